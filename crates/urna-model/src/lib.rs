@@ -1,1 +1,10 @@
-//! urna-model
+//! The election model of urna: the election definition, C2SP signed notes, the `urna/*/v1`
+//! note bodies, and the validation rules that turn a submitted note into a verdict.
+//!
+//! Everything here is pure: no I/O beyond reading the definition files a caller names, no
+//! clock, no network. The same code runs in the commission's intake and in every verifier.
+//!
+//! Out of scope: the transparency log (`urna-tlog`), storage (`urna-store`), tallies and seats
+//! (`urna-tally`).
+
+pub mod note;
