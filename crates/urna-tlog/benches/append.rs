@@ -1,1 +1,2 @@
+//! Micro-benchmark: appends and tile writes (written below).
 fn main() {}

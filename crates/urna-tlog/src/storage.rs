@@ -167,7 +167,11 @@ pub(crate) fn is_aligned_range(lo: u64, hi: u64) -> bool {
     }
     let n = hi - lo;
     let span = n.checked_next_power_of_two().unwrap_or(0);
-    span == 0 && lo == 0 || span != 0 && lo % span == 0
+    if span == 0 {
+        lo == 0
+    } else {
+        lo.is_multiple_of(span)
+    }
 }
 
 /// Folds complete-subtree hashes (largest first) into the MTH of their union.
