@@ -1,1 +1,808 @@
-//! Seat allocation (see the `seats` issue); filled in by its own change.
+//! Seat allocation: exact, explained, driven by rule sets that are data.
+//!
+//! Implements the seat rules of `shared/ELECTORAL-RULES.md`: D'Hondt, Sainte-Laguë, modified
+//! Sainte-Laguë (first divisor 1.4), Hare and Droop largest remainder; national or district
+//! thresholds (different for parties and coalitions); district allocation; seats reserved for
+//! communities (with a bonus seat for the strongest of a group); pooled minority lists with a seat
+//! cap; a single guaranteed seat assigned before the rest; compensatory seats per entity; list
+//! exhaustion (a list with fewer candidates than seats); and an explicit tie-break rule, reported
+//! whenever it decides a seat.
+//!
+//! All arithmetic is on integers: quotients are compared by cross-multiplication in `u128`,
+//! vote sums are checked and fail with [`SeatError::Overflow`].
+//!
+//! # Pipeline
+//! [`allocate`] runs, in this order: national totals and thresholds; pooling of communities with
+//! no list over the threshold; the guaranteed seat; bonus and reserved community seats; the
+//! district seats (less any seat set aside, which needs a single district); the split of pooled
+//! seats; compensatory seats per entity. Each step is a [`Contest`] with its full quotient table.
+//!
+//! With a largest-remainder method and a tiny electorate, the Droop quota can leave more seats
+//! than there are lists; then every list gets one seat per full round before remainders rank.
+//!
+//! # Out of scope
+//! Candidate-level results (preference votes, gender quotas, replacement of members), North
+//! Macedonia's conditional diaspora seats, Albania's pre-2020 coalition split, reading the store.
+//!
+//! ```
+//! use urna_tally::seats::{RuleSet, VoteInput, allocate};
+//! let rules = RuleSet::builtin("generic").unwrap();
+//! let votes = VoteInput::from_toml(r#"
+//! [lists.A]
+//! [lists.B]
+//! [districts.all]
+//! seats = 5
+//! votes = { A = 600, B = 400 }
+//! "#).unwrap();
+//! let result = allocate(&rules, &votes).unwrap();
+//! assert_eq!(result.seats_of("A").0, 3);
+//! println!("{}", result.explain_text());
+//! ```
+#![deny(clippy::float_arithmetic)]
+
+mod error;
+mod explain;
+mod input;
+mod method;
+mod rules;
+mod sensitivity;
+mod tie;
+mod types;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Serialize;
+
+pub use error::SeatError;
+pub use input::{DistrictVotes, ListInfo, ListKind, VoteInput};
+pub use method::{Contest, ContestKind, Entry, EntryStatus, Method, Row, RowStatus};
+pub use rules::{
+    BonusSeat, Community, District, Entity, GuaranteedSeat, Pool, RuleSet, Threshold,
+    ThresholdScope, TieBreakRule,
+};
+pub use sensitivity::{ListMargin, Margin, SeatMargin, Sensitivity};
+pub use tie::{TieBreakRecord, TieBreaker, TieDraw, TieRule};
+pub use types::{DistrictId, ListId, Seats, Share, Votes};
+
+use method::{Competitor, run_contest};
+
+/// The result of a seat allocation, with everything needed to check it by hand.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Allocation {
+    /// The rule set's id.
+    pub rule_set: String,
+    /// The rule set's title.
+    pub title: String,
+    /// Seats in the house.
+    pub house_seats: Seats,
+    /// Seats per list (every declared list, zero included).
+    pub seats: BTreeMap<ListId, Seats>,
+    /// Valid votes per list over all districts.
+    pub votes: BTreeMap<ListId, Votes>,
+    /// All valid votes (lists plus `other`).
+    pub valid_votes: Votes,
+    /// The threshold decision for every list.
+    pub thresholds: Vec<ThresholdCheck>,
+    /// The contests, in the order they were run.
+    pub contests: Vec<Contest>,
+    /// The tie rule and seed in force.
+    pub tie_break: TieBreaker,
+}
+
+/// How the threshold treated one list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ThresholdCheck {
+    /// The list.
+    pub list: ListId,
+    /// Where the share was measured (`national`, `district X`, `entity Y`).
+    pub scope: String,
+    /// Its votes in that scope.
+    pub votes: Votes,
+    /// The base (valid votes in that scope).
+    pub base: Votes,
+    /// The share required, e.g. `3%`.
+    pub threshold: String,
+    /// The smallest vote count that reaches the share.
+    pub needed: Votes,
+    /// The decision.
+    pub outcome: ThresholdOutcome,
+}
+
+/// A threshold decision.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "outcome")]
+pub enum ThresholdOutcome {
+    /// It reached the share.
+    Passed,
+    /// It did not.
+    Failed,
+    /// Its community is exempt (or has reserved seats).
+    Exempt,
+    /// Below the threshold, it competes in a pooled list.
+    Pooled {
+        /// The collective list's id.
+        pool: ListId,
+    },
+    /// Below the threshold, it may take its community's guaranteed seat.
+    GuaranteedSeat,
+}
+
+impl Allocation {
+    /// Seats of one list (zero for an unknown id).
+    pub fn seats_of(&self, list: &str) -> Seats {
+        self.seats
+            .get(&ListId::new(list))
+            .copied()
+            .unwrap_or_default()
+    }
+
+    /// Every tie-break that decided a seat, in contest order.
+    pub fn tie_breaks(&self) -> impl Iterator<Item = &TieBreakRecord> {
+        self.contests.iter().flat_map(|c| c.tie_breaks.iter())
+    }
+
+    /// The full explanation as aligned text (see [`explain`](Self::explain_text) for layout).
+    pub fn explain_text(&self) -> String {
+        explain::render(self, true)
+    }
+
+    /// The seat table alone, as aligned text.
+    pub fn summary_text(&self) -> String {
+        explain::render(self, false)
+    }
+}
+
+/// Allocates the seats of `rules` for `input`.
+///
+/// # Errors
+/// A [`SeatError`] naming the field, list or district at fault: inconsistent rules, districts that
+/// do not match the rule set, lists naming unknown communities, overflowing sums, or seats that
+/// no list can fill.
+pub fn allocate(rules: &RuleSet, input: &VoteInput) -> Result<Allocation, SeatError> {
+    rules.validate()?;
+    let plan = district_plan(rules, input)?;
+    for (id, info) in &input.lists {
+        if let Some(c) = &info.community
+            && rules.community(c).is_none()
+        {
+            return Err(SeatError::Votes {
+                field: format!("lists.{id}.community"),
+                problem: format!("the rule set `{}` has no community `{c}`", rules.id),
+            });
+        }
+    }
+    let tie = TieBreaker {
+        rule: rules.tie_break.rule,
+        seed: input
+            .tie_seed
+            .clone()
+            .unwrap_or_else(|| rules.tie_break.seed.clone()),
+    };
+    let mut state = State::new(rules, input, tie, &plan)?;
+    state.national_thresholds();
+    state.pools();
+    state.guaranteed_seats()?;
+    state.reserved_seats()?;
+    state.district_seats(&plan)?;
+    state.pool_splits()?;
+    state.compensatory_seats(&plan)?;
+    Ok(state.finish())
+}
+
+/// One district of the run: id, seats, entity.
+struct PlannedDistrict {
+    id: DistrictId,
+    seats: u32,
+    entity: Option<String>,
+}
+
+fn district_plan(rules: &RuleSet, input: &VoteInput) -> Result<Vec<PlannedDistrict>, SeatError> {
+    let mut plan = Vec::new();
+    if rules.districts.is_empty() {
+        for (id, d) in &input.districts {
+            let seats = d.seats.ok_or_else(|| SeatError::District {
+                district: id.clone(),
+                problem: format!(
+                    "rule set `{}` lists no districts, so `districts.{id}.seats` is required",
+                    rules.id
+                ),
+            })?;
+            plan.push(PlannedDistrict {
+                id: id.clone(),
+                seats: seats.0,
+                entity: None,
+            });
+        }
+        if plan.is_empty() {
+            return Err(SeatError::Votes {
+                field: "districts".into(),
+                problem: "no district given".into(),
+            });
+        }
+        if !rules.communities.is_empty() && plan.len() > 1 {
+            return Err(SeatError::Votes {
+                field: "districts".into(),
+                problem: "this rule set's community seats need exactly one district".into(),
+            });
+        }
+        return Ok(plan);
+    }
+    let known = rules.district_map();
+    for id in input.districts.keys() {
+        if !known.contains_key(id) {
+            return Err(SeatError::District {
+                district: id.clone(),
+                problem: format!("not a district of rule set `{}`", rules.id),
+            });
+        }
+    }
+    for d in &rules.districts {
+        let given = input
+            .districts
+            .get(&d.id)
+            .ok_or_else(|| SeatError::District {
+                district: d.id.clone(),
+                problem: "missing from the votes".into(),
+            })?;
+        if let Some(s) = given.seats
+            && s.0 != d.seats
+        {
+            return Err(SeatError::Votes {
+                field: format!("districts.{}.seats", d.id),
+                problem: format!("{s} differs from the rule set's {}", d.seats),
+            });
+        }
+        plan.push(PlannedDistrict {
+            id: d.id.clone(),
+            seats: d.seats,
+            entity: d.entity.clone(),
+        });
+    }
+    Ok(plan)
+}
+
+/// Working state of one allocation.
+struct State<'a> {
+    rules: &'a RuleSet,
+    input: &'a VoteInput,
+    tie: TieBreaker,
+    national: BTreeMap<ListId, Votes>,
+    valid: Votes,
+    district_valid: BTreeMap<DistrictId, Votes>,
+    thresholds: Vec<ThresholdCheck>,
+    /// Lists allowed into the ordinary seats (national threshold passed, or no national one).
+    eligible: BTreeSet<ListId>,
+    /// Pool id → (community, members).
+    pools: BTreeMap<ListId, (String, Vec<ListId>)>,
+    contests: Vec<Contest>,
+    set_aside: u32,
+}
+
+impl<'a> State<'a> {
+    fn new(
+        rules: &'a RuleSet,
+        input: &'a VoteInput,
+        tie: TieBreaker,
+        plan: &[PlannedDistrict],
+    ) -> Result<Self, SeatError> {
+        let mut national: BTreeMap<ListId, Votes> =
+            input.lists.keys().map(|l| (l.clone(), Votes(0))).collect();
+        let mut valid = Votes(0);
+        let mut district_valid = BTreeMap::new();
+        for p in plan {
+            let Some(d) = input.districts.get(&p.id) else {
+                continue;
+            };
+            let mut dv = d.other;
+            for (list, v) in &d.votes {
+                let slot = national.entry(list.clone()).or_default();
+                *slot = slot.checked_add(*v, &format!("national votes of `{list}`"))?;
+                dv = dv.checked_add(*v, &format!("valid votes in district `{}`", p.id))?;
+            }
+            valid = valid.checked_add(dv, "national valid votes")?;
+            district_valid.insert(p.id.clone(), dv);
+        }
+        Ok(Self {
+            rules,
+            input,
+            tie,
+            national,
+            valid,
+            district_valid,
+            thresholds: Vec::new(),
+            eligible: BTreeSet::new(),
+            pools: BTreeMap::new(),
+            contests: Vec::new(),
+            set_aside: 0,
+        })
+    }
+
+    fn community_of(&self, list: &ListId) -> Option<&'a Community> {
+        let c = self.input.lists.get(list)?.community.as_deref()?;
+        self.rules.community(c)
+    }
+
+    fn share_for(&self, list: &ListId, t: &Threshold) -> Share {
+        match self.input.lists.get(list).map(|i| i.kind) {
+            Some(ListKind::Coalition) => t.coalition.unwrap_or(t.party),
+            _ => t.party,
+        }
+    }
+
+    fn national_thresholds(&mut self) {
+        for (list, &votes) in &self.national {
+            let community = self.community_of(list);
+            let exempt =
+                community.is_some_and(|c| c.threshold_exempt || c.reserved_seats.is_some());
+            let Some(t) = &self.rules.threshold else {
+                self.eligible.insert(list.clone());
+                continue;
+            };
+            if t.scope == ThresholdScope::District {
+                // Decided district by district; a community exemption still applies there.
+                self.eligible.insert(list.clone());
+                continue;
+            }
+            let share = self.share_for(list, t);
+            let outcome = if exempt {
+                ThresholdOutcome::Exempt
+            } else if share.reached_by(votes, self.valid) {
+                ThresholdOutcome::Passed
+            } else {
+                ThresholdOutcome::Failed
+            };
+            if outcome != ThresholdOutcome::Failed {
+                self.eligible.insert(list.clone());
+            }
+            self.thresholds.push(ThresholdCheck {
+                list: list.clone(),
+                scope: "national".into(),
+                votes,
+                base: self.valid,
+                threshold: share.to_string(),
+                needed: share.minimum_votes(self.valid),
+                outcome,
+            });
+        }
+    }
+
+    fn members(&self, community: &str) -> Vec<ListId> {
+        self.input
+            .lists
+            .iter()
+            .filter(|(_, i)| i.community.as_deref() == Some(community))
+            .map(|(l, _)| l.clone())
+            .collect()
+    }
+
+    fn set_outcome(&mut self, list: &ListId, outcome: ThresholdOutcome) {
+        if let Some(t) = self.thresholds.iter_mut().find(|t| &t.list == list) {
+            t.outcome = outcome;
+        }
+    }
+
+    fn pools(&mut self) {
+        for c in &self.rules.communities {
+            let Some(pool) = &c.pool else { continue };
+            let members = self.members(&c.id);
+            if members.iter().any(|m| self.eligible.contains(m)) {
+                continue;
+            }
+            let joined: Vec<ListId> = members
+                .into_iter()
+                .filter(|m| {
+                    let v = self.national.get(m).copied().unwrap_or_default();
+                    v.0 > 0 && pool.min_share.reached_by(v, self.valid)
+                })
+                .collect();
+            if joined.is_empty() {
+                continue;
+            }
+            let id = ListId(format!("pool:{}", c.id));
+            for m in &joined {
+                self.set_outcome(m, ThresholdOutcome::Pooled { pool: id.clone() });
+            }
+            self.pools.insert(id, (c.id.clone(), joined));
+        }
+    }
+
+    fn guaranteed_seats(&mut self) -> Result<(), SeatError> {
+        for c in &self.rules.communities {
+            let Some(g) = &c.guaranteed_seat else {
+                continue;
+            };
+            let members = self.members(&c.id);
+            let represented = members.iter().any(|m| {
+                self.eligible.contains(m) || self.pools.values().any(|(_, ms)| ms.contains(m))
+            });
+            if represented {
+                continue;
+            }
+            let mut competitors = Vec::new();
+            let mut excluded = Vec::new();
+            for m in members {
+                let v = self.national.get(&m).copied().unwrap_or_default();
+                if v.0 > 0 && g.min_share.reached_by(v, self.valid) {
+                    self.set_outcome(&m, ThresholdOutcome::GuaranteedSeat);
+                    competitors.push(Competitor {
+                        list: m,
+                        votes: v,
+                        struck: 0,
+                        cap: None,
+                    });
+                } else {
+                    excluded.push(below(
+                        &m,
+                        v,
+                        g.min_share,
+                        self.valid,
+                        "national valid votes",
+                    ));
+                }
+            }
+            if competitors.is_empty() {
+                continue;
+            }
+            let contest = run_contest(
+                format!("guaranteed seat {}", c.id),
+                ContestKind::GuaranteedSeat,
+                Method::Dhondt,
+                1,
+                competitors,
+                excluded,
+                &self.tie,
+            )?;
+            self.set_aside += 1;
+            self.contests.push(contest);
+        }
+        Ok(())
+    }
+
+    fn reserved_seats(&mut self) -> Result<(), SeatError> {
+        let mut extra: BTreeMap<String, u32> = BTreeMap::new();
+        for b in &self.rules.bonus_seats {
+            let mut competitors = Vec::new();
+            for c in &b.communities {
+                let mut total = Votes(0);
+                for m in self.members(c) {
+                    let v = self.national.get(&m).copied().unwrap_or_default();
+                    total = total.checked_add(v, &format!("votes of community `{c}`"))?;
+                }
+                competitors.push(Competitor {
+                    list: ListId(format!("community:{c}")),
+                    votes: total,
+                    struck: 0,
+                    cap: Some(1),
+                });
+            }
+            let contest = run_contest(
+                format!("bonus seat {}", b.communities.join("/")),
+                ContestKind::Bonus,
+                Method::Dhondt,
+                b.seats,
+                competitors,
+                Vec::new(),
+                &self.tie,
+            )?;
+            for (winner, seats) in contest.seats_by_list() {
+                let community = winner.0.trim_start_matches("community:").to_owned();
+                *extra.entry(community).or_default() += seats.0;
+            }
+            self.contests.push(contest);
+        }
+        for c in &self.rules.communities {
+            let Some(reserved) = c.reserved_seats else {
+                continue;
+            };
+            let seats = reserved + extra.get(&c.id).copied().unwrap_or(0);
+            let competitors = self
+                .members(&c.id)
+                .into_iter()
+                .map(|m| Competitor {
+                    votes: self.national.get(&m).copied().unwrap_or_default(),
+                    cap: self.cap_of(&m),
+                    list: m,
+                    struck: 0,
+                })
+                .collect();
+            let contest = run_contest(
+                format!("reserved seats {}", c.id),
+                ContestKind::Reserved,
+                c.method.unwrap_or(self.rules.method),
+                seats,
+                competitors,
+                Vec::new(),
+                &self.tie,
+            )?;
+            self.set_aside += seats;
+            self.contests.push(contest);
+        }
+        Ok(())
+    }
+
+    /// Candidates of a list in the only district (community rules need a single district).
+    fn cap_of(&self, list: &ListId) -> Option<u32> {
+        let (_, d) = self.input.districts.iter().next()?;
+        d.candidates.get(list).copied()
+    }
+
+    fn district_seats(&mut self, plan: &[PlannedDistrict]) -> Result<(), SeatError> {
+        for p in plan {
+            let seats = if plan.len() == 1 {
+                p.seats
+                    .checked_sub(self.set_aside)
+                    .ok_or_else(|| SeatError::Rules {
+                        field: "house_seats".into(),
+                        problem: format!(
+                            "{} set-aside seats exceed the district's {} seats",
+                            self.set_aside, p.seats
+                        ),
+                    })?
+            } else {
+                p.seats
+            };
+            let empty = DistrictVotes::default();
+            let d = self.input.districts.get(&p.id).unwrap_or(&empty);
+            let base = self.district_valid.get(&p.id).copied().unwrap_or_default();
+            let mut competitors = Vec::new();
+            let mut excluded = Vec::new();
+            for (list, &votes) in &d.votes {
+                let community = self.community_of(list);
+                if community.is_some_and(|c| c.reserved_seats.is_some())
+                    || self.pools.values().any(|(_, ms)| ms.contains(list))
+                {
+                    continue;
+                }
+                if !self.eligible.contains(list) {
+                    if self.rules.threshold.is_some() {
+                        let t = self.thresholds.iter().find(|t| &t.list == list);
+                        if let Some(t) = t
+                            && t.outcome == ThresholdOutcome::GuaranteedSeat
+                        {
+                            continue;
+                        }
+                        let share = self
+                            .rules
+                            .threshold
+                            .as_ref()
+                            .map_or(Share::ZERO, |t| self.share_for(list, t));
+                        excluded.push(below(
+                            list,
+                            votes,
+                            share,
+                            self.valid,
+                            "national valid votes",
+                        ));
+                    }
+                    continue;
+                }
+                if let Some(t) = &self.rules.threshold
+                    && t.scope == ThresholdScope::District
+                    && !community.is_some_and(|c| c.threshold_exempt)
+                {
+                    let share = self.share_for(list, t);
+                    let passed = share.reached_by(votes, base);
+                    self.thresholds.push(ThresholdCheck {
+                        list: list.clone(),
+                        scope: format!("district {}", p.id),
+                        votes,
+                        base,
+                        threshold: share.to_string(),
+                        needed: share.minimum_votes(base),
+                        outcome: if passed {
+                            ThresholdOutcome::Passed
+                        } else {
+                            ThresholdOutcome::Failed
+                        },
+                    });
+                    if !passed {
+                        excluded.push(below(list, votes, share, base, "district valid votes"));
+                        continue;
+                    }
+                }
+                competitors.push(Competitor {
+                    list: list.clone(),
+                    votes,
+                    struck: 0,
+                    cap: d.candidates.get(list).copied(),
+                });
+            }
+            for (pool, (_, members)) in &self.pools {
+                let mut votes = Votes(0);
+                for m in members {
+                    let v = d.votes.get(m).copied().unwrap_or_default();
+                    votes = votes.checked_add(v, &format!("votes of `{pool}`"))?;
+                }
+                let cap = self
+                    .pools
+                    .get(pool)
+                    .and_then(|(c, _)| self.rules.community(c))
+                    .and_then(|c| c.pool.as_ref())
+                    .map(|p| p.max_seats);
+                competitors.push(Competitor {
+                    list: pool.clone(),
+                    votes,
+                    struck: 0,
+                    cap,
+                });
+            }
+            let contest = run_contest(
+                format!("district {}", p.id),
+                ContestKind::District,
+                self.rules.method,
+                seats,
+                competitors,
+                excluded,
+                &self.tie,
+            )?;
+            self.contests.push(contest);
+        }
+        Ok(())
+    }
+
+    fn pool_splits(&mut self) -> Result<(), SeatError> {
+        let mut won: BTreeMap<ListId, u32> = BTreeMap::new();
+        for c in &self.contests {
+            for (list, s) in c.seats_by_list() {
+                if self.pools.contains_key(&list) {
+                    *won.entry(list).or_default() += s.0;
+                }
+            }
+        }
+        for (pool, seats) in won {
+            let Some((community, members)) = self.pools.get(&pool) else {
+                continue;
+            };
+            let method = self
+                .rules
+                .community(community)
+                .and_then(|c| c.pool.as_ref())
+                .and_then(|p| p.method)
+                .unwrap_or(Method::Dhondt);
+            let competitors = members
+                .iter()
+                .map(|m| Competitor {
+                    list: m.clone(),
+                    votes: self.national.get(m).copied().unwrap_or_default(),
+                    struck: 0,
+                    cap: self.cap_of(m),
+                })
+                .collect();
+            let contest = run_contest(
+                format!("pool split {pool}"),
+                ContestKind::PoolSplit,
+                method,
+                seats,
+                competitors,
+                Vec::new(),
+                &self.tie,
+            )?;
+            self.contests.push(contest);
+        }
+        Ok(())
+    }
+
+    fn compensatory_seats(&mut self, plan: &[PlannedDistrict]) -> Result<(), SeatError> {
+        for e in &self.rules.entities {
+            let districts: Vec<&PlannedDistrict> = plan
+                .iter()
+                .filter(|p| p.entity.as_deref() == Some(&e.id))
+                .collect();
+            let mut votes: BTreeMap<ListId, Votes> = BTreeMap::new();
+            let mut base = Votes(0);
+            let mut direct: BTreeMap<ListId, u32> = BTreeMap::new();
+            for p in &districts {
+                base = base.checked_add(
+                    self.district_valid.get(&p.id).copied().unwrap_or_default(),
+                    &format!("valid votes of entity `{}`", e.id),
+                )?;
+                if let Some(d) = self.input.districts.get(&p.id) {
+                    for (list, v) in &d.votes {
+                        let slot = votes.entry(list.clone()).or_default();
+                        *slot =
+                            slot.checked_add(*v, &format!("votes of `{list}` in `{}`", e.id))?;
+                    }
+                }
+                let name = format!("district {}", p.id);
+                if let Some(c) = self.contests.iter().find(|c| c.name == name) {
+                    for (list, s) in c.seats_by_list() {
+                        *direct.entry(list).or_default() += s.0;
+                    }
+                }
+            }
+            let mut competitors = Vec::new();
+            let mut excluded = Vec::new();
+            for (list, v) in votes {
+                let passed = e.threshold.reached_by(v, base);
+                self.thresholds.push(ThresholdCheck {
+                    list: list.clone(),
+                    scope: format!("entity {}", e.id),
+                    votes: v,
+                    base,
+                    threshold: e.threshold.to_string(),
+                    needed: e.threshold.minimum_votes(base),
+                    outcome: if passed {
+                        ThresholdOutcome::Passed
+                    } else {
+                        ThresholdOutcome::Failed
+                    },
+                });
+                if passed {
+                    competitors.push(Competitor {
+                        struck: direct.get(&list).copied().unwrap_or(0),
+                        list,
+                        votes: v,
+                        cap: None,
+                    });
+                } else {
+                    excluded.push(below(&list, v, e.threshold, base, "entity valid votes"));
+                }
+            }
+            let contest = run_contest(
+                format!("compensatory {}", e.id),
+                ContestKind::Compensatory,
+                e.method.unwrap_or(self.rules.method),
+                e.compensatory_seats,
+                competitors,
+                excluded,
+                &self.tie,
+            )?;
+            self.contests.push(contest);
+        }
+        Ok(())
+    }
+
+    fn finish(self) -> Allocation {
+        let mut seats: BTreeMap<ListId, Seats> = self
+            .input
+            .lists
+            .keys()
+            .map(|l| (l.clone(), Seats(0)))
+            .collect();
+        for c in &self.contests {
+            if c.kind == ContestKind::Bonus {
+                continue;
+            }
+            for (list, s) in c.seats_by_list() {
+                if self.pools.contains_key(&list) {
+                    continue;
+                }
+                seats.entry(list).or_default().0 += s.0;
+            }
+        }
+        let house: u32 = self
+            .contests
+            .iter()
+            .filter(|c| c.kind != ContestKind::Bonus)
+            .filter(|c| c.kind != ContestKind::PoolSplit)
+            .map(|c| c.seats.0)
+            .sum();
+        Allocation {
+            rule_set: self.rules.id.clone(),
+            title: self.rules.title.clone(),
+            house_seats: Seats(house),
+            seats,
+            votes: self.national,
+            valid_votes: self.valid,
+            thresholds: self.thresholds,
+            contests: self.contests,
+            tie_break: self.tie,
+        }
+    }
+}
+
+fn below(list: &ListId, votes: Votes, share: Share, base: Votes, base_name: &str) -> Entry {
+    Entry {
+        list: list.clone(),
+        votes,
+        status: EntryStatus::BelowThreshold {
+            threshold: share.to_string(),
+            needed: share.minimum_votes(base),
+            base: format!("{base_name} ({base})"),
+        },
+        seats: Seats(0),
+        quota_seats: Seats(0),
+        struck: 0,
+        cap: None,
+    }
+}

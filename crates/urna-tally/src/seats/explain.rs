@@ -1,0 +1,250 @@
+//! Plain-text rendering of an [`Allocation`]: the seat table and, with explanation, every contest's
+//! quotient table, threshold decisions, tie-breaks and vote margins.
+//!
+//! The text shows every winning quotient and, below the cut, each list's next quotient (the one
+//! that would win its next seat), then struck and capped quotients. The JSON form
+//! (`serde_json::to_string(&allocation)`) carries every quotient.
+
+use std::fmt::Write as _;
+
+use super::method::{Contest, EntryStatus, Row, RowStatus};
+use super::types::format_fraction;
+use super::{Allocation, ThresholdOutcome};
+
+pub(super) fn render(a: &Allocation, explain: bool) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "{} (rule set `{}`)", a.title, a.rule_set);
+    let _ = writeln!(
+        out,
+        "house: {} seats; valid votes: {}; tie-break: {:?} with seed \"{}\"",
+        a.house_seats, a.valid_votes, a.tie_break.rule, a.tie_break.seed
+    );
+    out.push('\n');
+    let mut table = vec![vec![
+        "list".to_owned(),
+        "votes".to_owned(),
+        "share".to_owned(),
+        "seats".to_owned(),
+    ]];
+    for (list, seats) in &a.seats {
+        let votes = a.votes.get(list).copied().unwrap_or_default();
+        table.push(vec![
+            list.to_string(),
+            votes.to_string(),
+            percent(votes.0, a.valid_votes.0),
+            seats.to_string(),
+        ]);
+    }
+    let total: u32 = a.seats.values().map(|s| s.0).sum();
+    table.push(vec![
+        "total".into(),
+        String::new(),
+        String::new(),
+        total.to_string(),
+    ]);
+    push_table(&mut out, &table, &[false, true, true, true]);
+    if !explain {
+        return out;
+    }
+    if !a.thresholds.is_empty() {
+        out.push_str("\nthresholds\n");
+        let mut t = vec![vec![
+            "list".to_owned(),
+            "scope".to_owned(),
+            "votes".to_owned(),
+            "of base".to_owned(),
+            "share".to_owned(),
+            "needed".to_owned(),
+            "outcome".to_owned(),
+        ]];
+        for c in &a.thresholds {
+            t.push(vec![
+                c.list.to_string(),
+                c.scope.clone(),
+                c.votes.to_string(),
+                c.base.to_string(),
+                percent(c.votes.0, c.base.0),
+                format!("{} = {}", c.threshold, c.needed),
+                outcome(&c.outcome),
+            ]);
+        }
+        push_table(&mut out, &t, &[false, false, true, true, true, true, false]);
+    }
+    for c in &a.contests {
+        out.push('\n');
+        contest(&mut out, c);
+    }
+    out
+}
+
+fn contest(out: &mut String, c: &Contest) {
+    let _ = writeln!(
+        out,
+        "== {}: {} seat(s), {} ==",
+        c.name,
+        c.seats,
+        c.method.name()
+    );
+    if let Some(q) = &c.quota {
+        let _ = writeln!(out, "{q}");
+    }
+    for e in &c.entries {
+        match &e.status {
+            EntryStatus::Competing => {}
+            EntryStatus::BelowThreshold {
+                threshold,
+                needed,
+                base,
+            } => {
+                let _ = writeln!(
+                    out,
+                    "  cut by threshold: {} with {} votes (needs {threshold} of {base} = {needed})",
+                    e.list, e.votes
+                );
+            }
+            EntryStatus::NoVotes => {
+                let _ = writeln!(out, "  no votes: {}", e.list);
+            }
+        }
+    }
+    let mut t = vec![vec![
+        "seat".to_owned(),
+        "list".to_owned(),
+        "votes".to_owned(),
+        "divisor".to_owned(),
+        "quotient".to_owned(),
+        "status".to_owned(),
+    ]];
+    let won: Vec<&Row> = c
+        .rows
+        .iter()
+        .filter(|r| matches!(r.status, RowStatus::Won { .. }))
+        .collect();
+    for r in &won {
+        t.push(row(r));
+    }
+    t.push(vec!["----".into(), "cut".into()]);
+    let mut seen = std::collections::BTreeSet::new();
+    for r in c.rows.iter().filter(|r| r.status == RowStatus::Lost) {
+        if seen.insert(&r.list) {
+            t.push(row(r));
+        }
+    }
+    for r in c
+        .rows
+        .iter()
+        .filter(|r| matches!(r.status, RowStatus::Struck))
+    {
+        t.push(row(r));
+    }
+    let mut capped = std::collections::BTreeSet::new();
+    for r in c.rows.iter().filter(|r| r.status == RowStatus::Capped) {
+        if capped.insert(&r.list) {
+            t.push(row(r));
+        }
+    }
+    push_table(out, &t, &[true, false, true, true, true, false]);
+    for tb in &c.tie_breaks {
+        let _ = writeln!(
+            out,
+            "  tie-break ({:?}, seed \"{}\") decided {} seat(s):",
+            tb.rule, tb.seed, tb.seats_decided
+        );
+        for d in &tb.ranking {
+            let _ = writeln!(
+                out,
+                "    {} quotient {} ({} votes) digest {} -> {}",
+                d.list,
+                d.index,
+                d.votes,
+                d.digest,
+                if d.won { "won" } else { "lost" }
+            );
+        }
+    }
+    if let Some(s) = &c.sensitivity {
+        out.push_str("  margins (votes, others fixed):\n");
+        for m in &s.lists {
+            let lose = m.lose_one_seat.as_ref().map_or("-".to_owned(), |x| {
+                format!("lose {} -> seat to {}", x.votes, x.other)
+            });
+            let gain = m.gain_one_seat.as_ref().map_or("-".to_owned(), |x| {
+                format!("gain {} -> seat from {}", x.votes, x.other)
+            });
+            let _ = writeln!(out, "    {}: {} seat(s); {lose}; {gain}", m.list, m.seats);
+        }
+    }
+}
+
+fn row(r: &Row) -> Vec<String> {
+    let (seat, status) = match r.status {
+        RowStatus::Won { seat } => (seat.to_string(), "won".to_owned()),
+        RowStatus::Lost => (String::new(), "next".to_owned()),
+        RowStatus::Struck => (String::new(), "struck".to_owned()),
+        RowStatus::Capped => (String::new(), "no candidates left / cap".to_owned()),
+    };
+    let status = if r.tie_break {
+        format!("{status} (tie-break)")
+    } else {
+        status
+    };
+    let divisor = if r.index == 0 {
+        "remainder".to_owned()
+    } else {
+        r.divisor.clone()
+    };
+    vec![
+        seat,
+        r.list.to_string(),
+        r.dividend.to_string(),
+        divisor,
+        r.quotient.clone(),
+        status,
+    ]
+}
+
+fn outcome(o: &ThresholdOutcome) -> String {
+    match o {
+        ThresholdOutcome::Passed => "passed".into(),
+        ThresholdOutcome::Failed => "cut".into(),
+        ThresholdOutcome::Exempt => "exempt".into(),
+        ThresholdOutcome::Pooled { pool } => format!("pooled in {pool}"),
+        ThresholdOutcome::GuaranteedSeat => "guaranteed-seat candidate".into(),
+    }
+}
+
+fn percent(part: u64, whole: u64) -> String {
+    format!(
+        "{}%",
+        format_fraction(u128::from(part) * 100, u128::from(whole.max(1)), 2)
+    )
+}
+
+fn push_table(out: &mut String, rows: &[Vec<String>], right: &[bool]) {
+    let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..cols)
+        .map(|i| {
+            rows.iter()
+                .filter_map(|r| r.get(i))
+                .map(|c| c.chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    for r in rows {
+        let mut line = String::from(" ");
+        for (i, cell) in r.iter().enumerate() {
+            let pad = widths[i].saturating_sub(cell.chars().count());
+            line.push(' ');
+            if right.get(i).copied().unwrap_or(false) {
+                line.push_str(&" ".repeat(pad));
+                line.push_str(cell);
+            } else {
+                line.push_str(cell);
+                line.push_str(&" ".repeat(pad));
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+}

@@ -1,0 +1,269 @@
+//! The vote input of a seat allocation: votes per district and list, and the lists' attributes.
+//!
+//! # File format (`urna seats --votes FILE`)
+//! ```toml
+//! tie_seed = "2025-04-30 public draw"   # optional: overrides the rule set's seed
+//!
+//! [lists.PS]                # every list that receives votes must be declared
+//! kind = "party"            # "party" (default) or "coalition": picks the threshold
+//! community = "serb"        # optional: a community id of the rule set
+//! name = "Partia Socialiste e Shqipërisë"   # optional display name
+//!
+//! [districts.Berat]
+//! seats = 7                 # optional; required when the rule set lists no districts
+//! other = 120               # optional: valid votes for no list (independents, aggregated)
+//! votes = { PS = 81000, PD = 52000 }
+//! candidates = { PS = 9 }   # optional: candidates on the list; a list that runs out passes
+//!                           # its next seat to the next quotient
+//! ```
+//! Counts must be non-negative integers. Valid votes in a district are the sum of `votes` and
+//! `other`; thresholds are shares of valid votes.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::error::SeatError;
+use super::types::{DistrictId, ListId, Seats, Votes};
+
+/// Whether a list is a party or a coalition (thresholds may differ).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ListKind {
+    /// A single party, group of citizens or independent list.
+    #[default]
+    Party,
+    /// A coalition running as one list.
+    Coalition,
+}
+
+/// Attributes of a list.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListInfo {
+    /// Party or coalition.
+    #[serde(default)]
+    pub kind: ListKind,
+    /// The community it represents, as named in the rule set.
+    pub community: Option<String>,
+    /// Display name.
+    pub name: Option<String>,
+}
+
+/// The votes of one district.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct DistrictVotes {
+    /// Seats of the district, when the rule set does not list them.
+    pub seats: Option<Seats>,
+    /// Valid votes for no list: they count towards thresholds' bases only.
+    pub other: Votes,
+    /// Votes per list.
+    pub votes: BTreeMap<ListId, Votes>,
+    /// Candidates per list, where known.
+    pub candidates: BTreeMap<ListId, u32>,
+}
+
+/// Everything seat allocation needs from the tally.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct VoteInput {
+    /// Seed for draws by lot, overriding the rule set's.
+    pub tie_seed: Option<String>,
+    /// The lists and their attributes.
+    pub lists: BTreeMap<ListId, ListInfo>,
+    /// Votes per district.
+    pub districts: BTreeMap<DistrictId, DistrictVotes>,
+}
+
+impl VoteInput {
+    /// Parses the TOML vote file described in the module docs.
+    ///
+    /// ```
+    /// use urna_tally::seats::VoteInput;
+    /// let input = VoteInput::from_toml(r#"
+    /// [lists.A]
+    /// [districts.all]
+    /// votes = { A = 10 }
+    /// "#).unwrap();
+    /// assert_eq!(input.lists.len(), 1);
+    /// ```
+    ///
+    /// # Errors
+    /// [`SeatError::VotesSyntax`] for malformed TOML or unknown fields, [`SeatError::Votes`] for
+    /// negative counts (naming the field), [`SeatError::UnknownList`] for votes for an
+    /// undeclared list.
+    pub fn from_toml(text: &str) -> Result<Self, SeatError> {
+        let file: VoteFile =
+            toml::from_str(text).map_err(|e| SeatError::VotesSyntax(e.to_string()))?;
+        let mut input = Self {
+            tie_seed: file.tie_seed,
+            lists: file
+                .lists
+                .into_iter()
+                .map(|(id, info)| (ListId(id), info))
+                .collect(),
+            districts: BTreeMap::new(),
+        };
+        for (district, d) in file.districts {
+            let path = format!("districts.{district}");
+            let district = DistrictId(district);
+            let mut out = DistrictVotes {
+                seats: d
+                    .seats
+                    .map(|s| count_u32(s, &format!("{path}.seats")).map(Seats))
+                    .transpose()?,
+                other: Votes(
+                    d.other
+                        .map_or(Ok(0), |o| count(o, &format!("{path}.other")))?,
+                ),
+                ..DistrictVotes::default()
+            };
+            for (list, v) in d.votes {
+                let votes = Votes(count(v, &format!("{path}.votes.{list}"))?);
+                let list = ListId(list);
+                if !input.lists.contains_key(&list) {
+                    return Err(SeatError::UnknownList { district, list });
+                }
+                out.votes.insert(list, votes);
+            }
+            for (list, c) in d.candidates {
+                let n = count_u32(c, &format!("{path}.candidates.{list}"))?;
+                let list = ListId(list);
+                if !input.lists.contains_key(&list) {
+                    return Err(SeatError::UnknownList { district, list });
+                }
+                out.candidates.insert(list, n);
+            }
+            input.districts.insert(district, out);
+        }
+        Ok(input)
+    }
+
+    /// Declares a list (replacing earlier attributes).
+    pub fn declare_list(&mut self, list: ListId, info: ListInfo) {
+        self.lists.insert(list, info);
+    }
+
+    /// Adds votes for a declared list in a district (summing, e.g. over polling stations).
+    ///
+    /// # Errors
+    /// [`SeatError::UnknownList`] for an undeclared list, [`SeatError::Overflow`] if the sum
+    /// does not fit.
+    pub fn add_votes(
+        &mut self,
+        district: &DistrictId,
+        list: &ListId,
+        votes: Votes,
+    ) -> Result<(), SeatError> {
+        if !self.lists.contains_key(list) {
+            return Err(SeatError::UnknownList {
+                district: district.clone(),
+                list: list.clone(),
+            });
+        }
+        let d = self.districts.entry(district.clone()).or_default();
+        let slot = d.votes.entry(list.clone()).or_default();
+        *slot = slot.checked_add(
+            votes,
+            &format!("votes of `{list}` in district `{district}`"),
+        )?;
+        Ok(())
+    }
+
+    /// Adds valid votes for no list in a district.
+    ///
+    /// # Errors
+    /// [`SeatError::Overflow`] if the sum does not fit.
+    pub fn add_other(&mut self, district: &DistrictId, votes: Votes) -> Result<(), SeatError> {
+        let d = self.districts.entry(district.clone()).or_default();
+        d.other = d
+            .other
+            .checked_add(votes, &format!("other votes in district `{district}`"))?;
+        Ok(())
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct VoteFile {
+    tie_seed: Option<String>,
+    #[serde(default)]
+    lists: BTreeMap<String, ListInfo>,
+    districts: BTreeMap<String, DistrictFile>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DistrictFile {
+    seats: Option<i64>,
+    other: Option<i64>,
+    #[serde(default)]
+    votes: BTreeMap<String, i64>,
+    #[serde(default)]
+    candidates: BTreeMap<String, i64>,
+}
+
+fn count(value: i64, field: &str) -> Result<u64, SeatError> {
+    u64::try_from(value).map_err(|_| SeatError::Votes {
+        field: field.to_owned(),
+        problem: format!("negative count {value}"),
+    })
+}
+
+fn count_u32(value: i64, field: &str) -> Result<u32, SeatError> {
+    u32::try_from(value).map_err(|_| SeatError::Votes {
+        field: field.to_owned(),
+        problem: format!("{value} is not a count between 0 and {}", u32::MAX),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn negative_votes_name_the_field() {
+        let err =
+            VoteInput::from_toml("[lists.A]\n[districts.x]\nvotes = { A = -5 }\n").unwrap_err();
+        assert_eq!(
+            err,
+            SeatError::Votes {
+                field: "districts.x.votes.A".into(),
+                problem: "negative count -5".into()
+            }
+        );
+    }
+
+    #[test]
+    fn votes_for_an_undeclared_list_are_rejected() {
+        let err =
+            VoteInput::from_toml("[lists.A]\n[districts.x]\nvotes = { B = 5 }\n").unwrap_err();
+        assert!(matches!(err, SeatError::UnknownList { .. }), "{err}");
+        assert!(err.to_string().contains("districts.x.votes.B"), "{err}");
+    }
+
+    #[test]
+    fn counts_beyond_toml_integers_are_rejected() {
+        let err = VoteInput::from_toml(
+            "[lists.A]\n[districts.x]\nvotes = { A = 99999999999999999999 }\n",
+        )
+        .unwrap_err();
+        assert!(matches!(err, SeatError::VotesSyntax(_)), "{err}");
+    }
+
+    #[test]
+    fn unknown_field_in_a_district_is_rejected() {
+        let err = VoteInput::from_toml("[lists.A]\n[districts.x]\nvots = { A = 1 }\n").unwrap_err();
+        assert!(err.to_string().contains("vots"), "{err}");
+    }
+
+    #[test]
+    fn add_votes_sums_and_reports_overflow() {
+        let mut input = VoteInput::default();
+        let (d, a) = (DistrictId::new("x"), ListId::new("A"));
+        input.declare_list(a.clone(), ListInfo::default());
+        input.add_votes(&d, &a, Votes(u64::MAX - 1)).unwrap();
+        input.add_votes(&d, &a, Votes(1)).unwrap();
+        let err = input.add_votes(&d, &a, Votes(1)).unwrap_err();
+        assert!(matches!(err, SeatError::Overflow { .. }), "{err}");
+    }
+}

@@ -1,0 +1,149 @@
+//! How many votes would move a seat: the marginal-seat margins of a divisor-method contest.
+//!
+//! # What is computed
+//! Everything holds the other lists' votes fixed and the set of competing lists fixed (a
+//! threshold that a change of votes would cross is not modelled; compare with the threshold
+//! section of the explanation). "Move" means strictly: at one vote less than the margin the
+//! quotients would be equal and the contest's tie-break rule would decide.
+//!
+//! - **Per seat** (`seats`): for seat `j` of list `a` (its `j`-th quotient `vₐ / dⱼ`), the
+//!   seat is held while that quotient beats the `(S − j + 1)`-th highest quotient `o` of the
+//!   other lists (then `a` has at least `j` seats). The margin is the smallest `x` with
+//!   `(vₐ − x) / dⱼ < o`, that is `x = vₐ − ⌈o × dⱼ⌉ + 1`, and `moves_to` is the owner of `o`.
+//!   For a list's last seat this is the classic "last winner against first loser".
+//! - **Per list** (`lists`): `lose_one_seat` is the per-seat margin of the list's last seat;
+//!   `gain_one_seat` is the smallest `y` with `(v_b + y) / d_next > w`, where `d_next` is the
+//!   list's next divisor and `w` the lowest winning quotient of the other lists: `y = ⌊w × d_next⌋
+//!   + 1 − v_b`, with `from` the owner of `w`.
+//!
+//! Contests with struck quotients (compensatory seats) and largest remainder methods have no
+//! margins: there the seat count is not a monotone function of one list's votes in one contest.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use super::method::{DIVISOR_SCALE, Row, RowStatus, cmp_desc};
+use super::types::{ListId, Seats, Votes};
+
+/// The margins of one contest (see the module docs for the exact definitions).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Sensitivity {
+    /// One entry per competing list.
+    pub lists: Vec<ListMargin>,
+    /// One entry per seat, in seat order.
+    pub seats: Vec<SeatMargin>,
+}
+
+/// The margins of one list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ListMargin {
+    /// The list.
+    pub list: ListId,
+    /// Seats it won in the contest.
+    pub seats: Seats,
+    /// Votes it must lose to lose one seat, and who would take it.
+    pub lose_one_seat: Option<Margin>,
+    /// Votes it must gain to win one more seat, and from whom.
+    pub gain_one_seat: Option<Margin>,
+}
+
+/// The margin of one seat.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SeatMargin {
+    /// 1-based seat number in the contest.
+    pub seat: u32,
+    /// The list holding it.
+    pub list: ListId,
+    /// Which of the list's quotients won it (1-based).
+    pub index: u32,
+    /// Votes the holder must lose for this seat to move, and who would take it.
+    pub lose: Option<Margin>,
+}
+
+/// A vote margin and the other list involved.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Margin {
+    /// The number of votes.
+    pub votes: Votes,
+    /// The list that would take (or give up) the seat.
+    pub other: ListId,
+}
+
+/// Margins from the ranked (competing) rows of a divisor contest whose first `seats` rows won.
+pub(crate) fn divisor_margins(
+    ranked: &[Row],
+    seats: u32,
+    votes_of: &BTreeMap<&ListId, Votes>,
+) -> Sensitivity {
+    let s = seats as usize;
+    let mut seat_margins = Vec::with_capacity(s);
+    for row in ranked.iter().take(s) {
+        let RowStatus::Won { seat } = row.status else {
+            continue;
+        };
+        let j = row.index as usize;
+        // The (S − j + 1)-th highest quotient of the other lists.
+        let other = ranked
+            .iter()
+            .filter(|r| r.list != row.list)
+            .nth(s.saturating_sub(j));
+        let lose = other.map(|o| {
+            let votes = votes_of.get(&row.list).copied().unwrap_or_default();
+            // (v − x) × DIVISOR_SCALE / d_j < o.num / o.den  ⇔  v − x < o.num × d_j / (o.den × 10)
+            let limit_num = o.numerator * row.denominator;
+            let limit_den = o.denominator * u128::from(DIVISOR_SCALE);
+            let ceil = limit_num.div_ceil(limit_den);
+            let x = u128::from(votes.0).saturating_sub(ceil) + 1;
+            Margin {
+                votes: Votes(u64::try_from(x).unwrap_or(u64::MAX)),
+                other: o.list.clone(),
+            }
+        });
+        seat_margins.push(SeatMargin {
+            seat,
+            list: row.list.clone(),
+            index: row.index,
+            lose,
+        });
+    }
+    let mut lists = Vec::new();
+    for (&list, &votes) in votes_of {
+        let won: Vec<&SeatMargin> = seat_margins.iter().filter(|m| &m.list == list).collect();
+        let lose_one_seat = won
+            .iter()
+            .max_by_key(|m| m.index)
+            .and_then(|m| m.lose.clone());
+        let next = ranked
+            .iter()
+            .find(|r| &r.list == list && r.status == RowStatus::Lost);
+        let lowest_other_winner = ranked
+            .iter()
+            .take(s)
+            .filter(|r| &r.list != list)
+            .min_by(|a, b| cmp_desc(b, a));
+        let gain_one_seat = match (next, lowest_other_winner) {
+            (Some(n), Some(w)) => {
+                // (v + y) × 10 / d_next > w.num / w.den  ⇔  v + y > w.num × d_next / (w.den × 10)
+                let floor =
+                    (w.numerator * n.denominator) / (w.denominator * u128::from(DIVISOR_SCALE));
+                let y = (floor + 1).saturating_sub(u128::from(votes.0)).max(1);
+                Some(Margin {
+                    votes: Votes(u64::try_from(y).unwrap_or(u64::MAX)),
+                    other: w.list.clone(),
+                })
+            }
+            _ => None,
+        };
+        lists.push(ListMargin {
+            list: list.clone(),
+            seats: Seats(u32::try_from(won.len()).unwrap_or(u32::MAX)),
+            lose_one_seat,
+            gain_one_seat,
+        });
+    }
+    Sensitivity {
+        lists,
+        seats: seat_margins,
+    }
+}
