@@ -235,7 +235,7 @@ fn push_table(out: &mut String, rows: &[Vec<String>], right: &[bool]) {
         let mut line = String::from(" ");
         for (i, cell) in r.iter().enumerate() {
             let pad = widths[i].saturating_sub(cell.chars().count());
-            line.push(' ');
+            line.push_str(if i == 0 { " " } else { "  " });
             if right.get(i).copied().unwrap_or(false) {
                 line.push_str(&" ".repeat(pad));
                 line.push_str(cell);

@@ -1,1 +1,11 @@
-//! Integration tests of urna-tally.
+//! Integration tests of urna-tally's seat allocation: published results, properties, bad input.
+
+// Helpers outside `#[test]` functions load fixtures; a panic there is the test failing, which is
+// what clippy.toml's `allow-unwrap-in-tests` already grants to the test functions themselves.
+#![allow(clippy::unwrap_used, clippy::panic)]
+
+mod bad_input;
+mod properties;
+mod support;
+mod systems;
+mod vectors;

@@ -1,0 +1,98 @@
+//! Bad input must fail with an error that names what to fix.
+
+use urna_tally::seats::{RuleSet, SeatError, VoteInput, allocate};
+
+fn generic() -> RuleSet {
+    RuleSet::builtin("generic").unwrap()
+}
+
+#[test]
+fn negative_vote_count_names_the_field() {
+    let err = VoteInput::from_toml("[lists.A]\n[districts.d]\nseats = 3\nvotes = { A = -1 }\n")
+        .unwrap_err();
+    assert!(err.to_string().contains("districts.d.votes.A"), "{err}");
+    assert!(err.to_string().contains("negative"), "{err}");
+}
+
+#[test]
+fn overflowing_national_sum_is_a_named_overflow() {
+    let max = i64::MAX;
+    let text = format!(
+        "[lists.A]\n[districts.a]\nseats = 1\nvotes = {{ A = {max} }}\n\
+         [districts.b]\nseats = 1\nvotes = {{ A = {max} }}\n\
+         [districts.c]\nseats = 1\nvotes = {{ A = {max} }}\n"
+    );
+    let input = VoteInput::from_toml(&text).unwrap();
+    let err = allocate(&generic(), &input).unwrap_err();
+    assert!(matches!(err, SeatError::Overflow { .. }), "{err}");
+    assert!(err.to_string().contains("`A`"), "{err}");
+}
+
+#[test]
+fn count_too_large_for_toml_is_rejected() {
+    let err =
+        VoteInput::from_toml("[lists.A]\n[districts.d]\nvotes = { A = 18446744073709551616 }\n")
+            .unwrap_err();
+    assert!(matches!(err, SeatError::VotesSyntax(_)), "{err}");
+}
+
+#[test]
+fn votes_for_an_unknown_list_name_it() {
+    let err =
+        VoteInput::from_toml("[lists.A]\n[districts.d]\nvotes = { A = 1, Q = 2 }\n").unwrap_err();
+    assert!(err.to_string().contains("unknown list `Q`"), "{err}");
+}
+
+#[test]
+fn reserved_seats_beyond_the_house_name_the_field() {
+    let text = RuleSet::builtin_text("kosovo")
+        .unwrap()
+        .replace("reserved_seats = 10", "reserved_seats = 130");
+    let err = RuleSet::from_toml(&text).unwrap_err();
+    assert!(
+        err.to_string().contains("community.serb.reserved_seats"),
+        "{err}"
+    );
+}
+
+#[test]
+fn unknown_community_names_the_list_field() {
+    let rules = RuleSet::builtin("kosovo").unwrap();
+    let input = VoteInput::from_toml(
+        "[lists.A]\ncommunity = \"martian\"\n[districts.kosovo]\nvotes = { A = 10 }\n",
+    )
+    .unwrap();
+    let err = allocate(&rules, &input).unwrap_err();
+    assert!(err.to_string().contains("lists.A.community"), "{err}");
+}
+
+#[test]
+fn district_unknown_to_the_rule_set_is_rejected() {
+    let rules = RuleSet::builtin("north-macedonia").unwrap();
+    let input = VoteInput::from_toml("[lists.A]\n[districts.7]\nvotes = { A = 10 }\n").unwrap();
+    let err = allocate(&rules, &input).unwrap_err();
+    assert!(err.to_string().contains("district `7`"), "{err}");
+}
+
+#[test]
+fn missing_seats_with_a_rule_set_without_districts_names_the_field() {
+    let input = VoteInput::from_toml("[lists.A]\n[districts.d]\nvotes = { A = 10 }\n").unwrap();
+    let err = allocate(&generic(), &input).unwrap_err();
+    assert!(err.to_string().contains("districts.d.seats"), "{err}");
+}
+
+#[test]
+fn nobody_over_the_threshold_is_an_unfillable_error() {
+    let rules = crate::support::single_district("dhondt", 5, Some("60%"));
+    let err = allocate(&rules, &crate::support::votes(&[50, 50])).unwrap_err();
+    assert!(matches!(err, SeatError::Unfillable { .. }), "{err}");
+}
+
+#[test]
+fn unknown_rule_set_field_is_named() {
+    let text = RuleSet::builtin_text("generic")
+        .unwrap()
+        .replace("method =", "methd =");
+    let err = RuleSet::from_toml(&text).unwrap_err();
+    assert!(err.to_string().contains("methd"), "{err}");
+}
