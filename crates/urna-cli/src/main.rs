@@ -1,1 +1,550 @@
-fn main() {}
+//! `urna`: tamper-evident, publicly verifiable election results.
+//!
+//! Exit codes: 0 success; 1 the command ran but found a problem it reports (e.g. `ingest` of a
+//! note that was rejected when `--strict` is given); 2 usage, input or I/O error.
+
+mod albania;
+mod bench;
+mod report;
+
+use std::fs::File;
+use std::io::{BufReader, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use urna_model::intake::Verdict;
+use urna_model::note::NoteSigner;
+use urna_model::pack::{PACK_EXTENSION, PackReader, write_note};
+use urna_model::protocol::hex;
+use urna_sim::{SimConfig, Simulation};
+use urna_store::{IngestOptions, IngestReport, Outcome, Store, SystemClock};
+
+/// Tamper-evident, publicly verifiable election results.
+///
+/// Exit codes: 0 success; 1 a check failed (e.g. `ingest --strict` with a rejected note);
+/// 2 usage, input or I/O error.
+#[derive(Parser)]
+#[command(name = "urna", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a whole synthetic election: generate, sign, ingest, quarantine, amend, tally.
+    Demo {
+        /// Data directory to (re)create.
+        #[arg(long, default_value = "urna-demo")]
+        data: PathBuf,
+        /// Number of polling stations.
+        #[arg(long, default_value_t = 5_200)]
+        stations: u32,
+        /// Seed of the simulation.
+        #[arg(long, default_value_t = 2025)]
+        seed: u64,
+    },
+    /// Generate a synthetic election: definition, signed protocols, amendments, attacks.
+    Sim {
+        /// Output directory (must not exist or be empty).
+        #[arg(long)]
+        out: PathBuf,
+        /// Number of polling stations.
+        #[arg(long, default_value_t = 5_200)]
+        stations: u32,
+        /// Number of districts.
+        #[arg(long, default_value_t = 12)]
+        districts: u32,
+        /// Protocols with an injected arithmetic error, per ten thousand.
+        #[arg(long, default_value_t = 200)]
+        error_rate: u32,
+        /// Seed of the simulation.
+        #[arg(long, default_value_t = 2025)]
+        seed: u64,
+    },
+    /// Create a data directory from an election definition.
+    Init {
+        /// The election definition (election.toml; its stations file sits beside it).
+        #[arg(long)]
+        definition: PathBuf,
+        /// Data directory to create.
+        #[arg(long)]
+        data: PathBuf,
+    },
+    /// Ingest signed notes: note files, note packs (.notes) or directories of them.
+    Ingest {
+        /// Data directory.
+        #[arg(long)]
+        data: PathBuf,
+        /// Print one line per note once it is durable: `ack <position> <index> <verdict>
+        /// <station> sha256:<hash>`, `dup …` or `reject <position> <code> <message>`.
+        #[arg(long)]
+        print_acks: bool,
+        /// Exit with code 1 if any note was rejected.
+        #[arg(long)]
+        strict: bool,
+        /// Note files, note packs or directories.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+    },
+    /// Print totals, turnout, reporting progress and the quarantine list.
+    Tally {
+        /// Data directory.
+        #[arg(long)]
+        data: PathBuf,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Manage signed-note keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+    /// Import a real election's per-station results.
+    Import {
+        /// Format of the file: `albania-2021` (CEC per-station CSV).
+        #[arg(long)]
+        format: String,
+        /// The CSV file.
+        #[arg(long)]
+        csv: PathBuf,
+        /// Data directory to create.
+        #[arg(long)]
+        data: PathBuf,
+    },
+    /// Benchmarks; report throughput as ratios to references measured in the same run.
+    Bench {
+        #[command(subcommand)]
+        command: BenchCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Generate an Ed25519 key: writes the private key to a file (mode 0600) and prints the
+    /// public verifier key for the election definition.
+    Generate {
+        /// Key name (a station id, or an institution's name without spaces).
+        name: String,
+        /// Where to write the private key.
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// Signed protocols through verify + parse + validate + durable store + tally.
+    Ingest {
+        /// Number of stations.
+        #[arg(long, default_value_t = 1_000_000)]
+        stations: u32,
+        /// Work directory (default: a temporary directory).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            if e.downcast_ref::<std::io::Error>()
+                .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            {
+                return ExitCode::SUCCESS;
+            }
+            eprintln!("urna: error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Demo {
+            data,
+            stations,
+            seed,
+        } => demo(&data, stations, seed),
+        Command::Sim {
+            out,
+            stations,
+            districts,
+            error_rate,
+            seed,
+        } => {
+            let sim = Simulation::new(SimConfig {
+                seed,
+                stations,
+                districts,
+                error_rate_per_10k: error_rate,
+            });
+            let files = write_sim(&sim, &out)?;
+            println!(
+                "wrote a synthetic election of {stations} stations to {}",
+                out.display()
+            );
+            for f in files {
+                println!("  {}", f.display());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Init { definition, data } => {
+            let store = Store::init(&data, &definition)
+                .with_context(|| format!("initialising {}", data.display()))?;
+            let e = store.election();
+            println!(
+                "initialised {} for {} ({}): {} stations, {} units, {} lists, {} rules; definition sha256:{}",
+                data.display(),
+                e.name,
+                e.id,
+                e.stations.len(),
+                e.units.len(),
+                e.lists.len(),
+                e.rules.len(),
+                hex(&e.digest)
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Ingest {
+            data,
+            print_acks,
+            strict,
+            paths,
+        } => {
+            let mut store =
+                Store::open(&data).with_context(|| format!("opening {}", data.display()))?;
+            let report = ingest_paths(&mut store, &paths, print_acks, !print_acks)?;
+            eprintln!("{}", report::ingest_line(&report));
+            Ok(if strict && report.rejected > 0 {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
+        Command::Tally { data, json } => {
+            let store =
+                Store::open(&data).with_context(|| format!("opening {}", data.display()))?;
+            let mut out = std::io::stdout().lock();
+            for c in 0..store.election().contests.len() {
+                let contest = urna_model::definition::ContestIdx(u16::try_from(c)?);
+                let (tally, current) = store.tally(contest)?;
+                if json {
+                    report::write_json(&mut out, store.election(), &tally, &current)?;
+                } else {
+                    report::write_summary(&mut out, store.election(), &tally, &current)?;
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Keys {
+            command: KeysCommand::Generate { name, out },
+        } => {
+            let mut seed = [0u8; 32];
+            getrandom(&mut seed)?;
+            let signer = NoteSigner::from_seed(&name, &seed)?;
+            write_secret(&out, &signer.to_skey())?;
+            println!("{}", signer.verifier().to_vkey());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Import { format, csv, data } => {
+            if format != "albania-2021" {
+                bail!("unknown --format {format:?}; supported: albania-2021");
+            }
+            albania::import(&csv, &data)
+        }
+        Command::Bench {
+            command: BenchCommand::Ingest { stations, dir },
+        } => bench::ingest(stations, dir.as_deref()),
+    }
+}
+
+fn demo(data: &Path, stations: u32, seed: u64) -> Result<ExitCode> {
+    let marker = data.join(".urna-demo");
+    if data.exists() {
+        if !marker.exists() {
+            bail!(
+                "{} exists and was not made by `urna demo`; choose another --data",
+                data.display()
+            );
+        }
+        std::fs::remove_dir_all(data)
+            .with_context(|| format!("removing old demo {}", data.display()))?;
+    }
+    let sim = Simulation::new(SimConfig {
+        seed,
+        stations,
+        ..SimConfig::default()
+    });
+    let source = data.join("source");
+    println!(
+        "1. Generating a synthetic election of {stations} polling stations (seed {seed}); every protocol signed with its station's Ed25519 key"
+    );
+    write_sim(&sim, &source)?;
+    std::fs::write(&marker, "made by urna demo\n")?;
+    println!("2. Initialising the data directory {}", data.display());
+    let store_dir = data.join("store");
+    let mut store = Store::init(&store_dir, &source.join("election.toml"))?;
+    println!(
+        "3. Ingesting the signed protocols (verify signature, parse, validate, store durably)"
+    );
+    let r1 = ingest_paths(&mut store, &[source.join("protocols.notes")], false, true)?;
+    println!("   {}", report::ingest_line(&r1));
+    println!(
+        "4. Ingesting amendments for the quarantined stations, co-signed by the central commission"
+    );
+    let r2 = ingest_paths(&mut store, &[source.join("amendments.notes")], false, true)?;
+    println!("   {}", report::ingest_line(&r2));
+    println!("5. Submitting forged, altered and replayed notes; each must be refused:");
+    let attacks = sim.attacks(first_amended(&sim).as_ref());
+    for (what, bytes) in attacks {
+        let mut line = String::new();
+        store.ingest(
+            std::iter::once(Ok(bytes)),
+            &IngestOptions::default(),
+            &SystemClock,
+            |ack| {
+                line = match ack.outcome {
+                    Outcome::Rejected(r) => format!("refused ({}): {r}", r.code()),
+                    other => format!("NOT REFUSED: {other:?}"),
+                }
+            },
+        )?;
+        println!("   - {what}: {line}");
+    }
+    println!("6. Tally from the stored notes\n");
+    let contest = urna_model::definition::ContestIdx(0);
+    let (tally, current) = store.tally(contest)?;
+    report::write_summary(
+        &mut std::io::stdout().lock(),
+        store.election(),
+        &tally,
+        &current,
+    )?;
+    println!(
+        "\nData directory: {} (try `urna tally --data {}`)",
+        store_dir.display(),
+        store_dir.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The first station that received an amendment in the simulation, if any.
+fn first_amended(sim: &Simulation) -> Option<urna_sim::SimStation> {
+    (0..sim.config().stations)
+        .map(|i| sim.station(i))
+        .find(|s| s.erroneous && amended(s))
+}
+
+/// The simulation amends every other erroneous station (the rest stay quarantined).
+fn amended(s: &urna_sim::SimStation) -> bool {
+    s.id.bytes().last().is_some_and(|b| b % 2 == 0)
+}
+
+/// Writes a simulation's definition and notes; returns the files written.
+fn write_sim(sim: &Simulation, out: &Path) -> Result<Vec<PathBuf>> {
+    if out.exists() && std::fs::read_dir(out)?.next().is_some() {
+        bail!("{} is not empty", out.display());
+    }
+    std::fs::create_dir_all(out.join("secrets"))?;
+    let n = sim.config().stations;
+    let pb = progress(u64::from(n), "signing protocols");
+    let definition = out.join("election.toml");
+    std::fs::write(&definition, sim.definition_toml())?;
+    let stations_path = out.join("stations.csv");
+    let protocols_path = out.join(format!("protocols.{PACK_EXTENSION}"));
+    let amendments_path = out.join(format!("amendments.{PACK_EXTENSION}"));
+    let mut stations = BufWriter::new(File::create(&stations_path)?);
+    let mut protocols = BufWriter::new(File::create(&protocols_path)?);
+    let mut amendments = BufWriter::new(File::create(&amendments_path)?);
+    writeln!(stations, "{}", urna_sim::STATIONS_HEADER)?;
+    // Key derivation and signing dominate; do them on every core in order-preserving blocks.
+    let threads = std::thread::available_parallelism().map_or(2, usize::from) as u32;
+    let block = 4096u32;
+    let mut start = 0u32;
+    while start < n {
+        let end = (start + block * threads).min(n);
+        let parts: Vec<Vec<(String, Vec<u8>, Option<Vec<u8>>)>> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..threads)
+                .map(|t| {
+                    let lo = start + t * block;
+                    let hi = (lo + block).min(end);
+                    s.spawn(move || {
+                        (lo..hi)
+                            .map(|i| {
+                                let st = sim.station(i);
+                                let note = sim.protocol_note(&st);
+                                let amendment = if st.erroneous && amended(&st) {
+                                    sim.amendment_note(&st, &note)
+                                } else {
+                                    None
+                                };
+                                (sim.station_row(&st), note, amendment)
+                            })
+                            .collect()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_default())
+                .collect()
+        });
+        for part in parts {
+            for (row, note, amendment) in part {
+                writeln!(stations, "{row}")?;
+                write_note(&mut protocols, &note)?;
+                if let Some(a) = amendment {
+                    write_note(&mut amendments, &a)?;
+                }
+                pb.inc(1);
+            }
+        }
+        start = end;
+    }
+    pb.finish_and_clear();
+    stations.into_inner()?.sync_all()?;
+    protocols.into_inner()?.sync_all()?;
+    amendments.into_inner()?.sync_all()?;
+    let key = out.join("secrets").join("central-commission.key");
+    write_secret(&key, &sim.authority().to_skey())?;
+    Ok(vec![
+        definition,
+        stations_path,
+        protocols_path,
+        amendments_path,
+        key,
+    ])
+}
+
+/// Ingests note files, packs and directories of them, in the order given (directories sorted).
+pub(crate) fn ingest_paths(
+    store: &mut Store,
+    paths: &[PathBuf],
+    print_acks: bool,
+    show_progress: bool,
+) -> Result<IngestReport> {
+    let mut files = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            let mut inner: Vec<PathBuf> = std::fs::read_dir(p)
+                .with_context(|| format!("reading {}", p.display()))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|f| f.is_file())
+                .collect();
+            inner.sort();
+            files.extend(inner);
+        } else {
+            files.push(p.clone());
+        }
+    }
+    let total: u64 = files
+        .iter()
+        .filter_map(|f| std::fs::metadata(f).ok())
+        .map(|m| m.len())
+        .sum();
+    let pb = if show_progress {
+        progress(total, "ingesting")
+    } else {
+        ProgressBar::hidden()
+    };
+    let pb2 = pb.clone();
+    let notes = files.into_iter().flat_map(
+        move |f| -> Box<dyn Iterator<Item = std::io::Result<Vec<u8>>> + Send> {
+            let is_pack = f.extension().is_some_and(|e| e == PACK_EXTENSION);
+            let pb = pb2.clone();
+            match File::open(&f) {
+                Err(e) => Box::new(std::iter::once(Err(std::io::Error::new(
+                    e.kind(),
+                    format!("{}: {e}", f.display()),
+                )))),
+                Ok(file) if is_pack => Box::new(
+                    PackReader::new(BufReader::with_capacity(1 << 20, file)).inspect(move |n| {
+                        if let Ok(n) = n {
+                            pb.inc(n.len() as u64 + 2);
+                        }
+                    }),
+                ),
+                Ok(_) => Box::new(std::iter::once(
+                    std::fs::read(&f).inspect(|n| pb.inc(n.len() as u64)),
+                )),
+            }
+        },
+    );
+    let mut out = std::io::stdout().lock();
+    let mut write_err = None;
+    let report = store.ingest(notes, &IngestOptions::default(), &SystemClock, |ack| {
+        if !print_acks || write_err.is_some() {
+            return;
+        }
+        let line = match ack.outcome {
+            Outcome::Stored { index, verdict } => format!(
+                "ack {} {index} {} {} sha256:{}",
+                ack.position,
+                if *verdict == Verdict::Quarantined {
+                    "quarantined"
+                } else {
+                    "accepted"
+                },
+                ack.station.unwrap_or_default(),
+                ack.submission.map(|s| hex(&s.hash)).unwrap_or_default()
+            ),
+            Outcome::Duplicate => format!(
+                "dup {} sha256:{}",
+                ack.position,
+                ack.submission.map(|s| hex(&s.hash)).unwrap_or_default()
+            ),
+            Outcome::Rejected(r) => format!("reject {} {} {r}", ack.position, r.code()),
+        };
+        if let Err(e) = writeln!(out, "{line}").and_then(|()| out.flush()) {
+            write_err = Some(e);
+        }
+    })?;
+    pb.finish_and_clear();
+    if let Some(e) = write_err {
+        return Err(e.into());
+    }
+    Ok(report)
+}
+
+pub(crate) fn progress(len: u64, what: &'static str) -> ProgressBar {
+    let pb = ProgressBar::new(len);
+    pb.set_style(
+        ProgressStyle::with_template(
+            "{msg:>18} [{bar:40}] {percent:>3}% {elapsed_precise} eta {eta}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> "),
+    );
+    pb.set_message(what);
+    pb
+}
+
+fn write_secret(path: &Path, secret: &str) -> Result<()> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("creating {} (it must not exist yet)", path.display()))?;
+    writeln!(f, "{secret}")?;
+    f.sync_all()?;
+    Ok(())
+}
+
+fn getrandom(buf: &mut [u8]) -> Result<()> {
+    use std::io::Read as _;
+    File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(buf))
+        .context("reading /dev/urandom")
+}

@@ -7,4 +7,9 @@
 //! Out of scope: the transparency log (`urna-tlog`), storage (`urna-store`), tallies and seats
 //! (`urna-tally`).
 
+pub mod definition;
+pub mod intake;
 pub mod note;
+pub mod pack;
+pub mod protocol;
+pub mod rules;

@@ -353,26 +353,8 @@ impl NoteVerifier {
     /// # Errors
     /// [`KeyError`] if the string is malformed, the ID does not match or the point is unusable.
     pub fn from_vkey(vkey: &str) -> Result<Self, KeyError> {
-        let (name, rest) = vkey
-            .split_once('+')
-            .ok_or(KeyError::Malformed("expected name+keyid+key, found no '+'"))?;
-        let (id_hex, b64) = rest.split_once('+').ok_or(KeyError::Malformed(
-            "expected name+keyid+key, found one '+'",
-        ))?;
-        check_key_name(name)?;
-        let key_id = parse_key_id(id_hex)?;
-        let raw = BASE64
-            .decode(b64)
-            .map_err(|_| KeyError::Malformed("key is not valid base64"))?;
-        let public = ed25519_bytes(&raw)?;
-        let verifier = Self::from_public_key(name, &public)?;
-        if verifier.key_id != key_id {
-            return Err(KeyError::KeyIdMismatch {
-                got: key_id,
-                expected: verifier.key_id,
-            });
-        }
-        Ok(verifier)
+        let (name, _, public) = parse_vkey_parts(vkey)?;
+        Self::from_public_key(name, &public)
     }
 
     /// A verifier for a raw 32-byte Ed25519 public key under `name`.
@@ -622,6 +604,35 @@ pub fn check_key_name(name: &str) -> Result<(), KeyError> {
         return Err(KeyError::BadName(name.to_owned()));
     }
     Ok(())
+}
+
+/// Splits a verifier key `name+hex8+base64(0x01 ‖ key)` into name, key ID and raw public key,
+/// checking the key ID but not decompressing the point (cheap enough for a million stations;
+/// the point is checked when a signature is first verified against it).
+///
+/// # Errors
+/// [`KeyError`] if malformed or if the key ID does not match.
+pub fn parse_vkey_parts(vkey: &str) -> Result<(&str, KeyId, [u8; 32]), KeyError> {
+    let (name, rest) = vkey
+        .split_once('+')
+        .ok_or(KeyError::Malformed("expected name+keyid+key, found no '+'"))?;
+    let (id_hex, b64) = rest.split_once('+').ok_or(KeyError::Malformed(
+        "expected name+keyid+key, found one '+'",
+    ))?;
+    check_key_name(name)?;
+    let key_id = parse_key_id(id_hex)?;
+    let raw = BASE64
+        .decode(b64)
+        .map_err(|_| KeyError::Malformed("key is not valid base64"))?;
+    let public = ed25519_bytes(&raw)?;
+    let expected = KeyId::ed25519(name, &public);
+    if key_id != expected {
+        return Err(KeyError::KeyIdMismatch {
+            got: key_id,
+            expected,
+        });
+    }
+    Ok((name, key_id, public))
 }
 
 fn parse_key_id(hex: &str) -> Result<KeyId, KeyError> {

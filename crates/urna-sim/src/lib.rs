@@ -1,1 +1,412 @@
-//! urna-sim
+//! Deterministic synthetic elections for demos, tests, benchmarks and exercises.
+//!
+//! The same [`SimConfig`] always gives the same definition, keys and signed notes. The default
+//! is shaped like Albania: 12 districts, about 5,200 stations and 3.6 million registered voters;
+//! `stations` scales it to a million. Turnout and list shares vary by district and station, and
+//! a configurable share of protocols carries an arithmetic error of the kinds commissions make
+//! (invalid ballots miscounted, a list's votes mistyped, more ballots than voters).
+//!
+//! Station keys are derived from the seed (SHA-256 of seed and station number): a simulation's
+//! keys are as secret as its seed, which is fine for exercises and never for a real election.
+//!
+//! Out of scope: real elections (see `urna import`), attacks on the network.
+
+use std::fmt::Write as _;
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha20Rng;
+use sha2::{Digest, Sha256};
+use urna_model::note::{Note, NoteSigner};
+use urna_model::protocol::{BodyKind, Counted, ProtocolBody, hex};
+
+/// What to simulate.
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    /// Seed of every random choice.
+    pub seed: u64,
+    /// Number of polling stations.
+    pub stations: u32,
+    /// Number of districts.
+    pub districts: u32,
+    /// Protocols with an injected arithmetic error, per ten thousand.
+    pub error_rate_per_10k: u32,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        Self {
+            seed: 2025,
+            stations: 5_200,
+            districts: 12,
+            error_rate_per_10k: 200,
+        }
+    }
+}
+
+/// Election id of every simulated election.
+pub const ELECTION_ID: &str = "sim-2025-assembly";
+/// Contest id of every simulated election.
+pub const CONTEST_ID: &str = "assembly";
+/// Key name of the simulated central commission (the authority that co-signs amendments).
+pub const AUTHORITY: &str = "central-commission";
+
+const DISTRICT_NAMES: [&str; 12] = [
+    "Berat",
+    "Dibër",
+    "Durrës",
+    "Elbasan",
+    "Fier",
+    "Gjirokastër",
+    "Korçë",
+    "Kukës",
+    "Lezhë",
+    "Shkodër",
+    "Tiranë",
+    "Vlorë",
+];
+
+/// Lists on the simulated ballot: id, name, national base share in per mille.
+const LISTS: [(&str, &str, u32); 7] = [
+    ("AP", "Alliance for Progress", 440),
+    ("DU", "Democratic Union", 370),
+    ("CM", "Civic Movement", 70),
+    ("SR", "Social Renewal", 40),
+    ("GL", "Green List", 30),
+    ("IC", "Independent Citizens", 25),
+    ("NV", "New Voice", 25),
+];
+
+/// A simulated election: its definition files and the means to sign its notes.
+#[derive(Debug, Clone)]
+pub struct Simulation {
+    config: SimConfig,
+    districts: Vec<District>,
+    authority: NoteSigner,
+}
+
+#[derive(Debug, Clone)]
+struct District {
+    turnout_permille: u32,
+    shares: Vec<u32>,
+}
+
+/// One station's simulated protocol.
+#[derive(Debug, Clone)]
+pub struct SimStation {
+    /// Station id.
+    pub id: String,
+    /// Municipality (unit) id.
+    pub unit: String,
+    /// Registered voters.
+    pub registered: u64,
+    /// Its key.
+    pub signer: NoteSigner,
+    /// The protocol body.
+    pub body: ProtocolBody,
+    /// Whether an arithmetic error was injected.
+    pub erroneous: bool,
+    /// The correct body, when an error was injected.
+    pub correct: Option<ProtocolBody>,
+}
+
+impl Simulation {
+    /// Sets up a simulation.
+    pub fn new(config: SimConfig) -> Self {
+        let mut rng = ChaCha20Rng::seed_from_u64(config.seed);
+        let districts = (0..config.districts.max(1))
+            .map(|_| District {
+                turnout_permille: rng.gen_range(380..560),
+                shares: LISTS
+                    .iter()
+                    .map(|(_, _, base)| base * rng.gen_range(60..140) / 100 + 1)
+                    .collect(),
+            })
+            .collect();
+        let authority =
+            NoteSigner::from_seed(AUTHORITY, &derive_seed(config.seed, b"authority", 0))
+                .unwrap_or_else(|_| unreachable!("the authority name is a valid key name"));
+        Self {
+            config,
+            districts,
+            authority,
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &SimConfig {
+        &self.config
+    }
+
+    /// The authority's key (secret: for exercises only).
+    pub fn authority(&self) -> &NoteSigner {
+        &self.authority
+    }
+
+    fn district_of(&self, station: u32) -> u32 {
+        (u64::from(station) * u64::from(self.districts.len() as u32)
+            / u64::from(self.config.stations.max(1))) as u32
+    }
+
+    fn municipalities_per_district(&self) -> u32 {
+        // Albania has about 5 municipalities per district and 85 stations per municipality.
+        (self.config.stations / self.config.districts.max(1) / 85).clamp(1, 2_000)
+    }
+
+    /// Unit id of a station's municipality.
+    fn unit_of(&self, station: u32) -> String {
+        let d = self.district_of(station);
+        let first = self.first_of_district(d);
+        let in_district = self.stations_in_district(d).max(1);
+        let m = (station - first) * self.municipalities_per_district() / in_district;
+        format!("D{:02}-M{:03}", d + 1, m + 1)
+    }
+
+    /// First station of district `d`: the least `i` with `i·k/n ≥ d`, i.e. `⌈d·n/k⌉`.
+    fn first_of_district(&self, d: u32) -> u32 {
+        let n = u64::from(self.config.stations);
+        let k = self.districts.len() as u64;
+        (u64::from(d) * n).div_ceil(k) as u32
+    }
+
+    fn stations_in_district(&self, d: u32) -> u32 {
+        self.first_of_district(d + 1) - self.first_of_district(d)
+    }
+
+    /// `election.toml` text; the stations file is `stations.csv`.
+    pub fn definition_toml(&self) -> String {
+        let mut s = String::new();
+        let _ = write!(
+            s,
+            "# Synthetic election generated by `urna sim` (seed {}). Not a real election.\n\n\
+             [election]\nid = \"{ELECTION_ID}\"\nname = \"Synthetic Assembly election\"\ndate = \"2025-05-11\"\n\
+             provenance = \"synthetic: generated by urna sim with seed {}; station keys derived from the seed\"\n\n\
+             [stations]\nfile = \"stations.csv\"\n\n\
+             [[contests]]\nid = \"{CONTEST_ID}\"\nname = \"Assembly\"\nlists = [{}]\n\n",
+            self.config.seed,
+            self.config.seed,
+            LISTS
+                .iter()
+                .map(|(id, _, _)| format!("\"{id}\""))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        for (id, name, _) in LISTS {
+            let _ = write!(s, "[[lists]]\nid = \"{id}\"\nname = \"{name}\"\n\n");
+        }
+        let _ = write!(s, "[[units]]\nid = \"SIM\"\nname = \"Simland\"\n\n");
+        for d in 0..self.districts.len() as u32 {
+            let name = DISTRICT_NAMES
+                .get(d as usize)
+                .map_or_else(|| format!("District {}", d + 1), |n| (*n).to_owned());
+            let _ = write!(
+                s,
+                "[[units]]\nid = \"D{:02}\"\nname = \"{name}\"\nparent = \"SIM\"\n\n",
+                d + 1
+            );
+        }
+        for d in 0..self.districts.len() as u32 {
+            let in_d = self.stations_in_district(d);
+            let per = self.municipalities_per_district().min(in_d.max(1));
+            for m in 0..per {
+                let _ = write!(
+                    s,
+                    "[[units]]\nid = \"D{:02}-M{:03}\"\nname = \"Municipality {}-{}\"\nparent = \"D{:02}\"\n\n",
+                    d + 1,
+                    m + 1,
+                    d + 1,
+                    m + 1,
+                    d + 1
+                );
+            }
+        }
+        let _ = write!(
+            s,
+            "[[authorities]]\nname = \"Central Election Commission\"\nscope = \"SIM\"\nkey = \"{}\"\n",
+            self.authority.verifier().to_vkey()
+        );
+        s
+    }
+
+    /// Station number `i` (0-based) with its key and protocol.
+    pub fn station(&self, i: u32) -> SimStation {
+        let mut rng = ChaCha20Rng::seed_from_u64(self.config.seed ^ (u64::from(i) << 20) ^ 0x5eed);
+        let id = format!("PS-{:07}", i + 1);
+        let signer = NoteSigner::from_seed(&id, &derive_seed(self.config.seed, b"station", i))
+            .unwrap_or_else(|_| unreachable!("station ids are valid key names"));
+        let d = &self.districts[self.district_of(i) as usize];
+        let registered: u64 = rng.gen_range(380..1000);
+        let turnout =
+            (i64::from(d.turnout_permille) + rng.gen_range(-90..90)).clamp(150, 900) as u64;
+        let cast = registered * turnout / 1000;
+        let invalid = cast * rng.gen_range(10..45) / 1000;
+        let valid = cast - invalid;
+        let weights: Vec<u64> = d
+            .shares
+            .iter()
+            .map(|&w| u64::from(w) * rng.gen_range(70..130))
+            .collect();
+        let total: u64 = weights.iter().sum::<u64>().max(1);
+        let mut votes: Vec<u64> = weights.iter().map(|w| valid * w / total).collect();
+        let assigned: u64 = votes.iter().sum();
+        votes[0] += valid - assigned;
+        let correct = body(&id, 1, registered, cast, invalid, valid, &votes);
+        let erroneous = rng.gen_range(0..10_000) < self.config.error_rate_per_10k;
+        let (body, correct) = if erroneous {
+            let mut bad = correct.clone();
+            match rng.gen_range(0..3) {
+                // Invalid ballots miscounted: valid + invalid ≠ ballots cast.
+                0 => bad.counts[2].value += rng.gen_range(1..12),
+                // A list's votes mistyped: sum(votes) ≠ valid.
+                1 => bad.votes[1].value += rng.gen_range(1..40),
+                // Ballots cast above the register.
+                _ => {
+                    bad.counts[1].value = registered + rng.gen_range(1..30);
+                    bad.counts[3].value = bad.counts[1].value - bad.counts[2].value;
+                    let extra = bad.counts[3].value - valid;
+                    bad.votes[0].value += extra;
+                }
+            }
+            (bad, Some(correct))
+        } else {
+            (correct, None)
+        };
+        SimStation {
+            unit: self.unit_of(i),
+            id,
+            registered,
+            signer,
+            body,
+            erroneous,
+            correct,
+        }
+    }
+
+    /// The stations file row of a station: `id,unit,registered,key`.
+    pub fn station_row(&self, s: &SimStation) -> String {
+        format!(
+            "{},{},{},{}",
+            s.id,
+            s.unit,
+            s.registered,
+            s.signer.verifier().to_vkey()
+        )
+    }
+
+    /// The signed protocol note of a station.
+    pub fn protocol_note(&self, s: &SimStation) -> Vec<u8> {
+        s.signer.sign_text(&s.body.to_text()).to_bytes()
+    }
+
+    /// For a station with an injected error, an amendment with the correct numbers, signed by
+    /// the station and co-signed by the central commission, superseding `superseded`.
+    pub fn amendment_note(&self, s: &SimStation, superseded: &[u8]) -> Option<Vec<u8>> {
+        let mut body = s.correct.clone()?;
+        body.revision = 2;
+        body.kind = BodyKind::Amendment {
+            supersedes: Sha256::digest(superseded).into(),
+            reason: "recount by the municipal commission corrected the protocol".into(),
+        };
+        let mut note = Note::unsigned(&body.to_text()).ok()?;
+        note.sign(&s.signer);
+        note.sign(&self.authority);
+        Some(note.to_bytes())
+    }
+
+    /// Submissions that intake must refuse, each with what it tries: a protocol signed by
+    /// another station's key, a protocol altered after signing, and a replayed revision 1
+    /// after an amendment (given the amended station).
+    pub fn attacks(&self, amended: Option<&SimStation>) -> Vec<(String, Vec<u8>)> {
+        let a = self.station(0);
+        let b = self.station(1.min(self.config.stations.saturating_sub(1)));
+        let mut out = Vec::new();
+        // Station B's numbers signed with station A's key.
+        let mut forged = b.body.clone();
+        forged.votes[0].value += 50;
+        forged.counts[3].value += 50;
+        out.push((
+            format!("protocol for {} signed with the key of {}", b.id, a.id),
+            a.signer.sign_text(&forged.to_text()).to_bytes(),
+        ));
+        // A's protocol with one number changed after signing.
+        let genuine = String::from_utf8(self.protocol_note(&a)).unwrap_or_default();
+        let v = &a.body.votes[0];
+        let tampered = genuine.replacen(
+            &format!("votes: {} {}\n", v.name, v.value),
+            &format!("votes: {} {}\n", v.name, v.value + 100),
+            1,
+        );
+        out.push((
+            format!("protocol of {} altered after signing", a.id),
+            tampered.into_bytes(),
+        ));
+        if let Some(s) = amended {
+            out.push((
+                format!(
+                    "replay of {}'s superseded revision 1 with a new signature line",
+                    s.id
+                ),
+                {
+                    let mut n = Note::unsigned(&s.body.to_text())
+                        .unwrap_or_else(|_| s.signer.sign_text(&s.body.to_text()));
+                    n.sign(&s.signer);
+                    n.sign(&self.authority);
+                    n.to_bytes()
+                },
+            ));
+        }
+        out
+    }
+}
+
+fn body(
+    id: &str,
+    revision: u32,
+    registered: u64,
+    cast: u64,
+    invalid: u64,
+    valid: u64,
+    votes: &[u64],
+) -> ProtocolBody {
+    let c = |name: &str, value| Counted {
+        name: name.to_owned(),
+        value,
+        line: 0,
+    };
+    ProtocolBody {
+        kind: BodyKind::Protocol,
+        election: ELECTION_ID.to_owned(),
+        contest: CONTEST_ID.to_owned(),
+        station: id.to_owned(),
+        revision,
+        counts: vec![
+            c("registered", registered),
+            c("ballots-cast", cast),
+            c("invalid", invalid),
+            c("valid", valid),
+        ],
+        votes: LISTS
+            .iter()
+            .zip(votes)
+            .map(|((l, _, _), &v)| c(l, v))
+            .collect(),
+        scan: None,
+    }
+}
+
+/// A 32-byte key seed derived from the simulation seed, a purpose and a number.
+fn derive_seed(seed: u64, purpose: &[u8], n: u32) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(b"urna-sim-key\n");
+    h.update(seed.to_be_bytes());
+    h.update(purpose);
+    h.update(n.to_be_bytes());
+    h.finalize().into()
+}
+
+/// Header line of the stations file.
+pub use urna_model::definition::STATIONS_HEADER;
+
+/// Hex helper re-exported for callers printing hashes.
+pub fn hex_of(bytes: &[u8]) -> String {
+    hex(bytes)
+}

@@ -1,1 +1,460 @@
-//! urna-store
+//! Durable state for urna: one data directory holding the election definition and one SQLite
+//! file (WAL mode, `synchronous = FULL`), and the bulk intake pipeline that fills it.
+//!
+//! Durability rule: a note is acknowledged only after the transaction holding it has committed
+//! to disk. Entries are append-only: an amendment adds a row, it never updates or deletes one.
+//! After a crash (`kill -9`, power loss) reopening the directory loses nothing acknowledged and
+//! counts nothing twice, because the in-memory history is rebuilt from the committed rows and
+//! [`urna_model::intake::admit`] treats a resubmitted note as a duplicate.
+//!
+//! Out of scope: the transparency log's tiles and checkpoints (`urna-tlog`), PostgreSQL (a
+//! later backend behind the same operations), HTTP.
+
+mod clock;
+mod ingest;
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+
+use rusqlite::{Connection, OptionalExtension, params};
+use urna_model::definition::{ContestIdx, Election, StationIdx};
+use urna_model::intake::{History, Latest, Submission, Verdict, sha256};
+use urna_model::note::Note;
+use urna_model::protocol::{ProtocolBody, hex};
+use urna_tally::totals::{StationOutcome, Tally, TallyError, tally};
+
+pub use clock::{Clock, SystemClock};
+pub use ingest::{Ack, IngestOptions, IngestReport, Outcome};
+
+/// File name of the SQLite database inside a data directory.
+pub const DB_FILE: &str = "urna.sqlite";
+/// File name of the election definition inside a data directory.
+pub const DEFINITION_FILE: &str = "election.toml";
+
+/// Schema version written in `meta`; bumped by append-only migrations.
+const SCHEMA_VERSION: &str = "1";
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The data directory is not initialised, or is already.
+    #[error("{0}")]
+    Setup(String),
+    /// The election definition is invalid.
+    #[error(transparent)]
+    Definition(#[from] urna_model::definition::DefinitionError),
+    /// The definition in the directory no longer matches the one the store was created with.
+    #[error(
+        "the election definition in {dir} changed after `urna init` (sha256 {now}, store has {then}); a definition cannot change under accepted protocols"
+    )]
+    DefinitionChanged {
+        /// Data directory.
+        dir: String,
+        /// Digest now.
+        now: String,
+        /// Digest recorded.
+        then: String,
+    },
+    /// SQLite failed.
+    #[error("database: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// File system failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// Path.
+        path: String,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// A stored entry no longer parses: the database was edited outside urna.
+    #[error("entry {index}: stored note is corrupt: {reason}")]
+    Corrupt {
+        /// Entry index.
+        index: u64,
+        /// What failed.
+        reason: String,
+    },
+    /// Tally failed.
+    #[error(transparent)]
+    Tally(#[from] TallyError),
+}
+
+/// One stored entry, as listed for operators.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntryRow {
+    /// Log index (0-based, in acceptance order).
+    pub index: u64,
+    /// SHA-256 of the note bytes.
+    pub hash: [u8; 32],
+    /// Station id.
+    pub station: String,
+    /// Revision.
+    pub revision: u32,
+    /// Whether it is quarantined.
+    pub quarantined: bool,
+    /// The note bytes.
+    pub note: Vec<u8>,
+}
+
+/// An open data directory.
+pub struct Store {
+    dir: PathBuf,
+    conn: Connection,
+    election: Election,
+    history: MemoryHistory,
+    next_index: u64,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("dir", &self.dir)
+            .field("election", &self.election.id)
+            .field("entries", &self.next_index)
+            .finish()
+    }
+}
+
+impl Store {
+    /// Creates a data directory from a definition: copies `election.toml` and its stations
+    /// file into `dir` and creates the database.
+    ///
+    /// # Errors
+    /// [`StoreError`] if the definition is invalid or `dir` already holds a store.
+    pub fn init(dir: &Path, definition: &Path) -> Result<Self, StoreError> {
+        let election = Election::load(definition)?;
+        if dir.join(DB_FILE).exists() {
+            return Err(StoreError::Setup(format!(
+                "{} already holds a store; use another directory",
+                dir.display()
+            )));
+        }
+        std::fs::create_dir_all(dir).map_err(io_err(dir))?;
+        let stations_src = stations_path(definition, &election);
+        let stations_name = stations_src
+            .file_name()
+            .ok_or_else(|| StoreError::Setup("stations file has no name".into()))?;
+        copy_synced(definition, &dir.join(DEFINITION_FILE))?;
+        copy_synced(&stations_src, &dir.join(stations_name))?;
+        // Check the copy is the same definition (same bytes, so the same digest).
+        let copied = Election::load(&dir.join(DEFINITION_FILE))?;
+        if copied.digest != election.digest {
+            return Err(StoreError::Setup(
+                "the copied definition differs from the original".into(),
+            ));
+        }
+        let conn = open_db(&dir.join(DB_FILE))?;
+        conn.execute_batch(include_str!("../migrations/sqlite/0001_entries.sql"))?;
+        conn.execute(
+            "INSERT INTO meta (key, value) VALUES ('schema', ?1), ('election', ?2), ('definition_sha256', ?3)",
+            params![SCHEMA_VERSION, election.id, hex(&election.digest)],
+        )?;
+        Ok(Self {
+            dir: dir.to_owned(),
+            conn,
+            election,
+            history: MemoryHistory::default(),
+            next_index: 0,
+        })
+    }
+
+    /// Opens an existing data directory and rebuilds the intake history from committed rows.
+    ///
+    /// # Errors
+    /// [`StoreError`] if the directory is not a store or the definition changed.
+    pub fn open(dir: &Path) -> Result<Self, StoreError> {
+        let db = dir.join(DB_FILE);
+        if !db.exists() {
+            return Err(StoreError::Setup(format!(
+                "{} is not an urna data directory (no {DB_FILE}); run `urna init` first",
+                dir.display()
+            )));
+        }
+        let election = Election::load(&dir.join(DEFINITION_FILE))?;
+        let conn = open_db(&db)?;
+        let recorded: String = conn.query_row(
+            "SELECT value FROM meta WHERE key = 'definition_sha256'",
+            [],
+            |r| r.get(0),
+        )?;
+        if recorded != hex(&election.digest) {
+            return Err(StoreError::DefinitionChanged {
+                dir: dir.display().to_string(),
+                now: hex(&election.digest),
+                then: recorded,
+            });
+        }
+        let mut history = MemoryHistory::default();
+        let mut next_index = 0;
+        {
+            let mut stmt = conn.prepare(
+                "SELECT idx, hash, text_hash, contest, station, revision FROM entries ORDER BY idx",
+            )?;
+            let mut rows = stmt.query([])?;
+            while let Some(r) = rows.next()? {
+                let index = sql_u64(r.get(0)?);
+                let hash: [u8; 32] = r.get(1)?;
+                let text_hash: [u8; 32] = r.get(2)?;
+                let contest: String = r.get(3)?;
+                let station: String = r.get(4)?;
+                let revision: u32 = r.get(5)?;
+                let corrupt = |reason: &str| StoreError::Corrupt {
+                    index,
+                    reason: reason.to_owned(),
+                };
+                let c = election
+                    .contest(&contest)
+                    .ok_or_else(|| corrupt("unknown contest"))?;
+                let s = election
+                    .station(&station)
+                    .ok_or_else(|| corrupt("unknown station"))?;
+                history.record(
+                    c,
+                    s,
+                    Latest {
+                        revision,
+                        hash,
+                        text_hash,
+                    },
+                );
+                next_index = index + 1;
+            }
+        }
+        Ok(Self {
+            dir: dir.to_owned(),
+            conn,
+            election,
+            history,
+            next_index,
+        })
+    }
+
+    /// The election definition.
+    pub fn election(&self) -> &Election {
+        &self.election
+    }
+
+    /// The data directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Number of entries stored.
+    pub fn len(&self) -> u64 {
+        self.next_index
+    }
+
+    /// Whether nothing is stored yet.
+    pub fn is_empty(&self) -> bool {
+        self.next_index == 0
+    }
+
+    /// The intake history (what [`urna_model::intake::admit`] checks against).
+    pub fn history(&self) -> &impl History {
+        &self.history
+    }
+
+    /// Every entry, in log order.
+    ///
+    /// # Errors
+    /// [`StoreError::Sqlite`].
+    pub fn entries(&self) -> Result<Vec<EntryRow>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT idx, hash, station, revision, status, note FROM entries ORDER BY idx",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok(EntryRow {
+                index: sql_u64(r.get(0)?),
+                hash: r.get(1)?,
+                station: r.get(2)?,
+                revision: r.get(3)?,
+                quarantined: r.get::<_, i64>(4)? == 1,
+                note: r.get(5)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The entry with this hash, if stored.
+    ///
+    /// # Errors
+    /// [`StoreError::Sqlite`].
+    pub fn entry_index(&self, hash: &[u8; 32]) -> Result<Option<u64>, StoreError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT idx FROM entries WHERE hash = ?1",
+                params![hash.as_slice()],
+                |r| r.get(0).map(sql_u64),
+            )
+            .optional()?)
+    }
+
+    /// The current submission of every station that reported in `contest`, re-derived from the
+    /// stored notes (parsed and re-validated; signatures were checked at intake).
+    ///
+    /// # Errors
+    /// [`StoreError::Corrupt`] if a stored note no longer parses.
+    pub fn current(
+        &self,
+        contest: ContestIdx,
+    ) -> Result<Vec<(StationIdx, Submission)>, StoreError> {
+        let mut latest: HashMap<StationIdx, (u32, u64, Vec<u8>)> = HashMap::new();
+        let mut stmt = self
+            .conn
+            .prepare("SELECT idx, station, revision, note FROM entries WHERE contest = ?1")?;
+        let contest_id = &self.election.contests[contest.0 as usize].id;
+        let mut rows = stmt.query(params![contest_id])?;
+        while let Some(r) = rows.next()? {
+            let index = sql_u64(r.get(0)?);
+            let station: String = r.get(1)?;
+            let revision: u32 = r.get(2)?;
+            let s = self
+                .election
+                .station(&station)
+                .ok_or_else(|| StoreError::Corrupt {
+                    index,
+                    reason: "unknown station".into(),
+                })?;
+            let newer = latest.get(&s).is_none_or(|(rev, _, _)| revision > *rev);
+            if newer {
+                latest.insert(s, (revision, index, r.get(3)?));
+            }
+        }
+        let mut out: Vec<(StationIdx, Submission)> = Vec::with_capacity(latest.len());
+        for (s, (_, index, note)) in latest {
+            let sub = resubmit(&self.election, &note)
+                .map_err(|reason| StoreError::Corrupt { index, reason })?;
+            out.push((s, sub));
+        }
+        out.sort_by_key(|(s, _)| *s);
+        Ok(out)
+    }
+
+    /// Totals for a contest from the stored notes.
+    ///
+    /// # Errors
+    /// [`StoreError`] if a note is corrupt or a sum overflows.
+    pub fn tally(
+        &self,
+        contest: ContestIdx,
+    ) -> Result<(Tally, Vec<(StationIdx, Submission)>), StoreError> {
+        let current = self.current(contest)?;
+        let t = tally(
+            &self.election,
+            contest,
+            current.iter().map(|(s, sub)| {
+                if sub.is_quarantined() {
+                    StationOutcome::Quarantined { station: *s }
+                } else {
+                    StationOutcome::Counted {
+                        station: *s,
+                        counts: &sub.counts,
+                        votes: &sub.votes,
+                    }
+                }
+            }),
+        )?;
+        Ok((t, current))
+    }
+}
+
+/// Re-derives a stored note's submission (parse, bind, validate) without checking signatures.
+fn resubmit(election: &Election, note: &[u8]) -> Result<Submission, String> {
+    let parsed = Note::parse(note).map_err(|e| e.to_string())?;
+    let body = ProtocolBody::parse(parsed.text()).map_err(|e| e.to_string())?;
+    urna_model::intake::bind_unverified(election, note, &parsed, &body).map_err(|e| e.to_string())
+}
+
+/// The intake history kept in memory: current revision per (contest, station) and every hash.
+#[derive(Debug, Default)]
+struct MemoryHistory {
+    latest: HashMap<(ContestIdx, StationIdx), Latest>,
+    hashes: HashSet<[u8; 32]>,
+}
+
+impl MemoryHistory {
+    fn record(&mut self, c: ContestIdx, s: StationIdx, l: Latest) {
+        self.hashes.insert(l.hash);
+        let e = self.latest.entry((c, s)).or_insert(l);
+        if l.revision >= e.revision {
+            *e = l;
+        }
+    }
+
+    fn apply(&mut self, sub: &Submission, verdict: Verdict) {
+        if verdict != Verdict::Duplicate {
+            self.record(
+                sub.contest,
+                sub.station,
+                Latest {
+                    revision: sub.revision,
+                    hash: sub.hash,
+                    text_hash: sub.text_hash,
+                },
+            );
+        }
+    }
+}
+
+impl History for MemoryHistory {
+    fn latest(&self, contest: ContestIdx, station: StationIdx) -> Option<Latest> {
+        self.latest.get(&(contest, station)).copied()
+    }
+
+    fn contains(&self, hash: &[u8; 32]) -> bool {
+        self.hashes.contains(hash)
+    }
+}
+
+fn open_db(path: &Path) -> Result<Connection, StoreError> {
+    let conn = Connection::open(path)?;
+    // WAL with FULL sync: every commit is on disk before it returns, so an acknowledgment
+    // given after a commit survives power loss, not only a process crash.
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    Ok(conn)
+}
+
+fn stations_path(definition: &Path, election: &Election) -> PathBuf {
+    definition
+        .parent()
+        .unwrap_or_else(|| Path::new("."))
+        .join(&election.stations_file)
+}
+
+fn copy_synced(from: &Path, to: &Path) -> Result<(), StoreError> {
+    if from.canonicalize().ok() == to.canonicalize().ok() && to.exists() {
+        return Ok(());
+    }
+    std::fs::copy(from, to).map_err(io_err(from))?;
+    std::fs::File::open(to)
+        .and_then(|f| f.sync_all())
+        .map_err(io_err(to))
+}
+
+fn io_err(path: &Path) -> impl Fn(std::io::Error) -> StoreError + '_ {
+    move |source| StoreError::Io {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+/// Row indices are written from `u64` counters and are never negative.
+fn sql_u64(v: i64) -> u64 {
+    u64::try_from(v).unwrap_or_default()
+}
+
+/// Rows are counted in `u64`; SQLite integers are `i64`, which no real log size reaches.
+fn to_sql(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+/// SHA-256 helper re-exported for callers that hash notes the way the store does.
+pub fn entry_hash(note: &[u8]) -> [u8; 32] {
+    sha256(note)
+}
+
+#[cfg(test)]
+mod tests;

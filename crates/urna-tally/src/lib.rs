@@ -7,3 +7,4 @@
 //! Out of scope: reading notes or the store (callers pass parsed protocols), output formatting.
 
 pub mod seats;
+pub mod totals;

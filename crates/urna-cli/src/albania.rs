@@ -1,0 +1,219 @@
+//! Import of Albania's 2021 parliamentary election from the per-station CSV published from the
+//! Central Election Commission's results (one row per polling station).
+//!
+//! Historical results were never signed at their source. The import generates one Ed25519 key
+//! per station, signs each station's published numbers with it, says so in the definition's
+//! `provenance`, and sends the notes through the same intake as any other submission, so the
+//! published arithmetic errors are quarantined exactly as a live intake would.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::io::BufWriter;
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use urna_model::definition::STATIONS_HEADER;
+use urna_model::note::NoteSigner;
+use urna_model::pack::write_note;
+use urna_model::protocol::{BodyKind, Counted, ProtocolBody};
+use urna_store::Store;
+
+/// Lists as they appear in the CSV, with the names used in the definition. Where the data
+/// gives only an abbreviation, the abbreviation is the name.
+const LISTS: [(&str, &str); 13] = [
+    ("PS", "Partia Socialiste e Shqipërisë"),
+    ("PD", "Partia Demokratike e Shqipërisë"),
+    ("LSI", "Lëvizja Socialiste për Integrim"),
+    ("PSD", "Partia Socialdemokrate e Shqipërisë"),
+    ("PBK", "PBK"),
+    ("PLDSH", "PLDSH"),
+    ("BD", "BD"),
+    ("ABEOK", "ABEOK"),
+    ("NTH", "NTH"),
+    ("LRE", "LRE"),
+    ("ADR", "ADR"),
+    ("LN", "LN"),
+    ("Other", "Other lists and candidates"),
+];
+
+/// Imports the CSV at `csv` into a new data directory `data`.
+pub(crate) fn import(csv: &Path, data: &Path) -> Result<ExitCode> {
+    if data.join(urna_store::DB_FILE).exists() {
+        bail!("{} already holds a store", data.display());
+    }
+    let mut reader =
+        csv::Reader::from_path(csv).with_context(|| format!("opening {}", csv.display()))?;
+    let headers = reader.headers()?.clone();
+    let col = |name: &str| -> Result<usize> {
+        headers
+            .iter()
+            .position(|h| h == name)
+            .with_context(|| format!("{}: missing column {name:?}", csv.display()))
+    };
+    let (c_district, c_muni, c_station) = (
+        col("District")?,
+        col("Municipality")?,
+        col("PollingStation")?,
+    );
+    let (c_reg, c_cast, c_valid, c_invalid) = (
+        col("EligibleVoters")?,
+        col("VotesCast")?,
+        col("ValidBallots")?,
+        col("InvalidBallots")?,
+    );
+    let c_lists: Vec<usize> = LISTS.iter().map(|(l, _)| col(l)).collect::<Result<_>>()?;
+
+    struct Row {
+        station: String,
+        unit: String,
+        numbers: [u64; 4],
+        votes: Vec<u64>,
+    }
+    let mut districts: BTreeMap<String, String> = BTreeMap::new();
+    let mut municipalities: BTreeMap<String, (String, String)> = BTreeMap::new();
+    let mut rows = Vec::new();
+    for (i, rec) in reader.records().enumerate() {
+        let line = i + 2;
+        let rec = rec.with_context(|| format!("{}: line {line}", csv.display()))?;
+        let field = |c: usize| rec.get(c).unwrap_or("");
+        let num = |c: usize| -> Result<u64> {
+            urna_model::protocol::parse_count(field(c)).map_err(|rule| {
+                anyhow::anyhow!(
+                    "{}: line {line}: column {:?}: {rule}",
+                    csv.display(),
+                    &headers[c]
+                )
+            })
+        };
+        let district = field(c_district).to_owned();
+        let d_id = format!("AL-{}", ascii_id(&district));
+        let m_id = format!("{d_id}-{}", ascii_id(field(c_muni)));
+        districts.entry(d_id.clone()).or_insert(district);
+        municipalities
+            .entry(m_id.clone())
+            .or_insert_with(|| (field(c_muni).to_owned(), d_id.clone()));
+        rows.push(Row {
+            station: field(c_station).to_owned(),
+            unit: m_id,
+            numbers: [num(c_reg)?, num(c_cast)?, num(c_invalid)?, num(c_valid)?],
+            votes: c_lists.iter().map(|&c| num(c)).collect::<Result<_>>()?,
+        });
+    }
+
+    std::fs::create_dir_all(data.join("import"))?;
+    let mut toml = String::new();
+    let _ = write!(
+        toml,
+        "# Albania, parliamentary election of 25 April 2021, imported by `urna import --format albania-2021`.\n\n\
+         [election]\nid = \"al-2021-assembly\"\nname = \"Albania parliamentary election 2021\"\ndate = \"2021-04-25\"\n\
+         provenance = \"historical results imported from per-station CSV ({}); never signed at source: station keys were generated at import and the import signed each station's published numbers\"\n\n\
+         [stations]\nfile = \"stations.csv\"\n\n[[contests]]\nid = \"assembly\"\nname = \"Assembly of Albania\"\nlists = [{}]\n\n",
+        csv.file_name()
+            .map(|f| f.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        LISTS
+            .iter()
+            .map(|(l, _)| format!("\"{l}\""))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    for (id, name) in LISTS {
+        let _ = write!(toml, "[[lists]]\nid = \"{id}\"\nname = \"{name}\"\n\n");
+    }
+    let _ = write!(toml, "[[units]]\nid = \"AL\"\nname = \"Albania\"\n\n");
+    for (id, name) in &districts {
+        let _ = write!(
+            toml,
+            "[[units]]\nid = \"{id}\"\nname = \"{name}\"\nparent = \"AL\"\n\n"
+        );
+    }
+    for (id, (name, parent)) in &municipalities {
+        let _ = write!(
+            toml,
+            "[[units]]\nid = \"{id}\"\nname = \"{name}\"\nparent = \"{parent}\"\n\n"
+        );
+    }
+    let mut stations = format!("{STATIONS_HEADER}\n");
+    let pack_path = data.join("import").join("protocols.notes");
+    let mut pack = BufWriter::new(std::fs::File::create(&pack_path)?);
+    let mut seeds = vec![0u8; 32 * rows.len()];
+    crate::getrandom(&mut seeds)?;
+    for (r, seed) in rows.iter().zip(seeds.chunks_exact(32)) {
+        let seed: [u8; 32] = seed.try_into()?;
+        let signer = NoteSigner::from_seed(&r.station, &seed)
+            .with_context(|| format!("station id {:?} is not a valid key name", r.station))?;
+        let _ = writeln!(
+            stations,
+            "{},{},{},{}",
+            r.station,
+            r.unit,
+            r.numbers[0],
+            signer.verifier().to_vkey()
+        );
+        let c = |name: &str, value| Counted {
+            name: name.to_owned(),
+            value,
+            line: 0,
+        };
+        let body = ProtocolBody {
+            kind: BodyKind::Protocol,
+            election: "al-2021-assembly".into(),
+            contest: "assembly".into(),
+            station: r.station.clone(),
+            revision: 1,
+            counts: vec![
+                c("registered", r.numbers[0]),
+                c("ballots-cast", r.numbers[1]),
+                c("invalid", r.numbers[2]),
+                c("valid", r.numbers[3]),
+            ],
+            votes: LISTS
+                .iter()
+                .zip(&r.votes)
+                .map(|((l, _), &v)| c(l, v))
+                .collect(),
+            scan: None,
+        };
+        write_note(&mut pack, &signer.sign_text(&body.to_text()).to_bytes())?;
+    }
+    pack.into_inner()?.sync_all()?;
+    std::fs::write(data.join("election.toml"), toml)?;
+    std::fs::write(data.join("stations.csv"), stations)?;
+    let mut store = Store::init(data, &data.join("election.toml"))?;
+    println!(
+        "imported {} stations in {} districts and {} municipalities; signed with generated station keys (see provenance)",
+        rows.len(),
+        districts.len(),
+        municipalities.len()
+    );
+    let report = crate::ingest_paths(&mut store, &[pack_path], false, true)?;
+    println!("{}\n", crate::report::ingest_line(&report));
+    let (tally, current) = store.tally(urna_model::definition::ContestIdx(0))?;
+    crate::report::write_summary(
+        &mut std::io::stdout().lock(),
+        store.election(),
+        &tally,
+        &current,
+    )?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// An identifier from a place name: ASCII letters and digits, other characters as `-`.
+fn ascii_id(name: &str) -> String {
+    let mut s = String::new();
+    for c in name.chars() {
+        let c = match c {
+            'ë' => 'e',
+            'Ë' => 'E',
+            'ç' => 'c',
+            'Ç' => 'C',
+            c if c.is_ascii_alphanumeric() => c,
+            _ => '-',
+        };
+        if !(c == '-' && s.ends_with('-')) {
+            s.push(c);
+        }
+    }
+    s.trim_matches('-').to_owned()
+}

@@ -1,0 +1,131 @@
+//! `urna bench ingest`: a million signed protocols through the whole intake, with the raw
+//! Ed25519 verification rates measured in the same run on the same cores as references.
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::Result;
+use ed25519_dalek::VerifyingKey;
+use urna_model::definition::ContestIdx;
+use urna_model::note::{Note, verify_batch, verify_raw};
+use urna_model::pack::PackReader;
+use urna_sim::{SimConfig, Simulation};
+use urna_store::Store;
+
+/// Signatures used for the reference rates.
+const REFERENCE_SAMPLE: usize = 100_000;
+/// Batch size of the batch reference (the intake's chunk size).
+const BATCH: usize = 512;
+
+pub(crate) fn ingest(stations: u32, dir: Option<&Path>) -> Result<ExitCode> {
+    let tmp;
+    let dir = match dir {
+        Some(d) => d.to_owned(),
+        None => {
+            tmp = tempfile::tempdir()?;
+            tmp.path().to_owned()
+        }
+    };
+    let threads = std::thread::available_parallelism().map_or(2, usize::from);
+    println!(
+        "urna bench ingest: {stations} stations, {threads} cores, work dir {}",
+        dir.display()
+    );
+    let sim = Simulation::new(SimConfig {
+        stations,
+        error_rate_per_10k: 100,
+        ..SimConfig::default()
+    });
+    let t = Instant::now();
+    crate::write_sim(&sim, &dir.join("source"))?;
+    println!(
+        "prepare: generated and signed {stations} protocols in {:.1} s (not part of the figures below)",
+        t.elapsed().as_secs_f64()
+    );
+
+    // References: raw Ed25519 verification of protocol notes, one by one and in batches.
+    let election = urna_model::definition::Election::load(&dir.join("source/election.toml"))?;
+    let sample: Vec<(Vec<u8>, Vec<u8>, VerifyingKey)> = PackReader::new(std::io::BufReader::new(
+        std::fs::File::open(dir.join("source/protocols.notes"))?,
+    ))
+    .take(REFERENCE_SAMPLE)
+    .filter_map(|n| {
+        let n = Note::parse(&n.ok()?).ok()?;
+        let sig = n.signatures().first()?.clone();
+        let st = &election.stations[election.station(&sig.name)?.0 as usize];
+        let key = VerifyingKey::from_bytes(&st.public_key).ok()?;
+        Some((n.text().as_bytes().to_vec(), sig.signature, key))
+    })
+    .collect();
+    let per = sample.len().div_ceil(threads);
+    let t = Instant::now();
+    std::thread::scope(|s| {
+        for part in sample.chunks(per) {
+            s.spawn(move || part.iter().all(|(m, sig, k)| verify_raw(k, m, sig).is_ok()));
+        }
+    });
+    let single_rate = sample.len() as f64 / t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    std::thread::scope(|s| {
+        for part in sample.chunks(per) {
+            s.spawn(move || {
+                part.chunks(BATCH).all(|b| {
+                    let msgs: Vec<&[u8]> = b.iter().map(|x| x.0.as_slice()).collect();
+                    let sigs: Vec<&[u8]> = b.iter().map(|x| x.1.as_slice()).collect();
+                    let keys: Vec<VerifyingKey> = b.iter().map(|x| x.2).collect();
+                    verify_batch(&msgs, &sigs, &keys).is_ok()
+                })
+            });
+        }
+    });
+    let batch_rate = sample.len() as f64 / t.elapsed().as_secs_f64();
+    drop(sample);
+
+    // The intake proper: verify + parse + validate + durable store, then the tally.
+    let t = Instant::now();
+    let mut store = Store::init(&dir.join("store"), &dir.join("source/election.toml"))?;
+    let report = crate::ingest_paths(
+        &mut store,
+        &[dir.join("source/protocols.notes")],
+        false,
+        false,
+    )?;
+    let ingest_s = t.elapsed().as_secs_f64();
+    let t2 = Instant::now();
+    let (tally, _) = store.tally(ContestIdx(0))?;
+    let tally_s = t2.elapsed().as_secs_f64();
+    let total_s = t.elapsed().as_secs_f64();
+    let rate = f64::from(stations) / ingest_s;
+    let counted = tally.units[0].counted;
+    println!(
+        "reference: Ed25519 verify one by one {single_rate:.0}/s, in batches of {BATCH} {batch_rate:.0}/s ({threads} threads, keys pre-decompressed)"
+    );
+    println!("{}", crate::report::ingest_line(&report));
+    println!(
+        "ingest:    {stations} protocols in {ingest_s:.2} s = {rate:.0} protocols/s = {:.2}× batch verify, {:.2}× single verify",
+        rate / batch_rate,
+        rate / single_rate
+    );
+    println!("tally:     {tally_s:.2} s from the stored notes ({counted} stations counted)");
+    println!("total:     {total_s:.2} s for ingest + tally");
+    if let Some(d) = report.first_ack {
+        println!(
+            "first acknowledged protocol after {:.1} ms (from the start of intake, store created)",
+            d.as_secs_f64() * 1000.0
+        );
+    }
+    println!("peak memory (VmHWM): {}", peak_rss());
+    Ok(ExitCode::SUCCESS)
+}
+
+fn peak_rss() -> String {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .map(|l| l["VmHWM:".len()..].trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown".into())
+}

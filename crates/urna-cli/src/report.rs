@@ -1,0 +1,226 @@
+//! Human and JSON reports of a tally.
+
+use std::io::Write;
+
+use anyhow::Result;
+use urna_model::definition::{Election, StationIdx, UnitIdx};
+use urna_model::intake::Submission;
+use urna_model::rules::Severity;
+use urna_store::IngestReport;
+use urna_tally::totals::{Tally, Totals, percent};
+
+/// One line summing up an intake.
+pub(crate) fn ingest_line(r: &IngestReport) -> String {
+    format!(
+        "{} notes read: {} accepted, {} quarantined, {} duplicates, {} rejected ({} commits{})",
+        r.read,
+        r.accepted,
+        r.quarantined,
+        r.duplicates,
+        r.rejected,
+        r.commits,
+        r.first_ack
+            .map(|d| format!(
+                ", first acknowledgment after {:.1} ms",
+                d.as_secs_f64() * 1000.0
+            ))
+            .unwrap_or_default()
+    )
+}
+
+fn count(e: &Election, t: &Totals, name: &str) -> u64 {
+    e.count_position(name).map_or(0, |k| t.counts[k])
+}
+
+/// Thousands separated by a thin space-free comma, for reading large totals.
+fn n(v: u64) -> String {
+    let s = v.to_string();
+    let mut out = String::with_capacity(s.len() + s.len() / 3);
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// The text summary: national totals, per district, quarantine list, warnings.
+pub(crate) fn write_summary(
+    out: &mut impl Write,
+    e: &Election,
+    t: &Tally,
+    current: &[(StationIdx, Submission)],
+) -> Result<()> {
+    let contest = &e.contests[t.contest.0 as usize];
+    let nat = t.unit(UnitIdx(0));
+    writeln!(
+        out,
+        "{} ({}), contest {} ({})",
+        e.name, e.id, contest.name, contest.id
+    )?;
+    if let Some(p) = &e.provenance {
+        writeln!(out, "Provenance: {p}")?;
+    }
+    writeln!(
+        out,
+        "Reporting: {} of {} stations counted ({} %), {} quarantined, {} not reported",
+        n(nat.counted),
+        n(nat.stations),
+        percent(nat.counted, nat.stations),
+        n(nat.quarantined),
+        n(nat.stations - nat.counted - nat.quarantined)
+    )?;
+    let cast = count(e, nat, "ballots-cast");
+    writeln!(
+        out,
+        "Turnout: {} ballots cast of {} registered in counted stations ({} %); {} invalid ({} %)",
+        n(cast),
+        n(nat.registered_counted),
+        percent(cast, nat.registered_counted),
+        n(count(e, nat, "invalid")),
+        percent(count(e, nat, "invalid"), cast)
+    )?;
+    writeln!(out, "\nNational totals ({})", e.units[0].name)?;
+    let valid: u64 = nat.votes.iter().sum();
+    let mut order: Vec<usize> = (0..contest.lists.len()).collect();
+    order.sort_by(|&a, &b| nat.votes[b].cmp(&nat.votes[a]).then(a.cmp(&b)));
+    for &i in &order {
+        let l = &e.lists[contest.lists[i]];
+        writeln!(
+            out,
+            "  {:<8} {:<34} {:>12} {:>7} %",
+            l.id,
+            l.name,
+            n(nat.votes[i]),
+            percent(nat.votes[i], valid)
+        )?;
+    }
+    // Per unit at depth 1 (districts).
+    let districts: Vec<usize> = (0..e.units.len())
+        .filter(|&u| e.units[u].depth == 1)
+        .collect();
+    if !districts.is_empty() {
+        let level = &e.units[districts[0]].level;
+        writeln!(out, "\nBy {level}")?;
+        write!(
+            out,
+            "  {:<16} {:>9} {:>9} {:>6} {:>8}",
+            level, "stations", "counted", "quar.", "turnout"
+        )?;
+        for &i in &order {
+            write!(out, " {:>8}", e.lists[contest.lists[i]].id)?;
+        }
+        writeln!(out)?;
+        for u in districts {
+            let d = &t.units[u];
+            write!(
+                out,
+                "  {:<16} {:>9} {:>9} {:>6} {:>7}%",
+                e.units[u].name,
+                n(d.stations),
+                n(d.counted),
+                n(d.quarantined),
+                percent(count(e, d, "ballots-cast"), d.registered_counted)
+            )?;
+            let dv: u64 = d.votes.iter().sum();
+            for &i in &order {
+                write!(out, " {:>7}%", percent(d.votes[i], dv))?;
+            }
+            writeln!(out)?;
+        }
+    }
+    let quarantined: Vec<&(StationIdx, Submission)> =
+        current.iter().filter(|(_, s)| s.is_quarantined()).collect();
+    writeln!(
+        out,
+        "\nQuarantined stations ({}): not counted until an amendment fixes them",
+        quarantined.len()
+    )?;
+    for (s, sub) in &quarantined {
+        let st = &e.stations[s.0 as usize];
+        for v in sub
+            .violations
+            .iter()
+            .filter(|v| v.severity == Severity::Error)
+        {
+            writeln!(
+                out,
+                "  {:<12} {:<14} rev {} [{}] {}: {}",
+                st.id, e.units[st.unit.0 as usize].id, sub.revision, v.rule, v.message, v.detail
+            )?;
+        }
+    }
+    let mut warnings: std::collections::BTreeMap<&str, (u64, &str)> = Default::default();
+    for (_, sub) in current {
+        for v in sub
+            .violations
+            .iter()
+            .filter(|v| v.severity == Severity::Warning)
+        {
+            warnings
+                .entry(v.rule.as_str())
+                .or_insert((0, v.message.as_str()))
+                .0 += 1;
+        }
+    }
+    if !warnings.is_empty() {
+        writeln!(out, "\nPlausibility warnings (counted, flagged for review)")?;
+        for (rule, (k, msg)) in warnings {
+            writeln!(out, "  {rule}: {} stations: {msg}", n(k))?;
+        }
+    }
+    Ok(())
+}
+
+/// The tally as JSON (units in definition order; stations of the quarantine list in id order).
+pub(crate) fn write_json(
+    out: &mut impl Write,
+    e: &Election,
+    t: &Tally,
+    current: &[(StationIdx, Submission)],
+) -> Result<()> {
+    let contest = &e.contests[t.contest.0 as usize];
+    let units: Vec<serde_json::Value> = e
+        .units
+        .iter()
+        .zip(&t.units)
+        .map(|(u, tot)| {
+            serde_json::json!({
+                "id": u.id,
+                "name": u.name,
+                "level": u.level,
+                "parent": u.parent.map(|p| e.units[p.0 as usize].id.clone()),
+                "stations": tot.stations,
+                "counted": tot.counted,
+                "quarantined": tot.quarantined,
+                "registered": tot.registered,
+                "registered_counted": tot.registered_counted,
+                "counts": e.counts.iter().zip(&tot.counts).map(|(k, v)| (k.clone(), serde_json::json!(v))).collect::<serde_json::Map<_, _>>(),
+                "votes": contest.lists.iter().zip(&tot.votes).map(|(&l, v)| (e.lists[l].id.clone(), serde_json::json!(v))).collect::<serde_json::Map<_, _>>(),
+            })
+        })
+        .collect();
+    let quarantine: Vec<serde_json::Value> = current
+        .iter()
+        .filter(|(_, s)| s.is_quarantined())
+        .map(|(s, sub)| {
+            serde_json::json!({
+                "station": e.stations[s.0 as usize].id,
+                "revision": sub.revision,
+                "violations": sub.violations.iter().filter(|v| v.severity == Severity::Error).map(|v| serde_json::json!({
+                    "rule": v.rule, "message": v.message, "detail": v.detail,
+                })).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    let doc = serde_json::json!({
+        "election": e.id,
+        "contest": contest.id,
+        "units": units,
+        "quarantine": quarantine,
+    });
+    serde_json::to_writer_pretty(&mut *out, &doc)?;
+    writeln!(out)?;
+    Ok(())
+}

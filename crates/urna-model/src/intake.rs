@@ -1,0 +1,632 @@
+//! Intake: from the bytes of a submitted note to a verdict, as pure functions.
+//!
+//! `intake(definition, history, bytes)` is [`check`] (stateless: envelope, body, binding to the
+//! definition, signatures, every validation rule) followed by [`admit`] (against the station's
+//! history: duplicates, replays, conflicts, amendments). The split lets a bulk intake run
+//! [`check_batch`] on many cores with batched Ed25519 verification and keep only [`admit`] on
+//! the single writer.
+//!
+//! Outcomes:
+//! - `Err(Rejection)`: the note cannot be accepted (forged, malformed, unknown station, replay,
+//!   conflict…); nothing is stored.
+//! - [`Verdict::Accepted`]: authentic and every error rule holds (warnings may be attached).
+//! - [`Verdict::Quarantined`]: authentic but at least one error rule fails; it is stored and
+//!   logged (it is an authentic submission), listed with **every** violated rule, and not counted.
+//! - [`Verdict::Duplicate`]: the same note (or the same text) was accepted before; idempotent.
+//!
+//! Revisions: a station's first note is `urna/protocol/v1` revision 1. Any later revision is an
+//! `urna/amendment/v1` with revision = current + 1, naming the current entry's hash in
+//! `supersedes:`, signed by the station and co-signed by an authority whose scope covers the
+//! station. The superseded entry stays in the store and the log, never overwritten.
+
+use ed25519_dalek::VerifyingKey;
+use sha2::{Digest, Sha256};
+
+use crate::definition::{ContestIdx, Election, StationIdx};
+use crate::note::{self, Note, NoteError};
+use crate::protocol::{BodyError, BodyKind, ProtocolBody, hex};
+use crate::rules::{Severity, Values, Violation};
+
+/// An authentic submission, bound to the definition and validated; not yet admitted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Submission {
+    /// SHA-256 of the note bytes: the entry hash.
+    pub hash: [u8; 32],
+    /// SHA-256 of the note text (what the signatures cover).
+    pub text_hash: [u8; 32],
+    /// Contest.
+    pub contest: ContestIdx,
+    /// Station.
+    pub station: StationIdx,
+    /// Revision.
+    pub revision: u32,
+    /// For an amendment, the entry it supersedes.
+    pub supersedes: Option<[u8; 32]>,
+    /// Named counts, in definition order.
+    pub counts: Vec<u64>,
+    /// Votes per list, in the contest's list order.
+    pub votes: Vec<u64>,
+    /// Every failed rule, errors first, then warnings, each in definition order.
+    pub violations: Vec<Violation>,
+}
+
+impl Submission {
+    /// Whether an error rule fails (the protocol is quarantined).
+    pub fn is_quarantined(&self) -> bool {
+        self.violations
+            .iter()
+            .any(|v| v.severity == Severity::Error)
+    }
+}
+
+/// The station's current state, as the history knows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Latest {
+    /// Current revision.
+    pub revision: u32,
+    /// Entry hash of the current revision.
+    pub hash: [u8; 32],
+    /// Text hash of the current revision.
+    pub text_hash: [u8; 32],
+}
+
+/// What intake needs to know of what was accepted before.
+pub trait History {
+    /// The current revision of a station's protocol in a contest.
+    fn latest(&self, contest: ContestIdx, station: StationIdx) -> Option<Latest>;
+    /// Whether an entry with this hash was accepted.
+    fn contains(&self, hash: &[u8; 32]) -> bool;
+}
+
+/// The outcome of admitting an authentic submission.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Stored and counted.
+    Accepted,
+    /// Stored and logged, not counted until an amendment fixes it.
+    Quarantined,
+    /// Already held; nothing changes.
+    Duplicate,
+}
+
+/// Why a note was refused. Nothing of a refused note is stored.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Rejection {
+    /// The signed-note envelope is malformed.
+    #[error("note: {0}")]
+    Note(#[from] NoteError),
+    /// The body is malformed.
+    #[error("body: {0}")]
+    Body(#[from] BodyError),
+    /// `election:` names another election.
+    #[error("line {line}: field `election`: {got:?} is not this election ({expected:?})")]
+    WrongElection {
+        /// Line.
+        line: usize,
+        /// What the note says.
+        got: String,
+        /// This election.
+        expected: String,
+    },
+    /// `contest:` names no contest of this election.
+    #[error("line {line}: field `contest`: {got:?} is not a contest of this election")]
+    UnknownContest {
+        /// Line.
+        line: usize,
+        /// What the note says.
+        got: String,
+    },
+    /// `station:` names no station of this election.
+    #[error("line {line}: field `station`: {got:?} is not a station of this election")]
+    UnknownStation {
+        /// Line.
+        line: usize,
+        /// What the note says.
+        got: String,
+    },
+    /// A count the definition does not name.
+    #[error("station {station}: line {line}: field `{name}`: not a count of this election")]
+    UnknownCount {
+        /// Station.
+        station: String,
+        /// Line.
+        line: usize,
+        /// The name.
+        name: String,
+    },
+    /// A count the definition names is missing.
+    #[error("station {station}: field `{name}`: missing; every protocol states every count")]
+    MissingCount {
+        /// Station.
+        station: String,
+        /// The count.
+        name: String,
+    },
+    /// A `votes:` line for a list not on this contest's ballot.
+    #[error("station {station}: line {line}: field `votes {list}`: not a list of this contest")]
+    UnknownList {
+        /// Station.
+        station: String,
+        /// Line.
+        line: usize,
+        /// The list.
+        list: String,
+    },
+    /// A list of the contest has no `votes:` line.
+    #[error("station {station}: field `votes {list}`: missing; write `votes: {list} 0` for none")]
+    MissingList {
+        /// Station.
+        station: String,
+        /// The list.
+        list: String,
+    },
+    /// The station's signature is missing or wrong (includes a note signed by another station).
+    #[error("station {station}: {source}")]
+    StationSignature {
+        /// Station.
+        station: String,
+        /// What is wrong.
+        source: note::SignatureError,
+    },
+    /// The station's key in the definition is not a usable Ed25519 key.
+    #[error("station {station}: its key in the election definition is not a usable Ed25519 key")]
+    StationKey {
+        /// Station.
+        station: String,
+    },
+    /// An amendment without a valid co-signature by an authority over the station.
+    #[error(
+        "station {station}: an amendment needs a valid co-signature by an authority whose scope covers the station"
+    )]
+    MissingAuthority {
+        /// Station.
+        station: String,
+    },
+    /// An authority's signature is present but wrong.
+    #[error("station {station}: {source}")]
+    AuthoritySignature {
+        /// Station.
+        station: String,
+        /// What is wrong.
+        source: note::SignatureError,
+    },
+    /// A first protocol with a revision other than 1.
+    #[error("station {station}: field `revision`: a first protocol has revision 1, got {got}")]
+    FirstRevision {
+        /// Station.
+        station: String,
+        /// Its revision.
+        got: u32,
+    },
+    /// An older revision than the one held.
+    #[error(
+        "station {station}: field `revision`: replay of revision {got}; revision {have} is already accepted"
+    )]
+    Replay {
+        /// Station.
+        station: String,
+        /// Submitted revision.
+        got: u32,
+        /// Held revision.
+        have: u32,
+    },
+    /// The same revision with different content.
+    #[error(
+        "station {station}: field `revision`: revision {revision} is already accepted with different content; a correction needs an amendment"
+    )]
+    Conflict {
+        /// Station.
+        station: String,
+        /// The revision.
+        revision: u32,
+    },
+    /// A later revision sent as a plain protocol.
+    #[error(
+        "station {station}: field `revision`: revision {got} supersedes accepted revision {have}; send it as urna/amendment/v1 co-signed by an authority"
+    )]
+    NeedsAmendment {
+        /// Station.
+        station: String,
+        /// Submitted.
+        got: u32,
+        /// Held.
+        have: u32,
+    },
+    /// An amendment for a station with nothing to amend.
+    #[error("station {station}: no protocol is accepted yet, so there is nothing to amend")]
+    NothingToAmend {
+        /// Station.
+        station: String,
+    },
+    /// An amendment whose revision is not the current one plus one.
+    #[error("station {station}: field `revision`: an amendment of revision {have} must be revision {}, got {got}", have + 1)]
+    RevisionGap {
+        /// Station.
+        station: String,
+        /// Submitted.
+        got: u32,
+        /// Held.
+        have: u32,
+    },
+    /// An amendment naming another entry than the current one.
+    #[error(
+        "station {station}: field `supersedes`: names sha256:{got}, but the current entry is sha256:{expected}"
+    )]
+    SupersedesMismatch {
+        /// Station.
+        station: String,
+        /// Named (hex).
+        got: String,
+        /// Current (hex).
+        expected: String,
+    },
+}
+
+impl Rejection {
+    /// A short stable code for machines (logs, HTTP bodies, metrics).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Note(_) => "malformed-note",
+            Self::Body(_) => "malformed-body",
+            Self::WrongElection { .. } => "wrong-election",
+            Self::UnknownContest { .. } => "unknown-contest",
+            Self::UnknownStation { .. } => "unknown-station",
+            Self::UnknownCount { .. } | Self::MissingCount { .. } => "bad-count",
+            Self::UnknownList { .. } | Self::MissingList { .. } => "bad-list",
+            Self::StationSignature { .. } | Self::StationKey { .. } => "bad-signature",
+            Self::MissingAuthority { .. } | Self::AuthoritySignature { .. } => "bad-authority",
+            Self::FirstRevision { .. } | Self::RevisionGap { .. } => "bad-revision",
+            Self::Replay { .. } => "replay",
+            Self::Conflict { .. } => "conflict",
+            Self::NeedsAmendment { .. } | Self::NothingToAmend { .. } => "needs-amendment",
+            Self::SupersedesMismatch { .. } => "bad-supersedes",
+        }
+    }
+}
+
+/// Checks one note completely except against history.
+///
+/// # Errors
+/// [`Rejection`] saying what is wrong and where.
+pub fn check(election: &Election, bytes: &[u8]) -> Result<Submission, Rejection> {
+    let p = prepare(election, bytes)?;
+    p.verify_each(election)?;
+    Ok(p.submission)
+}
+
+/// [`check`] for many notes, verifying station signatures in one Ed25519 batch. Results are in
+/// input order and equal to what [`check`] gives for each note.
+pub fn check_batch(election: &Election, notes: &[&[u8]]) -> Vec<Result<Submission, Rejection>> {
+    let mut prepared: Vec<Result<Prepared, Rejection>> =
+        notes.iter().map(|b| prepare(election, b)).collect();
+    // Decompress the station keys (once per note: each station signs about one note).
+    let mut keys = Vec::with_capacity(notes.len());
+    let mut msgs: Vec<&[u8]> = Vec::with_capacity(notes.len());
+    let mut sigs: Vec<&[u8]> = Vec::with_capacity(notes.len());
+    let mut in_batch = Vec::with_capacity(notes.len());
+    let mut bad_key = vec![false; notes.len()];
+    for (i, p) in prepared.iter().enumerate() {
+        let Ok(p) = p else { continue };
+        match station_key(election, p.submission.station) {
+            Some(k) => {
+                keys.push(k);
+                msgs.push(p.note.text().as_bytes());
+                sigs.push(&p.station_signature);
+                in_batch.push(i);
+            }
+            None => bad_key[i] = true,
+        }
+    }
+    let batch_ok = !in_batch.is_empty() && note::verify_batch(&msgs, &sigs, &keys).is_ok();
+    let mut out = Vec::with_capacity(notes.len());
+    for (i, p) in prepared.drain(..).enumerate() {
+        out.push(p.and_then(|p| {
+            if bad_key[i] {
+                return Err(Rejection::StationKey {
+                    station: election.stations[p.submission.station.0 as usize]
+                        .id
+                        .clone(),
+                });
+            }
+            if batch_ok {
+                p.verify_authorities(election)?;
+            } else {
+                p.verify_each(election)?;
+            }
+            Ok(p.submission)
+        }));
+    }
+    out
+}
+
+/// Admits an authentic submission against the station's history.
+///
+/// # Errors
+/// [`Rejection`] for replays, conflicts and amendments that do not follow the current entry.
+pub fn admit(
+    election: &Election,
+    history: &impl History,
+    s: &Submission,
+) -> Result<Verdict, Rejection> {
+    if history.contains(&s.hash) {
+        return Ok(Verdict::Duplicate);
+    }
+    let station = || election.stations[s.station.0 as usize].id.clone();
+    match (history.latest(s.contest, s.station), s.supersedes) {
+        (None, Some(_)) => return Err(Rejection::NothingToAmend { station: station() }),
+        (None, None) if s.revision != 1 => {
+            return Err(Rejection::FirstRevision {
+                station: station(),
+                got: s.revision,
+            });
+        }
+        (None, None) => {}
+        (Some(l), _) if s.revision < l.revision => {
+            return Err(Rejection::Replay {
+                station: station(),
+                got: s.revision,
+                have: l.revision,
+            });
+        }
+        (Some(l), _) if s.revision == l.revision => {
+            if s.text_hash == l.text_hash {
+                return Ok(Verdict::Duplicate);
+            }
+            return Err(Rejection::Conflict {
+                station: station(),
+                revision: l.revision,
+            });
+        }
+        (Some(l), None) => {
+            return Err(Rejection::NeedsAmendment {
+                station: station(),
+                got: s.revision,
+                have: l.revision,
+            });
+        }
+        (Some(l), Some(supersedes)) => {
+            if s.revision != l.revision + 1 {
+                return Err(Rejection::RevisionGap {
+                    station: station(),
+                    got: s.revision,
+                    have: l.revision,
+                });
+            }
+            if supersedes != l.hash {
+                return Err(Rejection::SupersedesMismatch {
+                    station: station(),
+                    got: hex(&supersedes),
+                    expected: hex(&l.hash),
+                });
+            }
+        }
+    }
+    Ok(if s.is_quarantined() {
+        Verdict::Quarantined
+    } else {
+        Verdict::Accepted
+    })
+}
+
+/// [`check`] then [`admit`]: the whole intake decision for one note.
+///
+/// # Errors
+/// [`Rejection`].
+pub fn intake(
+    election: &Election,
+    history: &impl History,
+    bytes: &[u8],
+) -> Result<(Submission, Verdict), Rejection> {
+    let s = check(election, bytes)?;
+    let v = admit(election, history, &s)?;
+    Ok((s, v))
+}
+
+/// SHA-256 of bytes.
+pub fn sha256(bytes: &[u8]) -> [u8; 32] {
+    Sha256::digest(bytes).into()
+}
+
+/// A parsed and validated note whose signatures are still to be checked.
+struct Prepared {
+    note: Note,
+    submission: Submission,
+    station_signature: Vec<u8>,
+}
+
+impl Prepared {
+    fn station_name(&self, election: &Election) -> String {
+        election.stations[self.submission.station.0 as usize]
+            .id
+            .clone()
+    }
+
+    fn verify_each(&self, election: &Election) -> Result<(), Rejection> {
+        let key = station_key(election, self.submission.station).ok_or_else(|| {
+            Rejection::StationKey {
+                station: self.station_name(election),
+            }
+        })?;
+        let st = &election.stations[self.submission.station.0 as usize];
+        note::verify_raw(&key, self.note.text().as_bytes(), &self.station_signature).map_err(
+            |()| Rejection::StationSignature {
+                station: st.id.clone(),
+                source: note::SignatureError::Invalid {
+                    name: st.id.clone(),
+                    key_id: st.key_id,
+                },
+            },
+        )?;
+        self.verify_authorities(election)
+    }
+
+    fn verify_authorities(&self, election: &Election) -> Result<(), Rejection> {
+        if self.submission.supersedes.is_none() {
+            return Ok(());
+        }
+        let unit = election.stations[self.submission.station.0 as usize].unit;
+        let mut covered = false;
+        for a in &election.authorities {
+            if self
+                .note
+                .signature_by(a.key.name(), a.key.key_id())
+                .is_none()
+            {
+                continue;
+            }
+            a.key
+                .verify(&self.note)
+                .map_err(|source| Rejection::AuthoritySignature {
+                    station: self.station_name(election),
+                    source,
+                })?;
+            covered |= election.unit_within(unit, a.scope);
+        }
+        if covered {
+            Ok(())
+        } else {
+            Err(Rejection::MissingAuthority {
+                station: self.station_name(election),
+            })
+        }
+    }
+}
+
+fn station_key(election: &Election, station: StationIdx) -> Option<VerifyingKey> {
+    let st = &election.stations[station.0 as usize];
+    VerifyingKey::from_bytes(&st.public_key)
+        .ok()
+        .filter(|k| !k.is_weak())
+}
+
+fn prepare(election: &Election, bytes: &[u8]) -> Result<Prepared, Rejection> {
+    let note = Note::parse(bytes)?;
+    let body = ProtocolBody::parse(note.text())?;
+    let submission = bind_unverified(election, bytes, &note, &body)?;
+    let st = &election.stations[submission.station.0 as usize];
+    let station_signature = note
+        .signature_by(&st.id, st.key_id)
+        .ok_or_else(|| Rejection::StationSignature {
+            station: st.id.clone(),
+            source: note::SignatureError::Missing {
+                name: st.id.clone(),
+                key_id: st.key_id,
+            },
+        })?
+        .signature
+        .clone();
+    Ok(Prepared {
+        note,
+        submission,
+        station_signature,
+    })
+}
+
+/// Binds a parsed note to the definition and evaluates every rule, **without checking any
+/// signature**: for re-deriving stored entries that were verified at intake, and for tools
+/// that explain a note. Never use it to accept outside input; use [`check`].
+///
+/// # Errors
+/// [`Rejection`] for a wrong election, unknown contest, station, count or list.
+pub fn bind_unverified(
+    election: &Election,
+    bytes: &[u8],
+    note: &Note,
+    body: &ProtocolBody,
+) -> Result<Submission, Rejection> {
+    if body.election != election.id {
+        return Err(Rejection::WrongElection {
+            line: 2,
+            got: body.election.clone(),
+            expected: election.id.clone(),
+        });
+    }
+    let contest = election
+        .contest(&body.contest)
+        .ok_or_else(|| Rejection::UnknownContest {
+            line: 3,
+            got: body.contest.clone(),
+        })?;
+    let station = election
+        .station(&body.station)
+        .ok_or_else(|| Rejection::UnknownStation {
+            line: 4,
+            got: body.station.clone(),
+        })?;
+    let st = &election.stations[station.0 as usize];
+    // Bind counts and votes to the definition's order.
+    let mut counts = vec![None; election.counts.len()];
+    for c in &body.counts {
+        let k = election
+            .count_position(&c.name)
+            .ok_or_else(|| Rejection::UnknownCount {
+                station: st.id.clone(),
+                line: c.line,
+                name: c.name.clone(),
+            })?;
+        counts[k] = Some(c.value);
+    }
+    let counts: Vec<u64> = counts
+        .iter()
+        .zip(&election.counts)
+        .map(|(v, name)| {
+            v.ok_or_else(|| Rejection::MissingCount {
+                station: st.id.clone(),
+                name: name.clone(),
+            })
+        })
+        .collect::<Result<_, _>>()?;
+    let ballot = &election.contests[contest.0 as usize].lists;
+    let mut votes = vec![None; ballot.len()];
+    for v in &body.votes {
+        let k = ballot
+            .iter()
+            .position(|&l| election.lists[l].id == v.name)
+            .ok_or_else(|| Rejection::UnknownList {
+                station: st.id.clone(),
+                line: v.line,
+                list: v.name.clone(),
+            })?;
+        votes[k] = Some(v.value);
+    }
+    let votes: Vec<u64> = votes
+        .iter()
+        .zip(ballot)
+        .map(|(v, &l)| {
+            v.ok_or_else(|| Rejection::MissingList {
+                station: st.id.clone(),
+                list: election.lists[l].id.clone(),
+            })
+        })
+        .collect::<Result<_, _>>()?;
+
+    // Every rule, errors first.
+    let values = Values {
+        counts: &counts,
+        sum_votes: votes.iter().sum(),
+        station_registered: st.registered,
+    };
+    let mut violations: Vec<Violation> = election
+        .rules
+        .iter()
+        .filter_map(|r| r.evaluate(values, &election.counts))
+        .collect();
+    violations.sort_by_key(|v| v.severity);
+
+    let supersedes = match &body.kind {
+        BodyKind::Protocol => None,
+        BodyKind::Amendment { supersedes, .. } => Some(*supersedes),
+    };
+    let submission = Submission {
+        hash: sha256(bytes),
+        text_hash: sha256(note.text().as_bytes()),
+        contest,
+        station,
+        revision: body.revision,
+        supersedes,
+        counts,
+        votes,
+        violations,
+    };
+    Ok(submission)
+}

@@ -1,0 +1,309 @@
+//! Bulk intake: a reader, a pool of checkers, and one writer.
+//!
+//! ```text
+//! notes ─► reader ─► chunks ─► checker × N (parse, bind, validate, batch-verify Ed25519)
+//!                                   └─► writer (in input order): admit → INSERT → COMMIT → acks
+//! ```
+//! Checking is stateless and runs on every core; admitting needs the history and runs on the
+//! single writer, which also owns the SQLite connection. The writer commits whenever no checked
+//! chunk is waiting (group commit), so a lone note is acknowledged at once and a bulk load
+//! commits in large transactions. Results of a chunk are reported only after the commit that
+//! holds them, so an acknowledgment is never given for something not yet durable.
+
+use std::collections::BTreeMap;
+use std::sync::mpsc::{Receiver, TryRecvError, sync_channel};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rusqlite::params;
+use urna_model::intake::{Rejection, Submission, Verdict, admit, check_batch};
+
+use crate::{Clock, MemoryHistory, Store, StoreError};
+
+/// Tuning of the bulk intake.
+#[derive(Debug, Clone)]
+pub struct IngestOptions {
+    /// Checker threads; defaults to the number of cores.
+    pub workers: usize,
+    /// Notes per checked chunk (one Ed25519 batch).
+    pub chunk: usize,
+    /// Most rows in one transaction.
+    pub commit_every: usize,
+}
+
+impl Default for IngestOptions {
+    fn default() -> Self {
+        Self {
+            workers: std::thread::available_parallelism().map_or(2, usize::from),
+            chunk: 512,
+            commit_every: 16_384,
+        }
+    }
+}
+
+/// What happened to one submitted note.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Stored durably at this log index, accepted or quarantined.
+    Stored {
+        /// Log index.
+        index: u64,
+        /// Accepted or quarantined.
+        verdict: Verdict,
+    },
+    /// Already held; nothing changed.
+    Duplicate,
+    /// Refused; nothing stored.
+    Rejected(Rejection),
+}
+
+/// One result, reported in input order once it is durable.
+#[derive(Debug)]
+pub struct Ack<'a> {
+    /// Position of the note in the input (0-based).
+    pub position: u64,
+    /// The note's submission, when it was authentic.
+    pub submission: Option<&'a Submission>,
+    /// The station's id, when the note was authentic.
+    pub station: Option<&'a str>,
+    /// What happened.
+    pub outcome: &'a Outcome,
+}
+
+/// Counts of what a bulk intake did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IngestReport {
+    /// Notes read.
+    pub read: u64,
+    /// Stored and counted.
+    pub accepted: u64,
+    /// Stored and quarantined.
+    pub quarantined: u64,
+    /// Already held.
+    pub duplicates: u64,
+    /// Refused.
+    pub rejected: u64,
+    /// Transactions committed.
+    pub commits: u64,
+    /// Time from the start of the call to the first durable acknowledgment.
+    pub first_ack: Option<Duration>,
+}
+
+type Checked = (u64, Vec<Vec<u8>>, Vec<Result<Submission, Rejection>>);
+
+impl Store {
+    /// Ingests notes in order, reporting each result through `on_result` after it is durable.
+    ///
+    /// A read error stops the intake after everything read before it is committed and
+    /// reported, and is returned.
+    ///
+    /// # Errors
+    /// [`StoreError`] if the database fails or the input cannot be read.
+    pub fn ingest<I>(
+        &mut self,
+        notes: I,
+        options: &IngestOptions,
+        clock: &dyn Clock,
+        mut on_result: impl FnMut(Ack<'_>),
+    ) -> Result<IngestReport, StoreError>
+    where
+        I: Iterator<Item = std::io::Result<Vec<u8>>> + Send,
+    {
+        let start = Instant::now();
+        let election = &self.election;
+        let workers = options.workers.max(1);
+        let chunk = options.chunk.max(1);
+        let (work_tx, work_rx) = sync_channel::<(u64, Vec<Vec<u8>>)>(workers * 2);
+        let (done_tx, done_rx) = sync_channel::<Checked>(workers * 2);
+        let work_rx = Arc::new(Mutex::new(work_rx));
+        let read_error: Mutex<Option<std::io::Error>> = Mutex::new(None);
+        let mut report = IngestReport::default();
+
+        std::thread::scope(|scope| -> Result<(), StoreError> {
+            let read_error = &read_error;
+            scope.spawn(move || {
+                let mut seq = 0;
+                let mut buf = Vec::with_capacity(chunk);
+                for item in notes {
+                    match item {
+                        Ok(n) => buf.push(n),
+                        Err(e) => {
+                            if let Ok(mut slot) = read_error.lock() {
+                                *slot = Some(e);
+                            }
+                            break;
+                        }
+                    }
+                    if buf.len() == chunk {
+                        let full = std::mem::replace(&mut buf, Vec::with_capacity(chunk));
+                        if work_tx.send((seq, full)).is_err() {
+                            return;
+                        }
+                        seq += 1;
+                    }
+                }
+                if !buf.is_empty() {
+                    let _ = work_tx.send((seq, buf));
+                }
+            });
+            for _ in 0..workers {
+                let work_rx = Arc::clone(&work_rx);
+                let done_tx = done_tx.clone();
+                scope.spawn(move || {
+                    loop {
+                        let next = match work_rx.lock() {
+                            Ok(rx) => rx.recv(),
+                            Err(_) => return,
+                        };
+                        let Ok((seq, notes)) = next else { return };
+                        let refs: Vec<&[u8]> = notes.iter().map(Vec::as_slice).collect();
+                        let results = check_batch(election, &refs);
+                        if done_tx.send((seq, notes, results)).is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+            drop(done_tx);
+            let result = write_loop(
+                &mut self.conn,
+                &mut self.history,
+                &mut self.next_index,
+                election,
+                &done_rx,
+                options.commit_every.max(1),
+                clock,
+                start,
+                &mut report,
+                &mut on_result,
+            );
+            // Unblock the pipeline if the writer stopped early.
+            drop(done_rx);
+            result
+        })?;
+        if let Some(e) = read_error.into_inner().ok().flatten() {
+            return Err(StoreError::Io {
+                path: "input".into(),
+                source: e,
+            });
+        }
+        Ok(report)
+    }
+}
+
+#[allow(clippy::too_many_arguments)] // the writer's whole state, borrowed apart from `Store`
+fn write_loop(
+    conn: &mut rusqlite::Connection,
+    history: &mut MemoryHistory,
+    next_index: &mut u64,
+    election: &urna_model::definition::Election,
+    done_rx: &Receiver<Checked>,
+    commit_every: usize,
+    clock: &dyn Clock,
+    start: Instant,
+    report: &mut IngestReport,
+    on_result: &mut impl FnMut(Ack<'_>),
+) -> Result<(), StoreError> {
+    let mut reorder: BTreeMap<u64, (Vec<Vec<u8>>, Vec<Result<Submission, Rejection>>)> =
+        BTreeMap::new();
+    let mut want = 0u64;
+    let mut position = 0u64;
+    let mut pending: Vec<(u64, Option<Submission>, Outcome)> = Vec::new();
+    let mut in_tx = false;
+    loop {
+        // Block only when nothing awaits a commit; otherwise commit as soon as the pipeline
+        // has nothing ready (group commit).
+        let (got, closed) = if pending.is_empty() {
+            match done_rx.recv() {
+                Ok(c) => (Some(c), false),
+                Err(_) => (None, true),
+            }
+        } else {
+            match done_rx.try_recv() {
+                Ok(c) => (Some(c), false),
+                Err(TryRecvError::Empty) => (None, false),
+                Err(TryRecvError::Disconnected) => (None, true),
+            }
+        };
+        let idle = got.is_none();
+        if let Some((seq, notes, results)) = got {
+            reorder.insert(seq, (notes, results));
+        }
+        while let Some((notes, results)) = reorder.remove(&want) {
+            want += 1;
+            if !in_tx {
+                conn.execute_batch("BEGIN IMMEDIATE")?;
+                in_tx = true;
+            }
+            let now = clock.now_ms();
+            let mut insert = conn.prepare_cached(
+                "INSERT INTO entries (idx, hash, text_hash, contest, station, revision, status, received_ms, note) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            )?;
+            for (note, result) in notes.into_iter().zip(results) {
+                report.read += 1;
+                let (sub, outcome) = match result {
+                    Err(r) => (None, Outcome::Rejected(r)),
+                    Ok(sub) => match admit(election, &*history, &sub) {
+                        Err(r) => (Some(sub), Outcome::Rejected(r)),
+                        Ok(Verdict::Duplicate) => (Some(sub), Outcome::Duplicate),
+                        Ok(verdict) => {
+                            let index = *next_index;
+                            insert.execute(params![
+                                crate::to_sql(index),
+                                sub.hash.as_slice(),
+                                sub.text_hash.as_slice(),
+                                election.contests[sub.contest.0 as usize].id,
+                                election.stations[sub.station.0 as usize].id,
+                                sub.revision,
+                                i64::from(verdict == Verdict::Quarantined),
+                                crate::to_sql(now),
+                                note,
+                            ])?;
+                            history.apply(&sub, verdict);
+                            *next_index += 1;
+                            (Some(sub), Outcome::Stored { index, verdict })
+                        }
+                    },
+                };
+                pending.push((position, sub, outcome));
+                position += 1;
+            }
+        }
+        if !pending.is_empty() && (idle || closed || pending.len() >= commit_every) {
+            if in_tx {
+                conn.execute_batch("COMMIT")?;
+                in_tx = false;
+                report.commits += 1;
+            }
+            for (pos, sub, outcome) in pending.drain(..) {
+                match &outcome {
+                    Outcome::Stored {
+                        verdict: Verdict::Quarantined,
+                        ..
+                    } => report.quarantined += 1,
+                    Outcome::Stored { .. } => report.accepted += 1,
+                    Outcome::Duplicate => report.duplicates += 1,
+                    Outcome::Rejected(_) => report.rejected += 1,
+                }
+                if report.first_ack.is_none() && matches!(outcome, Outcome::Stored { .. }) {
+                    report.first_ack = Some(start.elapsed());
+                }
+                on_result(Ack {
+                    position: pos,
+                    station: sub
+                        .as_ref()
+                        .map(|s| election.stations[s.station.0 as usize].id.as_str()),
+                    submission: sub.as_ref(),
+                    outcome: &outcome,
+                });
+            }
+        }
+        if closed && pending.is_empty() {
+            if in_tx {
+                conn.execute_batch("COMMIT")?;
+            }
+            return Ok(());
+        }
+    }
+}
