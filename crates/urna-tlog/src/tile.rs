@@ -408,6 +408,12 @@ pub trait TileSource {
     fn read_tile(&self, tile: &Tile) -> Result<Option<Vec<u8>>, ReadError>;
 }
 
+impl<T: TileSource + ?Sized> TileSource for &T {
+    fn read_tile(&self, tile: &Tile) -> Result<Option<Vec<u8>>, ReadError> {
+        (**self).read_tile(tile)
+    }
+}
+
 impl TileSource for HashMap<Tile, Vec<u8>> {
     fn read_tile(&self, tile: &Tile) -> Result<Option<Vec<u8>>, ReadError> {
         Ok(self.get(tile).cloned())
