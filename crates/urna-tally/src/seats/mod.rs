@@ -57,8 +57,8 @@ pub use error::SeatError;
 pub use input::{DistrictVotes, ListInfo, ListKind, VoteInput};
 pub use method::{Contest, ContestKind, Entry, EntryStatus, Method, Row, RowStatus};
 pub use rules::{
-    BonusSeat, Community, District, Entity, GuaranteedSeat, Pool, RuleSet, Threshold,
-    ThresholdScope, TieBreakRule,
+    BonusSeat, Community, District, Entity, GuaranteedSeat, MAX_CONTEST_SEATS, Pool, RuleSet,
+    Threshold, ThresholdScope, TieBreakRule,
 };
 pub use sensitivity::{ListMargin, Margin, SeatMargin, Sensitivity};
 pub use tie::{TieBreakRecord, TieBreaker, TieDraw, TieRule};
@@ -207,10 +207,22 @@ fn district_plan(rules: &RuleSet, input: &VoteInput) -> Result<Vec<PlannedDistri
                     rules.id
                 ),
             })?;
+            if seats.0 == 0 || seats.0 > rules::MAX_CONTEST_SEATS {
+                return Err(SeatError::Votes {
+                    field: format!("districts.{id}.seats"),
+                    problem: format!("must be between 1 and {}", rules::MAX_CONTEST_SEATS),
+                });
+            }
             plan.push(PlannedDistrict {
                 id: id.clone(),
                 seats: seats.0,
                 entity: None,
+            });
+        }
+        if plan.len() > MAX_DISTRICTS {
+            return Err(SeatError::Votes {
+                field: "districts".into(),
+                problem: format!("more than {MAX_DISTRICTS} districts"),
             });
         }
         if plan.is_empty() {
@@ -790,6 +802,10 @@ impl<'a> State<'a> {
         }
     }
 }
+
+/// Most districts a vote input may define for a rule set without districts; with
+/// [`MAX_CONTEST_SEATS`] each, the house still fits in a `u32`.
+pub const MAX_DISTRICTS: usize = 10_000;
 
 fn below(list: &ListId, votes: Votes, share: Share, base: Votes, base_name: &str) -> Entry {
     Entry {

@@ -271,6 +271,12 @@ impl RuleSet {
                     "compensatory seats need a divisor method".into(),
                 );
             }
+            if e.compensatory_seats > MAX_CONTEST_SEATS {
+                return bad(
+                    format!("entity.{}.compensatory_seats", e.id),
+                    format!("at most {MAX_CONTEST_SEATS}"),
+                );
+            }
             compensatory += u64::from(e.compensatory_seats);
         }
         match (self.districts.is_empty(), self.house_seats) {
@@ -399,6 +405,11 @@ impl RuleSet {
         self.districts.iter().map(|d| (&d.id, d)).collect()
     }
 }
+
+/// Most seats one contest may allocate. The quotient table of a contest holds up to
+/// `lists × seats` rows, so this bounds memory on hostile input; the largest real chamber
+/// elected in one district (Israel's Knesset, Netherlands' Tweede Kamer) has 150 seats.
+pub const MAX_CONTEST_SEATS: u32 = 10_000;
 
 /// The built-in rule sets, by name.
 const BUILTIN: &[(&str, &str)] = &[

@@ -96,3 +96,15 @@ fn unknown_rule_set_field_is_named() {
     let err = RuleSet::from_toml(&text).unwrap_err();
     assert!(err.to_string().contains("methd"), "{err}");
 }
+
+#[test]
+fn district_seats_out_of_range_name_the_field() {
+    for seats in [0, 4_000_000_000_i64] {
+        let text = format!("[lists.A]\n[districts.d]\nseats = {seats}\nvotes = {{ A = 1 }}\n");
+        let err = allocate(&generic(), &VoteInput::from_toml(&text).unwrap()).unwrap_err();
+        assert!(
+            err.to_string().contains("districts.d.seats"),
+            "{seats}: {err}"
+        );
+    }
+}

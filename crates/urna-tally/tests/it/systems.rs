@@ -280,3 +280,23 @@ fn explanation_shows_every_winning_quotient_and_the_next_in_line() {
     // By hand: B keeps its seat while 250 − x > 200 (A's third quotient).
     assert!(explain.contains("lose 51 -> seat to A"), "{explain}");
 }
+
+/// The example in `src/seats/README-cli.md` is the real output, byte for byte.
+#[test]
+fn cli_readme_example_matches_the_real_output() {
+    let readme = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/src/seats/README-cli.md"
+    ))
+    .unwrap();
+    let example = readme.split("## Example").nth(1).unwrap();
+    let blocks: Vec<&str> = example.split("```").collect();
+    let votes = blocks[1].trim_start_matches("toml\n");
+    let expected = blocks[3].trim_start_matches('\n');
+    let a = allocate(
+        &RuleSet::builtin("generic").unwrap(),
+        &VoteInput::from_toml(votes).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(a.explain_text(), expected);
+}
