@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 /// Length of every hash in the tree, in bytes.
 pub const HASH_SIZE: usize = 32;
 
-/// Why bytes or text could not be read as a [`Hash`].
+/// Why bytes or text could not be read as a [`Hash`](struct@Hash).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum HashError {
     /// The decoded value is not 32 bytes long.
