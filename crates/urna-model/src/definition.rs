@@ -712,3 +712,6 @@ fn line_at(text: &str, offset: usize) -> usize {
         .count()
         + 1
 }
+
+#[cfg(test)]
+mod tests;

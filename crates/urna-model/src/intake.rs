@@ -449,7 +449,7 @@ impl Prepared {
         })?;
         let st = &election.stations[self.submission.station.0 as usize];
         note::verify_raw(&key, self.note.text().as_bytes(), &self.station_signature).map_err(
-            |()| Rejection::StationSignature {
+            |note::BadSignature| Rejection::StationSignature {
                 station: st.id.clone(),
                 source: note::SignatureError::Invalid {
                     name: st.id.clone(),
@@ -630,3 +630,6 @@ pub fn bind_unverified(
     };
     Ok(submission)
 }
+
+#[cfg(test)]
+mod tests;

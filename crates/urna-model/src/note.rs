@@ -408,7 +408,7 @@ impl NoteVerifier {
                     name: self.name.clone(),
                     key_id: self.key_id,
                 })?;
-        verify_raw(&self.key, note.text.as_bytes(), &sig.signature).map_err(|()| {
+        verify_raw(&self.key, note.text.as_bytes(), &sig.signature).map_err(|BadSignature| {
             SignatureError::Invalid {
                 name: self.name.clone(),
                 key_id: self.key_id,
@@ -438,14 +438,23 @@ pub enum SignatureError {
     },
 }
 
+/// An Ed25519 signature that is malformed or does not verify.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("Ed25519 signature is malformed or does not verify")]
+pub struct BadSignature;
+
 /// Checks one Ed25519 signature over `message`.
 ///
 /// # Errors
-/// `Err(())` if the signature is not 64 bytes or does not verify.
-pub fn verify_raw(key: &VerifyingKey, message: &[u8], signature: &[u8]) -> Result<(), ()> {
-    let bytes: [u8; 64] = signature.try_into().map_err(|_| ())?;
+/// [`BadSignature`] if the signature is not 64 bytes or does not verify.
+pub fn verify_raw(
+    key: &VerifyingKey,
+    message: &[u8],
+    signature: &[u8],
+) -> Result<(), BadSignature> {
+    let bytes: [u8; 64] = signature.try_into().map_err(|_| BadSignature)?;
     let sig = ed25519_dalek::Signature::from_bytes(&bytes);
-    key.verify_strict(message, &sig).map_err(|_| ())
+    key.verify_strict(message, &sig).map_err(|_| BadSignature)
 }
 
 /// Checks many Ed25519 signatures at once (one multi-scalar multiplication for the batch).

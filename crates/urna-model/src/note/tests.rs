@@ -1,1 +1,236 @@
+use proptest::prelude::*;
 
+use super::*;
+
+fn signer(name: &str, byte: u8) -> NoteSigner {
+    NoteSigner::from_seed(name, &[byte; 32]).unwrap()
+}
+
+/// The example from Go's `golang.org/x/mod/sumdb/note` documentation and C2SP signed-note:
+/// key `PeterNeumann`, text "If you think cryptography is the answer to your problem,…".
+const GO_VKEY: &str = "PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW";
+const GO_NOTE: &str = "If you think cryptography is the answer to your problem,\n\
+then you don't know what your problem is.\n\
+\n\
+— PeterNeumann x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSNXgKvqfqdngotpRZb6KE6RyyBwJnAM=\n";
+
+#[test]
+fn note_verifies_the_go_sumdb_example() {
+    let v = NoteVerifier::from_vkey(GO_VKEY).unwrap();
+    let n = Note::parse(GO_NOTE.as_bytes()).unwrap();
+    v.verify(&n).unwrap();
+    assert_eq!(n.to_bytes(), GO_NOTE.as_bytes());
+    assert_eq!(v.to_vkey(), GO_VKEY);
+}
+
+#[test]
+fn note_agrees_with_the_signed_note_crate() {
+    let s = signer("station-0412-07", 9);
+    let ours = s.sign_text("urna/protocol/v1\nelection: x\n").to_bytes();
+    // Their parser reads our bytes, their verifier accepts our signature and key format.
+    let theirs = signed_note::Note::from_bytes(&ours).unwrap();
+    let verifier = signed_note::StandardVerifier::new(&s.verifier().to_vkey()).unwrap();
+    let list = signed_note::VerifierList::new(vec![Box::new(verifier)]);
+    theirs.verify(&list).unwrap();
+    assert_eq!(theirs.to_bytes(), ours);
+    // Our parser reads their skey format and their signatures.
+    let their_signer = signed_note::StandardSigner::new(&s.to_skey()).unwrap();
+    let mut n2 = signed_note::Note::new(b"hello\n", &[]).unwrap();
+    n2.add_sigs(&[&their_signer]).unwrap();
+    let parsed = Note::parse(&n2.to_bytes()).unwrap();
+    s.verifier().verify(&parsed).unwrap();
+    assert_eq!(
+        signed_note::key_id(s.name(), &[&[1u8][..], &s.public_key()].concat()).to_be_bytes(),
+        s.key_id().0
+    );
+}
+
+#[test]
+fn note_rejects_malformed_envelopes_with_the_line() {
+    let good = String::from_utf8(signer("a", 1).sign_text("one\ntwo\n").to_bytes()).unwrap();
+    let sig_line = good.lines().last().unwrap().to_owned();
+    let cases: Vec<(String, NoteError)> = vec![
+        ("one\ntwo\n".into(), NoteError::NoSignatures),
+        (
+            format!("one\ntwo\n\n{sig_line}"),
+            NoteError::MissingFinalNewline { line: 4 },
+        ),
+        (
+            format!("one\r\ntwo\n\n{sig_line}\n"),
+            NoteError::ControlCharacter { line: 1, code: 13 },
+        ),
+        ("one\ntwo\n\n\n".into(), NoteError::NoSignatures),
+        (format!("\n\n{sig_line}\n"), NoteError::EmptyText),
+        (
+            format!("one\n\n- a AAAA\n"),
+            NoteError::BadSignatureLine {
+                line: 3,
+                reason: "must start with an em dash and a space",
+            },
+        ),
+        (
+            format!("one\n\n\u{2014} a+b AAAAAAAA\n"),
+            NoteError::BadSignatureLine {
+                line: 3,
+                reason: "key name must be non-empty, without spaces or '+'",
+            },
+        ),
+        (
+            format!("one\n\n\u{2014} a AAAA\n"),
+            NoteError::BadSignatureLine {
+                line: 3,
+                reason: "signature must hold a 4-byte key ID and at least one byte",
+            },
+        ),
+        (
+            format!("one\n\n\u{2014} a AAAAAA=A\n"),
+            NoteError::BadSignatureLine {
+                line: 3,
+                reason: "signature is not canonical base64",
+            },
+        ),
+        (
+            format!("{good}{sig_line}\n"),
+            NoteError::DuplicateSignature {
+                line: 5,
+                name: "a".into(),
+                key_id: signer("a", 1).key_id(),
+            },
+        ),
+    ];
+    for (input, want) in cases {
+        assert_eq!(
+            Note::parse(input.as_bytes()).unwrap_err(),
+            want,
+            "{input:?}"
+        );
+    }
+    assert_eq!(
+        Note::parse(b"a\xff\n\n").unwrap_err(),
+        NoteError::NotUtf8 { line: 1 }
+    );
+    let long = vec![b'a'; MAX_NOTE_BYTES + 1];
+    assert!(matches!(
+        Note::parse(&long).unwrap_err(),
+        NoteError::TooLong { .. }
+    ));
+    let many: String = (0..=MAX_SIGNATURES)
+        .map(|i| format!("\u{2014} k{i} AAAAAAAA\n"))
+        .collect();
+    assert_eq!(
+        Note::parse(format!("t\n\n{many}").as_bytes()).unwrap_err(),
+        NoteError::TooManySignatures {
+            max: MAX_SIGNATURES
+        }
+    );
+}
+
+#[test]
+fn verifier_refuses_wrong_key_and_altered_text() {
+    let a = signer("a", 1);
+    let note = a.sign_text("numbers: 1\n");
+    assert!(matches!(
+        signer("a", 2).verifier().verify(&note),
+        Err(SignatureError::Missing { .. })
+    ));
+    let altered = String::from_utf8(note.to_bytes())
+        .unwrap()
+        .replace("1\n\n", "2\n\n");
+    let altered = Note::parse(altered.as_bytes()).unwrap();
+    assert!(matches!(
+        a.verifier().verify(&altered),
+        Err(SignatureError::Invalid { .. })
+    ));
+}
+
+#[test]
+fn keys_round_trip_and_reject_mismatched_ids() {
+    let s = signer("cec", 3);
+    assert_eq!(
+        NoteSigner::from_skey(&s.to_skey()).unwrap().to_skey(),
+        s.to_skey()
+    );
+    let vkey = s.verifier().to_vkey();
+    assert_eq!(NoteVerifier::from_vkey(&vkey).unwrap(), s.verifier());
+    let wrong_id = vkey.replacen(&s.key_id().to_string(), "00000000", 1);
+    assert!(matches!(
+        NoteVerifier::from_vkey(&wrong_id),
+        Err(KeyError::KeyIdMismatch { .. })
+    ));
+    assert!(matches!(
+        NoteVerifier::from_vkey("x+00000000+AgAA"),
+        Err(KeyError::Algorithm(2)) | Err(KeyError::Malformed(_))
+    ));
+    assert!(matches!(
+        NoteVerifier::from_vkey("nokey"),
+        Err(KeyError::Malformed(_))
+    ));
+    assert!(matches!(
+        NoteSigner::from_seed("has space", &[0; 32]),
+        Err(KeyError::BadName(_))
+    ));
+    assert!(!format!("{s:?}").contains(&s.to_skey()));
+}
+
+#[test]
+fn batch_verification_agrees_with_single() {
+    let signers: Vec<NoteSigner> = (0..20).map(|i| signer(&format!("s{i}"), i)).collect();
+    let texts: Vec<String> = (0..20).map(|i| format!("text {i}\n")).collect();
+    let mut sigs: Vec<Vec<u8>> = signers
+        .iter()
+        .zip(&texts)
+        .map(|(s, t)| s.signature(t.as_bytes()).signature)
+        .collect();
+    let keys: Vec<VerifyingKey> = signers
+        .iter()
+        .map(|s| *s.verifier().verifying_key())
+        .collect();
+    let msgs: Vec<&[u8]> = texts.iter().map(|t| t.as_bytes()).collect();
+    assert!(
+        verify_batch(
+            &msgs,
+            &sigs.iter().map(Vec::as_slice).collect::<Vec<_>>(),
+            &keys
+        )
+        .is_ok()
+    );
+    sigs[7][0] ^= 1;
+    assert!(
+        verify_batch(
+            &msgs,
+            &sigs.iter().map(Vec::as_slice).collect::<Vec<_>>(),
+            &keys
+        )
+        .is_err()
+    );
+    assert!(verify_raw(&keys[7], msgs[7], &sigs[7]).is_err());
+    assert!(verify_raw(&keys[6], msgs[6], &sigs[6]).is_ok());
+}
+
+proptest! {
+    /// Any valid text signed by any set of distinct keys parses back to the same note and bytes.
+    #[test]
+    fn note_round_trips(lines in proptest::collection::vec("[a-z0-9:. -]{1,30}", 1..8), keys in 1u8..5) {
+        let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+        let mut note = Note::unsigned(&text).unwrap();
+        for k in 0..keys {
+            note.sign(&signer(&format!("k{k}"), k));
+        }
+        let bytes = note.to_bytes();
+        let parsed = Note::parse(&bytes).unwrap();
+        prop_assert_eq!(&parsed, &note);
+        prop_assert_eq!(parsed.to_bytes(), bytes);
+    }
+
+    /// Flipping any bit of a signed note either breaks parsing or breaks the signature.
+    #[test]
+    fn any_flipped_bit_is_caught(pos in 0usize..200, bit in 0u8..8) {
+        let s = signer("st", 4);
+        let mut bytes = s.sign_text("urna/protocol/v1\nvalid: 10\n").to_bytes();
+        let pos = pos % bytes.len();
+        bytes[pos] ^= 1 << bit;
+        if let Ok(n) = Note::parse(&bytes) {
+            prop_assert!(s.verifier().verify(&n).is_err());
+        }
+    }
+}
