@@ -189,13 +189,8 @@ pub(crate) fn import(csv: &Path, data: &Path) -> Result<ExitCode> {
     );
     let report = crate::ingest_paths(&mut store, &[pack_path], false, true)?;
     println!("{}\n", crate::report::ingest_line(&report));
-    let (tally, current) = store.tally(urna_model::definition::ContestIdx(0))?;
-    crate::report::write_summary(
-        &mut std::io::stdout().lock(),
-        store.election(),
-        &tally,
-        &current,
-    )?;
+    let r = store.tally(urna_model::definition::ContestIdx(0))?;
+    crate::report::write_summary(&mut std::io::stdout().lock(), store.election(), &r)?;
     Ok(ExitCode::SUCCESS)
 }
 

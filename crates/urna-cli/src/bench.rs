@@ -93,11 +93,11 @@ pub(crate) fn ingest(stations: u32, dir: Option<&Path>) -> Result<ExitCode> {
     )?;
     let ingest_s = t.elapsed().as_secs_f64();
     let t2 = Instant::now();
-    let (tally, _) = store.tally(ContestIdx(0))?;
+    let r = store.tally(ContestIdx(0))?;
     let tally_s = t2.elapsed().as_secs_f64();
     let total_s = t.elapsed().as_secs_f64();
     let rate = f64::from(stations) / ingest_s;
-    let counted = tally.units[0].counted;
+    let counted = r.tally().units[0].counted;
     println!(
         "reference: Ed25519 verify one by one {single_rate:.0}/s, in batches of {BATCH} {batch_rate:.0}/s ({threads} threads, keys pre-decompressed)"
     );

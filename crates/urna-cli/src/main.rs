@@ -234,11 +234,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let mut out = std::io::stdout().lock();
             for c in 0..store.election().contests.len() {
                 let contest = urna_model::definition::ContestIdx(u16::try_from(c)?);
-                let (tally, current) = store.tally(contest)?;
+                let r = store.tally(contest)?;
                 if json {
-                    report::write_json(&mut out, store.election(), &tally, &current)?;
+                    report::write_json(&mut out, store.election(), &r)?;
                 } else {
-                    report::write_summary(&mut out, store.election(), &tally, &current)?;
+                    report::write_summary(&mut out, store.election(), &r)?;
                 }
             }
             Ok(ExitCode::SUCCESS)
@@ -320,13 +320,8 @@ fn demo(data: &Path, stations: u32, seed: u64) -> Result<ExitCode> {
     }
     println!("6. Tally from the stored notes\n");
     let contest = urna_model::definition::ContestIdx(0);
-    let (tally, current) = store.tally(contest)?;
-    report::write_summary(
-        &mut std::io::stdout().lock(),
-        store.election(),
-        &tally,
-        &current,
-    )?;
+    let r = store.tally(contest)?;
+    report::write_summary(&mut std::io::stdout().lock(), store.election(), &r)?;
     println!(
         "\nData directory: {} (try `urna tally --data {}`)",
         store_dir.display(),

@@ -3,11 +3,10 @@
 use std::io::Write;
 
 use anyhow::Result;
-use urna_model::definition::{Election, StationIdx, UnitIdx};
-use urna_model::intake::Submission;
+use urna_model::definition::{Election, UnitIdx};
 use urna_model::rules::Severity;
-use urna_store::IngestReport;
-use urna_tally::totals::{Tally, Totals, percent};
+use urna_store::{IngestReport, TallyReport};
+use urna_tally::totals::{Totals, percent};
 
 /// One line summing up an intake.
 pub(crate) fn ingest_line(r: &IngestReport) -> String {
@@ -46,12 +45,8 @@ fn n(v: u64) -> String {
 }
 
 /// The text summary: national totals, per district, quarantine list, warnings.
-pub(crate) fn write_summary(
-    out: &mut impl Write,
-    e: &Election,
-    t: &Tally,
-    current: &[(StationIdx, Submission)],
-) -> Result<()> {
+pub(crate) fn write_summary(out: &mut impl Write, e: &Election, r: &TallyReport) -> Result<()> {
+    let t = r.tally();
     let contest = &e.contests[t.contest.0 as usize];
     let nat = t.unit(UnitIdx(0));
     writeln!(
@@ -130,14 +125,13 @@ pub(crate) fn write_summary(
             writeln!(out)?;
         }
     }
-    let quarantined: Vec<&(StationIdx, Submission)> =
-        current.iter().filter(|(_, s)| s.is_quarantined()).collect();
+    let quarantined = &r.quarantined;
     writeln!(
         out,
         "\nQuarantined stations ({}): not counted until an amendment fixes them",
         quarantined.len()
     )?;
-    for (s, sub) in &quarantined {
+    for (s, sub) in quarantined {
         let st = &e.stations[s.0 as usize];
         for v in sub
             .violations
@@ -151,35 +145,19 @@ pub(crate) fn write_summary(
             )?;
         }
     }
-    let mut warnings: std::collections::BTreeMap<&str, (u64, &str)> = Default::default();
-    for (_, sub) in current {
-        for v in sub
-            .violations
-            .iter()
-            .filter(|v| v.severity == Severity::Warning)
-        {
-            warnings
-                .entry(v.rule.as_str())
-                .or_insert((0, v.message.as_str()))
-                .0 += 1;
-        }
-    }
+    let warnings = &r.warnings;
     if !warnings.is_empty() {
         writeln!(out, "\nPlausibility warnings (counted, flagged for review)")?;
         for (rule, (k, msg)) in warnings {
-            writeln!(out, "  {rule}: {} stations: {msg}", n(k))?;
+            writeln!(out, "  {rule}: {} stations: {msg}", n(*k))?;
         }
     }
     Ok(())
 }
 
 /// The tally as JSON (units in definition order; stations of the quarantine list in id order).
-pub(crate) fn write_json(
-    out: &mut impl Write,
-    e: &Election,
-    t: &Tally,
-    current: &[(StationIdx, Submission)],
-) -> Result<()> {
+pub(crate) fn write_json(out: &mut impl Write, e: &Election, r: &TallyReport) -> Result<()> {
+    let t = r.tally();
     let contest = &e.contests[t.contest.0 as usize];
     let units: Vec<serde_json::Value> = e
         .units
@@ -201,9 +179,9 @@ pub(crate) fn write_json(
             })
         })
         .collect();
-    let quarantine: Vec<serde_json::Value> = current
+    let quarantine: Vec<serde_json::Value> = r
+        .quarantined
         .iter()
-        .filter(|(_, s)| s.is_quarantined())
         .map(|(s, sub)| {
             serde_json::json!({
                 "station": e.stations[s.0 as usize].id,

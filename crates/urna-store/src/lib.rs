@@ -13,7 +13,7 @@
 mod clock;
 mod ingest;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OptionalExtension, params};
@@ -21,10 +21,12 @@ use urna_model::definition::{ContestIdx, Election, StationIdx};
 use urna_model::intake::{History, Latest, Submission, Verdict, sha256};
 use urna_model::note::Note;
 use urna_model::protocol::{ProtocolBody, hex};
-use urna_tally::totals::{StationOutcome, Tally, TallyError, tally};
+use urna_model::rules::Severity;
+use urna_tally::totals::{StationOutcome, TallyBuilder, TallyError};
 
 pub use clock::{Clock, SystemClock};
 pub use ingest::{Ack, IngestOptions, IngestReport, Outcome};
+pub use urna_tally::totals::Tally;
 
 /// File name of the SQLite database inside a data directory.
 pub const DB_FILE: &str = "urna.sqlite";
@@ -290,73 +292,152 @@ impl Store {
             .optional()?)
     }
 
-    /// The current submission of every station that reported in `contest`, re-derived from the
-    /// stored notes (parsed and re-validated; signatures were checked at intake).
+    /// Totals for a contest, re-derived from the stored notes: each station's current
+    /// revision is parsed and validated again (signatures were checked at intake). Streams the
+    /// notes, parsing on every core, so a million stations need little memory.
     ///
     /// # Errors
-    /// [`StoreError::Corrupt`] if a stored note no longer parses.
-    pub fn current(
-        &self,
-        contest: ContestIdx,
-    ) -> Result<Vec<(StationIdx, Submission)>, StoreError> {
-        let mut latest: HashMap<StationIdx, (u32, u64, Vec<u8>)> = HashMap::new();
-        let mut stmt = self
-            .conn
-            .prepare("SELECT idx, station, revision, note FROM entries WHERE contest = ?1")?;
-        let contest_id = &self.election.contests[contest.0 as usize].id;
-        let mut rows = stmt.query(params![contest_id])?;
-        while let Some(r) = rows.next()? {
-            let index = sql_u64(r.get(0)?);
-            let station: String = r.get(1)?;
-            let revision: u32 = r.get(2)?;
-            let s = self
-                .election
-                .station(&station)
-                .ok_or_else(|| StoreError::Corrupt {
-                    index,
+    /// [`StoreError::Corrupt`] if a stored note no longer parses, [`StoreError::Tally`] on
+    /// overflow.
+    pub fn tally(&self, contest: ContestIdx) -> Result<TallyReport, StoreError> {
+        let e = &self.election;
+        let contest_id = &e.contests[contest.0 as usize].id;
+        // Pass 1: the current entry of every station (highest revision).
+        let mut current: Vec<(u32, i64)> = vec![(0, -1); e.stations.len()];
+        {
+            let mut stmt = self
+                .conn
+                .prepare("SELECT idx, station, revision FROM entries WHERE contest = ?1")?;
+            let mut rows = stmt.query(params![contest_id])?;
+            while let Some(r) = rows.next()? {
+                let index: i64 = r.get(0)?;
+                let station: String = r.get(1)?;
+                let revision: u32 = r.get(2)?;
+                let s = e.station(&station).ok_or_else(|| StoreError::Corrupt {
+                    index: sql_u64(index),
                     reason: "unknown station".into(),
                 })?;
-            let newer = latest.get(&s).is_none_or(|(rev, _, _)| revision > *rev);
-            if newer {
-                latest.insert(s, (revision, index, r.get(3)?));
+                let slot = &mut current[s.0 as usize];
+                if slot.1 < 0 || revision > slot.0 {
+                    *slot = (revision, index);
+                }
             }
         }
-        let mut out: Vec<(StationIdx, Submission)> = Vec::with_capacity(latest.len());
-        for (s, (_, index, note)) in latest {
-            let sub = resubmit(&self.election, &note)
-                .map_err(|reason| StoreError::Corrupt { index, reason })?;
-            out.push((s, sub));
+        let mut wanted: Vec<i64> = current.iter().map(|c| c.1).filter(|&i| i >= 0).collect();
+        wanted.sort_unstable();
+        // Pass 2: parse the current notes in chunks, on every core, and add them up.
+        let mut builder = TallyBuilder::new(e, contest)?;
+        let mut report = TallyReport::default();
+        let threads = std::thread::available_parallelism().map_or(2, usize::from);
+        let mut stmt = self
+            .conn
+            .prepare("SELECT idx, note FROM entries WHERE contest = ?1 ORDER BY idx")?;
+        let mut rows = stmt.query(params![contest_id])?;
+        let mut next = 0usize;
+        let mut chunk: Vec<(i64, Vec<u8>)> = Vec::with_capacity(TALLY_CHUNK);
+        loop {
+            let row = rows.next()?;
+            let done = row.is_none();
+            if let Some(r) = row {
+                let index: i64 = r.get(0)?;
+                if wanted.get(next) == Some(&index) {
+                    next += 1;
+                    chunk.push((index, r.get(1)?));
+                }
+            }
+            if chunk.len() == TALLY_CHUNK || (done && !chunk.is_empty()) {
+                let parsed = parse_parallel(e, &chunk, threads);
+                for ((index, _), sub) in chunk.iter().zip(parsed) {
+                    let sub = sub.map_err(|reason| StoreError::Corrupt {
+                        index: sql_u64(*index),
+                        reason,
+                    })?;
+                    report.absorb(&mut builder, sub)?;
+                }
+                chunk.clear();
+            }
+            if done {
+                break;
+            }
         }
-        out.sort_by_key(|(s, _)| *s);
-        Ok(out)
+        report.tally = Some(builder.finish());
+        report.quarantined.sort_by_key(|(s, _)| *s);
+        Ok(report)
+    }
+}
+
+/// Notes parsed per chunk when re-deriving a tally.
+const TALLY_CHUNK: usize = 8192;
+
+/// A tally re-derived from the store, with what a person needs to review.
+#[derive(Debug, Default)]
+pub struct TallyReport {
+    tally: Option<Tally>,
+    /// Quarantined stations with their current submission (every violated rule), by station.
+    pub quarantined: Vec<(StationIdx, Submission)>,
+    /// Plausibility warnings: rule id → (stations flagged, message).
+    pub warnings: BTreeMap<String, (u64, String)>,
+}
+
+impl TallyReport {
+    /// The totals.
+    pub fn tally(&self) -> &Tally {
+        // Set by `Store::tally` before the report is returned.
+        self.tally
+            .as_ref()
+            .unwrap_or_else(|| unreachable!("tally is set on construction"))
     }
 
-    /// Totals for a contest from the stored notes.
-    ///
-    /// # Errors
-    /// [`StoreError`] if a note is corrupt or a sum overflows.
-    pub fn tally(
-        &self,
-        contest: ContestIdx,
-    ) -> Result<(Tally, Vec<(StationIdx, Submission)>), StoreError> {
-        let current = self.current(contest)?;
-        let t = tally(
-            &self.election,
-            contest,
-            current.iter().map(|(s, sub)| {
-                if sub.is_quarantined() {
-                    StationOutcome::Quarantined { station: *s }
-                } else {
-                    StationOutcome::Counted {
-                        station: *s,
-                        counts: &sub.counts,
-                        votes: &sub.votes,
-                    }
-                }
-            }),
-        )?;
-        Ok((t, current))
+    fn absorb(&mut self, b: &mut TallyBuilder<'_>, sub: Submission) -> Result<(), StoreError> {
+        for v in sub
+            .violations
+            .iter()
+            .filter(|v| v.severity == Severity::Warning)
+        {
+            self.warnings
+                .entry(v.rule.clone())
+                .or_insert_with(|| (0, v.message.clone()))
+                .0 += 1;
+        }
+        if sub.is_quarantined() {
+            b.add(&StationOutcome::Quarantined {
+                station: sub.station,
+            })?;
+            self.quarantined.push((sub.station, sub));
+        } else {
+            b.add(&StationOutcome::Counted {
+                station: sub.station,
+                counts: &sub.counts,
+                votes: &sub.votes,
+            })?;
+        }
+        Ok(())
     }
+}
+
+fn parse_parallel(
+    e: &Election,
+    chunk: &[(i64, Vec<u8>)],
+    threads: usize,
+) -> Vec<Result<Submission, String>> {
+    let per = chunk.len().div_ceil(threads.max(1)).max(1);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = chunk
+            .chunks(per)
+            .map(|part| {
+                let h =
+                    s.spawn(move || part.iter().map(|(_, n)| resubmit(e, n)).collect::<Vec<_>>());
+                (part.len(), h)
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|(len, h)| {
+                h.join()
+                    .unwrap_or_else(|_| vec![Err("parser thread panicked".to_owned()); len])
+            })
+            .collect()
+    })
 }
 
 /// Re-derives a stored note's submission (parse, bind, validate) without checking signatures.

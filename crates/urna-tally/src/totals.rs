@@ -85,50 +85,94 @@ pub fn tally<'a>(
     contest: ContestIdx,
     outcomes: impl IntoIterator<Item = StationOutcome<'a>>,
 ) -> Result<Tally, TallyError> {
-    let n_lists = election.contests[contest.0 as usize].lists.len();
-    let mut units: Vec<Totals> = vec![
-        Totals {
-            counts: vec![0; election.counts.len()],
-            votes: vec![0; n_lists],
-            ..Totals::default()
-        };
-        election.units.len()
-    ];
-    for s in &election.stations {
-        for u in election.ancestry(s.unit) {
-            let t = &mut units[u.0 as usize];
-            t.stations += 1;
-            t.registered = t
-                .registered
-                .checked_add(s.registered)
-                .ok_or_else(|| TallyError::Overflow(s.id.clone()))?;
-        }
-    }
-    let mut seen = vec![false; election.stations.len()];
+    let mut b = TallyBuilder::new(election, contest)?;
     for o in outcomes {
+        b.add(&o)?;
+    }
+    Ok(b.finish())
+}
+
+/// Builds a [`Tally`] one station outcome at a time, for inputs too large to hold at once.
+#[derive(Debug)]
+pub struct TallyBuilder<'e> {
+    election: &'e Election,
+    n_lists: usize,
+    tally: Tally,
+    seen: Vec<bool>,
+}
+
+impl<'e> TallyBuilder<'e> {
+    /// An empty tally of `contest` with every station expected.
+    ///
+    /// # Errors
+    /// [`TallyError::Overflow`] if the registers overflow.
+    pub fn new(election: &'e Election, contest: ContestIdx) -> Result<Self, TallyError> {
+        let n_lists = election.contests[contest.0 as usize].lists.len();
+        let mut units: Vec<Totals> = vec![
+            Totals {
+                counts: vec![0; election.counts.len()],
+                votes: vec![0; n_lists],
+                ..Totals::default()
+            };
+            election.units.len()
+        ];
+        for s in &election.stations {
+            for u in election.ancestry(s.unit) {
+                let t = &mut units[u.0 as usize];
+                t.stations += 1;
+                t.registered = t
+                    .registered
+                    .checked_add(s.registered)
+                    .ok_or_else(|| TallyError::Overflow(s.id.clone()))?;
+            }
+        }
+        Ok(Self {
+            election,
+            n_lists,
+            tally: Tally { contest, units },
+            seen: vec![false; election.stations.len()],
+        })
+    }
+
+    /// Adds one station's outcome.
+    ///
+    /// # Errors
+    /// [`TallyError`] if the station was added before, shapes mismatch, or a sum overflows.
+    pub fn add(&mut self, o: &StationOutcome<'_>) -> Result<(), TallyError> {
+        let e = self.election;
         let idx = o.station();
-        let st = &election.stations[idx.0 as usize];
-        if std::mem::replace(&mut seen[idx.0 as usize], true) {
+        let st = &e.stations[idx.0 as usize];
+        if std::mem::replace(&mut self.seen[idx.0 as usize], true) {
             return Err(TallyError::DuplicateStation(st.id.clone()));
         }
         match o {
             StationOutcome::Quarantined { .. } => {
-                for u in election.ancestry(st.unit) {
-                    units[u.0 as usize].quarantined += 1;
+                for u in e.ancestry(st.unit) {
+                    self.tally.units[u.0 as usize].quarantined += 1;
                 }
             }
             StationOutcome::Counted { counts, votes, .. } => {
-                if counts.len() != election.counts.len() || votes.len() != n_lists {
+                if counts.len() != e.counts.len() || votes.len() != self.n_lists {
                     return Err(TallyError::Shape(st.id.clone()));
                 }
-                for u in election.ancestry(st.unit) {
-                    add(&mut units[u.0 as usize], st.registered, counts, votes)
-                        .ok_or_else(|| TallyError::Overflow(st.id.clone()))?;
+                for u in e.ancestry(st.unit) {
+                    add(
+                        &mut self.tally.units[u.0 as usize],
+                        st.registered,
+                        counts,
+                        votes,
+                    )
+                    .ok_or_else(|| TallyError::Overflow(st.id.clone()))?;
                 }
             }
         }
+        Ok(())
     }
-    Ok(Tally { contest, units })
+
+    /// The finished tally.
+    pub fn finish(self) -> Tally {
+        self.tally
+    }
 }
 
 fn add(t: &mut Totals, registered: u64, counts: &[u64], votes: &[u64]) -> Option<()> {
