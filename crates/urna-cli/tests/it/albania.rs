@@ -1,0 +1,63 @@
+use crate::{p, run, shared_data};
+
+/// Albania 2021 through the same intake: 106 published protocols break
+/// valid + invalid = ballots cast, and each is listed with its numbers.
+#[test]
+fn albania_2021_import_quarantines_the_106_inconsistent_protocols() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("al");
+    let csv = shared_data("albania_2021_borici/party_votes_raw_polling_station.csv");
+    let out = run(
+        &[
+            "import",
+            "--format",
+            "albania-2021",
+            "--csv",
+            p(&csv),
+            "--data",
+            p(&data),
+        ],
+        0,
+    );
+    assert!(
+        out.contains("imported 5199 stations in 12 districts"),
+        "{out}"
+    );
+    assert!(
+        out.contains("5199 notes read: 5093 accepted, 106 quarantined, 0 duplicates, 0 rejected"),
+        "{out}"
+    );
+    assert!(out.contains("Quarantined stations (106)"), "{out}");
+    let listed: Vec<&str> = out
+        .lines()
+        .filter(|l| l.contains("[valid-plus-invalid]"))
+        .collect();
+    assert_eq!(listed.len(), 106);
+    // One row checked against the CSV by hand: P-3268 in Berat, 253 + 23 = 276 ≠ 277.
+    assert!(
+        listed.iter().any(|l| l.contains("P-3268")
+            && l.contains("valid 253 + invalid 23 = 276 ≠ ballots-cast 277")),
+        "{listed:#?}"
+    );
+    assert!(
+        out.contains("never signed at source"),
+        "the definition says the keys were generated"
+    );
+    // Totals equal the CSV's sums over the accepted stations.
+    let json: serde_json::Value =
+        serde_json::from_str(&run(&["tally", "--data", p(&data), "--json"], 0)).unwrap();
+    let mut rdr = csv::Reader::from_path(&csv).unwrap();
+    let h = rdr.headers().unwrap().clone();
+    let col = |n: &str| h.iter().position(|x| x == n).unwrap();
+    let (mut ps, mut registered) = (0u64, 0u64);
+    for r in rdr.records() {
+        let r = r.unwrap();
+        let num = |n: &str| r[col(n)].parse::<u64>().unwrap();
+        registered += num("EligibleVoters");
+        if num("ValidBallots") + num("InvalidBallots") == num("VotesCast") {
+            ps += num("PS");
+        }
+    }
+    assert_eq!(json["units"][0]["votes"]["PS"].as_u64().unwrap(), ps);
+    assert_eq!(json["units"][0]["registered"].as_u64().unwrap(), registered);
+}

@@ -1,0 +1,160 @@
+use crate::{p, run};
+
+#[test]
+fn demo_runs_a_whole_election_and_refuses_every_attack() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("demo");
+    let out = run(&["demo", "--data", p(&data), "--stations", "400"], 0);
+    assert!(out.contains("400 notes read"), "{out}");
+    assert_eq!(out.matches(": refused (").count(), 3, "{out}");
+    assert!(!out.contains("NOT REFUSED"), "{out}");
+    assert!(out.contains("National totals"));
+    assert!(out.contains("Quarantined stations ("));
+    // Running it again replaces the previous demo.
+    run(&["demo", "--data", p(&data), "--stations", "50"], 0);
+    // It refuses to delete a directory it did not make.
+    let other = dir.path().join("mine");
+    std::fs::create_dir(&other).unwrap();
+    let err = run(&["demo", "--data", p(&other)], 2);
+    assert!(err.contains("was not made by `urna demo`"), "{err}");
+}
+
+#[test]
+fn operator_verbs_run_step_by_step() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    let data = dir.path().join("data");
+    run(
+        &[
+            "sim",
+            "--out",
+            p(&src),
+            "--stations",
+            "300",
+            "--error-rate",
+            "1000",
+        ],
+        0,
+    );
+    run(
+        &[
+            "init",
+            "--definition",
+            p(&src.join("election.toml")),
+            "--data",
+            p(&data),
+        ],
+        0,
+    );
+    let acks = run(
+        &[
+            "ingest",
+            "--data",
+            p(&data),
+            "--print-acks",
+            p(&src.join("protocols.notes")),
+        ],
+        0,
+    );
+    assert_eq!(
+        acks.lines().filter(|l| l.starts_with("ack ")).count(),
+        300,
+        "{acks}"
+    );
+    let again = run(
+        &[
+            "ingest",
+            "--data",
+            p(&data),
+            "--print-acks",
+            p(&src.join("protocols.notes")),
+        ],
+        0,
+    );
+    assert_eq!(again.lines().filter(|l| l.starts_with("dup ")).count(), 300);
+    run(
+        &[
+            "ingest",
+            "--data",
+            p(&data),
+            p(&src.join("amendments.notes")),
+        ],
+        0,
+    );
+    let text = run(&["tally", "--data", p(&data)], 0);
+    assert!(text.contains("Reporting: "), "{text}");
+    let json: serde_json::Value =
+        serde_json::from_str(&run(&["tally", "--data", p(&data), "--json"], 0)).unwrap();
+    let nat = &json["units"][0];
+    assert_eq!(nat["stations"], 300);
+    let counted = nat["counted"].as_u64().unwrap();
+    let quarantined = nat["quarantined"].as_u64().unwrap();
+    assert_eq!(counted + quarantined, 300);
+    assert_eq!(
+        json["quarantine"].as_array().unwrap().len() as u64,
+        quarantined
+    );
+    // Votes add up to valid ballots in every unit (quarantine excluded).
+    for u in json["units"].as_array().unwrap() {
+        let votes: u64 = u["votes"]
+            .as_object()
+            .unwrap()
+            .values()
+            .map(|v| v.as_u64().unwrap())
+            .sum();
+        assert_eq!(votes, u["counts"]["valid"].as_u64().unwrap());
+    }
+
+    // A forged note file is rejected with a reason, and --strict turns that into exit 1.
+    let forged = dir.path().join("forged.note");
+    let mut bytes = std::fs::read(src.join("protocols.notes")).unwrap()[2..].to_vec();
+    let end = bytes.windows(2).position(|w| w == b"\n\n").unwrap();
+    bytes.truncate(bytes.len().min(end + 200));
+    let text = String::from_utf8_lossy(&bytes).replace("votes: AP ", "votes: AP 1");
+    std::fs::write(&forged, text).unwrap();
+    let out = run(
+        &[
+            "ingest",
+            "--data",
+            p(&data),
+            "--strict",
+            "--print-acks",
+            p(&forged),
+        ],
+        1,
+    );
+    assert!(out.contains("reject 0"), "{out}");
+
+    // Keys: a fresh key file and its verifier key.
+    let key = dir.path().join("k.key");
+    let vkey = run(&["keys", "generate", "muni-7", "--out", p(&key)], 0);
+    assert!(vkey.starts_with("muni-7+"));
+    urna_model::note::NoteVerifier::from_vkey(vkey.trim()).unwrap();
+    urna_model::note::NoteSigner::from_skey(std::fs::read_to_string(&key).unwrap().trim()).unwrap();
+    // Refuses to overwrite a key.
+    run(&["keys", "generate", "muni-7", "--out", p(&key)], 2);
+}
+
+#[test]
+fn bad_definitions_fail_with_file_line_and_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    run(&["sim", "--out", p(&src), "--stations", "20"], 0);
+    let def = src.join("election.toml");
+    let text = std::fs::read_to_string(&def).unwrap();
+    std::fs::write(&def, text.replace("parent = \"D01\"", "parent = \"D99\"")).unwrap();
+    let err = run(
+        &[
+            "init",
+            "--definition",
+            p(&def),
+            "--data",
+            p(&dir.path().join("d")),
+        ],
+        2,
+    );
+    assert!(
+        err.contains("election.toml:") && err.contains("field `units.parent`: parent \"D99\""),
+        "{err}"
+    );
+}

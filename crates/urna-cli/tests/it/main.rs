@@ -1,0 +1,38 @@
+//! End-to-end tests that run the real `urna` binary.
+
+mod albania;
+mod crash;
+mod demo;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The compiled `urna` binary.
+pub fn urna() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_urna"))
+}
+
+/// Runs `urna` with arguments; panics with its output unless it exits with `code`.
+pub fn run(args: &[&str], code: i32) -> String {
+    let out: Output = urna().args(args).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "urna {args:?}\nstdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    stdout + &stderr
+}
+
+/// `../shared/data/<rel>` from the project root.
+pub fn shared_data(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/data")
+        .join(rel)
+}
+
+/// A path as a command-line argument.
+pub fn p(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
