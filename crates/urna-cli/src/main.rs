@@ -342,6 +342,9 @@ fn amended(s: &urna_sim::SimStation) -> bool {
     s.id.bytes().last().is_some_and(|b| b % 2 == 0)
 }
 
+/// A station's row in the stations file, its signed protocol, and its amendment if it has one.
+type SignedStation = (String, Vec<u8>, Option<Vec<u8>>);
+
 /// Writes a simulation's definition and notes; returns the files written.
 fn write_sim(sim: &Simulation, out: &Path) -> Result<Vec<PathBuf>> {
     if out.exists() && std::fs::read_dir(out)?.next().is_some() {
@@ -365,7 +368,7 @@ fn write_sim(sim: &Simulation, out: &Path) -> Result<Vec<PathBuf>> {
     let mut start = 0u32;
     while start < n {
         let end = (start + block * threads).min(n);
-        let parts: Vec<Vec<(String, Vec<u8>, Option<Vec<u8>>)>> = std::thread::scope(|s| {
+        let parts: Vec<Vec<SignedStation>> = std::thread::scope(|s| {
             let handles: Vec<_> = (0..threads)
                 .map(|t| {
                     let lo = start + t * block;

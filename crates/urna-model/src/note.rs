@@ -466,21 +466,21 @@ pub fn verify_raw(
 /// that need a per-signature verdict fall back to [`verify_raw`].
 ///
 /// # Errors
-/// `Err(())` if any signature is malformed or invalid.
+/// [`BadSignature`] if any signature is malformed or invalid, or the slices differ in length.
 pub fn verify_batch(
     messages: &[&[u8]],
     signatures: &[&[u8]],
     keys: &[VerifyingKey],
-) -> Result<(), ()> {
+) -> Result<(), BadSignature> {
     if messages.len() != signatures.len() || messages.len() != keys.len() {
-        return Err(());
+        return Err(BadSignature);
     }
     let mut sigs = Vec::with_capacity(signatures.len());
     for s in signatures {
-        let bytes: [u8; 64] = (*s).try_into().map_err(|_| ())?;
+        let bytes: [u8; 64] = (*s).try_into().map_err(|_| BadSignature)?;
         sigs.push(ed25519_dalek::Signature::from_bytes(&bytes));
     }
-    ed25519_dalek::verify_batch(messages, &sigs, keys).map_err(|_| ())
+    ed25519_dalek::verify_batch(messages, &sigs, keys).map_err(|_| BadSignature)
 }
 
 /// An Ed25519 private key with its signed-note name. `Debug` never shows the key.

@@ -89,7 +89,14 @@ pub struct IngestReport {
     pub first_ack: Option<Duration>,
 }
 
-type Checked = (u64, Vec<Vec<u8>>, Vec<Result<Submission, Rejection>>);
+/// A checked chunk: its sequence number, the notes, and one result per note.
+type Checked = (u64, CheckedChunk);
+
+/// Notes with the stateless check's result for each.
+struct CheckedChunk {
+    notes: Vec<Vec<u8>>,
+    results: Vec<Result<Submission, Rejection>>,
+}
 
 impl Store {
     /// Ingests notes in order, reporting each result through `on_result` after it is durable.
@@ -158,7 +165,10 @@ impl Store {
                         let Ok((seq, notes)) = next else { return };
                         let refs: Vec<&[u8]> = notes.iter().map(Vec::as_slice).collect();
                         let results = check_batch(election, &refs);
-                        if done_tx.send((seq, notes, results)).is_err() {
+                        if done_tx
+                            .send((seq, CheckedChunk { notes, results }))
+                            .is_err()
+                        {
                             return;
                         }
                     }
@@ -204,8 +214,7 @@ fn write_loop(
     report: &mut IngestReport,
     on_result: &mut impl FnMut(Ack<'_>),
 ) -> Result<(), StoreError> {
-    let mut reorder: BTreeMap<u64, (Vec<Vec<u8>>, Vec<Result<Submission, Rejection>>)> =
-        BTreeMap::new();
+    let mut reorder: BTreeMap<u64, CheckedChunk> = BTreeMap::new();
     let mut want = 0u64;
     let mut position = 0u64;
     let mut pending: Vec<(u64, Option<Submission>, Outcome)> = Vec::new();
@@ -226,10 +235,10 @@ fn write_loop(
             }
         };
         let idle = got.is_none();
-        if let Some((seq, notes, results)) = got {
-            reorder.insert(seq, (notes, results));
+        if let Some((seq, chunk)) = got {
+            reorder.insert(seq, chunk);
         }
-        while let Some((notes, results)) = reorder.remove(&want) {
+        while let Some(CheckedChunk { notes, results }) = reorder.remove(&want) {
             want += 1;
             if !in_tx {
                 conn.execute_batch("BEGIN IMMEDIATE")?;

@@ -1,5 +1,8 @@
 //! End-to-end tests that run the real `urna` binary.
 
+// Test helpers outside #[test] functions may unwrap: a failure is a test failure.
+#![allow(clippy::unwrap_used, clippy::panic)]
+
 mod albania;
 mod crash;
 mod demo;

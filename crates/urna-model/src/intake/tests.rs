@@ -318,10 +318,7 @@ fn amendments_supersede_and_replays_conflicts_are_refused() {
     assert_eq!(h.submit(&e, &first), Ok(Verdict::Duplicate));
 
     // muni-b does not cover station 0 (municipality A).
-    let s0 = signed(
-        &bad.clone().tap(|b| b.station = "S0".into()),
-        &[&station_signer(0)],
-    );
+    let s0 = signed(&bad.tap(|b| b.station = "S0".into()), &[&station_signer(0)]);
     assert_eq!(h.submit(&e, &s0), Ok(Verdict::Quarantined));
     let fix0 = amendment(&s0, &good(0), 2);
     assert_eq!(

@@ -62,28 +62,28 @@ fn note_rejects_malformed_envelopes_with_the_line() {
         ("one\ntwo\n\n\n".into(), NoteError::NoSignatures),
         (format!("\n\n{sig_line}\n"), NoteError::EmptyText),
         (
-            format!("one\n\n- a AAAA\n"),
+            "one\n\n- a AAAA\n".to_string(),
             NoteError::BadSignatureLine {
                 line: 3,
                 reason: "must start with an em dash and a space",
             },
         ),
         (
-            format!("one\n\n\u{2014} a+b AAAAAAAA\n"),
+            "one\n\n\u{2014} a+b AAAAAAAA\n".to_string(),
             NoteError::BadSignatureLine {
                 line: 3,
                 reason: "key name must be non-empty, without spaces or '+'",
             },
         ),
         (
-            format!("one\n\n\u{2014} a AAAA\n"),
+            "one\n\n\u{2014} a AAAA\n".to_string(),
             NoteError::BadSignatureLine {
                 line: 3,
                 reason: "signature must hold a 4-byte key ID and at least one byte",
             },
         ),
         (
-            format!("one\n\n\u{2014} a AAAAAA=A\n"),
+            "one\n\n\u{2014} a AAAAAA=A\n".to_string(),
             NoteError::BadSignatureLine {
                 line: 3,
                 reason: "signature is not canonical base64",

@@ -1,0 +1,19 @@
+//! Fuzzes the election definition loader: TOML before the first NUL byte, the stations CSV
+//! after it. Never panics; every failure is an error naming file and line.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use urna_model::definition::Election;
+
+fuzz_target!(|data: &[u8]| {
+    let (toml, csv) = match data.iter().position(|&b| b == 0) {
+        Some(i) => (&data[..i], &data[i + 1..]),
+        None => (data, &[][..]),
+    };
+    let (Ok(toml), Ok(csv)) = (std::str::from_utf8(toml), std::str::from_utf8(csv)) else {
+        return;
+    };
+    if let Ok(e) = Election::from_texts("election.toml", toml, "stations.csv", csv) {
+        assert!(!e.units.is_empty() && !e.contests.is_empty());
+    }
+});
