@@ -119,7 +119,12 @@ pub(crate) fn import(csv: &Path, data: &Path) -> Result<ExitCode> {
             .join(", ")
     );
     for (id, name) in LISTS {
-        let _ = write!(toml, "[[lists]]\nid = \"{id}\"\nname = \"{name}\"\n\n");
+        // The CSV's "Other" column holds votes for independent candidates, not a list.
+        let kind = if id == "Other" { "other" } else { "party" };
+        let _ = write!(
+            toml,
+            "[[lists]]\nid = \"{id}\"\nname = \"{name}\"\nkind = \"{kind}\"\n\n"
+        );
     }
     let _ = write!(toml, "[[units]]\nid = \"AL\"\nname = \"Albania\"\n\n");
     for (id, name) in &districts {

@@ -6,6 +6,7 @@
 mod albania;
 mod bench;
 mod report;
+mod seats;
 
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Write};
@@ -46,6 +47,9 @@ enum Command {
         /// Seed of the simulation.
         #[arg(long, default_value_t = 2025)]
         seed: u64,
+        /// Seat rule set for the seat table (its districts must match the simulated ones).
+        #[arg(long, default_value = "albania")]
+        rules: String,
     },
     /// Generate a synthetic election: definition, signed protocols, amendments, attacks.
     Sim {
@@ -116,6 +120,39 @@ enum Command {
         #[arg(long)]
         data: PathBuf,
     },
+    /// Allocate seats from a vote file or a data directory's current tally, and explain them.
+    ///
+    /// Exit codes: 0 allocated; 1 the allocation cannot be made (e.g. no list passes the
+    /// threshold); 2 bad usage or input, with the field named.
+    Seats {
+        /// A built-in rule set (see --list-rules) or a rule-set TOML file.
+        #[arg(long)]
+        rules: Option<String>,
+        /// A vote file (TOML: lists, and votes per district).
+        #[arg(long, conflicts_with = "data")]
+        votes: Option<PathBuf>,
+        /// A data directory: allocate from its current tally (first contest).
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// Seats to fill, for rule sets that name no districts (e.g. `generic`) with --data.
+        #[arg(long)]
+        seats: Option<u32>,
+        /// The published seed for draws by lot (overrides the vote file and the rule set).
+        #[arg(long)]
+        seed: Option<String>,
+        /// Show the full quotient table, thresholds, tie-breaks and marginal-seat margins.
+        #[arg(long)]
+        explain: bool,
+        /// Print the whole allocation and its explanation as JSON.
+        #[arg(long)]
+        json: bool,
+        /// List the built-in rule sets.
+        #[arg(long)]
+        list_rules: bool,
+        /// Print a built-in rule set's TOML (a starting point for your own).
+        #[arg(long)]
+        show_rules: Option<String>,
+    },
     /// Benchmarks; report throughput as ratios to references measured in the same run.
     Bench {
         #[command(subcommand)]
@@ -171,7 +208,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
             data,
             stations,
             seed,
-        } => demo(&data, stations, seed),
+            rules,
+        } => demo(&data, stations, seed, &rules),
         Command::Sim {
             out,
             stations,
@@ -262,10 +300,32 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Bench {
             command: BenchCommand::Ingest { stations, dir },
         } => bench::ingest(stations, dir.as_deref()),
+        Command::Seats {
+            rules,
+            votes,
+            data,
+            seats,
+            seed,
+            explain,
+            json,
+            list_rules,
+            show_rules,
+        } => seats::run(
+            rules.as_deref(),
+            votes.as_deref(),
+            data.as_deref(),
+            seats,
+            seed,
+            explain,
+            json,
+            list_rules,
+            show_rules.as_deref(),
+        ),
     }
 }
 
-fn demo(data: &Path, stations: u32, seed: u64) -> Result<ExitCode> {
+fn demo(data: &Path, stations: u32, seed: u64, rules: &str) -> Result<ExitCode> {
+    let rule_set = seats::load_rules(rules)?;
     let marker = data.join(".urna-demo");
     if data.exists() {
         if !marker.exists() {
@@ -322,6 +382,18 @@ fn demo(data: &Path, stations: u32, seed: u64) -> Result<ExitCode> {
     let contest = urna_model::definition::ContestIdx(0);
     let r = store.tally(contest)?;
     report::write_summary(&mut std::io::stdout().lock(), store.election(), &r)?;
+    println!(
+        "\n7. Seats under rule set `{}` ({})\n",
+        rule_set.id, rule_set.title
+    );
+    let input = seats::votes_from_tally(store.election(), r.tally(), &rule_set, None)?;
+    let allocation = urna_tally::seats::allocate(&rule_set, &input)?;
+    seats::print_allocation(&allocation, false, false)?;
+    println!(
+        "   (explain every seat: urna seats --rules {} --data {} --explain)",
+        rules,
+        store_dir.display()
+    );
     println!(
         "\nData directory: {} (try `urna tally --data {}`)",
         store_dir.display(),

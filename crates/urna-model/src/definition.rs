@@ -89,6 +89,24 @@ pub struct List {
     pub id: String,
     /// Human name.
     pub name: String,
+    /// Party, coalition (thresholds may differ), or other (votes for no list, e.g. independent
+    /// candidates: counted in the valid votes, never given list seats).
+    pub kind: ListKind,
+    /// The community (national minority) it represents, as named in seat rule sets.
+    pub community: Option<String>,
+}
+
+/// What kind of contestant a list is, for seat allocation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ListKind {
+    /// A party or a group of citizens.
+    #[default]
+    Party,
+    /// A coalition of parties running as one list.
+    Coalition,
+    /// Votes for no list (independent candidates and the like).
+    Other,
 }
 
 /// A unit of the hierarchy (country, district, municipality…).
@@ -237,6 +255,8 @@ impl Election {
             lists.push(List {
                 id: l.id.get_ref().clone(),
                 name: l.name.clone(),
+                kind: l.kind,
+                community: l.community.clone(),
             });
         }
 
@@ -588,6 +608,9 @@ struct RawContest {
 struct RawList {
     id: Spanned<String>,
     name: String,
+    #[serde(default)]
+    kind: ListKind,
+    community: Option<String>,
 }
 
 #[derive(Deserialize)]

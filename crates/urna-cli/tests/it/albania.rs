@@ -60,4 +60,24 @@ fn albania_2021_import_quarantines_the_106_inconsistent_protocols() {
     }
     assert_eq!(json["units"][0]["votes"]["PS"].as_u64().unwrap(), ps);
     assert_eq!(json["units"][0]["registered"].as_u64().unwrap(), registered);
+
+    // Seats from the intake's own tally (quarantine excluded) reproduce the official result.
+    let seats: serde_json::Value = serde_json::from_str(&run(
+        &["seats", "--rules", "albania", "--data", p(&data), "--json"],
+        0,
+    ))
+    .unwrap();
+    let text = run(&["seats", "--rules", "albania", "--data", p(&data)], 0);
+    for (list, want) in [("PS", 74), ("PD", 59), ("LSI", 4), ("PSD", 3)] {
+        let row = text
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(list))
+            .unwrap();
+        assert_eq!(
+            row.split_whitespace().last(),
+            Some(want.to_string().as_str()),
+            "{text}"
+        );
+    }
+    assert!(seats.is_object());
 }

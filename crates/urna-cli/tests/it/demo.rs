@@ -10,6 +10,13 @@ fn demo_runs_a_whole_election_and_refuses_every_attack() {
     assert!(!out.contains("NOT REFUSED"), "{out}");
     assert!(out.contains("National totals"));
     assert!(out.contains("Quarantined stations ("));
+    assert!(
+        out.contains("Seats under rule set `albania`")
+            && out
+                .lines()
+                .any(|l| l.split_whitespace().collect::<Vec<_>>() == ["total", "140"]),
+        "{out}"
+    );
     // Running it again replaces the previous demo.
     run(&["demo", "--data", p(&data), "--stations", "50"], 0);
     // It refuses to delete a directory it did not make.
@@ -157,4 +164,41 @@ fn bad_definitions_fail_with_file_line_and_field() {
         err.contains("election.toml:") && err.contains("field `units.parent`: parent \"D99\""),
         "{err}"
     );
+}
+
+#[test]
+fn seats_from_a_vote_file_with_explanation_and_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let votes = dir.path().join("votes.toml");
+    std::fs::write(
+        &votes,
+        "[lists.A]\n[lists.B]\n[lists.C]\n[districts.d]\nseats = 3\nvotes = { A = 600, B = 250, C = 150 }\n",
+    )
+    .unwrap();
+    let out = run(
+        &[
+            "seats",
+            "--rules",
+            "generic",
+            "--votes",
+            p(&votes),
+            "--explain",
+        ],
+        0,
+    );
+    assert!(
+        out.contains("     3  B       250        1  250.0000  won"),
+        "{out}"
+    );
+    assert!(run(&["seats", "--list-rules"], 0).contains("montenegro"));
+    assert!(run(&["seats", "--show-rules", "kosovo"], 0).contains("house_seats"));
+    std::fs::write(
+        &votes,
+        "[lists.A]\n[districts.d]\nseats = 3\nvotes = { Z = 1 }\n",
+    )
+    .unwrap();
+    let err = run(&["seats", "--rules", "generic", "--votes", p(&votes)], 2);
+    assert!(err.contains("Z"), "{err}");
+    let err = run(&["seats", "--rules", "atlantis", "--votes", p(&votes)], 2);
+    assert!(err.contains("unknown rule set \"atlantis\""), "{err}");
 }

@@ -1,0 +1,171 @@
+//! `urna seats`: seat allocation from a vote file or from a data directory's current tally.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use urna_model::definition::{ContestIdx, Election, ListKind};
+use urna_store::Store;
+use urna_tally::seats::{
+    self, Allocation, DistrictId, ListId, ListInfo, RuleSet, SeatError, VoteInput, Votes,
+};
+use urna_tally::totals::Tally;
+
+/// Loads a built-in rule set by name, or a rule-set file by path.
+pub(crate) fn load_rules(rules: &str) -> Result<RuleSet> {
+    if rules.contains('/') || rules.ends_with(".toml") {
+        let text = std::fs::read_to_string(rules).with_context(|| format!("reading {rules}"))?;
+        RuleSet::from_toml(&text).with_context(|| format!("rule set {rules}"))
+    } else {
+        RuleSet::builtin(rules).with_context(|| {
+            format!(
+                "unknown rule set {rules:?}; built in: {}",
+                RuleSet::builtin_names().join(", ")
+            )
+        })
+    }
+}
+
+/// The vote input of a tally: one district per rule-set district, matched to the units one
+/// level below the country by id or by name; with a rule set that names no districts, the
+/// whole country as one district of `seats` seats.
+pub(crate) fn votes_from_tally(
+    e: &Election,
+    tally: &Tally,
+    rules: &RuleSet,
+    seats: Option<u32>,
+) -> Result<VoteInput> {
+    let contest = &e.contests[tally.contest.0 as usize];
+    let mut input = VoteInput::default();
+    for &l in &contest.lists {
+        let list = &e.lists[l];
+        let kind = match list.kind {
+            ListKind::Party => seats::ListKind::Party,
+            ListKind::Coalition => seats::ListKind::Coalition,
+            ListKind::Other => continue,
+        };
+        input.declare_list(
+            ListId::new(list.id.clone()),
+            ListInfo {
+                kind,
+                community: list.community.clone(),
+                name: Some(list.name.clone()),
+            },
+        );
+    }
+    let mut add = |district: &DistrictId, unit: usize| -> Result<(), SeatError> {
+        let totals = &tally.units[unit];
+        for (&l, &v) in contest.lists.iter().zip(&totals.votes) {
+            let list = &e.lists[l];
+            if list.kind == ListKind::Other {
+                input.add_other(district, Votes(v))?;
+            } else {
+                input.add_votes(district, &ListId::new(list.id.clone()), Votes(v))?;
+            }
+        }
+        Ok(())
+    };
+    if rules.districts.is_empty() {
+        let Some(seats) = seats else {
+            bail!(
+                "rule set {:?} names no districts: give the number of seats with --seats",
+                rules.id
+            );
+        };
+        let d = DistrictId::new(e.units[0].id.clone());
+        add(&d, 0)?;
+        if let Some(dv) = input.districts.get_mut(&d) {
+            dv.seats = Some(seats::Seats(seats));
+        }
+        return Ok(input);
+    }
+    for d in &rules.districts {
+        let unit = e
+            .units
+            .iter()
+            .position(|u| {
+                u.depth == 1
+                    && (u.id == d.id.0
+                        || u.name == d.id.0
+                        || d.name.as_deref() == Some(u.name.as_str()))
+            })
+            .with_context(|| {
+                format!(
+                    "rule set {:?}: district {:?} matches no unit below {} (by id or name)",
+                    rules.id, d.id.0, e.units[0].name
+                )
+            })?;
+        add(&d.id, unit)?;
+    }
+    Ok(input)
+}
+
+/// Runs `urna seats`.
+#[allow(clippy::too_many_arguments)] // one parameter per documented flag
+pub(crate) fn run(
+    rules: Option<&str>,
+    votes: Option<&Path>,
+    data: Option<&Path>,
+    seats: Option<u32>,
+    seed: Option<String>,
+    explain: bool,
+    json: bool,
+    list_rules: bool,
+    show_rules: Option<&str>,
+) -> Result<ExitCode> {
+    if list_rules {
+        for name in RuleSet::builtin_names() {
+            let r = RuleSet::builtin(name)?;
+            println!("{name:<20} {}", r.title);
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    if let Some(name) = show_rules {
+        let text = RuleSet::builtin_text(name)
+            .with_context(|| format!("no built-in rule set {name:?}"))?;
+        print!("{text}");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let Some(rules) = rules else {
+        bail!("--rules is required (see --list-rules)");
+    };
+    let rules = load_rules(rules)?;
+    let mut input = match (votes, data) {
+        (Some(f), None) => {
+            let text =
+                std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?;
+            VoteInput::from_toml(&text).with_context(|| format!("vote file {}", f.display()))?
+        }
+        (None, Some(dir)) => {
+            let store = Store::open(dir).with_context(|| format!("opening {}", dir.display()))?;
+            let report = store.tally(ContestIdx(0))?;
+            votes_from_tally(store.election(), report.tally(), &rules, seats)?
+        }
+        _ => bail!("give exactly one of --votes FILE or --data DIR"),
+    };
+    if seed.is_some() {
+        input.tie_seed = seed;
+    }
+    let allocation = match seats::allocate(&rules, &input) {
+        Ok(a) => a,
+        Err(e @ (SeatError::Unfillable { .. } | SeatError::Overflow { .. })) => {
+            eprintln!("urna: seats: {e}");
+            return Ok(ExitCode::from(1));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    print_allocation(&allocation, explain, json)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Prints an allocation as a table, a full explanation, or JSON.
+pub(crate) fn print_allocation(a: &Allocation, explain: bool, json: bool) -> Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(a)?);
+    } else if explain {
+        print!("{}", a.explain_text());
+    } else {
+        print!("{}", a.summary_text());
+    }
+    Ok(())
+}
