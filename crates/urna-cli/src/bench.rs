@@ -107,6 +107,11 @@ pub(crate) fn ingest(stations: u32, dir: Option<&Path>) -> Result<ExitCode> {
         rate / batch_rate,
         rate / single_rate
     );
+    println!(
+        "busy:      checkers {:.2} s (over all threads), writer {:.2} s",
+        report.check_busy.as_secs_f64(),
+        report.write_busy.as_secs_f64()
+    );
     println!("tally:     {tally_s:.2} s from the stored notes ({counted} stations counted)");
     println!("total:     {total_s:.2} s for ingest + tally");
     if let Some(d) = report.first_ack {

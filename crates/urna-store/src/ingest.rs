@@ -87,6 +87,10 @@ pub struct IngestReport {
     pub commits: u64,
     /// Time from the start of the call to the first durable acknowledgment.
     pub first_ack: Option<Duration>,
+    /// Time the checker threads spent checking, added over all threads.
+    pub check_busy: Duration,
+    /// Time the writer spent admitting, inserting and committing.
+    pub write_busy: Duration,
 }
 
 /// A checked chunk: its sequence number, the notes, and one result per note.
@@ -124,10 +128,12 @@ impl Store {
         let (done_tx, done_rx) = sync_channel::<Checked>(workers * 2);
         let work_rx = Arc::new(Mutex::new(work_rx));
         let read_error: Mutex<Option<std::io::Error>> = Mutex::new(None);
+        let check_busy: Mutex<Duration> = Mutex::new(Duration::ZERO);
         let mut report = IngestReport::default();
 
         std::thread::scope(|scope| -> Result<(), StoreError> {
             let read_error = &read_error;
+            let check_busy = &check_busy;
             scope.spawn(move || {
                 let mut seq = 0;
                 let mut buf = Vec::with_capacity(chunk);
@@ -163,8 +169,12 @@ impl Store {
                             Err(_) => return,
                         };
                         let Ok((seq, notes)) = next else { return };
+                        let t = Instant::now();
                         let refs: Vec<&[u8]> = notes.iter().map(Vec::as_slice).collect();
                         let results = check_batch(election, &refs);
+                        if let Ok(mut busy) = check_busy.lock() {
+                            *busy += t.elapsed();
+                        }
                         if done_tx
                             .send((seq, CheckedChunk { notes, results }))
                             .is_err()
@@ -191,6 +201,7 @@ impl Store {
             drop(done_rx);
             result
         })?;
+        report.check_busy = check_busy.into_inner().unwrap_or_default();
         if let Some(e) = read_error.into_inner().ok().flatten() {
             return Err(StoreError::Io {
                 path: "input".into(),
@@ -235,6 +246,7 @@ fn write_loop(
             }
         };
         let idle = got.is_none();
+        let busy_from = Instant::now();
         if let Some((seq, chunk)) = got {
             reorder.insert(seq, chunk);
         }
@@ -308,6 +320,7 @@ fn write_loop(
                 });
             }
         }
+        report.write_busy += busy_from.elapsed();
         if closed && pending.is_empty() {
             if in_tx {
                 conn.execute_batch("COMMIT")?;
