@@ -214,16 +214,16 @@ impl Note {
         let s = std::str::from_utf8(bytes).map_err(|e| NoteError::NotUtf8 {
             line: line_of(bytes, e.valid_up_to()),
         })?;
-        let mut line = 1;
-        for c in s.chars() {
-            if c == '\n' {
-                line += 1;
-            } else if c < ' ' || c == '\u{7f}' {
-                return Err(NoteError::ControlCharacter {
-                    line,
-                    code: u32::from(c),
-                });
-            }
+        // Control characters are ASCII, and UTF-8 never uses ASCII bytes inside a multi-byte
+        // character, so a byte scan finds them; lines are counted only to report one.
+        if let Some(at) = bytes
+            .iter()
+            .position(|&b| (b < b' ' && b != b'\n') || b == 0x7f)
+        {
+            return Err(NoteError::ControlCharacter {
+                line: line_of(bytes, at),
+                code: u32::from(bytes[at]),
+            });
         }
         if !s.ends_with('\n') {
             return Err(NoteError::MissingFinalNewline {
