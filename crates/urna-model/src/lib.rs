@@ -12,4 +12,5 @@ pub mod intake;
 pub mod note;
 pub mod pack;
 pub mod protocol;
+pub mod receipt;
 pub mod rules;

@@ -11,13 +11,14 @@
 //! holds them, so an acknowledgment is never given for something not yet durable.
 
 use std::collections::BTreeMap;
-use std::sync::mpsc::{Receiver, TryRecvError, sync_channel};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TryRecvError, sync_channel};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rusqlite::params;
 use urna_model::intake::{Rejection, Submission, Verdict, admit, check_batch};
 
+use crate::log::{Sequenced, Sequencer};
 use crate::{Clock, MemoryHistory, Store, StoreError};
 
 /// Tuning of the bulk intake.
@@ -29,6 +30,11 @@ pub struct IngestOptions {
     pub chunk: usize,
     /// Most rows in one transaction.
     pub commit_every: usize,
+    /// Longest time between checkpoints while entries arrive (C2SP logs sequence about every
+    /// second).
+    pub sequence_every: Duration,
+    /// Most entries in one checkpoint interval.
+    pub sequence_max_entries: usize,
 }
 
 impl Default for IngestOptions {
@@ -37,6 +43,8 @@ impl Default for IngestOptions {
             workers: std::thread::available_parallelism().map_or(2, usize::from),
             chunk: 512,
             commit_every: 16_384,
+            sequence_every: Duration::from_secs(1),
+            sequence_max_entries: 1 << 18,
         }
     }
 }
@@ -91,6 +99,8 @@ pub struct IngestReport {
     pub check_busy: Duration,
     /// Time the writer spent admitting, inserting and committing.
     pub write_busy: Duration,
+    /// The checkpoints signed during this intake, in order.
+    pub checkpoints: Vec<Sequenced>,
 }
 
 /// A checked chunk: its sequence number, the notes, and one result per note.
@@ -185,6 +195,11 @@ impl Store {
                 });
             }
             drop(done_tx);
+            let (seq_tx, seq_rx) = sync_channel::<(u64, Vec<Vec<u8>>)>(8);
+            let log = &mut self.log;
+            let every = options.sequence_every;
+            let max_entries = options.sequence_max_entries.max(1);
+            let sequencer = scope.spawn(move || sequence_loop(log, &seq_rx, every, max_entries));
             let result = write_loop(
                 &mut self.conn,
                 &mut self.history,
@@ -196,10 +211,17 @@ impl Store {
                 start,
                 &mut report,
                 &mut on_result,
+                &seq_tx,
             );
-            // Unblock the pipeline if the writer stopped early.
+            // Unblock the pipeline if the writer stopped early, and let the sequencer finish.
             drop(done_rx);
-            result
+            drop(seq_tx);
+            let sequenced = sequencer
+                .join()
+                .map_err(|_| StoreError::Log("the sequencer thread panicked".into()))?;
+            result?;
+            report.checkpoints = sequenced?;
+            Ok(())
         })?;
         report.check_busy = check_busy.into_inner().unwrap_or_default();
         if let Some(e) = read_error.into_inner().ok().flatten() {
@@ -224,12 +246,16 @@ fn write_loop(
     start: Instant,
     report: &mut IngestReport,
     on_result: &mut impl FnMut(Ack<'_>),
+    seq_tx: &SyncSender<(u64, Vec<Vec<u8>>)>,
 ) -> Result<(), StoreError> {
     let mut reorder: BTreeMap<u64, CheckedChunk> = BTreeMap::new();
     let mut want = 0u64;
     let mut position = 0u64;
     let mut pending: Vec<(u64, Option<Submission>, Outcome)> = Vec::new();
     let mut in_tx = false;
+    // Notes stored in the open transaction, handed to the sequencer once it commits.
+    let mut tx_first = *next_index;
+    let mut tx_notes: Vec<Vec<u8>> = Vec::new();
     loop {
         // Block only when nothing awaits a commit; otherwise commit as soon as the pipeline
         // has nothing ready (group commit).
@@ -283,6 +309,7 @@ fn write_loop(
                             ])?;
                             history.apply(&sub, verdict);
                             *next_index += 1;
+                            tx_notes.push(note);
                             (Some(sub), Outcome::Stored { index, verdict })
                         }
                     },
@@ -296,6 +323,12 @@ fn write_loop(
                 conn.execute_batch("COMMIT")?;
                 in_tx = false;
                 report.commits += 1;
+                if !tx_notes.is_empty() {
+                    // If the sequencer has stopped, its error is reported when it is joined;
+                    // the entries are durable and are sequenced at the next open.
+                    let _ = seq_tx.send((tx_first, std::mem::take(&mut tx_notes)));
+                }
+                tx_first = *next_index;
             }
             for (pos, sub, outcome) in pending.drain(..) {
                 match &outcome {
@@ -325,7 +358,41 @@ fn write_loop(
             if in_tx {
                 conn.execute_batch("COMMIT")?;
             }
+            if !tx_notes.is_empty() {
+                let _ = seq_tx.send((tx_first, tx_notes));
+            }
             return Ok(());
         }
     }
+}
+
+/// Appends committed entries to the log and signs a checkpoint every `every` or
+/// `max_entries` entries, and once more when the writer is done.
+fn sequence_loop(
+    log: &mut Sequencer,
+    rx: &Receiver<(u64, Vec<Vec<u8>>)>,
+    every: Duration,
+    max_entries: usize,
+) -> Result<Vec<Sequenced>, StoreError> {
+    let mut signed = Vec::new();
+    let mut last = Instant::now();
+    let mut unsigned = 0usize;
+    loop {
+        let wait = every.saturating_sub(last.elapsed());
+        match rx.recv_timeout(wait) {
+            Ok((first, notes)) => {
+                unsigned += notes.len();
+                log.append(first, notes)?;
+            }
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => break,
+        }
+        if unsigned > 0 && (unsigned >= max_entries || last.elapsed() >= every) {
+            signed.extend(log.flush()?);
+            unsigned = 0;
+            last = Instant::now();
+        }
+    }
+    signed.extend(log.flush()?);
+    Ok(signed)
 }

@@ -12,6 +12,7 @@
 
 mod clock;
 mod ingest;
+pub mod log;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -19,7 +20,7 @@ use std::path::{Path, PathBuf};
 use rusqlite::{Connection, OptionalExtension, params};
 use urna_model::definition::{ContestIdx, Election, StationIdx};
 use urna_model::intake::{History, Latest, Submission, Verdict, sha256};
-use urna_model::note::Note;
+use urna_model::note::{Note, NoteSigner};
 use urna_model::protocol::{ProtocolBody, hex};
 use urna_model::rules::Severity;
 use urna_tally::totals::{StationOutcome, TallyBuilder, TallyError};
@@ -79,6 +80,9 @@ pub enum StoreError {
     /// Tally failed.
     #[error(transparent)]
     Tally(#[from] TallyError),
+    /// The transparency log failed or disagrees with the database.
+    #[error("log: {0}")]
+    Log(String),
 }
 
 /// One stored entry, as listed for operators.
@@ -105,6 +109,7 @@ pub struct Store {
     election: Election,
     history: MemoryHistory,
     next_index: u64,
+    log: log::Sequencer,
 }
 
 impl std::fmt::Debug for Store {
@@ -151,12 +156,20 @@ impl Store {
             "INSERT INTO meta (key, value) VALUES ('schema', ?1), ('election', ?2), ('definition_sha256', ?3)",
             params![SCHEMA_VERSION, election.id, hex(&election.digest)],
         )?;
+        let mut seed = [0u8; 32];
+        random_bytes(&mut seed)?;
+        let origin = log_origin(&election.id);
+        let signer = NoteSigner::from_seed(&origin, &seed)
+            .map_err(|e| StoreError::Setup(format!("log origin {origin:?}: {e}")))?;
+        write_secret(&dir.join(log::LOG_KEY_FILE), &signer.to_skey())?;
+        let log = log::Sequencer::new(dir, signer, !dir.join(WITNESSES_FILE).exists())?;
         Ok(Self {
             dir: dir.to_owned(),
             conn,
             election,
             history: MemoryHistory::default(),
             next_index: 0,
+            log,
         })
     }
 
@@ -186,11 +199,16 @@ impl Store {
                 then: recorded,
             });
         }
+        let key_path = dir.join(log::LOG_KEY_FILE);
+        let skey = std::fs::read_to_string(&key_path).map_err(io_err(&key_path))?;
+        let signer = NoteSigner::from_skey(skey.trim())
+            .map_err(|e| StoreError::Setup(format!("{}: {e}", key_path.display())))?;
+        let mut log = log::Sequencer::new(dir, signer, !dir.join(WITNESSES_FILE).exists())?;
         let mut history = MemoryHistory::default();
         let mut next_index = 0;
         {
             let mut stmt = conn.prepare(
-                "SELECT idx, hash, text_hash, contest, station, revision FROM entries ORDER BY idx",
+                "SELECT idx, hash, text_hash, contest, station, revision, note FROM entries ORDER BY idx",
             )?;
             let mut rows = stmt.query([])?;
             while let Some(r) = rows.next()? {
@@ -219,15 +237,26 @@ impl Store {
                         text_hash,
                     },
                 );
+                if index != next_index {
+                    return Err(corrupt("log indices must be consecutive from 0"));
+                }
+                log.append(index, std::iter::once(r.get::<_, Vec<u8>>(6)?))?;
                 next_index = index + 1;
             }
         }
+        // Continue from the last checkpoint the log signed, checking the database against it,
+        // and sequence whatever was committed after it (a crash between commit and sequencing).
+        if let Some(latest) = log::read_latest(dir)? {
+            log.resume(&latest)?;
+        }
+        log.flush()?;
         Ok(Self {
             dir: dir.to_owned(),
             conn,
             election,
             history,
             next_index,
+            log,
         })
     }
 
@@ -249,6 +278,66 @@ impl Store {
     /// Whether nothing is stored yet.
     pub fn is_empty(&self) -> bool {
         self.next_index == 0
+    }
+
+    /// The log's origin (the name of its key).
+    pub fn log_origin(&self) -> &str {
+        self.log.origin()
+    }
+
+    /// Entries in the log's tree, and the size of its last signed checkpoint.
+    pub fn log_sizes(&self) -> (u64, u64) {
+        (self.log.size(), self.log.signed_size())
+    }
+
+    /// The log's verifier key (`name+id+key`), for witnesses and verifiers.
+    pub fn log_vkey(&self) -> String {
+        self.log.signer().verifier().to_vkey()
+    }
+
+    /// Inclusion proof of entry `index` in the tree of `size` entries.
+    ///
+    /// # Errors
+    /// [`StoreError::Log`] if the index or size is out of range.
+    pub fn inclusion_proof(
+        &self,
+        index: u64,
+        size: u64,
+    ) -> Result<Vec<urna_tlog::Hash>, StoreError> {
+        self.log.inclusion(index, size)
+    }
+
+    /// Consistency proof from `old` to `new` entries.
+    ///
+    /// # Errors
+    /// [`StoreError::Log`] if the sizes are out of order or range.
+    pub fn consistency_proof(
+        &self,
+        old: u64,
+        new: u64,
+    ) -> Result<Vec<urna_tlog::Hash>, StoreError> {
+        self.log.consistency(old, new)
+    }
+
+    /// Publishes a checkpoint note (log-signed, cosigned by the witnesses) as `log/checkpoint`.
+    ///
+    /// # Errors
+    /// [`StoreError::Log`] if it is not a checkpoint of this log signed by its key.
+    pub fn publish_checkpoint(&self, note: &[u8]) -> Result<(), StoreError> {
+        urna_tlog::checkpoint::open(note, self.log.origin(), &self.log.signer().verifier())
+            .map_err(|e| StoreError::Log(format!("refusing to publish: {e}")))?;
+        self.log.publish(note)
+    }
+
+    /// A signed `urna/receipt/v1` for a stored entry: the log's promise to include it.
+    pub fn receipt(&self, index: u64, hash: &[u8; 32], time_ms: u64) -> Vec<u8> {
+        let body = urna_model::receipt::Receipt {
+            log: self.log.origin().to_owned(),
+            index,
+            entry: *hash,
+            time_ms,
+        };
+        self.log.signer().sign_text(&body.to_text()).to_bytes()
     }
 
     /// The intake history (what [`urna_model::intake::admit`] checks against).
@@ -520,6 +609,41 @@ fn io_err(path: &Path) -> impl Fn(std::io::Error) -> StoreError + '_ {
         path: path.display().to_string(),
         source,
     }
+}
+
+/// Optional witness policy inside a data directory (the log publishes only cosigned
+/// checkpoints when it exists).
+pub const WITNESSES_FILE: &str = "witnesses.toml";
+
+/// The log origin of an election: `urna/<election id>`.
+pub fn log_origin(election_id: &str) -> String {
+    format!("urna/{election_id}")
+}
+
+fn random_bytes(buf: &mut [u8]) -> Result<(), StoreError> {
+    use std::io::Read as _;
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(buf))
+        .map_err(|source| StoreError::Io {
+            path: "/dev/urandom".into(),
+            source,
+        })
+}
+
+fn write_secret(path: &Path, secret: &str) -> Result<(), StoreError> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(io_err(dir))?;
+    }
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(io_err(path))?;
+    writeln!(f, "{secret}").map_err(io_err(path))?;
+    f.sync_all().map_err(io_err(path))
 }
 
 /// Row indices are written from `u64` counters and are never negative.

@@ -152,3 +152,103 @@ proptest! {
         prop_assert_eq!(got.quarantined, expected.quarantined);
     }
 }
+
+mod log_tests {
+    use urna_tlog::hash::{LeafIndex, TreeSize, leaf_hash};
+    use urna_tlog::proof::{verify_consistency, verify_inclusion};
+    use urna_tlog::tile::{Tile, TileHashReader, decode_entries};
+
+    use super::*;
+
+    fn published(store: &Store) -> urna_tlog::Checkpoint {
+        let note = log::read_published(store.dir())
+            .unwrap()
+            .expect("published checkpoint");
+        let verifier = NoteVerifier::from_vkey(&store.log_vkey()).unwrap();
+        urna_tlog::checkpoint::open(&note, store.log_origin(), &verifier)
+            .unwrap()
+            .0
+    }
+
+    use urna_model::note::NoteVerifier;
+
+    #[test]
+    fn every_stored_entry_is_in_the_published_log() {
+        let f = fixture(300);
+        let mut store = Store::init(&f.data, &f.definition).unwrap();
+        let (first, _) = ingest(&mut store, &f.protocols[..100]);
+        assert!(!first.checkpoints.is_empty());
+        let early = published(&store);
+        assert_eq!(early.size, TreeSize(100));
+        ingest(&mut store, &f.protocols[100..]);
+        let cp = published(&store);
+        assert_eq!(cp.size, TreeSize(300));
+        // Inclusion of every entry, from the proofs the store gives.
+        for (i, e) in store.entries().unwrap().iter().enumerate() {
+            let proof = store.inclusion_proof(i as u64, 300).unwrap();
+            verify_inclusion(
+                LeafIndex(i as u64),
+                cp.size,
+                &leaf_hash(&e.note),
+                &proof,
+                &cp.root,
+            )
+            .unwrap();
+        }
+        // The later checkpoint extends the earlier one.
+        let proof = store.consistency_proof(100, 300).unwrap();
+        verify_consistency(early.size, cp.size, &early.root, &cp.root, &proof).unwrap();
+        // The tiles on disk give the same root and hold the exact entries.
+        let dir = urna_tlog::TileDir::open(f.data.join(log::LOG_DIR)).unwrap();
+        let reader = TileHashReader::new(&dir, cp.size);
+        assert_eq!(
+            urna_tlog::storage::root_at(&reader, cp.size).unwrap(),
+            cp.root
+        );
+        let bundle = dir.read(&Tile::entries(1, 44).unwrap()).unwrap().unwrap();
+        let entries = decode_entries(&bundle, 44).unwrap();
+        assert_eq!(entries[0], f.protocols[256].as_slice());
+        // A receipt names the entry and verifies with the log key.
+        let e = &store.entries().unwrap()[7];
+        let receipt = Note::parse(&store.receipt(7, &e.hash, 1)).unwrap();
+        NoteVerifier::from_vkey(&store.log_vkey())
+            .unwrap()
+            .verify(&receipt)
+            .unwrap();
+        let body = urna_model::receipt::Receipt::parse(receipt.text()).unwrap();
+        assert_eq!((body.index, body.entry), (7, e.hash));
+    }
+
+    #[test]
+    fn a_database_changed_behind_the_log_is_refused() {
+        let f = fixture(20);
+        let mut store = Store::init(&f.data, &f.definition).unwrap();
+        ingest(&mut store, &f.protocols);
+        drop(store);
+        // An insider edits one stored note directly in SQLite.
+        let conn = rusqlite::Connection::open(f.data.join(DB_FILE)).unwrap();
+        let mut note = f.protocols[5].clone();
+        let at = note.iter().position(|&b| b == b'\n').unwrap() + 3;
+        note[at] ^= 1;
+        conn.execute(
+            "UPDATE entries SET note = ?1 WHERE idx = 5",
+            rusqlite::params![note],
+        )
+        .unwrap();
+        drop(conn);
+        let err = Store::open(&f.data).unwrap_err();
+        assert!(err.to_string().contains("database was changed"), "{err}");
+        // Deleting the last entry is caught too.
+        let conn = rusqlite::Connection::open(f.data.join(DB_FILE)).unwrap();
+        conn.execute(
+            "UPDATE entries SET note = ?1 WHERE idx = 5",
+            rusqlite::params![f.protocols[5]],
+        )
+        .unwrap();
+        conn.execute("DELETE FROM entries WHERE idx = 19", [])
+            .unwrap();
+        drop(conn);
+        let err = Store::open(&f.data).unwrap_err();
+        assert!(err.to_string().contains("entries are missing"), "{err}");
+    }
+}

@@ -1,0 +1,291 @@
+//! The transparency log of a data directory: every stored note, in store order, as leaves of an
+//! RFC 6962 Merkle tree, published as C2SP tlog-tiles under `DIR/log/`.
+//!
+//! Sequencing a batch: append the leaves → write the hash and data tiles (atomically, synced)
+//! → sign a checkpoint with the log key → record it in `DIR/log-latest.checkpoint`. A checkpoint
+//! never names tiles that are not on disk. Publishing (writing `DIR/log/checkpoint`, the file
+//! clients read) happens only once the witness policy is met; with no witnesses configured
+//! the signed checkpoint is published at once.
+//!
+//! The SQLite store is the source of truth: at open the tree is rebuilt from the stored notes
+//! and checked against the last checkpoint the log signed, so a database edited behind the
+//! log's back is refused.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use urna_model::note::{Note, NoteSigner};
+use urna_tlog::checkpoint::Checkpoint;
+use urna_tlog::hash::{Hash, LeafIndex, TreeSize, leaf_hash};
+use urna_tlog::storage::MemoryStore;
+use urna_tlog::tile::{Tile, TileKind, encode_entries, hash_tile_bytes, tiles_for_growth};
+use urna_tlog::{TileDir, Tree, proof};
+
+use crate::StoreError;
+
+/// Directory of the public tiles and published checkpoint, inside the data directory.
+pub const LOG_DIR: &str = "log";
+/// The latest checkpoint the log signed, witnessed or not, inside the data directory.
+pub const LATEST_CHECKPOINT_FILE: &str = "log-latest.checkpoint";
+/// The log's private key, inside the data directory.
+pub const LOG_KEY_FILE: &str = "secrets/log.key";
+
+/// Entries per data tile (C2SP tlog-tiles: tiles are 256 wide).
+const TILE_WIDTH: u64 = 256;
+
+/// One signed checkpoint, as sequencing produced it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sequenced {
+    /// Tree size it covers.
+    pub size: u64,
+    /// The signed checkpoint note.
+    pub note: Vec<u8>,
+    /// When it was signed (for latency figures).
+    pub at: Instant,
+}
+
+/// The log's in-memory state: the tree, every node hash (two per leaf), and the entries of the
+/// data tile still being filled.
+pub(crate) struct Sequencer {
+    dir: PathBuf,
+    tiles: TileDir,
+    signer: NoteSigner,
+    tree: Tree,
+    hashes: MemoryStore,
+    /// Size of the last signed checkpoint.
+    flushed: u64,
+    /// Entries from `tail_start` to the tree size, for partial and new data tiles.
+    tail: Vec<Vec<u8>>,
+    tail_start: u64,
+    /// Whether a signed checkpoint is published without witnesses.
+    publish_unwitnessed: bool,
+}
+
+impl std::fmt::Debug for Sequencer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sequencer")
+            .field("origin", &self.signer.name())
+            .field("size", &self.tree.size())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Sequencer {
+    /// An empty log in `data_dir`, signing with `signer` (whose name is the log's origin).
+    pub(crate) fn new(
+        data_dir: &Path,
+        signer: NoteSigner,
+        publish_unwitnessed: bool,
+    ) -> Result<Self, StoreError> {
+        let tiles = TileDir::open(data_dir.join(LOG_DIR)).map_err(log_err)?;
+        Ok(Self {
+            dir: data_dir.to_owned(),
+            tiles,
+            signer,
+            tree: Tree::new(),
+            hashes: MemoryStore::new(),
+            flushed: 0,
+            tail: Vec::new(),
+            tail_start: 0,
+            publish_unwitnessed,
+        })
+    }
+
+    /// The origin (the log key's name).
+    pub(crate) fn origin(&self) -> &str {
+        self.signer.name()
+    }
+
+    /// Leaves in the tree.
+    pub(crate) fn size(&self) -> u64 {
+        self.tree.size().0
+    }
+
+    /// Size of the last signed checkpoint.
+    pub(crate) fn signed_size(&self) -> u64 {
+        self.flushed
+    }
+
+    /// The log key.
+    pub(crate) fn signer(&self) -> &NoteSigner {
+        &self.signer
+    }
+
+    /// Adopts the size of the checkpoint signed before a restart: the leaves up to it were
+    /// already sequenced. Checks that the rebuilt tree has the same root at that size.
+    pub(crate) fn resume(&mut self, checkpoint_note: &[u8]) -> Result<(), StoreError> {
+        let (cp, _) = urna_tlog::checkpoint::open(
+            checkpoint_note,
+            self.signer.name(),
+            &self.signer.verifier(),
+        )
+        .map_err(|e| StoreError::Log(format!("{LATEST_CHECKPOINT_FILE}: {e}")))?;
+        if cp.size.0 > self.size() {
+            return Err(StoreError::Log(format!(
+                "the log signed a checkpoint of {} entries but the store holds {}: entries are missing from the database",
+                cp.size.0,
+                self.size()
+            )));
+        }
+        let root = urna_tlog::storage::root_at(&self.hashes, cp.size)
+            .map_err(|e| StoreError::Log(e.to_string()))?;
+        if root != cp.root {
+            return Err(StoreError::Log(format!(
+                "the stored entries do not hash to the root the log signed at size {}: the database was changed",
+                cp.size.0
+            )));
+        }
+        self.flushed = cp.size.0;
+        Ok(())
+    }
+
+    /// Appends entries (the exact note bytes) that the store holds at `first_index…`.
+    pub(crate) fn append(
+        &mut self,
+        first_index: u64,
+        notes: impl IntoIterator<Item = Vec<u8>>,
+    ) -> Result<(), StoreError> {
+        if first_index != self.size() {
+            return Err(StoreError::Log(format!(
+                "sequencing out of order: next leaf is {}, got entry {first_index}",
+                self.size()
+            )));
+        }
+        let mut finished = Vec::new();
+        for note in notes {
+            finished.clear();
+            self.tree
+                .append(leaf_hash(&note), &mut finished)
+                .map_err(|e| StoreError::Log(e.to_string()))?;
+            self.hashes
+                .extend(&finished)
+                .map_err(|e| StoreError::Log(e.to_string()))?;
+            self.tail.push(note);
+        }
+        Ok(())
+    }
+
+    /// Writes the tiles of everything appended since the last checkpoint and signs a new
+    /// checkpoint; `None` if nothing was appended.
+    pub(crate) fn flush(&mut self) -> Result<Option<Sequenced>, StoreError> {
+        let (old, new) = (self.flushed, self.size());
+        if new == old {
+            return Ok(None);
+        }
+        let mut out: Vec<(Tile, Vec<u8>)> = Vec::new();
+        for tile in tiles_for_growth(TreeSize(old), TreeSize(new)) {
+            let bytes = match tile.kind() {
+                TileKind::Hash(_) => hash_tile_bytes(&self.hashes, &tile)
+                    .map_err(|e| StoreError::Log(e.to_string()))?,
+                TileKind::Entries => {
+                    let lo = tile.index() * TILE_WIDTH;
+                    let hi = lo + u64::from(tile.width());
+                    let from = usize::try_from(lo - self.tail_start)
+                        .map_err(|e| StoreError::Log(e.to_string()))?;
+                    let to = usize::try_from(hi - self.tail_start)
+                        .map_err(|e| StoreError::Log(e.to_string()))?;
+                    encode_entries(&self.tail[from..to])
+                        .map_err(|e| StoreError::Log(e.to_string()))?
+                }
+            };
+            out.push((tile, bytes));
+        }
+        self.tiles.write_tiles(&out).map_err(log_err)?;
+        let checkpoint = Checkpoint::new(self.signer.name(), TreeSize(new), self.tree.root());
+        let note = checkpoint
+            .sign(&self.signer)
+            .map_err(|e| StoreError::Log(e.to_string()))?
+            .to_bytes();
+        write_file_synced(&self.dir.join(LATEST_CHECKPOINT_FILE), &note)?;
+        if self.publish_unwitnessed {
+            self.tiles.write_checkpoint(&note).map_err(log_err)?;
+        }
+        self.flushed = new;
+        // Keep only the entries of the data tile still being filled.
+        let keep_from = new / TILE_WIDTH * TILE_WIDTH;
+        let drop = usize::try_from(keep_from - self.tail_start)
+            .map_err(|e| StoreError::Log(e.to_string()))?;
+        self.tail.drain(..drop);
+        self.tail_start = keep_from;
+        Ok(Some(Sequenced {
+            size: new,
+            note,
+            at: Instant::now(),
+        }))
+    }
+
+    /// Inclusion proof of leaf `index` in the tree of `size`.
+    pub(crate) fn inclusion(&self, index: u64, size: u64) -> Result<Vec<Hash>, StoreError> {
+        proof::inclusion_proof(&self.hashes, LeafIndex(index), TreeSize(size))
+            .map_err(|e| StoreError::Log(e.to_string()))
+    }
+
+    /// Consistency proof between two sizes.
+    pub(crate) fn consistency(&self, old: u64, new: u64) -> Result<Vec<Hash>, StoreError> {
+        proof::consistency_proof(&self.hashes, TreeSize(old), TreeSize(new))
+            .map_err(|e| StoreError::Log(e.to_string()))
+    }
+
+    /// Publishes a checkpoint note (cosigned) as `DIR/log/checkpoint`.
+    pub(crate) fn publish(&self, note: &[u8]) -> Result<(), StoreError> {
+        self.tiles.write_checkpoint(note).map_err(log_err)
+    }
+}
+
+/// Reads the published (witnessed) checkpoint, if any.
+///
+/// # Errors
+/// [`StoreError::Io`].
+pub fn read_published(data_dir: &Path) -> Result<Option<Vec<u8>>, StoreError> {
+    read_optional(&data_dir.join(LOG_DIR).join("checkpoint"))
+}
+
+/// Reads the latest checkpoint the log signed, if any.
+///
+/// # Errors
+/// [`StoreError::Io`].
+pub fn read_latest(data_dir: &Path) -> Result<Option<Vec<u8>>, StoreError> {
+    read_optional(&data_dir.join(LATEST_CHECKPOINT_FILE))
+}
+
+/// The size stated in a checkpoint note, without checking signatures (for status displays).
+pub fn checkpoint_size(note: &[u8]) -> Option<u64> {
+    let n = Note::parse(note).ok()?;
+    Checkpoint::parse_text(n.text()).ok().map(|c| c.size.0)
+}
+
+fn read_optional(path: &Path) -> Result<Option<Vec<u8>>, StoreError> {
+    match std::fs::read(path) {
+        Ok(b) => Ok(Some(b)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(StoreError::Io {
+            path: path.display().to_string(),
+            source,
+        }),
+    }
+}
+
+/// Writes a file atomically: temporary file, fsync, rename, fsync of the directory.
+pub(crate) fn write_file_synced(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+    use std::io::Write as _;
+    let io = |source| StoreError::Io {
+        path: path.display().to_string(),
+        source,
+    };
+    let tmp = path.with_extension("tmp");
+    let mut f = std::fs::File::create(&tmp).map_err(io)?;
+    f.write_all(bytes).map_err(io)?;
+    f.sync_all().map_err(io)?;
+    std::fs::rename(&tmp, path).map_err(io)?;
+    if let Some(dir) = path.parent() {
+        std::fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(io)?;
+    }
+    Ok(())
+}
+
+#[allow(clippy::needless_pass_by_value)] // shaped for `map_err`
+fn log_err(e: urna_tlog::tiledir::TileDirError) -> StoreError {
+    StoreError::Log(e.to_string())
+}
