@@ -186,14 +186,14 @@ pub(crate) fn import(csv: &Path, data: &Path) -> Result<ExitCode> {
     std::fs::write(data.join("election.toml"), toml)?;
     std::fs::write(data.join("stations.csv"), stations)?;
     let mut store = Store::init(data, &data.join("election.toml"))?;
-    println!(
+    out!(
         "imported {} stations in {} districts and {} municipalities; signed with generated station keys (see provenance)",
         rows.len(),
         districts.len(),
         municipalities.len()
     );
     let report = crate::ingest_paths(&mut store, &[pack_path], false, true)?;
-    println!("{}\n", crate::report::ingest_line(&report));
+    out!("{}\n", crate::report::ingest_line(&report));
     let r = store.tally(urna_model::definition::ContestIdx(0))?;
     crate::report::write_summary(&mut std::io::stdout().lock(), store.election(), &r)?;
     Ok(ExitCode::SUCCESS)

@@ -28,7 +28,7 @@ pub(crate) fn ingest(stations: u32, dir: Option<&Path>) -> Result<ExitCode> {
         }
     };
     let threads = std::thread::available_parallelism().map_or(2, usize::from);
-    println!(
+    out!(
         "urna bench ingest: {stations} stations, {threads} cores, work dir {}",
         dir.display()
     );
@@ -39,7 +39,7 @@ pub(crate) fn ingest(stations: u32, dir: Option<&Path>) -> Result<ExitCode> {
     });
     let t = Instant::now();
     crate::write_sim(&sim, &dir.join("source"))?;
-    println!(
+    out!(
         "prepare: generated and signed {stations} protocols in {:.1} s (not part of the figures below)",
         t.elapsed().as_secs_f64()
     );
@@ -117,33 +117,33 @@ pub(crate) fn ingest(stations: u32, dir: Option<&Path>) -> Result<ExitCode> {
     let total_s = t.elapsed().as_secs_f64();
     let rate = f64::from(stations) / ingest_s;
     let counted = r.tally().units[0].counted;
-    println!(
+    out!(
         "reference: Ed25519 verify one by one {single_rate:.0}/s, in batches of {BATCH} {batch_rate:.0}/s ({threads} threads, keys pre-decompressed)"
     );
-    println!(
+    out!(
         "reference: Ed25519 batches of {BATCH} with each key decompressed from bytes {batch_decompress_rate:.0}/s"
     );
-    println!("{}", crate::report::ingest_line(&report));
-    println!(
+    out!("{}", crate::report::ingest_line(&report));
+    out!(
         "ingest:    {stations} protocols in {ingest_s:.2} s = {rate:.0} protocols/s = {:.2}× batch verify, {:.2}× batch verify with key decompression, {:.2}× single verify",
         rate / batch_rate,
         rate / batch_decompress_rate,
         rate / single_rate
     );
-    println!(
+    out!(
         "busy:      checkers {:.2} s (over all threads), writer {:.2} s",
         report.check_busy.as_secs_f64(),
         report.write_busy.as_secs_f64()
     );
-    println!("tally:     {tally_s:.2} s from the stored notes ({counted} stations counted)");
-    println!("total:     {total_s:.2} s for ingest + tally");
+    out!("tally:     {tally_s:.2} s from the stored notes ({counted} stations counted)");
+    out!("total:     {total_s:.2} s for ingest + tally");
     if let Some(d) = report.first_ack {
-        println!(
+        out!(
             "first acknowledged protocol after {:.1} ms (from the start of intake, store created)",
             d.as_secs_f64() * 1000.0
         );
     }
-    println!("peak memory (VmHWM): {}", peak_rss());
+    out!("peak memory (VmHWM): {}", peak_rss());
     Ok(ExitCode::SUCCESS)
 }
 

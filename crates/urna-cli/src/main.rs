@@ -3,8 +3,26 @@
 //! Exit codes: 0 success; 1 the command ran but found a problem it reports (e.g. `ingest` of a
 //! note that was rejected when `--strict` is given); 2 usage, input or I/O error.
 
+/// `println!` that returns an error instead of panicking when stdout is closed (e.g. piped
+/// into `head`); `main` turns a broken pipe into a clean exit.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout(), $($arg)*)?
+    }};
+}
+
+/// `print!` counterpart of [`out!`].
+macro_rules! outp {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        write!(std::io::stdout(), $($arg)*)?
+    }};
+}
+
 mod albania;
 mod bench;
+mod log_cmd;
 mod report;
 mod seats;
 
@@ -90,6 +108,9 @@ enum Command {
         /// Exit with code 1 if any note was rejected.
         #[arg(long)]
         strict: bool,
+        /// Write a signed `urna/receipt/v1` for every stored note to this note pack.
+        #[arg(long)]
+        receipts: Option<PathBuf>,
         /// Note files, note packs or directories.
         #[arg(required = true)]
         paths: Vec<PathBuf>,
@@ -152,6 +173,17 @@ enum Command {
         /// Print a built-in rule set's TOML (a starting point for your own).
         #[arg(long)]
         show_rules: Option<String>,
+    },
+    /// The transparency log: checkpoint, inclusion and consistency proofs.
+    Log {
+        #[command(subcommand)]
+        command: log_cmd::LogCommand,
+    },
+    /// Where the data directory stands: entries, log size, published checkpoint and its lag.
+    Status {
+        /// Data directory.
+        #[arg(long)]
+        data: PathBuf,
     },
     /// Benchmarks; report throughput as ratios to references measured in the same run.
     Bench {
@@ -224,12 +256,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 error_rate_per_10k: error_rate,
             });
             let files = write_sim(&sim, &out)?;
-            println!(
+            out!(
                 "wrote a synthetic election of {stations} stations to {}",
                 out.display()
             );
             for f in files {
-                println!("  {}", f.display());
+                out!("  {}", f.display());
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -237,7 +269,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let store = Store::init(&data, &definition)
                 .with_context(|| format!("initialising {}", data.display()))?;
             let e = store.election();
-            println!(
+            out!(
                 "initialised {} for {} ({}): {} stations, {} units, {} lists, {} rules; definition sha256:{}",
                 data.display(),
                 e.name,
@@ -254,11 +286,18 @@ fn run(cli: Cli) -> Result<ExitCode> {
             data,
             print_acks,
             strict,
+            receipts,
             paths,
         } => {
             let mut store =
                 Store::open(&data).with_context(|| format!("opening {}", data.display()))?;
-            let report = ingest_paths(&mut store, &paths, print_acks, !print_acks)?;
+            let report = ingest_paths_with(
+                &mut store,
+                &paths,
+                print_acks,
+                !print_acks,
+                receipts.as_deref(),
+            )?;
             eprintln!("{}", report::ingest_line(&report));
             Ok(if strict && report.rejected > 0 {
                 ExitCode::from(1)
@@ -288,7 +327,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             getrandom(&mut seed)?;
             let signer = NoteSigner::from_seed(&name, &seed)?;
             write_secret(&out, &signer.to_skey())?;
-            println!("{}", signer.verifier().to_vkey());
+            out!("{}", signer.verifier().to_vkey());
             Ok(ExitCode::SUCCESS)
         }
         Command::Import { format, csv, data } => {
@@ -300,6 +339,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Bench {
             command: BenchCommand::Ingest { stations, dir },
         } => bench::ingest(stations, dir.as_deref()),
+        Command::Log { command } => log_cmd::run(command),
+        Command::Status { data } => log_cmd::status(&data),
         Command::Seats {
             rules,
             votes,
@@ -343,25 +384,23 @@ fn demo(data: &Path, stations: u32, seed: u64, rules: &str) -> Result<ExitCode> 
         ..SimConfig::default()
     });
     let source = data.join("source");
-    println!(
+    out!(
         "1. Generating a synthetic election of {stations} polling stations (seed {seed}); every protocol signed with its station's Ed25519 key"
     );
     write_sim(&sim, &source)?;
     std::fs::write(&marker, "made by urna demo\n")?;
-    println!("2. Initialising the data directory {}", data.display());
+    out!("2. Initialising the data directory {}", data.display());
     let store_dir = data.join("store");
     let mut store = Store::init(&store_dir, &source.join("election.toml"))?;
-    println!(
-        "3. Ingesting the signed protocols (verify signature, parse, validate, store durably)"
-    );
+    out!("3. Ingesting the signed protocols (verify signature, parse, validate, store durably)");
     let r1 = ingest_paths(&mut store, &[source.join("protocols.notes")], false, true)?;
-    println!("   {}", report::ingest_line(&r1));
-    println!(
+    out!("   {}", report::ingest_line(&r1));
+    out!(
         "4. Ingesting amendments for the quarantined stations, co-signed by the central commission"
     );
     let r2 = ingest_paths(&mut store, &[source.join("amendments.notes")], false, true)?;
-    println!("   {}", report::ingest_line(&r2));
-    println!("5. Submitting forged, altered and replayed notes; each must be refused:");
+    out!("   {}", report::ingest_line(&r2));
+    out!("5. Submitting forged, altered and replayed notes; each must be refused:");
     let attacks = sim.attacks(first_amended(&sim).as_ref());
     for (what, bytes) in attacks {
         let mut line = String::new();
@@ -376,25 +415,26 @@ fn demo(data: &Path, stations: u32, seed: u64, rules: &str) -> Result<ExitCode> 
                 }
             },
         )?;
-        println!("   - {what}: {line}");
+        out!("   - {what}: {line}");
     }
-    println!("6. Tally from the stored notes\n");
+    out!("6. Tally from the stored notes\n");
     let contest = urna_model::definition::ContestIdx(0);
     let r = store.tally(contest)?;
     report::write_summary(&mut std::io::stdout().lock(), store.election(), &r)?;
-    println!(
+    out!(
         "\n7. Seats under rule set `{}` ({})\n",
-        rule_set.id, rule_set.title
+        rule_set.id,
+        rule_set.title
     );
     let input = seats::votes_from_tally(store.election(), r.tally(), &rule_set, None)?;
     let allocation = urna_tally::seats::allocate(&rule_set, &input)?;
     seats::print_allocation(&allocation, false, false)?;
-    println!(
+    out!(
         "   (explain every seat: urna seats --rules {} --data {} --explain)",
         rules,
         store_dir.display()
     );
-    println!(
+    out!(
         "\nData directory: {} (try `urna tally --data {}`)",
         store_dir.display(),
         store_dir.display()
@@ -500,6 +540,17 @@ pub(crate) fn ingest_paths(
     print_acks: bool,
     show_progress: bool,
 ) -> Result<IngestReport> {
+    ingest_paths_with(store, paths, print_acks, show_progress, None)
+}
+
+/// [`ingest_paths`], optionally writing a signed receipt for every stored note.
+pub(crate) fn ingest_paths_with(
+    store: &mut Store,
+    paths: &[PathBuf],
+    print_acks: bool,
+    show_progress: bool,
+    receipts: Option<&Path>,
+) -> Result<IngestReport> {
     let mut files = Vec::new();
     for p in paths {
         if p.is_dir() {
@@ -549,7 +600,13 @@ pub(crate) fn ingest_paths(
     );
     let mut out = std::io::stdout().lock();
     let mut write_err = None;
+    let mut stored: Vec<(u64, [u8; 32], u64)> = Vec::new();
     let report = store.ingest(notes, &IngestOptions::default(), &SystemClock, |ack| {
+        if let (Some(_), Outcome::Stored { index, .. }, Some(s)) =
+            (receipts, ack.outcome, ack.submission)
+        {
+            stored.push((*index, s.hash, urna_store::Clock::now_ms(&SystemClock)));
+        }
         if !print_acks || write_err.is_some() {
             return;
         }
@@ -579,6 +636,15 @@ pub(crate) fn ingest_paths(
     pb.finish_and_clear();
     if let Some(e) = write_err {
         return Err(e.into());
+    }
+    if let Some(path) = receipts {
+        let mut w = BufWriter::new(
+            File::create(path).with_context(|| format!("creating {}", path.display()))?,
+        );
+        for (index, hash, time) in stored {
+            write_note(&mut w, &store.receipt(index, &hash, time))?;
+        }
+        w.into_inner()?.sync_all()?;
     }
     Ok(report)
 }

@@ -116,14 +116,14 @@ pub(crate) fn run(
     if list_rules {
         for name in RuleSet::builtin_names() {
             let r = RuleSet::builtin(name)?;
-            println!("{name:<20} {}", r.title);
+            out!("{name:<20} {}", r.title);
         }
         return Ok(ExitCode::SUCCESS);
     }
     if let Some(name) = show_rules {
         let text = RuleSet::builtin_text(name)
             .with_context(|| format!("no built-in rule set {name:?}"))?;
-        print!("{text}");
+        outp!("{text}");
         return Ok(ExitCode::SUCCESS);
     }
     let Some(rules) = rules else {
@@ -161,11 +161,11 @@ pub(crate) fn run(
 /// Prints an allocation as a table, a full explanation, or JSON.
 pub(crate) fn print_allocation(a: &Allocation, explain: bool, json: bool) -> Result<()> {
     if json {
-        println!("{}", serde_json::to_string_pretty(a)?);
+        out!("{}", serde_json::to_string_pretty(a)?);
     } else if explain {
-        print!("{}", a.explain_text());
+        outp!("{}", a.explain_text());
     } else {
-        print!("{}", a.summary_text());
+        outp!("{}", a.summary_text());
     }
     Ok(())
 }

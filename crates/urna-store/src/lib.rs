@@ -366,6 +366,53 @@ impl Store {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// The entry at `index`, if stored.
+    ///
+    /// # Errors
+    /// [`StoreError::Sqlite`].
+    pub fn entry(&self, index: u64) -> Result<Option<EntryRow>, StoreError> {
+        self.entry_where("idx = ?1", &to_sql(index))
+    }
+
+    /// The current entry (highest revision) of a station, if it has one.
+    ///
+    /// # Errors
+    /// [`StoreError::Sqlite`].
+    pub fn current_entry_of(&self, station: &str) -> Result<Option<EntryRow>, StoreError> {
+        self.entry_where("station = ?1 ORDER BY revision DESC LIMIT 1", &station)
+    }
+
+    fn entry_where(
+        &self,
+        clause: &str,
+        arg: &dyn rusqlite::ToSql,
+    ) -> Result<Option<EntryRow>, StoreError> {
+        let sql = format!(
+            "SELECT idx, hash, station, revision, status, note FROM entries WHERE {clause}"
+        );
+        Ok(self
+            .conn
+            .query_row(&sql, [arg], |r| {
+                Ok(EntryRow {
+                    index: sql_u64(r.get(0)?),
+                    hash: r.get(1)?,
+                    station: r.get(2)?,
+                    revision: r.get(3)?,
+                    quarantined: r.get::<_, i64>(4)? == 1,
+                    note: r.get(5)?,
+                })
+            })
+            .optional()?)
+    }
+
+    /// The log's root hash at `size` entries.
+    ///
+    /// # Errors
+    /// [`StoreError::Log`] if `size` is larger than the log.
+    pub fn log_root(&self, size: u64) -> Result<urna_tlog::Hash, StoreError> {
+        self.log.root_at(size)
+    }
+
     /// The entry with this hash, if stored.
     ///
     /// # Errors

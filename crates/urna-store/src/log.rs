@@ -226,6 +226,18 @@ impl Sequencer {
             .map_err(|e| StoreError::Log(e.to_string()))
     }
 
+    /// Root hash at `size` leaves.
+    pub(crate) fn root_at(&self, size: u64) -> Result<Hash, StoreError> {
+        if size > self.size() {
+            return Err(StoreError::Log(format!(
+                "the log has {} entries, not {size}",
+                self.size()
+            )));
+        }
+        urna_tlog::storage::root_at(&self.hashes, TreeSize(size))
+            .map_err(|e| StoreError::Log(e.to_string()))
+    }
+
     /// Publishes a checkpoint note (cosigned) as `DIR/log/checkpoint`.
     pub(crate) fn publish(&self, note: &[u8]) -> Result<(), StoreError> {
         self.tiles.write_checkpoint(note).map_err(log_err)

@@ -1,0 +1,167 @@
+//! `urna log …` and `urna status`: the transparency log as an operator and a station see it.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use clap::Subcommand;
+use urna_model::note::NoteVerifier;
+use urna_model::protocol::hex;
+use urna_store::{Store, log};
+use urna_tlog::hash::{LeafIndex, TreeSize, leaf_hash};
+use urna_tlog::proof::{verify_consistency, verify_inclusion};
+
+/// `urna log` subcommands.
+#[derive(Subcommand)]
+pub(crate) enum LogCommand {
+    /// Print the published checkpoint (signed by the log, cosigned by the witnesses).
+    Checkpoint {
+        /// Data directory.
+        #[arg(long)]
+        data: std::path::PathBuf,
+    },
+    /// Inclusion proof of a station's current protocol, or of an entry by index, against the
+    /// published checkpoint; checked before it is printed.
+    Prove {
+        /// Data directory.
+        #[arg(long)]
+        data: std::path::PathBuf,
+        /// A station id, or an entry index.
+        target: String,
+    },
+    /// Consistency proof from an earlier tree size to the published checkpoint.
+    Consistency {
+        /// Data directory.
+        #[arg(long)]
+        data: std::path::PathBuf,
+        /// The earlier size (e.g. of a checkpoint you saw before).
+        old_size: u64,
+    },
+}
+
+/// Runs `urna log …`.
+pub(crate) fn run(cmd: LogCommand) -> Result<ExitCode> {
+    match cmd {
+        LogCommand::Checkpoint { data } => {
+            let store = open(&data)?;
+            let (published, _) = published(&store)?;
+            outp!("{}", String::from_utf8_lossy(&published));
+            let (_, signed) = store.log_sizes();
+            let size = log::checkpoint_size(&published).unwrap_or(0);
+            if signed > size {
+                eprintln!(
+                    "urna: note: the log has signed a checkpoint of {signed} entries that is not yet cosigned by enough witnesses"
+                );
+            }
+        }
+        LogCommand::Prove { data, target } => {
+            let store = open(&data)?;
+            let (note, cp) = published(&store)?;
+            let entry = match target.parse::<u64>() {
+                Ok(i) => store.entry(i)?.with_context(|| format!("no entry {i}"))?,
+                Err(_) => store
+                    .current_entry_of(&target)?
+                    .with_context(|| format!("station {target:?} has no stored protocol"))?,
+            };
+            if entry.index >= cp.size.0 {
+                bail!(
+                    "entry {} is not yet in the published checkpoint ({} entries); try again after the next checkpoint",
+                    entry.index,
+                    cp.size.0
+                );
+            }
+            let proof = store.inclusion_proof(entry.index, cp.size.0)?;
+            let leaf = leaf_hash(&entry.note);
+            verify_inclusion(LeafIndex(entry.index), cp.size, &leaf, &proof, &cp.root)
+                .context("the proof does not verify against the published checkpoint")?;
+            out!("station: {}", entry.station);
+            out!("revision: {}", entry.revision);
+            out!("index: {}", entry.index);
+            out!("entry: sha256:{}", hex(&entry.hash));
+            out!("leaf: {}", leaf.to_base64());
+            out!("tree-size: {}", cp.size.0);
+            out!("root: {}", cp.root.to_base64());
+            for h in &proof {
+                out!("proof: {}", h.to_base64());
+            }
+            out!(
+                "\nchecked: the entry is leaf {} of the published checkpoint below\n",
+                entry.index
+            );
+            outp!("{}", String::from_utf8_lossy(&note));
+        }
+        LogCommand::Consistency { data, old_size } => {
+            let store = open(&data)?;
+            let (_, cp) = published(&store)?;
+            if old_size > cp.size.0 {
+                bail!(
+                    "old size {old_size} is larger than the published checkpoint ({})",
+                    cp.size.0
+                );
+            }
+            let proof = store.consistency_proof(old_size, cp.size.0)?;
+            let old_root = store.log_root(old_size)?;
+            if old_size > 0 {
+                verify_consistency(TreeSize(old_size), cp.size, &old_root, &cp.root, &proof)
+                    .context("the consistency proof does not verify")?;
+            }
+            out!("old-size: {old_size}");
+            out!("old-root: {}", old_root.to_base64());
+            out!("new-size: {}", cp.size.0);
+            out!("new-root: {}", cp.root.to_base64());
+            for h in &proof {
+                out!("proof: {}", h.to_base64());
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Runs `urna status`.
+pub(crate) fn status(data: &Path) -> Result<ExitCode> {
+    let store = open(data)?;
+    let (size, signed) = store.log_sizes();
+    let published = log::read_published(data)?
+        .as_deref()
+        .and_then(log::checkpoint_size);
+    out!(
+        "election:   {} ({})",
+        store.election().name,
+        store.election().id
+    );
+    out!("entries:    {} stored", store.len());
+    out!(
+        "log:        {} ({size} leaves, last signed checkpoint {signed})",
+        store.log_origin()
+    );
+    out!("log key:    {}", store.log_vkey());
+    match published {
+        Some(p) if p == signed => out!("published:  checkpoint of {p} entries (up to date)"),
+        Some(p) => out!(
+            "published:  checkpoint of {p} entries — LAGGING by {} entries: witnesses have not cosigned the latest checkpoint",
+            signed - p
+        ),
+        None => out!("published:  none yet"),
+    }
+    let policy = data.join(urna_store::WITNESSES_FILE);
+    if policy.exists() {
+        out!("witnesses:  policy in {}", policy.display());
+    } else {
+        out!("witnesses:  none configured: checkpoints are published without cosignatures");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn open(data: &Path) -> Result<Store> {
+    Store::open(data).with_context(|| format!("opening {}", data.display()))
+}
+
+/// The published checkpoint note and its parsed, signature-checked content.
+fn published(store: &Store) -> Result<(Vec<u8>, urna_tlog::Checkpoint)> {
+    let note = log::read_published(store.dir())?
+        .context("no checkpoint is published yet: ingest something, and get it cosigned if witnesses are configured")?;
+    let verifier = NoteVerifier::from_vkey(&store.log_vkey())?;
+    let (cp, _) = urna_tlog::checkpoint::open(&note, store.log_origin(), &verifier)
+        .context("the published checkpoint does not verify with the log key")?;
+    Ok((note, cp))
+}
