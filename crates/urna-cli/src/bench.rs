@@ -11,7 +11,7 @@ use urna_model::definition::ContestIdx;
 use urna_model::note::{Note, verify_batch, verify_raw};
 use urna_model::pack::PackReader;
 use urna_sim::{SimConfig, Simulation};
-use urna_store::Store;
+use urna_store::{IngestOptions, Outcome, Store, SystemClock};
 
 /// Signatures used for the reference rates.
 const REFERENCE_SAMPLE: usize = 100_000;
@@ -101,15 +101,21 @@ pub(crate) fn ingest(stations: u32, dir: Option<&Path>) -> Result<ExitCode> {
     let batch_decompress_rate = sample.len() as f64 / t.elapsed().as_secs_f64();
     drop(sample);
 
-    // The intake proper: verify + parse + validate + durable store, then the tally.
+    // Machine limits for the log, measured now: SHA-256 of tree nodes, and fsync latency.
+    let node_rate = node_hash_rate();
+    let fsync_ms = fsync_latency_ms(&dir)?;
+
+    // The intake proper: verify + parse + validate + durable store + log, then the tally.
     let t = Instant::now();
     let mut store = Store::init(&dir.join("store"), &dir.join("source/election.toml"))?;
-    let report = crate::ingest_paths(
-        &mut store,
-        &[dir.join("source/protocols.notes")],
-        false,
-        false,
-    )?;
+    let pack = std::fs::File::open(dir.join("source/protocols.notes"))?;
+    let notes = PackReader::new(std::io::BufReader::with_capacity(1 << 20, pack));
+    let mut acked: Vec<Instant> = Vec::with_capacity(stations as usize);
+    let report = store.ingest(notes, &IngestOptions::default(), &SystemClock, |ack| {
+        if let Outcome::Stored { .. } = ack.outcome {
+            acked.push(Instant::now());
+        }
+    })?;
     let ingest_s = t.elapsed().as_secs_f64();
     let t2 = Instant::now();
     let r = store.tally(ContestIdx(0))?;
@@ -131,9 +137,10 @@ pub(crate) fn ingest(stations: u32, dir: Option<&Path>) -> Result<ExitCode> {
         rate / single_rate
     );
     out!(
-        "busy:      checkers {:.2} s (over all threads), writer {:.2} s",
+        "busy:      checkers {:.2} s (over all threads), writer {:.2} s, sequencer {:.2} s",
         report.check_busy.as_secs_f64(),
-        report.write_busy.as_secs_f64()
+        report.write_busy.as_secs_f64(),
+        report.sequence_busy.as_secs_f64()
     );
     out!("tally:     {tally_s:.2} s from the stored notes ({counted} stations counted)");
     out!("total:     {total_s:.2} s for ingest + tally");
@@ -143,8 +150,92 @@ pub(crate) fn ingest(stations: u32, dir: Option<&Path>) -> Result<ExitCode> {
             d.as_secs_f64() * 1000.0
         );
     }
+    // The log: checkpoints, tile bytes, time from acknowledgment to a signed checkpoint.
+    let mut latencies_ms: Vec<f64> = Vec::with_capacity(acked.len());
+    let mut cps = report.checkpoints.iter().peekable();
+    for (i, at) in acked.iter().enumerate() {
+        while cps.peek().is_some_and(|c| c.size <= i as u64) {
+            cps.next();
+        }
+        if let Some(c) = cps.peek() {
+            latencies_ms.push(c.at.saturating_duration_since(*at).as_secs_f64() * 1000.0);
+        }
+    }
+    latencies_ms.sort_by(f64::total_cmp);
+    let pct = |p: usize| {
+        latencies_ms
+            .get(latencies_ms.len().saturating_sub(1) * p / 100)
+            .copied()
+            .unwrap_or(0.0)
+    };
+    let (size, _) = store.log_sizes();
+    let tile_bytes = dir_bytes(&dir.join("store").join(urna_store::log::LOG_DIR));
+    out!("reference: SHA-256 tree nodes {node_rate:.0}/s; fsync {fsync_ms:.3} ms (median of 50)");
+    out!(
+        "log:       {size} entries sequenced in {} checkpoints; {:.1} MB of tiles; acknowledgment to signed checkpoint p50 {:.0} ms, p99 {:.0} ms",
+        report.checkpoints.len(),
+        tile_bytes as f64 / 1e6,
+        pct(50),
+        pct(99)
+    );
+    let proofs = 100_000u64;
+    let t = Instant::now();
+    for k in 0..proofs {
+        store.inclusion_proof(k.wrapping_mul(2_654_435_761) % size.max(1), size)?;
+    }
+    let incl_rate = proofs as f64 / t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    for k in 1..=proofs {
+        store.consistency_proof(1 + k.wrapping_mul(2_654_435_761) % (size - 1).max(1), size)?;
+    }
+    let cons_rate = proofs as f64 / t.elapsed().as_secs_f64();
+    out!(
+        "proofs:    at {size} leaves, inclusion {incl_rate:.0}/s ({:.3}× node hash rate), consistency {cons_rate:.0}/s (one thread)",
+        incl_rate / node_rate
+    );
     out!("peak memory (VmHWM): {}", peak_rss());
     Ok(ExitCode::SUCCESS)
+}
+
+/// SHA-256 node hashes per second on one thread.
+fn node_hash_rate() -> f64 {
+    let n = 1_000_000u32;
+    let mut h = urna_tlog::Hash([7; 32]);
+    let t = Instant::now();
+    for _ in 0..n {
+        h = urna_tlog::node_hash(&h, &h);
+    }
+    std::hint::black_box(h);
+    f64::from(n) / t.elapsed().as_secs_f64()
+}
+
+/// Median time of writing 4 KiB and fsyncing it, in the work directory's file system.
+fn fsync_latency_ms(dir: &Path) -> Result<f64> {
+    use std::io::Write as _;
+    let path = dir.join("fsync-probe");
+    let mut f = std::fs::File::create(&path)?;
+    let mut times = Vec::with_capacity(50);
+    for _ in 0..50 {
+        let t = Instant::now();
+        f.write_all(&[0u8; 4096])?;
+        f.sync_all()?;
+        times.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    std::fs::remove_file(&path)?;
+    times.sort_by(f64::total_cmp);
+    Ok(times[times.len() / 2])
+}
+
+fn dir_bytes(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .filter_map(Result::ok)
+        .map(|e| match e.file_type() {
+            Ok(t) if t.is_dir() => dir_bytes(&e.path()),
+            _ => e.metadata().map_or(0, |m| m.len()),
+        })
+        .sum()
 }
 
 fn peak_rss() -> String {

@@ -101,6 +101,8 @@ pub struct IngestReport {
     pub write_busy: Duration,
     /// The checkpoints signed during this intake, in order.
     pub checkpoints: Vec<Sequenced>,
+    /// Time the sequencer spent hashing leaves, writing tiles and signing checkpoints.
+    pub sequence_busy: Duration,
 }
 
 /// A checked chunk: its sequence number, the notes, and one result per note.
@@ -220,7 +222,7 @@ impl Store {
                 .join()
                 .map_err(|_| StoreError::Log("the sequencer thread panicked".into()))?;
             result?;
-            report.checkpoints = sequenced?;
+            (report.checkpoints, report.sequence_busy) = sequenced?;
             Ok(())
         })?;
         report.check_busy = check_busy.into_inner().unwrap_or_default();
@@ -373,26 +375,33 @@ fn sequence_loop(
     rx: &Receiver<(u64, Vec<Vec<u8>>)>,
     every: Duration,
     max_entries: usize,
-) -> Result<Vec<Sequenced>, StoreError> {
+) -> Result<(Vec<Sequenced>, Duration), StoreError> {
     let mut signed = Vec::new();
     let mut last = Instant::now();
     let mut unsigned = 0usize;
+    let mut busy = Duration::ZERO;
     loop {
         let wait = every.saturating_sub(last.elapsed());
         match rx.recv_timeout(wait) {
             Ok((first, notes)) => {
+                let t = Instant::now();
                 unsigned += notes.len();
                 log.append(first, notes)?;
+                busy += t.elapsed();
             }
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => break,
         }
         if unsigned > 0 && (unsigned >= max_entries || last.elapsed() >= every) {
+            let t = Instant::now();
             signed.extend(log.flush()?);
+            busy += t.elapsed();
             unsigned = 0;
             last = Instant::now();
         }
     }
+    let t = Instant::now();
     signed.extend(log.flush()?);
-    Ok(signed)
+    busy += t.elapsed();
+    Ok((signed, busy))
 }
