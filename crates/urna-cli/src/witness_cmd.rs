@@ -113,7 +113,8 @@ pub(crate) fn run(args: WitnessArgs) -> Result<ExitCode> {
                 logs,
                 StateFile::new(&state),
                 init_state,
-            )?;
+            )
+            .context("opening the witness state (--init-state is only for a new witness)")?;
             run_witness_until_signal(listen, service, |addr| {
                 println!("listening on http://{addr}");
                 eprintln!(

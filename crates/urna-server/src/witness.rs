@@ -37,9 +37,11 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use tokio::net::TcpListener;
 use tokio::sync::Mutex;
+use urna_model::note::NoteVerifier;
 use urna_tlog::{Clock, Witness, WitnessError, WitnessState};
 
 use crate::state_file::{StateFile, StateFileError};
+use crate::witness_key::{WallClock, WitnessKey};
 
 /// The largest add-checkpoint body accepted: an old-size line, 63 proof lines of 45 bytes
 /// and a checkpoint note with a few signatures fit in a few KiB; 64 KiB leaves room for many
@@ -142,6 +144,24 @@ impl WitnessService {
                 state: Mutex::new(state),
             }),
         })
+    }
+
+    /// The witness as `urna witness serve` runs it: cosigning with `key`, following `logs`
+    /// (origin and log key), at the wall clock's time, with its state in `file`.
+    ///
+    /// # Errors
+    /// [`StateFileError`] from [`StateFile::load`].
+    pub fn open_with_wall_clock(
+        key: &WitnessKey,
+        logs: impl IntoIterator<Item = (String, NoteVerifier)>,
+        file: StateFile,
+        create: bool,
+    ) -> Result<Self, StateFileError> {
+        let mut witness = Witness::new(key.signer().clone());
+        for (origin, log_key) in logs {
+            witness.add_log(origin, log_key);
+        }
+        Self::open(witness, file, create, WallClock)
     }
 
     /// A snapshot of the current state.

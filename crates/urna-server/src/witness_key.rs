@@ -17,6 +17,9 @@
 //! Out of scope: key rotation, keys in hardware, ML-DSA witness keys.
 
 use std::fmt;
+use std::fs::OpenOptions;
+use std::io::{self, Write as _};
+use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
@@ -42,6 +45,14 @@ pub enum KeyFileError {
         got: KeyId,
         /// ID computed from name and key.
         expected: KeyId,
+    },
+    /// The key file could not be read.
+    #[error("cannot read witness key file {path}: {reason}")]
+    Read {
+        /// The file.
+        path: String,
+        /// The I/O error.
+        reason: String,
     },
     /// A `--log` argument is not `ORIGIN=VKEY`, or its key is not a log (note) key.
     #[error("log {arg:?}: {reason}")]
@@ -147,6 +158,36 @@ impl WitnessKey {
         )
     }
 
+    /// Writes the key file at `path`: created new (never overwriting an existing key),
+    /// readable by its owner only, and fsynced.
+    ///
+    /// # Errors
+    /// The I/O error; `AlreadyExists` if a file is at `path`.
+    pub fn write_new(&self, path: &Path) -> io::Result<()> {
+        let mut options = OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt as _;
+            options.mode(0o600);
+        }
+        let mut f = options.open(path)?;
+        f.write_all(self.to_file_text().as_bytes())?;
+        f.sync_all()
+    }
+
+    /// Reads a key file written by [`WitnessKey::write_new`].
+    ///
+    /// # Errors
+    /// [`KeyFileError::Read`] or a format error from [`WitnessKey::parse`].
+    pub fn read(path: &Path) -> Result<Self, KeyFileError> {
+        let text = std::fs::read_to_string(path).map_err(|e| KeyFileError::Read {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        })?;
+        Self::parse(&text)
+    }
+
     /// The signer.
     pub fn signer(&self) -> &CosignatureSigner {
         &self.signer
@@ -238,6 +279,31 @@ mod tests {
         assert!(matches!(
             WitnessKey::from_seed("a b", [0; 32]),
             Err(KeyFileError::BadName(_))
+        ));
+    }
+
+    #[test]
+    fn key_files_are_new_private_and_readable() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w.key");
+        let k = WitnessKey::generate("w").unwrap();
+        k.write_new(&path).unwrap();
+        assert_eq!(WitnessKey::read(&path).unwrap().verifier(), k.verifier());
+        let other = WitnessKey::generate("w").unwrap();
+        assert_eq!(
+            other.write_new(&path).unwrap_err().kind(),
+            io::ErrorKind::AlreadyExists
+        );
+        assert_eq!(WitnessKey::read(&path).unwrap().verifier(), k.verifier());
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        assert!(matches!(
+            WitnessKey::read(&dir.path().join("none")),
+            Err(KeyFileError::Read { .. })
         ));
     }
 
