@@ -43,10 +43,10 @@ use urna_tlog::{Clock, Witness, WitnessError, WitnessState};
 use crate::state_file::{StateFile, StateFileError};
 use crate::witness_key::{WallClock, WitnessKey};
 
-/// The largest add-checkpoint body accepted: an old-size line, 63 proof lines of 45 bytes
-/// and a checkpoint note with a few signatures fit in a few KiB; 64 KiB leaves room for many
-/// log signatures and long origins.
-pub const MAX_BODY_BYTES: usize = 64 * 1024;
+/// The largest add-checkpoint body accepted: the old-size line, 63 proof lines of 45 bytes
+/// and the largest note urna parses (64 KiB − 1) fit; anything longer is refused with 413
+/// before it is read in full.
+pub const MAX_BODY_BYTES: usize = 72 * 1024;
 
 /// The content type of a 409 response that carries the witness's current tree size.
 pub const CONTENT_TYPE_TLOG_SIZE: &str = "text/x.tlog.size";

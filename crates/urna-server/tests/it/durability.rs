@@ -101,3 +101,37 @@ fn a_witness_without_its_state_file_does_not_start_unless_asked() {
     );
     assert!(matches!(r, Err(StateFileError::Missing(_))));
 }
+
+#[tokio::test]
+async fn concurrent_requests_cannot_both_pass_the_same_check() {
+    // Five logs of different sizes all claim the witness is fresh (old 0). Requests run
+    // concurrently and yield while the state is written; exactly one may win, and the state
+    // must be the winner's (the rollback race of tlog-witness §add-checkpoint).
+    let dir = tempfile::tempdir().unwrap();
+    let service = witness_service(dir.path(), 1);
+    let mut tasks = Vec::new();
+    for size in [3u64, 5, 7, 9, 11] {
+        let mut log = Log::new(0);
+        log.grow_to(size);
+        let body = log.request(0);
+        let s = service.clone();
+        tasks.push(tokio::spawn(async move {
+            (size, status(s.add_checkpoint(&body).await))
+        }));
+    }
+    let mut winners = Vec::new();
+    for t in tasks {
+        let (size, code) = t.await.unwrap();
+        match code {
+            200 => winners.push(size),
+            409 => {}
+            other => panic!("size {size}: status {other}"),
+        }
+    }
+    assert_eq!(winners.len(), 1, "{winners:?}");
+    let state = StateFile::new(dir.path().join("w1.json"))
+        .load(false)
+        .unwrap();
+    assert_eq!(state.get(ORIGIN).unwrap().size, winners[0]);
+    assert_eq!(service.state().await.get(ORIGIN).unwrap().size, winners[0]);
+}

@@ -181,3 +181,30 @@ fn quorum_story() {
     );
     w1.stop();
 }
+
+#[test]
+fn a_silent_witness_counts_as_failed_after_the_timeout() {
+    // The kernel accepts the connection into the backlog, but nobody ever answers.
+    let silent = TcpListener::bind("127.0.0.1:0").unwrap();
+    let policy = WitnessPolicy {
+        witnesses: vec![endpoint(1, silent.local_addr().unwrap())],
+        quorum: 1,
+    };
+    let mut log = Log::new(0);
+    log.grow_to(3);
+    let mut last = BTreeMap::new();
+    let started = std::time::Instant::now();
+    let r = collect_cosignatures(
+        &policy,
+        &log.checkpoint(),
+        &mut last,
+        &|a, b| log.proof(a, b),
+        Duration::from_millis(300),
+    );
+    // Generous bound: only shows the request did not wait for an answer that never comes.
+    assert!(started.elapsed() < TIMEOUT, "{:?}", started.elapsed());
+    assert_eq!(r.cosigned_note, None);
+    assert_eq!(r.failed.len(), 1);
+    assert!(last.is_empty());
+    assert!(r.failed[0].1.contains("timeout"), "{}", r.failed[0].1);
+}
