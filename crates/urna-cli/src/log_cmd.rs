@@ -29,6 +29,13 @@ pub(crate) enum LogCommand {
         /// A station id, or an entry index.
         target: String,
     },
+    /// Ask the witnesses in `witnesses.toml` to cosign the latest checkpoint, and publish it
+    /// once the quorum has cosigned. Exit code 1 if the quorum was not reached.
+    Publish {
+        /// Data directory.
+        #[arg(long)]
+        data: std::path::PathBuf,
+    },
     /// Consistency proof from an earlier tree size to the published checkpoint.
     Consistency {
         /// Data directory.
@@ -90,6 +97,14 @@ pub(crate) fn run(cmd: LogCommand) -> Result<ExitCode> {
             );
             outp!("{}", String::from_utf8_lossy(&note));
         }
+        LogCommand::Publish { data } => {
+            let store = open(&data)?;
+            let outcome = publish(&store)?;
+            out!("{outcome}");
+            if matches!(outcome, Published::Lagging { .. }) {
+                return Ok(ExitCode::from(1));
+            }
+        }
         LogCommand::Consistency { data, old_size } => {
             let store = open(&data)?;
             let (_, cp) = published(&store)?;
@@ -115,6 +130,132 @@ pub(crate) fn run(cmd: LogCommand) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// What [`publish`] did.
+pub(crate) enum Published {
+    /// No witnesses are configured: checkpoints are published as the log signs them.
+    NoWitnesses,
+    /// The latest checkpoint was already published.
+    UpToDate(u64),
+    /// The quorum cosigned; the checkpoint of this size is published.
+    Cosigned {
+        /// Tree size.
+        size: u64,
+        /// Witnesses that cosigned.
+        by: Vec<String>,
+        /// Witnesses that did not, with why.
+        failed: Vec<(String, String)>,
+    },
+    /// Too few witnesses cosigned; the published checkpoint lags.
+    Lagging {
+        /// Size of the checkpoint that was refused publication.
+        size: u64,
+        /// Cosignatures needed.
+        quorum: usize,
+        /// Witnesses that cosigned.
+        by: Vec<String>,
+        /// Witnesses that did not, with why.
+        failed: Vec<(String, String)>,
+    },
+}
+
+impl std::fmt::Display for Published {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let failures = |f: &mut std::fmt::Formatter<'_>, failed: &[(String, String)]| {
+            failed
+                .iter()
+                .try_for_each(|(w, why)| write!(f, "\n  witness {w} did not cosign: {why}"))
+        };
+        match self {
+            Self::NoWitnesses => write!(
+                f,
+                "no witnesses configured: checkpoints are published as signed"
+            ),
+            Self::UpToDate(size) => {
+                write!(f, "the published checkpoint ({size} entries) is up to date")
+            }
+            Self::Cosigned { size, by, failed } => {
+                write!(
+                    f,
+                    "published the checkpoint of {size} entries, cosigned by {}",
+                    by.join(", ")
+                )?;
+                failures(f, failed)
+            }
+            Self::Lagging {
+                size,
+                quorum,
+                by,
+                failed,
+            } => {
+                write!(
+                    f,
+                    "NOT published: the checkpoint of {size} entries has {} of the {quorum} cosignatures it needs; the published checkpoint lags",
+                    by.len()
+                )?;
+                failures(f, failed)
+            }
+        }
+    }
+}
+
+/// File in the data directory with the size each witness last cosigned.
+const WITNESS_SIZES_FILE: &str = "witness-sizes.json";
+
+/// Asks the witnesses to cosign the latest signed checkpoint and publishes it on quorum.
+pub(crate) fn publish(store: &Store) -> Result<Published> {
+    let data = store.dir();
+    let policy_path = data.join(urna_store::WITNESSES_FILE);
+    if !policy_path.exists() {
+        return Ok(Published::NoWitnesses);
+    }
+    let text = std::fs::read_to_string(&policy_path)?;
+    let policy = urna_server::cosign_client::WitnessPolicy::from_toml(&text)
+        .with_context(|| format!("{}", policy_path.display()))?;
+    let Some(latest) = log::read_latest(data)? else {
+        return Ok(Published::UpToDate(0));
+    };
+    let size = log::checkpoint_size(&latest).unwrap_or(0);
+    let published = log::read_published(data)?
+        .as_deref()
+        .and_then(log::checkpoint_size);
+    if published == Some(size) {
+        return Ok(Published::UpToDate(size));
+    }
+    let sizes_path = data.join(WITNESS_SIZES_FILE);
+    let mut last_size: std::collections::BTreeMap<String, u64> = match std::fs::read(&sizes_path) {
+        Ok(b) => serde_json::from_slice(&b).with_context(|| format!("{}", sizes_path.display()))?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Default::default(),
+        Err(e) => return Err(e.into()),
+    };
+    let proof = |old: u64, new: u64| store.consistency_proof(old, new).map_err(|e| e.to_string());
+    let report = urna_server::cosign_client::collect_cosignatures(
+        &policy,
+        &latest,
+        &mut last_size,
+        &proof,
+        std::time::Duration::from_secs(10),
+    );
+    let tmp = sizes_path.with_extension("tmp");
+    std::fs::write(&tmp, serde_json::to_vec_pretty(&last_size)?)?;
+    std::fs::rename(&tmp, &sizes_path)?;
+    match report.cosigned_note {
+        Some(note) => {
+            store.publish_checkpoint(&note)?;
+            Ok(Published::Cosigned {
+                size,
+                by: report.got,
+                failed: report.failed,
+            })
+        }
+        None => Ok(Published::Lagging {
+            size,
+            quorum: policy.quorum,
+            by: report.got,
+            failed: report.failed,
+        }),
+    }
 }
 
 /// Runs `urna status`.
@@ -145,7 +286,28 @@ pub(crate) fn status(data: &Path) -> Result<ExitCode> {
     }
     let policy = data.join(urna_store::WITNESSES_FILE);
     if policy.exists() {
-        out!("witnesses:  policy in {}", policy.display());
+        let text = std::fs::read_to_string(&policy)?;
+        let policy = urna_server::cosign_client::WitnessPolicy::from_toml(&text)?;
+        let sizes: std::collections::BTreeMap<String, u64> =
+            std::fs::read(data.join(WITNESS_SIZES_FILE))
+                .ok()
+                .and_then(|b| serde_json::from_slice(&b).ok())
+                .unwrap_or_default();
+        out!(
+            "witnesses:  quorum {} of {}",
+            policy.quorum,
+            policy.witnesses.len()
+        );
+        for w in &policy.witnesses {
+            out!(
+                "  {:<20} {:<28} last cosigned {}",
+                w.name,
+                w.url,
+                sizes
+                    .get(&w.name)
+                    .map_or_else(|| "never".to_owned(), |s| format!("size {s}"))
+            );
+        }
     } else {
         out!("witnesses:  none configured: checkpoints are published without cosignatures");
     }

@@ -25,6 +25,7 @@ mod bench;
 mod log_cmd;
 mod report;
 mod seats;
+mod witness_cmd;
 
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Write};
@@ -179,6 +180,8 @@ enum Command {
         #[command(subcommand)]
         command: log_cmd::LogCommand,
     },
+    /// Run a transparency-log witness, or create its key (see `urna witness --help` for the roles).
+    Witness(witness_cmd::WitnessArgs),
     /// Where the data directory stands: entries, log size, published checkpoint and its lag.
     Status {
         /// Data directory.
@@ -299,6 +302,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 receipts.as_deref(),
             )?;
             eprintln!("{}", report::ingest_line(&report));
+            // With witnesses configured, get the new checkpoint cosigned and published now.
+            match log_cmd::publish(&store)? {
+                log_cmd::Published::NoWitnesses | log_cmd::Published::UpToDate(_) => {}
+                other => eprintln!("{other}"),
+            }
             Ok(if strict && report.rejected > 0 {
                 ExitCode::from(1)
             } else {
@@ -341,6 +349,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         } => bench::ingest(stations, dir.as_deref()),
         Command::Log { command } => log_cmd::run(command),
         Command::Status { data } => log_cmd::status(&data),
+        Command::Witness(args) => witness_cmd::run(args),
         Command::Seats {
             rules,
             votes,
