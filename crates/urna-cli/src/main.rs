@@ -400,7 +400,13 @@ fn demo(data: &Path, stations: u32, seed: u64, rules: &str) -> Result<ExitCode> 
     std::fs::write(&marker, "made by urna demo\n")?;
     out!("2. Initialising the data directory {}", data.display());
     let store_dir = data.join("store");
-    let mut store = Store::init(&store_dir, &source.join("election.toml"))?;
+    let store = Store::init(&store_dir, &source.join("election.toml"))?;
+    out!(
+        "   Starting two witnesses (a cyber-security agency and an observer group) that must cosign every published checkpoint"
+    );
+    let witnesses = start_demo_witnesses(data, &store)?;
+    drop(store);
+    let mut store = Store::open(&store_dir)?;
     out!("3. Ingesting the signed protocols (verify signature, parse, validate, store durably)");
     let r1 = ingest_paths(&mut store, &[source.join("protocols.notes")], false, true)?;
     out!("   {}", report::ingest_line(&r1));
@@ -426,12 +432,25 @@ fn demo(data: &Path, stations: u32, seed: u64, rules: &str) -> Result<ExitCode> 
         )?;
         out!("   - {what}: {line}");
     }
-    out!("6. Tally from the stored notes\n");
+    out!("6. Transparency log: every stored note is a leaf; the witnesses cosign the checkpoint");
+    out!("   {}", log_cmd::publish(&store)?);
+    if let Some(cp) = urna_store::log::read_published(&store_dir)? {
+        out!();
+        for line in String::from_utf8_lossy(&cp).lines() {
+            if line.is_empty() {
+                out!();
+            } else {
+                out!("   {line}");
+            }
+        }
+    }
+    drop(witnesses);
+    out!("\n7. Tally from the stored notes\n");
     let contest = urna_model::definition::ContestIdx(0);
     let r = store.tally(contest)?;
     report::write_summary(&mut std::io::stdout().lock(), store.election(), &r)?;
     out!(
-        "\n7. Seats under rule set `{}` ({})\n",
+        "\n8. Seats under rule set `{}` ({})\n",
         rule_set.id,
         rule_set.title
     );
@@ -449,6 +468,70 @@ fn demo(data: &Path, stations: u32, seed: u64, rules: &str) -> Result<ExitCode> 
         store_dir.display()
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// Witness processes started by the demo; killed when dropped.
+struct DemoWitnesses(Vec<std::process::Child>);
+
+impl Drop for DemoWitnesses {
+    fn drop(&mut self) {
+        for c in &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Starts two `urna witness serve` processes on loopback for the demo's log and writes the
+/// store's `witnesses.toml` (quorum 2 of 2).
+fn start_demo_witnesses(data: &Path, store: &Store) -> Result<DemoWitnesses> {
+    use std::io::BufRead as _;
+    let exe = std::env::current_exe().context("locating the urna binary")?;
+    let dir = data.join("witnesses");
+    std::fs::create_dir_all(&dir)?;
+    let mut children = DemoWitnesses(Vec::new());
+    let mut policy =
+        String::from("# Written by urna demo: the witnesses it started.\nquorum = 2\n");
+    for name in ["cyber-security-agency", "observer-mission"] {
+        let key = urna_server::witness_key::WitnessKey::generate(name)?;
+        let key_path = dir.join(format!("{name}.key"));
+        key.write_new(&key_path)?;
+        let mut child = std::process::Command::new(&exe)
+            .args([
+                "witness",
+                "serve",
+                "--init-state",
+                "--listen",
+                "127.0.0.1:0",
+            ])
+            .arg("--key")
+            .arg(&key_path)
+            .arg("--state")
+            .arg(dir.join(format!("{name}.state")))
+            .arg("--log")
+            .arg(format!("{}={}", store.log_origin(), store.log_vkey()))
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .context("starting a witness")?;
+        let mut line = String::new();
+        if let Some(stdout) = child.stdout.take() {
+            std::io::BufReader::new(stdout).read_line(&mut line)?;
+        }
+        children.0.push(child);
+        let url = line
+            .trim()
+            .strip_prefix("listening on ")
+            .with_context(|| format!("witness {name} did not start: {line:?}"))?
+            .to_owned();
+        out!("   - witness {name} at {url}");
+        policy.push_str(&format!(
+            "\n[[witness]]\nname = \"{name}\"\nurl = \"{url}\"\nkey = \"{}\"\n",
+            key.verifier().to_vkey()
+        ));
+    }
+    std::fs::write(store.dir().join(urna_store::WITNESSES_FILE), policy)?;
+    Ok(children)
 }
 
 /// The first station that received an amendment in the simulation, if any.

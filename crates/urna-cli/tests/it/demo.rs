@@ -9,6 +9,15 @@ fn demo_runs_a_whole_election_and_refuses_every_attack() {
     assert_eq!(out.matches(": refused (").count(), 3, "{out}");
     assert!(!out.contains("NOT REFUSED"), "{out}");
     assert!(out.contains("National totals"));
+    assert!(
+        out.contains("cosigned by cyber-security-agency, observer-mission"),
+        "{out}"
+    );
+    assert_eq!(
+        out.matches("   \u{2014} ").count(),
+        3,
+        "log signature and two cosignatures: {out}"
+    );
     assert!(out.contains("Quarantined stations ("));
     assert!(
         out.contains("Seats under rule set `albania`")

@@ -6,6 +6,7 @@
 mod albania;
 mod crash;
 mod demo;
+mod log_story;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

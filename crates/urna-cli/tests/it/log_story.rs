@@ -1,0 +1,296 @@
+//! One ordered story with real processes: a log and three witnesses (quorum 2). Witnesses go
+//! down and come back after `kill -9`; the published checkpoint lags while the quorum is
+//! missing; a restarted witness still refuses a rollback and a fork built from the same entries
+//! minus one.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdout, Output, Stdio};
+
+use urna_model::note::Note;
+use urna_model::pack::{PackReader, write_note};
+use urna_tlog::cosignature::CosignatureVerifier;
+
+use crate::{p, run, urna};
+
+/// A running `urna witness serve`; killed when dropped.
+struct Witness {
+    child: Child,
+    _stdout: BufReader<ChildStdout>,
+    url: String,
+}
+
+impl Drop for Witness {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_witness(dir: &Path, name: &str, log: &str, init: bool) -> Witness {
+    let mut cmd = urna();
+    cmd.args([
+        "witness",
+        "serve",
+        "--key",
+        p(&dir.join(format!("{name}.key"))),
+    ])
+    .args(["--state", p(&dir.join(format!("{name}.state")))])
+    .args(["--log", log, "--listen", "127.0.0.1:0"]);
+    if init {
+        cmd.arg("--init-state");
+    }
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    stdout.read_line(&mut line).unwrap();
+    let url = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("{line:?}"))
+        .to_owned();
+    Witness {
+        child,
+        _stdout: stdout,
+        url,
+    }
+}
+
+/// `kill -9`.
+fn kill(w: Witness) {
+    drop(w);
+}
+
+/// Runs `urna` and returns its output whatever the exit code.
+fn output(args: &[&str]) -> Output {
+    urna().args(args).output().unwrap()
+}
+
+fn text(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr)
+}
+
+/// Writes notes `range` of a pack to a new pack.
+fn subset(src: &Path, out: &Path, keep: impl Fn(usize) -> bool) -> PathBuf {
+    let mut w = std::fs::File::create(out).unwrap();
+    for (i, n) in PackReader::new(std::fs::File::open(src).unwrap()).enumerate() {
+        if keep(i) {
+            write_note(&mut w, &n.unwrap()).unwrap();
+        }
+    }
+    out.to_owned()
+}
+
+fn policy(data: &Path, witnesses: &[(&str, &str, &str)]) {
+    let mut s = String::from("quorum = 2\n");
+    for (name, url, key) in witnesses {
+        s.push_str(&format!(
+            "\n[[witness]]\nname = \"{name}\"\nurl = \"{url}\"\nkey = \"{key}\"\n"
+        ));
+    }
+    std::fs::write(data.join("witnesses.toml"), s).unwrap();
+}
+
+fn published(data: &Path) -> Vec<u8> {
+    std::fs::read(data.join("log/checkpoint")).unwrap()
+}
+
+fn published_size(data: &Path) -> u64 {
+    let n = Note::parse(&published(data)).unwrap();
+    n.text().lines().nth(1).unwrap().parse().unwrap()
+}
+
+/// POSTs a raw add-checkpoint body and returns the HTTP status.
+fn post_add_checkpoint(url: &str, body: &[u8]) -> u16 {
+    let addr = url.strip_prefix("http://").unwrap();
+    let mut s = TcpStream::connect(addr).unwrap();
+    write!(
+        s,
+        "POST /add-checkpoint HTTP/1.1\r\nHost: {addr}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .unwrap();
+    s.write_all(body).unwrap();
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).unwrap();
+    resp.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+#[test]
+fn log_and_three_witnesses_story() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    let data = dir.path().join("data");
+    run(&["sim", "--out", p(&src), "--stations", "260"], 0);
+    run(
+        &[
+            "init",
+            "--definition",
+            p(&src.join("election.toml")),
+            "--data",
+            p(&data),
+        ],
+        0,
+    );
+    let status = run(&["status", "--data", p(&data)], 0);
+    let log_vkey = status
+        .lines()
+        .find_map(|l| l.strip_prefix("log key:    "))
+        .unwrap()
+        .to_owned();
+    let origin = "urna/sim-2025-assembly";
+    let log_arg = format!("{origin}={log_vkey}");
+    let all = src.join("protocols.notes");
+    let part = |name: &str, lo: usize, hi: usize| {
+        subset(&all, &dir.path().join(name), |i| (lo..hi).contains(&i))
+    };
+
+    // 1. Three witnesses, each with its own key and state; quorum 2 of 3.
+    let names = ["cyber-agency", "data-protection", "observers"];
+    let mut keys = Vec::new();
+    for n in names {
+        let vkey = run(
+            &[
+                "witness",
+                "keygen",
+                "--name",
+                n,
+                "--out",
+                p(&dir.path().join(format!("{n}.key"))),
+            ],
+            0,
+        );
+        keys.push(vkey.trim().to_owned());
+    }
+    let mut w: Vec<Option<Witness>> = names
+        .iter()
+        .map(|n| Some(start_witness(dir.path(), n, &log_arg, true)))
+        .collect();
+    let urls: Vec<String> = w.iter().map(|x| x.as_ref().unwrap().url.clone()).collect();
+    let table: Vec<(&str, &str, &str)> = (0..3)
+        .map(|i| (names[i], urls[i].as_str(), keys[i].as_str()))
+        .collect();
+    policy(&data, &table);
+
+    // 2. Ingest: the checkpoint is cosigned by all three and published.
+    let o = output(&["ingest", "--data", p(&data), p(&part("a.notes", 0, 100))]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("published the checkpoint of 100 entries, cosigned by cyber-agency, data-protection, observers"), "{}", text(&o));
+    let cp100 = published(&data);
+    let note = Note::parse(&cp100).unwrap();
+    for k in &keys {
+        CosignatureVerifier::from_vkey(k)
+            .unwrap()
+            .verify(&note)
+            .unwrap();
+    }
+
+    // 3. One witness is killed (-9): the other two still make the quorum.
+    kill(w[0].take().unwrap());
+    let o = output(&["ingest", "--data", p(&data), p(&part("b.notes", 100, 150))]);
+    let t = text(&o);
+    assert!(
+        t.contains(
+            "published the checkpoint of 150 entries, cosigned by data-protection, observers"
+        ),
+        "{t}"
+    );
+    assert!(t.contains("witness cyber-agency did not cosign"), "{t}");
+
+    // 4. A second one goes down: no quorum; intake goes on, the published checkpoint lags.
+    kill(w[1].take().unwrap());
+    let o = output(&["ingest", "--data", p(&data), p(&part("c.notes", 150, 200))]);
+    assert!(
+        o.status.success(),
+        "intake must go on without witnesses: {}",
+        text(&o)
+    );
+    assert!(
+        text(&o)
+            .contains("NOT published: the checkpoint of 200 entries has 1 of the 2 cosignatures"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(published_size(&data), 150);
+    let status = run(&["status", "--data", p(&data)], 0);
+    assert!(status.contains("LAGGING by 50 entries"), "{status}");
+    assert_eq!(
+        output(&["log", "publish", "--data", p(&data)])
+            .status
+            .code(),
+        Some(1)
+    );
+
+    // 5. Both come back with their state from before the kill: the log catches up.
+    w[0] = Some(start_witness(dir.path(), names[0], &log_arg, false));
+    w[1] = Some(start_witness(dir.path(), names[1], &log_arg, false));
+    let restarted: Vec<String> = w.iter().map(|x| x.as_ref().unwrap().url.clone()).collect();
+    let table: Vec<(&str, &str, &str)> = (0..3)
+        .map(|i| (names[i], restarted[i].as_str(), keys[i].as_str()))
+        .collect();
+    policy(&data, &table);
+    let out = run(&["log", "publish", "--data", p(&data)], 0);
+    assert!(
+        out.contains("published the checkpoint of 200 entries"),
+        "{out}"
+    );
+    assert!(run(&["status", "--data", p(&data)], 0).contains("(up to date)"));
+
+    // 6. A rollback to the 100-entry checkpoint is refused by a restarted witness.
+    let mut body = b"old 200\n\n".to_vec();
+    body.extend_from_slice(&cp100);
+    let status = post_add_checkpoint(&restarted[0], &body);
+    assert!(status == 400 || status == 409, "rollback answered {status}");
+
+    // 7. A fork: the same log key, the same entries minus one, grown past 200. Every witness
+    //    refuses it, including the two restarted after kill -9.
+    let fork = dir.path().join("fork");
+    run(
+        &[
+            "init",
+            "--definition",
+            p(&src.join("election.toml")),
+            "--data",
+            p(&fork),
+        ],
+        0,
+    );
+    std::fs::copy(data.join("secrets/log.key"), fork.join("secrets/log.key")).unwrap();
+    policy(&fork, &table);
+    let o = output(&[
+        "ingest",
+        "--data",
+        p(&fork),
+        p(&subset(&all, &dir.path().join("f.notes"), |i| i != 57)),
+    ]);
+    let t = text(&o);
+    assert!(
+        t.contains("NOT published: the checkpoint of 259 entries has 0 of the 2 cosignatures"),
+        "{t}"
+    );
+    assert_eq!(t.matches("did not cosign").count(), 3, "{t}");
+    assert!(
+        t.contains("422"),
+        "a fork must fail its consistency proof: {t}"
+    );
+    assert!(
+        !fork.join("log/checkpoint").exists(),
+        "nothing of the fork is published"
+    );
+
+    // 8. The honest log still grows with the witnesses afterwards.
+    let o = output(&["ingest", "--data", p(&data), p(&part("d.notes", 200, 260))]);
+    assert!(
+        text(&o).contains("published the checkpoint of 260 entries"),
+        "{}",
+        text(&o)
+    );
+    let proof = run(&["log", "prove", "--data", p(&data), "PS-0000258"], 0);
+    assert!(proof.contains("checked: the entry is leaf 257"), "{proof}");
+    drop(w);
+}
