@@ -112,6 +112,12 @@ enum Command {
         /// Write a signed `urna/receipt/v1` for every stored note to this note pack.
         #[arg(long)]
         receipts: Option<PathBuf>,
+        /// Longest time between signed checkpoints while notes arrive, in milliseconds.
+        #[arg(long, default_value_t = 1000)]
+        checkpoint_ms: u64,
+        /// Most entries between two signed checkpoints.
+        #[arg(long, default_value_t = 1 << 18)]
+        checkpoint_entries: usize,
         /// Note files, note packs or directories.
         #[arg(required = true)]
         paths: Vec<PathBuf>,
@@ -290,16 +296,24 @@ fn run(cli: Cli) -> Result<ExitCode> {
             print_acks,
             strict,
             receipts,
+            checkpoint_ms,
+            checkpoint_entries,
             paths,
         } => {
             let mut store =
                 Store::open(&data).with_context(|| format!("opening {}", data.display()))?;
+            let options = IngestOptions {
+                sequence_every: std::time::Duration::from_millis(checkpoint_ms),
+                sequence_max_entries: checkpoint_entries,
+                ..IngestOptions::default()
+            };
             let report = ingest_paths_with(
                 &mut store,
                 &paths,
                 print_acks,
                 !print_acks,
                 receipts.as_deref(),
+                &options,
             )?;
             eprintln!("{}", report::ingest_line(&report));
             // With witnesses configured, get the new checkpoint cosigned and published now.
@@ -632,7 +646,14 @@ pub(crate) fn ingest_paths(
     print_acks: bool,
     show_progress: bool,
 ) -> Result<IngestReport> {
-    ingest_paths_with(store, paths, print_acks, show_progress, None)
+    ingest_paths_with(
+        store,
+        paths,
+        print_acks,
+        show_progress,
+        None,
+        &IngestOptions::default(),
+    )
 }
 
 /// [`ingest_paths`], optionally writing a signed receipt for every stored note.
@@ -642,6 +663,7 @@ pub(crate) fn ingest_paths_with(
     print_acks: bool,
     show_progress: bool,
     receipts: Option<&Path>,
+    options: &IngestOptions,
 ) -> Result<IngestReport> {
     let mut files = Vec::new();
     for p in paths {
@@ -693,7 +715,7 @@ pub(crate) fn ingest_paths_with(
     let mut out = std::io::stdout().lock();
     let mut write_err = None;
     let mut stored: Vec<(u64, [u8; 32], u64)> = Vec::new();
-    let report = store.ingest(notes, &IngestOptions::default(), &SystemClock, |ack| {
+    let report = store.ingest(notes, options, &SystemClock, |ack| {
         if let (Some(_), Outcome::Stored { index, .. }, Some(s)) =
             (receipts, ack.outcome, ack.submission)
         {

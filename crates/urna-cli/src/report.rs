@@ -11,13 +11,14 @@ use urna_tally::totals::{Totals, percent};
 /// One line summing up an intake.
 pub(crate) fn ingest_line(r: &IngestReport) -> String {
     format!(
-        "{} notes read: {} accepted, {} quarantined, {} duplicates, {} rejected ({} commits{})",
+        "{} notes read: {} accepted, {} quarantined, {} duplicates, {} rejected ({} commits, {} checkpoints signed{})",
         r.read,
         r.accepted,
         r.quarantined,
         r.duplicates,
         r.rejected,
         r.commits,
+        r.checkpoints.len(),
         r.first_ack
             .map(|d| format!(
                 ", first acknowledgment after {:.1} ms",
