@@ -204,6 +204,10 @@ impl Store {
         let signer = NoteSigner::from_skey(skey.trim())
             .map_err(|e| StoreError::Setup(format!("{}: {e}", key_path.display())))?;
         let mut log = log::Sequencer::new(dir, signer, !dir.join(WITNESSES_FILE).exists())?;
+        let latest = log::read_latest(dir)?;
+        if let Some(size) = latest.as_deref().and_then(log::checkpoint_size) {
+            log.skip_written_tiles(size);
+        }
         let mut history = MemoryHistory::default();
         let mut next_index = 0;
         {
@@ -246,7 +250,7 @@ impl Store {
         }
         // Continue from the last checkpoint the log signed, checking the database against it,
         // and sequence whatever was committed after it (a crash between commit and sequencing).
-        if let Some(latest) = log::read_latest(dir)? {
+        if let Some(latest) = latest {
             log.resume(&latest)?;
         }
         log.flush()?;

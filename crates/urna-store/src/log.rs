@@ -111,6 +111,14 @@ impl Sequencer {
         &self.signer
     }
 
+    /// Before rebuilding at open: the entries of data tiles that the checkpoint of `size`
+    /// already wrote need not be kept in memory, only hashed.
+    pub(crate) fn skip_written_tiles(&mut self, size: u64) {
+        if self.size() == 0 {
+            self.tail_start = size / TILE_WIDTH * TILE_WIDTH;
+        }
+    }
+
     /// Adopts the size of the checkpoint signed before a restart: the leaves up to it were
     /// already sequenced. Checks that the rebuilt tree has the same root at that size.
     pub(crate) fn resume(&mut self, checkpoint_note: &[u8]) -> Result<(), StoreError> {
@@ -160,7 +168,10 @@ impl Sequencer {
             self.hashes
                 .extend(&finished)
                 .map_err(|e| StoreError::Log(e.to_string()))?;
-            self.tail.push(note);
+            // Entries in data tiles already written are not kept (see `skip_written_tiles`).
+            if self.size() > self.tail_start {
+                self.tail.push(note);
+            }
         }
         Ok(())
     }

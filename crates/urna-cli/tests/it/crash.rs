@@ -95,4 +95,15 @@ fn kill_9_during_bulk_ingest_loses_nothing_acknowledged() {
         .map(|e| e.station)
         .collect();
     assert_eq!(stations.len(), STATIONS);
+
+    // 4. The log covers every stored entry, including those committed just before the kill.
+    assert_eq!(store.log_sizes(), (STATIONS as u64, STATIONS as u64));
+    drop(store);
+    let status = run(&["status", "--data", p(&data)], 0);
+    assert!(
+        status.contains(&format!("checkpoint of {STATIONS} entries (up to date)")),
+        "{status}"
+    );
+    let last = (STATIONS - 1).to_string();
+    assert!(run(&["log", "prove", "--data", p(&data), &last], 0).contains("checked:"));
 }
