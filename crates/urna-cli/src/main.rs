@@ -328,7 +328,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             })
         }
         Command::Tally { data, json } => {
-            let store =
+            let mut store =
                 Store::open(&data).with_context(|| format!("opening {}", data.display()))?;
             let mut out = std::io::stdout().lock();
             for c in 0..store.election().contests.len() {

@@ -137,7 +137,8 @@ pub(crate) fn run(
             VoteInput::from_toml(&text).with_context(|| format!("vote file {}", f.display()))?
         }
         (None, Some(dir)) => {
-            let store = Store::open(dir).with_context(|| format!("opening {}", dir.display()))?;
+            let mut store =
+                Store::open(dir).with_context(|| format!("opening {}", dir.display()))?;
             let report = store.tally(ContestIdx(0))?;
             votes_from_tally(store.election(), report.tally(), &rules, seats)?
         }

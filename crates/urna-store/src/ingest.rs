@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 use rusqlite::params;
 use urna_model::intake::{Rejection, Submission, Verdict, admit, check_batch};
 
+use crate::live::Live;
 use crate::log::{Sequenced, Sequencer};
 use crate::{Clock, MemoryHistory, Store, StoreError};
 
@@ -205,6 +206,7 @@ impl Store {
             let result = write_loop(
                 &mut self.conn,
                 &mut self.history,
+                &mut self.live,
                 &mut self.next_index,
                 election,
                 &done_rx,
@@ -240,6 +242,7 @@ impl Store {
 fn write_loop(
     conn: &mut rusqlite::Connection,
     history: &mut MemoryHistory,
+    live: &mut Option<Live>,
     next_index: &mut u64,
     election: &urna_model::definition::Election,
     done_rx: &Receiver<Checked>,
@@ -309,7 +312,23 @@ fn write_loop(
                                 crate::to_sql(now),
                                 note,
                             ])?;
-                            history.apply(&sub, verdict);
+                            let superseded = history.current_index(sub.contest, sub.station);
+                            history.apply(&sub, verdict, index);
+                            if let Some(live) = live.as_mut() {
+                                if let Some(old) = superseded {
+                                    let note: Vec<u8> = conn.query_row(
+                                        "SELECT note FROM entries WHERE idx = ?1",
+                                        params![crate::to_sql(old)],
+                                        |r| r.get(0),
+                                    )?;
+                                    let old =
+                                        crate::resubmit(election, &note).map_err(|reason| {
+                                            StoreError::Corrupt { index: old, reason }
+                                        })?;
+                                    live.remove(election, &old)?;
+                                }
+                                live.add(election, &sub)?;
+                            }
                             *next_index += 1;
                             tx_notes.push(note);
                             (Some(sub), Outcome::Stored { index, verdict })

@@ -12,6 +12,7 @@
 
 mod clock;
 mod ingest;
+mod live;
 pub mod log;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -22,8 +23,7 @@ use urna_model::definition::{ContestIdx, Election, StationIdx};
 use urna_model::intake::{History, Latest, Submission, Verdict, sha256};
 use urna_model::note::{Note, NoteSigner};
 use urna_model::protocol::{ProtocolBody, hex};
-use urna_model::rules::Severity;
-use urna_tally::totals::{StationOutcome, TallyBuilder, TallyError};
+use urna_tally::totals::TallyError;
 
 pub use clock::{Clock, SystemClock};
 pub use ingest::{Ack, IngestOptions, IngestReport, Outcome};
@@ -110,6 +110,8 @@ pub struct Store {
     history: MemoryHistory,
     next_index: u64,
     log: log::Sequencer,
+    /// The tally kept current by intake; built on first use after an open.
+    live: Option<live::Live>,
 }
 
 impl std::fmt::Debug for Store {
@@ -163,6 +165,7 @@ impl Store {
             .map_err(|e| StoreError::Setup(format!("log origin {origin:?}: {e}")))?;
         write_secret(&dir.join(log::LOG_KEY_FILE), &signer.to_skey())?;
         let log = log::Sequencer::new(dir, signer, !dir.join(WITNESSES_FILE).exists())?;
+        let live = Some(live::Live::new(&election)?);
         Ok(Self {
             dir: dir.to_owned(),
             conn,
@@ -170,6 +173,7 @@ impl Store {
             history: MemoryHistory::default(),
             next_index: 0,
             log,
+            live,
         })
     }
 
@@ -240,6 +244,7 @@ impl Store {
                         hash,
                         text_hash,
                     },
+                    index,
                 );
                 if index != next_index {
                     return Err(corrupt("log indices must be consecutive from 0"));
@@ -261,6 +266,7 @@ impl Store {
             history,
             next_index,
             log,
+            live: None,
         })
     }
 
@@ -432,23 +438,44 @@ impl Store {
             .optional()?)
     }
 
-    /// Totals for a contest, re-derived from the stored notes: each station's current
-    /// revision is parsed and validated again (signatures were checked at intake). Streams the
-    /// notes, parsing on every core, so a million stations need little memory.
+    /// Totals, quarantine list and warnings of a contest. Kept current by intake; after an
+    /// open, the first call re-derives them from the stored notes ([`Store::rederive_tally`]).
     ///
     /// # Errors
     /// [`StoreError::Corrupt`] if a stored note no longer parses, [`StoreError::Tally`] on
     /// overflow.
-    pub fn tally(&self, contest: ContestIdx) -> Result<TallyReport, StoreError> {
+    pub fn tally(&mut self, contest: ContestIdx) -> Result<TallyReport, StoreError> {
+        if self.live.is_none() {
+            self.live = Some(self.rederive()?);
+        }
+        match &self.live {
+            Some(live) => Ok(live.report(contest)),
+            None => Err(StoreError::Setup("tally unavailable".into())),
+        }
+    }
+
+    /// Totals of a contest re-derived from the stored notes alone: each station's current
+    /// revision is parsed and validated again (signatures were checked at intake). What
+    /// [`Store::tally`] keeps current must always equal this.
+    ///
+    /// # Errors
+    /// As [`Store::tally`].
+    pub fn rederive_tally(&self, contest: ContestIdx) -> Result<TallyReport, StoreError> {
+        Ok(self.rederive()?.report(contest))
+    }
+
+    /// Streams every station's current note, parsing on every core, so a million stations need
+    /// little memory.
+    fn rederive(&self) -> Result<live::Live, StoreError> {
         let e = &self.election;
-        let contest_id = &e.contests[contest.0 as usize].id;
-        // Pass 1: the current entry of every station (highest revision).
-        let mut current: Vec<(u32, i64)> = vec![(0, -1); e.stations.len()];
-        {
+        // Pass 1: the current entry of every station in every contest (highest revision).
+        let mut wanted: Vec<i64> = Vec::new();
+        for contest in &e.contests {
+            let mut current: Vec<(u32, i64)> = vec![(0, -1); e.stations.len()];
             let mut stmt = self
                 .conn
                 .prepare("SELECT idx, station, revision FROM entries WHERE contest = ?1")?;
-            let mut rows = stmt.query(params![contest_id])?;
+            let mut rows = stmt.query(params![contest.id])?;
             while let Some(r) = rows.next()? {
                 let index: i64 = r.get(0)?;
                 let station: String = r.get(1)?;
@@ -462,17 +489,16 @@ impl Store {
                     *slot = (revision, index);
                 }
             }
+            wanted.extend(current.iter().map(|c| c.1).filter(|&i| i >= 0));
         }
-        let mut wanted: Vec<i64> = current.iter().map(|c| c.1).filter(|&i| i >= 0).collect();
         wanted.sort_unstable();
         // Pass 2: parse the current notes in chunks, on every core, and add them up.
-        let mut builder = TallyBuilder::new(e, contest)?;
-        let mut report = TallyReport::default();
+        let mut live = live::Live::new(e)?;
         let threads = std::thread::available_parallelism().map_or(2, usize::from);
         let mut stmt = self
             .conn
-            .prepare("SELECT idx, note FROM entries WHERE contest = ?1 ORDER BY idx")?;
-        let mut rows = stmt.query(params![contest_id])?;
+            .prepare("SELECT idx, note FROM entries ORDER BY idx")?;
+        let mut rows = stmt.query([])?;
         let mut next = 0usize;
         let mut chunk: Vec<(i64, Vec<u8>)> = Vec::with_capacity(TALLY_CHUNK);
         loop {
@@ -492,7 +518,7 @@ impl Store {
                         index: sql_u64(*index),
                         reason,
                     })?;
-                    report.absorb(&mut builder, sub)?;
+                    live.add(e, &sub)?;
                 }
                 chunk.clear();
             }
@@ -500,17 +526,15 @@ impl Store {
                 break;
             }
         }
-        report.tally = Some(builder.finish());
-        report.quarantined.sort_by_key(|(s, _)| *s);
-        Ok(report)
+        Ok(live)
     }
 }
 
 /// Notes parsed per chunk when re-deriving a tally.
 const TALLY_CHUNK: usize = 8192;
 
-/// A tally re-derived from the store, with what a person needs to review.
-#[derive(Debug, Default)]
+/// A contest's tally, with what a person needs to review.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct TallyReport {
     tally: Option<Tally>,
     /// Quarantined stations with their current submission (every violated rule), by station.
@@ -526,32 +550,6 @@ impl TallyReport {
         self.tally
             .as_ref()
             .unwrap_or_else(|| unreachable!("tally is set on construction"))
-    }
-
-    fn absorb(&mut self, b: &mut TallyBuilder<'_>, sub: Submission) -> Result<(), StoreError> {
-        for v in sub
-            .violations
-            .iter()
-            .filter(|v| v.severity == Severity::Warning)
-        {
-            self.warnings
-                .entry(v.rule.clone())
-                .or_insert_with(|| (0, v.message.clone()))
-                .0 += 1;
-        }
-        if sub.is_quarantined() {
-            b.add(&StationOutcome::Quarantined {
-                station: sub.station,
-            })?;
-            self.quarantined.push((sub.station, sub));
-        } else {
-            b.add(&StationOutcome::Counted {
-                station: sub.station,
-                counts: &sub.counts,
-                votes: &sub.votes,
-            })?;
-        }
-        Ok(())
     }
 }
 
@@ -581,7 +579,7 @@ fn parse_parallel(
 }
 
 /// Re-derives a stored note's submission (parse, bind, validate) without checking signatures.
-fn resubmit(election: &Election, note: &[u8]) -> Result<Submission, String> {
+pub(crate) fn resubmit(election: &Election, note: &[u8]) -> Result<Submission, String> {
     let parsed = Note::parse(note).map_err(|e| e.to_string())?;
     let body = ProtocolBody::parse(parsed.text()).map_err(|e| e.to_string())?;
     urna_model::intake::bind_unverified(election, note, &parsed, &body).map_err(|e| e.to_string())
@@ -590,20 +588,20 @@ fn resubmit(election: &Election, note: &[u8]) -> Result<Submission, String> {
 /// The intake history kept in memory: current revision per (contest, station) and every hash.
 #[derive(Debug, Default)]
 struct MemoryHistory {
-    latest: HashMap<(ContestIdx, StationIdx), Latest>,
+    latest: HashMap<(ContestIdx, StationIdx), (Latest, u64)>,
     hashes: HashSet<[u8; 32]>,
 }
 
 impl MemoryHistory {
-    fn record(&mut self, c: ContestIdx, s: StationIdx, l: Latest) {
+    fn record(&mut self, c: ContestIdx, s: StationIdx, l: Latest, index: u64) {
         self.hashes.insert(l.hash);
-        let e = self.latest.entry((c, s)).or_insert(l);
-        if l.revision >= e.revision {
-            *e = l;
+        let e = self.latest.entry((c, s)).or_insert((l, index));
+        if l.revision >= e.0.revision {
+            *e = (l, index);
         }
     }
 
-    fn apply(&mut self, sub: &Submission, verdict: Verdict) {
+    fn apply(&mut self, sub: &Submission, verdict: Verdict, index: u64) {
         if verdict != Verdict::Duplicate {
             self.record(
                 sub.contest,
@@ -613,14 +611,20 @@ impl MemoryHistory {
                     hash: sub.hash,
                     text_hash: sub.text_hash,
                 },
+                index,
             );
         }
+    }
+
+    /// Log index of a station's current entry.
+    fn current_index(&self, c: ContestIdx, s: StationIdx) -> Option<u64> {
+        self.latest.get(&(c, s)).map(|l| l.1)
     }
 }
 
 impl History for MemoryHistory {
     fn latest(&self, contest: ContestIdx, station: StationIdx) -> Option<Latest> {
-        self.latest.get(&(contest, station)).copied()
+        self.latest.get(&(contest, station)).map(|l| l.0)
     }
 
     fn contains(&self, hash: &[u8; 32]) -> bool {

@@ -68,12 +68,16 @@ pub enum TallyError {
     /// A station was given twice.
     #[error("station {0} appears twice in the tally input")]
     DuplicateStation(String),
-    /// A sum overflowed `u64` (impossible with the protocol limits; reported, never wrapped).
-    #[error("overflow adding the counts of station {0}")]
+    /// A sum overflowed `u64`, or a removal went below zero (impossible with the protocol
+    /// limits and consistent use; reported, never wrapped).
+    #[error("overflow adding or removing the counts of station {0}")]
     Overflow(String),
     /// Counts or votes of the wrong length for the definition.
     #[error("station {0}: counts or votes do not match the definition")]
     Shape(String),
+    /// An outcome removed that was never added.
+    #[error("station {0}: removing an outcome that was never added")]
+    NotAdded(String),
 }
 
 /// Adds up a contest's station outcomes into totals per unit.
@@ -87,26 +91,27 @@ pub fn tally<'a>(
 ) -> Result<Tally, TallyError> {
     let mut b = TallyBuilder::new(election, contest)?;
     for o in outcomes {
-        b.add(&o)?;
+        b.add(election, &o)?;
     }
     Ok(b.finish())
 }
 
-/// Builds a [`Tally`] one station outcome at a time, for inputs too large to hold at once.
-#[derive(Debug)]
-pub struct TallyBuilder<'e> {
-    election: &'e Election,
+/// Builds a [`Tally`] one station outcome at a time, and keeps it current as outcomes are
+/// replaced (an amendment removes the superseded outcome and adds the new one). The result is
+/// the same as [`tally`] over the final set of outcomes, whatever the order of changes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TallyBuilder {
     n_lists: usize,
     tally: Tally,
     seen: Vec<bool>,
 }
 
-impl<'e> TallyBuilder<'e> {
+impl TallyBuilder {
     /// An empty tally of `contest` with every station expected.
     ///
     /// # Errors
     /// [`TallyError::Overflow`] if the registers overflow.
-    pub fn new(election: &'e Election, contest: ContestIdx) -> Result<Self, TallyError> {
+    pub fn new(election: &Election, contest: ContestIdx) -> Result<Self, TallyError> {
         let n_lists = election.contests[contest.0 as usize].lists.len();
         let mut units: Vec<Totals> = vec![
             Totals {
@@ -127,7 +132,6 @@ impl<'e> TallyBuilder<'e> {
             }
         }
         Ok(Self {
-            election,
             n_lists,
             tally: Tally { contest, units },
             seen: vec![false; election.stations.len()],
@@ -138,17 +142,46 @@ impl<'e> TallyBuilder<'e> {
     ///
     /// # Errors
     /// [`TallyError`] if the station was added before, shapes mismatch, or a sum overflows.
-    pub fn add(&mut self, o: &StationOutcome<'_>) -> Result<(), TallyError> {
-        let e = self.election;
+    pub fn add(&mut self, e: &Election, o: &StationOutcome<'_>) -> Result<(), TallyError> {
         let idx = o.station();
         let st = &e.stations[idx.0 as usize];
         if std::mem::replace(&mut self.seen[idx.0 as usize], true) {
             return Err(TallyError::DuplicateStation(st.id.clone()));
         }
+        self.apply(e, o, true)
+    }
+
+    /// Removes a station's outcome that was added before (it was superseded).
+    ///
+    /// # Errors
+    /// [`TallyError::NotAdded`] if it was not added; [`TallyError::Shape`] on a shape
+    /// mismatch.
+    pub fn remove(&mut self, e: &Election, o: &StationOutcome<'_>) -> Result<(), TallyError> {
+        let idx = o.station();
+        let st = &e.stations[idx.0 as usize];
+        if !std::mem::replace(&mut self.seen[idx.0 as usize], false) {
+            return Err(TallyError::NotAdded(st.id.clone()));
+        }
+        self.apply(e, o, false)
+    }
+
+    fn apply(
+        &mut self,
+        e: &Election,
+        o: &StationOutcome<'_>,
+        plus: bool,
+    ) -> Result<(), TallyError> {
+        let st = &e.stations[o.station().0 as usize];
         match o {
             StationOutcome::Quarantined { .. } => {
                 for u in e.ancestry(st.unit) {
-                    self.tally.units[u.0 as usize].quarantined += 1;
+                    let q = &mut self.tally.units[u.0 as usize].quarantined;
+                    *q = if plus {
+                        q.checked_add(1)
+                    } else {
+                        q.checked_sub(1)
+                    }
+                    .ok_or_else(|| TallyError::Overflow(st.id.clone()))?;
                 }
             }
             StationOutcome::Counted { counts, votes, .. } => {
@@ -156,23 +189,40 @@ impl<'e> TallyBuilder<'e> {
                     return Err(TallyError::Shape(st.id.clone()));
                 }
                 for u in e.ancestry(st.unit) {
-                    add(
-                        &mut self.tally.units[u.0 as usize],
-                        st.registered,
-                        counts,
-                        votes,
-                    )
-                    .ok_or_else(|| TallyError::Overflow(st.id.clone()))?;
+                    let t = &mut self.tally.units[u.0 as usize];
+                    let done = if plus {
+                        add(t, st.registered, counts, votes)
+                    } else {
+                        subtract(t, st.registered, counts, votes)
+                    };
+                    done.ok_or_else(|| TallyError::Overflow(st.id.clone()))?;
                 }
             }
         }
         Ok(())
     }
 
+    /// The tally so far.
+    pub fn tally(&self) -> &Tally {
+        &self.tally
+    }
+
     /// The finished tally.
     pub fn finish(self) -> Tally {
         self.tally
     }
+}
+
+fn subtract(t: &mut Totals, registered: u64, counts: &[u64], votes: &[u64]) -> Option<()> {
+    t.counted = t.counted.checked_sub(1)?;
+    t.registered_counted = t.registered_counted.checked_sub(registered)?;
+    for (a, b) in t.counts.iter_mut().zip(counts) {
+        *a = a.checked_sub(*b)?;
+    }
+    for (a, b) in t.votes.iter_mut().zip(votes) {
+        *a = a.checked_sub(*b)?;
+    }
+    Some(())
 }
 
 fn add(t: &mut Totals, registered: u64, counts: &[u64], votes: &[u64]) -> Option<()> {
@@ -207,7 +257,111 @@ pub fn percent(numerator: u64, denominator: u64) -> String {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+    use urna_model::definition::STATIONS_HEADER;
+    use urna_model::note::NoteSigner;
+
     use super::*;
+
+    /// Country → 2 districts → 4 municipalities → 12 stations; one contest with 3 lists.
+    fn election() -> Election {
+        let mut toml = String::from(
+            "[election]\nid = \"t\"\nname = \"T\"\n[stations]\nfile = \"s.csv\"\n\
+             [[contests]]\nid = \"c\"\nname = \"C\"\nlists = [\"A\", \"B\", \"C\"]\n\
+             [[lists]]\nid = \"A\"\nname = \"A\"\n[[lists]]\nid = \"B\"\nname = \"B\"\n\
+             [[lists]]\nid = \"C\"\nname = \"C\"\n[[units]]\nid = \"X\"\nname = \"X\"\n",
+        );
+        for d in 0..2 {
+            toml.push_str(&format!(
+                "[[units]]\nid = \"D{d}\"\nname = \"D{d}\"\nparent = \"X\"\n"
+            ));
+            for m in 0..2 {
+                toml.push_str(&format!(
+                    "[[units]]\nid = \"M{d}{m}\"\nname = \"M\"\nparent = \"D{d}\"\n"
+                ));
+            }
+        }
+        let mut csv = format!("{STATIONS_HEADER}\n");
+        for i in 0..12u8 {
+            let id = format!("S{i}");
+            let key = NoteSigner::from_seed(&id, &[i + 1; 32])
+                .unwrap()
+                .verifier()
+                .to_vkey();
+            csv.push_str(&format!(
+                "{id},M{}{},{},{key}\n",
+                i % 2,
+                (i / 2) % 2,
+                100 + u64::from(i)
+            ));
+        }
+        Election::from_texts("e.toml", &toml, "s.csv", &csv).unwrap()
+    }
+
+    fn outcome(station: u32, q: bool, n: u64) -> (u32, bool, Vec<u64>, Vec<u64>) {
+        (
+            station,
+            q,
+            vec![100, n + 3, 3, n],
+            vec![n / 2, n / 3, n - n / 2 - n / 3],
+        )
+    }
+
+    fn as_outcome(o: &(u32, bool, Vec<u64>, Vec<u64>)) -> StationOutcome<'_> {
+        if o.1 {
+            StationOutcome::Quarantined {
+                station: StationIdx(o.0),
+            }
+        } else {
+            StationOutcome::Counted {
+                station: StationIdx(o.0),
+                counts: &o.2,
+                votes: &o.3,
+            }
+        }
+    }
+
+    proptest! {
+        /// Keeping a tally current through any sequence of replacements (amendments) gives the
+        /// tally of the final outcomes; the sum over units at every level is consistent.
+        #[test]
+        fn replacements_give_the_tally_of_the_final_outcomes(
+            steps in proptest::collection::vec((0u32..12, any::<bool>(), 0u64..50), 1..60)
+        ) {
+            let e = election();
+            let mut b = TallyBuilder::new(&e, ContestIdx(0)).unwrap();
+            let mut current: std::collections::BTreeMap<u32, (u32, bool, Vec<u64>, Vec<u64>)> = Default::default();
+            for (station, q, n) in steps {
+                let new = outcome(station, q, n);
+                if let Some(old) = current.get(&station) {
+                    b.remove(&e, &as_outcome(old)).unwrap();
+                }
+                b.add(&e, &as_outcome(&new)).unwrap();
+                current.insert(station, new);
+            }
+            let direct = tally(&e, ContestIdx(0), current.values().map(as_outcome)).unwrap();
+            prop_assert_eq!(b.tally(), &direct);
+            let nat = &direct.units[0];
+            let districts: u64 = direct.units.iter().zip(&e.units).filter(|(_, u)| u.depth == 1).map(|(t, _)| t.votes.iter().sum::<u64>()).sum();
+            prop_assert_eq!(nat.votes.iter().sum::<u64>(), districts);
+        }
+    }
+
+    #[test]
+    fn removing_what_was_never_added_is_an_error() {
+        let e = election();
+        let mut b = TallyBuilder::new(&e, ContestIdx(0)).unwrap();
+        let o = outcome(3, false, 10);
+        assert!(matches!(
+            b.remove(&e, &as_outcome(&o)),
+            Err(TallyError::NotAdded(_))
+        ));
+        b.add(&e, &as_outcome(&o)).unwrap();
+        assert!(matches!(
+            b.add(&e, &as_outcome(&o)),
+            Err(TallyError::DuplicateStation(_))
+        ));
+    }
 
     #[test]
     fn percent_rounds_half_up_with_integers() {

@@ -1,0 +1,113 @@
+//! The tally kept current as notes are stored, so results are ready the moment they are
+//! durable. It equals the tally re-derived from the stored notes (a test checks both agree):
+//! a new protocol adds its outcome; an amendment removes the superseded outcome and adds the
+//! new one.
+
+use std::collections::BTreeMap;
+
+use urna_model::definition::{ContestIdx, Election, StationIdx};
+use urna_model::intake::Submission;
+use urna_model::rules::Severity;
+use urna_tally::totals::{StationOutcome, TallyBuilder};
+
+use crate::{StoreError, TallyReport};
+
+/// Live tallies of every contest.
+#[derive(Debug, Clone)]
+pub(crate) struct Live {
+    contests: Vec<LiveContest>,
+}
+
+#[derive(Debug, Clone)]
+struct LiveContest {
+    builder: TallyBuilder,
+    quarantined: BTreeMap<StationIdx, Submission>,
+    warnings: BTreeMap<String, (u64, String)>,
+}
+
+impl Live {
+    /// Empty tallies: nothing reported yet.
+    pub(crate) fn new(e: &Election) -> Result<Self, StoreError> {
+        let contests = (0..e.contests.len())
+            .map(|c| {
+                let c = ContestIdx(
+                    u16::try_from(c).map_err(|_| StoreError::Setup("too many contests".into()))?,
+                );
+                Ok(LiveContest {
+                    builder: TallyBuilder::new(e, c)?,
+                    quarantined: BTreeMap::new(),
+                    warnings: BTreeMap::new(),
+                })
+            })
+            .collect::<Result<_, StoreError>>()?;
+        Ok(Self { contests })
+    }
+
+    /// Adds a station's current submission.
+    pub(crate) fn add(&mut self, e: &Election, sub: &Submission) -> Result<(), StoreError> {
+        let c = &mut self.contests[sub.contest.0 as usize];
+        c.builder.add(e, &outcome(sub))?;
+        for v in sub
+            .violations
+            .iter()
+            .filter(|v| v.severity == Severity::Warning)
+        {
+            c.warnings
+                .entry(v.rule.clone())
+                .or_insert_with(|| (0, v.message.clone()))
+                .0 += 1;
+        }
+        if sub.is_quarantined() {
+            c.quarantined.insert(sub.station, sub.clone());
+        }
+        Ok(())
+    }
+
+    /// Removes a station's superseded submission.
+    pub(crate) fn remove(&mut self, e: &Election, sub: &Submission) -> Result<(), StoreError> {
+        let c = &mut self.contests[sub.contest.0 as usize];
+        c.builder.remove(e, &outcome(sub))?;
+        for v in sub
+            .violations
+            .iter()
+            .filter(|v| v.severity == Severity::Warning)
+        {
+            if let Some(w) = c.warnings.get_mut(&v.rule) {
+                w.0 -= 1;
+                if w.0 == 0 {
+                    c.warnings.remove(&v.rule);
+                }
+            }
+        }
+        c.quarantined.remove(&sub.station);
+        Ok(())
+    }
+
+    /// The report of one contest.
+    pub(crate) fn report(&self, contest: ContestIdx) -> TallyReport {
+        let c = &self.contests[contest.0 as usize];
+        TallyReport {
+            tally: Some(c.builder.tally().clone()),
+            quarantined: c
+                .quarantined
+                .iter()
+                .map(|(s, sub)| (*s, sub.clone()))
+                .collect(),
+            warnings: c.warnings.clone(),
+        }
+    }
+}
+
+fn outcome(sub: &Submission) -> StationOutcome<'_> {
+    if sub.is_quarantined() {
+        StationOutcome::Quarantined {
+            station: sub.station,
+        }
+    } else {
+        StationOutcome::Counted {
+            station: sub.station,
+            counts: &sub.counts,
+            votes: &sub.votes,
+        }
+    }
+}
