@@ -358,7 +358,7 @@ impl<'a> State<'a> {
             let share = self.share_for(list, t);
             let outcome = if exempt {
                 ThresholdOutcome::Exempt
-            } else if share.reached_by(votes, self.valid) {
+            } else if t.passes(share, votes, self.valid) {
                 ThresholdOutcome::Passed
             } else {
                 ThresholdOutcome::Failed
@@ -371,8 +371,8 @@ impl<'a> State<'a> {
                 scope: "national".into(),
                 votes,
                 base: self.valid,
-                threshold: share.to_string(),
-                needed: share.minimum_votes(self.valid),
+                threshold: t.describe(share),
+                needed: t.needed(share, self.valid),
                 outcome,
             });
         }
@@ -573,18 +573,17 @@ impl<'a> State<'a> {
                         {
                             continue;
                         }
-                        let share = self
-                            .rules
-                            .threshold
-                            .as_ref()
-                            .map_or(Share::ZERO, |t| self.share_for(list, t));
-                        excluded.push(below(
-                            list,
-                            votes,
-                            share,
-                            self.valid,
-                            "national valid votes",
-                        ));
+                        if let Some(t) = &self.rules.threshold {
+                            let share = self.share_for(list, t);
+                            excluded.push(below_threshold(
+                                list,
+                                votes,
+                                t,
+                                share,
+                                self.valid,
+                                "national valid votes",
+                            ));
+                        }
                     }
                     continue;
                 }
@@ -593,14 +592,14 @@ impl<'a> State<'a> {
                     && !community.is_some_and(|c| c.threshold_exempt)
                 {
                     let share = self.share_for(list, t);
-                    let passed = share.reached_by(votes, base);
+                    let passed = t.passes(share, votes, base);
                     self.thresholds.push(ThresholdCheck {
                         list: list.clone(),
                         scope: format!("district {}", p.id),
                         votes,
                         base,
-                        threshold: share.to_string(),
-                        needed: share.minimum_votes(base),
+                        threshold: t.describe(share),
+                        needed: t.needed(share, base),
                         outcome: if passed {
                             ThresholdOutcome::Passed
                         } else {
@@ -608,7 +607,14 @@ impl<'a> State<'a> {
                         },
                     });
                     if !passed {
-                        excluded.push(below(list, votes, share, base, "district valid votes"));
+                        excluded.push(below_threshold(
+                            list,
+                            votes,
+                            t,
+                            share,
+                            base,
+                            "district valid votes",
+                        ));
                         continue;
                     }
                 }
@@ -821,4 +827,22 @@ fn below(list: &ListId, votes: Votes, share: Share, base: Votes, base_name: &str
         struck: 0,
         cap: None,
     }
+}
+
+/// [`below`] for a list cut by the rule set's legal threshold, honouring a strict comparison.
+fn below_threshold(
+    list: &ListId,
+    votes: Votes,
+    t: &Threshold,
+    share: Share,
+    base: Votes,
+    base_name: &str,
+) -> Entry {
+    let mut entry = below(list, votes, share, base, base_name);
+    entry.status = EntryStatus::BelowThreshold {
+        threshold: t.describe(share),
+        needed: t.needed(share, base),
+        base: format!("{base_name} ({base})"),
+    };
+    entry
 }

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::error::SeatError;
 use super::method::Method;
 use super::tie::TieRule;
-use super::types::{DistrictId, Share};
+use super::types::{DistrictId, Share, Votes};
 
 /// The seat rules of one electoral system.
 ///
@@ -89,6 +89,39 @@ pub struct Threshold {
     pub party: Share,
     /// The share a coalition list needs (default: the party share).
     pub coalition: Option<Share>,
+    /// True where the law says "more than" the share: a list exactly at the share fails
+    /// (Bosnia and Herzegovina, Election Law art. 9.5(3)). Default false: "at least".
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub strict: bool,
+}
+
+impl Threshold {
+    /// True when `votes` out of `base` pass `share` under this threshold's comparison.
+    pub fn passes(&self, share: Share, votes: Votes, base: Votes) -> bool {
+        if self.strict {
+            share.exceeded_by(votes, base)
+        } else {
+            share.reached_by(votes, base)
+        }
+    }
+
+    /// The smallest vote count that passes `share` of `base` under this threshold's comparison.
+    pub fn needed(&self, share: Share, base: Votes) -> Votes {
+        if self.strict {
+            share.minimum_votes_exceeding(base)
+        } else {
+            share.minimum_votes(base)
+        }
+    }
+
+    /// How the share reads in explanations: `3%`, or `more than 3%` for a strict threshold.
+    pub fn describe(&self, share: Share) -> String {
+        if self.strict {
+            format!("more than {share}")
+        } else {
+            share.to_string()
+        }
+    }
 }
 
 /// A district and its seats.

@@ -158,6 +158,21 @@ impl Share {
             >= u128::from(self.numerator) * u128::from(base.0)
     }
 
+    /// True when `part` is strictly more than this share of `base` (exact), for laws that say
+    /// "more than".
+    pub fn exceeded_by(self, part: Votes, base: Votes) -> bool {
+        u128::from(part.0) * u128::from(self.denominator)
+            > u128::from(self.numerator) * u128::from(base.0)
+    }
+
+    /// The smallest vote count strictly above this share of `base`.
+    pub fn minimum_votes_exceeding(self, base: Votes) -> Votes {
+        // votes × den > num × base  ⇔  votes ≥ ⌊num × base / den⌋ + 1.
+        let need = u128::from(self.numerator) * u128::from(base.0);
+        let v = need / u128::from(self.denominator) + 1;
+        Votes(u64::try_from(v).unwrap_or(u64::MAX))
+    }
+
     /// True for a zero share (no threshold).
     pub fn is_zero(self) -> bool {
         self.numerator == 0
@@ -255,6 +270,16 @@ mod tests {
         assert!(!five.reached_by(Votes(4), Votes(100)));
         assert_eq!(five.minimum_votes(Votes(101)), Votes(6));
         assert_eq!(five.minimum_votes(Votes(100)), Votes(5));
+    }
+
+    #[test]
+    fn share_exceeded_is_strict() {
+        let three = Share::parse_percent("3%").unwrap();
+        assert!(!three.exceeded_by(Votes(3), Votes(100)));
+        assert!(three.exceeded_by(Votes(4), Votes(100)));
+        assert_eq!(three.minimum_votes_exceeding(Votes(100)), Votes(4));
+        assert_eq!(three.minimum_votes_exceeding(Votes(101)), Votes(4));
+        assert_eq!(three.minimum_votes_exceeding(Votes(99)), Votes(3));
     }
 
     #[test]

@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::panic)]
 
 mod bad_input;
+mod bosnia;
 mod properties;
 mod support;
 mod systems;
