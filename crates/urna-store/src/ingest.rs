@@ -133,6 +133,11 @@ impl Store {
     where
         I: Iterator<Item = std::io::Result<Vec<u8>>> + Send,
     {
+        if self.poisoned {
+            return Err(StoreError::Setup(
+                "an earlier intake failed part-way; reopen the data directory (nothing acknowledged was lost)".into(),
+            ));
+        }
         let start = Instant::now();
         let election = &self.election;
         let workers = options.workers.max(1);
@@ -203,6 +208,9 @@ impl Store {
             let every = options.sequence_every;
             let max_entries = options.sequence_max_entries.max(1);
             let sequencer = scope.spawn(move || sequence_loop(log, &seq_rx, every, max_entries));
+            // Only the workers hold the queue's receiver from here on: if they stop, the reader's
+            // sends fail instead of blocking forever.
+            drop(work_rx);
             let result = write_loop(
                 &mut self.conn,
                 &mut self.history,
@@ -223,6 +231,12 @@ impl Store {
             let sequenced = sequencer
                 .join()
                 .map_err(|_| StoreError::Log("the sequencer thread panicked".into()))?;
+            if result.is_err() {
+                // Whatever was not committed is gone from the database but not from the
+                // in-memory history and tally: refuse further intake until a reopen.
+                let _ = self.conn.execute_batch("ROLLBACK");
+                self.poisoned = true;
+            }
             result?;
             (report.checkpoints, report.sequence_busy) = sequenced?;
             Ok(())

@@ -112,6 +112,8 @@ pub struct Store {
     log: log::Sequencer,
     /// The tally kept current by intake; built on first use after an open.
     live: Option<live::Live>,
+    /// Set when an intake failed part-way: memory may be ahead of the database.
+    poisoned: bool,
 }
 
 impl std::fmt::Debug for Store {
@@ -174,6 +176,7 @@ impl Store {
             next_index: 0,
             log,
             live,
+            poisoned: false,
         })
     }
 
@@ -267,6 +270,7 @@ impl Store {
             next_index,
             log,
             live: None,
+            poisoned: false,
         })
     }
 

@@ -103,6 +103,57 @@ fn ingest_is_durable_idempotent_and_in_order() {
 }
 
 #[test]
+fn a_failing_database_stops_intake_cleanly_and_loses_nothing_acknowledged() {
+    let f = fixture(120);
+    let mut store = Store::init(&f.data, &f.definition).unwrap();
+    // The database starts refusing writes at entry 50, in the middle of the intake.
+    let side = rusqlite::Connection::open(f.data.join(DB_FILE)).unwrap();
+    side.execute_batch(
+        "CREATE TRIGGER boom BEFORE INSERT ON entries WHEN NEW.idx = 50 \
+         BEGIN SELECT RAISE(ABORT, 'disk on fire'); END;",
+    )
+    .unwrap();
+    let mut acked = Vec::new();
+    let opts = IngestOptions {
+        chunk: 7,
+        commit_every: 20,
+        ..IngestOptions::default()
+    };
+    let err = store
+        .ingest(
+            f.protocols.iter().cloned().map(Ok),
+            &opts,
+            &SystemClock,
+            |a| {
+                if let Outcome::Stored { index, .. } = a.outcome {
+                    acked.push(*index);
+                }
+            },
+        )
+        .unwrap_err();
+    assert!(err.to_string().contains("disk on fire"), "{err}");
+    assert!(acked.len() < 50);
+    // The store refuses more intake until it is reopened.
+    assert!(
+        store
+            .ingest(std::iter::empty(), &opts, &SystemClock, |_| {})
+            .is_err()
+    );
+    drop(store);
+    side.execute_batch("DROP TRIGGER boom").unwrap();
+    let mut store = Store::open(&f.data).unwrap();
+    for i in &acked {
+        assert!(
+            store.entry(*i).unwrap().is_some(),
+            "acknowledged entry {i} lost"
+        );
+    }
+    let (r, _) = ingest(&mut store, &f.protocols);
+    assert_eq!(r.accepted + r.quarantined + r.duplicates, 120);
+    assert_eq!(store.len(), 120);
+}
+
+#[test]
 fn rejected_notes_store_nothing() {
     let f = fixture(10);
     let mut store = Store::init(&f.data, &f.definition).unwrap();
