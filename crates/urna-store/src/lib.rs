@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OptionalExtension, params};
 use urna_model::definition::{ContestIdx, Election, StationIdx};
-use urna_model::intake::{History, Latest, Submission, Verdict, sha256};
+use urna_model::intake::{History, Latest, Submission, Verdict};
 use urna_model::note::{Note, NoteSigner};
 use urna_model::protocol::{ProtocolBody, hex};
 use urna_tally::totals::TallyError;
@@ -364,19 +364,10 @@ impl Store {
     /// # Errors
     /// [`StoreError::Sqlite`].
     pub fn entries(&self) -> Result<Vec<EntryRow>, StoreError> {
-        let mut stmt = self.conn.prepare(
-            "SELECT idx, hash, station, revision, status, note FROM entries ORDER BY idx",
-        )?;
-        let rows = stmt.query_map([], |r| {
-            Ok(EntryRow {
-                index: sql_u64(r.get(0)?),
-                hash: r.get(1)?,
-                station: r.get(2)?,
-                revision: r.get(3)?,
-                quarantined: r.get::<_, i64>(4)? == 1,
-                note: r.get(5)?,
-            })
-        })?;
+        let mut stmt = self
+            .conn
+            .prepare(&format!("SELECT {ENTRY_COLUMNS} FROM entries ORDER BY idx"))?;
+        let rows = stmt.query_map([], entry_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
@@ -401,22 +392,8 @@ impl Store {
         clause: &str,
         arg: &dyn rusqlite::ToSql,
     ) -> Result<Option<EntryRow>, StoreError> {
-        let sql = format!(
-            "SELECT idx, hash, station, revision, status, note FROM entries WHERE {clause}"
-        );
-        Ok(self
-            .conn
-            .query_row(&sql, [arg], |r| {
-                Ok(EntryRow {
-                    index: sql_u64(r.get(0)?),
-                    hash: r.get(1)?,
-                    station: r.get(2)?,
-                    revision: r.get(3)?,
-                    quarantined: r.get::<_, i64>(4)? == 1,
-                    note: r.get(5)?,
-                })
-            })
-            .optional()?)
+        let sql = format!("SELECT {ENTRY_COLUMNS} FROM entries WHERE {clause}");
+        Ok(self.conn.query_row(&sql, [arg], entry_row).optional()?)
     }
 
     /// The log's root hash at `size` entries.
@@ -425,21 +402,6 @@ impl Store {
     /// [`StoreError::Log`] if `size` is larger than the log.
     pub fn log_root(&self, size: u64) -> Result<urna_tlog::Hash, StoreError> {
         self.log.root_at(size)
-    }
-
-    /// The entry with this hash, if stored.
-    ///
-    /// # Errors
-    /// [`StoreError::Sqlite`].
-    pub fn entry_index(&self, hash: &[u8; 32]) -> Result<Option<u64>, StoreError> {
-        Ok(self
-            .conn
-            .query_row(
-                "SELECT idx FROM entries WHERE hash = ?1",
-                params![hash.as_slice()],
-                |r| r.get(0).map(sql_u64),
-            )
-            .optional()?)
     }
 
     /// Totals, quarantine list and warnings of a contest. Kept current by intake; after an
@@ -710,14 +672,23 @@ fn sql_u64(v: i64) -> u64 {
     u64::try_from(v).unwrap_or_default()
 }
 
+/// The columns [`entry_row`] reads, in its order.
+const ENTRY_COLUMNS: &str = "idx, hash, station, revision, status, note";
+
+fn entry_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<EntryRow> {
+    Ok(EntryRow {
+        index: sql_u64(r.get(0)?),
+        hash: r.get(1)?,
+        station: r.get(2)?,
+        revision: r.get(3)?,
+        quarantined: r.get::<_, i64>(4)? == 1,
+        note: r.get(5)?,
+    })
+}
+
 /// Rows are counted in `u64`; SQLite integers are `i64`, which no real log size reaches.
 fn to_sql(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
-}
-
-/// SHA-256 helper re-exported for callers that hash notes the way the store does.
-pub fn entry_hash(note: &[u8]) -> [u8; 32] {
-    sha256(note)
 }
 
 #[cfg(test)]
