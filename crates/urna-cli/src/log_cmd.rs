@@ -237,9 +237,8 @@ pub(crate) fn publish(store: &Store) -> Result<Published> {
         &proof,
         std::time::Duration::from_secs(10),
     );
-    let tmp = sizes_path.with_extension("tmp");
-    std::fs::write(&tmp, serde_json::to_vec_pretty(&last_size)?)?;
-    std::fs::rename(&tmp, &sizes_path)?;
+    urna_tlog::tiledir::write_file_atomic(&sizes_path, &serde_json::to_vec_pretty(&last_size)?)
+        .with_context(|| format!("writing {}", sizes_path.display()))?;
     match report.cosigned_note {
         Some(note) => {
             store.publish_checkpoint(&note)?;

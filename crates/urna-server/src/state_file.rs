@@ -1,16 +1,16 @@
 //! The witness's durable state: one JSON file holding [`WitnessState`] (origin → the size and
 //! root of the latest checkpoint cosigned), replaced atomically.
 //!
-//! A write goes to `<file>.tmp` in the same directory, is fsynced, renamed over the file, and
-//! the directory is fsynced, so after a crash (even `kill -9` or power loss) the file holds
+//! A write goes through [`urna_tlog::tiledir::write_file_atomic`] (a temporary file in the same
+//! directory, fsynced, renamed over the file, then the directory fsynced), so after a crash (even `kill -9` or power loss) the file holds
 //! either the old state or the new one, never a mix. The server writes the new state *before*
 //! it answers with a cosignature, so a witness never hands out a cosignature it could forget.
 //!
 //! Out of scope: locking against two witness processes sharing one file (run one process per
 //! state file); keeping a history of cosigned checkpoints (the spec asks only for the latest).
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write as _};
+use std::fs;
+use std::io;
 use std::path::{Path, PathBuf};
 
 use urna_tlog::WitnessState;
@@ -102,33 +102,8 @@ impl StateFile {
                 source,
             })?;
         bytes.push(b'\n');
-        let tmp = self.tmp_path();
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&tmp)
-            .map_err(io_err)?;
-        f.write_all(&bytes).map_err(io_err)?;
-        f.sync_all().map_err(io_err)?;
-        drop(f);
-        fs::rename(&tmp, &self.path).map_err(io_err)?;
-        let dir = match self.path.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d,
-            _ => Path::new("."),
-        };
-        File::open(dir).and_then(|d| d.sync_all()).map_err(io_err)?;
+        urna_tlog::tiledir::write_file_atomic(&self.path, &bytes).map_err(io_err)?;
         Ok(())
-    }
-
-    fn tmp_path(&self) -> PathBuf {
-        let mut name = self
-            .path
-            .file_name()
-            .map(std::ffi::OsStr::to_os_string)
-            .unwrap_or_default();
-        name.push(".tmp");
-        self.path.with_file_name(name)
     }
 }
 
@@ -162,7 +137,11 @@ mod tests {
         );
         f.store(&s).unwrap();
         assert_eq!(f.load(false).unwrap(), s);
-        assert!(!f.tmp_path().exists());
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["state.json"]);
     }
 
     #[test]

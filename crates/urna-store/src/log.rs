@@ -19,6 +19,7 @@ use urna_tlog::checkpoint::Checkpoint;
 use urna_tlog::hash::{Hash, LeafIndex, TreeSize, leaf_hash};
 use urna_tlog::storage::MemoryStore;
 use urna_tlog::tile::{Tile, TileKind, encode_entries, hash_tile_bytes, tiles_for_growth};
+use urna_tlog::tiledir::write_file_atomic;
 use urna_tlog::{TileDir, Tree, proof};
 
 use crate::StoreError;
@@ -207,7 +208,11 @@ impl Sequencer {
             .sign(&self.signer)
             .map_err(|e| StoreError::Log(e.to_string()))?
             .to_bytes();
-        write_file_synced(&self.dir.join(LATEST_CHECKPOINT_FILE), &note)?;
+        let latest = self.dir.join(LATEST_CHECKPOINT_FILE);
+        write_file_atomic(&latest, &note).map_err(|source| StoreError::Io {
+            path: latest.display().to_string(),
+            source,
+        })?;
         if self.publish_unwitnessed {
             self.tiles.write_checkpoint(&note).map_err(log_err)?;
         }
@@ -286,26 +291,6 @@ fn read_optional(path: &Path) -> Result<Option<Vec<u8>>, StoreError> {
             source,
         }),
     }
-}
-
-/// Writes a file atomically: temporary file, fsync, rename, fsync of the directory.
-pub(crate) fn write_file_synced(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
-    use std::io::Write as _;
-    let io = |source| StoreError::Io {
-        path: path.display().to_string(),
-        source,
-    };
-    let tmp = path.with_extension("tmp");
-    let mut f = std::fs::File::create(&tmp).map_err(io)?;
-    f.write_all(bytes).map_err(io)?;
-    f.sync_all().map_err(io)?;
-    std::fs::rename(&tmp, path).map_err(io)?;
-    if let Some(dir) = path.parent() {
-        std::fs::File::open(dir)
-            .and_then(|d| d.sync_all())
-            .map_err(io)?;
-    }
-    Ok(())
 }
 
 #[allow(clippy::needless_pass_by_value)] // shaped for `map_err`

@@ -198,9 +198,36 @@ fn read_optional(path: &Path) -> Result<Option<Vec<u8>>, TileDirError> {
 
 /// Writes `bytes` to `path` via a synced temporary file and a rename. Returns the parent
 /// directory, synced already if `sync_parent`.
+/// Writes a file atomically and durably: a temporary file in the same directory (which must
+/// exist), fsync, rename over `path`, fsync of the directory. A reader sees the old contents or the new, never
+/// a mix; once this returns, the new contents survive a crash. Used for tiles, checkpoints and
+/// any small state that must not be half-written.
+///
+/// # Errors
+/// The I/O error of the step that failed; the temporary file is removed on failure.
+pub fn write_file_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = replace_file(path, bytes)?;
+    File::open(&dir)?.sync_all()
+}
+
+/// The atomic write without the directory sync (the caller syncs directories once per batch).
 fn write_atomic(path: &Path, bytes: &[u8], sync_parent: bool) -> Result<PathBuf, TileDirError> {
-    let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
-    fs::create_dir_all(&dir).map_err(io("create directory", &dir))?;
+    if let Some(dir) = path.parent() {
+        fs::create_dir_all(dir).map_err(io("create directory", dir))?;
+    }
+    let dir = replace_file(path, bytes).map_err(io("write atomically", path))?;
+    if sync_parent {
+        sync_dir(&dir)?;
+    }
+    Ok(dir)
+}
+
+/// Temporary file, write, fsync, rename over `path`; returns the directory.
+fn replace_file(path: &Path, bytes: &[u8]) -> std::io::Result<PathBuf> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -211,20 +238,16 @@ fn write_atomic(path: &Path, bytes: &[u8], sync_parent: bool) -> Result<PathBuf,
         TEMP_COUNTER.fetch_add(1, Ordering::Relaxed)
     ));
     let result = (|| {
-        let mut f = File::create(&tmp).map_err(io("create", &tmp))?;
-        f.write_all(bytes).map_err(io("write", &tmp))?;
-        f.sync_all().map_err(io("sync", &tmp))?;
-        fs::rename(&tmp, path).map_err(io("rename into", path))
+        let mut f = File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        fs::rename(&tmp, path)
     })();
     if result.is_err() {
         // Best effort: a leftover temporary file is harmless but untidy.
         let _ = fs::remove_file(&tmp);
     }
-    result?;
-    if sync_parent {
-        sync_dir(&dir)?;
-    }
-    Ok(dir)
+    result.map(|()| dir)
 }
 
 /// Threads that write tiles at once (bounded by the disk, not the CPU).
