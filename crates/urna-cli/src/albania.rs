@@ -143,7 +143,7 @@ pub(crate) fn import(csv: &Path, data: &Path) -> Result<ExitCode> {
     let pack_path = data.join("import").join("protocols.notes");
     let mut pack = BufWriter::new(std::fs::File::create(&pack_path)?);
     let mut seeds = vec![0u8; 32 * rows.len()];
-    crate::getrandom(&mut seeds)?;
+    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut seeds);
     for (r, seed) in rows.iter().zip(seeds.chunks_exact(32)) {
         let seed: [u8; 32] = seed.try_into()?;
         let signer = NoteSigner::from_seed(&r.station, &seed)

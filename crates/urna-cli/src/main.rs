@@ -346,9 +346,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
             command: KeysCommand::Generate { name, out },
         } => {
             let mut seed = [0u8; 32];
-            getrandom(&mut seed)?;
+            rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut seed);
             let signer = NoteSigner::from_seed(&name, &seed)?;
-            write_secret(&out, &signer.to_skey())?;
+            urna_store::write_secret(&out, &signer.to_skey())?;
             out!("{}", signer.verifier().to_vkey());
             Ok(ExitCode::SUCCESS)
         }
@@ -629,7 +629,7 @@ fn write_sim(sim: &Simulation, out: &Path) -> Result<Vec<PathBuf>> {
     protocols.into_inner()?.sync_all()?;
     amendments.into_inner()?.sync_all()?;
     let key = out.join("secrets").join("central-commission.key");
-    write_secret(&key, &sim.authority().to_skey())?;
+    urna_store::write_secret(&key, &sim.authority().to_skey())?;
     Ok(vec![
         definition,
         stations_path,
@@ -774,27 +774,4 @@ pub(crate) fn progress(len: u64, what: &'static str) -> ProgressBar {
     );
     pb.set_message(what);
     pb
-}
-
-fn write_secret(path: &Path, secret: &str) -> Result<()> {
-    use std::os::unix::fs::OpenOptionsExt as _;
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .with_context(|| format!("creating {} (it must not exist yet)", path.display()))?;
-    writeln!(f, "{secret}")?;
-    f.sync_all()?;
-    Ok(())
-}
-
-fn getrandom(buf: &mut [u8]) -> Result<()> {
-    use std::io::Read as _;
-    File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(buf))
-        .context("reading /dev/urandom")
 }

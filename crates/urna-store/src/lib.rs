@@ -161,7 +161,7 @@ impl Store {
             params![SCHEMA_VERSION, election.id, hex(&election.digest)],
         )?;
         let mut seed = [0u8; 32];
-        random_bytes(&mut seed)?;
+        rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut seed);
         let origin = log_origin(&election.id);
         let signer = NoteSigner::from_seed(&origin, &seed)
             .map_err(|e| StoreError::Setup(format!("log origin {origin:?}: {e}")))?;
@@ -641,17 +641,12 @@ pub fn log_origin(election_id: &str) -> String {
     format!("urna/{election_id}")
 }
 
-fn random_bytes(buf: &mut [u8]) -> Result<(), StoreError> {
-    use std::io::Read as _;
-    std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(buf))
-        .map_err(|source| StoreError::Io {
-            path: "/dev/urandom".into(),
-            source,
-        })
-}
-
-fn write_secret(path: &Path, secret: &str) -> Result<(), StoreError> {
+/// Writes a secret (a private key) to a new file readable by its owner only (mode 0600),
+/// creating its directory; refuses to overwrite an existing file.
+///
+/// # Errors
+/// [`StoreError::Io`] naming the path, e.g. when it already exists.
+pub fn write_secret(path: &Path, secret: &str) -> Result<(), StoreError> {
     use std::io::Write as _;
     use std::os::unix::fs::OpenOptionsExt as _;
     if let Some(dir) = path.parent() {
