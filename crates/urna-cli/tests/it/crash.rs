@@ -4,7 +4,7 @@ use std::collections::HashSet;
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;
 
-use crate::{p, run, urna};
+use crate::{init, p, run, urna};
 
 #[test]
 fn kill_9_during_bulk_ingest_loses_nothing_acknowledged() {
@@ -16,16 +16,7 @@ fn kill_9_during_bulk_ingest_loses_nothing_acknowledged() {
         &["sim", "--out", p(&src), "--stations", &STATIONS.to_string()],
         0,
     );
-    run(
-        &[
-            "init",
-            "--definition",
-            p(&src.join("election.toml")),
-            "--data",
-            p(&data),
-        ],
-        0,
-    );
+    init(&src, &data);
     let pack = src.join("protocols.notes");
 
     // 1. Start a bulk ingest and kill it with SIGKILL once acknowledgments are flowing.

@@ -1,4 +1,4 @@
-use crate::{p, run};
+use crate::{init, p, run};
 
 #[test]
 fn demo_runs_a_whole_election_and_refuses_every_attack() {
@@ -52,16 +52,7 @@ fn operator_verbs_run_step_by_step() {
         ],
         0,
     );
-    run(
-        &[
-            "init",
-            "--definition",
-            p(&src.join("election.toml")),
-            "--data",
-            p(&data),
-        ],
-        0,
-    );
+    init(&src, &data);
     let acks = run(
         &[
             "ingest",

@@ -12,7 +12,7 @@ use urna_model::note::Note;
 use urna_model::pack::{PackReader, write_note};
 use urna_tlog::cosignature::CosignatureVerifier;
 
-use crate::{p, run, urna};
+use crate::{init, p, run, urna};
 
 /// A running `urna witness serve`; killed when dropped.
 struct Witness {
@@ -127,16 +127,7 @@ fn log_and_three_witnesses_story() {
     let src = dir.path().join("src");
     let data = dir.path().join("data");
     run(&["sim", "--out", p(&src), "--stations", "260"], 0);
-    run(
-        &[
-            "init",
-            "--definition",
-            p(&src.join("election.toml")),
-            "--data",
-            p(&data),
-        ],
-        0,
-    );
+    init(&src, &data);
     let status = run(&["status", "--data", p(&data)], 0);
     let log_vkey = status
         .lines()
@@ -250,16 +241,7 @@ fn log_and_three_witnesses_story() {
     // 7. A fork: the same log key, the same entries minus one, grown past 200. Every witness
     //    refuses it, including the two restarted after kill -9.
     let fork = dir.path().join("fork");
-    run(
-        &[
-            "init",
-            "--definition",
-            p(&src.join("election.toml")),
-            "--data",
-            p(&fork),
-        ],
-        0,
-    );
+    init(&src, &fork);
     std::fs::copy(data.join("secrets/log.key"), fork.join("secrets/log.key")).unwrap();
     policy(&fork, &table);
     let o = output(&[

@@ -29,6 +29,20 @@ pub fn run(args: &[&str], code: i32) -> String {
     stdout + &stderr
 }
 
+/// `urna init` of a data directory from a simulation written to `src` by `urna sim`.
+pub fn init(src: &Path, data: &Path) {
+    run(
+        &[
+            "init",
+            "--definition",
+            p(&src.join("election.toml")),
+            "--data",
+            p(data),
+        ],
+        0,
+    );
+}
+
 /// `../shared/data/<rel>` from the project root.
 pub fn shared_data(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
