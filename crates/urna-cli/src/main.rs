@@ -414,13 +414,11 @@ fn demo(data: &Path, stations: u32, seed: u64, rules: &str) -> Result<ExitCode> 
     std::fs::write(&marker, "made by urna demo\n")?;
     out!("2. Initialising the data directory {}", data.display());
     let store_dir = data.join("store");
-    let store = Store::init(&store_dir, &source.join("election.toml"))?;
+    let mut store = Store::init(&store_dir, &source.join("election.toml"))?;
     out!(
         "   Starting two witnesses (a cyber-security agency and an observer group) that must cosign every published checkpoint"
     );
     let witnesses = start_demo_witnesses(data, &store)?;
-    drop(store);
-    let mut store = Store::open(&store_dir)?;
     out!("3. Ingesting the signed protocols (verify signature, parse, validate, store durably)");
     let r1 = ingest_paths(&mut store, &[source.join("protocols.notes")], false, true)?;
     out!("   {}", report::ingest_line(&r1));

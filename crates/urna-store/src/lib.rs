@@ -166,7 +166,7 @@ impl Store {
         let signer = NoteSigner::from_seed(&origin, &seed)
             .map_err(|e| StoreError::Setup(format!("log origin {origin:?}: {e}")))?;
         write_secret(&dir.join(log::LOG_KEY_FILE), &signer.to_skey())?;
-        let log = log::Sequencer::new(dir, signer, !dir.join(WITNESSES_FILE).exists())?;
+        let log = log::Sequencer::new(dir, signer)?;
         let live = Some(live::Live::new(&election)?);
         Ok(Self {
             dir: dir.to_owned(),
@@ -210,7 +210,7 @@ impl Store {
         let skey = std::fs::read_to_string(&key_path).map_err(io_err(&key_path))?;
         let signer = NoteSigner::from_skey(skey.trim())
             .map_err(|e| StoreError::Setup(format!("{}: {e}", key_path.display())))?;
-        let mut log = log::Sequencer::new(dir, signer, !dir.join(WITNESSES_FILE).exists())?;
+        let mut log = log::Sequencer::new(dir, signer)?;
         let latest = log::read_latest(dir)?;
         if let Some(size) = latest.as_deref().and_then(log::checkpoint_size) {
             log.skip_written_tiles(size);

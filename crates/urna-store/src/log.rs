@@ -58,8 +58,6 @@ pub(crate) struct Sequencer {
     /// Entries from `tail_start` to the tree size, for partial and new data tiles.
     tail: Vec<Vec<u8>>,
     tail_start: u64,
-    /// Whether a signed checkpoint is published without witnesses.
-    publish_unwitnessed: bool,
 }
 
 impl std::fmt::Debug for Sequencer {
@@ -73,11 +71,7 @@ impl std::fmt::Debug for Sequencer {
 
 impl Sequencer {
     /// An empty log in `data_dir`, signing with `signer` (whose name is the log's origin).
-    pub(crate) fn new(
-        data_dir: &Path,
-        signer: NoteSigner,
-        publish_unwitnessed: bool,
-    ) -> Result<Self, StoreError> {
+    pub(crate) fn new(data_dir: &Path, signer: NoteSigner) -> Result<Self, StoreError> {
         let tiles = TileDir::open(data_dir.join(LOG_DIR)).map_err(log_err)?;
         Ok(Self {
             dir: data_dir.to_owned(),
@@ -88,7 +82,6 @@ impl Sequencer {
             flushed: 0,
             tail: Vec::new(),
             tail_start: 0,
-            publish_unwitnessed,
         })
     }
 
@@ -213,7 +206,9 @@ impl Sequencer {
             path: latest.display().to_string(),
             source,
         })?;
-        if self.publish_unwitnessed {
+        // Without a witness policy there is nobody to wait for: publish at once. The policy is
+        // looked up at each checkpoint, so witnesses configured while the log runs take effect.
+        if !self.dir.join(crate::WITNESSES_FILE).exists() {
             self.tiles.write_checkpoint(&note).map_err(log_err)?;
         }
         self.flushed = new;
