@@ -194,10 +194,7 @@ impl Election {
             file: file.clone(),
             source,
         })?;
-        let raw: RawDefinition = toml::from_str(&toml_text).map_err(|e| DefinitionError::Toml {
-            file: file.clone(),
-            message: e.to_string(),
-        })?;
+        let raw = parse_raw(&file, &toml_text)?;
         let stations_name = raw.stations.file.get_ref().clone();
         let stations_path = path
             .parent()
@@ -208,9 +205,10 @@ impl Election {
                 file: stations_path.display().to_string(),
                 source,
             })?;
-        Self::from_texts(
+        Self::from_raw(
             &file,
             &toml_text,
+            raw,
             &stations_path.display().to_string(),
             &stations_text,
         )
@@ -226,10 +224,18 @@ impl Election {
         stations_name: &str,
         stations_text: &str,
     ) -> Result<Self, DefinitionError> {
-        let raw: RawDefinition = toml::from_str(toml_text).map_err(|e| DefinitionError::Toml {
-            file: toml_name.to_owned(),
-            message: e.to_string(),
-        })?;
+        let raw = parse_raw(toml_name, toml_text)?;
+        Self::from_raw(toml_name, toml_text, raw, stations_name, stations_text)
+    }
+
+    /// Checks a parsed `election.toml` (whose text is kept for line numbers) and its stations.
+    fn from_raw(
+        toml_name: &str,
+        toml_text: &str,
+        raw: RawDefinition,
+        stations_name: &str,
+        stations_text: &str,
+    ) -> Result<Self, DefinitionError> {
         let at =
             |span: std::ops::Range<usize>, field: &str, rule: String| DefinitionError::Invalid {
                 file: toml_name.to_owned(),
@@ -643,6 +649,13 @@ struct RawRule {
     severity: Severity,
     check: Spanned<String>,
     message: String,
+}
+
+fn parse_raw(file: &str, text: &str) -> Result<RawDefinition, DefinitionError> {
+    toml::from_str(text).map_err(|e| DefinitionError::Toml {
+        file: file.to_owned(),
+        message: e.to_string(),
+    })
 }
 
 /// Header of the stations file.
