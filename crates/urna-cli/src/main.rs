@@ -466,7 +466,8 @@ fn demo(data: &Path, stations: u32, seed: u64, rules: &str) -> Result<ExitCode> 
         rule_set.id,
         rule_set.title
     );
-    let input = seats::votes_from_tally(store.election(), r.tally(), &rule_set, None)?;
+    let input =
+        urna_tally::seats::VoteInput::from_tally(store.election(), r.tally(), &rule_set, None)?;
     let allocation = urna_tally::seats::allocate(&rule_set, &input)?;
     seats::print_allocation(&allocation, false, false)?;
     out!(

@@ -4,12 +4,9 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
-use urna_model::definition::{ContestIdx, Election, ListKind};
+use urna_model::definition::ContestIdx;
 use urna_store::Store;
-use urna_tally::seats::{
-    self, Allocation, DistrictId, ListId, ListInfo, RuleSet, SeatError, VoteInput, Votes,
-};
-use urna_tally::totals::Tally;
+use urna_tally::seats::{self, Allocation, RuleSet, SeatError, VoteInput};
 
 /// Loads a built-in rule set by name, or a rule-set file by path.
 pub(crate) fn load_rules(rules: &str) -> Result<RuleSet> {
@@ -24,80 +21,6 @@ pub(crate) fn load_rules(rules: &str) -> Result<RuleSet> {
             )
         })
     }
-}
-
-/// The vote input of a tally: one district per rule-set district, matched to the units one
-/// level below the country by id or by name; with a rule set that names no districts, the
-/// whole country as one district of `seats` seats.
-pub(crate) fn votes_from_tally(
-    e: &Election,
-    tally: &Tally,
-    rules: &RuleSet,
-    seats: Option<u32>,
-) -> Result<VoteInput> {
-    let contest = &e.contests[tally.contest.0 as usize];
-    let mut input = VoteInput::default();
-    for &l in &contest.lists {
-        let list = &e.lists[l];
-        let kind = match list.kind {
-            ListKind::Party => seats::ListKind::Party,
-            ListKind::Coalition => seats::ListKind::Coalition,
-            ListKind::Other => continue,
-        };
-        input.declare_list(
-            ListId::new(list.id.clone()),
-            ListInfo {
-                kind,
-                community: list.community.clone(),
-                name: Some(list.name.clone()),
-            },
-        );
-    }
-    let mut add = |district: &DistrictId, unit: usize| -> Result<(), SeatError> {
-        let totals = &tally.units[unit];
-        for (&l, &v) in contest.lists.iter().zip(&totals.votes) {
-            let list = &e.lists[l];
-            if list.kind == ListKind::Other {
-                input.add_other(district, Votes(v))?;
-            } else {
-                input.add_votes(district, &ListId::new(list.id.clone()), Votes(v))?;
-            }
-        }
-        Ok(())
-    };
-    if rules.districts.is_empty() {
-        let Some(seats) = seats else {
-            bail!(
-                "rule set {:?} names no districts: give the number of seats with --seats",
-                rules.id
-            );
-        };
-        let d = DistrictId::new(e.units[0].id.clone());
-        add(&d, 0)?;
-        if let Some(dv) = input.districts.get_mut(&d) {
-            dv.seats = Some(seats::Seats(seats));
-        }
-        return Ok(input);
-    }
-    for d in &rules.districts {
-        let unit = e
-            .units
-            .iter()
-            .position(|u| {
-                u.depth == 1
-                    && (u.id == d.id.0
-                        || u.name == d.id.0
-                        || d.name.as_deref() == Some(u.name.as_str()))
-            })
-            .with_context(|| {
-                format!(
-                    "rule set {:?}: district {:?} matches no unit below {} (by id or name)",
-                    rules.id, d.id.0, e.units[0].name
-                )
-            })?;
-        add(&d.id, unit)?;
-    }
-    Ok(input)
 }
 
 /// Runs `urna seats`.
@@ -140,7 +63,7 @@ pub(crate) fn run(
             let mut store =
                 Store::open(dir).with_context(|| format!("opening {}", dir.display()))?;
             let report = store.tally(ContestIdx(0))?;
-            votes_from_tally(store.election(), report.tally(), &rules, seats)?
+            VoteInput::from_tally(store.election(), report.tally(), &rules, seats)?
         }
         _ => bail!("give exactly one of --votes FILE or --data DIR"),
     };

@@ -23,8 +23,12 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use urna_model::definition::{self, Election};
+
 use super::error::SeatError;
+use super::rules::RuleSet;
 use super::types::{DistrictId, ListId, Seats, Votes};
+use crate::totals::Tally;
 
 /// Whether a list is a party or a coalition (thresholds may differ).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -179,6 +183,89 @@ impl VoteInput {
             .other
             .checked_add(votes, &format!("other votes in district `{district}`"))?;
         Ok(())
+    }
+
+    /// The votes of a contest's tally, for a rule set: each rule-set district is matched to
+    /// the unit one level below the country with the same id or name; with a rule set that
+    /// names no districts, the whole country is one district of `seats` seats. Lists of kind
+    /// `other` (votes for no list) count as `other` votes.
+    ///
+    /// # Errors
+    /// [`SeatError::District`] if a rule-set district matches no unit, or if the rule set names
+    /// no districts and `seats` is `None`; [`SeatError::Overflow`] on a sum overflow.
+    pub fn from_tally(
+        e: &Election,
+        tally: &Tally,
+        rules: &RuleSet,
+        seats: Option<u32>,
+    ) -> Result<Self, SeatError> {
+        let contest = &e.contests[tally.contest.0 as usize];
+        let mut input = Self::default();
+        for &l in &contest.lists {
+            let list = &e.lists[l];
+            let kind = match list.kind {
+                definition::ListKind::Party => ListKind::Party,
+                definition::ListKind::Coalition => ListKind::Coalition,
+                definition::ListKind::Other => continue,
+            };
+            input.declare_list(
+                ListId::new(list.id.clone()),
+                ListInfo {
+                    kind,
+                    community: list.community.clone(),
+                    name: Some(list.name.clone()),
+                },
+            );
+        }
+        let mut add = |district: &DistrictId, unit: usize| -> Result<(), SeatError> {
+            let totals = &tally.units[unit];
+            for (&l, &v) in contest.lists.iter().zip(&totals.votes) {
+                let list = &e.lists[l];
+                if list.kind == definition::ListKind::Other {
+                    input.add_other(district, Votes(v))?;
+                } else {
+                    input.add_votes(district, &ListId::new(list.id.clone()), Votes(v))?;
+                }
+            }
+            Ok(())
+        };
+        if rules.districts.is_empty() {
+            let country = DistrictId::new(e.units[0].id.clone());
+            let Some(seats) = seats else {
+                return Err(SeatError::District {
+                    district: country,
+                    problem: format!(
+                        "rule set {:?} names no districts: give the number of seats to fill",
+                        rules.id
+                    ),
+                });
+            };
+            add(&country, 0)?;
+            if let Some(dv) = input.districts.get_mut(&country) {
+                dv.seats = Some(Seats(seats));
+            }
+            return Ok(input);
+        }
+        for d in &rules.districts {
+            let unit = e
+                .units
+                .iter()
+                .position(|u| {
+                    u.depth == 1
+                        && (u.id == d.id.0
+                            || u.name == d.id.0
+                            || d.name.as_deref() == Some(u.name.as_str()))
+                })
+                .ok_or_else(|| SeatError::District {
+                    district: d.id.clone(),
+                    problem: format!(
+                        "rule set {:?}: matches no unit below {} (by id or name)",
+                        rules.id, e.units[0].name
+                    ),
+                })?;
+            add(&d.id, unit)?;
+        }
+        Ok(input)
     }
 }
 
