@@ -428,7 +428,7 @@ fn demo(data: &Path, stations: u32, seed: u64, rules: &str) -> Result<ExitCode> 
     let r2 = ingest_paths(&mut store, &[source.join("amendments.notes")], false, true)?;
     out!("   {}", report::ingest_line(&r2));
     out!("5. Submitting forged, altered and replayed notes; each must be refused:");
-    let attacks = sim.attacks(first_amended(&sim).as_ref());
+    let attacks = sim.attacks();
     for (what, bytes) in attacks {
         let mut line = String::new();
         store.ingest(
@@ -547,95 +547,21 @@ fn start_demo_witnesses(data: &Path, store: &Store) -> Result<DemoWitnesses> {
     Ok(children)
 }
 
-/// The first station that received an amendment in the simulation, if any.
-fn first_amended(sim: &Simulation) -> Option<urna_sim::SimStation> {
-    (0..sim.config().stations)
-        .map(|i| sim.station(i))
-        .find(|s| s.erroneous && amended(s))
-}
-
-/// The simulation amends every other erroneous station (the rest stay quarantined).
-fn amended(s: &urna_sim::SimStation) -> bool {
-    s.id.bytes().last().is_some_and(|b| b % 2 == 0)
-}
-
-/// A station's row in the stations file, its signed protocol, and its amendment if it has one.
-type SignedStation = (String, Vec<u8>, Option<Vec<u8>>);
-
-/// Writes a simulation's definition and notes; returns the files written.
+/// Writes a simulation into `out` (which must be empty or absent), with a progress bar, and
+/// the central commission's key under `secrets/`; returns the files written.
 fn write_sim(sim: &Simulation, out: &Path) -> Result<Vec<PathBuf>> {
     if out.exists() && std::fs::read_dir(out)?.next().is_some() {
         bail!("{} is not empty", out.display());
     }
-    std::fs::create_dir_all(out.join("secrets"))?;
-    let n = sim.config().stations;
-    let pb = progress(u64::from(n), "signing protocols");
-    let definition = out.join("election.toml");
-    std::fs::write(&definition, sim.definition_toml())?;
-    let stations_path = out.join("stations.csv");
-    let protocols_path = out.join(format!("protocols.{PACK_EXTENSION}"));
-    let amendments_path = out.join(format!("amendments.{PACK_EXTENSION}"));
-    let mut stations = BufWriter::new(File::create(&stations_path)?);
-    let mut protocols = BufWriter::new(File::create(&protocols_path)?);
-    let mut amendments = BufWriter::new(File::create(&amendments_path)?);
-    writeln!(stations, "{}", urna_sim::STATIONS_HEADER)?;
-    // Key derivation and signing dominate; do them on every core in order-preserving blocks.
-    let threads = std::thread::available_parallelism().map_or(2, usize::from) as u32;
-    let block = 4096u32;
-    let mut start = 0u32;
-    while start < n {
-        let end = (start + block * threads).min(n);
-        let parts: Vec<Vec<SignedStation>> = std::thread::scope(|s| {
-            let handles: Vec<_> = (0..threads)
-                .map(|t| {
-                    let lo = start + t * block;
-                    let hi = (lo + block).min(end);
-                    s.spawn(move || {
-                        (lo..hi)
-                            .map(|i| {
-                                let st = sim.station(i);
-                                let note = sim.protocol_note(&st);
-                                let amendment = if st.erroneous && amended(&st) {
-                                    sim.amendment_note(&st, &note)
-                                } else {
-                                    None
-                                };
-                                (sim.station_row(&st), note, amendment)
-                            })
-                            .collect()
-                    })
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().unwrap_or_default())
-                .collect()
-        });
-        for part in parts {
-            for (row, note, amendment) in part {
-                writeln!(stations, "{row}")?;
-                write_note(&mut protocols, &note)?;
-                if let Some(a) = amendment {
-                    write_note(&mut amendments, &a)?;
-                }
-                pb.inc(1);
-            }
-        }
-        start = end;
-    }
+    let pb = progress(u64::from(sim.config().stations), "signing protocols");
+    let mut files = sim
+        .write_files(out, &|n| pb.inc(n))
+        .with_context(|| format!("writing the simulation to {}", out.display()))?;
     pb.finish_and_clear();
-    stations.into_inner()?.sync_all()?;
-    protocols.into_inner()?.sync_all()?;
-    amendments.into_inner()?.sync_all()?;
     let key = out.join("secrets").join("central-commission.key");
     urna_store::write_secret(&key, &sim.authority().to_skey())?;
-    Ok(vec![
-        definition,
-        stations_path,
-        protocols_path,
-        amendments_path,
-        key,
-    ])
+    files.push(key);
+    Ok(files)
 }
 
 /// Ingests note files, packs and directories of them, in the order given (directories sorted).

@@ -12,12 +12,16 @@
 //! Out of scope: real elections (see `urna import`), attacks on the network.
 
 use std::fmt::Write as _;
+use std::fs::File;
+use std::io::{self, BufWriter, Write as _};
+use std::path::{Path, PathBuf};
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 use sha2::{Digest, Sha256};
 use urna_model::note::{Note, NoteSigner};
-use urna_model::protocol::{BodyKind, Counted, ProtocolBody, hex};
+use urna_model::pack::{PACK_EXTENSION, write_note};
+use urna_model::protocol::{BodyKind, Counted, ProtocolBody};
 
 /// What to simulate.
 #[derive(Debug, Clone)]
@@ -281,6 +285,101 @@ impl Simulation {
         }
     }
 
+    /// Whether the simulation amends a station: every other station with an injected error
+    /// gets a corrected amendment; the rest stay quarantined.
+    pub fn is_amended(&self, s: &SimStation) -> bool {
+        s.erroneous && s.id.bytes().last().is_some_and(|b| b % 2 == 0)
+    }
+
+    /// The first station that gets an amendment, if any.
+    pub fn first_amended(&self) -> Option<SimStation> {
+        (0..self.config.stations)
+            .map(|i| self.station(i))
+            .find(|s| self.is_amended(s))
+    }
+
+    /// Writes `election.toml`, `stations.csv`, `protocols.notes` and `amendments.notes` into
+    /// `out` (created if needed) and returns their paths. Key derivation and signing run on
+    /// every core in order-preserving blocks; `progress` is told how many stations each block
+    /// wrote.
+    ///
+    /// # Errors
+    /// I/O errors.
+    pub fn write_files(
+        &self,
+        out: &Path,
+        progress: &(dyn Fn(u64) + Sync),
+    ) -> io::Result<Vec<PathBuf>> {
+        std::fs::create_dir_all(out)?;
+        let definition = out.join("election.toml");
+        std::fs::write(&definition, self.definition_toml())?;
+        let stations_path = out.join("stations.csv");
+        let protocols_path = out.join(format!("protocols.{PACK_EXTENSION}"));
+        let amendments_path = out.join(format!("amendments.{PACK_EXTENSION}"));
+        let mut stations = BufWriter::new(File::create(&stations_path)?);
+        let mut protocols = BufWriter::new(File::create(&protocols_path)?);
+        let mut amendments = BufWriter::new(File::create(&amendments_path)?);
+        writeln!(stations, "{STATIONS_HEADER}")?;
+        let n = self.config.stations;
+        let threads = std::thread::available_parallelism().map_or(2, |t| t.get() as u32);
+        let block = 4096u32;
+        let mut start = 0u32;
+        while start < n {
+            let end = (start + block * threads).min(n);
+            let parts: Vec<io::Result<Vec<SignedStation>>> = std::thread::scope(|s| {
+                let handles: Vec<_> = (0..threads)
+                    .map(|t| {
+                        let lo = (start + t * block).min(end);
+                        let hi = (lo + block).min(end);
+                        s.spawn(move || {
+                            (lo..hi)
+                                .map(|i| {
+                                    let st = self.station(i);
+                                    let note = self.protocol_note(&st);
+                                    let amendment = if self.is_amended(&st) {
+                                        self.amendment_note(&st, &note)
+                                    } else {
+                                        None
+                                    };
+                                    (self.station_row(&st), note, amendment)
+                                })
+                                .collect()
+                        })
+                    })
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| {
+                        h.join()
+                            .map_err(|_| io::Error::other("signing thread panicked"))
+                    })
+                    .collect()
+            });
+            for part in parts {
+                let part = part?;
+                let count = part.len() as u64;
+                for (row, note, amendment) in part {
+                    writeln!(stations, "{row}")?;
+                    write_note(&mut protocols, &note)?;
+                    if let Some(a) = amendment {
+                        write_note(&mut amendments, &a)?;
+                    }
+                }
+                progress(count);
+            }
+            start = end;
+        }
+        stations.into_inner()?.sync_all()?;
+        protocols.into_inner()?.sync_all()?;
+        amendments.into_inner()?.sync_all()?;
+        Ok(vec![
+            definition,
+            stations_path,
+            protocols_path,
+            amendments_path,
+        ])
+    }
+
     /// The stations file row of a station: `id,unit,registered,key`.
     pub fn station_row(&self, s: &SimStation) -> String {
         format!(
@@ -314,8 +413,10 @@ impl Simulation {
 
     /// Submissions that intake must refuse, each with what it tries: a protocol signed by
     /// another station's key, a protocol altered after signing, and a replayed revision 1
-    /// after an amendment (given the amended station).
-    pub fn attacks(&self, amended: Option<&SimStation>) -> Vec<(String, Vec<u8>)> {
+    /// of the first amended station (after its amendment is in).
+    pub fn attacks(&self) -> Vec<(String, Vec<u8>)> {
+        let amended = self.first_amended();
+        let amended = amended.as_ref();
         let a = self.station(0);
         let b = self.station(1.min(self.config.stations.saturating_sub(1)));
         let mut out = Vec::new();
@@ -393,6 +494,9 @@ fn body(
     }
 }
 
+/// One station's row, signed protocol and amendment (if it gets one), as written to files.
+type SignedStation = (String, Vec<u8>, Option<Vec<u8>>);
+
 /// A 32-byte key seed derived from the simulation seed, a purpose and a number.
 fn derive_seed(seed: u64, purpose: &[u8], n: u32) -> [u8; 32] {
     let mut h = Sha256::new();
@@ -405,8 +509,3 @@ fn derive_seed(seed: u64, purpose: &[u8], n: u32) -> [u8; 32] {
 
 /// Header line of the stations file.
 pub use urna_model::definition::STATIONS_HEADER;
-
-/// Hex helper re-exported for callers printing hashes.
-pub fn hex_of(bytes: &[u8]) -> String {
-    hex(bytes)
-}
