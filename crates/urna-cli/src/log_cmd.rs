@@ -7,6 +7,7 @@ use anyhow::{Context, Result, bail};
 use clap::Subcommand;
 use urna_model::note::NoteVerifier;
 use urna_model::protocol::hex;
+use urna_server::publish;
 use urna_store::{Store, log};
 use urna_tlog::hash::{LeafIndex, TreeSize, leaf_hash};
 use urna_tlog::proof::{verify_consistency, verify_inclusion};
@@ -99,9 +100,9 @@ pub(crate) fn run(cmd: LogCommand) -> Result<ExitCode> {
         }
         LogCommand::Publish { data } => {
             let store = open(&data)?;
-            let outcome = publish(&store)?;
+            let outcome = publish::publish(&store)?;
             out!("{outcome}");
-            if matches!(outcome, Published::Lagging { .. }) {
+            if matches!(outcome, publish::Published::Lagging { .. }) {
                 return Ok(ExitCode::from(1));
             }
         }
@@ -132,131 +133,6 @@ pub(crate) fn run(cmd: LogCommand) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// What [`publish`] did.
-pub(crate) enum Published {
-    /// No witnesses are configured: checkpoints are published as the log signs them.
-    NoWitnesses,
-    /// The latest checkpoint was already published.
-    UpToDate(u64),
-    /// The quorum cosigned; the checkpoint of this size is published.
-    Cosigned {
-        /// Tree size.
-        size: u64,
-        /// Witnesses that cosigned.
-        by: Vec<String>,
-        /// Witnesses that did not, with why.
-        failed: Vec<(String, String)>,
-    },
-    /// Too few witnesses cosigned; the published checkpoint lags.
-    Lagging {
-        /// Size of the checkpoint that was refused publication.
-        size: u64,
-        /// Cosignatures needed.
-        quorum: usize,
-        /// Witnesses that cosigned.
-        by: Vec<String>,
-        /// Witnesses that did not, with why.
-        failed: Vec<(String, String)>,
-    },
-}
-
-impl std::fmt::Display for Published {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let failures = |f: &mut std::fmt::Formatter<'_>, failed: &[(String, String)]| {
-            failed
-                .iter()
-                .try_for_each(|(w, why)| write!(f, "\n  witness {w} did not cosign: {why}"))
-        };
-        match self {
-            Self::NoWitnesses => write!(
-                f,
-                "no witnesses configured: checkpoints are published as signed"
-            ),
-            Self::UpToDate(size) => {
-                write!(f, "the published checkpoint ({size} entries) is up to date")
-            }
-            Self::Cosigned { size, by, failed } => {
-                write!(
-                    f,
-                    "published the checkpoint of {size} entries, cosigned by {}",
-                    by.join(", ")
-                )?;
-                failures(f, failed)
-            }
-            Self::Lagging {
-                size,
-                quorum,
-                by,
-                failed,
-            } => {
-                write!(
-                    f,
-                    "NOT published: the checkpoint of {size} entries has {} of the {quorum} cosignatures it needs; the published checkpoint lags",
-                    by.len()
-                )?;
-                failures(f, failed)
-            }
-        }
-    }
-}
-
-/// File in the data directory with the size each witness last cosigned.
-const WITNESS_SIZES_FILE: &str = "witness-sizes.json";
-
-/// Asks the witnesses to cosign the latest signed checkpoint and publishes it on quorum.
-pub(crate) fn publish(store: &Store) -> Result<Published> {
-    let data = store.dir();
-    let policy_path = data.join(urna_store::WITNESSES_FILE);
-    if !policy_path.exists() {
-        return Ok(Published::NoWitnesses);
-    }
-    let text = std::fs::read_to_string(&policy_path)?;
-    let policy = urna_server::cosign_client::WitnessPolicy::from_toml(&text)
-        .with_context(|| format!("{}", policy_path.display()))?;
-    let Some(latest) = log::read_latest(data)? else {
-        return Ok(Published::UpToDate(0));
-    };
-    let size = log::checkpoint_size(&latest).unwrap_or(0);
-    let published = log::read_published(data)?
-        .as_deref()
-        .and_then(log::checkpoint_size);
-    if published == Some(size) {
-        return Ok(Published::UpToDate(size));
-    }
-    let sizes_path = data.join(WITNESS_SIZES_FILE);
-    let mut last_size: std::collections::BTreeMap<String, u64> = match std::fs::read(&sizes_path) {
-        Ok(b) => serde_json::from_slice(&b).with_context(|| format!("{}", sizes_path.display()))?,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Default::default(),
-        Err(e) => return Err(e.into()),
-    };
-    let proof = |old: u64, new: u64| store.consistency_proof(old, new).map_err(|e| e.to_string());
-    let report = urna_server::cosign_client::collect_cosignatures(
-        &policy,
-        &latest,
-        &mut last_size,
-        &proof,
-        std::time::Duration::from_secs(10),
-    );
-    urna_tlog::tiledir::write_file_atomic(&sizes_path, &serde_json::to_vec_pretty(&last_size)?)
-        .with_context(|| format!("writing {}", sizes_path.display()))?;
-    match report.cosigned_note {
-        Some(note) => {
-            store.publish_checkpoint(&note)?;
-            Ok(Published::Cosigned {
-                size,
-                by: report.got,
-                failed: report.failed,
-            })
-        }
-        None => Ok(Published::Lagging {
-            size,
-            quorum: policy.quorum,
-            by: report.got,
-            failed: report.failed,
-        }),
-    }
-}
-
 /// Runs `urna status`.
 pub(crate) fn status(data: &Path) -> Result<ExitCode> {
     let store = open(data)?;
@@ -283,15 +159,8 @@ pub(crate) fn status(data: &Path) -> Result<ExitCode> {
         ),
         None => out!("published:  none yet"),
     }
-    let policy = data.join(urna_store::WITNESSES_FILE);
-    if policy.exists() {
-        let text = std::fs::read_to_string(&policy)?;
-        let policy = urna_server::cosign_client::WitnessPolicy::from_toml(&text)?;
-        let sizes: std::collections::BTreeMap<String, u64> =
-            std::fs::read(data.join(WITNESS_SIZES_FILE))
-                .ok()
-                .and_then(|b| serde_json::from_slice(&b).ok())
-                .unwrap_or_default();
+    if let Some(policy) = publish::read_policy(data)? {
+        let sizes = publish::witness_sizes(data).unwrap_or_default();
         out!(
             "witnesses:  quorum {} of {}",
             policy.quorum,

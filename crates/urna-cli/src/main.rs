@@ -317,8 +317,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
             )?;
             eprintln!("{}", report::ingest_line(&report));
             // With witnesses configured, get the new checkpoint cosigned and published now.
-            match log_cmd::publish(&store)? {
-                log_cmd::Published::NoWitnesses | log_cmd::Published::UpToDate(_) => {}
+            match urna_server::publish::publish(&store)? {
+                urna_server::publish::Published::NoWitnesses
+                | urna_server::publish::Published::UpToDate(_) => {}
                 other => eprintln!("{other}"),
             }
             Ok(if strict && report.rejected > 0 {
@@ -445,7 +446,7 @@ fn demo(data: &Path, stations: u32, seed: u64, rules: &str) -> Result<ExitCode> 
         out!("   - {what}: {line}");
     }
     out!("6. Transparency log: every stored note is a leaf; the witnesses cosign the checkpoint");
-    out!("   {}", log_cmd::publish(&store)?);
+    out!("   {}", urna_server::publish::publish(&store)?);
     if let Some(cp) = urna_store::log::read_published(&store_dir)? {
         out!();
         for line in String::from_utf8_lossy(&cp).lines() {

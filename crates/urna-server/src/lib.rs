@@ -8,7 +8,8 @@
 //! - The witness's key file, `--log ORIGIN=VKEY` arguments and wall clock ([`witness_key`]).
 //! - The log side: ask n witnesses in parallel, verify each C2SP tlog-cosignature, and
 //!   assemble the cosigned checkpoint at a quorum of k ([`cosign_client`]), configured from a
-//!   small `witnesses.toml`.
+//!   small `witnesses.toml`; and publishing a checkpoint once the quorum cosigned it
+//!   ([`publish`]).
 //!
 //! The server is a library with no `main`: [`witness::serve_witness`] takes a listener that
 //! is already bound (tests bind port 0 first), and `urna witness serve` is a thin call into
@@ -20,6 +21,7 @@
 //! Ed25519 `cosignature/v1`.
 
 pub mod cosign_client;
+pub mod publish;
 pub mod state_file;
 pub mod witness;
 pub mod witness_key;

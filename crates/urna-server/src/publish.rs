@@ -1,0 +1,214 @@
+//! Publishing the log's checkpoints once the witnesses have cosigned them: the log side of
+//! C2SP tlog-witness, run after each intake and by `urna log publish`.
+//!
+//! It reads the data directory's `witnesses.toml` (the policy: k of n witnesses), asks them to
+//! cosign the latest checkpoint the log signed ([`collect_cosignatures`]), remembers the size
+//! each one last cosigned (`witness-sizes.json`, so the next request carries the right
+//! consistency proof), and publishes the cosigned checkpoint on quorum. Without a policy the
+//! store publishes every checkpoint as it signs it.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use urna_store::{Store, StoreError, log};
+use urna_tlog::tiledir::write_file_atomic;
+
+use crate::cosign_client::{PolicyError, WitnessPolicy, collect_cosignatures};
+
+/// What [`publish`] did.
+pub enum Published {
+    /// No witnesses are configured: checkpoints are published as the log signs them.
+    NoWitnesses,
+    /// The latest checkpoint was already published.
+    UpToDate(u64),
+    /// The quorum cosigned; the checkpoint of this size is published.
+    Cosigned {
+        /// Tree size.
+        size: u64,
+        /// Witnesses that cosigned.
+        by: Vec<String>,
+        /// Witnesses that did not, with why.
+        failed: Vec<(String, String)>,
+    },
+    /// Too few witnesses cosigned; the published checkpoint lags.
+    Lagging {
+        /// Size of the checkpoint that was refused publication.
+        size: u64,
+        /// Cosignatures needed.
+        quorum: usize,
+        /// Witnesses that cosigned.
+        by: Vec<String>,
+        /// Witnesses that did not, with why.
+        failed: Vec<(String, String)>,
+    },
+}
+
+impl std::fmt::Display for Published {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let failures = |f: &mut std::fmt::Formatter<'_>, failed: &[(String, String)]| {
+            failed
+                .iter()
+                .try_for_each(|(w, why)| write!(f, "\n  witness {w} did not cosign: {why}"))
+        };
+        match self {
+            Self::NoWitnesses => write!(
+                f,
+                "no witnesses configured: checkpoints are published as signed"
+            ),
+            Self::UpToDate(size) => {
+                write!(f, "the published checkpoint ({size} entries) is up to date")
+            }
+            Self::Cosigned { size, by, failed } => {
+                write!(
+                    f,
+                    "published the checkpoint of {size} entries, cosigned by {}",
+                    by.join(", ")
+                )?;
+                failures(f, failed)
+            }
+            Self::Lagging {
+                size,
+                quorum,
+                by,
+                failed,
+            } => {
+                write!(
+                    f,
+                    "NOT published: the checkpoint of {size} entries has {} of the {quorum} cosignatures it needs; the published checkpoint lags",
+                    by.len()
+                )?;
+                failures(f, failed)
+            }
+        }
+    }
+}
+
+/// File in the data directory with the size each witness last cosigned.
+pub const WITNESS_SIZES_FILE: &str = "witness-sizes.json";
+
+/// Why publishing could not be attempted.
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    /// `witnesses.toml` is invalid.
+    #[error("{path}: {source}")]
+    Policy {
+        /// The file.
+        path: String,
+        /// What is wrong, naming the field.
+        source: PolicyError,
+    },
+    /// A file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// The witness-sizes file is not the JSON it should be.
+    #[error("{path}: {source}")]
+    Json {
+        /// The file.
+        path: String,
+        /// Cause.
+        source: serde_json::Error,
+    },
+    /// The store failed or refused the checkpoint.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The witness policy of a data directory, if it has one.
+///
+/// # Errors
+/// [`PublishError::Policy`] or [`PublishError::Io`].
+pub fn read_policy(data: &Path) -> Result<Option<WitnessPolicy>, PublishError> {
+    let path = data.join(urna_store::WITNESSES_FILE);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(io_err(&path)(e)),
+    };
+    WitnessPolicy::from_toml(&text)
+        .map(Some)
+        .map_err(|source| PublishError::Policy {
+            path: path.display().to_string(),
+            source,
+        })
+}
+
+/// The size each witness last cosigned for this log (empty before the first publication).
+///
+/// # Errors
+/// [`PublishError::Io`] or [`PublishError::Json`].
+pub fn witness_sizes(data: &Path) -> Result<BTreeMap<String, u64>, PublishError> {
+    let path = data.join(WITNESS_SIZES_FILE);
+    match std::fs::read(&path) {
+        Ok(b) => serde_json::from_slice(&b).map_err(|source| PublishError::Json {
+            path: path.display().to_string(),
+            source,
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(BTreeMap::new()),
+        Err(e) => Err(io_err(&path)(e)),
+    }
+}
+
+fn io_err(path: &Path) -> impl Fn(std::io::Error) -> PublishError + '_ {
+    move |source| PublishError::Io {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+/// Asks the witnesses in the data directory's `witnesses.toml` to cosign the latest checkpoint
+/// the log signed, and publishes it once the quorum has cosigned.
+///
+/// # Errors
+/// [`PublishError`]: an unreadable policy or sizes file, or the store refusing to publish.
+pub fn publish(store: &Store) -> Result<Published, PublishError> {
+    let data = store.dir();
+    let Some(policy) = read_policy(data)? else {
+        return Ok(Published::NoWitnesses);
+    };
+    let Some(latest) = log::read_latest(data)? else {
+        return Ok(Published::UpToDate(0));
+    };
+    let size = log::checkpoint_size(&latest).unwrap_or(0);
+    let published = log::read_published(data)?
+        .as_deref()
+        .and_then(log::checkpoint_size);
+    if published == Some(size) {
+        return Ok(Published::UpToDate(size));
+    }
+    let sizes_path = data.join(WITNESS_SIZES_FILE);
+    let mut last_size = witness_sizes(data)?;
+    let proof = |old: u64, new: u64| store.consistency_proof(old, new).map_err(|e| e.to_string());
+    let report = collect_cosignatures(
+        &policy,
+        &latest,
+        &mut last_size,
+        &proof,
+        std::time::Duration::from_secs(10),
+    );
+    let json = serde_json::to_vec_pretty(&last_size).map_err(|e| PublishError::Json {
+        path: sizes_path.display().to_string(),
+        source: e,
+    })?;
+    write_file_atomic(&sizes_path, &json).map_err(io_err(&sizes_path))?;
+    match report.cosigned_note {
+        Some(note) => {
+            store.publish_checkpoint(&note)?;
+            Ok(Published::Cosigned {
+                size,
+                by: report.got,
+                failed: report.failed,
+            })
+        }
+        None => Ok(Published::Lagging {
+            size,
+            quorum: policy.quorum,
+            by: report.got,
+            failed: report.failed,
+        }),
+    }
+}
