@@ -5,7 +5,7 @@
 //!   router with the spec's statuses ([`witness`]), around the pure
 //!   [`urna_tlog::Witness`] state machine, with the witness state persisted atomically before
 //!   every cosignature ([`state_file`]).
-//! - The witness's key file, `--log ORIGIN=VKEY` arguments and wall clock ([`witness_key`]).
+//! - The witness's key file and `--log ORIGIN=VKEY` arguments ([`witness_key`]).
 //! - The log side: ask n witnesses in parallel, verify each C2SP tlog-cosignature, and
 //!   assemble the cosigned checkpoint at a quorum of k ([`cosign_client`]), configured from a
 //!   small `witnesses.toml`; and publishing a checkpoint once the quorum cosigned it
@@ -34,4 +34,4 @@ pub use witness::{
     AddCheckpointError, MAX_BODY_BYTES, WitnessService, run_witness_until_signal, serve_witness,
     shutdown_signal, witness_router,
 };
-pub use witness_key::{KeyFileError, WallClock, WitnessKey, parse_log_arg};
+pub use witness_key::{KeyFileError, WitnessKey, parse_log_arg};

@@ -41,7 +41,7 @@ use urna_model::note::NoteVerifier;
 use urna_tlog::{Clock, Witness, WitnessError, WitnessState};
 
 use crate::state_file::{StateFile, StateFileError};
-use crate::witness_key::{WallClock, WitnessKey};
+use crate::witness_key::WitnessKey;
 
 /// The largest add-checkpoint body accepted: the old-size line, 63 proof lines of 45 bytes
 /// and the largest note urna parses (64 KiB − 1) fit; anything longer is refused with 413
@@ -101,7 +101,7 @@ impl IntoResponse for AddCheckpointError {
 
 struct Inner {
     witness: Witness,
-    clock: Box<dyn Clock + Send + Sync>,
+    clock: Box<dyn Clock>,
     file: StateFile,
     /// The state as last persisted. A tokio mutex: it is held across the file write.
     state: Mutex<WitnessState>,
@@ -133,7 +133,7 @@ impl WitnessService {
         witness: Witness,
         file: StateFile,
         create: bool,
-        clock: impl Clock + Send + Sync + 'static,
+        clock: impl Clock + 'static,
     ) -> Result<Self, StateFileError> {
         let state = file.load(create)?;
         Ok(Self {
@@ -161,7 +161,7 @@ impl WitnessService {
         for (origin, log_key) in logs {
             witness.add_log(origin, log_key);
         }
-        Self::open(witness, file, create, WallClock)
+        Self::open(witness, file, create, urna_tlog::SystemClock)
     }
 
     /// A snapshot of the current state.

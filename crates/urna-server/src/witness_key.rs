@@ -1,5 +1,5 @@
-//! A witness's configuration inputs: its private cosignature key file, the logs it follows
-//! (`ORIGIN=VKEY`), and the wall clock it timestamps cosignatures with.
+//! A witness's configuration inputs: its private cosignature key file and the logs it follows
+//! (`ORIGIN=VKEY`).
 //!
 //! **Key file format.** [`urna_tlog::CosignatureSigner`] is built from a 32-byte seed and has
 //! no text form of its own, so the witness key file uses the signed-note private key form
@@ -20,14 +20,13 @@ use std::fmt;
 use std::fs::OpenOptions;
 use std::io::{self, Write as _};
 use std::path::Path;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use rand::RngCore as _;
 use urna_model::note::{KeyId, NoteVerifier};
-use urna_tlog::cosignature::{ALG_COSIGNATURE_V1, UnixSeconds};
-use urna_tlog::{Clock, CosignatureSigner, CosignatureVerifier};
+use urna_tlog::cosignature::ALG_COSIGNATURE_V1;
+use urna_tlog::{CosignatureSigner, CosignatureVerifier};
 
 /// Why a witness key file or a `--log` argument was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -218,20 +217,6 @@ pub fn parse_log_arg(arg: &str) -> Result<(String, NoteVerifier), KeyFileError> 
     }
     let key = NoteVerifier::from_vkey(vkey).map_err(|e| bad(e.to_string()))?;
     Ok((origin.to_owned(), key))
-}
-
-/// The system's wall clock, for cosignature timestamps.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct WallClock;
-
-impl Clock for WallClock {
-    // The witness's one reader of the wall clock; tests pass a `FixedClock` instead.
-    #[allow(clippy::disallowed_methods)]
-    fn now(&self) -> UnixSeconds {
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs())
-    }
 }
 
 #[cfg(test)]

@@ -10,7 +10,6 @@
 //! Out of scope: the transparency log's tiles and checkpoints (`urna-tlog`), PostgreSQL (a
 //! later backend behind the same operations), HTTP.
 
-mod clock;
 mod ingest;
 mod live;
 pub mod log;
@@ -25,9 +24,9 @@ use urna_model::note::{Note, NoteSigner};
 use urna_model::protocol::{ProtocolBody, hex};
 use urna_tally::totals::TallyError;
 
-pub use clock::{Clock, SystemClock};
 pub use ingest::{Ack, IngestOptions, IngestReport, Outcome};
 pub use urna_tally::totals::Tally;
+pub use urna_tlog::{Clock, SystemClock};
 
 /// File name of the SQLite database inside a data directory.
 pub const DB_FILE: &str = "urna.sqlite";

@@ -24,20 +24,39 @@ pub const MAX_TIMESTAMP: u64 = i64::MAX as u64;
 /// Seconds since the Unix epoch, as read from a [`Clock`].
 pub type UnixSeconds = u64;
 
-/// Where the current time comes from. The library never reads the system clock itself, so
-/// tests and verifiers are deterministic; the binary passes a system clock in.
-pub trait Clock {
+/// Where the current time comes from, for all of urna: cosignature timestamps, receipts and
+/// intake times. Libraries never read the system clock themselves, so tests and verifiers are
+/// deterministic; binaries pass [`SystemClock`] in.
+pub trait Clock: Send + Sync {
+    /// Milliseconds since the Unix epoch.
+    fn now_ms(&self) -> u64;
+
     /// The current POSIX time in seconds.
-    fn now(&self) -> UnixSeconds;
+    fn now(&self) -> UnixSeconds {
+        self.now_ms() / 1000
+    }
 }
 
-/// A clock that always says the same time (tests, golden files, replays).
+/// A clock that always says the same time, in seconds (tests, golden files, replays).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FixedClock(pub UnixSeconds);
 
 impl Clock for FixedClock {
-    fn now(&self) -> UnixSeconds {
-        self.0
+    fn now_ms(&self) -> u64 {
+        self.0.saturating_mul(1000)
+    }
+}
+
+/// The system's wall clock: the one place in urna that reads it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    #[allow(clippy::disallowed_methods)] // the single sanctioned reader of the wall clock
+    fn now_ms(&self) -> u64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
     }
 }
 

@@ -37,7 +37,7 @@ pub mod tree;
 pub mod witness;
 
 pub use checkpoint::Checkpoint;
-pub use cosignature::{Clock, CosignatureSigner, CosignatureVerifier, FixedClock};
+pub use cosignature::{Clock, CosignatureSigner, CosignatureVerifier, FixedClock, SystemClock};
 pub use hash::{Hash, LeafIndex, TreeSize, leaf_hash, node_hash};
 pub use storage::{HashReader, MemoryStore, NodeId};
 pub use tile::{Tile, TileHashReader};
