@@ -263,6 +263,33 @@ pub enum Rejection {
 }
 
 impl Rejection {
+    /// The protocol field the refusal is about, when there is one (`station`, `revision`,
+    /// `votes <list>`, a count's name…), for machine-readable errors.
+    pub fn field(&self) -> Option<String> {
+        Some(match self {
+            Self::Note(_) | Self::Body(_) => return None,
+            Self::WrongElection { .. } => "election".to_owned(),
+            Self::UnknownContest { .. } => "contest".to_owned(),
+            Self::UnknownStation { .. } | Self::StationKey { .. } => "station".to_owned(),
+            Self::UnknownCount { name, .. } | Self::MissingCount { name, .. } => name.clone(),
+            Self::UnknownList { list, .. } | Self::MissingList { list, .. } => {
+                format!("votes {list}")
+            }
+            Self::StationSignature { .. } => "signature".to_owned(),
+            Self::MissingAuthority { .. } | Self::AuthoritySignature { .. } => {
+                "authority signature".to_owned()
+            }
+            Self::FirstRevision { .. }
+            | Self::Replay { .. }
+            | Self::Conflict { .. }
+            | Self::NeedsAmendment { .. }
+            | Self::RevisionGap { .. } => "revision".to_owned(),
+            Self::NothingToAmend { .. } | Self::SupersedesMismatch { .. } => {
+                "supersedes".to_owned()
+            }
+        })
+    }
+
     /// A short stable code for machines (logs, HTTP bodies, metrics).
     pub fn code(&self) -> &'static str {
         match self {

@@ -28,7 +28,8 @@ pub struct Receipt {
     pub index: u64,
     /// SHA-256 of the entry (the submitted note's bytes).
     pub entry: [u8; 32],
-    /// When the entry was durably stored, Unix milliseconds.
+    /// When the log answered, Unix milliseconds: for a new entry, the moment it was durably
+    /// stored; for a note already held, the moment of this later answer.
     pub time_ms: u64,
 }
 

@@ -61,7 +61,13 @@ pub enum Outcome {
         verdict: Verdict,
     },
     /// Already held; nothing changed.
-    Duplicate,
+    Duplicate {
+        /// Log index of the entry that holds it: the identical note, or the station's current
+        /// entry when the same protocol text was stored with other signature bytes.
+        index: u64,
+        /// SHA-256 of that entry's note bytes.
+        hash: [u8; 32],
+    },
     /// Refused; nothing stored.
     Rejected(Rejection),
 }
@@ -115,6 +121,16 @@ struct CheckedChunk {
     results: Vec<Result<Submission, Rejection>>,
 }
 
+/// One item of a streamed intake ([`Store::ingest_feed`]).
+#[derive(Debug)]
+pub enum Feed {
+    /// A note to ingest.
+    Note(Vec<u8>),
+    /// Nothing more is coming for now: check and commit what was read so far instead of
+    /// waiting for a full chunk (a server sends this when its queue runs empty).
+    Flush,
+}
+
 impl Store {
     /// Ingests notes in order, reporting each result through `on_result` after it is durable.
     ///
@@ -128,10 +144,29 @@ impl Store {
         notes: I,
         options: &IngestOptions,
         clock: &dyn Clock,
-        mut on_result: impl FnMut(Ack<'_>),
+        on_result: impl FnMut(Ack<'_>),
     ) -> Result<IngestReport, StoreError>
     where
         I: Iterator<Item = std::io::Result<Vec<u8>>> + Send,
+    {
+        self.ingest_feed(notes.map(|n| n.map(Feed::Note)), options, clock, on_result)
+    }
+
+    /// [`Store::ingest`] for a stream that may pause: a [`Feed::Flush`] sends the notes read
+    /// so far on through the pipeline at once, so a lone note is acknowledged without waiting
+    /// for a chunk to fill. The intake runs until the feed ends.
+    ///
+    /// # Errors
+    /// As [`Store::ingest`].
+    pub fn ingest_feed<I>(
+        &mut self,
+        notes: I,
+        options: &IngestOptions,
+        clock: &dyn Clock,
+        mut on_result: impl FnMut(Ack<'_>),
+    ) -> Result<IngestReport, StoreError>
+    where
+        I: Iterator<Item = std::io::Result<Feed>> + Send,
     {
         if self.poisoned {
             return Err(StoreError::Setup(
@@ -156,16 +191,20 @@ impl Store {
                 let mut seq = 0;
                 let mut buf = Vec::with_capacity(chunk);
                 for item in notes {
-                    match item {
-                        Ok(n) => buf.push(n),
+                    let flush = match item {
+                        Ok(Feed::Note(n)) => {
+                            buf.push(n);
+                            false
+                        }
+                        Ok(Feed::Flush) => true,
                         Err(e) => {
                             if let Ok(mut slot) = read_error.lock() {
                                 *slot = Some(e);
                             }
                             break;
                         }
-                    }
-                    if buf.len() == chunk {
+                    };
+                    if buf.len() == chunk || (flush && !buf.is_empty()) {
                         let full = std::mem::replace(&mut buf, Vec::with_capacity(chunk));
                         if work_tx.send((seq, full)).is_err() {
                             return;
@@ -312,7 +351,14 @@ fn write_loop(
                     Err(r) => (None, Outcome::Rejected(r)),
                     Ok(sub) => match admit(election, &*history, &sub) {
                         Err(r) => (Some(sub), Outcome::Rejected(r)),
-                        Ok(Verdict::Duplicate) => (Some(sub), Outcome::Duplicate),
+                        Ok(Verdict::Duplicate) => {
+                            let (index, hash) = history.holder(&sub).ok_or_else(|| {
+                                StoreError::Setup(
+                                    "a duplicate with no entry holding it: the intake history is inconsistent".into(),
+                                )
+                            })?;
+                            (Some(sub), Outcome::Duplicate { index, hash })
+                        }
                         Ok(verdict) => {
                             let index = *next_index;
                             insert.execute(params![
@@ -372,7 +418,7 @@ fn write_loop(
                         ..
                     } => report.quarantined += 1,
                     Outcome::Stored { .. } => report.accepted += 1,
-                    Outcome::Duplicate => report.duplicates += 1,
+                    Outcome::Duplicate { .. } => report.duplicates += 1,
                     Outcome::Rejected(_) => report.rejected += 1,
                 }
                 if report.first_ack.is_none() && matches!(outcome, Outcome::Stored { .. }) {
@@ -414,8 +460,14 @@ fn sequence_loop(
     let mut unsigned = 0usize;
     let mut busy = Duration::ZERO;
     loop {
-        let wait = every.saturating_sub(last.elapsed());
-        match rx.recv_timeout(wait) {
+        // With nothing waiting to be signed, block until entries come (an idle server must
+        // not spin); otherwise wake when the checkpoint interval ends.
+        let received = if unsigned == 0 {
+            rx.recv().map_err(|_| RecvTimeoutError::Disconnected)
+        } else {
+            rx.recv_timeout(every.saturating_sub(last.elapsed()))
+        };
+        match received {
             Ok((first, notes)) => {
                 let t = Instant::now();
                 unsigned += notes.len();

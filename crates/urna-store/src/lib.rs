@@ -13,8 +13,9 @@
 mod ingest;
 mod live;
 pub mod log;
+pub mod reader;
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OptionalExtension, params};
@@ -24,7 +25,7 @@ use urna_model::note::{Note, NoteSigner};
 use urna_model::protocol::{ProtocolBody, hex};
 use urna_tally::totals::TallyError;
 
-pub use ingest::{Ack, IngestOptions, IngestReport, Outcome};
+pub use ingest::{Ack, Feed, IngestOptions, IngestReport, Outcome};
 pub use urna_tally::totals::Tally;
 pub use urna_tlog::{Clock, SystemClock};
 
@@ -345,13 +346,7 @@ impl Store {
 
     /// A signed `urna/receipt/v1` for a stored entry: the log's promise to include it.
     pub fn receipt(&self, index: u64, hash: &[u8; 32], time_ms: u64) -> Vec<u8> {
-        let body = urna_model::receipt::Receipt {
-            log: self.log.origin().to_owned(),
-            index,
-            entry: *hash,
-            time_ms,
-        };
-        self.log.signer().sign_text(&body.to_text()).to_bytes()
+        log::receipt(self.log.signer(), index, hash, time_ms)
     }
 
     /// The intake history (what [`urna_model::intake::admit`] checks against).
@@ -555,12 +550,13 @@ pub(crate) fn resubmit(election: &Election, note: &[u8]) -> Result<Submission, S
 #[derive(Debug, Default)]
 struct MemoryHistory {
     latest: HashMap<(ContestIdx, StationIdx), (Latest, u64)>,
-    hashes: HashSet<[u8; 32]>,
+    /// Every stored note's SHA-256, with its log index.
+    hashes: HashMap<[u8; 32], u64>,
 }
 
 impl MemoryHistory {
     fn record(&mut self, c: ContestIdx, s: StationIdx, l: Latest, index: u64) {
-        self.hashes.insert(l.hash);
+        self.hashes.insert(l.hash, index);
         let e = self.latest.entry((c, s)).or_insert((l, index));
         if l.revision >= e.0.revision {
             *e = (l, index);
@@ -582,6 +578,17 @@ impl MemoryHistory {
         }
     }
 
+    /// The entry that makes `sub` a duplicate: the identical note, else the station's current
+    /// entry (same revision and text, other signature bytes). Its index and note hash.
+    fn holder(&self, sub: &Submission) -> Option<(u64, [u8; 32])> {
+        if let Some(&index) = self.hashes.get(&sub.hash) {
+            return Some((index, sub.hash));
+        }
+        self.latest
+            .get(&(sub.contest, sub.station))
+            .map(|(l, index)| (*index, l.hash))
+    }
+
     /// Log index of a station's current entry.
     fn current_index(&self, c: ContestIdx, s: StationIdx) -> Option<u64> {
         self.latest.get(&(c, s)).map(|l| l.1)
@@ -594,7 +601,7 @@ impl History for MemoryHistory {
     }
 
     fn contains(&self, hash: &[u8; 32]) -> bool {
-        self.hashes.contains(hash)
+        self.hashes.contains_key(hash)
     }
 }
 

@@ -292,3 +292,98 @@ fn read_optional(path: &Path) -> Result<Option<Vec<u8>>, StoreError> {
 fn log_err(e: urna_tlog::tiledir::TileDirError) -> StoreError {
     StoreError::Log(e.to_string())
 }
+
+/// The log as its files on disk show it: the published checkpoint, the tiles, the log's
+/// verifier key. Threads that must not wait for intake (the publisher, the public API) use
+/// this instead of [`crate::Store`]; proofs come from the tiles, exactly as a mirror would
+/// compute them.
+#[derive(Debug)]
+pub struct PublicLog {
+    dir: PathBuf,
+    tiles: TileDir,
+    signer: NoteSigner,
+}
+
+impl PublicLog {
+    /// Opens the log files of a data directory (reads the log key to sign receipts).
+    ///
+    /// # Errors
+    /// [`StoreError::Io`] or [`StoreError::Setup`] if the key file is missing or invalid.
+    pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
+        let key_path = data_dir.join(LOG_KEY_FILE);
+        let skey = std::fs::read_to_string(&key_path).map_err(|source| StoreError::Io {
+            path: key_path.display().to_string(),
+            source,
+        })?;
+        let signer = NoteSigner::from_skey(skey.trim())
+            .map_err(|e| StoreError::Setup(format!("{}: {e}", key_path.display())))?;
+        Ok(Self {
+            dir: data_dir.to_owned(),
+            tiles: TileDir::open(data_dir.join(LOG_DIR)).map_err(log_err)?,
+            signer,
+        })
+    }
+
+    /// The data directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The log's origin line (`urna/<election id>`).
+    pub fn origin(&self) -> &str {
+        self.signer.name()
+    }
+
+    /// The log's verifier key (`name+id+key`).
+    pub fn vkey(&self) -> String {
+        self.signer.verifier().to_vkey()
+    }
+
+    /// A signed `urna/receipt/v1`: the log's promise that entry `index`, whose note has SHA-256
+    /// `hash`, is stored and will be in every checkpoint of more than `index` entries.
+    pub fn receipt(&self, index: u64, hash: &[u8; 32], time_ms: u64) -> Vec<u8> {
+        receipt(&self.signer, index, hash, time_ms)
+    }
+
+    /// Inclusion proof of entry `index` in the tree of `size` entries, from the tiles.
+    ///
+    /// # Errors
+    /// [`StoreError::Log`] if a tile is missing or the range is wrong.
+    pub fn inclusion_proof(&self, index: u64, size: u64) -> Result<Vec<Hash>, StoreError> {
+        let reader = urna_tlog::TileHashReader::new(&self.tiles, TreeSize(size));
+        proof::inclusion_proof(&reader, LeafIndex(index), TreeSize(size))
+            .map_err(|e| StoreError::Log(e.to_string()))
+    }
+
+    /// Consistency proof from `old` to `new` entries, from the tiles.
+    ///
+    /// # Errors
+    /// [`StoreError::Log`] if a tile is missing or the sizes are wrong.
+    pub fn consistency_proof(&self, old: u64, new: u64) -> Result<Vec<Hash>, StoreError> {
+        let reader = urna_tlog::TileHashReader::new(&self.tiles, TreeSize(new));
+        proof::consistency_proof(&reader, TreeSize(old), TreeSize(new))
+            .map_err(|e| StoreError::Log(e.to_string()))
+    }
+
+    /// Publishes a checkpoint note (cosigned) as `DIR/log/checkpoint`, after checking it is
+    /// this log's, signed by its key.
+    ///
+    /// # Errors
+    /// [`StoreError::Log`] if it is not.
+    pub fn publish(&self, note: &[u8]) -> Result<(), StoreError> {
+        urna_tlog::checkpoint::open(note, self.origin(), &self.signer.verifier())
+            .map_err(|e| StoreError::Log(format!("refusing to publish: {e}")))?;
+        self.tiles.write_checkpoint(note).map_err(log_err)
+    }
+}
+
+/// Signs an `urna/receipt/v1` with the log key.
+pub(crate) fn receipt(signer: &NoteSigner, index: u64, hash: &[u8; 32], time_ms: u64) -> Vec<u8> {
+    let body = urna_model::receipt::Receipt {
+        log: signer.name().to_owned(),
+        index,
+        entry: *hash,
+        time_ms,
+    };
+    signer.sign_text(&body.to_text()).to_bytes()
+}
