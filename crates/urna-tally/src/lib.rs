@@ -4,7 +4,11 @@
 //! the commission's server and an independent verifier must compute byte-identical results.
 //! Integers only; no floating point anywhere.
 //!
-//! Out of scope: reading notes or the store (callers pass parsed protocols), output formatting.
+//! [`public`] replays the log's entries in order and renders the public results (JSON, CSV) byte
+//! for byte, so anyone holding the entries can recompute what the commission published.
+//!
+//! Out of scope: the store and the network (callers pass the entries' bytes).
 
+pub mod public;
 pub mod seats;
 pub mod totals;

@@ -7,6 +7,7 @@
 mod bad_input;
 mod bosnia;
 mod properties;
+mod public;
 mod support;
 mod systems;
 mod vectors;

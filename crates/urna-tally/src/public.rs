@@ -1,0 +1,1600 @@
+//! The public results of an election as a pure function of its transparency log.
+//!
+//! Two parts:
+//! - [`Replay`] reads the log's entries in index order from 0 (each entry is the exact bytes of
+//!   one signed `urna/protocol/v1` or `urna/amendment/v1` note) and keeps, per contest and
+//!   station, the current submission and its history, and the totals of every unit. It checks
+//!   that the sequence is one intake could have produced: indices consecutive from 0, a
+//!   station's first entry a protocol of revision 1, every later one an amendment of the next
+//!   revision naming the current entry in `supersedes:`. Anything else is a [`ReplayError`]
+//!   naming the entry, because a verifier replays the same entries and must be told where a log
+//!   stops making sense.
+//! - The render functions turn a replay and the checkpoint it stops at into the derived files
+//!   of the public bundle ([`render`]): `v1/election.json`, `v1/results.json`,
+//!   `v1/units/<unit>.json`, `v1/quarantine.json`, `csv/stations.csv`, `csv/units.csv` and
+//!   `README.txt`.
+//!
+//! Everything is deterministic, byte for byte: JSON objects are written from structs and from
+//! lists in definition order (never from hash maps), pretty-printed with two-space indents and
+//! a final newline; CSV comes from the `csv` writer with `\n` line ends; percentages come from
+//! [`percent`] (integers only). So the commission's publisher and an independent verifier that
+//! replays the same entries against the same definition produce identical files.
+//!
+//! Unit file names: a unit id is used as is when it consists of `A-Z a-z 0-9 . _ -` and does
+//! not start with `.`; otherwise every other byte, and a leading `.`, is written `%XX`
+//! (upper-case hex), e.g. `AL/01` → `AL%2F01`. The encoding is injective (`%` itself is
+//! encoded). The file name then contains a literal `%`, so a URL for it encodes that `%` again
+//! (`AL%252F01.json`), as for any file name; `v1/election.json` lists every unit's file path.
+//!
+//! Out of scope: reading the log (the caller passes entries), signatures of checkpoints and
+//! the Merkle tree (`urna-tlog`), writing files (the bundle writer).
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use serde::{Serialize, Serializer};
+use sha2::{Digest, Sha256};
+use urna_model::definition::{ContestIdx, Election, ListKind, StationIdx, UnitIdx};
+use urna_model::intake::{Rejection, Submission, bind_unverified, check};
+use urna_model::note::Note;
+use urna_model::protocol::{ProtocolBody, hex};
+use urna_model::rules::Severity;
+
+use crate::totals::{StationOutcome, Tally, TallyBuilder, TallyError, Totals, percent};
+
+/// Why an entry cannot be replayed. Every variant names the entry's log index.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReplayError {
+    /// Entries must be applied in index order from 0.
+    #[error("entry {index}: out of order; the next entry to replay is {expected}")]
+    OutOfOrder {
+        /// The index given.
+        index: u64,
+        /// The index expected.
+        expected: u64,
+    },
+    /// The entry is not a note of this election (malformed note or body, wrong election,
+    /// unknown contest, station, count or list; a bad signature when signatures are checked).
+    #[error("entry {index}: {source}")]
+    Entry {
+        /// The entry.
+        index: u64,
+        /// What is wrong with it.
+        source: Rejection,
+    },
+    /// A station's first entry in a contest is not a protocol of revision 1.
+    #[error("entry {index}: station {station}: first entry has revision {got}; it must be 1")]
+    FirstRevision {
+        /// The entry.
+        index: u64,
+        /// The station.
+        station: String,
+        /// The revision it states.
+        got: u32,
+    },
+    /// An amendment for a station that has no entry yet.
+    #[error(
+        "entry {index}: station {station}: an amendment, but the station has no entry to amend"
+    )]
+    NothingToAmend {
+        /// The entry.
+        index: u64,
+        /// The station.
+        station: String,
+    },
+    /// A second protocol (not an amendment) for a station that has one.
+    #[error(
+        "entry {index}: station {station}: a protocol of revision {got}, but the station already has revision {current}; later revisions must be amendments"
+    )]
+    NotAnAmendment {
+        /// The entry.
+        index: u64,
+        /// The station.
+        station: String,
+        /// The revision it states.
+        got: u32,
+        /// The station's current revision.
+        current: u32,
+    },
+    /// An amendment whose revision is not the current one plus one.
+    #[error(
+        "entry {index}: station {station}: amendment has revision {got}; the next revision is {expected}"
+    )]
+    RevisionGap {
+        /// The entry.
+        index: u64,
+        /// The station.
+        station: String,
+        /// The revision it states.
+        got: u32,
+        /// The revision expected.
+        expected: u32,
+    },
+    /// An amendment that names another entry than the station's current one.
+    #[error(
+        "entry {index}: station {station}: amendment supersedes sha256:{got}, but the current entry is sha256:{expected}"
+    )]
+    SupersedesMismatch {
+        /// The entry.
+        index: u64,
+        /// The station.
+        station: String,
+        /// The hash it names (hex).
+        got: String,
+        /// The current entry's hash (hex).
+        expected: String,
+    },
+    /// A submission whose contest or station index is not of this election.
+    #[error("entry {index}: contest or station index is not of this election")]
+    NotThisElection {
+        /// The entry.
+        index: u64,
+    },
+    /// The totals overflowed (impossible within the protocol's limits). The replay must be
+    /// discarded after this error.
+    #[error("entry {index}: {source}")]
+    Tally {
+        /// The entry.
+        index: u64,
+        /// The tally error.
+        source: TallyError,
+    },
+}
+
+/// Why the public files could not be rendered.
+#[derive(Debug, thiserror::Error)]
+pub enum RenderError {
+    /// The checkpoint note is not a C2SP checkpoint.
+    #[error("checkpoint: {0}")]
+    Checkpoint(String),
+    /// The checkpoint is of another log than this election's.
+    #[error("checkpoint origin {got:?} is not this election's log {expected:?}")]
+    WrongOrigin {
+        /// Origin in the checkpoint.
+        got: String,
+        /// `urna/<election id>`.
+        expected: String,
+    },
+    /// The replay did not stop at the checkpoint's size.
+    #[error("the checkpoint covers {checkpoint} entries but {replayed} were replayed")]
+    NotAtCheckpoint {
+        /// Size in the checkpoint.
+        checkpoint: u64,
+        /// Entries replayed.
+        replayed: u64,
+    },
+    /// The definition files do not hash to the election's digest.
+    #[error(
+        "definition files: sha256(election.toml ‖ {stations_file}) is {got}, but the election was loaded with {expected}"
+    )]
+    DefinitionMismatch {
+        /// The stations file name.
+        stations_file: String,
+        /// Digest of the files given.
+        got: String,
+        /// The election's digest.
+        expected: String,
+    },
+    /// The CSV or JSON writer failed (out of memory, in practice).
+    #[error("{file}: {reason}")]
+    Write {
+        /// The file being rendered.
+        file: &'static str,
+        /// The writer's error.
+        reason: String,
+    },
+}
+
+/// Whether an entry was counted or quarantined when it was stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntryStatus {
+    /// Every error rule held.
+    Accepted,
+    /// An error rule failed: stored and logged, not counted.
+    Quarantined,
+}
+
+impl EntryStatus {
+    /// `accepted` or `quarantined`, as written in the public files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Accepted => "accepted",
+            Self::Quarantined => "quarantined",
+        }
+    }
+}
+
+/// One entry in a station's history.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Revision {
+    /// Log index.
+    pub index: u64,
+    /// The revision it states.
+    pub revision: u32,
+    /// Accepted or quarantined.
+    pub status: EntryStatus,
+    /// SHA-256 of the entry (the note bytes).
+    pub entry: [u8; 32],
+}
+
+/// A station's state in one contest: its current submission and every entry it made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StationState {
+    current: Submission,
+    history: Vec<Revision>,
+}
+
+impl StationState {
+    /// The current (latest) submission.
+    pub fn current(&self) -> &Submission {
+        &self.current
+    }
+
+    /// Every entry of the station, oldest first; the last one is the current one.
+    pub fn history(&self) -> &[Revision] {
+        &self.history
+    }
+
+    /// The current entry.
+    pub fn latest(&self) -> &Revision {
+        // A state is created with its first entry and entries are only ever pushed.
+        self.history
+            .last()
+            .unwrap_or_else(|| unreachable!("a station state always has an entry"))
+    }
+}
+
+/// Replays a log's entries and keeps the results current.
+#[derive(Debug, Clone)]
+pub struct Replay {
+    applied: u64,
+    contests: Vec<ContestState>,
+    /// Stations of each unit (only leaf units have any), in definition order.
+    by_unit: Vec<Vec<StationIdx>>,
+}
+
+#[derive(Debug, Clone)]
+struct ContestState {
+    builder: TallyBuilder,
+    stations: Vec<Option<StationState>>,
+    /// Warning rule id → (stations whose current submission fails it, message).
+    warnings: BTreeMap<String, (u64, String)>,
+}
+
+impl Replay {
+    /// An empty replay: no entry applied, nothing reported.
+    ///
+    /// # Errors
+    /// [`TallyError::Overflow`] if the registers overflow.
+    pub fn new(e: &Election) -> Result<Self, TallyError> {
+        let contests = (0..e.contests.len())
+            .map(|c| {
+                // Definitions hold at most u16::MAX contests (checked at load).
+                let c = ContestIdx(u16::try_from(c).unwrap_or(u16::MAX));
+                Ok(ContestState {
+                    builder: TallyBuilder::new(e, c)?,
+                    stations: vec![None; e.stations.len()],
+                    warnings: BTreeMap::new(),
+                })
+            })
+            .collect::<Result<_, TallyError>>()?;
+        let mut by_unit = vec![Vec::new(); e.units.len()];
+        for (i, s) in e.stations.iter().enumerate() {
+            // Definitions hold at most u32::MAX stations (checked at load).
+            by_unit[s.unit.0 as usize].push(StationIdx(u32::try_from(i).unwrap_or(u32::MAX)));
+        }
+        Ok(Self {
+            applied: 0,
+            contests,
+            by_unit,
+        })
+    }
+
+    /// Number of entries applied: the index of the next one.
+    pub fn applied(&self) -> u64 {
+        self.applied
+    }
+
+    /// Applies entry `index` (the note bytes as stored in the log). Signatures are **not**
+    /// checked: use it for entries that were verified at intake, or use
+    /// [`Replay::apply_verified`].
+    ///
+    /// # Errors
+    /// [`ReplayError`] naming the entry; the replay is unchanged, except after
+    /// [`ReplayError::Tally`].
+    pub fn apply(&mut self, e: &Election, index: u64, note: &[u8]) -> Result<(), ReplayError> {
+        self.expect_index(index)?;
+        let sub = bind_entry(e, index, note)?;
+        self.apply_submission(e, index, sub)
+    }
+
+    /// [`Replay::apply`], also checking the station's signature and, for an amendment, the
+    /// authority's co-signature, exactly as intake does.
+    ///
+    /// # Errors
+    /// As [`Replay::apply`]; a bad signature is [`ReplayError::Entry`].
+    pub fn apply_verified(
+        &mut self,
+        e: &Election,
+        index: u64,
+        note: &[u8],
+    ) -> Result<(), ReplayError> {
+        self.expect_index(index)?;
+        let sub = check(e, note).map_err(|source| ReplayError::Entry { index, source })?;
+        self.apply_submission(e, index, sub)
+    }
+
+    /// Applies entry `index` already bound with [`bind_entry`] (so that binding can run on
+    /// several threads while entries are applied in order).
+    ///
+    /// # Errors
+    /// As [`Replay::apply`].
+    pub fn apply_submission(
+        &mut self,
+        e: &Election,
+        index: u64,
+        sub: Submission,
+    ) -> Result<(), ReplayError> {
+        self.expect_index(index)?;
+        let station_id = e
+            .stations
+            .get(sub.station.0 as usize)
+            .map(|s| s.id.clone())
+            .ok_or(ReplayError::NotThisElection { index })?;
+        let c = self
+            .contests
+            .get_mut(sub.contest.0 as usize)
+            .ok_or(ReplayError::NotThisElection { index })?;
+        let slot = &mut c.stations[sub.station.0 as usize];
+        match (slot.as_ref(), sub.supersedes) {
+            (None, None) if sub.revision == 1 => {}
+            (None, None) => {
+                return Err(ReplayError::FirstRevision {
+                    index,
+                    station: station_id,
+                    got: sub.revision,
+                });
+            }
+            (None, Some(_)) => {
+                return Err(ReplayError::NothingToAmend {
+                    index,
+                    station: station_id,
+                });
+            }
+            (Some(cur), None) => {
+                return Err(ReplayError::NotAnAmendment {
+                    index,
+                    station: station_id,
+                    got: sub.revision,
+                    current: cur.current.revision,
+                });
+            }
+            (Some(cur), Some(supersedes)) => {
+                let expected = cur.current.revision.saturating_add(1);
+                if sub.revision != expected {
+                    return Err(ReplayError::RevisionGap {
+                        index,
+                        station: station_id,
+                        got: sub.revision,
+                        expected,
+                    });
+                }
+                if supersedes != cur.current.hash {
+                    return Err(ReplayError::SupersedesMismatch {
+                        index,
+                        station: station_id,
+                        got: hex(&supersedes),
+                        expected: hex(&cur.current.hash),
+                    });
+                }
+            }
+        }
+        let tally_err = |source| ReplayError::Tally { index, source };
+        let mut history = Vec::new();
+        if let Some(old) = slot.take() {
+            c.builder
+                .remove(e, &outcome(&old.current))
+                .map_err(tally_err)?;
+            count_warnings(&mut c.warnings, &old.current, false);
+            history = old.history;
+        }
+        c.builder.add(e, &outcome(&sub)).map_err(tally_err)?;
+        count_warnings(&mut c.warnings, &sub, true);
+        history.push(Revision {
+            index,
+            revision: sub.revision,
+            status: if sub.is_quarantined() {
+                EntryStatus::Quarantined
+            } else {
+                EntryStatus::Accepted
+            },
+            entry: sub.hash,
+        });
+        *slot = Some(StationState {
+            current: sub,
+            history,
+        });
+        self.applied += 1;
+        Ok(())
+    }
+
+    /// The totals of a contest.
+    ///
+    /// # Panics
+    /// If `contest` is not a contest of the election the replay was made for.
+    pub fn tally(&self, contest: ContestIdx) -> &Tally {
+        self.contests[contest.0 as usize].builder.tally()
+    }
+
+    /// A station's state in a contest; `None` if it has not reported.
+    ///
+    /// # Panics
+    /// If `contest` or `station` is not of the election the replay was made for.
+    pub fn station(&self, contest: ContestIdx, station: StationIdx) -> Option<&StationState> {
+        self.contests[contest.0 as usize].stations[station.0 as usize].as_ref()
+    }
+
+    /// The stations of a contest whose current submission is quarantined, in definition
+    /// order.
+    ///
+    /// # Panics
+    /// If `contest` is not of the election the replay was made for.
+    pub fn quarantined(
+        &self,
+        contest: ContestIdx,
+    ) -> impl Iterator<Item = (StationIdx, &StationState)> + '_ {
+        self.contests[contest.0 as usize]
+            .stations
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| {
+                let s = s.as_ref().filter(|s| s.current.is_quarantined())?;
+                Some((StationIdx(u32::try_from(i).unwrap_or(u32::MAX)), s))
+            })
+    }
+
+    /// Plausibility warnings of a contest: rule id → (stations whose current submission fails
+    /// it, the rule's message).
+    ///
+    /// # Panics
+    /// If `contest` is not of the election the replay was made for.
+    pub fn warnings(&self, contest: ContestIdx) -> &BTreeMap<String, (u64, String)> {
+        &self.contests[contest.0 as usize].warnings
+    }
+
+    /// The stations of a unit, in definition order (empty unless it is a leaf).
+    ///
+    /// # Panics
+    /// If `unit` is not of the election the replay was made for.
+    pub fn stations_in(&self, unit: UnitIdx) -> &[StationIdx] {
+        &self.by_unit[unit.0 as usize]
+    }
+
+    fn expect_index(&self, index: u64) -> Result<(), ReplayError> {
+        if index == self.applied {
+            Ok(())
+        } else {
+            Err(ReplayError::OutOfOrder {
+                index,
+                expected: self.applied,
+            })
+        }
+    }
+}
+
+/// Parses entry `index` and binds it to the definition, evaluating every rule, **without
+/// checking signatures** (see [`urna_model::intake::bind_unverified`]).
+///
+/// # Errors
+/// [`ReplayError::Entry`] naming the index and what is wrong.
+pub fn bind_entry(e: &Election, index: u64, note: &[u8]) -> Result<Submission, ReplayError> {
+    let bind = || -> Result<Submission, Rejection> {
+        let parsed = Note::parse(note)?;
+        let body = ProtocolBody::parse(parsed.text())?;
+        bind_unverified(e, note, &parsed, &body)
+    };
+    bind().map_err(|source| ReplayError::Entry { index, source })
+}
+
+fn outcome(sub: &Submission) -> StationOutcome<'_> {
+    if sub.is_quarantined() {
+        StationOutcome::Quarantined {
+            station: sub.station,
+        }
+    } else {
+        StationOutcome::Counted {
+            station: sub.station,
+            counts: &sub.counts,
+            votes: &sub.votes,
+        }
+    }
+}
+
+fn count_warnings(warnings: &mut BTreeMap<String, (u64, String)>, sub: &Submission, add: bool) {
+    for v in sub
+        .violations
+        .iter()
+        .filter(|v| v.severity == Severity::Warning)
+    {
+        if add {
+            warnings
+                .entry(v.rule.clone())
+                .or_insert_with(|| (0, v.message.clone()))
+                .0 += 1;
+        } else if let Some(w) = warnings.get_mut(&v.rule) {
+            w.0 = w.0.saturating_sub(1);
+            if w.0 == 0 {
+                warnings.remove(&v.rule);
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rendering.
+
+/// The SHA-256 of each definition file, published as content-addressed blobs
+/// (`blob/sha256/<hex>`). [`Election::digest`] is the SHA-256 of both files concatenated
+/// (`election.toml` then the stations file), which is what a genesis entry commits to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DefinitionFiles {
+    /// SHA-256 of `election.toml`.
+    pub election_toml: [u8; 32],
+    /// SHA-256 of the stations file.
+    pub stations: [u8; 32],
+}
+
+impl DefinitionFiles {
+    /// Hashes the two files' bytes and checks that together they are the definition `e` was
+    /// loaded from.
+    ///
+    /// # Errors
+    /// [`RenderError::DefinitionMismatch`] if they are not.
+    pub fn new(e: &Election, election_toml: &[u8], stations: &[u8]) -> Result<Self, RenderError> {
+        let mut both = Sha256::new();
+        both.update(election_toml);
+        both.update(stations);
+        let both: [u8; 32] = both.finalize().into();
+        if both != e.digest {
+            return Err(RenderError::DefinitionMismatch {
+                stations_file: e.stations_file.clone(),
+                got: hex(&both),
+                expected: hex(&e.digest),
+            });
+        }
+        Ok(Self {
+            election_toml: Sha256::digest(election_toml).into(),
+            stations: Sha256::digest(stations).into(),
+        })
+    }
+}
+
+/// The fields of a C2SP checkpoint note that the results quote, with the note's text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckpointInfo {
+    /// The log's origin line.
+    pub origin: String,
+    /// The tree size.
+    pub size: u64,
+    /// The root hash, base64 as written in the checkpoint.
+    pub root_hash: String,
+    /// The whole signed note (text, blank line, signature and cosignature lines).
+    pub note: String,
+}
+
+impl CheckpointInfo {
+    /// Reads a checkpoint note (C2SP tlog-checkpoint: origin, decimal size, base64 root hash).
+    /// Signatures are not checked here; the log's and witnesses' keys are `urna-tlog`'s concern.
+    ///
+    /// # Errors
+    /// [`RenderError::Checkpoint`] naming what is malformed.
+    pub fn parse(note: &[u8]) -> Result<Self, RenderError> {
+        let bad = |m: String| RenderError::Checkpoint(m);
+        let parsed = Note::parse(note).map_err(|e| bad(e.to_string()))?;
+        let mut lines = parsed.text().lines();
+        let (Some(origin), Some(size), Some(root)) = (lines.next(), lines.next(), lines.next())
+        else {
+            return Err(bad("origin, size and root hash lines are required".into()));
+        };
+        let canonical = !size.is_empty()
+            && size.bytes().all(|b| b.is_ascii_digit())
+            && (size == "0" || !size.starts_with('0'));
+        let size = size
+            .parse::<u64>()
+            .ok()
+            .filter(|_| canonical)
+            .ok_or_else(|| bad(format!("line 2: size {size:?} is not a canonical decimal")))?;
+        // Base64 of 32 bytes: 43 characters of the standard alphabet and one `=`.
+        let base64 = root.len() == 44
+            && root.ends_with('=')
+            && root.as_bytes()[..43]
+                .iter()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/'));
+        if origin.is_empty() || !base64 {
+            return Err(bad(
+                "line 1 must be the origin, line 3 a base64 SHA-256 root hash".into(),
+            ));
+        }
+        let text = String::from_utf8(note.to_vec()).map_err(|e| bad(e.to_string()))?;
+        Ok(Self {
+            origin: origin.to_owned(),
+            size,
+            root_hash: root.to_owned(),
+            note: text,
+        })
+    }
+}
+
+/// The origin of an election's log: `urna/<election id>`.
+pub fn log_origin(e: &Election) -> String {
+    format!("urna/{}", e.id)
+}
+
+/// Path of `v1/election.json`.
+pub const ELECTION_JSON: &str = "v1/election.json";
+/// Path of `v1/results.json`.
+pub const RESULTS_JSON: &str = "v1/results.json";
+/// Path of `v1/quarantine.json`.
+pub const QUARANTINE_JSON: &str = "v1/quarantine.json";
+/// Path of `csv/stations.csv`.
+pub const STATIONS_CSV: &str = "csv/stations.csv";
+/// Path of `csv/units.csv`.
+pub const UNITS_CSV: &str = "csv/units.csv";
+/// Path of `README.txt`.
+pub const README_TXT: &str = "README.txt";
+
+/// Every derived file of the bundle, as (relative path, bytes), in a fixed order: election,
+/// results, quarantine, the unit files in definition order, the two CSV files, the README.
+/// The checkpoint must be the one the replay stopped at (same size, this election's origin).
+///
+/// # Errors
+/// [`RenderError`] if the checkpoint is malformed or does not match the replay.
+pub fn render(
+    e: &Election,
+    files: &DefinitionFiles,
+    replay: &Replay,
+    checkpoint: &[u8],
+) -> Result<Vec<(String, Vec<u8>)>, RenderError> {
+    let cp = checked_checkpoint(e, replay, checkpoint)?;
+    let mut out = vec![
+        (ELECTION_JSON.to_owned(), render_election(e, files)?),
+        (RESULTS_JSON.to_owned(), render_results(e, replay, &cp)?),
+        (QUARANTINE_JSON.to_owned(), render_quarantine(e, replay)?),
+    ];
+    for u in units_with_files(e, replay) {
+        out.push((
+            unit_path(&e.units[u.0 as usize].id),
+            render_unit(e, replay, u)?,
+        ));
+    }
+    out.push((STATIONS_CSV.to_owned(), render_stations_csv(e, replay)?));
+    out.push((UNITS_CSV.to_owned(), render_units_csv(e, replay)?));
+    out.push((README_TXT.to_owned(), render_readme(e, &cp)));
+    Ok(out)
+}
+
+/// Parses the checkpoint and checks it is this election's log at the replay's size.
+///
+/// # Errors
+/// [`RenderError`] if it is malformed, of another log, or of another size.
+pub fn checked_checkpoint(
+    e: &Election,
+    replay: &Replay,
+    checkpoint: &[u8],
+) -> Result<CheckpointInfo, RenderError> {
+    let cp = CheckpointInfo::parse(checkpoint)?;
+    let expected = log_origin(e);
+    if cp.origin != expected {
+        return Err(RenderError::WrongOrigin {
+            got: cp.origin,
+            expected,
+        });
+    }
+    if cp.size != replay.applied() {
+        return Err(RenderError::NotAtCheckpoint {
+            checkpoint: cp.size,
+            replayed: replay.applied(),
+        });
+    }
+    Ok(cp)
+}
+
+/// The units that get a `v1/units/<id>.json` file: those with stations (the leaves), in
+/// definition order.
+pub fn units_with_files(e: &Election, replay: &Replay) -> Vec<UnitIdx> {
+    (0..e.units.len())
+        .filter_map(|u| u32::try_from(u).ok().map(UnitIdx))
+        .filter(|&u| !replay.stations_in(u).is_empty())
+        .collect()
+}
+
+/// The file name (without `.json`) of a unit id; see the module docs for the rule.
+///
+/// ```
+/// use urna_tally::public::unit_file_name;
+/// assert_eq!(unit_file_name("D01-M002"), "D01-M002");
+/// assert_eq!(unit_file_name("AL/01:x"), "AL%2F01%3Ax");
+/// assert_eq!(unit_file_name(".hidden"), "%2Ehidden");
+/// ```
+pub fn unit_file_name(id: &str) -> String {
+    let mut out = String::with_capacity(id.len());
+    for (i, b) in id.bytes().enumerate() {
+        let plain = b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-') || (b == b'.' && i > 0);
+        if plain {
+            out.push(char::from(b));
+        } else {
+            let _ = write!(out, "%{b:02X}");
+        }
+    }
+    out
+}
+
+/// The bundle path of a unit's file: `v1/units/<file name>.json`.
+pub fn unit_path(id: &str) -> String {
+    format!("v1/units/{}.json", unit_file_name(id))
+}
+
+/// `v1/election.json`: the election, its contests, lists, counts and units, the definition's
+/// digest and the blobs holding the definition files, and the log's origin.
+///
+/// # Errors
+/// [`RenderError::Write`] if serialisation fails.
+pub fn render_election(e: &Election, files: &DefinitionFiles) -> Result<Vec<u8>, RenderError> {
+    let blob = |role, name: &str, sha: &[u8; 32]| BlobDoc {
+        role,
+        name: name.to_owned(),
+        sha256: hex(sha),
+        path: format!("blob/sha256/{}", hex(sha)),
+    };
+    let list = |l: usize| {
+        let l = &e.lists[l];
+        ListDoc {
+            id: &l.id,
+            name: &l.name,
+            kind: match l.kind {
+                ListKind::Party => "party",
+                ListKind::Coalition => "coalition",
+                ListKind::Other => "other",
+            },
+            community: l.community.as_deref(),
+        }
+    };
+    let mut stations_below = vec![0u64; e.units.len()];
+    let mut has_stations = vec![false; e.units.len()];
+    for s in &e.stations {
+        has_stations[s.unit.0 as usize] = true;
+        for u in e.ancestry(s.unit) {
+            stations_below[u.0 as usize] += 1;
+        }
+    }
+    let doc = ElectionDoc {
+        format: "urna/election/v1",
+        id: &e.id,
+        name: &e.name,
+        date: e.date.as_deref(),
+        provenance: e.provenance.as_deref(),
+        definition: DefinitionDoc {
+            sha256: hex(&e.digest),
+            covers: "SHA-256 of election.toml followed by the stations file, byte for byte",
+            files: vec![
+                blob("election definition", "election.toml", &files.election_toml),
+                blob("stations", &e.stations_file, &files.stations),
+            ],
+        },
+        log: LogDoc {
+            origin: log_origin(e),
+            checkpoint: "checkpoint",
+            tiles: "tile/",
+            entries: "tile/entries/",
+        },
+        counts: &e.counts,
+        contests: e
+            .contests
+            .iter()
+            .map(|c| ContestDoc {
+                id: &c.id,
+                name: &c.name,
+                lists: c.lists.iter().map(|&l| list(l)).collect(),
+            })
+            .collect(),
+        units: e
+            .units
+            .iter()
+            .enumerate()
+            .map(|(i, u)| UnitDoc {
+                id: &u.id,
+                name: &u.name,
+                level: &u.level,
+                parent: u.parent.map(|p| e.units[p.0 as usize].id.as_str()),
+                depth: u.depth,
+                stations: stations_below[i],
+                file: has_stations[i].then(|| unit_path(&u.id)),
+            })
+            .collect(),
+        stations: e.stations.len(),
+    };
+    to_json(ELECTION_JSON, &doc)
+}
+
+/// `v1/results.json`: the checkpoint the results are of, and per contest the national totals,
+/// turnout, reporting progress, warnings and the totals of every unit.
+///
+/// # Errors
+/// [`RenderError::NotAtCheckpoint`] if the replay is not at the checkpoint's size;
+/// [`RenderError::Write`] if serialisation fails.
+pub fn render_results(
+    e: &Election,
+    replay: &Replay,
+    cp: &CheckpointInfo,
+) -> Result<Vec<u8>, RenderError> {
+    if cp.size != replay.applied() {
+        return Err(RenderError::NotAtCheckpoint {
+            checkpoint: cp.size,
+            replayed: replay.applied(),
+        });
+    }
+    let contests = contest_indices(e)
+        .map(|c| {
+            let t = replay.tally(c);
+            let contest = &e.contests[c.0 as usize];
+            ContestResultsDoc {
+                id: &contest.id,
+                name: &contest.name,
+                national: totals_doc(e, c, &t.units[0]),
+                warnings: replay
+                    .warnings(c)
+                    .iter()
+                    .map(|(rule, (stations, message))| WarningDoc {
+                        rule,
+                        message,
+                        stations: *stations,
+                    })
+                    .collect(),
+                units: e
+                    .units
+                    .iter()
+                    .zip(&t.units)
+                    .map(|(u, tot)| UnitTotalsDoc {
+                        unit: &u.id,
+                        totals: totals_doc(e, c, tot),
+                    })
+                    .collect(),
+            }
+        })
+        .collect();
+    let doc = ResultsDoc {
+        format: "urna/results/v1",
+        election: &e.id,
+        checkpoint: CheckpointDoc {
+            origin: &cp.origin,
+            size: cp.size,
+            root_hash: &cp.root_hash,
+            note: &cp.note,
+        },
+        contests,
+    };
+    to_json(RESULTS_JSON, &doc)
+}
+
+/// `v1/units/<id>.json`: a unit's totals and every station in it with its current entry and
+/// history, per contest. Depends only on the unit's own stations, so a publisher may keep the
+/// file of a unit none of whose stations changed.
+///
+/// # Errors
+/// [`RenderError::Write`] if serialisation fails.
+///
+/// # Panics
+/// If `unit` is not of the election the replay was made for.
+pub fn render_unit(e: &Election, replay: &Replay, unit: UnitIdx) -> Result<Vec<u8>, RenderError> {
+    let u = &e.units[unit.0 as usize];
+    let mut path: Vec<&str> = e
+        .ancestry(unit)
+        .map(|a| e.units[a.0 as usize].id.as_str())
+        .collect();
+    path.reverse();
+    let contests = contest_indices(e)
+        .map(|c| UnitContestDoc {
+            id: &e.contests[c.0 as usize].id,
+            totals: totals_doc(e, c, replay.tally(c).unit(unit)),
+            stations: replay
+                .stations_in(unit)
+                .iter()
+                .map(|&s| station_doc(e, c, s, replay.station(c, s)))
+                .collect(),
+        })
+        .collect();
+    let doc = UnitFileDoc {
+        format: "urna/unit/v1",
+        election: &e.id,
+        unit: UnitRefDoc {
+            id: &u.id,
+            name: &u.name,
+            level: &u.level,
+            path,
+        },
+        contests,
+    };
+    to_json("v1/units/<unit>.json", &doc)
+}
+
+/// `v1/quarantine.json`: every station whose current entry is quarantined, with each error
+/// rule it breaks, the rule's message and the numbers.
+///
+/// # Errors
+/// [`RenderError::Write`] if serialisation fails.
+pub fn render_quarantine(e: &Election, replay: &Replay) -> Result<Vec<u8>, RenderError> {
+    let contests = contest_indices(e)
+        .map(|c| QuarantineContestDoc {
+            id: &e.contests[c.0 as usize].id,
+            stations: replay
+                .quarantined(c)
+                .map(|(s, state)| {
+                    let st = &e.stations[s.0 as usize];
+                    let latest = state.latest();
+                    QuarantinedDoc {
+                        station: &st.id,
+                        unit: &e.units[st.unit.0 as usize].id,
+                        index: latest.index,
+                        revision: latest.revision,
+                        entry: entry_ref(&latest.entry),
+                        violations: state
+                            .current
+                            .violations
+                            .iter()
+                            .filter(|v| v.severity == Severity::Error)
+                            .map(|v| RuleDoc {
+                                rule: &v.rule,
+                                message: &v.message,
+                                detail: &v.detail,
+                            })
+                            .collect(),
+                    }
+                })
+                .collect(),
+        })
+        .collect();
+    let doc = QuarantineDoc {
+        format: "urna/quarantine/v1",
+        election: &e.id,
+        contests,
+    };
+    to_json(QUARANTINE_JSON, &doc)
+}
+
+/// `csv/stations.csv`: one row per station per contest: `contest, station, unit, status,
+/// index, revision, entry, station_registered`, then `count:<name>` for every named count and
+/// `votes:<list>` for every list of the election (empty when the list is not on that
+/// contest's ballot, or the station has not reported).
+///
+/// # Errors
+/// [`RenderError::Write`] if the CSV writer fails.
+pub fn render_stations_csv(e: &Election, replay: &Replay) -> Result<Vec<u8>, RenderError> {
+    let fail = |err: &dyn std::fmt::Display| RenderError::Write {
+        file: STATIONS_CSV,
+        reason: err.to_string(),
+    };
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let mut header: Vec<String> = [
+        "contest",
+        "station",
+        "unit",
+        "status",
+        "index",
+        "revision",
+        "entry",
+        "station_registered",
+    ]
+    .iter()
+    .map(|s| (*s).to_owned())
+    .collect();
+    header.extend(e.counts.iter().map(|c| format!("count:{c}")));
+    header.extend(e.lists.iter().map(|l| format!("votes:{}", l.id)));
+    w.write_record(&header).map_err(|x| fail(&x))?;
+    // A million rows: fields are written straight into the writer, without a String each.
+    let mut buf = String::new();
+    for c in contest_indices(e) {
+        let contest = &e.contests[c.0 as usize];
+        let on_ballot = ballot_positions(e, c);
+        for (i, st) in e.stations.iter().enumerate() {
+            let s = StationIdx(u32::try_from(i).unwrap_or(u32::MAX));
+            let state = replay.station(c, s);
+            let mut put = |field: &str| w.write_field(field).map_err(|x| fail(&x));
+            put(&contest.id)?;
+            put(&st.id)?;
+            put(&e.units[st.unit.0 as usize].id)?;
+            put(station_status(state))?;
+            let sub = state.map(StationState::current);
+            match state {
+                Some(state) => {
+                    let latest = state.latest();
+                    put(decimal(&mut buf, latest.index))?;
+                    put(decimal(&mut buf, u64::from(latest.revision)))?;
+                    buf.clear();
+                    push_entry_ref(&mut buf, &latest.entry);
+                    put(&buf)?;
+                }
+                None => (0..3).try_for_each(|_| put(""))?,
+            }
+            put(decimal(&mut buf, st.registered))?;
+            for k in 0..e.counts.len() {
+                match sub {
+                    Some(sub) => put(decimal(&mut buf, sub.counts[k]))?,
+                    None => put("")?,
+                }
+            }
+            for p in &on_ballot {
+                match (sub, p) {
+                    (Some(sub), Some(p)) => put(decimal(&mut buf, sub.votes[*p]))?,
+                    _ => put("")?,
+                }
+            }
+            w.write_record(None::<&[u8]>).map_err(|x| fail(&x))?;
+        }
+    }
+    w.into_inner().map_err(|x| fail(&x))
+}
+
+/// `csv/units.csv`: one row per unit per contest with its totals: `contest, unit, name,
+/// level, parent, depth, stations, reported, counted, quarantined, registered,
+/// registered_counted`, then `count:<name>` for every named count and `votes:<list>` for every
+/// list of the election (empty when not on that contest's ballot).
+///
+/// # Errors
+/// [`RenderError::Write`] if the CSV writer fails.
+pub fn render_units_csv(e: &Election, replay: &Replay) -> Result<Vec<u8>, RenderError> {
+    let fail = |err: &dyn std::fmt::Display| RenderError::Write {
+        file: UNITS_CSV,
+        reason: err.to_string(),
+    };
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let mut header: Vec<String> = [
+        "contest",
+        "unit",
+        "name",
+        "level",
+        "parent",
+        "depth",
+        "stations",
+        "reported",
+        "counted",
+        "quarantined",
+        "registered",
+        "registered_counted",
+    ]
+    .iter()
+    .map(|s| (*s).to_owned())
+    .collect();
+    header.extend(e.counts.iter().map(|c| format!("count:{c}")));
+    header.extend(e.lists.iter().map(|l| format!("votes:{}", l.id)));
+    w.write_record(&header).map_err(|x| fail(&x))?;
+    let mut row: Vec<String> = Vec::with_capacity(header.len());
+    for c in contest_indices(e) {
+        let contest = &e.contests[c.0 as usize];
+        let on_ballot = ballot_positions(e, c);
+        for (u, t) in e.units.iter().zip(&replay.tally(c).units) {
+            row.clear();
+            row.push(contest.id.clone());
+            row.push(u.id.clone());
+            row.push(u.name.clone());
+            row.push(u.level.clone());
+            row.push(
+                u.parent
+                    .map(|p| e.units[p.0 as usize].id.clone())
+                    .unwrap_or_default(),
+            );
+            row.push(u.depth.to_string());
+            row.push(t.stations.to_string());
+            row.push((t.counted + t.quarantined).to_string());
+            row.push(t.counted.to_string());
+            row.push(t.quarantined.to_string());
+            row.push(t.registered.to_string());
+            row.push(t.registered_counted.to_string());
+            row.extend(t.counts.iter().map(u64::to_string));
+            for p in &on_ballot {
+                row.push(p.map(|p| t.votes[p].to_string()).unwrap_or_default());
+            }
+            w.write_record(&row).map_err(|x| fail(&x))?;
+        }
+    }
+    w.into_inner().map_err(|x| fail(&x))
+}
+
+/// `README.txt`: what the bundle holds and how to verify it.
+pub fn render_readme(e: &Election, cp: &CheckpointInfo) -> Vec<u8> {
+    format!(
+        "{name} ({id})
+Published results, as of log checkpoint {origin} size {size}.
+
+This directory is a static, signed bundle: every file can be served by any web server or
+mirror, and everything in it can be checked without trusting whoever serves it.
+
+  checkpoint               The log's checkpoint: a C2SP signed note
+                           (https://c2sp.org/signed-note, https://c2sp.org/tlog-checkpoint)
+                           signed by the log key of {origin}, with the cosignatures of
+                           the witnesses (https://c2sp.org/tlog-cosignature). It names the
+                           number of entries and the root of the RFC 6962 Merkle tree over
+                           them.
+  tile/<L>/<N>[.p/<W>]     Hash tiles of the tree, laid out as C2SP tlog-tiles
+                           (https://c2sp.org/tlog-tiles).
+  tile/entries/<N>[.p/<W>] The entries themselves, 256 per bundle, each one the exact bytes
+                           of a signed urna/protocol/v1 or urna/amendment/v1 note.
+  blob/sha256/<hex>        Content-addressed files: the election definition (election.toml)
+                           and its stations file (ids, units, registers, station keys).
+                           v1/election.json names both and the definition's SHA-256.
+  v1/election.json         The election: contests, lists, counts, units, stations.
+  v1/results.json          Totals per contest: national and per unit, turnout, reporting
+                           progress, warnings; it quotes the checkpoint it was computed at.
+  v1/units/<unit>.json     Each lowest-level unit: its totals and every station with its
+                           current entry (index, revision, sha256, numbers, violated rules)
+                           and its history. Unit ids outside [A-Za-z0-9._-] are
+                           percent-encoded in file names (AL/01 -> AL%2F01.json).
+  v1/quarantine.json       Stations whose current protocol breaks an arithmetic rule: stored
+                           and logged, not counted, with every broken rule and its numbers.
+  csv/stations.csv         One row per station per contest.
+  csv/units.csv            One row per unit per contest.
+
+How to verify:
+  1. Check the checkpoint's signature against the log's public key (obtained from the
+     commission, e.g. `urna log key`), and the witnesses' cosignatures against theirs.
+  2. Check that the tiles hash to the checkpoint's root hash, and that each entry bundle
+     holds the entries whose leaf hashes the level-0 tiles list.
+  3. Check that the definition blobs hash to the SHA-256 in v1/election.json, and every
+     entry's signature against its station's key in the stations file.
+  4. Replay the entries in index order: the results files are a deterministic function of
+     the entries and the definition, so recomputing them must give these files byte for
+     byte.
+
+`urna verify <URL or directory>` does all of this.
+",
+        name = e.name,
+        id = e.id,
+        origin = cp.origin,
+        size = cp.size,
+    )
+    .into_bytes()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Document shapes. Field order here is the order in the files.
+
+fn contest_indices(e: &Election) -> impl Iterator<Item = ContestIdx> + '_ {
+    (0..e.contests.len()).filter_map(|c| u16::try_from(c).ok().map(ContestIdx))
+}
+
+fn to_json(file: &'static str, doc: &impl Serialize) -> Result<Vec<u8>, RenderError> {
+    let mut out = serde_json::to_vec_pretty(doc).map_err(|err| RenderError::Write {
+        file,
+        reason: err.to_string(),
+    })?;
+    out.push(b'\n');
+    Ok(out)
+}
+
+fn entry_ref(hash: &[u8; 32]) -> String {
+    let mut s = String::with_capacity(71);
+    push_entry_ref(&mut s, hash);
+    s
+}
+
+/// Appends `sha256:<hex>`.
+fn push_entry_ref(out: &mut String, hash: &[u8; 32]) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    out.push_str("sha256:");
+    for b in hash {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 15)]));
+    }
+}
+
+/// `v` in decimal, in `buf`.
+fn decimal(buf: &mut String, v: u64) -> &str {
+    buf.clear();
+    let _ = write!(buf, "{v}");
+    buf
+}
+
+/// For every list of the election, its position on the contest's ballot, if it is on it.
+fn ballot_positions(e: &Election, c: ContestIdx) -> Vec<Option<usize>> {
+    let ballot = &e.contests[c.0 as usize].lists;
+    (0..e.lists.len())
+        .map(|l| ballot.iter().position(|&x| x == l))
+        .collect()
+}
+
+fn station_status(state: Option<&StationState>) -> &'static str {
+    match state {
+        None => "not-reported",
+        Some(s) => s.latest().status.as_str(),
+    }
+}
+
+/// A JSON object whose keys come in the order given (definition order), whatever features
+/// `serde_json` is built with.
+struct Named<'a, T>(Vec<(&'a str, T)>);
+
+impl<T: Serialize> Serialize for Named<'_, T> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.0.iter().map(|(k, v)| (k, v)))
+    }
+}
+
+fn counts_named<'a>(e: &'a Election, values: &[u64]) -> Named<'a, u64> {
+    Named(
+        e.counts
+            .iter()
+            .map(String::as_str)
+            .zip(values.iter().copied())
+            .collect(),
+    )
+}
+
+fn votes_named<'a>(e: &'a Election, c: ContestIdx, values: &[u64]) -> Named<'a, u64> {
+    let lists = &e.contests[c.0 as usize].lists;
+    Named(
+        lists
+            .iter()
+            .map(|&l| e.lists[l].id.as_str())
+            .zip(values.iter().copied())
+            .collect(),
+    )
+}
+
+fn totals_doc<'a>(e: &'a Election, c: ContestIdx, t: &Totals) -> TotalsDoc<'a> {
+    let votes_total: u64 = t.votes.iter().sum();
+    let ballots_cast = e.count_position("ballots-cast").map(|k| t.counts[k]);
+    let lists = &e.contests[c.0 as usize].lists;
+    TotalsDoc {
+        stations: ProgressDoc {
+            total: t.stations,
+            reported: t.counted + t.quarantined,
+            counted: t.counted,
+            quarantined: t.quarantined,
+            not_reported: t.stations.saturating_sub(t.counted + t.quarantined),
+            percent_counted: percent(t.counted, t.stations),
+        },
+        registered: t.registered,
+        registered_counted: t.registered_counted,
+        turnout: TurnoutDoc {
+            ballots_cast,
+            registered_counted: t.registered_counted,
+            percent: ballots_cast.map_or_else(
+                || "-".to_owned(),
+                |cast| percent(cast, t.registered_counted),
+            ),
+        },
+        counts: counts_named(e, &t.counts),
+        votes: votes_named(e, c, &t.votes),
+        votes_total,
+        percent: Named(
+            lists
+                .iter()
+                .map(|&l| e.lists[l].id.as_str())
+                .zip(t.votes.iter().map(|&v| percent(v, votes_total)))
+                .collect(),
+        ),
+    }
+}
+
+fn station_doc<'a>(
+    e: &'a Election,
+    c: ContestIdx,
+    s: StationIdx,
+    state: Option<&'a StationState>,
+) -> StationDoc<'a> {
+    let st = &e.stations[s.0 as usize];
+    StationDoc {
+        id: &st.id,
+        registered: st.registered,
+        status: station_status(state),
+        current: state.map(|state| {
+            let latest = state.latest();
+            let sub = &state.current;
+            CurrentDoc {
+                index: latest.index,
+                revision: latest.revision,
+                entry: entry_ref(&latest.entry),
+                counts: counts_named(e, &sub.counts),
+                votes: votes_named(e, c, &sub.votes),
+                violations: sub
+                    .violations
+                    .iter()
+                    .map(|v| ViolationDoc {
+                        rule: &v.rule,
+                        severity: match v.severity {
+                            Severity::Error => "error",
+                            Severity::Warning => "warning",
+                        },
+                        message: &v.message,
+                        detail: &v.detail,
+                    })
+                    .collect(),
+            }
+        }),
+        history: state
+            .map(|state| {
+                state
+                    .history
+                    .iter()
+                    .map(|r| HistoryDoc {
+                        index: r.index,
+                        revision: r.revision,
+                        status: r.status.as_str(),
+                        entry: entry_ref(&r.entry),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
+    }
+}
+
+#[derive(Serialize)]
+struct ElectionDoc<'a> {
+    format: &'static str,
+    id: &'a str,
+    name: &'a str,
+    date: Option<&'a str>,
+    provenance: Option<&'a str>,
+    definition: DefinitionDoc,
+    log: LogDoc,
+    counts: &'a [String],
+    contests: Vec<ContestDoc<'a>>,
+    units: Vec<UnitDoc<'a>>,
+    stations: usize,
+}
+
+#[derive(Serialize)]
+struct DefinitionDoc {
+    sha256: String,
+    covers: &'static str,
+    files: Vec<BlobDoc>,
+}
+
+#[derive(Serialize)]
+struct BlobDoc {
+    role: &'static str,
+    name: String,
+    sha256: String,
+    path: String,
+}
+
+#[derive(Serialize)]
+struct LogDoc {
+    origin: String,
+    checkpoint: &'static str,
+    tiles: &'static str,
+    entries: &'static str,
+}
+
+#[derive(Serialize)]
+struct ContestDoc<'a> {
+    id: &'a str,
+    name: &'a str,
+    lists: Vec<ListDoc<'a>>,
+}
+
+#[derive(Serialize)]
+struct ListDoc<'a> {
+    id: &'a str,
+    name: &'a str,
+    kind: &'static str,
+    community: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct UnitDoc<'a> {
+    id: &'a str,
+    name: &'a str,
+    level: &'a str,
+    parent: Option<&'a str>,
+    depth: u32,
+    stations: u64,
+    file: Option<String>,
+}
+
+#[derive(Serialize)]
+struct ResultsDoc<'a> {
+    format: &'static str,
+    election: &'a str,
+    checkpoint: CheckpointDoc<'a>,
+    contests: Vec<ContestResultsDoc<'a>>,
+}
+
+#[derive(Serialize)]
+struct CheckpointDoc<'a> {
+    origin: &'a str,
+    size: u64,
+    root_hash: &'a str,
+    note: &'a str,
+}
+
+#[derive(Serialize)]
+struct ContestResultsDoc<'a> {
+    id: &'a str,
+    name: &'a str,
+    national: TotalsDoc<'a>,
+    warnings: Vec<WarningDoc<'a>>,
+    units: Vec<UnitTotalsDoc<'a>>,
+}
+
+#[derive(Serialize)]
+struct WarningDoc<'a> {
+    rule: &'a str,
+    message: &'a str,
+    stations: u64,
+}
+
+#[derive(Serialize)]
+struct UnitTotalsDoc<'a> {
+    unit: &'a str,
+    #[serde(flatten)]
+    totals: TotalsDoc<'a>,
+}
+
+#[derive(Serialize)]
+struct TotalsDoc<'a> {
+    stations: ProgressDoc,
+    registered: u64,
+    registered_counted: u64,
+    turnout: TurnoutDoc,
+    counts: Named<'a, u64>,
+    votes: Named<'a, u64>,
+    votes_total: u64,
+    percent: Named<'a, String>,
+}
+
+#[derive(Serialize)]
+struct ProgressDoc {
+    total: u64,
+    reported: u64,
+    counted: u64,
+    quarantined: u64,
+    not_reported: u64,
+    percent_counted: String,
+}
+
+#[derive(Serialize)]
+struct TurnoutDoc {
+    ballots_cast: Option<u64>,
+    registered_counted: u64,
+    percent: String,
+}
+
+#[derive(Serialize)]
+struct UnitFileDoc<'a> {
+    format: &'static str,
+    election: &'a str,
+    unit: UnitRefDoc<'a>,
+    contests: Vec<UnitContestDoc<'a>>,
+}
+
+#[derive(Serialize)]
+struct UnitRefDoc<'a> {
+    id: &'a str,
+    name: &'a str,
+    level: &'a str,
+    /// Unit ids from the root down to this unit.
+    path: Vec<&'a str>,
+}
+
+#[derive(Serialize)]
+struct UnitContestDoc<'a> {
+    id: &'a str,
+    totals: TotalsDoc<'a>,
+    stations: Vec<StationDoc<'a>>,
+}
+
+#[derive(Serialize)]
+struct StationDoc<'a> {
+    id: &'a str,
+    registered: u64,
+    status: &'static str,
+    current: Option<CurrentDoc<'a>>,
+    history: Vec<HistoryDoc>,
+}
+
+#[derive(Serialize)]
+struct CurrentDoc<'a> {
+    index: u64,
+    revision: u32,
+    entry: String,
+    counts: Named<'a, u64>,
+    votes: Named<'a, u64>,
+    violations: Vec<ViolationDoc<'a>>,
+}
+
+#[derive(Serialize)]
+struct ViolationDoc<'a> {
+    rule: &'a str,
+    severity: &'static str,
+    message: &'a str,
+    detail: &'a str,
+}
+
+#[derive(Serialize)]
+struct HistoryDoc {
+    index: u64,
+    revision: u32,
+    status: &'static str,
+    entry: String,
+}
+
+#[derive(Serialize)]
+struct QuarantineDoc<'a> {
+    format: &'static str,
+    election: &'a str,
+    contests: Vec<QuarantineContestDoc<'a>>,
+}
+
+#[derive(Serialize)]
+struct QuarantineContestDoc<'a> {
+    id: &'a str,
+    stations: Vec<QuarantinedDoc<'a>>,
+}
+
+#[derive(Serialize)]
+struct QuarantinedDoc<'a> {
+    station: &'a str,
+    unit: &'a str,
+    index: u64,
+    revision: u32,
+    entry: String,
+    violations: Vec<RuleDoc<'a>>,
+}
+
+#[derive(Serialize)]
+struct RuleDoc<'a> {
+    rule: &'a str,
+    message: &'a str,
+    detail: &'a str,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unit_file_names_are_plain_and_injective() {
+        let cases = [
+            ("D01-M002", "D01-M002", "plain id kept"),
+            ("a.b_c", "a.b_c", "inner dot kept"),
+            (".x", "%2Ex", "leading dot encoded"),
+            ("AL/01", "AL%2F01", "slash encoded"),
+            ("a:b", "a%3Ab", "colon encoded"),
+            (
+                "a%2Fb",
+                "a%252Fb",
+                "percent encoded, so encodings never collide",
+            ),
+        ];
+        for (id, want, what) in cases {
+            assert_eq!(unit_file_name(id), want, "{what}");
+        }
+    }
+
+    #[test]
+    fn checkpoint_fields_are_read_and_checked() {
+        let signer = urna_model::note::NoteSigner::from_seed("urna/x", &[7; 32]).unwrap();
+        let root = "CsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=";
+        let note = signer
+            .sign_text(&format!("urna/x\n12\n{root}\n"))
+            .to_bytes();
+        let cp = CheckpointInfo::parse(&note).unwrap();
+        assert_eq!((cp.origin.as_str(), cp.size), ("urna/x", 12));
+        assert_eq!(cp.root_hash, root);
+        assert_eq!(cp.note.as_bytes(), note.as_slice());
+        for bad in [
+            format!("urna/x\n012\n{root}\n"),
+            format!("urna/x\n12\n{}\n", &root[1..]),
+            "urna/x\n12\n".to_owned(),
+        ] {
+            let note = signer.sign_text(&bad).to_bytes();
+            assert!(
+                matches!(
+                    CheckpointInfo::parse(&note),
+                    Err(RenderError::Checkpoint(_))
+                ),
+                "{bad:?}"
+            );
+        }
+    }
+}

@@ -1,0 +1,476 @@
+//! The public results as a function of the log: replay of a simulated election (protocols,
+//! quarantined ones, amendments), byte-identical rendering, the errors a verifier relies on,
+//! and independence from the order stations report in.
+
+use std::collections::BTreeMap;
+use std::sync::OnceLock;
+
+use proptest::prelude::*;
+use urna_model::definition::{ContestIdx, Election, StationIdx};
+use urna_model::intake::{Rejection, Submission, check};
+use urna_model::note::{Note, NoteSigner};
+use urna_model::protocol::{BodyKind, ProtocolBody};
+use urna_sim::{SimConfig, Simulation};
+use urna_tally::public::{
+    self, DefinitionFiles, EntryStatus, RenderError, Replay, ReplayError, render,
+};
+use urna_tally::totals::{StationOutcome, tally};
+
+/// A simulated election: definition texts, and per station its notes in revision order.
+struct Fixture {
+    sim: Simulation,
+    toml: String,
+    csv: String,
+    election: Election,
+    /// Per station, its protocol and (for amended stations) its amendment.
+    notes: Vec<Vec<Vec<u8>>>,
+}
+
+impl Fixture {
+    /// Every note in intake order: all protocols, then all amendments.
+    fn log(&self) -> Vec<Vec<u8>> {
+        let mut log: Vec<Vec<u8>> = self.notes.iter().map(|n| n[0].clone()).collect();
+        log.extend(self.notes.iter().filter_map(|n| n.get(1).cloned()));
+        log
+    }
+
+    fn files(&self) -> DefinitionFiles {
+        DefinitionFiles::new(&self.election, self.toml.as_bytes(), self.csv.as_bytes()).unwrap()
+    }
+}
+
+const STATIONS: u32 = 60;
+
+fn fixture() -> &'static Fixture {
+    static F: OnceLock<Fixture> = OnceLock::new();
+    F.get_or_init(|| {
+        let sim = Simulation::new(SimConfig {
+            stations: STATIONS,
+            districts: 3,
+            error_rate_per_10k: 3000,
+            ..SimConfig::default()
+        });
+        let toml = sim.definition_toml();
+        let mut csv = format!("{}\n", urna_sim::STATIONS_HEADER);
+        let mut notes = Vec::new();
+        for i in 0..STATIONS {
+            let s = sim.station(i);
+            csv.push_str(&sim.station_row(&s));
+            csv.push('\n');
+            let protocol = sim.protocol_note(&s);
+            let mut mine = vec![protocol.clone()];
+            if sim.is_amended(&s) {
+                mine.push(sim.amendment_note(&s, &protocol).unwrap());
+            }
+            notes.push(mine);
+        }
+        let election = Election::from_texts("election.toml", &toml, "stations.csv", &csv).unwrap();
+        Fixture {
+            sim,
+            toml,
+            csv,
+            election,
+            notes,
+        }
+    })
+}
+
+fn replay(e: &Election, log: &[Vec<u8>]) -> Replay {
+    let mut r = Replay::new(e).unwrap();
+    for (i, note) in log.iter().enumerate() {
+        r.apply(e, i as u64, note).unwrap();
+    }
+    r
+}
+
+/// A checkpoint note of this election's log at `size` (the root is not checked here).
+fn checkpoint(e: &Election, size: u64) -> Vec<u8> {
+    let origin = public::log_origin(e);
+    let key = NoteSigner::from_seed(&origin, &[9; 32]).unwrap();
+    key.sign_text(&format!(
+        "{origin}\n{size}\nCsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=\n"
+    ))
+    .to_bytes()
+}
+
+fn file<'a>(files: &'a [(String, Vec<u8>)], path: &str) -> &'a [u8] {
+    &files
+        .iter()
+        .find(|(p, _)| p == path)
+        .unwrap_or_else(|| panic!("{path} is not rendered"))
+        .1
+}
+
+fn json(bytes: &[u8]) -> serde_json::Value {
+    serde_json::from_slice(bytes).unwrap()
+}
+
+#[test]
+fn replay_gives_the_tally_of_each_stations_final_outcome() {
+    let f = fixture();
+    let e = &f.election;
+    let r = replay(e, &f.log());
+    assert_eq!(r.applied() as usize, f.log().len());
+
+    // The straightforward way: check each station's final note, tally the outcomes.
+    let finals: Vec<Submission> = f
+        .notes
+        .iter()
+        .map(|n| check(e, n.last().unwrap()).unwrap())
+        .collect();
+    let outcomes = finals.iter().map(|s| {
+        if s.is_quarantined() {
+            StationOutcome::Quarantined { station: s.station }
+        } else {
+            StationOutcome::Counted {
+                station: s.station,
+                counts: &s.counts,
+                votes: &s.votes,
+            }
+        }
+    });
+    let direct = tally(e, ContestIdx(0), outcomes).unwrap();
+    assert_eq!(r.tally(ContestIdx(0)), &direct);
+
+    let quarantined = finals.iter().filter(|s| s.is_quarantined()).count();
+    let amended = f.notes.iter().filter(|n| n.len() == 2).count();
+    assert!(quarantined > 0 && amended > 0, "the fixture has both");
+    assert_eq!(r.quarantined(ContestIdx(0)).count(), quarantined);
+    assert_eq!(direct.units[0].quarantined as usize, quarantined);
+
+    // An amended station keeps its history: the quarantined protocol, then the amendment.
+    let (i, _) = f
+        .notes
+        .iter()
+        .enumerate()
+        .find(|(_, n)| n.len() == 2)
+        .unwrap();
+    let state = r.station(ContestIdx(0), StationIdx(i as u32)).unwrap();
+    let h = state.history();
+    assert_eq!(h.len(), 2);
+    assert_eq!((h[0].index, h[0].revision), (i as u64, 1));
+    assert_eq!(h[0].status, EntryStatus::Quarantined);
+    assert_eq!(h[1].revision, 2);
+    assert_eq!(h[1].status, EntryStatus::Accepted);
+    assert_eq!(state.current().hash, h[1].entry);
+
+    // Checking signatures too changes nothing for authentic entries.
+    let mut verified = Replay::new(e).unwrap();
+    for (i, note) in f.log().iter().enumerate() {
+        verified.apply_verified(e, i as u64, note).unwrap();
+    }
+    assert_eq!(verified.tally(ContestIdx(0)), &direct);
+}
+
+#[test]
+fn rendering_is_byte_identical_and_complete() {
+    let f = fixture();
+    let e = &f.election;
+    let log = f.log();
+    let cp = checkpoint(e, log.len() as u64);
+    let a = render(e, &f.files(), &replay(e, &log), &cp).unwrap();
+    let b = render(e, &f.files(), &replay(e, &log), &cp).unwrap();
+    assert_eq!(a, b);
+    for (path, bytes) in &a {
+        assert!(bytes.ends_with(b"\n"), "{path} ends with a newline");
+    }
+
+    let paths: Vec<&str> = a.iter().map(|(p, _)| p.as_str()).collect();
+    for p in [
+        "v1/election.json",
+        "v1/results.json",
+        "v1/quarantine.json",
+        "csv/stations.csv",
+        "csv/units.csv",
+        "README.txt",
+    ] {
+        assert!(paths.contains(&p), "{p}");
+    }
+    let leaves: Vec<&str> = e
+        .units
+        .iter()
+        .filter(|u| {
+            e.stations
+                .iter()
+                .any(|s| e.units[s.unit.0 as usize].id == u.id)
+        })
+        .map(|u| u.id.as_str())
+        .collect();
+    for id in &leaves {
+        assert!(
+            paths.contains(&format!("v1/units/{id}.json").as_str()),
+            "{id}"
+        );
+    }
+
+    // results.json quotes the checkpoint and states the replay's totals.
+    let results = json(file(&a, "v1/results.json"));
+    assert_eq!(
+        results["checkpoint"]["note"].as_str().unwrap().as_bytes(),
+        cp
+    );
+    assert_eq!(results["checkpoint"]["size"], log.len() as u64);
+    let r = replay(e, &log);
+    let nat = &r.tally(ContestIdx(0)).units[0];
+    let national = &results["contests"][0]["national"];
+    assert_eq!(national["stations"]["counted"], nat.counted);
+    assert_eq!(national["stations"]["quarantined"], nat.quarantined);
+    for (k, name) in e.counts.iter().enumerate() {
+        assert_eq!(national["counts"][name], nat.counts[k], "{name}");
+    }
+    let lists = &e.contests[0].lists;
+    for (k, &l) in lists.iter().enumerate() {
+        assert_eq!(national["votes"][&e.lists[l].id], nat.votes[k]);
+    }
+    assert_eq!(
+        results["contests"][0]["units"].as_array().unwrap().len(),
+        e.units.len()
+    );
+
+    // election.json names the definition blobs and every unit's file.
+    let election = json(file(&a, "v1/election.json"));
+    let files = f.files();
+    assert_eq!(
+        election["definition"]["files"][0]["path"],
+        format!(
+            "blob/sha256/{}",
+            urna_model::protocol::hex(&files.election_toml)
+        )
+    );
+    assert_eq!(election["stations"], STATIONS);
+
+    // The quarantine list and the unit files agree with the replay.
+    let quarantine = json(file(&a, "v1/quarantine.json"));
+    let listed = quarantine["contests"][0]["stations"].as_array().unwrap();
+    assert_eq!(listed.len() as u64, nat.quarantined);
+    for q in listed {
+        assert!(!q["violations"].as_array().unwrap().is_empty());
+        assert!(q["entry"].as_str().unwrap().starts_with("sha256:"));
+    }
+    let unit = json(file(&a, &format!("v1/units/{}.json", leaves[0])));
+    let stations = unit["contests"][0]["stations"].as_array().unwrap();
+    assert!(!stations.is_empty());
+    for s in stations {
+        let status = s["status"].as_str().unwrap();
+        assert!(["accepted", "quarantined"].contains(&status), "{status}");
+        assert_eq!(
+            s["history"].as_array().unwrap().last().unwrap()["entry"],
+            s["current"]["entry"]
+        );
+    }
+
+    // One CSV row per station per contest, plus the header; quoted where needed.
+    let stations_csv = String::from_utf8(file(&a, "csv/stations.csv").to_vec()).unwrap();
+    assert_eq!(stations_csv.lines().count(), 1 + STATIONS as usize);
+    assert!(stations_csv.starts_with("contest,station,unit,status,index,revision,entry,"));
+    let units_csv = String::from_utf8(file(&a, "csv/units.csv").to_vec()).unwrap();
+    assert_eq!(units_csv.lines().count(), 1 + e.units.len());
+}
+
+#[test]
+fn rendering_refuses_a_checkpoint_that_is_not_the_replays() {
+    let f = fixture();
+    let e = &f.election;
+    let log = f.log();
+    let r = replay(e, &log);
+    let n = log.len() as u64;
+    assert!(matches!(
+        render(e, &f.files(), &r, &checkpoint(e, n + 1)),
+        Err(RenderError::NotAtCheckpoint { checkpoint, replayed }) if checkpoint == n + 1 && replayed == n
+    ));
+    let other = NoteSigner::from_seed("urna/other", &[3; 32])
+        .unwrap()
+        .sign_text(&format!(
+            "urna/other\n{n}\nCsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=\n"
+        ))
+        .to_bytes();
+    assert!(matches!(
+        render(e, &f.files(), &r, &other),
+        Err(RenderError::WrongOrigin { .. })
+    ));
+    assert!(matches!(
+        render(e, &f.files(), &r, b"not a note"),
+        Err(RenderError::Checkpoint(_))
+    ));
+    assert!(matches!(
+        DefinitionFiles::new(e, f.toml.as_bytes(), b"id,unit,registered,key\n"),
+        Err(RenderError::DefinitionMismatch { .. })
+    ));
+}
+
+/// Signs a body with the station's key (and the authority's, for amendments).
+fn signed(f: &Fixture, station: u32, body: &ProtocolBody) -> Vec<u8> {
+    let s = f.sim.station(station);
+    let mut note = Note::unsigned(&body.to_text()).unwrap();
+    note.sign(&s.signer);
+    if matches!(body.kind, BodyKind::Amendment { .. }) {
+        note.sign(f.sim.authority());
+    }
+    note.to_bytes()
+}
+
+fn amendment(of: &ProtocolBody, revision: u32, supersedes: [u8; 32]) -> ProtocolBody {
+    let mut b = of.clone();
+    b.revision = revision;
+    b.kind = BodyKind::Amendment {
+        supersedes,
+        reason: "recount".into(),
+    };
+    b
+}
+
+#[test]
+fn impossible_sequences_are_named_with_their_entry() {
+    let f = fixture();
+    let e = &f.election;
+    let s0 = f.sim.station(0);
+    let first = f.notes[0][0].clone();
+    let first_hash = urna_model::intake::sha256(&first);
+
+    // Out of order.
+    let mut r = Replay::new(e).unwrap();
+    assert_eq!(
+        r.apply(e, 1, &first),
+        Err(ReplayError::OutOfOrder {
+            index: 1,
+            expected: 0
+        })
+    );
+
+    // Not a note at all.
+    assert!(matches!(
+        r.apply(e, 0, b"garbage"),
+        Err(ReplayError::Entry {
+            index: 0,
+            source: Rejection::Note(_)
+        })
+    ));
+
+    // A station the definition does not have.
+    let mut stranger = s0.body.clone();
+    stranger.station = "PS-9999999".into();
+    let note = NoteSigner::from_seed("PS-9999999", &[5; 32])
+        .unwrap()
+        .sign_text(&stranger.to_text())
+        .to_bytes();
+    assert!(matches!(
+        r.apply(e, 0, &note),
+        Err(ReplayError::Entry {
+            index: 0,
+            source: Rejection::UnknownStation { .. }
+        })
+    ));
+
+    // A first entry of revision 2, and an amendment of nothing.
+    let mut rev2 = s0.body.clone();
+    rev2.revision = 2;
+    assert!(matches!(
+        r.apply(e, 0, &signed(f, 0, &rev2)),
+        Err(ReplayError::FirstRevision {
+            index: 0,
+            got: 2,
+            ..
+        })
+    ));
+    assert!(matches!(
+        r.apply(e, 0, &signed(f, 0, &amendment(&s0.body, 2, first_hash))),
+        Err(ReplayError::NothingToAmend { index: 0, .. })
+    ));
+    assert_eq!(r.applied(), 0, "a refused entry changes nothing");
+
+    // After the protocol: a second protocol, a gap, and a wrong `supersedes`.
+    r.apply(e, 0, &first).unwrap();
+    assert!(matches!(
+        r.apply(e, 1, &signed(f, 0, &rev2)),
+        Err(ReplayError::NotAnAmendment {
+            index: 1,
+            got: 2,
+            current: 1,
+            ..
+        })
+    ));
+    assert!(matches!(
+        r.apply(e, 1, &signed(f, 0, &amendment(&s0.body, 3, first_hash))),
+        Err(ReplayError::RevisionGap {
+            index: 1,
+            got: 3,
+            expected: 2,
+            ..
+        })
+    ));
+    assert!(matches!(
+        r.apply(e, 1, &signed(f, 0, &amendment(&s0.body, 2, [7; 32]))),
+        Err(ReplayError::SupersedesMismatch { index: 1, .. })
+    ));
+    r.apply(e, 1, &signed(f, 0, &amendment(&s0.body, 2, first_hash)))
+        .unwrap();
+    assert_eq!(r.applied(), 2);
+
+    // Checked signatures: station 1's body signed with station 0's key is refused.
+    let mut v = Replay::new(e).unwrap();
+    let forged = signed(f, 0, &f.sim.station(1).body);
+    assert!(matches!(
+        v.apply_verified(e, 0, &forged),
+        Err(ReplayError::Entry {
+            index: 0,
+            source: Rejection::StationSignature { .. }
+        })
+    ));
+}
+
+#[test]
+fn unit_ids_outside_the_plain_set_are_percent_encoded_in_file_names() {
+    let key = NoteSigner::from_seed("S1", &[1; 32])
+        .unwrap()
+        .verifier()
+        .to_vkey();
+    let toml = "[election]\nid = \"t\"\nname = \"T, with a comma\"\n[stations]\nfile = \"s.csv\"\n\
+                [[contests]]\nid = \"c\"\nname = \"C\"\nlists = [\"A\"]\n\
+                [[lists]]\nid = \"A\"\nname = \"List A, \\\"quoted\\\"\"\n\
+                [[units]]\nid = \"X\"\nname = \"X\"\n\
+                [[units]]\nid = \"AL/01\"\nname = \"Tirana, centre\"\nparent = \"X\"\n";
+    let csv = format!("id,unit,registered,key\nS1,AL/01,100,{key}\n");
+    let e = Election::from_texts("e.toml", toml, "s.csv", &csv).unwrap();
+    let files = DefinitionFiles::new(&e, toml.as_bytes(), csv.as_bytes()).unwrap();
+    let r = Replay::new(&e).unwrap();
+    let out = render(&e, &files, &r, &checkpoint(&e, 0)).unwrap();
+    let unit = json(file(&out, "v1/units/AL%2F01.json"));
+    assert_eq!(unit["unit"]["id"], "AL/01");
+    assert_eq!(unit["contests"][0]["stations"][0]["status"], "not-reported");
+    let election = json(file(&out, "v1/election.json"));
+    assert_eq!(election["units"][1]["file"], "v1/units/AL%2F01.json");
+    assert!(election["units"][0]["file"].is_null());
+    // Names with commas and quotes are quoted in CSV.
+    let units_csv = String::from_utf8(file(&out, "csv/units.csv").to_vec()).unwrap();
+    assert!(units_csv.contains("\"Tirana, centre\""), "{units_csv}");
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    /// Whatever order the stations report in (each station's revisions in their order), the
+    /// replay is valid and the results and per-unit totals are the same bytes.
+    #[test]
+    fn results_do_not_depend_on_the_order_stations_report_in(
+        order in Just((0..fixture().notes.iter().map(Vec::len).sum::<usize>()).collect::<Vec<_>>()).prop_shuffle()
+    ) {
+        let f = fixture();
+        let e = &f.election;
+        // Slot k of the shuffled order is the next unsent revision of the k-th token's
+        // station, where each station has one token per revision.
+        let tokens: Vec<usize> = f.notes.iter().enumerate().flat_map(|(s, n)| std::iter::repeat_n(s, n.len())).collect();
+        let mut sent: BTreeMap<usize, usize> = BTreeMap::new();
+        let log: Vec<Vec<u8>> = order.iter().map(|&k| {
+            let s = tokens[k];
+            let next = sent.entry(s).or_insert(0);
+            *next += 1;
+            f.notes[s][*next - 1].clone()
+        }).collect();
+        let baseline = f.log();
+        let cp = checkpoint(e, log.len() as u64);
+        let got = render(e, &f.files(), &replay(e, &log), &cp).unwrap();
+        let want = render(e, &f.files(), &replay(e, &baseline), &cp).unwrap();
+        prop_assert_eq!(file(&got, "v1/results.json"), file(&want, "v1/results.json"));
+        prop_assert_eq!(file(&got, "csv/units.csv"), file(&want, "csv/units.csv"));
+    }
+}
