@@ -5,6 +5,7 @@
 // Test helpers outside `#[test]` functions may fail loudly: a panic is a test failure.
 #![allow(clippy::unwrap_used, clippy::panic, clippy::expect_used)]
 
+mod bundle;
 mod durability;
 mod quorum;
 mod router;

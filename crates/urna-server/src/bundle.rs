@@ -1,0 +1,766 @@
+//! The static, signed public bundle: everything a reader needs to check the results, as
+//! plain files that any web server (nginx) or CDN serves as they are.
+//!
+//! ```text
+//! OUT/tile/...                 the log's tiles (C2SP tlog-tiles, https://c2sp.org/tlog-tiles),
+//!                              hard-linked (or copied) from DATA/log/tile; append-only,
+//!                              shared by every generation
+//! OUT/blob/sha256/<hex>        election.toml and the stations file, by SHA-256 of their bytes
+//! OUT/gen/<size:020>.<n>/      one generation: checkpoint, v1/…, csv/…, README.txt, and the
+//!                              relative symlinks tile -> ../../tile, blob -> ../../blob
+//! OUT/current -> gen/<…>       the live generation; a web server's document root
+//! ```
+//!
+//! A generation is the published (witness-cosigned) checkpoint of the data directory and the
+//! files [`urna_tally::public::render`] derives from the entries it covers, so the results
+//! and the checkpoint they quote always belong together. [`BundleWriter::update`] builds one
+//! only when the published checkpoint changed, in this order:
+//! 1. replay the entries the last generation had not seen (read-only from SQLite), checking
+//!    that all entries hash to the checkpoint's root (RFC 6962), so the results are of
+//!    exactly the log the checkpoint signs;
+//! 2. link the tiles the growth adds, and check that the tiles give the same root;
+//! 3. write every file of the new generation and `fsync` it and its directories; files
+//!    identical to the live generation's are hard-linked from it instead of rewritten (a
+//!    unit's file changes only when one of its stations reports);
+//! 4. point `current` at it atomically (a symlink `current.tmp`, renamed over `current`);
+//! 5. delete every generation but the new one and the one it replaced, which readers may
+//!    still be reading.
+//!
+//! So a reader who opens `current/...` gets a whole file of one generation, never a partial
+//! one, and every tile a live checkpoint names exists. Tiles are immutable: if `OUT/tile`
+//! already holds a tile with other bytes than the log's, the bundle belongs to another
+//! (forked) history and the writer refuses to touch it.
+//!
+//! Out of scope: cosigning and publishing checkpoints ([`crate::publish`]), serving the files
+//! ([`crate::serve`] or any web server), compressing them.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::io::{ErrorKind, Write as _};
+use std::os::unix::fs::MetadataExt as _;
+use std::path::{Path, PathBuf};
+
+use urna_model::definition::{DefinitionError, Election, UnitIdx};
+use urna_model::intake::{Submission, sha256};
+use urna_model::note::Note;
+use urna_model::protocol::hex;
+use urna_store::reader::EntryReader;
+use urna_store::{DEFINITION_FILE, StoreError, log};
+use urna_tally::public::{self, CheckpointInfo, DefinitionFiles, RenderError, Replay, ReplayError};
+use urna_tlog::tile::tiles_for_growth;
+use urna_tlog::tiledir::write_file_atomic;
+use urna_tlog::{Checkpoint, TileDir, TileHashReader, Tree, TreeSize, leaf_hash};
+
+/// Name of the live-generation symlink under the bundle root.
+pub const CURRENT: &str = "current";
+/// Directory of the generations under the bundle root.
+pub const GENERATIONS: &str = "gen";
+/// Name of the checkpoint file in a generation.
+pub const CHECKPOINT: &str = "checkpoint";
+
+/// Entries read from the database and bound per round of the replay.
+const REPLAY_CHUNK: u64 = 4096;
+
+/// Threads that write a generation's files at once (bounded by the disk, not the CPU).
+const WRITE_THREADS: usize = 8;
+
+/// Why the bundle could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum BundleError {
+    /// The data directory could not be read.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The election definition could not be loaded.
+    #[error(transparent)]
+    Definition(#[from] DefinitionError),
+    /// A file operation failed.
+    #[error("{op} {path}: {source}")]
+    Io {
+        /// What was being done.
+        op: &'static str,
+        /// The path.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The published checkpoint is malformed or of another log.
+    #[error("{path}: {reason}")]
+    Checkpoint {
+        /// The checkpoint file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The published checkpoint is smaller than the live generation's.
+    #[error(
+        "the published checkpoint covers {published} entries, fewer than the {live} of the live bundle generation: refusing to publish a log that went back"
+    )]
+    Shrunk {
+        /// Size of the live generation.
+        live: u64,
+        /// Size of the published checkpoint.
+        published: u64,
+    },
+    /// A tile in the bundle differs from the log's tile at the same path.
+    #[error(
+        "{path} differs from the log's {tile}: the bundle holds another (forked) history; refusing to mix them"
+    )]
+    ForkedTile {
+        /// The tile path.
+        tile: String,
+        /// The bundle's file.
+        path: PathBuf,
+    },
+    /// The stored entries do not hash to the checkpoint's root.
+    #[error(
+        "the first {size} entries in the database hash to root {computed}, but the published checkpoint says {checkpoint}: database and log disagree"
+    )]
+    EntriesRootMismatch {
+        /// Tree size.
+        size: u64,
+        /// Root of the stored entries (base64).
+        computed: String,
+        /// Root in the checkpoint (base64).
+        checkpoint: String,
+    },
+    /// The tiles do not give the checkpoint's root.
+    #[error("tiles in {dir} at size {size}: {reason}")]
+    TilesRootMismatch {
+        /// The tile directory.
+        dir: PathBuf,
+        /// Tree size.
+        size: u64,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The Merkle tree or tile directory failed.
+    #[error("log: {0}")]
+    Log(String),
+    /// An entry cannot be replayed.
+    #[error(transparent)]
+    Replay(#[from] ReplayError),
+    /// The public files could not be rendered.
+    #[error(transparent)]
+    Render(#[from] RenderError),
+}
+
+/// What one [`BundleWriter::update`] published.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BundleInfo {
+    /// Entries the new generation covers.
+    pub size: u64,
+    /// The generation's directory.
+    pub generation_dir: PathBuf,
+    /// Entries replayed for it.
+    pub entries_replayed: u64,
+    /// Tiles linked or copied into `OUT/tile`.
+    pub tiles_linked: usize,
+    /// Files written (new content).
+    pub files_written: usize,
+    /// Files hard-linked from the previous generation (same content).
+    pub files_linked: usize,
+    /// Old generations deleted.
+    pub generations_removed: usize,
+}
+
+/// Keeps a bundle directory in step with a data directory's published checkpoint.
+pub struct BundleWriter {
+    data: PathBuf,
+    out: PathBuf,
+    election: Election,
+    /// `v1/election.json`, which depends on the definition only.
+    election_json: Vec<u8>,
+    reader: EntryReader,
+    replay: Replay,
+    /// The Merkle tree over the entries replayed so far.
+    tree: Tree,
+    /// `OUT/tile` holds every tile of the tree at this size.
+    tiles_size: u64,
+    /// Units with a station that reported since the live generation was rendered.
+    dirty: BTreeSet<UnitIdx>,
+    live: Option<Generation>,
+    /// Sequence number of the next generation.
+    next_n: u64,
+}
+
+/// The live generation.
+#[derive(Debug)]
+struct Generation {
+    name: String,
+    size: u64,
+    checkpoint: Vec<u8>,
+    /// SHA-256 of each file this writer wrote in it (empty for one found at open: its files
+    /// are not reused).
+    files: BTreeMap<String, [u8; 32]>,
+}
+
+impl std::fmt::Debug for BundleWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BundleWriter")
+            .field("data", &self.data)
+            .field("out", &self.out)
+            .field("election", &self.election.id)
+            .field("replayed", &self.replay.applied())
+            .field("live_size", &self.live_size())
+            .finish_non_exhaustive()
+    }
+}
+
+impl BundleWriter {
+    /// Opens the data directory (read-only) and the bundle root `out`, creating it if needed,
+    /// and publishes the definition files as blobs. An existing bundle is kept: its live
+    /// generation stays live until [`BundleWriter::update`] replaces it, and its tiles are
+    /// checked against the log's before any generation that needs them goes live.
+    ///
+    /// # Errors
+    /// [`BundleError`] if the definition cannot be loaded or is not the one the store was
+    /// created with, the database cannot be opened, or `out` cannot be written.
+    pub fn open(data_dir: &Path, out: &Path) -> Result<Self, BundleError> {
+        let definition = data_dir.join(DEFINITION_FILE);
+        let election = Election::load(&definition)?;
+        let toml_bytes = read(&definition)?;
+        let stations_bytes = read(&data_dir.join(&election.stations_file))?;
+        let files = DefinitionFiles::new(&election, &toml_bytes, &stations_bytes)?;
+        for dir in [
+            out.to_owned(),
+            out.join("tile"),
+            out.join("blob/sha256"),
+            out.join(GENERATIONS),
+        ] {
+            fs::create_dir_all(&dir).map_err(io("create directory", &dir))?;
+        }
+        for (sha, bytes) in [
+            (files.election_toml, &toml_bytes),
+            (files.stations, &stations_bytes),
+        ] {
+            write_blob(out, &sha, bytes)?;
+        }
+        let reader = EntryReader::open(data_dir)?;
+        let recorded = reader.definition_sha256()?;
+        if recorded != hex(&election.digest) {
+            return Err(StoreError::DefinitionChanged {
+                dir: data_dir.display().to_string(),
+                now: hex(&election.digest),
+                then: recorded,
+            }
+            .into());
+        }
+        let election_json = public::render_election(&election, &files)?;
+        let live = live_generation(out)?;
+        let next_n = next_generation_number(&out.join(GENERATIONS))?;
+        Ok(Self {
+            data: data_dir.to_owned(),
+            out: out.to_owned(),
+            reader,
+            replay: Replay::new(&election)
+                .map_err(|source| ReplayError::Tally { index: 0, source })?,
+            election,
+            election_json,
+            tree: Tree::new(),
+            tiles_size: 0,
+            dirty: BTreeSet::new(),
+            live,
+            next_n,
+        })
+    }
+
+    /// The bundle root.
+    pub fn out(&self) -> &Path {
+        &self.out
+    }
+
+    /// Entries covered by the live generation, if there is one.
+    pub fn live_size(&self) -> Option<u64> {
+        self.live.as_ref().map(|g| g.size)
+    }
+
+    /// Publishes a new generation if the data directory's published checkpoint changed since
+    /// the live one; `Ok(None)` if there is no published checkpoint or it did not change.
+    ///
+    /// # Errors
+    /// [`BundleError`]; the live generation is then left as it was.
+    pub fn update(&mut self) -> Result<Option<BundleInfo>, BundleError> {
+        let Some(note) = log::read_published(&self.data)? else {
+            return Ok(None);
+        };
+        if self.live.as_ref().is_some_and(|g| g.checkpoint == note) {
+            return Ok(None);
+        }
+        let checkpoint = self.parse_checkpoint(&note)?;
+        let size = checkpoint.size.0;
+        if let Some(live) = self.live.as_ref().filter(|g| g.size > size) {
+            return Err(BundleError::Shrunk {
+                live: live.size,
+                published: size,
+            });
+        }
+        let replayed_from = self.replay.applied();
+        self.replay_to(size)?;
+        let root = self.tree.root();
+        if root != checkpoint.root {
+            return Err(BundleError::EntriesRootMismatch {
+                size,
+                computed: root.to_base64(),
+                checkpoint: checkpoint.root.to_base64(),
+            });
+        }
+        let tiles_linked = self.link_tiles(size, &checkpoint)?;
+        let files = self.render(&note)?;
+        // A number is never used twice, even if writing this generation fails part-way (its
+        // directory is deleted with the old generations once a later one goes live).
+        let name = format!("{size:020}.{}", self.next_n);
+        self.next_n += 1;
+        let written = self.write_generation(&name, files)?;
+        swap_current(&self.out, &name)?;
+        let previous = self.live.replace(Generation {
+            name: name.clone(),
+            size,
+            checkpoint: note,
+            files: written.hashes,
+        });
+        self.dirty.clear();
+        let generations_removed = remove_old_generations(
+            &self.out.join(GENERATIONS),
+            &name,
+            previous.as_ref().map(|g| g.name.as_str()),
+        )?;
+        Ok(Some(BundleInfo {
+            size,
+            generation_dir: self.out.join(GENERATIONS).join(&name),
+            entries_replayed: size.saturating_sub(replayed_from),
+            tiles_linked,
+            files_written: written.written,
+            files_linked: written.linked,
+            generations_removed,
+        }))
+    }
+
+    fn parse_checkpoint(&self, note: &[u8]) -> Result<Checkpoint, BundleError> {
+        let bad = |reason: String| BundleError::Checkpoint {
+            path: self.data.join(log::LOG_DIR).join(CHECKPOINT),
+            reason,
+        };
+        let parsed = Note::parse(note).map_err(|e| bad(e.to_string()))?;
+        let checkpoint = Checkpoint::parse_text(parsed.text()).map_err(|e| bad(e.to_string()))?;
+        let origin = public::log_origin(&self.election);
+        if checkpoint.origin != origin {
+            return Err(bad(format!(
+                "origin {:?} is not this election's log {origin:?}",
+                checkpoint.origin
+            )));
+        }
+        Ok(checkpoint)
+    }
+
+    /// Replays the entries `[applied, size)`: read in chunks, bound to the definition on
+    /// every core, applied in order, and hashed into the tree.
+    fn replay_to(&mut self, size: u64) -> Result<(), BundleError> {
+        let threads = std::thread::available_parallelism().map_or(2, usize::from);
+        let mut finished = Vec::new();
+        while self.replay.applied() < size {
+            let from = self.replay.applied();
+            let to = from.saturating_add(REPLAY_CHUNK).min(size);
+            let notes = self.reader.read(from, to)?;
+            let bound = bind_parallel(&self.election, from, &notes, threads);
+            for ((index, note), sub) in (from..).zip(&notes).zip(bound) {
+                let sub = sub?;
+                let unit = self.election.stations[sub.station.0 as usize].unit;
+                self.replay.apply_submission(&self.election, index, sub)?;
+                self.dirty.insert(unit);
+                finished.clear();
+                self.tree
+                    .append(leaf_hash(note), &mut finished)
+                    .map_err(|e| BundleError::Log(e.to_string()))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Links the tiles the tree gained since the last generation into `OUT/tile` and checks
+    /// that the bundle's tiles give the checkpoint's root. Returns the number of tiles
+    /// created.
+    fn link_tiles(&mut self, size: u64, checkpoint: &Checkpoint) -> Result<usize, BundleError> {
+        let log_root = self.data.join(log::LOG_DIR);
+        let out_tiles = self.out.join("tile");
+        let mut created = 0;
+        let mut dirs = BTreeSet::new();
+        for tile in tiles_for_growth(TreeSize(self.tiles_size), TreeSize(size)) {
+            let rel = tile.path();
+            let src = log_root.join(&rel);
+            let dst = self.out.join(&rel);
+            if link_tile(&rel, &src, &dst)? {
+                created += 1;
+                let mut dir = dst.parent();
+                while let Some(d) = dir.filter(|d| d.starts_with(&out_tiles)) {
+                    dirs.insert(d.to_owned());
+                    dir = d.parent();
+                }
+            }
+        }
+        for d in dirs.iter().rev() {
+            sync_dir(d)?;
+        }
+        let tiles = TileDir::open(&self.out).map_err(|e| BundleError::Log(e.to_string()))?;
+        let reader = TileHashReader::new(&tiles, TreeSize(size));
+        let root = urna_tlog::storage::root_at(&reader, TreeSize(size)).map_err(|e| {
+            BundleError::TilesRootMismatch {
+                dir: out_tiles.clone(),
+                size,
+                reason: e.to_string(),
+            }
+        })?;
+        if root != checkpoint.root {
+            return Err(BundleError::TilesRootMismatch {
+                dir: out_tiles,
+                size,
+                reason: format!(
+                    "root {} but the checkpoint says {}",
+                    root.to_base64(),
+                    checkpoint.root.to_base64()
+                ),
+            });
+        }
+        self.tiles_size = size;
+        Ok(created)
+    }
+
+    /// The files of the new generation. A unit file none of whose stations reported since the
+    /// live generation is not rendered again but reused from it.
+    fn render(&self, note: &[u8]) -> Result<Vec<(String, Content)>, BundleError> {
+        let e = &self.election;
+        let r = &self.replay;
+        let cp: CheckpointInfo = public::checked_checkpoint(e, r, note)?;
+        let reusable = |path: &str| self.live.as_ref().and_then(|g| g.files.get(path)).copied();
+        let mut files = vec![
+            (CHECKPOINT.to_owned(), Content::New(note.to_vec())),
+            (
+                public::ELECTION_JSON.to_owned(),
+                Content::New(self.election_json.clone()),
+            ),
+            (
+                public::RESULTS_JSON.to_owned(),
+                Content::New(public::render_results(e, r, &cp)?),
+            ),
+            (
+                public::QUARANTINE_JSON.to_owned(),
+                Content::New(public::render_quarantine(e, r)?),
+            ),
+        ];
+        for u in public::units_with_files(e, r) {
+            let path = public::unit_path(&e.units[u.0 as usize].id);
+            let content = match reusable(&path) {
+                Some(sha) if !self.dirty.contains(&u) => Content::Same(sha),
+                _ => Content::New(public::render_unit(e, r, u)?),
+            };
+            files.push((path, content));
+        }
+        files.push((
+            public::STATIONS_CSV.to_owned(),
+            Content::New(public::render_stations_csv(e, r)?),
+        ));
+        files.push((
+            public::UNITS_CSV.to_owned(),
+            Content::New(public::render_units_csv(e, r)?),
+        ));
+        files.push((
+            public::README_TXT.to_owned(),
+            Content::New(public::render_readme(e, &cp)),
+        ));
+        Ok(files)
+    }
+
+    /// Writes a generation directory: every file synced, reused files hard-linked from the
+    /// live generation, the `tile` and `blob` symlinks, every directory synced. Returns the
+    /// files written, the files linked, and the SHA-256 of every file.
+    fn write_generation(
+        &self,
+        name: &str,
+        files: Vec<(String, Content)>,
+    ) -> Result<Written, BundleError> {
+        let gens = self.out.join(GENERATIONS);
+        let dir = gens.join(name);
+        fs::create_dir(&dir).map_err(io("create directory", &dir))?;
+        let live = self.live.as_ref();
+        let mut linked = 0;
+        let mut to_write: Vec<(PathBuf, Vec<u8>)> = Vec::new();
+        let mut hashes = BTreeMap::new();
+        let mut dirs = BTreeSet::from([dir.clone()]);
+        for (rel, content) in files {
+            let path = dir.join(&rel);
+            if let Some(parent) = path.parent().filter(|p| !dirs.contains(*p)) {
+                fs::create_dir_all(parent).map_err(io("create directory", parent))?;
+                // Sync every directory created, up to the generation's own.
+                let mut d = Some(parent);
+                while let Some(p) = d.filter(|p| p.starts_with(&dir)) {
+                    dirs.insert(p.to_owned());
+                    d = p.parent();
+                }
+            }
+            let (sha, bytes) = match content {
+                Content::Same(sha) => (sha, None),
+                Content::New(bytes) => (sha256(&bytes), Some(bytes)),
+            };
+            let from = live
+                .filter(|g| g.files.get(&rel) == Some(&sha))
+                .map(|g| gens.join(&g.name).join(&rel));
+            match (from, bytes) {
+                (Some(from), _) if fs::hard_link(&from, &path).is_ok() => linked += 1,
+                (_, Some(bytes)) => to_write.push((path, bytes)),
+                // Hard links unavailable: copy the live generation's file.
+                (Some(from), None) => to_write.push((path, read(&from)?)),
+                (None, None) => {
+                    return Err(BundleError::Io {
+                        op: "reuse",
+                        path,
+                        source: std::io::Error::other("no earlier copy of an unchanged file"),
+                    });
+                }
+            }
+            hashes.insert(rel, sha);
+        }
+        write_all_synced(&to_write)?;
+        for (link, target) in [("tile", "../../tile"), ("blob", "../../blob")] {
+            let path = dir.join(link);
+            std::os::unix::fs::symlink(target, &path).map_err(io("create symlink", &path))?;
+        }
+        for d in dirs.iter().rev() {
+            sync_dir(d)?;
+        }
+        sync_dir(&gens)?;
+        Ok(Written {
+            written: to_write.len(),
+            linked,
+            hashes,
+        })
+    }
+}
+
+/// What [`BundleWriter::write_generation`] did.
+struct Written {
+    written: usize,
+    linked: usize,
+    /// SHA-256 of every file, by path.
+    hashes: BTreeMap<String, [u8; 32]>,
+}
+
+/// A file of a new generation: new bytes, or the same bytes as the live generation's file.
+enum Content {
+    New(Vec<u8>),
+    Same([u8; 32]),
+}
+
+/// Binds entries `first…` to the definition on `threads` threads, in input order.
+fn bind_parallel(
+    e: &Election,
+    first: u64,
+    notes: &[Vec<u8>],
+    threads: usize,
+) -> Vec<Result<Submission, ReplayError>> {
+    let per = notes.len().div_ceil(threads.max(1)).max(1);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = notes
+            .chunks(per)
+            .enumerate()
+            .map(|(k, part)| {
+                let start = first + (k * per) as u64;
+                s.spawn(move || {
+                    (start..)
+                        .zip(part)
+                        .map(|(i, n)| public::bind_entry(e, i, n))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        // Binding never panics on any input (it is fuzzed); if it did, that is a bug, and
+        // the panic is passed on as if it had happened on this thread.
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    })
+}
+
+/// Links one tile from the log into the bundle, or checks the bundle's copy. Returns whether
+/// it was created.
+fn link_tile(rel: &str, src: &Path, dst: &Path) -> Result<bool, BundleError> {
+    match fs::symlink_metadata(dst) {
+        Ok(_) => {
+            verify_same_tile(rel, src, dst)?;
+            Ok(false)
+        }
+        Err(e) if e.kind() == ErrorKind::NotFound => {
+            if let Some(parent) = dst.parent() {
+                fs::create_dir_all(parent).map_err(io("create directory", parent))?;
+            }
+            match fs::hard_link(src, dst) {
+                Ok(()) => Ok(true),
+                Err(e) if e.kind() == ErrorKind::AlreadyExists => {
+                    verify_same_tile(rel, src, dst)?;
+                    Ok(false)
+                }
+                Err(e) if e.kind() == ErrorKind::NotFound => {
+                    Err(io("link tile (missing in the log)", src)(e))
+                }
+                Err(_) => {
+                    // Another file system, or no hard links: copy, atomically.
+                    let bytes = read(src)?;
+                    write_file_atomic(dst, &bytes).map_err(io("copy tile", dst))?;
+                    Ok(true)
+                }
+            }
+        }
+        Err(e) => Err(io("stat", dst)(e)),
+    }
+}
+
+fn verify_same_tile(rel: &str, src: &Path, dst: &Path) -> Result<(), BundleError> {
+    let a = fs::metadata(src).map_err(io("stat", src))?;
+    let b = fs::metadata(dst).map_err(io("stat", dst))?;
+    if a.dev() == b.dev() && a.ino() == b.ino() {
+        return Ok(());
+    }
+    if read(src)? != read(dst)? {
+        return Err(BundleError::ForkedTile {
+            tile: rel.to_owned(),
+            path: dst.to_owned(),
+        });
+    }
+    Ok(())
+}
+
+/// Writes `OUT/blob/sha256/<hex>` unless it exists with the same bytes.
+fn write_blob(out: &Path, sha: &[u8; 32], bytes: &[u8]) -> Result<(), BundleError> {
+    let path = out.join("blob/sha256").join(hex(sha));
+    match fs::read(&path) {
+        Ok(existing) if existing == bytes => Ok(()),
+        // Missing, or damaged (the name is the SHA-256 of the bytes): write it.
+        _ => write_file_atomic(&path, bytes).map_err(io("write blob", &path)),
+    }
+}
+
+/// The generation `OUT/current` points to, if any.
+fn live_generation(out: &Path) -> Result<Option<Generation>, BundleError> {
+    let current = out.join(CURRENT);
+    let target = match fs::read_link(&current) {
+        Ok(t) => t,
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(io("read symlink", &current)(e)),
+    };
+    let Some(name) = target
+        .file_name()
+        .and_then(|n| n.to_str())
+        .map(str::to_owned)
+    else {
+        return Ok(None);
+    };
+    // A generation without a readable checkpoint is still kept live until it is replaced.
+    let path = current.join(CHECKPOINT);
+    let checkpoint = match fs::read(&path) {
+        Ok(c) => c,
+        Err(e) if e.kind() == ErrorKind::NotFound => Vec::new(),
+        Err(e) => return Err(io("read", &path)(e)),
+    };
+    let size = log::checkpoint_size(&checkpoint).unwrap_or(0);
+    Ok(Some(Generation {
+        name,
+        size,
+        checkpoint,
+        files: BTreeMap::new(),
+    }))
+}
+
+/// One more than the highest `<n>` of the `<size>.<n>` directories in `gens`.
+fn next_generation_number(gens: &Path) -> Result<u64, BundleError> {
+    let mut next = 1;
+    for entry in fs::read_dir(gens).map_err(io("list", gens))? {
+        let entry = entry.map_err(io("list", gens))?;
+        let name = entry.file_name();
+        let n = name
+            .to_str()
+            .and_then(|n| n.split_once('.'))
+            .and_then(|(_, n)| n.parse::<u64>().ok());
+        if let Some(n) = n {
+            next = next.max(n.saturating_add(1));
+        }
+    }
+    Ok(next)
+}
+
+/// Points `OUT/current` at `gen/<name>` atomically: a new symlink renamed over the old.
+fn swap_current(out: &Path, name: &str) -> Result<(), BundleError> {
+    let tmp = out.join(format!("{CURRENT}.tmp"));
+    match fs::remove_file(&tmp) {
+        Ok(()) => {}
+        Err(e) if e.kind() == ErrorKind::NotFound => {}
+        Err(e) => return Err(io("remove", &tmp)(e)),
+    }
+    let target = Path::new(GENERATIONS).join(name);
+    std::os::unix::fs::symlink(&target, &tmp).map_err(io("create symlink", &tmp))?;
+    let current = out.join(CURRENT);
+    fs::rename(&tmp, &current).map_err(io("rename", &current))?;
+    sync_dir(out)
+}
+
+/// Deletes every generation but `keep` and `previous`. Returns how many it deleted.
+fn remove_old_generations(
+    gens: &Path,
+    keep: &str,
+    previous: Option<&str>,
+) -> Result<usize, BundleError> {
+    let mut removed = 0;
+    for entry in fs::read_dir(gens).map_err(io("list", gens))? {
+        let entry = entry.map_err(io("list", gens))?;
+        let name = entry.file_name();
+        if name == keep || previous.is_some_and(|p| name == p) {
+            continue;
+        }
+        let path = entry.path();
+        fs::remove_dir_all(&path).map_err(io("remove", &path))?;
+        removed += 1;
+    }
+    Ok(removed)
+}
+
+/// Writes and syncs files from several threads: an `fsync` waits on the disk, not the CPU,
+/// and the file system commits concurrent ones together (about twice as fast here).
+fn write_all_synced(files: &[(PathBuf, Vec<u8>)]) -> Result<(), BundleError> {
+    let per = files.len().div_ceil(WRITE_THREADS).max(1);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = files
+            .chunks(per)
+            .map(|part| {
+                s.spawn(move || {
+                    part.iter()
+                        .try_for_each(|(path, bytes)| write_synced(path, bytes))
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .try_for_each(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+    })
+}
+
+fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), BundleError> {
+    let mut f = fs::File::create(path).map_err(io("create", path))?;
+    f.write_all(bytes).map_err(io("write", path))?;
+    f.sync_all().map_err(io("sync", path))
+}
+
+fn sync_dir(dir: &Path) -> Result<(), BundleError> {
+    fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io("sync directory", dir))
+}
+
+fn read(path: &Path) -> Result<Vec<u8>, BundleError> {
+    fs::read(path).map_err(io("read", path))
+}
+
+fn io<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> BundleError + 'a {
+    move |source| BundleError::Io {
+        op,
+        path: path.to_owned(),
+        source,
+    }
+}
