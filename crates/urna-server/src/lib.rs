@@ -1,28 +1,37 @@
-//! urna's HTTP side. So far: the transparency-log witness and the log's client for it.
+//! urna's HTTP side: the commission's service, its static public bundle, the stations'
+//! submission client, and the transparency-log witness.
 //!
 //! Implements:
+//! - `urna serve` ([`serve`]): `POST /v1/protocols` (intake authenticated by the notes' own
+//!   signatures, acknowledged with the log's signed receipt only after commit, `503` past the
+//!   intake bound), the public bundle's files, inclusion proofs, `/healthz`, Prometheus
+//!   metrics on a separate listener, and an OpenAPI document (`openapi.json`).
+//! - The static bundle ([`bundle`]): checkpoint, tiles, definition blobs, results JSON and CSV,
+//!   written as atomic generations that any web server, mirror or CDN can serve.
+//! - `urna submit` ([`submit`]): retries, a durable store-and-forward queue, receipt checks.
 //! - C2SP tlog-witness `POST /add-checkpoint`, <https://c2sp.org/tlog-witness>, as an axum
 //!   router with the spec's statuses ([`witness`]), around the pure
 //!   [`urna_tlog::Witness`] state machine, with the witness state persisted atomically before
-//!   every cosignature ([`state_file`]).
-//! - The witness's key file and `--log ORIGIN=VKEY` arguments ([`witness_key`]).
+//!   every cosignature ([`state_file`]); its key file and `--log ORIGIN=VKEY` arguments
+//!   ([`witness_key`]).
 //! - The log side: ask n witnesses in parallel, verify each C2SP tlog-cosignature, and
 //!   assemble the cosigned checkpoint at a quorum of k ([`cosign_client`]), configured from a
 //!   small `witnesses.toml`; and publishing a checkpoint once the quorum cosigned it
 //!   ([`publish`]).
 //!
-//! The server is a library with no `main`: [`witness::serve_witness`] takes a listener that
-//! is already bound (tests bind port 0 first), and `urna witness serve` is a thin call into
-//! [`witness::run_witness_until_signal`].
+//! Servers are library functions with no `main`: they take listeners that are already bound
+//! (tests bind port 0 first); the CLI is a thin call into them.
 //!
-//! Out of scope (for now): intake, public read and admin endpoints (DESIGN §4 puts them here
-//! later); TLS (witnesses are reached over loopback or a private network); the witness
-//! monitoring API, which the spec leaves undefined; cosignature algorithms other than
-//! Ed25519 `cosignature/v1`.
+//! Out of scope: TLS (put a TLS-terminating proxy or CDN in front; witnesses are reached over
+//! loopback or a private network); the witness monitoring API, which the spec leaves
+//! undefined; cosignature algorithms other than Ed25519 `cosignature/v1`.
 
+pub mod bundle;
 pub mod cosign_client;
 pub mod publish;
+pub mod serve;
 pub mod state_file;
+pub mod submit;
 pub mod witness;
 pub mod witness_key;
 

@@ -10,7 +10,8 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use urna_store::{Store, StoreError, log};
+use urna_store::log::PublicLog;
+use urna_store::{StoreError, log};
 use urna_tlog::tiledir::write_file_atomic;
 
 use crate::cosign_client::{PolicyError, WitnessPolicy, collect_cosignatures};
@@ -165,8 +166,8 @@ fn io_err(path: &Path) -> impl Fn(std::io::Error) -> PublishError + '_ {
 ///
 /// # Errors
 /// [`PublishError`]: an unreadable policy or sizes file, or the store refusing to publish.
-pub fn publish(store: &Store) -> Result<Published, PublishError> {
-    let data = store.dir();
+pub fn publish(public: &PublicLog) -> Result<Published, PublishError> {
+    let data = public.dir();
     let Some(policy) = read_policy(data)? else {
         return Ok(Published::NoWitnesses);
     };
@@ -182,7 +183,11 @@ pub fn publish(store: &Store) -> Result<Published, PublishError> {
     }
     let sizes_path = data.join(WITNESS_SIZES_FILE);
     let mut last_size = witness_sizes(data)?;
-    let proof = |old: u64, new: u64| store.consistency_proof(old, new).map_err(|e| e.to_string());
+    let proof = |old: u64, new: u64| {
+        public
+            .consistency_proof(old, new)
+            .map_err(|e| e.to_string())
+    };
     let report = collect_cosignatures(
         &policy,
         &latest,
@@ -197,7 +202,7 @@ pub fn publish(store: &Store) -> Result<Published, PublishError> {
     write_file_atomic(&sizes_path, &json).map_err(io_err(&sizes_path))?;
     match report.cosigned_note {
         Some(note) => {
-            store.publish_checkpoint(&note)?;
+            public.publish(&note)?;
             Ok(Published::Cosigned {
                 size,
                 by: report.got,

@@ -1,0 +1,1011 @@
+//! `urna serve`: intake over HTTP, and a public side that is nothing but the static bundle.
+//!
+//! ```text
+//! POST /v1/protocols ─► handler ─► jobs queue ─► store thread: Store::ingest_feed
+//!        ▲  (permit of the intake bound)            (check on every core, one writer,
+//!        └──── receipt ◄── oneshot ◄── ack ──────── group commit, ack after COMMIT)
+//!
+//! publisher thread: every --publish-ms: ask witnesses (witnesses.toml) → publish the cosigned
+//!                   checkpoint → write a new bundle generation (bundle::BundleWriter)
+//!
+//! GET /checkpoint, /tile/…, /v1/…, /csv/…, /blob/…, /README.txt ─► files of BUNDLE/current
+//! ```
+//!
+//! Writes need no password and no session: every write is a note signed by a key the election
+//! definition authorises, and intake checks that signature before anything is stored. An
+//! acknowledgment (`201` with the log's signed `urna/receipt/v1`) is sent only after the
+//! transaction holding the note has committed; past the intake bound the answer is `503` with
+//! `Retry-After`, never a receipt for something not durable.
+//!
+//! Every public read is a file of the published bundle, so `urna serve` and any web server or
+//! CDN serving the same directory give the same bytes; a DDoS on one server hides nothing.
+//! The only computed read is `GET /v1/proof/<index>`, an inclusion proof from the tiles
+//! against the published checkpoint, which a reader can equally compute from the tiles.
+
+use std::collections::HashMap;
+use std::io;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path as UrlPath, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::Serialize;
+use tokio::sync::{Semaphore, oneshot};
+use urna_model::intake::{Rejection, Verdict, sha256};
+use urna_model::protocol::hex;
+use urna_store::log::PublicLog;
+use urna_store::{Clock, Feed, IngestOptions, Outcome, Store, StoreError, SystemClock};
+use urna_tlog::Tile;
+
+use crate::bundle::BundleWriter;
+
+/// Largest request body: one signed note (C2SP notes are at most 65,535 bytes) with room
+/// for a trailing newline.
+pub const MAX_NOTE_BODY: usize = 65_536;
+
+/// The OpenAPI 3.1 document of this API (checked in; tested against the running server).
+pub const OPENAPI: &str = include_str!("../openapi.json");
+
+/// Settings of `urna serve`.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    /// The data directory (`urna init`).
+    pub data: PathBuf,
+    /// The bundle root the public side serves (`BUNDLE/current`) and the publisher writes.
+    pub bundle: PathBuf,
+    /// Most notes accepted for intake and not yet answered; past it, `503`.
+    pub max_inflight: usize,
+    /// Longest time to receive a request body; past it, `408`.
+    pub body_timeout: Duration,
+    /// How often the publisher looks for a new checkpoint to cosign and publish.
+    pub publish_every: Duration,
+    /// Tuning of the intake pipeline (checkpoint interval among it).
+    pub ingest: IngestOptions,
+}
+
+impl ServeConfig {
+    /// Defaults for a data directory: bundle in `DATA/public`, 4,096 notes in flight, 10 s
+    /// body timeout, publishing every second.
+    pub fn new(data: &Path) -> Self {
+        Self {
+            data: data.to_owned(),
+            bundle: data.join("public"),
+            max_inflight: 4096,
+            body_timeout: Duration::from_secs(10),
+            publish_every: Duration::from_secs(1),
+            ingest: IngestOptions::default(),
+        }
+    }
+}
+
+/// Why the server could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The data directory could not be opened.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The bundle could not be written.
+    #[error(transparent)]
+    Bundle(#[from] crate::bundle::BundleError),
+    /// A listener or the runtime failed.
+    #[error("{0}")]
+    Io(#[from] io::Error),
+    /// The store thread failed: intake stopped (nothing acknowledged was lost).
+    #[error("intake stopped: {0}")]
+    Intake(String),
+}
+
+/// What a note's intake came to, sent back to the waiting request.
+#[derive(Debug)]
+enum Answer {
+    Stored {
+        index: u64,
+        quarantined: bool,
+        station: String,
+        hash: [u8; 32],
+        time_ms: u64,
+    },
+    Duplicate {
+        index: u64,
+        station: String,
+        hash: [u8; 32],
+        time_ms: u64,
+    },
+    Rejected(Rejection),
+}
+
+/// A note waiting for intake, with where to send its answer.
+struct Job {
+    note: Vec<u8>,
+    reply: oneshot::Sender<Answer>,
+}
+
+/// Counters for `/metrics` (Prometheus text format).
+#[derive(Debug, Default)]
+struct Metrics {
+    accepted: AtomicU64,
+    quarantined: AtomicU64,
+    duplicates: AtomicU64,
+    rejected: AtomicU64,
+    overloaded: AtomicU64,
+    inflight: AtomicU64,
+    public_reads: AtomicU64,
+    published_size: AtomicU64,
+    bundle_size: AtomicU64,
+    publish_failures: AtomicU64,
+}
+
+impl Metrics {
+    fn render(&self) -> String {
+        let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        format!(
+            "# HELP urna_intake_total Notes answered by intake, by outcome.\n\
+             # TYPE urna_intake_total counter\n\
+             urna_intake_total{{outcome=\"accepted\"}} {}\n\
+             urna_intake_total{{outcome=\"quarantined\"}} {}\n\
+             urna_intake_total{{outcome=\"duplicate\"}} {}\n\
+             urna_intake_total{{outcome=\"rejected\"}} {}\n\
+             # HELP urna_intake_overloaded_total Submissions answered 503 because the intake bound was reached.\n\
+             # TYPE urna_intake_overloaded_total counter\n\
+             urna_intake_overloaded_total {}\n\
+             # HELP urna_intake_inflight Notes accepted for intake and not yet answered.\n\
+             # TYPE urna_intake_inflight gauge\n\
+             urna_intake_inflight {}\n\
+             # HELP urna_public_reads_total Public reads served from the bundle.\n\
+             # TYPE urna_public_reads_total counter\n\
+             urna_public_reads_total {}\n\
+             # HELP urna_log_published_size Entries in the published (cosigned) checkpoint.\n\
+             # TYPE urna_log_published_size gauge\n\
+             urna_log_published_size {}\n\
+             # HELP urna_bundle_size Entries covered by the live bundle generation.\n\
+             # TYPE urna_bundle_size gauge\n\
+             urna_bundle_size {}\n\
+             # HELP urna_publish_failures_total Publisher rounds that failed (witnesses unreachable, I/O).\n\
+             # TYPE urna_publish_failures_total counter\n\
+             urna_publish_failures_total {}\n",
+            g(&self.accepted),
+            g(&self.quarantined),
+            g(&self.duplicates),
+            g(&self.rejected),
+            g(&self.overloaded),
+            g(&self.inflight),
+            g(&self.public_reads),
+            g(&self.published_size),
+            g(&self.bundle_size),
+            g(&self.publish_failures),
+        )
+    }
+}
+
+/// Shared state of the request handlers.
+struct App {
+    jobs: mpsc::Sender<Job>,
+    permits: Arc<Semaphore>,
+    body_timeout: Duration,
+    log: Arc<PublicLog>,
+    bundle: PathBuf,
+    files: FileCache,
+    metrics: Arc<Metrics>,
+    shutting_down: Arc<AtomicBool>,
+    intake_failed: Arc<AtomicBool>,
+}
+
+/// A JSON error body: `{"error": {"code", "message", "field"}}`.
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    error: ErrorFields<'a>,
+}
+
+#[derive(Serialize)]
+struct ErrorFields<'a> {
+    code: &'a str,
+    message: &'a str,
+    field: Option<&'a str>,
+}
+
+fn error(status: StatusCode, code: &str, message: &str, field: Option<&str>) -> Response {
+    let body = serde_json::to_vec(&ErrorBody {
+        error: ErrorFields {
+            code,
+            message,
+            field,
+        },
+    })
+    .unwrap_or_default();
+    (status, [(header::CONTENT_TYPE, JSON)], body).into_response()
+}
+
+fn unavailable(code: &str, message: &str) -> Response {
+    let mut r = error(StatusCode::SERVICE_UNAVAILABLE, code, message, None);
+    r.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    r
+}
+
+const JSON: &str = "application/json";
+
+/// The HTTP status of a refusal: malformed → 400, unauthentic → 403, against the station's
+/// history → 409, not of this election → 422.
+fn rejection_status(r: &Rejection) -> StatusCode {
+    match r.code() {
+        "malformed-note" | "malformed-body" => StatusCode::BAD_REQUEST,
+        "bad-signature" | "bad-authority" => StatusCode::FORBIDDEN,
+        "replay" | "conflict" | "needs-amendment" | "bad-revision" | "bad-supersedes" => {
+            StatusCode::CONFLICT
+        }
+        _ => StatusCode::UNPROCESSABLE_ENTITY,
+    }
+}
+
+/// The body of a stored or duplicate answer.
+#[derive(Serialize)]
+struct StoredBody<'a> {
+    status: &'a str,
+    index: u64,
+    station: &'a str,
+    entry: String,
+    receipt: String,
+}
+
+async fn post_protocol(State(app): State<Arc<App>>, request: Request) -> Response {
+    if app.shutting_down.load(Ordering::Relaxed) {
+        return unavailable(
+            "shutting-down",
+            "the server is shutting down; nothing was stored, send again",
+        );
+    }
+    if app.intake_failed.load(Ordering::Relaxed) {
+        return unavailable(
+            "intake-stopped",
+            "intake stopped after a storage failure; nothing was stored, send again later",
+        );
+    }
+    let Ok(permit) = Arc::clone(&app.permits).try_acquire_owned() else {
+        app.metrics.overloaded.fetch_add(1, Ordering::Relaxed);
+        return unavailable(
+            "overloaded",
+            "too many submissions in flight; nothing was stored, send again after Retry-After seconds",
+        );
+    };
+    let body = request.into_body();
+    let bytes =
+        match tokio::time::timeout(app.body_timeout, axum::body::to_bytes(body, MAX_NOTE_BODY))
+            .await
+        {
+            Err(_) => {
+                return error(
+                    StatusCode::REQUEST_TIMEOUT,
+                    "body-timeout",
+                    "the request body did not arrive in time; nothing was stored",
+                    None,
+                );
+            }
+            Ok(Err(e)) => {
+                let message = e.to_string();
+                let too_large = e
+                    .into_inner()
+                    .downcast_ref::<http_body_util::LengthLimitError>()
+                    .is_some();
+                return if too_large {
+                    error(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        "too-large",
+                        &format!("a note is at most {MAX_NOTE_BODY} bytes; nothing was stored"),
+                        Some("body"),
+                    )
+                } else {
+                    error(
+                        StatusCode::BAD_REQUEST,
+                        "bad-body",
+                        &format!("the request body could not be read: {message}"),
+                        Some("body"),
+                    )
+                };
+            }
+            Ok(Ok(b)) => b,
+        };
+    let (reply, answer) = oneshot::channel();
+    app.metrics.inflight.fetch_add(1, Ordering::Relaxed);
+    let sent = app.jobs.send(Job {
+        note: bytes.to_vec(),
+        reply,
+    });
+    let answer = match sent {
+        Ok(()) => answer.await.ok(),
+        Err(_) => None,
+    };
+    app.metrics.inflight.fetch_sub(1, Ordering::Relaxed);
+    drop(permit);
+    let Some(answer) = answer else {
+        return error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "intake-failed",
+            "intake failed before this note was committed; nothing was acknowledged, send again",
+            None,
+        );
+    };
+    let m = &app.metrics;
+    let (status, label, index, station, hash, time_ms) = match answer {
+        Answer::Rejected(r) => {
+            m.rejected.fetch_add(1, Ordering::Relaxed);
+            return error(
+                rejection_status(&r),
+                r.code(),
+                &r.to_string(),
+                r.field().as_deref(),
+            );
+        }
+        Answer::Stored {
+            index,
+            quarantined,
+            station,
+            hash,
+            time_ms,
+        } => {
+            let (counter, label) = if quarantined {
+                (&m.quarantined, "quarantined")
+            } else {
+                (&m.accepted, "accepted")
+            };
+            counter.fetch_add(1, Ordering::Relaxed);
+            (StatusCode::CREATED, label, index, station, hash, time_ms)
+        }
+        Answer::Duplicate {
+            index,
+            station,
+            hash,
+            time_ms,
+        } => {
+            m.duplicates.fetch_add(1, Ordering::Relaxed);
+            (StatusCode::OK, "duplicate", index, station, hash, time_ms)
+        }
+    };
+    let receipt = app.log.receipt(index, &hash, time_ms);
+    let body = StoredBody {
+        status: label,
+        index,
+        station: &station,
+        entry: format!("sha256:{}", hex(&hash)),
+        receipt: String::from_utf8_lossy(&receipt).into_owned(),
+    };
+    (
+        status,
+        [(header::CONTENT_TYPE, JSON)],
+        serde_json::to_vec(&body).unwrap_or_default(),
+    )
+        .into_response()
+}
+
+/// Files of the live bundle generation held in memory, dropped when the generation changes.
+#[derive(Default)]
+struct FileCache {
+    inner: Mutex<CacheState>,
+}
+
+#[derive(Default)]
+struct CacheState {
+    generation: PathBuf,
+    files: HashMap<String, Bytes>,
+    bytes: usize,
+}
+
+/// Most bytes of bundle files kept in memory.
+const CACHE_BYTES: usize = 256 << 20;
+
+/// A public path is plain: segments of `[A-Za-z0-9._%-]`, none empty or starting with a dot.
+/// Anything else (traversal, hidden files, odd bytes) is not in the bundle.
+fn plain_path(path: &str) -> bool {
+    !path.is_empty()
+        && path.len() <= 512
+        && path.split('/').all(|seg| {
+            !seg.is_empty()
+                && !seg.starts_with('.')
+                && seg
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'%'))
+        })
+}
+
+fn content_type(path: &str) -> &'static str {
+    if path.starts_with("tile/") {
+        "application/octet-stream"
+    } else if path.ends_with(".json") {
+        JSON
+    } else if path.ends_with(".csv") {
+        "text/csv; charset=utf-8"
+    } else if path.starts_with("blob/") {
+        "application/octet-stream"
+    } else {
+        "text/plain; charset=utf-8"
+    }
+}
+
+fn cache_control(path: &str) -> &'static str {
+    let immutable = path.starts_with("blob/")
+        || (path.starts_with("tile/") && !path.contains(".p/") && Tile::parse_path(path).is_ok());
+    if immutable {
+        "public, max-age=31536000, immutable"
+    } else {
+        "no-cache"
+    }
+}
+
+fn not_found(path: &str) -> Response {
+    error(
+        StatusCode::NOT_FOUND,
+        "not-found",
+        &format!("/{path} is not in the published bundle"),
+        None,
+    )
+}
+
+async fn get_public(
+    State(app): State<Arc<App>>,
+    path: Result<UrlPath<String>, PathRejection>,
+) -> Response {
+    match path {
+        Ok(UrlPath(path)) => public_file(&app, &path),
+        // Not UTF-8 once percent-decoded: no file of the bundle has such a name.
+        Err(_) => not_found("(undecodable path)"),
+    }
+}
+
+async fn get_checkpoint(State(app): State<Arc<App>>) -> Response {
+    public_file(&app, "checkpoint")
+}
+
+fn public_file(app: &App, path: &str) -> Response {
+    if !plain_path(path) {
+        return not_found(path);
+    }
+    if path.starts_with("tile/") && Tile::parse_path(path).is_err() {
+        return error(
+            StatusCode::NOT_FOUND,
+            "bad-tile-path",
+            &format!("/{path} is not a C2SP tlog-tiles path"),
+            Some("path"),
+        );
+    }
+    let current = app.bundle.join("current");
+    let Ok(generation) = std::fs::read_link(&current) else {
+        return unavailable(
+            "not-published",
+            "nothing is published yet: no checkpoint has been cosigned",
+        );
+    };
+    let bytes = match app.files.get(&generation, path) {
+        Some(b) => b,
+        None => match std::fs::read(current.join(path)) {
+            Ok(b) => app.files.put(&generation, path, Bytes::from(b)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return not_found(path),
+            // A directory, or a path below a file: not a file of the bundle.
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::IsADirectory | io::ErrorKind::NotADirectory
+                ) =>
+            {
+                return not_found(path);
+            }
+            Err(e) => {
+                return error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "read-failed",
+                    &format!("/{path}: {e}"),
+                    None,
+                );
+            }
+        },
+    };
+    app.metrics.public_reads.fetch_add(1, Ordering::Relaxed);
+    (
+        [
+            (header::CONTENT_TYPE, content_type(path)),
+            (header::CACHE_CONTROL, cache_control(path)),
+        ],
+        Body::from(bytes),
+    )
+        .into_response()
+}
+
+impl FileCache {
+    fn get(&self, generation: &Path, path: &str) -> Option<Bytes> {
+        let state = self.inner.lock().ok()?;
+        if state.generation != generation {
+            return None;
+        }
+        state.files.get(path).cloned()
+    }
+
+    fn put(&self, generation: &Path, path: &str, bytes: Bytes) -> Bytes {
+        if let Ok(mut state) = self.inner.lock() {
+            if state.generation != generation {
+                *state = CacheState {
+                    generation: generation.to_owned(),
+                    ..CacheState::default()
+                };
+            }
+            if state.bytes + bytes.len() <= CACHE_BYTES {
+                state.bytes += bytes.len();
+                state.files.insert(path.to_owned(), bytes.clone());
+            }
+        }
+        bytes
+    }
+}
+
+/// An inclusion proof of entry `index` against the published checkpoint.
+#[derive(Serialize)]
+struct ProofBody {
+    index: u64,
+    tree_size: u64,
+    /// The published checkpoint the proof is against (signed note text).
+    checkpoint: String,
+    /// The entry's note bytes as text.
+    entry: String,
+    /// SHA-256 of the entry (what receipts name), hex.
+    entry_sha256: String,
+    /// The RFC 6962 inclusion path, base64 hashes from the leaf up.
+    proof: Vec<String>,
+}
+
+async fn get_proof(
+    State(app): State<Arc<App>>,
+    index: Result<UrlPath<String>, PathRejection>,
+) -> Response {
+    let index = index.map(|UrlPath(i)| i).unwrap_or_default();
+    let index = match index.parse::<u64>() {
+        Ok(i) if index == i.to_string() => i,
+        _ => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "bad-index",
+                &format!(
+                    "{index:?} is not an entry index (a decimal number without leading zeros)"
+                ),
+                Some("index"),
+            );
+        }
+    };
+    let log = Arc::clone(&app.log);
+    let current = app.bundle.join("current");
+    let answer = tokio::task::spawn_blocking(move || proof_of(&log, &current, index)).await;
+    match answer {
+        Ok(Ok(body)) => (
+            [
+                (header::CONTENT_TYPE, JSON),
+                (header::CACHE_CONTROL, "no-cache"),
+            ],
+            serde_json::to_vec(&body).unwrap_or_default(),
+        )
+            .into_response(),
+        Ok(Err(r)) => *r,
+        Err(e) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "proof-failed",
+            &e.to_string(),
+            None,
+        ),
+    }
+}
+
+fn proof_of(log: &PublicLog, current: &Path, index: u64) -> Result<ProofBody, Box<Response>> {
+    use base64::Engine as _;
+    let checkpoint = std::fs::read(current.join("checkpoint")).map_err(|_| {
+        Box::new(unavailable(
+            "not-published",
+            "nothing is published yet: no checkpoint has been cosigned",
+        ))
+    })?;
+    let size = urna_store::log::checkpoint_size(&checkpoint).unwrap_or(0);
+    if index >= size {
+        return Err(Box::new(error(
+            StatusCode::NOT_FOUND,
+            "not-in-checkpoint",
+            &format!("entry {index} is not in the published checkpoint of {size} entries"),
+            Some("index"),
+        )));
+    }
+    let failed = |what: String| {
+        Box::new(error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "proof-failed",
+            &what,
+            None,
+        ))
+    };
+    let width = u16::try_from((size - index / 256 * 256).min(256)).unwrap_or(256);
+    let tile = Tile::entries(index / 256, width).map_err(|e| failed(e.to_string()))?;
+    let bundle = std::fs::read(current.join(tile.path()))
+        .map_err(|e| failed(format!("{}: {e}", tile.path())))?;
+    let entries = urna_tlog::tile::decode_entries(&bundle, width)
+        .map_err(|e| failed(format!("{}: {e}", tile.path())))?;
+    let entry = entries
+        .get(usize::try_from(index % 256).unwrap_or(usize::MAX))
+        .ok_or_else(|| failed(format!("{}: entry {index} missing", tile.path())))?;
+    let proof = log
+        .inclusion_proof(index, size)
+        .map_err(|e| failed(e.to_string()))?;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    Ok(ProofBody {
+        index,
+        tree_size: size,
+        checkpoint: String::from_utf8_lossy(&checkpoint).into_owned(),
+        entry: String::from_utf8_lossy(entry).into_owned(),
+        entry_sha256: hex(&sha256(entry)),
+        proof: proof.iter().map(|h| b64.encode(h.0)).collect(),
+    })
+}
+
+async fn healthz(State(app): State<Arc<App>>) -> Response {
+    if app.intake_failed.load(Ordering::Relaxed) {
+        return unavailable("intake-stopped", "intake stopped after a storage failure");
+    }
+    (
+        [(header::CONTENT_TYPE, JSON)],
+        format!(
+            "{{\"status\":\"ok\",\"published_size\":{},\"bundle_size\":{}}}",
+            app.metrics.published_size.load(Ordering::Relaxed),
+            app.metrics.bundle_size.load(Ordering::Relaxed)
+        ),
+    )
+        .into_response()
+}
+
+/// The public and intake router.
+fn router(app: Arc<App>) -> Router {
+    Router::new()
+        .route("/v1/protocols", post(post_protocol))
+        .route("/v1/proof/{index}", get(get_proof))
+        .route("/healthz", get(healthz))
+        .route(
+            "/v1/openapi.json",
+            get(|| async { ([(header::CONTENT_TYPE, JSON)], OPENAPI) }),
+        )
+        .route("/checkpoint", get(get_checkpoint))
+        .route("/{*path}", get(get_public))
+        .method_not_allowed_fallback(|| async {
+            error(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method-not-allowed",
+                "only POST /v1/protocols writes; everything else is read with GET or HEAD",
+                None,
+            )
+        })
+        .with_state(app)
+}
+
+/// The metrics router (served on its own listener, so it can stay private).
+fn metrics_router(metrics: Arc<Metrics>) -> Router {
+    Router::new().route(
+        "/metrics",
+        get(move || {
+            let text = metrics.render();
+            async move {
+                (
+                    [(
+                        header::CONTENT_TYPE,
+                        "text/plain; version=0.0.4; charset=utf-8",
+                    )],
+                    text,
+                )
+            }
+        }),
+    )
+}
+
+/// What a server run did.
+#[derive(Debug, Default)]
+pub struct ServeSummary {
+    /// Notes stored (accepted or quarantined).
+    pub stored: u64,
+    /// Duplicates answered.
+    pub duplicates: u64,
+    /// Refusals answered.
+    pub rejected: u64,
+    /// Size of the last bundle generation published.
+    pub bundle_size: u64,
+}
+
+/// The addresses a started server listens on.
+#[derive(Debug, Clone, Copy)]
+pub struct Bound {
+    /// Intake and public API.
+    pub api: SocketAddr,
+    /// Prometheus metrics, if enabled.
+    pub metrics: Option<SocketAddr>,
+}
+
+/// Runs `urna serve` until `shutdown` completes: opens the data directory, starts the store
+/// and publisher threads, calls `on_bound`, serves, then drains: stops taking new notes
+/// (`503`), answers every note in flight after its commit, signs a last checkpoint and
+/// publishes it.
+///
+/// # Errors
+/// [`ServeError`] if the store cannot be opened, a listener fails or intake stopped.
+pub fn run(
+    config: &ServeConfig,
+    api: std::net::TcpListener,
+    metrics_listener: Option<std::net::TcpListener>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    on_bound: impl FnOnce(Bound),
+) -> Result<ServeSummary, ServeError> {
+    let mut store = Store::open(&config.data)?;
+    let log = Arc::new(PublicLog::open(&config.data)?);
+    let mut bundle = BundleWriter::open(&config.data, &config.bundle)?;
+    let metrics = Arc::new(Metrics::default());
+    bundle.update()?;
+    metrics
+        .bundle_size
+        .store(bundle.live_size().unwrap_or(0), Ordering::Relaxed);
+    let (jobs_tx, jobs_rx) = mpsc::channel::<Job>();
+    let shutting_down = Arc::new(AtomicBool::new(false));
+    let intake_failed = Arc::new(AtomicBool::new(false));
+    let ingest_options = config.ingest.clone();
+    let failed = Arc::clone(&intake_failed);
+    let store_thread = std::thread::Builder::new()
+        .name("urna-intake".into())
+        .spawn(move || intake_loop(&mut store, jobs_rx, &ingest_options, &failed))?;
+    let stop_publisher = Arc::new(AtomicBool::new(false));
+    let publisher = {
+        let stop = Arc::clone(&stop_publisher);
+        let metrics = Arc::clone(&metrics);
+        let log = Arc::clone(&log);
+        let every = config.publish_every;
+        std::thread::Builder::new()
+            .name("urna-publisher".into())
+            .spawn(move || publish_loop(&log, &mut bundle, &metrics, &stop, every))?
+    };
+    let app = Arc::new(App {
+        jobs: jobs_tx,
+        permits: Arc::new(Semaphore::new(config.max_inflight.max(1))),
+        body_timeout: config.body_timeout,
+        log,
+        bundle: config.bundle.clone(),
+        files: FileCache::default(),
+        metrics: Arc::clone(&metrics),
+        shutting_down: Arc::clone(&shutting_down),
+        intake_failed: Arc::clone(&intake_failed),
+    });
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("urna-http")
+        .build()?;
+    let served: io::Result<()> = runtime.block_on(async {
+        api.set_nonblocking(true)?;
+        let api = tokio::net::TcpListener::from_std(api)?;
+        let metrics_listener = match metrics_listener {
+            Some(l) => {
+                l.set_nonblocking(true)?;
+                Some(tokio::net::TcpListener::from_std(l)?)
+            }
+            None => None,
+        };
+        on_bound(Bound {
+            api: api.local_addr()?,
+            metrics: metrics_listener
+                .as_ref()
+                .map(tokio::net::TcpListener::local_addr)
+                .transpose()?,
+        });
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        if let Some(l) = metrics_listener {
+            let router = metrics_router(Arc::clone(&metrics));
+            let mut rx = stop_rx.clone();
+            tokio::spawn(async move {
+                let _ = axum::serve(l, router)
+                    .with_graceful_shutdown(async move {
+                        let _ = rx.changed().await;
+                    })
+                    .await;
+            });
+        }
+        let flag = Arc::clone(&shutting_down);
+        let drain = async move {
+            shutdown.await;
+            flag.store(true, Ordering::SeqCst);
+            let _ = stop_tx.send(true);
+        };
+        axum::serve(api, router(app))
+            .with_graceful_shutdown(drain)
+            .await
+    });
+    // Every request has been answered and the router (holding the only job sender) dropped:
+    // the store thread sees the queue close, commits, signs a last checkpoint and returns.
+    let summary = store_thread
+        .join()
+        .map_err(|_| ServeError::Intake("the intake thread panicked".into()))?;
+    stop_publisher.store(true, Ordering::SeqCst);
+    publisher
+        .join()
+        .map_err(|_| ServeError::Intake("the publisher thread panicked".into()))?;
+    served?;
+    let mut summary = summary?;
+    summary.bundle_size = metrics.bundle_size.load(Ordering::Relaxed);
+    Ok(summary)
+}
+
+/// The store thread: one long intake fed by the jobs queue. A note is answered once the
+/// transaction holding it has committed.
+fn intake_loop(
+    store: &mut Store,
+    jobs: mpsc::Receiver<Job>,
+    options: &IngestOptions,
+    failed: &AtomicBool,
+) -> Result<ServeSummary, ServeError> {
+    let (replies_tx, replies_rx) = mpsc::channel::<oneshot::Sender<Answer>>();
+    // The feed runs on intake's reader thread: it hands each note on and queues its reply
+    // channel in the same order, and flushes whenever the queue runs empty, so a lone note
+    // is checked and committed at once.
+    let feed = Feeder {
+        jobs,
+        replies: replies_tx,
+        unflushed: false,
+    };
+    let clock = SystemClock;
+    let mut summary = ServeSummary::default();
+    let result = store.ingest_feed(feed, options, &clock, |ack| {
+        let Ok(reply) = replies_rx.recv() else { return };
+        let station = ack.station.unwrap_or_default().to_owned();
+        let time_ms = clock.now_ms();
+        let answer = match ack.outcome {
+            Outcome::Stored { index, verdict } => {
+                summary.stored += 1;
+                Answer::Stored {
+                    index: *index,
+                    quarantined: *verdict == Verdict::Quarantined,
+                    station,
+                    hash: ack.submission.map(|s| s.hash).unwrap_or_default(),
+                    time_ms,
+                }
+            }
+            Outcome::Duplicate { index, hash } => {
+                summary.duplicates += 1;
+                Answer::Duplicate {
+                    index: *index,
+                    station,
+                    hash: *hash,
+                    time_ms,
+                }
+            }
+            Outcome::Rejected(r) => {
+                summary.rejected += 1;
+                Answer::Rejected(r.clone())
+            }
+        };
+        let _ = reply.send(answer);
+    });
+    if let Err(e) = result {
+        failed.store(true, Ordering::SeqCst);
+        return Err(ServeError::Intake(e.to_string()));
+    }
+    Ok(summary)
+}
+
+/// The intake's feed: jobs from the HTTP handlers, a flush whenever none is waiting.
+struct Feeder {
+    jobs: mpsc::Receiver<Job>,
+    replies: mpsc::Sender<oneshot::Sender<Answer>>,
+    unflushed: bool,
+}
+
+impl Iterator for Feeder {
+    type Item = io::Result<Feed>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let job = match self.jobs.try_recv() {
+            Ok(job) => job,
+            Err(mpsc::TryRecvError::Empty) if self.unflushed => {
+                self.unflushed = false;
+                return Some(Ok(Feed::Flush));
+            }
+            Err(mpsc::TryRecvError::Empty) => self.jobs.recv().ok()?,
+            Err(mpsc::TryRecvError::Disconnected) => return None,
+        };
+        self.unflushed = true;
+        // The writer takes replies in the order notes were fed; it is alive while we run.
+        let _ = self.replies.send(job.reply);
+        Some(Ok(Feed::Note(job.note)))
+    }
+}
+
+/// The publisher thread: cosign and publish new checkpoints, then write a bundle generation.
+fn publish_loop(
+    log: &PublicLog,
+    bundle: &mut BundleWriter,
+    metrics: &Metrics,
+    stop: &AtomicBool,
+    every: Duration,
+) {
+    let mut last_error = String::new();
+    loop {
+        let stopping = stop.load(Ordering::SeqCst);
+        let started = Instant::now();
+        let round = crate::publish::publish(log)
+            .map_err(|e| e.to_string())
+            .and_then(|_| bundle.update().map_err(|e| e.to_string()));
+        match round {
+            Ok(Some(info)) => {
+                metrics.bundle_size.store(info.size, Ordering::Relaxed);
+                last_error.clear();
+            }
+            Ok(None) => last_error.clear(),
+            Err(e) => {
+                metrics.publish_failures.fetch_add(1, Ordering::Relaxed);
+                if e != last_error {
+                    eprintln!("urna serve: publishing: {e}");
+                    last_error = e;
+                }
+            }
+        }
+        if let Ok(Some(p)) = urna_store::log::read_published(log.dir())
+            && let Some(size) = urna_store::log::checkpoint_size(&p)
+        {
+            metrics.published_size.store(size, Ordering::Relaxed);
+        }
+        if stopping {
+            return;
+        }
+        // A round that took long (a big election's bundle) waits twice its time before the
+        // next, so publishing never takes more than a third of a core from intake.
+        let pause = every.max(started.elapsed() * 3);
+        while started.elapsed() < pause && !stop.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(20).min(every));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn public_paths_are_plain() {
+        for ok in [
+            "checkpoint",
+            "tile/0/000",
+            "tile/entries/x001/234.p/17",
+            "v1/results.json",
+            "v1/units/AL%2F01.json",
+        ] {
+            assert!(plain_path(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "../secrets/log.key",
+            "v1/../../urna.sqlite",
+            ".hidden",
+            "v1//results.json",
+            "v1/results.json/",
+            "a\\b",
+            "café",
+        ] {
+            assert!(!plain_path(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn refusals_map_to_statuses() {
+        let r = Rejection::Replay {
+            station: "S".into(),
+            got: 1,
+            have: 2,
+        };
+        assert_eq!(rejection_status(&r), StatusCode::CONFLICT);
+        let r = Rejection::UnknownStation {
+            line: 3,
+            got: "X".into(),
+        };
+        assert_eq!(rejection_status(&r), StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(r.field().as_deref(), Some("station"));
+    }
+}
