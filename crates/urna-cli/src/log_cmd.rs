@@ -30,6 +30,13 @@ pub(crate) enum LogCommand {
         /// A station id, or an entry index.
         target: String,
     },
+    /// Print the log's verifier key (`name+id+key`): what stations pin to check their receipts
+    /// (`urna submit --log-key`), and what witnesses and verifiers trust.
+    Key {
+        /// Data directory.
+        #[arg(long)]
+        data: std::path::PathBuf,
+    },
     /// Ask the witnesses in `witnesses.toml` to cosign the latest checkpoint, and publish it
     /// once the quorum has cosigned. Exit code 1 if the quorum was not reached.
     Publish {
@@ -50,6 +57,9 @@ pub(crate) enum LogCommand {
 /// Runs `urna log …`.
 pub(crate) fn run(cmd: LogCommand) -> Result<ExitCode> {
     match cmd {
+        LogCommand::Key { data } => {
+            out!("{}", log::PublicLog::open(&data)?.vkey());
+        }
         LogCommand::Checkpoint { data } => {
             let store = open(&data)?;
             let (published, _) = published(&store)?;
@@ -100,7 +110,7 @@ pub(crate) fn run(cmd: LogCommand) -> Result<ExitCode> {
         }
         LogCommand::Publish { data } => {
             let store = open(&data)?;
-            let outcome = publish::publish(&store)?;
+            let outcome = publish::publish(&urna_store::log::PublicLog::open(store.dir())?)?;
             out!("{outcome}");
             if matches!(outcome, publish::Published::Lagging { .. }) {
                 return Ok(ExitCode::from(1));

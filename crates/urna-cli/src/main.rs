@@ -22,9 +22,12 @@ macro_rules! outp {
 
 mod albania;
 mod bench;
+mod bench_serve;
 mod log_cmd;
 mod report;
 mod seats;
+mod serve_cmd;
+mod submit_cmd;
 mod witness_cmd;
 
 use std::fs::File;
@@ -188,6 +191,14 @@ enum Command {
     },
     /// Run a transparency-log witness, or create its key (see `urna witness --help` for the roles).
     Witness(witness_cmd::WitnessArgs),
+    /// Serve intake over HTTP (`POST /v1/protocols`) and the public bundle, publishing
+    /// continuously; stops cleanly on SIGINT or SIGTERM.
+    Serve(serve_cmd::ServeArgs),
+    /// Write the static public bundle for the published checkpoint (serve `OUT/current`).
+    Publish(serve_cmd::PublishArgs),
+    /// Send signed notes to `urna serve`, with retries and a store-and-forward queue;
+    /// verifies every receipt.
+    Submit(submit_cmd::SubmitArgs),
     /// Where the data directory stands: entries, log size, published checkpoint and its lag.
     Status {
         /// Data directory.
@@ -216,6 +227,9 @@ enum KeysCommand {
 
 #[derive(Subcommand)]
 enum BenchCommand {
+    /// Signed submissions over HTTP to a real `urna serve`, and public reads from it and from
+    /// nginx serving the same bundle.
+    Serve(bench_serve::BenchServeArgs),
     /// Signed protocols through verify + parse + validate + durable store + tally.
     Ingest {
         /// Number of stations.
@@ -274,6 +288,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Serve(args) => serve_cmd::serve(args),
+        Command::Publish(args) => serve_cmd::publish(&args),
+        Command::Submit(args) => submit_cmd::run(args),
         Command::Init { definition, data } => {
             let store = Store::init(&data, &definition)
                 .with_context(|| format!("initialising {}", data.display()))?;
@@ -317,7 +334,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             )?;
             eprintln!("{}", report::ingest_line(&report));
             // With witnesses configured, get the new checkpoint cosigned and published now.
-            match urna_server::publish::publish(&store)? {
+            match urna_server::publish::publish(&urna_store::log::PublicLog::open(store.dir())?)? {
                 urna_server::publish::Published::NoWitnesses
                 | urna_server::publish::Published::UpToDate(_) => {}
                 other => eprintln!("{other}"),
@@ -362,6 +379,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Bench {
             command: BenchCommand::Ingest { stations, dir },
         } => bench::ingest(stations, dir.as_deref()),
+        Command::Bench {
+            command: BenchCommand::Serve(args),
+        } => bench_serve::run(&args),
         Command::Log { command } => log_cmd::run(command),
         Command::Status { data } => log_cmd::status(&data),
         Command::Witness(args) => witness_cmd::run(args),
@@ -446,7 +466,10 @@ fn demo(data: &Path, stations: u32, seed: u64, rules: &str) -> Result<ExitCode> 
         out!("   - {what}: {line}");
     }
     out!("6. Transparency log: every stored note is a leaf; the witnesses cosign the checkpoint");
-    out!("   {}", urna_server::publish::publish(&store)?);
+    out!(
+        "   {}",
+        urna_server::publish::publish(&urna_store::log::PublicLog::open(store.dir())?)?
+    );
     if let Some(cp) = urna_store::log::read_published(&store_dir)? {
         out!();
         for line in String::from_utf8_lossy(&cp).lines() {
@@ -474,6 +497,17 @@ fn demo(data: &Path, stations: u32, seed: u64, rules: &str) -> Result<ExitCode> 
     out!(
         "   (explain every seat: urna seats --rules {} --data {} --explain)",
         rules,
+        store_dir.display()
+    );
+    let bundle = store_dir.join("public");
+    let mut writer = urna_server::bundle::BundleWriter::open(&store_dir, &bundle)?;
+    writer.update()?;
+    out!(
+        "\n9. Public bundle (static files any web server, mirror or CDN can serve): {}",
+        bundle.join("current").display()
+    );
+    out!(
+        "   serve it, and take intake over HTTP: urna serve --data {}",
         store_dir.display()
     );
     out!(
@@ -662,7 +696,7 @@ pub(crate) fn ingest_paths_with(
                 ack.station.unwrap_or_default(),
                 ack.submission.map(|s| hex(&s.hash)).unwrap_or_default()
             ),
-            Outcome::Duplicate => format!(
+            Outcome::Duplicate { .. } => format!(
                 "dup {} sha256:{}",
                 ack.position,
                 ack.submission.map(|s| hex(&s.hash)).unwrap_or_default()

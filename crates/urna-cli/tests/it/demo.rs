@@ -26,6 +26,14 @@ fn demo_runs_a_whole_election_and_refuses_every_attack() {
                 .any(|l| l.split_whitespace().collect::<Vec<_>>() == ["total", "140"]),
         "{out}"
     );
+    // The public bundle is written, and its results are those of the published checkpoint.
+    let results: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(data.join("store/public/current/v1/results.json")).unwrap(),
+    )
+    .unwrap();
+    let checkpoint = std::fs::read_to_string(data.join("store/public/current/checkpoint")).unwrap();
+    assert_eq!(results["checkpoint"]["note"], checkpoint.as_str());
+    assert!(out.contains("9. Public bundle"), "{out}");
     // Running it again replaces the previous demo.
     run(&["demo", "--data", p(&data), "--stations", "50"], 0);
     // It refuses to delete a directory it did not make.

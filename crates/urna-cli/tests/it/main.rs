@@ -7,6 +7,11 @@ mod albania;
 mod crash;
 mod demo;
 mod log_story;
+mod nginx;
+mod openapi;
+mod serve;
+pub mod server;
+mod submit;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

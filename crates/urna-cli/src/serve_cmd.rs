@@ -1,0 +1,116 @@
+//! `urna serve` and `urna publish`: the commission's HTTP service and its static bundle.
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use urna_server::bundle::BundleWriter;
+use urna_server::serve::{Bound, ServeConfig, run};
+use urna_store::IngestOptions;
+
+/// `urna serve` arguments.
+#[derive(clap::Args)]
+pub(crate) struct ServeArgs {
+    /// Data directory (`urna init`).
+    #[arg(long)]
+    data: PathBuf,
+    /// Address of the intake and public API (port 0 picks a free port).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// Address of the Prometheus metrics (`/metrics`); off unless given.
+    #[arg(long)]
+    metrics_listen: Option<SocketAddr>,
+    /// Bundle root the public side serves and the publisher writes (default DATA/public).
+    #[arg(long)]
+    bundle: Option<PathBuf>,
+    /// Most submissions in flight; past it the answer is 503 with Retry-After.
+    #[arg(long, default_value_t = 4096)]
+    max_inflight: usize,
+    /// Longest time to receive a request body, in milliseconds (then 408).
+    #[arg(long, default_value_t = 10_000)]
+    body_timeout_ms: u64,
+    /// Longest time between signed checkpoints while notes arrive, in milliseconds.
+    #[arg(long, default_value_t = 1000)]
+    checkpoint_ms: u64,
+    /// How often to ask the witnesses and publish a new bundle generation, in milliseconds.
+    #[arg(long, default_value_t = 1000)]
+    publish_ms: u64,
+}
+
+/// `urna publish` arguments.
+#[derive(clap::Args)]
+pub(crate) struct PublishArgs {
+    /// Data directory.
+    #[arg(long)]
+    data: PathBuf,
+    /// Bundle root to write (created if missing; serve `OUT/current`).
+    #[arg(long)]
+    out: PathBuf,
+}
+
+/// Runs `urna serve` until SIGINT or SIGTERM.
+pub(crate) fn serve(args: ServeArgs) -> Result<ExitCode> {
+    let mut config = ServeConfig::new(&args.data);
+    if let Some(b) = args.bundle {
+        config.bundle = b;
+    }
+    config.max_inflight = args.max_inflight;
+    config.body_timeout = Duration::from_millis(args.body_timeout_ms);
+    config.publish_every = Duration::from_millis(args.publish_ms.max(10));
+    config.ingest = IngestOptions {
+        sequence_every: Duration::from_millis(args.checkpoint_ms.max(1)),
+        ..IngestOptions::default()
+    };
+    let api = TcpListener::bind(args.listen).with_context(|| format!("binding {}", args.listen))?;
+    let metrics = args
+        .metrics_listen
+        .map(|a| TcpListener::bind(a).with_context(|| format!("binding {a}")))
+        .transpose()?;
+    let shutdown = async {
+        match urna_server::shutdown_signal() {
+            Ok(signal) => signal.await,
+            Err(e) => {
+                eprintln!("urna serve: cannot install signal handlers ({e}); stop with SIGKILL");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    let bundle = config.bundle.clone();
+    let summary = run(&config, api, metrics, shutdown, |bound: Bound| {
+        println!("urna serve: listening on http://{}", bound.api);
+        if let Some(m) = bound.metrics {
+            println!("urna serve: metrics on http://{m}/metrics");
+        }
+        println!(
+            "urna serve: public bundle in {}",
+            bundle.join("current").display()
+        );
+    })
+    .with_context(|| format!("serving {}", args.data.display()))?;
+    eprintln!(
+        "urna serve: stopped; {} stored, {} duplicates, {} refused; bundle covers {} entries",
+        summary.stored, summary.duplicates, summary.rejected, summary.bundle_size
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Runs `urna publish`: writes a bundle generation for the published checkpoint.
+pub(crate) fn publish(args: &PublishArgs) -> Result<ExitCode> {
+    let mut writer = BundleWriter::open(&args.data, &args.out)
+        .with_context(|| format!("opening bundle {}", args.out.display()))?;
+    match writer.update()? {
+        Some(info) => out!(
+            "published the checkpoint of {} entries to {} (serve {})",
+            info.size,
+            info.generation_dir.display(),
+            args.out.join("current").display()
+        ),
+        None => out!(
+            "{} is up to date with the published checkpoint (or nothing is published yet: see `urna status`)",
+            args.out.join("current").display()
+        ),
+    }
+    Ok(ExitCode::SUCCESS)
+}

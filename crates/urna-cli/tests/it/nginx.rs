@@ -1,0 +1,287 @@
+//! nginx serving `BUNDLE/current` of a running `urna serve` answers exactly as `urna serve`
+//! does: for every file of the bundle (the `tile` and `blob` symlinks followed) the same
+//! status and byte-identical bodies, equal to the file; for paths that are not in the bundle
+//! the same status. So any static web server or CDN can carry the public side.
+//!
+//! Needs nginx (Debian package `nginx`). Without it the test fails when `CI` is set, and
+//! otherwise says loudly that it was skipped.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use urna_model::pack::PackReader;
+
+use crate::server::{Server, get, post_note};
+use crate::{init, p, run};
+
+#[test]
+fn nginx_serves_the_bundle_exactly_as_urna_serve() {
+    let Some(bin) = find_nginx() else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "nginx is not installed: .ci/run must install it (apt-get install -y nginx) for this test"
+        );
+        eprintln!(
+            "\n*** SKIPPED nginx_serves_the_bundle_exactly_as_urna_serve: nginx is not installed \
+             (apt-get install nginx); CI runs it ***\n"
+        );
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("sim");
+    let data = dir.path().join("data");
+
+    // 1. A small election: its protocols ingested in bulk before the server starts, then the
+    //    amendments for quarantined stations posted over HTTP, so the bundle is a second
+    //    generation of a running server.
+    run(&["sim", "--out", p(&src), "--stations", "300"], 0);
+    init(&src, &data);
+    let acks = run(
+        &[
+            "ingest",
+            "--data",
+            p(&data),
+            "--print-acks",
+            p(&src.join("protocols.notes")),
+        ],
+        0,
+    );
+    let mut stored = acks.lines().filter(|l| l.starts_with("ack ")).count() as u64;
+    assert_eq!(stored, 300, "{acks}");
+    let server = Server::start(&data, &["--publish-ms", "100"]);
+    let amendments: Vec<Vec<u8>> =
+        PackReader::new(std::fs::File::open(src.join("amendments.notes")).unwrap())
+            .map(Result::unwrap)
+            .collect();
+    assert!(!amendments.is_empty(), "the sim wrote no amendments");
+    for note in &amendments {
+        let r = post_note(&server.addr, note);
+        assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+        stored += 1;
+    }
+    server.wait_bundle(stored);
+
+    // 2. nginx on the same directory.
+    let current = server.bundle.join("current");
+    let nginx = Nginx::start(&bin, &dir.path().join("nginx"), &current);
+
+    // 3. Every file of the bundle: 200 from both, the file's bytes from both.
+    let mut files = Vec::new();
+    walk(&current, "", 0, &mut files);
+    files.sort();
+    for must in [
+        "checkpoint",
+        "README.txt",
+        "v1/election.json",
+        "v1/results.json",
+        "v1/quarantine.json",
+        "csv/stations.csv",
+        "csv/units.csv",
+        "tile/0/000",
+        "tile/entries/000",
+    ] {
+        assert!(
+            files.iter().any(|f| f == must),
+            "the bundle has no {must}: {files:?}"
+        );
+    }
+    assert!(
+        files.iter().any(|f| f.starts_with("v1/units/")),
+        "{files:?}"
+    );
+    assert!(
+        files.iter().any(|f| f.starts_with("blob/sha256/")),
+        "{files:?}"
+    );
+    for rel in &files {
+        let url = url_path(rel);
+        let disk = std::fs::read(current.join(rel)).unwrap();
+        let ours = get(&server.addr, &url);
+        let theirs = get(&nginx.addr, &url);
+        assert_eq!(
+            (ours.status, theirs.status),
+            (200, 200),
+            "GET {url}: urna serve {}, nginx {}",
+            ours.status,
+            theirs.status
+        );
+        assert!(
+            ours.body == disk,
+            "GET {url}: urna serve sent {} bytes, the file has {}",
+            ours.body.len(),
+            disk.len()
+        );
+        assert!(
+            theirs.body == disk,
+            "GET {url}: nginx sent {} bytes, the file has {}",
+            theirs.body.len(),
+            disk.len()
+        );
+    }
+
+    // 4. Paths that are not in the bundle: the same status from both.
+    let missing_blob = format!("/blob/sha256/{}", "0".repeat(64));
+    for url in [
+        "/nope",
+        "/checkpoint.bak",
+        "/v1/units/NOPE.json",
+        "/v1/results.json/x",
+        "/csv/nothing.csv",
+        "/tile/0/x999/999",
+        "/tile/entries/x999/999",
+        "/tile/0/000.p/1",
+        missing_blob.as_str(),
+        "/.hidden",
+    ] {
+        let ours = get(&server.addr, url);
+        let theirs = get(&nginx.addr, url);
+        assert_eq!(
+            ours.status,
+            theirs.status,
+            "GET {url}: urna serve {} ({}), nginx {}",
+            ours.status,
+            String::from_utf8_lossy(&ours.body),
+            theirs.status
+        );
+        assert_eq!(ours.status, 404, "GET {url}");
+    }
+
+    drop(nginx);
+    assert!(server.stop().success());
+}
+
+/// Every file under `dir` (following symlinks, as a web server does), as paths relative to
+/// the bundle's `current`.
+fn walk(dir: &Path, prefix: &str, depth: usize, out: &mut Vec<String>) {
+    assert!(depth < 16, "{} is nested too deep", dir.display());
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let entry = entry.unwrap();
+        let name = entry.file_name().into_string().unwrap();
+        let rel = format!("{prefix}{name}");
+        let meta = std::fs::metadata(entry.path()).unwrap();
+        if meta.is_dir() {
+            walk(&entry.path(), &format!("{rel}/"), depth + 1, out);
+        } else {
+            out.push(rel);
+        }
+    }
+}
+
+/// `/rel` with every byte but unreserved ones and `/` percent-encoded (a unit's file name may
+/// hold a literal `%`).
+fn url_path(rel: &str) -> String {
+    let mut s = String::from("/");
+    for b in rel.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'/' | b'.' | b'_' | b'-' | b'~') {
+            s.push(char::from(b));
+        } else {
+            s.push_str(&format!("%{b:02X}"));
+        }
+    }
+    s
+}
+
+/// `nginx` on PATH, or where Debian installs it.
+fn find_nginx() -> Option<PathBuf> {
+    std::env::var_os("PATH")
+        .and_then(|path| {
+            std::env::split_paths(&path)
+                .map(|d| d.join("nginx"))
+                .find(|c| c.is_file())
+        })
+        .or_else(|| Some(PathBuf::from("/usr/sbin/nginx")).filter(|c| c.is_file()))
+}
+
+/// nginx (master and workers) serving a directory on a free loopback port; stopped with
+/// SIGTERM when dropped, so the master takes its workers with it.
+struct Nginx {
+    child: Child,
+    addr: String,
+}
+
+impl Nginx {
+    fn start(bin: &Path, prefix: &Path, root: &Path) -> Self {
+        use std::os::unix::fs::MetadataExt as _;
+        std::fs::create_dir_all(prefix).unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let q = |path: &Path| format!("\"{}\"", path.display());
+        // As root, nginx would run its workers as `nobody`, who cannot read a private
+        // temporary directory.
+        let user = if std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0) {
+            "user root root;\n"
+        } else {
+            ""
+        };
+        let conf = format!(
+            "daemon off;\nmaster_process on;\nworker_processes auto;\n{user}pid {pid};\n\
+             error_log {log} warn;\nevents {{ worker_connections 1024; }}\n\
+             http {{\n  access_log off;\n  sendfile on;\n  keepalive_requests 100000;\n\
+             \x20 types {{ application/json json; text/csv csv; }}\n  default_type text/plain;\n\
+             \x20 client_body_temp_path {cb};\n  proxy_temp_path {pt};\n  fastcgi_temp_path {ft};\n\
+             \x20 uwsgi_temp_path {ut};\n  scgi_temp_path {st};\n\
+             \x20 server {{ listen 127.0.0.1:{port}; root {root}; }}\n}}\n",
+            pid = q(&prefix.join("nginx.pid")),
+            log = q(&prefix.join("error.log")),
+            cb = q(&prefix.join("client_body_temp")),
+            pt = q(&prefix.join("proxy_temp")),
+            ft = q(&prefix.join("fastcgi_temp")),
+            ut = q(&prefix.join("uwsgi_temp")),
+            st = q(&prefix.join("scgi_temp")),
+            root = q(root),
+        );
+        let conf_path = prefix.join("nginx.conf");
+        std::fs::write(&conf_path, conf).unwrap();
+        let mut child = Command::new(bin)
+            .arg("-p")
+            .arg(prefix)
+            .arg("-c")
+            .arg(&conf_path)
+            .arg("-e")
+            .arg(prefix.join("error.log"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let addr = format!("127.0.0.1:{port}");
+        let t = Instant::now();
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                panic!(
+                    "nginx exited ({status}) before listening:\n{}",
+                    std::fs::read_to_string(prefix.join("error.log")).unwrap_or_default()
+                );
+            }
+            if std::net::TcpStream::connect(&addr).is_ok() {
+                return Self { child, addr };
+            }
+            assert!(
+                t.elapsed() < Duration::from_secs(30),
+                "nginx did not listen on {addr}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let t = Instant::now();
+        while t.elapsed() < Duration::from_secs(10) {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
