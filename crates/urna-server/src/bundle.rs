@@ -229,6 +229,10 @@ impl BundleWriter {
         ] {
             fs::create_dir_all(&dir).map_err(io("create directory", &dir))?;
         }
+        // Make the directories themselves durable: their entries live in their parents.
+        for dir in [out.join("blob"), out.to_owned()] {
+            sync_dir(&dir)?;
+        }
         for (sha, bytes) in [
             (files.election_toml, &toml_bytes),
             (files.stations, &stations_bytes),
@@ -311,7 +315,13 @@ impl BundleWriter {
         let name = format!("{size:020}.{}", self.next_n);
         self.next_n += 1;
         let written = self.write_generation(&name, files)?;
-        swap_current(&self.out, &name)?;
+        // The rename is the commit point: from it on the new generation is live, whatever
+        // happens to the directory sync or the clean-up after it.
+        let synced = match swap_current(&self.out, &name) {
+            Err(Swap::Rename(e)) => return Err(e),
+            Err(Swap::Sync(e)) => Err(e),
+            Ok(()) => Ok(()),
+        };
         let previous = self.live.replace(Generation {
             name: name.clone(),
             size,
@@ -319,11 +329,14 @@ impl BundleWriter {
             files: written.hashes,
         });
         self.dirty.clear();
+        synced?;
+        // Old generations are only clean-up: failing to delete one does not undo this round.
         let generations_removed = remove_old_generations(
             &self.out.join(GENERATIONS),
             &name,
             previous.as_ref().map(|g| g.name.as_str()),
-        )?;
+        )
+        .unwrap_or(0);
         Ok(Some(BundleInfo {
             size,
             generation_dir: self.out.join(GENERATIONS).join(&name),
@@ -687,18 +700,26 @@ fn next_generation_number(gens: &Path) -> Result<u64, BundleError> {
 }
 
 /// Points `OUT/current` at `gen/<name>` atomically: a new symlink renamed over the old.
-fn swap_current(out: &Path, name: &str) -> Result<(), BundleError> {
+/// How swapping `current` failed: before the rename (the old generation is still live) or
+/// after it (the new one is live, its directory entry not yet synced).
+enum Swap {
+    Rename(BundleError),
+    Sync(BundleError),
+}
+
+fn swap_current(out: &Path, name: &str) -> Result<(), Swap> {
     let tmp = out.join(format!("{CURRENT}.tmp"));
     match fs::remove_file(&tmp) {
         Ok(()) => {}
         Err(e) if e.kind() == ErrorKind::NotFound => {}
-        Err(e) => return Err(io("remove", &tmp)(e)),
+        Err(e) => return Err(Swap::Rename(io("remove", &tmp)(e))),
     }
     let target = Path::new(GENERATIONS).join(name);
-    std::os::unix::fs::symlink(&target, &tmp).map_err(io("create symlink", &tmp))?;
+    std::os::unix::fs::symlink(&target, &tmp)
+        .map_err(|e| Swap::Rename(io("create symlink", &tmp)(e)))?;
     let current = out.join(CURRENT);
-    fs::rename(&tmp, &current).map_err(io("rename", &current))?;
-    sync_dir(out)
+    fs::rename(&tmp, &current).map_err(|e| Swap::Rename(io("rename", &current)(e)))?;
+    sync_dir(out).map_err(Swap::Sync)
 }
 
 /// Deletes every generation but `keep` and `previous`. Returns how many it deleted.

@@ -39,7 +39,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Serialize;
-use tokio::sync::{Semaphore, oneshot};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 use urna_model::intake::{Rejection, Verdict, sha256};
 use urna_model::protocol::hex;
 use urna_store::log::PublicLog;
@@ -54,6 +54,9 @@ pub const MAX_NOTE_BODY: usize = 65_536;
 
 /// The OpenAPI 3.1 document of this API (checked in; tested against the running server).
 pub const OPENAPI: &str = include_str!("../openapi.json");
+
+/// Longest wait for connections to finish after a stop signal.
+const DRAIN_GRACE: Duration = Duration::from_secs(10);
 
 /// Settings of `urna serve`.
 #[derive(Debug, Clone)]
@@ -123,10 +126,12 @@ enum Answer {
     Rejected(Rejection),
 }
 
-/// A note waiting for intake, with where to send its answer.
+/// A note waiting for intake, with where to send its answer and its place in the intake
+/// bound (held until the note is answered, even if the client has gone).
 struct Job {
     note: Vec<u8>,
     reply: oneshot::Sender<Answer>,
+    permit: OwnedSemaphorePermit,
 }
 
 /// Counters for `/metrics` (Prometheus text format).
@@ -137,7 +142,6 @@ struct Metrics {
     duplicates: AtomicU64,
     rejected: AtomicU64,
     overloaded: AtomicU64,
-    inflight: AtomicU64,
     public_reads: AtomicU64,
     published_size: AtomicU64,
     bundle_size: AtomicU64,
@@ -145,7 +149,9 @@ struct Metrics {
 }
 
 impl Metrics {
-    fn render(&self) -> String {
+    /// The text exposition; `inflight` is the number of notes taken for intake and not yet
+    /// answered.
+    fn render(&self, inflight: usize) -> String {
         let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
         format!(
             "# HELP urna_intake_total Notes answered by intake, by outcome.\n\
@@ -177,7 +183,7 @@ impl Metrics {
             g(&self.duplicates),
             g(&self.rejected),
             g(&self.overloaded),
-            g(&self.inflight),
+            inflight,
             g(&self.public_reads),
             g(&self.published_size),
             g(&self.bundle_size),
@@ -314,17 +320,15 @@ async fn post_protocol(State(app): State<Arc<App>>, request: Request) -> Respons
             Ok(Ok(b)) => b,
         };
     let (reply, answer) = oneshot::channel();
-    app.metrics.inflight.fetch_add(1, Ordering::Relaxed);
     let sent = app.jobs.send(Job {
         note: bytes.to_vec(),
         reply,
+        permit,
     });
     let answer = match sent {
         Ok(()) => answer.await.ok(),
         Err(_) => None,
     };
-    app.metrics.inflight.fetch_sub(1, Ordering::Relaxed);
-    drop(permit);
     let Some(answer) = answer else {
         return error(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -685,11 +689,11 @@ fn router(app: Arc<App>) -> Router {
 }
 
 /// The metrics router (served on its own listener, so it can stay private).
-fn metrics_router(metrics: Arc<Metrics>) -> Router {
+fn metrics_router(metrics: Arc<Metrics>, permits: Arc<Semaphore>, bound: usize) -> Router {
     Router::new().route(
         "/metrics",
         get(move || {
-            let text = metrics.render();
+            let text = metrics.render(bound.saturating_sub(permits.available_permits()));
             async move {
                 (
                     [(
@@ -765,9 +769,11 @@ pub fn run(
             .name("urna-publisher".into())
             .spawn(move || publish_loop(&log, &mut bundle, &metrics, &stop, every))?
     };
+    let bound = config.max_inflight.max(1);
+    let permits = Arc::new(Semaphore::new(bound));
     let app = Arc::new(App {
         jobs: jobs_tx,
-        permits: Arc::new(Semaphore::new(config.max_inflight.max(1))),
+        permits: Arc::clone(&permits),
         body_timeout: config.body_timeout,
         log,
         bundle: config.bundle.clone(),
@@ -799,7 +805,7 @@ pub fn run(
         });
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         if let Some(l) = metrics_listener {
-            let router = metrics_router(Arc::clone(&metrics));
+            let router = metrics_router(Arc::clone(&metrics), Arc::clone(&permits), bound);
             let mut rx = stop_rx.clone();
             tokio::spawn(async move {
                 let _ = axum::serve(l, router)
@@ -809,16 +815,36 @@ pub fn run(
                     .await;
             });
         }
-        let flag = Arc::clone(&shutting_down);
-        let drain = async move {
-            shutdown.await;
-            flag.store(true, Ordering::SeqCst);
-            let _ = stop_tx.send(true);
-        };
-        axum::serve(api, router(app))
-            .with_graceful_shutdown(drain)
-            .await
+        let mut stopped = stop_rx.clone();
+        let mut server = tokio::spawn(
+            axum::serve(api, router(app))
+                .with_graceful_shutdown(async move {
+                    let _ = stopped.changed().await;
+                })
+                .into_future(),
+        );
+        tokio::select! {
+            done = &mut server => return done.map_err(io::Error::other)?,
+            () = shutdown => {}
+        }
+        shutting_down.store(true, Ordering::SeqCst);
+        let _ = stop_tx.send(true);
+        // Drain: answers in flight come after their commit. A client that holds its
+        // connection open without finishing a request must not keep the server up forever.
+        match tokio::time::timeout(DRAIN_GRACE, &mut server).await {
+            Ok(done) => done.map_err(io::Error::other)?,
+            Err(_) => {
+                eprintln!(
+                    "urna serve: connections still open {}s after the stop signal; closing them",
+                    DRAIN_GRACE.as_secs()
+                );
+                server.abort();
+                Ok(())
+            }
+        }
     });
+    // Drop whatever tasks are left (and with them the job queue's last senders).
+    runtime.shutdown_timeout(Duration::from_secs(1));
     // Every request has been answered and the router (holding the only job sender) dropped:
     // the store thread sees the queue close, commits, signs a last checkpoint and returns.
     let summary = store_thread
@@ -842,7 +868,8 @@ fn intake_loop(
     options: &IngestOptions,
     failed: &AtomicBool,
 ) -> Result<ServeSummary, ServeError> {
-    let (replies_tx, replies_rx) = mpsc::channel::<oneshot::Sender<Answer>>();
+    let (replies_tx, replies_rx) =
+        mpsc::channel::<(oneshot::Sender<Answer>, OwnedSemaphorePermit)>();
     // The feed runs on intake's reader thread: it hands each note on and queues its reply
     // channel in the same order, and flushes whenever the queue runs empty, so a lone note
     // is checked and committed at once.
@@ -854,7 +881,9 @@ fn intake_loop(
     let clock = SystemClock;
     let mut summary = ServeSummary::default();
     let result = store.ingest_feed(feed, options, &clock, |ack| {
-        let Ok(reply) = replies_rx.recv() else { return };
+        let Ok((reply, _permit)) = replies_rx.recv() else {
+            return;
+        };
         let station = ack.station.unwrap_or_default().to_owned();
         let time_ms = clock.now_ms();
         let answer = match ack.outcome {
@@ -891,10 +920,13 @@ fn intake_loop(
     Ok(summary)
 }
 
+/// How long an idle feed waits before handing control back to intake.
+const IDLE_TICK: Duration = Duration::from_millis(100);
+
 /// The intake's feed: jobs from the HTTP handlers, a flush whenever none is waiting.
 struct Feeder {
     jobs: mpsc::Receiver<Job>,
-    replies: mpsc::Sender<oneshot::Sender<Answer>>,
+    replies: mpsc::Sender<(oneshot::Sender<Answer>, OwnedSemaphorePermit)>,
     unflushed: bool,
 }
 
@@ -908,12 +940,18 @@ impl Iterator for Feeder {
                 self.unflushed = false;
                 return Some(Ok(Feed::Flush));
             }
-            Err(mpsc::TryRecvError::Empty) => self.jobs.recv().ok()?,
+            // Idle: wait, but hand control back now and then (an empty flush is a no-op) so
+            // intake notices when its writer has stopped.
+            Err(mpsc::TryRecvError::Empty) => match self.jobs.recv_timeout(IDLE_TICK) {
+                Ok(job) => job,
+                Err(mpsc::RecvTimeoutError::Timeout) => return Some(Ok(Feed::Flush)),
+                Err(mpsc::RecvTimeoutError::Disconnected) => return None,
+            },
             Err(mpsc::TryRecvError::Disconnected) => return None,
         };
         self.unflushed = true;
         // The writer takes replies in the order notes were fed; it is alive while we run.
-        let _ = self.replies.send(job.reply);
+        let _ = self.replies.send((job.reply, job.permit));
         Some(Ok(Feed::Note(job.note)))
     }
 }

@@ -11,6 +11,7 @@
 //! holds them, so an acknowledgment is never given for something not yet durable.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TryRecvError, sync_channel};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -182,15 +183,22 @@ impl Store {
         let work_rx = Arc::new(Mutex::new(work_rx));
         let read_error: Mutex<Option<std::io::Error>> = Mutex::new(None);
         let check_busy: Mutex<Duration> = Mutex::new(Duration::ZERO);
+        // Set when the writer stops, so a reader waiting on a slow feed stops too (a feed
+        // should yield `Feed::Flush` now and then while idle, so the reader sees it).
+        let writer_done = AtomicBool::new(false);
         let mut report = IngestReport::default();
 
         std::thread::scope(|scope| -> Result<(), StoreError> {
             let read_error = &read_error;
             let check_busy = &check_busy;
+            let writer_done = &writer_done;
             scope.spawn(move || {
                 let mut seq = 0;
                 let mut buf = Vec::with_capacity(chunk);
                 for item in notes {
+                    if writer_done.load(Ordering::Relaxed) {
+                        return;
+                    }
                     let flush = match item {
                         Ok(Feed::Note(n)) => {
                             buf.push(n);
@@ -265,6 +273,7 @@ impl Store {
                 &seq_tx,
             );
             // Unblock the pipeline if the writer stopped early, and let the sequencer finish.
+            writer_done.store(true, Ordering::Relaxed);
             drop(done_rx);
             drop(seq_tx);
             let sequenced = sequencer
@@ -276,8 +285,10 @@ impl Store {
                 let _ = self.conn.execute_batch("ROLLBACK");
                 self.poisoned = true;
             }
+            // The sequencer's own error says more than the writer's report that it stopped.
+            let sequenced = sequenced?;
             result?;
-            (report.checkpoints, report.sequence_busy) = sequenced?;
+            (report.checkpoints, report.sequence_busy) = sequenced;
             Ok(())
         })?;
         report.check_busy = check_busy.into_inner().unwrap_or_default();
@@ -404,10 +415,17 @@ fn write_loop(
                 conn.execute_batch("COMMIT")?;
                 in_tx = false;
                 report.commits += 1;
-                if !tx_notes.is_empty() {
-                    // If the sequencer has stopped, its error is reported when it is joined;
-                    // the entries are durable and are sequenced at the next open.
-                    let _ = seq_tx.send((tx_first, std::mem::take(&mut tx_notes)));
+                // If the sequencer has stopped, stop intake before acknowledging: the entries
+                // are durable and are sequenced at the next open, and its error is reported
+                // when it is joined. Intake that went on would never be checkpointed.
+                if !tx_notes.is_empty()
+                    && seq_tx
+                        .send((tx_first, std::mem::take(&mut tx_notes)))
+                        .is_err()
+                {
+                    return Err(StoreError::Log(
+                        "the log's sequencer stopped; intake stops until the data directory is reopened".into(),
+                    ));
                 }
                 tx_first = *next_index;
             }

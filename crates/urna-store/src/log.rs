@@ -371,8 +371,18 @@ impl PublicLog {
     /// # Errors
     /// [`StoreError::Log`] if it is not.
     pub fn publish(&self, note: &[u8]) -> Result<(), StoreError> {
-        urna_tlog::checkpoint::open(note, self.origin(), &self.signer.verifier())
-            .map_err(|e| StoreError::Log(format!("refusing to publish: {e}")))?;
+        let (checkpoint, _) =
+            urna_tlog::checkpoint::open(note, self.origin(), &self.signer.verifier())
+                .map_err(|e| StoreError::Log(format!("refusing to publish: {e}")))?;
+        // Never publish an older checkpoint over a newer one (the sequencer may have published
+        // a later one while witnesses were being asked).
+        if let Some(published) = read_published(&self.dir)?
+            .as_deref()
+            .and_then(checkpoint_size)
+            && published > checkpoint.size.0
+        {
+            return Ok(());
+        }
         self.tiles.write_checkpoint(note).map_err(log_err)
     }
 }

@@ -436,3 +436,46 @@ fn kill9_under_load_loses_no_receipt() {
     }
     assert!(server.stop().success());
 }
+
+#[test]
+fn a_storage_failure_answers_500_then_503_and_the_server_still_stops() {
+    let dir = tempfile::tempdir().unwrap();
+    sim(dir.path(), 50);
+    let data = dir.path().join("data");
+    let all = notes(&dir.path().join("sim/protocols.notes"));
+    let server = Server::start(&data, &[]);
+    assert_eq!(post_note(&server.addr, &all[0]).status, 201);
+
+    // The disk "fails": every insert from now on aborts.
+    let side = rusqlite::Connection::open(data.join("urna.sqlite")).unwrap();
+    side.execute_batch(
+        "CREATE TRIGGER boom BEFORE INSERT ON entries BEGIN SELECT RAISE(ABORT, 'disk on fire'); END;",
+    )
+    .unwrap();
+    let r = post_note(&server.addr, &all[1]);
+    assert_eq!(r.status, 500, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.json()["error"]["code"], "intake-failed");
+    // Intake stops: later notes are told to come back, health says so, nothing hangs.
+    let mut stopped = false;
+    for _ in 0..100 {
+        let r = post_note(&server.addr, &all[2]);
+        if r.status == 503 {
+            assert_eq!(r.json()["error"]["code"], "intake-stopped");
+            stopped = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(stopped, "intake never reported that it stopped");
+    assert_eq!(get(&server.addr, "/healthz").status, 503);
+    let status = server.stop();
+    assert_eq!(status.code(), Some(2), "a failed intake is an error exit");
+
+    // Once the disk is back, nothing acknowledged was lost and nothing refused was stored.
+    side.execute_batch("DROP TRIGGER boom").unwrap();
+    drop(side);
+    let server = Server::start(&data, &[]);
+    assert_eq!(post_note(&server.addr, &all[0]).status, 200);
+    assert_eq!(post_note(&server.addr, &all[1]).status, 201);
+    assert!(server.stop().success());
+}
