@@ -617,14 +617,9 @@ pub(crate) fn ingest_paths(
 }
 
 /// [`ingest_paths`], optionally writing a signed receipt for every stored note.
-pub(crate) fn ingest_paths_with(
-    store: &mut Store,
-    paths: &[PathBuf],
-    print_acks: bool,
-    show_progress: bool,
-    receipts: Option<&Path>,
-    options: &IngestOptions,
-) -> Result<IngestReport> {
+/// The files named on a command line, with each directory replaced by the files in it (not
+/// recursive, sorted by name), in the order given.
+pub(crate) fn note_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
     let mut files = Vec::new();
     for p in paths {
         if p.is_dir() {
@@ -639,6 +634,18 @@ pub(crate) fn ingest_paths_with(
             files.push(p.clone());
         }
     }
+    Ok(files)
+}
+
+pub(crate) fn ingest_paths_with(
+    store: &mut Store,
+    paths: &[PathBuf],
+    print_acks: bool,
+    show_progress: bool,
+    receipts: Option<&Path>,
+    options: &IngestOptions,
+) -> Result<IngestReport> {
+    let files = note_files(paths)?;
     let total: u64 = files
         .iter()
         .filter_map(|f| std::fs::metadata(f).ok())

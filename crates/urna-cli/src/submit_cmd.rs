@@ -294,21 +294,7 @@ fn flag_error(e: &ConfigError) -> anyhow::Error {
 /// Calls `f` with every note of note files, note packs (`.notes`) and directories of them
 /// (not recursive, sorted by name), in the order given.
 fn for_each_note(paths: &[PathBuf], mut f: impl FnMut(Vec<u8>) -> Result<()>) -> Result<()> {
-    let mut files = Vec::new();
-    for p in paths {
-        if p.is_dir() {
-            let mut inner: Vec<PathBuf> = std::fs::read_dir(p)
-                .with_context(|| format!("reading {}", p.display()))?
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|f| f.is_file())
-                .collect();
-            inner.sort();
-            files.extend(inner);
-        } else {
-            files.push(p.clone());
-        }
-    }
-    for path in files {
+    for path in crate::note_files(paths)? {
         if path.extension().is_some_and(|e| e == PACK_EXTENSION) {
             let file = File::open(&path).with_context(|| format!("opening {}", path.display()))?;
             for (i, note) in PackReader::new(BufReader::new(file)).enumerate() {

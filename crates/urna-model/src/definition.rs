@@ -545,6 +545,12 @@ impl Election {
         })
     }
 
+    /// The origin line of this election's transparency log: `urna/<election id>`. The log
+    /// signs its checkpoints under this name, and a verifier expects it.
+    pub fn log_origin(&self) -> String {
+        format!("urna/{}", self.id)
+    }
+
     /// The station with this id.
     pub fn station(&self, id: &str) -> Option<StationIdx> {
         self.station_index.get(id).copied()

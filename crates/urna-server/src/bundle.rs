@@ -355,7 +355,7 @@ impl BundleWriter {
         };
         let parsed = Note::parse(note).map_err(|e| bad(e.to_string()))?;
         let checkpoint = Checkpoint::parse_text(parsed.text()).map_err(|e| bad(e.to_string()))?;
-        let origin = public::log_origin(&self.election);
+        let origin = self.election.log_origin();
         if checkpoint.origin != origin {
             return Err(bad(format!(
                 "origin {:?} is not this election's log {origin:?}",

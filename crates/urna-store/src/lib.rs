@@ -163,7 +163,7 @@ impl Store {
         )?;
         let mut seed = [0u8; 32];
         rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut seed);
-        let origin = log_origin(&election.id);
+        let origin = election.log_origin();
         let signer = NoteSigner::from_seed(&origin, &seed)
             .map_err(|e| StoreError::Setup(format!("log origin {origin:?}: {e}")))?;
         write_secret(&dir.join(log::LOG_KEY_FILE), &signer.to_skey())?;
@@ -642,11 +642,6 @@ fn io_err(path: &Path) -> impl Fn(std::io::Error) -> StoreError + '_ {
 /// Optional witness policy inside a data directory (the log publishes only cosigned
 /// checkpoints when it exists).
 pub const WITNESSES_FILE: &str = "witnesses.toml";
-
-/// The log origin of an election: `urna/<election id>`.
-pub fn log_origin(election_id: &str) -> String {
-    format!("urna/{election_id}")
-}
 
 /// Writes a secret (a private key) to a new file readable by its owner only (mode 0600),
 /// creating its directory; refuses to overwrite an existing file.

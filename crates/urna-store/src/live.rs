@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use urna_model::definition::{ContestIdx, Election, StationIdx};
 use urna_model::intake::Submission;
-use urna_model::rules::Severity;
+use urna_tally::public::count_warnings;
 use urna_tally::totals::{StationOutcome, TallyBuilder};
 
 use crate::{StoreError, TallyReport};
@@ -46,17 +46,8 @@ impl Live {
     /// Adds a station's current submission.
     pub(crate) fn add(&mut self, e: &Election, sub: &Submission) -> Result<(), StoreError> {
         let c = &mut self.contests[sub.contest.0 as usize];
-        c.builder.add(e, &outcome(sub))?;
-        for v in sub
-            .violations
-            .iter()
-            .filter(|v| v.severity == Severity::Warning)
-        {
-            c.warnings
-                .entry(v.rule.clone())
-                .or_insert_with(|| (0, v.message.clone()))
-                .0 += 1;
-        }
+        c.builder.add(e, &StationOutcome::of(sub))?;
+        count_warnings(&mut c.warnings, sub, true);
         if sub.is_quarantined() {
             c.quarantined.insert(sub.station, sub.clone());
         }
@@ -66,19 +57,8 @@ impl Live {
     /// Removes a station's superseded submission.
     pub(crate) fn remove(&mut self, e: &Election, sub: &Submission) -> Result<(), StoreError> {
         let c = &mut self.contests[sub.contest.0 as usize];
-        c.builder.remove(e, &outcome(sub))?;
-        for v in sub
-            .violations
-            .iter()
-            .filter(|v| v.severity == Severity::Warning)
-        {
-            if let Some(w) = c.warnings.get_mut(&v.rule) {
-                w.0 -= 1;
-                if w.0 == 0 {
-                    c.warnings.remove(&v.rule);
-                }
-            }
-        }
+        c.builder.remove(e, &StationOutcome::of(sub))?;
+        count_warnings(&mut c.warnings, sub, false);
         c.quarantined.remove(&sub.station);
         Ok(())
     }
@@ -94,20 +74,6 @@ impl Live {
                 .map(|(s, sub)| (*s, sub.clone()))
                 .collect(),
             warnings: c.warnings.clone(),
-        }
-    }
-}
-
-fn outcome(sub: &Submission) -> StationOutcome<'_> {
-    if sub.is_quarantined() {
-        StationOutcome::Quarantined {
-            station: sub.station,
-        }
-    } else {
-        StationOutcome::Counted {
-            station: sub.station,
-            counts: &sub.counts,
-            votes: &sub.votes,
         }
     }
 }

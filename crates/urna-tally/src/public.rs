@@ -393,12 +393,14 @@ impl Replay {
         let mut history = Vec::new();
         if let Some(old) = slot.take() {
             c.builder
-                .remove(e, &outcome(&old.current))
+                .remove(e, &StationOutcome::of(&old.current))
                 .map_err(tally_err)?;
             count_warnings(&mut c.warnings, &old.current, false);
             history = old.history;
         }
-        c.builder.add(e, &outcome(&sub)).map_err(tally_err)?;
+        c.builder
+            .add(e, &StationOutcome::of(&sub))
+            .map_err(tally_err)?;
         count_warnings(&mut c.warnings, &sub, true);
         history.push(Revision {
             index,
@@ -496,21 +498,9 @@ pub fn bind_entry(e: &Election, index: u64, note: &[u8]) -> Result<Submission, R
     bind().map_err(|source| ReplayError::Entry { index, source })
 }
 
-fn outcome(sub: &Submission) -> StationOutcome<'_> {
-    if sub.is_quarantined() {
-        StationOutcome::Quarantined {
-            station: sub.station,
-        }
-    } else {
-        StationOutcome::Counted {
-            station: sub.station,
-            counts: &sub.counts,
-            votes: &sub.votes,
-        }
-    }
-}
-
-fn count_warnings(warnings: &mut BTreeMap<String, (u64, String)>, sub: &Submission, add: bool) {
+/// Adds (or, with `add` false, removes) a submission's plausibility warnings to a per-rule
+/// count: rule id → (stations flagged, message). The replay and the store's live tally share it.
+pub fn count_warnings(warnings: &mut BTreeMap<String, (u64, String)>, sub: &Submission, add: bool) {
     for v in sub
         .violations
         .iter()
@@ -625,11 +615,6 @@ impl CheckpointInfo {
     }
 }
 
-/// The origin of an election's log: `urna/<election id>`.
-pub fn log_origin(e: &Election) -> String {
-    format!("urna/{}", e.id)
-}
-
 /// Path of `v1/election.json`.
 pub const ELECTION_JSON: &str = "v1/election.json";
 /// Path of `v1/results.json`.
@@ -683,7 +668,7 @@ pub fn checked_checkpoint(
     checkpoint: &[u8],
 ) -> Result<CheckpointInfo, RenderError> {
     let cp = CheckpointInfo::parse(checkpoint)?;
-    let expected = log_origin(e);
+    let expected = e.log_origin();
     if cp.origin != expected {
         return Err(RenderError::WrongOrigin {
             got: cp.origin,
@@ -782,7 +767,7 @@ pub fn render_election(e: &Election, files: &DefinitionFiles) -> Result<Vec<u8>,
             ],
         },
         log: LogDoc {
-            origin: log_origin(e),
+            origin: e.log_origin(),
             checkpoint: "checkpoint",
             tiles: "tile/",
             entries: "tile/entries/",

@@ -6,6 +6,7 @@
 //! their order (sums are commutative and a station may appear once).
 
 use urna_model::definition::{ContestIdx, Election, StationIdx, UnitIdx};
+use urna_model::intake::Submission;
 
 /// A station's current outcome in one contest.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,7 +27,22 @@ pub enum StationOutcome<'a> {
     },
 }
 
-impl StationOutcome<'_> {
+impl<'a> StationOutcome<'a> {
+    /// The outcome of an admitted submission: counted with its numbers, or quarantined.
+    pub fn of(sub: &'a Submission) -> Self {
+        if sub.is_quarantined() {
+            Self::Quarantined {
+                station: sub.station,
+            }
+        } else {
+            Self::Counted {
+                station: sub.station,
+                counts: &sub.counts,
+                votes: &sub.votes,
+            }
+        }
+    }
+
     fn station(&self) -> StationIdx {
         match self {
             Self::Counted { station, .. } | Self::Quarantined { station } => *station,

@@ -11,9 +11,7 @@ use urna_model::intake::{Rejection, Submission, check};
 use urna_model::note::{Note, NoteSigner};
 use urna_model::protocol::{BodyKind, ProtocolBody};
 use urna_sim::{SimConfig, Simulation};
-use urna_tally::public::{
-    self, DefinitionFiles, EntryStatus, RenderError, Replay, ReplayError, render,
-};
+use urna_tally::public::{DefinitionFiles, EntryStatus, RenderError, Replay, ReplayError, render};
 use urna_tally::totals::{StationOutcome, tally};
 
 /// A simulated election: definition texts, and per station its notes in revision order.
@@ -85,7 +83,7 @@ fn replay(e: &Election, log: &[Vec<u8>]) -> Replay {
 
 /// A checkpoint note of this election's log at `size` (the root is not checked here).
 fn checkpoint(e: &Election, size: u64) -> Vec<u8> {
-    let origin = public::log_origin(e);
+    let origin = e.log_origin();
     let key = NoteSigner::from_seed(&origin, &[9; 32]).unwrap();
     key.sign_text(&format!(
         "{origin}\n{size}\nCsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=\n"
