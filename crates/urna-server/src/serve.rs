@@ -130,8 +130,9 @@ enum Answer {
 /// bound (held until the note is answered, even if the client has gone).
 struct Job {
     note: Vec<u8>,
-    reply: oneshot::Sender<Answer>,
+    // Fields drop in order: the permit is freed before a dropped reply wakes the handler.
     permit: OwnedSemaphorePermit,
+    reply: oneshot::Sender<Answer>,
 }
 
 /// Counters for `/metrics` (Prometheus text format).
@@ -869,7 +870,7 @@ fn intake_loop(
     failed: &AtomicBool,
 ) -> Result<ServeSummary, ServeError> {
     let (replies_tx, replies_rx) =
-        mpsc::channel::<(oneshot::Sender<Answer>, OwnedSemaphorePermit)>();
+        mpsc::channel::<(OwnedSemaphorePermit, oneshot::Sender<Answer>)>();
     // The feed runs on intake's reader thread: it hands each note on and queues its reply
     // channel in the same order, and flushes whenever the queue runs empty, so a lone note
     // is checked and committed at once.
@@ -881,7 +882,7 @@ fn intake_loop(
     let clock = SystemClock;
     let mut summary = ServeSummary::default();
     let result = store.ingest_feed(feed, options, &clock, |ack| {
-        let Ok((reply, _permit)) = replies_rx.recv() else {
+        let Ok((permit, reply)) = replies_rx.recv() else {
             return;
         };
         let station = ack.station.unwrap_or_default().to_owned();
@@ -911,6 +912,9 @@ fn intake_loop(
                 Answer::Rejected(r.clone())
             }
         };
+        // Free the intake slot before answering: a client that sends its next note the
+        // moment it reads this answer must find the slot free.
+        drop(permit);
         let _ = reply.send(answer);
     });
     if let Err(e) = result {
@@ -926,7 +930,9 @@ const IDLE_TICK: Duration = Duration::from_millis(100);
 /// The intake's feed: jobs from the HTTP handlers, a flush whenever none is waiting.
 struct Feeder {
     jobs: mpsc::Receiver<Job>,
-    replies: mpsc::Sender<(oneshot::Sender<Answer>, OwnedSemaphorePermit)>,
+    // The permit comes first so that, if intake fails, it is dropped before the reply
+    // channel wakes the handler.
+    replies: mpsc::Sender<(OwnedSemaphorePermit, oneshot::Sender<Answer>)>,
     unflushed: bool,
 }
 
@@ -951,7 +957,7 @@ impl Iterator for Feeder {
         };
         self.unflushed = true;
         // The writer takes replies in the order notes were fed; it is alive while we run.
-        let _ = self.replies.send((job.reply, job.permit));
+        let _ = self.replies.send((job.permit, job.reply));
         Some(Ok(Feed::Note(job.note)))
     }
 }
