@@ -23,11 +23,13 @@ macro_rules! outp {
 mod albania;
 mod bench;
 mod bench_serve;
+mod export_cmd;
 mod log_cmd;
 mod report;
 mod seats;
 mod serve_cmd;
 mod submit_cmd;
+mod verify_cmd;
 mod witness_cmd;
 
 use std::fs::File;
@@ -199,6 +201,11 @@ enum Command {
     /// Send signed notes to `urna serve`, with retries and a store-and-forward queue;
     /// verifies every receipt.
     Submit(submit_cmd::SubmitArgs),
+    /// Re-verify a published election from its bundle (a directory or a URL), trusting only
+    /// the keys given: log, witnesses, quorum.
+    Verify(verify_cmd::VerifyArgs),
+    /// Export results: NIST SP 1500-100 v2 JSON (`cdf`), CSV per station and per unit (`csv`).
+    Export(export_cmd::ExportArgs),
     /// Where the data directory stands: entries, log size, published checkpoint and its lag.
     Status {
         /// Data directory.
@@ -291,6 +298,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Serve(args) => serve_cmd::serve(args),
         Command::Publish(args) => serve_cmd::publish(&args),
         Command::Submit(args) => submit_cmd::run(args),
+        Command::Verify(args) => verify_cmd::run(args),
+        Command::Export(args) => export_cmd::run(args),
         Command::Init { definition, data } => {
             let store = Store::init(&data, &definition)
                 .with_context(|| format!("initialising {}", data.display()))?;

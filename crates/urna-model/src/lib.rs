@@ -8,6 +8,7 @@
 //! (`urna-tally`).
 
 pub mod definition;
+pub mod genesis;
 pub mod intake;
 pub mod note;
 pub mod pack;

@@ -9,6 +9,7 @@
 //!
 //! Out of scope: the store and the network (callers pass the entries' bytes).
 
+pub mod cdf;
 pub mod public;
 pub mod seats;
 pub mod totals;
