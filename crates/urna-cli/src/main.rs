@@ -71,9 +71,10 @@ enum Command {
         /// Seed of the simulation.
         #[arg(long, default_value_t = 2025)]
         seed: u64,
-        /// Seat rule set for the seat table (its districts must match the simulated ones).
-        #[arg(long, default_value = "albania")]
-        rules: String,
+        /// Seat rule set for the printed seat table, instead of the one the definition names
+        /// (its districts must match the simulated ones).
+        #[arg(long)]
+        rules: Option<String>,
     },
     /// Generate a synthetic election: definition, signed protocols, amendments, attacks.
     Sim {
@@ -158,7 +159,8 @@ enum Command {
     /// Exit codes: 0 allocated; 1 the allocation cannot be made (e.g. no list passes the
     /// threshold); 2 bad usage or input, with the field named.
     Seats {
-        /// A built-in rule set (see --list-rules) or a rule-set TOML file.
+        /// A built-in rule set (see --list-rules) or a rule-set TOML file. With --data it
+        /// defaults to the rule set the election definition names.
         #[arg(long)]
         rules: Option<String>,
         /// A vote file (TOML: lists, and votes per district).
@@ -271,7 +273,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             stations,
             seed,
             rules,
-        } => demo(&data, stations, seed, &rules),
+        } => demo(&data, stations, seed, rules.as_deref()),
         Command::Sim {
             out,
             stations,
@@ -418,8 +420,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
     }
 }
 
-fn demo(data: &Path, stations: u32, seed: u64, rules: &str) -> Result<ExitCode> {
-    let rule_set = seats::load_rules(rules)?;
+fn demo(data: &Path, stations: u32, seed: u64, rules: Option<&str>) -> Result<ExitCode> {
+    let chosen = rules.map(seats::load_rules).transpose()?;
     let marker = data.join(".urna-demo");
     if data.exists() {
         if !marker.exists() {
@@ -494,19 +496,31 @@ fn demo(data: &Path, stations: u32, seed: u64, rules: &str) -> Result<ExitCode> 
     let contest = urna_model::definition::ContestIdx(0);
     let r = store.tally(contest)?;
     report::write_summary(&mut std::io::stdout().lock(), store.election(), &r)?;
+    let allocation = match &chosen {
+        Some(rule_set) => {
+            let input = urna_tally::seats::VoteInput::from_tally(
+                store.election(),
+                r.tally(),
+                rule_set,
+                None,
+            )?;
+            urna_tally::seats::allocate(rule_set, &input)?
+        }
+        None => match urna_tally::seats::contest_seats(store.election(), r.tally()) {
+            Some(seats) => seats?.1,
+            None => bail!("the demo's definition names no seat rules"),
+        },
+    };
     out!(
         "\n8. Seats under rule set `{}` ({})\n",
-        rule_set.id,
-        rule_set.title
+        allocation.rule_set,
+        allocation.title
     );
-    let input =
-        urna_tally::seats::VoteInput::from_tally(store.election(), r.tally(), &rule_set, None)?;
-    let allocation = urna_tally::seats::allocate(&rule_set, &input)?;
     seats::print_allocation(&allocation, false, false)?;
     out!(
-        "   (explain every seat: urna seats --rules {} --data {} --explain)",
-        rules,
-        store_dir.display()
+        "   (explain every seat: urna seats --data {}{} --explain)",
+        store_dir.display(),
+        rules.map(|r| format!(" --rules {r}")).unwrap_or_default()
     );
     let bundle = store_dir.join("public");
     let mut writer = urna_server::bundle::BundleWriter::open(&store_dir, &bundle)?;

@@ -49,21 +49,44 @@ pub(crate) fn run(
         outp!("{text}");
         return Ok(ExitCode::SUCCESS);
     }
-    let Some(rules) = rules else {
-        bail!("--rules is required (see --list-rules)");
-    };
-    let rules = load_rules(rules)?;
-    let mut input = match (votes, data) {
+    let (rules, mut input) = match (votes, data) {
         (Some(f), None) => {
+            let Some(rules) = rules else {
+                bail!("--rules is required with --votes (see --list-rules)");
+            };
+            let rules = load_rules(rules)?;
             let text =
                 std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?;
-            VoteInput::from_toml(&text).with_context(|| format!("vote file {}", f.display()))?
+            let input = VoteInput::from_toml(&text)
+                .with_context(|| format!("vote file {}", f.display()))?;
+            (rules, input)
         }
         (None, Some(dir)) => {
             let mut store =
                 Store::open(dir).with_context(|| format!("opening {}", dir.display()))?;
             let report = store.tally(ContestIdx(0))?;
-            VoteInput::from_tally(store.election(), report.tally(), &rules, seats)?
+            let e = store.election();
+            match rules {
+                Some(r) => {
+                    let rules = load_rules(r)?;
+                    let input = VoteInput::from_tally(e, report.tally(), &rules, seats)?;
+                    (rules, input)
+                }
+                // Without --rules: the rule set the definition names, with its seats and seed.
+                None => {
+                    let Some(rules) = seats::contest_rules(e, ContestIdx(0))? else {
+                        bail!(
+                            "the definition names no seat rules for contest {:?}; give --rules (see --list-rules)",
+                            e.contests[0].id
+                        );
+                    };
+                    let config = e.contests[0].seats.as_ref();
+                    let house = seats.or_else(|| config.and_then(|c| c.house));
+                    let mut input = VoteInput::from_tally(e, report.tally(), &rules, house)?;
+                    input.tie_seed = config.and_then(|c| c.tie_seed.clone());
+                    (rules, input)
+                }
+            }
         }
         _ => bail!("give exactly one of --votes FILE or --data DIR"),
     };

@@ -80,6 +80,22 @@ pub struct Contest {
     pub name: String,
     /// Indices into [`Election::lists`], in ballot order.
     pub lists: Vec<usize>,
+    /// How its seats are allocated, if the definition says (`seats = { rules = … }`).
+    pub seats: Option<SeatConfig>,
+}
+
+/// The seat rules a contest names: a rule set of `urna-tally` (built-in name), the seats to
+/// fill for rule sets that name no districts, and the published seed of draws by lot.
+/// The definition only names them; `urna-tally` checks that they exist and fit.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SeatConfig {
+    /// The rule set, e.g. `albania` (see `urna seats --list-rules`).
+    pub rules: String,
+    /// Seats to fill, for rule sets without districts (e.g. `generic`).
+    pub house: Option<u32>,
+    /// The published seed for draws by lot, overriding the rule set's.
+    pub tie_seed: Option<String>,
 }
 
 /// A list on the ballot.
@@ -307,6 +323,7 @@ impl Election {
                 id: c.id.get_ref().clone(),
                 name: c.name.clone(),
                 lists: idx,
+                seats: c.seats.clone(),
             });
         }
         if contests.is_empty() {
@@ -613,6 +630,7 @@ struct RawContest {
     id: Spanned<String>,
     name: String,
     lists: Vec<Spanned<String>>,
+    seats: Option<SeatConfig>,
 }
 
 #[derive(Deserialize)]

@@ -370,6 +370,15 @@ impl BundleWriter {
     fn replay_to(&mut self, size: u64) -> Result<(), BundleError> {
         let threads = std::thread::available_parallelism().map_or(2, usize::from);
         let mut finished = Vec::new();
+        if self.replay.applied() == 0 && size > 0 {
+            // Entry 0 is the genesis: it commits the log to this definition.
+            let genesis = self.reader.read(0, 1)?;
+            let note = genesis.first().map_or(&[][..], Vec::as_slice);
+            self.replay.apply_genesis(&self.election, note)?;
+            self.tree
+                .append(leaf_hash(note), &mut finished)
+                .map_err(|e| BundleError::Log(e.to_string()))?;
+        }
         while self.replay.applied() < size {
             let from = self.replay.applied();
             let to = from.saturating_add(REPLAY_CHUNK).min(size);
@@ -459,6 +468,11 @@ impl BundleWriter {
                 Content::New(public::render_quarantine(e, r)?),
             ),
         ];
+        files.extend(
+            public::render_seats(e, r)?
+                .into_iter()
+                .map(|(path, bytes)| (path, Content::New(bytes))),
+        );
         for u in public::units_with_files(e, r) {
             let path = public::unit_path(&e.units[u.0 as usize].id);
             let content = match reusable(&path) {

@@ -20,6 +20,7 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OptionalExtension, params};
 use urna_model::definition::{ContestIdx, Election, StationIdx};
+use urna_model::genesis::Genesis;
 use urna_model::intake::{History, Latest, Submission, Verdict};
 use urna_model::note::{Note, NoteSigner};
 use urna_model::protocol::{ProtocolBody, hex};
@@ -35,7 +36,7 @@ pub const DB_FILE: &str = "urna.sqlite";
 pub const DEFINITION_FILE: &str = "election.toml";
 
 /// Schema version written in `meta`; bumped by append-only migrations.
-const SCHEMA_VERSION: &str = "1";
+const SCHEMA_VERSION: &str = "2";
 
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -134,6 +135,8 @@ impl Store {
     /// [`StoreError`] if the definition is invalid or `dir` already holds a store.
     pub fn init(dir: &Path, definition: &Path) -> Result<Self, StoreError> {
         let election = Election::load(definition)?;
+        urna_tally::seats::check_definition(&election)
+            .map_err(|e| StoreError::Setup(format!("{}: {e}", definition.display())))?;
         if dir.join(DB_FILE).exists() {
             return Err(StoreError::Setup(format!(
                 "{} already holds a store; use another directory",
@@ -167,14 +170,35 @@ impl Store {
         let signer = NoteSigner::from_seed(&origin, &seed)
             .map_err(|e| StoreError::Setup(format!("log origin {origin:?}: {e}")))?;
         write_secret(&dir.join(log::LOG_KEY_FILE), &signer.to_skey())?;
-        let log = log::Sequencer::new(dir, signer)?;
+        // Entry 0: the genesis, signed by the log key, committing the log to the definition.
+        let read = |p: &Path| std::fs::read(p).map_err(io_err(p));
+        let genesis = Genesis::of(
+            &election,
+            &read(&dir.join(DEFINITION_FILE))?,
+            &read(&dir.join(stations_name))?,
+        )
+        .map_err(|e| StoreError::Setup(e.to_string()))?;
+        let note = signer.sign_text(&genesis.to_text()).to_bytes();
+        conn.execute(
+            "INSERT INTO entries (idx, hash, text_hash, contest, station, revision, status, received_ms, note) \
+             VALUES (0, ?1, ?2, '', '', 0, 0, ?3, ?4)",
+            params![
+                urna_model::intake::sha256(&note),
+                urna_model::intake::sha256(genesis.to_text().as_bytes()),
+                to_sql(SystemClock.now_ms()),
+                note
+            ],
+        )?;
+        let mut log = log::Sequencer::new(dir, signer)?;
+        log.append(0, std::iter::once(note))?;
+        log.flush()?;
         let live = Some(live::Live::new(&election)?);
         Ok(Self {
             dir: dir.to_owned(),
             conn,
             election,
             history: MemoryHistory::default(),
-            next_index: 0,
+            next_index: 1,
             log,
             live,
             poisoned: false,
@@ -234,6 +258,16 @@ impl Store {
                     index,
                     reason: reason.to_owned(),
                 };
+                if index != next_index {
+                    return Err(corrupt("log indices must be consecutive from 0"));
+                }
+                let note: Vec<u8> = r.get(6)?;
+                if index == 0 {
+                    check_genesis(&election, &note).map_err(|m| corrupt(&m))?;
+                    log.append(0, std::iter::once(note))?;
+                    next_index = 1;
+                    continue;
+                }
                 let c = election
                     .contest(&contest)
                     .ok_or_else(|| corrupt("unknown contest"))?;
@@ -250,10 +284,7 @@ impl Store {
                     },
                     index,
                 );
-                if index != next_index {
-                    return Err(corrupt("log indices must be consecutive from 0"));
-                }
-                log.append(index, std::iter::once(r.get::<_, Vec<u8>>(6)?))?;
+                log.append(index, std::iter::once(note))?;
                 next_index = index + 1;
             }
         }
@@ -489,6 +520,14 @@ impl Store {
         }
         Ok(live)
     }
+}
+
+/// Checks that a stored entry 0 is the genesis of `e` (what the log key signed is checked by
+/// the log's own root; here the meaning).
+fn check_genesis(e: &Election, note: &[u8]) -> Result<(), String> {
+    let note = Note::parse(note).map_err(|err| format!("genesis: {err}"))?;
+    let genesis = Genesis::parse(note.text()).map_err(|err| format!("genesis: {err}"))?;
+    genesis.check(e).map_err(|err| format!("genesis: {err}"))
 }
 
 /// Notes parsed per chunk when re-deriving a tally.

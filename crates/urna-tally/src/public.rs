@@ -35,11 +35,13 @@ use std::fmt::Write as _;
 use serde::{Serialize, Serializer};
 use sha2::{Digest, Sha256};
 use urna_model::definition::{ContestIdx, Election, ListKind, StationIdx, UnitIdx};
+use urna_model::genesis::Genesis;
 use urna_model::intake::{Rejection, Submission, bind_unverified, check};
 use urna_model::note::Note;
 use urna_model::protocol::{ProtocolBody, hex};
 use urna_model::rules::Severity;
 
+use crate::seats::{self, ListId};
 use crate::totals::{StationOutcome, Tally, TallyBuilder, TallyError, Totals, percent};
 
 /// Why an entry cannot be replayed. Every variant names the entry's log index.
@@ -123,6 +125,15 @@ pub enum ReplayError {
         got: String,
         /// The current entry's hash (hex).
         expected: String,
+    },
+    /// Entry 0 is not a genesis committing to this election's definition, or a later entry
+    /// is a genesis.
+    #[error("entry {index}: {problem}")]
+    Genesis {
+        /// The entry.
+        index: u64,
+        /// What is wrong.
+        problem: String,
     },
     /// A submission whose contest or station index is not of this election.
     #[error("entry {index}: contest or station index is not of this election")]
@@ -304,8 +315,30 @@ impl Replay {
     /// [`ReplayError::Tally`].
     pub fn apply(&mut self, e: &Election, index: u64, note: &[u8]) -> Result<(), ReplayError> {
         self.expect_index(index)?;
+        if index == 0 {
+            return self.apply_genesis(e, note).map(|_| ());
+        }
         let sub = bind_entry(e, index, note)?;
         self.apply_submission(e, index, sub)
+    }
+
+    /// Applies entry 0, which must be the genesis committing to `e`'s definition, and returns
+    /// it. Its signature (the log key's) is **not** checked here: a verifier checks it with the
+    /// log key it trusts.
+    ///
+    /// # Errors
+    /// [`ReplayError::Genesis`] if the entry is not this election's genesis;
+    /// [`ReplayError::OutOfOrder`] if entries were applied already.
+    pub fn apply_genesis(&mut self, e: &Election, note: &[u8]) -> Result<Genesis, ReplayError> {
+        self.expect_index(0)?;
+        let genesis =
+            parse_genesis(note).map_err(|problem| ReplayError::Genesis { index: 0, problem })?;
+        genesis.check(e).map_err(|err| ReplayError::Genesis {
+            index: 0,
+            problem: err.to_string(),
+        })?;
+        self.applied = 1;
+        Ok(genesis)
     }
 
     /// [`Replay::apply`], also checking the station's signature and, for an amendment, the
@@ -320,6 +353,9 @@ impl Replay {
         note: &[u8],
     ) -> Result<(), ReplayError> {
         self.expect_index(index)?;
+        if index == 0 {
+            return self.apply_genesis(e, note).map(|_| ());
+        }
         let sub = check(e, note).map_err(|source| ReplayError::Entry { index, source })?;
         self.apply_submission(e, index, sub)
     }
@@ -336,6 +372,12 @@ impl Replay {
         sub: Submission,
     ) -> Result<(), ReplayError> {
         self.expect_index(index)?;
+        if index == 0 {
+            return Err(ReplayError::Genesis {
+                index,
+                problem: "entry 0 must be the genesis, not a protocol".into(),
+            });
+        }
         let station_id = e
             .stations
             .get(sub.station.0 as usize)
@@ -482,6 +524,15 @@ impl Replay {
             })
         }
     }
+}
+
+/// Parses a genesis entry (an `urna/genesis/v1` signed note), without checking signatures.
+///
+/// # Errors
+/// What is malformed, as text.
+pub fn parse_genesis(note: &[u8]) -> Result<Genesis, String> {
+    let parsed = Note::parse(note).map_err(|e| format!("genesis: {e}"))?;
+    Genesis::parse(parsed.text()).map_err(|e| format!("genesis: {e}"))
 }
 
 /// Parses entry `index` and binds it to the definition, evaluating every rule, **without
@@ -646,6 +697,7 @@ pub fn render(
         (RESULTS_JSON.to_owned(), render_results(e, replay, &cp)?),
         (QUARANTINE_JSON.to_owned(), render_quarantine(e, replay)?),
     ];
+    out.extend(render_seats(e, replay)?);
     for u in units_with_files(e, replay) {
         out.push((
             unit_path(&e.units[u.0 as usize].id),
@@ -825,6 +877,7 @@ pub fn render_results(
             ContestResultsDoc {
                 id: &contest.id,
                 name: &contest.name,
+                seats: seats_doc(e, c, t),
                 national: totals_doc(e, c, &t.units[0]),
                 warnings: replay
                     .warnings(c)
@@ -1142,6 +1195,70 @@ How to verify:
 // ---------------------------------------------------------------------------------------------
 // Document shapes. Field order here is the order in the files.
 
+fn seats_doc(e: &Election, c: ContestIdx, tally: &Tally) -> Option<SeatsDoc> {
+    let contest = &e.contests[c.0 as usize];
+    let config = contest.seats.as_ref()?;
+    let mut doc = SeatsDoc {
+        rules: config.rules.clone(),
+        title: String::new(),
+        legal_source: Vec::new(),
+        lists: Vec::new(),
+        house_seats: 0,
+        tie_seed: config.tie_seed.clone(),
+        tie_breaks: 0,
+        explanation: None,
+        error: None,
+    };
+    match seats::contest_seats(e, tally)? {
+        Ok((rules, a)) => {
+            doc.title = rules.title;
+            doc.legal_source = rules.legal_source;
+            doc.house_seats = a.house_seats.0;
+            doc.tie_seed = Some(a.tie_break.seed.clone());
+            doc.tie_breaks = a.tie_breaks().count();
+            doc.explanation = Some(seats_path(&contest.id));
+            doc.lists = contest
+                .lists
+                .iter()
+                .filter(|&&l| e.lists[l].kind != ListKind::Other)
+                .map(|&l| {
+                    let id = &e.lists[l].id;
+                    ListSeatsDoc {
+                        list: id.clone(),
+                        votes: a.votes.get(&ListId::new(id.clone())).map_or(0, |v| v.0),
+                        seats: a.seats_of(id).0,
+                    }
+                })
+                .collect();
+        }
+        Err(err) => doc.error = Some(err.to_string()),
+    }
+    Some(doc)
+}
+
+/// The bundle path of a contest's seat explanation: `v1/seats/<file name>.json`.
+pub fn seats_path(contest: &str) -> String {
+    format!("v1/seats/{}.json", unit_file_name(contest))
+}
+
+/// `v1/seats/<contest>.json` for every contest whose seats can be allocated: the whole
+/// [`Allocation`](seats::Allocation), every quotient, threshold decision and tie-break.
+///
+/// # Errors
+/// [`RenderError::Write`] if serialisation fails.
+pub fn render_seats(e: &Election, replay: &Replay) -> Result<Vec<(String, Vec<u8>)>, RenderError> {
+    let mut out = Vec::new();
+    for c in contest_indices(e) {
+        if let Some(Ok((_, allocation))) = seats::contest_seats(e, replay.tally(c)) {
+            out.push((
+                seats_path(&e.contests[c.0 as usize].id),
+                to_json("v1/seats/<contest>.json", &allocation)?,
+            ));
+        }
+    }
+    Ok(out)
+}
+
 fn contest_indices(e: &Election) -> impl Iterator<Item = ContestIdx> + '_ {
     (0..e.contests.len()).filter_map(|c| u16::try_from(c).ok().map(ContestIdx))
 }
@@ -1396,9 +1513,35 @@ struct CheckpointDoc<'a> {
 struct ContestResultsDoc<'a> {
     id: &'a str,
     name: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    seats: Option<SeatsDoc>,
     national: TotalsDoc<'a>,
     warnings: Vec<WarningDoc<'a>>,
     units: Vec<UnitTotalsDoc<'a>>,
+}
+
+/// A contest's seats in `results.json`: the table, and where the full explanation is.
+#[derive(Serialize)]
+struct SeatsDoc {
+    rules: String,
+    title: String,
+    legal_source: Vec<String>,
+    /// Seats per list, in ballot order; empty when they cannot be allocated yet.
+    lists: Vec<ListSeatsDoc>,
+    house_seats: u32,
+    tie_seed: Option<String>,
+    tie_breaks: usize,
+    /// `v1/seats/<contest>.json`: every quotient, threshold and tie-break.
+    explanation: Option<String>,
+    /// Why seats cannot be allocated (e.g. no list has passed the threshold yet).
+    error: Option<String>,
+}
+
+#[derive(Serialize)]
+struct ListSeatsDoc {
+    list: String,
+    votes: u64,
+    seats: u32,
 }
 
 #[derive(Serialize)]

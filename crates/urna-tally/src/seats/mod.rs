@@ -40,6 +40,7 @@
 //! ```
 #![deny(clippy::float_arithmetic)]
 
+mod contest;
 mod error;
 mod explain;
 mod input;
@@ -53,6 +54,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
+pub use contest::{check_definition, contest_rules, contest_seats};
 pub use error::SeatError;
 pub use input::{DistrictVotes, ListInfo, ListKind, VoteInput};
 pub use method::{Contest, ContestKind, Entry, EntryStatus, Method, Row, RowStatus};

@@ -7,6 +7,7 @@ use std::sync::OnceLock;
 
 use proptest::prelude::*;
 use urna_model::definition::{ContestIdx, Election, StationIdx};
+use urna_model::genesis::Genesis;
 use urna_model::intake::{Rejection, Submission, check};
 use urna_model::note::{Note, NoteSigner};
 use urna_model::protocol::{BodyKind, ProtocolBody};
@@ -22,12 +23,15 @@ struct Fixture {
     election: Election,
     /// Per station, its protocol and (for amended stations) its amendment.
     notes: Vec<Vec<Vec<u8>>>,
+    /// Entry 0: the genesis, signed by the log key.
+    genesis: Vec<u8>,
 }
 
 impl Fixture {
-    /// Every note in intake order: all protocols, then all amendments.
+    /// Every entry in intake order: the genesis, all protocols, then all amendments.
     fn log(&self) -> Vec<Vec<u8>> {
-        let mut log: Vec<Vec<u8>> = self.notes.iter().map(|n| n[0].clone()).collect();
+        let mut log = vec![self.genesis.clone()];
+        log.extend(self.notes.iter().map(|n| n[0].clone()));
         log.extend(self.notes.iter().filter_map(|n| n.get(1).cloned()));
         log
     }
@@ -63,12 +67,20 @@ fn fixture() -> &'static Fixture {
             notes.push(mine);
         }
         let election = Election::from_texts("election.toml", &toml, "stations.csv", &csv).unwrap();
+        let genesis = log_key(&election)
+            .sign_text(
+                &Genesis::of(&election, toml.as_bytes(), csv.as_bytes())
+                    .unwrap()
+                    .to_text(),
+            )
+            .to_bytes();
         Fixture {
             sim,
             toml,
             csv,
             election,
             notes,
+            genesis,
         }
     })
 }
@@ -81,14 +93,19 @@ fn replay(e: &Election, log: &[Vec<u8>]) -> Replay {
     r
 }
 
+/// The log key of the test election.
+fn log_key(e: &Election) -> NoteSigner {
+    NoteSigner::from_seed(&e.log_origin(), &[9; 32]).unwrap()
+}
+
 /// A checkpoint note of this election's log at `size` (the root is not checked here).
 fn checkpoint(e: &Election, size: u64) -> Vec<u8> {
     let origin = e.log_origin();
-    let key = NoteSigner::from_seed(&origin, &[9; 32]).unwrap();
-    key.sign_text(&format!(
-        "{origin}\n{size}\nCsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=\n"
-    ))
-    .to_bytes()
+    log_key(e)
+        .sign_text(&format!(
+            "{origin}\n{size}\nCsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=\n"
+        ))
+        .to_bytes()
 }
 
 fn file<'a>(files: &'a [(String, Vec<u8>)], path: &str) -> &'a [u8] {
@@ -146,7 +163,11 @@ fn replay_gives_the_tally_of_each_stations_final_outcome() {
     let state = r.station(ContestIdx(0), StationIdx(i as u32)).unwrap();
     let h = state.history();
     assert_eq!(h.len(), 2);
-    assert_eq!((h[0].index, h[0].revision), (i as u64, 1));
+    assert_eq!(
+        (h[0].index, h[0].revision),
+        (i as u64 + 1, 1),
+        "entry 0 is the genesis"
+    );
     assert_eq!(h[0].status, EntryStatus::Quarantined);
     assert_eq!(h[1].revision, 2);
     assert_eq!(h[1].status, EntryStatus::Accepted);
@@ -335,11 +356,29 @@ fn impossible_sequences_are_named_with_their_entry() {
         })
     );
 
+    // Entry 0 must be this election's genesis, and only entry 0 may be one.
+    assert!(matches!(
+        r.apply(e, 0, &first),
+        Err(ReplayError::Genesis { index: 0, .. })
+    ));
+    let mut other = Genesis::parse(Note::parse(&f.genesis).unwrap().text()).unwrap();
+    other.definition = [1; 32];
+    let other = log_key(e).sign_text(&other.to_text()).to_bytes();
+    assert!(matches!(
+        r.apply(e, 0, &other),
+        Err(ReplayError::Genesis { index: 0, ref problem }) if problem.starts_with("definition:")
+    ));
+    r.apply(e, 0, &f.genesis).unwrap();
+    assert!(matches!(
+        r.apply(e, 1, &f.genesis),
+        Err(ReplayError::Entry { index: 1, .. })
+    ));
+
     // Not a note at all.
     assert!(matches!(
-        r.apply(e, 0, b"garbage"),
+        r.apply(e, 1, b"garbage"),
         Err(ReplayError::Entry {
-            index: 0,
+            index: 1,
             source: Rejection::Note(_)
         })
     ));
@@ -352,9 +391,9 @@ fn impossible_sequences_are_named_with_their_entry() {
         .sign_text(&stranger.to_text())
         .to_bytes();
     assert!(matches!(
-        r.apply(e, 0, &note),
+        r.apply(e, 1, &note),
         Err(ReplayError::Entry {
-            index: 0,
+            index: 1,
             source: Rejection::UnknownStation { .. }
         })
     ));
@@ -363,54 +402,55 @@ fn impossible_sequences_are_named_with_their_entry() {
     let mut rev2 = s0.body.clone();
     rev2.revision = 2;
     assert!(matches!(
-        r.apply(e, 0, &signed(f, 0, &rev2)),
+        r.apply(e, 1, &signed(f, 0, &rev2)),
         Err(ReplayError::FirstRevision {
-            index: 0,
+            index: 1,
             got: 2,
             ..
         })
     ));
     assert!(matches!(
-        r.apply(e, 0, &signed(f, 0, &amendment(&s0.body, 2, first_hash))),
-        Err(ReplayError::NothingToAmend { index: 0, .. })
+        r.apply(e, 1, &signed(f, 0, &amendment(&s0.body, 2, first_hash))),
+        Err(ReplayError::NothingToAmend { index: 1, .. })
     ));
-    assert_eq!(r.applied(), 0, "a refused entry changes nothing");
+    assert_eq!(r.applied(), 1, "a refused entry changes nothing");
 
     // After the protocol: a second protocol, a gap, and a wrong `supersedes`.
-    r.apply(e, 0, &first).unwrap();
+    r.apply(e, 1, &first).unwrap();
     assert!(matches!(
-        r.apply(e, 1, &signed(f, 0, &rev2)),
+        r.apply(e, 2, &signed(f, 0, &rev2)),
         Err(ReplayError::NotAnAmendment {
-            index: 1,
+            index: 2,
             got: 2,
             current: 1,
             ..
         })
     ));
     assert!(matches!(
-        r.apply(e, 1, &signed(f, 0, &amendment(&s0.body, 3, first_hash))),
+        r.apply(e, 2, &signed(f, 0, &amendment(&s0.body, 3, first_hash))),
         Err(ReplayError::RevisionGap {
-            index: 1,
+            index: 2,
             got: 3,
             expected: 2,
             ..
         })
     ));
     assert!(matches!(
-        r.apply(e, 1, &signed(f, 0, &amendment(&s0.body, 2, [7; 32]))),
-        Err(ReplayError::SupersedesMismatch { index: 1, .. })
+        r.apply(e, 2, &signed(f, 0, &amendment(&s0.body, 2, [7; 32]))),
+        Err(ReplayError::SupersedesMismatch { index: 2, .. })
     ));
-    r.apply(e, 1, &signed(f, 0, &amendment(&s0.body, 2, first_hash)))
+    r.apply(e, 2, &signed(f, 0, &amendment(&s0.body, 2, first_hash)))
         .unwrap();
-    assert_eq!(r.applied(), 2);
+    assert_eq!(r.applied(), 3);
 
     // Checked signatures: station 1's body signed with station 0's key is refused.
     let mut v = Replay::new(e).unwrap();
+    v.apply_verified(e, 0, &f.genesis).unwrap();
     let forged = signed(f, 0, &f.sim.station(1).body);
     assert!(matches!(
-        v.apply_verified(e, 0, &forged),
+        v.apply_verified(e, 1, &forged),
         Err(ReplayError::Entry {
-            index: 0,
+            index: 1,
             source: Rejection::StationSignature { .. }
         })
     ));
@@ -458,17 +498,82 @@ proptest! {
         // station, where each station has one token per revision.
         let tokens: Vec<usize> = f.notes.iter().enumerate().flat_map(|(s, n)| std::iter::repeat_n(s, n.len())).collect();
         let mut sent: BTreeMap<usize, usize> = BTreeMap::new();
-        let log: Vec<Vec<u8>> = order.iter().map(|&k| {
+        let log: Vec<Vec<u8>> = std::iter::once(f.genesis.clone()).chain(order.iter().map(|&k| {
             let s = tokens[k];
             let next = sent.entry(s).or_insert(0);
             *next += 1;
             f.notes[s][*next - 1].clone()
-        }).collect();
+        })).collect();
         let baseline = f.log();
         let cp = checkpoint(e, log.len() as u64);
         let got = render(e, &f.files(), &replay(e, &log), &cp).unwrap();
         let want = render(e, &f.files(), &replay(e, &baseline), &cp).unwrap();
         prop_assert_eq!(file(&got, "v1/results.json"), file(&want, "v1/results.json"));
         prop_assert_eq!(file(&got, "csv/units.csv"), file(&want, "csv/units.csv"));
+    }
+}
+
+#[test]
+fn results_carry_the_seats_of_the_rule_set_the_definition_names() {
+    let f = fixture();
+    let e = &f.election;
+    let log = f.log();
+    let files = render(
+        e,
+        &f.files(),
+        &replay(e, &log),
+        &checkpoint(e, log.len() as u64),
+    )
+    .unwrap();
+    let results = json(file(&files, "v1/results.json"));
+    let seats = &results["contests"][0]["seats"];
+    assert_eq!(
+        seats["rules"], "generic",
+        "the fixture's 3 districts: generic, 100 seats"
+    );
+    assert_eq!(seats["house_seats"], 100);
+    let total: u64 = seats["lists"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["seats"].as_u64().unwrap())
+        .sum();
+    assert_eq!(total, 100);
+    let explanation = json(file(&files, seats["explanation"].as_str().unwrap()));
+    for list in seats["lists"].as_array().unwrap() {
+        let id = list["list"].as_str().unwrap();
+        assert_eq!(explanation["seats"][id], list["seats"], "{id}");
+    }
+
+    // Before any station reports, the seats cannot be allocated, and results say why.
+    let empty = render(e, &f.files(), &replay(e, &log[..1]), &checkpoint(e, 1)).unwrap();
+    let seats = &json(file(&empty, "v1/results.json"))["contests"][0]["seats"];
+    assert!(seats["error"].is_string(), "{seats}");
+    assert!(!empty.iter().any(|(p, _)| p.starts_with("v1/seats/")));
+}
+
+#[test]
+fn a_definition_naming_unknown_or_unfitting_seat_rules_is_refused_with_the_field() {
+    let f = fixture();
+    for (from, to, field) in [
+        (
+            "rules = \"generic\"",
+            "rules = \"atlantis\"",
+            "contests.assembly.seats.rules",
+        ),
+        (", house = 100", "", "contests.assembly.seats.house"),
+        (
+            "rules = \"generic\", house = 100",
+            "rules = \"albania\"",
+            "district",
+        ),
+    ] {
+        assert!(f.toml.contains(from), "{from}");
+        let toml = f.toml.replacen(from, to, 1);
+        let e = Election::from_texts("election.toml", &toml, "stations.csv", &f.csv).unwrap();
+        let err = urna_tally::seats::check_definition(&e)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(field), "{err}");
     }
 }
