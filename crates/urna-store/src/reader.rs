@@ -172,6 +172,13 @@ mod tests {
     use super::*;
     use crate::{IngestOptions, Store, SystemClock};
 
+    /// Entry 0 is the genesis `Store::init` writes; protocols start at index 1.
+    const GENESIS: u64 = 1;
+
+    fn is_genesis(note: &[u8]) -> bool {
+        note.starts_with(b"urna/genesis/v1\n")
+    }
+
     fn store(dir: &Path, stations: u32) -> (Store, Vec<Vec<u8>>) {
         let sim = Simulation::new(SimConfig {
             stations,
@@ -210,15 +217,19 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (mut store, notes) = store(dir.path(), 30);
         let reader = EntryReader::open(&dir.path().join("data")).unwrap();
-        assert_eq!(reader.len().unwrap(), 0);
+        assert_eq!(reader.len().unwrap(), GENESIS);
+        assert!(is_genesis(&reader.read(0, GENESIS).unwrap()[0]));
         assert_eq!(
             reader.definition_sha256().unwrap(),
             urna_model::protocol::hex(&store.election().digest)
         );
         ingest(&mut store, &notes);
-        assert_eq!(reader.len().unwrap(), 30);
-        assert_eq!(reader.read(0, 30).unwrap(), notes);
-        assert_eq!(reader.read(7, 9).unwrap(), notes[7..9].to_vec());
+        assert_eq!(reader.len().unwrap(), GENESIS + 30);
+        assert_eq!(reader.read(GENESIS, GENESIS + 30).unwrap(), notes);
+        assert_eq!(
+            reader.read(GENESIS + 7, GENESIS + 9).unwrap(),
+            notes[7..9].to_vec()
+        );
         assert!(reader.read(5, 5).unwrap().is_empty());
         let mut seen = Vec::new();
         reader
@@ -229,8 +240,8 @@ mod tests {
             .unwrap();
         assert_eq!(seen, vec![3, 4, 5]);
         assert!(matches!(
-            reader.read(25, 31),
-            Err(StoreError::Corrupt { index: 30, .. })
+            reader.read(25, GENESIS + 31),
+            Err(StoreError::Corrupt { index, .. }) if index == GENESIS + 30
         ));
     }
 
@@ -260,7 +271,11 @@ mod tests {
                     let len = reader.len().unwrap();
                     reader
                         .for_each(next, len, |i, note| -> Result<(), StoreError> {
-                            assert_eq!(note, notes[i as usize].as_slice());
+                            if i < GENESIS {
+                                assert!(is_genesis(note), "entry {i}");
+                            } else {
+                                assert_eq!(note, notes[(i - GENESIS) as usize].as_slice());
+                            }
                             Ok(())
                         })
                         .unwrap();
@@ -274,7 +289,7 @@ mod tests {
                 ingest(&mut store, part);
             }
             done.store(true, Ordering::SeqCst);
-            assert_eq!(reader.join().unwrap(), 300);
+            assert_eq!(reader.join().unwrap(), GENESIS + 300);
         });
     }
 
@@ -285,6 +300,7 @@ mod tests {
         ingest(&mut store, &notes);
         drop(store);
         let reader = EntryReader::open(&dir.path().join("data")).unwrap();
-        assert_eq!(reader.read(0, 10).unwrap(), notes);
+        assert!(is_genesis(&reader.read(0, GENESIS).unwrap()[0]));
+        assert_eq!(reader.read(GENESIS, GENESIS + 10).unwrap(), notes);
     }
 }

@@ -4,6 +4,17 @@ use urna_sim::{SimConfig, Simulation};
 use super::*;
 use crate::ingest::{IngestOptions, Outcome};
 
+/// Entry 0 is the genesis `Store::init` writes; the first protocol gets index 1.
+const GENESIS: u64 = 1;
+
+/// Whether `e` is the genesis row: no contest or station, revision 0, an `urna/genesis/v1` note.
+fn is_genesis(e: &EntryRow) -> bool {
+    e.index == 0
+        && e.station.is_empty()
+        && e.revision == 0
+        && e.note.starts_with(b"urna/genesis/v1\n")
+}
+
 struct Fixture {
     _dir: tempfile::TempDir,
     data: PathBuf,
@@ -72,7 +83,7 @@ fn ingest_is_durable_idempotent_and_in_order() {
     assert!(r.quarantined > 0, "the fixture injects errors");
     for (i, o) in outcomes.iter().enumerate() {
         assert!(
-            matches!(o, Outcome::Stored { index, .. } if *index == i as u64),
+            matches!(o, Outcome::Stored { index, .. } if *index == GENESIS + i as u64),
             "{i}: {o:?}"
         );
     }
@@ -80,17 +91,18 @@ fn ingest_is_durable_idempotent_and_in_order() {
 
     // Reopened: the history is rebuilt, so everything is a duplicate and nothing is added.
     let mut store = Store::open(&f.data).unwrap();
-    assert_eq!(store.len(), 120);
+    assert_eq!(store.len(), GENESIS + 120);
     let (r, _) = ingest(&mut store, &f.protocols);
     assert_eq!(r.duplicates, 120);
-    assert_eq!(store.len(), 120);
+    assert_eq!(store.len(), GENESIS + 120);
 
     // Amendments are appended; the superseded rows stay.
     let (r, _) = ingest(&mut store, &f.amendments);
     assert_eq!(r.accepted, f.amendments.len() as u64);
     let entries = store.entries().unwrap();
-    assert_eq!(entries.len(), 120 + f.amendments.len());
-    assert_eq!(entries[0].note, f.protocols[0]);
+    assert_eq!(entries.len(), GENESIS as usize + 120 + f.amendments.len());
+    assert!(is_genesis(&entries[0]), "{:?}", entries[0].station);
+    assert_eq!(entries[GENESIS as usize].note, f.protocols[0]);
     let report = store.tally(ContestIdx(0)).unwrap();
     let amended = report.quarantined.len() as u64;
     assert_eq!(report.tally().units[0].counted + amended, 120);
@@ -150,7 +162,7 @@ fn a_failing_database_stops_intake_cleanly_and_loses_nothing_acknowledged() {
     }
     let (r, _) = ingest(&mut store, &f.protocols);
     assert_eq!(r.accepted + r.quarantined + r.duplicates, 120);
-    assert_eq!(store.len(), 120);
+    assert_eq!(store.len(), GENESIS + 120);
 }
 
 #[test]
@@ -163,8 +175,11 @@ fn rejected_notes_store_nothing() {
     let (r, outcomes) = ingest(&mut store, &[bad, b"not a note".to_vec()]);
     assert_eq!(r.rejected, 2);
     assert!(matches!(outcomes[0], Outcome::Rejected(_)));
-    assert_eq!(store.len(), 0);
-    assert!(store.entries().unwrap().is_empty());
+    // Only the genesis is stored.
+    assert_eq!(store.len(), GENESIS);
+    let entries = store.entries().unwrap();
+    assert_eq!(entries.len(), GENESIS as usize);
+    assert!(is_genesis(&entries[0]));
 }
 
 #[test]
@@ -237,13 +252,15 @@ mod log_tests {
         let (first, _) = ingest(&mut store, &f.protocols[..100]);
         assert!(!first.checkpoints.is_empty());
         let early = published(&store);
-        assert_eq!(early.size, TreeSize(100));
+        assert_eq!(early.size, TreeSize(GENESIS + 100));
         ingest(&mut store, &f.protocols[100..]);
         let cp = published(&store);
-        assert_eq!(cp.size, TreeSize(300));
-        // Inclusion of every entry, from the proofs the store gives.
-        for (i, e) in store.entries().unwrap().iter().enumerate() {
-            let proof = store.inclusion_proof(i as u64, 300).unwrap();
+        assert_eq!(cp.size, TreeSize(GENESIS + 300));
+        // Inclusion of every entry (the genesis too), from the proofs the store gives.
+        let entries = store.entries().unwrap();
+        assert_eq!(entries.len() as u64, cp.size.0);
+        for (i, e) in entries.iter().enumerate() {
+            let proof = store.inclusion_proof(i as u64, cp.size.0).unwrap();
             verify_inclusion(
                 LeafIndex(i as u64),
                 cp.size,
@@ -254,7 +271,7 @@ mod log_tests {
             .unwrap();
         }
         // The later checkpoint extends the earlier one.
-        let proof = store.consistency_proof(100, 300).unwrap();
+        let proof = store.consistency_proof(early.size.0, cp.size.0).unwrap();
         verify_consistency(early.size, cp.size, &early.root, &cp.root, &proof).unwrap();
         // The tiles on disk give the same root and hold the exact entries.
         let dir = urna_tlog::TileDir::open(f.data.join(log::LOG_DIR)).unwrap();
@@ -263,11 +280,18 @@ mod log_tests {
             urna_tlog::storage::root_at(&reader, cp.size).unwrap(),
             cp.root
         );
-        let bundle = dir.read(&Tile::entries(1, 44).unwrap()).unwrap().unwrap();
-        let entries = decode_entries(&bundle, 44).unwrap();
-        assert_eq!(entries[0], f.protocols[256].as_slice());
+        // Entries 256..301 (the second bundle, partial): entry 256 is protocol 255.
+        let bundle = dir.read(&Tile::entries(1, 45).unwrap()).unwrap().unwrap();
+        let bundled = decode_entries(&bundle, 45).unwrap();
+        assert_eq!(bundled[0], f.protocols[256 - GENESIS as usize].as_slice());
+        assert_eq!(bundled[44], f.protocols[299].as_slice());
+        // The first bundle starts with the genesis.
+        let bundle = dir.read(&Tile::entries(0, 256).unwrap()).unwrap().unwrap();
+        let bundled = decode_entries(&bundle, 256).unwrap();
+        assert_eq!(bundled[0], entries[0].note.as_slice());
+        assert!(is_genesis(&entries[0]));
         // A receipt names the entry and verifies with the log key.
-        let e = &store.entries().unwrap()[7];
+        let e = &entries[7];
         let receipt = Note::parse(&store.receipt(7, &e.hash, 1)).unwrap();
         NoteVerifier::from_vkey(&store.log_vkey())
             .unwrap()
@@ -283,9 +307,15 @@ mod log_tests {
         let mut store = Store::init(&f.data, &f.definition).unwrap();
         ingest(&mut store, &f.protocols);
         drop(store);
-        // An insider edits one stored note directly in SQLite.
+        // An insider edits one stored protocol note directly in SQLite (entry 5 is protocol 4:
+        // entry 0 is the genesis).
         let conn = rusqlite::Connection::open(f.data.join(DB_FILE)).unwrap();
-        let mut note = f.protocols[5].clone();
+        let original = f.protocols[5 - GENESIS as usize].clone();
+        let stored: Vec<u8> = conn
+            .query_row("SELECT note FROM entries WHERE idx = 5", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(stored, original);
+        let mut note = original.clone();
         let at = note.iter().position(|&b| b == b'\n').unwrap() + 3;
         note[at] ^= 1;
         conn.execute(
@@ -300,10 +330,39 @@ mod log_tests {
         let conn = rusqlite::Connection::open(f.data.join(DB_FILE)).unwrap();
         conn.execute(
             "UPDATE entries SET note = ?1 WHERE idx = 5",
-            rusqlite::params![f.protocols[5]],
+            rusqlite::params![original],
         )
         .unwrap();
-        conn.execute("DELETE FROM entries WHERE idx = 19", [])
+        drop(conn);
+        Store::open(&f.data).unwrap();
+        // So is an edit to the genesis entry's text (the definition digest it commits to).
+        let conn = rusqlite::Connection::open(f.data.join(DB_FILE)).unwrap();
+        let genesis: Vec<u8> = conn
+            .query_row("SELECT note FROM entries WHERE idx = 0", [], |r| r.get(0))
+            .unwrap();
+        let mut edited = genesis.clone();
+        let at = edited
+            .windows(15)
+            .position(|w| w == b"definition: sha")
+            .unwrap()
+            + 20;
+        edited[at] = if edited[at] == b'0' { b'1' } else { b'0' };
+        conn.execute(
+            "UPDATE entries SET note = ?1 WHERE idx = 0",
+            rusqlite::params![edited],
+        )
+        .unwrap();
+        drop(conn);
+        let err = Store::open(&f.data).unwrap_err();
+        assert!(err.to_string().contains("genesis: definition"), "{err}");
+        let conn = rusqlite::Connection::open(f.data.join(DB_FILE)).unwrap();
+        conn.execute(
+            "UPDATE entries SET note = ?1 WHERE idx = 0",
+            rusqlite::params![genesis],
+        )
+        .unwrap();
+        let last = i64::try_from(GENESIS + 20 - 1).unwrap();
+        conn.execute("DELETE FROM entries WHERE idx = ?1", [last])
             .unwrap();
         drop(conn);
         let err = Store::open(&f.data).unwrap_err();

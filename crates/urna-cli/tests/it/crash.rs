@@ -6,6 +6,9 @@ use std::process::Stdio;
 
 use crate::{init, p, run, urna};
 
+/// Entry 0 of every log is the genesis `urna init` writes; protocols follow it.
+const GENESIS: u64 = 1;
+
 #[test]
 fn kill_9_during_bulk_ingest_loses_nothing_acknowledged() {
     const STATIONS: usize = 20_000;
@@ -78,23 +81,25 @@ fn kill_9_during_bulk_ingest_loses_nothing_acknowledged() {
         STATIONS as u64
     );
     let store = urna_store::Store::open(&data).unwrap();
-    assert_eq!(store.len(), STATIONS as u64);
-    let stations: HashSet<String> = store
-        .entries()
-        .unwrap()
-        .into_iter()
-        .map(|e| e.station)
-        .collect();
+    let entries_total = GENESIS + STATIONS as u64;
+    assert_eq!(store.len(), entries_total);
+    let entries = store.entries().unwrap();
+    let (genesis, protocols) = entries.split_at(GENESIS as usize);
+    assert_eq!((genesis[0].index, genesis[0].station.as_str()), (0, ""));
+    assert_eq!(protocols.len(), STATIONS);
+    let stations: HashSet<&str> = protocols.iter().map(|e| e.station.as_str()).collect();
     assert_eq!(stations.len(), STATIONS);
 
     // 4. The log covers every stored entry, including those committed just before the kill.
-    assert_eq!(store.log_sizes(), (STATIONS as u64, STATIONS as u64));
+    assert_eq!(store.log_sizes(), (entries_total, entries_total));
     drop(store);
     let status = run(&["status", "--data", p(&data)], 0);
     assert!(
-        status.contains(&format!("checkpoint of {STATIONS} entries (up to date)")),
+        status.contains(&format!(
+            "checkpoint of {entries_total} entries (up to date)"
+        )),
         "{status}"
     );
-    let last = (STATIONS - 1).to_string();
+    let last = (entries_total - 1).to_string();
     assert!(run(&["log", "prove", "--data", p(&data), &last], 0).contains("checked:"));
 }

@@ -14,6 +14,10 @@ use urna_tlog::cosignature::CosignatureVerifier;
 
 use crate::{init, p, run, urna};
 
+/// Entry 0 of every log is the genesis `urna init` writes: the log holds one entry more than
+/// the protocols ingested.
+const GENESIS: u64 = 1;
+
 /// A running `urna witness serve`; killed when dropped.
 struct Witness {
     child: Child,
@@ -86,6 +90,19 @@ fn subset(src: &Path, out: &Path, keep: impl Fn(usize) -> bool) -> PathBuf {
     out.to_owned()
 }
 
+/// Copies a directory tree (of a store no process has open).
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &to.join(e.file_name()));
+        } else {
+            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        }
+    }
+}
+
 fn policy(data: &Path, witnesses: &[(&str, &str, &str)]) {
     let mut s = String::from("quorum = 2\n");
     for (name, url, key) in witnesses {
@@ -128,6 +145,9 @@ fn log_and_three_witnesses_story() {
     let data = dir.path().join("data");
     run(&["sim", "--out", p(&src), "--stations", "260"], 0);
     init(&src, &data);
+    // A copy made now has the same log key and the same genesis: the start of a fork (7.).
+    let fork = dir.path().join("fork");
+    copy_dir(&data, &fork);
     let status = run(&["status", "--data", p(&data)], 0);
     let log_vkey = status
         .lines()
@@ -171,7 +191,14 @@ fn log_and_three_witnesses_story() {
     // 2. Ingest: the checkpoint is cosigned by all three and published.
     let o = output(&["ingest", "--data", p(&data), p(&part("a.notes", 0, 100))]);
     assert!(o.status.success(), "{}", text(&o));
-    assert!(text(&o).contains("published the checkpoint of 100 entries, cosigned by cyber-agency, data-protection, observers"), "{}", text(&o));
+    assert!(
+        text(&o).contains(&format!(
+            "published the checkpoint of {} entries, cosigned by cyber-agency, data-protection, observers",
+            GENESIS + 100
+        )),
+        "{}",
+        text(&o)
+    );
     let cp100 = published(&data);
     let note = Note::parse(&cp100).unwrap();
     for k in &keys {
@@ -186,9 +213,10 @@ fn log_and_three_witnesses_story() {
     let o = output(&["ingest", "--data", p(&data), p(&part("b.notes", 100, 150))]);
     let t = text(&o);
     assert!(
-        t.contains(
-            "published the checkpoint of 150 entries, cosigned by data-protection, observers"
-        ),
+        t.contains(&format!(
+            "published the checkpoint of {} entries, cosigned by data-protection, observers",
+            GENESIS + 150
+        )),
         "{t}"
     );
     assert!(t.contains("witness cyber-agency did not cosign"), "{t}");
@@ -202,12 +230,14 @@ fn log_and_three_witnesses_story() {
         text(&o)
     );
     assert!(
-        text(&o)
-            .contains("NOT published: the checkpoint of 200 entries has 1 of the 2 cosignatures"),
+        text(&o).contains(&format!(
+            "NOT published: the checkpoint of {} entries has 1 of the 2 cosignatures",
+            GENESIS + 200
+        )),
         "{}",
         text(&o)
     );
-    assert_eq!(published_size(&data), 150);
+    assert_eq!(published_size(&data), GENESIS + 150);
     let status = run(&["status", "--data", p(&data)], 0);
     assert!(status.contains("LAGGING by 50 entries"), "{status}");
     assert_eq!(
@@ -227,22 +257,23 @@ fn log_and_three_witnesses_story() {
     policy(&data, &table);
     let out = run(&["log", "publish", "--data", p(&data)], 0);
     assert!(
-        out.contains("published the checkpoint of 200 entries"),
+        out.contains(&format!(
+            "published the checkpoint of {} entries",
+            GENESIS + 200
+        )),
         "{out}"
     );
     assert!(run(&["status", "--data", p(&data)], 0).contains("(up to date)"));
 
-    // 6. A rollback to the 100-entry checkpoint is refused by a restarted witness.
-    let mut body = b"old 200\n\n".to_vec();
+    // 6. A rollback to the 100-protocol checkpoint is refused by a restarted witness.
+    let mut body = format!("old {}\n\n", GENESIS + 200).into_bytes();
     body.extend_from_slice(&cp100);
     let status = post_add_checkpoint(&restarted[0], &body);
     assert!(status == 400 || status == 409, "rollback answered {status}");
 
-    // 7. A fork: the same log key, the same entries minus one, grown past 200. Every witness
-    //    refuses it, including the two restarted after kill -9.
-    let fork = dir.path().join("fork");
-    init(&src, &fork);
-    std::fs::copy(data.join("secrets/log.key"), fork.join("secrets/log.key")).unwrap();
+    // 7. A fork (the copy made after init): the same log key and genesis, the same entries
+    //    minus one, grown past 200. Every witness refuses it, including the two restarted
+    //    after kill -9.
     policy(&fork, &table);
     let o = output(&[
         "ingest",
@@ -252,7 +283,10 @@ fn log_and_three_witnesses_story() {
     ]);
     let t = text(&o);
     assert!(
-        t.contains("NOT published: the checkpoint of 259 entries has 0 of the 2 cosignatures"),
+        t.contains(&format!(
+            "NOT published: the checkpoint of {} entries has 0 of the 2 cosignatures",
+            GENESIS + 259
+        )),
         "{t}"
     );
     assert_eq!(t.matches("did not cosign").count(), 3, "{t}");
@@ -260,19 +294,27 @@ fn log_and_three_witnesses_story() {
         t.contains("422"),
         "a fork must fail its consistency proof: {t}"
     );
-    assert!(
-        !fork.join("log/checkpoint").exists(),
-        "nothing of the fork is published"
+    assert_eq!(
+        published_size(&fork),
+        GENESIS,
+        "nothing of the fork is published beyond the genesis"
     );
 
     // 8. The honest log still grows with the witnesses afterwards.
     let o = output(&["ingest", "--data", p(&data), p(&part("d.notes", 200, 260))]);
     assert!(
-        text(&o).contains("published the checkpoint of 260 entries"),
+        text(&o).contains(&format!(
+            "published the checkpoint of {} entries",
+            GENESIS + 260
+        )),
         "{}",
         text(&o)
     );
     let proof = run(&["log", "prove", "--data", p(&data), "PS-0000258"], 0);
-    assert!(proof.contains("checked: the entry is leaf 257"), "{proof}");
+    // PS-0000258 is protocol 257 (from 0), so leaf 258 after the genesis.
+    assert!(
+        proof.contains(&format!("checked: the entry is leaf {}", GENESIS + 257)),
+        "{proof}"
+    );
     drop(w);
 }

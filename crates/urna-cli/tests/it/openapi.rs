@@ -28,6 +28,9 @@ const SERVE_RS: &str = include_str!("../../../urna-server/src/serve.rs");
 /// Stations of the simulation: more than 256 entries, so that full tiles exist.
 const STATIONS: u32 = 300;
 
+/// Entry 0 of every log is the genesis `urna init` writes.
+const GENESIS: u64 = 1;
+
 fn doc() -> Value {
     serde_json::from_str(DOC).unwrap_or_else(|e| panic!("openapi.json is not JSON: {e}"))
 }
@@ -460,7 +463,8 @@ fn every_operation_answers_as_documented() {
         r.json()["status"].as_str(),
         Some("accepted" | "quarantined")
     ));
-    let size = 301;
+    // The genesis, every station's protocol and one amendment.
+    let size = GENESIS + u64::from(STATIONS) + 1;
 
     pr.post(b"not a note", 400, Some("malformed-note"));
     pr.post(b"", 400, Some("malformed-note"));
@@ -642,6 +646,27 @@ fn every_operation_answers_as_documented() {
     let election = pr.get("/v1/election.json", "/v1/election.json", 200).json();
     let results = pr.get("/v1/results.json", "/v1/results.json", 200).json();
     assert_eq!(results["checkpoint"]["size"], size);
+    // The contest's whole seat allocation, where results.json says it is, agreeing with the
+    // table there.
+    let seats = &results["contests"][0]["seats"];
+    let explanation = seats["explanation"]
+        .as_str()
+        .unwrap_or_else(|| panic!("the simulated contest allocates seats: {seats}"));
+    let allocation = pr
+        .get("/v1/seats/{contest}.json", &format!("/{explanation}"), 200)
+        .json();
+    assert_eq!(allocation["house_seats"], seats["house_seats"]);
+    let lists = seats["lists"].as_array().unwrap();
+    assert!(!lists.is_empty(), "{seats}");
+    for l in lists {
+        let list = l["list"].as_str().unwrap();
+        assert_eq!(allocation["seats"][list], l["seats"], "{list}");
+    }
+    pr.get(
+        "/v1/seats/{contest}.json",
+        "/v1/seats/no-such-contest.json",
+        404,
+    );
     let quarantine = pr.get("/v1/quarantine.json", "/v1/quarantine.json", 200);
     assert!(quarantine.json()["contests"].is_array());
     let unit_file = election["units"]
@@ -698,9 +723,32 @@ fn every_operation_answers_as_documented() {
 
     assert!(server.stop().success());
 
-    // 6. Before anything is published: the bundle's files and proofs answer 503.
+    // 6. Before anything is published: the bundle's files and proofs answer 503. `init`
+    //    publishes the genesis checkpoint at once unless witnesses are configured, so here one
+    //    (unreachable) witness is, and the genesis checkpoint awaits its cosignature.
     let empty = dir.path().join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let witness_key = run(
+        &[
+            "witness",
+            "keygen",
+            "--name",
+            "absent",
+            "--out",
+            p(&dir.path().join("absent.key")),
+        ],
+        0,
+    );
+    std::fs::write(
+        empty.join("witnesses.toml"),
+        format!(
+            "quorum = 1\n\n[[witness]]\nname = \"absent\"\nurl = \"http://127.0.0.1:9\"\nkey = \"{}\"\n",
+            witness_key.trim()
+        ),
+    )
+    .unwrap();
     init(&dir.path().join("sim"), &empty);
+    assert!(!empty.join("log/checkpoint").exists());
     let server = Server::start(&empty, &[]);
     pr.addr.clone_from(&server.addr);
     for (template, path) in [

@@ -21,6 +21,10 @@ use urna_tlog::proof::verify_inclusion;
 use crate::server::{Server, get, post_note, raw, read_response};
 use crate::{init, p, run};
 
+/// Entry 0 of every log is the genesis `urna init` writes: the first protocol gets index 1,
+/// and `urna status` counts it among the entries.
+const GENESIS: u64 = 1;
+
 /// `urna sim` of `stations` with the CLI's defaults, and the same simulation in memory (to
 /// sign notes the tests need).
 fn sim(dir: &Path, stations: u32) -> Simulation {
@@ -102,6 +106,7 @@ fn intake_over_http_answers_receipts_and_refuses_with_reasons() {
     ));
     assert_eq!(first["station"], s0.id.as_str());
     let index0 = check_receipt(&first, &key, &sha256(&note0));
+    assert_eq!(index0, GENESIS, "the first protocol follows the genesis");
     let again = post_note(addr, &note0);
     assert_eq!(again.status, 200);
     assert_eq!(again.json()["status"], "duplicate");
@@ -194,7 +199,7 @@ fn intake_over_http_answers_receipts_and_refuses_with_reasons() {
     assert_eq!(r.json()["error"]["code"], "body-timeout");
 
     // Path traversal and hidden files: never a file outside the bundle.
-    server.wait_bundle(stored);
+    server.wait_bundle(GENESIS + stored);
     for path in [
         "/../secrets/log.key",
         "/%2e%2e/secrets/log.key",
@@ -225,7 +230,7 @@ fn intake_over_http_answers_receipts_and_refuses_with_reasons() {
 
     // Nothing refused was stored.
     assert!(server.stop().success());
-    assert_eq!(entries(&data), stored);
+    assert_eq!(entries(&data), GENESIS + stored);
 }
 
 #[test]
@@ -278,7 +283,10 @@ fn overload_is_503_with_retry_after_and_sigterm_drains() {
     assert_eq!(receipts.len(), all.len());
     let mut indices: Vec<u64> = receipts.values().copied().collect();
     indices.sort_unstable();
-    assert_eq!(indices, (0..all.len() as u64).collect::<Vec<_>>());
+    assert_eq!(
+        indices,
+        (GENESIS..GENESIS + all.len() as u64).collect::<Vec<_>>()
+    );
 
     // Metrics count what happened.
     drop(server);

@@ -14,6 +14,9 @@ use urna_tally::public::{DefinitionFiles, Replay, render};
 use urna_tlog::tile::{TileKind, decode_entries, tiles_for_size};
 use urna_tlog::{Checkpoint, TileDir, TileHashReader, TreeSize};
 
+/// Entry 0 of every log is the genesis `Store::init` writes and publishes a checkpoint of.
+const GENESIS: u64 = 1;
+
 /// A data directory over a simulated election, with the notes still to ingest.
 struct Setup {
     _dir: tempfile::TempDir,
@@ -237,20 +240,32 @@ fn bundle_story_publish_grow_reopen_and_refuse_a_fork() {
     let amendments = s.amendments.clone();
     assert!(!amendments.is_empty());
 
-    // 1. Nothing published yet: nothing to do.
+    // 1. Only the genesis is published (by `init`): a generation of it alone, then nothing
+    //    to do.
     let mut writer = BundleWriter::open(&s.data, &out).unwrap();
-    assert_eq!(writer.update().unwrap(), None);
-    assert!(!out.join("current").exists());
+    let info = writer.update().unwrap().unwrap();
+    assert_eq!((info.size, info.entries_replayed), (GENESIS, GENESIS));
+    check_generation(&out, &mut s);
+    let genesis = current_generation(&out);
+    assert_eq!(out.join("gen").join(&genesis), info.generation_dir);
+    assert_eq!(
+        writer.update().unwrap(),
+        None,
+        "same checkpoint, no new generation"
+    );
 
-    // 2. The first 200 protocols: one generation, consistent with the store.
+    // 2. The first 200 protocols: one generation, consistent with the store; only the new
+    //    entries are replayed.
     ingest(&mut s.store, &protocols[..200]);
     let info = writer.update().unwrap().unwrap();
-    assert_eq!(info.size, 200);
+    assert_eq!(info.size, GENESIS + 200);
     assert_eq!(info.entries_replayed, 200);
     assert!(info.tiles_linked > 0);
+    assert_eq!(info.generations_removed, 0);
     check_generation(&out, &mut s);
     let first = current_generation(&out);
     assert_eq!(out.join("gen").join(&first), info.generation_dir);
+    assert_eq!(generations(&out), vec![genesis, first.clone()]);
     assert_eq!(
         writer.update().unwrap(),
         None,
@@ -258,13 +273,14 @@ fn bundle_story_publish_grow_reopen_and_refuse_a_fork() {
     );
 
     // 3. The rest and the amendments: only the new entries are replayed, `current` moves,
-    //    the first generation is kept for its readers.
+    //    the first generation is kept for its readers (only the newest two are kept).
     ingest(&mut s.store, &protocols[200..]);
     ingest(&mut s.store, &amendments);
-    let total = (protocols.len() + amendments.len()) as u64;
+    let total = GENESIS + (protocols.len() + amendments.len()) as u64;
     let info = writer.update().unwrap().unwrap();
     assert_eq!(info.size, total);
-    assert_eq!(info.entries_replayed, total - 200);
+    assert_eq!(info.entries_replayed, total - (GENESIS + 200));
+    assert_eq!(info.generations_removed, 1);
     check_generation(&out, &mut s);
     let second = current_generation(&out);
     assert_ne!(first, second);
