@@ -92,8 +92,12 @@ pub(crate) fn run(cmd: LogCommand) -> Result<ExitCode> {
             let leaf = leaf_hash(&entry.note);
             verify_inclusion(LeafIndex(entry.index), cp.size, &leaf, &proof, &cp.root)
                 .context("the proof does not verify against the published checkpoint")?;
-            out!("station: {}", entry.station);
-            out!("revision: {}", entry.revision);
+            if entry.index == 0 {
+                out!("entry-kind: genesis (urna/genesis/v1: the definition the log commits to)");
+            } else {
+                out!("station: {}", entry.station);
+                out!("revision: {}", entry.revision);
+            }
             out!("index: {}", entry.index);
             out!("entry: sha256:{}", hex(&entry.hash));
             out!("leaf: {}", leaf.to_base64());
@@ -125,7 +129,12 @@ pub(crate) fn run(cmd: LogCommand) -> Result<ExitCode> {
                     cp.size.0
                 );
             }
-            let proof = store.consistency_proof(old_size, cp.size.0)?;
+            // Every tree extends the empty one: its proof is empty.
+            let proof = if old_size == 0 {
+                Vec::new()
+            } else {
+                store.consistency_proof(old_size, cp.size.0)?
+            };
             let old_root = store.log_root(old_size)?;
             if old_size > 0 {
                 verify_consistency(TreeSize(old_size), cp.size, &old_root, &cp.root, &proof)
@@ -155,7 +164,11 @@ pub(crate) fn status(data: &Path) -> Result<ExitCode> {
         store.election().name,
         store.election().id
     );
-    out!("entries:    {} stored", store.len());
+    out!(
+        "entries:    {} stored (entry 0, the genesis, and {} notes)",
+        store.len(),
+        store.len().saturating_sub(1)
+    );
     out!(
         "log:        {} ({size} leaves, last signed checkpoint {signed})",
         store.log_origin()
