@@ -41,7 +41,7 @@ use std::os::unix::fs::MetadataExt as _;
 use std::path::{Path, PathBuf};
 
 use urna_model::definition::{DefinitionError, Election, UnitIdx};
-use urna_model::intake::{Submission, sha256};
+use urna_model::intake::sha256;
 use urna_model::note::Note;
 use urna_model::protocol::hex;
 use urna_store::reader::EntryReader;
@@ -383,7 +383,7 @@ impl BundleWriter {
             let from = self.replay.applied();
             let to = from.saturating_add(REPLAY_CHUNK).min(size);
             let notes = self.reader.read(from, to)?;
-            let bound = bind_parallel(&self.election, from, &notes, threads);
+            let bound = public::bind_parallel(&self.election, from, &notes, threads);
             for ((index, note), sub) in (from..).zip(&notes).zip(bound) {
                 let sub = sub?;
                 let unit = self.election.stations[sub.station.0 as usize].unit;
@@ -574,37 +574,6 @@ struct Written {
 enum Content {
     New(Vec<u8>),
     Same([u8; 32]),
-}
-
-/// Binds entries `first…` to the definition on `threads` threads, in input order.
-fn bind_parallel(
-    e: &Election,
-    first: u64,
-    notes: &[Vec<u8>],
-    threads: usize,
-) -> Vec<Result<Submission, ReplayError>> {
-    let per = notes.len().div_ceil(threads.max(1)).max(1);
-    std::thread::scope(|s| {
-        let handles: Vec<_> = notes
-            .chunks(per)
-            .enumerate()
-            .map(|(k, part)| {
-                let start = first + (k * per) as u64;
-                s.spawn(move || {
-                    (start..)
-                        .zip(part)
-                        .map(|(i, n)| public::bind_entry(e, i, n))
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        // Binding never panics on any input (it is fuzzed); if it did, that is a bug, and
-        // the panic is passed on as if it had happened on this thread.
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-            .collect()
-    })
 }
 
 /// Links one tile from the log into the bundle, or checks the bundle's copy. Returns whether

@@ -549,6 +549,39 @@ pub fn bind_entry(e: &Election, index: u64, note: &[u8]) -> Result<Submission, R
     bind().map_err(|source| ReplayError::Entry { index, source })
 }
 
+/// Binds entries `first…` to the definition with [`bind_entry`] on `threads` threads,
+/// returning the results in input order (then apply them in order with
+/// [`Replay::apply_submission`]).
+pub fn bind_parallel(
+    e: &Election,
+    first: u64,
+    notes: &[Vec<u8>],
+    threads: usize,
+) -> Vec<Result<Submission, ReplayError>> {
+    let per = notes.len().div_ceil(threads.max(1)).max(1);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = notes
+            .chunks(per)
+            .enumerate()
+            .map(|(k, part)| {
+                let start = first + (k * per) as u64;
+                s.spawn(move || {
+                    (start..)
+                        .zip(part)
+                        .map(|(i, n)| bind_entry(e, i, n))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        // Binding never panics on any input (it is fuzzed); if it did, that is a bug, and the
+        // panic is passed on as if it had happened on this thread.
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    })
+}
+
 /// Adds (or, with `add` false, removes) a submission's plausibility warnings to a per-rule
 /// count: rule id → (stations flagged, message). The replay and the store's live tally share it.
 pub fn count_warnings(warnings: &mut BTreeMap<String, (u64, String)>, sub: &Submission, add: bool) {

@@ -6,6 +6,7 @@
 mod albania;
 mod crash;
 mod demo;
+mod export;
 mod log_story;
 mod nginx;
 mod openapi;

@@ -1,0 +1,215 @@
+//! `urna export`: the NIST SP 1500-100 v2 report and the CSV files of a real data directory,
+//! against `urna tally --json` and the published bundle.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::{init, p, run, urna};
+
+/// The `total` VoteCounts of every selection of the first contest: list id → GpUnit → count.
+fn vote_counts(report: &Value) -> BTreeMap<String, BTreeMap<String, u64>> {
+    report["Election"][0]["Contest"][0]["ContestSelection"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            let party = s["PartyIds"][0].as_str().unwrap();
+            let counts = s["VoteCounts"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|v| v["Type"] == "total")
+                .map(|v| {
+                    (
+                        v["GpUnitId"].as_str().unwrap().to_owned(),
+                        v["Count"].as_u64().unwrap(),
+                    )
+                })
+                .collect();
+            (party.strip_prefix("par-").unwrap().to_owned(), counts)
+        })
+        .collect()
+}
+
+fn read_json(path: &Path) -> Value {
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+/// The report without its GeneratedDate (the current time when there are no witnesses).
+fn undated(mut report: Value) -> Value {
+    report["GeneratedDate"] = Value::Null;
+    report
+}
+
+#[test]
+fn export_matches_the_tally_and_the_bundle() {
+    let dir = tempfile::tempdir().unwrap();
+    let (src, data, bundle) = (
+        dir.path().join("src"),
+        dir.path().join("data"),
+        dir.path().join("bundle"),
+    );
+    // 1. A simulated election with 10 % arithmetic errors, half of them amended.
+    run(
+        &[
+            "sim",
+            "--out",
+            p(&src),
+            "--stations",
+            "300",
+            "--error-rate",
+            "1000",
+        ],
+        0,
+    );
+    init(&src, &data);
+    run(
+        &[
+            "ingest",
+            "--data",
+            p(&data),
+            p(&src.join("protocols.notes")),
+            p(&src.join("amendments.notes")),
+        ],
+        0,
+    );
+
+    // 2. The report's national votes are the tally's, and every station is a GpUnit.
+    let file = dir.path().join("report.json");
+    let out = run(&["export", "cdf", "--data", p(&data), "--out", p(&file)], 0);
+    assert!(
+        out.contains("GeneratedDate") && out.contains("current time"),
+        "{out}"
+    );
+    let report = read_json(&file);
+    assert_eq!(report["@type"], "ElectionResults.ElectionReport");
+    assert_eq!(report["Format"], "precinct-level");
+    let tally: Value =
+        serde_json::from_str(&run(&["tally", "--data", p(&data), "--json"], 0)).unwrap();
+    let national = &tally["units"][0];
+    let root = format!("ru-{}", national["id"].as_str().unwrap());
+    let votes = vote_counts(&report);
+    let tally_votes = national["votes"].as_object().unwrap();
+    assert_eq!(votes.len(), tally_votes.len());
+    for (list, v) in tally_votes {
+        assert_eq!(votes[list][&root], v.as_u64().unwrap(), "list {list}");
+    }
+    let gp_units: BTreeMap<&str, &Value> = report["GpUnit"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| (g["@id"].as_str().unwrap(), g))
+        .collect();
+    let stations_csv = std::fs::read_to_string(src.join("stations.csv")).unwrap();
+    let stations: Vec<&str> = stations_csv
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').next().unwrap())
+        .collect();
+    assert_eq!(stations.len(), 300);
+    for s in &stations {
+        assert_eq!(gp_units[format!("ps-{s}").as_str()]["Type"], "precinct");
+    }
+    // Quarantined stations are reported, not counted.
+    let quarantined: BTreeSet<String> = tally["quarantine"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|q| format!("ps-{}", q["station"].as_str().unwrap()))
+        .collect();
+    assert!(!quarantined.is_empty());
+    for q in &quarantined {
+        assert_eq!(
+            gp_units[q.as_str()]["CountStatus"][0]["Status"],
+            "in-process"
+        );
+        assert!(votes.values().all(|counts| !counts.contains_key(q)));
+    }
+    assert_eq!(report["Status"], "unofficial-partial");
+    // The log's checkpoint is quoted.
+    let checkpoint = std::fs::read_to_string(data.join("log/checkpoint")).unwrap();
+    let size = checkpoint.lines().nth(1).unwrap();
+    assert!(
+        report["ExternalIdentifier"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|x| x["OtherType"] == "urna-log-size" && x["Value"] == size)
+    );
+
+    // 3. Standard output gives the same report.
+    let stdout = urna()
+        .args(["export", "cdf", "--data", p(&data)])
+        .output()
+        .unwrap();
+    assert!(stdout.status.success());
+    let piped: Value = serde_json::from_slice(&stdout.stdout).unwrap();
+    assert_eq!(undated(piped), undated(report));
+
+    // 4. The CSV export is the bundle's CSV, byte for byte.
+    run(&["publish", "--data", p(&data), "--out", p(&bundle)], 0);
+    let csv = dir.path().join("csv");
+    run(&["export", "csv", "--data", p(&data), "--out", p(&csv)], 0);
+    for name in ["stations.csv", "units.csv"] {
+        let ours = std::fs::read(csv.join(name)).unwrap();
+        let published = std::fs::read(bundle.join("current/csv").join(name)).unwrap();
+        assert!(ours == published, "{name} differs from the bundle's");
+    }
+
+    // 5. Errors name the problem.
+    let not_data = run(&["export", "cdf", "--data", p(&src), "--out", p(&file)], 2);
+    assert!(
+        not_data.contains("is not an urna data directory"),
+        "{not_data}"
+    );
+    let nowhere = dir.path().join("missing/report.json");
+    let unwritable = run(
+        &["export", "cdf", "--data", p(&data), "--out", p(&nowhere)],
+        2,
+    );
+    assert!(
+        unwritable.contains("cannot write") && unwritable.contains("is not a directory"),
+        "{unwritable}"
+    );
+    std::fs::remove_file(data.join("log/checkpoint")).unwrap();
+    let unpublished = run(&["export", "csv", "--data", p(&data), "--out", p(&csv)], 2);
+    assert!(
+        unpublished.contains("nothing published yet"),
+        "{unpublished}"
+    );
+}
+
+#[test]
+fn export_of_a_witnessed_checkpoint_is_reproducible() {
+    let dir = tempfile::tempdir().unwrap();
+    let demo = dir.path().join("demo");
+    run(&["demo", "--data", p(&demo), "--stations", "200"], 0);
+    let data = demo.join("store");
+    let (a, b) = (dir.path().join("a.json"), dir.path().join("b.json"));
+    let out = run(&["export", "cdf", "--data", p(&data), "--out", p(&a)], 0);
+    assert!(out.contains("the newest witness cosignature"), "{out}");
+    run(&["export", "cdf", "--data", p(&data), "--out", p(&b)], 0);
+    assert!(std::fs::read(&a).unwrap() == std::fs::read(&b).unwrap());
+    // GeneratedDate is the newest cosignature's timestamp (8 bytes, big-endian, after the
+    // key ID in the signature line).
+    let checkpoint = std::fs::read_to_string(data.join("log/checkpoint")).unwrap();
+    let newest = checkpoint
+        .lines()
+        .filter_map(|l| l.strip_prefix("\u{2014} "))
+        .filter_map(|l| {
+            use base64::Engine as _;
+            let raw = base64::engine::general_purpose::STANDARD
+                .decode(l.split(' ').nth(1)?)
+                .ok()?;
+            (raw.len() == 4 + 72).then(|| u64::from_be_bytes(raw[4..12].try_into().unwrap()))
+        })
+        .max()
+        .unwrap();
+    let report = read_json(&a);
+    assert_eq!(
+        report["GeneratedDate"].as_str(),
+        urna_tally::cdf::rfc3339_utc(newest).as_deref()
+    );
+}
