@@ -239,6 +239,18 @@ enum BenchCommand {
     /// Signed submissions over HTTP to a real `urna serve`, and public reads from it and from
     /// nginx serving the same bundle.
     Serve(bench_serve::BenchServeArgs),
+    /// `urna verify` on a bundle, against raw Ed25519 batch verification of the same
+    /// signatures on the same threads (the reference measured in the same run).
+    Verify {
+        /// The bundle: a directory or an http:// URL.
+        bundle: String,
+        /// The log's public key (`urna log key --data DIR`).
+        #[arg(long)]
+        log_key: String,
+        /// A trust file or the commission's witnesses.toml (witness keys and quorum).
+        #[arg(long)]
+        trust: Option<PathBuf>,
+    },
     /// Signed protocols through verify + parse + validate + durable store + tally.
     Ingest {
         /// Number of stations.
@@ -393,6 +405,26 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Bench {
             command: BenchCommand::Serve(args),
         } => bench_serve::run(&args),
+        Command::Bench {
+            command:
+                BenchCommand::Verify {
+                    bundle,
+                    log_key,
+                    trust,
+                },
+        } => {
+            let file = trust
+                .as_deref()
+                .map(urna_verify::TrustFile::load)
+                .transpose()?;
+            let trust = urna_verify::Trust::from_parts(file.as_ref(), Some(&log_key), &[], None)?;
+            let source = urna_verify::source::open(&bundle)?;
+            outp!(
+                "{}",
+                urna_verify::bench::run(source.as_ref(), &trust)?.summary()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Log { command } => log_cmd::run(command),
         Command::Status { data } => log_cmd::status(&data),
         Command::Witness(args) => witness_cmd::run(args),
@@ -533,12 +565,39 @@ fn demo(data: &Path, stations: u32, seed: u64, rules: Option<&str>) -> Result<Ex
         "   serve it, and take intake over HTTP: urna serve --data {}",
         store_dir.display()
     );
+    // 10. What anyone can do with the bundle: trust only the log key and the witnesses' keys,
+    // and recompute everything.
+    let log_key = store.log_vkey();
+    let witnesses_toml = store_dir.join(urna_store::WITNESSES_FILE);
+    out!(
+        "\n10. Anyone re-verifies the whole election from the bundle, trusting only the log key and the witnesses' keys:"
+    );
+    out!(
+        "   urna verify {} --log-key {log_key} --trust {}\n",
+        bundle.display(),
+        witnesses_toml.display()
+    );
+    let trust = urna_verify::Trust::from_parts(
+        Some(&urna_verify::TrustFile::load(&witnesses_toml)?),
+        Some(&log_key),
+        &[],
+        None,
+    )?;
+    let source = urna_verify::DirSource::open(&bundle)?;
+    let report = urna_verify::verify(&source, &trust, None, &|_| {})?;
+    for line in report.summary().lines() {
+        out!("   {line}");
+    }
     out!(
         "\nData directory: {} (try `urna tally --data {}`)",
         store_dir.display(),
         store_dir.display()
     );
-    Ok(ExitCode::SUCCESS)
+    Ok(if report.verified {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 /// Witness processes started by the demo; killed when dropped.

@@ -1,14 +1,175 @@
 //! `urna verify`: a thin wrapper over `urna_verify`; the logic and its tests live there.
 
+use std::io::{IsTerminal as _, Write as _};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
+use indicatif::ProgressBar;
+use urna_verify::report::REPORT_FORMAT;
+use urna_verify::{Progress, Stage, State, Trust, TrustFile, source, verify};
 
 /// `urna verify` arguments.
 #[derive(clap::Args)]
-pub(crate) struct VerifyArgs {}
+#[command(after_long_help = HELP_AFTER)]
+pub(crate) struct VerifyArgs {
+    /// The bundle: an http:// URL, or a directory (`BUNDLE/current`, or `BUNDLE` itself,
+    /// whose `current` generation is then followed).
+    #[arg(value_name = "URL|DIR")]
+    location: String,
+    /// The log's public key (a C2SP signed-note verifier key; its name is the log's origin).
+    /// `urna log key --data DIR` prints it.
+    #[arg(long, value_name = "VKEY")]
+    log_key: Option<String>,
+    /// A witness's public key (a C2SP cosignature/v1 verifier key, as `urna witness keygen`
+    /// prints it). Repeat for each witness.
+    #[arg(long = "witness", value_name = "VKEY")]
+    witnesses: Vec<String>,
+    /// Valid cosignatures from distinct trusted witnesses required [default: every witness
+    /// given].
+    #[arg(long, value_name = "K")]
+    quorum: Option<usize>,
+    /// A trust file (TOML): `log = "VKEY"`, `witnesses = ["VKEY", …]` and/or `[[witness]]`
+    /// tables with `key = "VKEY"` (so the commission's witnesses.toml works as it is),
+    /// `quorum = K`. --log-key replaces its log key, --witness adds witnesses, --quorum
+    /// replaces its quorum.
+    #[arg(long, value_name = "FILE")]
+    trust: Option<PathBuf>,
+    /// A state file holding the checkpoint verified last time. If it exists, the log must
+    /// extend that checkpoint (a smaller size is a rollback, another history a fork); after
+    /// a verification without discrepancies it is (re)written with this checkpoint.
+    #[arg(long, value_name = "STATE")]
+    since: Option<PathBuf>,
+    /// Write the report as JSON to FILE; `-` writes it to stdout instead of the summary
+    /// (which then goes to stderr).
+    #[arg(long, value_name = "FILE|-")]
+    json: Option<String>,
+}
+
+const HELP_AFTER: &str = "\
+What is checked: the checkpoint's signature by the log key and the witnesses' cosignatures \
+(at least --quorum from distinct trusted witnesses; lines from other keys are ignored but \
+named); that entry 0 is the genesis signed by the log key and that the definition files \
+(blob/sha256/…) hash to what it names; every entry bundle, hashed into the RFC 6962 tree, \
+against the checkpoint's root and the published hash tiles; every entry's signatures, as \
+intake checks them; the entries replayed in order; every derived file (v1/…, csv/…, \
+README.txt) recomputed and compared byte for byte; with --since, that the log extends the \
+checkpoint verified before.
+
+Exit codes:
+  0  verified: no discrepancy.
+  1  a discrepancy: the bundle does not match what the trusted keys vouch for, or lacks \
+something the checkpoint needs (a tile, a definition blob, a derived file: missing or \
+answered 404 is a discrepancy), or a rollback or fork with --since. Each one is listed with \
+the file, entry index, station, field, expected and found values it concerns.
+  2  the verification could not run, so nothing is known either way: bad usage, an \
+unreadable key, trust or state file, a directory without a checkpoint, a server that cannot \
+be reached or answers with an error other than 404, a disk that cannot be read, or a bundle \
+that moved on to a newer checkpoint while it was being verified (run again).
+
+https:// is fetched only by a build with the `urna-verify/https` feature; otherwise mirror the \
+bundle with any HTTPS tool (e.g. `wget --mirror`) and verify the directory: the transport is \
+not trusted anyway.
+
+The JSON report (--json): {format, verified, source, checkpoint {origin, size, root_hash, \
+log_signature, note}, witnesses {quorum, trusted, cosigned [{name, key_id, timestamp, time}], \
+missing, unknown [{name, key_id}]}, counts {entries, entries_verified, entries_skipped, \
+protocols, amendments, stations, stations_reporting, stations_counted, stations_quarantined, \
+tiles, bytes, files_compared, files_identical}, since, totals [{contest, counted, quarantined, \
+stations, votes, seats}], discrepancies [{kind, file?, index?, station?, field?, expected?, \
+found?, message}], timings {checkpoint_ms, log_ms, files_ms, total_ms}}; when the verification \
+could not run: {format, verified: false, error}.";
 
 /// Runs `urna verify`.
-pub(crate) fn run(_args: VerifyArgs) -> Result<ExitCode> {
-    anyhow::bail!("urna verify is not built yet")
+// main.rs hands every subcommand its arguments by value.
+#[allow(clippy::needless_pass_by_value)]
+pub(crate) fn run(args: VerifyArgs) -> Result<ExitCode> {
+    let result = verify_with(&args);
+    if let (Err(e), Some(target)) = (&result, args.json.as_deref()) {
+        // Scripts get a report even when the verification could not run.
+        let doc = serde_json::json!({
+            "format": REPORT_FORMAT,
+            "verified": false,
+            "error": format!("{e:#}"),
+        });
+        let mut bytes = serde_json::to_vec_pretty(&doc)?;
+        bytes.push(b'\n');
+        write_json(target, &bytes)?;
+    }
+    result
+}
+
+fn verify_with(args: &VerifyArgs) -> Result<ExitCode> {
+    let file = args.trust.as_deref().map(TrustFile::load).transpose()?;
+    let trust = Trust::from_parts(
+        file.as_ref(),
+        args.log_key.as_deref(),
+        &args.witnesses,
+        args.quorum,
+    )?;
+    let since = args
+        .since
+        .as_deref()
+        .map(State::load)
+        .transpose()?
+        .flatten();
+    let bundle = source::open(&args.location)?;
+
+    let bar = if std::io::stderr().is_terminal() {
+        crate::progress(0, "verifying the log")
+    } else {
+        ProgressBar::hidden()
+    };
+    let on_progress = |p: Progress| {
+        if bar.length() != Some(p.total) {
+            bar.set_length(p.total);
+        }
+        if p.stage == Stage::Files {
+            bar.set_message("comparing files");
+        }
+        bar.set_position(p.done);
+    };
+    let report = verify(bundle.as_ref(), &trust, since.as_ref(), &on_progress)
+        .with_context(|| format!("verifying {}", args.location))?;
+    bar.finish_and_clear();
+
+    let summary = report.summary();
+    match args.json.as_deref() {
+        Some("-") => {
+            write_json("-", &report.to_json())?;
+            eprint!("{summary}");
+        }
+        Some(path) => {
+            write_json(path, &report.to_json())?;
+            outp!("{summary}");
+        }
+        None => outp!("{summary}"),
+    }
+    if !report.verified {
+        return Ok(ExitCode::from(1));
+    }
+    if let (Some(path), Some(cp)) = (&args.since, &report.checkpoint) {
+        let root = urna_tlog::Hash::from_base64(&cp.root_hash)
+            .map_err(|e| anyhow::anyhow!("checkpoint root: {e}"))?;
+        State::new(&cp.origin, cp.size, &root, &cp.note).save(path)?;
+        let msg = format!(
+            "state: {} now holds the checkpoint of {} entries",
+            path.display(),
+            cp.size
+        );
+        if args.json.as_deref() == Some("-") {
+            eprintln!("{msg}");
+        } else {
+            out!("{msg}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn write_json(target: &str, bytes: &[u8]) -> Result<()> {
+    if target == "-" {
+        std::io::stdout().write_all(bytes)?;
+        return Ok(());
+    }
+    std::fs::write(target, bytes).with_context(|| format!("writing {target}"))
 }

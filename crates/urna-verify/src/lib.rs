@@ -3,3 +3,787 @@
 //!
 //! It depends on `urna-model`, `urna-tlog` and `urna-tally` only, never on the commission's
 //! storage or server code, so what it checks does not lean on what it checks.
+//!
+//! What [`verify`] checks, in order:
+//! 1. **Checkpoint** (C2SP tlog-checkpoint, <https://c2sp.org/tlog-checkpoint>): well formed,
+//!    of the trusted log (its key's name is the origin), signed by the log key; cosigned
+//!    (C2SP tlog-cosignature, <https://c2sp.org/tlog-cosignature>) by at least `quorum`
+//!    distinct trusted witnesses. Lines by unknown keys are ignored but named.
+//! 2. **Definition**: entry 0 is the `urna/genesis/v1` note, signed by the log key; the two
+//!    definition files are fetched by the SHA-256 it names (`blob/sha256/<hex>`), hashed,
+//!    loaded, and checked against it.
+//! 3. **Log** (C2SP tlog-tiles, <https://c2sp.org/tlog-tiles>; RFC 6962 / RFC 9162 §2.1):
+//!    every entry bundle fetched, every entry hashed into the Merkle tree, the root compared
+//!    with the checkpoint's, every published hash tile compared with the recomputed hashes.
+//! 4. **Entries**: every station signature (and, for amendments, the authority's
+//!    co-signature) checked exactly as intake does, in Ed25519 batches on every core; every
+//!    entry replayed in index order ([`urna_tally::public::Replay`]), so a note out of its
+//!    station's sequence is named.
+//! 5. **Results**: every derived file recomputed ([`urna_tally::public::render`]) and compared
+//!    byte for byte with the published one; a difference is named by JSON path or CSV line and
+//!    column, with the station or unit.
+//! 6. **History** (optional): the log extends the checkpoint verified by an earlier run
+//!    ([`State`]), so a rollback or a fork shows.
+//!
+//! Everything that does not check out is a [`Discrepancy`] in the [`Report`], and the
+//! verification goes on, so one run lists everything it can. [`VerifyError`] is kept for a
+//! verification that could not run (an unreachable server, an unreadable disk, no
+//! checkpoint at all).
+//!
+//! ```no_run
+//! use urna_verify::{Trust, source, verify};
+//!
+//! let trust = Trust::new("urna/al-2025-assembly+1a2b3c4d+AQ…", &[], None)?;
+//! let bundle = source::open("public/current")?;
+//! let report = verify(bundle.as_ref(), &trust, None, &|_| {})?;
+//! print!("{}", report.summary());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! Out of scope: fetching over `https://` (mirror the bundle first, see [`source`]), finding
+//! the keys to trust (they come from the commission and the witnesses, out of band), and
+//! judging the election itself (plausibility screens, audits).
+
+pub mod bench;
+mod checkpoint;
+pub mod diff;
+mod log;
+mod render;
+pub mod report;
+pub mod source;
+pub mod state;
+pub mod trust;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use urna_model::definition::{ContestIdx, Election, ListKind};
+use urna_model::genesis::Genesis;
+use urna_model::intake::sha256;
+use urna_model::note::Note;
+use urna_model::protocol::hex;
+use urna_tally::public::{self, DefinitionFiles, Replay, bind_entry};
+use urna_tlog::storage::root_at;
+use urna_tlog::tile::{Tile, TileKind, decode_hash_tile, hash_tile_bytes, tiles_for_size};
+
+pub use crate::report::{Discrepancy, Kind, Report};
+pub use crate::source::{DirSource, HttpSource, Source, SourceError};
+pub use crate::state::State;
+pub use crate::trust::{Trust, TrustError, TrustFile};
+
+use crate::log::{Counter, entry_tile_path, fetch_tile};
+use crate::report::{ContestTotals, Counts, SeatTotals, SinceReport, Timings, WitnessReport};
+
+/// The stage a [`Progress`] report is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    /// Fetching and checking the log's entries (`done` and `total` count entries).
+    Log,
+    /// Fetching and comparing the derived files (`done` and `total` count files).
+    Files,
+}
+
+/// How far a verification has come. Reported from any of the verification's threads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Progress {
+    /// The stage.
+    pub stage: Stage,
+    /// Done so far.
+    pub done: u64,
+    /// Out of.
+    pub total: u64,
+}
+
+/// Why a verification could not run. This says nothing about the bundle's honesty: the
+/// outcome is unknown (exit code 2).
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    /// The source could not be read.
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    /// There is no checkpoint: nothing is claimed, so nothing can be verified.
+    #[error("{location}: no checkpoint: this is not an urna bundle, or not its root")]
+    NoCheckpoint {
+        /// The directory or URL.
+        location: String,
+    },
+    /// The state file is of another log.
+    #[error("the state file is of log {state:?}, but the log key given is of {trusted:?}")]
+    StateOrigin {
+        /// Origin in the state file.
+        state: String,
+        /// Origin of the trusted log key.
+        trusted: String,
+    },
+    /// A new generation was published while the old one was being verified (a live server,
+    /// or a live bundle directory whose generation was removed).
+    #[error(
+        "the bundle moved on from the checkpoint of {from} entries ({}) while it was being verified; run again, or mirror it and verify the copy",
+        match to {
+            Some(n) => format!("it now publishes one of {n} entries"),
+            None => "its checkpoint is gone".to_owned(),
+        }
+    )]
+    BundleChanged {
+        /// Size of the checkpoint verified.
+        from: u64,
+        /// Size of the checkpoint now published, if there is one.
+        to: Option<u64>,
+    },
+}
+
+/// Refused entries whose altered field is looked up in the published unit files.
+const MAX_EXPLAINED: usize = 50;
+
+/// Verifies the bundle `source` against `trust` (and, with `since`, against the checkpoint an
+/// earlier run verified). `progress` is called, from the verification's threads, as the work
+/// advances.
+///
+/// # Errors
+/// [`VerifyError`] if the verification could not run; everything wrong with the bundle is a
+/// [`Discrepancy`] in the report instead.
+pub fn verify(
+    source: &dyn Source,
+    trust: &Trust,
+    since: Option<&State>,
+    progress: &(dyn Fn(Progress) + Sync),
+) -> Result<Report, VerifyError> {
+    let started = Instant::now();
+    if let Some(s) = since.filter(|s| s.origin != trust.origin()) {
+        return Err(VerifyError::StateOrigin {
+            state: s.origin.clone(),
+            trusted: trust.origin().to_owned(),
+        });
+    }
+    let mut found: Vec<Discrepancy> = Vec::new();
+    let mut report = Report {
+        format: report::REPORT_FORMAT,
+        verified: false,
+        source: source.describe(),
+        checkpoint: None,
+        witnesses: WitnessReport::default(),
+        counts: Counts::default(),
+        since: None,
+        totals: Vec::new(),
+        discrepancies: Vec::new(),
+        timings: Timings::default(),
+    };
+    let fetched = Counter::default();
+
+    // 1. The checkpoint.
+    let cp_bytes =
+        source
+            .fetch(checkpoint::CHECKPOINT)?
+            .ok_or_else(|| VerifyError::NoCheckpoint {
+                location: source.describe(),
+            })?;
+    let Some(cp) = checkpoint::check(&cp_bytes, trust, &mut report.witnesses, &mut found) else {
+        return Ok(finish(report, found, started));
+    };
+    report.checkpoint = Some(cp.report.clone());
+    let size = cp.checkpoint.size.0;
+    report.counts.entries = size;
+
+    // 2. The definition, from the genesis.
+    let definition = establish_definition(source, trust, size, &fetched, &mut found)?;
+    if let Some(d) = &definition {
+        report.counts.stations = d.election.stations.len() as u64;
+    }
+    report.timings.checkpoint_ms = millis(started);
+
+    // 3 and 4. The log: tree, tiles, signatures, replay.
+    let t = Instant::now();
+    let (election, replay) = match definition {
+        Some(d) => (Some((d.election, d.files)), Some(d.replay)),
+        None => (None, None),
+    };
+    let log = log::run(
+        source,
+        size,
+        election.as_ref().map(|(e, _)| e),
+        replay,
+        &fetched,
+        progress,
+        &mut found,
+    )?;
+    report.timings.log_ms = millis(t);
+    report.counts.entries_verified = log.applied;
+    report.counts.entries_skipped = log.skipped;
+    report.counts.protocols = log.protocols;
+    report.counts.amendments = log.amendments;
+    match (&log.root, &log.store) {
+        (Some(root), Some(store)) => {
+            if *root != cp.checkpoint.root {
+                found.push(
+                    Discrepancy::new(
+                        Kind::RootMismatch,
+                        format!(
+                            "the {size} entries hash to root {}, but the checkpoint says {}: these are not the entries the log signed",
+                            root.to_base64(),
+                            cp.checkpoint.root.to_base64()
+                        ),
+                    )
+                    .file(checkpoint::CHECKPOINT)
+                    .values(cp.checkpoint.root.to_base64(), root.to_base64()),
+                );
+            }
+            compare_upper_hash_tiles(source, size, store, &fetched, &mut found)?;
+        }
+        _ => found.push(Discrepancy::new(
+            Kind::RootMismatch,
+            format!(
+                "the root cannot be recomputed: {} of the {size} entries cannot be read",
+                log.unreadable
+            ),
+        )),
+    }
+
+    // 6. History (before the derived files, whose comparison may end the run).
+    if let Some(old) = since {
+        report.since = Some(check_since(old, size, log.store.as_ref(), &mut found));
+    }
+
+    if let (Some((e, _)), Some(r)) = (&election, &log.replay) {
+        summarise_replay(e, r, &mut report);
+        explain_refusals(source, e, &log.refused, &mut found)?;
+    }
+
+    // 5. The derived files.
+    let complete = log.skipped == 0 && log.replay.is_some();
+    match (&election, &log.replay) {
+        (Some((e, files)), Some(r)) if complete => {
+            let t = Instant::now();
+            match public::checked_checkpoint(e, r, &cp_bytes) {
+                Ok(info) => {
+                    let before = found.len();
+                    let inputs = render::Inputs {
+                        election: e,
+                        files,
+                        replay: r,
+                        checkpoint: &info,
+                    };
+                    let compared = render::render_and_compare(source, &inputs, progress)?;
+                    report.counts.files_compared = compared.compared;
+                    report.counts.files_identical = compared.identical;
+                    found.extend(compared.found);
+                    unexpected_files(source, &compared.paths, &mut found)?;
+                    if found.len() > before {
+                        moved_on(source, &cp_bytes, size, before, &mut found)?;
+                    }
+                }
+                Err(err) => found.push(Discrepancy::new(
+                    Kind::NotRecomputed,
+                    format!("the derived files cannot be recomputed: {err}"),
+                )),
+            }
+            report.timings.files_ms = millis(t);
+        }
+        _ => found.push(Discrepancy::new(
+            Kind::NotRecomputed,
+            if election.is_none() {
+                "the derived files were not recomputed: without the definition the entries cannot be read".to_owned()
+            } else {
+                format!(
+                    "the derived files were not compared: {} of the {size} entries could not be replayed, so the published results cannot be recomputed from this log",
+                    log.skipped
+                )
+            },
+        )),
+    }
+    report.counts.tiles = fetched.tiles.load(Ordering::Relaxed);
+    report.counts.bytes = fetched.bytes.load(Ordering::Relaxed);
+    let report = finish(report, found, started);
+    // Freeing a million stations' replay and tree takes about half a second; let a thread do
+    // it while the caller prints the report (if none can be started, it is done here).
+    let _ = std::thread::Builder::new().spawn(move || drop((log, election)));
+    Ok(report)
+}
+
+fn finish(mut report: Report, found: Vec<Discrepancy>, started: Instant) -> Report {
+    report.verified = found.is_empty();
+    report.discrepancies = found;
+    report.timings.total_ms = millis(started);
+    report
+}
+
+fn millis(t: Instant) -> u64 {
+    u64::try_from(t.elapsed().as_millis()).unwrap_or(u64::MAX)
+}
+
+/// The election the genesis commits to, its files, and the replay after entry 0.
+pub(crate) struct Definition {
+    pub(crate) election: Election,
+    pub(crate) files: DefinitionFiles,
+    pub(crate) replay: Replay,
+}
+
+/// Reads entry 0, checks that it is the genesis signed by the log key, fetches the two
+/// definition files by the hashes it names and loads them. `None` (with discrepancies) if
+/// that fails; a missing or malformed first entry bundle is reported by the log check.
+pub(crate) fn establish_definition(
+    source: &dyn Source,
+    trust: &Trust,
+    size: u64,
+    fetched: &Counter,
+    found: &mut Vec<Discrepancy>,
+) -> Result<Option<Definition>, SourceError> {
+    let genesis_error = |message: String| {
+        Discrepancy::new(Kind::Genesis, format!("entry 0: {message}"))
+            .file(entry_tile_path(0))
+            .index(0)
+    };
+    if size == 0 {
+        found.push(genesis_error(
+            "the log is empty; its first entry must be the genesis naming the definition".into(),
+        ));
+        return Ok(None);
+    }
+    let width = u16::try_from(size.min(256)).unwrap_or(256);
+    let Ok(tile) = Tile::entries(0, width) else {
+        return Ok(None);
+    };
+    let Some((bytes, from_width)) = fetch_tile(source, &tile, fetched)? else {
+        return Ok(None);
+    };
+    let Some(entry0) = log::decode_lenient(&bytes, usize::from(from_width))
+        .0
+        .first()
+        .map(|e| e.to_vec())
+    else {
+        return Ok(None);
+    };
+    let note = match Note::parse(&entry0) {
+        Ok(n) => n,
+        Err(e) => {
+            found.push(genesis_error(format!("not a signed note: {e}")));
+            return Ok(None);
+        }
+    };
+    if let Err(e) = trust.log.verify(&note) {
+        found.push(genesis_error(format!(
+            "{e}: the genesis is not signed by the log key, so it vouches for no definition"
+        )));
+    }
+    let genesis = match Genesis::parse(note.text()) {
+        Ok(g) => g,
+        Err(e) => {
+            found.push(genesis_error(format!("not an urna/genesis/v1 note: {e}")));
+            return Ok(None);
+        }
+    };
+    if genesis.log != trust.origin() {
+        found.push(
+            genesis_error(format!(
+                "names log {:?}, not the trusted log {:?}",
+                genesis.log,
+                trust.origin()
+            ))
+            .field("log")
+            .values(trust.origin(), genesis.log.clone()),
+        );
+    }
+    let mut texts = Vec::new();
+    for (name, sha) in [
+        ("election.toml", genesis.election_toml),
+        (genesis.stations_file.as_str(), genesis.stations),
+    ] {
+        let path = format!("blob/sha256/{}", hex(&sha));
+        let Some(blob) = source.fetch(&path)? else {
+            found.push(
+                Discrepancy::new(
+                    Kind::BlobMissing,
+                    format!("{path}: missing; the genesis names it as the definition's {name}"),
+                )
+                .file(path),
+            );
+            return Ok(None);
+        };
+        let got = sha256(&blob);
+        if got != sha {
+            found.push(
+                Discrepancy::new(
+                    Kind::BlobMismatch,
+                    format!("{path}: its bytes hash to sha256:{}, not to the name the genesis gives {name}", hex(&got)),
+                )
+                .file(path)
+                .values(hex(&sha), hex(&got)),
+            );
+            return Ok(None);
+        }
+        match String::from_utf8(blob) {
+            Ok(t) => texts.push(t),
+            Err(_) => {
+                found.push(
+                    Discrepancy::new(
+                        Kind::Definition,
+                        format!("{path} ({name}) is not UTF-8 text"),
+                    )
+                    .file(path),
+                );
+                return Ok(None);
+            }
+        }
+    }
+    let (toml_text, stations_text) = (&texts[0], &texts[1]);
+    let election = match Election::from_texts(
+        "election.toml",
+        toml_text,
+        &genesis.stations_file,
+        stations_text,
+    ) {
+        Ok(e) => e,
+        Err(e) => {
+            found.push(Discrepancy::new(
+                Kind::Definition,
+                format!("the definition the genesis names does not load: {e}"),
+            ));
+            return Ok(None);
+        }
+    };
+    let definition_error = |message: String| Discrepancy::new(Kind::Definition, message);
+    let files =
+        match DefinitionFiles::new(&election, toml_text.as_bytes(), stations_text.as_bytes()) {
+            Ok(f) => f,
+            Err(e) => {
+                found.push(definition_error(e.to_string()));
+                return Ok(None);
+            }
+        };
+    let mut replay = match Replay::new(&election) {
+        Ok(r) => r,
+        Err(e) => {
+            found.push(definition_error(e.to_string()));
+            return Ok(None);
+        }
+    };
+    if let Err(e) = replay.apply_genesis(&election, &entry0) {
+        let text = e.to_string();
+        found.push(genesis_error(
+            text.strip_prefix("entry 0: ").unwrap_or(&text).to_owned(),
+        ));
+        return Ok(None);
+    }
+    Ok(Some(Definition {
+        election,
+        files,
+        replay,
+    }))
+}
+
+/// Compares the hash tiles above level 0 with the tree recomputed from the entries.
+fn compare_upper_hash_tiles(
+    source: &dyn Source,
+    size: u64,
+    store: &urna_tlog::MemoryStore,
+    fetched: &Counter,
+    found: &mut Vec<Discrepancy>,
+) -> Result<(), SourceError> {
+    for tile in tiles_for_size(urna_tlog::TreeSize(size)) {
+        let TileKind::Hash(level) = tile.kind() else {
+            continue;
+        };
+        if level == 0 {
+            continue;
+        }
+        let expected = hash_tile_bytes(store, &tile)
+            .ok()
+            .and_then(|b| decode_hash_tile(&b, tile.width()).ok())
+            .unwrap_or_default();
+        match fetch_tile(source, &tile, fetched)? {
+            None => found.push(
+                Discrepancy::new(
+                    Kind::TileMissing,
+                    format!("{}: missing, but the checkpoint needs it", tile.path()),
+                )
+                .file(tile.path()),
+            ),
+            Some((bytes, from_width)) => {
+                found.extend(log::compare_hashes(
+                    &tile,
+                    &bytes,
+                    from_width,
+                    &expected,
+                    |i| tile.index() * 256 + i as u64,
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Checks that this log extends the checkpoint of an earlier run.
+fn check_since(
+    old: &State,
+    size: u64,
+    store: Option<&urna_tlog::MemoryStore>,
+    found: &mut Vec<Discrepancy>,
+) -> SinceReport {
+    let mut report = SinceReport {
+        old_size: old.size,
+        old_root_hash: old.root_hash.clone(),
+        consistent: false,
+    };
+    if size < old.size {
+        found.push(
+            Discrepancy::new(
+                Kind::Rollback,
+                format!(
+                    "rollback: the checkpoint covers {size} entries, fewer than the {} of the checkpoint verified before (root {}): the log went back, or this is an older copy",
+                    old.size, old.root_hash
+                ),
+            )
+            .file(checkpoint::CHECKPOINT)
+            .field("size")
+            .values(format!("at least {}", old.size), size.to_string()),
+        );
+        return report;
+    }
+    let Some(store) = store else {
+        return report;
+    };
+    let Ok(old_root) = old.root() else {
+        return report;
+    };
+    match root_at(store, urna_tlog::TreeSize(old.size)) {
+        Ok(root) if root == old_root => report.consistent = true,
+        Ok(root) => found.push(
+            Discrepancy::new(
+                Kind::Fork,
+                format!(
+                    "fork: the first {} entries of this log hash to {}, but the checkpoint verified before says {}: the log rewrote its history",
+                    old.size,
+                    root.to_base64(),
+                    old.root_hash
+                ),
+            )
+            .values(old.root_hash.clone(), root.to_base64()),
+        ),
+        Err(e) => found.push(Discrepancy::new(
+            Kind::Fork,
+            format!("fork check: the root at {} cannot be recomputed: {e}", old.size),
+        )),
+    }
+    report
+}
+
+/// Station counts and national totals from the replay.
+fn summarise_replay(e: &Election, r: &Replay, report: &mut Report) {
+    for (c, contest) in e.contests.iter().enumerate() {
+        let Ok(ci) = u16::try_from(c).map(ContestIdx) else {
+            continue;
+        };
+        let Some(national) = r.tally(ci).units.first() else {
+            continue;
+        };
+        report.counts.stations_counted += national.counted;
+        report.counts.stations_quarantined += national.quarantined;
+        report.counts.stations_reporting += national.counted + national.quarantined;
+        report.totals.push(ContestTotals {
+            contest: contest.id.clone(),
+            counted: national.counted,
+            quarantined: national.quarantined,
+            stations: national.stations,
+            votes: contest
+                .lists
+                .iter()
+                .zip(&national.votes)
+                .map(|(&l, &v)| (e.lists[l].id.clone(), v))
+                .collect(),
+            seats: contest.seats.as_ref().map(|config| {
+                match urna_tally::seats::contest_seats(e, r.tally(ci)) {
+                    Some(Ok((rules, a))) => SeatTotals {
+                        rules: rules.id,
+                        lists: contest
+                            .lists
+                            .iter()
+                            .filter(|&&l| e.lists[l].kind != ListKind::Other)
+                            .map(|&l| (e.lists[l].id.clone(), a.seats_of(&e.lists[l].id).0))
+                            .collect(),
+                        error: None,
+                    },
+                    Some(Err(err)) => SeatTotals {
+                        rules: config.rules.clone(),
+                        lists: Vec::new(),
+                        error: Some(err.to_string()),
+                    },
+                    None => SeatTotals {
+                        rules: config.rules.clone(),
+                        lists: Vec::new(),
+                        error: Some("no rule set".into()),
+                    },
+                }
+            }),
+        });
+    }
+}
+
+/// For entries refused because a signature does not verify, names the field that differs
+/// from what the published unit file shows for the same entry: the signature was made over
+/// other numbers than the entry now holds.
+fn explain_refusals(
+    source: &dyn Source,
+    e: &Election,
+    refused: &[log::Refused],
+    found: &mut [Discrepancy],
+) -> Result<(), SourceError> {
+    let mut units: BTreeMap<String, Option<serde_json::Value>> = BTreeMap::new();
+    for r in refused.iter().take(MAX_EXPLAINED) {
+        let Ok(sub) = bind_entry(e, r.index, &r.bytes) else {
+            continue;
+        };
+        if !r.altered {
+            continue;
+        }
+        let station = &e.stations[sub.station.0 as usize];
+        let path = public::unit_path(&e.units[station.unit.0 as usize].id);
+        if !units.contains_key(&path) {
+            let doc = source
+                .fetch(&path)?
+                .and_then(|b| serde_json::from_slice(&b).ok());
+            units.insert(path.clone(), doc);
+        }
+        let Some(Some(doc)) = units.get(&path) else {
+            continue;
+        };
+        let published = doc["contests"][usize::from(sub.contest.0)]["stations"]
+            .as_array()
+            .and_then(|list| list.iter().find(|s| s["id"] == station.id.as_str()))
+            .map(|s| &s["current"])
+            .filter(|cur| cur["index"] == r.index);
+        let Some(cur) = published else {
+            continue;
+        };
+        let counts = e
+            .counts
+            .iter()
+            .zip(&sub.counts)
+            .map(|(name, v)| (name.clone(), cur["counts"][name].as_u64(), *v));
+        let lists = &e.contests[usize::from(sub.contest.0)].lists;
+        let votes = lists.iter().zip(&sub.votes).map(|(&l, v)| {
+            let id = &e.lists[l].id;
+            (format!("votes {id}"), cur["votes"][id].as_u64(), *v)
+        });
+        let Some((field, was, now)) = counts.chain(votes).find(|(_, was, now)| *was != Some(*now))
+        else {
+            continue;
+        };
+        let was = was.map_or_else(|| "nothing".to_owned(), |v| v.to_string());
+        if let Some(d) = found.get_mut(r.discrepancy) {
+            d.message.push_str(&format!(
+                "; its `{field}` is {now}, but the published {path} shows {was} for this entry: the entry was changed after it was signed"
+            ));
+            d.field = Some(field);
+            d.expected = Some(was);
+            d.found = Some(now.to_string());
+        }
+    }
+    Ok(())
+}
+
+/// In a directory, unit and seat files the recomputation does not produce.
+fn unexpected_files(
+    source: &dyn Source,
+    produced: &[String],
+    found: &mut Vec<Discrepancy>,
+) -> Result<(), SourceError> {
+    let produced: BTreeSet<&str> = produced.iter().map(String::as_str).collect();
+    for dir in ["v1/units", "v1/seats"] {
+        let Some(names) = source.list(dir)? else {
+            continue;
+        };
+        for name in names {
+            let path = format!("{dir}/{name}");
+            if !produced.contains(path.as_str()) {
+                found.push(
+                    Discrepancy::new(
+                        Kind::FileUnexpected,
+                        format!(
+                            "{path}: published, but the log and the definition yield no such file"
+                        ),
+                    )
+                    .file(path),
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Fetches a derived file and compares it with the recomputed bytes.
+pub(crate) fn compare_file(
+    source: &dyn Source,
+    path: &str,
+    expected: &[u8],
+) -> Result<Option<Discrepancy>, SourceError> {
+    let Some(published) = source.fetch(path)? else {
+        return Ok(Some(
+            Discrepancy::new(
+                Kind::FileMissing,
+                format!(
+                    "{path}: missing; it is recomputed from the log as {} bytes",
+                    expected.len()
+                ),
+            )
+            .file(path),
+        ));
+    };
+    let Some(d) = diff::first_difference(path, expected, &published) else {
+        return Ok(None);
+    };
+    let within = match (&d.station, &d.unit) {
+        (Some(s), _) => format!(" (station {s})"),
+        (None, Some(u)) => format!(" (unit {u})"),
+        (None, None) => String::new(),
+    };
+    Ok(Some(
+        Discrepancy::new(
+            Kind::FileMismatch,
+            format!(
+                "{path}: {}{within}: recomputed {}, published {}",
+                d.field, d.expected, d.found
+            ),
+        )
+        .file(path)
+        .field(d.field)
+        .values(d.expected, d.found)
+        .station(d.station),
+    ))
+}
+
+/// After derived files differed: if the published checkpoint changed meanwhile (a live
+/// server published a new generation), the differences may be the newer generation's, not
+/// tampering. Then the verification could not run, unless the log itself was found wrong.
+fn moved_on(
+    source: &dyn Source,
+    cp_bytes: &[u8],
+    size: u64,
+    before: usize,
+    found: &mut Vec<Discrepancy>,
+) -> Result<(), VerifyError> {
+    let now = source.fetch(checkpoint::CHECKPOINT)?;
+    if now.as_deref() == Some(cp_bytes) {
+        return Ok(());
+    }
+    let to = now.and_then(|now| {
+        Note::parse(&now)
+            .ok()
+            .and_then(|n| urna_tlog::Checkpoint::parse_text(n.text()).ok())
+            .map(|c| c.size.0)
+    });
+    if before == 0 {
+        return Err(VerifyError::BundleChanged { from: size, to });
+    }
+    found.truncate(before);
+    found.push(Discrepancy::new(
+        Kind::NotRecomputed,
+        format!(
+            "the derived files were not compared: the bundle moved on from its checkpoint ({}) while it was being verified",
+            to.map_or_else(|| "now gone".to_owned(), |n| format!("now one of {n} entries"))
+        ),
+    ));
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

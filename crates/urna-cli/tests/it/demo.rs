@@ -8,6 +8,12 @@ fn demo_runs_a_whole_election_and_refuses_every_attack() {
     assert!(out.contains("400 notes read"), "{out}");
     assert_eq!(out.matches(": refused (").count(), 3, "{out}");
     assert!(!out.contains("NOT REFUSED"), "{out}");
+    // The demo ends by verifying, as anyone would, the bundle it just published.
+    assert!(
+        out.contains("\nVERIFIED") || out.contains("   VERIFIED: the log"),
+        "{out}"
+    );
+    assert!(out.contains("2 of 2 required cosigned"), "{out}");
     assert!(out.contains("National totals"));
     assert!(
         out.contains("cosigned by cyber-security-agency, observer-mission"),

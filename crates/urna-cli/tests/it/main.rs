@@ -13,6 +13,7 @@ mod openapi;
 mod serve;
 pub mod server;
 mod submit;
+mod verify;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -1,0 +1,711 @@
+//! `urna verify` end to end, on bundles the real binary writes: a clean bundle verifies from
+//! its directory and over HTTP from `urna serve`; then each test damages a fresh bundle one
+//! way, as an attacker without the log key (or a broken mirror) could, and the verifier must
+//! exit 1 naming what it found. Exit code 2 is kept for a verification that could not run.
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use urna_model::note::{Note, NoteSigner};
+use urna_model::pack::{PackReader, write_note};
+use urna_tlog::cosignature::CosignatureSigner;
+use urna_tlog::tile::{Tile, TileKind, decode_entries, encode_entries, tiles_for_size};
+use urna_tlog::{Checkpoint, TreeSize};
+
+use crate::server::Server;
+use crate::{init, p, run, urna};
+
+/// A whole election written by `urna demo`: protocols, quarantined ones, amendments, two
+/// witnesses (quorum 2), and its bundle. The bundle is copied out, so a test can damage it
+/// without touching the data directory's log (bundle tiles are hard links to it).
+struct Demo {
+    dir: tempfile::TempDir,
+    store: PathBuf,
+    /// The bundle root (`current` inside it is the live generation).
+    bundle: PathBuf,
+    log_key: String,
+}
+
+impl Demo {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("demo");
+        run(&["demo", "--data", p(&data), "--stations", "300"], 0);
+        let store = data.join("store");
+        let bundle = dir.path().join("bundle");
+        copy_tree(&store.join("public"), &bundle);
+        let log_key = run(&["log", "key", "--data", p(&store)], 0)
+            .trim()
+            .to_owned();
+        Self {
+            dir,
+            store,
+            bundle,
+            log_key,
+        }
+    }
+
+    fn current(&self) -> PathBuf {
+        self.bundle.join("current")
+    }
+
+    /// `urna verify LOCATION --log-key K --trust store/witnesses.toml EXTRA…`.
+    fn verify(&self, location: &str, extra: &[&str]) -> Output {
+        urna()
+            .args(["verify", location, "--log-key", &self.log_key, "--trust"])
+            .arg(self.store.join("witnesses.toml"))
+            .args(extra)
+            .output()
+            .unwrap()
+    }
+
+    /// Verifies the bundle, expects exit 1, and returns the output and the JSON report.
+    fn tampered(&self) -> (String, serde_json::Value) {
+        let json = self.dir.path().join("report.json");
+        let o = self.verify(p(&self.bundle), &["--json", p(&json)]);
+        let text = text(&o);
+        assert_eq!(o.status.code(), Some(1), "{text}");
+        let report: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+        assert_eq!(report["verified"], false);
+        (text, report)
+    }
+}
+
+fn text(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr)
+}
+
+/// `cp -a`: symlinks kept as they are (the bundle's are relative), files copied (not linked).
+fn copy_tree(from: &Path, to: &Path) {
+    let st = std::process::Command::new("cp")
+        .args(["-a", p(from), p(to)])
+        .status()
+        .unwrap();
+    assert!(st.success());
+}
+
+/// Replaces a file (never writing through a hard link).
+fn replace(path: &Path, bytes: &[u8]) {
+    let _ = std::fs::remove_file(path);
+    std::fs::write(path, bytes).unwrap();
+}
+
+fn checkpoint_size(current: &Path) -> u64 {
+    let note = Note::parse(&std::fs::read(current.join("checkpoint")).unwrap()).unwrap();
+    Checkpoint::parse_text(note.text()).unwrap().size.0
+}
+
+/// Every entry of the live generation, in index order.
+fn entries(current: &Path) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    for t in tiles_for_size(TreeSize(checkpoint_size(current))) {
+        if t.kind() == TileKind::Entries {
+            let bytes = std::fs::read(current.join(t.path())).unwrap();
+            out.extend(
+                decode_entries(&bytes, t.width())
+                    .unwrap()
+                    .into_iter()
+                    .map(<[u8]>::to_vec),
+            );
+        }
+    }
+    out
+}
+
+/// Writes `entries` into the entry bundles of the checkpoint's size, as an attacker who
+/// edits the log's files would: bundle `n` holds entries `256n…`, whatever is left of them.
+fn write_entries(current: &Path, entries: &[Vec<u8>]) {
+    for t in tiles_for_size(TreeSize(checkpoint_size(current))) {
+        if t.kind() != TileKind::Entries {
+            continue;
+        }
+        let first = (t.index() * 256) as usize;
+        let end = (first + usize::from(t.width())).min(entries.len());
+        replace(
+            &current.join(t.path()),
+            &encode_entries(&entries[first..end]).unwrap(),
+        );
+    }
+}
+
+fn station_of(entry: &[u8]) -> String {
+    String::from_utf8_lossy(entry)
+        .lines()
+        .find_map(|l| l.strip_prefix("station: "))
+        .unwrap()
+        .to_owned()
+}
+
+/// The index of the first amendment, and of its station's protocol.
+fn amended(entries: &[Vec<u8>]) -> (usize, usize, String) {
+    let a = entries
+        .iter()
+        .position(|e| e.starts_with(b"urna/amendment/v1\n"))
+        .unwrap();
+    let station = station_of(&entries[a]);
+    let protocol = entries
+        .iter()
+        .position(|e| e.starts_with(b"urna/protocol/v1\n") && station_of(e) == station)
+        .unwrap();
+    (a, protocol, station)
+}
+
+fn discrepancy<'a>(report: &'a serde_json::Value, kind: &str) -> &'a serde_json::Value {
+    report["discrepancies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["kind"] == kind)
+        .unwrap_or_else(|| panic!("no {kind} in {report:#}"))
+}
+
+#[test]
+fn a_clean_bundle_verifies_from_its_directory_and_over_http() {
+    let d = Demo::new();
+    let o = d.verify(p(&d.bundle), &[]);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}");
+    assert!(
+        out.contains("2 of 2 required cosigned: cyber-security-agency at ")
+            && out.contains(", observer-mission at "),
+        "{out}"
+    );
+    assert!(out.contains("VERIFIED"), "{out}");
+    assert!(
+        out.contains("300 in the definition; 300 reporting"),
+        "{out}"
+    );
+
+    // The recomputed totals and seats are the published ones (the files are compared byte
+    // for byte; here they are read back from the machine report too).
+    let o = d.verify(p(&d.current()), &["--json", "-"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let results: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(d.current().join("v1/results.json")).unwrap())
+            .unwrap();
+    let contest = &results["contests"][0];
+    let totals = &report["totals"][0];
+    for pair in totals["votes"].as_array().unwrap() {
+        let (list, votes) = (pair[0].as_str().unwrap(), &pair[1]);
+        assert_eq!(&contest["national"]["votes"][list], votes, "{list}");
+    }
+    let seats: Vec<(String, u64)> = contest["seats"]["lists"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            (
+                l["list"].as_str().unwrap().to_owned(),
+                l["seats"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    let recomputed: Vec<(String, u64)> = totals["seats"]["lists"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| (l[0].as_str().unwrap().to_owned(), l[1].as_u64().unwrap()))
+        .collect();
+    assert_eq!(recomputed, seats);
+    assert_eq!(seats.iter().map(|s| s.1).sum::<u64>(), 140);
+    assert_eq!(
+        report["counts"]["files_compared"],
+        report["counts"]["files_identical"]
+    );
+
+    // Over HTTP from the commission's own server, which serves the same bundle.
+    let server = Server::start(&d.store, &[]);
+    let o = d.verify(&server.url, &["--json", "-"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let over_http: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(over_http["totals"], report["totals"]);
+    assert_eq!(
+        over_http["counts"]["files_identical"],
+        report["counts"]["files_identical"]
+    );
+    drop(server);
+}
+
+#[test]
+fn an_altered_vote_count_in_an_entry_is_caught() {
+    let d = Demo::new();
+    let current = d.current();
+    let mut all = entries(&current);
+    let index = 5;
+    let text = String::from_utf8(all[index].clone()).unwrap();
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("votes: "))
+        .unwrap()
+        .to_owned();
+    let (list, n) = line["votes: ".len()..].split_once(' ').unwrap();
+    let more = n.parse::<u64>().unwrap() + 100;
+    all[index] = text
+        .replacen(&line, &format!("votes: {list} {more}"), 1)
+        .into_bytes();
+    write_entries(&current, &all);
+
+    let (out, report) = d.tampered();
+    let station = station_of(&all[index]);
+    assert!(
+        out.contains(&format!(
+            "[entry] entry {index}: station {station}: signature by key {station}+"
+        )) && out.contains(&format!(
+            "its `votes {list}` is {more}, but the published v1/units/"
+        )),
+        "{out}"
+    );
+    let e = discrepancy(&report, "entry");
+    assert_eq!(e["index"], index as u64);
+    assert_eq!(e["station"], station.as_str());
+    assert_eq!(e["field"], format!("votes {list}").as_str());
+    assert_eq!(
+        (e["expected"].as_str(), e["found"].as_str()),
+        (Some(n), Some(more.to_string().as_str()))
+    );
+    // The log no longer hashes to the signed root, and the hash tile names the entry.
+    assert!(out.contains("[root-mismatch]"), "{out}");
+    assert_eq!(discrepancy(&report, "hash-tile")["index"], index as u64);
+}
+
+#[test]
+fn a_removed_entry_is_caught() {
+    let d = Demo::new();
+    let current = d.current();
+    let mut all = entries(&current);
+    let (amendment, protocol, station) = amended(&all);
+    all.remove(protocol);
+    write_entries(&current, &all);
+
+    let (out, report) = d.tampered();
+    // Every later entry moved down by one: the amendment now has nothing to amend.
+    assert!(
+        out.contains(&format!(
+            "entry {}: station {station}: an amendment, but the station has no entry to amend",
+            amendment - 1
+        )),
+        "{out}"
+    );
+    assert_eq!(discrepancy(&report, "hash-tile")["index"], protocol as u64);
+    // The last entry bundle lacks an entry.
+    assert!(out.contains("cut short"), "{out}");
+}
+
+#[test]
+fn an_amendment_swapped_before_its_protocol_is_caught() {
+    let d = Demo::new();
+    let current = d.current();
+    let mut all = entries(&current);
+    let (amendment, protocol, station) = amended(&all);
+    all.swap(protocol, amendment);
+    write_entries(&current, &all);
+
+    let (out, report) = d.tampered();
+    assert!(
+        out.contains(&format!(
+            "entry {protocol}: station {station}: an amendment, but the station has no entry to amend"
+        )),
+        "{out}"
+    );
+    let e = discrepancy(&report, "entry");
+    assert_eq!(
+        (e["index"].as_u64(), e["field"].as_str()),
+        (Some(protocol as u64), Some("supersedes"))
+    );
+    assert!(out.contains("[root-mismatch]"), "{out}");
+}
+
+#[test]
+fn a_protocol_signed_with_another_key_under_the_stations_name_is_refused() {
+    let d = Demo::new();
+    let current = d.current();
+    let mut all = entries(&current);
+    let index = 9;
+    let station = station_of(&all[index]);
+    let note = Note::parse(&all[index]).unwrap();
+    let forger = NoteSigner::from_seed(&station, &[42; 32]).unwrap();
+    all[index] = forger.sign_text(note.text()).to_bytes();
+    write_entries(&current, &all);
+
+    let (out, report) = d.tampered();
+    assert!(
+        out.contains(&format!(
+            "entry {index}: station {station}: no signature by key {station}+"
+        )) && out.contains(&format!(
+            "it is signed by `{station}` (key id {}) instead, which is not the key the definition gives station {station}",
+            forger.key_id()
+        )),
+        "{out}"
+    );
+    let e = discrepancy(&report, "entry");
+    assert_eq!(
+        (e["index"].as_u64(), e["field"].as_str()),
+        (Some(index as u64), Some("signature"))
+    );
+}
+
+#[test]
+fn a_changed_number_in_the_published_results_is_caught() {
+    let d = Demo::new();
+    let path = d.current().join("v1/results.json");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let results: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let national = &results["contests"][0]["national"]["votes"];
+    let (list, votes) = national.as_object().unwrap().iter().next().unwrap();
+    let votes = votes.as_u64().unwrap();
+    // The first `"AP": n` after "national" is the national vote count.
+    let at = text.find("\"national\"").unwrap();
+    let (head, tail) = text.split_at(at);
+    let changed = tail.replacen(
+        &format!("\"{list}\": {votes},"),
+        &format!("\"{list}\": {},", votes + 1),
+        1,
+    );
+    replace(&path, format!("{head}{changed}").as_bytes());
+
+    let (out, report) = d.tampered();
+    assert!(
+        out.contains(&format!(
+            "v1/results.json: contests[0].national.votes.{list}: recomputed {votes}, published {}",
+            votes + 1
+        )),
+        "{out}"
+    );
+    let e = discrepancy(&report, "file-mismatch");
+    assert_eq!(e["file"], "v1/results.json");
+    assert_eq!(
+        e["field"],
+        format!("contests[0].national.votes.{list}").as_str()
+    );
+    assert_eq!(
+        report["discrepancies"].as_array().unwrap().len(),
+        1,
+        "{report:#}"
+    );
+}
+
+#[test]
+fn a_cosignature_by_an_unknown_witness_does_not_count() {
+    let d = Demo::new();
+    let path = d.current().join("checkpoint");
+    let note = std::fs::read_to_string(&path).unwrap();
+    let parsed = Note::parse(note.as_bytes()).unwrap();
+    let evil = CosignatureSigner::from_seed("evil-witness", &[7; 32]).unwrap();
+    let sig = evil.cosign_at(parsed.text(), 1_800_000_000).unwrap();
+    let line = urna_tlog::cosignature::signature_line(&sig);
+    let observer = note
+        .lines()
+        .find(|l| l.starts_with("\u{2014} observer-mission "))
+        .unwrap();
+    replace(
+        &path,
+        note.replace(&format!("{observer}\n"), &line).as_bytes(),
+    );
+
+    let (out, report) = d.tampered();
+    let want = format!(
+        "1 of 2 required witness cosignatures; the line from `evil-witness` (key id {}) is not a trusted witness; no valid cosignature from `observer-mission`",
+        evil.key_id()
+    );
+    assert!(out.contains(&want), "{out}");
+    assert_eq!(discrepancy(&report, "witness-quorum")["found"], "1");
+    assert_eq!(report["witnesses"]["unknown"][0]["name"], "evil-witness");
+    // With a quorum of 1, the unknown line is named but the checkpoint stands; the results
+    // quote the original checkpoint note, so they now differ from it in that quote only.
+    let o = d.verify(p(&d.bundle), &["--quorum", "1"]);
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{t}");
+    assert!(
+        t.contains("ignored: a line from `evil-witness`")
+            && !t.contains("[witness-quorum]")
+            && t.contains("v1/results.json: checkpoint.note: "),
+        "{t}"
+    );
+}
+
+/// `urna sim` + `init` + `ingest` + `publish` twice, without witnesses: the bundle's `gen/`
+/// keeps the older generation.
+struct TwoGenerations {
+    dir: tempfile::TempDir,
+    src: PathBuf,
+    data: PathBuf,
+    bundle: PathBuf,
+    log_key: String,
+    /// Sizes of the two generations.
+    sizes: (u64, u64),
+}
+
+fn pack_subset(src: &Path, out: &Path, keep: impl Fn(usize) -> bool) {
+    let mut w = std::fs::File::create(out).unwrap();
+    for (i, n) in PackReader::new(std::fs::File::open(src).unwrap()).enumerate() {
+        if keep(i) {
+            write_note(&mut w, &n.unwrap()).unwrap();
+        }
+    }
+}
+
+impl TwoGenerations {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let src = dir.path().join("src");
+        let data = dir.path().join("data");
+        let bundle = dir.path().join("bundle");
+        run(
+            &[
+                "sim",
+                "--out",
+                p(&src),
+                "--stations",
+                "300",
+                "--error-rate",
+                "500",
+            ],
+            0,
+        );
+        init(&src, &data);
+        let first = dir.path().join("first.notes");
+        let rest = dir.path().join("rest.notes");
+        let all = src.join("protocols.notes");
+        pack_subset(&all, &first, |i| i < 150);
+        pack_subset(&all, &rest, |i| i >= 150);
+        run(&["ingest", "--data", p(&data), p(&first)], 0);
+        run(&["publish", "--data", p(&data), "--out", p(&bundle)], 0);
+        let s1 = checkpoint_size(&bundle.join("current"));
+        run(
+            &[
+                "ingest",
+                "--data",
+                p(&data),
+                p(&rest),
+                p(&src.join("amendments.notes")),
+            ],
+            0,
+        );
+        run(&["publish", "--data", p(&data), "--out", p(&bundle)], 0);
+        let s2 = checkpoint_size(&bundle.join("current"));
+        let log_key = run(&["log", "key", "--data", p(&data)], 0)
+            .trim()
+            .to_owned();
+        Self {
+            dir,
+            src,
+            data,
+            bundle,
+            log_key,
+            sizes: (s1, s2),
+        }
+    }
+
+    fn verify(&self, location: &Path, extra: &[&str]) -> Output {
+        urna()
+            .args(["verify", p(location), "--log-key", &self.log_key])
+            .args(extra)
+            .output()
+            .unwrap()
+    }
+
+    /// The older generation's directory.
+    fn older(&self) -> PathBuf {
+        let live = std::fs::read_link(self.bundle.join("current")).unwrap();
+        let live = live.file_name().unwrap().to_owned();
+        std::fs::read_dir(self.bundle.join("gen"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|g| g.file_name().unwrap() != live)
+            .unwrap()
+    }
+}
+
+#[test]
+fn a_rolled_back_bundle_is_caught_with_since() {
+    let g = TwoGenerations::new();
+    let (old, new) = g.sizes;
+    assert!(old < new);
+    let state = g.dir.path().join("verified.json");
+
+    // The older generation verifies on its own, and the state file records it.
+    let o = g.verify(&g.older(), &["--since", p(&state)]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    // The log grew: the newer generation extends it.
+    let o = g.verify(&g.bundle, &["--since", p(&state)]);
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{t}");
+    assert!(
+        t.contains(&format!(
+            "earlier checkpoint of size {old}: the log extends it"
+        )),
+        "{t}"
+    );
+    let saved: serde_json::Value = serde_json::from_slice(&std::fs::read(&state).unwrap()).unwrap();
+    assert_eq!(saved["size"], new);
+
+    // Now someone serves the older generation again.
+    let o = g.verify(&g.older(), &["--since", p(&state)]);
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{t}");
+    assert!(
+        t.contains(&format!(
+            "[rollback] rollback: the checkpoint covers {old} entries, fewer than the {new} of the checkpoint verified before"
+        )),
+        "{t}"
+    );
+    // A failed verification leaves the state as it was.
+    let kept: serde_json::Value = serde_json::from_slice(&std::fs::read(&state).unwrap()).unwrap();
+    assert_eq!(kept, saved);
+}
+
+#[test]
+fn results_computed_under_another_seat_rule_set_are_caught() {
+    let g = TwoGenerations::new();
+    // The same protocols under a definition that names another rule set.
+    let src2 = g.dir.path().join("src2");
+    copy_tree(&g.src, &src2);
+    let toml = std::fs::read_to_string(src2.join("election.toml")).unwrap();
+    assert!(toml.contains("seats = { rules = \"albania\" }"));
+    replace(
+        &src2.join("election.toml"),
+        toml.replace(
+            "seats = { rules = \"albania\" }",
+            "seats = { rules = \"generic\", house = 140 }",
+        )
+        .as_bytes(),
+    );
+    let data2 = g.dir.path().join("data2");
+    let bundle2 = g.dir.path().join("bundle2");
+    init(&src2, &data2);
+    run(
+        &[
+            "ingest",
+            "--data",
+            p(&data2),
+            p(&src2.join("protocols.notes")),
+            p(&src2.join("amendments.notes")),
+        ],
+        0,
+    );
+    run(&["publish", "--data", p(&data2), "--out", p(&bundle2)], 0);
+    let ours = g.bundle.join("current");
+    let theirs = bundle2.join("current");
+    assert_eq!(checkpoint_size(&ours), checkpoint_size(&theirs));
+
+    // The published seats are replaced by those of the other rule set.
+    let results = std::fs::read_to_string(ours.join("v1/results.json")).unwrap();
+    let other = std::fs::read_to_string(theirs.join("v1/results.json")).unwrap();
+    let spliced = format!(
+        "{}{}{}",
+        &results[..seats_span(&results).0],
+        &other[seats_span(&other).0..seats_span(&other).1],
+        &results[seats_span(&results).1..]
+    );
+    let ours_file = ours.join("v1/results.json");
+    replace(&ours_file, spliced.as_bytes());
+    replace(
+        &ours.join("v1/seats/assembly.json"),
+        &std::fs::read(theirs.join("v1/seats/assembly.json")).unwrap(),
+    );
+
+    let o = g.verify(&g.bundle, &[]);
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{t}");
+    assert!(
+        t.contains(
+            "v1/results.json: contests[0].seats.rules: recomputed \"albania\", published \"generic\""
+        ) && t.contains("v1/seats/assembly.json: "),
+        "{t}"
+    );
+    let _ = &g.data;
+}
+
+/// The byte range of the first contest's `"seats": {…}` member in a results file.
+fn seats_span(text: &str) -> (usize, usize) {
+    let start = text.find("\"seats\": {").unwrap();
+    let open = start + "\"seats\": ".len();
+    let mut depth = 0;
+    let mut in_string = false;
+    let mut escaped = false;
+    for (i, c) in text[open..].char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' if in_string => escaped = true,
+            '"' => in_string = !in_string,
+            '{' if !in_string => depth += 1,
+            '}' if !in_string => {
+                depth -= 1;
+                if depth == 0 {
+                    return (start, open + i + 1);
+                }
+            }
+            _ => {}
+        }
+    }
+    panic!("unbalanced seats object")
+}
+
+#[test]
+fn missing_pieces_are_discrepancies_and_unreachable_sources_could_not_run() {
+    let g = TwoGenerations::new();
+    let current = g.bundle.join("current");
+
+    // Could not run: exit 2, and nothing said about the bundle.
+    let empty = g.dir.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let json = g.dir.path().join("r.json");
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (vec![p(&empty).into()], "not a bundle"),
+        (vec!["http://127.0.0.1:1".into()], "http://127.0.0.1:1"),
+        (
+            vec!["https://results.example/bundle".into()],
+            "verify the directory",
+        ),
+    ];
+    for (args, want) in cases {
+        let o = urna()
+            .arg("verify")
+            .args(&args)
+            .args(["--log-key", &g.log_key, "--json", p(&json)])
+            .output()
+            .unwrap();
+        let t = text(&o);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {t}");
+        assert!(t.contains(want), "{args:?}: {t}");
+        let r: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+        assert_eq!(r["verified"], false);
+        assert!(r["error"].as_str().unwrap().contains(want), "{r}");
+    }
+    let o = urna()
+        .args(["verify", p(&g.bundle), "--log-key", "urna/x+00000000+AQ"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let o = urna().args(["verify", p(&g.bundle)]).output().unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("no log key"), "{}", text(&o));
+    let help = run(&["verify", "--help"], 0);
+    assert!(
+        help.contains("Exit codes:") && help.contains("could not run"),
+        "{help}"
+    );
+
+    // A bundle that lacks what its checkpoint needs is a discrepancy: exit 1.
+    let tile = current.join(Tile::hash(0, 0, 256).unwrap().path());
+    std::fs::remove_file(&tile).unwrap();
+    let units = std::fs::read_dir(current.join("v1/units"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap();
+    std::fs::remove_file(units.path()).unwrap();
+    let o = g.verify(&g.bundle, &[]);
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{t}");
+    assert!(
+        t.contains("[tile-missing] tile/0/000: missing, but the checkpoint needs it")
+            && t.contains(&format!(
+                "[file-missing] v1/units/{}: missing",
+                units.file_name().to_string_lossy()
+            )),
+        "{t}"
+    );
+}

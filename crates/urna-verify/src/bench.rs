@@ -1,0 +1,195 @@
+//! A benchmark of the verifier with its reference measured in the same run: raw Ed25519 batch
+//! verification (`ed25519-dalek` `verify_batch`, batches of 1,024, on the same threads) of the
+//! same station signatures, without fetching, hashing, parsing, replaying or rendering.
+//! `urna bench` (or `cargo run --release -p urna-verify --example verify_bench`) prints it.
+
+use std::time::Instant;
+
+use urna_model::note::{Note, NoteVerifier, verify_batch};
+use urna_tlog::tile::{TILE_WIDTH, Tile};
+
+use crate::log::{Counter, fetch_tile};
+use crate::report::Report;
+use crate::source::Source;
+use crate::trust::Trust;
+use crate::{VerifyError, verify};
+
+/// Signatures per batch of the reference (the verifier's unit of work).
+pub const REFERENCE_BATCH: usize = 1024;
+
+/// A verification and its reference.
+#[derive(Debug, Clone)]
+pub struct BenchResult {
+    /// The verification's report (its `timings` break the time down).
+    pub report: Report,
+    /// Wall time of the whole verification, in seconds.
+    pub verify_seconds: f64,
+    /// Station signatures verified by the reference.
+    pub signatures: u64,
+    /// Wall time of the reference, in seconds.
+    pub reference_seconds: f64,
+    /// Wall time of the same batches with each station key first decompressed from its 32
+    /// bytes, as any verifier of these notes must (the keys come as bytes in the definition).
+    pub reference_decompress_seconds: f64,
+    /// Threads the reference used.
+    pub threads: usize,
+}
+
+impl BenchResult {
+    /// Log entries verified per second, end to end.
+    pub fn entries_per_second(&self) -> f64 {
+        self.report.counts.entries as f64 / self.verify_seconds.max(1e-9)
+    }
+
+    /// Raw batch-verified signatures per second.
+    pub fn reference_per_second(&self) -> f64 {
+        self.signatures as f64 / self.reference_seconds.max(1e-9)
+    }
+
+    /// Entries per second over raw signatures per second (1.0: the verifier costs no more
+    /// than its signatures).
+    pub fn ratio(&self) -> f64 {
+        self.entries_per_second() / self.reference_per_second().max(1e-9)
+    }
+
+    /// One line per figure.
+    pub fn summary(&self) -> String {
+        format!(
+            "verify: {} entries in {:.2} s = {:.0} entries/s (log {:.2} s, derived files {:.2} s), verified: {}\n\
+             reference: raw Ed25519 verify_batch of {} station signatures, batches of {REFERENCE_BATCH}, {} threads: {:.2} s = {:.0} signatures/s\n\
+             reference with each key decompressed from its bytes first: {:.2} s = {:.0} signatures/s\n\
+             ratio: {:.2} of the raw batch-verification rate ({:.2} of the rate with key decompression)\n",
+            self.report.counts.entries,
+            self.verify_seconds,
+            self.entries_per_second(),
+            self.report.timings.log_ms as f64 / 1000.0,
+            self.report.timings.files_ms as f64 / 1000.0,
+            self.report.verified,
+            self.signatures,
+            self.threads,
+            self.reference_seconds,
+            self.reference_per_second(),
+            self.reference_decompress_seconds,
+            self.signatures as f64 / self.reference_decompress_seconds.max(1e-9),
+            self.ratio(),
+            self.entries_per_second() * self.reference_decompress_seconds.max(1e-9)
+                / self.signatures.max(1) as f64,
+        )
+    }
+}
+
+/// Verifies `source`, then times the reference over the same entries' station signatures.
+///
+/// # Errors
+/// [`VerifyError`] if the verification could not run, or the definition could not be read
+/// for the reference.
+pub fn run(source: &dyn Source, trust: &Trust) -> Result<BenchResult, VerifyError> {
+    let t = Instant::now();
+    let report = verify(source, trust, None, &|_| {})?;
+    let verify_seconds = t.elapsed().as_secs_f64();
+
+    let size = report.checkpoint.as_ref().map_or(0, |c| c.size);
+    let counter = Counter::default();
+    let mut ignored = Vec::new();
+    let definition = crate::establish_definition(source, trust, size, &counter, &mut ignored)?;
+    let Some(d) = definition else {
+        return Ok(BenchResult {
+            report,
+            verify_seconds,
+            signatures: 0,
+            reference_seconds: 0.0,
+            reference_decompress_seconds: 0.0,
+            threads: 0,
+        });
+    };
+    let e = &d.election;
+    let mut texts = Vec::new();
+    let mut sigs = Vec::new();
+    let mut keys = Vec::new();
+    let mut raw_keys: Vec<(String, [u8; 32])> = Vec::new();
+    let width = u64::from(TILE_WIDTH);
+    for n in 0..size.div_ceil(width) {
+        let w = u16::try_from((size - n * width).min(width)).unwrap_or(TILE_WIDTH);
+        let Ok(tile) = Tile::entries(n, w) else {
+            continue;
+        };
+        let Some((bytes, from)) = fetch_tile(source, &tile, &counter)? else {
+            continue;
+        };
+        for entry in crate::log::decode_lenient(&bytes, usize::from(from)).0 {
+            let Ok(note) = Note::parse(entry) else {
+                continue;
+            };
+            let Some((sig, key, st)) = note.signatures().iter().find_map(|s| {
+                let st = &e.stations[e.station(&s.name)?.0 as usize];
+                let key = NoteVerifier::from_public_key(&st.id, &st.public_key).ok()?;
+                Some((s.signature.clone(), key.verifying_key().to_owned(), st))
+            }) else {
+                continue;
+            };
+            texts.push(note.text().as_bytes().to_vec());
+            sigs.push(sig);
+            keys.push(key);
+            raw_keys.push((st.id.clone(), st.public_key));
+        }
+    }
+    let threads = std::thread::available_parallelism().map_or(2, usize::from);
+    let per = texts.len().div_ceil(threads).max(1);
+    let t = Instant::now();
+    std::thread::scope(|s| {
+        for ((t, g), k) in texts
+            .chunks(per)
+            .zip(sigs.chunks(per))
+            .zip(keys.chunks(per))
+        {
+            s.spawn(move || {
+                for ((t, g), k) in t
+                    .chunks(REFERENCE_BATCH)
+                    .zip(g.chunks(REFERENCE_BATCH))
+                    .zip(k.chunks(REFERENCE_BATCH))
+                {
+                    let msgs: Vec<&[u8]> = t.iter().map(Vec::as_slice).collect();
+                    let sigs: Vec<&[u8]> = g.iter().map(Vec::as_slice).collect();
+                    let _ = verify_batch(&msgs, &sigs, k);
+                }
+            });
+        }
+    });
+    let reference_seconds = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    std::thread::scope(|s| {
+        for ((t, g), k) in texts
+            .chunks(per)
+            .zip(sigs.chunks(per))
+            .zip(raw_keys.chunks(per))
+        {
+            s.spawn(move || {
+                for ((t, g), k) in t
+                    .chunks(REFERENCE_BATCH)
+                    .zip(g.chunks(REFERENCE_BATCH))
+                    .zip(k.chunks(REFERENCE_BATCH))
+                {
+                    let keys: Vec<_> = k
+                        .iter()
+                        .filter_map(|(name, bytes)| {
+                            NoteVerifier::from_public_key(name, bytes)
+                                .ok()
+                                .map(|v| v.verifying_key().to_owned())
+                        })
+                        .collect();
+                    let msgs: Vec<&[u8]> = t.iter().map(Vec::as_slice).collect();
+                    let sigs: Vec<&[u8]> = g.iter().map(Vec::as_slice).collect();
+                    let _ = verify_batch(&msgs, &sigs, &keys);
+                }
+            });
+        }
+    });
+    Ok(BenchResult {
+        report,
+        verify_seconds,
+        signatures: texts.len() as u64,
+        reference_seconds,
+        reference_decompress_seconds: t.elapsed().as_secs_f64(),
+        threads,
+    })
+}

@@ -1,0 +1,304 @@
+//! The checkpoint: its form (C2SP tlog-checkpoint), the log key's signature, and the trusted
+//! witnesses' cosignatures (C2SP tlog-cosignature, `cosignature/v1`) against the quorum.
+//!
+//! Signature lines by keys the verifier does not trust are ignored, as C2SP signed-note
+//! requires, but each is named in the report; when the quorum is not met the message names
+//! them, since a line that claims to be a witness but is not is what a forger leaves.
+
+use urna_model::note::{Note, NoteSignature};
+use urna_tlog::Checkpoint;
+
+use crate::report::{
+    CheckpointReport, Cosigner, Discrepancy, Kind, UnknownSigner, WitnessReport, rfc3339,
+};
+use crate::trust::Trust;
+
+/// The bundle path of the checkpoint.
+pub(crate) const CHECKPOINT: &str = "checkpoint";
+
+/// A checkpoint whose form is valid (its signatures may not be).
+#[derive(Debug, Clone)]
+pub(crate) struct Checked {
+    pub(crate) checkpoint: Checkpoint,
+    pub(crate) report: CheckpointReport,
+}
+
+/// Checks the checkpoint note `bytes` against `trust`, adding a discrepancy for everything
+/// wrong. `None` if it is not a checkpoint at all (nothing else can then be checked).
+pub(crate) fn check(
+    bytes: &[u8],
+    trust: &Trust,
+    witnesses: &mut WitnessReport,
+    found: &mut Vec<Discrepancy>,
+) -> Option<Checked> {
+    witnesses.quorum = trust.quorum;
+    witnesses.trusted = trust.witnesses.len();
+    let malformed = |reason: String| {
+        Discrepancy::new(Kind::CheckpointMalformed, format!("checkpoint: {reason}"))
+            .file(CHECKPOINT)
+    };
+    let note = match Note::parse(bytes) {
+        Ok(n) => n,
+        Err(e) => {
+            found.push(malformed(e.to_string()));
+            return None;
+        }
+    };
+    let checkpoint = match Checkpoint::parse_text(note.text()) {
+        Ok(c) => c,
+        Err(e) => {
+            found.push(malformed(e.to_string()));
+            return None;
+        }
+    };
+    if checkpoint.origin != trust.origin() {
+        found.push(
+            Discrepancy::new(
+                Kind::CheckpointOrigin,
+                format!(
+                    "checkpoint: it is of log {:?}, not of the log whose key you trust ({:?})",
+                    checkpoint.origin,
+                    trust.origin()
+                ),
+            )
+            .file(CHECKPOINT)
+            .field("origin")
+            .values(trust.origin(), checkpoint.origin.clone()),
+        );
+    }
+    let log_signature = match trust.log.verify(&note) {
+        Ok(()) => true,
+        Err(e) => {
+            found.push(
+                Discrepancy::new(
+                    Kind::CheckpointSignature,
+                    format!(
+                        "checkpoint: {e}: it is not signed by the log key {}",
+                        trust.log.to_vkey()
+                    ),
+                )
+                .file(CHECKPOINT),
+            );
+            false
+        }
+    };
+    check_cosignatures(&note, trust, witnesses, found);
+    let report = CheckpointReport {
+        origin: checkpoint.origin.clone(),
+        size: checkpoint.size.0,
+        root_hash: checkpoint.root.to_base64(),
+        log_signature,
+        note: String::from_utf8_lossy(bytes).into_owned(),
+    };
+    Some(Checked { checkpoint, report })
+}
+
+fn check_cosignatures(
+    note: &Note,
+    trust: &Trust,
+    witnesses: &mut WitnessReport,
+    found: &mut Vec<Discrepancy>,
+) {
+    let is_log = |s: &NoteSignature| s.name == trust.log.name() && s.key_id == trust.log.key_id();
+    for sig in note.signatures().iter().filter(|s| !is_log(s)) {
+        let witness = trust
+            .witnesses
+            .iter()
+            .find(|w| w.name() == sig.name && w.key_id() == sig.key_id);
+        let Some(w) = witness else {
+            witnesses.unknown.push(UnknownSigner {
+                name: sig.name.clone(),
+                key_id: sig.key_id.to_string(),
+            });
+            continue;
+        };
+        match w.verify_signature(note.text(), sig) {
+            Ok(timestamp) => witnesses.cosigned.push(Cosigner {
+                name: w.name().to_owned(),
+                key_id: w.key_id().to_string(),
+                timestamp,
+                time: rfc3339(timestamp),
+            }),
+            Err(e) => found.push(
+                Discrepancy::new(
+                    Kind::CosignatureInvalid,
+                    format!(
+                        "checkpoint: {e}: witness `{}` did not sign this checkpoint",
+                        w.name()
+                    ),
+                )
+                .file(CHECKPOINT)
+                .field(format!("cosignature {}", w.name())),
+            ),
+        }
+    }
+    witnesses.missing = trust
+        .witnesses
+        .iter()
+        .filter(|w| !witnesses.cosigned.iter().any(|c| c.name == w.name()))
+        .map(|w| w.name().to_owned())
+        .collect();
+    let valid = witnesses.cosigned.len();
+    if valid < trust.quorum {
+        let mut why: Vec<String> = witnesses
+            .unknown
+            .iter()
+            .map(|u| {
+                let same_name = trust.witnesses.iter().find(|w| w.name() == u.name);
+                match same_name {
+                    Some(w) => format!(
+                        "the line from `{}` (key id {}) is not by the trusted key of that witness (key id {})",
+                        u.name,
+                        u.key_id,
+                        w.key_id()
+                    ),
+                    None => format!(
+                        "the line from `{}` (key id {}) is not a trusted witness",
+                        u.name, u.key_id
+                    ),
+                }
+            })
+            .collect();
+        let silent: Vec<String> = witnesses.missing.iter().map(|m| format!("`{m}`")).collect();
+        if !silent.is_empty() {
+            why.push(format!("no valid cosignature from {}", silent.join(", ")));
+        }
+        found.push(
+            Discrepancy::new(
+                Kind::WitnessQuorum,
+                format!(
+                    "checkpoint: {valid} of {} required witness cosignatures; {}",
+                    trust.quorum,
+                    why.join("; ")
+                ),
+            )
+            .file(CHECKPOINT)
+            .values(trust.quorum.to_string(), valid.to_string()),
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use urna_model::note::NoteSigner;
+    use urna_tlog::cosignature::CosignatureSigner;
+    use urna_tlog::{Hash, TreeSize};
+
+    use super::*;
+
+    struct Setup {
+        log: NoteSigner,
+        a: CosignatureSigner,
+        b: CosignatureSigner,
+    }
+
+    fn setup() -> Setup {
+        Setup {
+            log: NoteSigner::from_seed("urna/el", &[1; 32]).unwrap(),
+            a: CosignatureSigner::from_seed("agency", &[2; 32]).unwrap(),
+            b: CosignatureSigner::from_seed("observers", &[3; 32]).unwrap(),
+        }
+    }
+
+    fn trust(s: &Setup, quorum: Option<usize>) -> Trust {
+        Trust::new(
+            &s.log.verifier().to_vkey(),
+            &[s.a.verifier().to_vkey(), s.b.verifier().to_vkey()],
+            quorum,
+        )
+        .unwrap()
+    }
+
+    fn note(s: &Setup, cosigners: &[&CosignatureSigner]) -> Vec<u8> {
+        let cp = Checkpoint::new("urna/el", TreeSize(5), Hash([9; 32]));
+        let mut n = cp.sign(&s.log).unwrap();
+        for c in cosigners {
+            n.add_signature(c.cosign_at(n.text(), 1_700_000_000).unwrap());
+        }
+        n.to_bytes()
+    }
+
+    fn run(bytes: &[u8], t: &Trust) -> (Option<Checked>, WitnessReport, Vec<Discrepancy>) {
+        let (mut w, mut found) = (WitnessReport::default(), Vec::new());
+        let c = check(bytes, t, &mut w, &mut found);
+        (c, w, found)
+    }
+
+    #[test]
+    fn a_checkpoint_cosigned_by_the_quorum_verifies() {
+        let s = setup();
+        let (c, w, found) = run(&note(&s, &[&s.a, &s.b]), &trust(&s, None));
+        assert!(found.is_empty(), "{found:?}");
+        assert_eq!(c.unwrap().checkpoint.size, TreeSize(5));
+        assert_eq!(w.cosigned.len(), 2);
+        assert_eq!(w.cosigned[0].time, "2023-11-14T22:13:20Z");
+    }
+
+    #[test]
+    fn an_unknown_cosigner_is_named_when_the_quorum_fails() {
+        let s = setup();
+        let evil = CosignatureSigner::from_seed("evil-witness", &[6; 32]).unwrap();
+        let (_, w, found) = run(&note(&s, &[&s.a, &evil]), &trust(&s, None));
+        assert_eq!(w.unknown.len(), 1);
+        let [d] = found.as_slice() else {
+            panic!("{found:?}")
+        };
+        assert_eq!(d.kind, Kind::WitnessQuorum);
+        assert!(
+            d.message.contains(
+                "1 of 2 required witness cosignatures; the line from `evil-witness` (key id "
+            ) && d
+                .message
+                .contains("is not a trusted witness; no valid cosignature from `observers`"),
+            "{}",
+            d.message
+        );
+        // The same line under a trusted witness's name, with another key.
+        let impostor = CosignatureSigner::from_seed("observers", &[7; 32]).unwrap();
+        let (_, _, found) = run(&note(&s, &[&s.a, &impostor]), &trust(&s, None));
+        assert!(
+            found[0]
+                .message
+                .contains("is not by the trusted key of that witness"),
+            "{found:?}"
+        );
+        // With a quorum of 1 the unknown line is only reported, not a discrepancy.
+        let (_, w, found) = run(&note(&s, &[&s.a, &evil]), &trust(&s, Some(1)));
+        assert!(found.is_empty() && w.unknown.len() == 1, "{found:?}");
+    }
+
+    #[test]
+    fn bad_signatures_and_wrong_logs_are_discrepancies() {
+        let s = setup();
+        let good = note(&s, &[&s.a, &s.b]);
+        // A cosignature of another checkpoint text pasted under this one.
+        let other = {
+            let cp = Checkpoint::new("urna/el", TreeSize(6), Hash([9; 32]));
+            let mut n = cp.sign(&s.log).unwrap();
+            n.add_signature(s.b.cosign_at(n.text(), 1).unwrap());
+            n.to_bytes()
+        };
+        let pasted_line = String::from_utf8(other)
+            .unwrap()
+            .lines()
+            .last()
+            .unwrap()
+            .to_owned();
+        let good_text = String::from_utf8(good.clone()).unwrap();
+        let b_line = good_text.lines().last().unwrap();
+        let forged = good_text.replace(b_line, &pasted_line);
+        let (_, _, found) = run(forged.as_bytes(), &trust(&s, None));
+        let kinds: Vec<Kind> = found.iter().map(|d| d.kind).collect();
+        assert_eq!(kinds, [Kind::CosignatureInvalid, Kind::WitnessQuorum]);
+
+        let other_log = NoteSigner::from_seed("urna/el", &[8; 32]).unwrap();
+        let t = Trust::new(&other_log.verifier().to_vkey(), &[], None).unwrap();
+        let (c, _, found) = run(&good, &t);
+        assert!(c.is_some_and(|c| !c.report.log_signature));
+        assert_eq!(found[0].kind, Kind::CheckpointSignature);
+
+        let (c, _, found) = run(b"not a note", &trust(&s, None));
+        assert!(c.is_none());
+        assert_eq!(found[0].kind, Kind::CheckpointMalformed);
+    }
+}

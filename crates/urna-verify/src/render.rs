@@ -1,0 +1,190 @@
+//! Recomputing the derived files on every thread, each compared with the published file as
+//! soon as it is rendered (so a million stations' files are never all in memory at once).
+//!
+//! The files and their order are those of [`urna_tally::public::render`], which renders them
+//! one after the other; here each file is a job. A test checks that the jobs give exactly
+//! what `render` gives, so a file added there and not here fails it.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+use urna_model::definition::{Election, UnitIdx};
+use urna_tally::public::{self, CheckpointInfo, DefinitionFiles, RenderError, Replay};
+
+use crate::report::{Discrepancy, Kind};
+use crate::source::{Source, SourceError};
+use crate::{Progress, Stage, compare_file};
+
+/// One derived file (or, for seats, the files of every contest).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Job {
+    Election,
+    Results,
+    Quarantine,
+    Seats,
+    Unit(UnitIdx),
+    StationsCsv,
+    UnitsCsv,
+    Readme,
+}
+
+/// The jobs, in the order [`public::render`] lists the files.
+fn jobs(e: &Election, replay: &Replay) -> Vec<Job> {
+    let mut jobs = vec![Job::Election, Job::Results, Job::Quarantine, Job::Seats];
+    jobs.extend(
+        public::units_with_files(e, replay)
+            .into_iter()
+            .map(Job::Unit),
+    );
+    jobs.extend([Job::StationsCsv, Job::UnitsCsv, Job::Readme]);
+    jobs
+}
+
+fn run_job(
+    job: Job,
+    e: &Election,
+    files: &DefinitionFiles,
+    replay: &Replay,
+    cp: &CheckpointInfo,
+) -> Result<Vec<(String, Vec<u8>)>, RenderError> {
+    let one = |path: &str, bytes| Ok(vec![(path.to_owned(), bytes)]);
+    match job {
+        Job::Election => one(public::ELECTION_JSON, public::render_election(e, files)?),
+        Job::Results => one(public::RESULTS_JSON, public::render_results(e, replay, cp)?),
+        Job::Quarantine => one(
+            public::QUARANTINE_JSON,
+            public::render_quarantine(e, replay)?,
+        ),
+        Job::Seats => public::render_seats(e, replay),
+        Job::Unit(u) => one(
+            &public::unit_path(&e.units[u.0 as usize].id),
+            public::render_unit(e, replay, u)?,
+        ),
+        Job::StationsCsv => one(
+            public::STATIONS_CSV,
+            public::render_stations_csv(e, replay)?,
+        ),
+        Job::UnitsCsv => one(public::UNITS_CSV, public::render_units_csv(e, replay)?),
+        Job::Readme => one(public::README_TXT, public::render_readme(e, cp)),
+    }
+}
+
+/// What the derived files are recomputed from.
+pub(crate) struct Inputs<'a> {
+    pub(crate) election: &'a Election,
+    pub(crate) files: &'a DefinitionFiles,
+    pub(crate) replay: &'a Replay,
+    pub(crate) checkpoint: &'a CheckpointInfo,
+}
+
+/// What comparing the derived files found.
+#[derive(Default)]
+pub(crate) struct Compared {
+    /// Every path recomputed, in order.
+    pub(crate) paths: Vec<String>,
+    /// Files compared.
+    pub(crate) compared: u64,
+    /// … of which identical.
+    pub(crate) identical: u64,
+    /// A discrepancy for each that is not.
+    pub(crate) found: Vec<Discrepancy>,
+}
+
+/// A job's files, each with the outcome of its comparison.
+type JobOutcome = Result<Vec<(String, Result<Option<Discrepancy>, SourceError>)>, RenderError>;
+
+/// Renders every derived file on `source.concurrency()` threads and compares each with the
+/// published one, adding a discrepancy for each that differs or is missing.
+///
+/// # Errors
+/// [`SourceError`] if the source fails.
+pub(crate) fn render_and_compare(
+    source: &dyn Source,
+    inputs: &Inputs<'_>,
+    progress: &(dyn Fn(Progress) + Sync),
+) -> Result<Compared, SourceError> {
+    let Inputs {
+        election: e,
+        files,
+        replay,
+        checkpoint: cp,
+    } = *inputs;
+    let jobs = jobs(e, replay);
+    // The big files first, so that no thread is left with one at the end.
+    let mut schedule: Vec<usize> = (0..jobs.len()).collect();
+    schedule.sort_by_key(|&i| match jobs[i] {
+        Job::StationsCsv => 0,
+        Job::Results => 1,
+        Job::UnitsCsv => 2,
+        _ => 3,
+    });
+    let slots: Vec<Mutex<Option<JobOutcome>>> = jobs.iter().map(|_| Mutex::new(None)).collect();
+    let next = AtomicUsize::new(0);
+    let done = AtomicU64::new(0);
+    let total = jobs.len() as u64;
+    let threads = source.concurrency().max(1).min(jobs.len());
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| {
+                loop {
+                    let k = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(&i) = schedule.get(k) else { break };
+                    let outcome = run_job(jobs[i], e, files, replay, cp).map(|rendered| {
+                        rendered
+                            .into_iter()
+                            .map(|(path, bytes)| {
+                                let r = compare_file(source, &path, &bytes);
+                                (path, r)
+                            })
+                            .collect()
+                    });
+                    if let Ok(mut slot) = slots[i].lock() {
+                        *slot = Some(outcome);
+                    }
+                    let d = done.fetch_add(1, Ordering::Relaxed) + 1;
+                    progress(Progress {
+                        stage: Stage::Files,
+                        done: d,
+                        total,
+                    });
+                }
+            });
+        }
+    });
+    let mut out = Compared::default();
+    for slot in slots {
+        let outcome = slot.into_inner().ok().flatten();
+        match outcome {
+            None => {}
+            Some(Err(err)) => out.found.push(Discrepancy::new(
+                Kind::NotRecomputed,
+                format!("a derived file cannot be recomputed: {err}"),
+            )),
+            Some(Ok(list)) => {
+                for (path, r) in list {
+                    out.compared += 1;
+                    match r? {
+                        None => out.identical += 1,
+                        Some(d) => out.found.push(d),
+                    }
+                    out.paths.push(path);
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+pub(crate) fn render_all(
+    e: &Election,
+    files: &DefinitionFiles,
+    replay: &Replay,
+    cp: &CheckpointInfo,
+) -> Result<Vec<(String, Vec<u8>)>, RenderError> {
+    let mut out = Vec::new();
+    for job in jobs(e, replay) {
+        out.extend(run_job(job, e, files, replay, cp)?);
+    }
+    Ok(out)
+}

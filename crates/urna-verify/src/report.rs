@@ -1,0 +1,591 @@
+//! What a verification found: the [`Report`], its JSON form (`urna verify --json`) and its
+//! human summary.
+//!
+//! The JSON form, abridged (`format` is [`REPORT_FORMAT`]; fields named with `?` appear only
+//! when known):
+//!
+//! ```json
+//! {
+//!   "format": "urna/verify-report/v1",
+//!   "verified": false,
+//!   "source": "/srv/urna/public/gen/00000000000000000305.1",
+//!   "checkpoint": {"origin": "urna/sim-2025-assembly", "size": 305, "root_hash": "0Fwg…=",
+//!                  "log_signature": true, "note": "urna/sim-2025-assembly\n305\n…"},
+//!   "witnesses": {"quorum": 2, "trusted": 2,
+//!                 "cosigned": [{"name": "cyber-security-agency", "key_id": "c1603798",
+//!                               "timestamp": 1795000000, "time": "2026-11-18T…Z"}],
+//!                 "missing": ["observer-mission"],
+//!                 "unknown": [{"name": "evil-witness", "key_id": "0a1b2c3d"}]},
+//!   "counts": {"entries": 305, "entries_verified": 304, "entries_skipped": 0, "protocols": 300,
+//!              "amendments": 4, "stations": 300, "stations_reporting": 300,
+//!              "stations_counted": 297, "stations_quarantined": 3, "tiles": 6,
+//!              "bytes": 208320, "files_compared": 19, "files_identical": 19},
+//!   "since": {"old_size": 200, "old_root_hash": "…", "consistent": true},
+//!   "totals": [{"contest": "assembly", "counted": 297, "quarantined": 3, "stations": 300,
+//!               "votes": [["AP", 39382], …],
+//!               "seats": {"rules": "albania", "lists": [["AP", 74], …], "error": null}}],
+//!   "discrepancies": [{"kind": "witness-quorum", "file?": "checkpoint", "index?": 7,
+//!                      "station?": "PS-0000007", "field?": "votes AP", "expected?": "212",
+//!                      "found?": "250", "message": "…"}],
+//!   "timings": {"checkpoint_ms": 3, "log_ms": 40, "files_ms": 12, "total_ms": 56}
+//! }
+//! ```
+//!
+//! `kind` is one of the [`Kind`] names (`checkpoint-signature`, `witness-quorum`, `entry`,
+//! `root-mismatch`, `hash-tile`, `file-mismatch`, `rollback`, `fork`, …).
+
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+/// The `format` of a JSON report.
+pub const REPORT_FORMAT: &str = "urna/verify-report/v1";
+
+/// Discrepancies shown in the human summary; the JSON report lists every one.
+pub const SUMMARY_DISCREPANCIES: usize = 25;
+
+/// The result of one verification.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// Always [`REPORT_FORMAT`].
+    pub format: &'static str,
+    /// True iff no discrepancy was found.
+    pub verified: bool,
+    /// The directory or URL verified.
+    pub source: String,
+    /// The checkpoint verified against.
+    pub checkpoint: Option<CheckpointReport>,
+    /// Cosignatures: who cosigned, who did not, who is unknown.
+    pub witnesses: WitnessReport,
+    /// What was checked, in numbers.
+    pub counts: Counts,
+    /// The comparison with the state file of an earlier run (`--since`).
+    pub since: Option<SinceReport>,
+    /// National totals recomputed from the log, per contest.
+    pub totals: Vec<ContestTotals>,
+    /// Everything that does not check out, in the order found.
+    pub discrepancies: Vec<Discrepancy>,
+    /// Time spent, in milliseconds.
+    pub timings: Timings,
+}
+
+/// The checkpoint.
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckpointReport {
+    /// The log's origin.
+    pub origin: String,
+    /// Entries it covers.
+    pub size: u64,
+    /// Root hash (base64) it states.
+    pub root_hash: String,
+    /// Whether the log key's signature verified.
+    pub log_signature: bool,
+    /// The whole note.
+    pub note: String,
+}
+
+/// The witnesses' cosignatures on the checkpoint.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct WitnessReport {
+    /// Valid cosignatures required.
+    pub quorum: usize,
+    /// Trusted witnesses.
+    pub trusted: usize,
+    /// Trusted witnesses whose cosignature verified.
+    pub cosigned: Vec<Cosigner>,
+    /// Trusted witnesses without a (valid) cosignature.
+    pub missing: Vec<String>,
+    /// Signature lines from keys not trusted (ignored, as C2SP requires, but named).
+    pub unknown: Vec<UnknownSigner>,
+}
+
+/// A witness that cosigned.
+#[derive(Debug, Clone, Serialize)]
+pub struct Cosigner {
+    /// Its name.
+    pub name: String,
+    /// Its key ID (hex).
+    pub key_id: String,
+    /// The cosignature's time (Unix seconds).
+    pub timestamp: u64,
+    /// The same, as an RFC 3339 UTC time.
+    pub time: String,
+}
+
+/// A signature line by a key the verifier does not trust.
+#[derive(Debug, Clone, Serialize)]
+pub struct UnknownSigner {
+    /// The name on the line.
+    pub name: String,
+    /// The key ID on the line (hex).
+    pub key_id: String,
+}
+
+/// What was checked, in numbers.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Counts {
+    /// Log entries (the checkpoint's size).
+    pub entries: u64,
+    /// Entries whose signatures were checked and that were replayed.
+    pub entries_verified: u64,
+    /// Entries that could not be read or replayed (the totals then leave them out).
+    pub entries_skipped: u64,
+    /// Protocols (revision 1) among them.
+    pub protocols: u64,
+    /// Amendments among them.
+    pub amendments: u64,
+    /// Polling stations in the definition.
+    pub stations: u64,
+    /// Station results reported (summed over contests).
+    pub stations_reporting: u64,
+    /// … of which counted.
+    pub stations_counted: u64,
+    /// … of which quarantined.
+    pub stations_quarantined: u64,
+    /// Tiles fetched (entry bundles and hash tiles).
+    pub tiles: u64,
+    /// Bytes fetched.
+    pub bytes: u64,
+    /// Derived files recomputed and compared byte for byte.
+    pub files_compared: u64,
+    /// … of which identical.
+    pub files_identical: u64,
+}
+
+/// The comparison with an earlier run's state.
+#[derive(Debug, Clone, Serialize)]
+pub struct SinceReport {
+    /// Size of the earlier checkpoint.
+    pub old_size: u64,
+    /// Its root (base64).
+    pub old_root_hash: String,
+    /// Whether the log now extends it.
+    pub consistent: bool,
+}
+
+/// National totals of one contest, recomputed from the log.
+#[derive(Debug, Clone, Serialize)]
+pub struct ContestTotals {
+    /// The contest's id.
+    pub contest: String,
+    /// Stations counted.
+    pub counted: u64,
+    /// Stations quarantined.
+    pub quarantined: u64,
+    /// Stations in the contest.
+    pub stations: u64,
+    /// Votes per list, in ballot order.
+    pub votes: Vec<(String, u64)>,
+    /// The seats, if the definition names a rule set for the contest.
+    pub seats: Option<SeatTotals>,
+}
+
+/// Seats of one contest, recomputed from the tally under the definition's rule set.
+#[derive(Debug, Clone, Serialize)]
+pub struct SeatTotals {
+    /// The rule set's id.
+    pub rules: String,
+    /// Seats per list, in ballot order; empty if the seats cannot be allocated (`error`).
+    pub lists: Vec<(String, u32)>,
+    /// Why the seats cannot be allocated yet.
+    pub error: Option<String>,
+}
+
+/// Time spent, in milliseconds.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Timings {
+    /// Checkpoint, cosignatures, genesis and definition.
+    pub checkpoint_ms: u64,
+    /// Fetching the tiles, hashing the tree, checking signatures and replaying (overlapped).
+    pub log_ms: u64,
+    /// Recomputing the derived files and comparing them (overlapped).
+    pub files_ms: u64,
+    /// Everything.
+    pub total_ms: u64,
+}
+
+/// What kind of discrepancy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Kind {
+    /// The checkpoint is not a well-formed checkpoint note.
+    CheckpointMalformed,
+    /// The checkpoint is of another log than the one trusted.
+    CheckpointOrigin,
+    /// The log key's signature on the checkpoint is missing or wrong.
+    CheckpointSignature,
+    /// A trusted witness's cosignature does not verify.
+    CosignatureInvalid,
+    /// Fewer valid cosignatures than the quorum.
+    WitnessQuorum,
+    /// A tile the checkpoint needs is missing.
+    TileMissing,
+    /// A tile is not a well-formed tile of its width.
+    TileMalformed,
+    /// A hash tile differs from the hashes recomputed from the entries.
+    HashTile,
+    /// The entries do not hash to the checkpoint's root.
+    RootMismatch,
+    /// Entry 0 is not a genesis the log key signed for a loadable definition.
+    Genesis,
+    /// A definition file named by the genesis is missing.
+    BlobMissing,
+    /// A definition file does not hash to what the genesis names.
+    BlobMismatch,
+    /// The definition files do not make a valid election definition.
+    Definition,
+    /// An entry is refused: malformed, not this election's, a bad signature, or out of
+    /// sequence for its station.
+    Entry,
+    /// The derived files could not be recomputed.
+    NotRecomputed,
+    /// A derived file is missing.
+    FileMissing,
+    /// A derived file differs from the one recomputed.
+    FileMismatch,
+    /// A file the recomputation does not produce.
+    FileUnexpected,
+    /// The checkpoint is older than the one verified before (`--since`).
+    Rollback,
+    /// The log does not extend the one verified before (`--since`).
+    Fork,
+}
+
+impl Kind {
+    /// The kebab-case name used in the JSON report.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::CheckpointMalformed => "checkpoint-malformed",
+            Self::CheckpointOrigin => "checkpoint-origin",
+            Self::CheckpointSignature => "checkpoint-signature",
+            Self::CosignatureInvalid => "cosignature-invalid",
+            Self::WitnessQuorum => "witness-quorum",
+            Self::TileMissing => "tile-missing",
+            Self::TileMalformed => "tile-malformed",
+            Self::HashTile => "hash-tile",
+            Self::RootMismatch => "root-mismatch",
+            Self::Genesis => "genesis",
+            Self::BlobMissing => "blob-missing",
+            Self::BlobMismatch => "blob-mismatch",
+            Self::Definition => "definition",
+            Self::Entry => "entry",
+            Self::NotRecomputed => "not-recomputed",
+            Self::FileMissing => "file-missing",
+            Self::FileMismatch => "file-mismatch",
+            Self::FileUnexpected => "file-unexpected",
+            Self::Rollback => "rollback",
+            Self::Fork => "fork",
+        }
+    }
+}
+
+/// One thing that does not check out, with everything it can name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Discrepancy {
+    /// What kind.
+    pub kind: Kind,
+    /// The bundle file (or tile) concerned.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    /// The log entry concerned.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub index: Option<u64>,
+    /// The polling station concerned.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub station: Option<String>,
+    /// The field: a JSON path (`contests[0].national.votes.PS`), a CSV column, a protocol
+    /// field.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    /// What the verifier expected (recomputed, or what the signed part says).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expected: Option<String>,
+    /// What the bundle holds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub found: Option<String>,
+    /// The whole finding in one sentence.
+    pub message: String,
+}
+
+impl Discrepancy {
+    /// A discrepancy with only a kind and a message; add the rest with the builder methods.
+    pub fn new(kind: Kind, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            file: None,
+            index: None,
+            station: None,
+            field: None,
+            expected: None,
+            found: None,
+            message: message.into(),
+        }
+    }
+
+    /// Names the file.
+    #[must_use]
+    pub fn file(mut self, file: impl Into<String>) -> Self {
+        self.file = Some(file.into());
+        self
+    }
+
+    /// Names the entry.
+    #[must_use]
+    pub fn index(mut self, index: u64) -> Self {
+        self.index = Some(index);
+        self
+    }
+
+    /// Names the station.
+    #[must_use]
+    pub fn station(mut self, station: Option<String>) -> Self {
+        self.station = station;
+        self
+    }
+
+    /// Names the field.
+    #[must_use]
+    pub fn field(mut self, field: impl Into<String>) -> Self {
+        self.field = Some(field.into());
+        self
+    }
+
+    /// Gives what was expected and what was found.
+    #[must_use]
+    pub fn values(mut self, expected: impl Into<String>, found: impl Into<String>) -> Self {
+        self.expected = Some(expected.into());
+        self.found = Some(found.into());
+        self
+    }
+}
+
+impl Report {
+    /// The JSON report, pretty-printed, with a final newline.
+    pub fn to_json(&self) -> Vec<u8> {
+        // Serialising plain structs of strings and integers cannot fail.
+        let mut out = serde_json::to_vec_pretty(self).unwrap_or_default();
+        out.push(b'\n');
+        out
+    }
+
+    /// The human summary: what was checked, then every discrepancy (the first
+    /// [`SUMMARY_DISCREPANCIES`]), then the verdict.
+    pub fn summary(&self) -> String {
+        let mut s = String::new();
+        let _ = writeln!(s, "urna verify: {}", self.source);
+        if let Some(cp) = &self.checkpoint {
+            let _ = writeln!(
+                s,
+                "  checkpoint   {} size {} root {} ({})",
+                cp.origin,
+                cp.size,
+                cp.root_hash,
+                if cp.log_signature {
+                    "signed by the log key"
+                } else {
+                    "NOT signed by the log key"
+                }
+            );
+        }
+        let w = &self.witnesses;
+        let cosigned: Vec<String> = w
+            .cosigned
+            .iter()
+            .map(|c| format!("{} at {}", c.name, c.time))
+            .collect();
+        let _ = writeln!(
+            s,
+            "  witnesses    {} of {} required cosigned{}{}",
+            w.cosigned.len(),
+            w.quorum,
+            if cosigned.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", cosigned.join(", "))
+            },
+            if w.trusted == 0 {
+                " (no witness keys given: a split view would go unnoticed)"
+            } else {
+                ""
+            }
+        );
+        for u in &w.unknown {
+            let _ = writeln!(
+                s,
+                "               ignored: a line from `{}` (key id {}), not a trusted witness",
+                u.name, u.key_id
+            );
+        }
+        let c = &self.counts;
+        let _ = writeln!(
+            s,
+            "  log          {} entries: {} tiles, {} bytes; {} entries' signatures checked and replayed ({} protocols, {} amendments)",
+            c.entries, c.tiles, c.bytes, c.entries_verified, c.protocols, c.amendments
+        );
+        let _ = writeln!(
+            s,
+            "  stations     {} in the definition; {} reporting: {} counted, {} quarantined",
+            c.stations, c.stations_reporting, c.stations_counted, c.stations_quarantined
+        );
+        let _ = writeln!(
+            s,
+            "  files        {} derived files recomputed, {} identical byte for byte",
+            c.files_compared, c.files_identical
+        );
+        if let Some(since) = &self.since {
+            let _ = writeln!(
+                s,
+                "  since        earlier checkpoint of size {}: {}",
+                since.old_size,
+                if since.consistent {
+                    "the log extends it"
+                } else {
+                    "NOT extended by this log"
+                }
+            );
+        }
+        for t in &self.totals {
+            let total: u64 = t.votes.iter().map(|(_, v)| v).sum();
+            let lists: Vec<String> = t.votes.iter().map(|(l, v)| format!("{l} {v}")).collect();
+            let _ = writeln!(
+                s,
+                "  totals       {}: {} of {} stations counted, {} votes: {}{}",
+                t.contest,
+                t.counted,
+                t.stations,
+                total,
+                lists.join(", "),
+                if c.entries_skipped > 0 {
+                    format!(" (without the {} entries skipped)", c.entries_skipped)
+                } else {
+                    String::new()
+                }
+            );
+            match &t.seats {
+                Some(SeatTotals {
+                    rules,
+                    error: None,
+                    lists,
+                    ..
+                }) => {
+                    let seats: Vec<String> =
+                        lists.iter().map(|(l, n)| format!("{l} {n}")).collect();
+                    let _ = writeln!(
+                        s,
+                        "  seats        {} ({rules}): {}",
+                        t.contest,
+                        seats.join(", ")
+                    );
+                }
+                Some(SeatTotals {
+                    rules,
+                    error: Some(e),
+                    ..
+                }) => {
+                    let _ = writeln!(
+                        s,
+                        "  seats        {} ({rules}): not allocated: {e}",
+                        t.contest
+                    );
+                }
+                None => {}
+            }
+        }
+        let _ = writeln!(
+            s,
+            "  time         {:.1} s (log {:.1} s, derived files {:.1} s)",
+            ms(self.timings.total_ms),
+            ms(self.timings.log_ms),
+            ms(self.timings.files_ms)
+        );
+        if self.verified {
+            let _ = writeln!(
+                s,
+                "VERIFIED: the log, its checkpoint and every published result check out"
+            );
+        } else {
+            let n = self.discrepancies.len();
+            let _ = writeln!(s, "{n} discrepanc{}:", if n == 1 { "y" } else { "ies" });
+            for d in self.discrepancies.iter().take(SUMMARY_DISCREPANCIES) {
+                let _ = writeln!(s, "  - [{}] {}", d.kind.as_str(), d.message);
+            }
+            if n > SUMMARY_DISCREPANCIES {
+                let _ = writeln!(
+                    s,
+                    "  … and {} more (--json FILE lists every one)",
+                    n - SUMMARY_DISCREPANCIES
+                );
+            }
+            let _ = writeln!(s, "NOT VERIFIED");
+        }
+        s
+    }
+}
+
+fn ms(v: u64) -> f64 {
+    v as f64 / 1000.0
+}
+
+/// RFC 3339 UTC time of a Unix time (proleptic Gregorian calendar).
+pub fn rfc3339(unix: u64) -> String {
+    let days = unix / 86_400;
+    let secs = unix % 86_400;
+    // Days to civil date (Howard Hinnant's algorithm), for dates from 1970 on.
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + u64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unix_times_are_written_as_rfc3339() {
+        let cases = [
+            (0, "1970-01-01T00:00:00Z"),
+            (951_782_400, "2000-02-29T00:00:00Z"),
+            (1_679_315_147, "2023-03-20T12:25:47Z"),
+            (4_107_542_399, "2100-02-28T23:59:59Z"),
+        ];
+        for (t, want) in cases {
+            assert_eq!(rfc3339(t), want);
+        }
+    }
+
+    #[test]
+    fn discrepancies_serialise_with_only_what_they_name() {
+        let d = Discrepancy::new(Kind::FileMismatch, "m")
+            .file("v1/results.json")
+            .field("contests[0].national.votes.PS")
+            .values("1", "2");
+        let v = serde_json::to_value(&d).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({
+                "kind": "file-mismatch",
+                "file": "v1/results.json",
+                "field": "contests[0].national.votes.PS",
+                "expected": "1",
+                "found": "2",
+                "message": "m",
+            })
+        );
+        assert_eq!(
+            serde_json::to_value(Kind::CheckpointSignature).unwrap(),
+            Kind::CheckpointSignature.as_str()
+        );
+    }
+}

@@ -1,0 +1,374 @@
+//! Where a bundle is read from: a directory on disk or a web server (`http://`).
+//!
+//! A bundle path is relative (`checkpoint`, `tile/0/000`, `v1/results.json`). A file that does
+//! not exist is `Ok(None)`, so the verifier can tell "the bundle lacks a file the checkpoint
+//! needs" (a discrepancy) from "the source could not be read" ([`SourceError`]: the
+//! verification could not run).
+//!
+//! `https://` is not fetched: a TLS stack (rustls and ring) would add about 15 s to a clean
+//! release build on 2 cores for this one use. Mirror the bundle with any tool that speaks
+//! HTTPS (`wget --mirror`, `rclone`, `aws s3 sync`) and verify the directory: the verifier
+//! trusts no transport anyway, only the keys it is given.
+
+use std::io::{ErrorKind, Read as _};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Largest file read from a source: an entry bundle is at most 256 × (2 + 65,535) bytes; the
+/// results and unit files of a million stations stay well below this.
+pub const MAX_FILE_BYTES: u64 = 1 << 30;
+
+/// Fetches run at once against a web server: enough to hide the latency of a distant mirror,
+/// few enough to be polite to it.
+pub const HTTP_CONCURRENCY: usize = 8;
+
+/// Why a source could not be read: the verification could not run (exit code 2), which says
+/// nothing about the bundle's honesty.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    /// The location is not a bundle directory.
+    #[error("{path}: not a bundle (no `checkpoint` in it, and no `current` generation to follow)")]
+    NotABundle {
+        /// The directory given.
+        path: PathBuf,
+    },
+    /// A file could not be read (other than not existing).
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The web server could not be reached or answered with an error.
+    #[error("{url}: {reason}")]
+    Http {
+        /// The URL.
+        url: String,
+        /// What happened.
+        reason: String,
+    },
+    /// A scheme this build cannot fetch.
+    #[error("{0}")]
+    Unsupported(String),
+    /// A bundle path that would leave the bundle.
+    #[error("{0:?} is not a relative path inside the bundle")]
+    BadPath(String),
+}
+
+/// Somewhere the files of a bundle can be read from.
+pub trait Source: Sync {
+    /// The directory or URL, for messages.
+    fn describe(&self) -> String;
+
+    /// The bytes of the file at `path` (relative to the bundle root); `None` if there is none.
+    ///
+    /// # Errors
+    /// [`SourceError`] if the source cannot be read.
+    fn fetch(&self, path: &str) -> Result<Option<Vec<u8>>, SourceError>;
+
+    /// How many fetches to run at once.
+    fn concurrency(&self) -> usize;
+
+    /// The file names in directory `dir` of the bundle, if the source can list directories
+    /// (a web server cannot); `None` otherwise.
+    ///
+    /// # Errors
+    /// [`SourceError`] if the directory exists but cannot be listed.
+    fn list(&self, _dir: &str) -> Result<Option<Vec<String>>, SourceError> {
+        Ok(None)
+    }
+}
+
+/// Opens a bundle location: an `http://` URL, or a directory (the bundle root, i.e.
+/// `BUNDLE/current`, or `BUNDLE` itself, whose `current` generation is then followed).
+///
+/// # Errors
+/// [`SourceError::Unsupported`] for `https://` and other schemes, with how to verify instead;
+/// [`SourceError::NotABundle`] for a directory without a checkpoint.
+pub fn open(location: &str) -> Result<Box<dyn Source>, SourceError> {
+    if location.starts_with("http://") {
+        return Ok(Box::new(HttpSource::new(location)?));
+    }
+    if location.starts_with("https://") {
+        return Err(SourceError::Unsupported(format!(
+            "{location}: urna fetches plain http:// only. Mirror the bundle with any HTTPS \
+             tool (e.g. `wget --mirror --no-parent {location}/`) and verify the directory: \
+             nothing in the check depends on the transport, only on the keys you give"
+        )));
+    }
+    if let Some((scheme, _)) = location.split_once("://") {
+        return Err(SourceError::Unsupported(format!(
+            "{location}: unsupported scheme {scheme:?}; give an http:// URL or a directory"
+        )));
+    }
+    Ok(Box::new(DirSource::open(Path::new(location))?))
+}
+
+/// A bundle in a directory.
+#[derive(Debug, Clone)]
+pub struct DirSource {
+    root: PathBuf,
+}
+
+impl DirSource {
+    /// Opens a bundle directory. If `dir` has no `checkpoint` but a `current` link (the root
+    /// `urna publish --out` and `urna serve` write), the generation it points to now is used
+    /// for the whole verification, so a generation published meanwhile does not mix in.
+    ///
+    /// # Errors
+    /// [`SourceError::NotABundle`], or [`SourceError::Io`] if `current` cannot be resolved.
+    pub fn open(dir: &Path) -> Result<Self, SourceError> {
+        if dir.join("checkpoint").is_file() {
+            return Ok(Self {
+                root: dir.to_owned(),
+            });
+        }
+        let current = dir.join("current");
+        if current.join("checkpoint").is_file() {
+            let root = std::fs::canonicalize(&current).map_err(|source| SourceError::Io {
+                path: current.clone(),
+                source,
+            })?;
+            return Ok(Self { root });
+        }
+        Err(SourceError::NotABundle {
+            path: dir.to_owned(),
+        })
+    }
+
+    /// The directory files are read from.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+}
+
+impl Source for DirSource {
+    fn describe(&self) -> String {
+        self.root.display().to_string()
+    }
+
+    fn fetch(&self, path: &str) -> Result<Option<Vec<u8>>, SourceError> {
+        let full = self.root.join(checked_path(path)?);
+        match std::fs::read(&full) {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::NotADirectory) => {
+                Ok(None)
+            }
+            Err(source) => Err(SourceError::Io { path: full, source }),
+        }
+    }
+
+    fn concurrency(&self) -> usize {
+        std::thread::available_parallelism().map_or(2, usize::from)
+    }
+
+    fn list(&self, dir: &str) -> Result<Option<Vec<String>>, SourceError> {
+        let full = self.root.join(checked_path(dir)?);
+        let entries = match std::fs::read_dir(&full) {
+            Ok(e) => e,
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Some(Vec::new())),
+            Err(source) => return Err(SourceError::Io { path: full, source }),
+        };
+        let mut names = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(|source| SourceError::Io {
+                path: full.clone(),
+                source,
+            })?;
+            names.push(entry.file_name().to_string_lossy().into_owned());
+        }
+        names.sort();
+        Ok(Some(names))
+    }
+}
+
+/// A bundle on a web server (`urna serve`, nginx, a mirror or CDN), over plain HTTP.
+#[derive(Debug)]
+pub struct HttpSource {
+    base: String,
+    agent: ureq::Agent,
+}
+
+impl HttpSource {
+    /// A source for the bundle at `base` (`http://host[:port][/prefix]`).
+    ///
+    /// # Errors
+    /// [`SourceError::Unsupported`] for another scheme.
+    pub fn new(base: &str) -> Result<Self, SourceError> {
+        if !base.starts_with("http://") {
+            return Err(SourceError::Unsupported(format!(
+                "{base}: not an http:// URL"
+            )));
+        }
+        let agent = ureq::Agent::config_builder()
+            .timeout_connect(Some(Duration::from_secs(10)))
+            .timeout_global(Some(Duration::from_secs(300)))
+            .http_status_as_error(false)
+            // A proxy from the environment would be one more party between the reader and
+            // the bundle; the check does not depend on it, but tests on loopback must not
+            // be routed through one.
+            .proxy(None)
+            .build()
+            .into();
+        Ok(Self {
+            base: base.trim_end_matches('/').to_owned(),
+            agent,
+        })
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}/{}", self.base, encode_path(path))
+    }
+}
+
+impl Source for HttpSource {
+    fn describe(&self) -> String {
+        self.base.clone()
+    }
+
+    fn fetch(&self, path: &str) -> Result<Option<Vec<u8>>, SourceError> {
+        checked_path(path)?;
+        let url = self.url(path);
+        let http = |reason: String| SourceError::Http {
+            url: url.clone(),
+            reason,
+        };
+        let mut resp = self
+            .agent
+            .get(&url)
+            .call()
+            .map_err(|e| http(e.to_string()))?;
+        match resp.status().as_u16() {
+            200 => {
+                let mut bytes = Vec::new();
+                resp.body_mut()
+                    .as_reader()
+                    .take(MAX_FILE_BYTES + 1)
+                    .read_to_end(&mut bytes)
+                    .map_err(|e| http(e.to_string()))?;
+                if bytes.len() as u64 > MAX_FILE_BYTES {
+                    return Err(http(format!("larger than {MAX_FILE_BYTES} bytes")));
+                }
+                Ok(Some(bytes))
+            }
+            404 | 410 => Ok(None),
+            status => Err(http(format!("HTTP {status}"))),
+        }
+    }
+
+    fn concurrency(&self) -> usize {
+        HTTP_CONCURRENCY
+    }
+}
+
+/// Checks that a bundle path stays inside the bundle: relative, no `.` or `..` elements, no
+/// empty elements, no backslashes or NUL.
+fn checked_path(path: &str) -> Result<&str, SourceError> {
+    let ok = !path.is_empty()
+        && !path.contains(['\\', '\0'])
+        && path
+            .split('/')
+            .all(|part| !part.is_empty() && part != "." && part != "..");
+    if ok {
+        Ok(path)
+    } else {
+        Err(SourceError::BadPath(path.to_owned()))
+    }
+}
+
+/// Percent-encodes a bundle path for a URL: every byte outside `A-Z a-z 0-9 - . _ ~ /`. A
+/// unit file `AL%2F01.json` is requested as `AL%252F01.json`, as for any file name.
+fn encode_path(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    for b in path.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'/') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bundle_paths_must_stay_inside_the_bundle() {
+        let cases = [
+            ("checkpoint", true, "plain file"),
+            ("tile/entries/x001/002.p/7", true, "tile path"),
+            ("v1/units/AL%2F01.json", true, "percent in a file name"),
+            ("", false, "empty"),
+            ("/etc/passwd", false, "absolute"),
+            ("v1/../../secret", false, "parent element"),
+            ("v1/./results.json", false, "dot element"),
+            ("v1//results.json", false, "empty element"),
+            ("v1\\results.json", false, "backslash"),
+        ];
+        for (path, ok, what) in cases {
+            assert_eq!(checked_path(path).is_ok(), ok, "{what}: {path:?}");
+        }
+    }
+
+    #[test]
+    fn url_paths_are_percent_encoded() {
+        assert_eq!(encode_path("tile/0/x001/002.p/7"), "tile/0/x001/002.p/7");
+        assert_eq!(
+            encode_path("v1/units/AL%2F01.json"),
+            "v1/units/AL%252F01.json"
+        );
+        assert_eq!(encode_path("v1/units/a b.json"), "v1/units/a%20b.json");
+    }
+
+    #[test]
+    fn a_directory_source_follows_current_and_tells_missing_from_unreadable() {
+        let dir = tempfile::tempdir().unwrap();
+        let generation = dir.path().join("gen/1");
+        std::fs::create_dir_all(generation.join("v1")).unwrap();
+        std::fs::write(generation.join("checkpoint"), b"cp").unwrap();
+        std::fs::write(generation.join("v1/results.json"), b"{}").unwrap();
+        std::os::unix::fs::symlink("gen/1", dir.path().join("current")).unwrap();
+
+        let s = DirSource::open(dir.path()).unwrap();
+        assert_eq!(s.root(), std::fs::canonicalize(&generation).unwrap());
+        assert_eq!(s.fetch("checkpoint").unwrap().unwrap(), b"cp");
+        assert!(s.fetch("v1/missing.json").unwrap().is_none());
+        assert!(s.fetch("checkpoint/under-a-file").unwrap().is_none());
+        assert!(matches!(s.fetch("../x"), Err(SourceError::BadPath(_))));
+        assert_eq!(s.list("v1").unwrap().unwrap(), vec!["results.json"]);
+        assert_eq!(s.list("v1/units").unwrap().unwrap(), Vec::<String>::new());
+
+        let same = DirSource::open(&generation).unwrap();
+        assert_eq!(same.root(), generation);
+        let empty = tempfile::tempdir().unwrap();
+        assert!(matches!(
+            DirSource::open(empty.path()),
+            Err(SourceError::NotABundle { .. })
+        ));
+    }
+
+    #[test]
+    fn https_and_other_schemes_are_refused_with_advice() {
+        let err = open("https://results.example/bundle").err().unwrap();
+        assert!(err.to_string().contains("verify the directory"), "{err}");
+        let err = open("ftp://results.example/bundle").err().unwrap();
+        assert!(err.to_string().contains("unsupported scheme"), "{err}");
+    }
+
+    #[test]
+    fn an_unreachable_server_is_an_error_not_a_missing_file() {
+        // Port 1 on loopback: nothing listens there.
+        let s = HttpSource::new("http://127.0.0.1:1/").unwrap();
+        assert!(matches!(
+            s.fetch("checkpoint"),
+            Err(SourceError::Http { .. })
+        ));
+        assert_eq!(
+            s.url("v1/units/a%b.json"),
+            "http://127.0.0.1:1/v1/units/a%25b.json"
+        );
+    }
+}

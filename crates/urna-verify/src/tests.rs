@@ -1,0 +1,428 @@
+//! [`verify`] against bundles built in memory from a simulated election, as an honest
+//! publisher writes them, then damaged the way an attacker or a broken mirror would.
+
+use std::collections::BTreeMap;
+use std::sync::OnceLock;
+use std::sync::atomic::AtomicU64;
+
+use urna_model::definition::Election;
+use urna_model::genesis::Genesis;
+use urna_model::note::{Note, NoteSigner};
+use urna_sim::{SimConfig, Simulation};
+use urna_tally::public::{self, DefinitionFiles, Replay};
+use urna_tlog::cosignature::CosignatureSigner;
+use urna_tlog::storage::MemoryStore;
+use urna_tlog::tile::{TileKind, encode_entries, hash_tile_bytes, tiles_for_size};
+use urna_tlog::{Checkpoint, Hash, Tree, TreeSize, leaf_hash};
+
+use super::*;
+
+/// A bundle in memory.
+#[derive(Clone)]
+struct MemSource {
+    files: BTreeMap<String, Vec<u8>>,
+    /// Replaces `checkpoint` after the first fetch of it, as a live server would.
+    next_checkpoint: Option<Vec<u8>>,
+    checkpoint_fetches: std::sync::Arc<AtomicU64>,
+}
+
+impl Source for MemSource {
+    fn describe(&self) -> String {
+        "memory".into()
+    }
+
+    fn fetch(&self, path: &str) -> Result<Option<Vec<u8>>, SourceError> {
+        if path == "checkpoint"
+            && self.checkpoint_fetches.fetch_add(1, Ordering::Relaxed) > 0
+            && let Some(next) = &self.next_checkpoint
+        {
+            return Ok(Some(next.clone()));
+        }
+        Ok(self.files.get(path).cloned())
+    }
+
+    fn concurrency(&self) -> usize {
+        2
+    }
+}
+
+struct Fixture {
+    sim: Simulation,
+    toml: String,
+    csv: String,
+    election: Election,
+    log: NoteSigner,
+    witness: CosignatureSigner,
+    /// Genesis, protocols, amendments: in intake order.
+    entries: Vec<Vec<u8>>,
+}
+
+const STATIONS: u32 = 300;
+
+fn fixture() -> &'static Fixture {
+    static F: OnceLock<Fixture> = OnceLock::new();
+    F.get_or_init(|| {
+        let sim = Simulation::new(SimConfig {
+            stations: STATIONS,
+            districts: 3,
+            error_rate_per_10k: 2000,
+            ..SimConfig::default()
+        });
+        let toml = sim.definition_toml();
+        let mut csv = format!("{}\n", urna_sim::STATIONS_HEADER);
+        let mut protocols = Vec::new();
+        let mut amendments = Vec::new();
+        for i in 0..STATIONS {
+            let s = sim.station(i);
+            csv.push_str(&sim.station_row(&s));
+            csv.push('\n');
+            let p = sim.protocol_note(&s);
+            if sim.is_amended(&s) {
+                amendments.push(sim.amendment_note(&s, &p).unwrap());
+            }
+            protocols.push(p);
+        }
+        let election = Election::from_texts("election.toml", &toml, "stations.csv", &csv).unwrap();
+        let log = NoteSigner::from_seed(&election.log_origin(), &[9; 32]).unwrap();
+        let genesis = log
+            .sign_text(
+                &Genesis::of(&election, toml.as_bytes(), csv.as_bytes())
+                    .unwrap()
+                    .to_text(),
+            )
+            .to_bytes();
+        let mut entries = vec![genesis];
+        entries.extend(protocols);
+        assert!(!amendments.is_empty());
+        entries.extend(amendments);
+        Fixture {
+            sim,
+            toml,
+            csv,
+            election,
+            log,
+            witness: CosignatureSigner::from_seed("agency", &[4; 32]).unwrap(),
+            entries,
+        }
+    })
+}
+
+impl Fixture {
+    fn trust(&self) -> Trust {
+        Trust::new(
+            &self.log.verifier().to_vkey(),
+            &[self.witness.verifier().to_vkey()],
+            None,
+        )
+        .unwrap()
+    }
+
+    /// The bundle an honest publisher writes for `entries`.
+    fn bundle(&self, entries: &[Vec<u8>]) -> MemSource {
+        let size = entries.len() as u64;
+        let mut tree = Tree::new();
+        let mut store = MemoryStore::new();
+        let mut finished = Vec::new();
+        for e in entries {
+            finished.clear();
+            tree.append(leaf_hash(e), &mut finished).unwrap();
+            store.extend(&finished).unwrap();
+        }
+        let mut files = BTreeMap::new();
+        for tile in tiles_for_size(TreeSize(size)) {
+            let bytes = match tile.kind() {
+                TileKind::Entries => {
+                    let first = (tile.index() * 256) as usize;
+                    encode_entries(&entries[first..first + usize::from(tile.width())]).unwrap()
+                }
+                TileKind::Hash(_) => hash_tile_bytes(&store, &tile).unwrap(),
+            };
+            files.insert(tile.path(), bytes);
+        }
+        let cp = self.checkpoint(size, tree.root());
+        let defs = DefinitionFiles::new(&self.election, self.toml.as_bytes(), self.csv.as_bytes())
+            .unwrap();
+        for (sha, text) in [(defs.election_toml, &self.toml), (defs.stations, &self.csv)] {
+            files.insert(
+                format!("blob/sha256/{}", urna_model::protocol::hex(&sha)),
+                text.as_bytes().to_vec(),
+            );
+        }
+        let mut replay = Replay::new(&self.election).unwrap();
+        for (i, e) in entries.iter().enumerate() {
+            replay.apply(&self.election, i as u64, e).unwrap();
+        }
+        for (path, bytes) in public::render(&self.election, &defs, &replay, &cp).unwrap() {
+            files.insert(path, bytes);
+        }
+        files.insert("checkpoint".into(), cp);
+        MemSource {
+            files,
+            next_checkpoint: None,
+            checkpoint_fetches: std::sync::Arc::default(),
+        }
+    }
+
+    fn checkpoint(&self, size: u64, root: Hash) -> Vec<u8> {
+        let cp = Checkpoint::new(self.election.log_origin(), TreeSize(size), root);
+        let mut note = cp.sign(&self.log).unwrap();
+        note.add_signature(self.witness.cosign_at(note.text(), 1_800_000_000).unwrap());
+        note.to_bytes()
+    }
+}
+
+fn run(source: &MemSource, since: Option<&State>) -> Report {
+    verify(source, &fixture().trust(), since, &|_| {}).unwrap()
+}
+
+fn kinds(r: &Report) -> Vec<Kind> {
+    r.discrepancies.iter().map(|d| d.kind).collect()
+}
+
+/// Rewrites the entry bundle holding entry `index` with `entries` (all of the log's).
+fn rewrite_entry_tile(source: &mut MemSource, entries: &[Vec<u8>], index: usize) {
+    let n = index / 256;
+    let end = (n * 256 + 256).min(entries.len());
+    let width = end - n * 256;
+    let path = urna_tlog::tile::Tile::entries(n as u64, width as u16)
+        .unwrap()
+        .path();
+    source
+        .files
+        .insert(path, encode_entries(&entries[n * 256..end]).unwrap());
+}
+
+#[test]
+fn an_honest_bundle_verifies() {
+    let f = fixture();
+    let r = run(&f.bundle(&f.entries), None);
+    assert!(r.verified, "{}", r.summary());
+    assert_eq!(r.counts.entries, f.entries.len() as u64);
+    assert_eq!(r.counts.entries_verified, f.entries.len() as u64 - 1);
+    assert!(r.counts.amendments > 0 && r.counts.stations_quarantined > 0);
+    assert_eq!(r.counts.files_compared, r.counts.files_identical);
+    assert_eq!(r.witnesses.cosigned.len(), 1);
+    assert!(r.summary().contains("VERIFIED"));
+}
+
+#[test]
+fn the_render_jobs_give_exactly_what_render_gives() {
+    let f = fixture();
+    let defs = DefinitionFiles::new(&f.election, f.toml.as_bytes(), f.csv.as_bytes()).unwrap();
+    let mut replay = Replay::new(&f.election).unwrap();
+    for (i, e) in f.entries.iter().enumerate() {
+        replay.apply(&f.election, i as u64, e).unwrap();
+    }
+    let cp_bytes = f.checkpoint(f.entries.len() as u64, Hash([1; 32]));
+    let cp = public::checked_checkpoint(&f.election, &replay, &cp_bytes).unwrap();
+    assert_eq!(
+        render::render_all(&f.election, &defs, &replay, &cp).unwrap(),
+        public::render(&f.election, &defs, &replay, &cp_bytes).unwrap()
+    );
+}
+
+#[test]
+fn an_altered_entry_is_named_with_its_station_and_field() {
+    let f = fixture();
+    let mut source = f.bundle(&f.entries);
+    let index = 7;
+    let text = String::from_utf8(f.entries[index].clone()).unwrap();
+    let line = text.lines().find(|l| l.starts_with("votes: ")).unwrap();
+    let (list, n) = line["votes: ".len()..].split_once(' ').unwrap();
+    let more = n.parse::<u64>().unwrap() + 50;
+    let mut entries = f.entries.clone();
+    entries[index] = text
+        .replacen(line, &format!("votes: {list} {more}"), 1)
+        .into_bytes();
+    rewrite_entry_tile(&mut source, &entries, index);
+    let r = run(&source, None);
+    assert!(!r.verified);
+    let station = f.sim.station(index as u32 - 1).id;
+    let d = r
+        .discrepancies
+        .iter()
+        .find(|d| d.kind == Kind::Entry)
+        .unwrap();
+    assert_eq!(d.index, Some(index as u64));
+    assert_eq!(d.station.as_deref(), Some(station.as_str()));
+    assert_eq!(d.field.as_deref(), Some(format!("votes {list}").as_str()));
+    assert_eq!(
+        (d.expected.as_deref(), d.found.as_deref()),
+        (Some(n), Some(more.to_string().as_str()))
+    );
+    assert!(d.message.contains("does not verify"), "{}", d.message);
+    let k = kinds(&r);
+    for want in [Kind::HashTile, Kind::RootMismatch, Kind::NotRecomputed] {
+        assert!(k.contains(&want), "{want:?} in {k:?}");
+    }
+    let tile = r
+        .discrepancies
+        .iter()
+        .find(|d| d.kind == Kind::HashTile)
+        .unwrap();
+    assert_eq!(tile.index, Some(index as u64));
+}
+
+#[test]
+fn an_amendment_moved_before_its_protocol_is_named() {
+    let f = fixture();
+    let amendment = f.entries.len() - 1;
+    let note = Note::parse(&f.entries[amendment]).unwrap();
+    let station = note
+        .text()
+        .lines()
+        .find_map(|l| l.strip_prefix("station: "))
+        .unwrap()
+        .to_owned();
+    let protocol = (1..f.entries.len())
+        .find(|&i| {
+            String::from_utf8_lossy(&f.entries[i]).contains(&format!("station: {station}\n"))
+        })
+        .unwrap();
+    let mut entries = f.entries.clone();
+    entries.swap(protocol, amendment);
+    let mut source = f.bundle(&f.entries);
+    rewrite_entry_tile(&mut source, &entries, protocol);
+    rewrite_entry_tile(&mut source, &entries, amendment);
+    let r = run(&source, None);
+    let d = r
+        .discrepancies
+        .iter()
+        .find(|d| d.kind == Kind::Entry)
+        .unwrap();
+    assert_eq!(d.index, Some(protocol as u64));
+    assert_eq!(d.station.as_deref(), Some(station.as_str()));
+    assert_eq!(d.field.as_deref(), Some("supersedes"));
+    assert!(
+        d.message.contains("nothing to amend") || d.message.contains("no entry to amend"),
+        "{}",
+        d.message
+    );
+    assert!(kinds(&r).contains(&Kind::RootMismatch));
+}
+
+#[test]
+fn missing_tiles_and_files_are_discrepancies() {
+    let f = fixture();
+    let honest = f.bundle(&f.entries);
+    let mut s = honest.clone();
+    s.files.remove("v1/quarantine.json");
+    assert_eq!(kinds(&run(&s, None)), [Kind::FileMissing]);
+
+    let mut s = honest.clone();
+    s.files.remove("tile/0/000");
+    assert_eq!(kinds(&run(&s, None)), [Kind::TileMissing]);
+
+    // A partial tile may be replaced by the full one; a missing one means unreadable entries.
+    let mut s = honest.clone();
+    let last = s
+        .files
+        .keys()
+        .find(|k| k.starts_with("tile/entries/") && k.contains(".p/"))
+        .unwrap()
+        .clone();
+    s.files.remove(&last);
+    let r = run(&s, None);
+    let k = kinds(&r);
+    assert!(
+        k.starts_with(&[Kind::TileMissing]) && k.contains(&Kind::RootMismatch),
+        "{k:?}"
+    );
+    assert!(k.contains(&Kind::NotRecomputed), "{k:?}");
+
+    let mut s = honest.clone();
+    let blob = s
+        .files
+        .keys()
+        .find(|k| k.starts_with("blob/"))
+        .unwrap()
+        .clone();
+    s.files.insert(blob, b"tampered".to_vec());
+    let k = kinds(&run(&s, None));
+    assert!(k.starts_with(&[Kind::BlobMismatch]), "{k:?}");
+
+    let mut s = honest;
+    let results = String::from_utf8(s.files["v1/results.json"].clone()).unwrap();
+    s.files.insert(
+        "v1/results.json".into(),
+        results
+            .replacen("\"votes_total\": ", "\"votes_total\": 1", 1)
+            .into_bytes(),
+    );
+    let r = run(&s, None);
+    let [d] = r.discrepancies.as_slice() else {
+        panic!("{:?}", r.discrepancies)
+    };
+    assert_eq!(d.kind, Kind::FileMismatch);
+    assert_eq!(d.field.as_deref(), Some("contests[0].national.votes_total"));
+}
+
+#[test]
+fn since_tells_growth_from_rollback_and_fork() {
+    let f = fixture();
+    let short = &f.entries[..200];
+    let old = run(&f.bundle(short), None);
+    assert!(old.verified, "{}", old.summary());
+    let cp = old.checkpoint.unwrap();
+    let state = State::new(
+        &cp.origin,
+        cp.size,
+        &Hash::from_base64(&cp.root_hash).unwrap(),
+        &cp.note,
+    );
+
+    let grown = run(&f.bundle(&f.entries), Some(&state));
+    assert!(grown.verified, "{}", grown.summary());
+    assert!(grown.since.unwrap().consistent);
+
+    let newer = State::new(&cp.origin, 250, &Hash([5; 32]), "");
+    let back = run(&f.bundle(short), Some(&newer));
+    assert_eq!(kinds(&back), [Kind::Rollback]);
+    assert!(back.discrepancies[0].message.contains("fewer than the 250"));
+
+    let forked = State::new(&cp.origin, 150, &Hash([5; 32]), "");
+    let fork = run(&f.bundle(short), Some(&forked));
+    assert_eq!(kinds(&fork), [Kind::Fork]);
+
+    let other = State::new("urna/other", 1, &Hash([5; 32]), "");
+    assert!(matches!(
+        verify(&f.bundle(short), &f.trust(), Some(&other), &|_| {}),
+        Err(VerifyError::StateOrigin { .. })
+    ));
+}
+
+#[test]
+fn a_bundle_replaced_while_verified_could_not_be_verified() {
+    let f = fixture();
+    let old = f.bundle(&f.entries[..200]);
+    let new = f.bundle(&f.entries);
+    // Checkpoint and tiles of the old generation, derived files of the new one.
+    let mut mixed = new.clone();
+    for (k, v) in &old.files {
+        if k == "checkpoint" || k.starts_with("tile/") {
+            mixed.files.insert(k.clone(), v.clone());
+        }
+    }
+    mixed.next_checkpoint = Some(new.files["checkpoint"].clone());
+    assert!(matches!(
+        verify(&mixed, &f.trust(), None, &|_| {}),
+        Err(VerifyError::BundleChanged { from: 200, .. })
+    ));
+}
+
+#[test]
+fn a_checkpoint_claiming_far_more_entries_than_published_is_not_read_forever() {
+    let f = fixture();
+    let mut s = f.bundle(&f.entries);
+    let claimed = f.entries.len() as u64 + 400_000;
+    s.files
+        .insert("checkpoint".into(), f.checkpoint(claimed, Hash([3; 32])));
+    let r = run(&s, None);
+    let gave_up = r
+        .discrepancies
+        .iter()
+        .find(|d| d.message.starts_with("gave up after 1024 missing"))
+        .unwrap_or_else(|| panic!("{}", r.summary()));
+    assert_eq!(gave_up.kind, Kind::TileMissing);
+    assert!(r.discrepancies.len() < 1100, "{}", r.discrepancies.len());
+}
