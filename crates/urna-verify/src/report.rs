@@ -526,26 +526,10 @@ fn ms(v: u64) -> f64 {
     v as f64 / 1000.0
 }
 
-/// RFC 3339 UTC time of a Unix time (proleptic Gregorian calendar).
+/// RFC 3339 UTC time of a Unix time (the same conversion as the CDF export's), or the bare
+/// number of seconds past 9999-12-31.
 pub fn rfc3339(unix: u64) -> String {
-    let days = unix / 86_400;
-    let secs = unix % 86_400;
-    // Days to civil date (Howard Hinnant's algorithm), for dates from 1970 on.
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + u64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        secs / 3600,
-        secs / 60 % 60,
-        secs % 60
-    )
+    urna_tally::cdf::rfc3339_utc(unix).unwrap_or_else(|| format!("{unix} (Unix seconds)"))
 }
 
 #[cfg(test)]
