@@ -33,9 +33,8 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use serde::{Serialize, Serializer};
-use sha2::{Digest, Sha256};
 use urna_model::definition::{ContestIdx, Election, ListKind, StationIdx, UnitIdx};
-use urna_model::genesis::Genesis;
+use urna_model::genesis::{Genesis, GenesisError};
 use urna_model::intake::{Rejection, Submission, bind_unverified, check};
 use urna_model::note::Note;
 use urna_model::protocol::{ProtocolBody, hex};
@@ -625,20 +624,26 @@ impl DefinitionFiles {
     /// # Errors
     /// [`RenderError::DefinitionMismatch`] if they are not.
     pub fn new(e: &Election, election_toml: &[u8], stations: &[u8]) -> Result<Self, RenderError> {
-        let mut both = Sha256::new();
-        both.update(election_toml);
-        both.update(stations);
-        let both: [u8; 32] = both.finalize().into();
-        if both != e.digest {
-            return Err(RenderError::DefinitionMismatch {
+        // The genesis hashes the same two files the same way: one place for the rule.
+        let g = Genesis::of(e, election_toml, stations).map_err(|err| match err {
+            GenesisError::FilesDiffer {
+                stations_file,
+                got,
+                expected,
+            } => RenderError::DefinitionMismatch {
+                stations_file,
+                got,
+                expected,
+            },
+            other => RenderError::DefinitionMismatch {
                 stations_file: e.stations_file.clone(),
-                got: hex(&both),
+                got: other.to_string(),
                 expected: hex(&e.digest),
-            });
-        }
+            },
+        })?;
         Ok(Self {
-            election_toml: Sha256::digest(election_toml).into(),
-            stations: Sha256::digest(stations).into(),
+            election_toml: g.election_toml,
+            stations: g.stations,
         })
     }
 }
