@@ -1,0 +1,809 @@
+// The public results page: a static page that reads the bundle it is served from (relative
+// paths, so any mirror or CDN works), follows the log's checkpoint, and never shows numbers
+// of another checkpoint than the one it names. See README "The results page".
+
+import { LANGUAGES, setLanguage, language, t, num, pct, dateTime, day } from "./i18n.js";
+import * as V from "./verify.js";
+
+const params = new URLSearchParams(location.search);
+const POLL_MS = Math.max(250, Number(params.get("poll")) || 5000);
+
+const S = {
+  election: null,
+  keys: null,
+  keysError: null,
+  cpText: null, // the checkpoint whose results are shown
+  cp: null,
+  check: null, // checkCheckpoint's summary, or null when not checked
+  state: "loading",
+  reason: "",
+  notice: "", // a transient line under the status (waiting, offline)
+  results: null,
+  units: new Map(), // unit id → election.json unit
+  children: new Map(), // unit id → child units
+  unitTotals: [], // per contest: Map unit id → totals
+  unitFiles: new Map(), // path → {size, doc}
+  shown: new Map(), // note-view toggles: entry index → text
+  verifying: null,
+};
+
+const $ = (sel) => document.querySelector(sel);
+
+function esc(s) {
+  return String(s ?? "").replace(
+    /[&<>"']/g,
+    (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c],
+  );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fetching. Every path is relative to the page, so the bundle works under any prefix.
+
+async function fetchOk(path, fresh) {
+  let r;
+  try {
+    r = await fetch(path, { cache: fresh ? "no-store" : "no-cache" });
+  } catch (e) {
+    throw new Error(t("error.fetch", { path, reason: e.message }));
+  }
+  if (!r.ok) throw Object.assign(new Error(t("error.fetch", { path, reason: `HTTP ${r.status}` })), { status: r.status });
+  return r;
+}
+
+async function getJson(path, fresh) {
+  const r = await fetchOk(path, fresh);
+  try {
+    return await r.json();
+  } catch (e) {
+    throw new Error(t("error.fetch", { path, reason: e.message }));
+  }
+}
+
+async function getText(path, fresh) {
+  return (await fetchOk(path, fresh)).text();
+}
+
+async function getBytes(path) {
+  return new Uint8Array(await (await fetchOk(path, false)).arrayBuffer());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Loading and following the checkpoint.
+
+async function start() {
+  const lang = params.get("lang") || localStorage.getItem("urna.lang") || pickLanguage();
+  setLanguage(lang);
+  buildChrome();
+  try {
+    S.election = await getJson("v1/election.json");
+  } catch (e) {
+    return fatal(e.message);
+  }
+  for (const u of S.election.units) {
+    S.units.set(u.id, u);
+    if (u.parent) {
+      if (!S.children.has(u.parent)) S.children.set(u.parent, []);
+      S.children.get(u.parent).push(u);
+    }
+  }
+  try {
+    S.keys = await getJson("v1/keys.json", true);
+  } catch (e) {
+    S.keysError = e.message;
+  }
+  await refresh();
+  window.addEventListener("hashchange", () => render(true));
+  let resized = 0;
+  window.addEventListener("resize", () => {
+    clearTimeout(resized);
+    resized = setTimeout(() => render(false), 200);
+  });
+  if (params.get("live") !== "0") setInterval(tick, POLL_MS);
+}
+
+function pickLanguage() {
+  for (const want of navigator.languages || []) {
+    const base = want.toLowerCase();
+    if (base.startsWith("sq")) return "sq";
+    if (base.startsWith("mk")) return "mk";
+    if (/^(sr|bs|hr|cnr|sh)/.test(base)) return "sr-Latn";
+    if (base.startsWith("en")) return "en";
+  }
+  return "en";
+}
+
+let ticking = false;
+async function tick() {
+  if (ticking || document.hidden) return;
+  ticking = true;
+  try {
+    await refresh();
+  } finally {
+    ticking = false;
+  }
+}
+
+// Reads the checkpoint and, if it changed, the results that go with it. The results file
+// quotes the checkpoint it was computed at; a pair that does not match (a mirror half-way
+// through switching) is not shown.
+async function refresh() {
+  let text;
+  try {
+    text = await getText("checkpoint", true);
+  } catch (e) {
+    if (!S.results) return fatal(e.message);
+    return note(t("status.offline", { reason: e.message, size: num(S.cp.size) }));
+  }
+  if (text === S.cpText) {
+    if (S.notice) note("");
+    return;
+  }
+  let cp;
+  try {
+    cp = V.parseCheckpoint(text);
+  } catch (e) {
+    return fail(`checkpoint: ${e.message}`);
+  }
+  if (cp.origin !== S.election.log.origin) {
+    return fail(`checkpoint: origin ${cp.origin} is not this election's log ${S.election.log.origin}`);
+  }
+  if (S.cp && cp.size < S.cp.size) {
+    return fail(`the server's checkpoint went back from ${S.cp.size} to ${cp.size} entries`);
+  }
+  let results;
+  try {
+    results = await getJson("v1/results.json", true);
+  } catch (e) {
+    if (!S.results) return fatal(e.message);
+    return note(t("status.offline", { reason: e.message, size: num(S.cp.size) }));
+  }
+  if (results.checkpoint.note !== text) {
+    if (!S.results) {
+      S.state = "loading";
+      return note(t("status.waiting", { size: num(cp.size), shown: "–" }));
+    }
+    return note(t("status.waiting", { size: num(cp.size), shown: num(S.cp.size) }));
+  }
+  const checked = await checkSignatures(cp);
+  if (checked.state === "failed") {
+    // A checkpoint that fails its signatures is never shown; what was shown stays, marked.
+    return fail(checked.reason);
+  }
+  const first = !S.results;
+  S.cpText = text;
+  S.cp = cp;
+  S.check = checked.check;
+  S.state = checked.state;
+  S.reason = checked.reason;
+  S.results = results;
+  S.unitTotals = results.contests.map((c) => new Map(c.units.map((u) => [u.unit, u])));
+  S.notice = "";
+  await render(false);
+  if (!first) announce(t("status.updated", { size: num(cp.size) }));
+}
+
+async function checkSignatures(cp) {
+  if (!V.hasSubtle()) return { state: "unverified", reason: t("verify.nosubtle"), check: null };
+  if (!(await V.ed25519Supported())) {
+    return { state: "unverified", reason: t("verify.noed25519"), check: null };
+  }
+  if (!S.keys) return { state: "unverified", reason: S.keysError || "v1/keys.json", check: null };
+  let check;
+  try {
+    check = await V.checkCheckpoint(cp, S.keys);
+  } catch (e) {
+    return { state: "failed", reason: `v1/keys.json: ${e.message}` };
+  }
+  if (!check.logOk) {
+    return { state: "failed", reason: `the checkpoint's signature by ${S.keys.log.key.split("+")[0]} is missing or invalid` };
+  }
+  if (check.valid < check.quorum) {
+    return {
+      state: "failed",
+      reason: `${check.valid} valid co-signatures, ${check.quorum} required`,
+    };
+  }
+  return { state: "verified", reason: "", check };
+}
+
+function fail(reason) {
+  S.state = "failed";
+  S.reason = reason;
+  renderStatus();
+}
+
+function fatal(reason) {
+  S.state = "failed";
+  S.reason = t("status.error", { reason });
+  renderStatus();
+  $("#view").innerHTML = "";
+}
+
+function note(text) {
+  S.notice = text;
+  renderStatus();
+}
+
+function announce(text) {
+  $("#live").textContent = text;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The frame: header, navigation, language, search, status. Built once, relabelled on a
+// language change.
+
+function buildChrome() {
+  const sel = $("#lang");
+  sel.innerHTML = LANGUAGES.map((l) => `<option value="${l.code}" lang="${l.code}">${esc(l.label)}</option>`).join("");
+  sel.value = language().code;
+  sel.addEventListener("change", () => {
+    setLanguage(sel.value);
+    localStorage.setItem("urna.lang", sel.value);
+    render(false);
+  });
+  $("#search").addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    search($("#search input[name=q]").value.trim());
+  });
+  $("#view").addEventListener("click", onViewClick);
+}
+
+function relabel() {
+  document.documentElement.lang = language().code;
+  document.title = S.election ? `${S.election.name}: ${t("page.title")}` : t("page.title");
+  for (const el of document.querySelectorAll("[data-t]")) el.textContent = t(el.dataset.t);
+  for (const el of document.querySelectorAll("[data-t-placeholder]")) {
+    el.placeholder = t(el.dataset.tPlaceholder);
+  }
+  $("#lang").value = language().code;
+  if (S.election) {
+    $("#election-name").textContent = S.election.name;
+    $("#election-date").textContent = S.election.date ? day(S.election.date) : "";
+  }
+}
+
+function renderStatus() {
+  const el = $("#status");
+  el.dataset.state = S.state;
+  let text;
+  if (S.state === "loading") text = t("status.loading");
+  else if (!S.cp) text = S.reason;
+  else if (S.state === "verified") {
+    const n = (S.keys.witnesses || []).length;
+    text = t(n ? "status.verified" : "status.verified.alone", { size: num(S.cp.size), k: S.check.valid, n });
+  } else if (S.state === "unverified") text = t("status.unverified", { size: num(S.cp.size), reason: S.reason });
+  else text = t("status.failed", { reason: S.reason });
+  const names = S.check ? S.check.cosigners.filter((c) => c.ok).map((c) => c.name) : [];
+  el.innerHTML = `<p>${esc(text)}</p>${
+    names.length ? `<p class="cosigners">${esc(t("checkpoint.cosigned"))}: ${names.map((n) => `<strong>${esc(n)}</strong>`).join(", ")}</p>` : ""
+  }${S.notice ? `<p class="notice">${esc(S.notice)}</p>` : ""}`;
+  document.body.dataset.checkpoint = S.cp ? String(S.cp.size) : "";
+}
+
+// ---------------------------------------------------------------------------------------------
+// Views, chosen by the URL's hash: #/, #/unit/<id>, #/station/<id>, #/quarantine.
+
+function route() {
+  const h = decodeURIComponent(location.hash.replace(/^#\/?/, ""));
+  const [view, ...rest] = h.split("/");
+  return { view: view || "national", id: rest.join("/") };
+}
+
+async function render(navigated) {
+  relabel();
+  renderStatus();
+  if (!S.results) return;
+  const r = route();
+  let html;
+  try {
+    if (r.view === "unit" && S.units.has(r.id)) html = await unitView(S.units.get(r.id));
+    else if (r.view === "station") html = await stationView(r.id);
+    else if (r.view === "quarantine") html = await quarantineView();
+    else html = await unitView(S.election.units[0]);
+  } catch (e) {
+    html = `<p class="error" role="alert">${esc(e.message)}</p>`;
+  }
+  const y = window.scrollY;
+  $("#view").innerHTML = html;
+  renderAside();
+  if (navigated) {
+    $("#view h2")?.focus();
+    window.scrollTo(0, 0);
+  } else {
+    window.scrollTo(0, y);
+  }
+  document.body.dataset.ready = "1";
+}
+
+function breadcrumbs(unit) {
+  const chain = [];
+  for (let u = unit; u; u = u.parent ? S.units.get(u.parent) : null) chain.unshift(u);
+  return `<nav class="crumbs" aria-label="breadcrumbs"><ol>${chain
+    .map((u, i) =>
+      i + 1 < chain.length
+        ? `<li><a href="${unitHref(u)}">${esc(u.name)}</a></li>`
+        : `<li aria-current="page">${esc(u.name)}</li>`,
+    )
+    .join("")}</ol></nav>`;
+}
+
+function unitHref(u) {
+  return u.parent ? `#/unit/${encodeURIComponent(u.id)}` : "#/";
+}
+
+async function unitView(unit) {
+  const file = unit.file ? await unitFile(unit) : null;
+  let html = breadcrumbs(unit);
+  html += `<h2 tabindex="-1">${esc(unit.name)}</h2>`;
+  S.results.contests.forEach((c, ci) => {
+    const tot = S.unitTotals[ci].get(unit.id);
+    const contest = S.election.contests.find((x) => x.id === c.id);
+    html += `<section class="contest" aria-labelledby="c-${esc(c.id)}"><h3 id="c-${esc(c.id)}">${esc(c.name)}</h3>`;
+    html += progressBlock(tot);
+    html += totalsBlock(contest, tot, unit);
+    if (!unit.parent) html += seatsBlock(contest, c.seats);
+    if (!unit.parent && c.warnings.length) {
+      html += `<h4>${esc(t("warnings.title"))}</h4><ul>${c.warnings
+        .map((w) => `<li>${esc(t("warnings.text", { message: w.message, n: num(w.stations) }))}</li>`)
+        .join("")}</ul>`;
+    }
+    const kids = S.children.get(unit.id) || [];
+    if (kids.length) html += childrenTable(contest, ci, kids);
+    if (file) html += stationsTable(contest, file.contests.find((x) => x.id === c.id));
+    html += `</section>`;
+  });
+  return html;
+}
+
+function progressBlock(tot) {
+  const st = tot.stations;
+  return `<div class="facts">
+  <div class="fact" data-testid="progress" data-reported="${st.reported}" data-expected="${st.total}" data-counted="${st.counted}">
+    <h4>${esc(t("progress.title"))}</h4>
+    <p class="big">${esc(pct(st.percent_counted))} %</p>
+    <p>${esc(t("progress.text", { counted: num(st.counted), total: num(st.total), percent: pct(st.percent_counted) }))}</p>
+    <p class="small">${esc(t("progress.detail", { reported: num(st.reported), quarantined: num(st.quarantined), missing: num(st.not_reported) }))}</p>
+    ${meter(st.counted, st.total)}
+  </div>
+  <div class="fact">
+    <h4>${esc(t("turnout.title"))}</h4>
+    <p class="big">${esc(pct(tot.turnout.percent))} %</p>
+    <p>${esc(t("turnout.text", { percent: pct(tot.turnout.percent), cast: num(tot.turnout.ballots_cast), registered: num(tot.turnout.registered_counted) }))}</p>
+  </div>
+</div>`;
+}
+
+function meter(value, max) {
+  const w = max > 0 ? (300 * value) / max : 0;
+  return `<svg class="meter" viewBox="0 0 300 12" preserveAspectRatio="none" aria-hidden="true" focusable="false"><rect width="300" height="12" class="track"/><rect width="${w.toFixed(1)}" height="12" class="fill"/></svg>`;
+}
+
+function listName(contest, id) {
+  return contest.lists.find((l) => l.id === id)?.name || id;
+}
+
+// A horizontal bar chart: each row's label and value are written out, so it reads the same
+// without colour; the table next to it carries the same numbers for screen readers.
+function barChart(rows, label) {
+  // Drawn at the width it is shown at, so its text stays at the page's size on a phone.
+  const width = Math.round(Math.min(640, Math.max(280, $("#view").clientWidth || 640)));
+  const max = Math.max(1, ...rows.map((r) => r.value));
+  const barMax = width - 150;
+  const rowH = 42;
+  const h = rows.length * rowH + 4;
+  const body = rows
+    .map((r, i) => {
+      const y = i * rowH;
+      const w = Math.max(r.value > 0 ? 2 : 0, (barMax * r.value) / max);
+      return `<text x="0" y="${y + 15}" class="lbl">${esc(r.label)}</text>
+<rect x="0" y="${y + 22}" width="${w.toFixed(1)}" height="14" class="bar"/>
+<text x="${(w + 6).toFixed(1)}" y="${y + 34}" class="val">${esc(r.text)}</text>`;
+    })
+    .join("");
+  return `<svg class="chart" viewBox="0 0 ${width} ${h}" width="${width}" height="${h}" role="img" aria-label="${esc(label)}" focusable="false"><title>${esc(label)}</title>${body}</svg>`;
+}
+
+function totalsBlock(contest, tot, unit) {
+  const ids = Object.keys(tot.votes).sort((a, b) => tot.votes[b] - tot.votes[a]);
+  const rows = ids.map((id) => ({
+    label: listName(contest, id),
+    value: tot.votes[id],
+    text: t("chart.of", { value: num(tot.votes[id]), percent: pct(tot.percent[id]) }),
+  }));
+  return `<h4>${esc(t("totals.title"))}</h4>
+${barChart(rows, t("totals.chart", { unit: unit.name }))}
+<table data-testid="totals" data-contest="${esc(contest.id)}" data-unit="${esc(unit.id)}">
+<caption class="sr">${esc(t("totals.chart", { unit: unit.name }))}</caption>
+<thead><tr><th scope="col">${esc(t("totals.list"))}</th><th scope="col" class="n">${esc(t("totals.votes"))}</th><th scope="col" class="n">${esc(t("totals.percent"))}</th></tr></thead>
+<tbody>${ids
+    .map(
+      (id) =>
+        `<tr data-list="${esc(id)}"><th scope="row">${esc(listName(contest, id))}</th><td class="n" data-votes="${tot.votes[id]}">${num(tot.votes[id])}</td><td class="n">${pct(tot.percent[id])} %</td></tr>`,
+    )
+    .join("")}</tbody>
+<tfoot><tr><th scope="row">${esc(t("counts.valid"))}</th><td class="n">${num(tot.votes_total)}</td><td></td></tr></tfoot>
+</table>`;
+}
+
+function seatsBlock(contest, seats) {
+  if (!seats) return "";
+  if (seats.error) return `<h4>${esc(t("seats.title"))}</h4><p>${esc(t("seats.none", { reason: seats.error }))}</p>`;
+  const lists = seats.lists.filter((l) => l.seats > 0).sort((a, b) => b.seats - a.seats);
+  const rows = lists.map((l) => ({ label: listName(contest, l.list), value: l.seats, text: num(l.seats) }));
+  return `<h4>${esc(t("seats.title"))}: ${esc(t("seats.of", { n: num(seats.house_seats) }))}</h4>
+${barChart(rows, t("seats.chart"))}
+<table data-testid="seats" data-contest="${esc(contest.id)}">
+<caption class="sr">${esc(t("seats.chart"))}</caption>
+<thead><tr><th scope="col">${esc(t("totals.list"))}</th><th scope="col" class="n">${esc(t("seats.seats"))}</th></tr></thead>
+<tbody>${lists.map((l) => `<tr data-list="${esc(l.list)}"><th scope="row">${esc(listName(contest, l.list))}</th><td class="n" data-seats="${l.seats}">${num(l.seats)}</td></tr>`).join("")}</tbody>
+</table>
+<p class="small">${esc(t("seats.rules"))}: ${esc(seats.title)}. <a href="${esc(seats.explanation)}">${esc(t("seats.details"))}</a></p>`;
+}
+
+function childrenTable(contest, ci, kids) {
+  const rows = kids
+    .map((k) => {
+      const tot = S.unitTotals[ci].get(k.id);
+      if (!tot) return "";
+      const lead = Object.keys(tot.votes).sort((a, b) => tot.votes[b] - tot.votes[a])[0];
+      const leading = lead && tot.votes[lead] > 0 ? `${listName(contest, lead)} (${pct(tot.percent[lead])}) %)` : "–";
+      return `<tr data-unit="${esc(k.id)}"><th scope="row"><a href="${unitHref(k)}">${esc(k.name)}</a></th><td class="n">${pct(tot.stations.percent_counted)} %</td><td class="n">${pct(tot.turnout.percent)} %</td><td>${esc(leading)}</td></tr>`;
+    })
+    .join("");
+  return `<h4>${esc(t("units.title"))}</h4><div class="scroll"><table class="units">
+<thead><tr><th scope="col">${esc(t("units.name"))}</th><th scope="col" class="n">${esc(t("units.counted"))}</th><th scope="col" class="n">${esc(t("units.turnout"))}</th><th scope="col">${esc(t("units.leading"))}</th></tr></thead>
+<tbody>${rows}</tbody></table></div>`;
+}
+
+function statusLabel(status) {
+  return t(`status.${status}`);
+}
+
+function stationsTable(contest, uc) {
+  if (!uc) return "";
+  const rows = uc.stations
+    .map((s) => {
+      const c = s.current;
+      return `<tr data-station="${esc(s.id)}" class="st-${esc(s.status)}"><th scope="row"><a href="#/station/${encodeURIComponent(s.id)}">${esc(s.id)}</a></th><td>${esc(statusLabel(s.status))}</td><td class="n">${c ? num(c.counts["ballots-cast"] ?? 0) : "–"}</td><td class="n">${c ? num(c.counts.valid ?? 0) : "–"}</td></tr>`;
+    })
+    .join("");
+  return `<h4>${esc(t("stations.title"))}</h4><div class="scroll"><table class="stations">
+<thead><tr><th scope="col">${esc(t("stations.id"))}</th><th scope="col">${esc(t("stations.status"))}</th><th scope="col" class="n">${esc(t("stations.cast"))}</th><th scope="col" class="n">${esc(t("stations.valid"))}</th></tr></thead>
+<tbody>${rows}</tbody></table></div>`;
+}
+
+// A unit's file, checked against results.json: its totals must be the ones the results give
+// for the same unit, so its stations belong to the checkpoint shown.
+async function unitFile(unit) {
+  const cached = S.unitFiles.get(unit.file);
+  if (cached && cached.size === S.cp.size) return cached.doc;
+  for (const fresh of [false, true]) {
+    const doc = await getJson(unit.file, fresh);
+    if (unitMatches(unit, doc)) {
+      S.unitFiles.set(unit.file, { size: S.cp.size, doc });
+      return doc;
+    }
+  }
+  throw new Error(t("error.stale", { path: unit.file }));
+}
+
+function unitMatches(unit, doc) {
+  if (doc.unit?.id !== unit.id) return false;
+  return S.results.contests.every((c, ci) => {
+    const mine = doc.contests.find((x) => x.id === c.id);
+    const theirs = { ...S.unitTotals[ci].get(unit.id) };
+    delete theirs.unit;
+    return mine && JSON.stringify(mine.totals) === JSON.stringify(theirs);
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Finding a station: the station index shard named by the first byte of SHA-256(id).
+
+async function findStation(id) {
+  if (V.hasSubtle()) {
+    const shard = V.hex((await V.sha256(new TextEncoder().encode(id))).subarray(0, 1));
+    const path = S.election.station_index.path.replace("{shard}", shard);
+    const doc = await getJson(path);
+    return doc.stations.find((s) => s.id === id) || null;
+  }
+  // Without Web Crypto (a plain-http mirror): the stations CSV names every station's unit.
+  const csv = await getText("csv/stations.csv");
+  for (const line of csv.split("\n")) {
+    const [sid, unit] = line.split(",");
+    if (sid === id) return { id, unit, file: S.units.get(unit)?.file };
+  }
+  return null;
+}
+
+async function stationView(id) {
+  const found = await findStation(id);
+  if (!found) return `<h2 tabindex="-1">${esc(t("station.title", { id }))}</h2><p>${esc(t("station.notfound", { id }))}</p>`;
+  const unit = S.units.get(found.unit);
+  const file = await unitFile(unit);
+  let html = breadcrumbs(unit);
+  html += `<div data-testid="station" data-station="${esc(id)}"><h2 tabindex="-1">${esc(t("station.title", { id }))}</h2>`;
+  for (const c of S.election.contests) {
+    const uc = file.contests.find((x) => x.id === c.id);
+    const st = uc?.stations.find((s) => s.id === id);
+    if (!st) continue;
+    html += `<section class="contest"><h3>${esc(c.name)}</h3>`;
+    html += `<p>${esc(t("stations.status"))}: <strong class="st-${esc(st.status)}">${esc(statusLabel(st.status))}</strong></p>`;
+    if (!st.current) {
+      html += `<p>${esc(t("station.notreported"))}</p></section>`;
+      continue;
+    }
+    const cur = st.current;
+    html += `<h4>${esc(t("station.protocol"))}: ${esc(t("station.revision", { n: cur.revision }))}</h4>
+<table class="protocol"><tbody>${Object.entries(cur.counts)
+      .map(([k, v]) => `<tr><th scope="row">${esc(t(`counts.${k}`) === `counts.${k}` ? k : t(`counts.${k}`))}</th><td class="n" data-count="${esc(k)}">${num(v)}</td></tr>`)
+      .join("")}${Object.entries(cur.votes)
+      .map(([k, v]) => `<tr data-list="${esc(k)}"><th scope="row">${esc(listName(c, k))}</th><td class="n" data-votes="${v}">${num(v)}</td></tr>`)
+      .join("")}</tbody></table>`;
+    const errors = cur.violations.filter((v) => v.severity === "error");
+    const warnings = cur.violations.filter((v) => v.severity !== "error");
+    if (errors.length) html += `<h4>${esc(t("station.violations"))}</h4><ul>${errors.map((v) => `<li>${esc(v.message)}: <code>${esc(v.detail)}</code></li>`).join("")}</ul>`;
+    if (warnings.length) html += `<h4>${esc(t("station.warnings"))}</h4><ul>${warnings.map((v) => `<li>${esc(v.message)}: <code>${esc(v.detail)}</code></li>`).join("")}</ul>`;
+    html += `<p>${esc(t("station.entry"))}: #${num(cur.index)} <code class="hash">${esc(cur.entry)}</code></p>`;
+    html += `<p><button type="button" data-testid="verify" data-verify="${esc(c.id)}">${esc(t("verify.button"))}</button></p>
+<div data-testid="verify-result" data-contest="${esc(c.id)}" role="status" aria-live="polite"></div>`;
+    html += `<h4>${esc(t("station.history"))}</h4><ol class="history">${st.history
+      .map(
+        (h) => `<li><span>${esc(t("station.revision", { n: h.revision }))}, #${num(h.index)}: ${esc(statusLabel(h.status))}</span>
+<button type="button" class="link" data-note="${h.index}" aria-expanded="${S.shown.has(h.index)}">${esc(t(S.shown.has(h.index) ? "station.hide" : "station.show"))}</button>
+${S.shown.has(h.index) ? `<pre class="note">${esc(S.shown.get(h.index))}</pre>` : ""}</li>`,
+      )
+      .join("")}</ol></section>`;
+  }
+  html += `</div>`;
+  S.current = { id, file };
+  return html;
+}
+
+async function onViewClick(ev) {
+  const b = ev.target.closest("button");
+  if (!b) return;
+  if (b.dataset.note) {
+    const index = Number(b.dataset.note);
+    if (S.shown.has(index)) S.shown.delete(index);
+    else {
+      try {
+        const bytes = await new V.Tiles(S.cp.size, getBytes).entry(index);
+        S.shown.set(index, new TextDecoder().decode(bytes));
+      } catch (e) {
+        S.shown.set(index, e.message);
+      }
+    }
+    render(false);
+  } else if (b.dataset.verify) {
+    const out = b.closest("section").querySelector("[data-testid=verify-result]");
+    await verifyStation(S.current, b.dataset.verify, out);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// "Verify this station": every link from the numbers on screen to the co-signed checkpoint.
+
+async function verifyStation(cur, contestId, out) {
+  out.dataset.state = "running";
+  out.innerHTML = `<p>${esc(t("verify.running"))}</p>`;
+  const uc = cur.file.contests.find((x) => x.id === contestId);
+  const st = uc.stations.find((s) => s.id === cur.id);
+  const steps = [];
+  const step = (key, vars, ok, detail) => steps.push({ key, vars, ok, detail });
+  let unsupported = "";
+  try {
+    if (!V.hasSubtle()) {
+      out.dataset.state = "unsupported";
+      out.innerHTML = `<p>${esc(t("verify.unsupported", { reason: t("verify.nosubtle") }))}</p>`;
+      return;
+    }
+    const ed = await V.ed25519Supported();
+    if (!ed) unsupported = t("verify.noed25519");
+    const cp = S.cp;
+    const c = S.check;
+    const quorum = S.keys ? S.keys.quorum || 0 : 0;
+    if (!ed || !S.keys) step("verify.step.checkpoint", { k: "?", q: quorum }, null, S.keysError || unsupported);
+    else step("verify.step.checkpoint", { k: c.valid, q: quorum }, c.logOk && c.valid >= quorum, c.logOk ? `${c.valid} < ${quorum}` : "log signature");
+    step("verify.step.match", {}, S.results.checkpoint.note === S.cpText, "v1/results.json");
+
+    const index = st.current.index;
+    const tiles = new V.Tiles(cp.size, getBytes);
+    const bytes = await tiles.entry(index);
+    const hash = `sha256:${V.hex(await V.sha256(bytes))}`;
+    step("verify.step.entry", { index: num(index), hash: `${st.current.entry.slice(7, 19)}…` }, hash === st.current.entry,
+      `entry ${index} of the log hashes to ${hash}, but the page names ${st.current.entry}`);
+
+    let text = null;
+    let note = null;
+    try {
+      text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+      note = V.parseNote(text);
+    } catch (e) {
+      step("verify.step.numbers", {}, false, `entry ${index} is not a signed note: ${e.message}`);
+    }
+    if (note) {
+      const diff = compareNumbers(V.parseProtocol(note.body), st, contestId);
+      step("verify.step.numbers", {}, diff === "", diff);
+      let key = null;
+      try {
+        key = st.key ? V.parseVerifierKey(st.key) : null;
+      } catch (e) {
+        step("verify.step.signature", {}, false, e.message);
+      }
+      if (!key) {
+        if (!st.key) step("verify.step.signature", {}, null, `${unitPathOf(cur)} names no key for ${st.id}`);
+      } else if (!ed) step("verify.step.signature", {}, null, unsupported);
+      else {
+        const ok = (await V.keyIdMatches(key)) && (await V.checkNoteSignature(note, key));
+        step("verify.step.signature", {}, ok === true, ok === null ? `the note carries no signature by ${key.name}` : `the signature by ${key.name} does not verify`);
+      }
+      if (text.startsWith("urna/amendment/v1\n")) {
+        const auths = (S.election.authorities || []).map((a) => ({ a, k: safeKey(a.key) })).filter((x) => x.k);
+        const signers = auths.filter((x) => note.sigs.some((s) => s.name === x.k.name));
+        const name = signers.map((x) => x.a.name).join(", ") || "–";
+        if (!ed) step("verify.step.cosign", { name }, null, unsupported);
+        else {
+          let ok = false;
+          for (const x of signers) if ((await V.checkNoteSignature(note, x.k)) === true) ok = true;
+          step("verify.step.cosign", { name }, ok, "no valid co-signature by an authority of v1/election.json");
+        }
+      }
+    }
+
+    const leaf = await V.leafHash(bytes);
+    const proof = await tiles.path(index, 0, cp.size);
+    const root = await V.rootFromInclusion(index, cp.size, leaf, proof);
+    step("verify.step.inclusion", {}, V.bytesEqual(root, cp.root),
+      `the hash path of entry ${index} (${proof.length} hashes from the tiles) leads to root ${V.b64encode(root)}, but the checkpoint's root is ${cp.rootB64}`);
+  } catch (e) {
+    steps.push({ key: null, ok: false, detail: e.message });
+  }
+  const failed = steps.find((s) => s.ok === false);
+  const state = failed ? "failed" : steps.some((s) => s.ok === null) ? "unsupported" : "verified";
+  out.dataset.state = state;
+  const head =
+    state === "verified"
+      ? t("verify.ok")
+      : state === "failed"
+        ? t("verify.failed", { reason: failed.detail })
+        : t("verify.unsupported", { reason: unsupported || steps.find((s) => s.ok === null).detail });
+  out.innerHTML = `<p class="verdict ${state}">${state === "verified" ? "✓" : state === "failed" ? "✗" : "?"} ${esc(head)}</p>
+<ul class="steps">${steps
+    .filter((s) => s.key)
+    .map((s) => `<li class="${s.ok === true ? "ok" : s.ok === false ? "bad" : "unknown"}"><span aria-hidden="true">${s.ok === true ? "✓" : s.ok === false ? "✗" : "?"}</span> ${esc(t(s.key, s.vars))}<span class="sr"> (${esc(s.ok === true ? t("sig.ok") : s.ok === false ? t("sig.bad") : t("sig.unknown"))})</span></li>`)
+    .join("")}</ul>`;
+}
+
+function safeKey(s) {
+  try {
+    return V.parseVerifierKey(s);
+  } catch {
+    return null;
+  }
+}
+
+function unitPathOf(cur) {
+  return S.units.get(cur.file.unit.id)?.file || "unit file";
+}
+
+// The fields of the signed note against what the page shows; "" when they agree, else the
+// first difference, naming the field.
+function compareNumbers(p, st, contestId) {
+  const cur = st.current;
+  const want = [
+    ["election", S.election.id],
+    ["contest", contestId],
+    ["station", st.id],
+    ["revision", String(cur.revision)],
+  ];
+  for (const [k, v] of want) if (p.fields[k] !== v) return `${k}: signed ${p.fields[k]}, shown ${v}`;
+  for (const [k, v] of Object.entries(cur.counts)) {
+    if (String(p.fields[k]) !== String(v)) return `${k}: signed ${p.fields[k]}, shown ${v}`;
+  }
+  const keys = new Set([...Object.keys(cur.votes), ...Object.keys(p.votes)]);
+  for (const k of keys) {
+    if (p.votes[k] !== cur.votes[k]) return `votes ${k}: signed ${p.votes[k]}, shown ${cur.votes[k]}`;
+  }
+  return "";
+}
+
+// ---------------------------------------------------------------------------------------------
+// Quarantine, search, and the panels beside every view.
+
+async function quarantineView() {
+  const q = await getJson("v1/quarantine.json", true);
+  let html = `<h2 tabindex="-1">${esc(t("quarantine.title"))}</h2><p>${esc(t("quarantine.intro"))}</p>`;
+  for (const c of q.contests) {
+    const contest = S.election.contests.find((x) => x.id === c.id);
+    html += `<section class="contest"><h3>${esc(contest?.name || c.id)}</h3>`;
+    if (!c.stations.length) {
+      html += `<p>${esc(t("quarantine.none"))}</p></section>`;
+      continue;
+    }
+    html += `<div class="scroll"><table data-testid="quarantine"><thead><tr><th scope="col">${esc(t("quarantine.station"))}</th><th scope="col">${esc(t("quarantine.place"))}</th><th scope="col">${esc(t("quarantine.reason"))}</th></tr></thead><tbody>${c.stations
+      .map(
+        (s) => `<tr data-station="${esc(s.station)}"><th scope="row"><a href="#/station/${encodeURIComponent(s.station)}">${esc(s.station)}</a></th><td>${esc(S.units.get(s.unit)?.name || s.unit)}</td><td>${s.violations
+          .map((v) => `${esc(v.message)}<br><code>${esc(v.detail)}</code>`)
+          .join("<br>")}</td></tr>`,
+      )
+      .join("")}</tbody></table></div></section>`;
+  }
+  return html;
+}
+
+function fold(s) {
+  return s.normalize("NFD").replace(/[\u0300-\u036f]/g, "").toLowerCase();
+}
+
+async function search(q) {
+  const out = $("#search-results");
+  out.innerHTML = "";
+  if (!q) return;
+  out.textContent = t("search.searching");
+  let station = null;
+  try {
+    station = await findStation(q);
+  } catch (e) {
+    out.textContent = e.message;
+    return;
+  }
+  if (station) {
+    out.innerHTML = "";
+    location.hash = `#/station/${encodeURIComponent(station.id)}`;
+    return;
+  }
+  const f = fold(q);
+  const places = S.election.units.filter((u) => fold(u.name).includes(f) || fold(u.id) === f).slice(0, 20);
+  out.innerHTML = places.length
+    ? `<p>${esc(t("search.places"))}:</p><ul>${places.map((u) => `<li><a href="${unitHref(u)}">${esc(u.name)}</a></li>`).join("")}</ul>`
+    : `<p>${esc(t("search.none", { q }))}</p>`;
+}
+
+function renderAside() {
+  const cp = S.cp;
+  const k = S.keys;
+  const base = new URL(".", location.href).href.replace(/\/$/, "");
+  const cos = S.check ? S.check.cosigners : [];
+  const cmd = [`urna verify ${base}`];
+  if (k) {
+    cmd.push(`  --log-key '${k.log.key}'`);
+    for (const w of k.witnesses || []) cmd.push(`  --witness '${w.key}'`);
+    if (k.quorum) cmd.push(`  --quorum ${k.quorum}`);
+  }
+  $("#checkpoint").innerHTML = `<h2 data-t="checkpoint.title">${esc(t("checkpoint.title"))}</h2>
+<dl>
+<dt>${esc(t("checkpoint.entries"))}</dt><dd>${num(cp.size)}</dd>
+<dt>${esc(t("checkpoint.root"))}</dt><dd><code class="hash">${esc(cp.rootB64)}</code></dd>
+<dt>${esc(t("checkpoint.signed"))}</dt><dd>${esc(cp.origin)}: ${esc(S.check ? t(S.check.logOk ? "sig.ok" : "sig.bad") : t("sig.unknown"))}</dd>
+<dt>${esc(t("checkpoint.cosigned"))}</dt><dd>${
+    cos.length
+      ? `<ul>${cos.map((c) => `<li><strong>${esc(c.name)}</strong>, ${esc(dateTime(c.time))}: ${esc(t(c.ok ? "sig.ok" : "sig.bad"))}</li>`).join("")}</ul>`
+      : esc(t("checkpoint.none"))
+  }</dd>
+</dl>
+${k ? `<p class="small">${esc(t("checkpoint.logkey"))}: <code class="hash">${esc(k.log.key)}</code></p>` : ""}
+<p class="small">${esc(t("checkpoint.compare"))}</p>`;
+  $("#downloads").innerHTML = `<h2>${esc(t("downloads.title"))}</h2><ul>
+<li><a href="csv/stations.csv" download>${esc(t("downloads.stations"))}</a></li>
+<li><a href="csv/units.csv" download>${esc(t("downloads.units"))}</a></li>
+<li id="cdf-link"><a href="cdf/election-report.json" download>${esc(t("downloads.cdf"))}</a></li></ul>`;
+  checkCdf();
+  $("#howto").innerHTML = `<h2>${esc(t("howto.title"))}</h2><p>${esc(t("howto.text"))}</p>
+<pre class="cmd" data-testid="verify-command">${esc(cmd.join(" \\\n"))}</pre><p>${esc(t("howto.exit"))}</p>`;
+}
+
+let cdfPresent = null;
+async function checkCdf() {
+  if (cdfPresent === null) {
+    try {
+      cdfPresent = (await fetch("cdf/election-report.json", { method: "HEAD", cache: "no-cache" })).ok;
+    } catch {
+      cdfPresent = false;
+    }
+  }
+  const li = $("#cdf-link");
+  if (li && !cdfPresent) li.textContent = t("downloads.nocdf");
+}
+
+start();
