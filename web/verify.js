@@ -88,8 +88,10 @@ export async function verifyEd25519(publicKey, message, signature) {
 // A verifier key `name+hex8+base64(type ‖ key)`: type 0x01 for signed-note Ed25519 keys,
 // 0x04 for cosignature/v1 keys.
 export function parseVerifierKey(s) {
-  const parts = String(s).split("+");
-  if (parts.length !== 3 || !/^[0-9a-f]{8}$/.test(parts[1])) {
+  // The name holds no "+"; the base64 key may.
+  const m = /^([^+\s]+)\+([0-9a-f]{8})\+([A-Za-z0-9+/]+=*)$/.exec(String(s));
+  const parts = m ? m.slice(1) : [];
+  if (!m) {
     throw new Error(`not a verifier key (name+hex8+base64): ${s}`);
   }
   const raw = b64decode(parts[2]);
@@ -298,6 +300,9 @@ function largestPowerOfTwoBelow(n) {
 // RFC 9162 §2.1.3.2: the root a leaf hash and its inclusion proof lead to.
 export async function rootFromInclusion(index, size, leaf, proof) {
   if (index >= size) throw new Error(`index ${index} is not below the tree size ${size}`);
+  if (leaf.length !== 32 || proof.some((p) => p.length !== 32)) {
+    throw new Error("a leaf hash and every proof hash is 32 bytes");
+  }
   let fn = index;
   let sn = size - 1;
   let r = leaf;
