@@ -768,7 +768,7 @@ fn nginx_config(prefix: &Path, root: &Path, port: u16) -> String {
          \x20   tcp_nodelay on;\n\
          \x20   keepalive_requests 100000;\n\
          \x20   keepalive_timeout 75s;\n\
-         \x20   types {{\n        application/json json;\n        text/csv csv;\n    }}\n\
+         \x20   types {{\n        application/json json;\n        text/csv csv;\n        text/html html;\n        text/javascript js;\n        text/css css;\n    }}\n\
          \x20   default_type text/plain;\n\
          \x20   client_body_temp_path {cb};\n\
          \x20   proxy_temp_path {pt};\n\
@@ -778,6 +778,7 @@ fn nginx_config(prefix: &Path, root: &Path, port: u16) -> String {
          \x20   server {{\n\
          \x20       listen 127.0.0.1:{port};\n\
          \x20       root {root};\n\
+         \x20       index index.html;\n\
          \x20   }}\n\
          }}\n",
         user = if root_user { "user root root;\n" } else { "" },

@@ -261,13 +261,9 @@ fn replay_to(e: &Election, reader: &EntryReader, size: u64) -> Result<(Replay, T
 /// cosignature on the checkpoint, else the current time.
 fn generated_date(data: &Path, checkpoint: &str) -> Result<(String, String)> {
     let policy = urna_server::publish::read_policy(data)?;
-    let note = Note::parse(checkpoint.as_bytes())
-        .map_err(|e| anyhow::anyhow!("published checkpoint: {e}"))?;
-    let newest = policy
-        .iter()
-        .flat_map(|p| &p.witnesses)
-        .filter_map(|w| w.verifier.verify(&note).ok().map(|t| (t, &w.name)))
-        .max_by_key(|(t, _)| *t);
+    Note::parse(checkpoint.as_bytes()).map_err(|e| anyhow::anyhow!("published checkpoint: {e}"))?;
+    // The same rule as the bundle's cdf/election-report.json, so both give the same bytes.
+    let newest = urna_server::publish::newest_cosignature(policy.as_ref(), checkpoint.as_bytes());
     let (time, source) = match newest {
         Some((t, name)) => (t, format!("the newest witness cosignature, by {name}")),
         None => (

@@ -75,6 +75,14 @@ enum Command {
         /// (its districts must match the simulated ones).
         #[arg(long)]
         rules: Option<String>,
+        /// Address to serve the results page and intake on once the demo is verified (the
+        /// same service as `urna serve`), until Ctrl-C.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: std::net::SocketAddr,
+        /// End after the verification instead of serving (prints the `urna serve` command
+        /// that serves the results page).
+        #[arg(long)]
+        no_serve: bool,
     },
     /// Generate a synthetic election: definition, signed protocols, amendments, attacks.
     Sim {
@@ -285,7 +293,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
             stations,
             seed,
             rules,
-        } => demo(&data, stations, seed, rules.as_deref()),
+            listen,
+            no_serve,
+        } => demo(&data, stations, seed, rules.as_deref(), listen, !no_serve),
         Command::Sim {
             out,
             stations,
@@ -452,8 +462,27 @@ fn run(cli: Cli) -> Result<ExitCode> {
     }
 }
 
-fn demo(data: &Path, stations: u32, seed: u64, rules: Option<&str>) -> Result<ExitCode> {
+/// `urna demo`; with `serve`, it then serves the results page and intake on `listen` until
+/// Ctrl-C, else it says how to.
+fn demo(
+    data: &Path,
+    stations: u32,
+    seed: u64,
+    rules: Option<&str>,
+    listen: std::net::SocketAddr,
+    serve: bool,
+) -> Result<ExitCode> {
     let chosen = rules.map(seats::load_rules).transpose()?;
+    // Take the address first: a demo of minutes should not fail at its very end.
+    let listener = serve
+        .then(|| {
+            std::net::TcpListener::bind(listen).map_err(|e| {
+                anyhow::anyhow!(
+                    "cannot serve the results page on {listen} (--listen): {e}; choose another address with --listen ADDR, or pass --no-serve"
+                )
+            })
+        })
+        .transpose()?;
     let marker = data.join(".urna-demo");
     if data.exists() {
         if !marker.exists() {
@@ -523,7 +552,6 @@ fn demo(data: &Path, stations: u32, seed: u64, rules: Option<&str>) -> Result<Ex
             }
         }
     }
-    drop(witnesses);
     out!("\n7. Tally from the stored notes\n");
     let contest = urna_model::definition::ContestIdx(0);
     let r = store.tally(contest)?;
@@ -593,11 +621,35 @@ fn demo(data: &Path, stations: u32, seed: u64, rules: Option<&str>) -> Result<Ex
         store_dir.display(),
         store_dir.display()
     );
-    Ok(if report.verified {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
+    if !report.verified {
+        return Ok(ExitCode::from(1));
+    }
+    let Some(listener) = listener else {
+        out!(
+            "\nResults page: http://{listen}/ once you run\n   urna serve --data {} --listen {listen}",
+            store_dir.display()
+        );
+        return Ok(ExitCode::SUCCESS);
+    };
+    // `urna serve` opens the store itself; the witnesses stay up to cosign what it takes in.
+    drop(store);
+    let config = urna_server::serve::ServeConfig::new(&store_dir);
+    serve_cmd::run_until_signal(&config, listener, None, |bound| {
+        let line = "=".repeat(72);
+        println!("\n{line}");
+        println!("  Results page: http://{}/", bound.api);
+        println!(
+            "  The same service as `urna serve --data {}`: the public bundle, and intake at",
+            store_dir.display()
+        );
+        println!(
+            "  POST http://{}/v1/protocols. Stop with Ctrl-C.",
+            bound.api
+        );
+        println!("{line}");
+    })?;
+    drop(witnesses);
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Witness processes started by the demo; killed when dropped.

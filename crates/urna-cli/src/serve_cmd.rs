@@ -37,6 +37,12 @@ pub(crate) struct ServeArgs {
     /// How often to ask the witnesses and publish a new bundle generation, in milliseconds.
     #[arg(long, default_value_t = 1000)]
     publish_ms: u64,
+    /// Put the NIST CDF export (cdf/election-report.json) in every bundle generation only
+    /// for elections of at most this many stations: at a million stations it costs seconds
+    /// and more than a gigabyte per generation (`urna publish` and `urna export cdf` always
+    /// make it).
+    #[arg(long, default_value_t = urna_server::bundle::DEFAULT_CDF_MAX_STATIONS)]
+    cdf_max_stations: usize,
 }
 
 /// `urna publish` arguments.
@@ -59,6 +65,7 @@ pub(crate) fn serve(args: ServeArgs) -> Result<ExitCode> {
     config.max_inflight = args.max_inflight;
     config.body_timeout = Duration::from_millis(args.body_timeout_ms);
     config.publish_every = Duration::from_millis(args.publish_ms.max(10));
+    config.cdf_max_stations = Some(args.cdf_max_stations);
     config.ingest = IngestOptions {
         sequence_every: Duration::from_millis(args.checkpoint_ms.max(1)),
         ..IngestOptions::default()
@@ -68,6 +75,28 @@ pub(crate) fn serve(args: ServeArgs) -> Result<ExitCode> {
         .metrics_listen
         .map(|a| TcpListener::bind(a).with_context(|| format!("binding {a}")))
         .transpose()?;
+    let bundle = config.bundle.clone();
+    run_until_signal(&config, api, metrics, |bound: Bound| {
+        println!("urna serve: listening on http://{}", bound.api);
+        if let Some(m) = bound.metrics {
+            println!("urna serve: metrics on http://{m}/metrics");
+        }
+        println!(
+            "urna serve: public bundle in {}",
+            bundle.join("current").display()
+        );
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Serves `config` on the listeners given until SIGINT or SIGTERM, then prints what the run
+/// did: `urna serve`, and `urna demo` once its election is published.
+pub(crate) fn run_until_signal(
+    config: &ServeConfig,
+    api: TcpListener,
+    metrics: Option<TcpListener>,
+    on_bound: impl FnOnce(Bound),
+) -> Result<()> {
     let shutdown = async {
         match urna_server::shutdown_signal() {
             Ok(signal) => signal.await,
@@ -77,36 +106,32 @@ pub(crate) fn serve(args: ServeArgs) -> Result<ExitCode> {
             }
         }
     };
-    let bundle = config.bundle.clone();
-    let summary = run(&config, api, metrics, shutdown, |bound: Bound| {
-        println!("urna serve: listening on http://{}", bound.api);
-        if let Some(m) = bound.metrics {
-            println!("urna serve: metrics on http://{m}/metrics");
-        }
-        println!(
-            "urna serve: public bundle in {}",
-            bundle.join("current").display()
-        );
-    })
-    .with_context(|| format!("serving {}", args.data.display()))?;
+    let summary = run(config, api, metrics, shutdown, on_bound)
+        .with_context(|| format!("serving {}", config.data.display()))?;
     eprintln!(
         "urna serve: stopped; {} stored, {} duplicates, {} refused; bundle covers {} entries",
         summary.stored, summary.duplicates, summary.rejected, summary.bundle_size
     );
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }
 
 /// Runs `urna publish`: writes a bundle generation for the published checkpoint.
 pub(crate) fn publish(args: &PublishArgs) -> Result<ExitCode> {
     let mut writer = BundleWriter::open(&args.data, &args.out)
         .with_context(|| format!("opening bundle {}", args.out.display()))?;
+    writer.set_cdf_max_stations(None);
     match writer.update()? {
-        Some(info) => out!(
-            "published the checkpoint of {} entries to {} (serve {})",
-            info.size,
-            info.generation_dir.display(),
-            args.out.join("current").display()
-        ),
+        Some(info) => {
+            out!(
+                "published the checkpoint of {} entries to {} (serve {})",
+                info.size,
+                info.generation_dir.display(),
+                args.out.join("current").display()
+            );
+            if let Some(why) = info.cdf_skipped {
+                out!("no {}: {why}", urna_tally::cdf::BUNDLE_PATH);
+            }
+        }
         None => out!(
             "{} is up to date with the published checkpoint (or nothing is published yet: see `urna status`)",
             args.out.join("current").display()

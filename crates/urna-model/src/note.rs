@@ -391,9 +391,7 @@ impl NoteVerifier {
 
     /// The verifier key string `name+hex8+base64(0x01 ‖ key)`.
     pub fn to_vkey(&self) -> String {
-        let mut raw = vec![ALG_ED25519];
-        raw.extend_from_slice(self.key.as_bytes());
-        format!("{}+{}+{}", self.name, self.key_id, BASE64.encode(raw))
+        format_vkey(&self.name, self.key_id, self.key.as_bytes())
     }
 
     /// Checks that `note` carries a valid signature by this key.
@@ -613,6 +611,22 @@ pub fn check_key_name(name: &str) -> Result<(), KeyError> {
         return Err(KeyError::BadName(name.to_owned()));
     }
     Ok(())
+}
+
+/// The verifier key string `name+hex8+base64(0x01 ‖ key)` of an Ed25519 key, in canonical
+/// form (lower-case key ID): what [`parse_vkey_parts`] reads, without checking the key.
+///
+/// ```
+/// use urna_model::note::{NoteSigner, format_vkey, parse_vkey_parts};
+/// let v = NoteSigner::from_seed("PS-1", &[7; 32]).unwrap().verifier().to_vkey();
+/// let (name, id, key) = parse_vkey_parts(&v).unwrap();
+/// assert_eq!(format_vkey(name, id, &key), v);
+/// ```
+pub fn format_vkey(name: &str, key_id: KeyId, public_key: &[u8; 32]) -> String {
+    let mut raw = Vec::with_capacity(33);
+    raw.push(ALG_ED25519);
+    raw.extend_from_slice(public_key);
+    format!("{name}+{key_id}+{}", BASE64.encode(raw))
 }
 
 /// Splits a verifier key `name+hex8+base64(0x01 ‖ key)` into name, key ID and raw public key,

@@ -6,15 +6,30 @@
 //!                              hard-linked (or copied) from DATA/log/tile; append-only,
 //!                              shared by every generation
 //! OUT/blob/sha256/<hex>        election.toml and the stations file, by SHA-256 of their bytes
-//! OUT/gen/<size:020>.<n>/      one generation: checkpoint, v1/…, csv/…, README.txt, and the
-//!                              relative symlinks tile -> ../../tile, blob -> ../../blob
+//! OUT/gen/<size:020>.<n>/      one generation: checkpoint, index.html, web/…, v1/…, csv/…,
+//!                              cdf/…, README.txt, and the relative symlinks
+//!                              tile -> ../../tile, blob -> ../../blob
 //! OUT/current -> gen/<…>       the live generation; a web server's document root
 //! ```
 //!
 //! A generation is the published (witness-cosigned) checkpoint of the data directory and the
-//! files [`urna_tally::public::render`] derives from the entries it covers, so the results
-//! and the checkpoint they quote always belong together. [`BundleWriter::update`] builds one
-//! only when the published checkpoint changed, in this order:
+//! files [`urna_tally::public::render`] derives from the entries it covers (the results page
+//! among them), so the results and the checkpoint they quote always belong together. Two more
+//! files come from the data directory, not from the log:
+//! - `v1/keys.json` (`urna/keys/v1`): the log's origin and verifier key and the witnesses'
+//!   names and keys (never their URLs) with the quorum, from `DATA/witnesses.toml`, read again
+//!   for every generation (no file: no witnesses, quorum 0). A reader compares it with the
+//!   keys it trusts; `urna verify` does.
+//! - `cdf/election-report.json`: the NIST SP 1500-100 export at the checkpoint
+//!   ([`urna_tally::cdf::render_bundle_report`]), `GeneratedDate` the newest cosignature by a
+//!   witness of `witnesses.toml`. Written when the election has a `date`, the checkpoint
+//!   carries such a cosignature, and the election has at most
+//!   [`BundleWriter::set_cdf_max_stations`] stations: unlimited for `urna publish`,
+//!   [`DEFAULT_CDF_MAX_STATIONS`] for `urna serve` (`--cdf-max-stations`), since at a million
+//!   stations it costs seconds and more than a gigabyte per generation.
+//!
+//! [`BundleWriter::update`] builds a generation only when the published checkpoint changed, in
+//! this order:
 //! 1. replay the entries the last generation had not seen (read-only from SQLite), checking
 //!    that all entries hash to the checkpoint's root (RFC 6962), so the results are of
 //!    exactly the log the checkpoint signs;
@@ -40,12 +55,14 @@ use std::io::{ErrorKind, Write as _};
 use std::os::unix::fs::MetadataExt as _;
 use std::path::{Path, PathBuf};
 
+use serde::Serialize;
 use urna_model::definition::{DefinitionError, Election, UnitIdx};
 use urna_model::intake::sha256;
 use urna_model::note::Note;
 use urna_model::protocol::hex;
 use urna_store::reader::EntryReader;
 use urna_store::{DEFINITION_FILE, StoreError, log};
+use urna_tally::cdf::{self, CdfError};
 use urna_tally::public::{self, CheckpointInfo, DefinitionFiles, RenderError, Replay, ReplayError};
 use urna_tlog::tile::tiles_for_growth;
 use urna_tlog::tiledir::write_file_atomic;
@@ -57,6 +74,13 @@ pub const CURRENT: &str = "current";
 pub const GENERATIONS: &str = "gen";
 /// Name of the checkpoint file in a generation.
 pub const CHECKPOINT: &str = "checkpoint";
+
+/// Path of the keys file in a generation.
+pub const KEYS_JSON: &str = public::KEYS_JSON;
+
+/// Most stations for which [`BundleWriter`] writes `cdf/election-report.json` unless told
+/// otherwise (`urna serve --cdf-max-stations`): enough for the five Western Balkan countries.
+pub const DEFAULT_CDF_MAX_STATIONS: usize = 50_000;
 
 /// Entries read from the database and bound per round of the replay.
 const REPLAY_CHUNK: u64 = 4096;
@@ -142,6 +166,12 @@ pub enum BundleError {
     /// The public files could not be rendered.
     #[error(transparent)]
     Render(#[from] RenderError),
+    /// `witnesses.toml` is unreadable or invalid.
+    #[error(transparent)]
+    Witnesses(#[from] crate::publish::PublishError),
+    /// The NIST CDF export could not be rendered.
+    #[error("{path}: {err}", path = cdf::BUNDLE_PATH, err = .0)]
+    Cdf(#[from] CdfError),
 }
 
 /// What one [`BundleWriter::update`] published.
@@ -161,6 +191,8 @@ pub struct BundleInfo {
     pub files_linked: usize,
     /// Old generations deleted.
     pub generations_removed: usize,
+    /// Why `cdf/election-report.json` is not in the generation, if it is not.
+    pub cdf_skipped: Option<String>,
 }
 
 /// Keeps a bundle directory in step with a data directory's published checkpoint.
@@ -170,6 +202,12 @@ pub struct BundleWriter {
     election: Election,
     /// `v1/election.json`, which depends on the definition only.
     election_json: Vec<u8>,
+    /// The station index `v1/stations/<xx>.json`, which depends on the definition only.
+    station_index: Vec<(String, Vec<u8>)>,
+    /// The log's verifier key, for `v1/keys.json`.
+    log_vkey: String,
+    /// Most stations for which the CDF export is written (`None`: no limit).
+    cdf_max_stations: Option<usize>,
     reader: EntryReader,
     replay: Replay,
     /// The Merkle tree over the entries replayed so far.
@@ -250,6 +288,8 @@ impl BundleWriter {
             .into());
         }
         let election_json = public::render_election(&election, &files)?;
+        let station_index = public::render_station_index(&election)?;
+        let log_vkey = log::PublicLog::open(data_dir)?.vkey();
         let live = live_generation(out)?;
         let next_n = next_generation_number(&out.join(GENERATIONS))?;
         Ok(Self {
@@ -260,12 +300,21 @@ impl BundleWriter {
                 .map_err(|source| ReplayError::Tally { index: 0, source })?,
             election,
             election_json,
+            station_index,
+            log_vkey,
+            cdf_max_stations: Some(DEFAULT_CDF_MAX_STATIONS),
             tree: Tree::new(),
             tiles_size: 0,
             dirty: BTreeSet::new(),
             live,
             next_n,
         })
+    }
+
+    /// Writes `cdf/election-report.json` only for elections of at most `max` stations
+    /// (`None`: always). The default is [`DEFAULT_CDF_MAX_STATIONS`].
+    pub fn set_cdf_max_stations(&mut self, max: Option<usize>) {
+        self.cdf_max_stations = max;
     }
 
     /// The bundle root.
@@ -309,7 +358,7 @@ impl BundleWriter {
             });
         }
         let tiles_linked = self.link_tiles(size, &checkpoint)?;
-        let files = self.render(&note)?;
+        let Rendered { files, cdf_skipped } = self.render(&note)?;
         // A number is never used twice, even if writing this generation fails part-way (its
         // directory is deleted with the old generations once a later one goes live).
         let name = format!("{size:020}.{}", self.next_n);
@@ -345,6 +394,7 @@ impl BundleWriter {
             files_written: written.written,
             files_linked: written.linked,
             generations_removed,
+            cdf_skipped,
         }))
     }
 
@@ -446,12 +496,14 @@ impl BundleWriter {
         Ok(created)
     }
 
-    /// The files of the new generation. A unit file none of whose stations reported since the
-    /// live generation is not rendered again but reused from it.
-    fn render(&self, note: &[u8]) -> Result<Vec<(String, Content)>, BundleError> {
+    /// The files of the new generation, and why the CDF export is not among them if it is
+    /// not. A unit file none of whose stations reported since the live generation is not
+    /// rendered again but reused from it.
+    fn render(&self, note: &[u8]) -> Result<Rendered, BundleError> {
         let e = &self.election;
         let r = &self.replay;
         let cp: CheckpointInfo = public::checked_checkpoint(e, r, note)?;
+        let policy = crate::publish::read_policy(&self.data)?;
         let reusable = |path: &str| self.live.as_ref().and_then(|g| g.files.get(path)).copied();
         let mut files = vec![
             (CHECKPOINT.to_owned(), Content::New(note.to_vec())),
@@ -459,15 +511,20 @@ impl BundleWriter {
                 public::ELECTION_JSON.to_owned(),
                 Content::New(self.election_json.clone()),
             ),
-            (
-                public::RESULTS_JSON.to_owned(),
-                Content::New(public::render_results(e, r, &cp)?),
-            ),
-            (
-                public::QUARANTINE_JSON.to_owned(),
-                Content::New(public::render_quarantine(e, r)?),
-            ),
         ];
+        files.extend(
+            self.station_index
+                .iter()
+                .map(|(path, bytes)| (path.clone(), Content::New(bytes.clone()))),
+        );
+        files.push((
+            public::RESULTS_JSON.to_owned(),
+            Content::New(public::render_results(e, r, &cp)?),
+        ));
+        files.push((
+            public::QUARANTINE_JSON.to_owned(),
+            Content::New(public::render_quarantine(e, r)?),
+        ));
         files.extend(
             public::render_seats(e, r)?
                 .into_iter()
@@ -493,7 +550,57 @@ impl BundleWriter {
             public::README_TXT.to_owned(),
             Content::New(public::render_readme(e, &cp)),
         ));
-        Ok(files)
+        files.extend(public::web_files().map(|(path, bytes)| (path, Content::New(bytes))));
+        files.push((
+            KEYS_JSON.to_owned(),
+            Content::New(render_keys(
+                e.log_origin(),
+                &self.log_vkey,
+                policy.as_ref(),
+            )?),
+        ));
+        let cdf_skipped = match self.cdf_skip_reason(note, policy.as_ref()) {
+            Err(generated) => match cdf::render_bundle_report(e, r, &cp, &generated) {
+                Ok(report) => {
+                    files.push((cdf::BUNDLE_PATH.to_owned(), Content::New(report)));
+                    None
+                }
+                // A definition whose date is not a calendar date publishes without the export.
+                Err(err @ CdfError::BadDate(_)) => Some(err.to_string()),
+                Err(err) => return Err(err.into()),
+            },
+            Ok(reason) => Some(reason),
+        };
+        Ok(Rendered { files, cdf_skipped })
+    }
+
+    /// Why the CDF export is not written for this checkpoint (`Ok`), or its `GeneratedDate`
+    /// (`Err`, the case that goes on to write it).
+    fn cdf_skip_reason(
+        &self,
+        note: &[u8],
+        policy: Option<&crate::WitnessPolicy>,
+    ) -> Result<String, String> {
+        let stations = self.election.stations.len();
+        if let Some(max) = self.cdf_max_stations.filter(|&max| stations > max) {
+            return Ok(format!(
+                "the election has {stations} stations, more than --cdf-max-stations {max} (make it with `urna export cdf`)"
+            ));
+        }
+        if self.election.date.is_none() {
+            return Ok(
+                "the election definition names no date, which NIST SP 1500-100 requires".into(),
+            );
+        }
+        let Some((time, _)) = crate::publish::newest_cosignature(policy, note) else {
+            return Ok(
+                "the checkpoint carries no cosignature by a witness of witnesses.toml, so nothing fixes its GeneratedDate".into(),
+            );
+        };
+        match cdf::rfc3339_utc(time) {
+            Some(generated) => Err(generated),
+            None => Ok(format!("cosignature time {time} is after the year 9999")),
+        }
     }
 
     /// Writes a generation directory: every file synced, reused files hard-linked from the
@@ -570,10 +677,69 @@ struct Written {
     hashes: BTreeMap<String, [u8; 32]>,
 }
 
+/// What [`BundleWriter::render`] made: the generation's files, and why the CDF export is not
+/// among them if it is not.
+struct Rendered {
+    files: Vec<(String, Content)>,
+    cdf_skipped: Option<String>,
+}
+
 /// A file of a new generation: new bytes, or the same bytes as the live generation's file.
 enum Content {
     New(Vec<u8>),
     Same([u8; 32]),
+}
+
+/// `v1/keys.json`: the log's key, and the witnesses' names and keys with the quorum.
+fn render_keys(
+    origin: String,
+    log_vkey: &str,
+    policy: Option<&crate::WitnessPolicy>,
+) -> Result<Vec<u8>, BundleError> {
+    let doc = KeysDoc {
+        format: "urna/keys/v1",
+        log: KeysLogDoc {
+            origin,
+            key: log_vkey,
+        },
+        witnesses: policy
+            .iter()
+            .flat_map(|p| &p.witnesses)
+            .map(|w| KeysWitnessDoc {
+                name: &w.name,
+                key: w.verifier.to_vkey(),
+            })
+            .collect(),
+        quorum: policy.map_or(0, |p| p.quorum),
+    };
+    let mut out = serde_json::to_vec_pretty(&doc).map_err(|e| {
+        BundleError::Render(RenderError::Write {
+            file: KEYS_JSON,
+            reason: e.to_string(),
+        })
+    })?;
+    out.push(b'\n');
+    Ok(out)
+}
+
+#[derive(Serialize)]
+struct KeysDoc<'a> {
+    format: &'static str,
+    log: KeysLogDoc<'a>,
+    witnesses: Vec<KeysWitnessDoc<'a>>,
+    quorum: usize,
+}
+
+#[derive(Serialize)]
+struct KeysLogDoc<'a> {
+    origin: String,
+    key: &'a str,
+}
+
+#[derive(Serialize)]
+struct KeysWitnessDoc<'a> {
+    name: &'a str,
+    key: String,
 }
 
 /// Links one tile from the log into the bundle, or checks the bundle's copy. Returns whether

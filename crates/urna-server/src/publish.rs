@@ -138,6 +138,22 @@ pub fn read_policy(data: &Path) -> Result<Option<WitnessPolicy>, PublishError> {
         })
 }
 
+/// The newest time (Unix seconds) at which a witness of `policy` cosigned `checkpoint` (a
+/// signed note), with the witness's name; `None` if no cosignature on it verifies under a key
+/// of the policy. This is the CDF export's `GeneratedDate`, in the bundle and in
+/// `urna export cdf` alike.
+pub fn newest_cosignature(
+    policy: Option<&WitnessPolicy>,
+    checkpoint: &[u8],
+) -> Option<(u64, String)> {
+    let note = urna_model::note::Note::parse(checkpoint).ok()?;
+    policy
+        .iter()
+        .flat_map(|p| &p.witnesses)
+        .filter_map(|w| w.verifier.verify(&note).ok().map(|t| (t, w.name.clone())))
+        .max_by_key(|(t, _)| *t)
+}
+
 /// The size each witness last cosigned for this log (empty before the first publication).
 ///
 /// # Errors

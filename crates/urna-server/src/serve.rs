@@ -8,7 +8,8 @@
 //! publisher thread: every --publish-ms: ask witnesses (witnesses.toml) → publish the cosigned
 //!                   checkpoint → write a new bundle generation (bundle::BundleWriter)
 //!
-//! GET /checkpoint, /tile/…, /v1/…, /csv/…, /blob/…, /README.txt ─► files of BUNDLE/current
+//! GET /checkpoint, /tile/…, /v1/…, /csv/…, /cdf/…, /blob/…, /web/…, /README.txt
+//!     ─► files of BUNDLE/current;  GET / ─► BUNDLE/current/index.html (the results page)
 //! ```
 //!
 //! Writes need no password and no session: every write is a note signed by a key the election
@@ -73,6 +74,9 @@ pub struct ServeConfig {
     pub publish_every: Duration,
     /// Tuning of the intake pipeline (checkpoint interval among it).
     pub ingest: IngestOptions,
+    /// Most stations for which each bundle generation carries the NIST CDF export
+    /// (`None`: always); see [`crate::bundle`].
+    pub cdf_max_stations: Option<usize>,
 }
 
 impl ServeConfig {
@@ -86,6 +90,7 @@ impl ServeConfig {
             body_timeout: Duration::from_secs(10),
             publish_every: Duration::from_secs(1),
             ingest: IngestOptions::default(),
+            cdf_max_stations: Some(crate::bundle::DEFAULT_CDF_MAX_STATIONS),
         }
     }
 }
@@ -421,16 +426,19 @@ fn plain_path(path: &str) -> bool {
 }
 
 fn content_type(path: &str) -> &'static str {
-    if path.starts_with("tile/") {
-        "application/octet-stream"
-    } else if path.ends_with(".json") {
-        JSON
-    } else if path.ends_with(".csv") {
-        "text/csv; charset=utf-8"
-    } else if path.starts_with("blob/") {
-        "application/octet-stream"
-    } else {
-        "text/plain; charset=utf-8"
+    if path.starts_with("tile/") || path.starts_with("blob/") {
+        return "application/octet-stream";
+    }
+    let ext = path.rsplit_once('.').map_or("", |(_, ext)| ext);
+    match ext {
+        "json" => JSON,
+        "csv" => "text/csv; charset=utf-8",
+        "html" => "text/html; charset=utf-8",
+        "js" => "text/javascript; charset=utf-8",
+        "css" => "text/css; charset=utf-8",
+        "svg" => "image/svg+xml",
+        "png" => "image/png",
+        _ => "text/plain; charset=utf-8",
     }
 }
 
@@ -466,6 +474,10 @@ async fn get_public(
 
 async fn get_checkpoint(State(app): State<Arc<App>>) -> Response {
     public_file(&app, "checkpoint")
+}
+
+async fn get_index(State(app): State<Arc<App>>) -> Response {
+    public_file(&app, urna_tally::public::INDEX_HTML)
 }
 
 fn public_file(app: &App, path: &str) -> Response {
@@ -677,6 +689,7 @@ fn router(app: Arc<App>) -> Router {
             get(|| async { ([(header::CONTENT_TYPE, JSON)], OPENAPI) }),
         )
         .route("/checkpoint", get(get_checkpoint))
+        .route("/", get(get_index))
         .route("/{*path}", get(get_public))
         .method_not_allowed_fallback(|| async {
             error(
@@ -747,6 +760,7 @@ pub fn run(
     let mut store = Store::open(&config.data)?;
     let log = Arc::new(PublicLog::open(&config.data)?);
     let mut bundle = BundleWriter::open(&config.data, &config.bundle)?;
+    bundle.set_cdf_max_stations(config.cdf_max_stations);
     let metrics = Arc::new(Metrics::default());
     bundle.update()?;
     metrics
@@ -797,6 +811,15 @@ pub fn run(
             }
             None => None,
         };
+        // Poll the stop signal once before announcing the address: a handler installed on
+        // first poll (as `urna serve`'s is) then catches a signal sent as soon as the address
+        // is known.
+        let mut shutdown = std::pin::pin!(shutdown);
+        let stopped_early = tokio::select! {
+            biased;
+            () = &mut shutdown => true,
+            () = std::future::ready(()) => false,
+        };
         on_bound(Bound {
             api: api.local_addr()?,
             metrics: metrics_listener
@@ -824,9 +847,11 @@ pub fn run(
                 })
                 .into_future(),
         );
-        tokio::select! {
-            done = &mut server => return done.map_err(io::Error::other)?,
-            () = shutdown => {}
+        if !stopped_early {
+            tokio::select! {
+                done = &mut server => return done.map_err(io::Error::other)?,
+                () = shutdown => {}
+            }
         }
         shutting_down.store(true, Ordering::SeqCst);
         let _ = stop_tx.send(true);
@@ -971,6 +996,7 @@ fn publish_loop(
     every: Duration,
 ) {
     let mut last_error = String::new();
+    let mut last_cdf_note: Option<String> = None;
     loop {
         let stopping = stop.load(Ordering::SeqCst);
         let started = Instant::now();
@@ -981,6 +1007,15 @@ fn publish_loop(
             Ok(Some(info)) => {
                 metrics.bundle_size.store(info.size, Ordering::Relaxed);
                 last_error.clear();
+                if info.cdf_skipped != last_cdf_note {
+                    if let Some(why) = &info.cdf_skipped {
+                        eprintln!(
+                            "urna serve: the bundle carries no {}: {why}",
+                            urna_tally::cdf::BUNDLE_PATH
+                        );
+                    }
+                    last_cdf_note = info.cdf_skipped;
+                }
             }
             Ok(None) => last_error.clear(),
             Err(e) => {
@@ -1020,6 +1055,8 @@ mod tests {
             "tile/entries/x001/234.p/17",
             "v1/results.json",
             "v1/units/AL%2F01.json",
+            "index.html",
+            "web/app.js",
         ] {
             assert!(plain_path(ok), "{ok}");
         }
@@ -1034,6 +1071,31 @@ mod tests {
             "café",
         ] {
             assert!(!plain_path(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn content_types_follow_the_extension() {
+        let cases = [
+            ("index.html", "text/html; charset=utf-8", "the results page"),
+            ("web/app.js", "text/javascript; charset=utf-8", "a script"),
+            ("web/style.css", "text/css; charset=utf-8", "a style sheet"),
+            ("web/logo.svg", "image/svg+xml", "an SVG image"),
+            ("web/logo.png", "image/png", "a PNG image"),
+            ("v1/keys.json", JSON, "JSON"),
+            ("cdf/election-report.json", JSON, "the CDF export"),
+            ("csv/units.csv", "text/csv; charset=utf-8", "CSV"),
+            ("README.txt", "text/plain; charset=utf-8", "text"),
+            ("checkpoint", "text/plain; charset=utf-8", "the checkpoint"),
+            ("tile/0/000", "application/octet-stream", "a tile"),
+            (
+                "blob/sha256/00",
+                "application/octet-stream",
+                "a blob, whatever its name",
+            ),
+        ];
+        for (path, want, what) in cases {
+            assert_eq!(content_type(path), want, "{what}");
         }
     }
 

@@ -58,6 +58,24 @@
 //!   an error ([`CdfError::NoDate`]). `GeneratedDate` must match the schema's pattern: whole
 //!   seconds and a zone ([`rfc3339_utc`] makes one from a Unix time).
 //!
+//! # In the public bundle
+//!
+//! The bundle carries the report at [`BUNDLE_PATH`] (`cdf/election-report.json`), the same
+//! bytes `urna export cdf` writes at that checkpoint ([`render_bundle_report`]), with
+//! `GeneratedDate` the time of the newest cosignature on the checkpoint by a witness of the
+//! commission's `witnesses.toml`, so the same checkpoint always gives the same file. Policy:
+//! - `urna publish` always writes it;
+//! - `urna serve` writes it when the election has at most `--cdf-max-stations` stations
+//!   (default 50,000, which covers Albania, Kosovo, Montenegro, North Macedonia and Bosnia and
+//!   Herzegovina); a million stations cost about 7.6 s and 1.35 GB per generation, too much to
+//!   redo at every checkpoint (`urna export cdf` makes it on demand);
+//! - it is never written for an election without `date` (the schema needs one), nor for a
+//!   checkpoint without a witness cosignature (nothing would fix `GeneratedDate`).
+//!
+//! A verifier that finds the file recomputes it byte for byte, taking `GeneratedDate` from the
+//! published file but requiring it to be the time of a cosignature on the checkpoint that
+//! verifies under a witness key it trusts. A bundle without the file is fine.
+//!
 //! Out of scope: reading the log and choosing `generated` (the caller: `urna export cdf` uses
 //! the newest witness cosignature of the published checkpoint), XML, candidate contests and
 //! ballot styles (urna's contests are party lists on one national ballot).
@@ -139,6 +157,45 @@ pub enum CdfError {
     /// The writer failed (disk full, closed pipe…).
     #[error("writing the report: {0}")]
     Write(#[source] std::io::Error),
+}
+
+/// Path of the report in the public bundle.
+pub const BUNDLE_PATH: &str = "cdf/election-report.json";
+
+/// The report as the bundle carries it at [`BUNDLE_PATH`]: [`write_cdf`] with the checkpoint's
+/// identifiers, into a `Vec` (the bytes `urna export cdf` writes at that checkpoint).
+///
+/// # Errors
+/// As [`write_cdf`].
+pub fn render_bundle_report(
+    e: &Election,
+    replay: &Replay,
+    checkpoint: &CheckpointInfo,
+    generated: &str,
+) -> Result<Vec<u8>, CdfError> {
+    write_cdf(e, replay, generated, Some(checkpoint), Vec::new())
+}
+
+/// The `GeneratedDate` of a published report, read without parsing the whole document (it may
+/// be hundreds of megabytes): the string value of the top-level `"GeneratedDate"` key.
+/// `None` if there is none. (In JSON text, `"GeneratedDate":"` cannot occur inside a string,
+/// whose quotes are escaped, and the report has this key once, at the top.)
+///
+/// ```
+/// use urna_tally::cdf::published_generated_date;
+/// let doc = br#"{"Format":"precinct-level","GeneratedDate":"2025-05-11T19:00:00Z","Issuer":"x"}"#;
+/// assert_eq!(published_generated_date(doc), Some("2025-05-11T19:00:00Z"));
+/// assert_eq!(published_generated_date(b"{}"), None);
+/// ```
+pub fn published_generated_date(report: &[u8]) -> Option<&str> {
+    const KEY: &[u8] = b"\"GeneratedDate\":\"";
+    let at = report.windows(KEY.len()).position(|w| w == KEY)? + KEY.len();
+    let rest = &report[at..];
+    let end = rest.iter().position(|&b| b == b'"' || b == b'\\')?;
+    if rest[end] != b'"' {
+        return None;
+    }
+    std::str::from_utf8(&rest[..end]).ok()
 }
 
 /// The report as bytes: [`write_cdf`] into a `Vec`, without checkpoint identifiers.

@@ -10,9 +10,24 @@
 //!   naming the entry, because a verifier replays the same entries and must be told where a log
 //!   stops making sense.
 //! - The render functions turn a replay and the checkpoint it stops at into the derived files
-//!   of the public bundle ([`render`]): `v1/election.json`, `v1/results.json`,
-//!   `v1/units/<unit>.json`, `v1/quarantine.json`, `csv/stations.csv`, `csv/units.csv` and
-//!   `README.txt`.
+//!   of the public bundle ([`render`]): `v1/election.json`, the station index
+//!   `v1/stations/<xx>.json`, `v1/results.json`, `v1/quarantine.json`,
+//!   `v1/seats/<contest>.json`, `v1/units/<unit>.json`, `csv/stations.csv`, `csv/units.csv`,
+//!   `README.txt`, and the results page ([`WEB_FILES`]: `index.html` and `web/…`, embedded
+//!   from the workspace's `web/` directory at build time, so every bundle carries the page of
+//!   the build that wrote it and a verifier of the same version checks it byte for byte).
+//!
+//! The station index lets a reader (the results page) find a station's unit without fetching
+//! every station: the stations are split into 256 shards by the first byte of the SHA-256 of
+//! the station id's UTF-8 bytes ([`station_shard`]), and `v1/stations/<xx>.json` (`xx` that
+//! byte as two lower-case hex digits) lists the shard's stations sorted by id, each with its
+//! unit and the unit's file. Every shard is written, even an empty one, so a missing file is
+//! never ambiguous. It depends on the definition only.
+//!
+//! Not derived here, because they do not follow from the log and the definition alone: the
+//! commission's `v1/keys.json` (its log key and witnesses, from its data directory) and the
+//! NIST CDF export `cdf/election-report.json` (its `GeneratedDate` is a witness cosignature's
+//! time; see [`crate::cdf`]).
 //!
 //! Everything is deterministic, byte for byte: JSON objects are written from structs and from
 //! lists in definition order (never from hash maps), pretty-printed with two-space indents and
@@ -35,8 +50,8 @@ use std::fmt::Write as _;
 use serde::{Serialize, Serializer};
 use urna_model::definition::{ContestIdx, Election, ListKind, StationIdx, UnitIdx};
 use urna_model::genesis::{Genesis, GenesisError};
-use urna_model::intake::{Rejection, Submission, bind_unverified, check};
-use urna_model::note::Note;
+use urna_model::intake::{Rejection, Submission, bind_unverified, check, sha256};
+use urna_model::note::{Note, format_vkey};
 use urna_model::protocol::{ProtocolBody, hex};
 use urna_model::rules::Severity;
 
@@ -716,9 +731,70 @@ pub const STATIONS_CSV: &str = "csv/stations.csv";
 pub const UNITS_CSV: &str = "csv/units.csv";
 /// Path of `README.txt`.
 pub const README_TXT: &str = "README.txt";
+/// Path of `v1/keys.json`, the commission's log and witness keys (`urna/keys/v1`). Not
+/// rendered here: it comes from the commission's data directory, not from the log.
+pub const KEYS_JSON: &str = "v1/keys.json";
+/// Path of the results page.
+pub const INDEX_HTML: &str = "index.html";
+/// The station index's path pattern, as `v1/election.json` names it.
+pub const STATION_INDEX_PATTERN: &str = "v1/stations/{shard}.json";
+/// How a station's shard is found, as `v1/election.json` says it.
+pub const STATION_SHARD_RULE: &str =
+    "first byte of SHA-256 of the station id, two lowercase hex digits";
+/// Number of station index shards (`v1/stations/00.json` … `ff.json`).
+pub const STATION_SHARDS: usize = 256;
+
+/// The results page, as (bundle path, bytes): `index.html` at the bundle root and its
+/// scripts and style sheet under `web/`, embedded from the workspace's `web/` directory.
+pub const WEB_FILES: &[(&str, &[u8])] = &[
+    (
+        INDEX_HTML,
+        include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../web/index.html")),
+    ),
+    (
+        "web/app.js",
+        include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../web/app.js")),
+    ),
+    (
+        "web/verify.js",
+        include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../web/verify.js")),
+    ),
+    (
+        "web/i18n.js",
+        include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../web/i18n.js")),
+    ),
+    (
+        "web/style.css",
+        include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../web/style.css")),
+    ),
+];
+
+/// The station index shard of a station id: the first byte of the SHA-256 of its UTF-8 bytes.
+///
+/// ```
+/// use urna_tally::public::{station_index_path, station_shard};
+/// // SHA-256("PS-0000001") = f529b11c…
+/// assert_eq!(station_index_path(station_shard("PS-0000001")), "v1/stations/f5.json");
+/// ```
+pub fn station_shard(id: &str) -> u8 {
+    sha256(id.as_bytes())[0]
+}
+
+/// The bundle path of a station index shard: `v1/stations/<xx>.json`.
+pub fn station_index_path(shard: u8) -> String {
+    format!("v1/stations/{shard:02x}.json")
+}
+
+/// The station's verifier key string (`id+hex8+base64`), as in the stations file (canonical
+/// form).
+pub fn station_vkey(e: &Election, s: StationIdx) -> String {
+    let st = &e.stations[s.0 as usize];
+    format_vkey(&st.id, st.key_id, &st.public_key)
+}
 
 /// Every derived file of the bundle, as (relative path, bytes), in a fixed order: election,
-/// results, quarantine, the unit files in definition order, the two CSV files, the README.
+/// the 256 station index shards, results, quarantine, seats, the unit files in definition
+/// order, the two CSV files, the README, the results page ([`WEB_FILES`]).
 /// The checkpoint must be the one the replay stopped at (same size, this election's origin).
 ///
 /// # Errors
@@ -730,11 +806,10 @@ pub fn render(
     checkpoint: &[u8],
 ) -> Result<Vec<(String, Vec<u8>)>, RenderError> {
     let cp = checked_checkpoint(e, replay, checkpoint)?;
-    let mut out = vec![
-        (ELECTION_JSON.to_owned(), render_election(e, files)?),
-        (RESULTS_JSON.to_owned(), render_results(e, replay, &cp)?),
-        (QUARANTINE_JSON.to_owned(), render_quarantine(e, replay)?),
-    ];
+    let mut out = vec![(ELECTION_JSON.to_owned(), render_election(e, files)?)];
+    out.extend(render_station_index(e)?);
+    out.push((RESULTS_JSON.to_owned(), render_results(e, replay, &cp)?));
+    out.push((QUARANTINE_JSON.to_owned(), render_quarantine(e, replay)?));
     out.extend(render_seats(e, replay)?);
     for u in units_with_files(e, replay) {
         out.push((
@@ -745,6 +820,53 @@ pub fn render(
     out.push((STATIONS_CSV.to_owned(), render_stations_csv(e, replay)?));
     out.push((UNITS_CSV.to_owned(), render_units_csv(e, replay)?));
     out.push((README_TXT.to_owned(), render_readme(e, &cp)));
+    out.extend(web_files());
+    Ok(out)
+}
+
+/// [`WEB_FILES`] as owned (path, bytes) pairs.
+pub fn web_files() -> impl Iterator<Item = (String, Vec<u8>)> {
+    WEB_FILES
+        .iter()
+        .map(|(path, bytes)| ((*path).to_owned(), bytes.to_vec()))
+}
+
+/// The station index: all [`STATION_SHARDS`] files `v1/stations/<xx>.json`, in shard order,
+/// each listing its stations sorted by id with their unit and the unit's file (see the module
+/// docs). A pure function of the definition.
+///
+/// # Errors
+/// [`RenderError::Write`] if serialisation fails.
+pub fn render_station_index(e: &Election) -> Result<Vec<(String, Vec<u8>)>, RenderError> {
+    let mut shards: Vec<Vec<usize>> = vec![Vec::new(); STATION_SHARDS];
+    for (i, st) in e.stations.iter().enumerate() {
+        shards[usize::from(station_shard(&st.id))].push(i);
+    }
+    let unit_files: Vec<String> = e.units.iter().map(|u| unit_path(&u.id)).collect();
+    let mut out = Vec::with_capacity(STATION_SHARDS);
+    for (shard, mut members) in (0..=u8::MAX).zip(shards) {
+        members.sort_unstable_by(|&a, &b| e.stations[a].id.cmp(&e.stations[b].id));
+        let doc = StationIndexDoc {
+            format: "urna/station-index/v1",
+            election: &e.id,
+            stations: members
+                .iter()
+                .map(|&i| {
+                    let st = &e.stations[i];
+                    let u = st.unit.0 as usize;
+                    StationIndexEntryDoc {
+                        id: &st.id,
+                        unit: &e.units[u].id,
+                        file: &unit_files[u],
+                    }
+                })
+                .collect(),
+        };
+        out.push((
+            station_index_path(shard),
+            to_json("v1/stations/<shard>.json", &doc)?,
+        ));
+    }
     Ok(out)
 }
 
@@ -861,6 +983,19 @@ pub fn render_election(e: &Election, files: &DefinitionFiles) -> Result<Vec<u8>,
             checkpoint: "checkpoint",
             tiles: "tile/",
             entries: "tile/entries/",
+        },
+        authorities: e
+            .authorities
+            .iter()
+            .map(|a| AuthorityDoc {
+                name: &a.name,
+                scope: &e.units[a.scope.0 as usize].id,
+                key: a.key.to_vkey(),
+            })
+            .collect(),
+        station_index: StationIndexRefDoc {
+            path: STATION_INDEX_PATTERN,
+            shard: STATION_SHARD_RULE,
         },
         counts: &e.counts,
         contests: e
@@ -1206,8 +1341,18 @@ mirror, and everything in it can be checked without trusting whoever serves it.
                            percent-encoded in file names (AL/01 -> AL%2F01.json).
   v1/quarantine.json       Stations whose current protocol breaks an arithmetic rule: stored
                            and logged, not counted, with every broken rule and its numbers.
+  v1/seats/<contest>.json  A contest's seat allocation: every quotient, threshold and
+                           tie-break.
+  v1/stations/<xx>.json    The station index: xx is the first byte of SHA-256 of a station
+                           id (two lower-case hex digits); each lists its stations with
+                           their unit and the unit's file.
   csv/stations.csv         One row per station per contest.
   csv/units.csv            One row per unit per contest.
+  index.html, web/         The results page: open index.html in a browser.
+  v1/keys.json             The log key and the witnesses' keys, as the commission
+                           announces them (compare them with what it published elsewhere).
+  cdf/election-report.json When present: the results as a NIST SP 1500-100 v2
+                           ElectionReport; its GeneratedDate is a witness cosignature's time.
 
 How to verify:
   1. Check the checkpoint's signature against the log's public key (obtained from the
@@ -1425,6 +1570,7 @@ fn station_doc<'a>(
     StationDoc {
         id: &st.id,
         registered: st.registered,
+        key: format_vkey(&st.id, st.key_id, &st.public_key),
         status: station_status(state),
         current: state.map(|state| {
             let latest = state.latest();
@@ -1476,6 +1622,8 @@ struct ElectionDoc<'a> {
     provenance: Option<&'a str>,
     definition: DefinitionDoc,
     log: LogDoc,
+    authorities: Vec<AuthorityDoc<'a>>,
+    station_index: StationIndexRefDoc,
     counts: &'a [String],
     contests: Vec<ContestDoc<'a>>,
     units: Vec<UnitDoc<'a>>,
@@ -1503,6 +1651,34 @@ struct LogDoc {
     checkpoint: &'static str,
     tiles: &'static str,
     entries: &'static str,
+}
+
+#[derive(Serialize)]
+struct AuthorityDoc<'a> {
+    name: &'a str,
+    /// The unit it has authority over.
+    scope: &'a str,
+    key: String,
+}
+
+#[derive(Serialize)]
+struct StationIndexRefDoc {
+    path: &'static str,
+    shard: &'static str,
+}
+
+#[derive(Serialize)]
+struct StationIndexDoc<'a> {
+    format: &'static str,
+    election: &'a str,
+    stations: Vec<StationIndexEntryDoc<'a>>,
+}
+
+#[derive(Serialize)]
+struct StationIndexEntryDoc<'a> {
+    id: &'a str,
+    unit: &'a str,
+    file: &'a str,
 }
 
 #[derive(Serialize)]
@@ -1653,6 +1829,8 @@ struct UnitContestDoc<'a> {
 struct StationDoc<'a> {
     id: &'a str,
     registered: u64,
+    /// The station's verifier key (`id+hex8+base64`).
+    key: String,
     status: &'static str,
     current: Option<CurrentDoc<'a>>,
     history: Vec<HistoryDoc>,

@@ -24,6 +24,11 @@
 //!    column, with the station or unit.
 //! 6. **History** (optional): the log extends the checkpoint verified by an earlier run
 //!    ([`State`]), so a rollback or a fork shows.
+//! 7. **Keys and export**: `v1/keys.json` must be present and name the trusted log key, and
+//!    give each witness that the trust set also names that witness's trusted key; if the
+//!    bundle has the NIST CDF export `cdf/election-report.json`, it is recomputed byte for
+//!    byte, its `GeneratedDate` taken from the file but required to be the time of a trusted
+//!    witness's cosignature on the checkpoint (absent is fine).
 //!
 //! Everything that does not check out is a [`Discrepancy`] in the [`Report`], and the
 //! verification goes on, so one run lists everything it can. [`VerifyError`] is kept for a
@@ -48,6 +53,7 @@ pub mod bench;
 mod checkpoint;
 pub mod diff;
 mod log;
+mod published_keys;
 mod render;
 pub mod report;
 pub mod source;
@@ -182,6 +188,7 @@ pub fn verify(
         return Ok(finish(report, found, started));
     };
     report.checkpoint = Some(cp.report.clone());
+    published_keys::check_keys(source, trust, &mut found)?;
     let size = cp.checkpoint.size.0;
     report.counts.entries = size;
 
@@ -268,6 +275,20 @@ pub fn verify(
                     report.counts.files_identical = compared.identical;
                     found.extend(compared.found);
                     unexpected_files(source, &compared.paths, &mut found)?;
+                    let before_cdf = found.len();
+                    if published_keys::check_cdf(
+                        source,
+                        e,
+                        r,
+                        &info,
+                        &report.witnesses,
+                        &mut found,
+                    )? {
+                        report.counts.files_compared += 1;
+                        if found.len() == before_cdf {
+                            report.counts.files_identical += 1;
+                        }
+                    }
                     if found.len() > before {
                         moved_on(source, &cp_bytes, size, before, &mut found)?;
                     }
@@ -681,14 +702,14 @@ fn explain_refusals(
     Ok(())
 }
 
-/// In a directory, unit and seat files the recomputation does not produce.
+/// In a directory, unit, seat and station index files the recomputation does not produce.
 fn unexpected_files(
     source: &dyn Source,
     produced: &[String],
     found: &mut Vec<Discrepancy>,
 ) -> Result<(), SourceError> {
     let produced: BTreeSet<&str> = produced.iter().map(String::as_str).collect();
-    for dir in ["v1/units", "v1/seats"] {
+    for dir in ["v1/units", "v1/seats", "v1/stations"] {
         let Some(names) = source.list(dir)? else {
             continue;
         };
@@ -728,15 +749,18 @@ pub(crate) fn compare_file(
             .file(path),
         ));
     };
-    let Some(d) = diff::first_difference(path, expected, &published) else {
-        return Ok(None);
-    };
+    Ok(compare_bytes(path, expected, &published))
+}
+
+/// Compares a derived file's published bytes with the recomputed ones.
+pub(crate) fn compare_bytes(path: &str, expected: &[u8], published: &[u8]) -> Option<Discrepancy> {
+    let d = diff::first_difference(path, expected, published)?;
     let within = match (&d.station, &d.unit) {
         (Some(s), _) => format!(" (station {s})"),
         (None, Some(u)) => format!(" (unit {u})"),
         (None, None) => String::new(),
     };
-    Ok(Some(
+    Some(
         Discrepancy::new(
             Kind::FileMismatch,
             format!(
@@ -748,7 +772,7 @@ pub(crate) fn compare_file(
         .field(d.field)
         .values(d.expected, d.found)
         .station(d.station),
-    ))
+    )
 }
 
 /// After derived files differed: if the published checkpoint changed meanwhile (a live

@@ -19,6 +19,7 @@ use crate::{Progress, Stage, compare_file};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Job {
     Election,
+    StationIndex,
     Results,
     Quarantine,
     Seats,
@@ -26,17 +27,24 @@ enum Job {
     StationsCsv,
     UnitsCsv,
     Readme,
+    Web,
 }
 
 /// The jobs, in the order [`public::render`] lists the files.
 fn jobs(e: &Election, replay: &Replay) -> Vec<Job> {
-    let mut jobs = vec![Job::Election, Job::Results, Job::Quarantine, Job::Seats];
+    let mut jobs = vec![
+        Job::Election,
+        Job::StationIndex,
+        Job::Results,
+        Job::Quarantine,
+        Job::Seats,
+    ];
     jobs.extend(
         public::units_with_files(e, replay)
             .into_iter()
             .map(Job::Unit),
     );
-    jobs.extend([Job::StationsCsv, Job::UnitsCsv, Job::Readme]);
+    jobs.extend([Job::StationsCsv, Job::UnitsCsv, Job::Readme, Job::Web]);
     jobs
 }
 
@@ -50,6 +58,7 @@ fn run_job(
     let one = |path: &str, bytes| Ok(vec![(path.to_owned(), bytes)]);
     match job {
         Job::Election => one(public::ELECTION_JSON, public::render_election(e, files)?),
+        Job::StationIndex => public::render_station_index(e),
         Job::Results => one(public::RESULTS_JSON, public::render_results(e, replay, cp)?),
         Job::Quarantine => one(
             public::QUARANTINE_JSON,
@@ -66,6 +75,7 @@ fn run_job(
         ),
         Job::UnitsCsv => one(public::UNITS_CSV, public::render_units_csv(e, replay)?),
         Job::Readme => one(public::README_TXT, public::render_readme(e, cp)),
+        Job::Web => Ok(public::web_files().collect()),
     }
 }
 

@@ -249,6 +249,8 @@ pub enum Kind {
     Rollback,
     /// The log does not extend the one verified before (`--since`).
     Fork,
+    /// `v1/keys.json` is missing, or names other keys than the ones trusted.
+    Keys,
 }
 
 impl Kind {
@@ -275,6 +277,7 @@ impl Kind {
             Self::FileUnexpected => "file-unexpected",
             Self::Rollback => "rollback",
             Self::Fork => "fork",
+            Self::Keys => "keys",
         }
     }
 }

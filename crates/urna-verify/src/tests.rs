@@ -59,6 +59,9 @@ struct Fixture {
 
 const STATIONS: u32 = 300;
 
+/// When the fixture's witness cosigns (Unix seconds): the CDF export's GeneratedDate.
+const COSIGNED_AT: u64 = 1_800_000_000;
+
 fn fixture() -> &'static Fixture {
     static F: OnceLock<Fixture> = OnceLock::new();
     F.get_or_init(|| {
@@ -155,6 +158,23 @@ impl Fixture {
         for (path, bytes) in public::render(&self.election, &defs, &replay, &cp).unwrap() {
             files.insert(path, bytes);
         }
+        files.insert(
+            public::KEYS_JSON.into(),
+            serde_json::to_vec_pretty(&serde_json::json!({
+                "format": "urna/keys/v1",
+                "log": {"origin": self.election.log_origin(), "key": self.log.verifier().to_vkey()},
+                "witnesses": [{"name": "agency", "key": self.witness.verifier().to_vkey()}],
+                "quorum": 1,
+            }))
+            .unwrap(),
+        );
+        let info = public::checked_checkpoint(&self.election, &replay, &cp).unwrap();
+        let generated = urna_tally::cdf::rfc3339_utc(COSIGNED_AT).unwrap();
+        files.insert(
+            urna_tally::cdf::BUNDLE_PATH.into(),
+            urna_tally::cdf::render_bundle_report(&self.election, &replay, &info, &generated)
+                .unwrap(),
+        );
         files.insert("checkpoint".into(), cp);
         MemSource {
             files,
@@ -166,7 +186,7 @@ impl Fixture {
     fn checkpoint(&self, size: u64, root: Hash) -> Vec<u8> {
         let cp = Checkpoint::new(self.election.log_origin(), TreeSize(size), root);
         let mut note = cp.sign(&self.log).unwrap();
-        note.add_signature(self.witness.cosign_at(note.text(), 1_800_000_000).unwrap());
+        note.add_signature(self.witness.cosign_at(note.text(), COSIGNED_AT).unwrap());
         note.to_bytes()
     }
 }
@@ -425,4 +445,117 @@ fn a_checkpoint_claiming_far_more_entries_than_published_is_not_read_forever() {
         .unwrap_or_else(|| panic!("{}", r.summary()));
     assert_eq!(gave_up.kind, Kind::TileMissing);
     assert!(r.discrepancies.len() < 1100, "{}", r.discrepancies.len());
+}
+
+#[test]
+fn the_cdf_export_is_recomputed_and_its_date_must_be_a_cosignature_time() {
+    let f = fixture();
+    let honest = f.bundle(&f.entries);
+    let path = urna_tally::cdf::BUNDLE_PATH;
+    let r = run(&honest, None);
+    assert!(r.verified, "{}", r.summary());
+
+    // Absent: fine.
+    let mut source = honest.clone();
+    source.files.remove(path);
+    let r = run(&source, None);
+    assert!(r.verified, "{}", r.summary());
+    assert_eq!(
+        r.counts.files_compared + 1,
+        run(&honest, None).counts.files_compared
+    );
+
+    // Another GeneratedDate than a trusted cosignature's time.
+    let mut source = honest.clone();
+    let good = urna_tally::cdf::rfc3339_utc(COSIGNED_AT).unwrap();
+    let other = urna_tally::cdf::rfc3339_utc(COSIGNED_AT + 60).unwrap();
+    let text = String::from_utf8(source.files[path].clone()).unwrap();
+    source
+        .files
+        .insert(path.into(), text.replacen(&good, &other, 1).into_bytes());
+    let r = run(&source, None);
+    let d = r
+        .discrepancies
+        .iter()
+        .find(|d| d.file.as_deref() == Some(path))
+        .unwrap_or_else(|| panic!("{}", r.summary()));
+    assert_eq!(d.field.as_deref(), Some("GeneratedDate"));
+    assert_eq!(d.found.as_deref(), Some(other.as_str()));
+
+    // A changed number: named by JSON path.
+    let mut source = honest;
+    let mut bytes = source.files[path].clone();
+    let at = bytes
+        .windows(b"\"VotersRegistered\":".len())
+        .position(|w| w == b"\"VotersRegistered\":")
+        .unwrap()
+        + b"\"VotersRegistered\":".len();
+    bytes[at] = if bytes[at] == b'9' { b'8' } else { b'9' };
+    source.files.insert(path.into(), bytes);
+    let r = run(&source, None);
+    assert_eq!(kinds(&r), [Kind::FileMismatch], "{}", r.summary());
+}
+
+#[test]
+fn the_keys_file_must_be_there_and_name_the_trusted_keys() {
+    let f = fixture();
+    let mut source = f.bundle(&f.entries);
+    source.files.remove(public::KEYS_JSON);
+    let r = run(&source, None);
+    assert_eq!(kinds(&r), [Kind::Keys], "{}", r.summary());
+    assert_eq!(r.discrepancies[0].file.as_deref(), Some(public::KEYS_JSON));
+
+    let mut source = f.bundle(&f.entries);
+    let other = NoteSigner::from_seed(&f.election.log_origin(), &[10; 32])
+        .unwrap()
+        .verifier()
+        .to_vkey();
+    let text = String::from_utf8(source.files[public::KEYS_JSON].clone()).unwrap();
+    let trusted = f.log.verifier().to_vkey();
+    source.files.insert(
+        public::KEYS_JSON.into(),
+        text.replace(&trusted, &other).into_bytes(),
+    );
+    let r = run(&source, None);
+    assert_eq!(kinds(&r), [Kind::Keys], "{}", r.summary());
+    let d = &r.discrepancies[0];
+    assert_eq!(d.field.as_deref(), Some("log.key"));
+    assert_eq!(
+        (d.expected.as_deref(), d.found.as_deref()),
+        (Some(trusted.as_str()), Some(other.as_str()))
+    );
+}
+
+#[test]
+fn a_station_index_shard_is_checked_like_every_derived_file() {
+    let f = fixture();
+    let mut source = f.bundle(&f.entries);
+    let s = f.sim.station(5).id;
+    let path = public::station_index_path(public::station_shard(&s));
+    let text = String::from_utf8(source.files[&path].clone()).unwrap();
+    assert!(text.contains(&format!("\"id\": \"{s}\"")), "{text}");
+    source.files.insert(
+        path.clone(),
+        text.replacen("\"unit\": \"", "\"unit\": \"X", 1)
+            .into_bytes(),
+    );
+    source
+        .files
+        .insert("v1/stations/extra.json".into(), b"{}".to_vec());
+    let r = run(&source, None);
+    assert!(!r.verified);
+    assert!(
+        r.discrepancies
+            .iter()
+            .any(|d| d.kind == Kind::FileMismatch && d.file.as_deref() == Some(path.as_str())),
+        "{}",
+        r.summary()
+    );
+    // 256 shards, every one of them written.
+    let shards = source
+        .files
+        .keys()
+        .filter(|k| k.starts_with("v1/stations/") && *k != "v1/stations/extra.json")
+        .count();
+    assert_eq!(shards, public::STATION_SHARDS);
 }

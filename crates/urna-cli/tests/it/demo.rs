@@ -4,7 +4,17 @@ use crate::{init, p, run};
 fn demo_runs_a_whole_election_and_refuses_every_attack() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("demo");
-    let out = run(&["demo", "--data", p(&data), "--stations", "400"], 0);
+    let out = run(
+        &[
+            "demo",
+            "--data",
+            p(&data),
+            "--stations",
+            "400",
+            "--no-serve",
+        ],
+        0,
+    );
     assert!(out.contains("400 notes read"), "{out}");
     assert_eq!(out.matches(": refused (").count(), 3, "{out}");
     assert!(!out.contains("NOT REFUSED"), "{out}");
@@ -40,13 +50,96 @@ fn demo_runs_a_whole_election_and_refuses_every_attack() {
     let checkpoint = std::fs::read_to_string(data.join("store/public/current/checkpoint")).unwrap();
     assert_eq!(results["checkpoint"]["note"], checkpoint.as_str());
     assert!(out.contains("9. Public bundle"), "{out}");
+    // The bundle carries the results page and what it needs: the station index, the keys,
+    // and (two witnesses cosigned, the election has a date) the NIST CDF export.
+    let current = data.join("store/public/current");
+    for (path, bytes) in urna_tally::public::WEB_FILES {
+        assert_eq!(&std::fs::read(current.join(path)).unwrap(), bytes, "{path}");
+    }
+    let shards = std::fs::read_dir(current.join("v1/stations"))
+        .unwrap()
+        .count();
+    assert_eq!(shards, 256);
+    let keys: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(current.join("v1/keys.json")).unwrap()).unwrap();
+    assert_eq!(keys["format"], "urna/keys/v1");
+    assert_eq!(keys["quorum"], 2);
+    assert_eq!(keys["witnesses"].as_array().unwrap().len(), 2);
+    assert!(keys["witnesses"][0].get("url").is_none(), "{keys}");
+    assert!(current.join("cdf/election-report.json").is_file());
+    // With --no-serve it says how to serve the page.
+    assert!(
+        out.contains("Results page: http://127.0.0.1:8080/") && out.contains("urna serve --data"),
+        "{out}"
+    );
     // Running it again replaces the previous demo.
-    run(&["demo", "--data", p(&data), "--stations", "50"], 0);
+    run(
+        &["demo", "--data", p(&data), "--stations", "50", "--no-serve"],
+        0,
+    );
     // It refuses to delete a directory it did not make.
     let other = dir.path().join("mine");
     std::fs::create_dir(&other).unwrap();
-    let err = run(&["demo", "--data", p(&other)], 2);
+    let err = run(&["demo", "--data", p(&other), "--no-serve"], 2);
     assert!(err.contains("was not made by `urna demo`"), "{err}");
+}
+
+/// Without `--no-serve`, the demo serves its results page (the same service as `urna serve`)
+/// until Ctrl-C; a taken `--listen` address is refused before anything is generated.
+#[test]
+fn demo_serves_the_results_page_until_interrupted() {
+    use std::io::BufRead as _;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("demo");
+
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let err = run(&["demo", "--data", p(&data), "--listen", &addr], 2);
+    assert!(err.contains("--listen") && err.contains(&addr), "{err}");
+    assert!(
+        !data.exists(),
+        "nothing is generated when the address is taken"
+    );
+    drop(taken);
+
+    let mut child = crate::urna()
+        .args(["demo", "--data", p(&data), "--stations", "50"])
+        .args(["--listen", "127.0.0.1:0"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let url = loop {
+        let line = lines
+            .next()
+            .unwrap_or_else(|| panic!("the demo ended before serving"))
+            .unwrap();
+        if let Some(url) = line.trim().strip_prefix("Results page: http://") {
+            break url.trim_end_matches('/').to_owned();
+        }
+    };
+    let index = crate::server::get(&url, "/");
+    assert_eq!(index.status, 200);
+    assert_eq!(
+        index.header("content-type"),
+        Some("text/html; charset=utf-8")
+    );
+    assert_eq!(
+        index.body,
+        std::fs::read(data.join("store/public/current/index.html")).unwrap()
+    );
+    let app = crate::server::get(&url, "/web/app.js");
+    assert_eq!(
+        app.header("content-type"),
+        Some("text/javascript; charset=utf-8")
+    );
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert!(child.wait().unwrap().success());
 }
 
 #[test]

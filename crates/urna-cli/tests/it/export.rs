@@ -185,7 +185,17 @@ fn export_matches_the_tally_and_the_bundle() {
 fn export_of_a_witnessed_checkpoint_is_reproducible() {
     let dir = tempfile::tempdir().unwrap();
     let demo = dir.path().join("demo");
-    run(&["demo", "--data", p(&demo), "--stations", "200"], 0);
+    run(
+        &[
+            "demo",
+            "--data",
+            p(&demo),
+            "--stations",
+            "200",
+            "--no-serve",
+        ],
+        0,
+    );
     let data = demo.join("store");
     let (a, b) = (dir.path().join("a.json"), dir.path().join("b.json"));
     let out = run(&["export", "cdf", "--data", p(&data), "--out", p(&a)], 0);
@@ -211,5 +221,19 @@ fn export_of_a_witnessed_checkpoint_is_reproducible() {
     assert_eq!(
         report["GeneratedDate"].as_str(),
         urna_tally::cdf::rfc3339_utc(newest).as_deref()
+    );
+    // The bundle carries the same bytes, at the same checkpoint.
+    assert!(
+        std::fs::read(data.join("public/current/cdf/election-report.json")).unwrap()
+            == std::fs::read(&a).unwrap(),
+        "the bundle's cdf/election-report.json differs from `urna export cdf`"
+    );
+    // `urna publish` always writes it, whatever the election's size.
+    let out_dir = dir.path().join("published");
+    let out = run(&["publish", "--data", p(&data), "--out", p(&out_dir)], 0);
+    assert!(!out.contains("no cdf/"), "{out}");
+    assert!(
+        std::fs::read(out_dir.join("current/cdf/election-report.json")).unwrap()
+            == std::fs::read(&a).unwrap()
     );
 }

@@ -19,10 +19,10 @@ use crate::{init, p, run, urna};
 const GENESIS: u64 = 1;
 
 /// A running `urna witness serve`; killed when dropped.
-struct Witness {
+pub(crate) struct Witness {
     child: Child,
     _stdout: BufReader<ChildStdout>,
-    url: String,
+    pub(crate) url: String,
 }
 
 impl Drop for Witness {
@@ -32,7 +32,9 @@ impl Drop for Witness {
     }
 }
 
-fn start_witness(dir: &Path, name: &str, log: &str, init: bool) -> Witness {
+/// Starts `urna witness serve` with the key `DIR/<name>.key` and state `DIR/<name>.state`
+/// for `log` (`ORIGIN=VKEY`), on a free loopback port.
+pub(crate) fn start_witness(dir: &Path, name: &str, log: &str, init: bool) -> Witness {
     let mut cmd = urna();
     cmd.args([
         "witness",

@@ -75,6 +75,14 @@ fn nginx_serves_the_bundle_exactly_as_urna_serve() {
     files.sort();
     for must in [
         "checkpoint",
+        "index.html",
+        "web/app.js",
+        "web/verify.js",
+        "web/i18n.js",
+        "web/style.css",
+        "v1/keys.json",
+        "v1/stations/00.json",
+        "v1/stations/ff.json",
         "README.txt",
         "v1/election.json",
         "v1/results.json",
@@ -122,6 +130,26 @@ fn nginx_serves_the_bundle_exactly_as_urna_serve() {
             disk.len()
         );
     }
+
+    // The results page at `/`, and its files with the same media types from both.
+    let index = std::fs::read(current.join("index.html")).unwrap();
+    for (url, ty) in [
+        ("/", "text/html; charset=utf-8"),
+        ("/index.html", "text/html; charset=utf-8"),
+        ("/web/app.js", "text/javascript; charset=utf-8"),
+        ("/web/style.css", "text/css; charset=utf-8"),
+    ] {
+        let ours = get(&server.addr, url);
+        let theirs = get(&nginx.addr, url);
+        assert_eq!((ours.status, theirs.status), (200, 200), "GET {url}");
+        assert_eq!(ours.body, theirs.body, "GET {url}");
+        assert_eq!(
+            (ours.header("content-type"), theirs.header("content-type")),
+            (Some(ty), Some(ty)),
+            "GET {url}"
+        );
+    }
+    assert_eq!(get(&server.addr, "/").body, index);
 
     // 4. Paths that are not in the bundle: the same status from both.
     let missing_blob = format!("/blob/sha256/{}", "0".repeat(64));
@@ -224,10 +252,13 @@ impl Nginx {
             "daemon off;\nmaster_process on;\nworker_processes auto;\n{user}pid {pid};\n\
              error_log {log} warn;\nevents {{ worker_connections 1024; }}\n\
              http {{\n  access_log off;\n  sendfile on;\n  keepalive_requests 100000;\n\
-             \x20 types {{ application/json json; text/csv csv; }}\n  default_type text/plain;\n\
+             \x20 types {{ application/json json; text/csv csv; text/html html; \
+             text/javascript js; text/css css; image/svg+xml svg; image/png png; }}\n\
+             \x20 default_type text/plain;\n  charset utf-8;\n\
+             \x20 charset_types text/html text/css text/javascript text/csv text/plain;\n\
              \x20 client_body_temp_path {cb};\n  proxy_temp_path {pt};\n  fastcgi_temp_path {ft};\n\
              \x20 uwsgi_temp_path {ut};\n  scgi_temp_path {st};\n\
-             \x20 server {{ listen 127.0.0.1:{port}; root {root}; }}\n}}\n",
+             \x20 server {{ listen 127.0.0.1:{port}; root {root}; index index.html; }}\n}}\n",
             pid = q(&prefix.join("nginx.pid")),
             log = q(&prefix.join("error.log")),
             cb = q(&prefix.join("client_body_temp")),

@@ -16,6 +16,7 @@ use urna_model::pack::write_note;
 use urna_model::protocol::{BodyKind, hex};
 use urna_sim::{SimConfig, SimStation, Simulation};
 
+use crate::log_story::{Witness, start_witness};
 use crate::server::{Response, Server, get, post_note, raw, read_response};
 use crate::{init, p, run};
 
@@ -315,6 +316,11 @@ fn document_is_openapi_3_1_and_covers_every_route() {
         "/csv/units.csv",
         "/blob/sha256/{hex}",
         "/README.txt",
+        "/",
+        "/web/{file}",
+        "/v1/stations/{shard}.json",
+        "/v1/keys.json",
+        "/cdf/election-report.json",
     ] {
         assert!(
             doc["paths"][file]["get"].is_object(),
@@ -327,14 +333,43 @@ fn document_is_openapi_3_1_and_covers_every_route() {
     assert_eq!(metrics["get"]["tags"][0], "metrics");
 }
 
-/// A data directory from `urna sim`, with all protocols but those of `held` ingested.
-fn data_dir(dir: &Path, sim: &Simulation, held: &[&SimStation]) {
+/// A data directory from `urna sim`, with one witness (so that the bundle carries the CDF
+/// export, whose GeneratedDate is a cosignature's time) and all protocols but those of `held`
+/// ingested. Returns the running witness.
+fn data_dir(dir: &Path, sim: &Simulation, held: &[&SimStation]) -> Witness {
     let src = dir.join("sim");
     run(
         &["sim", "--out", p(&src), "--stations", &STATIONS.to_string()],
         0,
     );
-    init(&src, &dir.join("data"));
+    let data = dir.join("data");
+    init(&src, &data);
+    let witness_dir = dir.join("witness");
+    std::fs::create_dir_all(&witness_dir).unwrap();
+    let witness_key = run(
+        &[
+            "witness",
+            "keygen",
+            "--name",
+            "agency",
+            "--out",
+            p(&witness_dir.join("agency.key")),
+        ],
+        0,
+    );
+    let log_key = run(&["log", "key", "--data", p(&data)], 0);
+    let log_key = log_key.trim();
+    let origin = log_key.split('+').next().unwrap();
+    let witness = start_witness(&witness_dir, "agency", &format!("{origin}={log_key}"), true);
+    std::fs::write(
+        data.join("witnesses.toml"),
+        format!(
+            "quorum = 1\n\n[[witness]]\nname = \"agency\"\nurl = \"{}\"\nkey = \"{}\"\n",
+            witness.url,
+            witness_key.trim()
+        ),
+    )
+    .unwrap();
     let pack = dir.join("first.notes");
     let mut f = std::io::BufWriter::new(std::fs::File::create(&pack).unwrap());
     for i in 0..STATIONS {
@@ -344,7 +379,8 @@ fn data_dir(dir: &Path, sim: &Simulation, held: &[&SimStation]) {
         }
     }
     f.into_inner().unwrap().sync_all().unwrap();
-    run(&["ingest", "--data", p(&dir.join("data")), p(&pack)], 0);
+    run(&["ingest", "--data", p(&data), p(&pack)], 0);
+    witness
 }
 
 /// Sends requests and checks each answer against the document.
@@ -429,7 +465,7 @@ fn every_operation_answers_as_documented() {
     });
     let amended = sim.first_amended().unwrap();
     let last = sim.station(STATIONS - 1);
-    data_dir(dir.path(), &sim, &[&amended, &last]);
+    let _witness = data_dir(dir.path(), &sim, &[&amended, &last]);
     let data = dir.path().join("data");
     let server = Server::start(
         &data,
@@ -695,6 +731,47 @@ fn every_operation_answers_as_documented() {
     );
     let readme = pr.get("/README.txt", "/README.txt", 200);
     assert!(!readme.body.is_empty());
+
+    // The results page and what it reads.
+    let page = pr.get("/", "/", 200);
+    assert_eq!(page.body, urna_tally::public::WEB_FILES[0].1);
+    for (path, _) in &urna_tally::public::WEB_FILES[1..] {
+        pr.get("/web/{file}", &format!("/{path}"), 200);
+    }
+    pr.get("/web/{file}", "/web/nothing.js", 404);
+    let station = &sim.station(0).id;
+    let shard = election["station_index"]["path"].as_str().unwrap().replace(
+        "{shard}",
+        &format!("{:02x}", urna_model::intake::sha256(station.as_bytes())[0]),
+    );
+    let index = pr
+        .get("/v1/stations/{shard}.json", &format!("/{shard}"), 200)
+        .json();
+    let entry = index["stations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == station.as_str())
+        .unwrap_or_else(|| panic!("{station} is not in {shard}: {index}"));
+    let unit = pr
+        .get(
+            "/v1/units/{unit}.json",
+            &format!("/{}", entry["file"].as_str().unwrap().replace('%', "%25")),
+            200,
+        )
+        .json();
+    assert_eq!(unit["unit"]["id"], entry["unit"]);
+    pr.get("/v1/stations/{shard}.json", "/v1/stations/0g.json", 404);
+    let keys = pr.get("/v1/keys.json", "/v1/keys.json", 200).json();
+    assert_eq!(keys["witnesses"][0]["name"], "agency");
+    let report = pr
+        .get(
+            "/cdf/election-report.json",
+            "/cdf/election-report.json",
+            200,
+        )
+        .json();
+    assert_eq!(report["Format"], "precinct-level");
 
     // Outside every operation: a missing path is the documented 404 not-found.
     for path in [

@@ -30,7 +30,17 @@ impl Demo {
     fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("demo");
-        run(&["demo", "--data", p(&data), "--stations", "300"], 0);
+        run(
+            &[
+                "demo",
+                "--data",
+                p(&data),
+                "--stations",
+                "300",
+                "--no-serve",
+            ],
+            0,
+        );
         let store = data.join("store");
         let bundle = dir.path().join("bundle");
         copy_tree(&store.join("public"), &bundle);
@@ -707,5 +717,36 @@ fn missing_pieces_are_discrepancies_and_unreachable_sources_could_not_run() {
                 units.file_name().to_string_lossy()
             )),
         "{t}"
+    );
+}
+
+#[test]
+fn a_keys_file_naming_another_log_key_is_caught() {
+    let d = Demo::new();
+    let path = d.current().join("v1/keys.json");
+    let mut keys: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    assert_eq!(keys["log"]["key"], d.log_key.as_str(), "{keys}");
+    let origin = keys["log"]["origin"].as_str().unwrap().to_owned();
+    let other = NoteSigner::from_seed(&origin, &[42; 32])
+        .unwrap()
+        .verifier()
+        .to_vkey();
+    keys["log"]["key"] = other.as_str().into();
+    replace(&path, &serde_json::to_vec_pretty(&keys).unwrap());
+
+    let (out, report) = d.tampered();
+    assert!(out.contains("v1/keys.json"), "{out}");
+    let k = discrepancy(&report, "keys");
+    assert_eq!(k["file"], "v1/keys.json");
+    assert_eq!(k["field"], "log.key");
+    assert_eq!(
+        (k["expected"].as_str(), k["found"].as_str()),
+        (Some(d.log_key.as_str()), Some(other.as_str()))
+    );
+    assert_eq!(
+        report["discrepancies"].as_array().unwrap().len(),
+        1,
+        "{out}"
     );
 }

@@ -190,9 +190,20 @@ fn rendering_is_byte_identical_and_complete() {
     let a = render(e, &f.files(), &replay(e, &log), &cp).unwrap();
     let b = render(e, &f.files(), &replay(e, &log), &cp).unwrap();
     assert_eq!(a, b);
-    for (path, bytes) in &a {
+    let web: Vec<&str> = urna_tally::public::WEB_FILES
+        .iter()
+        .map(|(p, _)| *p)
+        .collect();
+    for (path, bytes) in a.iter().filter(|(p, _)| !web.contains(&p.as_str())) {
         assert!(bytes.ends_with(b"\n"), "{path} ends with a newline");
     }
+    // The results page, as embedded, at the end.
+    let tail: Vec<(&str, &[u8])> = a[a.len() - web.len()..]
+        .iter()
+        .map(|(p, b)| (p.as_str(), b.as_slice()))
+        .collect();
+    assert_eq!(tail, urna_tally::public::WEB_FILES);
+    assert_eq!(web[0], "index.html");
 
     let paths: Vec<&str> = a.iter().map(|(p, _)| p.as_str()).collect();
     for p in [
@@ -258,6 +269,60 @@ fn rendering_is_byte_identical_and_complete() {
     );
     assert_eq!(election["stations"], STATIONS);
 
+    assert_eq!(
+        election["station_index"]["path"],
+        "v1/stations/{shard}.json"
+    );
+    assert_eq!(
+        election["authorities"].as_array().unwrap().len(),
+        e.authorities.len()
+    );
+    for (doc, a) in election["authorities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(&e.authorities)
+    {
+        assert_eq!(doc["key"], a.key.to_vkey().as_str());
+        assert_eq!(doc["name"], a.name.as_str());
+    }
+
+    // The station index: all 256 shards, each station once, in the shard its id hashes to,
+    // sorted by id, naming its unit and the unit's file.
+    let shards: Vec<&(String, Vec<u8>)> = a
+        .iter()
+        .filter(|(p, _)| p.starts_with("v1/stations/"))
+        .collect();
+    assert_eq!(shards.len(), 256);
+    let mut seen = 0;
+    for (k, (path, bytes)) in shards.iter().enumerate() {
+        assert_eq!(path, &format!("v1/stations/{k:02x}.json"));
+        let doc = json(bytes);
+        assert_eq!(doc["format"], "urna/station-index/v1");
+        assert_eq!(doc["election"], e.id.as_str());
+        let ids: Vec<&str> = doc["stations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["id"].as_str().unwrap())
+            .collect();
+        assert!(ids.windows(2).all(|w| w[0] < w[1]), "{path} sorted");
+        for s in doc["stations"].as_array().unwrap() {
+            let id = s["id"].as_str().unwrap();
+            assert_eq!(
+                usize::from(urna_model::intake::sha256(id.as_bytes())[0]),
+                k,
+                "{id}"
+            );
+            let st = e.stations.iter().find(|st| st.id == id).unwrap();
+            let unit = &e.units[st.unit.0 as usize].id;
+            assert_eq!(s["unit"], unit.as_str());
+            assert_eq!(s["file"], format!("v1/units/{unit}.json").as_str());
+            seen += 1;
+        }
+    }
+    assert_eq!(seen, STATIONS as usize);
+
     // The quarantine list and the unit files agree with the replay.
     let quarantine = json(file(&a, "v1/quarantine.json"));
     let listed = quarantine["contests"][0]["stations"].as_array().unwrap();
@@ -270,6 +335,17 @@ fn rendering_is_byte_identical_and_complete() {
     let stations = unit["contests"][0]["stations"].as_array().unwrap();
     assert!(!stations.is_empty());
     for s in stations {
+        let st = e.stations.iter().find(|st| st.id == s["id"]).unwrap();
+        let key = urna_model::note::format_vkey(&st.id, st.key_id, &st.public_key);
+        assert_eq!(
+            s["key"],
+            key.as_str(),
+            "the station's key, as in the stations file"
+        );
+        assert!(
+            f.csv.contains(&format!(",{key}\n")),
+            "{key} in the stations file"
+        );
         let status = s["status"].as_str().unwrap();
         assert!(["accepted", "quarantined"].contains(&status), "{status}");
         assert_eq!(

@@ -1,0 +1,306 @@
+//! The two published files that are not a function of the log and the definition alone:
+//!
+//! - `v1/keys.json` (`urna/keys/v1`): the log key and the witnesses' keys as the commission
+//!   announces them in its bundle (and as the results page shows them to readers). It must be
+//!   there, name the log key the verifier trusts, and give every witness it shares a name with
+//!   the trust set that witness's trusted key: otherwise readers of the page are told to
+//!   compare against other keys than the ones that sign this log.
+//! - `cdf/election-report.json` (NIST SP 1500-100, optional): recomputed byte for byte from the
+//!   replay; its `GeneratedDate` is taken from the published file, but must be the time of a
+//!   cosignature on the checkpoint that verifies under a trusted witness key, so the only
+//!   freedom a publisher has is which of those times to quote.
+
+use serde_json::Value;
+use urna_model::definition::Election;
+use urna_tally::cdf;
+use urna_tally::public::{CheckpointInfo, KEYS_JSON, Replay};
+
+use crate::compare_bytes;
+use crate::report::{Discrepancy, Kind, WitnessReport};
+use crate::source::{Source, SourceError};
+use crate::trust::Trust;
+
+/// The `format` of `v1/keys.json`.
+pub(crate) const KEYS_FORMAT: &str = "urna/keys/v1";
+
+/// Checks `v1/keys.json` against the keys trusted.
+///
+/// # Errors
+/// [`SourceError`] if the source fails.
+pub(crate) fn check_keys(
+    source: &dyn Source,
+    trust: &Trust,
+    found: &mut Vec<Discrepancy>,
+) -> Result<(), SourceError> {
+    let Some(bytes) = source.fetch(KEYS_JSON)? else {
+        found.push(
+            Discrepancy::new(
+                Kind::Keys,
+                format!(
+                    "{KEYS_JSON}: missing; a bundle names the log key and the witnesses' keys there"
+                ),
+            )
+            .file(KEYS_JSON),
+        );
+        return Ok(());
+    };
+    found.extend(keys_discrepancies(&bytes, trust));
+    Ok(())
+}
+
+/// What is wrong with the published `v1/keys.json` bytes, given the keys trusted.
+pub(crate) fn keys_discrepancies(bytes: &[u8], trust: &Trust) -> Vec<Discrepancy> {
+    let mut out = Vec::new();
+    let bad = |field: &str, message: String, expected: String, got: String| {
+        Discrepancy::new(Kind::Keys, format!("{KEYS_JSON}: {message}"))
+            .file(KEYS_JSON)
+            .field(field)
+            .values(expected, got)
+    };
+    let doc: Value = match serde_json::from_slice(bytes) {
+        Ok(v) => v,
+        Err(e) => {
+            out.push(
+                Discrepancy::new(Kind::Keys, format!("{KEYS_JSON}: not JSON: {e}")).file(KEYS_JSON),
+            );
+            return out;
+        }
+    };
+    let text = |v: &Value| v.as_str().map_or_else(|| v.to_string(), str::to_owned);
+    if doc["format"] != KEYS_FORMAT {
+        out.push(bad(
+            "format",
+            format!("format is {}, not {KEYS_FORMAT:?}", doc["format"]),
+            KEYS_FORMAT.to_owned(),
+            text(&doc["format"]),
+        ));
+    }
+    let trusted_log = trust.log.to_vkey();
+    let log_key = &doc["log"]["key"];
+    if log_key.as_str() != Some(trusted_log.as_str()) {
+        out.push(bad(
+            "log.key",
+            format!(
+                "names log key {}, not the log key you trust ({trusted_log}): readers who compare keys against this file would trust another log",
+                text(log_key)
+            ),
+            trusted_log,
+            text(log_key),
+        ));
+    }
+    let origin = &doc["log"]["origin"];
+    if origin.as_str() != Some(trust.origin()) {
+        out.push(bad(
+            "log.origin",
+            format!(
+                "names log origin {}, not {:?}",
+                text(origin),
+                trust.origin()
+            ),
+            trust.origin().to_owned(),
+            text(origin),
+        ));
+    }
+    let Some(witnesses) = doc["witnesses"].as_array() else {
+        out.push(bad(
+            "witnesses",
+            "has no `witnesses` list".into(),
+            "a list".into(),
+            text(&doc["witnesses"]),
+        ));
+        return out;
+    };
+    for (i, w) in witnesses.iter().enumerate() {
+        let Some(name) = w["name"].as_str() else {
+            out.push(bad(
+                &format!("witnesses[{i}].name"),
+                format!("witness {i} has no name"),
+                "a name".into(),
+                text(&w["name"]),
+            ));
+            continue;
+        };
+        let Some(trusted) = trust.witnesses.iter().find(|t| t.name() == name) else {
+            continue;
+        };
+        let expected = trusted.to_vkey();
+        if w["key"].as_str() != Some(expected.as_str()) {
+            out.push(bad(
+                &format!("witnesses[{i}].key"),
+                format!(
+                    "lists witness `{name}` with key {}, not the key you trust for it ({expected})",
+                    text(&w["key"])
+                ),
+                expected,
+                text(&w["key"]),
+            ));
+        }
+    }
+    out
+}
+
+/// If the bundle has `cdf/election-report.json`, recomputes it and compares it byte for byte,
+/// after checking its `GeneratedDate` against the trusted witnesses' cosignatures.
+///
+/// # Errors
+/// [`SourceError`] if the source fails.
+pub(crate) fn check_cdf(
+    source: &dyn Source,
+    e: &Election,
+    replay: &Replay,
+    cp: &CheckpointInfo,
+    witnesses: &WitnessReport,
+    found: &mut Vec<Discrepancy>,
+) -> Result<bool, SourceError> {
+    let path = cdf::BUNDLE_PATH;
+    let Some(published) = source.fetch(path)? else {
+        return Ok(false);
+    };
+    let Some(generated) = cdf::published_generated_date(&published) else {
+        found.push(
+            Discrepancy::new(
+                Kind::FileMismatch,
+                format!("{path}: no GeneratedDate found in the published report"),
+            )
+            .file(path)
+            .field("GeneratedDate"),
+        );
+        return Ok(true);
+    };
+    let times: Vec<&str> = witnesses.cosigned.iter().map(|c| c.time.as_str()).collect();
+    if !times.contains(&generated) {
+        let expected = if times.is_empty() {
+            "the time of a cosignature by a trusted witness (the checkpoint carries none)"
+                .to_owned()
+        } else {
+            format!("one of {}", times.join(", "))
+        };
+        found.push(
+            Discrepancy::new(
+                Kind::FileMismatch,
+                format!(
+                    "{path}: GeneratedDate {generated} is not the time of any cosignature on the checkpoint by a trusted witness ({expected})"
+                ),
+            )
+            .file(path)
+            .field("GeneratedDate")
+            .values(expected, generated.to_owned()),
+        );
+        return Ok(true);
+    }
+    match cdf::render_bundle_report(e, replay, cp, generated) {
+        Ok(expected) => found.extend(compare_bytes(path, &expected, &published)),
+        Err(err) => found.push(
+            Discrepancy::new(
+                Kind::NotRecomputed,
+                format!("{path}: cannot be recomputed: {err}"),
+            )
+            .file(path),
+        ),
+    }
+    Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use urna_model::note::NoteSigner;
+    use urna_tlog::cosignature::CosignatureSigner;
+
+    use super::*;
+
+    fn trust() -> (Trust, String, String) {
+        let log = NoteSigner::from_seed("urna/el", &[1; 32]).unwrap();
+        let agency = CosignatureSigner::from_seed("agency", &[2; 32]).unwrap();
+        let log_key = log.verifier().to_vkey();
+        let agency_key = agency.verifier().to_vkey();
+        let trust = Trust::new(&log_key, std::slice::from_ref(&agency_key), None).unwrap();
+        (trust, log_key, agency_key)
+    }
+
+    fn keys(origin: &str, log: &str, witnesses: &[(&str, &str)]) -> Vec<u8> {
+        let w: Vec<Value> = witnesses
+            .iter()
+            .map(|(n, k)| serde_json::json!({"name": n, "key": k}))
+            .collect();
+        serde_json::to_vec_pretty(&serde_json::json!({
+            "format": KEYS_FORMAT,
+            "log": {"origin": origin, "key": log},
+            "witnesses": w,
+            "quorum": 1,
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn keys_file_is_checked_against_the_trusted_keys() {
+        let (trust, log_key, agency_key) = trust();
+        let other_log = NoteSigner::from_seed("urna/el", &[7; 32])
+            .unwrap()
+            .verifier()
+            .to_vkey();
+        let other_agency = CosignatureSigner::from_seed("agency", &[8; 32])
+            .unwrap()
+            .verifier()
+            .to_vkey();
+        let stranger = CosignatureSigner::from_seed("stranger", &[9; 32])
+            .unwrap()
+            .verifier()
+            .to_vkey();
+        let cases: [(Vec<u8>, &[&str], &str); 7] = [
+            (
+                keys("urna/el", &log_key, &[("agency", &agency_key)]),
+                &[],
+                "the honest file",
+            ),
+            (
+                keys(
+                    "urna/el",
+                    &log_key,
+                    &[("agency", &agency_key), ("stranger", &stranger)],
+                ),
+                &[],
+                "a witness the verifier does not know is not its business",
+            ),
+            (
+                keys("urna/el", &log_key, &[]),
+                &[],
+                "no witnesses listed (the verifier's trust decides the quorum)",
+            ),
+            (
+                keys("urna/el", &other_log, &[("agency", &agency_key)]),
+                &["log.key"],
+                "another log key",
+            ),
+            (
+                keys("urna/el", &log_key, &[("agency", &other_agency)]),
+                &["witnesses[0].key"],
+                "another key for a trusted witness's name",
+            ),
+            (
+                keys("urna/other", &log_key, &[]),
+                &["log.origin"],
+                "another origin",
+            ),
+            (b"{".to_vec(), &[""], "not JSON"),
+        ];
+        for (bytes, fields, what) in cases {
+            let got = keys_discrepancies(&bytes, &trust);
+            let got_fields: Vec<&str> = got
+                .iter()
+                .map(|d| d.field.as_deref().unwrap_or(""))
+                .collect();
+            assert_eq!(got_fields, fields, "{what}: {got:?}");
+            for d in &got {
+                assert_eq!(d.kind, Kind::Keys, "{what}");
+                assert_eq!(d.file.as_deref(), Some(KEYS_JSON), "{what}");
+                assert!(d.message.starts_with(KEYS_JSON), "{what}: {}", d.message);
+            }
+        }
+        let d = &keys_discrepancies(
+            &keys("urna/el", &other_log, &[("agency", &agency_key)]),
+            &trust,
+        )[0];
+        assert_eq!(d.expected.as_deref(), Some(log_key.as_str()));
+        assert_eq!(d.found.as_deref(), Some(other_log.as_str()));
+    }
+}
