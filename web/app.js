@@ -2,7 +2,7 @@
 // paths, so any mirror or CDN works), follows the log's checkpoint, and never shows numbers
 // of another checkpoint than the one it names. See README "The results page".
 
-import { LANGUAGES, setLanguage, language, t, num, pct, dateTime, day } from "./i18n.js";
+import { LANGUAGES, setLanguage, language, t, num, pct, dateTime, day, ruleMessage } from "./i18n.js";
 import * as V from "./verify.js";
 
 const params = new URLSearchParams(location.search);
@@ -24,7 +24,7 @@ const S = {
   unitTotals: [], // per contest: Map unit id → totals
   unitFiles: new Map(), // path → {size, doc}
   shown: new Map(), // note-view toggles: entry index → text
-  verifying: null,
+  verdicts: new Map(), // "station|contest|size" → {state, html} of a finished verification
 };
 
 const $ = (sel) => document.querySelector(sel);
@@ -92,11 +92,21 @@ async function start() {
     S.keysError = e.message;
   }
   await refresh();
-  window.addEventListener("hashchange", () => render(true));
+  window.addEventListener("hashchange", () => {
+    S.verdicts.clear();
+    render(true);
+  });
+  // Charts are drawn at the view's width: redraw when that width changes (not on every
+  // resize event: a phone's address bar collapsing changes only the height).
   let resized = 0;
+  let width = $("#view").clientWidth;
   window.addEventListener("resize", () => {
     clearTimeout(resized);
-    resized = setTimeout(() => render(false), 200);
+    resized = setTimeout(() => {
+      if ($("#view").clientWidth === width) return;
+      width = $("#view").clientWidth;
+      render(false);
+    }, 200);
   });
   if (params.get("live") !== "0") setInterval(tick, POLL_MS);
 }
@@ -344,7 +354,7 @@ async function unitView(unit) {
     if (!unit.parent) html += seatsBlock(contest, c.seats);
     if (!unit.parent && c.warnings.length) {
       html += `<h4>${esc(t("warnings.title"))}</h4><ul>${c.warnings
-        .map((w) => `<li>${esc(t("warnings.text", { message: w.message, n: num(w.stations) }))}</li>`)
+        .map((w) => `<li>${esc(t("warnings.text", { message: ruleMessage(w.rule, w.message), n: num(w.stations) }))}</li>`)
         .join("")}</ul>`;
     }
     const kids = S.children.get(unit.id) || [];
@@ -430,14 +440,14 @@ function seatsBlock(contest, seats) {
   if (seats.error) return `<h4>${esc(t("seats.title"))}</h4><p>${esc(t("seats.none", { reason: seats.error }))}</p>`;
   const lists = seats.lists.filter((l) => l.seats > 0).sort((a, b) => b.seats - a.seats);
   const rows = lists.map((l) => ({ label: listName(contest, l.list), value: l.seats, text: num(l.seats) }));
-  return `<h4>${esc(t("seats.title"))}: ${esc(t("seats.of", { n: num(seats.house_seats) }))}</h4>
+  return `<h4>${esc(t("seats.title"))} (${num(seats.house_seats)})</h4>
 ${barChart(rows, t("seats.chart"))}
 <table data-testid="seats" data-contest="${esc(contest.id)}">
 <caption class="sr">${esc(t("seats.chart"))}</caption>
 <thead><tr><th scope="col">${esc(t("totals.list"))}</th><th scope="col" class="n">${esc(t("seats.seats"))}</th></tr></thead>
 <tbody>${lists.map((l) => `<tr data-list="${esc(l.list)}"><th scope="row">${esc(listName(contest, l.list))}</th><td class="n" data-seats="${l.seats}">${num(l.seats)}</td></tr>`).join("")}</tbody>
 </table>
-<p class="small">${esc(t("seats.rules"))}: ${esc(seats.title)}. <a href="${esc(seats.explanation)}">${esc(t("seats.details"))}</a></p>`;
+<p class="small">${esc(t("seats.of", { n: num(seats.house_seats) }))}. ${esc(t("seats.rules"))}: ${esc(seats.title)}. <a href="${esc(seats.explanation)}">${esc(t("seats.details"))}</a></p>`;
 }
 
 function childrenTable(contest, ci, kids) {
@@ -446,7 +456,7 @@ function childrenTable(contest, ci, kids) {
       const tot = S.unitTotals[ci].get(k.id);
       if (!tot) return "";
       const lead = Object.keys(tot.votes).sort((a, b) => tot.votes[b] - tot.votes[a])[0];
-      const leading = lead && tot.votes[lead] > 0 ? `${listName(contest, lead)} (${pct(tot.percent[lead])}) %)` : "–";
+      const leading = lead && tot.votes[lead] > 0 ? `${listName(contest, lead)} (${pct(tot.percent[lead])} %)` : "–";
       return `<tr data-unit="${esc(k.id)}"><th scope="row"><a href="${unitHref(k)}">${esc(k.name)}</a></th><td class="n">${pct(tot.stations.percent_counted)} %</td><td class="n">${pct(tot.turnout.percent)} %</td><td>${esc(leading)}</td></tr>`;
     })
     .join("");
@@ -542,11 +552,11 @@ async function stationView(id) {
       .join("")}</tbody></table>`;
     const errors = cur.violations.filter((v) => v.severity === "error");
     const warnings = cur.violations.filter((v) => v.severity !== "error");
-    if (errors.length) html += `<h4>${esc(t("station.violations"))}</h4><ul>${errors.map((v) => `<li>${esc(v.message)}: <code>${esc(v.detail)}</code></li>`).join("")}</ul>`;
-    if (warnings.length) html += `<h4>${esc(t("station.warnings"))}</h4><ul>${warnings.map((v) => `<li>${esc(v.message)}: <code>${esc(v.detail)}</code></li>`).join("")}</ul>`;
+    if (errors.length) html += `<h4>${esc(t("station.violations"))}</h4><ul>${errors.map((v) => `<li>${esc(ruleMessage(v.rule, v.message))}: <code>${esc(v.detail)}</code></li>`).join("")}</ul>`;
+    if (warnings.length) html += `<h4>${esc(t("station.warnings"))}</h4><ul>${warnings.map((v) => `<li>${esc(ruleMessage(v.rule, v.message))}: <code>${esc(v.detail)}</code></li>`).join("")}</ul>`;
     html += `<p>${esc(t("station.entry"))}: #${num(cur.index)} <code class="hash">${esc(cur.entry)}</code></p>`;
     html += `<p><button type="button" data-testid="verify" data-verify="${esc(c.id)}">${esc(t("verify.button"))}</button></p>
-<div data-testid="verify-result" data-contest="${esc(c.id)}" role="status" aria-live="polite"></div>`;
+<div data-testid="verify-result" data-contest="${esc(c.id)}" role="status" aria-live="polite"${verdictOf(id, c.id)}</div>`;
     html += `<h4>${esc(t("station.history"))}</h4><ol class="history">${st.history
       .map(
         (h) => `<li><span>${esc(t("station.revision", { n: h.revision }))}, #${num(h.index)}: ${esc(statusLabel(h.status))}</span>
@@ -558,6 +568,16 @@ ${S.shown.has(h.index) ? `<pre class="note">${esc(S.shown.get(h.index))}</pre>` 
   html += `</div>`;
   S.current = { id, file };
   return html;
+}
+
+function verdictKey(station, contest) {
+  return `${station}|${contest}|${S.cp.size}`;
+}
+
+// A finished verification of this station at the checkpoint shown, kept across redraws.
+function verdictOf(station, contest) {
+  const v = S.verdicts.get(verdictKey(station, contest));
+  return v ? ` data-state="${v.state}">${verdictHtml(v)}` : ">";
 }
 
 async function onViewClick(ev) {
@@ -661,17 +681,27 @@ async function verifyStation(cur, contestId, out) {
   }
   const failed = steps.find((s) => s.ok === false);
   const state = failed ? "failed" : steps.some((s) => s.ok === null) ? "unsupported" : "verified";
+  const reason = failed ? failed.detail : unsupported || steps.find((s) => s.ok === null)?.detail || "";
+  const v = { state, reason, steps };
+  // Kept, so a redraw (a new language, a wider window) shows it again in the new words.
+  S.verdicts.set(verdictKey(cur.id, contestId), v);
+  out.innerHTML = verdictHtml(v);
   out.dataset.state = state;
+}
+
+function verdictHtml(v) {
+  const mark = (ok) => (ok === true ? "✓" : ok === false ? "✗" : "?");
   const head =
-    state === "verified"
+    v.state === "verified"
       ? t("verify.ok")
-      : state === "failed"
-        ? t("verify.failed", { reason: failed.detail })
-        : t("verify.unsupported", { reason: unsupported || steps.find((s) => s.ok === null).detail });
-  out.innerHTML = `<p class="verdict ${state}">${state === "verified" ? "✓" : state === "failed" ? "✗" : "?"} ${esc(head)}</p>
-<ul class="steps">${steps
+      : t(v.state === "failed" ? "verify.failed" : "verify.unsupported", { reason: v.reason });
+  return `<p class="verdict ${v.state}">${mark(v.state === "verified" ? true : v.state === "failed" ? false : null)} ${esc(head)}</p>
+<ul class="steps">${v.steps
     .filter((s) => s.key)
-    .map((s) => `<li class="${s.ok === true ? "ok" : s.ok === false ? "bad" : "unknown"}"><span aria-hidden="true">${s.ok === true ? "✓" : s.ok === false ? "✗" : "?"}</span> ${esc(t(s.key, s.vars))}<span class="sr"> (${esc(s.ok === true ? t("sig.ok") : s.ok === false ? t("sig.bad") : t("sig.unknown"))})</span></li>`)
+    .map(
+      (s) =>
+        `<li class="${s.ok === true ? "ok" : s.ok === false ? "bad" : "unknown"}"><span aria-hidden="true">${mark(s.ok)}</span> ${esc(t(s.key, s.vars))}<span class="sr"> (${esc(t(s.ok === true ? "sig.ok" : s.ok === false ? "sig.bad" : "sig.unknown"))})</span></li>`,
+    )
     .join("")}</ul>`;
 }
 
@@ -711,8 +741,21 @@ function compareNumbers(p, st, contestId) {
 // ---------------------------------------------------------------------------------------------
 // Quarantine, search, and the panels beside every view.
 
+// v1/quarantine.json names no checkpoint; it must list as many stations per contest as the
+// results count in quarantine, or it is of another checkpoint.
+async function quarantineFile() {
+  for (const fresh of [false, true]) {
+    const q = await getJson("v1/quarantine.json", fresh);
+    const same = S.results.contests.every(
+      (c) => q.contests.find((x) => x.id === c.id)?.stations.length === c.national.stations.quarantined,
+    );
+    if (same) return q;
+  }
+  throw new Error(t("error.stale", { path: "v1/quarantine.json" }));
+}
+
 async function quarantineView() {
-  const q = await getJson("v1/quarantine.json", true);
+  const q = await quarantineFile();
   let html = `<h2 tabindex="-1">${esc(t("quarantine.title"))}</h2><p>${esc(t("quarantine.intro"))}</p>`;
   for (const c of q.contests) {
     const contest = S.election.contests.find((x) => x.id === c.id);
@@ -724,7 +767,7 @@ async function quarantineView() {
     html += `<div class="scroll"><table data-testid="quarantine"><thead><tr><th scope="col">${esc(t("quarantine.station"))}</th><th scope="col">${esc(t("quarantine.place"))}</th><th scope="col">${esc(t("quarantine.reason"))}</th></tr></thead><tbody>${c.stations
       .map(
         (s) => `<tr data-station="${esc(s.station)}"><th scope="row"><a href="#/station/${encodeURIComponent(s.station)}">${esc(s.station)}</a></th><td>${esc(S.units.get(s.unit)?.name || s.unit)}</td><td>${s.violations
-          .map((v) => `${esc(v.message)}<br><code>${esc(v.detail)}</code>`)
+          .map((v) => `${esc(ruleMessage(v.rule, v.message))}<br><code>${esc(v.detail)}</code>`)
           .join("<br>")}</td></tr>`,
       )
       .join("")}</tbody></table></div></section>`;

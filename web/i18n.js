@@ -587,6 +587,53 @@ export function day(iso) {
   return new Intl.DateTimeFormat(current.locale, { dateStyle: "long", timeZone: "UTC" }).format(d);
 }
 
+// The default arithmetic rules' messages (urna_model::rules::default_rules), by rule id. A
+// definition's own message is translated only when it is the default English one.
+const RULES = {
+  "valid-plus-invalid": {
+    en: "valid + invalid ≠ ballots cast",
+    sq: "të vlefshme + të pavlefshme ≠ fletë votimi të hedhura",
+    mk: "важечки + неважечки ≠ гласале",
+    "sr-Latn": "važeći + nevažeći ≠ upotrijebljeni listići",
+  },
+  "votes-sum-to-valid": {
+    en: "the votes for the lists do not add up to the valid ballots",
+    sq: "votat për listat nuk mblidhen sa fletët e vlefshme",
+    mk: "гласовите за листите не се собираат во бројот на важечки ливчиња",
+    "sr-Latn": "glasovi za liste ne daju zbir važećih listića",
+  },
+  "cast-within-registered": {
+    en: "more ballots cast than voters registered",
+    sq: "më shumë fletë votimi të hedhura se zgjedhës të regjistruar",
+    mk: "гласале повеќе отколку што има запишани избирачи",
+    "sr-Latn": "više upotrijebljenih listića nego upisanih birača",
+  },
+  "registered-matches-register": {
+    en: "registered voters on the protocol differ from the station's register",
+    sq: "zgjedhësit e regjistruar në procesverbal ndryshojnë nga lista e qendrës së votimit",
+    mk: "запишаните избирачи во записникот се разликуваат од избирачкиот список на местото",
+    "sr-Latn": "upisani birači u zapisniku razlikuju se od biračkog spiska mjesta",
+  },
+  "invalid-share": {
+    en: "invalid ballots are more than 3 % of ballots cast",
+    sq: "fletët e pavlefshme janë më shumë se 3 % e fletëve të hedhura",
+    mk: "неважечките ливчиња се повеќе од 3 % од гласалите",
+    "sr-Latn": "nevažeći listići čine više od 3 % upotrijebljenih",
+  },
+  "turnout-high": {
+    en: "turnout is above 95 %",
+    sq: "pjesëmarrja është mbi 95 %",
+    mk: "излезноста е над 95 %",
+    "sr-Latn": "izlaznost je iznad 95 %",
+  },
+};
+
+export function ruleMessage(id, message) {
+  const r = RULES[id];
+  const out = r && r.en === message ? r[current.code] || message : message;
+  return out.replace(/ %/g, "\u00a0%");
+}
+
 export function hasKey(key) {
   return key in en;
 }

@@ -14,6 +14,7 @@ mod serve;
 pub mod server;
 mod submit;
 mod verify;
+mod web;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
