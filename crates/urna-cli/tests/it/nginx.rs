@@ -214,7 +214,7 @@ fn url_path(rel: &str) -> String {
 }
 
 /// `nginx` on PATH, or where Debian installs it.
-fn find_nginx() -> Option<PathBuf> {
+pub(crate) fn find_nginx() -> Option<PathBuf> {
     std::env::var_os("PATH")
         .and_then(|path| {
             std::env::split_paths(&path)
@@ -225,14 +225,17 @@ fn find_nginx() -> Option<PathBuf> {
 }
 
 /// nginx (master and workers) serving a directory on a free loopback port; stopped with
-/// SIGTERM when dropped, so the master takes its workers with it.
-struct Nginx {
+/// SIGTERM when dropped, so the master takes its workers with it. The results page's browser
+/// tests (`web.rs`) serve their bundles with it too.
+pub(crate) struct Nginx {
     child: Child,
-    addr: String,
+    /// Its `127.0.0.1:port`.
+    pub(crate) addr: String,
 }
 
 impl Nginx {
-    fn start(bin: &Path, prefix: &Path, root: &Path) -> Self {
+    /// Starts nginx with its files under `prefix`, serving `root`.
+    pub(crate) fn start(bin: &Path, prefix: &Path, root: &Path) -> Self {
         use std::os::unix::fs::MetadataExt as _;
         std::fs::create_dir_all(prefix).unwrap();
         let port = std::net::TcpListener::bind("127.0.0.1:0")

@@ -28,6 +28,7 @@ use base64::Engine as _;
 use serde_json::{Value, json};
 use urna_model::pack::{PackReader, write_note};
 
+use crate::nginx::{Nginx, find_nginx};
 use crate::server::{Server, get, post_note, read_response};
 use crate::{init, p, run, urna};
 
@@ -388,6 +389,22 @@ fn check_site(b: &Browser, who: &str, addr: &str) {
         "{who}: station {station}: {text:?}\n{}",
         b.state()
     );
+
+    // An amended station: its current entry is an amendment, co-signed by an authority.
+    let amended = counted_stations(addr, 1, |s| s["current"]["revision"] == 2)
+        .remove(0)
+        .0;
+    let (state, text, _) = b.verify_station(&base, &amended);
+    assert_eq!(
+        state,
+        "verified",
+        "{who}: amended station {amended}: {text:?}\n{}",
+        b.state()
+    );
+    assert!(
+        text.contains("co-signed by Central Election Commission"),
+        "{who}: amended station {amended}: no authority co-signature step in {text:?}"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -607,107 +624,6 @@ impl Tools {
             missing.join(", ")
         );
         None
-    }
-}
-
-/// `nginx` on PATH, or where Debian installs it.
-fn find_nginx() -> Option<PathBuf> {
-    std::env::var_os("PATH")
-        .and_then(|path| {
-            std::env::split_paths(&path)
-                .map(|d| d.join("nginx"))
-                .find(|c| c.is_file())
-        })
-        .or_else(|| Some(PathBuf::from("/usr/sbin/nginx")).filter(|c| c.is_file()))
-}
-
-/// nginx serving a directory on a free loopback port, with the media types a browser needs
-/// and `index.html` as the index; stopped with SIGTERM when dropped. A copy of the one in
-/// `nginx.rs` (same configuration), kept apart so the two tests can change independently.
-struct Nginx {
-    child: Child,
-    addr: String,
-}
-
-impl Nginx {
-    fn start(bin: &Path, prefix: &Path, root: &Path) -> Self {
-        use std::os::unix::fs::MetadataExt as _;
-        std::fs::create_dir_all(prefix).unwrap();
-        let port = free_port();
-        let q = |path: &Path| format!("\"{}\"", path.display());
-        // As root, nginx would run its workers as `nobody`, who cannot read a private
-        // temporary directory.
-        let user = if std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0) {
-            "user root root;\n"
-        } else {
-            ""
-        };
-        let conf = format!(
-            "daemon off;\nmaster_process on;\nworker_processes 2;\n{user}pid {pid};\n\
-             error_log {log} warn;\nevents {{ worker_connections 1024; }}\n\
-             http {{\n  access_log off;\n  sendfile on;\n\
-             \x20 types {{ application/json json; text/csv csv; text/html html; \
-             text/javascript js; text/css css; image/svg+xml svg; image/png png; }}\n\
-             \x20 default_type text/plain;\n  charset utf-8;\n\
-             \x20 charset_types text/html text/css text/javascript text/csv text/plain;\n\
-             \x20 client_body_temp_path {cb};\n  proxy_temp_path {pt};\n  fastcgi_temp_path {ft};\n\
-             \x20 uwsgi_temp_path {ut};\n  scgi_temp_path {st};\n\
-             \x20 server {{ listen 127.0.0.1:{port}; root {root}; index index.html; }}\n}}\n",
-            pid = q(&prefix.join("nginx.pid")),
-            log = q(&prefix.join("error.log")),
-            cb = q(&prefix.join("client_body_temp")),
-            pt = q(&prefix.join("proxy_temp")),
-            ft = q(&prefix.join("fastcgi_temp")),
-            ut = q(&prefix.join("uwsgi_temp")),
-            st = q(&prefix.join("scgi_temp")),
-            root = q(root),
-        );
-        let conf_path = prefix.join("nginx.conf");
-        std::fs::write(&conf_path, conf).unwrap();
-        let mut child = Command::new(bin)
-            .arg("-p")
-            .arg(prefix)
-            .arg("-c")
-            .arg(&conf_path)
-            .arg("-e")
-            .arg(prefix.join("error.log"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let addr = format!("127.0.0.1:{port}");
-        let t = Instant::now();
-        loop {
-            if let Some(status) = child.try_wait().unwrap() {
-                panic!(
-                    "nginx exited ({status}) before listening:\n{}",
-                    std::fs::read_to_string(prefix.join("error.log")).unwrap_or_default()
-                );
-            }
-            if TcpStream::connect(&addr).is_ok() {
-                return Self { child, addr };
-            }
-            assert!(t.elapsed() < DEADLINE, "nginx did not listen on {addr}");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Nginx {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let t = Instant::now();
-        while t.elapsed() < Duration::from_secs(10) {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
