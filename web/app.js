@@ -18,10 +18,9 @@ const S = {
   state: "loading",
   reason: "",
   notice: "", // a transient line under the status (waiting, offline)
-  results: null,
+  results: null, // v1/summary.json of the checkpoint shown
   units: new Map(), // unit id → election.json unit
-  children: new Map(), // unit id → child units
-  unitTotals: [], // per contest: Map unit id → totals
+  areas: new Map(), // unit id → its v1/areas file, of the checkpoint shown
   unitFiles: new Map(), // path → {size, doc}
   shown: new Map(), // note-view toggles: entry index → text
   verdicts: new Map(), // "station|contest|size" → {state, html} of a finished verification
@@ -79,13 +78,7 @@ async function start() {
   } catch (e) {
     return fatal(e.message);
   }
-  for (const u of S.election.units) {
-    S.units.set(u.id, u);
-    if (u.parent) {
-      if (!S.children.has(u.parent)) S.children.set(u.parent, []);
-      S.children.get(u.parent).push(u);
-    }
-  }
+  for (const u of S.election.units) S.units.set(u.id, u);
   try {
     S.keys = await getJson("v1/keys.json", true);
   } catch (e) {
@@ -133,7 +126,7 @@ async function tick() {
   }
 }
 
-// Reads the checkpoint and, if it changed, the results that go with it. The results file
+// Reads the checkpoint and, if it changed, the results that go with it. v1/summary.json
 // quotes the checkpoint it was computed at; a pair that does not match (a mirror half-way
 // through switching) is not shown.
 async function refresh() {
@@ -162,7 +155,7 @@ async function refresh() {
   }
   let results;
   try {
-    results = await getJson("v1/results.json", true);
+    results = await getJson("v1/summary.json", true);
   } catch (e) {
     if (!S.results) return fatal(e.message);
     return note(t("status.offline", { reason: e.message, size: num(S.cp.size) }));
@@ -186,7 +179,7 @@ async function refresh() {
   S.state = checked.state;
   S.reason = checked.reason;
   S.results = results;
-  S.unitTotals = results.contests.map((c) => new Map(c.units.map((u) => [u.unit, u])));
+  S.areas = new Map();
   S.notice = "";
   await render(false);
   if (!first) announce(t("status.updated", { size: num(cp.size) }));
@@ -342,11 +335,12 @@ function unitHref(u) {
 }
 
 async function unitView(unit) {
+  const area = unit.area ? await areaFile(unit) : null;
   const file = unit.file ? await unitFile(unit) : null;
   let html = breadcrumbs(unit);
   html += `<h2 tabindex="-1">${esc(unit.name)}</h2>`;
-  S.results.contests.forEach((c, ci) => {
-    const tot = S.unitTotals[ci].get(unit.id);
+  for (const [ci, c] of S.results.contests.entries()) {
+    const tot = await totalsOf(unit, ci);
     const contest = S.election.contests.find((x) => x.id === c.id);
     html += `<section class="contest" aria-labelledby="c-${esc(c.id)}"><h3 id="c-${esc(c.id)}">${esc(c.name)}</h3>`;
     html += progressBlock(tot);
@@ -357,11 +351,11 @@ async function unitView(unit) {
         .map((w) => `<li>${esc(t("warnings.text", { message: ruleMessage(w.rule, w.message), n: num(w.stations) }))}</li>`)
         .join("")}</ul>`;
     }
-    const kids = S.children.get(unit.id) || [];
-    if (kids.length) html += childrenTable(contest, ci, kids);
+    const kids = area?.contests.find((x) => x.id === c.id)?.children || [];
+    if (kids.length) html += childrenTable(contest, kids);
     if (file) html += stationsTable(contest, file.contests.find((x) => x.id === c.id));
     html += `</section>`;
-  });
+  }
   return html;
 }
 
@@ -450,11 +444,11 @@ ${barChart(rows, t("seats.chart"))}
 <p class="small">${esc(t("seats.of", { n: num(seats.house_seats) }))}. ${esc(t("seats.rules"))}: ${esc(seats.title)}. <a href="${esc(seats.explanation)}">${esc(t("seats.details"))}</a></p>`;
 }
 
-function childrenTable(contest, ci, kids) {
+function childrenTable(contest, kids) {
   const rows = kids
-    .map((k) => {
-      const tot = S.unitTotals[ci].get(k.id);
-      if (!tot) return "";
+    .map((tot) => {
+      const k = S.units.get(tot.unit);
+      if (!k) return "";
       const lead = Object.keys(tot.votes).sort((a, b) => tot.votes[b] - tot.votes[a])[0];
       const leading = lead && tot.votes[lead] > 0 ? `${listName(contest, lead)} (${pct(tot.percent[lead])} %)` : "–";
       return `<tr data-unit="${esc(k.id)}"><th scope="row"><a href="${unitHref(k)}">${esc(k.name)}</a></th><td class="n">${pct(tot.stations.percent_counted)} %</td><td class="n">${pct(tot.turnout.percent)} %</td><td>${esc(leading)}</td></tr>`;
@@ -482,14 +476,42 @@ function stationsTable(contest, uc) {
 <tbody>${rows}</tbody></table></div>`;
 }
 
-// A unit's file, checked against results.json: its totals must be the ones the results give
-// for the same unit, so its stations belong to the checkpoint shown.
+// A unit's area file (its totals and its children's), which names the checkpoint it is of:
+// it must be the one shown.
+async function areaFile(unit) {
+  const hit = S.areas.get(unit.id);
+  if (hit) return hit;
+  for (const fresh of [false, true]) {
+    const doc = await getJson(unit.area, fresh);
+    const cp = doc.checkpoint || {};
+    if (doc.unit?.id === unit.id && cp.size === S.cp.size && cp.root_hash === S.cp.rootB64) {
+      S.areas.set(unit.id, doc);
+      return doc;
+    }
+  }
+  throw new Error(t("error.stale", { path: unit.area }));
+}
+
+// A unit's totals in contest `ci`: the national ones from the summary, any other from its
+// parent's area file.
+async function totalsOf(unit, ci) {
+  if (!unit.parent) return S.results.contests[ci].national;
+  const parent = await areaFile(S.units.get(unit.parent));
+  const id = S.results.contests[ci].id;
+  const entry = parent.contests.find((c) => c.id === id)?.children.find((x) => x.unit === unit.id);
+  if (!entry) throw new Error(t("error.stale", { path: S.units.get(unit.parent).area }));
+  const { unit: _, ...totals } = entry;
+  return totals;
+}
+
+// A unit's file (its stations) names no checkpoint: its totals must be the ones the area
+// files give for the same unit at the checkpoint shown, or it is of another checkpoint.
 async function unitFile(unit) {
   const cached = S.unitFiles.get(unit.file);
   if (cached && cached.size === S.cp.size) return cached.doc;
   for (const fresh of [false, true]) {
     const doc = await getJson(unit.file, fresh);
-    if (unitMatches(unit, doc)) {
+    if (await unitMatches(unit, doc)) {
       S.unitFiles.set(unit.file, { size: S.cp.size, doc });
       return doc;
     }
@@ -497,14 +519,14 @@ async function unitFile(unit) {
   throw new Error(t("error.stale", { path: unit.file }));
 }
 
-function unitMatches(unit, doc) {
+async function unitMatches(unit, doc) {
   if (doc.unit?.id !== unit.id) return false;
-  return S.results.contests.every((c, ci) => {
+  for (const [ci, c] of S.results.contests.entries()) {
     const mine = doc.contests.find((x) => x.id === c.id);
-    const theirs = { ...S.unitTotals[ci].get(unit.id) };
-    delete theirs.unit;
-    return mine && JSON.stringify(mine.totals) === JSON.stringify(theirs);
-  });
+    const theirs = await totalsOf(unit, ci);
+    if (!mine || JSON.stringify(mine.totals) !== JSON.stringify(theirs)) return false;
+  }
+  return true;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -625,7 +647,7 @@ async function verifyStation(cur, contestId, out) {
     const quorum = S.keys ? S.keys.quorum || 0 : 0;
     if (!ed || !S.keys) step("verify.step.checkpoint", { k: "?", q: quorum }, null, S.keysError || unsupported);
     else step("verify.step.checkpoint", { k: c.valid, q: quorum }, c.logOk && c.valid >= quorum, c.logOk ? `${c.valid} < ${quorum}` : "log signature");
-    step("verify.step.match", {}, S.results.checkpoint.note === S.cpText, "v1/results.json");
+    step("verify.step.match", {}, S.results.checkpoint.note === S.cpText, "v1/summary.json");
 
     const index = st.current.index;
     const tiles = new V.Tiles(cp.size, getBytes);

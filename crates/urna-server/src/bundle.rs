@@ -522,6 +522,15 @@ impl BundleWriter {
             Content::New(public::render_results(e, r, &cp)?),
         ));
         files.push((
+            public::SUMMARY_JSON.to_owned(),
+            Content::New(public::render_summary(e, r, &cp)?),
+        ));
+        files.extend(
+            public::render_areas(e, r, &cp)?
+                .into_iter()
+                .map(|(path, bytes)| (path, Content::New(bytes))),
+        );
+        files.push((
             public::QUARANTINE_JSON.to_owned(),
             Content::New(public::render_quarantine(e, r)?),
         ));
@@ -559,47 +568,44 @@ impl BundleWriter {
                 policy.as_ref(),
             )?),
         ));
-        let cdf_skipped = match self.cdf_skip_reason(note, policy.as_ref()) {
-            Err(generated) => match cdf::render_bundle_report(e, r, &cp, &generated) {
-                Ok(report) => {
-                    files.push((cdf::BUNDLE_PATH.to_owned(), Content::New(report)));
-                    None
+        let cdf_skipped = match self.cdf_plan(note, policy.as_ref()) {
+            CdfPlan::Write { generated } => {
+                match cdf::render_bundle_report(e, r, &cp, &generated) {
+                    Ok(report) => {
+                        files.push((cdf::BUNDLE_PATH.to_owned(), Content::New(report)));
+                        None
+                    }
+                    // A definition whose date is not a calendar date publishes without the export.
+                    Err(err @ CdfError::BadDate(_)) => Some(err.to_string()),
+                    Err(err) => return Err(err.into()),
                 }
-                // A definition whose date is not a calendar date publishes without the export.
-                Err(err @ CdfError::BadDate(_)) => Some(err.to_string()),
-                Err(err) => return Err(err.into()),
-            },
-            Ok(reason) => Some(reason),
+            }
+            CdfPlan::Skip(reason) => Some(reason),
         };
         Ok(Rendered { files, cdf_skipped })
     }
 
-    /// Why the CDF export is not written for this checkpoint (`Ok`), or its `GeneratedDate`
-    /// (`Err`, the case that goes on to write it).
-    fn cdf_skip_reason(
-        &self,
-        note: &[u8],
-        policy: Option<&crate::WitnessPolicy>,
-    ) -> Result<String, String> {
+    /// Whether the CDF export is written for this checkpoint, and with which `GeneratedDate`.
+    fn cdf_plan(&self, note: &[u8], policy: Option<&crate::WitnessPolicy>) -> CdfPlan {
         let stations = self.election.stations.len();
         if let Some(max) = self.cdf_max_stations.filter(|&max| stations > max) {
-            return Ok(format!(
+            return CdfPlan::Skip(format!(
                 "the election has {stations} stations, more than --cdf-max-stations {max} (make it with `urna export cdf`)"
             ));
         }
         if self.election.date.is_none() {
-            return Ok(
+            return CdfPlan::Skip(
                 "the election definition names no date, which NIST SP 1500-100 requires".into(),
             );
         }
         let Some((time, _)) = crate::publish::newest_cosignature(policy, note) else {
-            return Ok(
+            return CdfPlan::Skip(
                 "the checkpoint carries no cosignature by a witness of witnesses.toml, so nothing fixes its GeneratedDate".into(),
             );
         };
         match cdf::rfc3339_utc(time) {
-            Some(generated) => Err(generated),
-            None => Ok(format!("cosignature time {time} is after the year 9999")),
+            Some(generated) => CdfPlan::Write { generated },
+            None => CdfPlan::Skip(format!("cosignature time {time} is after the year 9999")),
         }
     }
 
@@ -682,6 +688,14 @@ struct Written {
 struct Rendered {
     files: Vec<(String, Content)>,
     cdf_skipped: Option<String>,
+}
+
+/// Whether a generation gets `cdf/election-report.json`.
+enum CdfPlan {
+    /// Written, with this `GeneratedDate`.
+    Write { generated: String },
+    /// Not written, for this reason.
+    Skip(String),
 }
 
 /// A file of a new generation: new bytes, or the same bytes as the live generation's file.

@@ -11,7 +11,8 @@
 //!   stops making sense.
 //! - The render functions turn a replay and the checkpoint it stops at into the derived files
 //!   of the public bundle ([`render`]): `v1/election.json`, the station index
-//!   `v1/stations/<xx>.json`, `v1/results.json`, `v1/quarantine.json`,
+//!   `v1/stations/<xx>.json`, `v1/results.json`, its slices for readers `v1/summary.json` and
+//!   `v1/areas/<unit>.json`, `v1/quarantine.json`,
 //!   `v1/seats/<contest>.json`, `v1/units/<unit>.json`, `csv/stations.csv`, `csv/units.csv`,
 //!   `README.txt`, and the results page ([`WEB_FILES`]: `index.html` and `web/…`, embedded
 //!   from the workspace's `web/` directory at build time, so every bundle carries the page of
@@ -723,6 +724,8 @@ impl CheckpointInfo {
 pub const ELECTION_JSON: &str = "v1/election.json";
 /// Path of `v1/results.json`.
 pub const RESULTS_JSON: &str = "v1/results.json";
+/// Path of `v1/summary.json`.
+pub const SUMMARY_JSON: &str = "v1/summary.json";
 /// Path of `v1/quarantine.json`.
 pub const QUARANTINE_JSON: &str = "v1/quarantine.json";
 /// Path of `csv/stations.csv`.
@@ -793,7 +796,7 @@ pub fn station_vkey(e: &Election, s: StationIdx) -> String {
 }
 
 /// Every derived file of the bundle, as (relative path, bytes), in a fixed order: election,
-/// the 256 station index shards, results, quarantine, seats, the unit files in definition
+/// the 256 station index shards, results, summary, areas, quarantine, seats, the unit files in definition
 /// order, the two CSV files, the README, the results page ([`WEB_FILES`]).
 /// The checkpoint must be the one the replay stopped at (same size, this election's origin).
 ///
@@ -809,6 +812,8 @@ pub fn render(
     let mut out = vec![(ELECTION_JSON.to_owned(), render_election(e, files)?)];
     out.extend(render_station_index(e)?);
     out.push((RESULTS_JSON.to_owned(), render_results(e, replay, &cp)?));
+    out.push((SUMMARY_JSON.to_owned(), render_summary(e, replay, &cp)?));
+    out.extend(render_areas(e, replay, &cp)?);
     out.push((QUARANTINE_JSON.to_owned(), render_quarantine(e, replay)?));
     out.extend(render_seats(e, replay)?);
     for u in units_with_files(e, replay) {
@@ -958,6 +963,12 @@ pub fn render_election(e: &Election, files: &DefinitionFiles) -> Result<Vec<u8>,
     };
     let mut stations_below = vec![0u64; e.units.len()];
     let mut has_stations = vec![false; e.units.len()];
+    let mut has_children = vec![false; e.units.len()];
+    for u in &e.units {
+        if let Some(p) = u.parent {
+            has_children[p.0 as usize] = true;
+        }
+    }
     for s in &e.stations {
         has_stations[s.unit.0 as usize] = true;
         for u in e.ancestry(s.unit) {
@@ -1019,6 +1030,7 @@ pub fn render_election(e: &Election, files: &DefinitionFiles) -> Result<Vec<u8>,
                 depth: u.depth,
                 stations: stations_below[i],
                 file: has_stations[i].then(|| unit_path(&u.id)),
+                area: has_children[i].then(|| area_path(&u.id)),
             })
             .collect(),
         stations: e.stations.len(),
@@ -1036,6 +1048,30 @@ pub fn render_results(
     e: &Election,
     replay: &Replay,
     cp: &CheckpointInfo,
+) -> Result<Vec<u8>, RenderError> {
+    results_doc(e, replay, cp, true)
+}
+
+/// `v1/summary.json` (`urna/summary/v1`): `v1/results.json` without the totals of every unit,
+/// so a reader (the results page, on a phone) gets the national totals, seats and warnings and
+/// the checkpoint they belong to in a few kilobytes whatever the number of units; the units'
+/// totals are in `v1/areas/<unit>.json`.
+///
+/// # Errors
+/// As [`render_results`].
+pub fn render_summary(
+    e: &Election,
+    replay: &Replay,
+    cp: &CheckpointInfo,
+) -> Result<Vec<u8>, RenderError> {
+    results_doc(e, replay, cp, false)
+}
+
+fn results_doc(
+    e: &Election,
+    replay: &Replay,
+    cp: &CheckpointInfo,
+    with_units: bool,
 ) -> Result<Vec<u8>, RenderError> {
     if cp.size != replay.applied() {
         return Err(RenderError::NotAtCheckpoint {
@@ -1061,20 +1097,25 @@ pub fn render_results(
                         stations: *stations,
                     })
                     .collect(),
-                units: e
-                    .units
-                    .iter()
-                    .zip(&t.units)
-                    .map(|(u, tot)| UnitTotalsDoc {
-                        unit: &u.id,
-                        totals: totals_doc(e, c, tot),
-                    })
-                    .collect(),
+                units: with_units.then(|| {
+                    e.units
+                        .iter()
+                        .zip(&t.units)
+                        .map(|(u, tot)| UnitTotalsDoc {
+                            unit: &u.id,
+                            totals: totals_doc(e, c, tot),
+                        })
+                        .collect()
+                }),
             }
         })
         .collect();
     let doc = ResultsDoc {
-        format: "urna/results/v1",
+        format: if with_units {
+            "urna/results/v1"
+        } else {
+            "urna/summary/v1"
+        },
         election: &e.id,
         checkpoint: CheckpointDoc {
             origin: &cp.origin,
@@ -1084,7 +1125,103 @@ pub fn render_results(
         },
         contests,
     };
-    to_json(RESULTS_JSON, &doc)
+    to_json(
+        if with_units {
+            RESULTS_JSON
+        } else {
+            SUMMARY_JSON
+        },
+        &doc,
+    )
+}
+
+/// The units that get a `v1/areas/<id>.json` file: those with child units, in definition
+/// order.
+pub fn units_with_children(e: &Election) -> Vec<UnitIdx> {
+    let mut has = vec![false; e.units.len()];
+    for u in &e.units {
+        if let Some(p) = u.parent {
+            has[p.0 as usize] = true;
+        }
+    }
+    (0..e.units.len())
+        .filter(|&u| has[u])
+        .filter_map(|u| u32::try_from(u).ok().map(UnitIdx))
+        .collect()
+}
+
+/// The bundle path of a unit's area file: `v1/areas/<file name>.json`.
+pub fn area_path(id: &str) -> String {
+    format!("v1/areas/{}.json", unit_file_name(id))
+}
+
+/// `v1/areas/<id>.json` (`urna/area/v1`) for every unit with child units: its totals and its
+/// children's, per contest, and the checkpoint (size and root) they are of. With
+/// `v1/summary.json` they are what the results page reads to drill down, a few kilobytes per
+/// level instead of the totals of every unit in `v1/results.json`.
+///
+/// # Errors
+/// [`RenderError::NotAtCheckpoint`] if the replay is not at the checkpoint's size;
+/// [`RenderError::Write`] if serialisation fails.
+pub fn render_areas(
+    e: &Election,
+    replay: &Replay,
+    cp: &CheckpointInfo,
+) -> Result<Vec<(String, Vec<u8>)>, RenderError> {
+    if cp.size != replay.applied() {
+        return Err(RenderError::NotAtCheckpoint {
+            checkpoint: cp.size,
+            replayed: replay.applied(),
+        });
+    }
+    let mut children: Vec<Vec<usize>> = vec![Vec::new(); e.units.len()];
+    for (i, u) in e.units.iter().enumerate() {
+        if let Some(p) = u.parent {
+            children[p.0 as usize].push(i);
+        }
+    }
+    units_with_children(e)
+        .into_iter()
+        .map(|unit| {
+            let u = &e.units[unit.0 as usize];
+            let mut path: Vec<&str> = e
+                .ancestry(unit)
+                .map(|a| e.units[a.0 as usize].id.as_str())
+                .collect();
+            path.reverse();
+            let doc = AreaDoc {
+                format: "urna/area/v1",
+                election: &e.id,
+                checkpoint: CheckpointRefDoc {
+                    size: cp.size,
+                    root_hash: &cp.root_hash,
+                },
+                unit: UnitRefDoc {
+                    id: &u.id,
+                    name: &u.name,
+                    level: &u.level,
+                    path,
+                },
+                contests: contest_indices(e)
+                    .map(|c| {
+                        let t = replay.tally(c);
+                        AreaContestDoc {
+                            id: &e.contests[c.0 as usize].id,
+                            totals: totals_doc(e, c, t.unit(unit)),
+                            children: children[unit.0 as usize]
+                                .iter()
+                                .map(|&k| UnitTotalsDoc {
+                                    unit: &e.units[k].id,
+                                    totals: totals_doc(e, c, &t.units[k]),
+                                })
+                                .collect(),
+                        }
+                    })
+                    .collect(),
+            };
+            Ok((area_path(&u.id), to_json("v1/areas/<unit>.json", &doc)?))
+        })
+        .collect()
 }
 
 /// `v1/units/<id>.json`: a unit's totals and every station in it with its current entry and
@@ -1341,6 +1478,10 @@ mirror, and everything in it can be checked without trusting whoever serves it.
                            percent-encoded in file names (AL/01 -> AL%2F01.json).
   v1/quarantine.json       Stations whose current protocol breaks an arithmetic rule: stored
                            and logged, not counted, with every broken rule and its numbers.
+  v1/summary.json          v1/results.json without the units' totals: national totals,
+                           seats, warnings, and the checkpoint.
+  v1/areas/<unit>.json     Each unit with child units: its totals and its children's, and
+                           the checkpoint (size, root hash) they are of.
   v1/seats/<contest>.json  A contest's seat allocation: every quotient, threshold and
                            tie-break.
   v1/stations/<xx>.json    The station index: xx is the first byte of SHA-256 of a station
@@ -1705,6 +1846,7 @@ struct UnitDoc<'a> {
     depth: u32,
     stations: u64,
     file: Option<String>,
+    area: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -1731,7 +1873,32 @@ struct ContestResultsDoc<'a> {
     seats: Option<SeatsDoc>,
     national: TotalsDoc<'a>,
     warnings: Vec<WarningDoc<'a>>,
-    units: Vec<UnitTotalsDoc<'a>>,
+    /// Absent from `v1/summary.json`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    units: Option<Vec<UnitTotalsDoc<'a>>>,
+}
+
+#[derive(Serialize)]
+struct AreaDoc<'a> {
+    format: &'static str,
+    election: &'a str,
+    checkpoint: CheckpointRefDoc<'a>,
+    unit: UnitRefDoc<'a>,
+    contests: Vec<AreaContestDoc<'a>>,
+}
+
+/// The checkpoint a file's numbers are of: enough to match it with the checkpoint note.
+#[derive(Serialize)]
+struct CheckpointRefDoc<'a> {
+    size: u64,
+    root_hash: &'a str,
+}
+
+#[derive(Serialize)]
+struct AreaContestDoc<'a> {
+    id: &'a str,
+    totals: TotalsDoc<'a>,
+    children: Vec<UnitTotalsDoc<'a>>,
 }
 
 /// A contest's seats in `results.json`: the table, and where the full explanation is.

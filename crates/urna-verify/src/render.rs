@@ -21,6 +21,8 @@ enum Job {
     Election,
     StationIndex,
     Results,
+    Summary,
+    Areas,
     Quarantine,
     Seats,
     Unit(UnitIdx),
@@ -36,6 +38,8 @@ fn jobs(e: &Election, replay: &Replay) -> Vec<Job> {
         Job::Election,
         Job::StationIndex,
         Job::Results,
+        Job::Summary,
+        Job::Areas,
         Job::Quarantine,
         Job::Seats,
     ];
@@ -60,6 +64,8 @@ fn run_job(
         Job::Election => one(public::ELECTION_JSON, public::render_election(e, files)?),
         Job::StationIndex => public::render_station_index(e),
         Job::Results => one(public::RESULTS_JSON, public::render_results(e, replay, cp)?),
+        Job::Summary => one(public::SUMMARY_JSON, public::render_summary(e, replay, cp)?),
+        Job::Areas => public::render_areas(e, replay, cp),
         Job::Quarantine => one(
             public::QUARANTINE_JSON,
             public::render_quarantine(e, replay)?,

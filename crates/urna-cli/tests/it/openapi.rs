@@ -310,7 +310,9 @@ fn document_is_openapi_3_1_and_covers_every_route() {
         "/tile/entries/{N}.p/{W}",
         "/v1/election.json",
         "/v1/results.json",
+        "/v1/summary.json",
         "/v1/units/{unit}.json",
+        "/v1/areas/{unit}.json",
         "/v1/quarantine.json",
         "/csv/stations.csv",
         "/csv/units.csv",
@@ -717,6 +719,20 @@ fn every_operation_answers_as_documented() {
     let unit = pr.get("/v1/units/{unit}.json", &url, 200).json();
     assert_eq!(unit["format"], "urna/unit/v1");
     pr.get("/v1/units/{unit}.json", "/v1/units/no-such-unit.json", 404);
+    let summary = pr.get("/v1/summary.json", "/v1/summary.json", 200).json();
+    assert_eq!(summary["format"], "urna/summary/v1");
+    assert!(summary["contests"][0].get("units").is_none(), "{summary}");
+    let area_file = election["units"][0]["area"].as_str().unwrap().to_owned();
+    let area = pr
+        .get(
+            "/v1/areas/{unit}.json",
+            &format!("/{}", area_file.replace('%', "%25")),
+            200,
+        )
+        .json();
+    assert_eq!(area["format"], "urna/area/v1");
+    assert_eq!(area["checkpoint"]["size"], summary["checkpoint"]["size"]);
+    pr.get("/v1/areas/{unit}.json", "/v1/areas/no-such-unit.json", 404);
     pr.get("/csv/stations.csv", "/csv/stations.csv", 200);
     pr.get("/csv/units.csv", "/csv/units.csv", 200);
     for f in election["definition"]["files"].as_array().unwrap() {

@@ -235,6 +235,63 @@ fn rendering_is_byte_identical_and_complete() {
 
     // results.json quotes the checkpoint and states the replay's totals.
     let results = json(file(&a, "v1/results.json"));
+
+    // The summary is results.json without the units; each area file gives its unit's and its
+    // children's totals exactly as results.json does, at the same checkpoint.
+    let summary = json(file(&a, "v1/summary.json"));
+    assert_eq!(summary["format"], "urna/summary/v1");
+    assert_eq!(summary["checkpoint"], results["checkpoint"]);
+    let mut without_units = results["contests"].clone();
+    for c in without_units.as_array_mut().unwrap() {
+        c.as_object_mut().unwrap().remove("units");
+    }
+    assert_eq!(summary["contests"], without_units);
+    let election = json(file(&a, "v1/election.json"));
+    let totals = |contest: usize, unit: &str| {
+        let mut t = results["contests"][contest]["units"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|u| u["unit"] == unit)
+            .unwrap()
+            .clone();
+        t.as_object_mut().unwrap().remove("unit");
+        t
+    };
+    let mut areas = 0;
+    for u in election["units"].as_array().unwrap() {
+        let children: Vec<&serde_json::Value> = election["units"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["parent"] == u["id"])
+            .collect();
+        let Some(path) = u["area"].as_str() else {
+            assert!(children.is_empty(), "{u} has children but no area file");
+            continue;
+        };
+        areas += 1;
+        let area = json(file(&a, path));
+        assert_eq!(area["format"], "urna/area/v1");
+        assert_eq!(area["checkpoint"]["size"], results["checkpoint"]["size"]);
+        assert_eq!(
+            area["checkpoint"]["root_hash"],
+            results["checkpoint"]["root_hash"]
+        );
+        let id = u["id"].as_str().unwrap();
+        for (ci, c) in area["contests"].as_array().unwrap().iter().enumerate() {
+            assert_eq!(c["totals"], totals(ci, id), "{path}");
+            let kids = c["children"].as_array().unwrap();
+            assert_eq!(kids.len(), children.len(), "{path}");
+            for (k, child) in kids.iter().zip(&children) {
+                assert_eq!(k["unit"], child["id"]);
+                let mut t = k.clone();
+                t.as_object_mut().unwrap().remove("unit");
+                assert_eq!(t, totals(ci, child["id"].as_str().unwrap()), "{path}");
+            }
+        }
+    }
+    assert!(areas > 0, "the fixture has no unit with children");
     assert_eq!(
         results["checkpoint"]["note"].as_str().unwrap().as_bytes(),
         cp
