@@ -292,7 +292,10 @@ fn bundle_story_publish_grow_reopen_and_refuse_a_fork() {
     cosign(&mut s, 1);
     let info = writer.update().unwrap().unwrap();
     assert_eq!((info.size, info.entries_replayed), (total, 0));
-    assert_eq!(info.files_written, 2, "the checkpoint and results.json");
+    assert_eq!(
+        info.files_written, 3,
+        "the checkpoint, and results.json and summary.json, which quote it"
+    );
     assert!(info.files_linked > 0);
     assert_eq!(info.generations_removed, 1);
     check_generation(&out, &mut s);
