@@ -18,19 +18,20 @@
 //! page's state; none is a fixed sleep.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdout, Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use serde_json::{Value, json};
 use urna_model::pack::{PackReader, write_note};
 
+use crate::log_story::{Witness, start_witness};
 use crate::nginx::{Nginx, find_nginx};
 use crate::server::{Server, get, post_note, read_response};
-use crate::{init, p, run, urna};
+use crate::{init, p, run};
 
 /// Entry 0 of every log is the genesis `urna init` writes.
 const GENESIS: u64 = 1;
@@ -438,7 +439,7 @@ impl Election {
         for name in WITNESSES {
             let key = dir.path().join(format!("{name}.key"));
             let vkey = run(&["witness", "keygen", "--name", name, "--out", p(&key)], 0);
-            let w = Witness::start(dir.path(), name, &log_arg);
+            let w = start_witness(dir.path(), name, &log_arg, true);
             policy.push_str(&format!(
                 "\n[[witness]]\nname = \"{name}\"\nurl = \"{}\"\nkey = \"{}\"\n",
                 w.url,
@@ -473,48 +474,6 @@ impl Election {
     fn size(&self) -> u64 {
         GENESIS
             + (self.notes("protocols.notes").len() + self.notes("amendments.notes").len()) as u64
-    }
-}
-
-/// A running `urna witness serve`; killed when dropped.
-struct Witness {
-    child: Child,
-    _stdout: BufReader<ChildStdout>,
-    url: String,
-}
-
-impl Witness {
-    fn start(dir: &Path, name: &str, log: &str) -> Self {
-        let mut child = urna()
-            .args(["witness", "serve", "--key"])
-            .arg(dir.join(format!("{name}.key")))
-            .arg("--state")
-            .arg(dir.join(format!("{name}.state")))
-            .args(["--init-state", "--log", log, "--listen", "127.0.0.1:0"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut stdout = BufReader::new(child.stdout.take().unwrap());
-        let mut line = String::new();
-        stdout.read_line(&mut line).unwrap();
-        let url = line
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("urna witness serve said {line:?}"))
-            .to_owned();
-        Self {
-            child,
-            _stdout: stdout,
-            url,
-        }
-    }
-}
-
-impl Drop for Witness {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
