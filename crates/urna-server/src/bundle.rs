@@ -202,8 +202,10 @@ pub struct BundleWriter {
     election: Election,
     /// `v1/election.json`, which depends on the definition only.
     election_json: Vec<u8>,
-    /// The station index `v1/stations/<xx>.json`, which depends on the definition only.
-    station_index: Vec<(String, Vec<u8>)>,
+    /// The station index `v1/stations/<xx>.json`, which depends on the definition only, with
+    /// each file's SHA-256: once a generation holds them, later ones link them unhashed and
+    /// uncopied (tens of megabytes at a million stations).
+    station_index: Vec<(String, Vec<u8>, [u8; 32])>,
     /// The log's verifier key, for `v1/keys.json`.
     log_vkey: String,
     /// Most stations for which the CDF export is written (`None`: no limit).
@@ -288,7 +290,13 @@ impl BundleWriter {
             .into());
         }
         let election_json = public::render_election(&election, &files)?;
-        let station_index = public::render_station_index(&election)?;
+        let station_index = public::render_station_index(&election)?
+            .into_iter()
+            .map(|(path, bytes)| {
+                let sha = sha256(&bytes);
+                (path, bytes, sha)
+            })
+            .collect();
         let log_vkey = log::PublicLog::open(data_dir)?.vkey();
         let live = live_generation(out)?;
         let next_n = next_generation_number(&out.join(GENERATIONS))?;
@@ -512,11 +520,13 @@ impl BundleWriter {
                 Content::New(self.election_json.clone()),
             ),
         ];
-        files.extend(
-            self.station_index
-                .iter()
-                .map(|(path, bytes)| (path.clone(), Content::New(bytes.clone()))),
-        );
+        files.extend(self.station_index.iter().map(|(path, bytes, sha)| {
+            let content = match reusable(path) {
+                Some(live) if live == *sha => Content::Same(live),
+                _ => Content::New(bytes.clone()),
+            };
+            (path.clone(), content)
+        }));
         files.push((
             public::RESULTS_JSON.to_owned(),
             Content::New(public::render_results(e, r, &cp)?),
