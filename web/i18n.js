@@ -634,8 +634,4 @@ export function ruleMessage(id, message) {
   return out.replace(/ %/g, "\u00a0%");
 }
 
-export function hasKey(key) {
-  return key in en;
-}
-
 export const _strings = STRINGS;
