@@ -6,137 +6,8 @@ use urna_tally::seats::{
     Votes, allocate,
 };
 
-/// Votes per list in the Federation's five units, general election of 2 October 2022.
-///
-/// Sources (per-unit results tables, which cite the Central Election Commission, izbori.ba):
-/// - unit 1: en.wikipedia.org "1st Electoral Unit of the Federation of Bosnia and Herzegovina";
-/// - unit 2: swiki.se "2:a valenheten i Federationen Bosnien och Hercegovina" (a Swedish copy of
-///   the English article on the 2nd unit);
-/// - unit 3: swiki.se "3:e valenheten i Federationen Bosnien och Hercegovina";
-/// - unit 4: en.wikipedia.org "4th Electoral Unit of the Federation of Bosnia and Herzegovina";
-/// - unit 5: en.wikipedia.org "5th Electoral Unit of the Federation of Bosnia and Herzegovina".
-///
-/// Cross-checks: the units add up to the Federation totals reported for the CEC's confirmed
-/// results (n1info.hr, 23 October 2022: SDA 243,413, HDZ BiH coalition 137,340) and to the national
-/// totals (SDP 129,499, DF 101,713, NiP 79,555, NS 49,481) of the 2022 summary tables.
-///
-/// Gaps, stated rather than filled in: the copies end before the smallest lists of each unit
-/// (all far below 3 % there), so no `other` votes are given and every threshold base is slightly
-/// smaller than the official one; unit 5's tail (PzP–NB, HDZ 1990, …) is cut the same way. NES
-/// in unit 5 is not printed: 1,659 is its national total (47,157) less its four printed units,
-/// assuming NES ran in no Republika Srpska unit (the RS-1 and RS-3 tables list no NES; RS-2 was
-/// not read). With the smaller bases no threshold decision changes: HDZ 1990 has 24,244 printed
-/// votes (2.5 % of the printed Federation total, and 25,691 nationally), BHI-KF 18,435.
-const FBIH_2022: [(&str, &[(&str, u64)]); 5] = [
-    (
-        "FBiH-1",
-        &[
-            ("SDA", 28287),
-            ("NES", 20103),
-            ("SDP", 11723),
-            ("DF", 11413),
-            ("HDZ", 8149),
-            ("HDZ1990", 7566),
-            ("LABOUR", 3727),
-            ("NIP", 3222),
-            ("PZP", 2770),
-            ("SBIH", 2623),
-            ("NS", 2422),
-            ("SNSD", 2268),
-            ("SBB", 1642),
-            ("BOS", 1274),
-            ("HRS", 1072),
-            ("SD", 229),
-            ("DNS", 188),
-            ("GREENS", 162),
-        ],
-    ),
-    (
-        "FBiH-2",
-        &[
-            ("HDZ", 70902),
-            ("SDA", 19280),
-            ("HDZ1990", 12294),
-            ("SDP", 11862),
-            ("HRS", 8508),
-            ("DF", 5984),
-            ("NES", 3835),
-            ("NIP", 2762),
-            ("SBIH", 1805),
-            ("SBB", 1305),
-            ("PZP", 1226),
-            ("NS", 1099),
-            ("SNSD", 760),
-            ("BOS", 488),
-            ("GREENS", 157),
-            ("US", 143),
-            ("PDP", 68),
-            ("BHI", 48),
-        ],
-    ),
-    (
-        "FBiH-3",
-        &[
-            ("NIP", 49180),
-            ("SDA", 46866),
-            ("NS", 33456),
-            ("SDP", 28051),
-            ("DF", 24382),
-            ("NES", 14419),
-            ("SBIH", 11419),
-            ("SBB", 6049),
-            ("PZP", 5891),
-            ("BOS", 2097),
-            ("HDZ", 1829),
-            ("SD", 1238),
-            ("SNSD", 383),
-            ("GREENS", 252),
-            ("HRS", 216),
-            ("HDZ1990", 199),
-            ("US", 168),
-            ("BHI", 147),
-            ("PDP", 106),
-            ("SNP", 79),
-        ],
-    ),
-    (
-        "FBiH-4",
-        &[
-            ("SDA", 84772),
-            ("HDZ", 41774),
-            ("SDP", 33526),
-            ("DF", 30556),
-            ("BHI", 18240),
-            ("NIP", 14698),
-            ("SBB", 7982),
-            ("NES", 7141),
-            ("NS", 5394),
-            ("PZP", 4876),
-            ("HDZ1990", 4185),
-            ("SBIH", 2819),
-            ("BOS", 2475),
-            ("HRS", 819),
-            ("SD", 502),
-        ],
-    ),
-    (
-        "FBiH-5",
-        &[
-            ("SDA", 64208),
-            ("SDP", 44337),
-            ("DF", 29378),
-            ("HDZ", 14686),
-            ("PDA", 14482),
-            ("BOS", 11387),
-            ("NIP", 9693),
-            ("SD", 7959),
-            ("SBIH", 7814),
-            ("NS", 7110),
-            ("SBB", 6123),
-            ("NES", 1659),
-        ],
-    ),
-];
+/// The Federation's five units.
+const FBIH_UNITS: [&str; 5] = ["FBiH-1", "FBiH-2", "FBiH-3", "FBiH-4", "FBiH-5"];
 
 /// The Federation's part of the built-in rule set: its five units and its 7 compensatory seats.
 fn federation_rules() -> RuleSet {
@@ -149,18 +20,19 @@ fn federation_rules() -> RuleSet {
     rules
 }
 
+/// Votes per list in the Federation's five units, general election of 2 October 2022: the
+/// Federation part of `tests/data/official/bosnia-herzegovina-2022.toml`, whose header cites the
+/// per-unit sources, the cross-checks with the Central Election Commission's totals and the gaps
+/// (the smallest lists of each unit are cut; NES in unit 5 is derived from its national total).
 fn federation_2022() -> VoteInput {
-    let mut input = VoteInput::default();
-    for (unit, rows) in FBIH_2022 {
-        let district = DistrictId::new(unit);
-        for &(list, v) in rows {
-            let id = ListId::new(list);
-            if !input.lists.contains_key(&id) {
-                input.declare_list(id.clone(), ListInfo::default());
-            }
-            input.add_votes(&district, &id, Votes(v)).unwrap();
-        }
-    }
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/official/bosnia-herzegovina-2022.toml"
+    );
+    let mut input = VoteInput::from_toml(&std::fs::read_to_string(path).unwrap()).unwrap();
+    input
+        .districts
+        .retain(|d, _| d.as_str().starts_with("FBiH-"));
     input
 }
 
@@ -251,7 +123,7 @@ fn bosnia_constituency_threshold_is_more_than_three_percent() {
         for list in ["A", "B", "C"] {
             input.declare_list(ListId::new(list), ListInfo::default());
         }
-        for (unit, _) in FBIH_2022 {
+        for unit in FBIH_UNITS {
             let d = DistrictId::new(unit);
             input
                 .add_votes(&d, &ListId::new("A"), Votes(60_000))
