@@ -6,6 +6,7 @@
 
 mod bad_input;
 mod bosnia;
+mod montenegro;
 mod properties;
 mod public;
 mod support;
