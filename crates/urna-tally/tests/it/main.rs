@@ -6,6 +6,7 @@
 
 mod bad_input;
 mod bosnia;
+mod kosovo;
 mod montenegro;
 mod properties;
 mod public;
