@@ -562,8 +562,7 @@ impl<'a> State<'a> {
             let last = trial
                 .iter()
                 .flat_map(|t| t.rows.iter())
-                .filter(|r| matches!(r.status, RowStatus::Won { .. }))
-                .last()
+                .rfind(|r| matches!(r.status, RowStatus::Won { .. }))
                 .map(|r| format!(" (last seat: {} at {})", r.list, r.quotient))
                 .unwrap_or_default();
             notes.push(format!(
