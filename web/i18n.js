@@ -546,23 +546,25 @@ export function num(n) {
   return new Intl.NumberFormat(current.locale).format(n);
 }
 
-// A percentage given as a decimal string ("47.23"), shown with the locale's separators.
+// A percentage given as a decimal string ("47.23"), shown with two decimals and the locale's
+// separators. The bundle's strings already have two decimals (urna_tally::totals::percent); a
+// longer one is rounded by that same rule, exactly, on its digits: to the nearest hundredth,
+// exactly half a hundredth rounding up ("1.005" -> "1.01", where Number#toFixed gives "1.00").
 export function pct(s) {
-  const x = Number(s);
-  if (!Number.isFinite(x)) return "–";
+  const m = /^\s*(\d+)(?:\.(\d*))?\s*$/.exec(typeof s === "number" && Number.isFinite(s) ? String(s) : String(s ?? ""));
+  if (!m) return "–";
+  const frac = (m[2] || "").padEnd(3, "0");
+  const up = frac.charCodeAt(2) >= 53 ? 1n : 0n; // third decimal >= "5": half up
+  const hundredths = (BigInt(m[1]) * 100n + BigInt(frac.slice(0, 2)) + up).toString().padStart(3, "0");
+  const int = hundredths.slice(0, -2);
+  const dec = hundredths.slice(-2);
   const f = fallback();
-  if (f) {
-    const [i, d] = x.toFixed(2).split(".");
-    return `${grouped(i, f.group)}${f.decimal}${d}`;
-  }
-  return new Intl.NumberFormat(current.locale, {
-    minimumFractionDigits: 2,
-    maximumFractionDigits: 2,
-  }).format(x);
-}
-
-function two(n) {
-  return String(n).padStart(2, "0");
+  if (f) return `${grouped(int, f.group)}${f.decimal}${dec}`;
+  const parts = new Intl.NumberFormat(current.locale).formatToParts(12345.5);
+  const group = parts.find((p) => p.type === "group")?.value ?? "";
+  const decimal = parts.find((p) => p.type === "decimal")?.value ?? ".";
+  // Shares are at most 100, so the grouping separator never appears in practice.
+  return `${int.length > 4 ? grouped(int, group) : int}${decimal}${dec}`;
 }
 
 export function dateTime(unixSeconds) {

@@ -122,3 +122,34 @@ test("numbers follow each locale, with CLDR's separators where the runtime has n
   assert.equal(num(1234567), "1,234,567");
   assert.ok(t("chart.of", { value: 1, percent: 2 }).endsWith("2\u00a0%)"));
 });
+
+test("pct rounds half up on the digits, like urna_tally::totals::percent", () => {
+  setLanguage("en");
+  // The bundle's own strings pass through unchanged.
+  assert.equal(pct("47.23"), "47.23");
+  assert.equal(pct("100.00"), "100.00");
+  assert.equal(pct("0.00"), "0.00");
+  // Longer strings: exactly half a hundredth rounds up, as in Rust (where toFixed does not).
+  assert.equal(pct("1.005"), "1.01");
+  assert.equal(pct("2.675"), "2.68");
+  assert.equal(pct("0.004999"), "0.00");
+  assert.equal(pct("99.995"), "100.00");
+  assert.equal(pct("7.5"), "7.50");
+  // Rust's percent(1, 20000) = "0.01": 0.005 exactly, half up.
+  assert.equal(pct("0.005"), "0.01");
+  assert.equal(pct("-"), "–");
+  assert.equal(pct(undefined), "–");
+  setLanguage("mk");
+  assert.equal(pct("2.675"), "2,68");
+  // A browser without the locale's data takes the page's own separators: same rounding.
+  const supported = Intl.NumberFormat.supportedLocalesOf;
+  Intl.NumberFormat.supportedLocalesOf = () => [];
+  try {
+    setLanguage("sq");
+    assert.equal(pct("1.005"), "1,01");
+    assert.equal(pct("47.23"), "47,23");
+  } finally {
+    Intl.NumberFormat.supportedLocalesOf = supported;
+    setLanguage("en");
+  }
+});

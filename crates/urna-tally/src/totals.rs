@@ -260,8 +260,15 @@ impl Tally {
     }
 }
 
-/// `numerator / denominator` as a percentage with two decimals, rounded half up, using integers
-/// only (`"48.68"`); `"-"` when the denominator is zero.
+/// `numerator / denominator` as a percentage with two decimals (`"48.68"`); `"-"` when the
+/// denominator is zero. The one share function of urna: `urna tally`, `urna seats`, the public
+/// bundle (and so the results page) all print shares through it.
+///
+/// Exact rational rounding on integers only: the share is rounded to the nearest hundredth of a
+/// percent, and a share exactly halfway between two hundredths is rounded **half up** (to the
+/// larger one; shares are never negative, so this is also away from zero): 2/3 → `"66.67"`,
+/// 1/20000 = 0.005 % (exactly half a hundredth) → `"0.01"`, 1/30000 = 0.0033… % → `"0.00"`.
+/// The results page (`web/i18n.js`, `pct`) applies the same rule to any longer decimal string.
 pub fn percent(numerator: u64, denominator: u64) -> String {
     if denominator == 0 {
         return "-".to_owned();
@@ -384,6 +391,12 @@ mod tests {
         assert_eq!(percent(1, 3), "33.33");
         assert_eq!(percent(2, 3), "66.67");
         assert_eq!(percent(1, 8), "12.50");
+        assert_eq!(
+            percent(1, 20_000),
+            "0.01",
+            "exactly half a hundredth rounds up"
+        );
+        assert_eq!(percent(1, 30_000), "0.00");
         assert_eq!(percent(0, 5), "0.00");
         assert_eq!(percent(5, 0), "-");
         assert_eq!(percent(u64::MAX, u64::MAX), "100.00");

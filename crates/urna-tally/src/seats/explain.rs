@@ -8,7 +8,6 @@
 use std::fmt::Write as _;
 
 use super::method::{Contest, EntryStatus, Row, RowStatus};
-use super::types::format_fraction;
 use super::{Allocation, ThresholdOutcome};
 
 pub(super) fn render(a: &Allocation, explain: bool) -> String {
@@ -26,8 +25,14 @@ pub(super) fn render(a: &Allocation, explain: bool) -> String {
         "share".to_owned(),
         "seats".to_owned(),
     ]];
-    for (list, seats) in &a.seats {
-        let votes = a.votes.get(list).copied().unwrap_or_default();
+    // Most votes first; equal votes by list id, so the order never depends on anything else.
+    let mut rows: Vec<_> = a
+        .seats
+        .iter()
+        .map(|(list, seats)| (list, seats, a.votes.get(list).copied().unwrap_or_default()))
+        .collect();
+    rows.sort_by(|x, y| y.2.cmp(&x.2).then_with(|| x.0.cmp(y.0)));
+    for (list, seats, votes) in rows {
         table.push(vec![
             list.to_string(),
             votes.to_string(),
@@ -36,6 +41,14 @@ pub(super) fn render(a: &Allocation, explain: bool) -> String {
         ]);
     }
     let total: u32 = a.seats.values().map(|s| s.0).sum();
+    if a.unfilled_seats.0 > 0 {
+        table.push(vec![
+            "unfilled".into(),
+            String::new(),
+            String::new(),
+            a.unfilled_seats.to_string(),
+        ]);
+    }
     table.push(vec![
         "total".into(),
         String::new(),
@@ -88,6 +101,16 @@ fn contest(out: &mut String, c: &Contest) {
     if let Some(q) = &c.quota {
         let _ = writeln!(out, "{q}");
     }
+    for n in &c.notes {
+        let _ = writeln!(out, "  note: {n}");
+    }
+    if c.unfilled.0 > 0 {
+        let _ = writeln!(
+            out,
+            "  unfilled: {} seat(s): no list of the community with votes and candidates left",
+            c.unfilled
+        );
+    }
     for e in &c.entries {
         match &e.status {
             EntryStatus::Competing => {}
@@ -137,8 +160,19 @@ fn contest(out: &mut String, c: &Contest) {
     {
         t.push(row(r));
     }
+    // A capped quotient is shown only where the cap stopped the list: one that won fewer seats
+    // than its cap was stopped by the cut, and its next quotient is already shown above.
+    let at_cap = |list: &super::ListId| {
+        c.entries
+            .iter()
+            .any(|e| &e.list == list && e.cap.is_some_and(|cap| e.seats.0 >= cap))
+    };
     let mut capped = std::collections::BTreeSet::new();
-    for r in c.rows.iter().filter(|r| r.status == RowStatus::Capped) {
+    for r in c
+        .rows
+        .iter()
+        .filter(|r| r.status == RowStatus::Capped && at_cap(&r.list))
+    {
         if capped.insert(&r.list) {
             t.push(row(r));
         }
@@ -214,10 +248,7 @@ fn outcome(o: &ThresholdOutcome) -> String {
 }
 
 fn percent(part: u64, whole: u64) -> String {
-    format!(
-        "{}%",
-        format_fraction(u128::from(part) * 100, u128::from(whole.max(1)), 2)
-    )
+    format!("{}%", crate::totals::percent(part, whole))
 }
 
 fn push_table(out: &mut String, rows: &[Vec<String>], right: &[bool]) {

@@ -82,6 +82,14 @@ pub enum ContestKind {
     Compensatory,
 }
 
+impl ContestKind {
+    /// True for seats the law sets aside for a community: with no list of that community able to
+    /// take them they stay unfilled (reported as such) rather than fail the whole allocation.
+    pub fn may_stay_unfilled(self) -> bool {
+        matches!(self, Self::Reserved | Self::Bonus)
+    }
+}
+
 /// One list's part in a contest.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Entry {
@@ -181,6 +189,12 @@ pub struct Contest {
     pub tie_breaks: Vec<TieBreakRecord>,
     /// Vote margins that would move a seat (divisor methods without struck quotients).
     pub sensitivity: Option<Sensitivity>,
+    /// Seats no list could take: only reserved and bonus seats may stay unfilled (a community
+    /// without lists, votes or candidates), and they are never given to anyone else.
+    pub unfilled: Seats,
+    /// Facts the rule applied that the quotient table alone does not show.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 impl Contest {
@@ -232,8 +246,12 @@ pub(crate) fn run_contest(
         rows: Vec::new(),
         tie_breaks: Vec::new(),
         sensitivity: None,
+        unfilled: Seats(0),
+        notes: Vec::new(),
     };
-    if method.is_divisor() {
+    if active.is_empty() && kind.may_stay_unfilled() {
+        contest.unfilled = Seats(seats);
+    } else if method.is_divisor() {
         highest_averages(&mut contest, &active, tie)?;
     } else {
         largest_remainder(&mut contest, &active, tie)?;
@@ -339,6 +357,13 @@ fn highest_averages(
             .then_with(|| a.index.cmp(&b.index))
     });
     let votes_of: BTreeMap<&ListId, Votes> = active.iter().map(|c| (&c.list, c.votes)).collect();
+    let available = u32::try_from(ranked.len()).unwrap_or(u32::MAX);
+    let seats = if contest.kind.may_stay_unfilled() && available < seats {
+        contest.unfilled = Seats(seats - available);
+        available
+    } else {
+        seats
+    };
     select(contest, &mut ranked, seats, tie, &votes_of)?;
     if contest.kind != ContestKind::Compensatory {
         contest.sensitivity = Some(sensitivity::divisor_margins(&ranked, seats, &votes_of));

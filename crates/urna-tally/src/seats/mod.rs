@@ -13,9 +13,12 @@
 //!
 //! # Pipeline
 //! [`allocate`] runs, in this order: national totals and thresholds; pooling of communities with
-//! no list over the threshold; the guaranteed seat; bonus and reserved community seats; the
-//! district seats (less any seat set aside, which needs a single district); the split of pooled
-//! seats; compensatory seats per entity. Each step is a [`Contest`] with its full quotient table.
+//! no list over the threshold; bonus and reserved community seats (set aside whether or not a
+//! community has a list to take them, so the ordinary seats never depend on them; a seat no list
+//! can take stays unfilled and is reported); the district seats (less any seat set aside, which
+//! needs a single district), with a community's guaranteed seat assigned first where none of its
+//! lists wins a seat without it; the split of pooled seats; compensatory seats per entity. Each
+//! step is a [`Contest`] with its full quotient table.
 //!
 //! With a largest-remainder method and a tiny electorate, the Droop quota can leave more seats
 //! than there are lists; then every list gets one seat per full round before remainders rank.
@@ -77,6 +80,9 @@ pub struct Allocation {
     pub title: String,
     /// Seats in the house.
     pub house_seats: Seats,
+    /// Seats of the house that no list took (reserved community seats without a list able to
+    /// take them); zero in every other case.
+    pub unfilled_seats: Seats,
     /// Seats per list (every declared list, zero included).
     pub seats: BTreeMap<ListId, Seats>,
     /// Valid votes per list over all districts.
@@ -183,9 +189,8 @@ pub fn allocate(rules: &RuleSet, input: &VoteInput) -> Result<Allocation, SeatEr
     let mut state = State::new(rules, input, tie, &plan)?;
     state.national_thresholds();
     state.pools();
-    state.guaranteed_seats()?;
     state.reserved_seats()?;
-    state.district_seats(&plan)?;
+    state.district_and_guaranteed_seats(&plan)?;
     state.pool_splits()?;
     state.compensatory_seats(&plan)?;
     Ok(state.finish())
@@ -420,56 +425,169 @@ impl<'a> State<'a> {
         }
     }
 
-    fn guaranteed_seats(&mut self) -> Result<(), SeatError> {
-        for c in &self.rules.communities {
-            let Some(g) = &c.guaranteed_seat else {
-                continue;
-            };
-            let members = self.members(&c.id);
-            let represented = members.iter().any(|m| {
-                self.eligible.contains(m) || self.pools.values().any(|(_, ms)| ms.contains(m))
-            });
-            if represented {
-                continue;
-            }
-            let mut competitors = Vec::new();
-            let mut excluded = Vec::new();
-            for m in members {
-                let v = self.national.get(&m).copied().unwrap_or_default();
-                if v.0 > 0 && g.min_share.reached_by(v, self.valid) {
-                    self.set_outcome(&m, ThresholdOutcome::GuaranteedSeat);
-                    competitors.push(Competitor {
-                        list: m,
-                        votes: v,
-                        struck: 0,
-                        cap: None,
-                    });
-                } else {
-                    excluded.push(below(
-                        &m,
-                        v,
-                        g.min_share,
-                        self.valid,
-                        "national valid votes",
-                    ));
-                }
-            }
-            if competitors.is_empty() {
-                continue;
-            }
-            let contest = run_contest(
-                format!("guaranteed seat {}", c.id),
-                ContestKind::GuaranteedSeat,
-                Method::Dhondt,
-                1,
-                competitors,
-                excluded,
-                &self.tie,
-            )?;
-            self.set_aside += 1;
-            self.contests.push(contest);
+    /// The district seats, with each community's guaranteed seat where the law gives it.
+    ///
+    /// A guaranteed seat (Montenegro's Croatian seat, art. 94 para. 2 item 2) goes to the
+    /// community only if none of its lists wins a seat under the ordinary rules, a collective
+    /// list included. So the district seats are first allocated as if there were no guarantee; a
+    /// community whose lists won nothing there, and whose most successful list reaches the
+    /// guarantee's share, then takes its seat first, its lists leave the ordinary contest, and
+    /// the other seats are allocated again. The guaranteed seat is thus never lost by winning
+    /// more votes: a list over the pool share either wins a seat as a collective list or still
+    /// takes the guaranteed one.
+    fn district_and_guaranteed_seats(&mut self, plan: &[PlannedDistrict]) -> Result<(), SeatError> {
+        let guarantees: Vec<&'a Community> = self
+            .rules
+            .communities
+            .iter()
+            .filter(|c| c.guaranteed_seat.is_some())
+            .collect();
+        if guarantees.is_empty() {
+            let contests = self.district_seats(plan)?;
+            self.contests.extend(contests);
+            return Ok(());
         }
+        let checks = self.thresholds.len();
+        let trial = self.district_seats(plan)?;
+        let mut granted = Vec::new();
+        for c in guarantees {
+            let members = self.members(&c.id);
+            let won: u32 = trial
+                .iter()
+                .flat_map(Contest::seats_by_list)
+                .filter(|(l, _)| {
+                    members.contains(l)
+                        || self
+                            .pools
+                            .get(l)
+                            .is_some_and(|(community, _)| community == &c.id)
+                })
+                .map(|(_, s)| s.0)
+                .sum();
+            if won > 0 {
+                continue;
+            }
+            if let Some(contest) = self.guaranteed_seat(c, &trial)? {
+                granted.push(contest);
+            }
+        }
+        if granted.is_empty() {
+            self.contests.extend(trial);
+            return Ok(());
+        }
+        self.thresholds.truncate(checks);
+        self.contests.extend(granted);
+        let contests = self.district_seats(plan)?;
+        self.contests.extend(contests);
         Ok(())
+    }
+
+    /// The guaranteed seat of `c`, whose lists won nothing in `trial`; `None` when no list of
+    /// the community reaches the guarantee's share.
+    fn guaranteed_seat(
+        &mut self,
+        c: &'a Community,
+        trial: &[Contest],
+    ) -> Result<Option<Contest>, SeatError> {
+        let Some(g) = &c.guaranteed_seat else {
+            return Ok(None);
+        };
+        let members = self.members(&c.id);
+        let mut competitors = Vec::new();
+        let mut excluded = Vec::new();
+        for m in &members {
+            let v = self.national.get(m).copied().unwrap_or_default();
+            if v.0 > 0 && g.min_share.reached_by(v, self.valid) {
+                competitors.push(Competitor {
+                    list: m.clone(),
+                    votes: v,
+                    struck: 0,
+                    cap: None,
+                });
+            } else {
+                excluded.push(below(m, v, g.min_share, self.valid, "national valid votes"));
+            }
+        }
+        if competitors.is_empty() {
+            return Ok(None);
+        }
+        for m in competitors
+            .iter()
+            .map(|c| c.list.clone())
+            .collect::<Vec<_>>()
+        {
+            self.set_outcome(&m, ThresholdOutcome::GuaranteedSeat);
+            self.eligible.remove(&m);
+        }
+        let pool = self
+            .pools
+            .iter()
+            .find(|(_, (community, _))| community == &c.id)
+            .map(|(id, _)| id.clone());
+        let mut notes = Vec::new();
+        let pool_members = pool
+            .as_ref()
+            .and_then(|p| self.pools.get(p))
+            .map(|(_, ms)| {
+                ms.iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            });
+        let stood: Vec<String> = trial
+            .iter()
+            .flat_map(|t| t.entries.iter())
+            .filter(|e| e.status == EntryStatus::Competing)
+            .filter_map(|e| {
+                if members.contains(&e.list) {
+                    Some(e.list.to_string())
+                } else if pool.as_ref() == Some(&e.list) {
+                    pool_members
+                        .as_ref()
+                        .map(|ms| format!("{ms} (as one collective list)"))
+                } else {
+                    None
+                }
+            })
+            .collect();
+        let ordinary: u32 = trial.iter().map(|t| t.seats.0).sum();
+        if stood.is_empty() {
+            notes.push(format!(
+                "no list of community `{}` competed for the {ordinary} ordinary seats, so its \
+                 guaranteed seat is assigned first and the other {} seats without its lists",
+                c.id,
+                ordinary.saturating_sub(1)
+            ));
+        } else {
+            let last = trial
+                .iter()
+                .flat_map(|t| t.rows.iter())
+                .rfind(|r| matches!(r.status, RowStatus::Won { .. }))
+                .map(|r| format!(" (last seat: {} at {})", r.list, r.quotient))
+                .unwrap_or_default();
+            notes.push(format!(
+                "{} competed for the {ordinary} ordinary seats and won none{last}, so the \
+                 community's guaranteed seat is assigned first and the other {} seats without its \
+                 lists",
+                stood.join(", "),
+                ordinary.saturating_sub(1)
+            ));
+        }
+        if let Some(pool) = pool {
+            self.pools.remove(&pool);
+        }
+        let mut contest = run_contest(
+            format!("guaranteed seat {}", c.id),
+            ContestKind::GuaranteedSeat,
+            Method::Dhondt,
+            1,
+            competitors,
+            excluded,
+            &self.tie,
+        )?;
+        contest.notes = notes;
+        self.set_aside += 1;
+        Ok(Some(contest))
     }
 
     fn reserved_seats(&mut self) -> Result<(), SeatError> {
@@ -502,6 +620,9 @@ impl<'a> State<'a> {
                 let community = winner.0.trim_start_matches("community:").to_owned();
                 *extra.entry(community).or_default() += seats.0;
             }
+            // Set aside whether or not a community takes it: the ordinary seats never depend
+            // on the community seats.
+            self.set_aside += b.seats;
             self.contests.push(contest);
         }
         for c in &self.rules.communities {
@@ -528,7 +649,7 @@ impl<'a> State<'a> {
                 Vec::new(),
                 &self.tie,
             )?;
-            self.set_aside += seats;
+            self.set_aside += reserved;
             self.contests.push(contest);
         }
         Ok(())
@@ -540,7 +661,9 @@ impl<'a> State<'a> {
         d.candidates.get(list).copied()
     }
 
-    fn district_seats(&mut self, plan: &[PlannedDistrict]) -> Result<(), SeatError> {
+    /// The ordinary seats of every district, less the seats set aside so far.
+    fn district_seats(&mut self, plan: &[PlannedDistrict]) -> Result<Vec<Contest>, SeatError> {
+        let mut contests = Vec::new();
         for p in plan {
             let seats = if plan.len() == 1 {
                 p.seats
@@ -655,9 +778,9 @@ impl<'a> State<'a> {
                 excluded,
                 &self.tie,
             )?;
-            self.contests.push(contest);
+            contests.push(contest);
         }
-        Ok(())
+        Ok(contests)
     }
 
     fn pool_splits(&mut self) -> Result<(), SeatError> {
@@ -790,17 +913,28 @@ impl<'a> State<'a> {
                 seats.entry(list).or_default().0 += s.0;
             }
         }
+        // A bonus seat is counted in the reserved contest of the community that took it, or, left
+        // unfilled, in the bonus contest itself.
         let house: u32 = self
             .contests
             .iter()
-            .filter(|c| c.kind != ContestKind::Bonus)
+            .map(|c| match c.kind {
+                ContestKind::Bonus => c.unfilled.0,
+                ContestKind::PoolSplit => 0,
+                _ => c.seats.0,
+            })
+            .sum();
+        let unfilled: u32 = self
+            .contests
+            .iter()
             .filter(|c| c.kind != ContestKind::PoolSplit)
-            .map(|c| c.seats.0)
+            .map(|c| c.unfilled.0)
             .sum();
         Allocation {
             rule_set: self.rules.id.clone(),
             title: self.rules.title.clone(),
             house_seats: Seats(house),
+            unfilled_seats: Seats(unfilled),
             seats,
             votes: self.national,
             valid_votes: self.valid,

@@ -6,6 +6,8 @@
 
 mod bad_input;
 mod bosnia;
+mod kosovo;
+mod montenegro;
 mod official;
 mod properties;
 mod public;

@@ -36,7 +36,7 @@ struct Difference {
     why: String,
 }
 
-fn official_dir() -> PathBuf {
+pub(crate) fn official_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/official")
 }
 
@@ -117,6 +117,23 @@ fn official_kosovo_2025_02() {
 #[test]
 fn official_kosovo_2025_12() {
     check("kosovo-2025-12");
+}
+
+#[test]
+fn official_montenegro_2016() {
+    check("montenegro-2016");
+}
+
+#[test]
+fn official_montenegro_2020() {
+    check("montenegro-2020");
+}
+
+/// The Croatian list had 0.74 %, over the 0.7 % of a collective list, won no seat as one, and
+/// took the Croatian seat (see `montenegro.rs`).
+#[test]
+fn official_montenegro_2023() {
+    check("montenegro-2023");
 }
 
 #[test]
