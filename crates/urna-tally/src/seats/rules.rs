@@ -448,6 +448,7 @@ pub const MAX_CONTEST_SEATS: u32 = 10_000;
 const BUILTIN: &[(&str, &str)] = &[
     ("albania", include_str!("../../rules/albania.toml")),
     ("kosovo", include_str!("../../rules/kosovo.toml")),
+    ("kosovo-2021", include_str!("../../rules/kosovo-2021.toml")),
     ("montenegro", include_str!("../../rules/montenegro.toml")),
     (
         "north-macedonia",

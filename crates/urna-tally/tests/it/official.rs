@@ -108,7 +108,7 @@ fn official_kosovo_2021() {
     check("kosovo-2021");
 }
 
-/// Reproduced with D'Hondt; see the vector's header and [`kosovo_methods_split_by_law`].
+/// The first election under Law 08/L-228: D'Hondt (see [`kosovo_methods_split_by_law`]).
 #[test]
 fn official_kosovo_2025_02() {
     check("kosovo-2025-02");
@@ -205,29 +205,22 @@ fn seats_with(vector: &str, rules: &str, lists: &[&str]) -> Vec<u32> {
     lists.iter().map(|l| result.seats_of(l).0).collect()
 }
 
-/// The evidence for the two Kosovo rule sets: the built-in Sainte-Laguë misses February 2025
-/// (ordinary, Serb and Turkish seats), and D'Hondt misses 2019 and 2021.
+/// The evidence for the two Kosovo rule sets: Sainte-Laguë (`kosovo-2021`, Law 03/L-073)
+/// misses February 2025 (ordinary, Serb and Turkish seats), and D'Hondt (`kosovo`, Law
+/// 08/L-228) misses 2019 and 2021.
 #[test]
 fn kosovo_methods_split_by_law() {
     let lists = ["LVV", "LDK", "SL", "SD", "KDTP", "YTHP"];
     assert_eq!(
-        seats_with("kosovo-2025-02", "kosovo", &lists),
+        seats_with("kosovo-2025-02", "kosovo-2021", &lists),
         [47, 21, 8, 1, 1, 1]
     );
     assert_eq!(
-        seats_with(
-            "kosovo-2021",
-            "rules-kosovo-2025.toml",
-            &["LVV", "LDK", "RI", "LPRK"]
-        ),
+        seats_with("kosovo-2021", "kosovo", &["LVV", "LDK", "RI", "LPRK"]),
         [59, 14, 2, 0]
     );
     assert_eq!(
-        seats_with(
-            "kosovo-2019",
-            "rules-kosovo-2025.toml",
-            &["LVV", "NISMA-AKR-PD"]
-        ),
+        seats_with("kosovo-2019", "kosovo", &["LVV", "NISMA-AKR-PD"]),
         [30, 5]
     );
 }
