@@ -135,3 +135,18 @@ fn init_without_its_definition_says_the_os_error_once() {
     assert_eq!(stderr.matches("(os error 2)").count(), 1, "{stderr}");
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
 }
+
+#[test]
+fn seats_with_an_unknown_rule_set_lists_the_built_in_ones_once() {
+    let (code, stdout, stderr) = output(&["seats", "--rules", "nosuch", "--votes", "votes.toml"]);
+    assert_eq!(code, 2, "{stdout}\n{stderr}");
+    assert!(stderr.contains("--rules"), "{stderr}");
+    assert!(stderr.contains("`nosuch`"), "{stderr}");
+    for name in ["albania", "generic"] {
+        assert_eq!(stderr.matches(name).count(), 1, "{name}: {stderr}");
+    }
+    let (code, _, stderr) = output(&["seats", "--show-rules", "nosuch"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("--show-rules"), "{stderr}");
+    assert_eq!(stderr.matches("albania").count(), 1, "{stderr}");
+}
