@@ -1,6 +1,7 @@
 //! What a newcomer meets first at the command line: why notes were rejected, errors said once,
 //! and `urna submit` to a server that is not there.
 
+use std::net::TcpListener;
 use std::path::Path;
 
 use urna_model::pack::{PackReader, write_note};
@@ -28,6 +29,15 @@ fn sim(dir: &Path) -> std::path::PathBuf {
         0,
     );
     src
+}
+
+/// A port on loopback that nothing listens on.
+fn dead_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 #[test]
@@ -149,4 +159,50 @@ fn seats_with_an_unknown_rule_set_lists_the_built_in_ones_once() {
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("--show-rules"), "{stderr}");
     assert_eq!(stderr.matches("albania").count(), 1, "{stderr}");
+}
+
+#[test]
+fn submit_to_a_dead_server_says_so_once_not_once_per_note() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = sim(dir.path());
+    let vkey = run(
+        &[
+            "keys",
+            "generate",
+            "log.example",
+            "--out",
+            p(&dir.path().join("log.key")),
+        ],
+        0,
+    );
+    let url = format!("http://127.0.0.1:{}", dead_port());
+    let (code, stdout, stderr) = output(&[
+        "submit",
+        "--to",
+        &url,
+        "--log-key",
+        vkey.trim(),
+        "--attempts",
+        "1",
+        p(&src.join("protocols.notes")),
+    ]);
+    assert_eq!(code, 1, "{stdout}\n{stderr}");
+    assert!(stdout.is_empty(), "{stdout}");
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 3, "{stderr}");
+    assert!(
+        lines[0].starts_with(&format!("urna submit: cannot reach {url}/v1/protocols: "))
+            && lines[0].contains("(os error ")
+            && lines[0].ends_with("(1 attempt)"),
+        "{stderr}"
+    );
+    assert!(
+        lines[1].starts_with(&format!("urna submit: {STATIONS} notes not sent "))
+            && lines[1].contains("--queue DIR"),
+        "{stderr}"
+    );
+    assert_eq!(
+        lines[2],
+        format!("urna submit: 0 stored, 0 duplicates, 0 refused, {STATIONS} unsent")
+    );
 }
