@@ -206,3 +206,37 @@ fn submit_to_a_dead_server_says_so_once_not_once_per_note() {
         format!("urna submit: 0 stored, 0 duplicates, 0 refused, {STATIONS} unsent")
     );
 }
+
+/// `urna sim` of many stations runs a while: on a terminal it shows a progress bar (here a
+/// pseudo-terminal made by util-linux `script`, Debian's essential bsdutils), and none when
+/// stderr is a pipe.
+#[test]
+fn sim_shows_its_progress_on_a_terminal_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let on_tty = dir.path().join("tty");
+    let command = format!(
+        "'{}' sim --out '{}' --stations 500",
+        env!("CARGO_BIN_EXE_urna"),
+        on_tty.display()
+    );
+    let out = std::process::Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .output()
+        .expect("util-linux `script` runs urna on a pseudo-terminal");
+    let tty = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{tty}");
+    assert!(tty.contains("signing protocols ["), "{tty}");
+    assert!(
+        tty.contains("wrote a synthetic election of 500 stations"),
+        "{tty}"
+    );
+    let (code, stdout, stderr) = output(&[
+        "sim",
+        "--out",
+        p(&dir.path().join("piped")),
+        "--stations",
+        "500",
+    ]);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    assert!(stderr.is_empty(), "{stderr}");
+}
