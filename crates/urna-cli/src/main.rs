@@ -36,6 +36,8 @@ use std::fs::File;
 use std::io::{BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
@@ -280,10 +282,28 @@ fn main() -> ExitCode {
             {
                 return ExitCode::SUCCESS;
             }
-            eprintln!("urna: error: {e:#}");
+            eprintln!("urna: error: {}", chain_text(&e));
             ExitCode::from(2)
         }
     }
+}
+
+/// An error and its causes joined by ": ", each said once. Many errors print their source in
+/// their own message and also return it as their source (`{path}: {source}`); a cause whose
+/// text an outer message already holds is skipped.
+fn chain_text(e: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in e.chain() {
+        let msg = cause.to_string();
+        if msg.is_empty() || text.contains(&msg) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&msg);
+    }
+    text
 }
 
 fn run(cli: Cli) -> Result<ExitCode> {
@@ -357,7 +377,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 sequence_max_entries: checkpoint_entries,
                 ..IngestOptions::default()
             };
-            let report = ingest_paths_with(
+            let (report, first_rejected) = ingest_paths_with(
                 &mut store,
                 &paths,
                 print_acks,
@@ -372,11 +392,15 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 | urna_server::publish::Published::UpToDate(_) => {}
                 other => eprintln!("{other}"),
             }
-            Ok(if strict && report.rejected > 0 {
-                ExitCode::from(1)
-            } else {
-                ExitCode::SUCCESS
-            })
+            if strict && report.rejected > 0 {
+                eprintln!(
+                    "urna: ingest --strict: {} rejected (first: {})",
+                    notes_count(report.rejected),
+                    first_rejected.as_deref().unwrap_or("unknown")
+                );
+                return Ok(ExitCode::from(1));
+            }
+            Ok(ExitCode::SUCCESS)
         }
         Command::Tally { data, json } => {
             let mut store =
@@ -734,6 +758,7 @@ fn write_sim(sim: &Simulation, out: &Path) -> Result<Vec<PathBuf>> {
 }
 
 /// Ingests note files, packs and directories of them, in the order given (directories sorted).
+/// Rejections are said on stderr, as in [`ingest_paths_with`].
 pub(crate) fn ingest_paths(
     store: &mut Store,
     paths: &[PathBuf],
@@ -748,9 +773,43 @@ pub(crate) fn ingest_paths(
         None,
         &IngestOptions::default(),
     )
+    .map(|(report, _)| report)
 }
 
-/// [`ingest_paths`], optionally writing a signed receipt for every stored note.
+/// "1 note" or "N notes".
+fn notes_count(n: u64) -> String {
+    format!("{n} note{}", if n == 1 { "" } else { "s" })
+}
+
+/// Rejected notes said one by one on stderr, before the count of the rest.
+const REJECTIONS_SHOWN: usize = 20;
+
+/// Where each input file's notes start in the stream of notes, to name a note by its file
+/// and, in a pack, its number.
+#[derive(Default)]
+struct Origins(Vec<Origin>);
+
+struct Origin {
+    /// Position (0-based, in the whole input) of the file's first note.
+    first: u64,
+    path: PathBuf,
+    is_pack: bool,
+}
+
+impl Origins {
+    /// `FILE` or `PACK: note N` (1-based) for the note at `position` of the whole input.
+    fn name(&self, position: u64) -> String {
+        let i = self.0.partition_point(|o| o.first <= position);
+        match i.checked_sub(1).and_then(|i| self.0.get(i)) {
+            Some(o) if o.is_pack => {
+                format!("{}: note {}", o.path.display(), position - o.first + 1)
+            }
+            Some(o) => o.path.display().to_string(),
+            None => format!("note {}", position + 1),
+        }
+    }
+}
+
 /// The files named on a command line, with each directory replaced by the files in it (not
 /// recursive, sorted by name), in the order given.
 pub(crate) fn note_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
@@ -771,6 +830,10 @@ pub(crate) fn note_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
     Ok(files)
 }
 
+/// [`ingest_paths`], optionally writing a signed receipt for every stored note. Says why
+/// each of the first [`REJECTIONS_SHOWN`] rejected notes was rejected on stderr, naming its
+/// file (and number in a pack), then how many more were; returns the report and the first
+/// rejection so said.
 pub(crate) fn ingest_paths_with(
     store: &mut Store,
     paths: &[PathBuf],
@@ -778,7 +841,7 @@ pub(crate) fn ingest_paths_with(
     show_progress: bool,
     receipts: Option<&Path>,
     options: &IngestOptions,
-) -> Result<IngestReport> {
+) -> Result<(IngestReport, Option<String>)> {
     let files = note_files(paths)?;
     let total: u64 = files
         .iter()
@@ -791,36 +854,68 @@ pub(crate) fn ingest_paths_with(
         ProgressBar::hidden()
     };
     let pb2 = pb.clone();
-    let notes = files.into_iter().flat_map(
-        move |f| -> Box<dyn Iterator<Item = std::io::Result<Vec<u8>>> + Send> {
-            let is_pack = f.extension().is_some_and(|e| e == PACK_EXTENSION);
-            let pb = pb2.clone();
-            match File::open(&f) {
-                Err(e) => Box::new(std::iter::once(Err(std::io::Error::new(
-                    e.kind(),
-                    format!("{}: {e}", f.display()),
-                )))),
-                Ok(file) if is_pack => Box::new(
-                    PackReader::new(BufReader::with_capacity(1 << 20, file)).inspect(move |n| {
-                        if let Ok(n) = n {
-                            pb.inc(n.len() as u64 + 2);
-                        }
-                    }),
-                ),
-                Ok(_) => Box::new(std::iter::once(
-                    std::fs::read(&f).inspect(|n| pb.inc(n.len() as u64)),
-                )),
-            }
-        },
-    );
+    let origins = Arc::new(Mutex::new(Origins::default()));
+    let origins2 = Arc::clone(&origins);
+    // Notes handed to the store so far; only the reading thread touches it.
+    let read2 = Arc::new(AtomicU64::new(0));
+    let read3 = Arc::clone(&read2);
+    let notes = files
+        .into_iter()
+        .flat_map(
+            move |f| -> Box<dyn Iterator<Item = std::io::Result<Vec<u8>>> + Send> {
+                let is_pack = f.extension().is_some_and(|e| e == PACK_EXTENSION);
+                origins2
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .0
+                    .push(Origin {
+                        first: read2.load(Ordering::Relaxed),
+                        path: f.clone(),
+                        is_pack,
+                    });
+                let pb = pb2.clone();
+                match File::open(&f) {
+                    Err(e) => Box::new(std::iter::once(Err(std::io::Error::new(
+                        e.kind(),
+                        format!("{}: {e}", f.display()),
+                    )))),
+                    Ok(file) if is_pack => Box::new(
+                        PackReader::new(BufReader::with_capacity(1 << 20, file)).inspect(
+                            move |n| {
+                                if let Ok(n) = n {
+                                    pb.inc(n.len() as u64 + 2);
+                                }
+                            },
+                        ),
+                    ),
+                    Ok(_) => Box::new(std::iter::once(
+                        std::fs::read(&f).inspect(|n| pb.inc(n.len() as u64)),
+                    )),
+                }
+            },
+        )
+        .inspect(move |_| {
+            read3.fetch_add(1, Ordering::Relaxed);
+        });
     let mut out = std::io::stdout().lock();
     let mut write_err = None;
     let mut stored: Vec<(u64, [u8; 32], u64)> = Vec::new();
+    let mut rejections: Vec<String> = Vec::new();
     let report = store.ingest(notes, options, &SystemClock, |ack| {
         if let (Some(_), Outcome::Stored { index, .. }, Some(s)) =
             (receipts, ack.outcome, ack.submission)
         {
             stored.push((*index, s.hash, urna_store::Clock::now_ms(&SystemClock)));
+        }
+        if let Outcome::Rejected(r) = ack.outcome
+            && rejections.len() < REJECTIONS_SHOWN
+        {
+            // The reader named the note's file before handing the note on.
+            let name = origins
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .name(ack.position);
+            rejections.push(format!("{name}: {r} ({})", r.code()));
         }
         if !print_acks || write_err.is_some() {
             return;
@@ -849,6 +944,16 @@ pub(crate) fn ingest_paths_with(
         }
     })?;
     pb.finish_and_clear();
+    for r in &rejections {
+        eprintln!("urna: rejected {r}");
+    }
+    let unsaid = report.rejected.saturating_sub(rejections.len() as u64);
+    if unsaid > 0 {
+        eprintln!(
+            "urna: … and {unsaid} more rejected ({} rejected in all; --print-acks lists every one)",
+            notes_count(report.rejected)
+        );
+    }
     if let Some(e) = write_err {
         return Err(e.into());
     }
@@ -861,7 +966,7 @@ pub(crate) fn ingest_paths_with(
         }
         w.into_inner()?.sync_all()?;
     }
-    Ok(report)
+    Ok((report, rejections.into_iter().next()))
 }
 
 pub(crate) fn progress(len: u64, what: &'static str) -> ProgressBar {
@@ -875,4 +980,57 @@ pub(crate) fn progress(len: u64, what: &'static str) -> ProgressBar {
     );
     pb.set_message(what);
     pb
+}
+
+#[cfg(test)]
+mod tests {
+    use super::chain_text;
+
+    /// An error that prints its source and also returns it, as `#[error("{path}: {source}")]`.
+    #[derive(Debug)]
+    struct WithPath {
+        path: String,
+        source: std::io::Error,
+    }
+
+    impl std::fmt::Display for WithPath {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "{}: {}", self.path, self.source)
+        }
+    }
+
+    impl std::error::Error for WithPath {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&self.source)
+        }
+    }
+
+    #[test]
+    fn chain_text_says_each_cause_once() {
+        let io = || std::io::Error::new(std::io::ErrorKind::NotFound, "no such file");
+        let cases: [(anyhow::Error, &str, &str); 3] = [
+            (
+                anyhow::Error::new(WithPath {
+                    path: "e.toml".into(),
+                    source: io(),
+                })
+                .context("initialising d"),
+                "initialising d: e.toml: no such file",
+                "a source the message already prints",
+            ),
+            (
+                anyhow::Error::new(io()).context("reading e.toml"),
+                "reading e.toml: no such file",
+                "a plain chain stays whole",
+            ),
+            (
+                anyhow::anyhow!("no built-in rule set named `x`").context("--rules"),
+                "--rules: no built-in rule set named `x`",
+                "context over a message",
+            ),
+        ];
+        for (e, want, what) in cases {
+            assert_eq!(chain_text(&e), want, "{what}");
+        }
+    }
 }

@@ -8,18 +8,16 @@ use urna_model::definition::ContestIdx;
 use urna_store::Store;
 use urna_tally::seats::{self, Allocation, RuleSet, SeatError, VoteInput};
 
-/// Loads a built-in rule set by name, or a rule-set file by path.
+/// Loads a built-in rule set by name, or a rule-set file by path (one with a `/` or ending in
+/// `.toml`).
 pub(crate) fn load_rules(rules: &str) -> Result<RuleSet> {
     if rules.contains('/') || rules.ends_with(".toml") {
-        let text = std::fs::read_to_string(rules).with_context(|| format!("reading {rules}"))?;
-        RuleSet::from_toml(&text).with_context(|| format!("rule set {rules}"))
+        let text =
+            std::fs::read_to_string(rules).with_context(|| format!("--rules: reading {rules}"))?;
+        RuleSet::from_toml(&text).with_context(|| format!("--rules: rule set {rules}"))
     } else {
-        RuleSet::builtin(rules).with_context(|| {
-            format!(
-                "unknown rule set {rules:?}; built in: {}",
-                RuleSet::builtin_names().join(", ")
-            )
-        })
+        // The error names the built-in rule sets; saying them again here would list them twice.
+        RuleSet::builtin(rules).context("--rules")
     }
 }
 
@@ -44,8 +42,12 @@ pub(crate) fn run(
         return Ok(ExitCode::SUCCESS);
     }
     if let Some(name) = show_rules {
-        let text = RuleSet::builtin_text(name)
-            .with_context(|| format!("no built-in rule set {name:?}"))?;
+        let text = RuleSet::builtin_text(name).with_context(|| {
+            format!(
+                "--show-rules: no built-in rule set named `{name}` (known: {})",
+                RuleSet::builtin_names().join(", ")
+            )
+        })?;
         outp!("{text}");
         return Ok(ExitCode::SUCCESS);
     }

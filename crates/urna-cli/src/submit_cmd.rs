@@ -19,12 +19,16 @@ use urna_server::submit::{
 
 /// How `urna submit` reports, shown by `urna submit --help`.
 const OUTPUT: &str = "\
-Output, one line per note:
+Output, one line per note the server answered for, in order:
   stored <index> <accepted|quarantined> <station> sha256:<hex>
   duplicate <index> <station> sha256:<hex>      (stored before; receipt verified again)
   refused <code> sha256:<hex> <message>          (the server will not store it; not retried)
-  queued sha256:<hex> (<why>)                    (with --queue: kept, send again later)
-  unsent sha256:<hex> (<why>)                    (without --queue: not stored, send again)
+
+When a note gets no answer after --attempts requests (the server is down or unreachable), no
+later note is tried. Once, on stderr: the URL and the error, how many notes are left (with
+--queue kept in the queue; without it unsent: the notes after the last one listed), and the
+command that sends them once the server answers. A queued note that cannot be read is listed
+as `queued sha256:<hex> (<why>)`.
 
 Every receipt must be signed by --log-key, name the log, the note's SHA-256 and the index
 the server answers; a receipt that does not is a serious error (exit 2), never success.
@@ -76,8 +80,28 @@ struct Counts {
 /// What happened to one note.
 enum Sent {
     Stored(Stored),
-    Refused { code: String, message: String },
+    Refused {
+        code: String,
+        message: String,
+    },
+    /// No answer after every attempt: why, said once for the whole run.
     NotStored(String),
+}
+
+/// Why the server is taken to be down, from the last failed attempt: `URL: error (N
+/// attempts)`, naming the URL once.
+fn unreachable(endpoint: &str, attempts: u32, last: &str) -> String {
+    let reason = last
+        .strip_prefix(endpoint)
+        .and_then(|r| r.strip_prefix(": "))
+        .unwrap_or(last);
+    let s = if attempts == 1 { "" } else { "s" };
+    format!("{endpoint}: {reason} ({attempts} attempt{s})")
+}
+
+/// "1 note" or "N notes".
+fn notes(n: u64) -> String {
+    format!("{n} note{}", if n == 1 { "" } else { "s" })
 }
 
 /// Runs `urna submit`.
@@ -122,9 +146,8 @@ pub(crate) fn run(args: SubmitArgs) -> Result<ExitCode> {
             let mut down: Option<String> = None;
             for_each_note(&files, |note| {
                 let hash = sha256(&note);
-                if let Some(why) = &down {
+                if down.is_some() {
                     counts.left += 1;
-                    out!("unsent sha256:{} (not tried: {why})", hex(&hash));
                     return Ok(());
                 }
                 match send(&client, &note, &hash)? {
@@ -140,12 +163,18 @@ pub(crate) fn run(args: SubmitArgs) -> Result<ExitCode> {
                     }
                     Sent::NotStored(why) => {
                         counts.left += 1;
-                        out!("unsent sha256:{} ({why})", hex(&hash));
-                        down = Some(format!("{to} did not answer"));
+                        down = Some(why);
                     }
                 }
                 Ok(())
             })?;
+            if let Some(why) = &down {
+                eprintln!("urna submit: cannot reach {why}");
+                eprintln!(
+                    "urna submit: {} not sent (from the first that got no answer to the end of the input); send them again once the server answers, or give --queue DIR to keep them durably until then",
+                    notes(counts.left)
+                );
+            }
         }
     }
     if let (Some(w), Some(path)) = (receipts, &receipts_path) {
@@ -186,9 +215,8 @@ fn send_queue(
     let mut down: Option<String> = None;
     for q in queue.pending()? {
         let name = hex(&q.hash);
-        if let Some(why) = &down {
+        if down.is_some() {
             counts.left += 1;
-            out!("queued sha256:{name} (not tried: {why})");
             continue;
         }
         let note = match q.read() {
@@ -214,15 +242,18 @@ fn send_queue(
             }
             Sent::NotStored(why) => {
                 counts.left += 1;
-                out!("queued sha256:{name} ({why})");
-                down = Some(format!("{to} did not answer"));
+                down = Some(why);
             }
         }
     }
+    if let Some(why) = &down {
+        eprintln!("urna submit: cannot reach {why}");
+    }
     if counts.left > 0 {
         eprintln!(
-            "urna submit: {} notes queued, resend with `urna submit --to {} --log-key {} --queue {}`",
-            counts.left,
+            "urna submit: {} kept in the queue {}; send them once the server answers: urna submit --to {} --log-key {} --queue {}",
+            notes(counts.left),
+            dir.display(),
             to,
             log_key,
             dir.display()
@@ -247,7 +278,11 @@ fn send(client: &SubmitClient, note: &[u8], hash: &[u8; 32]) -> Result<Sent> {
                 _ => format!("{message} (HTTP {status})"),
             },
         }),
-        Err(e @ SubmitError::Unavailable { .. }) => Ok(Sent::NotStored(e.to_string())),
+        Err(SubmitError::Unavailable { attempts, last }) => Ok(Sent::NotStored(unreachable(
+            client.endpoint(),
+            attempts,
+            &last,
+        ))),
         Err(e @ SubmitError::BadReceipt(_)) => bail!(
             "sha256:{}: {e}; the server at {} is misconfigured or is not the log whose key is --log-key; stopped (nothing after this note was sent)",
             hex(hash),

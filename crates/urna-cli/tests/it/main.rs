@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::panic)]
 
 mod albania;
+mod cli;
 mod crash;
 mod demo;
 mod export;
