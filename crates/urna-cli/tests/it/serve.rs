@@ -530,8 +530,7 @@ fn under_a_low_open_file_limit_slow_clients_leave_intake_and_the_publisher_worki
             let target: std::net::SocketAddr = addr.parse().unwrap();
             for _ in 0..SLOW {
                 // A full listen backlog delays a connection; it does not refuse it.
-                let Ok(mut s) = TcpStream::connect_timeout(&target, Duration::from_secs(30))
-                else {
+                let Ok(mut s) = TcpStream::connect_timeout(&target, Duration::from_secs(30)) else {
                     continue;
                 };
                 if s.write_all(b"G").is_ok() {
@@ -550,7 +549,11 @@ fn under_a_low_open_file_limit_slow_clients_leave_intake_and_the_publisher_worki
         server.wait_bundle(GENESIS + NOTES as u64);
         loader.join().unwrap()
     });
-    assert!(slow.len() > SLOW / 2, "only {} slow clients connected", slow.len());
+    assert!(
+        slow.len() > SLOW / 2,
+        "only {} slow clients connected",
+        slow.len()
+    );
     // The server closed every slow client (the header timeout), and never ran out of files.
     for (i, mut s) in slow.into_iter().enumerate() {
         s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
