@@ -297,6 +297,20 @@ mod tests {
         assert_eq!(WITNESS_FILES.files_needed(usize::MAX), u64::MAX);
     }
 
+    /// Raising is what an unprivileged process may do: the soft limit becomes the hard one.
+    #[test]
+    fn the_soft_limit_is_raised_to_the_hard_limit() {
+        let raised = raise_open_file_limit().unwrap();
+        let now = open_file_limit();
+        assert_eq!((raised.soft, raised.hard), (now.soft, now.hard));
+        assert_eq!(now.soft, now.hard);
+        assert_eq!(
+            raise_open_file_limit().unwrap().raised_from,
+            None,
+            "nothing left to raise"
+        );
+    }
+
     #[test]
     fn limits_print_what_happened() {
         let cases = [
