@@ -174,7 +174,7 @@ pub fn raise_open_file_limit() -> io::Result<FileLimit> {
 ///
 /// # Errors
 /// None so far: accept errors are retried (a client's reset at once, running out of files
-/// after [`ACCEPT_BACKOFF`]); the `Result` leaves room for listener failures.
+/// after 100 ms); the `Result` leaves room for listener failures.
 pub async fn serve(
     listener: TcpListener,
     router: Router,

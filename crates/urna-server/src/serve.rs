@@ -18,6 +18,13 @@
 //! transaction holding the note has committed; past the intake bound the answer is `503` with
 //! `Retry-After`, never a receipt for something not durable.
 //!
+//! Connections are bounded ([`crate::conn`]): at most [`ServeConfig::max_connections`] are
+//! open at once (by default as many as the open-file limit leaves room for, see
+//! [`crate::conn::SERVE_FILES`]), more wait in the listen backlog, and a client that has not
+//! sent a whole request head within [`ServeConfig::header_timeout`] (or leaves a kept-alive
+//! connection idle that long) is disconnected, so slow clients cannot starve intake, the
+//! publisher or `/healthz` of files.
+//!
 //! Every public read is a file of the published bundle, so `urna serve` and any web server or
 //! CDN serving the same directory give the same bytes; a DDoS on one server hides nothing.
 //! The only computed read is `GET /v1/proof/<index>`, an inclusion proof from the tiles
