@@ -657,6 +657,8 @@ fn demo(
     };
     // `urna serve` opens the store itself; the witnesses stay up to cosign what it takes in.
     drop(store);
+    // As `urna serve` does: the default connection bound follows the raised limit.
+    let _ = urna_server::raise_open_file_limit();
     let config = urna_server::serve::ServeConfig::new(&store_dir);
     serve_cmd::run_until_signal(&config, listener, None, |bound| {
         let line = "=".repeat(72);

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use urna_server::bundle::BundleWriter;
+use urna_server::conn::{FileBudget, FileLimit, SERVE_FILES};
 use urna_server::serve::{Bound, ServeConfig, run};
 use urna_store::IngestOptions;
 
@@ -31,6 +32,16 @@ pub(crate) struct ServeArgs {
     /// Longest time to receive a request body, in milliseconds (then 408).
     #[arg(long, default_value_t = 10_000)]
     body_timeout_ms: u64,
+    /// Longest time to receive a request's headers, and longest idle time of a kept-alive
+    /// connection, in milliseconds; then the connection is closed.
+    #[arg(long, default_value_t = 10_000)]
+    header_timeout_ms: u64,
+    /// Most client connections open at once; more wait in the listen backlog until one
+    /// closes. Default: from the open-file limit (raised to the hard limit at start),
+    /// (limit − 256) / 2, at most 16384: each connection can hold 2 files, and 256 stay for
+    /// the store, the log's tiles and the publisher.
+    #[arg(long)]
+    max_connections: Option<usize>,
     /// Longest time between signed checkpoints while notes arrive, in milliseconds.
     #[arg(long, default_value_t = 1000)]
     checkpoint_ms: u64,
@@ -58,12 +69,16 @@ pub(crate) struct PublishArgs {
 
 /// Runs `urna serve` until SIGINT or SIGTERM.
 pub(crate) fn serve(args: ServeArgs) -> Result<ExitCode> {
+    let (limit, max_connections) =
+        connection_bound("urna serve", SERVE_FILES, args.max_connections);
     let mut config = ServeConfig::new(&args.data);
     if let Some(b) = args.bundle {
         config.bundle = b;
     }
     config.max_inflight = args.max_inflight;
     config.body_timeout = Duration::from_millis(args.body_timeout_ms);
+    config.header_timeout = Duration::from_millis(args.header_timeout_ms.max(1));
+    config.max_connections = max_connections;
     config.publish_every = Duration::from_millis(args.publish_ms.max(10));
     config.cdf_max_stations = Some(args.cdf_max_stations);
     config.ingest = IngestOptions {
@@ -85,8 +100,37 @@ pub(crate) fn serve(args: ServeArgs) -> Result<ExitCode> {
             "urna serve: public bundle in {}",
             bundle.join("current").display()
         );
+        println!(
+            "urna serve: open-file limit {limit}; at most {max_connections} connections at once"
+        );
     })?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Raises the open-file limit to the hard limit and picks the connection bound: `flag` if
+/// given (with a warning if the limit may not cover it), else the most `budget` allows.
+pub(crate) fn connection_bound(
+    who: &str,
+    budget: FileBudget,
+    flag: Option<usize>,
+) -> (FileLimit, usize) {
+    let limit = urna_server::raise_open_file_limit().unwrap_or_else(|e| {
+        eprintln!("{who}: cannot raise the open-file limit ({e}); keeping it");
+        urna_server::conn::open_file_limit()
+    });
+    let Some(bound) = flag else {
+        return (limit, budget.max_connections(limit.soft));
+    };
+    let needed = budget.files_needed(bound);
+    if needed > limit.soft {
+        eprintln!(
+            "{who}: warning: --max-connections {bound} may need {needed} open files ({} per \
+             connection and {} besides), more than the limit of {}: raise it (ulimit -n) or \
+             lower the bound",
+            budget.per_connection, budget.reserve, limit.soft
+        );
+    }
+    (limit, bound.max(1))
 }
 
 /// Serves `config` on the listeners given until SIGINT or SIGTERM, then prints what the run

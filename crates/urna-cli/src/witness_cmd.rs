@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
@@ -78,6 +79,15 @@ enum WitnessCommand {
         /// Address to listen on. Port 0 picks a free port (printed on the first line).
         #[arg(long, default_value = "127.0.0.1:0")]
         listen: SocketAddr,
+        /// Longest time to receive a request's headers, and longest idle time of a kept-alive
+        /// connection, in milliseconds; then the connection is closed.
+        #[arg(long, default_value_t = 10_000)]
+        header_timeout_ms: u64,
+        /// Most client connections open at once; more wait in the listen backlog until one
+        /// closes. Default: from the open-file limit (raised to the hard limit at start),
+        /// limit − 64, at most 4096.
+        #[arg(long)]
+        max_connections: Option<usize>,
     },
 }
 
@@ -101,7 +111,18 @@ pub(crate) fn run(args: WitnessArgs) -> Result<ExitCode> {
             init_state,
             logs,
             listen,
+            header_timeout_ms,
+            max_connections,
         } => {
+            let (limit, max_connections) = crate::serve_cmd::connection_bound(
+                "urna witness serve",
+                urna_server::conn::WITNESS_FILES,
+                max_connections,
+            );
+            let limits = urna_server::ConnLimits {
+                max_connections,
+                header_timeout: Duration::from_millis(header_timeout_ms.max(1)),
+            };
             let key = WitnessKey::read(&key)?;
             let logs = logs
                 .iter()
@@ -115,13 +136,15 @@ pub(crate) fn run(args: WitnessArgs) -> Result<ExitCode> {
                 init_state,
             )
             .context("opening the witness state (--init-state is only for a new witness)")?;
-            run_witness_until_signal(listen, service, |addr| {
+            run_witness_until_signal(listen, service, limits, |addr| {
                 println!("listening on http://{addr}");
                 eprintln!(
                     "witness {} following {n_logs} log key(s), state in {}",
                     key.verifier().to_vkey(),
                     state.display()
                 );
+                // Not on standard output: its first line is the address, as documented.
+                eprintln!("open-file limit {limit}; at most {max_connections} connections at once");
             })
             .context("running the witness")?;
             Ok(ExitCode::SUCCESS)

@@ -20,13 +20,16 @@
 //!   ([`publish`]).
 //!
 //! Servers are library functions with no `main`: they take listeners that are already bound
-//! (tests bind port 0 first); the CLI is a thin call into them.
+//! (tests bind port 0 first); the CLI is a thin call into them. Both servers bound their
+//! connections, close a client that does not finish its request head in time, and derive the
+//! bound from the open-file limit ([`conn`]).
 //!
 //! Out of scope: TLS (put a TLS-terminating proxy or CDN in front; witnesses are reached over
 //! loopback or a private network); the witness monitoring API, which the spec leaves
 //! undefined; cosignature algorithms other than Ed25519 `cosignature/v1`.
 
 pub mod bundle;
+pub mod conn;
 pub mod cosign_client;
 pub mod publish;
 pub mod serve;
@@ -35,6 +38,7 @@ pub mod submit;
 pub mod witness;
 pub mod witness_key;
 
+pub use conn::{ConnLimits, FileBudget, FileLimit, raise_open_file_limit};
 pub use cosign_client::{
     CosignReport, PolicyError, WitnessEndpoint, WitnessPolicy, collect_cosignatures,
 };

@@ -18,6 +18,13 @@
 //! transaction holding the note has committed; past the intake bound the answer is `503` with
 //! `Retry-After`, never a receipt for something not durable.
 //!
+//! Connections are bounded ([`crate::conn`]): at most [`ServeConfig::max_connections`] are
+//! open at once (by default as many as the open-file limit leaves room for, see
+//! [`crate::conn::SERVE_FILES`]), more wait in the listen backlog, and a client that has not
+//! sent a whole request head within [`ServeConfig::header_timeout`] (or leaves a kept-alive
+//! connection idle that long) is disconnected, so slow clients cannot starve intake, the
+//! publisher or `/healthz` of files.
+//!
 //! Every public read is a file of the published bundle, so `urna serve` and any web server or
 //! CDN serving the same directory give the same bytes; a DDoS on one server hides nothing.
 //! The only computed read is `GET /v1/proof/<index>`, an inclusion proof from the tiles
@@ -48,6 +55,7 @@ use urna_store::{Clock, Feed, IngestOptions, Outcome, Store, StoreError, SystemC
 use urna_tlog::Tile;
 
 use crate::bundle::BundleWriter;
+use crate::conn::ConnLimits;
 
 /// Largest request body: one signed note (C2SP notes are at most 65,535 bytes) with room
 /// for a trailing newline.
@@ -58,6 +66,9 @@ pub const OPENAPI: &str = include_str!("../openapi.json");
 
 /// Longest wait for connections to finish after a stop signal.
 const DRAIN_GRACE: Duration = Duration::from_secs(10);
+
+/// Most connections open at once on the metrics listener (scrapers are few).
+pub const METRICS_CONNECTIONS: usize = 16;
 
 /// Settings of `urna serve`.
 #[derive(Debug, Clone)]
@@ -70,6 +81,13 @@ pub struct ServeConfig {
     pub max_inflight: usize,
     /// Longest time to receive a request body; past it, `408`.
     pub body_timeout: Duration,
+    /// Longest time to receive a request head, and longest idle time of a kept-alive
+    /// connection; past it the connection is closed (see [`crate::conn`]).
+    pub header_timeout: Duration,
+    /// Most client connections open at once on the API listener; more wait in the listen
+    /// backlog. Keep [`crate::conn::SERVE_FILES`]`.files_needed(max_connections)` within the
+    /// process's open-file limit.
+    pub max_connections: usize,
     /// How often the publisher looks for a new checkpoint to cosign and publish.
     pub publish_every: Duration,
     /// Tuning of the intake pipeline (checkpoint interval among it).
@@ -81,13 +99,17 @@ pub struct ServeConfig {
 
 impl ServeConfig {
     /// Defaults for a data directory: bundle in `DATA/public`, 4,096 notes in flight, 10 s
-    /// body timeout, publishing every second.
+    /// header and body timeouts, as many connections as the open-file limit in force allows
+    /// ([`crate::conn::SERVE_FILES`]), publishing every second.
     pub fn new(data: &Path) -> Self {
         Self {
             data: data.to_owned(),
             bundle: data.join("public"),
             max_inflight: 4096,
             body_timeout: Duration::from_secs(10),
+            header_timeout: crate::conn::DEFAULT_HEADER_TIMEOUT,
+            max_connections: crate::conn::SERVE_FILES
+                .max_connections(crate::conn::open_file_limit().soft),
             publish_every: Duration::from_secs(1),
             ingest: IngestOptions::default(),
             cdf_max_stations: Some(crate::bundle::DEFAULT_CDF_MAX_STATIONS),
@@ -828,25 +850,26 @@ pub fn run(
                 .transpose()?,
         });
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let header_timeout = config.header_timeout;
         if let Some(l) = metrics_listener {
             let router = metrics_router(Arc::clone(&metrics), Arc::clone(&permits), bound);
             let mut rx = stop_rx.clone();
-            tokio::spawn(async move {
-                let _ = axum::serve(l, router)
-                    .with_graceful_shutdown(async move {
-                        let _ = rx.changed().await;
-                    })
-                    .await;
-            });
+            let limits = ConnLimits {
+                max_connections: METRICS_CONNECTIONS,
+                header_timeout,
+            };
+            tokio::spawn(crate::conn::serve(l, router, limits, async move {
+                let _ = rx.changed().await;
+            }));
         }
         let mut stopped = stop_rx.clone();
-        let mut server = tokio::spawn(
-            axum::serve(api, router(app))
-                .with_graceful_shutdown(async move {
-                    let _ = stopped.changed().await;
-                })
-                .into_future(),
-        );
+        let limits = ConnLimits {
+            max_connections: config.max_connections,
+            header_timeout,
+        };
+        let mut server = tokio::spawn(crate::conn::serve(api, router(app), limits, async move {
+            let _ = stopped.changed().await;
+        }));
         if !stopped_early {
             tokio::select! {
                 done = &mut server => return done.map_err(io::Error::other)?,

@@ -13,6 +13,7 @@
 //! | 404 | unknown origin | reason |
 //! | 409 | old size ≠ the size last cosigned | `<size>\n`, `Content-Type: text/x.tlog.size` |
 //! | 409 | same size, different root (a fork) | reason |
+//! | 408 | body not received within the body timeout (10 s unless set) | reason |
 //! | 413 | body larger than [`MAX_BODY_BYTES`] | reason |
 //! | 422 | the consistency proof does not verify | reason |
 //! | 500 | the state could not be persisted (nothing was cosigned) | reason |
@@ -21,6 +22,9 @@
 //! cannot roll the state back (the race the spec describes), and a cosignature is sent only
 //! after the state that makes it safe is on disk.
 //!
+//! Served with [`crate::conn`]'s bounds: a client that does not finish its request head within
+//! the header timeout is disconnected, and at most `max_connections` connections are open.
+//!
 //! Out of scope: the monitoring (read) API, which the spec leaves undefined; logging refused
 //! requests as evidence of misbehaviour; TLS (run behind a reverse proxy or a bastion).
 
@@ -28,10 +32,10 @@ use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
-use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -40,6 +44,7 @@ use tokio::sync::Mutex;
 use urna_model::note::NoteVerifier;
 use urna_tlog::{Clock, Witness, WitnessError, WitnessState};
 
+use crate::conn::ConnLimits;
 use crate::state_file::{StateFile, StateFileError};
 use crate::witness_key::WitnessKey;
 
@@ -50,6 +55,9 @@ pub const MAX_BODY_BYTES: usize = 72 * 1024;
 
 /// The content type of a 409 response that carries the witness's current tree size.
 pub const CONTENT_TYPE_TLOG_SIZE: &str = "text/x.tlog.size";
+
+/// Default longest time to receive an add-checkpoint body; past it, `408`.
+pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Why an add-checkpoint request got no cosignature.
 #[derive(Debug, thiserror::Error)]
@@ -112,6 +120,7 @@ struct Inner {
 #[derive(Clone)]
 pub struct WitnessService {
     inner: Arc<Inner>,
+    body_timeout: Duration,
 }
 
 impl std::fmt::Debug for WitnessService {
@@ -143,7 +152,15 @@ impl WitnessService {
                 file,
                 state: Mutex::new(state),
             }),
+            body_timeout: DEFAULT_BODY_TIMEOUT,
         })
+    }
+
+    /// The same witness with another longest time to receive a request body (then `408`).
+    #[must_use]
+    pub fn with_body_timeout(mut self, timeout: Duration) -> Self {
+        self.body_timeout = timeout;
+        self
     }
 
     /// The witness as `urna witness serve` runs it: cosigning with `key`, following `logs`
@@ -197,7 +214,45 @@ impl WitnessService {
     }
 }
 
-async fn add_checkpoint(State(service): State<WitnessService>, body: Bytes) -> Response {
+fn text(status: StatusCode, message: &str) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        format!("{message}\n"),
+    )
+        .into_response()
+}
+
+async fn add_checkpoint(State(service): State<WitnessService>, request: Request) -> Response {
+    // A body that never arrives must not hold the connection (and its slot) forever.
+    let read = axum::body::to_bytes(request.into_body(), MAX_BODY_BYTES);
+    let body = match tokio::time::timeout(service.body_timeout, read).await {
+        Err(_) => {
+            return text(
+                StatusCode::REQUEST_TIMEOUT,
+                "the request body did not arrive in time",
+            );
+        }
+        Ok(Err(e)) => {
+            let message = e.to_string();
+            let too_large = e
+                .into_inner()
+                .downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some();
+            return if too_large {
+                text(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    &format!("an add-checkpoint body is at most {MAX_BODY_BYTES} bytes"),
+                )
+            } else {
+                text(
+                    StatusCode::BAD_REQUEST,
+                    &format!("the request body could not be read: {message}"),
+                )
+            };
+        }
+        Ok(Ok(body)) => body,
+    };
     match service.add_checkpoint(&body).await {
         Ok(lines) => (
             StatusCode::OK,
@@ -219,19 +274,18 @@ pub fn witness_router(service: WitnessService) -> Router {
         .with_state(service)
 }
 
-/// Serves the witness on an already bound listener until `shutdown` completes, then lets
-/// requests in flight finish.
+/// Serves the witness on an already bound listener under `limits` until `shutdown`
+/// completes, then lets requests in flight finish.
 ///
 /// # Errors
 /// The listener's I/O error.
 pub async fn serve_witness(
     listener: TcpListener,
     service: WitnessService,
+    limits: ConnLimits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
-    axum::serve(listener, witness_router(service))
-        .with_graceful_shutdown(shutdown)
-        .await
+    crate::conn::serve(listener, witness_router(service), limits, shutdown).await
 }
 
 /// A future that completes on the first SIGINT or SIGTERM. The handlers are installed when
@@ -253,13 +307,14 @@ pub fn shutdown_signal() -> io::Result<impl Future<Output = ()> + Send + 'static
 
 /// Runs a witness from synchronous code (the `urna witness serve` command): starts a
 /// single-threaded runtime, binds `listen`, calls `on_bound` with the bound address (port 0
-/// picks a free port), and serves until SIGINT or SIGTERM.
+/// picks a free port), and serves under `limits` until SIGINT or SIGTERM.
 ///
 /// # Errors
 /// Runtime, bind, signal-handler or listener I/O errors.
 pub fn run_witness_until_signal(
     listen: SocketAddr,
     service: WitnessService,
+    limits: ConnLimits,
     on_bound: impl FnOnce(SocketAddr),
 ) -> io::Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -269,6 +324,6 @@ pub fn run_witness_until_signal(
         let shutdown = shutdown_signal()?;
         let listener = TcpListener::bind(listen).await?;
         on_bound(listener.local_addr()?);
-        serve_witness(listener, service, shutdown).await
+        serve_witness(listener, service, limits, shutdown).await
     })
 }

@@ -487,3 +487,89 @@ fn a_storage_failure_answers_500_then_503_and_the_server_still_stops() {
     assert_eq!(post_note(&server.addr, &all[1]).status, 201);
     assert!(server.stop().success());
 }
+
+#[test]
+fn under_a_low_open_file_limit_slow_clients_leave_intake_and_the_publisher_working() {
+    // The server's open-file limit is 300, soft and hard, so it cannot raise it: the default
+    // connection bound is (300 − 256) / 2 = 22. 320 slow clients, more than the limit, each
+    // send one byte of a request line and then nothing.
+    const LIMIT: &str = "300";
+    const SLOW: usize = 320;
+    const NOTES: usize = 10;
+    let dir = tempfile::tempdir().unwrap();
+    sim(dir.path(), 50);
+    let data = dir.path().join("data");
+    let key = log_key(&data);
+    let all = notes(&dir.path().join("sim/protocols.notes"));
+    let mut prlimit = std::process::Command::new("prlimit");
+    prlimit.args([
+        &format!("--nofile={LIMIT}:{LIMIT}"),
+        "--",
+        env!("CARGO_BIN_EXE_urna"),
+    ]);
+    let server = Server::start_with(
+        prlimit,
+        &data,
+        &[
+            "--header-timeout-ms",
+            "500",
+            "--publish-ms",
+            "50",
+            "--metrics-listen",
+            "127.0.0.1:0",
+        ],
+    );
+    assert_eq!(
+        server.limits,
+        format!("open-file limit {LIMIT} (the hard limit); at most 22 connections at once")
+    );
+    let addr = server.addr.clone();
+    let slow = std::thread::scope(|scope| {
+        let loader = scope.spawn(|| {
+            let mut slow = Vec::new();
+            let target: std::net::SocketAddr = addr.parse().unwrap();
+            for _ in 0..SLOW {
+                // A full listen backlog delays a connection; it does not refuse it.
+                let Ok(mut s) = TcpStream::connect_timeout(&target, Duration::from_secs(30)) else {
+                    continue;
+                };
+                if s.write_all(b"G").is_ok() {
+                    slow.push(s);
+                }
+            }
+            slow
+        });
+        // Under that load, every note still gets its receipt and the publisher still writes
+        // bundle generations that cover them.
+        for note in &all[..NOTES] {
+            let r = post_note(&addr, note);
+            assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+            check_receipt(&r.json(), &key, &sha256(note));
+        }
+        server.wait_bundle(GENESIS + NOTES as u64);
+        loader.join().unwrap()
+    });
+    assert!(
+        slow.len() > SLOW / 2,
+        "only {} slow clients connected",
+        slow.len()
+    );
+    // The server closed every slow client (the header timeout), and never ran out of files.
+    for (i, mut s) in slow.into_iter().enumerate() {
+        s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+        let mut sink = Vec::new();
+        if let Err(e) = std::io::Read::read_to_end(&mut s, &mut sink) {
+            assert_eq!(
+                e.kind(),
+                std::io::ErrorKind::ConnectionReset,
+                "slow client {i} still open: {e}"
+            );
+        }
+    }
+    let m = get(server.metrics.as_deref().unwrap(), "/metrics");
+    let text = String::from_utf8_lossy(&m.body);
+    assert!(text.contains("urna_publish_failures_total 0"), "{text}");
+    let stderr = server.stderr();
+    assert!(!stderr.contains("open files"), "{stderr}");
+    assert!(server.stop().success());
+}

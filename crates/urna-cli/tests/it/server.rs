@@ -21,6 +21,9 @@ pub struct Server {
     pub metrics: Option<String>,
     /// The bundle root (`DATA/public` unless `--bundle` was given).
     pub bundle: PathBuf,
+    /// The open-file limit and connection bound it printed
+    /// (`open-file limit … ; at most N connections at once`).
+    pub limits: String,
     /// Everything the server printed on stderr, collected by a thread.
     stderr: std::sync::Arc<std::sync::Mutex<String>>,
 }
@@ -28,7 +31,13 @@ pub struct Server {
 impl Server {
     /// Starts `urna serve --data DATA --listen 127.0.0.1:0 EXTRA…` and waits until it listens.
     pub fn start(data: &Path, extra: &[&str]) -> Self {
-        let mut child = urna()
+        Self::start_with(urna(), data, extra)
+    }
+
+    /// Like [`Self::start`], with `urna` run by `command` (which must exec it, as `prlimit`
+    /// does, so that signals reach the server).
+    pub fn start_with(mut command: std::process::Command, data: &Path, extra: &[&str]) -> Self {
+        let mut child = command
             .args(["serve", "--data", p(data), "--listen", "127.0.0.1:0"])
             .args(extra)
             .stdout(Stdio::piped())
@@ -46,8 +55,8 @@ impl Server {
             });
         }
         let mut out = BufReader::new(child.stdout.take().unwrap());
-        let (mut url, mut metrics, mut bundle) = (None, None, None);
-        while url.is_none() || bundle.is_none() {
+        let (mut url, mut metrics, mut bundle, mut limits) = (None, None, None, None);
+        while url.is_none() || bundle.is_none() || limits.is_none() {
             let mut line = String::new();
             if out.read_line(&mut line).unwrap() == 0 {
                 let _ = child.wait();
@@ -67,6 +76,10 @@ impl Server {
                 );
             } else if let Some(b) = line.strip_prefix("urna serve: public bundle in ") {
                 bundle = Some(PathBuf::from(b.trim_end_matches("/current")));
+            } else if let Some(l) = line.strip_prefix("urna serve: ")
+                && l.starts_with("open-file limit ")
+            {
+                limits = Some(l.to_owned());
             }
         }
         std::thread::spawn(move || {
@@ -81,6 +94,7 @@ impl Server {
             addr,
             metrics,
             bundle: bundle.unwrap(),
+            limits: limits.unwrap(),
             stderr,
         }
     }

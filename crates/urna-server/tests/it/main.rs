@@ -9,6 +9,7 @@ mod bundle;
 mod durability;
 mod quorum;
 mod router;
+mod slow_clients;
 
 use std::path::Path;
 

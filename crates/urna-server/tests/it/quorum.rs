@@ -37,7 +37,11 @@ impl Running {
                 .unwrap();
             rt.block_on(async move {
                 let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-                serve_witness(listener, service, async move {
+                let limits = urna_server::ConnLimits {
+                    max_connections: 64,
+                    header_timeout: TIMEOUT,
+                };
+                serve_witness(listener, service, limits, async move {
                     let _ = stopped.await;
                 })
                 .await

@@ -1,0 +1,346 @@
+//! Serving a router on a listener with bounds that a slow or idle client cannot get around,
+//! for `urna serve` and `urna witness serve`.
+//!
+//! A plain `axum::serve` keeps a connection for as long as the client keeps it open: a client
+//! that sends one byte of a request line and then nothing holds a socket, which is an open
+//! file, forever. Enough of them use up the process's open-file limit, which the store, the
+//! bundle publisher and every other client need too. Here:
+//!
+//! - **Header timeout.** hyper's HTTP/1.1 `header_read_timeout`, driven by tokio's timer: a
+//!   request head that has not fully arrived [`ConnLimits::header_timeout`] after the
+//!   connection opened (or after the previous response, on a kept-alive connection) closes
+//!   the connection. The same timer closes a kept-alive connection left idle that long.
+//!   Request bodies have their own timeouts in the handlers.
+//! - **Connection bound.** At most [`ConnLimits::max_connections`] connections are open at
+//!   once. At the bound the accept loop stops accepting: new connections wait in the
+//!   kernel's listen backlog, where they cost the process no file, and are taken in order as
+//!   soon as a connection closes, which the header timeout guarantees within a bounded time.
+//!   Accepting and closing them at once instead would cost an accept and a file each, and
+//!   would turn away a client that a free slot would have served a moment later.
+//! - **Open files.** [`raise_open_file_limit`] raises the soft `RLIMIT_NOFILE` to the hard
+//!   limit at start, and a [`FileBudget`] derives the default bound from the limit in force,
+//!   keeping headroom for the files the process opens besides its client sockets.
+//!
+//! Shutdown is graceful as with `axum::serve`: once the stop signal completes no connection
+//! is accepted, idle ones close, requests in flight are answered, and [`serve`] returns when
+//! every connection has closed.
+
+use std::future::Future;
+use std::io;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
+use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, watch};
+
+/// Default [`ConnLimits::header_timeout`]: as long as `urna serve`'s body timeout.
+pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long the accept loop waits after an accept error other than a client's reset (the
+/// process or system out of files or memory) before it tries again.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
+/// The bounds of one listener.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnLimits {
+    /// Most connections open at once (at least 1); more wait in the listen backlog.
+    pub max_connections: usize,
+    /// Longest time to receive a request head, counted from the connection's start or the
+    /// previous response; the longest a kept-alive connection may sit idle. Then the
+    /// connection is closed.
+    pub header_timeout: Duration,
+}
+
+/// How many open files a server needs: a fixed reserve for the files it opens besides its
+/// client connections, and a number per connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileBudget {
+    /// Files kept for everything but client connections.
+    pub reserve: u64,
+    /// Files one client connection can hold at once.
+    pub per_connection: u64,
+    /// The largest default bound, whatever the limit: each connection also costs memory.
+    pub cap: usize,
+}
+
+/// `urna serve`: each connection holds its socket and, while its request runs, one bundle
+/// file or tile being read; 256 files are kept for standard streams, the two listeners and
+/// the metrics connections, the runtime, SQLite (database, `-wal` and `-shm` files of each
+/// connection), the log's tiles and the publisher's bundle generation (written by 8 threads
+/// at once), with room to spare.
+pub const SERVE_FILES: FileBudget = FileBudget {
+    reserve: 256,
+    per_connection: 2,
+    cap: 16_384,
+};
+
+/// `urna witness serve`: each connection holds its socket; 64 files are kept for standard
+/// streams, the listener, the runtime and the state file being rewritten.
+pub const WITNESS_FILES: FileBudget = FileBudget {
+    reserve: 64,
+    per_connection: 1,
+    cap: 4_096,
+};
+
+impl FileBudget {
+    /// The default connection bound under an open-file limit of `open_files`: what is left
+    /// after the reserve, divided by the files per connection, between 1 and [`Self::cap`].
+    pub fn max_connections(&self, open_files: u64) -> usize {
+        let n = open_files.saturating_sub(self.reserve) / self.per_connection.max(1);
+        usize::try_from(n)
+            .unwrap_or(usize::MAX)
+            .clamp(1, self.cap.max(1))
+    }
+
+    /// The open files `connections` connections need, with the reserve.
+    pub fn files_needed(&self, connections: usize) -> u64 {
+        let n = u64::try_from(connections).unwrap_or(u64::MAX);
+        self.reserve
+            .saturating_add(n.saturating_mul(self.per_connection))
+    }
+}
+
+/// The process's open-file limit (`RLIMIT_NOFILE`); `u64::MAX` stands for unlimited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileLimit {
+    /// The soft limit, the one in force.
+    pub soft: u64,
+    /// The hard limit, the most the soft limit can be raised to.
+    pub hard: u64,
+    /// The soft limit before [`raise_open_file_limit`] raised it, if it did.
+    pub raised_from: Option<u64>,
+}
+
+impl std::fmt::Display for FileLimit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let n = |v: u64| {
+            if v == u64::MAX {
+                "unlimited".to_owned()
+            } else {
+                v.to_string()
+            }
+        };
+        write!(f, "{}", n(self.soft))?;
+        match self.raised_from {
+            Some(from) => write!(f, " (raised from {}, the hard limit)", n(from)),
+            None if self.soft < self.hard => write!(f, " (hard limit {})", n(self.hard)),
+            None => write!(f, " (the hard limit)"),
+        }
+    }
+}
+
+/// The process's open-file limit now.
+pub fn open_file_limit() -> FileLimit {
+    let Rlimit { current, maximum } = getrlimit(Resource::Nofile);
+    FileLimit {
+        soft: current.unwrap_or(u64::MAX),
+        hard: maximum.unwrap_or(u64::MAX),
+        raised_from: None,
+    }
+}
+
+/// Raises the soft open-file limit to the hard limit (an unprivileged process may) and
+/// returns the limit now in force.
+///
+/// # Errors
+/// The `setrlimit` error; the limit is then unchanged.
+pub fn raise_open_file_limit() -> io::Result<FileLimit> {
+    let before = getrlimit(Resource::Nofile);
+    let now = open_file_limit();
+    if now.soft >= now.hard {
+        return Ok(now);
+    }
+    setrlimit(
+        Resource::Nofile,
+        Rlimit {
+            current: before.maximum,
+            maximum: before.maximum,
+        },
+    )?;
+    Ok(FileLimit {
+        raised_from: Some(now.soft),
+        ..open_file_limit()
+    })
+}
+
+/// Serves `router` on `listener` under `limits` until `shutdown` completes, then stops
+/// accepting, lets every open connection finish its request in flight, and returns once all
+/// have closed.
+///
+/// # Errors
+/// None so far: accept errors are retried (a client's reset at once, running out of files
+/// after 100 ms); the `Result` leaves room for listener failures.
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    limits: ConnLimits,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> io::Result<()> {
+    // `acquire_many` below takes a u32.
+    let max = limits
+        .max_connections
+        .clamp(1, usize::try_from(u32::MAX).unwrap_or(usize::MAX))
+        .min(Semaphore::MAX_PERMITS);
+    let slots = Arc::new(Semaphore::new(max));
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_timeout)
+        .keep_alive(true);
+    let service = TowerToHyperService::new(router);
+    let mut shutdown = std::pin::pin!(shutdown);
+    let mut last_error: Option<String> = None;
+    loop {
+        // A slot first, then a connection: at the bound, new connections wait in the backlog.
+        let slot = tokio::select! {
+            biased;
+            () = &mut shutdown => break,
+            slot = Arc::clone(&slots).acquire_owned() => match slot {
+                Ok(slot) => slot,
+                Err(_) => break,
+            },
+        };
+        let stream = tokio::select! {
+            biased;
+            () = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    accept_failed(&e, &mut last_error).await;
+                    continue;
+                }
+            },
+        };
+        last_error = None;
+        let conn = builder.serve_connection(TokioIo::new(stream), service.clone());
+        let mut stop = stop_rx.clone();
+        tokio::spawn(async move {
+            // The slot is freed when the connection is closed.
+            let _slot = slot;
+            let mut conn = std::pin::pin!(conn);
+            tokio::select! {
+                _ = conn.as_mut() => return,
+                _ = stop.wait_for(|stop| *stop) => {}
+            }
+            // Idle: closed now; a request in flight is answered first.
+            conn.as_mut().graceful_shutdown();
+            let _ = conn.await;
+        });
+    }
+    drop(listener);
+    let _ = stop_tx.send(true);
+    // Each connection holds a slot until it has closed: every slot back means all closed.
+    let _ = slots
+        .acquire_many(u32::try_from(max).unwrap_or(u32::MAX))
+        .await;
+    Ok(())
+}
+
+/// After an accept error: nothing for a client that reset before it was accepted; otherwise
+/// (out of files or memory) say so once and wait a little rather than spin.
+async fn accept_failed(e: &io::Error, last: &mut Option<String>) {
+    if matches!(
+        e.kind(),
+        io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::ConnectionRefused
+            | io::ErrorKind::Interrupted
+    ) {
+        return;
+    }
+    let message = e.to_string();
+    if last.as_deref() != Some(&message) {
+        eprintln!(
+            "accepting a connection failed: {message}; retrying every {} ms",
+            ACCEPT_BACKOFF.as_millis()
+        );
+        *last = Some(message);
+    }
+    tokio::time::sleep(ACCEPT_BACKOFF).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_bound_follows_the_open_file_limit() {
+        let cases = [
+            (
+                SERVE_FILES,
+                1024,
+                384,
+                "a 1,024-file limit: (1024 − 256) / 2",
+            ),
+            (
+                SERVE_FILES,
+                256,
+                1,
+                "nothing left over: still one connection",
+            ),
+            (SERVE_FILES, 0, 1, "a zero limit: still one connection"),
+            (SERVE_FILES, 1 << 20, 16_384, "a large limit: the cap"),
+            (SERVE_FILES, u64::MAX, 16_384, "unlimited: the cap"),
+            (WITNESS_FILES, 1024, 960, "the witness: 1024 − 64"),
+            (WITNESS_FILES, 1 << 20, 4_096, "the witness: its cap"),
+        ];
+        for (budget, files, want, what) in cases {
+            assert_eq!(budget.max_connections(files), want, "{what}");
+        }
+        assert_eq!(SERVE_FILES.files_needed(384), 1024);
+        assert_eq!(WITNESS_FILES.files_needed(usize::MAX), u64::MAX);
+    }
+
+    /// Raising is what an unprivileged process may do: the soft limit becomes the hard one.
+    #[test]
+    fn the_soft_limit_is_raised_to_the_hard_limit() {
+        let raised = raise_open_file_limit().unwrap();
+        let now = open_file_limit();
+        assert_eq!((raised.soft, raised.hard), (now.soft, now.hard));
+        assert_eq!(now.soft, now.hard);
+        assert_eq!(
+            raise_open_file_limit().unwrap().raised_from,
+            None,
+            "nothing left to raise"
+        );
+    }
+
+    #[test]
+    fn limits_print_what_happened() {
+        let cases = [
+            (
+                FileLimit {
+                    soft: 4096,
+                    hard: 4096,
+                    raised_from: Some(1024),
+                },
+                "4096 (raised from 1024, the hard limit)",
+            ),
+            (
+                FileLimit {
+                    soft: 1024,
+                    hard: 4096,
+                    raised_from: None,
+                },
+                "1024 (hard limit 4096)",
+            ),
+            (
+                FileLimit {
+                    soft: u64::MAX,
+                    hard: u64::MAX,
+                    raised_from: None,
+                },
+                "unlimited (the hard limit)",
+            ),
+        ];
+        for (limit, want) in cases {
+            assert_eq!(limit.to_string(), want);
+        }
+    }
+}
