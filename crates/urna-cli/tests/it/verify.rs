@@ -750,3 +750,74 @@ fn a_keys_file_naming_another_log_key_is_caught() {
         "{out}"
     );
 }
+
+#[test]
+fn with_only_the_log_key_a_genuine_bundle_verifies_and_says_the_quorum_was_not_checked() {
+    let d = Demo::new();
+    let only_log_key = |location: &Path| {
+        urna()
+            .args(["verify", p(location), "--log-key", &d.log_key])
+            .output()
+            .unwrap()
+    };
+    let o = only_log_key(&d.bundle);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}");
+    for want in [
+        "witnesses    none pinned by you (no --witness or --trust): the witness quorum was not checked",
+        "cosigned by 2 witnesses named by the bundle itself, not pinned by you: cyber-security-agency at ",
+        ", observer-mission at ",
+        "(a witness named by the bundle itself, not pinned by you)",
+        "\nVERIFIED against the log key only: the log, its checkpoint and every published result check out; witnesses not pinned: pass --trust FILE or --witness KEY to check the witness quorum",
+    ] {
+        assert!(out.contains(want), "{want:?} in:\n{out}");
+    }
+    assert!(
+        !out.contains("carries none") && !out.contains("ignored"),
+        "{out}"
+    );
+    let help = run(&["verify", "--help"], 0);
+    assert!(
+        help.contains("Witnesses named only by the bundle's own"),
+        "{help}"
+    );
+
+    // The bundle's keys.json gives another key for a witness that cosigned: caught, exit 1.
+    let path = d.current().join("v1/keys.json");
+    let mut keys: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    let (i, w) = keys["witnesses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .enumerate()
+        .find(|(_, w)| w["name"] == "cyber-security-agency")
+        .unwrap();
+    let real = w["key"].as_str().unwrap().to_owned();
+    let other = CosignatureSigner::from_seed("cyber-security-agency", &[42; 32])
+        .unwrap()
+        .verifier()
+        .to_vkey();
+    keys["witnesses"][i]["key"] = other.as_str().into();
+    replace(&path, &serde_json::to_vec_pretty(&keys).unwrap());
+    let o = only_log_key(&d.bundle);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(
+        out.contains(
+            "[keys] v1/keys.json: lists witness `cyber-security-agency` with key id "
+        ) && out.contains(
+            "but the checkpoint's cosignature from `cyber-security-agency` is by key id "
+        ) && out.contains("cosigned by 1 witness named by the bundle itself, not pinned by you: observer-mission at ")
+            && out.ends_with("NOT VERIFIED\n"),
+        "{out}"
+    );
+    // With the witnesses pinned, the same file is caught against the pinned key.
+    let (out, report) = d.tampered();
+    let k = discrepancy(&report, "keys");
+    assert_eq!(k["field"], format!("witnesses[{i}].key").as_str(), "{out}");
+    assert_eq!(
+        (k["expected"].as_str(), k["found"].as_str()),
+        (Some(real.as_str()), Some(other.as_str()))
+    );
+}
