@@ -7,16 +7,22 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use indicatif::ProgressBar;
 use urna_verify::report::REPORT_FORMAT;
+use urna_verify::source::TlsRoots;
 use urna_verify::{Progress, Stage, State, Trust, TrustFile, source, verify};
 
 /// `urna verify` arguments.
 #[derive(clap::Args)]
 #[command(after_long_help = HELP_AFTER)]
 pub(crate) struct VerifyArgs {
-    /// The bundle: an http:// URL, or a directory (`BUNDLE/current`, or `BUNDLE` itself,
-    /// whose `current` generation is then followed).
+    /// The bundle: an http:// or https:// URL, or a directory (`BUNDLE/current`, or `BUNDLE`
+    /// itself, whose `current` generation is then followed).
     #[arg(value_name = "URL|DIR")]
     location: String,
+    /// For an https:// URL: check the server's certificate against the CA certificates of
+    /// this PEM file only (e.g. the commission's own CA) instead of the built-in Mozilla root
+    /// certificates.
+    #[arg(long, value_name = "FILE")]
+    ca_cert: Option<PathBuf>,
     /// The log's public key (a C2SP signed-note verifier key; its name is the log's origin).
     /// `urna log key --data DIR` prints it. Given alone (no --witness, no witnesses in
     /// --trust), the witness quorum is not checked, and the verdict says so.
@@ -70,6 +76,13 @@ entry and result is what it signed, but without a quorum of witnesses you pinned
 shows other readers another history (a split view) would go unnoticed; pass --trust FILE or \
 --witness KEY to check that too.
 
+https://: fetched over TLS (rustls; no OpenSSL needed). The server's certificate is checked \
+against the Mozilla root certificates built into urna (the CAs browsers trust), or with \
+--ca-cert FILE against that file's CA certificates only. A certificate that fails the check \
+(unknown issuer, another host name, expired) stops the verification with exit code 2, \
+naming the check. The verdict never rests on the transport, only on the keys you give: a \
+copy of the bundle from anywhere verifies the same.
+
 Exit codes:
   0  verified: no discrepancy in anything checked (with only --log-key, the witness quorum \
 is not among the things checked, and the verdict line says so).
@@ -78,8 +91,9 @@ something the checkpoint needs (a tile, a definition blob, a derived file: missi
 answered 404 is a discrepancy), or a rollback or fork with --since. Each one is listed with \
 the file, entry index, station, field, expected and found values it concerns.
   2  the verification could not run, so nothing is known either way: bad usage, an \
-unreadable key, trust or state file, a directory without a checkpoint, a server that cannot \
-be reached or answers with an error other than 404, a disk that cannot be read, or a bundle \
+unreadable key, trust, state or CA certificate file, a directory without a checkpoint, a \
+server that cannot be reached, whose TLS certificate fails the check, or that answers with \
+an error other than 404, a disk that cannot be read, or a bundle \
 that moved on to a newer checkpoint while it was being verified (run again).
 
 The JSON report (--json): {format, verified, source, checkpoint {origin, size, root_hash, \
@@ -127,7 +141,11 @@ fn verify_with(args: &VerifyArgs) -> Result<ExitCode> {
         .map(State::load)
         .transpose()?
         .flatten();
-    let bundle = source::open(&args.location)?;
+    let roots = match &args.ca_cert {
+        Some(path) => TlsRoots::from_pem_file(path)?,
+        None => TlsRoots::Builtin,
+    };
+    let bundle = source::open_with(&args.location, &roots)?;
 
     let bar = if std::io::stderr().is_terminal() {
         crate::progress(0, "verifying the log")

@@ -50,8 +50,10 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! Out of scope: fetching over `https://` (mirror the bundle first, see [`source`]), finding
-//! the keys to trust (they come from the commission and the witnesses, out of band), and
+//! A bundle is read from a directory or over `http://` or `https://` (rustls, Mozilla's roots
+//! built in, or a CA file of the user's: see [`source`]); the transport is never trusted.
+//!
+//! Out of scope: finding the keys to trust (they come from the commission and the witnesses, out of band), and
 //! judging the election itself (plausibility screens, audits).
 
 pub mod bench;
@@ -79,7 +81,7 @@ use urna_tlog::storage::root_at;
 use urna_tlog::tile::{Tile, TileKind, decode_hash_tile, hash_tile_bytes, tiles_for_size};
 
 pub use crate::report::{Discrepancy, Kind, Report};
-pub use crate::source::{DirSource, HttpSource, Source, SourceError};
+pub use crate::source::{DirSource, HttpSource, Source, SourceError, TlsRoots};
 pub use crate::state::State;
 pub use crate::trust::{Trust, TrustError, TrustFile};
 
