@@ -7,18 +7,25 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use indicatif::ProgressBar;
 use urna_verify::report::REPORT_FORMAT;
+use urna_verify::source::TlsRoots;
 use urna_verify::{Progress, Stage, State, Trust, TrustFile, source, verify};
 
 /// `urna verify` arguments.
 #[derive(clap::Args)]
 #[command(after_long_help = HELP_AFTER)]
 pub(crate) struct VerifyArgs {
-    /// The bundle: an http:// URL, or a directory (`BUNDLE/current`, or `BUNDLE` itself,
-    /// whose `current` generation is then followed).
+    /// The bundle: an http:// or https:// URL, or a directory (`BUNDLE/current`, or `BUNDLE`
+    /// itself, whose `current` generation is then followed).
     #[arg(value_name = "URL|DIR")]
     location: String,
+    /// For an https:// URL: check the server's certificate against the CA certificates of
+    /// this PEM file only (e.g. the commission's own CA) instead of the built-in Mozilla root
+    /// certificates.
+    #[arg(long, value_name = "FILE")]
+    ca_cert: Option<PathBuf>,
     /// The log's public key (a C2SP signed-note verifier key; its name is the log's origin).
-    /// `urna log key --data DIR` prints it.
+    /// `urna log key --data DIR` prints it. Given alone (no --witness, no witnesses in
+    /// --trust), the witness quorum is not checked, and the verdict says so.
     #[arg(long, value_name = "VKEY")]
     log_key: Option<String>,
     /// A witness's public key (a C2SP cosignature/v1 verifier key, as `urna witness keygen`
@@ -49,36 +56,57 @@ pub(crate) struct VerifyArgs {
 const HELP_AFTER: &str = "\
 What is checked: the checkpoint's signature by the log key and the witnesses' cosignatures \
 (at least --quorum from distinct trusted witnesses; lines from other keys are ignored but \
-named); that entry 0 is the genesis signed by the log key and that the definition files \
+named); that v1/keys.json names the log key and, for every witness you pinned, that witness's \
+key; that entry 0 is the genesis signed by the log key and that the definition files \
 (blob/sha256/…) hash to what it names; every entry bundle, hashed into the RFC 6962 tree, \
 against the checkpoint's root and the published hash tiles; every entry's signatures, as \
 intake checks them; the entries replayed in order; every derived file (v1/…, csv/…, \
-README.txt) recomputed and compared byte for byte; with --since, that the log extends the \
-checkpoint verified before.
+README.txt) recomputed and compared byte for byte, and the NIST CDF export when present (its \
+GeneratedDate must be the time of a verified cosignature on the checkpoint); with --since, \
+that the log extends the checkpoint verified before.
+
+Witnesses: the trust anchor is the keys you give. Witnesses named only by the bundle's own \
+v1/keys.json (not pinned by --witness or --trust) are no independent assurance, since whoever \
+publishes the bundle writes that file and could list witnesses it controls: their \
+cosignatures are checked against the keys the file gives and reported as \"named by the \
+bundle itself, not pinned by you\", never counted toward the quorum (a line that does not \
+verify under the key the file gives for its witness is a discrepancy). With only --log-key, \
+the verdict is \"VERIFIED against the log key only\": the checkpoint is the log's, and every \
+entry and result is what it signed, but without a quorum of witnesses you pinned a log that \
+shows other readers another history (a split view) would go unnoticed; pass --trust FILE or \
+--witness KEY to check that too.
+
+https://: fetched over TLS (rustls; no OpenSSL needed). The server's certificate is checked \
+against the Mozilla root certificates built into urna (the CAs browsers trust), or with \
+--ca-cert FILE against that file's CA certificates only. A certificate that fails the check \
+(unknown issuer, another host name, expired) stops the verification with exit code 2, \
+naming the check. The verdict never rests on the transport, only on the keys you give: a \
+copy of the bundle from anywhere verifies the same.
 
 Exit codes:
-  0  verified: no discrepancy.
+  0  verified: no discrepancy in anything checked (with only --log-key, the witness quorum \
+is not among the things checked, and the verdict line says so).
   1  a discrepancy: the bundle does not match what the trusted keys vouch for, or lacks \
 something the checkpoint needs (a tile, a definition blob, a derived file: missing or \
 answered 404 is a discrepancy), or a rollback or fork with --since. Each one is listed with \
 the file, entry index, station, field, expected and found values it concerns.
   2  the verification could not run, so nothing is known either way: bad usage, an \
-unreadable key, trust or state file, a directory without a checkpoint, a server that cannot \
-be reached or answers with an error other than 404, a disk that cannot be read, or a bundle \
+unreadable key, trust, state or CA certificate file, a directory without a checkpoint, a \
+server that cannot be reached, whose TLS certificate fails the check, or that answers with \
+an error other than 404, a disk that cannot be read, or a bundle \
 that moved on to a newer checkpoint while it was being verified (run again).
-
-https:// is fetched only by a build with the `urna-verify/https` feature; otherwise mirror the \
-bundle with any HTTPS tool (e.g. `wget --mirror`) and verify the directory: the transport is \
-not trusted anyway.
 
 The JSON report (--json): {format, verified, source, checkpoint {origin, size, root_hash, \
 log_signature, note}, witnesses {quorum, trusted, cosigned [{name, key_id, timestamp, time}], \
-missing, unknown [{name, key_id}]}, counts {entries, entries_verified, entries_skipped, \
-protocols, amendments, stations, stations_reporting, stations_counted, stations_quarantined, \
-tiles, bytes, files_compared, files_identical}, since, totals [{contest, counted, quarantined, \
-stations, votes, seats}], discrepancies [{kind, file?, index?, station?, field?, expected?, \
-found?, message}], timings {checkpoint_ms, log_ms, files_ms, total_ms}}; when the verification \
-could not run: {format, verified: false, error}.";
+missing, unknown [{name, key_id}], unpinned [{name, key_id, timestamp, time}]}, counts \
+{entries, entries_verified, entries_skipped, protocols, amendments, stations, \
+stations_reporting, stations_counted, stations_quarantined, tiles, bytes, files_compared, \
+files_identical}, since, cdf {generated, witness, pinned}, totals [{contest, counted, \
+quarantined, stations, votes, seats}], discrepancies [{kind, file?, index?, station?, field?, \
+expected?, found?, message}], timings {checkpoint_ms, log_ms, files_ms, total_ms}}; \
+witnesses.quorum 0 means the witness quorum was not checked, and unpinned lists the \
+cosignatures by witnesses named only by the bundle. When the verification could not run: \
+{format, verified: false, error}.";
 
 /// Runs `urna verify`.
 // main.rs hands every subcommand its arguments by value.
@@ -113,7 +141,11 @@ fn verify_with(args: &VerifyArgs) -> Result<ExitCode> {
         .map(State::load)
         .transpose()?
         .flatten();
-    let bundle = source::open(&args.location)?;
+    let roots = match &args.ca_cert {
+        Some(path) => TlsRoots::from_pem_file(path)?,
+        None => TlsRoots::Builtin,
+    };
+    let bundle = source::open_with(&args.location, &roots)?;
 
     let bar = if std::io::stderr().is_terminal() {
         crate::progress(0, "verifying the log")

@@ -4,14 +4,20 @@
 //! Signature lines by keys the verifier does not trust are ignored, as C2SP signed-note
 //! requires, but each is named in the report; when the quorum is not met the message names
 //! them, since a line that claims to be a witness but is not is what a forger leaves.
+//!
+//! A line by a witness that only the bundle's own `v1/keys.json` names ([`check_listed`]) is
+//! checked against the key that file gives and reported as such, never counted toward the
+//! quorum: the bundle's publisher writes that file, and could list witnesses it controls.
 
 use urna_model::note::{Note, NoteSignature};
 use urna_tlog::Checkpoint;
 
+use crate::published_keys::Listed;
 use crate::report::{
     CheckpointReport, Cosigner, Discrepancy, Kind, UnknownSigner, WitnessReport, rfc3339,
 };
 use crate::trust::Trust;
+use urna_tally::public::KEYS_JSON;
 
 /// The bundle path of the checkpoint.
 pub(crate) const CHECKPOINT: &str = "checkpoint";
@@ -176,6 +182,82 @@ fn check_cosignatures(
             .values(trust.quorum.to_string(), valid.to_string()),
         );
     }
+}
+
+/// Checks the lines of `bytes` (the checkpoint note) by untrusted keys against the witnesses
+/// only `v1/keys.json` names (`listed`): a line verifying under the key the file gives moves
+/// from `unknown` to `unpinned`; a line that does not verify under it, or that is by another
+/// key under a listed witness's name, is a discrepancy (the file would send the page's
+/// readers to a key that did not make the line).
+pub(crate) fn check_listed(
+    bytes: &[u8],
+    listed: &[Listed],
+    witnesses: &mut WitnessReport,
+    found: &mut Vec<Discrepancy>,
+) {
+    let Ok(note) = Note::parse(bytes) else {
+        return;
+    };
+    let mut still_unknown = Vec::new();
+    for u in std::mem::take(&mut witnesses.unknown) {
+        let same_name: Vec<&Listed> = listed.iter().filter(|l| l.key.name() == u.name).collect();
+        let Some(first) = same_name.first() else {
+            still_unknown.push(u);
+            continue;
+        };
+        let by_key = same_name
+            .iter()
+            .find(|l| l.key.key_id().to_string() == u.key_id);
+        let Some(l) = by_key else {
+            found.push(
+                Discrepancy::new(
+                    Kind::Keys,
+                    format!(
+                        "{KEYS_JSON}: lists witness `{}` with key id {}, but the checkpoint's cosignature from `{}` is by key id {}: whoever checks against this file finds no valid cosignature from `{}`",
+                        u.name,
+                        first.key.key_id(),
+                        u.name,
+                        u.key_id,
+                        u.name
+                    ),
+                )
+                .file(KEYS_JSON)
+                .field(format!("witnesses[{}].key", first.index))
+                .values(format!("a key with id {}", u.key_id), first.key.to_vkey()),
+            );
+            continue;
+        };
+        let sig = note
+            .signatures()
+            .iter()
+            .find(|s| s.name == u.name && s.key_id == l.key.key_id());
+        let Some(sig) = sig else {
+            still_unknown.push(u);
+            continue;
+        };
+        match l.key.verify_signature(note.text(), sig) {
+            // The same witness twice counts once.
+            Ok(_) if witnesses.unpinned.iter().any(|c| c.name == u.name) => {}
+            Ok(timestamp) => witnesses.unpinned.push(Cosigner {
+                name: u.name,
+                key_id: u.key_id,
+                timestamp,
+                time: rfc3339(timestamp),
+            }),
+            Err(e) => found.push(
+                Discrepancy::new(
+                    Kind::CosignatureInvalid,
+                    format!(
+                        "checkpoint: {e}: the line from `{}` does not verify under the key {KEYS_JSON} lists for that witness",
+                        u.name
+                    ),
+                )
+                .file(CHECKPOINT)
+                .field(format!("cosignature {}", u.name)),
+            ),
+        }
+    }
+    witnesses.unknown = still_unknown;
 }
 
 #[cfg(test)]

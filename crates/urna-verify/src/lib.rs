@@ -8,7 +8,11 @@
 //! 1. **Checkpoint** (C2SP tlog-checkpoint, <https://c2sp.org/tlog-checkpoint>): well formed,
 //!    of the trusted log (its key's name is the origin), signed by the log key; cosigned
 //!    (C2SP tlog-cosignature, <https://c2sp.org/tlog-cosignature>) by at least `quorum`
-//!    distinct trusted witnesses. Lines by unknown keys are ignored but named.
+//!    distinct trusted witnesses. Lines by unknown keys are ignored but named; lines by
+//!    witnesses that only the bundle's own `v1/keys.json` names are checked against the keys
+//!    it gives and reported as such, never counted toward the quorum (whoever publishes the
+//!    bundle writes that file). With no witness keys given the quorum is 0: the verification
+//!    then vouches for what the log key signed, and the report says the quorum went unchecked.
 //! 2. **Definition**: entry 0 is the `urna/genesis/v1` note, signed by the log key; the two
 //!    definition files are fetched by the SHA-256 it names (`blob/sha256/<hex>`), hashed,
 //!    loaded, and checked against it.
@@ -27,8 +31,9 @@
 //! 7. **Keys and export**: `v1/keys.json` must be present and name the trusted log key, and
 //!    give each witness that the trust set also names that witness's trusted key; if the
 //!    bundle has the NIST CDF export `cdf/election-report.json`, it is recomputed byte for
-//!    byte, its `GeneratedDate` taken from the file but required to be the time of a trusted
-//!    witness's cosignature on the checkpoint (absent is fine).
+//!    byte, its `GeneratedDate` taken from the file but required to be the time of a verified
+//!    witness cosignature on the checkpoint (by a trusted witness, or by one `v1/keys.json`
+//!    names, reported as such); absent is fine.
 //!
 //! Everything that does not check out is a [`Discrepancy`] in the [`Report`], and the
 //! verification goes on, so one run lists everything it can. [`VerifyError`] is kept for a
@@ -45,8 +50,10 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! Out of scope: fetching over `https://` (mirror the bundle first, see [`source`]), finding
-//! the keys to trust (they come from the commission and the witnesses, out of band), and
+//! A bundle is read from a directory or over `http://` or `https://` (rustls, Mozilla's roots
+//! built in, or a CA file of the user's: see [`source`]); the transport is never trusted.
+//!
+//! Out of scope: finding the keys to trust (they come from the commission and the witnesses, out of band), and
 //! judging the election itself (plausibility screens, audits).
 
 pub mod bench;
@@ -74,7 +81,7 @@ use urna_tlog::storage::root_at;
 use urna_tlog::tile::{Tile, TileKind, decode_hash_tile, hash_tile_bytes, tiles_for_size};
 
 pub use crate::report::{Discrepancy, Kind, Report};
-pub use crate::source::{DirSource, HttpSource, Source, SourceError};
+pub use crate::source::{DirSource, HttpSource, Source, SourceError, TlsRoots};
 pub use crate::state::State;
 pub use crate::trust::{Trust, TrustError, TrustFile};
 
@@ -171,6 +178,7 @@ pub fn verify(
         witnesses: WitnessReport::default(),
         counts: Counts::default(),
         since: None,
+        cdf: None,
         totals: Vec::new(),
         discrepancies: Vec::new(),
         timings: Timings::default(),
@@ -188,7 +196,8 @@ pub fn verify(
         return Ok(finish(report, found, started));
     };
     report.checkpoint = Some(cp.report.clone());
-    published_keys::check_keys(source, trust, &mut found)?;
+    let listed = published_keys::check_keys(source, trust, &mut found)?;
+    checkpoint::check_listed(&cp_bytes, &listed, &mut report.witnesses, &mut found);
     let size = cp.checkpoint.size.0;
     report.counts.entries = size;
 
@@ -282,6 +291,7 @@ pub fn verify(
                         r,
                         &info,
                         &report.witnesses,
+                        &mut report.cdf,
                         &mut found,
                     )? {
                         report.counts.files_compared += 1;

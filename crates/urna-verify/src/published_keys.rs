@@ -4,26 +4,41 @@
 //!   announces them in its bundle (and as the results page shows them to readers). It must be
 //!   there, name the log key the verifier trusts, and give every witness it shares a name with
 //!   the trust set that witness's trusted key: otherwise readers of the page are told to
-//!   compare against other keys than the ones that sign this log.
+//!   compare against other keys than the ones that sign this log. The witnesses it names that
+//!   the trust set does not are handed back ([`Listed`]): their cosignatures are checked
+//!   against those keys and reported, never trusted (the bundle's publisher writes this list).
 //! - `cdf/election-report.json` (NIST SP 1500-100, optional): recomputed byte for byte from the
 //!   replay; its `GeneratedDate` is taken from the published file, but must be the time of a
-//!   cosignature on the checkpoint that verifies under a trusted witness key, so the only
-//!   freedom a publisher has is which of those times to quote.
+//!   cosignature on the checkpoint that verifies under a trusted witness key, or under a key
+//!   `v1/keys.json` names (reported as such), so the only freedom a publisher has is which of
+//!   those times to quote.
 
 use serde_json::Value;
 use urna_model::definition::Election;
 use urna_tally::cdf;
 use urna_tally::public::{CheckpointInfo, KEYS_JSON, Replay};
 
+use urna_tlog::cosignature::CosignatureVerifier;
+
 use crate::compare_bytes;
-use crate::report::{Discrepancy, Kind, WitnessReport};
+use crate::report::{CdfDate, Discrepancy, Kind, WitnessReport};
 use crate::source::{Source, SourceError};
 use crate::trust::Trust;
 
 /// The `format` of `v1/keys.json`.
 pub(crate) const KEYS_FORMAT: &str = "urna/keys/v1";
 
-/// Checks `v1/keys.json` against the keys trusted.
+/// A witness `v1/keys.json` names that the trust set does not.
+#[derive(Debug, Clone)]
+pub(crate) struct Listed {
+    /// Its place in the file's `witnesses` list.
+    pub(crate) index: usize,
+    /// The key the file gives.
+    pub(crate) key: CosignatureVerifier,
+}
+
+/// Checks `v1/keys.json` against the keys trusted, and returns the witnesses it names that
+/// the trust set does not.
 ///
 /// # Errors
 /// [`SourceError`] if the source fails.
@@ -31,7 +46,7 @@ pub(crate) fn check_keys(
     source: &dyn Source,
     trust: &Trust,
     found: &mut Vec<Discrepancy>,
-) -> Result<(), SourceError> {
+) -> Result<Vec<Listed>, SourceError> {
     let Some(bytes) = source.fetch(KEYS_JSON)? else {
         found.push(
             Discrepancy::new(
@@ -42,15 +57,24 @@ pub(crate) fn check_keys(
             )
             .file(KEYS_JSON),
         );
-        return Ok(());
+        return Ok(Vec::new());
     };
-    found.extend(keys_discrepancies(&bytes, trust));
-    Ok(())
+    let (wrong, listed) = read_keys(&bytes, trust);
+    found.extend(wrong);
+    Ok(listed)
 }
 
 /// What is wrong with the published `v1/keys.json` bytes, given the keys trusted.
+#[cfg(test)]
 pub(crate) fn keys_discrepancies(bytes: &[u8], trust: &Trust) -> Vec<Discrepancy> {
+    read_keys(bytes, trust).0
+}
+
+/// What is wrong with the published `v1/keys.json` bytes, given the keys trusted, and the
+/// witnesses it names that the trust set does not.
+fn read_keys(bytes: &[u8], trust: &Trust) -> (Vec<Discrepancy>, Vec<Listed>) {
     let mut out = Vec::new();
+    let mut listed = Vec::new();
     let bad = |field: &str, message: String, expected: String, got: String| {
         Discrepancy::new(Kind::Keys, format!("{KEYS_JSON}: {message}"))
             .file(KEYS_JSON)
@@ -63,7 +87,7 @@ pub(crate) fn keys_discrepancies(bytes: &[u8], trust: &Trust) -> Vec<Discrepancy
             out.push(
                 Discrepancy::new(Kind::Keys, format!("{KEYS_JSON}: not JSON: {e}")).file(KEYS_JSON),
             );
-            return out;
+            return (out, listed);
         }
     };
     let text = |v: &Value| v.as_str().map_or_else(|| v.to_string(), str::to_owned);
@@ -108,7 +132,7 @@ pub(crate) fn keys_discrepancies(bytes: &[u8], trust: &Trust) -> Vec<Discrepancy
             "a list".into(),
             text(&doc["witnesses"]),
         ));
-        return out;
+        return (out, listed);
     };
     for (i, w) in witnesses.iter().enumerate() {
         let Some(name) = w["name"].as_str() else {
@@ -121,6 +145,28 @@ pub(crate) fn keys_discrepancies(bytes: &[u8], trust: &Trust) -> Vec<Discrepancy
             continue;
         };
         let Some(trusted) = trust.witnesses.iter().find(|t| t.name() == name) else {
+            // Not pinned: its key is read, so its cosignature can be checked and reported.
+            match w["key"].as_str().map(CosignatureVerifier::from_vkey) {
+                Some(Ok(key)) if trust.witnesses.iter().all(|t| t.name() != key.name()) => {
+                    listed.push(Listed { index: i, key });
+                }
+                Some(Ok(_)) => {}
+                Some(Err(e)) => out.push(bad(
+                    &format!("witnesses[{i}].key"),
+                    format!(
+                        "lists witness `{name}` with key {}, which is not a cosignature/v1 verifier key: {e}",
+                        text(&w["key"])
+                    ),
+                    "a cosignature/v1 verifier key".into(),
+                    text(&w["key"]),
+                )),
+                None => out.push(bad(
+                    &format!("witnesses[{i}].key"),
+                    format!("witness `{name}` has no key"),
+                    "a cosignature/v1 verifier key".into(),
+                    text(&w["key"]),
+                )),
+            }
             continue;
         };
         let expected = trusted.to_vkey();
@@ -136,11 +182,13 @@ pub(crate) fn keys_discrepancies(bytes: &[u8], trust: &Trust) -> Vec<Discrepancy
             ));
         }
     }
-    out
+    (out, listed)
 }
 
 /// If the bundle has `cdf/election-report.json`, recomputes it and compares it byte for byte,
-/// after checking its `GeneratedDate` against the trusted witnesses' cosignatures.
+/// after checking that its `GeneratedDate` is the time of a verified cosignature on the
+/// checkpoint: by a trusted witness, or by a witness only `v1/keys.json` names (`dated` then
+/// says so). Returns whether the bundle has the file.
 ///
 /// # Errors
 /// [`SourceError`] if the source fails.
@@ -150,6 +198,7 @@ pub(crate) fn check_cdf(
     replay: &Replay,
     cp: &CheckpointInfo,
     witnesses: &WitnessReport,
+    dated: &mut Option<CdfDate>,
     found: &mut Vec<Discrepancy>,
 ) -> Result<bool, SourceError> {
     let path = cdf::BUNDLE_PATH;
@@ -167,19 +216,29 @@ pub(crate) fn check_cdf(
         );
         return Ok(true);
     };
-    let times: Vec<&str> = witnesses.cosigned.iter().map(|c| c.time.as_str()).collect();
-    if !times.contains(&generated) {
-        let expected = if times.is_empty() {
-            "the time of a cosignature by a trusted witness (the checkpoint carries none)"
-                .to_owned()
-        } else {
-            format!("one of {}", times.join(", "))
+    let pinned = witnesses.cosigned.iter().map(|c| (c, true));
+    let unpinned = witnesses.unpinned.iter().map(|c| (c, false));
+    let Some((by, is_pinned)) = pinned.chain(unpinned).find(|(c, _)| c.time == generated) else {
+        let times = |list: &[crate::report::Cosigner]| {
+            if list.is_empty() {
+                "none".to_owned()
+            } else {
+                list.iter()
+                    .map(|c| format!("{} ({})", c.time, c.name))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            }
         };
+        let expected = format!(
+            "the time of a verified cosignature: by a witness you pinned: {}; by a witness named only by {KEYS_JSON}: {}",
+            times(&witnesses.cosigned),
+            times(&witnesses.unpinned)
+        );
         found.push(
             Discrepancy::new(
                 Kind::FileMismatch,
                 format!(
-                    "{path}: GeneratedDate {generated} is not the time of any cosignature on the checkpoint by a trusted witness ({expected})"
+                    "{path}: GeneratedDate {generated} is not the time of any verified witness cosignature on the checkpoint ({expected})"
                 ),
             )
             .file(path)
@@ -187,7 +246,12 @@ pub(crate) fn check_cdf(
             .values(expected, generated.to_owned()),
         );
         return Ok(true);
-    }
+    };
+    *dated = Some(CdfDate {
+        generated: generated.to_owned(),
+        witness: by.name.clone(),
+        pinned: is_pinned,
+    });
     match cdf::render_bundle_report(e, replay, cp, generated) {
         Ok(expected) => found.extend(compare_bytes(path, &expected, &published)),
         Err(err) => found.push(

@@ -15,12 +15,15 @@
 //!                 "cosigned": [{"name": "cyber-security-agency", "key_id": "c1603798",
 //!                               "timestamp": 1795000000, "time": "2026-11-18T…Z"}],
 //!                 "missing": ["observer-mission"],
-//!                 "unknown": [{"name": "evil-witness", "key_id": "0a1b2c3d"}]},
+//!                 "unknown": [{"name": "evil-witness", "key_id": "0a1b2c3d"}],
+//!                 "unpinned": [{"name": "data-protection", "key_id": "5e2c0a11",
+//!                               "timestamp": 1795000004, "time": "2026-11-18T…Z"}]},
 //!   "counts": {"entries": 305, "entries_verified": 304, "entries_skipped": 0, "protocols": 300,
 //!              "amendments": 4, "stations": 300, "stations_reporting": 300,
 //!              "stations_counted": 297, "stations_quarantined": 3, "tiles": 6,
 //!              "bytes": 208320, "files_compared": 19, "files_identical": 19},
 //!   "since": {"old_size": 200, "old_root_hash": "…", "consistent": true},
+//!   "cdf": {"generated": "2026-11-18T…Z", "witness": "cyber-security-agency", "pinned": true},
 //!   "totals": [{"contest": "assembly", "counted": 297, "quarantined": 3, "stations": 300,
 //!               "votes": [["AP", 39382], …],
 //!               "seats": {"rules": "albania", "lists": [["AP", 74], …], "error": null}}],
@@ -30,6 +33,10 @@
 //!   "timings": {"checkpoint_ms": 3, "log_ms": 40, "files_ms": 12, "total_ms": 56}
 //! }
 //! ```
+//!
+//! `witnesses.quorum` 0 means the witness quorum was not part of what `verified` covers (no
+//! witness keys were given); `witnesses.unpinned` lists cosignatures that verify under keys
+//! only the bundle's own `v1/keys.json` names, never counted toward the quorum.
 //!
 //! `kind` is one of the [`Kind`] names (`checkpoint-signature`, `witness-quorum`, `entry`,
 //! `root-mismatch`, `hash-tile`, `file-mismatch`, `rollback`, `fork`, …).
@@ -61,6 +68,9 @@ pub struct Report {
     pub counts: Counts,
     /// The comparison with the state file of an earlier run (`--since`).
     pub since: Option<SinceReport>,
+    /// Whose cosignature time the NIST CDF export's `GeneratedDate` is, if the bundle has the
+    /// export and the date is the time of a verified cosignature.
+    pub cdf: Option<CdfDate>,
     /// National totals recomputed from the log, per contest.
     pub totals: Vec<ContestTotals>,
     /// Everything that does not check out, in the order found.
@@ -95,8 +105,14 @@ pub struct WitnessReport {
     pub cosigned: Vec<Cosigner>,
     /// Trusted witnesses without a (valid) cosignature.
     pub missing: Vec<String>,
-    /// Signature lines from keys not trusted (ignored, as C2SP requires, but named).
+    /// Signature lines from keys neither trusted nor named by the bundle's `v1/keys.json`
+    /// (ignored, as C2SP requires, but named).
     pub unknown: Vec<UnknownSigner>,
+    /// Cosignatures by witnesses that only the bundle's own `v1/keys.json` names (not the
+    /// trust given), verified under the keys it gives. Listed for information and never
+    /// counted toward the quorum: whoever publishes the bundle chooses that list, so it is no
+    /// independent assurance.
+    pub unpinned: Vec<Cosigner>,
 }
 
 /// A witness that cosigned.
@@ -110,6 +126,18 @@ pub struct Cosigner {
     pub timestamp: u64,
     /// The same, as an RFC 3339 UTC time.
     pub time: String,
+}
+
+/// The `GeneratedDate` of `cdf/election-report.json` and the cosignature it is the time of.
+#[derive(Debug, Clone, Serialize)]
+pub struct CdfDate {
+    /// The `GeneratedDate`.
+    pub generated: String,
+    /// The witness whose cosignature on the checkpoint has that time.
+    pub witness: String,
+    /// Whether that witness is one the trust given names (false: only the bundle's own
+    /// `v1/keys.json` names it).
+    pub pinned: bool,
 }
 
 /// A signature line by a key the verifier does not trust.
@@ -391,32 +419,52 @@ impl Report {
             );
         }
         let w = &self.witnesses;
-        let cosigned: Vec<String> = w
-            .cosigned
-            .iter()
-            .map(|c| format!("{} at {}", c.name, c.time))
-            .collect();
-        let _ = writeln!(
-            s,
-            "  witnesses    {} of {} required cosigned{}{}",
-            w.cosigned.len(),
-            w.quorum,
-            if cosigned.is_empty() {
-                String::new()
-            } else {
-                format!(": {}", cosigned.join(", "))
-            },
-            if w.trusted == 0 {
-                " (no witness keys given: a split view would go unnoticed)"
-            } else {
-                ""
-            }
-        );
+        let at = |list: &[Cosigner]| -> String {
+            list.iter()
+                .map(|c| format!("{} at {}", c.name, c.time))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        if w.trusted == 0 {
+            let _ = writeln!(
+                s,
+                "  witnesses    none pinned by you (no --witness or --trust): the witness quorum was not checked"
+            );
+        } else {
+            let cosigned = at(&w.cosigned);
+            let _ = writeln!(
+                s,
+                "  witnesses    {} of {} required cosigned{}",
+                w.cosigned.len(),
+                w.quorum,
+                if cosigned.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {cosigned}")
+                },
+            );
+        }
+        if !w.unpinned.is_empty() {
+            let n = w.unpinned.len();
+            let _ = writeln!(
+                s,
+                "               {}cosigned by {n} witness{} named by the bundle itself, not pinned by you: {} (checked against the keys in v1/keys.json, which the bundle's publisher writes: no independent assurance)",
+                if w.trusted == 0 { "" } else { "also " },
+                if n == 1 { "" } else { "es" },
+                at(&w.unpinned)
+            );
+        }
         for u in &w.unknown {
             let _ = writeln!(
                 s,
-                "               ignored: a line from `{}` (key id {}), not a trusted witness",
-                u.name, u.key_id
+                "               ignored: a line from `{}` (key id {}), not a trusted witness{}",
+                u.name,
+                u.key_id,
+                if w.trusted == 0 {
+                    " nor one v1/keys.json names"
+                } else {
+                    ""
+                }
             );
         }
         let c = &self.counts;
@@ -435,6 +483,19 @@ impl Report {
             "  files        {} derived files recomputed, {} identical byte for byte",
             c.files_compared, c.files_identical
         );
+        if let Some(d) = &self.cdf {
+            let _ = writeln!(
+                s,
+                "  cdf          GeneratedDate {} is the time of {}'s cosignature{}",
+                d.generated,
+                d.witness,
+                if d.pinned {
+                    ""
+                } else {
+                    " (a witness named by the bundle itself, not pinned by you)"
+                }
+            );
+        }
         if let Some(since) = &self.since {
             let _ = writeln!(
                 s,
@@ -502,10 +563,7 @@ impl Report {
             ms(self.timings.files_ms)
         );
         if self.verified {
-            let _ = writeln!(
-                s,
-                "VERIFIED: the log, its checkpoint and every published result check out"
-            );
+            let _ = writeln!(s, "{}", self.verdict());
         } else {
             let n = self.discrepancies.len();
             let _ = writeln!(s, "{n} discrepanc{}:", if n == 1 { "y" } else { "ies" });
@@ -522,6 +580,26 @@ impl Report {
             let _ = writeln!(s, "NOT VERIFIED");
         }
         s
+    }
+}
+
+impl Report {
+    /// The verdict line of a verification without discrepancies: it says whether the
+    /// witness quorum was part of what was checked.
+    fn verdict(&self) -> String {
+        let w = &self.witnesses;
+        if w.quorum > 0 {
+            return "VERIFIED: the log, its checkpoint and every published result check out"
+                .to_owned();
+        }
+        let why = if w.trusted == 0 {
+            "witnesses not pinned: pass --trust FILE or --witness KEY to check the witness quorum"
+        } else {
+            "a quorum of 0 was asked, so no witness cosignature was required"
+        };
+        format!(
+            "VERIFIED against the log key only: the log, its checkpoint and every published result check out; {why} (without a quorum of witnesses you pinned, a log showing other readers another history would go unnoticed)"
+        )
     }
 }
 

@@ -1,18 +1,25 @@
-//! Where a bundle is read from: a directory on disk or a web server (`http://`).
+//! Where a bundle is read from: a directory on disk or a web server (`http://`, `https://`).
 //!
 //! A bundle path is relative (`checkpoint`, `tile/0/000`, `v1/results.json`). A file that does
 //! not exist is `Ok(None)`, so the verifier can tell "the bundle lacks a file the checkpoint
 //! needs" (a discrepancy) from "the source could not be read" ([`SourceError`]: the
 //! verification could not run).
 //!
-//! `https://` is not fetched: a TLS stack (rustls and ring) would add about 15 s to a clean
-//! release build on 2 cores for this one use. Mirror the bundle with any tool that speaks
-//! HTTPS (`wget --mirror`, `rclone`, `aws s3 sync`) and verify the directory: the verifier
-//! trusts no transport anyway, only the keys it is given.
+//! `https://` is fetched with rustls (ring; no OpenSSL). The server's certificate is checked
+//! against Mozilla's root certificates, built into the binary (`webpki-roots`, the CAs
+//! browsers trust), so it works the same on any system, with or without a certificate store;
+//! or, with [`TlsRoots::from_pem`] (`--ca-cert FILE`), against the CA certificates of a PEM
+//! file only, e.g. a commission's own CA. A certificate that fails the check stops the
+//! verification (it could not run): the error says which check failed. TLS only keeps the
+//! transfer private and the server honest about its name; the verdict rests on the keys the
+//! verifier is given, never on the transport.
 
 use std::io::{ErrorKind, Read as _};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
+
+use ureq::tls::{Certificate, PemItem, RootCerts, TlsConfig, TlsProvider};
 
 /// Largest file read from a source: an entry bundle is at most 256 × (2 + 65,535) bytes; the
 /// results and unit files of a million stations stay well below this.
@@ -54,6 +61,93 @@ pub enum SourceError {
     /// A bundle path that would leave the bundle.
     #[error("{0:?} is not a relative path inside the bundle")]
     BadPath(String),
+    /// A CA certificate file that cannot be used.
+    #[error("{path}: {reason}")]
+    CaCert {
+        /// The file.
+        path: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+}
+
+/// The CA certificates an `https://` server's certificate is checked against.
+#[derive(Debug, Clone, Default)]
+pub enum TlsRoots {
+    /// Mozilla's root certificates, built in (`webpki-roots`).
+    #[default]
+    Builtin,
+    /// Only the CA certificates of one PEM file.
+    Pem {
+        /// The file, for messages.
+        path: String,
+        /// Its certificates (DER), each checked to parse as an X.509 trust anchor.
+        certs: Vec<Certificate<'static>>,
+    },
+}
+
+impl TlsRoots {
+    /// Reads a PEM file of CA certificates (`-----BEGIN CERTIFICATE-----` blocks; anything
+    /// else in the file, such as text or a key, is skipped).
+    ///
+    /// # Errors
+    /// [`SourceError::Io`] if it cannot be read; [`SourceError::CaCert`] as
+    /// [`TlsRoots::from_pem`].
+    pub fn from_pem_file(path: &Path) -> Result<Self, SourceError> {
+        let bytes = std::fs::read(path).map_err(|source| SourceError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::from_pem(&path.display().to_string(), &bytes)
+    }
+
+    /// Parses PEM text of CA certificates; `path` names it in errors.
+    ///
+    /// # Errors
+    /// [`SourceError::CaCert`] if the PEM is malformed, holds no certificate, or holds one
+    /// that is not a usable X.509 CA certificate.
+    pub fn from_pem(path: &str, pem: &[u8]) -> Result<Self, SourceError> {
+        let bad = |reason: String| SourceError::CaCert {
+            path: path.to_owned(),
+            reason,
+        };
+        let mut certs = Vec::new();
+        for item in ureq::tls::parse_pem(pem) {
+            // A private key or another block is not a CA certificate, and not needed.
+            if let PemItem::Certificate(c) = item.map_err(|e| bad(format!("not valid PEM: {e}")))? {
+                certs.push(c);
+            }
+        }
+        if certs.is_empty() {
+            return Err(bad(
+                "no certificate in it (a PEM file of -----BEGIN CERTIFICATE----- blocks is expected)"
+                    .into(),
+            ));
+        }
+        let mut store = rustls::RootCertStore::empty();
+        for (i, c) in certs.iter().enumerate() {
+            store
+                .add(rustls::pki_types::CertificateDer::from(c.der()))
+                .map_err(|e| {
+                    bad(format!(
+                        "certificate {}: not a usable CA certificate: {e}",
+                        i + 1
+                    ))
+                })?;
+        }
+        Ok(Self::Pem {
+            path: path.to_owned(),
+            certs,
+        })
+    }
+
+    /// What a server's certificate is checked against, for messages.
+    fn describe(&self) -> String {
+        match self {
+            Self::Builtin => "the built-in Mozilla root certificates".to_owned(),
+            Self::Pem { path, .. } => format!("the CA certificates of {path}"),
+        }
+    }
 }
 
 /// Somewhere the files of a bundle can be read from.
@@ -80,26 +174,34 @@ pub trait Source: Sync {
     }
 }
 
-/// Opens a bundle location: an `http://` URL, or a directory (the bundle root, i.e.
-/// `BUNDLE/current`, or `BUNDLE` itself, whose `current` generation is then followed).
+/// Opens a bundle location: an `http://` or `https://` URL (a server's certificate checked
+/// against the built-in roots), or a directory (the bundle root, i.e. `BUNDLE/current`, or
+/// `BUNDLE` itself, whose `current` generation is then followed).
 ///
 /// # Errors
-/// [`SourceError::Unsupported`] for `https://` and other schemes, with how to verify instead;
-/// [`SourceError::NotABundle`] for a directory without a checkpoint.
+/// As [`open_with`].
 pub fn open(location: &str) -> Result<Box<dyn Source>, SourceError> {
-    if location.starts_with("http://") {
-        return Ok(Box::new(HttpSource::new(location)?));
-    }
-    if location.starts_with("https://") {
+    open_with(location, &TlsRoots::Builtin)
+}
+
+/// [`open`], with the CA certificates an `https://` server's certificate is checked against.
+///
+/// # Errors
+/// [`SourceError::Unsupported`] for other schemes, and for CA certificates given with a
+/// location that is not `https://`; [`SourceError::NotABundle`] for a directory without a
+/// checkpoint.
+pub fn open_with(location: &str, roots: &TlsRoots) -> Result<Box<dyn Source>, SourceError> {
+    if let (TlsRoots::Pem { path, .. }, false) = (roots, location.starts_with("https://")) {
         return Err(SourceError::Unsupported(format!(
-            "{location}: urna fetches plain http:// only. Mirror the bundle with any HTTPS \
-             tool (e.g. `wget --mirror --no-parent {location}/`) and verify the directory: \
-             nothing in the check depends on the transport, only on the keys you give"
+            "{location}: not an https:// URL, so the CA certificates of {path} would not be used"
         )));
+    }
+    if location.starts_with("http://") || location.starts_with("https://") {
+        return Ok(Box::new(HttpSource::with_roots(location, roots)?));
     }
     if let Some((scheme, _)) = location.split_once("://") {
         return Err(SourceError::Unsupported(format!(
-            "{location}: unsupported scheme {scheme:?}; give an http:// URL or a directory"
+            "{location}: unsupported scheme {scheme:?}; give an http:// or https:// URL or a directory"
         )));
     }
     Ok(Box::new(DirSource::open(Path::new(location))?))
@@ -183,25 +285,47 @@ impl Source for DirSource {
     }
 }
 
-/// A bundle on a web server (`urna serve`, nginx, a mirror or CDN), over plain HTTP.
+/// A bundle on a web server (`urna serve`, nginx, a mirror or CDN), over HTTP or HTTPS.
 #[derive(Debug)]
 pub struct HttpSource {
     base: String,
     agent: ureq::Agent,
+    roots: TlsRoots,
 }
 
 impl HttpSource {
-    /// A source for the bundle at `base` (`http://host[:port][/prefix]`).
+    /// A source for the bundle at `base` (`http://` or `https://host[:port][/prefix]`), an
+    /// HTTPS server's certificate checked against the built-in roots.
     ///
     /// # Errors
     /// [`SourceError::Unsupported`] for another scheme.
     pub fn new(base: &str) -> Result<Self, SourceError> {
-        if !base.starts_with("http://") {
+        Self::with_roots(base, &TlsRoots::Builtin)
+    }
+
+    /// [`HttpSource::new`], an HTTPS server's certificate checked against `roots`.
+    ///
+    /// # Errors
+    /// [`SourceError::Unsupported`] for another scheme.
+    pub fn with_roots(base: &str, roots: &TlsRoots) -> Result<Self, SourceError> {
+        if !base.starts_with("http://") && !base.starts_with("https://") {
             return Err(SourceError::Unsupported(format!(
-                "{base}: not an http:// URL"
+                "{base}: not an http:// or https:// URL"
             )));
         }
+        let root_certs = match roots {
+            TlsRoots::Builtin => RootCerts::WebPki,
+            TlsRoots::Pem { certs, .. } => RootCerts::Specific(Arc::new(certs.clone())),
+        };
+        let tls = TlsConfig::builder()
+            .provider(TlsProvider::Rustls)
+            .root_certs(root_certs)
+            .build();
         let agent = ureq::Agent::config_builder()
+            .tls_config(tls)
+            // A bundle asked for over https:// is not fetched over plain http:// after a
+            // redirect.
+            .https_only(base.starts_with("https://"))
             .timeout_connect(Some(Duration::from_secs(10)))
             .timeout_global(Some(Duration::from_secs(300)))
             .http_status_as_error(false)
@@ -214,12 +338,82 @@ impl HttpSource {
         Ok(Self {
             base: base.trim_end_matches('/').to_owned(),
             agent,
+            roots: roots.clone(),
         })
     }
 
     fn url(&self, path: &str) -> String {
         format!("{}/{}", self.base, encode_path(path))
     }
+
+    /// Why a request failed, in words; for a refused TLS certificate, which check failed and
+    /// what to do about it.
+    fn reason(&self, e: &ureq::Error) -> String {
+        let tls = match e {
+            ureq::Error::Rustls(r) => Some(r),
+            ureq::Error::Io(io) => io.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()),
+            _ => None,
+        };
+        let Some(tls) = tls else {
+            return e.to_string();
+        };
+        let host = host_of(&self.base);
+        let roots = self.roots.describe();
+        let cert = "TLS: the server's certificate";
+        use rustls::CertificateError as C;
+        match tls {
+            rustls::Error::InvalidCertificate(c) => match c {
+                C::UnknownIssuer => match &self.roots {
+                    TlsRoots::Builtin => format!(
+                        "{cert} is not issued by a CA in {roots} (unknown issuer): if the bundle is served with the commission's own CA, pass its certificate with --ca-cert FILE (PEM)"
+                    ),
+                    TlsRoots::Pem { .. } => format!(
+                        "{cert} is not issued by a CA in {roots} (unknown issuer): that file does not hold the CA that issued it"
+                    ),
+                },
+                C::NotValidForName => {
+                    format!("{cert} is not valid for {host}: it was issued for another name")
+                }
+                C::NotValidForNameContext { presented, .. } => format!(
+                    "{cert} is not valid for {host}: it is for {}; this is not the server the URL names, or it is misconfigured",
+                    if presented.is_empty() {
+                        "no name".to_owned()
+                    } else {
+                        presented
+                            .iter()
+                            .map(|n| bare_name(n))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    }
+                ),
+                C::Expired | C::ExpiredContext { .. } => format!("{cert} has expired ({tls})"),
+                C::NotValidYet | C::NotValidYetContext { .. } => {
+                    format!("{cert} is not valid yet ({tls}); is this computer's clock right?")
+                }
+                C::Revoked => format!("{cert} is revoked"),
+                _ => format!("{cert} is refused: {tls}"),
+            },
+            _ => format!("TLS: {tls}"),
+        }
+    }
+}
+
+/// The host of an `http(s)://host[:port][/path]` URL (without the port), for messages.
+fn host_of(url: &str) -> &str {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let authority = rest.split('/').next().unwrap_or(rest);
+    if let Some(v6) = authority.strip_prefix('[') {
+        return v6.split(']').next().unwrap_or(v6);
+    }
+    authority.split(':').next().unwrap_or(authority)
+}
+
+/// A name as rustls presents it (`DnsName("results.example")`), without the wrapping.
+fn bare_name(presented: &str) -> &str {
+    presented
+        .split_once("(\"")
+        .and_then(|(_, rest)| rest.strip_suffix("\")"))
+        .unwrap_or(presented)
 }
 
 impl Source for HttpSource {
@@ -238,7 +432,7 @@ impl Source for HttpSource {
             .agent
             .get(&url)
             .call()
-            .map_err(|e| http(e.to_string()))?;
+            .map_err(|e| http(self.reason(&e)))?;
         match resp.status().as_u16() {
             200 => {
                 let mut bytes = Vec::new();
@@ -351,11 +545,41 @@ mod tests {
     }
 
     #[test]
-    fn https_and_other_schemes_are_refused_with_advice() {
-        let err = open("https://results.example/bundle").err().unwrap();
-        assert!(err.to_string().contains("verify the directory"), "{err}");
+    fn https_is_opened_and_other_schemes_are_refused() {
+        // Opening makes no connection.
+        let s = open("https://results.example/bundle/").unwrap();
+        assert_eq!(s.describe(), "https://results.example/bundle");
         let err = open("ftp://results.example/bundle").err().unwrap();
         assert!(err.to_string().contains("unsupported scheme"), "{err}");
+        assert_eq!(host_of("https://results.example:8443/b"), "results.example");
+        assert_eq!(host_of("https://[::1]:8443/b"), "::1");
+        assert_eq!(host_of("https://127.0.0.1"), "127.0.0.1");
+        assert_eq!(bare_name("DnsName(\"results.example\")"), "results.example");
+        assert_eq!(bare_name("192.0.2.1"), "192.0.2.1");
+    }
+
+    #[test]
+    fn a_ca_certificate_file_must_hold_a_usable_certificate() {
+        let cases: [(&[u8], &str); 4] = [
+            (b"", "no certificate in it"),
+            (b"just text\n", "no certificate in it"),
+            (
+                b"-----BEGIN CERTIFICATE-----\nnot base64!\n-----END CERTIFICATE-----\n",
+                "not valid PEM",
+            ),
+            (
+                b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+                "certificate 1: not a usable CA certificate",
+            ),
+        ];
+        for (pem, want) in cases {
+            let err = TlsRoots::from_pem("ca.pem", pem).err().unwrap().to_string();
+            assert!(err.starts_with("ca.pem: ") && err.contains(want), "{err}");
+        }
+        let err = TlsRoots::from_pem_file(Path::new("/nonexistent/ca.pem"))
+            .err()
+            .unwrap();
+        assert!(matches!(err, SourceError::Io { .. }), "{err}");
     }
 
     #[test]

@@ -222,7 +222,151 @@ fn an_honest_bundle_verifies() {
     assert!(r.counts.amendments > 0 && r.counts.stations_quarantined > 0);
     assert_eq!(r.counts.files_compared, r.counts.files_identical);
     assert_eq!(r.witnesses.cosigned.len(), 1);
-    assert!(r.summary().contains("VERIFIED"));
+    assert!(r.witnesses.unpinned.is_empty());
+    let cdf = r.cdf.as_ref().unwrap();
+    assert!(cdf.pinned && cdf.witness == "agency", "{cdf:?}");
+    assert!(
+        r.summary()
+            .contains("\nVERIFIED: the log, its checkpoint and every published result check out\n")
+    );
+}
+
+/// Only the log key pinned: the witness named by the bundle's keys.json is checked against
+/// the key the file gives and reported as not pinned; it never makes a quorum.
+fn log_key_only() -> Trust {
+    Trust::new(&fixture().log.verifier().to_vkey(), &[], None).unwrap()
+}
+
+#[test]
+fn with_only_the_log_key_an_honest_bundle_verifies_and_says_the_quorum_went_unchecked() {
+    let f = fixture();
+    let r = verify(&f.bundle(&f.entries), &log_key_only(), None, &|_| {}).unwrap();
+    let summary = r.summary();
+    assert!(r.verified, "{summary}");
+    assert_eq!((r.witnesses.quorum, r.witnesses.trusted), (0, 0));
+    assert!(r.witnesses.cosigned.is_empty() && r.witnesses.unknown.is_empty());
+    let names: Vec<&str> = r
+        .witnesses
+        .unpinned
+        .iter()
+        .map(|c| c.name.as_str())
+        .collect();
+    assert_eq!(names, ["agency"]);
+    assert_eq!(r.witnesses.unpinned[0].timestamp, COSIGNED_AT);
+    // The CDF date is a cosignature time of that witness, and said to be only that.
+    let cdf = r.cdf.as_ref().unwrap();
+    assert!(!cdf.pinned && cdf.witness == "agency", "{cdf:?}");
+    for want in [
+        "none pinned by you (no --witness or --trust): the witness quorum was not checked",
+        "cosigned by 1 witness named by the bundle itself, not pinned by you: agency at ",
+        "(a witness named by the bundle itself, not pinned by you)",
+        "\nVERIFIED against the log key only: ",
+        "witnesses not pinned: pass --trust FILE or --witness KEY to check the witness quorum",
+    ] {
+        assert!(summary.contains(want), "{want:?} in:\n{summary}");
+    }
+    let json: serde_json::Value = serde_json::from_slice(&r.to_json()).unwrap();
+    assert_eq!(json["verified"], true);
+    assert_eq!(json["witnesses"]["unpinned"][0]["name"], "agency");
+    assert_eq!(json["cdf"]["pinned"], false);
+}
+
+#[test]
+fn with_only_the_log_key_a_keys_file_that_does_not_match_the_cosignatures_is_caught() {
+    let f = fixture();
+    let honest = f.bundle(&f.entries);
+    let real = f.witness.verifier().to_vkey();
+    let text = String::from_utf8(honest.files[public::KEYS_JSON].clone()).unwrap();
+
+    // Another key under the witness's name: the checkpoint's line is by another key id.
+    let other = CosignatureSigner::from_seed("agency", &[40; 32])
+        .unwrap()
+        .verifier()
+        .to_vkey();
+    let mut source = honest.clone();
+    source.files.insert(
+        public::KEYS_JSON.into(),
+        text.replace(&real, &other).into_bytes(),
+    );
+    let r = verify(&source, &log_key_only(), None, &|_| {}).unwrap();
+    // The CDF date is then the time of no verified cosignature either.
+    assert_eq!(
+        kinds(&r),
+        [Kind::Keys, Kind::FileMismatch],
+        "{}",
+        r.summary()
+    );
+    let d = &r.discrepancies[0];
+    assert_eq!(d.field.as_deref(), Some("witnesses[0].key"));
+    assert_eq!(d.found.as_deref(), Some(other.as_str()));
+    assert!(
+        d.message.contains("lists witness `agency` with key id ")
+            && d.message
+                .contains("but the checkpoint's cosignature from `agency` is by key id"),
+        "{}",
+        d.message
+    );
+    assert!(r.witnesses.unpinned.is_empty());
+    assert!(r.summary().ends_with("NOT VERIFIED\n"));
+
+    // Not a key at all.
+    let mut source = honest.clone();
+    source.files.insert(
+        public::KEYS_JSON.into(),
+        text.replace(&real, "agency+nope").into_bytes(),
+    );
+    let r = verify(&source, &log_key_only(), None, &|_| {}).unwrap();
+    assert_eq!(
+        kinds(&r),
+        [Kind::Keys, Kind::FileMismatch],
+        "{}",
+        r.summary()
+    );
+    assert!(
+        r.discrepancies[0]
+            .message
+            .contains("is not a cosignature/v1 verifier key"),
+        "{}",
+        r.summary()
+    );
+
+    // The right key id, but a line that does not verify under it (a cosignature of another
+    // checkpoint pasted under this one).
+    let mut source = honest;
+    let cp = String::from_utf8(source.files["checkpoint"].clone()).unwrap();
+    let note = Note::parse(cp.as_bytes()).unwrap();
+    let foreign = f
+        .witness
+        .cosign_at(&note.text().replacen('\n', "\n1", 1), COSIGNED_AT)
+        .unwrap();
+    let line = urna_tlog::cosignature::signature_line(&foreign);
+    let ours = cp
+        .lines()
+        .find(|l| l.starts_with("\u{2014} agency "))
+        .unwrap();
+    source.files.insert(
+        "checkpoint".into(),
+        cp.replace(&format!("{ours}\n"), &line).into_bytes(),
+    );
+    let r = verify(&source, &log_key_only(), None, &|_| {}).unwrap();
+    assert!(
+        kinds(&r).contains(&Kind::CosignatureInvalid),
+        "{}",
+        r.summary()
+    );
+    // Without a verified cosignature, the CDF date is the time of none.
+    let cdf = r
+        .discrepancies
+        .iter()
+        .find(|d| d.field.as_deref() == Some("GeneratedDate"))
+        .unwrap_or_else(|| panic!("{}", r.summary()));
+    assert!(
+        cdf.message.contains(
+            "by a witness you pinned: none; by a witness named only by v1/keys.json: none"
+        ),
+        "{}",
+        cdf.message
+    );
 }
 
 #[test]

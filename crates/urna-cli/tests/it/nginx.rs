@@ -226,24 +226,61 @@ pub(crate) fn find_nginx() -> Option<PathBuf> {
 
 /// nginx (master and workers) serving a directory on a free loopback port; stopped with
 /// SIGTERM when dropped, so the master takes its workers with it. The results page's browser
-/// tests (`web.rs`) serve their bundles with it too.
+/// tests (`web.rs`) serve their bundles with it too, and `urna verify`'s HTTPS test
+/// (`verify.rs`) over TLS.
 pub(crate) struct Nginx {
     child: Child,
-    /// Its `127.0.0.1:port`.
+    /// Its `127.0.0.1:port` (plain HTTP).
     pub(crate) addr: String,
+    /// The `127.0.0.1:port` of each HTTPS server, in the order of the sites given.
+    pub(crate) tls_addrs: Vec<String>,
+}
+
+/// An HTTPS server of the same directory: its certificate chain and private key (PEM files).
+pub(crate) struct TlsSite<'a> {
+    pub(crate) cert: &'a Path,
+    pub(crate) key: &'a Path,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 impl Nginx {
     /// Starts nginx with its files under `prefix`, serving `root`.
     pub(crate) fn start(bin: &Path, prefix: &Path, root: &Path) -> Self {
+        Self::start_with_tls(bin, prefix, root, &[])
+    }
+
+    /// As [`Nginx::start`], with one more server over HTTPS (nginx's own TLS, OpenSSL) for
+    /// each site, each on a port of its own.
+    pub(crate) fn start_with_tls(
+        bin: &Path,
+        prefix: &Path,
+        root: &Path,
+        sites: &[TlsSite<'_>],
+    ) -> Self {
         use std::os::unix::fs::MetadataExt as _;
         std::fs::create_dir_all(prefix).unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = free_port();
         let q = |path: &Path| format!("\"{}\"", path.display());
+        let mut tls_addrs = Vec::new();
+        let mut tls_servers = String::new();
+        for site in sites {
+            let port = free_port();
+            tls_addrs.push(format!("127.0.0.1:{port}"));
+            tls_servers.push_str(&format!(
+                "  server {{ listen 127.0.0.1:{port} ssl; ssl_certificate {}; \
+                 ssl_certificate_key {}; root {}; index index.html; }}\n",
+                q(site.cert),
+                q(site.key),
+                q(root)
+            ));
+        }
         // As root, nginx would run its workers as `nobody`, who cannot read a private
         // temporary directory.
         let user = if std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0) {
@@ -261,7 +298,7 @@ impl Nginx {
              \x20 charset_types text/html text/css text/javascript text/csv text/plain;\n\
              \x20 client_body_temp_path {cb};\n  proxy_temp_path {pt};\n  fastcgi_temp_path {ft};\n\
              \x20 uwsgi_temp_path {ut};\n  scgi_temp_path {st};\n\
-             \x20 server {{ listen 127.0.0.1:{port}; root {root}; index index.html; }}\n}}\n",
+             \x20 server {{ listen 127.0.0.1:{port}; root {root}; index index.html; }}\n{tls_servers}}}\n",
             pid = q(&prefix.join("nginx.pid")),
             log = q(&prefix.join("error.log")),
             cb = q(&prefix.join("client_body_temp")),
@@ -294,8 +331,13 @@ impl Nginx {
                     std::fs::read_to_string(prefix.join("error.log")).unwrap_or_default()
                 );
             }
+            // The master binds every listening socket before it answers on any.
             if std::net::TcpStream::connect(&addr).is_ok() {
-                return Self { child, addr };
+                return Self {
+                    child,
+                    addr,
+                    tls_addrs,
+                };
             }
             assert!(
                 t.elapsed() < Duration::from_secs(30),

@@ -12,6 +12,7 @@ use urna_tlog::cosignature::CosignatureSigner;
 use urna_tlog::tile::{Tile, TileKind, decode_entries, encode_entries, tiles_for_size};
 use urna_tlog::{Checkpoint, TreeSize};
 
+use crate::nginx::{Nginx, TlsSite, find_nginx};
 use crate::server::Server;
 use crate::{init, p, run, urna};
 
@@ -665,9 +666,10 @@ fn missing_pieces_are_discrepancies_and_unreachable_sources_could_not_run() {
     let cases: Vec<(Vec<String>, &str)> = vec![
         (vec![p(&empty).into()], "not a bundle"),
         (vec!["http://127.0.0.1:1".into()], "http://127.0.0.1:1"),
+        (vec!["https://127.0.0.1:1".into()], "https://127.0.0.1:1"),
         (
-            vec!["https://results.example/bundle".into()],
-            "verify the directory",
+            vec!["ftp://results.example/bundle".into()],
+            "unsupported scheme",
         ),
     ];
     for (args, want) in cases {
@@ -749,4 +751,216 @@ fn a_keys_file_naming_another_log_key_is_caught() {
         1,
         "{out}"
     );
+}
+
+#[test]
+fn with_only_the_log_key_a_genuine_bundle_verifies_and_says_the_quorum_was_not_checked() {
+    let d = Demo::new();
+    let only_log_key = |location: &Path| {
+        urna()
+            .args(["verify", p(location), "--log-key", &d.log_key])
+            .output()
+            .unwrap()
+    };
+    let o = only_log_key(&d.bundle);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}");
+    for want in [
+        "witnesses    none pinned by you (no --witness or --trust): the witness quorum was not checked",
+        "cosigned by 2 witnesses named by the bundle itself, not pinned by you: cyber-security-agency at ",
+        ", observer-mission at ",
+        "(a witness named by the bundle itself, not pinned by you)",
+        "\nVERIFIED against the log key only: the log, its checkpoint and every published result check out; witnesses not pinned: pass --trust FILE or --witness KEY to check the witness quorum",
+    ] {
+        assert!(out.contains(want), "{want:?} in:\n{out}");
+    }
+    assert!(
+        !out.contains("carries none") && !out.contains("ignored"),
+        "{out}"
+    );
+    let help = run(&["verify", "--help"], 0);
+    assert!(
+        help.contains("Witnesses named only by the bundle's own"),
+        "{help}"
+    );
+
+    // The bundle's keys.json gives another key for a witness that cosigned: caught, exit 1.
+    let path = d.current().join("v1/keys.json");
+    let mut keys: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    let (i, w) = keys["witnesses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .enumerate()
+        .find(|(_, w)| w["name"] == "cyber-security-agency")
+        .unwrap();
+    let real = w["key"].as_str().unwrap().to_owned();
+    let other = CosignatureSigner::from_seed("cyber-security-agency", &[42; 32])
+        .unwrap()
+        .verifier()
+        .to_vkey();
+    keys["witnesses"][i]["key"] = other.as_str().into();
+    replace(&path, &serde_json::to_vec_pretty(&keys).unwrap());
+    let o = only_log_key(&d.bundle);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(
+        out.contains(
+            "[keys] v1/keys.json: lists witness `cyber-security-agency` with key id "
+        ) && out.contains(
+            "but the checkpoint's cosignature from `cyber-security-agency` is by key id "
+        ) && out.contains("cosigned by 1 witness named by the bundle itself, not pinned by you: observer-mission at ")
+            && out.ends_with("NOT VERIFIED\n"),
+        "{out}"
+    );
+    // With the witnesses pinned, the same file is caught against the pinned key.
+    let (out, report) = d.tampered();
+    let k = discrepancy(&report, "keys");
+    assert_eq!(k["field"], format!("witnesses[{i}].key").as_str(), "{out}");
+    assert_eq!(
+        (k["expected"].as_str(), k["found"].as_str()),
+        (Some(real.as_str()), Some(other.as_str()))
+    );
+}
+
+/// A CA of the test's own, and a server certificate it issues for `names` (host names or IP
+/// addresses), as PEM: (CA certificate, server certificate, server key).
+struct TestCa {
+    cert_pem: String,
+    issuer: rcgen::Issuer<'static, rcgen::KeyPair>,
+}
+
+impl TestCa {
+    fn new(name: &str) -> Self {
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, name);
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params.key_usages = vec![
+            rcgen::KeyUsagePurpose::KeyCertSign,
+            rcgen::KeyUsagePurpose::CrlSign,
+        ];
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert_pem = params.self_signed(&key).unwrap().pem();
+        Self {
+            cert_pem,
+            issuer: rcgen::Issuer::new(params, key),
+        }
+    }
+
+    /// Writes `<stem>.pem` and `<stem>.key` for a server certificate naming `names`.
+    fn issue(&self, dir: &Path, stem: &str, names: &[&str]) -> (PathBuf, PathBuf) {
+        let names: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
+        let mut params = rcgen::CertificateParams::new(names).unwrap();
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, stem);
+        params.use_authority_key_identifier_extension = true;
+        params.key_usages = vec![rcgen::KeyUsagePurpose::DigitalSignature];
+        params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = params.signed_by(&key, &self.issuer).unwrap();
+        let (cert_path, key_path) = (
+            dir.join(format!("{stem}.pem")),
+            dir.join(format!("{stem}.key")),
+        );
+        std::fs::write(&cert_path, cert.pem()).unwrap();
+        std::fs::write(&key_path, key.serialize_pem()).unwrap();
+        (cert_path, key_path)
+    }
+}
+
+/// A bundle served by nginx over HTTPS with a certificate from the commission's own CA:
+/// verified with that CA given; refused, with the reason, without it, by a server whose
+/// certificate names another host, and with a CA file that holds no certificate.
+#[test]
+fn a_bundle_over_https_verifies_with_the_commissions_ca_and_bad_certificates_are_refused() {
+    let Some(bin) = find_nginx() else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "nginx is not installed: .ci/run must install it (apt-get install -y nginx) for this test"
+        );
+        eprintln!(
+            "\n*** SKIPPED a_bundle_over_https_verifies_with_the_commissions_ca_and_bad_certificates_are_refused: \
+             nginx is not installed (apt-get install nginx); CI runs it ***\n"
+        );
+        return;
+    };
+    let d = Demo::new();
+    let tls = d.dir.path().join("tls");
+    std::fs::create_dir(&tls).unwrap();
+    let ca = TestCa::new("Election commission test CA");
+    let ca_pem = tls.join("ca.pem");
+    std::fs::write(&ca_pem, &ca.cert_pem).unwrap();
+    let (good_cert, good_key) = ca.issue(&tls, "results", &["127.0.0.1"]);
+    let (other_cert, other_key) = ca.issue(&tls, "elsewhere", &["results.example"]);
+    let nginx = Nginx::start_with_tls(
+        &bin,
+        &d.dir.path().join("nginx"),
+        &d.current(),
+        &[
+            TlsSite {
+                cert: &good_cert,
+                key: &good_key,
+            },
+            TlsSite {
+                cert: &other_cert,
+                key: &other_key,
+            },
+        ],
+    );
+    let good = format!("https://{}", nginx.tls_addrs[0]);
+    let other_name = format!("https://{}", nginx.tls_addrs[1]);
+
+    // 1. With the commission's CA: verified, exactly as from the directory.
+    let o = d.verify(&good, &["--ca-cert", p(&ca_pem), "--json", "-"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let over_https: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(over_https["source"], good.as_str());
+    let o = d.verify(p(&d.current()), &["--json", "-"]);
+    let from_dir: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(over_https["totals"], from_dir["totals"]);
+    assert_eq!(
+        over_https["counts"]["files_identical"],
+        from_dir["counts"]["files_identical"]
+    );
+    assert!(text(&o).contains("VERIFIED"), "{}", text(&o));
+
+    // 2. Without it: the built-in roots do not know this CA. Could not run: exit 2.
+    let o = d.verify(&good, &[]);
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{t}");
+    assert!(
+        t.contains(&format!("{good}/checkpoint: TLS: the server's certificate is not issued by a CA in the built-in Mozilla root certificates (unknown issuer): if the bundle is served with the commission's own CA, pass its certificate with --ca-cert FILE (PEM)")),
+        "{t}"
+    );
+
+    // 3. A certificate from the right CA for another host name.
+    let o = d.verify(&other_name, &["--ca-cert", p(&ca_pem)]);
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{t}");
+    assert!(
+        t.contains(&format!(
+            "{other_name}/checkpoint: TLS: the server's certificate is not valid for 127.0.0.1: it is for results.example; this is not the server the URL names, or it is misconfigured"
+        )),
+        "{t}"
+    );
+
+    // 4. A CA file that is no CA file, and one given for a plain location.
+    let o = d.verify(&good, &["--ca-cert", p(&good_key)]);
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{t}");
+    assert!(t.contains("no certificate in it"), "{t}");
+    let o = d.verify(p(&d.bundle), &["--ca-cert", p(&ca_pem)]);
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{t}");
+    assert!(t.contains("not an https:// URL"), "{t}");
+    let help = run(&["verify", "--help"], 0);
+    assert!(
+        help.contains("--ca-cert <FILE>") && help.contains("https://"),
+        "{help}"
+    );
+    drop(nginx);
 }
