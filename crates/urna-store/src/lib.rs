@@ -14,6 +14,7 @@ mod ingest;
 mod live;
 pub mod log;
 pub mod reader;
+mod rebuild;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -77,6 +78,51 @@ pub enum StoreError {
         index: u64,
         /// What failed.
         reason: String,
+    },
+    /// A stored column disagrees with the entry's note, from which it is derived: the
+    /// database was edited outside urna.
+    #[error(
+        "entry {index}: column `{column}` holds {stored} but its note gives {derived}: the database was edited outside urna"
+    )]
+    Column {
+        /// Entry index.
+        index: u64,
+        /// The column of `entries`.
+        column: &'static str,
+        /// The value stored.
+        stored: String,
+        /// The value the note gives.
+        derived: String,
+    },
+    /// An entry is not in the database: a row was deleted outside urna, or (for
+    /// [`reader::EntryReader`]) the range asked for runs past the last entry.
+    #[error(
+        "entry {index} is missing from the database (entries are numbered 0, 1, 2, … without gaps)"
+    )]
+    Missing {
+        /// The first index missing.
+        index: u64,
+    },
+    /// A stored note does not follow the entries before it as intake requires (a conflict,
+    /// a replay, a repeat, an amendment of nothing): the database was edited outside urna.
+    #[error(
+        "entry {index}: its note does not follow the entries before it: {reason}: the database was edited outside urna"
+    )]
+    Inadmissible {
+        /// Entry index.
+        index: u64,
+        /// What intake would have refused.
+        reason: String,
+    },
+    /// The `meta` table disagrees with the definition or with this version of urna.
+    #[error("meta `{key}` holds {stored:?} but {expected}")]
+    Meta {
+        /// The key in `meta`.
+        key: &'static str,
+        /// The value stored.
+        stored: String,
+        /// What was expected, in words.
+        expected: String,
     },
     /// Tally failed.
     #[error(transparent)]
@@ -231,6 +277,7 @@ impl Store {
                 then: recorded,
             });
         }
+        check_meta(&conn, &election)?;
         let key_path = dir.join(log::LOG_KEY_FILE);
         let skey = std::fs::read_to_string(&key_path).map_err(io_err(&key_path))?;
         let signer = NoteSigner::from_skey(skey.trim())
@@ -240,54 +287,9 @@ impl Store {
         if let Some(size) = latest.as_deref().and_then(log::checkpoint_size) {
             log.skip_written_tiles(size);
         }
-        let mut history = MemoryHistory::default();
-        let mut next_index = 0;
-        {
-            let mut stmt = conn.prepare(
-                "SELECT idx, hash, text_hash, contest, station, revision, note FROM entries ORDER BY idx",
-            )?;
-            let mut rows = stmt.query([])?;
-            while let Some(r) = rows.next()? {
-                let index = sql_u64(r.get(0)?);
-                let hash: [u8; 32] = r.get(1)?;
-                let text_hash: [u8; 32] = r.get(2)?;
-                let contest: String = r.get(3)?;
-                let station: String = r.get(4)?;
-                let revision: u32 = r.get(5)?;
-                let corrupt = |reason: &str| StoreError::Corrupt {
-                    index,
-                    reason: reason.to_owned(),
-                };
-                if index != next_index {
-                    return Err(corrupt("log indices must be consecutive from 0"));
-                }
-                let note: Vec<u8> = r.get(6)?;
-                if index == 0 {
-                    check_genesis(&election, &note).map_err(|m| corrupt(&m))?;
-                    log.append(0, std::iter::once(note))?;
-                    next_index = 1;
-                    continue;
-                }
-                let c = election
-                    .contest(&contest)
-                    .ok_or_else(|| corrupt("unknown contest"))?;
-                let s = election
-                    .station(&station)
-                    .ok_or_else(|| corrupt("unknown station"))?;
-                history.record(
-                    c,
-                    s,
-                    Latest {
-                        revision,
-                        hash,
-                        text_hash,
-                    },
-                    index,
-                );
-                log.append(index, std::iter::once(note))?;
-                next_index = index + 1;
-            }
-        }
+        // Every row is checked against its note before anything is written (the log's flush
+        // below), so a refused open changes nothing.
+        let (history, next_index) = rebuild::rebuild(&conn, &election, &mut log)?;
         // Continue from the last checkpoint the log signed, checking the database against it,
         // and sequence whatever was committed after it (a crash between commit and sequencing).
         if let Some(latest) = latest {
@@ -523,11 +525,40 @@ impl Store {
 }
 
 /// Checks that a stored entry 0 is the genesis of `e` (what the log key signed is checked by
-/// the log's own root; here the meaning).
-fn check_genesis(e: &Election, note: &[u8]) -> Result<(), String> {
+/// the log's own root; here the meaning); returns the SHA-256 of its text.
+fn check_genesis(e: &Election, note: &[u8]) -> Result<[u8; 32], String> {
     let note = Note::parse(note).map_err(|err| format!("genesis: {err}"))?;
     let genesis = Genesis::parse(note.text()).map_err(|err| format!("genesis: {err}"))?;
-    genesis.check(e).map_err(|err| format!("genesis: {err}"))
+    genesis.check(e).map_err(|err| format!("genesis: {err}"))?;
+    Ok(urna_model::intake::sha256(note.text().as_bytes()))
+}
+
+/// Checks the `meta` rows other than the definition digest: the schema this version of urna
+/// writes, and the election the definition names.
+fn check_meta(conn: &Connection, e: &Election) -> Result<(), StoreError> {
+    let get = |key: &str| -> Result<String, StoreError> {
+        Ok(conn
+            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+            .optional()?
+            .unwrap_or_default())
+    };
+    let schema = get("schema")?;
+    if schema != SCHEMA_VERSION {
+        return Err(StoreError::Meta {
+            key: "schema",
+            stored: schema,
+            expected: format!("this version of urna reads schema {SCHEMA_VERSION}"),
+        });
+    }
+    let election = get("election")?;
+    if election != e.id {
+        return Err(StoreError::Meta {
+            key: "election",
+            stored: election,
+            expected: format!("the definition is of election {:?}", e.id),
+        });
+    }
+    Ok(())
 }
 
 /// Notes parsed per chunk when re-deriving a tally.

@@ -141,11 +141,12 @@ impl Sequencer {
         Ok(())
     }
 
-    /// Appends entries (the exact note bytes) that the store holds at `first_index…`.
-    pub(crate) fn append(
+    /// Appends entries (the exact note bytes) that the store holds at `first_index…`. Only the
+    /// entries of the data tile still being filled are copied.
+    pub(crate) fn append<N: AsRef<[u8]> + Into<Vec<u8>>>(
         &mut self,
         first_index: u64,
-        notes: impl IntoIterator<Item = Vec<u8>>,
+        notes: impl IntoIterator<Item = N>,
     ) -> Result<(), StoreError> {
         if first_index != self.size() {
             return Err(StoreError::Log(format!(
@@ -157,14 +158,14 @@ impl Sequencer {
         for note in notes {
             finished.clear();
             self.tree
-                .append(leaf_hash(&note), &mut finished)
+                .append(leaf_hash(note.as_ref()), &mut finished)
                 .map_err(|e| StoreError::Log(e.to_string()))?;
             self.hashes
                 .extend(&finished)
                 .map_err(|e| StoreError::Log(e.to_string()))?;
             // Entries in data tiles already written are not kept (see `skip_written_tiles`).
             if self.size() > self.tail_start {
-                self.tail.push(note);
+                self.tail.push(note.into());
             }
         }
         Ok(())
