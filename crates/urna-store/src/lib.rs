@@ -7,6 +7,10 @@
 //! counts nothing twice, because the in-memory history is rebuilt from the committed rows and
 //! [`urna_model::intake::admit`] treats a resubmitted note as a duplicate.
 //!
+//! The note bytes are the truth: every other column of a row but the intake time is derived from
+//! its note, and an open re-derives and compares them all, so a database edited outside urna is
+//! refused with the entry and the column named (the `rebuild` module lists the columns).
+//!
 //! Out of scope: the transparency log's tiles and checkpoints (`urna-tlog`), PostgreSQL (a
 //! later backend behind the same operations), HTTP.
 
@@ -60,16 +64,17 @@ pub enum StoreError {
         /// Digest recorded.
         then: String,
     },
-    /// SQLite failed.
+    /// SQLite failed. The message holds the cause; it is not also a `source`, so an error
+    /// chain prints it once.
     #[error("database: {0}")]
-    Sqlite(#[from] rusqlite::Error),
-    /// File system failed.
-    #[error("{path}: {source}")]
+    Sqlite(rusqlite::Error),
+    /// File system failed. The message holds the cause, printed once.
+    #[error("{path}: {error}")]
     Io {
         /// Path.
         path: String,
         /// Cause.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// A stored entry no longer parses: the database was edited outside urna.
     #[error("entry {index}: stored note is corrupt: {reason}")]
@@ -130,6 +135,12 @@ pub enum StoreError {
     /// The transparency log failed or disagrees with the database.
     #[error("log: {0}")]
     Log(String),
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        Self::Sqlite(e)
+    }
 }
 
 /// One stored entry, as listed for operators.
@@ -284,12 +295,15 @@ impl Store {
             .map_err(|e| StoreError::Setup(format!("{}: {e}", key_path.display())))?;
         let mut log = log::Sequencer::new(dir, signer)?;
         let latest = log::read_latest(dir)?;
-        if let Some(size) = latest.as_deref().and_then(log::checkpoint_size) {
+        // The size the log signed; `resume` below checks the signature and the root.
+        let signed = latest.as_deref().and_then(log::checkpoint_size);
+        if let Some(size) = signed {
             log.skip_written_tiles(size);
         }
         // Every row is checked against its note before anything is written (the log's flush
         // below), so a refused open changes nothing.
-        let (history, next_index) = rebuild::rebuild(&conn, &election, &mut log)?;
+        let (history, next_index) =
+            rebuild::rebuild(&conn, &election, &mut log, signed.unwrap_or(0))?;
         // Continue from the last checkpoint the log signed, checking the database against it,
         // and sequence whatever was committed after it (a crash between commit and sequencing).
         if let Some(latest) = latest {
@@ -390,19 +404,22 @@ impl Store {
     /// Every entry, in log order.
     ///
     /// # Errors
-    /// [`StoreError::Sqlite`].
+    /// [`StoreError::Sqlite`]; [`StoreError::Column`] if a row's `status` disagrees with its
+    /// note (see [`Store::entry`]).
     pub fn entries(&self) -> Result<Vec<EntryRow>, StoreError> {
         let mut stmt = self
             .conn
             .prepare(&format!("SELECT {ENTRY_COLUMNS} FROM entries ORDER BY idx"))?;
         let rows = stmt.query_map([], entry_row)?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        rows.map(|r| self.checked(r?)).collect()
     }
 
-    /// The entry at `index`, if stored.
+    /// The entry at `index`, if stored. Whether it is quarantined is derived from its note,
+    /// not read from the `status` column, which must agree.
     ///
     /// # Errors
-    /// [`StoreError::Sqlite`].
+    /// [`StoreError::Sqlite`]; [`StoreError::Corrupt`] if the note no longer parses;
+    /// [`StoreError::Column`] if `status` disagrees with the note: the database was edited.
     pub fn entry(&self, index: u64) -> Result<Option<EntryRow>, StoreError> {
         self.entry_where("idx = ?1", &to_sql(index))
     }
@@ -410,7 +427,7 @@ impl Store {
     /// The current entry (highest revision) of a station, if it has one.
     ///
     /// # Errors
-    /// [`StoreError::Sqlite`].
+    /// As [`Store::entry`].
     pub fn current_entry_of(&self, station: &str) -> Result<Option<EntryRow>, StoreError> {
         self.entry_where("station = ?1 ORDER BY revision DESC LIMIT 1", &station)
     }
@@ -421,7 +438,33 @@ impl Store {
         arg: &dyn rusqlite::ToSql,
     ) -> Result<Option<EntryRow>, StoreError> {
         let sql = format!("SELECT {ENTRY_COLUMNS} FROM entries WHERE {clause}");
-        Ok(self.conn.query_row(&sql, [arg], entry_row).optional()?)
+        self.conn
+            .query_row(&sql, [arg], entry_row)
+            .optional()?
+            .map(|r| self.checked(r))
+            .transpose()
+    }
+
+    /// An entry as read, with its verdict derived from its note and checked against `status`.
+    fn checked(&self, (mut row, status): (EntryRow, i64)) -> Result<EntryRow, StoreError> {
+        if row.index > 0 {
+            row.quarantined = resubmit(&self.election, &row.note)
+                .map_err(|reason| StoreError::Corrupt {
+                    index: row.index,
+                    reason,
+                })?
+                .is_quarantined();
+        }
+        let derived = i64::from(row.quarantined);
+        if status != derived {
+            return Err(StoreError::Column {
+                index: row.index,
+                column: "status",
+                stored: rebuild::status_text(status),
+                derived: rebuild::status_text(derived),
+            });
+        }
+        Ok(row)
     }
 
     /// The log's root hash at `size` entries.
@@ -703,9 +746,9 @@ fn copy_synced(from: &Path, to: &Path) -> Result<(), StoreError> {
 }
 
 fn io_err(path: &Path) -> impl Fn(std::io::Error) -> StoreError + '_ {
-    move |source| StoreError::Io {
+    move |error| StoreError::Io {
         path: path.display().to_string(),
-        source,
+        error,
     }
 }
 
@@ -742,15 +785,19 @@ fn sql_u64(v: i64) -> u64 {
 /// The columns [`entry_row`] reads, in its order.
 const ENTRY_COLUMNS: &str = "idx, hash, station, revision, status, note";
 
-fn entry_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<EntryRow> {
-    Ok(EntryRow {
-        index: sql_u64(r.get(0)?),
-        hash: r.get(1)?,
-        station: r.get(2)?,
-        revision: r.get(3)?,
-        quarantined: r.get::<_, i64>(4)? == 1,
-        note: r.get(5)?,
-    })
+/// A row as stored, with its `status` apart ([`Store::checked`] derives `quarantined`).
+fn entry_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(EntryRow, i64)> {
+    Ok((
+        EntryRow {
+            index: sql_u64(r.get(0)?),
+            hash: r.get(1)?,
+            station: r.get(2)?,
+            revision: r.get(3)?,
+            quarantined: false,
+            note: r.get(5)?,
+        },
+        r.get(4)?,
+    ))
 }
 
 /// Rows are counted in `u64`; SQLite integers are `i64`, which no real log size reaches.

@@ -1,34 +1,40 @@
 //! Opening a data directory: every stored row is read back in log order, its note re-derived,
 //! and the store's in-memory state (the log's tree, the intake history) rebuilt from the notes.
 //!
-//! The note bytes are the only part of a row the log covers. Every other column of `entries`
-//! is derived from the note at intake, so it is derived again here and compared:
+//! The note bytes are the only part of a row the log covers. The other columns of `entries`
+//! are derived from the note at intake, so they are derived again here and compared:
 //!
-//! | column        | derived from the note as                                   |
-//! |---------------|------------------------------------------------------------|
-//! | `idx`         | its position: entries are numbered 0, 1, 2, … without gaps |
-//! | `hash`        | SHA-256 of the note bytes                                  |
-//! | `text_hash`   | SHA-256 of the note text                                   |
-//! | `contest`     | the body's `contest:` (empty for the genesis)              |
-//! | `station`     | the body's `station:` (empty for the genesis)              |
-//! | `revision`    | the body's `revision:` (0 for the genesis)                 |
-//! | `status`      | 1 if an error rule of the definition fails, else 0         |
-//! | `received_ms` | not derived: the intake clock, kept for operators only     |
+//! | column        | derived from the note as                                   | checked  |
+//! |---------------|------------------------------------------------------------|----------|
+//! | `idx`         | its position: entries are numbered 0, 1, 2, … without gaps | at open  |
+//! | `hash`        | SHA-256 of the note bytes                                  | at open  |
+//! | `text_hash`   | SHA-256 of the note text                                   | at open  |
+//! | `contest`     | the body's `contest:` (empty for the genesis)              | at open  |
+//! | `station`     | the body's `station:` (empty for the genesis)              | at open  |
+//! | `revision`    | the body's `revision:` (0 for the genesis)                 | at open  |
+//! | `status`      | 1 if an error rule of the definition fails, else 0         | on read  |
+//! | `received_ms` | not derived: the intake clock, for operators only          | never    |
 //!
 //! A row whose column disagrees with its note is refused, naming the entry, the column, the
 //! stored and the derived value. Each protocol or amendment is then admitted again
 //! ([`urna_model::intake::admit`]) against the history of the entries before it, exactly as
-//! intake did: what the note says of its kind, revision and `supersedes:` must follow the
-//! station's earlier entries, and no note may repeat another. Signatures are not checked again
-//! (they were checked at intake, and the log's checkpoint covers the note bytes).
+//! intake did: its kind, revision and `supersedes:` must follow the station's earlier entries,
+//! and no note may repeat another. Nothing at open depends on `status`: the tally re-derives
+//! every verdict from the notes, and [`crate::Store::entry`] derives it from the note and
+//! refuses a row whose `status` disagrees. Signatures are not checked again (intake checked
+//! them, and the log's checkpoint covers the note bytes).
 //!
-//! Cost: each note is parsed and validated once, on every core, while the log's tree is built
-//! from the same chunk on the calling thread.
+//! Cost: the entries the last signed checkpoint covers are read by their header lines only
+//! (type, election, contest, station, revision, supersedes) and their two hashes: the log's
+//! root, checked against that checkpoint right after, proves their bytes are what intake
+//! accepted. Entries after it (committed but not yet sequenced when the process stopped) are
+//! parsed and validated in full. The notes of each chunk are read on every core while the
+//! calling thread builds the log's tree from the same chunk.
 
 use rusqlite::Connection;
 use urna_model::definition::Election;
 use urna_model::intake::{Submission, Verdict, admit, sha256};
-use urna_model::protocol::hex;
+use urna_model::protocol::{AMENDMENT_V1, PROTOCOL_V1, hex, parse_count, parse_sha256};
 
 use crate::log::Sequencer;
 use crate::{MemoryHistory, StoreError, check_genesis, resubmit};
@@ -44,7 +50,6 @@ struct Row {
     contest: String,
     station: String,
     revision: i64,
-    status: i64,
     note: Vec<u8>,
 }
 
@@ -56,15 +61,18 @@ enum Derived {
     Entry(Submission),
 }
 
-/// Reads every row in log order, checks it against its note, appends the notes to `log`, and
-/// returns the intake history and the number of entries.
+/// Reads every row in log order, checks it against its note, appends the notes to `log`, and the intake history and the number of entries.
+/// returns the intake history and the number of entries. Entries below `signed` (the size of
+/// the last checkpoint the log signed, whose root the caller checks next) are read by their
+/// header only.
 pub(crate) fn rebuild(
     conn: &Connection,
     election: &Election,
     log: &mut Sequencer,
+    signed: u64,
 ) -> Result<(MemoryHistory, u64), StoreError> {
     let mut stmt = conn.prepare(
-        "SELECT idx, hash, text_hash, contest, station, revision, status, note \
+        "SELECT idx, hash, text_hash, contest, station, revision, note \
          FROM entries ORDER BY idx",
     )?;
     let mut rows = stmt.query([])?;
@@ -80,7 +88,7 @@ pub(crate) fn rebuild(
             let expected = next + chunk.len() as u64;
             if u64::try_from(idx).ok() != Some(expected) {
                 // Report whatever is wrong before the gap first.
-                check_chunk(election, log, &mut history, &chunk, threads)?;
+                check_chunk(election, log, &mut history, &chunk, signed, threads)?;
                 return Err(if idx > crate::to_sql(expected) {
                     StoreError::Missing { index: expected }
                 } else {
@@ -99,12 +107,11 @@ pub(crate) fn rebuild(
                 contest: r.get(3)?,
                 station: r.get(4)?,
                 revision: r.get(5)?,
-                status: r.get(6)?,
-                note: r.get(7)?,
+                note: r.get(6)?,
             });
         }
         if chunk.len() == OPEN_CHUNK || (done && !chunk.is_empty()) {
-            check_chunk(election, log, &mut history, &chunk, threads)?;
+            check_chunk(election, log, &mut history, &chunk, signed, threads)?;
             next += chunk.len() as u64;
             chunk.clear();
         }
@@ -121,6 +128,7 @@ fn check_chunk(
     log: &mut Sequencer,
     history: &mut MemoryHistory,
     chunk: &[Row],
+    signed: u64,
     threads: usize,
 ) -> Result<(), StoreError> {
     let Some(first) = chunk.first() else {
@@ -131,7 +139,11 @@ fn check_chunk(
         let handles: Vec<_> = chunk
             .chunks(per)
             .map(|part| {
-                let h = s.spawn(move || part.iter().map(|r| derive(e, r)).collect::<Vec<_>>());
+                let h = s.spawn(move || {
+                    part.iter()
+                        .map(|r| derive(e, r, r.index < signed))
+                        .collect::<Vec<_>>()
+                });
                 (part.len(), h)
             })
             .collect();
@@ -181,29 +193,78 @@ fn panicked() -> String {
     "the thread re-deriving it panicked".to_owned()
 }
 
-fn derive(e: &Election, row: &Row) -> Result<Derived, String> {
+/// What `row`'s note says of the row: from its header alone if `covered` (the log's root
+/// covers it), else from a full parse and validation.
+fn derive(e: &Election, row: &Row, covered: bool) -> Result<Derived, String> {
     if row.index == 0 {
         let text_hash = check_genesis(e, &row.note)?;
-        Ok(Derived::Genesis {
+        return Ok(Derived::Genesis {
             hash: sha256(&row.note),
             text_hash,
-        })
-    } else {
-        resubmit(e, &row.note).map(Derived::Entry)
+        });
     }
+    if covered && let Some(sub) = header(e, &row.note) {
+        return Ok(Derived::Entry(sub));
+    }
+    resubmit(e, &row.note).map(Derived::Entry)
 }
 
-/// Compares every derived column of `row` with what its note gives.
+/// The submission of a stored protocol or amendment as far as its header lines say (no counts,
+/// votes or verdict): what the history and the columns need. `None` if the note does not have
+/// the shape intake gives every stored note; the full parse then says what is wrong.
+fn header(e: &Election, note: &[u8]) -> Option<Submission> {
+    // The text ends at the last blank line (signed-note format), as `Note::parse` splits it;
+    // the signature lines after it are short, so the search from the end is too.
+    let end = (0..note.len().saturating_sub(1))
+        .rev()
+        .find(|&i| note[i] == b'\n' && note[i + 1] == b'\n')?;
+    let text = &note[..=end];
+    let mut lines = text
+        .split(|&b| b == b'\n')
+        .map(|l| std::str::from_utf8(l).ok());
+    let mut field = |key: &str| -> Option<&str> { lines.next()??.strip_prefix(key) };
+    let amendment = match field("")? {
+        PROTOCOL_V1 => false,
+        AMENDMENT_V1 => true,
+        _ => return None,
+    };
+    if field("election: ")? != e.id {
+        return None;
+    }
+    let contest = e.contest(field("contest: ")?)?;
+    let station = e.station(field("station: ")?)?;
+    let revision = parse_count(field("revision: ")?)
+        .ok()
+        .and_then(|r| u32::try_from(r).ok())
+        .filter(|&r| r >= 1)?;
+    let supersedes = if amendment {
+        Some(parse_sha256(field("supersedes: ")?).ok()?)
+    } else {
+        None
+    };
+    Some(Submission {
+        hash: sha256(note),
+        text_hash: sha256(text),
+        contest,
+        station,
+        revision,
+        supersedes,
+        counts: Vec::new(),
+        votes: Vec::new(),
+        violations: Vec::new(),
+    })
+}
+
+/// Compares every column of `row` checked at open with what its note gives.
 fn check_columns(e: &Election, row: &Row, derived: &Derived) -> Result<(), StoreError> {
-    let (hash, text_hash, contest, station, revision, status) = match derived {
-        Derived::Genesis { hash, text_hash } => (hash, text_hash, "", "", 0, 0),
+    let (hash, text_hash, contest, station, revision) = match derived {
+        Derived::Genesis { hash, text_hash } => (hash, text_hash, "", "", 0),
         Derived::Entry(sub) => (
             &sub.hash,
             &sub.text_hash,
             e.contests[sub.contest.0 as usize].id.as_str(),
             e.stations[sub.station.0 as usize].id.as_str(),
             i64::from(sub.revision),
-            i64::from(sub.is_quarantined()),
         ),
     };
     let mismatch = |column: &'static str, stored: String, derived: String| {
@@ -237,13 +298,11 @@ fn check_columns(e: &Election, row: &Row, derived: &Derived) -> Result<(), Store
     if row.revision != revision {
         return mismatch("revision", row.revision.to_string(), revision.to_string());
     }
-    if row.status != status {
-        return mismatch("status", status_text(row.status), status_text(status));
-    }
     Ok(())
 }
 
-fn status_text(status: i64) -> String {
+/// The `status` column as a person reads it.
+pub(crate) fn status_text(status: i64) -> String {
     match status {
         0 => "0 (accepted)".to_owned(),
         1 => "1 (quarantined)".to_owned(),

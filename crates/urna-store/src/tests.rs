@@ -507,32 +507,82 @@ mod tamper_tests {
         );
     }
 
-    /// Both ways: an accepted entry marked quarantined, and the last amendment (which fixed a
-    /// quarantined protocol) marked quarantined too.
+    /// `status` is not needed to open (the tally re-derives every verdict from the notes), so
+    /// it is checked where it is read: an entry is refused, naming the column, both ways (an
+    /// entry marked quarantined, and an amendment that fixed a quarantined protocol marked
+    /// quarantined too). The tally is unaffected.
     #[test]
-    fn an_edited_status_is_refused() {
+    fn an_edited_status_is_refused_where_it_is_read() {
         let f = closed_store();
         let last = GENESIS + 20 + f.amendments.len() as u64 - 1;
+        let tally = Store::open(&f.data).unwrap().tally(ContestIdx(0)).unwrap();
+        let conn = rusqlite::Connection::open(f.data.join(DB_FILE)).unwrap();
         let status = column(&f, "status", 7);
+        conn.execute_batch(&format!(
+            "UPDATE entries SET status = 1 - status WHERE idx = 7; \
+             UPDATE entries SET status = 1 WHERE idx = {last};"
+        ))
+        .unwrap();
+        drop(conn);
+        let mut store = Store::open(&f.data).unwrap();
         let (stored, derived) = if status == "0" {
             ("1 (quarantined)", "0 (accepted)")
         } else {
             ("0 (accepted)", "1 (quarantined)")
         };
-        refused_after(
-            &f,
-            "UPDATE entries SET status = 1 - status WHERE idx = 7",
-            &[&format!(
+        let err = store.entry(7).unwrap_err().to_string();
+        assert!(
+            err.contains(&format!(
                 "entry 7: column `status` holds {stored} but its note gives {derived}"
-            )],
+            )),
+            "{err}"
         );
+        let err = store.entry(last).unwrap_err().to_string();
+        assert!(
+            err.contains(&format!(
+                "entry {last}: column `status` holds 1 (quarantined) but its note gives 0 (accepted)"
+            )),
+            "{err}"
+        );
+        let station = column(&f, "station", last);
+        assert!(store.current_entry_of(&station).is_err());
+        assert!(store.entries().is_err());
+        assert!(store.entry(6).unwrap().is_some());
+        assert_eq!(store.tally(ContestIdx(0)).unwrap(), tally);
+    }
+
+    /// Entries after the last checkpoint the log signed (committed, not yet sequenced) are not
+    /// covered by its root: they are parsed in full, so a broken body is refused.
+    #[test]
+    fn an_unsequenced_entry_is_parsed_in_full() {
         let f = closed_store();
+        let next = GENESIS + 20 + f.amendments.len() as u64;
+        // Station 3's protocol with a count that is no number, appended with columns that
+        // agree with it.
+        let mut note = f.protocols[2].clone();
+        let at = note.windows(7).position(|w| w == b"\nvalid:").unwrap() + 8;
+        note[at] = b'x';
+        let text_end = note.windows(2).rposition(|w| w == b"\n\n").unwrap();
+        let conn = rusqlite::Connection::open(f.data.join(DB_FILE)).unwrap();
+        conn.execute(
+            "INSERT INTO entries SELECT ?1, ?2, ?3, contest, station, 2, status, received_ms, ?4 \
+             FROM entries WHERE idx = 3",
+            rusqlite::params![
+                next as i64,
+                urna_model::intake::sha256(&note),
+                urna_model::intake::sha256(&note[..=text_end]),
+                note
+            ],
+        )
+        .unwrap();
+        drop(conn);
         refused_after(
             &f,
-            &format!("UPDATE entries SET status = 1 WHERE idx = {last}"),
-            &[&format!(
-                "entry {last}: column `status` holds 1 (quarantined) but its note gives 0 (accepted)"
-            )],
+            "",
+            &[
+                &format!("entry {next}: stored note is corrupt: line "),
+                "valid",
+            ],
         );
     }
 
