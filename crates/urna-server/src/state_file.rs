@@ -24,21 +24,22 @@ pub enum StateFileError {
          (a witness that lost its state could be tricked into cosigning a fork)"
     )]
     Missing(PathBuf),
-    /// Reading or writing failed.
-    #[error("witness state file {path}: {source}")]
+    /// Reading or writing failed. The message holds the cause; it is not also a `source`,
+    /// so an error chain prints it once.
+    #[error("witness state file {path}: {error}")]
     Io {
         /// The file.
         path: PathBuf,
         /// The I/O error.
-        source: io::Error,
+        error: io::Error,
     },
-    /// The file is not a witness state.
-    #[error("witness state file {path} is not valid: {source}")]
+    /// The file is not a witness state. The message holds the cause, printed once.
+    #[error("witness state file {path} is not a valid witness state: {error}")]
     Invalid {
         /// The file.
         path: PathBuf,
-        /// The JSON error.
-        source: serde_json::Error,
+        /// The JSON error (line and column).
+        error: serde_json::Error,
     },
 }
 
@@ -67,9 +68,9 @@ impl StateFile {
     /// [`StateFileError::Invalid`].
     pub fn load(&self, create: bool) -> Result<WitnessState, StateFileError> {
         match fs::read(&self.path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|source| StateFileError::Invalid {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|error| StateFileError::Invalid {
                 path: self.path.clone(),
-                source,
+                error,
             }),
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 if !create {
@@ -79,9 +80,9 @@ impl StateFile {
                 self.store(&empty)?;
                 Ok(empty)
             }
-            Err(source) => Err(StateFileError::Io {
+            Err(error) => Err(StateFileError::Io {
                 path: self.path.clone(),
-                source,
+                error,
             }),
         }
     }
@@ -92,14 +93,14 @@ impl StateFile {
     /// # Errors
     /// [`StateFileError::Io`]; the old file is then left as it was.
     pub fn store(&self, state: &WitnessState) -> Result<(), StateFileError> {
-        let io_err = |source| StateFileError::Io {
+        let io_err = |error| StateFileError::Io {
             path: self.path.clone(),
-            source,
+            error,
         };
         let mut bytes =
-            serde_json::to_vec_pretty(state).map_err(|source| StateFileError::Invalid {
+            serde_json::to_vec_pretty(state).map_err(|error| StateFileError::Invalid {
                 path: self.path.clone(),
-                source,
+                error,
             })?;
         bytes.push(b'\n');
         urna_tlog::tiledir::write_file_atomic(&self.path, &bytes).map_err(io_err)?;
@@ -149,9 +150,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("state.json");
         fs::write(&path, b"{\"logs\":{},\"extra\":1}").unwrap();
-        assert!(matches!(
-            StateFile::new(&path).load(true),
-            Err(StateFileError::Invalid { .. })
-        ));
+        let err = StateFile::new(&path).load(true).unwrap_err();
+        assert!(matches!(err, StateFileError::Invalid { .. }), "{err:?}");
+        // The cause is in the message, not also a source: a printed chain names it once.
+        assert!(err.to_string().contains("unknown field `extra`"), "{err}");
+        assert!(std::error::Error::source(&err).is_none());
     }
 }

@@ -65,9 +65,10 @@ pub enum AddCheckpointError {
     /// Refused by the tlog-witness rules; [`WitnessError::status`] is the status.
     #[error(transparent)]
     Refused(#[from] WitnessError),
-    /// The new state could not be written; nothing was cosigned (500).
+    /// The new state could not be written; nothing was cosigned (500). The message holds the
+    /// cause, printed once.
     #[error("cannot persist the witness state: {0}")]
-    Persist(#[source] StateFileError),
+    Persist(StateFileError),
     /// The blocking writer task died (500).
     #[error("the state writer task failed: {0}")]
     Writer(String),

@@ -295,7 +295,7 @@ impl Store {
         if let Some(e) = read_error.into_inner().ok().flatten() {
             return Err(StoreError::Io {
                 path: "input".into(),
-                source: e,
+                error: e,
             });
         }
         Ok(report)

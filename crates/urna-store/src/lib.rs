@@ -7,6 +7,10 @@
 //! counts nothing twice, because the in-memory history is rebuilt from the committed rows and
 //! [`urna_model::intake::admit`] treats a resubmitted note as a duplicate.
 //!
+//! The note bytes are the truth: every other column of a row but the intake time is derived from
+//! its note, and an open re-derives and compares them all, so a database edited outside urna is
+//! refused with the entry and the column named (the `rebuild` module lists the columns).
+//!
 //! Out of scope: the transparency log's tiles and checkpoints (`urna-tlog`), PostgreSQL (a
 //! later backend behind the same operations), HTTP.
 
@@ -14,6 +18,7 @@ mod ingest;
 mod live;
 pub mod log;
 pub mod reader;
+mod rebuild;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -59,16 +64,17 @@ pub enum StoreError {
         /// Digest recorded.
         then: String,
     },
-    /// SQLite failed.
+    /// SQLite failed. The message holds the cause; it is not also a `source`, so an error
+    /// chain prints it once.
     #[error("database: {0}")]
-    Sqlite(#[from] rusqlite::Error),
-    /// File system failed.
-    #[error("{path}: {source}")]
+    Sqlite(rusqlite::Error),
+    /// File system failed. The message holds the cause, printed once.
+    #[error("{path}: {error}")]
     Io {
         /// Path.
         path: String,
         /// Cause.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// A stored entry no longer parses: the database was edited outside urna.
     #[error("entry {index}: stored note is corrupt: {reason}")]
@@ -78,12 +84,63 @@ pub enum StoreError {
         /// What failed.
         reason: String,
     },
+    /// A stored column disagrees with the entry's note, from which it is derived: the
+    /// database was edited outside urna.
+    #[error(
+        "entry {index}: column `{column}` holds {stored} but its note gives {derived}: the database was edited outside urna"
+    )]
+    Column {
+        /// Entry index.
+        index: u64,
+        /// The column of `entries`.
+        column: &'static str,
+        /// The value stored.
+        stored: String,
+        /// The value the note gives.
+        derived: String,
+    },
+    /// An entry is not in the database: a row was deleted outside urna, or (for
+    /// [`reader::EntryReader`]) the range asked for runs past the last entry.
+    #[error(
+        "entry {index} is missing from the database (entries are numbered 0, 1, 2, … without gaps)"
+    )]
+    Missing {
+        /// The first index missing.
+        index: u64,
+    },
+    /// A stored note does not follow the entries before it as intake requires (a conflict,
+    /// a replay, a repeat, an amendment of nothing): the database was edited outside urna.
+    #[error(
+        "entry {index}: its note does not follow the entries before it: {reason}: the database was edited outside urna"
+    )]
+    Inadmissible {
+        /// Entry index.
+        index: u64,
+        /// What intake would have refused.
+        reason: String,
+    },
+    /// The `meta` table disagrees with the definition or with this version of urna.
+    #[error("meta `{key}` holds {stored:?} but {expected}")]
+    Meta {
+        /// The key in `meta`.
+        key: &'static str,
+        /// The value stored.
+        stored: String,
+        /// What was expected, in words.
+        expected: String,
+    },
     /// Tally failed.
     #[error(transparent)]
     Tally(#[from] TallyError),
     /// The transparency log failed or disagrees with the database.
     #[error("log: {0}")]
     Log(String),
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        Self::Sqlite(e)
+    }
 }
 
 /// One stored entry, as listed for operators.
@@ -231,63 +288,22 @@ impl Store {
                 then: recorded,
             });
         }
+        check_meta(&conn, &election)?;
         let key_path = dir.join(log::LOG_KEY_FILE);
         let skey = std::fs::read_to_string(&key_path).map_err(io_err(&key_path))?;
         let signer = NoteSigner::from_skey(skey.trim())
             .map_err(|e| StoreError::Setup(format!("{}: {e}", key_path.display())))?;
         let mut log = log::Sequencer::new(dir, signer)?;
         let latest = log::read_latest(dir)?;
-        if let Some(size) = latest.as_deref().and_then(log::checkpoint_size) {
+        // The size the log signed; `resume` below checks the signature and the root.
+        let signed = latest.as_deref().and_then(log::checkpoint_size);
+        if let Some(size) = signed {
             log.skip_written_tiles(size);
         }
-        let mut history = MemoryHistory::default();
-        let mut next_index = 0;
-        {
-            let mut stmt = conn.prepare(
-                "SELECT idx, hash, text_hash, contest, station, revision, note FROM entries ORDER BY idx",
-            )?;
-            let mut rows = stmt.query([])?;
-            while let Some(r) = rows.next()? {
-                let index = sql_u64(r.get(0)?);
-                let hash: [u8; 32] = r.get(1)?;
-                let text_hash: [u8; 32] = r.get(2)?;
-                let contest: String = r.get(3)?;
-                let station: String = r.get(4)?;
-                let revision: u32 = r.get(5)?;
-                let corrupt = |reason: &str| StoreError::Corrupt {
-                    index,
-                    reason: reason.to_owned(),
-                };
-                if index != next_index {
-                    return Err(corrupt("log indices must be consecutive from 0"));
-                }
-                let note: Vec<u8> = r.get(6)?;
-                if index == 0 {
-                    check_genesis(&election, &note).map_err(|m| corrupt(&m))?;
-                    log.append(0, std::iter::once(note))?;
-                    next_index = 1;
-                    continue;
-                }
-                let c = election
-                    .contest(&contest)
-                    .ok_or_else(|| corrupt("unknown contest"))?;
-                let s = election
-                    .station(&station)
-                    .ok_or_else(|| corrupt("unknown station"))?;
-                history.record(
-                    c,
-                    s,
-                    Latest {
-                        revision,
-                        hash,
-                        text_hash,
-                    },
-                    index,
-                );
-                log.append(index, std::iter::once(note))?;
-                next_index = index + 1;
-            }
-        }
+        // Every row is checked against its note before anything is written (the log's flush
+        // below), so a refused open changes nothing.
+        let (history, next_index) =
+            rebuild::rebuild(&conn, &election, &mut log, signed.unwrap_or(0))?;
         // Continue from the last checkpoint the log signed, checking the database against it,
         // and sequence whatever was committed after it (a crash between commit and sequencing).
         if let Some(latest) = latest {
@@ -388,19 +404,22 @@ impl Store {
     /// Every entry, in log order.
     ///
     /// # Errors
-    /// [`StoreError::Sqlite`].
+    /// [`StoreError::Sqlite`]; [`StoreError::Column`] if a row's `status` disagrees with its
+    /// note (see [`Store::entry`]).
     pub fn entries(&self) -> Result<Vec<EntryRow>, StoreError> {
         let mut stmt = self
             .conn
             .prepare(&format!("SELECT {ENTRY_COLUMNS} FROM entries ORDER BY idx"))?;
         let rows = stmt.query_map([], entry_row)?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        rows.map(|r| self.checked(r?)).collect()
     }
 
-    /// The entry at `index`, if stored.
+    /// The entry at `index`, if stored. Whether it is quarantined is derived from its note,
+    /// not read from the `status` column, which must agree.
     ///
     /// # Errors
-    /// [`StoreError::Sqlite`].
+    /// [`StoreError::Sqlite`]; [`StoreError::Corrupt`] if the note no longer parses;
+    /// [`StoreError::Column`] if `status` disagrees with the note: the database was edited.
     pub fn entry(&self, index: u64) -> Result<Option<EntryRow>, StoreError> {
         self.entry_where("idx = ?1", &to_sql(index))
     }
@@ -408,7 +427,7 @@ impl Store {
     /// The current entry (highest revision) of a station, if it has one.
     ///
     /// # Errors
-    /// [`StoreError::Sqlite`].
+    /// As [`Store::entry`].
     pub fn current_entry_of(&self, station: &str) -> Result<Option<EntryRow>, StoreError> {
         self.entry_where("station = ?1 ORDER BY revision DESC LIMIT 1", &station)
     }
@@ -419,7 +438,33 @@ impl Store {
         arg: &dyn rusqlite::ToSql,
     ) -> Result<Option<EntryRow>, StoreError> {
         let sql = format!("SELECT {ENTRY_COLUMNS} FROM entries WHERE {clause}");
-        Ok(self.conn.query_row(&sql, [arg], entry_row).optional()?)
+        self.conn
+            .query_row(&sql, [arg], entry_row)
+            .optional()?
+            .map(|r| self.checked(r))
+            .transpose()
+    }
+
+    /// An entry as read, with its verdict derived from its note and checked against `status`.
+    fn checked(&self, (mut row, status): (EntryRow, i64)) -> Result<EntryRow, StoreError> {
+        if row.index > 0 {
+            row.quarantined = resubmit(&self.election, &row.note)
+                .map_err(|reason| StoreError::Corrupt {
+                    index: row.index,
+                    reason,
+                })?
+                .is_quarantined();
+        }
+        let derived = i64::from(row.quarantined);
+        if status != derived {
+            return Err(StoreError::Column {
+                index: row.index,
+                column: "status",
+                stored: rebuild::status_text(status),
+                derived: rebuild::status_text(derived),
+            });
+        }
+        Ok(row)
     }
 
     /// The log's root hash at `size` entries.
@@ -523,11 +568,40 @@ impl Store {
 }
 
 /// Checks that a stored entry 0 is the genesis of `e` (what the log key signed is checked by
-/// the log's own root; here the meaning).
-fn check_genesis(e: &Election, note: &[u8]) -> Result<(), String> {
+/// the log's own root; here the meaning); returns the SHA-256 of its text.
+fn check_genesis(e: &Election, note: &[u8]) -> Result<[u8; 32], String> {
     let note = Note::parse(note).map_err(|err| format!("genesis: {err}"))?;
     let genesis = Genesis::parse(note.text()).map_err(|err| format!("genesis: {err}"))?;
-    genesis.check(e).map_err(|err| format!("genesis: {err}"))
+    genesis.check(e).map_err(|err| format!("genesis: {err}"))?;
+    Ok(urna_model::intake::sha256(note.text().as_bytes()))
+}
+
+/// Checks the `meta` rows other than the definition digest: the schema this version of urna
+/// writes, and the election the definition names.
+fn check_meta(conn: &Connection, e: &Election) -> Result<(), StoreError> {
+    let get = |key: &str| -> Result<String, StoreError> {
+        Ok(conn
+            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+            .optional()?
+            .unwrap_or_default())
+    };
+    let schema = get("schema")?;
+    if schema != SCHEMA_VERSION {
+        return Err(StoreError::Meta {
+            key: "schema",
+            stored: schema,
+            expected: format!("this version of urna reads schema {SCHEMA_VERSION}"),
+        });
+    }
+    let election = get("election")?;
+    if election != e.id {
+        return Err(StoreError::Meta {
+            key: "election",
+            stored: election,
+            expected: format!("the definition is of election {:?}", e.id),
+        });
+    }
+    Ok(())
 }
 
 /// Notes parsed per chunk when re-deriving a tally.
@@ -672,9 +746,9 @@ fn copy_synced(from: &Path, to: &Path) -> Result<(), StoreError> {
 }
 
 fn io_err(path: &Path) -> impl Fn(std::io::Error) -> StoreError + '_ {
-    move |source| StoreError::Io {
+    move |error| StoreError::Io {
         path: path.display().to_string(),
-        source,
+        error,
     }
 }
 
@@ -711,15 +785,19 @@ fn sql_u64(v: i64) -> u64 {
 /// The columns [`entry_row`] reads, in its order.
 const ENTRY_COLUMNS: &str = "idx, hash, station, revision, status, note";
 
-fn entry_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<EntryRow> {
-    Ok(EntryRow {
-        index: sql_u64(r.get(0)?),
-        hash: r.get(1)?,
-        station: r.get(2)?,
-        revision: r.get(3)?,
-        quarantined: r.get::<_, i64>(4)? == 1,
-        note: r.get(5)?,
-    })
+/// A row as stored, with its `status` apart ([`Store::checked`] derives `quarantined`).
+fn entry_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(EntryRow, i64)> {
+    Ok((
+        EntryRow {
+            index: sql_u64(r.get(0)?),
+            hash: r.get(1)?,
+            station: r.get(2)?,
+            revision: r.get(3)?,
+            quarantined: false,
+            note: r.get(5)?,
+        },
+        r.get(4)?,
+    ))
 }
 
 /// Rows are counted in `u64`; SQLite integers are `i64`, which no real log size reaches.

@@ -141,11 +141,12 @@ impl Sequencer {
         Ok(())
     }
 
-    /// Appends entries (the exact note bytes) that the store holds at `first_index…`.
-    pub(crate) fn append(
+    /// Appends entries (the exact note bytes) that the store holds at `first_index…`. Only the
+    /// entries of the data tile still being filled are copied.
+    pub(crate) fn append<N: AsRef<[u8]> + Into<Vec<u8>>>(
         &mut self,
         first_index: u64,
-        notes: impl IntoIterator<Item = Vec<u8>>,
+        notes: impl IntoIterator<Item = N>,
     ) -> Result<(), StoreError> {
         if first_index != self.size() {
             return Err(StoreError::Log(format!(
@@ -157,14 +158,14 @@ impl Sequencer {
         for note in notes {
             finished.clear();
             self.tree
-                .append(leaf_hash(&note), &mut finished)
+                .append(leaf_hash(note.as_ref()), &mut finished)
                 .map_err(|e| StoreError::Log(e.to_string()))?;
             self.hashes
                 .extend(&finished)
                 .map_err(|e| StoreError::Log(e.to_string()))?;
             // Entries in data tiles already written are not kept (see `skip_written_tiles`).
             if self.size() > self.tail_start {
-                self.tail.push(note);
+                self.tail.push(note.into());
             }
         }
         Ok(())
@@ -202,9 +203,9 @@ impl Sequencer {
             .map_err(|e| StoreError::Log(e.to_string()))?
             .to_bytes();
         let latest = self.dir.join(LATEST_CHECKPOINT_FILE);
-        write_file_atomic(&latest, &note).map_err(|source| StoreError::Io {
+        write_file_atomic(&latest, &note).map_err(|error| StoreError::Io {
             path: latest.display().to_string(),
-            source,
+            error,
         })?;
         // Without a witness policy there is nobody to wait for: publish at once. The policy is
         // looked up at each checkpoint, so witnesses configured while the log runs take effect.
@@ -281,9 +282,9 @@ fn read_optional(path: &Path) -> Result<Option<Vec<u8>>, StoreError> {
     match std::fs::read(path) {
         Ok(b) => Ok(Some(b)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(source) => Err(StoreError::Io {
+        Err(error) => Err(StoreError::Io {
             path: path.display().to_string(),
-            source,
+            error,
         }),
     }
 }
@@ -311,9 +312,9 @@ impl PublicLog {
     /// [`StoreError::Io`] or [`StoreError::Setup`] if the key file is missing or invalid.
     pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
         let key_path = data_dir.join(LOG_KEY_FILE);
-        let skey = std::fs::read_to_string(&key_path).map_err(|source| StoreError::Io {
+        let skey = std::fs::read_to_string(&key_path).map_err(|error| StoreError::Io {
             path: key_path.display().to_string(),
-            source,
+            error,
         })?;
         let signer = NoteSigner::from_skey(skey.trim())
             .map_err(|e| StoreError::Setup(format!("{}: {e}", key_path.display())))?;

@@ -92,7 +92,7 @@ impl EntryReader {
     /// [`EntryReader::for_each`].
     ///
     /// # Errors
-    /// [`StoreError::Corrupt`] naming the first index in the range that is not stored;
+    /// [`StoreError::Missing`] naming the first index in the range that is not stored;
     /// [`StoreError::Sqlite`].
     pub fn read(&self, from: u64, to: u64) -> Result<Vec<Vec<u8>>, StoreError> {
         let mut out = Vec::with_capacity(usize::try_from(to.saturating_sub(from)).unwrap_or(0));
@@ -108,7 +108,7 @@ impl EntryReader {
     /// of a million entries holds one note at a time.
     ///
     /// # Errors
-    /// [`StoreError::Corrupt`] naming the first index in the range that is not stored
+    /// [`StoreError::Missing`] naming the first index in the range that is not stored
     /// (after `f` has seen every entry before it); [`StoreError::Sqlite`]; or the first error
     /// `f` returns, which stops the walk.
     pub fn for_each<E: From<StoreError>>(
@@ -150,10 +150,7 @@ impl EntryReader {
 }
 
 fn missing(index: u64) -> StoreError {
-    StoreError::Corrupt {
-        index,
-        reason: "entry is not in the database".into(),
-    }
+    StoreError::Missing { index }
 }
 
 fn to_sql(v: u64) -> Result<i64, StoreError> {
@@ -241,7 +238,7 @@ mod tests {
         assert_eq!(seen, vec![3, 4, 5]);
         assert!(matches!(
             reader.read(25, GENESIS + 31),
-            Err(StoreError::Corrupt { index, .. }) if index == GENESIS + 30
+            Err(StoreError::Missing { index }) if index == GENESIS + 30
         ));
     }
 

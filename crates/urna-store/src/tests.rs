@@ -324,8 +324,13 @@ mod log_tests {
         )
         .unwrap();
         drop(conn);
+        // The note no longer parses: the entry is named (a consistent edit of whole rows is
+        // caught by the log's root, see `tamper_tests::an_edited_index_is_refused`).
         let err = Store::open(&f.data).unwrap_err();
-        assert!(err.to_string().contains("database was changed"), "{err}");
+        assert!(
+            err.to_string().contains("entry 5: stored note is corrupt"),
+            "{err}"
+        );
         // Deleting the last entry is caught too.
         let conn = rusqlite::Connection::open(f.data.join(DB_FILE)).unwrap();
         conn.execute(
@@ -367,5 +372,351 @@ mod log_tests {
         drop(conn);
         let err = Store::open(&f.data).unwrap_err();
         assert!(err.to_string().contains("entries are missing"), "{err}");
+    }
+}
+
+/// A database edited outside urna, column by column: every column derived from a note is
+/// checked against the note at open, and a refused open changes no file.
+mod tamper_tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    /// Every file of a data directory and its bytes (SQLite's `-wal` and `-shm` side files
+    /// aside: they come and go with connections).
+    fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+        let mut out = BTreeMap::new();
+        let mut todo = vec![dir.to_owned()];
+        while let Some(d) = todo.pop() {
+            for e in std::fs::read_dir(&d).unwrap() {
+                let path = e.unwrap().path();
+                let name = path.file_name().unwrap().to_string_lossy().into_owned();
+                if path.is_dir() {
+                    todo.push(path);
+                } else if !name.ends_with("-wal") && !name.ends_with("-shm") {
+                    let bytes = std::fs::read(&path).unwrap();
+                    out.insert(path, bytes);
+                }
+            }
+        }
+        out
+    }
+
+    /// A closed store of 20 protocols and the amendments of the quarantined ones.
+    fn closed_store() -> Fixture {
+        let f = fixture(20);
+        let mut store = Store::init(&f.data, &f.definition).unwrap();
+        ingest(&mut store, &f.protocols);
+        let (r, _) = ingest(&mut store, &f.amendments);
+        assert!(r.accepted > 0, "the fixture has amendments");
+        drop(store);
+        f
+    }
+
+    /// Runs `sql` on the database of a closed store, then reopens it: the open must be refused
+    /// with an error holding every one of `expect`, and must change no file. Returns the error.
+    fn refused_after(f: &Fixture, sql: &str, expect: &[&str]) -> StoreError {
+        let conn = rusqlite::Connection::open(f.data.join(DB_FILE)).unwrap();
+        let changed = conn.execute_batch(sql);
+        drop(conn);
+        changed.unwrap();
+        let before = snapshot(&f.data);
+        let err = Store::open(&f.data).unwrap_err();
+        let msg = err.to_string();
+        for e in expect {
+            assert!(msg.contains(e), "{e:?} not in: {msg}");
+        }
+        assert!(
+            snapshot(&f.data) == before,
+            "the refused open changed a file"
+        );
+        err
+    }
+
+    /// The value of a column of entry `idx`, as text.
+    fn column(f: &Fixture, col: &str, idx: u64) -> String {
+        let conn = rusqlite::Connection::open(f.data.join(DB_FILE)).unwrap();
+        conn.query_row(
+            &format!("SELECT CAST({col} AS TEXT) FROM entries WHERE idx = ?1"),
+            [idx as i64],
+            |r| r.get(0),
+        )
+        .unwrap()
+    }
+
+    fn hex_column(f: &Fixture, col: &str, idx: u64) -> String {
+        let conn = rusqlite::Connection::open(f.data.join(DB_FILE)).unwrap();
+        let b: Vec<u8> = conn
+            .query_row(
+                &format!("SELECT {col} FROM entries WHERE idx = ?1"),
+                [idx as i64],
+                |r| r.get(0),
+            )
+            .unwrap();
+        hex(&b)
+    }
+
+    /// The station of a stored entry, once edited, would put the note's outcome on another
+    /// station and let a conflicting note in: refused, naming both stations.
+    #[test]
+    fn an_edited_station_is_refused() {
+        let f = closed_store();
+        let (own, other) = (column(&f, "station", 7), column(&f, "station", 8));
+        let err = refused_after(
+            &f,
+            "UPDATE entries SET station = (SELECT station FROM entries WHERE idx = 8) WHERE idx = 7",
+            &[
+                "entry 7: column `station`",
+                &format!("holds {other:?} but its note gives {own:?}"),
+            ],
+        );
+        assert!(
+            matches!(
+                err,
+                StoreError::Column {
+                    index: 7,
+                    column: "station",
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn an_edited_contest_is_refused() {
+        let f = closed_store();
+        let own = column(&f, "contest", 7);
+        refused_after(
+            &f,
+            "UPDATE entries SET contest = 'senate' WHERE idx = 7",
+            &[
+                "entry 7: column `contest`",
+                &format!("holds \"senate\" but its note gives {own:?}"),
+            ],
+        );
+    }
+
+    #[test]
+    fn an_edited_revision_is_refused() {
+        let f = closed_store();
+        refused_after(
+            &f,
+            "UPDATE entries SET revision = 2 WHERE idx = 7",
+            &["entry 7: column `revision` holds 2 but its note gives 1"],
+        );
+    }
+
+    /// `status` is not needed to open (the tally re-derives every verdict from the notes), so
+    /// it is checked where it is read: an entry is refused, naming the column, both ways (an
+    /// entry marked quarantined, and an amendment that fixed a quarantined protocol marked
+    /// quarantined too). The tally is unaffected.
+    #[test]
+    fn an_edited_status_is_refused_where_it_is_read() {
+        let f = closed_store();
+        let last = GENESIS + 20 + f.amendments.len() as u64 - 1;
+        let tally = Store::open(&f.data).unwrap().tally(ContestIdx(0)).unwrap();
+        let conn = rusqlite::Connection::open(f.data.join(DB_FILE)).unwrap();
+        let status = column(&f, "status", 7);
+        conn.execute_batch(&format!(
+            "UPDATE entries SET status = 1 - status WHERE idx = 7; \
+             UPDATE entries SET status = 1 WHERE idx = {last};"
+        ))
+        .unwrap();
+        drop(conn);
+        let mut store = Store::open(&f.data).unwrap();
+        let (stored, derived) = if status == "0" {
+            ("1 (quarantined)", "0 (accepted)")
+        } else {
+            ("0 (accepted)", "1 (quarantined)")
+        };
+        let err = store.entry(7).unwrap_err().to_string();
+        assert!(
+            err.contains(&format!(
+                "entry 7: column `status` holds {stored} but its note gives {derived}"
+            )),
+            "{err}"
+        );
+        let err = store.entry(last).unwrap_err().to_string();
+        assert!(
+            err.contains(&format!(
+                "entry {last}: column `status` holds 1 (quarantined) but its note gives 0 (accepted)"
+            )),
+            "{err}"
+        );
+        let station = column(&f, "station", last);
+        assert!(store.current_entry_of(&station).is_err());
+        assert!(store.entries().is_err());
+        assert!(store.entry(6).unwrap().is_some());
+        assert_eq!(store.tally(ContestIdx(0)).unwrap(), tally);
+    }
+
+    /// Entries after the last checkpoint the log signed (committed, not yet sequenced) are not
+    /// covered by its root: they are parsed in full, so a broken body is refused.
+    #[test]
+    fn an_unsequenced_entry_is_parsed_in_full() {
+        let f = closed_store();
+        let next = GENESIS + 20 + f.amendments.len() as u64;
+        // Station 3's protocol with a count that is no number, appended with columns that
+        // agree with it.
+        let mut note = f.protocols[2].clone();
+        let at = note.windows(7).position(|w| w == b"\nvalid:").unwrap() + 8;
+        note[at] = b'x';
+        let text_end = note.windows(2).rposition(|w| w == b"\n\n").unwrap();
+        let conn = rusqlite::Connection::open(f.data.join(DB_FILE)).unwrap();
+        conn.execute(
+            "INSERT INTO entries SELECT ?1, ?2, ?3, contest, station, 2, status, received_ms, ?4 \
+             FROM entries WHERE idx = 3",
+            rusqlite::params![
+                next as i64,
+                urna_model::intake::sha256(&note),
+                urna_model::intake::sha256(&note[..=text_end]),
+                note
+            ],
+        )
+        .unwrap();
+        drop(conn);
+        refused_after(
+            &f,
+            "",
+            &[
+                &format!("entry {next}: stored note is corrupt: line "),
+                "valid",
+            ],
+        );
+    }
+
+    #[test]
+    fn an_edited_hash_is_refused() {
+        let f = closed_store();
+        let own = hex_column(&f, "hash", 7);
+        refused_after(
+            &f,
+            "UPDATE entries SET hash = zeroblob(32) WHERE idx = 7",
+            &[&format!(
+                "entry 7: column `hash` holds {} but its note gives {own}",
+                "00".repeat(32)
+            )],
+        );
+    }
+
+    #[test]
+    fn an_edited_text_hash_is_refused() {
+        let f = closed_store();
+        let own = hex_column(&f, "text_hash", 7);
+        refused_after(
+            &f,
+            "UPDATE entries SET text_hash = (SELECT text_hash FROM entries WHERE idx = 8) WHERE idx = 7",
+            &[
+                "entry 7: column `text_hash`",
+                &format!("but its note gives {own}"),
+            ],
+        );
+    }
+
+    /// The genesis row's columns are fixed: no contest, station or revision.
+    #[test]
+    fn an_edited_genesis_row_is_refused() {
+        let f = closed_store();
+        refused_after(
+            &f,
+            "UPDATE entries SET station = 'P-1' WHERE idx = 0",
+            &["entry 0: column `station` holds \"P-1\" but its note gives \"\""],
+        );
+        let f = closed_store();
+        refused_after(
+            &f,
+            "UPDATE entries SET revision = 1 WHERE idx = 0",
+            &["entry 0: column `revision` holds 1 but its note gives 0"],
+        );
+    }
+
+    /// `idx` is the entry's position: a row moved past the end leaves a gap, and two rows that
+    /// swap places no longer hash to the root the log signed.
+    #[test]
+    fn an_edited_index_is_refused() {
+        let f = closed_store();
+        let err = refused_after(
+            &f,
+            "UPDATE entries SET idx = 1000 WHERE idx = 7",
+            &["entry 7 is missing from the database"],
+        );
+        assert!(matches!(err, StoreError::Missing { index: 7 }), "{err:?}");
+        let f = closed_store();
+        refused_after(
+            &f,
+            "UPDATE entries SET idx = -1 WHERE idx = 7; \
+             UPDATE entries SET idx = 7 WHERE idx = 8; \
+             UPDATE entries SET idx = 8 WHERE idx = -1;",
+            &["do not hash to the root the log signed"],
+        );
+    }
+
+    /// A row deleted in the middle is named as missing, not blamed on the entry after it.
+    #[test]
+    fn a_deleted_entry_is_named_missing() {
+        let f = closed_store();
+        let err = refused_after(
+            &f,
+            "DELETE FROM entries WHERE idx = 7",
+            &["entry 7 is missing from the database"],
+        );
+        assert!(matches!(err, StoreError::Missing { index: 7 }), "{err:?}");
+        assert!(!err.to_string().contains("entry 8"), "{err}");
+    }
+
+    /// A row appended after the last checkpoint (which the log's root does not cover yet) must
+    /// still be one intake could have stored: a repeat of an entry is refused.
+    #[test]
+    fn an_appended_repeat_is_refused() {
+        let f = closed_store();
+        let next = GENESIS + 20 + f.amendments.len() as u64;
+        let err = refused_after(
+            &f,
+            &format!(
+                "INSERT INTO entries SELECT {next}, hash, text_hash, contest, station, revision, \
+                 status, received_ms, note FROM entries WHERE idx = 5"
+            ),
+            &[&format!(
+                "entry {next}: its note does not follow the entries before it: it repeats entry 5"
+            )],
+        );
+        assert!(matches!(err, StoreError::Inadmissible { .. }), "{err:?}");
+    }
+
+    /// `received_ms` is the intake clock, not derived from the note: an edit changes nothing
+    /// the store reports.
+    #[test]
+    fn received_ms_is_not_derived() {
+        let f = closed_store();
+        let before = Store::open(&f.data).unwrap().tally(ContestIdx(0)).unwrap();
+        let conn = rusqlite::Connection::open(f.data.join(DB_FILE)).unwrap();
+        conn.execute("UPDATE entries SET received_ms = 0 WHERE idx = 7", [])
+            .unwrap();
+        drop(conn);
+        let mut store = Store::open(&f.data).unwrap();
+        assert_eq!(store.tally(ContestIdx(0)).unwrap(), before);
+    }
+
+    #[test]
+    fn edited_meta_rows_are_refused() {
+        let f = closed_store();
+        refused_after(
+            &f,
+            "UPDATE meta SET value = '9' WHERE key = 'schema'",
+            &["meta `schema` holds \"9\" but this version of urna reads schema 2"],
+        );
+        let f = closed_store();
+        refused_after(
+            &f,
+            "UPDATE meta SET value = 'other' WHERE key = 'election'",
+            &["meta `election` holds \"other\" but the definition is of election"],
+        );
+        let f = closed_store();
+        refused_after(
+            &f,
+            "UPDATE meta SET value = 'ab' WHERE key = 'definition_sha256'",
+            &["store has ab"],
+        );
     }
 }

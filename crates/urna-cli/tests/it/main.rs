@@ -14,6 +14,7 @@ mod openapi;
 mod serve;
 pub mod server;
 mod submit;
+mod tamper;
 mod verify;
 mod web;
 

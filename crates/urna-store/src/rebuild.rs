@@ -1,0 +1,311 @@
+//! Opening a data directory: every stored row is read back in log order, its note re-derived,
+//! and the store's in-memory state (the log's tree, the intake history) rebuilt from the notes.
+//!
+//! The note bytes are the only part of a row the log covers. The other columns of `entries`
+//! are derived from the note at intake, so they are derived again here and compared:
+//!
+//! | column        | derived from the note as                                   | checked  |
+//! |---------------|------------------------------------------------------------|----------|
+//! | `idx`         | its position: entries are numbered 0, 1, 2, … without gaps | at open  |
+//! | `hash`        | SHA-256 of the note bytes                                  | at open  |
+//! | `text_hash`   | SHA-256 of the note text                                   | at open  |
+//! | `contest`     | the body's `contest:` (empty for the genesis)              | at open  |
+//! | `station`     | the body's `station:` (empty for the genesis)              | at open  |
+//! | `revision`    | the body's `revision:` (0 for the genesis)                 | at open  |
+//! | `status`      | 1 if an error rule of the definition fails, else 0         | on read  |
+//! | `received_ms` | not derived: the intake clock, for operators only          | never    |
+//!
+//! A row whose column disagrees with its note is refused, naming the entry, the column, the
+//! stored and the derived value. Each protocol or amendment is then admitted again
+//! ([`urna_model::intake::admit`]) against the history of the entries before it, exactly as
+//! intake did: its kind, revision and `supersedes:` must follow the station's earlier entries,
+//! and no note may repeat another. Nothing at open depends on `status`: the tally re-derives
+//! every verdict from the notes, and [`crate::Store::entry`] derives it from the note and
+//! refuses a row whose `status` disagrees. Signatures are not checked again (intake checked
+//! them, and the log's checkpoint covers the note bytes).
+//!
+//! Cost: the entries the last signed checkpoint covers are read by their header lines only
+//! (type, election, contest, station, revision, supersedes) and their two hashes: the log's
+//! root, checked against that checkpoint right after, proves their bytes are what intake
+//! accepted. Entries after it (committed but not yet sequenced when the process stopped) are
+//! parsed and validated in full. The notes of each chunk are read on every core while the
+//! calling thread builds the log's tree from the same chunk.
+
+use rusqlite::Connection;
+use urna_model::definition::Election;
+use urna_model::intake::{Submission, Verdict, admit, sha256};
+use urna_model::protocol::{AMENDMENT_V1, PROTOCOL_V1, hex, parse_count, parse_sha256};
+
+use crate::log::Sequencer;
+use crate::{MemoryHistory, StoreError, check_genesis, resubmit};
+
+/// Rows checked per chunk.
+const OPEN_CHUNK: usize = 8192;
+
+/// One stored row, as read, before any check.
+struct Row {
+    index: u64,
+    hash: Vec<u8>,
+    text_hash: Vec<u8>,
+    contest: String,
+    station: String,
+    revision: i64,
+    note: Vec<u8>,
+}
+
+/// What a row's note says of the row.
+enum Derived {
+    /// Entry 0: the genesis (no contest, station or revision).
+    Genesis { hash: [u8; 32], text_hash: [u8; 32] },
+    /// A protocol or an amendment.
+    Entry(Submission),
+}
+
+/// Reads every row in log order, checks it against its note, appends the notes to `log`, and the intake history and the number of entries.
+/// returns the intake history and the number of entries. Entries below `signed` (the size of
+/// the last checkpoint the log signed, whose root the caller checks next) are read by their
+/// header only.
+pub(crate) fn rebuild(
+    conn: &Connection,
+    election: &Election,
+    log: &mut Sequencer,
+    signed: u64,
+) -> Result<(MemoryHistory, u64), StoreError> {
+    let mut stmt = conn.prepare(
+        "SELECT idx, hash, text_hash, contest, station, revision, note \
+         FROM entries ORDER BY idx",
+    )?;
+    let mut rows = stmt.query([])?;
+    let threads = std::thread::available_parallelism().map_or(2, usize::from);
+    let mut history = MemoryHistory::default();
+    let mut next = 0u64;
+    let mut chunk: Vec<Row> = Vec::with_capacity(OPEN_CHUNK);
+    loop {
+        let row = rows.next()?;
+        let done = row.is_none();
+        if let Some(r) = row {
+            let idx: i64 = r.get(0)?;
+            let expected = next + chunk.len() as u64;
+            if u64::try_from(idx).ok() != Some(expected) {
+                // Report whatever is wrong before the gap first.
+                check_chunk(election, log, &mut history, &chunk, signed, threads)?;
+                return Err(if idx > crate::to_sql(expected) {
+                    StoreError::Missing { index: expected }
+                } else {
+                    StoreError::Corrupt {
+                        index: expected,
+                        reason: format!(
+                            "a row has index {idx}; entries are numbered 0, 1, 2, … without gaps"
+                        ),
+                    }
+                });
+            }
+            chunk.push(Row {
+                index: expected,
+                hash: r.get(1)?,
+                text_hash: r.get(2)?,
+                contest: r.get(3)?,
+                station: r.get(4)?,
+                revision: r.get(5)?,
+                note: r.get(6)?,
+            });
+        }
+        if chunk.len() == OPEN_CHUNK || (done && !chunk.is_empty()) {
+            check_chunk(election, log, &mut history, &chunk, signed, threads)?;
+            next += chunk.len() as u64;
+            chunk.clear();
+        }
+        if done {
+            return Ok((history, next));
+        }
+    }
+}
+
+/// Derives the chunk's notes on every core while the calling thread appends them to the log,
+/// then checks each row and admits it, in order.
+fn check_chunk(
+    e: &Election,
+    log: &mut Sequencer,
+    history: &mut MemoryHistory,
+    chunk: &[Row],
+    signed: u64,
+    threads: usize,
+) -> Result<(), StoreError> {
+    let Some(first) = chunk.first() else {
+        return Ok(());
+    };
+    let per = chunk.len().div_ceil(threads.max(1)).max(1);
+    let (appended, derived) = std::thread::scope(|s| {
+        let handles: Vec<_> = chunk
+            .chunks(per)
+            .map(|part| {
+                let h = s.spawn(move || {
+                    part.iter()
+                        .map(|r| derive(e, r, r.index < signed))
+                        .collect::<Vec<_>>()
+                });
+                (part.len(), h)
+            })
+            .collect();
+        let appended = log.append(first.index, chunk.iter().map(|r| r.note.as_slice()));
+        let derived: Vec<Result<Derived, String>> = handles
+            .into_iter()
+            .flat_map(|(len, h)| {
+                h.join()
+                    .unwrap_or_else(|_| (0..len).map(|_| Err(panicked())).collect())
+            })
+            .collect();
+        (appended, derived)
+    });
+    for (row, derived) in chunk.iter().zip(derived) {
+        let derived = derived.map_err(|reason| StoreError::Corrupt {
+            index: row.index,
+            reason,
+        })?;
+        check_columns(e, row, &derived)?;
+        if let Derived::Entry(sub) = derived {
+            match admit(e, &*history, &sub) {
+                Ok(verdict @ (Verdict::Accepted | Verdict::Quarantined)) => {
+                    history.apply(&sub, verdict, row.index);
+                }
+                Ok(Verdict::Duplicate) => {
+                    let (held, _) = history.holder(&sub).unwrap_or((row.index, sub.hash));
+                    return Err(StoreError::Inadmissible {
+                        index: row.index,
+                        reason: format!("it repeats entry {held}"),
+                    });
+                }
+                Err(rejection) => {
+                    return Err(StoreError::Inadmissible {
+                        index: row.index,
+                        reason: rejection.to_string(),
+                    });
+                }
+            }
+        }
+    }
+    // The log's error (out of order, …) only after every row was checked: a refused row says
+    // more.
+    appended
+}
+
+fn panicked() -> String {
+    "the thread re-deriving it panicked".to_owned()
+}
+
+/// What `row`'s note says of the row: from its header alone if `covered` (the log's root
+/// covers it), else from a full parse and validation.
+fn derive(e: &Election, row: &Row, covered: bool) -> Result<Derived, String> {
+    if row.index == 0 {
+        let text_hash = check_genesis(e, &row.note)?;
+        return Ok(Derived::Genesis {
+            hash: sha256(&row.note),
+            text_hash,
+        });
+    }
+    if covered && let Some(sub) = header(e, &row.note) {
+        return Ok(Derived::Entry(sub));
+    }
+    resubmit(e, &row.note).map(Derived::Entry)
+}
+
+/// The submission of a stored protocol or amendment as far as its header lines say (no counts,
+/// votes or verdict): what the history and the columns need. `None` if the note does not have
+/// the shape intake gives every stored note; the full parse then says what is wrong.
+fn header(e: &Election, note: &[u8]) -> Option<Submission> {
+    // The text ends at the last blank line (signed-note format), as `Note::parse` splits it;
+    // the signature lines after it are short, so the search from the end is too.
+    let end = (0..note.len().saturating_sub(1))
+        .rev()
+        .find(|&i| note[i] == b'\n' && note[i + 1] == b'\n')?;
+    let text = &note[..=end];
+    let mut lines = text
+        .split(|&b| b == b'\n')
+        .map(|l| std::str::from_utf8(l).ok());
+    let mut field = |key: &str| -> Option<&str> { lines.next()??.strip_prefix(key) };
+    let amendment = match field("")? {
+        PROTOCOL_V1 => false,
+        AMENDMENT_V1 => true,
+        _ => return None,
+    };
+    if field("election: ")? != e.id {
+        return None;
+    }
+    let contest = e.contest(field("contest: ")?)?;
+    let station = e.station(field("station: ")?)?;
+    let revision = parse_count(field("revision: ")?)
+        .ok()
+        .and_then(|r| u32::try_from(r).ok())
+        .filter(|&r| r >= 1)?;
+    let supersedes = if amendment {
+        Some(parse_sha256(field("supersedes: ")?).ok()?)
+    } else {
+        None
+    };
+    Some(Submission {
+        hash: sha256(note),
+        text_hash: sha256(text),
+        contest,
+        station,
+        revision,
+        supersedes,
+        counts: Vec::new(),
+        votes: Vec::new(),
+        violations: Vec::new(),
+    })
+}
+
+/// Compares every column of `row` checked at open with what its note gives.
+fn check_columns(e: &Election, row: &Row, derived: &Derived) -> Result<(), StoreError> {
+    let (hash, text_hash, contest, station, revision) = match derived {
+        Derived::Genesis { hash, text_hash } => (hash, text_hash, "", "", 0),
+        Derived::Entry(sub) => (
+            &sub.hash,
+            &sub.text_hash,
+            e.contests[sub.contest.0 as usize].id.as_str(),
+            e.stations[sub.station.0 as usize].id.as_str(),
+            i64::from(sub.revision),
+        ),
+    };
+    let mismatch = |column: &'static str, stored: String, derived: String| {
+        Err(StoreError::Column {
+            index: row.index,
+            column,
+            stored,
+            derived,
+        })
+    };
+    if row.hash != hash {
+        return mismatch("hash", hex(&row.hash), hex(hash));
+    }
+    if row.text_hash != text_hash {
+        return mismatch("text_hash", hex(&row.text_hash), hex(text_hash));
+    }
+    if row.contest != contest {
+        return mismatch(
+            "contest",
+            format!("{:?}", row.contest),
+            format!("{contest:?}"),
+        );
+    }
+    if row.station != station {
+        return mismatch(
+            "station",
+            format!("{:?}", row.station),
+            format!("{station:?}"),
+        );
+    }
+    if row.revision != revision {
+        return mismatch("revision", row.revision.to_string(), revision.to_string());
+    }
+    Ok(())
+}
+
+/// The `status` column as a person reads it.
+pub(crate) fn status_text(status: i64) -> String {
+    match status {
+        0 => "0 (accepted)".to_owned(),
+        1 => "1 (quarantined)".to_owned(),
+        other => other.to_string(),
+    }
+}
