@@ -419,7 +419,14 @@ fn seats_of_open_lists_go_to_candidates_with_explanation() {
     std::fs::write(&rules, OPEN_LIST_RULES).unwrap();
     std::fs::write(&votes, OPEN_LIST_VOTES).unwrap();
     let out = run(
-        &["seats", "--rules", p(&rules), "--votes", p(&votes), "--explain"],
+        &[
+            "seats",
+            "--rules",
+            p(&rules),
+            "--votes",
+            p(&votes),
+            "--explain",
+        ],
         0,
     );
     assert_eq!(out, OPEN_LIST_EXPLAIN);
@@ -429,16 +436,29 @@ fn seats_of_open_lists_go_to_candidates_with_explanation() {
         "{table}"
     );
     let json: serde_json::Value = serde_json::from_str(&run(
-        &["seats", "--rules", p(&rules), "--votes", p(&votes), "--json"],
+        &[
+            "seats",
+            "--rules",
+            p(&rules),
+            "--votes",
+            p(&votes),
+            "--json",
+        ],
         0,
     ))
     .unwrap();
-    assert_eq!(json["candidates"]["A"][0]["elected"], serde_json::json!([2, 3, 1, 4]));
+    assert_eq!(
+        json["candidates"]["A"][0]["elected"],
+        serde_json::json!([2, 3, 1, 4])
+    );
     assert_eq!(json["candidates"]["A"][0]["replacements"][0]["out"], 5);
     // Seats that preference votes must decide, without them: exit 2, the field named.
     std::fs::write(
         &votes,
-        OPEN_LIST_VOTES.replace("preferences.A = { 1 = 1200, 2 = 2100, 3 = 1800, 4 = 600, 5 = 1500, 6 = 900 }\n", ""),
+        OPEN_LIST_VOTES.replace(
+            "preferences.A = { 1 = 1200, 2 = 2100, 3 = 1800, 4 = 600, 5 = 1500, 6 = 900 }\n",
+            "",
+        ),
     )
     .unwrap();
     let err = run(&["seats", "--rules", p(&rules), "--votes", p(&votes)], 2);

@@ -388,10 +388,7 @@ fn seats_by_district(
     let mut out: BTreeMap<(ListId, DistrictId), u32> = BTreeMap::new();
     for c in contests {
         let district = match c.kind {
-            ContestKind::District => c
-                .name
-                .strip_prefix("district ")
-                .map(|d| DistrictId::new(d)),
+            ContestKind::District => c.name.strip_prefix("district ").map(DistrictId::new),
             ContestKind::Reserved | ContestKind::GuaranteedSeat | ContestKind::PoolSplit => {
                 single.cloned()
             }
@@ -496,14 +493,14 @@ fn assign_list(
             ),
         });
     }
-    if cr.gender_quota.is_some() && seats > 0 {
-        if let Some(i) = candidates.iter().position(|c| c.gender.is_none()) {
-            return Err(SeatError::Votes {
-                field: format!("{field}[{i}].gender"),
-                problem: "the rule set's gender quota needs every candidate's gender (f or m)"
-                    .into(),
-            });
-        }
+    if cr.gender_quota.is_some()
+        && seats > 0
+        && let Some(i) = candidates.iter().position(|c| c.gender.is_none())
+    {
+        return Err(SeatError::Votes {
+            field: format!("{field}[{i}].gender"),
+            problem: "the rule set's gender quota needs every candidate's gender (f or m)".into(),
+        });
     }
     let by_prefs = |a: &&Candidate, b: &&Candidate| {
         votes_of(b)
@@ -561,8 +558,9 @@ fn assign_list(
     let mut quota = None;
     if let Some(q) = &cr.gender_quota {
         let count = |set: &BTreeSet<usize>| {
-            let mut m: BTreeMap<Gender, u32> =
-                [(Gender::Female, 0), (Gender::Male, 0)].into_iter().collect();
+            let mut m: BTreeMap<Gender, u32> = [(Gender::Female, 0), (Gender::Male, 0)]
+                .into_iter()
+                .collect();
             for &i in set {
                 if let Some(g) = ranked[i].0.gender {
                     *m.entry(g).or_default() += 1;
@@ -588,8 +586,8 @@ fn assign_list(
                     .rev()
                     .copied()
                     .find(|&i| ranked[i].0.gender == Some(g.other()));
-                let into =
-                    (0..ranked.len()).find(|i| !elected.contains(i) && ranked[*i].0.gender == Some(g));
+                let into = (0..ranked.len())
+                    .find(|i| !elected.contains(i) && ranked[*i].0.gender == Some(g));
                 let (Some(out), Some(into)) = (out, into) else {
                     break;
                 };
@@ -630,9 +628,7 @@ fn assign_list(
                 elected: is_elected,
                 withdrawn: false,
                 margin: match (is_elected && show_margin, margin_base) {
-                    (true, Some(base)) => {
-                        Some(i128::from(votes_of(c).0) - i128::from(base.0))
-                    }
+                    (true, Some(base)) => Some(i128::from(votes_of(c).0) - i128::from(base.0)),
                     _ => None,
                 },
             }
@@ -712,7 +708,10 @@ pub(crate) fn validate_input(input: &VoteInput) -> Result<(), SeatError> {
         for (list, cands) in &d.candidate_lists {
             let field = format!("districts.{district}.candidates.{list}");
             if !input.lists.contains_key(list) {
-                return bad(field, format!("unknown list `{list}` (declare it under [lists])"));
+                return bad(
+                    field,
+                    format!("unknown list `{list}` (declare it under [lists])"),
+                );
             }
             check_candidates(cands, &field)?;
         }
@@ -734,7 +733,10 @@ pub(crate) fn validate_input(input: &VoteInput) -> Result<(), SeatError> {
         for (list, prefs) in &d.preferences {
             let field = format!("districts.{district}.preferences.{list}");
             if !input.lists.contains_key(list) {
-                return bad(field, format!("unknown list `{list}` (declare it under [lists])"));
+                return bad(
+                    field,
+                    format!("unknown list `{list}` (declare it under [lists])"),
+                );
             }
             let Some((cands, cfield)) = input.candidates_of(district, list) else {
                 return bad(

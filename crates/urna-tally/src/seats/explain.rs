@@ -7,7 +7,9 @@
 
 use std::fmt::Write as _;
 
-use super::candidates::{CandidateRule, CandidateRules, ListCandidates, RankBasis, RankedCandidate};
+use super::candidates::{
+    CandidateRule, CandidateRules, ListCandidates, RankBasis, RankedCandidate,
+};
 use super::method::{Contest, EntryStatus, Row, RowStatus};
 use super::{Allocation, ThresholdOutcome};
 
@@ -181,7 +183,11 @@ fn candidates(out: &mut String, list: &super::ListId, lc: &ListCandidates, rules
                 out,
                 "  first, by preference votes, candidates with {}{share} of the list's {} votes = {} \
                  preference votes; then the others by ballot number{}",
-                if rules.strict { "more than " } else { "at least " },
+                if rules.strict {
+                    "more than "
+                } else {
+                    "at least "
+                },
                 lc.list_votes,
                 lc.share_needed.unwrap_or_default(),
                 ties_source(rules)
@@ -263,11 +269,21 @@ fn candidates(out: &mut String, list: &super::ListId, lc: &ListCandidates, rules
             },
             status.to_owned(),
             c.margin
-                .map(|m| if m > 0 { format!("+{m}") } else { m.to_string() })
+                .map(|m| {
+                    if m > 0 {
+                        format!("+{m}")
+                    } else {
+                        m.to_string()
+                    }
+                })
                 .unwrap_or_default(),
         ]);
     }
-    push_table(out, &t, &[true, true, false, false, true, false, false, true]);
+    push_table(
+        out,
+        &t,
+        &[true, true, false, false, true, false, false, true],
+    );
     for r in &lc.replacements {
         let show = |n: u32| {
             lc.candidate(n).map_or(n.to_string(), |c| {

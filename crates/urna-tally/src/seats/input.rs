@@ -165,10 +165,11 @@ impl VoteInput {
                     }
                     toml::Value::Array(_) => {
                         let cands: Vec<Candidate> =
-                            c.try_into().map_err(|e: toml::de::Error| SeatError::Votes {
-                                field: field.clone(),
-                                problem: e.message().to_owned(),
-                            })?;
+                            c.try_into()
+                                .map_err(|e: toml::de::Error| SeatError::Votes {
+                                    field: field.clone(),
+                                    problem: e.message().to_owned(),
+                                })?;
                         out.candidate_lists.insert(list, cands);
                     }
                     other => {
@@ -188,14 +189,15 @@ impl VoteInput {
                 let mut table = BTreeMap::new();
                 for (number, v) in prefs {
                     let f = format!("{field}.{number}");
-                    let n: u32 = number
-                        .parse()
-                        .ok()
-                        .filter(|n| *n > 0)
-                        .ok_or_else(|| SeatError::Votes {
-                            field: f.clone(),
-                            problem: format!("`{number}` is not a candidate's ballot number"),
-                        })?;
+                    let n: u32 =
+                        number
+                            .parse()
+                            .ok()
+                            .filter(|n| *n > 0)
+                            .ok_or_else(|| SeatError::Votes {
+                                field: f.clone(),
+                                problem: format!("`{number}` is not a candidate's ballot number"),
+                            })?;
                     table.insert(n, Votes(count(v, &f)?));
                 }
                 out.preferences.insert(list, table);
@@ -221,8 +223,12 @@ impl VoteInput {
             return Some((c, format!("districts.{district}.candidates.{list}")));
         }
         let info = self.lists.get(list)?;
-        (!info.candidates.is_empty())
-            .then(|| (info.candidates.as_slice(), format!("lists.{list}.candidates")))
+        (!info.candidates.is_empty()).then(|| {
+            (
+                info.candidates.as_slice(),
+                format!("lists.{list}.candidates"),
+            )
+        })
     }
 
     /// The most seats `list` can take in `district`: its declared candidates not withdrawn, or

@@ -51,7 +51,10 @@ fn list_a(cands: &[(u32, &str, &str)]) -> String {
         .iter()
         .map(|(n, name, g)| format!("{{ number = {n}, name = \"{name}\", gender = \"{g}\" }}"))
         .collect();
-    format!("[lists.A]\ncandidates = [{}]\n[lists.B]\n", items.join(", "))
+    format!(
+        "[lists.A]\ncandidates = [{}]\n[lists.B]\n",
+        items.join(", ")
+    )
 }
 
 // ---- Kosovo: preference ranking with the 30 % gender quota (Law 08/L-228) ----
@@ -122,11 +125,19 @@ fn kosovo_quota_not_needed_when_the_ranking_meets_it() {
 #[test]
 fn kosovo_quota_replaces_from_the_bottom_until_it_holds() {
     let cands: Vec<(u32, String, &str)> = (1..=10)
-        .map(|n| (n, format!("C{n}"), if [2, 8, 9].contains(&n) { "f" } else { "m" }))
+        .map(|n| {
+            (
+                n,
+                format!("C{n}"),
+                if [2, 8, 9].contains(&n) { "f" } else { "m" },
+            )
+        })
         .collect();
     let refs: Vec<(u32, &str, &str)> = cands.iter().map(|(n, s, g)| (*n, s.as_str(), *g)).collect();
     // Preferences fall with the ballot number: ranking = list order 1..10.
-    let prefs: Vec<String> = (1..=10).map(|n| format!("{n} = {}", 1000 - n * 10)).collect();
+    let prefs: Vec<String> = (1..=10)
+        .map(|n| format!("{n} = {}", 1000 - n * 10))
+        .collect();
     let votes = format!(
         "{}[districts.kosovo]\nvotes = {{ A = 7000, B = 1 }}\npreferences.A = {{ {} }}\n",
         list_a(&refs),
@@ -171,8 +182,9 @@ fn equal_preference_votes_rank_by_ballot_number() {
     let lc = only(&a, "A");
     assert_eq!(lc.elected, vec![2]);
     assert!(
-        a.explain_text()
-            .contains("tie: 2 Ben and 3 Cem have 9 preference votes each; decided by ballot number"),
+        a.explain_text().contains(
+            "tie: 2 Ben and 3 Cem have 9 preference votes each; decided by ballot number"
+        ),
         "{}",
         a.explain_text()
     );
@@ -187,7 +199,12 @@ fn equal_preference_votes_rank_by_ballot_number() {
 fn bosnia_share_exactly_at_the_boundary_counts() {
     let votes = format!(
         "{}[districts.d]\nvotes = {{ A = 1000, B = 400 }}\npreferences.A = {{ 1 = 10, 2 = 20, 3 = 50, 4 = 49 }}\n",
-        list_a(&[(1, "A1", "m"), (2, "A2", "f"), (3, "A3", "m"), (4, "A4", "f")])
+        list_a(&[
+            (1, "A1", "m"),
+            (2, "A2", "f"),
+            (3, "A3", "m"),
+            (4, "A4", "f")
+        ])
     );
     let lc = only(&run(&rules_from("bosnia-herzegovina", "d", 3), &votes), "A").clone();
     assert_eq!(lc.seats.0, 2);
@@ -203,7 +220,12 @@ fn bosnia_share_exactly_at_the_boundary_counts() {
 fn bosnia_candidates_over_the_share_rank_by_preference_votes() {
     let votes = format!(
         "{}[districts.d]\nvotes = {{ A = 1000, B = 400 }}\npreferences.A = {{ 1 = 10, 2 = 20, 3 = 50, 4 = 80 }}\n",
-        list_a(&[(1, "A1", "m"), (2, "A2", "f"), (3, "A3", "m"), (4, "A4", "f")])
+        list_a(&[
+            (1, "A1", "m"),
+            (2, "A2", "f"),
+            (3, "A3", "m"),
+            (4, "A4", "f")
+        ])
     );
     let lc = only(&run(&rules_from("bosnia-herzegovina", "d", 3), &votes), "A").clone();
     assert_eq!(lc.elected, vec![4, 3]);
@@ -255,7 +277,12 @@ fn albania_seats_within_the_closed_part_need_no_preference_votes() {
 fn missing_preference_votes_under_a_preference_rule_name_the_field() {
     let votes = format!(
         "{}[districts.Berat]\nvotes = {{ A = 8000, B = 1000 }}\n",
-        list_a(&[(1, "A1", "m"), (2, "A2", "f"), (3, "A3", "m"), (4, "A4", "f")])
+        list_a(&[
+            (1, "A1", "m"),
+            (2, "A2", "f"),
+            (3, "A3", "m"),
+            (4, "A4", "f")
+        ])
     );
     let err = allocate(
         &rules_from("albania", "Berat", 5),
@@ -294,8 +321,7 @@ fn closed_list_elects_by_ballot_number() {
 fn withdrawn_candidates_are_skipped_and_cap_the_list_like_a_count() {
     let declared = "[lists.A]\ncandidates = [ { number = 1, name = \"A1\" }, { number = 2, name = \"A2\", withdrawn = true }, { number = 3, name = \"A3\" } ]\n\
                     [lists.B]\n[districts.d]\nseats = 5\nvotes = { A = 9000, B = 1000 }\n";
-    let counted =
-        "[lists.A]\n[lists.B]\n[districts.d]\nseats = 5\nvotes = { A = 9000, B = 1000 }\ncandidates = { A = 2 }\n";
+    let counted = "[lists.A]\n[lists.B]\n[districts.d]\nseats = 5\nvotes = { A = 9000, B = 1000 }\ncandidates = { A = 2 }\n";
     let rules = RuleSet::builtin("generic").unwrap();
     let a = run(&rules, declared);
     let b = run(&rules, counted);
@@ -435,10 +461,22 @@ fn gender_quota_needs_every_gender() {
 fn bad_candidate_rules_name_the_field() {
     let base = "id = \"t\"\ntitle = \"t\"\nlegal_source = [\"x\"]\nmethod = \"dhondt\"\ntie_break = { rule = \"lot\", seed = \"s\" }\n";
     let cases = [
-        ("[candidates]\nrule = \"preference_share\"\nsource = \"x\"\n", "candidates.share"),
-        ("[candidates]\nrule = \"preference_ranking\"\nsource = \"x\"\nshare = \"5%\"\n", "candidates.share"),
-        ("[candidates]\nrule = \"closed_part\"\nsource = \"x\"\n", "candidates.closed_seats"),
-        ("[candidates]\nrule = \"closed_list\"\nsource = \" \"\n", "candidates.source"),
+        (
+            "[candidates]\nrule = \"preference_share\"\nsource = \"x\"\n",
+            "candidates.share",
+        ),
+        (
+            "[candidates]\nrule = \"preference_ranking\"\nsource = \"x\"\nshare = \"5%\"\n",
+            "candidates.share",
+        ),
+        (
+            "[candidates]\nrule = \"closed_part\"\nsource = \"x\"\n",
+            "candidates.closed_seats",
+        ),
+        (
+            "[candidates]\nrule = \"closed_list\"\nsource = \" \"\n",
+            "candidates.source",
+        ),
         (
             "[candidates]\nrule = \"closed_list\"\nsource = \"x\"\ngender_quota = { share = \"60%\", source = \"x\" }\n",
             "candidates.gender_quota.share",
@@ -448,8 +486,10 @@ fn bad_candidate_rules_name_the_field() {
         let err = RuleSet::from_toml(&format!("{base}{section}")).unwrap_err();
         assert!(err.to_string().contains(&format!("`{field}`")), "{err}");
     }
-    let err = RuleSet::from_toml(&format!("{base}[candidates]\nrule = \"open\"\nsource = \"x\"\n"))
-        .unwrap_err();
+    let err = RuleSet::from_toml(&format!(
+        "{base}[candidates]\nrule = \"open\"\nsource = \"x\"\n"
+    ))
+    .unwrap_err();
     assert!(err.to_string().contains("rule"), "{err}");
 }
 
@@ -463,8 +503,14 @@ fn builtin_candidate_rules() {
             .map(|c| (c.rule.name(), c.gender_quota.is_some(), c.source.is_empty()))
     };
     assert_eq!(rule("kosovo"), Some(("preference_ranking", true, false)));
-    assert_eq!(rule("kosovo-2021"), Some(("preference_ranking", true, false)));
-    assert_eq!(rule("bosnia-herzegovina"), Some(("preference_share", false, false)));
+    assert_eq!(
+        rule("kosovo-2021"),
+        Some(("preference_ranking", true, false))
+    );
+    assert_eq!(
+        rule("bosnia-herzegovina"),
+        Some(("preference_share", false, false))
+    );
     assert_eq!(rule("albania"), Some(("closed_part", false, false)));
     for name in ["montenegro", "north-macedonia", "generic"] {
         assert_eq!(rule(name), None, "{name}");
@@ -535,7 +581,9 @@ fn input_of(c: &Case, order: &[usize]) -> VoteInput {
     input.declare_candidates(&d, &a, cands);
     for &i in order.iter().rev() {
         let n = u32::try_from(i + 1).unwrap();
-        input.add_preferences(&d, &a, n, Votes(c.cands[i].2)).unwrap();
+        input
+            .add_preferences(&d, &a, n, Votes(c.cands[i].2))
+            .unwrap();
     }
     input
 }
@@ -571,7 +619,7 @@ proptest! {
         let (_, before) = elected(&c, &order);
         prop_assume!(!before.is_empty());
         let number = before[pick % before.len()];
-        let mut more = c.clone();
+        let mut more = c;
         more.cands[number as usize - 1].2 += 1;
         let (_, after) = elected(&more, &order);
         prop_assert!(after.contains(&number), "{number} lost its seat: {before:?} -> {after:?}");
