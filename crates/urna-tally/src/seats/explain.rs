@@ -301,6 +301,17 @@ fn candidates(out: &mut String, list: &super::ListId, lc: &ListCandidates, rules
             r.reason
         );
     }
+    if let Some(q) = &lc.quota {
+        for (g, n) in &q.after {
+            if *n < q.needed {
+                let _ = writeln!(
+                    out,
+                    "  quota not met: {n} {g} elected of {} needed, no {g} candidate left",
+                    q.needed
+                );
+            }
+        }
+    }
     // Equal preference votes across the cut: decided by ballot number.
     if let Some(c) = first_out
         && matches!(c.basis, RankBasis::Preferences | RankBasis::OverShare)

@@ -362,6 +362,116 @@ fn json_carries_the_ranking_and_the_elected() {
     assert_eq!(lc["ranking"][0]["margin"], 2);
 }
 
+/// The built-in Kosovo rule set end to end: the Serb list takes the ten reserved Serb seats;
+/// its ranking (preference votes falling with the ballot number) elects ten men, the quota
+/// needs ⌈30 % × 10⌉ = 3 women and the list has two (11, 12): they replace 10 and 9, and the
+/// quota stays unmet. The other communities' ten seats stay unfilled (no lists).
+#[test]
+fn kosovo_reserved_seats_go_to_the_community_lists_candidates() {
+    let cands: Vec<String> = (1..=12)
+        .map(|n| {
+            let g = if n > 10 { "f" } else { "m" };
+            format!("{{ number = {n}, name = \"S{n}\", gender = \"{g}\" }}")
+        })
+        .collect();
+    let prefs: Vec<String> = (1..=12)
+        .map(|n| format!("{n} = {}", 1300 - n * 100))
+        .collect();
+    let votes = format!(
+        "[lists.A]\n[lists.B]\n[lists.S]\ncommunity = \"serb\"\ncandidates = [{}]\n\
+         [districts.kosovo]\nvotes = {{ A = 60000, B = 40000, S = 5000 }}\npreferences.S = {{ {} }}\n",
+        cands.join(", "),
+        prefs.join(", ")
+    );
+    let a = run(&RuleSet::builtin("kosovo").unwrap(), &votes);
+    assert_eq!(a.seats_of("S").0, 10);
+    assert_eq!(a.unfilled_seats.0, 10);
+    let lc = only(&a, "S");
+    let pairs: Vec<(u32, u32)> = lc.replacements.iter().map(|r| (r.out, r.into)).collect();
+    assert_eq!(pairs, vec![(10, 11), (9, 12)]);
+    assert_eq!(lc.elected, vec![1, 2, 3, 4, 5, 6, 7, 8, 11, 12]);
+    assert_eq!(
+        lc.quota.as_ref().unwrap().after.get(&Gender::Female),
+        Some(&2)
+    );
+    let text = a.explain_text();
+    assert!(
+        text.contains("quota not met: 2 f elected of 3 needed, no f candidate left"),
+        "{text}"
+    );
+}
+
+/// A list running in two districts declares its candidates per district; each district's
+/// seats go to that district's candidates, and the seat table names them by district.
+#[test]
+fn candidates_per_district() {
+    let votes = "[lists.A]\n[lists.B]\n\
+                 [districts.d1]\nseats = 2\nvotes = { A = 900, B = 100 }\n\
+                 candidates.A = [ { number = 1, name = \"Ana\" }, { number = 2, name = \"Ben\" } ]\n\
+                 [districts.d2]\nseats = 2\nvotes = { A = 500, B = 500 }\n\
+                 candidates.A = [ { number = 1, name = \"Cem\" }, { number = 2, name = \"Dea\" } ]\n";
+    let a = run(&RuleSet::builtin("generic").unwrap(), votes);
+    let per = a.candidates.get(&ListId::new("A")).unwrap();
+    assert_eq!(per.len(), 2);
+    assert_eq!(a.elected_of("A"), vec!["Ana", "Ben", "Cem"]);
+    let text = a.summary_text();
+    assert!(
+        text.contains("    d1: 1 Ana, 2 Ben\n    d2: 1 Cem\n"),
+        "{text}"
+    );
+}
+
+/// Compensatory seats go to separate compensatory lists (Bosnia and Herzegovina, art. 9.6),
+/// not modelled: a list's candidates take its district seats only, and the explanation says so.
+#[test]
+fn compensatory_seats_are_not_assigned_to_candidates() {
+    let mut rules = RuleSet::from_toml(
+        r#"id = "t"
+title = "t"
+legal_source = ["t"]
+house_seats = 3
+method = "sainte_lague"
+tie_break = { rule = "lot", seed = "t" }
+[[entity]]
+id = "E"
+compensatory_seats = 1
+threshold = "3%"
+[[district]]
+id = "d1"
+seats = 1
+entity = "E"
+[[district]]
+id = "d2"
+seats = 1
+entity = "E"
+"#,
+    )
+    .unwrap();
+    rules.candidates = RuleSet::builtin("bosnia-herzegovina").unwrap().candidates;
+    let votes = "[lists.A]\n[lists.B]\n\
+                 [districts.d1]\nvotes = { A = 600, B = 400 }\n\
+                 candidates.A = [ { number = 1, name = \"Ana\" }, { number = 2, name = \"Ben\" } ]\n\
+                 preferences.A = { 2 = 30 }\n\
+                 [districts.d2]\nvotes = { A = 550, B = 450 }\n\
+                 candidates.A = [ { number = 1, name = \"Cem\" } ]\npreferences.A = {}\n";
+    let a = run(&rules, votes);
+    // A: d1 and d2 (Sainte-Laguë, one seat each), B the compensatory seat.
+    assert_eq!((a.seats_of("A").0, a.seats_of("B").0), (2, 1));
+    // 5 % of 600 = 30: Ben reaches it and takes A's seat in d1 before Ana.
+    assert_eq!(a.elected_of("A"), vec!["Ben", "Cem"]);
+    // B declares candidates too: its compensatory seat goes to none of them.
+    let votes = votes
+        .replace("preferences.A = { 2 = 30 }\n", "preferences.A = { 2 = 30 }\ncandidates.B = [ { number = 1, name = \"Dea\" } ]\npreferences.B = {}\n")
+        .replace("preferences.A = {}\n", "preferences.A = {}\ncandidates.B = [ { number = 1, name = \"Eli\" } ]\npreferences.B = {}\n");
+    let a = run(&rules, &votes);
+    assert!(a.elected_of("B").is_empty());
+    let text = a.explain_text();
+    assert!(
+        text.contains("note: B's 1 compensatory seat(s) go to its compensatory list, which is not modelled: not assigned to candidates"),
+        "{text}"
+    );
+}
+
 // ---- bad input: every error names the field ----
 
 #[test]
