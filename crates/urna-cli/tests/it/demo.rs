@@ -312,3 +312,155 @@ fn seats_from_a_vote_file_with_explanation_and_errors() {
         "{err}"
     );
 }
+
+/// The rule set of the open-list example in `urna-tally/src/seats/README-cli.md`.
+const OPEN_LIST_RULES: &str = r#"id = "open-list"
+title = "Open lists: D'Hondt, preference votes, 30 % gender quota"
+legal_source = ["example"]
+method = "dhondt"
+tie_break = { rule = "lot", seed = "example" }
+
+[candidates]
+rule = "preference_ranking"
+source = "example: by preference votes"
+
+[candidates.gender_quota]
+share = "30%"
+source = "example: at least 30 % of each gender among a list's elected"
+"#;
+
+/// Its vote file: list A's ranking trips the gender quota, B has a tie and a withdrawn
+/// candidate, C declares no candidates.
+const OPEN_LIST_VOTES: &str = r#"[lists.A]
+candidates = [
+  { number = 1, name = "Arta", gender = "f" },
+  { number = 2, name = "Besnik", gender = "m" },
+  { number = 3, name = "Dritan", gender = "m" },
+  { number = 4, name = "Elira", gender = "f" },
+  { number = 5, name = "Fatos", gender = "m" },
+  { number = 6, name = "Gent", gender = "m" },
+]
+[lists.B]
+candidates = [
+  { number = 1, name = "Hana", gender = "f", withdrawn = true },
+  { number = 2, name = "Ilir", gender = "m" },
+  { number = 3, name = "Jeta", gender = "f" },
+]
+[lists.C]
+
+[districts.d]
+seats = 5
+votes = { A = 6200, B = 2900, C = 900 }
+preferences.A = { 1 = 1200, 2 = 2100, 3 = 1800, 4 = 600, 5 = 1500, 6 = 900 }
+preferences.B = { 2 = 700, 3 = 700 }
+"#;
+
+/// The exact `--explain` output the README shows.
+const OPEN_LIST_EXPLAIN: &str = r#"Open lists: D'Hondt, preference votes, 30 % gender quota (rule set `open-list`)
+house: 5 seats; valid votes: 10000; tie-break: Lot with seed "example"
+
+  list   votes   share  seats
+  A       6200  62.00%      4
+    elected: 2 Besnik (m), 3 Dritan (m), 1 Arta (f), 4 Elira (f)
+  B       2900  29.00%      1
+    elected: 2 Ilir (m)
+  C        900   9.00%      0
+  total                     5
+
+== district d: 5 seat(s), dhondt ==
+  seat  list  votes  divisor   quotient  status
+     1  A      6200        1  6200.0000  won
+     2  A      6200        2  3100.0000  won
+     3  B      2900        1  2900.0000  won
+     4  A      6200        3  2066.6666  won
+     5  A      6200        4  1550.0000  won
+  ----  cut
+        B      2900        2  1450.0000  next
+        A      6200        5  1240.0000  next
+        C       900        1   900.0000  next
+  margins (votes, others fixed):
+    A: 4 seat(s); lose 401 -> seat to B; gain 8301 -> seat from B
+    B: 1 seat(s); lose 1661 -> seat to A; gain 201 -> seat from A
+    C: 0 seat(s); -; gain 651 -> seat from A
+
+== candidates A, district d: 4 seat(s), preference_ranking ==
+  rule: example: by preference votes
+  by preference votes; equal votes by ballot number
+  gender quota: example: at least 30 % of each gender among a list's elected
+  at least 30% of each gender among the 4 elected = 2 each; the ranking gave 1 f, 3 m; elected 2 f, 2 m
+  rank  no.  name    gender  preferences  by           status            margin
+     1    2  Besnik  m              2100  preferences  elected             +600
+     2    3  Dritan  m              1800  preferences  elected             +300
+     3    5  Fatos   m              1500  preferences  replaced (quota)
+     4    1  Arta    f              1200  preferences  elected             -300
+     5    6  Gent    m               900  preferences  -
+     6    4  Elira   f               600  preferences  elected (quota)     -900
+  quota: 4 Elira (f, 600) replaces 5 Fatos (m, 1500): f had 1 of 4 seat(s), below 30% (2 needed)
+  margin: preference votes over 5 Fatos (m), the first not elected (1500)
+
+== candidates B, district d: 1 seat(s), preference_ranking ==
+  rule: example: by preference votes
+  by preference votes; equal votes by ballot number
+  gender quota: example: at least 30 % of each gender among a list's elected
+  not applied: 30% of 1 seat(s) cannot hold for both genders
+  rank  no.  name  gender  preferences  by           status     margin
+     1    2  Ilir  m               700  preferences  elected         0
+     2    3  Jeta  f               700  preferences  -
+          1  Hana  f                 0               withdrawn
+  tie: 2 Ilir and 3 Jeta have 700 preference votes each; decided by ballot number
+  margin: preference votes over 3 Jeta (f), the first not elected (700)
+"#;
+
+#[test]
+fn seats_of_open_lists_go_to_candidates_with_explanation() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("open-list.toml");
+    let votes = dir.path().join("votes.toml");
+    std::fs::write(&rules, OPEN_LIST_RULES).unwrap();
+    std::fs::write(&votes, OPEN_LIST_VOTES).unwrap();
+    let out = run(
+        &[
+            "seats",
+            "--rules",
+            p(&rules),
+            "--votes",
+            p(&votes),
+            "--explain",
+        ],
+        0,
+    );
+    assert_eq!(out, OPEN_LIST_EXPLAIN);
+    let table = run(&["seats", "--rules", p(&rules), "--votes", p(&votes)], 0);
+    assert!(
+        table.contains("  A       6200  62.00%      4\n    elected: 2 Besnik (m), 3 Dritan (m), 1 Arta (f), 4 Elira (f)\n"),
+        "{table}"
+    );
+    let json: serde_json::Value = serde_json::from_str(&run(
+        &[
+            "seats",
+            "--rules",
+            p(&rules),
+            "--votes",
+            p(&votes),
+            "--json",
+        ],
+        0,
+    ))
+    .unwrap();
+    assert_eq!(
+        json["candidates"]["A"][0]["elected"],
+        serde_json::json!([2, 3, 1, 4])
+    );
+    assert_eq!(json["candidates"]["A"][0]["replacements"][0]["out"], 5);
+    // Seats that preference votes must decide, without them: exit 2, the field named.
+    std::fs::write(
+        &votes,
+        OPEN_LIST_VOTES.replace(
+            "preferences.A = { 1 = 1200, 2 = 2100, 3 = 1800, 4 = 600, 5 = 1500, 6 = 900 }\n",
+            "",
+        ),
+    )
+    .unwrap();
+    let err = run(&["seats", "--rules", p(&rules), "--votes", p(&votes)], 2);
+    assert!(err.contains("`districts.d.preferences.A`"), "{err}");
+}

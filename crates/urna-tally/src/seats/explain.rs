@@ -7,6 +7,9 @@
 
 use std::fmt::Write as _;
 
+use super::candidates::{
+    CandidateRule, CandidateRules, ListCandidates, RankBasis, RankedCandidate,
+};
 use super::method::{Contest, EntryStatus, Row, RowStatus};
 use super::{Allocation, ThresholdOutcome};
 
@@ -55,7 +58,32 @@ pub(super) fn render(a: &Allocation, explain: bool) -> String {
         String::new(),
         total.to_string(),
     ]);
-    push_table(&mut out, &table, &[false, true, true, true]);
+    if a.candidates.is_empty() {
+        push_table(&mut out, &table, &[false, true, true, true]);
+    } else {
+        // The elected of each list under its row.
+        let lines = table_lines(&table, &[false, true, true, true]);
+        for (i, line) in lines.iter().enumerate() {
+            out.push_str(line);
+            out.push('\n');
+            let Some(list) = table.get(i).and_then(|r| r.first()) else {
+                continue;
+            };
+            if i == 0 {
+                continue;
+            }
+            if let Some(per_district) = a.candidates.get(&super::ListId::new(list.clone())) {
+                for lc in per_district.iter().filter(|lc| !lc.elected.is_empty()) {
+                    let label = if per_district.len() == 1 {
+                        "elected".to_owned()
+                    } else {
+                        lc.district.to_string()
+                    };
+                    let _ = writeln!(out, "    {label}: {}", elected_line(lc));
+                }
+            }
+        }
+    }
     if !explain {
         return out;
     }
@@ -87,7 +115,258 @@ pub(super) fn render(a: &Allocation, explain: bool) -> String {
         out.push('\n');
         contest(&mut out, c);
     }
+    if let Some(rules) = &a.candidate_rules {
+        for (list, per_district) in &a.candidates {
+            let compensatory: u32 = a
+                .contests
+                .iter()
+                .filter(|c| c.kind == super::ContestKind::Compensatory)
+                .flat_map(|c| c.seats_by_list())
+                .filter(|(l, _)| l == list)
+                .map(|(_, s)| s.0)
+                .sum();
+            for lc in per_district {
+                out.push('\n');
+                candidates(&mut out, list, lc, rules);
+            }
+            if compensatory > 0 {
+                let _ = writeln!(
+                    out,
+                    "  note: {list}'s {compensatory} compensatory seat(s) go to its compensatory \
+                     list, which is not modelled: not assigned to candidates"
+                );
+            }
+        }
+    }
     out
+}
+
+fn candidate_label(c: &RankedCandidate) -> String {
+    match c.gender {
+        Some(g) => format!("{} {} ({g})", c.number, c.name),
+        None => format!("{} {}", c.number, c.name),
+    }
+}
+
+fn elected_line(lc: &ListCandidates) -> String {
+    lc.elected
+        .iter()
+        .filter_map(|n| lc.candidate(*n))
+        .map(candidate_label)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn candidates(out: &mut String, list: &super::ListId, lc: &ListCandidates, rules: &CandidateRules) {
+    let _ = writeln!(
+        out,
+        "== candidates {list}, district {}: {} seat(s), {} ==",
+        lc.district,
+        lc.seats,
+        lc.rule.name()
+    );
+    let _ = writeln!(out, "  rule: {}", rules.source);
+    match lc.rule {
+        CandidateRule::ClosedList => {
+            let _ = writeln!(out, "  by ballot number");
+        }
+        CandidateRule::PreferenceRanking => {
+            let _ = writeln!(
+                out,
+                "  by preference votes; equal votes by ballot number{}",
+                ties_source(rules)
+            );
+        }
+        CandidateRule::PreferenceShare => {
+            let share = rules.share.map(|s| s.to_string()).unwrap_or_default();
+            let _ = writeln!(
+                out,
+                "  first, by preference votes, candidates with {}{share} of the list's {} votes = {} \
+                 preference votes; then the others by ballot number{}",
+                if rules.strict {
+                    "more than "
+                } else {
+                    "at least "
+                },
+                lc.list_votes,
+                lc.share_needed.unwrap_or_default(),
+                ties_source(rules)
+            );
+        }
+        CandidateRule::ClosedPart => {
+            let k = lc.closed_seats.unwrap_or(0);
+            let _ = writeln!(
+                out,
+                "  closed part: the first {k} seat(s) to ballot numbers 1-{k} in order; then by \
+                 preference votes; equal votes by ballot number{}",
+                ties_source(rules)
+            );
+        }
+    }
+    if let (Some(q), Some(g)) = (&lc.quota, &rules.gender_quota) {
+        let counts = |m: &std::collections::BTreeMap<super::Gender, u32>| {
+            m.iter()
+                .map(|(g, n)| format!("{n} {g}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let _ = writeln!(out, "  gender quota: {}", g.source);
+        if q.needed == 0 {
+            let _ = writeln!(
+                out,
+                "  not applied: {} of {} seat(s) cannot hold for both genders",
+                q.share,
+                lc.elected.len()
+            );
+        } else {
+            let _ = writeln!(
+                out,
+                "  at least {} of each gender among the {} elected = {} each; the ranking gave \
+                 {}; elected {}",
+                q.share,
+                lc.elected.len(),
+                q.needed,
+                counts(&q.before),
+                counts(&q.after)
+            );
+        }
+    }
+    let first_out = lc.ranking.iter().find(|c| !c.elected && !c.withdrawn);
+    let mut t = vec![vec![
+        "rank".to_owned(),
+        "no.".to_owned(),
+        "name".to_owned(),
+        "gender".to_owned(),
+        "preferences".to_owned(),
+        "by".to_owned(),
+        "status".to_owned(),
+        "margin".to_owned(),
+    ]];
+    let replaced_out: Vec<u32> = lc.replacements.iter().map(|r| r.out).collect();
+    let replaced_in: Vec<u32> = lc.replacements.iter().map(|r| r.into).collect();
+    for c in &lc.ranking {
+        let status = if c.withdrawn {
+            "withdrawn"
+        } else if c.elected && replaced_in.contains(&c.number) {
+            "elected (quota)"
+        } else if c.elected {
+            "elected"
+        } else if replaced_out.contains(&c.number) {
+            "replaced (quota)"
+        } else {
+            "-"
+        };
+        t.push(vec![
+            c.rank.map(|r| r.to_string()).unwrap_or_default(),
+            c.number.to_string(),
+            c.name.clone(),
+            c.gender.map(|g| g.to_string()).unwrap_or_default(),
+            c.preferences.map(|p| p.to_string()).unwrap_or_default(),
+            if c.withdrawn {
+                String::new()
+            } else {
+                c.basis.text().to_owned()
+            },
+            status.to_owned(),
+            c.margin
+                .map(|m| {
+                    if m > 0 {
+                        format!("+{m}")
+                    } else {
+                        m.to_string()
+                    }
+                })
+                .unwrap_or_default(),
+        ]);
+    }
+    push_table(
+        out,
+        &t,
+        &[true, true, false, false, true, false, false, true],
+    );
+    for r in &lc.replacements {
+        let show = |n: u32| {
+            lc.candidate(n).map_or(n.to_string(), |c| {
+                let gender = c.gender.map(|g| g.to_string());
+                let prefs = c.preferences.map(|p| p.to_string());
+                let detail: Vec<String> = gender.into_iter().chain(prefs).collect();
+                format!("{} {} ({})", c.number, c.name, detail.join(", "))
+            })
+        };
+        let _ = writeln!(
+            out,
+            "  quota: {} replaces {}: {}",
+            show(r.into),
+            show(r.out),
+            r.reason
+        );
+    }
+    if let Some(q) = &lc.quota {
+        for (g, n) in &q.after {
+            if *n < q.needed {
+                let _ = writeln!(
+                    out,
+                    "  quota not met: {n} {g} elected of {} needed, no {g} candidate left",
+                    q.needed
+                );
+            }
+        }
+    }
+    // Equal preference votes across the cut: decided by ballot number.
+    if let Some(c) = first_out
+        && matches!(c.basis, RankBasis::Preferences | RankBasis::OverShare)
+    {
+        let tied: Vec<&RankedCandidate> = lc
+            .ranking
+            .iter()
+            .filter(|x| {
+                !x.withdrawn
+                    && x.basis == c.basis
+                    && x.preferences == c.preferences
+                    && x.elected
+                    && !lc.replacements.iter().any(|r| r.into == x.number)
+            })
+            .collect();
+        if !tied.is_empty() {
+            let names: Vec<String> = tied
+                .iter()
+                .map(|x| format!("{} {}", x.number, x.name))
+                .collect();
+            let _ = writeln!(
+                out,
+                "  tie: {} and {} {} have {} preference votes each; decided by ballot number",
+                names.join(", "),
+                c.number,
+                c.name,
+                c.preferences.unwrap_or_default()
+            );
+        }
+    }
+    if let Some(c) = first_out
+        && lc.ranking.iter().any(|c| c.margin.is_some())
+    {
+        let _ = writeln!(
+            out,
+            "  margin: preference votes over {}, the first not elected ({})",
+            candidate_label(c),
+            c.preferences.unwrap_or_default()
+        );
+    }
+    if lc.without_candidate.0 > 0 {
+        let _ = writeln!(
+            out,
+            "  note: {} seat(s) without a candidate left on the list",
+            lc.without_candidate
+        );
+    }
+}
+
+fn ties_source(rules: &CandidateRules) -> String {
+    rules
+        .ties_source
+        .as_ref()
+        .map(|s| format!(" ({s})"))
+        .unwrap_or_default()
 }
 
 fn contest(out: &mut String, c: &Contest) {
@@ -252,6 +531,14 @@ fn percent(part: u64, whole: u64) -> String {
 }
 
 fn push_table(out: &mut String, rows: &[Vec<String>], right: &[bool]) {
+    for line in table_lines(rows, right) {
+        out.push_str(&line);
+        out.push('\n');
+    }
+}
+
+fn table_lines(rows: &[Vec<String>], right: &[bool]) -> Vec<String> {
+    let mut lines = Vec::new();
     let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
     let widths: Vec<usize> = (0..cols)
         .map(|i| {
@@ -275,7 +562,7 @@ fn push_table(out: &mut String, rows: &[Vec<String>], right: &[bool]) {
                 line.push_str(&" ".repeat(pad));
             }
         }
-        out.push_str(line.trim_end());
-        out.push('\n');
+        lines.push(line.trim_end().to_owned());
     }
+    lines
 }

@@ -15,7 +15,18 @@
 //! votes = { PS = 81000, PD = 52000 }
 //! candidates = { PS = 9 }   # optional: candidates on the list; a list that runs out passes
 //!                           # its next seat to the next quotient
+//! preferences.PS = { 1 = 420, 2 = 130 }   # optional: preference votes per candidate number
 //! ```
+//! Open lists: a list declares its candidates, in the list or per district (a list running in
+//! several districts has different candidates in each, so it declares them per district):
+//! ```toml
+//! [lists.PS]
+//! candidates = [ { number = 1, name = "Arta", gender = "f" }, { number = 2, name = "Besnik", gender = "m", withdrawn = true } ]
+//! [districts.Berat]
+//! candidates.PD = [ { number = 1, name = "Gent" } ]   # instead of a count
+//! ```
+//! Declared candidates replace the count: a list's candidates left are its candidates not
+//! withdrawn. Preference votes name candidates by ballot number.
 //! Counts must be non-negative integers. Valid votes in a district are the sum of `votes` and
 //! `other`; thresholds are shares of valid votes.
 
@@ -25,6 +36,7 @@ use serde::{Deserialize, Serialize};
 
 use urna_model::definition::{self, Election};
 
+use super::candidates::{self, Candidate};
 use super::error::SeatError;
 use super::rules::RuleSet;
 use super::types::{DistrictId, ListId, Seats, Votes};
@@ -52,6 +64,9 @@ pub struct ListInfo {
     pub community: Option<String>,
     /// Display name.
     pub name: Option<String>,
+    /// Its candidates, where the list is the same in every district it runs in (one district).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub candidates: Vec<Candidate>,
 }
 
 /// The votes of one district.
@@ -63,8 +78,14 @@ pub struct DistrictVotes {
     pub other: Votes,
     /// Votes per list.
     pub votes: BTreeMap<ListId, Votes>,
-    /// Candidates per list, where known.
+    /// Candidates per list, where known (a count; see `candidate_lists` for declared ones).
     pub candidates: BTreeMap<ListId, u32>,
+    /// Declared candidates per list in this district.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub candidate_lists: BTreeMap<ListId, Vec<Candidate>>,
+    /// Preference votes per list, by candidate ballot number.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub preferences: BTreeMap<ListId, BTreeMap<u32, Votes>>,
 }
 
 /// Everything seat allocation needs from the tally.
@@ -130,16 +151,130 @@ impl VoteInput {
                 out.votes.insert(list, votes);
             }
             for (list, c) in d.candidates {
-                let n = count_u32(c, &format!("{path}.candidates.{list}"))?;
+                let field = format!("{path}.candidates.{list}");
                 let list = ListId(list);
                 if !input.lists.contains_key(&list) {
-                    return Err(SeatError::UnknownList { district, list });
+                    return Err(SeatError::Votes {
+                        field,
+                        problem: format!("unknown list `{list}` (declare it under [lists])"),
+                    });
                 }
-                out.candidates.insert(list, n);
+                match c {
+                    toml::Value::Integer(n) => {
+                        out.candidates.insert(list, count_u32(n, &field)?);
+                    }
+                    toml::Value::Array(_) => {
+                        let cands: Vec<Candidate> =
+                            c.try_into()
+                                .map_err(|e: toml::de::Error| SeatError::Votes {
+                                    field: field.clone(),
+                                    problem: e.message().to_owned(),
+                                })?;
+                        out.candidate_lists.insert(list, cands);
+                    }
+                    other => {
+                        return Err(SeatError::Votes {
+                            field,
+                            problem: format!(
+                                "expected a count or a list of candidates, found {}",
+                                other.type_str()
+                            ),
+                        });
+                    }
+                }
+            }
+            for (list, prefs) in d.preferences {
+                let field = format!("{path}.preferences.{list}");
+                let list = ListId(list);
+                let mut table = BTreeMap::new();
+                for (number, v) in prefs {
+                    let f = format!("{field}.{number}");
+                    let n: u32 =
+                        number
+                            .parse()
+                            .ok()
+                            .filter(|n| *n > 0)
+                            .ok_or_else(|| SeatError::Votes {
+                                field: f.clone(),
+                                problem: format!("`{number}` is not a candidate's ballot number"),
+                            })?;
+                    table.insert(n, Votes(count(v, &f)?));
+                }
+                out.preferences.insert(list, table);
             }
             input.districts.insert(district, out);
         }
+        candidates::validate_input(&input)?;
         Ok(input)
+    }
+
+    /// The declared candidates of `list` in `district` (the district's declaration, else the
+    /// list's) and the field that declares them; `None` when none are declared.
+    pub fn candidates_of(
+        &self,
+        district: &DistrictId,
+        list: &ListId,
+    ) -> Option<(&[Candidate], String)> {
+        if let Some(c) = self
+            .districts
+            .get(district)
+            .and_then(|d| d.candidate_lists.get(list))
+        {
+            return Some((c, format!("districts.{district}.candidates.{list}")));
+        }
+        let info = self.lists.get(list)?;
+        (!info.candidates.is_empty()).then(|| {
+            (
+                info.candidates.as_slice(),
+                format!("lists.{list}.candidates"),
+            )
+        })
+    }
+
+    /// The most seats `list` can take in `district`: its declared candidates not withdrawn, or
+    /// the district's candidate count; `None` when neither is given.
+    pub fn candidate_cap(&self, district: &DistrictId, list: &ListId) -> Option<u32> {
+        if let Some((c, _)) = self.candidates_of(district, list) {
+            let left = c.iter().filter(|c| !c.withdrawn).count();
+            return Some(u32::try_from(left).unwrap_or(u32::MAX));
+        }
+        self.districts.get(district)?.candidates.get(list).copied()
+    }
+
+    /// Declares the candidates of `list` in `district` (replacing earlier ones).
+    pub fn declare_candidates(
+        &mut self,
+        district: &DistrictId,
+        list: &ListId,
+        candidates: Vec<Candidate>,
+    ) {
+        let d = self.districts.entry(district.clone()).or_default();
+        d.candidate_lists.insert(list.clone(), candidates);
+    }
+
+    /// Adds preference votes for candidate `number` of `list` in `district`.
+    ///
+    /// # Errors
+    /// [`SeatError::Overflow`] if the sum does not fit.
+    pub fn add_preferences(
+        &mut self,
+        district: &DistrictId,
+        list: &ListId,
+        number: u32,
+        votes: Votes,
+    ) -> Result<(), SeatError> {
+        let d = self.districts.entry(district.clone()).or_default();
+        let slot = d
+            .preferences
+            .entry(list.clone())
+            .or_default()
+            .entry(number)
+            .or_default();
+        *slot = slot.checked_add(
+            votes,
+            &format!("preference votes of `{list}` {number} in district `{district}`"),
+        )?;
+        Ok(())
     }
 
     /// Declares a list (replacing earlier attributes).
@@ -214,6 +349,7 @@ impl VoteInput {
                     kind,
                     community: list.community.clone(),
                     name: Some(list.name.clone()),
+                    candidates: Vec::new(),
                 },
             );
         }
@@ -286,7 +422,9 @@ struct DistrictFile {
     #[serde(default)]
     votes: BTreeMap<String, i64>,
     #[serde(default)]
-    candidates: BTreeMap<String, i64>,
+    candidates: BTreeMap<String, toml::Value>,
+    #[serde(default)]
+    preferences: BTreeMap<String, BTreeMap<String, i64>>,
 }
 
 fn count(value: i64, field: &str) -> Result<u64, SeatError> {

@@ -23,8 +23,14 @@
 //! With a largest-remainder method and a tiny electorate, the Droop quota can leave more seats
 //! than there are lists; then every list gets one seat per full round before remainders rank.
 //!
+//! # Candidates
+//! Where the vote input declares a list's candidates, its seats go to them by the rule set's
+//! `[candidates]` rule (list order, preference votes, a preference share, a closed part) and
+//! gender quota; see the `candidates` module docs ([`CandidateRules`]).
+//!
 //! # Out of scope
-//! Candidate-level results (preference votes, gender quotas, replacement of members), North
+//! Replacement of members during the term, compensatory seats to candidates (separate
+//! compensatory lists), North
 //! Macedonia's conditional diaspora seats, Albania's pre-2020 coalition split, reading the store.
 //!
 //! ```
@@ -43,6 +49,7 @@
 //! ```
 #![deny(clippy::float_arithmetic)]
 
+mod candidates;
 mod contest;
 mod error;
 mod explain;
@@ -57,6 +64,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
+pub use candidates::{
+    Candidate, CandidateRule, CandidateRules, CandidateTie, Gender, GenderQuota, ListCandidates,
+    QuotaCheck, RankBasis, RankedCandidate, Replacement,
+};
 pub use contest::{check_definition, contest_rules, contest_seats};
 pub use error::SeatError;
 pub use input::{DistrictVotes, ListInfo, ListKind, VoteInput};
@@ -95,6 +106,12 @@ pub struct Allocation {
     pub contests: Vec<Contest>,
     /// The tie rule and seed in force.
     pub tie_break: TieBreaker,
+    /// The rule that gave the seats to candidates, when any list declares candidates.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub candidate_rules: Option<CandidateRules>,
+    /// Who takes each list's seats, per district, for the lists that declare candidates.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub candidates: BTreeMap<ListId, Vec<ListCandidates>>,
 }
 
 /// How the threshold treated one list.
@@ -158,6 +175,17 @@ impl Allocation {
     pub fn summary_text(&self) -> String {
         explain::render(self, false)
     }
+
+    /// Names of the elected candidates of one list over all districts, in district then
+    /// ranking order (empty when the list declares no candidates).
+    pub fn elected_of(&self, list: &str) -> Vec<&str> {
+        self.candidates
+            .get(&ListId::new(list))
+            .into_iter()
+            .flatten()
+            .flat_map(ListCandidates::elected_names)
+            .collect()
+    }
 }
 
 /// Allocates the seats of `rules` for `input`.
@@ -168,6 +196,7 @@ impl Allocation {
 /// no list can fill.
 pub fn allocate(rules: &RuleSet, input: &VoteInput) -> Result<Allocation, SeatError> {
     rules.validate()?;
+    candidates::validate_input(input)?;
     let plan = district_plan(rules, input)?;
     for (id, info) in &input.lists {
         if let Some(c) = &info.community
@@ -193,7 +222,18 @@ pub fn allocate(rules: &RuleSet, input: &VoteInput) -> Result<Allocation, SeatEr
     state.district_and_guaranteed_seats(&plan)?;
     state.pool_splits()?;
     state.compensatory_seats(&plan)?;
-    Ok(state.finish())
+    let mut allocation = state.finish();
+    let districts: Vec<DistrictId> = plan.iter().map(|p| p.id.clone()).collect();
+    allocation.candidates = candidates::assign(rules, input, &allocation.contests, &districts)?;
+    if !allocation.candidates.is_empty() {
+        allocation.candidate_rules = Some(
+            rules
+                .candidates
+                .clone()
+                .unwrap_or_else(CandidateRules::closed_list),
+        );
+    }
+    Ok(allocation)
 }
 
 /// One district of the run: id, seats, entity.
@@ -657,8 +697,8 @@ impl<'a> State<'a> {
 
     /// Candidates of a list in the only district (community rules need a single district).
     fn cap_of(&self, list: &ListId) -> Option<u32> {
-        let (_, d) = self.input.districts.iter().next()?;
-        d.candidates.get(list).copied()
+        let (id, _) = self.input.districts.iter().next()?;
+        self.input.candidate_cap(id, list)
     }
 
     /// The ordinary seats of every district, less the seats set aside so far.
@@ -747,7 +787,7 @@ impl<'a> State<'a> {
                     list: list.clone(),
                     votes,
                     struck: 0,
-                    cap: d.candidates.get(list).copied(),
+                    cap: self.input.candidate_cap(&p.id, list),
                 });
             }
             for (pool, (_, members)) in &self.pools {
@@ -941,6 +981,8 @@ impl<'a> State<'a> {
             thresholds: self.thresholds,
             contests: self.contests,
             tie_break: self.tie,
+            candidate_rules: None,
+            candidates: BTreeMap::new(),
         }
     }
 }

@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
+use super::candidates::CandidateRules;
 use super::error::SeatError;
 use super::method::Method;
 use super::tie::TieRule;
@@ -55,6 +56,9 @@ pub struct RuleSet {
     /// Entities with compensatory (levelling) seats over their districts.
     #[serde(default, rename = "entity")]
     pub entities: Vec<Entity>,
+    /// How a list's seats go to its candidates; absent: list order (closed lists).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub candidates: Option<CandidateRules>,
 }
 
 /// The tie-break rule of a rule set.
@@ -408,6 +412,10 @@ impl RuleSet {
                     format!("set-aside seats add up to {set_aside}, more than the house holds"),
                 );
             }
+        }
+        if let Some(c) = &self.candidates {
+            let districts: Vec<&DistrictId> = self.districts.iter().map(|d| &d.id).collect();
+            c.validate(&districts)?;
         }
         Ok(())
     }

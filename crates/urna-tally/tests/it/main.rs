@@ -6,6 +6,7 @@
 
 mod bad_input;
 mod bosnia;
+mod candidates;
 mod kosovo;
 mod montenegro;
 mod official;
