@@ -265,6 +265,46 @@ async fn accept_failed(e: &io::Error, last: &mut Option<String>) {
     tokio::time::sleep(ACCEPT_BACKOFF).await;
 }
 
+/// Why a request body could not be read: [`read_body`]'s error, which each server turns into
+/// its own answer (`408`, `413`, `400`).
+#[derive(Debug)]
+pub enum BodyError {
+    /// The whole body did not arrive within the timeout.
+    Timeout,
+    /// The body is longer than the limit.
+    TooLarge,
+    /// The body could not be read (the connection broke, a malformed chunk): the reason.
+    Unreadable(String),
+}
+
+/// Reads a whole request body of at most `limit` bytes within `timeout`, so that a body that
+/// never arrives cannot hold its connection (and its slot of the connection bound) forever.
+///
+/// # Errors
+/// [`BodyError`]: too slow, too long, or unreadable.
+pub async fn read_body(
+    body: axum::body::Body,
+    limit: usize,
+    timeout: Duration,
+) -> Result<axum::body::Bytes, BodyError> {
+    match tokio::time::timeout(timeout, axum::body::to_bytes(body, limit)).await {
+        Err(_) => Err(BodyError::Timeout),
+        Ok(Err(e)) => {
+            let message = e.to_string();
+            let too_large = e
+                .into_inner()
+                .downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some();
+            Err(if too_large {
+                BodyError::TooLarge
+            } else {
+                BodyError::Unreadable(message)
+            })
+        }
+        Ok(Ok(bytes)) => Ok(bytes),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -55,7 +55,7 @@ use urna_store::{Clock, Feed, IngestOptions, Outcome, Store, StoreError, SystemC
 use urna_tlog::Tile;
 
 use crate::bundle::BundleWriter;
-use crate::conn::ConnLimits;
+use crate::conn::{BodyError, ConnLimits, read_body};
 
 /// Largest request body: one signed note (C2SP notes are at most 65,535 bytes) with room
 /// for a trailing newline.
@@ -310,43 +310,33 @@ async fn post_protocol(State(app): State<Arc<App>>, request: Request) -> Respons
             "too many submissions in flight; nothing was stored, send again after Retry-After seconds",
         );
     };
-    let body = request.into_body();
-    let bytes =
-        match tokio::time::timeout(app.body_timeout, axum::body::to_bytes(body, MAX_NOTE_BODY))
-            .await
-        {
-            Err(_) => {
-                return error(
-                    StatusCode::REQUEST_TIMEOUT,
-                    "body-timeout",
-                    "the request body did not arrive in time; nothing was stored",
-                    None,
-                );
-            }
-            Ok(Err(e)) => {
-                let message = e.to_string();
-                let too_large = e
-                    .into_inner()
-                    .downcast_ref::<http_body_util::LengthLimitError>()
-                    .is_some();
-                return if too_large {
-                    error(
-                        StatusCode::PAYLOAD_TOO_LARGE,
-                        "too-large",
-                        &format!("a note is at most {MAX_NOTE_BODY} bytes; nothing was stored"),
-                        Some("body"),
-                    )
-                } else {
-                    error(
-                        StatusCode::BAD_REQUEST,
-                        "bad-body",
-                        &format!("the request body could not be read: {message}"),
-                        Some("body"),
-                    )
-                };
-            }
-            Ok(Ok(b)) => b,
-        };
+    let bytes = match read_body(request.into_body(), MAX_NOTE_BODY, app.body_timeout).await {
+        Ok(bytes) => bytes,
+        Err(BodyError::Timeout) => {
+            return error(
+                StatusCode::REQUEST_TIMEOUT,
+                "body-timeout",
+                "the request body did not arrive in time; nothing was stored",
+                None,
+            );
+        }
+        Err(BodyError::TooLarge) => {
+            return error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too-large",
+                &format!("a note is at most {MAX_NOTE_BODY} bytes; nothing was stored"),
+                Some("body"),
+            );
+        }
+        Err(BodyError::Unreadable(message)) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "bad-body",
+                &format!("the request body could not be read: {message}"),
+                Some("body"),
+            );
+        }
+    };
     let (reply, answer) = oneshot::channel();
     let sent = app.jobs.send(Job {
         note: bytes.to_vec(),

@@ -44,7 +44,7 @@ use tokio::sync::Mutex;
 use urna_model::note::NoteVerifier;
 use urna_tlog::{Clock, Witness, WitnessError, WitnessState};
 
-use crate::conn::ConnLimits;
+use crate::conn::{BodyError, ConnLimits, read_body};
 use crate::state_file::{StateFile, StateFileError};
 use crate::witness_key::WitnessKey;
 
@@ -225,34 +225,26 @@ fn text(status: StatusCode, message: &str) -> Response {
 }
 
 async fn add_checkpoint(State(service): State<WitnessService>, request: Request) -> Response {
-    // A body that never arrives must not hold the connection (and its slot) forever.
-    let read = axum::body::to_bytes(request.into_body(), MAX_BODY_BYTES);
-    let body = match tokio::time::timeout(service.body_timeout, read).await {
-        Err(_) => {
+    let body = match read_body(request.into_body(), MAX_BODY_BYTES, service.body_timeout).await {
+        Ok(body) => body,
+        Err(BodyError::Timeout) => {
             return text(
                 StatusCode::REQUEST_TIMEOUT,
                 "the request body did not arrive in time",
             );
         }
-        Ok(Err(e)) => {
-            let message = e.to_string();
-            let too_large = e
-                .into_inner()
-                .downcast_ref::<http_body_util::LengthLimitError>()
-                .is_some();
-            return if too_large {
-                text(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    &format!("an add-checkpoint body is at most {MAX_BODY_BYTES} bytes"),
-                )
-            } else {
-                text(
-                    StatusCode::BAD_REQUEST,
-                    &format!("the request body could not be read: {message}"),
-                )
-            };
+        Err(BodyError::TooLarge) => {
+            return text(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                &format!("an add-checkpoint body is at most {MAX_BODY_BYTES} bytes"),
+            );
         }
-        Ok(Ok(body)) => body,
+        Err(BodyError::Unreadable(message)) => {
+            return text(
+                StatusCode::BAD_REQUEST,
+                &format!("the request body could not be read: {message}"),
+            );
+        }
     };
     match service.add_checkpoint(&body).await {
         Ok(lines) => (
