@@ -502,6 +502,7 @@ fn body(
             .zip(votes)
             .map(|((l, _, _), &v)| c(l, v))
             .collect(),
+        preferences: Vec::new(),
         scan: None,
     }
 }
