@@ -163,7 +163,7 @@ pub(crate) fn ingest(stations: u32, dir: Option<&Path>, candidates: u32) -> Resu
     out!("total:     {total_s:.2} s for ingest + tally");
     if let (Some(open), Some(closed)) = (open, closed_only) {
         out!(
-            "open lists: {stations} protocols with {candidates} candidates per list (up to {BENCH_MARKS} marks) {open:.0} protocols/s, closed lists {closed:.0} protocols/s (best of two intakes each, this run): list-only intake costs {:.2}× less",
+            "open lists: {stations} protocols with {candidates} candidates per list (up to {BENCH_MARKS} marks) {open:.0} protocols/s, closed lists {closed:.0} protocols/s (best of two intakes each, this run): a protocol with preference lines costs {:.2}× a list-only one",
             closed / open
         );
     }

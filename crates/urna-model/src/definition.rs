@@ -105,7 +105,19 @@ pub struct PreferenceRule {
     pub marks: Marks,
 }
 
-/// The most candidates one voter may mark (`marks = 10` or `marks = "all"`).
+/// The most candidates one voter may mark (`marks = 10` or `marks = "all"`). This is ballot
+/// data, set per contest from the law. For example:
+/// - Kosovo: one to ten candidates of the voted list under Law 08/L-228 on General Elections,
+///   Art. 110.4 (`marks = 10`); one under Law 03/L-073 as adopted in 2008, Art. 110.4.
+///   Sources: <https://www.te.gob.mx/vota_elections/thesaurus/article/62645/16718/175> (Law on
+///   General Elections in the Republic of Kosovo, Art. 110) and
+///   <https://www.te.gob.mx/vota_elections/thesaurus/article/32158/16375/175> (Law No. 03/L-073,
+///   Art. 110).
+/// - Albania: the voter marks the list and/or "the preferred candidate" of the list, Electoral
+///   Code Art. 106 as amended (`marks = 1`). Source: <https://www.idea.int/node/158303>
+///   (International IDEA, Albania, citing the Electoral Code last amended February 2025).
+/// - Bosnia and Herzegovina: candidates of the one voted list, without a fixed number
+///   (`marks = "all"`); check the Election Law's current text before relying on it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Marks {
     /// At most this many (at least 1).

@@ -382,7 +382,7 @@ impl Simulation {
             let weights: Vec<u64> = (0..n)
                 .map(|c| {
                     let rank = u64::from((c + k as u32 * 3) % n);
-                    (1_000_000 / ((rank + 1) * (rank + 1)) + 2_000) * rng.gen_range(70..130)
+                    (1_000_000 / ((rank + 1) * (rank + 1)) + 20_000) * rng.gen_range(70..130)
                 })
                 .collect();
             let sum: u64 = weights.iter().sum::<u64>().max(1);
