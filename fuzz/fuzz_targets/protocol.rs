@@ -1,5 +1,6 @@
 //! Fuzzes the `urna/protocol/v1` and `urna/amendment/v1` body parser, alone and inside a
-//! signed note. Never panics; whatever parses is canonical (re-serialises to the same text).
+//! signed note, `preferences:` lines included. Never panics; whatever parses is canonical
+//! (re-serialises to the same text).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -9,7 +10,11 @@ use urna_model::protocol::ProtocolBody;
 fuzz_target!(|data: &[u8]| {
     if let Ok(text) = std::str::from_utf8(data) {
         if let Ok(body) = ProtocolBody::parse(text) {
-            let canonical = if text.ends_with('\n') { text.to_owned() } else { format!("{text}\n") };
+            let canonical = if text.ends_with('\n') {
+                text.to_owned()
+            } else {
+                format!("{text}\n")
+            };
             assert_eq!(body.to_text(), canonical);
         }
     }

@@ -178,6 +178,7 @@ pub(crate) fn import(csv: &Path, data: &Path) -> Result<ExitCode> {
                 .zip(&r.votes)
                 .map(|((l, _), &v)| c(l, v))
                 .collect(),
+            preferences: Vec::new(),
             scan: None,
         };
         write_note(&mut pack, &signer.sign_text(&body.to_text()).to_bytes())?;

@@ -18,7 +18,10 @@ const REFERENCE_SAMPLE: usize = 100_000;
 /// Batch size of the batch reference (the intake's chunk size).
 const BATCH: usize = 512;
 
-pub(crate) fn ingest(stations: u32, dir: Option<&Path>) -> Result<ExitCode> {
+/// Marks per voter in the open-list comparison run (Kosovo allows up to 10).
+const BENCH_MARKS: u32 = 5;
+
+pub(crate) fn ingest(stations: u32, dir: Option<&Path>, candidates: u32) -> Result<ExitCode> {
     let tmp;
     let dir = match dir {
         Some(d) => d.to_owned(),
@@ -43,6 +46,41 @@ pub(crate) fn ingest(stations: u32, dir: Option<&Path>) -> Result<ExitCode> {
         "prepare: generated and signed {stations} protocols in {:.1} s (not part of the figures below)",
         t.elapsed().as_secs_f64()
     );
+
+    // Open lists: the same stations with `preferences:` lines, ingested in this run too.
+    let open = if candidates > 0 {
+        let sim = Simulation::new(SimConfig {
+            stations,
+            error_rate_per_10k: 100,
+            candidates,
+            marks: BENCH_MARKS,
+            ..SimConfig::default()
+        });
+        let t = Instant::now();
+        crate::write_sim(&sim, &dir.join("source-open"))?;
+        out!(
+            "prepare: generated and signed {stations} protocols with {candidates} candidates per list in {:.1} s",
+            t.elapsed().as_secs_f64()
+        );
+        Some(
+            ingest_rate(&dir.join("source-open"), &dir.join("store-open"))?.max(ingest_rate(
+                &dir.join("source-open"),
+                &dir.join("store-open-2"),
+            )?),
+        )
+    } else {
+        None
+    };
+    let closed_only = if open.is_some() {
+        Some(
+            ingest_rate(&dir.join("source"), &dir.join("store-closed"))?.max(ingest_rate(
+                &dir.join("source"),
+                &dir.join("store-closed-2"),
+            )?),
+        )
+    } else {
+        None
+    };
 
     // References: raw Ed25519 verification of protocol notes, one by one and in batches.
     let election = urna_model::definition::Election::load(&dir.join("source/election.toml"))?;
@@ -123,6 +161,12 @@ pub(crate) fn ingest(stations: u32, dir: Option<&Path>) -> Result<ExitCode> {
         "tally:     {tally_s:.2} s (kept current by intake; {counted} stations counted); re-derived from the stored notes in {rederive_s:.2} s, identical"
     );
     out!("total:     {total_s:.2} s for ingest + tally");
+    if let (Some(open), Some(closed)) = (open, closed_only) {
+        out!(
+            "open lists: {stations} protocols with {candidates} candidates per list (up to {BENCH_MARKS} marks) {open:.0} protocols/s, closed lists {closed:.0} protocols/s (best of two intakes each, this run): a protocol with preference lines costs {:.2}× a list-only one",
+            closed / open
+        );
+    }
     if let Some(d) = report.first_ack {
         out!(
             "first acknowledged protocol after {:.1} ms (from the start of intake, store created)",
@@ -177,6 +221,19 @@ pub(crate) fn ingest(stations: u32, dir: Option<&Path>) -> Result<ExitCode> {
 }
 
 /// SHA-256 node hashes per second on one thread.
+/// Protocols per second of a bare intake of `source`'s protocols into a new store at `store`.
+fn ingest_rate(source: &Path, store: &Path) -> Result<f64> {
+    let t = Instant::now();
+    let mut st = Store::init(store, &source.join("election.toml"))?;
+    let pack = std::fs::File::open(source.join("protocols.notes"))?;
+    let notes = PackReader::new(std::io::BufReader::with_capacity(1 << 20, pack));
+    let report = st.ingest(notes, &IngestOptions::default(), &SystemClock, |_| {})?;
+    let secs = t.elapsed().as_secs_f64();
+    drop(st);
+    std::fs::remove_dir_all(store)?;
+    Ok(report.read as f64 / secs)
+}
+
 fn node_hash_rate() -> f64 {
     let n = 1_000_000u32;
     let mut h = urna_tlog::Hash([7; 32]);

@@ -97,12 +97,19 @@ enum Command {
         /// Number of districts.
         #[arg(long, default_value_t = 12)]
         districts: u32,
-        /// Protocols with an injected arithmetic error, per ten thousand.
+        /// Protocols with an injected arithmetic error, per ten thousand (with open lists, as
+        /// many again get a preference error).
         #[arg(long, default_value_t = 200)]
         error_rate: u32,
         /// Seed of the simulation.
         #[arg(long, default_value_t = 2025)]
         seed: u64,
+        /// Candidates per list: open lists with `preferences:` lines (0: closed lists).
+        #[arg(long, default_value_t = 0)]
+        candidates: u32,
+        /// Most candidates a voter may mark within a list, for open lists.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1000))]
+        marks: u32,
     },
     /// Create a data directory from an election definition.
     Init {
@@ -269,6 +276,10 @@ enum BenchCommand {
         /// Work directory (default: a temporary directory).
         #[arg(long)]
         dir: Option<PathBuf>,
+        /// Candidates per list: the same stations are also ingested with open lists (voters
+        /// marking up to 5 candidates), and both rates are reported.
+        #[arg(long, default_value_t = 0)]
+        candidates: u32,
     },
 }
 
@@ -322,12 +333,16 @@ fn run(cli: Cli) -> Result<ExitCode> {
             districts,
             error_rate,
             seed,
+            candidates,
+            marks,
         } => {
             let sim = Simulation::new(SimConfig {
                 seed,
                 stations,
                 districts,
                 error_rate_per_10k: error_rate,
+                candidates,
+                marks,
             });
             let files = write_sim(&sim, &out)?;
             out!(
@@ -434,8 +449,13 @@ fn run(cli: Cli) -> Result<ExitCode> {
             albania::import(&csv, &data)
         }
         Command::Bench {
-            command: BenchCommand::Ingest { stations, dir },
-        } => bench::ingest(stations, dir.as_deref()),
+            command:
+                BenchCommand::Ingest {
+                    stations,
+                    dir,
+                    candidates,
+                },
+        } => bench::ingest(stations, dir.as_deref(), candidates),
         Command::Bench {
             command: BenchCommand::Serve(args),
         } => bench_serve::run(&args),

@@ -2,8 +2,9 @@
 //! must satisfy.
 //!
 //! It lives in two human-editable files in a data directory:
-//! - `election.toml`: the election, contests, lists, the unit hierarchy (country → district →
-//!   municipality), authority keys, the named counts on a protocol and the validation rules.
+//! - `election.toml`: the election, contests, lists (with their candidates, for open lists), the
+//!   unit hierarchy (country → district → municipality), authority keys, the named counts on a
+//!   protocol and the validation rules.
 //! - the stations file it names (CSV: `id,unit,registered,key`), one row per polling station
 //!   with its registered voters and its C2SP verifier key. A million stations are a million
 //!   rows; a CSV keeps that fast to load and easy to produce from a commission's registry.
@@ -19,7 +20,7 @@ use sha2::{Digest, Sha256};
 use toml::Spanned;
 
 use crate::note::{KeyId, NoteVerifier};
-use crate::rules::{Rule, RuleSource, Severity, default_rules};
+use crate::rules::{BuiltinRule, Rule, RuleSource, Severity, builtin_rules, default_rules};
 
 /// Counts a protocol carries when the definition names none.
 pub const DEFAULT_COUNTS: [&str; 4] = ["registered", "ballots-cast", "invalid", "valid"];
@@ -39,6 +40,10 @@ pub struct UnitIdx(pub u32);
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ContestIdx(pub u16);
 
+/// Index of a candidate in [`Election::candidates`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct CandidateIdx(pub u32);
+
 /// A loaded, checked election definition.
 #[derive(Debug, Clone)]
 pub struct Election {
@@ -54,6 +59,8 @@ pub struct Election {
     pub contests: Vec<Contest>,
     /// Lists (parties, coalitions, candidates), in definition order.
     pub lists: Vec<List>,
+    /// Candidates of every list, in definition order (see [`List::candidates`]).
+    pub candidates: Vec<Candidate>,
     /// Units; parents always come before their children.
     pub units: Vec<Unit>,
     /// Polling stations.
@@ -64,6 +71,9 @@ pub struct Election {
     pub counts: Vec<String>,
     /// Validation rules, errors and warnings.
     pub rules: Vec<Rule>,
+    /// The built-in checks of preference votes, with the severity and message the definition
+    /// gives them (see [`crate::rules::Builtin`]).
+    pub builtin_rules: Vec<BuiltinRule>,
     /// The stations file, as named in `[stations] file` (relative to the definition).
     pub stations_file: String,
     /// SHA-256 over `election.toml` ‖ stations file, as loaded: what a genesis entry commits to.
@@ -82,6 +92,67 @@ pub struct Contest {
     pub lists: Vec<usize>,
     /// How its seats are allocated, if the definition says (`seats = { rules = … }`).
     pub seats: Option<SeatConfig>,
+    /// The preference rule of its ballot (`preferences = { marks = … }`); `None` for closed
+    /// lists, where a voter marks no candidate.
+    pub preferences: Option<PreferenceRule>,
+}
+
+/// How voters mark candidates on an open-list ballot: only candidates of the list they vote
+/// for, at most `marks` of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PreferenceRule {
+    /// How many candidates a voter may mark.
+    pub marks: Marks,
+}
+
+/// The most candidates one voter may mark (`marks = 10` or `marks = "all"`). This is ballot
+/// data, set per contest from the law. For example:
+/// - Kosovo: one to ten candidates of the voted list under Law 08/L-228 on General Elections,
+///   Art. 110.4 (`marks = 10`); one under Law 03/L-073 as adopted in 2008, Art. 110.4.
+///   Sources: <https://www.te.gob.mx/vota_elections/thesaurus/article/62645/16718/175> (Law on
+///   General Elections in the Republic of Kosovo, Art. 110) and
+///   <https://www.te.gob.mx/vota_elections/thesaurus/article/32158/16375/175> (Law No. 03/L-073,
+///   Art. 110).
+/// - Albania: the voter marks the list and/or "the preferred candidate" of the list, Electoral
+///   Code Art. 106 as amended (`marks = 1`). Source: <https://www.idea.int/node/158303>
+///   (International IDEA, Albania, citing the Electoral Code last amended February 2025).
+/// - Bosnia and Herzegovina: candidates of the one voted list, without a fixed number
+///   (`marks = "all"`); check the Election Law's current text before relying on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Marks {
+    /// At most this many (at least 1).
+    AtMost(u32),
+    /// Any number of the list's candidates (Bosnia and Herzegovina).
+    All,
+}
+
+/// A candidate of an open list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Candidate {
+    /// Index of its list in [`Election::lists`].
+    pub list: usize,
+    /// Its ballot number within the list, used in `preferences:` lines.
+    pub number: u32,
+    /// Name, as on the ballot.
+    pub name: String,
+    /// Gender, where the law uses it (quotas).
+    pub gender: Option<Gender>,
+    /// Withdrawn after the ballots were printed: still on the ballot, takes no seat.
+    pub withdrawn: bool,
+    /// The unit (electoral district) where the candidate stands, when the list has different
+    /// candidates in different districts; `None` for the whole contest.
+    pub unit: Option<UnitIdx>,
+}
+
+/// A candidate's gender, as the law records it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum Gender {
+    /// `f`
+    #[serde(rename = "f")]
+    Female,
+    /// `m`
+    #[serde(rename = "m")]
+    Male,
 }
 
 /// The seat rules a contest names: a rule set of `urna-tally` (built-in name), the seats to
@@ -110,6 +181,9 @@ pub struct List {
     pub kind: ListKind,
     /// The community (national minority) it represents, as named in seat rule sets.
     pub community: Option<String>,
+    /// Its candidates (indices into [`Election::candidates`]) by increasing ballot number;
+    /// empty for a closed list.
+    pub candidates: Vec<CandidateIdx>,
 }
 
 /// What kind of contestant a list is, for seat allocation.
@@ -279,6 +353,7 @@ impl Election {
                 name: l.name.clone(),
                 kind: l.kind,
                 community: l.community.clone(),
+                candidates: Vec::new(),
             });
         }
 
@@ -319,11 +394,32 @@ impl Election {
                     "a contest needs at least one list".into(),
                 ));
             }
+            let preferences = match &c.preferences {
+                None => None,
+                Some(p) => Some(PreferenceRule {
+                    marks: match p.marks.get_ref() {
+                        RawMarks::Number(n) if (1..=i64::from(MAX_MARKS)).contains(n) => {
+                            Marks::AtMost(u32::try_from(*n).unwrap_or(MAX_MARKS))
+                        }
+                        RawMarks::Word(w) if w == "all" => Marks::All,
+                        other => {
+                            return Err(at(
+                                p.marks.span(),
+                                "contests.preferences.marks",
+                                format!(
+                                    "{other}: must be a whole number from 1 to {MAX_MARKS}, or \"all\""
+                                ),
+                            ));
+                        }
+                    },
+                }),
+            };
             contests.push(Contest {
                 id: c.id.get_ref().clone(),
                 name: c.name.clone(),
                 lists: idx,
                 seats: c.seats.clone(),
+                preferences,
             });
         }
         if contests.is_empty() {
@@ -419,6 +515,83 @@ impl Election {
             }
         }
 
+        // Candidates: numbers unique within a list where their units overlap.
+        let mut candidates: Vec<Candidate> = Vec::new();
+        let mut by_number: HashMap<(usize, u32), Vec<usize>> = HashMap::new();
+        for (li, l) in raw.lists.iter().enumerate() {
+            for c in &l.candidates {
+                let number = *c.number.get_ref();
+                if !(1..=i64::from(crate::protocol::MAX_CANDIDATE_NUMBER)).contains(&number) {
+                    return Err(at(
+                        c.number.span(),
+                        "lists.candidates.number",
+                        format!(
+                            "{number}: must be a whole number from 1 to {}",
+                            crate::protocol::MAX_CANDIDATE_NUMBER
+                        ),
+                    ));
+                }
+                let number = u32::try_from(number).unwrap_or(0);
+                if c.name.trim().is_empty() {
+                    return Err(at(
+                        c.number.span(),
+                        "lists.candidates.name",
+                        format!(
+                            "candidate {number} of list {:?} has no name",
+                            l.id.get_ref()
+                        ),
+                    ));
+                }
+                let unit = match &c.unit {
+                    None => None,
+                    Some(u) => Some(*unit_index.get(u.get_ref().as_str()).ok_or_else(|| {
+                        at(
+                            u.span(),
+                            "lists.candidates.unit",
+                            format!("unit {:?} is not defined in [[units]]", u.get_ref()),
+                        )
+                    })?),
+                };
+                let same = by_number.entry((li, number)).or_default();
+                let overlaps = |o: Option<UnitIdx>| match (o, unit) {
+                    (Some(a), Some(b)) => {
+                        unit_within_raw(&units, a, b) || unit_within_raw(&units, b, a)
+                    }
+                    _ => true,
+                };
+                if same.iter().any(|&o| overlaps(candidates[o].unit)) {
+                    return Err(at(
+                        c.number.span(),
+                        "lists.candidates.number",
+                        format!(
+                            "duplicate candidate number {number} in list {:?}",
+                            l.id.get_ref()
+                        ),
+                    ));
+                }
+                same.push(candidates.len());
+                let idx = CandidateIdx(u32::try_from(candidates.len()).map_err(|_| {
+                    at(
+                        c.number.span(),
+                        "lists.candidates",
+                        "too many candidates".into(),
+                    )
+                })?);
+                lists[li].candidates.push(idx);
+                candidates.push(Candidate {
+                    list: li,
+                    number,
+                    name: c.name.clone(),
+                    gender: c.gender,
+                    withdrawn: c.withdrawn,
+                    unit,
+                });
+            }
+            lists[li]
+                .candidates
+                .sort_by_key(|&c| candidates[c.0 as usize].number);
+        }
+
         // Counts.
         let counts: Vec<String> = match &raw.counts {
             None => DEFAULT_COUNTS.iter().map(|s| (*s).to_owned()).collect(),
@@ -441,27 +614,62 @@ impl Election {
         };
 
         // Rules.
+        let mut builtin = builtin_rules();
+        let mut restated: Vec<&str> = Vec::new();
         let rule_sources: Vec<(RuleSource, Option<std::ops::Range<usize>>)> = match &raw.rules {
             None => default_rules().into_iter().map(|r| (r, None)).collect(),
-            Some(rs) => rs
-                .iter()
-                .map(|r| {
-                    (
+            Some(rs) => {
+                let mut out = Vec::new();
+                for r in rs {
+                    let Some(check) = &r.check else {
+                        // No `check`: the rule restates a built-in check.
+                        let b = builtin
+                            .iter_mut()
+                            .find(|b| b.id() == r.id.get_ref().as_str())
+                            .ok_or_else(|| {
+                                at(
+                                    r.id.span(),
+                                    "rules.check",
+                                    format!(
+                                        "rule {:?} has no `check`, and only the built-in rules {} may be restated without one",
+                                        r.id.get_ref(),
+                                        crate::rules::Builtin::ALL
+                                            .iter()
+                                            .map(|b| format!("{:?}", b.id()))
+                                            .collect::<Vec<_>>()
+                                            .join(", ")
+                                    ),
+                                )
+                            })?;
+                        if restated.contains(&r.id.get_ref().as_str()) {
+                            return Err(at(
+                                r.id.span(),
+                                "rules.id",
+                                format!("duplicate rule id {:?}", r.id.get_ref()),
+                            ));
+                        }
+                        restated.push(r.id.get_ref());
+                        b.regrade(r.severity, &r.message)
+                            .map_err(|e| at(r.id.span(), "rules.severity", e.to_owned()))?;
+                        continue;
+                    };
+                    out.push((
                         RuleSource {
                             id: r.id.get_ref().clone(),
                             severity: r.severity,
-                            check: r.check.get_ref().clone(),
+                            check: check.get_ref().clone(),
                             message: r.message.clone(),
                         },
-                        Some(r.check.span()),
-                    )
-                })
-                .collect(),
+                        Some(check.span()),
+                    ));
+                }
+                out
+            }
         };
         let mut rules: Vec<Rule> = Vec::new();
         for (src, span) in rule_sources {
             let span = span.unwrap_or(0..0);
-            if rules.iter().any(|r| r.id == src.id) {
+            if rules.iter().any(|r| r.id == src.id) || builtin.iter().any(|b| b.id() == src.id) {
                 return Err(at(
                     span,
                     "rules.id",
@@ -551,11 +759,13 @@ impl Election {
             provenance: raw.election.provenance,
             contests,
             lists,
+            candidates,
             units,
             stations,
             authorities,
             counts,
             rules,
+            builtin_rules: builtin,
             stations_file: raw.stations.file.get_ref().clone(),
             digest: h.finalize().into(),
             station_index,
@@ -590,6 +800,42 @@ impl Election {
     /// Whether unit `inner` is `outer` or lies below it.
     pub fn unit_within(&self, inner: UnitIdx, outer: UnitIdx) -> bool {
         self.ancestry(inner).any(|u| u == outer)
+    }
+
+    /// The candidate of list `list` (index into [`Election::lists`]) with ballot number
+    /// `number` who stands where the station of `unit` is.
+    pub fn candidate(&self, list: usize, number: u32, unit: UnitIdx) -> Option<CandidateIdx> {
+        let cands = &self.lists.get(list)?.candidates;
+        let from = cands.partition_point(|c| self.candidates[c.0 as usize].number < number);
+        cands[from..]
+            .iter()
+            .take_while(|c| self.candidates[c.0 as usize].number == number)
+            .copied()
+            .find(|c| self.stands_in(*c, unit))
+    }
+
+    /// Whether a candidate stands where the station of `unit` is.
+    pub fn stands_in(&self, candidate: CandidateIdx, unit: UnitIdx) -> bool {
+        self.candidates[candidate.0 as usize]
+            .unit
+            .is_none_or(|u| self.unit_within(unit, u))
+    }
+
+    /// The most preference votes one voter may give within list `list` at a station of
+    /// `unit`: the contest's `marks`, the list's candidates standing there for
+    /// `marks = "all"`, and 0 for a closed-list contest.
+    pub fn marks(&self, contest: ContestIdx, list: usize, unit: UnitIdx) -> u64 {
+        match self.contests[contest.0 as usize].preferences {
+            None => 0,
+            Some(PreferenceRule {
+                marks: Marks::AtMost(n),
+            }) => u64::from(n),
+            Some(PreferenceRule { marks: Marks::All }) => self.lists[list]
+                .candidates
+                .iter()
+                .filter(|&&c| self.stands_in(c, unit))
+                .count() as u64,
+        }
     }
 
     /// Position of a named count in [`Election::counts`].
@@ -631,6 +877,43 @@ struct RawContest {
     name: String,
     lists: Vec<Spanned<String>>,
     seats: Option<SeatConfig>,
+    preferences: Option<RawPreferences>,
+}
+
+/// Most marks a contest may allow; a larger ballot would say `"all"`.
+const MAX_MARKS: u32 = 1000;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPreferences {
+    marks: Spanned<RawMarks>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawMarks {
+    Number(i64),
+    Word(String),
+}
+
+impl std::fmt::Display for RawMarks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Number(n) => write!(f, "{n}"),
+            Self::Word(w) => write!(f, "{w:?}"),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCandidate {
+    number: Spanned<i64>,
+    name: String,
+    gender: Option<Gender>,
+    #[serde(default)]
+    withdrawn: bool,
+    unit: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -641,6 +924,8 @@ struct RawList {
     #[serde(default)]
     kind: ListKind,
     community: Option<String>,
+    #[serde(default)]
+    candidates: Vec<RawCandidate>,
 }
 
 #[derive(Deserialize)]
@@ -671,7 +956,7 @@ struct RawAuthority {
 struct RawRule {
     id: Spanned<String>,
     severity: Severity,
-    check: Spanned<String>,
+    check: Option<Spanned<String>>,
     message: String,
 }
 
@@ -759,6 +1044,11 @@ fn parse_stations(
         });
     }
     Ok(stations)
+}
+
+/// Whether unit `inner` is `outer` or below it, over units still being built.
+fn unit_within_raw(units: &[Unit], inner: UnitIdx, outer: UnitIdx) -> bool {
+    std::iter::successors(Some(inner), |u| units[u.0 as usize].parent).any(|u| u == outer)
 }
 
 fn check_ident(s: &Spanned<String>, _field: &str) -> Result<(), String> {

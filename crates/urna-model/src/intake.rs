@@ -22,10 +22,10 @@
 use ed25519_dalek::VerifyingKey;
 use sha2::{Digest, Sha256};
 
-use crate::definition::{ContestIdx, Election, StationIdx};
+use crate::definition::{CandidateIdx, ContestIdx, Election, StationIdx};
 use crate::note::{self, Note, NoteError};
 use crate::protocol::{BodyError, BodyKind, ProtocolBody, hex};
-use crate::rules::{Severity, Values, Violation};
+use crate::rules::{Builtin, ListValues, Scope, Severity, Values, Violation};
 
 /// An authentic submission, bound to the definition and validated; not yet admitted.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,6 +46,10 @@ pub struct Submission {
     pub counts: Vec<u64>,
     /// Votes per list, in the contest's list order.
     pub votes: Vec<u64>,
+    /// Preference votes of the candidates the protocol names, in its line order (lists by
+    /// id, then candidate number). Lines for no candidate standing at the station are not
+    /// here: they are violations of an error rule, so the protocol is quarantined.
+    pub preferences: Vec<(CandidateIdx, u64)>,
     /// Every failed rule, errors first, then warnings, each in definition order.
     pub violations: Vec<Violation>,
 }
@@ -627,17 +631,113 @@ pub fn bind_unverified(
         })
         .collect::<Result<_, _>>()?;
 
-    // Every rule, errors first.
+    // Preference lines: bind each to its list's place on the ballot and to a candidate.
+    let builtin = |b: Builtin| &election.builtin_rules[b as usize];
+    let mut builtin_violations = Vec::new();
+    let mut preferences = Vec::new();
+    let mut sum_preferences = vec![0u64; ballot.len()];
+    let mut positions = Vec::with_capacity(body.preferences.len());
+    for lp in &body.preferences {
+        let pos = ballot.iter().position(|&l| election.lists[l].id == lp.list);
+        positions.push(pos);
+        for c in &lp.candidates {
+            let line = || {
+                format!(
+                    "preferences {} {} {} (line {})",
+                    lp.list, c.number, c.votes, c.line
+                )
+            };
+            let Some(k) = pos else {
+                builtin_violations.push(builtin(Builtin::ListOnBallot).violation(format!(
+                    "{}: list {} is not on the ballot of contest {}",
+                    line(),
+                    lp.list,
+                    body.contest
+                )));
+                continue;
+            };
+            // At most 4096 lines of at most MAX_COUNT each: no overflow.
+            sum_preferences[k] += c.votes;
+            let list = ballot[k];
+            match election.candidate(list, c.number, st.unit) {
+                Some(ci) => {
+                    let cand = &election.candidates[ci.0 as usize];
+                    if cand.withdrawn {
+                        builtin_violations.push(builtin(Builtin::Withdrawn).violation(format!(
+                            "{}: candidate {} {} ({}) has withdrawn",
+                            line(),
+                            lp.list,
+                            c.number,
+                            cand.name
+                        )));
+                    }
+                    preferences.push((ci, c.votes));
+                }
+                None => {
+                    let elsewhere = election.lists[list]
+                        .candidates
+                        .iter()
+                        .any(|ci| election.candidates[ci.0 as usize].number == c.number);
+                    let why = if elsewhere {
+                        format!(
+                            "candidate {} {} does not stand where station {} is",
+                            lp.list, c.number, st.id
+                        )
+                    } else {
+                        format!("list {} has no candidate {}", lp.list, c.number)
+                    };
+                    builtin_violations.push(
+                        builtin(Builtin::CandidateKnown).violation(format!("{}: {why}", line())),
+                    );
+                }
+            }
+        }
+    }
+
+    // Every rule, per station, per list or per candidate; errors first.
     let values = Values {
         counts: &counts,
         sum_votes: votes.iter().sum(),
         station_registered: st.registered,
+        list: None,
+        candidate: None,
     };
-    let mut violations: Vec<Violation> = election
-        .rules
-        .iter()
-        .filter_map(|r| r.evaluate(values, &election.counts))
-        .collect();
+    let list_values = |k: usize| ListValues {
+        id: &election.lists[ballot[k]].id,
+        votes: votes[k],
+        sum_preferences: sum_preferences[k],
+        marks: election.marks(contest, ballot[k], st.unit),
+    };
+    let mut violations: Vec<Violation> = Vec::new();
+    for r in &election.rules {
+        match r.scope {
+            Scope::Station => violations.extend(r.evaluate(values, &election.counts)),
+            Scope::List => {
+                for k in 0..ballot.len() {
+                    let v = Values {
+                        list: Some(list_values(k)),
+                        ..values
+                    };
+                    violations.extend(r.evaluate(v, &election.counts));
+                }
+            }
+            Scope::Candidate => {
+                for (lp, pos) in body.preferences.iter().zip(&positions) {
+                    let Some(k) = *pos else { continue };
+                    let list = list_values(k);
+                    for c in &lp.candidates {
+                        let v = Values {
+                            list: Some(list),
+                            candidate: Some((c.number, c.votes)),
+                            ..values
+                        };
+                        violations.extend(r.evaluate(v, &election.counts));
+                    }
+                }
+            }
+        }
+    }
+    violations.extend(builtin_violations);
     violations.sort_by_key(|v| v.severity);
 
     let supersedes = match &body.kind {
@@ -653,6 +753,7 @@ pub fn bind_unverified(
         supersedes,
         counts,
         votes,
+        preferences,
         violations,
     };
     Ok(submission)

@@ -13,16 +13,44 @@
 //! valid: 268
 //! votes: PS 112
 //! votes: PD 95
+//! preferences: PD 1 41
+//! preferences: PD 4 7
+//! preferences: PS 2 60
+//! preferences: PS 7 152
 //! scan: sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08
 //! ```
 //! An amendment has the same shape with `urna/amendment/v1`, and after `revision:` two more
 //! lines: `supersedes: sha256:<hex of the superseded entry's note bytes>` and `reason: <text>`.
 //!
 //! The parser is strict, so each result has exactly one encoding: keys come in the order above
-//! (named counts, then `votes:` lines, then the optional `scan:`), no key repeats, numbers are
-//! canonical decimals (no sign, no leading zeros) of at most [`MAX_COUNT`], and anything after
-//! the last recognised line is an error. Which counts and lists are allowed depends on the
-//! election definition; that check is [`crate::intake`]'s.
+//! (named counts, then `votes:` lines, then `preferences:` lines, then the optional `scan:`), no
+//! key repeats, numbers are canonical decimals (no sign, no leading zeros) of at most
+//! [`MAX_COUNT`], and anything after the last recognised line is an error. Which counts, lists
+//! and candidates are allowed depends on the election definition; that check is
+//! [`crate::intake`]'s.
+//!
+//! ## Preference votes (open lists)
+//!
+//! `preferences: <list> <candidate number> <votes>` states the preference votes of one candidate
+//! of an open list (the candidate's ballot number within the list, as in the definition's
+//! `[[lists.candidates]]`). The lines are optional and come after every `votes:` line, so v1 stays
+//! one format: a body without them is byte for byte what it was before open lists, and every
+//! note signed before still parses to the same body. The encoding is fixed so that the parser
+//! alone, without the definition, guarantees one text per body:
+//! - lines are sorted by list id (byte order), then by candidate number, strictly: a repeated
+//!   (list, candidate) is a duplicate, one out of order is refused, so the parser checks both
+//!   with one comparison per line and no set;
+//! - a candidate with no preference votes has **no line** (`preferences: PS 7 0` is refused). A
+//!   paper protocol has a box per candidate, but an empty box and a zero mean the same; writing
+//!   only the non-zero ones keeps notes of 100-candidate lists small (a station's voters mark a
+//!   few dozen candidates, not all of them) and keeps "every candidate present" from being a
+//!   question the parser cannot answer;
+//! - candidate numbers run from 1 to [`MAX_CANDIDATE_NUMBER`], canonical like every count.
+//!
+//! `votes:` lines keep their free order (notes signed before open lists rely on it); a list's
+//! preference lines need no `votes:` line, so that a preference for a list that is not on the
+//! ballot parses and is *quarantined* by intake (the note is signed by the station and must be
+//! stored and reviewed) rather than refused.
 
 use std::fmt::Write as _;
 
@@ -41,8 +69,14 @@ pub const MAX_ID_LEN: usize = 64;
 /// Longest amendment reason, in bytes.
 pub const MAX_REASON_LEN: usize = 1000;
 
-/// Most lines a body may have: enough for 500 lists and every count.
-pub const MAX_LINES: usize = 600;
+/// Largest candidate number within a list. Kosovo's lists have at most 110 candidates, Albania's
+/// and Bosnia and Herzegovina's fewer; four digits leave room for any ballot.
+pub const MAX_CANDIDATE_NUMBER: u32 = 9999;
+
+/// Most lines a body may have: 600 for 500 lists and every count, plus 3496 `preferences:`
+/// lines (e.g. 40 candidates × 20 lists = 800, or Kosovo's 110 × 30 = 3300). A note is at most
+/// [`crate::note::MAX_NOTE_BYTES`] long anyway, and a preference line takes at least 19 bytes.
+pub const MAX_LINES: usize = 4096;
 
 /// Which kind of body.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,6 +103,26 @@ pub struct Counted {
     pub line: usize,
 }
 
+/// One candidate's `preferences:` line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CandidateVotes {
+    /// The candidate's ballot number within its list (1 to [`MAX_CANDIDATE_NUMBER`]).
+    pub number: u32,
+    /// Preference votes (at least 1: a candidate without any has no line).
+    pub votes: u64,
+    /// Line in the note.
+    pub line: usize,
+}
+
+/// The `preferences:` lines of one list, in candidate-number order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListPreferences {
+    /// List id.
+    pub list: String,
+    /// Its candidates with preference votes, by increasing number (never empty).
+    pub candidates: Vec<CandidateVotes>,
+}
+
 /// A parsed protocol or amendment body.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProtocolBody {
@@ -86,6 +140,8 @@ pub struct ProtocolBody {
     pub counts: Vec<Counted>,
     /// `votes:` lines, in the order written.
     pub votes: Vec<Counted>,
+    /// `preferences:` lines grouped by list, lists by increasing id (empty for a closed list).
+    pub preferences: Vec<ListPreferences>,
     /// `scan:` SHA-256 of the scanned paper protocol, if given.
     pub scan: Option<[u8; 32]>,
 }
@@ -185,12 +241,20 @@ impl ProtocolBody {
 
         let mut counts: Vec<Counted> = Vec::new();
         let mut votes: Vec<Counted> = Vec::new();
+        let mut preferences: Vec<ListPreferences> = Vec::new();
         let mut scan = None;
         while let Some((line, key, value)) = cur.next_field()? {
             match key {
                 "votes" => {
                     if scan.is_some() {
                         return Err(unexpected(line, lines[line - 1]));
+                    }
+                    if !preferences.is_empty() {
+                        return Err(field_err(
+                            line,
+                            "votes",
+                            "`votes:` lines come before the `preferences:` lines",
+                        ));
                     }
                     let (list, n) = value.split_once(' ').ok_or_else(|| {
                         field_err(line, "votes", "must be `votes: <list> <number>`")
@@ -210,6 +274,12 @@ impl ProtocolBody {
                         line,
                     });
                 }
+                "preferences" => {
+                    if scan.is_some() {
+                        return Err(unexpected(line, lines[line - 1]));
+                    }
+                    parse_preference(line, value, &mut preferences)?;
+                }
                 "scan" => {
                     if scan.is_some() {
                         return Err(BodyError::Duplicate {
@@ -226,7 +296,7 @@ impl ProtocolBody {
                     });
                 }
                 name => {
-                    if !votes.is_empty() || scan.is_some() {
+                    if !votes.is_empty() || !preferences.is_empty() || scan.is_some() {
                         return Err(field_err(
                             line,
                             name,
@@ -257,6 +327,7 @@ impl ProtocolBody {
             revision,
             counts,
             votes,
+            preferences,
             scan,
         })
     }
@@ -288,11 +359,85 @@ impl ProtocolBody {
         for v in &self.votes {
             let _ = writeln!(s, "votes: {} {}", v.name, v.value);
         }
+        for l in &self.preferences {
+            for c in &l.candidates {
+                let _ = writeln!(s, "preferences: {} {} {}", l.list, c.number, c.votes);
+            }
+        }
         if let Some(scan) = &self.scan {
             let _ = writeln!(s, "scan: sha256:{}", hex(scan));
         }
         s
     }
+}
+
+/// Parses the value of one `preferences:` line onto the lists parsed so far, enforcing the
+/// canonical order. Allocates only when a new list starts (its id and candidate vector).
+fn parse_preference(
+    line: usize,
+    value: &str,
+    preferences: &mut Vec<ListPreferences>,
+) -> Result<(), BodyError> {
+    let shape = || {
+        field_err(
+            line,
+            "preferences",
+            "must be `preferences: <list> <candidate number> <votes>`",
+        )
+    };
+    let (list, rest) = value.split_once(' ').ok_or_else(shape)?;
+    let (number, n) = rest.split_once(' ').ok_or_else(shape)?;
+    check_id(list).map_err(|r| field_err(line, "preferences", r))?;
+    let number = parse_count(number)
+        .ok()
+        .and_then(|v| u32::try_from(v).ok())
+        .filter(|v| (1..=MAX_CANDIDATE_NUMBER).contains(v))
+        .ok_or_else(|| {
+            field_err(
+                line,
+                &format!("preferences {list}"),
+                "the candidate number must be a whole number from 1 to 9999 without leading zeros",
+            )
+        })?;
+    let field = || format!("preferences {list} {number}");
+    let votes = parse_count(n).map_err(|r| field_err(line, &field(), r))?;
+    if votes == 0 {
+        return Err(field_err(
+            line,
+            &field(),
+            "a candidate without preference votes has no line; zero is not written",
+        ));
+    }
+    let entry = CandidateVotes {
+        number,
+        votes,
+        line,
+    };
+    let order = "`preferences:` lines are sorted by list id, then by candidate number";
+    match preferences.last_mut() {
+        Some(last) if last.list.as_str() == list => {
+            // A list's block is never empty, so `last()` is its previous candidate.
+            let prev = last.candidates.last().map_or(0, |c| c.number);
+            if number == prev {
+                return Err(BodyError::Duplicate {
+                    line,
+                    field: field(),
+                });
+            }
+            if number < prev {
+                return Err(field_err(line, &field(), order));
+            }
+            last.candidates.push(entry);
+        }
+        Some(last) if last.list.as_str() > list => {
+            return Err(field_err(line, &field(), order));
+        }
+        _ => preferences.push(ListPreferences {
+            list: list.to_owned(),
+            candidates: vec![entry],
+        }),
+    }
+    Ok(())
 }
 
 struct Cursor<'a> {
@@ -358,7 +503,7 @@ pub fn check_id(s: &str) -> Result<(), &'static str> {
 /// # Errors
 /// The rule broken.
 pub fn check_count_name(s: &str) -> Result<(), &'static str> {
-    const RESERVED: [&str; 8] = [
+    const RESERVED: [&str; 9] = [
         "election",
         "contest",
         "station",
@@ -366,6 +511,7 @@ pub fn check_count_name(s: &str) -> Result<(), &'static str> {
         "supersedes",
         "reason",
         "votes",
+        "preferences",
         "scan",
     ];
     let ok = !s.is_empty()

@@ -1,10 +1,31 @@
-//! Validation rules as data: linear (in)equalities over a protocol's named counts.
+//! Validation rules as data: linear (in)equalities over a protocol's named counts, its lists'
+//! votes and its candidates' preference votes.
 //!
 //! A rule's `check` is `<sum> <op> <sum>`, where a sum is terms joined by ` + ` or ` - `, a term
-//! is `<count>`, `<integer> * <count>` or `<integer>`, and `<op>` is one of `==`, `!=`, `<=`,
-//! `<`, `>=`, `>`. Besides the named counts of the definition, a term may use `sum(votes)` (all
-//! `votes:` lines added) and `station.registered` (the register in the election definition).
-//! Tokens are separated by spaces, because count names may contain `-` (`ballots-cast`).
+//! is `<name>`, `<integer> * <name>`, `marks * <name>`, `<integer> * marks * <name>` or
+//! `<integer>`, and `<op>` is one of `==`, `!=`, `<=`, `<`, `>=`, `>`. Tokens are separated by
+//! spaces, because count names may contain `-` (`ballots-cast`). The names are:
+//! - the named counts of the definition, `sum(votes)` (all `votes:` lines added) and
+//!   `station.registered` (the register in the election definition);
+//! - `votes(list)` and `sum(preferences(list))` (the list's `preferences:` lines added): a rule
+//!   using them, or `marks`, holds **for each list** on the contest's ballot and is checked
+//!   once per list;
+//! - `preferences(candidate)`: a rule using it holds **for each candidate** with a
+//!   `preferences:` line of a list on the ballot, and `votes(list)` then means that candidate's
+//!   list;
+//! - `marks`, only as a factor: how many candidates a voter may mark within the list (the
+//!   contest's `preferences.marks`; for `"all"` the list's candidates standing at the station;
+//!   0 for a closed-list contest).
+//!
+//! So `sum(preferences(list)) <= marks * votes(list)` reads "for each list, its preference votes
+//! are at most its votes times the marks a voter may give", and a failure names the list (or the
+//! list and candidate) and the numbers.
+//!
+//! Three checks of preference lines are not arithmetic and are built in ([`Builtin`]): a line
+//! for a list not on the contest's ballot, a line for a number that is no candidate of the list
+//! standing at the station, and a withdrawn candidate with preference votes. They always run; a
+//! definition may restate one in `[[rules]]` without a `check` to change its message, and, for
+//! the withdrawn candidate only, its severity.
 //!
 //! A rule states what must hold. An `error` rule that fails quarantines the protocol; a
 //! `warning` rule that fails flags it for a human and changes nothing. Arithmetic is exact
@@ -80,6 +101,18 @@ pub fn default_rules() -> Vec<RuleSource> {
             "registered voters on the protocol differ from the station's register",
         ),
         r(
+            "preference-within-list-votes",
+            Severity::Error,
+            "preferences(candidate) <= votes(list)",
+            "a candidate has more preference votes than the list has votes",
+        ),
+        r(
+            "preferences-within-marks",
+            Severity::Error,
+            "sum(preferences(list)) <= marks * votes(list)",
+            "a list's preference votes exceed its votes times the candidates a voter may mark",
+        ),
+        r(
             "invalid-share",
             Severity::Warning,
             "100 * invalid <= 3 * ballots-cast",
@@ -94,6 +127,112 @@ pub fn default_rules() -> Vec<RuleSource> {
     ]
 }
 
+/// The checks of preference lines that are not arithmetic, built into intake.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Builtin {
+    /// `preference-list-on-ballot`: a `preferences:` line for a list that is not on the
+    /// contest's ballot. Always an error: its votes belong to no one that can be counted.
+    ListOnBallot,
+    /// `preference-candidate-known`: a `preferences:` line for a number that is no candidate of
+    /// the list standing at the station. Always an error, for the same reason.
+    CandidateKnown,
+    /// `preference-withdrawn`: preference votes for a withdrawn candidate. A warning by
+    /// default: the name is still on the printed ballot, voters may mark it, and a protocol
+    /// that reports those marks is correct; the votes count for the list, the candidate takes
+    /// no seat. A definition may make it an error where the law voids such marks.
+    Withdrawn,
+}
+
+impl Builtin {
+    /// Every built-in check, in the order they are reported.
+    pub const ALL: [Self; 3] = [Self::ListOnBallot, Self::CandidateKnown, Self::Withdrawn];
+
+    /// The rule id.
+    pub fn id(self) -> &'static str {
+        match self {
+            Self::ListOnBallot => "preference-list-on-ballot",
+            Self::CandidateKnown => "preference-candidate-known",
+            Self::Withdrawn => "preference-withdrawn",
+        }
+    }
+}
+
+/// A built-in check with the severity and message it has in this election.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuiltinRule {
+    /// Which check.
+    pub kind: Builtin,
+    /// Error or warning.
+    pub severity: Severity,
+    /// Message for a person.
+    pub message: String,
+}
+
+impl BuiltinRule {
+    /// Its rule id.
+    pub fn id(&self) -> &'static str {
+        self.kind.id()
+    }
+
+    /// Gives it the severity and message a definition states.
+    ///
+    /// # Errors
+    /// The rule broken, when a check that must quarantine is made a warning.
+    pub fn regrade(&mut self, severity: Severity, message: &str) -> Result<(), &'static str> {
+        if self.kind != Builtin::Withdrawn && severity != Severity::Error {
+            return Err(
+                "a preference for a list or candidate that is not on the ballot cannot be counted, so this rule is always an error",
+            );
+        }
+        self.severity = severity;
+        message.clone_into(&mut self.message);
+        Ok(())
+    }
+
+    /// A violation of this check, with the line's numbers and what is wrong.
+    pub fn violation(&self, detail: String) -> Violation {
+        Violation {
+            rule: self.id().to_owned(),
+            severity: self.severity,
+            message: self.message.clone(),
+            detail,
+        }
+    }
+}
+
+/// The built-in checks with their default severity and message.
+pub fn builtin_rules() -> Vec<BuiltinRule> {
+    Builtin::ALL
+        .iter()
+        .map(|&kind| BuiltinRule {
+            kind,
+            severity: match kind {
+                Builtin::ListOnBallot | Builtin::CandidateKnown => Severity::Error,
+                Builtin::Withdrawn => Severity::Warning,
+            },
+            message: match kind {
+                Builtin::ListOnBallot => "preference votes for a list that is not on the ballot",
+                Builtin::CandidateKnown => {
+                    "preference votes for a number that is no candidate of the list"
+                }
+                Builtin::Withdrawn => "preference votes for a withdrawn candidate",
+            }
+            .to_owned(),
+        })
+        .collect()
+}
+
+/// What a rule quantifies over, from the names it uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Scope {
+    /// Checked once per protocol.
+    Station,
+    /// Checked once per list on the contest's ballot.
+    List,
+    /// Checked once per `preferences:` line of a list on the ballot.
+    Candidate,
+}
+
 /// A compiled rule.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rule {
@@ -105,6 +244,8 @@ pub struct Rule {
     pub check: String,
     /// Message for a person.
     pub message: String,
+    /// What it quantifies over.
+    pub scope: Scope,
     lhs: Sum,
     op: Op,
     rhs: Sum,
@@ -119,6 +260,23 @@ pub struct Values<'a> {
     pub sum_votes: u64,
     /// The station's register from the definition.
     pub station_registered: u64,
+    /// The list, for rules of [`Scope::List`] and [`Scope::Candidate`].
+    pub list: Option<ListValues<'a>>,
+    /// The candidate, for rules of [`Scope::Candidate`]: its number and preference votes.
+    pub candidate: Option<(u32, u64)>,
+}
+
+/// One list's numbers on a protocol.
+#[derive(Debug, Clone, Copy)]
+pub struct ListValues<'a> {
+    /// List id.
+    pub id: &'a str,
+    /// Its `votes:` line.
+    pub votes: u64,
+    /// Its `preferences:` lines added.
+    pub sum_preferences: u64,
+    /// Candidates a voter may mark within it.
+    pub marks: u64,
 }
 
 /// A failed rule, with the numbers that made it fail.
@@ -142,7 +300,9 @@ pub enum RuleError {
     #[error("expected exactly one of == != <= < >= > between two sums")]
     Comparison,
     /// A name that is neither a count nor a built-in.
-    #[error("unknown name `{0}`; use a count from `counts`, sum(votes) or station.registered")]
+    #[error(
+        "unknown name `{0}`; use a count from `counts`, sum(votes), station.registered, votes(list), sum(preferences(list)) or preferences(candidate)"
+    )]
     UnknownName(String),
     /// A token out of place.
     #[error(
@@ -152,6 +312,9 @@ pub enum RuleError {
     /// A number too large for a coefficient.
     #[error("coefficient `{0}` is not a whole number up to 1000000")]
     Coefficient(String),
+    /// `marks` not used as a factor of a name.
+    #[error("`marks` is a factor: write `marks * <name>`, e.g. `marks * votes(list)`")]
+    Marks,
 }
 
 impl Rule {
@@ -171,18 +334,35 @@ impl Rule {
             return Err(RuleError::Comparison);
         };
         let op = Op::parse(tokens[at]).ok_or(RuleError::Comparison)?;
+        let lhs = Sum::parse(&tokens[..at], counts)?;
+        let rhs = Sum::parse(&tokens[at + 1..], counts)?;
+        let scope = lhs
+            .0
+            .iter()
+            .chain(&rhs.0)
+            .map(|t| match t.atom {
+                Atom::PreferencesCandidate => Scope::Candidate,
+                Atom::VotesList | Atom::SumPreferencesList => Scope::List,
+                _ if t.by_marks => Scope::List,
+                _ => Scope::Station,
+            })
+            .max()
+            .unwrap_or(Scope::Station);
         Ok(Self {
             id: src.id.clone(),
             severity: src.severity,
             check: src.check.clone(),
             message: src.message.clone(),
-            lhs: Sum::parse(&tokens[..at], counts)?,
+            scope,
+            lhs,
             op,
-            rhs: Sum::parse(&tokens[at + 1..], counts)?,
+            rhs,
         })
     }
 
-    /// Evaluates the rule; `Some` with the numbers if it fails.
+    /// Evaluates the rule; `Some` with the numbers if it fails. A rule of [`Scope::List`] needs
+    /// `values.list`, one of [`Scope::Candidate`] also `values.candidate`; a missing one counts
+    /// as zero.
     pub fn evaluate(&self, values: Values<'_>, counts: &[String]) -> Option<Violation> {
         let l = self.lhs.value(values);
         let r = self.rhs.value(values);
@@ -258,11 +438,16 @@ enum Atom {
     Count(usize),
     SumVotes,
     StationRegistered,
+    VotesList,
+    SumPreferencesList,
+    PreferencesCandidate,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Term {
     coefficient: i64,
+    /// Multiplied by the list's `marks` as well.
+    by_marks: bool,
     atom: Atom,
 }
 
@@ -281,9 +466,35 @@ impl Sum {
             return Err(RuleError::Comparison);
         }
         loop {
-            // term := INT | INT * NAME | NAME
+            // term := INT | INT * NAME | NAME | [INT *] marks * NAME
             let t = tokens.get(i).ok_or(RuleError::Comparison)?;
-            let term = if t.bytes().all(|b| b.is_ascii_digit()) {
+            let term = if *t == "marks"
+                || (t.bytes().all(|b| b.is_ascii_digit()) && tokens.get(i + 2) == Some(&"marks"))
+            {
+                let (c, at) = if *t == "marks" {
+                    (1, i)
+                } else {
+                    if tokens.get(i + 1) != Some(&"*") {
+                        return Err(RuleError::Unexpected("marks".into()));
+                    }
+                    let c: i64 = t
+                        .parse()
+                        .ok()
+                        .filter(|c| *c <= MAX_COEFFICIENT)
+                        .ok_or_else(|| RuleError::Coefficient((*t).to_owned()))?;
+                    (c, i + 2)
+                };
+                if tokens.get(at + 1) != Some(&"*") {
+                    return Err(RuleError::Marks);
+                }
+                let name = tokens.get(at + 2).ok_or(RuleError::Marks)?;
+                i = at + 3;
+                Term {
+                    coefficient: sign * c,
+                    by_marks: true,
+                    atom: atom(name, counts)?,
+                }
+            } else if t.bytes().all(|b| b.is_ascii_digit()) {
                 let c: i64 = t
                     .parse()
                     .ok()
@@ -296,12 +507,14 @@ impl Sum {
                     i += 3;
                     Term {
                         coefficient: sign * c,
+                        by_marks: false,
                         atom: atom(name, counts)?,
                     }
                 } else {
                     i += 1;
                     Term {
                         coefficient: sign * c,
+                        by_marks: false,
                         atom: Atom::One,
                     }
                 }
@@ -309,6 +522,7 @@ impl Sum {
                 i += 1;
                 Term {
                     coefficient: sign,
+                    by_marks: false,
                     atom: atom(t, counts)?,
                 }
             };
@@ -327,7 +541,7 @@ impl Sum {
     fn value(&self, v: Values<'_>) -> i128 {
         self.0
             .iter()
-            .map(|t| i128::from(t.coefficient) * atom_value(t.atom, v))
+            .map(|t| i128::from(t.coefficient) * marks_factor(t, v) * atom_value(t.atom, v))
             .sum()
     }
 
@@ -341,21 +555,37 @@ impl Sum {
                 s.push(' ');
             }
             let c = t.coefficient.unsigned_abs();
+            let list = v.list.map_or("", |l| l.id);
             let name = match t.atom {
                 Atom::One => String::new(),
                 Atom::Count(k) => counts[k].clone(),
                 Atom::SumVotes => "sum(votes)".into(),
                 Atom::StationRegistered => "station.registered".into(),
+                Atom::VotesList => format!("votes {list}"),
+                Atom::SumPreferencesList => format!("sum(preferences {list})"),
+                Atom::PreferencesCandidate => {
+                    format!("preferences {list} {}", v.candidate.map_or(0, |c| c.0))
+                }
             };
-            if t.atom == Atom::One {
+            if c != 1 || t.atom == Atom::One {
                 s.push_str(&c.to_string());
-            } else if c == 1 {
+                if t.atom != Atom::One || t.by_marks {
+                    s.push_str(" × ");
+                }
+            }
+            if t.by_marks {
+                s.push_str(&format!("marks {} × ", marks_factor(t, v)));
+            }
+            if t.atom != Atom::One {
                 s.push_str(&format!("{name} {}", atom_value(t.atom, v)));
-            } else {
-                s.push_str(&format!("{c} × {name} {}", atom_value(t.atom, v)));
             }
         }
-        if self.0.len() > 1 || self.0.first().is_some_and(|t| t.coefficient != 1) {
+        if self.0.len() > 1
+            || self
+                .0
+                .first()
+                .is_some_and(|t| t.coefficient != 1 || t.by_marks)
+        {
             s.push_str(&format!(" = {total}"));
         }
         s
@@ -366,6 +596,10 @@ fn atom(name: &str, counts: &[String]) -> Result<Atom, RuleError> {
     match name {
         "sum(votes)" => Ok(Atom::SumVotes),
         "station.registered" => Ok(Atom::StationRegistered),
+        "votes(list)" => Ok(Atom::VotesList),
+        "sum(preferences(list))" => Ok(Atom::SumPreferencesList),
+        "preferences(candidate)" => Ok(Atom::PreferencesCandidate),
+        "marks" => Err(RuleError::Marks),
         "+" | "-" | "*" => Err(RuleError::Unexpected(name.to_owned())),
         _ => counts
             .iter()
@@ -381,6 +615,17 @@ fn atom_value(a: Atom, v: Values<'_>) -> i128 {
         Atom::Count(k) => v.counts.get(k).copied().map_or(0, i128::from),
         Atom::SumVotes => i128::from(v.sum_votes),
         Atom::StationRegistered => i128::from(v.station_registered),
+        Atom::VotesList => v.list.map_or(0, |l| i128::from(l.votes)),
+        Atom::SumPreferencesList => v.list.map_or(0, |l| i128::from(l.sum_preferences)),
+        Atom::PreferencesCandidate => v.candidate.map_or(0, |c| i128::from(c.1)),
+    }
+}
+
+fn marks_factor(t: &Term, v: Values<'_>) -> i128 {
+    if t.by_marks {
+        v.list.map_or(0, |l| i128::from(l.marks))
+    } else {
+        1
     }
 }
 
@@ -421,6 +666,8 @@ mod tests {
             counts: &[739, 277, 23, 253],
             sum_votes: 253,
             station_registered: 739,
+            list: None,
+            candidate: None,
         };
         let violation = rule.evaluate(v, &counts()).unwrap();
         assert_eq!(
@@ -436,6 +683,8 @@ mod tests {
             counts: &[100, 100, 3, 97],
             sum_votes: 97,
             station_registered: 100,
+            list: None,
+            candidate: None,
         };
         assert!(rule.evaluate(v, &counts()).is_none());
     }

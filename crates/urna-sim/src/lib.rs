@@ -6,6 +6,16 @@
 //! a configurable share of protocols carries an arithmetic error of the kinds commissions make
 //! (invalid ballots miscounted, a list's votes mistyped, more ballots than voters).
 //!
+//! With [`SimConfig::candidates`] above 0 the lists are open: each has that many candidates,
+//! voters mark up to [`SimConfig::marks`] of them, and protocols carry `preferences:` lines —
+//! a few strong candidates per list and many weak ones. The same share of protocols then also
+//! carries a preference error of the kinds counting commissions make: a vote moved from one
+//! candidate to another of the same list (the list totals stay right, and no rule can see it),
+//! a candidate given more votes than the list, or votes written on a number that is no
+//! candidate. Preferences come from a random stream of their own, so everything else (list
+//! votes, arithmetic errors, keys) is identical to the closed-list simulation of the same seed,
+//! and with 0 candidates (the default) the output is byte for byte what it was before.
+//!
 //! Station keys are derived from the seed (SHA-256 of seed and station number): a simulation's
 //! keys are as secret as its seed, which is fine for exercises and never for a real election.
 //!
@@ -21,7 +31,7 @@ use rand_chacha::ChaCha20Rng;
 use sha2::{Digest, Sha256};
 use urna_model::note::{Note, NoteSigner};
 use urna_model::pack::{PACK_EXTENSION, write_note};
-use urna_model::protocol::{BodyKind, Counted, ProtocolBody};
+use urna_model::protocol::{BodyKind, CandidateVotes, Counted, ListPreferences, ProtocolBody};
 
 /// What to simulate.
 #[derive(Debug, Clone)]
@@ -32,8 +42,14 @@ pub struct SimConfig {
     pub stations: u32,
     /// Number of districts.
     pub districts: u32,
-    /// Protocols with an injected arithmetic error, per ten thousand.
+    /// Protocols with an injected arithmetic error, per ten thousand; as many again get a
+    /// preference error when lists are open.
     pub error_rate_per_10k: u32,
+    /// Candidates per list; 0 for closed lists (no `preferences:` lines).
+    pub candidates: u32,
+    /// Most candidates a voter may mark within the list (the contest's `preferences.marks`),
+    /// for open lists.
+    pub marks: u32,
 }
 
 impl Default for SimConfig {
@@ -43,8 +59,21 @@ impl Default for SimConfig {
             stations: 5_200,
             districts: 12,
             error_rate_per_10k: 200,
+            candidates: 0,
+            marks: 1,
         }
     }
+}
+
+/// A preference error injected into a station's protocol, by kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PreferenceError {
+    /// Votes moved between two candidates of the same list: every identity still holds.
+    Moved,
+    /// A candidate given more preference votes than the list has votes.
+    AboveList,
+    /// Votes written on a number that is no candidate of the list.
+    UnknownCandidate,
 }
 
 /// Election id of every simulated election.
@@ -107,8 +136,10 @@ pub struct SimStation {
     pub signer: NoteSigner,
     /// The protocol body.
     pub body: ProtocolBody,
-    /// Whether an arithmetic error was injected.
+    /// Whether an error (arithmetic or preference) was injected.
     pub erroneous: bool,
+    /// The preference error injected, if any.
+    pub preference_error: Option<PreferenceError>,
     /// The correct body, when an error was injected.
     pub correct: Option<ProtocolBody>,
 }
@@ -206,8 +237,23 @@ impl Simulation {
                 .join(", "),
             self.seat_rules(),
         );
+        if self.config.candidates > 0 {
+            // Inside the contest's table, before the next one starts.
+            let at = s.len() - 1;
+            s.insert_str(
+                at,
+                &format!("preferences = {{ marks = {} }}\n", self.config.marks.max(1)),
+            );
+        }
         for (id, name, _) in LISTS {
             let _ = write!(s, "[[lists]]\nid = \"{id}\"\nname = \"{name}\"\n\n");
+            for n in 1..=self.config.candidates {
+                let gender = if n % 3 == 0 { "f" } else { "m" };
+                let _ = write!(
+                    s,
+                    "[[lists.candidates]]\nnumber = {n}\nname = \"{name} candidate {n}\"\ngender = \"{gender}\"\n\n"
+                );
+            }
         }
         let _ = write!(s, "[[units]]\nid = \"SIM\"\nname = \"Simland\"\n\n");
         for d in 0..self.districts.len() as u32 {
@@ -265,7 +311,12 @@ impl Simulation {
         let mut votes: Vec<u64> = weights.iter().map(|w| valid * w / total).collect();
         let assigned: u64 = votes.iter().sum();
         votes[0] += valid - assigned;
-        let correct = body(&id, 1, registered, cast, invalid, valid, &votes);
+        let mut correct = body(&id, 1, registered, cast, invalid, valid, &votes);
+        // Preferences draw from their own stream: the rest stays as without candidates.
+        let mut prng = ChaCha20Rng::seed_from_u64(
+            self.config.seed ^ (u64::from(i) << 20) ^ 0x00b5_e1ec_7ed0_0000,
+        );
+        correct.preferences = self.preferences(&mut prng, &votes);
         let erroneous = rng.gen_range(0..10_000) < self.config.error_rate_per_10k;
         let (body, correct) = if erroneous {
             let mut bad = correct.clone();
@@ -286,15 +337,116 @@ impl Simulation {
         } else {
             (correct, None)
         };
+        let mut preference_error = None;
+        let (body, correct) = match correct {
+            None if self.config.candidates > 0
+                && prng.gen_range(0..10_000) < self.config.error_rate_per_10k =>
+            {
+                let mut bad = body.clone();
+                preference_error = self.preference_error(&mut prng, &mut bad, &votes);
+                if preference_error.is_some() {
+                    (bad, Some(body))
+                } else {
+                    (body, None)
+                }
+            }
+            c => (body, c),
+        };
         SimStation {
             unit: self.unit_of(i),
             id,
             registered,
             signer,
             body,
-            erroneous,
+            erroneous: correct.is_some(),
+            preference_error,
             correct,
         }
+    }
+
+    /// A station's preference votes: in each list, some voters mark candidates, each marking
+    /// between one and `marks` of them; a few candidates (the list's leaders, the same in
+    /// every station) draw most marks, the rest a few each. No candidate gets more marks than
+    /// the list's voters who mark, so every identity holds.
+    fn preferences(&self, rng: &mut ChaCha20Rng, votes: &[u64]) -> Vec<ListPreferences> {
+        let n = self.config.candidates;
+        if n == 0 {
+            return Vec::new();
+        }
+        let marks = u64::from(self.config.marks.clamp(1, n));
+        let mut out: Vec<ListPreferences> = Vec::new();
+        for (k, &v) in votes.iter().enumerate() {
+            let markers = v * rng.gen_range(40..90) / 100;
+            let total = markers * rng.gen_range(100..=100 * marks) / 100;
+            // Popularity by ballot number, rotated per list so leaders are not always number 1.
+            let weights: Vec<u64> = (0..n)
+                .map(|c| {
+                    let rank = u64::from((c + k as u32 * 3) % n);
+                    (1_000_000 / ((rank + 1) * (rank + 1)) + 20_000) * rng.gen_range(70..130)
+                })
+                .collect();
+            let sum: u64 = weights.iter().sum::<u64>().max(1);
+            let candidates: Vec<CandidateVotes> = weights
+                .iter()
+                .enumerate()
+                .map(|(c, w)| CandidateVotes {
+                    number: c as u32 + 1,
+                    votes: (total * w / sum).min(markers),
+                    line: 0,
+                })
+                .filter(|c| c.votes > 0)
+                .collect();
+            if !candidates.is_empty() {
+                out.push(ListPreferences {
+                    list: LISTS[k].0.to_owned(),
+                    candidates,
+                });
+            }
+        }
+        out.sort_by(|a, b| a.list.cmp(&b.list));
+        out
+    }
+
+    /// Injects one preference error into `body`; `None` if the station has no preference
+    /// votes to err on.
+    fn preference_error(
+        &self,
+        rng: &mut ChaCha20Rng,
+        body: &mut ProtocolBody,
+        votes: &[u64],
+    ) -> Option<PreferenceError> {
+        let li = rng.gen_range(0..body.preferences.len().max(1));
+        let lp = body.preferences.get_mut(li)?;
+        let list_votes = LISTS
+            .iter()
+            .position(|(id, _, _)| *id == lp.list)
+            .map_or(0, |k| votes[k]);
+        let kind = match rng.gen_range(0..3) {
+            0 if lp.candidates.len() > 1 => PreferenceError::Moved,
+            0 | 1 => PreferenceError::AboveList,
+            _ => PreferenceError::UnknownCandidate,
+        };
+        match kind {
+            PreferenceError::Moved => {
+                // Votes of one candidate written in the next candidate's box.
+                let from = rng.gen_range(0..lp.candidates.len() - 1);
+                let moved = rng.gen_range(1..=lp.candidates[from].votes.min(5));
+                lp.candidates[from].votes -= moved;
+                lp.candidates[from + 1].votes += moved;
+                lp.candidates.retain(|c| c.votes > 0);
+            }
+            PreferenceError::AboveList => {
+                // The list's total written in a candidate's box, plus a slip.
+                let c = rng.gen_range(0..lp.candidates.len());
+                lp.candidates[c].votes = list_votes + rng.gen_range(1..20);
+            }
+            PreferenceError::UnknownCandidate => {
+                // The last candidate's votes written one row below the list's end.
+                let last = lp.candidates.len() - 1;
+                lp.candidates[last].number = self.config.candidates + 1;
+            }
+        }
+        Some(kind)
     }
 
     /// Whether the simulation amends a station: every other station with an injected error
@@ -502,6 +654,7 @@ fn body(
             .zip(votes)
             .map(|((l, _, _), &v)| c(l, v))
             .collect(),
+        preferences: Vec::new(),
         scan: None,
     }
 }

@@ -10,6 +10,7 @@ mod demo;
 mod export;
 mod log_story;
 mod nginx;
+mod open_lists;
 mod openapi;
 mod serve;
 pub mod server;

@@ -464,6 +464,7 @@ fn every_operation_answers_as_documented() {
         stations: STATIONS,
         districts: 12,
         error_rate_per_10k: 200,
+        ..SimConfig::default()
     });
     let amended = sim.first_amended().unwrap();
     let last = sim.station(STATIONS - 1);

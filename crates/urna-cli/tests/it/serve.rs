@@ -44,6 +44,7 @@ fn sim(dir: &Path, stations: u32) -> Simulation {
         stations,
         districts: 12,
         error_rate_per_10k: 200,
+        ..SimConfig::default()
     })
 }
 

@@ -134,6 +134,7 @@ fn submit_stores_with_receipts_and_queues_while_the_server_is_down() {
         stations: STATIONS,
         districts: 12,
         error_rate_per_10k: 200,
+        ..SimConfig::default()
     });
     let forged = dir.path().join("forged.note");
     std::fs::write(&forged, &sim.attacks()[0].1).unwrap();

@@ -43,7 +43,9 @@ fn load(toml: &str, csv: &str) -> Result<Election, DefinitionError> {
 fn definition_loads_with_default_counts_and_rules() {
     let e = load(TOML, &csv()).unwrap();
     assert_eq!(e.counts, DEFAULT_COUNTS);
-    assert_eq!(e.rules.len(), 6);
+    assert_eq!(e.rules.len(), 8);
+    assert_eq!(e.builtin_rules.len(), 3);
+    assert!(e.candidates.is_empty());
     assert_eq!(e.units[1].level, "district");
     assert_eq!(e.station("S1"), Some(StationIdx(0)));
 }
@@ -108,4 +110,189 @@ fn definition_errors_name_file_line_field_and_rule() {
         let got = load(&toml, &csv).unwrap_err().to_string();
         assert!(got.contains(want), "got {got:?}, want {want:?}");
     }
+}
+
+/// [`TOML`] with an open-list contest and candidates of list A.
+fn open_toml(contest_extra: &str, candidates: &str) -> String {
+    TOML.replace(
+        "lists = [\"A\"]\n",
+        &format!("lists = [\"A\"]\n{contest_extra}\n"),
+    )
+    .replace(
+        "[[lists]]\nid = \"A\"\nname = \"A\"\n",
+        &format!("[[lists]]\nid = \"A\"\nname = \"A\"\n{candidates}\n"),
+    )
+}
+
+const CANDIDATES: &str = r#"[[lists.candidates]]
+number = 2
+name = "Second"
+gender = "m"
+[[lists.candidates]]
+number = 1
+name = "First"
+gender = "f"
+withdrawn = true
+"#;
+
+#[test]
+fn candidates_and_preference_rule_load() {
+    let e = load(
+        &open_toml("preferences = { marks = 10 }", CANDIDATES),
+        &csv(),
+    )
+    .unwrap();
+    assert_eq!(
+        e.contests[0].preferences,
+        Some(PreferenceRule {
+            marks: Marks::AtMost(10)
+        })
+    );
+    assert_eq!(e.candidates.len(), 2);
+    // The list's candidates are by ballot number, whatever the definition order.
+    let numbers: Vec<u32> = e.lists[0]
+        .candidates
+        .iter()
+        .map(|c| e.candidates[c.0 as usize].number)
+        .collect();
+    assert_eq!(numbers, [1, 2]);
+    let first = &e.candidates[e.candidate(0, 1, UnitIdx(1)).unwrap().0 as usize];
+    assert_eq!(
+        (first.name.as_str(), first.gender, first.withdrawn),
+        ("First", Some(Gender::Female), true)
+    );
+    assert_eq!(e.candidate(0, 3, UnitIdx(1)), None);
+    assert_eq!(e.marks(ContestIdx(0), 0, UnitIdx(1)), 10);
+    let all = load(
+        &open_toml("preferences = { marks = \"all\" }", CANDIDATES),
+        &csv(),
+    )
+    .unwrap();
+    assert_eq!(all.marks(ContestIdx(0), 0, UnitIdx(1)), 2);
+    let closed = load(TOML, &csv()).unwrap();
+    assert_eq!(closed.contests[0].preferences, None);
+    assert_eq!(closed.marks(ContestIdx(0), 0, UnitIdx(1)), 0);
+}
+
+/// Each case: contest lines, candidate lines, extra TOML, and the exact error.
+#[test]
+fn candidate_and_preference_errors_name_file_line_field_and_rule() {
+    let c =
+        |n: &str, extra: &str| format!("[[lists.candidates]]\nnumber = {n}\nname = \"N\"\n{extra}");
+    let cases: Vec<(String, String, &str)> = vec![
+        (
+            "preferences = { marks = 0 }".into(),
+            c("1", ""),
+            "election.toml:12: field `contests.preferences.marks`: 0: must be a whole number from 1 to 1000, or \"all\"",
+        ),
+        (
+            "preferences = { marks = \"any\" }".into(),
+            c("1", ""),
+            "election.toml:12: field `contests.preferences.marks`: \"any\": must be a whole number from 1 to 1000, or \"all\"",
+        ),
+        (
+            "preferences = { marks = 1, order = 2 }".into(),
+            c("1", ""),
+            "unknown field `order`",
+        ),
+        (
+            String::new(),
+            c("1", "colour = \"red\"\n"),
+            "unknown field `colour`",
+        ),
+        (
+            String::new(),
+            c("1", "gender = \"x\"\n"),
+            "unknown variant `x`, expected `f` or `m`",
+        ),
+        (
+            String::new(),
+            format!("{}{}", c("4", ""), c("4", "")),
+            "election.toml:21: field `lists.candidates.number`: duplicate candidate number 4 in list \"A\"",
+        ),
+        (
+            String::new(),
+            c("0", ""),
+            "election.toml:18: field `lists.candidates.number`: 0: must be a whole number from 1 to 9999",
+        ),
+        (
+            String::new(),
+            c("10000", ""),
+            "election.toml:18: field `lists.candidates.number`: 10000: must be a whole number from 1 to 9999",
+        ),
+        (
+            String::new(),
+            c("1", "unit = \"Q\"\n"),
+            "election.toml:20: field `lists.candidates.unit`: unit \"Q\" is not defined in [[units]]",
+        ),
+        (
+            String::new(),
+            format!("{}{}", c("4", "unit = \"R\"\n"), c("4", "unit = \"M\"\n")),
+            "election.toml:22: field `lists.candidates.number`: duplicate candidate number 4 in list \"A\"",
+        ),
+        (
+            String::new(),
+            "[[lists.candidates]]\nnumber = 1\nname = \" \"\n".into(),
+            "election.toml:18: field `lists.candidates.name`: candidate 1 of list \"A\" has no name",
+        ),
+    ];
+    for (contest, candidates, want) in cases {
+        let got = load(&open_toml(&contest, &candidates), &csv())
+            .unwrap_err()
+            .to_string();
+        assert!(got.contains(want), "got {got:?}, want {want:?}");
+    }
+}
+
+#[test]
+fn built_in_preference_rules_are_restated_not_redefined() {
+    let rule = |id: &str, severity: &str, check: Option<&str>| {
+        format!(
+            "\n[[rules]]\nid = \"{id}\"\nseverity = \"{severity}\"\n{}message = \"m\"\n",
+            check.map_or(String::new(), |c| format!("check = \"{c}\"\n"))
+        )
+    };
+    let cases = [
+        (
+            rule("preference-candidate-known", "warning", None),
+            "field `rules.severity`: a preference for a list or candidate that is not on the ballot cannot be counted, so this rule is always an error",
+        ),
+        (
+            rule("turnout", "warning", None),
+            "field `rules.check`: rule \"turnout\" has no `check`, and only the built-in rules \"preference-list-on-ballot\", \"preference-candidate-known\", \"preference-withdrawn\" may be restated without one",
+        ),
+        (
+            rule("preference-withdrawn", "error", Some("valid >= 0")),
+            "field `rules.id`: duplicate rule id \"preference-withdrawn\"",
+        ),
+        (
+            format!(
+                "{}{}",
+                rule("preference-withdrawn", "error", None),
+                rule("preference-withdrawn", "warning", None)
+            ),
+            "field `rules.id`: duplicate rule id \"preference-withdrawn\"",
+        ),
+        (
+            rule("r", "error", Some("marks <= 3")),
+            "rule \"r\": `marks` is a factor: write `marks * <name>`, e.g. `marks * votes(list)`",
+        ),
+        (
+            rule("r", "error", Some("votes(list) <= marks * marks")),
+            "rule \"r\": `marks` is a factor",
+        ),
+    ];
+    for (extra, want) in cases {
+        let got = load(&format!("{TOML}{extra}"), &csv())
+            .unwrap_err()
+            .to_string();
+        assert!(got.contains(want), "got {got:?}, want {want:?}");
+    }
+    let e = load(
+        &format!("{TOML}{}", rule("preference-withdrawn", "error", None)),
+        &csv(),
+    )
+    .unwrap();
+    assert_eq!(e.builtin_rules[2].severity, Severity::Error);
+    assert!(e.rules.is_empty());
 }

@@ -102,6 +102,7 @@ fn body(station: u32, counts: [u64; 4], votes: [u64; 2]) -> ProtocolBody {
             c("valid", counts[3]),
         ],
         votes: vec![c("A", votes[0]), c("B", votes[1])],
+        preferences: Vec::new(),
         scan: None,
     }
 }
@@ -381,4 +382,310 @@ proptest! {
         let s = check(&e, &signed(&b, &[&station_signer(0)])).unwrap();
         prop_assert!(s.is_quarantined(), "{:?}", s.violations);
     }
+}
+
+/// An open-list election: contest `assembly` (lists A and B, two marks per voter) with
+/// candidates A 1–3 (3 withdrawn), B 1, B 2 and B 5 (standing in municipality B only); contest
+/// `council` (list X, closed). Stations S0, S1 in municipality A, S2 in B.
+fn open_election(extra: &str) -> Election {
+    let toml = format!(
+        r#"[election]
+id = "test-1"
+name = "Test"
+
+[stations]
+file = "stations.csv"
+
+[[contests]]
+id = "assembly"
+name = "Assembly"
+lists = ["A", "B"]
+preferences = {{ marks = 2 }}
+
+[[contests]]
+id = "council"
+name = "Council"
+lists = ["X"]
+
+[[lists]]
+id = "A"
+name = "List A"
+candidates = [
+  {{ number = 1, name = "Ana A", gender = "f" }},
+  {{ number = 2, name = "Besnik B", gender = "m" }},
+  {{ number = 3, name = "Drita D", withdrawn = true }},
+]
+
+[[lists]]
+id = "B"
+name = "List B"
+[[lists.candidates]]
+number = 1
+name = "Era E"
+[[lists.candidates]]
+number = 2
+name = "Fatos F"
+[[lists.candidates]]
+number = 5
+name = "Gent G"
+unit = "MB"
+
+[[lists]]
+id = "X"
+name = "List X"
+
+[[units]]
+id = "C"
+name = "Country"
+
+[[units]]
+id = "MA"
+name = "Municipality A"
+parent = "C"
+
+[[units]]
+id = "MB"
+name = "Municipality B"
+parent = "C"
+{extra}"#
+    );
+    let mut csv = format!("{}\n", crate::definition::STATIONS_HEADER);
+    for i in 0..3 {
+        let unit = if i == 2 { "MB" } else { "MA" };
+        csv.push_str(&format!(
+            "S{i},{unit},1000,{}\n",
+            station_signer(i).verifier().to_vkey()
+        ));
+    }
+    Election::from_texts("election.toml", &toml, "stations.csv", &csv).unwrap()
+}
+
+/// `good(station)` (A 300, B 190) with these preference lines.
+fn with_preferences(station: u32, prefs: &[(&str, u32, u64)]) -> ProtocolBody {
+    let mut b = good(station);
+    let mut lists: Vec<crate::protocol::ListPreferences> = Vec::new();
+    for &(list, number, votes) in prefs {
+        let c = crate::protocol::CandidateVotes {
+            number,
+            votes,
+            line: 0,
+        };
+        match lists.last_mut() {
+            Some(l) if l.list == list => l.candidates.push(c),
+            _ => lists.push(crate::protocol::ListPreferences {
+                list: list.into(),
+                candidates: vec![c],
+            }),
+        }
+    }
+    b.preferences = lists;
+    b
+}
+
+/// The (rule, severity, detail) of every violation of a station's protocol, and its verdict.
+fn verdict_of(e: &Election, b: &ProtocolBody) -> (Vec<(String, Severity, String)>, Verdict) {
+    let st = b.station[1..].parse::<u32>().unwrap();
+    let (sub, v) = intake(e, &Hist::default(), &signed(b, &[&station_signer(st)])).unwrap();
+    (
+        sub.violations
+            .iter()
+            .map(|v| (v.rule.clone(), v.severity, v.detail.clone()))
+            .collect(),
+        v,
+    )
+}
+
+#[test]
+fn good_preferences_are_accepted_and_bound_to_candidates() {
+    let e = open_election("");
+    let b = with_preferences(0, &[("A", 1, 200), ("A", 2, 150), ("B", 1, 100)]);
+    let (sub, v) = intake(&e, &Hist::default(), &signed(&b, &[&station_signer(0)])).unwrap();
+    assert_eq!(v, Verdict::Accepted);
+    assert!(sub.violations.is_empty(), "{:?}", sub.violations);
+    let named: Vec<(String, u32, u64)> = sub
+        .preferences
+        .iter()
+        .map(|&(c, n)| {
+            let c = &e.candidates[c.0 as usize];
+            (e.lists[c.list].id.clone(), c.number, n)
+        })
+        .collect();
+    assert_eq!(
+        named,
+        [
+            ("A".into(), 1, 200),
+            ("A".into(), 2, 150),
+            ("B".into(), 1, 100)
+        ]
+    );
+    // A candidate standing in municipality B only is known at S2.
+    let b = with_preferences(2, &[("B", 5, 40)]);
+    assert_eq!(verdict_of(&e, &b), (vec![], Verdict::Accepted));
+}
+
+/// Each case: preference lines on S0's protocol (A 300, B 190, marks 2), and every violation
+/// with its exact detail; the verdict follows from the severities.
+#[test]
+fn preference_rules_quarantine_with_list_candidate_and_numbers() {
+    let e = open_election("");
+    let err = Severity::Error;
+    let warn = Severity::Warning;
+    type Case<'a> = (&'a [(&'a str, u32, u64)], Vec<(&'a str, Severity, &'a str)>);
+    let cases: Vec<Case<'_>> = vec![
+        (
+            &[("A", 1, 301)],
+            vec![(
+                "preference-within-list-votes",
+                err,
+                "preferences(candidate) <= votes(list): preferences A 1 301 > votes A 300",
+            )],
+        ),
+        (
+            &[("A", 1, 300), ("A", 2, 300), ("A", 3, 1)],
+            vec![
+                (
+                    "preferences-within-marks",
+                    err,
+                    "sum(preferences(list)) <= marks * votes(list): sum(preferences A) 601 > marks 2 × votes A 300 = 600",
+                ),
+                (
+                    "preference-withdrawn",
+                    warn,
+                    "preferences A 3 1 (line 14): candidate A 3 (Drita D) has withdrawn",
+                ),
+            ],
+        ),
+        (
+            &[("B", 9, 1)],
+            vec![(
+                "preference-candidate-known",
+                err,
+                "preferences B 9 1 (line 12): list B has no candidate 9",
+            )],
+        ),
+        (
+            &[("B", 5, 1)],
+            vec![(
+                "preference-candidate-known",
+                err,
+                "preferences B 5 1 (line 12): candidate B 5 does not stand where station S0 is",
+            )],
+        ),
+        (
+            &[("X", 1, 7)],
+            vec![(
+                "preference-list-on-ballot",
+                err,
+                "preferences X 1 7 (line 12): list X is not on the ballot of contest assembly",
+            )],
+        ),
+        (
+            &[("ZZ", 4, 7)],
+            vec![(
+                "preference-list-on-ballot",
+                err,
+                "preferences ZZ 4 7 (line 12): list ZZ is not on the ballot of contest assembly",
+            )],
+        ),
+        (
+            &[("A", 3, 5)],
+            vec![(
+                "preference-withdrawn",
+                warn,
+                "preferences A 3 5 (line 12): candidate A 3 (Drita D) has withdrawn",
+            )],
+        ),
+        (
+            // A vote moved from B 1 to B 2: the identities still hold, nothing can see it.
+            &[("B", 1, 99), ("B", 2, 1)],
+            vec![],
+        ),
+    ];
+    for (prefs, want) in cases {
+        let (got, verdict) = verdict_of(&e, &with_preferences(0, prefs));
+        let want: Vec<(String, Severity, String)> = want
+            .into_iter()
+            .map(|(r, s, d)| (r.to_owned(), s, d.to_owned()))
+            .collect();
+        assert_eq!(got, want, "{prefs:?}");
+        let expected = if want.iter().any(|w| w.1 == err) {
+            Verdict::Quarantined
+        } else {
+            Verdict::Accepted
+        };
+        assert_eq!(verdict, expected, "{prefs:?}");
+    }
+}
+
+#[test]
+fn preferences_on_a_closed_list_contest_quarantine() {
+    let e = open_election("");
+    let mut b = with_preferences(0, &[("X", 1, 7)]);
+    b.contest = "council".into();
+    b.votes = vec![Counted {
+        name: "X".into(),
+        value: 490,
+        line: 0,
+    }];
+    let (got, verdict) = verdict_of(&e, &b);
+    assert_eq!(verdict, Verdict::Quarantined);
+    assert_eq!(
+        got,
+        [
+            (
+                "preferences-within-marks".to_owned(),
+                Severity::Error,
+                "sum(preferences(list)) <= marks * votes(list): sum(preferences X) 7 > marks 0 × votes X 490 = 0".to_owned()
+            ),
+            (
+                "preference-candidate-known".to_owned(),
+                Severity::Error,
+                "preferences X 1 7 (line 11): list X has no candidate 1".to_owned()
+            )
+        ]
+    );
+}
+
+#[test]
+fn a_definition_regrades_the_withdrawn_check_and_states_list_rules() {
+    let e = open_election(
+        r#"
+[[rules]]
+id = "votes-sum-to-valid"
+severity = "error"
+check = "sum(votes) == valid"
+message = "sum"
+
+[[rules]]
+id = "list-share"
+severity = "warning"
+check = "2 * votes(list) <= valid"
+message = "a list has more than half the valid votes"
+
+[[rules]]
+id = "preference-withdrawn"
+severity = "error"
+message = "marks for a withdrawn candidate void the ballot here"
+"#,
+    );
+    let (got, verdict) = verdict_of(&e, &with_preferences(0, &[("A", 3, 5)]));
+    assert_eq!(verdict, Verdict::Quarantined);
+    assert_eq!(
+        got,
+        [
+            (
+                "preference-withdrawn".to_owned(),
+                Severity::Error,
+                "preferences A 3 5 (line 12): candidate A 3 (Drita D) has withdrawn".to_owned()
+            ),
+            (
+                "list-share".to_owned(),
+                Severity::Warning,
+                "2 * votes(list) <= valid: 2 × votes A 300 = 600 > valid 490".to_owned()
+            ),
+        ]
+    );
+    // The definition's own rules replace the defaults: no marks rule here.
+    let (got, _) = verdict_of(&e, &with_preferences(0, &[("A", 1, 300), ("A", 2, 300)]));
+    assert_eq!(got.len(), 1, "{got:?}");
 }

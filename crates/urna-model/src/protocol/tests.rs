@@ -228,6 +228,215 @@ fn protocol_parser_is_strict() {
     );
 }
 
+const GOLDEN_PREFERENCES: &str = include_str!("../../tests/data/protocol_preferences_v1.golden");
+
+#[test]
+fn golden_protocol_with_preferences() {
+    let b = ProtocolBody::parse(GOLDEN_PREFERENCES).unwrap();
+    assert_eq!(b.votes.len(), 4);
+    let lists: Vec<&str> = b.preferences.iter().map(|l| l.list.as_str()).collect();
+    assert_eq!(lists, ["LDK", "LVV", "PDK"]);
+    assert_eq!(
+        b.preferences[1].candidates[3],
+        CandidateVotes {
+            number: 110,
+            votes: 1,
+            line: 20
+        }
+    );
+    let total: u64 = b
+        .preferences
+        .iter()
+        .flat_map(|l| &l.candidates)
+        .map(|c| c.votes)
+        .sum();
+    assert_eq!(total, 477);
+    assert_eq!(b.to_text(), GOLDEN_PREFERENCES);
+}
+
+#[test]
+fn body_without_preference_lines_is_unchanged() {
+    let b = ProtocolBody::parse(GOOD).unwrap();
+    assert!(b.preferences.is_empty());
+    assert_eq!(b.to_text(), GOOD);
+}
+
+/// Each case: a replacement applied to the golden body with preferences, and the error
+/// expected. Every non-canonical way of writing the same numbers is refused.
+#[test]
+fn preference_lines_are_strict() {
+    let field = |line, f: &str, rule: &str| BodyError::Field {
+        line,
+        field: f.into(),
+        rule: rule.into(),
+    };
+    let order = "`preferences:` lines are sorted by list id, then by candidate number";
+    let number = "the candidate number must be a whole number from 1 to 9999 without leading zeros";
+    let cases: Vec<(&str, &str, BodyError)> = vec![
+        (
+            "preferences: LDK 3 12\n",
+            "preferences: LDK 3 0\n",
+            field(
+                15,
+                "preferences LDK 3",
+                "a candidate without preference votes has no line; zero is not written",
+            ),
+        ),
+        (
+            "preferences: LDK 3 12\n",
+            "preferences: LDK 3 012\n",
+            field(15, "preferences LDK 3", "must not have leading zeros"),
+        ),
+        (
+            "preferences: LDK 3 12\n",
+            "preferences: LDK 03 12\n",
+            field(15, "preferences LDK", number),
+        ),
+        (
+            "preferences: LDK 3 12\n",
+            "preferences: LDK 0 12\n",
+            field(15, "preferences LDK", number),
+        ),
+        (
+            "preferences: LDK 3 12\n",
+            "preferences: LDK 10000 12\n",
+            field(15, "preferences LDK", number),
+        ),
+        (
+            "preferences: LDK 3 12\n",
+            "preferences: LDK +3 12\n",
+            field(15, "preferences LDK", number),
+        ),
+        (
+            "preferences: LDK 3 12\n",
+            "preferences: LDK 1 12\n",
+            BodyError::Duplicate {
+                line: 15,
+                field: "preferences LDK 1".into(),
+            },
+        ),
+        (
+            "preferences: LDK 3 12\n",
+            "preferences: LDK 3 12\npreferences: LDK 2 1\n",
+            field(16, "preferences LDK 2", order),
+        ),
+        (
+            "preferences: LVV 1 198\n",
+            "preferences: LVV 1 198\npreferences: LDK 20 1\n",
+            field(18, "preferences LDK 20", order),
+        ),
+        (
+            "preferences: PDK 4 33\n",
+            "preferences: PDK 4 33\npreferences: LVV 111 1\n",
+            field(23, "preferences LVV 111", order),
+        ),
+        (
+            "preferences: LDK 3 12\n",
+            "preferences: LDK 3 12 1\n",
+            field(
+                15,
+                "preferences LDK 3",
+                "must be a whole number written with digits only",
+            ),
+        ),
+        (
+            "preferences: LDK 3 12\n",
+            "preferences: LDK 3\n",
+            field(
+                15,
+                "preferences",
+                "must be `preferences: <list> <candidate number> <votes>`",
+            ),
+        ),
+        (
+            "preferences: LDK 3 12\n",
+            "preferences: LDK  3 12\n",
+            field(15, "preferences LDK", number),
+        ),
+        (
+            "preferences: LDK 3 12\n",
+            "preferences: L DK 3 12\n",
+            field(15, "preferences L", number),
+        ),
+        (
+            "preferences: LDK 3 12\n",
+            "preferences: LDK 3 12\nvotes: NIS 4\n",
+            field(
+                16,
+                "votes",
+                "`votes:` lines come before the `preferences:` lines",
+            ),
+        ),
+        (
+            "preferences: LDK 3 12\n",
+            "preferences: LDK 3 12\nvalid: 4\n",
+            field(16, "valid", "named counts come before the `votes:` lines"),
+        ),
+        (
+            "0a08\n",
+            "0a08\npreferences: PDK 5 1\n",
+            BodyError::Unexpected {
+                line: 24,
+                text: "preferences: PDK 5 1".into(),
+            },
+        ),
+    ];
+    for (from, to, want) in cases {
+        assert!(GOLDEN_PREFERENCES.contains(from), "{from:?}");
+        let input = GOLDEN_PREFERENCES.replacen(from, to, 1);
+        assert_eq!(
+            ProtocolBody::parse(&input).unwrap_err(),
+            want,
+            "{from:?} -> {to:?}"
+        );
+    }
+}
+
+/// A body of 40 candidates × 20 lists (800 preference lines) and every count fits the line
+/// limit; one line more than [`MAX_LINES`] does not.
+#[test]
+fn line_limit_admits_forty_candidates_on_twenty_lists() {
+    let mut b = ProtocolBody::parse(GOOD).unwrap();
+    b.preferences = (0..20)
+        .map(|l| ListPreferences {
+            list: format!("L{l:02}"),
+            candidates: (1..=40)
+                .map(|n| CandidateVotes {
+                    number: n,
+                    votes: 1,
+                    line: 0,
+                })
+                .collect(),
+        })
+        .collect();
+    let text = b.to_text();
+    assert_eq!(text.lines().count(), 12 + 800);
+    assert_eq!(ProtocolBody::parse(&text).unwrap().to_text(), text);
+}
+
+fn arb_preferences() -> impl Strategy<Value = Vec<ListPreferences>> {
+    proptest::collection::btree_map(
+        "[A-Z][A-Z0-9]{0,5}",
+        proptest::collection::btree_map(1..=MAX_CANDIDATE_NUMBER, 1..=MAX_COUNT, 1..6),
+        0..5,
+    )
+    .prop_map(|m| {
+        m.into_iter()
+            .map(|(list, cands)| ListPreferences {
+                list,
+                candidates: cands
+                    .into_iter()
+                    .map(|(number, votes)| CandidateVotes {
+                        number,
+                        votes,
+                        line: 0,
+                    })
+                    .collect(),
+            })
+            .collect()
+    })
+}
+
 fn arb_body() -> impl Strategy<Value = ProtocolBody> {
     (
         "[a-z][a-z0-9-]{0,10}",
@@ -237,12 +446,13 @@ fn arb_body() -> impl Strategy<Value = ProtocolBody> {
         proptest::collection::btree_map("[A-Z][A-Z0-9]{0,5}", 0..=MAX_COUNT, 0..8),
         proptest::option::of(any::<[u8; 32]>()),
         proptest::option::of((any::<[u8; 32]>(), "[a-zA-Z0-9 ,.]{1,40}")),
+        arb_preferences(),
     )
-        .prop_filter("reserved names", |(_, _, _, counts, _, _, _)| {
+        .prop_filter("reserved names", |(_, _, _, counts, _, _, _, _)| {
             counts.keys().all(|k| check_count_name(k).is_ok())
         })
         .prop_map(
-            |(election, station, revision, counts, votes, scan, amend)| ProtocolBody {
+            |(election, station, revision, counts, votes, scan, amend, preferences)| ProtocolBody {
                 kind: match amend {
                     None => BodyKind::Protocol,
                     Some((h, r)) => BodyKind::Amendment {
@@ -270,6 +480,7 @@ fn arb_body() -> impl Strategy<Value = ProtocolBody> {
                         line: 0,
                     })
                     .collect(),
+                preferences,
                 scan,
             },
         )
@@ -277,6 +488,13 @@ fn arb_body() -> impl Strategy<Value = ProtocolBody> {
 
 fn without_lines(mut b: ProtocolBody) -> ProtocolBody {
     for c in b.counts.iter_mut().chain(b.votes.iter_mut()) {
+        c.line = 0;
+    }
+    for c in b
+        .preferences
+        .iter_mut()
+        .flat_map(|l| l.candidates.iter_mut())
+    {
         c.line = 0;
     }
     b
@@ -297,6 +515,36 @@ proptest! {
     fn parser_accepts_only_canonical_text(s in "(urna/protocol/v1\n)?[a-z0-9:. \n-]{0,200}") {
         if let Ok(b) = ProtocolBody::parse(&s) {
             prop_assert_eq!(b.to_text(), if s.ends_with('\n') { s.clone() } else { format!("{s}\n") });
+        }
+    }
+
+    /// Any change to a body's preference lines (a digit, a space, a line swapped, dropped or
+    /// repeated) either is refused or parses to a body whose canonical text is exactly the
+    /// changed text: there is never a second text for the same body.
+    #[test]
+    fn preference_lines_have_one_encoding(
+        b in arb_body(),
+        edit in 0usize..6,
+        at in any::<proptest::sample::Index>(),
+        byte in prop::sample::select(b" 0123456789AZ+-\n".to_vec()),
+    ) {
+        let text = b.to_text();
+        let lines: Vec<&str> = text.lines().collect();
+        let prefs: Vec<usize> = (0..lines.len()).filter(|&i| lines[i].starts_with("preferences: ")).collect();
+        prop_assume!(!prefs.is_empty());
+        let i = prefs[at.index(prefs.len())];
+        let mut new: Vec<String> = lines.iter().map(|l| (*l).to_owned()).collect();
+        match edit {
+            0 => { let l = &mut new[i]; let p = at.index(l.len()); l.insert(p, byte as char); }
+            1 => { let l = &mut new[i]; let p = at.index(l.len()); l.remove(p); }
+            2 => { new.insert(i, lines[i].to_owned()); }
+            3 => { new.remove(i); }
+            4 if i + 1 < new.len() => { new.swap(i, i + 1); }
+            _ => { new[i] = lines[i].replacen(' ', " 0", 2); }
+        }
+        let changed = new.join("\n") + "\n";
+        if let Ok(p) = ProtocolBody::parse(&changed) {
+            prop_assert_eq!(p.to_text(), changed);
         }
     }
 }
