@@ -251,6 +251,7 @@ fn header(e: &Election, note: &[u8]) -> Option<Submission> {
         supersedes,
         counts: Vec::new(),
         votes: Vec::new(),
+        preferences: Vec::new(),
         violations: Vec::new(),
     })
 }
