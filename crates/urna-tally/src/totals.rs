@@ -5,7 +5,7 @@
 //! not counted; they are reported. The result depends only on the set of outcomes, never on
 //! their order (sums are commutative and a station may appear once).
 
-use urna_model::definition::{ContestIdx, Election, StationIdx, UnitIdx};
+use urna_model::definition::{CandidateIdx, ContestIdx, Election, StationIdx, UnitIdx};
 use urna_model::intake::Submission;
 
 /// A station's current outcome in one contest.
@@ -19,6 +19,8 @@ pub enum StationOutcome<'a> {
         counts: &'a [u64],
         /// Votes per list, in the contest's list order.
         votes: &'a [u64],
+        /// Preference votes of candidates (open lists; empty for closed lists).
+        preferences: &'a [(CandidateIdx, u64)],
     },
     /// Its current revision is quarantined.
     Quarantined {
@@ -39,6 +41,7 @@ impl<'a> StationOutcome<'a> {
                 station: sub.station,
                 counts: &sub.counts,
                 votes: &sub.votes,
+                preferences: &sub.preferences,
             }
         }
     }
@@ -67,6 +70,9 @@ pub struct Totals {
     pub counts: Vec<u64>,
     /// Sums of votes per list over counted stations, in the contest's list order.
     pub votes: Vec<u64>,
+    /// Sums of preference votes per candidate over counted stations, indexed by
+    /// [`CandidateIdx`] (every candidate of the election; empty when it has none).
+    pub preferences: Vec<u64>,
 }
 
 /// Totals for every unit of one contest.
@@ -133,6 +139,7 @@ impl TallyBuilder {
             Totals {
                 counts: vec![0; election.counts.len()],
                 votes: vec![0; n_lists],
+                preferences: vec![0; election.candidates.len()],
                 ..Totals::default()
             };
             election.units.len()
@@ -200,16 +207,32 @@ impl TallyBuilder {
                     .ok_or_else(|| TallyError::Overflow(st.id.clone()))?;
                 }
             }
-            StationOutcome::Counted { counts, votes, .. } => {
-                if counts.len() != e.counts.len() || votes.len() != self.n_lists {
+            StationOutcome::Counted {
+                counts,
+                votes,
+                preferences,
+                ..
+            } => {
+                if counts.len() != e.counts.len()
+                    || votes.len() != self.n_lists
+                    || preferences
+                        .iter()
+                        .any(|(c, _)| c.0 as usize >= e.candidates.len())
+                {
                     return Err(TallyError::Shape(st.id.clone()));
                 }
+                let station = Station {
+                    registered: st.registered,
+                    counts,
+                    votes,
+                    preferences,
+                };
                 for u in e.ancestry(st.unit) {
                     let t = &mut self.tally.units[u.0 as usize];
                     let done = if plus {
-                        add(t, st.registered, counts, votes)
+                        add(t, &station)
                     } else {
-                        subtract(t, st.registered, counts, votes)
+                        subtract(t, &station)
                     };
                     done.ok_or_else(|| TallyError::Overflow(st.id.clone()))?;
                 }
@@ -229,26 +252,42 @@ impl TallyBuilder {
     }
 }
 
-fn subtract(t: &mut Totals, registered: u64, counts: &[u64], votes: &[u64]) -> Option<()> {
+/// One counted station's numbers, as added to (or removed from) each unit above it.
+struct Station<'a> {
+    registered: u64,
+    counts: &'a [u64],
+    votes: &'a [u64],
+    preferences: &'a [(CandidateIdx, u64)],
+}
+
+fn subtract(t: &mut Totals, s: &Station<'_>) -> Option<()> {
     t.counted = t.counted.checked_sub(1)?;
-    t.registered_counted = t.registered_counted.checked_sub(registered)?;
-    for (a, b) in t.counts.iter_mut().zip(counts) {
+    t.registered_counted = t.registered_counted.checked_sub(s.registered)?;
+    for (a, b) in t.counts.iter_mut().zip(s.counts) {
         *a = a.checked_sub(*b)?;
     }
-    for (a, b) in t.votes.iter_mut().zip(votes) {
+    for (a, b) in t.votes.iter_mut().zip(s.votes) {
         *a = a.checked_sub(*b)?;
+    }
+    for (c, v) in s.preferences {
+        let a = &mut t.preferences[c.0 as usize];
+        *a = a.checked_sub(*v)?;
     }
     Some(())
 }
 
-fn add(t: &mut Totals, registered: u64, counts: &[u64], votes: &[u64]) -> Option<()> {
+fn add(t: &mut Totals, s: &Station<'_>) -> Option<()> {
     t.counted += 1;
-    t.registered_counted = t.registered_counted.checked_add(registered)?;
-    for (a, b) in t.counts.iter_mut().zip(counts) {
+    t.registered_counted = t.registered_counted.checked_add(s.registered)?;
+    for (a, b) in t.counts.iter_mut().zip(s.counts) {
         *a = a.checked_add(*b)?;
     }
-    for (a, b) in t.votes.iter_mut().zip(votes) {
+    for (a, b) in t.votes.iter_mut().zip(s.votes) {
         *a = a.checked_add(*b)?;
+    }
+    for (c, v) in s.preferences {
+        let a = &mut t.preferences[c.0 as usize];
+        *a = a.checked_add(*v)?;
     }
     Some(())
 }
@@ -340,6 +379,7 @@ mod tests {
                 station: StationIdx(o.0),
                 counts: &o.2,
                 votes: &o.3,
+                preferences: &[],
             }
         }
     }

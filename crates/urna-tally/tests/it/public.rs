@@ -141,6 +141,7 @@ fn replay_gives_the_tally_of_each_stations_final_outcome() {
                 station: s.station,
                 counts: &s.counts,
                 votes: &s.votes,
+                preferences: &s.preferences,
             }
         }
     });
