@@ -15,7 +15,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use toml::Spanned;
 
@@ -144,15 +144,39 @@ pub struct Candidate {
     pub unit: Option<UnitIdx>,
 }
 
-/// A candidate's gender, as the law records it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+/// A candidate's gender, as the law records it (quotas count it): `"f"` or `"m"` in files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, Serialize)]
 pub enum Gender {
-    /// `f`
+    /// Female (`"f"`).
     #[serde(rename = "f")]
     Female,
-    /// `m`
+    /// Male (`"m"`).
     #[serde(rename = "m")]
     Male,
+}
+
+impl Gender {
+    /// The other gender.
+    pub fn other(self) -> Self {
+        match self {
+            Self::Female => Self::Male,
+            Self::Male => Self::Female,
+        }
+    }
+
+    /// The one-letter spelling used in files and explanations.
+    pub fn letter(self) -> &'static str {
+        match self {
+            Self::Female => "f",
+            Self::Male => "m",
+        }
+    }
+}
+
+impl std::fmt::Display for Gender {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.letter())
+    }
 }
 
 /// The seat rules a contest names: a rule set of `urna-tally` (built-in name), the seats to

@@ -28,50 +28,15 @@
 //!   The property test `an_extra_preference_vote_never_costs_a_seat` checks this on random input.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt;
 
 use serde::{Deserialize, Serialize};
+pub use urna_model::definition::Gender;
 
 use super::error::SeatError;
 use super::input::VoteInput;
 use super::method::{Contest, ContestKind};
 use super::rules::RuleSet;
 use super::types::{DistrictId, ListId, Seats, Share, Votes};
-
-/// A candidate's gender, as the gender quota counts it (`"f"` or `"m"` in files).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub enum Gender {
-    /// Female (`"f"`).
-    #[serde(rename = "f")]
-    Female,
-    /// Male (`"m"`).
-    #[serde(rename = "m")]
-    Male,
-}
-
-impl Gender {
-    /// The other gender.
-    pub fn other(self) -> Self {
-        match self {
-            Self::Female => Self::Male,
-            Self::Male => Self::Female,
-        }
-    }
-
-    /// The one-letter spelling used in files and explanations.
-    pub fn letter(self) -> &'static str {
-        match self {
-            Self::Female => "f",
-            Self::Male => "m",
-        }
-    }
-}
-
-impl fmt::Display for Gender {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.letter())
-    }
-}
 
 /// A candidate on a list, as the vote input declares it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
