@@ -85,7 +85,9 @@ use std::io::Write;
 
 use serde::Serialize;
 use serde::ser::{SerializeSeq as _, Serializer};
-use urna_model::definition::{ContestIdx, Election, ListKind, StationIdx, UnitIdx};
+use urna_model::definition::{
+    CandidateIdx, ContestIdx, Election, Gender, ListKind, StationIdx, UnitIdx,
+};
 use urna_model::intake::Submission;
 use urna_model::protocol::hex;
 
@@ -110,6 +112,16 @@ pub const CONTEST_PREFIX: &str = "pc-";
 /// `@id` prefix of a `PartySelection`: `po-<contest id>~<list id>`.
 pub const SELECTION_PREFIX: &str = "po-";
 
+/// `@id` prefix of a candidate's `Candidate`: `can-<list id>~<number>`, and
+/// `can-<list id>~<number>~<unit id>` for a candidate standing in one unit only.
+pub const CANDIDATE_PREFIX: &str = "can-";
+/// `@id` prefix of a candidate's `Person` (only for a candidate whose gender is known), with the
+/// same suffix as its `Candidate`.
+pub const PERSON_PREFIX: &str = "per-";
+/// `@id` prefix of a `CandidateSelection`: `cs-<contest id>~<list id>~<number>`, with
+/// `~<unit id>` for a candidate standing in one unit only.
+pub const CANDIDATE_SELECTION_PREFIX: &str = "cs-";
+
 /// The report's `Notes`: how to read it.
 pub const NOTES: &str = "Results of the signed polling-station protocols in the election's \
 transparency log, computed by urna from the log's entries. Counts are of counted protocols \
@@ -121,6 +133,19 @@ BallotsRejected are invalid ballots (cast, valid for no list). VoteCounts of Typ
 seat allocation of the contest's rule set from the same counts. The urna-entry identifier of a \
 station is the SHA-256 of its current log entry. Ids: ru-<unit>, ps-<station>, par-<list>, \
 pc-<contest>, po-<contest>~<list>.";
+
+/// Added to [`NOTES`] when a contest has open lists (preference votes).
+pub const NOTES_PREFERENCES: &str = "Open lists: a PartyContest whose voters may also mark \
+candidates of the list they vote for has, after its PartySelections, one CandidateSelection per \
+candidate (SequenceOrder: the candidate's ballot number within its list; the Candidate's PartyId \
+is its list). Their VoteCounts are preference votes: marks for a candidate, not ballots, so they \
+are not part of the list votes and must not be added to them. A unit has the preference votes of \
+every candidate standing in it, zero included; a counted station has those its signed protocol \
+states, which names only candidates with at least one vote: a station counted in the contest \
+without a candidate's VoteCounts gave that candidate none. A withdrawn candidate (still on the \
+ballot) has PreElectionStatus withdrawn; Person gives a candidate's gender where the definition \
+records it. Ids: can-<list>~<number>[~<unit>], per-<list>~<number>[~<unit>], \
+cs-<contest>~<list>~<number>[~<unit>].";
 
 /// Why the report could not be written.
 #[derive(Debug, thiserror::Error)]
@@ -269,6 +294,7 @@ pub fn write_cdf<W: Write>(
         election: [ElectionDoc {
             kind: "ElectionResults.Election",
             ballot_counts: ctx.ballots.map(|_| BallotCountsSeq(&ctx)),
+            candidate: ctx.candidates(),
             contest: ctx.contests(),
             count_status: count_status(ctx.below[0].status()),
             election_scope_id: Id(UNIT_PREFIX, &root.id),
@@ -287,8 +313,11 @@ pub fn write_cdf<W: Write>(
         gp_unit: GpUnits(&ctx),
         issuer: &issuer,
         issuer_abbreviation: &root.id,
-        notes: NOTES,
+        notes: Notes {
+            preferences: ctx.open_lists(),
+        },
         party: ctx.parties(),
+        person: ctx.persons(),
         sequence_end: 1,
         sequence_start: 1,
         status: if ctx.below[0].complete == ctx.below[0].stations {
@@ -427,6 +456,58 @@ struct Ctx<'a> {
     progress: Vec<Progress>,
     /// Set when the election has one contest and names `ballots-cast` or `invalid`.
     ballots: Option<Ballots>,
+    /// Per contest: the counted stations' preference votes by candidate (`None` for a
+    /// closed-list contest).
+    preferences: Vec<Option<StationPreferences>>,
+    /// The candidates of every list on an open-list contest's ballot, in definition order.
+    candidates: Vec<CandidateIdx>,
+}
+
+/// The counted stations' preference votes of one contest, by candidate: the entries of
+/// candidate `c` are `entries[offsets[c]..offsets[c + 1]]`, in station order. Built in one
+/// pass over the protocols, so that each candidate's station counts are written without
+/// searching every station's protocol (its size is that of the protocols' preference lines).
+struct StationPreferences {
+    offsets: Vec<usize>,
+    entries: Vec<(StationIdx, u64)>,
+}
+
+impl StationPreferences {
+    fn new(e: &Election, replay: &Replay, c: ContestIdx) -> Self {
+        let counted = || {
+            (0..e.stations.len()).filter_map(move |i| {
+                let s = station_idx(i);
+                replay
+                    .station(c, s)
+                    .filter(|state| state.latest().status == EntryStatus::Accepted)
+                    .map(|state| (s, state.current()))
+            })
+        };
+        let mut offsets = vec![0usize; e.candidates.len() + 1];
+        for (_, sub) in counted() {
+            for &(cand, _) in &sub.preferences {
+                offsets[cand.0 as usize + 1] += 1;
+            }
+        }
+        for i in 1..offsets.len() {
+            offsets[i] += offsets[i - 1];
+        }
+        let mut next = offsets.clone();
+        let mut entries = vec![(StationIdx(0), 0); offsets[e.candidates.len()]];
+        for (s, sub) in counted() {
+            for &(cand, votes) in &sub.preferences {
+                let at = &mut next[cand.0 as usize];
+                entries[*at] = (s, votes);
+                *at += 1;
+            }
+        }
+        Self { offsets, entries }
+    }
+
+    fn of(&self, c: CandidateIdx) -> &[(StationIdx, u64)] {
+        let i = c.0 as usize;
+        &self.entries[self.offsets[i]..self.offsets[i + 1]]
+    }
 }
 
 impl<'a> Ctx<'a> {
@@ -471,6 +552,24 @@ impl<'a> Ctx<'a> {
             invalid: e.count_position("invalid"),
         })
         .filter(|b| contests.len() == 1 && (b.cast.is_some() || b.invalid.is_some()));
+        let preferences: Vec<Option<StationPreferences>> = contests
+            .iter()
+            .map(|&c| {
+                e.contests[c.0 as usize]
+                    .preferences
+                    .map(|_| StationPreferences::new(e, replay, c))
+            })
+            .collect();
+        let mut on_open_ballot = vec![false; e.lists.len()];
+        for contest in e.contests.iter().filter(|c| c.preferences.is_some()) {
+            for &l in &contest.lists {
+                on_open_ballot[l] = true;
+            }
+        }
+        let candidates = (0..e.candidates.len())
+            .filter(|&i| on_open_ballot[e.candidates[i].list])
+            .map(candidate_idx)
+            .collect();
         Self {
             e,
             replay,
@@ -479,6 +578,8 @@ impl<'a> Ctx<'a> {
             below,
             progress,
             ballots,
+            preferences,
+            candidates,
         }
     }
 
@@ -519,18 +620,21 @@ impl<'a> Ctx<'a> {
                         .iter()
                         .zip(&seats)
                         .enumerate()
-                        .map(|(position, (&l, &seats))| SelectionDoc {
-                            id: SelectionId(&contest.id, &e.lists[l].id),
-                            kind: "ElectionResults.PartySelection",
-                            party_ids: [Id(PARTY_PREFIX, &e.lists[l].id)],
-                            sequence_order: position as u64 + 1,
-                            vote_counts: VoteCountsSeq {
-                                ctx: self,
-                                contest: c,
-                                position,
-                                seats,
-                            },
+                        .map(|(position, (&l, &seats))| {
+                            Selection::Party(SelectionDoc {
+                                id: SelectionId(&contest.id, &e.lists[l].id),
+                                kind: "ElectionResults.PartySelection",
+                                party_ids: [Id(PARTY_PREFIX, &e.lists[l].id)],
+                                sequence_order: position as u64 + 1,
+                                vote_counts: VoteCountsSeq {
+                                    ctx: self,
+                                    contest: c,
+                                    position,
+                                    seats,
+                                },
+                            })
                         })
+                        .chain(self.candidate_selections(c))
                         .collect(),
                     count_status: count_status(if national.counted == national.stations {
                         "completed"
@@ -548,6 +652,84 @@ impl<'a> Ctx<'a> {
                 }
             })
             .collect()
+    }
+
+    /// Whether a contest has open lists: the report then has candidates and the
+    /// [`NOTES_PREFERENCES`].
+    fn open_lists(&self) -> bool {
+        self.preferences.iter().any(Option::is_some)
+    }
+
+    /// `Election.Candidate`: the candidates of every list on an open-list ballot.
+    fn candidates(&self) -> Vec<CandidateDoc<'_>> {
+        let e = self.e;
+        self.candidates
+            .iter()
+            .map(|&c| {
+                let cand = &e.candidates[c.0 as usize];
+                CandidateDoc {
+                    id: CandidateId::new(CANDIDATE_PREFIX, e, c),
+                    kind: "ElectionResults.Candidate",
+                    ballot_name: text(&cand.name),
+                    party_id: Id(PARTY_PREFIX, &e.lists[cand.list].id),
+                    person_id: cand
+                        .gender
+                        .map(|_| CandidateId::new(PERSON_PREFIX, e, c)),
+                    pre_election_status: cand.withdrawn.then_some("withdrawn"),
+                }
+            })
+            .collect()
+    }
+
+    /// `ElectionReport.Person`: the candidates whose gender the definition records.
+    fn persons(&self) -> Vec<PersonDoc<'_>> {
+        let e = self.e;
+        self.candidates
+            .iter()
+            .filter_map(|&c| {
+                let cand = &e.candidates[c.0 as usize];
+                Some(PersonDoc {
+                    id: CandidateId::new(PERSON_PREFIX, e, c),
+                    kind: "ElectionResults.Person",
+                    full_name: text(&cand.name),
+                    gender: match cand.gender? {
+                        Gender::Female => "female",
+                        Gender::Male => "male",
+                    },
+                })
+            })
+            .collect()
+    }
+
+    /// A contest's `CandidateSelection`s: the candidates of its lists, in ballot order (list
+    /// position, then ballot number); none for a closed-list contest.
+    fn candidate_selections(&self, c: ContestIdx) -> impl Iterator<Item = Selection<'_>> {
+        let e = self.e;
+        let contest = &e.contests[c.0 as usize];
+        let stations = self.preferences[c.0 as usize].as_ref();
+        stations.into_iter().flat_map(move |stations| {
+            contest.lists.iter().flat_map(move |&l| {
+                e.lists[l].candidates.iter().map(move |&cand| {
+                    let id = CandidateId::new(CANDIDATE_PREFIX, e, cand);
+                    Selection::Candidate(CandidateSelectionDoc {
+                        id: CandidateId {
+                            prefix: CANDIDATE_SELECTION_PREFIX,
+                            contest: Some(&contest.id),
+                            ..id
+                        },
+                        kind: "ElectionResults.CandidateSelection",
+                        candidate_ids: [id],
+                        sequence_order: id.number,
+                        vote_counts: PreferenceCountsSeq {
+                            ctx: self,
+                            contest: c,
+                            candidate: cand,
+                            stations: stations.of(cand),
+                        },
+                    })
+                })
+            })
+        })
     }
 
     fn parties(&self) -> Vec<PartyDoc<'_>> {
@@ -583,6 +765,11 @@ impl<'a> Ctx<'a> {
 fn station_idx(i: usize) -> StationIdx {
     // Definitions hold at most u32::MAX stations (checked at load).
     StationIdx(u32::try_from(i).unwrap_or(u32::MAX))
+}
+
+fn candidate_idx(i: usize) -> CandidateIdx {
+    // Definitions hold at most u32::MAX candidates (checked at load).
+    CandidateIdx(u32::try_from(i).unwrap_or(u32::MAX))
 }
 
 fn unit_idx(i: usize) -> UnitIdx {
@@ -695,6 +882,65 @@ impl Serialize for SelectionId<'_> {
     }
 }
 
+/// The `@id` of a candidate's `Candidate`, `Person` or (with a contest) `CandidateSelection`:
+/// `<prefix>[<contest>~]<list>~<number>[~<unit>]`.
+#[derive(Clone, Copy)]
+struct CandidateId<'a> {
+    prefix: &'static str,
+    contest: Option<&'a str>,
+    list: &'a str,
+    number: u32,
+    unit: Option<&'a str>,
+}
+
+impl<'a> CandidateId<'a> {
+    fn new(prefix: &'static str, e: &'a Election, c: CandidateIdx) -> Self {
+        let cand = &e.candidates[c.0 as usize];
+        Self {
+            prefix,
+            contest: None,
+            list: &e.lists[cand.list].id,
+            number: cand.number,
+            unit: cand.unit.map(|u| e.units[u.0 as usize].id.as_str()),
+        }
+    }
+}
+
+impl fmt::Display for CandidateId<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.prefix)?;
+        if let Some(contest) = self.contest {
+            write!(f, "{contest}~")?;
+        }
+        write!(f, "{}~{}", self.list, self.number)?;
+        if let Some(unit) = self.unit {
+            write!(f, "~{unit}")?;
+        }
+        Ok(())
+    }
+}
+
+impl Serialize for CandidateId<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// The report's `Notes`: [`NOTES`], and [`NOTES_PREFERENCES`] when a contest has open lists.
+struct Notes {
+    preferences: bool,
+}
+
+impl Serialize for Notes {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if self.preferences {
+            s.collect_str(&format_args!("{NOTES} {NOTES_PREFERENCES}"))
+        } else {
+            s.serialize_str(NOTES)
+        }
+    }
+}
+
 /// `sha256:<hex>` of a log entry.
 struct EntryRef<'a>(&'a [u8; 32]);
 
@@ -733,8 +979,10 @@ struct ReportDoc<'a> {
     gp_unit: GpUnits<'a>,
     issuer: &'a str,
     issuer_abbreviation: &'a str,
-    notes: &'static str,
+    notes: Notes,
     party: Vec<PartyDoc<'a>>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    person: Vec<PersonDoc<'a>>,
     sequence_end: u32,
     sequence_start: u32,
     status: &'static str,
@@ -748,6 +996,8 @@ struct ElectionDoc<'a> {
     kind: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     ballot_counts: Option<BallotCountsSeq<'a>>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    candidate: Vec<CandidateDoc<'a>>,
     contest: Vec<ContestDoc<'a>>,
     count_status: [CountStatusDoc; 1],
     election_scope_id: Id<'a>,
@@ -820,7 +1070,7 @@ struct ContestDoc<'a> {
     id: Id<'a>,
     #[serde(rename = "@type")]
     kind: &'static str,
-    contest_selection: Vec<SelectionDoc<'a>>,
+    contest_selection: Vec<Selection<'a>>,
     count_status: [CountStatusDoc; 1],
     election_district_id: Id<'a>,
     name: &'a str,
@@ -840,6 +1090,52 @@ struct SelectionDoc<'a> {
     party_ids: [Id<'a>; 1],
     sequence_order: u64,
     vote_counts: VoteCountsSeq<'a>,
+}
+
+/// A contest's selections: its lists, then (open lists) its candidates.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Selection<'a> {
+    Party(SelectionDoc<'a>),
+    Candidate(CandidateSelectionDoc<'a>),
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct CandidateSelectionDoc<'a> {
+    #[serde(rename = "@id")]
+    id: CandidateId<'a>,
+    #[serde(rename = "@type")]
+    kind: &'static str,
+    candidate_ids: [CandidateId<'a>; 1],
+    sequence_order: u32,
+    vote_counts: PreferenceCountsSeq<'a>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct CandidateDoc<'a> {
+    #[serde(rename = "@id")]
+    id: CandidateId<'a>,
+    #[serde(rename = "@type")]
+    kind: &'static str,
+    ballot_name: Text<'a>,
+    party_id: Id<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    person_id: Option<CandidateId<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pre_election_status: Option<&'static str>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct PersonDoc<'a> {
+    #[serde(rename = "@id")]
+    id: CandidateId<'a>,
+    #[serde(rename = "@type")]
+    kind: &'static str,
+    full_name: Text<'a>,
+    gender: &'static str,
 }
 
 #[derive(Serialize)]
@@ -1044,6 +1340,52 @@ impl Serialize for VoteCountsSeq<'_> {
                 u64::from(seats),
                 Id(UNIT_PREFIX, &e.units[0].id),
                 "seats",
+            ))?;
+        }
+        seq.end()
+    }
+}
+
+/// A `CandidateSelection`'s `VoteCounts`: every unit the candidate stands in (all units for a
+/// candidate of the whole contest; for one standing in a unit only, that unit, the units above
+/// it and those below it), zero included, then every counted station whose protocol gives the
+/// candidate preference votes.
+struct PreferenceCountsSeq<'a> {
+    ctx: &'a Ctx<'a>,
+    contest: ContestIdx,
+    candidate: CandidateIdx,
+    /// The counted stations' votes for the candidate, in station order.
+    stations: &'a [(StationIdx, u64)],
+}
+
+impl Serialize for PreferenceCountsSeq<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let e = self.ctx.e;
+        let c = self.candidate.0 as usize;
+        let home = e.candidates[c].unit;
+        let doc = |count, gp_unit_id| VoteCountsDoc {
+            kind: "ElectionResults.VoteCounts",
+            count,
+            gp_unit_id,
+            count_type: "total",
+        };
+        let mut seq = s.serialize_seq(None)?;
+        for (i, (u, t)) in e
+            .units
+            .iter()
+            .zip(&self.ctx.replay.tally(self.contest).units)
+            .enumerate()
+        {
+            let unit = unit_idx(i);
+            let stands = home.is_none_or(|h| e.unit_within(unit, h) || e.unit_within(h, unit));
+            if stands {
+                seq.serialize_element(&doc(t.preferences[c], Id(UNIT_PREFIX, &u.id)))?;
+            }
+        }
+        for &(st, votes) in self.stations {
+            seq.serialize_element(&doc(
+                votes,
+                Id(STATION_PREFIX, &e.stations[st.0 as usize].id),
             ))?;
         }
         seq.end()
