@@ -1446,10 +1446,17 @@ mod tests {
     }
 
     fn fixture(stations: u32, error_rate_per_10k: u32) -> Fixture {
+        open_fixture(stations, error_rate_per_10k, 0)
+    }
+
+    /// As [`fixture`], with `candidates` per list (open lists, three marks) when above 0.
+    fn open_fixture(stations: u32, error_rate_per_10k: u32, candidates: u32) -> Fixture {
         let sim = Simulation::new(SimConfig {
             stations,
             districts: 3,
             error_rate_per_10k,
+            candidates,
+            marks: 3,
             ..SimConfig::default()
         });
         let toml = sim.definition_toml();
@@ -1634,12 +1641,16 @@ mod tests {
                             assert!(ids.insert(id.clone()), "@id {id} twice");
                         }
                         (
-                            "GpUnitId" | "ElectionScopeId" | "ElectionDistrictId",
+                            "GpUnitId" | "ElectionScopeId" | "ElectionDistrictId" | "PartyId"
+                            | "PersonId",
                             Json::String(r),
                         ) => {
                             refs.push(r.clone());
                         }
-                        ("ComposingGpUnitIds" | "PartyIds" | "ContestIds", Json::Array(a)) => {
+                        (
+                            "ComposingGpUnitIds" | "PartyIds" | "ContestIds" | "CandidateIds",
+                            Json::Array(a),
+                        ) => {
                             refs.extend(a.iter().map(|r| r.as_str().unwrap().to_owned()));
                         }
                         _ => collect_ids(v, ids, refs),
@@ -1925,6 +1936,210 @@ mod tests {
             if let Some(got) = got {
                 assert!(is_date_time(&got), "{got}");
             }
+        }
+    }
+
+    /// GpUnit id → count, for one selection's VoteCounts of a type, refusing a GpUnit twice.
+    fn unique_counts(selection: &Json) -> BTreeMap<String, u64> {
+        let all = selection["VoteCounts"].as_array().unwrap();
+        let counts = counts(selection, "total");
+        assert_eq!(counts.len(), all.len(), "{}", selection["@id"]);
+        counts
+    }
+
+    #[test]
+    fn closed_lists_have_no_candidates() {
+        let f = fixture(20, 0);
+        let e = &f.election;
+        let doc = report(e, &replay(e, &f.log));
+        assert!(doc["Election"][0].get("Candidate").is_none());
+        assert!(doc.get("Person").is_none());
+        assert_eq!(doc["Notes"], NOTES);
+        let selections = doc["Election"][0]["Contest"][0]["ContestSelection"]
+            .as_array()
+            .unwrap();
+        assert!(
+            selections
+                .iter()
+                .all(|s| s["@type"] == "ElectionResults.PartySelection")
+        );
+    }
+
+    #[test]
+    fn open_list_preference_votes_are_the_protocols_at_every_unit_and_station() {
+        // 30 % arithmetic or preference errors, half amended: quarantined stations too.
+        let f = open_fixture(60, 3000, 4);
+        let e = &f.election;
+        let r = replay(e, &f.log);
+        let c = ContestIdx(0);
+        assert!(r.quarantined(c).next().is_some());
+        let doc = report(e, &r);
+        let election = &doc["Election"][0];
+        assert_eq!(doc["Notes"], format!("{NOTES} {NOTES_PREFERENCES}"));
+
+        // Every candidate, with its list and gender.
+        let candidates = election["Candidate"].as_array().unwrap();
+        assert_eq!(candidates.len(), e.candidates.len());
+        assert_eq!(e.candidates.len(), 4 * e.lists.len());
+        let persons: BTreeMap<&str, &Json> = doc["Person"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| (p["@id"].as_str().unwrap(), p))
+            .collect();
+        for (doc, cand) in candidates.iter().zip(&e.candidates) {
+            let list = &e.lists[cand.list].id;
+            let suffix = format!("{list}~{}", cand.number);
+            assert_eq!(doc["@id"], format!("{CANDIDATE_PREFIX}{suffix}"));
+            assert_eq!(doc["BallotName"]["Text"][0]["Content"], cand.name.as_str());
+            assert_eq!(doc["PartyId"], format!("{PARTY_PREFIX}{list}"));
+            let person = persons[format!("{PERSON_PREFIX}{suffix}").as_str()];
+            assert_eq!(doc["PersonId"], person["@id"]);
+            let gender = match cand.gender.unwrap() {
+                Gender::Female => "female",
+                Gender::Male => "male",
+            };
+            assert_eq!(person["Gender"], gender);
+            assert!(doc.get("PreElectionStatus").is_none());
+        }
+
+        // The contest's selections: its lists, then their candidates in ballot order.
+        let selections = election["Contest"][0]["ContestSelection"]
+            .as_array()
+            .unwrap();
+        let lists = e.contests[0].lists.len();
+        assert_eq!(selections.len(), lists + e.candidates.len());
+        let tally = r.tally(c);
+        let units = gp_units(&doc);
+        let mut ballot_order = Vec::new();
+        for &l in &e.contests[0].lists {
+            ballot_order.extend(e.lists[l].candidates.iter().copied());
+        }
+        for (sel, &cand) in selections[lists..].iter().zip(&ballot_order) {
+            let candidate = &e.candidates[cand.0 as usize];
+            let list = &e.lists[candidate.list].id;
+            assert_eq!(sel["@type"], "ElectionResults.CandidateSelection");
+            assert_eq!(
+                sel["@id"],
+                format!("{CANDIDATE_SELECTION_PREFIX}{}~{list}~{}", e.contests[0].id, candidate.number)
+            );
+            assert_eq!(
+                sel["CandidateIds"],
+                serde_json::json!([format!("{CANDIDATE_PREFIX}{list}~{}", candidate.number)])
+            );
+            assert_eq!(sel["SequenceOrder"], candidate.number);
+            let counts = unique_counts(sel);
+            // Every unit, zero included: the tally's sums.
+            for (u, t) in e.units.iter().zip(&tally.units) {
+                let id = format!("{UNIT_PREFIX}{}", u.id);
+                assert_eq!(counts[&id], t.preferences[cand.0 as usize], "{id}");
+                let mut below = Vec::new();
+                stations_below(&units, &id, &mut below);
+                let sum: u64 = below.iter().filter_map(|s| counts.get(s)).sum();
+                assert_eq!(counts[&id], sum, "unit {id}, candidate {}", sel["@id"]);
+            }
+            // Every counted station whose protocol names the candidate, with its number; no
+            // other station.
+            for (i, st) in e.stations.iter().enumerate() {
+                let id = format!("{STATION_PREFIX}{}", st.id);
+                let stated = r
+                    .station(c, station_idx(i))
+                    .filter(|state| state.latest().status == EntryStatus::Accepted)
+                    .and_then(|state| {
+                        state
+                            .current()
+                            .preferences
+                            .iter()
+                            .find(|(x, _)| *x == cand)
+                            .map(|&(_, v)| v)
+                    });
+                assert_eq!(counts.get(&id).copied(), stated, "{id}, {}", sel["@id"]);
+            }
+        }
+        let national: u64 = tally.units[0].preferences.iter().sum();
+        assert!(national > 0);
+    }
+
+    /// A definition with an open-list contest and a closed one: a withdrawn candidate, one
+    /// standing in one district only, one without gender.
+    fn open_election() -> Election {
+        let toml = "[election]\nid = \"t\"\nname = \"T\"\ndate = \"2025-05-11\"\n\
+             [stations]\nfile = \"s.csv\"\n\
+             [[contests]]\nid = \"c1\"\nname = \"C1\"\nlists = [\"A\", \"B\"]\n\
+             preferences = { marks = 1 }\n\
+             [[contests]]\nid = \"c2\"\nname = \"C2\"\nlists = [\"A\"]\n\
+             [[lists]]\nid = \"A\"\nname = \"Party A\"\n\
+             [[lists.candidates]]\nnumber = 1\nname = \"Ana\"\ngender = \"f\"\n\
+             [[lists.candidates]]\nnumber = 2\nname = \"Bo\"\nwithdrawn = true\n\
+             [[lists.candidates]]\nnumber = 3\nname = \"Cem\"\ngender = \"m\"\nunit = \"D2\"\n\
+             [[lists]]\nid = \"B\"\nname = \"Party B\"\n\
+             [[units]]\nid = \"X\"\nname = \"Xland\"\n\
+             [[units]]\nid = \"D1\"\nname = \"D one\"\nparent = \"X\"\n\
+             [[units]]\nid = \"D2\"\nname = \"D two\"\nparent = \"X\"\n\
+             [[units]]\nid = \"M2\"\nname = \"M two\"\nparent = \"D2\"\nlevel = \"municipality\"\n";
+        let mut csv = format!("{STATIONS_HEADER}\n");
+        for (i, unit) in [(1u8, "D1"), (2, "M2")] {
+            let id = format!("S{i}");
+            let key = NoteSigner::from_seed(&id, &[i; 32])
+                .unwrap()
+                .verifier()
+                .to_vkey();
+            csv.push_str(&format!("{id},{unit},100,{key}\n"));
+        }
+        Election::from_texts("e.toml", toml, "s.csv", &csv).unwrap()
+    }
+
+    #[test]
+    fn candidates_carry_status_gender_and_where_they_stand() {
+        let e = open_election();
+        let doc = report(&e, &Replay::new(&e).unwrap());
+        let election = &doc["Election"][0];
+        let candidates = election["Candidate"].as_array().unwrap();
+        let ids: Vec<&str> = candidates
+            .iter()
+            .map(|c| c["@id"].as_str().unwrap())
+            .collect();
+        assert_eq!(ids, ["can-A~1", "can-A~2", "can-A~3~D2"]);
+        assert_eq!(candidates[0]["PersonId"], "per-A~1");
+        assert!(candidates[0].get("PreElectionStatus").is_none());
+        assert_eq!(candidates[1]["PreElectionStatus"], "withdrawn");
+        assert!(candidates[1].get("PersonId").is_none(), "no gender, no Person");
+        assert_eq!(candidates[2]["PersonId"], "per-A~3~D2");
+        let persons: Vec<(&str, &str)> = doc["Person"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| (p["@id"].as_str().unwrap(), p["Gender"].as_str().unwrap()))
+            .collect();
+        assert_eq!(persons, [("per-A~1", "female"), ("per-A~3~D2", "male")]);
+        // The open contest has the candidates, the closed one none (though list A is on
+        // both ballots).
+        let contests = election["Contest"].as_array().unwrap();
+        let selections: Vec<&str> = contests[0]["ContestSelection"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["@id"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            selections,
+            ["po-c1~A", "po-c1~B", "cs-c1~A~1", "cs-c1~A~2", "cs-c1~A~3~D2"]
+        );
+        assert_eq!(contests[1]["ContestSelection"].as_array().unwrap().len(), 1);
+        // A candidate of the whole contest has counts at every unit; one of D2 at D2, the
+        // units above it and below it only. No station has counted yet.
+        let at = |i: usize| -> Vec<String> {
+            unique_counts(&contests[0]["ContestSelection"][i])
+                .into_keys()
+                .collect()
+        };
+        assert_eq!(at(2), ["ru-D1", "ru-D2", "ru-M2", "ru-X"]);
+        assert_eq!(at(4), ["ru-D2", "ru-M2", "ru-X"]);
+        let mut ids = BTreeSet::new();
+        let mut refs = Vec::new();
+        collect_ids(&doc, &mut ids, &mut refs);
+        for r in &refs {
+            assert!(ids.contains(r), "{r} is referenced but not defined");
         }
     }
 }
