@@ -33,6 +33,63 @@
 //! | reporting progress | `TotalSubUnits` / `SubUnitsReported`: stations below a unit / those counted in every contest; on a `PartyContest`: stations / stations counted in it |
 //! | station, unit, contest, election status | `CountStatus` `Type` `total`: `completed` when every station in it is counted, `not-processed` when none has reported, `in-process` otherwise |
 //! | overall status | `Status` `unofficial-complete` when every station is counted in every contest, else `unofficial-partial` |
+//! | a candidate of a list on an open-list ballot | `Election.Candidate` `can-<list id>~<number>` (`~<unit id>` appended for a candidate standing in one unit only): `BallotName` its name, `PartyId` its list; `PreElectionStatus` `withdrawn` when withdrawn; `PersonId` when its gender is known |
+//! | a candidate's gender | `ElectionReport.Person` `per-…` (same suffix): `FullName` its name, `Gender` `female` / `male` |
+//! | a candidate on an open-list contest's ballot | `CandidateSelection` `cs-<contest id>~<list id>~<number>[~<unit id>]` in the contest's `PartyContest`, after its `PartySelection`s (lists in ballot order, each list's candidates by number); `CandidateIds` the candidate, `SequenceOrder` its ballot number within the list |
+//! | preference votes of a candidate | its selection's `VoteCounts` `Type` `total`: one per unit it stands in (zero included), then one per counted station whose protocol gives it votes |
+//!
+//! # Open lists
+//!
+//! A contest with `preferences` (open lists) has candidates and preference votes; a closed-list
+//! contest has neither, and a report without open-list contests is byte for byte what it was
+//! before candidates existed (no `Candidate`, no `Person`, the same `Notes`). The encoding,
+//! element by element of the schema:
+//!
+//! - **One `PartyContest`, with `CandidateSelection`s beside its `PartySelection`s.** The JSON
+//!   schema's `PartyContest.ContestSelection` admits `PartySelection`, `BallotMeasureSelection`
+//!   and `CandidateSelection` items, so this is a valid `PartyContest`. It is the faithful
+//!   form: the voter chooses a list and may then mark candidates of that list on the same
+//!   ballot, counted on the same protocol, and the preference votes only rank the list's
+//!   candidates for the seats the list wins (the `seats` counts stay on the
+//!   `PartySelection`s). A separate `CandidateContest` would claim a contest of its own, with
+//!   `VotesAllowed` and `NumberElected` in which candidates of all lists compete, which is
+//!   not what happens (and `VotesAllowed` has no value for `marks = "all"`).
+//! - **Preference votes are not list votes.** A `CandidateSelection`'s counts are marks for a
+//!   candidate (a ballot may carry up to `marks` of them, or none), so summing all of a
+//!   contest's selections would double-count: the list votes are the `PartySelection`s'.
+//!   The `@type` tells them apart, and [`NOTES_PREFERENCES`] (appended to the `Notes`) says so.
+//! - **`Candidate` in `Election.Candidate`**, as the XSD documents it ("Election includes
+//!   Candidate"; "Candidate uses the Party association to reference the candidate's political
+//!   party"): `PartyId` is the list's `Party` or `Coalition`. Every candidate of a list on an
+//!   open-list ballot is there, withdrawn ones included; each is referenced by a
+//!   `CandidateSelection`, as NIST's Schematron rules require of every `Candidate`
+//!   (`resources/err_v2/err_v2.sch` of NIST's CDF test method, in
+//!   `shared/data/nist_cdf_test_method/`). A list on
+//!   an open-list ballot and on a closed-list one has one `Candidate` per candidate, and
+//!   `CandidateSelection`s in the open contest only.
+//! - **Withdrawn.** `CandidatePreElectionStatus` `withdrawn` ("for candidates who have
+//!   withdrawn from the contest"): urna's withdrawn candidates left after the ballots were
+//!   printed, before election day, so the pre-election status is the one that holds;
+//!   `PostElectionStatus` is a result, which urna does not certify.
+//! - **Gender.** `Candidate` has no gender; `Person` has `Gender` (a free string) and
+//!   `Candidate.PersonId` points to it, so a candidate whose gender the definition records
+//!   gets a `Person` with its `FullName` and `Gender` (`female` or `male`, the definition's
+//!   `f` and `m` spelled out). A candidate without gender has no `Person`.
+//! - **`SequenceOrder`.** The schema documents it as the "order in which the candidate is
+//!   listed on the ballot": the candidate's ballot number within its list (the list is the
+//!   `Candidate`'s `PartyId`).
+//! - **Where counts are.** Like the list votes, a candidate's `VoteCounts` go down to the
+//!   polling stations, `Type` `total` as for the list votes. A unit has one for every
+//!   candidate standing in it, zero included: every candidate of the whole contest at every
+//!   unit, a candidate standing in one unit (an electoral district) at that unit, the units
+//!   above it and those below it. A counted station has one for each candidate its signed
+//!   protocol gives votes to: a protocol writes no line for a candidate without votes (an
+//!   empty box on paper), so a station counted in the contest without a candidate's
+//!   `VoteCounts` gave that candidate none. Writing the zeros would make the report grow as
+//!   stations × candidates (2,500 stations and 1,000 candidates would be 2.5 million counts,
+//!   most of them zero) where this way it grows with the protocols' preference lines. A
+//!   unit's count is still the sum of its stations' (CI checks it). Quarantined stations
+//!   have none, as for the list votes.
 //!
 //! # Choices
 //!
@@ -78,7 +135,9 @@
 //!
 //! Out of scope: reading the log and choosing `generated` (the caller: `urna export cdf` uses
 //! the newest witness cosignature of the published checkpoint), XML, candidate contests and
-//! ballot styles (urna's contests are party lists on one national ballot).
+//! ballot styles (urna's contests are party lists on one national ballot), and the candidates
+//! a list's seats go to (`PostElectionStatus`: urna certifies no result; the bundle's
+//! `v1/seats/` files carry the projected candidate allocation).
 
 use std::fmt;
 use std::io::Write;
