@@ -731,9 +731,7 @@ impl<'a> Ctx<'a> {
                     kind: "ElectionResults.Candidate",
                     ballot_name: text(&cand.name),
                     party_id: Id(PARTY_PREFIX, &e.lists[cand.list].id),
-                    person_id: cand
-                        .gender
-                        .map(|_| CandidateId::new(PERSON_PREFIX, e, c)),
+                    person_id: cand.gender.map(|_| CandidateId::new(PERSON_PREFIX, e, c)),
                     pre_election_status: cand.withdrawn.then_some("withdrawn"),
                 }
             })
@@ -2080,7 +2078,10 @@ mod tests {
             assert_eq!(sel["@type"], "ElectionResults.CandidateSelection");
             assert_eq!(
                 sel["@id"],
-                format!("{CANDIDATE_SELECTION_PREFIX}{}~{list}~{}", e.contests[0].id, candidate.number)
+                format!(
+                    "{CANDIDATE_SELECTION_PREFIX}{}~{list}~{}",
+                    e.contests[0].id, candidate.number
+                )
             );
             assert_eq!(
                 sel["CandidateIds"],
@@ -2162,7 +2163,10 @@ mod tests {
         assert_eq!(candidates[0]["PersonId"], "per-A~1");
         assert!(candidates[0].get("PreElectionStatus").is_none());
         assert_eq!(candidates[1]["PreElectionStatus"], "withdrawn");
-        assert!(candidates[1].get("PersonId").is_none(), "no gender, no Person");
+        assert!(
+            candidates[1].get("PersonId").is_none(),
+            "no gender, no Person"
+        );
         assert_eq!(candidates[2]["PersonId"], "per-A~3~D2");
         let persons: Vec<(&str, &str)> = doc["Person"]
             .as_array()
@@ -2182,7 +2186,13 @@ mod tests {
             .collect();
         assert_eq!(
             selections,
-            ["po-c1~A", "po-c1~B", "cs-c1~A~1", "cs-c1~A~2", "cs-c1~A~3~D2"]
+            [
+                "po-c1~A",
+                "po-c1~B",
+                "cs-c1~A~1",
+                "cs-c1~A~2",
+                "cs-c1~A~3~D2"
+            ]
         );
         assert_eq!(contests[1]["ContestSelection"].as_array().unwrap().len(), 1);
         // A candidate of the whole contest has counts at every unit; one of D2 at D2, the
