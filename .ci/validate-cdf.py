@@ -8,10 +8,12 @@ Usage: validate-cdf.py SCHEMA REPORT
    The validator is first shown to refuse two broken copies of the report, so a pass cannot
    come from a validator that checks nothing.
 2. What the schema cannot say (NIST's Schematron rules say some of it): every @id is unique;
-   every GpUnitId, ElectionScopeId, ElectionDistrictId, ComposingGpUnitIds, PartyIds and
-   ContestIds entry names an object of the right kind; StartDate and EndDate are calendar
-   dates; and for every selection, a unit's total VoteCounts equal the sum of its composing
-   units' (a unit's counts are the sums of its counted stations').
+   every GpUnitId, ElectionScopeId, ElectionDistrictId, ComposingGpUnitIds, PartyIds,
+   ContestIds, CandidateIds, PartyId and PersonId entry names an object of the right kind;
+   every Candidate is referenced by a CandidateSelection and every Person by a Candidate (as
+   NIST's Schematron rules require); StartDate and EndDate are calendar dates; and for every
+   selection (PartySelection or CandidateSelection), a unit's total VoteCounts equal the sum
+   of its composing units' (a unit's counts are the sums of its counted stations').
 
 Exits 1 on any error (each printed with its JSON path), 2 on bad usage.
 """
@@ -54,6 +56,7 @@ def semantic_errors(doc):
     walk(doc)
     gp_units = {g["@id"]: g for g in doc.get("GpUnit", [])}
     parties = {p["@id"] for p in doc.get("Party", [])}
+    persons = {p["@id"] for p in doc.get("Person", [])}
 
     def expect(ref, kinds, where):
         if ids.get(ref) not in kinds:
@@ -71,7 +74,17 @@ def semantic_errors(doc):
     for p in doc.get("Party", []):
         for c in p.get("ContestIds", []):
             expect(c, contest_kinds, f"Party {p['@id']} ContestIds")
+    person_refs = set()
     for e in doc.get("Election", []):
+        candidates = {c["@id"] for c in e.get("Candidate", [])}
+        candidate_refs = set()
+        for c in e.get("Candidate", []):
+            if "PartyId" in c:
+                expect(c["PartyId"], party, f"Candidate {c['@id']} PartyId")
+            if "PersonId" in c:
+                person_refs.add(c["PersonId"])
+                if c["PersonId"] not in persons:
+                    errors.append(f"Candidate {c['@id']} PersonId: {c['PersonId']!r} is not a Person")
         expect(e["ElectionScopeId"], gp, "Election ElectionScopeId")
         for key in ("StartDate", "EndDate"):
             try:
@@ -88,6 +101,10 @@ def semantic_errors(doc):
                 for p in s.get("PartyIds", []):
                     if p not in parties:
                         errors.append(f"Selection {s['@id']} PartyIds: {p!r} is not a Party")
+                for k in s.get("CandidateIds", []):
+                    candidate_refs.add(k)
+                    if k not in candidates:
+                        errors.append(f"Selection {s['@id']} CandidateIds: {k!r} is not a Candidate")
                 totals = {}
                 for v in s.get("VoteCounts", []):
                     expect(v["GpUnitId"], gp, f"Selection {s['@id']} VoteCounts GpUnitId")
@@ -102,6 +119,10 @@ def semantic_errors(doc):
                                 f"Selection {s['@id']}: {unit} has {count} votes, "
                                 f"its composing units {summed}"
                             )
+        for c in sorted(candidates - candidate_refs):
+            errors.append(f"Candidate {c!r} is referenced by no CandidateSelection")
+    for p in sorted(persons - person_refs):
+        errors.append(f"Person {p!r} is referenced by no Candidate")
     return errors
 
 
@@ -126,7 +147,12 @@ def main():
     broken_status["Status"] = "pre-certified"
     broken_count = copy.deepcopy(doc)
     del broken_count["GpUnit"][-1]["@type"]
-    for what, bad in (("an unknown Status", broken_status), ("a GpUnit without @type", broken_count)):
+    broken = [("an unknown Status", broken_status), ("a GpUnit without @type", broken_count)]
+    if doc["Election"][0].get("Candidate"):
+        broken_candidate = copy.deepcopy(doc)
+        del broken_candidate["Election"][0]["Candidate"][-1]["BallotName"]
+        broken.append(("a Candidate without BallotName", broken_candidate))
+    for what, bad in broken:
         if validator.is_valid(bad):
             print(f"validate-cdf: the validator accepted a report with {what}", file=sys.stderr)
             return 1
@@ -149,7 +175,8 @@ def main():
     print(
         f"{report_path}: valid against {schema_path} ({cls.__name__}, jsonschema "
         f"{jsonschema_version()}): {len(doc.get('GpUnit', []))} GpUnits, "
-        f"{len(election.get('Contest', []))} contest(s), {votes} VoteCounts, "
+        f"{len(election.get('Contest', []))} contest(s), "
+        f"{len(election.get('Candidate', []))} candidate(s), {votes} VoteCounts, "
         f"{len(election.get('BallotCounts', []))} BallotCounts, Status {doc['Status']}; "
         f"every reference resolves and every unit's votes are the sum of its parts"
     )

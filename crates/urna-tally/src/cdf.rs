@@ -33,6 +33,63 @@
 //! | reporting progress | `TotalSubUnits` / `SubUnitsReported`: stations below a unit / those counted in every contest; on a `PartyContest`: stations / stations counted in it |
 //! | station, unit, contest, election status | `CountStatus` `Type` `total`: `completed` when every station in it is counted, `not-processed` when none has reported, `in-process` otherwise |
 //! | overall status | `Status` `unofficial-complete` when every station is counted in every contest, else `unofficial-partial` |
+//! | a candidate of a list on an open-list ballot | `Election.Candidate` `can-<list id>~<number>` (`~<unit id>` appended for a candidate standing in one unit only): `BallotName` its name, `PartyId` its list; `PreElectionStatus` `withdrawn` when withdrawn; `PersonId` when its gender is known |
+//! | a candidate's gender | `ElectionReport.Person` `per-…` (same suffix): `FullName` its name, `Gender` `female` / `male` |
+//! | a candidate on an open-list contest's ballot | `CandidateSelection` `cs-<contest id>~<list id>~<number>[~<unit id>]` in the contest's `PartyContest`, after its `PartySelection`s (lists in ballot order, each list's candidates by number); `CandidateIds` the candidate, `SequenceOrder` its ballot number within the list |
+//! | preference votes of a candidate | its selection's `VoteCounts` `Type` `total`: one per unit it stands in (zero included), then one per counted station whose protocol gives it votes |
+//!
+//! # Open lists
+//!
+//! A contest with `preferences` (open lists) has candidates and preference votes; a closed-list
+//! contest has neither, and a report without open-list contests is byte for byte what it was
+//! before candidates existed (no `Candidate`, no `Person`, the same `Notes`). The encoding,
+//! element by element of the schema:
+//!
+//! - **One `PartyContest`, with `CandidateSelection`s beside its `PartySelection`s.** The JSON
+//!   schema's `PartyContest.ContestSelection` admits `PartySelection`, `BallotMeasureSelection`
+//!   and `CandidateSelection` items, so this is a valid `PartyContest`. It is the faithful
+//!   form: the voter chooses a list and may then mark candidates of that list on the same
+//!   ballot, counted on the same protocol, and the preference votes only rank the list's
+//!   candidates for the seats the list wins (the `seats` counts stay on the
+//!   `PartySelection`s). A separate `CandidateContest` would claim a contest of its own, with
+//!   `VotesAllowed` and `NumberElected` in which candidates of all lists compete, which is
+//!   not what happens (and `VotesAllowed` has no value for `marks = "all"`).
+//! - **Preference votes are not list votes.** A `CandidateSelection`'s counts are marks for a
+//!   candidate (a ballot may carry up to `marks` of them, or none), so summing all of a
+//!   contest's selections would double-count: the list votes are the `PartySelection`s'.
+//!   The `@type` tells them apart, and [`NOTES_PREFERENCES`] (appended to the `Notes`) says so.
+//! - **`Candidate` in `Election.Candidate`**, as the XSD documents it ("Election includes
+//!   Candidate"; "Candidate uses the Party association to reference the candidate's political
+//!   party"): `PartyId` is the list's `Party` or `Coalition`. Every candidate of a list on an
+//!   open-list ballot is there, withdrawn ones included; each is referenced by a
+//!   `CandidateSelection`, as NIST's Schematron rules require of every `Candidate`
+//!   (`resources/err_v2/err_v2.sch` of NIST's CDF test method, in
+//!   `shared/data/nist_cdf_test_method/`). A list on
+//!   an open-list ballot and on a closed-list one has one `Candidate` per candidate, and
+//!   `CandidateSelection`s in the open contest only.
+//! - **Withdrawn.** `CandidatePreElectionStatus` `withdrawn` ("for candidates who have
+//!   withdrawn from the contest"): urna's withdrawn candidates left after the ballots were
+//!   printed, before election day, so the pre-election status is the one that holds;
+//!   `PostElectionStatus` is a result, which urna does not certify.
+//! - **Gender.** `Candidate` has no gender; `Person` has `Gender` (a free string) and
+//!   `Candidate.PersonId` points to it, so a candidate whose gender the definition records
+//!   gets a `Person` with its `FullName` and `Gender` (`female` or `male`, the definition's
+//!   `f` and `m` spelled out). A candidate without gender has no `Person`.
+//! - **`SequenceOrder`.** The schema documents it as the "order in which the candidate is
+//!   listed on the ballot": the candidate's ballot number within its list (the list is the
+//!   `Candidate`'s `PartyId`).
+//! - **Where counts are.** Like the list votes, a candidate's `VoteCounts` go down to the
+//!   polling stations, `Type` `total` as for the list votes. A unit has one for every
+//!   candidate standing in it, zero included: every candidate of the whole contest at every
+//!   unit, a candidate standing in one unit (an electoral district) at that unit, the units
+//!   above it and those below it. A counted station has one for each candidate its signed
+//!   protocol gives votes to: a protocol writes no line for a candidate without votes (an
+//!   empty box on paper), so a station counted in the contest without a candidate's
+//!   `VoteCounts` gave that candidate none. Writing the zeros would make the report grow as
+//!   stations × candidates (2,500 stations and 1,000 candidates would be 2.5 million counts,
+//!   most of them zero) where this way it grows with the protocols' preference lines. A
+//!   unit's count is still the sum of its stations' (CI checks it). Quarantined stations
+//!   have none, as for the list votes.
 //!
 //! # Choices
 //!
@@ -78,14 +135,18 @@
 //!
 //! Out of scope: reading the log and choosing `generated` (the caller: `urna export cdf` uses
 //! the newest witness cosignature of the published checkpoint), XML, candidate contests and
-//! ballot styles (urna's contests are party lists on one national ballot).
+//! ballot styles (urna's contests are party lists on one national ballot), and the candidates
+//! a list's seats go to (`PostElectionStatus`: urna certifies no result; the bundle's
+//! `v1/seats/` files carry the projected candidate allocation).
 
 use std::fmt;
 use std::io::Write;
 
 use serde::Serialize;
 use serde::ser::{SerializeSeq as _, Serializer};
-use urna_model::definition::{ContestIdx, Election, ListKind, StationIdx, UnitIdx};
+use urna_model::definition::{
+    CandidateIdx, ContestIdx, Election, Gender, ListKind, StationIdx, UnitIdx,
+};
 use urna_model::intake::Submission;
 use urna_model::protocol::hex;
 
@@ -110,6 +171,16 @@ pub const CONTEST_PREFIX: &str = "pc-";
 /// `@id` prefix of a `PartySelection`: `po-<contest id>~<list id>`.
 pub const SELECTION_PREFIX: &str = "po-";
 
+/// `@id` prefix of a candidate's `Candidate`: `can-<list id>~<number>`, and
+/// `can-<list id>~<number>~<unit id>` for a candidate standing in one unit only.
+pub const CANDIDATE_PREFIX: &str = "can-";
+/// `@id` prefix of a candidate's `Person` (only for a candidate whose gender is known), with the
+/// same suffix as its `Candidate`.
+pub const PERSON_PREFIX: &str = "per-";
+/// `@id` prefix of a `CandidateSelection`: `cs-<contest id>~<list id>~<number>`, with
+/// `~<unit id>` for a candidate standing in one unit only.
+pub const CANDIDATE_SELECTION_PREFIX: &str = "cs-";
+
 /// The report's `Notes`: how to read it.
 pub const NOTES: &str = "Results of the signed polling-station protocols in the election's \
 transparency log, computed by urna from the log's entries. Counts are of counted protocols \
@@ -121,6 +192,19 @@ BallotsRejected are invalid ballots (cast, valid for no list). VoteCounts of Typ
 seat allocation of the contest's rule set from the same counts. The urna-entry identifier of a \
 station is the SHA-256 of its current log entry. Ids: ru-<unit>, ps-<station>, par-<list>, \
 pc-<contest>, po-<contest>~<list>.";
+
+/// Added to [`NOTES`] when a contest has open lists (preference votes).
+pub const NOTES_PREFERENCES: &str = "Open lists: a PartyContest whose voters may also mark \
+candidates of the list they vote for has, after its PartySelections, one CandidateSelection per \
+candidate (SequenceOrder: the candidate's ballot number within its list; the Candidate's PartyId \
+is its list). Their VoteCounts are preference votes: marks for a candidate, not ballots, so they \
+are not part of the list votes and must not be added to them. A unit has the preference votes of \
+every candidate standing in it, zero included; a counted station has those its signed protocol \
+states, which names only candidates with at least one vote: a station counted in the contest \
+without a candidate's VoteCounts gave that candidate none. A withdrawn candidate (still on the \
+ballot) has PreElectionStatus withdrawn; Person gives a candidate's gender where the definition \
+records it. Ids: can-<list>~<number>[~<unit>], per-<list>~<number>[~<unit>], \
+cs-<contest>~<list>~<number>[~<unit>].";
 
 /// Why the report could not be written.
 #[derive(Debug, thiserror::Error)]
@@ -269,6 +353,7 @@ pub fn write_cdf<W: Write>(
         election: [ElectionDoc {
             kind: "ElectionResults.Election",
             ballot_counts: ctx.ballots.map(|_| BallotCountsSeq(&ctx)),
+            candidate: ctx.candidates(),
             contest: ctx.contests(),
             count_status: count_status(ctx.below[0].status()),
             election_scope_id: Id(UNIT_PREFIX, &root.id),
@@ -287,8 +372,11 @@ pub fn write_cdf<W: Write>(
         gp_unit: GpUnits(&ctx),
         issuer: &issuer,
         issuer_abbreviation: &root.id,
-        notes: NOTES,
+        notes: Notes {
+            preferences: ctx.open_lists(),
+        },
         party: ctx.parties(),
+        person: ctx.persons(),
         sequence_end: 1,
         sequence_start: 1,
         status: if ctx.below[0].complete == ctx.below[0].stations {
@@ -427,6 +515,58 @@ struct Ctx<'a> {
     progress: Vec<Progress>,
     /// Set when the election has one contest and names `ballots-cast` or `invalid`.
     ballots: Option<Ballots>,
+    /// Per contest: the counted stations' preference votes by candidate (`None` for a
+    /// closed-list contest).
+    preferences: Vec<Option<StationPreferences>>,
+    /// The candidates of every list on an open-list contest's ballot, in definition order.
+    candidates: Vec<CandidateIdx>,
+}
+
+/// The counted stations' preference votes of one contest, by candidate: the entries of
+/// candidate `c` are `entries[offsets[c]..offsets[c + 1]]`, in station order. Built in one
+/// pass over the protocols, so that each candidate's station counts are written without
+/// searching every station's protocol (its size is that of the protocols' preference lines).
+struct StationPreferences {
+    offsets: Vec<usize>,
+    entries: Vec<(StationIdx, u64)>,
+}
+
+impl StationPreferences {
+    fn new(e: &Election, replay: &Replay, c: ContestIdx) -> Self {
+        let counted = || {
+            (0..e.stations.len()).filter_map(move |i| {
+                let s = station_idx(i);
+                replay
+                    .station(c, s)
+                    .filter(|state| state.latest().status == EntryStatus::Accepted)
+                    .map(|state| (s, state.current()))
+            })
+        };
+        let mut offsets = vec![0usize; e.candidates.len() + 1];
+        for (_, sub) in counted() {
+            for &(cand, _) in &sub.preferences {
+                offsets[cand.0 as usize + 1] += 1;
+            }
+        }
+        for i in 1..offsets.len() {
+            offsets[i] += offsets[i - 1];
+        }
+        let mut next = offsets.clone();
+        let mut entries = vec![(StationIdx(0), 0); offsets[e.candidates.len()]];
+        for (s, sub) in counted() {
+            for &(cand, votes) in &sub.preferences {
+                let at = &mut next[cand.0 as usize];
+                entries[*at] = (s, votes);
+                *at += 1;
+            }
+        }
+        Self { offsets, entries }
+    }
+
+    fn of(&self, c: CandidateIdx) -> &[(StationIdx, u64)] {
+        let i = c.0 as usize;
+        &self.entries[self.offsets[i]..self.offsets[i + 1]]
+    }
 }
 
 impl<'a> Ctx<'a> {
@@ -471,6 +611,24 @@ impl<'a> Ctx<'a> {
             invalid: e.count_position("invalid"),
         })
         .filter(|b| contests.len() == 1 && (b.cast.is_some() || b.invalid.is_some()));
+        let preferences: Vec<Option<StationPreferences>> = contests
+            .iter()
+            .map(|&c| {
+                e.contests[c.0 as usize]
+                    .preferences
+                    .map(|_| StationPreferences::new(e, replay, c))
+            })
+            .collect();
+        let mut on_open_ballot = vec![false; e.lists.len()];
+        for contest in e.contests.iter().filter(|c| c.preferences.is_some()) {
+            for &l in &contest.lists {
+                on_open_ballot[l] = true;
+            }
+        }
+        let candidates = (0..e.candidates.len())
+            .filter(|&i| on_open_ballot[e.candidates[i].list])
+            .map(candidate_idx)
+            .collect();
         Self {
             e,
             replay,
@@ -479,6 +637,8 @@ impl<'a> Ctx<'a> {
             below,
             progress,
             ballots,
+            preferences,
+            candidates,
         }
     }
 
@@ -519,18 +679,21 @@ impl<'a> Ctx<'a> {
                         .iter()
                         .zip(&seats)
                         .enumerate()
-                        .map(|(position, (&l, &seats))| SelectionDoc {
-                            id: SelectionId(&contest.id, &e.lists[l].id),
-                            kind: "ElectionResults.PartySelection",
-                            party_ids: [Id(PARTY_PREFIX, &e.lists[l].id)],
-                            sequence_order: position as u64 + 1,
-                            vote_counts: VoteCountsSeq {
-                                ctx: self,
-                                contest: c,
-                                position,
-                                seats,
-                            },
+                        .map(|(position, (&l, &seats))| {
+                            Selection::Party(SelectionDoc {
+                                id: SelectionId(&contest.id, &e.lists[l].id),
+                                kind: "ElectionResults.PartySelection",
+                                party_ids: [Id(PARTY_PREFIX, &e.lists[l].id)],
+                                sequence_order: position as u64 + 1,
+                                vote_counts: VoteCountsSeq {
+                                    ctx: self,
+                                    contest: c,
+                                    position,
+                                    seats,
+                                },
+                            })
                         })
+                        .chain(self.candidate_selections(c))
                         .collect(),
                     count_status: count_status(if national.counted == national.stations {
                         "completed"
@@ -548,6 +711,82 @@ impl<'a> Ctx<'a> {
                 }
             })
             .collect()
+    }
+
+    /// Whether a contest has open lists: the report then has candidates and the
+    /// [`NOTES_PREFERENCES`].
+    fn open_lists(&self) -> bool {
+        self.preferences.iter().any(Option::is_some)
+    }
+
+    /// `Election.Candidate`: the candidates of every list on an open-list ballot.
+    fn candidates(&self) -> Vec<CandidateDoc<'_>> {
+        let e = self.e;
+        self.candidates
+            .iter()
+            .map(|&c| {
+                let cand = &e.candidates[c.0 as usize];
+                CandidateDoc {
+                    id: CandidateId::new(CANDIDATE_PREFIX, e, c),
+                    kind: "ElectionResults.Candidate",
+                    ballot_name: text(&cand.name),
+                    party_id: Id(PARTY_PREFIX, &e.lists[cand.list].id),
+                    person_id: cand.gender.map(|_| CandidateId::new(PERSON_PREFIX, e, c)),
+                    pre_election_status: cand.withdrawn.then_some("withdrawn"),
+                }
+            })
+            .collect()
+    }
+
+    /// `ElectionReport.Person`: the candidates whose gender the definition records.
+    fn persons(&self) -> Vec<PersonDoc<'_>> {
+        let e = self.e;
+        self.candidates
+            .iter()
+            .filter_map(|&c| {
+                let cand = &e.candidates[c.0 as usize];
+                Some(PersonDoc {
+                    id: CandidateId::new(PERSON_PREFIX, e, c),
+                    kind: "ElectionResults.Person",
+                    full_name: text(&cand.name),
+                    gender: match cand.gender? {
+                        Gender::Female => "female",
+                        Gender::Male => "male",
+                    },
+                })
+            })
+            .collect()
+    }
+
+    /// A contest's `CandidateSelection`s: the candidates of its lists, in ballot order (list
+    /// position, then ballot number); none for a closed-list contest.
+    fn candidate_selections(&self, c: ContestIdx) -> impl Iterator<Item = Selection<'_>> {
+        let e = self.e;
+        let contest = &e.contests[c.0 as usize];
+        let stations = self.preferences[c.0 as usize].as_ref();
+        stations.into_iter().flat_map(move |stations| {
+            contest.lists.iter().flat_map(move |&l| {
+                e.lists[l].candidates.iter().map(move |&cand| {
+                    let id = CandidateId::new(CANDIDATE_PREFIX, e, cand);
+                    Selection::Candidate(CandidateSelectionDoc {
+                        id: CandidateId {
+                            prefix: CANDIDATE_SELECTION_PREFIX,
+                            contest: Some(&contest.id),
+                            ..id
+                        },
+                        kind: "ElectionResults.CandidateSelection",
+                        candidate_ids: [id],
+                        sequence_order: id.number,
+                        vote_counts: PreferenceCountsSeq {
+                            ctx: self,
+                            contest: c,
+                            candidate: cand,
+                            stations: stations.of(cand),
+                        },
+                    })
+                })
+            })
+        })
     }
 
     fn parties(&self) -> Vec<PartyDoc<'_>> {
@@ -583,6 +822,11 @@ impl<'a> Ctx<'a> {
 fn station_idx(i: usize) -> StationIdx {
     // Definitions hold at most u32::MAX stations (checked at load).
     StationIdx(u32::try_from(i).unwrap_or(u32::MAX))
+}
+
+fn candidate_idx(i: usize) -> CandidateIdx {
+    // Definitions hold at most u32::MAX candidates (checked at load).
+    CandidateIdx(u32::try_from(i).unwrap_or(u32::MAX))
 }
 
 fn unit_idx(i: usize) -> UnitIdx {
@@ -695,6 +939,65 @@ impl Serialize for SelectionId<'_> {
     }
 }
 
+/// The `@id` of a candidate's `Candidate`, `Person` or (with a contest) `CandidateSelection`:
+/// `<prefix>[<contest>~]<list>~<number>[~<unit>]`.
+#[derive(Clone, Copy)]
+struct CandidateId<'a> {
+    prefix: &'static str,
+    contest: Option<&'a str>,
+    list: &'a str,
+    number: u32,
+    unit: Option<&'a str>,
+}
+
+impl<'a> CandidateId<'a> {
+    fn new(prefix: &'static str, e: &'a Election, c: CandidateIdx) -> Self {
+        let cand = &e.candidates[c.0 as usize];
+        Self {
+            prefix,
+            contest: None,
+            list: &e.lists[cand.list].id,
+            number: cand.number,
+            unit: cand.unit.map(|u| e.units[u.0 as usize].id.as_str()),
+        }
+    }
+}
+
+impl fmt::Display for CandidateId<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.prefix)?;
+        if let Some(contest) = self.contest {
+            write!(f, "{contest}~")?;
+        }
+        write!(f, "{}~{}", self.list, self.number)?;
+        if let Some(unit) = self.unit {
+            write!(f, "~{unit}")?;
+        }
+        Ok(())
+    }
+}
+
+impl Serialize for CandidateId<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// The report's `Notes`: [`NOTES`], and [`NOTES_PREFERENCES`] when a contest has open lists.
+struct Notes {
+    preferences: bool,
+}
+
+impl Serialize for Notes {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if self.preferences {
+            s.collect_str(&format_args!("{NOTES} {NOTES_PREFERENCES}"))
+        } else {
+            s.serialize_str(NOTES)
+        }
+    }
+}
+
 /// `sha256:<hex>` of a log entry.
 struct EntryRef<'a>(&'a [u8; 32]);
 
@@ -733,8 +1036,10 @@ struct ReportDoc<'a> {
     gp_unit: GpUnits<'a>,
     issuer: &'a str,
     issuer_abbreviation: &'a str,
-    notes: &'static str,
+    notes: Notes,
     party: Vec<PartyDoc<'a>>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    person: Vec<PersonDoc<'a>>,
     sequence_end: u32,
     sequence_start: u32,
     status: &'static str,
@@ -748,6 +1053,8 @@ struct ElectionDoc<'a> {
     kind: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     ballot_counts: Option<BallotCountsSeq<'a>>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    candidate: Vec<CandidateDoc<'a>>,
     contest: Vec<ContestDoc<'a>>,
     count_status: [CountStatusDoc; 1],
     election_scope_id: Id<'a>,
@@ -820,7 +1127,7 @@ struct ContestDoc<'a> {
     id: Id<'a>,
     #[serde(rename = "@type")]
     kind: &'static str,
-    contest_selection: Vec<SelectionDoc<'a>>,
+    contest_selection: Vec<Selection<'a>>,
     count_status: [CountStatusDoc; 1],
     election_district_id: Id<'a>,
     name: &'a str,
@@ -840,6 +1147,52 @@ struct SelectionDoc<'a> {
     party_ids: [Id<'a>; 1],
     sequence_order: u64,
     vote_counts: VoteCountsSeq<'a>,
+}
+
+/// A contest's selections: its lists, then (open lists) its candidates.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Selection<'a> {
+    Party(SelectionDoc<'a>),
+    Candidate(CandidateSelectionDoc<'a>),
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct CandidateSelectionDoc<'a> {
+    #[serde(rename = "@id")]
+    id: CandidateId<'a>,
+    #[serde(rename = "@type")]
+    kind: &'static str,
+    candidate_ids: [CandidateId<'a>; 1],
+    sequence_order: u32,
+    vote_counts: PreferenceCountsSeq<'a>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct CandidateDoc<'a> {
+    #[serde(rename = "@id")]
+    id: CandidateId<'a>,
+    #[serde(rename = "@type")]
+    kind: &'static str,
+    ballot_name: Text<'a>,
+    party_id: Id<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    person_id: Option<CandidateId<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pre_election_status: Option<&'static str>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct PersonDoc<'a> {
+    #[serde(rename = "@id")]
+    id: CandidateId<'a>,
+    #[serde(rename = "@type")]
+    kind: &'static str,
+    full_name: Text<'a>,
+    gender: &'static str,
 }
 
 #[derive(Serialize)]
@@ -1050,6 +1403,52 @@ impl Serialize for VoteCountsSeq<'_> {
     }
 }
 
+/// A `CandidateSelection`'s `VoteCounts`: every unit the candidate stands in (all units for a
+/// candidate of the whole contest; for one standing in a unit only, that unit, the units above
+/// it and those below it), zero included, then every counted station whose protocol gives the
+/// candidate preference votes.
+struct PreferenceCountsSeq<'a> {
+    ctx: &'a Ctx<'a>,
+    contest: ContestIdx,
+    candidate: CandidateIdx,
+    /// The counted stations' votes for the candidate, in station order.
+    stations: &'a [(StationIdx, u64)],
+}
+
+impl Serialize for PreferenceCountsSeq<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let e = self.ctx.e;
+        let c = self.candidate.0 as usize;
+        let home = e.candidates[c].unit;
+        let doc = |count, gp_unit_id| VoteCountsDoc {
+            kind: "ElectionResults.VoteCounts",
+            count,
+            gp_unit_id,
+            count_type: "total",
+        };
+        let mut seq = s.serialize_seq(None)?;
+        for (i, (u, t)) in e
+            .units
+            .iter()
+            .zip(&self.ctx.replay.tally(self.contest).units)
+            .enumerate()
+        {
+            let unit = unit_idx(i);
+            let stands = home.is_none_or(|h| e.unit_within(unit, h) || e.unit_within(h, unit));
+            if stands {
+                seq.serialize_element(&doc(t.preferences[c], Id(UNIT_PREFIX, &u.id)))?;
+            }
+        }
+        for &(st, votes) in self.stations {
+            seq.serialize_element(&doc(
+                votes,
+                Id(STATION_PREFIX, &e.stations[st.0 as usize].id),
+            ))?;
+        }
+        seq.end()
+    }
+}
+
 /// `Election.BallotCounts`: every unit, then every counted station (one contest only).
 struct BallotCountsSeq<'a>(&'a Ctx<'a>);
 
@@ -1104,10 +1503,17 @@ mod tests {
     }
 
     fn fixture(stations: u32, error_rate_per_10k: u32) -> Fixture {
+        open_fixture(stations, error_rate_per_10k, 0)
+    }
+
+    /// As [`fixture`], with `candidates` per list (open lists, three marks) when above 0.
+    fn open_fixture(stations: u32, error_rate_per_10k: u32, candidates: u32) -> Fixture {
         let sim = Simulation::new(SimConfig {
             stations,
             districts: 3,
             error_rate_per_10k,
+            candidates,
+            marks: 3,
             ..SimConfig::default()
         });
         let toml = sim.definition_toml();
@@ -1292,12 +1698,16 @@ mod tests {
                             assert!(ids.insert(id.clone()), "@id {id} twice");
                         }
                         (
-                            "GpUnitId" | "ElectionScopeId" | "ElectionDistrictId",
+                            "GpUnitId" | "ElectionScopeId" | "ElectionDistrictId" | "PartyId"
+                            | "PersonId",
                             Json::String(r),
                         ) => {
                             refs.push(r.clone());
                         }
-                        ("ComposingGpUnitIds" | "PartyIds" | "ContestIds", Json::Array(a)) => {
+                        (
+                            "ComposingGpUnitIds" | "PartyIds" | "ContestIds" | "CandidateIds",
+                            Json::Array(a),
+                        ) => {
                             refs.extend(a.iter().map(|r| r.as_str().unwrap().to_owned()));
                         }
                         _ => collect_ids(v, ids, refs),
@@ -1583,6 +1993,222 @@ mod tests {
             if let Some(got) = got {
                 assert!(is_date_time(&got), "{got}");
             }
+        }
+    }
+
+    /// GpUnit id → count, for one selection's VoteCounts of a type, refusing a GpUnit twice.
+    fn unique_counts(selection: &Json) -> BTreeMap<String, u64> {
+        let all = selection["VoteCounts"].as_array().unwrap();
+        let counts = counts(selection, "total");
+        assert_eq!(counts.len(), all.len(), "{}", selection["@id"]);
+        counts
+    }
+
+    #[test]
+    fn closed_lists_have_no_candidates() {
+        let f = fixture(20, 0);
+        let e = &f.election;
+        let doc = report(e, &replay(e, &f.log));
+        assert!(doc["Election"][0].get("Candidate").is_none());
+        assert!(doc.get("Person").is_none());
+        assert_eq!(doc["Notes"], NOTES);
+        let selections = doc["Election"][0]["Contest"][0]["ContestSelection"]
+            .as_array()
+            .unwrap();
+        assert!(
+            selections
+                .iter()
+                .all(|s| s["@type"] == "ElectionResults.PartySelection")
+        );
+    }
+
+    #[test]
+    fn open_list_preference_votes_are_the_protocols_at_every_unit_and_station() {
+        // 30 % arithmetic or preference errors, half amended: quarantined stations too.
+        let f = open_fixture(60, 3000, 4);
+        let e = &f.election;
+        let r = replay(e, &f.log);
+        let c = ContestIdx(0);
+        assert!(r.quarantined(c).next().is_some());
+        let doc = report(e, &r);
+        let election = &doc["Election"][0];
+        assert_eq!(doc["Notes"], format!("{NOTES} {NOTES_PREFERENCES}"));
+
+        // Every candidate, with its list and gender.
+        let candidates = election["Candidate"].as_array().unwrap();
+        assert_eq!(candidates.len(), e.candidates.len());
+        assert_eq!(e.candidates.len(), 4 * e.lists.len());
+        let persons: BTreeMap<&str, &Json> = doc["Person"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| (p["@id"].as_str().unwrap(), p))
+            .collect();
+        for (doc, cand) in candidates.iter().zip(&e.candidates) {
+            let list = &e.lists[cand.list].id;
+            let suffix = format!("{list}~{}", cand.number);
+            assert_eq!(doc["@id"], format!("{CANDIDATE_PREFIX}{suffix}"));
+            assert_eq!(doc["BallotName"]["Text"][0]["Content"], cand.name.as_str());
+            assert_eq!(doc["PartyId"], format!("{PARTY_PREFIX}{list}"));
+            let person = persons[format!("{PERSON_PREFIX}{suffix}").as_str()];
+            assert_eq!(doc["PersonId"], person["@id"]);
+            let gender = match cand.gender.unwrap() {
+                Gender::Female => "female",
+                Gender::Male => "male",
+            };
+            assert_eq!(person["Gender"], gender);
+            assert!(doc.get("PreElectionStatus").is_none());
+        }
+
+        // The contest's selections: its lists, then their candidates in ballot order.
+        let selections = election["Contest"][0]["ContestSelection"]
+            .as_array()
+            .unwrap();
+        let lists = e.contests[0].lists.len();
+        assert_eq!(selections.len(), lists + e.candidates.len());
+        let tally = r.tally(c);
+        let units = gp_units(&doc);
+        let mut ballot_order = Vec::new();
+        for &l in &e.contests[0].lists {
+            ballot_order.extend(e.lists[l].candidates.iter().copied());
+        }
+        for (sel, &cand) in selections[lists..].iter().zip(&ballot_order) {
+            let candidate = &e.candidates[cand.0 as usize];
+            let list = &e.lists[candidate.list].id;
+            assert_eq!(sel["@type"], "ElectionResults.CandidateSelection");
+            assert_eq!(
+                sel["@id"],
+                format!(
+                    "{CANDIDATE_SELECTION_PREFIX}{}~{list}~{}",
+                    e.contests[0].id, candidate.number
+                )
+            );
+            assert_eq!(
+                sel["CandidateIds"],
+                serde_json::json!([format!("{CANDIDATE_PREFIX}{list}~{}", candidate.number)])
+            );
+            assert_eq!(sel["SequenceOrder"], candidate.number);
+            let counts = unique_counts(sel);
+            // Every unit, zero included: the tally's sums.
+            for (u, t) in e.units.iter().zip(&tally.units) {
+                let id = format!("{UNIT_PREFIX}{}", u.id);
+                assert_eq!(counts[&id], t.preferences[cand.0 as usize], "{id}");
+                let mut below = Vec::new();
+                stations_below(&units, &id, &mut below);
+                let sum: u64 = below.iter().filter_map(|s| counts.get(s)).sum();
+                assert_eq!(counts[&id], sum, "unit {id}, candidate {}", sel["@id"]);
+            }
+            // Every counted station whose protocol names the candidate, with its number; no
+            // other station.
+            for (i, st) in e.stations.iter().enumerate() {
+                let id = format!("{STATION_PREFIX}{}", st.id);
+                let stated = r
+                    .station(c, station_idx(i))
+                    .filter(|state| state.latest().status == EntryStatus::Accepted)
+                    .and_then(|state| {
+                        state
+                            .current()
+                            .preferences
+                            .iter()
+                            .find(|(x, _)| *x == cand)
+                            .map(|&(_, v)| v)
+                    });
+                assert_eq!(counts.get(&id).copied(), stated, "{id}, {}", sel["@id"]);
+            }
+        }
+        let national: u64 = tally.units[0].preferences.iter().sum();
+        assert!(national > 0);
+    }
+
+    /// A definition with an open-list contest and a closed one: a withdrawn candidate, one
+    /// standing in one district only, one without gender.
+    fn open_election() -> Election {
+        let toml = "[election]\nid = \"t\"\nname = \"T\"\ndate = \"2025-05-11\"\n\
+             [stations]\nfile = \"s.csv\"\n\
+             [[contests]]\nid = \"c1\"\nname = \"C1\"\nlists = [\"A\", \"B\"]\n\
+             preferences = { marks = 1 }\n\
+             [[contests]]\nid = \"c2\"\nname = \"C2\"\nlists = [\"A\"]\n\
+             [[lists]]\nid = \"A\"\nname = \"Party A\"\n\
+             [[lists.candidates]]\nnumber = 1\nname = \"Ana\"\ngender = \"f\"\n\
+             [[lists.candidates]]\nnumber = 2\nname = \"Bo\"\nwithdrawn = true\n\
+             [[lists.candidates]]\nnumber = 3\nname = \"Cem\"\ngender = \"m\"\nunit = \"D2\"\n\
+             [[lists]]\nid = \"B\"\nname = \"Party B\"\n\
+             [[units]]\nid = \"X\"\nname = \"Xland\"\n\
+             [[units]]\nid = \"D1\"\nname = \"D one\"\nparent = \"X\"\n\
+             [[units]]\nid = \"D2\"\nname = \"D two\"\nparent = \"X\"\n\
+             [[units]]\nid = \"M2\"\nname = \"M two\"\nparent = \"D2\"\nlevel = \"municipality\"\n";
+        let mut csv = format!("{STATIONS_HEADER}\n");
+        for (i, unit) in [(1u8, "D1"), (2, "M2")] {
+            let id = format!("S{i}");
+            let key = NoteSigner::from_seed(&id, &[i; 32])
+                .unwrap()
+                .verifier()
+                .to_vkey();
+            csv.push_str(&format!("{id},{unit},100,{key}\n"));
+        }
+        Election::from_texts("e.toml", toml, "s.csv", &csv).unwrap()
+    }
+
+    #[test]
+    fn candidates_carry_status_gender_and_where_they_stand() {
+        let e = open_election();
+        let doc = report(&e, &Replay::new(&e).unwrap());
+        let election = &doc["Election"][0];
+        let candidates = election["Candidate"].as_array().unwrap();
+        let ids: Vec<&str> = candidates
+            .iter()
+            .map(|c| c["@id"].as_str().unwrap())
+            .collect();
+        assert_eq!(ids, ["can-A~1", "can-A~2", "can-A~3~D2"]);
+        assert_eq!(candidates[0]["PersonId"], "per-A~1");
+        assert!(candidates[0].get("PreElectionStatus").is_none());
+        assert_eq!(candidates[1]["PreElectionStatus"], "withdrawn");
+        assert!(
+            candidates[1].get("PersonId").is_none(),
+            "no gender, no Person"
+        );
+        assert_eq!(candidates[2]["PersonId"], "per-A~3~D2");
+        let persons: Vec<(&str, &str)> = doc["Person"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| (p["@id"].as_str().unwrap(), p["Gender"].as_str().unwrap()))
+            .collect();
+        assert_eq!(persons, [("per-A~1", "female"), ("per-A~3~D2", "male")]);
+        // The open contest has the candidates, the closed one none (though list A is on
+        // both ballots).
+        let contests = election["Contest"].as_array().unwrap();
+        let selections: Vec<&str> = contests[0]["ContestSelection"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["@id"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            selections,
+            [
+                "po-c1~A",
+                "po-c1~B",
+                "cs-c1~A~1",
+                "cs-c1~A~2",
+                "cs-c1~A~3~D2"
+            ]
+        );
+        assert_eq!(contests[1]["ContestSelection"].as_array().unwrap().len(), 1);
+        // A candidate of the whole contest has counts at every unit; one of D2 at D2, the
+        // units above it and below it only. No station has counted yet.
+        let at = |i: usize| -> Vec<String> {
+            unique_counts(&contests[0]["ContestSelection"][i])
+                .into_keys()
+                .collect()
+        };
+        assert_eq!(at(2), ["ru-D1", "ru-D2", "ru-M2", "ru-X"]);
+        assert_eq!(at(4), ["ru-D2", "ru-M2", "ru-X"]);
+        let mut ids = BTreeSet::new();
+        let mut refs = Vec::new();
+        collect_ids(&doc, &mut ids, &mut refs);
+        for r in &refs {
+            assert!(ids.contains(r), "{r} is referenced but not defined");
         }
     }
 }

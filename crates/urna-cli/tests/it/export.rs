@@ -237,3 +237,126 @@ fn export_of_a_witnessed_checkpoint_is_reproducible() {
             == std::fs::read(&a).unwrap()
     );
 }
+
+#[test]
+fn export_reports_open_list_candidates_and_their_preference_votes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (src, data) = (dir.path().join("src"), dir.path().join("data"));
+    // 1. An open-list election, 7 lists of 5 candidates, every protocol counted.
+    run(
+        &[
+            "sim",
+            "--out",
+            p(&src),
+            "--stations",
+            "120",
+            "--candidates",
+            "5",
+            "--error-rate",
+            "0",
+        ],
+        0,
+    );
+    init(&src, &data);
+    let protocols = src.join("protocols.notes");
+    run(
+        &["ingest", "--strict", "--data", p(&data), p(&protocols)],
+        0,
+    );
+    let file = dir.path().join("report.json");
+    run(&["export", "cdf", "--data", p(&data), "--out", p(&file)], 0);
+    let report = read_json(&file);
+
+    // 2. The signed notes' preference lines: station → "list~number" → votes.
+    let notes = String::from_utf8_lossy(&std::fs::read(&protocols).unwrap()).into_owned();
+    let mut stated: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
+    let mut station = String::new();
+    for line in notes.lines() {
+        if let Some(s) = line.strip_prefix("station: ") {
+            station = s.to_owned();
+            stated.entry(station.clone()).or_default();
+        } else if let Some(pref) = line.strip_prefix("preferences: ") {
+            let [list, number, votes] = pref.split(' ').collect::<Vec<_>>()[..] else {
+                panic!("{line}");
+            };
+            let key = format!("{list}~{number}");
+            let votes = votes.parse().unwrap();
+            assert!(
+                stated
+                    .get_mut(&station)
+                    .unwrap()
+                    .insert(key, votes)
+                    .is_none()
+            );
+        }
+    }
+    assert_eq!(stated.len(), 120);
+    let mut national: BTreeMap<&str, u64> = BTreeMap::new();
+    for prefs in stated.values() {
+        for (k, v) in prefs {
+            *national.entry(k).or_default() += v;
+        }
+    }
+
+    // 3. Every candidate, with its list and a gender.
+    let election = &report["Election"][0];
+    let candidates = election["Candidate"].as_array().unwrap();
+    assert_eq!(candidates.len(), 35);
+    let persons: BTreeMap<&str, &str> = report["Person"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p["@id"].as_str().unwrap(), p["Gender"].as_str().unwrap()))
+        .collect();
+    for c in candidates {
+        let id = c["@id"].as_str().unwrap().strip_prefix("can-").unwrap();
+        let (list, number) = id.split_once('~').unwrap();
+        assert_eq!(c["PartyId"], format!("par-{list}"));
+        let name = c["BallotName"]["Text"][0]["Content"].as_str().unwrap();
+        assert!(name.ends_with(&format!(" candidate {number}")), "{name}");
+        let gender = persons[c["PersonId"].as_str().unwrap()];
+        assert!(gender == "female" || gender == "male", "{gender}");
+    }
+
+    // 4. Each candidate's preference votes: the notes' sum nationally, each station's own
+    //    line at the station, and no count where the note has no line.
+    let root = election["ElectionScopeId"].as_str().unwrap();
+    let selections: Vec<&Value> = election["Contest"][0]["ContestSelection"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["@type"] == "ElectionResults.CandidateSelection")
+        .collect();
+    assert_eq!(selections.len(), 35);
+    for s in selections {
+        let key = s["CandidateIds"][0]
+            .as_str()
+            .unwrap()
+            .strip_prefix("can-")
+            .unwrap();
+        let counts: BTreeMap<&str, u64> = s["VoteCounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| {
+                assert_eq!(v["Type"], "total");
+                (
+                    v["GpUnitId"].as_str().unwrap(),
+                    v["Count"].as_u64().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            counts[root],
+            national.get(key).copied().unwrap_or(0),
+            "{key}"
+        );
+        for (station, prefs) in &stated {
+            assert_eq!(
+                counts.get(format!("ps-{station}").as_str()).copied(),
+                prefs.get(key).copied(),
+                "{key} at {station}"
+            );
+        }
+    }
+}
