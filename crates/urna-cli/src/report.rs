@@ -92,6 +92,23 @@ pub(crate) fn write_summary(out: &mut impl Write, e: &Election, r: &TallyReport)
             percent(nat.votes[i], valid)
         )?;
     }
+    if contest.preferences.is_some() {
+        writeln!(out, "\nPreference votes ({})", e.units[0].name)?;
+        for &i in &order {
+            let l = &e.lists[contest.lists[i]];
+            for (number, name, votes) in preference_totals(e, contest.lists[i], nat) {
+                writeln!(
+                    out,
+                    "  {:<8} {:>4} {:<34} {:>12} {:>7} %",
+                    l.id,
+                    number,
+                    name,
+                    n(votes),
+                    percent(votes, nat.votes[i])
+                )?;
+            }
+        }
+    }
     // Per unit at depth 1 (districts).
     let districts: Vec<usize> = (0..e.units.len())
         .filter(|&u| e.units[u].depth == 1)
@@ -156,6 +173,23 @@ pub(crate) fn write_summary(out: &mut impl Write, e: &Election, r: &TallyReport)
     Ok(())
 }
 
+/// A list's candidates with preference votes in `t`, by ballot number: (number, name, votes).
+/// Where one number names candidates of different districts, their votes are summed under the
+/// first one's name.
+fn preference_totals<'a>(e: &'a Election, list: usize, t: &Totals) -> Vec<(u32, &'a str, u64)> {
+    let mut rows: Vec<(u32, &str, u64)> = Vec::new();
+    for ci in &e.lists[list].candidates {
+        let v = t.preferences.get(ci.0 as usize).copied().unwrap_or(0);
+        let c = &e.candidates[ci.0 as usize];
+        match rows.last_mut() {
+            Some(last) if last.0 == c.number => last.2 = last.2.saturating_add(v),
+            _ => rows.push((c.number, &c.name, v)),
+        }
+    }
+    rows.retain(|r| r.2 > 0);
+    rows
+}
+
 /// The tally as JSON (units in definition order; stations of the quarantine list in id order).
 pub(crate) fn write_json(out: &mut impl Write, e: &Election, r: &TallyReport) -> Result<()> {
     let t = r.tally();
@@ -165,7 +199,7 @@ pub(crate) fn write_json(out: &mut impl Write, e: &Election, r: &TallyReport) ->
         .iter()
         .zip(&t.units)
         .map(|(u, tot)| {
-            serde_json::json!({
+            let mut unit = serde_json::json!({
                 "id": u.id,
                 "name": u.name,
                 "level": u.level,
@@ -177,7 +211,26 @@ pub(crate) fn write_json(out: &mut impl Write, e: &Election, r: &TallyReport) ->
                 "registered_counted": tot.registered_counted,
                 "counts": e.counts.iter().zip(&tot.counts).map(|(k, v)| (k.clone(), serde_json::json!(v))).collect::<serde_json::Map<_, _>>(),
                 "votes": contest.lists.iter().zip(&tot.votes).map(|(&l, v)| (e.lists[l].id.clone(), serde_json::json!(v))).collect::<serde_json::Map<_, _>>(),
-            })
+            });
+            if contest.preferences.is_some() {
+                // The shape of the bundle's totals: list → ballot number → votes.
+                let prefs: serde_json::Map<_, _> = contest
+                    .lists
+                    .iter()
+                    .filter_map(|&l| {
+                        let rows = preference_totals(e, l, tot);
+                        (!rows.is_empty()).then(|| {
+                            let numbers: serde_json::Map<_, _> = rows
+                                .into_iter()
+                                .map(|(number, _, v)| (number.to_string(), serde_json::json!(v)))
+                                .collect();
+                            (e.lists[l].id.clone(), serde_json::Value::Object(numbers))
+                        })
+                    })
+                    .collect();
+                unit["preferences"] = serde_json::Value::Object(prefs);
+            }
+            unit
         })
         .collect();
     let quarantine: Vec<serde_json::Value> = r
