@@ -223,7 +223,8 @@ enum Command {
     /// Re-verify a published election from its bundle (a directory or a URL), trusting only
     /// the keys given: log, witnesses, quorum.
     Verify(verify_cmd::VerifyArgs),
-    /// Export results: NIST SP 1500-100 v2 JSON (`cdf`), CSV per station and per unit (`csv`).
+    /// Export results: NIST SP 1500-100 v2 JSON (`cdf`), CSV per station and per unit (`csv`;
+    /// open lists also per station and candidate).
     Export(export_cmd::ExportArgs),
     /// Where the data directory stands: entries, log size, published checkpoint and its lag.
     Status {

@@ -93,18 +93,36 @@ pub(crate) fn write_summary(out: &mut impl Write, e: &Election, r: &TallyReport)
         )?;
     }
     if contest.preferences.is_some() {
-        writeln!(out, "\nPreference votes ({})", e.units[0].name)?;
+        // Every candidate with votes, by list (as above) then ballot number; the share is of
+        // the list's votes where the candidate stands (the country, or their district).
+        writeln!(
+            out,
+            "\nPreference votes ({}; share of the list's votes where the candidate stands)",
+            e.units[0].name
+        )?;
         for &i in &order {
             let l = &e.lists[contest.lists[i]];
-            for (number, name, votes) in preference_totals(e, contest.lists[i], nat) {
+            for ci in &l.candidates {
+                let votes = nat.preferences.get(ci.0 as usize).copied().unwrap_or(0);
+                if votes == 0 {
+                    continue;
+                }
+                let c = &e.candidates[ci.0 as usize];
+                let (unit, list_votes) = match c.unit {
+                    Some(u) => (
+                        format!(" [{}]", e.units[u.0 as usize].id),
+                        t.unit(u).votes[i],
+                    ),
+                    None => (String::new(), nat.votes[i]),
+                };
                 writeln!(
                     out,
-                    "  {:<8} {:>4} {:<34} {:>12} {:>7} %",
+                    "  {:<8} {:>4} {:<50} {:>12} {:>7} %",
                     l.id,
-                    number,
-                    name,
+                    c.number,
+                    format!("{}{unit}", c.name),
                     n(votes),
-                    percent(votes, nat.votes[i])
+                    percent(votes, list_votes)
                 )?;
             }
         }
@@ -173,20 +191,20 @@ pub(crate) fn write_summary(out: &mut impl Write, e: &Election, r: &TallyReport)
     Ok(())
 }
 
-/// A list's candidates with preference votes in `t`, by ballot number: (number, name, votes).
-/// Where one number names candidates of different districts, their votes are summed under the
-/// first one's name.
-fn preference_totals<'a>(e: &'a Election, list: usize, t: &Totals) -> Vec<(u32, &'a str, u64)> {
-    let mut rows: Vec<(u32, &str, u64)> = Vec::new();
+/// A list's preference votes in `t` by ballot number, numbers with votes only: (number,
+/// votes). Where one number names candidates of different districts (above the districts),
+/// their votes are summed, as in the bundle's totals.
+fn preference_totals(e: &Election, list: usize, t: &Totals) -> Vec<(u32, u64)> {
+    let mut rows: Vec<(u32, u64)> = Vec::new();
     for ci in &e.lists[list].candidates {
         let v = t.preferences.get(ci.0 as usize).copied().unwrap_or(0);
-        let c = &e.candidates[ci.0 as usize];
+        let number = e.candidates[ci.0 as usize].number;
         match rows.last_mut() {
-            Some(last) if last.0 == c.number => last.2 = last.2.saturating_add(v),
-            _ => rows.push((c.number, &c.name, v)),
+            Some(last) if last.0 == number => last.1 = last.1.saturating_add(v),
+            _ => rows.push((number, v)),
         }
     }
-    rows.retain(|r| r.2 > 0);
+    rows.retain(|r| r.1 > 0);
     rows
 }
 
@@ -222,7 +240,7 @@ pub(crate) fn write_json(out: &mut impl Write, e: &Election, r: &TallyReport) ->
                         (!rows.is_empty()).then(|| {
                             let numbers: serde_json::Map<_, _> = rows
                                 .into_iter()
-                                .map(|(number, _, v)| (number.to_string(), serde_json::json!(v)))
+                                .map(|(number, v)| (number.to_string(), serde_json::json!(v)))
                                 .collect();
                             (e.lists[l].id.clone(), serde_json::Value::Object(numbers))
                         })

@@ -30,7 +30,9 @@ fn open_list_protocols_flow_through_intake_tally_publish_and_verify() {
     );
     let definition = std::fs::read_to_string(src.join("election.toml")).unwrap();
     assert!(definition.contains("preferences = { marks = 2 }"));
-    assert_eq!(definition.matches("[[lists.candidates]]").count(), 35);
+    // Seven lists with their own candidates in each of the twelve districts, as many as the
+    // district's seats (140 in all).
+    assert_eq!(definition.matches("[[lists.candidates]]").count(), 7 * 140);
     // 2. Intake: nothing is refused (--strict exits 0); the preference errors are quarantined.
     init(&src, &data);
     let out = run(
