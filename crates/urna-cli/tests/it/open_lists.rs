@@ -98,17 +98,18 @@ fn open_list_protocols_flow_through_intake_tally_publish_and_verify() {
         "{seats}"
     );
     // 7. The published seat table names them too, and the tally prints preference votes.
-    let summary: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(bundle.join("current/v1/summary.json")).unwrap(),
-    )
-    .unwrap();
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(bundle.join("current/v1/summary.json")).unwrap())
+            .unwrap();
     let lists = summary["contests"][0]["seats"]["lists"].as_array().unwrap();
     for l in lists {
         let elected = l["elected"].as_array().unwrap();
         assert_eq!(elected.len() as u64, l["seats"].as_u64().unwrap(), "{l}");
     }
     assert!(
-        tally.contains("Preference votes (Simland; share of the list's votes where the candidate stands)"),
+        tally.contains(
+            "Preference votes (Simland; share of the list's votes where the candidate stands)"
+        ),
         "{tally}"
     );
 }

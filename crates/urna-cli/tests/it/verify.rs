@@ -993,7 +993,12 @@ impl OpenLists {
         );
         init(&src, &data);
         run(
-            &["ingest", "--data", p(&data), p(&src.join("protocols.notes"))],
+            &[
+                "ingest",
+                "--data",
+                p(&data),
+                p(&src.join("protocols.notes")),
+            ],
             0,
         );
         let published = dir.path().join("published");
@@ -1055,8 +1060,16 @@ fn move_one_vote(
     let at = at + text[at..].find(&format!("\"{list}\": {{")).unwrap();
     let (head, tail) = text.split_at(at);
     let tail = tail
-        .replacen(&format!("\"{n1}\": {v1},"), &format!("\"{n1}\": {},", v1 - 1), 1)
-        .replacen(&format!("\"{n2}\": {v2}"), &format!("\"{n2}\": {}", v2 + 1), 1);
+        .replacen(
+            &format!("\"{n1}\": {v1},"),
+            &format!("\"{n1}\": {},", v1 - 1),
+            1,
+        )
+        .replacen(
+            &format!("\"{n2}\": {v2}"),
+            &format!("\"{n2}\": {}", v2 + 1),
+            1,
+        );
     (format!("{head}{tail}"), list.clone(), [(n1, v1), (n2, v2)])
 }
 
@@ -1073,10 +1086,9 @@ fn a_preference_vote_moved_between_two_candidates_in_published_files_is_caught()
         &doc["contests"][0]["national"]["preferences"],
     );
     replace(&results, moved.as_bytes());
-    let election: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(d.current().join("v1/election.json")).unwrap(),
-    )
-    .unwrap();
+    let election: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(d.current().join("v1/election.json")).unwrap())
+            .unwrap();
     let unit_file = election["units"]
         .as_array()
         .unwrap()
@@ -1147,7 +1159,11 @@ fn a_preference_vote_moved_inside_a_signed_entry_is_caught() {
         .unwrap();
     let parse = |l: &str| {
         let f: Vec<&str> = l.split(' ').collect();
-        (f[1].to_owned(), f[2].to_owned(), f[3].parse::<u64>().unwrap())
+        (
+            f[1].to_owned(),
+            f[2].to_owned(),
+            f[3].parse::<u64>().unwrap(),
+        )
     };
     let ((list, n1, v1), (_, n2, v2)) = (parse(first), parse(second));
     all[index] = text
@@ -1181,6 +1197,9 @@ fn a_preference_vote_moved_inside_a_signed_entry_is_caught() {
     assert_eq!(e["field"], format!("preferences {list} {n1}").as_str());
     assert_eq!(
         (e["expected"].as_str(), e["found"].as_str()),
-        (Some(v1.to_string().as_str()), Some((v1 - 1).to_string().as_str()))
+        (
+            Some(v1.to_string().as_str()),
+            Some((v1 - 1).to_string().as_str())
+        )
     );
 }

@@ -135,7 +135,10 @@ fn as_json(sums: &BTreeMap<String, BTreeMap<u32, u64>>) -> Value {
     Value::Object(out)
 }
 
-fn add(into: &mut BTreeMap<String, BTreeMap<u32, u64>>, from: &BTreeMap<String, BTreeMap<u32, u64>>) {
+fn add(
+    into: &mut BTreeMap<String, BTreeMap<u32, u64>>,
+    from: &BTreeMap<String, BTreeMap<u32, u64>>,
+) {
     for (list, numbers) in from {
         for (n, v) in numbers {
             *into.entry(list.clone()).or_default().entry(*n).or_default() += v;
@@ -169,15 +172,20 @@ fn sum_totals(children: &[&Value]) -> Value {
     json!({"counts": counts, "votes": votes, "preferences": as_json(&prefs)})
 }
 
+/// An open-list simulation where a quarter of the protocols carry an error (quarantined, and
+/// half of them amended).
 fn open_config(seed: u64, stations: u32, districts: u32, candidates: u32, marks: u32) -> SimConfig {
+    let errors = SimConfig {
+        error_rate_per_10k: 2500,
+        ..SimConfig::default()
+    };
     SimConfig {
         seed,
         stations,
         districts,
-        error_rate_per_10k: 2500,
         candidates,
         marks,
-        ..SimConfig::default()
+        ..errors
     }
 }
 
