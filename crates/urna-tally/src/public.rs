@@ -14,9 +14,20 @@
 //!   `v1/stations/<xx>.json`, `v1/results.json`, its slices for readers `v1/summary.json` and
 //!   `v1/areas/<unit>.json`, `v1/quarantine.json`,
 //!   `v1/seats/<contest>.json`, `v1/units/<unit>.json`, `csv/stations.csv`, `csv/units.csv`,
-//!   `README.txt`, and the results page ([`WEB_FILES`]: `index.html` and `web/…`, embedded
+//!   `csv/preferences.csv` (open lists only), `README.txt`, and the results page ([`WEB_FILES`]: `index.html` and `web/…`, embedded
 //!   from the workspace's `web/` directory at build time, so every bundle carries the page of
 //!   the build that wrote it and a verifier of the same version checks it byte for byte).
+//!
+//! Open lists (a contest with `preferences`) add, and only then, so that a closed-list bundle
+//! is byte for byte what it would be without them: the contest's `preferences` rule and each
+//! list's `candidates` in `v1/election.json`; a `preferences` object (list id → ballot number
+//! → votes, lists in ballot order, numbers ascending, only candidates with votes) in every
+//! totals object and in each station's current entry and revisions in the unit files; the
+//! `elected` of each list in the seat table; and `csv/preferences.csv`. Where a list has
+//! different candidates in different districts, a number names the candidate standing in the
+//! unit; above the districts the votes of every candidate with that number are summed. A
+//! station's entry shows the preference lines of its note that name a candidate (a line that
+//! names none breaks a rule, and the violation quotes it).
 //!
 //! The station index lets a reader (the results page) find a station's unit without fetching
 //! every station: the stations are split into 256 shards by the first byte of the SHA-256 of
@@ -804,7 +815,8 @@ pub fn station_vkey(e: &Election, s: StationIdx) -> String {
 
 /// Every derived file of the bundle, as (relative path, bytes), in a fixed order: election,
 /// the 256 station index shards, results, summary, areas, quarantine, seats, the unit files in definition
-/// order, the two CSV files, the README, the results page ([`WEB_FILES`]).
+/// order, the CSV files (`csv/preferences.csv` only with open lists), the README, the results
+/// page ([`WEB_FILES`]).
 /// The checkpoint must be the one the replay stopped at (same size, this election's origin).
 ///
 /// # Errors
