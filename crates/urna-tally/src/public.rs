@@ -244,7 +244,7 @@ impl EntryStatus {
 }
 
 /// One entry in a station's history.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Revision {
     /// Log index.
     pub index: u64,
@@ -254,8 +254,6 @@ pub struct Revision {
     pub status: EntryStatus,
     /// SHA-256 of the entry (the note bytes).
     pub entry: [u8; 32],
-    /// Its preference votes, as bound to candidates (empty for closed lists).
-    pub preferences: Vec<(CandidateIdx, u64)>,
 }
 
 /// A station's state in one contest: its current submission and every entry it made.
@@ -263,6 +261,9 @@ pub struct Revision {
 pub struct StationState {
     current: Submission,
     history: Vec<Revision>,
+    /// The preference votes of each superseded entry (`history` but the last), kept apart so
+    /// that the current entry's are held once (in `current`) and closed lists hold nothing.
+    superseded_preferences: Vec<Vec<(CandidateIdx, u64)>>,
 }
 
 impl StationState {
@@ -274,6 +275,18 @@ impl StationState {
     /// Every entry of the station, oldest first; the last one is the current one.
     pub fn history(&self) -> &[Revision] {
         &self.history
+    }
+
+    /// The preference votes of entry `i` of [`StationState::history`], as bound to candidates
+    /// (empty for closed lists, and for `i` out of range).
+    pub fn preferences_of(&self, i: usize) -> &[(CandidateIdx, u64)] {
+        if i + 1 == self.history.len() {
+            &self.current.preferences
+        } else {
+            self.superseded_preferences
+                .get(i)
+                .map_or(&[][..], Vec::as_slice)
+        }
     }
 
     /// The current entry.
@@ -463,12 +476,15 @@ impl Replay {
         }
         let tally_err = |source| ReplayError::Tally { index, source };
         let mut history = Vec::new();
+        let mut superseded_preferences = Vec::new();
         if let Some(old) = slot.take() {
             c.builder
                 .remove(e, &StationOutcome::of(&old.current))
                 .map_err(tally_err)?;
             count_warnings(&mut c.warnings, &old.current, false);
             history = old.history;
+            superseded_preferences = old.superseded_preferences;
+            superseded_preferences.push(old.current.preferences);
         }
         c.builder
             .add(e, &StationOutcome::of(&sub))
@@ -483,11 +499,11 @@ impl Replay {
                 EntryStatus::Accepted
             },
             entry: sub.hash,
-            preferences: sub.preferences.clone(),
         });
         *slot = Some(StationState {
             current: sub,
             history,
+            superseded_preferences,
         });
         self.applied += 1;
         Ok(())
@@ -1942,12 +1958,13 @@ fn station_doc<'a>(
                 state
                     .history
                     .iter()
-                    .map(|r| HistoryDoc {
+                    .enumerate()
+                    .map(|(i, r)| HistoryDoc {
                         index: r.index,
                         revision: r.revision,
                         status: r.status.as_str(),
                         entry: entry_ref(&r.entry),
-                        preferences: note_preferences(e, c, &r.preferences),
+                        preferences: note_preferences(e, c, state.preferences_of(i)),
                     })
                     .collect()
             })

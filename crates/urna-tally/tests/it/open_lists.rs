@@ -87,8 +87,17 @@ impl Rendered {
     /// read from the signed note itself, as `{list: {number: votes}}`. (A line naming no
     /// candidate breaks a rule: the violation names it, and it counts nowhere.)
     fn note_preferences(&self, station: usize) -> BTreeMap<String, BTreeMap<u32, u64>> {
+        self.revision_preferences(station, self.notes[station].len() - 1)
+    }
+
+    /// As [`Rendered::note_preferences`], of the station's `k`-th note (0: its protocol).
+    fn revision_preferences(
+        &self,
+        station: usize,
+        k: usize,
+    ) -> BTreeMap<String, BTreeMap<u32, u64>> {
         let e = &self.election;
-        let note = self.notes[station].last().unwrap();
+        let note = &self.notes[station][k];
         let parsed = Note::parse(note).unwrap();
         let body = ProtocolBody::parse(parsed.text()).unwrap();
         let unit = e.stations[station].unit;
@@ -240,6 +249,12 @@ proptest! {
             for s in c["stations"].as_array().unwrap() {
                 let i = e.stations.iter().position(|st| st.id == s["id"]).unwrap();
                 prop_assert_eq!(&s["current"]["preferences"], &as_json(&r.note_preferences(i)));
+                // Each revision, the superseded protocol included, shows its own note's.
+                let history = s["history"].as_array().unwrap();
+                prop_assert_eq!(history.len(), r.notes[i].len());
+                for (k, h) in history.iter().enumerate() {
+                    prop_assert_eq!(&h["preferences"], &as_json(&r.revision_preferences(i, k)));
+                }
             }
         }
         // csv/preferences.csv adds up to the national totals.
