@@ -112,4 +112,12 @@ fn open_list_protocols_flow_through_intake_tally_publish_and_verify() {
         ),
         "{tally}"
     );
+    // 8. `urna export csv` writes the bundle's preference votes beside the other CSV files.
+    let csv = dir.path().join("csv");
+    let out = run(&["export", "csv", "--data", p(&data), "--out", p(&csv)], 0);
+    assert!(out.contains("csv/preferences.csv"), "{out}");
+    assert_eq!(
+        std::fs::read(csv.join("preferences.csv")).unwrap(),
+        std::fs::read(bundle.join("current/csv/preferences.csv")).unwrap()
+    );
 }
