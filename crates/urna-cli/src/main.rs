@@ -104,7 +104,10 @@ enum Command {
         /// Seed of the simulation.
         #[arg(long, default_value_t = 2025)]
         seed: u64,
-        /// Candidates per list: open lists with `preferences:` lines (0: closed lists).
+        /// Candidates per list who draw preference votes: open lists with `preferences:` lines
+        /// (0: closed lists). Each list has at least as many candidates as the seats it runs
+        /// for (its own in each district with the twelve Albanian districts), so the seat
+        /// rules can name the elected.
         #[arg(long, default_value_t = 0)]
         candidates: u32,
         /// Most candidates a voter may mark within a list, for open lists.
