@@ -120,19 +120,24 @@ fn export_cdf(data: &Path, out: &Path) -> Result<ExitCode> {
 fn export_csv(data: &Path, out: &Path) -> Result<ExitCode> {
     fs::create_dir_all(out)
         .with_context(|| format!("cannot create directory {}", out.display()))?;
-    let names = [
+    let p = Published::open(data)?;
+    let mut names = vec![
         ("stations.csv", public::STATIONS_CSV),
         ("units.csv", public::UNITS_CSV),
     ];
+    let mut rendered = vec![
+        public::render_stations_csv(&p.election, &p.replay)?,
+        public::render_units_csv(&p.election, &p.replay)?,
+    ];
+    // Open lists: the preference votes too, as the bundle has them.
+    if let Some(csv) = public::render_preferences_csv(&p.election, &p.replay)? {
+        names.push(("preferences.csv", public::PREFERENCES_CSV));
+        rendered.push(csv);
+    }
     let mut files = names
         .iter()
         .map(|(name, _)| OutputFile::create(&out.join(name)))
         .collect::<Result<Vec<_>>>()?;
-    let p = Published::open(data)?;
-    let rendered = [
-        public::render_stations_csv(&p.election, &p.replay)?,
-        public::render_units_csv(&p.election, &p.replay)?,
-    ];
     for ((file, bytes), (name, _)) in files.iter_mut().zip(&rendered).zip(&names) {
         file.tmp
             .as_file_mut()

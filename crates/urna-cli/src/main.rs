@@ -104,7 +104,10 @@ enum Command {
         /// Seed of the simulation.
         #[arg(long, default_value_t = 2025)]
         seed: u64,
-        /// Candidates per list: open lists with `preferences:` lines (0: closed lists).
+        /// Candidates per list who draw preference votes: open lists with `preferences:` lines
+        /// (0: closed lists). Each list has at least as many candidates as the seats it runs
+        /// for (its own in each district with the twelve Albanian districts), so the seat
+        /// rules can name the elected.
         #[arg(long, default_value_t = 0)]
         candidates: u32,
         /// Most candidates a voter may mark within a list, for open lists.
@@ -223,7 +226,8 @@ enum Command {
     /// Re-verify a published election from its bundle (a directory or a URL), trusting only
     /// the keys given: log, witnesses, quorum.
     Verify(verify_cmd::VerifyArgs),
-    /// Export results: NIST SP 1500-100 v2 JSON (`cdf`), CSV per station and per unit (`csv`).
+    /// Export results: NIST SP 1500-100 v2 JSON (`cdf`), CSV per station and per unit (`csv`;
+    /// open lists also per station and candidate).
     Export(export_cmd::ExportArgs),
     /// Where the data directory stands: entries, log size, published checkpoint and its lag.
     Status {

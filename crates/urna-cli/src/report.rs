@@ -92,6 +92,41 @@ pub(crate) fn write_summary(out: &mut impl Write, e: &Election, r: &TallyReport)
             percent(nat.votes[i], valid)
         )?;
     }
+    if contest.preferences.is_some() {
+        // Every candidate with votes, by list (as above) then ballot number; the share is of
+        // the list's votes where the candidate stands (the country, or their district).
+        writeln!(
+            out,
+            "\nPreference votes ({}; share of the list's votes where the candidate stands)",
+            e.units[0].name
+        )?;
+        for &i in &order {
+            let l = &e.lists[contest.lists[i]];
+            for ci in &l.candidates {
+                let votes = nat.preferences.get(ci.0 as usize).copied().unwrap_or(0);
+                if votes == 0 {
+                    continue;
+                }
+                let c = &e.candidates[ci.0 as usize];
+                let (unit, list_votes) = match c.unit {
+                    Some(u) => (
+                        format!(" [{}]", e.units[u.0 as usize].id),
+                        t.unit(u).votes[i],
+                    ),
+                    None => (String::new(), nat.votes[i]),
+                };
+                writeln!(
+                    out,
+                    "  {:<8} {:>4} {:<50} {:>12} {:>7} %",
+                    l.id,
+                    c.number,
+                    format!("{}{unit}", c.name),
+                    n(votes),
+                    percent(votes, list_votes)
+                )?;
+            }
+        }
+    }
     // Per unit at depth 1 (districts).
     let districts: Vec<usize> = (0..e.units.len())
         .filter(|&u| e.units[u].depth == 1)
@@ -156,6 +191,23 @@ pub(crate) fn write_summary(out: &mut impl Write, e: &Election, r: &TallyReport)
     Ok(())
 }
 
+/// A list's preference votes in `t` by ballot number, numbers with votes only: (number,
+/// votes). Where one number names candidates of different districts (above the districts),
+/// their votes are summed, as in the bundle's totals.
+fn preference_totals(e: &Election, list: usize, t: &Totals) -> Vec<(u32, u64)> {
+    let mut rows: Vec<(u32, u64)> = Vec::new();
+    for ci in &e.lists[list].candidates {
+        let v = t.preferences.get(ci.0 as usize).copied().unwrap_or(0);
+        let number = e.candidates[ci.0 as usize].number;
+        match rows.last_mut() {
+            Some(last) if last.0 == number => last.1 = last.1.saturating_add(v),
+            _ => rows.push((number, v)),
+        }
+    }
+    rows.retain(|r| r.1 > 0);
+    rows
+}
+
 /// The tally as JSON (units in definition order; stations of the quarantine list in id order).
 pub(crate) fn write_json(out: &mut impl Write, e: &Election, r: &TallyReport) -> Result<()> {
     let t = r.tally();
@@ -165,7 +217,7 @@ pub(crate) fn write_json(out: &mut impl Write, e: &Election, r: &TallyReport) ->
         .iter()
         .zip(&t.units)
         .map(|(u, tot)| {
-            serde_json::json!({
+            let mut unit = serde_json::json!({
                 "id": u.id,
                 "name": u.name,
                 "level": u.level,
@@ -177,7 +229,26 @@ pub(crate) fn write_json(out: &mut impl Write, e: &Election, r: &TallyReport) ->
                 "registered_counted": tot.registered_counted,
                 "counts": e.counts.iter().zip(&tot.counts).map(|(k, v)| (k.clone(), serde_json::json!(v))).collect::<serde_json::Map<_, _>>(),
                 "votes": contest.lists.iter().zip(&tot.votes).map(|(&l, v)| (e.lists[l].id.clone(), serde_json::json!(v))).collect::<serde_json::Map<_, _>>(),
-            })
+            });
+            if contest.preferences.is_some() {
+                // The shape of the bundle's totals: list → ballot number → votes.
+                let prefs: serde_json::Map<_, _> = contest
+                    .lists
+                    .iter()
+                    .filter_map(|&l| {
+                        let rows = preference_totals(e, l, tot);
+                        (!rows.is_empty()).then(|| {
+                            let numbers: serde_json::Map<_, _> = rows
+                                .into_iter()
+                                .map(|(number, v)| (number.to_string(), serde_json::json!(v)))
+                                .collect();
+                            (e.lists[l].id.clone(), serde_json::Value::Object(numbers))
+                        })
+                    })
+                    .collect();
+                unit["preferences"] = serde_json::Value::Object(prefs);
+            }
+            unit
         })
         .collect();
     let quarantine: Vec<serde_json::Value> = r

@@ -565,6 +565,9 @@ impl BundleWriter {
             public::UNITS_CSV.to_owned(),
             Content::New(public::render_units_csv(e, r)?),
         ));
+        if let Some(csv) = public::render_preferences_csv(e, r)? {
+            files.push((public::PREFERENCES_CSV.to_owned(), Content::New(csv)));
+        }
         files.push((
             public::README_TXT.to_owned(),
             Content::New(public::render_readme(e, &cp)),

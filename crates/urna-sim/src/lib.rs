@@ -6,8 +6,8 @@
 //! a configurable share of protocols carries an arithmetic error of the kinds commissions make
 //! (invalid ballots miscounted, a list's votes mistyped, more ballots than voters).
 //!
-//! With [`SimConfig::candidates`] above 0 the lists are open: each has that many candidates,
-//! voters mark up to [`SimConfig::marks`] of them, and protocols carry `preferences:` lines —
+//! With [`SimConfig::candidates`] above 0 the lists are open: that many candidates of each
+//! list draw preference votes, voters mark up to [`SimConfig::marks`] of them, and protocols carry `preferences:` lines —
 //! a few strong candidates per list and many weak ones. The same share of protocols then also
 //! carries a preference error of the kinds counting commissions make: a vote moved from one
 //! candidate to another of the same list (the list totals stay right, and no rule can see it),
@@ -15,6 +15,10 @@
 //! candidate. Preferences come from a random stream of their own, so everything else (list
 //! votes, arithmetic errors, keys) is identical to the closed-list simulation of the same seed,
 //! and with 0 candidates (the default) the output is byte for byte what it was before.
+//! So that the seat rules can name the elected, a list has as many candidates as the seats it
+//! runs for (at least [`SimConfig::candidates`]): with the twelve Albanian districts a list has
+//! its own candidates in each district (`unit = "D01"` …), as many as the district's seats;
+//! otherwise one list of 100 for the whole country (the generic rule set's house).
 //!
 //! Station keys are derived from the seed (SHA-256 of seed and station number): a simulation's
 //! keys are as secret as its seed, which is fine for exercises and never for a real election.
@@ -97,6 +101,13 @@ const DISTRICT_NAMES: [&str; 12] = [
     "Tiranë",
     "Vlorë",
 ];
+
+/// Seats of the twelve districts, in [`DISTRICT_NAMES`] order, as in `urna-tally`'s `albania`
+/// rule set (the 2021 magnitudes).
+const DISTRICT_SEATS: [u32; 12] = [7, 5, 14, 14, 16, 4, 10, 3, 7, 11, 37, 12];
+
+/// Seats of the generic rule set's house, used when the districts are not Albania's.
+const GENERIC_HOUSE: u32 = 100;
 
 /// Lists on the simulated ballot: id, name, national base share in per mille.
 const LISTS: [(&str, &str, u32); 7] = [
@@ -207,11 +218,30 @@ impl Simulation {
         self.first_of_district(d + 1) - self.first_of_district(d)
     }
 
+    /// Whether each district has its own candidates (Albania's districts and rule set).
+    fn candidates_per_district(&self) -> bool {
+        self.districts.len() == DISTRICT_NAMES.len()
+    }
+
+    /// Candidates of each list in district `d` (0 for closed lists): enough for every seat it
+    /// can win there, and at least [`SimConfig::candidates`].
+    fn list_length(&self, d: u32) -> u32 {
+        if self.config.candidates == 0 {
+            return 0;
+        }
+        let seats = if self.candidates_per_district() {
+            DISTRICT_SEATS[d as usize]
+        } else {
+            GENERIC_HOUSE
+        };
+        self.config.candidates.max(seats)
+    }
+
     /// The contest's seat rules: twelve districts are named as Albania's, so Albania's rule
     /// set (140 seats) applies; any other number gets the generic rule set, D'Hondt over the
     /// whole country, 100 seats.
     fn seat_rules(&self) -> &'static str {
-        if self.districts.len() == DISTRICT_NAMES.len() {
+        if self.candidates_per_district() {
             "seats = { rules = \"albania\" }\n"
         } else {
             "seats = { rules = \"generic\", house = 100 }\n"
@@ -247,12 +277,28 @@ impl Simulation {
         }
         for (id, name, _) in LISTS {
             let _ = write!(s, "[[lists]]\nid = \"{id}\"\nname = \"{name}\"\n\n");
-            for n in 1..=self.config.candidates {
-                let gender = if n % 3 == 0 { "f" } else { "m" };
-                let _ = write!(
-                    s,
-                    "[[lists.candidates]]\nnumber = {n}\nname = \"{name} candidate {n}\"\ngender = \"{gender}\"\n\n"
-                );
+            let per_district = self.candidates_per_district();
+            let districts = if per_district {
+                self.districts.len() as u32
+            } else {
+                1
+            };
+            for d in 0..districts {
+                let (unit, suffix) = if per_district {
+                    (
+                        format!("unit = \"D{:02}\"\n", d + 1),
+                        format!(" ({})", DISTRICT_NAMES[d as usize]),
+                    )
+                } else {
+                    (String::new(), String::new())
+                };
+                for n in 1..=self.list_length(d) {
+                    let gender = if n % 3 == 0 { "f" } else { "m" };
+                    let _ = write!(
+                        s,
+                        "[[lists.candidates]]\nnumber = {n}\nname = \"{name} candidate {n}{suffix}\"\ngender = \"{gender}\"\n{unit}\n"
+                    );
+                }
             }
         }
         let _ = write!(s, "[[units]]\nid = \"SIM\"\nname = \"Simland\"\n\n");
@@ -343,7 +389,8 @@ impl Simulation {
                 && prng.gen_range(0..10_000) < self.config.error_rate_per_10k =>
             {
                 let mut bad = body.clone();
-                preference_error = self.preference_error(&mut prng, &mut bad, &votes);
+                let length = self.list_length(self.district_of(i));
+                preference_error = self.preference_error(&mut prng, &mut bad, &votes, length);
                 if preference_error.is_some() {
                     (bad, Some(body))
                 } else {
@@ -414,6 +461,7 @@ impl Simulation {
         rng: &mut ChaCha20Rng,
         body: &mut ProtocolBody,
         votes: &[u64],
+        list_length: u32,
     ) -> Option<PreferenceError> {
         let li = rng.gen_range(0..body.preferences.len().max(1));
         let lp = body.preferences.get_mut(li)?;
@@ -443,7 +491,7 @@ impl Simulation {
             PreferenceError::UnknownCandidate => {
                 // The last candidate's votes written one row below the list's end.
                 let last = lp.candidates.len() - 1;
-                lp.candidates[last].number = self.config.candidates + 1;
+                lp.candidates[last].number = list_length + 1;
             }
         }
         Some(kind)

@@ -14,9 +14,20 @@
 //!   `v1/stations/<xx>.json`, `v1/results.json`, its slices for readers `v1/summary.json` and
 //!   `v1/areas/<unit>.json`, `v1/quarantine.json`,
 //!   `v1/seats/<contest>.json`, `v1/units/<unit>.json`, `csv/stations.csv`, `csv/units.csv`,
-//!   `README.txt`, and the results page ([`WEB_FILES`]: `index.html` and `web/…`, embedded
+//!   `csv/preferences.csv` (open lists only), `README.txt`, and the results page ([`WEB_FILES`]: `index.html` and `web/…`, embedded
 //!   from the workspace's `web/` directory at build time, so every bundle carries the page of
 //!   the build that wrote it and a verifier of the same version checks it byte for byte).
+//!
+//! Open lists (a contest with `preferences`) add, and only then, so that a closed-list bundle
+//! is byte for byte what it would be without them: the contest's `preferences` rule and each
+//! list's `candidates` in `v1/election.json`; a `preferences` object (list id → ballot number
+//! → votes, lists in ballot order, numbers ascending, only candidates with votes) in every
+//! totals object and in each station's current entry and revisions in the unit files; the
+//! `elected` of each list in the seat table; and `csv/preferences.csv`. Where a list has
+//! different candidates in different districts, a number names the candidate standing in the
+//! unit; above the districts the votes of every candidate with that number are summed. A
+//! station's entry shows the preference lines of its note that name a candidate (a line that
+//! names none breaks a rule, and the violation quotes it).
 //!
 //! The station index lets a reader (the results page) find a station's unit without fetching
 //! every station: the stations are split into 256 shards by the first byte of the SHA-256 of
@@ -49,7 +60,9 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use serde::{Serialize, Serializer};
-use urna_model::definition::{ContestIdx, Election, ListKind, StationIdx, UnitIdx};
+use urna_model::definition::{
+    CandidateIdx, ContestIdx, Election, Gender, ListKind, Marks, StationIdx, UnitIdx,
+};
 use urna_model::genesis::{Genesis, GenesisError};
 use urna_model::intake::{Rejection, Submission, bind_unverified, check, sha256};
 use urna_model::note::{Note, format_vkey};
@@ -248,6 +261,9 @@ pub struct Revision {
 pub struct StationState {
     current: Submission,
     history: Vec<Revision>,
+    /// The preference votes of each superseded entry (`history` but the last), kept apart so
+    /// that the current entry's are held once (in `current`) and closed lists hold nothing.
+    superseded_preferences: Vec<Vec<(CandidateIdx, u64)>>,
 }
 
 impl StationState {
@@ -259,6 +275,18 @@ impl StationState {
     /// Every entry of the station, oldest first; the last one is the current one.
     pub fn history(&self) -> &[Revision] {
         &self.history
+    }
+
+    /// The preference votes of entry `i` of [`StationState::history`], as bound to candidates
+    /// (empty for closed lists, and for `i` out of range).
+    pub fn preferences_of(&self, i: usize) -> &[(CandidateIdx, u64)] {
+        if i + 1 == self.history.len() {
+            &self.current.preferences
+        } else {
+            self.superseded_preferences
+                .get(i)
+                .map_or(&[][..], Vec::as_slice)
+        }
     }
 
     /// The current entry.
@@ -448,12 +476,15 @@ impl Replay {
         }
         let tally_err = |source| ReplayError::Tally { index, source };
         let mut history = Vec::new();
+        let mut superseded_preferences = Vec::new();
         if let Some(old) = slot.take() {
             c.builder
                 .remove(e, &StationOutcome::of(&old.current))
                 .map_err(tally_err)?;
             count_warnings(&mut c.warnings, &old.current, false);
             history = old.history;
+            superseded_preferences = old.superseded_preferences;
+            superseded_preferences.push(old.current.preferences);
         }
         c.builder
             .add(e, &StationOutcome::of(&sub))
@@ -472,6 +503,7 @@ impl Replay {
         *slot = Some(StationState {
             current: sub,
             history,
+            superseded_preferences,
         });
         self.applied += 1;
         Ok(())
@@ -732,6 +764,8 @@ pub const QUARANTINE_JSON: &str = "v1/quarantine.json";
 pub const STATIONS_CSV: &str = "csv/stations.csv";
 /// Path of `csv/units.csv`.
 pub const UNITS_CSV: &str = "csv/units.csv";
+/// Path of `csv/preferences.csv`, written when a contest has preferences.
+pub const PREFERENCES_CSV: &str = "csv/preferences.csv";
 /// Path of `README.txt`.
 pub const README_TXT: &str = "README.txt";
 /// Path of `v1/keys.json`, the commission's log and witness keys (`urna/keys/v1`). Not
@@ -797,7 +831,8 @@ pub fn station_vkey(e: &Election, s: StationIdx) -> String {
 
 /// Every derived file of the bundle, as (relative path, bytes), in a fixed order: election,
 /// the 256 station index shards, results, summary, areas, quarantine, seats, the unit files in definition
-/// order, the two CSV files, the README, the results page ([`WEB_FILES`]).
+/// order, the CSV files (`csv/preferences.csv` only with open lists), the README, the results
+/// page ([`WEB_FILES`]).
 /// The checkpoint must be the one the replay stopped at (same size, this election's origin).
 ///
 /// # Errors
@@ -824,6 +859,9 @@ pub fn render(
     }
     out.push((STATIONS_CSV.to_owned(), render_stations_csv(e, replay)?));
     out.push((UNITS_CSV.to_owned(), render_units_csv(e, replay)?));
+    if let Some(csv) = render_preferences_csv(e, replay)? {
+        out.push((PREFERENCES_CSV.to_owned(), csv));
+    }
     out.push((README_TXT.to_owned(), render_readme(e, &cp)));
     out.extend(web_files());
     Ok(out)
@@ -948,7 +986,7 @@ pub fn render_election(e: &Election, files: &DefinitionFiles) -> Result<Vec<u8>,
         sha256: hex(sha),
         path: format!("blob/sha256/{}", hex(sha)),
     };
-    let list = |l: usize| {
+    let list = |l: usize, open: bool| {
         let l = &e.lists[l];
         ListDoc {
             id: &l.id,
@@ -959,6 +997,24 @@ pub fn render_election(e: &Election, files: &DefinitionFiles) -> Result<Vec<u8>,
                 ListKind::Other => "other",
             },
             community: l.community.as_deref(),
+            candidates: open.then(|| {
+                l.candidates
+                    .iter()
+                    .map(|ci| {
+                        let c = &e.candidates[ci.0 as usize];
+                        CandidateDoc {
+                            number: c.number,
+                            name: &c.name,
+                            gender: c.gender.map(|g| match g {
+                                Gender::Female => "f",
+                                Gender::Male => "m",
+                            }),
+                            withdrawn: c.withdrawn,
+                            unit: c.unit.map(|u| e.units[u.0 as usize].id.as_str()),
+                        }
+                    })
+                    .collect()
+            }),
         }
     };
     let mut stations_below = vec![0u64; e.units.len()];
@@ -1015,7 +1071,17 @@ pub fn render_election(e: &Election, files: &DefinitionFiles) -> Result<Vec<u8>,
             .map(|c| ContestDoc {
                 id: &c.id,
                 name: &c.name,
-                lists: c.lists.iter().map(|&l| list(l)).collect(),
+                lists: c
+                    .lists
+                    .iter()
+                    .map(|&l| list(l, c.preferences.is_some()))
+                    .collect(),
+                preferences: c.preferences.map(|p| PreferenceRuleDoc {
+                    marks: match p.marks {
+                        Marks::AtMost(n) => MarksDoc::AtMost(n),
+                        Marks::All => MarksDoc::All("all"),
+                    },
+                }),
             })
             .collect(),
         units: e
@@ -1382,6 +1448,58 @@ pub fn render_stations_csv(e: &Election, replay: &Replay) -> Result<Vec<u8>, Ren
     w.into_inner().map_err(|x| fail(&x))
 }
 
+/// `csv/preferences.csv`, `None` when no contest has preferences: `contest, station, unit,
+/// list, candidate, votes`, one row per counted station and candidate with votes; contests,
+/// then stations in definition order, then lists in the contest's order, then ballot number.
+///
+/// # Errors
+/// [`RenderError::Write`] if the CSV writer fails.
+pub fn render_preferences_csv(
+    e: &Election,
+    replay: &Replay,
+) -> Result<Option<Vec<u8>>, RenderError> {
+    if e.contests.iter().all(|c| c.preferences.is_none()) {
+        return Ok(None);
+    }
+    let fail = |err: &dyn std::fmt::Display| RenderError::Write {
+        file: PREFERENCES_CSV,
+        reason: err.to_string(),
+    };
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record(["contest", "station", "unit", "list", "candidate", "votes"])
+        .map_err(|x| fail(&x))?;
+    let mut buf = String::new();
+    for c in contest_indices(e) {
+        let contest = &e.contests[c.0 as usize];
+        for (i, st) in e.stations.iter().enumerate() {
+            let s = StationIdx(u32::try_from(i).unwrap_or(u32::MAX));
+            let Some(state) = replay.station(c, s) else {
+                continue;
+            };
+            if state.current.is_quarantined() {
+                continue;
+            }
+            let Some(PreferencesDoc(lists)) = note_preferences(e, c, &state.current.preferences)
+            else {
+                continue;
+            };
+            for (list, numbers) in lists {
+                for (n, v) in numbers.into_iter().filter(|&(_, v)| v > 0) {
+                    let mut put = |field: &str| w.write_field(field).map_err(|x| fail(&x));
+                    put(&contest.id)?;
+                    put(&st.id)?;
+                    put(&e.units[st.unit.0 as usize].id)?;
+                    put(list)?;
+                    put(decimal(&mut buf, u64::from(n)))?;
+                    put(decimal(&mut buf, v))?;
+                    w.write_record(None::<&[u8]>).map_err(|x| fail(&x))?;
+                }
+            }
+        }
+    }
+    w.into_inner().map(Some).map_err(|x| fail(&x))
+}
+
 /// `csv/units.csv`: one row per unit per contest with its totals: `contest, unit, name,
 /// level, parent, depth, stations, reported, counted, quarantined, registered,
 /// registered_counted`, then `count:<name>` for every named count and `votes:<list>` for every
@@ -1489,7 +1607,7 @@ mirror, and everything in it can be checked without trusting whoever serves it.
                            their unit and the unit's file.
   csv/stations.csv         One row per station per contest.
   csv/units.csv            One row per unit per contest.
-  index.html, web/         The results page: open index.html in a browser.
+{preferences}  index.html, web/         The results page: open index.html in a browser.
   v1/keys.json             The log key and the witnesses' keys, as the commission
                            announces them (compare them with what it published elsewhere).
   cdf/election-report.json When present: the results as a NIST SP 1500-100 v2
@@ -1512,6 +1630,12 @@ How to verify:
         id = e.id,
         origin = cp.origin,
         size = cp.size,
+        preferences = if e.contests.iter().any(|c| c.preferences.is_some()) {
+            "  csv/preferences.csv      Open lists: one row per counted station and candidate \
+             with\n                           preference votes.\n"
+        } else {
+            ""
+        },
     )
     .into_bytes()
 }
@@ -1541,6 +1665,10 @@ fn seats_doc(e: &Election, c: ContestIdx, tally: &Tally) -> Option<SeatsDoc> {
             doc.tie_seed = Some(a.tie_break.seed.clone());
             doc.tie_breaks = a.tie_breaks().count();
             doc.explanation = Some(seats_path(&contest.id));
+            let has_candidates = contest
+                .lists
+                .iter()
+                .any(|&l| !e.lists[l].candidates.is_empty());
             doc.lists = contest
                 .lists
                 .iter()
@@ -1551,6 +1679,22 @@ fn seats_doc(e: &Election, c: ContestIdx, tally: &Tally) -> Option<SeatsDoc> {
                         list: id.clone(),
                         votes: a.votes.get(&ListId::new(id.clone())).map_or(0, |v| v.0),
                         seats: a.seats_of(id).0,
+                        elected: has_candidates.then(|| {
+                            a.candidates
+                                .get(&ListId::new(id.clone()))
+                                .into_iter()
+                                .flatten()
+                                .flat_map(|lc| {
+                                    lc.elected.iter().map(|&n| ElectedDoc {
+                                        number: n,
+                                        name: lc
+                                            .candidate(n)
+                                            .map(|c| c.name.clone())
+                                            .unwrap_or_default(),
+                                    })
+                                })
+                                .collect()
+                        }),
                     }
                 })
                 .collect();
@@ -1698,7 +1842,78 @@ fn totals_doc<'a>(e: &'a Election, c: ContestIdx, t: &Totals) -> TotalsDoc<'a> {
                 .zip(t.votes.iter().map(|&v| percent(v, votes_total)))
                 .collect(),
         ),
+        preferences: totals_preferences(e, c, &t.preferences),
     }
+}
+
+/// The preference votes of a totals object: per list in contest order, per ballot number
+/// ascending, only numbers with votes. Where a list has different candidates in different
+/// districts, one number names several candidates: above the districts their votes are
+/// summed under that number. `None` for a contest without preferences.
+fn totals_preferences<'a>(
+    e: &'a Election,
+    c: ContestIdx,
+    per_candidate: &[u64],
+) -> Option<PreferencesDoc<'a>> {
+    let contest = &e.contests[c.0 as usize];
+    contest.preferences?;
+    let mut out = Vec::new();
+    for &l in &contest.lists {
+        let list = &e.lists[l];
+        let mut numbers: Vec<(u32, u64)> = Vec::new();
+        // A list's candidates come by increasing ballot number.
+        for ci in &list.candidates {
+            let v = per_candidate.get(ci.0 as usize).copied().unwrap_or(0);
+            if v == 0 {
+                continue;
+            }
+            let n = e.candidates[ci.0 as usize].number;
+            match numbers.last_mut() {
+                Some((last, sum)) if *last == n => *sum = sum.saturating_add(v),
+                _ => numbers.push((n, v)),
+            }
+        }
+        if !numbers.is_empty() {
+            out.push((list.id.as_str(), numbers));
+        }
+    }
+    Some(PreferencesDoc(out))
+}
+
+/// The preference votes of one protocol, as its note gives them (bound to candidates): per
+/// list in contest order, per ballot number ascending. `None` for a contest without
+/// preferences.
+fn note_preferences<'a>(
+    e: &'a Election,
+    c: ContestIdx,
+    lines: &[(CandidateIdx, u64)],
+) -> Option<PreferencesDoc<'a>> {
+    let contest = &e.contests[c.0 as usize];
+    contest.preferences?;
+    let mut out = Vec::new();
+    for &l in &contest.lists {
+        let mut numbers: Vec<(u32, u64)> = lines
+            .iter()
+            .filter_map(|(ci, v)| {
+                let cand = e.candidates.get(ci.0 as usize)?;
+                (cand.list == l).then_some((cand.number, *v))
+            })
+            .collect();
+        if numbers.is_empty() {
+            continue;
+        }
+        numbers.sort_unstable_by_key(|&(n, _)| n);
+        // A number written twice (a violation of its own) is shown once, summed.
+        numbers.dedup_by(|later, kept| {
+            let same = later.0 == kept.0;
+            if same {
+                kept.1 = kept.1.saturating_add(later.1);
+            }
+            same
+        });
+        out.push((e.lists[l].id.as_str(), numbers));
+    }
+    Some(PreferencesDoc(out))
 }
 
 fn station_doc<'a>(
@@ -1722,6 +1937,7 @@ fn station_doc<'a>(
                 entry: entry_ref(&latest.entry),
                 counts: counts_named(e, &sub.counts),
                 votes: votes_named(e, c, &sub.votes),
+                preferences: note_preferences(e, c, &sub.preferences),
                 violations: sub
                     .violations
                     .iter()
@@ -1742,11 +1958,13 @@ fn station_doc<'a>(
                 state
                     .history
                     .iter()
-                    .map(|r| HistoryDoc {
+                    .enumerate()
+                    .map(|(i, r)| HistoryDoc {
                         index: r.index,
                         revision: r.revision,
                         status: r.status.as_str(),
                         entry: entry_ref(&r.entry),
+                        preferences: note_preferences(e, c, state.preferences_of(i)),
                     })
                     .collect()
             })
@@ -1827,6 +2045,21 @@ struct ContestDoc<'a> {
     id: &'a str,
     name: &'a str,
     lists: Vec<ListDoc<'a>>,
+    /// Open lists only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    preferences: Option<PreferenceRuleDoc>,
+}
+
+#[derive(Serialize)]
+struct PreferenceRuleDoc {
+    marks: MarksDoc,
+}
+
+#[derive(Serialize)]
+#[serde(untagged)]
+enum MarksDoc {
+    AtMost(u32),
+    All(&'static str),
 }
 
 #[derive(Serialize)]
@@ -1835,6 +2068,38 @@ struct ListDoc<'a> {
     name: &'a str,
     kind: &'static str,
     community: Option<&'a str>,
+    /// In a contest with preferences only: the list's candidates by ballot number.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    candidates: Option<Vec<CandidateDoc<'a>>>,
+}
+
+#[derive(Serialize)]
+struct CandidateDoc<'a> {
+    number: u32,
+    name: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    gender: Option<&'static str>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    withdrawn: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    unit: Option<&'a str>,
+}
+
+/// Preference votes: list id → candidate ballot number → votes, lists in the contest's list
+/// order and numbers ascending; a list with no entry is left out.
+struct PreferencesDoc<'a>(Vec<(&'a str, Vec<(u32, u64)>)>);
+
+impl Serialize for PreferencesDoc<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        struct Numbers<'b>(&'b [(u32, u64)]);
+        impl Serialize for Numbers<'_> {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                // serde_json writes integer keys as strings: {"1": 420}.
+                s.collect_map(self.0.iter().map(|(n, v)| (n, v)))
+            }
+        }
+        s.collect_map(self.0.iter().map(|(l, ns)| (l, Numbers(ns))))
+    }
 }
 
 #[derive(Serialize)]
@@ -1923,6 +2188,15 @@ struct ListSeatsDoc {
     list: String,
     votes: u64,
     seats: u32,
+    /// Contests with candidates only: who takes the seats, in the order the rule elected them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    elected: Option<Vec<ElectedDoc>>,
+}
+
+#[derive(Serialize)]
+struct ElectedDoc {
+    number: u32,
+    name: String,
 }
 
 #[derive(Serialize)]
@@ -1949,6 +2223,9 @@ struct TotalsDoc<'a> {
     votes: Named<'a, u64>,
     votes_total: u64,
     percent: Named<'a, String>,
+    /// Contests with preferences only: candidates with at least one preference vote.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    preferences: Option<PreferencesDoc<'a>>,
 }
 
 #[derive(Serialize)]
@@ -2000,7 +2277,7 @@ struct StationDoc<'a> {
     key: String,
     status: &'static str,
     current: Option<CurrentDoc<'a>>,
-    history: Vec<HistoryDoc>,
+    history: Vec<HistoryDoc<'a>>,
 }
 
 #[derive(Serialize)]
@@ -2010,6 +2287,9 @@ struct CurrentDoc<'a> {
     entry: String,
     counts: Named<'a, u64>,
     votes: Named<'a, u64>,
+    /// Contests with preferences only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    preferences: Option<PreferencesDoc<'a>>,
     violations: Vec<ViolationDoc<'a>>,
 }
 
@@ -2022,11 +2302,14 @@ struct ViolationDoc<'a> {
 }
 
 #[derive(Serialize)]
-struct HistoryDoc {
+struct HistoryDoc<'a> {
     index: u64,
     revision: u32,
     status: &'static str,
     entry: String,
+    /// Contests with preferences only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    preferences: Option<PreferencesDoc<'a>>,
 }
 
 #[derive(Serialize)]

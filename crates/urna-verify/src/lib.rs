@@ -695,7 +695,36 @@ fn explain_refusals(
             let id = &e.lists[l].id;
             (format!("votes {id}"), cur["votes"][id].as_u64(), *v)
         });
-        let Some((field, was, now)) = counts.chain(votes).find(|(_, was, now)| *was != Some(*now))
+        // Open lists: each candidate's preference votes, by list then ballot number; a
+        // candidate the published entry does not show has none there.
+        let open = e.contests[usize::from(sub.contest.0)].preferences.is_some();
+        let mut preferences: Vec<(String, Option<u64>, u64)> = Vec::new();
+        for &l in lists.iter().filter(|_| open) {
+            let id = &e.lists[l].id;
+            let mut numbers: BTreeMap<u32, (Option<u64>, u64)> = BTreeMap::new();
+            for (ci, v) in &sub.preferences {
+                let c = &e.candidates[ci.0 as usize];
+                if c.list == l {
+                    numbers.entry(c.number).or_insert((Some(0), 0)).1 += v;
+                }
+            }
+            if let Some(shown) = cur["preferences"][id].as_object() {
+                for (n, v) in shown {
+                    if let Ok(n) = n.parse::<u32>() {
+                        numbers.entry(n).or_insert((Some(0), 0)).0 = v.as_u64();
+                    }
+                }
+            }
+            preferences.extend(
+                numbers
+                    .into_iter()
+                    .map(|(n, (was, now))| (format!("preferences {id} {n}"), was, now)),
+            );
+        }
+        let Some((field, was, now)) = counts
+            .chain(votes)
+            .chain(preferences)
+            .find(|(_, was, now)| *was != Some(*now))
         else {
             continue;
         };

@@ -28,6 +28,7 @@ enum Job {
     Unit(UnitIdx),
     StationsCsv,
     UnitsCsv,
+    PreferencesCsv,
     Readme,
     Web,
 }
@@ -48,7 +49,13 @@ fn jobs(e: &Election, replay: &Replay) -> Vec<Job> {
             .into_iter()
             .map(Job::Unit),
     );
-    jobs.extend([Job::StationsCsv, Job::UnitsCsv, Job::Readme, Job::Web]);
+    jobs.extend([
+        Job::StationsCsv,
+        Job::UnitsCsv,
+        Job::PreferencesCsv,
+        Job::Readme,
+        Job::Web,
+    ]);
     jobs
 }
 
@@ -80,6 +87,11 @@ fn run_job(
             public::render_stations_csv(e, replay)?,
         ),
         Job::UnitsCsv => one(public::UNITS_CSV, public::render_units_csv(e, replay)?),
+        // Written only when a contest has preferences.
+        Job::PreferencesCsv => Ok(public::render_preferences_csv(e, replay)?
+            .map(|csv| (public::PREFERENCES_CSV.to_owned(), csv))
+            .into_iter()
+            .collect()),
         Job::Readme => one(public::README_TXT, public::render_readme(e, cp)),
         Job::Web => Ok(public::web_files().collect()),
     }
@@ -131,7 +143,7 @@ pub(crate) fn render_and_compare(
     schedule.sort_by_key(|&i| match jobs[i] {
         Job::StationsCsv => 0,
         Job::Results => 1,
-        Job::UnitsCsv => 2,
+        Job::UnitsCsv | Job::PreferencesCsv => 2,
         _ => 3,
     });
     let slots: Vec<Mutex<Option<JobOutcome>>> = jobs.iter().map(|_| Mutex::new(None)).collect();

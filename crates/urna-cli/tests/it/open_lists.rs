@@ -30,7 +30,9 @@ fn open_list_protocols_flow_through_intake_tally_publish_and_verify() {
     );
     let definition = std::fs::read_to_string(src.join("election.toml")).unwrap();
     assert!(definition.contains("preferences = { marks = 2 }"));
-    assert_eq!(definition.matches("[[lists.candidates]]").count(), 35);
+    // Seven lists with their own candidates in each of the twelve districts, as many as the
+    // district's seats and at least 5: 140 seats, plus 1 in Gjirokastër (4) and 2 in Kukës (3).
+    assert_eq!(definition.matches("[[lists.candidates]]").count(), 7 * 143);
     // 2. Intake: nothing is refused (--strict exits 0); the preference errors are quarantined.
     init(&src, &data);
     let out = run(
@@ -87,5 +89,35 @@ fn open_list_protocols_flow_through_intake_tally_publish_and_verify() {
         Some(0),
         "{stdout}\n{}",
         String::from_utf8_lossy(&v.stderr)
+    );
+    // 6. Seats from the data directory go to candidates under the albania rule set's
+    //    `closed_part` rule: the fixed part of Tiranë's lists first.
+    let seats = run(&["seats", "--data", p(&data)], 0);
+    assert!(
+        seats.contains("Tirane: 1 Alliance for Progress candidate 1 (Tiranë) (m), 2 "),
+        "{seats}"
+    );
+    // 7. The published seat table names them too, and the tally prints preference votes.
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(bundle.join("current/v1/summary.json")).unwrap())
+            .unwrap();
+    let lists = summary["contests"][0]["seats"]["lists"].as_array().unwrap();
+    for l in lists {
+        let elected = l["elected"].as_array().unwrap();
+        assert_eq!(elected.len() as u64, l["seats"].as_u64().unwrap(), "{l}");
+    }
+    assert!(
+        tally.contains(
+            "Preference votes (Simland; share of the list's votes where the candidate stands)"
+        ),
+        "{tally}"
+    );
+    // 8. `urna export csv` writes the bundle's preference votes beside the other CSV files.
+    let csv = dir.path().join("csv");
+    let out = run(&["export", "csv", "--data", p(&data), "--out", p(&csv)], 0);
+    assert!(out.contains("csv/preferences.csv"), "{out}");
+    assert_eq!(
+        std::fs::read(csv.join("preferences.csv")).unwrap(),
+        std::fs::read(bundle.join("current/csv/preferences.csv")).unwrap()
     );
 }

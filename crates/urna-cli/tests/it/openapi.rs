@@ -28,6 +28,9 @@ const SERVE_RS: &str = include_str!("../../../urna-server/src/serve.rs");
 
 /// Stations of the simulation: more than 256 entries, so that full tiles exist.
 const STATIONS: u32 = 300;
+/// Open lists, so that every optional field of the results (candidates, preference votes,
+/// the elected) and `csv/preferences.csv` are served and checked.
+const CANDIDATES: u32 = 5;
 
 /// Entry 0 of every log is the genesis `urna init` writes.
 const GENESIS: u64 = 1;
@@ -316,6 +319,7 @@ fn document_is_openapi_3_1_and_covers_every_route() {
         "/v1/quarantine.json",
         "/csv/stations.csv",
         "/csv/units.csv",
+        "/csv/preferences.csv",
         "/blob/sha256/{hex}",
         "/README.txt",
         "/",
@@ -341,7 +345,17 @@ fn document_is_openapi_3_1_and_covers_every_route() {
 fn data_dir(dir: &Path, sim: &Simulation, held: &[&SimStation]) -> Witness {
     let src = dir.join("sim");
     run(
-        &["sim", "--out", p(&src), "--stations", &STATIONS.to_string()],
+        &[
+            "sim",
+            "--out",
+            p(&src),
+            "--stations",
+            &STATIONS.to_string(),
+            "--candidates",
+            &CANDIDATES.to_string(),
+            "--marks",
+            "2",
+        ],
         0,
     );
     let data = dir.join("data");
@@ -459,11 +473,13 @@ fn error_code(r: &Response) -> String {
 fn every_operation_answers_as_documented() {
     let doc = doc();
     let dir = tempfile::tempdir().unwrap();
+    // The seed is the default one, as `urna sim` uses.
     let sim = Simulation::new(SimConfig {
-        seed: 2025,
         stations: STATIONS,
         districts: 12,
         error_rate_per_10k: 200,
+        candidates: CANDIDATES,
+        marks: 2,
         ..SimConfig::default()
     });
     let amended = sim.first_amended().unwrap();
@@ -736,6 +752,13 @@ fn every_operation_answers_as_documented() {
     pr.get("/v1/areas/{unit}.json", "/v1/areas/no-such-unit.json", 404);
     pr.get("/csv/stations.csv", "/csv/stations.csv", 200);
     pr.get("/csv/units.csv", "/csv/units.csv", 200);
+    let prefs = pr.get("/csv/preferences.csv", "/csv/preferences.csv", 200);
+    assert!(
+        prefs
+            .body
+            .starts_with(b"contest,station,unit,list,candidate,votes\n")
+    );
+    assert!(summary["contests"][0]["national"]["preferences"].is_object());
     for f in election["definition"]["files"].as_array().unwrap() {
         let sha = f["sha256"].as_str().unwrap();
         let r = pr.get("/blob/sha256/{hex}", &format!("/blob/sha256/{sha}"), 200);

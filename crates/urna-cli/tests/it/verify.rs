@@ -964,3 +964,242 @@ fn a_bundle_over_https_verifies_with_the_commissions_ca_and_bad_certificates_are
     );
     drop(nginx);
 }
+
+/// An open-list election (`urna sim --candidates 5`) ingested and published without
+/// witnesses, copied out like [`Demo`]'s; verified with the log key alone.
+struct OpenLists {
+    dir: tempfile::TempDir,
+    bundle: PathBuf,
+    log_key: String,
+}
+
+impl OpenLists {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let (src, data) = (dir.path().join("sim"), dir.path().join("data"));
+        run(
+            &[
+                "sim",
+                "--out",
+                p(&src),
+                "--stations",
+                "120",
+                "--candidates",
+                "5",
+                "--marks",
+                "2",
+            ],
+            0,
+        );
+        init(&src, &data);
+        run(
+            &[
+                "ingest",
+                "--data",
+                p(&data),
+                p(&src.join("protocols.notes")),
+            ],
+            0,
+        );
+        let published = dir.path().join("published");
+        run(&["publish", "--data", p(&data), "--out", p(&published)], 0);
+        let bundle = dir.path().join("bundle");
+        copy_tree(&published, &bundle);
+        let log_key = run(&["log", "key", "--data", p(&data)], 0)
+            .trim()
+            .to_owned();
+        Self {
+            dir,
+            bundle,
+            log_key,
+        }
+    }
+
+    fn current(&self) -> PathBuf {
+        self.bundle.join("current")
+    }
+
+    /// Verifies with the log key, expects exit 1, returns the output and the JSON report.
+    fn tampered(&self) -> (String, serde_json::Value) {
+        let json = self.dir.path().join("report.json");
+        let o = urna()
+            .args(["verify", p(&self.bundle), "--log-key", &self.log_key])
+            .args(["--json", p(&json)])
+            .output()
+            .unwrap();
+        let text = text(&o);
+        assert_eq!(o.status.code(), Some(1), "{text}");
+        let report: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+        assert_eq!(report["verified"], false);
+        (text, report)
+    }
+}
+
+/// Moves one preference vote from one candidate to the next of the same list in the
+/// `"preferences"` object `prefs` (parsed), which the pretty-printed `text` writes first after
+/// byte `from`. Returns the new text, the list and the two (number, votes) as they were.
+fn move_one_vote(
+    text: &str,
+    from: usize,
+    prefs: &serde_json::Value,
+) -> (String, String, [(String, u64); 2]) {
+    let (list, numbers) = prefs
+        .as_object()
+        .unwrap()
+        .iter()
+        .find(|(_, n)| n.as_object().unwrap().len() >= 2)
+        .unwrap();
+    let mut it = numbers.as_object().unwrap().iter();
+    let mut next = || {
+        let (n, v) = it.next().unwrap();
+        (n.clone(), v.as_u64().unwrap())
+    };
+    let ((n1, v1), (n2, v2)) = (next(), next());
+    let at = from + text[from..].find("\"preferences\": {").unwrap();
+    let at = at + text[at..].find(&format!("\"{list}\": {{")).unwrap();
+    let (head, tail) = text.split_at(at);
+    let tail = tail
+        .replacen(
+            &format!("\"{n1}\": {v1},"),
+            &format!("\"{n1}\": {},", v1 - 1),
+            1,
+        )
+        .replacen(
+            &format!("\"{n2}\": {v2}"),
+            &format!("\"{n2}\": {}", v2 + 1),
+            1,
+        );
+    (format!("{head}{tail}"), list.clone(), [(n1, v1), (n2, v2)])
+}
+
+#[test]
+fn a_preference_vote_moved_between_two_candidates_in_published_files_is_caught() {
+    let d = OpenLists::new();
+    // The national totals of results.json, and a station's current entry in a unit file.
+    let results = d.current().join("v1/results.json");
+    let text = std::fs::read_to_string(&results).unwrap();
+    let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let (moved, list, votes) = move_one_vote(
+        &text,
+        text.find("\"national\"").unwrap(),
+        &doc["contests"][0]["national"]["preferences"],
+    );
+    replace(&results, moved.as_bytes());
+    let election: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(d.current().join("v1/election.json")).unwrap())
+            .unwrap();
+    let unit_file = election["units"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find_map(|u| u["file"].as_str())
+        .unwrap()
+        .to_owned();
+    let unit = d.current().join(&unit_file);
+    let utext = std::fs::read_to_string(&unit).unwrap();
+    let udoc: serde_json::Value = serde_json::from_str(&utext).unwrap();
+    let (umoved, ulist, uvotes) = move_one_vote(
+        &utext,
+        utext.find("\"current\"").unwrap(),
+        &udoc["contests"][0]["stations"][0]["current"]["preferences"],
+    );
+    replace(&unit, umoved.as_bytes());
+
+    let (out, report) = d.tampered();
+    let [(n1, v1), _] = &votes;
+    assert!(
+        out.contains(&format!(
+            "v1/results.json: contests[0].national.preferences.{list}.{n1}: recomputed {v1}, published {}",
+            v1 - 1
+        )),
+        "{out}"
+    );
+    let [(u1, w1), _] = &uvotes;
+    assert!(
+        out.contains(&format!(
+            "{unit_file}: contests[0].stations[0].current.preferences.{ulist}.{u1} (station PS-0000001): recomputed {w1}, published {}",
+            w1 - 1
+        )),
+        "{out}"
+    );
+    let files: Vec<&serde_json::Value> = report["discrepancies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["kind"] == "file-mismatch")
+        .collect();
+    assert!(
+        files.iter().any(|d| d["file"] == "v1/results.json"
+            && d["field"] == format!("contests[0].national.preferences.{list}.{n1}").as_str()),
+        "{report:#}"
+    );
+    assert!(
+        files.iter().any(|d| d["file"] == unit_file.as_str()),
+        "{report:#}"
+    );
+}
+
+#[test]
+fn a_preference_vote_moved_inside_a_signed_entry_is_caught() {
+    let d = OpenLists::new();
+    let current = d.current();
+    let mut all = entries(&current);
+    // An accepted protocol with two candidates of one list.
+    let index = 3;
+    let text = String::from_utf8(all[index].clone()).unwrap();
+    let lines: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("preferences: "))
+        .collect();
+    let (first, second) = lines
+        .windows(2)
+        .map(|w| (w[0], w[1]))
+        .find(|(a, b)| a.split(' ').nth(1) == b.split(' ').nth(1))
+        .unwrap();
+    let parse = |l: &str| {
+        let f: Vec<&str> = l.split(' ').collect();
+        (
+            f[1].to_owned(),
+            f[2].to_owned(),
+            f[3].parse::<u64>().unwrap(),
+        )
+    };
+    let ((list, n1, v1), (_, n2, v2)) = (parse(first), parse(second));
+    all[index] = text
+        .replacen(
+            &format!("{first}\n{second}\n"),
+            &format!(
+                "preferences: {list} {n1} {}\npreferences: {list} {n2} {}\n",
+                v1 - 1,
+                v2 + 1
+            ),
+            1,
+        )
+        .into_bytes();
+    assert_ne!(all[index], text.as_bytes());
+    write_entries(&current, &all);
+
+    let (out, report) = d.tampered();
+    let station = station_of(&all[index]);
+    assert!(
+        out.contains(&format!(
+            "[entry] entry {index}: station {station}: signature by key {station}+"
+        )) && out.contains(&format!(
+            "its `preferences {list} {n1}` is {}, but the published v1/units/",
+            v1 - 1
+        )),
+        "{out}"
+    );
+    let e = discrepancy(&report, "entry");
+    assert_eq!(e["index"], index as u64);
+    assert_eq!(e["station"], station.as_str());
+    assert_eq!(e["field"], format!("preferences {list} {n1}").as_str());
+    assert_eq!(
+        (e["expected"].as_str(), e["found"].as_str()),
+        (
+            Some(v1.to_string().as_str()),
+            Some((v1 - 1).to_string().as_str())
+        )
+    );
+}

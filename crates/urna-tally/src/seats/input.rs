@@ -325,6 +325,11 @@ impl VoteInput {
     /// names no districts, the whole country is one district of `seats` seats. Lists of kind
     /// `other` (votes for no list) count as `other` votes.
     ///
+    /// Open lists: a list with candidates declares, in each district, the candidates standing
+    /// there (those without a unit, and those whose unit is the district's unit, above it or
+    /// below it), and when the contest has preferences each of them gets the district's
+    /// preference votes, so the rule set's `[candidates]` rule names the elected.
+    ///
     /// # Errors
     /// [`SeatError::District`] if a rule-set district matches no unit, or if the rule set names
     /// no districts and `seats` is `None`; [`SeatError::Overflow`] on a sum overflow.
@@ -353,8 +358,52 @@ impl VoteInput {
                 },
             );
         }
+        let open = contest.preferences.is_some();
         let mut add = |district: &DistrictId, unit: usize| -> Result<(), SeatError> {
             let totals = &tally.units[unit];
+            let here = definition::UnitIdx(u32::try_from(unit).unwrap_or(u32::MAX));
+            for &l in &contest.lists {
+                let list = &e.lists[l];
+                if list.kind == definition::ListKind::Other || list.candidates.is_empty() {
+                    continue;
+                }
+                let id = ListId::new(list.id.clone());
+                let standing: Vec<_> = list
+                    .candidates
+                    .iter()
+                    .filter(|&&ci| {
+                        e.candidates[ci.0 as usize]
+                            .unit
+                            .is_none_or(|u| e.unit_within(here, u) || e.unit_within(u, here))
+                    })
+                    .collect();
+                input.declare_candidates(
+                    district,
+                    &id,
+                    standing
+                        .iter()
+                        .map(|&&ci| {
+                            let c = &e.candidates[ci.0 as usize];
+                            Candidate {
+                                number: c.number,
+                                name: c.name.clone(),
+                                gender: c.gender.map(|g| match g {
+                                    definition::Gender::Female => candidates::Gender::Female,
+                                    definition::Gender::Male => candidates::Gender::Male,
+                                }),
+                                withdrawn: c.withdrawn,
+                            }
+                        })
+                        .collect(),
+                );
+                if open {
+                    for &&ci in &standing {
+                        let votes = totals.preferences.get(ci.0 as usize).copied().unwrap_or(0);
+                        let number = e.candidates[ci.0 as usize].number;
+                        input.add_preferences(district, &id, number, Votes(votes))?;
+                    }
+                }
+            }
             for (&l, &v) in contest.lists.iter().zip(&totals.votes) {
                 let list = &e.lists[l];
                 if list.kind == definition::ListKind::Other {

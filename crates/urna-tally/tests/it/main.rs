@@ -10,6 +10,7 @@ mod candidates;
 mod kosovo;
 mod montenegro;
 mod official;
+mod open_lists;
 mod properties;
 mod public;
 mod support;
