@@ -958,7 +958,8 @@ ${k ? `<p class="small">${esc(t("checkpoint.logkey"))}: <code class="hash">${esc
 <p class="small">${esc(t("checkpoint.compare"))}</p>`;
   $("#downloads").innerHTML = `<h2>${esc(t("downloads.title"))}</h2><ul>
 <li><a href="csv/stations.csv" download>${esc(t("downloads.stations"))}</a></li>
-<li><a href="csv/units.csv" download>${esc(t("downloads.units"))}</a></li>
+<li><a href="csv/units.csv" download>${esc(t("downloads.units"))}</a></li>${S.election.contests.some((c) => c.preferences) ? `
+<li><a href="csv/preferences.csv" download>${esc(t("downloads.preferences"))}</a></li>` : ""}
 <li id="cdf-link"><a href="cdf/election-report.json" download>${esc(t("downloads.cdf"))}</a></li></ul>`;
   checkCdf();
   $("#howto").innerHTML = `<h2>${esc(t("howto.title"))}</h2><p>${esc(t("howto.text"))}</p>
