@@ -611,6 +611,8 @@ export function pct(s) {
   return `${int.length > 4 ? grouped(int, group) : int}${decimal}${dec}`;
 }
 
+const two = (n) => String(n).padStart(2, "0");
+
 export function dateTime(unixSeconds) {
   const d = new Date(unixSeconds * 1000);
   const f = fallback();

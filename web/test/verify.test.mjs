@@ -7,7 +7,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import * as V from "../verify.js";
-import { _strings, setLanguage, num, pct, t } from "../i18n.js";
+import { _strings, setLanguage, num, pct, t, dateTime, day } from "../i18n.js";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const data = path.join(here, "../../../shared/data/rfc6962_transparency_dev");
@@ -148,6 +148,21 @@ test("pct rounds half up on the digits, like urna_tally::totals::percent", () =>
     setLanguage("sq");
     assert.equal(pct("1.005"), "1,01");
     assert.equal(pct("47.23"), "47,23");
+  } finally {
+    Intl.NumberFormat.supportedLocalesOf = supported;
+    setLanguage("en");
+  }
+});
+
+test("dates and times in the page's own CLDR conventions, where the runtime has none", () => {
+  const supported = Intl.NumberFormat.supportedLocalesOf;
+  Intl.NumberFormat.supportedLocalesOf = () => [];
+  try {
+    setLanguage("sq");
+    assert.equal(dateTime(Date.UTC(2026, 11, 4, 8, 5, 9) / 1000), "4 dhjetor 2026, 08:05:09 UTC");
+    assert.equal(day("2025-05-11"), "11 maj 2025");
+    setLanguage("mk");
+    assert.equal(dateTime(Date.UTC(2025, 4, 11, 19, 0, 0) / 1000), "11 мај 2025, 19:00:00 UTC");
   } finally {
     Intl.NumberFormat.supportedLocalesOf = supported;
     setLanguage("en");
