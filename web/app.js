@@ -356,7 +356,7 @@ async function unitView(unit) {
     html += progressBlock(tot);
     html += totalsBlock(contest, tot, unit);
     if (!unit.parent) html += seatsBlock(contest, c.seats);
-    html += candidatesBlock(contest, tot, unit.id, unit.name, here(unit), c.seats);
+    html += candidatesBlock(contest, tot, unit.id, unit.name, standsAt(S.units, unit.id), c.seats);
     if (!unit.parent && c.warnings.length) {
       html += `<h4>${esc(t("warnings.title"))}</h4><ul>${c.warnings
         .map((w) => `<li>${esc(t("warnings.text", { message: ruleMessage(w.rule, w.message), n: num(w.stations) }))}</li>`)
@@ -487,16 +487,16 @@ export function candidateRows(list, prefs = {}, listVotes = 0, elected = [], sta
     .sort((a, b) => b.votes - a.votes || a.number - b.number);
 }
 
-// Whether a candidate of `c.unit` (a district) belongs on the view of `unit`: it stands in an
-// area that contains the unit, or inside it.
-function here(unit) {
-  const up = (id) => {
+// Whether a candidate of `c.unit` (a district) belongs on the view of unit `id` (`units`: id
+// → election.json unit): it stands in an area that contains the unit, or inside it.
+export function standsAt(units, id) {
+  const up = (x) => {
     const out = new Set();
-    for (let u = S.units.get(id); u; u = u.parent ? S.units.get(u.parent) : null) out.add(u.id);
+    for (let u = units.get(x); u; u = u.parent ? units.get(u.parent) : null) out.add(u.id);
     return out;
   };
-  const mine = up(unit.id);
-  return (c) => !c.unit || mine.has(c.unit) || up(c.unit).has(unit.id);
+  const mine = up(id);
+  return (c) => !c.unit || mine.has(c.unit) || up(c.unit).has(id);
 }
 
 // Each list's candidates, one expandable table per list (a list may have dozens); the
@@ -661,7 +661,7 @@ async function stationView(id) {
       .join("")}</tbody></table>`;
     if (cur.preferences) {
       const seats = S.results.contests.find((x) => x.id === c.id)?.seats;
-      html += candidatesBlock(c, cur, `station:${id}`, t("station.title", { id }), here(unit), seats);
+      html += candidatesBlock(c, cur, `station:${id}`, t("station.title", { id }), standsAt(S.units, unit.id), seats);
     }
     const errors = cur.violations.filter((v) => v.severity === "error");
     const warnings = cur.violations.filter((v) => v.severity !== "error");

@@ -8,7 +8,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import * as V from "../verify.js";
-import { candidateRows, candidatesBlock, comparePreferences, share } from "../app.js";
+import { candidateRows, candidatesBlock, comparePreferences, share, standsAt } from "../app.js";
 import { setLanguage } from "../i18n.js";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -115,4 +115,30 @@ test("the candidates block: one table per list, every number on it; nothing for 
   const closed = structuredClone(F.contest);
   delete closed.preferences;
   assert.equal(candidatesBlock(closed, F.national, "AL", "Albania", () => true, F.seats), "");
+});
+
+test("a district's candidates show where the district is: above it, in it and below it", () => {
+  const units = new Map(
+    [
+      { id: "AL" },
+      { id: "AL-Berat", parent: "AL" },
+      { id: "AL-Berat-1", parent: "AL-Berat" },
+      { id: "AL-Fier", parent: "AL" },
+      { id: "AL-Fier-1", parent: "AL-Fier" },
+    ].map((u) => [u.id, u]),
+  );
+  const ps = F.contest.lists[0];
+  const numbers = (id) => candidateRows(ps, {}, 0, [], standsAt(units, id)).map((r) => r.number);
+  // Elira Gjoni (4) stands in AL-Berat only; the others everywhere.
+  assert.deepEqual(numbers("AL"), [1, 2, 3, 4, 7]);
+  assert.deepEqual(numbers("AL-Berat"), [1, 2, 3, 4, 7]);
+  assert.deepEqual(numbers("AL-Berat-1"), [1, 2, 3, 4, 7]);
+  assert.deepEqual(numbers("AL-Fier"), [1, 2, 3, 7]);
+  assert.deepEqual(numbers("AL-Fier-1"), [1, 2, 3, 7]);
+  // Above the districts, two candidates with one number share its row (the bundle sums
+  // their votes under the number there).
+  const two = { candidates: [{ number: 1, name: "A", unit: "AL-Berat" }, { number: 1, name: "B", unit: "AL-Fier" }] };
+  const rows = candidateRows(two, { 1: 9 }, 10, [{ number: 1, name: "B" }], standsAt(units, "AL"));
+  assert.deepEqual(rows.map((r) => [r.number, r.name, r.votes, r.elected]), [[1, "A / B", 9, true]]);
+  assert.deepEqual(candidateRows(two, {}, 0, [], standsAt(units, "AL-Fier-1")).map((r) => r.name), ["B"]);
 });
