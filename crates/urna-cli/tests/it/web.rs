@@ -386,7 +386,13 @@ fn web_page_shows_open_lists() {
             b.screenshot_full(&out.join(format!("{lang}-open-lists-{view}.png")));
         }
     }
+    // A list opened stays open when the view is redrawn (here by a change of language).
     b.set_lang("en");
+    b.wait_for(
+        "the opened list to stay open after the redraw",
+        "return document.querySelector('[data-testid=candidates] details')?.open || null;",
+        &[],
+    );
 
     // A copy whose unit file shows one of the station's preference numbers one higher: the
     // totals still match, so the page shows it, and the verification names it.
