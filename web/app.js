@@ -509,6 +509,8 @@ export function candidatesBlock(contest, tot, where, label, stands, seats) {
     .map((l) => l.id)
     .sort((a, b) => (tot.votes[b] || 0) - (tot.votes[a] || 0));
   if (!ids.length) return "";
+  const m = contest.preferences.marks;
+  const marks = m === "all" ? t("cands.marks.all") : t("cands.marks", { n: num(m) });
   const body = ids
     .map((id) => {
       const list = contest.lists.find((l) => l.id === id);
@@ -528,7 +530,7 @@ export function candidatesBlock(contest, tot, where, label, stands, seats) {
         .join("")}</tbody></table></div></details>`;
     })
     .join("");
-  return `<h4>${esc(t("cands.title"))}</h4><p class="small">${esc(t("cands.intro"))}</p><div data-testid="candidates" data-contest="${esc(contest.id)}" data-unit="${esc(where)}">${body}</div>`;
+  return `<h4>${esc(t("cands.title"))}</h4><p class="small">${esc(t("cands.intro"))} ${esc(marks)}</p><div data-testid="candidates" data-contest="${esc(contest.id)}" data-unit="${esc(where)}">${body}</div>`;
 }
 
 function childrenTable(contest, kids) {

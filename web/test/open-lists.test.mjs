@@ -112,6 +112,10 @@ test("the candidates block: one table per list, every number on it; nothing for 
   assert.equal((html.match(/class="tag out">withdrawn</g) || []).length, 1);
   assert.match(html, /<td class="n">21\.05 %<\/td>/);
   assert.match(html, /5 candidates; most preference votes: 2 Besnik Leka/);
+  assert.match(html, /Preference marks per ballot: at most 2\./);
+  const all = structuredClone(F.contest);
+  all.preferences.marks = "all";
+  assert.match(candidatesBlock(all, F.national, "AL", "Albania", () => true, F.seats), /no limit within the list/);
   const closed = structuredClone(F.contest);
   delete closed.preferences;
   assert.equal(candidatesBlock(closed, F.national, "AL", "Albania", () => true, F.seats), "");
