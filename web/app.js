@@ -5,7 +5,7 @@
 import { LANGUAGES, setLanguage, language, t, num, pct, dateTime, day, ruleMessage } from "./i18n.js";
 import * as V from "./verify.js";
 
-const params = new URLSearchParams(location.search);
+const params = new URLSearchParams(globalThis.location?.search);
 const POLL_MS = Math.max(250, Number(params.get("poll")) || 5000);
 
 const S = {
@@ -24,6 +24,7 @@ const S = {
   unitFiles: new Map(), // path → {size, doc}
   shown: new Map(), // note-view toggles: entry index → text
   verdicts: new Map(), // "station|contest|size" → {state, html} of a finished verification
+  open: new Set(), // candidate lists opened: "contest|unit or station|list"
 };
 
 const $ = (sel) => document.querySelector(sel);
@@ -249,6 +250,15 @@ function buildChrome() {
     search($("#search input[name=q]").value.trim());
   });
   $("#view").addEventListener("click", onViewClick);
+  // An opened list of candidates stays open when the view is redrawn (a new checkpoint).
+  $("#view").addEventListener(
+    "toggle",
+    (ev) => {
+      const k = ev.target.dataset?.open;
+      if (k) ev.target.open ? S.open.add(k) : S.open.delete(k);
+    },
+    true,
+  );
 }
 
 function relabel() {
@@ -346,6 +356,7 @@ async function unitView(unit) {
     html += progressBlock(tot);
     html += totalsBlock(contest, tot, unit);
     if (!unit.parent) html += seatsBlock(contest, c.seats);
+    html += candidatesBlock(contest, tot, unit.id, unit.name, standsAt(S.units, unit.id), c.seats);
     if (!unit.parent && c.warnings.length) {
       html += `<h4>${esc(t("warnings.title"))}</h4><ul>${c.warnings
         .map((w) => `<li>${esc(t("warnings.text", { message: ruleMessage(w.rule, w.message), n: num(w.stations) }))}</li>`)
@@ -442,6 +453,84 @@ ${barChart(rows, t("seats.chart"))}
 <tbody>${lists.map((l) => `<tr data-list="${esc(l.list)}"><th scope="row">${esc(listName(contest, l.list))}</th><td class="n" data-seats="${l.seats}">${num(l.seats)}</td></tr>`).join("")}</tbody>
 </table>
 <p class="small">${esc(t("seats.of", { n: num(seats.house_seats) }))}. ${esc(t("seats.rules"))}: ${esc(seats.title)}. <a href="${esc(seats.explanation)}">${esc(t("seats.details"))}</a></p>`;
+}
+
+// Open lists. A share as urna_tally::totals::percent writes it: "12.34", half up, "-" of 0.
+export function share(n, d) {
+  if (!(d > 0)) return "-";
+  const s = (BigInt(n) * 20000n + BigInt(d)) / (2n * BigInt(d));
+  return `${s / 100n}.${String(s % 100n).padStart(2, "0")}`;
+}
+
+// The rows of one list's candidates where `stands(c)`: ballot number, name, preference votes
+// (`prefs`: number → votes, zero when absent), share of the list's `listVotes`, elected (by
+// number and name, from the seats) and withdrawn; most votes first, then by ballot number.
+// A number voted for but standing nowhere here still gets its row, without a name.
+export function candidateRows(list, prefs = {}, listVotes = 0, elected = [], stands = () => true) {
+  const rows = new Map();
+  for (const c of list.candidates || []) {
+    if (!stands(c)) continue;
+    const old = rows.get(c.number);
+    rows.set(c.number, {
+      number: c.number,
+      name: old ? `${old.name} / ${c.name}` : c.name,
+      withdrawn: !!c.withdrawn && (!old || old.withdrawn),
+    });
+  }
+  for (const n of Object.keys(prefs)) if (!rows.has(Number(n))) rows.set(Number(n), { number: Number(n), name: "", withdrawn: false });
+  return [...rows.values()]
+    .map((r) => {
+      const votes = prefs[r.number] || 0;
+      const won = elected.some((e) => e.number === r.number && r.name.split(" / ").includes(e.name));
+      return { ...r, votes, share: share(votes, listVotes), elected: won };
+    })
+    .sort((a, b) => b.votes - a.votes || a.number - b.number);
+}
+
+// Whether a candidate of `c.unit` (a district) belongs on the view of unit `id` (`units`: id
+// → election.json unit): it stands in an area that contains the unit, or inside it.
+export function standsAt(units, id) {
+  const up = (x) => {
+    const out = new Set();
+    for (let u = units.get(x); u; u = u.parent ? units.get(u.parent) : null) out.add(u.id);
+    return out;
+  };
+  const mine = up(id);
+  return (c) => !c.unit || mine.has(c.unit) || up(c.unit).has(id);
+}
+
+// Each list's candidates, one expandable table per list (a list may have dozens); the
+// summary line names the list's first. Nothing at all for a closed-list contest.
+export function candidatesBlock(contest, tot, where, label, stands, seats) {
+  if (!contest.preferences) return "";
+  const prefs = tot.preferences || {};
+  const ids = contest.lists
+    .filter((l) => l.candidates?.length || prefs[l.id])
+    .map((l) => l.id)
+    .sort((a, b) => (tot.votes[b] || 0) - (tot.votes[a] || 0));
+  if (!ids.length) return "";
+  const m = contest.preferences.marks;
+  const marks = m === "all" ? t("cands.marks.all") : t("cands.marks", { n: num(m) });
+  const body = ids
+    .map((id) => {
+      const list = contest.lists.find((l) => l.id === id);
+      const elected = seats?.lists?.find((l) => l.list === id)?.elected || [];
+      const rows = candidateRows(list, prefs[id], tot.votes[id] || 0, elected, stands);
+      const key = `${contest.id}|${where}|${id}`;
+      const top = rows[0]?.votes > 0 ? `${rows[0].number} ${rows[0].name}` : "–";
+      const name = listName(contest, id);
+      const cap = t("cands.caption", { list: name, unit: label });
+      return `<details data-list="${esc(id)}" data-open="${esc(key)}"${S.open.has(key) ? " open" : ""}><summary><strong>${esc(name)}</strong> <span class="small">${esc(t("cands.summary", { n: num(rows.length), name: top }))}</span></summary>
+<div class="scroll"><table class="cands" data-list="${esc(id)}"><caption class="sr">${esc(cap)}</caption>
+<thead><tr><th scope="col" class="n">${esc(t("cands.number"))}</th><th scope="col">${esc(t("cands.name"))}</th><th scope="col" class="n">${esc(t("cands.votes"))}</th><th scope="col" class="n">${esc(t("cands.share"))}</th></tr></thead>
+<tbody>${rows
+        .map(
+          (r) => `<tr data-number="${r.number}"${r.elected ? ' class="elected"' : ""}><td class="n">${r.number}</td><th scope="row">${esc(r.name || "–")}${r.elected ? ` <span class="tag">${esc(t("cands.elected"))}</span>` : ""}${r.withdrawn ? ` <span class="tag out">${esc(t("cands.withdrawn"))}</span>` : ""}</th><td class="n" data-pref="${r.votes}">${num(r.votes)}</td><td class="n">${r.share === "-" ? "–" : `${pct(r.share)} %`}</td></tr>`,
+        )
+        .join("")}</tbody></table></div></details>`;
+    })
+    .join("");
+  return `<h4>${esc(t("cands.title"))}</h4><p class="small">${esc(t("cands.intro"))} ${esc(marks)}</p><div data-testid="candidates" data-contest="${esc(contest.id)}" data-unit="${esc(where)}">${body}</div>`;
 }
 
 function childrenTable(contest, kids) {
@@ -572,6 +661,10 @@ async function stationView(id) {
       .join("")}${Object.entries(cur.votes)
       .map(([k, v]) => `<tr data-list="${esc(k)}"><th scope="row">${esc(listName(c, k))}</th><td class="n" data-votes="${v}">${num(v)}</td></tr>`)
       .join("")}</tbody></table>`;
+    if (cur.preferences) {
+      const seats = S.results.contests.find((x) => x.id === c.id)?.seats;
+      html += candidatesBlock(c, cur, `station:${id}`, t("station.title", { id }), standsAt(S.units, unit.id), seats);
+    }
     const errors = cur.violations.filter((v) => v.severity === "error");
     const warnings = cur.violations.filter((v) => v.severity !== "error");
     if (errors.length) html += `<h4>${esc(t("station.violations"))}</h4><ul>${errors.map((v) => `<li>${esc(ruleMessage(v.rule, v.message))}: <code>${esc(v.detail)}</code></li>`).join("")}</ul>`;
@@ -757,6 +850,22 @@ function compareNumbers(p, st, contestId) {
   for (const k of keys) {
     if (p.votes[k] !== cur.votes[k]) return `votes ${k}: signed ${p.votes[k]}, shown ${cur.votes[k]}`;
   }
+  // A closed-list contest shows no preference votes, and its notes carry none.
+  const def = S.election.contests.find((x) => x.id === contestId);
+  return def?.preferences || cur.preferences ? comparePreferences(p.preferences, cur.preferences || {}) : "";
+}
+
+// Preference votes signed against shown, zero where no line is written; "" when they agree,
+// else the first difference, naming list and ballot number.
+export function comparePreferences(signed, shown) {
+  for (const k of new Set([...Object.keys(signed), ...Object.keys(shown)])) {
+    const a = signed[k] || {};
+    const b = shown[k] || {};
+    const nums = [...new Set([...Object.keys(a), ...Object.keys(b)])].sort((x, y) => x - y);
+    for (const n of nums) {
+      if ((a[n] || 0) !== (b[n] || 0)) return `preferences ${k} ${n}: signed ${a[n] || 0}, shown ${b[n] || 0}`;
+    }
+  }
   return "";
 }
 
@@ -851,7 +960,8 @@ ${k ? `<p class="small">${esc(t("checkpoint.logkey"))}: <code class="hash">${esc
 <p class="small">${esc(t("checkpoint.compare"))}</p>`;
   $("#downloads").innerHTML = `<h2>${esc(t("downloads.title"))}</h2><ul>
 <li><a href="csv/stations.csv" download>${esc(t("downloads.stations"))}</a></li>
-<li><a href="csv/units.csv" download>${esc(t("downloads.units"))}</a></li>
+<li><a href="csv/units.csv" download>${esc(t("downloads.units"))}</a></li>${S.election.contests.some((c) => c.preferences) ? `
+<li><a href="csv/preferences.csv" download>${esc(t("downloads.preferences"))}</a></li>` : ""}
 <li id="cdf-link"><a href="cdf/election-report.json" download>${esc(t("downloads.cdf"))}</a></li></ul>`;
   checkCdf();
   $("#howto").innerHTML = `<h2>${esc(t("howto.title"))}</h2><p>${esc(t("howto.text"))}</p>
@@ -871,4 +981,5 @@ async function checkCdf() {
   if (li && !cdfPresent) li.textContent = t("downloads.nocdf");
 }
 
-start();
+// Node's tests import this module for its pure functions; only a page starts it.
+if (globalThis.document) start();

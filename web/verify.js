@@ -331,7 +331,7 @@ export { equal as bytesEqual };
 
 export function parseProtocol(body) {
   const lines = body.split("\n");
-  const out = { type: lines[0], fields: {}, votes: {} };
+  const out = { type: lines[0], fields: {}, votes: {}, preferences: {} };
   for (const line of lines.slice(1)) {
     if (line === "") continue;
     const at = line.indexOf(": ");
@@ -341,6 +341,13 @@ export function parseProtocol(body) {
     if (k === "votes") {
       const sp = v.lastIndexOf(" ");
       out.votes[v.slice(0, sp)] = Number(v.slice(sp + 1));
+    } else if (k === "preferences") {
+      // `preferences: <list> <ballot number> <votes>`, list → number → votes.
+      const m = /^(\S+) ([1-9]\d*) ([1-9]\d*)$/.exec(v);
+      if (!m) throw new Error(`not a "preferences: <list> <number> <votes>" line: ${line}`);
+      const list = (out.preferences[m[1]] ??= {});
+      if (m[2] in list) throw new Error(`preferences ${m[1]} ${m[2]} written twice`);
+      list[m[2]] = Number(m[3]);
     } else {
       out.fields[k] = v;
     }

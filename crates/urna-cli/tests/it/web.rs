@@ -10,7 +10,11 @@
 //! 3. with `urna serve` publishing new checkpoints, the open page follows them without a
 //!    reload;
 //! 4. screenshots of the main views in every language, and of the national view on a phone,
-//!    are written to `$CARGO_TARGET_DIR/web-screenshots/` for people to look at.
+//!    are written to `$CARGO_TARGET_DIR/web-screenshots/` for people to look at;
+//! 5. open lists: every list's candidates, at the national level, in a district and at a
+//!    station, hold exactly the bundle's preference votes and shares, the elected marked as the
+//!    seats say; a station verifies, and a unit file showing one preference number otherwise
+//!    is refused, naming the list and ballot number.
 //!
 //! Needs Chromium and chromedriver (Debian packages `chromium` and `chromium-driver`), and
 //! nginx for 1 and 2. Without them the tests fail when `CI` is set, and otherwise say loudly
@@ -306,6 +310,147 @@ fn web_page_screenshots() {
     assert!(server.stop().success());
 }
 
+#[test]
+fn web_page_shows_open_lists() {
+    let Some(tools) = Tools::find("web_page_shows_open_lists", true) else {
+        return;
+    };
+    // 40 candidates a list: enough for every seat a list wins in a district.
+    let e = Election::with(&["--candidates", "40"]);
+    e.ingest(&[
+        &e.src.join("protocols.notes"),
+        &e.src.join("amendments.notes"),
+    ]);
+    let server = Server::start(&e.data, &["--publish-ms", "100"]);
+    server.wait_bundle(e.size());
+    let addr = &server.addr;
+    let election = fetch_json(addr, "/v1/election.json");
+    let results = fetch_json(addr, "/v1/results.json");
+    let def = &election["contests"][0];
+    let contest = &results["contests"][0];
+    let seats = &contest["seats"];
+    assert!(
+        seats["lists"][0]["elected"]
+            .as_array()
+            .is_some_and(|e| !e.is_empty()),
+        "no candidate elected: {seats}"
+    );
+    let units = election["units"].as_array().unwrap();
+    let root = units[0]["id"].as_str().unwrap();
+    let district = units.iter().find(|u| u["parent"] == root).unwrap()["id"]
+        .as_str()
+        .unwrap();
+    let totals_of = |unit: &str| {
+        contest["units"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["unit"] == unit)
+            .unwrap_or_else(|| panic!("no totals of {unit} in v1/results.json"))
+            .clone()
+    };
+
+    let b = Browser::start(&tools, (1280, 1000));
+    let base = format!("http://{addr}/");
+    b.goto(&base);
+    b.wait_ready();
+    b.set_lang("en");
+    b.wait_candidates(def, &contest["national"], seats, root);
+    b.goto(&format!("{base}#/unit/{district}"));
+    b.wait_candidates(def, &totals_of(district), seats, district);
+
+    // A station with preference votes: its numbers, then its verification.
+    let (file, station) = station_with_preferences(addr);
+    let id = station["id"].as_str().unwrap().to_owned();
+    b.goto(&format!("{base}#/station/{id}"));
+    b.wait_candidates(def, &station["current"], seats, &format!("station:{id}"));
+    let (state, text, _) = b.verify_station(&base, &id);
+    assert_eq!(state, "verified", "station {id}: {text:?}\n{}", b.state());
+
+    // Screenshots, a list opened, in every language.
+    let out = screenshot_dir();
+    std::fs::create_dir_all(&out).unwrap();
+    for lang in LANGS {
+        b.set_lang(lang);
+        for (view, hash) in [
+            ("national", "#/".to_owned()),
+            ("station", format!("#/station/{id}")),
+        ] {
+            b.goto(&format!("{base}{hash}"));
+            b.wait_for(
+                &format!("the candidates of the {view} view"),
+                "const d = document.querySelector('[data-testid=candidates] details'); \
+                 if (!d) return null; d.open = true; return true;",
+                &[],
+            );
+            b.screenshot_full(&out.join(format!("{lang}-open-lists-{view}.png")));
+        }
+    }
+    // A list opened stays open when the view is redrawn (here by a change of language).
+    b.set_lang("en");
+    b.wait_for(
+        "the opened list to stay open after the redraw",
+        "return document.querySelector('[data-testid=candidates] details')?.open || null;",
+        &[],
+    );
+
+    // A copy whose unit file shows one of the station's preference numbers one higher: the
+    // totals still match, so the page shows it, and the verification names it.
+    let copy = e.dir.path().join("altered");
+    let status = Command::new("cp")
+        .arg("-rL")
+        .arg(server.bundle.join("current"))
+        .arg(&copy)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    drop(server);
+    // Edited as text: the unit file's totals must stay byte for byte (the page compares them).
+    let path = copy.join(&file);
+    let mut text = std::fs::read_to_string(&path).unwrap();
+    let at = text.find(&format!("\"id\": \"{id}\"")).unwrap();
+    let at = at + text[at..].find("\"current\": {").unwrap();
+    let at = at + text[at..].find("\"preferences\": {").unwrap() + "\"preferences\": {".len();
+    let quoted = |from: usize| {
+        let a = from + text[from..].find('"').unwrap() + 1;
+        let b = a + text[a..].find('"').unwrap();
+        (a, b)
+    };
+    let (la, lb) = quoted(at);
+    let (na, nb) = quoted(lb + 1);
+    let va = nb + "\": ".len();
+    let vb = va + text[va..].find([',', '\n']).unwrap();
+    let (list, n) = (text[la..lb].to_owned(), text[na..nb].to_owned());
+    let signed: u64 = text[va..vb].parse().unwrap();
+    let named = format!(
+        "preferences {list} {n}: signed {signed}, shown {}",
+        signed + 1
+    );
+    text.replace_range(va..vb, &(signed + 1).to_string());
+    std::fs::write(&path, text).unwrap();
+    let nginx = Nginx::start(
+        tools.nginx.as_deref().unwrap(),
+        &e.dir.path().join("nginx"),
+        &copy,
+    );
+    let base = format!("http://{}/", nginx.addr);
+    b.goto(&base);
+    b.wait_ready();
+    let (state, text, _) = b.verify_station(&base, &id);
+    assert_eq!(
+        state,
+        "failed",
+        "station {id} ({named}): {text:?}\n{}",
+        b.state()
+    );
+    assert!(
+        text.contains(&named),
+        "station {id}: {named:?} not in {text:?}"
+    );
+    eprintln!("web: the altered preference number was refused: {text:?}");
+    b.report_console("web_page_shows_open_lists");
+}
+
 /// Everything test 1 checks, on one server.
 fn check_site(b: &Browser, who: &str, addr: &str) {
     let results = fetch_json(addr, "/v1/results.json");
@@ -422,10 +567,17 @@ struct Election {
 
 impl Election {
     fn new() -> Self {
+        Self::with(&[])
+    }
+
+    /// Like [`Self::new`], with more `urna sim` arguments.
+    fn with(sim: &[&str]) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let src = dir.path().join("sim");
         let data = dir.path().join("data");
-        run(&["sim", "--out", p(&src), "--stations", "300"], 0);
+        let mut args = vec!["sim", "--out", p(&src), "--stations", "300"];
+        args.extend(sim);
+        run(&args, 0);
         init(&src, &data);
         let status = run(&["status", "--data", p(&data)], 0);
         let log_vkey = status
@@ -509,6 +661,28 @@ fn counted_stations(addr: &str, n: usize, keep: impl Fn(&Value) -> bool) -> Vec<
         }
     }
     panic!("fewer than {n} fitting counted stations: {out:?}");
+}
+
+/// A counted station with preference votes: its unit file's path and its entry there.
+fn station_with_preferences(addr: &str) -> (String, Value) {
+    let election = fetch_json(addr, "/v1/election.json");
+    for unit in election["units"].as_array().unwrap() {
+        let Some(file) = unit["file"].as_str() else {
+            continue;
+        };
+        let doc = fetch_json(addr, &format!("/{file}"));
+        for c in doc["contests"].as_array().unwrap() {
+            for s in c["stations"].as_array().unwrap() {
+                let has = s["current"]["preferences"]
+                    .as_object()
+                    .is_some_and(|p| !p.is_empty());
+                if s["status"] == "accepted" && has {
+                    return (file.to_owned(), s.clone());
+                }
+            }
+        }
+    }
+    panic!("no counted station with preference votes");
 }
 
 /// Changes the last digit of the first `votes:` line of entry `index` (a protocol of
@@ -870,6 +1044,72 @@ impl Browser {
                 t.elapsed() < DEADLINE,
                 "waited {DEADLINE:?} for the totals of checkpoint {}:\nresults.json: {want}\npage:         {shown}\n{}",
                 results["checkpoint"]["size"],
+                self.state()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Until the candidates shown for `unit` (`station:<id>` for a station) are exactly those
+    /// of `totals` (any object with `votes` and `preferences`): per list, every candidate of
+    /// the definition with its preference votes (zero when absent), most votes first, its
+    /// share of the list's votes, and elected as `seats` says.
+    fn wait_candidates(&self, contest: &Value, totals: &Value, seats: &Value, unit: &str) {
+        let mut want: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+        for list in contest["lists"].as_array().unwrap() {
+            let id = list["id"].as_str().unwrap();
+            let prefs = &totals["preferences"][id];
+            let list_votes = totals["votes"][id].as_u64().unwrap_or(0);
+            let elected: BTreeSet<(u64, &str)> = seats["lists"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|l| l["list"] == id)
+                .flat_map(|l| l["elected"].as_array().unwrap())
+                .map(|c| (c["number"].as_u64().unwrap(), c["name"].as_str().unwrap()))
+                .collect();
+            let mut rows: Vec<(u64, u64, bool)> = list["candidates"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| {
+                    let n = c["number"].as_u64().unwrap();
+                    let v = prefs[n.to_string()].as_u64().unwrap_or(0);
+                    (n, v, elected.contains(&(n, c["name"].as_str().unwrap())))
+                })
+                .collect();
+            rows.sort_by_key(|&(n, v, _)| (std::cmp::Reverse(v), n));
+            let share = |v: u64| match urna_tally::totals::percent(v, list_votes) {
+                s if s == "-" => "–".to_owned(),
+                s => format!("{s} %"),
+            };
+            want.insert(
+                id.to_owned(),
+                rows.into_iter()
+                    .map(|(n, v, el)| json!([n, v, share(v), el]))
+                    .collect(),
+            );
+        }
+        let want = serde_json::to_value(&want).unwrap();
+        let t = Instant::now();
+        loop {
+            let shown = self.js(
+                "const box = [...document.querySelectorAll('[data-testid=candidates]')] \
+                   .find(b => b.dataset.unit === arguments[0]); \
+                 if (!box) return null; const out = {}; \
+                 for (const d of box.querySelectorAll('details[data-list]')) \
+                   out[d.dataset.list] = [...d.querySelectorAll('tr[data-number]')].map(tr => [ \
+                     Number(tr.dataset.number), Number(tr.querySelector('[data-pref]').dataset.pref), \
+                     tr.cells[3].textContent, tr.classList.contains('elected')]); \
+                 return out;",
+                &[json!(unit)],
+            );
+            if shown == want {
+                return;
+            }
+            assert!(
+                t.elapsed() < DEADLINE,
+                "waited {DEADLINE:?} for the candidates of {unit}:\nwant: {want}\npage: {shown}\n{}",
                 self.state()
             );
             std::thread::sleep(Duration::from_millis(50));
