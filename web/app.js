@@ -681,7 +681,7 @@ ${S.shown.has(h.index) ? `<pre class="note">${esc(S.shown.get(h.index))}</pre>` 
       .join("")}</ol></section>`;
   }
   html += `</div>`;
-  S.current = { id, file };
+  S.current = { id, file, unit: unit.id };
   return html;
 }
 
@@ -758,7 +758,7 @@ async function verifyStation(cur, contestId, out) {
       step("verify.step.numbers", {}, false, `entry ${index} is not a signed note: ${e.message}`);
     }
     if (note) {
-      const diff = compareNumbers(V.parseProtocol(note.body), st, contestId);
+      const diff = compareNumbers(V.parseProtocol(note.body), st, contestId, cur.unit);
       step("verify.step.numbers", {}, diff === "", diff);
       let key = null;
       try {
@@ -834,7 +834,7 @@ function unitPathOf(cur) {
 
 // The fields of the signed note against what the page shows; "" when they agree, else the
 // first difference, naming the field.
-function compareNumbers(p, st, contestId) {
+function compareNumbers(p, st, contestId, unitId) {
   const cur = st.current;
   const want = [
     ["election", S.election.id],
@@ -852,17 +852,25 @@ function compareNumbers(p, st, contestId) {
   }
   // A closed-list contest shows no preference votes, and its notes carry none.
   const def = S.election.contests.find((x) => x.id === contestId);
-  return def?.preferences || cur.preferences ? comparePreferences(p.preferences, cur.preferences || {}) : "";
+  if (!def?.preferences && !cur.preferences) return "";
+  const here = standsAt(S.units, unitId);
+  const counted = (list, n) =>
+    (def?.lists.find((l) => l.id === list)?.candidates || []).some((c) => c.number === Number(n) && here(c));
+  return comparePreferences(p.preferences, cur.preferences || {}, counted);
 }
 
 // Preference votes signed against shown, zero where no line is written; "" when they agree,
-// else the first difference, naming list and ballot number.
-export function comparePreferences(signed, shown) {
+// else the first difference, naming list and ballot number. A signed line for a number that
+// `counted(list, number)` says is no candidate standing at the station is never counted or
+// shown (intake quarantines the protocol and its broken rule quotes the line), so it is not a
+// difference unless the page shows a number for it.
+export function comparePreferences(signed, shown, counted = () => true) {
   for (const k of new Set([...Object.keys(signed), ...Object.keys(shown)])) {
     const a = signed[k] || {};
     const b = shown[k] || {};
     const nums = [...new Set([...Object.keys(a), ...Object.keys(b)])].sort((x, y) => x - y);
     for (const n of nums) {
+      if (!(n in b) && !counted(k, n)) continue;
       if ((a[n] || 0) !== (b[n] || 0)) return `preferences ${k} ${n}: signed ${a[n] || 0}, shown ${b[n] || 0}`;
     }
   }

@@ -54,6 +54,14 @@ test("a preference number shown otherwise than signed is named by list and ballo
   const zero = structuredClone(F.station.current.preferences);
   zero.PS[3] = 0;
   assert.equal(comparePreferences(signed, zero), "");
+  // A signed line naming no candidate standing at the station is never shown (the quarantine
+  // quotes it): not a difference, unless the page shows a number for it.
+  const unknown = { ...signed, PS: { ...signed.PS, 99: 4 } };
+  const counted = (list, n) => !(list === "PS" && n === "99");
+  const page = F.station.current.preferences;
+  assert.equal(comparePreferences(unknown, page, counted), "");
+  assert.equal(comparePreferences(unknown, { ...page, PS: { ...page.PS, 99: 5 } }, counted), "preferences PS 99: signed 4, shown 5");
+  assert.equal(comparePreferences(unknown, page), "preferences PS 99: signed 4, shown 0");
 });
 
 test("malformed preferences: lines are refused, naming the line", () => {
