@@ -242,7 +242,9 @@ fn export_of_a_witnessed_checkpoint_is_reproducible() {
 fn export_reports_open_list_candidates_and_their_preference_votes() {
     let dir = tempfile::tempdir().unwrap();
     let (src, data) = (dir.path().join("src"), dir.path().join("data"));
-    // 1. An open-list election, 7 lists of 5 candidates, every protocol counted.
+    // 1. An open-list election, every protocol counted: three districts, so the sim's lists
+    //    stand for the whole country (the generic rule set's house: 100 candidates a list, 5
+    //    of whom draw preference votes).
     run(
         &[
             "sim",
@@ -250,6 +252,8 @@ fn export_reports_open_list_candidates_and_their_preference_votes() {
             p(&src),
             "--stations",
             "120",
+            "--districts",
+            "3",
             "--candidates",
             "5",
             "--error-rate",
@@ -301,7 +305,7 @@ fn export_reports_open_list_candidates_and_their_preference_votes() {
     // 3. Every candidate, with its list and a gender.
     let election = &report["Election"][0];
     let candidates = election["Candidate"].as_array().unwrap();
-    assert_eq!(candidates.len(), 35);
+    assert_eq!(candidates.len(), 7 * 100);
     let persons: BTreeMap<&str, &str> = report["Person"]
         .as_array()
         .unwrap()
@@ -327,7 +331,7 @@ fn export_reports_open_list_candidates_and_their_preference_votes() {
         .iter()
         .filter(|s| s["@type"] == "ElectionResults.CandidateSelection")
         .collect();
-    assert_eq!(selections.len(), 35);
+    assert_eq!(selections.len(), 7 * 100);
     for s in selections {
         let key = s["CandidateIds"][0]
             .as_str()

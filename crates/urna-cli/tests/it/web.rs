@@ -315,8 +315,10 @@ fn web_page_shows_open_lists() {
     let Some(tools) = Tools::find("web_page_shows_open_lists", true) else {
         return;
     };
-    // 40 candidates a list: enough for every seat a list wins in a district.
-    let e = Election::with(&["--candidates", "40"]);
+    // Three districts: the sim's lists then stand for the whole country (100 candidates each,
+    // 40 of whom draw preference votes) under the generic rule set, so every candidate is one
+    // row at every level.
+    let e = Election::with(&["--districts", "3", "--candidates", "40"]);
     e.ingest(&[
         &e.src.join("protocols.notes"),
         &e.src.join("amendments.notes"),
