@@ -21,6 +21,9 @@ const BATCH: usize = 512;
 /// Marks per voter in the open-list comparison run (Kosovo allows up to 10).
 const BENCH_MARKS: u32 = 5;
 
+/// The key of a preference line, counted in the open-list pack.
+const PREFERENCE_KEY: &[u8] = b"\npreferences: ";
+
 pub(crate) fn ingest(stations: u32, dir: Option<&Path>, candidates: u32) -> Result<ExitCode> {
     let tmp;
     let dir = match dir {
@@ -165,6 +168,19 @@ pub(crate) fn ingest(stations: u32, dir: Option<&Path>, candidates: u32) -> Resu
         out!(
             "open lists: {stations} protocols with {candidates} candidates per list (up to {BENCH_MARKS} marks) {open:.0} protocols/s, closed lists {closed:.0} protocols/s (best of two intakes each, this run): a protocol with preference lines costs {:.2}× a list-only one",
             closed / open
+        );
+        let pack = std::fs::read(dir.join("source-open/protocols.notes"))?;
+        let lines = pack
+            .windows(PREFERENCE_KEY.len())
+            .filter(|w| *w == PREFERENCE_KEY)
+            .count();
+        let closed_bytes = std::fs::metadata(dir.join("source/protocols.notes"))?.len();
+        let n = f64::from(stations.max(1));
+        out!(
+            "            (signed notes of {:.0} bytes with {:.0} preference lines on average, against {:.0} bytes: signature hashing, storage and the log grow with the bytes)",
+            pack.len() as f64 / n,
+            lines as f64 / n,
+            closed_bytes as f64 / n
         );
     }
     if let Some(d) = report.first_ack {

@@ -85,6 +85,10 @@ enum Command {
         /// that serves the results page).
         #[arg(long)]
         no_serve: bool,
+        /// Open lists: every list has candidates and protocols carry their preference votes
+        /// (`preferences:` lines); protocols with preference errors are quarantined.
+        #[arg(long)]
+        open_lists: bool,
     },
     /// Generate a synthetic election: definition, signed protocols, amendments, attacks.
     Sim {
@@ -330,7 +334,16 @@ fn run(cli: Cli) -> Result<ExitCode> {
             rules,
             listen,
             no_serve,
-        } => demo(&data, stations, seed, rules.as_deref(), listen, !no_serve),
+            open_lists,
+        } => demo(
+            &data,
+            stations,
+            seed,
+            rules.as_deref(),
+            listen,
+            !no_serve,
+            open_lists,
+        ),
         Command::Sim {
             out,
             stations,
@@ -519,6 +532,7 @@ fn demo(
     rules: Option<&str>,
     listen: std::net::SocketAddr,
     serve: bool,
+    open_lists: bool,
 ) -> Result<ExitCode> {
     let chosen = rules.map(seats::load_rules).transpose()?;
     // Take the address first: a demo of minutes should not fail at its very end.
@@ -542,15 +556,27 @@ fn demo(
         std::fs::remove_dir_all(data)
             .with_context(|| format!("removing old demo {}", data.display()))?;
     }
+    let (candidates, marks) = if open_lists {
+        (DEMO_CANDIDATES, DEMO_MARKS)
+    } else {
+        (0, 1)
+    };
     let sim = Simulation::new(SimConfig {
         seed,
         stations,
+        candidates,
+        marks,
         ..SimConfig::default()
     });
     let source = data.join("source");
     out!(
         "1. Generating a synthetic election of {stations} polling stations (seed {seed}); every protocol signed with its station's Ed25519 key"
     );
+    if open_lists {
+        out!(
+            "   Open lists: {candidates} candidates per list, each voter marking up to {marks}; protocols carry every candidate's preference votes"
+        );
+    }
     write_sim(&sim, &source)?;
     std::fs::write(&marker, "made by urna demo\n")?;
     out!("2. Initialising the data directory {}", data.display());
@@ -563,6 +589,9 @@ fn demo(
     out!("3. Ingesting the signed protocols (verify signature, parse, validate, store durably)");
     let r1 = ingest_paths(&mut store, &[source.join("protocols.notes")], false, true)?;
     out!("   {}", report::ingest_line(&r1));
+    if open_lists {
+        print_preference_quarantine(&sim, &mut store)?;
+    }
     out!(
         "4. Ingesting amendments for the quarantined stations, co-signed by the central commission"
     );
@@ -700,6 +729,53 @@ fn demo(
     })?;
     drop(witnesses);
     Ok(ExitCode::SUCCESS)
+}
+
+/// Candidates per list in `urna demo --open-lists`: about as many as the largest Albanian
+/// district elects (Tirana, 37 seats in 2021).
+const DEMO_CANDIDATES: u32 = 40;
+/// Candidates a voter may mark in `urna demo --open-lists`, as in Kosovo (Law 08/L-228 on
+/// General Elections, Art. 110.4: one to ten of the voted list).
+const DEMO_MARKS: u32 = 10;
+
+/// The demo's open-list line after the first intake: the preference errors the simulation
+/// wrote into protocols, and which of them the rules quarantined, by rule.
+fn print_preference_quarantine(sim: &Simulation, store: &mut Store) -> Result<()> {
+    use urna_model::rules::Severity;
+    let injected: Vec<urna_sim::PreferenceError> = (0..sim.config().stations)
+        .filter_map(|i| sim.station(i).preference_error)
+        .collect();
+    let moved = injected
+        .iter()
+        .filter(|k| **k == urna_sim::PreferenceError::Moved)
+        .count();
+    let r = store.tally(urna_model::definition::ContestIdx(0))?;
+    let mut by_rule: std::collections::BTreeMap<&str, u64> = std::collections::BTreeMap::new();
+    let mut stations = 0u64;
+    for (_, sub) in &r.quarantined {
+        let mut any = false;
+        for v in &sub.violations {
+            if v.severity == Severity::Error && v.rule.starts_with("preference") {
+                *by_rule.entry(v.rule.as_str()).or_default() += 1;
+                any = true;
+            }
+        }
+        stations += u64::from(any);
+    }
+    out!(
+        "   Preference errors written into {} protocols: {stations} quarantined by the preference rules ({}); {moved} moved votes between candidates of one list, which no rule can see (the list's totals still add up)",
+        injected.len(),
+        if by_rule.is_empty() {
+            "none".to_owned()
+        } else {
+            by_rule
+                .iter()
+                .map(|(rule, n)| format!("{rule}: {n}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        }
+    );
+    Ok(())
 }
 
 /// Witness processes started by the demo; killed when dropped.

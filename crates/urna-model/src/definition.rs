@@ -79,7 +79,14 @@ pub struct Election {
     /// SHA-256 over `election.toml` ‖ stations file, as loaded: what a genesis entry commits to.
     pub digest: [u8; 32],
     station_index: HashMap<String, StationIdx>,
+    /// Per list, indexed by ballot number: the position in [`List::candidates`] of the first
+    /// candidate with that number, or [`NO_CANDIDATE`]. Intake binds every `preferences:`
+    /// line through it in constant time instead of a binary search per line.
+    candidate_positions: Vec<Vec<u32>>,
 }
+
+/// [`Election::candidate_positions`]'s mark for a number no candidate of the list has.
+const NO_CANDIDATE: u32 = u32::MAX;
 
 /// One contest (e.g. the Assembly), with the lists on its ballot.
 #[derive(Debug, Clone)]
@@ -775,6 +782,7 @@ impl Election {
         let mut h = Sha256::new();
         h.update(toml_text.as_bytes());
         h.update(stations_text.as_bytes());
+        let candidate_positions = candidate_positions(&lists, &candidates);
 
         Ok(Self {
             id: raw.election.id.get_ref().clone(),
@@ -793,6 +801,7 @@ impl Election {
             stations_file: raw.stations.file.get_ref().clone(),
             digest: h.finalize().into(),
             station_index,
+            candidate_positions,
         })
     }
 
@@ -830,8 +839,18 @@ impl Election {
     /// `number` who stands where the station of `unit` is.
     pub fn candidate(&self, list: usize, number: u32, unit: UnitIdx) -> Option<CandidateIdx> {
         let cands = &self.lists.get(list)?.candidates;
-        let from = cands.partition_point(|c| self.candidates[c.0 as usize].number < number);
-        cands[from..]
+        let number_at = |p: usize| cands.get(p).map(|c| self.candidates[c.0 as usize].number);
+        let from = match self
+            .candidate_positions
+            .get(list)
+            .and_then(|t| t.get(number as usize))
+        {
+            Some(&p) if p != NO_CANDIDATE && number_at(p as usize) == Some(number) => p as usize,
+            // The table is built at load; if the lists were changed since, search.
+            _ => cands.partition_point(|c| self.candidates[c.0 as usize].number < number),
+        };
+        cands
+            .get(from..)?
             .iter()
             .take_while(|c| self.candidates[c.0 as usize].number == number)
             .copied()
@@ -902,6 +921,27 @@ struct RawContest {
     lists: Vec<Spanned<String>>,
     seats: Option<SeatConfig>,
     preferences: Option<RawPreferences>,
+}
+
+/// Per list, the position of the first candidate of each ballot number (see
+/// [`Election::candidate`]); a list's candidates are sorted by number.
+fn candidate_positions(lists: &[List], candidates: &[Candidate]) -> Vec<Vec<u32>> {
+    lists
+        .iter()
+        .map(|l| {
+            let top = l
+                .candidates
+                .iter()
+                .map(|c| candidates[c.0 as usize].number as usize)
+                .max()
+                .map_or(0, |n| n + 1);
+            let mut t = vec![NO_CANDIDATE; top];
+            for (p, c) in l.candidates.iter().enumerate().rev() {
+                t[candidates[c.0 as usize].number as usize] = p as u32;
+            }
+            t
+        })
+        .collect()
 }
 
 /// Most marks a contest may allow; a larger ballot would say `"all"`.

@@ -458,6 +458,22 @@ pub fn sha256(bytes: &[u8]) -> [u8; 32] {
     Sha256::digest(bytes).into()
 }
 
+/// SHA-256 of a note's bytes and of its text. The text is the start of the bytes (the
+/// signatures follow it), so one pass hashes both: the text's state is finished on a copy and
+/// the rest of the note continues from it.
+fn note_hashes(bytes: &[u8], text: &[u8]) -> ([u8; 32], [u8; 32]) {
+    match bytes.strip_prefix(text) {
+        Some(rest) => {
+            let mut h = Sha256::new();
+            h.update(text);
+            let text_hash = h.clone().finalize().into();
+            h.update(rest);
+            (h.finalize().into(), text_hash)
+        }
+        None => (sha256(bytes), sha256(text)),
+    }
+}
+
 /// A parsed and validated note whose signatures are still to be checked.
 struct Prepared {
     note: Note,
@@ -744,9 +760,10 @@ pub fn bind_unverified(
         BodyKind::Protocol => None,
         BodyKind::Amendment { supersedes, .. } => Some(*supersedes),
     };
+    let (hash, text_hash) = note_hashes(bytes, note.text().as_bytes());
     let submission = Submission {
-        hash: sha256(bytes),
-        text_hash: sha256(note.text().as_bytes()),
+        hash,
+        text_hash,
         contest,
         station,
         revision: body.revision,

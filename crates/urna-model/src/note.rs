@@ -215,10 +215,12 @@ impl Note {
             line: line_of(bytes, e.valid_up_to()),
         })?;
         // Control characters are ASCII, and UTF-8 never uses ASCII bytes inside a multi-byte
-        // character, so a byte scan finds them; lines are counted only to report one.
-        if let Some(at) = bytes
-            .iter()
-            .position(|&b| (b < b' ' && b != b'\n') || b == 0x7f)
+        // character, so a byte scan finds them; lines are counted only to report one. The scan
+        // counts without stopping early so that it runs on whole vectors of bytes; only a note
+        // that has one looks for where.
+        let control = |b: &u8| (*b < b' ' && *b != b'\n') || *b == 0x7f;
+        if bytes.iter().filter(|b| control(b)).count() > 0
+            && let Some(at) = bytes.iter().position(control)
         {
             return Err(NoteError::ControlCharacter {
                 line: line_of(bytes, at),
@@ -240,7 +242,7 @@ impl Note {
         if block.is_empty() {
             return Err(NoteError::NoSignatures);
         }
-        let first_line = text.matches('\n').count() + 2;
+        let first_line = text.bytes().filter(|&b| b == b'\n').count() + 2;
         let mut signatures: Vec<NoteSignature> = Vec::new();
         for (i, l) in block
             .strip_suffix('\n')

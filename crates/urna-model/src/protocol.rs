@@ -198,10 +198,22 @@ impl ProtocolBody {
     /// [`BodyError`] naming the line and field.
     pub fn parse(text: &str) -> Result<Self, BodyError> {
         let text = text.strip_suffix('\n').unwrap_or(text);
-        let lines: Vec<&str> = text.split('\n').collect();
-        if lines.len() > MAX_LINES {
+        // Count first (a whole-vector byte count), so the line table is allocated once.
+        let n_lines = text.bytes().filter(|&b| b == b'\n').count() + 1;
+        if n_lines > MAX_LINES {
             return Err(BodyError::TooManyLines);
         }
+        // Split by a plain byte loop: lines are short, and a searcher per line costs more than
+        // the line. `\n` is ASCII, so every cut is at a character boundary.
+        let mut lines: Vec<&str> = Vec::with_capacity(n_lines);
+        let mut start = 0;
+        for (i, &b) in text.as_bytes().iter().enumerate() {
+            if b == b'\n' {
+                lines.push(&text[start..i]);
+                start = i + 1;
+            }
+        }
+        lines.push(&text[start..]);
         let mut cur = Cursor {
             lines: &lines,
             pos: 0,
@@ -278,7 +290,9 @@ impl ProtocolBody {
                     if scan.is_some() {
                         return Err(unexpected(line, lines[line - 1]));
                     }
-                    parse_preference(line, value, &mut preferences)?;
+                    // Lines left, as an upper bound of this list's candidates.
+                    let left = lines.len() + 1 - line;
+                    parse_preference(line, value, left, &mut preferences)?;
                 }
                 "scan" => {
                     if scan.is_some() {
@@ -372,10 +386,12 @@ impl ProtocolBody {
 }
 
 /// Parses the value of one `preferences:` line onto the lists parsed so far, enforcing the
-/// canonical order. Allocates only when a new list starts (its id and candidate vector).
+/// canonical order. Allocates only when a new list starts (its id and a candidate vector
+/// with room for the `left` lines still to come, so it never grows).
 fn parse_preference(
     line: usize,
     value: &str,
+    left: usize,
     preferences: &mut Vec<ListPreferences>,
 ) -> Result<(), BodyError> {
     let shape = || {
@@ -432,10 +448,14 @@ fn parse_preference(
         Some(last) if last.list.as_str() > list => {
             return Err(field_err(line, &field(), order));
         }
-        _ => preferences.push(ListPreferences {
-            list: list.to_owned(),
-            candidates: vec![entry],
-        }),
+        _ => {
+            let mut candidates = Vec::with_capacity(left.min(MAX_CANDIDATE_NUMBER as usize));
+            candidates.push(entry);
+            preferences.push(ListPreferences {
+                list: list.to_owned(),
+                candidates,
+            });
+        }
     }
     Ok(())
 }
@@ -453,7 +473,7 @@ impl Cursor<'_> {
         };
         self.pos += 1;
         let line = self.pos;
-        let (k, v) = l.split_once(": ").ok_or_else(|| unexpected(line, l))?;
+        let (k, v) = split_field(l).ok_or_else(|| unexpected(line, l))?;
         if v.is_empty() || v.starts_with(' ') || v.ends_with(' ') || k.is_empty() {
             return Err(unexpected(line, l));
         }
@@ -480,6 +500,21 @@ impl Cursor<'_> {
         check(&v).map_err(|r| field_err(line, key, r))?;
         Ok(v)
     }
+}
+
+/// `l.split_once(": ")`, found with a byte search for `:` (a two-byte pattern would set up a
+/// substring searcher on every line).
+fn split_field(l: &str) -> Option<(&str, &str)> {
+    let b = l.as_bytes();
+    let mut from = 0;
+    while let Some(i) = b[from..].iter().position(|&c| c == b':') {
+        let at = from + i;
+        if b.get(at + 1) == Some(&b' ') {
+            return Some((&l[..at], &l[at + 2..]));
+        }
+        from = at + 1;
+    }
+    None
 }
 
 /// Checks an identifier (election, contest, station, unit, list): 1–64 bytes of ASCII letters,
@@ -543,8 +578,8 @@ pub fn parse_count(s: &str) -> Result<u64, &'static str> {
     if s.len() > 12 {
         return Err("must be at most 999999999999");
     }
-    s.parse()
-        .map_err(|_| "must be a whole number written with digits only")
+    // At most 12 digits, each checked above: the value fits in a u64 without overflow.
+    Ok(s.bytes().fold(0, |n, b| n * 10 + u64::from(b - b'0')))
 }
 
 /// Parses `sha256:<64 lower-case hex digits>`.

@@ -464,3 +464,48 @@ fn seats_of_open_lists_go_to_candidates_with_explanation() {
     let err = run(&["seats", "--rules", p(&rules), "--votes", p(&votes)], 2);
     assert!(err.contains("`districts.d.preferences.A`"), "{err}");
 }
+
+/// `--open-lists`: the same election with candidates and preference votes on every protocol;
+/// protocols with preference errors are quarantined by rule, and the whole demo still verifies.
+#[test]
+fn demo_with_open_lists_quarantines_preference_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("demo");
+    let out = run(
+        &[
+            "demo",
+            "--data",
+            p(&data),
+            "--stations",
+            "400",
+            "--open-lists",
+            "--no-serve",
+        ],
+        0,
+    );
+    assert!(
+        out.contains("Open lists: 40 candidates per list, each voter marking up to 10"),
+        "{out}"
+    );
+    let line = out
+        .lines()
+        .find(|l| l.contains("Preference errors written into"))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(
+        line.contains("quarantined by the preference rules ("),
+        "{line}"
+    );
+    assert!(!line.contains("(none)"), "{line}");
+    assert!(out.contains("400 notes read"), "{out}");
+    assert_eq!(out.matches(": refused (").count(), 3, "{out}");
+    assert!(!out.contains("NOT REFUSED"), "{out}");
+    assert!(
+        out.contains("\nVERIFIED") || out.contains("   VERIFIED: the log"),
+        "{out}"
+    );
+    // The definition names the candidates, and the stored protocols carry preference lines.
+    let def = std::fs::read_to_string(data.join("source/election.toml")).unwrap();
+    assert!(def.contains("preferences = { marks = 10 }"), "{def}");
+    let notes = std::fs::read(data.join("source/protocols.notes")).unwrap();
+    assert!(notes.windows(13).any(|w| w == b"preferences: "));
+}

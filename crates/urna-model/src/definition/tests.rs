@@ -174,6 +174,38 @@ fn candidates_and_preference_rule_load() {
     assert_eq!(closed.marks(ContestIdx(0), 0, UnitIdx(1)), 0);
 }
 
+/// The per-list number table gives what a search of the list gives: gaps and numbers past the
+/// end have no candidate, a number shared by candidates of different units binds to the one
+/// standing at the station, and a list emptied after loading binds nothing (the table is only
+/// trusted where the list still holds that number at that place).
+#[test]
+fn candidate_lookup_by_number_handles_gaps_units_and_changed_lists() {
+    let toml = open_toml(
+        "preferences = { marks = 1 }",
+        "[[lists.candidates]]\nnumber = 7\nname = \"Seven\"\n\
+         [[lists.candidates]]\nnumber = 3\nname = \"Three in M\"\nunit = \"M\"\n\
+         [[lists.candidates]]\nnumber = 3\nname = \"Three in N\"\nunit = \"N\"\n",
+    ) + "\n[[units]]\nid = \"N\"\nname = \"Other\"\nparent = \"R\"\n";
+    let mut e = load(&toml, &csv()).unwrap();
+    let name = |e: &Election, n: u32, u: u32| {
+        e.candidate(0, n, UnitIdx(u))
+            .map(|c| e.candidates[c.0 as usize].name.clone())
+    };
+    for n in [0, 1, 2, 4, 6, 8, 9999, u32::MAX] {
+        assert_eq!(name(&e, n, 1), None, "{n}");
+    }
+    assert_eq!(name(&e, 7, 1).as_deref(), Some("Seven"));
+    assert_eq!(name(&e, 3, 1).as_deref(), Some("Three in M"));
+    assert_eq!(name(&e, 3, 2).as_deref(), Some("Three in N"));
+    assert_eq!(e.candidate(1, 7, UnitIdx(1)), None, "no such list");
+    // A list emptied after loading has no candidates, whatever the table says.
+    let kept = std::mem::take(&mut e.lists[0].candidates);
+    assert_eq!(name(&e, 7, 1), None);
+    // Restored, it binds again.
+    e.lists[0].candidates = kept;
+    assert_eq!(name(&e, 7, 1).as_deref(), Some("Seven"));
+}
+
 /// Each case: contest lines, candidate lines, extra TOML, and the exact error.
 #[test]
 fn candidate_and_preference_errors_name_file_line_field_and_rule() {

@@ -689,3 +689,17 @@ message = "marks for a withdrawn candidate void the ballot here"
     let (got, _) = verdict_of(&e, &with_preferences(0, &[("A", 1, 300), ("A", 2, 300)]));
     assert_eq!(got.len(), 1, "{got:?}");
 }
+
+/// The one-pass hashes equal SHA-256 of the note's bytes and of its text, also for a text that
+/// is not the start of the bytes (hashed apart).
+#[test]
+fn note_hashes_equal_the_hashes_of_bytes_and_text() {
+    let bytes = b"urna/protocol/v1\nelection: e\n\n\xe2\x80\x94 S1 AAAA\n";
+    let text = &bytes[..30];
+    assert_eq!(note_hashes(bytes, text), (sha256(bytes), sha256(text)));
+    assert_eq!(
+        note_hashes(bytes, b"other text\n"),
+        (sha256(bytes), sha256(b"other text\n"))
+    );
+    assert_eq!(note_hashes(b"", b""), (sha256(b""), sha256(b"")));
+}

@@ -548,3 +548,48 @@ proptest! {
         }
     }
 }
+
+/// Counts read digit by digit give the decimal value, and every non-canonical text is refused.
+#[test]
+fn parse_count_reads_canonical_decimals_only() {
+    for v in [0u64, 1, 9, 10, 99, 100, 4_294_967_296, MAX_COUNT] {
+        assert_eq!(parse_count(&v.to_string()), Ok(v), "{v}");
+    }
+    for bad in [
+        "",
+        "01",
+        "00",
+        "-1",
+        "+1",
+        "1 ",
+        " 1",
+        "1e3",
+        "1000000000000",
+        "١٢",
+    ] {
+        assert!(parse_count(bad).is_err(), "{bad:?}");
+    }
+}
+
+/// Line numbers count every line, blank ones and the last one included, when bodies are split
+/// by the byte loop.
+#[test]
+fn errors_name_the_line_after_blank_and_long_runs() {
+    let text = "urna/protocol/v1\nelection: e\ncontest: c\nstation: s\nrevision: 1\n\nvalid: 1\n";
+    assert_eq!(
+        ProtocolBody::parse(text),
+        Err(BodyError::Unexpected {
+            line: 6,
+            text: String::new()
+        })
+    );
+    let last =
+        "urna/protocol/v1\nelection: e\ncontest: c\nstation: s\nrevision: 1\nvalid: 1\nno colon";
+    assert_eq!(
+        ProtocolBody::parse(last),
+        Err(BodyError::Unexpected {
+            line: 7,
+            text: "no colon".into()
+        })
+    );
+}
