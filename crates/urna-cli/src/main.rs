@@ -632,7 +632,8 @@ fn demo(
     out!("\n7. Tally from the stored notes\n");
     let contest = urna_model::definition::ContestIdx(0);
     let r = store.tally(contest)?;
-    report::write_summary(&mut std::io::stdout().lock(), store.election(), &r)?;
+    // Five candidates a list: the demo shows the shape; `urna tally` lists every one.
+    report::write_summary_with(&mut std::io::stdout().lock(), store.election(), &r, Some(5))?;
     let allocation = match &chosen {
         Some(rule_set) => {
             let input = urna_tally::seats::VoteInput::from_tally(

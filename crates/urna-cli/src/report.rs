@@ -47,6 +47,17 @@ fn n(v: u64) -> String {
 
 /// The text summary: national totals, per district, quarantine list, warnings.
 pub(crate) fn write_summary(out: &mut impl Write, e: &Election, r: &TallyReport) -> Result<()> {
+    write_summary_with(out, e, r, None)
+}
+
+/// [`write_summary`], listing at most `candidates_per_list` candidates of each list (those
+/// with the most preference votes) and how many more have votes; every one with `None`.
+pub(crate) fn write_summary_with(
+    out: &mut impl Write,
+    e: &Election,
+    r: &TallyReport,
+    candidates_per_list: Option<usize>,
+) -> Result<()> {
     let t = r.tally();
     let contest = &e.contests[t.contest.0 as usize];
     let nat = t.unit(UnitIdx(0));
@@ -102,12 +113,30 @@ pub(crate) fn write_summary(out: &mut impl Write, e: &Election, r: &TallyReport)
         )?;
         for &i in &order {
             let l = &e.lists[contest.lists[i]];
-            for ci in &l.candidates {
-                let votes = nat.preferences.get(ci.0 as usize).copied().unwrap_or(0);
-                if votes == 0 {
-                    continue;
+            // (position in the list, candidate, votes) of every candidate with votes.
+            let mut voted: Vec<(usize, usize, u64)> = l
+                .candidates
+                .iter()
+                .enumerate()
+                .map(|(pos, ci)| {
+                    let ci = ci.0 as usize;
+                    (pos, ci, nat.preferences.get(ci).copied().unwrap_or(0))
+                })
+                .filter(|&(_, _, votes)| votes > 0)
+                .collect();
+            let more = match candidates_per_list {
+                Some(limit) if voted.len() > limit => {
+                    // The most voted, shown in list order as every candidate is.
+                    voted.sort_by(|a, b| b.2.cmp(&a.2).then(a.0.cmp(&b.0)));
+                    let more = voted.len() - limit;
+                    voted.truncate(limit);
+                    voted.sort_unstable();
+                    more
                 }
-                let c = &e.candidates[ci.0 as usize];
+                _ => 0,
+            };
+            for (_, ci, votes) in voted {
+                let c = &e.candidates[ci];
                 let (unit, list_votes) = match c.unit {
                     Some(u) => (
                         format!(" [{}]", e.units[u.0 as usize].id),
@@ -123,6 +152,13 @@ pub(crate) fn write_summary(out: &mut impl Write, e: &Election, r: &TallyReport)
                     format!("{}{unit}", c.name),
                     n(votes),
                     percent(votes, list_votes)
+                )?;
+            }
+            if more > 0 {
+                writeln!(
+                    out,
+                    "  {:<8}      … and {more} more candidate(s) with votes (urna tally lists every one)",
+                    l.id
                 )?;
             }
         }
