@@ -487,6 +487,19 @@ export function candidateRows(list, prefs = {}, listVotes = 0, elected = [], sta
     .sort((a, b) => b.votes - a.votes || a.number - b.number);
 }
 
+// The ballot numbers that several of `list`'s candidates standing where `stands` says share
+// (lists with their own candidates in each district, seen from above the districts).
+export function sharedNumbers(list, stands) {
+  const seen = new Set();
+  const shared = new Set();
+  for (const c of list.candidates || []) {
+    if (!stands(c)) continue;
+    if (seen.has(c.number)) shared.add(c.number);
+    seen.add(c.number);
+  }
+  return shared;
+}
+
 // Whether a candidate of `c.unit` (a district) belongs on the view of unit `id` (`units`: id
 // → election.json unit): it stands in an area that contains the unit, or inside it.
 export function standsAt(units, id) {
@@ -515,7 +528,12 @@ export function candidatesBlock(contest, tot, where, label, stands, seats) {
     .map((id) => {
       const list = contest.lists.find((l) => l.id === id);
       const elected = seats?.lists?.find((l) => l.list === id)?.elected || [];
-      const rows = candidateRows(list, prefs[id], tot.votes[id] || 0, elected, stands);
+      // Above the districts of a list with its own candidates in each district, one ballot
+      // number is several people and the bundle sums their votes: such a number gets no row
+      // here, only a pointer to the districts.
+      const shared = sharedNumbers(list, stands);
+      const rows = candidateRows(list, prefs[id], tot.votes[id] || 0, elected, stands).filter((r) => !shared.has(r.number));
+      const perDistrict = shared.size ? `<p class="small" data-shared="${shared.size}">${esc(t("cands.perdistrict", { n: num(shared.size) }))}</p>` : "";
       const key = `${contest.id}|${where}|${id}`;
       const top = rows[0]?.votes > 0 ? `${rows[0].number} ${rows[0].name}` : "–";
       const name = listName(contest, id);
@@ -527,7 +545,7 @@ export function candidatesBlock(contest, tot, where, label, stands, seats) {
         .map(
           (r) => `<tr data-number="${r.number}"${r.elected ? ' class="elected"' : ""}><td class="n">${r.number}</td><th scope="row">${esc(r.name || "–")}${r.elected ? ` <span class="tag">${esc(t("cands.elected"))}</span>` : ""}${r.withdrawn ? ` <span class="tag out">${esc(t("cands.withdrawn"))}</span>` : ""}</th><td class="n" data-pref="${r.votes}">${num(r.votes)}</td><td class="n">${r.share === "-" ? "–" : `${pct(r.share)} %`}</td></tr>`,
         )
-        .join("")}</tbody></table></div></details>`;
+        .join("")}</tbody></table></div>${perDistrict}</details>`;
     })
     .join("");
   return `<h4>${esc(t("cands.title"))}</h4><p class="small">${esc(t("cands.intro"))} ${esc(marks)}</p><div data-testid="candidates" data-contest="${esc(contest.id)}" data-unit="${esc(where)}">${body}</div>`;

@@ -8,7 +8,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import * as V from "../verify.js";
-import { candidateRows, candidatesBlock, comparePreferences, share, standsAt } from "../app.js";
+import { candidateRows, candidatesBlock, comparePreferences, share, sharedNumbers, standsAt } from "../app.js";
 import { setLanguage } from "../i18n.js";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -153,4 +153,15 @@ test("a district's candidates show where the district is: above it, in it and be
   const rows = candidateRows(two, { 1: 9 }, 10, [{ number: 1, name: "B" }], standsAt(units, "AL"));
   assert.deepEqual(rows.map((r) => [r.number, r.name, r.votes, r.elected]), [[1, "A / B", 9, true]]);
   assert.deepEqual(candidateRows(two, {}, 0, [], standsAt(units, "AL-Fier-1")).map((r) => r.name), ["B"]);
+  // Such a shared number is several people: the block shows no row for it above the
+  // districts, only a pointer to them; within a district it is one person again.
+  assert.deepEqual([...sharedNumbers(two, standsAt(units, "AL"))], [1]);
+  assert.equal(sharedNumbers(two, standsAt(units, "AL-Fier")).size, 0);
+  assert.equal(sharedNumbers(ps, standsAt(units, "AL")).size, 0);
+  const contest = { id: "assembly", preferences: { marks: 1 }, lists: [{ id: "X", name: "X", ...two }] };
+  const tot = { votes: { X: 10 }, preferences: { X: { 1: 9 } } };
+  const above = candidatesBlock(contest, tot, "AL", "Albania", standsAt(units, "AL"), null);
+  assert.ok(above.includes('data-shared="1"') && !above.includes('data-number="1"'), above);
+  const within = candidatesBlock(contest, tot, "AL-Fier", "Fier", standsAt(units, "AL-Fier"), null);
+  assert.ok(within.includes('data-number="1"') && !within.includes("data-shared"), within);
 });
