@@ -538,7 +538,7 @@ export function candidatesBlock(contest, tot, where, label, stands, seats) {
       const top = rows[0]?.votes > 0 ? `${rows[0].number} ${rows[0].name}` : "–";
       const name = listName(contest, id);
       const cap = t("cands.caption", { list: name, unit: label });
-      return `<details data-list="${esc(id)}" data-open="${esc(key)}"${S.open.has(key) ? " open" : ""}><summary><strong>${esc(name)}</strong> <span class="small">${esc(t("cands.summary", { n: num(rows.length), name: top }))}</span></summary>
+      return `<details data-list="${esc(id)}" data-open="${esc(key)}"${S.open.has(key) ? " open" : ""}><summary><strong>${esc(name)}</strong> <span class="small">${esc(rows.length || !shared.size ? t("cands.summary", { n: num(rows.length), name: top }) : t("cands.perdistrict", { n: num(shared.size) }))}</span></summary>
 <div class="scroll"><table class="cands" data-list="${esc(id)}"><caption class="sr">${esc(cap)}</caption>
 <thead><tr><th scope="col" class="n">${esc(t("cands.number"))}</th><th scope="col">${esc(t("cands.name"))}</th><th scope="col" class="n">${esc(t("cands.votes"))}</th><th scope="col" class="n">${esc(t("cands.share"))}</th></tr></thead>
 <tbody>${rows
