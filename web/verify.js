@@ -342,12 +342,16 @@ export function parseProtocol(body) {
       const sp = v.lastIndexOf(" ");
       out.votes[v.slice(0, sp)] = Number(v.slice(sp + 1));
     } else if (k === "preferences") {
-      // `preferences: <list> <ballot number> <votes>`, list → number → votes.
-      const m = /^(\S+) ([1-9]\d*) ([1-9]\d*)$/.exec(v);
-      if (!m) throw new Error(`not a "preferences: <list> <number> <votes>" line: ${line}`);
-      const list = (out.preferences[m[1]] ??= {});
-      if (m[2] in list) throw new Error(`preferences ${m[1]} ${m[2]} written twice`);
-      list[m[2]] = Number(m[3]);
+      // `preferences: <list> <number>:<votes> …`, one line per list: list → number → votes.
+      const m = /^(\S+)((?: [1-9]\d*:[1-9]\d*)+)$/.exec(v);
+      if (!m) throw new Error(`not a "preferences: <list> <number>:<votes> …" line: ${line}`);
+      if (m[1] in out.preferences) throw new Error(`preferences ${m[1]} written twice`);
+      const list = (out.preferences[m[1]] = {});
+      for (const pair of m[2].slice(1).split(" ")) {
+        const [n, votes] = pair.split(":");
+        if (n in list) throw new Error(`preferences ${m[1]} ${n} written twice`);
+        list[n] = Number(votes);
+      }
     } else {
       out.fields[k] = v;
     }

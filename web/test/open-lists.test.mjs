@@ -18,10 +18,13 @@ const F = JSON.parse(fs.readFileSync(path.join(here, "open-lists.json"), "utf8")
 function preferenceLines(prefs) {
   return Object.keys(prefs)
     .sort()
-    .flatMap((l) =>
-      Object.keys(prefs[l])
-        .sort((a, b) => a - b)
-        .map((n) => `preferences: ${l} ${n} ${prefs[l][n]}`),
+    .map(
+      (l) =>
+        `preferences: ${l} ` +
+        Object.keys(prefs[l])
+          .sort((a, b) => a - b)
+          .map((n) => `${n}:${prefs[l][n]}`)
+          .join(" "),
     );
 }
 
@@ -66,10 +69,11 @@ test("a preference number shown otherwise than signed is named by list and ballo
 
 test("malformed preferences: lines are refused, naming the line", () => {
   const base = "urna/protocol/v1\nvotes: PS 10\n";
-  for (const bad of ["preferences: PS 7", "preferences: PS 07 3", "preferences: PS 7 0", "preferences: PS seven 3", "preferences: PS 7 3 1"]) {
+  for (const bad of ["preferences: PS", "preferences: PS 7", "preferences: PS 07:3", "preferences: PS 7:0", "preferences: PS seven:3", "preferences: PS 7:3:1", "preferences: PS 7:3  8:1", "preferences: PS 7 3"]) {
     assert.throws(() => V.parseProtocol(`${base}${bad}\n`), new RegExp(bad.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")), bad);
   }
-  assert.throws(() => V.parseProtocol(`${base}preferences: PS 7 3\npreferences: PS 7 4\n`), /PS 7 written twice/);
+  assert.throws(() => V.parseProtocol(`${base}preferences: PS 7:3 7:4\n`), /PS 7 written twice/);
+  assert.throws(() => V.parseProtocol(`${base}preferences: PS 7:3\npreferences: PS 8:4\n`), /PS written twice/);
 });
 
 test("shares are urna_tally::totals::percent's: two decimals, half up, '-' of nothing", () => {

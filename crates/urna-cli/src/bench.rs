@@ -21,8 +21,8 @@ const BATCH: usize = 512;
 /// Marks per voter in the open-list comparison run (Kosovo allows up to 10).
 const BENCH_MARKS: u32 = 5;
 
-/// The key of a preference line, counted in the open-list pack.
-const PREFERENCE_KEY: &[u8] = b"\npreferences: ";
+/// The key of a preference line (one per list), counted in the open-list pack.
+const PREFERENCE_KEY: &[u8] = b"preferences: ";
 
 pub(crate) fn ingest(stations: u32, dir: Option<&Path>, candidates: u32) -> Result<ExitCode> {
     let tmp;
@@ -170,16 +170,22 @@ pub(crate) fn ingest(stations: u32, dir: Option<&Path>, candidates: u32) -> Resu
             closed / open
         );
         let pack = std::fs::read(dir.join("source-open/protocols.notes"))?;
-        let lines = pack
-            .windows(PREFERENCE_KEY.len())
-            .filter(|w| *w == PREFERENCE_KEY)
-            .count();
+        // A preference line is `preferences: <list>` and a `<number>:<votes>` pair per
+        // candidate with votes.
+        let (mut lines, mut pairs) = (0usize, 0usize);
+        for line in pack.split(|&b| b == b'\n') {
+            if let Some(rest) = line.strip_prefix(PREFERENCE_KEY) {
+                lines += 1;
+                pairs += rest.iter().filter(|&&b| b == b':').count();
+            }
+        }
         let closed_bytes = std::fs::metadata(dir.join("source/protocols.notes"))?.len();
         let n = f64::from(stations.max(1));
         out!(
-            "            (signed notes of {:.0} bytes with {:.0} preference lines on average, against {:.0} bytes: signature hashing, storage and the log grow with the bytes)",
+            "            (signed notes of {:.0} bytes with {:.1} preference lines of {:.0} candidates on average, against {:.0} bytes: signature hashing, storage and the log grow with the bytes)",
             pack.len() as f64 / n,
             lines as f64 / n,
+            pairs as f64 / n,
             closed_bytes as f64 / n
         );
     }

@@ -838,23 +838,65 @@ impl Election {
     /// The candidate of list `list` (index into [`Election::lists`]) with ballot number
     /// `number` who stands where the station of `unit` is.
     pub fn candidate(&self, list: usize, number: u32, unit: UnitIdx) -> Option<CandidateIdx> {
-        let cands = &self.lists.get(list)?.candidates;
-        let number_at = |p: usize| cands.get(p).map(|c| self.candidates[c.0 as usize].number);
+        self.candidates_numbered(list, number)
+            .iter()
+            .copied()
+            .find(|c| self.stands_in(*c, unit))
+    }
+
+    /// [`Election::candidate`] for the many numbers of one list at one station, as intake
+    /// looks them up: `ancestry` is the station's unit and the units above it
+    /// ([`Election::ancestry`]), and `hint` the place, among the candidates with the same
+    /// number, where the last one was found. A list that runs in every district has one
+    /// candidate per district for each number, laid out in the same district order, so the
+    /// hint is right for all but the first number.
+    pub fn candidate_at(
+        &self,
+        list: usize,
+        number: u32,
+        ancestry: &[UnitIdx],
+        hint: &mut usize,
+    ) -> Option<CandidateIdx> {
+        let run = self.candidates_numbered(list, number);
+        let stands = |c: &CandidateIdx| {
+            self.candidates[c.0 as usize]
+                .unit
+                .is_none_or(|u| ancestry.contains(&u))
+        };
+        if let Some(c) = run.get(*hint).filter(|c| stands(c)) {
+            return Some(*c);
+        }
+        let (at, c) = run.iter().enumerate().find(|(_, c)| stands(c))?;
+        *hint = at;
+        Some(*c)
+    }
+
+    /// The candidates of list `list` with ballot number `number`, wherever they stand (empty
+    /// if none).
+    fn candidates_numbered(&self, list: usize, number: u32) -> &[CandidateIdx] {
+        let Some(l) = self.lists.get(list) else {
+            return &[];
+        };
+        let cands = &l.candidates;
+        let number_of = |c: &CandidateIdx| self.candidates[c.0 as usize].number;
         let from = match self
             .candidate_positions
             .get(list)
             .and_then(|t| t.get(number as usize))
         {
-            Some(&p) if p != NO_CANDIDATE && number_at(p as usize) == Some(number) => p as usize,
+            Some(&p)
+                if p != NO_CANDIDATE && cands.get(p as usize).map(number_of) == Some(number) =>
+            {
+                p as usize
+            }
             // The table is built at load; if the lists were changed since, search.
-            _ => cands.partition_point(|c| self.candidates[c.0 as usize].number < number),
+            _ => cands.partition_point(|c| number_of(c) < number),
         };
-        cands
-            .get(from..)?
+        let len = cands[from..]
             .iter()
-            .take_while(|c| self.candidates[c.0 as usize].number == number)
-            .copied()
-            .find(|c| self.stands_in(*c, unit))
+            .take_while(|c| number_of(c) == number)
+            .count();
+        &cands[from..from + len]
     }
 
     /// Whether a candidate stands where the station of `unit` is.

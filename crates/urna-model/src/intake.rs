@@ -22,7 +22,7 @@
 use ed25519_dalek::VerifyingKey;
 use sha2::{Digest, Sha256};
 
-use crate::definition::{CandidateIdx, ContestIdx, Election, StationIdx};
+use crate::definition::{CandidateIdx, ContestIdx, Election, StationIdx, UnitIdx};
 use crate::note::{self, Note, NoteError};
 use crate::protocol::{BodyError, BodyKind, ProtocolBody, hex};
 use crate::rules::{Builtin, ListValues, Scope, Severity, Values, Violation};
@@ -653,13 +653,19 @@ pub fn bind_unverified(
     let mut preferences = Vec::new();
     let mut sum_preferences = vec![0u64; ballot.len()];
     let mut positions = Vec::with_capacity(body.preferences.len());
+    let ancestry: Vec<UnitIdx> = if body.preferences.is_empty() {
+        Vec::new()
+    } else {
+        election.ancestry(st.unit).collect()
+    };
     for lp in &body.preferences {
         let pos = ballot.iter().position(|&l| election.lists[l].id == lp.list);
         positions.push(pos);
+        let mut hint = 0;
         for c in &lp.candidates {
             let line = || {
                 format!(
-                    "preferences {} {} {} (line {})",
+                    "preferences {} {}:{} (line {})",
                     lp.list, c.number, c.votes, c.line
                 )
             };
@@ -675,7 +681,7 @@ pub fn bind_unverified(
             // At most 4096 lines of at most MAX_COUNT each: no overflow.
             sum_preferences[k] += c.votes;
             let list = ballot[k];
-            match election.candidate(list, c.number, st.unit) {
+            match election.candidate_at(list, c.number, &ancestry, &mut hint) {
                 Some(ci) => {
                     let cand = &election.candidates[ci.0 as usize];
                     if cand.withdrawn {

@@ -7,11 +7,11 @@
 //! spaces, because count names may contain `-` (`ballots-cast`). The names are:
 //! - the named counts of the definition, `sum(votes)` (all `votes:` lines added) and
 //!   `station.registered` (the register in the election definition);
-//! - `votes(list)` and `sum(preferences(list))` (the list's `preferences:` lines added): a rule
+//! - `votes(list)` and `sum(preferences(list))` (the list's preference votes added): a rule
 //!   using them, or `marks`, holds **for each list** on the contest's ballot and is checked
 //!   once per list;
-//! - `preferences(candidate)`: a rule using it holds **for each candidate** with a
-//!   `preferences:` line of a list on the ballot, and `votes(list)` then means that candidate's
+//! - `preferences(candidate)`: a rule using it holds **for each candidate** with preference
+//!   votes on the `preferences:` line of a list on the ballot, and `votes(list)` then means that candidate's
 //!   list;
 //! - `marks`, only as a factor: how many candidates a voter may mark within the list (the
 //!   contest's `preferences.marks`; for `"all"` the list's candidates standing at the station;
@@ -22,7 +22,7 @@
 //! list and candidate) and the numbers.
 //!
 //! Three checks of preference lines are not arithmetic and are built in ([`Builtin`]): a line
-//! for a list not on the contest's ballot, a line for a number that is no candidate of the list
+//! for a list not on the contest's ballot, votes for a number that is no candidate of the list
 //! standing at the station, and a withdrawn candidate with preference votes. They always run; a
 //! definition may restate one in `[[rules]]` without a `check` to change its message, and, for
 //! the withdrawn candidate only, its severity.
@@ -133,7 +133,7 @@ pub enum Builtin {
     /// `preference-list-on-ballot`: a `preferences:` line for a list that is not on the
     /// contest's ballot. Always an error: its votes belong to no one that can be counted.
     ListOnBallot,
-    /// `preference-candidate-known`: a `preferences:` line for a number that is no candidate of
+    /// `preference-candidate-known`: preference votes for a number that is no candidate of
     /// the list standing at the station. Always an error, for the same reason.
     CandidateKnown,
     /// `preference-withdrawn`: preference votes for a withdrawn candidate. A warning by
@@ -229,7 +229,7 @@ pub enum Scope {
     Station,
     /// Checked once per list on the contest's ballot.
     List,
-    /// Checked once per `preferences:` line of a list on the ballot.
+    /// Checked once per candidate on the `preferences:` line of a list on the ballot.
     Candidate,
 }
 
@@ -273,7 +273,7 @@ pub struct ListValues<'a> {
     pub id: &'a str,
     /// Its `votes:` line.
     pub votes: u64,
-    /// Its `preferences:` lines added.
+    /// Its candidates' preference votes added.
     pub sum_preferences: u64,
     /// Candidates a voter may mark within it.
     pub marks: u64,

@@ -280,18 +280,19 @@ fn export_reports_open_list_candidates_and_their_preference_votes() {
             station = s.to_owned();
             stated.entry(station.clone()).or_default();
         } else if let Some(pref) = line.strip_prefix("preferences: ") {
-            let [list, number, votes] = pref.split(' ').collect::<Vec<_>>()[..] else {
-                panic!("{line}");
-            };
-            let key = format!("{list}~{number}");
-            let votes = votes.parse().unwrap();
-            assert!(
-                stated
-                    .get_mut(&station)
-                    .unwrap()
-                    .insert(key, votes)
-                    .is_none()
-            );
+            let (list, pairs) = pref.split_once(' ').unwrap();
+            for pair in pairs.split(' ') {
+                let (number, votes) = pair.split_once(':').unwrap();
+                let key = format!("{list}~{number}");
+                let votes = votes.parse().unwrap();
+                assert!(
+                    stated
+                        .get_mut(&station)
+                        .unwrap()
+                        .insert(key, votes)
+                        .is_none()
+                );
+            }
         }
     }
     assert_eq!(stated.len(), 120);

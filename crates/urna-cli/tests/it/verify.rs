@@ -1148,34 +1148,22 @@ fn a_preference_vote_moved_inside_a_signed_entry_is_caught() {
     // An accepted protocol with two candidates of one list.
     let index = 3;
     let text = String::from_utf8(all[index].clone()).unwrap();
-    let lines: Vec<&str> = text
+    // A list's line with at least two candidates: `preferences: <list> <n1>:<v1> <n2>:<v2> …`.
+    let line = text
         .lines()
-        .filter(|l| l.starts_with("preferences: "))
-        .collect();
-    let (first, second) = lines
-        .windows(2)
-        .map(|w| (w[0], w[1]))
-        .find(|(a, b)| a.split(' ').nth(1) == b.split(' ').nth(1))
+        .find(|l| l.starts_with("preferences: ") && l.split(' ').count() >= 4)
         .unwrap();
-    let parse = |l: &str| {
-        let f: Vec<&str> = l.split(' ').collect();
-        (
-            f[1].to_owned(),
-            f[2].to_owned(),
-            f[3].parse::<u64>().unwrap(),
-        )
+    let f: Vec<&str> = line.split(' ').collect();
+    let pair = |p: &str| {
+        let (n, v) = p.split_once(':').unwrap();
+        (n.to_owned(), v.parse::<u64>().unwrap())
     };
-    let ((list, n1, v1), (_, n2, v2)) = (parse(first), parse(second));
+    let list = f[1].to_owned();
+    let ((n1, v1), (n2, v2)) = (pair(f[2]), pair(f[3]));
+    let moved = format!("preferences: {list} {n1}:{} {n2}:{}", v1 - 1, v2 + 1);
+    let moved = f[4..].iter().fold(moved, |s, p| s + " " + p);
     all[index] = text
-        .replacen(
-            &format!("{first}\n{second}\n"),
-            &format!(
-                "preferences: {list} {n1} {}\npreferences: {list} {n2} {}\n",
-                v1 - 1,
-                v2 + 1
-            ),
-            1,
-        )
+        .replacen(&format!("{line}\n"), &format!("{moved}\n"), 1)
         .into_bytes();
     assert_ne!(all[index], text.as_bytes());
     write_entries(&current, &all);

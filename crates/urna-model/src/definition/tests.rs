@@ -198,6 +198,21 @@ fn candidate_lookup_by_number_handles_gaps_units_and_changed_lists() {
     assert_eq!(name(&e, 3, 1).as_deref(), Some("Three in M"));
     assert_eq!(name(&e, 3, 2).as_deref(), Some("Three in N"));
     assert_eq!(e.candidate(1, 7, UnitIdx(1)), None, "no such list");
+    // Intake's lookup with a hint finds the same, whatever the hint, and moves the hint to
+    // where it found the candidate.
+    for u in 0..e.units.len() as u32 {
+        let ancestry: Vec<UnitIdx> = e.ancestry(UnitIdx(u)).collect();
+        for n in [0, 1, 3, 7, 9999] {
+            for start in [0, 1, 2, 5, usize::MAX] {
+                let mut hint = start;
+                let got = e.candidate_at(0, n, &ancestry, &mut hint);
+                assert_eq!(got, e.candidate(0, n, UnitIdx(u)), "unit {u} number {n}");
+                if got.is_some() {
+                    assert_eq!(e.candidate_at(0, n, &ancestry, &mut hint), got);
+                }
+            }
+        }
+    }
     // A list emptied after loading has no candidates, whatever the table says.
     let kept = std::mem::take(&mut e.lists[0].candidates);
     assert_eq!(name(&e, 7, 1), None);

@@ -551,7 +551,7 @@ fn preference_rules_quarantine_with_list_candidate_and_numbers() {
                 (
                     "preference-withdrawn",
                     warn,
-                    "preferences A 3 1 (line 14): candidate A 3 (Drita D) has withdrawn",
+                    "preferences A 3:1 (line 12): candidate A 3 (Drita D) has withdrawn",
                 ),
             ],
         ),
@@ -560,7 +560,7 @@ fn preference_rules_quarantine_with_list_candidate_and_numbers() {
             vec![(
                 "preference-candidate-known",
                 err,
-                "preferences B 9 1 (line 12): list B has no candidate 9",
+                "preferences B 9:1 (line 12): list B has no candidate 9",
             )],
         ),
         (
@@ -568,7 +568,7 @@ fn preference_rules_quarantine_with_list_candidate_and_numbers() {
             vec![(
                 "preference-candidate-known",
                 err,
-                "preferences B 5 1 (line 12): candidate B 5 does not stand where station S0 is",
+                "preferences B 5:1 (line 12): candidate B 5 does not stand where station S0 is",
             )],
         ),
         (
@@ -576,7 +576,7 @@ fn preference_rules_quarantine_with_list_candidate_and_numbers() {
             vec![(
                 "preference-list-on-ballot",
                 err,
-                "preferences X 1 7 (line 12): list X is not on the ballot of contest assembly",
+                "preferences X 1:7 (line 12): list X is not on the ballot of contest assembly",
             )],
         ),
         (
@@ -584,7 +584,7 @@ fn preference_rules_quarantine_with_list_candidate_and_numbers() {
             vec![(
                 "preference-list-on-ballot",
                 err,
-                "preferences ZZ 4 7 (line 12): list ZZ is not on the ballot of contest assembly",
+                "preferences ZZ 4:7 (line 12): list ZZ is not on the ballot of contest assembly",
             )],
         ),
         (
@@ -592,7 +592,7 @@ fn preference_rules_quarantine_with_list_candidate_and_numbers() {
             vec![(
                 "preference-withdrawn",
                 warn,
-                "preferences A 3 5 (line 12): candidate A 3 (Drita D) has withdrawn",
+                "preferences A 3:5 (line 12): candidate A 3 (Drita D) has withdrawn",
             )],
         ),
         (
@@ -640,7 +640,7 @@ fn preferences_on_a_closed_list_contest_quarantine() {
             (
                 "preference-candidate-known".to_owned(),
                 Severity::Error,
-                "preferences X 1 7 (line 11): list X has no candidate 1".to_owned()
+                "preferences X 1:7 (line 11): list X has no candidate 1".to_owned()
             )
         ]
     );
@@ -676,7 +676,7 @@ message = "marks for a withdrawn candidate void the ballot here"
             (
                 "preference-withdrawn".to_owned(),
                 Severity::Error,
-                "preferences A 3 5 (line 12): candidate A 3 (Drita D) has withdrawn".to_owned()
+                "preferences A 3:5 (line 12): candidate A 3 (Drita D) has withdrawn".to_owned()
             ),
             (
                 "list-share".to_owned(),

@@ -241,7 +241,7 @@ fn golden_protocol_with_preferences() {
         CandidateVotes {
             number: 110,
             votes: 1,
-            line: 20
+            line: 15
         }
     );
     let total: u64 = b
@@ -270,120 +270,143 @@ fn preference_lines_are_strict() {
         field: f.into(),
         rule: rule.into(),
     };
-    let order = "`preferences:` lines are sorted by list id, then by candidate number";
-    let number = "the candidate number must be a whole number from 1 to 9999 without leading zeros";
-    let cases: Vec<(&str, &str, BodyError)> = vec![
+    let number = |n: &str| {
+        format!(
+            "candidate number {n:?}: must be a whole number from 1 to 9999 without leading zeros"
+        )
+    };
+    let pair = |p: &str| {
+        format!("{p:?} is not `<candidate number>:<votes>` (pairs are separated by one space)")
+    };
+    let ldk = "preferences: LDK 1:51 3:12 17:2\n";
+    let cases: Vec<(&str, String, BodyError)> = vec![
         (
-            "preferences: LDK 3 12\n",
-            "preferences: LDK 3 0\n",
+            ldk,
+            "preferences: LDK 1:51 3:0 17:2\n".into(),
             field(
-                15,
+                14,
                 "preferences LDK 3",
-                "a candidate without preference votes has no line; zero is not written",
+                "a candidate without preference votes is left out; zero is not written",
             ),
         ),
         (
-            "preferences: LDK 3 12\n",
-            "preferences: LDK 3 012\n",
-            field(15, "preferences LDK 3", "must not have leading zeros"),
+            ldk,
+            "preferences: LDK 1:51 3:012 17:2\n".into(),
+            field(14, "preferences LDK 3", "must not have leading zeros"),
         ),
         (
-            "preferences: LDK 3 12\n",
-            "preferences: LDK 03 12\n",
-            field(15, "preferences LDK", number),
+            ldk,
+            "preferences: LDK 1:51 03:12 17:2\n".into(),
+            field(14, "preferences LDK", &number("03")),
         ),
         (
-            "preferences: LDK 3 12\n",
-            "preferences: LDK 0 12\n",
-            field(15, "preferences LDK", number),
+            ldk,
+            "preferences: LDK 0:51 3:12 17:2\n".into(),
+            field(14, "preferences LDK", &number("0")),
         ),
         (
-            "preferences: LDK 3 12\n",
-            "preferences: LDK 10000 12\n",
-            field(15, "preferences LDK", number),
+            ldk,
+            "preferences: LDK 1:51 3:12 10000:2\n".into(),
+            field(14, "preferences LDK", &number("10000")),
         ),
         (
-            "preferences: LDK 3 12\n",
-            "preferences: LDK +3 12\n",
-            field(15, "preferences LDK", number),
+            ldk,
+            "preferences: LDK +1:51 3:12 17:2\n".into(),
+            field(14, "preferences LDK", &number("+1")),
         ),
         (
-            "preferences: LDK 3 12\n",
-            "preferences: LDK 1 12\n",
+            ldk,
+            "preferences: LDK 1:51 1:12 17:2\n".into(),
             BodyError::Duplicate {
-                line: 15,
+                line: 14,
                 field: "preferences LDK 1".into(),
             },
         ),
         (
-            "preferences: LDK 3 12\n",
-            "preferences: LDK 3 12\npreferences: LDK 2 1\n",
-            field(16, "preferences LDK 2", order),
+            ldk,
+            "preferences: LDK 1:51 17:2 3:12\n".into(),
+            field(
+                14,
+                "preferences LDK 3",
+                "candidates are sorted by number within their list's line",
+            ),
         ),
         (
-            "preferences: LVV 1 198\n",
-            "preferences: LVV 1 198\npreferences: LDK 20 1\n",
-            field(18, "preferences LDK 20", order),
-        ),
-        (
-            "preferences: PDK 4 33\n",
-            "preferences: PDK 4 33\npreferences: LVV 111 1\n",
-            field(23, "preferences LVV 111", order),
-        ),
-        (
-            "preferences: LDK 3 12\n",
-            "preferences: LDK 3 12 1\n",
+            "preferences: LDK 1:51 3:12 17:2\npreferences: LVV 1:198 2:87 9:3 110:1\n",
+            "preferences: LVV 1:198 2:87 9:3 110:1\npreferences: LDK 1:51 3:12 17:2\n".into(),
             field(
                 15,
+                "preferences LDK",
+                "`preferences:` lines are sorted by list id",
+            ),
+        ),
+        (
+            "preferences: PDK 1:90 4:33\n",
+            "preferences: PDK 1:90 4:33\npreferences: PDK 5:1\n".into(),
+            BodyError::Duplicate {
+                line: 17,
+                field: "preferences PDK".into(),
+            },
+        ),
+        (
+            ldk,
+            "preferences: LDK 1:51 3:12:1 17:2\n".into(),
+            field(
+                14,
                 "preferences LDK 3",
                 "must be a whole number written with digits only",
             ),
         ),
         (
-            "preferences: LDK 3 12\n",
-            "preferences: LDK 3\n",
+            ldk,
+            "preferences: LDK\n".into(),
             field(
-                15,
+                14,
                 "preferences",
-                "must be `preferences: <list> <candidate number> <votes>`",
+                "must be `preferences: <list> <number>:<votes> …` with at least one candidate",
             ),
         ),
         (
-            "preferences: LDK 3 12\n",
-            "preferences: LDK  3 12\n",
-            field(15, "preferences LDK", number),
+            ldk,
+            "preferences: LDK 1:51  3:12 17:2\n".into(),
+            field(14, "preferences LDK", &pair("")),
         ),
         (
-            "preferences: LDK 3 12\n",
-            "preferences: L DK 3 12\n",
-            field(15, "preferences L", number),
+            ldk,
+            "preferences: LDK 1 51 3:12 17:2\n".into(),
+            field(14, "preferences LDK", &pair("1")),
         ),
         (
-            "preferences: LDK 3 12\n",
-            "preferences: LDK 3 12\nvotes: NIS 4\n",
+            ldk,
+            "preferences: L DK 1:51 3:12 17:2\n".into(),
+            field(14, "preferences L", &pair("DK")),
+        ),
+        (
+            ldk,
+            "preferences: LDK 1:51 3:12 17:2\nvotes: NIS 4\n".into(),
             field(
-                16,
+                15,
                 "votes",
                 "`votes:` lines come before the `preferences:` lines",
             ),
         ),
         (
-            "preferences: LDK 3 12\n",
-            "preferences: LDK 3 12\nvalid: 4\n",
-            field(16, "valid", "named counts come before the `votes:` lines"),
+            ldk,
+            "preferences: LDK 1:51 3:12 17:2\nvalid: 4\n".into(),
+            field(15, "valid", "named counts come before the `votes:` lines"),
         ),
         (
             "0a08\n",
-            "0a08\npreferences: PDK 5 1\n",
+            "0a08\npreferences: PDK 5:1\n".into(),
             BodyError::Unexpected {
-                line: 24,
-                text: "preferences: PDK 5 1".into(),
+                line: 18,
+                text: "preferences: PDK 5:1".into(),
             },
         ),
     ];
     for (from, to, want) in cases {
         assert!(GOLDEN_PREFERENCES.contains(from), "{from:?}");
-        let input = GOLDEN_PREFERENCES.replacen(from, to, 1);
+        let input = GOLDEN_PREFERENCES.replacen(from, &to, 1);
         assert_eq!(
             ProtocolBody::parse(&input).unwrap_err(),
             want,
@@ -392,10 +415,10 @@ fn preference_lines_are_strict() {
     }
 }
 
-/// A body of 40 candidates × 20 lists (800 preference lines) and every count fits the line
-/// limit; one line more than [`MAX_LINES`] does not.
+/// A body of 40 candidates × 20 lists, every one with votes, is one line per list and fits a
+/// note with room to spare.
 #[test]
-fn line_limit_admits_forty_candidates_on_twenty_lists() {
+fn forty_candidates_on_twenty_lists_fit_a_note() {
     let mut b = ProtocolBody::parse(GOOD).unwrap();
     b.preferences = (0..20)
         .map(|l| ListPreferences {
@@ -410,7 +433,12 @@ fn line_limit_admits_forty_candidates_on_twenty_lists() {
         })
         .collect();
     let text = b.to_text();
-    assert_eq!(text.lines().count(), 12 + 800);
+    assert_eq!(text.lines().count(), 12 + 20);
+    assert!(
+        text.len() < crate::note::MAX_NOTE_BYTES / 8,
+        "{}",
+        text.len()
+    );
     assert_eq!(ProtocolBody::parse(&text).unwrap().to_text(), text);
 }
 
