@@ -397,6 +397,58 @@ function listName(contest, id) {
   return contest.lists.find((l) => l.id === id)?.name || id;
 }
 
+// A list's colour from v1/election.json (checked there against the page's background); the
+// page's accent for anything that is not #rrggbb.
+function listColour(contest, id) {
+  const c = contest.lists.find((l) => l.id === id)?.colour;
+  return typeof c === "string" && /^#[0-9a-f]{6}$/.test(c) ? c : "#1a4d8f";
+}
+
+// Seats of a parliament (hemicycle): rows of seats on concentric half circles, each row holding
+// seats in proportion to its length; seats are taken left to right by angle, and the lists get
+// them in ballot order, so each list is one wedge. Pure geometry, exported for the unit tests.
+export function hemicycleSeats(n) {
+  if (n <= 0) return { rows: 0, radius: 0, seats: [] };
+  const inner = 0.4;
+  // Rows so that seats are about as far apart along a row as the rows are apart:
+  // π · Σ r_i / n ≈ (1 - inner) / (rows - 1), with Σ r_i ≈ rows · (1 + inner) / 2.
+  const rows = Math.max(1, Math.round(Math.sqrt((n * (1 - inner)) / (Math.PI * ((1 + inner) / 2)))));
+  const radii = Array.from({ length: rows }, (_, i) => (rows === 1 ? 1 : inner + ((1 - inner) * i) / (rows - 1)));
+  const sum = radii.reduce((a, b) => a + b, 0);
+  // Largest remainders, so that the rows hold exactly n seats.
+  const exact = radii.map((r) => (n * r) / sum);
+  const per = exact.map(Math.floor);
+  let left = n - per.reduce((a, b) => a + b, 0);
+  const order = exact.map((x, i) => [x - Math.floor(x), i]).sort((a, b) => b[0] - a[0] || b[1] - a[1]);
+  for (let k = 0; left > 0; k++, left--) per[order[k % rows][1]]++;
+  const seats = [];
+  radii.forEach((r, i) => {
+    const m = per[i];
+    for (let j = 0; j < m; j++) {
+      const a = m === 1 ? Math.PI / 2 : Math.PI - (Math.PI * j) / (m - 1);
+      seats.push({ a, r, x: r * Math.cos(a), y: -r * Math.sin(a) });
+    }
+  });
+  seats.sort((p, q) => q.a - p.a || p.r - q.r);
+  const spacing = rows === 1 ? Math.PI / Math.max(1, n) : (1 - inner) / (rows - 1);
+  const arc = Math.min(...radii.map((r, i) => (per[i] > 1 ? (Math.PI * r) / (per[i] - 1) : 2)));
+  return { rows, radius: Math.min(spacing, arc) * 0.42, seats };
+}
+
+function hemicycle(contest, lists, total, label) {
+  const { radius, seats } = hemicycleSeats(total);
+  let k = 0;
+  const groups = lists
+    .map((l) => {
+      const mine = seats.slice(k, k + l.seats);
+      k += l.seats;
+      const dots = mine.map((p) => `<circle cx="${p.x.toFixed(4)}" cy="${p.y.toFixed(4)}" r="${radius.toFixed(4)}"/>`).join("");
+      return `<g data-list="${esc(l.list)}" fill="${listColour(contest, l.list)}"><title>${esc(listName(contest, l.list))}: ${esc(num(l.seats))}</title>${dots}</g>`;
+    })
+    .join("");
+  return `<svg class="hemicycle" data-testid="hemicycle" viewBox="-1.05 -1.05 2.1 1.12" role="img" aria-label="${esc(label)}" focusable="false"><title>${esc(label)}</title>${groups}<text x="0" y="-0.05" text-anchor="middle" class="total">${esc(num(total))}</text></svg>`;
+}
+
 // A horizontal bar chart: each row's label and value are written out, so it reads the same
 // without colour; the table next to it carries the same numbers for screen readers.
 function barChart(rows, label) {
@@ -411,7 +463,7 @@ function barChart(rows, label) {
       const y = i * rowH;
       const w = Math.max(r.value > 0 ? 2 : 0, (barMax * r.value) / max);
       return `<text x="0" y="${y + 15}" class="lbl">${esc(r.label)}</text>
-<rect x="0" y="${y + 22}" width="${w.toFixed(1)}" height="14" class="bar"/>
+<rect x="0" y="${y + 22}" width="${w.toFixed(1)}" height="14" class="bar"${r.colour ? ` style="fill:${r.colour}"` : ""}/>
 <text x="${(w + 6).toFixed(1)}" y="${y + 34}" class="val">${esc(r.text)}</text>`;
     })
     .join("");
@@ -423,6 +475,7 @@ function totalsBlock(contest, tot, unit) {
   const rows = ids.map((id) => ({
     label: listName(contest, id),
     value: tot.votes[id],
+    colour: listColour(contest, id),
     text: t("chart.of", { value: num(tot.votes[id]), percent: pct(tot.percent[id]) }),
   }));
   return `<h4>${esc(t("totals.title"))}</h4>
@@ -444,14 +497,20 @@ function seatsBlock(contest, seats) {
   if (!seats) return "";
   if (seats.error) return `<h4>${esc(t("seats.title"))}</h4><p>${esc(t("seats.none", { reason: seats.error }))}</p>`;
   const lists = seats.lists.filter((l) => l.seats > 0).sort((a, b) => b.seats - a.seats);
-  const rows = lists.map((l) => ({ label: listName(contest, l.list), value: l.seats, text: num(l.seats) }));
+  // The hemicycle takes the lists in ballot order, the table by seats.
+  const ballot = contest.lists.map((l) => l.id);
+  const arc = [...lists].sort((a, b) => ballot.indexOf(a.list) - ballot.indexOf(b.list));
+  const total = lists.reduce((n, l) => n + l.seats, 0);
+  const label = `${t("seats.chart")}: ${arc.map((l) => `${listName(contest, l.list)} ${num(l.seats)}`).join(", ")}`;
   return `<h4>${esc(t("seats.title"))} (${num(seats.house_seats)})</h4>
-${barChart(rows, t("seats.chart"))}
+<div class="seats">
+${hemicycle(contest, arc, total, label)}
 <table data-testid="seats" data-contest="${esc(contest.id)}">
 <caption class="sr">${esc(t("seats.chart"))}</caption>
 <thead><tr><th scope="col">${esc(t("totals.list"))}</th><th scope="col" class="n">${esc(t("seats.seats"))}</th></tr></thead>
-<tbody>${lists.map((l) => `<tr data-list="${esc(l.list)}"><th scope="row">${esc(listName(contest, l.list))}</th><td class="n" data-seats="${l.seats}">${num(l.seats)}</td></tr>`).join("")}</tbody>
+<tbody>${lists.map((l) => `<tr data-list="${esc(l.list)}"><th scope="row"><span class="swatch" style="background:${listColour(contest, l.list)}" aria-hidden="true"></span>${esc(listName(contest, l.list))}</th><td class="n" data-seats="${l.seats}">${num(l.seats)}</td></tr>`).join("")}</tbody>
 </table>
+</div>
 <p class="small">${esc(t("seats.of", { n: num(seats.house_seats) }))}. ${esc(t("seats.rules"))}: ${esc(seats.title)}. <a href="${esc(seats.explanation)}">${esc(t("seats.details"))}</a></p>`;
 }
 

@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use toml::Spanned;
 
+use crate::colour::{self, Rgb};
 use crate::note::{KeyId, NoteVerifier};
 use crate::rules::{BuiltinRule, Rule, RuleSource, Severity, builtin_rules, default_rules};
 
@@ -215,6 +216,12 @@ pub struct List {
     /// Its candidates (indices into [`Election::candidates`]) by increasing ballot number;
     /// empty for a closed list.
     pub candidates: Vec<CandidateIdx>,
+    /// Its colour on the results page: the definition's `colour`, checked for contrast, or the
+    /// fallback palette's colour for its position ([`crate::colour`]).
+    pub colour: Rgb,
+    /// A short name for charts and narrow screens (`short`, at most 16 characters); its id when
+    /// none is given.
+    pub short: String,
 }
 
 /// What kind of contestant a list is, for seat allocation.
@@ -379,12 +386,33 @@ impl Election {
                     format!("duplicate list id {:?}", l.id.get_ref()),
                 ));
             }
+            let colour = match &l.colour {
+                Some(c) => {
+                    colour::check(c.get_ref()).map_err(|r| at(c.span(), "lists.colour", r))?
+                }
+                None => Rgb::fallback(lists.len()),
+            };
+            let short = match &l.short {
+                Some(s)
+                    if s.get_ref().trim().is_empty() || s.get_ref().chars().count() > MAX_SHORT =>
+                {
+                    return Err(at(
+                        s.span(),
+                        "lists.short",
+                        format!("{:?}: must be 1 to {MAX_SHORT} characters", s.get_ref()),
+                    ));
+                }
+                Some(s) => s.get_ref().clone(),
+                None => l.id.get_ref().clone(),
+            };
             lists.push(List {
                 id: l.id.get_ref().clone(),
                 name: l.name.clone(),
                 kind: l.kind,
                 community: l.community.clone(),
                 candidates: Vec::new(),
+                colour,
+                short,
             });
         }
 
@@ -989,6 +1017,9 @@ fn candidate_positions(lists: &[List], candidates: &[Candidate]) -> Vec<Vec<u32>
 /// Most marks a contest may allow; a larger ballot would say `"all"`.
 const MAX_MARKS: u32 = 1000;
 
+/// Most characters of a list's `short` name.
+const MAX_SHORT: usize = 16;
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawPreferences {
@@ -1030,6 +1061,8 @@ struct RawList {
     #[serde(default)]
     kind: ListKind,
     community: Option<String>,
+    colour: Option<Spanned<String>>,
+    short: Option<Spanned<String>>,
     #[serde(default)]
     candidates: Vec<RawCandidate>,
 }

@@ -997,6 +997,8 @@ pub fn render_election(e: &Election, files: &DefinitionFiles) -> Result<Vec<u8>,
                 ListKind::Other => "other",
             },
             community: l.community.as_deref(),
+            short: &l.short,
+            colour: l.colour.to_string(),
             candidates: open.then(|| {
                 l.candidates
                     .iter()
@@ -2068,6 +2070,10 @@ struct ListDoc<'a> {
     name: &'a str,
     kind: &'static str,
     community: Option<&'a str>,
+    /// Short name for charts (the id when the definition gives none).
+    short: &'a str,
+    /// `#rrggbb`, declared or from the fallback palette (`urna_model::colour`).
+    colour: String,
     /// In a contest with preferences only: the list's candidates by ballot number.
     #[serde(skip_serializing_if = "Option::is_none")]
     candidates: Option<Vec<CandidateDoc<'a>>>,

@@ -487,6 +487,7 @@ fn check_site(b: &Browser, who: &str, addr: &str) {
     }
     b.wait_totals(&results);
     b.wait_progress(&results);
+    check_hemicycle(b, who, &results, &fetch_json(addr, "/v1/election.json"));
 
     // Every language: `lang` follows, the headings change.
     let mut headings: BTreeMap<&str, String> = BTreeMap::new();
@@ -552,6 +553,66 @@ fn check_site(b: &Browser, who: &str, addr: &str) {
     assert!(
         text.contains("co-signed by Central Election Commission"),
         "{who}: amended station {amended}: no authority co-signature step in {text:?}"
+    );
+}
+
+/// The parliament chart on the national view: one circle per seat of each list with seats, in the
+/// list's colour as `v1/election.json` gives it, and that colour also on the list's bar.
+fn check_hemicycle(b: &Browser, who: &str, results: &Value, election: &Value) {
+    let contest = &results["contests"][0];
+    let def = election["contests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == contest["id"])
+        .unwrap();
+    let colour = |list: &str| {
+        def["lists"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["id"] == list)
+            .unwrap()["colour"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let mut want: Vec<(String, String, u64)> = contest["seats"]["lists"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|l| l["seats"].as_u64().unwrap() > 0)
+        .map(|l| {
+            let id = l["list"].as_str().unwrap();
+            (id.to_owned(), colour(id), l["seats"].as_u64().unwrap())
+        })
+        .collect();
+    want.sort();
+    assert!(!want.is_empty(), "{who}: no list has seats");
+    let drawn = b.wait_for(
+        &format!("{who}: the hemicycle"),
+        "const s = document.querySelector('[data-testid=hemicycle]'); if (!s) return null; \
+         return [...s.querySelectorAll('g[data-list]')] \
+           .map(g => [g.dataset.list, g.getAttribute('fill'), g.querySelectorAll('circle').length]);",
+        &[],
+    );
+    let mut got: Vec<(String, String, u64)> = serde_json::from_value(drawn).unwrap();
+    got.sort();
+    assert_eq!(got, want, "{who}: hemicycle groups (list, colour, circles)");
+    let bars = b.js(
+        "return [...document.querySelectorAll('svg.chart rect.bar')].map(r => r.style.fill);",
+        &[],
+    );
+    let first = &want[0];
+    let [r, g, bl] = [1, 3, 5].map(|i| u8::from_str_radix(&first.1[i..i + 2], 16).unwrap());
+    assert!(
+        bars.as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f == &json!(format!("rgb({r}, {g}, {bl})"))),
+        "{who}: no bar in {}'s colour {}: {bars}",
+        first.0,
+        first.1
     );
 }
 

@@ -48,6 +48,19 @@ fn definition_loads_with_default_counts_and_rules() {
     assert!(e.candidates.is_empty());
     assert_eq!(e.units[1].level, "district");
     assert_eq!(e.station("S1"), Some(StationIdx(0)));
+    // No colour or short name declared: the palette's first colour, the id.
+    assert_eq!(e.lists[0].colour, crate::colour::FALLBACK[0]);
+    assert_eq!(e.lists[0].short, "A");
+    let e = load(
+        &TOML.replace(
+            "name = \"A\"",
+            "name = \"A\"\ncolour = \"#C8102E\"\nshort = \"Alpha\"",
+        ),
+        &csv(),
+    )
+    .unwrap();
+    assert_eq!(e.lists[0].colour.to_string(), "#c8102e");
+    assert_eq!(e.lists[0].short, "Alpha");
 }
 
 #[test]
@@ -104,6 +117,21 @@ fn definition_errors_name_file_line_field_and_rule() {
             TOML.into(),
             "id,unit\n".into(),
             "stations.csv:1: field `header`",
+        ),
+        (
+            TOML.replace("name = \"A\"", "name = \"A\"\ncolour = \"#ffee00\""),
+            csv(),
+            "election.toml:16: field `lists.colour`: #ffee00: contrast 1.20:1 against the results page's background #ffffff",
+        ),
+        (
+            TOML.replace("name = \"A\"", "name = \"A\"\ncolour = \"blue\""),
+            csv(),
+            "election.toml:16: field `lists.colour`: \"blue\": must be a colour written #rrggbb",
+        ),
+        (
+            TOML.replace("name = \"A\"", "name = \"A\"\nshort = \"\""),
+            csv(),
+            "election.toml:16: field `lists.short`: \"\": must be 1 to 16 characters",
         ),
     ];
     for (toml, csv, want) in cases {
