@@ -25,6 +25,8 @@ const S = {
   shown: new Map(), // note-view toggles: entry index → text
   verdicts: new Map(), // "station|contest|size" → {state, html} of a finished verification
   open: new Set(), // candidate lists opened: "contest|unit or station|list"
+  sorts: new Map(), // table key -> { col, dir } chosen by the reader, kept across new checkpoints
+  filters: new Map(), // table key -> the text typed in its filter box
 };
 
 const $ = (sel) => document.querySelector(sel);
@@ -317,7 +319,9 @@ async function render(navigated) {
     html = `<p class="error" role="alert">${esc(e.message)}</p>`;
   }
   const y = window.scrollY;
+  const typing = document.activeElement?.dataset?.filterFor;
   $("#view").innerHTML = html;
+  enhanceTables($("#view"), typing);
   renderAside();
   if (navigated) {
     $("#view h2")?.focus();
@@ -363,8 +367,8 @@ async function unitView(unit) {
         .join("")}</ul>`;
     }
     const kids = area?.contests.find((x) => x.id === c.id)?.children || [];
-    if (kids.length) html += childrenTable(contest, kids);
-    if (file) html += stationsTable(contest, file.contests.find((x) => x.id === c.id));
+    if (kids.length) html += childrenTable(contest, kids, unit.id);
+    if (file) html += stationsTable(contest, file.contests.find((x) => x.id === c.id), unit.id);
     html += `</section>`;
   }
   return html;
@@ -391,6 +395,82 @@ function progressBlock(tot) {
 function meter(value, max) {
   const w = max > 0 ? (300 * value) / max : 0;
   return `<svg class="meter" viewBox="0 0 300 12" preserveAspectRatio="none" aria-hidden="true" focusable="false"><rect width="300" height="12" class="track"/><rect width="${w.toFixed(1)}" height="12" class="fill"/></svg>`;
+}
+
+// Tables marked data-table="key" get sortable column headers (a button in each <th>, its state
+// in aria-sort) and, with data-filter, a filter box above them; the reader's choice survives the
+// re-rendering that every new checkpoint brings. A cell sorts by its data-sort if it has one
+// (numbers), else by its text.
+function enhanceTables(root, typing) {
+  for (const table of root.querySelectorAll("table[data-table]")) {
+    const key = table.dataset.table;
+    const heads = [...table.querySelectorAll("thead th")];
+    heads.forEach((th, col) => {
+      const b = document.createElement("button");
+      b.type = "button";
+      b.className = "sort";
+      b.append(...th.childNodes);
+      th.append(b);
+      b.addEventListener("click", () => {
+        const was = S.sorts.get(key);
+        const dir = was?.col === col && was.dir === "ascending" ? "descending" : "ascending";
+        S.sorts.set(key, { col, dir });
+        sortTable(table, col, dir);
+      });
+    });
+    const was = S.sorts.get(key);
+    if (was) sortTable(table, was.col, was.dir);
+    if (table.dataset.filter === undefined) continue;
+    const label = document.createElement("label");
+    label.className = "filter";
+    const input = document.createElement("input");
+    input.type = "search";
+    input.dataset.filterFor = key;
+    input.value = S.filters.get(key) || "";
+    label.append(t("table.filter"), " ", input);
+    (table.closest(".scroll") || table).before(label);
+    input.addEventListener("input", () => {
+      S.filters.set(key, input.value);
+      filterTable(table, input.value);
+    });
+    filterTable(table, input.value);
+    if (typing === key) {
+      input.focus();
+      input.setSelectionRange(input.value.length, input.value.length);
+    }
+  }
+}
+
+function filterTable(table, text) {
+  const q = fold(text.trim());
+  for (const tr of table.tBodies[0]?.rows || []) tr.hidden = q !== "" && !fold(tr.textContent).includes(q);
+}
+
+export function sortKey(cell) {
+  const v = cell?.dataset?.sort;
+  if (v !== undefined && v !== "" && !Number.isNaN(Number(v))) return Number(v);
+  return (cell?.textContent || "").trim();
+}
+
+function sortTable(table, col, dir) {
+  const body = table.tBodies[0];
+  if (!body) return;
+  const rows = [...body.rows];
+  const sign = dir === "ascending" ? 1 : -1;
+  rows.sort((a, b) => sign * compareKeys(sortKey(a.cells[col]), sortKey(b.cells[col])));
+  body.append(...rows);
+  table.querySelectorAll("thead th").forEach((th, i) => {
+    if (i === col) th.setAttribute("aria-sort", dir);
+    else th.removeAttribute("aria-sort");
+  });
+}
+
+// Numbers before text; text in the page's language's collation.
+export function compareKeys(a, b) {
+  if (typeof a === "number" && typeof b === "number") return a - b;
+  if (typeof a === "number") return -1;
+  if (typeof b === "number") return 1;
+  return a.localeCompare(b, undefined, { numeric: true, sensitivity: "base" });
 }
 
 function listName(contest, id) {
@@ -480,7 +560,7 @@ function totalsBlock(contest, tot, unit) {
   }));
   return `<h4>${esc(t("totals.title"))}</h4>
 ${barChart(rows, t("totals.chart", { unit: unit.name }))}
-<table data-testid="totals" data-contest="${esc(contest.id)}" data-unit="${esc(unit.id)}">
+<table data-testid="totals" data-table="totals|${esc(contest.id)}|${esc(unit.id)}" data-contest="${esc(contest.id)}" data-unit="${esc(unit.id)}">
 <caption class="sr">${esc(t("totals.chart", { unit: unit.name }))}</caption>
 <thead><tr><th scope="col">${esc(t("totals.list"))}</th><th scope="col" class="n">${esc(t("totals.votes"))}</th><th scope="col" class="n">${esc(t("totals.percent"))}</th></tr></thead>
 <tbody>${ids
@@ -610,7 +690,7 @@ export function candidatesBlock(contest, tot, where, label, stands, seats) {
   return `<h4>${esc(t("cands.title"))}</h4><p class="small">${esc(t("cands.intro"))} ${esc(marks)}</p><div data-testid="candidates" data-contest="${esc(contest.id)}" data-unit="${esc(where)}">${body}</div>`;
 }
 
-function childrenTable(contest, kids) {
+function childrenTable(contest, kids, where) {
   const rows = kids
     .map((tot) => {
       const k = S.units.get(tot.unit);
@@ -620,7 +700,7 @@ function childrenTable(contest, kids) {
       return `<tr data-unit="${esc(k.id)}"><th scope="row"><a href="${unitHref(k)}">${esc(k.name)}</a></th><td class="n">${pct(tot.stations.percent_counted)} %</td><td class="n">${pct(tot.turnout.percent)} %</td><td>${esc(leading)}</td></tr>`;
     })
     .join("");
-  return `<h4>${esc(t("units.title"))}</h4><div class="scroll"><table class="units">
+  return `<h4>${esc(t("units.title"))}</h4><div class="scroll"><table class="units" data-table="units|${esc(contest.id)}|${esc(where)}" data-filter>
 <thead><tr><th scope="col">${esc(t("units.name"))}</th><th scope="col" class="n">${esc(t("units.counted"))}</th><th scope="col" class="n">${esc(t("units.turnout"))}</th><th scope="col">${esc(t("units.leading"))}</th></tr></thead>
 <tbody>${rows}</tbody></table></div>`;
 }
@@ -629,15 +709,15 @@ function statusLabel(status) {
   return t(`status.${status}`);
 }
 
-function stationsTable(contest, uc) {
+function stationsTable(contest, uc, where) {
   if (!uc) return "";
   const rows = uc.stations
     .map((s) => {
       const c = s.current;
-      return `<tr data-station="${esc(s.id)}" class="st-${esc(s.status)}"><th scope="row"><a href="#/station/${encodeURIComponent(s.id)}">${esc(s.id)}</a></th><td>${esc(statusLabel(s.status))}</td><td class="n">${c ? num(c.counts["ballots-cast"] ?? 0) : "–"}</td><td class="n">${c ? num(c.counts.valid ?? 0) : "–"}</td></tr>`;
+      return `<tr data-station="${esc(s.id)}" class="st-${esc(s.status)}"><th scope="row"><a href="#/station/${encodeURIComponent(s.id)}">${esc(s.id)}</a></th><td>${esc(statusLabel(s.status))}</td><td class="n" data-sort="${c ? (c.counts["ballots-cast"] ?? 0) : -1}">${c ? num(c.counts["ballots-cast"] ?? 0) : "–"}</td><td class="n" data-sort="${c ? (c.counts.valid ?? 0) : -1}">${c ? num(c.counts.valid ?? 0) : "–"}</td></tr>`;
     })
     .join("");
-  return `<h4>${esc(t("stations.title"))}</h4><div class="scroll"><table class="stations">
+  return `<h4>${esc(t("stations.title"))}</h4><div class="scroll"><table class="stations" data-table="stations|${esc(contest.id)}|${esc(where)}" data-filter>
 <thead><tr><th scope="col">${esc(t("stations.id"))}</th><th scope="col">${esc(t("stations.status"))}</th><th scope="col" class="n">${esc(t("stations.cast"))}</th><th scope="col" class="n">${esc(t("stations.valid"))}</th></tr></thead>
 <tbody>${rows}</tbody></table></div>`;
 }
@@ -980,7 +1060,7 @@ async function quarantineView() {
       html += `<p>${esc(t("quarantine.none"))}</p></section>`;
       continue;
     }
-    html += `<div class="scroll"><table data-testid="quarantine"><thead><tr><th scope="col">${esc(t("quarantine.station"))}</th><th scope="col">${esc(t("quarantine.place"))}</th><th scope="col">${esc(t("quarantine.reason"))}</th></tr></thead><tbody>${c.stations
+    html += `<div class="scroll"><table data-testid="quarantine" data-table="quarantine|${esc(c.id)}" data-filter><thead><tr><th scope="col">${esc(t("quarantine.station"))}</th><th scope="col">${esc(t("quarantine.place"))}</th><th scope="col">${esc(t("quarantine.reason"))}</th></tr></thead><tbody>${c.stations
       .map(
         (s) => `<tr data-station="${esc(s.station)}"><th scope="row"><a href="#/station/${encodeURIComponent(s.station)}">${esc(s.station)}</a></th><td>${esc(S.units.get(s.unit)?.name || s.unit)}</td><td>${s.violations
           .map((v) => `${esc(ruleMessage(v.rule, v.message))}<br><code>${esc(v.detail)}</code>`)

@@ -488,6 +488,7 @@ fn check_site(b: &Browser, who: &str, addr: &str) {
     b.wait_totals(&results);
     b.wait_progress(&results);
     check_hemicycle(b, who, &results, &fetch_json(addr, "/v1/election.json"));
+    check_table_sort_and_filter(b, who);
 
     // Every language: `lang` follows, the headings change.
     let mut headings: BTreeMap<&str, String> = BTreeMap::new();
@@ -553,6 +554,84 @@ fn check_site(b: &Browser, who: &str, addr: &str) {
     assert!(
         text.contains("co-signed by Central Election Commission"),
         "{who}: amended station {amended}: no authority co-signature step in {text:?}"
+    );
+}
+
+/// The areas table on the national view: a click on "Turnout" sorts it by turnout (ascending,
+/// then descending, aria-sort following), and the filter box keeps only matching rows.
+fn check_table_sort_and_filter(b: &Browser, who: &str) {
+    // Turnout per row; `None` for an area with nothing counted yet ("-"), which sorts after
+    // every number.
+    let turnouts = |b: &Browser| -> Vec<Option<f64>> {
+        let v = b.js(
+            "return [...document.querySelectorAll('table.units tbody tr')] \
+               .map(r => { const n = Number(r.cells[2].dataset.sort); \
+                           return r.cells[2].dataset.sort && Number.isFinite(n) ? n : null; });",
+            &[],
+        );
+        serde_json::from_value(v).unwrap()
+    };
+    let ordered = |v: &[Option<f64>], up: bool| {
+        let nums: Vec<f64> = v.iter().flatten().copied().collect();
+        let first_none = v.iter().position(Option::is_none).unwrap_or(v.len());
+        v[first_none..].iter().all(Option::is_none)
+            && nums
+                .windows(2)
+                .all(|w| if up { w[0] <= w[1] } else { w[0] >= w[1] })
+    };
+    let before = turnouts(b);
+    assert!(
+        before.len() > 2,
+        "{who}: areas table has {} rows",
+        before.len()
+    );
+    let header = b.find("table.units thead th:nth-child(3) button.sort");
+    b.click(&header);
+    let asc = turnouts(b);
+    assert!(ordered(&asc, true), "{who}: not ascending: {asc:?}");
+    let sort = b.js(
+        "return document.querySelector('table.units thead th:nth-child(3)').getAttribute('aria-sort');",
+        &[],
+    );
+    assert_eq!(sort, json!("ascending"), "{who}");
+    let header = b.find("table.units thead th:nth-child(3) button.sort");
+    b.click(&header);
+    let desc = turnouts(b);
+    // Descending reverses the whole order: areas without a turnout come first.
+    let mut rev = desc.clone();
+    rev.reverse();
+    assert!(ordered(&rev, true), "{who}: not descending: {desc:?}");
+    let (mut a, mut c) = (before.clone(), asc);
+    a.sort_by(|x, y| x.partial_cmp(y).unwrap());
+    c.sort_by(|x, y| x.partial_cmp(y).unwrap());
+    assert_eq!(a, c, "{who}: sorting lost or added rows");
+
+    let name = b.js(
+        "return document.querySelector('table.units tbody tr th').textContent;",
+        &[],
+    );
+    let name = name.as_str().unwrap().to_owned();
+    let input = b.find("input[data-filter-for^='units|']");
+    b.click(&input);
+    b.send_keys(&input, &name);
+    let shown = b.js(
+        "return [...document.querySelectorAll('table.units tbody tr')].filter(r => !r.hidden) \
+           .map(r => r.querySelector('th').textContent);",
+        &[],
+    );
+    let shown: Vec<String> = serde_json::from_value(shown).unwrap();
+    assert!(
+        !shown.is_empty() && shown.iter().all(|s| s.contains(&name)),
+        "{who}: filter {name:?} shows {shown:?}"
+    );
+    assert!(
+        shown.len() < before.len(),
+        "{who}: filter {name:?} hid nothing"
+    );
+    b.js(
+        "const i = document.querySelector(\"input[data-filter-for^='units|']\"); \
+         i.value = ''; i.dispatchEvent(new Event('input')); return null;",
+        &[],
     );
 }
 
