@@ -380,14 +380,14 @@ function progressBlock(tot) {
   <div class="fact" data-testid="progress" data-reported="${st.reported}" data-expected="${st.total}" data-counted="${st.counted}">
     <h4>${esc(t("progress.title"))}</h4>
     <p class="big">${esc(pct(st.percent_counted))} %</p>
-    <p>${esc(t("progress.text", { counted: num(st.counted), total: num(st.total), percent: pct(st.percent_counted) }))}</p>
-    <p class="small">${esc(t("progress.detail", { reported: num(st.reported), quarantined: num(st.quarantined), missing: num(st.not_reported) }))}</p>
+    <p class="detail">${esc(t("progress.text", { counted: num(st.counted), total: num(st.total), percent: pct(st.percent_counted) }))}</p>
+    <p class="small detail">${esc(t("progress.detail", { reported: num(st.reported), quarantined: num(st.quarantined), missing: num(st.not_reported) }))}</p>
     ${meter(st.counted, st.total)}
   </div>
   <div class="fact">
     <h4>${esc(t("turnout.title"))}</h4>
     <p class="big">${esc(pct(tot.turnout.percent))} %</p>
-    <p>${esc(t("turnout.text", { percent: pct(tot.turnout.percent), cast: num(tot.turnout.ballots_cast), registered: num(tot.turnout.registered_counted) }))}</p>
+    <p class="detail">${esc(t("turnout.text", { percent: pct(tot.turnout.percent), cast: num(tot.turnout.ballots_cast), registered: num(tot.turnout.registered_counted) }))}</p>
   </div>
 </div>`;
 }

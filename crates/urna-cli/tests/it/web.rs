@@ -281,32 +281,50 @@ fn web_page_screenshots() {
         b.screenshot_full(&out.join(format!("{lang}-quarantine.png")));
     }
 
-    // A phone: 390 x 844 CSS pixels.
+    // Phones: nothing wider than the screen at 320 and 390 CSS pixels, and on a 390 x 844
+    // phone the first screen shows the status, reporting, turnout and the three leading lists.
     drop(b);
-    let b = Browser::phone(&tools, (390, 844));
-    b.goto(&base);
-    b.wait_ready();
-    b.set_lang("en");
-    b.wait_totals(&fetch_json(&server.addr, "/v1/results.json"));
-    let widths = b.js(
-        "return [window.innerWidth, document.documentElement.scrollWidth];",
-        &[],
-    );
-    b.screenshot(&out.join("en-national-phone.png"));
-    b.screenshot_full(&out.join("en-national-phone-full.png"));
-    eprintln!(
-        "web: phone viewport width {} px, page width {} px{}",
-        widths[0],
-        widths[1],
-        if widths[1].as_u64() > widths[0].as_u64() {
-            " (the page scrolls sideways)"
-        } else {
-            ""
+    let results = fetch_json(&server.addr, "/v1/results.json");
+    for (width, height) in [(320, 640), (390, 844)] {
+        let b = Browser::phone(&tools, (width, height));
+        b.goto(&base);
+        b.wait_ready();
+        b.set_lang("en");
+        b.wait_totals(&results);
+        let widths = b.js(
+            "return [window.innerWidth, document.documentElement.scrollWidth];",
+            &[],
+        );
+        assert!(
+            widths[1].as_u64() <= widths[0].as_u64(),
+            "web: at {width} px the page is {} px wide and scrolls sideways",
+            widths[1]
+        );
+        if width == 390 {
+            b.screenshot(&out.join("en-national-phone.png"));
+            b.screenshot_full(&out.join("en-national-phone-full.png"));
+            let below = b.js(
+                "const h = window.innerHeight; const out = []; \
+                 const check = (name, e) => { if (!e) out.push(name + ' missing'); \
+                   else if (e.getBoundingClientRect().bottom > h) \
+                     out.push(name + ' ends at ' + Math.round(e.getBoundingClientRect().bottom)); }; \
+                 check('status', document.getElementById('status')); \
+                 const facts = document.querySelectorAll('.facts .fact'); \
+                 check('reporting', facts[0]); check('turnout', facts[1]); \
+                 const bars = document.querySelectorAll('svg.chart rect.bar'); \
+                 check('third list', bars[Math.min(2, bars.length - 1)]); \
+                 return out;",
+                &[],
+            );
+            assert_eq!(
+                below,
+                json!([]),
+                "web: below the first screen of a {width} x {height} phone"
+            );
         }
-    );
+        b.report_console("web_page_screenshots");
+    }
     eprintln!("web: screenshots in {}", out.display());
-    b.report_console("web_page_screenshots");
-    drop(b);
     assert!(server.stop().success());
 }
 
