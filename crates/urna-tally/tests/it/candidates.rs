@@ -348,6 +348,32 @@ fn albania_seats_within_the_closed_part_need_no_preference_votes() {
     assert_eq!(lc.elected, vec![1]);
 }
 
+/// As applied in May 2025: PD-ASHM won two seats in Dibër, whose closed part is two, and
+/// both went to the closed part, while the open part's most voted, Xhemal Gjunkshi (5,693
+/// preference votes, "më shumë se çdo kandidat tjetër në listë") and Përparim Spahiu (5,505),
+/// stayed out (javanews.al, May 2025, https://javanews.al/moren-mijera-vota-por-mbeten-jashte-kuvendit-kush-jane-kandidatet-e-pd-qe-u-penalizun-nga-skema-e-berishes-me-listat/).
+/// The preference votes are the reported ones; the list votes are stand-ins giving PD-ASHM its
+/// official two of Dibër's five seats; the closed part's names and the open part's ballot
+/// numbers are not reported and decide nothing here.
+#[test]
+fn albania_2025_pd_diber_two_seats_stay_in_the_closed_part() {
+    let votes = format!(
+        "{}[districts.Diber]\nvotes = {{ A = 2000, B = 3100 }}\n\
+         preferences.A = {{ 3 = 5693, 4 = 5505 }}\n",
+        list_a(&[
+            (1, "closed part 1", "m"),
+            (2, "closed part 2", "m"),
+            (3, "Xhemal Gjunkshi", "m"),
+            (4, "Përparim Spahiu", "m"),
+        ])
+    );
+    let lc = only(&run(&rules_from("albania", "Diber", 5), &votes), "A").clone();
+    assert_eq!(lc.seats.0, 2);
+    assert_eq!(lc.closed_seats, Some(2));
+    assert_eq!(lc.elected, vec![1, 2]);
+    assert!(!lc.candidate(3).unwrap().elected);
+}
+
 /// Seats beyond the closed part without preference votes: a clear error, not list order.
 #[test]
 fn missing_preference_votes_under_a_preference_rule_name_the_field() {
