@@ -536,8 +536,9 @@ fn assign_list(
         let n = u32::try_from(take).unwrap_or(u32::MAX);
         let t = u32::try_from(q.share.minimum_votes(Votes(u64::from(n))).0).unwrap_or(u32::MAX);
         // A quota that would need more than half the seats for each gender cannot hold for
-        // both (a list of one seat): the law's replacement would never end. Choice made: no
-        // replacement then.
+        // both (a list of one seat). Read literally, Kosovo's art. 111.6 would still give the
+        // single seat to the first of the other gender; choice made: no replacement then, as
+        // in the certified 2021 one-seat lists (the rule set's notes give the sources).
         let needed = if t.saturating_mul(2) <= n { t } else { 0 };
         let before = count(&elected);
         for g in [Gender::Female, Gender::Male] {
