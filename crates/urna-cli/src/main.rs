@@ -24,6 +24,7 @@ mod albania;
 mod bench;
 mod bench_serve;
 mod export_cmd;
+mod forensics_cmd;
 mod log_cmd;
 mod report;
 mod seats;
@@ -233,6 +234,13 @@ enum Command {
     /// Export results: NIST SP 1500-100 v2 JSON (`cdf`), CSV per station and per unit (`csv`;
     /// open lists also per station and candidate).
     Export(export_cmd::ExportArgs),
+    /// Statistical screens of the published results (election forensics): digit tests,
+    /// integer percentages, turnout × share fingerprints, station outliers, quarantine and
+    /// amendment concentration; a terminal summary and an HTML/SVG report folder.
+    ///
+    /// A flag is a reason to look, not proof. Exit codes: 0 screened (whatever the flags);
+    /// 2 bad usage or input, with the field named.
+    Forensics(forensics_cmd::ForensicsArgs),
     /// Where the data directory stands: entries, log size, published checkpoint and its lag.
     Status {
         /// Data directory.
@@ -376,6 +384,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Submit(args) => submit_cmd::run(args),
         Command::Verify(args) => verify_cmd::run(args),
         Command::Export(args) => export_cmd::run(args),
+        Command::Forensics(args) => forensics_cmd::run(&args),
         Command::Init { definition, data } => {
             let store = Store::init(&data, &definition)
                 .with_context(|| format!("initialising {}", data.display()))?;

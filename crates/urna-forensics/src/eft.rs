@@ -31,6 +31,9 @@ pub const UNIFORM_05_SHARE: f64 = 0.2;
 pub struct EftStats {
     /// Stations in the set (the toolkit's `Obs`).
     pub obs: usize,
+    /// Counts below 10 (one digit: their last digit is their value, so last-digit tests
+    /// say little about them).
+    pub small: usize,
     /// `2BL`: mean second digit of the counts (`None` if no count has two digits).
     pub second_digit_mean: Option<f64>,
     /// `LastC`: mean last digit of the counts.
@@ -139,6 +142,7 @@ pub fn eft_stats(counts: &[u64], shares: &[Option<f64>]) -> EftStats {
         })
         .count();
     let n = counts.len();
+    let small = counts.iter().filter(|&&c| c < 10).count();
     let ratio = |a: u64, b: u64| {
         #[allow(clippy::cast_precision_loss)]
         let r = a as f64 / b as f64;
@@ -147,6 +151,7 @@ pub fn eft_stats(counts: &[u64], shares: &[Option<f64>]) -> EftStats {
     let (skew, kurt) = moments(&defined);
     EftStats {
         obs: n,
+        small,
         second_digit_mean: ratio(second.0, second.1),
         last_digit_mean: ratio(last_sum, n as u64),
         c05s: ratio(c05, n as u64),

@@ -503,9 +503,14 @@ fn flags(r: &Report) -> Vec<Flag> {
             let e = &v.eft[g];
             #[allow(clippy::cast_precision_loss)]
             let n = e.obs as f64;
+            // Last-digit tests need counts of two digits or more: a unit where over a tenth of
+            // the counts are below 10 (a small list) is not judged on its last digits.
+            let few_small = e.small * 10 <= e.obs;
             let mut test = |screen: &'static str, value: Option<f64>, mean: f64, sd: f64| {
+                let judged = few_small || !matches!(screen, "LastC" | "C05s");
                 if let Some(x) = value
                     && n >= 30.0
+                    && judged
                 {
                     let z = (x - mean) / (sd / n.sqrt());
                     if z.abs() >= o.flag_z {
