@@ -47,7 +47,7 @@ use urna_model::intake::Verdict;
 use urna_model::note::NoteSigner;
 use urna_model::pack::{PACK_EXTENSION, PackReader, write_note};
 use urna_model::protocol::hex;
-use urna_sim::{SimConfig, Simulation};
+use urna_sim::{Fraud, FraudKind, SimConfig, Simulation};
 use urna_store::{IngestOptions, IngestReport, Outcome, Store, SystemClock};
 
 /// Tamper-evident, publicly verifiable election results.
@@ -118,6 +118,18 @@ enum Command {
         /// Most candidates a voter may mark within a list, for open lists.
         #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1000))]
         marks: u32,
+        /// Ballot stuffing at this share of stations (0–1): 30–80 % of their non-voters
+        /// added as ballots for the first list (to measure the forensic screens' power).
+        #[arg(long, value_parser = share, conflicts_with_all = ["rounding", "moving"])]
+        stuffing: Option<u32>,
+        /// Rounded turnouts at this share of stations (0–1): ballots cast moved to the
+        /// count of the next multiple of 5 %, the difference given to the first list.
+        #[arg(long, value_parser = share, conflicts_with = "moving")]
+        rounding: Option<u32>,
+        /// A counting centre moving votes, in municipalities holding about this share of
+        /// stations (0–1): 30 % of the second list's votes counted for the first.
+        #[arg(long, value_parser = share)]
+        moving: Option<u32>,
     },
     /// Create a data directory from an election definition.
     Init {
@@ -318,6 +330,19 @@ fn main() -> ExitCode {
 /// An error and its causes joined by ": ", each said once. Many errors print their source in
 /// their own message and also return it as their source (`{path}: {source}`); a cause whose
 /// text an outer message already holds is skipped.
+/// A share of stations from 0 to 1, per ten thousand.
+fn share(s: &str) -> Result<u32, String> {
+    let x: f64 = s
+        .parse()
+        .map_err(|_| format!("{s:?} is not a number from 0 to 1"))?;
+    if !(0.0..=1.0).contains(&x) {
+        return Err(format!("{s} is not a share of stations from 0 to 1"));
+    }
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let per_10k = (x * 10_000.0).round() as u32;
+    Ok(per_10k)
+}
+
 fn chain_text(e: &anyhow::Error) -> String {
     let mut text = String::new();
     for cause in e.chain() {
@@ -360,8 +385,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
             seed,
             candidates,
             marks,
+            stuffing,
+            rounding,
+            moving,
         } => {
-            let sim = Simulation::new(SimConfig {
+            let mut sim = Simulation::new(SimConfig {
                 seed,
                 stations,
                 districts,
@@ -369,6 +397,14 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 candidates,
                 marks,
             });
+            let fraud = [
+                (FraudKind::Stuffing, stuffing),
+                (FraudKind::Rounding, rounding),
+                (FraudKind::Moving, moving),
+            ];
+            if let Some((kind, Some(rate_per_10k))) = fraud.into_iter().find(|f| f.1.is_some()) {
+                sim = sim.with_fraud(Fraud { kind, rate_per_10k });
+            }
             let files = write_sim(&sim, &out)?;
             out!(
                 "wrote a synthetic election of {stations} stations to {}",

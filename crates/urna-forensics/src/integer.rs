@@ -7,9 +7,12 @@
 //! Inclusion criteria (stated in every report): a station is included when its denominator
 //! `n` (registered voters for turnout, ballots cast for a share) is at least
 //! [`IntegerConfig::min_denominator`] and its count `k` satisfies `0 < k < n` (0 % and 100 %
-//! are whole numbers for reasons of their own). A percentage `100·k/n` is *whole* when it lies
-//! within 0.05 points of an integer (it shows as `XX.0` to one decimal); the test is made in
-//! integer arithmetic. Redrawn counts are judged the same way, including the `0 < k < n` rule.
+//! are whole numbers for reasons of their own). A count `k` of `n` is a *whole percentage*
+//! when it is the count nearest to an integer percentage of `n`: with `P = round(100·k/n)`,
+//! `k = round(n·P/100)` (what an official who decides on "75 %" writes down). For `n ≥ 100`
+//! each integer percentage has exactly one such count, whatever `n`. The test is made in
+//! integer arithmetic (halves round up). Redrawn counts are judged the same way, including
+//! the `0 < k < n` rule.
 //!
 //! Draws: exact inversion when n·p·(1−p) < 10, otherwise the normal approximation rounded to
 //! the nearest count and clamped to `[0, n]`. Repetition `r` uses ChaCha8 seeded with the
@@ -57,14 +60,14 @@ pub struct IntegerResult {
     pub p_value: f64,
 }
 
-/// Whether `100·k/n` lies within 0.05 points of an integer, `0 < k < n`.
+/// Whether `k` is the count nearest to an integer percentage of `n`, `0 < k < n`.
 pub fn is_whole_percent(k: u64, n: u64) -> bool {
     if k == 0 || k >= n {
         return false;
     }
-    let r = u128::from(k) * 100 % u128::from(n);
-    let n = u128::from(n);
-    20 * r < n || 20 * r > 19 * n
+    let (k, n) = (u128::from(k), u128::from(n));
+    let percent = (200 * k + n) / (2 * n);
+    (2 * n * percent + 100) / 200 == k
 }
 
 /// A station prepared for drawing.
@@ -227,11 +230,13 @@ mod tests {
     #[test]
     fn whole_percentages_are_judged_in_integer_arithmetic() {
         assert!(is_whole_percent(50, 100));
-        assert!(!is_whole_percent(1, 3)); // 33.33…
-        assert!(!is_whole_percent(201, 400));
-        assert!(is_whole_percent(2001, 4000)); // 50.025
-        assert!(is_whole_percent(1999, 4000)); // 49.975
-        assert!(!is_whole_percent(1997, 4000)); // 49.925
+        assert!(is_whole_percent(285, 380)); // 75 % of 380 is exactly 285
+        assert!(!is_whole_percent(286, 380)); // 75.26 %: 285 is nearer to 75 %
+        assert!(is_whole_percent(2000, 4000));
+        assert!(!is_whole_percent(2001, 4000)); // 50.025 %
+        assert!(!is_whole_percent(293, 587)); // 50 % of 587 is 293.5, which rounds up to 294
+        assert!(is_whole_percent(294, 587));
+        assert!(is_whole_percent(733, 977)); // 75 % of 977 = 732.75 → 733
         assert!(!is_whole_percent(0, 100));
         assert!(!is_whole_percent(100, 100));
     }

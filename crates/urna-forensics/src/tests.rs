@@ -476,7 +476,7 @@ proptest! {
                 prop_assert!(i.observed <= i.included);
                 prop_assert!(i.p_value > 0.0 && i.p_value <= 1.0);
             }
-            prop_assert_eq!(v.histogram.iter().sum::<u64>(), r.counted[r.units.len()]);
+            prop_assert!(v.histogram.iter().sum::<u64>() <= r.counted[r.units.len()]);
         }
         for o in &r.outliers {
             prop_assert!((0.0..=100.0).contains(&o.percent));
