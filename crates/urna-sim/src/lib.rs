@@ -387,6 +387,11 @@ impl Simulation {
         s
     }
 
+    /// District number (0-based) of station `i`.
+    pub fn station_district(&self, i: u32) -> u32 {
+        self.district_of(i)
+    }
+
     /// Station number `i`'s ballots and votes (with fraud, if any), as in its protocol
     /// before an error is injected; no key is made.
     pub fn station_counts(&self, i: u32) -> StationCounts {
