@@ -33,11 +33,16 @@ pub(crate) struct BenchForensicsArgs {
 
 /// The screens scored in the power table, each as one number per election (higher: more
 /// suspicious).
-const SCREENS: [&str; 8] = [
-    "2BL", "LastC", "C05s", "P05s", "integer", "stuffing", "outliers", "flags",
+const SCREENS: [&str; 9] = [
+    "2BL", "LastC", "C05s", "P05s", "integer", "stuffing", "outliers", "centre", "flags",
 ];
 
-/// A simulated election as the screens' input, grouped by district.
+/// Room for municipalities per district in the centre index (the simulation makes at most
+/// 2,000 per district).
+const CENTRES_PER_UNIT: usize = 2_000;
+
+/// A simulated election as the screens' input, grouped by district, its municipalities as
+/// the centres.
 fn input(sim: &Simulation) -> Input {
     let n = sim.config().stations;
     let threads = std::thread::available_parallelism().map_or(2, usize::from);
@@ -53,9 +58,18 @@ fn input(sim: &Simulation) -> Input {
                     (from..(from + per).min(n))
                         .map(|i| {
                             let c = sim.station_counts(i);
+                            let m = sim.station_unit(i);
+                            let centre = m
+                                .as_bytes()
+                                .get(5..8)
+                                .and_then(|d| std::str::from_utf8(d).ok()?.parse::<usize>().ok());
                             Station {
                                 id: format!("PS-{:07}", i + 1),
                                 unit: sim.station_district(i) as usize,
+                                // `Dxx-Mmmm`: municipality mmm of district xx.
+                                centre: centre.map(|m| {
+                                    sim.station_district(i) as usize * CENTRES_PER_UNIT + m - 1
+                                }),
                                 registered: c.registered,
                                 cast: c.cast,
                                 votes: c.votes,
@@ -75,6 +89,15 @@ fn input(sim: &Simulation) -> Input {
     Input {
         units: (1..=sim.config().districts)
             .map(|d| format!("D{d:02}"))
+            .collect(),
+        centres: (0..sim.config().districts as usize * CENTRES_PER_UNIT)
+            .map(|c| {
+                format!(
+                    "D{:02}-M{:03}",
+                    c / CENTRES_PER_UNIT + 1,
+                    c % CENTRES_PER_UNIT + 1
+                )
+            })
             .collect(),
         lists: ["AP", "DU", "CM", "SR", "GL", "IC", "NV"]
             .iter()
@@ -96,7 +119,7 @@ fn options(reps: u32) -> Options {
 }
 
 /// Each screen's national score.
-fn scores(r: &Report) -> [f64; 8] {
+fn scores(r: &Report) -> [f64; 9] {
     let g = r.units.len();
     #[allow(clippy::cast_precision_loss)]
     let z = |x: Option<f64>, mean: f64, sd: f64, n: usize| {
@@ -139,6 +162,7 @@ fn scores(r: &Report) -> [f64; 8] {
         }),
         r.stuffing[g].correlation.unwrap_or(0.0),
         r.outliers.len() as f64,
+        r.centres.first().map_or(0.0, |c| c.median_z.abs()),
         r.flags.len() as f64,
     ];
     out
@@ -186,7 +210,7 @@ fn power(args: &BenchForensicsArgs) -> Result<()> {
     out!(
         "power: {runs} simulations of 5,200 stations per row ({reps} Monte Carlo repetitions each); threshold of each screen: exceeded by at most 5 % of {runs} clean simulations"
     );
-    let run_one = |seed: u64, fraud: Option<Fraud>| -> Result<[f64; 8]> {
+    let run_one = |seed: u64, fraud: Option<Fraud>| -> Result<[f64; 9]> {
         let mut sim = Simulation::new(SimConfig {
             seed,
             ..SimConfig::default()
@@ -196,7 +220,7 @@ fn power(args: &BenchForensicsArgs) -> Result<()> {
         }
         Ok(scores(&analyze(&input(&sim), &options(reps))?))
     };
-    let clean: Vec<[f64; 8]> = (0..runs)
+    let clean: Vec<[f64; 9]> = (0..runs)
         .map(|r| run_one(1000 + u64::from(r), None))
         .collect::<Result<_>>()?;
     // The score that at most 5 % of clean runs exceed.
@@ -219,7 +243,7 @@ fn power(args: &BenchForensicsArgs) -> Result<()> {
         ("moving", FraudKind::Moving),
     ] {
         for rate in [100u32, 500, 2000] {
-            let mut hits = [0u32; 8];
+            let mut hits = [0u32; 9];
             for r in 0..runs {
                 let s = run_one(
                     1000 + u64::from(r),

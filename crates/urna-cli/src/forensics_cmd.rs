@@ -119,6 +119,8 @@ pub(crate) fn from_replay(e: &Election, replay: &Replay, level: Option<&str>) ->
     let registered_at = e.count_position("registered");
     let mut unit_of = BTreeMap::new();
     let mut units: Vec<String> = Vec::new();
+    let mut centre_of = BTreeMap::new();
+    let mut centres: Vec<String> = Vec::new();
     let mut stations = Vec::with_capacity(e.stations.len());
     for (i, st) in e.stations.iter().enumerate() {
         let mut u = Some(st.unit);
@@ -138,6 +140,13 @@ pub(crate) fn from_replay(e: &Election, replay: &Replay, level: Option<&str>) ->
             units.push(e.units[u.0 as usize].name.clone());
             units.len() - 1
         });
+        // The station's own (leaf) unit is its centre when it lies below the grouping level.
+        let centre = (st.unit != u).then(|| {
+            *centre_of.entry(st.unit.0).or_insert_with(|| {
+                centres.push(e.units[st.unit.0 as usize].name.clone());
+                centres.len() - 1
+            })
+        });
         let idx = StationIdx(u32::try_from(i).context("too many stations")?);
         let state = replay.station(ContestIdx(0), idx);
         let (counts, votes, quarantined, amended) = match state {
@@ -152,6 +161,7 @@ pub(crate) fn from_replay(e: &Election, replay: &Replay, level: Option<&str>) ->
         stations.push(Station {
             id: st.id.clone(),
             unit: g,
+            centre,
             registered: registered_at
                 .and_then(|k| counts.get(k).copied())
                 .unwrap_or(st.registered),
@@ -164,6 +174,7 @@ pub(crate) fn from_replay(e: &Election, replay: &Replay, level: Option<&str>) ->
     }
     Ok(Input {
         units,
+        centres,
         lists: contest
             .lists
             .iter()
@@ -185,6 +196,8 @@ fn from_eft_csv(path: &Path, unit_column: &str) -> Result<Input> {
             .with_context(|| format!("{}: missing column {n:?}", path.display()))
     };
     let (c_unit, c_reg, c_cast) = (col(unit_column)?, col("Registered")?, col("Ballots")?);
+    // The toolkit's files name communes within prefectures: they are the centres.
+    let c_centre = header.iter().position(|h| h == "Communes");
     let lists: Vec<usize> = (0..header.len())
         .filter(|&i| {
             let h = header[i].as_bytes();
@@ -198,6 +211,7 @@ fn from_eft_csv(path: &Path, unit_column: &str) -> Result<Input> {
         );
     }
     let mut units: Vec<String> = Vec::new();
+    let mut centre_of: BTreeMap<String, usize> = BTreeMap::new();
     let mut stations = Vec::new();
     for (i, rec) in rdr.records().enumerate() {
         let line = i + 2;
@@ -222,9 +236,14 @@ fn from_eft_csv(path: &Path, unit_column: &str) -> Result<Input> {
             units.push(unit);
             units.len() - 1
         };
+        let centre = c_centre.and_then(|c| rec.get(c)).map(|name| {
+            let n = centre_of.len();
+            *centre_of.entry(name.to_owned()).or_insert(n)
+        });
         stations.push(Station {
             id: rec.get(0).map_or_else(|| line.to_string(), str::to_owned),
             unit: g,
+            centre,
             registered: num(c_reg, false)?,
             cast: num(c_cast, false)?,
             votes: lists.iter().map(|&c| num(c, true)).collect::<Result<_>>()?,
@@ -233,8 +252,13 @@ fn from_eft_csv(path: &Path, unit_column: &str) -> Result<Input> {
             amended: false,
         });
     }
+    let mut centres = vec![String::new(); centre_of.len()];
+    for (name, i) in centre_of {
+        centres[i] = name;
+    }
     Ok(units_sorted(Input {
         units,
+        centres,
         lists: lists.iter().map(|&c| header[c].to_owned()).collect(),
         stations,
     }))

@@ -10,7 +10,8 @@
 //!   histogram of the leading list (the "fingerprint", Klimek et al. 2012);
 //! - integer percentages against a seeded binomial Monte Carlo ([`integer`]);
 //! - the Election Forensics Toolkit's digit and moment statistics ([`eft`]);
-//! - per-station robust z-scores of turnout and shares against the stations of the same unit;
+//! - per-station robust z-scores of turnout and shares against the stations of the same unit,
+//!   and the median of them over each counting centre (a centre that moved votes);
 //! - concentration of quarantined and amended protocols per unit;
 //! - the Sobyanin–Sukhovolsky ballot-stuffing slope and the turnout–share correlation.
 //!
@@ -32,6 +33,8 @@ pub struct Station {
     pub id: String,
     /// Index of its unit in [`Input::units`].
     pub unit: usize,
+    /// Index of its counting centre or municipality (within its unit) in [`Input::centres`].
+    pub centre: Option<usize>,
     /// Registered voters.
     pub registered: u64,
     /// Ballots cast.
@@ -51,6 +54,8 @@ pub struct Station {
 pub struct Input {
     /// Units the stations are grouped by (their names).
     pub units: Vec<String>,
+    /// Counting centres or municipalities, smaller than units (their names; may be empty).
+    pub centres: Vec<String>,
     /// Lists (their names).
     pub lists: Vec<String>,
     /// Stations.
@@ -69,6 +74,18 @@ pub enum InputError {
         unit: usize,
         /// Number of units.
         units: usize,
+    },
+    /// A station names a counting centre that does not exist.
+    #[error(
+        "station {station}: centre index {centre} is out of range (there are {centres} centres)"
+    )]
+    Centre {
+        /// Station identifier.
+        station: String,
+        /// The index it gives.
+        centre: usize,
+        /// Number of centres.
+        centres: usize,
     },
     /// A station has a different number of list votes than there are lists.
     #[error("station {station}: {got} list votes, but the election has {lists} lists")]
@@ -96,6 +113,8 @@ pub struct Options {
     pub flag_z: f64,
     /// One-sided p-value below which an integer-percentage excess is flagged.
     pub flag_p: f64,
+    /// |median robust z| of a centre's stations from which the centre is flagged.
+    pub centre_z: f64,
     /// Lists with at least this share of all votes are screened.
     pub major_share: f64,
 }
@@ -107,6 +126,7 @@ impl Default for Options {
             outlier_z: 5.0,
             flag_z: 3.0,
             flag_p: 0.001,
+            centre_z: 3.0,
             major_share: 0.05,
         }
     }
@@ -184,6 +204,23 @@ pub struct Outlier {
     pub z: f64,
 }
 
+/// A counting centre's stations against the other stations of its unit: the median of
+/// their robust z-scores (a centre that moved votes shifts all its stations together, which
+/// per-station outliers miss).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CentreShift {
+    /// The centre's name.
+    pub centre: String,
+    /// Its unit's index.
+    pub unit: usize,
+    /// The variable's name.
+    pub variable: String,
+    /// Its counted stations with a defined share.
+    pub stations: usize,
+    /// Median robust z of its stations.
+    pub median_z: f64,
+}
+
 /// A reason to look.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Flag {
@@ -219,6 +256,8 @@ pub struct Report {
     pub concentration: Vec<Concentration>,
     /// Stations with |robust z| ≥ the threshold, largest first.
     pub outliers: Vec<Outlier>,
+    /// Centres with at least 10 stations, per variable, largest |median z| first.
+    pub centres: Vec<CentreShift>,
     /// Flags, in unit then screen order.
     pub flags: Vec<Flag>,
     /// The settings used.
@@ -237,6 +276,15 @@ pub fn analyze(input: &Input, options: &Options) -> Result<Report, InputError> {
                 station: s.id.clone(),
                 unit: s.unit,
                 units: nu,
+            });
+        }
+        if let Some(c) = s.centre
+            && c >= input.centres.len()
+        {
+            return Err(InputError::Centre {
+                station: s.id.clone(),
+                centre: c,
+                centres: input.centres.len(),
             });
         }
         if s.votes.len() != input.lists.len() {
@@ -291,6 +339,7 @@ pub fn analyze(input: &Input, options: &Options) -> Result<Report, InputError> {
     };
     let mut variables = Vec::new();
     let mut outliers = Vec::new();
+    let mut centres = Vec::new();
     for v in &vars {
         let mut counts: Vec<Vec<u64>> = vec![Vec::new(); nu + 1];
         let mut shares: Vec<Vec<Option<f64>>> = vec![Vec::new(); nu + 1];
@@ -325,10 +374,16 @@ pub fn analyze(input: &Input, options: &Options) -> Result<Report, InputError> {
                 by_unit[s.unit].push((i, x));
             }
         }
+        let mut by_centre: Vec<Vec<f64>> = vec![Vec::new(); input.centres.len()];
+        let mut centre_unit = vec![0; input.centres.len()];
         for (u, xs) in by_unit.iter().enumerate() {
             let vals: Vec<f64> = xs.iter().map(|(_, x)| *x).collect();
             let med = median(&vals).unwrap_or(0.0) * 100.0;
             for ((i, x), z) in xs.iter().zip(robust_z(&vals)) {
+                if let (Some(c), Some(z)) = (counted[*i].centre, z) {
+                    by_centre[c].push(z);
+                    centre_unit[c] = u;
+                }
                 if let Some(z) = z
                     && z.abs() >= options.outlier_z
                 {
@@ -343,6 +398,17 @@ pub fn analyze(input: &Input, options: &Options) -> Result<Report, InputError> {
                 }
             }
         }
+        for (c, zs) in by_centre.iter().enumerate() {
+            if zs.len() >= 10 {
+                centres.push(CentreShift {
+                    centre: input.centres[c].clone(),
+                    unit: centre_unit[c],
+                    variable: name(v),
+                    stations: zs.len(),
+                    median_z: median(zs).unwrap_or(0.0),
+                });
+            }
+        }
         variables.push(VariableScreens {
             variable: v.clone(),
             name: name(v),
@@ -354,6 +420,7 @@ pub fn analyze(input: &Input, options: &Options) -> Result<Report, InputError> {
         });
     }
     outliers.sort_by(|a, b| b.z.abs().total_cmp(&a.z.abs()));
+    centres.sort_by(|a, b| b.median_z.abs().total_cmp(&a.median_z.abs()));
     // Stuffing and fingerprint over the leader.
     let mut pts: Vec<Vec<(f64, f64)>> = vec![Vec::new(); nu + 1];
     let mut fingerprint = vec![0u64; 100 * 100];
@@ -379,6 +446,7 @@ pub fn analyze(input: &Input, options: &Options) -> Result<Report, InputError> {
         fingerprint,
         concentration,
         outliers,
+        centres,
         flags: Vec::new(),
         options: *options,
     };
@@ -564,6 +632,19 @@ fn flags(r: &Report) -> Vec<Flag> {
                     "share rises with turnout: correlation {c:.2}, Sobyanin–Sukhovolsky {b:.2}"
                 ),
             });
+        }
+        for c in r.centres.iter().filter(|c| c.unit == g) {
+            if c.median_z.abs() >= o.centre_z {
+                out.push(Flag {
+                    unit: unit_name(g),
+                    screen: "centre",
+                    variable: c.variable.clone(),
+                    detail: format!(
+                        "{}: its {} stations lie together at a median robust z of {:.1} against the unit",
+                        c.centre, c.stations, c.median_z
+                    ),
+                });
+            }
         }
         if let Some(c) = r.concentration.get(g) {
             for (screen, k, z) in [

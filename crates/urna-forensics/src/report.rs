@@ -80,6 +80,17 @@ pub fn summary(r: &Report) -> String {
             o.z
         );
     }
+    if let Some(c) = r.centres.first() {
+        let _ = writeln!(
+            s,
+            "largest centre shift: {} in {} ({} stations), {}: median robust z {:.1}",
+            c.centre,
+            r.units.get(c.unit).map_or("?", String::as_str),
+            c.stations,
+            c.variable,
+            c.median_z
+        );
+    }
     let _ = writeln!(s, "{} flags", r.flags.len());
     for f in &r.flags {
         let _ = writeln!(
@@ -237,6 +248,18 @@ pub fn files(r: &Report, title: &str) -> Vec<(String, String)> {
             o.percent,
             o.median,
             o.z
+        );
+    }
+    h.push_str("</table><h2>Counting centres against their unit</h2><table><tr><th>centre</th><th>unit</th><th>variable</th><th>stations</th><th>median robust z</th></tr>");
+    for c in r.centres.iter().take(100) {
+        let _ = write!(
+            h,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.2}</td></tr>",
+            escape(&c.centre),
+            escape(r.units.get(c.unit).map_or("?", String::as_str)),
+            escape(&c.variable),
+            c.stations,
+            c.median_z
         );
     }
     h.push_str("</table></body></html>\n");

@@ -254,6 +254,7 @@ fn albania_2013() -> Option<Input> {
         stations.push(Station {
             id: f[0].to_owned(),
             unit: u,
+            centre: None,
             registered: f[col("Registered")].parse().unwrap(),
             cast: f[col("Ballots")].parse().unwrap(),
             votes: lists.iter().map(|&i| f[i].parse().unwrap_or(0)).collect(),
@@ -264,6 +265,7 @@ fn albania_2013() -> Option<Input> {
     }
     Some(Input {
         units,
+        centres: Vec::new(),
         lists: lists.iter().map(|&i| header[i].to_owned()).collect(),
         stations,
     })
@@ -314,6 +316,7 @@ fn station(unit: usize, registered: u64, cast: u64, votes: Vec<u64>) -> Station 
     Station {
         id: format!("s{unit}-{registered}-{cast}"),
         unit,
+        centre: None,
         registered,
         cast,
         votes,
@@ -327,6 +330,7 @@ fn station(unit: usize, registered: u64, cast: u64, votes: Vec<u64>) -> Station 
 fn bad_input_is_named() {
     let mut input = Input {
         units: vec!["a".into()],
+        centres: Vec::new(),
         lists: vec!["x".into(), "y".into()],
         stations: vec![station(1, 10, 5, vec![2, 3])],
     };
@@ -367,6 +371,7 @@ fn stuffing_and_quarantine_concentration_are_flagged() {
     }
     let input = Input {
         units: vec!["honest".into(), "stuffed".into()],
+        centres: Vec::new(),
         lists: vec!["A".into(), "B".into()],
         stations,
     };
@@ -393,6 +398,59 @@ fn stuffing_and_quarantine_concentration_are_flagged() {
 }
 
 #[test]
+fn a_centre_whose_stations_move_together_is_flagged() {
+    // One unit, five centres of 30 stations; in centre 3, half of B's votes go to A.
+    let mut stations = Vec::new();
+    for c in 0..5usize {
+        for i in 0..30u64 {
+            let cast = 500 + (i * 41 + c as u64 * 7) % 200;
+            let mut a = cast * (45 + (i * 13 + c as u64 * 5) % 15) / 100;
+            if c == 3 {
+                a += (cast - a) / 2;
+            }
+            let mut s = station(0, 1000, cast, vec![a, cast - a]);
+            s.centre = Some(c);
+            s.id = format!("c{c}-{i}");
+            stations.push(s);
+        }
+    }
+    let input = Input {
+        units: vec!["u".into()],
+        centres: (0..5).map(|c| format!("centre {c}")).collect(),
+        lists: vec!["A".into(), "B".into()],
+        stations,
+    };
+    let options = Options {
+        integer: IntegerConfig {
+            reps: 10,
+            ..IntegerConfig::default()
+        },
+        ..Options::default()
+    };
+    let r = analyze(&input, &options).unwrap();
+    let flagged: Vec<&str> = r
+        .flags
+        .iter()
+        .filter(|f| f.screen == "centre")
+        .map(|f| f.detail.as_str())
+        .collect();
+    assert!(!flagged.is_empty());
+    assert!(
+        flagged.iter().all(|d| d.starts_with("centre 3:")),
+        "{flagged:#?}"
+    );
+    assert_eq!(r.centres[0].centre, "centre 3");
+    assert!(r.centres[0].median_z.abs() >= 3.0);
+    let mut bad = input;
+    bad.stations[0].centre = Some(9);
+    let e = analyze(&bad, &options).unwrap_err();
+    assert!(
+        e.to_string().contains("centre index 9 is out of range"),
+        "{e}"
+    );
+}
+
+#[test]
 fn robust_z_ignores_the_outlier_it_finds() {
     let xs = [0.50, 0.52, 0.48, 0.51, 0.49, 0.99];
     let z = robust_z(&xs);
@@ -405,6 +463,7 @@ fn arb_input() -> impl Strategy<Value = Input> {
     prop::collection::vec((0usize..3, 1u64..2000, 0u64..2000, 0u64..1000), 1..60).prop_map(|rows| {
         Input {
             units: vec!["a".into(), "b".into(), "c".into()],
+            centres: Vec::new(),
             lists: vec!["x".into(), "y".into()],
             stations: rows
                 .into_iter()

@@ -387,6 +387,11 @@ impl Simulation {
         s
     }
 
+    /// Municipality (unit) id of station `i`.
+    pub fn station_unit(&self, i: u32) -> String {
+        self.unit_of(i)
+    }
+
     /// District number (0-based) of station `i`.
     pub fn station_district(&self, i: u32) -> u32 {
         self.district_of(i)
