@@ -165,16 +165,16 @@ fn write_error(err: CdfError) -> anyhow::Error {
 }
 
 /// The data directory's results at its published checkpoint.
-struct Published {
-    election: Election,
-    replay: Replay,
+pub(crate) struct Published {
+    pub(crate) election: Election,
+    pub(crate) replay: Replay,
     checkpoint: CheckpointInfo,
 }
 
 impl Published {
     /// Loads the definition, reads the published checkpoint and replays exactly the entries it
     /// covers, checking that they hash to its root.
-    fn open(data: &Path) -> Result<Self> {
+    pub(crate) fn open(data: &Path) -> Result<Self> {
         let reader = EntryReader::open(data)?;
         let definition = data.join(DEFINITION_FILE);
         let election = Election::load(&definition)

@@ -22,8 +22,10 @@ macro_rules! outp {
 
 mod albania;
 mod bench;
+mod bench_forensics;
 mod bench_serve;
 mod export_cmd;
+mod forensics_cmd;
 mod log_cmd;
 mod report;
 mod seats;
@@ -46,7 +48,7 @@ use urna_model::intake::Verdict;
 use urna_model::note::NoteSigner;
 use urna_model::pack::{PACK_EXTENSION, PackReader, write_note};
 use urna_model::protocol::hex;
-use urna_sim::{SimConfig, Simulation};
+use urna_sim::{Fraud, FraudKind, SimConfig, Simulation};
 use urna_store::{IngestOptions, IngestReport, Outcome, Store, SystemClock};
 
 /// Tamper-evident, publicly verifiable election results.
@@ -117,6 +119,18 @@ enum Command {
         /// Most candidates a voter may mark within a list, for open lists.
         #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1000))]
         marks: u32,
+        /// Ballot stuffing at this share of stations (0–1): 30–80 % of their non-voters
+        /// added as ballots for the first list (to measure the forensic screens' power).
+        #[arg(long, value_parser = share, conflicts_with_all = ["rounding", "moving"])]
+        stuffing: Option<u32>,
+        /// Rounded turnouts at this share of stations (0–1): ballots cast moved to the
+        /// count of the next multiple of 5 %, the difference given to the first list.
+        #[arg(long, value_parser = share, conflicts_with = "moving")]
+        rounding: Option<u32>,
+        /// A counting centre moving votes, in municipalities holding about this share of
+        /// stations (0–1): 30 % of the second list's votes counted for the first.
+        #[arg(long, value_parser = share)]
+        moving: Option<u32>,
     },
     /// Create a data directory from an election definition.
     Init {
@@ -233,6 +247,13 @@ enum Command {
     /// Export results: NIST SP 1500-100 v2 JSON (`cdf`), CSV per station and per unit (`csv`;
     /// open lists also per station and candidate).
     Export(export_cmd::ExportArgs),
+    /// Statistical screens of the published results (election forensics): digit tests,
+    /// integer percentages, turnout × share fingerprints, station outliers, quarantine and
+    /// amendment concentration; a terminal summary and an HTML/SVG report folder.
+    ///
+    /// A flag is a reason to look, not proof. Exit codes: 0 screened (whatever the flags);
+    /// 2 bad usage or input, with the field named.
+    Forensics(forensics_cmd::ForensicsArgs),
     /// Where the data directory stands: entries, log size, published checkpoint and its lag.
     Status {
         /// Data directory.
@@ -261,6 +282,10 @@ enum KeysCommand {
 
 #[derive(Subcommand)]
 enum BenchCommand {
+    /// Every forensic screen over a simulated election (runtime and the Monte Carlo's
+    /// share); with --power, each screen's detection rate on simulations with injected fraud
+    /// at a 5 % false-alarm rate on clean ones.
+    Forensics(bench_forensics::BenchForensicsArgs),
     /// Signed submissions over HTTP to a real `urna serve`, and public reads from it and from
     /// nginx serving the same bundle.
     Serve(bench_serve::BenchServeArgs),
@@ -310,6 +335,19 @@ fn main() -> ExitCode {
 /// An error and its causes joined by ": ", each said once. Many errors print their source in
 /// their own message and also return it as their source (`{path}: {source}`); a cause whose
 /// text an outer message already holds is skipped.
+/// A share of stations from 0 to 1, per ten thousand.
+fn share(s: &str) -> Result<u32, String> {
+    let x: f64 = s
+        .parse()
+        .map_err(|_| format!("{s:?} is not a number from 0 to 1"))?;
+    if !(0.0..=1.0).contains(&x) {
+        return Err(format!("{s} is not a share of stations from 0 to 1"));
+    }
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let per_10k = (x * 10_000.0).round() as u32;
+    Ok(per_10k)
+}
+
 fn chain_text(e: &anyhow::Error) -> String {
     let mut text = String::new();
     for cause in e.chain() {
@@ -352,8 +390,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
             seed,
             candidates,
             marks,
+            stuffing,
+            rounding,
+            moving,
         } => {
-            let sim = Simulation::new(SimConfig {
+            let mut sim = Simulation::new(SimConfig {
                 seed,
                 stations,
                 districts,
@@ -361,6 +402,14 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 candidates,
                 marks,
             });
+            let fraud = [
+                (FraudKind::Stuffing, stuffing),
+                (FraudKind::Rounding, rounding),
+                (FraudKind::Moving, moving),
+            ];
+            if let Some((kind, Some(rate_per_10k))) = fraud.into_iter().find(|f| f.1.is_some()) {
+                sim = sim.with_fraud(Fraud { kind, rate_per_10k });
+            }
             let files = write_sim(&sim, &out)?;
             out!(
                 "wrote a synthetic election of {stations} stations to {}",
@@ -376,6 +425,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Submit(args) => submit_cmd::run(args),
         Command::Verify(args) => verify_cmd::run(args),
         Command::Export(args) => export_cmd::run(args),
+        Command::Forensics(args) => forensics_cmd::run(&args),
         Command::Init { definition, data } => {
             let store = Store::init(&data, &definition)
                 .with_context(|| format!("initialising {}", data.display()))?;
@@ -476,6 +526,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Bench {
             command: BenchCommand::Serve(args),
         } => bench_serve::run(&args),
+        Command::Bench {
+            command: BenchCommand::Forensics(args),
+        } => bench_forensics::run(&args),
         Command::Bench {
             command:
                 BenchCommand::Verify {

@@ -120,12 +120,54 @@ const LISTS: [(&str, &str, u32); 7] = [
     ("NV", "New Voice", 25),
 ];
 
+/// A kind of fraud injected into the honest counts, to measure what the forensic screens
+/// detect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FraudKind {
+    /// Ballots added for the first list: 30–80 % of the station's non-voters.
+    Stuffing,
+    /// Turnout written as a round percentage: ballots cast raised (or lowered) to the next
+    /// multiple of 5 % of the register, the difference given to (or taken from) the first
+    /// list.
+    Rounding,
+    /// A counting centre moving votes: in the manipulated municipalities, 30 % of the second
+    /// list's votes are counted for the first.
+    Moving,
+}
+
+/// Fraud at a share of stations (for [`FraudKind::Moving`], of municipalities).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fraud {
+    /// What is done.
+    pub kind: FraudKind,
+    /// Share of stations manipulated, per ten thousand.
+    pub rate_per_10k: u32,
+}
+
+/// Ballots and votes of a station before any error is injected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StationCounts {
+    /// Registered voters.
+    pub registered: u64,
+    /// Ballots cast.
+    pub cast: u64,
+    /// Invalid ballots.
+    pub invalid: u64,
+    /// Valid ballots.
+    pub valid: u64,
+    /// Votes per list.
+    pub votes: Vec<u64>,
+    /// Whether fraud was injected.
+    pub manipulated: bool,
+}
+
 /// A simulated election: its definition files and the means to sign its notes.
 #[derive(Debug, Clone)]
 pub struct Simulation {
     config: SimConfig,
     districts: Vec<District>,
     authority: NoteSigner,
+    fraud: Option<Fraud>,
 }
 
 #[derive(Debug, Clone)]
@@ -175,7 +217,17 @@ impl Simulation {
             config,
             districts,
             authority,
+            fraud: None,
         }
+    }
+
+    /// The same simulation with fraud injected into the counts of a share of its stations
+    /// (chosen from a stream of their own, so the honest numbers and the injected errors
+    /// stay those of the fraud-free simulation).
+    #[must_use]
+    pub fn with_fraud(mut self, fraud: Fraud) -> Self {
+        self.fraud = Some(fraud);
+        self
     }
 
     /// The configuration.
@@ -335,12 +387,24 @@ impl Simulation {
         s
     }
 
-    /// Station number `i` (0-based) with its key and protocol.
-    pub fn station(&self, i: u32) -> SimStation {
+    /// Municipality (unit) id of station `i`.
+    pub fn station_unit(&self, i: u32) -> String {
+        self.unit_of(i)
+    }
+
+    /// District number (0-based) of station `i`.
+    pub fn station_district(&self, i: u32) -> u32 {
+        self.district_of(i)
+    }
+
+    /// Station number `i`'s ballots and votes (with fraud, if any), as in its protocol
+    /// before an error is injected; no key is made.
+    pub fn station_counts(&self, i: u32) -> StationCounts {
         let mut rng = ChaCha20Rng::seed_from_u64(self.config.seed ^ (u64::from(i) << 20) ^ 0x5eed);
-        let id = format!("PS-{:07}", i + 1);
-        let signer = NoteSigner::from_seed(&id, &derive_seed(self.config.seed, b"station", i))
-            .unwrap_or_else(|_| unreachable!("station ids are valid key names"));
+        self.counts(i, &mut rng)
+    }
+
+    fn counts(&self, i: u32, rng: &mut ChaCha20Rng) -> StationCounts {
         let d = &self.districts[self.district_of(i) as usize];
         let registered: u64 = rng.gen_range(380..1000);
         let turnout =
@@ -357,6 +421,83 @@ impl Simulation {
         let mut votes: Vec<u64> = weights.iter().map(|w| valid * w / total).collect();
         let assigned: u64 = votes.iter().sum();
         votes[0] += valid - assigned;
+        let (mut cast, mut valid) = (cast, valid);
+        let manipulated = self.fraud.is_some_and(|f| self.manipulated(i, f));
+        if let (Some(f), true) = (self.fraud, manipulated) {
+            let mut frng = ChaCha20Rng::seed_from_u64(
+                self.config.seed ^ (u64::from(i) << 20) ^ 0x00f4_a0d0_0000_0000,
+            );
+            match f.kind {
+                FraudKind::Stuffing => {
+                    let extra = (registered - cast) * frng.gen_range(30..80) / 100;
+                    cast += extra;
+                    valid += extra;
+                    votes[0] += extra;
+                }
+                FraudKind::Rounding => {
+                    // The count nearest to the next multiple of 5 % of the register at or
+                    // above the turnout.
+                    let percent = (cast * 20).div_ceil(registered).min(20) * 5;
+                    let target = (registered * percent + 50) / 100;
+                    if target >= cast {
+                        let extra = target - cast;
+                        cast += extra;
+                        valid += extra;
+                        votes[0] += extra;
+                    } else {
+                        let less = (cast - target).min(votes[0]);
+                        cast -= less;
+                        valid -= less;
+                        votes[0] -= less;
+                    }
+                }
+                FraudKind::Moving => {
+                    let moved = votes[1] * 30 / 100;
+                    votes[1] -= moved;
+                    votes[0] += moved;
+                }
+            }
+        }
+        StationCounts {
+            registered,
+            cast,
+            invalid,
+            valid,
+            votes,
+            manipulated,
+        }
+    }
+
+    /// Whether station `i` is manipulated: a draw per station, or per municipality for a
+    /// counting centre moving votes.
+    fn manipulated(&self, i: u32, f: Fraud) -> bool {
+        let key = match f.kind {
+            FraudKind::Moving => {
+                let mut h = Sha256::new();
+                h.update(self.unit_of(i).as_bytes());
+                let d = h.finalize();
+                u64::from_le_bytes([d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7]])
+            }
+            FraudKind::Stuffing | FraudKind::Rounding => u64::from(i),
+        };
+        let mut r = ChaCha20Rng::seed_from_u64(self.config.seed ^ key ^ 0x0f4a_0d5e_1ec7_0000);
+        r.gen_range(0..10_000) < f.rate_per_10k
+    }
+
+    /// Station number `i` (0-based) with its key and protocol.
+    pub fn station(&self, i: u32) -> SimStation {
+        let mut rng = ChaCha20Rng::seed_from_u64(self.config.seed ^ (u64::from(i) << 20) ^ 0x5eed);
+        let id = format!("PS-{:07}", i + 1);
+        let signer = NoteSigner::from_seed(&id, &derive_seed(self.config.seed, b"station", i))
+            .unwrap_or_else(|_| unreachable!("station ids are valid key names"));
+        let StationCounts {
+            registered,
+            cast,
+            invalid,
+            valid,
+            votes,
+            ..
+        } = self.counts(i, &mut rng);
         let mut correct = body(&id, 1, registered, cast, invalid, valid, &votes);
         // Preferences draw from their own stream: the rest stays as without candidates.
         let mut prng = ChaCha20Rng::seed_from_u64(

@@ -8,6 +8,7 @@ mod cli;
 mod crash;
 mod demo;
 mod export;
+mod forensics;
 mod log_story;
 mod nginx;
 mod open_lists;

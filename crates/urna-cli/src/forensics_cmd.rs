@@ -1,0 +1,280 @@
+//! `urna forensics`: the statistical screens of `urna-forensics` over a data directory's
+//! published results (or a per-station CSV in the Election Forensics Toolkit's layout), as a
+//! terminal summary and an HTML/SVG report folder.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use urna_forensics::integer::IntegerConfig;
+use urna_forensics::{Input, Options, Station, analyze, report};
+use urna_model::definition::{ContestIdx, Election, StationIdx};
+use urna_tally::public::{EntryStatus, Replay};
+
+use crate::export_cmd::Published;
+
+/// `urna forensics` arguments.
+#[derive(clap::Args)]
+pub(crate) struct ForensicsArgs {
+    /// Data directory: the results of its published checkpoint are screened (first contest).
+    #[arg(long, required_unless_present = "eft_csv", conflicts_with = "eft_csv")]
+    data: Option<PathBuf>,
+    /// A per-station CSV in the Election Forensics Toolkit's layout instead (columns
+    /// Registered, Ballots, the unit column, and one column per list named C<digits> or
+    /// P<digits>; `NA` counts as 0).
+    #[arg(long)]
+    eft_csv: Option<PathBuf>,
+    /// Unit level to compare stations within (a level of the definition, e.g. `district` or
+    /// `municipality`; default: the level just below the root). With --eft-csv, the unit
+    /// column (default `Prefectures`).
+    #[arg(long)]
+    unit: Option<String>,
+    /// Report folder to write (index.html and its SVG plots; created if missing).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Monte Carlo repetitions of the integer-percentage screen.
+    #[arg(long, default_value_t = 1000)]
+    reps: u32,
+    /// Seed of the Monte Carlo (published in the report).
+    #[arg(long, default_value_t = 2016)]
+    seed: u64,
+}
+
+/// Runs `urna forensics`. Flags do not change the exit code: they are reasons to look.
+pub(crate) fn run(args: &ForensicsArgs) -> Result<ExitCode> {
+    let (input, title) = match (&args.data, &args.eft_csv) {
+        (Some(data), None) => {
+            let published = Published::open(data)?;
+            let input = from_replay(&published.election, &published.replay, args.unit.as_deref())?;
+            (input, published.election.name)
+        }
+        (None, Some(csv)) => (
+            from_eft_csv(csv, args.unit.as_deref().unwrap_or("Prefectures"))?,
+            format!("{}", csv.display()),
+        ),
+        _ => bail!("give either --data or --eft-csv"),
+    };
+    let options = Options {
+        integer: IntegerConfig {
+            reps: args.reps,
+            seed: args.seed,
+            threads: std::thread::available_parallelism().map_or(2, usize::from),
+            ..IntegerConfig::default()
+        },
+        ..Options::default()
+    };
+    let r = analyze(&input, &options)?;
+    out!("{}", report::summary(&r).trim_end());
+    if let Some(dir) = &args.out {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        let files = report::files(&r, &format!("Forensic screens: {title}"));
+        for (name, text) in &files {
+            let path = dir.join(name);
+            std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+        }
+        out!(
+            "report: {} ({} files)",
+            dir.join("index.html").display(),
+            files.len()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The stations of the first contest, grouped by their ancestor at `level`.
+pub(crate) fn from_replay(e: &Election, replay: &Replay, level: Option<&str>) -> Result<Input> {
+    let Some(contest) = e.contests.first() else {
+        bail!("the definition has no contest");
+    };
+    let levels: Vec<&str> = {
+        let mut l: Vec<(u32, &str)> = e
+            .units
+            .iter()
+            .map(|u| (u.depth, u.level.as_str()))
+            .collect();
+        l.sort_unstable();
+        l.dedup();
+        l.into_iter().map(|(_, n)| n).collect()
+    };
+    let level = match level {
+        Some(l) => l.to_owned(),
+        None => e
+            .units
+            .iter()
+            .find(|u| u.depth == 1)
+            .or_else(|| e.units.first())
+            .map(|u| u.level.clone())
+            .context("the definition has no units")?,
+    };
+    if !levels.contains(&level.as_str()) {
+        bail!(
+            "--unit {level}: no unit has that level (levels: {})",
+            levels.join(", ")
+        );
+    }
+    let cast_at = e
+        .count_position("ballots-cast")
+        .context("the definition has no count named ballots-cast")?;
+    let registered_at = e.count_position("registered");
+    let mut unit_of = BTreeMap::new();
+    let mut units: Vec<String> = Vec::new();
+    let mut centre_of = BTreeMap::new();
+    let mut centres: Vec<String> = Vec::new();
+    let mut stations = Vec::with_capacity(e.stations.len());
+    for (i, st) in e.stations.iter().enumerate() {
+        let mut u = Some(st.unit);
+        while let Some(x) = u {
+            if e.units[x.0 as usize].level == level {
+                break;
+            }
+            u = e.units[x.0 as usize].parent;
+        }
+        let Some(u) = u else {
+            bail!(
+                "--unit {level}: station {} lies in no unit of that level",
+                st.id
+            );
+        };
+        let g = *unit_of.entry(u.0).or_insert_with(|| {
+            units.push(e.units[u.0 as usize].name.clone());
+            units.len() - 1
+        });
+        // The station's own (leaf) unit is its centre when it lies below the grouping level.
+        let centre = (st.unit != u).then(|| {
+            *centre_of.entry(st.unit.0).or_insert_with(|| {
+                centres.push(e.units[st.unit.0 as usize].name.clone());
+                centres.len() - 1
+            })
+        });
+        let idx = StationIdx(u32::try_from(i).context("too many stations")?);
+        let state = replay.station(ContestIdx(0), idx);
+        let (counts, votes, quarantined, amended) = match state {
+            Some(s) => (
+                s.current().counts.clone(),
+                s.current().votes.clone(),
+                s.latest().status == EntryStatus::Quarantined,
+                s.history().len() > 1,
+            ),
+            None => (Vec::new(), vec![0; contest.lists.len()], false, false),
+        };
+        stations.push(Station {
+            id: st.id.clone(),
+            unit: g,
+            centre,
+            registered: registered_at
+                .and_then(|k| counts.get(k).copied())
+                .unwrap_or(st.registered),
+            cast: counts.get(cast_at).copied().unwrap_or(0),
+            votes,
+            counted: state.is_some() && !quarantined,
+            quarantined,
+            amended,
+        });
+    }
+    Ok(Input {
+        units,
+        centres,
+        lists: contest
+            .lists
+            .iter()
+            .map(|&l| e.lists[l].name.clone())
+            .collect(),
+        stations,
+    })
+}
+
+/// A CSV in the toolkit's layout (its `Albania2013.csv`).
+fn from_eft_csv(path: &Path, unit_column: &str) -> Result<Input> {
+    let mut rdr =
+        csv::Reader::from_path(path).with_context(|| format!("opening {}", path.display()))?;
+    let header = rdr.headers()?.clone();
+    let col = |n: &str| {
+        header
+            .iter()
+            .position(|h| h == n)
+            .with_context(|| format!("{}: missing column {n:?}", path.display()))
+    };
+    let (c_unit, c_reg, c_cast) = (col(unit_column)?, col("Registered")?, col("Ballots")?);
+    // The toolkit's files name communes within prefectures: they are the centres.
+    let c_centre = header.iter().position(|h| h == "Communes");
+    let lists: Vec<usize> = (0..header.len())
+        .filter(|&i| {
+            let h = header[i].as_bytes();
+            h.len() > 1 && (h[0] == b'C' || h[0] == b'P') && h[1].is_ascii_digit()
+        })
+        .collect();
+    if lists.is_empty() {
+        bail!(
+            "{}: no list columns (named C<digits> or P<digits>)",
+            path.display()
+        );
+    }
+    let mut units: Vec<String> = Vec::new();
+    let mut centre_of: BTreeMap<String, usize> = BTreeMap::new();
+    let mut stations = Vec::new();
+    for (i, rec) in rdr.records().enumerate() {
+        let line = i + 2;
+        let rec = rec.with_context(|| format!("{}: line {line}", path.display()))?;
+        let num = |c: usize, na_zero: bool| -> Result<u64> {
+            let f = rec.get(c).unwrap_or("").trim();
+            if na_zero && f == "NA" {
+                return Ok(0);
+            }
+            f.parse().with_context(|| {
+                format!(
+                    "{}: line {line}, column {}: {f:?} is not a whole number of votes",
+                    path.display(),
+                    &header[c]
+                )
+            })
+        };
+        let unit = rec.get(c_unit).unwrap_or("").to_owned();
+        let g = if let Some(g) = units.iter().position(|u| *u == unit) {
+            g
+        } else {
+            units.push(unit);
+            units.len() - 1
+        };
+        let centre = c_centre.and_then(|c| rec.get(c)).map(|name| {
+            let n = centre_of.len();
+            *centre_of.entry(name.to_owned()).or_insert(n)
+        });
+        stations.push(Station {
+            id: rec.get(0).map_or_else(|| line.to_string(), str::to_owned),
+            unit: g,
+            centre,
+            registered: num(c_reg, false)?,
+            cast: num(c_cast, false)?,
+            votes: lists.iter().map(|&c| num(c, true)).collect::<Result<_>>()?,
+            counted: true,
+            quarantined: false,
+            amended: false,
+        });
+    }
+    let mut centres = vec![String::new(); centre_of.len()];
+    for (name, i) in centre_of {
+        centres[i] = name;
+    }
+    Ok(units_sorted(Input {
+        units,
+        centres,
+        lists: lists.iter().map(|&c| header[c].to_owned()).collect(),
+        stations,
+    }))
+}
+
+/// Units in alphabetical order, as the toolkit lists them.
+fn units_sorted(mut input: Input) -> Input {
+    let mut order: Vec<usize> = (0..input.units.len()).collect();
+    order.sort_by(|&a, &b| input.units[a].cmp(&input.units[b]));
+    let mut new_index = vec![0; order.len()];
+    for (new, &old) in order.iter().enumerate() {
+        new_index[old] = new;
+    }
+    for s in &mut input.stations {
+        s.unit = new_index[s.unit];
+    }
+    input.units = order.iter().map(|&i| input.units[i].clone()).collect();
+    input
+}

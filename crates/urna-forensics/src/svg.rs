@@ -1,0 +1,236 @@
+//! Plots as self-contained SVG documents (no scripts, no external resources): histograms,
+//! the turnout × share fingerprint, and digit charts against their expectation.
+
+use std::fmt::Write as _;
+
+const W: f64 = 640.0;
+const H: f64 = 360.0;
+const L: f64 = 56.0;
+const R: f64 = 16.0;
+const T: f64 = 36.0;
+const B: f64 = 44.0;
+
+/// Escapes text for SVG and HTML.
+pub fn escape(s: &str) -> String {
+    let mut o = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => o.push_str("&amp;"),
+            '<' => o.push_str("&lt;"),
+            '>' => o.push_str("&gt;"),
+            '"' => o.push_str("&quot;"),
+            '\'' => o.push_str("&#39;"),
+            c => o.push(c),
+        }
+    }
+    o
+}
+
+fn open(title: &str, x_label: &str, y_label: &str) -> String {
+    let mut s = String::new();
+    let _ = write!(
+        s,
+        r##"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {W} {H}" width="{W}" height="{H}" font-family="sans-serif" font-size="12"><title>{t}</title><rect width="{W}" height="{H}" fill="#fff"/><text x="{cx}" y="20" text-anchor="middle" font-size="14">{t}</text><text x="{cx}" y="{yb}" text-anchor="middle">{xl}</text><text transform="translate(14 {cy}) rotate(-90)" text-anchor="middle">{yl}</text>"##,
+        t = escape(title),
+        cx = W / 2.0,
+        cy = H / 2.0,
+        yb = H - 8.0,
+        xl = escape(x_label),
+        yl = escape(y_label),
+    );
+    s
+}
+
+fn axes(s: &mut String, x_ticks: &[(f64, String)], y_max: f64) {
+    let (x0, y0, x1, y1) = (L, H - B, W - R, T);
+    let _ = write!(
+        s,
+        r##"<path d="M{x0} {y1}V{y0}H{x1}" stroke="#333" fill="none"/>"##
+    );
+    for (x, label) in x_ticks {
+        let _ = write!(
+            s,
+            r##"<text x="{x:.1}" y="{ty}" text-anchor="middle">{l}</text>"##,
+            ty = y0 + 16.0,
+            l = escape(label)
+        );
+    }
+    for i in 0..=4 {
+        let v = y_max * f64::from(i) / 4.0;
+        let y = y0 - (y0 - y1) * f64::from(i) / 4.0;
+        let _ = write!(
+            s,
+            r##"<text x="{tx}" y="{y:.1}" text-anchor="end" dominant-baseline="middle">{v}</text><path d="M{x0} {y:.1}H{x1}" stroke="#eee"/>"##,
+            tx = x0 - 4.0,
+            v = tick(v)
+        );
+    }
+}
+
+fn tick(v: f64) -> String {
+    if v >= 100.0 || v == v.round() {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.2}")
+    }
+}
+
+/// A histogram of `bins` spread evenly over `[lo, hi]` on the x axis.
+pub fn histogram(title: &str, x_label: &str, bins: &[u64], lo: f64, hi: f64) -> String {
+    let mut s = open(title, x_label, "stations");
+    #[allow(clippy::cast_precision_loss)]
+    let max = bins.iter().copied().max().unwrap_or(0).max(1) as f64;
+    let ticks: Vec<(f64, String)> = (0..=5)
+        .map(|i| {
+            let f = f64::from(i) / 5.0;
+            (L + (W - L - R) * f, tick(lo + (hi - lo) * f))
+        })
+        .collect();
+    axes(&mut s, &ticks, max);
+    #[allow(clippy::cast_precision_loss)]
+    let bw = (W - L - R) / bins.len().max(1) as f64;
+    for (i, &c) in bins.iter().enumerate() {
+        if c == 0 {
+            continue;
+        }
+        #[allow(clippy::cast_precision_loss)]
+        let h = (H - B - T) * c as f64 / max;
+        #[allow(clippy::cast_precision_loss)]
+        let x = L + bw * i as f64;
+        let _ = write!(
+            s,
+            r##"<rect x="{x:.2}" y="{y:.2}" width="{w:.2}" height="{h:.2}" fill="#4a7ab5"><title>{c}</title></rect>"##,
+            y = H - B - h,
+            w = (bw - 0.5).max(0.5)
+        );
+    }
+    s.push_str("</svg>\n");
+    s
+}
+
+/// A `rows × cols` heatmap (row 0 at the bottom) of counts, on a logarithmic grey-to-red
+/// scale; both axes run 0–100 %.
+pub fn heatmap(
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    counts: &[u64],
+    rows: usize,
+    cols: usize,
+) -> String {
+    let mut s = open(title, x_label, y_label);
+    let ticks: Vec<(f64, String)> = (0..=5)
+        .map(|i| {
+            let f = f64::from(i) / 5.0;
+            (L + (W - L - R) * f, format!("{}", i * 20))
+        })
+        .collect();
+    axes(&mut s, &ticks, 100.0);
+    let max = counts.iter().copied().max().unwrap_or(0).max(1);
+    #[allow(clippy::cast_precision_loss)]
+    let lmax = (max as f64 + 1.0).ln();
+    #[allow(clippy::cast_precision_loss)]
+    let (cw, ch) = (
+        (W - L - R) / cols.max(1) as f64,
+        (H - B - T) / rows.max(1) as f64,
+    );
+    for r in 0..rows {
+        for c in 0..cols {
+            let v = counts.get(r * cols + c).copied().unwrap_or(0);
+            if v == 0 {
+                continue;
+            }
+            #[allow(clippy::cast_precision_loss)]
+            let f = (v as f64 + 1.0).ln() / lmax;
+            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+            let (red, gb) = (
+                (255.0 - 75.0 * f) as u8,
+                (230.0 * (1.0 - f)).clamp(0.0, 255.0) as u8,
+            );
+            #[allow(clippy::cast_precision_loss)]
+            let (x, y) = (L + cw * c as f64, H - B - ch * (r as f64 + 1.0));
+            let _ = write!(
+                s,
+                r##"<rect x="{x:.2}" y="{y:.2}" width="{cw:.2}" height="{ch:.2}" fill="#{red:02x}{gb:02x}{gb:02x}"><title>{v}</title></rect>"##
+            );
+        }
+    }
+    s.push_str("</svg>\n");
+    s
+}
+
+/// Bars of observed shares per digit 0–9, with the expected share per digit as a line.
+pub fn digits(title: &str, counts: &[u64; 10], expected: &[f64; 10]) -> String {
+    let total: u64 = counts.iter().sum();
+    #[allow(clippy::cast_precision_loss)]
+    let shares: Vec<f64> = counts
+        .iter()
+        .map(|&c| {
+            if total == 0 {
+                0.0
+            } else {
+                c as f64 / total as f64
+            }
+        })
+        .collect();
+    let max = shares
+        .iter()
+        .chain(expected.iter())
+        .copied()
+        .fold(0.0, f64::max)
+        .max(0.01)
+        * 1.1;
+    let mut s = open(title, "digit", "share");
+    let bw = (W - L - R) / 10.0;
+    let ticks: Vec<(f64, String)> = (0..10)
+        .map(|d| (L + bw * (f64::from(d) + 0.5), d.to_string()))
+        .collect();
+    axes(&mut s, &ticks, max);
+    let y = |v: f64| H - B - (H - B - T) * v / max;
+    let mut line = String::new();
+    for (d, (&sh, &ex)) in shares.iter().zip(expected).enumerate() {
+        #[allow(clippy::cast_precision_loss)]
+        let x = L + bw * d as f64;
+        let _ = write!(
+            s,
+            r##"<rect x="{x:.2}" y="{yy:.2}" width="{w:.2}" height="{h:.2}" fill="#4a7ab5"><title>{sh:.3}</title></rect>"##,
+            yy = y(sh),
+            w = bw - 4.0,
+            h = H - B - y(sh)
+        );
+        let _ = write!(
+            line,
+            "{}{:.2} {:.2}",
+            if d == 0 { "M" } else { "L" },
+            x + bw / 2.0 - 2.0,
+            y(ex)
+        );
+    }
+    let _ = write!(
+        s,
+        r##"<path d="{line}" stroke="#c0392b" stroke-width="2" fill="none"/></svg>"##
+    );
+    s.push('\n');
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plots_are_single_svg_documents_with_escaped_titles() {
+        let h = histogram("a < b & c", "x", &[1, 0, 3], 0.0, 1.0);
+        assert!(h.starts_with("<svg") && h.trim_end().ends_with("</svg>"));
+        assert!(h.contains("a &lt; b &amp; c"));
+        assert_eq!(
+            h.matches("<rect x=").count(),
+            2,
+            "one bar per non-empty bin"
+        );
+        let m = heatmap("f", "t", "s", &[0, 1, 2, 0], 2, 2);
+        assert_eq!(m.matches("<rect x=").count(), 2);
+        let d = digits("d", &[1; 10], &[0.1; 10]);
+        assert_eq!(d.matches("<rect x=").count(), 10);
+    }
+}
