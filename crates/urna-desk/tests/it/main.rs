@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::panic)]
 
 mod flow;
+mod pages;
 mod security;
 
 use std::io::{Read, Write};
