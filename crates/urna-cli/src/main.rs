@@ -23,6 +23,7 @@ macro_rules! outp {
 mod albania;
 mod bench;
 mod bench_serve;
+mod desk_cmd;
 mod export_cmd;
 mod log_cmd;
 mod report;
@@ -227,6 +228,10 @@ enum Command {
     /// Send signed notes to `urna serve`, with retries and a store-and-forward queue;
     /// verifies every receipt.
     Submit(submit_cmd::SubmitArgs),
+    /// The counting-centre desk: paper protocols keyed twice, compared, resolved, signed
+    /// with the centre's authority key and delivered to `urna serve`; `user add`,
+    /// `audit-export`.
+    Desk(desk_cmd::DeskArgs),
     /// Re-verify a published election from its bundle (a directory or a URL), trusting only
     /// the keys given: log, witnesses, quorum.
     Verify(verify_cmd::VerifyArgs),
@@ -374,6 +379,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Serve(args) => serve_cmd::serve(args),
         Command::Publish(args) => serve_cmd::publish(&args),
         Command::Submit(args) => submit_cmd::run(args),
+        Command::Desk(args) => desk_cmd::run(args),
         Command::Verify(args) => verify_cmd::run(args),
         Command::Export(args) => export_cmd::run(args),
         Command::Init { definition, data } => {
