@@ -22,6 +22,7 @@ macro_rules! outp {
 
 mod albania;
 mod bench;
+mod bench_desk;
 mod bench_serve;
 mod desk_cmd;
 mod export_cmd;
@@ -266,6 +267,9 @@ enum KeysCommand {
 
 #[derive(Subcommand)]
 enum BenchCommand {
+    /// Simulated typists keying every protocol of a counting centre twice over HTTP against a
+    /// real `urna desk`: p50/p99 of a saved line and of a whole entry, none lost or duplicated.
+    Desk(bench_desk::BenchDeskArgs),
     /// Signed submissions over HTTP to a real `urna serve`, and public reads from it and from
     /// nginx serving the same bundle.
     Serve(bench_serve::BenchServeArgs),
@@ -482,6 +486,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Bench {
             command: BenchCommand::Serve(args),
         } => bench_serve::run(&args),
+        Command::Bench {
+            command: BenchCommand::Desk(args),
+        } => bench_desk::run(&args),
         Command::Bench {
             command:
                 BenchCommand::Verify {
