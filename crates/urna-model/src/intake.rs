@@ -14,6 +14,11 @@
 //!   logged (it is an authentic submission), listed with **every** violated rule, and not counted.
 //! - [`Verdict::Duplicate`]: the same note (or the same text) was accepted before; idempotent.
 //!
+//! Signers: a station's first protocol is signed by the station's own key, or, where a counting
+//! centre keys the station's paper protocol, by an authority whose scope covers the station
+//! (instead of the station: the station's board signed the paper, the centre's authority
+//! vouches for the keyed copy). Either way the note names its signer and the log keeps it.
+//!
 //! Revisions: a station's first note is `urna/protocol/v1` revision 1. Any later revision is an
 //! `urna/amendment/v1` with revision = current + 1, naming the current entry's hash in
 //! `supersedes:`, signed by the station and co-signed by an authority whose scope covers the
@@ -338,11 +343,15 @@ pub fn check_batch(election: &Election, notes: &[&[u8]]) -> Vec<Result<Submissio
     let mut bad_key = vec![false; notes.len()];
     for (i, p) in prepared.iter().enumerate() {
         let Ok(p) = p else { continue };
+        let Some(sig) = &p.station_signature else {
+            // Signed by an authority instead of the station: checked on its own below.
+            continue;
+        };
         match station_key(election, p.submission.station) {
             Some(k) => {
                 keys.push(k);
                 msgs.push(p.note.text().as_bytes());
-                sigs.push(&p.station_signature);
+                sigs.push(sig);
                 in_batch.push(i);
             }
             None => bad_key[i] = true,
@@ -359,7 +368,7 @@ pub fn check_batch(election: &Election, notes: &[&[u8]]) -> Vec<Result<Submissio
                         .clone(),
                 });
             }
-            if batch_ok {
+            if batch_ok && p.station_signature.is_some() {
                 p.verify_authorities(election)?;
             } else {
                 p.verify_each(election)?;
@@ -478,7 +487,8 @@ fn note_hashes(bytes: &[u8], text: &[u8]) -> ([u8; 32], [u8; 32]) {
 struct Prepared {
     note: Note,
     submission: Submission,
-    station_signature: Vec<u8>,
+    /// The station's signature; `None` for a first protocol signed by an authority instead.
+    station_signature: Option<Vec<u8>>,
 }
 
 impl Prepared {
@@ -489,13 +499,16 @@ impl Prepared {
     }
 
     fn verify_each(&self, election: &Election) -> Result<(), Rejection> {
+        let Some(station_signature) = &self.station_signature else {
+            return self.verify_authorities(election);
+        };
         let key = station_key(election, self.submission.station).ok_or_else(|| {
             Rejection::StationKey {
                 station: self.station_name(election),
             }
         })?;
         let st = &election.stations[self.submission.station.0 as usize];
-        note::verify_raw(&key, self.note.text().as_bytes(), &self.station_signature).map_err(
+        note::verify_raw(&key, self.note.text().as_bytes(), station_signature).map_err(
             |note::BadSignature| Rejection::StationSignature {
                 station: st.id.clone(),
                 source: note::SignatureError::Invalid {
@@ -507,8 +520,12 @@ impl Prepared {
         self.verify_authorities(election)
     }
 
+    /// Checks every authority signature on the note when one is needed: on an amendment
+    /// (co-signature), and on a first protocol without the station's signature (signed by an
+    /// authority instead). At least one must be by an authority whose scope covers the station.
     fn verify_authorities(&self, election: &Election) -> Result<(), Rejection> {
-        if self.submission.supersedes.is_none() {
+        let amendment = self.submission.supersedes.is_some();
+        if !amendment && self.station_signature.is_some() {
             return Ok(());
         }
         let unit = election.stations[self.submission.station.0 as usize].unit;
@@ -531,9 +548,20 @@ impl Prepared {
         }
         if covered {
             Ok(())
-        } else {
+        } else if amendment {
             Err(Rejection::MissingAuthority {
                 station: self.station_name(election),
+            })
+        } else {
+            // Neither the station nor an authority over it signed: the station's signature
+            // is what is missing, as before authorities could sign first protocols.
+            let st = &election.stations[self.submission.station.0 as usize];
+            Err(Rejection::StationSignature {
+                station: st.id.clone(),
+                source: note::SignatureError::Missing {
+                    name: st.id.clone(),
+                    key_id: st.key_id,
+                },
             })
         }
     }
@@ -551,17 +579,20 @@ fn prepare(election: &Election, bytes: &[u8]) -> Result<Prepared, Rejection> {
     let body = ProtocolBody::parse(note.text())?;
     let submission = bind_unverified(election, bytes, &note, &body)?;
     let st = &election.stations[submission.station.0 as usize];
-    let station_signature = note
-        .signature_by(&st.id, st.key_id)
-        .ok_or_else(|| Rejection::StationSignature {
-            station: st.id.clone(),
-            source: note::SignatureError::Missing {
-                name: st.id.clone(),
-                key_id: st.key_id,
-            },
-        })?
-        .signature
-        .clone();
+    let station_signature = match note.signature_by(&st.id, st.key_id) {
+        Some(sig) => Some(sig.signature.clone()),
+        // A first protocol may be signed by an authority over the station instead.
+        None if submission.supersedes.is_none() => None,
+        None => {
+            return Err(Rejection::StationSignature {
+                station: st.id.clone(),
+                source: note::SignatureError::Missing {
+                    name: st.id.clone(),
+                    key_id: st.key_id,
+                },
+            });
+        }
+    };
     Ok(Prepared {
         note,
         submission,

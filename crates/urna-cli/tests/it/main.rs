@@ -7,6 +7,7 @@ mod albania;
 mod cli;
 mod crash;
 mod demo;
+mod desk;
 mod export;
 mod forensics;
 mod log_story;

@@ -366,6 +366,64 @@ fn batch_check_equals_single_check() {
     assert!(batch[0].is_ok() && batch[1].is_err() && batch[2].is_err() && batch[3].is_ok());
 }
 
+fn muni_b() -> NoteSigner {
+    NoteSigner::from_seed("muni-b", &[99; 32]).unwrap()
+}
+
+#[test]
+fn an_authority_over_the_station_may_sign_its_first_protocol() {
+    let e = election();
+    // The central commission covers every station; municipality B's covers station 2 only.
+    let mut h = Hist::default();
+    let by_cec = signed(&good(0), &[&authority(0)]);
+    assert_eq!(h.submit(&e, &by_cec), Ok(Verdict::Accepted));
+    assert_eq!(h.submit(&e, &by_cec), Ok(Verdict::Duplicate));
+    let by_muni = signed(&good(2), &[&muni_b()]);
+    assert_eq!(h.submit(&e, &by_muni), Ok(Verdict::Accepted));
+    // Outside its scope the municipal authority's signature counts for nothing.
+    let outside = signed(&good(1), &[&muni_b()]);
+    assert!(matches!(
+        intake(&e, &Hist::default(), &outside),
+        Err(Rejection::StationSignature {
+            source: note::SignatureError::Missing { .. },
+            ..
+        })
+    ));
+    // Altered after the authority signed it.
+    let text = String::from_utf8(by_cec.clone()).unwrap();
+    let altered = text.replace("votes: A 300", "votes: A 301");
+    assert_eq!(
+        intake(&e, &Hist::default(), altered.as_bytes())
+            .unwrap_err()
+            .code(),
+        "bad-authority"
+    );
+    // Signed under the authority's name by a key that is not the authority's.
+    let unsigned = signed(&good(0), &[&authority(5)]);
+    assert_eq!(
+        intake(&e, &Hist::default(), &unsigned).unwrap_err().code(),
+        "bad-signature"
+    );
+    // An amendment still needs the station and an authority: the authority alone is not
+    // enough, since a correction is the station's word co-signed.
+    let fix = amendment(&by_cec, &good(0), 2);
+    assert_eq!(
+        h.submit(&e, &signed(&fix, &[&authority(0)]))
+            .unwrap_err()
+            .code(),
+        "bad-signature"
+    );
+    // The batch check agrees with the single check on each of these.
+    let notes = [by_cec, by_muni, outside, altered.into_bytes(), unsigned];
+    let refs: Vec<&[u8]> = notes.iter().map(Vec::as_slice).collect();
+    let single: Vec<_> = refs.iter().map(|n| check(&e, n)).collect();
+    assert_eq!(check_batch(&e, &refs), single);
+    // Mixed with station-signed notes in one batch, too.
+    let mixed = [signed(&good(1), &[&station_signer(1)]), notes[0].clone()];
+    let refs: Vec<&[u8]> = mixed.iter().map(Vec::as_slice).collect();
+    assert!(check_batch(&e, &refs).iter().all(Result::is_ok));
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
 

@@ -1,0 +1,189 @@
+//! `urna desk`: the counting-centre desk (double entry of paper protocols), its accounts and
+//! its audit trail. A thin wrapper over `urna_desk`; the logic and its tests live there.
+
+use std::io::{BufRead as _, Write as _};
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use urna_desk::Desk;
+use urna_desk::db::{self, Role};
+use urna_model::note::{NoteSigner, NoteVerifier};
+use urna_server::submit::{SubmitClient, SubmitOptions};
+
+/// `urna desk` arguments: serve the desk, or manage its accounts and audit trail.
+#[derive(clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub(crate) struct DeskArgs {
+    #[command(subcommand)]
+    command: Option<DeskCommand>,
+    /// Data directory (`urna init`); the desk keeps `desk.sqlite` in it.
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// The centre: the id of the unit (municipality, district…) whose stations it keys.
+    #[arg(long)]
+    centre: Option<String>,
+    /// The centre's authority key file (`urna keys generate`): an authority of the election
+    /// definition whose scope covers the centre. Signs every protocol the desk agrees on.
+    #[arg(long)]
+    key: Option<PathBuf>,
+    /// Address of the desk's pages and API (port 0 picks a free port). Serve it on the
+    /// centre's LAN only, behind TLS: the session cookie is `Secure`.
+    #[arg(long, default_value = "127.0.0.1:8090")]
+    listen: SocketAddr,
+    /// `urna serve` to deliver signed protocols to (`http://host:port`). Without it they are
+    /// kept, signed, in desk.sqlite until the desk is started with it.
+    #[arg(long, requires = "log_key")]
+    submit_to: Option<String>,
+    /// The log's verifier key (`urna log key --data DIR`): only receipts it signed count.
+    #[arg(long)]
+    log_key: Option<String>,
+    /// How often to deliver signed protocols, in milliseconds.
+    #[arg(long, default_value_t = 500)]
+    deliver_ms: u64,
+}
+
+#[derive(clap::Subcommand)]
+enum DeskCommand {
+    /// Manage accounts.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// Write the audit trail (every action: who, what, when) as JSON lines.
+    AuditExport {
+        /// Data directory.
+        #[arg(long)]
+        data: PathBuf,
+        /// Output file (default: standard output).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+#[derive(clap::Subcommand)]
+enum UserCommand {
+    /// Add an account. Its first password is read from standard input (one line, at least
+    /// 12 characters); the account must change it at first login.
+    Add {
+        /// Data directory.
+        #[arg(long)]
+        data: PathBuf,
+        /// Account name (letters, digits, `.`, `_`, `-`).
+        #[arg(long)]
+        name: String,
+        /// typist, coordinator or administrator.
+        #[arg(long)]
+        role: String,
+    },
+}
+
+fn require_dir(data: &Path) -> Result<()> {
+    if !data.join(urna_store::DEFINITION_FILE).exists() {
+        bail!(
+            "--data {}: no {} there; run `urna init` first",
+            data.display(),
+            urna_store::DEFINITION_FILE
+        );
+    }
+    Ok(())
+}
+
+/// Runs `urna desk`.
+pub(crate) fn run(args: DeskArgs) -> Result<ExitCode> {
+    match args.command {
+        Some(DeskCommand::User {
+            command: UserCommand::Add { data, name, role },
+        }) => {
+            require_dir(&data)?;
+            let role = Role::parse(&role)?;
+            let mut password = String::new();
+            std::io::stdin()
+                .lock()
+                .read_line(&mut password)
+                .context("reading the first password from standard input")?;
+            let password = password.trim_end_matches(['\n', '\r']);
+            let conn = db::open(&data)?;
+            db::add_user(&conn, &name, role, password, "urna desk user add")?;
+            out!(
+                "added {} {name}; the password must be changed at first login",
+                role.as_str()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(DeskCommand::AuditExport { data, out }) => {
+            require_dir(&data)?;
+            let conn = db::open(&data)?;
+            let n = match out {
+                Some(path) => {
+                    let mut f = std::io::BufWriter::new(
+                        std::fs::File::create(&path)
+                            .with_context(|| format!("creating {}", path.display()))?,
+                    );
+                    let n = db::export_audit(&conn, &mut f)?;
+                    f.into_inner()
+                        .map_err(std::io::IntoInnerError::into_error)?
+                        .sync_all()?;
+                    n
+                }
+                None => db::export_audit(&conn, &mut std::io::stdout().lock())?,
+            };
+            eprintln!("urna desk: {n} audit lines exported");
+            Ok(ExitCode::SUCCESS)
+        }
+        None => serve(&args),
+    }
+}
+
+fn serve(args: &DeskArgs) -> Result<ExitCode> {
+    let (Some(data), Some(centre), Some(key)) = (&args.data, &args.centre, &args.key) else {
+        bail!(
+            "urna desk needs --data DIR --centre ID --key FILE (or a subcommand: user, audit-export)"
+        );
+    };
+    require_dir(data)?;
+    let skey =
+        std::fs::read_to_string(key).with_context(|| format!("reading {}", key.display()))?;
+    let signer = NoteSigner::from_skey(skey.trim())
+        .with_context(|| format!("--key {}: not a private key", key.display()))?;
+    let desk = Arc::new(Desk::open(data, centre, signer)?);
+    let client = match (&args.submit_to, &args.log_key) {
+        (Some(url), Some(log_key)) => {
+            let log = NoteVerifier::from_vkey(log_key).context("--log-key")?;
+            Some(SubmitClient::new(url, log, SubmitOptions::default()).context("--submit-to")?)
+        }
+        _ => None,
+    };
+    let delivering = client.is_some();
+    let listener =
+        TcpListener::bind(args.listen).with_context(|| format!("binding {}", args.listen))?;
+    // Installed on first poll, inside the desk's runtime.
+    let shutdown = async {
+        match urna_server::shutdown_signal() {
+            Ok(signal) => signal.await,
+            Err(e) => {
+                eprintln!("urna desk: cannot install signal handlers ({e}); stop with SIGKILL");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    urna_desk::run(
+        desk,
+        listener,
+        client,
+        Duration::from_millis(args.deliver_ms.max(10)),
+        shutdown,
+        |addr| {
+            println!("urna desk: listening on http://{addr}");
+            if !delivering {
+                println!("urna desk: no --submit-to: signed protocols stay in desk.sqlite");
+            }
+            let _ = std::io::stdout().flush();
+        },
+    )?;
+    eprintln!("urna desk: stopped");
+    Ok(ExitCode::SUCCESS)
+}

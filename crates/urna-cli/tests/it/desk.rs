@@ -1,0 +1,287 @@
+//! `urna desk` end to end: the real binaries (`urna serve`, `urna desk`), two typists keying
+//! one paper protocol over HTTP, the centre's signature, delivery into the log with a
+//! verified receipt, and `urna verify` accepting the published log.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Stdio};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::server::Server;
+use crate::{init, p, run, urna};
+
+/// A running `urna desk`; killed when dropped.
+struct DeskProcess {
+    child: Child,
+    addr: String,
+}
+
+impl Drop for DeskProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_desk(data: &Path, key: &Path, serve_url: &str, log_key: &str) -> DeskProcess {
+    let mut child = urna()
+        .args([
+            "desk",
+            "--data",
+            p(data),
+            "--centre",
+            "SIM",
+            "--key",
+            p(key),
+        ])
+        .args(["--listen", "127.0.0.1:0", "--submit-to", serve_url])
+        .args(["--log-key", log_key, "--deliver-ms", "50"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("urna desk: listening on http://")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_owned();
+    std::thread::spawn(move || {
+        let mut sink = String::new();
+        let _ = out.read_to_string(&mut sink);
+    });
+    DeskProcess { child, addr }
+}
+
+fn add_user(data: &Path, name: &str, role: &str, password: &str) {
+    let mut child = urna()
+        .args([
+            "desk",
+            "user",
+            "add",
+            "--data",
+            p(data),
+            "--name",
+            name,
+            "--role",
+            role,
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "user add {name}");
+}
+
+/// A browser-like client with its own cookie and CSRF token.
+struct Browser {
+    addr: String,
+    cookie: Option<String>,
+    csrf: String,
+}
+
+impl Browser {
+    fn new(addr: &str) -> Self {
+        let mut b = Self {
+            addr: addr.to_owned(),
+            cookie: None,
+            csrf: String::new(),
+        };
+        let (_, v) = b.call("GET", "/api/session", None);
+        b.csrf = v["csrf"].as_str().unwrap().to_owned();
+        b
+    }
+
+    fn call(&mut self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        let mut s = TcpStream::connect(&self.addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        let body = body
+            .map(|mut b| {
+                b["csrf"] = json!(self.csrf);
+                b.to_string()
+            })
+            .unwrap_or_default();
+        let cookie = self
+            .cookie
+            .as_ref()
+            .map(|c| format!("Cookie: urna_desk={c}\r\n"))
+            .unwrap_or_default();
+        write!(
+            s,
+            "{method} {path} HTTP/1.1\r\nHost: desk\r\nConnection: close\r\n{cookie}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap();
+        let mut raw = String::new();
+        s.read_to_string(&mut raw).unwrap();
+        let (head, body) = raw.split_once("\r\n\r\n").unwrap();
+        let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+        for l in head.lines() {
+            if let Some(c) = l
+                .to_ascii_lowercase()
+                .strip_prefix("set-cookie: urna_desk=")
+                .map(|c| c.split(';').next().unwrap().to_owned())
+            {
+                self.cookie = Some(c);
+            }
+        }
+        (status, serde_json::from_str(body).unwrap_or(Value::Null))
+    }
+
+    fn post(&mut self, path: &str, body: Value) -> Value {
+        let (status, v) = self.call("POST", path, Some(body));
+        assert_eq!(status, 200, "{path}: {v}");
+        v
+    }
+
+    fn login(addr: &str, name: &str) -> Self {
+        let mut b = Self::new(addr);
+        let v = b.post(
+            "/api/login",
+            json!({"name": name, "password": "first-password-1"}),
+        );
+        b.csrf = v["csrf"].as_str().unwrap().to_owned();
+        b.post(
+            "/api/password",
+            json!({"old": "first-password-1", "new": "second-password-2"}),
+        );
+        b
+    }
+
+    /// Keys a whole protocol: every ballot cast valid, all for the first list.
+    fn key(&mut self, station: &str) -> Value {
+        let e = self.post(
+            "/api/claim",
+            json!({"contest": urna_sim::CONTEST_ID, "station": station}),
+        );
+        let id = e["entry"].as_i64().unwrap();
+        let registered = e["registered"].as_u64().unwrap();
+        let mut first_list = true;
+        for line in e["lines"].as_array().unwrap() {
+            let key = line["key"].as_str().unwrap();
+            let value = match key {
+                "count:registered" => registered,
+                "count:ballots-cast" | "count:valid" => 10,
+                _ if key.starts_with("votes:") && first_list => {
+                    first_list = false;
+                    10
+                }
+                _ => 0,
+            };
+            self.post(
+                &format!("/api/entries/{id}/line"),
+                json!({"key": key, "value": value.to_string()}),
+            );
+        }
+        self.post(&format!("/api/entries/{id}/finish"), json!({}))
+    }
+}
+
+#[test]
+fn a_paper_protocol_keyed_twice_reaches_the_log_signed_by_the_centre() {
+    let dir = tempfile::tempdir().unwrap();
+    let (src, data, bundle) = (
+        dir.path().join("src"),
+        dir.path().join("data"),
+        dir.path().join("bundle"),
+    );
+    run(&["sim", "--out", p(&src), "--stations", "3"], 0);
+    init(&src, &data);
+    let server = Server::start(&data, &[]);
+    let log_key = run(&["log", "key", "--data", p(&data)], 0)
+        .trim()
+        .to_owned();
+    for (name, role) in [
+        ("ana", "typist"),
+        ("besa", "typist"),
+        ("cim", "coordinator"),
+    ] {
+        add_user(&data, name, role, "first-password-1");
+    }
+    // A short first password is refused, naming the field.
+    let mut child = urna()
+        .args([
+            "desk",
+            "user",
+            "add",
+            "--data",
+            p(&data),
+            "--name",
+            "x",
+            "--role",
+            "typist",
+        ])
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    writeln!(child.stdin.take().unwrap(), "short").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("password"));
+
+    let key = src.join("secrets/central-commission.key");
+    let desk = start_desk(&data, &key, &server.url, &log_key);
+    let station = std::fs::read_to_string(src.join("stations.csv"))
+        .unwrap()
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split(',')
+        .next()
+        .unwrap()
+        .to_owned();
+    let mut ana = Browser::login(&desk.addr, "ana");
+    let mut besa = Browser::login(&desk.addr, "besa");
+    assert_eq!(ana.key(&station)["protocol"], json!("entering"));
+    assert_eq!(besa.key(&station)["protocol"], json!("signed"));
+    // Delivered: the log's receipt came back and was verified.
+    let mut cim = Browser::login(&desk.addr, "cim");
+    let mut delivered = false;
+    for _ in 0..200 {
+        let (_, v) = cim.call("GET", "/api/progress", None);
+        if v["delivered"] == json!(1) {
+            delivered = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(delivered, "the signed protocol never reached the log");
+    let (_, v) = cim.call(
+        "GET",
+        &format!("/api/protocols/{}/{station}", urna_sim::CONTEST_ID),
+        None,
+    );
+    assert_eq!(v["state"], json!("delivered"), "{v}");
+    assert_eq!(v["why"], json!("accepted"), "{v}");
+    drop(desk);
+    assert!(server.stop().success());
+
+    // `urna verify` accepts a first protocol signed by the authority instead of the station.
+    run(&["publish", "--data", p(&data), "--out", p(&bundle)], 0);
+    let out = run(&["verify", p(&bundle), "--log-key", &log_key], 0);
+    assert!(
+        out.contains("1 entries' signatures checked and replayed (1 protocols")
+            && out.contains("1 counted, 0 quarantined")
+            && out.contains("VERIFIED"),
+        "{out}"
+    );
+    // The audit trail names both typists on the signing line, and the delivery.
+    let audit = run(&["desk", "audit-export", "--data", p(&data)], 0);
+    let signed = audit
+        .lines()
+        .find(|l| l.contains("\"action\":\"signed\""))
+        .unwrap();
+    assert!(
+        signed.contains("ana") && signed.contains("besa"),
+        "{signed}"
+    );
+    assert!(audit.contains("\"action\":\"delivered\""), "{audit}");
+}

@@ -1,0 +1,289 @@
+//! `desk.sqlite`: accounts, sessions, entries, protocols and the append-only audit trail.
+//!
+//! WAL with `synchronous=FULL`: every commit is on disk before the desk answers, so a typist
+//! told "saved" or a coordinator told "signed" keeps it through a power cut.
+
+use std::io::Write;
+use std::path::Path;
+
+use argon2::password_hash::rand_core::OsRng;
+use argon2::password_hash::{PasswordHasher as _, SaltString};
+use argon2::{Argon2, PasswordHash, PasswordVerifier as _};
+use rusqlite::{Connection, OptionalExtension as _, params};
+use serde::Serialize;
+
+/// The desk's database file, in the data directory beside `urna.sqlite`.
+pub const DESK_DB: &str = "desk.sqlite";
+
+/// Shortest password accepted.
+pub const MIN_PASSWORD: usize = 12;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS users (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    role TEXT NOT NULL CHECK (role IN ('typist', 'coordinator', 'administrator')),
+    hash TEXT NOT NULL,
+    must_change INTEGER NOT NULL,
+    failures INTEGER NOT NULL DEFAULT 0,
+    locked_until_ms INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS sessions (
+    id_hash TEXT PRIMARY KEY,
+    user_id INTEGER REFERENCES users(id),
+    csrf TEXT NOT NULL,
+    expires_ms INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS protocols (
+    contest TEXT NOT NULL,
+    station TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('entering', 'difference', 'signed', 'delivered', 'refused')),
+    round INTEGER NOT NULL,
+    note BLOB,
+    receipt BLOB,
+    log_index INTEGER,
+    why TEXT,
+    PRIMARY KEY (contest, station)
+);
+CREATE TABLE IF NOT EXISTS entries (
+    id INTEGER PRIMARY KEY,
+    contest TEXT NOT NULL,
+    station TEXT NOT NULL,
+    round INTEGER NOT NULL,
+    slot INTEGER NOT NULL CHECK (slot IN (1, 2)),
+    typist INTEGER NOT NULL REFERENCES users(id),
+    vals TEXT NOT NULL,
+    done INTEGER NOT NULL DEFAULT 0,
+    UNIQUE (contest, station, round, slot)
+);
+CREATE TABLE IF NOT EXISTS audit (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    at_ms INTEGER NOT NULL,
+    actor TEXT NOT NULL,
+    action TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    detail TEXT NOT NULL
+);
+CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit
+BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit
+BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;
+";
+
+/// A database or account error.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    /// SQLite.
+    #[error("desk database: {0}")]
+    Sql(#[from] rusqlite::Error),
+    /// A field breaks its rule.
+    #[error("field `{field}`: {rule}")]
+    Field {
+        /// The field.
+        field: &'static str,
+        /// The rule.
+        rule: String,
+    },
+    /// Writing the export.
+    #[error("writing the audit trail: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// A role at the desk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Keys paper protocols.
+    Typist,
+    /// Resolves differences, watches progress.
+    Coordinator,
+    /// Manages accounts.
+    Administrator,
+}
+
+impl Role {
+    /// The role's name as stored.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Typist => "typist",
+            Self::Coordinator => "coordinator",
+            Self::Administrator => "administrator",
+        }
+    }
+
+    /// Parses a role name.
+    ///
+    /// # Errors
+    /// [`DbError::Field`] naming the roles.
+    pub fn parse(s: &str) -> Result<Self, DbError> {
+        match s {
+            "typist" => Ok(Self::Typist),
+            "coordinator" => Ok(Self::Coordinator),
+            "administrator" => Ok(Self::Administrator),
+            other => Err(DbError::Field {
+                field: "role",
+                rule: format!("{other:?} is not typist, coordinator or administrator"),
+            }),
+        }
+    }
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    use urna_tlog::Clock as _;
+    i64::try_from(urna_tlog::SystemClock.now_ms()).unwrap_or(i64::MAX)
+}
+
+/// Opens (creating if needed) `DATA/desk.sqlite`.
+///
+/// # Errors
+/// [`DbError`] if SQLite fails.
+pub fn open(data: &Path) -> Result<Connection, DbError> {
+    let conn = Connection::open(data.join(DESK_DB))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    conn.execute_batch(SCHEMA)?;
+    Ok(conn)
+}
+
+/// Appends one line to the audit trail.
+///
+/// # Errors
+/// [`DbError`] if SQLite fails.
+pub fn audit(
+    conn: &Connection,
+    actor: &str,
+    action: &str,
+    subject: &str,
+    detail: &str,
+) -> Result<(), DbError> {
+    conn.execute(
+        "INSERT INTO audit (at_ms, actor, action, subject, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![now_ms(), actor, action, subject, detail],
+    )?;
+    Ok(())
+}
+
+/// Argon2id hash of a password (PHC string, random salt, the crate's default cost).
+///
+/// # Errors
+/// [`DbError::Field`] if the password is too short or hashing fails.
+pub fn hash_password(password: &str) -> Result<String, DbError> {
+    if password.chars().count() < MIN_PASSWORD {
+        return Err(DbError::Field {
+            field: "password",
+            rule: format!("must be at least {MIN_PASSWORD} characters"),
+        });
+    }
+    let salt = SaltString::generate(&mut OsRng);
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| DbError::Field {
+            field: "password",
+            rule: format!("cannot be hashed: {e}"),
+        })
+}
+
+/// Whether `password` matches a stored hash.
+pub fn verify_password(password: &str, hash: &str) -> bool {
+    PasswordHash::new(hash).is_ok_and(|h| {
+        Argon2::default()
+            .verify_password(password.as_bytes(), &h)
+            .is_ok()
+    })
+}
+
+/// Creates an account that must change its password at first login.
+///
+/// # Errors
+/// [`DbError::Field`] for a bad name, a taken name or a short password.
+pub fn add_user(
+    conn: &Connection,
+    name: &str,
+    role: Role,
+    password: &str,
+    by: &str,
+) -> Result<(), DbError> {
+    if name.is_empty()
+        || name.len() > 64
+        || !name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+    {
+        return Err(DbError::Field {
+            field: "name",
+            rule: "1 to 64 characters: letters, digits, `.`, `_`, `-`".into(),
+        });
+    }
+    let hash = hash_password(password)?;
+    let taken: bool = conn
+        .query_row("SELECT 1 FROM users WHERE name = ?1", [name], |_| Ok(()))
+        .optional()?
+        .is_some();
+    if taken {
+        return Err(DbError::Field {
+            field: "name",
+            rule: format!("an account named {name:?} exists"),
+        });
+    }
+    conn.execute(
+        "INSERT INTO users (name, role, hash, must_change) VALUES (?1, ?2, ?3, 1)",
+        params![name, role.as_str(), hash],
+    )?;
+    audit(conn, by, "user-add", name, role.as_str())?;
+    Ok(())
+}
+
+/// One line of the audit trail.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AuditLine {
+    /// Sequence number (gapless unless the database was tampered with).
+    pub seq: i64,
+    /// When, in milliseconds since the Unix epoch.
+    pub at_ms: i64,
+    /// Who (an account name, or `-` before login).
+    pub actor: String,
+    /// What (`login`, `login-refused`, `entry-claim`, `signed`…).
+    pub action: String,
+    /// On what (an account, `contest/station`, a path).
+    pub subject: String,
+    /// Details.
+    pub detail: String,
+}
+
+/// Every audit line, in order.
+///
+/// # Errors
+/// [`DbError`] if SQLite fails.
+pub fn audit_lines(conn: &Connection) -> Result<Vec<AuditLine>, DbError> {
+    let mut st =
+        conn.prepare("SELECT seq, at_ms, actor, action, subject, detail FROM audit ORDER BY seq")?;
+    let rows = st.query_map([], |r| {
+        Ok(AuditLine {
+            seq: r.get(0)?,
+            at_ms: r.get(1)?,
+            actor: r.get(2)?,
+            action: r.get(3)?,
+            subject: r.get(4)?,
+            detail: r.get(5)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Writes the audit trail as JSON lines, one object per action, in order.
+///
+/// # Errors
+/// [`DbError`] if SQLite or the writer fails.
+pub fn export_audit(conn: &Connection, out: &mut impl Write) -> Result<usize, DbError> {
+    let lines = audit_lines(conn)?;
+    for l in &lines {
+        let json = serde_json::to_string(l).map_err(std::io::Error::other)?;
+        writeln!(out, "{json}")?;
+    }
+    out.flush()?;
+    Ok(lines.len())
+}

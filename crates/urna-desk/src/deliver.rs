@@ -1,0 +1,89 @@
+//! Delivery of signed notes to `urna serve`.
+//!
+//! Why forward rather than write the data directory's store directly: the store has exactly
+//! one writer, `urna serve`'s intake thread, which sequences the log; a second process
+//! ingesting into the same directory would race it. And a desk need not run on the server's
+//! machine. "Acknowledged never lost" holds at each step: the note is committed to
+//! `desk.sqlite` (WAL, `synchronous=FULL`) in the transaction that marks the protocol signed,
+//! before anyone is told; it stays `signed` until the log's receipt, signed by the pinned log
+//! key and naming the note's SHA-256, has been verified; retrying is safe because the server
+//! answers a note it already holds with the same index.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use urna_server::submit::{SubmitClient, SubmitError};
+
+use crate::desk::{Desk, Refusal};
+
+/// What one pass over the undelivered notes did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Pass {
+    /// Stored by the log, receipt verified.
+    pub delivered: usize,
+    /// Refused by the log (kept at the desk with the reason).
+    pub refused: usize,
+    /// Not reached this time; tried again on the next pass.
+    pub waiting: usize,
+}
+
+/// Sends every signed, undelivered note once.
+///
+/// # Errors
+/// [`Refusal`] if the desk's database fails.
+pub fn deliver_pending(desk: &Desk, client: &SubmitClient) -> Result<Pass, Refusal> {
+    let mut pass = Pass::default();
+    for (contest, station, note) in desk.undelivered()? {
+        match client.submit(&note) {
+            Ok(stored) => {
+                desk.delivered(
+                    &contest,
+                    &station,
+                    stored.index,
+                    &stored.receipt,
+                    stored.status.as_str(),
+                )?;
+                pass.delivered += 1;
+            }
+            Err(SubmitError::Refused { code, message, .. }) => {
+                desk.refused(&contest, &station, &format!("{code}: {message}"))?;
+                pass.refused += 1;
+            }
+            Err(e) => {
+                eprintln!("urna desk: {contest}/{station} not delivered yet: {e}");
+                pass.waiting += 1;
+                // The server is unreachable or misbehaving: the rest would fail alike.
+                break;
+            }
+        }
+    }
+    Ok(pass)
+}
+
+/// Runs [`deliver_pending`] every `every` until `stop` is set.
+///
+/// # Errors
+/// The thread cannot be started.
+pub fn spawn(
+    desk: Arc<Desk>,
+    client: SubmitClient,
+    every: Duration,
+    stop: Arc<AtomicBool>,
+) -> std::io::Result<JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name("urna-desk-deliver".into())
+        .spawn(move || {
+            while !stop.load(Ordering::SeqCst) {
+                if let Err(e) = deliver_pending(&desk, &client) {
+                    eprintln!("urna desk: delivery: {}", e.message);
+                }
+                std::thread::sleep(every);
+            }
+            // A last pass, so notes signed just before the stop are not left waiting.
+            if let Err(e) = deliver_pending(&desk, &client) {
+                eprintln!("urna desk: delivery: {}", e.message);
+            }
+        })
+}

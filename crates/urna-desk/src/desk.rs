@@ -1,0 +1,1166 @@
+//! The desk's rules, independent of HTTP: sessions, roles, double entry, resolution, signing.
+//!
+//! Every method takes the caller's session and returns either a JSON value or a [`Refusal`]
+//! (an HTTP status, a stable code and a message). Refusals of a security rule (CSRF, role,
+//! another typist's entry, a station outside the centre, lock-out) are written to the audit
+//! trail like every action.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
+
+use rand::RngCore as _;
+use rusqlite::{Connection, OptionalExtension as _, params};
+use serde_json::{Value, json};
+use urna_model::definition::{ContestIdx, Election, StationIdx, UnitIdx};
+use urna_model::intake::sha256;
+use urna_model::note::NoteSigner;
+use urna_model::protocol::hex;
+
+use crate::db::{self, DbError, Role};
+use crate::form::{self, Decision};
+
+/// Failed logins in a row that lock an account.
+pub const MAX_FAILURES: i64 = 5;
+/// How long a locked account stays locked.
+pub const LOCKOUT_MS: i64 = 15 * 60 * 1000;
+/// How long a session lives after login.
+pub const SESSION_MS: i64 = 12 * 60 * 60 * 1000;
+/// How long a session before login (for the login form's CSRF token) lives.
+const ANON_SESSION_MS: i64 = 60 * 60 * 1000;
+
+/// Why the desk cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    /// The definition.
+    #[error("{0}")]
+    Definition(String),
+    /// The centre or key does not fit the definition.
+    #[error("{field}: {rule}")]
+    Field {
+        /// The option.
+        field: &'static str,
+        /// What is wrong.
+        rule: String,
+    },
+    /// The database.
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+/// A refused request: HTTP status, stable code, message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// HTTP status.
+    pub status: u16,
+    /// Stable code for machines.
+    pub code: &'static str,
+    /// What is wrong, naming the field and rule.
+    pub message: String,
+}
+
+impl Refusal {
+    fn new(status: u16, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<DbError> for Refusal {
+    fn from(e: DbError) -> Self {
+        match e {
+            DbError::Field { .. } => Self::new(400, "bad-field", e.to_string()),
+            other => Self::new(500, "storage", other.to_string()),
+        }
+    }
+}
+
+impl From<rusqlite::Error> for Refusal {
+    fn from(e: rusqlite::Error) -> Self {
+        Self::new(500, "storage", format!("desk database: {e}"))
+    }
+}
+
+/// The caller, as its session cookie says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    /// SHA-256 (hex) of the session id; the id itself is only in the cookie.
+    id_hash: String,
+    /// The session's CSRF token.
+    pub csrf: String,
+    /// The account, once logged in.
+    pub user: Option<User>,
+}
+
+/// An entry as its typist sees it: account, protocol, round, slot, finished, values.
+type OwnEntry = (
+    User,
+    ContestIdx,
+    StationIdx,
+    i64,
+    i64,
+    bool,
+    BTreeMap<String, u64>,
+);
+
+/// A logged-in account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    /// Row id.
+    pub id: i64,
+    /// Name.
+    pub name: String,
+    /// Role.
+    pub role: Role,
+    /// Must change the password before anything else.
+    pub must_change: bool,
+}
+
+impl Session {
+    fn actor(&self) -> &str {
+        self.user.as_ref().map_or("-", |u| u.name.as_str())
+    }
+}
+
+/// A counting centre's desk.
+pub struct Desk {
+    election: Election,
+    centre: UnitIdx,
+    signer: NoteSigner,
+    conn: Mutex<Connection>,
+    /// A hash of no account's password: verified against for unknown names.
+    dummy_hash: String,
+}
+
+fn random_hex() -> String {
+    let mut b = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut b);
+    hex(&b)
+}
+
+fn same(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
+}
+
+fn values_of(json: &str) -> BTreeMap<String, u64> {
+    serde_json::from_str(json).unwrap_or_default()
+}
+
+impl Desk {
+    /// Opens the desk of centre `centre` (a unit id of the definition) over data directory
+    /// `data`, signing with `signer`, which must be an authority whose scope covers the centre.
+    ///
+    /// # Errors
+    /// [`SetupError`] if the definition cannot be read, the centre is unknown, or the key is
+    /// not such an authority.
+    pub fn open(data: &Path, centre: &str, signer: NoteSigner) -> Result<Self, SetupError> {
+        let definition = data.join("election.toml");
+        let election = Election::load(&definition)
+            .map_err(|e| SetupError::Definition(format!("{}: {e}", definition.display())))?;
+        let unit = election
+            .units
+            .iter()
+            .position(|u| u.id == centre)
+            .ok_or_else(|| SetupError::Field {
+                field: "--centre",
+                rule: format!("{centre:?} is not a unit of the election definition"),
+            })?;
+        let unit = UnitIdx(u32::try_from(unit).map_err(|_| SetupError::Field {
+            field: "--centre",
+            rule: "too many units".into(),
+        })?);
+        let authority = election.authorities.iter().find(|a| {
+            a.key.name() == signer.name()
+                && a.key.key_id() == signer.key_id()
+                && a.key.verifying_key().as_bytes() == &signer.public_key()
+        });
+        match authority {
+            None => {
+                return Err(SetupError::Field {
+                    field: "--key",
+                    rule: format!(
+                        "key {:?} is not an authority of the election definition",
+                        signer.name()
+                    ),
+                });
+            }
+            Some(a) if !election.unit_within(unit, a.scope) => {
+                return Err(SetupError::Field {
+                    field: "--key",
+                    rule: format!(
+                        "authority {:?} has scope {:?}, which does not cover centre {centre:?}",
+                        signer.name(),
+                        election.units[a.scope.0 as usize].id
+                    ),
+                });
+            }
+            Some(_) => {}
+        }
+        let conn = db::open(data)?;
+        Ok(Self {
+            election,
+            centre: unit,
+            signer,
+            conn: Mutex::new(conn),
+            dummy_hash: db::hash_password(&random_hex())?,
+        })
+    }
+
+    /// The election definition.
+    pub fn election(&self) -> &Election {
+        &self.election
+    }
+
+    fn db(&self) -> MutexGuard<'_, Connection> {
+        self.conn
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The session of a cookie value; a new anonymous session (and its cookie value) when the
+    /// cookie is missing, unknown or expired.
+    ///
+    /// # Errors
+    /// [`Refusal`] if the database fails.
+    pub fn session(&self, cookie: Option<&str>) -> Result<(Session, Option<String>), Refusal> {
+        let conn = self.db();
+        if let Some(id) = cookie {
+            let id_hash = hex(&sha256(id.as_bytes()));
+            let row = conn
+                .query_row(
+                    "SELECT s.csrf, s.expires_ms, u.id, u.name, u.role, u.must_change \
+                     FROM sessions s LEFT JOIN users u ON u.id = s.user_id WHERE s.id_hash = ?1",
+                    [&id_hash],
+                    |r| {
+                        Ok((
+                            r.get::<_, String>(0)?,
+                            r.get::<_, i64>(1)?,
+                            r.get::<_, Option<i64>>(2)?,
+                            r.get::<_, Option<String>>(3)?,
+                            r.get::<_, Option<String>>(4)?,
+                            r.get::<_, Option<bool>>(5)?,
+                        ))
+                    },
+                )
+                .optional()?;
+            if let Some((csrf, expires, uid, name, role, must_change)) = row {
+                if expires > db::now_ms() {
+                    let user = match (uid, name, role) {
+                        (Some(id), Some(name), Some(role)) => Some(User {
+                            id,
+                            name,
+                            role: Role::parse(&role)?,
+                            must_change: must_change.unwrap_or(true),
+                        }),
+                        _ => None,
+                    };
+                    return Ok((
+                        Session {
+                            id_hash,
+                            csrf,
+                            user,
+                        },
+                        None,
+                    ));
+                }
+                conn.execute("DELETE FROM sessions WHERE id_hash = ?1", [&id_hash])?;
+                if uid.is_some() {
+                    db::audit(
+                        &conn,
+                        name.as_deref().unwrap_or("-"),
+                        "session-expired",
+                        "",
+                        "",
+                    )?;
+                }
+            }
+        }
+        let (s, id) = new_session(&conn, None, ANON_SESSION_MS)?;
+        Ok((s, Some(id)))
+    }
+
+    /// Refuses a state-changing request whose CSRF token is not the session's, and audits it.
+    ///
+    /// # Errors
+    /// [`Refusal`] `403 csrf`.
+    pub fn check_csrf(&self, s: &Session, token: Option<&str>, what: &str) -> Result<(), Refusal> {
+        if token.is_some_and(|t| same(t, &s.csrf)) {
+            return Ok(());
+        }
+        db::audit(&self.db(), s.actor(), "refused-csrf", what, "")?;
+        Err(Refusal::new(
+            403,
+            "csrf",
+            "field `csrf`: missing or not this session's token; reload the page",
+        ))
+    }
+
+    /// The logged-in account with one of `roles`, its password changed.
+    fn require<'s>(&self, s: &'s Session, roles: &[Role], what: &str) -> Result<&'s User, Refusal> {
+        let Some(u) = &s.user else {
+            return Err(Refusal::new(
+                401,
+                "unauthenticated",
+                "log in first (or the session expired)",
+            ));
+        };
+        if u.must_change {
+            return Err(Refusal::new(
+                403,
+                "password-change-required",
+                "change your password first",
+            ));
+        }
+        if !roles.contains(&u.role) {
+            db::audit(&self.db(), &u.name, "refused-role", what, u.role.as_str())?;
+            return Err(Refusal::new(
+                403,
+                "forbidden",
+                format!("a {} may not {what}", u.role.as_str()),
+            ));
+        }
+        Ok(u)
+    }
+
+    /// Who the session is.
+    pub fn whoami(&self, s: &Session) -> Value {
+        json!({
+            "csrf": s.csrf,
+            "user": s.user.as_ref().map(|u| json!({
+                "name": u.name, "role": u.role, "must_change": u.must_change
+            })),
+            "centre": self.election.units[self.centre.0 as usize].id,
+            "election": self.election.name,
+        })
+    }
+
+    /// Logs in: checks the lock-out, the password (Argon2id), counts failures; on success a
+    /// new session (id rotated) replaces the anonymous one. Returns the new cookie value.
+    ///
+    /// # Errors
+    /// [`Refusal`] `401 bad-login` or `429 locked`.
+    pub fn login(
+        &self,
+        s: &Session,
+        name: &str,
+        password: &str,
+    ) -> Result<(Value, String), Refusal> {
+        let now = db::now_ms();
+        let row = {
+            let conn = self.db();
+            conn.query_row(
+                "SELECT id, hash, failures, locked_until_ms FROM users WHERE name = ?1",
+                [name],
+                |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, i64>(2)?,
+                        r.get::<_, i64>(3)?,
+                    ))
+                },
+            )
+            .optional()?
+        };
+        let bad = || Refusal::new(401, "bad-login", "wrong name or password");
+        let Some((id, hash, failures, locked_until)) = row else {
+            // Hash anyway, so an unknown name takes as long as a wrong password.
+            let _ = db::verify_password(password, &self.dummy_hash);
+            db::audit(&self.db(), "-", "login-refused", name, "unknown account")?;
+            return Err(bad());
+        };
+        if locked_until > now {
+            db::audit(&self.db(), name, "login-refused", name, "account locked")?;
+            return Err(Refusal::new(
+                429,
+                "locked",
+                format!(
+                    "account locked after {MAX_FAILURES} failed logins; try again in {} minutes or ask an administrator",
+                    (locked_until - now + 59_999) / 60_000
+                ),
+            ));
+        }
+        // Argon2 outside the database lock: other requests go on meanwhile.
+        let ok = db::verify_password(password, &hash);
+        let mut conn = self.db();
+        let tx = conn.transaction()?;
+        if !ok {
+            let failures = failures + 1;
+            let locked = if failures >= MAX_FAILURES {
+                now + LOCKOUT_MS
+            } else {
+                0
+            };
+            tx.execute(
+                "UPDATE users SET failures = ?1, locked_until_ms = ?2 WHERE id = ?3",
+                params![if locked > 0 { 0 } else { failures }, locked, id],
+            )?;
+            db::audit(
+                &tx,
+                name,
+                "login-refused",
+                name,
+                &if locked > 0 {
+                    format!("wrong password ({failures} in a row): locked for 15 minutes")
+                } else {
+                    format!("wrong password ({failures} in a row)")
+                },
+            )?;
+            tx.commit()?;
+            return Err(bad());
+        }
+        tx.execute(
+            "UPDATE users SET failures = 0, locked_until_ms = 0 WHERE id = ?1",
+            [id],
+        )?;
+        tx.execute("DELETE FROM sessions WHERE id_hash = ?1", [&s.id_hash])?;
+        let (_, cookie) = new_session(&tx, Some(id), SESSION_MS)?;
+        db::audit(&tx, name, "login", name, "")?;
+        tx.commit()?;
+        drop(conn);
+        let (session, _) = self.session(Some(&cookie))?;
+        Ok((self.whoami(&session), cookie))
+    }
+
+    /// Logs out (deletes the session).
+    ///
+    /// # Errors
+    /// [`Refusal`] if the database fails.
+    pub fn logout(&self, s: &Session) -> Result<Value, Refusal> {
+        let conn = self.db();
+        conn.execute("DELETE FROM sessions WHERE id_hash = ?1", [&s.id_hash])?;
+        db::audit(&conn, s.actor(), "logout", "", "")?;
+        Ok(json!({"ok": true}))
+    }
+
+    /// Changes the caller's password (required at first login).
+    ///
+    /// # Errors
+    /// [`Refusal`] for a wrong old password, a short or unchanged new one.
+    pub fn change_password(&self, s: &Session, old: &str, new: &str) -> Result<Value, Refusal> {
+        let Some(u) = &s.user else {
+            return Err(Refusal::new(401, "unauthenticated", "log in first"));
+        };
+        let hash: String =
+            self.db()
+                .query_row("SELECT hash FROM users WHERE id = ?1", [u.id], |r| r.get(0))?;
+        if !db::verify_password(old, &hash) {
+            db::audit(
+                &self.db(),
+                &u.name,
+                "password-refused",
+                &u.name,
+                "wrong old password",
+            )?;
+            return Err(Refusal::new(
+                400,
+                "bad-field",
+                "field `old`: not your current password",
+            ));
+        }
+        if old == new {
+            return Err(Refusal::new(
+                400,
+                "bad-field",
+                "field `new`: must differ from the old password",
+            ));
+        }
+        let hash = db::hash_password(new)?;
+        let conn = self.db();
+        conn.execute(
+            "UPDATE users SET hash = ?1, must_change = 0 WHERE id = ?2",
+            params![hash, u.id],
+        )?;
+        db::audit(&conn, &u.name, "password-change", &u.name, "")?;
+        Ok(json!({"ok": true}))
+    }
+
+    /// An administrator creates an account (which must change its password at first login).
+    ///
+    /// # Errors
+    /// [`Refusal`] for a role other than administrator, or a bad field.
+    pub fn add_user(
+        &self,
+        s: &Session,
+        name: &str,
+        role: &str,
+        password: &str,
+    ) -> Result<Value, Refusal> {
+        let admin = self.require(s, &[Role::Administrator], "add accounts")?;
+        let role = Role::parse(role)?;
+        db::add_user(&self.db(), name, role, password, &admin.name)?;
+        Ok(json!({"ok": true}))
+    }
+
+    fn station_in_centre(
+        &self,
+        s: &Session,
+        contest: &str,
+        station: &str,
+    ) -> Result<(ContestIdx, StationIdx), Refusal> {
+        let e = &self.election;
+        let c = e.contest(contest).ok_or_else(|| {
+            Refusal::new(
+                404,
+                "unknown-contest",
+                format!("field `contest`: {contest:?} is not a contest of this election"),
+            )
+        })?;
+        let st = e.station(station).ok_or_else(|| {
+            Refusal::new(
+                404,
+                "unknown-station",
+                format!("field `station`: {station:?} is not a station of this election"),
+            )
+        })?;
+        if !e.unit_within(e.stations[st.0 as usize].unit, self.centre) {
+            db::audit(
+                &self.db(),
+                s.actor(),
+                "refused-outside-centre",
+                &format!("{contest}/{station}"),
+                "",
+            )?;
+            return Err(Refusal::new(
+                403,
+                "outside-centre",
+                format!(
+                    "field `station`: {station} is not counted at centre {}",
+                    e.units[self.centre.0 as usize].id
+                ),
+            ));
+        }
+        Ok((c, st))
+    }
+
+    /// A typist claims a protocol: gets the first entry slot, or the second if another typist
+    /// holds the first. Claiming again returns the same entry. Never shows the other entry.
+    ///
+    /// # Errors
+    /// [`Refusal`] for a station outside the centre, a protocol already decided, or a typist
+    /// who already keyed the other entry of it.
+    pub fn claim(&self, s: &Session, contest: &str, station: &str) -> Result<Value, Refusal> {
+        let u = self.require(s, &[Role::Typist], "key protocols")?.clone();
+        let (c, st) = self.station_in_centre(s, contest, station)?;
+        let subject = format!("{contest}/{station}");
+        let mut conn = self.db();
+        let tx = conn.transaction()?;
+        let row: Option<(String, i64)> = tx
+            .query_row(
+                "SELECT state, round FROM protocols WHERE contest = ?1 AND station = ?2",
+                params![contest, station],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        let round = match row {
+            None => {
+                tx.execute(
+                    "INSERT INTO protocols (contest, station, state, round) VALUES (?1, ?2, 'entering', 1)",
+                    params![contest, station],
+                )?;
+                1
+            }
+            Some((state, round)) if state == "entering" => round,
+            Some((state, _)) => {
+                return Err(Refusal::new(
+                    409,
+                    "not-open",
+                    format!("protocol {subject} is {state}, not open for entry"),
+                ));
+            }
+        };
+        let slots: Vec<(i64, i64, i64, bool)> = {
+            let mut q = tx.prepare(
+                "SELECT id, slot, typist, done FROM entries WHERE contest = ?1 AND station = ?2 AND round = ?3",
+            )?;
+            q.query_map(params![contest, station, round], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })?
+            .collect::<Result<_, _>>()?
+        };
+        if let Some(&(id, slot, _, done)) = slots.iter().find(|x| x.2 == u.id) {
+            tx.commit()?;
+            drop(conn);
+            return self.entry_view(id, slot, done, c, st);
+        }
+        let slot = match slots.len() {
+            0 => 1,
+            1 => 3 - slots[0].1,
+            _ => {
+                return Err(Refusal::new(
+                    409,
+                    "taken",
+                    format!("both entries of {subject} are claimed by other typists"),
+                ));
+            }
+        };
+        tx.execute(
+            "INSERT INTO entries (contest, station, round, slot, typist, vals) VALUES (?1, ?2, ?3, ?4, ?5, '{}')",
+            params![contest, station, round, slot, u.id],
+        )?;
+        let id = tx.last_insert_rowid();
+        db::audit(
+            &tx,
+            &u.name,
+            "entry-claim",
+            &subject,
+            &format!("round {round}, entry {slot}"),
+        )?;
+        tx.commit()?;
+        drop(conn);
+        self.entry_view(id, slot, false, c, st)
+    }
+
+    fn entry_view(
+        &self,
+        id: i64,
+        slot: i64,
+        done: bool,
+        c: ContestIdx,
+        st: StationIdx,
+    ) -> Result<Value, Refusal> {
+        let vals: String =
+            self.db()
+                .query_row("SELECT vals FROM entries WHERE id = ?1", [id], |r| r.get(0))?;
+        let e = &self.election;
+        Ok(json!({
+            "entry": id,
+            "slot": slot,
+            "done": done,
+            "contest": e.contests[c.0 as usize].id,
+            "station": e.stations[st.0 as usize].id,
+            "registered": e.stations[st.0 as usize].registered,
+            "lines": form::lines(e, c, st),
+            "values": values_of(&vals),
+        }))
+    }
+
+    /// The caller's own entry, loaded with the form; another typist's entry is refused.
+    fn own_entry(&self, s: &Session, id: i64) -> Result<OwnEntry, Refusal> {
+        let u = self.require(s, &[Role::Typist], "key protocols")?.clone();
+        let row: Option<(String, String, i64, i64, i64, bool, String)> = self
+            .db()
+            .query_row(
+                "SELECT contest, station, round, slot, typist, done, vals FROM entries WHERE id = ?1",
+                [id],
+                |r| {
+                    Ok((
+                        r.get(0)?,
+                        r.get(1)?,
+                        r.get(2)?,
+                        r.get(3)?,
+                        r.get(4)?,
+                        r.get(5)?,
+                        r.get(6)?,
+                    ))
+                },
+            )
+            .optional()?;
+        let Some((contest, station, round, slot, typist, done, vals)) = row else {
+            return Err(Refusal::new(404, "not-found", format!("no entry {id}")));
+        };
+        if typist != u.id {
+            db::audit(
+                &self.db(),
+                &u.name,
+                "refused-other-entry",
+                &format!("{contest}/{station}"),
+                &format!("entry {id}"),
+            )?;
+            return Err(Refusal::new(
+                403,
+                "forbidden",
+                "this entry belongs to another typist",
+            ));
+        }
+        let (c, st) = self.station_in_centre(s, &contest, &station)?;
+        Ok((u, c, st, round, slot, done, values_of(&vals)))
+    }
+
+    /// Reads the caller's own entry.
+    ///
+    /// # Errors
+    /// [`Refusal`] for another typist's entry.
+    pub fn entry(&self, s: &Session, id: i64) -> Result<Value, Refusal> {
+        let (_, c, st, _, slot, done, _) = self.own_entry(s, id)?;
+        self.entry_view(id, slot, done, c, st)
+    }
+
+    /// Saves one keyed line (committed before the answer) and answers the live validation:
+    /// every rule the entry breaks so far, once every required line has a value.
+    ///
+    /// # Errors
+    /// [`Refusal`] for a line not on the form, a value that is not a count, a finished entry.
+    pub fn save_line(
+        &self,
+        s: &Session,
+        id: i64,
+        key: &str,
+        value: &str,
+    ) -> Result<Value, Refusal> {
+        let (_, c, st, _, _, done, mut vals) = self.own_entry(s, id)?;
+        if done {
+            return Err(Refusal::new(
+                409,
+                "finished",
+                "this entry is finished; it cannot change",
+            ));
+        }
+        let form = form::lines(&self.election, c, st);
+        if !form.iter().any(|l| l.key == key) {
+            return Err(Refusal::new(
+                400,
+                "bad-field",
+                form::FormError::UnknownLine(key.to_owned()).to_string(),
+            ));
+        }
+        if value.trim().is_empty() {
+            vals.remove(key);
+        } else {
+            let v = form::parse_value(key, value)
+                .map_err(|e| Refusal::new(400, "bad-field", e.to_string()))?;
+            vals.insert(key.to_owned(), v);
+        }
+        let json = serde_json::to_string(&vals)
+            .map_err(|e| Refusal::new(500, "storage", e.to_string()))?;
+        self.db().execute(
+            "UPDATE entries SET vals = ?1 WHERE id = ?2",
+            params![json, id],
+        )?;
+        Ok(self.validation(c, st, &vals))
+    }
+
+    fn validation(&self, c: ContestIdx, st: StationIdx, vals: &BTreeMap<String, u64>) -> Value {
+        match form::body(&self.election, c, st, vals) {
+            Err(e) => json!({"complete": false, "missing": e.to_string(), "violations": []}),
+            Ok(b) => {
+                let v = form::violations(&self.election, &b);
+                json!({
+                    "complete": true,
+                    "violations": v.iter().map(|v| json!({
+                        "rule": v.rule,
+                        "severity": v.severity.to_string(),
+                        "message": v.message,
+                        "detail": v.detail,
+                    })).collect::<Vec<_>>(),
+                })
+            }
+        }
+    }
+
+    /// Finishes the caller's entry. When the other entry of the round is finished too, the two
+    /// are compared: equal and valid → signed by the centre's key and queued for the log;
+    /// otherwise → to the coordinator.
+    ///
+    /// # Errors
+    /// [`Refusal`] for an incomplete entry.
+    pub fn finish(&self, s: &Session, id: i64) -> Result<Value, Refusal> {
+        let (u, c, st, round, _, done, vals) = self.own_entry(s, id)?;
+        if done {
+            return Ok(json!({"entry": id, "done": true}));
+        }
+        form::body(&self.election, c, st, &vals)
+            .map_err(|e| Refusal::new(400, "incomplete", e.to_string()))?;
+        let contest = self.election.contests[c.0 as usize].id.clone();
+        let station = self.election.stations[st.0 as usize].id.clone();
+        let subject = format!("{contest}/{station}");
+        let mut conn = self.db();
+        let tx = conn.transaction()?;
+        tx.execute("UPDATE entries SET done = 1 WHERE id = ?1", [id])?;
+        db::audit(
+            &tx,
+            &u.name,
+            "entry-finish",
+            &subject,
+            &format!("round {round}"),
+        )?;
+        let entries: Vec<(String, String, bool)> = {
+            let mut q = tx.prepare(
+                "SELECT e.vals, u.name, e.done FROM entries e JOIN users u ON u.id = e.typist \
+                 WHERE e.contest = ?1 AND e.station = ?2 AND e.round = ?3 ORDER BY e.slot",
+            )?;
+            q.query_map(params![contest, station, round], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })?
+            .collect::<Result<_, _>>()?
+        };
+        let mut state = "entering";
+        if let [(a, ta, true), (b, tb, true)] = entries.as_slice() {
+            match form::decide(&self.election, c, st, &values_of(a), &values_of(b)) {
+                Decision::Sign(text) => {
+                    self.sign(
+                        &tx,
+                        &subject,
+                        &contest,
+                        &station,
+                        &text,
+                        &format!("entered by {ta} and {tb}, equal"),
+                        "-",
+                    )?;
+                    state = "signed";
+                }
+                Decision::Differ | Decision::Invalid => {
+                    tx.execute(
+                        "UPDATE protocols SET state = 'difference' WHERE contest = ?1 AND station = ?2",
+                        params![contest, station],
+                    )?;
+                    db::audit(
+                        &tx,
+                        "-",
+                        "difference",
+                        &subject,
+                        &format!(
+                            "round {round}: entries by {ta} and {tb} differ or break an error rule"
+                        ),
+                    )?;
+                    state = "difference";
+                }
+            }
+        }
+        tx.commit()?;
+        Ok(json!({"entry": id, "done": true, "protocol": state}))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn sign(
+        &self,
+        tx: &Connection,
+        subject: &str,
+        contest: &str,
+        station: &str,
+        text: &str,
+        why: &str,
+        actor: &str,
+    ) -> Result<(), Refusal> {
+        let note = self.signer.sign_text(text).to_bytes();
+        tx.execute(
+            "UPDATE protocols SET state = 'signed', note = ?1 WHERE contest = ?2 AND station = ?3",
+            params![note, contest, station],
+        )?;
+        db::audit(
+            tx,
+            actor,
+            "signed",
+            subject,
+            &format!(
+                "{why}; signed by {}; sha256:{}",
+                self.signer.name(),
+                hex(&sha256(&note))
+            ),
+        )?;
+        Ok(())
+    }
+
+    /// Protocols in difference (coordinator).
+    ///
+    /// # Errors
+    /// [`Refusal`] for other roles.
+    pub fn differences(&self, s: &Session) -> Result<Value, Refusal> {
+        self.require(s, &[Role::Coordinator], "see differences")?;
+        let conn = self.db();
+        let mut q = conn.prepare(
+            "SELECT contest, station, round FROM protocols WHERE state = 'difference' ORDER BY contest, station",
+        )?;
+        let rows: Vec<Value> = q
+            .query_map([], |r| {
+                Ok(json!({"contest": r.get::<_, String>(0)?, "station": r.get::<_, String>(1)?, "round": r.get::<_, i64>(2)?}))
+            })?
+            .collect::<Result<_, _>>()?;
+        Ok(json!({"differences": rows}))
+    }
+
+    /// Both entries of a protocol side by side, with their violations and the lines that
+    /// differ (coordinator).
+    ///
+    /// # Errors
+    /// [`Refusal`] for other roles or a station outside the centre.
+    pub fn protocol(&self, s: &Session, contest: &str, station: &str) -> Result<Value, Refusal> {
+        self.require(s, &[Role::Coordinator], "see entries side by side")?;
+        let (c, st) = self.station_in_centre(s, contest, station)?;
+        let conn = self.db();
+        let row: Option<(String, i64, Option<i64>, Option<String>)> = conn
+            .query_row(
+                "SELECT state, round, log_index, why FROM protocols WHERE contest = ?1 AND station = ?2",
+                params![contest, station],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .optional()?;
+        let Some((state, round, log_index, why)) = row else {
+            return Ok(json!({"contest": contest, "station": station, "state": "open"}));
+        };
+        let entries: Vec<(i64, String, bool, String)> = {
+            let mut q = conn.prepare(
+                "SELECT e.slot, u.name, e.done, e.vals FROM entries e JOIN users u ON u.id = e.typist \
+                 WHERE e.contest = ?1 AND e.station = ?2 AND e.round = ?3 ORDER BY e.slot",
+            )?;
+            q.query_map(params![contest, station, round], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })?
+            .collect::<Result<_, _>>()?
+        };
+        drop(conn);
+        let lines = form::lines(&self.election, c, st);
+        let maps: Vec<BTreeMap<String, u64>> = entries.iter().map(|e| values_of(&e.3)).collect();
+        let differing = match maps.as_slice() {
+            [a, b] => form::differing_lines(&lines, a, b),
+            _ => Vec::new(),
+        };
+        Ok(json!({
+            "contest": contest,
+            "station": station,
+            "state": state,
+            "round": round,
+            "log_index": log_index,
+            "why": why,
+            "lines": lines,
+            "differing": differing,
+            "entries": entries.iter().zip(&maps).map(|(e, m)| json!({
+                "slot": e.0,
+                "typist": e.1,
+                "done": e.2,
+                "values": m,
+                "validation": self.validation(c, st, m),
+            })).collect::<Vec<_>>(),
+        }))
+    }
+
+    /// The coordinator resolves a protocol in difference: `keep-1` or `keep-2` signs that
+    /// entry; `reenter` discards both and opens a new round of two entries. A reason is
+    /// required and logged.
+    ///
+    /// # Errors
+    /// [`Refusal`] for other roles, a protocol not in difference, an empty reason.
+    pub fn resolve(
+        &self,
+        s: &Session,
+        contest: &str,
+        station: &str,
+        action: &str,
+        reason: &str,
+    ) -> Result<Value, Refusal> {
+        let u = self
+            .require(s, &[Role::Coordinator], "resolve differences")?
+            .clone();
+        let (c, st) = self.station_in_centre(s, contest, station)?;
+        let reason = reason.trim();
+        if reason.is_empty() || reason.len() > 1000 {
+            return Err(Refusal::new(
+                400,
+                "bad-field",
+                "field `reason`: say why, in 1 to 1000 bytes",
+            ));
+        }
+        let subject = format!("{contest}/{station}");
+        let mut conn = self.db();
+        let tx = conn.transaction()?;
+        let row: Option<(String, i64)> = tx
+            .query_row(
+                "SELECT state, round FROM protocols WHERE contest = ?1 AND station = ?2",
+                params![contest, station],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        let Some(("difference", round)) = row.as_ref().map(|(s, r)| (s.as_str(), *r)) else {
+            return Err(Refusal::new(
+                409,
+                "not-in-difference",
+                format!("protocol {subject} is not in difference"),
+            ));
+        };
+        let state = match action {
+            "keep-1" | "keep-2" => {
+                let slot: i64 = if action == "keep-1" { 1 } else { 2 };
+                let (vals, typist): (String, String) = tx.query_row(
+                    "SELECT e.vals, u.name FROM entries e JOIN users u ON u.id = e.typist \
+                     WHERE e.contest = ?1 AND e.station = ?2 AND e.round = ?3 AND e.slot = ?4",
+                    params![contest, station, round, slot],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )?;
+                let body = form::body(&self.election, c, st, &values_of(&vals))
+                    .map_err(|e| Refusal::new(409, "incomplete", e.to_string()))?;
+                self.sign(
+                    &tx,
+                    &subject,
+                    contest,
+                    station,
+                    &body.to_text(),
+                    &format!("coordinator kept entry {slot} by {typist}: {reason}"),
+                    &u.name,
+                )?;
+                "signed"
+            }
+            "reenter" => {
+                tx.execute(
+                    "UPDATE protocols SET state = 'entering', round = round + 1 WHERE contest = ?1 AND station = ?2",
+                    params![contest, station],
+                )?;
+                db::audit(
+                    &tx,
+                    &u.name,
+                    "reenter",
+                    &subject,
+                    &format!("round {round} discarded: {reason}"),
+                )?;
+                "entering"
+            }
+            other => {
+                return Err(Refusal::new(
+                    400,
+                    "bad-field",
+                    format!("field `action`: {other:?} is not keep-1, keep-2 or reenter"),
+                ));
+            }
+        };
+        tx.commit()?;
+        Ok(json!({"contest": contest, "station": station, "state": state}))
+    }
+
+    /// Progress of the centre: protocols (station × contest) by state.
+    ///
+    /// # Errors
+    /// [`Refusal`] if not logged in.
+    pub fn progress(&self, s: &Session) -> Result<Value, Refusal> {
+        self.require(
+            s,
+            &[Role::Typist, Role::Coordinator, Role::Administrator],
+            "see progress",
+        )?;
+        let e = &self.election;
+        let stations = e
+            .stations
+            .iter()
+            .filter(|st| e.unit_within(st.unit, self.centre))
+            .count();
+        let total = stations * e.contests.len();
+        let conn = self.db();
+        let mut by_state: BTreeMap<String, i64> = BTreeMap::new();
+        {
+            let mut q = conn.prepare("SELECT state, COUNT(*) FROM protocols GROUP BY state")?;
+            for r in q.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))? {
+                let (k, v) = r?;
+                by_state.insert(k, v);
+            }
+        }
+        let finished_entries: Vec<i64> = {
+            let mut q = conn.prepare(
+                "SELECT COUNT(*) FROM entries e JOIN protocols p ON p.contest = e.contest AND p.station = e.station AND p.round = e.round \
+                 WHERE p.state = 'entering' AND e.done = 1 GROUP BY e.contest, e.station",
+            )?;
+            q.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?
+        };
+        let get = |k: &str| by_state.get(k).copied().unwrap_or(0);
+        let once = finished_entries.iter().filter(|&&n| n == 1).count();
+        let started = usize::try_from(
+            get("entering") + get("difference") + get("signed") + get("delivered") + get("refused"),
+        )
+        .unwrap_or(0);
+        Ok(json!({
+            "centre": e.units[self.centre.0 as usize].id,
+            "protocols": total,
+            "not_started": total.saturating_sub(started),
+            "entering": get("entering"),
+            "entered_once": once,
+            "differences": get("difference"),
+            "signed": get("signed") + get("delivered") + get("refused"),
+            "delivered": get("delivered"),
+            "refused": get("refused"),
+        }))
+    }
+
+    /// Signed notes not yet in the log, oldest first: `(contest, station, note)`.
+    ///
+    /// # Errors
+    /// [`Refusal`] if the database fails.
+    pub fn undelivered(&self) -> Result<Vec<(String, String, Vec<u8>)>, Refusal> {
+        let conn = self.db();
+        let mut q = conn.prepare(
+            "SELECT contest, station, note FROM protocols WHERE state = 'signed' AND note IS NOT NULL ORDER BY rowid",
+        )?;
+        let rows = q
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+            .collect::<Result<_, _>>()?;
+        Ok(rows)
+    }
+
+    /// Records the log's verified receipt for a delivered note.
+    ///
+    /// # Errors
+    /// [`Refusal`] if the database fails.
+    pub fn delivered(
+        &self,
+        contest: &str,
+        station: &str,
+        index: u64,
+        receipt: &[u8],
+        status: &str,
+    ) -> Result<(), Refusal> {
+        let mut conn = self.db();
+        let tx = conn.transaction()?;
+        tx.execute(
+            "UPDATE protocols SET state = 'delivered', receipt = ?1, log_index = ?2, why = ?3 WHERE contest = ?4 AND station = ?5",
+            params![receipt, i64::try_from(index).unwrap_or(i64::MAX), status, contest, station],
+        )?;
+        db::audit(
+            &tx,
+            "-",
+            "delivered",
+            &format!("{contest}/{station}"),
+            &format!("log entry {index} ({status})"),
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Records that the log refused a note (it stays here, with why).
+    ///
+    /// # Errors
+    /// [`Refusal`] if the database fails.
+    pub fn refused(&self, contest: &str, station: &str, why: &str) -> Result<(), Refusal> {
+        let mut conn = self.db();
+        let tx = conn.transaction()?;
+        tx.execute(
+            "UPDATE protocols SET state = 'refused', why = ?1 WHERE contest = ?2 AND station = ?3",
+            params![why, contest, station],
+        )?;
+        db::audit(
+            &tx,
+            "-",
+            "refused-by-log",
+            &format!("{contest}/{station}"),
+            why,
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+}
+
+fn new_session(
+    conn: &Connection,
+    user: Option<i64>,
+    lifetime_ms: i64,
+) -> Result<(Session, String), Refusal> {
+    let id = random_hex();
+    let id_hash = hex(&sha256(id.as_bytes()));
+    let csrf = random_hex();
+    conn.execute(
+        "INSERT INTO sessions (id_hash, user_id, csrf, expires_ms) VALUES (?1, ?2, ?3, ?4)",
+        params![id_hash, user, csrf, db::now_ms() + lifetime_ms],
+    )?;
+    // Expired sessions go on the way.
+    conn.execute("DELETE FROM sessions WHERE expires_ms < ?1", [db::now_ms()])?;
+    Ok((
+        Session {
+            id_hash,
+            csrf,
+            user: None,
+        },
+        id,
+    ))
+}

@@ -1,0 +1,292 @@
+//! The desk over HTTP: static pages, and a JSON API where every POST carries the session's
+//! CSRF token in its body.
+//!
+//! ```text
+//! GET  /  /desk.js  /desk.css  /i18n.js           the pages (no framework, 4 languages)
+//! GET  /api/session                               who am I, my CSRF token (sets the cookie)
+//! POST /api/login  /api/logout  /api/password     {csrf, …}
+//! POST /api/users                                 {csrf, name, role, password}  administrator
+//! POST /api/claim                                 {csrf, contest, station}      typist
+//! GET  /api/entries/<id>                          own entry only               typist
+//! POST /api/entries/<id>/line                     {csrf, key, value}            typist
+//! POST /api/entries/<id>/finish                   {csrf}                        typist
+//! GET  /api/differences                                                         coordinator
+//! GET  /api/protocols/<contest>/<station>         both entries side by side     coordinator
+//! POST /api/protocols/<contest>/<station>/resolve {csrf, action, reason}        coordinator
+//! GET  /api/progress                              counts by state (JSON)
+//! ```
+//!
+//! The session cookie is `Secure; HttpOnly; SameSite=Strict`; its value is random and only
+//! its SHA-256 is stored.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::{Body, to_bytes};
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::response::Response;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::desk::{Desk, Refusal, Session};
+
+/// Name of the session cookie.
+pub const COOKIE: &str = "urna_desk";
+
+/// Largest request body.
+const MAX_BODY: usize = 64 * 1024;
+
+const INDEX: &str = include_str!("../web/index.html");
+const JS: &str = include_str!("../web/desk.js");
+const CSS: &str = include_str!("../web/desk.css");
+const I18N: &str = include_str!("../web/i18n.js");
+
+/// The desk's router.
+pub fn router(desk: Arc<Desk>) -> Router {
+    Router::new().fallback(handle).with_state(desk)
+}
+
+struct Answer {
+    status: u16,
+    body: Value,
+    cookie: Option<String>,
+}
+
+async fn handle(State(desk): State<Arc<Desk>>, req: Request) -> Response {
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    if method == Method::GET {
+        let page = match path.as_str() {
+            "/" | "/index.html" => Some((INDEX, "text/html; charset=utf-8")),
+            "/desk.js" => Some((JS, "text/javascript; charset=utf-8")),
+            "/i18n.js" => Some((I18N, "text/javascript; charset=utf-8")),
+            "/desk.css" => Some((CSS, "text/css; charset=utf-8")),
+            _ => None,
+        };
+        if let Some((text, kind)) = page {
+            return respond(200, kind, Body::from(text), None);
+        }
+    }
+    let cookie = req
+        .headers()
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|c| c.trim().strip_prefix(COOKIE)?.strip_prefix('='))
+        .map(str::to_owned)
+        .next();
+    let Ok(body) = to_bytes(req.into_body(), MAX_BODY).await else {
+        return json_response(Answer {
+            status: 413,
+            body: json!({"error": "too-large", "message": format!("request body over {MAX_BODY} bytes")}),
+            cookie: None,
+        });
+    };
+    let answer = tokio::task::spawn_blocking(move || {
+        dispatch(&desk, &method, &path, cookie.as_deref(), &body)
+    })
+    .await
+    .unwrap_or_else(|_| Answer {
+        status: 500,
+        body: json!({"error": "internal", "message": "the request failed"}),
+        cookie: None,
+    });
+    json_response(answer)
+}
+
+fn respond(status: u16, kind: &str, body: Body, cookie: Option<String>) -> Response {
+    let mut r = Response::new(body);
+    *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let h = r.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(kind) {
+        h.insert(header::CONTENT_TYPE, v);
+    }
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'self'; script-src 'self'; style-src 'self'; frame-ancestors 'none'; form-action 'self'",
+        ),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    if let Some(c) = cookie
+        && let Ok(v) = HeaderValue::from_str(&format!(
+            "{COOKIE}={c}; Path=/; Secure; HttpOnly; SameSite=Strict"
+        ))
+    {
+        h.insert(header::SET_COOKIE, v);
+    }
+    r
+}
+
+fn json_response(a: Answer) -> Response {
+    respond(
+        a.status,
+        "application/json",
+        Body::from(a.body.to_string()),
+        a.cookie,
+    )
+}
+
+#[derive(Deserialize)]
+struct Csrf {
+    csrf: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Login {
+    name: String,
+    password: String,
+}
+
+#[derive(Deserialize)]
+struct Password {
+    old: String,
+    new: String,
+}
+
+#[derive(Deserialize)]
+struct NewUser {
+    name: String,
+    role: String,
+    password: String,
+}
+
+#[derive(Deserialize)]
+struct Claim {
+    contest: String,
+    station: String,
+}
+
+#[derive(Deserialize)]
+struct SaveLine {
+    key: String,
+    value: String,
+}
+
+#[derive(Deserialize)]
+struct Resolve {
+    action: String,
+    reason: String,
+}
+
+fn parse<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, Refusal> {
+    serde_json::from_slice(body).map_err(|e| Refusal {
+        status: 400,
+        code: "bad-json",
+        message: format!("request body: {e}"),
+    })
+}
+
+fn dispatch(desk: &Desk, method: &Method, path: &str, cookie: Option<&str>, body: &[u8]) -> Answer {
+    let (session, new_cookie) = match desk.session(cookie) {
+        Ok(s) => s,
+        Err(r) => return refusal(&r, None),
+    };
+    match route(desk, &session, method, path, body) {
+        Ok((v, rotated)) => Answer {
+            status: 200,
+            body: v,
+            cookie: rotated.or(new_cookie),
+        },
+        Err(r) => refusal(&r, new_cookie),
+    }
+}
+
+fn refusal(r: &Refusal, cookie: Option<String>) -> Answer {
+    Answer {
+        status: r.status,
+        body: json!({"error": r.code, "message": r.message}),
+        cookie,
+    }
+}
+
+fn route(
+    desk: &Desk,
+    s: &Session,
+    method: &Method,
+    path: &str,
+    body: &[u8],
+) -> Result<(Value, Option<String>), Refusal> {
+    let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let none = |v: Value| Ok((v, None));
+    if *method == Method::GET {
+        return match parts.as_slice() {
+            ["api", "session"] => none(desk.whoami(s)),
+            ["api", "progress"] => none(desk.progress(s)?),
+            ["api", "differences"] => none(desk.differences(s)?),
+            ["api", "entries", id] => none(desk.entry(s, entry_id(id)?)?),
+            ["api", "protocols", contest, station] => none(desk.protocol(s, contest, station)?),
+            _ => Err(not_found(path)),
+        };
+    }
+    if *method != Method::POST {
+        return Err(Refusal {
+            status: 405,
+            code: "method",
+            message: format!("{method} is not allowed here"),
+        });
+    }
+    if parts.first().is_none_or(|p| *p != "api") {
+        return Err(not_found(path));
+    }
+    // Every POST, the login form's too, carries the session's CSRF token.
+    let csrf: Csrf = parse(body)?;
+    desk.check_csrf(s, csrf.csrf.as_deref(), path)?;
+    match parts.as_slice() {
+        ["api", "login"] => {
+            let l: Login = parse(body)?;
+            let (v, cookie) = desk.login(s, &l.name, &l.password)?;
+            Ok((v, Some(cookie)))
+        }
+        ["api", "logout"] => none(desk.logout(s)?),
+        ["api", "password"] => {
+            let p: Password = parse(body)?;
+            none(desk.change_password(s, &p.old, &p.new)?)
+        }
+        ["api", "users"] => {
+            let u: NewUser = parse(body)?;
+            none(desk.add_user(s, &u.name, &u.role, &u.password)?)
+        }
+        ["api", "claim"] => {
+            let c: Claim = parse(body)?;
+            none(desk.claim(s, &c.contest, &c.station)?)
+        }
+        ["api", "entries", id, "line"] => {
+            let l: SaveLine = parse(body)?;
+            none(desk.save_line(s, entry_id(id)?, &l.key, &l.value)?)
+        }
+        ["api", "entries", id, "finish"] => none(desk.finish(s, entry_id(id)?)?),
+        ["api", "protocols", contest, station, "resolve"] => {
+            let r: Resolve = parse(body)?;
+            none(desk.resolve(s, contest, station, &r.action, &r.reason)?)
+        }
+        _ => Err(not_found(path)),
+    }
+}
+
+fn entry_id(s: &str) -> Result<i64, Refusal> {
+    s.parse().map_err(|_| Refusal {
+        status: 400,
+        code: "bad-field",
+        message: format!("entry id {s:?} is not a number"),
+    })
+}
+
+fn not_found(path: &str) -> Refusal {
+    Refusal {
+        status: 404,
+        code: "not-found",
+        message: format!("no such resource: {path}"),
+    }
+}

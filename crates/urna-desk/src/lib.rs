@@ -1,0 +1,81 @@
+//! The counting-centre desk: paper protocols keyed in twice by two typists, compared, resolved
+//! by a coordinator where they differ, signed with the centre's authority key and delivered to
+//! the log.
+//!
+//! One job: turn the numbers on a paper protocol into a signed `urna/protocol/v1` note that
+//! says what the paper says. Scope:
+//! - accounts (typist, coordinator, administrator) with Argon2id passwords, a forced change at
+//!   first login, lock-out after [`desk::MAX_FAILURES`] failures, sessions in
+//!   `Secure; HttpOnly; SameSite=Strict` cookies, a CSRF token on every POST ([`db`],
+//!   [`desk`]);
+//! - the entry form derived from the election definition, live validation with the
+//!   definition's own rules through intake's code, and the comparison of two entries
+//!   ([`form`]);
+//! - the append-only audit trail (SQLite triggers refuse UPDATE and DELETE), exportable as
+//!   JSON lines ([`db::export_audit`]);
+//! - the HTTP side and its pages in four languages ([`http`]);
+//! - delivery: every signed note is committed to `desk.sqlite` before anyone is told it is
+//!   signed, then sent to `urna serve` with [`urna_server::submit::SubmitClient`]; it counts as
+//!   delivered only with the log's verified receipt ([`deliver`]).
+//!
+//! Out of scope: quarantine decisions and recounts, scans, polling-station mode, printed
+//! forms with QR codes.
+
+pub mod db;
+pub mod deliver;
+pub mod desk;
+pub mod form;
+pub mod http;
+
+pub use desk::{Desk, Refusal, SetupError};
+
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use urna_server::ConnLimits;
+use urna_server::submit::SubmitClient;
+
+/// Most connections open at once: a centre has tens of typists, each with one or two.
+pub const MAX_CONNECTIONS: usize = 1024;
+
+/// Serves the desk on `listener` until `shutdown` completes; with a client, delivers signed
+/// notes every `deliver_every` (and once more at the stop). Calls `on_bound` with the address
+/// once it listens.
+///
+/// # Errors
+/// The listener or the runtime cannot be set up.
+pub fn run(
+    desk: Arc<Desk>,
+    listener: TcpListener,
+    client: Option<SubmitClient>,
+    deliver_every: Duration,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    on_bound: impl FnOnce(SocketAddr),
+) -> std::io::Result<()> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let deliverer = client
+        .map(|c| deliver::spawn(Arc::clone(&desk), c, deliver_every, Arc::clone(&stop)))
+        .transpose()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("urna-desk-http")
+        .build()?;
+    let served = runtime.block_on(async {
+        listener.set_nonblocking(true)?;
+        let listener = tokio::net::TcpListener::from_std(listener)?;
+        on_bound(listener.local_addr()?);
+        let limits = ConnLimits {
+            max_connections: MAX_CONNECTIONS,
+            header_timeout: Duration::from_secs(30),
+        };
+        urna_server::conn::serve(listener, http::router(desk), limits, shutdown).await
+    });
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    stop.store(true, Ordering::SeqCst);
+    if let Some(d) = deliverer {
+        let _ = d.join();
+    }
+    served
+}

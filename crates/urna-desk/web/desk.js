@@ -1,0 +1,282 @@
+// The desk's page: login, keying a protocol (keyboard first: Enter moves on), the
+// coordinator's side-by-side view, the administrator's accounts, progress that refreshes by
+// itself. Every POST carries the session's CSRF token; the server's checks are the ones that
+// count, the page only shows them. No innerHTML: every text goes through textContent.
+
+import { LANGUAGES, language, pickLanguage, setLanguage, t } from "./i18n.js";
+
+const $ = (sel) => document.querySelector(sel);
+let session = null;
+let entry = null;
+let diff = null;
+let progressTimer = null;
+
+function el(tag, text, cls) {
+  const e = document.createElement(tag);
+  if (text !== undefined) e.textContent = text;
+  if (cls) e.className = cls;
+  return e;
+}
+
+function say(text) {
+  $("#status").textContent = text;
+}
+
+async function api(method, path, body) {
+  const init = { method, headers: {}, credentials: "same-origin" };
+  if (method === "POST") {
+    init.headers["Content-Type"] = "application/json";
+    init.body = JSON.stringify({ ...(body || {}), csrf: session ? session.csrf : "" });
+  }
+  const r = await fetch(path, init);
+  const json = await r.json().catch(() => ({}));
+  if (!r.ok) {
+    const err = new Error(json.message || r.statusText);
+    err.code = json.error;
+    throw err;
+  }
+  return json;
+}
+
+function translate() {
+  document.documentElement.lang = language();
+  for (const e of document.querySelectorAll("[data-t]")) e.textContent = t(e.dataset.t);
+  if (session && session.user) {
+    $("#who").textContent = t("who", {
+      name: session.user.name,
+      role: t("role." + session.user.role),
+      centre: session.centre,
+    });
+  }
+}
+
+function show(...ids) {
+  for (const id of ["login", "password", "typist", "coordinator", "admin", "progress"]) {
+    $("#" + id).hidden = !ids.includes(id);
+  }
+  $("#logout").hidden = !(session && session.user);
+}
+
+async function load() {
+  session = await api("GET", "/api/session");
+  translate();
+  const u = session.user;
+  clearInterval(progressTimer);
+  if (!u) return show("login");
+  if (u.must_change) return show("password");
+  if (u.role === "typist") show("typist", "progress");
+  if (u.role === "coordinator") {
+    show("coordinator", "progress");
+    await loadDifferences();
+  }
+  if (u.role === "administrator") show("admin", "progress");
+  await loadProgress();
+  progressTimer = setInterval(() => loadProgress().catch(() => {}), 5000);
+}
+
+async function loadProgress() {
+  const p = await api("GET", "/api/progress");
+  const rows = $("#progress-rows");
+  rows.replaceChildren();
+  for (const k of ["protocols", "not_started", "entering", "entered_once", "differences", "signed", "delivered", "refused"]) {
+    const tr = el("tr");
+    tr.append(el("th", t("progress." + k)), el("td", String(p[k])));
+    rows.append(tr);
+  }
+  if (session.user.role === "coordinator") await loadDifferences();
+}
+
+// ---- typist ----
+
+function renderChecks(v) {
+  const box = $("#checks");
+  box.replaceChildren();
+  if (!v.complete) {
+    box.append(el("p", t("entry.missing", { what: v.missing })));
+    return;
+  }
+  if (v.violations.length === 0) box.append(el("p", t("entry.ok")));
+  for (const x of v.violations) {
+    box.append(el("p", `${t("severity." + x.severity)} ${x.rule}: ${x.message} (${x.detail})`, x.severity));
+  }
+}
+
+function openEntry(e) {
+  entry = e;
+  $("#entry").hidden = false;
+  $("#entry-title").textContent = t("entry.title", { station: e.station, contest: e.contest, slot: e.slot });
+  const body = $("#entry-lines");
+  body.replaceChildren();
+  const inputs = [];
+  for (const line of e.lines) {
+    const tr = el("tr");
+    const input = el("input");
+    input.inputMode = "numeric";
+    input.autocomplete = "off";
+    input.dataset.key = line.key;
+    input.id = "line-" + line.key.replaceAll(":", "-");
+    input.value = e.values[line.key] ?? "";
+    input.disabled = e.done;
+    const label = el("label", line.label);
+    label.htmlFor = input.id;
+    const th = el("th");
+    th.append(label);
+    const td = el("td");
+    td.append(input);
+    tr.append(th, td);
+    body.append(tr);
+    inputs.push(input);
+  }
+  inputs.forEach((input, i) => {
+    input.addEventListener("change", () => saveLine(input));
+    input.addEventListener("keydown", (ev) => {
+      if (ev.key !== "Enter") return;
+      ev.preventDefault();
+      saveLine(input);
+      if (i + 1 < inputs.length) inputs[i + 1].focus();
+      else $("#finish").focus();
+    });
+  });
+  if (inputs.length) inputs[0].focus();
+}
+
+async function saveLine(input) {
+  if (!entry) return;
+  try {
+    const v = await api("POST", `/api/entries/${entry.entry}/line`, { key: input.dataset.key, value: input.value });
+    input.removeAttribute("aria-invalid");
+    renderChecks(v);
+    say(t("entry.saved"));
+  } catch (e) {
+    input.setAttribute("aria-invalid", "true");
+    say(t("error", { message: e.message }));
+  }
+}
+
+// ---- coordinator ----
+
+async function loadDifferences() {
+  const d = await api("GET", "/api/differences");
+  const list = $("#diff-list");
+  list.replaceChildren();
+  if (d.differences.length === 0) list.append(el("li", t("diff.none")));
+  for (const x of d.differences) {
+    const li = el("li");
+    const b = el("button", `${x.contest} / ${x.station}`);
+    b.type = "button";
+    b.addEventListener("click", () => openDifference(x.contest, x.station));
+    li.append(b);
+    list.append(li);
+  }
+}
+
+async function openDifference(contest, station) {
+  const p = await api("GET", `/api/protocols/${encodeURIComponent(contest)}/${encodeURIComponent(station)}`);
+  diff = p;
+  $("#diff").hidden = false;
+  $("#diff-title").textContent = `${contest} / ${station}`;
+  const [a, b] = p.entries;
+  $("#diff-h1").textContent = a ? t("diff.entry", { slot: 1, typist: a.typist }) : "";
+  $("#diff-h2").textContent = b ? t("diff.entry", { slot: 2, typist: b.typist }) : "";
+  const body = $("#diff-lines");
+  body.replaceChildren();
+  for (const line of p.lines) {
+    const tr = el("tr", undefined, p.differing.includes(line.key) ? "differ" : "");
+    tr.append(el("th", line.label), el("td", String(a?.values[line.key] ?? "")), el("td", String(b?.values[line.key] ?? "")));
+    body.append(tr);
+  }
+  const checks = $("#diff-checks");
+  checks.replaceChildren();
+  p.entries.forEach((e, i) => {
+    for (const x of e.validation.violations) {
+      checks.append(el("p", `${i + 1}: ${t("severity." + x.severity)} ${x.rule}: ${x.message} (${x.detail})`, x.severity));
+    }
+  });
+}
+
+async function resolve(action) {
+  if (!diff) return;
+  try {
+    const r = await api("POST", `/api/protocols/${encodeURIComponent(diff.contest)}/${encodeURIComponent(diff.station)}/resolve`, {
+      action,
+      reason: $("#diff-reason").value,
+    });
+    say(t("diff.done", { state: t("state." + r.state) }));
+    $("#diff").hidden = true;
+    diff = null;
+    await loadProgress();
+  } catch (e) {
+    say(t("error", { message: e.message }));
+  }
+}
+
+// ---- wiring ----
+
+function form(id, handler) {
+  $(id).addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    try {
+      await handler();
+    } catch (e) {
+      say(t("error", { message: e.message }));
+    }
+  });
+}
+
+function init() {
+  const sel = $("#lang");
+  for (const l of LANGUAGES) {
+    const o = el("option", l.label);
+    o.value = l.code;
+    o.lang = l.code;
+    sel.append(o);
+  }
+  setLanguage(new URLSearchParams(location.search).get("lang") || localStorage.getItem("urna.desk.lang") || pickLanguage());
+  sel.value = language();
+  sel.addEventListener("change", () => {
+    setLanguage(sel.value);
+    localStorage.setItem("urna.desk.lang", sel.value);
+    translate();
+  });
+  form("#login", async () => {
+    await api("POST", "/api/login", { name: $("#login-name").value, password: $("#login-password").value });
+    $("#login-password").value = "";
+    say("");
+    await load();
+  });
+  form("#password", async () => {
+    await api("POST", "/api/password", { old: $("#pw-old").value, new: $("#pw-new").value });
+    $("#pw-old").value = $("#pw-new").value = "";
+    await load();
+  });
+  form("#claim", async () => {
+    openEntry(await api("POST", "/api/claim", { contest: $("#claim-contest").value, station: $("#claim-station").value }));
+  });
+  form("#entry", async () => {
+    for (const input of document.querySelectorAll("#entry-lines input")) {
+      if (document.activeElement === input) await saveLine(input);
+    }
+    const r = await api("POST", `/api/entries/${entry.entry}/finish`, {});
+    say(t("entry.done", { state: t("state." + r.protocol) }));
+    $("#entry").hidden = true;
+    entry = null;
+    $("#claim-station").value = "";
+    $("#claim-station").focus();
+  });
+  form("#adduser", async () => {
+    const name = $("#au-name").value;
+    await api("POST", "/api/users", { name, role: $("#au-role").value, password: $("#au-password").value });
+    say(t("admin.added", { name }));
+    $("#au-name").value = $("#au-password").value = "";
+  });
+  $("#keep-1").addEventListener("click", () => resolve("keep-1"));
+  $("#keep-2").addEventListener("click", () => resolve("keep-2"));
+  $("#reenter").addEventListener("click", () => resolve("reenter"));
+  $("#logout").addEventListener("click", async () => {
+    await api("POST", "/api/logout", {});
+    await load();
+  });
+  load().catch((e) => say(t("error", { message: e.message })));
+}
+
+init();
