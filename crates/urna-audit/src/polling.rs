@@ -1,0 +1,1 @@
+//! Ballot polling (BRAVO) and ballot-level comparison, with sample-size estimates.
