@@ -21,7 +21,9 @@
 //! audit stops after `⌈ln α / ln(1 − 1/U)⌉` draws.
 //!
 //! **Rounds.** Round `r` needs `n₁·2^(r−1)` draws in all, `n₁` being the no-error size; after
-//! the last round allowed without meeting the risk limit, the verdict is a full hand count.
+//! the last round allowed without meeting the risk limit, the verdict is a full hand count. A
+//! round that would need at least as many draws as there are stations is not run: the audit
+//! goes to a full hand count instead (so a tiny margin never asks for millions of draws).
 //! One pooled sample serves every district: the error bounds already weigh each station by the
 //! assertions of its own district and the national ones, so no stratification is needed.
 
@@ -163,6 +165,17 @@ impl BatchAudit {
             .saturating_mul(1u64 << round.saturating_sub(1).min(40))
     }
 
+    /// Rounds that can run: up to `max_rounds`, each needing fewer draws in all than there are
+    /// `stations` (0: go straight to a full hand count).
+    pub fn rounds_within(&self, stations: usize) -> u32 {
+        let stations = u64::try_from(stations).unwrap_or(u64::MAX);
+        let mut rounds = 0;
+        while rounds < self.max_rounds && self.draws_by_round(rounds + 1) < stations {
+            rounds += 1;
+        }
+        rounds
+    }
+
     /// Draws `1..=n` from the seed, with probability proportional to error bound.
     pub fn draws(&self, seed: &str, n: u64) -> Vec<Draw> {
         let seed_hash = sampler::sha256_hex(seed);
@@ -248,11 +261,25 @@ impl BatchAudit {
                 format!("no margin to confirm: {}", self.unconfirmable.join("; ")),
             );
         }
-        let all = self.draws(seed, self.draws_by_round(self.max_rounds));
+        let stations = input.batches.len();
+        let rounds = self.rounds_within(stations);
+        if rounds == 0 {
+            return full(
+                0,
+                0,
+                0,
+                1.0,
+                format!(
+                    "the first round alone needs {} draws, at least the {stations} stations: counting them all is as cheap",
+                    self.first_round_draws()
+                ),
+            );
+        }
+        let all = self.draws(seed, self.draws_by_round(rounds));
         let mut taints: Vec<f64> = Vec::new();
         let mut seen = std::collections::BTreeSet::new();
         let mut risk = 1.0;
-        for round in 1..=self.max_rounds {
+        for round in 1..=rounds {
             let upto = usize::try_from(self.draws_by_round(round))
                 .unwrap_or(usize::MAX)
                 .min(all.len());
@@ -297,13 +324,13 @@ impl BatchAudit {
             }
         }
         full(
-            self.max_rounds,
+            rounds,
             taints.len() as u64,
             seen.len(),
             risk,
             format!(
-                "risk {risk:.4} is above the limit {} after {} round(s)",
-                self.risk_limit, self.max_rounds
+                "risk {risk:.4} is above the limit {} after {rounds} round(s) (a further round would need as many draws as there are stations, or --rounds is reached)",
+                self.risk_limit
             ),
         )
     }

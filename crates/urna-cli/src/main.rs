@@ -21,7 +21,9 @@ macro_rules! outp {
 }
 
 mod albania;
+mod audit_cmd;
 mod bench;
+mod bench_audit;
 mod bench_serve;
 mod export_cmd;
 mod log_cmd;
@@ -239,6 +241,12 @@ enum Command {
         #[arg(long)]
         data: PathBuf,
     },
+    /// Risk-limiting audit of the seat outcome: assertions, the sample to hand count from a
+    /// public seed, and the measured risk from the hand counts.
+    Audit {
+        #[command(subcommand)]
+        command: audit_cmd::AuditCommand,
+    },
     /// Benchmarks; report throughput as ratios to references measured in the same run.
     Bench {
         #[command(subcommand)]
@@ -261,6 +269,9 @@ enum KeysCommand {
 
 #[derive(Subcommand)]
 enum BenchCommand {
+    /// Simulated audits: on correct outcomes they must stop early; on outcomes with a seat
+    /// flipped by altered protocols they must go to a full hand count.
+    Audit(bench_audit::BenchAuditArgs),
     /// Signed submissions over HTTP to a real `urna serve`, and public reads from it and from
     /// nginx serving the same bundle.
     Serve(bench_serve::BenchServeArgs),
@@ -476,6 +487,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Bench {
             command: BenchCommand::Serve(args),
         } => bench_serve::run(&args),
+        Command::Bench {
+            command: BenchCommand::Audit(args),
+        } => bench_audit::run(&args),
+        Command::Audit { command } => audit_cmd::run(command),
         Command::Bench {
             command:
                 BenchCommand::Verify {
