@@ -155,7 +155,7 @@ pub(crate) fn run(command: AuditCommand) -> Result<ExitCode> {
                 out!(
                     "{:<16} {:<20} {}",
                     b.id,
-                    l.input.districts[b.district].id,
+                    l.input.districts[b.district].id.as_str(),
                     nums.join(",")
                 );
             }
