@@ -125,6 +125,21 @@ impl AuditInput {
         c
     }
 
+    /// Ballot classes summed over the stations of a scope (a district index, or the country).
+    pub fn scope_classes(&self, scope: Option<usize>) -> Vec<u64> {
+        let mut t = vec![0u64; self.lists.len() + 2];
+        for b in self
+            .batches
+            .iter()
+            .filter(|b| scope.is_none_or(|d| d == b.district))
+        {
+            for (a, c) in t.iter_mut().zip(self.classes(b)) {
+                *a = a.saturating_add(c);
+            }
+        }
+        t
+    }
+
     /// The seat allocation's vote input: every station's votes summed per district.
     ///
     /// # Errors

@@ -8,6 +8,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use clap::Subcommand;
+use urna_audit::polling::{self, Bravo};
 use urna_audit::{
     AuditDistrict, AuditInput, AuditList, Batch, BatchAudit, Outcome, Verdict, assertions, sampler,
 };
@@ -27,6 +28,11 @@ pub(crate) enum AuditCommand {
         /// Print them as JSON.
         #[arg(long)]
         json: bool,
+        /// Add sample sizes in ballots, for where a ballot manifest exists: ballot polling
+        /// (BRAVO, Wald's average) and ballot-level comparison with no discrepancy, per
+        /// assertion over its scope.
+        #[arg(long)]
+        estimates: bool,
     },
     /// The stations to hand count in a round, drawn from the public seed.
     Sample {
@@ -79,13 +85,17 @@ pub(crate) struct Common {
 /// Runs `urna audit …`.
 pub(crate) fn run(command: AuditCommand) -> Result<ExitCode> {
     match command {
-        AuditCommand::Assertions { common, json } => {
+        AuditCommand::Assertions {
+            common,
+            json,
+            estimates,
+        } => {
             let l = Loaded::open(&common)?;
             let outcome = assertions::assertions(&l.rules, &l.input)?;
             if json {
                 out!("{}", serde_json::to_string_pretty(&outcome)?);
             } else {
-                print_assertions(&l, &outcome)?;
+                print_assertions(&l, &outcome, estimates.then_some(common.risk_limit))?;
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -457,7 +467,7 @@ impl Loaded {
     }
 }
 
-fn print_assertions(l: &Loaded, o: &Outcome) -> Result<()> {
+fn print_assertions(l: &Loaded, o: &Outcome, estimates: Option<f64>) -> Result<()> {
     let ballots: u64 = l.input.batches.iter().map(|b| b.ballots).sum();
     out!(
         "rule set {}: {} stations, {ballots} ballots, {} districts ({} quarantined stations are not in the reported results)",
@@ -467,19 +477,37 @@ fn print_assertions(l: &Loaded, o: &Outcome) -> Result<()> {
         l.quarantined
     );
     out!(
-        "{} assertions; the audit is as hard as the smallest diluted margin",
+        "{} assertions; margins in weighted votes (seat divisors ×10, threshold shares as whole fractions); the audit is as hard as the smallest diluted margin",
         o.assertions.len()
     );
+    let extra = if estimates.is_some() {
+        format!(" {:>12} {:>12}", "polling", "comparison")
+    } else {
+        String::new()
+    };
     out!(
-        "{:>4}  {:<48} {:>14} {:>10}",
+        "{:>4}  {:<48} {:>14} {:>10}{extra}",
         "#",
         "assertion",
         "margin",
         "diluted"
     );
     for (i, a) in o.assertions.iter().enumerate() {
+        let extra = match estimates {
+            Some(alpha) => {
+                let classes = l.input.scope_classes(a.scope);
+                let polling = Bravo::new(a, &classes)
+                    .map(|b| b.wald_asn(&classes, alpha))
+                    .filter(|n| n.is_finite())
+                    .map_or("-".to_owned(), |n| ballots_or_all(n, a.ballots));
+                let comparison = polling::comparison_draws(a, alpha)
+                    .map_or("-".to_owned(), |n| ballots_or_all(n as f64, a.ballots));
+                format!(" {polling:>12} {comparison:>12}")
+            }
+            None => String::new(),
+        };
         out!(
-            "{:>4}  {:<48} {:>14} {:>9.4}%",
+            "{:>4}  {:<48} {:>14} {:>9.4}%{extra}",
             i + 1,
             a.describe(),
             a.margin,
@@ -498,4 +526,14 @@ fn print_assertions(l: &Loaded, o: &Outcome) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// A sample size in ballots, or `all` when it reaches the ballots in scope.
+#[allow(clippy::cast_precision_loss)]
+fn ballots_or_all(n: f64, ballots: u64) -> String {
+    if n >= ballots as f64 {
+        "all".to_owned()
+    } else {
+        format!("{:.0}", n.ceil())
+    }
 }
