@@ -358,7 +358,105 @@ fn ratio(num: i128, den: i128) -> f64 {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
+    use urna_tally::seats::{DistrictId, ListId, ListKind, RuleSet};
+
     use super::*;
+    use crate::{AuditDistrict, AuditList, Batch, assertions};
+
+    const SEED: &str = "12345678901234567890";
+
+    /// One seat, `n` stations of 500 ballots with votes `a` and `b`.
+    fn election(n: usize, a: u64, b: u64) -> AuditInput {
+        let list = |id: &str| AuditList {
+            id: ListId::new(id),
+            kind: ListKind::Party,
+        };
+        AuditInput {
+            lists: vec![list("A"), list("B")],
+            districts: vec![AuditDistrict {
+                id: DistrictId::new("all"),
+                seats: Some(1),
+            }],
+            batches: (0..n)
+                .map(|i| Batch {
+                    id: format!("P{i}"),
+                    district: 0,
+                    ballots: 500,
+                    votes: vec![a, b],
+                    other: 0,
+                })
+                .collect(),
+        }
+    }
+
+    fn audit(input: &AuditInput) -> (Outcome, BatchAudit) {
+        let rules = RuleSet::builtin("generic").unwrap();
+        let outcome = assertions::assertions(&rules, input).unwrap();
+        let audit = BatchAudit::new(&outcome, input, 0.05, 4).unwrap();
+        (outcome, audit)
+    }
+
+    #[test]
+    fn error_bounds_by_hand() {
+        // 200 stations of A 300, B 150, 50 invalid; one seat, divisors scaled by ten:
+        // margin 10 × (60000 − 30000) = 300000.
+        let input = election(200, 300, 150);
+        let (outcome, audit) = audit(&input);
+        let a = &outcome.assertions[0];
+        assert_eq!(a.margin, 10 * 200 * (300 - 150));
+        // u_p = (10·150 + 10·500) / 300000 = 6500 / 300000.
+        assert!((audit.bounds[0] - 6500.0 / 300_000.0).abs() < 1e-15);
+        assert!((audit.total_bound - 200.0 * 6500.0 / 300_000.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn the_first_round_is_asked_for_before_any_count() {
+        let input = election(300, 300, 180);
+        let (outcome, audit) = audit(&input);
+        let report = audit.evaluate(&outcome, &input, SEED, &|_| None);
+        let Verdict::CountMore { round, batches } = report.verdict else {
+            panic!("{report:?}");
+        };
+        assert_eq!(round, 1);
+        let want: std::collections::BTreeSet<usize> = audit
+            .draws(SEED, audit.first_round_draws())
+            .iter()
+            .map(|d| d.batch)
+            .collect();
+        assert_eq!(batches.len(), want.len());
+        assert!(batches.iter().all(|b| want.contains(b)));
+    }
+
+    #[test]
+    fn a_wrong_outcome_goes_to_a_full_hand_count() {
+        // Reported: A wins everywhere; on paper B won every box.
+        let input = election(300, 300, 180);
+        let (outcome, audit) = audit(&input);
+        let report = audit.evaluate(&outcome, &input, SEED, &|_| Some(vec![180, 300, 0, 20]));
+        assert!(
+            matches!(report.verdict, Verdict::FullHandCount { .. }),
+            "{report:?}"
+        );
+        // Paper equal to the protocols: the risk limit is met in round 1.
+        let report = audit.evaluate(&outcome, &input, SEED, &|i| {
+            Some(input.classes(&input.batches[i]))
+        });
+        assert_eq!((report.verdict, report.round), (Verdict::RiskLimitMet, 1));
+    }
+
+    #[test]
+    fn stations_without_error_bound_are_never_drawn() {
+        let mut input = election(50, 300, 180);
+        for b in &mut input.batches[..25] {
+            b.ballots = 0;
+            b.votes = vec![0, 0];
+        }
+        let (_, audit) = audit(&input);
+        let draws = audit.draws(SEED, 500);
+        assert!(draws.iter().all(|d| d.batch >= 25));
+        assert_eq!(draws, audit.draws(SEED, 500));
+    }
 
     #[test]
     fn kaplan_markov_matches_hand_computed_values() {

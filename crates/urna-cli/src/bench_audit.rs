@@ -19,7 +19,8 @@ use urna_audit::{
 };
 use urna_tally::seats::{DistrictId, ListId, ListKind, RuleSet};
 
-/// `urna bench audit` options.
+/// `urna bench audit` options. Exit code 1 when flipped seats reach a full hand count less
+/// often than `1 − risk limit` of the time.
 #[derive(clap::Args)]
 pub(crate) struct BenchAuditArgs {
     /// Polling stations per simulated election.
@@ -148,6 +149,11 @@ pub(crate) fn run(a: &BenchAuditArgs) -> Result<ExitCode> {
         a.runs + flipped_runs,
         1000.0 * secs / f64::from((a.runs + flipped_runs).max(1))
     );
+    // The risk limit is the promise: fewer full hand counts of wrong outcomes than 1 − α fails.
+    if f64::from(full) < (1.0 - a.risk_limit) * f64::from(flipped_runs) {
+        out!("FAILED: wrong outcomes escaped the audit more often than the risk limit allows");
+        return Ok(ExitCode::from(1));
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -269,8 +269,9 @@ enum KeysCommand {
 
 #[derive(Subcommand)]
 enum BenchCommand {
-    /// Simulated audits: on correct outcomes they must stop early; on outcomes with a seat
-    /// flipped by altered protocols they must go to a full hand count.
+    /// Simulated audits: on correct outcomes they should stop early; on outcomes with a seat
+    /// flipped by altered protocols they must go to a full hand count (exit code 1 when they do
+    /// so less often than 1 − risk limit).
     Audit(bench_audit::BenchAuditArgs),
     /// Signed submissions over HTTP to a real `urna serve`, and public reads from it and from
     /// nginx serving the same bundle.
