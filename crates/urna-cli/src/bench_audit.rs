@@ -54,7 +54,7 @@ pub(crate) fn run(a: &BenchAuditArgs) -> Result<ExitCode> {
         bail!("--stations must be at least --districts (at least one station per district)");
     }
     out!(
-        "urna bench audit: {} stations in {} districts, {} runs of each kind, risk limit {}",
+        "urna bench audit: {} stations in {} district(s), {} runs of each kind, risk limit {}",
         a.stations,
         a.districts,
         a.runs,
@@ -89,9 +89,9 @@ pub(crate) fn run(a: &BenchAuditArgs) -> Result<ExitCode> {
         });
         if report.verdict == Verdict::RiskLimitMet {
             stopped += 1;
+            counted_ok += report.stations;
+            draws_ok += report.draws;
         }
-        counted_ok += report.stations;
-        draws_ok += report.draws;
         // Flipped seat: altered protocols, true hand counts.
         let Some(reported) = flip(&rules, &truth)? else {
             continue;
@@ -130,13 +130,13 @@ pub(crate) fn run(a: &BenchAuditArgs) -> Result<ExitCode> {
     #[allow(clippy::cast_precision_loss)]
     let avg = |k: usize, n: u32| if n == 0 { 0.0 } else { k as f64 / f64::from(n) };
     out!(
-        "correct outcomes: {stopped}/{} audits met the risk limit ({:.1}%), {:.1} stations hand counted on average ({:.2}% of {}), {:.1} draws",
+        "correct outcomes: {stopped}/{} audits met the risk limit ({:.1}%); those hand counted {:.1} stations on average ({:.2}% of {}), {:.1} draws",
         a.runs,
         pct(stopped, a.runs),
-        avg(counted_ok, a.runs),
-        avg(counted_ok, a.runs) * 100.0 / f64::from(a.stations),
+        avg(counted_ok, stopped),
+        avg(counted_ok, stopped) * 100.0 / f64::from(a.stations),
         a.stations,
-        avg(usize::try_from(draws_ok).unwrap_or(usize::MAX), a.runs)
+        avg(usize::try_from(draws_ok).unwrap_or(usize::MAX), stopped)
     );
     out!(
         "flipped seat:     {full}/{flipped_runs} audits went to a full hand count ({:.1}%, required ≥ {:.1}%), {:.1} stations counted before that on average",
