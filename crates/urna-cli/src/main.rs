@@ -21,9 +21,11 @@ macro_rules! outp {
 }
 
 mod albania;
+mod audit_cmd;
 mod bench;
-mod bench_forensics;
+mod bench_audit;
 mod bench_desk;
+mod bench_forensics;
 mod bench_serve;
 mod desk_cmd;
 mod export_cmd;
@@ -266,6 +268,12 @@ enum Command {
         #[arg(long)]
         data: PathBuf,
     },
+    /// Risk-limiting audit of the seat outcome: assertions, the sample to hand count from a
+    /// public seed, and the measured risk from the hand counts.
+    Audit {
+        #[command(subcommand)]
+        command: audit_cmd::AuditCommand,
+    },
     /// Benchmarks; report throughput as ratios to references measured in the same run.
     Bench {
         #[command(subcommand)]
@@ -295,6 +303,10 @@ enum BenchCommand {
     /// Simulated typists keying every protocol of a counting centre twice over HTTP against a
     /// real `urna desk`: p50/p99 of a saved line and of a whole entry, none lost or duplicated.
     Desk(bench_desk::BenchDeskArgs),
+    /// Simulated audits: on correct outcomes they should stop early; on outcomes with a seat
+    /// flipped by altered protocols they must go to a full hand count (exit code 1 when they do
+    /// so less often than 1 − risk limit).
+    Audit(bench_audit::BenchAuditArgs),
     /// Signed submissions over HTTP to a real `urna serve`, and public reads from it and from
     /// nginx serving the same bundle.
     Serve(bench_serve::BenchServeArgs),
@@ -542,6 +554,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Bench {
             command: BenchCommand::Desk(args),
         } => bench_desk::run(&args),
+        Command::Bench {
+            command: BenchCommand::Audit(args),
+        } => bench_audit::run(&args),
+        Command::Audit { command } => audit_cmd::run(command),
         Command::Bench {
             command:
                 BenchCommand::Verify {

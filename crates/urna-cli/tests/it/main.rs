@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::panic)]
 
 mod albania;
+mod audit;
 mod cli;
 mod crash;
 mod demo;

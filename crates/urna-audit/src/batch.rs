@@ -1,0 +1,476 @@
+//! Batch-comparison audits with polling stations as batches.
+//!
+//! **Error bounds (MACRO).** For assertion `α` and station `p`, the most the hand count can
+//! lower `α`'s total is `u_αp` (every ballot in the box for the lowest-weighted class). Scaled by
+//! the margin and maximised over the assertions, `u_p = max_α u_αp / m_α` is the station's
+//! error bound, `U = Σ u_p` (Stark 2008, "A sharper discrepancy measure for post-election
+//! audits", Ann. Appl. Stat., the maximum across-contest relative overstatement).
+//! If the reported seats are wrong, some assertion fails, so `Σ_p e_αp ≥ m_α` and the
+//! station errors `e_p = max_α e_αp / m_α` sum to at least 1.
+//!
+//! **Sampling (PPEB).** Stations are drawn with replacement, station `p` with probability
+//! `u_p / U`, from the public seed ([`crate::sampler`]). The *taint* of a draw is
+//! `t = e_p / u_p ≤ 1`; under a wrong outcome its mean is at least `1/U`.
+//!
+//! **Risk (Kaplan–Markov).** After `n` draws the risk is `P = Π (1 − 1/U) / (1 − t_j)`
+//! (Stark 2009, "Risk-limiting postelection audits: conservative P-values from common
+//! probability inequalities", IEEE TIFS). Chosen because it is a closed form anyone can
+//! recompute by hand, it is conservative (its reciprocal is a non-negative supermartingale under
+//! a wrong outcome, so by Ville's inequality stopping at any round keeps the risk limit), it
+//! rewards understatements, and it is what Arlo uses for batch comparison. With no errors the
+//! audit stops after `⌈ln α / ln(1 − 1/U)⌉` draws.
+//!
+//! **Rounds.** Round `r` needs `n₁·2^(r−1)` draws in all, `n₁` being the no-error size; after
+//! the last round allowed without meeting the risk limit, the verdict is a full hand count. A
+//! round that would need at least as many draws as there are stations is not run: the audit
+//! goes to a full hand count instead (so a tiny margin never asks for millions of draws).
+//! One pooled sample serves every district: the error bounds already weigh each station by the
+//! assertions of its own district and the national ones, so no stratification is needed.
+
+use serde::Serialize;
+
+use crate::sampler;
+use crate::{AuditError, AuditInput, Outcome};
+
+/// Error bounds of every station and what they add up to.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BatchAudit {
+    /// The risk limit α.
+    pub risk_limit: f64,
+    /// Error bound `u_p` per station (input order).
+    pub bounds: Vec<f64>,
+    /// `U = Σ u_p`.
+    pub total_bound: f64,
+    /// Assertions with no positive margin (ties or a wrong outcome): the audit cannot stop.
+    pub unconfirmable: Vec<String>,
+    /// Rounds allowed before a full hand count.
+    pub max_rounds: u32,
+}
+
+/// One draw of the sample.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Draw {
+    /// The draw's number (1-based).
+    pub number: u64,
+    /// The station drawn (index into the input's batches).
+    pub batch: usize,
+}
+
+/// The audit's state after the hand counts so far.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RiskReport {
+    /// The last round whose draws all have hand counts (0: none yet).
+    pub round: u32,
+    /// Draws evaluated.
+    pub draws: u64,
+    /// Distinct stations hand counted among them.
+    pub stations: usize,
+    /// The Kaplan–Markov risk after those draws (1 when nothing is counted).
+    pub risk: f64,
+    /// What to do next.
+    pub verdict: Verdict,
+}
+
+/// The audit's verdict.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "verdict")]
+pub enum Verdict {
+    /// The risk is at most the limit: the reported seats stand.
+    RiskLimitMet,
+    /// Hand count these stations (the next round's new ones), then measure again.
+    CountMore {
+        /// The round they belong to.
+        round: u32,
+        /// Station indexes, in draw order.
+        batches: Vec<usize>,
+    },
+    /// The risk limit was not met: count every ballot by hand.
+    FullHandCount {
+        /// Why.
+        reason: String,
+    },
+}
+
+impl BatchAudit {
+    /// Error bounds for `outcome`'s assertions over `input`'s stations.
+    ///
+    /// # Errors
+    /// [`AuditError::Input`] for a risk limit outside (0, 1) or zero rounds.
+    pub fn new(
+        outcome: &Outcome,
+        input: &AuditInput,
+        risk_limit: f64,
+        max_rounds: u32,
+    ) -> Result<Self, AuditError> {
+        if !(risk_limit > 0.0 && risk_limit < 1.0) {
+            return Err(AuditError::Input {
+                field: "risk limit".into(),
+                problem: format!("{risk_limit} must be strictly between 0 and 1"),
+            });
+        }
+        if max_rounds == 0 {
+            return Err(AuditError::Input {
+                field: "rounds".into(),
+                problem: "at least one round".into(),
+            });
+        }
+        let unconfirmable = outcome
+            .assertions
+            .iter()
+            .filter(|a| a.margin <= 0)
+            .map(crate::Assertion::describe)
+            .collect();
+        let bounds: Vec<f64> = input
+            .batches
+            .iter()
+            .map(|b| {
+                let classes = input.classes(b);
+                outcome
+                    .assertions
+                    .iter()
+                    .filter(|a| a.margin > 0)
+                    .map(|a| {
+                        ratio(
+                            a.max_overstatement(b.district, &classes, b.ballots),
+                            a.margin,
+                        )
+                    })
+                    .fold(0.0, f64::max)
+            })
+            .collect();
+        let total_bound = bounds.iter().sum();
+        Ok(Self {
+            risk_limit,
+            bounds,
+            total_bound,
+            unconfirmable,
+            max_rounds,
+        })
+    }
+
+    /// Draws needed when no error turns up: `⌈ln α / ln(1 − 1/U)⌉` (at least 1).
+    pub fn first_round_draws(&self) -> u64 {
+        if self.total_bound <= 1.0 {
+            return 1;
+        }
+        let n = self.risk_limit.ln() / (-1.0 / self.total_bound).ln_1p();
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        let n = n.ceil().max(1.0) as u64;
+        n
+    }
+
+    /// Draws in all by the end of `round` (1-based): `n₁·2^(round−1)`.
+    pub fn draws_by_round(&self, round: u32) -> u64 {
+        self.first_round_draws()
+            .saturating_mul(1u64 << round.saturating_sub(1).min(40))
+    }
+
+    /// Rounds that can run: up to `max_rounds`, each needing fewer draws in all than there are
+    /// `stations` (0: go straight to a full hand count).
+    pub fn rounds_within(&self, stations: usize) -> u32 {
+        let stations = u64::try_from(stations).unwrap_or(u64::MAX);
+        let mut rounds = 0;
+        while rounds < self.max_rounds && self.draws_by_round(rounds + 1) < stations {
+            rounds += 1;
+        }
+        rounds
+    }
+
+    /// Draws `1..=n` from the seed, with probability proportional to error bound.
+    pub fn draws(&self, seed: &str, n: u64) -> Vec<Draw> {
+        let seed_hash = sampler::sha256_hex(seed);
+        let mut cumulative = Vec::with_capacity(self.bounds.len());
+        let mut run = 0.0;
+        for &u in &self.bounds {
+            run += u;
+            cumulative.push(run);
+        }
+        (1..=n)
+            .filter_map(|j| {
+                let target = sampler::draw_uniform(&seed_hash, j) * self.total_bound;
+                let i = cumulative.partition_point(|&c| c <= target);
+                // Rounding can put the target at the very top: take the last station with a bound.
+                let i = if i < self.bounds.len() {
+                    i
+                } else {
+                    self.bounds.iter().rposition(|&u| u > 0.0)?
+                };
+                Some(Draw {
+                    number: j,
+                    batch: i,
+                })
+            })
+            .collect()
+    }
+
+    /// The taint of station `batch` given its hand count (`e_p / u_p`; may be negative).
+    pub fn taint(
+        &self,
+        outcome: &Outcome,
+        input: &AuditInput,
+        batch: usize,
+        counted: &[u64],
+    ) -> f64 {
+        let b = &input.batches[batch];
+        let reported = input.classes(b);
+        let e = outcome
+            .assertions
+            .iter()
+            .filter(|a| a.margin > 0 && a.scope.is_none_or(|d| d == b.district))
+            .map(|a| {
+                ratio(
+                    a.total(b.district, &reported) - a.total(b.district, counted),
+                    a.margin,
+                )
+            })
+            .fold(f64::NEG_INFINITY, f64::max);
+        let u = self.bounds[batch];
+        if u <= 0.0 || !e.is_finite() {
+            return 0.0;
+        }
+        e / u
+    }
+
+    /// The Kaplan–Markov risk of a sequence of taints, at most 1.
+    pub fn risk(&self, taints: &[f64]) -> f64 {
+        kaplan_markov(self.total_bound, taints)
+    }
+
+    /// Evaluates the audit: `counted(i)` is station `i`'s hand-counted ballot classes (lists,
+    /// `other`, invalid), or `None` if not counted yet.
+    pub fn evaluate(
+        &self,
+        outcome: &Outcome,
+        input: &AuditInput,
+        seed: &str,
+        counted: &dyn Fn(usize) -> Option<Vec<u64>>,
+    ) -> RiskReport {
+        let full = |round, draws, stations, risk, reason: String| RiskReport {
+            round,
+            draws,
+            stations,
+            risk,
+            verdict: Verdict::FullHandCount { reason },
+        };
+        if !self.unconfirmable.is_empty() {
+            return full(
+                0,
+                0,
+                0,
+                1.0,
+                format!("no margin to confirm: {}", self.unconfirmable.join("; ")),
+            );
+        }
+        let stations = input.batches.len();
+        let rounds = self.rounds_within(stations);
+        if rounds == 0 {
+            return full(
+                0,
+                0,
+                0,
+                1.0,
+                format!(
+                    "the first round alone needs {} draws, at least the {stations} stations: counting them all is as cheap",
+                    self.first_round_draws()
+                ),
+            );
+        }
+        let all = self.draws(seed, self.draws_by_round(rounds));
+        let mut taints: Vec<f64> = Vec::new();
+        let mut seen = std::collections::BTreeSet::new();
+        let mut risk = 1.0;
+        for round in 1..=rounds {
+            let upto = usize::try_from(self.draws_by_round(round))
+                .unwrap_or(usize::MAX)
+                .min(all.len());
+            let mut missing = Vec::new();
+            for d in &all[taints.len().min(upto)..upto] {
+                if !seen.contains(&d.batch)
+                    && counted(d.batch).is_none()
+                    && !missing.contains(&d.batch)
+                {
+                    missing.push(d.batch);
+                }
+            }
+            if !missing.is_empty() {
+                return RiskReport {
+                    round: round - 1,
+                    draws: taints.len() as u64,
+                    stations: seen.len(),
+                    risk,
+                    verdict: Verdict::CountMore {
+                        round,
+                        batches: missing,
+                    },
+                };
+            }
+            for d in &all[taints.len()..upto] {
+                let hand = counted(d.batch).unwrap_or_default();
+                taints.push(self.taint(outcome, input, d.batch, &hand));
+                seen.insert(d.batch);
+            }
+            risk = self.risk(&taints);
+            if risk <= self.risk_limit {
+                return RiskReport {
+                    round,
+                    draws: taints.len() as u64,
+                    stations: seen.len(),
+                    risk,
+                    verdict: Verdict::RiskLimitMet,
+                };
+            }
+            if seen.len() == input.batches.len() {
+                break;
+            }
+        }
+        full(
+            rounds,
+            taints.len() as u64,
+            seen.len(),
+            risk,
+            format!(
+                "risk {risk:.4} is above the limit {} after {rounds} round(s) (a further round would need as many draws as there are stations, or --rounds is reached)",
+                self.risk_limit
+            ),
+        )
+    }
+}
+
+/// `P = Π (1 − 1/U) / (1 − t_j)`, capped at 1; a taint of 1 or more gives 1 (no evidence).
+pub fn kaplan_markov(total_bound: f64, taints: &[f64]) -> f64 {
+    if total_bound <= 1.0 {
+        return 1.0;
+    }
+    let mut p = 1.0f64;
+    for &t in taints {
+        if t >= 1.0 {
+            return 1.0;
+        }
+        p *= (1.0 - 1.0 / total_bound) / (1.0 - t);
+    }
+    p.min(1.0)
+}
+
+#[allow(clippy::cast_precision_loss)]
+fn ratio(num: i128, den: i128) -> f64 {
+    num as f64 / den as f64
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use urna_tally::seats::{DistrictId, ListId, ListKind, RuleSet};
+
+    use super::*;
+    use crate::{AuditDistrict, AuditList, Batch, assertions};
+
+    const SEED: &str = "12345678901234567890";
+
+    /// One seat, `n` stations of 500 ballots with votes `a` and `b`.
+    fn election(n: usize, a: u64, b: u64) -> AuditInput {
+        let list = |id: &str| AuditList {
+            id: ListId::new(id),
+            kind: ListKind::Party,
+        };
+        AuditInput {
+            lists: vec![list("A"), list("B")],
+            districts: vec![AuditDistrict {
+                id: DistrictId::new("all"),
+                seats: Some(1),
+            }],
+            batches: (0..n)
+                .map(|i| Batch {
+                    id: format!("P{i}"),
+                    district: 0,
+                    ballots: 500,
+                    votes: vec![a, b],
+                    other: 0,
+                })
+                .collect(),
+        }
+    }
+
+    fn audit(input: &AuditInput) -> (Outcome, BatchAudit) {
+        let rules = RuleSet::builtin("generic").unwrap();
+        let outcome = assertions::assertions(&rules, input).unwrap();
+        let audit = BatchAudit::new(&outcome, input, 0.05, 4).unwrap();
+        (outcome, audit)
+    }
+
+    #[test]
+    fn error_bounds_by_hand() {
+        // 200 stations of A 300, B 150, 50 invalid; one seat, divisors scaled by ten:
+        // margin 10 × (60000 − 30000) = 300000.
+        let input = election(200, 300, 150);
+        let (outcome, audit) = audit(&input);
+        let a = &outcome.assertions[0];
+        assert_eq!(a.margin, 10 * 200 * (300 - 150));
+        // u_p = (10·150 + 10·500) / 300000 = 6500 / 300000.
+        assert!((audit.bounds[0] - 6500.0 / 300_000.0).abs() < 1e-15);
+        assert!((audit.total_bound - 200.0 * 6500.0 / 300_000.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn the_first_round_is_asked_for_before_any_count() {
+        let input = election(300, 300, 180);
+        let (outcome, audit) = audit(&input);
+        let report = audit.evaluate(&outcome, &input, SEED, &|_| None);
+        let Verdict::CountMore { round, batches } = report.verdict else {
+            panic!("{report:?}");
+        };
+        assert_eq!(round, 1);
+        let want: std::collections::BTreeSet<usize> = audit
+            .draws(SEED, audit.first_round_draws())
+            .iter()
+            .map(|d| d.batch)
+            .collect();
+        assert_eq!(batches.len(), want.len());
+        assert!(batches.iter().all(|b| want.contains(b)));
+    }
+
+    #[test]
+    fn a_wrong_outcome_goes_to_a_full_hand_count() {
+        // Reported: A wins everywhere; on paper B won every box.
+        let input = election(300, 300, 180);
+        let (outcome, audit) = audit(&input);
+        let report = audit.evaluate(&outcome, &input, SEED, &|_| Some(vec![180, 300, 0, 20]));
+        assert!(
+            matches!(report.verdict, Verdict::FullHandCount { .. }),
+            "{report:?}"
+        );
+        // Paper equal to the protocols: the risk limit is met in round 1.
+        let report = audit.evaluate(&outcome, &input, SEED, &|i| {
+            Some(input.classes(&input.batches[i]))
+        });
+        assert_eq!((report.verdict, report.round), (Verdict::RiskLimitMet, 1));
+    }
+
+    #[test]
+    fn stations_without_error_bound_are_never_drawn() {
+        let mut input = election(50, 300, 180);
+        for b in &mut input.batches[..25] {
+            b.ballots = 0;
+            b.votes = vec![0, 0];
+        }
+        let (_, audit) = audit(&input);
+        let draws = audit.draws(SEED, 500);
+        assert!(draws.iter().all(|d| d.batch >= 25));
+        assert_eq!(draws, audit.draws(SEED, 500));
+    }
+
+    #[test]
+    fn kaplan_markov_matches_hand_computed_values() {
+        // U = 100, no errors: 0.99^n; 299 draws are the first below 0.05
+        // (ln 0.05 / ln 0.99 = 298.07).
+        let zero = vec![0.0; 299];
+        let p = kaplan_markov(100.0, &zero);
+        assert!((p - 0.99f64.powi(299)).abs() < 1e-12);
+        assert!(p <= 0.05 && kaplan_markov(100.0, &zero[..298]) > 0.05);
+        // One taint of 1/2 among three draws: 0.99³ / 0.5 = 1.940598, capped at 1.
+        assert_eq!(kaplan_markov(100.0, &[0.0, 0.5, 0.0]), 1.0);
+        // U = 10, taints 0, −0.5: 0.9 × 0.9 / 1.5 = 0.54.
+        assert!((kaplan_markov(10.0, &[0.0, -0.5]) - 0.54).abs() < 1e-12);
+        // A maximal taint gives no evidence.
+        assert_eq!(kaplan_markov(10.0, &[1.0]), 1.0);
+    }
+}

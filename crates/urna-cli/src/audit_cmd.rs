@@ -1,0 +1,539 @@
+//! `urna audit`: risk-limiting audit of the seat outcome from a data directory's current
+//! protocols (assertions, the sample to hand count, the measured risk). The mathematics lives in
+//! `urna-audit`; this file reads the store and the hand-count file.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use clap::Subcommand;
+use urna_audit::polling::{self, Bravo};
+use urna_audit::{
+    AuditDistrict, AuditInput, AuditList, Batch, BatchAudit, Outcome, Verdict, assertions, sampler,
+};
+use urna_model::definition::{self, ContestIdx, Election, UnitIdx};
+use urna_model::note::Note;
+use urna_model::protocol::ProtocolBody;
+use urna_store::Store;
+use urna_tally::seats::{self, DistrictId, ListId, ListKind, RuleSet};
+
+/// The `urna audit` subcommands.
+#[derive(Subcommand)]
+pub(crate) enum AuditCommand {
+    /// The assertions whose truth implies the reported seats, with their margins.
+    Assertions {
+        #[command(flatten)]
+        common: Common,
+        /// Print them as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Add sample sizes in ballots, for where a ballot manifest exists: ballot polling
+        /// (BRAVO, Wald's average) and ballot-level comparison with no discrepancy, per
+        /// assertion over its scope.
+        #[arg(long)]
+        estimates: bool,
+    },
+    /// The stations to hand count in a round, drawn from the public seed.
+    Sample {
+        #[command(flatten)]
+        common: Common,
+        /// The seed from the public dice roll: at least 20 decimal digits.
+        #[arg(long)]
+        seed: String,
+        /// The round (1 for the first sample; later rounds add stations).
+        #[arg(long, default_value_t = 1)]
+        round: u32,
+    },
+    /// The measured risk from hand counts, and whether to stop, count more or count everything.
+    ///
+    /// Exit codes: 0 the risk limit is met, or more stations must be counted (listed);
+    /// 1 a full hand count is needed; 2 bad usage or input.
+    Risk {
+        #[command(flatten)]
+        common: Common,
+        /// The seed from the public dice roll.
+        #[arg(long)]
+        seed: String,
+        /// Hand counts: CSV with a `station` column, one column per list id and `invalid`
+        /// (invalid and blank ballots).
+        #[arg(long)]
+        counts: PathBuf,
+    },
+}
+
+/// Options every audit subcommand takes.
+#[derive(clap::Args)]
+pub(crate) struct Common {
+    /// Data directory (its current accepted protocols are the reported results).
+    #[arg(long)]
+    data: PathBuf,
+    /// A built-in rule set or a rule-set file (default: the one the definition names).
+    #[arg(long)]
+    rules: Option<String>,
+    /// Seats to fill, for rule sets that name no districts.
+    #[arg(long)]
+    seats: Option<u32>,
+    /// The risk limit α: the largest chance that a wrong outcome passes the audit.
+    #[arg(long, default_value_t = 0.05)]
+    risk_limit: f64,
+    /// Rounds before a full hand count (round r draws n₁·2^(r−1) in all).
+    #[arg(long, default_value_t = 4)]
+    rounds: u32,
+}
+
+/// Runs `urna audit …`.
+pub(crate) fn run(command: AuditCommand) -> Result<ExitCode> {
+    match command {
+        AuditCommand::Assertions {
+            common,
+            json,
+            estimates,
+        } => {
+            let l = Loaded::open(&common)?;
+            let outcome = assertions::assertions(&l.rules, &l.input)?;
+            if json {
+                out!("{}", serde_json::to_string_pretty(&outcome)?);
+            } else {
+                print_assertions(&l, &outcome, estimates.then_some(common.risk_limit))?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        AuditCommand::Sample {
+            common,
+            seed,
+            round,
+        } => {
+            sampler::check_seed(&seed)?;
+            if round == 0 || round > common.rounds {
+                bail!(
+                    "--round {round}: rounds run from 1 to --rounds ({})",
+                    common.rounds
+                );
+            }
+            let l = Loaded::open(&common)?;
+            let outcome = assertions::assertions(&l.rules, &l.input)?;
+            let audit = BatchAudit::new(&outcome, &l.input, common.risk_limit, common.rounds)?;
+            l.header(&audit)?;
+            if !audit.unconfirmable.is_empty() {
+                out!(
+                    "no sample can confirm this outcome (no margin): {}\nverdict: full hand count",
+                    audit.unconfirmable.join("; ")
+                );
+                return Ok(ExitCode::from(1));
+            }
+            if round > audit.rounds_within(l.input.batches.len()) {
+                out!(
+                    "round {round} would need {} draws in all, at least the {} stations\nverdict: full hand count",
+                    audit.draws_by_round(round),
+                    l.input.batches.len()
+                );
+                return Ok(ExitCode::from(1));
+            }
+            let before = if round == 1 {
+                0
+            } else {
+                audit.draws_by_round(round - 1)
+            };
+            let upto = audit.draws_by_round(round);
+            let draws = audit.draws(&seed, upto);
+            let earlier: std::collections::BTreeSet<usize> = draws
+                .iter()
+                .filter(|d| d.number <= before)
+                .map(|d| d.batch)
+                .collect();
+            let mut new: BTreeMap<usize, Vec<u64>> = BTreeMap::new();
+            let mut order = Vec::new();
+            for d in draws.iter().filter(|d| d.number > before) {
+                if earlier.contains(&d.batch) {
+                    continue;
+                }
+                if !new.contains_key(&d.batch) {
+                    order.push(d.batch);
+                }
+                new.entry(d.batch).or_default().push(d.number);
+            }
+            out!(
+                "round {round}: draws {}..{upto} of seed {seed}; {} new station(s) to hand count",
+                before + 1,
+                order.len()
+            );
+            out!("{:<16} {:<20} draws", "station", "district");
+            for i in order {
+                let b = &l.input.batches[i];
+                let nums: Vec<String> = new[&i].iter().map(u64::to_string).collect();
+                out!(
+                    "{:<16} {:<20} {}",
+                    b.id,
+                    l.input.districts[b.district].id.as_str(),
+                    nums.join(",")
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        AuditCommand::Risk {
+            common,
+            seed,
+            counts,
+        } => {
+            sampler::check_seed(&seed)?;
+            let l = Loaded::open(&common)?;
+            let outcome = assertions::assertions(&l.rules, &l.input)?;
+            let audit = BatchAudit::new(&outcome, &l.input, common.risk_limit, common.rounds)?;
+            let hand = l.read_counts(&counts)?;
+            let report = audit.evaluate(&outcome, &l.input, &seed, &|i| hand.get(&i).cloned());
+            l.header(&audit)?;
+            out!(
+                "hand counts: {} station(s) in {}; evaluated {} draw(s) over {} station(s) (rounds complete: {})",
+                hand.len(),
+                counts.display(),
+                report.draws,
+                report.stations,
+                report.round
+            );
+            out!(
+                "measured risk: {:.6} (limit {})",
+                report.risk,
+                common.risk_limit
+            );
+            match report.verdict {
+                Verdict::RiskLimitMet => {
+                    out!("verdict: risk limit met: the reported seats stand");
+                    Ok(ExitCode::SUCCESS)
+                }
+                Verdict::CountMore { round, batches } => {
+                    out!(
+                        "verdict: escalate: hand count round {round}'s stations first ({}):",
+                        batches.len()
+                    );
+                    for i in batches {
+                        let b = &l.input.batches[i];
+                        out!("  {} ({})", b.id, l.input.districts[b.district].id);
+                    }
+                    Ok(ExitCode::SUCCESS)
+                }
+                Verdict::FullHandCount { reason } => {
+                    out!("verdict: full hand count: {reason}");
+                    Ok(ExitCode::from(1))
+                }
+            }
+        }
+    }
+}
+
+/// The reported results of a data directory in the audit's terms.
+struct Loaded {
+    rules: RuleSet,
+    input: AuditInput,
+    /// Every list of the contest (id, whether it is an `other` list), in definition order.
+    columns: Vec<(String, bool)>,
+    quarantined: usize,
+}
+
+impl Loaded {
+    fn open(common: &Common) -> Result<Self> {
+        let dir = &common.data;
+        let store = Store::open(dir).with_context(|| format!("opening {}", dir.display()))?;
+        let e = store.election();
+        let contest = &e.contests[0];
+        let rules = match &common.rules {
+            Some(r) => crate::seats::load_rules(r)?,
+            None => seats::contest_rules(e, ContestIdx(0))?.with_context(|| {
+                format!(
+                    "the definition names no seat rules for contest {:?}; give --rules",
+                    contest.id
+                )
+            })?,
+        };
+        let mut lists = Vec::new();
+        let mut columns = Vec::new();
+        for &l in &contest.lists {
+            let list = &e.lists[l];
+            let other = list.kind == definition::ListKind::Other;
+            columns.push((list.id.clone(), other));
+            if !other {
+                lists.push(AuditList {
+                    id: ListId::new(list.id.clone()),
+                    kind: if list.kind == definition::ListKind::Coalition {
+                        ListKind::Coalition
+                    } else {
+                        ListKind::Party
+                    },
+                });
+            }
+        }
+        // District of every depth-1 unit, as the seat allocation matches them.
+        let mut districts = Vec::new();
+        let mut unit_district: HashMap<u32, usize> = HashMap::new();
+        if rules.districts.is_empty() {
+            let house = common
+                .seats
+                .or_else(|| contest.seats.as_ref().and_then(|c| c.house))
+                .with_context(|| {
+                    format!("rule set {:?} names no districts: give --seats", rules.id)
+                })?;
+            districts.push(AuditDistrict {
+                id: DistrictId::new(e.units[0].id.clone()),
+                seats: Some(house),
+            });
+        } else {
+            for (k, d) in rules.districts.iter().enumerate() {
+                let unit = e
+                    .units
+                    .iter()
+                    .position(|u| {
+                        u.depth == 1
+                            && (u.id == d.id.0
+                                || u.name == d.id.0
+                                || d.name.as_deref() == Some(u.name.as_str()))
+                    })
+                    .with_context(|| {
+                        format!("rule set {:?}: district {} matches no unit", rules.id, d.id)
+                    })?;
+                unit_district.insert(u32::try_from(unit)?, k);
+                districts.push(AuditDistrict {
+                    id: d.id.clone(),
+                    seats: None,
+                });
+            }
+        }
+        let district_of = |e: &Election, mut u: UnitIdx| -> Option<usize> {
+            if rules.districts.is_empty() {
+                return Some(0);
+            }
+            loop {
+                let unit = &e.units[u.0 as usize];
+                if unit.depth <= 1 {
+                    return unit_district.get(&u.0).copied();
+                }
+                u = unit.parent?;
+            }
+        };
+        let ballots_count = e.counts.iter().position(|c| c == "ballots-cast");
+        // The current revision of every station in the first contest.
+        let mut current: BTreeMap<usize, (u32, urna_model::intake::Submission)> = BTreeMap::new();
+        for row in store.entries()? {
+            if row.index == 0 {
+                continue;
+            }
+            let note = Note::parse(&row.note)
+                .map_err(|err| anyhow::anyhow!("entry {}: {err}", row.index))?;
+            let body = ProtocolBody::parse(note.text())
+                .map_err(|err| anyhow::anyhow!("entry {}: {err}", row.index))?;
+            let sub = urna_model::intake::bind_unverified(e, &row.note, &note, &body)
+                .map_err(|err| anyhow::anyhow!("entry {}: {err}", row.index))?;
+            if sub.contest != ContestIdx(0) {
+                continue;
+            }
+            let s = sub.station.0 as usize;
+            if current.get(&s).is_none_or(|(rev, _)| sub.revision >= *rev) {
+                current.insert(s, (sub.revision, sub));
+            }
+        }
+        let mut batches = Vec::new();
+        let mut quarantined = 0;
+        for (s, (_, sub)) in current {
+            if sub.is_quarantined() {
+                quarantined += 1;
+                continue;
+            }
+            let station = &e.stations[s];
+            let Some(district) = district_of(e, station.unit) else {
+                continue;
+            };
+            let mut votes = Vec::new();
+            let mut other = 0u64;
+            for ((_, is_other), &v) in columns.iter().zip(&sub.votes) {
+                if *is_other {
+                    other += v;
+                } else {
+                    votes.push(v);
+                }
+            }
+            let valid: u64 = votes.iter().sum::<u64>() + other;
+            // Ballots in the box: the protocol's ballots cast, never fewer than its votes.
+            let cast = ballots_count
+                .and_then(|i| sub.counts.get(i).copied())
+                .unwrap_or(0);
+            batches.push(Batch {
+                id: station.id.clone(),
+                district,
+                ballots: cast.max(valid),
+                votes,
+                other,
+            });
+        }
+        Ok(Self {
+            rules,
+            input: AuditInput {
+                lists,
+                districts,
+                batches,
+            },
+            columns,
+            quarantined,
+        })
+    }
+
+    fn header(&self, audit: &BatchAudit) -> Result<()> {
+        let ballots: u64 = self.input.batches.iter().map(|b| b.ballots).sum();
+        out!(
+            "audit of rule set {}: {} stations, {ballots} ballots ({} quarantined stations are not in the reported results)",
+            self.rules.id,
+            self.input.batches.len(),
+            self.quarantined
+        );
+        out!(
+            "total error bound U = {:.2}; risk limit {}; round 1 draws {}, up to {} by round {}",
+            audit.total_bound,
+            audit.risk_limit,
+            audit.first_round_draws(),
+            audit.draws_by_round(audit.max_rounds),
+            audit.max_rounds
+        );
+        Ok(())
+    }
+
+    /// Reads a hand-count CSV: station → ballot classes (lists, `other`, invalid).
+    fn read_counts(&self, path: &Path) -> Result<HashMap<usize, Vec<u64>>> {
+        let mut rdr = csv::Reader::from_path(path)
+            .with_context(|| format!("--counts: reading {}", path.display()))?;
+        let headers = rdr.headers()?.clone();
+        let col =
+            |name: &str| -> Result<usize> {
+                headers.iter().position(|h| h.trim() == name).with_context(|| {
+                format!(
+                    "--counts {}: no column `{name}` (need station, every list id and invalid)",
+                    path.display()
+                )
+            })
+            };
+        let station_col = col("station")?;
+        let list_cols: Vec<(usize, bool)> = self
+            .columns
+            .iter()
+            .map(|(id, other)| Ok((col(id)?, *other)))
+            .collect::<Result<_>>()?;
+        let invalid_col = col("invalid")?;
+        let index: HashMap<&str, usize> = self
+            .input
+            .batches
+            .iter()
+            .enumerate()
+            .map(|(i, b)| (b.id.as_str(), i))
+            .collect();
+        let mut out = HashMap::new();
+        for (line, rec) in rdr.records().enumerate() {
+            let rec =
+                rec.with_context(|| format!("--counts {}: row {}", path.display(), line + 2))?;
+            let station = rec.get(station_col).unwrap_or("").trim();
+            let &i = index.get(station).with_context(|| {
+                format!(
+                    "--counts {} row {}: station `{station}` is not a counted station of the reported results",
+                    path.display(),
+                    line + 2
+                )
+            })?;
+            let num = |c: usize, what: &str| -> Result<u64> {
+                let text = rec.get(c).unwrap_or("").trim();
+                text.parse::<u64>().with_context(|| {
+                    format!(
+                        "--counts {} row {} column `{what}`: `{text}` is not a count",
+                        path.display(),
+                        line + 2
+                    )
+                })
+            };
+            let mut classes = Vec::new();
+            let mut other = 0u64;
+            for ((c, is_other), (id, _)) in list_cols.iter().zip(&self.columns) {
+                let v = num(*c, id)?;
+                if *is_other {
+                    other += v;
+                } else {
+                    classes.push(v);
+                }
+            }
+            classes.push(other);
+            classes.push(num(invalid_col, "invalid")?);
+            if out.insert(i, classes).is_some() {
+                bail!(
+                    "--counts {}: station `{station}` appears twice",
+                    path.display()
+                );
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn print_assertions(l: &Loaded, o: &Outcome, estimates: Option<f64>) -> Result<()> {
+    let ballots: u64 = l.input.batches.iter().map(|b| b.ballots).sum();
+    out!(
+        "rule set {}: {} stations, {ballots} ballots, {} districts ({} quarantined stations are not in the reported results)",
+        o.rule_set,
+        l.input.batches.len(),
+        l.input.districts.len(),
+        l.quarantined
+    );
+    out!(
+        "{} assertions; margins in weighted votes (seat divisors ×10, threshold shares as whole fractions); the audit is as hard as the smallest diluted margin",
+        o.assertions.len()
+    );
+    let extra = if estimates.is_some() {
+        format!(" {:>12} {:>12}", "polling", "comparison")
+    } else {
+        String::new()
+    };
+    out!(
+        "{:>4}  {:<48} {:>14} {:>10}{extra}",
+        "#",
+        "assertion",
+        "margin",
+        "diluted"
+    );
+    for (i, a) in o.assertions.iter().enumerate() {
+        let extra = match estimates {
+            Some(alpha) => {
+                let classes = l.input.scope_classes(a.scope);
+                let polling = Bravo::new(a, &classes)
+                    .map(|b| b.wald_asn(&classes, alpha))
+                    .filter(|n| n.is_finite())
+                    .map_or("-".to_owned(), |n| ballots_or_all(n, a.ballots));
+                let comparison = polling::comparison_draws(a, alpha)
+                    .map_or("-".to_owned(), |n| ballots_or_all(n as f64, a.ballots));
+                format!(" {polling:>12} {comparison:>12}")
+            }
+            None => String::new(),
+        };
+        out!(
+            "{:>4}  {:<48} {:>14} {:>9.4}%{extra}",
+            i + 1,
+            a.describe(),
+            a.margin,
+            a.diluted_margin * 100.0
+        );
+    }
+    if let Some(min) = o
+        .assertions
+        .iter()
+        .min_by(|a, b| a.diluted_margin.total_cmp(&b.diluted_margin))
+    {
+        out!(
+            "smallest diluted margin: {:.4}% ({})",
+            min.diluted_margin * 100.0,
+            min.describe()
+        );
+    }
+    Ok(())
+}
+
+/// A sample size in ballots, or `all` when it reaches the ballots in scope.
+#[allow(clippy::cast_precision_loss)]
+fn ballots_or_all(n: f64, ballots: u64) -> String {
+    if n >= ballots as f64 {
+        "all".to_owned()
+    } else {
+        format!("{:.0}", n.ceil())
+    }
+}
