@@ -21,6 +21,7 @@
 pub mod eft;
 pub mod integer;
 pub mod report;
+pub mod shape;
 pub mod svg;
 
 use eft::{EftStats, capped_share, eft_stats};
