@@ -262,6 +262,8 @@ pub fn map(title: &str, regions: &[Region<'_>]) -> String {
         return s;
     }
     let scale = ((W - 2.0 * R) / (x1 - x0).max(1e-9)).min((H - T - R) / (y1 - y0).max(1e-9));
+    // Centred horizontally.
+    let left = (W - (x1 - x0) * scale) / 2.0;
     let max = regions
         .iter()
         .filter_map(|r| r.value)
@@ -275,14 +277,21 @@ pub fn map(title: &str, regions: &[Region<'_>]) -> String {
     {
         let mut d = String::new();
         for ring in *rings {
-            for (i, &(x, y)) in ring.iter().enumerate() {
+            // Points closer than half a pixel to the last one drawn are skipped.
+            let mut last: Option<(f64, f64)> = None;
+            for &(x, y) in ring {
+                let p = (left + (x - x0) * scale, T + (y1 - y) * scale);
+                if last.is_some_and(|l| (l.0 - p.0).abs() < 0.5 && (l.1 - p.1).abs() < 0.5) {
+                    continue;
+                }
                 let _ = write!(
                     d,
                     "{}{:.1} {:.1}",
-                    if i == 0 { "M" } else { "L" },
-                    R + (x - x0) * scale,
-                    T + (y1 - y) * scale
+                    if last.is_none() { "M" } else { "L" },
+                    p.0,
+                    p.1
                 );
+                last = Some(p);
             }
             d.push('Z');
         }
