@@ -65,6 +65,11 @@ pub fn is_whole_percent(k: u64, n: u64) -> bool {
     if k == 0 || k >= n {
         return false;
     }
+    if n <= u64::from(u32::MAX) {
+        // The common case in 64 bits: 200·k < 2^40 and 2·n·100 < 2^41.
+        let percent = (200 * k + n) / (2 * n);
+        return (2 * n * percent + 100) / 200 == k;
+    }
     let (k, n) = (u128::from(k), u128::from(n));
     let percent = (200 * k + n) / (2 * n);
     (2 * n * percent + 100) / 200 == k
@@ -239,6 +244,10 @@ mod tests {
         assert!(is_whole_percent(733, 977)); // 75 % of 977 = 732.75 → 733
         assert!(!is_whole_percent(0, 100));
         assert!(!is_whole_percent(100, 100));
+        // Beyond 32 bits the same rule in 128 bits.
+        let n = 10_000_000_000u64;
+        assert!(is_whole_percent(n / 4, n));
+        assert!(!is_whole_percent(n / 4 + 1, n));
     }
 
     #[test]
