@@ -120,3 +120,37 @@ fn eft_csv_of_albania_2013() {
         "{err}"
     );
 }
+
+/// `urna sim --stuffing`: the same election with ballots stuffed at a fifth of the stations
+/// is flagged by the stuffing screen nationally; the clean one is not. A share outside 0–1
+/// is refused with the rule.
+#[test]
+fn simulated_stuffing_is_flagged_and_the_clean_election_is_not() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, extra) in [("clean", &[][..]), ("stuffed", &["--stuffing", "0.2"][..])] {
+        let src = dir.path().join(format!("{name}-src"));
+        let data = dir.path().join(name);
+        let mut args = vec!["sim", "--out", p(&src), "--stations", "2400"];
+        args.extend_from_slice(extra);
+        run(&args, 0);
+        crate::init(&src, &data);
+        run(
+            &[
+                "ingest",
+                "--data",
+                p(&data),
+                p(&src.join("protocols.notes")),
+            ],
+            0,
+        );
+        let out = run(&["forensics", "--data", p(&data), "--reps", "100"], 0);
+        let national = out.contains("[stuffing] all Alliance for Progress");
+        assert_eq!(national, name == "stuffed", "{name}: {out}");
+    }
+    let dir2 = dir.path().join("x");
+    let err = run(&["sim", "--out", p(&dir2), "--stuffing", "1.5"], 2);
+    assert!(
+        err.contains("1.5 is not a share of stations from 0 to 1"),
+        "{err}"
+    );
+}
