@@ -33,6 +33,10 @@ pub(crate) struct ForensicsArgs {
     /// Report folder to write (index.html and its SVG plots; created if missing).
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Unit shapes for a map of the flags per unit: an ESRI shapefile (.shp, with its .dbf
+    /// beside it) whose records name the units in an attribute.
+    #[arg(long, requires = "out")]
+    shapes: Option<PathBuf>,
     /// Monte Carlo repetitions of the integer-percentage screen.
     #[arg(long, default_value_t = 1000)]
     reps: u32,
@@ -64,11 +68,22 @@ pub(crate) fn run(args: &ForensicsArgs) -> Result<ExitCode> {
         },
         ..Options::default()
     };
+    let shapes = match &args.shapes {
+        Some(shp) => {
+            let dbf = shp.with_extension("dbf");
+            let read =
+                |p: &Path| std::fs::read(p).with_context(|| format!("reading {}", p.display()));
+            let shapes = urna_forensics::shape::read(&read(shp)?, &read(&dbf)?)
+                .with_context(|| format!("reading the shapes of {}", shp.display()))?;
+            Some(shapes)
+        }
+        None => None,
+    };
     let r = analyze(&input, &options)?;
     out!("{}", report::summary(&r).trim_end());
     if let Some(dir) = &args.out {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        let files = report::files(&r, &format!("Forensic screens: {title}"));
+        let files = report::files(&r, &format!("Forensic screens: {title}"), shapes.as_deref());
         for (name, text) in &files {
             let path = dir.join(name);
             std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;

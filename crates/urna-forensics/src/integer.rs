@@ -14,11 +14,15 @@
 //! integer arithmetic (halves round up). Redrawn counts are judged the same way, including
 //! the `0 < k < n` rule.
 //!
-//! Draws: exact inversion when n·p·(1−p) < 10, otherwise the normal approximation rounded to
-//! the nearest count and clamped to `[0, n]`. Repetition `r` uses ChaCha8 seeded with the
-//! seed and stream `r`, so results do not depend on the number of threads.
+//! Draws: only whether a redrawn count is a whole percentage matters, so each repetition draws
+//! that event directly, with its exact probability under Binomial(n, k/n): the binomial
+//! probabilities of the whole-percentage counts within 8 standard deviations of the mean,
+//! summed (from a table of log-factorials; Stirling's series beyond 2^20). This is the same
+//! Monte Carlo as redrawing the counts, at one uniform number per station and repetition.
+//! Repetition `r` uses ChaCha8 seeded with the seed and stream `r`, so results do not depend
+//! on the number of threads.
 
-use rand::{Rng, SeedableRng};
+use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 /// Monte Carlo settings.
@@ -65,19 +69,75 @@ pub fn is_whole_percent(k: u64, n: u64) -> bool {
     if k == 0 || k >= n {
         return false;
     }
+    if n <= u64::from(u32::MAX) {
+        // The common case in 64 bits: 200·k < 2^40 and 2·n·100 < 2^41.
+        let percent = (200 * k + n) / (2 * n);
+        return (2 * n * percent + 100) / 200 == k;
+    }
     let (k, n) = (u128::from(k), u128::from(n));
     let percent = (200 * k + n) / (2 * n);
     (2 * n * percent + 100) / 200 == k
 }
 
-/// A station prepared for drawing.
-#[derive(Debug, Clone, Copy)]
-struct Draw {
-    n: u64,
-    p: f64,
-    mean: f64,
-    sd: f64,
-    group: usize,
+/// Log-factorials `ln k!` for `k` below the table's length, Stirling's series above.
+struct LnFact(Vec<f64>);
+
+impl LnFact {
+    fn new(max: u64) -> Self {
+        let len = usize::try_from(max.min(1 << 20)).unwrap_or(1 << 20) + 1;
+        let mut t = Vec::with_capacity(len);
+        let mut acc = 0.0;
+        t.push(0.0);
+        for k in 1..len {
+            #[allow(clippy::cast_precision_loss)]
+            let kf = k as f64;
+            acc += kf.ln();
+            t.push(acc);
+        }
+        Self(t)
+    }
+
+    fn get(&self, k: u64) -> f64 {
+        if let Some(v) = usize::try_from(k).ok().and_then(|i| self.0.get(i)) {
+            return *v;
+        }
+        #[allow(clippy::cast_precision_loss)]
+        let x = k as f64;
+        x * x.ln() - x + 0.5 * (std::f64::consts::TAU * x).ln() + 1.0 / (12.0 * x)
+            - 1.0 / (360.0 * x * x * x)
+    }
+}
+
+/// The probability that a Binomial(n, p) count is a whole percentage of `n` (`0 < k < n`).
+fn whole_probability(n: u64, p: f64, lf: &LnFact) -> f64 {
+    #[allow(clippy::cast_precision_loss)]
+    let nf = n as f64;
+    let sd = (nf * p * (1.0 - p)).sqrt();
+    let (lo, hi) = (
+        (nf * p - 8.0 * sd - 1.0).max(1.0),
+        (nf * p + 8.0 * sd + 1.0).min(nf - 1.0),
+    );
+    let (lp, lq) = (p.ln(), (1.0 - p).ln());
+    let ln_n = lf.get(n);
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let (p_lo, p_hi) = (
+        ((100.0 * lo / nf).floor() as u64).saturating_sub(1),
+        ((100.0 * hi / nf).ceil() as u64 + 1).min(100),
+    );
+    let mut q = 0.0;
+    let mut last = None;
+    for percent in p_lo.max(1)..=p_hi {
+        let k = u64::try_from((2 * u128::from(n) * u128::from(percent) + 100) / 200)
+            .unwrap_or(u64::MAX);
+        if last == Some(k) || !is_whole_percent(k, n) {
+            continue;
+        }
+        last = Some(k);
+        #[allow(clippy::cast_precision_loss)]
+        let kf = k as f64;
+        q += (ln_n - lf.get(k) - lf.get(n - k) + kf * lp + (nf - kf) * lq).exp();
+    }
+    q.min(1.0)
 }
 
 /// Counts whole percentages of `(k, n, group)` items per group (and over all items, as the
@@ -91,7 +151,9 @@ pub fn integer_percentages(
     let all = groups;
     let mut included = vec![0u64; groups + 1];
     let mut observed = vec![0u64; groups + 1];
-    let mut draws = Vec::with_capacity(items.len());
+    let lf = LnFact::new(items.iter().map(|i| i.1).max().unwrap_or(0));
+    // (threshold on a uniform u32, group) per included station.
+    let mut draws: Vec<(u64, usize)> = Vec::with_capacity(items.len());
     for &(k, n, g) in items {
         if n < cfg.min_denominator || k == 0 || k >= n {
             continue;
@@ -103,14 +165,11 @@ pub fn integer_percentages(
         observed[g] += whole;
         observed[all] += whole * u64::from(g != all);
         #[allow(clippy::cast_precision_loss)]
-        let (nf, p) = (n as f64, k as f64 / n as f64);
-        draws.push(Draw {
-            n,
-            p,
-            mean: nf * p,
-            sd: (nf * p * (1.0 - p)).sqrt(),
-            group: g,
-        });
+        let q = whole_probability(n, k as f64 / n as f64, &lf);
+        // P(u < t) = t / 2^32 for a uniform u32 u.
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        let t = (q * 4_294_967_296.0).round() as u64;
+        draws.push((t, g));
     }
     let reps = cfg.reps as usize;
     // counts[r * (groups + 1) + g]
@@ -126,15 +185,10 @@ pub fn integer_percentages(
                     let rep = (t * per + i) as u64;
                     let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
                     rng.set_stream(rep);
-                    let mut normal = Normal::default();
-                    for d in draws {
-                        let k = draw(d, &mut rng, &mut normal);
-                        if is_whole_percent(k, d.n) {
-                            row[d.group] += 1;
-                            if d.group != all {
-                                row[all] += 1;
-                            }
-                        }
+                    for &(t, g) in draws {
+                        let hit = u64::from(u64::from(rng.next_u32()) < t);
+                        row[g] += hit;
+                        row[all] += hit * u64::from(g != all);
                     }
                 }
             });
@@ -163,66 +217,6 @@ pub fn integer_percentages(
         .collect()
 }
 
-/// Standard normal draws by Marsaglia's polar method, one pair at a time.
-#[derive(Debug, Default)]
-struct Normal {
-    spare: Option<f64>,
-}
-
-impl Normal {
-    fn next(&mut self, rng: &mut ChaCha8Rng) -> f64 {
-        if let Some(z) = self.spare.take() {
-            return z;
-        }
-        loop {
-            let u: f64 = rng.r#gen::<f64>() * 2.0 - 1.0;
-            let v: f64 = rng.r#gen::<f64>() * 2.0 - 1.0;
-            let s = u * u + v * v;
-            if s > 0.0 && s < 1.0 {
-                let m = (-2.0 * s.ln() / s).sqrt();
-                self.spare = Some(v * m);
-                return u * m;
-            }
-        }
-    }
-}
-
-/// One Binomial(n, p) draw.
-fn draw(d: &Draw, rng: &mut ChaCha8Rng, normal: &mut Normal) -> u64 {
-    if d.sd * d.sd < 10.0 {
-        // Inversion on the smaller tail probability.
-        let flip = d.p > 0.5;
-        let q = if flip { 1.0 - d.p } else { d.p };
-        let u: f64 = rng.r#gen();
-        let ratio = q / (1.0 - q);
-        #[allow(clippy::cast_precision_loss)]
-        let nf = d.n as f64;
-        let mut pmf = (1.0 - q).powf(nf);
-        let mut cdf = pmf;
-        let mut k = 0u64;
-        while u > cdf && k < d.n {
-            #[allow(clippy::cast_precision_loss)]
-            let kf = k as f64;
-            pmf *= ratio * (nf - kf) / (kf + 1.0);
-            cdf += pmf;
-            k += 1;
-            if pmf <= 0.0 && cdf < u && kf > nf * q {
-                break;
-            }
-        }
-        if flip { d.n - k } else { k }
-    } else {
-        let x = (d.mean + d.sd * normal.next(rng)).round();
-        #[allow(
-            clippy::cast_precision_loss,
-            clippy::cast_possible_truncation,
-            clippy::cast_sign_loss
-        )]
-        let k = x.clamp(0.0, d.n as f64) as u64;
-        k
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -239,6 +233,10 @@ mod tests {
         assert!(is_whole_percent(733, 977)); // 75 % of 977 = 732.75 → 733
         assert!(!is_whole_percent(0, 100));
         assert!(!is_whole_percent(100, 100));
+        // Beyond 32 bits the same rule in 128 bits.
+        let n = 10_000_000_000u64;
+        assert!(is_whole_percent(n / 4, n));
+        assert!(!is_whole_percent(n / 4 + 1, n));
     }
 
     #[test]
@@ -267,26 +265,33 @@ mod tests {
     }
 
     #[test]
-    fn small_binomials_are_drawn_exactly() {
-        // n = 120, p = 0.05: variance 5.7 < 10, inversion; the mean must be 6.
-        let d = Draw {
-            n: 120,
-            p: 0.05,
-            mean: 6.0,
-            sd: 5.7f64.sqrt(),
-            group: 0,
-        };
-        let mut rng = ChaCha8Rng::seed_from_u64(1);
-        let mut normal = Normal::default();
-        let sum: u64 = (0..20_000).map(|_| draw(&d, &mut rng, &mut normal)).sum();
-        let mean = sum as f64 / 20_000.0;
-        assert!((mean - 6.0).abs() < 0.1, "{mean}");
-        let d = Draw {
-            p: 0.95,
-            mean: 114.0,
-            ..d
-        };
-        let sum: u64 = (0..20_000).map(|_| draw(&d, &mut rng, &mut normal)).sum();
-        assert!((sum as f64 / 20_000.0 - 114.0).abs() < 0.1);
+    fn whole_probabilities_equal_the_binomial_sums() {
+        // Against every count's probability summed directly over 0 ≤ k < n.
+        for (n, p) in [
+            (120u64, 0.05f64),
+            (380, 0.4),
+            (1000, 0.412),
+            (2000, 0.93),
+            (150, 0.5),
+        ] {
+            // ln C(n, k) built up term by term, in log space so nothing underflows.
+            let mut ln_c = 0.0f64;
+            let mut direct = 0.0;
+            for k in 0..n {
+                if is_whole_percent(k, n) {
+                    direct += (ln_c + k as f64 * p.ln() + (n - k) as f64 * (1.0 - p).ln()).exp();
+                }
+                ln_c += ((n - k) as f64).ln() - ((k + 1) as f64).ln();
+            }
+            let q = whole_probability(n, p, &LnFact::new(n));
+            assert!(
+                (q - direct).abs() < 1e-9,
+                "n {n} p {p}: {q} against {direct}"
+            );
+        }
+        // Stirling's series beyond the table agrees with the table.
+        let small = LnFact::new(10);
+        let big = LnFact::new(5000);
+        assert!((small.get(5000) - big.get(5000)).abs() < 1e-9);
     }
 }

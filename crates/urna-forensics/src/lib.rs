@@ -21,6 +21,7 @@
 pub mod eft;
 pub mod integer;
 pub mod report;
+pub mod shape;
 pub mod svg;
 
 use eft::{EftStats, capped_share, eft_stats};
@@ -572,10 +573,11 @@ fn flags(r: &Report) -> Vec<Flag> {
             #[allow(clippy::cast_precision_loss)]
             let n = e.obs as f64;
             // Last-digit tests need counts of two digits or more: a unit where over a tenth of
-            // the counts are below 10 (a small list) is not judged on its last digits.
+            // the counts are below 10 (a list with few votes there) is not judged on the last
+            // digits of its counts or of its percentages (0 votes is 0 %, which ends in 0).
             let few_small = e.small * 10 <= e.obs;
             let mut test = |screen: &'static str, value: Option<f64>, mean: f64, sd: f64| {
-                let judged = few_small || !matches!(screen, "LastC" | "C05s");
+                let judged = few_small || !matches!(screen, "LastC" | "C05s" | "P05s");
                 if let Some(x) = value
                     && n >= 30.0
                     && judged

@@ -4,6 +4,7 @@
 use std::fmt::Write as _;
 
 use crate::eft::EftStats;
+use crate::shape::Shape;
 use crate::svg::{self, escape};
 use crate::{Report, VariableScreens};
 
@@ -118,8 +119,54 @@ fn eft_row(h: &mut String, name: &str, e: &EftStats) {
     );
 }
 
-/// The report folder: `index.html` and one SVG per plot, as `(file name, contents)`.
-pub fn files(r: &Report, title: &str) -> Vec<(String, String)> {
+/// A name for matching: ASCII letters and digits, upper case, Albanian `ë`/`ç` as `E`/`C`.
+fn fold(s: &str) -> String {
+    s.chars()
+        .filter_map(|c| match c {
+            'ë' | 'Ë' | 'é' | 'è' => Some('E'),
+            'ç' | 'Ç' => Some('C'),
+            c if c.is_ascii_alphanumeric() => Some(c.to_ascii_uppercase()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The map of flags per unit: each shape is the unit whose name equals (letters and digits,
+/// case and Albanian diacritics aside) one of its attribute values.
+pub fn flags_map(r: &Report, shapes: &[Shape]) -> String {
+    let names: Vec<String> = r.units.iter().map(|u| fold(u)).collect();
+    let regions: Vec<svg::Region<'_>> = shapes
+        .iter()
+        .map(|s| {
+            let unit = s
+                .attributes
+                .iter()
+                .find_map(|(_, v)| names.iter().position(|n| *n == fold(v)));
+            let label = unit.map_or_else(
+                || {
+                    s.attributes
+                        .first()
+                        .map(|a| a.1.clone())
+                        .unwrap_or_default()
+                },
+                |u| r.units[u].clone(),
+            );
+            #[allow(clippy::cast_precision_loss)]
+            let value =
+                unit.map(|u| r.flags.iter().filter(|f| f.unit == r.units[u]).count() as f64);
+            svg::Region {
+                rings: &s.rings,
+                label,
+                value,
+            }
+        })
+        .collect();
+    svg::map("Flags per unit", &regions)
+}
+
+/// The report folder: `index.html` and one SVG per plot, as `(file name, contents)`; with
+/// `shapes`, a map of the flags per unit too.
+pub fn files(r: &Report, title: &str, shapes: Option<&[Shape]>) -> Vec<(String, String)> {
     let nu = r.units.len();
     let mut out = Vec::new();
     let mut h = String::new();
@@ -149,6 +196,10 @@ pub fn files(r: &Report, title: &str) -> Vec<(String, String)> {
             escape(&f.variable),
             escape(&f.detail)
         );
+    }
+    if let Some(shapes) = shapes {
+        h.push_str("</ul><h2>Map</h2><img src=\"map-flags.svg\" alt=\"flags per unit\"><ul>");
+        out.push(("map-flags.svg".to_owned(), flags_map(r, shapes)));
     }
     h.push_str("</ul><h2>Fingerprint</h2><img src=\"fingerprint.svg\" alt=\"turnout against the leading list's share\">");
     out.push((

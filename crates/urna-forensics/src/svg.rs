@@ -234,3 +234,82 @@ mod tests {
         assert_eq!(d.matches("<rect x=").count(), 10);
     }
 }
+
+/// A region of a map: its rings, its label and its value (`None`: no value).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Region<'a> {
+    /// Rings of `(x, y)` points.
+    pub rings: &'a [Vec<(f64, f64)>],
+    /// Label in the tooltip.
+    pub label: String,
+    /// Value that colours it.
+    pub value: Option<f64>,
+}
+
+/// A choropleth: each region's rings filled white to red by its value (grey without one),
+/// with its label and value in a tooltip. Coordinates are fitted to the picture, y up.
+pub fn map(title: &str, regions: &[Region<'_>]) -> String {
+    let mut s = open(title, "", "");
+    let pts = || regions.iter().flat_map(|r| r.rings.iter().flatten());
+    let (mut x0, mut y0, mut x1, mut y1) = (f64::MAX, f64::MAX, f64::MIN, f64::MIN);
+    for &(x, y) in pts() {
+        if x.is_finite() && y.is_finite() {
+            (x0, y0, x1, y1) = (x0.min(x), y0.min(y), x1.max(x), y1.max(y));
+        }
+    }
+    if x0 > x1 || y0 > y1 {
+        s.push_str("</svg>\n");
+        return s;
+    }
+    let scale = ((W - 2.0 * R) / (x1 - x0).max(1e-9)).min((H - T - R) / (y1 - y0).max(1e-9));
+    // Centred horizontally.
+    let left = (W - (x1 - x0) * scale) / 2.0;
+    let max = regions
+        .iter()
+        .filter_map(|r| r.value)
+        .fold(0.0, f64::max)
+        .max(1e-9);
+    for Region {
+        rings,
+        label,
+        value,
+    } in regions
+    {
+        let mut d = String::new();
+        for ring in *rings {
+            // Points closer than half a pixel to the last one drawn are skipped.
+            let mut last: Option<(f64, f64)> = None;
+            for &(x, y) in ring {
+                let p = (left + (x - x0) * scale, T + (y1 - y) * scale);
+                if last.is_some_and(|l| (l.0 - p.0).abs() < 0.5 && (l.1 - p.1).abs() < 0.5) {
+                    continue;
+                }
+                let _ = write!(
+                    d,
+                    "{}{:.1} {:.1}",
+                    if last.is_none() { "M" } else { "L" },
+                    p.0,
+                    p.1
+                );
+                last = Some(p);
+            }
+            d.push('Z');
+        }
+        let fill = value.map_or_else(
+            || "#ddd".to_owned(),
+            |v| {
+                #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+                let gb = (255.0 * (1.0 - (v / max).clamp(0.0, 1.0) * 0.8)) as u8;
+                format!("#ff{gb:02x}{gb:02x}")
+            },
+        );
+        let _ = write!(
+            s,
+            r##"<path d="{d}" fill="{fill}" stroke="#555" stroke-width="0.7"><title>{l}: {v}</title></path>"##,
+            l = escape(label),
+            v = value.map_or_else(|| "-".to_owned(), |v| format!("{v}"))
+        );
+    }
+    s.push_str("</svg>\n");
+    s
+}

@@ -392,7 +392,7 @@ fn stuffing_and_quarantine_concentration_are_flagged() {
     assert!(r.stuffing[1].sobyanin.unwrap() > 0.0);
     let text = report::summary(&r);
     assert!(text.contains("[stuffing] stuffed A"), "{text}");
-    let files = report::files(&r, "test");
+    let files = report::files(&r, "test", None);
     assert_eq!(files[0].0, "index.html");
     assert!(files.iter().any(|(n, _)| n == "fingerprint.svg"));
 }
