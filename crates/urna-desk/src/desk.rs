@@ -7,6 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::sync::{Mutex, MutexGuard};
 
@@ -134,6 +135,9 @@ pub struct Desk {
     conn: Mutex<Connection>,
     /// A hash of no account's password: verified against for unknown names.
     dummy_hash: String,
+    /// Connections for reads ([`Self::reader`]).
+    readers: Vec<Mutex<Connection>>,
+    next_reader: AtomicUsize,
     /// Saved lines go to the line writer, which commits them in groups.
     lines: Mutex<SyncSender<LineWrite>>,
 }
@@ -145,6 +149,9 @@ struct LineWrite {
     value: Option<u64>,
     reply: SyncSender<Result<BTreeMap<String, u64>, Refusal>>,
 }
+
+/// Read connections.
+const READERS: usize = 8;
 
 /// Most saved lines committed in one transaction.
 const LINE_GROUP: usize = 1024;
@@ -295,12 +302,31 @@ impl Desk {
             conn: Mutex::new(conn),
             dummy_hash: db::hash_password(&random_hex())?,
             lines: Mutex::new(lines),
+            readers: (0..READERS)
+                .map(|_| db::open(data).map(Mutex::new))
+                .collect::<Result<_, _>>()?,
+            next_reader: AtomicUsize::new(0),
         })
     }
 
     /// The election definition.
     pub fn election(&self) -> &Election {
         &self.election
+    }
+
+    /// A connection for reads that need no write: WAL lets them run beside the writer, so a
+    /// session check does not wait for another request's commit.
+    fn reader(&self) -> MutexGuard<'_, Connection> {
+        let n = self.readers.len();
+        let start = self.next_reader.fetch_add(1, Ordering::Relaxed);
+        for k in 0..n {
+            if let Ok(c) = self.readers[(start + k) % n].try_lock() {
+                return c;
+            }
+        }
+        self.readers[start % n]
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn db(&self) -> MutexGuard<'_, Connection> {
@@ -315,10 +341,10 @@ impl Desk {
     /// # Errors
     /// [`Refusal`] if the database fails.
     pub fn session(&self, cookie: Option<&str>) -> Result<(Session, Option<String>), Refusal> {
-        let conn = self.db();
         if let Some(id) = cookie {
             let id_hash = hex(&sha256(id.as_bytes()));
-            let row = conn
+            let row = self
+                .reader()
                 .query_row(
                     "SELECT s.csrf, s.expires_ms, u.id, u.name, u.role, u.must_change \
                      FROM sessions s LEFT JOIN users u ON u.id = s.user_id WHERE s.id_hash = ?1",
@@ -355,6 +381,7 @@ impl Desk {
                         None,
                     ));
                 }
+                let conn = self.db();
                 conn.execute("DELETE FROM sessions WHERE id_hash = ?1", [&id_hash])?;
                 if uid.is_some() {
                     db::audit(
@@ -367,7 +394,7 @@ impl Desk {
                 }
             }
         }
-        let (s, id) = new_session(&conn, None, ANON_SESSION_MS)?;
+        let (s, id) = new_session(&self.db(), None, ANON_SESSION_MS)?;
         Ok((s, Some(id)))
     }
 
@@ -712,7 +739,7 @@ impl Desk {
         st: StationIdx,
     ) -> Result<Value, Refusal> {
         let vals: String =
-            self.db()
+            self.reader()
                 .query_row("SELECT vals FROM entries WHERE id = ?1", [id], |r| r.get(0))?;
         let e = &self.election;
         Ok(json!({
@@ -753,7 +780,7 @@ impl Desk {
         };
         if typist != u.id {
             db::audit(
-                &self.db(),
+                &self.reader(),
                 &u.name,
                 "refused-other-entry",
                 &format!("{contest}/{station}"),
