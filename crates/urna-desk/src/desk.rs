@@ -7,10 +7,12 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::sync::{Mutex, MutexGuard};
 
 use rand::RngCore as _;
-use rusqlite::{Connection, OptionalExtension as _, params};
+use rusqlite::{Connection, OptionalExtension as _, TransactionBehavior, params};
 use serde_json::{Value, json};
 use urna_model::definition::{ContestIdx, Election, StationIdx, UnitIdx};
 use urna_model::intake::sha256;
@@ -133,6 +135,89 @@ pub struct Desk {
     conn: Mutex<Connection>,
     /// A hash of no account's password: verified against for unknown names.
     dummy_hash: String,
+    /// Connections for reads ([`Self::reader`]).
+    readers: Vec<Mutex<Connection>>,
+    next_reader: AtomicUsize,
+    /// Saved lines go to the line writer, which commits them in groups.
+    lines: Mutex<SyncSender<LineWrite>>,
+}
+
+/// One keyed line to save, and where to answer with the entry's values after the commit.
+struct LineWrite {
+    id: i64,
+    key: String,
+    value: Option<u64>,
+    reply: SyncSender<Result<BTreeMap<String, u64>, Refusal>>,
+}
+
+/// Read connections.
+const READERS: usize = 8;
+
+/// Most saved lines committed in one transaction.
+const LINE_GROUP: usize = 1024;
+
+fn finished() -> Refusal {
+    Refusal::new(409, "finished", "this entry is finished; it cannot change")
+}
+
+/// The line writer: takes every saved line waiting, applies them in one transaction, commits
+/// (one fsync for the group), then answers each. With many typists keying at once a commit
+/// costs one disk flush for all of them instead of one each; nobody is answered before the
+/// commit that holds their line.
+fn line_writer(mut conn: Connection, rx: &Receiver<LineWrite>) {
+    while let Ok(first) = rx.recv() {
+        let mut group = vec![first];
+        while group.len() < LINE_GROUP {
+            match rx.try_recv() {
+                Ok(w) => group.push(w),
+                Err(_) => break,
+            }
+        }
+        let mut results: Vec<Result<BTreeMap<String, u64>, Refusal>> = Vec::new();
+        let committed = (|| -> Result<(), Refusal> {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            for w in &group {
+                results.push(apply_line(&tx, w));
+            }
+            tx.commit()?;
+            Ok(())
+        })();
+        match committed {
+            Ok(()) => {
+                for (w, r) in group.into_iter().zip(results) {
+                    let _ = w.reply.send(r);
+                }
+            }
+            Err(e) => {
+                for w in group {
+                    let _ = w.reply.send(Err(e.clone()));
+                }
+            }
+        }
+    }
+}
+
+fn apply_line(tx: &Connection, w: &LineWrite) -> Result<BTreeMap<String, u64>, Refusal> {
+    let (vals, done): (String, bool) = tx.query_row(
+        "SELECT vals, done FROM entries WHERE id = ?1",
+        [w.id],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    if done {
+        return Err(finished());
+    }
+    let mut vals = values_of(&vals);
+    match w.value {
+        Some(v) => vals.insert(w.key.clone(), v),
+        None => vals.remove(&w.key),
+    };
+    let json =
+        serde_json::to_string(&vals).map_err(|e| Refusal::new(500, "storage", e.to_string()))?;
+    tx.execute(
+        "UPDATE entries SET vals = ?1 WHERE id = ?2",
+        params![json, w.id],
+    )?;
+    Ok(vals)
 }
 
 fn random_hex() -> String {
@@ -204,18 +289,44 @@ impl Desk {
             Some(_) => {}
         }
         let conn = db::open(data)?;
+        let (lines, rx) = sync_channel::<LineWrite>(4 * LINE_GROUP);
+        let writer = db::open(data)?;
+        std::thread::Builder::new()
+            .name("urna-desk-lines".into())
+            .spawn(move || line_writer(writer, &rx))
+            .map_err(|e| SetupError::Definition(format!("starting the line writer: {e}")))?;
         Ok(Self {
             election,
             centre: unit,
             signer,
             conn: Mutex::new(conn),
             dummy_hash: db::hash_password(&random_hex())?,
+            lines: Mutex::new(lines),
+            readers: (0..READERS)
+                .map(|_| db::open(data).map(Mutex::new))
+                .collect::<Result<_, _>>()?,
+            next_reader: AtomicUsize::new(0),
         })
     }
 
     /// The election definition.
     pub fn election(&self) -> &Election {
         &self.election
+    }
+
+    /// A connection for reads that need no write: WAL lets them run beside the writer, so a
+    /// session check does not wait for another request's commit.
+    fn reader(&self) -> MutexGuard<'_, Connection> {
+        let n = self.readers.len();
+        let start = self.next_reader.fetch_add(1, Ordering::Relaxed);
+        for k in 0..n {
+            if let Ok(c) = self.readers[(start + k) % n].try_lock() {
+                return c;
+            }
+        }
+        self.readers[start % n]
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn db(&self) -> MutexGuard<'_, Connection> {
@@ -230,10 +341,10 @@ impl Desk {
     /// # Errors
     /// [`Refusal`] if the database fails.
     pub fn session(&self, cookie: Option<&str>) -> Result<(Session, Option<String>), Refusal> {
-        let conn = self.db();
         if let Some(id) = cookie {
             let id_hash = hex(&sha256(id.as_bytes()));
-            let row = conn
+            let row = self
+                .reader()
                 .query_row(
                     "SELECT s.csrf, s.expires_ms, u.id, u.name, u.role, u.must_change \
                      FROM sessions s LEFT JOIN users u ON u.id = s.user_id WHERE s.id_hash = ?1",
@@ -270,6 +381,7 @@ impl Desk {
                         None,
                     ));
                 }
+                let conn = self.db();
                 conn.execute("DELETE FROM sessions WHERE id_hash = ?1", [&id_hash])?;
                 if uid.is_some() {
                     db::audit(
@@ -282,7 +394,7 @@ impl Desk {
                 }
             }
         }
-        let (s, id) = new_session(&conn, None, ANON_SESSION_MS)?;
+        let (s, id) = new_session(&self.db(), None, ANON_SESSION_MS)?;
         Ok((s, Some(id)))
     }
 
@@ -390,7 +502,7 @@ impl Desk {
         // Argon2 outside the database lock: other requests go on meanwhile.
         let ok = db::verify_password(password, &hash);
         let mut conn = self.db();
-        let tx = conn.transaction()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         if !ok {
             let failures = failures + 1;
             let locked = if failures >= MAX_FAILURES {
@@ -551,7 +663,7 @@ impl Desk {
         let (c, st) = self.station_in_centre(s, contest, station)?;
         let subject = format!("{contest}/{station}");
         let mut conn = self.db();
-        let tx = conn.transaction()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let row: Option<(String, i64)> = tx
             .query_row(
                 "SELECT state, round FROM protocols WHERE contest = ?1 AND station = ?2",
@@ -627,7 +739,7 @@ impl Desk {
         st: StationIdx,
     ) -> Result<Value, Refusal> {
         let vals: String =
-            self.db()
+            self.reader()
                 .query_row("SELECT vals FROM entries WHERE id = ?1", [id], |r| r.get(0))?;
         let e = &self.election;
         Ok(json!({
@@ -668,7 +780,7 @@ impl Desk {
         };
         if typist != u.id {
             db::audit(
-                &self.db(),
+                &self.reader(),
                 &u.name,
                 "refused-other-entry",
                 &format!("{contest}/{station}"),
@@ -705,13 +817,9 @@ impl Desk {
         key: &str,
         value: &str,
     ) -> Result<Value, Refusal> {
-        let (_, c, st, _, _, done, mut vals) = self.own_entry(s, id)?;
+        let (_, c, st, _, _, done, _) = self.own_entry(s, id)?;
         if done {
-            return Err(Refusal::new(
-                409,
-                "finished",
-                "this entry is finished; it cannot change",
-            ));
+            return Err(finished());
         }
         let form = form::lines(&self.election, c, st);
         if !form.iter().any(|l| l.key == key) {
@@ -721,19 +829,28 @@ impl Desk {
                 form::FormError::UnknownLine(key.to_owned()).to_string(),
             ));
         }
-        if value.trim().is_empty() {
-            vals.remove(key);
+        let value = if value.trim().is_empty() {
+            None
         } else {
-            let v = form::parse_value(key, value)
-                .map_err(|e| Refusal::new(400, "bad-field", e.to_string()))?;
-            vals.insert(key.to_owned(), v);
-        }
-        let json = serde_json::to_string(&vals)
-            .map_err(|e| Refusal::new(500, "storage", e.to_string()))?;
-        self.db().execute(
-            "UPDATE entries SET vals = ?1 WHERE id = ?2",
-            params![json, id],
-        )?;
+            Some(
+                form::parse_value(key, value)
+                    .map_err(|e| Refusal::new(400, "bad-field", e.to_string()))?,
+            )
+        };
+        let (reply, answer) = sync_channel(1);
+        self.lines
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .send(LineWrite {
+                id,
+                key: key.to_owned(),
+                value,
+                reply,
+            })
+            .map_err(|_| Refusal::new(503, "stopping", "the desk is stopping"))?;
+        let vals = answer
+            .recv()
+            .map_err(|_| Refusal::new(503, "stopping", "the desk is stopping"))??;
         Ok(self.validation(c, st, &vals))
     }
 
@@ -772,7 +889,7 @@ impl Desk {
         let station = self.election.stations[st.0 as usize].id.clone();
         let subject = format!("{contest}/{station}");
         let mut conn = self.db();
-        let tx = conn.transaction()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         tx.execute("UPDATE entries SET done = 1 WHERE id = ?1", [id])?;
         db::audit(
             &tx,
@@ -959,7 +1076,7 @@ impl Desk {
         }
         let subject = format!("{contest}/{station}");
         let mut conn = self.db();
-        let tx = conn.transaction()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let row: Option<(String, i64)> = tx
             .query_row(
                 "SELECT state, round FROM protocols WHERE contest = ?1 AND station = ?2",
@@ -1102,7 +1219,7 @@ impl Desk {
         status: &str,
     ) -> Result<(), Refusal> {
         let mut conn = self.db();
-        let tx = conn.transaction()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         tx.execute(
             "UPDATE protocols SET state = 'delivered', receipt = ?1, log_index = ?2, why = ?3 WHERE contest = ?4 AND station = ?5",
             params![receipt, i64::try_from(index).unwrap_or(i64::MAX), status, contest, station],
@@ -1124,7 +1241,7 @@ impl Desk {
     /// [`Refusal`] if the database fails.
     pub fn refused(&self, contest: &str, station: &str, why: &str) -> Result<(), Refusal> {
         let mut conn = self.db();
-        let tx = conn.transaction()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         tx.execute(
             "UPDATE protocols SET state = 'refused', why = ?1 WHERE contest = ?2 AND station = ?3",
             params![why, contest, station],

@@ -140,7 +140,15 @@ function openEntry(e) {
   if (inputs.length) inputs[0].focus();
 }
 
-async function saveLine(input) {
+// Saves run one after another, in the order keyed; finishing waits for the last one.
+let saving = Promise.resolve();
+
+function saveLine(input) {
+  saving = saving.then(() => saveNow(input));
+  return saving;
+}
+
+async function saveNow(input) {
   if (!entry) return;
   try {
     const v = await api("POST", `/api/entries/${entry.entry}/line`, { key: input.dataset.key, value: input.value });
@@ -253,9 +261,7 @@ function init() {
     openEntry(await api("POST", "/api/claim", { contest: $("#claim-contest").value, station: $("#claim-station").value }));
   });
   form("#entry", async () => {
-    for (const input of document.querySelectorAll("#entry-lines input")) {
-      if (document.activeElement === input) await saveLine(input);
-    }
+    await saving;
     const r = await api("POST", `/api/entries/${entry.entry}/finish`, {});
     say(t("entry.done", { state: t("state." + r.protocol) }));
     $("#entry").hidden = true;

@@ -285,3 +285,196 @@ fn a_paper_protocol_keyed_twice_reaches_the_log_signed_by_the_centre() {
     );
     assert!(audit.contains("\"action\":\"delivered\""), "{audit}");
 }
+
+/// Keys `text` into the focused element, as a typist does (`\u{E007}` is Enter).
+fn type_keys(b: &crate::web::Browser, text: &str) {
+    let active = b.cmd("GET", "/element/active", None);
+    let id = active
+        .as_object()
+        .and_then(|o| o.values().next())
+        .and_then(Value::as_str)
+        .unwrap()
+        .to_owned();
+    b.cmd(
+        "POST",
+        &format!("/element/{id}/value"),
+        Some(&json!({ "text": text })),
+    );
+}
+
+fn focus(b: &crate::web::Browser, selector: &str) {
+    b.wait_for(
+        selector,
+        "const e = document.querySelector(arguments[0]); if (!e || e.closest('[hidden]')) return null; e.focus(); return document.activeElement === e;",
+        &[json!(selector)],
+    );
+}
+
+/// In the browser: logs in, changes the first password, opens the station's protocol.
+fn browser_login_and_open(
+    b: &crate::web::Browser,
+    url: &str,
+    lang: &str,
+    name: &str,
+    station: &str,
+) {
+    b.goto(&format!("{url}/?lang={lang}"));
+    focus(b, "#login-name");
+    type_keys(b, name);
+    focus(b, "#login-password");
+    type_keys(b, "first-password-1\u{E007}");
+    focus(b, "#pw-old");
+    type_keys(b, "first-password-1");
+    focus(b, "#pw-new");
+    type_keys(b, "second-password-2\u{E007}");
+    focus(b, "#claim-contest");
+    type_keys(b, urna_sim::CONTEST_ID);
+    focus(b, "#claim-station");
+    type_keys(b, &format!("{station}\u{E007}"));
+    b.wait_for(
+        "the entry form",
+        "return document.querySelector('#entry-lines input') && !document.getElementById('entry').hidden || null;",
+        &[],
+    );
+}
+
+/// The values of the protocol keyed in the browser, in form order: every ballot valid and
+/// for the first list.
+fn paper(b: &crate::web::Browser, registered: u64) -> Vec<String> {
+    let keys = b.js(
+        "return [...document.querySelectorAll('#entry-lines input')].map(i => i.dataset.key);",
+        &[],
+    );
+    let mut first_list = true;
+    keys.as_array()
+        .unwrap()
+        .iter()
+        .map(|k| {
+            let k = k.as_str().unwrap();
+            match k {
+                "count:registered" => registered.to_string(),
+                "count:ballots-cast" | "count:valid" => "10".into(),
+                _ if k.starts_with("votes:") && first_list => {
+                    first_list = false;
+                    "10".into()
+                }
+                _ => "0".into(),
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn desk_in_the_browser_two_typists_in_two_languages_keyboard_only() {
+    let Some(tools) = crate::web::Tools::find("desk_in_the_browser", false) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (src, data) = (dir.path().join("src"), dir.path().join("data"));
+    run(&["sim", "--out", p(&src), "--stations", "2"], 0);
+    init(&src, &data);
+    let server = Server::start(&data, &[]);
+    let log_key = run(&["log", "key", "--data", p(&data)], 0)
+        .trim()
+        .to_owned();
+    for (name, role) in [
+        ("ana", "typist"),
+        ("besa", "typist"),
+        ("cim", "coordinator"),
+    ] {
+        add_user(&data, name, role, "first-password-1");
+    }
+    let desk = start_desk(
+        &data,
+        &src.join("secrets/central-commission.key"),
+        &server.url,
+        &log_key,
+    );
+    let row = std::fs::read_to_string(src.join("stations.csv"))
+        .unwrap()
+        .lines()
+        .nth(1)
+        .unwrap()
+        .to_owned();
+    let mut cols = row.split(',');
+    let station = cols.next().unwrap().to_owned();
+    let registered: u64 = cols.nth(1).unwrap().parse().unwrap();
+    let url = format!("http://{}", desk.addr);
+
+    // Typist 1, in Albanian: a wrong `valid` is flagged with its rule while typing, then fixed.
+    let b = crate::web::Browser::start(&tools, (1200, 900));
+    browser_login_and_open(&b, &url, "sq", "ana", &station);
+    assert_eq!(
+        b.js("return document.getElementById('finish').textContent;", &[]),
+        json!("Përfundo këtë futje")
+    );
+    let values = paper(&b, registered);
+    focus(&b, "#entry-lines input");
+    for (i, v) in values.iter().enumerate() {
+        // Line 4 is `valid`: first keyed as 9.
+        let v = if i == 3 { "9" } else { v.as_str() };
+        type_keys(&b, &format!("{v}\u{E007}"));
+    }
+    let error = b.wait_for(
+        "a validation error while typing",
+        "const e = document.querySelector('#checks .error'); return e ? e.textContent : null;",
+        &[],
+    );
+    assert!(error.as_str().unwrap().starts_with("gabim "), "{error}");
+    focus(&b, "#entry-lines input[data-key='count:valid']");
+    b.js("document.activeElement.select();", &[]);
+    type_keys(&b, "10\u{E007}");
+    b.wait_for(
+        "the error gone",
+        "const c = document.getElementById('checks'); return !c.querySelector('.error') && c.textContent.length > 0 || null;",
+        &[],
+    );
+    focus(&b, "#finish");
+    type_keys(&b, "\u{E007}");
+    b.wait_for(
+        "the entry finished",
+        "return document.getElementById('status').textContent.startsWith('Futja përfundoi') || null;",
+        &[],
+    );
+    drop(b);
+
+    // Typist 2, in Macedonian, in another browser: an empty form, the same paper.
+    let b = crate::web::Browser::start(&tools, (1200, 900));
+    browser_login_and_open(&b, &url, "mk", "besa", &station);
+    let shown = b.js(
+        "return [...document.querySelectorAll('#entry-lines input')].map(i => i.value).join('');",
+        &[],
+    );
+    assert_eq!(
+        shown,
+        json!(""),
+        "the second typist must not see the first entry"
+    );
+    focus(&b, "#entry-lines input");
+    for v in &values {
+        type_keys(&b, &format!("{v}\u{E007}"));
+    }
+    type_keys(&b, "\u{E007}");
+    b.wait_for(
+        "signed",
+        "return document.getElementById('status').textContent.includes('потпишано') || null;",
+        &[],
+    );
+    drop(b);
+
+    // In the log, with a verified receipt.
+    let mut cim = Browser::login(&desk.addr, "cim");
+    let mut delivered = false;
+    for _ in 0..200 {
+        let (_, v) = cim.call("GET", "/api/progress", None);
+        if v["delivered"] == json!(1) {
+            delivered = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        delivered,
+        "the protocol keyed in the browser never reached the log"
+    );
+}

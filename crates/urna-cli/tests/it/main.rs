@@ -20,7 +20,7 @@ pub mod server;
 mod submit;
 mod tamper;
 mod verify;
-mod web;
+pub mod web;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

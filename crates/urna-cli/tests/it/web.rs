@@ -885,14 +885,14 @@ fn screenshot_dir() -> PathBuf {
 // The tools: Chromium, chromedriver, nginx.
 
 /// Where the browser (and, when asked for, nginx) are.
-struct Tools {
+pub(crate) struct Tools {
     nginx: Option<PathBuf>,
 }
 
 impl Tools {
     /// The tools, or `None` after saying loudly that `test` is skipped (never when `CI` is
     /// set: then a missing tool fails the test).
-    fn find(test: &str, need_nginx: bool) -> Option<Self> {
+    pub(crate) fn find(test: &str, need_nginx: bool) -> Option<Self> {
         let nginx = find_nginx();
         let mut missing = Vec::new();
         if !Path::new(CHROMIUM).is_file() {
@@ -950,7 +950,7 @@ const VERIFY_RESULT_JS: &str = "const v = document.querySelector('[data-testid=v
 
 /// chromedriver on a free loopback port, with one session of headless Chromium; the session
 /// is deleted and chromedriver killed when dropped.
-struct Browser {
+pub(crate) struct Browser {
     driver: Child,
     addr: String,
     session: String,
@@ -958,7 +958,7 @@ struct Browser {
 }
 
 impl Browser {
-    fn start(tools: &Tools, (width, height): (u32, u32)) -> Self {
+    pub(crate) fn start(tools: &Tools, (width, height): (u32, u32)) -> Self {
         Self::start_with(tools, (width, height), None)
     }
 
@@ -1053,7 +1053,7 @@ impl Browser {
     }
 
     /// A session command; panics unless it answers 200. Returns `value`.
-    fn cmd(&self, method: &str, path: &str, body: Option<&Value>) -> Value {
+    pub(crate) fn cmd(&self, method: &str, path: &str, body: Option<&Value>) -> Value {
         let (code, v) = self.cmd_raw(method, path, body);
         assert_eq!(
             code,
@@ -1075,12 +1075,12 @@ impl Browser {
     }
 
     /// Navigates (a fragment change on the same document does not reload it).
-    fn goto(&self, url: &str) {
+    pub(crate) fn goto(&self, url: &str) {
         self.cmd("POST", "/url", Some(&json!({ "url": url })));
     }
 
     /// Runs a synchronous script (its body; arguments as `arguments[i]`).
-    fn js(&self, script: &str, args: &[Value]) -> Value {
+    pub(crate) fn js(&self, script: &str, args: &[Value]) -> Value {
         self.cmd(
             "POST",
             "/execute/sync",
@@ -1136,7 +1136,7 @@ impl Browser {
 
     /// Polls `script` until it returns something other than null/false; panics with the
     /// page's state after [`DEADLINE`].
-    fn wait_for(&self, what: &str, script: &str, args: &[Value]) -> Value {
+    pub(crate) fn wait_for(&self, what: &str, script: &str, args: &[Value]) -> Value {
         let t = Instant::now();
         loop {
             let v = self.js(script, args);
