@@ -140,6 +140,9 @@ fn whole_probability(n: u64, p: f64, lf: &LnFact) -> f64 {
     q.min(1.0)
 }
 
+/// Repetitions drawn in one pass over the stations.
+const BLOCK: usize = 8;
+
 /// Counts whole percentages of `(k, n, group)` items per group (and over all items, as the
 /// last entry) and compares them with the Monte Carlo expectation. `groups` is the number of
 /// groups; items with a group out of range count only towards the total.
@@ -181,14 +184,24 @@ pub fn integer_percentages(
         for (t, chunk) in counts.chunks_mut(per * width).enumerate() {
             let draws = &draws;
             s.spawn(move || {
-                for (i, row) in chunk.chunks_mut(width).enumerate() {
-                    let rep = (t * per + i) as u64;
-                    let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
-                    rng.set_stream(rep);
+                // Eight repetitions per pass over the stations: each station is read from
+                // memory once for eight draws (one generator per repetition, as before).
+                for (b, block) in chunk.chunks_mut(width * BLOCK).enumerate() {
+                    let mut rngs: Vec<(ChaCha8Rng, &mut [u64])> = block
+                        .chunks_mut(width)
+                        .enumerate()
+                        .map(|(i, row)| {
+                            let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
+                            rng.set_stream((t * per + b * BLOCK + i) as u64);
+                            (rng, row)
+                        })
+                        .collect();
                     for &(t, g) in draws {
-                        let hit = u64::from(u64::from(rng.next_u32()) < t);
-                        row[g] += hit;
-                        row[all] += hit * u64::from(g != all);
+                        for (rng, row) in &mut rngs {
+                            let hit = u64::from(u64::from(rng.next_u32()) < t);
+                            row[g] += hit;
+                            row[all] += hit * u64::from(g != all);
+                        }
                     }
                 }
             });
