@@ -335,12 +335,17 @@ impl Desk {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// The session of a cookie value; a new anonymous session (and its cookie value) when the
-    /// cookie is missing, unknown or expired.
+    /// The session of a cookie value. When the cookie is missing, unknown or expired: with
+    /// `create`, a new anonymous session (and its cookie value), for the login form; without,
+    /// nobody (so a stray request, say for an icon, never replaces the page's session).
     ///
     /// # Errors
     /// [`Refusal`] if the database fails.
-    pub fn session(&self, cookie: Option<&str>) -> Result<(Session, Option<String>), Refusal> {
+    pub fn session(
+        &self,
+        cookie: Option<&str>,
+        create: bool,
+    ) -> Result<(Session, Option<String>), Refusal> {
         if let Some(id) = cookie {
             let id_hash = hex(&sha256(id.as_bytes()));
             let row = self
@@ -393,6 +398,17 @@ impl Desk {
                     )?;
                 }
             }
+        }
+        if !create {
+            // Nobody, with a token that was never handed out: every POST is refused.
+            return Ok((
+                Session {
+                    id_hash: String::new(),
+                    csrf: random_hex(),
+                    user: None,
+                },
+                None,
+            ));
         }
         let (s, id) = new_session(&self.db(), None, ANON_SESSION_MS)?;
         Ok((s, Some(id)))
@@ -537,7 +553,7 @@ impl Desk {
         db::audit(&tx, name, "login", name, "")?;
         tx.commit()?;
         drop(conn);
-        let (session, _) = self.session(Some(&cookie))?;
+        let (session, _) = self.session(Some(&cookie), false)?;
         Ok((self.whoami(&session), cookie))
     }
 

@@ -189,7 +189,9 @@ fn parse<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, Refusal> {
 }
 
 fn dispatch(desk: &Desk, method: &Method, path: &str, cookie: Option<&str>, body: &[u8]) -> Answer {
-    let (session, new_cookie) = match desk.session(cookie) {
+    // Only the page's own session request starts a session.
+    let create = *method == Method::GET && path == "/api/session";
+    let (session, new_cookie) = match desk.session(cookie, create) {
         Ok(s) => s,
         Err(r) => return refusal(&r, None),
     };

@@ -170,7 +170,8 @@ pub struct Answer {
 
 /// A browser-like client: one cookie, the CSRF token it was given.
 pub struct Client {
-    addr: SocketAddr,
+    /// The desk.
+    pub addr: SocketAddr,
     /// The session cookie's value.
     pub cookie: Option<String>,
     /// The session's CSRF token.

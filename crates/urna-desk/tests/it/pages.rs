@@ -47,4 +47,18 @@ fn pages_are_served_with_a_strict_policy() {
         assert!(csp.contains("default-src 'self'") && csp.contains("frame-ancestors 'none'"));
     }
     assert_eq!(c.get("/nothing").status, 404);
+    // A stray request (the browser asking for an icon while the page loads) must not start a
+    // session: its cookie would replace the page's and every POST would fail the CSRF check.
+    for path in ["/favicon.ico", "/api/progress"] {
+        let mut fresh = Client {
+            addr: s.addr,
+            cookie: None,
+            csrf: String::new(),
+        };
+        let a = fresh.get(path);
+        assert!(
+            !a.headers.iter().any(|(k, _)| k == "set-cookie"),
+            "{path} set a cookie"
+        );
+    }
 }
