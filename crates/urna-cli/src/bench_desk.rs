@@ -198,6 +198,7 @@ pub(crate) fn run(args: &BenchDeskArgs) -> Result<ExitCode> {
                 listener,
                 None,
                 Duration::from_secs(1),
+                None,
                 async move {
                     let _ = stop_rx.await;
                 },

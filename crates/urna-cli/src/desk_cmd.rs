@@ -30,10 +30,13 @@ pub(crate) struct DeskArgs {
     /// definition whose scope covers the centre. Signs every protocol the desk agrees on.
     #[arg(long)]
     key: Option<PathBuf>,
-    /// Address of the desk's pages and API (port 0 picks a free port). Serve it on the
-    /// centre's LAN only, behind TLS: the session cookie is `Secure`.
+    /// Address of the desk's pages and API (port 0 picks a free port). On the centre's LAN
+    /// give --tls-cert and --tls-key: the session cookie is `Secure`, and plain HTTP is served
+    /// on loopback only.
     #[arg(long, default_value = "127.0.0.1:8090")]
     listen: SocketAddr,
+    #[command(flatten)]
+    tls: crate::serve_cmd::TlsArgs,
     /// `urna serve` to deliver signed protocols to (`http://host:port`). Without it they are
     /// kept, signed, in desk.sqlite until the desk is started with it.
     #[arg(long, requires = "log_key")]
@@ -41,6 +44,9 @@ pub(crate) struct DeskArgs {
     /// The log's verifier key (`urna log key --data DIR`): only receipts it signed count.
     #[arg(long)]
     log_key: Option<String>,
+    /// For an https:// --submit-to: the PEM file of the CA its certificate must chain to.
+    #[arg(long, value_name = "FILE")]
+    ca_cert: Option<PathBuf>,
     /// How often to deliver signed protocols, in milliseconds.
     #[arg(long, default_value_t = 500)]
     deliver_ms: u64,
@@ -153,11 +159,17 @@ fn serve(args: &DeskArgs) -> Result<ExitCode> {
     let client = match (&args.submit_to, &args.log_key) {
         (Some(url), Some(log_key)) => {
             let log = NoteVerifier::from_vkey(log_key).context("--log-key")?;
-            Some(SubmitClient::new(url, log, SubmitOptions::default()).context("--submit-to")?)
+            let options = SubmitOptions {
+                ca_cert: args.ca_cert.clone(),
+                ..SubmitOptions::default()
+            };
+            Some(SubmitClient::new(url, log, options).context("--submit-to")?)
         }
         _ => None,
     };
     let delivering = client.is_some();
+    let tls = args.tls.load("urna desk", &[args.listen])?;
+    let scheme = urna_server::tls::scheme(tls.as_ref());
     let listener =
         TcpListener::bind(args.listen).with_context(|| format!("binding {}", args.listen))?;
     // Installed on first poll, inside the desk's runtime.
@@ -175,9 +187,10 @@ fn serve(args: &DeskArgs) -> Result<ExitCode> {
         listener,
         client,
         Duration::from_millis(args.deliver_ms.max(10)),
+        tls,
         shutdown,
         |addr| {
-            println!("urna desk: listening on http://{addr}");
+            println!("urna desk: listening on {scheme}://{addr}");
             if !delivering {
                 println!("urna desk: no --submit-to: signed protocols stay in desk.sqlite");
             }

@@ -9,6 +9,7 @@ use anyhow::{Context, Result};
 use urna_server::bundle::BundleWriter;
 use urna_server::conn::{FileBudget, FileLimit, SERVE_FILES};
 use urna_server::serve::{Bound, ServeConfig, run};
+use urna_server::tls::{self, Tls};
 use urna_store::IngestOptions;
 
 /// `urna serve` arguments.
@@ -54,6 +55,39 @@ pub(crate) struct ServeArgs {
     /// make it).
     #[arg(long, default_value_t = urna_server::bundle::DEFAULT_CDF_MAX_STATIONS)]
     cdf_max_stations: usize,
+    #[command(flatten)]
+    tls: TlsArgs,
+}
+
+/// `--tls-cert` and `--tls-key`: HTTPS for a server. Without them it serves plain HTTP, and
+/// only on loopback.
+#[derive(clap::Args)]
+pub(crate) struct TlsArgs {
+    /// Certificate chain to serve HTTPS with (PEM, leaf first); with --tls-key. Without both,
+    /// plain HTTP, and only on loopback addresses.
+    #[arg(long, value_name = "PEM")]
+    pub(crate) tls_cert: Option<PathBuf>,
+    /// Private key of --tls-cert (PEM: PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, value_name = "PEM")]
+    pub(crate) tls_key: Option<PathBuf>,
+}
+
+impl TlsArgs {
+    /// Loads the pair and checks every address against it: plain HTTP only on loopback.
+    pub(crate) fn load(&self, who: &str, listen: &[SocketAddr]) -> Result<Option<Tls>> {
+        let tls = Tls::from_args(self.tls_cert.as_deref(), self.tls_key.as_deref())
+            .with_context(|| format!("{who}: TLS"))?;
+        for &a in listen {
+            tls::check_listen(a, tls.as_ref()).with_context(|| who.to_owned())?;
+        }
+        match &tls {
+            Some(t) => eprintln!("{who}: HTTPS with the certificate {}", t.cert.display()),
+            None => {
+                eprintln!("{who}: plain HTTP on loopback only (--tls-cert and --tls-key for HTTPS)")
+            }
+        }
+        Ok(tls)
+    }
 }
 
 /// `urna publish` arguments.
@@ -85,6 +119,11 @@ pub(crate) fn serve(args: ServeArgs) -> Result<ExitCode> {
         sequence_every: Duration::from_millis(args.checkpoint_ms.max(1)),
         ..IngestOptions::default()
     };
+    let listen: Vec<SocketAddr> = std::iter::once(args.listen)
+        .chain(args.metrics_listen)
+        .collect();
+    config.tls = args.tls.load("urna serve", &listen)?;
+    let scheme = tls::scheme(config.tls.as_ref());
     let api = TcpListener::bind(args.listen).with_context(|| format!("binding {}", args.listen))?;
     let metrics = args
         .metrics_listen
@@ -92,9 +131,9 @@ pub(crate) fn serve(args: ServeArgs) -> Result<ExitCode> {
         .transpose()?;
     let bundle = config.bundle.clone();
     run_until_signal(&config, api, metrics, |bound: Bound| {
-        println!("urna serve: listening on http://{}", bound.api);
+        println!("urna serve: listening on {scheme}://{}", bound.api);
         if let Some(m) = bound.metrics {
-            println!("urna serve: metrics on http://{m}/metrics");
+            println!("urna serve: metrics on {scheme}://{m}/metrics");
         }
         println!(
             "urna serve: public bundle in {}",

@@ -45,9 +45,14 @@ unsent; 2 usage, input or I/O error, a bad receipt, or an answer that is not urn
 #[derive(clap::Args)]
 #[command(after_long_help = OUTPUT)]
 pub(crate) struct SubmitArgs {
-    /// The server's base URL, e.g. `http://127.0.0.1:8080` (notes go to `URL/v1/protocols`).
+    /// The server's base URL, e.g. `https://results.example` or `http://127.0.0.1:8080`
+    /// (notes go to `URL/v1/protocols`).
     #[arg(long)]
     to: String,
+    /// For an https:// server: the PEM file of the CA its certificate must chain to (the
+    /// commission's own CA); without it, Mozilla's roots.
+    #[arg(long, value_name = "FILE")]
+    ca_cert: Option<PathBuf>,
     /// The log's verifier key (`urna log key --data DIR` prints it); only receipts it signed
     /// are accepted.
     #[arg(long)]
@@ -108,6 +113,7 @@ fn notes(n: u64) -> String {
 pub(crate) fn run(args: SubmitArgs) -> Result<ExitCode> {
     let SubmitArgs {
         to,
+        ca_cert,
         log_key,
         queue,
         attempts,
@@ -123,6 +129,7 @@ pub(crate) fn run(args: SubmitArgs) -> Result<ExitCode> {
     let options = SubmitOptions {
         timeout: Duration::from_millis(timeout_ms),
         max_attempts: attempts,
+        ca_cert,
         ..SubmitOptions::default()
     };
     let client = SubmitClient::new(&to, log, options).map_err(|e| flag_error(&e))?;
@@ -321,6 +328,7 @@ fn flag_error(e: &ConfigError) -> anyhow::Error {
         "base_url" => "--to",
         "max_attempts" => "--attempts",
         "timeout" => "--timeout-ms",
+        "ca_cert" => "--ca-cert",
         other => other,
     };
     anyhow!("{flag}: {}", e.rule)

@@ -58,7 +58,8 @@ enum WitnessCommand {
     },
     /// Run the witness: serve POST /add-checkpoint until SIGINT or SIGTERM.
     ///
-    /// The first line on standard output is `listening on http://ADDRESS:PORT`.
+    /// The first line on standard output is `listening on http://ADDRESS:PORT` (`https://`
+    /// with --tls-cert and --tls-key).
     Serve {
         /// The witness's private key file (from `urna witness keygen`).
         #[arg(long)]
@@ -88,6 +89,8 @@ enum WitnessCommand {
         /// limit − 64, at most 4096.
         #[arg(long)]
         max_connections: Option<usize>,
+        #[command(flatten)]
+        tls: crate::serve_cmd::TlsArgs,
     },
 }
 
@@ -113,6 +116,7 @@ pub(crate) fn run(args: WitnessArgs) -> Result<ExitCode> {
             listen,
             header_timeout_ms,
             max_connections,
+            tls,
         } => {
             let (limit, max_connections) = crate::serve_cmd::connection_bound(
                 "urna witness serve",
@@ -136,8 +140,10 @@ pub(crate) fn run(args: WitnessArgs) -> Result<ExitCode> {
                 init_state,
             )
             .context("opening the witness state (--init-state is only for a new witness)")?;
-            run_witness_until_signal(listen, service, limits, |addr| {
-                println!("listening on http://{addr}");
+            let tls = tls.load("urna witness serve", &[listen])?;
+            let scheme = urna_server::tls::scheme(tls.as_ref());
+            run_witness_until_signal(listen, service, limits, tls, |addr| {
+                println!("listening on {scheme}://{addr}");
                 eprintln!(
                     "witness {} following {n_logs} log key(s), state in {}",
                     key.verifier().to_vkey(),

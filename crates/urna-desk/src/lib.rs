@@ -40,7 +40,7 @@ use urna_server::submit::SubmitClient;
 /// Most connections open at once: a centre has tens of typists, each with one or two.
 pub const MAX_CONNECTIONS: usize = 1024;
 
-/// Serves the desk on `listener` until `shutdown` completes; with a client, delivers signed
+/// Serves the desk on `listener` (HTTPS with `tls`) until `shutdown` completes; with a client, delivers signed
 /// notes every `deliver_every` (and once more at the stop). Calls `on_bound` with the address
 /// once it listens.
 ///
@@ -51,6 +51,7 @@ pub fn run(
     listener: TcpListener,
     client: Option<SubmitClient>,
     deliver_every: Duration,
+    tls: Option<urna_server::tls::Tls>,
     shutdown: impl Future<Output = ()> + Send + 'static,
     on_bound: impl FnOnce(SocketAddr),
 ) -> std::io::Result<()> {
@@ -70,7 +71,7 @@ pub fn run(
             max_connections: MAX_CONNECTIONS,
             header_timeout: Duration::from_secs(30),
         };
-        urna_server::conn::serve(listener, http::router(desk), limits, shutdown).await
+        urna_server::conn::serve_with(listener, http::router(desk), limits, tls, shutdown).await
     });
     runtime.shutdown_timeout(Duration::from_secs(1));
     stop.store(true, Ordering::SeqCst);

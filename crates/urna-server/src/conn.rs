@@ -181,6 +181,21 @@ pub async fn serve(
     limits: ConnLimits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
+    serve_with(listener, router, limits, None, shutdown).await
+}
+
+/// [`serve`], with TLS when `tls` is given: each connection's handshake must finish within
+/// [`ConnLimits::header_timeout`] of its accept, or the connection is closed.
+///
+/// # Errors
+/// As [`serve`].
+pub async fn serve_with(
+    listener: TcpListener,
+    router: Router,
+    limits: ConnLimits,
+    tls: Option<crate::tls::Tls>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> io::Result<()> {
     // `acquire_many` below takes a u32.
     let max = limits
         .max_connections
@@ -218,19 +233,24 @@ pub async fn serve(
             },
         };
         last_error = None;
-        let conn = builder.serve_connection(TokioIo::new(stream), service.clone());
         let mut stop = stop_rx.clone();
+        let (builder, service, tls) = (builder.clone(), service.clone(), tls.clone());
         tokio::spawn(async move {
             // The slot is freed when the connection is closed.
             let _slot = slot;
-            let mut conn = std::pin::pin!(conn);
-            tokio::select! {
-                _ = conn.as_mut() => return,
-                _ = stop.wait_for(|stop| *stop) => {}
+            match tls {
+                None => serve_one(&builder, stream, service, &mut stop).await,
+                Some(tls) => {
+                    // A client that never finishes its handshake is closed like one that
+                    // never finishes its request head.
+                    let handshake = tls.acceptor.accept(stream);
+                    if let Ok(Ok(stream)) =
+                        tokio::time::timeout(limits.header_timeout, handshake).await
+                    {
+                        serve_one(&builder, stream, service, &mut stop).await;
+                    }
+                }
             }
-            // Idle: closed now; a request in flight is answered first.
-            conn.as_mut().graceful_shutdown();
-            let _ = conn.await;
         });
     }
     drop(listener);
@@ -240,6 +260,26 @@ pub async fn serve(
         .acquire_many(u32::try_from(max).unwrap_or(u32::MAX))
         .await;
     Ok(())
+}
+
+/// Serves one connection until it closes, or gracefully once `stop` turns true: idle, it is
+/// closed at once; a request in flight is answered first.
+async fn serve_one<S>(
+    builder: &http1::Builder,
+    stream: S,
+    service: TowerToHyperService<Router>,
+    stop: &mut watch::Receiver<bool>,
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let conn = builder.serve_connection(TokioIo::new(stream), service);
+    let mut conn = std::pin::pin!(conn);
+    tokio::select! {
+        _ = conn.as_mut() => return,
+        _ = stop.wait_for(|stop| *stop) => {}
+    }
+    conn.as_mut().graceful_shutdown();
+    let _ = conn.await;
 }
 
 /// After an accept error: nothing for a client that reset before it was accepted; otherwise

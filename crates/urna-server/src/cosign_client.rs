@@ -25,7 +25,11 @@
 //! key = "cert.example/w1+1a2b3c4d+BASE64..."
 //! ```
 //!
-//! Out of scope: TLS, retries beyond the one the spec's 409 invites, remembering witness
+//! A witness at an `https://` URL is checked against Mozilla's roots, or against the CA
+//! certificates of `ca_cert = "FILE"` (PEM; relative to the policy file's directory) when
+//! the partner institutions share a CA of their own.
+//!
+//! Out of scope: retries beyond the one the spec's 409 invites, remembering witness
 //! sizes across restarts (the caller keeps `last_size`).
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -63,6 +67,10 @@ pub struct WitnessPolicy {
     pub witnesses: Vec<WitnessEndpoint>,
     /// Cosignatures needed (k of n).
     pub quorum: usize,
+    /// CA certificates (PEM file) that `https://` witnesses' certificates must chain to;
+    /// `None`: Mozilla's roots. A relative path is resolved by [`crate::publish::read_policy`]
+    /// against the policy file's directory.
+    pub ca_cert: Option<std::path::PathBuf>,
 }
 
 /// Why a witness policy file was refused. The message names the field.
@@ -85,6 +93,7 @@ pub enum PolicyError {
 #[serde(deny_unknown_fields)]
 struct PolicyFile {
     quorum: usize,
+    ca_cert: Option<std::path::PathBuf>,
     #[serde(default)]
     witness: Vec<EndpointFile>,
 }
@@ -120,10 +129,10 @@ impl WitnessPolicy {
             if !names.insert(w.name.clone()) {
                 return Err(invalid(at("name"), format!("duplicate name {:?}", w.name)));
             }
-            if !w.url.starts_with("http://") {
+            if !w.url.starts_with("http://") && !w.url.starts_with("https://") {
                 return Err(invalid(
                     at("url"),
-                    "must start with http:// (TLS is not supported yet)".into(),
+                    "must start with https:// or http://".into(),
                 ));
             }
             let verifier = CosignatureVerifier::from_vkey(&w.key)
@@ -156,6 +165,7 @@ impl WitnessPolicy {
         Ok(Self {
             witnesses,
             quorum: file.quorum,
+            ca_cert: file.ca_cert,
         })
     }
 }
@@ -221,7 +231,17 @@ pub fn collect_cosignatures(
         }
     };
     let size = checkpoint.size.0;
-    let agent = agent(timeout);
+    let agent = match agent(timeout, policy.ca_cert.as_deref()) {
+        Ok(a) => a,
+        Err(e) => {
+            report.failed = policy
+                .witnesses
+                .iter()
+                .map(|w| (w.name.clone(), e.to_string()))
+                .collect();
+            return report;
+        }
+    };
 
     // Results by witness index; `None` while a witness is still to be asked.
     let mut outcome: Vec<Option<Result<urna_model::note::NoteSignature, String>>> =
@@ -308,14 +328,29 @@ pub fn collect_cosignatures(
     report
 }
 
-fn agent(timeout: Duration) -> ureq::Agent {
-    ureq::Agent::config_builder()
+fn agent(
+    timeout: Duration,
+    ca_cert: Option<&std::path::Path>,
+) -> Result<ureq::Agent, crate::submit::ConfigError> {
+    use ureq::tls::{RootCerts, TlsConfig, TlsProvider};
+    let roots = match ca_cert {
+        Some(path) => {
+            RootCerts::Specific(std::sync::Arc::new(crate::submit::ca_certificates(path)?))
+        }
+        None => RootCerts::WebPki,
+    };
+    let tls = TlsConfig::builder()
+        .provider(TlsProvider::Rustls)
+        .root_certs(roots)
+        .build();
+    Ok(ureq::Agent::config_builder()
+        .tls_config(tls)
         .timeout_global(Some(timeout))
         .http_status_as_error(false)
         .max_redirects(0)
         .proxy(None)
         .build()
-        .into()
+        .into())
 }
 
 fn request_body(old: u64, proof: &[Hash], checkpoint_note: &[u8]) -> Vec<u8> {
@@ -473,7 +508,7 @@ mod tests {
             (policy_text(3, 2), "quorum"),
             (policy_text(1, 2).replace("w2\"", "w1\""), "witness[2].name"),
             (
-                policy_text(1, 2).replace("http://127.0.0.1:7002", "https://x"),
+                policy_text(1, 2).replace("http://127.0.0.1:7002", "ftp://x"),
                 "witness[2].url",
             ),
             (

@@ -24,8 +24,10 @@
 //! connections, close a client that does not finish its request head in time, and derive the
 //! bound from the open-file limit ([`conn`]).
 //!
-//! Out of scope: TLS (put a TLS-terminating proxy or CDN in front; witnesses are reached over
-//! loopback or a private network); the witness monitoring API, which the spec leaves
+//! Every server serves HTTPS from a PEM certificate and key ([`tls`], rustls with ring) and
+//! refuses plain HTTP outside loopback.
+//!
+//! Out of scope: the witness monitoring API, which the spec leaves
 //! undefined; cosignature algorithms other than Ed25519 `cosignature/v1`.
 
 pub mod bundle;
@@ -35,6 +37,7 @@ pub mod publish;
 pub mod serve;
 pub mod state_file;
 pub mod submit;
+pub mod tls;
 pub mod witness;
 pub mod witness_key;
 

@@ -130,12 +130,24 @@ pub fn read_policy(data: &Path) -> Result<Option<WitnessPolicy>, PublishError> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(io_err(&path)(e)),
     };
-    WitnessPolicy::from_toml(&text)
-        .map(Some)
-        .map_err(|source| PublishError::Policy {
+    let mut policy = WitnessPolicy::from_toml(&text).map_err(|source| PublishError::Policy {
+        path: path.display().to_string(),
+        source,
+    })?;
+    if let Some(ca) = &mut policy.ca_cert {
+        if ca.is_relative() {
+            *ca = data.join(&*ca);
+        }
+        // Checked now, so that a bad file stops the start, not every later cosigning.
+        crate::submit::ca_certificates(ca).map_err(|e| PublishError::Policy {
             path: path.display().to_string(),
-            source,
-        })
+            source: PolicyError::Invalid {
+                field: "ca_cert".into(),
+                reason: e.rule,
+            },
+        })?;
+    }
+    Ok(Some(policy))
 }
 
 /// The newest time (Unix seconds) at which a witness of `policy` cosigned `checkpoint` (a

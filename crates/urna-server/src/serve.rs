@@ -95,6 +95,8 @@ pub struct ServeConfig {
     /// Most stations for which each bundle generation carries the NIST CDF export
     /// (`None`: always); see [`crate::bundle`].
     pub cdf_max_stations: Option<usize>,
+    /// HTTPS on both listeners ([`crate::tls`]); `None`: plain HTTP, for loopback only.
+    pub tls: Option<crate::tls::Tls>,
 }
 
 impl ServeConfig {
@@ -113,6 +115,7 @@ impl ServeConfig {
             publish_every: Duration::from_secs(1),
             ingest: IngestOptions::default(),
             cdf_max_stations: Some(crate::bundle::DEFAULT_CDF_MAX_STATIONS),
+            tls: None,
         }
     }
 }
@@ -848,18 +851,30 @@ pub fn run(
                 max_connections: METRICS_CONNECTIONS,
                 header_timeout,
             };
-            tokio::spawn(crate::conn::serve(l, router, limits, async move {
-                let _ = rx.changed().await;
-            }));
+            tokio::spawn(crate::conn::serve_with(
+                l,
+                router,
+                limits,
+                config.tls.clone(),
+                async move {
+                    let _ = rx.changed().await;
+                },
+            ));
         }
         let mut stopped = stop_rx.clone();
         let limits = ConnLimits {
             max_connections: config.max_connections,
             header_timeout,
         };
-        let mut server = tokio::spawn(crate::conn::serve(api, router(app), limits, async move {
-            let _ = stopped.changed().await;
-        }));
+        let mut server = tokio::spawn(crate::conn::serve_with(
+            api,
+            router(app),
+            limits,
+            config.tls.clone(),
+            async move {
+                let _ = stopped.changed().await;
+            },
+        ));
         if !stopped_early {
             tokio::select! {
                 done = &mut server => return done.map_err(io::Error::other)?,

@@ -19,19 +19,23 @@
 //! and the same index, so a reply lost on the way back costs one more request, never a
 //! second entry.
 //!
-//! Blocking on purpose, like [`crate::cosign_client`]: `ureq` without TLS, no async runtime.
+//! Blocking on purpose, like [`crate::cosign_client`]: `ureq`, no async runtime. An
+//! `https://` server is checked against Mozilla's roots or, with
+//! [`SubmitOptions::ca_cert`], the commission's own CA (rustls with ring).
 //!
-//! Out of scope: TLS (`https://` is refused; put a TLS proxy in front or use a private
-//! network), sending several notes in one request, fetching inclusion proofs for receipts.
+//! Out of scope: sending several notes in one request, fetching inclusion proofs for
+//! receipts.
 
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write as _};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use rand::Rng as _;
 use serde::Deserialize;
+use ureq::tls::{Certificate, PemItem, RootCerts, TlsConfig, TlsProvider};
 use urna_model::intake::sha256;
 use urna_model::note::{Note, NoteError, NoteVerifier, SignatureError};
 use urna_model::protocol::{BodyError, hex, parse_sha256};
@@ -57,6 +61,9 @@ pub struct SubmitOptions {
     /// Largest wait granted to a server's `Retry-After`: a server cannot stall the client for
     /// longer than this between two attempts.
     pub max_retry_after: Duration,
+    /// For an `https://` server: a PEM file of the CA certificates its certificate must chain
+    /// to (the commission's own CA). `None`: Mozilla's roots, built in.
+    pub ca_cert: Option<PathBuf>,
 }
 
 impl Default for SubmitOptions {
@@ -69,6 +76,7 @@ impl Default for SubmitOptions {
             initial_backoff: Duration::from_millis(250),
             max_backoff: Duration::from_secs(8),
             max_retry_after: Duration::from_secs(60),
+            ca_cert: None,
         }
     }
 }
@@ -81,6 +89,25 @@ pub struct ConfigError {
     pub field: &'static str,
     /// The rule it breaks.
     pub rule: String,
+}
+
+/// The CA certificates of a PEM file (other blocks, such as keys, are skipped).
+pub(crate) fn ca_certificates(path: &Path) -> Result<Vec<Certificate<'static>>, ConfigError> {
+    let bad = |rule: String| ConfigError {
+        field: "ca_cert",
+        rule: format!("{}: {rule}", path.display()),
+    };
+    let pem = std::fs::read(path).map_err(|e| bad(format!("cannot read it: {e}")))?;
+    let mut certs = Vec::new();
+    for item in ureq::tls::parse_pem(&pem) {
+        if let PemItem::Certificate(c) = item.map_err(|e| bad(format!("not valid PEM: {e}")))? {
+            certs.push(c);
+        }
+    }
+    if certs.is_empty() {
+        return Err(bad("no -----BEGIN CERTIFICATE----- block in it".to_owned()));
+    }
+    Ok(certs)
 }
 
 /// What the server did with a stored note.
@@ -267,12 +294,14 @@ impl SubmitClient {
         log: NoteVerifier,
         options: SubmitOptions,
     ) -> Result<Self, ConfigError> {
-        let rest = base_url.strip_prefix("http://").ok_or_else(|| ConfigError {
-            field: "base_url",
-            rule: format!(
-                "{base_url:?} must start with http:// (TLS is not supported; use a TLS proxy in front)"
-            ),
-        })?;
+        let https = base_url.starts_with("https://");
+        let rest = base_url
+            .strip_prefix("https://")
+            .or_else(|| base_url.strip_prefix("http://"))
+            .ok_or_else(|| ConfigError {
+                field: "base_url",
+                rule: format!("{base_url:?} must start with https:// or http://"),
+            })?;
         if rest.is_empty() || rest.starts_with('/') {
             return Err(ConfigError {
                 field: "base_url",
@@ -291,7 +320,24 @@ impl SubmitClient {
                 rule: "must be more than 0".into(),
             });
         }
+        let roots = match (&options.ca_cert, https) {
+            (None, _) => RootCerts::WebPki,
+            (Some(path), true) => RootCerts::Specific(Arc::new(ca_certificates(path)?)),
+            (Some(_), false) => {
+                return Err(ConfigError {
+                    field: "ca_cert",
+                    rule: format!("only for an https:// server, not {base_url:?}"),
+                });
+            }
+        };
+        let tls = TlsConfig::builder()
+            .provider(TlsProvider::Rustls)
+            .root_certs(roots)
+            .build();
         let agent = ureq::Agent::config_builder()
+            .tls_config(tls)
+            // Asked for over https://, never sent over plain http:// (no redirects anyway).
+            .https_only(https)
             .timeout_global(Some(options.timeout))
             .http_status_as_error(false)
             .max_redirects(0)
@@ -1112,6 +1158,7 @@ mod tests {
             initial_backoff: Duration::from_millis(1),
             max_backoff: Duration::from_millis(4),
             max_retry_after: Duration::from_secs(60),
+            ca_cert: None,
         }
     }
 
@@ -1246,10 +1293,35 @@ mod tests {
     #[test]
     fn bad_settings_name_the_field() {
         let v = log_key().verifier();
-        for (url, field) in [("https://x", "base_url"), ("http://", "base_url")] {
+        for (url, field) in [
+            ("ftp://x", "base_url"),
+            ("http://", "base_url"),
+            ("https://", "base_url"),
+        ] {
             let e = SubmitClient::new(url, v.clone(), SubmitOptions::default()).unwrap_err();
             assert_eq!(e.field, field);
         }
+        assert!(SubmitClient::new("https://x", v.clone(), SubmitOptions::default()).is_ok());
+        // A CA file: only for https://, and it must hold a certificate.
+        let dir = tempfile::tempdir().unwrap();
+        let pem = dir.path().join("ca.pem");
+        std::fs::write(
+            &pem,
+            "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
+        )
+        .unwrap();
+        let with_ca = || SubmitOptions {
+            ca_cert: Some(pem.clone()),
+            ..SubmitOptions::default()
+        };
+        let e = SubmitClient::new("http://x", v.clone(), with_ca()).unwrap_err();
+        assert_eq!(e.field, "ca_cert");
+        let e = SubmitClient::new("https://x", v.clone(), with_ca()).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("no -----BEGIN CERTIFICATE----- block"),
+            "{e}"
+        );
         let e = SubmitClient::new(
             "http://x",
             v.clone(),

@@ -308,6 +308,7 @@ pub fn run_witness_until_signal(
     listen: SocketAddr,
     service: WitnessService,
     limits: ConnLimits,
+    tls: Option<crate::tls::Tls>,
     on_bound: impl FnOnce(SocketAddr),
 ) -> io::Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -317,6 +318,6 @@ pub fn run_witness_until_signal(
         let shutdown = shutdown_signal()?;
         let listener = TcpListener::bind(listen).await?;
         on_bound(listener.local_addr()?);
-        serve_witness(listener, service, limits, shutdown).await
+        crate::conn::serve_with(listener, witness_router(service), limits, tls, shutdown).await
     })
 }

@@ -19,6 +19,7 @@ mod serve;
 pub mod server;
 mod submit;
 mod tamper;
+mod tls;
 mod verify;
 pub mod web;
 

@@ -826,13 +826,13 @@ fn with_only_the_log_key_a_genuine_bundle_verifies_and_says_the_quorum_was_not_c
 
 /// A CA of the test's own, and a server certificate it issues for `names` (host names or IP
 /// addresses), as PEM: (CA certificate, server certificate, server key).
-struct TestCa {
-    cert_pem: String,
+pub(crate) struct TestCa {
+    pub(crate) cert_pem: String,
     issuer: rcgen::Issuer<'static, rcgen::KeyPair>,
 }
 
 impl TestCa {
-    fn new(name: &str) -> Self {
+    pub(crate) fn new(name: &str) -> Self {
         let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
         params
             .distinguished_name
@@ -851,7 +851,7 @@ impl TestCa {
     }
 
     /// Writes `<stem>.pem` and `<stem>.key` for a server certificate naming `names`.
-    fn issue(&self, dir: &Path, stem: &str, names: &[&str]) -> (PathBuf, PathBuf) {
+    pub(crate) fn issue(&self, dir: &Path, stem: &str, names: &[&str]) -> (PathBuf, PathBuf) {
         let names: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
         let mut params = rcgen::CertificateParams::new(names).unwrap();
         params

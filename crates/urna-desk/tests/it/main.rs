@@ -142,6 +142,7 @@ pub fn serve() -> Served {
             listener,
             None,
             Duration::from_secs(1),
+            None,
             async move {
                 let _ = rx.await;
             },

@@ -114,6 +114,7 @@ fn quorum_story() {
             endpoint(3, down),
         ],
         quorum: 2,
+        ca_cert: None,
     };
     let mut last = BTreeMap::new();
     let mut log = Log::new(0);
@@ -164,6 +165,7 @@ fn quorum_story() {
             ..endpoint(1, w1.addr)
         }],
         quorum: 1,
+        ca_cert: None,
     };
     let r = collect(&wrong_key, &log, &mut last);
     assert_eq!(r.cosigned_note, None);
@@ -193,6 +195,7 @@ fn a_silent_witness_counts_as_failed_after_the_timeout() {
     let policy = WitnessPolicy {
         witnesses: vec![endpoint(1, silent.local_addr().unwrap())],
         quorum: 1,
+        ca_cert: None,
     };
     let mut log = Log::new(0);
     log.grow_to(3);

@@ -1,0 +1,300 @@
+//! HTTPS on urna's servers: `urna serve`, `urna witness serve` and `urna desk` serve TLS from
+//! a PEM certificate and key, and refuse plain HTTP outside loopback; `urna submit` and
+//! `urna verify` trust the commission's CA with `--ca-cert`.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use urna_verify::source::{Source, TlsRoots, open_with};
+
+use crate::verify::TestCa;
+use crate::{init, p, run, urna};
+
+/// A server started by the test, killed when dropped.
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `urna ARGS` and returns it with the URL its first stdout line `PREFIX<url>` names.
+fn start(args: &[&str], prefix: &str) -> (Server, String) {
+    let mut child = urna()
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let server = Server(child);
+    let mut lines = BufReader::new(stdout).lines();
+    let url = loop {
+        let line = lines
+            .next()
+            .expect("the server printed no address")
+            .unwrap();
+        if let Some(url) = line.strip_prefix(prefix) {
+            break url.trim().to_owned();
+        }
+    };
+    // Keep reading stdout so that the server never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    (server, url)
+}
+
+/// A CA of the test's own, `ca.pem`, and a server certificate for 127.0.0.1 it issued.
+fn certificates(dir: &Path) -> (TestCa, String, String) {
+    let ca = TestCa::new("Election commission test CA");
+    std::fs::write(dir.join("ca.pem"), &ca.cert_pem).unwrap();
+    let (cert, key) = ca.issue(dir, "server", &["127.0.0.1"]);
+    (ca, p(&cert).to_owned(), p(&key).to_owned())
+}
+
+#[test]
+fn urna_serve_over_https_is_verified_with_the_commissions_ca() {
+    let dir = tempfile::tempdir().unwrap();
+    let (src, data) = (dir.path().join("sim"), dir.path().join("data"));
+    run(&["sim", "--out", p(&src), "--stations", "40"], 0);
+    init(&src, &data);
+    let log_key = run(&["log", "key", "--data", p(&data)], 0)
+        .trim()
+        .to_owned();
+    let (_ca, cert, key) = certificates(dir.path());
+    let (_server, url) = start(
+        &[
+            "serve",
+            "--data",
+            p(&data),
+            "--listen",
+            "127.0.0.1:0",
+            "--tls-cert",
+            &cert,
+            "--tls-key",
+            &key,
+        ],
+        "urna serve: listening on ",
+    );
+    assert!(url.starts_with("https://127.0.0.1:"), "{url}");
+    let ca = p(&dir.path().join("ca.pem")).to_owned();
+    // The stations submit over HTTPS, trusting the commission's CA; receipts check out.
+    let protocols = p(&src.join("protocols.notes")).to_owned();
+    let out = run(
+        &[
+            "submit",
+            "--to",
+            &url,
+            "--ca-cert",
+            &ca,
+            "--log-key",
+            &log_key,
+            &protocols,
+        ],
+        0,
+    );
+    assert!(out.contains("40 stored"), "{out}");
+    // Without it, the server's certificate is not trusted and nothing is sent.
+    let out = run(
+        &[
+            "submit",
+            "--to",
+            &url,
+            "--log-key",
+            &log_key,
+            "--attempts",
+            "1",
+            &protocols,
+        ],
+        1,
+    );
+    assert!(out.to_lowercase().contains("certificate"), "{out}");
+    // The server publishes its first bundle generation within a second or two.
+    let t = Instant::now();
+    let out = loop {
+        let o = urna()
+            .args(["verify", &url, "--log-key", &log_key, "--ca-cert", &ca])
+            .output()
+            .unwrap();
+        if o.status.success() || t.elapsed() > Duration::from_secs(60) {
+            break o;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("VERIFIED"), "{text}");
+    // Without the commission's CA the certificate is not trusted: could not run.
+    let o = urna()
+        .args(["verify", &url, "--log-key", &log_key])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+}
+
+#[test]
+fn plain_http_is_refused_outside_loopback_and_tls_needs_both_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let (src, data) = (dir.path().join("sim"), dir.path().join("data"));
+    run(&["sim", "--out", p(&src), "--stations", "10"], 0);
+    init(&src, &data);
+    let out = run(&["serve", "--data", p(&data), "--listen", "0.0.0.0:0"], 2);
+    assert!(
+        out.contains("--listen 0.0.0.0:0: plain HTTP is served on loopback only"),
+        "{out}"
+    );
+    let out = run(
+        &[
+            "serve",
+            "--data",
+            p(&data),
+            "--listen",
+            "127.0.0.1:0",
+            "--metrics-listen",
+            "0.0.0.0:0",
+        ],
+        2,
+    );
+    assert!(out.contains("--listen 0.0.0.0:0"), "{out}");
+    let (_ca, cert, _key) = certificates(dir.path());
+    let out = run(&["serve", "--data", p(&data), "--tls-cert", &cert], 2);
+    assert!(
+        out.contains("--tls-cert and --tls-key go together"),
+        "{out}"
+    );
+    // A key that is not the certificate's: named, before anything listens.
+    let (_, other_key) = TestCa::new("another CA").issue(dir.path(), "other", &["127.0.0.1"]);
+    let out = run(
+        &[
+            "serve",
+            "--data",
+            p(&data),
+            "--tls-cert",
+            &cert,
+            "--tls-key",
+            p(&other_key),
+        ],
+        2,
+    );
+    assert!(
+        out.contains("server.pem with") && out.contains("other.key"),
+        "{out}"
+    );
+    let key = dir.path().join("witness.key");
+    run(&["witness", "keygen", "--name", "w", "--out", p(&key)], 0);
+    let log_key = run(
+        &[
+            "keys",
+            "generate",
+            "log",
+            "--out",
+            p(&dir.path().join("log.key")),
+        ],
+        0,
+    );
+    let log = format!("log={}", log_key.trim());
+    let out = run(
+        &[
+            "witness",
+            "serve",
+            "--key",
+            p(&key),
+            "--state",
+            p(&dir.path().join("w.state")),
+            "--init-state",
+            "--log",
+            &log,
+            "--listen",
+            "[::]:0",
+        ],
+        2,
+    );
+    assert!(
+        out.contains("plain HTTP is served on loopback only"),
+        "{out}"
+    );
+}
+
+/// A witness over HTTPS: it answers with its certificate, and the log asks it to cosign over
+/// HTTPS, trusting the CA named by `ca_cert` in `witnesses.toml` (relative to the data
+/// directory); without that CA the witness is not trusted and nothing is published.
+#[test]
+fn a_witness_serves_https_and_the_log_reaches_it_with_the_shared_ca() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_ca, cert, key_pem) = certificates(dir.path());
+    let (src, data) = (dir.path().join("sim"), dir.path().join("data"));
+    run(&["sim", "--out", p(&src), "--stations", "10"], 0);
+    init(&src, &data);
+    let log_vkey = run(&["log", "key", "--data", p(&data)], 0);
+    let key = dir.path().join("witness.key");
+    let vkey = run(&["witness", "keygen", "--name", "w", "--out", p(&key)], 0);
+    let log_arg = format!("urna/sim-2025-assembly={}", log_vkey.trim());
+    let (_w, url) = start(
+        &[
+            "witness",
+            "serve",
+            "--key",
+            p(&key),
+            "--state",
+            p(&dir.path().join("w.state")),
+            "--init-state",
+            "--log",
+            &log_arg,
+            "--listen",
+            "127.0.0.1:0",
+            "--tls-cert",
+            &cert,
+            "--tls-key",
+            &key_pem,
+        ],
+        "listening on ",
+    );
+    assert!(url.starts_with("https://127.0.0.1:"), "{url}");
+    let roots = TlsRoots::from_pem_file(&dir.path().join("ca.pem")).unwrap();
+    let source: Box<dyn Source> = open_with(&url, &roots).unwrap();
+    assert_eq!(
+        source.fetch("healthz").unwrap().as_deref(),
+        Some(&b"ok\n"[..])
+    );
+    // Plain HTTP to the TLS port gets no HTTP answer.
+    let plain = urna_verify::source::open(&url.replacen("https://", "http://", 1)).unwrap();
+    assert!(!matches!(plain.fetch("healthz"), Ok(Some(b)) if b == b"ok\n"));
+
+    let policy = format!(
+        "quorum = 1\n\n[[witness]]\nname = \"w\"\nurl = \"{url}\"\nkey = \"{}\"\n",
+        vkey.trim()
+    );
+    // Mozilla's roots do not know the test CA: the witness is not reached, nothing published.
+    std::fs::write(data.join("witnesses.toml"), &policy).unwrap();
+    urna()
+        .args([
+            "ingest",
+            "--data",
+            p(&data),
+            p(&src.join("protocols.notes")),
+        ])
+        .output()
+        .unwrap();
+    let out = run(&["log", "publish", "--data", p(&data)], 1);
+    assert!(out.to_lowercase().contains("certificate"), "{out}");
+    // With the partner institutions' CA: cosigned over HTTPS and published.
+    std::fs::copy(dir.path().join("ca.pem"), data.join("partners-ca.pem")).unwrap();
+    std::fs::write(
+        data.join("witnesses.toml"),
+        format!("ca_cert = \"partners-ca.pem\"\n{policy}"),
+    )
+    .unwrap();
+    let out = run(&["log", "publish", "--data", p(&data)], 0);
+    assert!(out.contains("w"), "{out}");
+    // A CA file that holds no certificate stops the command and names the field.
+    std::fs::write(data.join("partners-ca.pem"), "nothing\n").unwrap();
+    let out = run(&["log", "publish", "--data", p(&data)], 2);
+    assert!(
+        out.contains("ca_cert") && out.contains("partners-ca.pem"),
+        "{out}"
+    );
+}
