@@ -617,7 +617,15 @@ fn demo(
     open_lists: bool,
 ) -> Result<ExitCode> {
     let chosen = rules.map(seats::load_rules).transpose()?;
-    // Take the address first: a demo of minutes should not fail at its very end.
+    // Take the address first: a demo of minutes should not fail at its very end. The demo
+    // serves plain HTTP, so on loopback only, like `urna serve` without a certificate.
+    if serve && !listen.ip().is_loopback() {
+        bail!(
+            "--listen {listen}: the demo serves plain HTTP, so on loopback only (127.0.0.1, ::1); \
+             for HTTPS on another address, run `urna serve --data DIR/store --listen {listen} \
+             --tls-cert FILE --tls-key FILE` after `urna demo --no-serve`"
+        );
+    }
     let listener = serve
         .then(|| {
             std::net::TcpListener::bind(listen).map_err(|e| {
