@@ -217,6 +217,13 @@ fn plain_http_is_refused_outside_loopback_and_tls_needs_both_files() {
         out.contains("plain HTTP is served on loopback only"),
         "{out}"
     );
+    let demo = dir.path().join("demo");
+    let out = run(&["demo", "--data", p(&demo), "--listen", "0.0.0.0:0"], 2);
+    assert!(
+        out.contains("the demo serves plain HTTP, so on loopback only"),
+        "{out}"
+    );
+    assert!(!demo.exists(), "the demo ran before refusing");
 }
 
 /// A witness over HTTPS: it answers with its certificate, and the log asks it to cosign over
