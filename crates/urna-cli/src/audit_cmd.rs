@@ -449,7 +449,14 @@ impl Loaded {
             for ((c, is_other), (id, _)) in list_cols.iter().zip(&self.columns) {
                 let v = num(*c, id)?;
                 if *is_other {
-                    other += v;
+                    other = other.checked_add(v).with_context(|| {
+                        format!(
+                            "--counts {} row {}: the votes for no list add up past {}",
+                            path.display(),
+                            line + 2,
+                            u64::MAX
+                        )
+                    })?;
                 } else {
                     classes.push(v);
                 }

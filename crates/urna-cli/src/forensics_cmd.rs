@@ -226,6 +226,8 @@ fn from_eft_csv(path: &Path, unit_column: &str) -> Result<Input> {
         );
     }
     let mut units: Vec<String> = Vec::new();
+    // By name: a file of a million stations may name as many units.
+    let mut unit_of: BTreeMap<String, usize> = BTreeMap::new();
     let mut centre_of: BTreeMap<String, usize> = BTreeMap::new();
     let mut stations = Vec::new();
     for (i, rec) in rdr.records().enumerate() {
@@ -244,11 +246,12 @@ fn from_eft_csv(path: &Path, unit_column: &str) -> Result<Input> {
                 )
             })
         };
-        let unit = rec.get(c_unit).unwrap_or("").to_owned();
-        let g = if let Some(g) = units.iter().position(|u| *u == unit) {
+        let unit = rec.get(c_unit).unwrap_or("");
+        let g = if let Some(&g) = unit_of.get(unit) {
             g
         } else {
-            units.push(unit);
+            unit_of.insert(unit.to_owned(), units.len());
+            units.push(unit.to_owned());
             units.len() - 1
         };
         let centre = c_centre.and_then(|c| rec.get(c)).map(|name| {
