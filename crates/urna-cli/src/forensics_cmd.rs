@@ -21,8 +21,8 @@ pub(crate) struct ForensicsArgs {
     #[arg(long, required_unless_present = "eft_csv", conflicts_with = "eft_csv")]
     data: Option<PathBuf>,
     /// A per-station CSV in the Election Forensics Toolkit's layout instead (columns
-    /// Registered, Ballots, the unit column, and one column per list named C<digits> or
-    /// P<digits>; `NA` counts as 0).
+    /// Registered, Ballots, the unit column, and one column per list named `C<digits>` or
+    /// `P<digits>`; `NA` counts as 0).
     #[arg(long)]
     eft_csv: Option<PathBuf>,
     /// Unit level to compare stations within (a level of the definition, e.g. `district` or
