@@ -923,7 +923,20 @@ async function verifyStation(cur, contestId, out) {
       } catch (e) {
         step("verify.step.signature", {}, false, e.message);
       }
-      if (!key) {
+      // A first protocol keyed at a counting centre is signed by an authority whose scope
+      // covers the station instead of the station (as intake and urna verify accept).
+      const protocol = text.startsWith("urna/protocol/v1\n");
+      const byStation = key && note.sigs.some((sg) => sg.name === key.name);
+      if (protocol && key && !byStation && ed) {
+        const auths = (S.election.authorities || []).map((a) => ({ a, k: safeKey(a.key) })).filter((x) => x.k);
+        const signers = auths.filter((x) => note.sigs.some((sg) => sg.name === x.k.name));
+        const name = signers.map((x) => x.a.name).join(", ") || "–";
+        let ok = false;
+        for (const x of signers) {
+          if (covers(x.a.scope, cur.unit) && (await V.checkNoteSignature(note, x.k)) === true) ok = true;
+        }
+        step("verify.step.centre", { name }, ok, `the note carries no signature by ${key.name}, nor a valid one by an authority over ${cur.unit}`);
+      } else if (!key) {
         if (!st.key) step("verify.step.signature", {}, null, `${unitPathOf(cur)} names no key for ${st.id}`);
       } else if (!ed) step("verify.step.signature", {}, null, unsupported);
       else {
@@ -959,6 +972,12 @@ async function verifyStation(cur, contestId, out) {
   S.verdicts.set(verdictKey(cur.id, contestId), v);
   out.innerHTML = verdictHtml(v);
   out.dataset.state = state;
+}
+
+// Whether the unit `scope` is `unit` or one of its ancestors.
+function covers(scope, unit) {
+  for (let u = S.units.get(unit); u; u = u.parent ? S.units.get(u.parent) : null) if (u.id === scope) return true;
+  return false;
 }
 
 function verdictHtml(v) {

@@ -477,4 +477,27 @@ fn desk_in_the_browser_two_typists_in_two_languages_keyboard_only() {
         delivered,
         "the protocol keyed in the browser never reached the log"
     );
+
+    // On the results page, the station's protocol verifies in the browser: signed by the
+    // centre's authority instead of the station, which the page names.
+    let addr = server.url.trim_start_matches("http://").to_owned();
+    let t = std::time::Instant::now();
+    while crate::web::fetch_json(&addr, "/v1/summary.json")["checkpoint"]["size"]
+        .as_u64()
+        .unwrap_or(0)
+        < 2
+    {
+        assert!(
+            t.elapsed() < Duration::from_secs(60),
+            "the entry was never published"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let b = crate::web::Browser::start(&tools, (1200, 900));
+    let (state, text, _) = b.verify_station(&format!("{}/", server.url), &station);
+    assert_eq!(state, "verified", "{text}");
+    assert!(
+        text.contains("keyed at a counting centre and is signed by Central Election Commission"),
+        "{text}"
+    );
 }

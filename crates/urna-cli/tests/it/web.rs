@@ -790,7 +790,7 @@ impl Election {
 }
 
 /// `GET path` as JSON, status 200.
-fn fetch_json(addr: &str, path: &str) -> Value {
+pub(crate) fn fetch_json(addr: &str, path: &str) -> Value {
     let r = get(addr, path);
     assert_eq!(r.status, 200, "GET {path} from {addr}");
     r.json()
@@ -1384,7 +1384,11 @@ impl Browser {
 
     /// Opens a station's view, clicks its verify button and waits for the outcome: (final
     /// `data-state`, its text, the text seen while `running` if it was seen).
-    fn verify_station(&self, base: &str, station: &str) -> (String, String, Option<String>) {
+    pub(crate) fn verify_station(
+        &self,
+        base: &str,
+        station: &str,
+    ) -> (String, String, Option<String>) {
         self.goto(&format!("{base}#/station/{station}"));
         self.wait_for(
             &format!("the view of station {station} and its verify button"),
