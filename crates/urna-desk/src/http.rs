@@ -37,6 +37,9 @@ pub const COOKIE: &str = "urna_desk";
 /// Largest request body.
 const MAX_BODY: usize = 64 * 1024;
 
+/// Longest time to receive a request body.
+const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 const INDEX: &str = include_str!("../web/index.html");
 const JS: &str = include_str!("../web/desk.js");
 const CSS: &str = include_str!("../web/desk.css");
@@ -77,12 +80,23 @@ async fn handle(State(desk): State<Arc<Desk>>, req: Request) -> Response {
         .filter_map(|c| c.trim().strip_prefix(COOKIE)?.strip_prefix('='))
         .map(str::to_owned)
         .next();
-    let Ok(body) = to_bytes(req.into_body(), MAX_BODY).await else {
-        return json_response(Answer {
-            status: 413,
-            body: json!({"error": "too-large", "message": format!("request body over {MAX_BODY} bytes")}),
-            cookie: None,
-        });
+    // A body that trickles in holds a connection: it gets BODY_TIMEOUT, like urna serve's.
+    let body = match tokio::time::timeout(BODY_TIMEOUT, to_bytes(req.into_body(), MAX_BODY)).await {
+        Ok(Ok(body)) => body,
+        Ok(Err(_)) => {
+            return json_response(Answer {
+                status: 413,
+                body: json!({"error": "too-large", "message": format!("request body over {MAX_BODY} bytes")}),
+                cookie: None,
+            });
+        }
+        Err(_) => {
+            return json_response(Answer {
+                status: 408,
+                body: json!({"error": "too-slow", "message": format!("request body not received within {} s", BODY_TIMEOUT.as_secs())}),
+                cookie: None,
+            });
+        }
     };
     let answer = tokio::task::spawn_blocking(move || {
         dispatch(&desk, &method, &path, cookie.as_deref(), &body)

@@ -233,3 +233,29 @@ fn the_audit_trail_refuses_update_and_delete() {
     assert_eq!(first["seq"], json!(1));
     let _ = GOOD;
 }
+
+/// A body that never arrives does not hold a connection forever: `408` after the body timeout.
+#[test]
+fn a_body_that_never_arrives_gets_408() {
+    use std::io::{Read as _, Write as _};
+    let s = serve();
+    let mut t = std::net::TcpStream::connect(s.addr).unwrap();
+    t.set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .unwrap();
+    write!(
+        t,
+        "POST /api/login HTTP/1.1\r\nHost: desk\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{"
+    )
+    .unwrap();
+    let started = std::time::Instant::now();
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !answer.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = t.read(&mut buf).unwrap();
+        assert!(n > 0, "closed without an answer");
+        answer.extend_from_slice(&buf[..n]);
+    }
+    let head = String::from_utf8_lossy(&answer);
+    assert!(head.starts_with("HTTP/1.1 408"), "{head}");
+    assert!(started.elapsed() >= std::time::Duration::from_secs(9));
+}
