@@ -928,8 +928,7 @@ async function verifyStation(cur, contestId, out) {
       const protocol = text.startsWith("urna/protocol/v1\n");
       const byStation = key && note.sigs.some((sg) => sg.name === key.name);
       if (protocol && key && !byStation && ed) {
-        const auths = (S.election.authorities || []).map((a) => ({ a, k: safeKey(a.key) })).filter((x) => x.k);
-        const signers = auths.filter((x) => note.sigs.some((sg) => sg.name === x.k.name));
+        const signers = authoritySigners(note);
         const name = signers.map((x) => x.a.name).join(", ") || "–";
         let ok = false;
         for (const x of signers) {
@@ -944,8 +943,7 @@ async function verifyStation(cur, contestId, out) {
         step("verify.step.signature", {}, ok === true, ok === null ? `the note carries no signature by ${key.name}` : `the signature by ${key.name} does not verify`);
       }
       if (text.startsWith("urna/amendment/v1\n")) {
-        const auths = (S.election.authorities || []).map((a) => ({ a, k: safeKey(a.key) })).filter((x) => x.k);
-        const signers = auths.filter((x) => note.sigs.some((s) => s.name === x.k.name));
+        const signers = authoritySigners(note);
         const name = signers.map((x) => x.a.name).join(", ") || "–";
         if (!ed) step("verify.step.cosign", { name }, null, unsupported);
         else {
@@ -972,6 +970,13 @@ async function verifyStation(cur, contestId, out) {
   S.verdicts.set(verdictKey(cur.id, contestId), v);
   out.innerHTML = verdictHtml(v);
   out.dataset.state = state;
+}
+
+// The authorities of v1/election.json whose key name signs `note`, with their parsed keys.
+function authoritySigners(note) {
+  return (S.election.authorities || [])
+    .map((a) => ({ a, k: safeKey(a.key) }))
+    .filter((x) => x.k && note.sigs.some((sg) => sg.name === x.k.name));
 }
 
 // Whether the unit `scope` is `unit` or one of its ancestors.
