@@ -1,13 +1,14 @@
+use std::path::Path;
+
 use crate::{p, run, shared_data};
 
-/// Albania 2021 through the same intake: 106 published protocols break
-/// valid + invalid = ballots cast, and each is listed with its numbers.
-#[test]
-fn albania_2021_import_quarantines_the_106_inconsistent_protocols() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("al");
-    let csv = shared_data("albania_2021_borici/party_votes_raw_polling_station.csv");
-    let out = run(
+/// The published per-station results of 2021, under `../shared/data`.
+pub(crate) const CSV_2021: &str = "albania_2021_borici/party_votes_raw_polling_station.csv";
+
+/// `urna import --format albania-2021` of the published per-station CSV into `data`; its output.
+pub(crate) fn import_2021(data: &Path) -> String {
+    let csv = shared_data(CSV_2021);
+    run(
         &[
             "import",
             "--format",
@@ -15,10 +16,19 @@ fn albania_2021_import_quarantines_the_106_inconsistent_protocols() {
             "--csv",
             p(&csv),
             "--data",
-            p(&data),
+            p(data),
         ],
         0,
-    );
+    )
+}
+
+/// Albania 2021 through the same intake: 106 published protocols break
+/// valid + invalid = ballots cast, and each is listed with its numbers.
+#[test]
+fn albania_2021_import_quarantines_the_106_inconsistent_protocols() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("al");
+    let out = import_2021(&data);
     assert!(
         out.contains("imported 5199 stations in 12 districts"),
         "{out}"
@@ -46,6 +56,7 @@ fn albania_2021_import_quarantines_the_106_inconsistent_protocols() {
     // Totals equal the CSV's sums over the accepted stations.
     let json: serde_json::Value =
         serde_json::from_str(&run(&["tally", "--data", p(&data), "--json"], 0)).unwrap();
+    let csv = shared_data(CSV_2021);
     let mut rdr = csv::Reader::from_path(&csv).unwrap();
     let h = rdr.headers().unwrap().clone();
     let col = |n: &str| h.iter().position(|x| x == n).unwrap();

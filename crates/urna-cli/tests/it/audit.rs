@@ -9,7 +9,7 @@ const SEED: &str = "12345678901234567890";
 
 /// Source rows of the accepted stations: station → (column → value).
 fn source_rows() -> HashMap<String, HashMap<String, u64>> {
-    let csv = shared_data("albania_2021_borici/party_votes_raw_polling_station.csv");
+    let csv = shared_data(crate::albania::CSV_2021);
     let mut rdr = csv::Reader::from_path(&csv).unwrap();
     let h = rdr.headers().unwrap().clone();
     let mut out = HashMap::new();
@@ -70,19 +70,7 @@ fn urna_output(args: &[&str]) -> (Option<i32>, String) {
 fn albania_2021_assertions_sample_and_risk() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("al");
-    let csv = shared_data("albania_2021_borici/party_votes_raw_polling_station.csv");
-    run(
-        &[
-            "import",
-            "--format",
-            "albania-2021",
-            "--csv",
-            p(&csv),
-            "--data",
-            p(&data),
-        ],
-        0,
-    );
+    crate::albania::import_2021(&data);
     let rows = source_rows();
 
     // Assertions: 4 lists above 1 %, 8 below, and the seat pairs per district.

@@ -4,7 +4,7 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::time::Duration;
 
@@ -184,27 +184,56 @@ impl Browser {
     }
 }
 
+/// A simulated election of `stations` stations served by a real `urna serve`, with the desk's
+/// accounts `ana` and `besa` (typists) and `cim` (coordinator), first passwords still to change.
+struct Centre {
+    dir: tempfile::TempDir,
+    src: PathBuf,
+    data: PathBuf,
+    server: Server,
+    log_key: String,
+}
+
+impl Centre {
+    fn new(stations: u32) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let (src, data) = (dir.path().join("src"), dir.path().join("data"));
+        run(
+            &["sim", "--out", p(&src), "--stations", &stations.to_string()],
+            0,
+        );
+        init(&src, &data);
+        let server = Server::start(&data, &[]);
+        let log_key = run(&["log", "key", "--data", p(&data)], 0)
+            .trim()
+            .to_owned();
+        for (name, role) in [
+            ("ana", "typist"),
+            ("besa", "typist"),
+            ("cim", "coordinator"),
+        ] {
+            add_user(&data, name, role, "first-password-1");
+        }
+        Self {
+            dir,
+            src,
+            data,
+            server,
+            log_key,
+        }
+    }
+}
+
 #[test]
 fn a_paper_protocol_keyed_twice_reaches_the_log_signed_by_the_centre() {
-    let dir = tempfile::tempdir().unwrap();
-    let (src, data, bundle) = (
-        dir.path().join("src"),
-        dir.path().join("data"),
-        dir.path().join("bundle"),
-    );
-    run(&["sim", "--out", p(&src), "--stations", "3"], 0);
-    init(&src, &data);
-    let server = Server::start(&data, &[]);
-    let log_key = run(&["log", "key", "--data", p(&data)], 0)
-        .trim()
-        .to_owned();
-    for (name, role) in [
-        ("ana", "typist"),
-        ("besa", "typist"),
-        ("cim", "coordinator"),
-    ] {
-        add_user(&data, name, role, "first-password-1");
-    }
+    let Centre {
+        dir,
+        src,
+        data,
+        server,
+        log_key,
+    } = Centre::new(3);
+    let bundle = dir.path().join("bundle");
     // A short first password is refused, naming the field.
     let mut child = urna()
         .args([
@@ -369,21 +398,13 @@ fn desk_in_the_browser_two_typists_in_two_languages_keyboard_only() {
     let Some(tools) = crate::web::Tools::find("desk_in_the_browser", false) else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let (src, data) = (dir.path().join("src"), dir.path().join("data"));
-    run(&["sim", "--out", p(&src), "--stations", "2"], 0);
-    init(&src, &data);
-    let server = Server::start(&data, &[]);
-    let log_key = run(&["log", "key", "--data", p(&data)], 0)
-        .trim()
-        .to_owned();
-    for (name, role) in [
-        ("ana", "typist"),
-        ("besa", "typist"),
-        ("cim", "coordinator"),
-    ] {
-        add_user(&data, name, role, "first-password-1");
-    }
+    let Centre {
+        dir: _dir,
+        src,
+        data,
+        server,
+        log_key,
+    } = Centre::new(2);
     let desk = start_desk(
         &data,
         &src.join("secrets/central-commission.key"),

@@ -6,19 +6,7 @@ use crate::{p, run, shared_data};
 fn albania_2021_forensic_report_from_the_import() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("al");
-    let csv = shared_data("albania_2021_borici/party_votes_raw_polling_station.csv");
-    run(
-        &[
-            "import",
-            "--format",
-            "albania-2021",
-            "--csv",
-            p(&csv),
-            "--data",
-            p(&data),
-        ],
-        0,
-    );
+    crate::albania::import_2021(&data);
     let out_dir = dir.path().join("report");
     let out = run(
         &[
