@@ -318,6 +318,10 @@ impl Loaded {
             }
             let note = Note::parse(&row.note)
                 .map_err(|err| anyhow::anyhow!("entry {}: {err}", row.index))?;
+            if urna_model::decision::DecisionBody::is_decision(note.text()) {
+                // A decision is no revision of the station's protocol.
+                continue;
+            }
             let body = ProtocolBody::parse(note.text())
                 .map_err(|err| anyhow::anyhow!("entry {}: {err}", row.index))?;
             let sub = urna_model::intake::bind_unverified(e, &row.note, &note, &body)

@@ -23,10 +23,18 @@
 //! `urna/amendment/v1` with revision = current + 1, naming the current entry's hash in
 //! `supersedes:`, signed by the station and co-signed by an authority whose scope covers the
 //! station. The superseded entry stays in the store and the log, never overwritten.
+//!
+//! Decisions: an `urna/decision/v1` note ([`crate::decision`]) is signed by an authority whose
+//! scope covers the station and names the station's current entry in `decides:`; it is stored
+//! and logged like any entry (its [`Submission::decision`] says what it decides) and changes no
+//! revision.
 
 use ed25519_dalek::VerifyingKey;
 use sha2::{Digest, Sha256};
 
+pub use decide::Decided;
+
+use crate::decision::{DecisionBody, DecisionError};
 use crate::definition::{CandidateIdx, ContestIdx, Election, StationIdx, UnitIdx};
 use crate::note::{self, Note, NoteError};
 use crate::protocol::{BodyError, BodyKind, ProtocolBody, hex};
@@ -57,10 +65,14 @@ pub struct Submission {
     pub preferences: Vec<(CandidateIdx, u64)>,
     /// Every failed rule, errors first, then warnings, each in definition order.
     pub violations: Vec<Violation>,
+    /// For an `urna/decision/v1` note, what it decides (then `revision` is 0 and the counts,
+    /// votes, preferences and violations are empty); `None` for a protocol or amendment. Boxed
+    /// so that the million protocols of a bulk intake carry one pointer, not the decision.
+    pub decision: Option<Box<Decided>>,
 }
 
 impl Submission {
-    /// Whether an error rule fails (the protocol is quarantined).
+    /// Whether an error rule fails (the protocol is quarantined). Never for a decision.
     pub fn is_quarantined(&self) -> bool {
         self.violations
             .iter()
@@ -107,6 +119,37 @@ pub enum Rejection {
     /// The body is malformed.
     #[error("body: {0}")]
     Body(#[from] BodyError),
+    /// A decision's body is malformed.
+    #[error("body: {0}")]
+    DecisionBody(#[from] DecisionError),
+    /// A decision without a valid signature by an authority whose scope covers the station.
+    #[error(
+        "station {station}: a decision needs a valid signature by an authority whose scope covers the station"
+    )]
+    DecisionAuthority {
+        /// Station.
+        station: String,
+    },
+    /// A decision on a station that has no entry in the contest.
+    #[error(
+        "station {station}: field `decides`: the station has no entry in this contest to decide on"
+    )]
+    NothingToDecide {
+        /// Station.
+        station: String,
+    },
+    /// A decision naming another entry than the station's current one.
+    #[error(
+        "station {station}: field `decides`: names sha256:{got}, but the station's current entry is sha256:{expected}"
+    )]
+    DecidesMismatch {
+        /// Station.
+        station: String,
+        /// Named (hex).
+        got: String,
+        /// Current (hex).
+        expected: String,
+    },
     /// `election:` names another election.
     #[error("line {line}: field `election`: {got:?} is not this election ({expected:?})")]
     WrongElection {
@@ -276,7 +319,9 @@ impl Rejection {
     /// `votes <list>`, a count's name…), for machine-readable errors.
     pub fn field(&self) -> Option<String> {
         Some(match self {
-            Self::Note(_) | Self::Body(_) => return None,
+            Self::Note(_) | Self::Body(_) | Self::DecisionBody(_) => return None,
+            Self::DecisionAuthority { .. } => "authority signature".to_owned(),
+            Self::NothingToDecide { .. } | Self::DecidesMismatch { .. } => "decides".to_owned(),
             Self::WrongElection { .. } => "election".to_owned(),
             Self::UnknownContest { .. } => "contest".to_owned(),
             Self::UnknownStation { .. } | Self::StationKey { .. } => "station".to_owned(),
@@ -303,7 +348,9 @@ impl Rejection {
     pub fn code(&self) -> &'static str {
         match self {
             Self::Note(_) => "malformed-note",
-            Self::Body(_) => "malformed-body",
+            Self::Body(_) | Self::DecisionBody(_) => "malformed-body",
+            Self::DecisionAuthority { .. } => "bad-authority",
+            Self::NothingToDecide { .. } | Self::DecidesMismatch { .. } => "bad-decides",
             Self::WrongElection { .. } => "wrong-election",
             Self::UnknownContest { .. } => "unknown-contest",
             Self::UnknownStation { .. } => "unknown-station",
@@ -390,6 +437,9 @@ pub fn admit(
 ) -> Result<Verdict, Rejection> {
     if history.contains(&s.hash) {
         return Ok(Verdict::Duplicate);
+    }
+    if let Some(d) = &s.decision {
+        return decide::admit_decision(election, history, s, d);
     }
     let station = || election.stations[s.station.0 as usize].id.clone();
     match (history.latest(s.contest, s.station), s.supersedes) {
@@ -528,6 +578,7 @@ impl Prepared {
         if !amendment && self.station_signature.is_some() {
             return Ok(());
         }
+        let decision = self.submission.decision.is_some();
         let unit = election.stations[self.submission.station.0 as usize].unit;
         let mut covered = false;
         for a in &election.authorities {
@@ -548,6 +599,10 @@ impl Prepared {
         }
         if covered {
             Ok(())
+        } else if decision {
+            Err(Rejection::DecisionAuthority {
+                station: self.station_name(election),
+            })
         } else if amendment {
             Err(Rejection::MissingAuthority {
                 station: self.station_name(election),
@@ -576,6 +631,15 @@ fn station_key(election: &Election, station: StationIdx) -> Option<VerifyingKey>
 
 fn prepare(election: &Election, bytes: &[u8]) -> Result<Prepared, Rejection> {
     let note = Note::parse(bytes)?;
+    if DecisionBody::is_decision(note.text()) {
+        // Signed by an authority alone: `verify_authorities` checks it.
+        let submission = decide::bind_decision(election, bytes, &note)?;
+        return Ok(Prepared {
+            note,
+            submission,
+            station_signature: None,
+        });
+    }
     let body = ProtocolBody::parse(note.text())?;
     let submission = bind_unverified(election, bytes, &note, &body)?;
     let st = &election.stations[submission.station.0 as usize];
@@ -809,9 +873,26 @@ pub fn bind_unverified(
         votes,
         preferences,
         violations,
+        decision: None,
     };
     Ok(submission)
 }
+
+/// Parses a stored note and binds it with [`bind_unverified`], or, for a decision, binds it
+/// to its station, **without checking any signature** (same caveat).
+///
+/// # Errors
+/// [`Rejection`] for a malformed note or body, or one not of this election.
+pub fn bind_note_unverified(election: &Election, bytes: &[u8]) -> Result<Submission, Rejection> {
+    let note = Note::parse(bytes)?;
+    if DecisionBody::is_decision(note.text()) {
+        return decide::bind_decision(election, bytes, &note);
+    }
+    let body = ProtocolBody::parse(note.text())?;
+    bind_unverified(election, bytes, &note, &body)
+}
+
+mod decide;
 
 #[cfg(test)]
 mod tests;

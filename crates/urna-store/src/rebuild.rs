@@ -253,6 +253,7 @@ fn header(e: &Election, note: &[u8]) -> Option<Submission> {
         votes: Vec::new(),
         preferences: Vec::new(),
         violations: Vec::new(),
+        decision: None,
     })
 }
 
