@@ -27,6 +27,7 @@ mod bench_audit;
 mod bench_desk;
 mod bench_forensics;
 mod bench_serve;
+mod decide_cmd;
 mod desk_cmd;
 mod export_cmd;
 mod forensics_cmd;
@@ -249,6 +250,9 @@ enum Command {
     /// with the centre's authority key and delivered to `urna serve`; `user add`,
     /// `audit-export`.
     Desk(desk_cmd::DeskArgs),
+    /// Sign a commission's decision on a station's current entry (`accept`, `recount`,
+    /// `annul`) as an `urna/decision/v1` note, to send with `urna submit` or `urna ingest`.
+    Decide(decide_cmd::DecideArgs),
     /// Re-verify a published election from its bundle (a directory or a URL), trusting only
     /// the keys given: log, witnesses, quorum.
     Verify(verify_cmd::VerifyArgs),
@@ -445,6 +449,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Publish(args) => serve_cmd::publish(&args),
         Command::Submit(args) => submit_cmd::run(args),
         Command::Desk(args) => desk_cmd::run(args),
+        Command::Decide(args) => decide_cmd::run(&args),
         Command::Verify(args) => verify_cmd::run(args),
         Command::Export(args) => export_cmd::run(args),
         Command::Forensics(args) => forensics_cmd::run(&args),

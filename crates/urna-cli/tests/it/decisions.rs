@@ -1,0 +1,169 @@
+//! The commission's decisions end to end with the real binary: `urna decide` signs an
+//! accept and a recount for quarantined stations, `urna ingest` stores them with the
+//! recount's amendment, and the published bundle verifies with each step in the stations'
+//! history; a decision on another entry than the current one is refused.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use urna_model::definition::Election;
+use urna_model::intake::{check, sha256};
+use urna_model::note::Note;
+use urna_model::pack::PackReader;
+use urna_model::protocol::{BodyKind, ProtocolBody};
+
+use crate::{init, p, run};
+
+fn notes(path: &Path) -> Vec<Vec<u8>> {
+    PackReader::new(std::fs::File::open(path).unwrap())
+        .map(Result::unwrap)
+        .collect()
+}
+
+#[test]
+fn a_quarantined_station_is_accepted_another_recounted_and_the_bundle_verifies() {
+    let dir = tempfile::tempdir().unwrap();
+    let (src, data, bundle) = (
+        dir.path().join("src"),
+        dir.path().join("data"),
+        dir.path().join("bundle"),
+    );
+    run(&["sim", "--out", p(&src), "--stations", "300"], 0);
+    init(&src, &data);
+    run(
+        &[
+            "ingest",
+            "--data",
+            p(&data),
+            p(&src.join("protocols.notes")),
+        ],
+        0,
+    );
+    let e = Election::load(&src.join("election.toml")).unwrap();
+    // Each quarantined protocol, with its amendment when the simulation wrote one.
+    let mut amendment_of: HashMap<[u8; 32], Vec<u8>> = HashMap::new();
+    for a in notes(&src.join("amendments.notes")) {
+        let body = ProtocolBody::parse(Note::parse(&a).unwrap().text()).unwrap();
+        if let BodyKind::Amendment { supersedes, .. } = body.kind {
+            amendment_of.insert(supersedes, a);
+        }
+    }
+    let quarantined: Vec<(String, Vec<u8>)> = notes(&src.join("protocols.notes"))
+        .into_iter()
+        .filter_map(|n| {
+            let s = check(&e, &n).unwrap();
+            s.is_quarantined()
+                .then(|| (e.stations[s.station.0 as usize].id.clone(), n))
+        })
+        .collect();
+    let (accepted, _) = quarantined
+        .iter()
+        .find(|(_, n)| !amendment_of.contains_key(&sha256(n)))
+        .expect("a quarantined station without amendment");
+    let (recounted, protocol) = quarantined
+        .iter()
+        .find(|(_, n)| amendment_of.contains_key(&sha256(n)))
+        .expect("a quarantined station with an amendment");
+    let key = src.join("secrets/central-commission.key");
+    let decide = |station: &str, decision: &str, out: &Path, extra: &[&str], code| {
+        let mut args = vec![
+            "decide",
+            "--data",
+            p(&data),
+            "--key",
+            p(&key),
+            "--station",
+            station,
+            "--decision",
+            decision,
+            "--reason",
+            "The commission compared the paper protocol",
+            "--out",
+            p(out),
+        ];
+        args.extend_from_slice(extra);
+        run(&args, code)
+    };
+    let accept = dir.path().join("accept.note");
+    let recount = dir.path().join("recount.note");
+    decide(accepted, "accept", &accept, &[], 0);
+    decide(recounted, "recount", &recount, &[], 0);
+    let err = decide(accepted, "void", &accept, &[], 2);
+    assert!(
+        err.contains("--decision \"void\": must be accept, recount or annul"),
+        "{err}"
+    );
+    // The recount's result: the amendment superseding the quarantined protocol.
+    let amended = dir.path().join("amendment.note");
+    std::fs::write(&amended, &amendment_of[&sha256(protocol)]).unwrap();
+    let acks = run(
+        &[
+            "ingest",
+            "--data",
+            p(&data),
+            "--print-acks",
+            "--strict",
+            p(&accept),
+            p(&recount),
+            p(&amended),
+        ],
+        0,
+    );
+    assert_eq!(
+        acks.lines().filter(|l| l.starts_with("ack ")).count(),
+        3,
+        "{acks}"
+    );
+    // A decision on the superseded protocol is refused, naming the field.
+    let stale = dir.path().join("stale.note");
+    let hash = format!("sha256:{}", urna_model::protocol::hex(&sha256(protocol)));
+    decide(recounted, "annul", &stale, &["--decides", &hash], 0);
+    let refused = run(
+        &[
+            "ingest",
+            "--data",
+            p(&data),
+            "--print-acks",
+            "--strict",
+            p(&stale),
+        ],
+        1,
+    );
+    assert!(refused.contains("bad-decides"), "{refused}");
+
+    run(&["publish", "--data", p(&data), "--out", p(&bundle)], 0);
+    let log_key = run(&["log", "key", "--data", p(&data)], 0)
+        .trim()
+        .to_owned();
+    let out = run(&["verify", p(&bundle), "--log-key", &log_key], 0);
+    assert!(
+        out.contains("2 decisions of the commission replayed") && out.contains("VERIFIED"),
+        "{out}"
+    );
+    // Each station's history in its unit file: protocol, quarantine, decision, amendment.
+    let station_doc = |id: &str| {
+        let st = &e.stations[e.station(id).unwrap().0 as usize];
+        let unit = &e.units[st.unit.0 as usize].id;
+        let path = bundle
+            .join("current")
+            .join(urna_tally::public::unit_path(unit));
+        let doc: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        doc["contests"][0]["stations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["id"] == id)
+            .unwrap()
+            .clone()
+    };
+    let a = station_doc(accepted);
+    assert_eq!(a["status"], "accepted", "{a}");
+    assert_eq!(a["history"][0]["status"], "quarantined");
+    assert_eq!(a["decisions"][0]["decision"], "accept");
+    let r = station_doc(recounted);
+    assert_eq!(r["history"].as_array().unwrap().len(), 2, "{r}");
+    assert_eq!(r["decisions"][0]["decision"], "recount");
+    assert_eq!(r["decisions"][0]["decides"], r["history"][0]["entry"]);
+    assert!(r["decisions"][0]["index"].as_u64() < r["history"][1]["index"].as_u64());
+}
