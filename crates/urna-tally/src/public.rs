@@ -898,6 +898,13 @@ pub const WEB_FILES: &[(&str, &[u8])] = &[
         include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../web/verify.js")),
     ),
     (
+        "web/decisions.js",
+        include_bytes!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../web/decisions.js"
+        )),
+    ),
+    (
         "web/i18n.js",
         include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../web/i18n.js")),
     ),

@@ -1,7 +1,8 @@
 //! The commission's decisions end to end with the real binary: `urna decide` signs an
 //! accept and a recount for quarantined stations, `urna ingest` stores them with the
 //! recount's amendment, and the published bundle verifies with each step in the stations'
-//! history; a decision on another entry than the current one is refused.
+//! history; a decision on another entry than the current one is refused. The results page
+//! shows each step of the stations' history, in two languages, in headless Chromium.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -12,6 +13,8 @@ use urna_model::note::Note;
 use urna_model::pack::PackReader;
 use urna_model::protocol::{BodyKind, ProtocolBody};
 
+use crate::server::Server;
+use crate::web::{Browser, Tools};
 use crate::{init, p, run};
 
 fn notes(path: &Path) -> Vec<Vec<u8>> {
@@ -20,14 +23,24 @@ fn notes(path: &Path) -> Vec<Vec<u8>> {
         .collect()
 }
 
-#[test]
-fn a_quarantined_station_is_accepted_another_recounted_and_the_bundle_verifies() {
+/// A simulated election whose protocols are stored, then an accept for one quarantined
+/// station and a recount with its amendment for another.
+struct Decided {
+    dir: tempfile::TempDir,
+    data: std::path::PathBuf,
+    e: Election,
+    accepted: String,
+    recounted: String,
+    protocol: Vec<u8>,
+    decide: Box<Decide>,
+}
+
+/// `urna decide` for (station, decision, out file, more arguments, expected exit code).
+type Decide = dyn Fn(&str, &str, &Path, &[&str], i32) -> String;
+
+fn decided() -> Decided {
     let dir = tempfile::tempdir().unwrap();
-    let (src, data, bundle) = (
-        dir.path().join("src"),
-        dir.path().join("data"),
-        dir.path().join("bundle"),
-    );
+    let (src, data) = (dir.path().join("src"), dir.path().join("data"));
     run(&["sim", "--out", p(&src), "--stations", "300"], 0);
     init(&src, &data);
     run(
@@ -65,11 +78,12 @@ fn a_quarantined_station_is_accepted_another_recounted_and_the_bundle_verifies()
         .find(|(_, n)| amendment_of.contains_key(&sha256(n)))
         .expect("a quarantined station with an amendment");
     let key = src.join("secrets/central-commission.key");
-    let decide = |station: &str, decision: &str, out: &Path, extra: &[&str], code| {
+    let data_dir = data.clone();
+    let decide = move |station: &str, decision: &str, out: &Path, extra: &[&str], code| {
         let mut args = vec![
             "decide",
             "--data",
-            p(&data),
+            p(&data_dir),
             "--key",
             p(&key),
             "--station",
@@ -114,6 +128,30 @@ fn a_quarantined_station_is_accepted_another_recounted_and_the_bundle_verifies()
         3,
         "{acks}"
     );
+    Decided {
+        accepted: accepted.clone(),
+        recounted: recounted.clone(),
+        protocol: protocol.clone(),
+        dir,
+        data,
+        e,
+        decide: Box::new(decide),
+    }
+}
+
+#[test]
+fn a_quarantined_station_is_accepted_another_recounted_and_the_bundle_verifies() {
+    let Decided {
+        dir,
+        data,
+        e,
+        accepted,
+        recounted,
+        protocol,
+        decide,
+    } = decided();
+    let (accepted, recounted, protocol) = (&accepted, &recounted, &protocol);
+    let bundle = dir.path().join("bundle");
     // A decision on the superseded protocol is refused, naming the field.
     let stale = dir.path().join("stale.note");
     let hash = format!("sha256:{}", urna_model::protocol::hex(&sha256(protocol)));
@@ -166,4 +204,46 @@ fn a_quarantined_station_is_accepted_another_recounted_and_the_bundle_verifies()
     assert_eq!(r["decisions"][0]["decision"], "recount");
     assert_eq!(r["decisions"][0]["decides"], r["history"][0]["entry"]);
     assert!(r["decisions"][0]["index"].as_u64() < r["history"][1]["index"].as_u64());
+}
+
+#[test]
+fn the_results_page_shows_each_step_of_a_recounted_station_in_two_languages() {
+    let Some(tools) = Tools::find(
+        "the_results_page_shows_each_step_of_a_recounted_station",
+        false,
+    ) else {
+        return;
+    };
+    let d = decided();
+    let server = Server::start(&d.data, &["--publish-ms", "100"]);
+    // Genesis, 300 protocols, the two decisions and the amendment.
+    server.wait_bundle(304);
+    let b = Browser::start(&tools, (1280, 1000));
+    for (lang, word) in [("en", "recount ordered"), ("sq", "urdhëruar rinumërim")] {
+        b.goto(&format!(
+            "{}/?lang={lang}#/station/{}",
+            server.url, d.recounted
+        ));
+        let steps = b.wait_for(
+            &format!("{lang}: the recounted station's history with its decision"),
+            "const items = [...document.querySelectorAll('ol.history > li')]; \
+             if (!items.some((li) => li.dataset.testid === 'decision')) return null; \
+             return items.map((li) => [li.dataset.decision || 'revision', li.textContent.trim()]);",
+            &[],
+        );
+        let steps = steps.as_array().unwrap();
+        let kinds: Vec<&str> = steps.iter().map(|s| s[0].as_str().unwrap()).collect();
+        assert_eq!(
+            kinds,
+            ["revision", "recount", "revision"],
+            "{lang}: {steps:?}"
+        );
+        let text = steps[1][1].as_str().unwrap();
+        assert!(
+            text.contains(word) && text.contains("The commission compared the paper protocol"),
+            "{lang}: {text}"
+        );
+    }
+    drop(b);
+    assert!(server.stop().success());
 }
