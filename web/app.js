@@ -4,7 +4,7 @@
 
 import { LANGUAGES, setLanguage, language, t, num, pct, dateTime, day, ruleMessage } from "./i18n.js";
 import * as V from "./verify.js";
-import { stationSteps, decisionKey } from "./decisions.js";
+import { stationSteps, decisionKey, recountOrdered } from "./decisions.js";
 
 const params = new URLSearchParams(globalThis.location?.search);
 const POLL_MS = Math.max(250, Number(params.get("poll")) || 5000);
@@ -932,7 +932,8 @@ async function verifyStation(cur, contestId, out) {
       }
       // A first protocol keyed at a counting centre is signed by an authority whose scope
       // covers the station instead of the station (as intake and urna verify accept).
-      const protocol = text.startsWith("urna/protocol/v1\n");
+      // So may the amendment of a recount the commission ordered (web/decisions.js).
+      const protocol = text.startsWith("urna/protocol/v1\n") || (text.startsWith("urna/amendment/v1\n") && recountOrdered(st));
       const byStation = key && note.sigs.some((sg) => sg.name === key.name);
       if (protocol && key && !byStation && ed) {
         const signers = authoritySigners(note);

@@ -18,3 +18,14 @@ export function stationSteps(st) {
 export function decisionKey(d) {
   return ["accept", "recount", "annul"].includes(d.decision) ? `decision.${d.decision}` : "decision.unknown";
 }
+
+// Whether the station's current entry is the recount a decision ordered: the latest decision
+// on the entry it superseded is a recount. Such an amendment may be signed by an authority
+// over the station without the station (as intake and urna verify accept).
+export function recountOrdered(st) {
+  const h = st.history || [];
+  const prev = h.length > 1 ? h[h.length - 2] : null;
+  if (!prev) return false;
+  const on = (st.decisions || []).filter((d) => d.decides === prev.entry);
+  return on.length > 0 && on[on.length - 1].decision === "recount";
+}

@@ -19,3 +19,13 @@ test("revisions and decisions interleave by log index", () => {
   assert.equal(decisionKey({ decision: "other" }), "decision.unknown");
   assert.deepEqual(stationSteps({ history: [{ index: 1 }] }).map((s) => s.kind), ["revision"]);
 });
+
+test("a recount is ordered when the latest decision on the superseded entry says so", async () => {
+  const { recountOrdered } = await import("../decisions.js");
+  const history = [{ index: 7, entry: "sha256:aa" }, { index: 42, entry: "sha256:bb" }];
+  const d = (index, decision) => ({ index, decides: "sha256:aa", decision });
+  assert.equal(recountOrdered({ history, decisions: [d(30, "recount")] }), true);
+  assert.equal(recountOrdered({ history, decisions: [d(30, "recount"), d(31, "annul")] }), false);
+  assert.equal(recountOrdered({ history, decisions: [] }), false);
+  assert.equal(recountOrdered({ history: history.slice(0, 1), decisions: [d(30, "recount")] }), false);
+});

@@ -69,6 +69,10 @@ pub struct Submission {
     /// votes, preferences and violations are empty); `None` for a protocol or amendment. Boxed
     /// so that the million protocols of a bulk intake carry one pointer, not the decision.
     pub decision: Option<Box<Decided>>,
+    /// Whether the note carries a signature line by the station's key (verified, when the note
+    /// went through [`check`]). An amendment without one is admitted only as the recount the
+    /// commission ordered by a decision on the station's current entry.
+    pub station_signed: bool,
 }
 
 impl Submission {
@@ -97,6 +101,11 @@ pub trait History {
     fn latest(&self, contest: ContestIdx, station: StationIdx) -> Option<Latest>;
     /// Whether an entry with this hash was accepted.
     fn contains(&self, hash: &[u8; 32]) -> bool;
+    /// The entry of the station whose latest decision ordered a recount, if any: the recount's
+    /// amendment of that entry may then be signed by an authority without the station.
+    fn recount_ordered(&self, _contest: ContestIdx, _station: StationIdx) -> Option<[u8; 32]> {
+        None
+    }
 }
 
 /// The outcome of admitting an authentic submission.
@@ -489,6 +498,17 @@ pub fn admit(
                     expected: hex(&l.hash),
                 });
             }
+            // Without the station's signature, only as the recount a decision ordered.
+            if !s.station_signed && history.recount_ordered(s.contest, s.station) != Some(l.hash) {
+                let st = &election.stations[s.station.0 as usize];
+                return Err(Rejection::StationSignature {
+                    station: station(),
+                    source: note::SignatureError::Missing {
+                        name: st.id.clone(),
+                        key_id: st.key_id,
+                    },
+                });
+            }
         }
     }
     Ok(if s.is_quarantined() {
@@ -603,7 +623,7 @@ impl Prepared {
             Err(Rejection::DecisionAuthority {
                 station: self.station_name(election),
             })
-        } else if amendment {
+        } else if amendment && self.station_signature.is_some() {
             Err(Rejection::MissingAuthority {
                 station: self.station_name(election),
             })
@@ -643,20 +663,11 @@ fn prepare(election: &Election, bytes: &[u8]) -> Result<Prepared, Rejection> {
     let body = ProtocolBody::parse(note.text())?;
     let submission = bind_unverified(election, bytes, &note, &body)?;
     let st = &election.stations[submission.station.0 as usize];
-    let station_signature = match note.signature_by(&st.id, st.key_id) {
-        Some(sig) => Some(sig.signature.clone()),
-        // A first protocol may be signed by an authority over the station instead.
-        None if submission.supersedes.is_none() => None,
-        None => {
-            return Err(Rejection::StationSignature {
-                station: st.id.clone(),
-                source: note::SignatureError::Missing {
-                    name: st.id.clone(),
-                    key_id: st.key_id,
-                },
-            });
-        }
-    };
+    // A first protocol may be signed by an authority over the station instead, and so may a
+    // recount's amendment (which `admit` allows only after a decision ordered the recount).
+    let station_signature = note
+        .signature_by(&st.id, st.key_id)
+        .map(|sig| sig.signature.clone());
     Ok(Prepared {
         note,
         submission,
@@ -874,6 +885,7 @@ pub fn bind_unverified(
         preferences,
         violations,
         decision: None,
+        station_signed: note.signature_by(&st.id, st.key_id).is_some(),
     };
     Ok(submission)
 }

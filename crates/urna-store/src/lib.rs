@@ -702,6 +702,8 @@ struct MemoryHistory {
     latest: HashMap<(ContestIdx, StationIdx), (Latest, u64)>,
     /// Every stored note's SHA-256, with its log index.
     hashes: HashMap<[u8; 32], u64>,
+    /// The entry whose latest decision ordered a recount, per station.
+    recounts: HashMap<(ContestIdx, StationIdx), [u8; 32]>,
 }
 
 impl MemoryHistory {
@@ -714,10 +716,16 @@ impl MemoryHistory {
     }
 
     fn apply(&mut self, sub: &Submission, verdict: Verdict, index: u64) {
-        if sub.decision.is_some() {
-            // A decision changes no revision: only its hash is held, for duplicates.
+        if let Some(d) = &sub.decision {
+            // A decision changes no revision: its hash is held, for duplicates, and a recount
+            // it orders, for the recount's amendment.
             if verdict != Verdict::Duplicate {
                 self.hashes.insert(sub.hash, index);
+                if d.kind == DecisionKind::Recount {
+                    self.recounts.insert((sub.contest, sub.station), d.decides);
+                } else {
+                    self.recounts.remove(&(sub.contest, sub.station));
+                }
             }
         } else if verdict != Verdict::Duplicate {
             self.record(
@@ -757,6 +765,10 @@ impl History for MemoryHistory {
 
     fn contains(&self, hash: &[u8; 32]) -> bool {
         self.hashes.contains_key(hash)
+    }
+
+    fn recount_ordered(&self, contest: ContestIdx, station: StationIdx) -> Option<[u8; 32]> {
+        self.recounts.get(&(contest, station)).copied()
     }
 }
 

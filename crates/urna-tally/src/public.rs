@@ -155,6 +155,17 @@ pub enum ReplayError {
         /// The current entry's hash (hex).
         expected: String,
     },
+    /// An amendment without the station's signature that is not the recount a decision
+    /// ordered on the station's current entry.
+    #[error(
+        "entry {index}: station {station}: an amendment without the station's signature, but no decision ordered a recount of the current entry"
+    )]
+    UnorderedRecount {
+        /// The entry.
+        index: u64,
+        /// The station.
+        station: String,
+    },
     /// A decision on a station that has no entry in the contest.
     #[error(
         "entry {index}: station {station}: a decision, but the station has no entry to decide on"
@@ -575,6 +586,12 @@ impl Replay {
                         station: station_id,
                         got: hex(&supersedes),
                         expected: hex(&cur.current.hash),
+                    });
+                }
+                if !sub.station_signed && cur.decision() != Some(DecisionKind::Recount) {
+                    return Err(ReplayError::UnorderedRecount {
+                        index,
+                        station: station_id,
                     });
                 }
             }

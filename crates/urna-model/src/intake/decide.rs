@@ -58,6 +58,7 @@ pub(super) fn bind_decision(
         votes: Vec::new(),
         preferences: Vec::new(),
         violations: Vec::new(),
+        station_signed: false,
         decision: Some(Box::new(Decided {
             decides: body.decides,
             kind: body.decision,

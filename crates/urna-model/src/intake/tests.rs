@@ -133,6 +133,7 @@ fn amendment(of: &[u8], b: &ProtocolBody, revision: u32) -> ProtocolBody {
 struct Hist {
     latest: HashMap<(ContestIdx, StationIdx), Latest>,
     hashes: HashSet<[u8; 32]>,
+    recounts: HashMap<(ContestIdx, StationIdx), [u8; 32]>,
 }
 
 impl History for Hist {
@@ -142,13 +143,21 @@ impl History for Hist {
     fn contains(&self, h: &[u8; 32]) -> bool {
         self.hashes.contains(h)
     }
+    fn recount_ordered(&self, c: ContestIdx, s: StationIdx) -> Option<[u8; 32]> {
+        self.recounts.get(&(c, s)).copied()
+    }
 }
 
 impl Hist {
     fn submit(&mut self, e: &Election, bytes: &[u8]) -> Result<Verdict, Rejection> {
         let (s, v) = intake(e, self, bytes)?;
-        if s.decision.is_some() {
+        if let Some(d) = &s.decision {
             self.hashes.insert(s.hash);
+            if d.kind == crate::decision::DecisionKind::Recount {
+                self.recounts.insert((s.contest, s.station), d.decides);
+            } else {
+                self.recounts.remove(&(s.contest, s.station));
+            }
         } else if v != Verdict::Duplicate {
             self.hashes.insert(s.hash);
             self.latest.insert(
@@ -887,4 +896,37 @@ proptest! {
         prop_assert_eq!(result.is_ok(), in_scope && target == 1, "{:?}", result);
         prop_assert_eq!(h.latest(ContestIdx(0), StationIdx(station)).map(|l| l.revision), Some(2));
     }
+}
+
+#[test]
+fn an_authority_alone_amends_only_the_recount_a_decision_ordered() {
+    use crate::decision::DecisionKind::{Annul, Recount};
+    let e = election();
+    let mut h = Hist::default();
+    let code = |r: Result<Verdict, Rejection>| r.map_err(|r| r.code());
+    let first = signed(&body(0, [1000, 500, 10, 400], [300, 100]), &[&authority(0)]);
+    assert_eq!(h.submit(&e, &first), Ok(Verdict::Quarantined));
+    let recounted = signed(&amendment(&first, &good(0), 2), &[&authority(0)]);
+    // No decision yet: the authority alone cannot amend.
+    assert_eq!(code(h.submit(&e, &recounted)), Err("bad-signature"));
+    // A recount ordered, then an annulment of the same entry: the later decision holds.
+    let order = signed_text(&decision(0, &first, Recount), &[&authority(0)]);
+    assert_eq!(h.submit(&e, &order), Ok(Verdict::Accepted));
+    let annul = signed_text(&decision(0, &first, Annul), &[&authority(0)]);
+    assert_eq!(h.submit(&e, &annul), Ok(Verdict::Accepted));
+    assert_eq!(code(h.submit(&e, &recounted)), Err("bad-signature"));
+    let again = signed_text(
+        &decision(0, &first, Recount).replace("checked against", "checked again against"),
+        &[&authority(0)],
+    );
+    assert_eq!(h.submit(&e, &again), Ok(Verdict::Accepted));
+    // The municipal authority of B does not cover station 0.
+    let outside = signed(&amendment(&first, &good(0), 2), &[&muni_b()]);
+    assert_eq!(code(h.submit(&e, &outside)), Err("bad-signature"));
+    let s = check(&e, &recounted).unwrap();
+    assert!(!s.station_signed);
+    assert_eq!(h.submit(&e, &recounted), Ok(Verdict::Accepted));
+    // The recount's own amendment needs the station again for any later revision.
+    let later = signed(&amendment(&recounted, &good(0), 3), &[&authority(0)]);
+    assert_eq!(code(h.submit(&e, &later)), Err("bad-signature"));
 }

@@ -209,3 +209,32 @@ fn decisions_change_how_a_station_counts_and_stay_in_its_history() {
         "{err}"
     );
 }
+
+#[test]
+fn an_amendment_signed_by_the_authority_alone_replays_only_after_a_recount_order() {
+    let s = setup();
+    let e = &s.election;
+    let mut r = Replay::new(e).unwrap();
+    r.apply(e, 0, &s.log[0]).unwrap();
+    apply_all(e, &mut r, &s.log[1..]);
+    let q = r.quarantined(C).next().unwrap().0.0;
+    let st = s.sim.station(q);
+    // The simulation's amendment with the station's signature taken off.
+    let full = urna_model::note::Note::parse(
+        &s.sim.amendment_note(&st, &s.protocols[q as usize]).unwrap(),
+    )
+    .unwrap();
+    let alone = s.sim.authority().sign_text(full.text()).to_bytes();
+    let before = r.clone();
+    assert!(matches!(
+        r.apply_verified(e, r.applied(), &alone),
+        Err(ReplayError::UnorderedRecount { .. })
+    ));
+    assert_eq!(r.applied(), before.applied());
+    let order = decision(&s, q, &s.protocols[q as usize], DecisionKind::Recount);
+    apply_all(e, &mut r, &[order, alone]);
+    let state = r.station(C, StationIdx(q)).unwrap();
+    assert_eq!(state.history().len(), 2);
+    assert_eq!(state.status(), "accepted");
+    assert_eq!(*r.tally(C), plain_tally(e, &r));
+}
