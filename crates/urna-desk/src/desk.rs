@@ -22,6 +22,10 @@ use urna_model::protocol::hex;
 use crate::db::{self, DbError, Role};
 use crate::form::{self, Decision};
 
+mod decide;
+
+pub use decide::PendingDecision;
+
 /// Failed logins in a row that lock an account.
 pub const MAX_FAILURES: i64 = 5;
 /// How long a locked account stays locked.
@@ -972,7 +976,9 @@ impl Desk {
         why: &str,
         actor: &str,
     ) -> Result<(), Refusal> {
-        let note = self.signer.sign_text(text).to_bytes();
+        // A recount's result supersedes the quarantined protocol as an amendment.
+        let text = self.recount_text(tx, contest, station, text)?;
+        let note = self.signer.sign_text(&text).to_bytes();
         tx.execute(
             "UPDATE protocols SET state = 'signed', note = ?1 WHERE contest = ?2 AND station = ?3",
             params![note, contest, station],

@@ -14,6 +14,8 @@
 //! GET  /api/protocols/<contest>/<station>         both entries side by side     coordinator
 //! POST /api/protocols/<contest>/<station>/resolve {csrf, action, reason}        coordinator
 //! GET  /api/progress                              counts by state (JSON)
+//! GET  /api/quarantine                            quarantined protocols, decisions  coordinator
+//! POST /api/decisions                             {csrf, contest, station, decision, reason}  coordinator
 //! ```
 //!
 //! The session cookie is `Secure; HttpOnly; SameSite=Strict`; its value is random and only
@@ -189,6 +191,14 @@ struct SaveLine {
 }
 
 #[derive(Deserialize)]
+struct DecisionRequest {
+    contest: String,
+    station: String,
+    decision: String,
+    reason: String,
+}
+
+#[derive(Deserialize)]
 struct Resolve {
     action: String,
     reason: String,
@@ -241,6 +251,7 @@ fn route(
             ["api", "session"] => none(desk.whoami(s)),
             ["api", "progress"] => none(desk.progress(s)?),
             ["api", "differences"] => none(desk.differences(s)?),
+            ["api", "quarantine"] => none(desk.quarantine(s)?),
             ["api", "entries", id] => none(desk.entry(s, entry_id(id)?)?),
             ["api", "protocols", contest, station] => none(desk.protocol(s, contest, station)?),
             _ => Err(not_found(path)),
@@ -283,6 +294,10 @@ fn route(
             none(desk.save_line(s, entry_id(id)?, &l.key, &l.value)?)
         }
         ["api", "entries", id, "finish"] => none(desk.finish(s, entry_id(id)?)?),
+        ["api", "decisions"] => {
+            let d: DecisionRequest = parse(body)?;
+            none(desk.decide(s, &d.contest, &d.station, &d.decision, &d.reason)?)
+        }
         ["api", "protocols", contest, station, "resolve"] => {
             let r: Resolve = parse(body)?;
             none(desk.resolve(s, contest, station, &r.action, &r.reason)?)

@@ -68,6 +68,7 @@ async function load() {
   if (u.role === "coordinator") {
     show("coordinator", "progress");
     await loadDifferences();
+    await loadQuarantine();
   }
   if (u.role === "administrator") show("admin", "progress");
   await loadProgress();
@@ -83,7 +84,10 @@ async function loadProgress() {
     tr.append(el("th", t("progress." + k)), el("td", String(p[k])));
     rows.append(tr);
   }
-  if (session.user.role === "coordinator") await loadDifferences();
+  if (session.user.role === "coordinator") {
+    await loadDifferences();
+    await loadQuarantine();
+  }
 }
 
 // ---- typist ----
@@ -213,6 +217,59 @@ async function resolve(action) {
     $("#diff").hidden = true;
     diff = null;
     await loadProgress();
+  } catch (e) {
+    say(t("error", { message: e.message }));
+  }
+}
+
+// ---- coordinator: quarantine decisions ----
+
+let quarantineShown = "";
+
+async function loadQuarantine() {
+  const q = await api("GET", "/api/quarantine");
+  const json = JSON.stringify(q) + language();
+  // Redrawn only when something changed, so a reason being typed is kept.
+  if (json === quarantineShown) return;
+  quarantineShown = json;
+  const list = $("#quar-list");
+  list.replaceChildren();
+  if (q.quarantined.length === 0) list.append(el("li", t("quar.none")));
+  for (const x of q.quarantined) {
+    const li = el("li");
+    li.dataset.station = x.station;
+    li.append(el("h3", `${x.contest} / ${x.station}`));
+    for (const v of x.violations.filter((v) => v.severity === "error")) {
+      li.append(el("p", `${t("severity.error")} ${v.rule}: ${v.message} (${v.detail})`, "error"));
+    }
+    for (const d of x.decisions) {
+      li.append(el("p", t("quar.decided", { decision: t("decision." + d.decision), by: d.by, reason: d.reason, state: t("quar.state." + d.state) }), "decided"));
+    }
+    if (x.state === "delivered") {
+      const label = el("label");
+      const input = el("input");
+      input.className = "quar-reason";
+      label.append(el("span", t("diff.reason") + " "), input);
+      li.append(label);
+      for (const kind of ["accept", "recount", "annul"]) {
+        const b = el("button", t("quar." + kind));
+        b.type = "button";
+        b.dataset.decision = kind;
+        b.addEventListener("click", () => decide(x, kind, input.value));
+        li.append(b);
+      }
+    } else {
+      li.append(el("p", t("quar.recounting")));
+    }
+    list.append(li);
+  }
+}
+
+async function decide(x, decision, reason) {
+  try {
+    const r = await api("POST", "/api/decisions", { contest: x.contest, station: x.station, decision, reason });
+    say(t("quar.done", { station: x.station, decision: t("decision." + r.decision) }));
+    await loadQuarantine();
   } catch (e) {
     say(t("error", { message: e.message }));
   }

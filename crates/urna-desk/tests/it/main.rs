@@ -4,6 +4,7 @@
 // Test helpers outside #[test] functions may unwrap: a failure is a test failure.
 #![allow(clippy::unwrap_used, clippy::panic)]
 
+mod decisions;
 mod flow;
 mod pages;
 mod security;

@@ -1,0 +1,210 @@
+//! The coordinator's decisions on quarantined protocols over real HTTP: who may decide, on
+//! what, and a recount keyed twice that becomes an amendment intake admits.
+
+use std::collections::{HashMap, HashSet};
+
+use serde_json::json;
+use urna_model::decision::{DecisionBody, DecisionKind};
+use urna_model::definition::{ContestIdx, Election, StationIdx};
+use urna_model::intake::{History, Latest, Verdict, intake, sha256};
+use urna_model::note::Note;
+use urna_model::protocol::{BodyKind, ProtocolBody};
+
+use crate::{Client, GOOD, audit_actions, data, serve};
+
+/// What intake knows of the log, as the test feeds it the desk's notes.
+#[derive(Default)]
+struct Log {
+    latest: HashMap<(ContestIdx, StationIdx), Latest>,
+    hashes: HashSet<[u8; 32]>,
+    recounts: HashMap<(ContestIdx, StationIdx), [u8; 32]>,
+}
+
+impl History for Log {
+    fn latest(&self, c: ContestIdx, s: StationIdx) -> Option<Latest> {
+        self.latest.get(&(c, s)).copied()
+    }
+    fn contains(&self, h: &[u8; 32]) -> bool {
+        self.hashes.contains(h)
+    }
+    fn recount_ordered(&self, c: ContestIdx, s: StationIdx) -> Option<[u8; 32]> {
+        self.recounts.get(&(c, s)).copied()
+    }
+}
+
+impl Log {
+    fn submit(&mut self, e: &Election, note: &[u8]) -> Verdict {
+        let (s, v) = intake(e, self, note).unwrap();
+        self.hashes.insert(s.hash);
+        match &s.decision {
+            Some(d) if d.kind == DecisionKind::Recount => {
+                self.recounts.insert((s.contest, s.station), d.decides);
+            }
+            Some(_) => {
+                self.recounts.remove(&(s.contest, s.station));
+            }
+            None => {
+                self.latest.insert(
+                    (s.contest, s.station),
+                    Latest {
+                        revision: s.revision,
+                        hash: s.hash,
+                        text_hash: s.text_hash,
+                    },
+                );
+            }
+        }
+        v
+    }
+}
+
+/// A protocol whose votes do not add up to the valid ballots: the log quarantines it.
+const BROKEN: &[(&str, &str)] = &[
+    ("count:registered", "1000"),
+    ("count:ballots-cast", "500"),
+    ("count:invalid", "10"),
+    ("count:valid", "490"),
+    ("votes:A", "300"),
+    ("votes:B", "150"),
+    ("pref:A:1", "120"),
+    ("pref:B:1", "40"),
+];
+
+#[test]
+fn a_quarantined_protocol_is_recounted_twice_and_amended_by_the_centre_alone() {
+    let s = serve();
+    let e = s.desk.election().clone();
+    let mut ty1 = Client::first_login(s.addr, "ty1");
+    let mut ty2 = Client::first_login(s.addr, "ty2");
+    let mut ty3 = Client::first_login(s.addr, "ty3");
+    let mut co = Client::first_login(s.addr, "co");
+    ty1.key_protocol("S0", BROKEN);
+    let a = ty2.key_protocol("S0", BROKEN);
+    assert_eq!(a.json["protocol"], json!("difference"), "{}", a.json);
+    // The paper itself is wrong: the coordinator keeps it, and the log quarantines it.
+    let a = co.post(
+        "/api/protocols/assembly/S0/resolve",
+        json!({"action": "keep-1", "reason": "the paper says so"}),
+    );
+    assert_eq!(a.status, 200, "{}", a.json);
+    let (_, _, first) = s.desk.undelivered().unwrap().remove(0);
+    let mut log = Log::default();
+    assert_eq!(log.submit(&e, &first), Verdict::Quarantined);
+    // Before the log's answer, there is nothing to decide on.
+    let early = co.post(
+        "/api/decisions",
+        json!({"contest": "assembly", "station": "S0", "decision": "recount", "reason": "votes do not add up"}),
+    );
+    assert_eq!(
+        (early.status, early.json["error"].as_str()),
+        (409, Some("not-quarantined"))
+    );
+    s.desk
+        .delivered("assembly", "S0", 1, b"receipt", "quarantined")
+        .unwrap();
+
+    // A typist cannot decide; a coordinator cannot decide on a station of another centre, nor
+    // without the CSRF token; each refusal is in the audit trail.
+    let a = ty1.post(
+        "/api/decisions",
+        json!({"contest": "assembly", "station": "S0", "decision": "accept", "reason": "x"}),
+    );
+    assert_eq!(
+        (a.status, a.json["error"].as_str()),
+        (403, Some("forbidden"))
+    );
+    let a = co.post(
+        "/api/decisions",
+        json!({"contest": "assembly", "station": "S2", "decision": "annul", "reason": "x"}),
+    );
+    assert_eq!(
+        (a.status, a.json["error"].as_str()),
+        (403, Some("outside-centre"))
+    );
+    let no_token = co.request(
+        "POST",
+        "/api/decisions",
+        Some(&json!({"contest": "assembly", "station": "S0", "decision": "annul", "reason": "x"})),
+    );
+    assert_eq!(no_token.status, 403);
+    let a = co.post(
+        "/api/decisions",
+        json!({"contest": "assembly", "station": "S0", "decision": "void", "reason": "x"}),
+    );
+    assert_eq!(a.status, 400);
+    assert!(
+        a.json["message"]
+            .as_str()
+            .unwrap()
+            .contains("field `decision`")
+    );
+    let trail = audit_actions(&s);
+    for (actor, action, subject) in [
+        ("ty1", "refused-role", "decide on quarantined protocols"),
+        ("co", "refused-outside-centre", "assembly/S2"),
+        ("co", "refused-csrf", "/api/decisions"),
+    ] {
+        assert!(
+            trail
+                .iter()
+                .any(|(a, x, s)| a == actor && x == action && s == subject),
+            "{actor} {action} {subject} not in {trail:?}"
+        );
+    }
+    assert_eq!(ty1.get("/api/quarantine").status, 403);
+    let q = co.get("/api/quarantine");
+    assert_eq!(
+        q.json["quarantined"][0]["station"],
+        json!("S0"),
+        "{}",
+        q.json
+    );
+    assert!(
+        q.json["quarantined"][0]["violations"]
+            .as_array()
+            .is_some_and(|v| !v.is_empty())
+    );
+
+    // The recount: a signed decision, and the protocol open again for two entries.
+    let a = co.post(
+        "/api/decisions",
+        json!({"contest": "assembly", "station": "S0", "decision": "recount", "reason": "votes do not add up"}),
+    );
+    assert_eq!(a.status, 200, "{}", a.json);
+    assert_eq!(a.json["protocol"], json!("entering"));
+    let decisions = s.desk.undelivered_decisions().unwrap();
+    assert_eq!(decisions.len(), 1);
+    let decision = &decisions[0].3;
+    let body = DecisionBody::parse(Note::parse(decision).unwrap().text()).unwrap();
+    assert_eq!(
+        (body.decision, body.decides),
+        (DecisionKind::Recount, sha256(&first))
+    );
+    assert_eq!(log.submit(&e, decision), Verdict::Accepted);
+    s.desk
+        .decision_answered(decisions[0].0, Some(2), "accepted")
+        .unwrap();
+    // A second decision waits for the recount.
+    let a = co.post(
+        "/api/decisions",
+        json!({"contest": "assembly", "station": "S0", "decision": "annul", "reason": "x"}),
+    );
+    assert_eq!(a.status, 409);
+
+    ty3.key_protocol("S0", GOOD);
+    let a = ty1.key_protocol("S0", GOOD);
+    assert_eq!(a.json["protocol"], json!("signed"), "{}", a.json);
+    let (_, _, amendment) = s.desk.undelivered().unwrap().remove(0);
+    let note = Note::parse(&amendment).unwrap();
+    let body = ProtocolBody::parse(note.text()).unwrap();
+    assert_eq!(body.revision, 2);
+    assert!(
+        matches!(body.kind, BodyKind::Amendment { supersedes, .. } if supersedes == sha256(&first))
+    );
+    assert_eq!(note.signatures().len(), 1, "signed by the centre alone");
+    // Intake admits it: the decision ordered the recount.
+    assert_eq!(log.submit(&e, &amendment), Verdict::Accepted);
+    let trail = audit_actions(&s);
+    assert!(trail.iter().any(|(a, x, _)| a == "co" && x == "decision"));
+    assert!(data(&s).join("desk.sqlite").exists());
+}
