@@ -522,3 +522,190 @@ fn desk_in_the_browser_two_typists_in_two_languages_keyboard_only() {
         "{text}"
     );
 }
+
+impl Browser {
+    /// Keys a whole protocol as [`Browser::key`] does, but with `first` votes for the first
+    /// list (10 makes it add up; anything else breaks `votes-sum-to-valid`).
+    fn key_with(&mut self, station: &str, first: u64) -> Value {
+        let e = self.post(
+            "/api/claim",
+            json!({"contest": urna_sim::CONTEST_ID, "station": station}),
+        );
+        let id = e["entry"].as_i64().unwrap();
+        let registered = e["registered"].as_u64().unwrap();
+        let mut first_list = true;
+        for line in e["lines"].as_array().unwrap() {
+            let key = line["key"].as_str().unwrap();
+            let value = match key {
+                "count:registered" => registered,
+                "count:ballots-cast" | "count:valid" => 10,
+                _ if key.starts_with("votes:") && first_list => {
+                    first_list = false;
+                    first
+                }
+                _ => 0,
+            };
+            self.post(
+                &format!("/api/entries/{id}/line"),
+                json!({"key": key, "value": value.to_string()}),
+            );
+        }
+        self.post(&format!("/api/entries/{id}/finish"), json!({}))
+    }
+
+    /// Polls `GET path` until `done` holds for its JSON.
+    fn wait(&mut self, what: &str, path: &str, done: impl Fn(&Value) -> bool) -> Value {
+        let t = std::time::Instant::now();
+        loop {
+            let (_, v) = self.call("GET", path, None);
+            if done(&v) {
+                return v;
+            }
+            assert!(t.elapsed() < Duration::from_secs(60), "{what}: {v}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// The quarantine decision and the recount's amendment end to end: a paper protocol whose
+/// votes do not add up is keyed twice, kept by the coordinator, quarantined by the log; a
+/// coordinator orders a recount on the desk's page (in Albanian); the recount is keyed twice
+/// and delivered as an amendment signed by the centre alone; the results page (in English and
+/// Macedonian) shows protocol, quarantine, decision and amendment, and the station verifies.
+#[test]
+fn desk_in_the_browser_a_quarantined_protocol_is_recounted() {
+    let Some(tools) = crate::web::Tools::find("desk_in_the_browser_recount", false) else {
+        return;
+    };
+    let Centre {
+        dir: _dir,
+        src,
+        data,
+        server,
+        log_key,
+    } = Centre::new(2);
+    add_user(&data, "dita", "coordinator", "first-password-1");
+    let desk = start_desk(
+        &data,
+        &src.join("secrets/central-commission.key"),
+        &server.url,
+        &log_key,
+    );
+    let station = std::fs::read_to_string(src.join("stations.csv"))
+        .unwrap()
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split(',')
+        .next()
+        .unwrap()
+        .to_owned();
+    let mut ana = Browser::login(&desk.addr, "ana");
+    let mut besa = Browser::login(&desk.addr, "besa");
+    let mut cim = Browser::login(&desk.addr, "cim");
+    ana.key_with(&station, 9);
+    assert_eq!(besa.key_with(&station, 9)["protocol"], json!("difference"));
+    let path = format!("/api/protocols/{}/{station}", urna_sim::CONTEST_ID);
+    cim.post(
+        &format!("{path}/resolve"),
+        json!({"action": "keep-1", "reason": "the paper protocol says 9"}),
+    );
+    cim.wait("the log quarantines the protocol", &path, |v| {
+        v["why"] == json!("quarantined")
+    });
+
+    // The coordinator's page, in Albanian: the quarantined protocol, a reason, "recount".
+    let url = format!("http://{}", desk.addr);
+    let b = crate::web::Browser::start(&tools, (1200, 900));
+    b.goto(&format!("{url}/?lang=sq"));
+    focus(&b, "#login-name");
+    type_keys(&b, "dita");
+    focus(&b, "#login-password");
+    type_keys(&b, "first-password-1\u{E007}");
+    focus(&b, "#pw-old");
+    type_keys(&b, "first-password-1");
+    focus(&b, "#pw-new");
+    type_keys(&b, "second-password-2\u{E007}");
+    let item = format!("#quar-list li[data-station='{station}']");
+    focus(&b, &format!("{item} input.quar-reason"));
+    type_keys(&b, "Votat nuk përputhen me fletët e vlefshme");
+    let button = format!("{item} button[data-decision=recount]");
+    assert_eq!(
+        b.js(
+            "return document.querySelector(arguments[0]).textContent;",
+            &[json!(button)]
+        ),
+        json!("Urdhëro rinumërim")
+    );
+    b.js(
+        "document.querySelector(arguments[0]).click();",
+        &[json!(button)],
+    );
+    b.wait_for(
+        "the recount ordered",
+        "return document.getElementById('status').textContent.includes('urdhëruar rinumërim') || null;",
+        &[],
+    );
+    b.wait_for(
+        "the recount under way in the list",
+        "const li = document.querySelector(arguments[0]); return li && li.textContent.includes('Rinumërimi po bëhet') || null;",
+        &[json!(item)],
+    );
+    drop(b);
+
+    // The recount, keyed twice: equal and valid, signed as an amendment, accepted by the log.
+    ana.key_with(&station, 10);
+    assert_eq!(besa.key_with(&station, 10)["protocol"], json!("signed"));
+    let v = cim.wait("the recount's amendment in the log", &path, |v| {
+        v["state"] == json!("delivered") && v["why"].is_string()
+    });
+    assert_eq!(v["why"], json!("accepted"), "{v}");
+    let audit = run(&["desk", "audit-export", "--data", p(&data)], 0);
+    assert!(
+        audit.contains("\"actor\":\"dita\",\"action\":\"decision\"")
+            && audit.contains("decision-delivered"),
+        "{audit}"
+    );
+
+    // The results page: each step, in English and Macedonian; the amendment verifies.
+    let addr = server.url.trim_start_matches("http://").to_owned();
+    let t = std::time::Instant::now();
+    while crate::web::fetch_json(&addr, "/v1/summary.json")["checkpoint"]["size"]
+        .as_u64()
+        .unwrap_or(0)
+        < 4
+    {
+        assert!(t.elapsed() < Duration::from_secs(60), "never published");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let b = crate::web::Browser::start(&tools, (1200, 900));
+    for (lang, word) in [
+        ("en", "recount ordered"),
+        ("mk", "наложено повторно броење"),
+    ] {
+        b.goto(&format!("{}/?lang={lang}#/station/{station}", server.url));
+        let steps = b.wait_for(
+            &format!("{lang}: the station's history"),
+            "const items = [...document.querySelectorAll('ol.history > li')]; \
+             if (items.length < 3) return null; \
+             return items.map((li) => [li.dataset.decision || 'revision', li.textContent.trim()]);",
+            &[],
+        );
+        let steps = steps.as_array().unwrap();
+        let kinds: Vec<&str> = steps.iter().map(|s| s[0].as_str().unwrap()).collect();
+        assert_eq!(
+            kinds,
+            ["revision", "recount", "revision"],
+            "{lang}: {steps:?}"
+        );
+        assert!(
+            steps[1][1].as_str().unwrap().contains(word),
+            "{lang}: {steps:?}"
+        );
+    }
+    let (state, text, _) = b.verify_station(&format!("{}/", server.url), &station);
+    assert_eq!(state, "verified", "{text}");
+    drop(b);
+    drop(desk);
+    assert!(server.stop().success());
+}
