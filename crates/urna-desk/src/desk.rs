@@ -23,6 +23,7 @@ use crate::db::{self, DbError, Role};
 use crate::form::{self, Decision};
 
 mod decide;
+mod progress;
 
 pub use decide::PendingDecision;
 
@@ -1194,6 +1195,7 @@ impl Desk {
             )?;
             q.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?
         };
+        let units = self.progress_units(&conn)?;
         let get = |k: &str| by_state.get(k).copied().unwrap_or(0);
         let once = finished_entries.iter().filter(|&&n| n == 1).count();
         let started = usize::try_from(
@@ -1210,6 +1212,7 @@ impl Desk {
             "signed": get("signed") + get("delivered") + get("refused"),
             "delivered": get("delivered"),
             "refused": get("refused"),
+            "units": units,
         }))
     }
 

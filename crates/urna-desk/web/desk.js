@@ -84,6 +84,22 @@ async function loadProgress() {
     tr.append(el("th", t("progress." + k)), el("td", String(p[k])));
     rows.append(tr);
   }
+  // Per municipality: refreshed with the rest, every 5 seconds.
+  const cols = ["protocols", "entered_once", "entered_twice", "differences", "resolved", "signed", "delivered"];
+  const head = $("#progress-units-head");
+  head.replaceChildren(el("th", t("progress.unit")), ...cols.map((k) => el("th", t("progress." + k))));
+  const units = $("#progress-units");
+  units.replaceChildren();
+  for (const u of p.units || []) {
+    const tr = el("tr");
+    tr.dataset.unit = u.unit;
+    tr.append(el("th", `${u.name} (${u.unit})`), ...cols.map((k) => {
+      const td = el("td", String(u[k]));
+      td.dataset.k = k;
+      return td;
+    }));
+    units.append(tr);
+  }
   if (session.user.role === "coordinator") {
     await loadDifferences();
     await loadQuarantine();

@@ -81,6 +81,10 @@ const en = {
   "decision.accept": "accepted as counted",
   "decision.recount": "recount ordered",
   "decision.annul": "annulled",
+  "progress.units": "By municipality",
+  "progress.unit": "Municipality",
+  "progress.entered_twice": "Keyed twice",
+  "progress.resolved": "Resolved by a coordinator",
 };
 
 const sq = {
@@ -155,6 +159,10 @@ const sq = {
   "decision.accept": "pranuar si të numëruar",
   "decision.recount": "urdhëruar rinumërim",
   "decision.annul": "anuluar",
+  "progress.units": "Sipas bashkisë",
+  "progress.unit": "Bashkia",
+  "progress.entered_twice": "Futur dy herë",
+  "progress.resolved": "Zgjidhur nga koordinatori",
 };
 
 const mk = {
@@ -229,6 +237,10 @@ const mk = {
   "decision.accept": "прифатено како избројано",
   "decision.recount": "наложено повторно броење",
   "decision.annul": "поништено",
+  "progress.units": "По општина",
+  "progress.unit": "Општина",
+  "progress.entered_twice": "Внесено двапати",
+  "progress.resolved": "Разрешено од координатор",
 };
 
 const srLatn = {
@@ -303,6 +315,10 @@ const srLatn = {
   "decision.accept": "prihvaćeno kao prebrojano",
   "decision.recount": "naloženo ponovno brojanje",
   "decision.annul": "poništeno",
+  "progress.units": "Po opštini",
+  "progress.unit": "Opština",
+  "progress.entered_twice": "Uneseno dvaput",
+  "progress.resolved": "Razrešio koordinator",
 };
 
 const WORDS = { en, sq, mk, "sr-Latn": srLatn };

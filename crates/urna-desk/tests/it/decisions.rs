@@ -208,3 +208,51 @@ fn a_quarantined_protocol_is_recounted_twice_and_amended_by_the_centre_alone() {
     assert!(trail.iter().any(|(a, x, _)| a == "co" && x == "decision"));
     assert!(data(&s).join("desk.sqlite").exists());
 }
+
+#[test]
+fn progress_counts_each_municipality_of_the_centre() {
+    let s = crate::serve_centre("C");
+    let mut ty1 = Client::first_login(s.addr, "ty1");
+    let mut ty2 = Client::first_login(s.addr, "ty2");
+    let mut co = Client::first_login(s.addr, "co");
+    ty1.key_protocol("S0", GOOD);
+    ty2.key_protocol("S0", GOOD);
+    ty1.key_protocol("S1", GOOD);
+    let mut typo: Vec<(&str, &str)> = GOOD.to_vec();
+    typo[4] = ("votes:A", "30");
+    ty2.key_protocol("S1", &typo);
+    let a = co.post(
+        "/api/protocols/assembly/S1/resolve",
+        json!({"action": "reenter", "reason": "neither matches the paper"}),
+    );
+    assert_eq!(a.status, 200, "{}", a.json);
+    ty1.key_protocol("S2", GOOD);
+    let p = ty1.get("/api/progress").json;
+    let units = p["units"].as_array().unwrap();
+    let row = |u: &str| {
+        units
+            .iter()
+            .find(|x| x["unit"] == json!(u))
+            .unwrap()
+            .clone()
+    };
+    let figures = |u: &str| {
+        let r = row(u);
+        [
+            "protocols",
+            "entered_once",
+            "entered_twice",
+            "differences",
+            "resolved",
+            "signed",
+            "delivered",
+        ]
+        .map(|k| r[k].as_u64().unwrap())
+    };
+    assert_eq!(figures("MA"), [2, 0, 2, 0, 1, 1, 0], "{p}");
+    assert_eq!(figures("MB"), [1, 1, 0, 0, 0, 0, 0], "{p}");
+    assert_eq!(row("MA")["name"], json!("Municipality A"));
+    // The centre's totals agree with its municipalities.
+    assert_eq!(p["protocols"].as_u64(), Some(3));
+    assert_eq!(p["signed"].as_u64(), Some(1));
+}
