@@ -76,6 +76,17 @@ CREATE TABLE IF NOT EXISTS recounts (
     decision TEXT NOT NULL,
     PRIMARY KEY (contest, station)
 );
+CREATE TABLE IF NOT EXISTS scans (
+    sha256 TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    bytes BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS protocol_scans (
+    contest TEXT NOT NULL,
+    station TEXT NOT NULL,
+    sha256 TEXT NOT NULL REFERENCES scans(sha256),
+    PRIMARY KEY (contest, station)
+);
 CREATE TABLE IF NOT EXISTS audit (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     at_ms INTEGER NOT NULL,

@@ -24,8 +24,10 @@ use crate::form::{self, Decision};
 
 mod decide;
 mod progress;
+mod scans;
 
 pub use decide::PendingDecision;
+pub use scans::{MAX_SCAN, scan_kind};
 
 /// Failed logins in a row that lock an account.
 pub const MAX_FAILURES: i64 = 5;
@@ -979,6 +981,7 @@ impl Desk {
     ) -> Result<(), Refusal> {
         // A recount's result supersedes the quarantined protocol as an amendment.
         let text = self.recount_text(tx, contest, station, text)?;
+        let text = self.with_scan(tx, contest, station, text)?;
         let note = self.signer.sign_text(&text).to_bytes();
         tx.execute(
             "UPDATE protocols SET state = 'signed', note = ?1 WHERE contest = ?2 AND station = ?3",

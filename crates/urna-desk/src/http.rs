@@ -14,6 +14,9 @@
 //! GET  /api/protocols/<contest>/<station>         both entries side by side     coordinator
 //! POST /api/protocols/<contest>/<station>/resolve {csrf, action, reason}        coordinator
 //! GET  /api/progress                              counts by state (JSON)
+//! POST /api/scans/<contest>/<station>             the file's bytes; CSRF token in the
+//!                                                 `X-CSRF-Token` header   typist, coordinator
+//! GET  /api/scans/<sha256>                        a kept scan
 //! GET  /api/quarantine                            quarantined protocols, decisions  coordinator
 //! POST /api/decisions                             {csrf, contest, station, decision, reason}  coordinator
 //! ```
@@ -82,13 +85,30 @@ async fn handle(State(desk): State<Arc<Desk>>, req: Request) -> Response {
         .filter_map(|c| c.trim().strip_prefix(COOKIE)?.strip_prefix('='))
         .map(str::to_owned)
         .next();
+    // A scan's body is a file; every other body is a small JSON object.
+    let scan_upload = method == Method::POST && path.starts_with("/api/scans/");
+    let limit = if scan_upload {
+        crate::desk::MAX_SCAN
+    } else {
+        MAX_BODY
+    };
+    let header_csrf = req
+        .headers()
+        .get("x-csrf-token")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    if method == Method::GET
+        && let Some(hash) = path.strip_prefix("/api/scans/")
+    {
+        return scan_response(&desk, cookie.as_deref(), hash);
+    }
     // A body that trickles in holds a connection: it gets BODY_TIMEOUT, like urna serve's.
-    let body = match tokio::time::timeout(BODY_TIMEOUT, to_bytes(req.into_body(), MAX_BODY)).await {
+    let body = match tokio::time::timeout(BODY_TIMEOUT, to_bytes(req.into_body(), limit)).await {
         Ok(Ok(body)) => body,
         Ok(Err(_)) => {
             return json_response(Answer {
                 status: 413,
-                body: json!({"error": "too-large", "message": format!("request body over {MAX_BODY} bytes")}),
+                body: json!({"error": "too-large", "message": format!("request body over {limit} bytes")}),
                 cookie: None,
             });
         }
@@ -101,6 +121,15 @@ async fn handle(State(desk): State<Arc<Desk>>, req: Request) -> Response {
         }
     };
     let answer = tokio::task::spawn_blocking(move || {
+        if scan_upload {
+            return upload(
+                &desk,
+                &path,
+                cookie.as_deref(),
+                header_csrf.as_deref(),
+                &body,
+            );
+        }
         dispatch(&desk, &method, &path, cookie.as_deref(), &body)
     })
     .await
@@ -226,6 +255,52 @@ fn dispatch(desk: &Desk, method: &Method, path: &str, cookie: Option<&str>, body
             cookie: rotated.or(new_cookie),
         },
         Err(r) => refusal(&r, new_cookie),
+    }
+}
+
+/// `POST /api/scans/<contest>/<station>`: the body is the file, the CSRF token in a header.
+fn upload(
+    desk: &Desk,
+    path: &str,
+    cookie: Option<&str>,
+    csrf: Option<&str>,
+    body: &[u8],
+) -> Answer {
+    let run = || -> Result<Value, Refusal> {
+        let (session, _) = desk.session(cookie, false)?;
+        desk.check_csrf(&session, csrf, path)?;
+        let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+        let ["api", "scans", contest, station] = parts.as_slice() else {
+            return Err(not_found(path));
+        };
+        desk.upload_scan(&session, contest, station, body)
+    };
+    match run() {
+        Ok(v) => Answer {
+            status: 200,
+            body: v,
+            cookie: None,
+        },
+        Err(r) => refusal(&r, None),
+    }
+}
+
+/// `GET /api/scans/<sha256>`: a kept scan, to any logged-in account.
+fn scan_response(desk: &Desk, cookie: Option<&str>, hash: &str) -> Response {
+    let found = desk.session(cookie, false).and_then(|(s, _)| {
+        if s.user.is_none() {
+            return Err(Refusal {
+                status: 401,
+                code: "unauthenticated",
+                message: "log in first".into(),
+            });
+        }
+        desk.scan(hash)
+    });
+    match found {
+        Ok(Some((kind, bytes))) => respond(200, &kind, Body::from(bytes), None),
+        Ok(None) => json_response(refusal(&not_found(hash), None)),
+        Err(r) => json_response(refusal(&r, None)),
     }
 }
 

@@ -348,6 +348,19 @@ function init() {
     say(t("admin.added", { name }));
     $("#au-name").value = $("#au-password").value = "";
   });
+  $("#scan").addEventListener("change", async (ev) => {
+    const file = ev.target.files[0];
+    if (!file || !entry) return;
+    // The file as it is; the CSRF token in a header, since the body is not JSON.
+    const r = await fetch(`/api/scans/${encodeURIComponent(entry.contest)}/${encodeURIComponent(entry.station)}`, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "X-CSRF-Token": session.csrf, "Content-Type": "application/octet-stream" },
+      body: file,
+    });
+    const json = await r.json().catch(() => ({}));
+    say(r.ok ? t("entry.scanned", { hash: json.scan }) : t("error", { message: json.message || r.statusText }));
+  });
   $("#keep-1").addEventListener("click", () => resolve("keep-1"));
   $("#keep-2").addEventListener("click", () => resolve("keep-2"));
   $("#reenter").addEventListener("click", () => resolve("reenter"));

@@ -85,6 +85,8 @@ const en = {
   "progress.unit": "Municipality",
   "progress.entered_twice": "Keyed twice",
   "progress.resolved": "Resolved by a coordinator",
+  "entry.scan": "Scan or photo of the paper protocol (PDF, JPEG, PNG)",
+  "entry.scanned": "Scan kept ({hash}); the signed protocol will name it.",
 };
 
 const sq = {
@@ -163,6 +165,8 @@ const sq = {
   "progress.unit": "Bashkia",
   "progress.entered_twice": "Futur dy herë",
   "progress.resolved": "Zgjidhur nga koordinatori",
+  "entry.scan": "Skanimi ose fotoja e procesverbalit në letër (PDF, JPEG, PNG)",
+  "entry.scanned": "Skanimi u ruajt ({hash}); procesverbali i nënshkruar do ta përmendë.",
 };
 
 const mk = {
@@ -241,6 +245,8 @@ const mk = {
   "progress.unit": "Општина",
   "progress.entered_twice": "Внесено двапати",
   "progress.resolved": "Разрешено од координатор",
+  "entry.scan": "Скен или фотографија од хартиениот записник (PDF, JPEG, PNG)",
+  "entry.scanned": "Скенот е зачуван ({hash}); потпишаниот записник ќе го наведе.",
 };
 
 const srLatn = {
@@ -319,6 +325,8 @@ const srLatn = {
   "progress.unit": "Opština",
   "progress.entered_twice": "Uneseno dvaput",
   "progress.resolved": "Razrešio koordinator",
+  "entry.scan": "Sken ili fotografija papirnog zapisnika (PDF, JPEG, PNG)",
+  "entry.scanned": "Sken je sačuvan ({hash}); potpisani zapisnik će ga navesti.",
 };
 
 const WORDS = { en, sq, mk, "sr-Latn": srLatn };

@@ -256,3 +256,91 @@ fn progress_counts_each_municipality_of_the_centre() {
     assert_eq!(p["protocols"].as_u64(), Some(3));
     assert_eq!(p["signed"].as_u64(), Some(1));
 }
+
+/// `POST /api/scans/<contest>/<station>` with raw bytes and the CSRF token in its header.
+fn upload(c: &Client, path: &str, csrf: Option<&str>, bytes: &[u8]) -> (u16, serde_json::Value) {
+    use std::io::{Read as _, Write as _};
+    let mut s = std::net::TcpStream::connect(c.addr).unwrap();
+    let cookie = c
+        .cookie
+        .as_ref()
+        .map(|c| format!("Cookie: urna_desk={c}\r\n"))
+        .unwrap_or_default();
+    let token = csrf
+        .map(|t| format!("X-CSRF-Token: {t}\r\n"))
+        .unwrap_or_default();
+    write!(
+        s,
+        "POST {path} HTTP/1.1\r\nHost: desk\r\nConnection: close\r\n{cookie}{token}Content-Type: application/octet-stream\r\nContent-Length: {}\r\n\r\n",
+        bytes.len()
+    )
+    .unwrap();
+    // A refusal may close the connection before a large body is sent: the answer counts.
+    let _ = s.write_all(bytes);
+    let mut raw = Vec::new();
+    let _ = s.read_to_end(&mut raw);
+    let raw = String::from_utf8_lossy(&raw);
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap();
+    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    (status, serde_json::from_str(body).unwrap_or_default())
+}
+
+#[test]
+fn a_scan_is_checked_kept_by_its_hash_and_named_in_the_signed_note() {
+    let s = serve();
+    let e = s.desk.election().clone();
+    let mut ty1 = Client::first_login(s.addr, "ty1");
+    let mut ty2 = Client::first_login(s.addr, "ty2");
+    let path = "/api/scans/assembly/S0";
+    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+    png.extend((0..5000u32).map(|i| (i % 251) as u8));
+    // Without the token, not a PNG/JPEG/PDF, too large, outside the centre: refused.
+    assert_eq!(upload(&ty1, path, None, &png).0, 403);
+    let (status, v) = upload(
+        &ty1,
+        path,
+        Some(&ty1.csrf.clone()),
+        b"GIF89a not a protocol",
+    );
+    assert_eq!((status, v["error"].as_str()), (415, Some("bad-scan")));
+    let big = [b"%PDF-".as_slice(), &vec![b'x'; urna_desk::desk::MAX_SCAN]].concat();
+    assert_eq!(upload(&ty1, path, Some(&ty1.csrf.clone()), &big).0, 413);
+    let (status, v) = upload(
+        &ty1,
+        "/api/scans/assembly/S2",
+        Some(&ty1.csrf.clone()),
+        &png,
+    );
+    assert_eq!((status, v["error"].as_str()), (403, Some("outside-centre")));
+    let (status, v) = upload(&ty1, path, Some(&ty1.csrf.clone()), &png);
+    assert_eq!(status, 200, "{v}");
+    let hash = urna_model::protocol::hex(&sha256(&png));
+    assert_eq!(v["scan"], json!(format!("sha256:{hash}")));
+    assert_eq!(v["kind"], json!("image/png"));
+    assert_eq!(
+        urna_desk::desk::scan_kind(b"\xFF\xD8\xFF\xE0"),
+        Some("image/jpeg")
+    );
+
+    ty1.key_protocol("S0", GOOD);
+    assert_eq!(
+        ty2.key_protocol("S0", GOOD).json["protocol"],
+        json!("signed")
+    );
+    let (_, _, note) = s.desk.undelivered().unwrap().remove(0);
+    let body = ProtocolBody::parse(Note::parse(&note).unwrap().text()).unwrap();
+    assert_eq!(body.scan, Some(sha256(&png)));
+    assert_eq!(Log::default().submit(&e, &note), Verdict::Accepted);
+    // Signed: the scan cannot change; the kept scan is served to the desk's accounts.
+    let (status, _) = upload(&ty1, path, Some(&ty1.csrf.clone()), &png);
+    assert_eq!(status, 409);
+    let (kept, _) = s.desk.scan(&hash).unwrap().unwrap();
+    assert_eq!(kept, "image/png");
+    let trail = audit_actions(&s);
+    assert!(trail.iter().any(|(a, x, _)| a == "ty1" && x == "scan"));
+    assert!(
+        trail
+            .iter()
+            .any(|(a, x, _)| a == "ty1" && x == "refused-csrf")
+    );
+}
