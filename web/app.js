@@ -4,7 +4,7 @@
 
 import { LANGUAGES, setLanguage, language, t, num, pct, dateTime, day, ruleMessage } from "./i18n.js";
 import * as V from "./verify.js";
-import { stationSteps, decisionKey, recountOrdered } from "./decisions.js";
+import { stationSteps, decisionKey, recountOrdered, scanPath } from "./decisions.js";
 
 const params = new URLSearchParams(globalThis.location?.search);
 const POLL_MS = Math.max(250, Number(params.get("poll")) || 5000);
@@ -828,6 +828,7 @@ async function stationView(id) {
     if (errors.length) html += `<h4>${esc(t("station.violations"))}</h4><ul>${errors.map((v) => `<li>${esc(ruleMessage(v.rule, v.message))}: <code>${esc(v.detail)}</code></li>`).join("")}</ul>`;
     if (warnings.length) html += `<h4>${esc(t("station.warnings"))}</h4><ul>${warnings.map((v) => `<li>${esc(ruleMessage(v.rule, v.message))}: <code>${esc(v.detail)}</code></li>`).join("")}</ul>`;
     html += `<p>${esc(t("station.entry"))}: #${num(cur.index)} <code class="hash">${esc(cur.entry)}</code></p>`;
+    if (scanPath(cur.scan)) html += `<p>${esc(t("station.scan"))}: <a data-testid="scan" href="${esc(scanPath(cur.scan))}">${esc(cur.scan)}</a></p>`;
     html += `<p><button type="button" data-testid="verify" data-verify="${esc(c.id)}">${esc(t("verify.button"))}</button></p>
 <div data-testid="verify-result" data-contest="${esc(c.id)}" role="status" aria-live="polite"${verdictOf(id, c.id)}</div>`;
     const noteToggle = (index) => `<button type="button" class="link" data-note="${index}" aria-expanded="${S.shown.has(index)}">${esc(t(S.shown.has(index) ? "station.hide" : "station.show"))}</button>

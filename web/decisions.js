@@ -29,3 +29,9 @@ export function recountOrdered(st) {
   const on = (st.decisions || []).filter((d) => d.decides === prev.entry);
   return on.length > 0 && on[on.length - 1].decision === "recount";
 }
+
+// The bundle path of the scan a station's signed note names (`sha256:<hex>`), or null.
+export function scanPath(scan) {
+  const m = /^sha256:([0-9a-f]{64})$/.exec(scan || "");
+  return m ? `blob/sha256/${m[1]}` : null;
+}

@@ -151,6 +151,7 @@ const en = {
   "decision.annul": "annulled: the station's votes left the totals",
   "decision.unknown": "decision",
   "decision.line": "Decision, #{index}: {decision} (on revision {revision}). Reason: {reason}",
+  "station.scan": "Scan of the paper protocol, named in the signed note",
 };
 
 // Albanian, Macedonian (Cyrillic) and Bosnian/Croatian/Montenegrin/Serbian (Latin, one neutral
@@ -297,6 +298,7 @@ const sq = {
   "decision.annul": "anuluar: votat e qendrës dolën nga totalet",
   "decision.unknown": "vendim",
   "decision.line": "Vendim, #{index}: {decision} (për rishikimin {revision}). Arsyeja: {reason}",
+  "station.scan": "Skanimi i procesverbalit në letër, i përmendur në shënimin e nënshkruar",
 };
 const mk = {
   "page.title": "Изборни резултати",
@@ -440,6 +442,7 @@ const mk = {
   "decision.annul": "поништено: гласовите на местото излегоа од збирот",
   "decision.unknown": "одлука",
   "decision.line": "Одлука, #{index}: {decision} (за ревизија {revision}). Причина: {reason}",
+  "station.scan": "Скен од хартиениот записник, наведен во потпишаната белешка",
 };
 const srLatn = {
   "page.title": "Rezultati izbora",
@@ -583,6 +586,7 @@ const srLatn = {
   "decision.annul": "poništeno: glasovi mesta su izašli iz zbira",
   "decision.unknown": "odluka",
   "decision.line": "Odluka, #{index}: {decision} (za reviziju {revision}). Razlog: {reason}",
+  "station.scan": "Sken papirnog zapisnika, naveden u potpisanoj belešci",
 };
 
 const STRINGS = { en, sq, mk, "sr-Latn": srLatn };

@@ -29,3 +29,11 @@ test("a recount is ordered when the latest decision on the superseded entry says
   assert.equal(recountOrdered({ history, decisions: [] }), false);
   assert.equal(recountOrdered({ history: history.slice(0, 1), decisions: [d(30, "recount")] }), false);
 });
+
+test("a scan's path is its hash under blob/sha256, and nothing else", async () => {
+  const { scanPath } = await import("../decisions.js");
+  const h = "ab".repeat(32);
+  assert.equal(scanPath(`sha256:${h}`), `blob/sha256/${h}`);
+  assert.equal(scanPath(`sha256:${h}/../x`), null);
+  assert.equal(scanPath(undefined), null);
+});

@@ -147,6 +147,8 @@ pub struct Desk {
     next_reader: AtomicUsize,
     /// Saved lines go to the line writer, which commits them in groups.
     lines: Mutex<SyncSender<LineWrite>>,
+    /// `DATA/scans`: scans are written there too, for the public bundle.
+    scans_dir: std::path::PathBuf,
 }
 
 /// One keyed line to save, and where to answer with the entry's values after the commit.
@@ -313,6 +315,7 @@ impl Desk {
                 .map(|_| db::open(data).map(Mutex::new))
                 .collect::<Result<_, _>>()?,
             next_reader: AtomicUsize::new(0),
+            scans_dir: data.join("scans"),
         })
     }
 

@@ -73,6 +73,8 @@ pub struct Submission {
     /// went through [`check`]). An amendment without one is admitted only as the recount the
     /// commission ordered by a decision on the station's current entry.
     pub station_signed: bool,
+    /// The `scan:` line of a protocol or amendment: the SHA-256 of the paper protocol's scan.
+    pub scan: Option<[u8; 32]>,
 }
 
 impl Submission {
@@ -886,6 +888,7 @@ pub fn bind_unverified(
         violations,
         decision: None,
         station_signed: note.signature_by(&st.id, st.key_id).is_some(),
+        scan: body.scan,
     };
     Ok(submission)
 }

@@ -256,6 +256,7 @@ fn header(e: &Election, note: &[u8]) -> Option<Submission> {
         decision: None,
         // The log's root covers the entry: intake checked its signatures when it came.
         station_signed: true,
+        scan: None,
     })
 }
 

@@ -2066,6 +2066,7 @@ fn station_doc<'a>(
                 counts: counts_named(e, &sub.counts),
                 votes: votes_named(e, c, &sub.votes),
                 preferences: note_preferences(e, c, &sub.preferences),
+                scan: sub.scan.as_ref().map(entry_ref),
                 violations: sub
                     .violations
                     .iter()
@@ -2454,6 +2455,10 @@ struct CurrentDoc<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     preferences: Option<PreferencesDoc<'a>>,
     violations: Vec<ViolationDoc<'a>>,
+    /// The scan of the paper protocol the note names (`sha256:<hex>`; published as
+    /// `blob/sha256/<hex>` when the commission has the file); only when it names one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    scan: Option<String>,
 }
 
 #[derive(Serialize)]

@@ -790,3 +790,103 @@ fn demo_starts_a_desk_that_delivers_to_its_server() {
     assert!(status.success());
     assert!(child.wait().unwrap().success());
 }
+
+impl Browser {
+    /// `POST path` with raw bytes, the CSRF token in its header.
+    fn upload(&mut self, path: &str, bytes: &[u8]) -> (u16, Value) {
+        let mut s = TcpStream::connect(&self.addr).unwrap();
+        let cookie = self
+            .cookie
+            .as_ref()
+            .map(|c| format!("Cookie: urna_desk={c}\r\n"))
+            .unwrap_or_default();
+        write!(
+            s,
+            "POST {path} HTTP/1.1\r\nHost: desk\r\nConnection: close\r\n{cookie}X-CSRF-Token: {}\r\nContent-Type: application/octet-stream\r\nContent-Length: {}\r\n\r\n",
+            self.csrf,
+            bytes.len()
+        )
+        .unwrap();
+        s.write_all(bytes).unwrap();
+        let mut raw = String::new();
+        s.read_to_string(&mut raw).unwrap();
+        let (head, body) = raw.split_once("\r\n\r\n").unwrap();
+        let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+        (status, serde_json::from_str(body).unwrap_or(Value::Null))
+    }
+}
+
+/// A scan uploaded at the desk is named in the signed note, published by SHA-256 in the
+/// bundle, named in the station's unit file, and the bundle verifies.
+#[test]
+fn a_scan_keyed_at_the_desk_is_published_with_its_protocol() {
+    let Centre {
+        dir,
+        src,
+        data,
+        server,
+        log_key,
+    } = Centre::new(2);
+    let desk = start_desk(
+        &data,
+        &src.join("secrets/central-commission.key"),
+        &server.url,
+        &log_key,
+    );
+    let station = std::fs::read_to_string(src.join("stations.csv"))
+        .unwrap()
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split(',')
+        .next()
+        .unwrap()
+        .to_owned();
+    let mut ana = Browser::login(&desk.addr, "ana");
+    let mut besa = Browser::login(&desk.addr, "besa");
+    let mut cim = Browser::login(&desk.addr, "cim");
+    let mut pdf = b"%PDF-1.7\n".to_vec();
+    pdf.extend((0..3000u32).map(|i| (i % 200) as u8));
+    let (status, v) = ana.upload(
+        &format!("/api/scans/{}/{station}", urna_sim::CONTEST_ID),
+        &pdf,
+    );
+    assert_eq!(status, 200, "{v}");
+    let hash = urna_model::protocol::hex(&urna_model::intake::sha256(&pdf));
+    ana.key(&station);
+    besa.key(&station);
+    let path = format!("/api/protocols/{}/{station}", urna_sim::CONTEST_ID);
+    cim.wait("delivered", &path, |v| v["state"] == json!("delivered"));
+    drop(desk);
+    assert!(server.stop().success());
+
+    let bundle = dir.path().join("bundle");
+    run(&["publish", "--data", p(&data), "--out", p(&bundle)], 0);
+    let blob = bundle.join("current/blob/sha256").join(&hash);
+    assert_eq!(std::fs::read(&blob).unwrap(), pdf);
+    let csv = std::fs::read_to_string(src.join("stations.csv")).unwrap();
+    let unit = csv.lines().nth(1).unwrap().split(',').nth(1).unwrap();
+    let doc: Value = serde_json::from_slice(
+        &std::fs::read(
+            bundle
+                .join("current")
+                .join(urna_tally::public::unit_path(unit)),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let st = doc["contests"][0]["stations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == json!(station))
+        .unwrap()
+        .clone();
+    assert_eq!(
+        st["current"]["scan"],
+        json!(format!("sha256:{hash}")),
+        "{st}"
+    );
+    let out = run(&["verify", p(&bundle), "--log-key", &log_key], 0);
+    assert!(out.contains("VERIFIED"), "{out}");
+}

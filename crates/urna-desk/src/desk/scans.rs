@@ -85,6 +85,7 @@ impl Desk {
             "INSERT OR REPLACE INTO protocol_scans (contest, station, sha256) VALUES (?1, ?2, ?3)",
             params![contest, station, hash],
         )?;
+        self.write_scan_file(&hash, bytes)?;
         db::audit(
             &conn,
             &u.name,
@@ -95,6 +96,24 @@ impl Desk {
         Ok(
             json!({"contest": contest, "station": station, "scan": format!("sha256:{hash}"), "kind": kind}),
         )
+    }
+
+    /// Writes `DATA/scans/<hex>` (through a temporary file and a rename, synced), which the
+    /// public bundle publishes as `blob/sha256/<hex>`.
+    fn write_scan_file(&self, hash: &str, bytes: &[u8]) -> Result<(), Refusal> {
+        let fail = |e: std::io::Error| {
+            Refusal::new(500, "storage", format!("{}: {e}", self.scans_dir.display()))
+        };
+        let path = self.scans_dir.join(hash);
+        if path.exists() {
+            return Ok(());
+        }
+        std::fs::create_dir_all(&self.scans_dir).map_err(fail)?;
+        let tmp = self.scans_dir.join(format!(".{hash}.tmp"));
+        let mut f = std::fs::File::create(&tmp).map_err(fail)?;
+        std::io::Write::write_all(&mut f, bytes).map_err(fail)?;
+        f.sync_all().map_err(fail)?;
+        std::fs::rename(&tmp, &path).map_err(fail)
     }
 
     /// A kept scan by its SHA-256 (hex): its kind and bytes.

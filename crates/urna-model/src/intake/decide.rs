@@ -59,6 +59,7 @@ pub(super) fn bind_decision(
         preferences: Vec::new(),
         violations: Vec::new(),
         station_signed: false,
+        scan: None,
         decision: Some(Box::new(Decided {
             decides: body.decides,
             kind: body.decision,
