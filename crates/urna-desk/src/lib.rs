@@ -20,10 +20,11 @@
 //!
 //! - the coordinator's decisions on protocols the log quarantined (accept, recount, annul) as
 //!   signed `urna/decision/v1` notes, and a recount keyed twice and signed as the amendment
-//!   superseding the quarantined protocol; scans of the paper protocols kept by SHA-256 and
-//!   named in the signed note; progress per municipality.
+//!   superseding the quarantined protocol; scans of the paper protocols kept by SHA-256,
+//!   written to `DATA/scans/` for the bundle and named in the signed note; progress per
+//!   municipality.
 //!
-//! Out of scope: publishing the scans, polling-station mode, printed forms with QR codes.
+//! Out of scope: polling-station mode, printed forms with QR codes.
 
 pub mod db;
 pub mod deliver;

@@ -653,7 +653,16 @@ fn desk_in_the_browser_a_quarantined_protocol_is_recounted() {
     );
     drop(b);
 
-    // The recount, keyed twice: equal and valid, signed as an amendment, accepted by the log.
+    // The recount, keyed twice with the recount's scan: equal and valid, signed as an
+    // amendment naming the scan, accepted by the log.
+    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+    png.extend((0..4000u32).map(|i| (i % 97) as u8));
+    let (status, v) = ana.upload(
+        &format!("/api/scans/{}/{station}", urna_sim::CONTEST_ID),
+        &png,
+    );
+    assert_eq!(status, 200, "{v}");
+    let scan = urna_model::protocol::hex(&urna_model::intake::sha256(&png));
     ana.key_with(&station, 10);
     assert_eq!(besa.key_with(&station, 10)["protocol"], json!("signed"));
     let v = cim.wait("the recount's amendment in the log", &path, |v| {
@@ -703,6 +712,15 @@ fn desk_in_the_browser_a_quarantined_protocol_is_recounted() {
             "{lang}: {steps:?}"
         );
     }
+    // The recount's scan, linked from the station's view and served by its SHA-256.
+    let href = b.wait_for(
+        "the scan's link",
+        "const a = document.querySelector('a[data-testid=scan]'); return a ? a.getAttribute('href') : null;",
+        &[],
+    );
+    assert_eq!(href, json!(format!("blob/sha256/{scan}")));
+    let blob = crate::server::get(&addr, &format!("/blob/sha256/{scan}"));
+    assert_eq!((blob.status, blob.body), (200, png));
     let (state, text, _) = b.verify_station(&format!("{}/", server.url), &station);
     assert_eq!(state, "verified", "{text}");
     drop(b);
