@@ -2,7 +2,8 @@
 //! accept and a recount for quarantined stations, `urna ingest` stores them with the
 //! recount's amendment, and the published bundle verifies with each step in the stations'
 //! history; a decision on another entry than the current one is refused. The results page
-//! shows each step of the stations' history, in two languages, in headless Chromium.
+//! shows each step of the stations' history, in two languages, in headless Chromium; a
+//! decision altered in a copied bundle is named by `urna verify`.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -246,4 +247,93 @@ fn the_results_page_shows_each_step_of_a_recounted_station_in_two_languages() {
     }
     drop(b);
     assert!(server.stop().success());
+}
+
+/// The log's entries in a bundle generation, and a writer that puts altered ones back, as an
+/// attacker editing the files would (the tiles are replaced, never written through).
+fn bundle_entries(current: &Path) -> Vec<Vec<u8>> {
+    use urna_tlog::tile::{TileKind, decode_entries, tiles_for_size};
+    let mut out = Vec::new();
+    for t in tiles_for_size(urna_tlog::TreeSize(checkpoint_size(current))) {
+        if t.kind() == TileKind::Entries {
+            let bytes = std::fs::read(current.join(t.path())).unwrap();
+            out.extend(
+                decode_entries(&bytes, t.width())
+                    .unwrap()
+                    .into_iter()
+                    .map(<[u8]>::to_vec),
+            );
+        }
+    }
+    out
+}
+
+fn checkpoint_size(current: &Path) -> u64 {
+    let note = Note::parse(&std::fs::read(current.join("checkpoint")).unwrap()).unwrap();
+    urna_tlog::Checkpoint::parse_text(note.text())
+        .unwrap()
+        .size
+        .0
+}
+
+fn write_bundle_entries(current: &Path, entries: &[Vec<u8>]) {
+    use urna_tlog::tile::{TileKind, encode_entries, tiles_for_size};
+    for t in tiles_for_size(urna_tlog::TreeSize(checkpoint_size(current))) {
+        if t.kind() != TileKind::Entries {
+            continue;
+        }
+        let first = (t.index() * 256) as usize;
+        let end = (first + usize::from(t.width())).min(entries.len());
+        let path = current.join(t.path());
+        let _ = std::fs::remove_file(&path);
+        std::fs::write(&path, encode_entries(&entries[first..end]).unwrap()).unwrap();
+    }
+}
+
+#[test]
+fn a_decision_altered_in_the_bundle_is_caught() {
+    let Decided {
+        dir,
+        data,
+        recounted,
+        ..
+    } = decided();
+    let published = dir.path().join("published");
+    run(&["publish", "--data", p(&data), "--out", p(&published)], 0);
+    let copy = dir.path().join("copy");
+    let st = std::process::Command::new("cp")
+        .args(["-a", p(&published), p(&copy)])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let current = copy.join("current");
+    let mut all = bundle_entries(&current);
+    let index = all
+        .iter()
+        .position(|n| {
+            n.starts_with(b"urna/decision/v1\n")
+                && String::from_utf8_lossy(n).contains("decision: recount")
+        })
+        .unwrap();
+    // The recount turned into an acceptance, the authority's signature left as it was.
+    let text = String::from_utf8(all[index].clone()).unwrap();
+    all[index] = text
+        .replace("decision: recount", "decision: accept")
+        .into_bytes();
+    write_bundle_entries(&current, &all);
+    let log_key = run(&["log", "key", "--data", p(&data)], 0)
+        .trim()
+        .to_owned();
+    let out = run(&["verify", p(&copy), "--log-key", &log_key], 1);
+    assert!(
+        out.contains(&format!(
+            "entry {index}: station {recounted}: signature by key"
+        )) && out.contains("does not verify"),
+        "{out}"
+    );
+    // Nothing of the published results is taken on trust from a log that does not replay.
+    assert!(
+        out.contains("[not-recomputed]") && out.contains("NOT VERIFIED"),
+        "{out}"
+    );
 }
