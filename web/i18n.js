@@ -144,6 +144,14 @@ const en = {
   "loading": "Loading…",
   "error.fetch": "{path}: {reason}",
   "error.stale": "{path} belongs to another checkpoint than the one shown; retrying",
+  "status.recount": "recount ordered",
+  "status.annulled": "annulled",
+  "decision.accept": "accepted by the commission: counted as it stands",
+  "decision.recount": "recount ordered: out of the totals until the recount's amendment",
+  "decision.annul": "annulled: the station's votes left the totals",
+  "decision.unknown": "decision",
+  "decision.line": "Decision, #{index}: {decision} (on revision {revision}). Reason: {reason}",
+  "station.scan": "Scan of the paper protocol, named in the signed note",
 };
 
 // Albanian, Macedonian (Cyrillic) and Bosnian/Croatian/Montenegrin/Serbian (Latin, one neutral
@@ -283,6 +291,14 @@ const sq = {
   "loading": "Duke u ngarkuar…",
   "error.fetch": "{path}: {reason}",
   "error.stale": "{path} i përket një pike kontrolli tjetër nga ajo që shfaqet; po provohet sërish",
+  "status.recount": "urdhëruar rinumërim",
+  "status.annulled": "anuluar",
+  "decision.accept": "pranuar nga komisioni: numërohet siç është",
+  "decision.recount": "urdhëruar rinumërim: jashtë totaleve deri në ndryshimin e rinumërimit",
+  "decision.annul": "anuluar: votat e qendrës dolën nga totalet",
+  "decision.unknown": "vendim",
+  "decision.line": "Vendim, #{index}: {decision} (për rishikimin {revision}). Arsyeja: {reason}",
+  "station.scan": "Skanimi i procesverbalit në letër, i përmendur në shënimin e nënshkruar",
 };
 const mk = {
   "page.title": "Изборни резултати",
@@ -419,6 +435,14 @@ const mk = {
   "loading": "Се вчитува…",
   "error.fetch": "{path}: {reason}",
   "error.stale": "{path} припаѓа на друга контролна точка, не на прикажаната; нов обид",
+  "status.recount": "наложено повторно броење",
+  "status.annulled": "поништено",
+  "decision.accept": "прифатено од комисијата: се брои како што е",
+  "decision.recount": "наложено повторно броење: надвор од збирот до измената по броењето",
+  "decision.annul": "поништено: гласовите на местото излегоа од збирот",
+  "decision.unknown": "одлука",
+  "decision.line": "Одлука, #{index}: {decision} (за ревизија {revision}). Причина: {reason}",
+  "station.scan": "Скен од хартиениот записник, наведен во потпишаната белешка",
 };
 const srLatn = {
   "page.title": "Rezultati izbora",
@@ -555,6 +579,14 @@ const srLatn = {
   "loading": "Učitavanje…",
   "error.fetch": "{path}: {reason}",
   "error.stale": "{path} pripada drugoj kontrolnoj tački, a ne prikazanoj; ponovni pokušaj",
+  "status.recount": "naloženo ponovno brojanje",
+  "status.annulled": "poništeno",
+  "decision.accept": "prihvaćeno od komisije: broji se kakvo jeste",
+  "decision.recount": "naloženo ponovno brojanje: van zbira do izmene posle brojanja",
+  "decision.annul": "poništeno: glasovi mesta su izašli iz zbira",
+  "decision.unknown": "odluka",
+  "decision.line": "Odluka, #{index}: {decision} (za reviziju {revision}). Razlog: {reason}",
+  "station.scan": "Sken papirnog zapisnika, naveden u potpisanoj belešci",
 };
 
 const STRINGS = { en, sq, mk, "sr-Latn": srLatn };

@@ -312,12 +312,24 @@ impl Loaded {
         let ballots_count = e.counts.iter().position(|c| c == "ballots-cast");
         // The current revision of every station in the first contest.
         let mut current: BTreeMap<usize, (u32, urna_model::intake::Submission)> = BTreeMap::new();
+        // The latest decision on each station: the entry it decides and whether it counts.
+        let mut decided: BTreeMap<usize, ([u8; 32], bool)> = BTreeMap::new();
         for row in store.entries()? {
             if row.index == 0 {
                 continue;
             }
             let note = Note::parse(&row.note)
                 .map_err(|err| anyhow::anyhow!("entry {}: {err}", row.index))?;
+            if urna_model::decision::DecisionBody::is_decision(note.text()) {
+                // A decision is no revision of the station's protocol; it says whether the
+                // entry it names counts.
+                let sub = urna_model::intake::bind_note_unverified(e, &row.note)
+                    .map_err(|err| anyhow::anyhow!("entry {}: {err}", row.index))?;
+                if let Some(d) = sub.decision.filter(|_| sub.contest == ContestIdx(0)) {
+                    decided.insert(sub.station.0 as usize, (d.decides, d.kind.counts()));
+                }
+                continue;
+            }
             let body = ProtocolBody::parse(note.text())
                 .map_err(|err| anyhow::anyhow!("entry {}: {err}", row.index))?;
             let sub = urna_model::intake::bind_unverified(e, &row.note, &note, &body)
@@ -333,7 +345,11 @@ impl Loaded {
         let mut batches = Vec::new();
         let mut quarantined = 0;
         for (s, (_, sub)) in current {
-            if sub.is_quarantined() {
+            let decision = decided
+                .get(&s)
+                .filter(|(entry, _)| *entry == sub.hash)
+                .map(|(_, counts)| *counts);
+            if !decision.unwrap_or(!sub.is_quarantined()) {
                 quarantined += 1;
                 continue;
             }

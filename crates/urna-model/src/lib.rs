@@ -8,6 +8,7 @@
 //! (`urna-tally`).
 
 pub mod colour;
+pub mod decision;
 pub mod definition;
 pub mod genesis;
 pub mod intake;

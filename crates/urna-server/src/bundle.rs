@@ -5,7 +5,9 @@
 //! OUT/tile/...                 the log's tiles (C2SP tlog-tiles, https://c2sp.org/tlog-tiles),
 //!                              hard-linked (or copied) from DATA/log/tile; append-only,
 //!                              shared by every generation
-//! OUT/blob/sha256/<hex>        election.toml and the stations file, by SHA-256 of their bytes
+//! OUT/blob/sha256/<hex>        election.toml and the stations file, by SHA-256 of their bytes,
+//!                              and the scans of paper protocols found in DATA/scans/ (a file
+//!                              named by the SHA-256 of its bytes, written there by the desk)
 //! OUT/gen/<size:020>.<n>/      one generation: checkpoint, index.html, web/…, v1/…, csv/…,
 //!                              cdf/…, README.txt, and the relative symlinks
 //!                              tile -> ../../tile, blob -> ../../blob
@@ -366,6 +368,7 @@ impl BundleWriter {
             });
         }
         let tiles_linked = self.link_tiles(size, &checkpoint)?;
+        publish_scans(&self.data, &self.out)?;
         let Rendered { files, cdf_skipped } = self.render(&note)?;
         // A number is never used twice, even if writing this generation fails part-way (its
         // directory is deleted with the old generations once a later one goes live).
@@ -813,6 +816,33 @@ fn verify_same_tile(rel: &str, src: &Path, dst: &Path) -> Result<(), BundleError
             tile: rel.to_owned(),
             path: dst.to_owned(),
         });
+    }
+    Ok(())
+}
+
+/// Publishes every scan in `DATA/scans/` whose name is the SHA-256 of its bytes as
+/// `OUT/blob/sha256/<hex>` (the desk writes them there; a unit file names a station's scan
+/// when its signed note does). A file whose name does not match its bytes is left out.
+fn publish_scans(data: &Path, out: &Path) -> Result<(), BundleError> {
+    let dir = data.join("scans");
+    let entries = match fs::read_dir(&dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(io("read scans", &dir)(e)),
+    };
+    for entry in entries {
+        let path = entry.map_err(io("read scans", &dir))?.path();
+        let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+            continue;
+        };
+        if out.join("blob/sha256").join(name).exists() {
+            continue;
+        }
+        let bytes = read(&path)?;
+        let sha = sha256(&bytes);
+        if hex(&sha) == name {
+            write_blob(out, &sha, &bytes)?;
+        }
     }
     Ok(())
 }

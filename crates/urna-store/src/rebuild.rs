@@ -253,6 +253,10 @@ fn header(e: &Election, note: &[u8]) -> Option<Submission> {
         votes: Vec::new(),
         preferences: Vec::new(),
         violations: Vec::new(),
+        decision: None,
+        // The log's root covers the entry: intake checked its signatures when it came.
+        station_signed: true,
+        scan: None,
     })
 }
 

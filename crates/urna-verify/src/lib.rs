@@ -228,6 +228,7 @@ pub fn verify(
     report.counts.entries_skipped = log.skipped;
     report.counts.protocols = log.protocols;
     report.counts.amendments = log.amendments;
+    report.counts.decisions = log.decisions;
     match (&log.root, &log.store) {
         (Some(root), Some(store)) => {
             if *root != cp.checkpoint.root {

@@ -66,6 +66,7 @@ pub(crate) struct LogOutcome {
     pub(crate) protocols: u64,
     /// Amendments applied.
     pub(crate) amendments: u64,
+    pub(crate) decisions: u64,
     /// Entries refused at the signature or binding check.
     pub(crate) refused: Vec<Refused>,
 }
@@ -119,6 +120,7 @@ pub(crate) fn run(
         applied: 0,
         protocols: 0,
         amendments: 0,
+        decisions: 0,
         refused: Vec::new(),
     };
     let mut tree = Tree::new();
@@ -273,13 +275,16 @@ fn apply(
                 return;
             };
             let amendment = sub.supersedes.is_some();
+            let decision = sub.decision.is_some();
             let station = e.stations.get(sub.station.0 as usize).map(|s| s.id.clone());
             // Skipped entries are left out of the replay, so it numbers the rest without
             // them; messages use the log's own index.
             match r.apply_submission(e, index - out.skipped, sub) {
                 Ok(()) => {
                     out.applied += 1;
-                    if amendment {
+                    if decision {
+                        out.decisions += 1;
+                    } else if amendment {
                         out.amendments += 1;
                     } else {
                         out.protocols += 1;
