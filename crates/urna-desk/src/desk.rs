@@ -578,18 +578,27 @@ impl Desk {
         Ok(json!({"ok": true}))
     }
 
-    /// Changes the caller's password (required at first login).
+    /// Changes the caller's password (required at first login). Every session of the
+    /// account ends, this one included, and a new session replaces it: a session opened with
+    /// the old password (say by whoever set the first one) does not outlive it. Returns the
+    /// new cookie value.
     ///
     /// # Errors
-    /// [`Refusal`] for a wrong old password, a short or unchanged new one.
-    pub fn change_password(&self, s: &Session, old: &str, new: &str) -> Result<Value, Refusal> {
+    /// [`Refusal`] for a wrong old password, a short or unchanged new one, or a password
+    /// changed by another session meanwhile.
+    pub fn change_password(
+        &self,
+        s: &Session,
+        old: &str,
+        new: &str,
+    ) -> Result<(Value, String), Refusal> {
         let Some(u) = &s.user else {
             return Err(Refusal::new(401, "unauthenticated", "log in first"));
         };
-        let hash: String =
+        let stored: String =
             self.db()
                 .query_row("SELECT hash FROM users WHERE id = ?1", [u.id], |r| r.get(0))?;
-        if !db::verify_password(old, &hash) {
+        if !db::verify_password(old, &stored) {
             db::audit(
                 &self.db(),
                 &u.name,
@@ -611,13 +620,34 @@ impl Desk {
             ));
         }
         let hash = db::hash_password(new)?;
-        let conn = self.db();
-        conn.execute(
-            "UPDATE users SET hash = ?1, must_change = 0 WHERE id = ?2",
-            params![hash, u.id],
+        let mut conn = self.db();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        // Only over the hash the old password was checked against: two changes at once
+        // cannot both win.
+        let changed = tx.execute(
+            "UPDATE users SET hash = ?1, must_change = 0 WHERE id = ?2 AND hash = ?3",
+            params![hash, u.id, stored],
         )?;
-        db::audit(&conn, &u.name, "password-change", &u.name, "")?;
-        Ok(json!({"ok": true}))
+        if changed == 0 {
+            return Err(Refusal::new(
+                409,
+                "password-changed",
+                "the password was changed meanwhile; log in again",
+            ));
+        }
+        let ended = tx.execute("DELETE FROM sessions WHERE user_id = ?1", [u.id])?;
+        let (_, cookie) = new_session(&tx, Some(u.id), SESSION_MS)?;
+        db::audit(
+            &tx,
+            &u.name,
+            "password-change",
+            &u.name,
+            &format!("{ended} session(s) ended, this one renewed"),
+        )?;
+        tx.commit()?;
+        drop(conn);
+        let (session, _) = self.session(Some(&cookie), false)?;
+        Ok((self.whoami(&session), cookie))
     }
 
     /// An administrator creates an account (which must change its password at first login).

@@ -354,7 +354,8 @@ fn route(
         ["api", "logout"] => none(desk.logout(s)?),
         ["api", "password"] => {
             let p: Password = parse(body)?;
-            none(desk.change_password(s, &p.old, &p.new)?)
+            let (v, cookie) = desk.change_password(s, &p.old, &p.new)?;
+            Ok((v, Some(cookie)))
         }
         ["api", "users"] => {
             let u: NewUser = parse(body)?;

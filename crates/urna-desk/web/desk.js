@@ -326,6 +326,7 @@ function init() {
     await load();
   });
   form("#password", async () => {
+    // The session is renewed with the password (new cookie, new token): load() reads it.
     await api("POST", "/api/password", { old: $("#pw-old").value, new: $("#pw-new").value });
     $("#pw-old").value = $("#pw-new").value = "";
     await load();

@@ -148,10 +148,12 @@ impl Browser {
             json!({"name": name, "password": "first-password-1"}),
         );
         b.csrf = v["csrf"].as_str().unwrap().to_owned();
-        b.post(
+        let v = b.post(
             "/api/password",
             json!({"old": "first-password-1", "new": "second-password-2"}),
         );
+        // The session is renewed with the password: a new cookie and token.
+        b.csrf = v["csrf"].as_str().unwrap().to_owned();
         b
     }
 
@@ -734,10 +736,11 @@ impl Browser {
         let mut b = Self::new(addr);
         let v = b.post("/api/login", json!({"name": name, "password": first}));
         b.csrf = v["csrf"].as_str().unwrap().to_owned();
-        b.post(
+        let v = b.post(
             "/api/password",
             json!({"old": first, "new": "second-password-2"}),
         );
+        b.csrf = v["csrf"].as_str().unwrap().to_owned();
         b
     }
 }

@@ -4,6 +4,7 @@
 // Test helpers outside #[test] functions may unwrap: a failure is a test failure.
 #![allow(clippy::unwrap_used, clippy::panic)]
 
+mod attacks;
 mod decisions;
 mod flow;
 mod pages;
@@ -277,6 +278,8 @@ impl Client {
         assert_eq!(a.json["user"]["must_change"], json!(true));
         let a = c.post("/api/password", json!({"old": FIRST, "new": SECOND}));
         assert_eq!(a.status, 200, "{}", a.json);
+        // The session is rotated with the password: a new cookie and a new token.
+        c.csrf = a.json["csrf"].as_str().unwrap().to_owned();
         c
     }
 

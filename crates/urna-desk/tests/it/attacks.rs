@@ -1,0 +1,48 @@
+//! Attacks on the desk, each reproduced over real HTTP (and with real threads where the attack
+//! is a race) against a real desk, and refused.
+
+use serde_json::json;
+
+use crate::{Client, FIRST, SECOND, audit_actions, serve};
+
+/// An administrator who set a first password logs in with it and keeps the session; the
+/// owner then changes the password. The kept session must end, not become the owner's.
+#[test]
+fn a_session_opened_with_the_first_password_ends_when_the_owner_changes_it() {
+    let s = serve();
+    let mut stale = Client::new(s.addr);
+    assert_eq!(stale.login("ty1", FIRST).status, 200);
+    let mut owner = Client::new(s.addr);
+    assert_eq!(owner.login("ty1", FIRST).status, 200);
+    let before = owner.cookie.clone();
+    let a = owner.post("/api/password", json!({"old": FIRST, "new": SECOND}));
+    assert_eq!(a.status, 200, "{}", a.json);
+    assert_ne!(
+        owner.cookie, before,
+        "the session id changes with the password"
+    );
+    owner.csrf = a.json["csrf"].as_str().unwrap().to_owned();
+    // The kept session is nobody now: no progress, no claim.
+    assert_eq!(stale.get("/api/progress").status, 401);
+    assert!(stale.get("/api/session").json["user"].is_null());
+    let a = stale.post(
+        "/api/claim",
+        json!({"contest": "assembly", "station": "S0"}),
+    );
+    assert_ne!(a.status, 200, "{}", a.json);
+    // The owner's old cookie is dead too; the new one works.
+    let mut old = Client::new(s.addr);
+    old.cookie = before;
+    assert_eq!(old.get("/api/progress").status, 401);
+    assert_eq!(owner.get("/api/progress").status, 200);
+    let a = owner.post(
+        "/api/claim",
+        json!({"contest": "assembly", "station": "S0"}),
+    );
+    assert_eq!(a.status, 200, "{}", a.json);
+    assert!(
+        audit_actions(&s)
+            .iter()
+            .any(|(a, x, _)| a == "ty1" && x == "password-change")
+    );
+}
