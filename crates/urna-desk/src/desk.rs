@@ -482,6 +482,11 @@ impl Desk {
     /// Logs in: checks the lock-out, the password (Argon2id), counts failures; on success a
     /// new session (id rotated) replaces the anonymous one. Returns the new cookie value.
     ///
+    /// Each attempt is counted as a failure in one transaction before its password is
+    /// checked, and forgiven only if the password was right: attempts sent at once cannot
+    /// all read the same count, so no more than [`MAX_FAILURES`] guesses are checked before
+    /// the lock-out.
+    ///
     /// # Errors
     /// [`Refusal`] `401 bad-login` or `429 locked`.
     pub fn login(
@@ -490,62 +495,100 @@ impl Desk {
         name: &str,
         password: &str,
     ) -> Result<(Value, String), Refusal> {
-        let now = db::now_ms();
-        let row = {
-            let conn = self.db();
-            conn.query_row(
-                "SELECT id, hash, failures, locked_until_ms FROM users WHERE name = ?1",
-                [name],
-                |r| {
-                    Ok((
-                        r.get::<_, i64>(0)?,
-                        r.get::<_, String>(1)?,
-                        r.get::<_, i64>(2)?,
-                        r.get::<_, i64>(3)?,
-                    ))
-                },
-            )
-            .optional()?
-        };
         let bad = || Refusal::new(401, "bad-login", "wrong name or password");
-        let Some((id, hash, failures, locked_until)) = row else {
+        let locked_refusal = |until: i64, now: i64| {
+            Refusal::new(
+                429,
+                "locked",
+                format!(
+                    "account locked after {MAX_FAILURES} failed logins; try again in {} minutes or ask an administrator",
+                    (until - now + 59_999) / 60_000
+                ),
+            )
+        };
+        let reserved = {
+            let now = db::now_ms();
+            let mut conn = self.db();
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let row = tx
+                .query_row(
+                    "SELECT id, hash, failures, locked_until_ms FROM users WHERE name = ?1",
+                    [name],
+                    |r| {
+                        Ok((
+                            r.get::<_, i64>(0)?,
+                            r.get::<_, String>(1)?,
+                            r.get::<_, i64>(2)?,
+                            r.get::<_, i64>(3)?,
+                        ))
+                    },
+                )
+                .optional()?;
+            match row {
+                None => None,
+                Some((_, _, _, locked_until)) if locked_until > now => {
+                    db::audit(&tx, name, "login-refused", name, "account locked")?;
+                    tx.commit()?;
+                    return Err(locked_refusal(locked_until, now));
+                }
+                Some((id, _, failures, _)) if failures >= MAX_FAILURES => {
+                    // As many attempts as allowed are failed or still being checked.
+                    let until = now + LOCKOUT_MS;
+                    tx.execute(
+                        "UPDATE users SET failures = 0, locked_until_ms = ?1 WHERE id = ?2",
+                        params![until, id],
+                    )?;
+                    db::audit(
+                        &tx,
+                        name,
+                        "login-refused",
+                        name,
+                        &format!(
+                            "{MAX_FAILURES} attempts failed or under way: locked for 15 minutes"
+                        ),
+                    )?;
+                    tx.commit()?;
+                    return Err(locked_refusal(until, now));
+                }
+                Some((id, hash, _, _)) => {
+                    tx.execute(
+                        "UPDATE users SET failures = failures + 1 WHERE id = ?1",
+                        [id],
+                    )?;
+                    tx.commit()?;
+                    Some((id, hash))
+                }
+            }
+        };
+        let Some((id, hash)) = reserved else {
             // Hash anyway, so an unknown name takes as long as a wrong password.
             let _ = db::verify_password(password, &self.dummy_hash);
             db::audit(&self.db(), "-", "login-refused", name, "unknown account")?;
             return Err(bad());
         };
-        if locked_until > now {
-            db::audit(&self.db(), name, "login-refused", name, "account locked")?;
-            return Err(Refusal::new(
-                429,
-                "locked",
-                format!(
-                    "account locked after {MAX_FAILURES} failed logins; try again in {} minutes or ask an administrator",
-                    (locked_until - now + 59_999) / 60_000
-                ),
-            ));
-        }
         // Argon2 outside the database lock: other requests go on meanwhile.
         let ok = db::verify_password(password, &hash);
+        let now = db::now_ms();
         let mut conn = self.db();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         if !ok {
-            let failures = failures + 1;
-            let locked = if failures >= MAX_FAILURES {
-                now + LOCKOUT_MS
-            } else {
-                0
-            };
-            tx.execute(
-                "UPDATE users SET failures = ?1, locked_until_ms = ?2 WHERE id = ?3",
-                params![if locked > 0 { 0 } else { failures }, locked, id],
-            )?;
+            let failures: i64 =
+                tx.query_row("SELECT failures FROM users WHERE id = ?1", [id], |r| {
+                    r.get(0)
+                })?;
+            let locked = failures >= MAX_FAILURES;
+            if locked {
+                tx.execute(
+                    "UPDATE users SET failures = 0, locked_until_ms = ?1 WHERE id = ?2",
+                    params![now + LOCKOUT_MS, id],
+                )?;
+            }
             db::audit(
                 &tx,
                 name,
                 "login-refused",
                 name,
-                &if locked > 0 {
+                &if locked {
                     format!("wrong password ({failures} in a row): locked for 15 minutes")
                 } else {
                     format!("wrong password ({failures} in a row)")

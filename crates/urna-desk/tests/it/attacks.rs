@@ -46,3 +46,43 @@ fn a_session_opened_with_the_first_password_ends_when_the_owner_changes_it() {
             .any(|(a, x, _)| a == "ty1" && x == "password-change")
     );
 }
+
+/// Wrong passwords checked for `name` (each one a guess the desk let through to Argon2id).
+fn guesses_checked(s: &crate::Served, name: &str) -> usize {
+    let conn = urna_desk::db::open(crate::data(s)).unwrap();
+    urna_desk::db::audit_lines(&conn)
+        .unwrap()
+        .iter()
+        .filter(|l| l.subject == name && l.action == "login-refused")
+        .filter(|l| l.detail.starts_with("wrong password"))
+        .count()
+}
+
+/// Many wrong guesses sent at once, each on its own session and thread: no more than the
+/// lock-out allows are checked, and the account ends locked.
+#[test]
+fn concurrent_guesses_cannot_get_around_the_lock_out() {
+    let s = serve();
+    let addr = s.addr;
+    let guesses: Vec<_> = (0..16)
+        .map(|i| {
+            std::thread::spawn(move || {
+                let mut c = Client::new(addr);
+                c.login("ty2", &format!("wrong-guess-number-{i}")).status
+            })
+        })
+        .collect();
+    let statuses: Vec<u16> = guesses.into_iter().map(|t| t.join().unwrap()).collect();
+    assert!(
+        statuses.iter().all(|&st| st == 401 || st == 429),
+        "{statuses:?}"
+    );
+    let checked = guesses_checked(&s, "ty2");
+    assert!(
+        checked <= urna_desk::desk::MAX_FAILURES as usize,
+        "{checked} guesses checked"
+    );
+    // The right password is refused now: the account is locked.
+    let a = Client::new(addr).login("ty2", FIRST);
+    assert_eq!((a.status, a.json["error"].as_str()), (429, Some("locked")));
+}
