@@ -37,6 +37,19 @@ pub const LOCKOUT_MS: i64 = 15 * 60 * 1000;
 pub const SESSION_MS: i64 = 12 * 60 * 60 * 1000;
 /// How long a session before login (for the login form's CSRF token) lives.
 const ANON_SESSION_MS: i64 = 60 * 60 * 1000;
+/// Most password checks or hashes (Argon2id, 19 MiB each) running at once. Anyone can ask
+/// for a login, so more are refused at once rather than queued: memory stays bounded
+/// (about 80 MiB) whatever the number of requests.
+pub const MAX_PASSWORD_CHECKS: usize = 4;
+
+/// A place among the [`MAX_PASSWORD_CHECKS`], given back when dropped.
+struct PasswordPermit<'a>(&'a AtomicUsize);
+
+impl Drop for PasswordPermit<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
 
 /// Why the desk cannot start.
 #[derive(Debug, thiserror::Error)]
@@ -149,6 +162,8 @@ pub struct Desk {
     lines: Mutex<SyncSender<LineWrite>>,
     /// `DATA/scans`: scans are written there too, for the public bundle.
     scans_dir: std::path::PathBuf,
+    /// Password checks running ([`MAX_PASSWORD_CHECKS`]).
+    password_checks: AtomicUsize,
 }
 
 /// One keyed line to save, and where to answer with the entry's values after the commit.
@@ -316,6 +331,7 @@ impl Desk {
                 .collect::<Result<_, _>>()?,
             next_reader: AtomicUsize::new(0),
             scans_dir: data.join("scans"),
+            password_checks: AtomicUsize::new(0),
         })
     }
 
@@ -337,6 +353,24 @@ impl Desk {
         self.readers[start % n]
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// A place to check or hash a password, or `429 busy` at once when
+    /// [`MAX_PASSWORD_CHECKS`] are running.
+    fn password_permit(&self) -> Result<PasswordPermit<'_>, Refusal> {
+        let taken = self
+            .password_checks
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < MAX_PASSWORD_CHECKS).then_some(n + 1)
+            });
+        match taken {
+            Ok(_) => Ok(PasswordPermit(&self.password_checks)),
+            Err(_) => Err(Refusal::new(
+                429,
+                "busy",
+                "too many logins at once; try again in a moment",
+            )),
+        }
     }
 
     fn db(&self) -> MutexGuard<'_, Connection> {
@@ -506,6 +540,8 @@ impl Desk {
                 ),
             )
         };
+        // Before the attempt is counted: a login turned away as busy costs no failure.
+        let _permit = self.password_permit()?;
         let reserved = {
             let now = db::now_ms();
             let mut conn = self.db();
@@ -638,6 +674,7 @@ impl Desk {
         let Some(u) = &s.user else {
             return Err(Refusal::new(401, "unauthenticated", "log in first"));
         };
+        let _permit = self.password_permit()?;
         let stored: String =
             self.db()
                 .query_row("SELECT hash FROM users WHERE id = ?1", [u.id], |r| r.get(0))?;
@@ -706,6 +743,7 @@ impl Desk {
     ) -> Result<Value, Refusal> {
         let admin = self.require(s, &[Role::Administrator], "add accounts")?;
         let role = Role::parse(role)?;
+        let _permit = self.password_permit()?;
         db::add_user(&self.db(), name, role, password, &admin.name)?;
         Ok(json!({"ok": true}))
     }

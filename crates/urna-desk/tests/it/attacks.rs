@@ -64,19 +64,32 @@ fn guesses_checked(s: &crate::Served, name: &str) -> usize {
 fn concurrent_guesses_cannot_get_around_the_lock_out() {
     let s = serve();
     let addr = s.addr;
-    let guesses: Vec<_> = (0..16)
-        .map(|i| {
-            std::thread::spawn(move || {
-                let mut c = Client::new(addr);
-                c.login("ty2", &format!("wrong-guess-number-{i}")).status
+    // Waves of guesses at once (some may be turned away as busy) until the lock holds.
+    let mut locked = false;
+    for wave in 0..20 {
+        let guesses: Vec<_> = (0..8)
+            .map(|i| {
+                std::thread::spawn(move || {
+                    let mut c = Client::new(addr);
+                    let a = c.login("ty2", &format!("wrong-guess-{wave}-{i}"));
+                    (
+                        a.status,
+                        a.json["error"].as_str().unwrap_or_default().to_owned(),
+                    )
+                })
             })
-        })
-        .collect();
-    let statuses: Vec<u16> = guesses.into_iter().map(|t| t.join().unwrap()).collect();
-    assert!(
-        statuses.iter().all(|&st| st == 401 || st == 429),
-        "{statuses:?}"
-    );
+            .collect();
+        let answers: Vec<(u16, String)> = guesses.into_iter().map(|t| t.join().unwrap()).collect();
+        assert!(
+            answers.iter().all(|(st, _)| *st == 401 || *st == 429),
+            "{answers:?}"
+        );
+        if answers.iter().any(|(_, e)| e == "locked") {
+            locked = true;
+            break;
+        }
+    }
+    assert!(locked, "the account never locked");
     let checked = guesses_checked(&s, "ty2");
     assert!(
         checked <= urna_desk::desk::MAX_FAILURES as usize,
@@ -85,4 +98,43 @@ fn concurrent_guesses_cannot_get_around_the_lock_out() {
     // The right password is refused now: the account is locked.
     let a = Client::new(addr).login("ty2", FIRST);
     assert_eq!((a.status, a.json["error"].as_str()), (429, Some("locked")));
+}
+
+/// Logins sent at once, for names that do not even exist: each costs an Argon2id check of
+/// 19 MiB, so only a few run at a time and the rest are turned away at once, not queued.
+#[test]
+fn password_checks_are_bounded_and_the_excess_refused_at_once() {
+    let s = serve();
+    let addr = s.addr;
+    let n = 16;
+    let ready = std::sync::Arc::new(std::sync::Barrier::new(n));
+    let tries: Vec<_> = (0..n)
+        .map(|i| {
+            let ready = std::sync::Arc::clone(&ready);
+            std::thread::spawn(move || {
+                let mut c = Client::new(addr);
+                ready.wait();
+                let a = c.login(&format!("nobody-{i}"), "some-password-123");
+                (
+                    a.status,
+                    a.json["error"].as_str().unwrap_or_default().to_owned(),
+                )
+            })
+        })
+        .collect();
+    let answers: Vec<(u16, String)> = tries.into_iter().map(|t| t.join().unwrap()).collect();
+    let busy = answers
+        .iter()
+        .filter(|(st, e)| *st == 429 && e == "busy")
+        .count();
+    let checked = answers
+        .iter()
+        .filter(|(st, e)| *st == 401 && e == "bad-login")
+        .count();
+    assert_eq!(busy + checked, n, "{answers:?}");
+    assert!(busy > 0, "every check ran at once: {answers:?}");
+    assert!(checked > 0, "{answers:?}");
+    // Once they are done, a login goes through.
+    let mut c = Client::new(addr);
+    assert_eq!(c.login("ty1", FIRST).status, 200);
 }
