@@ -1027,7 +1027,32 @@ impl Desk {
         let subject = format!("{contest}/{station}");
         let mut conn = self.db();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        tx.execute("UPDATE entries SET done = 1 WHERE id = ?1", [id])?;
+        // `done` read again under the write lock: of finishes sent at once, one finishes the
+        // entry and compares; the others find it finished and sign nothing.
+        if tx.execute(
+            "UPDATE entries SET done = 1 WHERE id = ?1 AND done = 0",
+            [id],
+        )? == 0
+        {
+            return Ok(json!({"entry": id, "done": true}));
+        }
+        let open: Option<(String, i64)> = tx
+            .query_row(
+                "SELECT state, round FROM protocols WHERE contest = ?1 AND station = ?2",
+                params![contest, station],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        if open
+            .as_ref()
+            .is_none_or(|(state, r)| state != "entering" || *r != round)
+        {
+            return Err(Refusal::new(
+                409,
+                "not-open",
+                format!("protocol {subject} is no longer open for round {round}"),
+            ));
+        }
         db::audit(
             &tx,
             &u.name,

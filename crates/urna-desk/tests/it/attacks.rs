@@ -138,3 +138,58 @@ fn password_checks_are_bounded_and_the_excess_refused_at_once() {
     let mut c = Client::new(addr);
     assert_eq!(c.login("ty1", FIRST).status, 200);
 }
+
+/// One protocol keyed by `ty1` and `ty2`, the second entry's "finish" sent by many threads
+/// at once (over HTTP and straight into the desk); how many times the protocol was signed.
+fn race_finishes() -> usize {
+    let s = serve();
+    let mut t1 = Client::first_login(s.addr, "ty1");
+    let mut t2 = Client::first_login(s.addr, "ty2");
+    let a = t1.key_protocol("S0", crate::GOOD);
+    assert_eq!(a.status, 200, "{}", a.json);
+    let a = t2.post(
+        "/api/claim",
+        json!({"contest": "assembly", "station": "S0"}),
+    );
+    let id = a.json["entry"].as_i64().unwrap();
+    for (k, v) in crate::GOOD {
+        let a = t2.post(
+            &format!("/api/entries/{id}/line"),
+            json!({"key": k, "value": v}),
+        );
+        assert_eq!(a.status, 200, "{}", a.json);
+    }
+    let session = s.desk.session(t2.cookie.as_deref(), false).unwrap().0;
+    let n = 32;
+    let ready = std::sync::Arc::new(std::sync::Barrier::new(n + 1));
+    let finishes: Vec<_> = (0..n)
+        .map(|_| {
+            let desk = std::sync::Arc::clone(&s.desk);
+            let session = session.clone();
+            let ready = std::sync::Arc::clone(&ready);
+            std::thread::spawn(move || {
+                ready.wait();
+                desk.finish(&session, id).is_ok()
+            })
+        })
+        .collect();
+    ready.wait();
+    let a = t2.post(&format!("/api/entries/{id}/finish"), json!({}));
+    assert_eq!(a.status, 200, "{}", a.json);
+    for f in finishes {
+        assert!(f.join().unwrap());
+    }
+    audit_actions(&s)
+        .iter()
+        .filter(|(_, x, subject)| x == "signed" && subject == "assembly/S0")
+        .count()
+}
+
+/// The second typist's "finish" sent many times at once: the protocol is signed once.
+#[test]
+fn concurrent_finishes_sign_a_protocol_once() {
+    for _ in 0..5 {
+        let signed = race_finishes();
+        assert_eq!(signed, 1, "signed {signed} times");
+    }
+}
