@@ -1140,7 +1140,8 @@ impl Desk {
         Ok(())
     }
 
-    /// Protocols in difference (coordinator).
+    /// Protocols in difference, and protocols the log refused with the log's reason
+    /// (coordinator).
     ///
     /// # Errors
     /// [`Refusal`] for other roles.
@@ -1155,7 +1156,20 @@ impl Desk {
                 Ok(json!({"contest": r.get::<_, String>(0)?, "station": r.get::<_, String>(1)?, "round": r.get::<_, i64>(2)?}))
             })?
             .collect::<Result<_, _>>()?;
-        Ok(json!({"differences": rows}))
+        let mut q = conn.prepare(
+            "SELECT contest, station, round, why FROM protocols WHERE state = 'refused' ORDER BY contest, station",
+        )?;
+        let refused: Vec<Value> = q
+            .query_map([], |r| {
+                Ok(json!({
+                    "contest": r.get::<_, String>(0)?,
+                    "station": r.get::<_, String>(1)?,
+                    "round": r.get::<_, i64>(2)?,
+                    "why": r.get::<_, Option<String>>(3)?,
+                }))
+            })?
+            .collect::<Result<_, _>>()?;
+        Ok(json!({"differences": rows, "refused": refused}))
     }
 
     /// Both entries of a protocol side by side, with their violations and the lines that
@@ -1214,11 +1228,13 @@ impl Desk {
     }
 
     /// The coordinator resolves a protocol in difference: `keep-1` or `keep-2` signs that
-    /// entry; `reenter` discards both and opens a new round of two entries. A reason is
-    /// required and logged.
+    /// entry; `reenter` discards both and opens a new round of two entries. A protocol the
+    /// log refused can only be entered again (`reenter`): keeping an entry would sign the
+    /// numbers the log refused. A reason is required and logged, with the log's.
     ///
     /// # Errors
-    /// [`Refusal`] for other roles, a protocol not in difference, an empty reason.
+    /// [`Refusal`] for other roles, a protocol neither in difference nor refused, an empty
+    /// reason.
     pub fn resolve(
         &self,
         s: &Session,
@@ -1242,19 +1258,34 @@ impl Desk {
         let subject = format!("{contest}/{station}");
         let mut conn = self.db();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let row: Option<(String, i64)> = tx
+        let row: Option<(String, i64, Option<String>)> = tx
             .query_row(
-                "SELECT state, round FROM protocols WHERE contest = ?1 AND station = ?2",
+                "SELECT state, round, why FROM protocols WHERE contest = ?1 AND station = ?2",
                 params![contest, station],
-                |r| Ok((r.get(0)?, r.get(1)?)),
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )
             .optional()?;
-        let Some(("difference", round)) = row.as_ref().map(|(s, r)| (s.as_str(), *r)) else {
-            return Err(Refusal::new(
-                409,
-                "not-in-difference",
-                format!("protocol {subject} is not in difference"),
-            ));
+        let (round, refused_why) = match row {
+            Some((state, round, _)) if state == "difference" => (round, None),
+            Some((state, round, why)) if state == "refused" && action == "reenter" => {
+                (round, Some(why.unwrap_or_default()))
+            }
+            Some((state, _, _)) if state == "refused" => {
+                return Err(Refusal::new(
+                    409,
+                    "refused-by-log",
+                    format!(
+                        "field `action`: protocol {subject} was refused by the log; only reenter (new entries) is possible"
+                    ),
+                ));
+            }
+            _ => {
+                return Err(Refusal::new(
+                    409,
+                    "not-in-difference",
+                    format!("protocol {subject} is not in difference"),
+                ));
+            }
         };
         let state = match action {
             "keep-1" | "keep-2" => {
@@ -1280,16 +1311,17 @@ impl Desk {
             }
             "reenter" => {
                 tx.execute(
-                    "UPDATE protocols SET state = 'entering', round = round + 1 WHERE contest = ?1 AND station = ?2",
+                    "UPDATE protocols SET state = 'entering', round = round + 1, note = NULL, \
+                     receipt = NULL, log_index = NULL, why = NULL WHERE contest = ?1 AND station = ?2",
                     params![contest, station],
                 )?;
-                db::audit(
-                    &tx,
-                    &u.name,
-                    "reenter",
-                    &subject,
-                    &format!("round {round} discarded: {reason}"),
-                )?;
+                let detail = match &refused_why {
+                    Some(why) => {
+                        format!("round {round} (refused by the log: {why}) discarded: {reason}")
+                    }
+                    None => format!("round {round} discarded: {reason}"),
+                };
+                db::audit(&tx, &u.name, "reenter", &subject, &detail)?;
                 "entering"
             }
             other => {

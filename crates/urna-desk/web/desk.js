@@ -187,10 +187,19 @@ async function loadDifferences() {
   const d = await api("GET", "/api/differences");
   const list = $("#diff-list");
   list.replaceChildren();
-  if (d.differences.length === 0) list.append(el("li", t("diff.none")));
+  if (d.differences.length === 0 && !(d.refused || []).length) list.append(el("li", t("diff.none")));
   for (const x of d.differences) {
     const li = el("li");
     const b = el("button", `${x.contest} / ${x.station}`);
+    b.type = "button";
+    b.addEventListener("click", () => openDifference(x.contest, x.station));
+    li.append(b);
+    list.append(li);
+  }
+  // Protocols the log refused: the log's reason, and new entries as the way out.
+  for (const x of d.refused || []) {
+    const li = el("li");
+    const b = el("button", t("diff.refused", { contest: x.contest, station: x.station, why: x.why || "" }));
     b.type = "button";
     b.addEventListener("click", () => openDifference(x.contest, x.station));
     li.append(b);
@@ -202,7 +211,8 @@ async function openDifference(contest, station) {
   const p = await api("GET", `/api/protocols/${encodeURIComponent(contest)}/${encodeURIComponent(station)}`);
   diff = p;
   $("#diff").hidden = false;
-  $("#diff-title").textContent = `${contest} / ${station}`;
+  $("#diff-title").textContent =
+    p.state === "refused" ? t("diff.refused", { contest, station, why: p.why || "" }) : `${contest} / ${station}`;
   const [a, b] = p.entries;
   $("#diff-h1").textContent = a ? t("diff.entry", { slot: 1, typist: a.typist }) : "";
   $("#diff-h2").textContent = b ? t("diff.entry", { slot: 2, typist: b.typist }) : "";

@@ -87,6 +87,7 @@ const en = {
   "progress.resolved": "Resolved by a coordinator",
   "entry.scan": "Scan or photo of the paper protocol (PDF, JPEG, PNG)",
   "entry.scanned": "Scan kept ({hash}); the signed protocol will name it.",
+  "diff.refused": "{contest} / {station}: refused by the log ({why}). Order new entries.",
 };
 
 const sq = {
@@ -167,6 +168,7 @@ const sq = {
   "progress.resolved": "Zgjidhur nga koordinatori",
   "entry.scan": "Skanimi ose fotoja e procesverbalit në letër (PDF, JPEG, PNG)",
   "entry.scanned": "Skanimi u ruajt ({hash}); procesverbali i nënshkruar do ta përmendë.",
+  "diff.refused": "{contest} / {station}: refuzuar nga regjistri ({why}). Urdhëro futje të reja.",
 };
 
 const mk = {
@@ -247,6 +249,7 @@ const mk = {
   "progress.resolved": "Разрешено од координатор",
   "entry.scan": "Скен или фотографија од хартиениот записник (PDF, JPEG, PNG)",
   "entry.scanned": "Скенот е зачуван ({hash}); потпишаниот записник ќе го наведе.",
+  "diff.refused": "{contest} / {station}: одбиено од дневникот ({why}). Нареди нови внесови.",
 };
 
 const srLatn = {
@@ -327,6 +330,7 @@ const srLatn = {
   "progress.resolved": "Razrešio koordinator",
   "entry.scan": "Sken ili fotografija papirnog zapisnika (PDF, JPEG, PNG)",
   "entry.scanned": "Sken je sačuvan ({hash}); potpisani zapisnik će ga navesti.",
+  "diff.refused": "{contest} / {station}: odbijeno od dnevnika ({why}). Naloži nove unose.",
 };
 
 const WORDS = { en, sq, mk, "sr-Latn": srLatn };

@@ -193,3 +193,68 @@ fn concurrent_finishes_sign_a_protocol_once() {
         assert_eq!(signed, 1, "signed {signed} times");
     }
 }
+
+/// A protocol the log refused is shown to the coordinator with the log's reason, and the
+/// coordinator can order new entries for it; both steps are in the audit trail.
+#[test]
+fn a_protocol_the_log_refused_can_be_entered_again() {
+    let s = serve();
+    let mut t1 = Client::first_login(s.addr, "ty1");
+    let mut t2 = Client::first_login(s.addr, "ty2");
+    let mut co = Client::first_login(s.addr, "co");
+    t1.key_protocol("S0", crate::GOOD);
+    let a = t2.key_protocol("S0", crate::GOOD);
+    assert_eq!(a.json["protocol"], json!("signed"), "{}", a.json);
+    // What the deliverer records when `urna serve` refuses the note.
+    s.desk
+        .refused(
+            "assembly",
+            "S0",
+            "conflict: the station has another protocol",
+        )
+        .unwrap();
+    let d = co.get("/api/differences");
+    assert_eq!(d.status, 200, "{}", d.json);
+    let refused = d.json["refused"].as_array().unwrap();
+    assert_eq!(refused.len(), 1, "{}", d.json);
+    assert_eq!(refused[0]["station"], json!("S0"));
+    assert!(refused[0]["why"].as_str().unwrap().contains("conflict"));
+    // Keeping an entry would sign the same refused numbers: only new entries are offered.
+    let a = co.post(
+        "/api/protocols/assembly/S0/resolve",
+        json!({"action": "keep-1", "reason": "try again"}),
+    );
+    assert_eq!(a.status, 409, "{}", a.json);
+    let a = co.post(
+        "/api/protocols/assembly/S0/resolve",
+        json!({"action": "reenter", "reason": "the log refused it; key the paper again"}),
+    );
+    assert_eq!(a.status, 200, "{}", a.json);
+    assert_eq!(a.json["state"], json!("entering"));
+    assert!(
+        co.get("/api/differences").json["refused"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    // Two new entries, a new signature.
+    t1.key_protocol("S0", crate::GOOD);
+    let a = t2.key_protocol("S0", crate::GOOD);
+    assert_eq!(a.json["protocol"], json!("signed"), "{}", a.json);
+    let trail = audit_actions(&s);
+    assert!(
+        trail
+            .iter()
+            .any(|(a, x, subj)| a == "-" && x == "refused-by-log" && subj == "assembly/S0")
+    );
+    assert!(
+        trail
+            .iter()
+            .any(|(a, x, subj)| a == "co" && x == "reenter" && subj == "assembly/S0")
+    );
+    let signed = trail
+        .iter()
+        .filter(|(_, x, subj)| x == "signed" && subj == "assembly/S0")
+        .count();
+    assert_eq!(signed, 2);
+}
