@@ -22,6 +22,7 @@ use urna_model::protocol::hex;
 use crate::db::{self, DbError, Role};
 use crate::form::{self, Decision};
 
+mod accounts;
 mod decide;
 mod progress;
 mod scans;
@@ -396,7 +397,8 @@ impl Desk {
                 .reader()
                 .query_row(
                     "SELECT s.csrf, s.expires_ms, u.id, u.name, u.role, u.must_change \
-                     FROM sessions s LEFT JOIN users u ON u.id = s.user_id WHERE s.id_hash = ?1",
+                     FROM sessions s LEFT JOIN users u ON u.id = s.user_id AND u.disabled = 0 \
+                     WHERE s.id_hash = ?1",
                     [&id_hash],
                     |r| {
                         Ok((
@@ -548,7 +550,7 @@ impl Desk {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let row = tx
                 .query_row(
-                    "SELECT id, hash, failures, locked_until_ms FROM users WHERE name = ?1",
+                    "SELECT id, hash, failures, locked_until_ms, disabled FROM users WHERE name = ?1",
                     [name],
                     |r| {
                         Ok((
@@ -556,18 +558,19 @@ impl Desk {
                             r.get::<_, String>(1)?,
                             r.get::<_, i64>(2)?,
                             r.get::<_, i64>(3)?,
+                            r.get::<_, bool>(4)?,
                         ))
                     },
                 )
                 .optional()?;
             match row {
                 None => None,
-                Some((_, _, _, locked_until)) if locked_until > now => {
+                Some((_, _, _, locked_until, _)) if locked_until > now => {
                     db::audit(&tx, name, "login-refused", name, "account locked")?;
                     tx.commit()?;
                     return Err(locked_refusal(locked_until, now));
                 }
-                Some((id, _, failures, _)) if failures >= MAX_FAILURES => {
+                Some((id, _, failures, _, _)) if failures >= MAX_FAILURES => {
                     // As many attempts as allowed are failed or still being checked.
                     let until = now + LOCKOUT_MS;
                     tx.execute(
@@ -586,17 +589,17 @@ impl Desk {
                     tx.commit()?;
                     return Err(locked_refusal(until, now));
                 }
-                Some((id, hash, _, _)) => {
+                Some((id, hash, _, _, disabled)) => {
                     tx.execute(
                         "UPDATE users SET failures = failures + 1 WHERE id = ?1",
                         [id],
                     )?;
                     tx.commit()?;
-                    Some((id, hash))
+                    Some((id, hash, disabled))
                 }
             }
         };
-        let Some((id, hash)) = reserved else {
+        let Some((id, hash, disabled)) = reserved else {
             // Hash anyway, so an unknown name takes as long as a wrong password.
             let _ = db::verify_password(password, &self.dummy_hash);
             db::audit(&self.db(), "-", "login-refused", name, "unknown account")?;
@@ -637,6 +640,16 @@ impl Desk {
             "UPDATE users SET failures = 0, locked_until_ms = 0 WHERE id = ?1",
             [id],
         )?;
+        if disabled {
+            // Told only to whoever knows the password.
+            db::audit(&tx, name, "login-refused", name, "account disabled")?;
+            tx.commit()?;
+            return Err(Refusal::new(
+                403,
+                "disabled",
+                "this account is disabled; ask an administrator",
+            ));
+        }
         tx.execute("DELETE FROM sessions WHERE id_hash = ?1", [&s.id_hash])?;
         let (_, cookie) = new_session(&tx, Some(id), SESSION_MS)?;
         db::audit(&tx, name, "login", name, "")?;

@@ -6,6 +6,8 @@
 //! GET  /api/session                               who am I, my CSRF token (sets the cookie)
 //! POST /api/login  /api/logout  /api/password     {csrf, …}
 //! POST /api/users                                 {csrf, name, role, password}  administrator
+//! POST /api/users/<name>/<action>                 {csrf, password?}  unlock, reset (with the
+//!                                                 new first password), disable, enable   administrator
 //! POST /api/claim                                 {csrf, contest, station}      typist
 //! GET  /api/entries/<id>                          own entry only               typist
 //! POST /api/entries/<id>/line                     {csrf, key, value}            typist
@@ -208,6 +210,11 @@ struct NewUser {
 }
 
 #[derive(Deserialize)]
+struct ManageUser {
+    password: Option<String>,
+}
+
+#[derive(Deserialize)]
 struct Claim {
     contest: String,
     station: String,
@@ -360,6 +367,10 @@ fn route(
         ["api", "users"] => {
             let u: NewUser = parse(body)?;
             none(desk.add_user(s, &u.name, &u.role, &u.password)?)
+        }
+        ["api", "users", name, action] => {
+            let m: ManageUser = parse(body)?;
+            none(desk.manage_user(s, name, action, m.password.as_deref())?)
         }
         ["api", "claim"] => {
             let c: Claim = parse(body)?;

@@ -8,6 +8,7 @@
 //!   first login, lock-out after [`desk::MAX_FAILURES`] failures, sessions in
 //!   `Secure; HttpOnly; SameSite=Strict` cookies, a CSRF token on every POST ([`db`],
 //!   [`desk`]);
+//! - account administration: unlock, reset, disable, enable ([`accounts`]);
 //! - the entry form derived from the election definition, live validation with the
 //!   definition's own rules through intake's code, and the comparison of two entries
 //!   ([`form`]);
@@ -26,6 +27,7 @@
 //!
 //! Out of scope: polling-station mode, printed forms with QR codes.
 
+pub mod accounts;
 pub mod db;
 pub mod deliver;
 pub mod desk;

@@ -359,6 +359,14 @@ function init() {
     say(t("admin.added", { name }));
     $("#au-name").value = $("#au-password").value = "";
   });
+  form("#manageuser", async () => {
+    const name = $("#mu-name").value;
+    const action = $("#mu-action").value;
+    const body = action === "reset" ? { password: $("#mu-password").value } : {};
+    const r = await api("POST", `/api/users/${encodeURIComponent(name)}/${action}`, body);
+    say(t("manage.done", { name, action: t("manage." + action), sessions: r.sessions_ended }));
+    $("#mu-password").value = "";
+  });
   $("#scan").addEventListener("change", async (ev) => {
     const file = ev.target.files[0];
     if (!file || !entry) return;

@@ -258,3 +258,59 @@ fn a_protocol_the_log_refused_can_be_entered_again() {
         .count();
     assert_eq!(signed, 2);
 }
+
+/// The lock-out message sends the typist to an administrator, who can unlock the account,
+/// reset a forgotten password, and disable an account (ending its sessions at once).
+#[test]
+fn an_administrator_unlocks_resets_and_disables_accounts() {
+    let s = serve();
+    let mut ad = Client::first_login(s.addr, "ad");
+    let mut t1 = Client::first_login(s.addr, "ty1");
+    // ty2 locks itself out.
+    let mut c = Client::new(s.addr);
+    for _ in 0..5 {
+        c.login("ty2", "wrong-password-x");
+    }
+    assert_eq!(c.login("ty2", FIRST).status, 429);
+    let a = ad.post("/api/users/ty2/unlock", json!({}));
+    assert_eq!(a.status, 200, "{}", a.json);
+    assert_eq!(Client::new(s.addr).login("ty2", FIRST).status, 200);
+    // A typist may not.
+    let a = t1.post("/api/users/ty2/disable", json!({}));
+    assert_eq!(a.status, 403, "{}", a.json);
+    // Disabled: the open session ends, the right password no longer logs in.
+    let a = ad.post("/api/users/ty1/disable", json!({}));
+    assert_eq!(a.status, 200, "{}", a.json);
+    assert_eq!(a.json["sessions_ended"], json!(1));
+    assert_eq!(t1.get("/api/progress").status, 401);
+    let a = Client::new(s.addr).login("ty1", SECOND);
+    assert_eq!(
+        (a.status, a.json["error"].as_str()),
+        (403, Some("disabled"))
+    );
+    assert_eq!(ad.post("/api/users/ty1/enable", json!({})).status, 200);
+    assert_eq!(Client::new(s.addr).login("ty1", SECOND).status, 200);
+    // Reset: a new first password, to be changed at the next login; the old one is gone.
+    let a = ad.post("/api/users/ty1/reset", json!({}));
+    assert_eq!(a.status, 400, "{}", a.json);
+    let a = ad.post(
+        "/api/users/ty1/reset",
+        json!({"password": "reset-password-3"}),
+    );
+    assert_eq!(a.status, 200, "{}", a.json);
+    assert_eq!(Client::new(s.addr).login("ty1", SECOND).status, 401);
+    let a = Client::new(s.addr).login("ty1", "reset-password-3");
+    assert_eq!(a.status, 200, "{}", a.json);
+    assert_eq!(a.json["user"]["must_change"], json!(true));
+    // Unknown account, unknown action, own account.
+    assert_eq!(ad.post("/api/users/nobody/unlock", json!({})).status, 400);
+    assert_eq!(ad.post("/api/users/ty1/delete", json!({})).status, 404);
+    assert_eq!(ad.post("/api/users/ad/disable", json!({})).status, 400);
+    let trail = audit_actions(&s);
+    for action in ["user-unlock", "user-disable", "user-enable", "user-reset"] {
+        assert!(
+            trail.iter().any(|(a, x, _)| a == "ad" && x == action),
+            "{action}"
+        );
+    }
+}
