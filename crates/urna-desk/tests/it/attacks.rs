@@ -314,3 +314,37 @@ fn an_administrator_unlocks_resets_and_disables_accounts() {
         );
     }
 }
+
+/// A station id may contain `/`; the page sends it percent-encoded in the path, and the
+/// coordinator opens and resolves its difference like any other.
+#[test]
+fn a_station_id_with_a_slash_can_be_resolved() {
+    let s = crate::serve_edited("MA", |dir| {
+        let k = urna_model::note::NoteSigner::from_seed("MA/3", &[9; 32]).unwrap();
+        let mut csv = std::fs::read_to_string(dir.join("stations.csv")).unwrap();
+        csv.push_str(&format!("MA/3,MA,1000,{}\n", k.verifier().to_vkey()));
+        std::fs::write(dir.join("stations.csv"), csv).unwrap();
+    });
+    let mut t1 = Client::first_login(s.addr, "ty1");
+    let mut t2 = Client::first_login(s.addr, "ty2");
+    let mut co = Client::first_login(s.addr, "co");
+    t1.key_protocol("MA/3", crate::GOOD);
+    let mut other = crate::GOOD.to_vec();
+    other[4] = ("votes:A", "299");
+    other[5] = ("votes:B", "191");
+    let a = t2.key_protocol("MA/3", &other);
+    assert_eq!(a.json["protocol"], json!("difference"), "{}", a.json);
+    let a = co.get("/api/protocols/assembly/MA%2F3");
+    assert_eq!(a.status, 200, "{}", a.json);
+    assert_eq!(a.json["station"], json!("MA/3"));
+    assert_eq!(a.json["state"], json!("difference"));
+    let a = co.post(
+        "/api/protocols/assembly/MA%2F3/resolve",
+        json!({"action": "keep-1", "reason": "the paper shows entry 1"}),
+    );
+    assert_eq!(a.status, 200, "{}", a.json);
+    assert_eq!(a.json["state"], json!("signed"));
+    // A malformed escape is refused, naming the path.
+    let a = co.get("/api/protocols/assembly/MA%2");
+    assert_eq!(a.status, 400, "{}", a.json);
+}

@@ -117,8 +117,14 @@ pub fn serve() -> Served {
 
 /// [`serve`] for another centre (a unit id of the definition).
 pub fn serve_centre(centre: &str) -> Served {
+    serve_edited(centre, |_| {})
+}
+
+/// [`serve_centre`] with the definition edited by `edit` (given the data directory) first.
+pub fn serve_edited(centre: &str, edit: impl FnOnce(&Path)) -> Served {
     let dir = tempfile::tempdir().unwrap();
     write_definition(dir.path());
+    edit(dir.path());
     let desk = Arc::new(Desk::open(dir.path(), centre, authority()).unwrap());
     {
         let conn = urna_desk::db::open(dir.path()).unwrap();
