@@ -43,6 +43,9 @@ const ANON_SESSION_MS: i64 = 60 * 60 * 1000;
 /// (about 80 MiB) whatever the number of requests.
 pub const MAX_PASSWORD_CHECKS: usize = 4;
 
+/// Anonymous CSRF refusals are written to the audit trail once in this time, with a count.
+pub const ANONYMOUS_REFUSAL_EVERY_MS: i64 = 60 * 1000;
+
 /// A place among the [`MAX_PASSWORD_CHECKS`], given back when dropped.
 struct PasswordPermit<'a>(&'a AtomicUsize);
 
@@ -165,6 +168,8 @@ pub struct Desk {
     scans_dir: std::path::PathBuf,
     /// Password checks running ([`MAX_PASSWORD_CHECKS`]).
     password_checks: AtomicUsize,
+    /// Anonymous CSRF refusals: when one was last written, how many since were not.
+    anonymous_refusals: Mutex<(i64, u64)>,
 }
 
 /// One keyed line to save, and where to answer with the entry's values after the commit.
@@ -333,6 +338,7 @@ impl Desk {
             next_reader: AtomicUsize::new(0),
             scans_dir: data.join("scans"),
             password_checks: AtomicUsize::new(0),
+            anonymous_refusals: Mutex::new((i64::MIN, 0)),
         })
     }
 
@@ -371,6 +377,24 @@ impl Desk {
                 "busy",
                 "too many logins at once; try again in a moment",
             )),
+        }
+    }
+
+    /// Counts an anonymous refusal; `Some(count not written since the last line)` when this
+    /// one is to be written (the first of each [`ANONYMOUS_REFUSAL_EVERY_MS`]).
+    fn anonymous_refusal(&self) -> Option<u64> {
+        let now = db::now_ms();
+        let mut r = self
+            .anonymous_refusals
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if now.saturating_sub(r.0) >= ANONYMOUS_REFUSAL_EVERY_MS {
+            let unwritten = r.1;
+            *r = (now, 0);
+            Some(unwritten)
+        } else {
+            r.1 += 1;
+            None
         }
     }
 
@@ -468,7 +492,19 @@ impl Desk {
         if token.is_some_and(|t| same(t, &s.csrf)) {
             return Ok(());
         }
-        db::audit(&self.db(), s.actor(), "refused-csrf", what, "")?;
+        let what = crate::http::truncated(what);
+        if s.user.is_some() {
+            db::audit(&self.db(), s.actor(), "refused-csrf", what, "")?;
+        } else if let Some(unwritten) = self.anonymous_refusal() {
+            // Anyone can send these: one line a minute at most, with the count in between.
+            db::audit(
+                &self.db(),
+                "-",
+                "refused-csrf",
+                what,
+                &format!("{unwritten} earlier anonymous refusal(s) not written one by one"),
+            )?;
+        }
         Err(Refusal::new(
             403,
             "csrf",
@@ -602,7 +638,8 @@ impl Desk {
         let Some((id, hash, disabled)) = reserved else {
             // Hash anyway, so an unknown name takes as long as a wrong password.
             let _ = db::verify_password(password, &self.dummy_hash);
-            db::audit(&self.db(), "-", "login-refused", name, "unknown account")?;
+            let shown = crate::http::truncated(name);
+            db::audit(&self.db(), "-", "login-refused", shown, "unknown account")?;
             return Err(bad());
         };
         // Argon2 outside the database lock: other requests go on meanwhile.

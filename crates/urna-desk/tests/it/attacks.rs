@@ -348,3 +348,42 @@ fn a_station_id_with_a_slash_can_be_resolved() {
     let a = co.get("/api/protocols/assembly/MA%2");
     assert_eq!(a.status, 400, "{}", a.json);
 }
+
+/// Requests refused for want of a CSRF token, without logging in and with long paths, cannot
+/// fill the append-only audit trail: anonymous refusals are counted in one line at most a
+/// minute, and every path written is cut short.
+#[test]
+fn anonymous_refusals_cannot_fill_the_audit_trail() {
+    let s = serve();
+    let long = format!("/api/{}", "x".repeat(60_000));
+    for _ in 0..50 {
+        let mut c = Client {
+            addr: s.addr,
+            cookie: None,
+            csrf: String::new(),
+        };
+        let a = c.request("POST", &long, Some(&json!({})));
+        assert_eq!(a.status, 403, "{}", a.json);
+    }
+    let conn = urna_desk::db::open(crate::data(&s)).unwrap();
+    let lines = urna_desk::db::audit_lines(&conn).unwrap();
+    let refused: Vec<_> = lines
+        .iter()
+        .filter(|l| l.action == "refused-csrf")
+        .collect();
+    assert!(
+        !refused.is_empty() && refused.len() <= 2,
+        "{} lines",
+        refused.len()
+    );
+    let bytes: usize = lines.iter().map(|l| l.subject.len() + l.detail.len()).sum();
+    assert!(bytes < 2_000, "{bytes} bytes written");
+    // A logged-in account's refusal is written every time, its path cut short too.
+    let mut t = Client::first_login(s.addr, "ty1");
+    t.csrf = "0".repeat(64);
+    assert_eq!(t.post(&long, json!({})).status, 403);
+    let lines = urna_desk::db::audit_lines(&conn).unwrap();
+    let last = lines.iter().rfind(|l| l.action == "refused-csrf").unwrap();
+    assert_eq!(last.actor, "ty1");
+    assert!(last.subject.len() <= 200, "{}", last.subject.len());
+}
