@@ -224,6 +224,10 @@ fn serve(args: &DeskArgs) -> Result<ExitCode> {
     let scheme = urna_server::tls::scheme(tls.as_ref());
     let listener =
         TcpListener::bind(args.listen).with_context(|| format!("binding {}", args.listen))?;
+    // As `urna serve` does: the connection bound follows the raised open-file limit.
+    if let Err(e) = urna_server::raise_open_file_limit() {
+        eprintln!("urna desk: cannot raise the open-file limit ({e}); keeping the current one");
+    }
     // Installed on first poll, inside the desk's runtime.
     let shutdown = async {
         match urna_server::shutdown_signal() {

@@ -387,3 +387,28 @@ fn anonymous_refusals_cannot_fill_the_audit_trail() {
     assert_eq!(last.actor, "ty1");
     assert!(last.subject.len() <= 200, "{}", last.subject.len());
 }
+
+/// A request head that never finishes holds its connection no longer than `urna serve`
+/// lets it (10 s), so half-sent heads cannot keep the desk's connections for long.
+#[test]
+fn a_half_sent_request_head_is_closed_within_the_serve_header_timeout() {
+    use std::io::{Read as _, Write as _};
+    let s = serve();
+    let mut conn = std::net::TcpStream::connect(s.addr).unwrap();
+    // Longer than urna serve's header timeout, shorter than the desk's old 30 s.
+    let limit = urna_server::conn::DEFAULT_HEADER_TIMEOUT + std::time::Duration::from_secs(8);
+    conn.set_read_timeout(Some(limit)).unwrap();
+    conn.write_all(b"GET /api/session HTTP/1.1\r\nHost: desk\r\n")
+        .unwrap();
+    let mut buf = Vec::new();
+    match conn.read_to_end(&mut buf) {
+        Ok(_) => {}
+        Err(e) => assert!(
+            !matches!(
+                e.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            ),
+            "still open after {limit:?}"
+        ),
+    }
+}
