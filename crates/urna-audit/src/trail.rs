@@ -699,3 +699,6 @@ impl Trail {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
