@@ -22,6 +22,7 @@ macro_rules! outp {
 
 mod albania;
 mod audit_cmd;
+mod audit_log_cmd;
 mod bench;
 mod bench_audit;
 mod bench_desk;
@@ -278,7 +279,8 @@ enum Command {
         data: PathBuf,
     },
     /// Risk-limiting audit of the seat outcome: assertions, the sample to hand count from a
-    /// public seed, and the measured risk from the hand counts.
+    /// public seed, and the measured risk from the hand counts; `start`, `seed`, `sample --key`,
+    /// `count` and `verdict` record the audit as signed notes in the log.
     Audit {
         #[command(subcommand)]
         command: audit_cmd::AuditCommand,

@@ -446,10 +446,11 @@ impl BundleWriter {
             let notes = self.reader.read(from, to)?;
             let bound = public::bind_parallel(&self.election, from, &notes, threads);
             for ((index, note), sub) in (from..).zip(&notes).zip(bound) {
-                let sub = sub?;
-                let unit = self.election.stations[sub.station.0 as usize].unit;
-                self.replay.apply_submission(&self.election, index, sub)?;
-                self.dirty.insert(unit);
+                if let Ok(sub) = &sub {
+                    self.dirty
+                        .insert(self.election.stations[sub.station.0 as usize].unit);
+                }
+                self.replay.apply_bound(&self.election, index, note, sub)?;
                 finished.clear();
                 self.tree
                     .append(leaf_hash(note), &mut finished)

@@ -14,6 +14,7 @@
 //! Out of scope: the transparency log's tiles and checkpoints (`urna-tlog`), PostgreSQL (a
 //! later backend behind the same operations), HTTP.
 
+pub mod audit;
 mod ingest;
 mod live;
 pub mod log;
@@ -448,7 +449,7 @@ impl Store {
 
     /// An entry as read, with its verdict derived from its note and checked against `status`.
     fn checked(&self, (mut row, status): (EntryRow, i64)) -> Result<EntryRow, StoreError> {
-        if row.index > 0 {
+        if row.index > 0 && !urna_model::audit::is_audit(&row.note) {
             row.quarantined = resubmit(&self.election, &row.note)
                 .map_err(|reason| StoreError::Corrupt {
                     index: row.index,
@@ -510,9 +511,9 @@ impl Store {
         let mut wanted: Vec<i64> = Vec::new();
         for contest in &e.contests {
             let mut current: Vec<(u32, i64)> = vec![(0, -1); e.stations.len()];
-            let mut stmt = self
-                .conn
-                .prepare("SELECT idx, station, revision FROM entries WHERE contest = ?1")?;
+            let mut stmt = self.conn.prepare(
+                "SELECT idx, station, revision FROM entries WHERE contest = ?1 AND station != ''",
+            )?;
             let mut rows = stmt.query(params![contest.id])?;
             while let Some(r) = rows.next()? {
                 let index: i64 = r.get(0)?;

@@ -449,8 +449,41 @@ impl Replay {
         if index == 0 {
             return self.apply_genesis(e, note).map(|_| ());
         }
+        if urna_model::audit::is_audit(note) {
+            return self.apply_audit(index);
+        }
         let sub = bind_entry(e, index, note)?;
         self.apply_submission(e, index, sub)
+    }
+
+    /// Applies entry `index`, an `urna/audit/v1` note: an audit does not change the results,
+    /// so only the index advances (the audit is checked by `urna-audit`'s trail).
+    ///
+    /// # Errors
+    /// [`ReplayError::OutOfOrder`].
+    pub fn apply_audit(&mut self, index: u64) -> Result<(), ReplayError> {
+        self.expect_index(index)?;
+        self.applied += 1;
+        Ok(())
+    }
+
+    /// Applies entry `index` as [`bind_entry`] (or [`bind_parallel`]) bound it: a note that
+    /// did not bind because it is an audit note only advances the index
+    /// ([`Replay::apply_audit`]); any other binding error is returned.
+    ///
+    /// # Errors
+    /// As [`Replay::apply_submission`], or the binding error.
+    pub fn apply_bound(
+        &mut self,
+        e: &Election,
+        index: u64,
+        note: &[u8],
+        bound: Result<Submission, ReplayError>,
+    ) -> Result<(), ReplayError> {
+        match bound {
+            Err(_) if urna_model::audit::is_audit(note) => self.apply_audit(index),
+            bound => self.apply_submission(e, index, bound?),
+        }
     }
 
     /// Applies entry 0, which must be the genesis committing to `e`'s definition, and returns
@@ -486,6 +519,9 @@ impl Replay {
         self.expect_index(index)?;
         if index == 0 {
             return self.apply_genesis(e, note).map(|_| ());
+        }
+        if urna_model::audit::is_audit(note) {
+            return self.apply_audit(index);
         }
         let sub = check(e, note).map_err(|source| ReplayError::Entry { index, source })?;
         self.apply_submission(e, index, sub)
