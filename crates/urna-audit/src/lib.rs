@@ -61,6 +61,7 @@
 pub mod assertions;
 pub mod batch;
 pub mod polling;
+pub mod public;
 pub mod reported;
 pub mod sampler;
 pub mod trail;

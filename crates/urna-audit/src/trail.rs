@@ -123,6 +123,9 @@ pub struct ContestAudit {
 pub struct Trail {
     /// The audits.
     pub audits: Vec<ContestAudit>,
+    /// Audit entries of the log that do not follow (only a log that bypassed intake holds
+    /// any): index and why, in log order. They are left out of the audit.
+    pub refused: Vec<(u64, String)>,
 }
 
 /// SHA-256 over the assertions, one line each: `describe()`, a space, the margin, a newline.
@@ -404,6 +407,32 @@ impl ContestAudit {
 }
 
 impl Trail {
+    /// Replays an audit entry of a log: its signer checked (`urna_model::audit::check`), then
+    /// [`Trail::admit`]. An entry that is refused is recorded in [`Trail::refused`] and left
+    /// out, and the refusal returned, so that publishing and verifying a log give the same
+    /// trail whatever it holds.
+    ///
+    /// # Errors
+    /// The refusal, as text naming the kind, the field and the rule.
+    pub fn replay(
+        &mut self,
+        e: &Election,
+        index: u64,
+        bytes: &[u8],
+        log: &dyn LogView,
+    ) -> Result<(), String> {
+        let outcome = match urna_model::audit::check(e, bytes) {
+            Err(err) => Err(format!("audit note: {err}")),
+            Ok(note) => self
+                .admit(e, index, &note, log)
+                .map_err(|err| format!("audit {} note: {err}", note.body.step.kind())),
+        };
+        if let Err(problem) = &outcome {
+            self.refused.push((index, problem.clone()));
+        }
+        outcome
+    }
+
     /// The audit of a contest, if one was started.
     pub fn audit(&self, contest: ContestIdx) -> Option<&ContestAudit> {
         self.audits.iter().find(|a| a.contest == contest)

@@ -214,6 +214,8 @@ pub struct BundleWriter {
     cdf_max_stations: Option<usize>,
     reader: EntryReader,
     replay: Replay,
+    /// The `urna/audit/v1` entries replayed so far, for `v1/audit.json`.
+    audits: Vec<(u64, Vec<u8>)>,
     /// The Merkle tree over the entries replayed so far.
     tree: Tree,
     /// `OUT/tile` holds every tile of the tree at this size.
@@ -308,6 +310,7 @@ impl BundleWriter {
             reader,
             replay: Replay::new(&election)
                 .map_err(|source| ReplayError::Tally { index: 0, source })?,
+            audits: Vec::new(),
             election,
             election_json,
             station_index,
@@ -450,6 +453,9 @@ impl BundleWriter {
                     self.dirty
                         .insert(self.election.stations[sub.station.0 as usize].unit);
                 }
+                if urna_model::audit::is_audit(note) {
+                    self.audits.push((index, note.clone()));
+                }
                 self.replay.apply_bound(&self.election, index, note, sub)?;
                 finished.clear();
                 self.tree
@@ -571,6 +577,14 @@ impl BundleWriter {
         ));
         if let Some(csv) = public::render_preferences_csv(e, r)? {
             files.push((public::PREFERENCES_CSV.to_owned(), Content::New(csv)));
+        }
+        if let Some(audit) =
+            crate::audit_bundle::render(&self.out, r.applied(), e, &self.reader, &self.audits)?
+        {
+            files.push((
+                urna_audit::public::AUDIT_JSON.to_owned(),
+                Content::New(audit),
+            ));
         }
         files.push((
             public::README_TXT.to_owned(),

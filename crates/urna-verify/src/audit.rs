@@ -16,7 +16,7 @@ use urna_tlog::tile::TILE_WIDTH;
 
 use crate::log::{Counter, read_entries};
 use crate::report::{Discrepancy, Kind};
-use crate::source::Source;
+use crate::source::{Source, SourceError};
 
 struct View<'a> {
     source: &'a dyn Source,
@@ -88,18 +88,61 @@ pub(crate) fn check(
     };
     let mut trail = Trail::default();
     for (index, bytes) in audits {
-        let d = match urna_model::audit::check(election, bytes) {
-            Err(err) => Discrepancy::new(Kind::Audit, format!("entry {index}: audit note: {err}")),
-            Ok(note) => match trail.admit(election, *index, &note, &view) {
-                Ok(()) => continue,
-                Err(err) => Discrepancy::new(
-                    Kind::Audit,
-                    format!("entry {index}: audit {} note: {err}", note.body.step.kind()),
-                )
-                .field(err.field),
-            },
-        };
-        found.push(d.index(*index));
+        if let Err(problem) = trail.replay(election, *index, bytes, &view) {
+            let field = problem
+                .split_once("field `")
+                .and_then(|(_, rest)| rest.split_once('`'))
+                .map(|(f, _)| f.to_owned());
+            let mut d =
+                Discrepancy::new(Kind::Audit, format!("entry {index}: {problem}")).index(*index);
+            if let Some(f) = field {
+                d = d.field(f);
+            }
+            found.push(d);
+        }
     }
     trail
+}
+
+/// Compares `v1/audit.json` with the file recomputed from `trail` (`None`: the log holds no
+/// audit, so the bundle must not have the file). Returns whether a file was compared, and
+/// whether it was identical.
+///
+/// # Errors
+/// [`SourceError`] if the source fails.
+pub(crate) fn compare_file(
+    source: &dyn Source,
+    election: &Election,
+    trail: Option<&Trail>,
+    found: &mut Vec<Discrepancy>,
+) -> Result<Option<bool>, SourceError> {
+    let path = urna_audit::public::AUDIT_JSON;
+    let Some(trail) = trail else {
+        if source.fetch(path)?.is_some() {
+            found.push(
+                Discrepancy::new(
+                    Kind::FileUnexpected,
+                    format!("{path}: published, but the log holds no audit"),
+                )
+                .file(path),
+            );
+        }
+        return Ok(None);
+    };
+    match urna_audit::public::render(election, trail) {
+        Ok(expected) => match crate::compare_file(source, path, &expected)? {
+            Some(d) => {
+                found.push(d);
+                Ok(Some(false))
+            }
+            None => Ok(Some(true)),
+        },
+        Err(err) => {
+            found.push(Discrepancy::new(
+                Kind::NotRecomputed,
+                format!("{path} cannot be recomputed: {err}"),
+            ));
+            Ok(Some(false))
+        }
+    }
 }

@@ -271,8 +271,9 @@ pub fn verify(
         explain_refusals(source, e, &log.refused, &mut found)?;
     }
 
-    // 4b. Audits: every urna/audit/v1 entry re-checked against the log it audits.
-    let _audits = match &election {
+    // 4b. Audits: every urna/audit/v1 entry re-checked against the log it audits, and
+    // `v1/audit.json` recomputed from them.
+    let audit_trail = match &election {
         Some((e, _)) if !log.audits.is_empty() => Some(audit::check(
             source,
             e,
@@ -341,6 +342,12 @@ pub fn verify(
                 )
             },
         )),
+    }
+    if let Some((e, _)) = &election
+        && let Some(identical) = audit::compare_file(source, e, audit_trail.as_ref(), &mut found)?
+    {
+        report.counts.files_compared += 1;
+        report.counts.files_identical += u64::from(identical);
     }
     report.counts.tiles = fetched.tiles.load(Ordering::Relaxed);
     report.counts.bytes = fetched.bytes.load(Ordering::Relaxed);

@@ -402,6 +402,40 @@ fn albania_2021_audit_in_the_log_and_its_re_check() {
     let (code, text) = publish_and_verify(&data, &dir.path().join("bundle"));
     assert_eq!(code, Some(0), "{text}");
     assert!(text.contains("VERIFIED"), "{text}");
+    // The bundle's audit report, recomputed by the verifier byte for byte.
+    let bundle = dir.path().join("bundle");
+    let report_path = std::fs::canonicalize(bundle.join("current"))
+        .unwrap()
+        .join("v1/audit.json");
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&report_path).unwrap()).unwrap();
+    let audit = &report["audits"][0];
+    assert_eq!(audit["status"], "risk-limit-met");
+    assert_eq!(audit["seed"]["value"], SEED);
+    assert_eq!(
+        audit["samples"][0]["stations"].as_array().unwrap().len(),
+        stations.len()
+    );
+    assert_eq!(audit["verdicts"][0]["verdict"], "risk-limit-met");
+    let text = std::fs::read_to_string(&report_path).unwrap();
+    std::fs::write(
+        &report_path,
+        text.replacen(
+            "\"status\": \"risk-limit-met\"",
+            "\"status\": \"escalate\"",
+            1,
+        ),
+    )
+    .unwrap();
+    let log_key = run(&["log", "key", "--data", p(&data)], 0)
+        .trim()
+        .to_owned();
+    let (code, text) = urna_output(&["verify", p(&bundle.join("current")), "--log-key", &log_key]);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(
+        text.contains("[file-mismatch] v1/audit.json: audits[0].status: recomputed \"risk-limit-met\", published \"escalate\""),
+        "{text}"
+    );
 
     // A sample that is not the seed's: the second station replaced by another.
     let mut forged = stations.clone();
