@@ -14,8 +14,10 @@
 //!
 //! A generation is the published (witness-cosigned) checkpoint of the data directory and the
 //! files [`urna_tally::public::render`] derives from the entries it covers (the results page
-//! among them), so the results and the checkpoint they quote always belong together. Two more
-//! files come from the data directory, not from the log:
+//! among them), so the results and the checkpoint they quote always belong together, and the
+//! statistical screens of the results, `v1/forensics.json` and `v1/forensics/*.svg`
+//! ([`urna_forensics::bundle`], reused from the live generation when no station reported since
+//! it). Two more files come from the data directory, not from the log:
 //! - `v1/keys.json` (`urna/keys/v1`): the log's origin and verifier key and the witnesses'
 //!   names and keys (never their URLs) with the quorum, from `DATA/witnesses.toml`, read again
 //!   for every generation (no file: no witnesses, quorum 0). A reader compares it with the
@@ -572,6 +574,7 @@ impl BundleWriter {
             public::README_TXT.to_owned(),
             Content::New(public::render_readme(e, &cp)),
         ));
+        files.extend(self.render_forensics()?);
         files.extend(public::web_files().map(|(path, bytes)| (path, Content::New(bytes))));
         files.push((
             KEYS_JSON.to_owned(),
@@ -596,6 +599,32 @@ impl BundleWriter {
             CdfPlan::Skip(reason) => Some(reason),
         };
         Ok(Rendered { files, cdf_skipped })
+    }
+
+    /// `v1/forensics.json` and its plots ([`urna_forensics::bundle`]): reused from the live
+    /// generation when no station reported since it (the screens read nothing else), else
+    /// computed again, which at a million stations takes seconds (docs/forensics.md).
+    fn render_forensics(&self) -> Result<Vec<(String, Content)>, BundleError> {
+        if let Some(live) = self.live.as_ref().filter(|g| {
+            self.dirty.is_empty() && g.files.contains_key(urna_forensics::bundle::FORENSICS_JSON)
+        }) {
+            let dir = format!("{}/", urna_forensics::bundle::FORENSICS_DIR);
+            return Ok(live
+                .files
+                .iter()
+                .filter(|(path, _)| {
+                    path.as_str() == urna_forensics::bundle::FORENSICS_JSON
+                        || path.starts_with(&dir)
+                })
+                .map(|(path, sha)| (path.clone(), Content::Same(*sha)))
+                .collect());
+        }
+        Ok(
+            urna_forensics::bundle::render(&self.election, &self.replay)?
+                .into_iter()
+                .map(|(path, bytes)| (path, Content::New(bytes)))
+                .collect(),
+        )
     }
 
     /// Whether the CDF export is written for this checkpoint, and with which `GeneratedDate`.

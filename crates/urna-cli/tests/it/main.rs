@@ -11,6 +11,7 @@ mod demo;
 mod desk;
 mod export;
 mod forensics;
+mod forensics_bundle;
 mod log_story;
 mod nginx;
 mod open_lists;
