@@ -258,6 +258,10 @@ pub fn render(e: &Election, replay: &Replay) -> Result<Vec<(String, Vec<u8>)>, R
 /// A plot of the bundle.
 struct Plot {
     path: String,
+    /// `fingerprint`, `histogram`, `last-digit` or `second-digit`.
+    kind: &'static str,
+    /// The variable's index in the report, for all but the fingerprint.
+    variable: Option<usize>,
     title: String,
     desc: String,
     svg: String,
@@ -271,7 +275,7 @@ fn plots(r: &Report) -> Vec<Plot> {
         let Some(stem) = name.strip_suffix(".svg") else {
             continue;
         };
-        let variable = r.variables.iter().find(|v| {
+        let variable = r.variables.iter().position(|v| {
             let slug = match v.variable {
                 Variable::Turnout => "turnout".to_owned(),
                 Variable::List(i) => format!("list-{i}"),
@@ -279,10 +283,11 @@ fn plots(r: &Report) -> Vec<Plot> {
             stem.strip_prefix(slug.as_str())
                 .is_some_and(|rest| rest.starts_with('-'))
         });
-        let (title, desc) = match (stem, variable) {
+        let (kind, title, desc) = match (stem, variable.map(|i| &r.variables[i])) {
             ("fingerprint", _) => {
                 let st = &r.stuffing[nu];
                 (
+                    "fingerprint",
                     format!("Turnout × {} share (stations)", r.leader_name),
                     format!(
                         "Counted stations by turnout (across, whole percentage points) and the share of {} (up, whole points); darker cells hold more stations. A smear towards high turnout and high share is what ballot stuffing leaves. Correlation of turnout and share: {}; Sobyanin–Sukhovolsky slope: {}.",
@@ -293,6 +298,7 @@ fn plots(r: &Report) -> Vec<Plot> {
                 )
             }
             (s, Some(v)) if s.ends_with("-hist") => (
+                "histogram",
                 format!("{} (% of stations' ballots)", v.name),
                 format!(
                     "Counted stations by {} in whole percentage points, over {} stations. Integer percentages: {} observed, {:.1} expected.",
@@ -300,6 +306,7 @@ fn plots(r: &Report) -> Vec<Plot> {
                 ),
             ),
             (s, Some(v)) if s.ends_with("-last") => (
+                "last-digit",
                 format!("{}: last digit of counts", v.name),
                 format!(
                     "Share of stations whose count of {} ends in each digit 0 to 9, against an even tenth each. Mean last digit (LastC): {}; share ending in 0 or 5 (C05s): {}.",
@@ -309,6 +316,7 @@ fn plots(r: &Report) -> Vec<Plot> {
                 ),
             ),
             (s, Some(v)) if s.ends_with("-second") => (
+                "second-digit",
                 format!("{}: second digit of counts (Benford line)", v.name),
                 format!(
                     "Share of stations whose count of {} has each second digit 0 to 9, against Benford's law (the line). Mean second digit (2BL): {}, against 4.187.",
@@ -321,6 +329,8 @@ fn plots(r: &Report) -> Vec<Plot> {
         let svg = with_desc(&svg, &desc);
         out.push(Plot {
             path: format!("{FORENSICS_DIR}/{name}"),
+            kind,
+            variable,
             title,
             desc,
             svg,
@@ -505,6 +515,9 @@ struct CentreDoc {
 #[derive(Serialize)]
 struct PlotDoc {
     file: String,
+    kind: &'static str,
+    /// `turnout` or the list's id; none for the fingerprint.
+    variable: Option<String>,
     title: String,
     desc: String,
 }
@@ -523,6 +536,10 @@ fn document(e: &Election, contest: &str, g: &Grouped, r: &Report, plots: &[Plot]
         .first()
         .map(|c| c.lists.iter().map(|&l| e.lists[l].id.clone()).collect())
         .unwrap_or_default();
+    let variable_id = |v: &Variable| match v {
+        Variable::Turnout => "turnout".to_owned(),
+        Variable::List(i) => list_ids.get(*i).cloned().unwrap_or_default(),
+    };
     let o = &r.options;
     Doc {
         format: FORMAT,
@@ -580,10 +597,7 @@ fn document(e: &Election, contest: &str, g: &Grouped, r: &Report, plots: &[Plot]
             .variables
             .iter()
             .map(|v| VariableDoc {
-                id: match v.variable {
-                    Variable::Turnout => "turnout".to_owned(),
-                    Variable::List(i) => list_ids.get(i).cloned().unwrap_or_default(),
-                },
+                id: variable_id(&v.variable),
                 name: v.name.clone(),
                 units: v
                     .eft
@@ -649,6 +663,8 @@ fn document(e: &Election, contest: &str, g: &Grouped, r: &Report, plots: &[Plot]
             .iter()
             .map(|p| PlotDoc {
                 file: p.path.clone(),
+                kind: p.kind,
+                variable: p.variable.map(|i| variable_id(&r.variables[i].variable)),
                 title: p.title.clone(),
                 desc: p.desc.clone(),
             })

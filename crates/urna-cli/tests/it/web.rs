@@ -1121,7 +1121,7 @@ impl Browser {
     }
 
     /// Prints the console's warnings and errors, if any.
-    fn report_console(&self, test: &str) {
+    pub(crate) fn report_console(&self, test: &str) {
         let lines: Vec<String> = self
             .console()
             .into_iter()
@@ -1152,7 +1152,7 @@ impl Browser {
         }
     }
 
-    fn wait_ready(&self) {
+    pub(crate) fn wait_ready(&self) {
         self.wait_for(
             "the first results (body[data-ready=1])",
             "return document.body && document.body.dataset.ready === '1' || null;",
@@ -1362,7 +1362,7 @@ impl Browser {
 
     /// Selects a language as a person would (the `change` event) and waits for the page to
     /// follow it.
-    fn set_lang(&self, lang: &str) {
+    pub(crate) fn set_lang(&self, lang: &str) {
         let set = self.js(
             "const s = document.querySelector('select#lang'); if (!s) return null; \
              s.value = arguments[0]; s.dispatchEvent(new Event('change', {bubbles: true})); \
