@@ -671,3 +671,6 @@ fn document(e: &Election, contest: &str, g: &Grouped, r: &Report, plots: &[Plot]
             .collect(),
     }
 }
+
+#[cfg(test)]
+mod tests;
