@@ -873,7 +873,7 @@ fn tamper_entry(path: &Path, index: u64, station: &str) -> (String, String) {
 }
 
 /// `$CARGO_TARGET_DIR/web-screenshots`, or `target/web-screenshots` of the workspace.
-fn screenshot_dir() -> PathBuf {
+pub(crate) fn screenshot_dir() -> PathBuf {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
@@ -1468,7 +1468,7 @@ impl Browser {
     /// DevTools passthrough. Chromium resizes the viewport's height for such a capture; the
     /// page redraws only when its width changes, and keeps a finished verification when it
     /// does.
-    fn screenshot_full(&self, path: &Path) {
+    pub(crate) fn screenshot_full(&self, path: &Path) {
         let size = self.js(
             "return [document.documentElement.scrollWidth, \
              Math.min(document.documentElement.scrollHeight, 8000)];",

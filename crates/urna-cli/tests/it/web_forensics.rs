@@ -1,13 +1,13 @@
 //! The results page's view of the statistical screens (web/forensics.js) in a real browser,
 //! against the bundle `urna serve` writes: the warning, one row per flag and per unit of
 //! `v1/forensics.json`, every plot loaded and described, the view of a district reached from
-//! the district's own view, and the words in another language. Needs Chromium and
-//! chromedriver, like the tests of web.rs.
+//! the district's own view, and the words in another language; a screenshot goes with the
+//! page's others. Needs Chromium and chromedriver, like the tests of web.rs.
 
 use serde_json::{Value, json};
 
 use crate::server::Server;
-use crate::web::{Browser, Tools, fetch_json};
+use crate::web::{Browser, Tools, fetch_json, screenshot_dir};
 use crate::{init, p, run};
 
 #[test]
@@ -106,6 +106,11 @@ fn web_page_shows_the_statistical_screens() {
             turnout["integer"]["observed"], turnout["integer"]["included"]
         ))
     );
+
+    // For people to look at, with the page's other screenshots.
+    let out = screenshot_dir();
+    std::fs::create_dir_all(&out).unwrap();
+    b.screenshot_full(&out.join("en-forensics.png"));
 
     // From a district's own view to its screens.
     let district = doc["units"][0]["id"].as_str().unwrap().to_owned();
