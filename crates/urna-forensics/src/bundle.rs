@@ -22,7 +22,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 use urna_model::definition::{ContestIdx, Election, StationIdx};
-use urna_tally::public::{EntryStatus, RenderError, Replay};
+use urna_tally::public::{RenderError, Replay};
 
 use crate::integer::IntegerConfig;
 use crate::report::{self, WARNING};
@@ -166,7 +166,8 @@ pub fn grouped(e: &Election, replay: &Replay, level: Option<&str>) -> Result<Gro
             Some(s) => (
                 s.current().counts.clone(),
                 s.current().votes.clone(),
-                s.latest().status == EntryStatus::Quarantined,
+                // Not counted: quarantined, or annulled or awaiting a recount by decision.
+                !s.is_counted(),
                 s.history().len() > 1,
             ),
             None => (Vec::new(), vec![0; contest.lists.len()], false, false),
