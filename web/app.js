@@ -5,6 +5,7 @@
 import { LANGUAGES, setLanguage, language, t, num, pct, dateTime, day, ruleMessage } from "./i18n.js";
 import * as V from "./verify.js";
 import { stationSteps, decisionKey, recountOrdered, scanPath } from "./decisions.js";
+import { forensicsFile, forensicsHtml } from "./forensics.js";
 
 const params = new URLSearchParams(globalThis.location?.search);
 const POLL_MS = Math.max(250, Number(params.get("poll")) || 5000);
@@ -297,7 +298,8 @@ function renderStatus() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Views, chosen by the URL's hash: #/, #/unit/<id>, #/station/<id>, #/quarantine.
+// Views, chosen by the URL's hash: #/, #/unit/<id>, #/station/<id>, #/quarantine,
+// #/forensics[/<unit id>].
 
 function route() {
   const h = decodeURIComponent(location.hash.replace(/^#\/?/, ""));
@@ -315,6 +317,7 @@ async function render(navigated) {
     if (r.view === "unit" && S.units.has(r.id)) html = await unitView(S.units.get(r.id));
     else if (r.view === "station") html = await stationView(r.id);
     else if (r.view === "quarantine") html = await quarantineView();
+    else if (r.view === "forensics") html = await forensicsView(r.id);
     else html = await unitView(S.election.units[0]);
   } catch (e) {
     html = `<p class="error" role="alert">${esc(e.message)}</p>`;
@@ -354,6 +357,7 @@ async function unitView(unit) {
   const file = unit.file ? await unitFile(unit) : null;
   let html = breadcrumbs(unit);
   html += `<h2 tabindex="-1">${esc(unit.name)}</h2>`;
+  html += `<p class="small"><a data-testid="fx-link" href="#/forensics${unit.parent ? `/${encodeURIComponent(unit.id)}` : ""}">${esc(t("fx.link"))}</a></p>`;
   for (const [ci, c] of S.results.contests.entries()) {
     const tot = await totalsOf(unit, ci);
     const contest = S.election.contests.find((x) => x.id === c.id);
@@ -1081,6 +1085,12 @@ async function quarantineFile() {
     if (same) return q;
   }
   throw new Error(t("error.stale", { path: "v1/quarantine.json" }));
+}
+
+// The statistical screens (web/forensics.js), of the checkpoint shown.
+async function forensicsView(unitId) {
+  const counted = S.results.contests[0]?.national.stations.counted;
+  return forensicsHtml(await forensicsFile(getJson, counted), S.units, unitId || null);
 }
 
 async function quarantineView() {

@@ -16,8 +16,10 @@
 //!
 //! A generation is the published (witness-cosigned) checkpoint of the data directory and the
 //! files [`urna_tally::public::render`] derives from the entries it covers (the results page
-//! among them), so the results and the checkpoint they quote always belong together. Two more
-//! files come from the data directory, not from the log:
+//! among them), so the results and the checkpoint they quote always belong together, and the
+//! statistical screens of the results, `v1/forensics.json` and `v1/forensics/*.svg`
+//! ([`urna_forensics::bundle`], reused from the live generation when no station reported since
+//! it). Two more files come from the data directory, not from the log:
 //! - `v1/keys.json` (`urna/keys/v1`): the log's origin and verifier key and the witnesses'
 //!   names and keys (never their URLs) with the quorum, from `DATA/witnesses.toml`, read again
 //!   for every generation (no file: no witnesses, quorum 0). A reader compares it with the
@@ -195,6 +197,8 @@ pub struct BundleInfo {
     pub generations_removed: usize,
     /// Why `cdf/election-report.json` is not in the generation, if it is not.
     pub cdf_skipped: Option<String>,
+    /// How long the statistical screens took; `None` when reused from the live generation.
+    pub forensics: Option<std::time::Duration>,
 }
 
 /// Keeps a bundle directory in step with a data directory's published checkpoint.
@@ -372,7 +376,11 @@ impl BundleWriter {
         }
         let tiles_linked = self.link_tiles(size, &checkpoint)?;
         publish_scans(&self.data, &self.out)?;
-        let Rendered { files, cdf_skipped } = self.render(&note)?;
+        let Rendered {
+            files,
+            cdf_skipped,
+            forensics,
+        } = self.render(&note)?;
         // A number is never used twice, even if writing this generation fails part-way (its
         // directory is deleted with the old generations once a later one goes live).
         let name = format!("{size:020}.{}", self.next_n);
@@ -409,6 +417,7 @@ impl BundleWriter {
             files_linked: written.linked,
             generations_removed,
             cdf_skipped,
+            forensics,
         }))
     }
 
@@ -590,6 +599,10 @@ impl BundleWriter {
             public::README_TXT.to_owned(),
             Content::New(public::render_readme(e, &cp)),
         ));
+        let started = std::time::Instant::now();
+        let (screens, computed) = self.render_forensics()?;
+        files.extend(screens);
+        let forensics = computed.then(|| started.elapsed());
         files.extend(public::web_files().map(|(path, bytes)| (path, Content::New(bytes))));
         files.push((
             KEYS_JSON.to_owned(),
@@ -613,7 +626,38 @@ impl BundleWriter {
             }
             CdfPlan::Skip(reason) => Some(reason),
         };
-        Ok(Rendered { files, cdf_skipped })
+        Ok(Rendered {
+            files,
+            cdf_skipped,
+            forensics,
+        })
+    }
+
+    /// `v1/forensics.json` and its plots ([`urna_forensics::bundle`]): reused from the live
+    /// generation when no station reported since it (the screens read nothing else), else
+    /// computed again, which at a million stations takes seconds (docs/forensics.md).
+    /// Also returns whether they were computed.
+    fn render_forensics(&self) -> Result<(Vec<(String, Content)>, bool), BundleError> {
+        if let Some(live) = self.live.as_ref().filter(|g| {
+            self.dirty.is_empty() && g.files.contains_key(urna_forensics::bundle::FORENSICS_JSON)
+        }) {
+            let dir = format!("{}/", urna_forensics::bundle::FORENSICS_DIR);
+            let reused = live
+                .files
+                .iter()
+                .filter(|(path, _)| {
+                    path.as_str() == urna_forensics::bundle::FORENSICS_JSON
+                        || path.starts_with(&dir)
+                })
+                .map(|(path, sha)| (path.clone(), Content::Same(*sha)))
+                .collect();
+            return Ok((reused, false));
+        }
+        let files = urna_forensics::bundle::render(&self.election, &self.replay)?
+            .into_iter()
+            .map(|(path, bytes)| (path, Content::New(bytes)))
+            .collect();
+        Ok((files, true))
     }
 
     /// Whether the CDF export is written for this checkpoint, and with which `GeneratedDate`.
@@ -719,6 +763,7 @@ struct Written {
 struct Rendered {
     files: Vec<(String, Content)>,
     cdf_skipped: Option<String>,
+    forensics: Option<std::time::Duration>,
 }
 
 /// Whether a generation gets `cdf/election-report.json`.

@@ -958,6 +958,13 @@ pub const WEB_FILES: &[(&str, &[u8])] = &[
         )),
     ),
     (
+        "web/forensics.js",
+        include_bytes!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../web/forensics.js"
+        )),
+    ),
+    (
         "web/i18n.js",
         include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../web/i18n.js")),
     ),

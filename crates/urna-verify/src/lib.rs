@@ -1,8 +1,9 @@
 //! The independent verifier of an urna election: from a public bundle (a directory or a web
 //! server), with trust given explicitly, it re-checks the log and recomputes every number.
 //!
-//! It depends on `urna-model`, `urna-tlog`, `urna-tally` and `urna-audit` only, never on the commission's
-//! storage or server code, so what it checks does not lean on what it checks.
+//! It depends on `urna-model`, `urna-tlog`, `urna-tally`, `urna-audit` and the pure statistics
+//! of `urna-forensics` only, never on the commission's storage or server code, so what it
+//! checks does not lean on what it checks.
 //!
 //! What [`verify`] checks, in order:
 //! 1. **Checkpoint** (C2SP tlog-checkpoint, <https://c2sp.org/tlog-checkpoint>): well formed,
@@ -27,7 +28,8 @@
 //!    over the whole election, and following the audit before it: the results at its
 //!    checkpoint replayed again, the assertions, the sample from the seed and the verdict from
 //!    the hand counts recomputed (`urna-audit`'s trail).
-//! 5. **Results**: every derived file recomputed ([`urna_tally::public::render`]) and compared
+//! 5. **Results**: every derived file recomputed ([`urna_tally::public::render`], and the
+//!    statistical screens [`urna_forensics::bundle::render`]) and compared
 //!    byte for byte with the published one; a difference is named by JSON path or CSV line and
 //!    column, with the station or unit.
 //! 6. **History** (optional): the log extends the checkpoint verified by an earlier run
@@ -768,14 +770,20 @@ fn explain_refusals(
     Ok(())
 }
 
-/// In a directory, unit, seat and station index files the recomputation does not produce.
+/// In a directory, unit, seat, station index and forensics files the recomputation does not
+/// produce.
 fn unexpected_files(
     source: &dyn Source,
     produced: &[String],
     found: &mut Vec<Discrepancy>,
 ) -> Result<(), SourceError> {
     let produced: BTreeSet<&str> = produced.iter().map(String::as_str).collect();
-    for dir in ["v1/units", "v1/seats", "v1/stations"] {
+    for dir in [
+        "v1/units",
+        "v1/seats",
+        "v1/stations",
+        urna_forensics::bundle::FORENSICS_DIR,
+    ] {
         let Some(names) = source.list(dir)? else {
             continue;
         };

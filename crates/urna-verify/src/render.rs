@@ -2,8 +2,9 @@
 //! soon as it is rendered (so a million stations' files are never all in memory at once).
 //!
 //! The files and their order are those of [`urna_tally::public::render`], which renders them
-//! one after the other; here each file is a job. A test checks that the jobs give exactly
-//! what `render` gives, so a file added there and not here fails it.
+//! one after the other, then the statistical screens ([`urna_forensics::bundle::render`]);
+//! here each file is a job. A test checks that the jobs give exactly what these give, so a
+//! file added there and not here fails it.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -31,6 +32,7 @@ enum Job {
     PreferencesCsv,
     Readme,
     Web,
+    Forensics,
 }
 
 /// The jobs, in the order [`public::render`] lists the files.
@@ -55,6 +57,7 @@ fn jobs(e: &Election, replay: &Replay) -> Vec<Job> {
         Job::PreferencesCsv,
         Job::Readme,
         Job::Web,
+        Job::Forensics,
     ]);
     jobs
 }
@@ -94,6 +97,7 @@ fn run_job(
             .collect()),
         Job::Readme => one(public::README_TXT, public::render_readme(e, cp)),
         Job::Web => Ok(public::web_files().collect()),
+        Job::Forensics => urna_forensics::bundle::render(e, replay),
     }
 }
 
@@ -141,7 +145,7 @@ pub(crate) fn render_and_compare(
     // The big files first, so that no thread is left with one at the end.
     let mut schedule: Vec<usize> = (0..jobs.len()).collect();
     schedule.sort_by_key(|&i| match jobs[i] {
-        Job::StationsCsv => 0,
+        Job::Forensics | Job::StationsCsv => 0,
         Job::Results => 1,
         Job::UnitsCsv | Job::PreferencesCsv => 2,
         _ => 3,

@@ -12,6 +12,7 @@ mod demo;
 mod desk;
 mod export;
 mod forensics;
+mod forensics_bundle;
 mod log_story;
 mod nginx;
 mod open_lists;
@@ -23,6 +24,7 @@ mod tamper;
 mod tls;
 mod verify;
 pub mod web;
+mod web_forensics;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

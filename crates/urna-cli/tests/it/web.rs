@@ -873,7 +873,7 @@ fn tamper_entry(path: &Path, index: u64, station: &str) -> (String, String) {
 }
 
 /// `$CARGO_TARGET_DIR/web-screenshots`, or `target/web-screenshots` of the workspace.
-fn screenshot_dir() -> PathBuf {
+pub(crate) fn screenshot_dir() -> PathBuf {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
@@ -1121,7 +1121,7 @@ impl Browser {
     }
 
     /// Prints the console's warnings and errors, if any.
-    fn report_console(&self, test: &str) {
+    pub(crate) fn report_console(&self, test: &str) {
         let lines: Vec<String> = self
             .console()
             .into_iter()
@@ -1152,7 +1152,7 @@ impl Browser {
         }
     }
 
-    fn wait_ready(&self) {
+    pub(crate) fn wait_ready(&self) {
         self.wait_for(
             "the first results (body[data-ready=1])",
             "return document.body && document.body.dataset.ready === '1' || null;",
@@ -1362,7 +1362,7 @@ impl Browser {
 
     /// Selects a language as a person would (the `change` event) and waits for the page to
     /// follow it.
-    fn set_lang(&self, lang: &str) {
+    pub(crate) fn set_lang(&self, lang: &str) {
         let set = self.js(
             "const s = document.querySelector('select#lang'); if (!s) return null; \
              s.value = arguments[0]; s.dispatchEvent(new Event('change', {bubbles: true})); \
@@ -1468,7 +1468,7 @@ impl Browser {
     /// DevTools passthrough. Chromium resizes the viewport's height for such a capture; the
     /// page redraws only when its width changes, and keeps a finished verification when it
     /// does.
-    fn screenshot_full(&self, path: &Path) {
+    pub(crate) fn screenshot_full(&self, path: &Path) {
         let size = self.js(
             "return [document.documentElement.scrollWidth, \
              Math.min(document.documentElement.scrollHeight, 8000)];",
