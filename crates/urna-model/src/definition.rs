@@ -8,6 +8,10 @@
 //! - the stations file it names (CSV: `id,unit,registered,key`), one row per polling station
 //!   with its registered voters and its C2SP verifier key. A million stations are a million
 //!   rows; a CSV keeps that fast to load and easy to produce from a commission's registry.
+//! - optionally, the GeoJSON file of unit shapes for the results page's map (`[shapes] file`,
+//!   beside `election.toml`), named with its SHA-256 (`sha256`) so that the definition, and
+//!   through it the genesis, commits to its bytes; `property` names the feature property
+//!   holding the unit id (default `unit`). Its geometry is read by `urna-geo`.
 //!
 //! Loading checks everything a later step relies on: unknown fields, duplicate ids, dangling
 //! references, malformed keys and rules all fail with the file, line, field and rule.
@@ -77,6 +81,8 @@ pub struct Election {
     pub builtin_rules: Vec<BuiltinRule>,
     /// The stations file, as named in `[stations] file` (relative to the definition).
     pub stations_file: String,
+    /// The unit shapes for the results page's map (`[shapes]`), if the definition names them.
+    pub shapes: Option<ShapesRef>,
     /// SHA-256 over `election.toml` ‖ stations file, as loaded: what a genesis entry commits to.
     pub digest: [u8; 32],
     station_index: HashMap<String, StationIdx>,
@@ -267,6 +273,18 @@ pub struct Station {
     pub key_id: KeyId,
 }
 
+/// The GeoJSON file of unit shapes a definition names (`[shapes]`): `election.toml` commits
+/// to its SHA-256, so the genesis commits to the shapes through the definition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShapesRef {
+    /// The file, relative to the definition, beside it (a file name).
+    pub file: String,
+    /// The SHA-256 of its bytes.
+    pub sha256: [u8; 32],
+    /// The feature property holding the unit id (`property`, default `"unit"`).
+    pub property: String,
+}
+
 /// A higher commission whose key co-signs amendments and decisions.
 #[derive(Debug, Clone)]
 pub struct Authority {
@@ -333,13 +351,32 @@ impl Election {
                 file: stations_path.display().to_string(),
                 source,
             })?;
-        Self::from_raw(
+        let election = Self::from_raw(
             &file,
             &toml_text,
             raw,
             &stations_path.display().to_string(),
             &stations_text,
-        )
+        )?;
+        if let Some(shapes) = &election.shapes {
+            let shapes_path = path
+                .parent()
+                .unwrap_or_else(|| Path::new("."))
+                .join(&shapes.file);
+            let bytes = std::fs::read(&shapes_path).map_err(|source| DefinitionError::Io {
+                file: shapes_path.display().to_string(),
+                source,
+            })?;
+            shapes
+                .check(&bytes)
+                .map_err(|rule| DefinitionError::Invalid {
+                    file: file.clone(),
+                    line: line_at(&toml_text, toml_text.find("[shapes]").unwrap_or(0)),
+                    field: "shapes.sha256".into(),
+                    rule,
+                })?;
+        }
+        Ok(election)
     }
 
     /// Builds a definition from the texts of the two files; names are used in errors only.
@@ -807,6 +844,27 @@ impl Election {
             ));
         }
 
+        let shapes = match &raw.shapes {
+            None => None,
+            Some(sh) => Some(ShapesRef {
+                file: check_shapes_file(sh.file.get_ref())
+                    .map_err(|r| at(sh.file.span(), "shapes.file", r))?,
+                sha256: parse_sha256(sh.sha256.get_ref())
+                    .map_err(|r| at(sh.sha256.span(), "shapes.sha256", r))?,
+                property: match &sh.property {
+                    None => "unit".to_owned(),
+                    Some(p) if p.get_ref().is_empty() => {
+                        return Err(at(
+                            p.span(),
+                            "shapes.property",
+                            "must name the feature property holding the unit id".into(),
+                        ));
+                    }
+                    Some(p) => p.get_ref().clone(),
+                },
+            }),
+        };
+
         let mut h = Sha256::new();
         h.update(toml_text.as_bytes());
         h.update(stations_text.as_bytes());
@@ -827,6 +885,7 @@ impl Election {
             rules,
             builtin_rules: builtin,
             stations_file: raw.stations.file.get_ref().clone(),
+            shapes,
             digest: h.finalize().into(),
             station_index,
             candidate_positions,
@@ -972,6 +1031,64 @@ struct RawDefinition {
     authorities: Vec<RawAuthority>,
     counts: Option<Vec<Spanned<String>>>,
     rules: Option<Vec<RawRule>>,
+    shapes: Option<RawShapes>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawShapes {
+    file: Spanned<String>,
+    sha256: Spanned<String>,
+    property: Option<Spanned<String>>,
+}
+
+impl ShapesRef {
+    /// Checks that `bytes` are the file the definition names.
+    ///
+    /// # Errors
+    /// The rule broken, with both hashes.
+    pub fn check(&self, bytes: &[u8]) -> Result<(), String> {
+        let got: [u8; 32] = Sha256::digest(bytes).into();
+        if got == self.sha256 {
+            Ok(())
+        } else {
+            Err(format!(
+                "{}: its bytes hash to {}, but the definition says {}",
+                self.file,
+                crate::protocol::hex(&got),
+                crate::protocol::hex(&self.sha256)
+            ))
+        }
+    }
+}
+
+/// A shapes file name: beside `election.toml`, so a data directory and a bundle can hold it.
+fn check_shapes_file(name: &str) -> Result<String, String> {
+    let plain = !name.is_empty()
+        && !name.starts_with('.')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    if plain {
+        Ok(name.to_owned())
+    } else {
+        Err(format!(
+            "{name:?}: must be a file name beside election.toml (letters, digits, `.`, `_`, `-`)"
+        ))
+    }
+}
+
+/// 64 lower-case hex digits.
+fn parse_sha256(text: &str) -> Result<[u8; 32], String> {
+    let bad = || format!("{text:?}: must be 64 lower-case hex digits (the file's SHA-256)");
+    if text.len() != 64 || !text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+        return Err(bad());
+    }
+    let mut out = [0u8; 32];
+    for (i, o) in out.iter_mut().enumerate() {
+        *o = u8::from_str_radix(&text[2 * i..2 * i + 2], 16).map_err(|_| bad())?;
+    }
+    Ok(out)
 }
 
 #[derive(Deserialize)]

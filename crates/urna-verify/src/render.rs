@@ -30,6 +30,7 @@ enum Job {
     UnitsCsv,
     PreferencesCsv,
     Readme,
+    Shapes,
     Web,
 }
 
@@ -54,6 +55,7 @@ fn jobs(e: &Election, replay: &Replay) -> Vec<Job> {
         Job::UnitsCsv,
         Job::PreferencesCsv,
         Job::Readme,
+        Job::Shapes,
         Job::Web,
     ]);
     jobs
@@ -93,6 +95,11 @@ fn run_job(
             .into_iter()
             .collect()),
         Job::Readme => one(public::README_TXT, public::render_readme(e, cp)),
+        // Written only when the definition names unit shapes.
+        Job::Shapes => Ok(urna_tally::shapes::render_shapes(e, files)?
+            .map(|json| (urna_tally::shapes::SHAPES_JSON.to_owned(), json))
+            .into_iter()
+            .collect()),
         Job::Web => Ok(public::web_files().collect()),
     }
 }

@@ -12,6 +12,7 @@ mod desk;
 mod export;
 mod forensics;
 mod log_story;
+mod map;
 mod nginx;
 mod open_lists;
 mod openapi;
