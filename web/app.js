@@ -4,6 +4,7 @@
 
 import { LANGUAGES, setLanguage, language, t, num, pct, dateTime, day, ruleMessage } from "./i18n.js";
 import * as V from "./verify.js";
+import { mapBlock } from "./map.js";
 
 const params = new URLSearchParams(globalThis.location?.search);
 const POLL_MS = Math.max(250, Number(params.get("poll")) || 5000);
@@ -27,6 +28,8 @@ const S = {
   open: new Set(), // candidate lists opened: "contest|unit or station|list"
   sorts: new Map(), // table key -> { col, dir } chosen by the reader, kept across new checkpoints
   filters: new Map(), // table key -> the text typed in its filter box
+  shapes: null, // v1/shapes.json, when the definition names unit shapes
+  map: { measure: "leading", list: null }, // what the map shows, as the reader chose
 };
 
 const $ = (sel) => document.querySelector(sel);
@@ -82,6 +85,13 @@ async function start() {
     return fatal(e.message);
   }
   for (const u of S.election.units) S.units.set(u.id, u);
+  if (S.election.shapes) {
+    try {
+      S.shapes = await getJson(S.election.shapes);
+    } catch (e) {
+      note(e.message);
+    }
+  }
   try {
     S.keys = await getJson("v1/keys.json", true);
   } catch (e) {
@@ -252,6 +262,12 @@ function buildChrome() {
     search($("#search input[name=q]").value.trim());
   });
   $("#view").addEventListener("click", onViewClick);
+  $("#view").addEventListener("change", (ev) => {
+    const which = ev.target.dataset?.map;
+    if (!which) return;
+    S.map[which] = ev.target.value;
+    render(false).then(() => $(`#view select[data-map="${which}"]`)?.focus());
+  });
   // An opened list of candidates stays open when the view is redrawn (a new checkpoint).
   $("#view").addEventListener(
     "toggle",
@@ -367,6 +383,22 @@ async function unitView(unit) {
         .join("")}</ul>`;
     }
     const kids = area?.contests.find((x) => x.id === c.id)?.children || [];
+    if (kids.length && S.shapes) {
+      html += mapBlock({
+        shapes: S.shapes,
+        contest,
+        kids,
+        units: S.units,
+        name: (u) => u.name,
+        state: S.map,
+        t,
+        pct,
+        esc,
+        href: unitHref,
+        colour: (id) => listColour(contest, id),
+        listName: (id) => listName(contest, id),
+      });
+    }
     if (kids.length) html += childrenTable(contest, kids, unit.id);
     if (file) html += stationsTable(contest, file.contests.find((x) => x.id === c.id), unit.id);
     html += `</section>`;

@@ -833,6 +833,10 @@ pub const WEB_FILES: &[(&str, &[u8])] = &[
         include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../web/i18n.js")),
     ),
     (
+        "web/map.js",
+        include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../web/map.js")),
+    ),
+    (
         "web/style.css",
         include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../web/style.css")),
     ),

@@ -23,6 +23,7 @@ mod tamper;
 mod tls;
 mod verify;
 pub mod web;
+mod web_map;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
