@@ -157,6 +157,10 @@ const en = {
   "map.turnout": "turnout",
   "map.share": "Share of {list}",
   "map.progress": "counted",
+  "amend.title": "Amendment",
+  "amend.reason": "Reason given",
+  "amend.by": "Signed by the authority",
+  "amend.unchecked": "signature not checked: this browser lacks Ed25519",
 };
 
 // Albanian, Macedonian (Cyrillic) and Bosnian/Croatian/Montenegrin/Serbian (Latin, one neutral
@@ -309,6 +313,10 @@ const sq = {
   "map.turnout": "pjesëmarrja",
   "map.share": "Përqindja e {list}",
   "map.progress": "numëruar",
+  "amend.title": "Ndryshim",
+  "amend.reason": "Arsyeja e dhënë",
+  "amend.by": "Nënshkruar nga autoriteti",
+  "amend.unchecked": "nënshkrimi nuk u kontrollua: ky shfletues nuk ka Ed25519",
 };
 const mk = {
   "page.title": "Изборни резултати",
@@ -458,6 +466,10 @@ const mk = {
   "map.turnout": "излезност",
   "map.share": "Удел на {list}",
   "map.progress": "избројано",
+  "amend.title": "Измена",
+  "amend.reason": "Наведена причина",
+  "amend.by": "Потпишано од органот",
+  "amend.unchecked": "потписот не е проверен: прелистувачот нема Ed25519",
 };
 const srLatn = {
   "page.title": "Rezultati izbora",
@@ -607,6 +619,10 @@ const srLatn = {
   "map.turnout": "izlaznost",
   "map.share": "Udio liste {list}",
   "map.progress": "prebrojano",
+  "amend.title": "Izmjena",
+  "amend.reason": "Navedeni razlog",
+  "amend.by": "Potpisao organ",
+  "amend.unchecked": "potpis nije provjeren: ovaj preglednik nema Ed25519",
 };
 
 const STRINGS = { en, sq, mk, "sr-Latn": srLatn };

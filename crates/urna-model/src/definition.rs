@@ -8,6 +8,10 @@
 //! - the stations file it names (CSV: `id,unit,registered,key`), one row per polling station
 //!   with its registered voters and its C2SP verifier key. A million stations are a million
 //!   rows; a CSV keeps that fast to load and easy to produce from a commission's registry.
+//!   It may add `name,address` columns (`id,unit,registered,key,name,address`, RFC 4180
+//!   quoting, an empty field for none), shown with the station on the results page.
+//! - Lists and units may give their name in other languages and scripts
+//!   (`names = { sq = "…", mk = "…", "sr-Cyrl" = "…" }`, tags [`NAME_LANGUAGES`]).
 //! - optionally, the GeoJSON file of unit shapes for the results page's map (`[shapes] file`,
 //!   beside `election.toml`), named with its SHA-256 (`sha256`) so that the definition, and
 //!   through it the genesis, commits to its bytes; `property` names the feature property
@@ -228,6 +232,46 @@ pub struct List {
     /// A short name for charts and narrow screens (`short`, at most 16 characters); its id when
     /// none is given.
     pub short: String,
+    /// Its name in other languages and scripts (`names`, [`NAME_LANGUAGES`]).
+    pub names: Names,
+}
+
+/// Names by language tag (`names = { sq = "…", mk = "…" }`), in tag order.
+pub type Names = std::collections::BTreeMap<String, String>;
+
+/// The language tags a name may be given in: Albanian, Macedonian (Cyrillic), Serbian in
+/// Cyrillic and Latin script, Bosnian, Croatian, Montenegrin, English. The results page picks
+/// one by its own language and falls back to `name` (see `web/names.js`).
+pub const NAME_LANGUAGES: [&str; 8] = ["sq", "mk", "sr-Cyrl", "sr-Latn", "bs", "hr", "cnr", "en"];
+
+/// Most characters of a name, a station's name or its address.
+const MAX_NAME: usize = 200;
+
+/// Checks a `names` table: known tags, names of 1 to [`MAX_NAME`] characters on one line.
+fn check_names(names: &Names) -> Result<(), String> {
+    for (tag, name) in names {
+        if !NAME_LANGUAGES.contains(&tag.as_str()) {
+            return Err(format!(
+                "language {tag:?} is not one of {}",
+                NAME_LANGUAGES.join(", ")
+            ));
+        }
+        check_text(name).map_err(|r| format!("{tag}: {r}"))?;
+    }
+    Ok(())
+}
+
+/// A name or address: 1 to [`MAX_NAME`] characters, no control characters.
+fn check_text(text: &str) -> Result<(), String> {
+    if text.trim().is_empty()
+        || text.chars().count() > MAX_NAME
+        || text.chars().any(char::is_control)
+    {
+        return Err(format!(
+            "{text:?}: must be 1 to {MAX_NAME} characters without line breaks or control characters"
+        ));
+    }
+    Ok(())
 }
 
 /// What kind of contestant a list is, for seat allocation.
@@ -256,6 +300,8 @@ pub struct Unit {
     pub parent: Option<UnitIdx>,
     /// Depth from the root (0 for the country).
     pub depth: u32,
+    /// Its name in other languages and scripts (`names`, [`NAME_LANGUAGES`]).
+    pub names: Names,
 }
 
 /// A polling station.
@@ -271,6 +317,10 @@ pub struct Station {
     pub public_key: [u8; 32],
     /// Its signed-note key ID.
     pub key_id: KeyId,
+    /// Its name, from the stations file's optional `name` column.
+    pub name: Option<String>,
+    /// Its address, from the stations file's optional `address` column.
+    pub address: Option<String>,
 }
 
 /// The GeoJSON file of unit shapes a definition names (`[shapes]`): `election.toml` commits
@@ -442,7 +492,15 @@ impl Election {
                 Some(s) => s.get_ref().clone(),
                 None => l.id.get_ref().clone(),
             };
+            if let Some(n) = &l.names {
+                check_names(n.get_ref()).map_err(|r| at(n.span(), "lists.names", r))?;
+            }
             lists.push(List {
+                names: l
+                    .names
+                    .as_ref()
+                    .map(|n| n.get_ref().clone())
+                    .unwrap_or_default(),
                 id: l.id.get_ref().clone(),
                 name: l.name.clone(),
                 kind: l.kind,
@@ -589,7 +647,15 @@ impl Election {
                     .get(depth as usize)
                     .map_or_else(|| format!("level-{depth}"), |s| (*s).to_owned())
             });
+            if let Some(n) = &u.names {
+                check_names(n.get_ref()).map_err(|r| at(n.span(), "units.names", r))?;
+            }
             units.push(Unit {
+                names: u
+                    .names
+                    .as_ref()
+                    .map(|n| n.get_ref().clone())
+                    .unwrap_or_default(),
                 id: u.id.get_ref().clone(),
                 name: u.name.clone(),
                 level,
@@ -1180,6 +1246,7 @@ struct RawList {
     community: Option<String>,
     colour: Option<Spanned<String>>,
     short: Option<Spanned<String>>,
+    names: Option<Spanned<Names>>,
     #[serde(default)]
     candidates: Vec<RawCandidate>,
 }
@@ -1191,6 +1258,7 @@ struct RawUnit {
     name: String,
     level: Option<String>,
     parent: Option<Spanned<String>>,
+    names: Option<Spanned<Names>>,
 }
 
 #[derive(Deserialize)]
@@ -1226,6 +1294,10 @@ fn parse_raw(file: &str, text: &str) -> Result<RawDefinition, DefinitionError> {
 /// Header of the stations file.
 pub const STATIONS_HEADER: &str = "id,unit,registered,key";
 
+/// Header of a stations file that also names each station and its address (both optional per
+/// row: an empty field is none). A field holding a comma or a quote is quoted as in RFC 4180.
+pub const STATIONS_HEADER_NAMED: &str = "id,unit,registered,key,name,address";
+
 fn parse_stations(
     file: &str,
     text: &str,
@@ -1239,31 +1311,60 @@ fn parse_stations(
         rule,
     };
     let mut lines = text.lines().enumerate();
-    match lines.next() {
-        Some((_, h)) if h.trim_end() == STATIONS_HEADER => {}
+    let named = match lines.next() {
+        Some((_, h)) if h.trim_end() == STATIONS_HEADER => false,
+        Some((_, h)) if h.trim_end() == STATIONS_HEADER_NAMED => true,
         _ => {
             return Err(err(
                 1,
                 "header",
-                format!("the first line must be `{STATIONS_HEADER}`"),
+                format!("the first line must be `{STATIONS_HEADER}` or `{STATIONS_HEADER_NAMED}`"),
             ));
         }
-    }
+    };
     let mut stations = Vec::new();
     for (i, l) in lines {
         let line = i + 1;
         if l.is_empty() {
             continue;
         }
-        let mut f = l.split(',');
-        let (Some(id), Some(unit), Some(registered), Some(key), None) =
-            (f.next(), f.next(), f.next(), f.next(), f.next())
-        else {
-            return Err(err(
-                line,
-                "row",
-                "expected 4 comma-separated fields: id,unit,registered,key".into(),
-            ));
+        let quoted;
+        let (id, unit, registered, key, name, address) = if named {
+            quoted = named_row(l).ok_or_else(|| {
+                err(
+                    line,
+                    "row",
+                    format!("expected 6 comma-separated fields: {STATIONS_HEADER_NAMED}"),
+                )
+            })?;
+            let [id, unit, registered, key, name, address] = &quoted;
+            let opt = |field: &str, v: &str| -> Result<Option<String>, DefinitionError> {
+                if v.is_empty() {
+                    return Ok(None);
+                }
+                check_text(v).map_err(|r| err(line, field, r))?;
+                Ok(Some(v.to_owned()))
+            };
+            (
+                id.as_str(),
+                unit.as_str(),
+                registered.as_str(),
+                key.as_str(),
+                opt("name", name)?,
+                opt("address", address)?,
+            )
+        } else {
+            let mut f = l.split(',');
+            let (Some(id), Some(unit), Some(registered), Some(key), None) =
+                (f.next(), f.next(), f.next(), f.next(), f.next())
+            else {
+                return Err(err(
+                    line,
+                    "row",
+                    "expected 4 comma-separated fields: id,unit,registered,key".into(),
+                ));
+            };
+            (id, unit, registered, key, None, None)
         };
         crate::protocol::check_id(id).map_err(|r| err(line, "id", r.to_owned()))?;
         let unit_idx = *units.get(unit).ok_or_else(|| {
@@ -1297,9 +1398,24 @@ fn parse_stations(
             registered,
             public_key: verifier.2,
             key_id: verifier.1,
+            name,
+            address,
         });
     }
     Ok(stations)
+}
+
+/// The six fields of a row of a named stations file (RFC 4180 quoting), or `None`.
+fn named_row(line: &str) -> Option<[String; 6]> {
+    let mut r = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .from_reader(line.as_bytes());
+    let rec = r.records().next()?.ok()?;
+    if rec.len() != 6 {
+        return None;
+    }
+    let mut it = rec.iter().map(str::to_owned);
+    Some(std::array::from_fn(|_| it.next().unwrap_or_default()))
 }
 
 /// Whether unit `inner` is `outer` or below it, over units still being built.

@@ -837,6 +837,10 @@ pub const WEB_FILES: &[(&str, &[u8])] = &[
         include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../web/map.js")),
     ),
     (
+        "web/names.js",
+        include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../web/names.js")),
+    ),
+    (
         "web/style.css",
         include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../web/style.css")),
     ),
@@ -1038,6 +1042,7 @@ pub fn render_election(e: &Election, files: &DefinitionFiles) -> Result<Vec<u8>,
             community: l.community.as_deref(),
             short: &l.short,
             colour: l.colour.to_string(),
+            names: &l.names,
             candidates: open.then(|| {
                 l.candidates
                     .iter()
@@ -1139,6 +1144,7 @@ pub fn render_election(e: &Election, files: &DefinitionFiles) -> Result<Vec<u8>,
             .map(|(i, u)| UnitDoc {
                 id: &u.id,
                 name: &u.name,
+                names: &u.names,
                 level: &u.level,
                 parent: u.parent.map(|p| e.units[p.0 as usize].id.as_str()),
                 depth: u.depth,
@@ -1973,6 +1979,8 @@ fn station_doc<'a>(
     let st = &e.stations[s.0 as usize];
     StationDoc {
         id: &st.id,
+        name: st.name.as_deref(),
+        address: st.address.as_deref(),
         registered: st.registered,
         key: format_vkey(&st.id, st.key_id, &st.public_key),
         status: station_status(state),
@@ -2123,6 +2131,9 @@ struct ListDoc<'a> {
     short: &'a str,
     /// `#rrggbb`, declared or from the fallback palette (`urna_model::colour`).
     colour: String,
+    /// Its name by language tag, when the definition gives any.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    names: &'a BTreeMap<String, String>,
     /// In a contest with preferences only: the list's candidates by ballot number.
     #[serde(skip_serializing_if = "Option::is_none")]
     candidates: Option<Vec<CandidateDoc<'a>>>,
@@ -2161,6 +2172,9 @@ impl Serialize for PreferencesDoc<'_> {
 struct UnitDoc<'a> {
     id: &'a str,
     name: &'a str,
+    /// Its name by language tag, when the definition gives any.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    names: &'a BTreeMap<String, String>,
     level: &'a str,
     parent: Option<&'a str>,
     depth: u32,
@@ -2327,6 +2341,11 @@ struct UnitContestDoc<'a> {
 #[derive(Serialize)]
 struct StationDoc<'a> {
     id: &'a str,
+    /// Its name and address, when the stations file gives them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    address: Option<&'a str>,
     registered: u64,
     /// The station's verifier key (`id+hex8+base64`).
     key: String,

@@ -363,3 +363,169 @@ fn web_map_of_albania_2021_districts() {
     drop(b);
     assert!(server.stop().success());
 }
+
+/// The text of the first element matching `css`, or null.
+fn text_of(b: &Browser, css: &str) -> Value {
+    b.js(
+        "const e = document.querySelector(arguments[0]); return e ? e.textContent.trim() : null;",
+        &[json!(css)],
+    )
+}
+
+/// Names in each language with the stated fallback (web/names.js), a station's name and
+/// address from the stations file, and an amendment's reason and authority read from its
+/// log entry, in the browser, on a small simulated election.
+#[test]
+fn web_page_names_in_every_language_station_place_and_amendment() {
+    let Some(tools) = Tools::find("web_page_names_in_every_language", false) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("sim");
+    let data = dir.path().join("data");
+    crate::run(
+        &[
+            "sim",
+            "--out",
+            crate::p(&src),
+            "--stations",
+            "30",
+            "--districts",
+            "2",
+        ],
+        0,
+    );
+    let toml = std::fs::read_to_string(src.join("election.toml"))
+        .unwrap()
+        .replacen(
+            "id = \"D01\"\nname = \"Berat\"\n",
+            "id = \"D01\"\nname = \"Berat\"\nnames = { sq = \"Berati\", mk = \"Берат\", \"sr-Cyrl\" = \"Берат (ср)\", bs = \"Berat (bs)\", en = \"Berat (en)\" }\n",
+            1,
+        )
+        .replacen(
+            "id = \"D02\"\nname = \"Dibër\"\n",
+            "id = \"D02\"\nname = \"Dibër\"\nnames = { \"sr-Cyrl\" = \"Дибра\" }\n",
+            1,
+        )
+        .replacen(
+            "id = \"AP\"\nname = \"Alliance for Progress\"\n",
+            "id = \"AP\"\nname = \"Alliance for Progress\"\nnames = { sq = \"Aleanca për Progres\", mk = \"Алијанса за прогрес\", hr = \"Savez za napredak\" }\n",
+            1,
+        );
+    assert_eq!(
+        toml.matches("names = ").count(),
+        3,
+        "the simulation's names changed"
+    );
+    std::fs::write(src.join("election.toml"), toml).unwrap();
+    let csv = std::fs::read_to_string(src.join("stations.csv")).unwrap();
+    let mut named = String::from("id,unit,registered,key,name,address\n");
+    for (i, line) in csv.lines().skip(1).enumerate() {
+        let extra = if i == 0 {
+            ",\"Shkolla \"\"Naim Frashëri\"\"\",\"Rruga e Durrësit 5, Berat\""
+        } else {
+            ",,"
+        };
+        named.push_str(&format!("{line}{extra}\n"));
+    }
+    std::fs::write(src.join("stations.csv"), named).unwrap();
+    crate::init(&src, &data);
+    crate::run(
+        &[
+            "ingest",
+            "--data",
+            crate::p(&data),
+            crate::p(&src.join("protocols.notes")),
+            crate::p(&src.join("amendments.notes")),
+        ],
+        0,
+    );
+    let status = crate::run(&["status", "--data", crate::p(&data)], 0);
+    let size: u64 = status
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("entries:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.replace(',', "").parse().ok())
+        .unwrap_or_else(|| panic!("no entry count in `urna status`:\n{status}"));
+    let server = Server::start(&data, &["--publish-ms", "100"]);
+    server.wait_bundle(size);
+    let base = format!("http://{}/", server.addr);
+    let b = Browser::start(&tools, (1280, 1000));
+
+    // Fallback: en → en; sq → sq; mk → mk, then sr-Cyrl; sr-Latn → sr-Latn, bs, hr, cnr;
+    // then the definition's name.
+    for (lang, d01, d02, ap) in [
+        ("en", "Berat (en)", "Dibër", "Alliance for Progress"),
+        ("sq", "Berati", "Dibër", "Aleanca për Progres"),
+        ("mk", "Берат", "Дибра", "Алијанса за прогрес"),
+        ("sr-Latn", "Berat (bs)", "Dibër", "Savez za napredak"),
+    ] {
+        b.goto(&format!("{base}?lang={lang}"));
+        wait_view(&b, "table.units");
+        assert_eq!(
+            text_of(&b, "table.units tr[data-unit=D01] th"),
+            json!(d01),
+            "{lang}"
+        );
+        assert_eq!(
+            text_of(&b, "table.units tr[data-unit=D02] th"),
+            json!(d02),
+            "{lang}"
+        );
+        let lists = b.js(
+            "return [...document.querySelectorAll('[data-testid=totals] tbody th')].map(t => t.textContent.trim());",
+            &[],
+        );
+        assert!(
+            lists.as_array().unwrap().contains(&json!(ap)),
+            "{lang}: {lists}"
+        );
+        b.goto(&format!("{base}?lang={lang}#/unit/D01"));
+        wait_view(&b, "[data-testid=totals]");
+        assert_eq!(text_of(&b, "#view h2"), json!(d01), "{lang}");
+    }
+
+    // The first station's name and address, quoted in the stations file.
+    let first = csv.lines().nth(1).unwrap().split(',').next().unwrap();
+    b.goto(&format!("{base}?lang=en#/station/{first}"));
+    wait_view(&b, "[data-testid=station]");
+    assert_eq!(
+        text_of(&b, "[data-testid=station-name]"),
+        json!("Shkolla \"Naim Frashëri\"")
+    );
+    assert_eq!(
+        text_of(&b, "[data-testid=station-address]"),
+        json!("Rruga e Durrësit 5, Berat")
+    );
+
+    // An amended station: the reason its amendment gives and the commission that signed it.
+    let note = urna_model::pack::PackReader::new(
+        std::fs::File::open(src.join("amendments.notes")).unwrap(),
+    )
+    .next()
+    .unwrap()
+    .unwrap();
+    let note = String::from_utf8(note).unwrap();
+    let field = |name: &str| {
+        note.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name}: ")))
+            .unwrap()
+            .to_owned()
+    };
+    assert!(note.contains("\n— central-commission "), "{note}");
+    for lang in ["en", "mk"] {
+        b.goto(&format!("{base}?lang={lang}#/station/{}", field("station")));
+        wait_view(&b, "[data-testid=amendment-reason]");
+        assert_eq!(
+            text_of(&b, "[data-testid=amendment-reason]"),
+            json!(field("reason"))
+        );
+        assert_eq!(
+            text_of(&b, "[data-testid=amendment-authority]"),
+            json!("Central Election Commission")
+        );
+    }
+    b.report_console("web_page_names_in_every_language");
+    drop(b);
+    assert!(server.stop().success());
+}

@@ -433,3 +433,62 @@ fn shapes_are_named_with_their_sha256_and_checked_at_load() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn names_in_languages_and_station_names_and_addresses() {
+    let toml = TOML
+        .replace(
+            "id = \"A\"\nname = \"A\"",
+            "id = \"A\"\nname = \"A\"\nnames = { sq = \"Aja\", \"sr-Cyrl\" = \"Аа\" }",
+        )
+        .replace(
+            "name = \"Municipality\"",
+            "name = \"Municipality\"\nnames = { mk = \"Општина\", cnr = \"Opština\" }",
+        );
+    let k = NoteSigner::from_seed("S1", &[1; 32])
+        .unwrap()
+        .verifier()
+        .to_vkey();
+    let csv = format!(
+        "{STATIONS_HEADER_NAMED}\nS1,M,100,{k},\"School \"\"Naim Frashëri\"\"\",\"Rruga e Durrësit 5, Tiranë\"\n"
+    );
+    let e = load(&toml, &csv).unwrap();
+    assert_eq!(e.lists[0].names["sq"], "Aja");
+    assert_eq!(e.lists[0].names["sr-Cyrl"], "Аа");
+    assert_eq!(e.units[1].names["mk"], "Општина");
+    assert!(e.units[0].names.is_empty());
+    let s = &e.stations[0];
+    assert_eq!(s.name.as_deref(), Some("School \"Naim Frashëri\""));
+    assert_eq!(s.address.as_deref(), Some("Rruga e Durrësit 5, Tiranë"));
+    // Empty fields: no name, no address.
+    let e = load(&toml, &format!("{STATIONS_HEADER_NAMED}\nS1,M,100,{k},,\n")).unwrap();
+    assert_eq!(
+        (e.stations[0].name.clone(), e.stations[0].address.clone()),
+        (None, None)
+    );
+    for (toml, csv, want) in [
+        (
+            toml.replace("sq = \"Aja\"", "de = \"A\""),
+            format!("{STATIONS_HEADER}\nS1,M,100,{k}\n"),
+            "field `lists.names`: language \"de\" is not one of sq, mk, sr-Cyrl",
+        ),
+        (
+            toml.replace("mk = \"Општина\"", "mk = \"\""),
+            format!("{STATIONS_HEADER}\nS1,M,100,{k}\n"),
+            "field `units.names`: mk: \"\": must be 1 to 200 characters",
+        ),
+        (
+            toml.clone(),
+            format!("{STATIONS_HEADER_NAMED}\nS1,M,100,{k},School\n"),
+            "stations.csv:2: field `row`: expected 6 comma-separated fields",
+        ),
+        (
+            toml.clone(),
+            format!("{STATIONS_HEADER_NAMED}\nS1,M,100,{k},\"a\u{7}b\",\n"),
+            "stations.csv:2: field `name`: ",
+        ),
+    ] {
+        let got = load(&toml, &csv).unwrap_err().to_string();
+        assert!(got.contains(want), "{got}\nexpected {want}");
+    }
+}
