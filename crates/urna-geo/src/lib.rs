@@ -14,7 +14,8 @@
 //!    country's size distorts less than the page's pixels show, scaled so the box is
 //!    [`WIDTH`] units wide;
 //! 3. [`simplify_ring`] drops points with Douglas–Peucker at [`TOLERANCE`] view-box units
-//!    (half a pixel on a map drawn [`WIDTH`] pixels wide), each ring on its own;
+//!    (one pixel on a map drawn [`WIDTH`] pixels wide; the page draws it at most 340 px
+//!    wide), each ring on its own;
 //! 4. coordinates are rounded to whole units, repeated points dropped, and rings that
 //!    collapse below three points left out (a unit keeps at least its largest ring).
 //!
@@ -34,7 +35,7 @@ use serde::Serialize;
 /// Width of the view box of `v1/shapes.json`, in its units.
 pub const WIDTH: f64 = 1000.0;
 /// Douglas–Peucker tolerance, in view-box units.
-pub const TOLERANCE: f64 = 0.5;
+pub const TOLERANCE: f64 = 1.0;
 
 /// A point in the plane (or longitude, latitude in degrees).
 pub type Point = [f64; 2];
