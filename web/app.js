@@ -6,6 +6,7 @@ import { LANGUAGES, setLanguage, language, t, num, pct, dateTime, day, ruleMessa
 import * as V from "./verify.js";
 import { mapBlock } from "./map.js";
 import { localName } from "./names.js";
+import { stationSteps, decisionKey, recountOrdered, scanPath } from "./decisions.js";
 
 const params = new URLSearchParams(globalThis.location?.search);
 const POLL_MS = Math.max(250, Number(params.get("poll")) || 5000);
@@ -874,13 +875,20 @@ async function stationView(id) {
     if (errors.length) html += `<h4>${esc(t("station.violations"))}</h4><ul>${errors.map((v) => `<li>${esc(ruleMessage(v.rule, v.message))}: <code>${esc(v.detail)}</code></li>`).join("")}</ul>`;
     if (warnings.length) html += `<h4>${esc(t("station.warnings"))}</h4><ul>${warnings.map((v) => `<li>${esc(ruleMessage(v.rule, v.message))}: <code>${esc(v.detail)}</code></li>`).join("")}</ul>`;
     html += `<p>${esc(t("station.entry"))}: #${num(cur.index)} <code class="hash">${esc(cur.entry)}</code></p>`;
+    if (scanPath(cur.scan)) html += `<p>${esc(t("station.scan"))}: <a data-testid="scan" href="${esc(scanPath(cur.scan))}">${esc(cur.scan)}</a></p>`;
     html += `<p><button type="button" data-testid="verify" data-verify="${esc(c.id)}">${esc(t("verify.button"))}</button></p>
 <div data-testid="verify-result" data-contest="${esc(c.id)}" role="status" aria-live="polite"${verdictOf(id, c.id)}</div>`;
-    html += `<h4>${esc(t("station.history"))}</h4><ol class="history">${st.history
-      .map(
-        (h) => `<li><span>${esc(t("station.revision", { n: h.revision }))}, #${num(h.index)}: ${esc(statusLabel(h.status))}</span>
-<button type="button" class="link" data-note="${h.index}" aria-expanded="${S.shown.has(h.index)}">${esc(t(S.shown.has(h.index) ? "station.hide" : "station.show"))}</button>
-${S.shown.has(h.index) ? `<pre class="note">${esc(S.shown.get(h.index))}</pre>` : ""}</li>`,
+    const noteToggle = (index) => `<button type="button" class="link" data-note="${index}" aria-expanded="${S.shown.has(index)}">${esc(t(S.shown.has(index) ? "station.hide" : "station.show"))}</button>
+${S.shown.has(index) ? `<pre class="note">${esc(S.shown.get(index))}</pre>` : ""}`;
+    html += `<h4>${esc(t("station.history"))}</h4><ol class="history">${stationSteps(st)
+      .map(({ kind, h, d, of }) =>
+        kind === "decision"
+          ? `<li class="decision" data-testid="decision" data-decision="${esc(d.decision)}"><span>${esc(
+              t("decision.line", { index: num(d.index), decision: t(decisionKey(d)), revision: of ? of.revision : "?", reason: d.reason }),
+            )}</span>
+${noteToggle(d.index)}</li>`
+          : `<li><span>${esc(t("station.revision", { n: h.revision }))}, #${num(h.index)}: ${esc(statusLabel(h.status))}</span>
+${noteToggle(h.index)}</li>`,
       )
       .join("")}</ol></section>`;
   }
@@ -972,7 +980,8 @@ async function verifyStation(cur, contestId, out) {
       }
       // A first protocol keyed at a counting centre is signed by an authority whose scope
       // covers the station instead of the station (as intake and urna verify accept).
-      const protocol = text.startsWith("urna/protocol/v1\n");
+      // So may the amendment of a recount the commission ordered (web/decisions.js).
+      const protocol = text.startsWith("urna/protocol/v1\n") || (text.startsWith("urna/amendment/v1\n") && recountOrdered(st));
       const byStation = key && note.sigs.some((sg) => sg.name === key.name);
       if (protocol && key && !byStation && ed) {
         const signers = authoritySigners(note);

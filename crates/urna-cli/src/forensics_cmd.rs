@@ -10,7 +10,7 @@ use anyhow::{Context, Result, bail};
 use urna_forensics::integer::IntegerConfig;
 use urna_forensics::{Input, Options, Station, analyze, report};
 use urna_model::definition::{ContestIdx, Election, StationIdx};
-use urna_tally::public::{EntryStatus, Replay};
+use urna_tally::public::Replay;
 
 use crate::export_cmd::Published;
 
@@ -168,7 +168,7 @@ pub(crate) fn from_replay(e: &Election, replay: &Replay, level: Option<&str>) ->
             Some(s) => (
                 s.current().counts.clone(),
                 s.current().votes.clone(),
-                s.latest().status == EntryStatus::Quarantined,
+                !s.is_counted(),
                 s.history().len() > 1,
             ),
             None => (Vec::new(), vec![0; contest.lists.len()], false, false),

@@ -23,11 +23,14 @@ macro_rules! outp {
 mod albania;
 mod albania_shapes;
 mod audit_cmd;
+mod audit_log_cmd;
 mod bench;
 mod bench_audit;
 mod bench_desk;
 mod bench_forensics;
 mod bench_serve;
+mod decide_cmd;
+mod demo_desk;
 mod desk_cmd;
 mod export_cmd;
 mod forensics_cmd;
@@ -96,6 +99,10 @@ enum Command {
         /// (`preferences:` lines); protocols with preference errors are quarantined.
         #[arg(long)]
         open_lists: bool,
+        /// Also serve a counting-centre desk (`urna desk`) for one municipality on this
+        /// loopback address, delivering to the demo's server; its accounts are printed.
+        #[arg(long)]
+        desk: Option<std::net::SocketAddr>,
     },
     /// Generate a synthetic election: definition, signed protocols, amendments, attacks.
     Sim {
@@ -254,6 +261,9 @@ enum Command {
     /// with the centre's authority key and delivered to `urna serve`; `user add`,
     /// `audit-export`.
     Desk(desk_cmd::DeskArgs),
+    /// Sign a commission's decision on a station's current entry (`accept`, `recount`,
+    /// `annul`) as an `urna/decision/v1` note, to send with `urna submit` or `urna ingest`.
+    Decide(decide_cmd::DecideArgs),
     /// Re-verify a published election from its bundle (a directory or a URL), trusting only
     /// the keys given: log, witnesses, quorum.
     Verify(verify_cmd::VerifyArgs),
@@ -274,7 +284,8 @@ enum Command {
         data: PathBuf,
     },
     /// Risk-limiting audit of the seat outcome: assertions, the sample to hand count from a
-    /// public seed, and the measured risk from the hand counts.
+    /// public seed, and the measured risk from the hand counts; `start`, `seed`, `sample --key`,
+    /// `count` and `verdict` record the audit as signed notes in the log.
     Audit {
         #[command(subcommand)]
         command: audit_cmd::AuditCommand,
@@ -399,6 +410,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             listen,
             no_serve,
             open_lists,
+            desk,
         } => demo(
             &data,
             stations,
@@ -407,6 +419,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             listen,
             !no_serve,
             open_lists,
+            desk,
         ),
         Command::Sim {
             out,
@@ -450,6 +463,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Publish(args) => serve_cmd::publish(&args),
         Command::Submit(args) => submit_cmd::run(args),
         Command::Desk(args) => desk_cmd::run(args),
+        Command::Decide(args) => decide_cmd::run(&args),
         Command::Verify(args) => verify_cmd::run(args),
         Command::Export(args) => export_cmd::run(args),
         Command::Forensics(args) => forensics_cmd::run(&args),
@@ -617,6 +631,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
 
 /// `urna demo`; with `serve`, it then serves the results page and intake on `listen` until
 /// Ctrl-C, else it says how to.
+#[allow(clippy::too_many_arguments)] // one per `urna demo` option
 fn demo(
     data: &Path,
     stations: u32,
@@ -625,6 +640,7 @@ fn demo(
     listen: std::net::SocketAddr,
     serve: bool,
     open_lists: bool,
+    desk: Option<std::net::SocketAddr>,
 ) -> Result<ExitCode> {
     let chosen = rules.map(seats::load_rules).transpose()?;
     // Take the address first: a demo of minutes should not fail at its very end. The demo
@@ -645,6 +661,10 @@ fn demo(
             })
         })
         .transpose()?;
+    if desk.is_some() && !serve {
+        bail!("--desk: the desk delivers to the demo's server; leave out --no-serve");
+    }
+    let desk_listener = desk.map(demo_desk::bind).transpose()?;
     let marker = data.join(".urna-demo");
     if data.exists() {
         if !marker.exists() {
@@ -686,8 +706,25 @@ fn demo(
         "   Starting two witnesses (a cyber-security agency and an observer group) that must cosign every published checkpoint"
     );
     let witnesses = start_demo_witnesses(data, &store)?;
+    // With a desk, one municipality's protocols are keyed there instead.
+    let centre = desk_listener
+        .as_ref()
+        .and_then(|_| demo_desk::choose_centre(&sim));
+    let (protocols, amendments) = match &centre {
+        Some(c) => {
+            let (packs, left_out) = demo_desk::packs_without(&source, store.election(), c)?;
+            out!(
+                "   {left_out} notes of municipality {c} are left out: its paper protocols are keyed at the desk"
+            );
+            (packs[0].clone(), packs[1].clone())
+        }
+        None => (
+            source.join("protocols.notes"),
+            source.join("amendments.notes"),
+        ),
+    };
     out!("3. Ingesting the signed protocols (verify signature, parse, validate, store durably)");
-    let r1 = ingest_paths(&mut store, &[source.join("protocols.notes")], false, true)?;
+    let r1 = ingest_paths(&mut store, &[protocols], false, true)?;
     out!("   {}", report::ingest_line(&r1));
     if open_lists {
         print_preference_quarantine(&sim, &mut store)?;
@@ -695,7 +732,7 @@ fn demo(
     out!(
         "4. Ingesting amendments for the quarantined stations, co-signed by the central commission"
     );
-    let r2 = ingest_paths(&mut store, &[source.join("amendments.notes")], false, true)?;
+    let r2 = ingest_paths(&mut store, &[amendments], false, true)?;
     out!("   {}", report::ingest_line(&r2));
     out!("5. Submitting forged, altered and replayed notes; each must be refused:");
     let attacks = sim.attacks();
@@ -811,6 +848,17 @@ fn demo(
     };
     // `urna serve` opens the store itself; the witnesses stay up to cosign what it takes in.
     drop(store);
+    let mut centre_desk = match (desk_listener, &centre) {
+        (Some(l), Some(c)) => Some(demo_desk::prepare(&store_dir, &data.join("source"), c, l)?),
+        (Some(_), None) => {
+            eprintln!(
+                "urna demo: the desk is not started: it needs a municipality that is not a whole district and that the demo's attacks leave alone (--stations 2100 or more)"
+            );
+            None
+        }
+        _ => None,
+    };
+    let mut desk_thread = None;
     // As `urna serve` does: the default connection bound follows the raised limit.
     let _ = urna_server::raise_open_file_limit();
     let config = urna_server::serve::ServeConfig::new(&store_dir);
@@ -827,7 +875,16 @@ fn demo(
             bound.api
         );
         println!("{line}");
+        if let Some(d) = centre_desk.take() {
+            match d.start(bound.api, &log_key) {
+                Ok(t) => desk_thread = Some(t),
+                Err(e) => eprintln!("urna demo: the desk did not start: {e:#}"),
+            }
+        }
     })?;
+    if let Some(t) = desk_thread {
+        let _ = t.join();
+    }
     drop(witnesses);
     Ok(ExitCode::SUCCESS)
 }

@@ -56,6 +56,37 @@ CREATE TABLE IF NOT EXISTS entries (
     done INTEGER NOT NULL DEFAULT 0,
     UNIQUE (contest, station, round, slot)
 );
+CREATE TABLE IF NOT EXISTS decisions (
+    id INTEGER PRIMARY KEY,
+    contest TEXT NOT NULL,
+    station TEXT NOT NULL,
+    decision TEXT NOT NULL CHECK (decision IN ('accept', 'recount', 'annul')),
+    reason TEXT NOT NULL,
+    decided_by TEXT NOT NULL,
+    note BLOB NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('signed', 'delivered', 'refused')),
+    log_index INTEGER,
+    why TEXT
+);
+CREATE TABLE IF NOT EXISTS recounts (
+    contest TEXT NOT NULL,
+    station TEXT NOT NULL,
+    supersedes BLOB NOT NULL,
+    revision INTEGER NOT NULL,
+    decision TEXT NOT NULL,
+    PRIMARY KEY (contest, station)
+);
+CREATE TABLE IF NOT EXISTS scans (
+    sha256 TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    bytes BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS protocol_scans (
+    contest TEXT NOT NULL,
+    station TEXT NOT NULL,
+    sha256 TEXT NOT NULL REFERENCES scans(sha256),
+    PRIMARY KEY (contest, station)
+);
 CREATE TABLE IF NOT EXISTS audit (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     at_ms INTEGER NOT NULL,

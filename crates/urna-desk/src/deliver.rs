@@ -35,6 +35,24 @@ pub struct Pass {
 /// [`Refusal`] if the desk's database fails.
 pub fn deliver_pending(desk: &Desk, client: &SubmitClient) -> Result<Pass, Refusal> {
     let mut pass = Pass::default();
+    // Decisions first: a recount's decision reaches the log before its amendment.
+    for (id, contest, station, note) in desk.undelivered_decisions()? {
+        match client.submit(&note) {
+            Ok(stored) => {
+                desk.decision_answered(id, Some(stored.index), stored.status.as_str())?;
+                pass.delivered += 1;
+            }
+            Err(SubmitError::Refused { code, message, .. }) => {
+                desk.decision_answered(id, None, &format!("{code}: {message}"))?;
+                pass.refused += 1;
+            }
+            Err(e) => {
+                eprintln!("urna desk: decision on {contest}/{station} not delivered yet: {e}");
+                pass.waiting += 1;
+                return Ok(pass);
+            }
+        }
+    }
     for (contest, station, note) in desk.undelivered()? {
         match client.submit(&note) {
             Ok(stored) => {

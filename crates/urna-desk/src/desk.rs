@@ -22,6 +22,13 @@ use urna_model::protocol::hex;
 use crate::db::{self, DbError, Role};
 use crate::form::{self, Decision};
 
+mod decide;
+mod progress;
+mod scans;
+
+pub use decide::PendingDecision;
+pub use scans::{MAX_SCAN, scan_kind};
+
 /// Failed logins in a row that lock an account.
 pub const MAX_FAILURES: i64 = 5;
 /// How long a locked account stays locked.
@@ -140,6 +147,8 @@ pub struct Desk {
     next_reader: AtomicUsize,
     /// Saved lines go to the line writer, which commits them in groups.
     lines: Mutex<SyncSender<LineWrite>>,
+    /// `DATA/scans`: scans are written there too, for the public bundle.
+    scans_dir: std::path::PathBuf,
 }
 
 /// One keyed line to save, and where to answer with the entry's values after the commit.
@@ -306,6 +315,7 @@ impl Desk {
                 .map(|_| db::open(data).map(Mutex::new))
                 .collect::<Result<_, _>>()?,
             next_reader: AtomicUsize::new(0),
+            scans_dir: data.join("scans"),
         })
     }
 
@@ -972,7 +982,10 @@ impl Desk {
         why: &str,
         actor: &str,
     ) -> Result<(), Refusal> {
-        let note = self.signer.sign_text(text).to_bytes();
+        // A recount's result supersedes the quarantined protocol as an amendment.
+        let text = self.recount_text(tx, contest, station, text)?;
+        let text = self.with_scan(tx, contest, station, text)?;
+        let note = self.signer.sign_text(&text).to_bytes();
         tx.execute(
             "UPDATE protocols SET state = 'signed', note = ?1 WHERE contest = ?2 AND station = ?3",
             params![note, contest, station],
@@ -1188,6 +1201,7 @@ impl Desk {
             )?;
             q.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?
         };
+        let units = self.progress_units(&conn)?;
         let get = |k: &str| by_state.get(k).copied().unwrap_or(0);
         let once = finished_entries.iter().filter(|&&n| n == 1).count();
         let started = usize::try_from(
@@ -1204,6 +1218,7 @@ impl Desk {
             "signed": get("signed") + get("delivered") + get("refused"),
             "delivered": get("delivered"),
             "refused": get("refused"),
+            "units": units,
         }))
     }
 

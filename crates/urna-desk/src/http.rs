@@ -14,6 +14,11 @@
 //! GET  /api/protocols/<contest>/<station>         both entries side by side     coordinator
 //! POST /api/protocols/<contest>/<station>/resolve {csrf, action, reason}        coordinator
 //! GET  /api/progress                              counts by state (JSON)
+//! POST /api/scans/<contest>/<station>             the file's bytes; CSRF token in the
+//!                                                 `X-CSRF-Token` header   typist, coordinator
+//! GET  /api/scans/<sha256>                        a kept scan
+//! GET  /api/quarantine                            quarantined protocols, decisions  coordinator
+//! POST /api/decisions                             {csrf, contest, station, decision, reason}  coordinator
 //! ```
 //!
 //! The session cookie is `Secure; HttpOnly; SameSite=Strict`; its value is random and only
@@ -80,13 +85,30 @@ async fn handle(State(desk): State<Arc<Desk>>, req: Request) -> Response {
         .filter_map(|c| c.trim().strip_prefix(COOKIE)?.strip_prefix('='))
         .map(str::to_owned)
         .next();
+    // A scan's body is a file; every other body is a small JSON object.
+    let scan_upload = method == Method::POST && path.starts_with("/api/scans/");
+    let limit = if scan_upload {
+        crate::desk::MAX_SCAN
+    } else {
+        MAX_BODY
+    };
+    let header_csrf = req
+        .headers()
+        .get("x-csrf-token")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    if method == Method::GET
+        && let Some(hash) = path.strip_prefix("/api/scans/")
+    {
+        return scan_response(&desk, cookie.as_deref(), hash);
+    }
     // A body that trickles in holds a connection: it gets BODY_TIMEOUT, like urna serve's.
-    let body = match tokio::time::timeout(BODY_TIMEOUT, to_bytes(req.into_body(), MAX_BODY)).await {
+    let body = match tokio::time::timeout(BODY_TIMEOUT, to_bytes(req.into_body(), limit)).await {
         Ok(Ok(body)) => body,
         Ok(Err(_)) => {
             return json_response(Answer {
                 status: 413,
-                body: json!({"error": "too-large", "message": format!("request body over {MAX_BODY} bytes")}),
+                body: json!({"error": "too-large", "message": format!("request body over {limit} bytes")}),
                 cookie: None,
             });
         }
@@ -99,6 +121,15 @@ async fn handle(State(desk): State<Arc<Desk>>, req: Request) -> Response {
         }
     };
     let answer = tokio::task::spawn_blocking(move || {
+        if scan_upload {
+            return upload(
+                &desk,
+                &path,
+                cookie.as_deref(),
+                header_csrf.as_deref(),
+                &body,
+            );
+        }
         dispatch(&desk, &method, &path, cookie.as_deref(), &body)
     })
     .await
@@ -189,6 +220,14 @@ struct SaveLine {
 }
 
 #[derive(Deserialize)]
+struct DecisionRequest {
+    contest: String,
+    station: String,
+    decision: String,
+    reason: String,
+}
+
+#[derive(Deserialize)]
 struct Resolve {
     action: String,
     reason: String,
@@ -219,6 +258,52 @@ fn dispatch(desk: &Desk, method: &Method, path: &str, cookie: Option<&str>, body
     }
 }
 
+/// `POST /api/scans/<contest>/<station>`: the body is the file, the CSRF token in a header.
+fn upload(
+    desk: &Desk,
+    path: &str,
+    cookie: Option<&str>,
+    csrf: Option<&str>,
+    body: &[u8],
+) -> Answer {
+    let run = || -> Result<Value, Refusal> {
+        let (session, _) = desk.session(cookie, false)?;
+        desk.check_csrf(&session, csrf, path)?;
+        let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+        let ["api", "scans", contest, station] = parts.as_slice() else {
+            return Err(not_found(path));
+        };
+        desk.upload_scan(&session, contest, station, body)
+    };
+    match run() {
+        Ok(v) => Answer {
+            status: 200,
+            body: v,
+            cookie: None,
+        },
+        Err(r) => refusal(&r, None),
+    }
+}
+
+/// `GET /api/scans/<sha256>`: a kept scan, to any logged-in account.
+fn scan_response(desk: &Desk, cookie: Option<&str>, hash: &str) -> Response {
+    let found = desk.session(cookie, false).and_then(|(s, _)| {
+        if s.user.is_none() {
+            return Err(Refusal {
+                status: 401,
+                code: "unauthenticated",
+                message: "log in first".into(),
+            });
+        }
+        desk.scan(hash)
+    });
+    match found {
+        Ok(Some((kind, bytes))) => respond(200, &kind, Body::from(bytes), None),
+        Ok(None) => json_response(refusal(&not_found(hash), None)),
+        Err(r) => json_response(refusal(&r, None)),
+    }
+}
+
 fn refusal(r: &Refusal, cookie: Option<String>) -> Answer {
     Answer {
         status: r.status,
@@ -241,6 +326,7 @@ fn route(
             ["api", "session"] => none(desk.whoami(s)),
             ["api", "progress"] => none(desk.progress(s)?),
             ["api", "differences"] => none(desk.differences(s)?),
+            ["api", "quarantine"] => none(desk.quarantine(s)?),
             ["api", "entries", id] => none(desk.entry(s, entry_id(id)?)?),
             ["api", "protocols", contest, station] => none(desk.protocol(s, contest, station)?),
             _ => Err(not_found(path)),
@@ -283,6 +369,10 @@ fn route(
             none(desk.save_line(s, entry_id(id)?, &l.key, &l.value)?)
         }
         ["api", "entries", id, "finish"] => none(desk.finish(s, entry_id(id)?)?),
+        ["api", "decisions"] => {
+            let d: DecisionRequest = parse(body)?;
+            none(desk.decide(s, &d.contest, &d.station, &d.decision, &d.reason)?)
+        }
         ["api", "protocols", contest, station, "resolve"] => {
             let r: Resolve = parse(body)?;
             none(desk.resolve(s, contest, station, &r.action, &r.reason)?)

@@ -18,8 +18,13 @@
 //!   signed, then sent to `urna serve` with [`urna_server::submit::SubmitClient`]; it counts as
 //!   delivered only with the log's verified receipt ([`deliver`]).
 //!
-//! Out of scope: quarantine decisions and recounts, scans, polling-station mode, printed
-//! forms with QR codes.
+//! - the coordinator's decisions on protocols the log quarantined (accept, recount, annul) as
+//!   signed `urna/decision/v1` notes, and a recount keyed twice and signed as the amendment
+//!   superseding the quarantined protocol; scans of the paper protocols kept by SHA-256,
+//!   written to `DATA/scans/` for the bundle and named in the signed note; progress per
+//!   municipality.
+//!
+//! Out of scope: polling-station mode, printed forms with QR codes.
 
 pub mod db;
 pub mod deliver;

@@ -68,6 +68,7 @@ async function load() {
   if (u.role === "coordinator") {
     show("coordinator", "progress");
     await loadDifferences();
+    await loadQuarantine();
   }
   if (u.role === "administrator") show("admin", "progress");
   await loadProgress();
@@ -83,7 +84,26 @@ async function loadProgress() {
     tr.append(el("th", t("progress." + k)), el("td", String(p[k])));
     rows.append(tr);
   }
-  if (session.user.role === "coordinator") await loadDifferences();
+  // Per municipality: refreshed with the rest, every 5 seconds.
+  const cols = ["protocols", "entered_once", "entered_twice", "differences", "resolved", "signed", "delivered"];
+  const head = $("#progress-units-head");
+  head.replaceChildren(el("th", t("progress.unit")), ...cols.map((k) => el("th", t("progress." + k))));
+  const units = $("#progress-units");
+  units.replaceChildren();
+  for (const u of p.units || []) {
+    const tr = el("tr");
+    tr.dataset.unit = u.unit;
+    tr.append(el("th", `${u.name} (${u.unit})`), ...cols.map((k) => {
+      const td = el("td", String(u[k]));
+      td.dataset.k = k;
+      return td;
+    }));
+    units.append(tr);
+  }
+  if (session.user.role === "coordinator") {
+    await loadDifferences();
+    await loadQuarantine();
+  }
 }
 
 // ---- typist ----
@@ -218,6 +238,59 @@ async function resolve(action) {
   }
 }
 
+// ---- coordinator: quarantine decisions ----
+
+let quarantineShown = "";
+
+async function loadQuarantine() {
+  const q = await api("GET", "/api/quarantine");
+  const json = JSON.stringify(q) + language();
+  // Redrawn only when something changed, so a reason being typed is kept.
+  if (json === quarantineShown) return;
+  quarantineShown = json;
+  const list = $("#quar-list");
+  list.replaceChildren();
+  if (q.quarantined.length === 0) list.append(el("li", t("quar.none")));
+  for (const x of q.quarantined) {
+    const li = el("li");
+    li.dataset.station = x.station;
+    li.append(el("h3", `${x.contest} / ${x.station}`));
+    for (const v of x.violations.filter((v) => v.severity === "error")) {
+      li.append(el("p", `${t("severity.error")} ${v.rule}: ${v.message} (${v.detail})`, "error"));
+    }
+    for (const d of x.decisions) {
+      li.append(el("p", t("quar.decided", { decision: t("decision." + d.decision), by: d.by, reason: d.reason, state: t("quar.state." + d.state) }), "decided"));
+    }
+    if (x.state === "delivered") {
+      const label = el("label");
+      const input = el("input");
+      input.className = "quar-reason";
+      label.append(el("span", t("diff.reason") + " "), input);
+      li.append(label);
+      for (const kind of ["accept", "recount", "annul"]) {
+        const b = el("button", t("quar." + kind));
+        b.type = "button";
+        b.dataset.decision = kind;
+        b.addEventListener("click", () => decide(x, kind, input.value));
+        li.append(b);
+      }
+    } else {
+      li.append(el("p", t("quar.recounting")));
+    }
+    list.append(li);
+  }
+}
+
+async function decide(x, decision, reason) {
+  try {
+    const r = await api("POST", "/api/decisions", { contest: x.contest, station: x.station, decision, reason });
+    say(t("quar.done", { station: x.station, decision: t("decision." + r.decision) }));
+    await loadQuarantine();
+  } catch (e) {
+    say(t("error", { message: e.message }));
+  }
+}
+
 // ---- wiring ----
 
 function form(id, handler) {
@@ -274,6 +347,19 @@ function init() {
     await api("POST", "/api/users", { name, role: $("#au-role").value, password: $("#au-password").value });
     say(t("admin.added", { name }));
     $("#au-name").value = $("#au-password").value = "";
+  });
+  $("#scan").addEventListener("change", async (ev) => {
+    const file = ev.target.files[0];
+    if (!file || !entry) return;
+    // The file as it is; the CSRF token in a header, since the body is not JSON.
+    const r = await fetch(`/api/scans/${encodeURIComponent(entry.contest)}/${encodeURIComponent(entry.station)}`, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "X-CSRF-Token": session.csrf, "Content-Type": "application/octet-stream" },
+      body: file,
+    });
+    const json = await r.json().catch(() => ({}));
+    say(r.ok ? t("entry.scanned", { hash: json.scan }) : t("error", { message: json.message || r.statusText }));
   });
   $("#keep-1").addEventListener("click", () => resolve("keep-1"));
   $("#keep-2").addEventListener("click", () => resolve("keep-2"));

@@ -23,10 +23,18 @@
 //! `urna/amendment/v1` with revision = current + 1, naming the current entry's hash in
 //! `supersedes:`, signed by the station and co-signed by an authority whose scope covers the
 //! station. The superseded entry stays in the store and the log, never overwritten.
+//!
+//! Decisions: an `urna/decision/v1` note ([`crate::decision`]) is signed by an authority whose
+//! scope covers the station and names the station's current entry in `decides:`; it is stored
+//! and logged like any entry (its [`Submission::decision`] says what it decides) and changes no
+//! revision.
 
 use ed25519_dalek::VerifyingKey;
 use sha2::{Digest, Sha256};
 
+pub use decide::Decided;
+
+use crate::decision::{DecisionBody, DecisionError};
 use crate::definition::{CandidateIdx, ContestIdx, Election, StationIdx, UnitIdx};
 use crate::note::{self, Note, NoteError};
 use crate::protocol::{BodyError, BodyKind, ProtocolBody, hex};
@@ -57,10 +65,20 @@ pub struct Submission {
     pub preferences: Vec<(CandidateIdx, u64)>,
     /// Every failed rule, errors first, then warnings, each in definition order.
     pub violations: Vec<Violation>,
+    /// For an `urna/decision/v1` note, what it decides (then `revision` is 0 and the counts,
+    /// votes, preferences and violations are empty); `None` for a protocol or amendment. Boxed
+    /// so that the million protocols of a bulk intake carry one pointer, not the decision.
+    pub decision: Option<Box<Decided>>,
+    /// Whether the note carries a signature line by the station's key (verified, when the note
+    /// went through [`check`]). An amendment without one is admitted only as the recount the
+    /// commission ordered by a decision on the station's current entry.
+    pub station_signed: bool,
+    /// The `scan:` line of a protocol or amendment: the SHA-256 of the paper protocol's scan.
+    pub scan: Option<[u8; 32]>,
 }
 
 impl Submission {
-    /// Whether an error rule fails (the protocol is quarantined).
+    /// Whether an error rule fails (the protocol is quarantined). Never for a decision.
     pub fn is_quarantined(&self) -> bool {
         self.violations
             .iter()
@@ -85,6 +103,11 @@ pub trait History {
     fn latest(&self, contest: ContestIdx, station: StationIdx) -> Option<Latest>;
     /// Whether an entry with this hash was accepted.
     fn contains(&self, hash: &[u8; 32]) -> bool;
+    /// The entry of the station whose latest decision ordered a recount, if any: the recount's
+    /// amendment of that entry may then be signed by an authority without the station.
+    fn recount_ordered(&self, _contest: ContestIdx, _station: StationIdx) -> Option<[u8; 32]> {
+        None
+    }
 }
 
 /// The outcome of admitting an authentic submission.
@@ -107,6 +130,37 @@ pub enum Rejection {
     /// The body is malformed.
     #[error("body: {0}")]
     Body(#[from] BodyError),
+    /// A decision's body is malformed.
+    #[error("body: {0}")]
+    DecisionBody(#[from] DecisionError),
+    /// A decision without a valid signature by an authority whose scope covers the station.
+    #[error(
+        "station {station}: a decision needs a valid signature by an authority whose scope covers the station"
+    )]
+    DecisionAuthority {
+        /// Station.
+        station: String,
+    },
+    /// A decision on a station that has no entry in the contest.
+    #[error(
+        "station {station}: field `decides`: the station has no entry in this contest to decide on"
+    )]
+    NothingToDecide {
+        /// Station.
+        station: String,
+    },
+    /// A decision naming another entry than the station's current one.
+    #[error(
+        "station {station}: field `decides`: names sha256:{got}, but the station's current entry is sha256:{expected}"
+    )]
+    DecidesMismatch {
+        /// Station.
+        station: String,
+        /// Named (hex).
+        got: String,
+        /// Current (hex).
+        expected: String,
+    },
     /// `election:` names another election.
     #[error("line {line}: field `election`: {got:?} is not this election ({expected:?})")]
     WrongElection {
@@ -276,7 +330,9 @@ impl Rejection {
     /// `votes <list>`, a count's name…), for machine-readable errors.
     pub fn field(&self) -> Option<String> {
         Some(match self {
-            Self::Note(_) | Self::Body(_) => return None,
+            Self::Note(_) | Self::Body(_) | Self::DecisionBody(_) => return None,
+            Self::DecisionAuthority { .. } => "authority signature".to_owned(),
+            Self::NothingToDecide { .. } | Self::DecidesMismatch { .. } => "decides".to_owned(),
             Self::WrongElection { .. } => "election".to_owned(),
             Self::UnknownContest { .. } => "contest".to_owned(),
             Self::UnknownStation { .. } | Self::StationKey { .. } => "station".to_owned(),
@@ -303,7 +359,9 @@ impl Rejection {
     pub fn code(&self) -> &'static str {
         match self {
             Self::Note(_) => "malformed-note",
-            Self::Body(_) => "malformed-body",
+            Self::Body(_) | Self::DecisionBody(_) => "malformed-body",
+            Self::DecisionAuthority { .. } => "bad-authority",
+            Self::NothingToDecide { .. } | Self::DecidesMismatch { .. } => "bad-decides",
             Self::WrongElection { .. } => "wrong-election",
             Self::UnknownContest { .. } => "unknown-contest",
             Self::UnknownStation { .. } => "unknown-station",
@@ -391,6 +449,9 @@ pub fn admit(
     if history.contains(&s.hash) {
         return Ok(Verdict::Duplicate);
     }
+    if let Some(d) = &s.decision {
+        return decide::admit_decision(election, history, s, d);
+    }
     let station = || election.stations[s.station.0 as usize].id.clone();
     match (history.latest(s.contest, s.station), s.supersedes) {
         (None, Some(_)) => return Err(Rejection::NothingToAmend { station: station() }),
@@ -437,6 +498,17 @@ pub fn admit(
                     station: station(),
                     got: hex(&supersedes),
                     expected: hex(&l.hash),
+                });
+            }
+            // Without the station's signature, only as the recount a decision ordered.
+            if !s.station_signed && history.recount_ordered(s.contest, s.station) != Some(l.hash) {
+                let st = &election.stations[s.station.0 as usize];
+                return Err(Rejection::StationSignature {
+                    station: station(),
+                    source: note::SignatureError::Missing {
+                        name: st.id.clone(),
+                        key_id: st.key_id,
+                    },
                 });
             }
         }
@@ -528,6 +600,7 @@ impl Prepared {
         if !amendment && self.station_signature.is_some() {
             return Ok(());
         }
+        let decision = self.submission.decision.is_some();
         let unit = election.stations[self.submission.station.0 as usize].unit;
         let mut covered = false;
         for a in &election.authorities {
@@ -548,7 +621,11 @@ impl Prepared {
         }
         if covered {
             Ok(())
-        } else if amendment {
+        } else if decision {
+            Err(Rejection::DecisionAuthority {
+                station: self.station_name(election),
+            })
+        } else if amendment && self.station_signature.is_some() {
             Err(Rejection::MissingAuthority {
                 station: self.station_name(election),
             })
@@ -576,23 +653,23 @@ fn station_key(election: &Election, station: StationIdx) -> Option<VerifyingKey>
 
 fn prepare(election: &Election, bytes: &[u8]) -> Result<Prepared, Rejection> {
     let note = Note::parse(bytes)?;
+    if DecisionBody::is_decision(note.text()) {
+        // Signed by an authority alone: `verify_authorities` checks it.
+        let submission = decide::bind_decision(election, bytes, &note)?;
+        return Ok(Prepared {
+            note,
+            submission,
+            station_signature: None,
+        });
+    }
     let body = ProtocolBody::parse(note.text())?;
     let submission = bind_unverified(election, bytes, &note, &body)?;
     let st = &election.stations[submission.station.0 as usize];
-    let station_signature = match note.signature_by(&st.id, st.key_id) {
-        Some(sig) => Some(sig.signature.clone()),
-        // A first protocol may be signed by an authority over the station instead.
-        None if submission.supersedes.is_none() => None,
-        None => {
-            return Err(Rejection::StationSignature {
-                station: st.id.clone(),
-                source: note::SignatureError::Missing {
-                    name: st.id.clone(),
-                    key_id: st.key_id,
-                },
-            });
-        }
-    };
+    // A first protocol may be signed by an authority over the station instead, and so may a
+    // recount's amendment (which `admit` allows only after a decision ordered the recount).
+    let station_signature = note
+        .signature_by(&st.id, st.key_id)
+        .map(|sig| sig.signature.clone());
     Ok(Prepared {
         note,
         submission,
@@ -809,9 +886,28 @@ pub fn bind_unverified(
         votes,
         preferences,
         violations,
+        decision: None,
+        station_signed: note.signature_by(&st.id, st.key_id).is_some(),
+        scan: body.scan,
     };
     Ok(submission)
 }
+
+/// Parses a stored note and binds it with [`bind_unverified`], or, for a decision, binds it
+/// to its station, **without checking any signature** (same caveat).
+///
+/// # Errors
+/// [`Rejection`] for a malformed note or body, or one not of this election.
+pub fn bind_note_unverified(election: &Election, bytes: &[u8]) -> Result<Submission, Rejection> {
+    let note = Note::parse(bytes)?;
+    if DecisionBody::is_decision(note.text()) {
+        return decide::bind_decision(election, bytes, &note);
+    }
+    let body = ProtocolBody::parse(note.text())?;
+    bind_unverified(election, bytes, &note, &body)
+}
+
+mod decide;
 
 #[cfg(test)]
 mod tests;

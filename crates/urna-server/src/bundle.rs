@@ -5,7 +5,9 @@
 //! OUT/tile/...                 the log's tiles (C2SP tlog-tiles, https://c2sp.org/tlog-tiles),
 //!                              hard-linked (or copied) from DATA/log/tile; append-only,
 //!                              shared by every generation
-//! OUT/blob/sha256/<hex>        election.toml and the stations file, by SHA-256 of their bytes
+//! OUT/blob/sha256/<hex>        election.toml and the stations file, by SHA-256 of their bytes,
+//!                              and the scans of paper protocols found in DATA/scans/ (a file
+//!                              named by the SHA-256 of its bytes, written there by the desk)
 //! OUT/gen/<size:020>.<n>/      one generation: checkpoint, index.html, web/…, v1/…, csv/…,
 //!                              cdf/…, README.txt, and the relative symlinks
 //!                              tile -> ../../tile, blob -> ../../blob
@@ -377,6 +379,7 @@ impl BundleWriter {
             });
         }
         let tiles_linked = self.link_tiles(size, &checkpoint)?;
+        publish_scans(&self.data, &self.out)?;
         let Rendered { files, cdf_skipped } = self.render(&note)?;
         // A number is never used twice, even if writing this generation fails part-way (its
         // directory is deleted with the old generations once a later one goes live).
@@ -454,10 +457,11 @@ impl BundleWriter {
             let notes = self.reader.read(from, to)?;
             let bound = public::bind_parallel(&self.election, from, &notes, threads);
             for ((index, note), sub) in (from..).zip(&notes).zip(bound) {
-                let sub = sub?;
-                let unit = self.election.stations[sub.station.0 as usize].unit;
-                self.replay.apply_submission(&self.election, index, sub)?;
-                self.dirty.insert(unit);
+                if let Ok(sub) = &sub {
+                    self.dirty
+                        .insert(self.election.stations[sub.station.0 as usize].unit);
+                }
+                self.replay.apply_bound(&self.election, index, note, sub)?;
                 finished.clear();
                 self.tree
                     .append(leaf_hash(note), &mut finished)
@@ -830,6 +834,33 @@ fn verify_same_tile(rel: &str, src: &Path, dst: &Path) -> Result<(), BundleError
             tile: rel.to_owned(),
             path: dst.to_owned(),
         });
+    }
+    Ok(())
+}
+
+/// Publishes every scan in `DATA/scans/` whose name is the SHA-256 of its bytes as
+/// `OUT/blob/sha256/<hex>` (the desk writes them there; a unit file names a station's scan
+/// when its signed note does). A file whose name does not match its bytes is left out.
+fn publish_scans(data: &Path, out: &Path) -> Result<(), BundleError> {
+    let dir = data.join("scans");
+    let entries = match fs::read_dir(&dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(io("read scans", &dir)(e)),
+    };
+    for entry in entries {
+        let path = entry.map_err(io("read scans", &dir))?.path();
+        let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+            continue;
+        };
+        if out.join("blob/sha256").join(name).exists() {
+            continue;
+        }
+        let bytes = read(&path)?;
+        let sha = sha256(&bytes);
+        if hex(&sha) == name {
+            write_blob(out, &sha, &bytes)?;
+        }
     }
     Ok(())
 }

@@ -276,9 +276,8 @@ fn rejection_status(r: &Rejection) -> StatusCode {
     match r.code() {
         "malformed-note" | "malformed-body" => StatusCode::BAD_REQUEST,
         "bad-signature" | "bad-authority" => StatusCode::FORBIDDEN,
-        "replay" | "conflict" | "needs-amendment" | "bad-revision" | "bad-supersedes" => {
-            StatusCode::CONFLICT
-        }
+        "replay" | "conflict" | "needs-amendment" | "bad-revision" | "bad-supersedes"
+        | "bad-decides" => StatusCode::CONFLICT,
         _ => StatusCode::UNPROCESSABLE_ENTITY,
     }
 }

@@ -385,7 +385,14 @@ fn write_loop(
                             ])?;
                             let superseded = history.current_index(sub.contest, sub.station);
                             history.apply(&sub, verdict, index);
-                            if let Some(live) = live.as_mut() {
+                            if let (Some(live), Some(d), Some(current)) =
+                                (live.as_mut(), &sub.decision, superseded)
+                            {
+                                // A decision supersedes nothing: it changes how the station's
+                                // current entry counts.
+                                let current = stored_submission(conn, election, current)?;
+                                live.decide(election, &current, d.kind)?;
+                            } else if let Some(live) = live.as_mut() {
                                 if let Some(old) = superseded {
                                     let note: Vec<u8> = conn.query_row(
                                         "SELECT note FROM entries WHERE idx = ?1",
@@ -463,6 +470,20 @@ fn write_loop(
             return Ok(());
         }
     }
+}
+
+/// The submission of stored entry `index`, re-derived from its note.
+fn stored_submission(
+    conn: &rusqlite::Connection,
+    election: &urna_model::definition::Election,
+    index: u64,
+) -> Result<Submission, StoreError> {
+    let note: Vec<u8> = conn.query_row(
+        "SELECT note FROM entries WHERE idx = ?1",
+        params![crate::to_sql(index)],
+        |r| r.get(0),
+    )?;
+    crate::resubmit(election, &note).map_err(|reason| StoreError::Corrupt { index, reason })
 }
 
 /// Appends committed entries to the log and signs a checkpoint every `every` or

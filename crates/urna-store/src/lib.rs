@@ -14,6 +14,7 @@
 //! Out of scope: the transparency log's tiles and checkpoints (`urna-tlog`), PostgreSQL (a
 //! later backend behind the same operations), HTTP.
 
+pub mod audit;
 mod ingest;
 mod live;
 pub mod log;
@@ -24,6 +25,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OptionalExtension, params};
+use urna_model::decision::DecisionKind;
 use urna_model::definition::{ContestIdx, Election, StationIdx};
 use urna_model::genesis::Genesis;
 use urna_model::intake::{History, Latest, Submission, Verdict};
@@ -465,7 +467,7 @@ impl Store {
 
     /// An entry as read, with its verdict derived from its note and checked against `status`.
     fn checked(&self, (mut row, status): (EntryRow, i64)) -> Result<EntryRow, StoreError> {
-        if row.index > 0 {
+        if row.index > 0 && !urna_model::audit::is_audit(&row.note) {
             row.quarantined = resubmit(&self.election, &row.note)
                 .map_err(|reason| StoreError::Corrupt {
                     index: row.index,
@@ -527,9 +529,9 @@ impl Store {
         let mut wanted: Vec<i64> = Vec::new();
         for contest in &e.contests {
             let mut current: Vec<(u32, i64)> = vec![(0, -1); e.stations.len()];
-            let mut stmt = self
-                .conn
-                .prepare("SELECT idx, station, revision FROM entries WHERE contest = ?1")?;
+            let mut stmt = self.conn.prepare(
+                "SELECT idx, station, revision FROM entries WHERE contest = ?1 AND station != ''",
+            )?;
             let mut rows = stmt.query(params![contest.id])?;
             while let Some(r) = rows.next()? {
                 let index: i64 = r.get(0)?;
@@ -547,6 +549,7 @@ impl Store {
             wanted.extend(current.iter().map(|c| c.1).filter(|&i| i >= 0));
         }
         wanted.sort_unstable();
+        let decided = self.decisions()?;
         // Pass 2: parse the current notes in chunks, on every core, and add them up.
         let mut live = live::Live::new(e)?;
         let threads = std::thread::available_parallelism().map_or(2, usize::from);
@@ -574,6 +577,11 @@ impl Store {
                         reason,
                     })?;
                     live.add(e, &sub)?;
+                    if let Some(&(decides, kind)) = decided.get(&(sub.contest, sub.station))
+                        && decides == sub.hash
+                    {
+                        live.decide(e, &sub, kind)?;
+                    }
                 }
                 chunk.clear();
             }
@@ -582,6 +590,33 @@ impl Store {
             }
         }
         Ok(live)
+    }
+}
+
+impl Store {
+    /// The latest decision on each station, with the entry it decides (decisions are the rows
+    /// of revision 0 after the genesis; there are few).
+    #[allow(clippy::type_complexity)] // a map read once, where it is built
+    fn decisions(
+        &self,
+    ) -> Result<HashMap<(ContestIdx, StationIdx), ([u8; 32], DecisionKind)>, StoreError> {
+        let mut out = HashMap::new();
+        let mut stmt = self
+            .conn
+            .prepare("SELECT idx, note FROM entries WHERE revision = 0 AND idx > 0 ORDER BY idx")?;
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            let index: i64 = r.get(0)?;
+            let note: Vec<u8> = r.get(1)?;
+            let sub = resubmit(&self.election, &note).map_err(|reason| StoreError::Corrupt {
+                index: sql_u64(index),
+                reason,
+            })?;
+            if let Some(d) = sub.decision {
+                out.insert((sub.contest, sub.station), (d.decides, d.kind));
+            }
+        }
+        Ok(out)
     }
 }
 
@@ -673,6 +708,9 @@ fn parse_parallel(
 /// Re-derives a stored note's submission (parse, bind, validate) without checking signatures.
 pub(crate) fn resubmit(election: &Election, note: &[u8]) -> Result<Submission, String> {
     let parsed = Note::parse(note).map_err(|e| e.to_string())?;
+    if urna_model::decision::DecisionBody::is_decision(parsed.text()) {
+        return urna_model::intake::bind_note_unverified(election, note).map_err(|e| e.to_string());
+    }
     let body = ProtocolBody::parse(parsed.text()).map_err(|e| e.to_string())?;
     urna_model::intake::bind_unverified(election, note, &parsed, &body).map_err(|e| e.to_string())
 }
@@ -683,6 +721,8 @@ struct MemoryHistory {
     latest: HashMap<(ContestIdx, StationIdx), (Latest, u64)>,
     /// Every stored note's SHA-256, with its log index.
     hashes: HashMap<[u8; 32], u64>,
+    /// The entry whose latest decision ordered a recount, per station.
+    recounts: HashMap<(ContestIdx, StationIdx), [u8; 32]>,
 }
 
 impl MemoryHistory {
@@ -695,7 +735,18 @@ impl MemoryHistory {
     }
 
     fn apply(&mut self, sub: &Submission, verdict: Verdict, index: u64) {
-        if verdict != Verdict::Duplicate {
+        if let Some(d) = &sub.decision {
+            // A decision changes no revision: its hash is held, for duplicates, and a recount
+            // it orders, for the recount's amendment.
+            if verdict != Verdict::Duplicate {
+                self.hashes.insert(sub.hash, index);
+                if d.kind == DecisionKind::Recount {
+                    self.recounts.insert((sub.contest, sub.station), d.decides);
+                } else {
+                    self.recounts.remove(&(sub.contest, sub.station));
+                }
+            }
+        } else if verdict != Verdict::Duplicate {
             self.record(
                 sub.contest,
                 sub.station,
@@ -733,6 +784,10 @@ impl History for MemoryHistory {
 
     fn contains(&self, hash: &[u8; 32]) -> bool {
         self.hashes.contains_key(hash)
+    }
+
+    fn recount_ordered(&self, contest: ContestIdx, station: StationIdx) -> Option<[u8; 32]> {
+        self.recounts.get(&(contest, station)).copied()
     }
 }
 

@@ -1,10 +1,12 @@
 //! The tally kept current as notes are stored, so results are ready the moment they are
 //! durable. It equals the tally re-derived from the stored notes (a test checks both agree):
 //! a new protocol adds its outcome; an amendment removes the superseded outcome and adds the
-//! new one.
+//! new one; a decision on a station's current entry changes how that entry counts
+//! ([`StationOutcome::decided`]) until an amendment supersedes it.
 
 use std::collections::BTreeMap;
 
+use urna_model::decision::DecisionKind;
 use urna_model::definition::{ContestIdx, Election, StationIdx};
 use urna_model::intake::Submission;
 use urna_tally::public::count_warnings;
@@ -22,6 +24,8 @@ pub(crate) struct Live {
 struct LiveContest {
     builder: TallyBuilder,
     quarantined: BTreeMap<StationIdx, Submission>,
+    /// The latest decision on each station's current entry.
+    decided: BTreeMap<StationIdx, DecisionKind>,
     warnings: BTreeMap<String, (u64, String)>,
 }
 
@@ -36,6 +40,7 @@ impl Live {
                 Ok(LiveContest {
                     builder: TallyBuilder::new(e, c)?,
                     quarantined: BTreeMap::new(),
+                    decided: BTreeMap::new(),
                     warnings: BTreeMap::new(),
                 })
             })
@@ -57,9 +62,31 @@ impl Live {
     /// Removes a station's superseded submission.
     pub(crate) fn remove(&mut self, e: &Election, sub: &Submission) -> Result<(), StoreError> {
         let c = &mut self.contests[sub.contest.0 as usize];
-        c.builder.remove(e, &StationOutcome::of(sub))?;
+        let decided = c.decided.remove(&sub.station);
+        c.builder
+            .remove(e, &StationOutcome::decided(sub, decided))?;
         count_warnings(&mut c.warnings, sub, false);
         c.quarantined.remove(&sub.station);
+        Ok(())
+    }
+
+    /// Applies a decision on a station's current submission `sub`.
+    pub(crate) fn decide(
+        &mut self,
+        e: &Election,
+        sub: &Submission,
+        kind: DecisionKind,
+    ) -> Result<(), StoreError> {
+        let c = &mut self.contests[sub.contest.0 as usize];
+        let before = c.decided.insert(sub.station, kind);
+        c.builder.remove(e, &StationOutcome::decided(sub, before))?;
+        let now = StationOutcome::decided(sub, Some(kind));
+        c.builder.add(e, &now)?;
+        if now.is_counted() {
+            c.quarantined.remove(&sub.station);
+        } else {
+            c.quarantined.insert(sub.station, sub.clone());
+        }
         Ok(())
     }
 

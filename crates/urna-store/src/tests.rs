@@ -720,3 +720,78 @@ mod tamper_tests {
         );
     }
 }
+
+/// Signed decision notes by the simulation's authority on entries of `f`'s stations.
+fn decision_note(
+    sim: &Simulation,
+    store: &Store,
+    station: &str,
+    decides: &[u8],
+    kind: urna_model::decision::DecisionKind,
+) -> Vec<u8> {
+    let body = urna_model::decision::DecisionBody {
+        election: store.election().id.clone(),
+        contest: store.election().contests[0].id.clone(),
+        station: station.to_owned(),
+        decides: urna_model::intake::sha256(decides),
+        decision: kind,
+        reason: "checked against the paper protocol".into(),
+    };
+    sim.authority().sign_text(&body.to_text()).to_bytes()
+}
+
+#[test]
+fn decisions_change_how_a_station_counts_in_the_live_and_the_rederived_tally() {
+    use urna_model::decision::DecisionKind::{Accept, Annul, Recount};
+    let f = fixture(60);
+    let sim = Simulation::new(SimConfig {
+        stations: 60,
+        districts: 3,
+        error_rate_per_10k: 1500,
+        ..SimConfig::default()
+    });
+    let mut store = Store::init(&f.data, &f.definition).unwrap();
+    ingest(&mut store, &f.protocols);
+    let before = store.tally(ContestIdx(0)).unwrap();
+    let quarantined: Vec<StationIdx> = before.quarantined.iter().map(|(s, _)| *s).collect();
+    assert!(quarantined.len() >= 3, "the fixture injects errors");
+    let counted = (0..60u32)
+        .find(|i| !quarantined.contains(&StationIdx(*i)))
+        .unwrap();
+    let election = store.election().clone();
+    let id = |s: u32| election.stations[s as usize].id.clone();
+    let (q0, q1, q2) = (quarantined[0].0, quarantined[1].0, quarantined[2].0);
+    let p = |s: u32| &f.protocols[s as usize];
+    let notes = vec![
+        decision_note(&sim, &store, &id(q0), p(q0), Accept),
+        decision_note(&sim, &store, &id(q1), p(q1), Recount),
+        decision_note(&sim, &store, &id(q2), p(q2), Recount),
+        // A later decision on the same entry replaces the earlier one.
+        decision_note(&sim, &store, &id(q2), p(q2), Accept),
+        decision_note(&sim, &store, &id(counted), p(counted), Annul),
+        // On an entry that is not the station's: refused.
+        decision_note(&sim, &store, &id(counted), p(q0), Annul),
+    ];
+    let (r, outcomes) = ingest(&mut store, &notes);
+    assert_eq!((r.accepted, r.rejected), (5, 1), "{outcomes:?}");
+    let after = store.tally(ContestIdx(0)).unwrap();
+    let (b, a) = (&before.tally().units[0], &after.tally().units[0]);
+    // Two quarantined stations accepted, one counted station annulled.
+    assert_eq!(a.counted, b.counted + 2 - 1);
+    assert_eq!(a.quarantined, b.quarantined - 2 + 1);
+    assert_eq!(after.quarantined.len() as u64, a.quarantined);
+    assert!(after.quarantined.iter().any(|(s, _)| s.0 == counted));
+    assert!(after.quarantined.iter().any(|(s, _)| s.0 == q1));
+    assert_eq!(after, store.rederive_tally(ContestIdx(0)).unwrap());
+    // Decisions are entries of revision 0; the stations keep their current protocol.
+    assert_eq!(
+        store.current_entry_of(&id(q1)).unwrap().unwrap().note,
+        *p(q1)
+    );
+    drop(store);
+    let mut reopened = Store::open(&f.data).unwrap();
+    assert_eq!(after, reopened.tally(ContestIdx(0)).unwrap());
+    // Resubmitted after a reopen: duplicates.
+    let (r, _) = ingest(&mut reopened, &notes[..5]);
+    assert_eq!(r.duplicates, 5);
+}

@@ -150,7 +150,7 @@ use urna_model::definition::{
 use urna_model::intake::Submission;
 use urna_model::protocol::hex;
 
-use crate::public::{CheckpointInfo, EntryStatus, Replay};
+use crate::public::{CheckpointInfo, Replay};
 use crate::seats;
 
 /// `VendorApplicationId`: `urna <version>`.
@@ -538,7 +538,7 @@ impl StationPreferences {
                 let s = station_idx(i);
                 replay
                     .station(c, s)
-                    .filter(|state| state.latest().status == EntryStatus::Accepted)
+                    .filter(|state| state.is_counted())
                     .map(|state| (s, state.current()))
             })
         };
@@ -588,7 +588,7 @@ impl<'a> Ctx<'a> {
             for &c in &contests {
                 if let Some(state) = replay.station(c, s) {
                     reported += 1;
-                    counted += usize::from(state.latest().status == EntryStatus::Accepted);
+                    counted += usize::from(state.is_counted());
                 }
             }
             let p = if counted == contests.len() {
@@ -646,7 +646,7 @@ impl<'a> Ctx<'a> {
     fn counted(&self, c: ContestIdx, s: StationIdx) -> Option<&'a Submission> {
         self.replay
             .station(c, s)
-            .filter(|state| state.latest().status == EntryStatus::Accepted)
+            .filter(|state| state.is_counted())
             .map(|state| state.current())
     }
 
@@ -2105,7 +2105,7 @@ mod tests {
                 let id = format!("{STATION_PREFIX}{}", st.id);
                 let stated = r
                     .station(c, station_idx(i))
-                    .filter(|state| state.latest().status == EntryStatus::Accepted)
+                    .filter(|state| state.is_counted())
                     .and_then(|state| {
                         state
                             .current()

@@ -61,13 +61,14 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use serde::{Serialize, Serializer};
+use urna_model::decision::DecisionKind;
 use urna_model::definition::{
     CandidateIdx, ContestIdx, Election, Gender, ListKind, Marks, StationIdx, UnitIdx,
 };
 use urna_model::genesis::{Genesis, GenesisError};
-use urna_model::intake::{Rejection, Submission, bind_unverified, check, sha256};
+use urna_model::intake::{Rejection, Submission, bind_note_unverified, check, sha256};
 use urna_model::note::{Note, format_vkey};
-use urna_model::protocol::{ProtocolBody, hex};
+use urna_model::protocol::hex;
 use urna_model::rules::Severity;
 
 use crate::seats::{self, ListId};
@@ -146,6 +147,41 @@ pub enum ReplayError {
         "entry {index}: station {station}: amendment supersedes sha256:{got}, but the current entry is sha256:{expected}"
     )]
     SupersedesMismatch {
+        /// The entry.
+        index: u64,
+        /// The station.
+        station: String,
+        /// The hash it names (hex).
+        got: String,
+        /// The current entry's hash (hex).
+        expected: String,
+    },
+    /// An amendment without the station's signature that is not the recount a decision
+    /// ordered on the station's current entry.
+    #[error(
+        "entry {index}: station {station}: an amendment without the station's signature, but no decision ordered a recount of the current entry"
+    )]
+    UnorderedRecount {
+        /// The entry.
+        index: u64,
+        /// The station.
+        station: String,
+    },
+    /// A decision on a station that has no entry in the contest.
+    #[error(
+        "entry {index}: station {station}: a decision, but the station has no entry to decide on"
+    )]
+    NothingToDecide {
+        /// The entry.
+        index: u64,
+        /// The station.
+        station: String,
+    },
+    /// A decision that names another entry than the station's current one.
+    #[error(
+        "entry {index}: station {station}: decision on sha256:{got}, but the current entry is sha256:{expected}"
+    )]
+    DecidesMismatch {
         /// The entry.
         index: u64,
         /// The station.
@@ -265,11 +301,28 @@ pub struct Revision {
     pub entry: [u8; 32],
 }
 
+/// A decision of the commission in a station's history (an `urna/decision/v1` entry).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DecisionStep {
+    /// Log index of the decision.
+    pub index: u64,
+    /// SHA-256 of the decision's note bytes.
+    pub entry: [u8; 32],
+    /// SHA-256 of the entry it decides on.
+    pub decides: [u8; 32],
+    /// Accept, recount or annul.
+    pub kind: DecisionKind,
+    /// Why, in words.
+    pub reason: String,
+}
+
 /// A station's state in one contest: its current submission and every entry it made.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StationState {
     current: Submission,
     history: Vec<Revision>,
+    /// Every decision on the station's entries, oldest first.
+    decisions: Vec<DecisionStep>,
     /// The preference votes of each superseded entry (`history` but the last), kept apart so
     /// that the current entry's are held once (in `current`) and closed lists hold nothing.
     superseded_preferences: Vec<Vec<(CandidateIdx, u64)>>,
@@ -295,6 +348,41 @@ impl StationState {
             self.superseded_preferences
                 .get(i)
                 .map_or(&[][..], Vec::as_slice)
+        }
+    }
+
+    /// Every decision on the station's entries, oldest first.
+    pub fn decisions(&self) -> &[DecisionStep] {
+        &self.decisions
+    }
+
+    /// The latest decision on the current entry, if any: it says how the entry counts.
+    pub fn decision(&self) -> Option<DecisionKind> {
+        self.decisions
+            .last()
+            .filter(|d| d.decides == self.current.hash)
+            .map(|d| d.kind)
+    }
+
+    /// The station's outcome in the totals: its current entry under the latest decision on it.
+    pub fn outcome(&self) -> StationOutcome<'_> {
+        StationOutcome::decided(&self.current, self.decision())
+    }
+
+    /// Whether the station counts in the totals.
+    pub fn is_counted(&self) -> bool {
+        self.outcome().is_counted()
+    }
+
+    /// The station's status as the public files write it: `accepted` (counted, also when a
+    /// decision accepted a quarantined entry), `quarantined`, `recount` (ordered, pending its
+    /// amendment) or `annulled`.
+    pub fn status(&self) -> &'static str {
+        match self.decision() {
+            Some(DecisionKind::Accept) => EntryStatus::Accepted.as_str(),
+            Some(DecisionKind::Recount) => "recount",
+            Some(DecisionKind::Annul) => "annulled",
+            None => self.latest().status.as_str(),
         }
     }
 
@@ -370,8 +458,41 @@ impl Replay {
         if index == 0 {
             return self.apply_genesis(e, note).map(|_| ());
         }
+        if urna_model::audit::is_audit(note) {
+            return self.apply_audit(index);
+        }
         let sub = bind_entry(e, index, note)?;
         self.apply_submission(e, index, sub)
+    }
+
+    /// Applies entry `index`, an `urna/audit/v1` note: an audit does not change the results,
+    /// so only the index advances (the audit is checked by `urna-audit`'s trail).
+    ///
+    /// # Errors
+    /// [`ReplayError::OutOfOrder`].
+    pub fn apply_audit(&mut self, index: u64) -> Result<(), ReplayError> {
+        self.expect_index(index)?;
+        self.applied += 1;
+        Ok(())
+    }
+
+    /// Applies entry `index` as [`bind_entry`] (or [`bind_parallel`]) bound it: a note that
+    /// did not bind because it is an audit note only advances the index
+    /// ([`Replay::apply_audit`]); any other binding error is returned.
+    ///
+    /// # Errors
+    /// As [`Replay::apply_submission`], or the binding error.
+    pub fn apply_bound(
+        &mut self,
+        e: &Election,
+        index: u64,
+        note: &[u8],
+        bound: Result<Submission, ReplayError>,
+    ) -> Result<(), ReplayError> {
+        match bound {
+            Err(_) if urna_model::audit::is_audit(note) => self.apply_audit(index),
+            bound => self.apply_submission(e, index, bound?),
+        }
     }
 
     /// Applies entry 0, which must be the genesis committing to `e`'s definition, and returns
@@ -408,6 +529,9 @@ impl Replay {
         if index == 0 {
             return self.apply_genesis(e, note).map(|_| ());
         }
+        if urna_model::audit::is_audit(note) {
+            return self.apply_audit(index);
+        }
         let sub = check(e, note).map_err(|source| ReplayError::Entry { index, source })?;
         self.apply_submission(e, index, sub)
     }
@@ -440,6 +564,34 @@ impl Replay {
             .get_mut(sub.contest.0 as usize)
             .ok_or(ReplayError::NotThisElection { index })?;
         let slot = &mut c.stations[sub.station.0 as usize];
+        if let Some(d) = &sub.decision {
+            let Some(state) = slot.as_mut() else {
+                return Err(ReplayError::NothingToDecide {
+                    index,
+                    station: station_id,
+                });
+            };
+            if d.decides != state.current.hash {
+                return Err(ReplayError::DecidesMismatch {
+                    index,
+                    station: station_id,
+                    got: hex(&d.decides),
+                    expected: hex(&state.current.hash),
+                });
+            }
+            let tally_err = |source| ReplayError::Tally { index, source };
+            c.builder.remove(e, &state.outcome()).map_err(tally_err)?;
+            state.decisions.push(DecisionStep {
+                index,
+                entry: sub.hash,
+                decides: d.decides,
+                kind: d.kind,
+                reason: d.reason.clone(),
+            });
+            c.builder.add(e, &state.outcome()).map_err(tally_err)?;
+            self.applied += 1;
+            return Ok(());
+        }
         match (slot.as_ref(), sub.supersedes) {
             (None, None) if sub.revision == 1 => {}
             (None, None) => {
@@ -481,17 +633,23 @@ impl Replay {
                         expected: hex(&cur.current.hash),
                     });
                 }
+                if !sub.station_signed && cur.decision() != Some(DecisionKind::Recount) {
+                    return Err(ReplayError::UnorderedRecount {
+                        index,
+                        station: station_id,
+                    });
+                }
             }
         }
         let tally_err = |source| ReplayError::Tally { index, source };
         let mut history = Vec::new();
         let mut superseded_preferences = Vec::new();
+        let mut decisions = Vec::new();
         if let Some(old) = slot.take() {
-            c.builder
-                .remove(e, &StationOutcome::of(&old.current))
-                .map_err(tally_err)?;
+            c.builder.remove(e, &old.outcome()).map_err(tally_err)?;
             count_warnings(&mut c.warnings, &old.current, false);
             history = old.history;
+            decisions = old.decisions;
             superseded_preferences = old.superseded_preferences;
             superseded_preferences.push(old.current.preferences);
         }
@@ -512,6 +670,7 @@ impl Replay {
         *slot = Some(StationState {
             current: sub,
             history,
+            decisions,
             superseded_preferences,
         });
         self.applied += 1;
@@ -548,7 +707,7 @@ impl Replay {
             .iter()
             .enumerate()
             .filter_map(|(i, s)| {
-                let s = s.as_ref().filter(|s| s.current.is_quarantined())?;
+                let s = s.as_ref().filter(|s| !s.is_counted())?;
                 Some((StationIdx(u32::try_from(i).unwrap_or(u32::MAX)), s))
             })
     }
@@ -597,12 +756,7 @@ pub fn parse_genesis(note: &[u8]) -> Result<Genesis, String> {
 /// # Errors
 /// [`ReplayError::Entry`] naming the index and what is wrong.
 pub fn bind_entry(e: &Election, index: u64, note: &[u8]) -> Result<Submission, ReplayError> {
-    let bind = || -> Result<Submission, Rejection> {
-        let parsed = Note::parse(note)?;
-        let body = ProtocolBody::parse(parsed.text())?;
-        bind_unverified(e, note, &parsed, &body)
-    };
-    bind().map_err(|source| ReplayError::Entry { index, source })
+    bind_note_unverified(e, note).map_err(|source| ReplayError::Entry { index, source })
 }
 
 /// Binds entries `first…` to the definition with [`bind_entry`] on `threads` threads,
@@ -827,6 +981,13 @@ pub const WEB_FILES: &[(&str, &[u8])] = &[
     (
         "web/verify.js",
         include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../web/verify.js")),
+    ),
+    (
+        "web/decisions.js",
+        include_bytes!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../web/decisions.js"
+        )),
     ),
     (
         "web/i18n.js",
@@ -1416,6 +1577,7 @@ pub fn render_quarantine(e: &Election, replay: &Replay) -> Result<Vec<u8>, Rende
                                 detail: &v.detail,
                             })
                             .collect(),
+                        decision: state.decision().map(DecisionKind::as_str),
                     }
                 })
                 .collect(),
@@ -1530,7 +1692,7 @@ pub fn render_preferences_csv(
             let Some(state) = replay.station(c, s) else {
                 continue;
             };
-            if state.current.is_quarantined() {
+            if !state.is_counted() {
                 continue;
             }
             let Some(PreferencesDoc(lists)) = note_preferences(e, c, &state.current.preferences)
@@ -1828,7 +1990,7 @@ fn ballot_positions(e: &Election, c: ContestIdx) -> Vec<Option<usize>> {
 fn station_status(state: Option<&StationState>) -> &'static str {
     match state {
         None => "not-reported",
-        Some(s) => s.latest().status.as_str(),
+        Some(s) => s.status(),
     }
 }
 
@@ -1994,6 +2156,7 @@ fn station_doc<'a>(
                 counts: counts_named(e, &sub.counts),
                 votes: votes_named(e, c, &sub.votes),
                 preferences: note_preferences(e, c, &sub.preferences),
+                scan: sub.scan.as_ref().map(entry_ref),
                 violations: sub
                     .violations
                     .iter()
@@ -2025,6 +2188,7 @@ fn station_doc<'a>(
                     .collect()
             })
             .unwrap_or_default(),
+        decisions: decision_docs(state),
     }
 }
 
@@ -2352,6 +2516,36 @@ struct StationDoc<'a> {
     status: &'static str,
     current: Option<CurrentDoc<'a>>,
     history: Vec<HistoryDoc<'a>>,
+    /// The commission's decisions on the station's entries (only when it has any).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    decisions: Vec<DecisionDoc<'a>>,
+}
+
+/// One `urna/decision/v1` entry in a station's history.
+#[derive(Serialize)]
+struct DecisionDoc<'a> {
+    index: u64,
+    entry: String,
+    decides: String,
+    decision: &'static str,
+    reason: &'a str,
+}
+
+fn decision_docs(state: Option<&StationState>) -> Vec<DecisionDoc<'_>> {
+    state
+        .map(|s| {
+            s.decisions()
+                .iter()
+                .map(|d| DecisionDoc {
+                    index: d.index,
+                    entry: entry_ref(&d.entry),
+                    decides: entry_ref(&d.decides),
+                    decision: d.kind.as_str(),
+                    reason: &d.reason,
+                })
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 #[derive(Serialize)]
@@ -2365,6 +2559,10 @@ struct CurrentDoc<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     preferences: Option<PreferencesDoc<'a>>,
     violations: Vec<ViolationDoc<'a>>,
+    /// The scan of the paper protocol the note names (`sha256:<hex>`; published as
+    /// `blob/sha256/<hex>` when the commission has the file); only when it names one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    scan: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -2407,6 +2605,9 @@ struct QuarantinedDoc<'a> {
     revision: u32,
     entry: String,
     violations: Vec<RuleDoc<'a>>,
+    /// The latest decision on the entry, when it is a recount or an annulment.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    decision: Option<&'static str>,
 }
 
 #[derive(Serialize)]

@@ -5,6 +5,7 @@
 //! not counted; they are reported. The result depends only on the set of outcomes, never on
 //! their order (sums are commutative and a station may appear once).
 
+use urna_model::decision::DecisionKind;
 use urna_model::definition::{CandidateIdx, ContestIdx, Election, StationIdx, UnitIdx};
 use urna_model::intake::Submission;
 
@@ -44,6 +45,29 @@ impl<'a> StationOutcome<'a> {
                 preferences: &sub.preferences,
             }
         }
+    }
+
+    /// The outcome of a station's current submission under the commission's latest decision
+    /// on it, if any: `accept` counts it as it stands, `recount` and `annul` keep it out of
+    /// the totals (reported with the quarantined stations).
+    pub fn decided(sub: &'a Submission, decision: Option<DecisionKind>) -> Self {
+        match decision {
+            None => Self::of(sub),
+            Some(DecisionKind::Accept) => Self::Counted {
+                station: sub.station,
+                counts: &sub.counts,
+                votes: &sub.votes,
+                preferences: &sub.preferences,
+            },
+            Some(DecisionKind::Recount | DecisionKind::Annul) => Self::Quarantined {
+                station: sub.station,
+            },
+        }
+    }
+
+    /// Whether the outcome counts in the totals.
+    pub fn is_counted(&self) -> bool {
+        matches!(self, Self::Counted { .. })
     }
 
     fn station(&self) -> StationIdx {

@@ -1,7 +1,7 @@
 //! The independent verifier of an urna election: from a public bundle (a directory or a web
 //! server), with trust given explicitly, it re-checks the log and recomputes every number.
 //!
-//! It depends on `urna-model`, `urna-tlog` and `urna-tally` only, never on the commission's
+//! It depends on `urna-model`, `urna-tlog`, `urna-tally` and `urna-audit` only, never on the commission's
 //! storage or server code, so what it checks does not lean on what it checks.
 //!
 //! What [`verify`] checks, in order:
@@ -23,6 +23,10 @@
 //!    co-signature) checked exactly as intake does, in Ed25519 batches on every core; every
 //!    entry replayed in index order ([`urna_tally::public::Replay`]), so a note out of its
 //!    station's sequence is named.
+//!    Every `urna/audit/v1` entry is re-checked as intake checks it: signed by an authority
+//!    over the whole election, and following the audit before it: the results at its
+//!    checkpoint replayed again, the assertions, the sample from the seed and the verdict from
+//!    the hand counts recomputed (`urna-audit`'s trail).
 //! 5. **Results**: every derived file recomputed ([`urna_tally::public::render`]) and compared
 //!    byte for byte with the published one; a difference is named by JSON path or CSV line and
 //!    column, with the station or unit.
@@ -56,6 +60,7 @@
 //! Out of scope: finding the keys to trust (they come from the commission and the witnesses, out of band), and
 //! judging the election itself (plausibility screens, audits).
 
+mod audit;
 pub mod bench;
 mod checkpoint;
 pub mod diff;
@@ -228,6 +233,7 @@ pub fn verify(
     report.counts.entries_skipped = log.skipped;
     report.counts.protocols = log.protocols;
     report.counts.amendments = log.amendments;
+    report.counts.decisions = log.decisions;
     match (&log.root, &log.store) {
         (Some(root), Some(store)) => {
             if *root != cp.checkpoint.root {
@@ -264,6 +270,20 @@ pub fn verify(
         summarise_replay(e, r, &mut report);
         explain_refusals(source, e, &log.refused, &mut found)?;
     }
+
+    // 4b. Audits: every urna/audit/v1 entry re-checked against the log it audits.
+    let _audits = match &election {
+        Some((e, _)) if !log.audits.is_empty() => Some(audit::check(
+            source,
+            e,
+            log.store.as_ref(),
+            size,
+            &log.audits,
+            &fetched,
+            &mut found,
+        )),
+        _ => None,
+    };
 
     // 5. The derived files.
     let complete = log.skipped == 0 && log.replay.is_some();

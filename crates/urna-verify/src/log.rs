@@ -66,8 +66,11 @@ pub(crate) struct LogOutcome {
     pub(crate) protocols: u64,
     /// Amendments applied.
     pub(crate) amendments: u64,
+    pub(crate) decisions: u64,
     /// Entries refused at the signature or binding check.
     pub(crate) refused: Vec<Refused>,
+    /// The `urna/audit/v1` entries, with their index, for the audit re-check.
+    pub(crate) audits: Vec<(u64, Vec<u8>)>,
 }
 
 /// One entry bundle's result.
@@ -119,7 +122,9 @@ pub(crate) fn run(
         applied: 0,
         protocols: 0,
         amendments: 0,
+        decisions: 0,
         refused: Vec::new(),
+        audits: Vec::new(),
     };
     let mut tree = Tree::new();
     let result = std::thread::scope(|s| -> Result<(), SourceError> {
@@ -250,6 +255,21 @@ fn apply(
 ) {
     let index = entry.index;
     match entry.checked {
+        // An audit note does not bind as a protocol: it changes no result, and the audit
+        // re-check (`crate::audit`) checks its signature and its place in the audit.
+        Err(_)
+            if entry
+                .bytes
+                .as_deref()
+                .is_some_and(urna_model::audit::is_audit) =>
+        {
+            if let Some(r) = replay.as_mut()
+                && r.apply_audit(index - out.skipped).is_ok()
+            {
+                out.applied += 1;
+            }
+            out.audits.push((index, entry.bytes.unwrap_or_default()));
+        }
         Err(rejection) => {
             let bytes = entry.bytes.unwrap_or_default();
             out.refused.push(Refused {
@@ -273,13 +293,16 @@ fn apply(
                 return;
             };
             let amendment = sub.supersedes.is_some();
+            let decision = sub.decision.is_some();
             let station = e.stations.get(sub.station.0 as usize).map(|s| s.id.clone());
             // Skipped entries are left out of the replay, so it numbers the rest without
             // them; messages use the log's own index.
             match r.apply_submission(e, index - out.skipped, sub) {
                 Ok(()) => {
                     out.applied += 1;
-                    if amendment {
+                    if decision {
+                        out.decisions += 1;
+                    } else if amendment {
                         out.amendments += 1;
                     } else {
                         out.protocols += 1;
@@ -454,7 +477,7 @@ fn work_unit(
 /// Reads entry bundle `n`, which should hold `width` entries (from the full bundle if the
 /// partial one is gone, as C2SP tlog-tiles allows). A bundle cut short yields the entries
 /// before the cut; a missing one none; either with a discrepancy.
-fn read_entries(
+pub(crate) fn read_entries(
     source: &dyn Source,
     n: u64,
     width: u64,

@@ -149,6 +149,11 @@ pub struct UnknownSigner {
     pub key_id: String,
 }
 
+#[allow(clippy::trivially_copy_pass_by_ref)] // serde passes a reference
+fn no_decisions(n: &u64) -> bool {
+    *n == 0
+}
+
 /// What was checked, in numbers.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Counts {
@@ -162,6 +167,9 @@ pub struct Counts {
     pub protocols: u64,
     /// Amendments among them.
     pub amendments: u64,
+    /// The commission's decisions (`urna/decision/v1`) among them; not written when none.
+    #[serde(skip_serializing_if = "no_decisions")]
+    pub decisions: u64,
     /// Polling stations in the definition.
     pub stations: u64,
     /// Station results reported (summed over contests).
@@ -279,6 +287,10 @@ pub enum Kind {
     Fork,
     /// `v1/keys.json` is missing, or names other keys than the ones trusted.
     Keys,
+    /// An `urna/audit/v1` entry is not signed by an authority over the election, or does not
+    /// follow from the audit before it (a sample not drawn from the seed, a verdict the counts
+    /// do not give).
+    Audit,
 }
 
 impl Kind {
@@ -306,6 +318,7 @@ impl Kind {
             Self::Rollback => "rollback",
             Self::Fork => "fork",
             Self::Keys => "keys",
+            Self::Audit => "audit",
         }
     }
 }
@@ -473,6 +486,13 @@ impl Report {
             "  log          {} entries: {} tiles, {} bytes; {} entries' signatures checked and replayed ({} protocols, {} amendments)",
             c.entries, c.tiles, c.bytes, c.entries_verified, c.protocols, c.amendments
         );
+        if c.decisions > 0 {
+            let _ = writeln!(
+                s,
+                "               {} decisions of the commission replayed: each signed by an authority over its station, on the station's current entry",
+                c.decisions
+            );
+        }
         let _ = writeln!(
             s,
             "  stations     {} in the definition; {} reporting: {} counted, {} quarantined",

@@ -522,3 +522,389 @@ fn desk_in_the_browser_two_typists_in_two_languages_keyboard_only() {
         "{text}"
     );
 }
+
+impl Browser {
+    /// Keys a whole protocol as [`Browser::key`] does, but with `first` votes for the first
+    /// list (10 makes it add up; anything else breaks `votes-sum-to-valid`).
+    fn key_with(&mut self, station: &str, first: u64) -> Value {
+        let e = self.post(
+            "/api/claim",
+            json!({"contest": urna_sim::CONTEST_ID, "station": station}),
+        );
+        let id = e["entry"].as_i64().unwrap();
+        let registered = e["registered"].as_u64().unwrap();
+        let mut first_list = true;
+        for line in e["lines"].as_array().unwrap() {
+            let key = line["key"].as_str().unwrap();
+            let value = match key {
+                "count:registered" => registered,
+                "count:ballots-cast" | "count:valid" => 10,
+                _ if key.starts_with("votes:") && first_list => {
+                    first_list = false;
+                    first
+                }
+                _ => 0,
+            };
+            self.post(
+                &format!("/api/entries/{id}/line"),
+                json!({"key": key, "value": value.to_string()}),
+            );
+        }
+        self.post(&format!("/api/entries/{id}/finish"), json!({}))
+    }
+
+    /// Polls `GET path` until `done` holds for its JSON.
+    fn wait(&mut self, what: &str, path: &str, done: impl Fn(&Value) -> bool) -> Value {
+        let t = std::time::Instant::now();
+        loop {
+            let (_, v) = self.call("GET", path, None);
+            if done(&v) {
+                return v;
+            }
+            assert!(t.elapsed() < Duration::from_secs(60), "{what}: {v}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// The quarantine decision and the recount's amendment end to end: a paper protocol whose
+/// votes do not add up is keyed twice, kept by the coordinator, quarantined by the log; a
+/// coordinator orders a recount on the desk's page (in Albanian); the recount is keyed twice
+/// and delivered as an amendment signed by the centre alone; the results page (in English and
+/// Macedonian) shows protocol, quarantine, decision and amendment, and the station verifies.
+#[test]
+fn desk_in_the_browser_a_quarantined_protocol_is_recounted() {
+    let Some(tools) = crate::web::Tools::find("desk_in_the_browser_recount", false) else {
+        return;
+    };
+    let Centre {
+        dir: _dir,
+        src,
+        data,
+        server,
+        log_key,
+    } = Centre::new(2);
+    add_user(&data, "dita", "coordinator", "first-password-1");
+    let desk = start_desk(
+        &data,
+        &src.join("secrets/central-commission.key"),
+        &server.url,
+        &log_key,
+    );
+    let station = std::fs::read_to_string(src.join("stations.csv"))
+        .unwrap()
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split(',')
+        .next()
+        .unwrap()
+        .to_owned();
+    let mut ana = Browser::login(&desk.addr, "ana");
+    let mut besa = Browser::login(&desk.addr, "besa");
+    let mut cim = Browser::login(&desk.addr, "cim");
+    ana.key_with(&station, 9);
+    assert_eq!(besa.key_with(&station, 9)["protocol"], json!("difference"));
+    let path = format!("/api/protocols/{}/{station}", urna_sim::CONTEST_ID);
+    cim.post(
+        &format!("{path}/resolve"),
+        json!({"action": "keep-1", "reason": "the paper protocol says 9"}),
+    );
+    cim.wait("the log quarantines the protocol", &path, |v| {
+        v["why"] == json!("quarantined")
+    });
+
+    // The coordinator's page, in Albanian: the quarantined protocol, a reason, "recount".
+    let url = format!("http://{}", desk.addr);
+    let b = crate::web::Browser::start(&tools, (1200, 900));
+    b.goto(&format!("{url}/?lang=sq"));
+    focus(&b, "#login-name");
+    type_keys(&b, "dita");
+    focus(&b, "#login-password");
+    type_keys(&b, "first-password-1\u{E007}");
+    focus(&b, "#pw-old");
+    type_keys(&b, "first-password-1");
+    focus(&b, "#pw-new");
+    type_keys(&b, "second-password-2\u{E007}");
+    let item = format!("#quar-list li[data-station='{station}']");
+    focus(&b, &format!("{item} input.quar-reason"));
+    type_keys(&b, "Votat nuk përputhen me fletët e vlefshme");
+    let button = format!("{item} button[data-decision=recount]");
+    assert_eq!(
+        b.js(
+            "return document.querySelector(arguments[0]).textContent;",
+            &[json!(button)]
+        ),
+        json!("Urdhëro rinumërim")
+    );
+    b.js(
+        "document.querySelector(arguments[0]).click();",
+        &[json!(button)],
+    );
+    b.wait_for(
+        "the recount ordered",
+        "return document.getElementById('status').textContent.includes('urdhëruar rinumërim') || null;",
+        &[],
+    );
+    b.wait_for(
+        "the recount under way in the list",
+        "const li = document.querySelector(arguments[0]); return li && li.textContent.includes('Rinumërimi po bëhet') || null;",
+        &[json!(item)],
+    );
+    drop(b);
+
+    // The recount, keyed twice with the recount's scan: equal and valid, signed as an
+    // amendment naming the scan, accepted by the log.
+    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+    png.extend((0..4000u32).map(|i| (i % 97) as u8));
+    let (status, v) = ana.upload(
+        &format!("/api/scans/{}/{station}", urna_sim::CONTEST_ID),
+        &png,
+    );
+    assert_eq!(status, 200, "{v}");
+    let scan = urna_model::protocol::hex(&urna_model::intake::sha256(&png));
+    ana.key_with(&station, 10);
+    assert_eq!(besa.key_with(&station, 10)["protocol"], json!("signed"));
+    let v = cim.wait("the recount's amendment in the log", &path, |v| {
+        v["state"] == json!("delivered") && v["why"].is_string()
+    });
+    assert_eq!(v["why"], json!("accepted"), "{v}");
+    let audit = run(&["desk", "audit-export", "--data", p(&data)], 0);
+    assert!(
+        audit.contains("\"actor\":\"dita\",\"action\":\"decision\"")
+            && audit.contains("decision-delivered"),
+        "{audit}"
+    );
+
+    // The results page: each step, in English and Macedonian; the amendment verifies.
+    let addr = server.url.trim_start_matches("http://").to_owned();
+    let t = std::time::Instant::now();
+    while crate::web::fetch_json(&addr, "/v1/summary.json")["checkpoint"]["size"]
+        .as_u64()
+        .unwrap_or(0)
+        < 4
+    {
+        assert!(t.elapsed() < Duration::from_secs(60), "never published");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let b = crate::web::Browser::start(&tools, (1200, 900));
+    for (lang, word) in [
+        ("en", "recount ordered"),
+        ("mk", "наложено повторно броење"),
+    ] {
+        b.goto(&format!("{}/?lang={lang}#/station/{station}", server.url));
+        let steps = b.wait_for(
+            &format!("{lang}: the station's history"),
+            "const items = [...document.querySelectorAll('ol.history > li')]; \
+             if (items.length < 3) return null; \
+             return items.map((li) => [li.dataset.decision || 'revision', li.textContent.trim()]);",
+            &[],
+        );
+        let steps = steps.as_array().unwrap();
+        let kinds: Vec<&str> = steps.iter().map(|s| s[0].as_str().unwrap()).collect();
+        assert_eq!(
+            kinds,
+            ["revision", "recount", "revision"],
+            "{lang}: {steps:?}"
+        );
+        assert!(
+            steps[1][1].as_str().unwrap().contains(word),
+            "{lang}: {steps:?}"
+        );
+    }
+    // The recount's scan, linked from the station's view and served by its SHA-256.
+    let href = b.wait_for(
+        "the scan's link",
+        "const a = document.querySelector('a[data-testid=scan]'); return a ? a.getAttribute('href') : null;",
+        &[],
+    );
+    assert_eq!(href, json!(format!("blob/sha256/{scan}")));
+    let blob = crate::server::get(&addr, &format!("/blob/sha256/{scan}"));
+    assert_eq!((blob.status, blob.body), (200, png));
+    let (state, text, _) = b.verify_station(&format!("{}/", server.url), &station);
+    assert_eq!(state, "verified", "{text}");
+    drop(b);
+    drop(desk);
+    assert!(server.stop().success());
+}
+
+impl Browser {
+    /// Logs in with `first` and changes it, as the first login demands.
+    fn login_first(addr: &str, name: &str, first: &str) -> Self {
+        let mut b = Self::new(addr);
+        let v = b.post("/api/login", json!({"name": name, "password": first}));
+        b.csrf = v["csrf"].as_str().unwrap().to_owned();
+        b.post(
+            "/api/password",
+            json!({"old": first, "new": "second-password-2"}),
+        );
+        b
+    }
+}
+
+/// `urna demo --desk`: a desk for one municipality beside the demo's server, whose protocols
+/// the demo left out; its printed accounts log in, and a protocol keyed twice reaches the log.
+#[test]
+fn demo_starts_a_desk_that_delivers_to_its_server() {
+    use std::io::BufRead as _;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("demo");
+    let mut child = urna()
+        .args(["demo", "--data", p(&data), "--stations", "2100"])
+        .args(["--listen", "127.0.0.1:0", "--desk", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let (mut centre, mut desk_addr, mut password, mut left_out) = (None, None, None, None);
+    while password.is_none() {
+        let line = lines
+            .next()
+            .unwrap_or_else(|| panic!("the demo ended before its desk listened"))
+            .unwrap();
+        let line = line.trim();
+        if let Some(rest) = line.strip_prefix("Counting-centre desk for ") {
+            let (c, url) = rest.split_once(": http://").unwrap();
+            centre = Some(c.to_owned());
+            desk_addr = Some(url.trim_end_matches('/').to_owned());
+        } else if let Some(rest) = line.strip_prefix("Accounts ") {
+            let pw = rest.split("first password ").nth(1).unwrap();
+            password = Some(pw.split(',').next().unwrap().to_owned());
+        } else if line.contains("are left out: its paper protocols are keyed at the desk") {
+            left_out = Some(line.to_owned());
+        }
+    }
+    std::thread::spawn(move || for _ in lines {});
+    let (centre, desk_addr, password) = (centre.unwrap(), desk_addr.unwrap(), password.unwrap());
+    assert!(left_out.unwrap().contains(&centre));
+    // A station of the centre: the demo did not ingest it, so the desk keys it.
+    let station = std::fs::read_to_string(data.join("source/stations.csv"))
+        .unwrap()
+        .lines()
+        .skip(1)
+        .find(|l| l.split(',').nth(1) == Some(centre.as_str()))
+        .unwrap()
+        .split(',')
+        .next()
+        .unwrap()
+        .to_owned();
+    let mut t1 = Browser::login_first(&desk_addr, "typist1", &password);
+    let mut t2 = Browser::login_first(&desk_addr, "typist2", &password);
+    let mut co = Browser::login_first(&desk_addr, "coordinator", &password);
+    t1.key(&station);
+    assert_eq!(t2.key(&station)["protocol"], json!("signed"));
+    let path = format!("/api/protocols/{}/{station}", urna_sim::CONTEST_ID);
+    let v = co.wait("the protocol in the demo's log", &path, |v| {
+        v["state"] == json!("delivered")
+    });
+    assert!(v["log_index"].as_u64().is_some(), "{v}");
+    let p = co.wait("progress", "/api/progress", |v| v["delivered"] == json!(1));
+    assert_eq!(p["units"][0]["unit"], json!(centre), "{p}");
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert!(child.wait().unwrap().success());
+}
+
+impl Browser {
+    /// `POST path` with raw bytes, the CSRF token in its header.
+    fn upload(&mut self, path: &str, bytes: &[u8]) -> (u16, Value) {
+        let mut s = TcpStream::connect(&self.addr).unwrap();
+        let cookie = self
+            .cookie
+            .as_ref()
+            .map(|c| format!("Cookie: urna_desk={c}\r\n"))
+            .unwrap_or_default();
+        write!(
+            s,
+            "POST {path} HTTP/1.1\r\nHost: desk\r\nConnection: close\r\n{cookie}X-CSRF-Token: {}\r\nContent-Type: application/octet-stream\r\nContent-Length: {}\r\n\r\n",
+            self.csrf,
+            bytes.len()
+        )
+        .unwrap();
+        s.write_all(bytes).unwrap();
+        let mut raw = String::new();
+        s.read_to_string(&mut raw).unwrap();
+        let (head, body) = raw.split_once("\r\n\r\n").unwrap();
+        let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+        (status, serde_json::from_str(body).unwrap_or(Value::Null))
+    }
+}
+
+/// A scan uploaded at the desk is named in the signed note, published by SHA-256 in the
+/// bundle, named in the station's unit file, and the bundle verifies.
+#[test]
+fn a_scan_keyed_at_the_desk_is_published_with_its_protocol() {
+    let Centre {
+        dir,
+        src,
+        data,
+        server,
+        log_key,
+    } = Centre::new(2);
+    let desk = start_desk(
+        &data,
+        &src.join("secrets/central-commission.key"),
+        &server.url,
+        &log_key,
+    );
+    let station = std::fs::read_to_string(src.join("stations.csv"))
+        .unwrap()
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split(',')
+        .next()
+        .unwrap()
+        .to_owned();
+    let mut ana = Browser::login(&desk.addr, "ana");
+    let mut besa = Browser::login(&desk.addr, "besa");
+    let mut cim = Browser::login(&desk.addr, "cim");
+    let mut pdf = b"%PDF-1.7\n".to_vec();
+    pdf.extend((0..3000u32).map(|i| (i % 200) as u8));
+    let (status, v) = ana.upload(
+        &format!("/api/scans/{}/{station}", urna_sim::CONTEST_ID),
+        &pdf,
+    );
+    assert_eq!(status, 200, "{v}");
+    let hash = urna_model::protocol::hex(&urna_model::intake::sha256(&pdf));
+    ana.key(&station);
+    besa.key(&station);
+    let path = format!("/api/protocols/{}/{station}", urna_sim::CONTEST_ID);
+    cim.wait("delivered", &path, |v| v["state"] == json!("delivered"));
+    drop(desk);
+    assert!(server.stop().success());
+
+    let bundle = dir.path().join("bundle");
+    run(&["publish", "--data", p(&data), "--out", p(&bundle)], 0);
+    let blob = bundle.join("current/blob/sha256").join(&hash);
+    assert_eq!(std::fs::read(&blob).unwrap(), pdf);
+    let csv = std::fs::read_to_string(src.join("stations.csv")).unwrap();
+    let unit = csv.lines().nth(1).unwrap().split(',').nth(1).unwrap();
+    let doc: Value = serde_json::from_slice(
+        &std::fs::read(
+            bundle
+                .join("current")
+                .join(urna_tally::public::unit_path(unit)),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let st = doc["contests"][0]["stations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == json!(station))
+        .unwrap()
+        .clone();
+    assert_eq!(
+        st["current"]["scan"],
+        json!(format!("sha256:{hash}")),
+        "{st}"
+    );
+    let out = run(&["verify", p(&bundle), "--log-key", &log_key], 0);
+    assert!(out.contains("VERIFIED"), "{out}");
+}

@@ -7,6 +7,7 @@ mod albania;
 mod audit;
 mod cli;
 mod crash;
+mod decisions;
 mod demo;
 mod desk;
 mod export;

@@ -4,6 +4,7 @@
 // Test helpers outside #[test] functions may unwrap: a failure is a test failure.
 #![allow(clippy::unwrap_used, clippy::panic)]
 
+mod decisions;
 mod flow;
 mod pages;
 mod security;
@@ -110,9 +111,14 @@ pub const SECOND: &str = "second-password-2";
 /// Serves a desk for centre MA with accounts `ty1`, `ty2`, `ty3` (typists), `co`
 /// (coordinator) and `ad` (administrator), all with password [`FIRST`] still to change.
 pub fn serve() -> Served {
+    serve_centre("MA")
+}
+
+/// [`serve`] for another centre (a unit id of the definition).
+pub fn serve_centre(centre: &str) -> Served {
     let dir = tempfile::tempdir().unwrap();
     write_definition(dir.path());
-    let desk = Arc::new(Desk::open(dir.path(), "MA", authority()).unwrap());
+    let desk = Arc::new(Desk::open(dir.path(), centre, authority()).unwrap());
     {
         let conn = urna_desk::db::open(dir.path()).unwrap();
         for (n, r) in [

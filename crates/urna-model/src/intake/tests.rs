@@ -133,6 +133,7 @@ fn amendment(of: &[u8], b: &ProtocolBody, revision: u32) -> ProtocolBody {
 struct Hist {
     latest: HashMap<(ContestIdx, StationIdx), Latest>,
     hashes: HashSet<[u8; 32]>,
+    recounts: HashMap<(ContestIdx, StationIdx), [u8; 32]>,
 }
 
 impl History for Hist {
@@ -142,12 +143,22 @@ impl History for Hist {
     fn contains(&self, h: &[u8; 32]) -> bool {
         self.hashes.contains(h)
     }
+    fn recount_ordered(&self, c: ContestIdx, s: StationIdx) -> Option<[u8; 32]> {
+        self.recounts.get(&(c, s)).copied()
+    }
 }
 
 impl Hist {
     fn submit(&mut self, e: &Election, bytes: &[u8]) -> Result<Verdict, Rejection> {
         let (s, v) = intake(e, self, bytes)?;
-        if v != Verdict::Duplicate {
+        if let Some(d) = &s.decision {
+            self.hashes.insert(s.hash);
+            if d.kind == crate::decision::DecisionKind::Recount {
+                self.recounts.insert((s.contest, s.station), d.decides);
+            } else {
+                self.recounts.remove(&(s.contest, s.station));
+            }
+        } else if v != Verdict::Duplicate {
             self.hashes.insert(s.hash);
             self.latest.insert(
                 (s.contest, s.station),
@@ -760,4 +771,162 @@ fn note_hashes_equal_the_hashes_of_bytes_and_text() {
         (sha256(bytes), sha256(b"other text\n"))
     );
     assert_eq!(note_hashes(b"", b""), (sha256(b""), sha256(b"")));
+}
+
+fn decision(station: u32, decides: &[u8], kind: crate::decision::DecisionKind) -> String {
+    crate::decision::DecisionBody {
+        election: "test-1".into(),
+        contest: "assembly".into(),
+        station: format!("S{station}"),
+        decides: sha256(decides),
+        decision: kind,
+        reason: "checked against the paper protocol".into(),
+    }
+    .to_text()
+}
+
+fn signed_text(text: &str, signers: &[&NoteSigner]) -> Vec<u8> {
+    let mut n = Note::unsigned(text).unwrap();
+    for s in signers {
+        n.sign(s);
+    }
+    n.to_bytes()
+}
+
+#[test]
+fn a_decision_names_the_current_entry_and_is_signed_by_an_authority_over_the_station() {
+    use crate::decision::DecisionKind::{Accept, Annul, Recount};
+    let e = election();
+    let mut h = Hist::default();
+    let code = |r: Result<Verdict, Rejection>| r.map_err(|r| r.code());
+    let quarantined = signed(
+        &body(2, [1000, 500, 10, 400], [300, 100]),
+        &[&station_signer(2)],
+    );
+    // Nothing to decide on yet.
+    let early = signed_text(&decision(2, &quarantined, Recount), &[&authority(0)]);
+    assert_eq!(code(h.submit(&e, &early)), Err("bad-decides"));
+    assert_eq!(h.submit(&e, &quarantined), Ok(Verdict::Quarantined));
+    // The station cannot decide on its own protocol; the municipal authority of A is none.
+    let by_station = signed_text(&decision(2, &quarantined, Accept), &[&station_signer(2)]);
+    assert_eq!(code(h.submit(&e, &by_station)), Err("bad-authority"));
+    // A forged authority signature (another key under the name `cec`).
+    let forged = signed_text(&decision(2, &quarantined, Accept), &[&authority(5)]);
+    assert_eq!(code(h.submit(&e, &forged)), Err("bad-authority"));
+    // Naming another entry than the current one.
+    let stale = signed_text(&decision(2, b"another note", Accept), &[&authority(0)]);
+    assert_eq!(code(h.submit(&e, &stale)), Err("bad-decides"));
+    // Municipality B's authority covers station 2; the decision is logged once.
+    let recount = signed_text(&decision(2, &quarantined, Recount), &[&muni_b()]);
+    let (sub, _) = intake(&e, &h, &recount).unwrap();
+    assert_eq!(sub.revision, 0);
+    assert!(!sub.is_quarantined());
+    assert_eq!(
+        sub.decision.as_ref().map(|d| (d.kind, d.decides)),
+        Some((Recount, sha256(&quarantined)))
+    );
+    assert_eq!(h.submit(&e, &recount), Ok(Verdict::Accepted));
+    assert_eq!(h.submit(&e, &recount), Ok(Verdict::Duplicate));
+    // A decision does not change the station's revision: the recount's amendment follows
+    // revision 1, and a decision on the superseded entry is refused afterwards.
+    let fixed = signed(
+        &amendment(&quarantined, &good(2), 2),
+        &[&station_signer(2), &authority(0)],
+    );
+    assert_eq!(h.submit(&e, &fixed), Ok(Verdict::Accepted));
+    let late = signed_text(&decision(2, &quarantined, Annul), &[&authority(0)]);
+    assert_eq!(code(h.submit(&e, &late)), Err("bad-decides"));
+    let annul = signed_text(&decision(2, &fixed, Annul), &[&authority(0)]);
+    assert_eq!(h.submit(&e, &annul), Ok(Verdict::Accepted));
+    // Outside the municipal authority's scope (station 0 is in municipality A).
+    let first = signed(&good(0), &[&station_signer(0)]);
+    assert_eq!(h.submit(&e, &first), Ok(Verdict::Accepted));
+    let outside = signed_text(&decision(0, &first, Annul), &[&muni_b()]);
+    let r = intake(&e, &h, &outside).unwrap_err();
+    assert_eq!(r.field().as_deref(), Some("authority signature"));
+    assert!(
+        r.to_string().contains("a decision needs a valid signature"),
+        "{r}"
+    );
+    // Another election's decision.
+    let other = decision(0, &first, Annul).replace("election: test-1", "election: test-2");
+    let r = intake(&e, &h, &signed_text(&other, &[&authority(0)])).unwrap_err();
+    assert_eq!(r.code(), "wrong-election");
+    // A malformed decision names its line.
+    let bad = decision(0, &first, Annul).replace("decision: annul", "decision: void");
+    let r = intake(&e, &h, &signed_text(&bad, &[&authority(0)])).unwrap_err();
+    assert_eq!(
+        r.to_string(),
+        "body: line 6: field `decision`: must be accept, recount or annul"
+    );
+    // The batch check agrees with the single one on decisions too.
+    let notes = [&recount, &by_station, &outside, &annul, &forged];
+    let refs: Vec<&[u8]> = notes.iter().map(|n| n.as_slice()).collect();
+    let single: Vec<_> = refs.iter().map(|n| check(&e, n)).collect();
+    assert_eq!(check_batch(&e, &refs), single);
+    // Bound without signatures, a stored decision gives the same submission.
+    assert_eq!(bind_note_unverified(&e, &recount), check(&e, &recount));
+}
+
+proptest! {
+    /// Whatever decision is sent, it is admitted exactly when it names the station's current
+    /// entry and an authority whose scope covers the station signed it; and then it changes
+    /// nothing of the station's revision.
+    #[test]
+    fn a_decision_is_admitted_only_on_the_current_entry_by_an_authority_in_scope(
+        station in 0u32..3,
+        target in 0usize..3,
+        signer in 0usize..4,
+        kind in prop::sample::select(crate::decision::DecisionKind::ALL.to_vec()),
+    ) {
+        let e = election();
+        let mut h = Hist::default();
+        let first = signed(&good(station), &[&station_signer(station)]);
+        h.submit(&e, &first).unwrap();
+        let second = signed(
+            &amendment(&first, &good(station), 2),
+            &[&station_signer(station), &authority(0)],
+        );
+        h.submit(&e, &second).unwrap();
+        let targets: [&[u8]; 3] = [&first, &second, b"nothing"];
+        let signers = [authority(0), muni_b(), station_signer(station), authority(9)];
+        let note = signed_text(&decision(station, targets[target], kind), &[&signers[signer]]);
+        let in_scope = signer == 0 || (signer == 1 && station == 2);
+        let result = h.submit(&e, &note);
+        prop_assert_eq!(result.is_ok(), in_scope && target == 1, "{:?}", result);
+        prop_assert_eq!(h.latest(ContestIdx(0), StationIdx(station)).map(|l| l.revision), Some(2));
+    }
+}
+
+#[test]
+fn an_authority_alone_amends_only_the_recount_a_decision_ordered() {
+    use crate::decision::DecisionKind::{Annul, Recount};
+    let e = election();
+    let mut h = Hist::default();
+    let code = |r: Result<Verdict, Rejection>| r.map_err(|r| r.code());
+    let first = signed(&body(0, [1000, 500, 10, 400], [300, 100]), &[&authority(0)]);
+    assert_eq!(h.submit(&e, &first), Ok(Verdict::Quarantined));
+    let recounted = signed(&amendment(&first, &good(0), 2), &[&authority(0)]);
+    // No decision yet: the authority alone cannot amend.
+    assert_eq!(code(h.submit(&e, &recounted)), Err("bad-signature"));
+    // A recount ordered, then an annulment of the same entry: the later decision holds.
+    let order = signed_text(&decision(0, &first, Recount), &[&authority(0)]);
+    assert_eq!(h.submit(&e, &order), Ok(Verdict::Accepted));
+    let annul = signed_text(&decision(0, &first, Annul), &[&authority(0)]);
+    assert_eq!(h.submit(&e, &annul), Ok(Verdict::Accepted));
+    assert_eq!(code(h.submit(&e, &recounted)), Err("bad-signature"));
+    let again = signed_text(
+        &decision(0, &first, Recount).replace("checked against", "checked again against"),
+        &[&authority(0)],
+    );
+    assert_eq!(h.submit(&e, &again), Ok(Verdict::Accepted));
+    // The municipal authority of B does not cover station 0.
+    let outside = signed(&amendment(&first, &good(0), 2), &[&muni_b()]);
+    assert_eq!(code(h.submit(&e, &outside)), Err("bad-signature"));
+    let s = check(&e, &recounted).unwrap();
+    assert!(!s.station_signed);
+    assert_eq!(h.submit(&e, &recounted), Ok(Verdict::Accepted));
+    // The recount's own amendment needs the station again for any later revision.
+    let later = signed(&amendment(&recounted, &good(0), 3), &[&authority(0)]);
+    assert_eq!(code(h.submit(&e, &later)), Err("bad-signature"));
 }

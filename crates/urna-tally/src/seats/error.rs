@@ -61,6 +61,15 @@ pub enum SeatError {
         /// Which sum overflowed.
         what: String,
     },
+    /// The votes fall in a case the law decides by a procedure the rule set does not model:
+    /// refused rather than allocated otherwise than the law does.
+    #[error("rule set field `{field}`: {problem}")]
+    NotModelled {
+        /// Dotted path of the rule that does not reach the case, e.g. `minimum_guarantee`.
+        field: String,
+        /// The case, with its numbers.
+        problem: String,
+    },
     /// Seats must be filled but no list can take them (all below threshold, no votes, or out of
     /// candidates).
     #[error("{contest}: {seats} seat(s) cannot be filled: {reason}")]

@@ -73,8 +73,8 @@ pub use error::SeatError;
 pub use input::{DistrictVotes, ListInfo, ListKind, VoteInput};
 pub use method::{Contest, ContestKind, Entry, EntryStatus, Method, Row, RowStatus};
 pub use rules::{
-    BonusSeat, Community, District, Entity, GuaranteedSeat, MAX_CONTEST_SEATS, Pool, RuleSet,
-    Threshold, ThresholdScope, TieBreakRule,
+    BonusSeat, Community, District, Entity, GuaranteedSeat, MAX_CONTEST_SEATS, MinimumGuarantee,
+    Pool, RuleSet, Threshold, ThresholdScope, TieBreakRule,
 };
 pub use sensitivity::{ListMargin, Margin, SeatMargin, Sensitivity};
 pub use tie::{TieBreakRecord, TieBreaker, TieDraw, TieRule};
@@ -665,6 +665,7 @@ impl<'a> State<'a> {
             self.set_aside += b.seats;
             self.contests.push(contest);
         }
+        let open = self.open_division(&extra)?;
         for c in &self.rules.communities {
             let Some(reserved) = c.reserved_seats else {
                 continue;
@@ -680,7 +681,7 @@ impl<'a> State<'a> {
                     struck: 0,
                 })
                 .collect();
-            let contest = run_contest(
+            let mut contest = run_contest(
                 format!("reserved seats {}", c.id),
                 ContestKind::Reserved,
                 c.method.unwrap_or(self.rules.method),
@@ -689,10 +690,86 @@ impl<'a> State<'a> {
                 Vec::new(),
                 &self.tie,
             )?;
+            if let Some(note) = open.get(&c.id) {
+                contest.notes.push(note.clone());
+            }
             self.set_aside += reserved;
             self.contests.push(contest);
         }
         Ok(())
+    }
+
+    /// Where the reserved seats are a minimum ([`MinimumGuarantee`]): the open division of the
+    /// law, and per community a note that its lists win no more there than its reserved seats
+    /// (`extra`: the bonus seats it took). A community that wins more is refused.
+    fn open_division(
+        &self,
+        extra: &BTreeMap<String, u32>,
+    ) -> Result<BTreeMap<String, String>, SeatError> {
+        let mut notes = BTreeMap::new();
+        let Some(g) = &self.rules.minimum_guarantee else {
+            return Ok(notes);
+        };
+        let competitors: Vec<Competitor> = self
+            .national
+            .iter()
+            .filter(|(l, v)| self.eligible.contains(*l) && v.0 > 0)
+            .map(|(l, &votes)| Competitor {
+                list: l.clone(),
+                votes,
+                struck: 0,
+                cap: None,
+            })
+            .collect();
+        if competitors.is_empty() {
+            return Ok(notes);
+        }
+        let open = run_contest(
+            "open division".into(),
+            ContestKind::District,
+            self.rules.method,
+            g.open_seats,
+            competitors,
+            Vec::new(),
+            &self.tie,
+        )?;
+        let won = open.seats_by_list();
+        for c in &self.rules.communities {
+            let Some(reserved) = c.reserved_seats else {
+                continue;
+            };
+            let guaranteed = reserved + extra.get(&c.id).copied().unwrap_or(0);
+            let wins: u32 = self
+                .members(&c.id)
+                .iter()
+                .filter_map(|m| won.get(m))
+                .map(|s| s.0)
+                .sum();
+            let method = self.rules.method.name();
+            if wins > guaranteed {
+                return Err(SeatError::NotModelled {
+                    field: "minimum_guarantee".into(),
+                    problem: format!(
+                        "community `{}`: its lists win {wins} of the {} seats of an open \
+                         division by {method}, more than the {guaranteed} this rule set sets \
+                         aside for it; the law gives a community every seat it wins (its \
+                         guarantee is a minimum, {}), by a procedure this rule set does not \
+                         model, so no seats are allocated",
+                        c.id, g.open_seats, g.source
+                    ),
+                });
+            }
+            notes.insert(
+                c.id.clone(),
+                format!(
+                    "the guarantee is a minimum ({}): in an open division of {} seats by \
+                     {method} this community's lists win {wins}, not more than its {guaranteed}, \
+                     so its seats are the guaranteed ones",
+                    g.source, g.open_seats
+                ),
+            );
+        }
+        Ok(notes)
     }
 
     /// Candidates of a list in the only district (community rules need a single district).

@@ -59,6 +59,28 @@ pub struct RuleSet {
     /// How a list's seats go to its candidates; absent: list order (closed lists).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub candidates: Option<CandidateRules>,
+    /// Reserved community seats that the law makes a minimum of what the community wins in an
+    /// open division, not seats set aside whatever it wins.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub minimum_guarantee: Option<MinimumGuarantee>,
+}
+
+/// Where the law makes the reserved seats a minimum: a community keeps every seat its lists win
+/// in an open division of `open_seats` among the lists over the threshold and the exempt ones,
+/// and only a community that wins fewer is brought up to its reserved seats.
+///
+/// The rule set computes the reserved seats as seats set aside. That gives the law's result
+/// exactly while no community's lists win more than its reserved seats (with any bonus seat it
+/// took) in the open division; [`allocate`](super::allocate) checks this on every run and
+/// refuses the case it does not model ([`SeatError::NotModelled`](super::SeatError)) rather
+/// than give a community fewer seats than the law does.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MinimumGuarantee {
+    /// Seats of the open division the law names.
+    pub open_seats: u32,
+    /// The article that makes the guarantee a minimum.
+    pub source: String,
 }
 
 /// The tie-break rule of a rule set.
@@ -410,6 +432,29 @@ impl RuleSet {
                 return bad(
                     format!("bonus_seat[{i}].seats"),
                     format!("set-aside seats add up to {set_aside}, more than the house holds"),
+                );
+            }
+        }
+        if let Some(g) = &self.minimum_guarantee {
+            if g.open_seats == 0 || house.is_some_and(|h| u64::from(g.open_seats) > h) {
+                return bad(
+                    "minimum_guarantee.open_seats".into(),
+                    format!(
+                        "must be between 1 and the house's {} seats",
+                        house.unwrap_or_default()
+                    ),
+                );
+            }
+            if self.communities.iter().all(|c| c.reserved_seats.is_none()) {
+                return bad(
+                    "minimum_guarantee".into(),
+                    "no community has reserved seats to guarantee".into(),
+                );
+            }
+            if g.source.trim().is_empty() {
+                return bad(
+                    "minimum_guarantee.source".into(),
+                    "cite the article that makes the guarantee a minimum".into(),
                 );
             }
         }

@@ -7,6 +7,7 @@
 mod bad_input;
 mod bosnia;
 mod candidates;
+mod decisions;
 mod kosovo;
 mod montenegro;
 mod official;

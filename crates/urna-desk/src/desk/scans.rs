@@ -1,0 +1,164 @@
+//! Scans of paper protocols: a typist or coordinator uploads the scan or photo of a protocol
+//! (PDF, JPEG or PNG, at most [`MAX_SCAN`] bytes, recognised by its first bytes, not by its
+//! name); the desk keeps it under its SHA-256, and the note it signs for the protocol names
+//! it in a `scan: sha256:<hex>` line, so the signature covers which paper the numbers came
+//! from.
+
+use rusqlite::{Connection, OptionalExtension as _, params};
+use serde_json::{Value, json};
+use urna_model::intake::sha256;
+use urna_model::protocol::{ProtocolBody, hex};
+
+use super::{Desk, Refusal, Session};
+use crate::db::{self, Role};
+
+/// Largest scan accepted, in bytes: a phone photo of an A4 protocol, or a few scanned pages.
+pub const MAX_SCAN: usize = 8 * 1024 * 1024;
+
+/// The kind of a scan from its first bytes, if it is one the desk keeps.
+pub fn scan_kind(bytes: &[u8]) -> Option<&'static str> {
+    if bytes.starts_with(b"%PDF-") {
+        Some("application/pdf")
+    } else if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
+        Some("image/jpeg")
+    } else if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
+        Some("image/png")
+    } else {
+        None
+    }
+}
+
+impl Desk {
+    /// Keeps the scan of a protocol of the centre (typist or coordinator), replacing the
+    /// protocol's earlier scan if it is not signed yet.
+    ///
+    /// # Errors
+    /// [`Refusal`] for another role, a station outside the centre, a file too large or not a
+    /// PDF, JPEG or PNG, or a protocol already signed.
+    pub fn upload_scan(
+        &self,
+        s: &Session,
+        contest: &str,
+        station: &str,
+        bytes: &[u8],
+    ) -> Result<Value, Refusal> {
+        let u = self
+            .require(s, &[Role::Typist, Role::Coordinator], "upload scans")?
+            .clone();
+        self.station_in_centre(s, contest, station)?;
+        if bytes.len() > MAX_SCAN {
+            return Err(Refusal::new(
+                413,
+                "too-large",
+                format!("scan: {} bytes; the limit is {MAX_SCAN}", bytes.len()),
+            ));
+        }
+        let kind = scan_kind(bytes).ok_or_else(|| {
+            Refusal::new(
+                415,
+                "bad-scan",
+                "scan: not a PDF, JPEG or PNG file (its first bytes say what it is)",
+            )
+        })?;
+        let hash = hex(&sha256(bytes));
+        let subject = format!("{contest}/{station}");
+        let conn = self.db();
+        let state: Option<String> = conn
+            .query_row(
+                "SELECT state FROM protocols WHERE contest = ?1 AND station = ?2",
+                params![contest, station],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if matches!(state.as_deref(), Some("signed" | "delivered" | "refused")) {
+            return Err(Refusal::new(
+                409,
+                "signed",
+                format!("protocol {subject} is signed; its scan cannot change"),
+            ));
+        }
+        conn.execute(
+            "INSERT OR IGNORE INTO scans (sha256, kind, bytes) VALUES (?1, ?2, ?3)",
+            params![hash, kind, bytes],
+        )?;
+        conn.execute(
+            "INSERT OR REPLACE INTO protocol_scans (contest, station, sha256) VALUES (?1, ?2, ?3)",
+            params![contest, station, hash],
+        )?;
+        self.write_scan_file(&hash, bytes)?;
+        db::audit(
+            &conn,
+            &u.name,
+            "scan",
+            &subject,
+            &format!("{kind}, {} bytes, sha256:{hash}", bytes.len()),
+        )?;
+        Ok(
+            json!({"contest": contest, "station": station, "scan": format!("sha256:{hash}"), "kind": kind}),
+        )
+    }
+
+    /// Writes `DATA/scans/<hex>` (through a temporary file and a rename, synced), which the
+    /// public bundle publishes as `blob/sha256/<hex>`.
+    fn write_scan_file(&self, hash: &str, bytes: &[u8]) -> Result<(), Refusal> {
+        let fail = |e: std::io::Error| {
+            Refusal::new(500, "storage", format!("{}: {e}", self.scans_dir.display()))
+        };
+        let path = self.scans_dir.join(hash);
+        if path.exists() {
+            return Ok(());
+        }
+        std::fs::create_dir_all(&self.scans_dir).map_err(fail)?;
+        let tmp = self.scans_dir.join(format!(".{hash}.tmp"));
+        let mut f = std::fs::File::create(&tmp).map_err(fail)?;
+        std::io::Write::write_all(&mut f, bytes).map_err(fail)?;
+        f.sync_all().map_err(fail)?;
+        std::fs::rename(&tmp, &path).map_err(fail)
+    }
+
+    /// A kept scan by its SHA-256 (hex): its kind and bytes.
+    ///
+    /// # Errors
+    /// [`Refusal`] if the database fails.
+    pub fn scan(&self, sha256_hex: &str) -> Result<Option<(String, Vec<u8>)>, Refusal> {
+        Ok(self
+            .reader()
+            .query_row(
+                "SELECT kind, bytes FROM scans WHERE sha256 = ?1",
+                [sha256_hex],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?)
+    }
+
+    /// The protocol text with the protocol's scan named in it, if one was uploaded.
+    pub(super) fn with_scan(
+        &self,
+        tx: &Connection,
+        contest: &str,
+        station: &str,
+        text: String,
+    ) -> Result<String, Refusal> {
+        let hash: Option<String> = tx
+            .query_row(
+                "SELECT sha256 FROM protocol_scans WHERE contest = ?1 AND station = ?2",
+                params![contest, station],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let Some(hash) = hash else {
+            return Ok(text);
+        };
+        let scan = urna_model::protocol::parse_sha256(&format!("sha256:{hash}"))
+            .map_err(|r| Refusal::new(500, "storage", format!("a stored scan hash: {r}")))?;
+        let mut body = ProtocolBody::parse(&text)
+            .map_err(|e| Refusal::new(500, "storage", format!("the agreed protocol: {e}")))?;
+        body.scan = Some(scan);
+        // The next protocol of the station (a recount) needs its own scan.
+        tx.execute(
+            "DELETE FROM protocol_scans WHERE contest = ?1 AND station = ?2",
+            params![contest, station],
+        )?;
+        Ok(body.to_text())
+    }
+}
