@@ -325,7 +325,7 @@ fn web_map_of_albania_2021_districts() {
         (
             "district",
             "#/unit/AL-Tirane".to_owned(),
-            "[data-testid=totals]",
+            "[data-testid=totals][data-unit=AL-Tirane]",
         ),
         (
             "municipality",
@@ -481,14 +481,17 @@ fn web_page_names_in_every_language_station_place_and_amendment() {
             "{lang}: {lists}"
         );
         b.goto(&format!("{base}?lang={lang}#/unit/D01"));
-        wait_view(&b, "[data-testid=totals]");
+        wait_view(&b, "[data-testid=totals][data-unit=D01]");
         assert_eq!(text_of(&b, "#view h2"), json!(d01), "{lang}");
     }
 
     // The first station's name and address, quoted in the stations file.
     let first = csv.lines().nth(1).unwrap().split(',').next().unwrap();
     b.goto(&format!("{base}?lang=en#/station/{first}"));
-    wait_view(&b, "[data-testid=station]");
+    wait_view(
+        &b,
+        &format!("[data-testid=station][data-station=\"{first}\"]"),
+    );
     assert_eq!(
         text_of(&b, "[data-testid=station-name]"),
         json!("Shkolla \"Naim Frashëri\"")
@@ -515,7 +518,13 @@ fn web_page_names_in_every_language_station_place_and_amendment() {
     assert!(note.contains("\n— central-commission "), "{note}");
     for lang in ["en", "mk"] {
         b.goto(&format!("{base}?lang={lang}#/station/{}", field("station")));
-        wait_view(&b, "[data-testid=amendment-reason]");
+        wait_view(
+            &b,
+            &format!(
+                "[data-testid=station][data-station=\"{}\"] [data-testid=amendment-reason]",
+                field("station")
+            ),
+        );
         assert_eq!(
             text_of(&b, "[data-testid=amendment-reason]"),
             json!(field("reason"))
