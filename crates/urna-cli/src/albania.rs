@@ -43,8 +43,12 @@ const LISTS: [(&str, &str); 13] = [
     ("Other", "Other lists and candidates"),
 ];
 
-/// Imports the CSV at `csv` into a new data directory `data`.
-pub(crate) fn import(csv: &Path, data: &Path) -> Result<ExitCode> {
+/// The definition's unit shapes file, when the import is given the district shapefile.
+const SHAPES_FILE: &str = "districts.geojson";
+
+/// Imports the CSV at `csv` into a new data directory `data`; with `shapes`, the district
+/// shapefile becomes the definition's unit shapes (`districts.geojson`).
+pub(crate) fn import(csv: &Path, data: &Path, shapes: Option<&Path>) -> Result<ExitCode> {
     if data.join(urna_store::DB_FILE).exists() {
         bail!("{} already holds a store", data.display());
     }
@@ -130,6 +134,20 @@ pub(crate) fn import(csv: &Path, data: &Path) -> Result<ExitCode> {
         let _ = write!(
             toml,
             "[[lists]]\nid = \"{id}\"\nname = \"{name}\"\nkind = \"{kind}\"\n\n"
+        );
+    }
+    if let Some(shp) = shapes {
+        let geojson = crate::albania_shapes::districts_geojson(shp, &districts, |name| {
+            format!("AL-{}", ascii_id(name))
+        })?;
+        std::fs::write(data.join(SHAPES_FILE), &geojson)?;
+        let _ = write!(
+            toml,
+            "# District shapes converted from {} (see `urna import --help`).\n[shapes]\nfile = \"{SHAPES_FILE}\"\nsha256 = \"{}\"\n\n",
+            shp.file_name()
+                .map(|f| f.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            urna_model::protocol::hex(&urna_model::intake::sha256(geojson.as_bytes()))
         );
     }
     // The commission's authority key, generated like the station keys: it signs what the

@@ -21,6 +21,7 @@ macro_rules! outp {
 }
 
 mod albania;
+mod albania_shapes;
 mod audit_cmd;
 mod audit_log_cmd;
 mod bench;
@@ -202,6 +203,10 @@ enum Command {
         /// Data directory to create.
         #[arg(long)]
         data: PathBuf,
+        /// The districts' ESRI shapefile (`.shp`, with its `.dbf` and `.prj` beside it), e.g.
+        /// `Albania2013_prefectures.shp`: converted to GeoJSON for the results page's map.
+        #[arg(long)]
+        shapes: Option<PathBuf>,
     },
     /// Allocate seats from a vote file or a data directory's current tally, and explain them.
     ///
@@ -545,11 +550,16 @@ fn run(cli: Cli) -> Result<ExitCode> {
             out!("{}", signer.verifier().to_vkey());
             Ok(ExitCode::SUCCESS)
         }
-        Command::Import { format, csv, data } => {
+        Command::Import {
+            format,
+            csv,
+            data,
+            shapes,
+        } => {
             if format != "albania-2021" {
                 bail!("unknown --format {format:?}; supported: albania-2021");
             }
-            albania::import(&csv, &data)
+            albania::import(&csv, &data, shapes.as_deref())
         }
         Command::Bench {
             command:

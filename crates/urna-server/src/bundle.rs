@@ -212,6 +212,8 @@ pub struct BundleWriter {
     /// each file's SHA-256: once a generation holds them, later ones link them unhashed and
     /// uncopied (tens of megabytes at a million stations).
     station_index: Vec<(String, Vec<u8>, [u8; 32])>,
+    /// `v1/shapes.json`, when the definition names unit shapes.
+    shapes_json: Option<Vec<u8>>,
     /// The log's verifier key, for `v1/keys.json`.
     log_vkey: String,
     /// Most stations for which the CDF export is written (`None`: no limit).
@@ -268,7 +270,10 @@ impl BundleWriter {
         let election = Election::load(&definition)?;
         let toml_bytes = read(&definition)?;
         let stations_bytes = read(&data_dir.join(&election.stations_file))?;
-        let files = DefinitionFiles::new(&election, &toml_bytes, &stations_bytes)?;
+        let mut files = DefinitionFiles::new(&election, &toml_bytes, &stations_bytes)?;
+        if let Some(shapes) = &election.shapes {
+            files = files.with_shapes(&election, read(&data_dir.join(&shapes.file))?)?;
+        }
         for dir in [
             out.to_owned(),
             out.join("tile"),
@@ -287,6 +292,11 @@ impl BundleWriter {
         ] {
             write_blob(out, &sha, bytes)?;
         }
+        if let (Some(shapes), Some(bytes)) = (&election.shapes, &files.shapes) {
+            write_blob(out, &shapes.sha256, bytes)?;
+        }
+        // Like the station index, `v1/shapes.json` depends on the definition only.
+        let shapes_json = urna_tally::shapes::render_shapes(&election, &files)?;
         let reader = EntryReader::open(data_dir)?;
         let recorded = reader.definition_sha256()?;
         if recorded != hex(&election.digest) {
@@ -318,6 +328,7 @@ impl BundleWriter {
             election,
             election_json,
             station_index,
+            shapes_json,
             log_vkey,
             cdf_max_stations: Some(DEFAULT_CDF_MAX_STATIONS),
             tree: Tree::new(),
@@ -603,6 +614,12 @@ impl BundleWriter {
         let (screens, computed) = self.render_forensics()?;
         files.extend(screens);
         let forensics = computed.then(|| started.elapsed());
+        if let Some(json) = &self.shapes_json {
+            files.push((
+                urna_tally::shapes::SHAPES_JSON.to_owned(),
+                Content::New(json.clone()),
+            ));
+        }
         files.extend(public::web_files().map(|(path, bytes)| (path, Content::New(bytes))));
         files.push((
             KEYS_JSON.to_owned(),

@@ -187,8 +187,8 @@ impl std::fmt::Debug for Store {
 }
 
 impl Store {
-    /// Creates a data directory from a definition: copies `election.toml` and its stations
-    /// file into `dir` and creates the database.
+    /// Creates a data directory from a definition: copies `election.toml`, its stations file
+    /// and its unit shapes file (if it names one) into `dir` and creates the database.
     ///
     /// # Errors
     /// [`StoreError`] if the definition is invalid or `dir` already holds a store.
@@ -217,6 +217,24 @@ impl Store {
             &stations_path(definition, &election),
             &dir.join(stations_name),
         )?;
+        if let Some(shapes) = &election.shapes {
+            // The map's shapes are rendered at every publication: refuse them now, not then.
+            let from = definition
+                .parent()
+                .unwrap_or_else(|| Path::new("."))
+                .join(&shapes.file);
+            let bytes = std::fs::read(&from).map_err(io_err(&from))?;
+            urna_tally::shapes::render_shapes_from(&election, &bytes)
+                .map_err(|e| StoreError::Setup(format!("{}: {e}", definition.display())))?;
+        }
+        if let Some(shapes) = &election.shapes {
+            // Checked at load: a file name beside election.toml, with the SHA-256 it names.
+            let from = definition
+                .parent()
+                .unwrap_or_else(|| Path::new("."))
+                .join(&shapes.file);
+            copy_synced(&from, &dir.join(&shapes.file))?;
+        }
         let conn = open_db(&dir.join(DB_FILE))?;
         conn.execute_batch(include_str!("../migrations/sqlite/0001_entries.sql"))?;
         conn.execute(

@@ -502,7 +502,7 @@ pub(crate) fn establish_definition(
         }
     };
     let definition_error = |message: String| Discrepancy::new(Kind::Definition, message);
-    let files =
+    let mut files =
         match DefinitionFiles::new(&election, toml_text.as_bytes(), stations_text.as_bytes()) {
             Ok(f) => f,
             Err(e) => {
@@ -510,6 +510,30 @@ pub(crate) fn establish_definition(
                 return Ok(None);
             }
         };
+    // The unit shapes the definition names by SHA-256, published as a blob like the files.
+    if let Some(shapes) = &election.shapes {
+        let path = format!("blob/sha256/{}", hex(&shapes.sha256));
+        let Some(blob) = source.fetch(&path)? else {
+            found.push(
+                Discrepancy::new(
+                    Kind::BlobMissing,
+                    format!(
+                        "{path}: missing; the definition names it as its unit shapes {}",
+                        shapes.file
+                    ),
+                )
+                .file(path),
+            );
+            return Ok(None);
+        };
+        files = match files.with_shapes(&election, blob) {
+            Ok(f) => f,
+            Err(e) => {
+                found.push(Discrepancy::new(Kind::BlobMismatch, format!("{path}: {e}")).file(path));
+                return Ok(None);
+            }
+        };
+    }
     let mut replay = match Replay::new(&election) {
         Ok(r) => r,
         Err(e) => {

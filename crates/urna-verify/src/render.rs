@@ -31,6 +31,7 @@ enum Job {
     UnitsCsv,
     PreferencesCsv,
     Readme,
+    Shapes,
     Web,
     Forensics,
 }
@@ -56,6 +57,7 @@ fn jobs(e: &Election, replay: &Replay) -> Vec<Job> {
         Job::UnitsCsv,
         Job::PreferencesCsv,
         Job::Readme,
+        Job::Shapes,
         Job::Web,
         Job::Forensics,
     ]);
@@ -96,6 +98,11 @@ fn run_job(
             .into_iter()
             .collect()),
         Job::Readme => one(public::README_TXT, public::render_readme(e, cp)),
+        // Written only when the definition names unit shapes.
+        Job::Shapes => Ok(urna_tally::shapes::render_shapes(e, files)?
+            .map(|json| (urna_tally::shapes::SHAPES_JSON.to_owned(), json))
+            .into_iter()
+            .collect()),
         Job::Web => Ok(public::web_files().collect()),
         Job::Forensics => urna_forensics::bundle::render(e, replay),
     }

@@ -14,6 +14,7 @@ mod export;
 mod forensics;
 mod forensics_bundle;
 mod log_story;
+mod map;
 mod nginx;
 mod open_lists;
 mod openapi;
@@ -25,6 +26,7 @@ mod tls;
 mod verify;
 pub mod web;
 mod web_forensics;
+mod web_map;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -42,7 +42,7 @@ const GENESIS: u64 = 1;
 /// How long any one wait on the page may take.
 const DEADLINE: Duration = Duration::from_secs(30);
 /// The page's languages, as `select#lang` names them.
-const LANGS: [&str; 4] = ["en", "sq", "mk", "sr-Latn"];
+pub(crate) const LANGS: [&str; 4] = ["en", "sq", "mk", "sr-Latn"];
 /// The two witnesses (quorum 2) whose names the page must show as co-signers.
 const WITNESSES: [&str; 2] = ["cyber-security-agency", "observer-mission"];
 const CHROMIUM: &str = "/usr/bin/chromium";
@@ -964,7 +964,7 @@ impl Browser {
 
     /// A phone: `width` x `height` CSS pixels at device pixel ratio 2, touch, mobile
     /// viewport (headless Chromium's windows are never narrower than 500 pixels).
-    fn phone(tools: &Tools, (width, height): (u32, u32)) -> Self {
+    pub(crate) fn phone(tools: &Tools, (width, height): (u32, u32)) -> Self {
         let emulation = json!({"deviceMetrics": {
             "width": width, "height": height, "pixelRatio": 2.0, "mobile": true, "touch": true,
         }});
@@ -1089,7 +1089,7 @@ impl Browser {
     }
 
     /// The page's state, as JSON text, for failure messages.
-    fn state(&self) -> String {
+    pub(crate) fn state(&self) -> String {
         match self.cmd_raw(
             "POST",
             "/execute/sync",
@@ -1432,7 +1432,7 @@ impl Browser {
     }
 
     /// The first element matching a CSS selector.
-    fn find(&self, css: &str) -> String {
+    pub(crate) fn find(&self, css: &str) -> String {
         let (code, v) = self.cmd_raw(
             "POST",
             "/element",
@@ -1442,7 +1442,7 @@ impl Browser {
         v["value"][ELEMENT].as_str().unwrap().to_owned()
     }
 
-    fn click(&self, element: &str) {
+    pub(crate) fn click(&self, element: &str) {
         self.cmd(
             "POST",
             &format!("/element/{element}/click"),
@@ -1459,7 +1459,7 @@ impl Browser {
     }
 
     /// A PNG of the viewport (W3C), as a person sees the page before scrolling.
-    fn screenshot(&self, path: &Path) {
+    pub(crate) fn screenshot(&self, path: &Path) {
         let b64 = self.cmd("GET", "/screenshot", None);
         write_png(path, &b64);
     }
