@@ -592,14 +592,14 @@ impl Prepared {
         self.verify_authorities(election)
     }
 
-    /// Checks every authority signature on the note when one is needed: on an amendment
-    /// (co-signature), and on a first protocol without the station's signature (signed by an
-    /// authority instead). At least one must be by an authority whose scope covers the station.
+    /// Checks every authority signature the note carries: a line under an authority's name
+    /// and key ID must verify even where none is needed, or the log would show that authority
+    /// as a signer of a note it never signed. One is needed on an amendment (co-signature) and
+    /// on a first protocol without the station's signature (signed by an authority instead);
+    /// then at least one must be by an authority whose scope covers the station.
     fn verify_authorities(&self, election: &Election) -> Result<(), Rejection> {
         let amendment = self.submission.supersedes.is_some();
-        if !amendment && self.station_signature.is_some() {
-            return Ok(());
-        }
+        let needed = amendment || self.station_signature.is_none();
         let decision = self.submission.decision.is_some();
         let unit = election.stations[self.submission.station.0 as usize].unit;
         let mut covered = false;
@@ -619,7 +619,7 @@ impl Prepared {
                 })?;
             covered |= election.unit_within(unit, a.scope);
         }
-        if covered {
+        if covered || !needed {
             Ok(())
         } else if decision {
             Err(Rejection::DecisionAuthority {
