@@ -330,7 +330,9 @@ impl Rejection {
     /// `votes <list>`, a count's name…), for machine-readable errors.
     pub fn field(&self) -> Option<String> {
         Some(match self {
-            Self::Note(_) | Self::Body(_) | Self::DecisionBody(_) => return None,
+            Self::Note(e) => return note_field(e),
+            Self::Body(e) => return body_field(e),
+            Self::DecisionBody(e) => return decision_field(e),
             Self::DecisionAuthority { .. } => "authority signature".to_owned(),
             Self::NothingToDecide { .. } | Self::DecidesMismatch { .. } => "decides".to_owned(),
             Self::WrongElection { .. } => "election".to_owned(),
@@ -532,6 +534,39 @@ pub fn intake(
     let s = check(election, bytes)?;
     let v = admit(election, history, &s)?;
     Ok((s, v))
+}
+
+/// The field a malformed note's refusal names: its signature block, or none for the note as
+/// a whole.
+fn note_field(e: &NoteError) -> Option<String> {
+    match e {
+        NoteError::NoSignatures
+        | NoteError::BadSignatureLine { .. }
+        | NoteError::DuplicateSignature { .. }
+        | NoteError::TooManySignatures { .. } => Some("signature".to_owned()),
+        _ => None,
+    }
+}
+
+/// The field a malformed protocol body's refusal names (`type` for the first line).
+fn body_field(e: &BodyError) -> Option<String> {
+    match e {
+        BodyError::UnknownType(_) => Some("type".to_owned()),
+        BodyError::Missing { expected, .. } => Some((*expected).to_owned()),
+        BodyError::Field { field, .. } | BodyError::Duplicate { field, .. } => Some(field.clone()),
+        BodyError::Unexpected { .. } | BodyError::TooManyLines => None,
+    }
+}
+
+/// The field a malformed decision body's refusal names (`type` for the first line).
+fn decision_field(e: &DecisionError) -> Option<String> {
+    match e {
+        DecisionError::UnknownType(_) => Some("type".to_owned()),
+        DecisionError::Missing { expected: f, .. } | DecisionError::Field { field: f, .. } => {
+            Some((*f).to_owned())
+        }
+        DecisionError::Unexpected { .. } => None,
+    }
 }
 
 /// SHA-256 of bytes.

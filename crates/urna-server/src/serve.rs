@@ -305,6 +305,23 @@ async fn post_protocol(State(app): State<Arc<App>>, request: Request) -> Respons
             "intake stopped after a storage failure; nothing was stored, send again later",
         );
     }
+    let too_large = || {
+        error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too-large",
+            &format!("a note is at most {MAX_NOTE_BODY} bytes; nothing was stored"),
+            Some("body"),
+        )
+    };
+    // A declared length over the limit is refused on the header, without waiting for a body.
+    if request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
+        .is_some_and(|n| n > MAX_NOTE_BODY as u64)
+    {
+        return too_large();
+    }
     let Ok(permit) = Arc::clone(&app.permits).try_acquire_owned() else {
         app.metrics.overloaded.fetch_add(1, Ordering::Relaxed);
         return unavailable(
@@ -322,14 +339,7 @@ async fn post_protocol(State(app): State<Arc<App>>, request: Request) -> Respons
                 None,
             );
         }
-        Err(BodyError::TooLarge) => {
-            return error(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "too-large",
-                &format!("a note is at most {MAX_NOTE_BODY} bytes; nothing was stored"),
-                Some("body"),
-            );
-        }
+        Err(BodyError::TooLarge) => return too_large(),
         Err(BodyError::Unreadable(message)) => {
             return error(
                 StatusCode::BAD_REQUEST,

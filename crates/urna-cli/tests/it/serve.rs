@@ -182,8 +182,27 @@ fn intake_over_http_answers_receipts_and_refuses_with_reasons() {
         )
         .to_bytes();
     refuse(&other, 422, "wrong-election", Some("election"));
+    // A malformed body names its field, as its message does.
+    let st4 = sim.station(4);
+    let bad_count = st4
+        .signer
+        .sign_text(&st4.body.to_text().replace("registered: ", "registered: x"))
+        .to_bytes();
+    refuse(&bad_count, 400, "malformed-body", Some("registered"));
     let big = vec![b'a'; 70_000];
     let r = post_note(addr, &big);
+    assert_eq!(r.status, 413, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.json()["error"]["code"], "too-large");
+    // A declared length over the limit is refused on the header, before any body (the body
+    // timeout of 500 ms would answer 408 otherwise).
+    let mut s = TcpStream::connect(addr).unwrap();
+    write!(
+        s,
+        "POST /v1/protocols HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let r = read_response(&mut s);
     assert_eq!(r.status, 413, "{}", String::from_utf8_lossy(&r.body));
     assert_eq!(r.json()["error"]["code"], "too-large");
 

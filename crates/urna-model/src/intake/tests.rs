@@ -958,3 +958,29 @@ fn every_authority_line_on_a_station_signed_protocol_must_verify() {
         Ok(Verdict::Accepted)
     );
 }
+
+#[test]
+fn a_malformed_note_is_refused_naming_its_field() {
+    let e = election();
+    let text = good(0).to_text();
+    let with = |from: &str, to: &str| {
+        assert!(text.contains(from), "{from}");
+        let mut n = Note::unsigned(&text.replacen(from, to, 1)).unwrap();
+        n.sign(&station_signer(0));
+        n.to_bytes()
+    };
+    let cases = [
+        (with("registered: 1000", "registered: x"), "registered"),
+        (with("revision: 1", "revision: 0"), "revision"),
+        (with("urna/protocol/v1", "urna/protocol/v9"), "type"),
+        (with("votes: A 300", "votes: A"), "votes"),
+    ];
+    for (bytes, field) in cases {
+        let r = check(&e, &bytes).unwrap_err();
+        assert_eq!(r.field().as_deref(), Some(field), "{r}");
+        assert!(r.to_string().contains(field), "{r}");
+    }
+    let unsigned = format!("{text}\n— S0 garbage\n");
+    let r = check(&e, unsigned.as_bytes()).unwrap_err();
+    assert_eq!(r.field().as_deref(), Some("signature"), "{r}");
+}
