@@ -322,13 +322,8 @@ async fn post_protocol(State(app): State<Arc<App>>, request: Request) -> Respons
     {
         return too_large();
     }
-    let Ok(permit) = Arc::clone(&app.permits).try_acquire_owned() else {
-        app.metrics.overloaded.fetch_add(1, Ordering::Relaxed);
-        return unavailable(
-            "overloaded",
-            "too many submissions in flight; nothing was stored, send again after Retry-After seconds",
-        );
-    };
+    // The body is read before a permit is taken: the permits bound the notes waiting for
+    // intake, and a slow sender holding one would refuse others' submissions.
     let bytes = match read_body(request.into_body(), MAX_NOTE_BODY, app.body_timeout).await {
         Ok(bytes) => bytes,
         Err(BodyError::Timeout) => {
@@ -348,6 +343,13 @@ async fn post_protocol(State(app): State<Arc<App>>, request: Request) -> Respons
                 Some("body"),
             );
         }
+    };
+    let Ok(permit) = Arc::clone(&app.permits).try_acquire_owned() else {
+        app.metrics.overloaded.fetch_add(1, Ordering::Relaxed);
+        return unavailable(
+            "overloaded",
+            "too many submissions in flight; nothing was stored, send again after Retry-After seconds",
+        );
     };
     let (reply, answer) = oneshot::channel();
     let sent = app.jobs.send(Job {

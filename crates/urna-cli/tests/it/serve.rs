@@ -254,6 +254,38 @@ fn intake_over_http_answers_receipts_and_refuses_with_reasons() {
 }
 
 #[test]
+fn senders_of_slow_bodies_hold_no_intake_permit() {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = sim(dir.path(), 5);
+    let data = dir.path().join("data");
+    let server = Server::start(
+        &data,
+        &["--max-inflight", "1", "--body-timeout-ms", "30000"],
+    );
+    let addr = server.addr.as_str();
+    // Two senders promise 200 bytes, send 10 and stop.
+    let slow: Vec<TcpStream> = (0..2)
+        .map(|_| {
+            let mut s = TcpStream::connect(addr).unwrap();
+            write!(
+                s,
+                "POST /v1/protocols HTTP/1.1\r\nHost: x\r\nContent-Length: 200\r\nConnection: close\r\n\r\n0123456789"
+            )
+            .unwrap();
+            s
+        })
+        .collect();
+    // Let the server start reading both bodies.
+    std::thread::sleep(Duration::from_millis(500));
+    // A whole note is still taken in (with the permit taken before the body, 503).
+    let s0 = sim.station(0);
+    let r = post_note(addr, &sim.protocol_note(&s0));
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    drop(slow);
+    assert!(server.stop().success());
+}
+
+#[test]
 fn overload_is_503_with_retry_after_and_sigterm_drains() {
     let dir = tempfile::tempdir().unwrap();
     sim(dir.path(), 600);
