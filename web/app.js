@@ -4,7 +4,10 @@
 
 import { LANGUAGES, setLanguage, language, t, num, pct, dateTime, day, ruleMessage } from "./i18n.js";
 import * as V from "./verify.js";
+import { mapBlock } from "./map.js";
+import { localName } from "./names.js";
 import { stationSteps, decisionKey, recountOrdered, scanPath } from "./decisions.js";
+import { forensicsFile, forensicsHtml } from "./forensics.js";
 
 const params = new URLSearchParams(globalThis.location?.search);
 const POLL_MS = Math.max(250, Number(params.get("poll")) || 5000);
@@ -28,6 +31,9 @@ const S = {
   open: new Set(), // candidate lists opened: "contest|unit or station|list"
   sorts: new Map(), // table key -> { col, dir } chosen by the reader, kept across new checkpoints
   filters: new Map(), // table key -> the text typed in its filter box
+  amendments: new Map(), // entry index → { reason, by } of an amendment, read from its entry
+  shapes: null, // v1/shapes.json, when the definition names unit shapes
+  map: { measure: "leading", list: null }, // what the map shows, as the reader chose
 };
 
 const $ = (sel) => document.querySelector(sel);
@@ -83,6 +89,13 @@ async function start() {
     return fatal(e.message);
   }
   for (const u of S.election.units) S.units.set(u.id, u);
+  if (S.election.shapes) {
+    try {
+      S.shapes = await getJson(S.election.shapes);
+    } catch (e) {
+      note(e.message);
+    }
+  }
   try {
     S.keys = await getJson("v1/keys.json", true);
   } catch (e) {
@@ -253,6 +266,12 @@ function buildChrome() {
     search($("#search input[name=q]").value.trim());
   });
   $("#view").addEventListener("click", onViewClick);
+  $("#view").addEventListener("change", (ev) => {
+    const which = ev.target.dataset?.map;
+    if (!which) return;
+    S.map[which] = ev.target.value;
+    render(false).then(() => $(`#view select[data-map="${which}"]`)?.focus());
+  });
   // An opened list of candidates stays open when the view is redrawn (a new checkpoint).
   $("#view").addEventListener(
     "toggle",
@@ -297,7 +316,8 @@ function renderStatus() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Views, chosen by the URL's hash: #/, #/unit/<id>, #/station/<id>, #/quarantine.
+// Views, chosen by the URL's hash: #/, #/unit/<id>, #/station/<id>, #/quarantine,
+// #/forensics[/<unit id>].
 
 function route() {
   const h = decodeURIComponent(location.hash.replace(/^#\/?/, ""));
@@ -315,6 +335,7 @@ async function render(navigated) {
     if (r.view === "unit" && S.units.has(r.id)) html = await unitView(S.units.get(r.id));
     else if (r.view === "station") html = await stationView(r.id);
     else if (r.view === "quarantine") html = await quarantineView();
+    else if (r.view === "forensics") html = await forensicsView(r.id);
     else html = await unitView(S.election.units[0]);
   } catch (e) {
     html = `<p class="error" role="alert">${esc(e.message)}</p>`;
@@ -339,10 +360,15 @@ function breadcrumbs(unit) {
   return `<nav class="crumbs" aria-label="breadcrumbs"><ol>${chain
     .map((u, i) =>
       i + 1 < chain.length
-        ? `<li><a href="${unitHref(u)}">${esc(u.name)}</a></li>`
-        : `<li aria-current="page">${esc(u.name)}</li>`,
+        ? `<li><a href="${unitHref(u)}">${esc(uname(u))}</a></li>`
+        : `<li aria-current="page">${esc(uname(u))}</li>`,
     )
     .join("")}</ol></nav>`;
+}
+
+// A unit's name in the page's language (web/names.js).
+function uname(u) {
+  return localName(u, language().code);
 }
 
 function unitHref(u) {
@@ -353,7 +379,8 @@ async function unitView(unit) {
   const area = unit.area ? await areaFile(unit) : null;
   const file = unit.file ? await unitFile(unit) : null;
   let html = breadcrumbs(unit);
-  html += `<h2 tabindex="-1">${esc(unit.name)}</h2>`;
+  html += `<h2 tabindex="-1">${esc(uname(unit))}</h2>`;
+  html += `<p class="small"><a data-testid="fx-link" href="#/forensics${unit.parent ? `/${encodeURIComponent(unit.id)}` : ""}">${esc(t("fx.link"))}</a></p>`;
   for (const [ci, c] of S.results.contests.entries()) {
     const tot = await totalsOf(unit, ci);
     const contest = S.election.contests.find((x) => x.id === c.id);
@@ -361,13 +388,29 @@ async function unitView(unit) {
     html += progressBlock(tot);
     html += totalsBlock(contest, tot, unit);
     if (!unit.parent) html += seatsBlock(contest, c.seats);
-    html += candidatesBlock(contest, tot, unit.id, unit.name, standsAt(S.units, unit.id), c.seats);
+    html += candidatesBlock(contest, tot, unit.id, uname(unit), standsAt(S.units, unit.id), c.seats);
     if (!unit.parent && c.warnings.length) {
       html += `<h4>${esc(t("warnings.title"))}</h4><ul>${c.warnings
         .map((w) => `<li>${esc(t("warnings.text", { message: ruleMessage(w.rule, w.message), n: num(w.stations) }))}</li>`)
         .join("")}</ul>`;
     }
     const kids = area?.contests.find((x) => x.id === c.id)?.children || [];
+    if (kids.length && S.shapes) {
+      html += mapBlock({
+        shapes: S.shapes,
+        contest,
+        kids,
+        units: S.units,
+        name: uname,
+        state: S.map,
+        t,
+        pct,
+        esc,
+        href: unitHref,
+        colour: (id) => listColour(contest, id),
+        listName: (id) => listName(contest, id),
+      });
+    }
     if (kids.length) html += childrenTable(contest, kids, unit.id);
     if (file) html += stationsTable(contest, file.contests.find((x) => x.id === c.id), unit.id);
     html += `</section>`;
@@ -475,7 +518,8 @@ export function compareKeys(a, b) {
 }
 
 function listName(contest, id) {
-  return contest.lists.find((l) => l.id === id)?.name || id;
+  const l = contest.lists.find((x) => x.id === id);
+  return l ? localName(l, language().code) || id : id;
 }
 
 // A list's colour from v1/election.json (checked there against the page's background); the
@@ -560,9 +604,9 @@ function totalsBlock(contest, tot, unit) {
     text: t("chart.of", { value: num(tot.votes[id]), percent: pct(tot.percent[id]) }),
   }));
   return `<h4>${esc(t("totals.title"))}</h4>
-${barChart(rows, t("totals.chart", { unit: unit.name }))}
+${barChart(rows, t("totals.chart", { unit: uname(unit) }))}
 <table data-testid="totals" data-table="totals|${esc(contest.id)}|${esc(unit.id)}" data-contest="${esc(contest.id)}" data-unit="${esc(unit.id)}">
-<caption class="sr">${esc(t("totals.chart", { unit: unit.name }))}</caption>
+<caption class="sr">${esc(t("totals.chart", { unit: uname(unit) }))}</caption>
 <thead><tr><th scope="col">${esc(t("totals.list"))}</th><th scope="col" class="n">${esc(t("totals.votes"))}</th><th scope="col" class="n">${esc(t("totals.percent"))}</th></tr></thead>
 <tbody>${ids
     .map(
@@ -698,7 +742,7 @@ function childrenTable(contest, kids, where) {
       if (!k) return "";
       const lead = Object.keys(tot.votes).sort((a, b) => tot.votes[b] - tot.votes[a])[0];
       const leading = lead && tot.votes[lead] > 0 ? `${listName(contest, lead)} (${pct(tot.percent[lead])} %)` : "–";
-      return `<tr data-unit="${esc(k.id)}"><th scope="row"><a href="${unitHref(k)}">${esc(k.name)}</a></th><td class="n">${pct(tot.stations.percent_counted)} %</td><td class="n">${pct(tot.turnout.percent)} %</td><td>${esc(leading)}</td></tr>`;
+      return `<tr data-unit="${esc(k.id)}"><th scope="row"><a href="${unitHref(k)}">${esc(uname(k))}</a></th><td class="n">${pct(tot.stations.percent_counted)} %</td><td class="n">${pct(tot.turnout.percent)} %</td><td>${esc(leading)}</td></tr>`;
     })
     .join("");
   return `<h4>${esc(t("units.title"))}</h4><div class="scroll"><table class="units" data-table="units|${esc(contest.id)}|${esc(where)}" data-filter>
@@ -802,6 +846,12 @@ async function stationView(id) {
   const file = await unitFile(unit);
   let html = breadcrumbs(unit);
   html += `<div data-testid="station" data-station="${esc(id)}"><h2 tabindex="-1">${esc(t("station.title", { id }))}</h2>`;
+  const about = file.contests.flatMap((x) => x.stations).find((x) => x.id === id);
+  if (about?.name || about?.address) {
+    html += `<p data-testid="station-place">${about.name ? `<strong data-testid="station-name">${esc(about.name)}</strong>` : ""}${
+      about.name && about.address ? "<br>" : ""
+    }${about.address ? `<span data-testid="station-address">${esc(about.address)}</span>` : ""}</p>`;
+  }
   for (const c of S.election.contests) {
     const uc = file.contests.find((x) => x.id === c.id);
     const st = uc?.stations.find((s) => s.id === id);
@@ -813,6 +863,7 @@ async function stationView(id) {
       continue;
     }
     const cur = st.current;
+    if (cur.revision > 1) html += await amendmentBlock(cur, unit.id);
     html += `<h4>${esc(t("station.protocol"))}: ${esc(t("station.revision", { n: cur.revision }))}</h4>
 <table class="protocol"><tbody>${Object.entries(cur.counts)
       .map(([k, v]) => `<tr><th scope="row">${esc(t(`counts.${k}`) === `counts.${k}` ? k : t(`counts.${k}`))}</th><td class="n" data-count="${esc(k)}">${num(v)}</td></tr>`)
@@ -982,6 +1033,33 @@ async function verifyStation(cur, contestId, out) {
 }
 
 // The authorities of v1/election.json whose key name signs `note`, with their parsed keys.
+// The reason an amendment gives and the authorities that signed it, read from its log entry
+// (fetched from the tiles, so what is shown is what the log holds).
+async function amendmentBlock(cur, unitId) {
+  let info = S.amendments.get(cur.index);
+  if (!info) {
+    try {
+      const text = new TextDecoder().decode(await new V.Tiles(S.cp.size, getBytes).entry(cur.index));
+      const note = V.parseNote(text);
+      const reason = /^reason: (.*)$/m.exec(note.body)?.[1] ?? "";
+      // Named only when the authority's signature verifies (and covers the station's unit).
+      const by = [];
+      const can = V.hasSubtle() && (await V.ed25519Supported());
+      for (const x of authoritySigners(note)) {
+        if (!covers(x.a.scope, unitId)) continue;
+        if (!can) by.push(`${x.a.name} (${t("amend.unchecked")})`);
+        else if ((await V.checkNoteSignature(note, x.k)) === true) by.push(x.a.name);
+      }
+      info = { reason, by };
+    } catch (e) {
+      info = { reason: "", by: [], error: e.message };
+    }
+    S.amendments.set(cur.index, info);
+  }
+  if (info.error) return `<p class="error">${esc(info.error)}</p>`;
+  return `<div data-testid="amendment"><h4>${esc(t("amend.title"))}</h4><p>${esc(t("amend.reason"))}: <q data-testid="amendment-reason">${esc(info.reason)}</q></p><p>${esc(t("amend.by"))}: <span data-testid="amendment-authority">${esc(info.by.join(", ") || "–")}</span></p></div>`;
+}
+
 function authoritySigners(note) {
   return (S.election.authorities || [])
     .map((a) => ({ a, k: safeKey(a.key) }))
@@ -1083,6 +1161,12 @@ async function quarantineFile() {
   throw new Error(t("error.stale", { path: "v1/quarantine.json" }));
 }
 
+// The statistical screens (web/forensics.js), of the checkpoint shown.
+async function forensicsView(unitId) {
+  const counted = S.results.contests[0]?.national.stations.counted;
+  return forensicsHtml(await forensicsFile(getJson, counted), S.units, unitId || null);
+}
+
 async function quarantineView() {
   const q = await quarantineFile();
   let html = `<h2 tabindex="-1">${esc(t("quarantine.title"))}</h2><p>${esc(t("quarantine.intro"))}</p>`;
@@ -1095,7 +1179,7 @@ async function quarantineView() {
     }
     html += `<div class="scroll"><table data-testid="quarantine" data-table="quarantine|${esc(c.id)}" data-filter><thead><tr><th scope="col">${esc(t("quarantine.station"))}</th><th scope="col">${esc(t("quarantine.place"))}</th><th scope="col">${esc(t("quarantine.reason"))}</th></tr></thead><tbody>${c.stations
       .map(
-        (s) => `<tr data-station="${esc(s.station)}"><th scope="row"><a href="#/station/${encodeURIComponent(s.station)}">${esc(s.station)}</a></th><td>${esc(S.units.get(s.unit)?.name || s.unit)}</td><td>${s.violations
+        (s) => `<tr data-station="${esc(s.station)}"><th scope="row"><a href="#/station/${encodeURIComponent(s.station)}">${esc(s.station)}</a></th><td>${esc(uname(S.units.get(s.unit)) || s.unit)}</td><td>${s.violations
           .map((v) => `${esc(ruleMessage(v.rule, v.message))}<br><code>${esc(v.detail)}</code>`)
           .join("<br>")}</td></tr>`,
       )
@@ -1126,9 +1210,11 @@ async function search(q) {
     return;
   }
   const f = fold(q);
-  const places = S.election.units.filter((u) => fold(u.name).includes(f) || fold(u.id) === f).slice(0, 20);
+  const places = S.election.units
+    .filter((u) => [u.name, ...Object.values(u.names || {})].some((n) => fold(n).includes(f)) || fold(u.id) === f)
+    .slice(0, 20);
   out.innerHTML = places.length
-    ? `<p>${esc(t("search.places"))}:</p><ul>${places.map((u) => `<li><a href="${unitHref(u)}">${esc(u.name)}</a></li>`).join("")}</ul>`
+    ? `<p>${esc(t("search.places"))}:</p><ul>${places.map((u) => `<li><a href="${unitHref(u)}">${esc(uname(u))}</a></li>`).join("")}</ul>`
     : `<p>${esc(t("search.none", { q }))}</p>`;
 }
 

@@ -12,6 +12,9 @@
 //! - [`batch`]: batch-comparison audits with polling stations as batches: MACRO error bounds,
 //!   sampling with probability proportional to error bound (PPEB), the Kaplan–Markov risk,
 //!   rounds with escalation to a full hand count.
+//! - [`reported`] and [`trail`]: the audit as `urna/audit/v1` notes in the log: the reported
+//!   results at the audited checkpoint, and the rules each note must follow (the sample from the
+//!   seed, the verdict from the counts), checked at intake and by every verifier.
 //! - [`polling`]: ballot polling (BRAVO) and ballot-level comparison, with sample-size
 //!   estimates (average and quantiles) by seeded simulation.
 //!
@@ -51,13 +54,17 @@
 //!
 //! Out of scope: reading the store or hand-count files (the command line does that), largest
 //! remainder methods, reserved community seats, pools and compensatory seats (rejected with
-//! [`AuditError::Unsupported`]), candidates within a list, and recording the audit in the log.
+//! [`AuditError::Unsupported`]), candidates within a list, and storing the audit's notes (the
+//! store and the verifier hand the trail what the log holds).
 //! The method, its choices and how a commission runs an audit: `docs/audit.md`.
 
 pub mod assertions;
 pub mod batch;
 pub mod polling;
+pub mod public;
+pub mod reported;
 pub mod sampler;
+pub mod trail;
 
 mod error;
 

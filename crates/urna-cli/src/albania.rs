@@ -21,6 +21,12 @@ use urna_store::Store;
 
 /// Lists as they appear in the CSV, with the names used in the definition. Where the data
 /// gives only an abbreviation, the abbreviation is the name.
+/// Key name of the central commission's authority key the import generates.
+const CEC_KEY_NAME: &str = "KQZ";
+
+/// Where the import keeps that key, inside the data directory.
+pub(crate) const CEC_KEY_FILE: &str = "secrets/central-commission.key";
+
 const LISTS: [(&str, &str); 13] = [
     ("PS", "Partia Socialiste e Shqipërisë"),
     ("PD", "Partia Demokratike e Shqipërisë"),
@@ -37,8 +43,12 @@ const LISTS: [(&str, &str); 13] = [
     ("Other", "Other lists and candidates"),
 ];
 
-/// Imports the CSV at `csv` into a new data directory `data`.
-pub(crate) fn import(csv: &Path, data: &Path) -> Result<ExitCode> {
+/// The definition's unit shapes file, when the import is given the district shapefile.
+const SHAPES_FILE: &str = "districts.geojson";
+
+/// Imports the CSV at `csv` into a new data directory `data`; with `shapes`, the district
+/// shapefile becomes the definition's unit shapes (`districts.geojson`).
+pub(crate) fn import(csv: &Path, data: &Path, shapes: Option<&Path>) -> Result<ExitCode> {
     if data.join(urna_store::DB_FILE).exists() {
         bail!("{} already holds a store", data.display());
     }
@@ -126,6 +136,30 @@ pub(crate) fn import(csv: &Path, data: &Path) -> Result<ExitCode> {
             "[[lists]]\nid = \"{id}\"\nname = \"{name}\"\nkind = \"{kind}\"\n\n"
         );
     }
+    if let Some(shp) = shapes {
+        let geojson = crate::albania_shapes::districts_geojson(shp, &districts, |name| {
+            format!("AL-{}", ascii_id(name))
+        })?;
+        std::fs::write(data.join(SHAPES_FILE), &geojson)?;
+        let _ = write!(
+            toml,
+            "# District shapes converted from {} (see `urna import --help`).\n[shapes]\nfile = \"{SHAPES_FILE}\"\nsha256 = \"{}\"\n\n",
+            shp.file_name()
+                .map(|f| f.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            urna_model::protocol::hex(&urna_model::intake::sha256(geojson.as_bytes()))
+        );
+    }
+    // The commission's authority key, generated like the station keys: it signs what the
+    // commission adds to the log after the import (amendments, an audit's notes).
+    let mut cec_seed = [0u8; 32];
+    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut cec_seed);
+    let cec = NoteSigner::from_seed(CEC_KEY_NAME, &cec_seed)?;
+    let _ = write!(
+        toml,
+        "[[authorities]]\nname = \"Central Election Commission (KQZ), key generated at import\"\nscope = \"AL\"\nkey = \"{}\"\n\n",
+        cec.verifier().to_vkey()
+    );
     let _ = write!(toml, "[[units]]\nid = \"AL\"\nname = \"Albania\"\n\n");
     for (id, name) in &districts {
         let _ = write!(
@@ -187,11 +221,17 @@ pub(crate) fn import(csv: &Path, data: &Path) -> Result<ExitCode> {
     std::fs::write(data.join("election.toml"), toml)?;
     std::fs::write(data.join("stations.csv"), stations)?;
     let mut store = Store::init(data, &data.join("election.toml"))?;
+    let cec_path = data.join(CEC_KEY_FILE);
+    urna_store::write_secret(&cec_path, &cec.to_skey())?;
     out!(
         "imported {} stations in {} districts and {} municipalities; signed with generated station keys (see provenance)",
         rows.len(),
         districts.len(),
         municipalities.len()
+    );
+    out!(
+        "the central commission's authority key (generated, scope AL): {}",
+        cec_path.display()
     );
     let report = crate::ingest_paths(&mut store, &[pack_path], false, true)?;
     out!("{}\n", crate::report::ingest_line(&report));

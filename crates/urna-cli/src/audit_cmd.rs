@@ -34,16 +34,65 @@ pub(crate) enum AuditCommand {
         #[arg(long)]
         estimates: bool,
     },
-    /// The stations to hand count in a round, drawn from the public seed.
+    /// The stations to hand count in a round, drawn from the public seed. With `--key`, the
+    /// next round of the audit in the log, drawn from the logged seed, signed and logged.
     Sample {
         #[command(flatten)]
         common: Common,
-        /// The seed from the public dice roll: at least 20 decimal digits.
-        #[arg(long)]
-        seed: String,
+        /// The seed from the public dice roll: at least 20 decimal digits (not with --key).
+        #[arg(long, required_unless_present = "key", conflicts_with = "key")]
+        seed: Option<String>,
         /// The round (1 for the first sample; later rounds add stations).
         #[arg(long, default_value_t = 1)]
         round: u32,
+        /// Log the next round's sample of the audit in the log, signed with this authority key.
+        #[arg(long)]
+        key: Option<PathBuf>,
+        /// With --key: the audited contest (default: the first).
+        #[arg(long, requires = "key")]
+        contest: Option<String>,
+    },
+    /// Start an audit in the log: the results audited (every entry so far), the rule set, the
+    /// risk limit and rounds, and the assertions' digest, as a signed `urna/audit/v1` note.
+    Start {
+        #[command(flatten)]
+        log: crate::audit_log_cmd::LogArgs,
+        /// A built-in rule set (default: the one the definition names).
+        #[arg(long)]
+        rules: Option<String>,
+        /// Seats to fill, for rule sets that name no districts.
+        #[arg(long)]
+        seats: Option<u32>,
+        /// The risk limit α.
+        #[arg(long, default_value_t = 0.05)]
+        risk_limit: f64,
+        /// Rounds before a full hand count.
+        #[arg(long, default_value_t = 4)]
+        rounds: u32,
+    },
+    /// Log the seed rolled in public (at least 20 decimal digits), before any sample.
+    Seed {
+        #[command(flatten)]
+        log: crate::audit_log_cmd::LogArgs,
+        /// The digits, as read aloud at the ceremony.
+        #[arg(long)]
+        seed: String,
+    },
+    /// Log the hand counts of sampled stations: a CSV with `station`, every list id and
+    /// `invalid`; one signed note per station not yet counted.
+    Count {
+        #[command(flatten)]
+        log: crate::audit_log_cmd::LogArgs,
+        /// The hand-count file.
+        #[arg(long)]
+        counts: PathBuf,
+    },
+    /// Log the verdict the logged counts give for the last sampled round.
+    ///
+    /// Exit codes: 0 risk limit met or escalate; 1 full hand count; 2 bad usage or input.
+    Verdict {
+        #[command(flatten)]
+        log: crate::audit_log_cmd::LogArgs,
     },
     /// The measured risk from hand counts, and whether to stop, count more or count everything.
     ///
@@ -99,11 +148,33 @@ pub(crate) fn run(command: AuditCommand) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        AuditCommand::Start {
+            log,
+            rules,
+            seats,
+            risk_limit,
+            rounds,
+        } => crate::audit_log_cmd::start(&log, rules.as_deref(), seats, risk_limit, rounds),
+        AuditCommand::Seed { log, seed } => crate::audit_log_cmd::seed(&log, &seed),
+        AuditCommand::Count { log, counts } => crate::audit_log_cmd::count(&log, &counts),
+        AuditCommand::Verdict { log } => crate::audit_log_cmd::verdict(&log),
+        AuditCommand::Sample {
+            common,
+            key: Some(key),
+            contest,
+            ..
+        } => crate::audit_log_cmd::sample(&crate::audit_log_cmd::LogArgs {
+            data: common.data,
+            key,
+            contest,
+        }),
         AuditCommand::Sample {
             common,
             seed,
             round,
+            ..
         } => {
+            let seed = seed.unwrap_or_default();
             sampler::check_seed(&seed)?;
             if round == 0 || round > common.rounds {
                 bail!(
@@ -315,7 +386,7 @@ impl Loaded {
         // The latest decision on each station: the entry it decides and whether it counts.
         let mut decided: BTreeMap<usize, ([u8; 32], bool)> = BTreeMap::new();
         for row in store.entries()? {
-            if row.index == 0 {
+            if row.index == 0 || urna_model::audit::is_audit(&row.note) {
                 continue;
             }
             let note = Note::parse(&row.note)

@@ -225,11 +225,13 @@ pub(crate) fn run(args: &BenchDeskArgs) -> Result<ExitCode> {
             Some(json!({"name": format!("t{t}"), "password": PASSWORD})),
         )?;
         c.csrf = v["csrf"].as_str().unwrap_or_default().to_owned();
-        c.call(
+        let v = c.call(
             "POST",
             "/api/password",
             Some(json!({"old": PASSWORD, "new": NEW_PASSWORD})),
         )?;
+        // The session is renewed with the password: a new cookie and token.
+        c.csrf = v["csrf"].as_str().unwrap_or_default().to_owned();
         conns.push(c);
     }
     // Typist t keys station k when k % n == t (usually the first entry) and when

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use urna_desk::Desk;
+use urna_desk::accounts::{self, AccountAction};
 use urna_desk::db::{self, Role};
 use urna_model::note::{NoteSigner, NoteVerifier};
 use urna_server::submit::{SubmitClient, SubmitOptions};
@@ -85,6 +86,25 @@ enum UserCommand {
         #[arg(long)]
         role: String,
     },
+    /// Lift a lock-out (failed logins) at once.
+    Unlock(AccountArgs),
+    /// Give a new first password, read from standard input (one line, at least 12
+    /// characters), to be changed at the next login. Ends the account's sessions.
+    Reset(AccountArgs),
+    /// Refuse every login of the account and end its sessions, until enabled.
+    Disable(AccountArgs),
+    /// Allow a disabled account to log in again.
+    Enable(AccountArgs),
+}
+
+#[derive(clap::Args)]
+struct AccountArgs {
+    /// Data directory.
+    #[arg(long)]
+    data: PathBuf,
+    /// Account name.
+    #[arg(long)]
+    name: String,
 }
 
 fn require_dir(data: &Path) -> Result<()> {
@@ -120,6 +140,7 @@ pub(crate) fn run(args: DeskArgs) -> Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
+        Some(DeskCommand::User { command }) => manage(command),
         Some(DeskCommand::AuditExport { data, out }) => {
             require_dir(&data)?;
             let conn = db::open(&data)?;
@@ -142,6 +163,37 @@ pub(crate) fn run(args: DeskArgs) -> Result<ExitCode> {
         }
         None => serve(&args),
     }
+}
+
+/// `urna desk user unlock|reset|disable|enable`.
+fn manage(command: UserCommand) -> Result<ExitCode> {
+    let (args, action) = match command {
+        UserCommand::Add { .. } => bail!("urna desk user add is handled apart"),
+        UserCommand::Unlock(a) => (a, AccountAction::Unlock),
+        UserCommand::Disable(a) => (a, AccountAction::Disable),
+        UserCommand::Enable(a) => (a, AccountAction::Enable),
+        UserCommand::Reset(a) => {
+            let mut password = String::new();
+            std::io::stdin()
+                .lock()
+                .read_line(&mut password)
+                .context("reading the new first password from standard input")?;
+            let password = password.trim_end_matches(['\n', '\r']).to_owned();
+            (a, AccountAction::Reset(password))
+        }
+    };
+    require_dir(&args.data)?;
+    let mut conn = db::open(&args.data)?;
+    let by = format!("urna desk user {}", action.as_str());
+    let ended = accounts::manage(&mut conn, &args.name, &action, &by)?;
+    let done = match action {
+        AccountAction::Unlock => "unlocked",
+        AccountAction::Reset(_) => "reset; the new password must be changed at the next login",
+        AccountAction::Disable => "disabled",
+        AccountAction::Enable => "enabled",
+    };
+    out!("{} {done} ({ended} session(s) ended)", args.name);
+    Ok(ExitCode::SUCCESS)
 }
 
 fn serve(args: &DeskArgs) -> Result<ExitCode> {
@@ -172,6 +224,10 @@ fn serve(args: &DeskArgs) -> Result<ExitCode> {
     let scheme = urna_server::tls::scheme(tls.as_ref());
     let listener =
         TcpListener::bind(args.listen).with_context(|| format!("binding {}", args.listen))?;
+    // As `urna serve` does: the connection bound follows the raised open-file limit.
+    if let Err(e) = urna_server::raise_open_file_limit() {
+        eprintln!("urna desk: cannot raise the open-file limit ({e}); keeping the current one");
+    }
     // Installed on first poll, inside the desk's runtime.
     let shutdown = async {
         match urna_server::shutdown_signal() {

@@ -250,8 +250,11 @@ fn replay_to(e: &Election, reader: &EntryReader, size: u64) -> Result<(Replay, T
             rest = after;
         }
         let first = replay.applied();
-        for (index, sub) in (first..).zip(public::bind_parallel(e, first, rest, threads)) {
-            replay.apply_submission(e, index, sub?)?;
+        for ((index, sub), note) in (first..)
+            .zip(public::bind_parallel(e, first, rest, threads))
+            .zip(rest)
+        {
+            replay.apply_bound(e, index, note, sub)?;
         }
         for note in &notes {
             finished.clear();

@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use urna_forensics::integer::IntegerConfig;
 use urna_forensics::{Input, Options, Station, analyze, report};
-use urna_model::definition::{ContestIdx, Election, StationIdx};
+use urna_model::definition::Election;
 use urna_tally::public::Replay;
 
 use crate::export_cmd::Published;
@@ -99,104 +99,7 @@ pub(crate) fn run(args: &ForensicsArgs) -> Result<ExitCode> {
 
 /// The stations of the first contest, grouped by their ancestor at `level`.
 pub(crate) fn from_replay(e: &Election, replay: &Replay, level: Option<&str>) -> Result<Input> {
-    let Some(contest) = e.contests.first() else {
-        bail!("the definition has no contest");
-    };
-    let levels: Vec<&str> = {
-        let mut l: Vec<(u32, &str)> = e
-            .units
-            .iter()
-            .map(|u| (u.depth, u.level.as_str()))
-            .collect();
-        l.sort_unstable();
-        l.dedup();
-        l.into_iter().map(|(_, n)| n).collect()
-    };
-    let level = match level {
-        Some(l) => l.to_owned(),
-        None => e
-            .units
-            .iter()
-            .find(|u| u.depth == 1)
-            .or_else(|| e.units.first())
-            .map(|u| u.level.clone())
-            .context("the definition has no units")?,
-    };
-    if !levels.contains(&level.as_str()) {
-        bail!(
-            "--unit {level}: no unit has that level (levels: {})",
-            levels.join(", ")
-        );
-    }
-    let cast_at = e
-        .count_position("ballots-cast")
-        .context("the definition has no count named ballots-cast")?;
-    let registered_at = e.count_position("registered");
-    let mut unit_of = BTreeMap::new();
-    let mut units: Vec<String> = Vec::new();
-    let mut centre_of = BTreeMap::new();
-    let mut centres: Vec<String> = Vec::new();
-    let mut stations = Vec::with_capacity(e.stations.len());
-    for (i, st) in e.stations.iter().enumerate() {
-        let mut u = Some(st.unit);
-        while let Some(x) = u {
-            if e.units[x.0 as usize].level == level {
-                break;
-            }
-            u = e.units[x.0 as usize].parent;
-        }
-        let Some(u) = u else {
-            bail!(
-                "--unit {level}: station {} lies in no unit of that level",
-                st.id
-            );
-        };
-        let g = *unit_of.entry(u.0).or_insert_with(|| {
-            units.push(e.units[u.0 as usize].name.clone());
-            units.len() - 1
-        });
-        // The station's own (leaf) unit is its centre when it lies below the grouping level.
-        let centre = (st.unit != u).then(|| {
-            *centre_of.entry(st.unit.0).or_insert_with(|| {
-                centres.push(e.units[st.unit.0 as usize].name.clone());
-                centres.len() - 1
-            })
-        });
-        let idx = StationIdx(u32::try_from(i).context("too many stations")?);
-        let state = replay.station(ContestIdx(0), idx);
-        let (counts, votes, quarantined, amended) = match state {
-            Some(s) => (
-                s.current().counts.clone(),
-                s.current().votes.clone(),
-                !s.is_counted(),
-                s.history().len() > 1,
-            ),
-            None => (Vec::new(), vec![0; contest.lists.len()], false, false),
-        };
-        stations.push(Station {
-            id: st.id.clone(),
-            unit: g,
-            centre,
-            registered: registered_at
-                .and_then(|k| counts.get(k).copied())
-                .unwrap_or(st.registered),
-            cast: counts.get(cast_at).copied().unwrap_or(0),
-            votes,
-            counted: state.is_some() && !quarantined,
-            quarantined,
-            amended,
-        });
-    }
-    Ok(Input {
-        units,
-        centres,
-        lists: contest
-            .lists
-            .iter()
-            .map(|&l| e.lists[l].name.clone())
-            .collect(),
-        stations,
-    })
+    Ok(urna_forensics::bundle::grouped(e, replay, level)?.input)
 }
 
 /// A CSV in the toolkit's layout (its `Albania2013.csv`).

@@ -21,7 +21,9 @@ macro_rules! outp {
 }
 
 mod albania;
+mod albania_shapes;
 mod audit_cmd;
+mod audit_log_cmd;
 mod bench;
 mod bench_audit;
 mod bench_desk;
@@ -201,6 +203,10 @@ enum Command {
         /// Data directory to create.
         #[arg(long)]
         data: PathBuf,
+        /// The districts' ESRI shapefile (`.shp`, with its `.dbf` and `.prj` beside it), e.g.
+        /// `Albania2013_prefectures.shp`: converted to GeoJSON for the results page's map.
+        #[arg(long)]
+        shapes: Option<PathBuf>,
     },
     /// Allocate seats from a vote file or a data directory's current tally, and explain them.
     ///
@@ -278,7 +284,8 @@ enum Command {
         data: PathBuf,
     },
     /// Risk-limiting audit of the seat outcome: assertions, the sample to hand count from a
-    /// public seed, and the measured risk from the hand counts.
+    /// public seed, and the measured risk from the hand counts; `start`, `seed`, `sample --key`,
+    /// `count` and `verdict` record the audit as signed notes in the log.
     Audit {
         #[command(subcommand)]
         command: audit_cmd::AuditCommand,
@@ -547,11 +554,16 @@ fn run(cli: Cli) -> Result<ExitCode> {
             out!("{}", signer.verifier().to_vkey());
             Ok(ExitCode::SUCCESS)
         }
-        Command::Import { format, csv, data } => {
+        Command::Import {
+            format,
+            csv,
+            data,
+            shapes,
+        } => {
             if format != "albania-2021" {
                 bail!("unknown --format {format:?}; supported: albania-2021");
             }
-            albania::import(&csv, &data)
+            albania::import(&csv, &data, shapes.as_deref())
         }
         Command::Bench {
             command:

@@ -214,6 +214,17 @@ pub(crate) fn publish(args: &PublishArgs) -> Result<ExitCode> {
             if let Some(why) = info.cdf_skipped {
                 out!("no {}: {why}", urna_tally::cdf::BUNDLE_PATH);
             }
+            match info.forensics {
+                Some(took) => out!(
+                    "statistical screens ({}): computed in {:.2} s",
+                    urna_forensics::bundle::FORENSICS_JSON,
+                    took.as_secs_f64()
+                ),
+                None => out!(
+                    "statistical screens ({}): no station reported since the last generation, reused",
+                    urna_forensics::bundle::FORENSICS_JSON
+                ),
+            }
         }
         None => out!(
             "{} is up to date with the published checkpoint (or nothing is published yet: see `urna status`)",

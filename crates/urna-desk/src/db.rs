@@ -26,7 +26,8 @@ CREATE TABLE IF NOT EXISTS users (
     hash TEXT NOT NULL,
     must_change INTEGER NOT NULL,
     failures INTEGER NOT NULL DEFAULT 0,
-    locked_until_ms INTEGER NOT NULL DEFAULT 0
+    locked_until_ms INTEGER NOT NULL DEFAULT 0,
+    disabled INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS sessions (
     id_hash TEXT PRIMARY KEY,
@@ -176,6 +177,13 @@ pub fn open(data: &Path) -> Result<Connection, DbError> {
     conn.pragma_update(None, "foreign_keys", "ON")?;
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
     conn.execute_batch(SCHEMA)?;
+    // Databases made before accounts could be disabled.
+    let disabled = conn
+        .prepare("SELECT 1 FROM pragma_table_info('users') WHERE name = 'disabled'")?
+        .exists([])?;
+    if !disabled {
+        conn.execute_batch("ALTER TABLE users ADD COLUMN disabled INTEGER NOT NULL DEFAULT 0")?;
+    }
     Ok(conn)
 }
 

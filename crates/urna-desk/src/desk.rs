@@ -22,6 +22,7 @@ use urna_model::protocol::hex;
 use crate::db::{self, DbError, Role};
 use crate::form::{self, Decision};
 
+mod accounts;
 mod decide;
 mod progress;
 mod scans;
@@ -37,6 +38,22 @@ pub const LOCKOUT_MS: i64 = 15 * 60 * 1000;
 pub const SESSION_MS: i64 = 12 * 60 * 60 * 1000;
 /// How long a session before login (for the login form's CSRF token) lives.
 const ANON_SESSION_MS: i64 = 60 * 60 * 1000;
+/// Most password checks or hashes (Argon2id, 19 MiB each) running at once. Anyone can ask
+/// for a login, so more are refused at once rather than queued: memory stays bounded
+/// (about 80 MiB) whatever the number of requests.
+pub const MAX_PASSWORD_CHECKS: usize = 4;
+
+/// Anonymous CSRF refusals are written to the audit trail once in this time, with a count.
+pub const ANONYMOUS_REFUSAL_EVERY_MS: i64 = 60 * 1000;
+
+/// A place among the [`MAX_PASSWORD_CHECKS`], given back when dropped.
+struct PasswordPermit<'a>(&'a AtomicUsize);
+
+impl Drop for PasswordPermit<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
 
 /// Why the desk cannot start.
 #[derive(Debug, thiserror::Error)]
@@ -149,6 +166,10 @@ pub struct Desk {
     lines: Mutex<SyncSender<LineWrite>>,
     /// `DATA/scans`: scans are written there too, for the public bundle.
     scans_dir: std::path::PathBuf,
+    /// Password checks running ([`MAX_PASSWORD_CHECKS`]).
+    password_checks: AtomicUsize,
+    /// Anonymous CSRF refusals: when one was last written, how many since were not.
+    anonymous_refusals: Mutex<(i64, u64)>,
 }
 
 /// One keyed line to save, and where to answer with the entry's values after the commit.
@@ -316,6 +337,8 @@ impl Desk {
                 .collect::<Result<_, _>>()?,
             next_reader: AtomicUsize::new(0),
             scans_dir: data.join("scans"),
+            password_checks: AtomicUsize::new(0),
+            anonymous_refusals: Mutex::new((i64::MIN, 0)),
         })
     }
 
@@ -337,6 +360,42 @@ impl Desk {
         self.readers[start % n]
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// A place to check or hash a password, or `429 busy` at once when
+    /// [`MAX_PASSWORD_CHECKS`] are running.
+    fn password_permit(&self) -> Result<PasswordPermit<'_>, Refusal> {
+        let taken = self
+            .password_checks
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < MAX_PASSWORD_CHECKS).then_some(n + 1)
+            });
+        match taken {
+            Ok(_) => Ok(PasswordPermit(&self.password_checks)),
+            Err(_) => Err(Refusal::new(
+                429,
+                "busy",
+                "too many logins at once; try again in a moment",
+            )),
+        }
+    }
+
+    /// Counts an anonymous refusal; `Some(count not written since the last line)` when this
+    /// one is to be written (the first of each [`ANONYMOUS_REFUSAL_EVERY_MS`]).
+    fn anonymous_refusal(&self) -> Option<u64> {
+        let now = db::now_ms();
+        let mut r = self
+            .anonymous_refusals
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if now.saturating_sub(r.0) >= ANONYMOUS_REFUSAL_EVERY_MS {
+            let unwritten = r.1;
+            *r = (now, 0);
+            Some(unwritten)
+        } else {
+            r.1 += 1;
+            None
+        }
     }
 
     fn db(&self) -> MutexGuard<'_, Connection> {
@@ -362,7 +421,8 @@ impl Desk {
                 .reader()
                 .query_row(
                     "SELECT s.csrf, s.expires_ms, u.id, u.name, u.role, u.must_change \
-                     FROM sessions s LEFT JOIN users u ON u.id = s.user_id WHERE s.id_hash = ?1",
+                     FROM sessions s LEFT JOIN users u ON u.id = s.user_id AND u.disabled = 0 \
+                     WHERE s.id_hash = ?1",
                     [&id_hash],
                     |r| {
                         Ok((
@@ -432,7 +492,19 @@ impl Desk {
         if token.is_some_and(|t| same(t, &s.csrf)) {
             return Ok(());
         }
-        db::audit(&self.db(), s.actor(), "refused-csrf", what, "")?;
+        let what = crate::http::truncated(what);
+        if s.user.is_some() {
+            db::audit(&self.db(), s.actor(), "refused-csrf", what, "")?;
+        } else if let Some(unwritten) = self.anonymous_refusal() {
+            // Anyone can send these: one line a minute at most, with the count in between.
+            db::audit(
+                &self.db(),
+                "-",
+                "refused-csrf",
+                what,
+                &format!("{unwritten} earlier anonymous refusal(s) not written one by one"),
+            )?;
+        }
         Err(Refusal::new(
             403,
             "csrf",
@@ -482,6 +554,11 @@ impl Desk {
     /// Logs in: checks the lock-out, the password (Argon2id), counts failures; on success a
     /// new session (id rotated) replaces the anonymous one. Returns the new cookie value.
     ///
+    /// Each attempt is counted as a failure in one transaction before its password is
+    /// checked, and forgiven only if the password was right: attempts sent at once cannot
+    /// all read the same count, so no more than [`MAX_FAILURES`] guesses are checked before
+    /// the lock-out.
+    ///
     /// # Errors
     /// [`Refusal`] `401 bad-login` or `429 locked`.
     pub fn login(
@@ -490,62 +567,104 @@ impl Desk {
         name: &str,
         password: &str,
     ) -> Result<(Value, String), Refusal> {
-        let now = db::now_ms();
-        let row = {
-            let conn = self.db();
-            conn.query_row(
-                "SELECT id, hash, failures, locked_until_ms FROM users WHERE name = ?1",
-                [name],
-                |r| {
-                    Ok((
-                        r.get::<_, i64>(0)?,
-                        r.get::<_, String>(1)?,
-                        r.get::<_, i64>(2)?,
-                        r.get::<_, i64>(3)?,
-                    ))
-                },
-            )
-            .optional()?
-        };
         let bad = || Refusal::new(401, "bad-login", "wrong name or password");
-        let Some((id, hash, failures, locked_until)) = row else {
-            // Hash anyway, so an unknown name takes as long as a wrong password.
-            let _ = db::verify_password(password, &self.dummy_hash);
-            db::audit(&self.db(), "-", "login-refused", name, "unknown account")?;
-            return Err(bad());
-        };
-        if locked_until > now {
-            db::audit(&self.db(), name, "login-refused", name, "account locked")?;
-            return Err(Refusal::new(
+        let locked_refusal = |until: i64, now: i64| {
+            Refusal::new(
                 429,
                 "locked",
                 format!(
                     "account locked after {MAX_FAILURES} failed logins; try again in {} minutes or ask an administrator",
-                    (locked_until - now + 59_999) / 60_000
+                    (until - now + 59_999) / 60_000
                 ),
-            ));
-        }
+            )
+        };
+        // Before the attempt is counted: a login turned away as busy costs no failure.
+        let _permit = self.password_permit()?;
+        let reserved = {
+            let now = db::now_ms();
+            let mut conn = self.db();
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let row = tx
+                .query_row(
+                    "SELECT id, hash, failures, locked_until_ms, disabled FROM users WHERE name = ?1",
+                    [name],
+                    |r| {
+                        Ok((
+                            r.get::<_, i64>(0)?,
+                            r.get::<_, String>(1)?,
+                            r.get::<_, i64>(2)?,
+                            r.get::<_, i64>(3)?,
+                            r.get::<_, bool>(4)?,
+                        ))
+                    },
+                )
+                .optional()?;
+            match row {
+                None => None,
+                Some((_, _, _, locked_until, _)) if locked_until > now => {
+                    db::audit(&tx, name, "login-refused", name, "account locked")?;
+                    tx.commit()?;
+                    return Err(locked_refusal(locked_until, now));
+                }
+                Some((id, _, failures, _, _)) if failures >= MAX_FAILURES => {
+                    // As many attempts as allowed are failed or still being checked.
+                    let until = now + LOCKOUT_MS;
+                    tx.execute(
+                        "UPDATE users SET failures = 0, locked_until_ms = ?1 WHERE id = ?2",
+                        params![until, id],
+                    )?;
+                    db::audit(
+                        &tx,
+                        name,
+                        "login-refused",
+                        name,
+                        &format!(
+                            "{MAX_FAILURES} attempts failed or under way: locked for 15 minutes"
+                        ),
+                    )?;
+                    tx.commit()?;
+                    return Err(locked_refusal(until, now));
+                }
+                Some((id, hash, _, _, disabled)) => {
+                    tx.execute(
+                        "UPDATE users SET failures = failures + 1 WHERE id = ?1",
+                        [id],
+                    )?;
+                    tx.commit()?;
+                    Some((id, hash, disabled))
+                }
+            }
+        };
+        let Some((id, hash, disabled)) = reserved else {
+            // Hash anyway, so an unknown name takes as long as a wrong password.
+            let _ = db::verify_password(password, &self.dummy_hash);
+            let shown = crate::http::truncated(name);
+            db::audit(&self.db(), "-", "login-refused", shown, "unknown account")?;
+            return Err(bad());
+        };
         // Argon2 outside the database lock: other requests go on meanwhile.
         let ok = db::verify_password(password, &hash);
+        let now = db::now_ms();
         let mut conn = self.db();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         if !ok {
-            let failures = failures + 1;
-            let locked = if failures >= MAX_FAILURES {
-                now + LOCKOUT_MS
-            } else {
-                0
-            };
-            tx.execute(
-                "UPDATE users SET failures = ?1, locked_until_ms = ?2 WHERE id = ?3",
-                params![if locked > 0 { 0 } else { failures }, locked, id],
-            )?;
+            let failures: i64 =
+                tx.query_row("SELECT failures FROM users WHERE id = ?1", [id], |r| {
+                    r.get(0)
+                })?;
+            let locked = failures >= MAX_FAILURES;
+            if locked {
+                tx.execute(
+                    "UPDATE users SET failures = 0, locked_until_ms = ?1 WHERE id = ?2",
+                    params![now + LOCKOUT_MS, id],
+                )?;
+            }
             db::audit(
                 &tx,
                 name,
                 "login-refused",
                 name,
-                &if locked > 0 {
+                &if locked {
                     format!("wrong password ({failures} in a row): locked for 15 minutes")
                 } else {
                     format!("wrong password ({failures} in a row)")
@@ -558,6 +677,16 @@ impl Desk {
             "UPDATE users SET failures = 0, locked_until_ms = 0 WHERE id = ?1",
             [id],
         )?;
+        if disabled {
+            // Told only to whoever knows the password.
+            db::audit(&tx, name, "login-refused", name, "account disabled")?;
+            tx.commit()?;
+            return Err(Refusal::new(
+                403,
+                "disabled",
+                "this account is disabled; ask an administrator",
+            ));
+        }
         tx.execute("DELETE FROM sessions WHERE id_hash = ?1", [&s.id_hash])?;
         let (_, cookie) = new_session(&tx, Some(id), SESSION_MS)?;
         db::audit(&tx, name, "login", name, "")?;
@@ -578,18 +707,28 @@ impl Desk {
         Ok(json!({"ok": true}))
     }
 
-    /// Changes the caller's password (required at first login).
+    /// Changes the caller's password (required at first login). Every session of the
+    /// account ends, this one included, and a new session replaces it: a session opened with
+    /// the old password (say by whoever set the first one) does not outlive it. Returns the
+    /// new cookie value.
     ///
     /// # Errors
-    /// [`Refusal`] for a wrong old password, a short or unchanged new one.
-    pub fn change_password(&self, s: &Session, old: &str, new: &str) -> Result<Value, Refusal> {
+    /// [`Refusal`] for a wrong old password, a short or unchanged new one, or a password
+    /// changed by another session meanwhile.
+    pub fn change_password(
+        &self,
+        s: &Session,
+        old: &str,
+        new: &str,
+    ) -> Result<(Value, String), Refusal> {
         let Some(u) = &s.user else {
             return Err(Refusal::new(401, "unauthenticated", "log in first"));
         };
-        let hash: String =
+        let _permit = self.password_permit()?;
+        let stored: String =
             self.db()
                 .query_row("SELECT hash FROM users WHERE id = ?1", [u.id], |r| r.get(0))?;
-        if !db::verify_password(old, &hash) {
+        if !db::verify_password(old, &stored) {
             db::audit(
                 &self.db(),
                 &u.name,
@@ -611,13 +750,34 @@ impl Desk {
             ));
         }
         let hash = db::hash_password(new)?;
-        let conn = self.db();
-        conn.execute(
-            "UPDATE users SET hash = ?1, must_change = 0 WHERE id = ?2",
-            params![hash, u.id],
+        let mut conn = self.db();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        // Only over the hash the old password was checked against: two changes at once
+        // cannot both win.
+        let changed = tx.execute(
+            "UPDATE users SET hash = ?1, must_change = 0 WHERE id = ?2 AND hash = ?3",
+            params![hash, u.id, stored],
         )?;
-        db::audit(&conn, &u.name, "password-change", &u.name, "")?;
-        Ok(json!({"ok": true}))
+        if changed == 0 {
+            return Err(Refusal::new(
+                409,
+                "password-changed",
+                "the password was changed meanwhile; log in again",
+            ));
+        }
+        let ended = tx.execute("DELETE FROM sessions WHERE user_id = ?1", [u.id])?;
+        let (_, cookie) = new_session(&tx, Some(u.id), SESSION_MS)?;
+        db::audit(
+            &tx,
+            &u.name,
+            "password-change",
+            &u.name,
+            &format!("{ended} session(s) ended, this one renewed"),
+        )?;
+        tx.commit()?;
+        drop(conn);
+        let (session, _) = self.session(Some(&cookie), false)?;
+        Ok((self.whoami(&session), cookie))
     }
 
     /// An administrator creates an account (which must change its password at first login).
@@ -633,6 +793,7 @@ impl Desk {
     ) -> Result<Value, Refusal> {
         let admin = self.require(s, &[Role::Administrator], "add accounts")?;
         let role = Role::parse(role)?;
+        let _permit = self.password_permit()?;
         db::add_user(&self.db(), name, role, password, &admin.name)?;
         Ok(json!({"ok": true}))
     }
@@ -916,7 +1077,32 @@ impl Desk {
         let subject = format!("{contest}/{station}");
         let mut conn = self.db();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        tx.execute("UPDATE entries SET done = 1 WHERE id = ?1", [id])?;
+        // `done` read again under the write lock: of finishes sent at once, one finishes the
+        // entry and compares; the others find it finished and sign nothing.
+        if tx.execute(
+            "UPDATE entries SET done = 1 WHERE id = ?1 AND done = 0",
+            [id],
+        )? == 0
+        {
+            return Ok(json!({"entry": id, "done": true}));
+        }
+        let open: Option<(String, i64)> = tx
+            .query_row(
+                "SELECT state, round FROM protocols WHERE contest = ?1 AND station = ?2",
+                params![contest, station],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        if open
+            .as_ref()
+            .is_none_or(|(state, r)| state != "entering" || *r != round)
+        {
+            return Err(Refusal::new(
+                409,
+                "not-open",
+                format!("protocol {subject} is no longer open for round {round}"),
+            ));
+        }
         db::audit(
             &tx,
             &u.name,
@@ -1004,7 +1190,8 @@ impl Desk {
         Ok(())
     }
 
-    /// Protocols in difference (coordinator).
+    /// Protocols in difference, and protocols the log refused with the log's reason
+    /// (coordinator).
     ///
     /// # Errors
     /// [`Refusal`] for other roles.
@@ -1019,7 +1206,20 @@ impl Desk {
                 Ok(json!({"contest": r.get::<_, String>(0)?, "station": r.get::<_, String>(1)?, "round": r.get::<_, i64>(2)?}))
             })?
             .collect::<Result<_, _>>()?;
-        Ok(json!({"differences": rows}))
+        let mut q = conn.prepare(
+            "SELECT contest, station, round, why FROM protocols WHERE state = 'refused' ORDER BY contest, station",
+        )?;
+        let refused: Vec<Value> = q
+            .query_map([], |r| {
+                Ok(json!({
+                    "contest": r.get::<_, String>(0)?,
+                    "station": r.get::<_, String>(1)?,
+                    "round": r.get::<_, i64>(2)?,
+                    "why": r.get::<_, Option<String>>(3)?,
+                }))
+            })?
+            .collect::<Result<_, _>>()?;
+        Ok(json!({"differences": rows, "refused": refused}))
     }
 
     /// Both entries of a protocol side by side, with their violations and the lines that
@@ -1078,11 +1278,13 @@ impl Desk {
     }
 
     /// The coordinator resolves a protocol in difference: `keep-1` or `keep-2` signs that
-    /// entry; `reenter` discards both and opens a new round of two entries. A reason is
-    /// required and logged.
+    /// entry; `reenter` discards both and opens a new round of two entries. A protocol the
+    /// log refused can only be entered again (`reenter`): keeping an entry would sign the
+    /// numbers the log refused. A reason is required and logged, with the log's.
     ///
     /// # Errors
-    /// [`Refusal`] for other roles, a protocol not in difference, an empty reason.
+    /// [`Refusal`] for other roles, a protocol neither in difference nor refused, an empty
+    /// reason.
     pub fn resolve(
         &self,
         s: &Session,
@@ -1106,19 +1308,34 @@ impl Desk {
         let subject = format!("{contest}/{station}");
         let mut conn = self.db();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let row: Option<(String, i64)> = tx
+        let row: Option<(String, i64, Option<String>)> = tx
             .query_row(
-                "SELECT state, round FROM protocols WHERE contest = ?1 AND station = ?2",
+                "SELECT state, round, why FROM protocols WHERE contest = ?1 AND station = ?2",
                 params![contest, station],
-                |r| Ok((r.get(0)?, r.get(1)?)),
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )
             .optional()?;
-        let Some(("difference", round)) = row.as_ref().map(|(s, r)| (s.as_str(), *r)) else {
-            return Err(Refusal::new(
-                409,
-                "not-in-difference",
-                format!("protocol {subject} is not in difference"),
-            ));
+        let (round, refused_why) = match row {
+            Some((state, round, _)) if state == "difference" => (round, None),
+            Some((state, round, why)) if state == "refused" && action == "reenter" => {
+                (round, Some(why.unwrap_or_default()))
+            }
+            Some((state, _, _)) if state == "refused" => {
+                return Err(Refusal::new(
+                    409,
+                    "refused-by-log",
+                    format!(
+                        "field `action`: protocol {subject} was refused by the log; only reenter (new entries) is possible"
+                    ),
+                ));
+            }
+            _ => {
+                return Err(Refusal::new(
+                    409,
+                    "not-in-difference",
+                    format!("protocol {subject} is not in difference"),
+                ));
+            }
         };
         let state = match action {
             "keep-1" | "keep-2" => {
@@ -1144,16 +1361,17 @@ impl Desk {
             }
             "reenter" => {
                 tx.execute(
-                    "UPDATE protocols SET state = 'entering', round = round + 1 WHERE contest = ?1 AND station = ?2",
+                    "UPDATE protocols SET state = 'entering', round = round + 1, note = NULL, \
+                     receipt = NULL, log_index = NULL, why = NULL WHERE contest = ?1 AND station = ?2",
                     params![contest, station],
                 )?;
-                db::audit(
-                    &tx,
-                    &u.name,
-                    "reenter",
-                    &subject,
-                    &format!("round {round} discarded: {reason}"),
-                )?;
+                let detail = match &refused_why {
+                    Some(why) => {
+                        format!("round {round} (refused by the log: {why}) discarded: {reason}")
+                    }
+                    None => format!("round {round} discarded: {reason}"),
+                };
+                db::audit(&tx, &u.name, "reenter", &subject, &detail)?;
                 "entering"
             }
             other => {

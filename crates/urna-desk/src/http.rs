@@ -6,6 +6,8 @@
 //! GET  /api/session                               who am I, my CSRF token (sets the cookie)
 //! POST /api/login  /api/logout  /api/password     {csrf, …}
 //! POST /api/users                                 {csrf, name, role, password}  administrator
+//! POST /api/users/<name>/<action>                 {csrf, password?}  unlock, reset (with the
+//!                                                 new first password), disable, enable   administrator
 //! POST /api/claim                                 {csrf, contest, station}      typist
 //! GET  /api/entries/<id>                          own entry only               typist
 //! POST /api/entries/<id>/line                     {csrf, key, value}            typist
@@ -208,6 +210,11 @@ struct NewUser {
 }
 
 #[derive(Deserialize)]
+struct ManageUser {
+    password: Option<String>,
+}
+
+#[derive(Deserialize)]
 struct Claim {
     contest: String,
     station: String,
@@ -269,7 +276,8 @@ fn upload(
     let run = || -> Result<Value, Refusal> {
         let (session, _) = desk.session(cookie, false)?;
         desk.check_csrf(&session, csrf, path)?;
-        let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+        let parts = segments(path)?;
+        let parts: Vec<&str> = parts.iter().map(String::as_str).collect();
         let ["api", "scans", contest, station] = parts.as_slice() else {
             return Err(not_found(path));
         };
@@ -319,7 +327,8 @@ fn route(
     path: &str,
     body: &[u8],
 ) -> Result<(Value, Option<String>), Refusal> {
-    let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let parts = segments(path)?;
+    let parts: Vec<&str> = parts.iter().map(String::as_str).collect();
     let none = |v: Value| Ok((v, None));
     if *method == Method::GET {
         return match parts.as_slice() {
@@ -354,11 +363,16 @@ fn route(
         ["api", "logout"] => none(desk.logout(s)?),
         ["api", "password"] => {
             let p: Password = parse(body)?;
-            none(desk.change_password(s, &p.old, &p.new)?)
+            let (v, cookie) = desk.change_password(s, &p.old, &p.new)?;
+            Ok((v, Some(cookie)))
         }
         ["api", "users"] => {
             let u: NewUser = parse(body)?;
             none(desk.add_user(s, &u.name, &u.role, &u.password)?)
+        }
+        ["api", "users", name, action] => {
+            let m: ManageUser = parse(body)?;
+            none(desk.manage_user(s, name, action, m.password.as_deref())?)
         }
         ["api", "claim"] => {
             let c: Claim = parse(body)?;
@@ -381,6 +395,55 @@ fn route(
     }
 }
 
+/// The path's segments, each percent-decoded after the split: a contest or station id may
+/// contain `/`, which the page sends as `%2F`.
+fn segments(path: &str) -> Result<Vec<String>, Refusal> {
+    path.trim_start_matches('/')
+        .split('/')
+        .map(|seg| {
+            percent_decode(seg).ok_or_else(|| Refusal {
+                status: 400,
+                code: "bad-path",
+                message: format!(
+                    "path segment {:?}: not a percent-encoded UTF-8 text",
+                    truncated(seg)
+                ),
+            })
+        })
+        .collect()
+}
+
+/// `%XX` escapes decoded; `None` for a broken escape or bytes that are not UTF-8.
+fn percent_decode(s: &str) -> Option<String> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            let hex = b.get(i + 1..i + 3)?;
+            if !hex.iter().all(u8::is_ascii_hexdigit) {
+                return None;
+            }
+            let hex = std::str::from_utf8(hex).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// At most 200 bytes of `s` (cut at a character boundary), for messages and the audit trail.
+pub(crate) fn truncated(s: &str) -> &str {
+    let mut end = s.len().min(200);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
 fn entry_id(s: &str) -> Result<i64, Refusal> {
     s.parse().map_err(|_| Refusal {
         status: 400,
@@ -394,5 +457,20 @@ fn not_found(path: &str) -> Refusal {
         status: 404,
         code: "not-found",
         message: format!("no such resource: {path}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::percent_decode;
+
+    #[test]
+    fn escapes_are_decoded_and_broken_ones_refused() {
+        assert_eq!(percent_decode("MA%2F3").as_deref(), Some("MA/3"));
+        assert_eq!(percent_decode("%C3%AB").as_deref(), Some("ë"));
+        assert_eq!(percent_decode("plain").as_deref(), Some("plain"));
+        for bad in ["%2", "%", "%+1", "%zz", "%FF"] {
+            assert_eq!(percent_decode(bad), None, "{bad}");
+        }
     }
 }

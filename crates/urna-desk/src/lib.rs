@@ -8,6 +8,7 @@
 //!   first login, lock-out after [`desk::MAX_FAILURES`] failures, sessions in
 //!   `Secure; HttpOnly; SameSite=Strict` cookies, a CSRF token on every POST ([`db`],
 //!   [`desk`]);
+//! - account administration: unlock, reset, disable, enable ([`accounts`]);
 //! - the entry form derived from the election definition, live validation with the
 //!   definition's own rules through intake's code, and the comparison of two entries
 //!   ([`form`]);
@@ -26,6 +27,7 @@
 //!
 //! Out of scope: polling-station mode, printed forms with QR codes.
 
+pub mod accounts;
 pub mod db;
 pub mod deliver;
 pub mod desk;
@@ -39,11 +41,29 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use urna_server::ConnLimits;
+use urna_server::conn::{ConnLimits, DEFAULT_HEADER_TIMEOUT, FileBudget, open_file_limit};
 use urna_server::submit::SubmitClient;
 
-/// Most connections open at once: a centre has tens of typists, each with one or two.
-pub const MAX_CONNECTIONS: usize = 1024;
+/// The desk's open files: each connection holds its socket; 128 are kept for standard
+/// streams, the listener, the runtime, SQLite (ten connections, each with its database,
+/// `-wal` and `-shm` files) and a scan being written. A centre has tens of typists, each with
+/// one or two connections; the rest of the bound is room for connections that a slow or
+/// idle client holds until the header timeout closes them.
+pub const DESK_FILES: FileBudget = FileBudget {
+    reserve: 128,
+    per_connection: 1,
+    cap: 4_096,
+};
+
+/// The desk's connection bounds, as `urna serve`'s: a request head within
+/// [`DEFAULT_HEADER_TIMEOUT`] (10 s), as many connections as [`DESK_FILES`] allows under the
+/// open-file limit in force.
+pub fn conn_limits() -> ConnLimits {
+    ConnLimits {
+        max_connections: DESK_FILES.max_connections(open_file_limit().soft),
+        header_timeout: DEFAULT_HEADER_TIMEOUT,
+    }
+}
 
 /// Serves the desk on `listener` (HTTPS with `tls`) until `shutdown` completes; with a client, delivers signed
 /// notes every `deliver_every` (and once more at the stop). Calls `on_bound` with the address
@@ -72,11 +92,8 @@ pub fn run(
         listener.set_nonblocking(true)?;
         let listener = tokio::net::TcpListener::from_std(listener)?;
         on_bound(listener.local_addr()?);
-        let limits = ConnLimits {
-            max_connections: MAX_CONNECTIONS,
-            header_timeout: Duration::from_secs(30),
-        };
-        urna_server::conn::serve_with(listener, http::router(desk), limits, tls, shutdown).await
+        urna_server::conn::serve_with(listener, http::router(desk), conn_limits(), tls, shutdown)
+            .await
     });
     runtime.shutdown_timeout(Duration::from_secs(1));
     stop.store(true, Ordering::SeqCst);

@@ -187,10 +187,19 @@ async function loadDifferences() {
   const d = await api("GET", "/api/differences");
   const list = $("#diff-list");
   list.replaceChildren();
-  if (d.differences.length === 0) list.append(el("li", t("diff.none")));
+  if (d.differences.length === 0 && !(d.refused || []).length) list.append(el("li", t("diff.none")));
   for (const x of d.differences) {
     const li = el("li");
     const b = el("button", `${x.contest} / ${x.station}`);
+    b.type = "button";
+    b.addEventListener("click", () => openDifference(x.contest, x.station));
+    li.append(b);
+    list.append(li);
+  }
+  // Protocols the log refused: the log's reason, and new entries as the way out.
+  for (const x of d.refused || []) {
+    const li = el("li");
+    const b = el("button", t("diff.refused", { contest: x.contest, station: x.station, why: x.why || "" }));
     b.type = "button";
     b.addEventListener("click", () => openDifference(x.contest, x.station));
     li.append(b);
@@ -202,7 +211,8 @@ async function openDifference(contest, station) {
   const p = await api("GET", `/api/protocols/${encodeURIComponent(contest)}/${encodeURIComponent(station)}`);
   diff = p;
   $("#diff").hidden = false;
-  $("#diff-title").textContent = `${contest} / ${station}`;
+  $("#diff-title").textContent =
+    p.state === "refused" ? t("diff.refused", { contest, station, why: p.why || "" }) : `${contest} / ${station}`;
   const [a, b] = p.entries;
   $("#diff-h1").textContent = a ? t("diff.entry", { slot: 1, typist: a.typist }) : "";
   $("#diff-h2").textContent = b ? t("diff.entry", { slot: 2, typist: b.typist }) : "";
@@ -326,6 +336,7 @@ function init() {
     await load();
   });
   form("#password", async () => {
+    // The session is renewed with the password (new cookie, new token): load() reads it.
     await api("POST", "/api/password", { old: $("#pw-old").value, new: $("#pw-new").value });
     $("#pw-old").value = $("#pw-new").value = "";
     await load();
@@ -347,6 +358,14 @@ function init() {
     await api("POST", "/api/users", { name, role: $("#au-role").value, password: $("#au-password").value });
     say(t("admin.added", { name }));
     $("#au-name").value = $("#au-password").value = "";
+  });
+  form("#manageuser", async () => {
+    const name = $("#mu-name").value;
+    const action = $("#mu-action").value;
+    const body = action === "reset" ? { password: $("#mu-password").value } : {};
+    const r = await api("POST", `/api/users/${encodeURIComponent(name)}/${action}`, body);
+    say(t("manage.done", { name, action: t("manage." + action), sessions: r.sessions_ended }));
+    $("#mu-password").value = "";
   });
   $("#scan").addEventListener("change", async (ev) => {
     const file = ev.target.files[0];

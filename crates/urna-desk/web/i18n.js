@@ -87,6 +87,15 @@ const en = {
   "progress.resolved": "Resolved by a coordinator",
   "entry.scan": "Scan or photo of the paper protocol (PDF, JPEG, PNG)",
   "entry.scanned": "Scan kept ({hash}); the signed protocol will name it.",
+  "diff.refused": "{contest} / {station}: refused by the log ({why}). Order new entries.",
+  "manage.title": "Manage an account",
+  "manage.action": "Action",
+  "manage.unlock": "Unlock",
+  "manage.reset": "New first password",
+  "manage.disable": "Disable",
+  "manage.enable": "Enable",
+  "manage.submit": "Apply",
+  "manage.done": "{name}: {action} done ({sessions} sessions ended).",
 };
 
 const sq = {
@@ -167,6 +176,15 @@ const sq = {
   "progress.resolved": "Zgjidhur nga koordinatori",
   "entry.scan": "Skanimi ose fotoja e procesverbalit në letër (PDF, JPEG, PNG)",
   "entry.scanned": "Skanimi u ruajt ({hash}); procesverbali i nënshkruar do ta përmendë.",
+  "diff.refused": "{contest} / {station}: refuzuar nga regjistri ({why}). Urdhëro futje të reja.",
+  "manage.title": "Menaxho një llogari",
+  "manage.action": "Veprimi",
+  "manage.unlock": "Zhblloko",
+  "manage.reset": "Fjalëkalim i ri i parë",
+  "manage.disable": "Çaktivizo",
+  "manage.enable": "Aktivizo",
+  "manage.submit": "Zbato",
+  "manage.done": "{name}: {action} u krye ({sessions} seanca u mbyllën).",
 };
 
 const mk = {
@@ -247,6 +265,15 @@ const mk = {
   "progress.resolved": "Разрешено од координатор",
   "entry.scan": "Скен или фотографија од хартиениот записник (PDF, JPEG, PNG)",
   "entry.scanned": "Скенот е зачуван ({hash}); потпишаниот записник ќе го наведе.",
+  "diff.refused": "{contest} / {station}: одбиено од дневникот ({why}). Нареди нови внесови.",
+  "manage.title": "Управувај со сметка",
+  "manage.action": "Дејство",
+  "manage.unlock": "Отклучи",
+  "manage.reset": "Нова прва лозинка",
+  "manage.disable": "Оневозможи",
+  "manage.enable": "Овозможи",
+  "manage.submit": "Примени",
+  "manage.done": "{name}: {action} извршено ({sessions} сесии завршени).",
 };
 
 const srLatn = {
@@ -327,6 +354,15 @@ const srLatn = {
   "progress.resolved": "Razrešio koordinator",
   "entry.scan": "Sken ili fotografija papirnog zapisnika (PDF, JPEG, PNG)",
   "entry.scanned": "Sken je sačuvan ({hash}); potpisani zapisnik će ga navesti.",
+  "diff.refused": "{contest} / {station}: odbijeno od dnevnika ({why}). Naloži nove unose.",
+  "manage.title": "Upravljaj nalogom",
+  "manage.action": "Radnja",
+  "manage.unlock": "Otključaj",
+  "manage.reset": "Nova prva lozinka",
+  "manage.disable": "Onemogući",
+  "manage.enable": "Omogući",
+  "manage.submit": "Primijeni",
+  "manage.done": "{name}: {action} izvršeno ({sessions} sesija završeno).",
 };
 
 const WORDS = { en, sq, mk, "sr-Latn": srLatn };

@@ -15,9 +15,14 @@
 //! - concentration of quarantined and amended protocols per unit;
 //! - the Sobyanin–Sukhovolsky ballot-stuffing slope and the turnout–share correlation.
 //!
-//! Out of scope: reading data (the caller builds [`Input`]), writing files (the caller writes
-//! [`report::files`]), and model fits beyond the linear stuffing slope.
+//! The public bundle's `v1/forensics.json` and plots are rendered here too ([`bundle`]), from
+//! the definition and the replayed entries, so that the bundle writer and the verifier agree.
+//!
+//! Out of scope: reading data (the caller builds [`Input`] or gives a replay), writing files
+//! (the caller writes [`report::files`] or [`bundle::render`]), and model fits beyond the
+//! linear stuffing slope.
 
+pub mod bundle;
 pub mod eft;
 pub mod integer;
 pub mod report;

@@ -8,6 +8,14 @@
 //! - the stations file it names (CSV: `id,unit,registered,key`), one row per polling station
 //!   with its registered voters and its C2SP verifier key. A million stations are a million
 //!   rows; a CSV keeps that fast to load and easy to produce from a commission's registry.
+//!   It may add `name,address` columns (`id,unit,registered,key,name,address`, RFC 4180
+//!   quoting, an empty field for none), shown with the station on the results page.
+//! - Lists and units may give their name in other languages and scripts
+//!   (`names = { sq = "…", mk = "…", "sr-Cyrl" = "…" }`, tags [`NAME_LANGUAGES`]).
+//! - optionally, the GeoJSON file of unit shapes for the results page's map (`[shapes] file`,
+//!   beside `election.toml`), named with its SHA-256 (`sha256`) so that the definition, and
+//!   through it the genesis, commits to its bytes; `property` names the feature property
+//!   holding the unit id (default `unit`). Its geometry is read by `urna-geo`.
 //!
 //! Loading checks everything a later step relies on: unknown fields, duplicate ids, dangling
 //! references, malformed keys and rules all fail with the file, line, field and rule.
@@ -77,6 +85,8 @@ pub struct Election {
     pub builtin_rules: Vec<BuiltinRule>,
     /// The stations file, as named in `[stations] file` (relative to the definition).
     pub stations_file: String,
+    /// The unit shapes for the results page's map (`[shapes]`), if the definition names them.
+    pub shapes: Option<ShapesRef>,
     /// SHA-256 over `election.toml` ‖ stations file, as loaded: what a genesis entry commits to.
     pub digest: [u8; 32],
     station_index: HashMap<String, StationIdx>,
@@ -222,6 +232,46 @@ pub struct List {
     /// A short name for charts and narrow screens (`short`, at most 16 characters); its id when
     /// none is given.
     pub short: String,
+    /// Its name in other languages and scripts (`names`, [`NAME_LANGUAGES`]).
+    pub names: Names,
+}
+
+/// Names by language tag (`names = { sq = "…", mk = "…" }`), in tag order.
+pub type Names = std::collections::BTreeMap<String, String>;
+
+/// The language tags a name may be given in: Albanian, Macedonian (Cyrillic), Serbian in
+/// Cyrillic and Latin script, Bosnian, Croatian, Montenegrin, English. The results page picks
+/// one by its own language and falls back to `name` (see `web/names.js`).
+pub const NAME_LANGUAGES: [&str; 8] = ["sq", "mk", "sr-Cyrl", "sr-Latn", "bs", "hr", "cnr", "en"];
+
+/// Most characters of a name, a station's name or its address.
+const MAX_NAME: usize = 200;
+
+/// Checks a `names` table: known tags, names of 1 to [`MAX_NAME`] characters on one line.
+fn check_names(names: &Names) -> Result<(), String> {
+    for (tag, name) in names {
+        if !NAME_LANGUAGES.contains(&tag.as_str()) {
+            return Err(format!(
+                "language {tag:?} is not one of {}",
+                NAME_LANGUAGES.join(", ")
+            ));
+        }
+        check_text(name).map_err(|r| format!("{tag}: {r}"))?;
+    }
+    Ok(())
+}
+
+/// A name or address: 1 to [`MAX_NAME`] characters, no control characters.
+fn check_text(text: &str) -> Result<(), String> {
+    if text.trim().is_empty()
+        || text.chars().count() > MAX_NAME
+        || text.chars().any(char::is_control)
+    {
+        return Err(format!(
+            "{text:?}: must be 1 to {MAX_NAME} characters without line breaks or control characters"
+        ));
+    }
+    Ok(())
 }
 
 /// What kind of contestant a list is, for seat allocation.
@@ -250,6 +300,8 @@ pub struct Unit {
     pub parent: Option<UnitIdx>,
     /// Depth from the root (0 for the country).
     pub depth: u32,
+    /// Its name in other languages and scripts (`names`, [`NAME_LANGUAGES`]).
+    pub names: Names,
 }
 
 /// A polling station.
@@ -265,6 +317,22 @@ pub struct Station {
     pub public_key: [u8; 32],
     /// Its signed-note key ID.
     pub key_id: KeyId,
+    /// Its name, from the stations file's optional `name` column.
+    pub name: Option<String>,
+    /// Its address, from the stations file's optional `address` column.
+    pub address: Option<String>,
+}
+
+/// The GeoJSON file of unit shapes a definition names (`[shapes]`): `election.toml` commits
+/// to its SHA-256, so the genesis commits to the shapes through the definition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShapesRef {
+    /// The file, relative to the definition, beside it (a file name).
+    pub file: String,
+    /// The SHA-256 of its bytes.
+    pub sha256: [u8; 32],
+    /// The feature property holding the unit id (`property`, default `"unit"`).
+    pub property: String,
 }
 
 /// A higher commission whose key co-signs amendments and decisions.
@@ -333,13 +401,32 @@ impl Election {
                 file: stations_path.display().to_string(),
                 source,
             })?;
-        Self::from_raw(
+        let election = Self::from_raw(
             &file,
             &toml_text,
             raw,
             &stations_path.display().to_string(),
             &stations_text,
-        )
+        )?;
+        if let Some(shapes) = &election.shapes {
+            let shapes_path = path
+                .parent()
+                .unwrap_or_else(|| Path::new("."))
+                .join(&shapes.file);
+            let bytes = std::fs::read(&shapes_path).map_err(|source| DefinitionError::Io {
+                file: shapes_path.display().to_string(),
+                source,
+            })?;
+            shapes
+                .check(&bytes)
+                .map_err(|rule| DefinitionError::Invalid {
+                    file: file.clone(),
+                    line: line_at(&toml_text, toml_text.find("[shapes]").unwrap_or(0)),
+                    field: "shapes.sha256".into(),
+                    rule,
+                })?;
+        }
+        Ok(election)
     }
 
     /// Builds a definition from the texts of the two files; names are used in errors only.
@@ -405,7 +492,15 @@ impl Election {
                 Some(s) => s.get_ref().clone(),
                 None => l.id.get_ref().clone(),
             };
+            if let Some(n) = &l.names {
+                check_names(n.get_ref()).map_err(|r| at(n.span(), "lists.names", r))?;
+            }
             lists.push(List {
+                names: l
+                    .names
+                    .as_ref()
+                    .map(|n| n.get_ref().clone())
+                    .unwrap_or_default(),
                 id: l.id.get_ref().clone(),
                 name: l.name.clone(),
                 kind: l.kind,
@@ -552,7 +647,15 @@ impl Election {
                     .get(depth as usize)
                     .map_or_else(|| format!("level-{depth}"), |s| (*s).to_owned())
             });
+            if let Some(n) = &u.names {
+                check_names(n.get_ref()).map_err(|r| at(n.span(), "units.names", r))?;
+            }
             units.push(Unit {
+                names: u
+                    .names
+                    .as_ref()
+                    .map(|n| n.get_ref().clone())
+                    .unwrap_or_default(),
                 id: u.id.get_ref().clone(),
                 name: u.name.clone(),
                 level,
@@ -807,6 +910,27 @@ impl Election {
             ));
         }
 
+        let shapes = match &raw.shapes {
+            None => None,
+            Some(sh) => Some(ShapesRef {
+                file: check_shapes_file(sh.file.get_ref())
+                    .map_err(|r| at(sh.file.span(), "shapes.file", r))?,
+                sha256: parse_sha256(sh.sha256.get_ref())
+                    .map_err(|r| at(sh.sha256.span(), "shapes.sha256", r))?,
+                property: match &sh.property {
+                    None => "unit".to_owned(),
+                    Some(p) if p.get_ref().is_empty() => {
+                        return Err(at(
+                            p.span(),
+                            "shapes.property",
+                            "must name the feature property holding the unit id".into(),
+                        ));
+                    }
+                    Some(p) => p.get_ref().clone(),
+                },
+            }),
+        };
+
         let mut h = Sha256::new();
         h.update(toml_text.as_bytes());
         h.update(stations_text.as_bytes());
@@ -827,6 +951,7 @@ impl Election {
             rules,
             builtin_rules: builtin,
             stations_file: raw.stations.file.get_ref().clone(),
+            shapes,
             digest: h.finalize().into(),
             station_index,
             candidate_positions,
@@ -972,6 +1097,64 @@ struct RawDefinition {
     authorities: Vec<RawAuthority>,
     counts: Option<Vec<Spanned<String>>>,
     rules: Option<Vec<RawRule>>,
+    shapes: Option<RawShapes>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawShapes {
+    file: Spanned<String>,
+    sha256: Spanned<String>,
+    property: Option<Spanned<String>>,
+}
+
+impl ShapesRef {
+    /// Checks that `bytes` are the file the definition names.
+    ///
+    /// # Errors
+    /// The rule broken, with both hashes.
+    pub fn check(&self, bytes: &[u8]) -> Result<(), String> {
+        let got: [u8; 32] = Sha256::digest(bytes).into();
+        if got == self.sha256 {
+            Ok(())
+        } else {
+            Err(format!(
+                "{}: its bytes hash to {}, but the definition says {}",
+                self.file,
+                crate::protocol::hex(&got),
+                crate::protocol::hex(&self.sha256)
+            ))
+        }
+    }
+}
+
+/// A shapes file name: beside `election.toml`, so a data directory and a bundle can hold it.
+fn check_shapes_file(name: &str) -> Result<String, String> {
+    let plain = !name.is_empty()
+        && !name.starts_with('.')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    if plain {
+        Ok(name.to_owned())
+    } else {
+        Err(format!(
+            "{name:?}: must be a file name beside election.toml (letters, digits, `.`, `_`, `-`)"
+        ))
+    }
+}
+
+/// 64 lower-case hex digits.
+fn parse_sha256(text: &str) -> Result<[u8; 32], String> {
+    let bad = || format!("{text:?}: must be 64 lower-case hex digits (the file's SHA-256)");
+    if text.len() != 64 || !text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+        return Err(bad());
+    }
+    let mut out = [0u8; 32];
+    for (i, o) in out.iter_mut().enumerate() {
+        *o = u8::from_str_radix(&text[2 * i..2 * i + 2], 16).map_err(|_| bad())?;
+    }
+    Ok(out)
 }
 
 #[derive(Deserialize)]
@@ -1063,6 +1246,7 @@ struct RawList {
     community: Option<String>,
     colour: Option<Spanned<String>>,
     short: Option<Spanned<String>>,
+    names: Option<Spanned<Names>>,
     #[serde(default)]
     candidates: Vec<RawCandidate>,
 }
@@ -1074,6 +1258,7 @@ struct RawUnit {
     name: String,
     level: Option<String>,
     parent: Option<Spanned<String>>,
+    names: Option<Spanned<Names>>,
 }
 
 #[derive(Deserialize)]
@@ -1109,6 +1294,10 @@ fn parse_raw(file: &str, text: &str) -> Result<RawDefinition, DefinitionError> {
 /// Header of the stations file.
 pub const STATIONS_HEADER: &str = "id,unit,registered,key";
 
+/// Header of a stations file that also names each station and its address (both optional per
+/// row: an empty field is none). A field holding a comma or a quote is quoted as in RFC 4180.
+pub const STATIONS_HEADER_NAMED: &str = "id,unit,registered,key,name,address";
+
 fn parse_stations(
     file: &str,
     text: &str,
@@ -1122,31 +1311,60 @@ fn parse_stations(
         rule,
     };
     let mut lines = text.lines().enumerate();
-    match lines.next() {
-        Some((_, h)) if h.trim_end() == STATIONS_HEADER => {}
+    let named = match lines.next() {
+        Some((_, h)) if h.trim_end() == STATIONS_HEADER => false,
+        Some((_, h)) if h.trim_end() == STATIONS_HEADER_NAMED => true,
         _ => {
             return Err(err(
                 1,
                 "header",
-                format!("the first line must be `{STATIONS_HEADER}`"),
+                format!("the first line must be `{STATIONS_HEADER}` or `{STATIONS_HEADER_NAMED}`"),
             ));
         }
-    }
+    };
     let mut stations = Vec::new();
     for (i, l) in lines {
         let line = i + 1;
         if l.is_empty() {
             continue;
         }
-        let mut f = l.split(',');
-        let (Some(id), Some(unit), Some(registered), Some(key), None) =
-            (f.next(), f.next(), f.next(), f.next(), f.next())
-        else {
-            return Err(err(
-                line,
-                "row",
-                "expected 4 comma-separated fields: id,unit,registered,key".into(),
-            ));
+        let quoted;
+        let (id, unit, registered, key, name, address) = if named {
+            quoted = named_row(l).ok_or_else(|| {
+                err(
+                    line,
+                    "row",
+                    format!("expected 6 comma-separated fields: {STATIONS_HEADER_NAMED}"),
+                )
+            })?;
+            let [id, unit, registered, key, name, address] = &quoted;
+            let opt = |field: &str, v: &str| -> Result<Option<String>, DefinitionError> {
+                if v.is_empty() {
+                    return Ok(None);
+                }
+                check_text(v).map_err(|r| err(line, field, r))?;
+                Ok(Some(v.to_owned()))
+            };
+            (
+                id.as_str(),
+                unit.as_str(),
+                registered.as_str(),
+                key.as_str(),
+                opt("name", name)?,
+                opt("address", address)?,
+            )
+        } else {
+            let mut f = l.split(',');
+            let (Some(id), Some(unit), Some(registered), Some(key), None) =
+                (f.next(), f.next(), f.next(), f.next(), f.next())
+            else {
+                return Err(err(
+                    line,
+                    "row",
+                    "expected 4 comma-separated fields: id,unit,registered,key".into(),
+                ));
+            };
+            (id, unit, registered, key, None, None)
         };
         crate::protocol::check_id(id).map_err(|r| err(line, "id", r.to_owned()))?;
         let unit_idx = *units.get(unit).ok_or_else(|| {
@@ -1180,9 +1398,24 @@ fn parse_stations(
             registered,
             public_key: verifier.2,
             key_id: verifier.1,
+            name,
+            address,
         });
     }
     Ok(stations)
+}
+
+/// The six fields of a row of a named stations file (RFC 4180 quoting), or `None`.
+fn named_row(line: &str) -> Option<[String; 6]> {
+    let mut r = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .from_reader(line.as_bytes());
+    let rec = r.records().next()?.ok()?;
+    if rec.len() != 6 {
+        return None;
+    }
+    let mut it = rec.iter().map(str::to_owned);
+    Some(std::array::from_fn(|_| it.next().unwrap_or_default()))
 }
 
 /// Whether unit `inner` is `outer` or below it, over units still being built.

@@ -7,6 +7,7 @@
 //! Out of scope: the transparency log (`urna-tlog`), storage (`urna-store`), tallies and seats
 //! (`urna-tally`).
 
+pub mod audit;
 pub mod colour;
 pub mod decision;
 pub mod definition;

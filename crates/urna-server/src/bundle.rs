@@ -16,8 +16,10 @@
 //!
 //! A generation is the published (witness-cosigned) checkpoint of the data directory and the
 //! files [`urna_tally::public::render`] derives from the entries it covers (the results page
-//! among them), so the results and the checkpoint they quote always belong together. Two more
-//! files come from the data directory, not from the log:
+//! among them), so the results and the checkpoint they quote always belong together, and the
+//! statistical screens of the results, `v1/forensics.json` and `v1/forensics/*.svg`
+//! ([`urna_forensics::bundle`], reused from the live generation when no station reported since
+//! it). Two more files come from the data directory, not from the log:
 //! - `v1/keys.json` (`urna/keys/v1`): the log's origin and verifier key and the witnesses'
 //!   names and keys (never their URLs) with the quorum, from `DATA/witnesses.toml`, read again
 //!   for every generation (no file: no witnesses, quorum 0). A reader compares it with the
@@ -195,6 +197,8 @@ pub struct BundleInfo {
     pub generations_removed: usize,
     /// Why `cdf/election-report.json` is not in the generation, if it is not.
     pub cdf_skipped: Option<String>,
+    /// How long the statistical screens took; `None` when reused from the live generation.
+    pub forensics: Option<std::time::Duration>,
 }
 
 /// Keeps a bundle directory in step with a data directory's published checkpoint.
@@ -208,12 +212,16 @@ pub struct BundleWriter {
     /// each file's SHA-256: once a generation holds them, later ones link them unhashed and
     /// uncopied (tens of megabytes at a million stations).
     station_index: Vec<(String, Vec<u8>, [u8; 32])>,
+    /// `v1/shapes.json`, when the definition names unit shapes.
+    shapes_json: Option<Vec<u8>>,
     /// The log's verifier key, for `v1/keys.json`.
     log_vkey: String,
     /// Most stations for which the CDF export is written (`None`: no limit).
     cdf_max_stations: Option<usize>,
     reader: EntryReader,
     replay: Replay,
+    /// The `urna/audit/v1` entries replayed so far, for `v1/audit.json`.
+    audits: Vec<(u64, Vec<u8>)>,
     /// The Merkle tree over the entries replayed so far.
     tree: Tree,
     /// `OUT/tile` holds every tile of the tree at this size.
@@ -262,7 +270,10 @@ impl BundleWriter {
         let election = Election::load(&definition)?;
         let toml_bytes = read(&definition)?;
         let stations_bytes = read(&data_dir.join(&election.stations_file))?;
-        let files = DefinitionFiles::new(&election, &toml_bytes, &stations_bytes)?;
+        let mut files = DefinitionFiles::new(&election, &toml_bytes, &stations_bytes)?;
+        if let Some(shapes) = &election.shapes {
+            files = files.with_shapes(&election, read(&data_dir.join(&shapes.file))?)?;
+        }
         for dir in [
             out.to_owned(),
             out.join("tile"),
@@ -281,6 +292,11 @@ impl BundleWriter {
         ] {
             write_blob(out, &sha, bytes)?;
         }
+        if let (Some(shapes), Some(bytes)) = (&election.shapes, &files.shapes) {
+            write_blob(out, &shapes.sha256, bytes)?;
+        }
+        // Like the station index, `v1/shapes.json` depends on the definition only.
+        let shapes_json = urna_tally::shapes::render_shapes(&election, &files)?;
         let reader = EntryReader::open(data_dir)?;
         let recorded = reader.definition_sha256()?;
         if recorded != hex(&election.digest) {
@@ -308,9 +324,11 @@ impl BundleWriter {
             reader,
             replay: Replay::new(&election)
                 .map_err(|source| ReplayError::Tally { index: 0, source })?,
+            audits: Vec::new(),
             election,
             election_json,
             station_index,
+            shapes_json,
             log_vkey,
             cdf_max_stations: Some(DEFAULT_CDF_MAX_STATIONS),
             tree: Tree::new(),
@@ -369,7 +387,11 @@ impl BundleWriter {
         }
         let tiles_linked = self.link_tiles(size, &checkpoint)?;
         publish_scans(&self.data, &self.out)?;
-        let Rendered { files, cdf_skipped } = self.render(&note)?;
+        let Rendered {
+            files,
+            cdf_skipped,
+            forensics,
+        } = self.render(&note)?;
         // A number is never used twice, even if writing this generation fails part-way (its
         // directory is deleted with the old generations once a later one goes live).
         let name = format!("{size:020}.{}", self.next_n);
@@ -406,6 +428,7 @@ impl BundleWriter {
             files_linked: written.linked,
             generations_removed,
             cdf_skipped,
+            forensics,
         }))
     }
 
@@ -446,10 +469,14 @@ impl BundleWriter {
             let notes = self.reader.read(from, to)?;
             let bound = public::bind_parallel(&self.election, from, &notes, threads);
             for ((index, note), sub) in (from..).zip(&notes).zip(bound) {
-                let sub = sub?;
-                let unit = self.election.stations[sub.station.0 as usize].unit;
-                self.replay.apply_submission(&self.election, index, sub)?;
-                self.dirty.insert(unit);
+                if let Ok(sub) = &sub {
+                    self.dirty
+                        .insert(self.election.stations[sub.station.0 as usize].unit);
+                }
+                if urna_model::audit::is_audit(note) {
+                    self.audits.push((index, note.clone()));
+                }
+                self.replay.apply_bound(&self.election, index, note, sub)?;
                 finished.clear();
                 self.tree
                     .append(leaf_hash(note), &mut finished)
@@ -571,10 +598,28 @@ impl BundleWriter {
         if let Some(csv) = public::render_preferences_csv(e, r)? {
             files.push((public::PREFERENCES_CSV.to_owned(), Content::New(csv)));
         }
+        if let Some(audit) =
+            crate::audit_bundle::render(&self.out, r.applied(), e, &self.reader, &self.audits)?
+        {
+            files.push((
+                urna_audit::public::AUDIT_JSON.to_owned(),
+                Content::New(audit),
+            ));
+        }
         files.push((
             public::README_TXT.to_owned(),
             Content::New(public::render_readme(e, &cp)),
         ));
+        let started = std::time::Instant::now();
+        let (screens, computed) = self.render_forensics()?;
+        files.extend(screens);
+        let forensics = computed.then(|| started.elapsed());
+        if let Some(json) = &self.shapes_json {
+            files.push((
+                urna_tally::shapes::SHAPES_JSON.to_owned(),
+                Content::New(json.clone()),
+            ));
+        }
         files.extend(public::web_files().map(|(path, bytes)| (path, Content::New(bytes))));
         files.push((
             KEYS_JSON.to_owned(),
@@ -598,7 +643,38 @@ impl BundleWriter {
             }
             CdfPlan::Skip(reason) => Some(reason),
         };
-        Ok(Rendered { files, cdf_skipped })
+        Ok(Rendered {
+            files,
+            cdf_skipped,
+            forensics,
+        })
+    }
+
+    /// `v1/forensics.json` and its plots ([`urna_forensics::bundle`]): reused from the live
+    /// generation when no station reported since it (the screens read nothing else), else
+    /// computed again, which at a million stations takes seconds (docs/forensics.md).
+    /// Also returns whether they were computed.
+    fn render_forensics(&self) -> Result<(Vec<(String, Content)>, bool), BundleError> {
+        if let Some(live) = self.live.as_ref().filter(|g| {
+            self.dirty.is_empty() && g.files.contains_key(urna_forensics::bundle::FORENSICS_JSON)
+        }) {
+            let dir = format!("{}/", urna_forensics::bundle::FORENSICS_DIR);
+            let reused = live
+                .files
+                .iter()
+                .filter(|(path, _)| {
+                    path.as_str() == urna_forensics::bundle::FORENSICS_JSON
+                        || path.starts_with(&dir)
+                })
+                .map(|(path, sha)| (path.clone(), Content::Same(*sha)))
+                .collect();
+            return Ok((reused, false));
+        }
+        let files = urna_forensics::bundle::render(&self.election, &self.replay)?
+            .into_iter()
+            .map(|(path, bytes)| (path, Content::New(bytes)))
+            .collect();
+        Ok((files, true))
     }
 
     /// Whether the CDF export is written for this checkpoint, and with which `GeneratedDate`.
@@ -704,6 +780,7 @@ struct Written {
 struct Rendered {
     files: Vec<(String, Content)>,
     cdf_skipped: Option<String>,
+    forensics: Option<std::time::Duration>,
 }
 
 /// Whether a generation gets `cdf/election-report.json`.

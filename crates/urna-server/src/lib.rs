@@ -30,6 +30,7 @@
 //! Out of scope: the witness monitoring API, which the spec leaves
 //! undefined; cosignature algorithms other than Ed25519 `cosignature/v1`.
 
+mod audit_bundle;
 pub mod bundle;
 pub mod conn;
 pub mod cosign_client;

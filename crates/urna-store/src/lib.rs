@@ -14,6 +14,7 @@
 //! Out of scope: the transparency log's tiles and checkpoints (`urna-tlog`), PostgreSQL (a
 //! later backend behind the same operations), HTTP.
 
+pub mod audit;
 mod ingest;
 mod live;
 pub mod log;
@@ -186,8 +187,8 @@ impl std::fmt::Debug for Store {
 }
 
 impl Store {
-    /// Creates a data directory from a definition: copies `election.toml` and its stations
-    /// file into `dir` and creates the database.
+    /// Creates a data directory from a definition: copies `election.toml`, its stations file
+    /// and its unit shapes file (if it names one) into `dir` and creates the database.
     ///
     /// # Errors
     /// [`StoreError`] if the definition is invalid or `dir` already holds a store.
@@ -216,6 +217,24 @@ impl Store {
             &stations_path(definition, &election),
             &dir.join(stations_name),
         )?;
+        if let Some(shapes) = &election.shapes {
+            // The map's shapes are rendered at every publication: refuse them now, not then.
+            let from = definition
+                .parent()
+                .unwrap_or_else(|| Path::new("."))
+                .join(&shapes.file);
+            let bytes = std::fs::read(&from).map_err(io_err(&from))?;
+            urna_tally::shapes::render_shapes_from(&election, &bytes)
+                .map_err(|e| StoreError::Setup(format!("{}: {e}", definition.display())))?;
+        }
+        if let Some(shapes) = &election.shapes {
+            // Checked at load: a file name beside election.toml, with the SHA-256 it names.
+            let from = definition
+                .parent()
+                .unwrap_or_else(|| Path::new("."))
+                .join(&shapes.file);
+            copy_synced(&from, &dir.join(&shapes.file))?;
+        }
         let conn = open_db(&dir.join(DB_FILE))?;
         conn.execute_batch(include_str!("../migrations/sqlite/0001_entries.sql"))?;
         conn.execute(
@@ -448,7 +467,7 @@ impl Store {
 
     /// An entry as read, with its verdict derived from its note and checked against `status`.
     fn checked(&self, (mut row, status): (EntryRow, i64)) -> Result<EntryRow, StoreError> {
-        if row.index > 0 {
+        if row.index > 0 && !urna_model::audit::is_audit(&row.note) {
             row.quarantined = resubmit(&self.election, &row.note)
                 .map_err(|reason| StoreError::Corrupt {
                     index: row.index,
@@ -510,9 +529,9 @@ impl Store {
         let mut wanted: Vec<i64> = Vec::new();
         for contest in &e.contests {
             let mut current: Vec<(u32, i64)> = vec![(0, -1); e.stations.len()];
-            let mut stmt = self
-                .conn
-                .prepare("SELECT idx, station, revision FROM entries WHERE contest = ?1")?;
+            let mut stmt = self.conn.prepare(
+                "SELECT idx, station, revision FROM entries WHERE contest = ?1 AND station != ''",
+            )?;
             let mut rows = stmt.query(params![contest.id])?;
             while let Some(r) = rows.next()? {
                 let index: i64 = r.get(0)?;

@@ -59,6 +59,12 @@ enum Derived {
     Genesis { hash: [u8; 32], text_hash: [u8; 32] },
     /// A protocol or an amendment.
     Entry(Submission),
+    /// An `urna/audit/v1` note: its contest; no station, revision 0 (`crate::audit`).
+    Audit {
+        hash: [u8; 32],
+        text_hash: [u8; 32],
+        contest: String,
+    },
 }
 
 /// Reads every row in log order, checks it against its note, appends the notes to `log`, and the intake history and the number of entries.
@@ -203,6 +209,14 @@ fn derive(e: &Election, row: &Row, covered: bool) -> Result<Derived, String> {
             text_hash,
         });
     }
+    if urna_model::audit::is_audit(&row.note) {
+        let (hash, text_hash, contest) = crate::audit::derive(e, &row.note)?;
+        return Ok(Derived::Audit {
+            hash,
+            text_hash,
+            contest,
+        });
+    }
     if covered && let Some(sub) = header(e, &row.note) {
         return Ok(Derived::Entry(sub));
     }
@@ -264,6 +278,11 @@ fn header(e: &Election, note: &[u8]) -> Option<Submission> {
 fn check_columns(e: &Election, row: &Row, derived: &Derived) -> Result<(), StoreError> {
     let (hash, text_hash, contest, station, revision) = match derived {
         Derived::Genesis { hash, text_hash } => (hash, text_hash, "", "", 0),
+        Derived::Audit {
+            hash,
+            text_hash,
+            contest,
+        } => (hash, text_hash, contest.as_str(), "", 0),
         Derived::Entry(sub) => (
             &sub.hash,
             &sub.text_hash,

@@ -12,4 +12,5 @@
 pub mod cdf;
 pub mod public;
 pub mod seats;
+pub mod shapes;
 pub mod totals;

@@ -14,7 +14,8 @@
 //!   `v1/stations/<xx>.json`, `v1/results.json`, its slices for readers `v1/summary.json` and
 //!   `v1/areas/<unit>.json`, `v1/quarantine.json`,
 //!   `v1/seats/<contest>.json`, `v1/units/<unit>.json`, `csv/stations.csv`, `csv/units.csv`,
-//!   `csv/preferences.csv` (open lists only), `README.txt`, and the results page ([`WEB_FILES`]: `index.html` and `web/…`, embedded
+//!   `csv/preferences.csv` (open lists only), `README.txt`, `v1/shapes.json` (when the definition
+//!   names unit shapes: [`crate::shapes`]), and the results page ([`WEB_FILES`]: `index.html` and `web/…`, embedded
 //!   from the workspace's `web/` directory at build time, so every bundle carries the page of
 //!   the build that wrote it and a verifier of the same version checks it byte for byte).
 //!
@@ -250,6 +251,14 @@ pub enum RenderError {
         /// The election's digest.
         expected: String,
     },
+    /// The definition's unit shapes cannot be rendered (`v1/shapes.json`).
+    #[error("shapes {file}: {reason}")]
+    Shapes {
+        /// The shapes file the definition names.
+        file: String,
+        /// What is wrong.
+        reason: String,
+    },
     /// The CSV or JSON writer failed (out of memory, in practice).
     #[error("{file}: {reason}")]
     Write {
@@ -449,8 +458,41 @@ impl Replay {
         if index == 0 {
             return self.apply_genesis(e, note).map(|_| ());
         }
+        if urna_model::audit::is_audit(note) {
+            return self.apply_audit(index);
+        }
         let sub = bind_entry(e, index, note)?;
         self.apply_submission(e, index, sub)
+    }
+
+    /// Applies entry `index`, an `urna/audit/v1` note: an audit does not change the results,
+    /// so only the index advances (the audit is checked by `urna-audit`'s trail).
+    ///
+    /// # Errors
+    /// [`ReplayError::OutOfOrder`].
+    pub fn apply_audit(&mut self, index: u64) -> Result<(), ReplayError> {
+        self.expect_index(index)?;
+        self.applied += 1;
+        Ok(())
+    }
+
+    /// Applies entry `index` as [`bind_entry`] (or [`bind_parallel`]) bound it: a note that
+    /// did not bind because it is an audit note only advances the index
+    /// ([`Replay::apply_audit`]); any other binding error is returned.
+    ///
+    /// # Errors
+    /// As [`Replay::apply_submission`], or the binding error.
+    pub fn apply_bound(
+        &mut self,
+        e: &Election,
+        index: u64,
+        note: &[u8],
+        bound: Result<Submission, ReplayError>,
+    ) -> Result<(), ReplayError> {
+        match bound {
+            Err(_) if urna_model::audit::is_audit(note) => self.apply_audit(index),
+            bound => self.apply_submission(e, index, bound?),
+        }
     }
 
     /// Applies entry 0, which must be the genesis committing to `e`'s definition, and returns
@@ -486,6 +528,9 @@ impl Replay {
         self.expect_index(index)?;
         if index == 0 {
             return self.apply_genesis(e, note).map(|_| ());
+        }
+        if urna_model::audit::is_audit(note) {
+            return self.apply_audit(index);
         }
         let sub = check(e, note).map_err(|source| ReplayError::Entry { index, source })?;
         self.apply_submission(e, index, sub)
@@ -781,6 +826,9 @@ pub struct DefinitionFiles {
     pub election_toml: [u8; 32],
     /// SHA-256 of the stations file.
     pub stations: [u8; 32],
+    /// The bytes of the unit shapes file, when the definition names one
+    /// ([`DefinitionFiles::with_shapes`]); `v1/shapes.json` is rendered from them.
+    pub shapes: Option<Vec<u8>>,
 }
 
 impl DefinitionFiles {
@@ -810,7 +858,27 @@ impl DefinitionFiles {
         Ok(Self {
             election_toml: g.election_toml,
             stations: g.stations,
+            shapes: None,
         })
+    }
+
+    /// Adds the bytes of the shapes file the definition names, checked against its SHA-256.
+    ///
+    /// # Errors
+    /// [`RenderError::Shapes`] if the definition names no shapes or the bytes differ.
+    pub fn with_shapes(mut self, e: &Election, bytes: Vec<u8>) -> Result<Self, RenderError> {
+        let Some(shapes) = &e.shapes else {
+            return Err(RenderError::Shapes {
+                file: String::new(),
+                reason: "the definition names no shapes file".into(),
+            });
+        };
+        shapes.check(&bytes).map_err(|reason| RenderError::Shapes {
+            file: shapes.file.clone(),
+            reason,
+        })?;
+        self.shapes = Some(bytes);
+        Ok(self)
     }
 }
 
@@ -922,8 +990,23 @@ pub const WEB_FILES: &[(&str, &[u8])] = &[
         )),
     ),
     (
+        "web/forensics.js",
+        include_bytes!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../web/forensics.js"
+        )),
+    ),
+    (
         "web/i18n.js",
         include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../web/i18n.js")),
+    ),
+    (
+        "web/map.js",
+        include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../web/map.js")),
+    ),
+    (
+        "web/names.js",
+        include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../web/names.js")),
     ),
     (
         "web/style.css",
@@ -988,6 +1071,9 @@ pub fn render(
         out.push((PREFERENCES_CSV.to_owned(), csv));
     }
     out.push((README_TXT.to_owned(), render_readme(e, &cp)));
+    if let Some(shapes) = crate::shapes::render_shapes(e, files)? {
+        out.push((crate::shapes::SHAPES_JSON.to_owned(), shapes));
+    }
     out.extend(web_files());
     Ok(out)
 }
@@ -1124,6 +1210,7 @@ pub fn render_election(e: &Election, files: &DefinitionFiles) -> Result<Vec<u8>,
             community: l.community.as_deref(),
             short: &l.short,
             colour: l.colour.to_string(),
+            names: &l.names,
             candidates: open.then(|| {
                 l.candidates
                     .iter()
@@ -1167,11 +1254,18 @@ pub fn render_election(e: &Election, files: &DefinitionFiles) -> Result<Vec<u8>,
         definition: DefinitionDoc {
             sha256: hex(&e.digest),
             covers: "SHA-256 of election.toml followed by the stations file, byte for byte",
-            files: vec![
-                blob("election definition", "election.toml", &files.election_toml),
-                blob("stations", &e.stations_file, &files.stations),
-            ],
+            files: {
+                let mut f = vec![
+                    blob("election definition", "election.toml", &files.election_toml),
+                    blob("stations", &e.stations_file, &files.stations),
+                ];
+                if let Some(s) = &e.shapes {
+                    f.push(blob("unit shapes", &s.file, &s.sha256));
+                }
+                f
+            },
         },
+        shapes: e.shapes.as_ref().map(|_| crate::shapes::SHAPES_JSON),
         log: LogDoc {
             origin: e.log_origin(),
             checkpoint: "checkpoint",
@@ -1218,6 +1312,7 @@ pub fn render_election(e: &Election, files: &DefinitionFiles) -> Result<Vec<u8>,
             .map(|(i, u)| UnitDoc {
                 id: &u.id,
                 name: &u.name,
+                names: &u.names,
                 level: &u.level,
                 parent: u.parent.map(|p| e.units[p.0 as usize].id.as_str()),
                 depth: u.depth,
@@ -2053,6 +2148,8 @@ fn station_doc<'a>(
     let st = &e.stations[s.0 as usize];
     StationDoc {
         id: &st.id,
+        name: st.name.as_deref(),
+        address: st.address.as_deref(),
         registered: st.registered,
         key: format_vkey(&st.id, st.key_id, &st.public_key),
         status: station_status(state),
@@ -2110,6 +2207,9 @@ struct ElectionDoc<'a> {
     date: Option<&'a str>,
     provenance: Option<&'a str>,
     definition: DefinitionDoc,
+    /// `v1/shapes.json`, when the definition names unit shapes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    shapes: Option<&'static str>,
     log: LogDoc,
     authorities: Vec<AuthorityDoc<'a>>,
     station_index: StationIndexRefDoc,
@@ -2202,6 +2302,9 @@ struct ListDoc<'a> {
     short: &'a str,
     /// `#rrggbb`, declared or from the fallback palette (`urna_model::colour`).
     colour: String,
+    /// Its name by language tag, when the definition gives any.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    names: &'a BTreeMap<String, String>,
     /// In a contest with preferences only: the list's candidates by ballot number.
     #[serde(skip_serializing_if = "Option::is_none")]
     candidates: Option<Vec<CandidateDoc<'a>>>,
@@ -2240,6 +2343,9 @@ impl Serialize for PreferencesDoc<'_> {
 struct UnitDoc<'a> {
     id: &'a str,
     name: &'a str,
+    /// Its name by language tag, when the definition gives any.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    names: &'a BTreeMap<String, String>,
     level: &'a str,
     parent: Option<&'a str>,
     depth: u32,
@@ -2406,6 +2512,11 @@ struct UnitContestDoc<'a> {
 #[derive(Serialize)]
 struct StationDoc<'a> {
     id: &'a str,
+    /// Its name and address, when the stations file gives them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    address: Option<&'a str>,
     registered: u64,
     /// The station's verifier key (`id+hex8+base64`).
     key: String,

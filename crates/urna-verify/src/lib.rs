@@ -1,8 +1,9 @@
 //! The independent verifier of an urna election: from a public bundle (a directory or a web
 //! server), with trust given explicitly, it re-checks the log and recomputes every number.
 //!
-//! It depends on `urna-model`, `urna-tlog` and `urna-tally` only, never on the commission's
-//! storage or server code, so what it checks does not lean on what it checks.
+//! It depends on `urna-model`, `urna-tlog`, `urna-tally`, `urna-audit` and the pure statistics
+//! of `urna-forensics` only, never on the commission's storage or server code, so what it
+//! checks does not lean on what it checks.
 //!
 //! What [`verify`] checks, in order:
 //! 1. **Checkpoint** (C2SP tlog-checkpoint, <https://c2sp.org/tlog-checkpoint>): well formed,
@@ -23,7 +24,12 @@
 //!    co-signature) checked exactly as intake does, in Ed25519 batches on every core; every
 //!    entry replayed in index order ([`urna_tally::public::Replay`]), so a note out of its
 //!    station's sequence is named.
-//! 5. **Results**: every derived file recomputed ([`urna_tally::public::render`]) and compared
+//!    Every `urna/audit/v1` entry is re-checked as intake checks it: signed by an authority
+//!    over the whole election, and following the audit before it: the results at its
+//!    checkpoint replayed again, the assertions, the sample from the seed and the verdict from
+//!    the hand counts recomputed (`urna-audit`'s trail).
+//! 5. **Results**: every derived file recomputed ([`urna_tally::public::render`], and the
+//!    statistical screens [`urna_forensics::bundle::render`]) and compared
 //!    byte for byte with the published one; a difference is named by JSON path or CSV line and
 //!    column, with the station or unit.
 //! 6. **History** (optional): the log extends the checkpoint verified by an earlier run
@@ -56,6 +62,7 @@
 //! Out of scope: finding the keys to trust (they come from the commission and the witnesses, out of band), and
 //! judging the election itself (plausibility screens, audits).
 
+mod audit;
 pub mod bench;
 mod checkpoint;
 pub mod diff;
@@ -266,6 +273,21 @@ pub fn verify(
         explain_refusals(source, e, &log.refused, &mut found)?;
     }
 
+    // 4b. Audits: every urna/audit/v1 entry re-checked against the log it audits, and
+    // `v1/audit.json` recomputed from them.
+    let audit_trail = match &election {
+        Some((e, _)) if !log.audits.is_empty() => Some(audit::check(
+            source,
+            e,
+            log.store.as_ref(),
+            size,
+            &log.audits,
+            &fetched,
+            &mut found,
+        )),
+        _ => None,
+    };
+
     // 5. The derived files.
     let complete = log.skipped == 0 && log.replay.is_some();
     match (&election, &log.replay) {
@@ -322,6 +344,12 @@ pub fn verify(
                 )
             },
         )),
+    }
+    if let Some((e, _)) = &election
+        && let Some(identical) = audit::compare_file(source, e, audit_trail.as_ref(), &mut found)?
+    {
+        report.counts.files_compared += 1;
+        report.counts.files_identical += u64::from(identical);
     }
     report.counts.tiles = fetched.tiles.load(Ordering::Relaxed);
     report.counts.bytes = fetched.bytes.load(Ordering::Relaxed);
@@ -474,7 +502,7 @@ pub(crate) fn establish_definition(
         }
     };
     let definition_error = |message: String| Discrepancy::new(Kind::Definition, message);
-    let files =
+    let mut files =
         match DefinitionFiles::new(&election, toml_text.as_bytes(), stations_text.as_bytes()) {
             Ok(f) => f,
             Err(e) => {
@@ -482,6 +510,30 @@ pub(crate) fn establish_definition(
                 return Ok(None);
             }
         };
+    // The unit shapes the definition names by SHA-256, published as a blob like the files.
+    if let Some(shapes) = &election.shapes {
+        let path = format!("blob/sha256/{}", hex(&shapes.sha256));
+        let Some(blob) = source.fetch(&path)? else {
+            found.push(
+                Discrepancy::new(
+                    Kind::BlobMissing,
+                    format!(
+                        "{path}: missing; the definition names it as its unit shapes {}",
+                        shapes.file
+                    ),
+                )
+                .file(path),
+            );
+            return Ok(None);
+        };
+        files = match files.with_shapes(&election, blob) {
+            Ok(f) => f,
+            Err(e) => {
+                found.push(Discrepancy::new(Kind::BlobMismatch, format!("{path}: {e}")).file(path));
+                return Ok(None);
+            }
+        };
+    }
     let mut replay = match Replay::new(&election) {
         Ok(r) => r,
         Err(e) => {
@@ -742,14 +794,20 @@ fn explain_refusals(
     Ok(())
 }
 
-/// In a directory, unit, seat and station index files the recomputation does not produce.
+/// In a directory, unit, seat, station index and forensics files the recomputation does not
+/// produce.
 fn unexpected_files(
     source: &dyn Source,
     produced: &[String],
     found: &mut Vec<Discrepancy>,
 ) -> Result<(), SourceError> {
     let produced: BTreeSet<&str> = produced.iter().map(String::as_str).collect();
-    for dir in ["v1/units", "v1/seats", "v1/stations"] {
+    for dir in [
+        "v1/units",
+        "v1/seats",
+        "v1/stations",
+        urna_forensics::bundle::FORENSICS_DIR,
+    ] {
         let Some(names) = source.list(dir)? else {
             continue;
         };

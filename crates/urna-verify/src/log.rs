@@ -69,6 +69,8 @@ pub(crate) struct LogOutcome {
     pub(crate) decisions: u64,
     /// Entries refused at the signature or binding check.
     pub(crate) refused: Vec<Refused>,
+    /// The `urna/audit/v1` entries, with their index, for the audit re-check.
+    pub(crate) audits: Vec<(u64, Vec<u8>)>,
 }
 
 /// One entry bundle's result.
@@ -122,6 +124,7 @@ pub(crate) fn run(
         amendments: 0,
         decisions: 0,
         refused: Vec::new(),
+        audits: Vec::new(),
     };
     let mut tree = Tree::new();
     let result = std::thread::scope(|s| -> Result<(), SourceError> {
@@ -252,6 +255,21 @@ fn apply(
 ) {
     let index = entry.index;
     match entry.checked {
+        // An audit note does not bind as a protocol: it changes no result, and the audit
+        // re-check (`crate::audit`) checks its signature and its place in the audit.
+        Err(_)
+            if entry
+                .bytes
+                .as_deref()
+                .is_some_and(urna_model::audit::is_audit) =>
+        {
+            if let Some(r) = replay.as_mut()
+                && r.apply_audit(index - out.skipped).is_ok()
+            {
+                out.applied += 1;
+            }
+            out.audits.push((index, entry.bytes.unwrap_or_default()));
+        }
         Err(rejection) => {
             let bytes = entry.bytes.unwrap_or_default();
             out.refused.push(Refused {
@@ -459,7 +477,7 @@ fn work_unit(
 /// Reads entry bundle `n`, which should hold `width` entries (from the full bundle if the
 /// partial one is gone, as C2SP tlog-tiles allows). A bundle cut short yields the entries
 /// before the cut; a missing one none; either with a discrepancy.
-fn read_entries(
+pub(crate) fn read_entries(
     source: &dyn Source,
     n: u64,
     width: u64,

@@ -2,8 +2,9 @@
 //! soon as it is rendered (so a million stations' files are never all in memory at once).
 //!
 //! The files and their order are those of [`urna_tally::public::render`], which renders them
-//! one after the other; here each file is a job. A test checks that the jobs give exactly
-//! what `render` gives, so a file added there and not here fails it.
+//! one after the other, then the statistical screens ([`urna_forensics::bundle::render`]);
+//! here each file is a job. A test checks that the jobs give exactly what these give, so a
+//! file added there and not here fails it.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -30,7 +31,9 @@ enum Job {
     UnitsCsv,
     PreferencesCsv,
     Readme,
+    Shapes,
     Web,
+    Forensics,
 }
 
 /// The jobs, in the order [`public::render`] lists the files.
@@ -54,7 +57,9 @@ fn jobs(e: &Election, replay: &Replay) -> Vec<Job> {
         Job::UnitsCsv,
         Job::PreferencesCsv,
         Job::Readme,
+        Job::Shapes,
         Job::Web,
+        Job::Forensics,
     ]);
     jobs
 }
@@ -93,7 +98,13 @@ fn run_job(
             .into_iter()
             .collect()),
         Job::Readme => one(public::README_TXT, public::render_readme(e, cp)),
+        // Written only when the definition names unit shapes.
+        Job::Shapes => Ok(urna_tally::shapes::render_shapes(e, files)?
+            .map(|json| (urna_tally::shapes::SHAPES_JSON.to_owned(), json))
+            .into_iter()
+            .collect()),
         Job::Web => Ok(public::web_files().collect()),
+        Job::Forensics => urna_forensics::bundle::render(e, replay),
     }
 }
 
@@ -141,7 +152,7 @@ pub(crate) fn render_and_compare(
     // The big files first, so that no thread is left with one at the end.
     let mut schedule: Vec<usize> = (0..jobs.len()).collect();
     schedule.sort_by_key(|&i| match jobs[i] {
-        Job::StationsCsv => 0,
+        Job::Forensics | Job::StationsCsv => 0,
         Job::Results => 1,
         Job::UnitsCsv | Job::PreferencesCsv => 2,
         _ => 3,

@@ -287,6 +287,10 @@ pub enum Kind {
     Fork,
     /// `v1/keys.json` is missing, or names other keys than the ones trusted.
     Keys,
+    /// An `urna/audit/v1` entry is not signed by an authority over the election, or does not
+    /// follow from the audit before it (a sample not drawn from the seed, a verdict the counts
+    /// do not give).
+    Audit,
 }
 
 impl Kind {
@@ -314,6 +318,7 @@ impl Kind {
             Self::Rollback => "rollback",
             Self::Fork => "fork",
             Self::Keys => "keys",
+            Self::Audit => "audit",
         }
     }
 }

@@ -158,6 +158,9 @@ impl Fixture {
         for (path, bytes) in public::render(&self.election, &defs, &replay, &cp).unwrap() {
             files.insert(path, bytes);
         }
+        for (path, bytes) in urna_forensics::bundle::render(&self.election, &replay).unwrap() {
+            files.insert(path, bytes);
+        }
         files.insert(
             public::KEYS_JSON.into(),
             serde_json::to_vec_pretty(&serde_json::json!({
@@ -379,9 +382,11 @@ fn the_render_jobs_give_exactly_what_render_gives() {
     }
     let cp_bytes = f.checkpoint(f.entries.len() as u64, Hash([1; 32]));
     let cp = public::checked_checkpoint(&f.election, &replay, &cp_bytes).unwrap();
+    let mut expected = public::render(&f.election, &defs, &replay, &cp_bytes).unwrap();
+    expected.extend(urna_forensics::bundle::render(&f.election, &replay).unwrap());
     assert_eq!(
         render::render_all(&f.election, &defs, &replay, &cp).unwrap(),
-        public::render(&f.election, &defs, &replay, &cp_bytes).unwrap()
+        expected
     );
 }
 

@@ -232,3 +232,266 @@ fn albania_2021_assertions_sample_and_risk() {
     assert_eq!(code, Some(2), "{text}");
     assert!(text.contains("no column `PD`"), "{text}");
 }
+
+/// Stations listed by `urna audit sample --key` (after its first line).
+fn logged_sample(out: &str) -> Vec<String> {
+    out.lines().skip(1).map(str::to_owned).collect()
+}
+
+/// Copies a data directory (the store, its log and its keys).
+fn copy_dir(from: &Path, to: &Path) {
+    let status = std::process::Command::new("cp")
+        .args(["-r", p(from), p(to)])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+/// Appends signed notes to a data directory's database behind intake's back, as a commission
+/// that bypassed it would; the next open sequences them into the log.
+fn append_behind_intake(data: &Path, notes: &[Vec<u8>]) {
+    let conn = rusqlite::Connection::open(data.join(urna_store::DB_FILE)).unwrap();
+    let next: i64 = conn
+        .query_row("SELECT COUNT(*) FROM entries", [], |r| r.get(0))
+        .unwrap();
+    for (k, note) in notes.iter().enumerate() {
+        let text = urna_model::note::Note::parse(note)
+            .unwrap()
+            .text()
+            .to_owned();
+        conn.execute(
+            "INSERT INTO entries (idx, hash, text_hash, contest, station, revision, status, received_ms, note) \
+             VALUES (?1, ?2, ?3, 'assembly', '', 0, 0, 0, ?4)",
+            rusqlite::params![
+                next + k as i64,
+                urna_model::intake::sha256(note).as_slice(),
+                urna_model::intake::sha256(text.as_bytes()).as_slice(),
+                note
+            ],
+        )
+        .unwrap();
+    }
+    drop(conn);
+    // Opening the store sequences what was committed after its last checkpoint.
+    run(&["status", "--data", p(data)], 0);
+}
+
+/// Publishes and verifies a data directory; the exit code and the output.
+fn publish_and_verify(data: &Path, bundle: &Path) -> (Option<i32>, String) {
+    run(&["publish", "--data", p(data), "--out", p(bundle)], 0);
+    let log_key = run(&["log", "key", "--data", p(data)], 0).trim().to_owned();
+    urna_output(&["verify", p(&bundle.join("current")), "--log-key", &log_key])
+}
+
+/// A count note of the Albania contest, signed by the commission's key.
+fn count_note(signer: &NoteSigner, station: &str, row: &HashMap<String, u64>) -> Vec<u8> {
+    let body = AuditBody {
+        election: "al-2021-assembly".into(),
+        contest: "assembly".into(),
+        step: AuditStep::Count {
+            station: station.to_owned(),
+            votes: LISTS.iter().map(|l| ((*l).to_owned(), row[*l])).collect(),
+            invalid: row["InvalidBallots"],
+        },
+    };
+    signer.sign_text(&body.to_text()).to_bytes()
+}
+
+use urna_model::audit::{AuditBody, AuditStep};
+use urna_model::note::NoteSigner;
+
+/// Albania 2021, the audit of which list came first recorded in the log: start, the seed,
+/// round 1's sample, the hand counts and the verdict, each refused out of order; then
+/// `urna verify` re-checks it, and refuses a sample that does not follow from the seed and a
+/// verdict that does not follow from the counts, naming the entry and the field.
+#[test]
+fn albania_2021_audit_in_the_log_and_its_re_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("al");
+    let out = crate::albania::import_2021(&data);
+    let key = data.join("secrets/central-commission.key");
+    assert!(out.contains(p(&key)), "{out}");
+    let signer = NoteSigner::from_skey(std::fs::read_to_string(&key).unwrap().trim()).unwrap();
+    let rows = source_rows();
+    let log = ["--data", p(&data), "--key", p(&key)];
+    let step = |cmd: &str, extra: &[&str]| -> (Option<i32>, String) {
+        urna_output(&[&["audit", cmd][..], &log, extra].concat())
+    };
+
+    // Nothing before the start.
+    let (code, text) = step("seed", &["--seed", SEED]);
+    assert_eq!(code, Some(2), "{text}");
+    assert!(text.contains("has no audit yet"), "{text}");
+    // A key that is no authority of the election is refused by intake.
+    let stranger = dir.path().join("stranger.key");
+    std::fs::write(
+        &stranger,
+        NoteSigner::from_seed("KQZ", &[9; 32]).unwrap().to_skey(),
+    )
+    .unwrap();
+    let (code, text) = urna_output(&[
+        "audit",
+        "start",
+        "--data",
+        p(&data),
+        "--key",
+        p(&stranger),
+        "--rules",
+        "generic",
+        "--seats",
+        "1",
+    ]);
+    assert_eq!(code, Some(2), "{text}");
+    assert!(text.contains("signature:"), "{text}");
+
+    let (code, text) = step("start", &["--rules", "generic", "--seats", "1"]);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(
+        text.contains("entry 5200: audit of contest assembly started over the first 5200 entries"),
+        "{text}"
+    );
+    let (code, text) = step("sample", &[]);
+    assert_eq!(code, Some(2), "{text}");
+    assert!(text.contains("no seed is logged yet"), "{text}");
+    let (code, text) = step("seed", &["--seed", "123"]);
+    assert_eq!(code, Some(2), "{text}");
+    assert!(text.contains("at least 20"), "{text}");
+    let (code, text) = step("seed", &["--seed", SEED]);
+    assert_eq!(code, Some(0), "{text}");
+    let (code, text) = step("seed", &["--seed", "98765432109876543210"]);
+    assert_eq!(code, Some(2), "{text}");
+    assert!(text.contains("an audit has one seed"), "{text}");
+    let after_seed = dir.path().join("after-seed");
+    copy_dir(&data, &after_seed);
+
+    // Round 1: the same stations the seed gives outside the log.
+    let (code, text) = step("sample", &[]);
+    assert_eq!(code, Some(0), "{text}");
+    let stations = logged_sample(&text);
+    let one = ["--data", p(&data), "--rules", "generic", "--seats", "1"];
+    let outside = run(
+        &[&["audit", "sample"][..], &one, &["--seed", SEED]].concat(),
+        0,
+    );
+    assert_eq!(stations, sampled(&outside));
+    let (code, text) = step("verdict", &[]);
+    assert_eq!(code, Some(2), "{text}");
+    assert!(text.contains("not fully counted"), "{text}");
+    let after_sample = dir.path().join("after-sample");
+    copy_dir(&data, &after_sample);
+
+    // A count of a station no sample drew is refused.
+    let counts = dir.path().join("counts.csv");
+    let unsampled = rows.keys().find(|s| !stations.contains(s)).unwrap().clone();
+    counts_file(&counts, &rows, &[unsampled], |_, _| {});
+    let (code, text) = step("count", &["--counts", p(&counts)]);
+    assert_eq!(code, Some(2), "{text}");
+    assert!(text.contains("is not in any logged sample"), "{text}");
+
+    counts_file(&counts, &rows, &stations, |_, _| {});
+    let (code, text) = step("count", &["--counts", p(&counts)]);
+    assert_eq!(code, Some(0), "{text}");
+    let (code, text) = step("verdict", &[]);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains("verdict: risk limit met"), "{text}");
+    let (code, text) = step("seed", &["--seed", SEED]);
+    assert_eq!(code, Some(2), "{text}");
+    assert!(text.contains("ended with risk-limit-met"), "{text}");
+
+    // Anyone re-checks it from the bundle.
+    let (code, text) = publish_and_verify(&data, &dir.path().join("bundle"));
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains("VERIFIED"), "{text}");
+    // The bundle's audit report, recomputed by the verifier byte for byte.
+    let bundle = dir.path().join("bundle");
+    let report_path = std::fs::canonicalize(bundle.join("current"))
+        .unwrap()
+        .join("v1/audit.json");
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&report_path).unwrap()).unwrap();
+    let audit = &report["audits"][0];
+    assert_eq!(audit["status"], "risk-limit-met");
+    assert_eq!(audit["seed"]["value"], SEED);
+    assert_eq!(
+        audit["samples"][0]["stations"].as_array().unwrap().len(),
+        stations.len()
+    );
+    assert_eq!(audit["verdicts"][0]["verdict"], "risk-limit-met");
+    let text = std::fs::read_to_string(&report_path).unwrap();
+    std::fs::write(
+        &report_path,
+        text.replacen(
+            "\"status\": \"risk-limit-met\"",
+            "\"status\": \"escalate\"",
+            1,
+        ),
+    )
+    .unwrap();
+    let log_key = run(&["log", "key", "--data", p(&data)], 0)
+        .trim()
+        .to_owned();
+    let (code, text) = urna_output(&["verify", p(&bundle.join("current")), "--log-key", &log_key]);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(
+        text.contains("[file-mismatch] v1/audit.json: audits[0].status: recomputed \"risk-limit-met\", published \"escalate\""),
+        "{text}"
+    );
+
+    // A sample that is not the seed's: the second station replaced by another.
+    let mut forged = stations.clone();
+    forged[1] = rows.keys().find(|s| !stations.contains(s)).unwrap().clone();
+    let sample = AuditBody {
+        election: "al-2021-assembly".into(),
+        contest: "assembly".into(),
+        step: AuditStep::Sample {
+            round: 1,
+            first: 1,
+            last: 36,
+            stations: forged,
+        },
+    };
+    append_behind_intake(
+        &after_seed,
+        &[signer.sign_text(&sample.to_text()).to_bytes()],
+    );
+    let (code, text) = publish_and_verify(&after_seed, &dir.path().join("b1"));
+    assert_eq!(code, Some(1), "{text}");
+    assert!(
+        text.contains("[audit] entry 5202: audit sample note: field `stations`: this is not the sample the seed gives: station 2 of the round is"),
+        "{text}"
+    );
+
+    // A verdict that the counts do not give: a sampled box whose paper went all to PD, and
+    // the verdict of the honest counts.
+    let verdict: Vec<u8> = rusqlite::Connection::open(data.join(urna_store::DB_FILE))
+        .unwrap()
+        .query_row(
+            "SELECT note FROM entries ORDER BY idx DESC LIMIT 1",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let mut notes: Vec<Vec<u8>> = stations
+        .iter()
+        .map(|s| {
+            let mut row = rows[s].clone();
+            if s == &stations[0] {
+                let valid: u64 = LISTS.iter().map(|l| row[*l]).sum();
+                for l in LISTS {
+                    row.insert(l.to_owned(), 0);
+                }
+                row.insert("PD".to_owned(), valid);
+            }
+            count_note(&signer, s, &row)
+        })
+        .collect();
+    notes.push(verdict);
+    append_behind_intake(&after_sample, &notes);
+    let (code, text) = publish_and_verify(&after_sample, &dir.path().join("b2"));
+    assert_eq!(code, Some(1), "{text}");
+    let at = 5203 + stations.len();
+    assert!(
+        text.contains(&format!("[audit] entry {at}: audit verdict note: field `verdict`: the counts give escalate, not risk-limit-met")),
+        "{text}"
+    );
+}

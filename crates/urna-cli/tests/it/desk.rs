@@ -5,7 +5,7 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
+use std::process::{Child, Output, Stdio};
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -148,10 +148,12 @@ impl Browser {
             json!({"name": name, "password": "first-password-1"}),
         );
         b.csrf = v["csrf"].as_str().unwrap().to_owned();
-        b.post(
+        let v = b.post(
             "/api/password",
             json!({"old": "first-password-1", "new": "second-password-2"}),
         );
+        // The session is renewed with the password: a new cookie and token.
+        b.csrf = v["csrf"].as_str().unwrap().to_owned();
         b
     }
 
@@ -734,10 +736,11 @@ impl Browser {
         let mut b = Self::new(addr);
         let v = b.post("/api/login", json!({"name": name, "password": first}));
         b.csrf = v["csrf"].as_str().unwrap().to_owned();
-        b.post(
+        let v = b.post(
             "/api/password",
             json!({"old": first, "new": "second-password-2"}),
         );
+        b.csrf = v["csrf"].as_str().unwrap().to_owned();
         b
     }
 }
@@ -907,4 +910,97 @@ fn a_scan_keyed_at_the_desk_is_published_with_its_protocol() {
     );
     let out = run(&["verify", p(&bundle), "--log-key", &log_key], 0);
     assert!(out.contains("VERIFIED"), "{out}");
+}
+
+/// `urna desk user unlock|reset|disable|enable --data DATA --name NAME` (a reset reads the
+/// new first password on standard input).
+fn manage_user(data: &Path, action: &str, name: &str, stdin: Option<&str>) -> Output {
+    let mut child = urna()
+        .args(["desk", "user", action, "--data", p(data), "--name", name])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    if let Some(line) = stdin {
+        writeln!(input, "{line}").unwrap();
+    }
+    drop(input);
+    child.wait_with_output().unwrap()
+}
+
+/// The lock-out message says "ask an administrator": `urna desk user` unlocks, resets and
+/// disables accounts of a running desk, and each change is in the exported audit trail.
+#[test]
+fn desk_user_unlocks_resets_and_disables_accounts() {
+    let Centre {
+        dir: _dir,
+        src,
+        data,
+        server,
+        log_key,
+    } = Centre::new(2);
+    let desk = start_desk(
+        &data,
+        &src.join("secrets/central-commission.key"),
+        &server.url,
+        &log_key,
+    );
+    let mut ana = Browser::login(&desk.addr, "ana");
+    assert_eq!(ana.call("GET", "/api/progress", None).0, 200);
+    // besa locks itself out.
+    let mut b = Browser::new(&desk.addr);
+    for _ in 0..5 {
+        b.call(
+            "POST",
+            "/api/login",
+            Some(json!({"name": "besa", "password": "wrong-password-x"})),
+        );
+    }
+    let login = |name: &str, password: &str| {
+        let mut b = Browser::new(&desk.addr);
+        b.call(
+            "POST",
+            "/api/login",
+            Some(json!({"name": name, "password": password})),
+        )
+    };
+    assert_eq!(login("besa", "first-password-1").0, 429);
+    let out = manage_user(&data, "unlock", "besa", None);
+    assert!(out.status.success(), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("besa unlocked"));
+    assert_eq!(login("besa", "first-password-1").0, 200);
+    // Disabled: ana's open session ends at once, and her password no longer logs in.
+    assert!(manage_user(&data, "disable", "ana", None).status.success());
+    assert_eq!(ana.call("GET", "/api/progress", None).0, 401);
+    let (status, v) = login("ana", "second-password-2");
+    assert_eq!((status, v["error"].as_str()), (403, Some("disabled")));
+    // Reset while disabled, then enabled: the new first password, to be changed.
+    let out = manage_user(&data, "reset", "ana", Some("short"));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("password"));
+    assert!(
+        manage_user(&data, "reset", "ana", Some("reset-password-3"))
+            .status
+            .success()
+    );
+    assert!(manage_user(&data, "enable", "ana", None).status.success());
+    assert_eq!(login("ana", "second-password-2").0, 401);
+    let (status, v) = login("ana", "reset-password-3");
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["user"]["must_change"], json!(true));
+    // An unknown account is named.
+    let out = manage_user(&data, "unlock", "nobody", None);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("nobody"));
+    let trail = run(&["desk", "audit-export", "--data", p(&data)], 0);
+    for action in ["user-unlock", "user-disable", "user-reset", "user-enable"] {
+        assert!(
+            trail.contains(&format!("\"action\":\"{action}\"")),
+            "{action}"
+        );
+    }
+    drop(desk);
+    assert!(server.stop().success());
 }

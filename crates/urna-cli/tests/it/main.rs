@@ -12,7 +12,9 @@ mod demo;
 mod desk;
 mod export;
 mod forensics;
+mod forensics_bundle;
 mod log_story;
+mod map;
 mod nginx;
 mod open_lists;
 mod openapi;
@@ -23,6 +25,8 @@ mod tamper;
 mod tls;
 mod verify;
 pub mod web;
+mod web_forensics;
+mod web_map;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -42,7 +42,7 @@ const GENESIS: u64 = 1;
 /// How long any one wait on the page may take.
 const DEADLINE: Duration = Duration::from_secs(30);
 /// The page's languages, as `select#lang` names them.
-const LANGS: [&str; 4] = ["en", "sq", "mk", "sr-Latn"];
+pub(crate) const LANGS: [&str; 4] = ["en", "sq", "mk", "sr-Latn"];
 /// The two witnesses (quorum 2) whose names the page must show as co-signers.
 const WITNESSES: [&str; 2] = ["cyber-security-agency", "observer-mission"];
 const CHROMIUM: &str = "/usr/bin/chromium";
@@ -873,7 +873,7 @@ fn tamper_entry(path: &Path, index: u64, station: &str) -> (String, String) {
 }
 
 /// `$CARGO_TARGET_DIR/web-screenshots`, or `target/web-screenshots` of the workspace.
-fn screenshot_dir() -> PathBuf {
+pub(crate) fn screenshot_dir() -> PathBuf {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
@@ -964,7 +964,7 @@ impl Browser {
 
     /// A phone: `width` x `height` CSS pixels at device pixel ratio 2, touch, mobile
     /// viewport (headless Chromium's windows are never narrower than 500 pixels).
-    fn phone(tools: &Tools, (width, height): (u32, u32)) -> Self {
+    pub(crate) fn phone(tools: &Tools, (width, height): (u32, u32)) -> Self {
         let emulation = json!({"deviceMetrics": {
             "width": width, "height": height, "pixelRatio": 2.0, "mobile": true, "touch": true,
         }});
@@ -1089,7 +1089,7 @@ impl Browser {
     }
 
     /// The page's state, as JSON text, for failure messages.
-    fn state(&self) -> String {
+    pub(crate) fn state(&self) -> String {
         match self.cmd_raw(
             "POST",
             "/execute/sync",
@@ -1121,7 +1121,7 @@ impl Browser {
     }
 
     /// Prints the console's warnings and errors, if any.
-    fn report_console(&self, test: &str) {
+    pub(crate) fn report_console(&self, test: &str) {
         let lines: Vec<String> = self
             .console()
             .into_iter()
@@ -1152,7 +1152,7 @@ impl Browser {
         }
     }
 
-    fn wait_ready(&self) {
+    pub(crate) fn wait_ready(&self) {
         self.wait_for(
             "the first results (body[data-ready=1])",
             "return document.body && document.body.dataset.ready === '1' || null;",
@@ -1362,7 +1362,7 @@ impl Browser {
 
     /// Selects a language as a person would (the `change` event) and waits for the page to
     /// follow it.
-    fn set_lang(&self, lang: &str) {
+    pub(crate) fn set_lang(&self, lang: &str) {
         let set = self.js(
             "const s = document.querySelector('select#lang'); if (!s) return null; \
              s.value = arguments[0]; s.dispatchEvent(new Event('change', {bubbles: true})); \
@@ -1432,7 +1432,7 @@ impl Browser {
     }
 
     /// The first element matching a CSS selector.
-    fn find(&self, css: &str) -> String {
+    pub(crate) fn find(&self, css: &str) -> String {
         let (code, v) = self.cmd_raw(
             "POST",
             "/element",
@@ -1442,7 +1442,7 @@ impl Browser {
         v["value"][ELEMENT].as_str().unwrap().to_owned()
     }
 
-    fn click(&self, element: &str) {
+    pub(crate) fn click(&self, element: &str) {
         self.cmd(
             "POST",
             &format!("/element/{element}/click"),
@@ -1459,7 +1459,7 @@ impl Browser {
     }
 
     /// A PNG of the viewport (W3C), as a person sees the page before scrolling.
-    fn screenshot(&self, path: &Path) {
+    pub(crate) fn screenshot(&self, path: &Path) {
         let b64 = self.cmd("GET", "/screenshot", None);
         write_png(path, &b64);
     }
@@ -1468,7 +1468,7 @@ impl Browser {
     /// DevTools passthrough. Chromium resizes the viewport's height for such a capture; the
     /// page redraws only when its width changes, and keeps a finished verification when it
     /// does.
-    fn screenshot_full(&self, path: &Path) {
+    pub(crate) fn screenshot_full(&self, path: &Path) {
         let size = self.js(
             "return [document.documentElement.scrollWidth, \
              Math.min(document.documentElement.scrollHeight, 8000)];",

@@ -4,6 +4,7 @@
 // Test helpers outside #[test] functions may unwrap: a failure is a test failure.
 #![allow(clippy::unwrap_used, clippy::panic)]
 
+mod attacks;
 mod decisions;
 mod flow;
 mod pages;
@@ -116,8 +117,14 @@ pub fn serve() -> Served {
 
 /// [`serve`] for another centre (a unit id of the definition).
 pub fn serve_centre(centre: &str) -> Served {
+    serve_edited(centre, |_| {})
+}
+
+/// [`serve_centre`] with the definition edited by `edit` (given the data directory) first.
+pub fn serve_edited(centre: &str, edit: impl FnOnce(&Path)) -> Served {
     let dir = tempfile::tempdir().unwrap();
     write_definition(dir.path());
+    edit(dir.path());
     let desk = Arc::new(Desk::open(dir.path(), centre, authority()).unwrap());
     {
         let conn = urna_desk::db::open(dir.path()).unwrap();
@@ -277,6 +284,8 @@ impl Client {
         assert_eq!(a.json["user"]["must_change"], json!(true));
         let a = c.post("/api/password", json!({"old": FIRST, "new": SECOND}));
         assert_eq!(a.status, 200, "{}", a.json);
+        // The session is rotated with the password: a new cookie and a new token.
+        c.csrf = a.json["csrf"].as_str().unwrap().to_owned();
         c
     }
 

@@ -101,6 +101,7 @@ fn the_first_login_must_change_the_password_and_sessions_rotate() {
     assert!(a.json["message"].as_str().unwrap().contains("password"));
     let a = c.post("/api/password", json!({"old": FIRST, "new": SECOND}));
     assert_eq!(a.status, 200);
+    c.csrf = a.json["csrf"].as_str().unwrap().to_owned();
     let a = c.post(
         "/api/claim",
         json!({"contest": "assembly", "station": "S0"}),

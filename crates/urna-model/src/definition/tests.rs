@@ -371,3 +371,124 @@ fn built_in_preference_rules_are_restated_not_redefined() {
     assert_eq!(e.builtin_rules[2].severity, Severity::Error);
     assert!(e.rules.is_empty());
 }
+
+#[test]
+fn shapes_are_named_with_their_sha256_and_checked_at_load() {
+    let bytes = br#"{"type":"FeatureCollection","features":[]}"#;
+    let sha = crate::protocol::hex(&Sha256::digest(bytes));
+    let with = |file: &str, sha: &str| {
+        format!("{TOML}\n[shapes]\nfile = \"{file}\"\nsha256 = \"{sha}\"\n")
+    };
+    let e = load(&with("units.geojson", &sha), &csv()).unwrap();
+    let shapes = e.shapes.unwrap();
+    assert_eq!(shapes.file, "units.geojson");
+    assert_eq!(shapes.property, "unit");
+    shapes.check(bytes).unwrap();
+    let err = shapes.check(b"{}").unwrap_err();
+    assert!(
+        err.contains(&format!("but the definition says {sha}")),
+        "{err}"
+    );
+    for (toml, want) in [
+        (
+            with("../units.geojson", &sha),
+            "field `shapes.file`: \"../units.geojson\": must be a file name beside election.toml",
+        ),
+        (with("units.geojson", &sha[1..]), "field `shapes.sha256`: "),
+        (
+            with("units.geojson", &sha.to_uppercase()),
+            "must be 64 lower-case hex digits",
+        ),
+        (
+            format!("{}property = \"\"\n", with("units.geojson", &sha)),
+            "field `shapes.property`: must name the feature property",
+        ),
+    ] {
+        let err = load(&toml, &csv()).unwrap_err().to_string();
+        assert!(err.contains(want), "{err}\nexpected {want}");
+    }
+    // Loading from files reads the shapes file and checks its hash.
+    let dir = std::env::temp_dir().join(format!("urna-shapes-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("election.toml"), with("units.geojson", &sha)).unwrap();
+    std::fs::write(dir.join("stations.csv"), csv()).unwrap();
+    let err = Election::load(&dir.join("election.toml"))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("units.geojson"), "{err}");
+    std::fs::write(dir.join("units.geojson"), b"[]").unwrap();
+    let err = Election::load(&dir.join("election.toml"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("field `shapes.sha256`: units.geojson: its bytes hash to"),
+        "{err}"
+    );
+    std::fs::write(dir.join("units.geojson"), bytes).unwrap();
+    assert!(
+        Election::load(&dir.join("election.toml"))
+            .unwrap()
+            .shapes
+            .is_some()
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn names_in_languages_and_station_names_and_addresses() {
+    let toml = TOML
+        .replace(
+            "id = \"A\"\nname = \"A\"",
+            "id = \"A\"\nname = \"A\"\nnames = { sq = \"Aja\", \"sr-Cyrl\" = \"Аа\" }",
+        )
+        .replace(
+            "name = \"Municipality\"",
+            "name = \"Municipality\"\nnames = { mk = \"Општина\", cnr = \"Opština\" }",
+        );
+    let k = NoteSigner::from_seed("S1", &[1; 32])
+        .unwrap()
+        .verifier()
+        .to_vkey();
+    let csv = format!(
+        "{STATIONS_HEADER_NAMED}\nS1,M,100,{k},\"School \"\"Naim Frashëri\"\"\",\"Rruga e Durrësit 5, Tiranë\"\n"
+    );
+    let e = load(&toml, &csv).unwrap();
+    assert_eq!(e.lists[0].names["sq"], "Aja");
+    assert_eq!(e.lists[0].names["sr-Cyrl"], "Аа");
+    assert_eq!(e.units[1].names["mk"], "Општина");
+    assert!(e.units[0].names.is_empty());
+    let s = &e.stations[0];
+    assert_eq!(s.name.as_deref(), Some("School \"Naim Frashëri\""));
+    assert_eq!(s.address.as_deref(), Some("Rruga e Durrësit 5, Tiranë"));
+    // Empty fields: no name, no address.
+    let e = load(&toml, &format!("{STATIONS_HEADER_NAMED}\nS1,M,100,{k},,\n")).unwrap();
+    assert_eq!(
+        (e.stations[0].name.clone(), e.stations[0].address.clone()),
+        (None, None)
+    );
+    for (toml, csv, want) in [
+        (
+            toml.replace("sq = \"Aja\"", "de = \"A\""),
+            format!("{STATIONS_HEADER}\nS1,M,100,{k}\n"),
+            "field `lists.names`: language \"de\" is not one of sq, mk, sr-Cyrl",
+        ),
+        (
+            toml.replace("mk = \"Општина\"", "mk = \"\""),
+            format!("{STATIONS_HEADER}\nS1,M,100,{k}\n"),
+            "field `units.names`: mk: \"\": must be 1 to 200 characters",
+        ),
+        (
+            toml.clone(),
+            format!("{STATIONS_HEADER_NAMED}\nS1,M,100,{k},School\n"),
+            "stations.csv:2: field `row`: expected 6 comma-separated fields",
+        ),
+        (
+            toml.clone(),
+            format!("{STATIONS_HEADER_NAMED}\nS1,M,100,{k},\"a\u{7}b\",\n"),
+            "stations.csv:2: field `name`: ",
+        ),
+    ] {
+        let got = load(&toml, &csv).unwrap_err().to_string();
+        assert!(got.contains(want), "{got}\nexpected {want}");
+    }
+}

@@ -1,0 +1,244 @@
+//! `v1/audit.json`: every audit in the log as the results page shows it and as any verifier
+//! recomputes it byte for byte from the log (`urna publish` writes it, `urna verify` compares
+//! it). Derived from the [`Trail`] alone: parameters, seed, each round's sample with each
+//! station's reported and hand-counted votes, the current risk overall and per assertion,
+//! and the verdicts. Risks are written as the notes write them (six digits, rounded up).
+
+use serde::Serialize;
+use urna_model::audit::{AuditStep, Decision, format_limit, format_risk, risk_micros};
+use urna_model::definition::Election;
+use urna_model::protocol::hex;
+
+use crate::Verdict;
+use crate::trail::{ContestAudit, Trail};
+
+/// Path of the file in a bundle.
+pub const AUDIT_JSON: &str = "v1/audit.json";
+
+/// Format name written in the file.
+pub const FORMAT: &str = "urna/audit-report/v1";
+
+#[derive(Serialize)]
+struct Doc<'a> {
+    format: &'static str,
+    audits: Vec<AuditDoc<'a>>,
+    /// Audit entries that do not follow, left out of the audits.
+    refused: Vec<Entry<&'a str>>,
+}
+
+#[derive(Serialize)]
+struct AuditDoc<'a> {
+    contest: &'a str,
+    entry: u64,
+    checkpoint_size: u64,
+    checkpoint_root: String,
+    rules: String,
+    seats: Option<u32>,
+    method: &'static str,
+    risk_limit: String,
+    rounds_planned: u32,
+    rounds_possible: u32,
+    stations: usize,
+    quarantined: usize,
+    ballots: u64,
+    first_round_draws: u64,
+    seed: Option<Entry<&'a str>>,
+    /// `awaiting-seed`, `counting`, `escalate` (after a verdict), `risk-limit-met`,
+    /// `full-hand-count`.
+    status: &'static str,
+    risk: String,
+    assertions: Vec<AssertionDoc>,
+    samples: Vec<SampleDoc<'a>>,
+    verdicts: Vec<VerdictDoc>,
+}
+
+#[derive(Serialize)]
+struct Entry<T> {
+    entry: u64,
+    value: T,
+}
+
+#[derive(Serialize)]
+struct AssertionDoc {
+    assertion: String,
+    margin: String,
+    diluted_margin: String,
+    risk: String,
+}
+
+#[derive(Serialize)]
+struct SampleDoc<'a> {
+    round: u32,
+    entry: u64,
+    draws: [u64; 2],
+    stations: Vec<StationDoc<'a>>,
+}
+
+#[derive(Serialize)]
+struct StationDoc<'a> {
+    id: &'a str,
+    district: &'a str,
+    /// Reported votes per list of the contest in ballot order, then invalid ballots.
+    reported: Vec<u64>,
+    /// The hand count, same order, once logged.
+    counted: Option<Vec<u64>>,
+    count_entry: Option<u64>,
+}
+
+#[derive(Serialize)]
+struct VerdictDoc {
+    round: u32,
+    entry: u64,
+    draws: u64,
+    risk: String,
+    verdict: &'static str,
+}
+
+/// The file's bytes (pretty JSON ending in a newline).
+///
+/// # Errors
+/// Only if JSON serialisation fails (it does not for these types).
+pub fn render(e: &Election, trail: &Trail) -> Result<Vec<u8>, serde_json::Error> {
+    let doc = Doc {
+        format: FORMAT,
+        audits: trail.audits.iter().map(|a| audit_doc(e, a)).collect(),
+        refused: trail
+            .refused
+            .iter()
+            .map(|(entry, why)| Entry {
+                entry: *entry,
+                value: why.as_str(),
+            })
+            .collect(),
+    };
+    let mut out = serde_json::to_vec_pretty(&doc)?;
+    out.push(b'\n');
+    Ok(out)
+}
+
+fn audit_doc<'a>(e: &'a Election, a: &'a ContestAudit) -> AuditDoc<'a> {
+    let (size, root, rules, seats, risk_limit, rounds) = match &a.start {
+        AuditStep::Start {
+            size,
+            root,
+            rules,
+            seats,
+            risk_limit,
+            rounds,
+            ..
+        } => (
+            *size,
+            hex(root),
+            rules.clone(),
+            *seats,
+            *risk_limit,
+            *rounds,
+        ),
+        _ => (0, String::new(), String::new(), None, 0, 0),
+    };
+    let ev = a.evaluate();
+    let input = &a.reported.input;
+    let contest = &e.contests[a.contest.0 as usize];
+    let status = match (a.finished(), a.verdicts.last(), &a.seed) {
+        (Some(Decision::RiskLimitMet), ..) => "risk-limit-met",
+        (Some(_), ..) => "full-hand-count",
+        (None, _, None) => "awaiting-seed",
+        (None, Some(v), _) if v.index > a.samples.last().map_or(0, |s| s.index) => "escalate",
+        (None, ..) => "counting",
+    };
+    let reported_row = |b: usize| -> Vec<u64> {
+        let batch = &input.batches[b];
+        // Back from the audit's classes to the contest's lists: a list of kind `other` gets
+        // the pooled `other` class only when it is the contest's one such list.
+        let others = a.reported.list_class.iter().filter(|c| c.is_none()).count();
+        let mut row: Vec<u64> = a
+            .reported
+            .list_class
+            .iter()
+            .map(|c| match c {
+                Some(k) => batch.votes[*k],
+                None if others == 1 => batch.other,
+                None => 0,
+            })
+            .collect();
+        row.push(input.classes(batch).last().copied().unwrap_or(0));
+        row
+    };
+    AuditDoc {
+        contest: &contest.id,
+        entry: a.start_index,
+        checkpoint_size: size,
+        checkpoint_root: root,
+        rules,
+        seats,
+        method: urna_model::audit::METHOD,
+        risk_limit: format_limit(risk_limit),
+        rounds_planned: rounds,
+        rounds_possible: a.rounds_possible(),
+        stations: input.batches.len(),
+        quarantined: a.reported.quarantined,
+        ballots: input.batches.iter().map(|b| b.ballots).sum(),
+        first_round_draws: a.audit.first_round_draws(),
+        seed: a.seed.as_ref().map(|(s, i)| Entry {
+            entry: *i,
+            value: s.as_str(),
+        }),
+        status,
+        risk: format_risk(risk_micros(match ev.report.verdict {
+            Verdict::FullHandCount { .. } if ev.report.draws == 0 => 1.0,
+            _ => ev.report.risk,
+        })),
+        assertions: a
+            .outcome
+            .assertions
+            .iter()
+            .zip(&ev.assertion_risks)
+            .map(|(x, &r)| AssertionDoc {
+                assertion: x.describe(),
+                margin: x.margin.to_string(),
+                diluted_margin: format!("{:.6}", x.diluted_margin),
+                risk: format_risk(risk_micros(r)),
+            })
+            .collect(),
+        samples: a
+            .samples
+            .iter()
+            .map(|s| SampleDoc {
+                round: s.round,
+                entry: s.index,
+                draws: [s.draws.0, s.draws.1],
+                stations: s
+                    .batches
+                    .iter()
+                    .map(|&b| StationDoc {
+                        id: &input.batches[b].id,
+                        district: input.districts[input.batches[b].district].id.0.as_str(),
+                        reported: reported_row(b),
+                        counted: a.counts.get(&b).map(|c| c.hand.clone()),
+                        count_entry: a.counts.get(&b).map(|c| c.index),
+                    })
+                    .collect(),
+            })
+            .collect(),
+        verdicts: a
+            .verdicts
+            .iter()
+            .filter_map(|v| match &v.step {
+                AuditStep::Verdict {
+                    round,
+                    draws,
+                    risk,
+                    decision,
+                    ..
+                } => Some(VerdictDoc {
+                    round: *round,
+                    entry: v.index,
+                    draws: *draws,
+                    risk: format_risk(*risk),
+                    verdict: decision.as_str(),
+                }),
+                _ => None,
+            })
+            .collect(),
+    }
+}

@@ -1,0 +1,322 @@
+use proptest::prelude::*;
+use urna_model::audit::{AuditBody, bind};
+use urna_model::genesis::Genesis;
+use urna_model::note::NoteSigner;
+use urna_model::protocol::{BodyKind, Counted, ProtocolBody};
+
+use super::*;
+
+const STATIONS: usize = 200;
+
+/// One contest, lists A and B, `STATIONS` stations of 500 ballots: A about 300, B about 180.
+fn election() -> (Election, Replay) {
+    let toml = "[election]\nid = \"t-1\"\nname = \"T\"\n\n[stations]\nfile = \"stations.csv\"\n\n\
+        [[contests]]\nid = \"c\"\nname = \"C\"\nlists = [\"A\", \"B\"]\n\n\
+        [[lists]]\nid = \"A\"\nname = \"A\"\n\n[[lists]]\nid = \"B\"\nname = \"B\"\n\n\
+        [[units]]\nid = \"X\"\nname = \"X\"\n";
+    // Station keys are not checked by a replay: one key for all, named per station.
+    let csv = (0..STATIONS).fold(
+        format!("{}\n", urna_model::definition::STATIONS_HEADER),
+        |mut acc, i| {
+            let k = NoteSigner::from_seed(&format!("S{i}"), &[3; 32]).unwrap();
+            acc.push_str(&format!("S{i},X,1000,{}\n", k.verifier().to_vkey()));
+            acc
+        },
+    );
+    let e = Election::from_texts("election.toml", toml, "stations.csv", &csv).unwrap();
+    let log = NoteSigner::from_seed("log", &[1; 32]).unwrap();
+    let genesis = Genesis::of(&e, toml.as_bytes(), csv.as_bytes()).unwrap();
+    let mut replay = Replay::new(&e).unwrap();
+    replay
+        .apply(&e, 0, &log.sign_text(&genesis.to_text()).to_bytes())
+        .unwrap();
+    for i in 0..STATIONS {
+        let (a, b) = reported(i);
+        let c = |name: &str, value| Counted {
+            name: name.into(),
+            value,
+            line: 0,
+        };
+        let body = ProtocolBody {
+            kind: BodyKind::Protocol,
+            election: "t-1".into(),
+            contest: "c".into(),
+            station: format!("S{i}"),
+            revision: 1,
+            counts: vec![
+                c("registered", 1000),
+                c("ballots-cast", 500),
+                c("invalid", 500 - a - b),
+                c("valid", a + b),
+            ],
+            votes: vec![c("A", a), c("B", b)],
+            preferences: Vec::new(),
+            scan: None,
+        };
+        let signer = NoteSigner::from_seed(&format!("S{i}"), &[3; 32]).unwrap();
+        replay
+            .apply(
+                &e,
+                i as u64 + 1,
+                &signer.sign_text(&body.to_text()).to_bytes(),
+            )
+            .unwrap();
+    }
+    (e, replay)
+}
+
+fn reported(i: usize) -> (u64, u64) {
+    (290 + (i as u64 * 7) % 21, 170 + (i as u64 * 11) % 21)
+}
+
+struct Log(Replay);
+
+impl LogView for Log {
+    fn root(&self, size: u64) -> Option<[u8; 32]> {
+        (size <= STATIONS as u64 + 1).then_some([size as u8; 32])
+    }
+
+    fn replay(&self, _size: u64) -> Result<Replay, String> {
+        Ok(self.0.clone())
+    }
+}
+
+fn note(e: &Election, step: AuditStep) -> AuditNote {
+    let body = AuditBody {
+        election: "t-1".into(),
+        contest: "c".into(),
+        step,
+    };
+    bind(e, &body.to_text()).unwrap()
+}
+
+/// A started and seeded audit of the one seat, with round 1 sampled; the next index.
+fn sampled(e: &Election, log: &Log, seed: &str) -> (Trail, u64) {
+    let plan = Plan {
+        size: STATIONS as u64 + 1,
+        rules: "generic".into(),
+        seats: Some(1),
+        risk_limit: 50_000,
+        rounds: 4,
+    };
+    let start = ContestAudit::plan(e, ContestIdx(0), &plan, log)
+        .unwrap()
+        .start;
+    let mut trail = Trail::default();
+    let mut i = STATIONS as u64 + 1;
+    for step in [start, AuditStep::Seed { seed: seed.into() }] {
+        trail.admit(e, i, &note(e, step), log).unwrap();
+        i += 1;
+    }
+    let sample = trail.audits[0].sample_step(1).unwrap();
+    trail.admit(e, i, &note(e, sample), log).unwrap();
+    (trail, i + 1)
+}
+
+fn count_step(station: usize, a: u64, b: u64) -> AuditStep {
+    AuditStep::Count {
+        station: format!("S{station}"),
+        votes: vec![("A".into(), a), ("B".into(), b)],
+        invalid: 500 - a - b,
+    }
+}
+
+#[test]
+fn an_audit_whose_counts_match_meets_the_risk_limit_and_then_ends() {
+    let (e, replay) = election();
+    let log = Log(replay);
+    let (mut trail, mut i) = sampled(&e, &log, "12345678901234567890");
+    let err = trail
+        .admit(
+            &e,
+            i,
+            &note(
+                &e,
+                AuditStep::Seed {
+                    seed: "11111111111111111111".into(),
+                },
+            ),
+            &log,
+        )
+        .unwrap_err();
+    assert_eq!(err.field, "kind");
+    assert!(err.rule.contains("an audit has one seed"), "{err}");
+    let drawn = trail.audits[0].samples[0].batches.clone();
+    assert!(!drawn.is_empty());
+    for &b in &drawn {
+        let (a, bv) = reported(b);
+        trail
+            .admit(&e, i, &note(&e, count_step(b, a, bv)), &log)
+            .unwrap();
+        i += 1;
+    }
+    let again = trail
+        .admit(&e, i, &note(&e, count_step(drawn[0], 1, 1)), &log)
+        .unwrap_err();
+    assert!(again.rule.contains("already counted"), "{again}");
+    let verdict = trail.audits[0].verdict_step(1).unwrap();
+    let AuditStep::Verdict { decision, .. } = &verdict else {
+        panic!("{verdict:?}")
+    };
+    assert_eq!(*decision, Decision::RiskLimitMet);
+    trail.admit(&e, i, &note(&e, verdict), &log).unwrap();
+    let over = trail
+        .admit(&e, i + 1, &note(&e, trail.audits[0].start.clone()), &log)
+        .unwrap_err();
+    assert!(over.rule.contains("already has an audit"), "{over}");
+    let over = trail
+        .admit(&e, i + 1, &note(&e, count_step(drawn[0], 1, 1)), &log)
+        .unwrap_err();
+    assert!(over.rule.contains("ended with risk-limit-met"), "{over}");
+}
+
+#[test]
+fn a_start_whose_assertions_or_root_differ_is_refused() {
+    let (e, replay) = election();
+    let log = Log(replay);
+    let plan = Plan {
+        size: STATIONS as u64 + 1,
+        rules: "generic".into(),
+        seats: Some(1),
+        risk_limit: 50_000,
+        rounds: 4,
+    };
+    let start = ContestAudit::plan(&e, ContestIdx(0), &plan, &log)
+        .unwrap()
+        .start;
+    let AuditStep::Start {
+        size,
+        root,
+        rules,
+        seats,
+        risk_limit,
+        rounds,
+        assertions,
+        digest,
+    } = start
+    else {
+        panic!()
+    };
+    let at = size;
+    let with = |root: [u8; 32], digest: [u8; 32]| AuditStep::Start {
+        size,
+        root,
+        rules: rules.clone(),
+        seats,
+        risk_limit,
+        rounds,
+        assertions,
+        digest,
+    };
+    let err = Trail::default()
+        .admit(&e, at, &note(&e, with([0; 32], digest)), &log)
+        .unwrap_err();
+    assert_eq!(err.field, "checkpoint");
+    let err = Trail::default()
+        .admit(&e, at, &note(&e, with(root, [0; 32])), &log)
+        .unwrap_err();
+    assert_eq!(err.field, "assertions");
+    let err = Trail::default()
+        .admit(&e, size - 1, &note(&e, with(root, digest)), &log)
+        .unwrap_err();
+    assert!(err.rule.contains("must precede this note"), "{err}");
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+
+    /// A sample note that is not what the seed gives is refused: one station replaced, the
+    /// order changed, or the draws shifted.
+    #[test]
+    fn a_sample_not_drawn_from_the_seed_is_refused(
+        seed in "[0-9]{20,30}",
+        how in 0usize..3,
+        pick in any::<prop::sample::Index>(),
+    ) {
+        let (e, replay) = election();
+        let log = Log(replay);
+        let (mut trail, i) = sampled(&e, &log, &seed);
+        // Round 1 is already logged: build the forgeries from it, on a trail without it.
+        let honest = trail.audits[0].sample_step(1).unwrap();
+        trail.audits[0].samples.clear();
+        let AuditStep::Sample { round, first, last, mut stations } = honest.clone() else {
+            panic!()
+        };
+        let field = match how {
+            0 => {
+                let k = pick.index(stations.len());
+                let other = (0..STATIONS)
+                    .map(|s| format!("S{s}"))
+                    .find(|s| !stations.contains(s))
+                    .unwrap();
+                stations[k] = other;
+                "stations"
+            }
+            1 if stations.len() > 1 => {
+                stations.reverse();
+                "stations"
+            }
+            _ => {
+                let forged = AuditStep::Sample { round, first, last: last + 1, stations };
+                let err = trail.admit(&e, i, &note(&e, forged), &log).unwrap_err();
+                prop_assert_eq!(err.field, "draws");
+                return Ok(());
+            }
+        };
+        let forged = AuditStep::Sample { round, first, last, stations };
+        let err = trail.admit(&e, i, &note(&e, forged), &log).unwrap_err();
+        prop_assert_eq!(err.field, field);
+        prop_assert!(err.rule.starts_with("this is not the sample the seed gives"), "{}", err);
+        trail.admit(&e, i, &note(&e, honest), &log).unwrap();
+    }
+
+    /// The verdict is what the counts give: with some sampled boxes' votes moved from A to B,
+    /// only the verdict `verdict_step` computes is admitted, and it agrees with the batch
+    /// audit's own evaluation.
+    #[test]
+    fn the_verdict_follows_the_counts(
+        seed in "[0-9]{20,30}",
+        moved in proptest::collection::vec(0u64..300, 1..4),
+    ) {
+        let (e, replay) = election();
+        let log = Log(replay);
+        let (mut trail, mut i) = sampled(&e, &log, &seed);
+        let drawn = trail.audits[0].samples[0].batches.clone();
+        for (k, &b) in drawn.iter().enumerate() {
+            let (a, bv) = reported(b);
+            let m = moved.get(k).copied().unwrap_or(0).min(a);
+            trail.admit(&e, i, &note(&e, count_step(b, a - m, bv + m)), &log).unwrap();
+            i += 1;
+        }
+        let verdict = trail.audits[0].verdict_step(1).unwrap();
+        let AuditStep::Verdict { round, draws, risk, assertion_risks, decision } = verdict.clone() else {
+            panic!()
+        };
+        let ev = trail.audits[0].evaluate();
+        let expected = match ev.report.verdict {
+            Verdict::RiskLimitMet => Decision::RiskLimitMet,
+            Verdict::CountMore { .. } => Decision::Escalate,
+            Verdict::FullHandCount { .. } => Decision::FullHandCount,
+        };
+        prop_assert_eq!(decision, expected);
+        prop_assert_eq!(risk, risk_micros(ev.report.risk));
+        for other in [Decision::RiskLimitMet, Decision::Escalate, Decision::FullHandCount] {
+            if other == decision {
+                continue;
+            }
+            let forged = AuditStep::Verdict {
+                round, draws, risk, assertion_risks: assertion_risks.clone(), decision: other,
+            };
+            let err = trail.admit(&e, i, &note(&e, forged), &log).unwrap_err();
+            prop_assert_eq!(err.field, "verdict");
+        }
+        let lower = AuditStep::Verdict {
+            round, draws, risk: risk.saturating_sub(1), assertion_risks, decision,
+        };
+        if risk > 0 {
+            let err = trail.admit(&e, i, &note(&e, lower), &log).unwrap_err();
+            prop_assert_eq!(err.field, "risk");
+        }
+        trail.admit(&e, i, &note(&e, verdict), &log).unwrap();
+    }
+}

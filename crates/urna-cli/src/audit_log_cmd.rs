@@ -1,0 +1,361 @@
+//! `urna audit start | seed | sample --key | count | verdict`: an audit recorded in the log.
+//! Each command computes its step from what the log already holds (the audited results, the
+//! logged seed, the logged counts), signs it as an `urna/audit/v1` note with the authority key
+//! given, and stores it in the data directory, whose intake checks it again and sequences it
+//! into the transparency log. Run them on the data directory while `urna serve` is not
+//! running on it (the store has one writer).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use urna_audit::trail::{ContestAudit, Plan};
+use urna_model::audit::{AuditBody, AuditStep, Decision, format_limit, format_risk};
+use urna_model::definition::{ContestIdx, Election};
+use urna_model::note::NoteSigner;
+use urna_store::Store;
+use urna_store::audit::AuditRefusal;
+
+/// Options of every logged step.
+#[derive(clap::Args)]
+pub(crate) struct LogArgs {
+    /// Data directory.
+    #[arg(long)]
+    pub(crate) data: PathBuf,
+    /// Key file of an authority whose scope is the whole election (`urna keys generate`; the
+    /// central commission's).
+    #[arg(long)]
+    pub(crate) key: PathBuf,
+    /// The audited contest (default: the first).
+    #[arg(long)]
+    pub(crate) contest: Option<String>,
+}
+
+struct Session {
+    store: Store,
+    signer: NoteSigner,
+    contest: ContestIdx,
+}
+
+impl Session {
+    fn open(args: &LogArgs) -> Result<Self> {
+        let store =
+            Store::open(&args.data).with_context(|| format!("opening {}", args.data.display()))?;
+        let skey = std::fs::read_to_string(&args.key)
+            .with_context(|| format!("--key: reading {}", args.key.display()))?;
+        let signer = NoteSigner::from_skey(skey.trim())
+            .with_context(|| format!("--key {}", args.key.display()))?;
+        let e = store.election();
+        let contest = match &args.contest {
+            Some(id) => e
+                .contest(id)
+                .with_context(|| format!("--contest {id}: not a contest of this election"))?,
+            None => ContestIdx(0),
+        };
+        Ok(Self {
+            store,
+            signer,
+            contest,
+        })
+    }
+
+    fn election(&self) -> &Election {
+        self.store.election()
+    }
+
+    fn audit(&self) -> Result<ContestAudit> {
+        let trail = self.store.audit_trail()?;
+        trail.audit(self.contest).cloned().with_context(|| {
+            format!(
+                "contest {} has no audit yet: run `urna audit start` first",
+                self.election().contests[self.contest.0 as usize].id
+            )
+        })
+    }
+
+    /// Signs the step and stores it; returns its log index.
+    fn log(&mut self, step: AuditStep) -> Result<u64> {
+        let e = self.store.election();
+        let body = AuditBody {
+            election: e.id.clone(),
+            contest: e.contests[self.contest.0 as usize].id.clone(),
+            step,
+        };
+        let note = self.signer.sign_text(&body.to_text()).to_bytes();
+        match self.store.append_audit(&note) {
+            Ok(index) => Ok(index),
+            Err(AuditRefusal::Store(err)) => Err(err.into()),
+            Err(refusal) => bail!("the {} note was refused: {refusal}", body.step.kind()),
+        }
+    }
+}
+
+/// `urna audit start`.
+pub(crate) fn start(
+    args: &LogArgs,
+    rules: Option<&str>,
+    seats: Option<u32>,
+    risk_limit: f64,
+    rounds: u32,
+) -> Result<ExitCode> {
+    let mut s = Session::open(args)?;
+    let e = s.election();
+    let contest = &e.contests[s.contest.0 as usize];
+    let rules = match rules {
+        Some(r) if r.contains('/') || r.ends_with(".toml") => {
+            bail!("--rules {r}: a logged audit names a built-in rule set, which every verifier has")
+        }
+        Some(r) => r.to_owned(),
+        None => contest
+            .seats
+            .as_ref()
+            .map(|c| c.rules.clone())
+            .with_context(|| {
+                format!(
+                    "the definition names no seat rules for contest {:?}; give --rules",
+                    contest.id
+                )
+            })?,
+    };
+    let micros = (risk_limit * 1e6).round();
+    if !(1.0..1e6).contains(&micros) {
+        bail!("--risk-limit {risk_limit}: must be between 0.000001 and 0.999999");
+    }
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let micros = micros as u32;
+    let plan = Plan {
+        size: s.store.len(),
+        rules,
+        seats,
+        risk_limit: micros,
+        rounds,
+    };
+    let audit = ContestAudit::plan(e, s.contest, &plan, &StoreView(&s.store))
+        .map_err(|err| anyhow::anyhow!("{err}"))?;
+    let stations = audit.reported.input.batches.len();
+    let quarantined = audit.reported.quarantined;
+    let assertions = audit.outcome.assertions.len();
+    let first = audit.audit.first_round_draws();
+    let rounds_possible = audit.rounds_possible();
+    let index = s.log(audit.start)?;
+    out!(
+        "entry {index}: audit of contest {} started over the first {} entries (rule set {}, risk limit {}, {rounds} rounds)",
+        s.election().contests[s.contest.0 as usize].id,
+        plan.size,
+        plan.rules,
+        format_limit(micros)
+    );
+    out!(
+        "{stations} stations in the reported results ({quarantined} quarantined are not); {assertions} assertions; round 1 needs {first} draws"
+    );
+    if rounds_possible == 0 {
+        out!(
+            "no sample can confirm this outcome: log `urna audit verdict` (round 0) for a full hand count"
+        );
+    } else {
+        out!("next: roll the seed in public and log it with `urna audit seed`");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `urna audit seed`.
+pub(crate) fn seed(args: &LogArgs, seed: &str) -> Result<ExitCode> {
+    urna_audit::sampler::check_seed(seed)?;
+    let mut s = Session::open(args)?;
+    s.audit()?;
+    let index = s.log(AuditStep::Seed {
+        seed: seed.to_owned(),
+    })?;
+    out!("entry {index}: seed {seed} logged; next: `urna audit sample`");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `urna audit sample --key`: the next round's sample from the logged seed.
+pub(crate) fn sample(args: &LogArgs) -> Result<ExitCode> {
+    let mut s = Session::open(args)?;
+    let audit = s.audit()?;
+    let round = u32::try_from(audit.samples.len()).unwrap_or(u32::MAX) + 1;
+    let step = audit
+        .sample_step(round)
+        .map_err(|err| anyhow::anyhow!("{err}"))?;
+    let index = s.log(step.clone())?;
+    if let AuditStep::Sample {
+        first,
+        last,
+        stations,
+        ..
+    } = &step
+    {
+        out!(
+            "entry {index}: round {round}: draws {first}-{last}; {} new station(s) to hand count",
+            stations.len()
+        );
+        for st in stations {
+            out!("{st}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `urna audit count`: one count note per row of the file, for sampled stations not yet counted.
+pub(crate) fn count(args: &LogArgs, counts: &Path) -> Result<ExitCode> {
+    let mut s = Session::open(args)?;
+    let audit = s.audit()?;
+    let e = s.election();
+    let lists: Vec<String> = e.contests[s.contest.0 as usize]
+        .lists
+        .iter()
+        .map(|&l| e.lists[l].id.clone())
+        .collect();
+    let rows = read_counts(counts, &lists)?;
+    let sampled: HashMap<&str, bool> = audit
+        .samples
+        .iter()
+        .flat_map(|r| &r.batches)
+        .map(|&b| {
+            (
+                audit.reported.input.batches[b].id.as_str(),
+                audit.counts.contains_key(&b),
+            )
+        })
+        .collect();
+    let mut steps = Vec::new();
+    let mut skipped = 0;
+    for (station, hand) in rows {
+        match sampled.get(station.as_str()) {
+            None => bail!(
+                "--counts {}: station {station} is not in any logged sample",
+                counts.display()
+            ),
+            Some(true) => skipped += 1,
+            Some(false) => {
+                let invalid = hand[lists.len()];
+                steps.push(AuditStep::Count {
+                    station,
+                    votes: lists.iter().cloned().zip(hand).collect(),
+                    invalid,
+                });
+            }
+        }
+    }
+    for step in steps {
+        let station = match &step {
+            AuditStep::Count { station, .. } => station.clone(),
+            _ => String::new(),
+        };
+        let index = s.log(step)?;
+        out!("entry {index}: hand count of {station} logged");
+    }
+    if skipped > 0 {
+        out!("{skipped} station(s) already counted in the log were left as logged");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `urna audit verdict`: what the logged counts give for the last sampled round.
+pub(crate) fn verdict(args: &LogArgs) -> Result<ExitCode> {
+    let mut s = Session::open(args)?;
+    let audit = s.audit()?;
+    let round = u32::try_from(audit.samples.len()).unwrap_or(u32::MAX);
+    let step = audit
+        .verdict_step(round)
+        .map_err(|err| anyhow::anyhow!("{err}"))?;
+    let index = s.log(step.clone())?;
+    let AuditStep::Verdict {
+        draws,
+        risk,
+        decision,
+        ..
+    } = step
+    else {
+        bail!("internal: a verdict step");
+    };
+    out!(
+        "entry {index}: round {round}: {draws} draws evaluated; risk {} (limit {})",
+        format_risk(risk),
+        audit.audit.risk_limit
+    );
+    Ok(match decision {
+        Decision::RiskLimitMet => {
+            out!("verdict: risk limit met: the reported seats stand");
+            ExitCode::SUCCESS
+        }
+        Decision::Escalate => {
+            out!(
+                "verdict: escalate: log round {}'s sample with `urna audit sample`",
+                round + 1
+            );
+            ExitCode::SUCCESS
+        }
+        Decision::FullHandCount => {
+            out!("verdict: full hand count");
+            ExitCode::from(1)
+        }
+    })
+}
+
+/// The store as the audit trail sees the log.
+struct StoreView<'a>(&'a Store);
+
+impl urna_audit::trail::LogView for StoreView<'_> {
+    fn root(&self, size: u64) -> Option<[u8; 32]> {
+        if size > self.0.len() {
+            return None;
+        }
+        self.0.log_root(size).ok().map(|h| h.0)
+    }
+
+    fn replay(&self, size: u64) -> Result<urna_tally::public::Replay, String> {
+        self.0.replay_upto(size).map_err(|e| e.to_string())
+    }
+}
+
+/// Reads a hand-count CSV (`station`, every list id, `invalid`): station → votes per list in
+/// ballot order, then invalid.
+fn read_counts(path: &Path, lists: &[String]) -> Result<Vec<(String, Vec<u64>)>> {
+    let mut rdr = csv::Reader::from_path(path)
+        .with_context(|| format!("--counts: reading {}", path.display()))?;
+    let headers = rdr.headers()?.clone();
+    let col = |name: &str| -> Result<usize> {
+        headers
+            .iter()
+            .position(|h| h.trim() == name)
+            .with_context(|| {
+                format!(
+                    "--counts {}: no column `{name}` (need station, every list id and invalid)",
+                    path.display()
+                )
+            })
+    };
+    let station_col = col("station")?;
+    let mut cols: Vec<(usize, &str)> = lists
+        .iter()
+        .map(|l| Ok((col(l)?, l.as_str())))
+        .collect::<Result<_>>()?;
+    cols.push((col("invalid")?, "invalid"));
+    let mut out: Vec<(String, Vec<u64>)> = Vec::new();
+    for (line, rec) in rdr.records().enumerate() {
+        let row = line + 2;
+        let rec = rec.with_context(|| format!("--counts {}: row {row}", path.display()))?;
+        let station = rec.get(station_col).unwrap_or("").trim().to_owned();
+        let mut hand = Vec::with_capacity(cols.len());
+        for (c, name) in &cols {
+            let text = rec.get(*c).unwrap_or("").trim();
+            hand.push(urna_model::protocol::parse_count(text).map_err(|rule| {
+                anyhow::anyhow!(
+                    "--counts {} row {row} column `{name}`: `{text}` {rule}",
+                    path.display()
+                )
+            })?);
+        }
+        if out.iter().any(|(s, _)| *s == station) {
+            bail!(
+                "--counts {}: station `{station}` appears twice",
+                path.display()
+            );
+        }
+        out.push((station, hand));
+    }
+    Ok(out)
+}

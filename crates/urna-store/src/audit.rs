@@ -1,0 +1,169 @@
+//! Risk-limiting audits in the log: intake of `urna/audit/v1` notes.
+//!
+//! An audit note is an entry like a protocol: stored in `entries` (its `contest`, an empty
+//! `station`, revision 0, status 0) and sequenced into the same transparency log, so the
+//! audit's parameters, seed, samples, hand counts and verdicts are as public and as immutable
+//! as the results they audit. It does not change the tally.
+//!
+//! Intake ([`Store::append_audit`]) checks the envelope, the body and the signer
+//! (`urna_model::audit::check`: an authority over the whole election), then replays every audit
+//! note already stored through `urna_audit::trail` and admits the new one after them: it must
+//! follow (start, seed, samples drawn from the seed, counts of sampled stations, verdicts that
+//! the counts give). A refused note is not stored.
+//!
+//! At open the rows of audit notes are checked against their notes like every row (columns
+//! re-derived); whether the audit's steps follow is re-checked by the next intake and by
+//! `urna verify`, which replays the whole trail.
+
+use rusqlite::params;
+use urna_audit::trail::{LogView, Trail, TrailError};
+use urna_model::audit::{AuditNoteError, bind, check, is_audit};
+use urna_model::definition::Election;
+use urna_model::intake::sha256;
+use urna_model::note::Note;
+use urna_tally::public::Replay;
+use urna_tlog::Clock as _;
+
+use crate::{Store, StoreError, SystemClock, to_sql};
+
+/// Why an audit note was not stored.
+#[derive(Debug, thiserror::Error)]
+pub enum AuditRefusal {
+    /// Malformed, not of this election, or not signed by an authority over it.
+    #[error("{0}")]
+    Note(#[from] AuditNoteError),
+    /// It does not follow the audit's notes before it.
+    #[error("{0}")]
+    Trail(#[from] TrailError),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Hash, text hash and contest id of a stored audit note (for the columns checked at open).
+pub(crate) fn derive(e: &Election, bytes: &[u8]) -> Result<([u8; 32], [u8; 32], String), String> {
+    let note = Note::parse(bytes).map_err(|err| err.to_string())?;
+    let bound = bind(e, note.text()).map_err(|err| format!("audit note: {err}"))?;
+    Ok((
+        sha256(bytes),
+        sha256(note.text().as_bytes()),
+        bound.body.contest,
+    ))
+}
+
+struct View<'a>(&'a Store);
+
+impl LogView for View<'_> {
+    fn root(&self, size: u64) -> Option<[u8; 32]> {
+        if size > self.0.len() {
+            return None;
+        }
+        self.0.log_root(size).ok().map(|h| h.0)
+    }
+
+    fn replay(&self, size: u64) -> Result<Replay, String> {
+        self.0.replay_upto(size).map_err(|e| e.to_string())
+    }
+}
+
+impl Store {
+    /// The results replayed from the first `size` entries (genesis, protocols, amendments;
+    /// audit notes change nothing).
+    ///
+    /// # Errors
+    /// [`StoreError`] if an entry does not replay.
+    pub fn replay_upto(&self, size: u64) -> Result<Replay, StoreError> {
+        let e = &self.election;
+        let mut replay =
+            Replay::new(e).map_err(|err| StoreError::Setup(format!("replay: {err}")))?;
+        let mut stmt = self
+            .conn
+            .prepare("SELECT idx, note FROM entries WHERE idx < ?1 ORDER BY idx")?;
+        let mut rows = stmt.query(params![to_sql(size)])?;
+        while let Some(r) = rows.next()? {
+            let index: i64 = r.get(0)?;
+            let note: Vec<u8> = r.get(1)?;
+            replay
+                .apply(e, crate::sql_u64(index), &note)
+                .map_err(|err| StoreError::Corrupt {
+                    index: crate::sql_u64(index),
+                    reason: err.to_string(),
+                })?;
+        }
+        Ok(replay)
+    }
+
+    /// Every audit in the log, replayed from its stored notes.
+    ///
+    /// # Errors
+    /// [`StoreError::Inadmissible`] if a stored audit note no longer follows the ones before
+    /// it (the database was edited outside urna).
+    pub fn audit_trail(&self) -> Result<Trail, StoreError> {
+        let e = &self.election;
+        let mut trail = Trail::default();
+        let mut stmt = self
+            .conn
+            .prepare("SELECT idx, note FROM entries WHERE idx > 0 AND station = '' ORDER BY idx")?;
+        let rows: Vec<(i64, Vec<u8>)> = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<_, _>>()?;
+        for (index, bytes) in rows {
+            let index = crate::sql_u64(index);
+            if !is_audit(&bytes) {
+                continue;
+            }
+            let inadmissible = |reason: String| StoreError::Inadmissible { index, reason };
+            let note = Note::parse(&bytes).map_err(|err| inadmissible(err.to_string()))?;
+            let bound = bind(e, note.text()).map_err(|err| inadmissible(err.to_string()))?;
+            trail
+                .admit(e, index, &bound, &View(self))
+                .map_err(|err| inadmissible(err.to_string()))?;
+        }
+        Ok(trail)
+    }
+
+    /// Checks an `urna/audit/v1` note and, if it follows the audit so far, stores it as the
+    /// next entry and sequences it into the log (a new checkpoint is signed). Returns its index.
+    ///
+    /// # Errors
+    /// [`AuditRefusal`] naming the field and the rule; nothing is stored.
+    pub fn append_audit(&mut self, bytes: &[u8]) -> Result<u64, AuditRefusal> {
+        if self.poisoned {
+            return Err(StoreError::Setup(
+                "an earlier intake failed part-way; reopen the data directory".into(),
+            )
+            .into());
+        }
+        let e = &self.election;
+        let note = check(e, bytes)?;
+        let index = self.next_index;
+        let mut trail = self.audit_trail()?;
+        trail.admit(e, index, &note, &View(self))?;
+        let text = Note::parse(bytes)
+            .map_err(|err| AuditRefusal::Note(AuditNoteError::Malformed(err.to_string())))?;
+        self.conn.execute(
+            "INSERT INTO entries (idx, hash, text_hash, contest, station, revision, status, received_ms, note) \
+             VALUES (?1, ?2, ?3, ?4, '', 0, 0, ?5, ?6)",
+            params![
+                to_sql(index),
+                sha256(bytes).as_slice(),
+                sha256(text.text().as_bytes()).as_slice(),
+                e.contests[note.contest.0 as usize].id,
+                to_sql(SystemClock.now_ms()),
+                bytes
+            ],
+        )
+        .map_err(StoreError::from)?;
+        self.next_index += 1;
+        // The row is durable; if sequencing fails it is sequenced at the next open.
+        let sequenced = self
+            .log
+            .append(index, std::iter::once(bytes))
+            .and_then(|()| self.log.flush().map(|_| ()));
+        if let Err(err) = sequenced {
+            self.poisoned = true;
+            return Err(err.into());
+        }
+        Ok(index)
+    }
+}
