@@ -523,6 +523,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 );
                 return Ok(ExitCode::from(1));
             }
+            if strict && report.read == 0 {
+                eprintln!("urna: ingest --strict: no note was read from the paths given");
+                return Ok(ExitCode::from(1));
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Tally { data, json } => {
@@ -1070,24 +1074,47 @@ impl Origins {
     }
 }
 
-/// The files named on a command line, with each directory replaced by the files in it (not
-/// recursive, sorted by name), in the order given.
+/// The files named on a command line, with each directory replaced by the files under it
+/// (recursively, sorted by name), in the order given. An entry that is neither a file nor a
+/// directory (a FIFO, a socket, a link to a directory) is named on stderr as skipped, never
+/// passed over in silence.
 pub(crate) fn note_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
     let mut files = Vec::new();
     for p in paths {
         if p.is_dir() {
-            let mut inner: Vec<PathBuf> = std::fs::read_dir(p)
-                .with_context(|| format!("reading {}", p.display()))?
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|f| f.is_file())
-                .collect();
-            inner.sort();
-            files.extend(inner);
+            dir_files(p, &mut files)?;
         } else {
             files.push(p.clone());
         }
     }
     Ok(files)
+}
+
+/// The files under `dir`, depth first, each directory's entries sorted by name.
+fn dir_files(dir: &Path, files: &mut Vec<PathBuf>) -> Result<()> {
+    let mut entries = Vec::new();
+    for e in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
+        let e = e.with_context(|| format!("reading {}", dir.display()))?;
+        let kind = e
+            .file_type()
+            .with_context(|| format!("reading {}", e.path().display()))?;
+        entries.push((e.path(), kind));
+    }
+    entries.sort_by(|a, b| a.0.cmp(&b.0));
+    for (path, kind) in entries {
+        if kind.is_dir() {
+            dir_files(&path, files)?;
+        } else if path.is_file() {
+            // A file, or a link to one.
+            files.push(path);
+        } else {
+            eprintln!(
+                "urna: skipped {}: not a note file or a directory",
+                path.display()
+            );
+        }
+    }
+    Ok(())
 }
 
 /// [`ingest_paths`], optionally writing a signed receipt for every stored note. Says why

@@ -57,7 +57,8 @@ const HELP_AFTER: &str = "\
 What is checked: the checkpoint's signature by the log key and the witnesses' cosignatures \
 (at least --quorum from distinct trusted witnesses; lines from other keys are ignored but \
 named); that v1/keys.json names the log key and, for every witness you pinned, that witness's \
-key; that entry 0 is the genesis signed by the log key and that the definition files \
+key, with a quorum the results page can meet and that needs at least your quorum of the \
+witnesses you pinned (the page counts cosignatures against that file); that entry 0 is the genesis signed by the log key and that the definition files \
 (blob/sha256/…) hash to what it names; every entry bundle, hashed into the RFC 6962 tree, \
 against the checkpoint's root and the published hash tiles; every entry's signatures, as \
 intake checks them; the entries replayed in order; every derived file (v1/…, csv/…, \

@@ -330,7 +330,9 @@ impl Rejection {
     /// `votes <list>`, a count's name…), for machine-readable errors.
     pub fn field(&self) -> Option<String> {
         Some(match self {
-            Self::Note(_) | Self::Body(_) | Self::DecisionBody(_) => return None,
+            Self::Note(e) => return note_field(e),
+            Self::Body(e) => return body_field(e),
+            Self::DecisionBody(e) => return decision_field(e),
             Self::DecisionAuthority { .. } => "authority signature".to_owned(),
             Self::NothingToDecide { .. } | Self::DecidesMismatch { .. } => "decides".to_owned(),
             Self::WrongElection { .. } => "election".to_owned(),
@@ -534,6 +536,39 @@ pub fn intake(
     Ok((s, v))
 }
 
+/// The field a malformed note's refusal names: its signature block, or none for the note as
+/// a whole.
+fn note_field(e: &NoteError) -> Option<String> {
+    match e {
+        NoteError::NoSignatures
+        | NoteError::BadSignatureLine { .. }
+        | NoteError::DuplicateSignature { .. }
+        | NoteError::TooManySignatures { .. } => Some("signature".to_owned()),
+        _ => None,
+    }
+}
+
+/// The field a malformed protocol body's refusal names (`type` for the first line).
+fn body_field(e: &BodyError) -> Option<String> {
+    match e {
+        BodyError::UnknownType(_) => Some("type".to_owned()),
+        BodyError::Missing { expected, .. } => Some((*expected).to_owned()),
+        BodyError::Field { field, .. } | BodyError::Duplicate { field, .. } => Some(field.clone()),
+        BodyError::Unexpected { .. } | BodyError::TooManyLines => None,
+    }
+}
+
+/// The field a malformed decision body's refusal names (`type` for the first line).
+fn decision_field(e: &DecisionError) -> Option<String> {
+    match e {
+        DecisionError::UnknownType(_) => Some("type".to_owned()),
+        DecisionError::Missing { expected: f, .. } | DecisionError::Field { field: f, .. } => {
+            Some((*f).to_owned())
+        }
+        DecisionError::Unexpected { .. } => None,
+    }
+}
+
 /// SHA-256 of bytes.
 pub fn sha256(bytes: &[u8]) -> [u8; 32] {
     Sha256::digest(bytes).into()
@@ -592,14 +627,14 @@ impl Prepared {
         self.verify_authorities(election)
     }
 
-    /// Checks every authority signature on the note when one is needed: on an amendment
-    /// (co-signature), and on a first protocol without the station's signature (signed by an
-    /// authority instead). At least one must be by an authority whose scope covers the station.
+    /// Checks every authority signature the note carries: a line under an authority's name
+    /// and key ID must verify even where none is needed, or the log would show that authority
+    /// as a signer of a note it never signed. One is needed on an amendment (co-signature) and
+    /// on a first protocol without the station's signature (signed by an authority instead);
+    /// then at least one must be by an authority whose scope covers the station.
     fn verify_authorities(&self, election: &Election) -> Result<(), Rejection> {
         let amendment = self.submission.supersedes.is_some();
-        if !amendment && self.station_signature.is_some() {
-            return Ok(());
-        }
+        let needed = amendment || self.station_signature.is_none();
         let decision = self.submission.decision.is_some();
         let unit = election.stations[self.submission.station.0 as usize].unit;
         let mut covered = false;
@@ -619,7 +654,7 @@ impl Prepared {
                 })?;
             covered |= election.unit_within(unit, a.scope);
         }
-        if covered {
+        if covered || !needed {
             Ok(())
         } else if decision {
             Err(Rejection::DecisionAuthority {

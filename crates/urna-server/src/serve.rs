@@ -305,13 +305,25 @@ async fn post_protocol(State(app): State<Arc<App>>, request: Request) -> Respons
             "intake stopped after a storage failure; nothing was stored, send again later",
         );
     }
-    let Ok(permit) = Arc::clone(&app.permits).try_acquire_owned() else {
-        app.metrics.overloaded.fetch_add(1, Ordering::Relaxed);
-        return unavailable(
-            "overloaded",
-            "too many submissions in flight; nothing was stored, send again after Retry-After seconds",
-        );
+    let too_large = || {
+        error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too-large",
+            &format!("a note is at most {MAX_NOTE_BODY} bytes; nothing was stored"),
+            Some("body"),
+        )
     };
+    // A declared length over the limit is refused on the header, without waiting for a body.
+    if request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
+        .is_some_and(|n| n > MAX_NOTE_BODY as u64)
+    {
+        return too_large();
+    }
+    // The body is read before a permit is taken: the permits bound the notes waiting for
+    // intake, and a slow sender holding one would refuse others' submissions.
     let bytes = match read_body(request.into_body(), MAX_NOTE_BODY, app.body_timeout).await {
         Ok(bytes) => bytes,
         Err(BodyError::Timeout) => {
@@ -322,14 +334,7 @@ async fn post_protocol(State(app): State<Arc<App>>, request: Request) -> Respons
                 None,
             );
         }
-        Err(BodyError::TooLarge) => {
-            return error(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "too-large",
-                &format!("a note is at most {MAX_NOTE_BODY} bytes; nothing was stored"),
-                Some("body"),
-            );
-        }
+        Err(BodyError::TooLarge) => return too_large(),
         Err(BodyError::Unreadable(message)) => {
             return error(
                 StatusCode::BAD_REQUEST,
@@ -338,6 +343,13 @@ async fn post_protocol(State(app): State<Arc<App>>, request: Request) -> Respons
                 Some("body"),
             );
         }
+    };
+    let Ok(permit) = Arc::clone(&app.permits).try_acquire_owned() else {
+        app.metrics.overloaded.fetch_add(1, Ordering::Relaxed);
+        return unavailable(
+            "overloaded",
+            "too many submissions in flight; nothing was stored, send again after Retry-After seconds",
+        );
     };
     let (reply, answer) = oneshot::channel();
     let sent = app.jobs.send(Job {

@@ -4,7 +4,10 @@
 //!   announces them in its bundle (and as the results page shows them to readers). It must be
 //!   there, name the log key the verifier trusts, and give every witness it shares a name with
 //!   the trust set that witness's trusted key: otherwise readers of the page are told to
-//!   compare against other keys than the ones that sign this log. The witnesses it names that
+//!   compare against other keys than the ones that sign this log. It must list every witness
+//!   pinned, and give a quorum the page's check can meet and that is no weaker than the
+//!   trusted one (see `check_witness_set`): the page counts cosignatures against this file's
+//!   list and quorum and prints its verify command from them. The witnesses it names that
 //!   the trust set does not are handed back ([`Listed`]): their cosignatures are checked
 //!   against those keys and reported, never trusted (the bundle's publisher writes this list).
 //! - `cdf/election-report.json` (NIST SP 1500-100, optional): recomputed byte for byte from the
@@ -182,7 +185,94 @@ fn read_keys(bytes: &[u8], trust: &Trust) -> (Vec<Discrepancy>, Vec<Listed>) {
             ));
         }
     }
+    check_witness_set(&doc, witnesses, trust, &mut out);
     (out, listed)
+}
+
+/// The witness set and quorum `v1/keys.json` gives, against the trust: the results page counts
+/// cosignatures only from the witnesses this file lists, against the quorum it gives, and
+/// builds its `urna verify` command from both. So every witness you pinned must be listed
+/// (each name once); the quorum must be one a checkpoint can meet and that needs a
+/// cosignature when witnesses are listed (1 ≤ quorum ≤ listed, or 0 with none); and the
+/// page's check must be no weaker than yours: even if every listed witness you did not pin
+/// cosigned, the quorum must still need yours (quorum − unpinned ≥ your quorum).
+fn check_witness_set(doc: &Value, witnesses: &[Value], trust: &Trust, out: &mut Vec<Discrepancy>) {
+    let bad = |field: &str, message: String, expected: String, got: String| {
+        Discrepancy::new(Kind::Keys, format!("{KEYS_JSON}: {message}"))
+            .file(KEYS_JSON)
+            .field(field)
+            .values(expected, got)
+    };
+    let names: Vec<Option<&str>> = witnesses.iter().map(|w| w["name"].as_str()).collect();
+    for (i, name) in names.iter().enumerate() {
+        if let Some(name) = name
+            && names[..i].contains(&Some(name))
+        {
+            out.push(bad(
+                &format!("witnesses[{i}].name"),
+                format!("lists witness `{name}` more than once"),
+                "each witness once".into(),
+                (*name).to_owned(),
+            ));
+        }
+    }
+    for t in &trust.witnesses {
+        if !names.contains(&Some(t.name())) {
+            out.push(bad(
+                "witnesses",
+                format!(
+                    "does not list witness `{}` you pinned: the page counts only the witnesses this file lists and tells readers to verify against them",
+                    t.name()
+                ),
+                t.to_vkey(),
+                "absent".into(),
+            ));
+        }
+    }
+    let listed = witnesses.len();
+    let Some(quorum) = doc["quorum"].as_u64().and_then(|q| usize::try_from(q).ok()) else {
+        out.push(bad(
+            "quorum",
+            format!("has no quorum (a whole number): {}", doc["quorum"]),
+            "a whole number".into(),
+            doc["quorum"].to_string(),
+        ));
+        return;
+    };
+    let expected = if listed == 0 {
+        "0 (no witnesses listed)".to_owned()
+    } else {
+        format!("1 to {listed} (the witnesses listed)")
+    };
+    if (listed == 0) != (quorum == 0) || quorum > listed {
+        let why = if quorum == 0 {
+            "the page would call a checkpoint with no cosignature verified"
+        } else {
+            "no checkpoint can meet it"
+        };
+        out.push(bad(
+            "quorum",
+            format!("gives quorum {quorum} with {listed} witness(es) listed: {why}"),
+            expected,
+            quorum.to_string(),
+        ));
+    }
+    let unpinned = names
+        .iter()
+        .filter(|n| !trust.witnesses.iter().any(|t| Some(t.name()) == **n))
+        .count();
+    let needs_pinned = quorum.saturating_sub(unpinned);
+    if needs_pinned < trust.quorum {
+        out.push(bad(
+            "quorum",
+            format!(
+                "gives quorum {quorum} over {listed} witness(es), {unpinned} of them not pinned by you: the page would call verified a checkpoint with {needs_pinned} cosignature(s) from witnesses you pinned, fewer than your quorum {}",
+                trust.quorum
+            ),
+            format!("at least {} + {unpinned} not pinned", trust.quorum),
+            quorum.to_string(),
+        ));
+    }
 }
 
 /// If the bundle has `cdf/election-report.json`, recomputes it and compares it byte for byte,
@@ -281,7 +371,12 @@ mod tests {
         (trust, log_key, agency_key)
     }
 
+    /// A keys file whose quorum is every witness it lists.
     fn keys(origin: &str, log: &str, witnesses: &[(&str, &str)]) -> Vec<u8> {
+        keys_q(origin, log, witnesses, &witnesses.len().into())
+    }
+
+    fn keys_q(origin: &str, log: &str, witnesses: &[(&str, &str)], quorum: &Value) -> Vec<u8> {
         let w: Vec<Value> = witnesses
             .iter()
             .map(|(n, k)| serde_json::json!({"name": n, "key": k}))
@@ -290,7 +385,7 @@ mod tests {
             "format": KEYS_FORMAT,
             "log": {"origin": origin, "key": log},
             "witnesses": w,
-            "quorum": 1,
+            "quorum": quorum,
         }))
         .unwrap()
     }
@@ -310,25 +405,72 @@ mod tests {
             .unwrap()
             .verifier()
             .to_vkey();
-        let cases: [(Vec<u8>, &[&str], &str); 7] = [
+        let both = [("agency", agency_key.as_str()), ("stranger", &stranger)];
+        let cases: [(Vec<u8>, &[&str], &str); 13] = [
             (
                 keys("urna/el", &log_key, &[("agency", &agency_key)]),
                 &[],
                 "the honest file",
             ),
             (
-                keys(
-                    "urna/el",
-                    &log_key,
-                    &[("agency", &agency_key), ("stranger", &stranger)],
-                ),
+                keys("urna/el", &log_key, &both),
                 &[],
-                "a witness the verifier does not know is not its business",
+                "a witness the verifier does not know, while the quorum still needs the pinned one",
             ),
             (
-                keys("urna/el", &log_key, &[]),
-                &[],
-                "no witnesses listed (the verifier's trust decides the quorum)",
+                keys_q("urna/el", &log_key, &both, &Value::from(1)),
+                &["quorum"],
+                "a witness the verifier does not know that could meet the quorum alone",
+            ),
+            (
+                keys_q("urna/el", &log_key, &[], &Value::from(0)),
+                &["witnesses", "quorum"],
+                "the pinned witness dropped and the quorum 0: the page would need no cosignature",
+            ),
+            (
+                keys_q("urna/el", &log_key, &[], &Value::from(7)),
+                &["witnesses", "quorum"],
+                "a quorum with no witnesses to meet it",
+            ),
+            (
+                keys_q(
+                    "urna/el",
+                    &log_key,
+                    &[("agency", &agency_key)],
+                    &Value::from(0),
+                ),
+                &["quorum", "quorum"],
+                "quorum 0 with a witness listed",
+            ),
+            (
+                keys_q(
+                    "urna/el",
+                    &log_key,
+                    &[("agency", &agency_key)],
+                    &Value::from(2),
+                ),
+                &["quorum"],
+                "a quorum above the witnesses listed",
+            ),
+            (
+                keys_q(
+                    "urna/el",
+                    &log_key,
+                    &[("agency", &agency_key)],
+                    &Value::Null,
+                ),
+                &["quorum"],
+                "no quorum",
+            ),
+            (
+                keys_q(
+                    "urna/el",
+                    &log_key,
+                    &[("agency", &agency_key), ("agency", &agency_key)],
+                    &Value::from(1),
+                ),
+                &["witnesses[1].name"],
+                "one witness listed twice",
             ),
             (
                 keys("urna/el", &other_log, &[("agency", &agency_key)]),
@@ -341,7 +483,7 @@ mod tests {
                 "another key for a trusted witness's name",
             ),
             (
-                keys("urna/other", &log_key, &[]),
+                keys("urna/other", &log_key, &[("agency", &agency_key)]),
                 &["log.origin"],
                 "another origin",
             ),
@@ -366,5 +508,12 @@ mod tests {
         )[0];
         assert_eq!(d.expected.as_deref(), Some(log_key.as_str()));
         assert_eq!(d.found.as_deref(), Some(other_log.as_str()));
+        // Trusting the log key alone, the page's witnesses and quorum are the publisher's
+        // word: only their consistency is checked.
+        let log_only = Trust::new(&log_key, &[], None).unwrap();
+        let honest = keys_q("urna/el", &log_key, &both, &Value::from(1));
+        assert!(keys_discrepancies(&honest, &log_only).is_empty());
+        let none_needed = keys_q("urna/el", &log_key, &both, &Value::from(0));
+        assert_eq!(keys_discrepancies(&none_needed, &log_only).len(), 1);
     }
 }

@@ -250,15 +250,45 @@ impl Source for DirSource {
         self.root.display().to_string()
     }
 
+    /// Reads regular files only (symlinks followed), at most [`MAX_FILE_BYTES`]: a FIFO would
+    /// block the verification forever and a device such as `/dev/zero` never ends.
     fn fetch(&self, path: &str) -> Result<Option<Vec<u8>>, SourceError> {
         let full = self.root.join(checked_path(path)?);
-        match std::fs::read(&full) {
-            Ok(bytes) => Ok(Some(bytes)),
+        let io = |source| SourceError::Io {
+            path: full.clone(),
+            source,
+        };
+        let not_regular = || {
+            io(std::io::Error::new(
+                ErrorKind::InvalidData,
+                "not a regular file (a bundle holds only files and directories; FIFOs and devices are not read)",
+            ))
+        };
+        // Stat before opening: opening a FIFO for reading blocks until a writer comes.
+        match std::fs::metadata(&full) {
+            Ok(m) if m.is_file() => {}
+            Ok(_) => return Err(not_regular()),
             Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::NotADirectory) => {
-                Ok(None)
+                return Ok(None);
             }
-            Err(source) => Err(SourceError::Io { path: full, source }),
+            Err(source) => return Err(io(source)),
         }
+        let file = std::fs::File::open(&full).map_err(io)?;
+        // What was opened, in case the path changed since.
+        if !file.metadata().map_err(io)?.is_file() {
+            return Err(not_regular());
+        }
+        let mut bytes = Vec::new();
+        file.take(MAX_FILE_BYTES + 1)
+            .read_to_end(&mut bytes)
+            .map_err(io)?;
+        if bytes.len() as u64 > MAX_FILE_BYTES {
+            return Err(io(std::io::Error::new(
+                ErrorKind::InvalidData,
+                format!("larger than {MAX_FILE_BYTES} bytes"),
+            )));
+        }
+        Ok(Some(bytes))
     }
 
     fn concurrency(&self) -> usize {
@@ -542,6 +572,39 @@ mod tests {
             DirSource::open(empty.path()),
             Err(SourceError::NotABundle { .. })
         ));
+    }
+
+    #[test]
+    fn a_directory_source_reads_regular_files_only() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("checkpoint"), b"cp").unwrap();
+        std::fs::write(dir.path().join("real"), b"{}").unwrap();
+        std::os::unix::fs::symlink("real", dir.path().join("linked")).unwrap();
+        std::os::unix::fs::symlink("/dev/null", dir.path().join("device")).unwrap();
+        std::fs::create_dir(dir.path().join("v1")).unwrap();
+        let s = DirSource::open(dir.path()).unwrap();
+        // A symlink to a regular file is read (the bundle's own `tile` and `blob` are links).
+        assert_eq!(s.fetch("linked").unwrap().unwrap(), b"{}");
+        for path in ["device", "v1"] {
+            let err = s.fetch(path).unwrap_err();
+            assert!(
+                err.to_string().contains("not a regular file"),
+                "{path}: {err}"
+            );
+        }
+        // A FIFO is refused at once instead of blocking the verification.
+        let fifo = dir.path().join("fifo");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        if made.is_ok_and(|st| st.success()) {
+            let (tx, rx) = std::sync::mpsc::channel();
+            std::thread::spawn(move || {
+                let _ = tx.send(s.fetch("fifo").map(|_| ()).map_err(|e| e.to_string()));
+            });
+            let got = rx
+                .recv_timeout(std::time::Duration::from_secs(20))
+                .expect("fetching a FIFO blocked");
+            assert!(got.unwrap_err().contains("not a regular file"));
+        }
     }
 
     #[test]

@@ -127,6 +127,50 @@ fn ingest_says_why_notes_were_rejected_and_strict_says_why_it_fails() {
 }
 
 #[test]
+fn ingest_reads_subdirectories_and_strict_fails_when_nothing_was_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = sim(dir.path());
+    let data = dir.path().join("data");
+    init(&src, &data);
+    // A directory whose notes are all one level down, as a courier's USB stick may hold them.
+    let protocols: Vec<Vec<u8>> =
+        PackReader::new(std::fs::File::open(src.join("protocols.notes")).unwrap())
+            .map(Result::unwrap)
+            .collect();
+    let inbox = dir.path().join("inbox");
+    for (i, note) in protocols.iter().take(3).enumerate() {
+        let sub = inbox.join(format!("district-{i}"));
+        std::fs::create_dir_all(&sub).unwrap();
+        std::fs::write(sub.join("protocol.note"), note).unwrap();
+    }
+    let (code, stdout, stderr) = output(&["ingest", "--strict", "--data", p(&data), p(&inbox)]);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    assert!(stderr.contains("3 notes read: "), "{stderr}");
+
+    // An entry that is neither a file nor a directory is named, not passed over.
+    let empty = dir.path().join("empty");
+    std::fs::create_dir_all(empty.join("nothing-here")).unwrap();
+    std::os::unix::fs::symlink(&inbox, empty.join("link")).unwrap();
+    let (code, stdout, stderr) = output(&["ingest", "--data", p(&data), p(&empty)]);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "urna: skipped {}: not a note file or a directory",
+            empty.join("link").display()
+        )),
+        "{stderr}"
+    );
+    assert!(stderr.contains("0 notes read: "), "{stderr}");
+    // With --strict, reading nothing is a failure.
+    let (code, stdout, stderr) = output(&["ingest", "--strict", "--data", p(&data), p(&empty)]);
+    assert_eq!(code, 1, "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("urna: ingest --strict: no note was read from the paths given"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn init_without_its_definition_says_the_os_error_once() {
     let dir = tempfile::tempdir().unwrap();
     let definition = dir.path().join("nowhere").join("election.toml");

@@ -182,8 +182,27 @@ fn intake_over_http_answers_receipts_and_refuses_with_reasons() {
         )
         .to_bytes();
     refuse(&other, 422, "wrong-election", Some("election"));
+    // A malformed body names its field, as its message does.
+    let st4 = sim.station(4);
+    let bad_count = st4
+        .signer
+        .sign_text(&st4.body.to_text().replace("registered: ", "registered: x"))
+        .to_bytes();
+    refuse(&bad_count, 400, "malformed-body", Some("registered"));
     let big = vec![b'a'; 70_000];
     let r = post_note(addr, &big);
+    assert_eq!(r.status, 413, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.json()["error"]["code"], "too-large");
+    // A declared length over the limit is refused on the header, before any body (the body
+    // timeout of 500 ms would answer 408 otherwise).
+    let mut s = TcpStream::connect(addr).unwrap();
+    write!(
+        s,
+        "POST /v1/protocols HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let r = read_response(&mut s);
     assert_eq!(r.status, 413, "{}", String::from_utf8_lossy(&r.body));
     assert_eq!(r.json()["error"]["code"], "too-large");
 
@@ -232,6 +251,38 @@ fn intake_over_http_answers_receipts_and_refuses_with_reasons() {
     // Nothing refused was stored.
     assert!(server.stop().success());
     assert_eq!(entries(&data), GENESIS + stored);
+}
+
+#[test]
+fn senders_of_slow_bodies_hold_no_intake_permit() {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = sim(dir.path(), 5);
+    let data = dir.path().join("data");
+    let server = Server::start(
+        &data,
+        &["--max-inflight", "1", "--body-timeout-ms", "30000"],
+    );
+    let addr = server.addr.as_str();
+    // Two senders promise 200 bytes, send 10 and stop.
+    let slow: Vec<TcpStream> = (0..2)
+        .map(|_| {
+            let mut s = TcpStream::connect(addr).unwrap();
+            write!(
+                s,
+                "POST /v1/protocols HTTP/1.1\r\nHost: x\r\nContent-Length: 200\r\nConnection: close\r\n\r\n0123456789"
+            )
+            .unwrap();
+            s
+        })
+        .collect();
+    // Let the server start reading both bodies.
+    std::thread::sleep(Duration::from_millis(500));
+    // A whole note is still taken in (with the permit taken before the body, 503).
+    let s0 = sim.station(0);
+    let r = post_note(addr, &sim.protocol_note(&s0));
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    drop(slow);
+    assert!(server.stop().success());
 }
 
 #[test]

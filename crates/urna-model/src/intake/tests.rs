@@ -930,3 +930,57 @@ fn an_authority_alone_amends_only_the_recount_a_decision_ordered() {
     let later = signed(&amendment(&recounted, &good(0), 3), &[&authority(0)]);
     assert_eq!(code(h.submit(&e, &later)), Err("bad-signature"));
 }
+
+#[test]
+fn every_authority_line_on_a_station_signed_protocol_must_verify() {
+    // A station-signed first protocol needs no authority, but a line under an authority's
+    // name and key ID that does not verify would show that authority as a signer in the log.
+    let e = election();
+    let cec = authority(0);
+    let key_id = cec.verifier().key_id();
+    let mut n = Note::unsigned(&good(0).to_text()).unwrap();
+    n.sign(&station_signer(0));
+    n.add_signature(note::NoteSignature {
+        name: "cec".into(),
+        key_id,
+        signature: vec![7; 64],
+    });
+    let bogus = n.to_bytes();
+    let r = intake(&e, &Hist::default(), &bogus).unwrap_err();
+    assert_eq!(r.code(), "bad-authority");
+    assert!(r.to_string().contains("cec"), "{r}");
+    // The batch check (the verifier's path) refuses it too.
+    assert_eq!(check_batch(&e, &[bogus.as_slice()]), vec![Err(r)]);
+    // A real co-signature on a station-signed first protocol is still fine.
+    let both = signed(&good(0), &[&station_signer(0), &cec]);
+    assert_eq!(
+        intake(&e, &Hist::default(), &both).map(|x| x.1),
+        Ok(Verdict::Accepted)
+    );
+}
+
+#[test]
+fn a_malformed_note_is_refused_naming_its_field() {
+    let e = election();
+    let text = good(0).to_text();
+    let with = |from: &str, to: &str| {
+        assert!(text.contains(from), "{from}");
+        let mut n = Note::unsigned(&text.replacen(from, to, 1)).unwrap();
+        n.sign(&station_signer(0));
+        n.to_bytes()
+    };
+    let cases = [
+        (with("registered: 1000", "registered: x"), "registered"),
+        (with("revision: 1", "revision: 0"), "revision"),
+        (with("urna/protocol/v1", "urna/protocol/v9"), "type"),
+        (with("votes: A 300", "votes: A"), "votes"),
+    ];
+    for (bytes, field) in cases {
+        let r = check(&e, &bytes).unwrap_err();
+        assert_eq!(r.field().as_deref(), Some(field), "{r}");
+        assert!(r.to_string().contains(field), "{r}");
+    }
+    let unsigned = format!("{text}\n— S0 garbage\n");
+    let r = check(&e, unsigned.as_bytes()).unwrap_err();
+    assert_eq!(r.field().as_deref(), Some("signature"), "{r}");
+}
