@@ -5,7 +5,7 @@
 import { LANGUAGES, setLanguage, language, t, num, pct, dateTime, day, ruleMessage } from "./i18n.js";
 import * as V from "./verify.js";
 import { mapBlock } from "./map.js";
-import { localName } from "./names.js";
+import { localName, stationPlace } from "./names.js";
 import { stationSteps, decisionKey, recountOrdered, scanPath } from "./decisions.js";
 import { forensicsFile, forensicsHtml } from "./forensics.js";
 
@@ -847,10 +847,12 @@ async function stationView(id) {
   let html = breadcrumbs(unit);
   html += `<div data-testid="station" data-station="${esc(id)}"><h2 tabindex="-1">${esc(t("station.title", { id }))}</h2>`;
   const about = file.contests.flatMap((x) => x.stations).find((x) => x.id === id);
-  if (about?.name || about?.address) {
-    html += `<p data-testid="station-place">${about.name ? `<strong data-testid="station-name">${esc(about.name)}</strong>` : ""}${
-      about.name && about.address ? "<br>" : ""
-    }${about.address ? `<span data-testid="station-address">${esc(about.address)}</span>` : ""}</p>`;
+  const place = stationPlace(about, language().code);
+  const lang = (tag) => (tag ? ` lang="${esc(tag)}"` : "");
+  if (place.name || place.address) {
+    html += `<p data-testid="station-place">${place.name ? `<strong data-testid="station-name"${lang(place.nameLang)}>${esc(place.name)}</strong>` : ""}${
+      place.name && place.address ? "<br>" : ""
+    }${place.address ? `<span data-testid="station-address"${lang(place.addressLang)}>${esc(place.address)}</span>` : ""}</p>`;
   }
   for (const c of S.election.contests) {
     const uc = file.contests.find((x) => x.id === c.id);

@@ -30,3 +30,18 @@ export function nameLang(thing, code) {
   }
   return null;
 }
+
+// A station's name and address for the page language `code`. A unit file's station has
+// `name` and `address`, and by language tag `names` and `addresses` (the stations file's
+// `name:<lang>` and `address:<lang>` columns); both are picked with the fallback above,
+// ending at `name` and `address` (which may be absent: then ""). `nameLang`/`addressLang`
+// are the tags picked, or null.
+export function stationPlace(station, code) {
+  const address = { name: station?.address, names: station?.addresses };
+  return {
+    name: localName(station, code),
+    nameLang: nameLang(station, code),
+    address: localName(address, code),
+    addressLang: nameLang(address, code),
+  };
+}

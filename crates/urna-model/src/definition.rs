@@ -9,7 +9,9 @@
 //!   with its registered voters and its C2SP verifier key. A million stations are a million
 //!   rows; a CSV keeps that fast to load and easy to produce from a commission's registry.
 //!   It may add `name,address` columns (`id,unit,registered,key,name,address`, RFC 4180
-//!   quoting, an empty field for none), shown with the station on the results page.
+//!   quoting, an empty field for none), shown with the station on the results page, and
+//!   `name:<lang>` and `address:<lang>` columns for other languages and scripts (any order
+//!   after the first four, each at most once, tags [`NAME_LANGUAGES`]).
 //! - Lists and units may give their name in other languages and scripts
 //!   (`names = { sq = "…", mk = "…", "sr-Cyrl" = "…" }`, tags [`NAME_LANGUAGES`]).
 //! - optionally, the GeoJSON file of unit shapes for the results page's map (`[shapes] file`,
@@ -321,6 +323,10 @@ pub struct Station {
     pub name: Option<String>,
     /// Its address, from the stations file's optional `address` column.
     pub address: Option<String>,
+    /// Its name in other languages and scripts (`name:<lang>` columns, [`NAME_LANGUAGES`]).
+    pub names: Names,
+    /// Its address in other languages and scripts (`address:<lang>` columns).
+    pub addresses: Names,
 }
 
 /// The GeoJSON file of unit shapes a definition names (`[shapes]`): `election.toml` commits
@@ -1296,6 +1302,8 @@ pub const STATIONS_HEADER: &str = "id,unit,registered,key";
 
 /// Header of a stations file that also names each station and its address (both optional per
 /// row: an empty field is none). A field holding a comma or a quote is quoted as in RFC 4180.
+/// After the first four, the columns `name`, `address`, `name:<lang>` and `address:<lang>`
+/// may come in any order, each at most once.
 pub const STATIONS_HEADER_NAMED: &str = "id,unit,registered,key,name,address";
 
 fn parse_stations(
@@ -1311,16 +1319,12 @@ fn parse_stations(
         rule,
     };
     let mut lines = text.lines().enumerate();
-    let named = match lines.next() {
-        Some((_, h)) if h.trim_end() == STATIONS_HEADER => false,
-        Some((_, h)) if h.trim_end() == STATIONS_HEADER_NAMED => true,
-        _ => {
-            return Err(err(
-                1,
-                "header",
-                format!("the first line must be `{STATIONS_HEADER}` or `{STATIONS_HEADER_NAMED}`"),
-            ));
-        }
+    let header = lines.next().map_or("", |(_, h)| h.trim_end());
+    // The plain header keeps the fast split; optional columns are read with RFC 4180 quoting.
+    let columns = if header == STATIONS_HEADER {
+        None
+    } else {
+        Some(station_columns::parse_header(header).map_err(|r| err(1, "header", r))?)
     };
     let mut stations = Vec::new();
     for (i, l) in lines {
@@ -1329,29 +1333,23 @@ fn parse_stations(
             continue;
         }
         let quoted;
-        let (id, unit, registered, key, name, address) = if named {
-            quoted = named_row(l).ok_or_else(|| {
+        let mut about = station_columns::About::default();
+        let (id, unit, registered, key) = if let Some(columns) = &columns {
+            let n = 4 + columns.len();
+            quoted = csv_row(l, n).ok_or_else(|| {
                 err(
                     line,
                     "row",
-                    format!("expected 6 comma-separated fields: {STATIONS_HEADER_NAMED}"),
+                    format!("expected {n} comma-separated fields: {header}"),
                 )
             })?;
-            let [id, unit, registered, key, name, address] = &quoted;
-            let opt = |field: &str, v: &str| -> Result<Option<String>, DefinitionError> {
-                if v.is_empty() {
-                    return Ok(None);
-                }
-                check_text(v).map_err(|r| err(line, field, r))?;
-                Ok(Some(v.to_owned()))
-            };
+            about = station_columns::read(columns, &quoted[4..])
+                .map_err(|(field, r)| err(line, &field, r))?;
             (
-                id.as_str(),
-                unit.as_str(),
-                registered.as_str(),
-                key.as_str(),
-                opt("name", name)?,
-                opt("address", address)?,
+                quoted[0].as_str(),
+                quoted[1].as_str(),
+                quoted[2].as_str(),
+                quoted[3].as_str(),
             )
         } else {
             let mut f = l.split(',');
@@ -1364,7 +1362,7 @@ fn parse_stations(
                     "expected 4 comma-separated fields: id,unit,registered,key".into(),
                 ));
             };
-            (id, unit, registered, key, None, None)
+            (id, unit, registered, key)
         };
         crate::protocol::check_id(id).map_err(|r| err(line, "id", r.to_owned()))?;
         let unit_idx = *units.get(unit).ok_or_else(|| {
@@ -1398,24 +1396,22 @@ fn parse_stations(
             registered,
             public_key: verifier.2,
             key_id: verifier.1,
-            name,
-            address,
+            name: about.name,
+            address: about.address,
+            names: about.names,
+            addresses: about.addresses,
         });
     }
     Ok(stations)
 }
 
-/// The six fields of a row of a named stations file (RFC 4180 quoting), or `None`.
-fn named_row(line: &str) -> Option<[String; 6]> {
+/// The `n` fields of a stations file's row (RFC 4180 quoting), or `None`.
+fn csv_row(line: &str, n: usize) -> Option<Vec<String>> {
     let mut r = csv::ReaderBuilder::new()
         .has_headers(false)
         .from_reader(line.as_bytes());
     let rec = r.records().next()?.ok()?;
-    if rec.len() != 6 {
-        return None;
-    }
-    let mut it = rec.iter().map(str::to_owned);
-    Some(std::array::from_fn(|_| it.next().unwrap_or_default()))
+    (rec.len() == n).then(|| rec.iter().map(str::to_owned).collect())
 }
 
 /// Whether unit `inner` is `outer` or below it, over units still being built.
@@ -1434,6 +1430,8 @@ fn line_at(text: &str, offset: usize) -> usize {
         .count()
         + 1
 }
+
+mod station_columns;
 
 #[cfg(test)]
 mod tests;

@@ -2150,6 +2150,8 @@ fn station_doc<'a>(
         id: &st.id,
         name: st.name.as_deref(),
         address: st.address.as_deref(),
+        names: &st.names,
+        addresses: &st.addresses,
         registered: st.registered,
         key: format_vkey(&st.id, st.key_id, &st.public_key),
         status: station_status(state),
@@ -2517,6 +2519,11 @@ struct StationDoc<'a> {
     name: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     address: Option<&'a str>,
+    /// Its name and address by language tag, when the stations file gives any.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    names: &'a BTreeMap<String, String>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    addresses: &'a BTreeMap<String, String>,
     registered: u64,
     /// The station's verifier key (`id+hex8+base64`).
     key: String,

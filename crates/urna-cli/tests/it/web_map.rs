@@ -419,12 +419,15 @@ fn web_page_names_in_every_language_station_place_and_amendment() {
     );
     std::fs::write(src.join("election.toml"), toml).unwrap();
     let csv = std::fs::read_to_string(src.join("stations.csv")).unwrap();
-    let mut named = String::from("id,unit,registered,key,name,address\n");
+    // Optional columns in any order: the first station's name in Macedonian Cyrillic and
+    // Serbian Latin, its address in Macedonian.
+    let mut named =
+        String::from("id,unit,registered,key,name,name:mk,address,address:mk,name:sr-Latn\n");
     for (i, line) in csv.lines().skip(1).enumerate() {
         let extra = if i == 0 {
-            ",\"Shkolla \"\"Naim Frashëri\"\"\",\"Rruga e Durrësit 5, Berat\""
+            ",\"Shkolla \"\"Naim Frashëri\"\"\",Училиште „Наим Фрашери“,\"Rruga e Durrësit 5, Berat\",\"Улица Драч 5, Берат\",Škola „Naim Frašeri“"
         } else {
-            ",,"
+            ",,,,,"
         };
         named.push_str(&format!("{line}{extra}\n"));
     }
@@ -500,6 +503,45 @@ fn web_page_names_in_every_language_station_place_and_amendment() {
         text_of(&b, "[data-testid=station-address]"),
         json!("Rruga e Durrësit 5, Berat")
     );
+    // The same station in Macedonian and in Serbian Latin (no Serbian Latin address: the
+    // plain one), each marked with the language tag picked.
+    for (lang, name, name_tag, address, address_tag) in [
+        (
+            "mk",
+            "Училиште „Наим Фрашери“",
+            json!("mk"),
+            "Улица Драч 5, Берат",
+            json!("mk"),
+        ),
+        (
+            "sr-Latn",
+            "Škola „Naim Frašeri“",
+            json!("sr-Latn"),
+            "Rruga e Durrësit 5, Berat",
+            json!(null),
+        ),
+    ] {
+        b.goto(&format!("{base}?lang={lang}#/station/{first}"));
+        wait_view(
+            &b,
+            &format!("[data-testid=station][data-station=\"{first}\"]"),
+        );
+        assert_eq!(
+            text_of(&b, "[data-testid=station-name]"),
+            json!(name),
+            "{lang}"
+        );
+        assert_eq!(
+            text_of(&b, "[data-testid=station-address]"),
+            json!(address),
+            "{lang}"
+        );
+        let tags = b.js(
+            "return ['name', 'address'].map(f => document.querySelector(`[data-testid=station-${f}]`).getAttribute('lang'));",
+            &[],
+        );
+        assert_eq!(tags, json!([name_tag, address_tag]), "{lang}");
+    }
 
     // An amended station: the reason its amendment gives and the commission that signed it.
     let note = urna_model::pack::PackReader::new(

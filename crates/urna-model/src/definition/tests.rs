@@ -492,3 +492,47 @@ fn names_in_languages_and_station_names_and_addresses() {
         assert!(got.contains(want), "{got}\nexpected {want}");
     }
 }
+
+#[test]
+fn station_names_and_addresses_in_languages_from_extra_columns() {
+    let k = NoteSigner::from_seed("S1", &[1; 32])
+        .unwrap()
+        .verifier()
+        .to_vkey();
+    let named = format!(
+        "id,unit,registered,key,address,name:mk,name,name:sr-Latn,address:sq\n\
+         S1,M,100,{k},\"Ulica 1, Struga\",\"Училиште „Браќа Миладиновци“\",School,\"Škola \"\"Braća Miladinovci\"\"\",\n"
+    );
+    let e = load(TOML, &named).unwrap();
+    let s = &e.stations[0];
+    assert_eq!(s.name.as_deref(), Some("School"));
+    assert_eq!(s.address.as_deref(), Some("Ulica 1, Struga"));
+    assert_eq!(s.names["mk"], "Училиште „Браќа Миладиновци“");
+    assert_eq!(s.names["sr-Latn"], "Škola \"Braća Miladinovci\"");
+    assert_eq!(s.names.len(), 2);
+    assert!(s.addresses.is_empty(), "an empty field is none");
+    // Without the columns, no names by language.
+    let e = load(TOML, &csv()).unwrap();
+    assert!(e.stations[0].names.is_empty() && e.stations[0].addresses.is_empty());
+    for (csv, want) in [
+        (
+            format!("id,unit,registered,key,name:xx\nS1,M,100,{k},A\n"),
+            "stations.csv:1: field `header`: column \"name:xx\": language \"xx\" is not one of",
+        ),
+        (
+            format!("id,unit,registered,key,name:en,address,name:en\nS1,M,100,{k},A,B,C\n"),
+            "stations.csv:1: field `header`: column \"name:en\": each column may appear only once",
+        ),
+        (
+            format!("id,unit,registered,key,name:en\nS1,M,100,{k},A,B\n"),
+            "stations.csv:2: field `row`: expected 5 comma-separated fields: id,unit,registered,key,name:en",
+        ),
+        (
+            format!("id,unit,registered,key,address:bs\nS1,M,100,{k},\"a\u{7}\"\n"),
+            "stations.csv:2: field `address:bs`: ",
+        ),
+    ] {
+        let got = load(TOML, &csv).unwrap_err().to_string();
+        assert!(got.contains(want), "{got}\nexpected {want}");
+    }
+}

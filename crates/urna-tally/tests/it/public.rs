@@ -711,3 +711,43 @@ fn a_definition_naming_unknown_or_unfitting_seat_rules_is_refused_with_the_field
         assert!(err.contains(field), "{err}");
     }
 }
+
+/// A stations file's `name:<lang>` and `address:<lang>` columns reach the unit files; left
+/// empty, they change no byte of them.
+#[test]
+fn station_names_by_language_reach_unit_files_only_when_given() {
+    let f = fixture();
+    let mut lines = f.csv.lines();
+    let header = lines.next().unwrap();
+    let rows: Vec<&str> = lines.collect();
+    let with = |first: &str| {
+        let mut csv = format!("{header},name:mk,address:sr-Latn\n");
+        for (i, row) in rows.iter().enumerate() {
+            let extra = if i == 0 { first } else { "," };
+            csv.push_str(&format!("{row},{extra}\n"));
+        }
+        Election::from_texts("election.toml", &f.toml, "stations.csv", &csv).unwrap()
+    };
+    let unit = f.election.stations[0].unit;
+    let render = |e: &Election| urna_tally::public::render_unit(e, &Replay::new(e).unwrap(), unit);
+    let plain = render(&f.election).unwrap();
+    assert_eq!(render(&with(",")).unwrap(), plain, "empty columns");
+    let named = with("Училиште 1,\"Ulica 1, Struga\"");
+    let doc = json(&render(&named).unwrap());
+    let stations = doc["contests"][0]["stations"].as_array().unwrap();
+    let first = stations
+        .iter()
+        .find(|s| s["id"] == f.election.stations[0].id.as_str())
+        .unwrap();
+    assert_eq!(first["names"], serde_json::json!({ "mk": "Училиште 1" }));
+    assert_eq!(
+        first["addresses"],
+        serde_json::json!({ "sr-Latn": "Ulica 1, Struga" })
+    );
+    for s in stations.iter().filter(|s| s["id"] != first["id"]) {
+        assert!(
+            s.get("names").is_none() && s.get("addresses").is_none(),
+            "{s}"
+        );
+    }
+}
