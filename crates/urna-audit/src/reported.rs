@@ -2,7 +2,8 @@
 //! protocol of every station, as `urna_tally::public::Replay` keeps it) and a seat rule set to
 //! the [`AuditInput`] the assertions and the sample are computed from.
 //!
-//! Quarantined protocols are not part of the reported outcome and are left out (counted in
+//! Stations that do not count in the published totals (a quarantined protocol, a recount
+//! ordered, an annulment) are not part of the reported outcome and are left out (counted in
 //! [`Reported::quarantined`]). Each station's ballots in the box are its protocol's
 //! `ballots-cast` (never fewer than its valid votes); lists of kind `other` are pooled into the
 //! `other` class. Districts: a rule set naming districts maps each to the unit of depth 1 whose
@@ -29,7 +30,8 @@ pub struct Reported {
     /// For each list of the contest in ballot order: its index among the input's lists, or
     /// `None` for a list of kind `other`.
     pub list_class: Vec<Option<usize>>,
-    /// Stations whose current protocol is quarantined (not in the reported results).
+    /// Stations that do not count (quarantined, recount ordered, annulled): not in the reported
+    /// results.
     pub quarantined: usize,
 }
 
@@ -137,11 +139,13 @@ impl Reported {
             let Some(state) = replay.station(contest, s) else {
                 continue;
             };
-            let sub = state.current();
-            if sub.is_quarantined() {
+            // As the published totals count it: a decision on the current entry (accept,
+            // recount, annul) overrides its quarantine.
+            if !state.is_counted() {
                 quarantined += 1;
                 continue;
             }
+            let sub = state.current();
             let Some(district) = district_of(station.unit) else {
                 continue;
             };
