@@ -9,14 +9,11 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use clap::Subcommand;
 use urna_audit::polling::{self, Bravo};
-use urna_audit::{
-    AuditDistrict, AuditInput, AuditList, Batch, BatchAudit, Outcome, Verdict, assertions, sampler,
-};
-use urna_model::definition::{self, ContestIdx, Election, UnitIdx};
-use urna_model::note::Note;
-use urna_model::protocol::ProtocolBody;
+use urna_audit::reported::Reported;
+use urna_audit::{AuditInput, BatchAudit, Outcome, Verdict, assertions, sampler};
+use urna_model::definition::ContestIdx;
 use urna_store::Store;
-use urna_tally::seats::{self, DistrictId, ListId, ListKind, RuleSet};
+use urna_tally::seats::{self, RuleSet};
 
 /// The `urna audit` subcommands.
 #[derive(Subcommand)]
@@ -316,149 +313,33 @@ impl Loaded {
                 )
             })?,
         };
-        let mut lists = Vec::new();
-        let mut columns = Vec::new();
-        for &l in &contest.lists {
-            let list = &e.lists[l];
-            let other = list.kind == definition::ListKind::Other;
-            columns.push((list.id.clone(), other));
-            if !other {
-                lists.push(AuditList {
-                    id: ListId::new(list.id.clone()),
-                    kind: if list.kind == definition::ListKind::Coalition {
-                        ListKind::Coalition
-                    } else {
-                        ListKind::Party
-                    },
-                });
-            }
-        }
-        // District of every depth-1 unit, as the seat allocation matches them.
-        let mut districts = Vec::new();
-        let mut unit_district: HashMap<u32, usize> = HashMap::new();
-        if rules.districts.is_empty() {
+        // --seats only where the rule set names no districts (otherwise it fixes the seats).
+        let seats = if rules.districts.is_empty() {
             let house = common
                 .seats
                 .or_else(|| contest.seats.as_ref().and_then(|c| c.house))
                 .with_context(|| {
                     format!("rule set {:?} names no districts: give --seats", rules.id)
                 })?;
-            districts.push(AuditDistrict {
-                id: DistrictId::new(e.units[0].id.clone()),
-                seats: Some(house),
-            });
+            Some(house)
         } else {
-            for (k, d) in rules.districts.iter().enumerate() {
-                let unit = e
-                    .units
-                    .iter()
-                    .position(|u| {
-                        u.depth == 1
-                            && (u.id == d.id.0
-                                || u.name == d.id.0
-                                || d.name.as_deref() == Some(u.name.as_str()))
-                    })
-                    .with_context(|| {
-                        format!("rule set {:?}: district {} matches no unit", rules.id, d.id)
-                    })?;
-                unit_district.insert(u32::try_from(unit)?, k);
-                districts.push(AuditDistrict {
-                    id: d.id.clone(),
-                    seats: None,
-                });
-            }
-        }
-        let district_of = |e: &Election, mut u: UnitIdx| -> Option<usize> {
-            if rules.districts.is_empty() {
-                return Some(0);
-            }
-            loop {
-                let unit = &e.units[u.0 as usize];
-                if unit.depth <= 1 {
-                    return unit_district.get(&u.0).copied();
-                }
-                u = unit.parent?;
-            }
+            None
         };
-        let ballots_count = e.counts.iter().position(|c| c == "ballots-cast");
-        // The current revision of every station in the first contest.
-        let mut current: BTreeMap<usize, (u32, urna_model::intake::Submission)> = BTreeMap::new();
-        // The latest decision on each station: the entry it decides and whether it counts.
-        let mut decided: BTreeMap<usize, ([u8; 32], bool)> = BTreeMap::new();
-        for row in store.entries()? {
-            if row.index == 0 || urna_model::audit::is_audit(&row.note) {
-                continue;
-            }
-            let note = Note::parse(&row.note)
-                .map_err(|err| anyhow::anyhow!("entry {}: {err}", row.index))?;
-            if urna_model::decision::DecisionBody::is_decision(note.text()) {
-                // A decision is no revision of the station's protocol; it says whether the
-                // entry it names counts.
-                let sub = urna_model::intake::bind_note_unverified(e, &row.note)
-                    .map_err(|err| anyhow::anyhow!("entry {}: {err}", row.index))?;
-                if let Some(d) = sub.decision.filter(|_| sub.contest == ContestIdx(0)) {
-                    decided.insert(sub.station.0 as usize, (d.decides, d.kind.counts()));
-                }
-                continue;
-            }
-            let body = ProtocolBody::parse(note.text())
-                .map_err(|err| anyhow::anyhow!("entry {}: {err}", row.index))?;
-            let sub = urna_model::intake::bind_unverified(e, &row.note, &note, &body)
-                .map_err(|err| anyhow::anyhow!("entry {}: {err}", row.index))?;
-            if sub.contest != ContestIdx(0) {
-                continue;
-            }
-            let s = sub.station.0 as usize;
-            if current.get(&s).is_none_or(|(rev, _)| sub.revision >= *rev) {
-                current.insert(s, (sub.revision, sub));
-            }
-        }
-        let mut batches = Vec::new();
-        let mut quarantined = 0;
-        for (s, (_, sub)) in current {
-            let decision = decided
-                .get(&s)
-                .filter(|(entry, _)| *entry == sub.hash)
-                .map(|(_, counts)| *counts);
-            if !decision.unwrap_or(!sub.is_quarantined()) {
-                quarantined += 1;
-                continue;
-            }
-            let station = &e.stations[s];
-            let Some(district) = district_of(e, station.unit) else {
-                continue;
-            };
-            let mut votes = Vec::new();
-            let mut other = 0u64;
-            for ((_, is_other), &v) in columns.iter().zip(&sub.votes) {
-                if *is_other {
-                    other += v;
-                } else {
-                    votes.push(v);
-                }
-            }
-            let valid: u64 = votes.iter().sum::<u64>() + other;
-            // Ballots in the box: the protocol's ballots cast, never fewer than its votes.
-            let cast = ballots_count
-                .and_then(|i| sub.counts.get(i).copied())
-                .unwrap_or(0);
-            batches.push(Batch {
-                id: station.id.clone(),
-                district,
-                ballots: cast.max(valid),
-                votes,
-                other,
-            });
-        }
+        let replay = store
+            .replay_upto(store.len())
+            .with_context(|| format!("replaying {}", dir.display()))?;
+        let reported = Reported::new(e, ContestIdx(0), rules, seats, &replay)?;
+        let columns = contest
+            .lists
+            .iter()
+            .zip(&reported.list_class)
+            .map(|(&l, class)| (e.lists[l].id.clone(), class.is_none()))
+            .collect();
         Ok(Self {
-            rules,
-            input: AuditInput {
-                lists,
-                districts,
-                batches,
-            },
+            rules: reported.rules,
+            input: reported.input,
             columns,
-            quarantined,
+            quarantined: reported.quarantined,
         })
     }
 
