@@ -712,6 +712,36 @@ fn prepare(election: &Election, bytes: &[u8]) -> Result<Prepared, Rejection> {
     })
 }
 
+/// The election, contest and station a note's first lines name (lines 2, 3 and 4 of every
+/// station-level body), bound to the definition.
+pub(crate) fn bind_header(
+    election: &Election,
+    election_id: &str,
+    contest: &str,
+    station: &str,
+) -> Result<(ContestIdx, StationIdx), Rejection> {
+    if election_id != election.id {
+        return Err(Rejection::WrongElection {
+            line: 2,
+            got: election_id.to_owned(),
+            expected: election.id.clone(),
+        });
+    }
+    let contest = election
+        .contest(contest)
+        .ok_or_else(|| Rejection::UnknownContest {
+            line: 3,
+            got: contest.to_owned(),
+        })?;
+    let station = election
+        .station(station)
+        .ok_or_else(|| Rejection::UnknownStation {
+            line: 4,
+            got: station.to_owned(),
+        })?;
+    Ok((contest, station))
+}
+
 /// Binds a parsed note to the definition and evaluates every rule, **without checking any
 /// signature**: for re-deriving stored entries that were verified at intake, and for tools
 /// that explain a note. Never use it to accept outside input; use [`check`].
@@ -724,25 +754,7 @@ pub fn bind_unverified(
     note: &Note,
     body: &ProtocolBody,
 ) -> Result<Submission, Rejection> {
-    if body.election != election.id {
-        return Err(Rejection::WrongElection {
-            line: 2,
-            got: body.election.clone(),
-            expected: election.id.clone(),
-        });
-    }
-    let contest = election
-        .contest(&body.contest)
-        .ok_or_else(|| Rejection::UnknownContest {
-            line: 3,
-            got: body.contest.clone(),
-        })?;
-    let station = election
-        .station(&body.station)
-        .ok_or_else(|| Rejection::UnknownStation {
-            line: 4,
-            got: body.station.clone(),
-        })?;
+    let (contest, station) = bind_header(election, &body.election, &body.contest, &body.station)?;
     let st = &election.stations[station.0 as usize];
     // Bind counts and votes to the definition's order.
     let mut counts = vec![None; election.counts.len()];

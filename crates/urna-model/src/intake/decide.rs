@@ -27,25 +27,8 @@ pub(super) fn bind_decision(
     note: &Note,
 ) -> Result<Submission, Rejection> {
     let body = DecisionBody::parse(note.text())?;
-    if body.election != election.id {
-        return Err(Rejection::WrongElection {
-            line: 2,
-            got: body.election,
-            expected: election.id.clone(),
-        });
-    }
-    let contest = election
-        .contest(&body.contest)
-        .ok_or_else(|| Rejection::UnknownContest {
-            line: 3,
-            got: body.contest.clone(),
-        })?;
-    let station = election
-        .station(&body.station)
-        .ok_or_else(|| Rejection::UnknownStation {
-            line: 4,
-            got: body.station.clone(),
-        })?;
+    let (contest, station) =
+        super::bind_header(election, &body.election, &body.contest, &body.station)?;
     let (hash, text_hash) = note_hashes(bytes, note.text().as_bytes());
     Ok(Submission {
         hash,
