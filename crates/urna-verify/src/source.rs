@@ -21,6 +21,22 @@ use std::time::Duration;
 
 use ureq::tls::{Certificate, PemItem, RootCerts, TlsConfig, TlsProvider};
 
+/// Opens a file for reading. On Unix with `O_NONBLOCK`, so that a FIFO put where a file was
+/// (after the stat that checked it) does not block the open until a writer comes; regular files
+/// read the same either way.
+fn open_nonblocking(path: &Path) -> std::io::Result<std::fs::File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        // OFlags' bits are the platform's own `O_*` values (c_uint); they fit in the c_int
+        // `custom_flags` takes.
+        options.custom_flags(rustix::fs::OFlags::NONBLOCK.bits().cast_signed());
+    }
+    options.open(path)
+}
+
 /// Largest file read from a source: an entry bundle is at most 256 × (2 + 65,535) bytes; the
 /// results and unit files of a million stations stay well below this.
 pub const MAX_FILE_BYTES: u64 = 1 << 30;
@@ -273,8 +289,9 @@ impl Source for DirSource {
             }
             Err(source) => return Err(io(source)),
         }
-        let file = std::fs::File::open(&full).map_err(io)?;
-        // What was opened, in case the path changed since.
+        let file = open_nonblocking(&full).map_err(io)?;
+        // What was opened, in case the path changed since the stat: a FIFO swapped in between is
+        // opened without blocking (O_NONBLOCK) and refused here.
         if !file.metadata().map_err(io)?.is_file() {
             return Err(not_regular());
         }
@@ -604,6 +621,16 @@ mod tests {
                 .recv_timeout(std::time::Duration::from_secs(20))
                 .expect("fetching a FIFO blocked");
             assert!(got.unwrap_err().contains("not a regular file"));
+            // Opened past the stat (a FIFO swapped in after it), the open itself does not block.
+            let (tx, rx) = std::sync::mpsc::channel();
+            std::thread::spawn(move || {
+                let file = open_nonblocking(&fifo).map(|f| f.metadata().unwrap().is_file());
+                let _ = tx.send(file.map_err(|e| e.to_string()));
+            });
+            let got = rx
+                .recv_timeout(std::time::Duration::from_secs(20))
+                .expect("opening a FIFO blocked");
+            assert_eq!(got, Ok(false));
         }
     }
 
