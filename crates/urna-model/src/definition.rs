@@ -238,6 +238,11 @@ pub struct List {
     pub names: Names,
 }
 
+/// Prefixes a list id may not begin with: the seat rules name a community's collective list
+/// `pool:<community>` and a community in a bonus-seat contest `community:<community>`, and a list
+/// of that name would be taken for them.
+pub const RESERVED_LIST_PREFIXES: [&str; 2] = ["pool:", "community:"];
+
 /// Names by language tag (`names = { sq = "…", mk = "…" }`), in tag order.
 pub type Names = std::collections::BTreeMap<String, String>;
 
@@ -472,6 +477,17 @@ impl Election {
         let mut lists = Vec::new();
         for l in &raw.lists {
             check_ident(&l.id, "lists.id").map_err(|r| at(l.id.span(), "lists.id", r))?;
+            if let Some(prefix) = reserved_list_prefix(l.id.get_ref()) {
+                return Err(at(
+                    l.id.span(),
+                    "lists.id",
+                    format!(
+                        "{:?} begins with {prefix:?}, which is reserved for the seat rules' \
+                         collective lists and community contests",
+                        l.id.get_ref()
+                    ),
+                ));
+            }
             if list_index.insert(l.id.get_ref(), lists.len()).is_some() {
                 return Err(at(
                     l.id.span(),
@@ -1417,6 +1433,14 @@ fn csv_row(line: &str, n: usize) -> Option<Vec<String>> {
 /// Whether unit `inner` is `outer` or below it, over units still being built.
 fn unit_within_raw(units: &[Unit], inner: UnitIdx, outer: UnitIdx) -> bool {
     std::iter::successors(Some(inner), |u| units[u.0 as usize].parent).any(|u| u == outer)
+}
+
+/// The reserved prefix `id` begins with, if any ([`RESERVED_LIST_PREFIXES`]).
+#[must_use]
+pub fn reserved_list_prefix(id: &str) -> Option<&'static str> {
+    RESERVED_LIST_PREFIXES
+        .into_iter()
+        .find(|p| id.starts_with(p))
 }
 
 fn check_ident(s: &Spanned<String>, _field: &str) -> Result<(), String> {

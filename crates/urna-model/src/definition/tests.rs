@@ -87,6 +87,11 @@ fn definition_errors_name_file_line_field_and_rule() {
             "election.toml:27: field `lists.id`: duplicate list id \"A\"",
         ),
         (
+            format!("{TOML}\n[[lists]]\nid = \"pool:albanian\"\nname = \"P\"\n"),
+            csv(),
+            "election.toml:27: field `lists.id`: \"pool:albanian\" begins with \"pool:\", which is reserved",
+        ),
+        (
             format!(
                 "{TOML}\n[[rules]]\nid = \"r\"\nseverity = \"error\"\ncheck = \"valid == turnout\"\nmessage = \"m\"\n"
             ),

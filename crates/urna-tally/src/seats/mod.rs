@@ -199,6 +199,15 @@ pub fn allocate(rules: &RuleSet, input: &VoteInput) -> Result<Allocation, SeatEr
     candidates::validate_input(input)?;
     let plan = district_plan(rules, input)?;
     for (id, info) in &input.lists {
+        if let Some(prefix) = urna_model::definition::reserved_list_prefix(&id.0) {
+            return Err(SeatError::Votes {
+                field: format!("lists.{id}"),
+                problem: format!(
+                    "a list id may not begin with `{prefix}`: the seat rules name their \
+                     collective lists and community contests so"
+                ),
+            });
+        }
         if let Some(c) = &info.community
             && rules.community(c).is_none()
         {
@@ -282,6 +291,16 @@ fn district_plan(rules: &RuleSet, input: &VoteInput) -> Result<Vec<PlannedDistri
             return Err(SeatError::Votes {
                 field: "districts".into(),
                 problem: "this rule set's community seats need exactly one district".into(),
+            });
+        }
+        let seats: u64 = plan.iter().map(|p| u64::from(p.seats)).sum();
+        if seats > u64::from(MAX_HOUSE_SEATS) {
+            return Err(SeatError::Votes {
+                field: "districts".into(),
+                problem: format!(
+                    "the districts' seats add up to {seats}, more than the {MAX_HOUSE_SEATS} \
+                     one allocation may hold"
+                ),
             });
         }
         return Ok(plan);
@@ -538,17 +557,21 @@ impl<'a> State<'a> {
         for m in &members {
             let v = self.national.get(m).copied().unwrap_or_default();
             if v.0 > 0 && g.min_share.reached_by(v, self.valid) {
+                // Art. 97: a list without a candidate left passes the seat on, here to the next
+                // list of the community.
                 competitors.push(Competitor {
                     list: m.clone(),
                     votes: v,
                     struck: 0,
-                    cap: None,
+                    cap: self.cap_of(m),
                 });
             } else {
                 excluded.push(below(m, v, g.min_share, self.valid, "national valid votes"));
             }
         }
-        if competitors.is_empty() {
+        // No list of the community that could take the seat has a candidate: there is no one to
+        // give it to, and the seat stays with the ordinary ones.
+        if competitors.iter().all(|c| c.cap == Some(0)) {
             return Ok(None);
         }
         for m in competitors
@@ -867,18 +890,28 @@ impl<'a> State<'a> {
                     cap: self.input.candidate_cap(&p.id, list),
                 });
             }
-            for (pool, (_, members)) in &self.pools {
+            for (pool, (community, members)) in &self.pools {
                 let mut votes = Votes(0);
                 for m in members {
                     let v = d.votes.get(m).copied().unwrap_or_default();
                     votes = votes.checked_add(v, &format!("votes of `{pool}`"))?;
                 }
-                let cap = self
-                    .pools
-                    .get(pool)
-                    .and_then(|(c, _)| self.rules.community(c))
+                let max_seats = self
+                    .rules
+                    .community(community)
                     .and_then(|c| c.pool.as_ref())
                     .map(|p| p.max_seats);
+                // Art. 97: a collective list takes no more seats than its lists have candidates;
+                // a seat beyond them passes to the next quotient, not to a list out of names.
+                let candidates = members.iter().try_fold(0u32, |sum, m| {
+                    self.input
+                        .candidate_cap(&p.id, m)
+                        .map(|c| sum.saturating_add(c))
+                });
+                let cap = match (max_seats, candidates) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
                 competitors.push(Competitor {
                     list: pool.clone(),
                     votes,
@@ -1064,9 +1097,13 @@ impl<'a> State<'a> {
     }
 }
 
-/// Most districts a vote input may define for a rule set without districts; with
-/// [`MAX_CONTEST_SEATS`] each, the house still fits in a `u32`.
+/// Most districts a vote input may define for a rule set without districts.
 pub const MAX_DISTRICTS: usize = 10_000;
+
+/// Most seats the districts of a vote input without rule-set districts may hold together. The
+/// quotient tables hold up to `lists × seats` rows, so this bounds time and memory on hostile
+/// input; the largest chamber elected anywhere (China's NPC) has under 3,000 seats.
+pub const MAX_HOUSE_SEATS: u32 = 10_000;
 
 fn below(list: &ListId, votes: Votes, share: Share, base: Votes, base_name: &str) -> Entry {
     Entry {

@@ -294,6 +294,17 @@ impl RuleSet {
                 );
             }
         }
+        let district_seats: u64 = self.districts.iter().map(|d| u64::from(d.seats)).sum();
+        if district_seats > u64::from(super::MAX_HOUSE_SEATS) {
+            return bad(
+                "district".into(),
+                format!(
+                    "the districts' seats add up to {district_seats}, more than the {} one \
+                     allocation may hold",
+                    super::MAX_HOUSE_SEATS
+                ),
+            );
+        }
         let entity_ids: BTreeSet<&str> = self.entities.iter().map(|e| e.id.as_str()).collect();
         if entity_ids.len() != self.entities.len() {
             return bad("entity".into(), "an entity id is listed twice".into());

@@ -70,6 +70,23 @@ pub struct Margin {
     pub other: ListId,
 }
 
+/// The `n`-th (0-based) row of `ranked` not at one of `own` (ascending positions of one list).
+///
+/// With `m` of the list's rows before it, that row stands at `n + m`; `own[i] - i` is
+/// non-decreasing, so `m` is the number of `i` with `own[i] - i <= n`.
+fn nth_of_others<'a>(ranked: &'a [Row], own: &[usize], n: usize) -> Option<&'a Row> {
+    let (mut lo, mut hi) = (0, own.len());
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        if own[mid] - mid <= n {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    ranked.get(n + lo)
+}
+
 /// Margins from the ranked (competing) rows of a divisor contest whose first `seats` rows won.
 pub(crate) fn divisor_margins(
     ranked: &[Row],
@@ -77,6 +94,12 @@ pub(crate) fn divisor_margins(
     votes_of: &BTreeMap<&ListId, Votes>,
 ) -> Sensitivity {
     let s = seats as usize;
+    // Where each list's rows stand in `ranked`, so that the n-th row of the other lists is
+    // found by a binary search rather than a scan (a scan per seat is quadratic in the seats).
+    let mut positions: BTreeMap<&ListId, Vec<usize>> = BTreeMap::new();
+    for (i, r) in ranked.iter().enumerate() {
+        positions.entry(&r.list).or_default().push(i);
+    }
     let mut seat_margins = Vec::with_capacity(s);
     for row in ranked.iter().take(s) {
         let RowStatus::Won { seat } = row.status else {
@@ -84,10 +107,7 @@ pub(crate) fn divisor_margins(
         };
         let j = row.index as usize;
         // The (S − j + 1)-th highest quotient of the other lists.
-        let other = ranked
-            .iter()
-            .filter(|r| r.list != row.list)
-            .nth(s.saturating_sub(j));
+        let other = nth_of_others(ranked, &positions[&row.list], s.saturating_sub(j));
         let lose = other.map(|o| {
             let votes = votes_of.get(&row.list).copied().unwrap_or_default();
             // (v − x) × DIVISOR_SCALE / d_j < o.num / o.den  ⇔  v − x < o.num × d_j / (o.den × 10)
@@ -145,5 +165,46 @@ pub(crate) fn divisor_margins(
     Sensitivity {
         lists,
         seats: seat_margins,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn row(list: &str) -> Row {
+        Row {
+            list: ListId::new(list),
+            index: 1,
+            divisor: String::new(),
+            dividend: 0,
+            quotient: String::new(),
+            status: RowStatus::Lost,
+            tie_break: false,
+            numerator: 0,
+            denominator: 1,
+        }
+    }
+
+    proptest! {
+        /// The binary search finds the row the plain scan finds.
+        #[test]
+        fn nth_of_others_is_the_scan(lists in prop::collection::vec(0u8..4, 0..60), n in 0usize..70) {
+            let ranked: Vec<Row> = lists.iter().map(|l| row(&l.to_string())).collect();
+            for l in 0u8..4 {
+                let list = ListId::new(l.to_string());
+                let own: Vec<usize> = ranked
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, r)| r.list == list)
+                    .map(|(i, _)| i)
+                    .collect();
+                let scan = ranked.iter().filter(|r| r.list != list).nth(n);
+                let found = nth_of_others(&ranked, &own, n);
+                prop_assert_eq!(scan.map(|r| r as *const Row), found.map(|r| r as *const Row));
+            }
+        }
     }
 }

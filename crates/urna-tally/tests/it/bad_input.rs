@@ -108,3 +108,21 @@ fn district_seats_out_of_range_name_the_field() {
         );
     }
 }
+
+/// The quotient tables grow with lists × seats: a vote input whose districts together hold more
+/// seats than any chamber is refused by name, before any table is built.
+#[test]
+fn districts_holding_too_many_seats_together_are_refused() {
+    let mut text = String::from("[lists.A]\n[lists.B]\n");
+    for d in 0..20 {
+        text.push_str(&format!(
+            "[districts.d{d}]\nseats = 10000\nvotes = {{ A = 5, B = 7 }}\n"
+        ));
+    }
+    let input = VoteInput::from_toml(&text).unwrap();
+    let err = allocate(&generic(), &input).unwrap_err().to_string();
+    assert!(
+        err.contains("votes field `districts`") && err.contains("200000"),
+        "{err}"
+    );
+}

@@ -1,6 +1,6 @@
 //! Montenegro's Croatian seat (the official results of 2016, 2020 and 2023 are checked in
 //! `official.rs`).
-use urna_tally::seats::{Allocation, RuleSet, VoteInput, allocate};
+use urna_tally::seats::{Allocation, ListId, RuleSet, VoteInput, allocate};
 
 use crate::official::official_dir;
 
@@ -116,4 +116,83 @@ votes = { A = 60000, B = 39000, AF = 800 }
         .collect();
     assert!(pool_rows.iter().any(|l| l.ends_with("next")), "{text}");
     assert!(!text.contains("cap"), "{text}");
+}
+
+/// Montenegro 2023 with the Albanian lists AF and AA holding only `af` and `aa` candidates.
+fn albanian_candidates(af: u32, aa: u32) -> VoteInput {
+    let mut input = official("montenegro-2023");
+    let d = input.districts.values_mut().next().unwrap();
+    d.candidates.insert(ListId::new("AF"), af);
+    d.candidates.insert(ListId::new("AA"), aa);
+    input
+}
+
+/// Art. 97: a collective list whose lists run out of candidates passes its further seats to the
+/// next quotient; the allocation does not fail. In 2023 the Albanian collective list wins 3 seats
+/// (2 : 1); with one candidate between AF and AA it keeps one and the other two go on.
+#[test]
+fn collective_list_out_of_candidates_passes_its_seats_on() {
+    let a = allocate_montenegro(&albanian_candidates(1, 0));
+    assert_eq!(a.seats_of("AF").0, 1, "{}", a.explain_text());
+    assert_eq!(a.seats_of("AA").0, 0);
+    assert_eq!(a.seats.values().map(|s| s.0).sum::<u32>(), 81);
+    assert_eq!(a.unfilled_seats.0, 0);
+    // The two seats went to the next quotients, among the ordinary lists.
+    let official = allocate_montenegro(&official("montenegro-2023"));
+    let gained: u32 = ["PES", "ZAJEDNO", "ZBCG", "HRABRO", "BS", "SNP_DEMOS"]
+        .iter()
+        .map(|l| a.seats_of(l).0 - official.seats_of(l).0)
+        .sum();
+    assert_eq!(gained, 2, "{}", a.explain_text());
+
+    // Enough candidates between them: the 2023 result stands, whoever holds them.
+    let a = allocate_montenegro(&albanian_candidates(2, 1));
+    assert_eq!((a.seats_of("AF").0, a.seats_of("AA").0), (2, 1));
+    let a = allocate_montenegro(&albanian_candidates(1, 5));
+    assert_eq!((a.seats_of("AF").0, a.seats_of("AA").0), (1, 2));
+}
+
+/// Art. 94 para. 2 item 2 with art. 97: the Croatian seat goes to a list that can fill it. HGI
+/// without a candidate takes no seat, and the house keeps its 81 seats.
+#[test]
+fn croatian_seat_is_not_given_to_a_list_without_candidates() {
+    let mut input = official("montenegro-2023");
+    let d = input.districts.values_mut().next().unwrap();
+    d.candidates.insert(ListId::new("HGI"), 0);
+    let a = allocate_montenegro(&input);
+    assert_eq!(a.seats_of("HGI").0, 0, "{}", a.explain_text());
+    assert_eq!(a.house_seats.0, 81, "{}", a.explain_text());
+    assert_eq!(a.seats.values().map(|s| s.0).sum::<u32>(), 81);
+    assert_eq!(a.unfilled_seats.0, 0);
+
+    // A second Croatian list over 0.35 % with candidates takes the seat in HGI's place.
+    let mut input = official("montenegro-2023");
+    input.lists.insert(
+        ListId::new("HGI2"),
+        input.lists[&ListId::new("HGI")].clone(),
+    );
+    let d = input.districts.values_mut().next().unwrap();
+    d.candidates.insert(ListId::new("HGI"), 0);
+    d.votes
+        .insert(ListId::new("HGI2"), urna_tally::seats::Votes(1_100));
+    let a = allocate_montenegro(&input);
+    assert_eq!((a.seats_of("HGI").0, a.seats_of("HGI2").0), (0, 1));
+    assert_eq!(a.house_seats.0, 81, "{}", a.explain_text());
+}
+
+/// A list named like the seat rules' own collective list would be counted as it: refused by name.
+#[test]
+fn list_ids_reserved_for_the_seat_rules_are_refused() {
+    for id in ["pool:albanian", "community:serb"] {
+        let mut input = official("montenegro-2023");
+        input
+            .lists
+            .insert(ListId::new(id), input.lists[&ListId::new("PES")].clone());
+        let err = allocate(&RuleSet::builtin("montenegro").unwrap(), &input).unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains(&format!("lists.{id}")) && text.contains("may not begin"),
+            "{text}"
+        );
+    }
 }
