@@ -34,6 +34,9 @@ use serde::Serialize;
 
 /// Width of the view box of `v1/shapes.json`, in its units.
 pub const WIDTH: f64 = 1000.0;
+/// Most height of the view box, in its units: twenty times its width, room for Chile's
+/// 1 : 10 outline, while a sliver cannot stretch the box without bound.
+pub const MAX_HEIGHT: f64 = 20.0 * WIDTH;
 /// Douglas–Peucker tolerance, in view-box units.
 pub const TOLERANCE: f64 = 1.0;
 
@@ -153,6 +156,11 @@ pub fn read(text: &str, property: &str) -> Result<Vec<UnitShape>, GeoError> {
                         "{at}: a ring needs at least 4 positions and must end where it starts"
                     )));
                 }
+                if ring_area(&points) == 0.0 {
+                    return Err(bad(format!(
+                        "{at}: the ring encloses no area (its positions lie on one line)"
+                    )));
+                }
                 polygon.push(points);
             }
             shape.polygons.push(polygon);
@@ -193,7 +201,10 @@ pub fn project(shapes: &[UnitShape]) -> Projected {
     }
     let k = ((lo[1] + hi[1]) / 2.0).to_radians().cos();
     let span_x = ((hi[0] - lo[0]) * k).max(f64::MIN_POSITIVE);
-    let scale = WIDTH / span_x;
+    let span_y = (hi[1] - lo[1]).max(f64::MIN_POSITIVE);
+    // A sliver (a narrow band of longitude, or shapes near a pole, where `k` tends to 0) would
+    // otherwise stretch the view box, and every coordinate in it, without bound.
+    let scale = (WIDTH / span_x).min(MAX_HEIGHT / span_y);
     let height = ((hi[1] - lo[1]) * scale).max(1.0);
     let to = |p: &Point| [(p[0] - lo[0]) * k * scale, (hi[1] - p[1]) * scale];
     Projected {

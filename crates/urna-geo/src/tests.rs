@@ -57,6 +57,10 @@ fn every_broken_rule_names_the_feature_and_the_rule() {
             "ring 0: a ring needs at least 4 positions and must end where it starts",
         ),
         (
+            collection(&[r#"{"type":"Feature","properties":{"unit":"A"},"geometry":{"type":"Polygon","coordinates":[[[0,0],[1,1],[2,2],[0,0]]]}}"#.into()]),
+            "ring 0: the ring encloses no area",
+        ),
+        (
             collection(&[r#"{"type":"Feature","properties":{"unit":"A"},"geometry":{"type":"LineString","coordinates":[[0,0],[1,0]]}}"#.into()]),
             "not a LineString",
         ),
@@ -211,4 +215,30 @@ proptest! {
             prop_assert!((0..=1000).contains(&x) && (0..=h).contains(&y), "{} {}", x, y);
         }
     }
+}
+
+/// A thin sliver near the pole is drawn within a bounded view box, not stretched without end.
+#[test]
+fn a_sliver_at_the_pole_keeps_the_view_box_bounded() {
+    let sliver = r#"{"type":"Feature","properties":{"unit":"A"},"geometry":{"type":"Polygon","coordinates":[[[10,80],[10.000001,80],[10.000001,90],[10,90],[10,80]]]}}"#;
+    let shapes = read(&collection(&[sliver.to_owned()]), "unit").unwrap();
+    let p = project(&shapes);
+    assert!(p.height <= MAX_HEIGHT, "{}", p.height);
+    for q in p
+        .shapes
+        .iter()
+        .flat_map(|s| s.polygons.iter().flatten().flatten())
+    {
+        assert!(
+            (0.0..=WIDTH).contains(&q[0]) && (0.0..=MAX_HEIGHT).contains(&q[1]),
+            "{q:?}"
+        );
+    }
+    let src = Source {
+        file: "f",
+        sha256: "0",
+        property: "unit",
+    };
+    let bytes = render_web(&collection(&[sliver.to_owned()]), src, &["A"]).unwrap();
+    assert!(bytes.len() < 10_000, "{} bytes", bytes.len());
 }
