@@ -56,6 +56,14 @@ pub fn deliver_pending(desk: &Desk, client: &SubmitClient) -> Result<Pass, Refus
     for (contest, station, note) in desk.undelivered()? {
         match client.submit(&note) {
             Ok(stored) => {
+                // The scan goes once its note is stored (the server takes only scans a stored
+                // note names); until it is there the note counts as undelivered, and the next
+                // pass sends both again (the note then as a duplicate).
+                if let Err(e) = deliver_scan(desk, client, &note) {
+                    eprintln!("urna desk: scan of {contest}/{station} not delivered yet: {e}");
+                    pass.waiting += 1;
+                    break;
+                }
                 desk.delivered(
                     &contest,
                     &station,
@@ -78,6 +86,28 @@ pub fn deliver_pending(desk: &Desk, client: &SubmitClient) -> Result<Pass, Refus
         }
     }
     Ok(pass)
+}
+
+/// Sends the scan `note` names, if any, from the desk's store.
+fn deliver_scan(desk: &Desk, client: &SubmitClient, note: &[u8]) -> Result<(), String> {
+    let Some(scan) = urna_model::scan::named_scan(note) else {
+        return Ok(());
+    };
+    let hash = urna_model::protocol::hex(&scan);
+    let Some((_, bytes)) = desk.scan(&hash).map_err(|e| e.message)? else {
+        // Signed with a scan the desk no longer holds: nothing to send, and nothing to wait for.
+        eprintln!("urna desk: the scan sha256:{hash} a signed note names is not in desk.sqlite");
+        return Ok(());
+    };
+    match client.put_scan(&bytes) {
+        Ok(_) => Ok(()),
+        Err(SubmitError::Refused { code, message, .. }) => {
+            // Sending again will not change a refusal: say so and go on.
+            eprintln!("urna desk: the server refused scan sha256:{hash}: {code}: {message}");
+            Ok(())
+        }
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 /// Runs [`deliver_pending`] every `every` until `stop` is set.

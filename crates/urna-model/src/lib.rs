@@ -18,3 +18,4 @@ pub mod pack;
 pub mod protocol;
 pub mod receipt;
 pub mod rules;
+pub mod scan;

@@ -30,7 +30,7 @@
 //! The only computed read is `GET /v1/proof/<index>`, an inclusion proof from the tiles
 //! against the published checkpoint, which a reader can equally compute from the tiles.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -45,7 +45,7 @@ use axum::extract::rejection::PathRejection;
 use axum::extract::{Path as UrlPath, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use serde::Serialize;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 use urna_model::intake::{Rejection, Verdict, sha256};
@@ -234,7 +234,16 @@ struct App {
     metrics: Arc<Metrics>,
     shutting_down: Arc<AtomicBool>,
     intake_failed: Arc<AtomicBool>,
+    /// The data directory: scans are written to its `scans/`.
+    data: PathBuf,
+    /// The scans the stored notes name: only these are taken at `PUT /v1/scans/<hex>`.
+    named_scans: Arc<Mutex<HashSet<[u8; 32]>>>,
+    /// Bounds the scans being received at once (each up to [`MAX_SCAN`] bytes in memory).
+    scan_uploads: Arc<Semaphore>,
 }
+
+/// Scans received at once; more are answered 503 with `Retry-After`.
+const SCAN_UPLOADS: usize = 4;
 
 /// A JSON error body: `{"error": {"code", "message", "field"}}`.
 #[derive(Serialize)]
@@ -487,6 +496,162 @@ fn not_found(path: &str) -> Response {
     )
 }
 
+/// Takes the scan of a paper protocol that a stored note names (`scan: sha256:<hex>`), and
+/// writes it to `DATA/scans/<hex>`, from which the bundle publishes it. A scan no stored note
+/// names is refused: the signature on the note is what lets a file into the bundle.
+async fn put_scan(
+    State(app): State<Arc<App>>,
+    hash: Result<UrlPath<String>, PathRejection>,
+    request: Request,
+) -> Response {
+    use urna_model::scan::{MAX_SCAN, scan_kind};
+    let hash = hash.map(|UrlPath(h)| h).unwrap_or_default();
+    let Some(expected) = urna_model::protocol::parse_sha256(&format!("sha256:{hash}"))
+        .ok()
+        .filter(|h| hex(h) == hash)
+    else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "bad-scan-path",
+            &format!("{hash:?} is not a SHA-256 (64 lower-case hex digits)"),
+            Some("sha256"),
+        );
+    };
+    let named = app
+        .named_scans
+        .lock()
+        .map(|n| n.contains(&expected))
+        .unwrap_or(false);
+    if !named {
+        return error(
+            StatusCode::NOT_FOUND,
+            "scan-not-named",
+            &format!(
+                "no stored note names scan sha256:{hash}; submit the signed protocol that names \
+                 it first; nothing was stored"
+            ),
+            Some("sha256"),
+        );
+    }
+    let too_large = || {
+        error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too-large",
+            &format!("a scan is at most {MAX_SCAN} bytes; nothing was stored"),
+            Some("body"),
+        )
+    };
+    if request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
+        .is_some_and(|n| n > MAX_SCAN as u64)
+    {
+        return too_large();
+    }
+    let Ok(_upload) = Arc::clone(&app.scan_uploads).try_acquire_owned() else {
+        return unavailable(
+            "overloaded",
+            "too many scans being received; nothing was stored, send again after Retry-After seconds",
+        );
+    };
+    let bytes = match read_body(request.into_body(), MAX_SCAN, app.body_timeout).await {
+        Ok(bytes) => bytes,
+        Err(BodyError::Timeout) => {
+            return error(
+                StatusCode::REQUEST_TIMEOUT,
+                "body-timeout",
+                "the scan did not arrive in time; nothing was stored",
+                None,
+            );
+        }
+        Err(BodyError::TooLarge) => return too_large(),
+        Err(BodyError::Unreadable(message)) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "bad-body",
+                &format!("the request body could not be read: {message}"),
+                Some("body"),
+            );
+        }
+    };
+    if sha256(&bytes) != expected {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "scan-hash-mismatch",
+            &format!(
+                "the body's SHA-256 is {}, not the {hash} of the path; nothing was stored",
+                hex(&sha256(&bytes))
+            ),
+            Some("body"),
+        );
+    }
+    if scan_kind(&bytes).is_none() {
+        return error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "bad-scan",
+            "a scan is a PDF, JPEG or PNG file (its first bytes say which); nothing was stored",
+            Some("body"),
+        );
+    }
+    let dir = app.data.join("scans");
+    let written = tokio::task::spawn_blocking(move || write_scan(&dir, &hash, &bytes)).await;
+    match written {
+        Ok(Ok(created)) => {
+            let status = if created {
+                StatusCode::CREATED
+            } else {
+                StatusCode::OK
+            };
+            (
+                status,
+                [(header::CONTENT_TYPE, JSON)],
+                format!(
+                    "{{\"status\":\"{}\",\"scan\":\"sha256:{}\"}}",
+                    if created { "stored" } else { "duplicate" },
+                    hex(&expected)
+                ),
+            )
+                .into_response()
+        }
+        Ok(Err(e)) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "write-failed",
+            &format!("scans/: {e}; nothing was acknowledged, send again"),
+            None,
+        ),
+        Err(e) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "write-failed",
+            &e.to_string(),
+            None,
+        ),
+    }
+}
+
+/// Writes `dir/<hash>` through a synced temporary file and a rename; `false` if it was
+/// there already with these bytes (a damaged copy is replaced).
+fn write_scan(dir: &Path, hash: &str, bytes: &[u8]) -> io::Result<bool> {
+    let path = dir.join(hash);
+    if std::fs::read(&path).is_ok_and(|b| b == bytes) {
+        return Ok(false);
+    }
+    std::fs::create_dir_all(dir)?;
+    // One writer per scan at a time is not assured (two uploads of one scan): a unique
+    // temporary name keeps them apart, and either rename leaves the same bytes.
+    let tmp = dir.join(format!(
+        ".{hash}.{}.{:?}.tmp",
+        std::process::id(),
+        std::thread::current().id()
+    ));
+    let mut f = std::fs::File::create(&tmp)?;
+    io::Write::write_all(&mut f, bytes)?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, &path)?;
+    std::fs::File::open(dir)?.sync_all()?;
+    Ok(true)
+}
+
 async fn get_public(
     State(app): State<Arc<App>>,
     path: Result<UrlPath<String>, PathRejection>,
@@ -709,6 +874,7 @@ fn router(app: Arc<App>) -> Router {
     Router::new()
         .route("/v1/protocols", post(post_protocol))
         .route("/v1/proof/{index}", get(get_proof))
+        .route("/v1/scans/{sha256}", put(put_scan))
         .route("/healthz", get(healthz))
         .route(
             "/v1/openapi.json",
@@ -721,7 +887,7 @@ fn router(app: Arc<App>) -> Router {
             error(
                 StatusCode::METHOD_NOT_ALLOWED,
                 "method-not-allowed",
-                "only POST /v1/protocols writes; everything else is read with GET or HEAD",
+                "only POST /v1/protocols and PUT /v1/scans/<sha256> write; everything else is read with GET or HEAD",
                 None,
             )
         })
@@ -797,9 +963,11 @@ pub fn run(
     let intake_failed = Arc::new(AtomicBool::new(false));
     let ingest_options = config.ingest.clone();
     let failed = Arc::clone(&intake_failed);
+    let named_scans = Arc::new(Mutex::new(store.named_scans()?));
+    let named = Arc::clone(&named_scans);
     let store_thread = std::thread::Builder::new()
         .name("urna-intake".into())
-        .spawn(move || intake_loop(&mut store, jobs_rx, &ingest_options, &failed))?;
+        .spawn(move || intake_loop(&mut store, jobs_rx, &ingest_options, &failed, &named))?;
     let stop_publisher = Arc::new(AtomicBool::new(false));
     let publisher = {
         let stop = Arc::clone(&stop_publisher);
@@ -822,6 +990,9 @@ pub fn run(
         metrics: Arc::clone(&metrics),
         shutting_down: Arc::clone(&shutting_down),
         intake_failed: Arc::clone(&intake_failed),
+        data: config.data.clone(),
+        named_scans,
+        scan_uploads: Arc::new(Semaphore::new(SCAN_UPLOADS)),
     });
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -932,9 +1103,9 @@ fn intake_loop(
     jobs: mpsc::Receiver<Job>,
     options: &IngestOptions,
     failed: &AtomicBool,
+    named_scans: &Mutex<HashSet<[u8; 32]>>,
 ) -> Result<ServeSummary, ServeError> {
-    let (replies_tx, replies_rx) =
-        mpsc::channel::<(OwnedSemaphorePermit, oneshot::Sender<Answer>)>();
+    let (replies_tx, replies_rx) = mpsc::channel::<Reply>();
     // The feed runs on intake's reader thread: it hands each note on and queues its reply
     // channel in the same order, and flushes whenever the queue runs empty, so a lone note
     // is checked and committed at once.
@@ -946,9 +1117,16 @@ fn intake_loop(
     let clock = SystemClock;
     let mut summary = ServeSummary::default();
     let result = store.ingest_feed(feed, options, &clock, |ack| {
-        let Ok((permit, reply)) = replies_rx.recv() else {
+        let Ok((permit, reply, scan)) = replies_rx.recv() else {
             return;
         };
+        // A stored note (or one stored before) vouches for the scan it names.
+        if let (Some(scan), Outcome::Stored { .. } | Outcome::Duplicate { .. }) =
+            (scan, &ack.outcome)
+            && let Ok(mut named) = named_scans.lock()
+        {
+            named.insert(scan);
+        }
         let station = ack.station.unwrap_or_default().to_owned();
         let time_ms = clock.now_ms();
         let answer = match ack.outcome {
@@ -991,12 +1169,18 @@ fn intake_loop(
 /// How long an idle feed waits before handing control back to intake.
 const IDLE_TICK: Duration = Duration::from_millis(100);
 
+/// Where a fed note's answer goes, and the scan it names. The permit comes first so that, if
+/// intake fails, it is dropped before the reply channel wakes the handler.
+type Reply = (
+    OwnedSemaphorePermit,
+    oneshot::Sender<Answer>,
+    Option<[u8; 32]>,
+);
+
 /// The intake's feed: jobs from the HTTP handlers, a flush whenever none is waiting.
 struct Feeder {
     jobs: mpsc::Receiver<Job>,
-    // The permit comes first so that, if intake fails, it is dropped before the reply
-    // channel wakes the handler.
-    replies: mpsc::Sender<(OwnedSemaphorePermit, oneshot::Sender<Answer>)>,
+    replies: mpsc::Sender<Reply>,
     unflushed: bool,
 }
 
@@ -1021,7 +1205,8 @@ impl Iterator for Feeder {
         };
         self.unflushed = true;
         // The writer takes replies in the order notes were fed; it is alive while we run.
-        let _ = self.replies.send((job.permit, job.reply));
+        let scan = urna_model::scan::named_scan(&job.note);
+        let _ = self.replies.send((job.permit, job.reply, scan));
         Some(Ok(Feed::Note(job.note)))
     }
 }

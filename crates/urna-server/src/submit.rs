@@ -456,6 +456,84 @@ impl SubmitClient {
         }
     }
 
+    /// Sends the scan of a paper protocol (`PUT {base}/v1/scans/<sha256>`) after the note that
+    /// names it is stored, retrying transient failures like [`SubmitClient::submit`]. `true`
+    /// if the server stored it now, `false` if it had it already.
+    ///
+    /// # Errors
+    /// [`SubmitError::Refused`] (e.g. `scan-not-named` before its note is stored, `bad-scan`);
+    /// [`SubmitError::Unavailable`]; [`SubmitError::Unexpected`].
+    pub fn put_scan(&self, scan: &[u8]) -> Result<bool, SubmitError> {
+        let base = self.url.trim_end_matches("/v1/protocols");
+        let url = format!("{base}/v1/scans/{}", hex(&sha256(scan)));
+        let mut last = String::new();
+        for attempt in 1..=self.options.max_attempts {
+            let (reason, retry_after) = match self
+                .agent
+                .put(&url)
+                .header("Content-Type", "application/octet-stream")
+                .send(scan)
+            {
+                Ok(mut resp) => {
+                    let status = resp.status().as_u16();
+                    let retry_after = resp
+                        .headers()
+                        .get("retry-after")
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(parse_retry_after);
+                    let body = resp
+                        .body_mut()
+                        .with_config()
+                        .limit(MAX_RESPONSE_BYTES)
+                        .read_to_vec()
+                        .unwrap_or_default();
+                    let err = serde_json::from_slice::<ErrorJson>(&body);
+                    match (status, err) {
+                        (201, _) => return Ok(true),
+                        (200, _) => return Ok(false),
+                        (408 | 429 | 500 | 502 | 503 | 504, err) => (
+                            match err {
+                                Ok(e) => format!("{status} {}: {}", e.error.code, e.error.message),
+                                Err(_) => format!("{status}: {}", quote(&body)),
+                            },
+                            retry_after,
+                        ),
+                        (400..=499, Ok(e)) => {
+                            return Err(SubmitError::Refused {
+                                status,
+                                code: e.error.code,
+                                message: e.error.message,
+                                field: e.error.field,
+                            });
+                        }
+                        _ => {
+                            return Err(SubmitError::Unexpected(format!(
+                                "{url} answered {status}, which urna serve never sends for a scan: {}",
+                                quote(&body)
+                            )));
+                        }
+                    }
+                }
+                Err(e) => match transport_error(&url, &e) {
+                    Attempt::Retry {
+                        reason,
+                        retry_after,
+                    } => (reason, retry_after),
+                    Attempt::Final(Err(e)) => return Err(e),
+                    Attempt::Final(Ok(_)) => return Ok(false),
+                },
+            };
+            last = reason;
+            if attempt < self.options.max_attempts {
+                std::thread::sleep(backoff(&self.options, attempt, retry_after));
+            }
+        }
+        Err(SubmitError::Unavailable {
+            attempts: self.options.max_attempts,
+            last,
+        })
+    }
+
     /// Checks a 200/201 answer: the contract's JSON, the entry hash, and the receipt.
     fn stored(
         &self,

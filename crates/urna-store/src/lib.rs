@@ -20,6 +20,7 @@ mod live;
 pub mod log;
 pub mod reader;
 mod rebuild;
+mod scans;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};

@@ -912,6 +912,102 @@ fn a_scan_keyed_at_the_desk_is_published_with_its_protocol() {
     assert!(out.contains("VERIFIED"), "{out}");
 }
 
+/// `PUT /v1/scans/<sha256>` at the running server.
+fn put_scan(addr: &str, hash: &str, bytes: &[u8]) -> crate::server::Response {
+    let mut req = format!(
+        "PUT /v1/scans/{hash} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/octet-stream\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        bytes.len()
+    )
+    .into_bytes();
+    req.extend_from_slice(bytes);
+    crate::server::raw(addr, &req)
+}
+
+/// A desk on another machine (its own data directory) delivers the signed note and then its
+/// scan to `urna serve` (`PUT /v1/scans/<sha256>`), which publishes the scan; a scan no stored
+/// note names, or whose bytes are not its name's, is refused by name.
+#[test]
+fn a_desk_elsewhere_delivers_its_scans_to_the_server() {
+    let Centre {
+        dir,
+        src,
+        data,
+        server,
+        log_key,
+    } = Centre::new(2);
+    let desk_data = dir.path().join("desk");
+    init(&src, &desk_data);
+    for (name, role) in [
+        ("ana", "typist"),
+        ("besa", "typist"),
+        ("cim", "coordinator"),
+    ] {
+        add_user(&desk_data, name, role, "first-password-1");
+    }
+    let desk = start_desk(
+        &desk_data,
+        &src.join("secrets/central-commission.key"),
+        &server.url,
+        &log_key,
+    );
+    let station = std::fs::read_to_string(src.join("stations.csv"))
+        .unwrap()
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split(',')
+        .next()
+        .unwrap()
+        .to_owned();
+
+    // Before any note names it, the server takes no scan.
+    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+    png.extend((0..5000u32).map(|i| (i % 251) as u8));
+    let hash = urna_model::protocol::hex(&urna_model::intake::sha256(&png));
+    let r = put_scan(&server.addr, &hash, &png);
+    assert_eq!(r.status, 404, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.json()["error"]["code"], json!("scan-not-named"));
+
+    let mut ana = Browser::login(&desk.addr, "ana");
+    let mut besa = Browser::login(&desk.addr, "besa");
+    let mut cim = Browser::login(&desk.addr, "cim");
+    let (status, v) = ana.upload(
+        &format!("/api/scans/{}/{station}", urna_sim::CONTEST_ID),
+        &png,
+    );
+    assert_eq!(status, 200, "{v}");
+    ana.key(&station);
+    besa.key(&station);
+    let path = format!("/api/protocols/{}/{station}", urna_sim::CONTEST_ID);
+    cim.wait("delivered", &path, |v| v["state"] == json!("delivered"));
+    drop(desk);
+
+    // Delivered with its note: the server has it in its own data directory.
+    assert_eq!(std::fs::read(data.join("scans").join(&hash)).unwrap(), png);
+    // Sending it again is harmless; other bytes under its name, or a bad name, are refused.
+    let r = put_scan(&server.addr, &hash, &png);
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.json()["status"], json!("duplicate"));
+    let mut other = png.clone();
+    other.push(0);
+    let r = put_scan(&server.addr, &hash, &other);
+    assert_eq!(r.status, 400);
+    assert_eq!(r.json()["error"]["code"], json!("scan-hash-mismatch"));
+    let r = put_scan(&server.addr, "ABC", &png);
+    assert_eq!(r.status, 400);
+    assert_eq!(r.json()["error"]["code"], json!("bad-scan-path"));
+    assert!(server.stop().success());
+
+    let bundle = dir.path().join("bundle");
+    run(&["publish", "--data", p(&data), "--out", p(&bundle)], 0);
+    assert_eq!(
+        std::fs::read(bundle.join("current/blob/sha256").join(&hash)).unwrap(),
+        png
+    );
+    let out = run(&["verify", p(&bundle), "--log-key", &log_key], 0);
+    assert!(out.contains("VERIFIED"), "{out}");
+}
+
 /// `urna desk user unlock|reset|disable|enable --data DATA --name NAME` (a reset reads the
 /// new first password on standard input).
 fn manage_user(data: &Path, action: &str, name: &str, stdin: Option<&str>) -> Output {

@@ -430,6 +430,22 @@ impl Prober<'_> {
         r
     }
 
+    /// `PUT` a scan at `path`, expecting `want` (and, for an error, `code`).
+    fn put_scan(&mut self, path: &str, bytes: &[u8], want: u16, code: Option<&str>) -> Response {
+        let mut req = format!(
+            "PUT {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/octet-stream\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            bytes.len()
+        )
+        .into_bytes();
+        req.extend_from_slice(bytes);
+        let r = raw(&self.addr, &req);
+        self.check("put", "/v1/scans/{sha256}", path, &r, want);
+        if let Some(code) = code {
+            assert_eq!(error_code(&r), code, "{}", String::from_utf8_lossy(&r.body));
+        }
+        r
+    }
+
     fn check(&mut self, method: &str, template: &str, path: &str, r: &Response, want: u16) {
         let what = format!("{} {path} ({template})", method.to_uppercase());
         let body = String::from_utf8_lossy(&r.body);
@@ -513,11 +529,33 @@ fn every_operation_answers_as_documented() {
     let amendment_index = r.json()["index"].as_u64().unwrap();
     let r = pr.post(&amendment, 200, None);
     assert_eq!(r.json()["status"], "duplicate");
-    let r = pr.post(&sim.protocol_note(&last), 201, None);
+    // The last station's protocol names the scan of its paper, which is sent after it.
+    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+    png.extend((0..2000u32).map(|i| (i % 251) as u8));
+    let scan = hex(&urna_model::intake::sha256(&png));
+    let scan_path = format!("/v1/scans/{scan}");
+    pr.put_scan(&scan_path, &png, 404, Some("scan-not-named"));
+    let mut body = last.body.clone();
+    body.scan = Some(urna_model::intake::sha256(&png));
+    let r = pr.post(&signed(&last, &body.to_text()), 201, None);
     assert!(matches!(
         r.json()["status"].as_str(),
         Some("accepted" | "quarantined")
     ));
+    pr.put_scan(&scan_path, &png[..100], 400, Some("scan-hash-mismatch"));
+    pr.put_scan("/v1/scans/xyz", &png, 400, Some("bad-scan-path"));
+    let r = pr.put_scan(&scan_path, &png, 201, None);
+    assert_eq!(r.json()["status"], "stored");
+    let r = pr.put_scan(&scan_path, &png, 200, None);
+    assert_eq!(r.json()["status"], "duplicate");
+    let r = raw(
+        &server.addr,
+        format!(
+            "PUT {scan_path} HTTP/1.1\r\nHost: x\r\nContent-Length: 9000000\r\nConnection: close\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    pr.check("put", "/v1/scans/{sha256}", &scan_path, &r, 413);
     // The genesis, every station's protocol and one amendment.
     let size = GENESIS + u64::from(STATIONS) + 1;
 

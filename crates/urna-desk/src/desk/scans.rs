@@ -12,21 +12,7 @@ use urna_model::protocol::{ProtocolBody, hex};
 use super::{Desk, Refusal, Session};
 use crate::db::{self, Role};
 
-/// Largest scan accepted, in bytes: a phone photo of an A4 protocol, or a few scanned pages.
-pub const MAX_SCAN: usize = 8 * 1024 * 1024;
-
-/// The kind of a scan from its first bytes, if it is one the desk keeps.
-pub fn scan_kind(bytes: &[u8]) -> Option<&'static str> {
-    if bytes.starts_with(b"%PDF-") {
-        Some("application/pdf")
-    } else if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
-        Some("image/jpeg")
-    } else if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
-        Some("image/png")
-    } else {
-        None
-    }
-}
+pub use urna_model::scan::{MAX_SCAN, scan_kind};
 
 impl Desk {
     /// Keeps the scan of a protocol of the centre (typist or coordinator), replacing the
