@@ -6,8 +6,8 @@
 //!                              hard-linked (or copied) from DATA/log/tile; append-only,
 //!                              shared by every generation
 //! OUT/blob/sha256/<hex>        election.toml and the stations file, by SHA-256 of their bytes,
-//!                              and the scans of paper protocols found in DATA/scans/ (a file
-//!                              named by the SHA-256 of its bytes, written there by the desk)
+//!                              and the scans of paper protocols a logged note names, found
+//!                              in DATA/scans/<hex> (written there by the desk or by serve)
 //! OUT/gen/<size:020>.<n>/      one generation: checkpoint, index.html, web/…, v1/…, csv/…,
 //!                              cdf/…, README.txt, and the relative symlinks
 //!                              tile -> ../../tile, blob -> ../../blob
@@ -222,6 +222,9 @@ pub struct BundleWriter {
     replay: Replay,
     /// The `urna/audit/v1` entries replayed so far, for `v1/audit.json`.
     audits: Vec<(u64, Vec<u8>)>,
+    /// Scans the replayed notes name and the bundle does not hold yet (a desk elsewhere may
+    /// send one after its note).
+    scans_pending: BTreeSet<[u8; 32]>,
     /// The Merkle tree over the entries replayed so far.
     tree: Tree,
     /// `OUT/tile` holds every tile of the tree at this size.
@@ -325,6 +328,7 @@ impl BundleWriter {
             replay: Replay::new(&election)
                 .map_err(|source| ReplayError::Tally { index: 0, source })?,
             audits: Vec::new(),
+            scans_pending: BTreeSet::new(),
             election,
             election_json,
             station_index,
@@ -386,7 +390,7 @@ impl BundleWriter {
             });
         }
         let tiles_linked = self.link_tiles(size, &checkpoint)?;
-        publish_scans(&self.data, &self.out)?;
+        publish_scans(&self.data, &self.out, &mut self.scans_pending)?;
         let Rendered {
             files,
             cdf_skipped,
@@ -475,6 +479,9 @@ impl BundleWriter {
                 }
                 if urna_model::audit::is_audit(note) {
                     self.audits.push((index, note.clone()));
+                }
+                if let Some(scan) = urna_model::scan::named_scan(note) {
+                    self.scans_pending.insert(scan);
                 }
                 self.replay.apply_bound(&self.election, index, note, sub)?;
                 finished.clear();
@@ -897,29 +904,36 @@ fn verify_same_tile(rel: &str, src: &Path, dst: &Path) -> Result<(), BundleError
     Ok(())
 }
 
-/// Publishes every scan in `DATA/scans/` whose name is the SHA-256 of its bytes as
-/// `OUT/blob/sha256/<hex>` (the desk writes them there; a unit file names a station's scan
-/// when its signed note does). A file whose name does not match its bytes is left out.
-fn publish_scans(data: &Path, out: &Path) -> Result<(), BundleError> {
+/// Publishes each scan a logged note names, found in `DATA/scans/<hex>` (the desk writes it
+/// there, or `urna serve` when a desk elsewhere sends it), as `OUT/blob/sha256/<hex>`, and
+/// takes it off `pending`. A scan not there yet, or whose bytes are not its name's, stays
+/// pending; a file no note names is never published.
+fn publish_scans(
+    data: &Path,
+    out: &Path,
+    pending: &mut BTreeSet<[u8; 32]>,
+) -> Result<(), BundleError> {
     let dir = data.join("scans");
-    let entries = match fs::read_dir(&dir) {
-        Ok(e) => e,
-        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(io("read scans", &dir)(e)),
-    };
-    for entry in entries {
-        let path = entry.map_err(io("read scans", &dir))?.path();
-        let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+    let mut done = Vec::new();
+    for sha in pending.iter() {
+        let name = hex(sha);
+        if out.join("blob/sha256").join(&name).exists() {
+            done.push(*sha);
             continue;
+        }
+        let path = dir.join(&name);
+        let bytes = match fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == ErrorKind::NotFound => continue,
+            Err(e) => return Err(io("read scan", &path)(e)),
         };
-        if out.join("blob/sha256").join(name).exists() {
-            continue;
+        if sha256(&bytes) == *sha {
+            write_blob(out, sha, &bytes)?;
+            done.push(*sha);
         }
-        let bytes = read(&path)?;
-        let sha = sha256(&bytes);
-        if hex(&sha) == name {
-            write_blob(out, &sha, &bytes)?;
-        }
+    }
+    for sha in done {
+        pending.remove(&sha);
     }
     Ok(())
 }

@@ -998,11 +998,21 @@ fn a_desk_elsewhere_delivers_its_scans_to_the_server() {
     assert_eq!(r.json()["error"]["code"], json!("bad-scan-path"));
     assert!(server.stop().success());
 
+    // A file no note names is not published, even under its own SHA-256.
+    let stray = b"%PDF-1.4 not named by any note".to_vec();
+    let stray_hash = urna_model::protocol::hex(&urna_model::intake::sha256(&stray));
+    std::fs::write(data.join("scans").join(&stray_hash), &stray).unwrap();
     let bundle = dir.path().join("bundle");
     run(&["publish", "--data", p(&data), "--out", p(&bundle)], 0);
     assert_eq!(
         std::fs::read(bundle.join("current/blob/sha256").join(&hash)).unwrap(),
         png
+    );
+    assert!(
+        !bundle
+            .join("current/blob/sha256")
+            .join(&stray_hash)
+            .exists()
     );
     let out = run(&["verify", p(&bundle), "--log-key", &log_key], 0);
     assert!(out.contains("VERIFIED"), "{out}");
