@@ -25,6 +25,7 @@ mod albania_shapes;
 mod audit_cmd;
 mod audit_log_cmd;
 mod bench;
+mod bench_all;
 mod bench_audit;
 mod bench_desk;
 mod bench_forensics;
@@ -312,6 +313,9 @@ enum KeysCommand {
 
 #[derive(Subcommand)]
 enum BenchCommand {
+    /// Every step of the chain at one size (sim, intake, publish, verify, HTTP intake and
+    /// reads), each against the reference its benchmark measures in the same run, in one table.
+    All(bench_all::BenchAllArgs),
     /// Every forensic screen over a simulated election (runtime and the Monte Carlo's
     /// share); with --power, each screen's detection rate on simulations with injected fraud
     /// at a 5 % false-alarm rate on clean ones.
@@ -576,6 +580,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Bench {
             command: BenchCommand::Serve(args),
         } => bench_serve::run(&args),
+        Command::Bench {
+            command: BenchCommand::All(args),
+        } => bench_all::run(&args),
         Command::Bench {
             command: BenchCommand::Forensics(args),
         } => bench_forensics::run(&args),
