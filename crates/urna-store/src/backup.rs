@@ -625,9 +625,7 @@ impl Backup {
                     std::fs::remove_dir(target).map_err(io_err(target))?;
                 }
                 std::fs::rename(&staging, target).map_err(io_err(target))?;
-                if let Some(parent) = target.parent() {
-                    sync_dir(parent)?;
-                }
+                sync_dir(&parent_dir(target))?;
                 Ok(restored)
             }
             Err(e) => {
@@ -867,14 +865,19 @@ fn staging_dir(target: &Path) -> Result<PathBuf, BackupError> {
         })?
         .to_string_lossy()
         .into_owned();
-    let parent = match target.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
-        _ => PathBuf::from("."),
-    };
+    let parent = parent_dir(target);
     std::fs::create_dir_all(&parent).map_err(io_err(&parent))?;
     let staging = parent.join(format!(".{name}.restoring-{}", std::process::id()));
     std::fs::create_dir(&staging).map_err(io_err(&staging))?;
     Ok(staging)
+}
+
+/// The directory holding `path` (`.` for a bare name).
+fn parent_dir(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
+        _ => PathBuf::from("."),
+    }
 }
 
 fn read_optional(path: &Path) -> Result<Option<Vec<u8>>, BackupError> {
