@@ -329,6 +329,9 @@ pub fn backup(
             files.push((data.join(name), out_data.join(name)));
         }
     }
+    if let Some(ca) = policy_ca_cert(&data.join(WITNESSES_FILE))? {
+        files.push((data.join(&ca), out_data.join(&ca)));
+    }
     for (from, to) in &files {
         copy_synced(from, to)?;
     }
@@ -384,6 +387,26 @@ pub fn backup(
         .map_err(io_err(&snapshot))?
         .len();
     Ok(BackupSummary { info, db_bytes })
+}
+
+/// The CA certificate file a witness policy names (`ca_cert`), when it is a plain file name
+/// beside the policy, which is then part of the data directory; `None` without a policy, without
+/// `ca_cert`, or with a path elsewhere (which is not the data directory's to copy).
+fn policy_ca_cert(policy: &Path) -> Result<Option<String>, BackupError> {
+    let Some(bytes) = read_optional(policy)? else {
+        return Ok(None);
+    };
+    let text = String::from_utf8_lossy(&bytes);
+    let value: toml::Table = toml::from_str(&text).map_err(|e| BackupError::Invalid {
+        path: policy.display().to_string(),
+        reason: e.to_string(),
+    })?;
+    let Some(ca) = value.get("ca_cert").and_then(toml::Value::as_str) else {
+        return Ok(None);
+    };
+    let beside = Path::new(ca).file_name() == Some(std::ffi::OsStr::new(ca));
+    let file = policy.with_file_name(ca);
+    Ok((beside && file.is_file()).then(|| ca.to_owned()))
 }
 
 /// Copies the database as one read transaction sees it, then syncs the copy.
@@ -907,6 +930,11 @@ fn list_files(dir: &Path) -> Result<Vec<String>, BackupError> {
             let kind = entry.file_type().map_err(io_err(&entry.path()))?;
             if kind.is_dir() {
                 walk(root, &child, out)?;
+            } else if kind.is_symlink() {
+                return Err(BackupError::Manifest {
+                    file: child,
+                    reason: "a symbolic link; a backup holds regular files only".into(),
+                });
             } else {
                 out.push(child);
             }

@@ -165,11 +165,24 @@ fn backup_under_load_restores_every_acknowledged_note_and_refuses_a_rollback() {
         "{out}"
     );
     assert!(out.contains(&format!("{total} entries")), "{out}");
+    // The early backup against the running server's checkpoint: a rollback.
+    let r1 = dir.path().join("restored-early");
+    let out = urna()
+        .args(["restore", "--from", p(&early), "--data", p(&r1)])
+        .args(["--secrets", p(&data.join("secrets"))])
+        .args(["--checkpoint-from", &server.url])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("rollback") && text.contains(&server.url),
+        "{text}"
+    );
     assert_eq!(server.stop().code(), Some(0));
 
-    // 5. The early backup against the final checkpoint: refused as a rollback, both sizes
-    // named, nothing written.
-    let r1 = dir.path().join("restored-early");
+    // 5. The early backup against the final checkpoint file: refused as a rollback, both
+    // sizes named, nothing written.
     let out = urna()
         .args(["restore", "--from", p(&early), "--data", p(&r1)])
         .args(["--secrets", p(&data.join("secrets"))])
