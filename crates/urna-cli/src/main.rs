@@ -24,6 +24,7 @@ mod albania;
 mod albania_shapes;
 mod audit_cmd;
 mod audit_log_cmd;
+mod backup_cmd;
 mod bench;
 mod bench_all;
 mod bench_audit;
@@ -278,6 +279,14 @@ enum Command {
     /// A flag is a reason to look, not proof. Exit codes: 0 screened (whatever the flags);
     /// 2 bad usage or input, with the field named.
     Forensics(forensics_cmd::ForensicsArgs),
+    /// A consistent copy of a data directory, taken while `urna serve` runs on it: the
+    /// database snapshot, the definition, the checkpoints, the log's public key, a manifest.
+    Backup(backup_cmd::BackupArgs),
+    /// Restore a backup into a new data directory: the manifest checked, every note replayed,
+    /// the log compared with the newest checkpoint given; a rollback or a fork is refused.
+    ///
+    /// Exit codes: 0 restored; 1 refused; 2 usage or I/O error.
+    Restore(backup_cmd::RestoreArgs),
     /// Where the data directory stands: entries, log size, published checkpoint and its lag.
     Status {
         /// Data directory.
@@ -471,6 +480,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Verify(args) => verify_cmd::run(args),
         Command::Export(args) => export_cmd::run(args),
         Command::Forensics(args) => forensics_cmd::run(&args),
+        Command::Backup(args) => backup_cmd::run_backup(&args),
+        Command::Restore(args) => backup_cmd::run_restore(&args),
         Command::Init { definition, data } => {
             let store = Store::init(&data, &definition)
                 .with_context(|| format!("initialising {}", data.display()))?;

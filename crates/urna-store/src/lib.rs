@@ -15,6 +15,7 @@
 //! later backend behind the same operations), HTTP.
 
 pub mod audit;
+pub mod backup;
 mod ingest;
 mod live;
 pub mod log;

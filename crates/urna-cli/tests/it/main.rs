@@ -5,6 +5,7 @@
 
 mod albania;
 mod audit;
+mod backup;
 mod cli;
 mod crash;
 mod decisions;

@@ -1,0 +1,479 @@
+use std::path::{Path, PathBuf};
+
+use urna_sim::{SimConfig, Simulation};
+use urna_tlog::SystemClock;
+use urna_tlog::cosignature::CosignatureSigner;
+
+use super::*;
+use crate::IngestOptions;
+
+struct Fixture {
+    dir: tempfile::TempDir,
+    data: PathBuf,
+    protocols: Vec<Vec<u8>>,
+}
+
+impl Fixture {
+    fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+}
+
+/// A small simulated election, initialised in `data`.
+fn fixture(stations: u32) -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = Simulation::new(SimConfig {
+        stations,
+        districts: 3,
+        error_rate_per_10k: 1500,
+        ..SimConfig::default()
+    });
+    let src = dir.path().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("election.toml"), sim.definition_toml()).unwrap();
+    let mut csv = format!("{}\n", urna_sim::STATIONS_HEADER);
+    let mut protocols = Vec::new();
+    for i in 0..stations {
+        let s = sim.station(i);
+        csv.push_str(&sim.station_row(&s));
+        csv.push('\n');
+        protocols.push(sim.protocol_note(&s));
+    }
+    std::fs::write(src.join("stations.csv"), csv).unwrap();
+    let data = dir.path().join("data");
+    Store::init(&data, &src.join("election.toml")).unwrap();
+    Fixture {
+        data,
+        dir,
+        protocols,
+    }
+}
+
+fn ingest(store: &mut Store, notes: &[Vec<u8>]) {
+    let opts = IngestOptions {
+        chunk: 7,
+        commit_every: 20,
+        ..IngestOptions::default()
+    };
+    store
+        .ingest(notes.iter().cloned().map(Ok), &opts, &SystemClock, |_| {})
+        .unwrap();
+}
+
+fn ingest_into(data: &Path, notes: &[Vec<u8>]) {
+    let mut store = Store::open(data).unwrap();
+    ingest(&mut store, notes);
+}
+
+fn latest(data: &Path) -> GivenCheckpoint {
+    GivenCheckpoint {
+        source: "log-latest.checkpoint".into(),
+        note: std::fs::read(data.join(LATEST_CHECKPOINT_FILE)).unwrap(),
+    }
+}
+
+fn entry_notes(data: &Path) -> Vec<Vec<u8>> {
+    Store::open(data)
+        .unwrap()
+        .entries()
+        .unwrap()
+        .into_iter()
+        .map(|e| e.note)
+        .collect()
+}
+
+#[test]
+fn backup_restores_every_entry_and_the_log_checks() {
+    let f = fixture(40);
+    ingest_into(&f.data, &f.protocols);
+    let out = f.path("backup");
+    let summary = backup(&f.data, &out, true, &SystemClock).unwrap();
+    assert_eq!(summary.info.format, FORMAT);
+    assert_eq!(summary.info.log_size, 41);
+    assert_eq!(summary.info.signed_size, 41);
+    assert!(
+        summary
+            .info
+            .files
+            .contains(&"data/secrets/log.key".to_owned())
+    );
+    assert!(summary.info.files.contains(&"data/urna.sqlite".to_owned()));
+
+    let b = Backup::open(&out).unwrap();
+    let target = f.path("restored");
+    let r = b.restore(&target, None, &[latest(&f.data)], None).unwrap();
+    assert_eq!(r.log_size, 41);
+    assert_eq!(
+        r.checked_against,
+        Some(("log-latest.checkpoint".into(), 41))
+    );
+    assert_eq!(r.published_size, Some(41));
+    assert_eq!(entry_notes(&target), entry_notes(&f.data));
+    // The tiles were written again: byte for byte those of the original.
+    for tile in ["log/tile/0/000.p/41", "log/tile/entries/000.p/41"] {
+        assert_eq!(
+            std::fs::read(target.join(tile)).unwrap(),
+            std::fs::read(f.data.join(tile)).unwrap(),
+            "{tile}"
+        );
+    }
+    // The restored directory takes intake where the original stopped.
+    let mut store = Store::open(&target).unwrap();
+    assert_eq!(store.len(), 41);
+    ingest(&mut store, &f.protocols[..3]);
+    assert_eq!(store.len(), 41, "the same notes again are duplicates");
+    // No staging directory is left beside it.
+    let left: Vec<_> = std::fs::read_dir(f.dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("restoring"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}
+
+#[test]
+fn backup_taken_while_another_thread_ingests_is_consistent() {
+    let f = fixture(300);
+    let data = f.data.clone();
+    let notes = f.protocols.clone();
+    let writer = std::thread::spawn(move || {
+        let mut store = Store::open(&data).unwrap();
+        for chunk in notes.chunks(10) {
+            ingest(&mut store, chunk);
+        }
+    });
+    let mut sizes = Vec::new();
+    for i in 0..6 {
+        let out = f.path(&format!("backup-{i}"));
+        let s = backup(&f.data, &out, true, &SystemClock).unwrap();
+        assert!(s.info.signed_size <= s.info.log_size);
+        let target = f.path(&format!("restored-{i}"));
+        let r = Backup::open(&out)
+            .unwrap()
+            .restore(&target, None, &[], None)
+            .unwrap();
+        assert_eq!(r.log_size, s.info.log_size);
+        sizes.push(s.info.log_size);
+    }
+    writer.join().unwrap();
+    assert!(sizes.windows(2).all(|w| w[0] <= w[1]), "{sizes:?}");
+    // A backup after the last commit holds everything.
+    let out = f.path("backup-final");
+    let s = backup(&f.data, &out, true, &SystemClock).unwrap();
+    assert_eq!(s.info.log_size, 301);
+}
+
+#[test]
+fn a_changed_missing_or_extra_file_is_refused_by_name() {
+    let f = fixture(10);
+    ingest_into(&f.data, &f.protocols);
+    let out = f.path("backup");
+    backup(&f.data, &out, false, &SystemClock).unwrap();
+    assert!(Backup::open(&out).is_ok());
+
+    let stations = out.join("data/stations.csv");
+    let original = std::fs::read(&stations).unwrap();
+    let mut changed = original.clone();
+    changed[0] ^= 1;
+    std::fs::write(&stations, &changed).unwrap();
+    let e = Backup::open(&out).unwrap_err();
+    assert!(
+        matches!(&e, BackupError::Manifest { file, .. } if file == "data/stations.csv"),
+        "{e}"
+    );
+    assert!(e.is_refusal());
+    assert!(e.to_string().contains("data/stations.csv"), "{e}");
+    std::fs::write(&stations, &original).unwrap();
+
+    std::fs::write(out.join("data/extra.key"), b"x").unwrap();
+    let e = Backup::open(&out).unwrap_err();
+    assert!(
+        matches!(&e, BackupError::Manifest { file, .. } if file == "data/extra.key"),
+        "{e}"
+    );
+    std::fs::remove_file(out.join("data/extra.key")).unwrap();
+
+    std::fs::remove_file(out.join("data/log.vkey")).unwrap();
+    let e = Backup::open(&out).unwrap_err();
+    assert!(
+        matches!(&e, BackupError::Manifest { file, .. } if file == "data/log.vkey"),
+        "{e}"
+    );
+}
+
+#[test]
+fn restoring_a_backup_older_than_a_signed_checkpoint_is_refused_as_rollback() {
+    let f = fixture(30);
+    ingest_into(&f.data, &f.protocols[..10]);
+    let out = f.path("backup");
+    backup(&f.data, &out, true, &SystemClock).unwrap();
+    ingest_into(&f.data, &f.protocols[10..]);
+    let target = f.path("restored");
+    let e = Backup::open(&out)
+        .unwrap()
+        .restore(&target, None, &[latest(&f.data)], None)
+        .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            BackupError::Rollback {
+                backup_size: 11,
+                checkpoint_size: 31,
+                lost: 20,
+                ..
+            }
+        ),
+        "{e}"
+    );
+    let text = e.to_string();
+    assert!(text.contains("11 entries") && text.contains("31"), "{text}");
+    assert!(!target.exists(), "a refused restore leaves nothing");
+    // The same backup against an older checkpoint, or none, restores.
+    let old = f.path("old.checkpoint");
+    std::fs::copy(out.join("data/log-latest.checkpoint"), &old).unwrap();
+    let given = GivenCheckpoint {
+        source: "old.checkpoint".into(),
+        note: std::fs::read(&old).unwrap(),
+    };
+    let r = Backup::open(&out)
+        .unwrap()
+        .restore(&target, None, &[given, latest(&f.data)][..1], None)
+        .unwrap();
+    assert_eq!(r.log_size, 11);
+}
+
+#[test]
+fn restoring_a_backup_of_another_history_is_refused_as_fork() {
+    let f = fixture(30);
+    ingest_into(&f.data, &f.protocols[..10]);
+    // A copy of the directory, same log key, then two different histories.
+    let other = f.path("other");
+    std::fs::create_dir_all(other.join("log")).unwrap();
+    copy_tree(&f.data, &other);
+    ingest_into(&f.data, &f.protocols[10..20]);
+    ingest_into(&other, &f.protocols[20..25]);
+    let out = f.path("backup");
+    backup(&f.data, &out, true, &SystemClock).unwrap();
+    let e = Backup::open(&out)
+        .unwrap()
+        .restore(&f.path("restored"), None, &[latest(&other)], None)
+        .unwrap_err();
+    assert!(matches!(e, BackupError::Fork { size: 16, .. }), "{e}");
+    assert!(e.is_refusal());
+    assert!(!f.path("restored").exists());
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        if e.file_type().unwrap().is_dir() {
+            copy_tree(&e.path(), &to.join(e.file_name()));
+        } else {
+            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        }
+    }
+}
+
+#[test]
+fn restore_needs_the_log_key_of_this_log() {
+    let f = fixture(5);
+    ingest_into(&f.data, &f.protocols);
+    let out = f.path("backup");
+    let s = backup(&f.data, &out, false, &SystemClock).unwrap();
+    assert!(!s.info.files.iter().any(|p| p.contains("secrets")));
+    let b = Backup::open(&out).unwrap();
+    let target = f.path("restored");
+    let e = b.restore(&target, None, &[], None).unwrap_err();
+    assert!(matches!(e, BackupError::LogKey(_)), "{e}");
+    assert!(e.to_string().contains("--secrets"), "{e}");
+    // Another election's key is refused.
+    let g = fixture(5);
+    let e = b
+        .restore(&target, Some(&g.data.join("secrets")), &[], None)
+        .unwrap_err();
+    assert!(matches!(e, BackupError::LogKey(_)), "{e}");
+    assert!(!target.exists());
+    // The right key, kept apart.
+    let r = b
+        .restore(&target, Some(&f.data.join("secrets")), &[], None)
+        .unwrap();
+    assert_eq!(r.log_size, 6);
+    drop(g);
+}
+
+#[test]
+fn restore_and_backup_never_write_into_a_non_empty_directory() {
+    let f = fixture(5);
+    let out = f.path("backup");
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::write(out.join("keep"), b"mine").unwrap();
+    let e = backup(&f.data, &out, true, &SystemClock).unwrap_err();
+    assert!(matches!(e, BackupError::NotEmpty { .. }), "{e}");
+    std::fs::remove_file(out.join("keep")).unwrap();
+    // An empty directory is fine.
+    backup(&f.data, &out, true, &SystemClock).unwrap();
+    let target = f.path("busy");
+    std::fs::create_dir_all(&target).unwrap();
+    std::fs::write(target.join("keep"), b"mine").unwrap();
+    let e = Backup::open(&out)
+        .unwrap()
+        .restore(&target, None, &[], None)
+        .unwrap_err();
+    assert!(matches!(e, BackupError::NotEmpty { .. }), "{e}");
+    assert_eq!(std::fs::read(target.join("keep")).unwrap(), b"mine");
+    assert_eq!(std::fs::read_dir(&target).unwrap().count(), 1);
+}
+
+#[test]
+fn a_given_checkpoint_needs_the_witness_quorum() {
+    let f = fixture(8);
+    ingest_into(&f.data, &f.protocols);
+    let out = f.path("backup");
+    backup(&f.data, &out, true, &SystemClock).unwrap();
+    let a = CosignatureSigner::from_seed("witness-a", &[1; 32]).unwrap();
+    let b = CosignatureSigner::from_seed("witness-b", &[2; 32]).unwrap();
+    let mut note = Note::parse(&latest(&f.data).note).unwrap();
+    note.add_signature(a.cosign_at(note.text(), 1_700_000_000).unwrap());
+    let cosigned = GivenCheckpoint {
+        source: "cosigned.checkpoint".into(),
+        note: note.to_bytes(),
+    };
+    let quorum = |q| WitnessQuorum {
+        witnesses: vec![
+            ("witness-a".into(), a.verifier()),
+            ("witness-b".into(), b.verifier()),
+        ],
+        quorum: q,
+    };
+    let backup = Backup::open(&out).unwrap();
+    let e = backup
+        .restore(
+            &f.path("r1"),
+            None,
+            std::slice::from_ref(&cosigned),
+            Some(&quorum(2)),
+        )
+        .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            BackupError::Witnesses {
+                cosigned: 1,
+                quorum: 2,
+                ..
+            }
+        ),
+        "{e}"
+    );
+    // A cosignature line by a listed witness that does not verify is named.
+    let mut forged = Note::parse(&cosigned.note).unwrap();
+    let mut sig = b.cosign_at(forged.text(), 1_700_000_000).unwrap();
+    let last = sig.signature.len() - 1;
+    sig.signature[last] ^= 1;
+    forged.add_signature(sig);
+    let forged = GivenCheckpoint {
+        source: "forged.checkpoint".into(),
+        note: forged.to_bytes(),
+    };
+    let e = backup
+        .restore(&f.path("r2"), None, &[forged], Some(&quorum(1)))
+        .unwrap_err();
+    assert!(e.to_string().contains("witness-b"), "{e}");
+    let r = backup
+        .restore(&f.path("r3"), None, &[cosigned], Some(&quorum(1)))
+        .unwrap();
+    assert_eq!(r.checked_against.map(|c| c.1), Some(9));
+}
+
+/// Rewrites `MANIFEST.sha256` for the files as they are now, as someone editing a backup
+/// with care would.
+fn reseal(out: &Path) {
+    let mut manifest = String::new();
+    for rel in list_files(out).unwrap() {
+        if rel != MANIFEST {
+            let bytes = std::fs::read(out.join(&rel)).unwrap();
+            manifest.push_str(&format!(
+                "{}  {rel}\n",
+                hex(&urna_model::intake::sha256(&bytes))
+            ));
+        }
+    }
+    std::fs::write(out.join(MANIFEST), manifest).unwrap();
+}
+
+#[test]
+fn a_vote_moved_in_the_snapshot_is_refused_even_with_a_resealed_manifest() {
+    let f = fixture(12);
+    ingest_into(&f.data, &f.protocols);
+    let out = f.path("backup");
+    backup(&f.data, &out, true, &SystemClock).unwrap();
+    let db = out.join("data").join(DB_FILE);
+    let conn = Connection::open(&db).unwrap();
+    let note: Vec<u8> = conn
+        .query_row("SELECT note FROM entries WHERE idx = 5", [], |r| r.get(0))
+        .unwrap();
+    // One vote moved from the second list to the first: the totals still add up and the note
+    // still parses (signatures are checked at intake, not at open); the log's root catches it.
+    let text = String::from_utf8(note).unwrap();
+    let mut seen = 0;
+    let edited: String = text
+        .split_inclusive('\n')
+        .map(|line| match line.strip_prefix("votes: ") {
+            Some(rest) if seen < 2 => {
+                let (list, n) = rest.trim_end().rsplit_once(' ').unwrap();
+                let n: i64 = n.parse().unwrap();
+                seen += 1;
+                let moved = if seen == 1 { n + 1 } else { n - 1 };
+                format!("votes: {list} {moved}\n")
+            }
+            _ => line.to_owned(),
+        })
+        .collect();
+    assert_ne!(edited, text);
+    // The derived columns rewritten to match, as a careful editor would.
+    let sha = |b: &[u8]| urna_model::intake::sha256(b).to_vec();
+    let text_hash = sha(Note::parse(edited.as_bytes()).unwrap().text().as_bytes());
+    conn.execute(
+        "UPDATE entries SET note = ?1, hash = ?2, text_hash = ?3 WHERE idx = 5",
+        rusqlite::params![edited.as_bytes(), sha(edited.as_bytes()), text_hash],
+    )
+    .unwrap();
+    drop(conn);
+    reseal(&out);
+    let e = Backup::open(&out)
+        .unwrap()
+        .restore(&f.path("restored"), None, &[], None)
+        .unwrap_err();
+    assert!(matches!(e, BackupError::Inconsistent(_)), "{e}");
+    assert!(e.is_refusal());
+    assert!(!f.path("restored").exists());
+
+    // backup.toml rewritten to the edited root too: the checkpoint the log signed refuses it.
+    let (_, roots) = snapshot_roots(&db, &[]).unwrap();
+    let info_path = out.join(BACKUP_TOML);
+    let mut info: BackupInfo =
+        toml::from_str(&std::fs::read_to_string(&info_path).unwrap()).unwrap();
+    info.root_hash = roots[&info.log_size].to_base64();
+    std::fs::write(&info_path, toml::to_string(&info).unwrap()).unwrap();
+    reseal(&out);
+    let e = Backup::open(&out)
+        .unwrap()
+        .restore(&f.path("restored"), None, &[], None)
+        .unwrap_err();
+    assert!(matches!(e, BackupError::Fork { size: 13, .. }), "{e}");
+    assert!(!f.path("restored").exists());
+}
+
+#[test]
+fn a_symbolic_link_in_a_backup_is_refused() {
+    let f = fixture(3);
+    let out = f.path("backup");
+    backup(&f.data, &out, false, &SystemClock).unwrap();
+    std::os::unix::fs::symlink("/etc/hostname", out.join("data/link")).unwrap();
+    let e = Backup::open(&out).unwrap_err();
+    assert!(
+        matches!(&e, BackupError::Manifest { file, .. } if file == "data/link"),
+        "{e}"
+    );
+}
