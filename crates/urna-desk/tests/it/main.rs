@@ -9,6 +9,7 @@ mod decisions;
 mod flow;
 mod pages;
 mod security;
+mod station;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -145,6 +146,11 @@ pub fn serve_edited(centre: &str, edit: impl FnOnce(&Path)) -> Served {
             .unwrap();
         }
     }
+    serve_desk(desk, dir)
+}
+
+/// Serves `desk` (over the data directory `dir`) on a loopback port.
+pub fn serve_desk(desk: Arc<Desk>, dir: tempfile::TempDir) -> Served {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
