@@ -62,7 +62,7 @@ enum DeskCommand {
     },
     /// Write the audit trail (every action: who, what, when) as JSON lines.
     AuditExport {
-        /// Data directory.
+        /// Data directory (a counting centre's, or a polling station's).
         #[arg(long)]
         data: PathBuf,
         /// Output file (default: standard output).
@@ -142,7 +142,10 @@ pub(crate) fn run(args: DeskArgs) -> Result<ExitCode> {
         }
         Some(DeskCommand::User { command }) => manage(command),
         Some(DeskCommand::AuditExport { data, out }) => {
-            require_dir(&data)?;
+            // A counting centre's data directory, or a polling station's (`urna station`).
+            if !data.join(db::DESK_DB).is_file() {
+                require_dir(&data)?;
+            }
             let conn = db::open(&data)?;
             let n = match out {
                 Some(path) => {
