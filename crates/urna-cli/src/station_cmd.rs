@@ -10,8 +10,6 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
 use urna_desk::Desk;
-use urna_model::note::{NoteSigner, NoteVerifier};
-use urna_server::submit::{SubmitClient, SubmitOptions};
 
 /// `urna station` arguments: serve the entry screens for one station, or set its board up.
 #[derive(clap::Args)]
@@ -132,23 +130,17 @@ fn serve(args: &StationArgs) -> Result<ExitCode> {
             "urna station needs --data DIR --definition FILE --station ID --key FILE (or: urna station init)"
         );
     };
-    let skey =
-        std::fs::read_to_string(key).with_context(|| format!("reading {}", key.display()))?;
-    let signer = NoteSigner::from_skey(skey.trim())
-        .with_context(|| format!("--key {}: not a private key", key.display()))?;
+    let signer = crate::desk_cmd::read_key(key)?;
     let queue = args.queue.clone().unwrap_or_else(|| data.join("queue"));
-    let client = match (&args.to, &args.log_key) {
-        (Some(url), Some(log_key)) => {
-            check_to(url)?;
-            let log = NoteVerifier::from_vkey(log_key).context("--log-key")?;
-            let options = SubmitOptions {
-                ca_cert: args.ca_cert.clone(),
-                ..SubmitOptions::default()
-            };
-            Some(SubmitClient::new(url, log, options).context("--to")?)
-        }
-        _ => None,
-    };
+    if let Some(url) = &args.to {
+        check_to(url)?;
+    }
+    let client = crate::desk_cmd::submit_client(
+        args.to.as_deref(),
+        args.log_key.as_deref(),
+        args.ca_cert.as_ref(),
+        "--to",
+    )?;
     let desk = Arc::new(Desk::open_station(
         data,
         definition,
@@ -159,15 +151,6 @@ fn serve(args: &StationArgs) -> Result<ExitCode> {
     urna_server::tls::check_listen(args.listen, None).context("urna station: --listen")?;
     let listener =
         TcpListener::bind(args.listen).with_context(|| format!("binding {}", args.listen))?;
-    let shutdown = async {
-        match urna_server::shutdown_signal() {
-            Ok(signal) => signal.await,
-            Err(e) => {
-                eprintln!("urna station: cannot install signal handlers ({e}); stop with SIGKILL");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
     let to = args.to.clone();
     urna_desk::run(
         desk,
@@ -175,7 +158,7 @@ fn serve(args: &StationArgs) -> Result<ExitCode> {
         client,
         Duration::from_millis(args.deliver_ms.max(10)),
         None,
-        shutdown,
+        crate::desk_cmd::shutdown("urna station"),
         |addr| {
             println!("urna station: listening on http://{addr}");
             match &to {

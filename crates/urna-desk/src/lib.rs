@@ -72,7 +72,7 @@ pub fn conn_limits() -> ConnLimits {
 
 /// Serves the desk on `listener` (HTTPS with `tls`) until `shutdown` completes; with a client, delivers signed
 /// notes every `deliver_every` (and once more at the stop): a counting centre's from
-/// `desk.sqlite` ([`deliver`]), a polling station's from its queue ([`station::spawn`]).
+/// `desk.sqlite` ([`deliver`]), a polling station's from its queue ([`station`]).
 /// Calls `on_bound` with the address once it listens.
 ///
 /// # Errors
@@ -87,16 +87,27 @@ pub fn run(
     on_bound: impl FnOnce(SocketAddr),
 ) -> std::io::Result<()> {
     let stop = Arc::new(AtomicBool::new(false));
-    let station = desk.station_queue().is_some();
+    // A centre's notes wait in desk.sqlite, a station's in its queue, where the pause
+    // backs off while the server cannot be reached.
+    let (passes, pass): (_, deliver::PassFn) = if desk.station_queue().is_some() {
+        let passes = deliver::Passes {
+            thread: "urna-station-deliver",
+            who: "urna station",
+            every: deliver_every,
+            max_pause: station::MAX_PAUSE,
+        };
+        (passes, station::deliver_queue)
+    } else {
+        let passes = deliver::Passes {
+            thread: "urna-desk-deliver",
+            who: "urna desk",
+            every: deliver_every,
+            max_pause: deliver_every,
+        };
+        (passes, deliver::deliver_pending)
+    };
     let deliverer = client
-        .map(|c| {
-            let (d, s) = (Arc::clone(&desk), Arc::clone(&stop));
-            if station {
-                station::spawn(d, c, deliver_every, s)
-            } else {
-                deliver::spawn(d, c, deliver_every, s)
-            }
-        })
+        .map(|c| passes.spawn(Arc::clone(&desk), c, Arc::clone(&stop), pass))
         .transpose()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -12,7 +12,9 @@ use serde_json::{Value, json};
 use urna_model::note::Note;
 use urna_sim::{SimConfig, Simulation};
 
-use crate::desk::{Browser, DeskProcess, focus, paper, spawn_listening, type_keys};
+use crate::desk::{
+    Browser, DeskProcess, focus, key_fixing_valid, paper, spawn_listening, type_keys,
+};
 use crate::server::Server;
 use crate::{init, p, run, urna};
 
@@ -127,28 +129,27 @@ fn a_station_signs_its_own_protocol_and_its_queue_reaches_the_log() {
         .to_owned();
     let one = e.station_dir("ps1");
 
-    // Another key than the station's own is refused, naming the flag.
-    let out = urna()
-        .args(["station", "--data", p(&one), "--definition"])
-        .arg(&e.definition)
-        .args(["--station", "PS-0000001", "--key"])
-        .arg(e.key("PS-0000002"))
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
+    // Another key than the station's own is refused, naming the flag; so is plain HTTP to a
+    // server off loopback.
+    let refused = |key: &str, extra: &[&str]| {
+        let out = urna()
+            .args(["station", "--data", p(&one), "--definition"])
+            .arg(&e.definition)
+            .args(["--station", "PS-0000001", "--key"])
+            .arg(e.key(key))
+            .args(extra)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2));
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let err = refused("PS-0000002", &[]);
     assert!(err.contains("--key") && err.contains("PS-0000001"), "{err}");
-    // Plain HTTP to a server off loopback is refused.
-    let out = urna()
-        .args(["station", "--data", p(&one), "--definition"])
-        .arg(&e.definition)
-        .args(["--station", "PS-0000001", "--key"])
-        .arg(e.key("PS-0000001"))
-        .args(["--to", "http://192.0.2.1:8080", "--log-key", &log_key])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("loopback"));
+    let err = refused(
+        "PS-0000001",
+        &["--to", "http://192.0.2.1:8080", "--log-key", &log_key],
+    );
+    assert!(err.contains("loopback"), "{err}");
 
     // Station 1 delivers in the background.
     let st1 = e.start(&one, "PS-0000001", Some((&server.url, &log_key)));
@@ -280,28 +281,8 @@ fn station_in_the_browser_the_chair_keys_the_protocol_in_albanian() {
         &[],
     );
     // Keyed with the keyboard only; a wrong `valid` is flagged with its rule, then fixed.
-    let values = paper(&b, registered);
-    focus(&b, "#entry-lines input");
-    for (i, v) in values.iter().enumerate() {
-        let v = if i == 3 { "9" } else { v.as_str() };
-        type_keys(&b, &format!("{v}\u{E007}"));
-    }
-    let error = b.wait_for(
-        "a validation error while typing",
-        "const e = document.querySelector('#checks .error'); return e ? e.textContent : null;",
-        &[],
-    );
-    assert!(error.as_str().unwrap().starts_with("gabim "), "{error}");
-    focus(&b, "#entry-lines input[data-key='count:valid']");
-    b.js("document.activeElement.select();", &[]);
-    type_keys(&b, "10\u{E007}");
-    b.wait_for(
-        "the error gone",
-        "const c = document.getElementById('checks'); return !c.querySelector('.error') && c.textContent.length > 0 || null;",
-        &[],
-    );
-    focus(&b, "#finish");
-    type_keys(&b, "\u{E007}");
+    let error = key_fixing_valid(&b, &paper(&b, registered));
+    assert!(error.starts_with("gabim "), "{error}");
     b.wait_for(
         "the entry finished",
         "return document.getElementById('status').textContent.startsWith('Futja përfundoi') || null;",

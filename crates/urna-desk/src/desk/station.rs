@@ -336,7 +336,7 @@ impl Desk {
                 let rules: Vec<String> = form::violations(&self.election, &body)
                     .into_iter()
                     .filter(|v| v.severity == urna_model::rules::Severity::Error)
-                    .map(|v| v.rule.to_string())
+                    .map(|v| v.rule)
                     .collect();
                 (body.to_text(), rules.join(", "))
             }

@@ -314,6 +314,22 @@ impl Client {
     }
 }
 
+/// A log holding nothing, for intake.
+pub struct Empty;
+
+impl urna_model::intake::History for Empty {
+    fn latest(
+        &self,
+        _: urna_model::definition::ContestIdx,
+        _: urna_model::definition::StationIdx,
+    ) -> Option<urna_model::intake::Latest> {
+        None
+    }
+    fn contains(&self, _: &[u8; 32]) -> bool {
+        false
+    }
+}
+
 /// The lines of a protocol that passes every rule.
 pub const GOOD: &[(&str, &str)] = &[
     ("count:registered", "1000"),

@@ -8,11 +8,11 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 use urna_desk::Desk;
-use urna_model::intake::{History, Latest, Verdict, intake};
+use urna_model::intake::{Verdict, intake};
 use urna_model::note::{Note, NoteSigner};
 use urna_server::submit::Queue;
 
-use crate::{Client, GOOD, Served, authority, serve_desk, write_definition};
+use crate::{Client, Empty, GOOD, Served, authority, serve_desk, write_definition};
 
 /// The chair's and the member's password, set at `urna station init`.
 const CHAIR_PW: &str = "chair-password-1";
@@ -21,20 +21,6 @@ const MEMBER_PW: &str = "member-password-2";
 /// Station S0's own key, as in the stations file of [`write_definition`].
 fn station_key() -> NoteSigner {
     NoteSigner::from_seed("S0", &[1; 32]).unwrap()
-}
-
-struct Empty;
-impl History for Empty {
-    fn latest(
-        &self,
-        _: urna_model::definition::ContestIdx,
-        _: urna_model::definition::StationIdx,
-    ) -> Option<Latest> {
-        None
-    }
-    fn contains(&self, _: &[u8; 32]) -> bool {
-        false
-    }
 }
 
 fn queue_dir(s: &Served) -> PathBuf {
