@@ -239,3 +239,20 @@ fn setup_refuses_a_key_that_is_not_the_station_s_and_a_second_init() {
     assert!(e.starts_with("--key"), "{e}");
     assert_eq!(open(dir.path(), station_key()), "");
 }
+
+#[test]
+fn a_signature_waits_while_urna_submit_holds_the_queue() {
+    let s = serve_station();
+    let (mut chair, mut member) = board(&s);
+    chair.key_protocol("S0", GOOD);
+    // `urna submit --queue` has the queue for a moment: the signature waits for it.
+    let held = Queue::open(queue_dir(&s)).unwrap();
+    let release = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        drop(held);
+    });
+    let a = member.key_protocol("S0", GOOD);
+    release.join().unwrap();
+    assert_eq!(a.json["protocol"], json!("signed"), "{}", a.json);
+    assert_eq!(queued(&s).len(), 1);
+}
