@@ -29,8 +29,8 @@ pub(crate) struct StationArgs {
     /// The station's own key file: signs every protocol the board agrees on.
     #[arg(long)]
     key: Option<PathBuf>,
-    /// The store-and-forward queue of `urna submit` signed protocols go to (default
-    /// DATA/queue).
+    /// The store-and-forward queue signed protocols go to, the directory
+    /// `urna submit --queue` sends (default DATA/queue).
     #[arg(long)]
     queue: Option<PathBuf>,
     /// `urna serve` to deliver the queue to in the background (`https://…`, or `http://` on
@@ -88,8 +88,9 @@ pub(crate) fn run(args: StationArgs) -> Result<ExitCode> {
                         anyhow!("standard input: no line for the {who}'s password (one line each: chair, member)")
                     })
             };
-            let chair_password = password("chair")?;
-            let member_password = password("member")?;
+            // As `urna desk user add` reads one: the line without its ending.
+            let chair_password = password("chair")?.trim_end_matches('\r').to_owned();
+            let member_password = password("member")?.trim_end_matches('\r').to_owned();
             urna_desk::station::init(
                 &data,
                 (&chair, &chair_password),
