@@ -298,3 +298,64 @@ fn station_in_the_browser_the_chair_keys_the_protocol_in_albanian() {
         b.screenshot(&Path::new(&dir).join("station-chair-sq.png"));
     }
 }
+
+/// Forwards every connection to `listener` to `to`, both ways, in the background.
+fn forward(listener: std::net::TcpListener, to: String) {
+    use std::net::{Shutdown, TcpStream};
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut a) = conn else { break };
+            let Ok(mut b) = TcpStream::connect(&to) else {
+                continue;
+            };
+            let (mut a2, mut b2) = (a.try_clone().unwrap(), b.try_clone().unwrap());
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut a2, &mut b2);
+                let _ = b2.shutdown(Shutdown::Write);
+            });
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut b, &mut a);
+                let _ = a.shutdown(Shutdown::Write);
+            });
+        }
+    });
+}
+
+#[test]
+fn a_station_keeps_retrying_until_the_server_answers() {
+    let e = Election::new();
+    let server = Server::start(&e.data, &[]);
+    let log_key = run(&["log", "key", "--data", p(&e.data)], 0)
+        .trim()
+        .to_owned();
+    // The station is told an address where nothing listens yet.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let to = format!("http://127.0.0.1:{port}");
+    let data = e.station_dir("ps1");
+    let station = e.start(&data, "PS-0000001", Some((&to, &log_key)));
+    let mut ana = login(&station.addr, "ana", CHAIR_PW);
+    let mut besa = login(&station.addr, "besa", MEMBER_PW);
+    ana.key("PS-0000001");
+    assert_eq!(besa.key("PS-0000001")["protocol"], json!("signed"));
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    assert_eq!(station_contest(&mut ana)["queue"], json!("queued"));
+    // The connection comes back: the next pass delivers, the receipt is kept.
+    forward(
+        std::net::TcpListener::bind(("127.0.0.1", port)).unwrap(),
+        server.addr.clone(),
+    );
+    ana.wait("delivered once the server answers", "/api/progress", |v| {
+        v["delivered"] == json!(1)
+    });
+    let note = sent_note(&data.join("queue"));
+    assert_eq!(
+        Note::parse(&note).unwrap().signatures()[0].name,
+        "PS-0000001"
+    );
+    drop(station);
+    assert!(server.stop().success());
+}
