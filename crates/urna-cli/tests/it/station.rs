@@ -54,6 +54,16 @@ impl Election {
         }
     }
 
+    /// A new election, its `urna serve` running, and the log's verifier key.
+    fn served() -> (Self, Server, String) {
+        let e = Self::new();
+        let server = Server::start(&e.data, &[]);
+        let log_key = run(&["log", "key", "--data", p(&e.data)], 0)
+            .trim()
+            .to_owned();
+        (e, server, log_key)
+    }
+
     fn key(&self, station: &str) -> PathBuf {
         self.dir.path().join(format!("{station}.key"))
     }
@@ -122,11 +132,7 @@ fn station_contest(b: &mut Browser) -> Value {
 
 #[test]
 fn a_station_signs_its_own_protocol_and_its_queue_reaches_the_log() {
-    let e = Election::new();
-    let server = Server::start(&e.data, &[]);
-    let log_key = run(&["log", "key", "--data", p(&e.data)], 0)
-        .trim()
-        .to_owned();
+    let (e, server, log_key) = Election::served();
     let one = e.station_dir("ps1");
 
     // Another key than the station's own is refused, naming the flag; so is plain HTTP to a
@@ -323,11 +329,7 @@ fn forward(listener: std::net::TcpListener, to: String) {
 
 #[test]
 fn a_station_keeps_retrying_until_the_server_answers() {
-    let e = Election::new();
-    let server = Server::start(&e.data, &[]);
-    let log_key = run(&["log", "key", "--data", p(&e.data)], 0)
-        .trim()
-        .to_owned();
+    let (e, server, log_key) = Election::served();
     // The station is told an address where nothing listens yet.
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
