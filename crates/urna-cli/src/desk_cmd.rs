@@ -62,7 +62,7 @@ enum DeskCommand {
     },
     /// Write the audit trail (every action: who, what, when) as JSON lines.
     AuditExport {
-        /// Data directory.
+        /// Data directory (a counting centre's, or a polling station's).
         #[arg(long)]
         data: PathBuf,
         /// Output file (default: standard output).
@@ -142,7 +142,10 @@ pub(crate) fn run(args: DeskArgs) -> Result<ExitCode> {
         }
         Some(DeskCommand::User { command }) => manage(command),
         Some(DeskCommand::AuditExport { data, out }) => {
-            require_dir(&data)?;
+            // A counting centre's data directory, or a polling station's (`urna station`).
+            if !data.join(db::DESK_DB).is_file() {
+                require_dir(&data)?;
+            }
             let conn = db::open(&data)?;
             let n = match out {
                 Some(path) => {
@@ -203,22 +206,13 @@ fn serve(args: &DeskArgs) -> Result<ExitCode> {
         );
     };
     require_dir(data)?;
-    let skey =
-        std::fs::read_to_string(key).with_context(|| format!("reading {}", key.display()))?;
-    let signer = NoteSigner::from_skey(skey.trim())
-        .with_context(|| format!("--key {}: not a private key", key.display()))?;
-    let desk = Arc::new(Desk::open(data, centre, signer)?);
-    let client = match (&args.submit_to, &args.log_key) {
-        (Some(url), Some(log_key)) => {
-            let log = NoteVerifier::from_vkey(log_key).context("--log-key")?;
-            let options = SubmitOptions {
-                ca_cert: args.ca_cert.clone(),
-                ..SubmitOptions::default()
-            };
-            Some(SubmitClient::new(url, log, options).context("--submit-to")?)
-        }
-        _ => None,
-    };
+    let desk = Arc::new(Desk::open(data, centre, read_key(key)?)?);
+    let client = submit_client(
+        args.submit_to.as_deref(),
+        args.log_key.as_deref(),
+        args.ca_cert.as_ref(),
+        "--submit-to",
+    )?;
     let delivering = client.is_some();
     let tls = args.tls.load("urna desk", &[args.listen])?;
     let scheme = urna_server::tls::scheme(tls.as_ref());
@@ -228,23 +222,13 @@ fn serve(args: &DeskArgs) -> Result<ExitCode> {
     if let Err(e) = urna_server::raise_open_file_limit() {
         eprintln!("urna desk: cannot raise the open-file limit ({e}); keeping the current one");
     }
-    // Installed on first poll, inside the desk's runtime.
-    let shutdown = async {
-        match urna_server::shutdown_signal() {
-            Ok(signal) => signal.await,
-            Err(e) => {
-                eprintln!("urna desk: cannot install signal handlers ({e}); stop with SIGKILL");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
     urna_desk::run(
         desk,
         listener,
         client,
         Duration::from_millis(args.deliver_ms.max(10)),
         tls,
-        shutdown,
+        shutdown("urna desk"),
         |addr| {
             println!("urna desk: listening on {scheme}://{addr}");
             if !delivering {
@@ -255,4 +239,41 @@ fn serve(args: &DeskArgs) -> Result<ExitCode> {
     )?;
     eprintln!("urna desk: stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// A signing key from its file (`urna keys generate`).
+pub(crate) fn read_key(key: &Path) -> Result<NoteSigner> {
+    let skey =
+        std::fs::read_to_string(key).with_context(|| format!("reading {}", key.display()))?;
+    NoteSigner::from_skey(skey.trim())
+        .with_context(|| format!("--key {}: not a private key", key.display()))
+}
+
+/// The client delivering to `urna serve` at `url` (the flag `flag`), when one is given.
+pub(crate) fn submit_client(
+    url: Option<&str>,
+    log_key: Option<&str>,
+    ca_cert: Option<&PathBuf>,
+    flag: &'static str,
+) -> Result<Option<SubmitClient>> {
+    let (Some(url), Some(log_key)) = (url, log_key) else {
+        return Ok(None);
+    };
+    let log = NoteVerifier::from_vkey(log_key).context("--log-key")?;
+    let options = SubmitOptions {
+        ca_cert: ca_cert.cloned(),
+        ..SubmitOptions::default()
+    };
+    Ok(Some(SubmitClient::new(url, log, options).context(flag)?))
+}
+
+/// Completes on SIGINT or SIGTERM; installed on first poll, inside the server's runtime.
+pub(crate) async fn shutdown(who: &'static str) {
+    match urna_server::shutdown_signal() {
+        Ok(signal) => signal.await,
+        Err(e) => {
+            eprintln!("{who}: cannot install signal handlers ({e}); stop with SIGKILL");
+            std::future::pending::<()>().await;
+        }
+    }
 }

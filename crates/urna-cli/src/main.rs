@@ -40,6 +40,7 @@ mod log_cmd;
 mod report;
 mod seats;
 mod serve_cmd;
+mod station_cmd;
 mod submit_cmd;
 mod verify_cmd;
 mod witness_cmd;
@@ -263,6 +264,10 @@ enum Command {
     /// with the centre's authority key and delivered to `urna serve`; `user add`,
     /// `audit-export`.
     Desk(desk_cmd::DeskArgs),
+    /// Polling-station mode: the desk's entry screens for one station, keyed by its chair
+    /// and a second member, signed with the station's own key into the `urna submit` queue;
+    /// `init` sets the board up.
+    Station(station_cmd::StationArgs),
     /// Sign a commission's decision on a station's current entry (`accept`, `recount`,
     /// `annul`) as an `urna/decision/v1` note, to send with `urna submit` or `urna ingest`.
     Decide(decide_cmd::DecideArgs),
@@ -476,6 +481,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Publish(args) => serve_cmd::publish(&args),
         Command::Submit(args) => submit_cmd::run(args),
         Command::Desk(args) => desk_cmd::run(args),
+        Command::Station(args) => station_cmd::run(args),
         Command::Decide(args) => decide_cmd::run(&args),
         Command::Verify(args) => verify_cmd::run(args),
         Command::Export(args) => export_cmd::run(args),

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use urna_server::submit::{SubmitClient, SubmitError};
+use urna_server::submit::{Stored, SubmitClient, SubmitError};
 
 use crate::desk::{Desk, Refusal};
 
@@ -29,6 +29,38 @@ pub struct Pass {
     pub waiting: usize,
 }
 
+/// Sends one note and records the log's answer with `stored` or `refused` (the log's code
+/// and message), counting it in `pass`. `false` when the server gave no answer (said on
+/// stderr, naming `what`): the notes after it would fail alike.
+///
+/// # Errors
+/// What `stored` or `refused` returns.
+pub(crate) fn send_one(
+    client: &SubmitClient,
+    note: &[u8],
+    what: &str,
+    pass: &mut Pass,
+    stored: impl FnOnce(&Stored) -> Result<(), Refusal>,
+    refused: impl FnOnce(&str) -> Result<(), Refusal>,
+) -> Result<bool, Refusal> {
+    match client.submit(note) {
+        Ok(s) => {
+            stored(&s)?;
+            pass.delivered += 1;
+        }
+        Err(SubmitError::Refused { code, message, .. }) => {
+            refused(&format!("{code}: {message}"))?;
+            pass.refused += 1;
+        }
+        Err(e) => {
+            eprintln!("{what} not delivered yet: {e}");
+            pass.waiting += 1;
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
 /// Sends every signed, undelivered note once.
 ///
 /// # Errors
@@ -37,52 +69,46 @@ pub fn deliver_pending(desk: &Desk, client: &SubmitClient) -> Result<Pass, Refus
     let mut pass = Pass::default();
     // Decisions first: a recount's decision reaches the log before its amendment.
     for (id, contest, station, note) in desk.undelivered_decisions()? {
-        match client.submit(&note) {
-            Ok(stored) => {
-                desk.decision_answered(id, Some(stored.index), stored.status.as_str())?;
-                pass.delivered += 1;
-            }
-            Err(SubmitError::Refused { code, message, .. }) => {
-                desk.decision_answered(id, None, &format!("{code}: {message}"))?;
-                pass.refused += 1;
-            }
-            Err(e) => {
-                eprintln!("urna desk: decision on {contest}/{station} not delivered yet: {e}");
-                pass.waiting += 1;
-                return Ok(pass);
-            }
+        let answered = send_one(
+            client,
+            &note,
+            &format!("urna desk: decision on {contest}/{station}"),
+            &mut pass,
+            |s| desk.decision_answered(id, Some(s.index), s.status.as_str()),
+            |why| desk.decision_answered(id, None, why),
+        )?;
+        if !answered {
+            return Ok(pass);
         }
     }
     for (contest, station, note) in desk.undelivered()? {
-        match client.submit(&note) {
-            Ok(stored) => {
-                // The scan goes once its note is stored (the server takes only scans a stored
-                // note names); until it is there the note counts as undelivered, and the next
-                // pass sends both again (the note then as a duplicate).
+        let what = format!("urna desk: {contest}/{station}");
+        // The scan goes once its note is stored (the server takes only scans a stored note
+        // names); until the server has it the note counts as waiting, and the next pass sends
+        // both again (the note then as a duplicate).
+        let mut scan_waiting = false;
+        let answered = send_one(
+            client,
+            &note,
+            &what,
+            &mut pass,
+            |s| {
                 if let Err(e) = deliver_scan(desk, client, &note) {
-                    eprintln!("urna desk: scan of {contest}/{station} not delivered yet: {e}");
-                    pass.waiting += 1;
-                    break;
+                    eprintln!("{what}: its scan not delivered yet: {e}");
+                    scan_waiting = true;
+                    return Ok(());
                 }
-                desk.delivered(
-                    &contest,
-                    &station,
-                    stored.index,
-                    &stored.receipt,
-                    stored.status.as_str(),
-                )?;
-                pass.delivered += 1;
-            }
-            Err(SubmitError::Refused { code, message, .. }) => {
-                desk.refused(&contest, &station, &format!("{code}: {message}"))?;
-                pass.refused += 1;
-            }
-            Err(e) => {
-                eprintln!("urna desk: {contest}/{station} not delivered yet: {e}");
-                pass.waiting += 1;
-                // The server is unreachable or misbehaving: the rest would fail alike.
-                break;
-            }
+                desk.delivered(&contest, &station, s.index, &s.receipt, s.status.as_str())
+            },
+            |why| desk.refused(&contest, &station, why),
+        )?;
+        if scan_waiting {
+            pass.delivered -= 1;
+            pass.waiting += 1;
+        }
+        if !answered || scan_waiting {
+            // The server is unreachable or misbehaving: the rest would fail alike.
+            break;
         }
     }
     Ok(pass)
@@ -110,28 +136,97 @@ fn deliver_scan(desk: &Desk, client: &SubmitClient, note: &[u8]) -> Result<(), S
     }
 }
 
-/// Runs [`deliver_pending`] every `every` until `stop` is set.
-///
-/// # Errors
-/// The thread cannot be started.
-pub fn spawn(
-    desk: Arc<Desk>,
-    client: SubmitClient,
-    every: Duration,
-    stop: Arc<AtomicBool>,
-) -> std::io::Result<JoinHandle<()>> {
-    std::thread::Builder::new()
-        .name("urna-desk-deliver".into())
-        .spawn(move || {
-            while !stop.load(Ordering::SeqCst) {
-                if let Err(e) = deliver_pending(&desk, &client) {
-                    eprintln!("urna desk: delivery: {}", e.message);
+/// One delivery pass: [`deliver_pending`], or a station's [`crate::station::deliver_queue`].
+pub type PassFn = fn(&Desk, &SubmitClient) -> Result<Pass, Refusal>;
+
+/// A delivery thread: one pass every `every`; while a pass leaves notes waiting (the server
+/// cannot be reached), the pause doubles, up to `max_pause`.
+#[derive(Debug, Clone, Copy)]
+pub struct Passes {
+    /// The thread's name.
+    pub thread: &'static str,
+    /// Who says so on stderr when a pass fails.
+    pub who: &'static str,
+    /// The pause after a pass that reached the server.
+    pub every: Duration,
+    /// The longest pause.
+    pub max_pause: Duration,
+}
+
+impl Passes {
+    /// The pause after `pass`, `previous` the one before it.
+    pub fn next_pause(&self, previous: Duration, pass: &Pass) -> Duration {
+        if pass.waiting == 0 {
+            self.every
+        } else {
+            (previous.max(self.every) * 2).min(self.max_pause.max(self.every))
+        }
+    }
+
+    /// Runs `pass` until `stop` is set, with a last pass at the stop, so notes signed just
+    /// before it are not left waiting.
+    ///
+    /// # Errors
+    /// The thread cannot be started.
+    pub fn spawn(
+        self,
+        desk: Arc<Desk>,
+        client: SubmitClient,
+        stop: Arc<AtomicBool>,
+        pass: PassFn,
+    ) -> std::io::Result<JoinHandle<()>> {
+        std::thread::Builder::new()
+            .name(self.thread.into())
+            .spawn(move || {
+                let mut pause = self.every;
+                while !stop.load(Ordering::SeqCst) {
+                    match pass(&desk, &client) {
+                        Ok(p) => pause = self.next_pause(pause, &p),
+                        Err(e) => eprintln!("{}: delivery: {}", self.who, e.message),
+                    }
+                    // In short steps, so a stop is not kept waiting by a long pause.
+                    let until = std::time::Instant::now() + pause;
+                    while !stop.load(Ordering::SeqCst) && std::time::Instant::now() < until {
+                        std::thread::sleep(self.every.min(Duration::from_millis(100)));
+                    }
                 }
-                std::thread::sleep(every);
-            }
-            // A last pass, so notes signed just before the stop are not left waiting.
-            if let Err(e) = deliver_pending(&desk, &client) {
-                eprintln!("urna desk: delivery: {}", e.message);
-            }
-        })
+                if let Err(e) = pass(&desk, &client) {
+                    eprintln!("{}: delivery: {}", self.who, e.message);
+                }
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pause_doubles_while_unreachable_and_resets_when_answered() {
+        let passes = Passes {
+            thread: "t",
+            who: "t",
+            every: Duration::from_millis(500),
+            max_pause: Duration::from_secs(60),
+        };
+        let down = Pass {
+            waiting: 1,
+            ..Pass::default()
+        };
+        let mut pause = passes.every;
+        let mut seen = Vec::new();
+        for _ in 0..10 {
+            pause = passes.next_pause(pause, &down);
+            seen.push(pause.as_millis());
+        }
+        assert_eq!(&seen[..4], &[1000, 2000, 4000, 8000]);
+        assert_eq!(*seen.last().unwrap(), 60_000);
+        assert_eq!(passes.next_pause(pause, &Pass::default()), passes.every);
+        // A desk's passes (max_pause = every) never back off.
+        let flat = Passes {
+            max_pause: passes.every,
+            ..passes
+        };
+        assert_eq!(flat.next_pause(flat.every, &down), flat.every);
+    }
 }

@@ -26,6 +26,7 @@ mod accounts;
 mod decide;
 mod progress;
 mod scans;
+pub mod station;
 
 pub use decide::PendingDecision;
 pub use scans::{MAX_SCAN, scan_kind};
@@ -170,6 +171,8 @@ pub struct Desk {
     password_checks: AtomicUsize,
     /// Anonymous CSRF refusals: when one was last written, how many since were not.
     anonymous_refusals: Mutex<(i64, u64)>,
+    /// Polling-station mode ([`station`]): one station, signed with its own key.
+    station: Option<station::Scope>,
 }
 
 /// One keyed line to save, and where to answer with the entry's values after the commit.
@@ -318,6 +321,17 @@ impl Desk {
             }
             Some(_) => {}
         }
+        Self::build(data, election, unit, signer, None)
+    }
+
+    /// The desk over `data` for `centre`, its key already checked.
+    fn build(
+        data: &Path,
+        election: Election,
+        centre: UnitIdx,
+        signer: NoteSigner,
+        station: Option<station::Scope>,
+    ) -> Result<Self, SetupError> {
         let conn = db::open(data)?;
         let (lines, rx) = sync_channel::<LineWrite>(4 * LINE_GROUP);
         let writer = db::open(data)?;
@@ -327,7 +341,7 @@ impl Desk {
             .map_err(|e| SetupError::Definition(format!("starting the line writer: {e}")))?;
         Ok(Self {
             election,
-            centre: unit,
+            centre,
             signer,
             conn: Mutex::new(conn),
             dummy_hash: db::hash_password(&random_hex())?,
@@ -339,6 +353,7 @@ impl Desk {
             scans_dir: data.join("scans"),
             password_checks: AtomicUsize::new(0),
             anonymous_refusals: Mutex::new((i64::MIN, 0)),
+            station,
         })
     }
 
@@ -548,6 +563,7 @@ impl Desk {
             })),
             "centre": self.election.units[self.centre.0 as usize].id,
             "election": self.election.name,
+            "station": self.station_view(s),
         })
     }
 
@@ -819,7 +835,7 @@ impl Desk {
                 format!("field `station`: {station:?} is not a station of this election"),
             )
         })?;
-        if !e.unit_within(e.stations[st.0 as usize].unit, self.centre) {
+        if !e.unit_within(e.stations[st.0 as usize].unit, self.centre) || !self.keys_station(st) {
             db::audit(
                 &self.db(),
                 s.actor(),
@@ -1121,7 +1137,17 @@ impl Desk {
             .collect::<Result<_, _>>()?
         };
         let mut state = "entering";
-        if let [(a, ta, true), (b, tb, true)] = entries.as_slice() {
+        if self.station.is_some()
+            && let [(a, ta, true), (b, tb, true)] = entries.as_slice()
+        {
+            state = self.station_round(
+                &tx,
+                (c, st),
+                round,
+                (a.as_str(), ta.as_str()),
+                (b.as_str(), tb.as_str()),
+            )?;
+        } else if let [(a, ta, true), (b, tb, true)] = entries.as_slice() {
             match form::decide(&self.election, c, st, &values_of(a), &values_of(b)) {
                 Decision::Sign(text) => {
                     self.sign(
@@ -1391,6 +1417,9 @@ impl Desk {
     /// # Errors
     /// [`Refusal`] if not logged in.
     pub fn progress(&self, s: &Session) -> Result<Value, Refusal> {
+        if self.station.is_some() {
+            return self.station_progress(s);
+        }
         self.require(
             s,
             &[Role::Typist, Role::Coordinator, Role::Administrator],

@@ -25,7 +25,11 @@
 //!   written to `DATA/scans/` for the bundle and named in the signed note; progress per
 //!   municipality.
 //!
-//! Out of scope: polling-station mode, printed forms with QR codes.
+//! - polling-station mode ([`station`], `urna station`): the same entry screens for one
+//!   station, keyed by its board's chair and a second member, signed with the station's own
+//!   key into the store-and-forward queue of `urna submit`, delivered in the background.
+//!
+//! Out of scope: printed forms with QR codes.
 
 pub mod accounts;
 pub mod db;
@@ -33,6 +37,7 @@ pub mod deliver;
 pub mod desk;
 pub mod form;
 pub mod http;
+pub mod station;
 
 pub use desk::{Desk, Refusal, SetupError};
 
@@ -66,8 +71,9 @@ pub fn conn_limits() -> ConnLimits {
 }
 
 /// Serves the desk on `listener` (HTTPS with `tls`) until `shutdown` completes; with a client, delivers signed
-/// notes every `deliver_every` (and once more at the stop). Calls `on_bound` with the address
-/// once it listens.
+/// notes every `deliver_every` (and once more at the stop): a counting centre's from
+/// `desk.sqlite` ([`deliver`]), a polling station's from its queue ([`station`]).
+/// Calls `on_bound` with the address once it listens.
 ///
 /// # Errors
 /// The listener or the runtime cannot be set up.
@@ -81,8 +87,27 @@ pub fn run(
     on_bound: impl FnOnce(SocketAddr),
 ) -> std::io::Result<()> {
     let stop = Arc::new(AtomicBool::new(false));
+    // A centre's notes wait in desk.sqlite, a station's in its queue, where the pause
+    // backs off while the server cannot be reached.
+    let (passes, pass): (_, deliver::PassFn) = if desk.station_queue().is_some() {
+        let passes = deliver::Passes {
+            thread: "urna-station-deliver",
+            who: "urna station",
+            every: deliver_every,
+            max_pause: station::MAX_PAUSE,
+        };
+        (passes, station::deliver_queue)
+    } else {
+        let passes = deliver::Passes {
+            thread: "urna-desk-deliver",
+            who: "urna desk",
+            every: deliver_every,
+            max_pause: deliver_every,
+        };
+        (passes, deliver::deliver_pending)
+    };
     let deliverer = client
-        .map(|c| deliver::spawn(Arc::clone(&desk), c, deliver_every, Arc::clone(&stop)))
+        .map(|c| passes.spawn(Arc::clone(&desk), c, Arc::clone(&stop), pass))
         .transpose()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

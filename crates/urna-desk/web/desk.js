@@ -41,7 +41,14 @@ async function api(method, path, body) {
 function translate() {
   document.documentElement.lang = language();
   for (const e of document.querySelectorAll("[data-t]")) e.textContent = t(e.dataset.t);
-  if (session && session.user) {
+  const station = session && session.station;
+  if (station) {
+    // Polling-station mode: one station, its board's chair and member.
+    $("#title").textContent = document.title = t("station.title");
+    if (session.user) {
+      $("#who").textContent = t("who.station", { name: session.user.name, seat: t("seat." + station.seat), station: station.id });
+    }
+  } else if (session && session.user) {
     $("#who").textContent = t("who", {
       name: session.user.name,
       role: t("role." + session.user.role),
@@ -65,6 +72,12 @@ async function load() {
   if (!u) return show("login");
   if (u.must_change) return show("password");
   if (u.role === "typist") show("typist", "progress");
+  if (session.station) {
+    // The station is fixed; with one contest, so is the contest.
+    $("#claim-station").value = session.station.id;
+    $("#claim-station").readOnly = true;
+    if (session.station.contests.length === 1) $("#claim-contest").value = session.station.contests[0];
+  }
   if (u.role === "coordinator") {
     show("coordinator", "progress");
     await loadDifferences();
@@ -75,8 +88,27 @@ async function load() {
   progressTimer = setInterval(() => loadProgress().catch(() => {}), 5000);
 }
 
+// A polling station's protocols: one row a contest, with its round and what the last one decided.
+function stationProgress(p) {
+  const rows = $("#progress-rows");
+  rows.replaceChildren();
+  for (const c of p.contests) {
+    const parts = [];
+    if (c.queue) parts.push(t("station.queue." + c.queue));
+    else parts.push(t("station.round", { round: c.round, entered: c.entered }));
+    if (!c.queue && c.last === "differ") parts.push(t("station.last.differ", { round: c.round - 1 }));
+    if (!c.queue && c.last === "confirm") parts.push(t("station.last.confirm", { round: c.round - 1, rules: c.rules }));
+    const tr = el("tr");
+    tr.dataset.contest = c.contest;
+    tr.append(el("th", c.contest), el("td", parts.join("; ")));
+    rows.append(tr);
+  }
+  $("#progress h3").hidden = $("#progress-units").closest("table").hidden = true;
+}
+
 async function loadProgress() {
   const p = await api("GET", "/api/progress");
+  if (session.station) return stationProgress(p);
   const rows = $("#progress-rows");
   rows.replaceChildren();
   for (const k of ["protocols", "not_started", "entering", "entered_once", "differences", "signed", "delivered", "refused"]) {
@@ -350,8 +382,13 @@ function init() {
     say(t("entry.done", { state: t("state." + r.protocol) }));
     $("#entry").hidden = true;
     entry = null;
-    $("#claim-station").value = "";
-    $("#claim-station").focus();
+    if (session.station) {
+      await loadProgress();
+      $("#claim-contest").focus();
+    } else {
+      $("#claim-station").value = "";
+      $("#claim-station").focus();
+    }
   });
   form("#adduser", async () => {
     const name = $("#au-name").value;

@@ -96,6 +96,19 @@ const en = {
   "manage.enable": "Enable",
   "manage.submit": "Apply",
   "manage.done": "{name}: {action} done ({sessions} sessions ended).",
+  // Polling-station mode (urna station).
+  "station.title": "Polling station",
+  "who.station": "{name} ({seat}), station {station}",
+  "seat.chair": "Chair",
+  "seat.member": "Member",
+  "state.differ": "the two entries differ; key the paper again, both of you",
+  "state.confirm": "both entries agree but break a rule of the election; key the paper again to confirm it",
+  "station.round": "round {round}: {entered} of 2 entries finished",
+  "station.last.differ": "the entries of round {round} differed",
+  "station.last.confirm": "round {round} broke {rules}: a second equal round confirms the paper",
+  "station.queue.queued": "signed with the station's key; waiting in the queue",
+  "station.queue.delivered": "signed with the station's key; in the log",
+  "station.queue.refused": "refused by the log",
 };
 
 const sq = {
@@ -185,6 +198,19 @@ const sq = {
   "manage.enable": "Aktivizo",
   "manage.submit": "Zbato",
   "manage.done": "{name}: {action} u krye ({sessions} seanca u mbyllën).",
+  // Polling-station mode (urna station).
+  "station.title": "Qendra e votimit",
+  "who.station": "{name} ({seat}), qendra e votimit {station}",
+  "seat.chair": "Kryetari",
+  "seat.member": "Anëtar",
+  "state.differ": "të dyja futjet ndryshojnë; futeni përsëri protokollin, të dy",
+  "state.confirm": "të dyja futjet përputhen, por shkelin një rregull të zgjedhjeve; futeni përsëri protokollin për ta konfirmuar",
+  "station.round": "raundi {round}: {entered} nga 2 futje të përfunduara",
+  "station.last.differ": "futjet e raundit {round} ndryshonin",
+  "station.last.confirm": "raundi {round} shkeli {rules}: një raund i dytë i njëjtë e konfirmon protokollin",
+  "station.queue.queued": "nënshkruar me çelësin e qendrës së votimit; pret në radhë",
+  "station.queue.delivered": "nënshkruar me çelësin e qendrës së votimit; në regjistër",
+  "station.queue.refused": "refuzuar nga regjistri",
 };
 
 const mk = {
@@ -274,6 +300,19 @@ const mk = {
   "manage.enable": "Овозможи",
   "manage.submit": "Примени",
   "manage.done": "{name}: {action} извршено ({sessions} сесии завршени).",
+  // Polling-station mode (urna station).
+  "station.title": "Избирачко место",
+  "who.station": "{name} ({seat}), избирачко место {station}",
+  "seat.chair": "Претседател",
+  "seat.member": "Член",
+  "state.differ": "двата внеса се разликуваат; внесете го записникот повторно, двајцата",
+  "state.confirm": "двата внеса се совпаѓаат, но кршат правило на изборите; внесете го записникот повторно за да го потврдите",
+  "station.round": "круг {round}: {entered} од 2 внеса завршени",
+  "station.last.differ": "внесовите од кругот {round} се разликуваа",
+  "station.last.confirm": "кругот {round} ги прекрши {rules}: втор ист круг го потврдува записникот",
+  "station.queue.queued": "потпишано со клучот на избирачкото место; чека во редот",
+  "station.queue.delivered": "потпишано со клучот на избирачкото место; во регистарот",
+  "station.queue.refused": "одбиено од регистарот",
 };
 
 const srLatn = {
@@ -363,6 +402,19 @@ const srLatn = {
   "manage.enable": "Omogući",
   "manage.submit": "Primijeni",
   "manage.done": "{name}: {action} izvršeno ({sessions} sesija završeno).",
+  // Polling-station mode (urna station).
+  "station.title": "Biračko mjesto",
+  "who.station": "{name} ({seat}), biračko mjesto {station}",
+  "seat.chair": "Predsjednik",
+  "seat.member": "Član",
+  "state.differ": "dva unosa se razlikuju; unesite zapisnik ponovo, oboje",
+  "state.confirm": "oba unosa se slažu, ali krše pravilo izbora; unesite zapisnik ponovo da ga potvrdite",
+  "station.round": "krug {round}: {entered} od 2 unosa završena",
+  "station.last.differ": "unosi iz kruga {round} su se razlikovali",
+  "station.last.confirm": "krug {round} je prekršio {rules}: drugi jednaki krug potvrđuje zapisnik",
+  "station.queue.queued": "potpisano ključem biračkog mjesta; čeka u redu",
+  "station.queue.delivered": "potpisano ključem biračkog mjesta; u registru",
+  "station.queue.refused": "odbijeno od registra",
 };
 
 const WORDS = { en, sq, mk, "sr-Latn": srLatn };

@@ -14,9 +14,9 @@ use crate::server::Server;
 use crate::{init, p, run, urna};
 
 /// A running `urna desk`; killed when dropped.
-struct DeskProcess {
+pub(crate) struct DeskProcess {
     child: Child,
-    addr: String,
+    pub(crate) addr: String,
 }
 
 impl Drop for DeskProcess {
@@ -27,7 +27,8 @@ impl Drop for DeskProcess {
 }
 
 fn start_desk(data: &Path, key: &Path, serve_url: &str, log_key: &str) -> DeskProcess {
-    let mut child = urna()
+    let mut command = urna();
+    command
         .args([
             "desk",
             "--data",
@@ -38,7 +39,14 @@ fn start_desk(data: &Path, key: &Path, serve_url: &str, log_key: &str) -> DeskPr
             p(key),
         ])
         .args(["--listen", "127.0.0.1:0", "--submit-to", serve_url])
-        .args(["--log-key", log_key, "--deliver-ms", "50"])
+        .args(["--log-key", log_key, "--deliver-ms", "50"]);
+    spawn_listening(command, "urna desk: listening on http://")
+}
+
+/// Starts `command`, a desk or station, and reads its address from the first line, which
+/// must start with `prefix`.
+pub(crate) fn spawn_listening(mut command: std::process::Command, prefix: &str) -> DeskProcess {
+    let mut child = command
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -48,7 +56,7 @@ fn start_desk(data: &Path, key: &Path, serve_url: &str, log_key: &str) -> DeskPr
     out.read_line(&mut line).unwrap();
     let addr = line
         .trim()
-        .strip_prefix("urna desk: listening on http://")
+        .strip_prefix(prefix)
         .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
         .to_owned();
     std::thread::spawn(move || {
@@ -81,14 +89,14 @@ fn add_user(data: &Path, name: &str, role: &str, password: &str) {
 }
 
 /// A browser-like client with its own cookie and CSRF token.
-struct Browser {
+pub(crate) struct Browser {
     addr: String,
     cookie: Option<String>,
-    csrf: String,
+    pub(crate) csrf: String,
 }
 
 impl Browser {
-    fn new(addr: &str) -> Self {
+    pub(crate) fn new(addr: &str) -> Self {
         let mut b = Self {
             addr: addr.to_owned(),
             cookie: None,
@@ -99,7 +107,7 @@ impl Browser {
         b
     }
 
-    fn call(&mut self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+    pub(crate) fn call(&mut self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
         let mut s = TcpStream::connect(&self.addr).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
         let body = body
@@ -135,7 +143,7 @@ impl Browser {
         (status, serde_json::from_str(body).unwrap_or(Value::Null))
     }
 
-    fn post(&mut self, path: &str, body: Value) -> Value {
+    pub(crate) fn post(&mut self, path: &str, body: Value) -> Value {
         let (status, v) = self.call("POST", path, Some(body));
         assert_eq!(status, 200, "{path}: {v}");
         v
@@ -158,7 +166,7 @@ impl Browser {
     }
 
     /// Keys a whole protocol: every ballot cast valid, all for the first list.
-    fn key(&mut self, station: &str) -> Value {
+    pub(crate) fn key(&mut self, station: &str) -> Value {
         let e = self.post(
             "/api/claim",
             json!({"contest": urna_sim::CONTEST_ID, "station": station}),
@@ -318,7 +326,7 @@ fn a_paper_protocol_keyed_twice_reaches_the_log_signed_by_the_centre() {
 }
 
 /// Keys `text` into the focused element, as a typist does (`\u{E007}` is Enter).
-fn type_keys(b: &crate::web::Browser, text: &str) {
+pub(crate) fn type_keys(b: &crate::web::Browser, text: &str) {
     let active = b.cmd("GET", "/element/active", None);
     let id = active
         .as_object()
@@ -333,7 +341,7 @@ fn type_keys(b: &crate::web::Browser, text: &str) {
     );
 }
 
-fn focus(b: &crate::web::Browser, selector: &str) {
+pub(crate) fn focus(b: &crate::web::Browser, selector: &str) {
     b.wait_for(
         selector,
         "const e = document.querySelector(arguments[0]); if (!e || e.closest('[hidden]')) return null; e.focus(); return document.activeElement === e;",
@@ -371,7 +379,7 @@ fn browser_login_and_open(
 
 /// The values of the protocol keyed in the browser, in form order: every ballot valid and
 /// for the first list.
-fn paper(b: &crate::web::Browser, registered: u64) -> Vec<String> {
+pub(crate) fn paper(b: &crate::web::Browser, registered: u64) -> Vec<String> {
     let keys = b.js(
         "return [...document.querySelectorAll('#entry-lines input')].map(i => i.dataset.key);",
         &[],
@@ -393,6 +401,32 @@ fn paper(b: &crate::web::Browser, registered: u64) -> Vec<String> {
             }
         })
         .collect()
+}
+
+/// Keys `values` into the open entry form with the keyboard only, `valid` (line 4) first as
+/// 9, waits for the rule it breaks, fixes it, and finishes the entry. Returns the error shown.
+pub(crate) fn key_fixing_valid(b: &crate::web::Browser, values: &[String]) -> String {
+    focus(b, "#entry-lines input");
+    for (i, v) in values.iter().enumerate() {
+        let v = if i == 3 { "9" } else { v.as_str() };
+        type_keys(b, &format!("{v}\u{E007}"));
+    }
+    let error = b.wait_for(
+        "a validation error while typing",
+        "const e = document.querySelector('#checks .error'); return e ? e.textContent : null;",
+        &[],
+    );
+    focus(b, "#entry-lines input[data-key='count:valid']");
+    b.js("document.activeElement.select();", &[]);
+    type_keys(b, "10\u{E007}");
+    b.wait_for(
+        "the error gone",
+        "const c = document.getElementById('checks'); return !c.querySelector('.error') && c.textContent.length > 0 || null;",
+        &[],
+    );
+    focus(b, "#finish");
+    type_keys(b, "\u{E007}");
+    error.as_str().unwrap_or_default().to_owned()
 }
 
 #[test]
@@ -432,28 +466,8 @@ fn desk_in_the_browser_two_typists_in_two_languages_keyboard_only() {
         json!("Përfundo këtë futje")
     );
     let values = paper(&b, registered);
-    focus(&b, "#entry-lines input");
-    for (i, v) in values.iter().enumerate() {
-        // Line 4 is `valid`: first keyed as 9.
-        let v = if i == 3 { "9" } else { v.as_str() };
-        type_keys(&b, &format!("{v}\u{E007}"));
-    }
-    let error = b.wait_for(
-        "a validation error while typing",
-        "const e = document.querySelector('#checks .error'); return e ? e.textContent : null;",
-        &[],
-    );
-    assert!(error.as_str().unwrap().starts_with("gabim "), "{error}");
-    focus(&b, "#entry-lines input[data-key='count:valid']");
-    b.js("document.activeElement.select();", &[]);
-    type_keys(&b, "10\u{E007}");
-    b.wait_for(
-        "the error gone",
-        "const c = document.getElementById('checks'); return !c.querySelector('.error') && c.textContent.length > 0 || null;",
-        &[],
-    );
-    focus(&b, "#finish");
-    type_keys(&b, "\u{E007}");
+    let error = key_fixing_valid(&b, &values);
+    assert!(error.starts_with("gabim "), "{error}");
     b.wait_for(
         "the entry finished",
         "return document.getElementById('status').textContent.startsWith('Futja përfundoi') || null;",
@@ -528,7 +542,7 @@ fn desk_in_the_browser_two_typists_in_two_languages_keyboard_only() {
 impl Browser {
     /// Keys a whole protocol as [`Browser::key`] does, but with `first` votes for the first
     /// list (10 makes it add up; anything else breaks `votes-sum-to-valid`).
-    fn key_with(&mut self, station: &str, first: u64) -> Value {
+    pub(crate) fn key_with(&mut self, station: &str, first: u64) -> Value {
         let e = self.post(
             "/api/claim",
             json!({"contest": urna_sim::CONTEST_ID, "station": station}),
@@ -556,7 +570,7 @@ impl Browser {
     }
 
     /// Polls `GET path` until `done` holds for its JSON.
-    fn wait(&mut self, what: &str, path: &str, done: impl Fn(&Value) -> bool) -> Value {
+    pub(crate) fn wait(&mut self, what: &str, path: &str, done: impl Fn(&Value) -> bool) -> Value {
         let t = std::time::Instant::now();
         loop {
             let (_, v) = self.call("GET", path, None);

@@ -21,6 +21,7 @@ mod open_lists;
 mod openapi;
 mod serve;
 pub mod server;
+mod station;
 mod submit;
 mod tamper;
 mod tls;

@@ -1,24 +1,10 @@
 //! Double entry over HTTP: equal entries are signed; different ones go to the coordinator.
 
 use serde_json::json;
-use urna_model::intake::{History, Latest, Verdict, intake};
+use urna_model::intake::{Verdict, intake};
 use urna_model::note::Note;
 
-use crate::{Client, GOOD, audit_actions, data, serve};
-
-struct Empty;
-impl History for Empty {
-    fn latest(
-        &self,
-        _: urna_model::definition::ContestIdx,
-        _: urna_model::definition::StationIdx,
-    ) -> Option<Latest> {
-        None
-    }
-    fn contains(&self, _: &[u8; 32]) -> bool {
-        false
-    }
-}
+use crate::{Client, Empty, GOOD, audit_actions, data, serve};
 
 fn signed_note(served: &crate::Served, station: &str) -> Option<Vec<u8>> {
     let conn = urna_desk::db::open(data(served)).unwrap();

@@ -9,6 +9,7 @@ mod decisions;
 mod flow;
 mod pages;
 mod security;
+mod station;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -145,6 +146,11 @@ pub fn serve_edited(centre: &str, edit: impl FnOnce(&Path)) -> Served {
             .unwrap();
         }
     }
+    serve_desk(desk, dir)
+}
+
+/// Serves `desk` (over the data directory `dir`) on a loopback port.
+pub fn serve_desk(desk: Arc<Desk>, dir: tempfile::TempDir) -> Served {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -305,6 +311,22 @@ impl Client {
             assert_eq!(a.status, 200, "{k}={v}: {}", a.json);
         }
         self.post(&format!("/api/entries/{id}/finish"), json!({}))
+    }
+}
+
+/// A log holding nothing, for intake.
+pub struct Empty;
+
+impl urna_model::intake::History for Empty {
+    fn latest(
+        &self,
+        _: urna_model::definition::ContestIdx,
+        _: urna_model::definition::StationIdx,
+    ) -> Option<urna_model::intake::Latest> {
+        None
+    }
+    fn contains(&self, _: &[u8; 32]) -> bool {
+        false
     }
 }
 

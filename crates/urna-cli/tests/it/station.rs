@@ -1,0 +1,363 @@
+//! `urna station` end to end: the real binaries (`urna station` and `urna serve`), a station's
+//! board keying its own paper protocol over HTTP, the station's own signature, the
+//! store-and-forward queue delivered in the background (or later by `urna submit --queue`),
+//! the receipts kept, and `urna verify` accepting the published log; the chair's entry screen
+//! in headless Chromium, in Albanian.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
+use serde_json::{Value, json};
+use urna_model::note::Note;
+use urna_sim::{SimConfig, Simulation};
+
+use crate::desk::{
+    Browser, DeskProcess, focus, key_fixing_valid, paper, spawn_listening, type_keys,
+};
+use crate::server::Server;
+use crate::{init, p, run, urna};
+
+const CHAIR_PW: &str = "chair-password-1";
+const MEMBER_PW: &str = "member-password-2";
+
+/// A simulated election of three stations, `urna init`-ed, and the key files of its first two
+/// stations (`PS-0000001`, `PS-0000002`), as the commission hands them to the stations.
+struct Election {
+    dir: tempfile::TempDir,
+    definition: PathBuf,
+    data: PathBuf,
+}
+
+impl Election {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let (src, data) = (dir.path().join("src"), dir.path().join("data"));
+        run(&["sim", "--out", p(&src), "--stations", "3"], 0);
+        init(&src, &data);
+        let sim = Simulation::new(SimConfig {
+            stations: 3,
+            ..SimConfig::default()
+        });
+        for i in 0..2 {
+            let st = sim.station(i);
+            std::fs::write(
+                dir.path().join(format!("{}.key", st.id)),
+                st.signer.to_skey(),
+            )
+            .unwrap();
+        }
+        Self {
+            definition: src.join("election.toml"),
+            data,
+            dir,
+        }
+    }
+
+    /// A new election, its `urna serve` running, and the log's verifier key.
+    fn served() -> (Self, Server, String) {
+        let e = Self::new();
+        let server = Server::start(&e.data, &[]);
+        let log_key = run(&["log", "key", "--data", p(&e.data)], 0)
+            .trim()
+            .to_owned();
+        (e, server, log_key)
+    }
+
+    fn key(&self, station: &str) -> PathBuf {
+        self.dir.path().join(format!("{station}.key"))
+    }
+
+    /// `urna station init` of `DIR/<name>` with the board `ana` (chair) and `besa`.
+    fn station_dir(&self, name: &str) -> PathBuf {
+        let data = self.dir.path().join(name);
+        let mut child = urna()
+            .args(["station", "init", "--data", p(&data)])
+            .args(["--chair", "ana", "--member", "besa"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        writeln!(child.stdin.take().unwrap(), "{CHAIR_PW}\n{MEMBER_PW}").unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "station init");
+        data
+    }
+
+    fn start(&self, data: &Path, station: &str, to: Option<(&str, &str)>) -> DeskProcess {
+        let mut command = urna();
+        command
+            .args(["station", "--data", p(data), "--definition"])
+            .arg(&self.definition)
+            .args(["--station", station, "--key"])
+            .arg(self.key(station))
+            .args(["--listen", "127.0.0.1:0", "--deliver-ms", "50"]);
+        if let Some((url, log_key)) = to {
+            command.args(["--to", url, "--log-key", log_key]);
+        }
+        spawn_listening(command, "urna station: listening on http://")
+    }
+}
+
+fn login(addr: &str, name: &str, password: &str) -> Browser {
+    let mut b = Browser::new(addr);
+    let v = b.post("/api/login", json!({"name": name, "password": password}));
+    assert_eq!(v["user"]["must_change"], json!(false), "{v}");
+    b.csrf = v["csrf"].as_str().unwrap().to_owned();
+    b
+}
+
+/// The one note in `dir` (a queue's `sent/`), and that its receipt is kept.
+fn sent_note(queue: &Path) -> Vec<u8> {
+    let sent: Vec<PathBuf> = std::fs::read_dir(queue.join("sent"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    let name = sent[0].file_stem().unwrap().to_str().unwrap().to_owned();
+    assert!(
+        queue
+            .join("receipts")
+            .join(format!("{name}.receipt"))
+            .is_file(),
+        "the receipt of {name} is kept"
+    );
+    std::fs::read(&sent[0]).unwrap()
+}
+
+fn station_contest(b: &mut Browser) -> Value {
+    let (_, v) = b.call("GET", "/api/progress", None);
+    v["contests"][0].clone()
+}
+
+#[test]
+fn a_station_signs_its_own_protocol_and_its_queue_reaches_the_log() {
+    let (e, server, log_key) = Election::served();
+    let one = e.station_dir("ps1");
+
+    // Another key than the station's own is refused, naming the flag; so is plain HTTP to a
+    // server off loopback.
+    let refused = |key: &str, extra: &[&str]| {
+        let out = urna()
+            .args(["station", "--data", p(&one), "--definition"])
+            .arg(&e.definition)
+            .args(["--station", "PS-0000001", "--key"])
+            .arg(e.key(key))
+            .args(extra)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2));
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let err = refused("PS-0000002", &[]);
+    assert!(err.contains("--key") && err.contains("PS-0000001"), "{err}");
+    let err = refused(
+        "PS-0000001",
+        &["--to", "http://192.0.2.1:8080", "--log-key", &log_key],
+    );
+    assert!(err.contains("loopback"), "{err}");
+
+    // Station 1 delivers in the background.
+    let st1 = e.start(&one, "PS-0000001", Some((&server.url, &log_key)));
+    let mut ana = login(&st1.addr, "ana", CHAIR_PW);
+    let mut besa = login(&st1.addr, "besa", MEMBER_PW);
+    // A difference: both are told so, and a new round opens.
+    assert_eq!(ana.key("PS-0000001")["protocol"], json!("entering"));
+    assert_eq!(besa.key_with("PS-0000001", 9)["protocol"], json!("differ"));
+    let c = station_contest(&mut ana);
+    assert_eq!(
+        (c["round"].clone(), c["last"].clone()),
+        (json!(2), json!("differ")),
+        "{c}"
+    );
+    // Round 2: equal, signed with the station's key, queued, delivered.
+    assert_eq!(ana.key("PS-0000001")["protocol"], json!("entering"));
+    assert_eq!(besa.key("PS-0000001")["protocol"], json!("signed"));
+    let v = ana.wait("station 1 delivered", "/api/progress", |v| {
+        v["delivered"] == json!(1)
+    });
+    assert_eq!(v["contests"][0]["queue"], json!("delivered"), "{v}");
+    let note = sent_note(&one.join("queue"));
+    let parsed = Note::parse(&note).unwrap();
+    assert_eq!(parsed.signatures().len(), 1);
+    assert_eq!(parsed.signatures()[0].name, "PS-0000001");
+    drop(st1);
+
+    // Station 2 has no --to: its queue waits, and `urna submit` delivers it while the
+    // station runs.
+    let two = e.station_dir("ps2");
+    let st2 = e.start(&two, "PS-0000002", None);
+    let mut ana = login(&st2.addr, "ana", CHAIR_PW);
+    let mut besa = login(&st2.addr, "besa", MEMBER_PW);
+    ana.key("PS-0000002");
+    assert_eq!(besa.key("PS-0000002")["protocol"], json!("signed"));
+    assert_eq!(station_contest(&mut ana)["queue"], json!("queued"));
+    let queue = two.join("queue");
+    let out = run(
+        &[
+            "submit",
+            "--to",
+            &server.url,
+            "--log-key",
+            &log_key,
+            "--queue",
+            p(&queue),
+        ],
+        0,
+    );
+    assert!(out.contains("stored 2 accepted PS-0000002"), "{out}");
+    assert_eq!(station_contest(&mut ana)["queue"], json!("delivered"));
+    sent_note(&queue);
+    drop(st2);
+    assert!(server.stop().success());
+
+    // In the log, each signed by its own station; `urna verify` accepts both.
+    let bundle = e.dir.path().join("bundle");
+    run(&["publish", "--data", p(&e.data), "--out", p(&bundle)], 0);
+    let out = run(&["verify", p(&bundle), "--log-key", &log_key], 0);
+    assert!(
+        out.contains("2 entries' signatures checked and replayed (2 protocols")
+            && out.contains("2 counted, 0 quarantined")
+            && out.contains("VERIFIED"),
+        "{out}"
+    );
+    // The audit trail of station 1 names the difference, the signing and the delivery.
+    let audit = run(&["desk", "audit-export", "--data", p(&one)], 0);
+    for action in ["difference", "signed", "queued", "delivered"] {
+        assert!(
+            audit.contains(&format!("\"action\":\"{action}\"")),
+            "{action}: {audit}"
+        );
+    }
+}
+
+#[test]
+fn station_in_the_browser_the_chair_keys_the_protocol_in_albanian() {
+    let Some(tools) = crate::web::Tools::find("station_in_the_browser", false) else {
+        return;
+    };
+    let e = Election::new();
+    let data = e.station_dir("ps1");
+    let station = e.start(&data, "PS-0000001", None);
+    let registered: u64 = std::fs::read_to_string(e.definition.with_file_name("stations.csv"))
+        .unwrap()
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split(',')
+        .nth(2)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let url = format!("http://{}", station.addr);
+
+    let b = crate::web::Browser::start(&tools, (1200, 900));
+    b.goto(&format!("{url}/?lang=sq"));
+    focus(&b, "#login-name");
+    type_keys(&b, "ana");
+    focus(&b, "#login-password");
+    type_keys(&b, &format!("{CHAIR_PW}\u{E007}"));
+    // No password change: the chair chose it at init. The screen names the station and the
+    // seat; the station is fixed, the one contest filled in.
+    b.wait_for(
+        "the claim form",
+        "return !document.getElementById('typist').hidden || null;",
+        &[],
+    );
+    assert_eq!(
+        b.js("return document.getElementById('title').textContent;", &[]),
+        json!("Qendra e votimit")
+    );
+    assert_eq!(
+        b.js("return document.getElementById('who').textContent;", &[]),
+        json!("ana (Kryetari), qendra e votimit PS-0000001")
+    );
+    assert_eq!(
+        b.js(
+            "const s = document.getElementById('claim-station'); return [s.value, s.readOnly, document.getElementById('claim-contest').value];",
+            &[]
+        ),
+        json!(["PS-0000001", true, urna_sim::CONTEST_ID])
+    );
+    focus(&b, "#claim-contest");
+    type_keys(&b, "\u{E007}");
+    b.wait_for(
+        "the entry form",
+        "return document.querySelector('#entry-lines input') && !document.getElementById('entry').hidden || null;",
+        &[],
+    );
+    // Keyed with the keyboard only; a wrong `valid` is flagged with its rule, then fixed.
+    let error = key_fixing_valid(&b, &paper(&b, registered));
+    assert!(error.starts_with("gabim "), "{error}");
+    b.wait_for(
+        "the entry finished",
+        "return document.getElementById('status').textContent.startsWith('Futja përfundoi') || null;",
+        &[],
+    );
+    let row = b.wait_for(
+        "the station's round",
+        "const r = document.querySelector('#progress-rows tr td'); return r && r.textContent.includes('raundi 1') ? r.textContent : null;",
+        &[],
+    );
+    assert_eq!(row, json!("raundi 1: 1 nga 2 futje të përfunduara"));
+    if let Some(dir) = std::env::var_os("URNA_SCREENSHOTS") {
+        b.screenshot(&Path::new(&dir).join("station-chair-sq.png"));
+    }
+}
+
+/// Forwards every connection to `listener` to `to`, both ways, in the background.
+fn forward(listener: std::net::TcpListener, to: String) {
+    use std::net::{Shutdown, TcpStream};
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut a) = conn else { break };
+            let Ok(mut b) = TcpStream::connect(&to) else {
+                continue;
+            };
+            let (mut a2, mut b2) = (a.try_clone().unwrap(), b.try_clone().unwrap());
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut a2, &mut b2);
+                let _ = b2.shutdown(Shutdown::Write);
+            });
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut b, &mut a);
+                let _ = a.shutdown(Shutdown::Write);
+            });
+        }
+    });
+}
+
+#[test]
+fn a_station_keeps_retrying_until_the_server_answers() {
+    let (e, server, log_key) = Election::served();
+    // The station is told an address where nothing listens yet.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let to = format!("http://127.0.0.1:{port}");
+    let data = e.station_dir("ps1");
+    let station = e.start(&data, "PS-0000001", Some((&to, &log_key)));
+    let mut ana = login(&station.addr, "ana", CHAIR_PW);
+    let mut besa = login(&station.addr, "besa", MEMBER_PW);
+    ana.key("PS-0000001");
+    assert_eq!(besa.key("PS-0000001")["protocol"], json!("signed"));
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    assert_eq!(station_contest(&mut ana)["queue"], json!("queued"));
+    // The connection comes back: the next pass delivers, the receipt is kept.
+    forward(
+        std::net::TcpListener::bind(("127.0.0.1", port)).unwrap(),
+        server.addr.clone(),
+    );
+    ana.wait("delivered once the server answers", "/api/progress", |v| {
+        v["delivered"] == json!(1)
+    });
+    let note = sent_note(&data.join("queue"));
+    assert_eq!(
+        Note::parse(&note).unwrap().signatures()[0].name,
+        "PS-0000001"
+    );
+    drop(station);
+    assert!(server.stop().success());
+}

@@ -1,0 +1,517 @@
+//! Polling-station mode: the desk's entry screens for one station, keyed by its board.
+//!
+//! The board's chair and a second member each key the paper protocol on the station's own
+//! laptop; the two entries are compared as at a counting centre ([`form::decide`]), but
+//! nobody else resolves a difference:
+//! - equal, every error rule holds: signed with the **station's own key** and written to the
+//!   store-and-forward queue of `urna submit` ([`Queue`]) before anyone is told;
+//! - different: both are told only that the entries differ, and a new round of two entries
+//!   opens;
+//! - equal but breaking an error rule: a new round opens, naming the rules; when the next
+//!   round repeats the same protocol, the board has confirmed the paper and it is signed (the
+//!   log will quarantine it, which is the truth about that paper).
+//!
+//! The accounts are the desk's (Argon2id, sessions, CSRF); the two board members are typists,
+//! their seats in the `board` table. The data directory is the station's own.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::{Connection, OptionalExtension as _, TransactionBehavior, params};
+use serde_json::{Value, json};
+use urna_model::definition::{ContestIdx, Election, StationIdx};
+use urna_model::intake::sha256;
+use urna_model::note::NoteSigner;
+use urna_model::protocol::hex;
+use urna_server::submit::{Queue, QueueError};
+
+use super::{Desk, Refusal, Session, SetupError, values_of};
+use crate::db::{self, Role};
+use crate::form::{self, Decision};
+
+/// The board's seats: each keys one entry of every round.
+const BOARD_SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS board (
+    name TEXT PRIMARY KEY REFERENCES users(name),
+    seat TEXT NOT NULL UNIQUE CHECK (seat IN ('chair', 'member'))
+);
+";
+
+/// How long a signature waits for the queue while `urna submit` holds its lock.
+const QUEUE_WAIT: Duration = Duration::from_secs(5);
+
+/// What makes a desk a polling station's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scope {
+    /// The one station keyed here.
+    station: StationIdx,
+    /// The store-and-forward queue signed protocols go to.
+    queue: PathBuf,
+    /// Account name → seat (`chair`, `member`).
+    board: BTreeMap<String, String>,
+}
+
+/// Creates a station's data directory (if missing) with its two accounts, the chair and a
+/// member, each with the password given (hashed with Argon2id; no change is forced, since
+/// they chose it here).
+///
+/// # Errors
+/// [`SetupError::Field`] for a directory that already has accounts, equal names, a bad name
+/// or a short password; [`SetupError::Db`] if SQLite fails.
+pub fn init(
+    data: &Path,
+    (chair, chair_password): (&str, &str),
+    (member, member_password): (&str, &str),
+) -> Result<(), SetupError> {
+    if chair == member {
+        return Err(SetupError::Field {
+            field: "--member",
+            rule: format!("{member:?} is the chair; the second member must be someone else"),
+        });
+    }
+    std::fs::create_dir_all(data).map_err(|e| SetupError::Field {
+        field: "--data",
+        rule: format!("{}: cannot create it: {e}", data.display()),
+    })?;
+    let mut conn = db::open(data)?;
+    conn.execute_batch(BOARD_SCHEMA)
+        .map_err(db::DbError::from)?;
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(db::DbError::from)?;
+    let accounts: i64 = tx
+        .query_row("SELECT COUNT(*) FROM users", [], |r| r.get(0))
+        .map_err(db::DbError::from)?;
+    if accounts > 0 {
+        return Err(SetupError::Field {
+            field: "--data",
+            rule: format!(
+                "{} already has accounts; a station is set up once",
+                data.display()
+            ),
+        });
+    }
+    for (seat, name, password) in [
+        ("chair", chair, chair_password),
+        ("member", member, member_password),
+    ] {
+        db::add_user(&tx, name, Role::Typist, password, "urna station init").map_err(
+            |e| match e {
+                db::DbError::Field { field, rule } => SetupError::Field {
+                    field: if seat == "chair" {
+                        if field == "name" {
+                            "--chair"
+                        } else {
+                            "chair's password"
+                        }
+                    } else if field == "name" {
+                        "--member"
+                    } else {
+                        "member's password"
+                    },
+                    rule,
+                },
+                other => SetupError::Db(other),
+            },
+        )?;
+        tx.execute("UPDATE users SET must_change = 0 WHERE name = ?1", [name])
+            .map_err(db::DbError::from)?;
+        tx.execute(
+            "INSERT INTO board (name, seat) VALUES (?1, ?2)",
+            params![name, seat],
+        )
+        .map_err(db::DbError::from)?;
+        db::audit(&tx, "urna station init", "board-seat", name, seat)?;
+    }
+    tx.commit().map_err(db::DbError::from)?;
+    Ok(())
+}
+
+/// Opens the queue, waiting up to [`QUEUE_WAIT`] while another process (`urna submit`)
+/// holds it.
+pub(crate) fn open_queue(dir: &Path) -> Result<Queue, QueueError> {
+    let start = std::time::Instant::now();
+    loop {
+        match Queue::open(dir) {
+            Err(QueueError::Busy { .. }) if start.elapsed() < QUEUE_WAIT => {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            other => return other,
+        }
+    }
+}
+
+impl Scope {
+    /// Where a signed note with SHA-256 `hash` is: `delivered` (its receipt kept beside it),
+    /// `refused`, or `queued`.
+    fn queue_state(&self, hash: &[u8; 32]) -> &'static str {
+        let name = hex(hash);
+        if self
+            .queue
+            .join("sent")
+            .join(format!("{name}.note"))
+            .is_file()
+        {
+            "delivered"
+        } else if self
+            .queue
+            .join("refused")
+            .join(format!("{name}.note"))
+            .is_file()
+        {
+            "refused"
+        } else {
+            "queued"
+        }
+    }
+}
+
+impl Desk {
+    /// Opens polling-station mode over the station's data directory `data` (made by
+    /// [`init`]): station `station` of the definition at `definition`, signing with
+    /// `signer`, which must be that station's own key as the stations file states it;
+    /// signed protocols are queued in `queue`.
+    ///
+    /// # Errors
+    /// [`SetupError`] if the definition cannot be read, the station is unknown, the key is not
+    /// its key, the directory has no board, or the queue cannot be opened.
+    pub fn open_station(
+        data: &Path,
+        definition: &Path,
+        station: &str,
+        signer: NoteSigner,
+        queue: PathBuf,
+    ) -> Result<Self, SetupError> {
+        let election = Election::load(definition)
+            .map_err(|e| SetupError::Definition(format!("{}: {e}", definition.display())))?;
+        let idx = election.station(station).ok_or_else(|| SetupError::Field {
+            field: "--station",
+            rule: format!("{station:?} is not a station of the election definition"),
+        })?;
+        let st = &election.stations[idx.0 as usize];
+        if signer.name() != st.id
+            || signer.key_id() != st.key_id
+            || signer.public_key() != st.public_key
+        {
+            return Err(SetupError::Field {
+                field: "--key",
+                rule: format!(
+                    "key {:?} is not station {station}'s key in the stations file",
+                    signer.name()
+                ),
+            });
+        }
+        if !data.join(db::DESK_DB).is_file() {
+            return Err(SetupError::Field {
+                field: "--data",
+                rule: format!(
+                    "{}: no station there; run `urna station init` first",
+                    data.display()
+                ),
+            });
+        }
+        let board = read_board(&db::open(data)?)?;
+        if board.len() != 2 {
+            return Err(SetupError::Field {
+                field: "--data",
+                rule: format!(
+                    "{}: the board has no chair and member; run `urna station init` first",
+                    data.display()
+                ),
+            });
+        }
+        open_queue(&queue).map_err(|e| SetupError::Field {
+            field: "--queue",
+            rule: e.to_string(),
+        })?;
+        let unit = st.unit;
+        Self::build(
+            data,
+            election,
+            unit,
+            signer,
+            Some(Scope {
+                station: idx,
+                queue,
+                board,
+            }),
+        )
+    }
+
+    /// The queue of a polling station (`None` at a counting centre).
+    pub fn station_queue(&self) -> Option<&Path> {
+        self.station.as_ref().map(|s| s.queue.as_path())
+    }
+
+    /// Whether the desk keys station `st`: every station of the centre at a counting
+    /// centre, only its own in polling-station mode.
+    pub(super) fn keys_station(&self, st: StationIdx) -> bool {
+        self.station.as_ref().is_none_or(|s| s.station == st)
+    }
+
+    /// The station and the caller's seat, for the page (`null` at a counting centre).
+    pub(super) fn station_view(&self, s: &Session) -> Value {
+        let Some(scope) = &self.station else {
+            return Value::Null;
+        };
+        let st = &self.election.stations[scope.station.0 as usize];
+        json!({
+            "id": st.id,
+            "name": st.name,
+            "seat": s.user.as_ref().and_then(|u| scope.board.get(&u.name)),
+            "contests": self.election.contests.iter().map(|c| &c.id).collect::<Vec<_>>(),
+        })
+    }
+
+    /// What two finished entries of a round decide at a polling station (inside `finish`'s
+    /// transaction): `signed` (signed with the station's key and queued), `differ` or
+    /// `confirm` (a new round opened).
+    pub(super) fn station_round(
+        &self,
+        tx: &Connection,
+        (c, st): (ContestIdx, StationIdx),
+        round: i64,
+        (a, ta): (&str, &str),
+        (b, tb): (&str, &str),
+    ) -> Result<&'static str, Refusal> {
+        let contest = self.election.contests[c.0 as usize].id.as_str();
+        let station = self.election.stations[st.0 as usize].id.as_str();
+        let subject = format!("{contest}/{station}");
+        let (first, second) = (values_of(a), values_of(b));
+        match form::decide(&self.election, c, st, &first, &second) {
+            Decision::Sign(text) => {
+                let why = format!("entered by {ta} and {tb}, equal");
+                self.sign_and_queue(tx, &subject, (contest, station), &text, &why)?;
+                Ok("signed")
+            }
+            Decision::Differ => {
+                next_round(tx, contest, station)?;
+                db::audit(
+                    tx,
+                    "-",
+                    "difference",
+                    &subject,
+                    &format!(
+                        "round {round}: entries by {ta} and {tb} differ; round {} opened",
+                        round + 1
+                    ),
+                )?;
+                Ok("differ")
+            }
+            Decision::Invalid => {
+                let (text, rules) = self.invalid(c, st, &first);
+                if round > 1 && self.unconfirmed(tx, (c, st), round - 1)? == Some(text.clone()) {
+                    let why = format!(
+                        "entered by {ta} and {tb}, equal; confirmed in round {round} although it breaks {rules}"
+                    );
+                    self.sign_and_queue(tx, &subject, (contest, station), &text, &why)?;
+                    return Ok("signed");
+                }
+                next_round(tx, contest, station)?;
+                db::audit(
+                    tx,
+                    "-",
+                    "confirm",
+                    &subject,
+                    &format!(
+                        "round {round}: entries by {ta} and {tb} equal but break {rules}; round {} opened to confirm",
+                        round + 1
+                    ),
+                )?;
+                Ok("confirm")
+            }
+        }
+    }
+
+    /// The protocol text of an entry and the ids of the error rules it breaks.
+    fn invalid(
+        &self,
+        c: ContestIdx,
+        st: StationIdx,
+        values: &BTreeMap<String, u64>,
+    ) -> (String, String) {
+        match form::body(&self.election, c, st, values) {
+            Ok(body) => {
+                let rules: Vec<String> = form::violations(&self.election, &body)
+                    .into_iter()
+                    .filter(|v| v.severity == urna_model::rules::Severity::Error)
+                    .map(|v| v.rule)
+                    .collect();
+                (body.to_text(), rules.join(", "))
+            }
+            Err(e) => (String::new(), e.to_string()),
+        }
+    }
+
+    /// The entries of `round`, finished, in slot order.
+    fn round_entries(
+        tx: &Connection,
+        contest: &str,
+        station: &str,
+        round: i64,
+    ) -> Result<Vec<BTreeMap<String, u64>>, Refusal> {
+        let mut q = tx.prepare(
+            "SELECT vals FROM entries WHERE contest = ?1 AND station = ?2 AND round = ?3 AND done = 1 ORDER BY slot",
+        )?;
+        let rows: Vec<String> = q
+            .query_map(params![contest, station, round], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        Ok(rows.iter().map(|v| values_of(v)).collect())
+    }
+
+    /// What round `round` decided, if it opened a new round: `differ`, or `confirm` with the
+    /// protocol text both entries stated and the rules it breaks.
+    fn round_outcome(
+        &self,
+        tx: &Connection,
+        (c, st): (ContestIdx, StationIdx),
+        round: i64,
+    ) -> Result<Option<(&'static str, String, String)>, Refusal> {
+        let contest = &self.election.contests[c.0 as usize].id;
+        let station = &self.election.stations[st.0 as usize].id;
+        let entries = Self::round_entries(tx, contest, station, round)?;
+        let [first, second] = entries.as_slice() else {
+            return Ok(None);
+        };
+        Ok(match form::decide(&self.election, c, st, first, second) {
+            Decision::Sign(_) => None,
+            Decision::Differ => Some(("differ", String::new(), String::new())),
+            Decision::Invalid => {
+                let (text, rules) = self.invalid(c, st, first);
+                Some(("confirm", text, rules))
+            }
+        })
+    }
+
+    /// The protocol text round `round` stated while breaking an error rule, if it did.
+    fn unconfirmed(
+        &self,
+        tx: &Connection,
+        at: (ContestIdx, StationIdx),
+        round: i64,
+    ) -> Result<Option<String>, Refusal> {
+        Ok(self
+            .round_outcome(tx, at, round)?
+            .filter(|o| o.0 == "confirm")
+            .map(|o| o.1))
+    }
+
+    /// Signs `text` with the station's key ([`Desk::sign`]) and writes the note to the queue
+    /// before the transaction commits: nobody is told "signed" before the note is on disk
+    /// where `urna submit` finds it.
+    fn sign_and_queue(
+        &self,
+        tx: &Connection,
+        subject: &str,
+        (contest, station): (&str, &str),
+        text: &str,
+        why: &str,
+    ) -> Result<(), Refusal> {
+        self.sign(tx, subject, contest, station, text, why, "-")?;
+        let note: Vec<u8> = tx.query_row(
+            "SELECT note FROM protocols WHERE contest = ?1 AND station = ?2",
+            params![contest, station],
+            |r| r.get(0),
+        )?;
+        let Some(scope) = &self.station else {
+            return Ok(());
+        };
+        let queue_error = |e: QueueError| Refusal::new(503, "queue", format!("the queue: {e}"));
+        let (hash, _) = open_queue(&scope.queue)
+            .and_then(|q| q.push(&note))
+            .map_err(queue_error)?;
+        db::audit(
+            tx,
+            "-",
+            "queued",
+            subject,
+            &format!("sha256:{} in {}", hex(&hash), scope.queue.display()),
+        )?;
+        Ok(())
+    }
+
+    /// The station's protocols, one per contest: state, round, entries finished in the round,
+    /// what the last round decided (`differ`, or `confirm` with the rules), and for a signed
+    /// protocol where its note is (`queued`, `delivered`, `refused`).
+    pub(super) fn station_progress(&self, s: &Session) -> Result<Value, Refusal> {
+        self.require(s, &[Role::Typist], "see the station's protocols")?;
+        let Some(scope) = &self.station else {
+            return Ok(Value::Null);
+        };
+        let st = scope.station;
+        let station = &self.election.stations[st.0 as usize].id;
+        let conn = self.db();
+        let mut rows = Vec::new();
+        let (mut signed, mut delivered) = (0, 0);
+        for (i, contest) in self.election.contests.iter().enumerate() {
+            let c = ContestIdx(u16::try_from(i).unwrap_or(u16::MAX));
+            let row: Option<(String, i64, Option<Vec<u8>>)> = conn
+                .query_row(
+                    "SELECT state, round, note FROM protocols WHERE contest = ?1 AND station = ?2",
+                    params![contest.id, station],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )
+                .optional()?;
+            let Some((state, round, note)) = row else {
+                rows.push(
+                    json!({"contest": contest.id, "state": "open", "round": 1, "entered": 0}),
+                );
+                continue;
+            };
+            let entered = Self::round_entries(&conn, &contest.id, station, round)?.len();
+            let last = if round > 1 {
+                self.round_outcome(&conn, (c, st), round - 1)?
+            } else {
+                None
+            };
+            let sent = note.map(|n| scope.queue_state(&sha256(&n)));
+            if sent.is_some() {
+                signed += 1;
+            }
+            if sent == Some("delivered") {
+                delivered += 1;
+            }
+            rows.push(json!({
+                "contest": contest.id,
+                "state": state,
+                "round": round,
+                "entered": entered,
+                "last": last.as_ref().map(|l| l.0),
+                "rules": last.map(|l| l.2),
+                "queue": sent,
+            }));
+        }
+        Ok(json!({
+            "station": station,
+            "protocols": rows.len(),
+            "signed": signed,
+            "delivered": delivered,
+            "contests": rows,
+        }))
+    }
+}
+
+/// Opens the next round of two entries.
+fn next_round(tx: &Connection, contest: &str, station: &str) -> Result<(), Refusal> {
+    tx.execute(
+        "UPDATE protocols SET round = round + 1 WHERE contest = ?1 AND station = ?2",
+        params![contest, station],
+    )?;
+    Ok(())
+}
+
+/// The board's seats, by account name.
+fn read_board(conn: &Connection) -> Result<BTreeMap<String, String>, SetupError> {
+    conn.execute_batch(BOARD_SCHEMA)
+        .map_err(db::DbError::from)?;
+    let mut q = conn
+        .prepare("SELECT name, seat FROM board")
+        .map_err(db::DbError::from)?;
+    let rows = q
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .map_err(db::DbError::from)?
+        .collect::<Result<_, _>>()
+        .map_err(db::DbError::from)?;
+    Ok(rows)
+}

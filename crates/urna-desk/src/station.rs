@@ -1,0 +1,81 @@
+//! Polling-station mode (`urna station`): the desk's entry screens for one station, offline.
+//!
+//! The board's chair and a second member each key the station's paper protocol; equal entries
+//! that pass every error rule are signed with the **station's own key** (not an authority's)
+//! and written to the store-and-forward queue of `urna submit`
+//! ([`urna_server::submit::Queue`]). The rules of a round are in [`crate::desk::station`].
+//!
+//! Delivery: with a client, the queue is sent in the background ([`crate::run`]): every pass
+//! sends the queued notes in order with [`SubmitClient`] (which retries each with backoff);
+//! while the server cannot be reached the pause between passes doubles, up to
+//! [`MAX_PAUSE`]. Stored notes move to the queue's `sent/` beside their verified receipts.
+//! Without a client the queue waits; `urna submit --queue DIR --to URL` delivers it. The
+//! queue is opened only for a moment each time, so both can run at once.
+
+use std::time::Duration;
+
+use urna_model::intake::sha256;
+use urna_model::protocol::hex;
+use urna_server::submit::SubmitClient;
+
+use crate::deliver::{Pass, send_one};
+pub use crate::desk::station::init;
+use crate::desk::station::open_queue;
+use crate::desk::{Desk, Refusal};
+
+/// Longest pause between two delivery passes while the server cannot be reached.
+pub const MAX_PAUSE: Duration = Duration::from_secs(60);
+
+/// Sends every queued note once, in the order queued; the first one that gets no answer
+/// stops the pass (the rest would fail alike). A note the desk signed is marked delivered
+/// (or refused) in `desk.sqlite` too.
+///
+/// # Errors
+/// [`Refusal`] if the desk's database or the queue fails.
+pub fn deliver_queue(desk: &Desk, client: &SubmitClient) -> Result<Pass, Refusal> {
+    let Some(dir) = desk.station_queue() else {
+        return Ok(Pass::default());
+    };
+    let queue_error = |e: urna_server::submit::QueueError| Refusal {
+        status: 503,
+        code: "queue",
+        message: format!("the queue: {e}"),
+    };
+    let queue = open_queue(dir).map_err(queue_error)?;
+    let signed = desk.undelivered()?;
+    let mut pass = Pass::default();
+    for q in queue.pending().map_err(queue_error)? {
+        let note = q.read().map_err(queue_error)?;
+        let ours = signed.iter().find(|(_, _, n)| sha256(n) == q.hash);
+        let answered = send_one(
+            client,
+            &note,
+            &format!("urna station: sha256:{}", hex(&q.hash)),
+            &mut pass,
+            |stored| {
+                queue.done(&q.hash, &stored.receipt).map_err(queue_error)?;
+                match ours {
+                    Some((contest, station, _)) => desk.delivered(
+                        contest,
+                        station,
+                        stored.index,
+                        &stored.receipt,
+                        stored.status.as_str(),
+                    ),
+                    None => Ok(()),
+                }
+            },
+            |why| {
+                queue.refuse(&q.hash, why).map_err(queue_error)?;
+                match ours {
+                    Some((contest, station, _)) => desk.refused(contest, station, why),
+                    None => Ok(()),
+                }
+            },
+        )?;
+        if !answered {
+            break;
+        }
+    }
+    Ok(pass)
+}
