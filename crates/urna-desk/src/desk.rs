@@ -843,13 +843,20 @@ impl Desk {
                 &format!("{contest}/{station}"),
                 "",
             )?;
+            let here = match &self.station {
+                Some(scope) => format!(
+                    "only station {} is keyed here",
+                    e.stations[scope.station.0 as usize].id
+                ),
+                None => format!(
+                    "it is not counted at centre {}",
+                    e.units[self.centre.0 as usize].id
+                ),
+            };
             return Err(Refusal::new(
                 403,
                 "outside-centre",
-                format!(
-                    "field `station`: {station} is not counted at centre {}",
-                    e.units[self.centre.0 as usize].id
-                ),
+                format!("field `station`: {station}: {here}"),
             ));
         }
         Ok((c, st))

@@ -45,7 +45,7 @@ const QUEUE_WAIT: Duration = Duration::from_secs(5);
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Scope {
     /// The one station keyed here.
-    station: StationIdx,
+    pub(super) station: StationIdx,
     /// The store-and-forward queue signed protocols go to.
     queue: PathBuf,
     /// Account name → seat (`chair`, `member`).

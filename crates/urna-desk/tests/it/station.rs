@@ -200,6 +200,13 @@ fn a_station_keys_only_its_own_protocol() {
         json!({"contest": "assembly", "station": "S1"}),
     );
     assert_eq!(a.status, 403, "{}", a.json);
+    assert!(
+        a.json
+            .to_string()
+            .contains("S1: only station S0 is keyed here"),
+        "{}",
+        a.json
+    );
     // No coordinator or administrator here.
     assert_eq!(chair.get("/api/differences").status, 403);
 }
