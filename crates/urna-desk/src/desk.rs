@@ -23,6 +23,8 @@ use crate::db::{self, DbError, Role};
 use crate::form::{self, Decision};
 
 mod accounts;
+// Audit hand counts keyed twice (hook: the `audit` field below and `audit: None` in `open`).
+pub mod audit;
 mod decide;
 mod progress;
 mod scans;
@@ -170,6 +172,8 @@ pub struct Desk {
     password_checks: AtomicUsize,
     /// Anonymous CSRF refusals: when one was last written, how many since were not.
     anonymous_refusals: Mutex<(i64, u64)>,
+    /// Audit hand counts, with `--audit-key` ([`Desk::with_audit_key`]).
+    audit: Option<audit::AuditDesk>,
 }
 
 /// One keyed line to save, and where to answer with the entry's values after the commit.
@@ -339,6 +343,7 @@ impl Desk {
             scans_dir: data.join("scans"),
             password_checks: AtomicUsize::new(0),
             anonymous_refusals: Mutex::new((i64::MIN, 0)),
+            audit: None,
         })
     }
 
