@@ -31,6 +31,12 @@ pub(crate) struct DeskArgs {
     /// definition whose scope covers the centre. Signs every protocol the desk agrees on.
     #[arg(long)]
     key: Option<PathBuf>,
+    /// Audit hand counts: the key file of an authority whose scope is the whole election (the
+    /// central commission's). With it, typists key the hand counts of the stations of the
+    /// centre that a logged audit sample drew, twice; equal counts are signed with this key as
+    /// `urna/audit/v1` count notes, logged with `urna audit count --from-desk`.
+    #[arg(long, value_name = "FILE")]
+    audit_key: Option<PathBuf>,
     /// Address of the desk's pages and API (port 0 picks a free port). On the centre's LAN
     /// give --tls-cert and --tls-key: the session cookie is `Secure`, and plain HTTP is served
     /// on loopback only.
@@ -207,7 +213,15 @@ fn serve(args: &DeskArgs) -> Result<ExitCode> {
         std::fs::read_to_string(key).with_context(|| format!("reading {}", key.display()))?;
     let signer = NoteSigner::from_skey(skey.trim())
         .with_context(|| format!("--key {}: not a private key", key.display()))?;
-    let desk = Arc::new(Desk::open(data, centre, signer)?);
+    let mut desk = Desk::open(data, centre, signer)?;
+    if let Some(path) = &args.audit_key {
+        let skey = std::fs::read_to_string(path)
+            .with_context(|| format!("--audit-key: reading {}", path.display()))?;
+        let audit = NoteSigner::from_skey(skey.trim())
+            .with_context(|| format!("--audit-key {}: not a private key", path.display()))?;
+        desk = desk.with_audit_key(data, audit)?;
+    }
+    let desk = Arc::new(desk);
     let client = match (&args.submit_to, &args.log_key) {
         (Some(url), Some(log_key)) => {
             let log = NoteVerifier::from_vkey(log_key).context("--log-key")?;

@@ -58,7 +58,7 @@ fn start_desk(data: &Path, key: &Path, serve_url: &str, log_key: &str) -> DeskPr
     DeskProcess { child, addr }
 }
 
-fn add_user(data: &Path, name: &str, role: &str, password: &str) {
+pub(crate) fn add_user(data: &Path, name: &str, role: &str, password: &str) {
     let mut child = urna()
         .args([
             "desk",
@@ -81,14 +81,14 @@ fn add_user(data: &Path, name: &str, role: &str, password: &str) {
 }
 
 /// A browser-like client with its own cookie and CSRF token.
-struct Browser {
+pub(crate) struct Browser {
     addr: String,
     cookie: Option<String>,
     csrf: String,
 }
 
 impl Browser {
-    fn new(addr: &str) -> Self {
+    pub(crate) fn new(addr: &str) -> Self {
         let mut b = Self {
             addr: addr.to_owned(),
             cookie: None,
@@ -99,7 +99,7 @@ impl Browser {
         b
     }
 
-    fn call(&mut self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+    pub(crate) fn call(&mut self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
         let mut s = TcpStream::connect(&self.addr).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
         let body = body
@@ -135,13 +135,13 @@ impl Browser {
         (status, serde_json::from_str(body).unwrap_or(Value::Null))
     }
 
-    fn post(&mut self, path: &str, body: Value) -> Value {
+    pub(crate) fn post(&mut self, path: &str, body: Value) -> Value {
         let (status, v) = self.call("POST", path, Some(body));
         assert_eq!(status, 200, "{path}: {v}");
         v
     }
 
-    fn login(addr: &str, name: &str) -> Self {
+    pub(crate) fn login(addr: &str, name: &str) -> Self {
         let mut b = Self::new(addr);
         let v = b.post(
             "/api/login",
