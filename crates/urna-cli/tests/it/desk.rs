@@ -318,7 +318,7 @@ fn a_paper_protocol_keyed_twice_reaches_the_log_signed_by_the_centre() {
 }
 
 /// Keys `text` into the focused element, as a typist does (`\u{E007}` is Enter).
-fn type_keys(b: &crate::web::Browser, text: &str) {
+pub(crate) fn type_keys(b: &crate::web::Browser, text: &str) {
     let active = b.cmd("GET", "/element/active", None);
     let id = active
         .as_object()
@@ -333,7 +333,7 @@ fn type_keys(b: &crate::web::Browser, text: &str) {
     );
 }
 
-fn focus(b: &crate::web::Browser, selector: &str) {
+pub(crate) fn focus(b: &crate::web::Browser, selector: &str) {
     b.wait_for(
         selector,
         "const e = document.querySelector(arguments[0]); if (!e || e.closest('[hidden]')) return null; e.focus(); return document.activeElement === e;",

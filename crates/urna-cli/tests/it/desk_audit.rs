@@ -11,7 +11,7 @@ use std::process::{Child, Stdio};
 
 use serde_json::{Value, json};
 
-use crate::desk::{Browser, add_user};
+use crate::desk::{Browser, add_user, focus, type_keys};
 use crate::{init, p, run, urna};
 
 /// A running `urna desk` without delivery; killed when dropped.
@@ -87,6 +87,79 @@ fn reported(data: &Path, out: &Path) -> HashMap<String, Vec<(String, u64)>> {
     rows
 }
 
+/// In a browser, in Albanian: a typist logs in, opens the station from the page's *Audit
+/// counts* list and keys its hand count with the keyboard only.
+fn key_count_in_the_browser(
+    tools: &crate::web::Tools,
+    url: &str,
+    station: &str,
+    numbers: &[(String, u64)],
+) {
+    let b = crate::web::Browser::start(tools, (1200, 900));
+    b.goto(&format!("{url}/?lang=sq"));
+    focus(&b, "#login-name");
+    type_keys(&b, "dora");
+    focus(&b, "#login-password");
+    type_keys(&b, "first-password-1\u{E007}");
+    focus(&b, "#pw-old");
+    type_keys(&b, "first-password-1");
+    focus(&b, "#pw-new");
+    type_keys(&b, "second-password-2\u{E007}");
+    let button = format!("#audit-list li[data-station='{station}'] button");
+    b.wait_for(
+        "the station in the audit list",
+        "const e = document.querySelector(arguments[0]); return e && !e.closest('[hidden]') || null;",
+        &[json!(button)],
+    );
+    assert_eq!(
+        b.js(
+            "return document.querySelector('#audit h2').textContent;",
+            &[]
+        ),
+        json!("Numërimet e auditimit")
+    );
+    focus(&b, &button);
+    type_keys(&b, "\u{E007}");
+    b.wait_for(
+        "the hand count's form",
+        "return document.querySelector('#entry-lines input') && !document.getElementById('entry').hidden || null;",
+        &[],
+    );
+    let labels = b.js(
+        "return [...document.querySelectorAll('#entry-lines label')].map(l => l.textContent);",
+        &[],
+    );
+    assert_eq!(
+        labels.as_array().unwrap().last().unwrap(),
+        &json!("Fletë të pavlefshme dhe të bardha")
+    );
+    // A hand count has no scan of a paper protocol.
+    assert_eq!(
+        b.js(
+            "return document.getElementById('scan').closest('label').hidden;",
+            &[]
+        ),
+        json!(true)
+    );
+    let keys = b.js(
+        "return [...document.querySelectorAll('#entry-lines input')].map(i => i.dataset.key);",
+        &[],
+    );
+    focus(&b, "#entry-lines input");
+    for k in keys.as_array().unwrap() {
+        let k = k.as_str().unwrap();
+        let name = k.strip_prefix("votes:").unwrap_or(k);
+        let v = numbers.iter().find(|n| n.0 == name).unwrap().1;
+        type_keys(&b, &format!("{v}\u{E007}"));
+    }
+    type_keys(&b, "\u{E007}");
+    b.wait_for(
+        "the entry finished",
+        "return document.getElementById('status').textContent.startsWith('Futja përfundoi') || null;",
+        &[],
+    );
+}
+
 /// Keys a sampled station's hand count through the desk's audit API.
 fn key_count(b: &mut Browser, station: &str, numbers: &[(String, u64)]) -> Value {
     let e = b.post(
@@ -154,6 +227,7 @@ fn audit_counts_keyed_twice_at_the_desk_reach_the_log_and_the_verdict() {
         ("ana", "typist"),
         ("besa", "typist"),
         ("cim", "coordinator"),
+        ("dora", "typist"),
     ] {
         add_user(&data, name, role, "first-password-1");
     }
@@ -220,13 +294,34 @@ fn audit_counts_keyed_twice_at_the_desk_reach_the_log_and_the_verdict() {
     );
     assert_eq!(r["state"], json!("signed"));
 
+    // A third station in a browser (where one is installed), the other entry over the API.
+    let mut at_desk = 2;
+    if sampled.len() >= 4
+        && let Some(tools) = crate::web::Tools::find("desk_audit_in_the_browser", false)
+    {
+        let three = &sampled[2];
+        key_count_in_the_browser(
+            &tools,
+            &format!("http://{}", desk.addr),
+            three,
+            &reported[three],
+        );
+        assert_eq!(
+            key_count(&mut ana, three, &reported[three])["protocol"],
+            json!("signed")
+        );
+        at_desk = 3;
+    }
+
     // Into the log, as the desk signed them; the desk then shows them as logged.
     let out = step(&["count", "--from-desk", p(&data.join("desk.sqlite"))], 0);
-    assert!(out.contains("2 count(s) from the desk logged"), "{out}");
+    assert!(
+        out.contains(&format!("{at_desk} count(s) from the desk logged")),
+        "{out}"
+    );
     let (_, list) = cim.call("GET", "/api/audit", None);
-    for x in list["stations"].as_array().unwrap() {
-        let logged = x["station"] == json!(one) || x["station"] == json!(two);
-        assert_eq!(x["state"] == json!("logged"), logged, "{x}");
+    for (i, x) in list["stations"].as_array().unwrap().iter().enumerate() {
+        assert_eq!(x["state"] == json!("logged"), i < at_desk, "{x}");
     }
     let (status, err) = ana.call(
         "POST",
@@ -241,10 +336,10 @@ fn audit_counts_keyed_twice_at_the_desk_reach_the_log_and_the_verdict() {
 
     // The verdict is refused until the round is counted, naming what is missing.
     let out = step(&["verdict"], 2);
-    assert!(out.contains(&sampled[2]), "{out}");
+    assert!(out.contains(&sampled[at_desk]), "{out}");
     let lists: Vec<String> = reported[one].iter().map(|v| v.0.clone()).collect();
     let mut counts = format!("station,{}\n", lists.join(","));
-    for s in &sampled[2..] {
+    for s in &sampled[at_desk..] {
         let row: Vec<String> = reported[s].iter().map(|v| v.1.to_string()).collect();
         counts.push_str(&format!("{s},{}\n", row.join(",")));
     }
