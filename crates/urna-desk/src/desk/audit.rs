@@ -68,8 +68,8 @@ pub const INVALID_LINE: &str = "invalid";
 pub struct AuditDesk {
     signer: NoteSigner,
     data: PathBuf,
-    /// The log's length and what it said at that length.
-    seen: Mutex<Option<(u64, Arc<Sample>)>>,
+    /// What the desk has read of the log.
+    seen: Mutex<LogCache>,
 }
 
 /// A station some logged sample drew.
@@ -142,36 +142,67 @@ impl LogView for ReadView<'_> {
     }
 }
 
-/// Reads every audit of the log in `data` (read-only) and lists the stations its samples drew.
-///
-/// # Errors
-/// The log cannot be read, as text.
-pub fn read_sample(e: &Election, data: &Path) -> Result<(u64, Sample), String> {
-    let reader = EntryReader::open(data).map_err(|err| err.to_string())?;
-    let len = reader.len().map_err(|err| err.to_string())?;
-    let mut leaves = Vec::new();
-    let mut audits: Vec<(u64, Vec<u8>)> = Vec::new();
-    reader
-        .for_each(
-            0,
-            len,
-            |index, note| -> Result<(), urna_store::StoreError> {
-                leaves.push(leaf_hash(note));
-                if index > 0 && is_audit(note) {
-                    audits.push((index, note.to_vec()));
-                }
-                Ok(())
-            },
-        )
-        .map_err(|err| err.to_string())?;
+/// What the desk has read of the log: its leaf hashes and audit notes so far (entries are
+/// append-only, so only new ones are read), and the sample they give.
+#[derive(Default)]
+pub struct LogCache {
+    len: u64,
+    leaves: Vec<Hash>,
+    audits: Vec<(u64, Vec<u8>)>,
+    sample: Arc<Sample>,
+}
+
+impl LogCache {
+    /// Reads the entries the log gained since the last call (read-only) and, when an audit
+    /// note is among them, replays every audit again through `urna_audit::trail`. Returns the
+    /// sample.
+    ///
+    /// # Errors
+    /// The log cannot be read, as text.
+    pub fn refresh(&mut self, e: &Election, reader: &EntryReader) -> Result<Arc<Sample>, String> {
+        let len = reader.len().map_err(|err| err.to_string())?;
+        if len < self.len {
+            // Entries are never removed: another store was put in the directory.
+            *self = Self::default();
+        }
+        let before = self.audits.len();
+        let (leaves, audits) = (&mut self.leaves, &mut self.audits);
+        reader
+            .for_each(
+                self.len,
+                len,
+                |index, note| -> Result<(), urna_store::StoreError> {
+                    leaves.push(leaf_hash(note));
+                    if index > 0 && is_audit(note) {
+                        audits.push((index, note.to_vec()));
+                    }
+                    Ok(())
+                },
+            )
+            .map_err(|err| err.to_string())?;
+        self.len = len;
+        if self.audits.len() > before {
+            self.sample = Arc::new(replay_audits(e, reader, &self.leaves, &self.audits));
+        }
+        Ok(Arc::clone(&self.sample))
+    }
+}
+
+/// Every audit replayed from its notes, as the stations its samples drew.
+fn replay_audits(
+    e: &Election,
+    reader: &EntryReader,
+    leaves: &[Hash],
+    audits: &[(u64, Vec<u8>)],
+) -> Sample {
     let view = ReadView {
         election: e,
-        reader: &reader,
-        leaves: &leaves,
+        reader,
+        leaves,
     };
     let mut trail = Trail::default();
     let mut hashes = BTreeMap::new();
-    for (index, bytes) in &audits {
+    for (index, bytes) in audits {
         // A note that does not follow is left out, as `urna verify` leaves it out.
         if trail.replay(e, *index, bytes, &view).is_ok() {
             hashes.insert(*index, sha256(bytes));
@@ -199,7 +230,7 @@ pub fn read_sample(e: &Election, data: &Path) -> Result<(u64, Sample), String> {
                 .push((a.contest, a.verdicts.last().map_or(0, |v| v.index)));
         }
     }
-    Ok((len, sample))
+    sample
 }
 
 /// Signed counts of a desk database not yet in the log's trail, oldest first: `(contest,
@@ -333,13 +364,25 @@ impl Desk {
             }
             Some(_) => {}
         }
+        // The sample is read from the commission's log: without one there is nothing to key.
+        let reader = EntryReader::open(data).map_err(|err| SetupError::Field {
+            field: "--audit-key",
+            rule: format!(
+                "the desk reads the audit's sample from the log of its data directory: {err}"
+            ),
+        })?;
+        let mut seen = LogCache::default();
+        seen.refresh(e, &reader).map_err(|err| SetupError::Field {
+            field: "--audit-key",
+            rule: format!("the log in {} cannot be read: {err}", data.display()),
+        })?;
         self.db()
             .execute_batch(SCHEMA)
             .map_err(|err| SetupError::Definition(format!("desk database: {err}")))?;
         self.audit = Some(AuditDesk {
             signer,
             data: data.to_owned(),
-            seen: Mutex::new(None),
+            seen: Mutex::new(seen),
         });
         Ok(self)
     }
@@ -348,7 +391,7 @@ impl Desk {
         self.audit.as_ref().ok_or_else(not_enabled)
     }
 
-    /// The log's samples, read again when the log grew.
+    /// The log's samples, brought up to date with the entries it gained.
     fn sample(&self) -> Result<Arc<Sample>, Refusal> {
         let a = self.audit_desk()?;
         let unreadable = |err: String| {
@@ -358,22 +401,12 @@ impl Desk {
                 format!("the log in {} cannot be read: {err}", a.data.display()),
             )
         };
-        let len = EntryReader::open(&a.data)
-            .and_then(|r| r.len())
-            .map_err(|err| unreadable(err.to_string()))?;
-        let mut seen = a
-            .seen
+        let reader = EntryReader::open(&a.data).map_err(|err| unreadable(err.to_string()))?;
+        a.seen
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some((at, sample)) = seen.as_ref()
-            && *at == len
-        {
-            return Ok(Arc::clone(sample));
-        }
-        let (len, sample) = read_sample(&self.election, &a.data).map_err(unreadable)?;
-        let sample = Arc::new(sample);
-        *seen = Some((len, Arc::clone(&sample)));
-        Ok(sample)
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .refresh(&self.election, &reader)
+            .map_err(unreadable)
     }
 
     /// The sampled stations of the centre, each with the state of its count: `open`,

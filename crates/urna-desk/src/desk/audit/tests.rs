@@ -362,6 +362,21 @@ fn an_audit_key_that_is_not_an_authority_over_the_whole_election_is_refused_at_s
         text.starts_with("--audit-key: ") && text.contains("not an authority"),
         "{text}"
     );
+    // A data directory without a log has no sample to key.
+    let bare = tempfile::tempdir().unwrap();
+    for f in ["election.toml", "stations.csv"] {
+        std::fs::copy(c.data.join(f), bare.path().join(f)).unwrap();
+    }
+    let err = Desk::open(bare.path(), &root, c.sim.authority().clone())
+        .unwrap()
+        .with_audit_key(bare.path(), c.sim.authority().clone())
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        err.starts_with("--audit-key: ") && err.contains("urna.sqlite"),
+        "{err}"
+    );
     // Without --audit-key the list says so and claims are refused.
     let plain = Desk::open(&c.data, &root, c.sim.authority().clone()).unwrap();
     assert_eq!(plain.audit_list(&c.ty1).unwrap()["enabled"], json!(false));
