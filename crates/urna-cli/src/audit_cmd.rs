@@ -76,7 +76,9 @@ pub(crate) enum AuditCommand {
         seed: String,
     },
     /// Log the hand counts of sampled stations: a CSV with `station`, every list id and
-    /// `invalid`; one signed note per station not yet counted.
+    /// `invalid`; one signed note per station not yet counted. Or the counts a counting
+    /// centre's desk keyed twice and signed (`--from-desk`).
+    #[command(group(clap::ArgGroup::new("source").required(true).args(["counts", "from_desk"])))]
     Count {
         #[command(flatten)]
         log: crate::audit_log_cmd::LogArgs,
