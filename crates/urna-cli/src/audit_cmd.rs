@@ -76,13 +76,24 @@ pub(crate) enum AuditCommand {
         seed: String,
     },
     /// Log the hand counts of sampled stations: a CSV with `station`, every list id and
-    /// `invalid`; one signed note per station not yet counted.
+    /// `invalid`; one signed note per station not yet counted. Or the counts a counting
+    /// centre's desk keyed twice and signed (`--from-desk`).
+    #[command(group(clap::ArgGroup::new("source").required(true).args(["counts", "from_desk"])))]
     Count {
         #[command(flatten)]
         log: crate::audit_log_cmd::LogArgs,
         /// The hand-count file.
-        #[arg(long)]
-        counts: PathBuf,
+        #[arg(
+            long,
+            required_unless_present = "from_desk",
+            conflicts_with = "from_desk"
+        )]
+        counts: Option<PathBuf>,
+        /// Instead of a file: the counts keyed twice and signed at a counting centre's desk
+        /// (`urna desk --audit-key`), read from its database (`DATA/desk.sqlite`, or a copy).
+        /// Each note keeps the desk's audit-key signature; --key signs nothing here.
+        #[arg(long, value_name = "DESK_SQLITE")]
+        from_desk: Option<PathBuf>,
     },
     /// Log the verdict the logged counts give for the last sampled round.
     ///
@@ -153,7 +164,17 @@ pub(crate) fn run(command: AuditCommand) -> Result<ExitCode> {
             rounds,
         } => crate::audit_log_cmd::start(&log, rules.as_deref(), seats, risk_limit, rounds),
         AuditCommand::Seed { log, seed } => crate::audit_log_cmd::seed(&log, &seed),
-        AuditCommand::Count { log, counts } => crate::audit_log_cmd::count(&log, &counts),
+        AuditCommand::Count {
+            log,
+            counts,
+            from_desk,
+        } => match (counts, from_desk) {
+            (_, Some(desk)) => crate::audit_log_cmd::count_from_desk(&log, &desk),
+            (Some(counts), None) => crate::audit_log_cmd::count(&log, &counts),
+            (None, None) => {
+                anyhow::bail!("urna audit count needs --counts FILE or --from-desk FILE")
+            }
+        },
         AuditCommand::Verdict { log } => crate::audit_log_cmd::verdict(&log),
         AuditCommand::Sample {
             common,

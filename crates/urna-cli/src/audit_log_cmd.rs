@@ -253,6 +253,53 @@ pub(crate) fn count(args: &LogArgs, counts: &Path) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `urna audit count --from-desk`: the desk's signed counts of sampled stations not yet
+/// counted, appended as they are (each keeps the desk's audit-key signature; intake checks it
+/// and that the station was sampled, as for any count).
+pub(crate) fn count_from_desk(args: &LogArgs, desk_db: &Path) -> Result<ExitCode> {
+    if !desk_db.is_file() {
+        bail!(
+            "--from-desk {}: no such file (the desk keeps desk.sqlite in its --data directory)",
+            desk_db.display()
+        );
+    }
+    let mut s = Session::open(args)?;
+    let audit = s.audit()?;
+    let contest = s.election().contests[s.contest.0 as usize].id.clone();
+    let notes = urna_desk::desk::audit::signed_counts(desk_db)
+        .with_context(|| format!("--from-desk {}", desk_db.display()))?;
+    let counted: HashMap<&str, u64> = audit
+        .counts
+        .iter()
+        .map(|(&b, c)| (audit.reported.input.batches[b].id.as_str(), c.index))
+        .collect();
+    let (mut logged, mut skipped) = (0, 0);
+    for (c, station, note) in notes {
+        if c != contest {
+            continue;
+        }
+        if let Some(index) = counted.get(station.as_str()) {
+            out!(
+                "{station}: already counted in the log at entry {index}; the desk's count was left out"
+            );
+            skipped += 1;
+            continue;
+        }
+        let index = match s.store.append_audit(&note) {
+            Ok(index) => index,
+            Err(AuditRefusal::Store(err)) => return Err(err.into()),
+            Err(refusal) => bail!(
+                "--from-desk {}: the count of {station} was refused: {refusal}",
+                desk_db.display()
+            ),
+        };
+        out!("entry {index}: hand count of {station} keyed twice at the desk logged");
+        logged += 1;
+    }
+    out!("{logged} count(s) from the desk logged, {skipped} left out");
+    Ok(ExitCode::SUCCESS)
+}
+
 /// `urna audit verdict`: what the logged counts give for the last sampled round.
 pub(crate) fn verdict(args: &LogArgs) -> Result<ExitCode> {
     let mut s = Session::open(args)?;

@@ -31,6 +31,12 @@ pub(crate) struct DeskArgs {
     /// definition whose scope covers the centre. Signs every protocol the desk agrees on.
     #[arg(long)]
     key: Option<PathBuf>,
+    /// Audit hand counts: the key file of an authority whose scope is the whole election (the
+    /// central commission's). With it, typists key the hand counts of the stations of the
+    /// centre that a logged audit sample drew, twice; equal counts are signed with this key as
+    /// `urna/audit/v1` count notes, logged with `urna audit count --from-desk`.
+    #[arg(long, value_name = "FILE")]
+    audit_key: Option<PathBuf>,
     /// Address of the desk's pages and API (port 0 picks a free port). On the centre's LAN
     /// give --tls-cert and --tls-key: the session cookie is `Secure`, and plain HTTP is served
     /// on loopback only.
@@ -206,7 +212,12 @@ fn serve(args: &DeskArgs) -> Result<ExitCode> {
         );
     };
     require_dir(data)?;
-    let desk = Arc::new(Desk::open(data, centre, read_key(key)?)?);
+    let mut desk = Desk::open(data, centre, read_key(key)?)?;
+    if let Some(path) = &args.audit_key {
+        let audit = read_key(path).context("--audit-key")?;
+        desk = desk.with_audit_key(data, audit)?;
+    }
+    let desk = Arc::new(desk);
     let client = submit_client(
         args.submit_to.as_deref(),
         args.log_key.as_deref(),

@@ -23,6 +23,8 @@ use crate::db::{self, DbError, Role};
 use crate::form::{self, Decision};
 
 mod accounts;
+// Audit hand counts keyed twice (hook: the `audit` field below and `audit: None` in `open`).
+pub mod audit;
 mod decide;
 mod progress;
 mod scans;
@@ -173,6 +175,8 @@ pub struct Desk {
     anonymous_refusals: Mutex<(i64, u64)>,
     /// Polling-station mode ([`station`]): one station, signed with its own key.
     station: Option<station::Scope>,
+    /// Audit hand counts, with `--audit-key` ([`Desk::with_audit_key`]).
+    audit: Option<audit::AuditDesk>,
 }
 
 /// One keyed line to save, and where to answer with the entry's values after the commit.
@@ -354,6 +358,7 @@ impl Desk {
             password_checks: AtomicUsize::new(0),
             anonymous_refusals: Mutex::new((i64::MIN, 0)),
             station,
+            audit: None,
         })
     }
 

@@ -21,6 +21,7 @@
 //! GET  /api/scans/<sha256>                        a kept scan
 //! GET  /api/quarantine                            quarantined protocols, decisions  coordinator
 //! POST /api/decisions                             {csrf, contest, station, decision, reason}  coordinator
+//! GET|POST /api/audit/…                           audit hand counts ([`crate::desk::audit::route`])
 //! ```
 //!
 //! The session cookie is `Secure; HttpOnly; SameSite=Strict`; its value is random and only
@@ -330,6 +331,12 @@ fn route(
     let parts = segments(path)?;
     let parts: Vec<&str> = parts.iter().map(String::as_str).collect();
     let none = |v: Value| Ok((v, None));
+    // Audit hand counts: `/api/audit/…` (crate::desk::audit::route).
+    if let ["api", "audit", rest @ ..] = parts.as_slice() {
+        return none(crate::desk::audit::route(
+            desk, s, method, path, rest, body,
+        )?);
+    }
     if *method == Method::GET {
         return match parts.as_slice() {
             ["api", "session"] => none(desk.whoami(s)),

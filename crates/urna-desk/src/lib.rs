@@ -24,6 +24,9 @@
 //!   superseding the quarantined protocol; scans of the paper protocols kept by SHA-256,
 //!   written to `DATA/scans/` for the bundle and named in the signed note; progress per
 //!   municipality.
+//! - audit hand counts of the stations a logged audit sample drew, keyed twice and signed
+//!   with an audit key over the whole election as `urna/audit/v1` count notes; the sample is
+//!   read from the data directory's log, read-only ([`desk::audit`]).
 //!
 //! - polling-station mode ([`station`], `urna station`): the same entry screens for one
 //!   station, keyed by its board's chair and a second member, signed with the station's own

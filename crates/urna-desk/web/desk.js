@@ -58,7 +58,7 @@ function translate() {
 }
 
 function show(...ids) {
-  for (const id of ["login", "password", "typist", "coordinator", "admin", "progress"]) {
+  for (const id of ["login", "password", "typist", "coordinator", "admin", "progress", "audit"]) {
     $("#" + id).hidden = !ids.includes(id);
   }
   $("#logout").hidden = !(session && session.user);
@@ -71,7 +71,7 @@ async function load() {
   clearInterval(progressTimer);
   if (!u) return show("login");
   if (u.must_change) return show("password");
-  if (u.role === "typist") show("typist", "progress");
+  if (u.role === "typist") show("typist", "progress", "audit");
   if (session.station) {
     // The station is fixed; with one contest, so is the contest.
     $("#claim-station").value = session.station.id;
@@ -79,7 +79,7 @@ async function load() {
     if (session.station.contests.length === 1) $("#claim-contest").value = session.station.contests[0];
   }
   if (u.role === "coordinator") {
-    show("coordinator", "progress");
+    show("coordinator", "progress", "audit");
     await loadDifferences();
     await loadQuarantine();
   }
@@ -136,6 +136,7 @@ async function loadProgress() {
     await loadDifferences();
     await loadQuarantine();
   }
+  if (session.user.role !== "administrator") await loadAudit();
 }
 
 // ---- typist ----
@@ -153,10 +154,21 @@ function renderChecks(v) {
   }
 }
 
+// An audit hand count's entry names its own API; a protocol's is /api/entries/<id>.
+function entryApi() {
+  return entry.api || `/api/entries/${entry.entry}`;
+}
+
+// The hand count's invalid line is named in the page's language.
+function lineLabel(e, line) {
+  return e.audit && line.key === "invalid" ? t("audit.invalid") : line.label;
+}
+
 function openEntry(e) {
   entry = e;
   $("#entry").hidden = false;
-  $("#entry-title").textContent = t("entry.title", { station: e.station, contest: e.contest, slot: e.slot });
+  $("#entry-title").textContent = t(e.audit ? "audit.entry" : "entry.title", { station: e.station, contest: e.contest, slot: e.slot });
+  $("#scan").closest("label").hidden = !!e.audit;
   const body = $("#entry-lines");
   body.replaceChildren();
   const inputs = [];
@@ -169,7 +181,7 @@ function openEntry(e) {
     input.id = "line-" + line.key.replaceAll(":", "-");
     input.value = e.values[line.key] ?? "";
     input.disabled = e.done;
-    const label = el("label", line.label);
+    const label = el("label", lineLabel(e, line));
     label.htmlFor = input.id;
     const th = el("th");
     th.append(label);
@@ -203,7 +215,7 @@ function saveLine(input) {
 async function saveNow(input) {
   if (!entry) return;
   try {
-    const v = await api("POST", `/api/entries/${entry.entry}/line`, { key: input.dataset.key, value: input.value });
+    const v = await api("POST", `${entryApi()}/line`, { key: input.dataset.key, value: input.value });
     input.removeAttribute("aria-invalid");
     renderChecks(v);
     say(t("entry.saved"));
@@ -239,8 +251,8 @@ async function loadDifferences() {
   }
 }
 
-async function openDifference(contest, station) {
-  const p = await api("GET", `/api/protocols/${encodeURIComponent(contest)}/${encodeURIComponent(station)}`);
+async function openDifference(contest, station, path) {
+  const p = await api("GET", path || `/api/protocols/${encodeURIComponent(contest)}/${encodeURIComponent(station)}`);
   diff = p;
   $("#diff").hidden = false;
   $("#diff-title").textContent =
@@ -252,7 +264,7 @@ async function openDifference(contest, station) {
   body.replaceChildren();
   for (const line of p.lines) {
     const tr = el("tr", undefined, p.differing.includes(line.key) ? "differ" : "");
-    tr.append(el("th", line.label), el("td", String(a?.values[line.key] ?? "")), el("td", String(b?.values[line.key] ?? "")));
+    tr.append(el("th", lineLabel(p, line)), el("td", String(a?.values[line.key] ?? "")), el("td", String(b?.values[line.key] ?? "")));
     body.append(tr);
   }
   const checks = $("#diff-checks");
@@ -267,7 +279,8 @@ async function openDifference(contest, station) {
 async function resolve(action) {
   if (!diff) return;
   try {
-    const r = await api("POST", `/api/protocols/${encodeURIComponent(diff.contest)}/${encodeURIComponent(diff.station)}/resolve`, {
+    const path = diff.api || `/api/protocols/${encodeURIComponent(diff.contest)}/${encodeURIComponent(diff.station)}`;
+    const r = await api("POST", `${path}/resolve`, {
       action,
       reason: $("#diff-reason").value,
     });
@@ -333,6 +346,50 @@ async function decide(x, decision, reason) {
   }
 }
 
+// ---- audit hand counts ----
+
+let auditShown = "";
+
+// The sampled stations of the centre: a typist opens one to key its hand count, a
+// coordinator opens one in difference.
+async function loadAudit() {
+  const a = await api("GET", "/api/audit");
+  $("#audit").hidden = !a.enabled;
+  const json = JSON.stringify(a) + language();
+  if (json === auditShown) return;
+  auditShown = json;
+  const list = $("#audit-list");
+  list.replaceChildren();
+  if (a.stations.length === 0) list.append(el("li", t("audit.none")));
+  const role = session.user.role;
+  for (const x of a.stations) {
+    const li = el("li");
+    li.dataset.station = x.station;
+    const text = t("audit.item", { contest: x.contest, station: x.station, round: x.round, state: t("audit.state." + x.state) });
+    const path = `/api/audit/counts/${encodeURIComponent(x.contest)}/${encodeURIComponent(x.station)}`;
+    if (role === "typist" && (x.state === "open" || x.state === "entering")) {
+      const b = el("button", text);
+      b.type = "button";
+      b.addEventListener("click", async () => {
+        try {
+          openEntry(await api("POST", "/api/audit/claim", { contest: x.contest, station: x.station }));
+        } catch (e) {
+          say(t("error", { message: e.message }));
+        }
+      });
+      li.append(b);
+    } else if (role === "coordinator" && x.state === "difference") {
+      const b = el("button", text);
+      b.type = "button";
+      b.addEventListener("click", () => openDifference(x.contest, x.station, path));
+      li.append(b);
+    } else {
+      li.append(el("span", text));
+    }
+    list.append(li);
+  }
+}
+
 // ---- wiring ----
 
 function form(id, handler) {
@@ -378,10 +435,12 @@ function init() {
   });
   form("#entry", async () => {
     await saving;
-    const r = await api("POST", `/api/entries/${entry.entry}/finish`, {});
+    const r = await api("POST", `${entryApi()}/finish`, {});
     say(t("entry.done", { state: t("state." + r.protocol) }));
+    const audited = entry.audit;
     $("#entry").hidden = true;
     entry = null;
+    if (audited) return loadAudit();
     if (session.station) {
       await loadProgress();
       $("#claim-contest").focus();

@@ -109,6 +109,18 @@ const en = {
   "station.queue.queued": "signed with the station's key; waiting in the queue",
   "station.queue.delivered": "signed with the station's key; in the log",
   "station.queue.refused": "refused by the log",
+  "audit.title": "Audit counts",
+  "audit.help": "Boxes the audit's sample drew in this centre. Count the ballots by hand, then key the count as written; a second typist keys it too. Equal counts are signed with the audit key.",
+  "audit.none": "No station of this centre is in the audit's sample.",
+  "audit.item": "{contest} / {station} (round {round}): {state}",
+  "audit.entry": "Hand count of station {station}, {contest}: entry {slot}",
+  "audit.invalid": "Invalid and blank ballots",
+  "audit.state.open": "to count",
+  "audit.state.entering": "being keyed",
+  "audit.state.difference": "the entries differ; the coordinator decides",
+  "audit.state.signed": "signed, waiting for the log",
+  "audit.state.logged": "in the log",
+  "audit.state.counted": "counted in the log",
 };
 
 const sq = {
@@ -211,6 +223,18 @@ const sq = {
   "station.queue.queued": "nënshkruar me çelësin e qendrës së votimit; pret në radhë",
   "station.queue.delivered": "nënshkruar me çelësin e qendrës së votimit; në regjistër",
   "station.queue.refused": "refuzuar nga regjistri",
+  "audit.title": "Numërimet e auditimit",
+  "audit.help": "Kutitë që zgjodhi kampioni i auditimit në këtë qendër. Numëroni fletët me dorë, pastaj shkruani numërimin siç është shënuar; një daktilografist i dytë e shkruan gjithashtu. Numërimet e njëjta nënshkruhen me çelësin e auditimit.",
+  "audit.none": "Asnjë qendër votimi e kësaj qendre nuk është në kampionin e auditimit.",
+  "audit.item": "{contest} / {station} (raundi {round}): {state}",
+  "audit.entry": "Numërimi me dorë i qendrës së votimit {station}, {contest}: futja {slot}",
+  "audit.invalid": "Fletë të pavlefshme dhe të bardha",
+  "audit.state.open": "për t'u numëruar",
+  "audit.state.entering": "duke u shkruar",
+  "audit.state.difference": "futjet ndryshojnë; vendos koordinatori",
+  "audit.state.signed": "nënshkruar, pret regjistrin",
+  "audit.state.logged": "në regjistër",
+  "audit.state.counted": "numëruar në regjistër",
 };
 
 const mk = {
@@ -313,6 +337,18 @@ const mk = {
   "station.queue.queued": "потпишано со клучот на избирачкото место; чека во редот",
   "station.queue.delivered": "потпишано со клучот на избирачкото место; во регистарот",
   "station.queue.refused": "одбиено од регистарот",
+  "audit.title": "Броења за ревизија",
+  "audit.help": "Кутиите што ги извлече примерокот на ревизијата во овој центар. Избројте ги ливчињата рачно, потоа внесете го бројот како што е запишан; втор внесувач го внесува исто така. Еднаквите броења се потпишуваат со клучот за ревизија.",
+  "audit.none": "Ниедно избирачко место од овој центар не е во примерокот на ревизијата.",
+  "audit.item": "{contest} / {station} (круг {round}): {state}",
+  "audit.entry": "Рачно броење на избирачко место {station}, {contest}: внес {slot}",
+  "audit.invalid": "Неважечки и празни ливчиња",
+  "audit.state.open": "за броење",
+  "audit.state.entering": "се внесува",
+  "audit.state.difference": "внесовите се разликуваат; одлучува координаторот",
+  "audit.state.signed": "потпишано, чека на дневникот",
+  "audit.state.logged": "во дневникот",
+  "audit.state.counted": "избројано во дневникот",
 };
 
 const srLatn = {
@@ -415,6 +451,18 @@ const srLatn = {
   "station.queue.queued": "potpisano ključem biračkog mjesta; čeka u redu",
   "station.queue.delivered": "potpisano ključem biračkog mjesta; u registru",
   "station.queue.refused": "odbijeno od registra",
+  "audit.title": "Brojanja za reviziju",
+  "audit.help": "Kutije koje je izvukao uzorak revizije u ovom centru. Prebrojte listiće ručno, zatim unesite broj kako je zapisan; drugi unosilac ga unosi takođe. Jednaka brojanja se potpisuju ključem revizije.",
+  "audit.none": "Nijedno biračko mesto ovog centra nije u uzorku revizije.",
+  "audit.item": "{contest} / {station} (krug {round}): {state}",
+  "audit.entry": "Ručno brojanje biračkog mesta {station}, {contest}: unos {slot}",
+  "audit.invalid": "Nevažeći i prazni listići",
+  "audit.state.open": "za brojanje",
+  "audit.state.entering": "unosi se",
+  "audit.state.difference": "unosi se razlikuju; odlučuje koordinator",
+  "audit.state.signed": "potpisano, čeka dnevnik",
+  "audit.state.logged": "u dnevniku",
+  "audit.state.counted": "prebrojano u dnevniku",
 };
 
 const WORDS = { en, sq, mk, "sr-Latn": srLatn };

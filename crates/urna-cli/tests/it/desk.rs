@@ -66,7 +66,7 @@ pub(crate) fn spawn_listening(mut command: std::process::Command, prefix: &str) 
     DeskProcess { child, addr }
 }
 
-fn add_user(data: &Path, name: &str, role: &str, password: &str) {
+pub(crate) fn add_user(data: &Path, name: &str, role: &str, password: &str) {
     let mut child = urna()
         .args([
             "desk",
@@ -149,7 +149,7 @@ impl Browser {
         v
     }
 
-    fn login(addr: &str, name: &str) -> Self {
+    pub(crate) fn login(addr: &str, name: &str) -> Self {
         let mut b = Self::new(addr);
         let v = b.post(
             "/api/login",

@@ -11,6 +11,7 @@ mod crash;
 mod decisions;
 mod demo;
 mod desk;
+mod desk_audit;
 mod export;
 mod forensics;
 mod forensics_bundle;
