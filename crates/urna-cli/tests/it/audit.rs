@@ -5,10 +5,10 @@ use std::process::Output;
 
 use crate::{p, run, shared_data, urna};
 
-const SEED: &str = "12345678901234567890";
+pub(crate) const SEED: &str = "12345678901234567890";
 
 /// Source rows of the accepted stations: station → (column → value).
-fn source_rows() -> HashMap<String, HashMap<String, u64>> {
+pub(crate) fn source_rows() -> HashMap<String, HashMap<String, u64>> {
     let csv = shared_data(crate::albania::CSV_2021);
     let mut rdr = csv::Reader::from_path(&csv).unwrap();
     let h = rdr.headers().unwrap().clone();
@@ -28,12 +28,12 @@ fn source_rows() -> HashMap<String, HashMap<String, u64>> {
     out
 }
 
-const LISTS: [&str; 13] = [
+pub(crate) const LISTS: [&str; 13] = [
     "PS", "PD", "LSI", "PSD", "PBK", "PLDSH", "BD", "ABEOK", "NTH", "LRE", "ADR", "LN", "Other",
 ];
 
 /// A hand-count file for `stations`, from the source CSV; `edit` may change a row.
-fn counts_file(
+pub(crate) fn counts_file(
     path: &Path,
     rows: &HashMap<String, HashMap<String, u64>>,
     stations: &[String],
@@ -234,7 +234,7 @@ fn albania_2021_assertions_sample_and_risk() {
 }
 
 /// Stations listed by `urna audit sample --key` (after its first line).
-fn logged_sample(out: &str) -> Vec<String> {
+pub(crate) fn logged_sample(out: &str) -> Vec<String> {
     out.lines().skip(1).map(str::to_owned).collect()
 }
 
