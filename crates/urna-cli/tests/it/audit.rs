@@ -248,7 +248,7 @@ fn copy_dir(from: &Path, to: &Path) {
 }
 
 /// Appends signed notes to a data directory's database behind intake's back, as a commission
-/// that bypassed it would; the next open sequences them into the log.
+/// that bypassed it would, and sequences them into the log.
 fn append_behind_intake(data: &Path, notes: &[Vec<u8>]) {
     let conn = rusqlite::Connection::open(data.join(urna_store::DB_FILE)).unwrap();
     let next: i64 = conn
@@ -272,8 +272,16 @@ fn append_behind_intake(data: &Path, notes: &[Vec<u8>]) {
         .unwrap();
     }
     drop(conn);
-    // Opening the store sequences what was committed after its last checkpoint.
-    run(&["status", "--data", p(data)], 0);
+    // `urna status` (any open) refuses them now, naming the entry and the rule.
+    let (code, text) = urna_output(&["status", "--data", p(data)]);
+    assert_eq!(code, Some(2), "{text}");
+    assert!(
+        text.contains("its note does not follow the entries before it: audit"),
+        "{text}"
+    );
+    // Sequenced only through the open that skips the audit replay, so that the verifier
+    // meets them in a published log.
+    drop(urna_store::Store::danger_open_without_audit_replay(data).unwrap());
 }
 
 /// Publishes and verifies a data directory; the exit code and the output.
