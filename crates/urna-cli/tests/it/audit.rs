@@ -503,3 +503,157 @@ fn albania_2021_audit_in_the_log_and_its_re_check() {
         "{text}"
     );
 }
+
+/// Albania 2021, the audit of which list came first recorded through a running `urna serve`
+/// (`urna audit … --to URL --log-key VKEY`, the data directory only read), one ordered story:
+///
+/// 1. the bundle has no `v1/audit.json` before the start;
+/// 2. start, seed, round 1's sample, the hand counts and the verdict, each sent to the server
+///    and receipted; a second seed is refused by the server (409 `audit-does-not-follow`);
+/// 3. notes sent by hand: a count of a station no sample drew and a step after the final
+///    verdict are refused with 409 naming the field, one signed by a key that is no
+///    authority with 403, and an audit step sent again is a duplicate with a fresh receipt;
+/// 4. the live bundle's `v1/audit.json` says what was logged;
+/// 5. stopped, published and verified: clean.
+#[test]
+fn albania_2021_audit_through_a_running_server() {
+    use crate::server::{Server, get, post_note};
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("al");
+    crate::albania::import_2021(&data);
+    let key = data.join("secrets/central-commission.key");
+    let signer = NoteSigner::from_skey(std::fs::read_to_string(&key).unwrap().trim()).unwrap();
+    let rows = source_rows();
+    let log_key = run(&["log", "key", "--data", p(&data)], 0)
+        .trim()
+        .to_owned();
+
+    // 1. Nothing audited yet.
+    let server = Server::start(&data, &["--publish-ms", "100"]);
+    server.wait_bundle(5200);
+    assert_eq!(get(&server.addr, "/v1/audit.json").status, 404);
+    let url = format!("http://{}", server.addr);
+    let remote = [
+        "--data",
+        p(&data),
+        "--key",
+        p(&key),
+        "--to",
+        &url,
+        "--log-key",
+        &log_key,
+    ];
+    let step = |cmd: &str, extra: &[&str]| -> (Option<i32>, String) {
+        urna_output(&[&["audit", cmd][..], &remote, extra].concat())
+    };
+
+    // 2. The steps, through the server.
+    let (code, text) = step("start", &["--rules", "generic", "--seats", "1"]);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(
+        text.contains("entry 5200: audit of contest assembly started over the first 5200 entries"),
+        "{text}"
+    );
+    let (code, text) = step("seed", &["--seed", SEED]);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains("entry 5201: seed"), "{text}");
+    let (code, text) = step("seed", &["--seed", "98765432109876543210"]);
+    assert_eq!(code, Some(2), "{text}");
+    assert!(
+        text.contains(&format!("the seed note was refused by {url}/v1/protocols (409 audit-does-not-follow): audit note: field `kind`: the seed is already logged at entry 5201; an audit has one seed")),
+        "{text}"
+    );
+    let (code, text) = step("sample", &[]);
+    assert_eq!(code, Some(0), "{text}");
+    let stations = logged_sample(&text);
+    let outside = run(
+        &[
+            "audit",
+            "sample",
+            "--data",
+            p(&data),
+            "--rules",
+            "generic",
+            "--seats",
+            "1",
+            "--seed",
+            SEED,
+        ],
+        0,
+    );
+    assert_eq!(stations, sampled(&outside), "the seed's sample");
+    let counts = dir.path().join("counts.csv");
+    counts_file(&counts, &rows, &stations, |_, _| {});
+    let (code, text) = step("count", &["--counts", p(&counts)]);
+    assert_eq!(code, Some(0), "{text}");
+    assert_eq!(
+        text.matches("hand count of").count(),
+        stations.len(),
+        "{text}"
+    );
+    let (code, text) = step("verdict", &[]);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains("verdict: risk limit met"), "{text}");
+    let last = 5203 + stations.len() as u64;
+    assert!(text.contains(&format!("entry {last}: round 1")), "{text}");
+
+    // 3. By hand, over HTTP.
+    let unsampled = rows.keys().find(|s| !stations.contains(s)).unwrap().clone();
+    let r = post_note(
+        &server.addr,
+        &count_note(&signer, &unsampled, &rows[&unsampled]),
+    );
+    assert_eq!(r.status, 409, "{}", String::from_utf8_lossy(&r.body));
+    let body = r.json();
+    assert_eq!(body["error"]["code"], "audit-does-not-follow", "{body}");
+    assert_eq!(body["error"]["field"], "kind", "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("ended with risk-limit-met"),
+        "{body}"
+    );
+    let seed = AuditBody {
+        election: "al-2021-assembly".into(),
+        contest: "assembly".into(),
+        step: AuditStep::Seed { seed: SEED.into() },
+    };
+    let stranger = NoteSigner::from_seed("KQZ", &[9; 32]).unwrap();
+    let r = post_note(
+        &server.addr,
+        &stranger.sign_text(&seed.to_text()).to_bytes(),
+    );
+    assert_eq!(r.status, 403, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.json()["error"]["code"], "bad-authority");
+    // The seed note exactly as logged: a duplicate, receipted again.
+    let again = signer.sign_text(&seed.to_text()).to_bytes();
+    let r = post_note(&server.addr, &again);
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let body = r.json();
+    assert_eq!(body["status"], "duplicate");
+    assert_eq!(body["index"], 5201);
+    let log = urna_model::note::NoteVerifier::from_vkey(&log_key).unwrap();
+    urna_server::submit::verify_receipt(
+        &log,
+        &again,
+        5201,
+        body["receipt"].as_str().unwrap().as_bytes(),
+    )
+    .unwrap();
+
+    // 4. The live bundle.
+    server.wait_bundle(last + 1);
+    let report = crate::web::fetch_json(&server.addr, "/v1/audit.json");
+    let audit = &report["audits"][0];
+    assert_eq!(audit["status"], "risk-limit-met", "{audit}");
+    assert_eq!(audit["seed"]["entry"], 5201);
+    assert_eq!(audit["seed"]["signer"], "KQZ");
+    assert_eq!(report["refused"], serde_json::json!([]));
+    assert!(server.stop().success());
+
+    // 5. Published and verified from the data directory.
+    let (code, text) = publish_and_verify(&data, &dir.path().join("bundle"));
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains("VERIFIED"), "{text}");
+}
