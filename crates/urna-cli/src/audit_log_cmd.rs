@@ -68,13 +68,15 @@ pub(crate) struct ServerArgs {
 /// Where the steps are read from and stored.
 enum Backend {
     /// The data directory, written through its store.
-    Store(Store),
+    Store(Box<Store>),
     /// A running server, with the data directory read.
-    Server {
-        election: Election,
-        log: DirLog,
-        client: SubmitClient,
-    },
+    Server(Box<Remote>),
+}
+
+/// A running server and the data directory it holds, read.
+struct Remote {
+    log: DirLog,
+    client: SubmitClient,
 }
 
 struct Session {
@@ -86,10 +88,10 @@ struct Session {
 impl Session {
     fn open(args: &LogArgs) -> Result<Self> {
         let backend = match &args.server.to {
-            None => Backend::Store(
+            None => Backend::Store(Box::new(
                 Store::open(&args.data)
                     .with_context(|| format!("opening {}", args.data.display()))?,
-            ),
+            )),
             Some(to) => {
                 let vkey = args.server.log_key.as_deref().unwrap_or_default();
                 let log_key = NoteVerifier::from_vkey(vkey)
@@ -105,12 +107,8 @@ impl Session {
                     Election::load(&args.data.join(DEFINITION_FILE)).with_context(|| {
                         format!("{}: not an urna data directory", args.data.display())
                     })?;
-                let log = DirLog::read(&args.data, &election)?;
-                Backend::Server {
-                    election,
-                    log,
-                    client,
-                }
+                let log = DirLog::read(&args.data, election)?;
+                Backend::Server(Box::new(Remote { log, client }))
             }
         };
         let skey = std::fs::read_to_string(&args.key)
@@ -134,7 +132,7 @@ impl Session {
     fn election(&self) -> &Election {
         match &self.backend {
             Backend::Store(store) => store.election(),
-            Backend::Server { election, .. } => election,
+            Backend::Server(r) => &r.log.election,
         }
     }
 
@@ -142,7 +140,7 @@ impl Session {
     fn len(&self) -> u64 {
         match &self.backend {
             Backend::Store(store) => store.len(),
-            Backend::Server { log, .. } => log.notes.len() as u64,
+            Backend::Server(r) => r.log.notes.len() as u64,
         }
     }
 
@@ -150,14 +148,14 @@ impl Session {
     fn view(&self) -> Box<dyn LogView + '_> {
         match &self.backend {
             Backend::Store(store) => Box::new(StoreView(store)),
-            Backend::Server { log, .. } => Box::new(log),
+            Backend::Server(r) => Box::new(&r.log),
         }
     }
 
     fn audit(&self) -> Result<ContestAudit> {
         let trail = match &self.backend {
             Backend::Store(store) => store.audit_trail()?,
-            Backend::Server { election, log, .. } => log.trail(election),
+            Backend::Server(r) => r.log.trail(),
         };
         trail.audit(self.contest).cloned().with_context(|| {
             format!(
@@ -183,13 +181,13 @@ impl Session {
                 Err(AuditRefusal::Store(err)) => Err(err.into()),
                 Err(refusal) => bail!("the {kind} note was refused: {refusal}"),
             },
-            Backend::Server { client, log, .. } => match client.submit(&note) {
+            Backend::Server(r) => match r.client.submit(&note) {
                 Ok(stored) => {
                     // What the next step of this run reads, as the server now holds it.
-                    log.notes
-                        .truncate(usize::try_from(stored.index).unwrap_or(usize::MAX));
-                    if log.notes.len() as u64 == stored.index {
-                        log.notes.push(note);
+                    let notes = &mut r.log.notes;
+                    notes.truncate(usize::try_from(stored.index).unwrap_or(usize::MAX));
+                    if notes.len() as u64 == stored.index {
+                        notes.push(note);
                     }
                     Ok(stored.index)
                 }
@@ -200,10 +198,10 @@ impl Session {
                     ..
                 }) => bail!(
                     "the {kind} note was refused by {} ({status} {code}): {message}",
-                    client.endpoint()
+                    r.client.endpoint()
                 ),
                 Err(err) => Err(anyhow!(err))
-                    .with_context(|| format!("sending the {kind} note to {}", client.endpoint())),
+                    .with_context(|| format!("sending the {kind} note to {}", r.client.endpoint())),
             },
         }
     }
@@ -217,7 +215,7 @@ struct DirLog {
 }
 
 impl DirLog {
-    fn read(data: &Path, election: &Election) -> Result<Self> {
+    fn read(data: &Path, election: Election) -> Result<Self> {
         let reader = EntryReader::open(data)?;
         let recorded = reader.definition_sha256()?;
         if recorded != hex(&election.digest) {
@@ -228,14 +226,12 @@ impl DirLog {
             );
         }
         let notes = reader.read(0, reader.len()?)?;
-        Ok(Self {
-            notes,
-            election: election.clone(),
-        })
+        Ok(Self { notes, election })
     }
 
     /// Every audit in the log, its entries replayed in order.
-    fn trail(&self, e: &Election) -> Trail {
+    fn trail(&self) -> Trail {
+        let e = &self.election;
         let mut trail = Trail::default();
         for (index, note) in (0..).zip(&self.notes) {
             if index > 0 && is_audit(note) {

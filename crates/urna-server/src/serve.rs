@@ -1010,7 +1010,7 @@ fn intake_loop(
             return Ok(summary);
         };
         let answer = audit_intake(store, &job.note, &clock, &mut summary);
-        let stopped = matches!(&answer, Err(_));
+        let stopped = answer.is_err();
         let answer = answer.unwrap_or_else(|message| Answer::AuditRefused {
             status: StatusCode::INTERNAL_SERVER_ERROR,
             code: "intake-failed",

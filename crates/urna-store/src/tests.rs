@@ -862,7 +862,9 @@ fn open_replays_the_audit_trail_and_refuses_a_note_that_does_not_follow() {
         ],
     )
     .unwrap();
-    let err = Store::open(&f.data).err().expect("the open is refused");
+    let Err(err) = Store::open(&f.data) else {
+        panic!("the open is refused")
+    };
     assert!(
         matches!(err, StoreError::Inadmissible { index, .. } if index == size),
         "{err}"
