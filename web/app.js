@@ -8,6 +8,7 @@ import { mapBlock } from "./map.js";
 import { localName, stationPlace } from "./names.js";
 import { stationSteps, decisionKey, recountOrdered, scanPath } from "./decisions.js";
 import { forensicsFile, forensicsHtml } from "./forensics.js";
+import { auditFile, auditHtml } from "./audit.js";
 
 const params = new URLSearchParams(globalThis.location?.search);
 const POLL_MS = Math.max(250, Number(params.get("poll")) || 5000);
@@ -34,6 +35,7 @@ const S = {
   amendments: new Map(), // entry index → { reason, by } of an amendment, read from its entry
   shapes: null, // v1/shapes.json, when the definition names unit shapes
   map: { measure: "leading", list: null }, // what the map shows, as the reader chose
+  audit: false, // whether the bundle has v1/audit.json (its navigation link is shown then)
 };
 
 const $ = (sel) => document.querySelector(sel);
@@ -198,6 +200,7 @@ async function refresh() {
   S.results = results;
   S.areas = new Map();
   S.notice = "";
+  await checkAudit();
   await render(false);
   if (!first) announce(t("status.updated", { size: num(cp.size) }));
 }
@@ -317,7 +320,7 @@ function renderStatus() {
 
 // ---------------------------------------------------------------------------------------------
 // Views, chosen by the URL's hash: #/, #/unit/<id>, #/station/<id>, #/quarantine,
-// #/forensics[/<unit id>].
+// #/forensics[/<unit id>], #/audit.
 
 function route() {
   const h = decodeURIComponent(location.hash.replace(/^#\/?/, ""));
@@ -336,6 +339,7 @@ async function render(navigated) {
     else if (r.view === "station") html = await stationView(r.id);
     else if (r.view === "quarantine") html = await quarantineView();
     else if (r.view === "forensics") html = await forensicsView(r.id);
+    else if (r.view === "audit") html = await auditView();
     else html = await unitView(S.election.units[0]);
   } catch (e) {
     html = `<p class="error" role="alert">${esc(e.message)}</p>`;
@@ -1167,6 +1171,31 @@ async function quarantineFile() {
 async function forensicsView(unitId) {
   const counted = S.results.contests[0]?.national.stations.counted;
   return forensicsHtml(await forensicsFile(getJson, counted), S.units, unitId || null);
+}
+
+// The risk-limiting audits (web/audit.js) the log of the checkpoint shown records.
+async function auditView() {
+  const contest = (id) => S.election.contests.find((c) => c.id === id);
+  return auditHtml(await auditFile(getJson, S.cp.size), {
+    contest: (id) => contest(id)?.name || id,
+    list: (cid, id) => (contest(cid) ? listName(contest(cid), id) : id),
+    unit: (id) => (S.units.has(id) ? uname(S.units.get(id)) : id),
+  });
+}
+
+// Whether the bundle has v1/audit.json: a log with no audit has none, and the page then
+// offers no audit view. Asked again with every new checkpoint (an audit starts after the
+// results are published).
+async function checkAudit() {
+  if (!S.audit) {
+    try {
+      S.audit = (await fetch("v1/audit.json", { method: "HEAD", cache: "no-cache" })).ok;
+    } catch {
+      S.audit = false;
+    }
+  }
+  const li = $("#nav-audit");
+  if (li) li.hidden = !S.audit;
 }
 
 async function quarantineView() {

@@ -3,6 +3,14 @@
 //! it). Derived from the [`Trail`] alone: parameters, seed, each round's sample with each
 //! station's reported and hand-counted votes, the current risk overall and per assertion,
 //! and the verdicts. Risks are written as the notes write them (six digits, rounded up).
+//!
+//! For the results page (`web/audit.js`) it also names the contest's lists (the columns of
+//! the reported and counted votes), each note's signer (the authority key's name), each
+//! assertion's parts (so the page can say it in its own languages), and for each sampled
+//! station the draw numbers that picked it so far: a station drawn twice counts twice in the
+//! risk, so its multiplicity is shown.
+
+use std::collections::BTreeMap;
 
 use serde::Serialize;
 use urna_model::audit::{AuditStep, Decision, format_limit, format_risk, risk_micros};
@@ -10,6 +18,7 @@ use urna_model::definition::Election;
 use urna_model::protocol::hex;
 
 use crate::Verdict;
+use crate::assertions::AssertionKind;
 use crate::trail::{ContestAudit, Trail};
 
 /// Path of the file in a bundle.
@@ -29,7 +38,11 @@ struct Doc<'a> {
 #[derive(Serialize)]
 struct AuditDoc<'a> {
     contest: &'a str,
+    /// List ids of the contest in ballot order: the columns of `reported` and `counted`
+    /// (then invalid ballots).
+    lists: Vec<&'a str>,
     entry: u64,
+    signer: &'a str,
     checkpoint_size: u64,
     checkpoint_root: String,
     rules: String,
@@ -42,14 +55,14 @@ struct AuditDoc<'a> {
     quarantined: usize,
     ballots: u64,
     first_round_draws: u64,
-    seed: Option<Entry<&'a str>>,
+    seed: Option<SeedDoc<'a>>,
     /// `awaiting-seed`, `counting`, `escalate` (after a verdict), `risk-limit-met`,
     /// `full-hand-count`.
     status: &'static str,
     risk: String,
-    assertions: Vec<AssertionDoc>,
+    assertions: Vec<AssertionDoc<'a>>,
     samples: Vec<SampleDoc<'a>>,
-    verdicts: Vec<VerdictDoc>,
+    verdicts: Vec<VerdictDoc<'a>>,
 }
 
 #[derive(Serialize)]
@@ -59,8 +72,19 @@ struct Entry<T> {
 }
 
 #[derive(Serialize)]
-struct AssertionDoc {
+struct SeedDoc<'a> {
+    entry: u64,
+    value: &'a str,
+    signer: &'a str,
+}
+
+#[derive(Serialize)]
+struct AssertionDoc<'a> {
     assertion: String,
+    /// The parts of `assertion`: `kind` (`seat`, `above_threshold`, `below_threshold`) and
+    /// its lists, district or scope, seat numbers or share.
+    #[serde(flatten)]
+    what: &'a AssertionKind,
     margin: String,
     diluted_margin: String,
     risk: String,
@@ -70,6 +94,7 @@ struct AssertionDoc {
 struct SampleDoc<'a> {
     round: u32,
     entry: u64,
+    signer: &'a str,
     draws: [u64; 2],
     stations: Vec<StationDoc<'a>>,
 }
@@ -78,17 +103,22 @@ struct SampleDoc<'a> {
 struct StationDoc<'a> {
     id: &'a str,
     district: &'a str,
+    /// Every draw number up to the last logged sample that picked the station, ascending:
+    /// its multiplicity in the risk is their number.
+    draws: Vec<u64>,
     /// Reported votes per list of the contest in ballot order, then invalid ballots.
     reported: Vec<u64>,
     /// The hand count, same order, once logged.
     counted: Option<Vec<u64>>,
     count_entry: Option<u64>,
+    count_signer: Option<&'a str>,
 }
 
 #[derive(Serialize)]
-struct VerdictDoc {
+struct VerdictDoc<'a> {
     round: u32,
     entry: u64,
+    signer: &'a str,
     draws: u64,
     risk: String,
     verdict: &'static str,
@@ -164,9 +194,22 @@ fn audit_doc<'a>(e: &'a Election, a: &'a ContestAudit) -> AuditDoc<'a> {
         row.push(input.classes(batch).last().copied().unwrap_or(0));
         row
     };
+    // Draw numbers per station, up to the last logged sample's last draw.
+    let mut picked: BTreeMap<usize, Vec<u64>> = BTreeMap::new();
+    if let (Some((seed, _)), Some(last)) = (&a.seed, a.samples.last()) {
+        for d in a.audit.draws(seed, last.draws.1) {
+            picked.entry(d.batch).or_default().push(d.number);
+        }
+    }
     AuditDoc {
         contest: &contest.id,
+        lists: contest
+            .lists
+            .iter()
+            .map(|&l| e.lists[l].id.as_str())
+            .collect(),
         entry: a.start_index,
+        signer: &a.start_signer,
         checkpoint_size: size,
         checkpoint_root: root,
         rules,
@@ -179,9 +222,10 @@ fn audit_doc<'a>(e: &'a Election, a: &'a ContestAudit) -> AuditDoc<'a> {
         quarantined: a.reported.quarantined,
         ballots: input.batches.iter().map(|b| b.ballots).sum(),
         first_round_draws: a.audit.first_round_draws(),
-        seed: a.seed.as_ref().map(|(s, i)| Entry {
+        seed: a.seed.as_ref().map(|(s, i)| SeedDoc {
             entry: *i,
             value: s.as_str(),
+            signer: &a.seed_signer,
         }),
         status,
         risk: format_risk(risk_micros(match ev.report.verdict {
@@ -195,6 +239,7 @@ fn audit_doc<'a>(e: &'a Election, a: &'a ContestAudit) -> AuditDoc<'a> {
             .zip(&ev.assertion_risks)
             .map(|(x, &r)| AssertionDoc {
                 assertion: x.describe(),
+                what: &x.kind,
                 margin: x.margin.to_string(),
                 diluted_margin: format!("{:.6}", x.diluted_margin),
                 risk: format_risk(risk_micros(r)),
@@ -206,6 +251,7 @@ fn audit_doc<'a>(e: &'a Election, a: &'a ContestAudit) -> AuditDoc<'a> {
             .map(|s| SampleDoc {
                 round: s.round,
                 entry: s.index,
+                signer: &s.signer,
                 draws: [s.draws.0, s.draws.1],
                 stations: s
                     .batches
@@ -213,9 +259,11 @@ fn audit_doc<'a>(e: &'a Election, a: &'a ContestAudit) -> AuditDoc<'a> {
                     .map(|&b| StationDoc {
                         id: &input.batches[b].id,
                         district: input.districts[input.batches[b].district].id.0.as_str(),
+                        draws: picked.get(&b).cloned().unwrap_or_default(),
                         reported: reported_row(b),
                         counted: a.counts.get(&b).map(|c| c.hand.clone()),
                         count_entry: a.counts.get(&b).map(|c| c.index),
+                        count_signer: a.counts.get(&b).map(|c| c.signer.as_str()),
                     })
                     .collect(),
             })
@@ -233,6 +281,7 @@ fn audit_doc<'a>(e: &'a Election, a: &'a ContestAudit) -> AuditDoc<'a> {
                 } => Some(VerdictDoc {
                     round: *round,
                     entry: v.index,
+                    signer: &v.signer,
                     draws: *draws,
                     risk: format_risk(*risk),
                     verdict: decision.as_str(),

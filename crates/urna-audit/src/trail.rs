@@ -73,6 +73,8 @@ pub struct SampleRecord {
     pub draws: (u64, u64),
     /// Batches (stations) the round added, in draw order.
     pub batches: Vec<usize>,
+    /// Name of the authority key that signed the note.
+    pub signer: String,
 }
 
 /// A logged hand count.
@@ -82,6 +84,8 @@ pub struct CountRecord {
     pub index: u64,
     /// Per list of the contest in ballot order, then invalid.
     pub hand: Vec<u64>,
+    /// Name of the authority key that signed the note.
+    pub signer: String,
 }
 
 /// A logged verdict.
@@ -91,6 +95,8 @@ pub struct VerdictRecord {
     pub index: u64,
     /// The step as logged.
     pub step: AuditStep,
+    /// Name of the authority key that signed the note.
+    pub signer: String,
 }
 
 /// One contest's audit, as far as the log has it.
@@ -102,6 +108,8 @@ pub struct ContestAudit {
     pub start_index: u64,
     /// The start step as logged.
     pub start: AuditStep,
+    /// Name of the authority key that signed the start note.
+    pub start_signer: String,
     /// The audited results.
     pub reported: Reported,
     /// The assertions.
@@ -110,6 +118,8 @@ pub struct ContestAudit {
     pub audit: BatchAudit,
     /// The seed and the index of its note.
     pub seed: Option<(String, u64)>,
+    /// Name of the authority key that signed the seed note.
+    pub seed_signer: String,
     /// Samples, by round.
     pub samples: Vec<SampleRecord>,
     /// Hand counts, by batch.
@@ -227,10 +237,12 @@ impl ContestAudit {
             contest,
             start_index: 0,
             start,
+            start_signer: String::new(),
             reported,
             outcome,
             audit,
             seed: None,
+            seed_signer: String::new(),
             samples: Vec::new(),
             counts: BTreeMap::new(),
             verdicts: Vec::new(),
@@ -524,6 +536,7 @@ impl Trail {
             }
             audit.start = note.body.step.clone();
             audit.start_index = index;
+            audit.start_signer.clone_from(&note.signer);
             self.audits.push(audit);
             return Ok(());
         }
@@ -555,6 +568,7 @@ impl Trail {
                 }
                 crate::sampler::check_seed(seed).map_err(|err| refuse("seed", err.to_string()))?;
                 a.seed = Some((seed.clone(), index));
+                a.seed_signer.clone_from(&note.signer);
                 Ok(())
             }
             AuditStep::Sample {
@@ -625,6 +639,7 @@ impl Trail {
                     round: *round,
                     draws: (f, l),
                     batches,
+                    signer: note.signer.clone(),
                 });
                 Ok(())
             }
@@ -654,6 +669,7 @@ impl Trail {
                     CountRecord {
                         index,
                         hand: hand.clone(),
+                        signer: note.signer.clone(),
                     },
                 );
                 Ok(())
@@ -722,6 +738,7 @@ impl Trail {
                 a.verdicts.push(VerdictRecord {
                     index,
                     step: note.body.step.clone(),
+                    signer: note.signer.clone(),
                 });
                 Ok(())
             }

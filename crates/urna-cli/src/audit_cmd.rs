@@ -48,6 +48,9 @@ pub(crate) enum AuditCommand {
         /// With --key: the audited contest (default: the first).
         #[arg(long, requires = "key")]
         contest: Option<String>,
+        /// With --key: send the step to a running server (see `urna audit start --help`).
+        #[command(flatten)]
+        server: crate::audit_log_cmd::ServerArgs,
     },
     /// Start an audit in the log: the results audited (every entry so far), the rule set, the
     /// risk limit and rounds, and the assertions' digest, as a signed `urna/audit/v1` note.
@@ -180,18 +183,24 @@ pub(crate) fn run(command: AuditCommand) -> Result<ExitCode> {
             common,
             key: Some(key),
             contest,
+            server,
             ..
         } => crate::audit_log_cmd::sample(&crate::audit_log_cmd::LogArgs {
             data: common.data,
             key,
             contest,
+            server,
         }),
         AuditCommand::Sample {
             common,
             seed,
             round,
+            server,
             ..
         } => {
+            if server.to.is_some() {
+                bail!("--to: only a logged sample (with --key) is sent to a server");
+            }
             let seed = seed.unwrap_or_default();
             sampler::check_seed(&seed)?;
             if round == 0 || round > common.rounds {

@@ -1,26 +1,40 @@
 //! `urna audit start | seed | sample --key | count | verdict`: an audit recorded in the log.
 //! Each command computes its step from what the log already holds (the audited results, the
 //! logged seed, the logged counts), signs it as an `urna/audit/v1` note with the authority key
-//! given, and stores it in the data directory, whose intake checks it again and sequences it
-//! into the transparency log. Run them on the data directory while `urna serve` is not
-//! running on it (the store has one writer).
+//! given, and has it stored and sequenced into the transparency log, whose intake checks it
+//! again. Two ways to store it:
+//!
+//! - without `--to`, into the data directory itself (the store has one writer: not while
+//!   `urna serve` runs on it);
+//! - with `--to URL --log-key VKEY`, through the running `urna serve` that holds the data
+//!   directory: the step is computed from the directory **read-only** (its definition and
+//!   committed entries, as `urna decide` reads them), then sent like any note to
+//!   `POST URL/v1/protocols`, whose intake replays the audit trail and refuses a step that
+//!   does not follow (409 `audit-does-not-follow`); the receipt is verified against the log
+//!   key. A copy of the directory that lags behind the server computes a step the server
+//!   refuses, so nothing read locally has to be trusted.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
-use urna_audit::trail::{ContestAudit, Plan};
-use urna_model::audit::{AuditBody, AuditStep, Decision, format_limit, format_risk};
+use anyhow::{Context, Result, anyhow, bail};
+use urna_audit::trail::{ContestAudit, LogView, Plan, Trail};
+use urna_model::audit::{AuditBody, AuditStep, Decision, format_limit, format_risk, is_audit};
 use urna_model::definition::{ContestIdx, Election};
-use urna_model::note::NoteSigner;
-use urna_store::Store;
+use urna_model::note::{NoteSigner, NoteVerifier};
+use urna_model::protocol::hex;
+use urna_server::submit::{SubmitClient, SubmitError, SubmitOptions};
 use urna_store::audit::AuditRefusal;
+use urna_store::reader::EntryReader;
+use urna_store::{DEFINITION_FILE, Store};
+use urna_tally::public::Replay;
 
 /// Options of every logged step.
 #[derive(clap::Args)]
 pub(crate) struct LogArgs {
-    /// Data directory.
+    /// Data directory (read-only with --to).
     #[arg(long)]
     pub(crate) data: PathBuf,
     /// Key file of an authority whose scope is the whole election (`urna keys generate`; the
@@ -30,42 +44,119 @@ pub(crate) struct LogArgs {
     /// The audited contest (default: the first).
     #[arg(long)]
     pub(crate) contest: Option<String>,
+    #[command(flatten)]
+    pub(crate) server: ServerArgs,
+}
+
+/// Where to send a step instead of writing it into the data directory.
+#[derive(clap::Args, Default)]
+pub(crate) struct ServerArgs {
+    /// Send the signed step to this running `urna serve` (its base URL, e.g.
+    /// `https://results.example`); the data directory is then only read.
+    #[arg(long, requires = "log_key")]
+    pub(crate) to: Option<String>,
+    /// With --to: the log's verifier key (`urna log key --data DIR`); only receipts it signed
+    /// are accepted.
+    #[arg(long, requires = "to")]
+    pub(crate) log_key: Option<String>,
+    /// With an https:// --to: the PEM file of the CA its certificate must chain to; without
+    /// it, Mozilla's roots.
+    #[arg(long, requires = "to", value_name = "FILE")]
+    pub(crate) ca_cert: Option<PathBuf>,
+}
+
+/// Where the steps are read from and stored.
+enum Backend {
+    /// The data directory, written through its store.
+    Store(Box<Store>),
+    /// A running server, with the data directory read.
+    Server(Box<Remote>),
+}
+
+/// A running server and the data directory it holds, read.
+struct Remote {
+    log: DirLog,
+    client: SubmitClient,
 }
 
 struct Session {
-    store: Store,
+    backend: Backend,
     signer: NoteSigner,
     contest: ContestIdx,
 }
 
 impl Session {
     fn open(args: &LogArgs) -> Result<Self> {
-        let store =
-            Store::open(&args.data).with_context(|| format!("opening {}", args.data.display()))?;
+        let backend = match &args.server.to {
+            None => Backend::Store(Box::new(
+                Store::open(&args.data)
+                    .with_context(|| format!("opening {}", args.data.display()))?,
+            )),
+            Some(to) => {
+                let vkey = args.server.log_key.as_deref().unwrap_or_default();
+                let log_key = NoteVerifier::from_vkey(vkey)
+                    .map_err(|e| anyhow!("--log-key {vkey:?}: {e}"))?;
+                let options = SubmitOptions {
+                    timeout: Duration::from_secs(30),
+                    ca_cert: args.server.ca_cert.clone(),
+                    ..SubmitOptions::default()
+                };
+                let client = SubmitClient::new(to, log_key, options)
+                    .map_err(|e| anyhow!("--{}: {}", e.field.replace('_', "-"), e.rule))?;
+                let election =
+                    Election::load(&args.data.join(DEFINITION_FILE)).with_context(|| {
+                        format!("{}: not an urna data directory", args.data.display())
+                    })?;
+                let log = DirLog::read(&args.data, election)?;
+                Backend::Server(Box::new(Remote { log, client }))
+            }
+        };
         let skey = std::fs::read_to_string(&args.key)
             .with_context(|| format!("--key: reading {}", args.key.display()))?;
         let signer = NoteSigner::from_skey(skey.trim())
             .with_context(|| format!("--key {}", args.key.display()))?;
-        let e = store.election();
-        let contest = match &args.contest {
-            Some(id) => e
-                .contest(id)
-                .with_context(|| format!("--contest {id}: not a contest of this election"))?,
-            None => ContestIdx(0),
-        };
-        Ok(Self {
-            store,
+        let mut s = Self {
+            backend,
             signer,
-            contest,
-        })
+            contest: ContestIdx(0),
+        };
+        if let Some(id) = &args.contest {
+            s.contest = s
+                .election()
+                .contest(id)
+                .with_context(|| format!("--contest {id}: not a contest of this election"))?;
+        }
+        Ok(s)
     }
 
     fn election(&self) -> &Election {
-        self.store.election()
+        match &self.backend {
+            Backend::Store(store) => store.election(),
+            Backend::Server(r) => &r.log.election,
+        }
+    }
+
+    /// Entries in the log.
+    fn len(&self) -> u64 {
+        match &self.backend {
+            Backend::Store(store) => store.len(),
+            Backend::Server(r) => r.log.notes.len() as u64,
+        }
+    }
+
+    /// The log as the audit trail sees it.
+    fn view(&self) -> Box<dyn LogView + '_> {
+        match &self.backend {
+            Backend::Store(store) => Box::new(StoreView(store)),
+            Backend::Server(r) => Box::new(&r.log),
+        }
     }
 
     fn audit(&self) -> Result<ContestAudit> {
-        let trail = self.store.audit_trail()?;
+        let trail = match &self.backend {
+            Backend::Store(store) => store.audit_trail()?,
+            Backend::Server(r) => r.log.trail(),
+        };
         trail.audit(self.contest).cloned().with_context(|| {
             format!(
                 "contest {} has no audit yet: run `urna audit start` first",
@@ -76,18 +167,114 @@ impl Session {
 
     /// Signs the step and stores it; returns its log index.
     fn log(&mut self, step: AuditStep) -> Result<u64> {
-        let e = self.store.election();
+        let e = self.election();
         let body = AuditBody {
             election: e.id.clone(),
             contest: e.contests[self.contest.0 as usize].id.clone(),
             step,
         };
         let note = self.signer.sign_text(&body.to_text()).to_bytes();
-        match self.store.append_audit(&note) {
-            Ok(index) => Ok(index),
-            Err(AuditRefusal::Store(err)) => Err(err.into()),
-            Err(refusal) => bail!("the {} note was refused: {refusal}", body.step.kind()),
+        self.append(note, body.step.kind())
+    }
+
+    /// Appends a signed audit note of kind `kind`: into the store, or through the server.
+    fn append(&mut self, note: Vec<u8>, kind: &str) -> Result<u64> {
+        match &mut self.backend {
+            Backend::Store(store) => match store.append_audit(&note) {
+                Ok(index) => Ok(index),
+                Err(AuditRefusal::Store(err)) => Err(err.into()),
+                Err(refusal) => bail!("the {kind} note was refused: {refusal}"),
+            },
+            Backend::Server(r) => match r.client.submit(&note) {
+                Ok(stored) => {
+                    // What the next step of this run reads, as the server now holds it.
+                    let notes = &mut r.log.notes;
+                    notes.truncate(usize::try_from(stored.index).unwrap_or(usize::MAX));
+                    if notes.len() as u64 == stored.index {
+                        notes.push(note);
+                    }
+                    Ok(stored.index)
+                }
+                Err(SubmitError::Refused {
+                    status,
+                    code,
+                    message,
+                    ..
+                }) => bail!(
+                    "the {kind} note was refused by {} ({status} {code}): {message}",
+                    r.client.endpoint()
+                ),
+                Err(err) => Err(anyhow!(err))
+                    .with_context(|| format!("sending the {kind} note to {}", r.client.endpoint())),
+            },
         }
+    }
+}
+
+/// The committed entries of a data directory, read without opening its store (a running
+/// server holds it), as the audit trail sees a log.
+struct DirLog {
+    notes: Vec<Vec<u8>>,
+    election: Election,
+}
+
+impl DirLog {
+    fn read(data: &Path, election: Election) -> Result<Self> {
+        let reader = EntryReader::open(data)?;
+        let recorded = reader.definition_sha256()?;
+        if recorded != hex(&election.digest) {
+            bail!(
+                "{}: the definition file changed after `urna init` (sha256:{recorded} then, sha256:{} now)",
+                data.display(),
+                hex(&election.digest)
+            );
+        }
+        let notes = reader.read(0, reader.len()?)?;
+        Ok(Self { notes, election })
+    }
+
+    /// Every audit in the log, its entries replayed in order.
+    fn trail(&self) -> Trail {
+        let e = &self.election;
+        let mut trail = Trail::default();
+        for (index, note) in (0..).zip(&self.notes) {
+            if index > 0 && is_audit(note) {
+                // The server's intake admitted each of them; one that does not follow is left
+                // out of the trail, as every verifier leaves it out.
+                let _ = trail.replay(e, index, note, &self);
+            }
+        }
+        trail
+    }
+}
+
+impl LogView for &DirLog {
+    fn root(&self, size: u64) -> Option<[u8; 32]> {
+        let notes = self.notes.get(..usize::try_from(size).ok()?)?;
+        let mut tree = urna_tlog::tree::Tree::new();
+        let mut finished = Vec::new();
+        for note in notes {
+            finished.clear();
+            tree.append(urna_tlog::hash::leaf_hash(note), &mut finished)
+                .ok()?;
+        }
+        Some(tree.root().0)
+    }
+
+    fn replay(&self, size: u64) -> Result<Replay, String> {
+        let e = &self.election;
+        let mut replay = Replay::new(e).map_err(|err| err.to_string())?;
+        let n = usize::try_from(size).map_err(|err| err.to_string())?;
+        let notes = self
+            .notes
+            .get(..n)
+            .ok_or_else(|| format!("the log holds {} entries, not {size}", self.notes.len()))?;
+        for (index, note) in (0..).zip(notes) {
+            replay
+                .apply(e, index, note)
+                .map_err(|err| err.to_string())?;
+        }
+        Ok(replay)
     }
 }
 
@@ -125,13 +312,13 @@ pub(crate) fn start(
     #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
     let micros = micros as u32;
     let plan = Plan {
-        size: s.store.len(),
+        size: s.len(),
         rules,
         seats,
         risk_limit: micros,
         rounds,
     };
-    let audit = ContestAudit::plan(e, s.contest, &plan, &StoreView(&s.store))
+    let audit = ContestAudit::plan(e, s.contest, &plan, &*s.view())
         .map_err(|err| anyhow::anyhow!("{err}"))?;
     let stations = audit.reported.input.batches.len();
     let quarantined = audit.reported.quarantined;
@@ -285,14 +472,9 @@ pub(crate) fn count_from_desk(args: &LogArgs, desk_db: &Path) -> Result<ExitCode
             skipped += 1;
             continue;
         }
-        let index = match s.store.append_audit(&note) {
-            Ok(index) => index,
-            Err(AuditRefusal::Store(err)) => return Err(err.into()),
-            Err(refusal) => bail!(
-                "--from-desk {}: the count of {station} was refused: {refusal}",
-                desk_db.display()
-            ),
-        };
+        let index = s.append(note, "count").with_context(|| {
+            format!("--from-desk {}: the count of {station}", desk_db.display())
+        })?;
         out!("entry {index}: hand count of {station} keyed twice at the desk logged");
         logged += 1;
     }

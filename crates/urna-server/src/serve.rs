@@ -154,6 +154,14 @@ enum Answer {
         time_ms: u64,
     },
     Rejected(Rejection),
+    /// An `urna/audit/v1` note refused (`urna_store::audit::AuditRefusal`): HTTP status,
+    /// stable code, message, field.
+    AuditRefused {
+        status: StatusCode,
+        code: &'static str,
+        message: String,
+        field: Option<String>,
+    },
 }
 
 /// A note waiting for intake, with where to send its answer and its place in the intake
@@ -388,6 +396,15 @@ async fn post_protocol(State(app): State<Arc<App>>, request: Request) -> Respons
                 &r.to_string(),
                 r.field().as_deref(),
             );
+        }
+        Answer::AuditRefused {
+            status,
+            code,
+            message,
+            field,
+        } => {
+            m.rejected.fetch_add(1, Ordering::Relaxed);
+            return error(status, code, &message, field.as_deref());
         }
         Answer::Stored {
             index,
@@ -1097,7 +1114,9 @@ pub fn run(
 }
 
 /// The store thread: one long intake fed by the jobs queue. A note is answered once the
-/// transaction holding it has committed.
+/// transaction holding it has committed. An `urna/audit/v1` note ends the feed: everything fed
+/// before it is committed and answered, then the audit note goes through the store's audit
+/// intake (`Store::append_audit`, which replays the audit trail) and the intake resumes.
 fn intake_loop(
     store: &mut Store,
     jobs: mpsc::Receiver<Job>,
@@ -1109,61 +1128,164 @@ fn intake_loop(
     // The feed runs on intake's reader thread: it hands each note on and queues its reply
     // channel in the same order, and flushes whenever the queue runs empty, so a lone note
     // is checked and committed at once.
-    let feed = Feeder {
+    let mut feed = Feeder {
         jobs,
         replies: replies_tx,
         unflushed: false,
+        audit: None,
     };
     let clock = SystemClock;
     let mut summary = ServeSummary::default();
-    let result = store.ingest_feed(feed, options, &clock, |ack| {
-        let Ok((permit, reply, scan)) = replies_rx.recv() else {
-            return;
-        };
-        // A stored note (or one stored before) vouches for the scan it names.
-        if let (Some(scan), Outcome::Stored { .. } | Outcome::Duplicate { .. }) =
-            (scan, &ack.outcome)
-            && let Ok(mut named) = named_scans.lock()
-        {
-            named.insert(scan);
+    loop {
+        let result = store.ingest_feed(&mut feed, options, &clock, |ack| {
+            let Ok((permit, reply, scan)) = replies_rx.recv() else {
+                return;
+            };
+            // A stored note (or one stored before) vouches for the scan it names.
+            if let (Some(scan), Outcome::Stored { .. } | Outcome::Duplicate { .. }) =
+                (scan, &ack.outcome)
+                && let Ok(mut named) = named_scans.lock()
+            {
+                named.insert(scan);
+            }
+            let station = ack.station.unwrap_or_default().to_owned();
+            let time_ms = clock.now_ms();
+            let answer = match ack.outcome {
+                Outcome::Stored { index, verdict } => {
+                    summary.stored += 1;
+                    Answer::Stored {
+                        index: *index,
+                        quarantined: *verdict == Verdict::Quarantined,
+                        station,
+                        hash: ack.submission.map(|s| s.hash).unwrap_or_default(),
+                        time_ms,
+                    }
+                }
+                Outcome::Duplicate { index, hash } => {
+                    summary.duplicates += 1;
+                    Answer::Duplicate {
+                        index: *index,
+                        station,
+                        hash: *hash,
+                        time_ms,
+                    }
+                }
+                Outcome::Rejected(r) => {
+                    summary.rejected += 1;
+                    Answer::Rejected(r.clone())
+                }
+            };
+            // Free the intake slot before answering: a client that sends its next note the
+            // moment it reads this answer must find the slot free.
+            drop(permit);
+            let _ = reply.send(answer);
+        });
+        if let Err(e) = result {
+            failed.store(true, Ordering::SeqCst);
+            return Err(ServeError::Intake(e.to_string()));
         }
-        let station = ack.station.unwrap_or_default().to_owned();
-        let time_ms = clock.now_ms();
-        let answer = match ack.outcome {
-            Outcome::Stored { index, verdict } => {
-                summary.stored += 1;
-                Answer::Stored {
-                    index: *index,
-                    quarantined: *verdict == Verdict::Quarantined,
-                    station,
-                    hash: ack.submission.map(|s| s.hash).unwrap_or_default(),
-                    time_ms,
-                }
-            }
-            Outcome::Duplicate { index, hash } => {
-                summary.duplicates += 1;
-                Answer::Duplicate {
-                    index: *index,
-                    station,
-                    hash: *hash,
-                    time_ms,
-                }
-            }
-            Outcome::Rejected(r) => {
-                summary.rejected += 1;
-                Answer::Rejected(r.clone())
-            }
+        let Some(job) = feed.audit.take() else {
+            return Ok(summary);
         };
-        // Free the intake slot before answering: a client that sends its next note the
-        // moment it reads this answer must find the slot free.
-        drop(permit);
-        let _ = reply.send(answer);
-    });
-    if let Err(e) = result {
-        failed.store(true, Ordering::SeqCst);
-        return Err(ServeError::Intake(e.to_string()));
+        let answer = audit_intake(store, &job.note, &clock, &mut summary);
+        let stopped = answer.is_err();
+        let answer = answer.unwrap_or_else(|message| Answer::AuditRefused {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            code: "intake-failed",
+            message,
+            field: None,
+        });
+        drop(job.permit);
+        let _ = job.reply.send(answer);
+        if stopped {
+            failed.store(true, Ordering::SeqCst);
+            return Err(ServeError::Intake(
+                "the store failed while storing an audit note".into(),
+            ));
+        }
     }
-    Ok(summary)
+}
+
+/// One `urna/audit/v1` note through the store's audit intake: stored, a duplicate of an
+/// audit entry, or refused with a status and code naming the field and the rule. `Err` (the
+/// store failed) carries the message for the client; intake stops then.
+fn audit_intake(
+    store: &mut Store,
+    note: &[u8],
+    clock: &SystemClock,
+    summary: &mut ServeSummary,
+) -> Result<Answer, String> {
+    use urna_model::audit::AuditNoteError;
+    use urna_store::audit::AuditRefusal;
+    let hash = urna_model::intake::sha256(note);
+    let failed = |e: &dyn std::fmt::Display| {
+        eprintln!("urna serve: audit intake: {e}");
+        "intake failed before this note was committed; nothing was acknowledged, send again"
+            .to_owned()
+    };
+    if let Some(index) = store.audit_entry_of(note).map_err(|e| failed(&e))? {
+        summary.duplicates += 1;
+        return Ok(Answer::Duplicate {
+            index,
+            station: String::new(),
+            hash,
+            time_ms: clock.now_ms(),
+        });
+    }
+    let refused = |status, code, message: String, field: Option<&str>| Answer::AuditRefused {
+        status,
+        code,
+        message,
+        field: field.map(str::to_owned),
+    };
+    Ok(match store.append_audit(note) {
+        Ok(index) => {
+            summary.stored += 1;
+            Answer::Stored {
+                index,
+                quarantined: false,
+                station: String::new(),
+                hash,
+                time_ms: clock.now_ms(),
+            }
+        }
+        Err(refusal) => {
+            let answer = match refusal {
+                AuditRefusal::Store(e) => return Err(failed(&e)),
+                AuditRefusal::Note(e @ AuditNoteError::Malformed(_)) => refused(
+                    StatusCode::BAD_REQUEST,
+                    "malformed-note",
+                    format!("audit note: {e}"),
+                    None,
+                ),
+                AuditRefusal::Note(e @ AuditNoteError::Signer(_)) => refused(
+                    StatusCode::FORBIDDEN,
+                    "bad-authority",
+                    format!("audit note: {e}"),
+                    Some("signature"),
+                ),
+                AuditRefusal::Note(AuditNoteError::Binding { field, problem }) => refused(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    match field {
+                        "election" => "wrong-election",
+                        "contest" => "unknown-contest",
+                        "station" => "unknown-station",
+                        _ => "bad-list",
+                    },
+                    format!("audit note: field `{field}`: {problem}"),
+                    Some(field),
+                ),
+                AuditRefusal::Trail(e) => refused(
+                    StatusCode::CONFLICT,
+                    "audit-does-not-follow",
+                    format!("audit note: {e}"),
+                    Some(e.field),
+                ),
+            };
+            summary.rejected += 1;
+            answer
+        }
+    })
 }
 
 /// How long an idle feed waits before handing control back to intake.
@@ -1182,9 +1304,12 @@ struct Feeder {
     jobs: mpsc::Receiver<Job>,
     replies: mpsc::Sender<Reply>,
     unflushed: bool,
+    /// An `urna/audit/v1` note taken from the queue: the feed ends on it, and the store
+    /// thread takes it through the audit intake before feeding again.
+    audit: Option<Job>,
 }
 
-impl Iterator for Feeder {
+impl Iterator for &mut Feeder {
     type Item = io::Result<Feed>;
 
     fn next(&mut self) -> Option<Self::Item> {
@@ -1203,6 +1328,10 @@ impl Iterator for Feeder {
             },
             Err(mpsc::TryRecvError::Disconnected) => return None,
         };
+        if urna_model::audit::is_audit(&job.note) {
+            self.audit = Some(job);
+            return None;
+        }
         self.unflushed = true;
         // The writer takes replies in the order notes were fed; it is alive while we run.
         let scan = urna_model::scan::named_scan(&job.note);

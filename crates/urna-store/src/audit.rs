@@ -12,8 +12,9 @@
 //! the counts give). A refused note is not stored.
 //!
 //! At open the rows of audit notes are checked against their notes like every row (columns
-//! re-derived); whether the audit's steps follow is re-checked by the next intake and by
-//! `urna verify`, which replays the whole trail.
+//! re-derived), and the whole trail is replayed as intake admits it (signer included) before
+//! anything is sequenced: a note added or edited outside urna that does not follow refuses the
+//! open, naming its entry and the rule. `urna verify` replays the same trail from the log.
 
 use rusqlite::params;
 use urna_audit::trail::{LogView, Trail, TrailError};
@@ -51,7 +52,7 @@ pub(crate) fn derive(e: &Election, bytes: &[u8]) -> Result<([u8; 32], [u8; 32], 
     ))
 }
 
-struct View<'a>(&'a Store);
+pub(crate) struct View<'a>(pub(crate) &'a Store);
 
 impl LogView for View<'_> {
     fn root(&self, size: u64) -> Option<[u8; 32]> {
@@ -113,13 +114,28 @@ impl Store {
                 continue;
             }
             let inadmissible = |reason: String| StoreError::Inadmissible { index, reason };
-            let note = Note::parse(&bytes).map_err(|err| inadmissible(err.to_string()))?;
-            let bound = bind(e, note.text()).map_err(|err| inadmissible(err.to_string()))?;
-            trail
-                .admit(e, index, &bound, &View(self))
-                .map_err(|err| inadmissible(err.to_string()))?;
+            let bound = check(e, &bytes).map_err(|err| inadmissible(err.to_string()))?;
+            trail.admit(e, index, &bound, &View(self)).map_err(|err| {
+                inadmissible(format!("audit {} note: {err}", bound.body.step.kind()))
+            })?;
         }
         Ok(trail)
+    }
+
+    /// The index of an audit entry whose note is exactly `bytes`, if one is stored (a note
+    /// sent again, e.g. by a client retrying after a lost answer).
+    ///
+    /// # Errors
+    /// [`StoreError`] if the database cannot be read.
+    pub fn audit_entry_of(&self, bytes: &[u8]) -> Result<Option<u64>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT idx FROM entries WHERE idx > 0 AND station = '' AND hash = ?1")?;
+        let mut rows = stmt.query(params![sha256(bytes).as_slice()])?;
+        Ok(match rows.next()? {
+            Some(r) => Some(crate::sql_u64(r.get(0)?)),
+            None => None,
+        })
     }
 
     /// Checks an `urna/audit/v1` note and, if it follows the audit so far, stores it as the

@@ -795,3 +795,95 @@ fn decisions_change_how_a_station_counts_in_the_live_and_the_rederived_tally() {
     let (r, _) = ingest(&mut reopened, &notes[..5]);
     assert_eq!(r.duplicates, 5);
 }
+
+/// An audit note written into the database outside urna that does not follow the audit before
+/// it (a second seed) refuses the open, naming its entry and the rule, and is not sequenced;
+/// removed again, the directory opens.
+#[test]
+fn open_replays_the_audit_trail_and_refuses_a_note_that_does_not_follow() {
+    use urna_audit::trail::{ContestAudit, Plan};
+    use urna_model::audit::{AuditBody, AuditStep};
+    let f = fixture(40);
+    let sim = Simulation::new(SimConfig {
+        stations: 40,
+        districts: 3,
+        error_rate_per_10k: 1500,
+        ..SimConfig::default()
+    });
+    let mut store = Store::init(&f.data, &f.definition).unwrap();
+    ingest(&mut store, &f.protocols);
+    let e = store.election().clone();
+    let note = |step: AuditStep| {
+        let body = AuditBody {
+            election: e.id.clone(),
+            contest: e.contests[0].id.clone(),
+            step,
+        };
+        sim.authority().sign_text(&body.to_text()).to_bytes()
+    };
+    let plan = Plan {
+        size: store.len(),
+        rules: "generic".into(),
+        seats: Some(1),
+        risk_limit: 50_000,
+        rounds: 4,
+    };
+    let start = ContestAudit::plan(&e, ContestIdx(0), &plan, &crate::audit::View(&store))
+        .unwrap()
+        .start;
+    store.append_audit(&note(start)).unwrap();
+    let seed_index = store
+        .append_audit(&note(AuditStep::Seed {
+            seed: "12345678901234567890".into(),
+        }))
+        .unwrap();
+    let size = store.len();
+    drop(store);
+    assert!(Store::open(&f.data).is_ok(), "an honest trail opens");
+
+    // A second seed, committed behind intake's back.
+    let forged = note(AuditStep::Seed {
+        seed: "98765432109876543210".into(),
+    });
+    let text = urna_model::note::Note::parse(&forged)
+        .unwrap()
+        .text()
+        .to_owned();
+    let conn = rusqlite::Connection::open(f.data.join(DB_FILE)).unwrap();
+    conn.execute(
+        "INSERT INTO entries (idx, hash, text_hash, contest, station, revision, status, received_ms, note) \
+         VALUES (?1, ?2, ?3, ?4, '', 0, 0, 0, ?5)",
+        rusqlite::params![
+            to_sql(size),
+            urna_model::intake::sha256(&forged).as_slice(),
+            urna_model::intake::sha256(text.as_bytes()).as_slice(),
+            e.contests[0].id,
+            forged
+        ],
+    )
+    .unwrap();
+    let Err(err) = Store::open(&f.data) else {
+        panic!("the open is refused")
+    };
+    assert!(
+        matches!(err, StoreError::Inadmissible { index, .. } if index == size),
+        "{err}"
+    );
+    let text = err.to_string();
+    assert!(
+        text.contains(&format!(
+            "entry {size}: its note does not follow the entries before it: audit seed note: field `kind`: the seed is already logged at entry {seed_index}"
+        )),
+        "{text}"
+    );
+    // Refused before anything was sequenced: the log still ends before the forged row.
+    let latest = log::read_latest(&f.data).unwrap().unwrap();
+    assert_eq!(log::checkpoint_size(&latest), Some(size));
+
+    // Without the forged row the directory opens again.
+    conn.execute("DELETE FROM entries WHERE idx = ?1", [to_sql(size)])
+        .unwrap();
+    drop(conn);
+    let store = Store::open(&f.data).unwrap();
+    assert_eq!(store.len(), size);
+}

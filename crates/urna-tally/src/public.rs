@@ -990,6 +990,10 @@ pub const WEB_FILES: &[(&str, &[u8])] = &[
         )),
     ),
     (
+        "web/audit.js",
+        include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../web/audit.js")),
+    ),
+    (
         "web/forensics.js",
         include_bytes!(concat!(
             env!("CARGO_MANIFEST_DIR"),

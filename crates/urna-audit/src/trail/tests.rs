@@ -320,3 +320,46 @@ proptest! {
         trail.admit(&e, i, &note(&e, verdict), &log).unwrap();
     }
 }
+
+/// `v1/audit.json` names the contest's lists, each note's signer, each assertion's parts and,
+/// for every sampled station, every draw number that picked it (its multiplicity in the risk).
+#[test]
+fn the_public_report_names_lists_signers_assertion_parts_and_draws() {
+    let (e, replay) = election();
+    let log = Log(replay);
+    let (mut trail, i) = sampled(&e, &log, "12345678901234567890");
+    let drawn = trail.audits[0].samples[0].batches.clone();
+    let (a, b) = reported(drawn[0]);
+    let mut count = note(&e, count_step(drawn[0], a, b));
+    count.signer = "central-commission".into();
+    trail.admit(&e, i, &count, &log).unwrap();
+    let doc: serde_json::Value =
+        serde_json::from_slice(&crate::public::render(&e, &trail).unwrap()).unwrap();
+    let audit = &doc["audits"][0];
+    assert_eq!(audit["lists"], serde_json::json!(["A", "B"]));
+    assert_eq!(audit["assertions"][0]["kind"], "seat", "{audit}");
+    assert_eq!(audit["assertions"][0]["winner"], "A", "{audit}");
+    let sample = &audit["samples"][0];
+    let stations = sample["stations"].as_array().unwrap();
+    assert_eq!(stations.len(), drawn.len());
+    assert_eq!(stations[0]["count_signer"], "central-commission");
+    assert_eq!(stations[1]["count_signer"], serde_json::Value::Null);
+    // The draw numbers: all of round 1's, each once, ascending within a station.
+    let mut numbers: Vec<u64> = stations
+        .iter()
+        .flat_map(|s| {
+            let d: Vec<u64> = s["draws"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_u64().unwrap())
+                .collect();
+            assert!(d.windows(2).all(|w| w[0] < w[1]), "{s}");
+            d
+        })
+        .collect();
+    numbers.sort_unstable();
+    let last = sample["draws"][1].as_u64().unwrap();
+    assert_eq!(numbers, (1..=last).collect::<Vec<_>>());
+    assert!(audit["seed"]["signer"].is_string());
+}

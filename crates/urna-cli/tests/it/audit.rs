@@ -5,10 +5,10 @@ use std::process::Output;
 
 use crate::{p, run, shared_data, urna};
 
-const SEED: &str = "12345678901234567890";
+pub(crate) const SEED: &str = "12345678901234567890";
 
 /// Source rows of the accepted stations: station → (column → value).
-fn source_rows() -> HashMap<String, HashMap<String, u64>> {
+pub(crate) fn source_rows() -> HashMap<String, HashMap<String, u64>> {
     let csv = shared_data(crate::albania::CSV_2021);
     let mut rdr = csv::Reader::from_path(&csv).unwrap();
     let h = rdr.headers().unwrap().clone();
@@ -28,12 +28,12 @@ fn source_rows() -> HashMap<String, HashMap<String, u64>> {
     out
 }
 
-const LISTS: [&str; 13] = [
+pub(crate) const LISTS: [&str; 13] = [
     "PS", "PD", "LSI", "PSD", "PBK", "PLDSH", "BD", "ABEOK", "NTH", "LRE", "ADR", "LN", "Other",
 ];
 
 /// A hand-count file for `stations`, from the source CSV; `edit` may change a row.
-fn counts_file(
+pub(crate) fn counts_file(
     path: &Path,
     rows: &HashMap<String, HashMap<String, u64>>,
     stations: &[String],
@@ -234,7 +234,7 @@ fn albania_2021_assertions_sample_and_risk() {
 }
 
 /// Stations listed by `urna audit sample --key` (after its first line).
-fn logged_sample(out: &str) -> Vec<String> {
+pub(crate) fn logged_sample(out: &str) -> Vec<String> {
     out.lines().skip(1).map(str::to_owned).collect()
 }
 
@@ -248,7 +248,7 @@ fn copy_dir(from: &Path, to: &Path) {
 }
 
 /// Appends signed notes to a data directory's database behind intake's back, as a commission
-/// that bypassed it would; the next open sequences them into the log.
+/// that bypassed it would, and sequences them into the log.
 fn append_behind_intake(data: &Path, notes: &[Vec<u8>]) {
     let conn = rusqlite::Connection::open(data.join(urna_store::DB_FILE)).unwrap();
     let next: i64 = conn
@@ -272,8 +272,16 @@ fn append_behind_intake(data: &Path, notes: &[Vec<u8>]) {
         .unwrap();
     }
     drop(conn);
-    // Opening the store sequences what was committed after its last checkpoint.
-    run(&["status", "--data", p(data)], 0);
+    // `urna status` (any open) refuses them now, naming the entry and the rule.
+    let (code, text) = urna_output(&["status", "--data", p(data)]);
+    assert_eq!(code, Some(2), "{text}");
+    assert!(
+        text.contains("its note does not follow the entries before it: audit"),
+        "{text}"
+    );
+    // Sequenced only through the open that skips the audit replay, so that the verifier
+    // meets them in a published log.
+    drop(urna_store::Store::danger_open_without_audit_replay(data).unwrap());
 }
 
 /// Publishes and verifies a data directory; the exit code and the output.
@@ -494,4 +502,158 @@ fn albania_2021_audit_in_the_log_and_its_re_check() {
         text.contains(&format!("[audit] entry {at}: audit verdict note: field `verdict`: the counts give escalate, not risk-limit-met")),
         "{text}"
     );
+}
+
+/// Albania 2021, the audit of which list came first recorded through a running `urna serve`
+/// (`urna audit … --to URL --log-key VKEY`, the data directory only read), one ordered story:
+///
+/// 1. the bundle has no `v1/audit.json` before the start;
+/// 2. start, seed, round 1's sample, the hand counts and the verdict, each sent to the server
+///    and receipted; a second seed is refused by the server (409 `audit-does-not-follow`);
+/// 3. notes sent by hand: a count of a station no sample drew and a step after the final
+///    verdict are refused with 409 naming the field, one signed by a key that is no
+///    authority with 403, and an audit step sent again is a duplicate with a fresh receipt;
+/// 4. the live bundle's `v1/audit.json` says what was logged;
+/// 5. stopped, published and verified: clean.
+#[test]
+fn albania_2021_audit_through_a_running_server() {
+    use crate::server::{Server, get, post_note};
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("al");
+    crate::albania::import_2021(&data);
+    let key = data.join("secrets/central-commission.key");
+    let signer = NoteSigner::from_skey(std::fs::read_to_string(&key).unwrap().trim()).unwrap();
+    let rows = source_rows();
+    let log_key = run(&["log", "key", "--data", p(&data)], 0)
+        .trim()
+        .to_owned();
+
+    // 1. Nothing audited yet.
+    let server = Server::start(&data, &["--publish-ms", "100"]);
+    server.wait_bundle(5200);
+    assert_eq!(get(&server.addr, "/v1/audit.json").status, 404);
+    let url = format!("http://{}", server.addr);
+    let remote = [
+        "--data",
+        p(&data),
+        "--key",
+        p(&key),
+        "--to",
+        &url,
+        "--log-key",
+        &log_key,
+    ];
+    let step = |cmd: &str, extra: &[&str]| -> (Option<i32>, String) {
+        urna_output(&[&["audit", cmd][..], &remote, extra].concat())
+    };
+
+    // 2. The steps, through the server.
+    let (code, text) = step("start", &["--rules", "generic", "--seats", "1"]);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(
+        text.contains("entry 5200: audit of contest assembly started over the first 5200 entries"),
+        "{text}"
+    );
+    let (code, text) = step("seed", &["--seed", SEED]);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains("entry 5201: seed"), "{text}");
+    let (code, text) = step("seed", &["--seed", "98765432109876543210"]);
+    assert_eq!(code, Some(2), "{text}");
+    assert!(
+        text.contains(&format!("the seed note was refused by {url}/v1/protocols (409 audit-does-not-follow): audit note: field `kind`: the seed is already logged at entry 5201; an audit has one seed")),
+        "{text}"
+    );
+    let (code, text) = step("sample", &[]);
+    assert_eq!(code, Some(0), "{text}");
+    let stations = logged_sample(&text);
+    let outside = run(
+        &[
+            "audit",
+            "sample",
+            "--data",
+            p(&data),
+            "--rules",
+            "generic",
+            "--seats",
+            "1",
+            "--seed",
+            SEED,
+        ],
+        0,
+    );
+    assert_eq!(stations, sampled(&outside), "the seed's sample");
+    let counts = dir.path().join("counts.csv");
+    counts_file(&counts, &rows, &stations, |_, _| {});
+    let (code, text) = step("count", &["--counts", p(&counts)]);
+    assert_eq!(code, Some(0), "{text}");
+    assert_eq!(
+        text.matches("hand count of").count(),
+        stations.len(),
+        "{text}"
+    );
+    let (code, text) = step("verdict", &[]);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains("verdict: risk limit met"), "{text}");
+    let last = 5203 + stations.len() as u64;
+    assert!(text.contains(&format!("entry {last}: round 1")), "{text}");
+
+    // 3. By hand, over HTTP.
+    let unsampled = rows.keys().find(|s| !stations.contains(s)).unwrap().clone();
+    let r = post_note(
+        &server.addr,
+        &count_note(&signer, &unsampled, &rows[&unsampled]),
+    );
+    assert_eq!(r.status, 409, "{}", String::from_utf8_lossy(&r.body));
+    let body = r.json();
+    assert_eq!(body["error"]["code"], "audit-does-not-follow", "{body}");
+    assert_eq!(body["error"]["field"], "kind", "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("ended with risk-limit-met"),
+        "{body}"
+    );
+    let seed = AuditBody {
+        election: "al-2021-assembly".into(),
+        contest: "assembly".into(),
+        step: AuditStep::Seed { seed: SEED.into() },
+    };
+    let stranger = NoteSigner::from_seed("KQZ", &[9; 32]).unwrap();
+    let r = post_note(
+        &server.addr,
+        &stranger.sign_text(&seed.to_text()).to_bytes(),
+    );
+    assert_eq!(r.status, 403, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.json()["error"]["code"], "bad-authority");
+    // The seed note exactly as logged: a duplicate, receipted again.
+    let again = signer.sign_text(&seed.to_text()).to_bytes();
+    let r = post_note(&server.addr, &again);
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let body = r.json();
+    assert_eq!(body["status"], "duplicate");
+    assert_eq!(body["index"], 5201);
+    let log = urna_model::note::NoteVerifier::from_vkey(&log_key).unwrap();
+    urna_server::submit::verify_receipt(
+        &log,
+        &again,
+        5201,
+        body["receipt"].as_str().unwrap().as_bytes(),
+    )
+    .unwrap();
+
+    // 4. The live bundle.
+    server.wait_bundle(last + 1);
+    let report = crate::web::fetch_json(&server.addr, "/v1/audit.json");
+    let audit = &report["audits"][0];
+    assert_eq!(audit["status"], "risk-limit-met", "{audit}");
+    assert_eq!(audit["seed"]["entry"], 5201);
+    assert_eq!(audit["seed"]["signer"], "KQZ");
+    assert_eq!(report["refused"], serde_json::json!([]));
+    assert!(server.stop().success());
+
+    // 5. Published and verified from the data directory.
+    let (code, text) = publish_and_verify(&data, &dir.path().join("bundle"));
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains("VERIFIED"), "{text}");
 }

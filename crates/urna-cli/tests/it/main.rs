@@ -28,6 +28,7 @@ mod tamper;
 mod tls;
 mod verify;
 pub mod web;
+mod web_audit;
 mod web_forensics;
 mod web_map;
 

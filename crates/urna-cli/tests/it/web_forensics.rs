@@ -62,6 +62,15 @@ fn web_page_shows_the_statistical_screens() {
         ),
         json!("Statistical screens")
     );
+    // A log with no audit: the bundle has no v1/audit.json, and the page offers no audit view.
+    assert_eq!(
+        crate::server::get(&server.addr, "/v1/audit.json").status,
+        404
+    );
+    assert_eq!(
+        b.js("return document.getElementById('nav-audit').hidden;", &[]),
+        json!(true)
+    );
     b.goto(&format!("{base}#/forensics"));
     let seen = b.wait_for(
         "the forensics view with its warning, flags, units and loaded plots",

@@ -25,7 +25,7 @@ const SCALE: [&str; 5] = ["#deebf7", "#9ecae1", "#6baed6", "#3182bd", "#08519c"]
 const ENTRIES: u64 = 5200;
 
 /// axe-core's browser build, as `.ci/run` installs it (`npm install --prefix target/axe`).
-fn axe_js() -> Option<PathBuf> {
+pub(crate) fn axe_js() -> Option<PathBuf> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
@@ -90,7 +90,7 @@ fn choose(b: &Browser, which: &str, value: &str) {
 }
 
 /// Runs axe-core in the page; the serious and critical violations, one line each.
-fn axe(b: &Browser, source: &str) -> Vec<String> {
+pub(crate) fn axe(b: &Browser, source: &str) -> Vec<String> {
     b.js(&format!("{source}\nreturn typeof window.axe;"), &[]);
     let out = b.cmd(
         "POST",
