@@ -910,6 +910,37 @@ fn a_scan_keyed_at_the_desk_is_published_with_its_protocol() {
     );
     let out = run(&["verify", p(&bundle), "--log-key", &log_key], 0);
     assert!(out.contains("VERIFIED"), "{out}");
+    assert!(
+        out.contains("1 scans of paper protocols named by signed notes, fetched and hashed"),
+        "{out}"
+    );
+
+    // The scan deleted, then replaced by other bytes: the signed note names it, so each is
+    // caught, naming the file and the entry. (`blob` is shared by the generations: damage a
+    // copy, links kept as they are.)
+    let copy = dir.path().join("copy");
+    let st = std::process::Command::new("cp")
+        .args(["-a", p(&bundle), p(&copy)])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let blob = copy.join("blob/sha256").join(&hash);
+    std::fs::remove_file(&blob).unwrap();
+    let out = run(&["verify", p(&copy), "--log-key", &log_key], 1);
+    assert!(
+        out.contains(&format!("blob/sha256/{hash}: missing; entry "))
+            && out.contains(&format!(
+                "(station {station}) names it as the scan of its paper protocol"
+            )),
+        "{out}"
+    );
+    std::fs::write(&blob, b"%PDF-1.7\nanother paper\n").unwrap();
+    let out = run(&["verify", p(&copy), "--log-key", &log_key], 1);
+    assert!(
+        out.contains(&format!("blob/sha256/{hash}: its 23 bytes hash to "))
+            && out.contains("the scan was replaced"),
+        "{out}"
+    );
 }
 
 /// `urna desk user unlock|reset|disable|enable --data DATA --name NAME` (a reset reads the
