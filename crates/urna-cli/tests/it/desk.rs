@@ -863,6 +863,32 @@ fn a_scan_keyed_at_the_desk_is_published_with_its_protocol() {
         .next()
         .unwrap()
         .to_owned();
+    // An upload declared at 8 MiB without a session is refused from its headers at once,
+    // its body never sent (waiting for it would end in the body timeout's 408).
+    {
+        let mut s = TcpStream::connect(&desk.addr).unwrap();
+        write!(
+            s,
+            "POST /api/scans/{}/{station} HTTP/1.1\r\nHost: desk\r\nContent-Type: application/octet-stream\r\nContent-Length: {}\r\n\r\n",
+            urna_sim::CONTEST_ID,
+            urna_desk::desk::MAX_SCAN
+        )
+        .unwrap();
+        let mut head = [0u8; 12];
+        s.read_exact(&mut head).unwrap();
+        assert_eq!(&head, b"HTTP/1.1 403");
+    }
+    // The login form's session requests store nothing: a thousand leave the table as it was.
+    let sessions = || -> i64 {
+        let db = rusqlite::Connection::open(data.join(urna_desk::db::DESK_DB)).unwrap();
+        db.query_row("SELECT COUNT(*) FROM sessions", [], |r| r.get(0))
+            .unwrap()
+    };
+    let before = sessions();
+    for _ in 0..1_000 {
+        Browser::new(&desk.addr);
+    }
+    assert_eq!(sessions(), before);
     let mut ana = Browser::login(&desk.addr, "ana");
     let mut besa = Browser::login(&desk.addr, "besa");
     let mut cim = Browser::login(&desk.addr, "cim");
