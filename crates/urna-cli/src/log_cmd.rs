@@ -8,7 +8,7 @@ use clap::Subcommand;
 use urna_model::note::NoteVerifier;
 use urna_model::protocol::hex;
 use urna_server::publish;
-use urna_store::{Store, log};
+use urna_store::{Store, StoreError, log};
 use urna_tlog::hash::{LeafIndex, TreeSize, leaf_hash};
 use urna_tlog::proof::{verify_consistency, verify_inclusion};
 
@@ -152,28 +152,50 @@ pub(crate) fn run(cmd: LogCommand) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Runs `urna status`.
+/// Runs `urna status`. It opens the store as a writer, which rebuilds and checks the database
+/// against the log; while another process holds the data directory (`urna serve`), it says so
+/// and shows what a reader sees instead, without that check.
 pub(crate) fn status(data: &Path) -> Result<ExitCode> {
-    let store = open(data)?;
-    let (size, signed) = store.log_sizes();
+    let view = match Store::open(data) {
+        Ok(store) => {
+            let (size, signed) = store.log_sizes();
+            StatusView {
+                name: store.election().name.clone(),
+                id: store.election().id.clone(),
+                entries: store.len(),
+                size,
+                signed,
+                origin: store.log_origin().to_owned(),
+                vkey: store.log_vkey(),
+            }
+        }
+        Err(err @ StoreError::InUse { .. }) => {
+            out!(
+                "note:       {err}; what follows is read from its files, without rebuilding the database against the log"
+            );
+            read_only_status(data)?
+        }
+        Err(err) => return Err(err).with_context(|| format!("opening {}", data.display())),
+    };
+    let StatusView {
+        name,
+        id,
+        entries,
+        size,
+        signed,
+        origin,
+        vkey,
+    } = view;
     let published = log::read_published(data)?
         .as_deref()
         .and_then(log::checkpoint_size);
+    out!("election:   {name} ({id})");
     out!(
-        "election:   {} ({})",
-        store.election().name,
-        store.election().id
+        "entries:    {entries} stored (entry 0, the genesis, and {} notes)",
+        entries.saturating_sub(1)
     );
-    out!(
-        "entries:    {} stored (entry 0, the genesis, and {} notes)",
-        store.len(),
-        store.len().saturating_sub(1)
-    );
-    out!(
-        "log:        {} ({size} leaves, last signed checkpoint {signed})",
-        store.log_origin()
-    );
-    out!("log key:    {}", store.log_vkey());
+    out!("log:        {origin} ({size} leaves, last signed checkpoint {signed})");
+    out!("log key:    {vkey}");
     match published {
         Some(p) if p == signed => out!("published:  checkpoint of {p} entries (up to date)"),
         Some(p) => out!(
@@ -203,6 +225,39 @@ pub(crate) fn status(data: &Path) -> Result<ExitCode> {
         out!("witnesses:  none configured: checkpoints are published without cosignatures");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// What `urna status` shows of the store.
+struct StatusView {
+    name: String,
+    id: String,
+    entries: u64,
+    size: u64,
+    signed: u64,
+    origin: String,
+    vkey: String,
+}
+
+/// The status as a reader sees it, for a data directory another process holds: the entries
+/// committed, the last signed checkpoint (its size is the log's leaves as far as they are
+/// signed), the log's key.
+fn read_only_status(data: &Path) -> Result<StatusView> {
+    let election = urna_model::definition::Election::load(&data.join(urna_store::DEFINITION_FILE))?;
+    let entries = urna_store::reader::EntryReader::open(data)?.len()?;
+    let signed = log::read_latest(data)?
+        .as_deref()
+        .and_then(log::checkpoint_size)
+        .unwrap_or(0);
+    let public = log::PublicLog::open(data)?;
+    Ok(StatusView {
+        name: election.name.clone(),
+        id: election.id,
+        entries,
+        size: signed,
+        signed,
+        origin: public.origin().to_owned(),
+        vkey: public.vkey(),
+    })
 }
 
 fn open(data: &Path) -> Result<Store> {

@@ -41,6 +41,11 @@ pub const LOCKOUT_MS: i64 = 15 * 60 * 1000;
 pub const SESSION_MS: i64 = 12 * 60 * 60 * 1000;
 /// How long a session before login (for the login form's CSRF token) lives.
 const ANON_SESSION_MS: i64 = 60 * 60 * 1000;
+/// First characters of an anonymous session's cookie (never of a stored session's, which is
+/// 64 hex digits).
+const ANON_PREFIX: &str = "anon-";
+/// Domain separation of the anonymous sessions' CSRF tokens.
+const ANON_CSRF_CONTEXT: &[u8] = b"urna-desk anonymous csrf v1\n";
 /// Most password checks or hashes (Argon2id, 19 MiB each) running at once. Anyone can ask
 /// for a login, so more are refused at once rather than queued: memory stays bounded
 /// (about 80 MiB) whatever the number of requests.
@@ -149,6 +154,12 @@ pub struct User {
 }
 
 impl Session {
+    /// Whether the cookie named a session at all (anonymous or logged in); a request without
+    /// one holds no CSRF token, so every state-changing request of it is refused.
+    pub fn exists(&self) -> bool {
+        !self.id_hash.is_empty()
+    }
+
     fn actor(&self) -> &str {
         self.user.as_ref().map_or("-", |u| u.name.as_str())
     }
@@ -177,6 +188,8 @@ pub struct Desk {
     station: Option<station::Scope>,
     /// Audit hand counts, with `--audit-key` ([`Desk::with_audit_key`]).
     audit: Option<audit::AuditDesk>,
+    /// Key of the anonymous sessions' CSRF tokens ([`Desk::session`]); random per start.
+    anonymous_key: [u8; 32],
 }
 
 /// One keyed line to save, and where to answer with the entry's values after the commit.
@@ -359,6 +372,11 @@ impl Desk {
             anonymous_refusals: Mutex::new((i64::MIN, 0)),
             station,
             audit: None,
+            anonymous_key: {
+                let mut key = [0u8; 32];
+                rand::rngs::OsRng.fill_bytes(&mut key);
+                key
+            },
         })
     }
 
@@ -428,6 +446,16 @@ impl Desk {
     /// `create`, a new anonymous session (and its cookie value), for the login form; without,
     /// nobody (so a stray request, say for an icon, never replaces the page's session).
     ///
+    /// Anonymous sessions are not stored. Anyone can ask for one without limit, so a stored
+    /// one would cost a database row and an fsync per request, and a flood of them would
+    /// fill the disk. Its only purpose is a CSRF token for the login form, bound to the
+    /// cookie that carries it, and that needs no state: the cookie is
+    /// `anon-<expiry ms>-<64 random hex>` and its token the SHA-256 of a key drawn at start,
+    /// kept only in memory, and the cookie (the strict format leaves no room for a length
+    /// extension). A cross-site page cannot read the cookie (`HttpOnly`, `SameSite=Strict`)
+    /// and so cannot compute the token; a restart draws a new key, and the login form then
+    /// asks for a new session, as after the hour an anonymous session lives.
+    ///
     /// # Errors
     /// [`Refusal`] if the database fails.
     pub fn session(
@@ -435,7 +463,10 @@ impl Desk {
         cookie: Option<&str>,
         create: bool,
     ) -> Result<(Session, Option<String>), Refusal> {
-        if let Some(id) = cookie {
+        if let Some(session) = cookie.and_then(|c| self.anonymous_session(c)) {
+            return Ok((session, None));
+        }
+        if let Some(id) = cookie.filter(|c| !c.starts_with(ANON_PREFIX)) {
             let id_hash = hex(&sha256(id.as_bytes()));
             let row = self
                 .reader()
@@ -500,8 +531,40 @@ impl Desk {
                 None,
             ));
         }
-        let (s, id) = new_session(&self.db(), None, ANON_SESSION_MS)?;
-        Ok((s, Some(id)))
+        let cookie = format!(
+            "{ANON_PREFIX}{}-{}",
+            db::now_ms().saturating_add(ANON_SESSION_MS),
+            random_hex()
+        );
+        let session = self
+            .anonymous_session(&cookie)
+            .ok_or_else(|| Refusal::new(500, "internal", "a new anonymous session is invalid"))?;
+        Ok((session, Some(cookie)))
+    }
+
+    /// The anonymous session of a cookie `anon-<expiry ms>-<64 hex>` not yet expired, with
+    /// its CSRF token; `None` for any other cookie.
+    fn anonymous_session(&self, cookie: &str) -> Option<Session> {
+        let (expires, nonce) = cookie.strip_prefix(ANON_PREFIX)?.split_once('-')?;
+        let well_formed = !expires.is_empty()
+            && expires.len() <= 19
+            && expires.bytes().all(|b| b.is_ascii_digit())
+            && nonce.len() == 64
+            && nonce
+                .bytes()
+                .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+        if !well_formed || expires.parse::<i64>().ok()? <= db::now_ms() {
+            return None;
+        }
+        let mut keyed = Vec::with_capacity(ANON_CSRF_CONTEXT.len() + 32 + cookie.len());
+        keyed.extend_from_slice(ANON_CSRF_CONTEXT);
+        keyed.extend_from_slice(&self.anonymous_key);
+        keyed.extend_from_slice(cookie.as_bytes());
+        Some(Session {
+            id_hash: hex(&sha256(cookie.as_bytes())),
+            csrf: hex(&sha256(&keyed)),
+            user: None,
+        })
     }
 
     /// Refuses a state-changing request whose CSRF token is not the session's, and audits it.
@@ -530,6 +593,23 @@ impl Desk {
             "csrf",
             "field `csrf`: missing or not this session's token; reload the page",
         ))
+    }
+
+    /// Refuses, before its body is read, a scan upload that [`Desk::upload_scan`] would
+    /// refuse for who sends it: a wrong CSRF token, no login, or a role that may not upload.
+    ///
+    /// # Errors
+    /// [`Refusal`] `403 csrf`, `401 unauthenticated`, `403 forbidden` or
+    /// `403 password-change-required`.
+    pub fn check_scan_upload(
+        &self,
+        s: &Session,
+        token: Option<&str>,
+        what: &str,
+    ) -> Result<(), Refusal> {
+        self.check_csrf(s, token, what)?;
+        self.require(s, &[Role::Typist, Role::Coordinator], "upload scans")?;
+        Ok(())
     }
 
     /// The logged-in account with one of `roles`, its password changed.

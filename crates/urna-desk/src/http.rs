@@ -53,9 +53,28 @@ const JS: &str = include_str!("../web/desk.js");
 const CSS: &str = include_str!("../web/desk.css");
 const I18N: &str = include_str!("../web/i18n.js");
 
+/// Scan uploads received at once: each may buffer up to [`crate::desk::MAX_SCAN`] (8 MiB),
+/// so these bound the memory uploads take to 32 MiB whatever the number of connections; one
+/// more is answered `503` with `Retry-After` at once. A centre's tens of typists upload one
+/// scan each now and then, in well under a second on a local network.
+pub const MAX_CONCURRENT_UPLOADS: usize = 4;
+
+/// Seconds a client is asked to wait when every upload place is taken.
+const UPLOAD_RETRY_AFTER_S: u64 = 2;
+
+/// The router's state: the desk, and the places for scan uploads.
+#[derive(Clone)]
+struct AppState {
+    desk: Arc<Desk>,
+    uploads: Arc<tokio::sync::Semaphore>,
+}
+
 /// The desk's router.
 pub fn router(desk: Arc<Desk>) -> Router {
-    Router::new().fallback(handle).with_state(desk)
+    Router::new().fallback(handle).with_state(AppState {
+        desk,
+        uploads: Arc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT_UPLOADS)),
+    })
 }
 
 struct Answer {
@@ -64,7 +83,8 @@ struct Answer {
     cookie: Option<String>,
 }
 
-async fn handle(State(desk): State<Arc<Desk>>, req: Request) -> Response {
+async fn handle(State(state): State<AppState>, req: Request) -> Response {
+    let AppState { desk, uploads } = state;
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
     if method == Method::GET {
@@ -105,16 +125,58 @@ async fn handle(State(desk): State<Arc<Desk>>, req: Request) -> Response {
     {
         return scan_response(&desk, cookie.as_deref(), hash);
     }
+    // Who asks is checked from the headers before a byte of the body is read: a request that
+    // will be refused never gets to make the desk buffer its body. Without a session there
+    // is no CSRF token, so every POST is refused; a scan upload also needs the CSRF header,
+    // a login and a role that may upload.
+    let mut _upload_place = None;
+    if method == Method::POST {
+        let checked = {
+            let (desk, cookie, csrf, path) = (
+                Arc::clone(&desk),
+                cookie.clone(),
+                header_csrf.clone(),
+                path.clone(),
+            );
+            tokio::task::spawn_blocking(move || {
+                let (session, _) = desk.session(cookie.as_deref(), false)?;
+                if !session.exists() {
+                    // Refused (and audited, at most once a minute) as a missing token.
+                    return Err(desk
+                        .check_csrf(&session, None, &path)
+                        .err()
+                        .unwrap_or_else(no_session));
+                }
+                if scan_upload {
+                    desk.check_scan_upload(&session, csrf.as_deref(), &path)?;
+                }
+                Ok(())
+            })
+            .await
+            .unwrap_or_else(|_| Err(internal()))
+        };
+        if let Err(r) = checked {
+            return json_response(refusal(&r, None));
+        }
+        if scan_upload {
+            match Arc::clone(&uploads).try_acquire_owned() {
+                Ok(place) => _upload_place = Some(place),
+                Err(_) => return busy_uploads(),
+            }
+        }
+    }
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return json_response(too_large(limit));
+    }
     // A body that trickles in holds a connection: it gets BODY_TIMEOUT, like urna serve's.
     let body = match tokio::time::timeout(BODY_TIMEOUT, to_bytes(req.into_body(), limit)).await {
         Ok(Ok(body)) => body,
-        Ok(Err(_)) => {
-            return json_response(Answer {
-                status: 413,
-                body: json!({"error": "too-large", "message": format!("request body over {limit} bytes")}),
-                cookie: None,
-            });
-        }
+        Ok(Err(_)) => return json_response(too_large(limit)),
         Err(_) => {
             return json_response(Answer {
                 status: 408,
@@ -136,12 +198,45 @@ async fn handle(State(desk): State<Arc<Desk>>, req: Request) -> Response {
         dispatch(&desk, &method, &path, cookie.as_deref(), &body)
     })
     .await
-    .unwrap_or_else(|_| Answer {
+    .unwrap_or_else(|_| refusal(&internal(), None));
+    json_response(answer)
+}
+
+fn too_large(limit: usize) -> Answer {
+    Answer {
+        status: 413,
+        body: json!({"error": "too-large", "message": format!("request body over {limit} bytes")}),
+        cookie: None,
+    }
+}
+
+fn internal() -> Refusal {
+    Refusal {
         status: 500,
-        body: json!({"error": "internal", "message": "the request failed"}),
+        code: "internal",
+        message: "the request failed".into(),
+    }
+}
+
+/// A POST whose cookie names no session: it can carry no valid CSRF token.
+fn no_session() -> Refusal {
+    Refusal {
+        status: 403,
+        code: "csrf",
+        message: "field `csrf`: no session; reload the page".into(),
+    }
+}
+
+/// Every upload place is taken ([`MAX_CONCURRENT_UPLOADS`]).
+fn busy_uploads() -> Response {
+    let mut r = json_response(Answer {
+        status: 503,
+        body: json!({"error": "busy", "message": format!("{MAX_CONCURRENT_UPLOADS} scans are being uploaded; try again in a moment")}),
         cookie: None,
     });
-    json_response(answer)
+    r.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(UPLOAD_RETRY_AFTER_S));
+    r
 }
 
 fn respond(status: u16, kind: &str, body: Body, cookie: Option<String>) -> Response {

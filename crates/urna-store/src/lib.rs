@@ -18,6 +18,7 @@ pub mod audit;
 pub mod backup;
 mod ingest;
 mod live;
+mod lock;
 pub mod log;
 pub mod reader;
 mod rebuild;
@@ -34,6 +35,8 @@ use urna_model::intake::{History, Latest, Submission, Verdict};
 use urna_model::note::{Note, NoteSigner};
 use urna_model::protocol::{ProtocolBody, hex};
 use urna_tally::totals::TallyError;
+
+pub use crate::lock::LOCK_FILE;
 
 pub use ingest::{Ack, Feed, IngestOptions, IngestReport, Outcome};
 pub use urna_tally::totals::Tally;
@@ -67,6 +70,17 @@ pub enum StoreError {
         now: String,
         /// Digest recorded.
         then: String,
+    },
+    /// Another open store (another `urna` process, or another open in this one) holds the
+    /// data directory's writer lock ([`LOCK_FILE`]).
+    #[error(
+        "data directory {dir} is in use by another urna process ({holder}); stop it, or submit through it (`urna submit` to the running server)"
+    )]
+    InUse {
+        /// Data directory.
+        dir: String,
+        /// Who holds it: pid and command, as it wrote them into the lock file.
+        holder: String,
     },
     /// SQLite failed. The message holds the cause; it is not also a `source`, so an error
     /// chain prints it once.
@@ -176,6 +190,8 @@ pub struct Store {
     live: Option<live::Live>,
     /// Set when an intake failed part-way: memory may be ahead of the database.
     poisoned: bool,
+    /// The data directory's writer lock, held while the store is open (dropped last).
+    _lock: lock::DirLock,
 }
 
 impl std::fmt::Debug for Store {
@@ -214,6 +230,7 @@ impl Store {
             )));
         }
         std::fs::create_dir_all(dir).map_err(io_err(dir))?;
+        let lock = lock::DirLock::acquire(dir)?;
         copy_synced(definition, &dir.join(DEFINITION_FILE))?;
         copy_synced(
             &stations_path(definition, &election),
@@ -281,6 +298,7 @@ impl Store {
             log,
             live,
             poisoned: false,
+            _lock: lock,
         })
     }
 
@@ -303,6 +321,8 @@ impl Store {
                 dir.display()
             )));
         }
+        // Before anything is read or written: a second writer must change nothing.
+        let lock = lock::DirLock::acquire(dir)?;
         let election = Election::load(&dir.join(DEFINITION_FILE))?;
         let conn = open_db(&db)?;
         let recorded: String = conn.query_row(
@@ -347,6 +367,7 @@ impl Store {
             log,
             live: None,
             poisoned: false,
+            _lock: lock,
         };
         // The whole audit trail is replayed as intake would admit it, still before the
         // flush: an audit note that does not follow (a row added or edited outside urna)

@@ -199,6 +199,37 @@ fn definition_changes_after_init_are_refused() {
     ));
 }
 
+#[test]
+fn a_second_writer_on_an_open_data_directory_is_refused_and_changes_nothing() {
+    let f = fixture(5);
+    let mut store = Store::init(&f.data, &f.definition).unwrap();
+    ingest(&mut store, &f.protocols[..2]);
+    let before = log::read_latest(&f.data).unwrap();
+    // A second open (its own file description, as another process would have) is refused at
+    // once, naming the directory and the holder.
+    let err = Store::open(&f.data).unwrap_err();
+    let text = err.to_string();
+    assert!(matches!(err, StoreError::InUse { .. }), "{text}");
+    assert!(
+        text.starts_with(&format!(
+            "data directory {} is in use by another urna process (pid {}",
+            f.data.display(),
+            std::process::id()
+        )) && text.contains("stop it, or submit through it"),
+        "{text}"
+    );
+    // The first writer goes on as if nothing happened.
+    let (report, _) = ingest(&mut store, &f.protocols[2..3]);
+    assert_eq!(report.accepted + report.quarantined, 1);
+    assert_ne!(log::read_latest(&f.data).unwrap(), before);
+    // Readers are not blocked by the writer's lock.
+    let reader = crate::reader::EntryReader::open(&f.data).unwrap();
+    assert_eq!(reader.read(0, 1).unwrap().len(), 1);
+    // Closed, the directory opens again.
+    drop(store);
+    assert_eq!(Store::open(&f.data).unwrap().len(), 4);
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 6, ..ProptestConfig::default() })]
 

@@ -40,6 +40,15 @@
 //!    byte, its `GeneratedDate` taken from the file but required to be the time of a verified
 //!    witness cosignature on the checkpoint (by a trusted witness, or by one `v1/keys.json`
 //!    names, reported as such); absent is fine.
+//! 8. **Scans and extra files**: every scan a signed protocol or amendment names
+//!    (`scan: sha256:<hex>`) is fetched from `blob/sha256/<hex>` and hashed (missing or other
+//!    bytes: a discrepancy naming the file and the entry), from a directory and over HTTP
+//!    alike. From a source that can list its files (a directory, [`Source::walk`]) every file
+//!    of the bundle must be accounted for: a derived file recomputed in step 5, one of the files
+//!    checked on their own (`checkpoint`, `v1/keys.json`, the CDF export, `v1/audit.json`), a
+//!    tile at a C2SP tile path, or a blob whose bytes hash to its name; anything else is
+//!    [`Kind::FileUnexpected`]. A web server cannot be listed, so over HTTP only what the log
+//!    and the definition name is fetched, and the report says so (`files_listed` is `None`).
 //!
 //! Everything that does not check out is a [`Discrepancy`] in the [`Report`], and the
 //! verification goes on, so one run lists everything it can. [`VerifyError`] is kept for a
@@ -273,6 +282,10 @@ pub fn verify(
         explain_refusals(source, e, &log.refused, &mut found)?;
     }
 
+    // 4c. Scans: every scan a signed note names, fetched and hashed.
+    let scans_checked = check_scans(source, &log.scans, &mut found)?;
+    report.counts.scans = log.scans.len() as u64;
+
     // 4b. Audits: every urna/audit/v1 entry re-checked against the log it audits, and
     // `v1/audit.json` recomputed from them.
     let audit_trail = match &election {
@@ -306,7 +319,8 @@ pub fn verify(
                     report.counts.files_compared = compared.compared;
                     report.counts.files_identical = compared.identical;
                     found.extend(compared.found);
-                    unexpected_files(source, &compared.paths, &mut found)?;
+                    report.counts.files_listed =
+                        unexpected_files(source, &compared.paths, &scans_checked, &mut found)?;
                     let before_cdf = found.len();
                     if published_keys::check_cdf(
                         source,
@@ -794,40 +808,183 @@ fn explain_refusals(
     Ok(())
 }
 
-/// In a directory, unit, seat, station index and forensics files the recomputation does not
-/// produce.
+/// Fetches every scan in `scans` (`blob/sha256/<hex>`, on `source.concurrency()` threads) and
+/// checks that its bytes hash to the name the signed note gives: a missing scan or one with
+/// other bytes is a discrepancy naming the file and the entry. Returns the blob paths checked.
+///
+/// # Errors
+/// [`SourceError`] if the source fails.
+fn check_scans(
+    source: &dyn Source,
+    scans: &BTreeMap<[u8; 32], (u64, String)>,
+    found: &mut Vec<Discrepancy>,
+) -> Result<BTreeSet<String>, SourceError> {
+    let list: Vec<(&[u8; 32], &(u64, String))> = scans.iter().collect();
+    let threads = source.concurrency().clamp(1, list.len().max(1));
+    let chunk = list.len().div_ceil(threads).max(1);
+    let outcomes: Vec<Result<Vec<Option<Discrepancy>>, SourceError>> = std::thread::scope(|s| {
+        let handles: Vec<_> = list
+            .chunks(chunk)
+            .map(|part| {
+                s.spawn(move || {
+                    part.iter()
+                        .map(|(sha, (index, station))| check_scan(source, sha, *index, station))
+                        .collect::<Result<Vec<_>, _>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join().unwrap_or_else(|_| {
+                    Err(SourceError::Unsupported(
+                        "a scan check thread panicked".into(),
+                    ))
+                })
+            })
+            .collect()
+    });
+    for outcome in outcomes {
+        found.extend(outcome?.into_iter().flatten());
+    }
+    Ok(scans.keys().map(blob_path).collect())
+}
+
+/// One scan named by entry `index` of `station`: `None` if it is published with the bytes the
+/// note names.
+fn check_scan(
+    source: &dyn Source,
+    sha: &[u8; 32],
+    index: u64,
+    station: &str,
+) -> Result<Option<Discrepancy>, SourceError> {
+    let path = blob_path(sha);
+    let named = format!(
+        "entry {index} (station {station}) names it as the scan of its paper protocol (`scan: sha256:{}`)",
+        hex(sha)
+    );
+    let discrepancy = match source.fetch(&path)? {
+        None => Discrepancy::new(Kind::BlobMissing, format!("{path}: missing; {named}")),
+        Some(bytes) => {
+            let got = sha256(&bytes);
+            if got == *sha {
+                return Ok(None);
+            }
+            Discrepancy::new(
+                Kind::BlobMismatch,
+                format!(
+                    "{path}: its {} bytes hash to {}, but {named}: the scan was replaced",
+                    bytes.len(),
+                    hex(&got)
+                ),
+            )
+            .values(hex(sha), hex(&got))
+        }
+    };
+    Ok(Some(
+        discrepancy
+            .file(path)
+            .index(index)
+            .station(Some(station.to_owned()))
+            .field("scan"),
+    ))
+}
+
+/// `blob/sha256/<hex>`: where the bundle keeps a file by the SHA-256 of its bytes.
+fn blob_path(sha: &[u8; 32]) -> String {
+    format!("{BLOB_DIR}{}", hex(sha))
+}
+
+/// Every file of the bundle that nothing accounts for, if the source can list its directories
+/// (a directory can, a web server cannot: then `Ok(None)`, and only the files the log and the
+/// definition name were fetched). Returns the number of files listed.
+///
+/// A file is accounted for if it is:
+/// - a derived file the recomputation produced (`produced`: results, units, seats, station
+///   index, areas, CSVs, forensics, README, the web assets), or one of the files checked on
+///   their own: `checkpoint`, `v1/keys.json`, `cdf/election-report.json`, `v1/audit.json`;
+/// - a tile under `tile/` at a path C2SP tlog-tiles gives (the bundle's tile directory is
+///   shared by its generations, so it may hold tiles of a larger tree, and partial tiles of
+///   smaller ones);
+/// - a blob `blob/sha256/<hex>` whose bytes hash to its name: the definition files and scans
+///   named by the log (checked already, in `checked`), or a scan the desk keeps whose note is
+///   not (yet) in the checkpoint (fetched and hashed here).
+///
+/// Anything else is [`Kind::FileUnexpected`]: a web server would serve it beside the
+/// results under the bundle's name.
+///
+/// # Errors
+/// [`SourceError`] if the source fails.
 fn unexpected_files(
     source: &dyn Source,
     produced: &[String],
+    checked: &BTreeSet<String>,
     found: &mut Vec<Discrepancy>,
-) -> Result<(), SourceError> {
+) -> Result<Option<u64>, SourceError> {
+    let Some(files) = source.walk()? else {
+        return Ok(None);
+    };
     let produced: BTreeSet<&str> = produced.iter().map(String::as_str).collect();
-    for dir in [
-        "v1/units",
-        "v1/seats",
-        "v1/stations",
-        urna_forensics::bundle::FORENSICS_DIR,
-    ] {
-        let Some(names) = source.list(dir)? else {
+    let fixed = [
+        checkpoint::CHECKPOINT,
+        public::KEYS_JSON,
+        urna_tally::cdf::BUNDLE_PATH,
+        urna_audit::public::AUDIT_JSON,
+    ];
+    for path in &files {
+        if produced.contains(path.as_str()) || fixed.contains(&path.as_str()) {
             continue;
-        };
-        for name in names {
-            let path = format!("{dir}/{name}");
-            if !produced.contains(path.as_str()) {
-                found.push(
-                    Discrepancy::new(
-                        Kind::FileUnexpected,
-                        format!(
-                            "{path}: published, but the log and the definition yield no such file"
-                        ),
-                    )
-                    .file(path),
-                );
-            }
         }
+        if path.starts_with("tile/") && Tile::parse_path(path).is_ok() {
+            continue;
+        }
+        if let Some(name) = path.strip_prefix(BLOB_DIR)
+            && is_sha256_hex(name)
+        {
+            if !checked.contains(path) {
+                found.extend(unnamed_blob(source, path, name));
+            }
+            continue;
+        }
+        found.push(
+            Discrepancy::new(
+                Kind::FileUnexpected,
+                format!("{path}: published, but the log and the definition yield no such file"),
+            )
+            .file(path.as_str()),
+        );
     }
-    Ok(())
+    Ok(Some(files.len() as u64))
 }
+
+/// A blob no note names: `None` if its bytes hash to its name.
+fn unnamed_blob(source: &dyn Source, path: &str, name: &str) -> Option<Discrepancy> {
+    let problem = match source.fetch(path) {
+        Ok(Some(bytes)) if hex(&sha256(&bytes)) == name => return None,
+        Ok(Some(bytes)) => format!(
+            "its {} bytes hash to {}, not to its name",
+            bytes.len(),
+            hex(&sha256(&bytes))
+        ),
+        Ok(None) => "listed, but it cannot be read".to_owned(),
+        Err(e) => format!("cannot be read: {e}"),
+    };
+    Some(
+        Discrepancy::new(
+            Kind::BlobMismatch,
+            format!("{path}: {problem}; a blob is named by the SHA-256 of its bytes"),
+        )
+        .file(path),
+    )
+}
+
+/// Whether `name` is 64 lower-case hexadecimal digits, as [`hex`] writes a SHA-256.
+fn is_sha256_hex(name: &str) -> bool {
+    name.len() == 64 && name.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+/// Directory of the bundle's content-addressed files.
+const BLOB_DIR: &str = "blob/sha256/";
 
 /// Fetches a derived file and compares it with the recomputed bytes.
 pub(crate) fn compare_file(

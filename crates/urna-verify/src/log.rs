@@ -71,6 +71,9 @@ pub(crate) struct LogOutcome {
     pub(crate) refused: Vec<Refused>,
     /// The `urna/audit/v1` entries, with their index, for the audit re-check.
     pub(crate) audits: Vec<(u64, Vec<u8>)>,
+    /// The scans that signed protocols and amendments name (`scan: sha256:<hex>`), each with
+    /// the first entry naming it: index and station.
+    pub(crate) scans: BTreeMap<[u8; 32], (u64, String)>,
 }
 
 /// One entry bundle's result.
@@ -125,6 +128,7 @@ pub(crate) fn run(
         decisions: 0,
         refused: Vec::new(),
         audits: Vec::new(),
+        scans: BTreeMap::new(),
     };
     let mut tree = Tree::new();
     let result = std::thread::scope(|s| -> Result<(), SourceError> {
@@ -295,6 +299,13 @@ fn apply(
             let amendment = sub.supersedes.is_some();
             let decision = sub.decision.is_some();
             let station = e.stations.get(sub.station.0 as usize).map(|s| s.id.clone());
+            // A scan named by a note whose signatures verified must be published with it,
+            // whatever the replay then makes of the note.
+            if let Some(scan) = sub.scan {
+                out.scans
+                    .entry(scan)
+                    .or_insert_with(|| (index, station.clone().unwrap_or_default()));
+            }
             // Skipped entries are left out of the replay, so it numbers the rest without
             // them; messages use the log's own index.
             match r.apply_submission(e, index - out.skipped, sub) {

@@ -186,6 +186,11 @@ pub struct Counts {
     pub files_compared: u64,
     /// … of which identical.
     pub files_identical: u64,
+    /// Scans of paper protocols named by signed notes, fetched and hashed.
+    pub scans: u64,
+    /// Files found by listing the whole bundle, each accounted for or reported; `null` when
+    /// the source cannot be listed (a web server) or the derived files were not compared.
+    pub files_listed: Option<u64>,
 }
 
 /// The comparison with an earlier run's state.
@@ -503,6 +508,27 @@ impl Report {
             "  files        {} derived files recomputed, {} identical byte for byte",
             c.files_compared, c.files_identical
         );
+        if c.scans > 0 {
+            let _ = writeln!(
+                s,
+                "               {} scans of paper protocols named by signed notes, fetched and hashed",
+                c.scans
+            );
+        }
+        match c.files_listed {
+            Some(n) => {
+                let _ = writeln!(
+                    s,
+                    "               {n} files in the bundle, each accounted for by the log, the definition or the publisher's fixed set, or reported"
+                );
+            }
+            None => {
+                let _ = writeln!(
+                    s,
+                    "               the bundle's files were not listed (a web server cannot list them, or the derived files were not compared): files beyond those named were not looked for"
+                );
+            }
+        }
         if let Some(d) = &self.cdf {
             let _ = writeln!(
                 s,

@@ -15,6 +15,7 @@
 //! verifier is given, never on the transport.
 
 use std::io::{ErrorKind, Read as _};
+use std::os::unix::fs::MetadataExt as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -188,6 +189,18 @@ pub trait Source: Sync {
     fn list(&self, _dir: &str) -> Result<Option<Vec<String>>, SourceError> {
         Ok(None)
     }
+
+    /// Every file in the bundle, as bundle paths, sorted, if the source can list directories
+    /// (a web server cannot: `None`). Symbolic links to directories are followed (the
+    /// bundle's own `tile` and `blob` are such links), each directory once; anything that is
+    /// not a directory (a regular file, a FIFO, a device, a dangling link) is listed, so that
+    /// whatever a web server could serve is accounted for.
+    ///
+    /// # Errors
+    /// [`SourceError`] if a directory cannot be read.
+    fn walk(&self) -> Result<Option<Vec<String>>, SourceError> {
+        Ok(None)
+    }
 }
 
 /// Opens a bundle location: an `http://` or `https://` URL (a server's certificate checked
@@ -329,6 +342,37 @@ impl Source for DirSource {
         }
         names.sort();
         Ok(Some(names))
+    }
+
+    fn walk(&self) -> Result<Option<Vec<String>>, SourceError> {
+        let mut files = Vec::new();
+        let mut seen = std::collections::BTreeSet::new();
+        // (directory on disk, its bundle path prefix)
+        let mut todo = vec![(self.root.clone(), String::new())];
+        while let Some((dir, prefix)) = todo.pop() {
+            let io = |source| SourceError::Io {
+                path: dir.clone(),
+                source,
+            };
+            let meta = std::fs::metadata(&dir).map_err(io)?;
+            // A link loop (or a second link to the same directory) is walked once.
+            if !seen.insert((meta.dev(), meta.ino())) {
+                continue;
+            }
+            for entry in std::fs::read_dir(&dir).map_err(io)? {
+                let entry = entry.map_err(io)?;
+                let name = entry.file_name().to_string_lossy().into_owned();
+                let path = format!("{prefix}{name}");
+                // `metadata` follows links: a link to a directory is walked, a dangling one
+                // is listed as a file.
+                match std::fs::metadata(entry.path()) {
+                    Ok(m) if m.is_dir() => todo.push((entry.path(), format!("{path}/"))),
+                    _ => files.push(path),
+                }
+            }
+        }
+        files.sort();
+        Ok(Some(files))
     }
 }
 

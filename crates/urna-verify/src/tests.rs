@@ -24,6 +24,8 @@ struct MemSource {
     /// Replaces `checkpoint` after the first fetch of it, as a live server would.
     next_checkpoint: Option<Vec<u8>>,
     checkpoint_fetches: std::sync::Arc<AtomicU64>,
+    /// Whether [`Source::walk`] lists the files (a directory), or not (a web server).
+    listable: bool,
 }
 
 impl Source for MemSource {
@@ -44,6 +46,10 @@ impl Source for MemSource {
     fn concurrency(&self) -> usize {
         2
     }
+
+    fn walk(&self) -> Result<Option<Vec<String>>, SourceError> {
+        Ok(self.listable.then(|| self.files.keys().cloned().collect()))
+    }
 }
 
 struct Fixture {
@@ -58,6 +64,9 @@ struct Fixture {
 }
 
 const STATIONS: u32 = 300;
+
+/// The scan of the first station's paper protocol, which its protocol names.
+const SCAN: &[u8] = b"%PDF-1.7\nthe paper protocol of the first station\n";
 
 /// When the fixture's witness cosigns (Unix seconds): the CDF export's GeneratedDate.
 const COSIGNED_AT: u64 = 1_800_000_000;
@@ -79,7 +88,14 @@ fn fixture() -> &'static Fixture {
             let s = sim.station(i);
             csv.push_str(&sim.station_row(&s));
             csv.push('\n');
-            let p = sim.protocol_note(&s);
+            // The first station's protocol names the scan of its paper protocol.
+            let p = if i == 0 {
+                let mut body = s.body.clone();
+                body.scan = Some(sha256(SCAN));
+                s.signer.sign_text(&body.to_text()).to_bytes()
+            } else {
+                sim.protocol_note(&s)
+            };
             if sim.is_amended(&s) {
                 amendments.push(sim.amendment_note(&s, &p).unwrap());
             }
@@ -151,6 +167,7 @@ impl Fixture {
                 text.as_bytes().to_vec(),
             );
         }
+        files.insert(blob_path(&sha256(SCAN)), SCAN.to_vec());
         let mut replay = Replay::new(&self.election).unwrap();
         for (i, e) in entries.iter().enumerate() {
             replay.apply(&self.election, i as u64, e).unwrap();
@@ -183,6 +200,7 @@ impl Fixture {
             files,
             next_checkpoint: None,
             checkpoint_fetches: std::sync::Arc::default(),
+            listable: true,
         }
     }
 
@@ -231,6 +249,119 @@ fn an_honest_bundle_verifies() {
     assert!(
         r.summary()
             .contains("\nVERIFIED: the log, its checkpoint and every published result check out\n")
+    );
+    assert_eq!(r.counts.scans, 1);
+    assert_eq!(
+        r.counts.files_listed,
+        Some(f.bundle(&f.entries).files.len() as u64)
+    );
+}
+
+#[test]
+fn a_deleted_or_replaced_scan_is_named_with_its_entry() {
+    let f = fixture();
+    let honest = f.bundle(&f.entries);
+    let path = blob_path(&sha256(SCAN));
+    let station = f.sim.station(0).id;
+    // Deleted: a directory and a web server alike (the scan is fetched by the name the note
+    // gives, not found by listing).
+    for listable in [true, false] {
+        let mut source = honest.clone();
+        source.listable = listable;
+        source.files.remove(&path);
+        let r = run(&source, None);
+        assert_eq!(kinds(&r), [Kind::BlobMissing], "{}", r.summary());
+        let d = &r.discrepancies[0];
+        assert_eq!(
+            (d.file.as_deref(), d.index, d.station.as_deref()),
+            (Some(path.as_str()), Some(1), Some(station.as_str()))
+        );
+        assert!(
+            d.message.contains(&format!(
+                "{path}: missing; entry 1 (station {station}) names it as the scan of its paper protocol"
+            )),
+            "{}",
+            d.message
+        );
+    }
+    // Replaced by other bytes under the same name.
+    let mut source = honest;
+    source
+        .files
+        .insert(path.clone(), b"%PDF-1.7\nanother paper".to_vec());
+    let r = run(&source, None);
+    assert_eq!(kinds(&r), [Kind::BlobMismatch], "{}", r.summary());
+    let d = &r.discrepancies[0];
+    assert_eq!((d.file.as_deref(), d.index), (Some(path.as_str()), Some(1)));
+    assert_eq!(d.expected.as_deref(), Some(hex(&sha256(SCAN)).as_str()));
+    assert!(d.message.contains("the scan was replaced"), "{}", d.message);
+}
+
+#[test]
+fn every_file_nothing_accounts_for_is_unexpected() {
+    let f = fixture();
+    let honest = f.bundle(&f.entries);
+    let extra = [
+        "v1/areas/X.json",
+        "csv/evil.csv",
+        "web/evil.js",
+        "evil.html",
+        "v1/results.json.gz",
+        "tile/0/evil",
+        "blob/sha256/evil.html",
+        "blob/evil",
+    ];
+    let mut source = honest;
+    for path in extra {
+        source
+            .files
+            .insert(path.into(), b"<script>alert(1)</script>".to_vec());
+    }
+    // Content-addressed blobs no note names (a scan kept at the desk whose protocol the
+    // checkpoint does not cover yet) are accounted for if their bytes hash to their name.
+    let kept = b"a scan not yet named".as_slice();
+    source.files.insert(blob_path(&sha256(kept)), kept.to_vec());
+    let forged = blob_path(&sha256(b"the name"));
+    source.files.insert(forged.clone(), b"other bytes".to_vec());
+    // A tile of a larger tree (the tile directory is shared by the generations) is fine.
+    source
+        .files
+        .insert("tile/entries/x001/000".into(), Vec::new());
+    let r = run(&source, None);
+    let mut unexpected: Vec<&str> = r
+        .discrepancies
+        .iter()
+        .filter(|d| d.kind == Kind::FileUnexpected)
+        .filter_map(|d| d.file.as_deref())
+        .collect();
+    unexpected.sort_unstable();
+    let mut want = extra.to_vec();
+    want.sort_unstable();
+    assert_eq!(unexpected, want, "{}", r.summary());
+    let mismatched: Vec<&str> = r
+        .discrepancies
+        .iter()
+        .filter(|d| d.kind == Kind::BlobMismatch)
+        .filter_map(|d| d.file.as_deref())
+        .collect();
+    assert_eq!(mismatched, [forged.as_str()], "{}", r.summary());
+    assert_eq!(r.discrepancies.len(), extra.len() + 1, "{}", r.summary());
+    assert!(
+        r.summary()
+            .contains("evil.html: published, but the log and the definition yield no such file"),
+        "{}",
+        r.summary()
+    );
+
+    // A web server cannot list its files: nothing is looked for beyond what is named, and the
+    // report says so.
+    source.listable = false;
+    let r = run(&source, None);
+    assert!(r.verified, "{}", r.summary());
+    assert_eq!(r.counts.files_listed, None);
+    assert!(
+        r.summary()
+            .contains("files beyond those named were not looked for")
     );
 }
 

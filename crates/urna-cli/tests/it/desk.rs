@@ -877,6 +877,32 @@ fn a_scan_keyed_at_the_desk_is_published_with_its_protocol() {
         .next()
         .unwrap()
         .to_owned();
+    // An upload declared at 8 MiB without a session is refused from its headers at once,
+    // its body never sent (waiting for it would end in the body timeout's 408).
+    {
+        let mut s = TcpStream::connect(&desk.addr).unwrap();
+        write!(
+            s,
+            "POST /api/scans/{}/{station} HTTP/1.1\r\nHost: desk\r\nContent-Type: application/octet-stream\r\nContent-Length: {}\r\n\r\n",
+            urna_sim::CONTEST_ID,
+            urna_desk::desk::MAX_SCAN
+        )
+        .unwrap();
+        let mut head = [0u8; 12];
+        s.read_exact(&mut head).unwrap();
+        assert_eq!(&head, b"HTTP/1.1 403");
+    }
+    // The login form's session requests store nothing: a thousand leave the table as it was.
+    let sessions = || -> i64 {
+        let db = rusqlite::Connection::open(data.join(urna_desk::db::DESK_DB)).unwrap();
+        db.query_row("SELECT COUNT(*) FROM sessions", [], |r| r.get(0))
+            .unwrap()
+    };
+    let before = sessions();
+    for _ in 0..1_000 {
+        Browser::new(&desk.addr);
+    }
+    assert_eq!(sessions(), before);
     let mut ana = Browser::login(&desk.addr, "ana");
     let mut besa = Browser::login(&desk.addr, "besa");
     let mut cim = Browser::login(&desk.addr, "cim");
@@ -924,6 +950,37 @@ fn a_scan_keyed_at_the_desk_is_published_with_its_protocol() {
     );
     let out = run(&["verify", p(&bundle), "--log-key", &log_key], 0);
     assert!(out.contains("VERIFIED"), "{out}");
+    assert!(
+        out.contains("1 scans of paper protocols named by signed notes, fetched and hashed"),
+        "{out}"
+    );
+
+    // The scan deleted, then replaced by other bytes: the signed note names it, so each is
+    // caught, naming the file and the entry. (`blob` is shared by the generations: damage a
+    // copy, links kept as they are.)
+    let copy = dir.path().join("copy");
+    let st = std::process::Command::new("cp")
+        .args(["-a", p(&bundle), p(&copy)])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let blob = copy.join("blob/sha256").join(&hash);
+    std::fs::remove_file(&blob).unwrap();
+    let out = run(&["verify", p(&copy), "--log-key", &log_key], 1);
+    assert!(
+        out.contains(&format!("blob/sha256/{hash}: missing; entry "))
+            && out.contains(&format!(
+                "(station {station}) names it as the scan of its paper protocol"
+            )),
+        "{out}"
+    );
+    std::fs::write(&blob, b"%PDF-1.7\nanother paper\n").unwrap();
+    let out = run(&["verify", p(&copy), "--log-key", &log_key], 1);
+    assert!(
+        out.contains(&format!("blob/sha256/{hash}: its 23 bytes hash to "))
+            && out.contains("the scan was replaced"),
+        "{out}"
+    );
 }
 
 /// `PUT /v1/scans/<sha256>` at the running server.

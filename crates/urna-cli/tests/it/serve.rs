@@ -253,6 +253,54 @@ fn intake_over_http_answers_receipts_and_refuses_with_reasons() {
     assert_eq!(entries(&data), GENESIS + stored);
 }
 
+/// A second writer on the data directory of a running `urna serve` (here `urna audit start`,
+/// which would append to the log) is refused at once, naming the directory and the server's
+/// pid; the server goes on taking protocols. `urna status` still answers, from the files.
+#[test]
+fn a_second_writer_is_refused_while_the_server_runs_and_intake_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = sim(dir.path(), 20);
+    let data = dir.path().join("data");
+    let key = log_key(&data);
+    let server = Server::start(&data, &[]);
+    let addr = server.addr.as_str();
+    let note = sim.protocol_note(&sim.station(0));
+    assert_eq!(post_note(addr, &note).status, 201);
+
+    let cec = dir.path().join("sim/secrets/central-commission.key");
+    let out = crate::urna()
+        .args(["audit", "start", "--data", p(&data), "--key", p(&cec)])
+        .args(["--rules", "generic", "--seats", "1"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    assert!(
+        text.contains(&format!(
+            "data directory {} is in use by another urna process (pid ",
+            data.display()
+        )) && text.contains(", `urna serve`); stop it, or submit through it"),
+        "{text}"
+    );
+
+    // Intake is unharmed: the next protocol is stored and its receipt verifies.
+    let note = sim.protocol_note(&sim.station(1));
+    let r = post_note(addr, &note);
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(check_receipt(&r.json(), &key, &sha256(&note)), GENESIS + 1);
+
+    // `urna status` is a reader while the server holds the directory.
+    let status = run(&["status", "--data", p(&data)], 0);
+    assert!(
+        status.contains("is in use by another urna process"),
+        "{status}"
+    );
+    assert!(status.contains("entries:    3 stored"), "{status}");
+    assert!(server.stop().success());
+    // Stopped (the lock goes with the process), the directory is free again.
+    assert_eq!(entries(&data), GENESIS + 2);
+}
+
 #[test]
 fn senders_of_slow_bodies_hold_no_intake_permit() {
     let dir = tempfile::tempdir().unwrap();

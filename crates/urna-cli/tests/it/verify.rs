@@ -282,6 +282,47 @@ fn an_altered_vote_count_in_an_entry_is_caught() {
 }
 
 #[test]
+fn files_added_anywhere_in_the_bundle_are_caught() {
+    let d = Demo::new();
+    let current = d.current();
+    let added = [
+        "v1/areas/X.json",
+        "csv/evil.csv",
+        "web/evil.js",
+        "evil.html",
+    ];
+    for path in added {
+        let full = current.join(path);
+        std::fs::create_dir_all(full.parent().unwrap()).unwrap();
+        std::fs::write(&full, b"<script>alert(1)</script>").unwrap();
+    }
+
+    let (out, report) = d.tampered();
+    for path in added {
+        assert!(
+            out.contains(&format!(
+                "{path}: published, but the log and the definition yield no such file"
+            )),
+            "{path}: {out}"
+        );
+    }
+    let mut named: Vec<&str> = report["discrepancies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            assert_eq!(d["kind"], "file-unexpected", "{d}");
+            d["file"].as_str().unwrap()
+        })
+        .collect();
+    named.sort_unstable();
+    let mut want = added.to_vec();
+    want.sort_unstable();
+    assert_eq!(named, want);
+    assert!(report["counts"]["files_listed"].as_u64().unwrap() > 300);
+}
+
+#[test]
 fn a_removed_entry_is_caught() {
     let d = Demo::new();
     let current = d.current();

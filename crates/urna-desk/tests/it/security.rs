@@ -240,12 +240,15 @@ fn the_audit_trail_refuses_update_and_delete() {
 fn a_body_that_never_arrives_gets_408() {
     use std::io::{Read as _, Write as _};
     let s = serve();
+    // With the login form's session: a POST without one is refused before its body is read.
+    let c = Client::new(s.addr);
+    let cookie = c.cookie.unwrap();
     let mut t = std::net::TcpStream::connect(s.addr).unwrap();
     t.set_read_timeout(Some(std::time::Duration::from_secs(30)))
         .unwrap();
     write!(
         t,
-        "POST /api/login HTTP/1.1\r\nHost: desk\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{"
+        "POST /api/login HTTP/1.1\r\nHost: desk\r\nCookie: urna_desk={cookie}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{"
     )
     .unwrap();
     let started = std::time::Instant::now();
@@ -259,4 +262,182 @@ fn a_body_that_never_arrives_gets_408() {
     let head = String::from_utf8_lossy(&answer);
     assert!(head.starts_with("HTTP/1.1 408"), "{head}");
     assert!(started.elapsed() >= std::time::Duration::from_secs(9));
+}
+
+/// Sends a request head with `Content-Length: length` and no body, and reads the answer's
+/// status line and head. An answer (rather than the body timeout's 408) shows the request was
+/// judged from its headers, without waiting for the body.
+fn head_only(
+    addr: std::net::SocketAddr,
+    path: &str,
+    cookie: Option<&str>,
+    csrf: Option<&str>,
+    length: usize,
+) -> (u16, String) {
+    use std::io::{Read as _, Write as _};
+    let mut t = std::net::TcpStream::connect(addr).unwrap();
+    t.set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .unwrap();
+    let cookie = cookie
+        .map(|c| format!("Cookie: urna_desk={c}\r\n"))
+        .unwrap_or_default();
+    let csrf = csrf
+        .map(|c| format!("X-CSRF-Token: {c}\r\n"))
+        .unwrap_or_default();
+    write!(
+        t,
+        "POST {path} HTTP/1.1\r\nHost: desk\r\n{cookie}{csrf}Content-Type: application/octet-stream\r\nContent-Length: {length}\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !answer.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = t.read(&mut buf).unwrap();
+        assert!(n > 0, "closed without an answer");
+        answer.extend_from_slice(&buf[..n]);
+    }
+    let head = String::from_utf8_lossy(&answer).into_owned();
+    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    (status, head)
+}
+
+/// An 8 MiB upload is judged from its headers: without a session, with the wrong token,
+/// without a login or with a role that may not upload, it is refused at once, its body never
+/// read; a JSON body declared larger than the small limit is refused at once too.
+#[test]
+fn an_upload_is_refused_from_its_headers_before_its_body_is_read() {
+    let s = serve();
+    let path = "/api/scans/assembly/S0";
+    let eight_mib = urna_desk::desk::MAX_SCAN;
+    let mut ad = Client::first_login(s.addr, "ad");
+    let ty1 = Client::first_login(s.addr, "ty1");
+    let anonymous = Client::new(s.addr);
+    let cases = [
+        (None, None, 403, "no cookie"),
+        (
+            ty1.cookie.as_deref(),
+            Some("0".repeat(64)),
+            403,
+            "wrong token",
+        ),
+        (
+            anonymous.cookie.as_deref(),
+            Some(anonymous.csrf.clone()),
+            401,
+            "not logged in",
+        ),
+        (
+            ad.cookie.as_deref(),
+            Some(ad.csrf.clone()),
+            403,
+            "an administrator",
+        ),
+    ];
+    for (cookie, csrf, status, what) in cases {
+        let (got, head) = head_only(s.addr, path, cookie, csrf.as_deref(), eight_mib);
+        assert_eq!(got, status, "{what}: {head}");
+    }
+    // A JSON request declared over the small limit, from a live session: 413 at once.
+    let (got, head) = head_only(
+        s.addr,
+        "/api/login",
+        anonymous.cookie.as_deref(),
+        None,
+        eight_mib,
+    );
+    assert_eq!(got, 413, "{head}");
+    // The administrator's refusal is in the trail, as any role refusal.
+    assert!(has(&s, "ad", "refused-role"));
+    assert_eq!(ad.get("/api/session").status, 200);
+}
+
+/// Scan uploads received at once are bounded: with every place taken by a body still on its
+/// way, one more is answered 503 with Retry-After at once; when they end, uploads go on.
+#[test]
+fn concurrent_uploads_are_bounded_and_the_excess_told_to_retry() {
+    use std::io::{Read as _, Write as _};
+    let s = serve();
+    let ty1 = Client::first_login(s.addr, "ty1");
+    let path = "/api/scans/assembly/S0";
+    let cookie = ty1.cookie.clone().unwrap();
+    // Two more uploads than places, each body trickling: whichever come last find every
+    // place taken and are answered at once; the others wait for their bodies.
+    let extra = 2;
+    let mut held = Vec::new();
+    for _ in 0..urna_desk::http::MAX_CONCURRENT_UPLOADS + extra {
+        let mut t = std::net::TcpStream::connect(s.addr).unwrap();
+        write!(
+            t,
+            "POST {path} HTTP/1.1\r\nHost: desk\r\nCookie: urna_desk={cookie}\r\nX-CSRF-Token: {}\r\nContent-Length: 1000\r\n\r\n%PDF-",
+            ty1.csrf
+        )
+        .unwrap();
+        t.set_nonblocking(true).unwrap();
+        held.push((t, Vec::new()));
+    }
+    // Poll every connection until `extra` have an answer (well within the body timeout).
+    let answered = |held: &mut Vec<(std::net::TcpStream, Vec<u8>)>| {
+        let mut buf = [0u8; 4096];
+        for (t, got) in held.iter_mut() {
+            if let Ok(n) = t.read(&mut buf) {
+                got.extend_from_slice(&buf[..n]);
+            }
+        }
+        held.iter().filter(|(_, got)| !got.is_empty()).count()
+    };
+    let mut rounds = 0;
+    while answered(&mut held) < extra && rounds < 200 {
+        std::thread::sleep(std::time::Duration::from_millis(25));
+        rounds += 1;
+    }
+    let answers: Vec<String> = held
+        .iter()
+        .filter(|(_, got)| !got.is_empty())
+        .map(|(_, got)| String::from_utf8_lossy(got).to_ascii_lowercase())
+        .collect();
+    assert_eq!(answers.len(), extra, "{answers:?}");
+    for a in &answers {
+        assert!(
+            a.starts_with("http/1.1 503") && a.contains("retry-after: 2"),
+            "{a}"
+        );
+    }
+    // The held uploads end (their connections closed): the places come back.
+    drop(held);
+    let mut status = 503;
+    for _ in 0..200 {
+        status = head_only(s.addr, path, Some(&cookie), Some(&ty1.csrf), 0).0;
+        if status != 503 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(25));
+    }
+    // An empty body is not a scan: refused for what it is, no longer for want of a place.
+    assert_eq!(status, 415);
+}
+
+/// A cookieless `GET /api/session` (the login form's) stores nothing: a thousand of them
+/// leave the sessions table as it was, and the anonymous session still logs in.
+#[test]
+fn cookieless_session_requests_do_not_grow_the_sessions_table() {
+    let s = serve();
+    let count = || -> i64 {
+        let conn = urna_desk::db::open(data(&s)).unwrap();
+        conn.query_row("SELECT COUNT(*) FROM sessions", [], |r| r.get(0))
+            .unwrap()
+    };
+    let before = count();
+    for _ in 0..1_000 {
+        let c = Client::new(s.addr);
+        assert!(c.cookie.is_some() && c.csrf.len() == 64);
+    }
+    assert_eq!(count(), before);
+    // The anonymous session is a real one: its token logs in, another's does not.
+    let mut a = Client::new(s.addr);
+    let b = Client::new(s.addr);
+    a.csrf = b.csrf;
+    assert_eq!(a.login("ty1", FIRST).status, 403);
+    let mut a = Client::new(s.addr);
+    assert_eq!(a.login("ty1", FIRST).status, 200);
+    assert_eq!(count(), before + 1);
 }
