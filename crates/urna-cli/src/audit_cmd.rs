@@ -12,7 +12,11 @@ use urna_audit::polling::{self, Bravo};
 use urna_audit::reported::Reported;
 use urna_audit::{AuditInput, BatchAudit, Outcome, Verdict, assertions, sampler};
 use urna_model::definition::ContestIdx;
-use urna_store::Store;
+use urna_model::definition::Election;
+use urna_model::protocol::hex;
+use urna_store::DEFINITION_FILE;
+use urna_store::reader::EntryReader;
+use urna_tally::public::Replay;
 use urna_tally::seats::{self, RuleSet};
 
 /// The `urna audit` subcommands.
@@ -319,6 +323,32 @@ pub(crate) fn run(command: AuditCommand) -> Result<ExitCode> {
     }
 }
 
+/// The definition of a data directory and every committed entry replayed, read without
+/// opening its store (the directory's one writer may hold it).
+fn read_only_replay(dir: &Path) -> Result<(Election, Replay)> {
+    let reader = EntryReader::open(dir)?;
+    let definition = dir.join(DEFINITION_FILE);
+    let election =
+        Election::load(&definition).with_context(|| format!("loading {}", definition.display()))?;
+    let recorded = reader.definition_sha256()?;
+    if recorded != hex(&election.digest) {
+        bail!(
+            "{} was changed after `urna init` (SHA-256 {} now, {recorded} recorded)",
+            definition.display(),
+            hex(&election.digest)
+        );
+    }
+    let mut replay =
+        Replay::new(&election).with_context(|| format!("replaying {}", dir.display()))?;
+    let size = reader.len()?;
+    reader.for_each(0, size, |index, note| -> Result<()> {
+        replay
+            .apply(&election, index, note)
+            .with_context(|| format!("{}: entry {index}", dir.display()))
+    })?;
+    Ok((election, replay))
+}
+
 /// The reported results of a data directory in the audit's terms.
 struct Loaded {
     rules: RuleSet,
@@ -331,8 +361,10 @@ struct Loaded {
 impl Loaded {
     fn open(common: &Common) -> Result<Self> {
         let dir = &common.data;
-        let store = Store::open(dir).with_context(|| format!("opening {}", dir.display()))?;
-        let e = store.election();
+        // Read-only: these commands print, they write nothing, so they also run while
+        // `urna serve` holds the directory.
+        let (election, replay) = read_only_replay(dir)?;
+        let e = &election;
         let contest = &e.contests[0];
         let rules = match &common.rules {
             Some(r) => crate::seats::load_rules(r)?,
@@ -355,9 +387,6 @@ impl Loaded {
         } else {
             None
         };
-        let replay = store
-            .replay_upto(store.len())
-            .with_context(|| format!("replaying {}", dir.display()))?;
         let reported = Reported::new(e, ContestIdx(0), rules, seats, &replay)?;
         let columns = contest
             .lists

@@ -156,17 +156,25 @@ pub fn read(text: &str, property: &str) -> Result<Vec<UnitShape>, GeoError> {
                         "{at}: a ring needs at least 4 positions and must end where it starts"
                     )));
                 }
+                // A ring whose positions lie on one line encloses nothing and draws nothing
+                // (real boundary files have such slivers): it is left out, and a polygon
+                // whose outer ring is one is left out whole.
                 if ring_area(&points) == 0.0 {
-                    return Err(bad(format!(
-                        "{at}: the ring encloses no area (its positions lie on one line)"
-                    )));
+                    if ri == 0 {
+                        break;
+                    }
+                    continue;
                 }
                 polygon.push(points);
             }
-            shape.polygons.push(polygon);
+            if !polygon.is_empty() {
+                shape.polygons.push(polygon);
+            }
         }
         if shape.polygons.is_empty() {
-            return Err(bad(format!("unit {unit:?}: the MultiPolygon is empty")));
+            return Err(bad(format!(
+                "unit {unit:?}: the MultiPolygon is empty, or none of its polygons encloses an area"
+            )));
         }
         out.push(shape);
     }

@@ -58,7 +58,7 @@ fn every_broken_rule_names_the_feature_and_the_rule() {
         ),
         (
             collection(&[r#"{"type":"Feature","properties":{"unit":"A"},"geometry":{"type":"Polygon","coordinates":[[[0,0],[1,1],[2,2],[0,0]]]}}"#.into()]),
-            "ring 0: the ring encloses no area",
+            "unit \"A\": the MultiPolygon is empty, or none of its polygons encloses an area",
         ),
         (
             collection(&[r#"{"type":"Feature","properties":{"unit":"A"},"geometry":{"type":"LineString","coordinates":[[0,0],[1,0]]}}"#.into()]),
@@ -241,4 +241,15 @@ fn a_sliver_at_the_pole_keeps_the_view_box_bounded() {
     };
     let bytes = render_web(&collection(&[sliver.to_owned()]), src, &["A"]).unwrap();
     assert!(bytes.len() < 10_000, "{} bytes", bytes.len());
+}
+
+/// A ring that encloses nothing (a hole or part of one line, as real boundary files have) is
+/// left out; the unit keeps its other rings.
+#[test]
+fn rings_that_enclose_nothing_are_left_out() {
+    let f = r#"{"type":"Feature","properties":{"unit":"A"},"geometry":{"type":"MultiPolygon","coordinates":[[[[0,0],[4,0],[4,4],[0,4],[0,0]],[[1,1],[2,2],[3,3],[1,1]]],[[[5,5],[6,6],[7,7],[5,5]]]]}}"#;
+    let shapes = read(&collection(&[f.to_owned()]), "unit").unwrap();
+    assert_eq!(shapes[0].polygons.len(), 1);
+    assert_eq!(shapes[0].polygons[0].len(), 1);
+    assert_eq!(shapes[0].polygons[0][0].len(), 5);
 }
