@@ -65,6 +65,18 @@ impl Conn {
         Ok(c)
     }
 
+    /// A new connection for the same session (cookie and token): the desk closes a
+    /// keep-alive connection left idle past its header timeout, as the logins of many
+    /// typists leave the first ones.
+    fn reconnect(&mut self) -> Result<()> {
+        let addr = self.stream.get_ref().peer_addr()?;
+        let s = TcpStream::connect(addr)?;
+        s.set_nodelay(true)?;
+        s.set_read_timeout(Some(Duration::from_secs(120)))?;
+        self.stream = BufReader::new(s);
+        Ok(())
+    }
+
     fn call(&mut self, method: &str, path: &str, body: Option<Value>) -> Result<Value> {
         let body = body
             .map(|mut b| {
@@ -239,6 +251,9 @@ pub(crate) fn run(args: &BenchDeskArgs) -> Result<ExitCode> {
     let n = args.typists;
     let pause = Duration::from_millis(args.pause_ms);
     let papers = Arc::new(papers);
+    for c in &mut conns {
+        c.reconnect()?;
+    }
     let start = Instant::now();
     let workers: Vec<_> = conns
         .into_iter()

@@ -8,7 +8,7 @@
 macro_rules! out {
     ($($arg:tt)*) => {{
         use std::io::Write as _;
-        writeln!(std::io::stdout(), $($arg)*)?
+        writeln!(std::io::stdout(), $($arg)*).map_err(crate::stdout_error)?
     }};
 }
 
@@ -16,8 +16,31 @@ macro_rules! out {
 macro_rules! outp {
     ($($arg:tt)*) => {{
         use std::io::Write as _;
-        write!(std::io::stdout(), $($arg)*)?
+        write!(std::io::stdout(), $($arg)*).map_err(crate::stdout_error)?
     }};
+}
+
+/// Standard output was closed by its reader (`urna … | head`): the command ends quietly.
+/// Only a write to standard output becomes this; a broken pipe anywhere else (a socket the
+/// other side closed) is an error like any other.
+#[derive(Debug)]
+struct StdoutClosed;
+
+impl std::fmt::Display for StdoutClosed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("standard output was closed")
+    }
+}
+
+impl std::error::Error for StdoutClosed {}
+
+/// The error of a write to standard output.
+fn stdout_error(e: std::io::Error) -> anyhow::Error {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        anyhow::Error::new(StdoutClosed)
+    } else {
+        e.into()
+    }
 }
 
 mod albania;
@@ -376,9 +399,7 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
-            if e.downcast_ref::<std::io::Error>()
-                .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
-            {
+            if e.downcast_ref::<StdoutClosed>().is_some() {
                 return ExitCode::SUCCESS;
             }
             eprintln!("urna: error: {}", chain_text(&e));
