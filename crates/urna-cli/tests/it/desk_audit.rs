@@ -313,8 +313,24 @@ fn audit_counts_keyed_twice_at_the_desk_reach_the_log_and_the_verdict() {
         at_desk = 3;
     }
 
-    // Into the log, as the desk signed them; the desk then shows them as logged.
-    let out = step(&["count", "--from-desk", p(&data.join("desk.sqlite"))], 0);
+    // Into the log, as the desk signed them, through the running server that holds the data
+    // directory; the desk then shows them as logged.
+    let server = crate::server::Server::start(&data, &[]);
+    let log_key = run(&["log", "key", "--data", p(&data)], 0)
+        .trim()
+        .to_owned();
+    let out = step(
+        &[
+            "count",
+            "--from-desk",
+            p(&data.join("desk.sqlite")),
+            "--to",
+            &server.url,
+            "--log-key",
+            &log_key,
+        ],
+        0,
+    );
     assert!(
         out.contains(&format!("{at_desk} count(s) from the desk logged")),
         "{out}"
@@ -333,6 +349,7 @@ fn audit_counts_keyed_twice_at_the_desk_reach_the_log_and_the_verdict() {
         (409, json!("already-counted"))
     );
     drop(desk);
+    assert!(server.stop().success());
 
     // The verdict is refused until the round is counted, naming what is missing.
     let out = step(&["verdict"], 2);
@@ -351,9 +368,6 @@ fn audit_counts_keyed_twice_at_the_desk_reach_the_log_and_the_verdict() {
 
     let bundle = dir.path().join("bundle");
     run(&["publish", "--data", p(&data), "--out", p(&bundle)], 0);
-    let log_key = run(&["log", "key", "--data", p(&data)], 0)
-        .trim()
-        .to_owned();
     let out = run(&["verify", p(&bundle), "--log-key", &log_key], 0);
     assert!(out.contains("VERIFIED"), "{out}");
     let audit: Value =
