@@ -205,6 +205,22 @@ pub(crate) fn run(args: SubmitArgs) -> Result<ExitCode> {
     })
 }
 
+/// Sends a scan whose note is stored; `Err` (why) when the server gave no answer. A refusal,
+/// which sending again will not change, is said and passed.
+fn put_scan(client: &SubmitClient, scan: &[u8]) -> Result<(), String> {
+    match client.put_scan(scan) {
+        Ok(_) => Ok(()),
+        Err(SubmitError::Refused { code, message, .. }) => {
+            eprintln!(
+                "urna submit: the server refused scan sha256:{}: {code}: {message}",
+                hex(&urna_model::intake::sha256(scan))
+            );
+            Ok(())
+        }
+        Err(e) => Err(e.to_string()),
+    }
+}
+
 /// Queues every input note durably, then sends the whole queue in order.
 fn send_queue(
     client: &SubmitClient,
@@ -236,6 +252,15 @@ fn send_queue(
         };
         match send(client, &note, &q.hash)? {
             Sent::Stored(s) => {
+                // The scan the note names, kept in the queue beside it, goes once the note is
+                // stored; until the server has it the note stays queued.
+                if let Some(scan) = queue.scan_of(&note)
+                    && let Err(e) = put_scan(client, &scan)
+                {
+                    counts.left += 1;
+                    down = Some(e);
+                    continue;
+                }
                 queue.done(&q.hash, &s.receipt)?;
                 report_stored(&s, counts)?;
                 if let Some(w) = receipts.as_mut() {

@@ -125,11 +125,17 @@ fn deliver_scan(desk: &Desk, client: &SubmitClient, note: &[u8]) -> Result<(), S
         eprintln!("urna desk: the scan sha256:{hash} a signed note names is not in desk.sqlite");
         return Ok(());
     };
-    match client.put_scan(&bytes) {
+    send_scan(client, &bytes)
+}
+
+/// Sends a scan whose note is stored. `Err` when the server gave no answer (send it again
+/// later); a refusal, which sending again will not change, is said on stderr and passed.
+pub(crate) fn send_scan(client: &SubmitClient, scan: &[u8]) -> Result<(), String> {
+    match client.put_scan(scan) {
         Ok(_) => Ok(()),
         Err(SubmitError::Refused { code, message, .. }) => {
-            // Sending again will not change a refusal: say so and go on.
-            eprintln!("urna desk: the server refused scan sha256:{hash}: {code}: {message}");
+            let hash = urna_model::protocol::hex(&urna_model::intake::sha256(scan));
+            eprintln!("the server refused scan sha256:{hash}: {code}: {message}");
             Ok(())
         }
         Err(e) => Err(e.to_string()),

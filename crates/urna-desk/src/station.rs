@@ -47,12 +47,23 @@ pub fn deliver_queue(desk: &Desk, client: &SubmitClient) -> Result<Pass, Refusal
     for q in queue.pending().map_err(queue_error)? {
         let note = q.read().map_err(queue_error)?;
         let ours = signed.iter().find(|(_, _, n)| sha256(n) == q.hash);
+        let what = format!("urna station: sha256:{}", hex(&q.hash));
+        let mut scan_waiting = false;
         let answered = send_one(
             client,
             &note,
-            &format!("urna station: sha256:{}", hex(&q.hash)),
+            &what,
             &mut pass,
             |stored| {
+                // The scan goes once its note is stored; until the server has it the note
+                // stays queued, and the next pass sends both again.
+                if let Some(scan) = queue.scan_of(&note)
+                    && let Err(e) = crate::deliver::send_scan(client, &scan)
+                {
+                    eprintln!("{what}: its scan not delivered yet: {e}");
+                    scan_waiting = true;
+                    return Ok(());
+                }
                 queue.done(&q.hash, &stored.receipt).map_err(queue_error)?;
                 match ours {
                     Some((contest, station, _)) => desk.delivered(
@@ -73,7 +84,11 @@ pub fn deliver_queue(desk: &Desk, client: &SubmitClient) -> Result<Pass, Refusal
                 }
             },
         )?;
-        if !answered {
+        if scan_waiting {
+            pass.delivered -= 1;
+            pass.waiting += 1;
+        }
+        if !answered || scan_waiting {
             break;
         }
     }

@@ -522,6 +522,18 @@ async fn put_scan(
     request: Request,
 ) -> Response {
     use urna_model::scan::{MAX_SCAN, scan_kind};
+    if app.shutting_down.load(Ordering::Relaxed) {
+        return unavailable(
+            "shutting-down",
+            "the server is shutting down; nothing was stored, send again",
+        );
+    }
+    if app.intake_failed.load(Ordering::Relaxed) {
+        return unavailable(
+            "intake-stopped",
+            "intake stopped after a storage failure; nothing was stored, send again later",
+        );
+    }
     let hash = hash.map(|UrlPath(h)| h).unwrap_or_default();
     let Some(expected) = urna_model::protocol::parse_sha256(&format!("sha256:{hash}"))
         .ok()
@@ -646,26 +658,16 @@ async fn put_scan(
     }
 }
 
-/// Writes `dir/<hash>` through a synced temporary file and a rename; `false` if it was
-/// there already with these bytes (a damaged copy is replaced).
+/// Writes `dir/<hash>` through a synced temporary file and a rename (a unique temporary
+/// name, removed if the write fails; the directory synced); `false` if it was there already
+/// with these bytes (a damaged copy is replaced).
 fn write_scan(dir: &Path, hash: &str, bytes: &[u8]) -> io::Result<bool> {
     let path = dir.join(hash);
     if std::fs::read(&path).is_ok_and(|b| b == bytes) {
         return Ok(false);
     }
     std::fs::create_dir_all(dir)?;
-    // One writer per scan at a time is not assured (two uploads of one scan): a unique
-    // temporary name keeps them apart, and either rename leaves the same bytes.
-    let tmp = dir.join(format!(
-        ".{hash}.{}.{:?}.tmp",
-        std::process::id(),
-        std::thread::current().id()
-    ));
-    let mut f = std::fs::File::create(&tmp)?;
-    io::Write::write_all(&mut f, bytes)?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, &path)?;
-    std::fs::File::open(dir)?.sync_all()?;
+    urna_tlog::tiledir::write_file_atomic(&path, bytes)?;
     Ok(true)
 }
 

@@ -520,7 +520,11 @@ impl SubmitClient {
                         retry_after,
                     } => (reason, retry_after),
                     Attempt::Final(Err(e)) => return Err(e),
-                    Attempt::Final(Ok(_)) => return Ok(false),
+                    Attempt::Final(Ok(_)) => {
+                        return Err(SubmitError::Unexpected(format!(
+                            "{url}: a transport error taken for an answer"
+                        )));
+                    }
                 },
             };
             last = reason;
@@ -762,6 +766,7 @@ const LOCK_FILE: &str = "lock";
 const SENT_DIR: &str = "sent";
 const RECEIPTS_DIR: &str = "receipts";
 const REFUSED_DIR: &str = "refused";
+const SCANS_DIR: &str = "scans";
 
 impl Queue {
     /// Opens (creating if needed) the queue in `dir` and takes its lock. Removes temporary
@@ -790,6 +795,9 @@ impl Queue {
         let queue = Self { dir, _lock: lock };
         for sub in ["", SENT_DIR, RECEIPTS_DIR, REFUSED_DIR] {
             queue.remove_temporaries(&queue.dir.join(sub))?;
+        }
+        if queue.dir.join(SCANS_DIR).is_dir() {
+            queue.remove_temporaries(&queue.dir.join(SCANS_DIR))?;
         }
         queue.compact_order()?;
         Ok(queue)
@@ -822,6 +830,30 @@ impl Queue {
             .and_then(|()| f.sync_data())
             .map_err(io_err("append", &order))?;
         Ok((hash, true))
+    }
+
+    /// Keeps the scan a queued note names beside it (`DIR/scans/<sha256>`), so that whoever
+    /// delivers the queue sends it after the note (`urna submit --queue`, a station).
+    ///
+    /// # Errors
+    /// [`QueueError::Io`].
+    pub fn push_scan(&self, scan: &[u8]) -> Result<[u8; 32], QueueError> {
+        let hash = sha256(scan);
+        let dir = self.dir.join(SCANS_DIR);
+        let path = dir.join(hex(&hash));
+        if std::fs::read(&path).is_ok_and(|b| b == scan) {
+            return Ok(hash);
+        }
+        std::fs::create_dir_all(&dir).map_err(io_err("create", &dir))?;
+        urna_tlog::tiledir::write_file_atomic(&path, scan).map_err(io_err("write", &path))?;
+        Ok(hash)
+    }
+
+    /// The scan `note` names, if the queue keeps it ([`Queue::push_scan`]).
+    pub fn scan_of(&self, note: &[u8]) -> Option<Vec<u8>> {
+        let hash = urna_model::scan::named_scan(note)?;
+        let bytes = std::fs::read(self.dir.join(SCANS_DIR).join(hex(&hash))).ok()?;
+        (sha256(&bytes) == hash).then_some(bytes)
     }
 
     /// The queued notes, in the order they were queued (notes whose order was lost, e.g.

@@ -576,6 +576,19 @@ impl Backup {
                 reason: format!("format = {:?}: this urna reads {FORMAT:?}", info.format),
             });
         }
+        // Restore copies exactly these files: each must be a safe relative path the checked
+        // manifest lists, or a hostile backup.toml could name a path outside the new directory
+        // (`data//etc/x`, `data/../x`).
+        for rel in &info.files {
+            if !safe_relative(rel) || !listed.contains_key(rel) {
+                return Err(BackupError::Invalid {
+                    path: info_path.display().to_string(),
+                    reason: format!(
+                        "files: {rel:?} is not a relative path without `..` that {MANIFEST} lists"
+                    ),
+                });
+            }
+        }
         Ok(Self {
             dir: dir.to_owned(),
             info,

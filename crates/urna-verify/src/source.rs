@@ -347,6 +347,18 @@ impl Source for DirSource {
     fn walk(&self) -> Result<Option<Vec<String>>, SourceError> {
         let mut files = Vec::new();
         let mut seen = std::collections::BTreeSet::new();
+        // Links are followed only where the bundle's own are: within the root, and to the
+        // `tile` and `blob` directories every generation shares. A link out of the bundle
+        // (`x -> /`) is listed as a file, so it is reported, not walked.
+        let canonical = |p: &Path| std::fs::canonicalize(p).ok();
+        let allowed: Vec<PathBuf> = [
+            canonical(&self.root),
+            canonical(&self.root.join("tile")),
+            canonical(&self.root.join("blob")),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
         // (directory on disk, its bundle path prefix)
         let mut todo = vec![(self.root.clone(), String::new())];
         while let Some((dir, prefix)) = todo.pop() {
@@ -366,7 +378,13 @@ impl Source for DirSource {
                 // `metadata` follows links: a link to a directory is walked, a dangling one
                 // is listed as a file.
                 match std::fs::metadata(entry.path()) {
-                    Ok(m) if m.is_dir() => todo.push((entry.path(), format!("{path}/"))),
+                    Ok(m)
+                        if m.is_dir()
+                            && canonical(&entry.path())
+                                .is_some_and(|c| allowed.iter().any(|a| c.starts_with(a))) =>
+                    {
+                        todo.push((entry.path(), format!("{path}/")));
+                    }
                     _ => files.push(path),
                 }
             }
@@ -728,5 +746,34 @@ mod tests {
             s.url("v1/units/a%b.json"),
             "http://127.0.0.1:1/v1/units/a%25b.json"
         );
+    }
+}
+
+#[cfg(test)]
+mod walk_tests {
+    use super::*;
+
+    /// The bundle's own links (`tile`, `blob` to the shared directories) are walked; a link out
+    /// of the bundle is listed as a file, to be reported, and never walked.
+    #[test]
+    fn a_link_out_of_the_bundle_is_listed_not_walked() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path();
+        let generation = out.join("gen/1");
+        std::fs::create_dir_all(generation.join("v1")).unwrap();
+        std::fs::create_dir_all(out.join("tile/0")).unwrap();
+        std::fs::write(out.join("tile/0/000"), b"t").unwrap();
+        std::fs::write(generation.join("checkpoint"), b"c").unwrap();
+        std::fs::write(generation.join("v1/a.json"), b"{}").unwrap();
+        std::os::unix::fs::symlink("../../tile", generation.join("tile")).unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("secret"), b"s").unwrap();
+        std::os::unix::fs::symlink(outside.path(), generation.join("x")).unwrap();
+        let files = DirSource::open(&generation)
+            .unwrap()
+            .walk()
+            .unwrap()
+            .unwrap();
+        assert_eq!(files, ["checkpoint", "tile/0/000", "v1/a.json", "x"]);
     }
 }

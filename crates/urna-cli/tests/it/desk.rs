@@ -828,7 +828,7 @@ fn demo_starts_a_desk_that_delivers_to_its_server() {
 
 impl Browser {
     /// `POST path` with raw bytes, the CSRF token in its header.
-    fn upload(&mut self, path: &str, bytes: &[u8]) -> (u16, Value) {
+    pub(crate) fn upload(&mut self, path: &str, bytes: &[u8]) -> (u16, Value) {
         let mut s = TcpStream::connect(&self.addr).unwrap();
         let cookie = self
             .cookie

@@ -125,6 +125,17 @@ fn sent_note(queue: &Path) -> Vec<u8> {
     std::fs::read(&sent[0]).unwrap()
 }
 
+/// A PNG-looking scan, distinct per `n`.
+fn scan_bytes(n: u8) -> Vec<u8> {
+    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+    png.extend((0..3000u32).map(|i| (i % 251) as u8 ^ n));
+    png
+}
+
+fn hex_of(bytes: &[u8]) -> String {
+    urna_model::protocol::hex(&urna_model::intake::sha256(bytes))
+}
+
 fn station_contest(b: &mut Browser) -> Value {
     let (_, v) = b.call("GET", "/api/progress", None);
     v["contests"][0].clone()
@@ -170,7 +181,14 @@ fn a_station_signs_its_own_protocol_and_its_queue_reaches_the_log() {
         (json!(2), json!("differ")),
         "{c}"
     );
-    // Round 2: equal, signed with the station's key, queued, delivered.
+    // Round 2, with the scan of the paper: equal, signed with the station's key, queued with
+    // its scan, both delivered.
+    let scan1 = scan_bytes(1);
+    let (status, v) = ana.upload(
+        &format!("/api/scans/{}/PS-0000001", urna_sim::CONTEST_ID),
+        &scan1,
+    );
+    assert_eq!(status, 200, "{v}");
     assert_eq!(ana.key("PS-0000001")["protocol"], json!("entering"));
     assert_eq!(besa.key("PS-0000001")["protocol"], json!("signed"));
     let v = ana.wait("station 1 delivered", "/api/progress", |v| {
@@ -181,6 +199,14 @@ fn a_station_signs_its_own_protocol_and_its_queue_reaches_the_log() {
     let parsed = Note::parse(&note).unwrap();
     assert_eq!(parsed.signatures().len(), 1);
     assert_eq!(parsed.signatures()[0].name, "PS-0000001");
+    assert_eq!(
+        urna_model::scan::named_scan(&note),
+        Some(urna_model::intake::sha256(&scan1))
+    );
+    assert_eq!(
+        std::fs::read(e.data.join("scans").join(hex_of(&scan1))).unwrap(),
+        scan1
+    );
     drop(st1);
 
     // Station 2 has no --to: its queue waits, and `urna submit` delivers it while the
@@ -189,6 +215,12 @@ fn a_station_signs_its_own_protocol_and_its_queue_reaches_the_log() {
     let st2 = e.start(&two, "PS-0000002", None);
     let mut ana = login(&st2.addr, "ana", CHAIR_PW);
     let mut besa = login(&st2.addr, "besa", MEMBER_PW);
+    let scan2 = scan_bytes(2);
+    let (status, v) = besa.upload(
+        &format!("/api/scans/{}/PS-0000002", urna_sim::CONTEST_ID),
+        &scan2,
+    );
+    assert_eq!(status, 200, "{v}");
     ana.key("PS-0000002");
     assert_eq!(besa.key("PS-0000002")["protocol"], json!("signed"));
     assert_eq!(station_contest(&mut ana)["queue"], json!("queued"));
@@ -208,10 +240,16 @@ fn a_station_signs_its_own_protocol_and_its_queue_reaches_the_log() {
     assert!(out.contains("stored 2 accepted PS-0000002"), "{out}");
     assert_eq!(station_contest(&mut ana)["queue"], json!("delivered"));
     sent_note(&queue);
+    // The scan travelled in the queue and went after its note.
+    assert_eq!(
+        std::fs::read(e.data.join("scans").join(hex_of(&scan2))).unwrap(),
+        scan2
+    );
     drop(st2);
     assert!(server.stop().success());
 
-    // In the log, each signed by its own station; `urna verify` accepts both.
+    // In the log, each signed by its own station, the scans published; `urna verify` accepts
+    // both and hashes both scans.
     let bundle = e.dir.path().join("bundle");
     run(&["publish", "--data", p(&e.data), "--out", p(&bundle)], 0);
     let out = run(&["verify", p(&bundle), "--log-key", &log_key], 0);

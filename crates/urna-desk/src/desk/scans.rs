@@ -84,22 +84,19 @@ impl Desk {
         )
     }
 
-    /// Writes `DATA/scans/<hex>` (through a temporary file and a rename, synced), which the
-    /// public bundle publishes as `blob/sha256/<hex>`.
+    /// Writes `DATA/scans/<hex>` (through a uniquely named temporary file and a rename, the
+    /// directory synced), which the public bundle publishes as `blob/sha256/<hex>`. A file
+    /// already there with other bytes (a write cut short) is replaced.
     fn write_scan_file(&self, hash: &str, bytes: &[u8]) -> Result<(), Refusal> {
         let fail = |e: std::io::Error| {
             Refusal::new(500, "storage", format!("{}: {e}", self.scans_dir.display()))
         };
         let path = self.scans_dir.join(hash);
-        if path.exists() {
+        if std::fs::read(&path).is_ok_and(|b| b == bytes) {
             return Ok(());
         }
         std::fs::create_dir_all(&self.scans_dir).map_err(fail)?;
-        let tmp = self.scans_dir.join(format!(".{hash}.tmp"));
-        let mut f = std::fs::File::create(&tmp).map_err(fail)?;
-        std::io::Write::write_all(&mut f, bytes).map_err(fail)?;
-        f.sync_all().map_err(fail)?;
-        std::fs::rename(&tmp, &path).map_err(fail)
+        urna_tlog::tiledir::write_file_atomic(&path, bytes).map_err(fail)
     }
 
     /// A kept scan by its SHA-256 (hex): its kind and bytes.

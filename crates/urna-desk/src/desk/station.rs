@@ -418,9 +418,20 @@ impl Desk {
             return Ok(());
         };
         let queue_error = |e: QueueError| Refusal::new(503, "queue", format!("the queue: {e}"));
-        let (hash, _) = open_queue(&scope.queue)
-            .and_then(|q| q.push(&note))
-            .map_err(queue_error)?;
+        let queue = open_queue(&scope.queue).map_err(queue_error)?;
+        // The scan the note names travels in the queue with it, so whoever delivers the queue
+        // (this station, or `urna submit --queue` elsewhere) sends it after the note.
+        if let Some(scan) = urna_model::scan::named_scan(&note) {
+            let (_, bytes) = self.scan(&hex(&scan))?.ok_or_else(|| {
+                Refusal::new(
+                    500,
+                    "storage",
+                    format!("the scan sha256:{} the note names is not kept", hex(&scan)),
+                )
+            })?;
+            queue.push_scan(&bytes).map_err(queue_error)?;
+        }
+        let (hash, _) = queue.push(&note).map_err(queue_error)?;
         db::audit(
             tx,
             "-",

@@ -477,3 +477,25 @@ fn a_symbolic_link_in_a_backup_is_refused() {
         "{e}"
     );
 }
+
+/// `backup.toml` names the files restore copies: a path that leaves the new directory is
+/// refused when the backup is opened, even with the manifest resealed, and nothing is written.
+#[test]
+fn a_file_path_outside_the_backup_is_refused() {
+    let f = fixture(5);
+    ingest_into(&f.data, &f.protocols);
+    let out = f.path("backup");
+    backup(&f.data, &out, false, &SystemClock).unwrap();
+    let toml_path = out.join(BACKUP_TOML);
+    let original = std::fs::read_to_string(&toml_path).unwrap();
+    for evil in ["data//tmp/urna-restore-escape", "data/../escape"] {
+        let text = original.replacen("files = [", &format!("files = [\n    {evil:?},"), 1);
+        assert_ne!(text, original);
+        std::fs::write(&toml_path, &text).unwrap();
+        reseal(&out);
+        let e = Backup::open(&out).unwrap_err();
+        assert!(e.to_string().contains(evil), "{e}");
+        assert!(e.to_string().contains("files"), "{e}");
+    }
+    assert!(!Path::new("/tmp/urna-restore-escape").exists());
+}

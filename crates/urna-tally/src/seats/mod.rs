@@ -574,8 +574,10 @@ impl<'a> State<'a> {
         if competitors.iter().all(|c| c.cap == Some(0)) {
             return Ok(None);
         }
+        // A list with no candidate left takes no seat: its threshold line keeps what it was.
         for m in competitors
             .iter()
+            .filter(|c| c.cap != Some(0))
             .map(|c| c.list.clone())
             .collect::<Vec<_>>()
         {

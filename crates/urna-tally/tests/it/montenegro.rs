@@ -177,6 +177,14 @@ fn croatian_seat_is_not_given_to_a_list_without_candidates() {
         .insert(ListId::new("HGI2"), urna_tally::seats::Votes(1_100));
     let a = allocate_montenegro(&input);
     assert_eq!((a.seats_of("HGI").0, a.seats_of("HGI2").0), (0, 1));
+    // Only the list that took it is recorded as taking the guaranteed seat.
+    let took: Vec<&str> = a
+        .thresholds
+        .iter()
+        .filter(|t| t.outcome == urna_tally::seats::ThresholdOutcome::GuaranteedSeat)
+        .map(|t| t.list.0.as_str())
+        .collect();
+    assert_eq!(took, ["HGI2"], "{}", a.explain_text());
     assert_eq!(a.house_seats.0, 81, "{}", a.explain_text());
 }
 
