@@ -246,7 +246,7 @@ struct App {
     data: PathBuf,
     /// The scans the stored notes name: only these are taken at `PUT /v1/scans/<hex>`.
     named_scans: Arc<Mutex<HashSet<[u8; 32]>>>,
-    /// Bounds the scans being received at once (each up to [`MAX_SCAN`] bytes in memory).
+    /// Bounds the scans being received at once (each up to [`urna_model::scan::MAX_SCAN`] bytes in memory).
     scan_uploads: Arc<Semaphore>,
 }
 
