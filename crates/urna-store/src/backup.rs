@@ -978,6 +978,10 @@ fn copy_dir_files(from: &Path, to: &Path, secret: bool) -> Result<(), BackupErro
         if !entry.file_type().map_err(io_err(&entry.path()))?.is_file() {
             continue;
         }
+        // A dot-file is a write in flight (a scan's temporary file): not part of the copy.
+        if entry.file_name().to_string_lossy().starts_with('.') {
+            continue;
+        }
         let dest = to.join(entry.file_name());
         copy_synced(&entry.path(), &dest)?;
         if secret {
