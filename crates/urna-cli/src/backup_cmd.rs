@@ -55,6 +55,11 @@ pub(crate) struct RestoreArgs {
     /// CA certificates (PEM) for `https://` sources of `--checkpoint-from`.
     #[arg(long)]
     ca_cert: Option<PathBuf>,
+    /// The commission's witness policy (`witnesses.toml`, kept apart from the backups): the
+    /// cosignatures a given checkpoint must carry. Without it, the backup's own copy is used,
+    /// which whoever could edit the backup could also have removed.
+    #[arg(long, value_name = "FILE")]
+    witnesses: Option<PathBuf>,
 }
 
 /// Runs `urna backup`.
@@ -107,7 +112,13 @@ pub(crate) fn run_restore(args: &RestoreArgs) -> Result<ExitCode> {
 fn restore(args: &RestoreArgs) -> Result<()> {
     let backup = Backup::open(&args.from)
         .with_context(|| format!("checking the backup {}", args.from.display()))?;
-    let quorum = witness_quorum(&backup.data_dir())?;
+    let quorum = match &args.witnesses {
+        Some(file) => Some(
+            witness_quorum(file)?
+                .with_context(|| format!("--witnesses {}: no such file", file.display()))?,
+        ),
+        None => witness_quorum(&backup.data_dir().join(WITNESSES_FILE))?,
+    };
     let mut given = Vec::new();
     for path in &args.checkpoints {
         let note =
@@ -148,10 +159,9 @@ fn restore(args: &RestoreArgs) -> Result<()> {
     Ok(())
 }
 
-/// The witnesses and quorum of the backup's `witnesses.toml`, if it has one.
-fn witness_quorum(data: &Path) -> Result<Option<WitnessQuorum>> {
-    let path = data.join(WITNESSES_FILE);
-    let text = match std::fs::read_to_string(&path) {
+/// The witnesses and quorum of the policy file `path` (a `witnesses.toml`), if it exists.
+fn witness_quorum(path: &Path) -> Result<Option<WitnessQuorum>> {
+    let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(e).with_context(|| path.display().to_string()),

@@ -129,7 +129,7 @@ pub enum BackupError {
     },
     /// The checkpoint does not carry the witnesses' quorum.
     #[error(
-        "checkpoint {source_name}: cosigned by {cosigned} of the witnesses in witnesses.toml, which requires {quorum}{bad}"
+        "checkpoint {source_name}: cosigned by {cosigned} of the witnesses of the witness policy, whose quorum is {quorum}{bad}"
     )]
     Witnesses {
         /// Where it came from.

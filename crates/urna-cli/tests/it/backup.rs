@@ -207,7 +207,40 @@ fn backup_under_load_restores_every_acknowledged_note_and_refuses_a_rollback() {
     assert!(!r1.exists());
 
     // 6. The late backup, checked against the original directory's published checkpoint.
+    //    First under a witness policy the operator keeps apart, naming another key for the
+    //    witness: its cosignature does not count, so the quorum is not met and nothing is
+    //    written.
+    let other_key = run(
+        &[
+            "witness",
+            "keygen",
+            "--name",
+            "observers",
+            "--out",
+            p(&dir.path().join("other.key")),
+        ],
+        0,
+    );
+    let policy = std::fs::read_to_string(data.join("witnesses.toml")).unwrap();
+    let forged = dir.path().join("forged-witnesses.toml");
+    std::fs::write(
+        &forged,
+        policy.replace(witness_key.trim(), other_key.trim()),
+    )
+    .unwrap();
     let r2 = dir.path().join("restored");
+    let out = urna()
+        .args(["restore", "--from", p(&late), "--data", p(&r2)])
+        .args(["--checkpoint-from", p(&data), "--witnesses", p(&forged)])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("cosigned by 0 of the witnesses of the witness policy, whose quorum is 1"),
+        "{text}"
+    );
+    assert!(!r2.exists());
     let out = run(
         &[
             "restore",
@@ -217,6 +250,8 @@ fn backup_under_load_restores_every_acknowledged_note_and_refuses_a_rollback() {
             p(&r2),
             "--checkpoint-from",
             p(&data),
+            "--witnesses",
+            p(&data.join("witnesses.toml")),
         ],
         0,
     );
