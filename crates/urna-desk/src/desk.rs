@@ -983,36 +983,15 @@ impl Desk {
                 ));
             }
         };
-        let slots: Vec<(i64, i64, i64, bool)> = {
-            let mut q = tx.prepare(
-                "SELECT id, slot, typist, done FROM entries WHERE contest = ?1 AND station = ?2 AND round = ?3",
-            )?;
-            q.query_map(params![contest, station, round], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-            })?
-            .collect::<Result<_, _>>()?
-        };
-        if let Some(&(id, slot, _, done)) = slots.iter().find(|x| x.2 == u.id) {
-            tx.commit()?;
-            drop(conn);
-            return self.entry_view(id, slot, done, c, st);
-        }
-        let slot = match slots.len() {
-            0 => 1,
-            1 => 3 - slots[0].1,
-            _ => {
-                return Err(Refusal::new(
-                    409,
-                    "taken",
-                    format!("both entries of {subject} are claimed by other typists"),
-                ));
-            }
-        };
-        tx.execute(
-            "INSERT INTO entries (contest, station, round, slot, typist, vals) VALUES (?1, ?2, ?3, ?4, ?5, '{}')",
-            params![contest, station, round, slot, u.id],
-        )?;
-        let id = tx.last_insert_rowid();
+        let (id, slot) =
+            match claim_slot(&tx, "entries", (contest, station), round, u.id, &subject)? {
+                Claimed::Held { id, slot, done } => {
+                    tx.commit()?;
+                    drop(conn);
+                    return self.entry_view(id, slot, done, c, st);
+                }
+                Claimed::New { id, slot } => (id, slot),
+            };
         db::audit(
             &tx,
             &u.name,
@@ -1626,6 +1605,60 @@ impl Desk {
         tx.commit()?;
         Ok(())
     }
+}
+
+/// A typist's entry in one round of a protocol or of a hand count.
+pub(super) enum Claimed {
+    /// The entry the typist already holds.
+    Held { id: i64, slot: i64, done: bool },
+    /// The free slot, claimed now.
+    New { id: i64, slot: i64 },
+}
+
+/// Claims for `typist` an entry of `round` of `contest`/`station` in `table` (`entries` for
+/// protocols, `audit_entries` for hand counts: the same columns): the one the typist holds
+/// already, or the free slot, inserted empty; `409 taken` when another typist holds each.
+pub(super) fn claim_slot(
+    tx: &Connection,
+    table: &str,
+    (contest, station): (&str, &str),
+    round: i64,
+    typist: i64,
+    subject: &str,
+) -> Result<Claimed, Refusal> {
+    let slots: Vec<(i64, i64, i64, bool)> = {
+        let mut q = tx.prepare(&format!(
+            "SELECT id, slot, typist, done FROM {table} WHERE contest = ?1 AND station = ?2 AND round = ?3"
+        ))?;
+        q.query_map(params![contest, station, round], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })?
+        .collect::<Result<_, _>>()?
+    };
+    if let Some(&(id, slot, _, done)) = slots.iter().find(|x| x.2 == typist) {
+        return Ok(Claimed::Held { id, slot, done });
+    }
+    let slot = match slots.len() {
+        0 => 1,
+        1 => 3 - slots[0].1,
+        _ => {
+            return Err(Refusal::new(
+                409,
+                "taken",
+                format!("both entries of {subject} are claimed by other typists"),
+            ));
+        }
+    };
+    tx.execute(
+        &format!(
+            "INSERT INTO {table} (contest, station, round, slot, typist, vals) VALUES (?1, ?2, ?3, ?4, ?5, '{{}}')"
+        ),
+        params![contest, station, round, slot, typist],
+    )?;
+    Ok(Claimed::New {
+        id: tx.last_insert_rowid(),
+        slot,
+    })
 }
 
 fn new_session(

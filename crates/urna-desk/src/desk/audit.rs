@@ -34,7 +34,7 @@ use urna_store::reader::EntryReader;
 use urna_tally::public::Replay;
 use urna_tlog::{Hash, leaf_hash, node_hash};
 
-use super::{Desk, Refusal, Session, SetupError, values_of};
+use super::{Claimed, Desk, Refusal, Session, SetupError, claim_slot, values_of};
 use crate::db::{self, Role};
 use crate::form::{self, Line};
 
@@ -570,36 +570,21 @@ impl Desk {
                 ));
             }
         };
-        let slots: Vec<(i64, i64, i64, bool)> = {
-            let mut q = tx.prepare(
-                "SELECT id, slot, typist, done FROM audit_entries WHERE contest = ?1 AND station = ?2 AND round = ?3",
-            )?;
-            q.query_map(params![contest, station, round], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-            })?
-            .collect::<Result<_, _>>()?
-        };
-        if let Some(&(id, slot, _, done)) = slots.iter().find(|x| x.2 == u.id) {
-            tx.commit()?;
-            drop(conn);
-            return self.audit_entry_view(id, slot, done, c, st);
-        }
-        let slot = match slots.len() {
-            0 => 1,
-            1 => 3 - slots[0].1,
-            _ => {
-                return Err(Refusal::new(
-                    409,
-                    "taken",
-                    format!("both entries of {subject} are claimed by other typists"),
-                ));
+        let (id, slot) = match claim_slot(
+            &tx,
+            "audit_entries",
+            (contest, station),
+            round,
+            u.id,
+            &subject,
+        )? {
+            Claimed::Held { id, slot, done } => {
+                tx.commit()?;
+                drop(conn);
+                return self.audit_entry_view(id, slot, done, c, st);
             }
+            Claimed::New { id, slot } => (id, slot),
         };
-        tx.execute(
-            "INSERT INTO audit_entries (contest, station, round, slot, typist, vals) VALUES (?1, ?2, ?3, ?4, ?5, '{}')",
-            params![contest, station, round, slot, u.id],
-        )?;
-        let id = tx.last_insert_rowid();
         db::audit(
             &tx,
             &u.name,
