@@ -309,57 +309,93 @@ struct StoredBody<'a> {
     receipt: String,
 }
 
-async fn post_protocol(State(app): State<Arc<App>>, request: Request) -> Response {
+/// `503` while the server shuts down or after intake stopped; nothing is taken then.
+fn stopping(app: &App) -> Option<Response> {
     if app.shutting_down.load(Ordering::Relaxed) {
-        return unavailable(
+        return Some(unavailable(
             "shutting-down",
             "the server is shutting down; nothing was stored, send again",
-        );
+        ));
     }
     if app.intake_failed.load(Ordering::Relaxed) {
-        return unavailable(
+        return Some(unavailable(
             "intake-stopped",
             "intake stopped after a storage failure; nothing was stored, send again later",
-        );
+        ));
     }
-    let too_large = || {
+    None
+}
+
+/// The largest body a write takes, and how its answers name it.
+struct Limit {
+    bytes: usize,
+    /// `a note`, `a scan`.
+    what: &'static str,
+    /// `the request body`, `the scan`.
+    body: &'static str,
+}
+
+impl Limit {
+    fn too_large(&self) -> Response {
         error(
             StatusCode::PAYLOAD_TOO_LARGE,
             "too-large",
-            &format!("a note is at most {MAX_NOTE_BODY} bytes; nothing was stored"),
+            &format!(
+                "{} is at most {} bytes; nothing was stored",
+                self.what, self.bytes
+            ),
             Some("body"),
         )
-    };
-    // A declared length over the limit is refused on the header, without waiting for a body.
-    if request
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
-        .is_some_and(|n| n > MAX_NOTE_BODY as u64)
-    {
-        return too_large();
     }
-    // The body is read before a permit is taken: the permits bound the notes waiting for
-    // intake, and a slow sender holding one would refuse others' submissions.
-    let bytes = match read_body(request.into_body(), MAX_NOTE_BODY, app.body_timeout).await {
-        Ok(bytes) => bytes,
-        Err(BodyError::Timeout) => {
-            return error(
+
+    /// A declared length over the limit, refused on the header without waiting for a body.
+    fn declared_too_large(&self, request: &Request) -> Option<Response> {
+        request
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
+            .is_some_and(|n| n > self.bytes as u64)
+            .then(|| self.too_large())
+    }
+
+    /// The body, or the answer refusing it (too large, too slow, unreadable).
+    async fn read(&self, request: Request, timeout: Duration) -> Result<Bytes, Response> {
+        match read_body(request.into_body(), self.bytes, timeout).await {
+            Ok(bytes) => Ok(bytes),
+            Err(BodyError::Timeout) => Err(error(
                 StatusCode::REQUEST_TIMEOUT,
                 "body-timeout",
-                "the request body did not arrive in time; nothing was stored",
+                &format!("{} did not arrive in time; nothing was stored", self.body),
                 None,
-            );
-        }
-        Err(BodyError::TooLarge) => return too_large(),
-        Err(BodyError::Unreadable(message)) => {
-            return error(
+            )),
+            Err(BodyError::TooLarge) => Err(self.too_large()),
+            Err(BodyError::Unreadable(message)) => Err(error(
                 StatusCode::BAD_REQUEST,
                 "bad-body",
                 &format!("the request body could not be read: {message}"),
                 Some("body"),
-            );
+            )),
         }
+    }
+}
+
+async fn post_protocol(State(app): State<Arc<App>>, request: Request) -> Response {
+    if let Some(refused) = stopping(&app) {
+        return refused;
+    }
+    let note = Limit {
+        bytes: MAX_NOTE_BODY,
+        what: "a note",
+        body: "the request body",
+    };
+    if let Some(refused) = note.declared_too_large(&request) {
+        return refused;
+    }
+    // The body is read before a permit is taken: the permits bound the notes waiting for
+    // intake, and a slow sender holding one would refuse others' submissions.
+    let bytes = match note.read(request, app.body_timeout).await {
+        Ok(bytes) => bytes,
+        Err(refused) => return refused,
     };
     let Ok(permit) = Arc::clone(&app.permits).try_acquire_owned() else {
         app.metrics.overloaded.fetch_add(1, Ordering::Relaxed);
@@ -522,17 +558,8 @@ async fn put_scan(
     request: Request,
 ) -> Response {
     use urna_model::scan::{MAX_SCAN, scan_kind};
-    if app.shutting_down.load(Ordering::Relaxed) {
-        return unavailable(
-            "shutting-down",
-            "the server is shutting down; nothing was stored, send again",
-        );
-    }
-    if app.intake_failed.load(Ordering::Relaxed) {
-        return unavailable(
-            "intake-stopped",
-            "intake stopped after a storage failure; nothing was stored, send again later",
-        );
+    if let Some(refused) = stopping(&app) {
+        return refused;
     }
     let hash = hash.map(|UrlPath(h)| h).unwrap_or_default();
     let Some(expected) = urna_model::protocol::parse_sha256(&format!("sha256:{hash}"))
@@ -562,21 +589,13 @@ async fn put_scan(
             Some("sha256"),
         );
     }
-    let too_large = || {
-        error(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "too-large",
-            &format!("a scan is at most {MAX_SCAN} bytes; nothing was stored"),
-            Some("body"),
-        )
+    let scan = Limit {
+        bytes: MAX_SCAN,
+        what: "a scan",
+        body: "the scan",
     };
-    if request
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
-        .is_some_and(|n| n > MAX_SCAN as u64)
-    {
-        return too_large();
+    if let Some(refused) = scan.declared_too_large(&request) {
+        return refused;
     }
     let Ok(_upload) = Arc::clone(&app.scan_uploads).try_acquire_owned() else {
         return unavailable(
@@ -584,25 +603,9 @@ async fn put_scan(
             "too many scans being received; nothing was stored, send again after Retry-After seconds",
         );
     };
-    let bytes = match read_body(request.into_body(), MAX_SCAN, app.body_timeout).await {
+    let bytes = match scan.read(request, app.body_timeout).await {
         Ok(bytes) => bytes,
-        Err(BodyError::Timeout) => {
-            return error(
-                StatusCode::REQUEST_TIMEOUT,
-                "body-timeout",
-                "the scan did not arrive in time; nothing was stored",
-                None,
-            );
-        }
-        Err(BodyError::TooLarge) => return too_large(),
-        Err(BodyError::Unreadable(message)) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                "bad-body",
-                &format!("the request body could not be read: {message}"),
-                Some("body"),
-            );
-        }
+        Err(refused) => return refused,
     };
     if sha256(&bytes) != expected {
         return error(
