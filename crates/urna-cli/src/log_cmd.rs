@@ -9,6 +9,8 @@ use urna_model::note::NoteVerifier;
 use urna_model::protocol::hex;
 use urna_server::publish;
 use urna_store::{Store, StoreError, log};
+
+use crate::reading::Reading;
 use urna_tlog::hash::{LeafIndex, TreeSize, leaf_hash};
 use urna_tlog::proof::{verify_consistency, verify_inclusion};
 
@@ -61,10 +63,13 @@ pub(crate) fn run(cmd: LogCommand) -> Result<ExitCode> {
             out!("{}", log::PublicLog::open(&data)?.vkey());
         }
         LogCommand::Checkpoint { data } => {
-            let store = open(&data)?;
-            let (published, _) = published(&store)?;
+            let reading = Reading::open(&data)?;
+            let (published, _) = published(&reading)?;
             outp!("{}", String::from_utf8_lossy(&published));
-            let (_, signed) = store.log_sizes();
+            let signed = log::read_latest(&data)?
+                .as_deref()
+                .and_then(log::checkpoint_size)
+                .unwrap_or(0);
             let size = log::checkpoint_size(&published).unwrap_or(0);
             if signed > size {
                 eprintln!(
@@ -73,7 +78,7 @@ pub(crate) fn run(cmd: LogCommand) -> Result<ExitCode> {
             }
         }
         LogCommand::Prove { data, target } => {
-            let store = open(&data)?;
+            let store = Reading::open(&data)?;
             let (note, cp) = published(&store)?;
             let entry = match target.parse::<u64>() {
                 Ok(i) => store.entry(i)?.with_context(|| format!("no entry {i}"))?,
@@ -121,7 +126,7 @@ pub(crate) fn run(cmd: LogCommand) -> Result<ExitCode> {
             }
         }
         LogCommand::Consistency { data, old_size } => {
-            let store = open(&data)?;
+            let store = Reading::open(&data)?;
             let (_, cp) = published(&store)?;
             if old_size > cp.size.0 {
                 bail!(
@@ -135,7 +140,7 @@ pub(crate) fn run(cmd: LogCommand) -> Result<ExitCode> {
             } else {
                 store.consistency_proof(old_size, cp.size.0)?
             };
-            let old_root = store.log_root(old_size)?;
+            let old_root = store.log_root(old_size, cp.size.0)?;
             if old_size > 0 {
                 verify_consistency(TreeSize(old_size), cp.size, &old_root, &cp.root, &proof)
                     .context("the consistency proof does not verify")?;
@@ -265,7 +270,7 @@ fn open(data: &Path) -> Result<Store> {
 }
 
 /// The published checkpoint note and its parsed, signature-checked content.
-fn published(store: &Store) -> Result<(Vec<u8>, urna_tlog::Checkpoint)> {
+fn published(store: &Reading) -> Result<(Vec<u8>, urna_tlog::Checkpoint)> {
     let note = log::read_published(store.dir())?
         .context("no checkpoint is published yet: ingest something, and get it cosigned if witnesses are configured")?;
     let verifier = NoteVerifier::from_vkey(&store.log_vkey())?;

@@ -60,6 +60,7 @@ mod desk_cmd;
 mod export_cmd;
 mod forensics_cmd;
 mod log_cmd;
+mod reading;
 mod report;
 mod seats;
 mod serve_cmd;
@@ -572,16 +573,14 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Tally { data, json } => {
-            let mut store =
-                Store::open(&data).with_context(|| format!("opening {}", data.display()))?;
+            let mut reading = reading::Reading::open(&data)?;
+            let reports = reading.tallies()?;
             let mut out = std::io::stdout().lock();
-            for c in 0..store.election().contests.len() {
-                let contest = urna_model::definition::ContestIdx(u16::try_from(c)?);
-                let r = store.tally(contest)?;
+            for r in &reports {
                 if json {
-                    report::write_json(&mut out, store.election(), &r)?;
+                    report::write_json(&mut out, reading.election(), r)?;
                 } else {
-                    report::write_summary(&mut out, store.election(), &r)?;
+                    report::write_summary(&mut out, reading.election(), r)?;
                 }
             }
             Ok(ExitCode::SUCCESS)

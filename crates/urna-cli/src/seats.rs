@@ -5,7 +5,6 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use urna_model::definition::ContestIdx;
-use urna_store::Store;
 use urna_tally::seats::{self, Allocation, RuleSet, SeatError, VoteInput};
 
 /// Loads a built-in rule set by name, or a rule-set file by path (one with a `/` or ending in
@@ -64,10 +63,13 @@ pub(crate) fn run(
             (rules, input)
         }
         (None, Some(dir)) => {
-            let mut store =
-                Store::open(dir).with_context(|| format!("opening {}", dir.display()))?;
-            let report = store.tally(ContestIdx(0))?;
-            let e = store.election();
+            let mut reading = crate::reading::Reading::open(dir)?;
+            let report = reading
+                .tallies()?
+                .into_iter()
+                .next()
+                .context("the definition has no contest")?;
+            let e = reading.election();
             match rules {
                 Some(r) => {
                     let rules = load_rules(r)?;

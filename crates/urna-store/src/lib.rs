@@ -23,6 +23,7 @@ pub mod log;
 pub mod reader;
 mod rebuild;
 mod scans;
+pub mod view;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -505,34 +506,11 @@ impl Store {
         clause: &str,
         arg: &dyn rusqlite::ToSql,
     ) -> Result<Option<EntryRow>, StoreError> {
-        let sql = format!("SELECT {ENTRY_COLUMNS} FROM entries WHERE {clause}");
-        self.conn
-            .query_row(&sql, [arg], entry_row)
-            .optional()?
-            .map(|r| self.checked(r))
-            .transpose()
+        entry_where(&self.conn, &self.election, clause, arg)
     }
 
-    /// An entry as read, with its verdict derived from its note and checked against `status`.
-    fn checked(&self, (mut row, status): (EntryRow, i64)) -> Result<EntryRow, StoreError> {
-        if row.index > 0 && !urna_model::audit::is_audit(&row.note) {
-            row.quarantined = resubmit(&self.election, &row.note)
-                .map_err(|reason| StoreError::Corrupt {
-                    index: row.index,
-                    reason,
-                })?
-                .is_quarantined();
-        }
-        let derived = i64::from(row.quarantined);
-        if status != derived {
-            return Err(StoreError::Column {
-                index: row.index,
-                column: "status",
-                stored: rebuild::status_text(status),
-                derived: rebuild::status_text(derived),
-            });
-        }
-        Ok(row)
+    fn checked(&self, row: (EntryRow, i64)) -> Result<EntryRow, StoreError> {
+        checked(&self.election, row)
     }
 
     /// The log's root hash at `size` entries.
@@ -572,100 +550,101 @@ impl Store {
     /// Streams every station's current note, parsing on every core, so a million stations need
     /// little memory.
     fn rederive(&self) -> Result<live::Live, StoreError> {
-        let e = &self.election;
-        // Pass 1: the current entry of every station in every contest (highest revision).
-        let mut wanted: Vec<i64> = Vec::new();
-        for contest in &e.contests {
-            let mut current: Vec<(u32, i64)> = vec![(0, -1); e.stations.len()];
-            let mut stmt = self.conn.prepare(
-                "SELECT idx, station, revision FROM entries WHERE contest = ?1 AND station != ''",
-            )?;
-            let mut rows = stmt.query(params![contest.id])?;
-            while let Some(r) = rows.next()? {
-                let index: i64 = r.get(0)?;
-                let station: String = r.get(1)?;
-                let revision: u32 = r.get(2)?;
-                let s = e.station(&station).ok_or_else(|| StoreError::Corrupt {
-                    index: sql_u64(index),
-                    reason: "unknown station".into(),
-                })?;
-                let slot = &mut current[s.0 as usize];
-                if slot.1 < 0 || revision > slot.0 {
-                    *slot = (revision, index);
-                }
-            }
-            wanted.extend(current.iter().map(|c| c.1).filter(|&i| i >= 0));
-        }
-        wanted.sort_unstable();
-        let decided = self.decisions()?;
-        // Pass 2: parse the current notes in chunks, on every core, and add them up.
-        let mut live = live::Live::new(e)?;
-        let threads = std::thread::available_parallelism().map_or(2, usize::from);
-        let mut stmt = self
-            .conn
-            .prepare("SELECT idx, note FROM entries ORDER BY idx")?;
-        let mut rows = stmt.query([])?;
-        let mut next = 0usize;
-        let mut chunk: Vec<(i64, Vec<u8>)> = Vec::with_capacity(TALLY_CHUNK);
-        loop {
-            let row = rows.next()?;
-            let done = row.is_none();
-            if let Some(r) = row {
-                let index: i64 = r.get(0)?;
-                if wanted.get(next) == Some(&index) {
-                    next += 1;
-                    chunk.push((index, r.get(1)?));
-                }
-            }
-            if chunk.len() == TALLY_CHUNK || (done && !chunk.is_empty()) {
-                let parsed = parse_parallel(e, &chunk, threads);
-                for ((index, _), sub) in chunk.iter().zip(parsed) {
-                    let sub = sub.map_err(|reason| StoreError::Corrupt {
-                        index: sql_u64(*index),
-                        reason,
-                    })?;
-                    live.add(e, &sub)?;
-                    if let Some(&(decides, kind)) = decided.get(&(sub.contest, sub.station))
-                        && decides == sub.hash
-                    {
-                        live.decide(e, &sub, kind)?;
-                    }
-                }
-                chunk.clear();
-            }
-            if done {
-                break;
-            }
-        }
-        Ok(live)
+        rederive(&self.conn, &self.election)
     }
 }
 
-impl Store {
-    /// The latest decision on each station, with the entry it decides (decisions are the rows
-    /// of revision 0 after the genesis; there are few).
-    #[allow(clippy::type_complexity)] // a map read once, where it is built
-    fn decisions(
-        &self,
-    ) -> Result<HashMap<(ContestIdx, StationIdx), ([u8; 32], DecisionKind)>, StoreError> {
-        let mut out = HashMap::new();
-        let mut stmt = self
-            .conn
-            .prepare("SELECT idx, note FROM entries WHERE revision = 0 AND idx > 0 ORDER BY idx")?;
-        let mut rows = stmt.query([])?;
+/// Streams every station's current note, parsing on every core, so a million stations need
+/// little memory.
+fn rederive(conn: &Connection, e: &Election) -> Result<live::Live, StoreError> {
+    // Pass 1: the current entry of every station in every contest (highest revision).
+    let mut wanted: Vec<i64> = Vec::new();
+    for contest in &e.contests {
+        let mut current: Vec<(u32, i64)> = vec![(0, -1); e.stations.len()];
+        let mut stmt = conn.prepare(
+            "SELECT idx, station, revision FROM entries WHERE contest = ?1 AND station != ''",
+        )?;
+        let mut rows = stmt.query(params![contest.id])?;
         while let Some(r) = rows.next()? {
             let index: i64 = r.get(0)?;
-            let note: Vec<u8> = r.get(1)?;
-            let sub = resubmit(&self.election, &note).map_err(|reason| StoreError::Corrupt {
+            let station: String = r.get(1)?;
+            let revision: u32 = r.get(2)?;
+            let s = e.station(&station).ok_or_else(|| StoreError::Corrupt {
                 index: sql_u64(index),
-                reason,
+                reason: "unknown station".into(),
             })?;
-            if let Some(d) = sub.decision {
-                out.insert((sub.contest, sub.station), (d.decides, d.kind));
+            let slot = &mut current[s.0 as usize];
+            if slot.1 < 0 || revision > slot.0 {
+                *slot = (revision, index);
             }
         }
-        Ok(out)
+        wanted.extend(current.iter().map(|c| c.1).filter(|&i| i >= 0));
     }
+    wanted.sort_unstable();
+    let decided = decisions(conn, e)?;
+    // Pass 2: parse the current notes in chunks, on every core, and add them up.
+    let mut live = live::Live::new(e)?;
+    let threads = std::thread::available_parallelism().map_or(2, usize::from);
+    let mut stmt = conn.prepare("SELECT idx, note FROM entries ORDER BY idx")?;
+    let mut rows = stmt.query([])?;
+    let mut next = 0usize;
+    let mut chunk: Vec<(i64, Vec<u8>)> = Vec::with_capacity(TALLY_CHUNK);
+    loop {
+        let row = rows.next()?;
+        let done = row.is_none();
+        if let Some(r) = row {
+            let index: i64 = r.get(0)?;
+            if wanted.get(next) == Some(&index) {
+                next += 1;
+                chunk.push((index, r.get(1)?));
+            }
+        }
+        if chunk.len() == TALLY_CHUNK || (done && !chunk.is_empty()) {
+            let parsed = parse_parallel(e, &chunk, threads);
+            for ((index, _), sub) in chunk.iter().zip(parsed) {
+                let sub = sub.map_err(|reason| StoreError::Corrupt {
+                    index: sql_u64(*index),
+                    reason,
+                })?;
+                live.add(e, &sub)?;
+                if let Some(&(decides, kind)) = decided.get(&(sub.contest, sub.station))
+                    && decides == sub.hash
+                {
+                    live.decide(e, &sub, kind)?;
+                }
+            }
+            chunk.clear();
+        }
+        if done {
+            break;
+        }
+    }
+    Ok(live)
+}
+
+/// The latest decision on each station, with the entry it decides (decisions are the rows
+/// of revision 0 after the genesis; there are few).
+#[allow(clippy::type_complexity)] // a map read once, where it is built
+fn decisions(
+    conn: &Connection,
+    e: &Election,
+) -> Result<HashMap<(ContestIdx, StationIdx), ([u8; 32], DecisionKind)>, StoreError> {
+    let mut out = HashMap::new();
+    let mut stmt =
+        conn.prepare("SELECT idx, note FROM entries WHERE revision = 0 AND idx > 0 ORDER BY idx")?;
+    let mut rows = stmt.query([])?;
+    while let Some(r) = rows.next()? {
+        let index: i64 = r.get(0)?;
+        let note: Vec<u8> = r.get(1)?;
+        let sub = resubmit(e, &note).map_err(|reason| StoreError::Corrupt {
+            index: sql_u64(index),
+            reason,
+        })?;
+        if let Some(d) = sub.decision {
+            out.insert((sub.contest, sub.station), (d.decides, d.kind));
+        }
+    }
+    Ok(out)
 }
 
 /// Checks that a stored entry 0 is the genesis of `e` (what the log key signed is checked by
@@ -903,10 +882,46 @@ fn sql_u64(v: i64) -> u64 {
     u64::try_from(v).unwrap_or_default()
 }
 
+/// The entry of the first row matching `clause`, checked like [`checked`].
+fn entry_where(
+    conn: &Connection,
+    e: &Election,
+    clause: &str,
+    arg: &dyn rusqlite::ToSql,
+) -> Result<Option<EntryRow>, StoreError> {
+    let sql = format!("SELECT {ENTRY_COLUMNS} FROM entries WHERE {clause}");
+    conn.query_row(&sql, [arg], entry_row)
+        .optional()?
+        .map(|r| checked(e, r))
+        .transpose()
+}
+
+/// An entry as read, with its verdict derived from its note and checked against `status`.
+fn checked(e: &Election, (mut row, status): (EntryRow, i64)) -> Result<EntryRow, StoreError> {
+    if row.index > 0 && !urna_model::audit::is_audit(&row.note) {
+        row.quarantined = resubmit(e, &row.note)
+            .map_err(|reason| StoreError::Corrupt {
+                index: row.index,
+                reason,
+            })?
+            .is_quarantined();
+    }
+    let derived = i64::from(row.quarantined);
+    if status != derived {
+        return Err(StoreError::Column {
+            index: row.index,
+            column: "status",
+            stored: rebuild::status_text(status),
+            derived: rebuild::status_text(derived),
+        });
+    }
+    Ok(row)
+}
+
 /// The columns [`entry_row`] reads, in its order.
 const ENTRY_COLUMNS: &str = "idx, hash, station, revision, status, note";
 
-/// A row as stored, with its `status` apart ([`Store::checked`] derives `quarantined`).
+/// A row as stored, with its `status` apart ([`checked`] derives `quarantined`).
 fn entry_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(EntryRow, i64)> {
     Ok((
         EntryRow {

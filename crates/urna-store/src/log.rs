@@ -366,6 +366,22 @@ impl PublicLog {
             .map_err(|e| StoreError::Log(e.to_string()))
     }
 
+    /// The root hash of the tree's first `size` entries, from the tiles of the tree of `tree`
+    /// entries (`size <= tree`; e.g. the published checkpoint's size).
+    ///
+    /// # Errors
+    /// [`StoreError::Log`] if a tile is missing or the sizes are wrong.
+    pub fn root_at(&self, size: u64, tree: u64) -> Result<Hash, StoreError> {
+        if size > tree {
+            return Err(StoreError::Log(format!(
+                "size {size} is beyond the tree of {tree} entries"
+            )));
+        }
+        let reader = urna_tlog::TileHashReader::new(&self.tiles, TreeSize(tree));
+        urna_tlog::storage::root_at(&reader, TreeSize(size))
+            .map_err(|e| StoreError::Log(e.to_string()))
+    }
+
     /// Publishes a checkpoint note (cosigned) as `DIR/log/checkpoint`, after checking it is
     /// this log's, signed by its key.
     ///

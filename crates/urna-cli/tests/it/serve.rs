@@ -301,6 +301,101 @@ fn a_second_writer_is_refused_while_the_server_runs_and_intake_goes_on() {
     assert_eq!(entries(&data), GENESIS + 2);
 }
 
+/// Runs urna and returns (exit code, stdout, stderr).
+fn output(args: &[&str]) -> (Option<i32>, String, String) {
+    let out = crate::urna().args(args).output().unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// `urna tally`, `urna seats --data` and `urna log prove|consistency|checkpoint` read a data
+/// directory that `urna serve` holds, read-only, and print what its writer prints once the
+/// server has stopped.
+#[test]
+fn readers_answer_beside_the_server_as_its_writer_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = sim(dir.path(), 12);
+    let data = dir.path().join("data");
+    let server = Server::start(&data, &[]);
+    let addr = server.addr.as_str();
+    for i in 0..8 {
+        let note = sim.protocol_note(&sim.station(i));
+        assert_eq!(post_note(addr, &note).status, 201);
+    }
+    server.wait_bundle(GENESIS + 8);
+    let station = sim.station(3).id;
+    let commands: [&[&str]; 5] = [
+        &["tally", "--data", p(&data)],
+        &[
+            "seats",
+            "--data",
+            p(&data),
+            "--rules",
+            "generic",
+            "--seats",
+            "5",
+        ],
+        &["log", "prove", "--data", p(&data), &station],
+        &["log", "consistency", "--data", p(&data), "2"],
+        &["log", "checkpoint", "--data", p(&data)],
+    ];
+    let beside: Vec<String> = commands
+        .iter()
+        .map(|args| {
+            let (code, stdout, stderr) = output(args);
+            assert_eq!(code, Some(0), "urna {args:?}\n{stdout}\n{stderr}");
+            assert!(
+                stderr.contains("is in use by another urna process")
+                    && stderr.contains("reading it read-only"),
+                "urna {args:?}: {stderr}"
+            );
+            stdout
+        })
+        .collect();
+    // Every protocol committed so far; the sim's stations pass every rule but the few with
+    // an injected error, which are quarantined: counted + quarantined = 8.
+    assert!(
+        beside[0].contains(" quarantined, 4 not reported"),
+        "{}",
+        beside[0]
+    );
+    assert!(
+        beside[2].contains("checked: the entry is leaf"),
+        "{}",
+        beside[2]
+    );
+    // Intake went on while they read.
+    let note = sim.protocol_note(&sim.station(8));
+    assert_eq!(post_note(addr, &note).status, 201);
+    server.wait_bundle(GENESIS + 9);
+    assert!(server.stop().success());
+
+    // The writer's answers: the same totals and seats (the ninth station's protocol added
+    // to the tally), the same proofs against the same published checkpoint size.
+    let writer: Vec<String> = commands
+        .iter()
+        .map(|args| {
+            let (code, stdout, stderr) = output(args);
+            assert_eq!(code, Some(0), "urna {args:?}\n{stdout}\n{stderr}");
+            assert!(!stderr.contains("read-only"), "urna {args:?}: {stderr}");
+            stdout
+        })
+        .collect();
+    assert!(
+        writer[0].contains(" quarantined, 3 not reported"),
+        "{}",
+        writer[0]
+    );
+    // Read-only at 9 stations now equals the writer: compare like with like.
+    let server = Server::start(&data, &[]);
+    let again: Vec<String> = commands.iter().map(|args| output(args).1).collect();
+    assert_eq!(again, writer);
+    assert!(server.stop().success());
+}
+
 #[test]
 fn senders_of_slow_bodies_hold_no_intake_permit() {
     let dir = tempfile::tempdir().unwrap();
