@@ -93,7 +93,7 @@ pub fn deliver_pending(desk: &Desk, client: &SubmitClient) -> Result<Pass, Refus
             &what,
             &mut pass,
             |s| {
-                if let Err(e) = deliver_scan(desk, client, &note) {
+                if let Err(e) = deliver_scan(desk, client, &note, &format!("{contest}/{station}")) {
                     eprintln!("{what}: its scan not delivered yet: {e}");
                     scan_waiting = true;
                     return Ok(());
@@ -114,8 +114,15 @@ pub fn deliver_pending(desk: &Desk, client: &SubmitClient) -> Result<Pass, Refus
     Ok(pass)
 }
 
-/// Sends the scan `note` names, if any, from the desk's store.
-fn deliver_scan(desk: &Desk, client: &SubmitClient, note: &[u8]) -> Result<(), String> {
+/// Sends the scan `note` names, if any, from the desk's store. A refusal, which sending again
+/// will not change, is written to the desk's audit trail (`scan-refused`, naming `subject`,
+/// the scan and the server's reason), where the coordinator sees it.
+fn deliver_scan(
+    desk: &Desk,
+    client: &SubmitClient,
+    note: &[u8],
+    subject: &str,
+) -> Result<(), String> {
     let Some(scan) = urna_model::scan::named_scan(note) else {
         return Ok(());
     };
@@ -125,18 +132,23 @@ fn deliver_scan(desk: &Desk, client: &SubmitClient, note: &[u8]) -> Result<(), S
         eprintln!("urna desk: the scan sha256:{hash} a signed note names is not in desk.sqlite");
         return Ok(());
     };
-    send_scan(client, &bytes)
+    if let Some(why) = send_scan(client, &bytes)? {
+        desk.scan_refused(subject, &hash, &why)
+            .map_err(|e| e.message)?;
+    }
+    Ok(())
 }
 
 /// Sends a scan whose note is stored. `Err` when the server gave no answer (send it again
-/// later); a refusal, which sending again will not change, is said on stderr and passed.
-pub(crate) fn send_scan(client: &SubmitClient, scan: &[u8]) -> Result<(), String> {
+/// later); `Ok(Some(reason))` when it refused the scan, which sending again will not change
+/// (also said on stderr).
+pub(crate) fn send_scan(client: &SubmitClient, scan: &[u8]) -> Result<Option<String>, String> {
     match client.put_scan(scan) {
-        Ok(_) => Ok(()),
+        Ok(_) => Ok(None),
         Err(SubmitError::Refused { code, message, .. }) => {
             let hash = urna_model::protocol::hex(&urna_model::intake::sha256(scan));
             eprintln!("the server refused scan sha256:{hash}: {code}: {message}");
-            Ok(())
+            Ok(Some(format!("{code}: {message}")))
         }
         Err(e) => Err(e.to_string()),
     }

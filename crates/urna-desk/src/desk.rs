@@ -1584,6 +1584,22 @@ impl Desk {
         Ok(())
     }
 
+    /// Records in the audit trail that the server refused the scan `hash` of `subject`
+    /// (`contest/station`) for `why`: its note is in the log, the scan is not.
+    ///
+    /// # Errors
+    /// [`Refusal`] if the database fails.
+    pub fn scan_refused(&self, subject: &str, hash: &str, why: &str) -> Result<(), Refusal> {
+        db::audit(
+            &self.db(),
+            "-",
+            "scan-refused",
+            subject,
+            &format!("sha256:{hash}: {why}"),
+        )?;
+        Ok(())
+    }
+
     /// Records that the log refused a note (it stays here, with why).
     ///
     /// # Errors
