@@ -460,7 +460,7 @@ pub(crate) fn count_from_desk(args: &LogArgs, desk_db: &Path) -> Result<ExitCode
         .iter()
         .map(|(&b, c)| (audit.reported.input.batches[b].id.as_str(), c.index))
         .collect();
-    let (mut logged, mut skipped) = (0, 0);
+    let (mut logged, mut skipped, mut refused) = (0, 0, 0);
     for (c, station, note) in notes {
         if c != contest {
             continue;
@@ -472,14 +472,28 @@ pub(crate) fn count_from_desk(args: &LogArgs, desk_db: &Path) -> Result<ExitCode
             skipped += 1;
             continue;
         }
-        let index = s.append(note, "count").with_context(|| {
-            format!("--from-desk {}: the count of {station}", desk_db.display())
-        })?;
-        out!("entry {index}: hand count of {station} keyed twice at the desk logged");
-        logged += 1;
+        // One count refused does not hold back the others: each is said, and the exit code
+        // tells that some were.
+        match s.append(note, "count") {
+            Ok(index) => {
+                out!("entry {index}: hand count of {station} keyed twice at the desk logged");
+                logged += 1;
+            }
+            Err(err) => {
+                eprintln!(
+                    "urna: --from-desk {}: the count of {station} was not logged: {err:#}",
+                    desk_db.display()
+                );
+                refused += 1;
+            }
+        }
     }
-    out!("{logged} count(s) from the desk logged, {skipped} left out");
-    Ok(ExitCode::SUCCESS)
+    out!("{logged} count(s) from the desk logged, {skipped} left out, {refused} not logged");
+    Ok(if refused == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 /// `urna audit verdict`: what the logged counts give for the last sampled round.
