@@ -367,6 +367,32 @@ fn albania_closed_part_first_then_preference_votes() {
     assert_eq!(lc.candidate(5).unwrap().basis, RankBasis::Preferences);
 }
 
+/// An independent candidate (Albania's Electoral Code, art. 63(2): an electoral subject of one
+/// candidate) is declared as a list with one candidate: D'Hondt over Berat's 7 seats gives the
+/// quotients A 81000, IND 60000, B 52000, A 40500, IND 30000, A 27000, B 26000, A 20250; IND
+/// cannot fill its second seat, which passes to the next quotient (A's 20250): A 4, IND 1, B 2.
+#[test]
+fn albania_an_independent_candidate_takes_at_most_one_seat() {
+    let votes = format!(
+        "{}[lists.IND]\nname = \"An independent candidate\"\n\
+         candidates = [ {{ number = 1, name = \"Ilir\", gender = \"m\" }} ]\n\
+         [districts.Berat]\nvotes = {{ A = 81000, B = 52000, IND = 60000 }}\n\
+         preferences.A = {{ 3 = 10, 4 = 5 }}\n\
+         candidates.B = [ {{ number = 1, name = \"B1\" }}, {{ number = 2, name = \"B2\" }} ]\n",
+        list_a(&[
+            (1, "A1", "m"),
+            (2, "A2", "f"),
+            (3, "A3", "m"),
+            (4, "A4", "f"),
+        ])
+    );
+    let a = run(&rules_from("albania", "Berat", 7), &votes);
+    assert_eq!(a.seats_of("A").0, 4);
+    assert_eq!(a.seats_of("IND").0, 1);
+    assert_eq!(a.seats_of("B").0, 2);
+    assert_eq!(a.elected_of("IND"), vec!["Ilir"]);
+}
+
 /// A list whose seats stay within the closed part needs no preference votes.
 #[test]
 fn albania_seats_within_the_closed_part_need_no_preference_votes() {
