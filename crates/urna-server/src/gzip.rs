@@ -42,7 +42,10 @@ pub fn gzip(bytes: &[u8]) -> Vec<u8> {
     let mut out = GzBuilder::new()
         .mtime(0)
         .operating_system(UNKNOWN_OS)
-        .write(Vec::with_capacity(bytes.len() / 4 + 64), Compression::new(LEVEL));
+        .write(
+            Vec::with_capacity(bytes.len() / 4 + 64),
+            Compression::new(LEVEL),
+        );
     // Writing into a `Vec` cannot fail.
     let _ = out.write_all(bytes);
     out.finish().unwrap_or_default()
@@ -84,7 +87,10 @@ mod tests {
     fn json(n: usize) -> Vec<u8> {
         let mut s = String::from("[");
         for i in 0..n {
-            s.push_str(&format!("{{\"station\":\"S{i:05}\",\"votes\":{}}},", i * 7 % 1000));
+            s.push_str(&format!(
+                "{{\"station\":\"S{i:05}\",\"votes\":{}}},",
+                i * 7 % 1000
+            ));
         }
         s.push(']');
         s.into_bytes()
@@ -115,8 +121,18 @@ mod tests {
             ("v1/forensics/digits.svg", big.clone(), true, "SVG"),
             ("v1/tiny.json", json(5), false, "under 1 KiB"),
             ("tile/entries/000", big.clone(), false, "a tile"),
-            ("blob/sha256/ab.json", big.clone(), false, "a blob, whatever its name"),
-            ("checkpoint", big.clone(), false, "no compressible extension"),
+            (
+                "blob/sha256/ab.json",
+                big.clone(),
+                false,
+                "a blob, whatever its name",
+            ),
+            (
+                "checkpoint",
+                big.clone(),
+                false,
+                "no compressible extension",
+            ),
             (
                 "v1/random.json",
                 // A xorshift stream: gzip cannot save a tenth of it.

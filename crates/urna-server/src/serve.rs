@@ -1624,9 +1624,14 @@ mod tests {
         );
         files.set_generation(generation);
         let mut gzip = HeaderMap::new();
-        gzip.insert(header::ACCEPT_ENCODING, HeaderValue::from_static("gzip, br"));
+        gzip.insert(
+            header::ACCEPT_ENCODING,
+            HeaderValue::from_static("gzip, br"),
+        );
         let body = |r: Response| {
-            let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .build()
+                .unwrap();
             rt.block_on(axum::body::to_bytes(r.into_body(), usize::MAX))
                 .unwrap()
                 .to_vec()
@@ -1659,7 +1664,10 @@ mod tests {
             assert_eq!(body(r), b"cp\n");
         }
         let r = cached_file(&files, "v1/results.json.gz", &none);
-        assert_eq!(h(&r, header::CONTENT_TYPE).as_deref(), Some("application/gzip"));
+        assert_eq!(
+            h(&r, header::CONTENT_TYPE).as_deref(),
+            Some("application/gzip")
+        );
         assert_eq!(body(r), gz, "the copy itself is a file of the bundle");
         assert_eq!(
             cached_file(&files, "v1/nope.json", &gzip).status(),
