@@ -36,6 +36,7 @@ pub mod conn;
 pub mod cosign_client;
 pub mod gzip;
 pub mod publish;
+pub mod sendfile;
 pub mod serve;
 pub mod state_file;
 pub mod submit;

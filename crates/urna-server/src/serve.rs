@@ -491,6 +491,9 @@ async fn post_protocol(State(app): State<Arc<App>>, request: Request) -> Respons
 #[derive(Default)]
 struct FileCache {
     inner: Mutex<CacheState>,
+    /// The cached bytes of large files and the files they were read from, so that plain-HTTP
+    /// connections send them with `sendfile(2)` ([`crate::sendfile`]).
+    regions: Arc<crate::sendfile::FileRegions>,
 }
 
 #[derive(Default)]
@@ -733,7 +736,7 @@ fn cached_file(files: &FileCache, path: &str, headers: &HeaderMap) -> Response {
             );
         }
         Lookup::Miss(generation) => match read_public(&generation, path) {
-            Ok(file) => files.put(&generation, path, file),
+            Ok(read) => files.put(&generation, path, read),
             Err(refused) => return refused,
         },
     };
@@ -761,9 +764,26 @@ fn cached_file(files: &FileCache, path: &str, headers: &HeaderMap) -> Response {
     response
 }
 
+/// A file read from the live generation, with the descriptors its bytes (and its copy's)
+/// were read from.
+struct ReadFile {
+    file: CachedFile,
+    fd: Arc<std::fs::File>,
+    gz_fd: Option<Arc<std::fs::File>>,
+}
+
+/// The whole of a file, and its open descriptor.
+fn read_whole(path: &Path) -> io::Result<(Bytes, Arc<std::fs::File>)> {
+    use std::io::Read as _;
+    let mut f = std::fs::File::open(path)?;
+    let mut bytes = Vec::new();
+    f.read_to_end(&mut bytes)?;
+    Ok((Bytes::from(bytes), Arc::new(f)))
+}
+
 /// Reads a file of the generation at `generation` (and its `.gz` copy if it is of a
 /// compressible kind), or the answer refusing the path.
-fn read_public(generation: &Path, path: &str) -> Result<CachedFile, Response> {
+fn read_public(generation: &Path, path: &str) -> Result<ReadFile, Response> {
     if !plain_path(path) {
         return Err(not_found(path));
     }
@@ -776,8 +796,8 @@ fn read_public(generation: &Path, path: &str) -> Result<CachedFile, Response> {
         ));
     }
     let full = generation.join(path);
-    let bytes = match std::fs::read(&full) {
-        Ok(b) => Bytes::from(b),
+    let (bytes, fd) = match read_whole(&full) {
+        Ok(read) => read,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(not_found(path)),
         // A directory, or a path below a file: not a file of the bundle.
         Err(e)
@@ -803,14 +823,19 @@ fn read_public(generation: &Path, path: &str) -> Result<CachedFile, Response> {
         .then(|| {
             let mut p = full.into_os_string();
             p.push(crate::gzip::GZ_SUFFIX);
-            std::fs::read(p).ok().map(Bytes::from)
+            read_whole(Path::new(&p)).ok()
         })
         .flatten();
-    Ok(CachedFile {
-        bytes,
-        gz,
-        content_type: content_type(path),
-        cache_control: cache_control(path),
+    let (gz, gz_fd) = gz.unzip();
+    Ok(ReadFile {
+        file: CachedFile {
+            bytes,
+            gz,
+            content_type: content_type(path),
+            cache_control: cache_control(path),
+        },
+        fd,
+        gz_fd,
     })
 }
 
@@ -859,6 +884,7 @@ impl FileCache {
                 generation: Some(dir),
                 ..CacheState::default()
             };
+            self.regions.clear();
         }
     }
 
@@ -874,14 +900,19 @@ impl FileCache {
     }
 
     /// Keeps a file read from `generation` if that is still the live one and the cache has
-    /// room; returns it either way.
-    fn put(&self, generation: &Path, path: &str, file: CachedFile) -> CachedFile {
+    /// room (registering its bytes for `sendfile(2)`); returns it either way.
+    fn put(&self, generation: &Path, path: &str, read: ReadFile) -> CachedFile {
+        let ReadFile { file, fd, gz_fd } = read;
         if let Ok(mut state) = self.inner.lock()
             && state.generation.as_deref() == Some(generation)
         {
             let size = file.bytes.len() + file.gz.as_ref().map_or(0, Bytes::len);
             if state.bytes + size <= CACHE_BYTES {
                 state.bytes += size;
+                self.regions.insert(&file.bytes, fd);
+                if let (Some(gz), Some(gz_fd)) = (&file.gz, gz_fd) {
+                    self.regions.insert(gz, gz_fd);
+                }
                 state.files.insert(path.to_owned(), file.clone());
             }
         }
@@ -1121,6 +1152,7 @@ pub fn run(
             .name("urna-publisher".into())
             .spawn(move || publish_loop(&log, &mut bundle, &metrics, &files, &stop, every))?
     };
+    let regions = Arc::clone(&files.regions);
     let bound = config.max_inflight.max(1);
     let permits = Arc::new(Semaphore::new(bound));
     let app = Arc::new(App {
@@ -1191,11 +1223,12 @@ pub fn run(
             max_connections: config.max_connections,
             header_timeout,
         };
-        let mut server = tokio::spawn(crate::conn::serve_with(
+        let mut server = tokio::spawn(crate::conn::serve_files_with(
             api,
             router(app),
             limits,
             config.tls.clone(),
+            Some(regions),
             async move {
                 let _ = stopped.changed().await;
             },
