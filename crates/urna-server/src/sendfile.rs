@@ -104,7 +104,13 @@ impl SendfileStream {
 
     /// Writes `head` (with `MSG_MORE`: more follows at once) and then `count` bytes of `file`
     /// from `offset`; the bytes written, at least one, or `WouldBlock` if none could be.
-    fn send(&self, head: &[IoSlice<'_>], file: &File, offset: u64, count: usize) -> io::Result<usize> {
+    fn send(
+        &self,
+        head: &[IoSlice<'_>],
+        file: &File,
+        offset: u64,
+        count: usize,
+    ) -> io::Result<usize> {
         let head_len: usize = head.iter().map(|s| s.len()).sum();
         let mut sent = 0;
         if head_len > 0 {
@@ -203,12 +209,18 @@ mod tests {
         let regions = FileRegions::default();
         let small = Bytes::from(vec![1u8; 100]);
         regions.insert(&small, Arc::new(File::open(&path).unwrap()));
-        assert!(regions.find(&small).is_none(), "small files are not registered");
+        assert!(
+            regions.find(&small).is_none(),
+            "small files are not registered"
+        );
         regions.insert(&bytes, Arc::new(File::open(&path).unwrap()));
         assert_eq!(regions.find(&bytes).map(|f| f.1), Some(0));
         assert_eq!(regions.find(&bytes[100..]).map(|f| f.1), Some(100));
         let other = vec![7u8; MIN_SENDFILE * 2];
-        assert!(regions.find(&other).is_none(), "equal bytes elsewhere are not the file");
+        assert!(
+            regions.find(&other).is_none(),
+            "equal bytes elsewhere are not the file"
+        );
         regions.clear();
         assert!(regions.find(&bytes).is_none());
     }
@@ -250,9 +262,10 @@ mod tests {
             let (mut h, mut b) = (&head[..], &bytes[..]);
             while !h.is_empty() || !b.is_empty() {
                 let slices = [IoSlice::new(h), IoSlice::new(b)];
-                let n = std::future::poll_fn(|cx| Pin::new(&mut s).poll_write_vectored(cx, &slices))
-                    .await
-                    .unwrap();
+                let n =
+                    std::future::poll_fn(|cx| Pin::new(&mut s).poll_write_vectored(cx, &slices))
+                        .await
+                        .unwrap();
                 assert!(n > 0);
                 let from_head = n.min(h.len());
                 h = &h[from_head..];
