@@ -247,7 +247,14 @@ fn check_gz_copies(dir: &Path, before: &Path) {
             if meta.is_dir() {
                 stack.push(e.path());
             } else if meta.is_file() {
-                files.push(e.path().strip_prefix(dir).unwrap().to_str().unwrap().to_owned());
+                files.push(
+                    e.path()
+                        .strip_prefix(dir)
+                        .unwrap()
+                        .to_str()
+                        .unwrap()
+                        .to_owned(),
+                );
             }
         }
     }
@@ -277,7 +284,10 @@ fn check_gz_copies(dir: &Path, before: &Path) {
             assert!(files.contains(&format!("{rel}.gz")), "{rel} has no copy");
         }
     }
-    assert!(copies > 10 && linked > 0, "{copies} copies, {linked} linked");
+    assert!(
+        copies > 10 && linked > 0,
+        "{copies} copies, {linked} linked"
+    );
 }
 
 #[test]
@@ -349,7 +359,10 @@ fn bundle_story_publish_grow_reopen_and_refuse_a_fork() {
     check_generation(&out, &mut s);
     let third = current_generation(&out);
     assert_eq!(generations(&out), vec![second.clone(), third.clone()]);
-    check_gz_copies(&out.join("gen").join(&third), &out.join("gen").join(&second));
+    check_gz_copies(
+        &out.join("gen").join(&third),
+        &out.join("gen").join(&second),
+    );
     assert!(info.gz_copies > 10, "{info:?}");
 
     // 5. The same checkpoint rendered from scratch into another bundle gives the same files:
