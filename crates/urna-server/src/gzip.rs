@@ -127,12 +127,7 @@ mod tests {
                 false,
                 "a blob, whatever its name",
             ),
-            (
-                "checkpoint",
-                big.clone(),
-                false,
-                "no compressible extension",
-            ),
+            ("checkpoint", big, false, "no compressible extension"),
             (
                 "v1/random.json",
                 // A xorshift stream: gzip cannot save a tenth of it.

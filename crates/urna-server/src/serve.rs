@@ -737,7 +737,7 @@ fn cached_file(files: &FileCache, path: &str, headers: &HeaderMap) -> Response {
         }
         Lookup::Miss(generation) => match read_public(&generation, path) {
             Ok(read) => files.put(&generation, path, read),
-            Err(refused) => return refused,
+            Err(refused) => return *refused,
         },
     };
     let has_gz = file.gz.is_some();
@@ -783,22 +783,22 @@ fn read_whole(path: &Path) -> io::Result<(Bytes, Arc<std::fs::File>)> {
 
 /// Reads a file of the generation at `generation` (and its `.gz` copy if it is of a
 /// compressible kind), or the answer refusing the path.
-fn read_public(generation: &Path, path: &str) -> Result<ReadFile, Response> {
+fn read_public(generation: &Path, path: &str) -> Result<ReadFile, Box<Response>> {
     if !plain_path(path) {
-        return Err(not_found(path));
+        return Err(Box::new(not_found(path)));
     }
     if path.starts_with("tile/") && Tile::parse_path(path).is_err() {
-        return Err(error(
+        return Err(Box::new(error(
             StatusCode::NOT_FOUND,
             "bad-tile-path",
             &format!("/{path} is not a C2SP tlog-tiles path"),
             Some("path"),
-        ));
+        )));
     }
     let full = generation.join(path);
     let (bytes, fd) = match read_whole(&full) {
         Ok(read) => read,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(not_found(path)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(Box::new(not_found(path))),
         // A directory, or a path below a file: not a file of the bundle.
         Err(e)
             if matches!(
@@ -806,15 +806,15 @@ fn read_public(generation: &Path, path: &str) -> Result<ReadFile, Response> {
                 io::ErrorKind::IsADirectory | io::ErrorKind::NotADirectory
             ) =>
         {
-            return Err(not_found(path));
+            return Err(Box::new(not_found(path)));
         }
         Err(e) => {
-            return Err(error(
+            return Err(Box::new(error(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "read-failed",
                 &format!("/{path}: {e}"),
                 None,
-            ));
+            )));
         }
     };
     // The copy belongs to this generation's file: both were written before the generation
@@ -853,7 +853,7 @@ fn accepts_gzip(headers: &HeaderMap) -> bool {
                     let (k, v) = p.split_once('=')?;
                     k.trim().eq_ignore_ascii_case("q").then(|| v.trim())
                 })
-                .map_or(true, |q| q.parse::<f32>().is_ok_and(|q| q > 0.0));
+                .is_none_or(|q| q.parse::<f32>().is_ok_and(|q| q > 0.0));
             if coding.eq_ignore_ascii_case("gzip") || coding.eq_ignore_ascii_case("x-gzip") {
                 return weight;
             }

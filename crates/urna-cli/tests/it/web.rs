@@ -450,7 +450,7 @@ fn web_page_shows_open_lists() {
     std::fs::write(&path, text).unwrap();
     // The file's precompressed copy still holds the signed number, and nginx would send it
     // to the browser (which accepts gzip): a forger drops it too.
-    let mut gz = path.clone().into_os_string();
+    let mut gz = path.into_os_string();
     gz.push(".gz");
     let _ = std::fs::remove_file(gz);
     let nginx = Nginx::start(
