@@ -29,6 +29,11 @@
 //! CDN serving the same directory give the same bytes; a DDoS on one server hides nothing.
 //! The only computed read is `GET /v1/proof/<index>`, an inclusion proof from the tiles
 //! against the published checkpoint, which a reader can equally compute from the tiles.
+//!
+//! Files are read once per generation into memory; a client that accepts gzip gets a file's
+//! precompressed copy (`<file>.gz`, [`crate::gzip`]) with `Content-Encoding: gzip`, as nginx's
+//! `gzip_static` does, and bodies of 8 KiB and more leave by `sendfile(2)` from the file they
+//! were read from ([`crate::sendfile`]), as nginx's `sendfile on` does.
 
 use std::collections::{HashMap, HashSet};
 use std::io;
