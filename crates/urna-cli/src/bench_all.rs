@@ -105,20 +105,25 @@ fn figure_before(text: &str, prefix: &str, suffix: &str) -> Option<f64> {
     head[start..].parse().ok()
 }
 
-/// Bytes of the files under `dir`, each inode once (generations hard-link what they share);
-/// symbolic links are not followed.
-fn tree_bytes(dir: &Path, seen: &mut HashSet<(u64, u64)>) -> Result<u64> {
-    let mut total = 0;
+/// Bytes of the files under `dir`, each inode once (generations hard-link what they share),
+/// and of those the precompressed `.gz` copies; symbolic links are not followed.
+fn tree_bytes(dir: &Path, seen: &mut HashSet<(u64, u64)>) -> Result<(u64, u64)> {
+    let (mut total, mut gz) = (0, 0);
     for entry in std::fs::read_dir(dir).with_context(|| dir.display().to_string())? {
         let entry = entry?;
         let meta = std::fs::symlink_metadata(entry.path())?;
         if meta.is_dir() {
-            total += tree_bytes(&entry.path(), seen)?;
+            let (t, g) = tree_bytes(&entry.path(), seen)?;
+            total += t;
+            gz += g;
         } else if meta.is_file() && seen.insert((meta.dev(), meta.ino())) {
             total += meta.len();
+            if entry.file_name().to_string_lossy().ends_with(".gz") {
+                gz += meta.len();
+            }
         }
     }
-    Ok(total)
+    Ok((total, gz))
 }
 
 fn mb(bytes: u64) -> String {
@@ -188,21 +193,22 @@ pub(crate) fn run(args: &BenchAllArgs) -> Result<ExitCode> {
     ])?;
     let publish = urna(&["publish", "--data", &s(&data), "--out", &s(&bundle)])?;
     let mut seen = HashSet::new();
-    let bundle_bytes = tree_bytes(&bundle, &mut seen)?;
+    let (bundle_bytes, gz_bytes) = tree_bytes(&bundle, &mut seen)?;
     let units = bundle.join("current/v1/units");
     let units_bytes = if units.exists() {
-        tree_bytes(&units, &mut HashSet::new())?
+        tree_bytes(&units, &mut HashSet::new())?.0
     } else {
         0
     };
     rows.push([
         "urna publish".into(),
         format!(
-            "{:.1} s, peak RSS {}; bundle {} (v1/units {})",
+            "{:.1} s, peak RSS {}; bundle {} (v1/units {}, .gz copies {})",
             publish.seconds,
             rss(publish.peak_rss),
             mb(bundle_bytes),
-            mb(units_bytes)
+            mb(units_bytes),
+            mb(gz_bytes)
         ),
         "—".into(),
         "RSS ≤ 1.5 GB, bundle ≤ 1 GB at 1M".into(),

@@ -17,8 +17,13 @@
 //!   `--read-seconds` each: small files (checkpoint, unit files, hash and entry tiles) and
 //!   the whole-election documents (results, quarantine list, election, units CSV), each
 //!   against `urna serve` and then against nginx serving `BUNDLE/current`, with the same
-//!   client, connections and mix. Every answer must be `200` with the file's length; a
-//!   warm-up pass before each run compares the bytes with the files.
+//!   client, connections and mix; then both mixes again with `Accept-Encoding: gzip`, which
+//!   both servers answer from the bundle's precompressed `.gz` copies (`urna serve` by
+//!   itself, nginx with `gzip_static on`), neither compressing per request. Every answer must
+//!   be `200` with the length of the file (or of its copy); a warm-up pass before each run
+//!   compares the bytes with the files.
+//! - **Bundle bytes.** The live generation's own files (tiles and blobs are shared by every
+//!   generation and not counted), and how much of it the `.gz` copies are.
 //!
 //! The client, `urna serve` and nginx share the machine's cores; nothing is pinned unless
 //! the caller runs the whole benchmark under `taskset`.
@@ -250,6 +255,9 @@ pub(crate) fn run(args: &BenchServeArgs) -> Result<ExitCode> {
         ));
     }
 
+    let generation = generation_bytes(&server.current)
+        .with_context(|| format!("measuring {}", server.current.display()))?;
+
     // Reads: each mix against urna serve, then against nginx on the same directory.
     let nginx = match find_nginx() {
         None => {
@@ -345,6 +353,12 @@ pub(crate) fn run(args: &BenchServeArgs) -> Result<ExitCode> {
             "report": bulk_report,
         },
         "publish": { "bundle_size": bundle_size, "seconds_after_last_receipt": publish_lag_s },
+        "generation": {
+            "files": generation.files,
+            "bytes": generation.bytes,
+            "gz_files": generation.gz_files,
+            "gz_bytes": generation.gz_bytes,
+        },
         "reads": {
             "seconds_per_run": args.read_seconds,
             "nginx_version": nginx_version,
@@ -406,6 +420,14 @@ pub(crate) fn run(args: &BenchServeArgs) -> Result<ExitCode> {
         out!(
             "publish:   the bundle covered all {bundle_size} entries {publish_lag_s:.2} s after the last receipt"
         );
+        out!(
+            "bundle:    the live generation holds {} files, {:.1} MB, of which {} precompressed .gz copies, {:.1} MB ({:.0} %); tiles and blobs not counted",
+            generation.files,
+            generation.bytes as f64 / 1e6,
+            generation.gz_files,
+            generation.gz_bytes as f64 / 1e6,
+            100.0 * generation.gz_bytes as f64 / (generation.bytes.max(1)) as f64
+        );
         for m in &mixes {
             out!(
                 "read mix:  {}: {} files, {:.1} KB on average, requested round-robin by every connection: {}",
@@ -440,6 +462,37 @@ pub(crate) fn run(args: &BenchServeArgs) -> Result<ExitCode> {
     } else {
         ExitCode::from(1)
     })
+}
+
+/// Files and bytes of a generation directory, symbolic links (`tile`, `blob`) not followed.
+#[derive(Default)]
+struct GenerationBytes {
+    files: u64,
+    bytes: u64,
+    gz_files: u64,
+    gz_bytes: u64,
+}
+
+fn generation_bytes(dir: &Path) -> io::Result<GenerationBytes> {
+    let mut sum = GenerationBytes::default();
+    let mut todo = vec![dir.to_owned()];
+    while let Some(d) = todo.pop() {
+        for entry in std::fs::read_dir(&d)? {
+            let entry = entry?;
+            let meta = std::fs::symlink_metadata(entry.path())?;
+            if meta.is_dir() {
+                todo.push(entry.path());
+            } else if meta.is_file() {
+                sum.files += 1;
+                sum.bytes += meta.len();
+                if entry.file_name().to_string_lossy().ends_with(".gz") {
+                    sum.gz_files += 1;
+                    sum.gz_bytes += meta.len();
+                }
+            }
+        }
+    }
+    Ok(sum)
 }
 
 /// A progress line on stderr (stdout holds the figures, or the JSON).
@@ -768,6 +821,8 @@ fn nginx_config(prefix: &Path, root: &Path, port: u16) -> String {
          \x20   tcp_nodelay on;\n\
          \x20   keepalive_requests 100000;\n\
          \x20   keepalive_timeout 75s;\n\
+         \x20   gzip_static on;\n\
+         \x20   gzip_vary on;\n\
          \x20   types {{\n        application/json json;\n        text/csv csv;\n        text/html html;\n        text/javascript js;\n        text/css css;\n    }}\n\
          \x20   default_type text/plain;\n\
          \x20   client_body_temp_path {cb};\n\
@@ -1156,10 +1211,18 @@ struct ReadTarget {
     rel: String,
     /// URL path.
     url: String,
+    /// The request says `Accept-Encoding: gzip`.
+    gzip: bool,
+    /// The file whose bytes the answer must carry, relative to `current`: `rel`, or its
+    /// precompressed copy `rel.gz` when the request accepts gzip and the bundle has one.
+    body_rel: String,
+    /// Length of the answer's body.
     len: u64,
 }
 
-/// The read mixes, both spread over the election and the log:
+/// The read mixes, both spread over the election and the log, each asked for twice: as they
+/// are, and with `Accept-Encoding: gzip` (the bundle's precompressed `.gz` copies, which
+/// `urna serve` and nginx's `gzip_static` both send; neither compresses per request):
 /// - small files, what verifiers, monitors and result pages fetch most: the checkpoint
 ///   (twice), up to 8 unit files, up to 8 full level-0 hash tiles, up to 2 tiles of higher
 ///   levels and up to 4 entry tiles;
@@ -1200,22 +1263,35 @@ fn read_mixes(current: &Path, size: u64) -> Result<Vec<(&'static str, Vec<ReadTa
     ]
     .map(str::to_owned)
     .to_vec();
-    let targets = |rels: Vec<String>| -> Result<Vec<ReadTarget>> {
-        rels.into_iter()
+    let targets = |rels: &[String], gzip: bool| -> Result<Vec<ReadTarget>> {
+        rels.iter()
             .map(|rel| {
-                let meta = std::fs::metadata(current.join(&rel))
-                    .with_context(|| format!("the bundle has no {rel}"))?;
+                let gz = format!("{rel}.gz");
+                let body_rel = if gzip && current.join(&gz).is_file() {
+                    gz
+                } else {
+                    rel.clone()
+                };
+                let meta = std::fs::metadata(current.join(&body_rel))
+                    .with_context(|| format!("the bundle has no {body_rel}"))?;
                 Ok(ReadTarget {
-                    url: url_path(&rel),
+                    url: url_path(rel),
+                    gzip,
                     len: meta.len(),
-                    rel,
+                    body_rel,
+                    rel: rel.clone(),
                 })
             })
             .collect()
     };
     Ok(vec![
-        ("small files", targets(small)?),
-        ("election documents", targets(documents)?),
+        ("small files", targets(&small, false)?),
+        ("election documents", targets(&documents, false)?),
+        ("small files, gzip accepted", targets(&small, true)?),
+        (
+            "election documents, gzip accepted",
+            targets(&documents, true)?,
+        ),
     ])
 }
 
@@ -1280,6 +1356,11 @@ fn describe_mix(mix: &[ReadTarget]) -> String {
             "higher hash tiles".to_owned()
         } else {
             t.rel.clone()
+        };
+        let kind = if t.body_rel == t.rel {
+            kind
+        } else {
+            format!("{kind} (.gz)")
         };
         match kinds.iter_mut().find(|(k, _)| *k == kind) {
             Some((_, n)) => *n += 1,
@@ -1395,7 +1476,16 @@ fn read_run(
         mix.iter()
             .map(|t| {
                 (
-                    format!("GET {} HTTP/1.1\r\nHost: {addr}\r\n\r\n", t.url).into_bytes(),
+                    format!(
+                        "GET {} HTTP/1.1\r\nHost: {addr}\r\n{}\r\n",
+                        t.url,
+                        if t.gzip {
+                            "Accept-Encoding: gzip\r\n"
+                        } else {
+                            ""
+                        }
+                    )
+                    .into_bytes(),
                     t.len,
                     t.url.clone(),
                 )
@@ -1406,7 +1496,7 @@ fn read_run(
         let mut conn = Conn::connect(addr).await?;
         for ((request, _, url), t) in requests.iter().zip(mix) {
             let r = conn.exchange(request, true).await?;
-            let file = std::fs::read(current.join(&t.rel))?;
+            let file = std::fs::read(current.join(&t.body_rel))?;
             if r.status != 200 || r.body != file {
                 bail!(
                     "GET {url} on {addr}: status {} with {} bytes; the bundle file has {} bytes",

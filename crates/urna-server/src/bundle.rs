@@ -50,8 +50,12 @@
 //! already holds a tile with other bytes than the log's, the bundle belongs to another
 //! (forked) history and the writer refuses to touch it.
 //!
+//! Files of a text kind get a precompressed copy `<file>.gz` beside them ([`crate::gzip`]),
+//! written (or, for a reused file, linked) with the file, for `urna serve` and nginx's
+//! `gzip_static` to answer clients that accept gzip.
+//!
 //! Out of scope: cosigning and publishing checkpoints ([`crate::publish`]), serving the files
-//! ([`crate::serve`] or any web server), compressing them.
+//! ([`crate::serve`] or any web server), compressing per request.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -193,6 +197,9 @@ pub struct BundleInfo {
     pub files_written: usize,
     /// Files hard-linked from the previous generation (same content).
     pub files_linked: usize,
+    /// Precompressed copies (`<file>.gz`, [`crate::gzip`]) the generation holds, written or
+    /// linked; not counted in `files_written` and `files_linked`.
+    pub gz_copies: usize,
     /// Old generations deleted.
     pub generations_removed: usize,
     /// Why `cdf/election-report.json` is not in the generation, if it is not.
@@ -430,6 +437,7 @@ impl BundleWriter {
             tiles_linked,
             files_written: written.written,
             files_linked: written.linked,
+            gz_copies: written.gz_copies,
             generations_removed,
             cdf_skipped,
             forensics,
@@ -711,6 +719,10 @@ impl BundleWriter {
     /// Writes a generation directory: every file synced, reused files hard-linked from the
     /// live generation, the `tile` and `blob` symlinks, every directory synced. Returns the
     /// files written, the files linked, and the SHA-256 of every file.
+    ///
+    /// A file of a compressible kind gets its precompressed copy `<file>.gz` beside it
+    /// ([`crate::gzip`]): a reused file's copy is linked with it (the copy is a function of
+    /// the file's bytes, so it is the same), a new file's is compressed on the writing threads.
     fn write_generation(
         &self,
         name: &str,
@@ -721,7 +733,8 @@ impl BundleWriter {
         fs::create_dir(&dir).map_err(io("create directory", &dir))?;
         let live = self.live.as_ref();
         let mut linked = 0;
-        let mut to_write: Vec<(PathBuf, Vec<u8>)> = Vec::new();
+        let mut gz_linked = 0;
+        let mut to_write: Vec<ToWrite> = Vec::new();
         let mut hashes = BTreeMap::new();
         let mut dirs = BTreeSet::from([dir.clone()]);
         for (rel, content) in files {
@@ -742,11 +755,41 @@ impl BundleWriter {
             let from = live
                 .filter(|g| g.files.get(&rel) == Some(&sha))
                 .map(|g| gens.join(&g.name).join(&rel));
+            hashes.insert(rel.clone(), sha);
+            let gz = crate::gzip::compressible(&rel);
             match (from, bytes) {
-                (Some(from), _) if fs::hard_link(&from, &path).is_ok() => linked += 1,
-                (_, Some(bytes)) => to_write.push((path, bytes)),
+                (Some(from), _) if fs::hard_link(&from, &path).is_ok() => {
+                    linked += 1;
+                    if gz {
+                        match fs::hard_link(gz_path(&from), gz_path(&path)) {
+                            Ok(()) => gz_linked += 1,
+                            // The live generation found it not worth a copy.
+                            Err(e) if e.kind() == ErrorKind::NotFound => {}
+                            Err(_) => to_write.push(ToWrite {
+                                bytes: read(&path)?,
+                                path,
+                                rel,
+                                file: false,
+                                gz: true,
+                            }),
+                        }
+                    }
+                }
+                (_, Some(bytes)) => to_write.push(ToWrite {
+                    path,
+                    rel,
+                    bytes,
+                    file: true,
+                    gz,
+                }),
                 // Hard links unavailable: copy the live generation's file.
-                (Some(from), None) => to_write.push((path, read(&from)?)),
+                (Some(from), None) => to_write.push(ToWrite {
+                    bytes: read(&from)?,
+                    path,
+                    rel,
+                    file: true,
+                    gz,
+                }),
                 (None, None) => {
                     return Err(BundleError::Io {
                         op: "reuse",
@@ -755,9 +798,9 @@ impl BundleWriter {
                     });
                 }
             }
-            hashes.insert(rel, sha);
         }
-        write_all_synced(&to_write)?;
+        let gz_written = write_all_synced(&to_write)?;
+        let written = to_write.iter().filter(|w| w.file).count();
         for (link, target) in [("tile", "../../tile"), ("blob", "../../blob")] {
             let path = dir.join(link);
             std::os::unix::fs::symlink(target, &path).map_err(io("create symlink", &path))?;
@@ -767,8 +810,9 @@ impl BundleWriter {
         }
         sync_dir(&gens)?;
         Ok(Written {
-            written: to_write.len(),
+            written,
             linked,
+            gz_copies: gz_linked + gz_written,
             hashes,
         })
     }
@@ -778,6 +822,8 @@ impl BundleWriter {
 struct Written {
     written: usize,
     linked: usize,
+    /// Precompressed copies written or linked.
+    gz_copies: usize,
     /// SHA-256 of every file, by path.
     hashes: BTreeMap<String, [u8; 32]>,
 }
@@ -1041,21 +1087,52 @@ fn remove_old_generations(
 
 /// Writes and syncs files from several threads: an `fsync` waits on the disk, not the CPU,
 /// and the file system commits concurrent ones together (about twice as fast here).
-fn write_all_synced(files: &[(PathBuf, Vec<u8>)]) -> Result<(), BundleError> {
+/// A file of a new generation to write, with its precompressed copy if it gets one.
+struct ToWrite {
+    path: PathBuf,
+    /// The path relative to the generation (which decides about a copy).
+    rel: String,
+    bytes: Vec<u8>,
+    /// Write the file itself (`false`: it was linked, only its copy is missing).
+    file: bool,
+    /// Write `<file>.gz` if [`crate::gzip::gzip_copy`] finds it worth it.
+    gz: bool,
+}
+
+/// `<path>.gz`.
+fn gz_path(path: &Path) -> PathBuf {
+    let mut p = path.as_os_str().to_owned();
+    p.push(crate::gzip::GZ_SUFFIX);
+    PathBuf::from(p)
+}
+
+/// Writes the files (and compresses their copies) on [`WRITE_THREADS`] threads; returns the
+/// number of precompressed copies written.
+fn write_all_synced(files: &[ToWrite]) -> Result<usize, BundleError> {
     let per = files.len().div_ceil(WRITE_THREADS).max(1);
     std::thread::scope(|s| {
         let handles: Vec<_> = files
             .chunks(per)
             .map(|part| {
                 s.spawn(move || {
-                    part.iter()
-                        .try_for_each(|(path, bytes)| write_synced(path, bytes))
+                    let mut copies = 0;
+                    for w in part {
+                        if w.file {
+                            write_synced(&w.path, &w.bytes)?;
+                        }
+                        let copy = w.gz.then(|| crate::gzip::gzip_copy(&w.rel, &w.bytes));
+                        if let Some(gz) = copy.flatten() {
+                            write_synced(&gz_path(&w.path), &gz)?;
+                            copies += 1;
+                        }
+                    }
+                    Ok::<_, BundleError>(copies)
                 })
             })
             .collect();
-        handles
-            .into_iter()
-            .try_for_each(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+        handles.into_iter().try_fold(0, |sum, h| {
+            Ok(sum + h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))?)
+        })
     })
 }
 

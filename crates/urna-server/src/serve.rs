@@ -29,6 +29,11 @@
 //! CDN serving the same directory give the same bytes; a DDoS on one server hides nothing.
 //! The only computed read is `GET /v1/proof/<index>`, an inclusion proof from the tiles
 //! against the published checkpoint, which a reader can equally compute from the tiles.
+//!
+//! Files are read once per generation into memory; a client that accepts gzip gets a file's
+//! precompressed copy (`<file>.gz`, [`crate::gzip`]) with `Content-Encoding: gzip`, as nginx's
+//! `gzip_static` does, and bodies of 8 KiB and more leave by `sendfile(2)` from the file they
+//! were read from ([`crate::sendfile`]), as nginx's `sendfile on` does.
 
 use std::collections::{HashMap, HashSet};
 use std::io;
@@ -43,7 +48,7 @@ use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path as UrlPath, Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use serde::Serialize;
@@ -238,7 +243,8 @@ struct App {
     body_timeout: Duration,
     log: Arc<PublicLog>,
     bundle: PathBuf,
-    files: FileCache,
+    /// The live generation and its files read so far; the publisher thread moves it on.
+    files: Arc<FileCache>,
     metrics: Arc<Metrics>,
     shutting_down: Arc<AtomicBool>,
     intake_failed: Arc<AtomicBool>,
@@ -483,17 +489,34 @@ async fn post_protocol(State(app): State<Arc<App>>, request: Request) -> Respons
         .into_response()
 }
 
-/// Files of the live bundle generation held in memory, dropped when the generation changes.
+/// The live bundle generation, and its files held in memory, dropped when the generation
+/// changes. The publisher thread of this process is the only writer of `BUNDLE/current` while
+/// the server runs (the data directory's lock keeps another `urna serve` or `urna publish`
+/// out), so it tells the cache when the generation changes and a read needs no `readlink`.
 #[derive(Default)]
 struct FileCache {
     inner: Mutex<CacheState>,
+    /// The cached bytes of large files and the files they were read from, so that plain-HTTP
+    /// connections send them with `sendfile(2)` ([`crate::sendfile`]).
+    regions: Arc<crate::sendfile::FileRegions>,
 }
 
 #[derive(Default)]
 struct CacheState {
-    generation: PathBuf,
-    files: HashMap<String, Bytes>,
+    /// `BUNDLE/gen/<name>`; `None` before the first generation.
+    generation: Option<PathBuf>,
+    files: HashMap<String, CachedFile>,
     bytes: usize,
+}
+
+/// A file of the live generation, with everything its answer needs.
+#[derive(Clone)]
+struct CachedFile {
+    bytes: Bytes,
+    /// Its precompressed copy `<file>.gz` ([`crate::gzip`]), if the generation has one.
+    gz: Option<Bytes>,
+    content_type: &'static str,
+    cache_control: &'static str,
 }
 
 /// Most bytes of bundle files kept in memory.
@@ -526,6 +549,7 @@ fn content_type(path: &str) -> &'static str {
         "css" => "text/css; charset=utf-8",
         "svg" => "image/svg+xml",
         "png" => "image/png",
+        "gz" => "application/gzip",
         _ => "text/plain; charset=utf-8",
     }
 }
@@ -677,99 +701,227 @@ fn write_scan(dir: &Path, hash: &str, bytes: &[u8]) -> io::Result<bool> {
 async fn get_public(
     State(app): State<Arc<App>>,
     path: Result<UrlPath<String>, PathRejection>,
+    headers: HeaderMap,
 ) -> Response {
     match path {
-        Ok(UrlPath(path)) => public_file(&app, &path),
+        Ok(UrlPath(path)) => public_file(&app, &path, &headers),
         // Not UTF-8 once percent-decoded: no file of the bundle has such a name.
         Err(_) => not_found("(undecodable path)"),
     }
 }
 
-async fn get_checkpoint(State(app): State<Arc<App>>) -> Response {
-    public_file(&app, "checkpoint")
+async fn get_checkpoint(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
+    public_file(&app, "checkpoint", &headers)
 }
 
-async fn get_index(State(app): State<Arc<App>>) -> Response {
-    public_file(&app, urna_tally::public::INDEX_HTML)
+async fn get_index(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
+    public_file(&app, urna_tally::public::INDEX_HTML, &headers)
 }
 
-fn public_file(app: &App, path: &str) -> Response {
+/// A file of the live generation: from memory once read (a lock and a map lookup, nothing
+/// else), its `.gz` copy to a client that accepts gzip (`Content-Encoding: gzip`), with
+/// `Vary: Accept-Encoding` on both answers of a file that has a copy. `HEAD` gets the same
+/// head (axum answers it from the `GET` route without the body).
+fn public_file(app: &App, path: &str, headers: &HeaderMap) -> Response {
+    let response = cached_file(&app.files, path, headers);
+    if response.status() == StatusCode::OK {
+        app.metrics.public_reads.fetch_add(1, Ordering::Relaxed);
+    }
+    response
+}
+
+/// [`public_file`] without the metrics: the answer for `path` from the live generation.
+fn cached_file(files: &FileCache, path: &str, headers: &HeaderMap) -> Response {
+    let file = match files.get(path) {
+        Lookup::Hit(file) => file,
+        Lookup::Unpublished => {
+            return unavailable(
+                "not-published",
+                "nothing is published yet: no checkpoint has been cosigned",
+            );
+        }
+        Lookup::Miss(generation) => match read_public(&generation, path) {
+            Ok(read) => files.put(&generation, path, read),
+            Err(refused) => return *refused,
+        },
+    };
+    let has_gz = file.gz.is_some();
+    let (body, encoded) = match file.gz {
+        Some(gz) if accepts_gzip(headers) => (gz, true),
+        _ => (file.bytes, false),
+    };
+    let mut response = Response::new(Body::from(body));
+    let h = response.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(file.content_type),
+    );
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static(file.cache_control),
+    );
+    if has_gz {
+        h.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
+    }
+    if encoded {
+        h.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+    }
+    response
+}
+
+/// A file read from the live generation, with the descriptors its bytes (and its copy's)
+/// were read from.
+struct ReadFile {
+    file: CachedFile,
+    fd: Arc<std::fs::File>,
+    gz_fd: Option<Arc<std::fs::File>>,
+}
+
+/// The whole of a file, and its open descriptor.
+fn read_whole(path: &Path) -> io::Result<(Bytes, Arc<std::fs::File>)> {
+    use std::io::Read as _;
+    let mut f = std::fs::File::open(path)?;
+    let mut bytes = Vec::new();
+    f.read_to_end(&mut bytes)?;
+    Ok((Bytes::from(bytes), Arc::new(f)))
+}
+
+/// Reads a file of the generation at `generation` (and its `.gz` copy if it is of a
+/// compressible kind), or the answer refusing the path.
+fn read_public(generation: &Path, path: &str) -> Result<ReadFile, Box<Response>> {
     if !plain_path(path) {
-        return not_found(path);
+        return Err(Box::new(not_found(path)));
     }
     if path.starts_with("tile/") && Tile::parse_path(path).is_err() {
-        return error(
+        return Err(Box::new(error(
             StatusCode::NOT_FOUND,
             "bad-tile-path",
             &format!("/{path} is not a C2SP tlog-tiles path"),
             Some("path"),
-        );
+        )));
     }
-    let current = app.bundle.join("current");
-    let Ok(generation) = std::fs::read_link(&current) else {
-        return unavailable(
-            "not-published",
-            "nothing is published yet: no checkpoint has been cosigned",
-        );
+    let full = generation.join(path);
+    let (bytes, fd) = match read_whole(&full) {
+        Ok(read) => read,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(Box::new(not_found(path))),
+        // A directory, or a path below a file: not a file of the bundle.
+        Err(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::IsADirectory | io::ErrorKind::NotADirectory
+            ) =>
+        {
+            return Err(Box::new(not_found(path)));
+        }
+        Err(e) => {
+            return Err(Box::new(error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "read-failed",
+                &format!("/{path}: {e}"),
+                None,
+            )));
+        }
     };
-    let bytes = match app.files.get(&generation, path) {
-        Some(b) => b,
-        None => match std::fs::read(current.join(path)) {
-            Ok(b) => app.files.put(&generation, path, Bytes::from(b)),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return not_found(path),
-            // A directory, or a path below a file: not a file of the bundle.
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::IsADirectory | io::ErrorKind::NotADirectory
-                ) =>
-            {
-                return not_found(path);
-            }
-            Err(e) => {
-                return error(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "read-failed",
-                    &format!("/{path}: {e}"),
-                    None,
-                );
-            }
+    // The copy belongs to this generation's file: both were written before the generation
+    // went live and neither changes after. One that cannot be read is not offered.
+    let gz = crate::gzip::compressible(path)
+        .then(|| {
+            let mut p = full.into_os_string();
+            p.push(crate::gzip::GZ_SUFFIX);
+            read_whole(Path::new(&p)).ok()
+        })
+        .flatten();
+    let (gz, gz_fd) = gz.unzip();
+    Ok(ReadFile {
+        file: CachedFile {
+            bytes,
+            gz,
+            content_type: content_type(path),
+            cache_control: cache_control(path),
         },
-    };
-    app.metrics.public_reads.fetch_add(1, Ordering::Relaxed);
-    (
-        [
-            (header::CONTENT_TYPE, content_type(path)),
-            (header::CACHE_CONTROL, cache_control(path)),
-        ],
-        Body::from(bytes),
-    )
-        .into_response()
+        fd,
+        gz_fd,
+    })
+}
+
+/// Whether a request's `Accept-Encoding` (RFC 9110 §12.5.3) takes gzip: `gzip` or `x-gzip`,
+/// or `*` when gzip is not named, with a weight above zero. No header: identity only.
+fn accepts_gzip(headers: &HeaderMap) -> bool {
+    let mut star = None;
+    for value in headers.get_all(header::ACCEPT_ENCODING) {
+        let Ok(value) = value.to_str() else { continue };
+        for item in value.split(',') {
+            let mut parts = item.split(';');
+            let coding = parts.next().unwrap_or("").trim();
+            let weight = parts
+                .find_map(|p| {
+                    let (k, v) = p.split_once('=')?;
+                    k.trim().eq_ignore_ascii_case("q").then(|| v.trim())
+                })
+                .is_none_or(|q| q.parse::<f32>().is_ok_and(|q| q > 0.0));
+            if coding.eq_ignore_ascii_case("gzip") || coding.eq_ignore_ascii_case("x-gzip") {
+                return weight;
+            }
+            if coding == "*" {
+                star = Some(weight);
+            }
+        }
+    }
+    star.unwrap_or(false)
+}
+
+/// What the cache knows of a path.
+enum Lookup {
+    Hit(CachedFile),
+    /// Not in memory: read it from this generation's directory.
+    Miss(PathBuf),
+    /// No generation is live yet.
+    Unpublished,
 }
 
 impl FileCache {
-    fn get(&self, generation: &Path, path: &str) -> Option<Bytes> {
-        let state = self.inner.lock().ok()?;
-        if state.generation != generation {
-            return None;
+    /// The live generation is `dir` from now on (the files of the previous one are dropped).
+    fn set_generation(&self, dir: PathBuf) {
+        if let Ok(mut state) = self.inner.lock()
+            && state.generation.as_ref() != Some(&dir)
+        {
+            *state = CacheState {
+                generation: Some(dir),
+                ..CacheState::default()
+            };
+            self.regions.clear();
         }
-        state.files.get(path).cloned()
     }
 
-    fn put(&self, generation: &Path, path: &str, bytes: Bytes) -> Bytes {
-        if let Ok(mut state) = self.inner.lock() {
-            if state.generation != generation {
-                *state = CacheState {
-                    generation: generation.to_owned(),
-                    ..CacheState::default()
-                };
-            }
-            if state.bytes + bytes.len() <= CACHE_BYTES {
-                state.bytes += bytes.len();
-                state.files.insert(path.to_owned(), bytes.clone());
+    fn get(&self, path: &str) -> Lookup {
+        let Ok(state) = self.inner.lock() else {
+            return Lookup::Unpublished;
+        };
+        match (&state.generation, state.files.get(path)) {
+            (None, _) => Lookup::Unpublished,
+            (Some(_), Some(file)) => Lookup::Hit(file.clone()),
+            (Some(dir), None) => Lookup::Miss(dir.clone()),
+        }
+    }
+
+    /// Keeps a file read from `generation` if that is still the live one and the cache has
+    /// room (registering its bytes for `sendfile(2)`); returns it either way.
+    fn put(&self, generation: &Path, path: &str, read: ReadFile) -> CachedFile {
+        let ReadFile { file, fd, gz_fd } = read;
+        if let Ok(mut state) = self.inner.lock()
+            && state.generation.as_deref() == Some(generation)
+        {
+            let size = file.bytes.len() + file.gz.as_ref().map_or(0, Bytes::len);
+            if state.bytes + size <= CACHE_BYTES {
+                state.bytes += size;
+                self.regions.insert(&file.bytes, fd);
+                if let (Some(gz), Some(gz_fd)) = (&file.gz, gz_fd) {
+                    self.regions.insert(gz, gz_fd);
+                }
+                state.files.insert(path.to_owned(), file.clone());
             }
         }
-        bytes
+        file
     }
 }
 
@@ -977,6 +1129,10 @@ pub fn run(
     bundle.set_cdf_max_stations(config.cdf_max_stations);
     let metrics = Arc::new(Metrics::default());
     bundle.update()?;
+    let files = Arc::new(FileCache::default());
+    if let Ok(generation) = std::fs::read_link(config.bundle.join(crate::bundle::CURRENT)) {
+        files.set_generation(config.bundle.join(generation));
+    }
     metrics
         .bundle_size
         .store(bundle.live_size().unwrap_or(0), Ordering::Relaxed);
@@ -996,10 +1152,12 @@ pub fn run(
         let metrics = Arc::clone(&metrics);
         let log = Arc::clone(&log);
         let every = config.publish_every;
+        let files = Arc::clone(&files);
         std::thread::Builder::new()
             .name("urna-publisher".into())
-            .spawn(move || publish_loop(&log, &mut bundle, &metrics, &stop, every))?
+            .spawn(move || publish_loop(&log, &mut bundle, &metrics, &files, &stop, every))?
     };
+    let regions = Arc::clone(&files.regions);
     let bound = config.max_inflight.max(1);
     let permits = Arc::new(Semaphore::new(bound));
     let app = Arc::new(App {
@@ -1008,7 +1166,7 @@ pub fn run(
         body_timeout: config.body_timeout,
         log,
         bundle: config.bundle.clone(),
-        files: FileCache::default(),
+        files,
         metrics: Arc::clone(&metrics),
         shutting_down: Arc::clone(&shutting_down),
         intake_failed: Arc::clone(&intake_failed),
@@ -1070,11 +1228,12 @@ pub fn run(
             max_connections: config.max_connections,
             header_timeout,
         };
-        let mut server = tokio::spawn(crate::conn::serve_with(
+        let mut server = tokio::spawn(crate::conn::serve_files_with(
             api,
             router(app),
             limits,
             config.tls.clone(),
+            Some(regions),
             async move {
                 let _ = stopped.changed().await;
             },
@@ -1350,6 +1509,7 @@ fn publish_loop(
     log: &PublicLog,
     bundle: &mut BundleWriter,
     metrics: &Metrics,
+    files: &FileCache,
     stop: &AtomicBool,
     every: Duration,
 ) {
@@ -1363,6 +1523,7 @@ fn publish_loop(
             .and_then(|_| bundle.update().map_err(|e| e.to_string()));
         match round {
             Ok(Some(info)) => {
+                files.set_generation(info.generation_dir.clone());
                 metrics.bundle_size.store(info.size, Ordering::Relaxed);
                 last_error.clear();
                 if info.cdf_skipped != last_cdf_note {
@@ -1455,6 +1616,101 @@ mod tests {
         for (path, want, what) in cases {
             assert_eq!(content_type(path), want, "{what}");
         }
+    }
+
+    #[test]
+    fn accept_encoding_takes_gzip_only_when_the_client_says_so() {
+        let cases: [(&[&str], bool, &str); 11] = [
+            (&[], false, "no header: identity"),
+            (&["gzip"], true, "gzip"),
+            (&["gzip, deflate, br"], true, "a browser's list"),
+            (&["br;q=1.0, GZip;q=0.5"], true, "case and a weight"),
+            (&["x-gzip"], true, "the old name"),
+            (&["gzip;q=0"], false, "refused by weight 0"),
+            (&["gzip; q=0.000"], false, "weight 0 written long"),
+            (&["identity"], false, "identity only"),
+            (&["*"], true, "anything"),
+            (&["*, gzip;q=0"], false, "anything but gzip"),
+            (&["br", "gzip"], true, "two header lines"),
+        ];
+        for (values, want, what) in cases {
+            let mut h = HeaderMap::new();
+            for v in values {
+                h.append(header::ACCEPT_ENCODING, HeaderValue::from_static(v));
+            }
+            assert_eq!(accepts_gzip(&h), want, "{what}: {values:?}");
+        }
+    }
+
+    #[test]
+    fn a_file_with_a_gz_copy_is_sent_gzip_to_clients_that_accept_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let generation = dir.path().join("gen/00000000000000000001.0");
+        std::fs::create_dir_all(generation.join("v1")).unwrap();
+        let json = b"{\"votes\": [1, 2, 3]}".repeat(100);
+        let gz = crate::gzip::gzip(&json);
+        std::fs::write(generation.join("v1/results.json"), &json).unwrap();
+        std::fs::write(generation.join("v1/results.json.gz"), &gz).unwrap();
+        std::fs::write(generation.join("v1/plain.json"), &json).unwrap();
+        std::fs::write(generation.join("checkpoint"), b"cp\n").unwrap();
+        let files = FileCache::default();
+        let none = HeaderMap::new();
+        assert_eq!(
+            cached_file(&files, "checkpoint", &none).status(),
+            StatusCode::SERVICE_UNAVAILABLE,
+            "nothing is live yet"
+        );
+        files.set_generation(generation);
+        let mut gzip = HeaderMap::new();
+        gzip.insert(
+            header::ACCEPT_ENCODING,
+            HeaderValue::from_static("gzip, br"),
+        );
+        let body = |r: Response| {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .build()
+                .unwrap();
+            rt.block_on(axum::body::to_bytes(r.into_body(), usize::MAX))
+                .unwrap()
+                .to_vec()
+        };
+        let h = |r: &Response, name| {
+            r.headers()
+                .get(name)
+                .map(|v: &HeaderValue| v.to_str().unwrap().to_owned())
+        };
+        // Twice each: the first read fills the cache, the second answers from it.
+        for round in ["from disk", "from memory"] {
+            let r = cached_file(&files, "v1/results.json", &gzip);
+            assert_eq!(r.status(), StatusCode::OK, "{round}");
+            assert_eq!(h(&r, header::CONTENT_ENCODING).as_deref(), Some("gzip"));
+            assert_eq!(h(&r, header::VARY).as_deref(), Some("Accept-Encoding"));
+            assert_eq!(h(&r, header::CONTENT_TYPE).as_deref(), Some(JSON));
+            assert_eq!(body(r), gz, "{round}: the .gz bytes");
+
+            let r = cached_file(&files, "v1/results.json", &none);
+            assert_eq!(h(&r, header::CONTENT_ENCODING), None, "{round}: identity");
+            assert_eq!(h(&r, header::VARY).as_deref(), Some("Accept-Encoding"));
+            assert_eq!(body(r), json, "{round}: the file's bytes");
+
+            let r = cached_file(&files, "v1/plain.json", &gzip);
+            assert_eq!(h(&r, header::CONTENT_ENCODING), None, "{round}: no copy");
+            assert_eq!(h(&r, header::VARY), None, "{round}: nothing varies");
+            assert_eq!(body(r), json);
+
+            let r = cached_file(&files, "checkpoint", &gzip);
+            assert_eq!(body(r), b"cp\n");
+        }
+        let r = cached_file(&files, "v1/results.json.gz", &none);
+        assert_eq!(
+            h(&r, header::CONTENT_TYPE).as_deref(),
+            Some("application/gzip")
+        );
+        assert_eq!(body(r), gz, "the copy itself is a file of the bundle");
+        assert_eq!(
+            cached_file(&files, "v1/nope.json", &gzip).status(),
+            StatusCode::NOT_FOUND
+        );
     }
 
     #[test]

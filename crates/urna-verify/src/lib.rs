@@ -46,8 +46,10 @@
 //!    alike. From a source that can list its files (a directory, [`Source::walk`]) every file
 //!    of the bundle must be accounted for: a derived file recomputed in step 5, one of the files
 //!    checked on their own (`checkpoint`, `v1/keys.json`, the CDF export, `v1/audit.json`), a
-//!    tile at a C2SP tile path, or a blob whose bytes hash to its name; anything else is
-//!    [`Kind::FileUnexpected`]. A web server cannot be listed, so over HTTP only what the log
+//!    tile at a C2SP tile path, or a blob whose bytes hash to its name, or the precompressed
+//!    copy `<file>.gz` of such a file, if it decompresses to exactly that file's bytes
+//!    (otherwise [`Kind::GzMismatch`]); anything else is [`Kind::FileUnexpected`]. Over
+//!    HTTP every file is asked for as it is (`Accept-Encoding: identity`). A web server cannot be listed, so over HTTP only what the log
 //!    and the definition name is fetched, and the report says so (`files_listed` is `None`).
 //!
 //! Everything that does not check out is a [`Discrepancy`] in the [`Report`], and the
@@ -910,6 +912,11 @@ fn blob_path(sha: &[u8; 32]) -> String {
 ///   named by the log (checked already, in `checked`), or a scan the desk keeps whose note is
 ///   not (yet) in the checkpoint (fetched and hashed here).
 ///
+/// A precompressed copy `<file>.gz` beside a file accounted for is accounted for too if it
+/// decompresses to exactly that file's bytes (otherwise [`Kind::GzMismatch`]): a web server
+/// sends it to a client that accepts gzip in place of the file. A `.gz` without its file is
+/// unexpected.
+///
 /// Anything else is [`Kind::FileUnexpected`]: a web server would serve it beside the
 /// results under the bundle's name.
 ///
@@ -931,7 +938,21 @@ fn unexpected_files(
         urna_tally::cdf::BUNDLE_PATH,
         urna_audit::public::AUDIT_JSON,
     ];
+    let listed: BTreeSet<&str> = files.iter().map(String::as_str).collect();
+    let accounted = |path: &str| {
+        produced.contains(path)
+            || fixed.contains(&path)
+            || (path.starts_with("tile/") && Tile::parse_path(path).is_ok())
+            || path.strip_prefix(BLOB_DIR).is_some_and(is_sha256_hex)
+    };
     for path in &files {
+        if let Some(file) = path.strip_suffix(GZ_SUFFIX)
+            && listed.contains(file)
+            && accounted(file)
+        {
+            found.extend(gz_copy(source, path, file)?);
+            continue;
+        }
         if produced.contains(path.as_str()) || fixed.contains(&path.as_str()) {
             continue;
         }
@@ -956,6 +977,60 @@ fn unexpected_files(
     }
     Ok(Some(files.len() as u64))
 }
+
+/// A precompressed copy `gz` of `file`: `None` if it is one RFC 1952 gzip member that
+/// decompresses to exactly the file's bytes, with nothing after it. Decompression stops one
+/// byte past the file's length, so a copy that inflates without bound costs nothing.
+///
+/// # Errors
+/// [`SourceError`] if the source fails.
+fn gz_copy(source: &dyn Source, gz: &str, file: &str) -> Result<Option<Discrepancy>, SourceError> {
+    use std::io::Read as _;
+    let (Some(copy), Some(bytes)) = (source.fetch(gz)?, source.fetch(file)?) else {
+        return Ok(Some(
+            Discrepancy::new(
+                Kind::GzMismatch,
+                format!("{gz}: listed, but it or {file} cannot be read"),
+            )
+            .file(gz),
+        ));
+    };
+    let mut decoder = flate2::bufread::GzDecoder::new(copy.as_slice());
+    let mut inflated = Vec::with_capacity(bytes.len());
+    let read = decoder
+        .by_ref()
+        .take(bytes.len() as u64 + 1)
+        .read_to_end(&mut inflated);
+    let problem = match read {
+        Err(e) => format!("not a gzip stream: {e}"),
+        Ok(_) if inflated.len() > bytes.len() => {
+            format!(
+                "it inflates to more than the {} bytes of {file}",
+                bytes.len()
+            )
+        }
+        Ok(_) if inflated != bytes => format!(
+            "it inflates to {} bytes that differ from the {} of {file}",
+            inflated.len(),
+            bytes.len()
+        ),
+        Ok(_) if !decoder.into_inner().is_empty() => "bytes follow its gzip stream".to_owned(),
+        Ok(_) => return Ok(None),
+    };
+    Ok(Some(
+        Discrepancy::new(
+            Kind::GzMismatch,
+            format!(
+                "{gz}: {problem}; a web server would send it in place of {file} to clients \
+                 that accept gzip"
+            ),
+        )
+        .file(gz),
+    ))
+}
+
+/// Suffix of a precompressed copy of a bundle file.
+const GZ_SUFFIX: &str = ".gz";
 
 /// A blob no note names: `None` if its bytes hash to its name.
 fn unnamed_blob(source: &dyn Source, path: &str, name: &str) -> Option<Discrepancy> {

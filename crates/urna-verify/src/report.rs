@@ -286,6 +286,9 @@ pub enum Kind {
     FileMismatch,
     /// A file the recomputation does not produce.
     FileUnexpected,
+    /// A precompressed copy `<file>.gz` does not decompress (RFC 1952 gzip) to exactly its
+    /// file's bytes.
+    GzMismatch,
     /// The checkpoint is older than the one verified before (`--since`).
     Rollback,
     /// The log does not extend the one verified before (`--since`).
@@ -320,6 +323,7 @@ impl Kind {
             Self::FileMissing => "file-missing",
             Self::FileMismatch => "file-mismatch",
             Self::FileUnexpected => "file-unexpected",
+            Self::GzMismatch => "gz-mismatch",
             Self::Rollback => "rollback",
             Self::Fork => "fork",
             Self::Keys => "keys",

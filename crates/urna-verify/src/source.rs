@@ -438,6 +438,9 @@ impl HttpSource {
             .timeout_connect(Some(Duration::from_secs(10)))
             .timeout_global(Some(Duration::from_secs(300)))
             .http_status_as_error(false)
+            // The files are compared byte for byte with what the verifier computes: ask for
+            // them as they are, never a server's compressed copy.
+            .accept_encoding("identity")
             // A proxy from the environment would be one more party between the reader and
             // the bundle; the check does not depend on it, but tests on loopback must not
             // be routed through one.

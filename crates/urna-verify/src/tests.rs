@@ -297,6 +297,88 @@ fn a_deleted_or_replaced_scan_is_named_with_its_entry() {
     assert!(d.message.contains("the scan was replaced"), "{}", d.message);
 }
 
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Write as _;
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(bytes).unwrap();
+    e.finish().unwrap()
+}
+
+#[test]
+fn a_gz_copy_must_decompress_to_exactly_its_file() {
+    let f = fixture();
+    let honest = f.bundle(&f.entries);
+    let results = honest.files["v1/results.json"].clone();
+    let election = honest.files["v1/election.json"].clone();
+
+    // Good copies (of a derived file and of a file checked on its own) are accounted for.
+    let mut source = f.bundle(&f.entries);
+    source
+        .files
+        .insert("v1/results.json.gz".into(), gzip(&results));
+    source
+        .files
+        .insert("v1/election.json.gz".into(), gzip(&election));
+    let r = run(&source, None);
+    assert!(r.verified, "{}", r.summary());
+    assert_eq!(r.counts.files_listed, Some(honest.files.len() as u64 + 2));
+
+    // Altered copies are named; a copy without its file is unexpected.
+    let mut other = results.clone();
+    let last = other.len() - 2;
+    other[last] ^= 1;
+    let mut trailing = gzip(&results);
+    trailing.extend_from_slice(b"<script>");
+    let cases: [(&str, Vec<u8>, Kind, &str); 6] = [
+        (
+            "v1/results.json.gz",
+            gzip(&other),
+            Kind::GzMismatch,
+            "differ from",
+        ),
+        (
+            "v1/results.json.gz",
+            gzip(&[results.as_slice(), b" "].concat()),
+            Kind::GzMismatch,
+            "inflates to more than",
+        ),
+        (
+            "v1/results.json.gz",
+            gzip(&results[..results.len() - 1]),
+            Kind::GzMismatch,
+            "differ from",
+        ),
+        (
+            "v1/results.json.gz",
+            results.clone(),
+            Kind::GzMismatch,
+            "not a gzip stream",
+        ),
+        (
+            "v1/results.json.gz",
+            trailing,
+            Kind::GzMismatch,
+            "bytes follow",
+        ),
+        (
+            "v1/orphan.json.gz",
+            gzip(&results),
+            Kind::FileUnexpected,
+            "no such file",
+        ),
+    ];
+    for (path, bytes, kind, says) in cases {
+        let mut source = f.bundle(&f.entries);
+        source.files.insert(path.into(), bytes);
+        let r = run(&source, None);
+        assert_eq!(kinds(&r), [kind], "{says}: {}", r.summary());
+        let d = &r.discrepancies[0];
+        assert_eq!(d.file.as_deref(), Some(path));
+        assert!(d.message.contains(says), "{says}: {}", d.message);
+    }
+    assert_eq!(Kind::GzMismatch.as_str(), "gz-mismatch");
+}
+
 #[test]
 fn every_file_nothing_accounts_for_is_unexpected() {
     let f = fixture();
@@ -306,7 +388,8 @@ fn every_file_nothing_accounts_for_is_unexpected() {
         "csv/evil.csv",
         "web/evil.js",
         "evil.html",
-        "v1/results.json.gz",
+        "v1/nothing.json.gz",
+        "csv/evil.csv.gz",
         "tile/0/evil",
         "blob/sha256/evil.html",
         "blob/evil",

@@ -1,7 +1,9 @@
 //! nginx serving `BUNDLE/current` of a running `urna serve` answers exactly as `urna serve`
 //! does: for every file of the bundle (the `tile` and `blob` symlinks followed) the same
 //! status and byte-identical bodies, equal to the file; for paths that are not in the bundle
-//! the same status. So any static web server or CDN can carry the public side.
+//! the same status. So any static web server or CDN can carry the public side. A client that
+//! accepts gzip gets the bundle's precompressed copy of a file that has one from both (nginx
+//! with `gzip_static on`), with `Content-Encoding: gzip` and `Vary: Accept-Encoding`.
 //!
 //! Needs nginx (Debian package `nginx`). Without it the test fails when `CI` is set, and
 //! otherwise says loudly that it was skipped.
@@ -12,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use urna_model::pack::PackReader;
 
-use crate::server::{Server, get, post_note};
+use crate::server::{Server, get, post_note, raw};
 use crate::{init, p, run};
 
 /// Entry 0 of every log is the genesis `urna init` writes.
@@ -151,7 +153,72 @@ fn nginx_serves_the_bundle_exactly_as_urna_serve() {
     }
     assert_eq!(get(&server.addr, "/").body, index);
 
-    // 4. Paths that are not in the bundle: the same status from both.
+    // 4. With `Accept-Encoding: gzip`: a file with a precompressed copy comes as the copy from
+    //    both, marked as such; any other file as it is. HEAD gives the same head.
+    let mut copies = 0;
+    for rel in files.iter().filter(|f| !f.ends_with(".gz")) {
+        let url = url_path(rel);
+        let copy = std::fs::read(current.join(format!("{rel}.gz"))).ok();
+        let want = copy
+            .clone()
+            .unwrap_or_else(|| std::fs::read(current.join(rel)).unwrap());
+        for (who, addr) in [("urna serve", &server.addr), ("nginx", &nginx.addr)] {
+            let r = get_gzip(addr, &url, "GET");
+            assert_eq!(r.status, 200, "GET {url} from {who}");
+            assert!(
+                r.body == want,
+                "GET {url} from {who}: {} bytes",
+                r.body.len()
+            );
+            let encoding = r.header("content-encoding");
+            let head = get_gzip(addr, &url, "HEAD");
+            assert_eq!(
+                head.header("content-length"),
+                Some(want.len().to_string().as_str()),
+                "HEAD {url} from {who}"
+            );
+            if copy.is_some() {
+                assert_eq!(encoding, Some("gzip"), "GET {url} from {who}");
+                assert_eq!(head.header("content-encoding"), Some("gzip"));
+                assert_eq!(r.header("vary"), Some("Accept-Encoding"), "{who}");
+            } else {
+                assert_eq!(encoding, None, "GET {url} from {who}");
+            }
+        }
+        if copy.is_some() {
+            copies += 1;
+        }
+    }
+    for must in [
+        "v1/results.json",
+        "v1/election.json",
+        "index.html",
+        "web/app.js",
+    ] {
+        assert!(
+            current.join(format!("{must}.gz")).is_file(),
+            "{must} has no precompressed copy"
+        );
+    }
+    assert!(copies > 10, "{copies} precompressed copies");
+    // Without it, identity from both (urna serve still says the answer varies with it).
+    let ours = get(&server.addr, "/v1/results.json");
+    let theirs = get(&nginx.addr, "/v1/results.json");
+    assert_eq!(
+        ours.body,
+        std::fs::read(current.join("v1/results.json")).unwrap()
+    );
+    assert_eq!(ours.body, theirs.body);
+    assert_eq!(
+        (
+            ours.header("content-encoding"),
+            theirs.header("content-encoding")
+        ),
+        (None, None)
+    );
+    assert_eq!(ours.header("vary"), Some("Accept-Encoding"));
+
+    // 5. Paths that are not in the bundle: the same status from both.
     let missing_blob = format!("/blob/sha256/{}", "0".repeat(64));
     for url in [
         "/nope",
@@ -180,6 +247,42 @@ fn nginx_serves_the_bundle_exactly_as_urna_serve() {
 
     drop(nginx);
     assert!(server.stop().success());
+}
+
+/// `METHOD path` with `Accept-Encoding: gzip`; a `HEAD` answer has no body to read.
+fn get_gzip(addr: &str, path: &str, method: &str) -> crate::server::Response {
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nAccept-Encoding: gzip\r\nConnection: close\r\n\r\n"
+    );
+    if method != "HEAD" {
+        return raw(addr, request.as_bytes());
+    }
+    use std::io::{Read as _, Write as _};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    s.write_all(request.as_bytes()).unwrap();
+    let mut bytes = Vec::new();
+    s.read_to_end(&mut bytes).unwrap();
+    let text = String::from_utf8(bytes).unwrap();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap();
+    assert!(body.is_empty(), "HEAD {path} on {addr} sent a body");
+    let mut lines = head.split("\r\n");
+    let status = lines
+        .next()
+        .unwrap()
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    crate::server::Response {
+        status,
+        headers: lines
+            .filter_map(|l| l.split_once(':'))
+            .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
+            .collect(),
+        body: Vec::new(),
+    }
 }
 
 /// Every file under `dir` (following symlinks, as a web server does), as paths relative to
@@ -292,6 +395,7 @@ impl Nginx {
             "daemon off;\nmaster_process on;\nworker_processes auto;\n{user}pid {pid};\n\
              error_log {log} warn;\nevents {{ worker_connections 1024; }}\n\
              http {{\n  access_log off;\n  sendfile on;\n  keepalive_requests 100000;\n\
+             \x20 gzip_static on;\n  gzip_vary on;\n\
              \x20 types {{ application/json json; text/csv csv; text/html html; \
              text/javascript js; text/css css; image/svg+xml svg; image/png png; }}\n\
              \x20 default_type text/plain;\n  charset utf-8;\n\

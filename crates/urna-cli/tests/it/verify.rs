@@ -323,6 +323,37 @@ fn files_added_anywhere_in_the_bundle_are_caught() {
 }
 
 #[test]
+fn a_gz_copy_other_than_its_file_or_without_one_is_caught() {
+    let d = Demo::new();
+    let current = d.current();
+    // `urna publish` wrote precompressed copies; a clean bundle with them verifies (above).
+    for has in ["v1/results.json.gz", "v1/election.json.gz", "index.html.gz"] {
+        assert!(current.join(has).is_file(), "the bundle has no {has}");
+    }
+    // A valid gzip stream of another file in place of results.json's copy, and a copy
+    // whose file is not there.
+    let other = std::fs::read(current.join("v1/election.json.gz")).unwrap();
+    replace(&current.join("v1/results.json.gz"), &other);
+    std::fs::write(current.join("v1/orphan.json.gz"), &other).unwrap();
+
+    let (out, report) = d.tampered();
+    assert!(
+        out.contains("v1/results.json.gz: it inflates to")
+            && out.contains("a web server would send it in place of v1/results.json"),
+        "{out}"
+    );
+    assert_eq!(
+        discrepancy(&report, "gz-mismatch")["file"],
+        "v1/results.json.gz"
+    );
+    assert_eq!(
+        discrepancy(&report, "file-unexpected")["file"],
+        "v1/orphan.json.gz"
+    );
+    assert_eq!(report["discrepancies"].as_array().unwrap().len(), 2);
+}
+
+#[test]
 fn a_removed_entry_is_caught() {
     let d = Demo::new();
     let current = d.current();
@@ -431,9 +462,15 @@ fn a_changed_number_in_the_published_results_is_caught() {
         e["field"],
         format!("contests[0].national.votes.{list}").as_str()
     );
+    // Its precompressed copy still holds the published numbers: a browser sent the copy
+    // would see other results than the file, so it is named too.
+    assert_eq!(
+        discrepancy(&report, "gz-mismatch")["file"],
+        "v1/results.json.gz"
+    );
     assert_eq!(
         report["discrepancies"].as_array().unwrap().len(),
-        1,
+        2,
         "{report:#}"
     );
 }
@@ -746,8 +783,8 @@ fn missing_pieces_are_discrepancies_and_unreachable_sources_could_not_run() {
     std::fs::remove_file(&tile).unwrap();
     let units = std::fs::read_dir(current.join("v1/units"))
         .unwrap()
-        .next()
-        .unwrap()
+        .map(Result::unwrap)
+        .find(|e| !e.file_name().to_string_lossy().ends_with(".gz"))
         .unwrap();
     std::fs::remove_file(units.path()).unwrap();
     let o = g.verify(&g.bundle, &[]);

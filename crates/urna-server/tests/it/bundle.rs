@@ -232,6 +232,64 @@ fn derived_files(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
     out
 }
 
+/// Every `.gz` of generation `dir` inflates to its file, which exists; every text file of at
+/// least 1 KiB has one (the sim's JSON shrinks well over a tenth); a copy of a file reused
+/// from generation `before` is the same inode as that generation's copy (linked with it).
+fn check_gz_copies(dir: &Path, before: &Path) {
+    use std::io::Read as _;
+    use std::os::unix::fs::MetadataExt as _;
+    let mut files = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let e = e.unwrap();
+            let meta = std::fs::symlink_metadata(e.path()).unwrap();
+            if meta.is_dir() {
+                stack.push(e.path());
+            } else if meta.is_file() {
+                files.push(
+                    e.path()
+                        .strip_prefix(dir)
+                        .unwrap()
+                        .to_str()
+                        .unwrap()
+                        .to_owned(),
+                );
+            }
+        }
+    }
+    let (mut copies, mut linked) = (0, 0);
+    for rel in &files {
+        let bytes = std::fs::read(dir.join(rel)).unwrap();
+        if let Some(file) = rel.strip_suffix(".gz") {
+            let original = std::fs::read(dir.join(file)).unwrap();
+            let mut inflated = Vec::new();
+            flate2::read::GzDecoder::new(bytes.as_slice())
+                .read_to_end(&mut inflated)
+                .unwrap();
+            assert!(inflated == original, "{rel} does not inflate to {file}");
+            copies += 1;
+            let same = |a: &Path, b: &Path| {
+                let (a, b) = (std::fs::metadata(a).unwrap(), std::fs::metadata(b).unwrap());
+                (a.dev(), a.ino()) == (b.dev(), b.ino())
+            };
+            if before.join(file).exists() && same(&dir.join(file), &before.join(file)) {
+                assert!(same(&dir.join(rel), &before.join(rel)), "{rel} not linked");
+                linked += 1;
+            }
+        } else if urna_server::gzip::compressible(rel)
+            && bytes.len() >= urna_server::gzip::MIN_BYTES
+            && rel.ends_with(".json")
+        {
+            assert!(files.contains(&format!("{rel}.gz")), "{rel} has no copy");
+        }
+    }
+    assert!(
+        copies > 10 && linked > 0,
+        "{copies} copies, {linked} linked"
+    );
+}
+
 #[test]
 fn bundle_story_publish_grow_reopen_and_refuse_a_fork() {
     let mut s = setup(300);
@@ -300,7 +358,12 @@ fn bundle_story_publish_grow_reopen_and_refuse_a_fork() {
     assert_eq!(info.generations_removed, 1);
     check_generation(&out, &mut s);
     let third = current_generation(&out);
-    assert_eq!(generations(&out), vec![second, third.clone()]);
+    assert_eq!(generations(&out), vec![second.clone(), third.clone()]);
+    check_gz_copies(
+        &out.join("gen").join(&third),
+        &out.join("gen").join(&second),
+    );
+    assert!(info.gz_copies > 10, "{info:?}");
 
     // 5. The same checkpoint rendered from scratch into another bundle gives the same files:
     //    incremental rendering changes nothing.
