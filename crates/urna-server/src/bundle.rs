@@ -40,7 +40,10 @@
 //! 2. link the tiles the growth adds, and check that the tiles give the same root;
 //! 3. write every file of the new generation and `fsync` it and its directories; files
 //!    identical to the live generation's are hard-linked from it instead of rewritten (a
-//!    unit's file changes only when one of its stations reports);
+//!    unit's file changes only when one of its stations reports). A live generation this
+//!    writer made is compared by the SHA-256 it kept of each file; one it found at open (an
+//!    earlier `urna publish`) by the bytes of the file at the same path. Unit files are
+//!    rendered by the threads that write them, a few at a time, never all in memory;
 //! 4. point `current` at it atomically (a symlink `current.tmp`, renamed over `current`);
 //! 5. delete every generation but the new one and the one it replaced, which readers may
 //!    still be reading.
@@ -191,6 +194,8 @@ pub struct BundleInfo {
     pub tiles_linked: usize,
     /// Files written (new content).
     pub files_written: usize,
+    /// Bytes of the files written (tiles and blobs not included).
+    pub bytes_written: u64,
     /// Files hard-linked from the previous generation (same content).
     pub files_linked: usize,
     /// Old generations deleted.
@@ -242,9 +247,11 @@ struct Generation {
     name: String,
     size: u64,
     checkpoint: Vec<u8>,
-    /// SHA-256 of each file this writer wrote in it (empty for one found at open: its files
-    /// are not reused).
+    /// SHA-256 of each file this writer wrote in it (empty for one found at open).
     files: BTreeMap<String, [u8; 32]>,
+    /// Found at open (written by an earlier run): a new file is compared byte for byte with
+    /// its file at the same path, and linked if equal.
+    found_at_open: bool,
 }
 
 impl std::fmt::Debug for BundleWriter {
@@ -391,15 +398,15 @@ impl BundleWriter {
         }
         let tiles_linked = self.link_tiles(size, &checkpoint)?;
         publish_scans(&self.data, &self.out, &mut self.scans_pending)?;
+        // A number is never used twice, even if writing this generation fails part-way (its
+        // directory is deleted with the old generations once a later one goes live).
+        let name = format!("{size:020}.{}", self.next_n);
+        self.next_n += 1;
         let Rendered {
             files,
             cdf_skipped,
             forensics,
         } = self.render(&note)?;
-        // A number is never used twice, even if writing this generation fails part-way (its
-        // directory is deleted with the old generations once a later one goes live).
-        let name = format!("{size:020}.{}", self.next_n);
-        self.next_n += 1;
         let written = self.write_generation(&name, files)?;
         // The rename is the commit point: from it on the new generation is live, whatever
         // happens to the directory sync or the clean-up after it.
@@ -413,6 +420,7 @@ impl BundleWriter {
             size,
             checkpoint: note,
             files: written.hashes,
+            found_at_open: false,
         });
         self.dirty.clear();
         synced?;
@@ -429,6 +437,7 @@ impl BundleWriter {
             entries_replayed: size.saturating_sub(replayed_from),
             tiles_linked,
             files_written: written.written,
+            bytes_written: written.bytes_written,
             files_linked: written.linked,
             generations_removed,
             cdf_skipped,
@@ -544,23 +553,27 @@ impl BundleWriter {
     /// The files of the new generation, and why the CDF export is not among them if it is
     /// not. A unit file none of whose stations reported since the live generation is not
     /// rendered again but reused from it.
-    fn render(&self, note: &[u8]) -> Result<Rendered, BundleError> {
+    fn render(&self, note: &[u8]) -> Result<Rendered<'_>, BundleError> {
         let e = &self.election;
         let r = &self.replay;
         let cp: CheckpointInfo = public::checked_checkpoint(e, r, note)?;
         let policy = crate::publish::read_policy(&self.data)?;
         let reusable = |path: &str| self.live.as_ref().and_then(|g| g.files.get(path)).copied();
+        // The screens first: their working memory is freed before the large files are made.
+        let started = std::time::Instant::now();
+        let (screens, computed) = self.render_forensics()?;
+        let forensics = computed.then(|| started.elapsed());
         let mut files = vec![
             (CHECKPOINT.to_owned(), Content::New(note.to_vec())),
             (
                 public::ELECTION_JSON.to_owned(),
-                Content::New(self.election_json.clone()),
+                Content::Kept(&self.election_json),
             ),
         ];
         files.extend(self.station_index.iter().map(|(path, bytes, sha)| {
             let content = match reusable(path) {
                 Some(live) if live == *sha => Content::Same(live),
-                _ => Content::New(bytes.clone()),
+                _ => Content::Kept(bytes),
             };
             (path.clone(), content)
         }));
@@ -590,7 +603,7 @@ impl BundleWriter {
             let path = public::unit_path(&e.units[u.0 as usize].id);
             let content = match reusable(&path) {
                 Some(sha) if !self.dirty.contains(&u) => Content::Same(sha),
-                _ => Content::New(public::render_unit(e, r, u)?),
+                _ => Content::Unit(u),
             };
             files.push((path, content));
         }
@@ -617,14 +630,11 @@ impl BundleWriter {
             public::README_TXT.to_owned(),
             Content::New(public::render_readme(e, &cp)),
         ));
-        let started = std::time::Instant::now();
-        let (screens, computed) = self.render_forensics()?;
         files.extend(screens);
-        let forensics = computed.then(|| started.elapsed());
         if let Some(json) = &self.shapes_json {
             files.push((
                 urna_tally::shapes::SHAPES_JSON.to_owned(),
-                Content::New(json.clone()),
+                Content::Kept(json),
             ));
         }
         files.extend(public::web_files().map(|(path, bytes)| (path, Content::New(bytes))));
@@ -661,7 +671,7 @@ impl BundleWriter {
     /// generation when no station reported since it (the screens read nothing else), else
     /// computed again, which at a million stations takes seconds (docs/forensics.md).
     /// Also returns whether they were computed.
-    fn render_forensics(&self) -> Result<(Vec<(String, Content)>, bool), BundleError> {
+    fn render_forensics(&self) -> Result<(Vec<(String, Content<'_>)>, bool), BundleError> {
         if let Some(live) = self.live.as_ref().filter(|g| {
             self.dirty.is_empty() && g.files.contains_key(urna_forensics::bundle::FORENSICS_JSON)
         }) {
@@ -708,20 +718,20 @@ impl BundleWriter {
         }
     }
 
-    /// Writes a generation directory: every file synced, reused files hard-linked from the
-    /// live generation, the `tile` and `blob` symlinks, every directory synced. Returns the
-    /// files written, the files linked, and the SHA-256 of every file.
+    /// Writes a generation directory: every file synced, files with the bytes of the live
+    /// generation's hard-linked from it, the `tile` and `blob` symlinks, every directory
+    /// synced. Returns the files written and linked, and the SHA-256 of every file.
     fn write_generation(
         &self,
         name: &str,
-        files: Vec<(String, Content)>,
+        files: Vec<(String, Content<'_>)>,
     ) -> Result<Written, BundleError> {
         let gens = self.out.join(GENERATIONS);
         let dir = gens.join(name);
         fs::create_dir(&dir).map_err(io("create directory", &dir))?;
         let live = self.live.as_ref();
         let mut linked = 0;
-        let mut to_write: Vec<(PathBuf, Vec<u8>)> = Vec::new();
+        let mut to_write: Vec<(String, PathBuf, Content<'_>)> = Vec::new();
         let mut hashes = BTreeMap::new();
         let mut dirs = BTreeSet::from([dir.clone()]);
         for (rel, content) in files {
@@ -735,29 +745,46 @@ impl BundleWriter {
                     d = p.parent();
                 }
             }
-            let (sha, bytes) = match content {
-                Content::Same(sha) => (sha, None),
-                Content::New(bytes) => (sha256(&bytes), Some(bytes)),
+            let Content::Same(sha) = content else {
+                to_write.push((rel, path, content));
+                continue;
             };
-            let from = live
+            let Some(from) = live
                 .filter(|g| g.files.get(&rel) == Some(&sha))
-                .map(|g| gens.join(&g.name).join(&rel));
-            match (from, bytes) {
-                (Some(from), _) if fs::hard_link(&from, &path).is_ok() => linked += 1,
-                (_, Some(bytes)) => to_write.push((path, bytes)),
+                .map(|g| gens.join(&g.name).join(&rel))
+            else {
+                return Err(BundleError::Io {
+                    op: "reuse",
+                    path,
+                    source: std::io::Error::other("no earlier copy of an unchanged file"),
+                });
+            };
+            if fs::hard_link(&from, &path).is_ok() {
+                linked += 1;
+            } else {
                 // Hard links unavailable: copy the live generation's file.
-                (Some(from), None) => to_write.push((path, read(&from)?)),
-                (None, None) => {
-                    return Err(BundleError::Io {
-                        op: "reuse",
-                        path,
-                        source: std::io::Error::other("no earlier copy of an unchanged file"),
-                    });
+                to_write.push((rel.clone(), path, Content::New(read(&from)?)));
+            }
+            hashes.insert(rel, sha);
+        }
+        let mut bytes_written = 0;
+        let mut written = 0;
+        let maker = Maker {
+            election: &self.election,
+            replay: &self.replay,
+            gens: &gens,
+            live,
+        };
+        for (rel, sha, done) in maker.write_all_synced(to_write)? {
+            match done {
+                Done::Linked => linked += 1,
+                Done::Written(bytes) => {
+                    written += 1;
+                    bytes_written += bytes;
                 }
             }
             hashes.insert(rel, sha);
         }
-        write_all_synced(&to_write)?;
         for (link, target) in [("tile", "../../tile"), ("blob", "../../blob")] {
             let path = dir.join(link);
             std::os::unix::fs::symlink(target, &path).map_err(io("create symlink", &path))?;
@@ -767,16 +794,125 @@ impl BundleWriter {
         }
         sync_dir(&gens)?;
         Ok(Written {
-            written: to_write.len(),
+            written,
+            bytes_written,
             linked,
             hashes,
         })
     }
 }
 
+/// What the threads writing a generation share (the store's reader stays behind).
+struct Maker<'a> {
+    election: &'a Election,
+    replay: &'a Replay,
+    /// `OUT/gen`.
+    gens: &'a Path,
+    live: Option<&'a Generation>,
+}
+
+impl Maker<'_> {
+    /// Makes, then writes and syncs (or links) files from several threads: an `fsync` waits
+    /// on the disk, not the CPU, and the file system commits concurrent ones together (about
+    /// twice as fast here). A unit file is rendered by the thread that writes it, so only a
+    /// few are in memory at once.
+    fn write_all_synced(
+        &self,
+        files: Vec<(String, PathBuf, Content<'_>)>,
+    ) -> Result<Vec<(String, [u8; 32], Done)>, BundleError> {
+        let per = files.len().div_ceil(WRITE_THREADS).max(1);
+        let mut parts = Vec::new();
+        let mut rest = files.into_iter();
+        loop {
+            let part: Vec<_> = rest.by_ref().take(per).collect();
+            if part.is_empty() {
+                break;
+            }
+            parts.push(part);
+        }
+        std::thread::scope(|s| {
+            let handles: Vec<_> = parts
+                .into_iter()
+                .map(|part| {
+                    s.spawn(move || {
+                        part.into_iter()
+                            .map(|(rel, path, content)| {
+                                let (sha, done) = self.write_one(&rel, &path, content)?;
+                                Ok((rel, sha, done))
+                            })
+                            .collect::<Result<Vec<_>, BundleError>>()
+                    })
+                })
+                .collect();
+            let mut out = Vec::new();
+            for h in handles {
+                out.extend(h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))?);
+            }
+            Ok(out)
+        })
+    }
+
+    /// Makes one file and links it from the live generation if that has the same bytes at the
+    /// same path, else writes and syncs it.
+    fn write_one(
+        &self,
+        rel: &str,
+        path: &Path,
+        content: Content<'_>,
+    ) -> Result<([u8; 32], Done), BundleError> {
+        let rendered;
+        let bytes: &[u8] = match &content {
+            Content::New(bytes) => bytes,
+            Content::Kept(bytes) => bytes,
+            Content::Unit(u) => {
+                rendered = public::render_unit(self.election, self.replay, *u)?;
+                &rendered
+            }
+            Content::Same(_) => {
+                return Err(BundleError::Io {
+                    op: "write",
+                    path: path.to_owned(),
+                    source: std::io::Error::other("an unchanged file is linked, never written"),
+                });
+            }
+        };
+        let sha = sha256(bytes);
+        if let Some(live) = self.live {
+            let from = self.gens.join(&live.name).join(rel);
+            let same = match live.files.get(rel) {
+                Some(old) => *old == sha,
+                // A generation found at open (an earlier run): compare the bytes themselves.
+                None if live.found_at_open => same_bytes(&from, bytes),
+                None => false,
+            };
+            if same && fs::hard_link(&from, path).is_ok() {
+                return Ok((sha, Done::Linked));
+            }
+        }
+        write_synced(path, bytes)?;
+        Ok((sha, Done::Written(bytes.len() as u64)))
+    }
+}
+
+/// Whether the file at `path` holds exactly `bytes` (false if it cannot be read).
+fn same_bytes(path: &Path, bytes: &[u8]) -> bool {
+    fs::metadata(path).is_ok_and(|m| m.len() == bytes.len() as u64)
+        && fs::read(path).is_ok_and(|old| old == bytes)
+}
+
+/// How [`Maker::write_one`] placed a file.
+enum Done {
+    /// Hard-linked from the live generation.
+    Linked,
+    /// Written, this many bytes.
+    Written(u64),
+}
+
 /// What [`BundleWriter::write_generation`] did.
 struct Written {
     written: usize,
+    /// Bytes of the files written.
+    bytes_written: u64,
     linked: usize,
     /// SHA-256 of every file, by path.
     hashes: BTreeMap<String, [u8; 32]>,
@@ -784,8 +920,8 @@ struct Written {
 
 /// What [`BundleWriter::render`] made: the generation's files, and why the CDF export is not
 /// among them if it is not.
-struct Rendered {
-    files: Vec<(String, Content)>,
+struct Rendered<'a> {
+    files: Vec<(String, Content<'a>)>,
     cdf_skipped: Option<String>,
     forensics: Option<std::time::Duration>,
 }
@@ -798,10 +934,16 @@ enum CdfPlan {
     Skip(String),
 }
 
-/// A file of a new generation: new bytes, or the same bytes as the live generation's file.
-enum Content {
+/// A file of a new generation.
+enum Content<'a> {
+    /// New bytes.
     New(Vec<u8>),
+    /// Bytes the writer keeps from one generation to the next.
+    Kept(&'a [u8]),
+    /// The same bytes as the live generation's file, which has this SHA-256.
     Same([u8; 32]),
+    /// A unit file, rendered only when it is written.
+    Unit(UnitIdx),
 }
 
 /// `v1/keys.json`: the log's key, and the witnesses' names and keys with the quorum.
@@ -976,6 +1118,7 @@ fn live_generation(out: &Path) -> Result<Option<Generation>, BundleError> {
         size,
         checkpoint,
         files: BTreeMap::new(),
+        found_at_open: true,
     }))
 }
 
@@ -1037,26 +1180,6 @@ fn remove_old_generations(
         removed += 1;
     }
     Ok(removed)
-}
-
-/// Writes and syncs files from several threads: an `fsync` waits on the disk, not the CPU,
-/// and the file system commits concurrent ones together (about twice as fast here).
-fn write_all_synced(files: &[(PathBuf, Vec<u8>)]) -> Result<(), BundleError> {
-    let per = files.len().div_ceil(WRITE_THREADS).max(1);
-    std::thread::scope(|s| {
-        let handles: Vec<_> = files
-            .chunks(per)
-            .map(|part| {
-                s.spawn(move || {
-                    part.iter()
-                        .try_for_each(|(path, bytes)| write_synced(path, bytes))
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .try_for_each(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-    })
 }
 
 fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), BundleError> {
