@@ -213,10 +213,6 @@ pub struct BundleWriter {
     election: Election,
     /// `v1/election.json`, which depends on the definition only.
     election_json: Vec<u8>,
-    /// The station index `v1/stations/<xx>.json`, which depends on the definition only, with
-    /// each file's SHA-256: once a generation holds them, later ones link them unhashed and
-    /// uncopied (tens of megabytes at a million stations).
-    station_index: Vec<(String, Vec<u8>, [u8; 32])>,
     /// `v1/shapes.json`, when the definition names unit shapes.
     shapes_json: Option<Vec<u8>>,
     /// The log's verifier key, for `v1/keys.json`.
@@ -318,13 +314,6 @@ impl BundleWriter {
             .into());
         }
         let election_json = public::render_election(&election, &files)?;
-        let station_index = public::render_station_index(&election)?
-            .into_iter()
-            .map(|(path, bytes)| {
-                let sha = sha256(&bytes);
-                (path, bytes, sha)
-            })
-            .collect();
         let log_vkey = log::PublicLog::open(data_dir)?.vkey();
         let live = live_generation(out)?;
         let next_n = next_generation_number(&out.join(GENERATIONS))?;
@@ -338,7 +327,6 @@ impl BundleWriter {
             scans_pending: BTreeSet::new(),
             election,
             election_json,
-            station_index,
             shapes_json,
             log_vkey,
             cdf_max_stations: Some(DEFAULT_CDF_MAX_STATIONS),
@@ -570,13 +558,23 @@ impl BundleWriter {
                 Content::Kept(&self.election_json),
             ),
         ];
-        files.extend(self.station_index.iter().map(|(path, bytes, sha)| {
-            let content = match reusable(path) {
-                Some(live) if live == *sha => Content::Same(live),
-                _ => Content::Kept(bytes),
-            };
-            (path.clone(), content)
-        }));
+        // The station index depends on the definition only: once a generation of this writer
+        // holds it, later ones link it, and it is not kept in memory in between (tens of
+        // megabytes at a million stations).
+        let index: Option<Vec<_>> = (0..=u8::MAX)
+            .map(|shard| {
+                let path = public::station_index_path(shard);
+                reusable(&path).map(|sha| (path, Content::Same(sha)))
+            })
+            .collect();
+        match index {
+            Some(index) => files.extend(index),
+            None => files.extend(
+                public::render_station_index(e)?
+                    .into_iter()
+                    .map(|(path, bytes)| (path, Content::New(bytes))),
+            ),
+        }
         files.push((
             public::RESULTS_JSON.to_owned(),
             Content::New(public::render_results(e, r, &cp)?),

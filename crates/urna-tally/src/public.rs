@@ -642,7 +642,9 @@ impl Replay {
             }
         }
         let tally_err = |source| ReplayError::Tally { index, source };
-        let mut history = Vec::new();
+        // Most stations make one entry: room for exactly one, not the four a first push
+        // reserves (144 bytes a station, 144 MB at a million).
+        let mut history = Vec::with_capacity(1);
         let mut superseded_preferences = Vec::new();
         let mut decisions = Vec::new();
         if let Some(old) = slot.take() {
