@@ -835,7 +835,7 @@ impl Maker<'_> {
                     s.spawn(move || {
                         part.into_iter()
                             .map(|(rel, path, content)| {
-                                let (sha, done) = self.write_one(&rel, &path, content)?;
+                                let (sha, done) = self.write_one(&rel, &path, &content)?;
                                 Ok((rel, sha, done))
                             })
                             .collect::<Result<Vec<_>, BundleError>>()
@@ -856,10 +856,10 @@ impl Maker<'_> {
         &self,
         rel: &str,
         path: &Path,
-        content: Content<'_>,
+        content: &Content<'_>,
     ) -> Result<([u8; 32], Done), BundleError> {
         let rendered;
-        let bytes: &[u8] = match &content {
+        let bytes: &[u8] = match content {
             Content::New(bytes) => bytes,
             Content::Kept(bytes) => bytes,
             Content::Unit(u) => {

@@ -364,7 +364,7 @@ fn a_reopened_writer_links_every_file_whose_bytes_did_not_change() {
     let before = current_generation(&out);
 
     // One amendment: one station, so one unit file, changes.
-    ingest(&mut s.store, &[amendment.clone()]);
+    ingest(&mut s.store, std::slice::from_ref(&amendment));
     let info = BundleWriter::open(&s.data, &out)
         .unwrap()
         .update()
@@ -404,7 +404,7 @@ fn a_reopened_writer_links_every_file_whose_bytes_did_not_change() {
     assert!(info.files_written < first.files_written / 4, "{info:?}");
     // The files written are the generation's files with one link, and their bytes are counted.
     let (mut files, mut bytes) = (0, 0);
-    let mut stack = vec![new.clone()];
+    let mut stack = vec![new];
     while let Some(d) = stack.pop() {
         for entry in std::fs::read_dir(&d).unwrap() {
             let entry = entry.unwrap();
