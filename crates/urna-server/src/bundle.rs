@@ -58,7 +58,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
-use std::io::{ErrorKind, Write as _};
+use std::io::{ErrorKind, Read as _, Write as _};
 use std::os::unix::fs::MetadataExt as _;
 use std::path::{Path, PathBuf};
 
@@ -91,6 +91,9 @@ pub const DEFAULT_CDF_MAX_STATIONS: usize = 50_000;
 
 /// Entries read from the database and bound per round of the replay.
 const REPLAY_CHUNK: u64 = 4096;
+
+/// Bytes read at a time when a new file is compared with the live generation's.
+const COMPARE_BLOCK: usize = 1 << 16;
 
 /// Threads that write a generation's files at once (bounded by the disk, not the CPU).
 const WRITE_THREADS: usize = 8;
@@ -892,10 +895,28 @@ impl Maker<'_> {
     }
 }
 
-/// Whether the file at `path` holds exactly `bytes` (false if it cannot be read).
+/// Whether the file at `path` holds exactly `bytes` (false if it cannot be read). Read in
+/// blocks, so that a large file (the stations CSV) is not held twice.
 fn same_bytes(path: &Path, bytes: &[u8]) -> bool {
-    fs::metadata(path).is_ok_and(|m| m.len() == bytes.len() as u64)
-        && fs::read(path).is_ok_and(|old| old == bytes)
+    let Ok(mut file) = fs::File::open(path) else {
+        return false;
+    };
+    if !file.metadata().is_ok_and(|m| m.len() == bytes.len() as u64) {
+        return false;
+    }
+    let mut block = vec![0; COMPARE_BLOCK];
+    let mut rest = bytes;
+    loop {
+        match file.read(&mut block) {
+            Ok(0) => return rest.is_empty(),
+            Ok(n) => match (rest.get(..n), block.get(..n)) {
+                (Some(want), Some(got)) if want == got => rest = &rest[n..],
+                _ => return false,
+            },
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(_) => return false,
+        }
+    }
 }
 
 /// How [`Maker::write_one`] placed a file.
