@@ -1224,3 +1224,39 @@ fn io<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> Bu
         source,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn same_bytes_is_true_only_for_exactly_the_bytes_of_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        // Over two blocks, so that the comparison crosses a block boundary.
+        let bytes: Vec<u8> = (0..COMPARE_BLOCK * 2 + 7)
+            .map(|i| (i % 251) as u8)
+            .collect();
+        fs::write(&path, &bytes).unwrap();
+        let mut last_changed = bytes.clone();
+        *last_changed.last_mut().unwrap() ^= 1;
+        let mut first_block_changed = bytes.clone();
+        first_block_changed[COMPARE_BLOCK - 1] ^= 1;
+        let cases: [(&[u8], bool, &str); 6] = [
+            (&bytes, true, "the same bytes"),
+            (&bytes[..bytes.len() - 1], false, "one byte shorter"),
+            (&[bytes.as_slice(), b"x"].concat(), false, "one byte longer"),
+            (&last_changed, false, "the last byte differs"),
+            (
+                &first_block_changed,
+                false,
+                "a byte of the first block differs",
+            ),
+            (b"", false, "empty"),
+        ];
+        for (candidate, want, what) in cases {
+            assert_eq!(same_bytes(&path, candidate), want, "{what}");
+        }
+        assert!(!same_bytes(&dir.path().join("missing"), b""), "no file");
+    }
+}
