@@ -30,6 +30,8 @@ pub(crate) struct BenchAllArgs {
 /// What one child process did.
 struct Run {
     stdout: String,
+    /// What it said on stderr (`urna ingest` reports its counts there).
+    stderr: String,
     seconds: f64,
     /// Peak resident memory (`VmHWM`, read every 50 ms while it ran), in bytes.
     peak_rss: Option<u64>,
@@ -72,6 +74,7 @@ fn urna(args: &[&str]) -> Result<Run> {
     }
     Ok(Run {
         stdout,
+        stderr,
         seconds,
         peak_rss: peak,
     })
@@ -214,6 +217,35 @@ pub(crate) fn run(args: &BenchAllArgs) -> Result<ExitCode> {
         "RSS ≤ 1.5 GB, bundle ≤ 1 GB at 1M".into(),
     ]);
 
+    // The amendments (2 % of the stations, as `urna sim` makes them), then the next
+    // generation: only what they changed is written, the rest is linked.
+    let amended = urna(&[
+        "ingest",
+        "--data",
+        &s(&data),
+        &s(&src.join("amendments.notes")),
+    ])?;
+    let amendments = amended
+        .stderr
+        .lines()
+        .find_map(|l| figure_before(l, "", " notes read"))
+        .context("no note count in `urna ingest`'s output")?;
+    let next = urna(&["publish", "--data", &s(&data), "--out", &s(&bundle)])?;
+    let files = figure_before(&next.stdout, "wrote ", " files (")
+        .context("no file count in `urna publish`'s output")?;
+    let bytes = figure_before(&next.stdout, "wrote ", " bytes)")
+        .context("no byte count in `urna publish`'s output")?;
+    rows.push([
+        "urna publish, next generation".into(),
+        format!(
+            "{:.1} s after {amendments:.0} amendments: wrote {files:.0} files, {}",
+            next.seconds,
+            mb(bytes as u64)
+        ),
+        "—".into(),
+        "only what changed".into(),
+    ]);
+
     let key = urna(&["log", "key", "--data", &s(&data)])?.stdout;
     let verify = urna(&[
         "bench",
@@ -315,5 +347,13 @@ mod tests {
             Some(0.33)
         );
         assert_eq!(figure_before(verify, "nothing:", "x"), None);
+        let publish = "published the checkpoint of 9 entries to b/gen/x (serve b/current)\nwrote 707 files (75078406 bytes), linked 1948 unchanged from the previous generation";
+        assert_eq!(figure_before(publish, "wrote ", " files ("), Some(707.0));
+        assert_eq!(
+            figure_before(publish, "wrote ", " bytes)"),
+            Some(75_078_406.0)
+        );
+        let ingest = "1000 notes read: 1000 accepted, 0 quarantined";
+        assert_eq!(figure_before(ingest, "", " notes read"), Some(1000.0));
     }
 }

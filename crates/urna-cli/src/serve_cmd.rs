@@ -211,6 +211,12 @@ pub(crate) fn publish(args: &PublishArgs) -> Result<ExitCode> {
                 info.generation_dir.display(),
                 args.out.join("current").display()
             );
+            out!(
+                "wrote {} files ({} bytes), linked {} unchanged from the previous generation",
+                info.files_written,
+                info.bytes_written,
+                info.files_linked
+            );
             if let Some(why) = info.cdf_skipped {
                 out!("no {}: {why}", urna_tally::cdf::BUNDLE_PATH);
             }

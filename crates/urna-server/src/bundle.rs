@@ -40,7 +40,10 @@
 //! 2. link the tiles the growth adds, and check that the tiles give the same root;
 //! 3. write every file of the new generation and `fsync` it and its directories; files
 //!    identical to the live generation's are hard-linked from it instead of rewritten (a
-//!    unit's file changes only when one of its stations reports);
+//!    unit's file changes only when one of its stations reports). A live generation this
+//!    writer made is compared by the SHA-256 it kept of each file; one it found at open (an
+//!    earlier `urna publish`) by the bytes of the file at the same path. Unit files are
+//!    rendered by the threads that write them, a few at a time, never all in memory;
 //! 4. point `current` at it atomically (a symlink `current.tmp`, renamed over `current`);
 //! 5. delete every generation but the new one and the one it replaced, which readers may
 //!    still be reading.
@@ -59,7 +62,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
-use std::io::{ErrorKind, Write as _};
+use std::io::{ErrorKind, Read as _, Write as _};
 use std::os::unix::fs::MetadataExt as _;
 use std::path::{Path, PathBuf};
 
@@ -92,6 +95,9 @@ pub const DEFAULT_CDF_MAX_STATIONS: usize = 50_000;
 
 /// Entries read from the database and bound per round of the replay.
 const REPLAY_CHUNK: u64 = 4096;
+
+/// Bytes read at a time when a new file is compared with the live generation's.
+const COMPARE_BLOCK: usize = 1 << 16;
 
 /// Threads that write a generation's files at once (bounded by the disk, not the CPU).
 const WRITE_THREADS: usize = 8;
@@ -195,6 +201,8 @@ pub struct BundleInfo {
     pub tiles_linked: usize,
     /// Files written (new content).
     pub files_written: usize,
+    /// Bytes of the files written (tiles and blobs not included).
+    pub bytes_written: u64,
     /// Files hard-linked from the previous generation (same content).
     pub files_linked: usize,
     /// Precompressed copies (`<file>.gz`, [`crate::gzip`]) the generation holds, written or
@@ -215,10 +223,6 @@ pub struct BundleWriter {
     election: Election,
     /// `v1/election.json`, which depends on the definition only.
     election_json: Vec<u8>,
-    /// The station index `v1/stations/<xx>.json`, which depends on the definition only, with
-    /// each file's SHA-256: once a generation holds them, later ones link them unhashed and
-    /// uncopied (tens of megabytes at a million stations).
-    station_index: Vec<(String, Vec<u8>, [u8; 32])>,
     /// `v1/shapes.json`, when the definition names unit shapes.
     shapes_json: Option<Vec<u8>>,
     /// The log's verifier key, for `v1/keys.json`.
@@ -249,9 +253,11 @@ struct Generation {
     name: String,
     size: u64,
     checkpoint: Vec<u8>,
-    /// SHA-256 of each file this writer wrote in it (empty for one found at open: its files
-    /// are not reused).
+    /// SHA-256 of each file this writer wrote in it (empty for one found at open).
     files: BTreeMap<String, [u8; 32]>,
+    /// Found at open (written by an earlier run): a new file is compared byte for byte with
+    /// its file at the same path, and linked if equal.
+    found_at_open: bool,
 }
 
 impl std::fmt::Debug for BundleWriter {
@@ -318,13 +324,6 @@ impl BundleWriter {
             .into());
         }
         let election_json = public::render_election(&election, &files)?;
-        let station_index = public::render_station_index(&election)?
-            .into_iter()
-            .map(|(path, bytes)| {
-                let sha = sha256(&bytes);
-                (path, bytes, sha)
-            })
-            .collect();
         let log_vkey = log::PublicLog::open(data_dir)?.vkey();
         let live = live_generation(out)?;
         let next_n = next_generation_number(&out.join(GENERATIONS))?;
@@ -338,7 +337,6 @@ impl BundleWriter {
             scans_pending: BTreeSet::new(),
             election,
             election_json,
-            station_index,
             shapes_json,
             log_vkey,
             cdf_max_stations: Some(DEFAULT_CDF_MAX_STATIONS),
@@ -398,15 +396,15 @@ impl BundleWriter {
         }
         let tiles_linked = self.link_tiles(size, &checkpoint)?;
         publish_scans(&self.data, &self.out, &mut self.scans_pending)?;
+        // A number is never used twice, even if writing this generation fails part-way (its
+        // directory is deleted with the old generations once a later one goes live).
+        let name = format!("{size:020}.{}", self.next_n);
+        self.next_n += 1;
         let Rendered {
             files,
             cdf_skipped,
             forensics,
         } = self.render(&note)?;
-        // A number is never used twice, even if writing this generation fails part-way (its
-        // directory is deleted with the old generations once a later one goes live).
-        let name = format!("{size:020}.{}", self.next_n);
-        self.next_n += 1;
         let written = self.write_generation(&name, files)?;
         // The rename is the commit point: from it on the new generation is live, whatever
         // happens to the directory sync or the clean-up after it.
@@ -420,6 +418,7 @@ impl BundleWriter {
             size,
             checkpoint: note,
             files: written.hashes,
+            found_at_open: false,
         });
         self.dirty.clear();
         synced?;
@@ -436,6 +435,7 @@ impl BundleWriter {
             entries_replayed: size.saturating_sub(replayed_from),
             tiles_linked,
             files_written: written.written,
+            bytes_written: written.bytes_written,
             files_linked: written.linked,
             gz_copies: written.gz_copies,
             generations_removed,
@@ -552,26 +552,40 @@ impl BundleWriter {
     /// The files of the new generation, and why the CDF export is not among them if it is
     /// not. A unit file none of whose stations reported since the live generation is not
     /// rendered again but reused from it.
-    fn render(&self, note: &[u8]) -> Result<Rendered, BundleError> {
+    fn render(&self, note: &[u8]) -> Result<Rendered<'_>, BundleError> {
         let e = &self.election;
         let r = &self.replay;
         let cp: CheckpointInfo = public::checked_checkpoint(e, r, note)?;
         let policy = crate::publish::read_policy(&self.data)?;
         let reusable = |path: &str| self.live.as_ref().and_then(|g| g.files.get(path)).copied();
+        // The screens first: their working memory is freed before the large files are made.
+        let started = std::time::Instant::now();
+        let (screens, computed) = self.render_forensics()?;
+        let forensics = computed.then(|| started.elapsed());
         let mut files = vec![
             (CHECKPOINT.to_owned(), Content::New(note.to_vec())),
             (
                 public::ELECTION_JSON.to_owned(),
-                Content::New(self.election_json.clone()),
+                Content::Kept(&self.election_json),
             ),
         ];
-        files.extend(self.station_index.iter().map(|(path, bytes, sha)| {
-            let content = match reusable(path) {
-                Some(live) if live == *sha => Content::Same(live),
-                _ => Content::New(bytes.clone()),
-            };
-            (path.clone(), content)
-        }));
+        // The station index depends on the definition only: once a generation of this writer
+        // holds it, later ones link it, and it is not kept in memory in between (tens of
+        // megabytes at a million stations).
+        let index: Option<Vec<_>> = (0..=u8::MAX)
+            .map(|shard| {
+                let path = public::station_index_path(shard);
+                reusable(&path).map(|sha| (path, Content::Same(sha)))
+            })
+            .collect();
+        match index {
+            Some(index) => files.extend(index),
+            None => files.extend(
+                public::render_station_index(e)?
+                    .into_iter()
+                    .map(|(path, bytes)| (path, Content::New(bytes))),
+            ),
+        }
         files.push((
             public::RESULTS_JSON.to_owned(),
             Content::New(public::render_results(e, r, &cp)?),
@@ -598,7 +612,7 @@ impl BundleWriter {
             let path = public::unit_path(&e.units[u.0 as usize].id);
             let content = match reusable(&path) {
                 Some(sha) if !self.dirty.contains(&u) => Content::Same(sha),
-                _ => Content::New(public::render_unit(e, r, u)?),
+                _ => Content::Unit(u),
             };
             files.push((path, content));
         }
@@ -625,14 +639,11 @@ impl BundleWriter {
             public::README_TXT.to_owned(),
             Content::New(public::render_readme(e, &cp)),
         ));
-        let started = std::time::Instant::now();
-        let (screens, computed) = self.render_forensics()?;
         files.extend(screens);
-        let forensics = computed.then(|| started.elapsed());
         if let Some(json) = &self.shapes_json {
             files.push((
                 urna_tally::shapes::SHAPES_JSON.to_owned(),
-                Content::New(json.clone()),
+                Content::Kept(json),
             ));
         }
         files.extend(public::web_files().map(|(path, bytes)| (path, Content::New(bytes))));
@@ -669,7 +680,7 @@ impl BundleWriter {
     /// generation when no station reported since it (the screens read nothing else), else
     /// computed again, which at a million stations takes seconds (docs/forensics.md).
     /// Also returns whether they were computed.
-    fn render_forensics(&self) -> Result<(Vec<(String, Content)>, bool), BundleError> {
+    fn render_forensics(&self) -> Result<(Vec<(String, Content<'_>)>, bool), BundleError> {
         if let Some(live) = self.live.as_ref().filter(|g| {
             self.dirty.is_empty() && g.files.contains_key(urna_forensics::bundle::FORENSICS_JSON)
         }) {
@@ -716,25 +727,25 @@ impl BundleWriter {
         }
     }
 
-    /// Writes a generation directory: every file synced, reused files hard-linked from the
-    /// live generation, the `tile` and `blob` symlinks, every directory synced. Returns the
-    /// files written, the files linked, and the SHA-256 of every file.
+    /// Writes a generation directory: every file synced, files with the bytes of the live
+    /// generation's hard-linked from it, the `tile` and `blob` symlinks, every directory
+    /// synced. Returns the files written and linked, and the SHA-256 of every file.
     ///
     /// A file of a compressible kind gets its precompressed copy `<file>.gz` beside it
-    /// ([`crate::gzip`]): a reused file's copy is linked with it (the copy is a function of
+    /// ([`crate::gzip`]): a linked file's copy is linked with it (the copy is a function of
     /// the file's bytes, so it is the same), a new file's is compressed on the writing threads.
     fn write_generation(
         &self,
         name: &str,
-        files: Vec<(String, Content)>,
+        files: Vec<(String, Content<'_>)>,
     ) -> Result<Written, BundleError> {
         let gens = self.out.join(GENERATIONS);
         let dir = gens.join(name);
         fs::create_dir(&dir).map_err(io("create directory", &dir))?;
         let live = self.live.as_ref();
         let mut linked = 0;
-        let mut gz_linked = 0;
-        let mut to_write: Vec<ToWrite> = Vec::new();
+        let mut gz_copies = 0;
+        let mut to_write: Vec<(String, PathBuf, Content<'_>)> = Vec::new();
         let mut hashes = BTreeMap::new();
         let mut dirs = BTreeSet::from([dir.clone()]);
         for (rel, content) in files {
@@ -748,59 +759,50 @@ impl BundleWriter {
                     d = p.parent();
                 }
             }
-            let (sha, bytes) = match content {
-                Content::Same(sha) => (sha, None),
-                Content::New(bytes) => (sha256(&bytes), Some(bytes)),
+            let Content::Same(sha) = content else {
+                to_write.push((rel, path, content));
+                continue;
             };
-            let from = live
+            let Some(from) = live
                 .filter(|g| g.files.get(&rel) == Some(&sha))
-                .map(|g| gens.join(&g.name).join(&rel));
-            hashes.insert(rel.clone(), sha);
-            let gz = crate::gzip::compressible(&rel);
-            match (from, bytes) {
-                (Some(from), _) if fs::hard_link(&from, &path).is_ok() => {
-                    linked += 1;
-                    if gz {
-                        match fs::hard_link(gz_path(&from), gz_path(&path)) {
-                            Ok(()) => gz_linked += 1,
-                            // The live generation found it not worth a copy.
-                            Err(e) if e.kind() == ErrorKind::NotFound => {}
-                            Err(_) => to_write.push(ToWrite {
-                                bytes: read(&path)?,
-                                path,
-                                rel,
-                                file: false,
-                                gz: true,
-                            }),
-                        }
-                    }
+                .map(|g| gens.join(&g.name).join(&rel))
+            else {
+                return Err(BundleError::Io {
+                    op: "reuse",
+                    path,
+                    source: std::io::Error::other("no earlier copy of an unchanged file"),
+                });
+            };
+            if fs::hard_link(&from, &path).is_ok() {
+                linked += 1;
+                if link_gz(&rel, &from, &path)? {
+                    gz_copies += 1;
                 }
-                (_, Some(bytes)) => to_write.push(ToWrite {
-                    path,
-                    rel,
-                    bytes,
-                    file: true,
-                    gz,
-                }),
+            } else {
                 // Hard links unavailable: copy the live generation's file.
-                (Some(from), None) => to_write.push(ToWrite {
-                    bytes: read(&from)?,
-                    path,
-                    rel,
-                    file: true,
-                    gz,
-                }),
-                (None, None) => {
-                    return Err(BundleError::Io {
-                        op: "reuse",
-                        path,
-                        source: std::io::Error::other("no earlier copy of an unchanged file"),
-                    });
+                to_write.push((rel.clone(), path, Content::New(read(&from)?)));
+            }
+            hashes.insert(rel, sha);
+        }
+        let mut bytes_written = 0;
+        let mut written = 0;
+        let maker = Maker {
+            election: &self.election,
+            replay: &self.replay,
+            gens: &gens,
+            live,
+        };
+        for (rel, sha, done, gz) in maker.write_all_synced(to_write)? {
+            gz_copies += usize::from(gz);
+            match done {
+                Done::Linked => linked += 1,
+                Done::Written(bytes) => {
+                    written += 1;
+                    bytes_written += bytes;
                 }
             }
+            hashes.insert(rel, sha);
         }
-        let gz_written = write_all_synced(&to_write)?;
-        let written = to_write.iter().filter(|w| w.file).count();
         for (link, target) in [("tile", "../../tile"), ("blob", "../../blob")] {
             let path = dir.join(link);
             std::os::unix::fs::symlink(target, &path).map_err(io("create symlink", &path))?;
@@ -811,16 +813,152 @@ impl BundleWriter {
         sync_dir(&gens)?;
         Ok(Written {
             written,
+            bytes_written,
             linked,
-            gz_copies: gz_linked + gz_written,
+            gz_copies,
             hashes,
         })
     }
 }
 
+/// What the threads writing a generation share (the store's reader stays behind).
+struct Maker<'a> {
+    election: &'a Election,
+    replay: &'a Replay,
+    /// `OUT/gen`.
+    gens: &'a Path,
+    live: Option<&'a Generation>,
+}
+
+impl Maker<'_> {
+    /// Makes, then writes and syncs (or links) files from several threads: an `fsync` waits
+    /// on the disk, not the CPU, and the file system commits concurrent ones together (about
+    /// twice as fast here). A unit file is rendered by the thread that writes it, so only a
+    /// few are in memory at once.
+    fn write_all_synced(
+        &self,
+        files: Vec<(String, PathBuf, Content<'_>)>,
+    ) -> Result<Vec<Placed>, BundleError> {
+        let per = files.len().div_ceil(WRITE_THREADS).max(1);
+        let mut parts = Vec::new();
+        let mut rest = files.into_iter();
+        loop {
+            let part: Vec<_> = rest.by_ref().take(per).collect();
+            if part.is_empty() {
+                break;
+            }
+            parts.push(part);
+        }
+        std::thread::scope(|s| {
+            let handles: Vec<_> = parts
+                .into_iter()
+                .map(|part| {
+                    s.spawn(move || {
+                        part.into_iter()
+                            .map(|(rel, path, content)| {
+                                let (sha, done, gz) = self.write_one(&rel, &path, &content)?;
+                                Ok((rel, sha, done, gz))
+                            })
+                            .collect::<Result<Vec<_>, BundleError>>()
+                    })
+                })
+                .collect();
+            let mut out = Vec::new();
+            for h in handles {
+                out.extend(h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))?);
+            }
+            Ok(out)
+        })
+    }
+
+    /// Makes one file and links it from the live generation if that has the same bytes at the
+    /// same path, else writes and syncs it; then its precompressed copy, linked or written
+    /// likewise. The last value: whether the file has a copy.
+    fn write_one(
+        &self,
+        rel: &str,
+        path: &Path,
+        content: &Content<'_>,
+    ) -> Result<([u8; 32], Done, bool), BundleError> {
+        let rendered;
+        let bytes: &[u8] = match content {
+            Content::New(bytes) => bytes,
+            Content::Kept(bytes) => bytes,
+            Content::Unit(u) => {
+                rendered = public::render_unit(self.election, self.replay, *u)?;
+                &rendered
+            }
+            Content::Same(_) => {
+                return Err(BundleError::Io {
+                    op: "write",
+                    path: path.to_owned(),
+                    source: std::io::Error::other("an unchanged file is linked, never written"),
+                });
+            }
+        };
+        let sha = sha256(bytes);
+        if let Some(live) = self.live {
+            let from = self.gens.join(&live.name).join(rel);
+            let same = match live.files.get(rel) {
+                Some(old) => *old == sha,
+                // A generation found at open (an earlier run): compare the bytes themselves.
+                None if live.found_at_open => same_bytes(&from, bytes),
+                None => false,
+            };
+            if same && fs::hard_link(&from, path).is_ok() {
+                let gz = crate::gzip::compressible(rel)
+                    && (fs::hard_link(gz_path(&from), gz_path(path)).is_ok()
+                        || write_gz(rel, path, bytes)?);
+                return Ok((sha, Done::Linked, gz));
+            }
+        }
+        write_synced(path, bytes)?;
+        let gz = write_gz(rel, path, bytes)?;
+        Ok((sha, Done::Written(bytes.len() as u64), gz))
+    }
+}
+
+/// Whether the file at `path` holds exactly `bytes` (false if it cannot be read). Read in
+/// blocks, so that a large file (the stations CSV) is not held twice.
+fn same_bytes(path: &Path, bytes: &[u8]) -> bool {
+    let Ok(mut file) = fs::File::open(path) else {
+        return false;
+    };
+    if !file.metadata().is_ok_and(|m| m.len() == bytes.len() as u64) {
+        return false;
+    }
+    let mut block = vec![0; COMPARE_BLOCK];
+    let mut rest = bytes;
+    loop {
+        match file.read(&mut block) {
+            Ok(0) => return rest.is_empty(),
+            Ok(n) => match (rest.get(..n), block.get(..n)) {
+                (Some(want), Some(got)) if want == got => rest = &rest[n..],
+                _ => return false,
+            },
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(_) => return false,
+        }
+    }
+}
+
+/// A file [`Maker::write_all_synced`] placed: its path in the generation, its SHA-256, how it
+/// was placed, and whether it has a precompressed copy.
+type Placed = (String, [u8; 32], Done, bool);
+
+/// How [`Maker::write_one`] placed a file.
+enum Done {
+    /// Hard-linked from the live generation.
+    Linked,
+    /// Written, this many bytes.
+    Written(u64),
+}
+
 /// What [`BundleWriter::write_generation`] did.
 struct Written {
     written: usize,
+    /// Bytes of the files written.
+    bytes_written: u64,
     linked: usize,
     /// Precompressed copies written or linked.
     gz_copies: usize,
@@ -830,8 +968,8 @@ struct Written {
 
 /// What [`BundleWriter::render`] made: the generation's files, and why the CDF export is not
 /// among them if it is not.
-struct Rendered {
-    files: Vec<(String, Content)>,
+struct Rendered<'a> {
+    files: Vec<(String, Content<'a>)>,
     cdf_skipped: Option<String>,
     forensics: Option<std::time::Duration>,
 }
@@ -844,10 +982,16 @@ enum CdfPlan {
     Skip(String),
 }
 
-/// A file of a new generation: new bytes, or the same bytes as the live generation's file.
-enum Content {
+/// A file of a new generation.
+enum Content<'a> {
+    /// New bytes.
     New(Vec<u8>),
+    /// Bytes the writer keeps from one generation to the next.
+    Kept(&'a [u8]),
+    /// The same bytes as the live generation's file, which has this SHA-256.
     Same([u8; 32]),
+    /// A unit file, rendered only when it is written.
+    Unit(UnitIdx),
 }
 
 /// `v1/keys.json`: the log's key, and the witnesses' names and keys with the quorum.
@@ -1022,6 +1166,7 @@ fn live_generation(out: &Path) -> Result<Option<Generation>, BundleError> {
         size,
         checkpoint,
         files: BTreeMap::new(),
+        found_at_open: true,
     }))
 }
 
@@ -1085,20 +1230,6 @@ fn remove_old_generations(
     Ok(removed)
 }
 
-/// Writes and syncs files from several threads: an `fsync` waits on the disk, not the CPU,
-/// and the file system commits concurrent ones together (about twice as fast here).
-/// A file of a new generation to write, with its precompressed copy if it gets one.
-struct ToWrite {
-    path: PathBuf,
-    /// The path relative to the generation (which decides about a copy).
-    rel: String,
-    bytes: Vec<u8>,
-    /// Write the file itself (`false`: it was linked, only its copy is missing).
-    file: bool,
-    /// Write `<file>.gz` if [`crate::gzip::gzip_copy`] finds it worth it.
-    gz: bool,
-}
-
 /// `<path>.gz`.
 fn gz_path(path: &Path) -> PathBuf {
     let mut p = path.as_os_str().to_owned();
@@ -1106,34 +1237,27 @@ fn gz_path(path: &Path) -> PathBuf {
     PathBuf::from(p)
 }
 
-/// Writes the files (and compresses their copies) on [`WRITE_THREADS`] threads; returns the
-/// number of precompressed copies written.
-fn write_all_synced(files: &[ToWrite]) -> Result<usize, BundleError> {
-    let per = files.len().div_ceil(WRITE_THREADS).max(1);
-    std::thread::scope(|s| {
-        let handles: Vec<_> = files
-            .chunks(per)
-            .map(|part| {
-                s.spawn(move || {
-                    let mut copies = 0;
-                    for w in part {
-                        if w.file {
-                            write_synced(&w.path, &w.bytes)?;
-                        }
-                        let copy = w.gz.then(|| crate::gzip::gzip_copy(&w.rel, &w.bytes));
-                        if let Some(gz) = copy.flatten() {
-                            write_synced(&gz_path(&w.path), &gz)?;
-                            copies += 1;
-                        }
-                    }
-                    Ok::<_, BundleError>(copies)
-                })
-            })
-            .collect();
-        handles.into_iter().try_fold(0, |sum, h| {
-            Ok(sum + h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))?)
-        })
-    })
+/// Gives the file `path` of a new generation, just hard-linked from `from`, its precompressed
+/// copy: linked from `from`'s copy, or, where `from` has none (a generation an earlier version
+/// wrote, or a file that was not worth a copy), compressed from its bytes if it is worth one.
+/// Whether `path` has a copy now.
+fn link_gz(rel: &str, from: &Path, path: &Path) -> Result<bool, BundleError> {
+    if !crate::gzip::compressible(rel) {
+        return Ok(false);
+    }
+    if fs::hard_link(gz_path(from), gz_path(path)).is_ok() {
+        return Ok(true);
+    }
+    write_gz(rel, path, &read(path)?)
+}
+
+/// Writes `<path>.gz` for the file `path` holding `bytes`, if [`crate::gzip::gzip_copy`] finds
+/// it worth it. Whether it wrote one.
+fn write_gz(rel: &str, path: &Path, bytes: &[u8]) -> Result<bool, BundleError> {
+    match crate::gzip::gzip_copy(rel, bytes) {
+        Some(gz) => write_synced(&gz_path(path), &gz).map(|()| true),
+        None => Ok(false),
+    }
 }
 
 fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), BundleError> {
@@ -1157,5 +1281,41 @@ fn io<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> Bu
         op,
         path: path.to_owned(),
         source,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn same_bytes_is_true_only_for_exactly_the_bytes_of_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        // Over two blocks, so that the comparison crosses a block boundary.
+        let bytes: Vec<u8> = (0..COMPARE_BLOCK * 2 + 7)
+            .map(|i| (i % 251) as u8)
+            .collect();
+        fs::write(&path, &bytes).unwrap();
+        let mut last_changed = bytes.clone();
+        *last_changed.last_mut().unwrap() ^= 1;
+        let mut first_block_changed = bytes.clone();
+        first_block_changed[COMPARE_BLOCK - 1] ^= 1;
+        let cases: [(&[u8], bool, &str); 6] = [
+            (&bytes, true, "the same bytes"),
+            (&bytes[..bytes.len() - 1], false, "one byte shorter"),
+            (&[bytes.as_slice(), b"x"].concat(), false, "one byte longer"),
+            (&last_changed, false, "the last byte differs"),
+            (
+                &first_block_changed,
+                false,
+                "a byte of the first block differs",
+            ),
+            (b"", false, "empty"),
+        ];
+        for (candidate, want, what) in cases {
+            assert_eq!(same_bytes(&path, candidate), want, "{what}");
+        }
+        assert!(!same_bytes(&dir.path().join("missing"), b""), "no file");
     }
 }

@@ -896,11 +896,10 @@ fn a_station_index_shard_is_checked_like_every_derived_file() {
     let s = f.sim.station(5).id;
     let path = public::station_index_path(public::station_shard(&s));
     let text = String::from_utf8(source.files[&path].clone()).unwrap();
-    assert!(text.contains(&format!("\"id\": \"{s}\"")), "{text}");
+    assert!(text.contains(&format!("\"id\":\"{s}\"")), "{text}");
     source.files.insert(
         path.clone(),
-        text.replacen("\"unit\": \"", "\"unit\": \"X", 1)
-            .into_bytes(),
+        text.replacen("\"unit\":\"", "\"unit\":\"X", 1).into_bytes(),
     );
     source
         .files

@@ -1115,8 +1115,8 @@ impl OpenLists {
 }
 
 /// Moves one preference vote from one candidate to the next of the same list in the
-/// `"preferences"` object `prefs` (parsed), which the pretty-printed `text` writes first after
-/// byte `from`. Returns the new text, the list and the two (number, votes) as they were.
+/// `"preferences"` object `prefs` (parsed), which `text` (indented or compact JSON) writes
+/// first after byte `from`. Returns the new text, the list and the two (number, votes) as they were.
 fn move_one_vote(
     text: &str,
     from: usize,
@@ -1134,18 +1134,27 @@ fn move_one_vote(
         (n.clone(), v.as_u64().unwrap())
     };
     let ((n1, v1), (n2, v2)) = (next(), next());
-    let at = from + text[from..].find("\"preferences\": {").unwrap();
-    let at = at + text[at..].find(&format!("\"{list}\": {{")).unwrap();
+    // Indented (results.json) or compact (the unit files).
+    let sep = if text[from..].contains("\"preferences\": {") {
+        ": "
+    } else {
+        ":"
+    };
+    let at = from
+        + text[from..]
+            .find(&format!("\"preferences\"{sep}{{"))
+            .unwrap();
+    let at = at + text[at..].find(&format!("\"{list}\"{sep}{{")).unwrap();
     let (head, tail) = text.split_at(at);
     let tail = tail
         .replacen(
-            &format!("\"{n1}\": {v1},"),
-            &format!("\"{n1}\": {},", v1 - 1),
+            &format!("\"{n1}\"{sep}{v1},"),
+            &format!("\"{n1}\"{sep}{},", v1 - 1),
             1,
         )
         .replacen(
-            &format!("\"{n2}\": {v2}"),
-            &format!("\"{n2}\": {}", v2 + 1),
+            &format!("\"{n2}\"{sep}{v2}"),
+            &format!("\"{n2}\"{sep}{}", v2 + 1),
             1,
         );
     (format!("{head}{tail}"), list.clone(), [(n1, v1), (n2, v2)])

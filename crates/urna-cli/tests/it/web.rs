@@ -428,9 +428,9 @@ fn web_page_shows_open_lists() {
     // Edited as text: the unit file's totals must stay byte for byte (the page compares them).
     let path = copy.join(&file);
     let mut text = std::fs::read_to_string(&path).unwrap();
-    let at = text.find(&format!("\"id\": \"{id}\"")).unwrap();
-    let at = at + text[at..].find("\"current\": {").unwrap();
-    let at = at + text[at..].find("\"preferences\": {").unwrap() + "\"preferences\": {".len();
+    let at = text.find(&format!("\"id\":\"{id}\"")).unwrap();
+    let at = at + text[at..].find("\"current\":{").unwrap();
+    let at = at + text[at..].find("\"preferences\":{").unwrap() + "\"preferences\":{".len();
     let quoted = |from: usize| {
         let a = from + text[from..].find('"').unwrap() + 1;
         let b = a + text[a..].find('"').unwrap();
@@ -438,8 +438,8 @@ fn web_page_shows_open_lists() {
     };
     let (la, lb) = quoted(at);
     let (na, nb) = quoted(lb + 1);
-    let va = nb + "\": ".len();
-    let vb = va + text[va..].find([',', '\n']).unwrap();
+    let va = nb + "\":".len();
+    let vb = va + text[va..].find([',', '}']).unwrap();
     let (list, n) = (text[la..lb].to_owned(), text[na..nb].to_owned());
     let signed: u64 = text[va..vb].parse().unwrap();
     let named = format!(

@@ -385,6 +385,10 @@ fn bundle_story_publish_grow_reopen_and_refuse_a_fork() {
     let info = writer.update().unwrap().unwrap();
     assert_eq!((info.size, info.entries_replayed), (total, total));
     assert_eq!(info.tiles_linked, 0, "the tiles were all there");
+    assert_eq!(
+        info.files_written, 3,
+        "after a reopen too, only the checkpoint, results.json and summary.json are new"
+    );
     check_generation(&out, &mut s);
     let fourth = current_generation(&out);
     assert_eq!(generations(&out), vec![third, fourth]);
@@ -402,6 +406,93 @@ fn bundle_story_publish_grow_reopen_and_refuse_a_fork() {
     let err = writer.update().unwrap_err();
     assert!(matches!(err, BundleError::ForkedTile { .. }), "{err}");
     assert!(!forked.join("current").exists());
+}
+
+/// A generation written by a new writer (a later `urna publish`) over a bundle an earlier one
+/// wrote rewrites only the files whose bytes changed: the unit files of stations no amendment
+/// touched are hard links to the previous generation's, and the bytes written are counted.
+#[test]
+fn a_reopened_writer_links_every_file_whose_bytes_did_not_change() {
+    let mut s = setup(300);
+    let out = s.root.join("bundle");
+    let protocols = s.protocols.clone();
+    let amendment = s.amendments[0].clone();
+    ingest(&mut s.store, &protocols);
+    let first = BundleWriter::open(&s.data, &out)
+        .unwrap()
+        .update()
+        .unwrap()
+        .unwrap();
+    assert_eq!(first.files_linked, 0, "nothing to link from");
+    let before = current_generation(&out);
+
+    // One amendment: one station, so one unit file, changes.
+    ingest(&mut s.store, std::slice::from_ref(&amendment));
+    let info = BundleWriter::open(&s.data, &out)
+        .unwrap()
+        .update()
+        .unwrap()
+        .unwrap();
+    check_generation(&out, &mut s);
+    let after = current_generation(&out);
+    let station = Note::parse(&amendment).unwrap();
+    let station = station
+        .text()
+        .lines()
+        .find_map(|l| l.strip_prefix("station: "))
+        .unwrap()
+        .to_owned();
+    let e = s.store.election();
+    let unit = &e.units[e
+        .stations
+        .iter()
+        .find(|st| st.id == station)
+        .unwrap()
+        .unit
+        .0 as usize];
+    let changed = format!("v1/units/{}.json", unit.id);
+    let (old, new) = (out.join("gen").join(&before), out.join("gen").join(&after));
+    let mut units = 0;
+    for entry in std::fs::read_dir(new.join("v1/units")).unwrap() {
+        let rel = format!("v1/units/{}", entry.unwrap().file_name().to_str().unwrap());
+        let same = same_inode(&old.join(&rel), &new.join(&rel));
+        // A file's precompressed copy goes with it: linked with it, or new with it.
+        let file = rel.strip_suffix(".gz").unwrap_or(&rel);
+        assert_eq!(same, file != changed, "{rel}");
+        units += usize::from(file == rel);
+    }
+    assert!(units > 2, "{units} unit files");
+    for rel in ["v1/election.json", "v1/stations/00.json", "index.html"] {
+        assert!(same_inode(&old.join(rel), &new.join(rel)), "{rel}");
+    }
+    assert_eq!(info.files_written + info.files_linked, first.files_written);
+    assert!(info.files_written < first.files_written / 4, "{info:?}");
+    // The files written are the generation's files with one link, and their bytes are counted.
+    let (mut files, mut bytes) = (0, 0);
+    let mut stack = vec![new];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let entry = entry.unwrap();
+            let meta = std::fs::symlink_metadata(entry.path()).unwrap();
+            if meta.is_dir() {
+                stack.push(entry.path());
+            } else if meta.is_file()
+                && std::os::unix::fs::MetadataExt::nlink(&meta) == 1
+                && !entry.path().to_string_lossy().ends_with(".gz")
+            {
+                files += 1;
+                bytes += meta.len();
+            }
+        }
+    }
+    assert_eq!((info.files_written, info.bytes_written), (files, bytes));
+    assert!(info.bytes_written < first.bytes_written, "{info:?}");
+}
+
+fn same_inode(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt as _;
+    let (a, b) = (std::fs::metadata(a).unwrap(), std::fs::metadata(b).unwrap());
+    (a.dev(), a.ino()) == (b.dev(), b.ino())
 }
 
 /// Readers of `current/…` see whole files of one generation while new generations go live:
