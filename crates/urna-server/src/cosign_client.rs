@@ -7,12 +7,10 @@
 //! threads with a per-request timeout; a witness that is down, slow, or answers wrongly only
 //! counts as failed.
 //!
-//! The HTTP client is `ureq` with default features off: blocking, no TLS, no compression,
-//! no proxy. It reuses `http`/`httparse`, which the server side already builds, so it adds
-//! only a few small crates; a `hyper` client would need `hyper-util`'s connection pool, a
-//! runtime per call, and body plumbing for the same one POST. TLS is out of scope for now
-//! (witnesses are reached over loopback or a private network); adding it is a `ureq`
-//! feature, not new code.
+//! The HTTP client is `ureq`: blocking, rustls for TLS, no compression, no proxy. It reuses
+//! `http`/`httparse`, which the server side already builds; a `hyper` client would need
+//! `hyper-util`'s connection pool, a runtime per call, and body plumbing for the same one
+//! POST. Each witness gets its own client, since each may pin its own keys.
 //!
 //! The witness list is a small TOML file ([`WitnessPolicy::from_toml`]):
 //!
