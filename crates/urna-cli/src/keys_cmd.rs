@@ -39,7 +39,8 @@ pub(crate) enum KeysCommand {
     #[command(after_long_help = STATIONS_HELP)]
     Stations(StationsArgs),
     /// Check a key manifest: signed by the authority, matching its key list, and (with
-    /// --definition) matching every station key of the definition.
+    /// --definition) matching every station key of the definition. Exit codes: 0 verified;
+    /// 1 refused (the reason on stderr); 2 usage, input or I/O error.
     Verify {
         /// The signed manifest (`station-keys.note`).
         #[arg(long)]
@@ -105,7 +106,7 @@ pub(crate) fn run(command: KeysCommand) -> Result<ExitCode> {
             list,
             authority,
             definition,
-        } => verify(&manifest, &list, &authority, definition.as_deref())?,
+        } => return verify(&manifest, &list, &authority, definition.as_deref()),
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -295,38 +296,55 @@ fn stations(args: &StationsArgs) -> Result<()> {
 }
 
 /// `urna keys verify`.
-fn verify(manifest: &Path, list: &Path, authority: &str, definition: Option<&Path>) -> Result<()> {
+fn verify(
+    manifest: &Path,
+    list: &Path,
+    authority: &str,
+    definition: Option<&Path>,
+) -> Result<ExitCode> {
     let authority = NoteVerifier::from_vkey(authority)
         .map_err(|e| anyhow!("--authority {authority:?}: {e}"))?;
     let bytes =
         std::fs::read(manifest).with_context(|| format!("reading {}", manifest.display()))?;
     let note = Note::parse(&bytes).map_err(|e| anyhow!("{}: {e}", manifest.display()))?;
-    authority.verify(&note).map_err(|e| {
-        anyhow!(
-            "{}: not signed by {}: {e}",
-            manifest.display(),
-            authority.name()
-        )
-    })?;
     let m = KeyManifest::parse(note.text()).map_err(|e| anyhow!("{}: {e}", manifest.display()))?;
     let text =
         std::fs::read_to_string(list).with_context(|| format!("reading {}", list.display()))?;
     let keys = KeyList::parse(&text).map_err(|e| anyhow!("{}: {e}", list.display()))?;
-    keys.verify_manifest(&m)
-        .map_err(|e| anyhow!("{}: {e}", list.display()))?;
-    if let Some(def) = definition {
-        let election = urna_model::definition::Election::load(def)
-            .with_context(|| format!("loading {}", def.display()))?;
+    let election = match definition {
+        Some(def) => Some(
+            urna_model::definition::Election::load(def)
+                .with_context(|| format!("loading {}", def.display()))?,
+        ),
+        None => None,
+    };
+    // Everything read; what follows are the checks, each a refusal (exit 1), not an error.
+    let refused = |why: String| -> Result<ExitCode> {
+        eprintln!("urna keys verify: REFUSED: {why}");
+        Ok(ExitCode::from(1))
+    };
+    if let Err(e) = authority.verify(&note) {
+        return refused(format!(
+            "{}: not signed by {}: {e}",
+            manifest.display(),
+            authority.name()
+        ));
+    }
+    if let Err(e) = keys.verify_manifest(&m) {
+        return refused(format!("{}: {e}", list.display()));
+    }
+    if let (Some(def), Some(election)) = (definition, &election) {
         if election.id != m.election {
-            bail!(
+            return refused(format!(
                 "{}: election {:?}, but the manifest is for {:?}",
                 def.display(),
                 election.id,
                 m.election
-            );
+            ));
         }
-        keys.verify_stations(&election.stations)
-            .map_err(|e| anyhow!("{}: {e}", def.display()))?;
+        if let Err(e) = keys.verify_stations(&election.stations) {
+            return refused(format!("{}: {e}", def.display()));
+        }
     }
     out!(
         "urna keys verify: {} keys for {} signed by {}{}",
@@ -339,7 +357,7 @@ fn verify(manifest: &Path, list: &Path, authority: &str, definition: Option<&Pat
             ""
         }
     );
-    Ok(())
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Writes a file that must not exist yet, durably.
