@@ -24,7 +24,7 @@
 //!
 //! ureq 3 has no setting for a custom rustls certificate verifier, so a pinned client is
 //! built from ureq's transport parts (`ureq::unversioned::transport`: its TCP connector
-//! followed by [`PinnedTlsConnector`], a rustls connection made with our own
+//! followed by `PinnedTlsConnector`, a rustls connection made with our own
 //! `ClientConfig`). Those parts are outside ureq's semver promise; the lock file keeps the
 //! version the tests ran against.
 //!
