@@ -63,6 +63,11 @@ pub(crate) struct ServerArgs {
     /// it, Mozilla's roots.
     #[arg(long, requires = "to", value_name = "FILE")]
     pub(crate) ca_cert: Option<PathBuf>,
+    /// With an https:// --to: a pinned public key, `sha256/<base64>` (`urna keys pin --cert
+    /// FILE` prints it); repeat for a backup key. The server's certificate must have one of
+    /// them; without --ca-cert the pin alone is checked, so a self-signed certificate serves.
+    #[arg(long = "pin", requires = "to", value_name = "sha256/BASE64")]
+    pub(crate) pins: Vec<urna_server::pin::SpkiPin>,
 }
 
 /// Where the steps are read from and stored.
@@ -99,6 +104,7 @@ impl Session {
                 let options = SubmitOptions {
                     timeout: Duration::from_secs(30),
                     ca_cert: args.server.ca_cert.clone(),
+                    pins: args.server.pins.clone(),
                     ..SubmitOptions::default()
                 };
                 let client = SubmitClient::new(to, log_key, options)

@@ -54,6 +54,11 @@ pub(crate) struct DeskArgs {
     /// For an https:// --submit-to: the PEM file of the CA its certificate must chain to.
     #[arg(long, value_name = "FILE")]
     ca_cert: Option<PathBuf>,
+    /// For an https:// --submit-to: a pinned public key, `sha256/<base64>` (`urna keys pin --cert
+    /// FILE` prints it); repeat for a backup key. The server's certificate must have one of
+    /// them; without --ca-cert the pin alone is checked, so a self-signed certificate serves.
+    #[arg(long = "pin", value_name = "sha256/BASE64")]
+    pins: Vec<urna_server::pin::SpkiPin>,
     /// How often to deliver signed protocols, in milliseconds.
     #[arg(long, default_value_t = 500)]
     deliver_ms: u64,
@@ -222,6 +227,7 @@ fn serve(args: &DeskArgs) -> Result<ExitCode> {
         args.submit_to.as_deref(),
         args.log_key.as_deref(),
         args.ca_cert.as_ref(),
+        &args.pins,
         "--submit-to",
     )?;
     let delivering = client.is_some();
@@ -265,6 +271,7 @@ pub(crate) fn submit_client(
     url: Option<&str>,
     log_key: Option<&str>,
     ca_cert: Option<&PathBuf>,
+    pins: &[urna_server::pin::SpkiPin],
     flag: &'static str,
 ) -> Result<Option<SubmitClient>> {
     let (Some(url), Some(log_key)) = (url, log_key) else {
@@ -273,6 +280,7 @@ pub(crate) fn submit_client(
     let log = NoteVerifier::from_vkey(log_key).context("--log-key")?;
     let options = SubmitOptions {
         ca_cert: ca_cert.cloned(),
+        pins: pins.to_vec(),
         ..SubmitOptions::default()
     };
     Ok(Some(SubmitClient::new(url, log, options).context(flag)?))

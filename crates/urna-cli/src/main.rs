@@ -59,6 +59,7 @@ mod demo_desk;
 mod desk_cmd;
 mod export_cmd;
 mod forensics_cmd;
+mod keys_cmd;
 mod log_cmd;
 mod reading;
 mod report;
@@ -80,7 +81,6 @@ use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use urna_model::intake::Verdict;
-use urna_model::note::NoteSigner;
 use urna_model::pack::{PACK_EXTENSION, PackReader, write_note};
 use urna_model::protocol::hex;
 use urna_sim::{Fraud, FraudKind, SimConfig, Simulation};
@@ -217,7 +217,7 @@ enum Command {
     /// Manage signed-note keys.
     Keys {
         #[command(subcommand)]
-        command: KeysCommand,
+        command: keys_cmd::KeysCommand,
     },
     /// Import a real election's per-station results.
     Import {
@@ -333,19 +333,6 @@ enum Command {
     Bench {
         #[command(subcommand)]
         command: BenchCommand,
-    },
-}
-
-#[derive(Subcommand)]
-enum KeysCommand {
-    /// Generate an Ed25519 key: writes the private key to a file (mode 0600) and prints the
-    /// public verifier key for the election definition.
-    Generate {
-        /// Key name (a station id, or an institution's name without spaces).
-        name: String,
-        /// Where to write the private key.
-        #[arg(long)]
-        out: PathBuf,
     },
 }
 
@@ -585,16 +572,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Keys {
-            command: KeysCommand::Generate { name, out },
-        } => {
-            let mut seed = [0u8; 32];
-            rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut seed);
-            let signer = NoteSigner::from_seed(&name, &seed)?;
-            urna_store::write_secret(&out, &signer.to_skey())?;
-            out!("{}", signer.verifier().to_vkey());
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Keys { command } => keys_cmd::run(command),
         Command::Import {
             format,
             csv,

@@ -43,6 +43,11 @@ pub(crate) struct StationArgs {
     /// For an https:// --to: the PEM file of the CA its certificate must chain to.
     #[arg(long, value_name = "FILE")]
     ca_cert: Option<PathBuf>,
+    /// For an https:// --to: a pinned public key, `sha256/<base64>` (`urna keys pin --cert
+    /// FILE` prints it); repeat for a backup key. The server's certificate must have one of
+    /// them; without --ca-cert the pin alone is checked, so a self-signed certificate serves.
+    #[arg(long = "pin", value_name = "sha256/BASE64")]
+    pins: Vec<urna_server::pin::SpkiPin>,
     /// Address of the entry screens (plain HTTP, loopback only; port 0 picks a free port).
     #[arg(long, default_value = "127.0.0.1:8091")]
     listen: SocketAddr,
@@ -140,6 +145,7 @@ fn serve(args: &StationArgs) -> Result<ExitCode> {
         args.to.as_deref(),
         args.log_key.as_deref(),
         args.ca_cert.as_ref(),
+        &args.pins,
         "--to",
     )?;
     let desk = Arc::new(Desk::open_station(

@@ -13,6 +13,7 @@ use urna_model::intake::sha256;
 use urna_model::note::NoteVerifier;
 use urna_model::pack::{PACK_EXTENSION, PackReader, write_note};
 use urna_model::protocol::hex;
+use urna_server::pin::SpkiPin;
 use urna_server::submit::{
     ConfigError, Queue, Stored, StoredStatus, SubmitClient, SubmitError, SubmitOptions,
 };
@@ -53,6 +54,11 @@ pub(crate) struct SubmitArgs {
     /// commission's own CA); without it, Mozilla's roots.
     #[arg(long, value_name = "FILE")]
     ca_cert: Option<PathBuf>,
+    /// For an https:// server: a pinned public key, `sha256/<base64>` (`urna keys pin --cert
+    /// FILE` prints it); repeat for a backup key. The server's certificate must have one of
+    /// them; without --ca-cert the pin alone is checked, so a self-signed certificate serves.
+    #[arg(long = "pin", value_name = "sha256/BASE64")]
+    pins: Vec<SpkiPin>,
     /// The log's verifier key (`urna log key --data DIR` prints it); only receipts it signed
     /// are accepted.
     #[arg(long)]
@@ -114,6 +120,7 @@ pub(crate) fn run(args: SubmitArgs) -> Result<ExitCode> {
     let SubmitArgs {
         to,
         ca_cert,
+        pins,
         log_key,
         queue,
         attempts,
@@ -130,6 +137,7 @@ pub(crate) fn run(args: SubmitArgs) -> Result<ExitCode> {
         timeout: Duration::from_millis(timeout_ms),
         max_attempts: attempts,
         ca_cert,
+        pins,
         ..SubmitOptions::default()
     };
     let client = SubmitClient::new(&to, log, options).map_err(|e| flag_error(&e))?;
@@ -354,6 +362,7 @@ fn flag_error(e: &ConfigError) -> anyhow::Error {
         "max_attempts" => "--attempts",
         "timeout" => "--timeout-ms",
         "ca_cert" => "--ca-cert",
+        "pin" => "--pin",
         other => other,
     };
     anyhow!("{flag}: {}", e.rule)

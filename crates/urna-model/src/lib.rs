@@ -13,6 +13,7 @@ pub mod decision;
 pub mod definition;
 pub mod genesis;
 pub mod intake;
+pub mod keys;
 pub mod note;
 pub mod pack;
 pub mod protocol;

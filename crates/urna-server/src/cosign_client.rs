@@ -7,12 +7,10 @@
 //! threads with a per-request timeout; a witness that is down, slow, or answers wrongly only
 //! counts as failed.
 //!
-//! The HTTP client is `ureq` with default features off: blocking, no TLS, no compression,
-//! no proxy. It reuses `http`/`httparse`, which the server side already builds, so it adds
-//! only a few small crates; a `hyper` client would need `hyper-util`'s connection pool, a
-//! runtime per call, and body plumbing for the same one POST. TLS is out of scope for now
-//! (witnesses are reached over loopback or a private network); adding it is a `ureq`
-//! feature, not new code.
+//! The HTTP client is `ureq`: blocking, rustls for TLS, no compression, no proxy. It reuses
+//! `http`/`httparse`, which the server side already builds; a `hyper` client would need
+//! `hyper-util`'s connection pool, a runtime per call, and body plumbing for the same one
+//! POST. Each witness gets its own client, since each may pin its own keys.
 //!
 //! The witness list is a small TOML file ([`WitnessPolicy::from_toml`]):
 //!
@@ -27,7 +25,10 @@
 //!
 //! A witness at an `https://` URL is checked against Mozilla's roots, or against the CA
 //! certificates of `ca_cert = "FILE"` (PEM; relative to the policy file's directory) when
-//! the partner institutions share a CA of their own.
+//! the partner institutions share a CA of their own, and against its own pinned keys when
+//! its table lists `pins = ["sha256/…"]` ([`crate::pin`]: with pins and no `ca_cert`, the
+//! pin alone, so a witness may serve a self-signed certificate). Plain `http://` is
+//! accepted only for a witness on loopback.
 //!
 //! Out of scope: retries beyond the one the spec's 409 invites, remembering witness
 //! sizes across restarts (the caller keeps `last_size`).
@@ -58,6 +59,8 @@ pub struct WitnessEndpoint {
     pub url: String,
     /// The witness's cosignature verifier key.
     pub verifier: CosignatureVerifier,
+    /// Keys its TLS certificate may have (`https://` only); empty: no pinning.
+    pub pins: Vec<crate::pin::SpkiPin>,
 }
 
 /// The witnesses of a log and how many cosignatures a checkpoint needs before publication.
@@ -104,15 +107,19 @@ struct EndpointFile {
     name: String,
     url: String,
     key: String,
+    #[serde(default)]
+    pins: Vec<String>,
 }
 
 impl WitnessPolicy {
     /// Reads a policy from TOML: `quorum = k` and one `[[witness]]` table per witness with
-    /// `name`, `url` (`http://host:port`) and `key` (the witness's cosignature verifier key).
+    /// `name`, `url` (`https://host:port`, or `http://` on loopback), `key` (the witness's
+    /// cosignature verifier key) and optionally `pins` (its TLS keys, `sha256/…`).
     ///
     /// # Errors
     /// [`PolicyError`] naming the field: unknown or missing fields, a key that is not a
-    /// `cosignature/v1` verifier key, a URL that is not `http://`, duplicate names or keys,
+    /// `cosignature/v1` verifier key, a URL that is neither `https://` nor `http://` on
+    /// loopback, a pin that is not `sha256/<base64>`, duplicate names or keys,
     /// or a quorum of 0 or above the number of witnesses.
     pub fn from_toml(text: &str) -> Result<Self, PolicyError> {
         let file: PolicyFile =
@@ -129,11 +136,33 @@ impl WitnessPolicy {
             if !names.insert(w.name.clone()) {
                 return Err(invalid(at("name"), format!("duplicate name {:?}", w.name)));
             }
-            if !w.url.starts_with("http://") && !w.url.starts_with("https://") {
-                return Err(invalid(
-                    at("url"),
-                    "must start with https:// or http://".into(),
-                ));
+            let https = w.url.starts_with("https://");
+            match w.url.strip_prefix("http://") {
+                Some(rest) if !crate::submit::is_loopback_authority(rest) => {
+                    return Err(invalid(
+                        at("url"),
+                        "plain http:// only for a witness on loopback (127.0.0.1, ::1, \
+                         localhost); use https://"
+                            .into(),
+                    ));
+                }
+                None if !https => {
+                    return Err(invalid(
+                        at("url"),
+                        "must start with https:// or http://".into(),
+                    ));
+                }
+                _ => {}
+            }
+            let pins = w
+                .pins
+                .iter()
+                .map(|p| {
+                    crate::pin::SpkiPin::parse(p).map_err(|e| invalid(at("pins"), e.to_string()))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            if !pins.is_empty() && !https {
+                return Err(invalid(at("pins"), "only for an https:// witness".into()));
             }
             let verifier = CosignatureVerifier::from_vkey(&w.key)
                 .map_err(|e| invalid(at("key"), e.to_string()))?;
@@ -144,6 +173,7 @@ impl WitnessPolicy {
                 name: w.name,
                 url: w.url.trim_end_matches('/').to_owned(),
                 verifier,
+                pins,
             });
         }
         if file.quorum == 0 {
@@ -231,17 +261,21 @@ pub fn collect_cosignatures(
         }
     };
     let size = checkpoint.size.0;
-    let agent = match agent(timeout, policy.ca_cert.as_deref()) {
-        Ok(a) => a,
-        Err(e) => {
-            report.failed = policy
-                .witnesses
-                .iter()
-                .map(|w| (w.name.clone(), e.to_string()))
-                .collect();
-            return report;
+    // One agent per witness: each may pin its own keys.
+    let mut agents = Vec::with_capacity(policy.witnesses.len());
+    for w in &policy.witnesses {
+        match agent(timeout, policy.ca_cert.as_deref(), &w.pins) {
+            Ok(a) => agents.push(a),
+            Err(e) => {
+                report.failed = policy
+                    .witnesses
+                    .iter()
+                    .map(|w| (w.name.clone(), e.to_string()))
+                    .collect();
+                return report;
+            }
         }
-    };
+    }
 
     // Results by witness index; `None` while a witness is still to be asked.
     let mut outcome: Vec<Option<Result<urna_model::note::NoteSignature, String>>> =
@@ -279,7 +313,7 @@ pub fn collect_cosignatures(
                 Err(e) => outcome[i] = Some(Err(e)),
             }
         }
-        let replies = ask_all(&agent, policy, &note, &requests);
+        let replies = ask_all(&agents, policy, &note, &requests);
         asks.clear();
         for (i, reply) in replies {
             let w = &policy.witnesses[i];
@@ -331,26 +365,14 @@ pub fn collect_cosignatures(
 fn agent(
     timeout: Duration,
     ca_cert: Option<&std::path::Path>,
+    pins: &[crate::pin::SpkiPin],
 ) -> Result<ureq::Agent, crate::submit::ConfigError> {
-    use ureq::tls::{RootCerts, TlsConfig, TlsProvider};
-    let roots = match ca_cert {
-        Some(path) => {
-            RootCerts::Specific(std::sync::Arc::new(crate::submit::ca_certificates(path)?))
-        }
-        None => RootCerts::WebPki,
-    };
-    let tls = TlsConfig::builder()
-        .provider(TlsProvider::Rustls)
-        .root_certs(roots)
-        .build();
-    Ok(ureq::Agent::config_builder()
-        .tls_config(tls)
+    let config = ureq::Agent::config_builder()
         .timeout_global(Some(timeout))
         .http_status_as_error(false)
         .max_redirects(0)
-        .proxy(None)
-        .build()
-        .into())
+        .proxy(None);
+    crate::pin::agent(config, &crate::pin::ServerTrust { ca_cert, pins })
 }
 
 fn request_body(old: u64, proof: &[Hash], checkpoint_note: &[u8]) -> Vec<u8> {
@@ -366,7 +388,7 @@ fn request_body(old: u64, proof: &[Hash], checkpoint_note: &[u8]) -> Vec<u8> {
 
 /// Sends each request on its own thread; returns the replies by witness index.
 fn ask_all(
-    agent: &ureq::Agent,
+    agents: &[ureq::Agent],
     policy: &WitnessPolicy,
     note: &Note,
     requests: &[(usize, Vec<u8>)],
@@ -375,7 +397,7 @@ fn ask_all(
         let handles: Vec<_> = requests
             .iter()
             .map(|(i, body)| {
-                let w = &policy.witnesses[*i];
+                let (w, agent) = (&policy.witnesses[*i], &agents[*i]);
                 (*i, scope.spawn(move || ask(agent, w, note, body)))
             })
             .collect();
@@ -492,6 +514,21 @@ mod tests {
         s
     }
 
+    const PIN: &str = "sha256/47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=";
+
+    #[test]
+    fn policy_reads_pins_of_an_https_witness() {
+        let text = policy_text(1, 2)
+            .replace("http://127.0.0.1:7002", "https://witness.example")
+            .replace(
+                &format!("key = \"{}\"", vkey(2)),
+                &format!("key = \"{}\"\npins = [\"{PIN}\"]", vkey(2)),
+            );
+        let p = WitnessPolicy::from_toml(&text).unwrap();
+        assert!(p.witnesses[0].pins.is_empty());
+        assert_eq!(p.witnesses[1].pins[0].to_string(), PIN);
+    }
+
     #[test]
     fn policy_reads_and_trims_urls() {
         let p = WitnessPolicy::from_toml(&policy_text(2, 3)).unwrap();
@@ -522,6 +559,18 @@ mod tests {
             (policy_text(1, 1).replace("quorum", "quorom"), "quorom"),
             (format!("{}extra = 1\n", policy_text(1, 1)), "extra"),
             (policy_text(1, 1).replace("url = ", "uri = "), "uri"),
+            (
+                policy_text(1, 2).replace("http://127.0.0.1:7002", "http://witness.example"),
+                "witness[2].url: plain http:// only for a witness on loopback",
+            ),
+            (
+                policy_text(1, 1).replace("key = ", "pins = [\"sha1/AAAA\"]\nkey = "),
+                "witness[1].pins: pin \"sha1/AAAA\": must start with sha256/",
+            ),
+            (
+                policy_text(1, 1).replace("key = ", &format!("pins = [\"{PIN}\"]\nkey = ")),
+                "witness[1].pins: only for an https:// witness",
+            ),
         ];
         for (text, field) in cases {
             let err = WitnessPolicy::from_toml(&text).unwrap_err().to_string();
@@ -547,6 +596,7 @@ mod tests {
         let w = WitnessEndpoint {
             name: "w1".into(),
             url: "http://127.0.0.1:1".into(),
+            pins: Vec::new(),
             verifier: key.verifier(),
         };
         let text = "urna.test/log\n3\nAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n";

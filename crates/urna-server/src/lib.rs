@@ -35,6 +35,7 @@ pub mod bundle;
 pub mod conn;
 pub mod cosign_client;
 pub mod gzip;
+pub mod pin;
 pub mod publish;
 pub mod sendfile;
 pub mod serve;

@@ -30,12 +30,11 @@ use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write as _};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 
 use rand::Rng as _;
 use serde::Deserialize;
-use ureq::tls::{Certificate, PemItem, RootCerts, TlsConfig, TlsProvider};
+use ureq::tls::{Certificate, PemItem};
 use urna_model::intake::sha256;
 use urna_model::note::{Note, NoteError, NoteVerifier, SignatureError};
 use urna_model::protocol::{BodyError, hex, parse_sha256};
@@ -64,6 +63,9 @@ pub struct SubmitOptions {
     /// For an `https://` server: a PEM file of the CA certificates its certificate must chain
     /// to (the commission's own CA). `None`: Mozilla's roots, built in.
     pub ca_cert: Option<PathBuf>,
+    /// For an `https://` server: the keys its certificate may have ([`crate::pin`]); with
+    /// pins and no `ca_cert` the pin alone is checked (a self-signed certificate serves).
+    pub pins: Vec<crate::pin::SpkiPin>,
 }
 
 impl Default for SubmitOptions {
@@ -77,6 +79,7 @@ impl Default for SubmitOptions {
             max_backoff: Duration::from_secs(8),
             max_retry_after: Duration::from_secs(60),
             ca_cert: None,
+            pins: Vec::new(),
         }
     }
 }
@@ -89,6 +92,20 @@ pub struct ConfigError {
     pub field: &'static str,
     /// The rule it breaks.
     pub rule: String,
+}
+
+/// Whether the authority part of a URL (`host[:port][/path]`) names a loopback host:
+/// `localhost`, `127.0.0.0/8` or `[::1]`. Plain HTTP goes nowhere else.
+pub(crate) fn is_loopback_authority(rest: &str) -> bool {
+    let authority = rest.split('/').next().unwrap_or_default();
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => authority.rsplit_once(':').map_or(authority, |(h, _)| h),
+    };
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// The CA certificates of a PEM file (other blocks, such as keys, are skipped).
@@ -320,30 +337,43 @@ impl SubmitClient {
                 rule: "must be more than 0".into(),
             });
         }
-        let roots = match (&options.ca_cert, https) {
-            (None, _) => RootCerts::WebPki,
-            (Some(path), true) => RootCerts::Specific(Arc::new(ca_certificates(path)?)),
-            (Some(_), false) => {
+        if !https {
+            if options.ca_cert.is_some() {
                 return Err(ConfigError {
                     field: "ca_cert",
                     rule: format!("only for an https:// server, not {base_url:?}"),
                 });
             }
-        };
-        let tls = TlsConfig::builder()
-            .provider(TlsProvider::Rustls)
-            .root_certs(roots)
-            .build();
-        let agent = ureq::Agent::config_builder()
-            .tls_config(tls)
+            if !options.pins.is_empty() {
+                return Err(ConfigError {
+                    field: "pin",
+                    rule: format!("only for an https:// server, not {base_url:?}"),
+                });
+            }
+            if !is_loopback_authority(rest) {
+                return Err(ConfigError {
+                    field: "base_url",
+                    rule: format!(
+                        "{base_url:?}: plain http:// only to a server on loopback \
+                         (127.0.0.1, ::1, localhost); use https://"
+                    ),
+                });
+            }
+        }
+        let config = ureq::Agent::config_builder()
             // Asked for over https://, never sent over plain http:// (no redirects anyway).
             .https_only(https)
             .timeout_global(Some(options.timeout))
             .http_status_as_error(false)
             .max_redirects(0)
-            .proxy(None)
-            .build()
-            .into();
+            .proxy(None);
+        let agent = crate::pin::agent(
+            config,
+            &crate::pin::ServerTrust {
+                ca_cert: options.ca_cert.as_deref(),
+                pins: &options.pins,
+            },
+        )?;
         Ok(Self {
             url: format!("{}/v1/protocols", base_url.trim_end_matches('/')),
             log,
@@ -1269,6 +1299,7 @@ mod tests {
             max_backoff: Duration::from_millis(4),
             max_retry_after: Duration::from_secs(60),
             ca_cert: None,
+            pins: Vec::new(),
         }
     }
 
@@ -1442,8 +1473,44 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(e.field, "max_attempts");
-        let c = SubmitClient::new("http://h:1/pre/", v, SubmitOptions::default()).unwrap();
-        assert_eq!(c.endpoint(), "http://h:1/pre/v1/protocols");
+        let c = SubmitClient::new("http://127.0.0.1:1/pre/", v, SubmitOptions::default()).unwrap();
+        assert_eq!(c.endpoint(), "http://127.0.0.1:1/pre/v1/protocols");
+    }
+
+    /// Plain http:// goes to loopback only; a pin is only for https://.
+    #[test]
+    fn plain_http_is_refused_outside_loopback_and_pins_need_https() {
+        let v = NoteSigner::from_seed("log", &[7; 32]).unwrap().verifier();
+        for url in [
+            "http://127.0.0.1:8080",
+            "http://127.1.2.3",
+            "http://[::1]:8080/x",
+            "http://localhost:1",
+        ] {
+            assert!(
+                SubmitClient::new(url, v.clone(), SubmitOptions::default()).is_ok(),
+                "{url}"
+            );
+        }
+        for url in [
+            "http://results.example",
+            "http://10.0.0.1:8080",
+            "http://[2001:db8::1]:80",
+            "http://localhost.example",
+        ] {
+            let e = SubmitClient::new(url, v.clone(), SubmitOptions::default()).unwrap_err();
+            assert_eq!(e.field, "base_url", "{url}");
+            assert!(e.rule.contains("loopback"), "{e}");
+        }
+        let pinned = SubmitOptions {
+            pins: vec![
+                crate::pin::SpkiPin::parse(&format!("sha256/{}", "A".repeat(43) + "=")).unwrap(),
+            ],
+            ..SubmitOptions::default()
+        };
+        let e = SubmitClient::new("http://127.0.0.1:1", v.clone(), pinned.clone()).unwrap_err();
+        assert_eq!(e.field, "pin");
+        assert!(SubmitClient::new("https://results.example", v, pinned).is_ok());
     }
 
     #[test]

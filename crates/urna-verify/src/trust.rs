@@ -117,6 +117,10 @@ struct RawTrust {
     quorum: Option<usize>,
     #[serde(default)]
     witness: Vec<RawWitness>,
+    /// The CA the log operator's client trusts for `https://` witnesses; of no use to a
+    /// verifier, read so that the commission's `witnesses.toml` is a trust file as it stands.
+    #[allow(dead_code)]
+    ca_cert: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -127,6 +131,10 @@ struct RawWitness {
     /// Where the log operator reaches the witness; of no use to a verifier.
     #[allow(dead_code)]
     url: Option<String>,
+    /// The witness's pinned TLS keys (`sha256/…`) for the log operator's client; of no use
+    /// to a verifier.
+    #[allow(dead_code)]
+    pins: Option<Vec<String>>,
 }
 
 impl TrustFile {
@@ -266,7 +274,7 @@ mod tests {
     fn the_commissions_witnesses_toml_with_a_log_line_is_a_trust_file() {
         let (a, b) = (witness_vkey("agency", 2), witness_vkey("observers", 3));
         let text = format!(
-            "log = \"{}\"\nquorum = 1\n\n[[witness]]\nname = \"agency\"\nurl = \"http://127.0.0.1:7001\"\nkey = \"{a}\"\n\n[[witness]]\nname = \"observers\"\nurl = \"http://127.0.0.1:7002\"\nkey = \"{b}\"\n",
+            "log = \"{}\"\nquorum = 1\nca_cert = \"partners-ca.pem\"\n\n[[witness]]\nname = \"agency\"\nurl = \"http://127.0.0.1:7001\"\nkey = \"{a}\"\n\n[[witness]]\nname = \"observers\"\nurl = \"https://observers.example\"\nkey = \"{b}\"\npins = [\"sha256/47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=\"]\n",
             log_vkey()
         );
         let f = TrustFile::parse("t.toml", &text).unwrap();

@@ -305,3 +305,173 @@ fn a_witness_serves_https_and_the_log_reaches_it_with_the_shared_ca() {
         "{out}"
     );
 }
+
+/// A self-signed certificate for 127.0.0.1: `<stem>.pem` and `<stem>.key`.
+fn self_signed(dir: &Path, stem: &str) -> (String, String) {
+    let params = rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned()]).unwrap();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = params.self_signed(&key).unwrap();
+    let (cert_path, key_path) = (
+        dir.join(format!("{stem}.pem")),
+        dir.join(format!("{stem}.key")),
+    );
+    std::fs::write(&cert_path, cert.pem()).unwrap();
+    std::fs::write(&key_path, key.serialize_pem()).unwrap();
+    (p(&cert_path).to_owned(), p(&key_path).to_owned())
+}
+
+/// Servers with self-signed certificates, trusted by their pinned keys: `urna keys pin`
+/// prints the pin (as openssl computes it); `urna submit --pin` stores with the right pin and
+/// refuses a wrong one naming both pins; the log reaches a witness pinned in
+/// `witnesses.toml` and refuses one whose pin is wrong; plain http:// to a host that is not
+/// loopback is refused by the client before anything is sent.
+#[test]
+fn pinned_keys_trust_self_signed_servers_and_a_wrong_pin_is_refused_naming_both() {
+    let dir = tempfile::tempdir().unwrap();
+    let (src, data) = (dir.path().join("sim"), dir.path().join("data"));
+    run(&["sim", "--out", p(&src), "--stations", "10"], 0);
+    init(&src, &data);
+    let log_key = run(&["log", "key", "--data", p(&data)], 0)
+        .trim()
+        .to_owned();
+    let (cert, key) = self_signed(dir.path(), "server");
+    let pin = run(&["keys", "pin", "--cert", &cert], 0).trim().to_owned();
+    assert!(pin.starts_with("sha256/") && pin.len() == 51, "{pin}");
+    if let Ok(o) = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "openssl x509 -in {cert} -pubkey -noout | openssl pkey -pubin -outform der \
+             | openssl dgst -sha256 -binary | base64"
+        ))
+        .output()
+        && o.status.success()
+    {
+        assert_eq!(
+            format!("sha256/{}", String::from_utf8_lossy(&o.stdout).trim()),
+            pin
+        );
+    }
+    let (other_cert, _) = self_signed(dir.path(), "other");
+    let wrong = run(&["keys", "pin", "--cert", &other_cert], 0)
+        .trim()
+        .to_owned();
+    let out = run(&["keys", "pin", "--cert", &key], 2);
+    assert!(
+        out.contains("no -----BEGIN CERTIFICATE----- block"),
+        "{out}"
+    );
+
+    let (_server, url) = start(
+        &[
+            "serve",
+            "--data",
+            p(&data),
+            "--listen",
+            "127.0.0.1:0",
+            "--tls-cert",
+            &cert,
+            "--tls-key",
+            &key,
+        ],
+        "urna serve: listening on ",
+    );
+    let protocols = p(&src.join("protocols.notes")).to_owned();
+    let submit = |pin: &str, code: i32| {
+        run(
+            &[
+                "submit",
+                "--to",
+                &url,
+                "--pin",
+                pin,
+                "--log-key",
+                &log_key,
+                "--attempts",
+                "1",
+                &protocols,
+            ],
+            code,
+        )
+    };
+    let out = submit(&wrong, 1);
+    assert!(
+        out.contains(&format!(
+            "the server's public key is not pinned: seen {pin}, expected {wrong}"
+        )),
+        "{out}"
+    );
+    let out = submit(&pin, 0);
+    assert!(out.contains("10 stored"), "{out}");
+    let out = run(
+        &[
+            "submit",
+            "--to",
+            &url,
+            "--pin",
+            "sha256/nope",
+            "--log-key",
+            &log_key,
+            &protocols,
+        ],
+        2,
+    );
+    assert!(out.contains("--pin") && out.contains("32 bytes"), "{out}");
+
+    // Plain HTTP to a host that is not loopback: refused before anything is sent.
+    let out = run(
+        &[
+            "submit",
+            "--to",
+            "http://192.0.2.1:8080",
+            "--log-key",
+            &log_key,
+            &protocols,
+        ],
+        2,
+    );
+    assert!(out.contains("--to") && out.contains("loopback"), "{out}");
+
+    // A witness with a self-signed certificate of its own, pinned in witnesses.toml.
+    let (w_cert, w_key) = self_signed(dir.path(), "witness");
+    let w_pin = run(&["keys", "pin", "--cert", &w_cert], 0)
+        .trim()
+        .to_owned();
+    let wkey = dir.path().join("witness-cosign.key");
+    let vkey = run(&["witness", "keygen", "--name", "w", "--out", p(&wkey)], 0);
+    let log_arg = format!("urna/sim-2025-assembly={log_key}");
+    let (_w, w_url) = start(
+        &[
+            "witness",
+            "serve",
+            "--key",
+            p(&wkey),
+            "--state",
+            p(&dir.path().join("w.state")),
+            "--init-state",
+            "--log",
+            &log_arg,
+            "--listen",
+            "127.0.0.1:0",
+            "--tls-cert",
+            &w_cert,
+            "--tls-key",
+            &w_key,
+        ],
+        "listening on ",
+    );
+    drop(_server);
+    let policy = |pin: &str| {
+        format!(
+            "quorum = 1\n\n[[witness]]\nname = \"w\"\nurl = \"{w_url}\"\nkey = \"{}\"\npins = [\"{pin}\"]\n",
+            vkey.trim()
+        )
+    };
+    std::fs::write(data.join("witnesses.toml"), policy(&wrong)).unwrap();
+    let out = run(&["log", "publish", "--data", p(&data)], 1);
+    assert!(
+        out.contains(&format!("seen {w_pin}, expected {wrong}")),
+        "{out}"
+    );
+    std::fs::write(data.join("witnesses.toml"), policy(&w_pin)).unwrap();
+    run(&["log", "publish", "--data", p(&data)], 0);
+}

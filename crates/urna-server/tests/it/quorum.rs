@@ -84,6 +84,7 @@ fn endpoint(n: u8, addr: SocketAddr) -> WitnessEndpoint {
         name: format!("w{n}"),
         url: format!("http://{addr}"),
         verifier: witness_key(n).verifier(),
+        pins: Vec::new(),
     }
 }
 
