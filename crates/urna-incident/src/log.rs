@@ -268,6 +268,34 @@ impl IncidentLog {
         Ok(log)
     }
 
+    /// Opens the incident directory `dir` read-only, without the lock: checked against its
+    /// config and `log_key`, or, if `None`, the verifier of the directory's own log key file.
+    /// A writer writes tiles before the checkpoint, so a reader sees a consistent log.
+    ///
+    /// # Errors
+    /// As [`IncidentLog::read`]; [`LogError::Key`] if no key is given and the directory has
+    /// no readable log key.
+    pub fn open_read_only(dir: &Path, log_key: Option<NoteVerifier>) -> Result<Self, LogError> {
+        let log_key = match log_key {
+            Some(k) => k,
+            None => {
+                let key_path = dir.join(LOG_KEY_FILE);
+                let skey = fs::read_to_string(&key_path).map_err(|e| LogError::Key {
+                    path: key_path.clone(),
+                    reason: format!("{e} (give the log's public key instead)"),
+                })?;
+                NoteSigner::from_skey(skey.trim())
+                    .map_err(|e| LogError::Key {
+                        path: key_path,
+                        reason: e.to_string(),
+                    })?
+                    .verifier()
+            }
+        };
+        let config = read_config(&dir.join(CONFIG_FILE))?;
+        Self::read(&dir.join(LOG_DIR), config, log_key)
+    }
+
     /// Opens an incident log read-only from its tile directory, checked against `config` and
     /// the log's verifier key (how a partner or the public reads a copy).
     ///
@@ -479,6 +507,21 @@ impl IncidentLog {
         }
         urna_tlog::proof::consistency_proof(&self.store, TreeSize(old), TreeSize(new))
             .map_err(|e| e.to_string())
+    }
+
+    /// The current checkpoint with the log's signature only (what witnesses are asked to
+    /// cosign, without the cosignatures it may carry already).
+    pub fn log_signed_checkpoint(&self) -> Vec<u8> {
+        let Ok(note) = Note::parse(&self.checkpoint) else {
+            return self.checkpoint.clone();
+        };
+        let Ok(mut only) = Note::unsigned(note.text()) else {
+            return self.checkpoint.clone();
+        };
+        if let Some(sig) = note.signature_by(self.log_key.name(), self.log_key.key_id()) {
+            only.add_signature(sig.clone());
+        }
+        only.to_bytes()
     }
 
     /// The number of entries.

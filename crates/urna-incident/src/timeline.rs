@@ -51,13 +51,13 @@ pub fn timeline_text(log: &IncidentLog, identity: Option<&Identity>) -> String {
     for (hash, state) in ordered(log) {
         let _ = writeln!(
             out,
-            "incident sha256:{} — {} {}, status {}, reported by {} at {}",
+            "incident sha256:{} — {}{}, status {}, reported by {} at {}",
             hex(&hash),
             state.tlp,
             if state.recipients.is_empty() {
                 String::new()
             } else {
-                format!("(to {})", state.recipients.join(", "))
+                format!(" (to {})", state.recipients.join(", "))
             },
             state.status,
             name(log, &state.reporter),
