@@ -188,7 +188,8 @@ pub fn public_html(log: &IncidentLog) -> String {
              <span class=\"tlp tlp-{tlp}\">{label}</span> <span class=\"status\">{status}</span></h2>\n\
              <p>Reported by {reporter} at <time datetime=\"{at}\">{at}</time>. \
              Full id <code>sha256:{id}</code>.</p>\n\
-             <table>\n<caption>Notes on incident {short}…</caption>\n<thead><tr><th scope=\"col\">#</th>\
+             <div class=\"scroll\" role=\"region\" tabindex=\"0\" aria-labelledby=\"c-{short}\">\n\
+             <table>\n<caption id=\"c-{short}\">Notes on incident {short}…</caption>\n<thead><tr><th scope=\"col\">#</th>\
              <th scope=\"col\">Time (UTC)</th><th scope=\"col\">Note</th><th scope=\"col\">Institution</th>\
              <th scope=\"col\">TLP</th><th scope=\"col\">Status</th><th scope=\"col\">Details</th></tr></thead>\n<tbody>\n",
             short = &id[..12],
@@ -239,7 +240,7 @@ pub fn public_html(log: &IncidentLog) -> String {
                 t = b.time,
             );
         }
-        h.push_str("</tbody>\n</table>\n</section>\n");
+        h.push_str("</tbody>\n</table>\n</div>\n</section>\n");
     }
     h.push_str("</main>\n</body>\n</html>\n");
     h
@@ -312,11 +313,13 @@ fn esc(s: &str) -> String {
 }
 
 /// The page's style: system fonts, high contrast, TLP labels as text on a dark ground (the
-/// colours TLP 2.0 prescribes), tables that scroll on narrow screens.
+/// colours TLP 2.0 prescribes), tables that scroll (by keyboard too) on narrow screens.
 const STYLE: &str =
     "body{font-family:system-ui,sans-serif;line-height:1.5;margin:0;color:#111;background:#fff}
 main{max-width:72rem;margin:auto;padding:1rem}
-table{border-collapse:collapse;width:100%;display:block;overflow-x:auto}
+table{border-collapse:collapse;width:100%}
+.scroll{overflow-x:auto}
+.scroll:focus{outline:3px solid #005fcc}
 th,td{border:1px solid #767676;padding:.3rem .5rem;text-align:left;vertical-align:top}
 caption{text-align:left;font-weight:bold}
 .tlp{background:#000;padding:0 .4rem;font-family:monospace}

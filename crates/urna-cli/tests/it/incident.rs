@@ -448,3 +448,129 @@ fn incident_sharing_story() {
     );
     drop(w);
 }
+
+/// The public summary page passes axe-core (no serious or critical violation) in Chromium,
+/// with a CLEAR report (indicators listed), a sealed AMBER one and an acknowledgment, and fits
+/// a phone's width.
+#[test]
+fn incident_summary_page_is_accessible() {
+    use crate::web::{Browser, Tools};
+    let Some(tools) = Tools::find("incident_summary_page_is_accessible", false) else {
+        return;
+    };
+    let Some(axe_source) = crate::web_map::axe_js().map(|p| std::fs::read_to_string(p).unwrap())
+    else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let keys = d.join("keys");
+    let mut config = format!("origin = \"{INCIDENTS}\"\n");
+    for (id, name) in [
+        ("cert.example", "National CERT"),
+        ("cec.example", "Commission"),
+    ] {
+        let o = output(&[
+            "incident",
+            "keygen",
+            "--id",
+            id,
+            "--name",
+            name,
+            "--out-dir",
+            p(&keys),
+        ]);
+        expect(&o, 0);
+        config += &String::from_utf8(o.stdout).unwrap();
+    }
+    std::fs::write(d.join("incidents.toml"), &config).unwrap();
+    let inc = d.join("inc");
+    run(
+        &[
+            "incident",
+            "init",
+            "--dir",
+            p(&inc),
+            "--config",
+            p(&d.join("incidents.toml")),
+        ],
+        0,
+    );
+    let cert = keys.join("cert.example.key");
+    let o = run(
+        &[
+            "incident",
+            "report",
+            "--dir",
+            p(&inc),
+            "--key",
+            p(&cert),
+            "--tlp",
+            "amber",
+            "--to",
+            "cec.example",
+            "--summary",
+            SECRET,
+        ],
+        0,
+    );
+    let incident = o
+        .split_whitespace()
+        .find(|w| w.starts_with("sha256:"))
+        .unwrap()
+        .to_owned();
+    run(
+        &[
+            "incident",
+            "report",
+            "--dir",
+            p(&inc),
+            "--key",
+            p(&cert),
+            "--tlp",
+            "clear",
+            "--system",
+            "public results mirror",
+            "--indicator",
+            "ipv4 203.0.113.7",
+            "--indicator",
+            "sha256 e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+            "--summary",
+            "A denial-of-service attempt <script>alert(1)</script> on the mirror.",
+        ],
+        0,
+    );
+    run(
+        &[
+            "incident",
+            "ack",
+            "--dir",
+            p(&inc),
+            "--key",
+            p(&keys.join("cec.example.key")),
+            "--incident",
+            &incident,
+        ],
+        0,
+    );
+    let public = d.join("public");
+    run(
+        &["incident", "publish", "--dir", p(&inc), "--out", p(&public)],
+        0,
+    );
+    let html = std::fs::read_to_string(public.join("index.html")).unwrap();
+    assert!(
+        html.contains("&lt;script&gt;") && !html.contains("<script>"),
+        "{html}"
+    );
+
+    let b = Browser::phone(&tools, (390, 844));
+    b.goto(&format!("file://{}", p(&public.join("index.html"))));
+    let found = crate::web_map::axe(&b, &axe_source);
+    assert!(found.is_empty(), "axe-core: {}", found.join("\n"));
+    let v = b.js(
+        "return [document.documentElement.scrollWidth, window.innerWidth];",
+        &[],
+    );
+    assert!(v[0].as_u64() <= v[1].as_u64(), "wider than the phone: {v}");
+}
