@@ -197,3 +197,90 @@ fn details_text_round_trips_and_rejects_line_breaks_in_values() {
     };
     assert!(bad.validate().is_err());
 }
+
+mod props {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// A value the format allows: printable, no space at either end.
+    fn value() -> impl Strategy<Value = String> {
+        "[a-zA-Z0-9äß€.:/_-]([a-zA-Z0-9 äß€.:/_-]{0,40}[a-zA-Z0-9äß€.:/_-])?"
+    }
+
+    fn id() -> impl Strategy<Value = String> {
+        "[a-z0-9][a-z0-9./_-]{0,20}"
+    }
+
+    fn body() -> impl Strategy<Value = IncidentBody> {
+        let details = (
+            proptest::collection::vec(value(), 0..4),
+            proptest::collection::vec(value(), 0..4),
+            value(),
+        )
+            .prop_map(|(systems, indicators, summary)| Details {
+                systems,
+                indicators,
+                summary,
+            });
+        let sealed = proptest::collection::vec(any::<u8>(), 0..64).prop_map(|tail| {
+            let mut b = crate::seal::AGE_MAGIC.to_vec();
+            b.extend(tail);
+            b
+        });
+        let recipients = proptest::collection::btree_set(id(), 1..4)
+            .prop_map(|s| s.into_iter().collect::<Vec<_>>());
+        (
+            0usize..3,
+            any::<[u8; 32]>(),
+            id(),
+            0u64..253_402_300_800,
+            0usize..4,
+            0usize..4,
+            details,
+            sealed,
+            recipients,
+        )
+            .prop_map(
+                |(k, hash, institution, time, t, s, details, sealed, recipients)| {
+                    let kind = Kind::ALL[k];
+                    let tlp = Tlp::ALL[t];
+                    let notice = (kind != Kind::Ack).then(|| Notice {
+                        tlp,
+                        status: Status::ALL[s],
+                        recipients: if tlp.is_sealed() { recipients } else { vec![] },
+                        content: if tlp.is_sealed() {
+                            Content::Sealed(sealed)
+                        } else {
+                            Content::Clear(details)
+                        },
+                    });
+                    IncidentBody {
+                        kind,
+                        incident: (kind != Kind::Report).then_some(hash),
+                        institution,
+                        time: UtcTime(time),
+                        notice,
+                    }
+                },
+            )
+    }
+
+    proptest! {
+        /// Every body the format can hold survives `to_text` then `parse` unchanged, and its
+        /// text is canonical: parsing it and writing it again gives the same bytes.
+        #[test]
+        fn body_text_round_trips(b in body()) {
+            let text = b.to_text();
+            let back = IncidentBody::parse(&text).unwrap();
+            prop_assert_eq!(&back, &b);
+            prop_assert_eq!(back.to_text(), text);
+        }
+
+        /// Any time from 1970 to 9999 writes as RFC 3339 and parses back to the same second.
+        #[test]
+        fn time_round_trips(t in 0u64..253_402_300_800) {
+            prop_assert_eq!(UtcTime::parse(&UtcTime(t).to_string()), Ok(UtcTime(t)));
+        }
+    }
+}
