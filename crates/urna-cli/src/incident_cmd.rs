@@ -202,6 +202,10 @@ struct Source {
     /// The log's public key, for a directory without the log key (a published copy).
     #[arg(long)]
     log_key: Option<String>,
+    /// The witnesses and quorum the checkpoint must have (the witnesses.toml format); default
+    /// DIR/witnesses.toml if there is one. `log` exits with code 1 if the quorum is missing.
+    #[arg(long)]
+    witnesses: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -284,9 +288,14 @@ pub(crate) fn run(args: IncidentArgs) -> Result<ExitCode> {
                     "{}",
                     serde_json::to_string_pretty(&timeline_json(&log, identity.as_ref()))?
                 );
-            } else {
-                out!("{}", checkpoint_line(&source.dir, &log)?);
-                outp!("{}", timeline_text(&log, identity.as_ref()));
+                return Ok(ExitCode::SUCCESS);
+            }
+            let (line, quorum) = checkpoint_line(&source, &log)?;
+            out!("{line}");
+            outp!("{}", timeline_text(&log, identity.as_ref()));
+            if !quorum {
+                eprintln!("urna: the checkpoint lacks its witness quorum");
+                return Ok(ExitCode::from(1));
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -465,15 +474,27 @@ fn cosign(dir: &Path, log: &mut IncidentLog) -> Result<ExitCode> {
     }
 }
 
-/// Which witnesses of `DIR/witnesses.toml` cosigned the log's current checkpoint.
-fn checkpoint_line(dir: &Path, log: &IncidentLog) -> Result<String> {
+/// Which witnesses of the policy (`--witnesses`, else `DIR/witnesses.toml`) cosigned the
+/// log's current checkpoint, and whether they make its quorum (true without a policy).
+fn checkpoint_line(source: &Source, log: &IncidentLog) -> Result<(String, bool)> {
     let head = format!(
         "incident log {}: {} entries",
         log.config().origin,
         log.size()
     );
-    let Some(policy) = urna_server::publish::read_policy(dir)? else {
-        return Ok(format!("{head}; checkpoint signed by the log key"));
+    let policy = match &source.witnesses {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            Some(
+                urna_server::WitnessPolicy::from_toml(&text)
+                    .with_context(|| format!("{}", path.display()))?,
+            )
+        }
+        None => urna_server::publish::read_policy(&source.dir)?,
+    };
+    let Some(policy) = policy else {
+        return Ok((format!("{head}; checkpoint signed by the log key"), true));
     };
     let note = urna_model::note::Note::parse(log.checkpoint())?;
     let got: Vec<&str> = policy
@@ -482,18 +503,20 @@ fn checkpoint_line(dir: &Path, log: &IncidentLog) -> Result<String> {
         .filter(|w| w.verifier.verify(&note).is_ok())
         .map(|w| w.name.as_str())
         .collect();
-    let quorum = if got.len() >= policy.quorum {
+    let reached = got.len() >= policy.quorum;
+    let quorum = if reached {
         "quorum reached"
     } else {
         "QUORUM MISSING"
     };
-    Ok(format!(
+    let line = format!(
         "{head}; checkpoint cosigned by {} of {} witnesses ({}), {quorum} (k = {})",
         got.len(),
         policy.witnesses.len(),
         got.join(", "),
         policy.quorum
-    ))
+    );
+    Ok((line, reached))
 }
 
 fn decrypt(source: &Source, identity: &Path, entry: Option<u64>) -> Result<ExitCode> {

@@ -388,18 +388,41 @@ fn incident_sharing_story() {
         assert!(page.contains("Accounts reset; no protocol was changed."));
     }
     assert!(html.contains("TLP:AMBER") && html.contains("<html lang=\"en\">"));
-    let t = run(
-        &[
+    let log_copy = |witnesses: &Path| {
+        output(&[
             "incident",
             "log",
             "--dir",
             p(&public),
             "--log-key",
             &incidents_vkey,
-        ],
+            "--witnesses",
+            p(witnesses),
+        ])
+    };
+    let t = expect(&log_copy(&inc.join("witnesses.toml")), 0);
+    assert!(
+        t.contains("3 entries") && t.contains("quorum reached"),
+        "{t}"
+    );
+    // Against a policy that also wants a witness that never cosigned, the quorum is missing.
+    let other = d.join("other.key");
+    run(
+        &["witness", "keygen", "--name", "other", "--out", p(&other)],
         0,
     );
-    assert!(t.contains("3 entries"), "{t}");
+    let other_vkey = run(&["witness", "vkey", "--key", p(&other)], 0);
+    let strict = d.join("strict");
+    std::fs::create_dir_all(&strict).unwrap();
+    witnesses_toml(
+        &strict,
+        &[table[0], ("other", "http://127.0.0.1:9", other_vkey.trim())],
+    );
+    let t = expect(&log_copy(&strict.join("witnesses.toml")), 1);
+    assert!(
+        t.contains("1 of 2 witnesses (cyber-agency), QUORUM MISSING"),
+        "{t}"
+    );
     std::fs::write(public.join("log/checkpoint"), b"tampered").unwrap();
     expect(
         &output(&[
