@@ -325,4 +325,5 @@ caption{text-align:left;font-weight:bold}
 .tlp{background:#000;padding:0 .4rem;font-family:monospace}
 .tlp-clear{color:#fff}.tlp-green{color:#33ff00}.tlp-amber{color:#ffc000}.tlp-red{color:#ff2b2b}
 code{overflow-wrap:anywhere}
+td p{margin:0 0 .3rem}
 ";
