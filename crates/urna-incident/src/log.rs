@@ -463,6 +463,17 @@ impl IncidentLog {
             };
             tiles.push((tile, bytes));
         }
+        // Every tile of the growth holds content no signed checkpoint covers yet; one already
+        // on disk with other bytes is the leftover of an append that crashed before its
+        // checkpoint, and is replaced.
+        for (tile, bytes) in &tiles {
+            if let Some(existing) = self.tiles.read(tile).map_err(damaged)?
+                && existing != *bytes
+            {
+                let path = self.tiles.tile_path(tile);
+                fs::remove_file(&path).map_err(io("remove", &path))?;
+            }
+        }
         self.tiles.write_tiles(&tiles).map_err(damaged)?;
         let checkpoint = Checkpoint::new(&self.config.origin, new, staged.tree.root())
             .sign(&signer)?

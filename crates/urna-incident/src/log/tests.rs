@@ -226,6 +226,26 @@ fn a_note_changed_on_disk_stops_the_open() {
 }
 
 #[test]
+fn an_append_that_crashed_before_its_checkpoint_does_not_block_the_next() {
+    let f = Fixture::new();
+    let mut log = f.log();
+    let cfg = log.config().clone();
+    log.append(&[report(&cfg, f.signer(0), T0, &draft(Tlp::Clear, &[])).unwrap()])
+        .unwrap();
+    drop(log);
+    // A crashed append left the tiles of size 2 (another note), but no checkpoint for them.
+    let lost = report(&cfg, f.signer(1), T0, &draft(Tlp::Clear, &[])).unwrap();
+    let bundle = f.dir.path().join("log/tile/entries/000.p/2");
+    let first = std::fs::read(f.dir.path().join("log/tile/entries/000.p/1")).unwrap();
+    std::fs::write(&bundle, [first.as_slice(), &[0, 0]].concat()).unwrap();
+    let mut log = f.log();
+    assert_eq!(log.size(), 1);
+    log.append(&[lost]).unwrap();
+    drop(log);
+    assert_eq!(f.log().size(), 2);
+}
+
+#[test]
 fn updates_and_acks_follow_the_rules() {
     let f = Fixture::new();
     let mut log = f.log();
