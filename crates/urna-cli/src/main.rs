@@ -59,6 +59,7 @@ mod demo_desk;
 mod desk_cmd;
 mod export_cmd;
 mod forensics_cmd;
+mod incident_cmd;
 mod keys_cmd;
 mod log_cmd;
 mod reading;
@@ -276,6 +277,9 @@ enum Command {
     },
     /// Run a transparency-log witness, or create its key (see `urna witness --help` for the roles).
     Witness(witness_cmd::WitnessArgs),
+    /// Share security incidents between institutions: signed notes in a witnessed incident
+    /// log, sealed with age above TLP:CLEAR (see `urna incident --help`).
+    Incident(incident_cmd::IncidentArgs),
     /// Serve intake over HTTP (`POST /v1/protocols`) and the public bundle, publishing
     /// continuously; stops cleanly on SIGINT or SIGTERM.
     Serve(serve_cmd::ServeArgs),
@@ -631,6 +635,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Log { command } => log_cmd::run(command),
         Command::Status { data } => log_cmd::status(&data),
         Command::Witness(args) => witness_cmd::run(args),
+        Command::Incident(args) => incident_cmd::run(args),
         Command::Seats {
             rules,
             votes,

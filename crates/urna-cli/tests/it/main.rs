@@ -15,6 +15,7 @@ mod desk_audit;
 mod export;
 mod forensics;
 mod forensics_bundle;
+mod incident;
 mod keys;
 mod log_story;
 mod map;

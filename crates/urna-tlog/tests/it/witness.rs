@@ -258,3 +258,57 @@ fn malformed_variants(good: &[u8]) -> Vec<Vec<u8>> {
         s.replace('\n', "\r\n").into_bytes(),
     ]
 }
+
+/// One witness follows two logs (the results log and the incident log, each with its own
+/// origin and key): each log's state is its own, so a request for one is judged against that
+/// log's last cosigned size, and one log's key cannot sign for the other.
+#[test]
+fn a_witness_keeps_one_state_per_log_origin() {
+    const INCIDENTS: &str = "urna.example/incidents";
+    let results_key = NoteSigner::from_seed(ORIGIN, &[7; 32]).unwrap();
+    let incidents_key = NoteSigner::from_seed(INCIDENTS, &[9; 32]).unwrap();
+    let mut witness =
+        Witness::new(CosignatureSigner::from_seed("witness.example/w1", &[8; 32]).unwrap());
+    witness.add_log(ORIGIN, results_key.verifier());
+    witness.add_log(INCIDENTS, incidents_key.verifier());
+    let clock = FixedClock(1_750_000_000);
+    let (_, store) = build(60);
+    let signed = |origin: &str, key: &NoteSigner, old: u64, new: u64| {
+        let root = root_at(&store, TreeSize(new)).unwrap();
+        let proof = consistency_proof(&store, TreeSize(old), TreeSize(new)).unwrap_or_default();
+        let cp = Checkpoint::new(origin, TreeSize(new), root);
+        AddCheckpointRequest {
+            old_size: TreeSize(old),
+            proof,
+            note: cp.sign(key).unwrap(),
+            checkpoint: cp,
+        }
+        .to_bytes()
+    };
+    let mut state = WitnessState::default();
+    let c = witness
+        .add_checkpoint(&state, &signed(ORIGIN, &results_key, 0, 50), &clock)
+        .unwrap();
+    state.commit(&c).unwrap();
+    let c = witness
+        .add_checkpoint(&state, &signed(INCIDENTS, &incidents_key, 0, 3), &clock)
+        .unwrap();
+    state.commit(&c).unwrap();
+    assert_eq!(state.get(ORIGIN).unwrap().size, 50);
+    assert_eq!(state.get(INCIDENTS).unwrap().size, 3);
+
+    // The incident log grows from its own size; the results log's 50 does not matter to it.
+    let c = witness
+        .add_checkpoint(&state, &signed(INCIDENTS, &incidents_key, 3, 5), &clock)
+        .unwrap();
+    state.commit(&c).unwrap();
+    let e = witness
+        .add_checkpoint(&state, &signed(INCIDENTS, &incidents_key, 50, 55), &clock)
+        .unwrap_err();
+    assert_eq!(e.conflict_body().as_deref(), Some("5\n"));
+    // The results log's key does not sign for the incident log.
+    let e = witness
+        .add_checkpoint(&state, &signed(INCIDENTS, &results_key, 5, 6), &clock)
+        .unwrap_err();
+    assert_eq!(e.status(), 403);
+}
