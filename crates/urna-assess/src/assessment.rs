@@ -77,10 +77,9 @@ impl Assessment {
             return Err(invalid("date", "must be a calendar date YYYY-MM-DD"));
         }
         let findings = run_all(&inputs)?;
-        let election = urna_model::definition::Election::load(
-            &inputs.data.join(urna_store::DEFINITION_FILE),
-        )
-        .map_err(|e| invalid("data", &e.to_string()))?;
+        let election =
+            urna_model::definition::Election::load(&inputs.data.join(urna_store::DEFINITION_FILE))
+                .map_err(|e| invalid("data", &e.to_string()))?;
         let answers = catalogue()
             .iter()
             .map(|c| automatic(c, &findings).unwrap_or_else(|| open(c)))
@@ -124,7 +123,12 @@ impl Assessment {
         for a in &self.answers {
             s.push_str("\n[[answer]]\n");
             if let Some(c) = crate::controls::control(&a.id) {
-                s.push_str(&format!("# {} ({}; EU: {})\n", c.title(crate::Lang::En), c.nist.join(", "), c.eu));
+                s.push_str(&format!(
+                    "# {} ({}; EU: {})\n",
+                    c.title(crate::Lang::En),
+                    c.nist.join(", "),
+                    c.eu
+                ));
                 s.push_str(&format!("# {}\n", c.question(crate::Lang::En)));
                 if c.check.is_some() {
                     s.push_str("# answered by urna's own check\n");
@@ -151,7 +155,11 @@ impl Assessment {
         let h = file.assessment;
         let sha = |field: &str, v: &str| -> Result<String, AssessmentError> {
             v.strip_prefix("sha256:")
-                .filter(|x| x.len() == 64 && x.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+                .filter(|x| {
+                    x.len() == 64
+                        && x.bytes()
+                            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+                })
                 .map(str::to_owned)
                 .ok_or_else(|| invalid(field, "must be sha256:<64 lower-case hex>"))
         };
@@ -164,7 +172,10 @@ impl Assessment {
             ));
         }
         if !valid_date(&h.date) {
-            return Err(invalid("assessment.date", "must be a calendar date YYYY-MM-DD"));
+            return Err(invalid(
+                "assessment.date",
+                "must be a calendar date YYYY-MM-DD",
+            ));
         }
         let mut answers = Vec::with_capacity(catalogue().len());
         for c in catalogue() {
@@ -195,7 +206,10 @@ impl Assessment {
             let evidence = a.evidence.trim();
             let evidence = if evidence.is_empty() {
                 if answer.needs_evidence() {
-                    return Err(invalid(&at("evidence"), &format!("`{}` needs its evidence", answer.word())));
+                    return Err(invalid(
+                        &at("evidence"),
+                        &format!("`{}` needs its evidence", answer.word()),
+                    ));
                 }
                 None
             } else {
@@ -213,7 +227,10 @@ impl Assessment {
             .iter()
             .find(|a| !catalogue().iter().any(|c| c.id == a.id))
         {
-            return Err(invalid(&format!("answer {}", extra.id), "not a control of this catalogue"));
+            return Err(invalid(
+                &format!("answer {}", extra.id),
+                "not a control of this catalogue",
+            ));
         }
         Ok(Self {
             election: h.election,
@@ -248,19 +265,19 @@ impl Assessment {
             ));
         }
         for (c, a) in catalogue().iter().zip(&self.answers) {
-            if let Some(fresh) = automatic(c, &findings) {
-                if fresh != *a {
-                    return Err(invalid(
-                        &format!("answer {}", c.id),
-                        &format!(
-                            "urna's check now says `{} {}`, the file says `{} {}`; run urna assess init again",
-                            fresh.answer,
-                            fresh.evidence.as_deref().unwrap_or(""),
-                            a.answer,
-                            a.evidence.as_deref().unwrap_or("")
-                        ),
-                    ));
-                }
+            if let Some(fresh) = automatic(c, &findings)
+                && fresh != *a
+            {
+                return Err(invalid(
+                    &format!("answer {}", c.id),
+                    &format!(
+                        "urna's check now says `{} {}`, the file says `{} {}`; run urna assess init again",
+                        fresh.answer,
+                        fresh.evidence.as_deref().unwrap_or(""),
+                        a.answer,
+                        a.evidence.as_deref().unwrap_or("")
+                    ),
+                ));
             }
         }
         Ok(self.body())
@@ -345,3 +362,6 @@ pub fn date_of_ms(ms: u64) -> String {
     let (y, m, d) = crate::check::civil_from_days(ms / 86_400_000);
     format!("{y:04}-{m:02}-{d:02}")
 }
+
+#[cfg(test)]
+mod tests;

@@ -21,7 +21,7 @@ use urna_model::definition::Election;
 use urna_model::note::NoteSigner;
 use urna_server::publish::read_policy;
 use urna_server::tls::{Tls, check_listen};
-use urna_store::backup::{BackupInfo, Backup};
+use urna_store::backup::{Backup, BackupInfo};
 use urna_store::log::{LATEST_CHECKPOINT_FILE, LOG_DIR, LOG_KEY_FILE};
 use urna_store::reader::EntryReader;
 use urna_store::{DEFINITION_FILE, WITNESSES_FILE};
@@ -196,9 +196,7 @@ pub fn run_all(inputs: &Inputs) -> Result<Vec<Finding>, CheckError> {
                 CheckId::Backups => backups(inputs.backups.as_deref(), &election),
                 CheckId::KeyCustody => key_custody(&inputs.data),
                 CheckId::BackupsWithoutKeys => backups_without_keys(inputs.backups.as_deref()),
-                CheckId::AuditTrail => {
-                    audit_trail(inputs.desk.as_deref().unwrap_or(&inputs.data))
-                }
+                CheckId::AuditTrail => audit_trail(inputs.desk.as_deref().unwrap_or(&inputs.data)),
             };
             Finding {
                 check,
@@ -315,20 +313,15 @@ fn log_integrity(data: &Path, e: &Election) -> Answer {
     ] {
         let path = data.join(&file);
         match std::fs::read(&path) {
-            Ok(bytes) => {
-                match urna_tlog::checkpoint::open(&bytes, verifier.name(), &verifier) {
-                    Ok((cp, _)) => seen.push(format!(
-                        "{what} checkpoint of {} entries verifies",
-                        cp.size.0
-                    )),
-                    Err(err) => {
-                        return (
-                            Outcome::Fail,
-                            format!("{}: {err}", file.display()),
-                        );
-                    }
+            Ok(bytes) => match urna_tlog::checkpoint::open(&bytes, verifier.name(), &verifier) {
+                Ok((cp, _)) => seen.push(format!(
+                    "{what} checkpoint of {} entries verifies",
+                    cp.size.0
+                )),
+                Err(err) => {
+                    return (Outcome::Fail, format!("{}: {err}", file.display()));
                 }
-            }
+            },
             Err(err) if err.kind() == std::io::ErrorKind::NotFound && what == "published" => {
                 seen.push("no checkpoint published yet".into());
             }
@@ -338,7 +331,9 @@ fn log_integrity(data: &Path, e: &Election) -> Answer {
     let recorded = EntryReader::open(data).and_then(|r| r.definition_sha256());
     match recorded {
         Ok(sha) if sha == hex(&e.digest) => {
-            seen.push(format!("the log was made for this definition (sha256:{sha})"));
+            seen.push(format!(
+                "the log was made for this definition (sha256:{sha})"
+            ));
             (Outcome::Pass, seen.join("; "))
         }
         Ok(sha) => (
@@ -488,7 +483,10 @@ fn serve_tls(config: Option<&Path>) -> Answer {
         let addr: SocketAddr = match listen.parse() {
             Ok(a) => a,
             Err(_) => {
-                failed.push(format!("urna {}: --listen {listen:?} is not an address", c.name));
+                failed.push(format!(
+                    "urna {}: --listen {listen:?} is not an address",
+                    c.name
+                ));
                 continue;
             }
         };
@@ -502,7 +500,10 @@ fn serve_tls(config: Option<&Path>) -> Answer {
                 c.name,
                 tls.cert.display()
             )),
-            Ok(None) => seen.push(format!("urna {} on {addr}: plain HTTP on loopback only", c.name)),
+            Ok(None) => seen.push(format!(
+                "urna {} on {addr}: plain HTTP on loopback only",
+                c.name
+            )),
             Err(err) => failed.push(format!("urna {}: {err}", c.name)),
         }
     }
@@ -603,7 +604,11 @@ fn backups(dir: Option<&Path>, e: &Election) -> Answer {
     if !broken.is_empty() {
         return (
             Outcome::Fail,
-            format!("{} backups do not match their manifests: {}", broken.len(), broken.join("; ")),
+            format!(
+                "{} backups do not match their manifests: {}",
+                broken.len(),
+                broken.join("; ")
+            ),
         );
     }
     let Some(newest) = intact.iter().max_by_key(|i| i.created_ms) else {
@@ -613,7 +618,11 @@ fn backups(dir: Option<&Path>, e: &Election) -> Answer {
                 "no backup of election {} under {}{}",
                 e.id,
                 dir.display(),
-                if other > 0 { format!(" ({other} of other elections)") } else { String::new() }
+                if other > 0 {
+                    format!(" ({other} of other elections)")
+                } else {
+                    String::new()
+                }
             ),
         );
     };
@@ -642,7 +651,10 @@ fn backups_without_keys(dir: Option<&Path>) -> Answer {
         Err(err) => return (Outcome::Fail, format!("{}: {err}", dir.display())),
     };
     if found.is_empty() {
-        return (Outcome::Unknown, format!("no backups under {}", dir.display()));
+        return (
+            Outcome::Unknown,
+            format!("no backups under {}", dir.display()),
+        );
     }
     let mut with_keys = Vec::new();
     for d in &found {
@@ -657,7 +669,11 @@ fn backups_without_keys(dir: Option<&Path>) -> Answer {
     if with_keys.is_empty() {
         (
             Outcome::Pass,
-            format!("{} backups under {}, none holds private keys", found.len(), dir.display()),
+            format!(
+                "{} backups under {}, none holds private keys",
+                found.len(),
+                dir.display()
+            ),
         )
     } else {
         (
@@ -698,7 +714,9 @@ fn key_custody(data: &Path) -> Answer {
         if mode & 0o077 == 0 {
             ok.push(format!("{name} {mode:04o}"));
         } else {
-            bad.push(format!("{name} has mode {mode:04o} (group or others may read it; chmod 600)"));
+            bad.push(format!(
+                "{name} has mode {mode:04o} (group or others may read it; chmod 600)"
+            ));
         }
     }
     let dir_mode = std::fs::metadata(&secrets).map_or(0, |m| m.permissions().mode() & 0o7777);
@@ -732,7 +750,8 @@ fn audit_trail(dir: &Path) -> Answer {
             ),
         );
     }
-    let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let flags =
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let result = rusqlite::Connection::open_with_flags(&path, flags).and_then(|conn| {
         let objects: BTreeSet<String> = conn
             .prepare("SELECT name FROM sqlite_master WHERE type IN ('table', 'trigger')")?
@@ -790,8 +809,10 @@ fn backup_dirs(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
 }
 
 fn name_of(p: &Path) -> String {
-    p.file_name()
-        .map_or_else(|| p.display().to_string(), |n| n.to_string_lossy().into_owned())
+    p.file_name().map_or_else(
+        || p.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    )
 }
 
 /// The host of an `http(s)://host[:port]/…` URL, lower-case, without brackets or port.

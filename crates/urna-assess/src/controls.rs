@@ -265,7 +265,13 @@ mod tests {
         let base = CONTROLS_TOML.replacen("check = \"station-keys\"", "check = \"nope\"", 1);
         let e = parse(&base).unwrap_err().to_string();
         assert!(e.contains("station-keys") && e.contains("`check`"), "{e}");
-        let dup = format!("{CONTROLS_TOML}\n{}", &CONTROLS_TOML[CONTROLS_TOML.find("[[control]]").unwrap()..].split("\n\n").next().unwrap());
+        let dup = format!(
+            "{CONTROLS_TOML}\n{}",
+            &CONTROLS_TOML[CONTROLS_TOML.find("[[control]]").unwrap()..]
+                .split("\n\n")
+                .next()
+                .unwrap()
+        );
         let e = parse(&dup).unwrap_err().to_string();
         assert!(e.contains("duplicate id"), "{e}");
         let e = parse("[[control]]\nid = \"x\"\n").unwrap_err().to_string();

@@ -182,7 +182,10 @@ impl AssessmentBody {
             rule: rule.to_owned(),
         };
         let Some(body) = text.strip_suffix('\n') else {
-            return Err(err(text.lines().count().max(1), "the body must end in a newline"));
+            return Err(err(
+                text.lines().count().max(1),
+                "the body must end in a newline",
+            ));
         };
         let mut lines = body.split('\n').enumerate().map(|(i, l)| (i + 1, l));
         let mut next = |key: &str| -> Result<(usize, &str), BodyError> {
@@ -204,7 +207,9 @@ impl AssessmentBody {
         let (n, election) = field(next("election")?, "election")?;
         if election.is_empty()
             || election.len() > MAX_ELECTION_BYTES
-            || election.chars().any(|c| c.is_whitespace() || c.is_control())
+            || election
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control())
         {
             return Err(err(n, "field `election`: 1 to 128 bytes without spaces"));
         }
@@ -245,9 +250,13 @@ impl AssessmentBody {
                 )
             })?;
             if let Some(e) = evidence {
-                check_evidence(e).map_err(|rule| err(n, &format!("control {id}: evidence {rule}")))?;
+                check_evidence(e)
+                    .map_err(|rule| err(n, &format!("control {id}: evidence {rule}")))?;
             } else if answer.needs_evidence() {
-                return Err(err(n, &format!("control {id}: `{word}` needs its evidence")));
+                return Err(err(
+                    n,
+                    &format!("control {id}: `{word}` needs its evidence"),
+                ));
             }
             answers.push(ControlAnswer {
                 id: id.to_owned(),
@@ -360,7 +369,11 @@ pub fn verify(
     let unchecked = note
         .signatures()
         .iter()
-        .filter(|s| !trusted.iter().any(|v| v.name() == s.name && v.key_id() == s.key_id))
+        .filter(|s| {
+            !trusted
+                .iter()
+                .any(|v| v.name() == s.name && v.key_id() == s.key_id)
+        })
         .map(|s| s.name.clone())
         .collect();
     Ok((body, signed, unchecked))
@@ -368,8 +381,10 @@ pub fn verify(
 
 fn sha256_hex(v: &str) -> Option<String> {
     let h = v.strip_prefix("sha256:")?;
-    (h.len() == 64 && h.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
-        .then(|| h.to_owned())
+    (h.len() == 64
+        && h.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+    .then(|| h.to_owned())
 }
 
 /// `YYYY-MM-DD`, a real day of the Gregorian calendar.

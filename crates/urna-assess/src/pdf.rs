@@ -12,7 +12,7 @@
 //! 0.7 MB), right-to-left and complex shaping (none of the four languages needs it).
 
 use pdf_writer::types::{CidFontType, FontFlags, SystemInfo};
-use pdf_writer::{Content, Finish as _, Name, Pdf, Rect, Ref, Str};
+use pdf_writer::{Content, Finish as _, Name, Pdf, Rect, Ref, Str, TextStr};
 
 use crate::Lang;
 use crate::controls::control;
@@ -77,18 +77,48 @@ pub fn pdf(
         Ok::<(), PdfError>(())
     };
     para(&mut lines, TITLE_PT, 0.0, l.title)?;
-    para(&mut lines, BODY_PT, 0.0, &format!("{}: {}", l.election, body.election))?;
-    para(&mut lines, BODY_PT, 0.0, &format!("{}: {}", l.date, body.date))?;
-    para(&mut lines, BODY_PT, 0.0, &format!("{}: sha256:{}", l.definition, body.definition))?;
-    para(&mut lines, BODY_PT, 0.0, &format!("{}: sha256:{}", l.controls, body.controls))?;
+    para(
+        &mut lines,
+        BODY_PT,
+        0.0,
+        &format!("{}: {}", l.election, body.election),
+    )?;
+    para(
+        &mut lines,
+        BODY_PT,
+        0.0,
+        &format!("{}: {}", l.date, body.date),
+    )?;
+    para(
+        &mut lines,
+        BODY_PT,
+        0.0,
+        &format!("{}: sha256:{}", l.definition, body.definition),
+    )?;
+    para(
+        &mut lines,
+        BODY_PT,
+        0.0,
+        &format!("{}: sha256:{}", l.controls, body.controls),
+    )?;
     let signed = if signers.verified.is_empty() {
         l.nobody.to_owned()
     } else {
         signers.verified.join(", ")
     };
-    para(&mut lines, BODY_PT, 0.0, &format!("{}: {signed}", l.signed_by))?;
+    para(
+        &mut lines,
+        BODY_PT,
+        0.0,
+        &format!("{}: {signed}", l.signed_by),
+    )?;
     if !signers.unchecked.is_empty() {
-        para(&mut lines, BODY_PT, 0.0, &format!("{}: {}", l.unchecked, signers.unchecked.join(", ")))?;
+        para(
+            &mut lines,
+            BODY_PT,
+            0.0,
+            &format!("{}: {}", l.unchecked, signers.unchecked.join(", ")),
+        )?;
     }
     let summary: Vec<String> = Answer::ALL
         .iter()
@@ -97,19 +127,34 @@ pub fn pdf(
             (n > 0).then(|| format!("{} {n}", l.answer_word(*a)))
         })
         .collect();
-    para(&mut lines, BODY_PT, 0.0, &format!("{}: {}", l.summary, summary.join(", ")))?;
+    para(
+        &mut lines,
+        BODY_PT,
+        0.0,
+        &format!("{}: {}", l.summary, summary.join(", ")),
+    )?;
     for a in &body.answers {
         lines.push((BODY_PT, 0.0, String::new()));
         let c = control(&a.id);
         let title = c.map_or(a.id.as_str(), |c| c.title(lang));
         para(&mut lines, HEAD_PT, 0.0, &format!("{title} [{}]", a.id))?;
         if let Some(c) = c {
-            para(&mut lines, BODY_PT, 12.0, &format!("{}: {}", l.question, c.question(lang)))?;
             para(
                 &mut lines,
                 BODY_PT,
                 12.0,
-                &format!("{}: NIST IR 8310 {}; EU Compendium: {}", l.sources, c.nist.join(", "), c.eu),
+                &format!("{}: {}", l.question, c.question(lang)),
+            )?;
+            para(
+                &mut lines,
+                BODY_PT,
+                12.0,
+                &format!(
+                    "{}: NIST IR 8310 {}; EU Compendium: {}",
+                    l.sources,
+                    c.nist.join(", "),
+                    c.eu
+                ),
             )?;
         }
         let by = if a.answer.is_automatic() {
@@ -121,7 +166,11 @@ pub fn pdf(
             &mut lines,
             BODY_PT,
             12.0,
-            &format!("{}: {}{by}", l.answer, l.answer_word(a.answer).to_uppercase()),
+            &format!(
+                "{}: {}{by}",
+                l.answer,
+                l.answer_word(a.answer).to_uppercase()
+            ),
         )?;
         para(
             &mut lines,
@@ -164,7 +213,11 @@ pub fn pdf(
     let tree = alloc();
     let font_ref = alloc();
     let page_refs: Vec<(Ref, Ref)> = pages.iter().map(|_| (alloc(), alloc())).collect();
-    pdf.catalog(catalog).pages(tree);
+    let info = alloc();
+    pdf.catalog(catalog).pages(tree).lang(TextStr(lang.code()));
+    pdf.document_info(info)
+        .title(TextStr(&format!("{} — {}", l.title, body.election)))
+        .creator(TextStr("urna assess report"));
     pdf.pages(tree)
         .kids(page_refs.iter().map(|(p, _)| *p))
         .count(i32::try_from(page_refs.len()).unwrap_or(i32::MAX));
@@ -186,7 +239,7 @@ enum Face<'a> {
     Courier,
     TrueType {
         bytes: &'a [u8],
-        face: ttf_parser::Face<'a>,
+        face: Box<ttf_parser::Face<'a>>,
         name: String,
         used: std::cell::RefCell<std::collections::BTreeMap<u16, char>>,
     },
@@ -197,17 +250,20 @@ impl<'a> Face<'a> {
         Ok(match font {
             Font::Courier => Self::Courier,
             Font::TrueType(bytes) => {
-                let face = ttf_parser::Face::parse(bytes, 0).map_err(|e| PdfError::Font(e.to_string()))?;
+                let face =
+                    ttf_parser::Face::parse(bytes, 0).map_err(|e| PdfError::Font(e.to_string()))?;
                 let name = face
                     .names()
                     .into_iter()
-                    .find(|n| n.name_id == ttf_parser::name_id::POST_SCRIPT_NAME)
-                    .and_then(|n| n.to_string())
-                    .filter(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
+                    .filter(|n| n.name_id == ttf_parser::name_id::POST_SCRIPT_NAME)
+                    .find_map(|n| n.to_string())
+                    .filter(|n| {
+                        !n.is_empty() && n.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                    })
                     .unwrap_or_else(|| "EmbeddedFont".to_owned());
                 Self::TrueType {
                     bytes,
-                    face,
+                    face: Box::new(face),
                     name,
                     used: std::cell::RefCell::default(),
                 }
@@ -345,7 +401,9 @@ impl<'a> Face<'a> {
                     .cid_to_gid_map_predefined(Name(b"Identity"));
                 let mut widths = font.widths();
                 for gid in used.keys() {
-                    let adv = face.glyph_hor_advance(ttf_parser::GlyphId(*gid)).unwrap_or(0);
+                    let adv = face
+                        .glyph_hor_advance(ttf_parser::GlyphId(*gid))
+                        .unwrap_or(0);
                     widths.consecutive(*gid, [f32::from(adv) * 1000.0 / em]);
                 }
                 widths.finish();
@@ -366,8 +424,10 @@ impl<'a> Face<'a> {
                     .cap_height(scale(face.capital_height().unwrap_or(face.ascender())))
                     .stem_v(80.0)
                     .font_file2(file);
-                pdf.stream(file, bytes)
-                    .pair(Name(b"Length1"), i32::try_from(bytes.len()).unwrap_or(i32::MAX));
+                pdf.stream(file, bytes).pair(
+                    Name(b"Length1"),
+                    i32::try_from(bytes.len()).unwrap_or(i32::MAX),
+                );
                 let mut cmap = pdf_writer::types::UnicodeCmap::new(Name(b"Custom"), info);
                 for (gid, c) in used.iter() {
                     cmap.pair(*gid, *c);
@@ -400,5 +460,77 @@ fn winansi(c: char) -> Option<u8> {
             'ž' => 0x9e,
             _ => return None,
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::tests::body;
+
+    /// Debian's fonts-dejavu-core, installed by `.ci/run`.
+    const DEJAVU: &str = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf";
+
+    fn count(hay: &[u8], needle: &[u8]) -> usize {
+        hay.windows(needle.len()).filter(|w| *w == needle).count()
+    }
+
+    #[test]
+    fn courier_prints_english_and_albanian_and_refuses_cyrillic_by_name() {
+        let signers = Signers::default();
+        for lang in [Lang::En, Lang::Sq] {
+            let doc = pdf(&body(), &signers, lang, &Font::Courier).unwrap();
+            assert!(doc.starts_with(b"%PDF-"), "{lang}");
+            assert!(
+                doc.ends_with(b"%%EOF") || doc.ends_with(b"%%EOF\n"),
+                "{lang}"
+            );
+            assert_eq!(count(&doc, b"/BaseFont /Courier"), 1);
+        }
+        let e = pdf(&body(), &signers, Lang::Mk, &Font::Courier)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("U+0421") && e.contains("--font"), "{e}");
+    }
+
+    #[test]
+    fn an_embedded_truetype_font_prints_all_four_languages() {
+        let font = std::fs::read(DEJAVU).unwrap_or_else(|e| {
+            panic!("{DEJAVU}: {e}; install Debian's fonts-dejavu-core (.ci/run does)")
+        });
+        let font = Font::TrueType(font);
+        for lang in Lang::ALL {
+            let doc = pdf(&body(), &Signers::default(), lang, &font).unwrap();
+            assert!(doc.starts_with(b"%PDF-"));
+            assert_eq!(count(&doc, b"/FontFile2"), 1, "{lang}");
+            assert_eq!(count(&doc, b"/Identity-H"), 1, "{lang}");
+            assert_eq!(count(&doc, b"/ToUnicode"), 1, "{lang}");
+            assert!(
+                count(&doc, b"/Type /Page\n")
+                    + count(&doc, b"/Type /Page ")
+                    + count(&doc, b"/Type /Page/")
+                    >= 1
+            );
+        }
+        assert!(matches!(
+            pdf(
+                &body(),
+                &Signers::default(),
+                Lang::En,
+                &Font::TrueType(b"not a font".to_vec())
+            ),
+            Err(PdfError::Font(_))
+        ));
+    }
+
+    #[test]
+    fn long_words_are_broken_to_fit_the_line() {
+        let face = Face::Courier;
+        let lines = face.wrap(&"a".repeat(300), 10.0, 100.0).unwrap();
+        assert!(lines.len() > 1);
+        for l in &lines {
+            assert!(l.len() as f32 * 6.0 <= 100.0 + 0.01, "{l}");
+        }
+        assert_eq!(face.wrap("", 10.0, 100.0).unwrap(), [""]);
     }
 }

@@ -94,26 +94,46 @@ pub fn html(body: &AssessmentBody, signers: &Signers, lang: Lang) -> String {
         (l.definition, format!("sha256:{}", body.definition)),
         (l.controls, format!("sha256:{}", body.controls)),
     ] {
-        s.push_str(&format!("<dt>{}</dt><dd><code>{}</code></dd>\n", esc(k), esc(&v)));
+        s.push_str(&format!(
+            "<dt>{}</dt><dd><code>{}</code></dd>\n",
+            esc(k),
+            esc(&v)
+        ));
     }
     let signed = if signers.verified.is_empty() {
         esc(l.nobody)
     } else {
-        signers.verified.iter().map(|n| esc(n)).collect::<Vec<_>>().join(", ")
+        signers
+            .verified
+            .iter()
+            .map(|n| esc(n))
+            .collect::<Vec<_>>()
+            .join(", ")
     };
     s.push_str(&format!("<dt>{}</dt><dd>{signed}</dd>\n", esc(l.signed_by)));
     if !signers.unchecked.is_empty() {
         s.push_str(&format!(
             "<dt>{}</dt><dd>{}</dd>\n",
             esc(l.unchecked),
-            signers.unchecked.iter().map(|n| esc(n)).collect::<Vec<_>>().join(", ")
+            signers
+                .unchecked
+                .iter()
+                .map(|n| esc(n))
+                .collect::<Vec<_>>()
+                .join(", ")
         ));
     }
     s.push_str("</dl>\n");
     if body.controls != catalogue_sha256() {
-        s.push_str(&format!("<p class=\"warn\" role=\"note\">{}</p>\n", esc(l.other_catalogue)));
+        s.push_str(&format!(
+            "<p class=\"warn\" role=\"note\">{}</p>\n",
+            esc(l.other_catalogue)
+        ));
     }
-    s.push_str(&format!("<h2>{}</h2>\n<ul class=\"summary\">\n", esc(l.summary)));
+    s.push_str(&format!(
+        "<h2>{}</h2>\n<ul class=\"summary\">\n",
+        esc(l.summary)
+    ));
     for a in Answer::ALL {
         let n = body.answers.iter().filter(|x| x.answer == a).count();
         if n > 0 {
@@ -215,7 +235,16 @@ const EN: Labels = Labels {
     evidence: "Evidence",
     by_urna: "urna's own check",
     other_catalogue: "This assessment answers a different version of the controls than this urna's; titles and questions may not match.",
-    answers: ["pass", "fail", "unknown", "yes", "partly", "no", "not applicable", "open"],
+    answers: [
+        "pass",
+        "fail",
+        "unknown",
+        "yes",
+        "partly",
+        "no",
+        "not applicable",
+        "open",
+    ],
 };
 
 const SQ: Labels = Labels {
@@ -234,7 +263,16 @@ const SQ: Labels = Labels {
     evidence: "Dëshmia",
     by_urna: "kontroll i vetë urna",
     other_catalogue: "Ky vlerësim u përgjigjet një versioni tjetër të kontrolleve nga ai i këtij urna; titujt dhe pyetjet mund të mos përputhen.",
-    answers: ["kalon", "dështon", "e panjohur", "po", "pjesërisht", "jo", "nuk zbatohet", "e hapur"],
+    answers: [
+        "kalon",
+        "dështon",
+        "e panjohur",
+        "po",
+        "pjesërisht",
+        "jo",
+        "nuk zbatohet",
+        "e hapur",
+    ],
 };
 
 const MK: Labels = Labels {
@@ -253,7 +291,16 @@ const MK: Labels = Labels {
     evidence: "Доказ",
     by_urna: "сопствена проверка на urna",
     other_catalogue: "Оваа проценка одговара на друга верзија на контролите од онаа на овој urna; насловите и прашањата можеби не се совпаѓаат.",
-    answers: ["исполнето", "неисполнето", "непознато", "да", "делумно", "не", "не се применува", "отворено"],
+    answers: [
+        "исполнето",
+        "неисполнето",
+        "непознато",
+        "да",
+        "делумно",
+        "не",
+        "не се применува",
+        "отворено",
+    ],
 };
 
 const SR_LATN: Labels = Labels {
@@ -272,5 +319,65 @@ const SR_LATN: Labels = Labels {
     evidence: "Dokaz",
     by_urna: "vlastita provjera urna",
     other_catalogue: "Ova procjena odgovara na drugu verziju kontrola od one ovog urna; naslovi i pitanja se možda ne podudaraju.",
-    answers: ["ispunjeno", "neispunjeno", "nepoznato", "da", "djelimično", "ne", "ne primjenjuje se", "otvoreno"],
+    answers: [
+        "ispunjeno",
+        "neispunjeno",
+        "nepoznato",
+        "da",
+        "djelimično",
+        "ne",
+        "ne primjenjuje se",
+        "otvoreno",
+    ],
 };
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::note::AssessmentBody;
+
+    pub(crate) fn body() -> AssessmentBody {
+        AssessmentBody::parse(&format!(
+            "urna/assessment/v1\nelection: e-1\ndefinition: sha256:{}\ncontrols: sha256:{}\ndate: 2026-12-06\n\
+             control: station-keys pass 4 stations <b>&amp;</b>\ncontrol: capacity no Not yet measured\ncontrol: roles open\n",
+            "0".repeat(64),
+            catalogue_sha256()
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn every_language_has_its_words_and_the_page_names_its_language() {
+        let signers = Signers {
+            verified: vec!["cec".into()],
+            unchecked: vec!["someone".into()],
+        };
+        for lang in Lang::ALL {
+            let page = html(&body(), &signers, lang);
+            assert!(page.contains(&format!("<html lang=\"{}\">", lang.code())));
+            let l = Labels::of(lang);
+            assert!(page.contains(l.title) && page.contains(l.answer_word(Answer::Pass)));
+            let c = control("station-keys").unwrap();
+            assert!(page.contains(&esc(c.question(lang))), "{lang}");
+            // Evidence is text, never markup.
+            assert!(
+                page.contains("4 stations &lt;b&gt;&amp;amp;&lt;/b&gt;"),
+                "{lang}"
+            );
+            assert!(page.contains("<th scope=\"row\">"));
+            assert!(page.contains("@media print"));
+        }
+        let words: std::collections::BTreeSet<_> =
+            Lang::ALL.iter().map(|l| Labels::of(*l).title).collect();
+        assert_eq!(words.len(), 4, "each language its own title");
+    }
+
+    #[test]
+    fn a_body_of_another_catalogue_is_flagged() {
+        let mut b = body();
+        b.controls = "1".repeat(64);
+        let page = html(&b, &Signers::default(), Lang::En);
+        assert!(page.contains("different version of the controls"));
+        assert!(page.contains(EN.nobody));
+    }
+}

@@ -146,8 +146,8 @@ pub(crate) fn run(command: AssessCommand) -> Result<ExitCode> {
         } => {
             let text = std::fs::read_to_string(&assessment)
                 .with_context(|| format!("reading {}", assessment.display()))?;
-            let a = Assessment::from_toml(&text)
-                .with_context(|| assessment.display().to_string())?;
+            let a =
+                Assessment::from_toml(&text).with_context(|| assessment.display().to_string())?;
             let body = a
                 .recheck_into_body()
                 .with_context(|| assessment.display().to_string())?;
@@ -169,7 +169,11 @@ pub(crate) fn run(command: AssessCommand) -> Result<ExitCode> {
             println!("verifier key: {}", signer.verifier().to_vkey());
             Ok(ExitCode::SUCCESS)
         }
-        AssessCommand::Cosign { note: path, key, trust } => {
+        AssessCommand::Cosign {
+            note: path,
+            key,
+            trust,
+        } => {
             let bytes =
                 std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
             if !trust.is_empty() {
@@ -177,8 +181,8 @@ pub(crate) fn run(command: AssessCommand) -> Result<ExitCode> {
                     .with_context(|| format!("{}: before co-signing", path.display()))?;
             }
             let signer = signer(&key)?;
-            let signed = note::cosign(&bytes, &signer)
-                .with_context(|| path.display().to_string())?;
+            let signed =
+                note::cosign(&bytes, &signer).with_context(|| path.display().to_string())?;
             std::fs::write(&path, signed.to_bytes())
                 .with_context(|| format!("writing {}", path.display()))?;
             println!(
@@ -206,7 +210,9 @@ pub(crate) fn run(command: AssessCommand) -> Result<ExitCode> {
                         println!("also signed by keys not checked: {}", unchecked.join(", "));
                     }
                     if body.controls != urna_assess::controls::catalogue_sha256() {
-                        println!("note: it answers another version of the controls than this urna's");
+                        println!(
+                            "note: it answers another version of the controls than this urna's"
+                        );
                     }
                     Ok(ExitCode::SUCCESS)
                 }
@@ -263,7 +269,8 @@ pub(crate) fn run(command: AssessCommand) -> Result<ExitCode> {
 }
 
 fn signer(key: &Path) -> Result<NoteSigner> {
-    let skey = std::fs::read_to_string(key).with_context(|| format!("reading {}", key.display()))?;
+    let skey =
+        std::fs::read_to_string(key).with_context(|| format!("reading {}", key.display()))?;
     NoteSigner::from_skey(skey.trim()).with_context(|| format!("--key {}", key.display()))
 }
 
@@ -281,10 +288,13 @@ fn absolute(p: &Path) -> Result<PathBuf> {
 fn write_new(path: &Path, bytes: &[u8]) -> Result<()> {
     use std::io::Write as _;
     if path.exists() {
-        bail!("{}: exists already; refusing to overwrite it", path.display());
+        bail!(
+            "{}: exists already; refusing to overwrite it",
+            path.display()
+        );
     }
-    let mut f = std::fs::File::create_new(path)
-        .with_context(|| format!("creating {}", path.display()))?;
+    let mut f =
+        std::fs::File::create_new(path).with_context(|| format!("creating {}", path.display()))?;
     f.write_all(bytes)
         .with_context(|| format!("writing {}", path.display()))
 }

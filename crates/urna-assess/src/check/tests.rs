@@ -59,10 +59,23 @@ fn a_fresh_data_directory_passes_its_key_and_log_checks() {
         let x = finding(&inputs, check);
         assert_eq!(x.outcome, Outcome::Pass, "{check:?}: {}", x.evidence);
     }
-    assert!(finding(&inputs, CheckId::StationKeys).evidence.starts_with("6 stations, 6 distinct keys"));
+    assert!(
+        finding(&inputs, CheckId::StationKeys)
+            .evidence
+            .starts_with("6 stations, 6 distinct keys")
+    );
     // Nothing named: unknown, saying what is missing; no witnesses: fail.
-    for check in [CheckId::Backups, CheckId::ServeTls, CheckId::AuditTrail, CheckId::WitnessTls] {
-        assert_eq!(finding(&inputs, check).outcome, Outcome::Unknown, "{check:?}");
+    for check in [
+        CheckId::Backups,
+        CheckId::ServeTls,
+        CheckId::AuditTrail,
+        CheckId::WitnessTls,
+    ] {
+        assert_eq!(
+            finding(&inputs, check).outcome,
+            Outcome::Unknown,
+            "{check:?}"
+        );
     }
     let w = finding(&inputs, CheckId::WitnessQuorum);
     assert_eq!(w.outcome, Outcome::Fail);
@@ -101,7 +114,11 @@ fn a_definition_changed_after_init_fails_the_log_check() {
     std::fs::write(&def, text.replacen("Synthetic", "Changed", 1)).unwrap();
     let x = finding(&Inputs::new(&f.data), CheckId::LogIntegrity);
     assert_eq!(x.outcome, Outcome::Fail, "{}", x.evidence);
-    assert!(x.evidence.contains("the log was made for definition"), "{}", x.evidence);
+    assert!(
+        x.evidence.contains("the log was made for definition"),
+        "{}",
+        x.evidence
+    );
 }
 
 #[test]
@@ -121,7 +138,11 @@ fn a_key_readable_by_others_fails_key_custody() {
     std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
     let x = finding(&Inputs::new(&f.data), CheckId::KeyCustody);
     assert_eq!(x.outcome, Outcome::Fail);
-    assert!(x.evidence.contains("log.key has mode 0644"), "{}", x.evidence);
+    assert!(
+        x.evidence.contains("log.key has mode 0644"),
+        "{}",
+        x.evidence
+    );
 }
 
 fn witnesses(f: &Fixture, quorum: usize, urls: &[&str]) {
@@ -132,7 +153,9 @@ fn witnesses(f: &Fixture, quorum: usize, urls: &[&str]) {
             .unwrap()
             .verifier()
             .to_vkey();
-        s.push_str(&format!("[[witness]]\nname = \"w{i}\"\nurl = \"{url}\"\nkey = \"{vkey}\"\n"));
+        s.push_str(&format!(
+            "[[witness]]\nname = \"w{i}\"\nurl = \"{url}\"\nkey = \"{vkey}\"\n"
+        ));
     }
     std::fs::write(f.data.join(WITNESSES_FILE), s).unwrap();
 }
@@ -142,11 +165,36 @@ fn witness_quorum_needs_two_hosts_beyond_this_machine() {
     let f = fixture();
     let inputs = Inputs::new(&f.data);
     let cases: [(usize, &[&str], Outcome, &str); 5] = [
-        (2, &["https://a.example", "https://b.example:8443/w"], Outcome::Pass, "two institutions"),
-        (1, &["https://a.example", "https://b.example"], Outcome::Fail, "quorum of one"),
-        (2, &["https://a.example", "https://a.example:444"], Outcome::Fail, "one host twice"),
-        (2, &["http://127.0.0.1:7380", "https://b.example"], Outcome::Fail, "loopback and one host"),
-        (3, &["http://[::1]:1", "https://b.example", "https://c.example"], Outcome::Pass, "a quorum of 3 needs both other hosts"),
+        (
+            2,
+            &["https://a.example", "https://b.example:8443/w"],
+            Outcome::Pass,
+            "two institutions",
+        ),
+        (
+            1,
+            &["https://a.example", "https://b.example"],
+            Outcome::Fail,
+            "quorum of one",
+        ),
+        (
+            2,
+            &["https://a.example", "https://a.example:444"],
+            Outcome::Fail,
+            "one host twice",
+        ),
+        (
+            2,
+            &["http://127.0.0.1:7380", "https://b.example"],
+            Outcome::Fail,
+            "loopback and one host",
+        ),
+        (
+            3,
+            &["http://[::1]:1", "https://b.example", "https://c.example"],
+            Outcome::Pass,
+            "a quorum of 3 needs both other hosts",
+        ),
     ];
     for (quorum, urls, expected, why) in cases {
         witnesses(&f, quorum, urls);
@@ -170,7 +218,10 @@ fn serve_config_command_lines_are_found_in_units_and_scripts() {
     assert_eq!(cmds[0].flag("--tls-key"), Some("k.pem"));
     let script = "urna witness serve --key w.key --listen '10.0.0.2:7380' && urna desk --data x\n";
     let cmds = server_commands(script);
-    assert_eq!(cmds.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(), ["witness serve", "desk"]);
+    assert_eq!(
+        cmds.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(),
+        ["witness serve", "desk"]
+    );
     assert_eq!(cmds[0].flag("--listen"), Some("10.0.0.2:7380"));
     assert_eq!(cmds[1].flag("--listen"), None);
 }
@@ -181,18 +232,37 @@ fn serve_tls_fails_plain_http_beyond_loopback_and_a_missing_certificate() {
     let config = f.root.join("urna.service");
     let mut inputs = Inputs::new(&f.data);
     inputs.serve_config = Some(config.clone());
-    std::fs::write(&config, "ExecStart=urna serve --data d --listen 127.0.0.1:8080\n").unwrap();
+    std::fs::write(
+        &config,
+        "ExecStart=urna serve --data d --listen 127.0.0.1:8080\n",
+    )
+    .unwrap();
     assert_eq!(finding(&inputs, CheckId::ServeTls).outcome, Outcome::Pass);
-    std::fs::write(&config, "ExecStart=urna serve --data d --listen 0.0.0.0:80\n").unwrap();
+    std::fs::write(
+        &config,
+        "ExecStart=urna serve --data d --listen 0.0.0.0:80\n",
+    )
+    .unwrap();
     let x = finding(&inputs, CheckId::ServeTls);
     assert_eq!(x.outcome, Outcome::Fail);
-    assert!(x.evidence.contains("plain HTTP is served on loopback only"), "{}", x.evidence);
-    std::fs::write(&config, "urna serve --listen 0.0.0.0:443 --tls-cert none.pem --tls-key none.key\n").unwrap();
+    assert!(
+        x.evidence.contains("plain HTTP is served on loopback only"),
+        "{}",
+        x.evidence
+    );
+    std::fs::write(
+        &config,
+        "urna serve --listen 0.0.0.0:443 --tls-cert none.pem --tls-key none.key\n",
+    )
+    .unwrap();
     let x = finding(&inputs, CheckId::ServeTls);
     assert_eq!(x.outcome, Outcome::Fail);
     assert!(x.evidence.contains("none.pem"), "{}", x.evidence);
     std::fs::write(&config, "echo hello\n").unwrap();
-    assert_eq!(finding(&inputs, CheckId::ServeTls).outcome, Outcome::Unknown);
+    assert_eq!(
+        finding(&inputs, CheckId::ServeTls).outcome,
+        Outcome::Unknown
+    );
 }
 
 #[test]
@@ -202,12 +272,23 @@ fn backups_are_checked_against_their_manifests_and_for_keys() {
     std::fs::create_dir(&dir).unwrap();
     let mut inputs = Inputs::new(&f.data);
     inputs.backups = Some(dir.clone());
-    assert_eq!(finding(&inputs, CheckId::Backups).outcome, Outcome::Fail, "none yet");
+    assert_eq!(
+        finding(&inputs, CheckId::Backups).outcome,
+        Outcome::Fail,
+        "none yet"
+    );
     urna_store::backup::backup(&f.data, &dir.join("one"), false, &Fixed).unwrap();
     let x = finding(&inputs, CheckId::Backups);
     assert_eq!(x.outcome, Outcome::Pass, "{}", x.evidence);
-    assert!(x.evidence.contains("2025-12-06T05:46:40Z"), "{}", x.evidence);
-    assert_eq!(finding(&inputs, CheckId::BackupsWithoutKeys).outcome, Outcome::Pass);
+    assert!(
+        x.evidence.contains("2025-12-06T05:46:40Z"),
+        "{}",
+        x.evidence
+    );
+    assert_eq!(
+        finding(&inputs, CheckId::BackupsWithoutKeys).outcome,
+        Outcome::Pass
+    );
     // A backup with the private keys among the routine ones.
     urna_store::backup::backup(&f.data, &dir.join("two"), true, &Fixed).unwrap();
     let x = finding(&inputs, CheckId::BackupsWithoutKeys);
@@ -231,11 +312,19 @@ fn the_desk_audit_trail_is_found_with_its_append_only_triggers() {
     conn.execute_batch("CREATE TABLE audit (seq INTEGER PRIMARY KEY, at_ms INTEGER, actor TEXT, action TEXT, subject TEXT, detail TEXT); INSERT INTO audit VALUES (1, 0, 'a', 'login', '', '');").unwrap();
     let x = finding(&inputs, CheckId::AuditTrail);
     assert_eq!(x.outcome, Outcome::Fail);
-    assert!(x.evidence.contains("audit_no_update and audit_no_delete"), "{}", x.evidence);
+    assert!(
+        x.evidence.contains("audit_no_update and audit_no_delete"),
+        "{}",
+        x.evidence
+    );
     conn.execute_batch("CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit BEGIN SELECT RAISE(ABORT, 'x'); END; CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit BEGIN SELECT RAISE(ABORT, 'x'); END;").unwrap();
     let x = finding(&inputs, CheckId::AuditTrail);
     assert_eq!(x.outcome, Outcome::Pass, "{}", x.evidence);
-    assert!(x.evidence.contains("audit trail of 1 actions"), "{}", x.evidence);
+    assert!(
+        x.evidence.contains("audit trail of 1 actions"),
+        "{}",
+        x.evidence
+    );
 }
 
 #[test]
@@ -249,5 +338,8 @@ fn dates_come_from_days_since_the_epoch() {
 fn a_directory_without_a_definition_is_refused_by_name() {
     let dir = tempfile::tempdir().unwrap();
     let e = run_all(&Inputs::new(dir.path())).unwrap_err().to_string();
-    assert!(e.contains("election.toml") && e.contains("not an urna data directory"), "{e}");
+    assert!(
+        e.contains("election.toml") && e.contains("not an urna data directory"),
+        "{e}"
+    );
 }

@@ -32,7 +32,11 @@ fn the_test_vector_parses_and_serialises_to_the_same_bytes() {
     let note = sign(&body, &commission()).unwrap();
     let bytes = note.to_bytes();
     let expected = include_str!("../../tests/data/assessment-v1.note");
-    assert_eq!(String::from_utf8(bytes).unwrap(), expected, "tests/data/assessment-v1.note");
+    assert_eq!(
+        String::from_utf8(bytes).unwrap(),
+        expected,
+        "tests/data/assessment-v1.note"
+    );
 }
 
 #[test]
@@ -75,15 +79,26 @@ fn a_changed_body_breaks_every_signature() {
     // A signature from another key does not stand in for a trusted one.
     let other = NoteSigner::from_seed("cec", &[8; 32]).unwrap();
     let e = verify(two.as_bytes(), &[other.verifier()]).unwrap_err();
-    assert!(matches!(e, SignedError::Signature(SignatureError::Missing { .. })), "{e}");
+    assert!(
+        matches!(e, SignedError::Signature(SignatureError::Missing { .. })),
+        "{e}"
+    );
 }
 
 #[test]
 fn malformed_bodies_are_refused_naming_the_line() {
     let cases: &[(&str, &str, &str)] = &[
         ("urna/assessment/v1", "urna/assessment/v2", "line 1"),
-        ("election: sim-2025-assembly", "election: sim 2025", "line 2"),
-        ("definition: sha256:6eec", "definition: sha256:6EEC", "line 3"),
+        (
+            "election: sim-2025-assembly",
+            "election: sim 2025",
+            "line 2",
+        ),
+        (
+            "definition: sha256:6eec",
+            "definition: sha256:6EEC",
+            "line 3",
+        ),
         ("controls: sha256:", "controls: sha1:", "line 4"),
         ("date: 2026-12-06", "date: 2026-02-30", "line 5"),
         ("station-keys pass", "station-keys maybe", "line 6"),
@@ -102,7 +117,9 @@ fn malformed_bodies_are_refused_naming_the_line() {
         let e = AssessmentBody::parse(&bad).unwrap_err().to_string();
         assert!(e.contains(expected), "{from} → {to}: {e}");
     }
-    let e = AssessmentBody::parse("urna/assessment/v1\n").unwrap_err().to_string();
+    let e = AssessmentBody::parse("urna/assessment/v1\n")
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("missing `election`"), "{e}");
 }
 
