@@ -246,11 +246,6 @@ fn assessment_story_init_sign_cosign_verify_report_and_tamper() {
 
     // 7. A changed answer breaks every signature.
     let tampered = d.join("tampered.note");
-    std::fs::write(
-        &tampered,
-        body.replacen("capacity partly", "capacity yes", 1),
-    )
-    .unwrap();
     let signed = std::fs::read_to_string(&note).unwrap();
     std::fs::write(
         &tampered,
