@@ -26,72 +26,8 @@ use urna_store::log::{LATEST_CHECKPOINT_FILE, LOG_DIR, LOG_KEY_FILE};
 use urna_store::reader::EntryReader;
 use urna_store::{DEFINITION_FILE, WITNESSES_FILE};
 
+pub use crate::controls::CheckId;
 use crate::controls::hex;
-
-/// The automatic checks, by name (the `check` of a control).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum CheckId {
-    /// Every station has a key of its own.
-    StationKeys,
-    /// Authorities are named with keys distinct from each other and from the stations'.
-    AuthorityKeys,
-    /// The log's checkpoints verify with the log key; the log was made for this definition.
-    LogIntegrity,
-    /// `witnesses.toml`: a quorum of at least two that no single other host can reach.
-    WitnessQuorum,
-    /// Every witness URL is `https://`.
-    WitnessTls,
-    /// Every `urna serve`, `urna witness serve` and `urna desk` of the serve configuration
-    /// serves TLS with a certificate and key that load, or listens on loopback only.
-    ServeTls,
-    /// Backups of this election exist and match their manifests.
-    Backups,
-    /// Private keys in the data directory have mode 0600.
-    KeyCustody,
-    /// No routine backup holds private keys.
-    BackupsWithoutKeys,
-    /// The desk's audit trail exists and its database refuses updates and deletes.
-    AuditTrail,
-}
-
-impl CheckId {
-    /// Every check.
-    pub const ALL: [Self; 10] = [
-        Self::StationKeys,
-        Self::AuthorityKeys,
-        Self::LogIntegrity,
-        Self::WitnessQuorum,
-        Self::WitnessTls,
-        Self::ServeTls,
-        Self::Backups,
-        Self::KeyCustody,
-        Self::BackupsWithoutKeys,
-        Self::AuditTrail,
-    ];
-
-    /// The name used in `controls.toml`.
-    #[must_use]
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::StationKeys => "station-keys",
-            Self::AuthorityKeys => "authority-keys",
-            Self::LogIntegrity => "log-integrity",
-            Self::WitnessQuorum => "witness-quorum",
-            Self::WitnessTls => "witness-tls",
-            Self::ServeTls => "serve-tls",
-            Self::Backups => "backups",
-            Self::KeyCustody => "key-custody",
-            Self::BackupsWithoutKeys => "backups-without-keys",
-            Self::AuditTrail => "audit-trail",
-        }
-    }
-
-    /// The check of this name.
-    #[must_use]
-    pub fn from_name(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|c| c.name() == name)
-    }
-}
 
 /// What a check concluded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -16,6 +16,10 @@
 //! - the report ([`report`]): accessible, printable HTML and a PDF ([`pdf`]) in English,
 //!   Albanian, Macedonian and Bosnian/Montenegrin/Croatian/Serbian (Latin script).
 //!
+//! Features: `checks` (default) adds the checks and the assessment file, which read data
+//! directories through `urna-store`, `urna-server` and `urna-desk`; without it the crate is
+//! the controls, the note and the report only (what the fuzz targets build).
+//!
 //! Out of scope: judging the operator's answers (the co-signing agencies do that, from the
 //! evidence named), certification, and anything that changes a data directory.
 //!
@@ -24,7 +28,9 @@
 //! assert!(controls.iter().any(|c| c.id == "witness-quorum"));
 //! ```
 
+#[cfg(feature = "checks")]
 pub mod assessment;
+#[cfg(feature = "checks")]
 pub mod check;
 pub mod controls;
 pub mod note;
