@@ -276,3 +276,79 @@ fn assessment_story_init_sign_cosign_verify_report_and_tamper() {
         "{out}"
     );
 }
+
+/// The report's HTML in each of the four languages, loaded in Chromium: axe-core finds no
+/// serious or critical violation, and the page names its language.
+#[test]
+fn assessment_report_passes_axe_in_every_language() {
+    use crate::web::{Browser, Tools};
+    use crate::web_map::{axe, axe_js};
+
+    let Some(tools) = Tools::find("assessment_report_passes_axe_in_every_language", false) else {
+        return;
+    };
+    let Some(source) = axe_js().map(|p| std::fs::read_to_string(p).unwrap()) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (src, data) = (d.join("src"), d.join("data"));
+    run(&["sim", "--out", p(&src), "--stations", "5"], 0);
+    init(&src, &data);
+    let file = d.join("assessment.toml");
+    run(
+        &[
+            "assess",
+            "init",
+            "--data",
+            p(&data),
+            "--date",
+            "2026-12-06",
+            "--out",
+            p(&file),
+        ],
+        0,
+    );
+    let cec = keygen(d, "cec");
+    let note = d.join("assessment.note");
+    run(
+        &[
+            "assess",
+            "sign",
+            p(&file),
+            "--key",
+            p(&d.join("cec.key")),
+            "--out",
+            p(&note),
+        ],
+        0,
+    );
+    let b = Browser::start(&tools, (1000, 800));
+    for lang in ["en", "sq", "mk", "sr-Latn"] {
+        let out = d.join(format!("report-{lang}"));
+        run(
+            &[
+                "assess",
+                "report",
+                p(&note),
+                "--lang",
+                lang,
+                "--trust",
+                &cec,
+                "--out",
+                p(&out),
+            ],
+            0,
+        );
+        b.goto(&format!("file://{}", p(&out.join("index.html"))));
+        let page_lang = b.js("return document.documentElement.lang;", &[]);
+        assert_eq!(page_lang.as_str(), Some(lang));
+        let found = axe(&b, &source);
+        assert!(
+            found.is_empty(),
+            "axe-core, assessment report ({lang}): {} serious or critical violations:\n{}",
+            found.len(),
+            found.join("\n")
+        );
+    }
+}
