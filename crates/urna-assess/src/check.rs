@@ -162,9 +162,9 @@ fn station_keys(e: &Election) -> Answer {
         (
             Outcome::Pass,
             format!(
-                "{} stations, {} distinct keys, each named after its station",
-                e.stations.len(),
-                by_key.len()
+                "{}, {}, each named after its station",
+                count(e.stations.len(), "station"),
+                count(by_key.len(), "distinct key")
             ),
         )
     } else {
@@ -217,8 +217,8 @@ fn authority_keys(e: &Election) -> Answer {
         (
             Outcome::Pass,
             format!(
-                "{} authorities, keys distinct from each other and from the stations': {}",
-                e.authorities.len(),
+                "{}, keys distinct from each other and from the stations': {}",
+                count(e.authorities.len(), "authority"),
                 described.join(", ")
             ),
         )
@@ -541,8 +541,8 @@ fn backups(dir: Option<&Path>, e: &Election) -> Answer {
         return (
             Outcome::Fail,
             format!(
-                "{} backups do not match their manifests: {}",
-                broken.len(),
+                "{} not matching its manifest: {}",
+                count(broken.len(), "backup"),
                 broken.join("; ")
             ),
         );
@@ -565,12 +565,15 @@ fn backups(dir: Option<&Path>, e: &Election) -> Answer {
     (
         Outcome::Pass,
         format!(
-            "{} backups of {} under {}, each matching its manifest; the newest, taken {}, holds {} log entries",
-            intact.len(),
+            "{} of {} under {}, each matching its manifest; the newest, taken {}, holds {}",
+            count(intact.len(), "backup"),
             e.id,
             dir.display(),
             utc_from_ms(newest.created_ms),
-            newest.log_size
+            count(
+                usize::try_from(newest.log_size).unwrap_or(usize::MAX),
+                "log entry"
+            )
         ),
     )
 }
@@ -606,8 +609,8 @@ fn backups_without_keys(dir: Option<&Path>) -> Answer {
         (
             Outcome::Pass,
             format!(
-                "{} backups under {}, none holds private keys",
-                found.len(),
+                "{} under {}, none holding private keys",
+                count(found.len(), "backup"),
                 dir.display()
             ),
         )
@@ -715,16 +718,18 @@ fn audit_trail(dir: &Path) -> Answer {
                 (
                     Outcome::Pass,
                     format!(
-                        "{}: audit trail of {rows} actions; updates and deletes refused by the triggers audit_no_update and audit_no_delete",
-                        urna_desk::db::DESK_DB
+                        "{}: audit trail of {}; updates and deletes refused by the triggers audit_no_update and audit_no_delete",
+                        urna_desk::db::DESK_DB,
+                        count(usize::try_from(rows).unwrap_or(0), "action")
                     ),
                 )
             } else {
                 (
                     Outcome::Fail,
                     format!(
-                        "{}: audit trail of {rows} actions, but the trigger {} that keeps it append-only is missing",
+                        "{}: audit trail of {}, but the trigger {} that keeps it append-only is missing",
                         urna_desk::db::DESK_DB,
+                        count(usize::try_from(rows).unwrap_or(0), "action"),
                         missing.join(" and ")
                     ),
                 )
@@ -770,6 +775,18 @@ fn is_loopback_host(host: &str) -> bool {
         || host
             .parse::<std::net::IpAddr>()
             .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// `1 station`, `2 stations`, `1 authority`, `3 authorities`, `2 log entries`.
+fn count(n: usize, noun: &str) -> String {
+    if n == 1 {
+        return format!("1 {noun}");
+    }
+    let plural = match noun.strip_suffix('y') {
+        Some(stem) if !stem.ends_with(['a', 'e', 'o', 'u']) => format!("{stem}ies"),
+        _ => format!("{noun}s"),
+    };
+    format!("{n} {plural}")
 }
 
 /// Control characters and runs of white space become one space: evidence is one line.

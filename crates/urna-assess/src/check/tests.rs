@@ -321,7 +321,7 @@ fn the_desk_audit_trail_is_found_with_its_append_only_triggers() {
     let x = finding(&inputs, CheckId::AuditTrail);
     assert_eq!(x.outcome, Outcome::Pass, "{}", x.evidence);
     assert!(
-        x.evidence.contains("audit trail of 1 actions"),
+        x.evidence.contains("audit trail of 1 action;"),
         "{}",
         x.evidence
     );
@@ -342,4 +342,18 @@ fn a_directory_without_a_definition_is_refused_by_name() {
         e.contains("election.toml") && e.contains("not an urna data directory"),
         "{e}"
     );
+}
+
+#[test]
+fn counts_read_as_english() {
+    for (n, noun, expected) in [
+        (1, "station", "1 station"),
+        (2, "station", "2 stations"),
+        (3, "authority", "3 authorities"),
+        (2, "log entry", "2 log entries"),
+        (0, "backup", "0 backups"),
+        (2, "key", "2 keys"),
+    ] {
+        assert_eq!(count(n, noun), expected);
+    }
 }

@@ -106,7 +106,7 @@ fn assessment_story_init_sign_cosign_verify_report_and_tamper() {
         "witness-quorum         pass quorum 2 of 2 witnesses; hosts: witness.dpa.example (data-protection), witness.observers.example (observers)",
         "witness-tls            pass",
         "serve-tls              pass urna serve on 127.0.0.1:8080: plain HTTP on loopback only",
-        "backups                pass 1 backups of sim-2025-assembly",
+        "backups                pass 1 backup of sim-2025-assembly",
         "backups-without-keys   pass",
         "key-custody            pass",
         "audit-trail            unknown no desk.sqlite",
