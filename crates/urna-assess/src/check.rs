@@ -137,7 +137,7 @@ pub fn run_all(inputs: &Inputs) -> Result<Vec<Finding>, CheckError> {
             Finding {
                 check,
                 outcome,
-                evidence: one_line(&evidence),
+                evidence: shorten(&one_line(&evidence), crate::note::MAX_EVIDENCE_BYTES),
             }
         })
         .collect())
@@ -212,6 +212,11 @@ fn authority_keys(e: &Election) -> Answer {
         } else {
             format!("{} (key {}, unit {scope})", a.name, a.key.name())
         });
+    }
+    if described.len() > LISTED {
+        let more = described.len() - LISTED;
+        described.truncate(LISTED);
+        described.push(format!("and {more} more"));
     }
     if problems.is_empty() {
         (
@@ -787,6 +792,22 @@ fn count(n: usize, noun: &str) -> String {
         _ => format!("{noun}s"),
     };
     format!("{n} {plural}")
+}
+
+/// At most this many items of a list are named in evidence; the rest are counted.
+const LISTED: usize = 5;
+
+/// `s` cut at a character boundary to at most `max` bytes, ending in ` …` when cut, so that
+/// evidence always fits its note line (and is cut the same way when signing checks again).
+fn shorten(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_owned();
+    }
+    let mut end = max.saturating_sub(" …".len());
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{} …", s[..end].trim_end())
 }
 
 /// Control characters and runs of white space become one space: evidence is one line.

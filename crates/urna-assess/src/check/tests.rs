@@ -357,3 +357,17 @@ fn counts_read_as_english() {
         assert_eq!(count(n, noun), expected);
     }
 }
+
+#[test]
+fn long_evidence_is_cut_to_fit_its_note_line() {
+    let long = "ш".repeat(800);
+    let cut = shorten(&long, crate::note::MAX_EVIDENCE_BYTES);
+    assert!(
+        cut.len() <= crate::note::MAX_EVIDENCE_BYTES,
+        "{}",
+        cut.len()
+    );
+    assert!(cut.ends_with(" …"));
+    assert!(crate::note::check_evidence(&cut).is_ok());
+    assert_eq!(shorten("short", 1000), "short");
+}
