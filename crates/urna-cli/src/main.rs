@@ -45,6 +45,7 @@ fn stdout_error(e: std::io::Error) -> anyhow::Error {
 
 mod albania;
 mod albania_shapes;
+mod assess_cmd;
 mod audit_cmd;
 mod audit_log_cmd;
 mod backup_cmd;
@@ -320,6 +321,11 @@ enum Command {
     ///
     /// Exit codes: 0 restored; 1 refused; 2 usage or I/O error.
     Restore(backup_cmd::RestoreArgs),
+    /// The standards self-assessment (NIST IR 8310, EU Compendium): urna's own checks of a
+    /// data directory, the operator's answers with evidence, a note the commission signs and
+    /// partner agencies co-sign, and a report (HTML and PDF) in the four languages.
+    #[command(subcommand)]
+    Assess(assess_cmd::AssessCommand),
     /// Where the data directory stands: entries, log size, published checkpoint and its lag.
     Status {
         /// Data directory.
@@ -501,6 +507,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Forensics(args) => forensics_cmd::run(&args),
         Command::Backup(args) => backup_cmd::run_backup(&args),
         Command::Restore(args) => backup_cmd::run_restore(&args),
+        Command::Assess(command) => assess_cmd::run(command),
         Command::Init { definition, data } => {
             let store = Store::init(&data, &definition)
                 .with_context(|| format!("initialising {}", data.display()))?;

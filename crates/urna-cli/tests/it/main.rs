@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::panic)]
 
 mod albania;
+mod assess;
 mod audit;
 mod backup;
 mod cli;
