@@ -201,10 +201,20 @@ fn witness_quorum_needs_two_hosts_beyond_this_machine() {
         let x = finding(&inputs, CheckId::WitnessQuorum);
         assert_eq!(x.outcome, expected, "{why}: {}", x.evidence);
     }
-    witnesses(&f, 2, &["https://a.example", "http://b.example"]);
+    // Plain http:// is allowed only to a witness on loopback, and is still no TLS.
+    witnesses(&f, 2, &["https://a.example", "http://127.0.0.1:7380"]);
     let x = finding(&inputs, CheckId::WitnessTls);
     assert_eq!(x.outcome, Outcome::Fail);
     assert!(x.evidence.contains("http:// to w1"), "{}", x.evidence);
+    // Off loopback the policy itself is refused, and the check says why.
+    witnesses(&f, 2, &["https://a.example", "http://b.example"]);
+    let x = finding(&inputs, CheckId::WitnessTls);
+    assert_eq!(x.outcome, Outcome::Fail);
+    assert!(
+        x.evidence.contains("only for a witness on loopback"),
+        "{}",
+        x.evidence
+    );
 }
 
 #[test]
