@@ -23,6 +23,9 @@ const OUTPUT: &str = "\
 Output, one line per note the server answered for, in order:
   stored <index> <accepted|quarantined> <station> sha256:<hex>
   duplicate <index> <station> sha256:<hex>      (stored before; receipt verified again)
+  duplicate <index> <station> sha256:<hex> same-text
+                                                 (its text is held under other signatures,
+                                                 the entry named; that note checked)
   refused <code> sha256:<hex> <message>          (the server will not store it; not retried)
 
 When a note gets no answer after --attempts requests (the server is down or unreachable), no
@@ -340,7 +343,15 @@ fn report_stored(s: &Stored, counts: &mut Counts) -> Result<()> {
     match s.status {
         StoredStatus::Duplicate => {
             counts.duplicates += 1;
-            out!("duplicate {} {} sha256:{entry}", s.index, s.station);
+            if s.same_text {
+                out!(
+                    "duplicate {} {} sha256:{entry} same-text",
+                    s.index,
+                    s.station
+                );
+            } else {
+                out!("duplicate {} {} sha256:{entry}", s.index, s.station);
+            }
         }
         StoredStatus::Accepted | StoredStatus::Quarantined => {
             counts.stored += 1;

@@ -98,7 +98,12 @@ pub fn deliver_pending(desk: &Desk, client: &SubmitClient) -> Result<Pass, Refus
                     scan_waiting = true;
                     return Ok(());
                 }
-                desk.delivered(&contest, &station, s.index, &s.receipt, s.status.as_str())
+                let status = if s.same_text {
+                    "duplicate: the log holds this text under other signatures"
+                } else {
+                    s.status.as_str()
+                };
+                desk.delivered(&contest, &station, s.index, &s.receipt, status)
             },
             |why| desk.refused(&contest, &station, why),
         )?;

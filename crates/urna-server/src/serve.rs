@@ -313,6 +313,11 @@ struct StoredBody<'a> {
     station: &'a str,
     entry: String,
     receipt: String,
+    /// A duplicate of the text of a note stored under other signatures (other bytes): the
+    /// stored note, whose SHA-256 `entry` and the receipt name, so that the sender can check
+    /// that the log holds its text.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    note: Option<String>,
 }
 
 /// `503` while the server shuts down or after intake stopped; nothing is taken then.
@@ -383,6 +388,19 @@ impl Limit {
             )),
         }
     }
+}
+
+/// The note stored at `index` (committed: an answer is given only after its commit), read
+/// through a read-only connection off the runtime's threads.
+async fn stored_note(data: &Path, index: u64) -> Result<String, String> {
+    let data = data.to_owned();
+    let read = tokio::task::spawn_blocking(move || {
+        let reader = urna_store::reader::EntryReader::open(&data).map_err(|e| e.to_string())?;
+        let mut notes = reader.read(index, index + 1).map_err(|e| e.to_string())?;
+        let note = notes.pop().ok_or_else(|| format!("no entry {index}"))?;
+        String::from_utf8(note).map_err(|_| format!("entry {index} is not UTF-8"))
+    });
+    read.await.map_err(|e| e.to_string())?
 }
 
 async fn post_protocol(State(app): State<Arc<App>>, request: Request) -> Response {
@@ -473,6 +491,23 @@ async fn post_protocol(State(app): State<Arc<App>>, request: Request) -> Respons
             (StatusCode::OK, "duplicate", index, station, hash, time_ms)
         }
     };
+    // The same text under other signatures is a duplicate too (intake is idempotent by
+    // text): the answer then carries the note the log holds, which the receipt names.
+    let held = if hash == urna_model::intake::sha256(&bytes) {
+        None
+    } else {
+        match stored_note(&app.data, index).await {
+            Ok(note) => Some(note),
+            Err(e) => {
+                return error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "read-failed",
+                    &format!("the entry {index} this note duplicates could not be read: {e}"),
+                    None,
+                );
+            }
+        }
+    };
     let receipt = app.log.receipt(index, &hash, time_ms);
     let body = StoredBody {
         status: label,
@@ -480,6 +515,7 @@ async fn post_protocol(State(app): State<Arc<App>>, request: Request) -> Respons
         station: &station,
         entry: format!("sha256:{}", hex(&hash)),
         receipt: String::from_utf8_lossy(&receipt).into_owned(),
+        note: held,
     };
     (
         status,

@@ -158,8 +158,13 @@ pub struct Stored {
     pub index: u64,
     /// The station the note is from, as the server reports it.
     pub station: String,
-    /// SHA-256 of the note's bytes.
+    /// SHA-256 of the entry the receipt names: the note's bytes, or, when the log holds the
+    /// note's text under other signatures ([`Stored::same_text`]), that note's bytes.
     pub entry: [u8; 32],
+    /// The log held this note's text already, signed otherwise (e.g. by the station and by
+    /// the counting centre alike): nothing new was stored, and the receipt is the held
+    /// note's, which the answer carried and which was checked to have this note's text.
+    pub same_text: bool,
     /// The receipt note's bytes (signed by the log key; keep them as proof).
     pub receipt: Vec<u8>,
     /// The receipt's parsed body.
@@ -285,6 +290,9 @@ struct StoredJson {
     station: String,
     entry: String,
     receipt: String,
+    /// The held note, for a duplicate of this note's text under other signatures.
+    #[serde(default)]
+    note: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -589,18 +597,43 @@ impl SubmitClient {
                 )));
             }
         };
-        if parse_sha256(&json.entry).ok().as_ref() != Some(hash) {
+        let entry = parse_sha256(&json.entry).ok();
+        // A duplicate of this note's text under other signatures names the held note, which
+        // the answer carries: it must hash to `entry` and have this note's text.
+        let held = match (&json.note, stored_status) {
+            (Some(held), StoredStatus::Duplicate) if entry.as_ref() != Some(hash) => {
+                let held = held.as_bytes();
+                let same = match (Note::parse(held), Note::parse(note)) {
+                    (Ok(h), Ok(n)) => h.text() == n.text(),
+                    _ => false,
+                };
+                if entry != Some(sha256(held)) || !same {
+                    return Err(answer(
+                        "field note: not a note with this note's text whose SHA-256 is the answer's entry".into(),
+                    ));
+                }
+                Some(held)
+            }
+            _ => None,
+        };
+        if held.is_none() && entry.as_ref() != Some(hash) {
             return Err(ReceiptError::AnswerEntry {
                 expected: hex(hash),
                 got: json.entry,
             });
         }
-        let receipt_body = verify_receipt(&self.log, note, json.index, json.receipt.as_bytes())?;
+        let receipt_body = verify_receipt(
+            &self.log,
+            held.unwrap_or(note),
+            json.index,
+            json.receipt.as_bytes(),
+        )?;
         Ok(Stored {
             status: stored_status,
             index: json.index,
             station: json.station,
-            entry: *hash,
+            entry: entry.unwrap_or(*hash),
+            same_text: held.is_some(),
             receipt: json.receipt.into_bytes(),
             receipt_body,
             attempts,
@@ -1064,6 +1097,70 @@ mod tests {
         let body = verify_receipt(&log.verifier(), NOTE, 7, &r).unwrap();
         assert_eq!(body.index, 7);
         assert_eq!(body.entry, sha256(NOTE));
+    }
+
+    /// A duplicate of the note's text under other signatures: taken only with the held note,
+    /// which must hash to the answer's entry and have this note's text.
+    #[test]
+    fn a_duplicate_of_the_text_is_taken_only_with_the_held_note() {
+        let log = log_key();
+        let client = SubmitClient::new(
+            "http://127.0.0.1:1/",
+            log.verifier(),
+            SubmitOptions::default(),
+        )
+        .unwrap();
+        let station = NoteSigner::from_seed("0101", &[7; 32]).unwrap();
+        let observer = NoteSigner::from_seed("observer", &[8; 32]).unwrap();
+        let text = "urna/protocol/v1\nstation: 0101\n";
+        let mine = station.sign_text(text).to_bytes();
+        let mut held = station.sign_text(text);
+        held.sign(&observer);
+        let held = held.to_bytes();
+        let other = station
+            .sign_text("urna/protocol/v1\nstation: 0102\n")
+            .to_bytes();
+        let answer = |note: &[u8], entry: [u8; 32]| {
+            serde_json::json!({
+                "status": "duplicate",
+                "index": 7,
+                "station": "0101",
+                "entry": format!("sha256:{}", hex(&entry)),
+                "receipt": String::from_utf8(receipt(&log, log.name(), 7, entry)).unwrap(),
+                "note": String::from_utf8(note.to_vec()).unwrap(),
+            })
+            .to_string()
+        };
+        let hash = sha256(&mine);
+        let s = client
+            .stored(
+                200,
+                answer(&held, sha256(&held)).as_bytes(),
+                &mine,
+                &hash,
+                1,
+            )
+            .unwrap();
+        assert!(s.same_text);
+        assert_eq!((s.index, s.entry), (7, sha256(&held)));
+        // Another text, or a note that is not the entry named: refused.
+        for (note, entry) in [(&other, sha256(&other)), (&held, sha256(&other))] {
+            let e = client
+                .stored(200, answer(note, entry).as_bytes(), &mine, &hash, 1)
+                .unwrap_err();
+            assert!(matches!(e, ReceiptError::Answer { .. }), "{e}");
+        }
+        // Without the held note, an entry other than this note's is refused as before.
+        let bare = serde_json::json!({
+            "status": "duplicate", "index": 7, "station": "0101",
+            "entry": format!("sha256:{}", hex(&sha256(&held))),
+            "receipt": String::from_utf8(receipt(&log, log.name(), 7, sha256(&held))).unwrap(),
+        })
+        .to_string();
+        let e = client
+            .stored(200, bare.as_bytes(), &mine, &hash, 1)
+            .unwrap_err();
+        assert!(matches!(e, ReceiptError::AnswerEntry { .. }), "{e}");
     }
 
     #[test]

@@ -244,3 +244,69 @@ fn submit_stores_with_receipts_and_queues_while_the_server_is_down() {
     assert!(stdout.is_empty(), "{stdout}");
     assert!(server.stop().success());
 }
+
+/// A protocol whose text the log already holds under other signatures (here the station's
+/// note with an observer's signature added, sent first; a counting centre's keyed copy of the
+/// same paper is another case) is a duplicate: the answer carries the held note, the client
+/// checks it has this text and that the receipt names it, and delivery goes on with the next
+/// notes instead of stopping at a receipt it cannot match.
+#[test]
+fn a_text_held_under_other_signatures_is_a_duplicate_and_delivery_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("sim");
+    let data = dir.path().join("data");
+    run(&["sim", "--out", p(&src), "--stations", "5"], 0);
+    init(&src, &data);
+    let vkey = run(&["log", "key", "--data", p(&data)], 0)
+        .trim()
+        .to_owned();
+    let key = NoteVerifier::from_vkey(&vkey).unwrap();
+    let protocols = notes(&src.join("protocols.notes"));
+    let mut other = Note::parse(&protocols[0]).unwrap();
+    other.sign(&urna_model::note::NoteSigner::from_seed("observer", &[5; 32]).unwrap());
+    let other = other.to_bytes();
+    assert_ne!(other, protocols[0]);
+    let server = Server::start(&data, &[]);
+    let first = dir.path().join("other.note");
+    std::fs::write(&first, &other).unwrap();
+    let (code, stdout, stderr) = submit(&["--to", &server.url, "--log-key", &vkey, p(&first)]);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    assert!(
+        stdout.starts_with(&format!("stored {GENESIS} ")),
+        "{stdout}"
+    );
+
+    // The station's own notes, queued: the first is held as `other`, the rest are stored.
+    let queue = dir.path().join("queue");
+    let (code, stdout, stderr) = submit(&[
+        "--to",
+        &server.url,
+        "--log-key",
+        &vkey,
+        "--queue",
+        p(&queue),
+        "--receipts",
+        p(&dir.path().join("receipts.notes")),
+        p(&src.join("protocols.notes")),
+    ]);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), protocols.len(), "{stdout}");
+    assert_eq!(
+        lines[0],
+        format!(
+            "duplicate {GENESIS} {} sha256:{} same-text",
+            lines[0].split(' ').nth(2).unwrap(),
+            hex(&sha256(&other))
+        ),
+        "{stdout}"
+    );
+    assert!(
+        lines[1..].iter().all(|l| l.starts_with("stored ")),
+        "{stdout}"
+    );
+    // The receipt kept for the first note is the log's promise for the held note.
+    let receipts = notes(&dir.path().join("receipts.notes"));
+    assert_eq!(check_receipt(&key, &receipts[0], &sha256(&other)), GENESIS);
+    assert!(server.stop().success());
+}
