@@ -11,6 +11,9 @@
 //!   connection opened (or after the previous response, on a kept-alive connection) closes
 //!   the connection. The same timer closes a kept-alive connection left idle that long.
 //!   Request bodies have their own timeouts in the handlers.
+//! - **Answer timeout.** A connection whose client reads nothing of an answer for the same
+//!   [`ConnLimits::header_timeout`] is closed ([`crate::deadline`]): a client that asks for a
+//!   large file and never reads it does not keep its slot.
 //! - **Connection bound.** At most [`ConnLimits::max_connections`] connections are open at
 //!   once. At the bound the accept loop stops accepting: new connections wait in the
 //!   kernel's listen backlog, where they cost the process no file, and are taken in order as
@@ -51,8 +54,8 @@ pub struct ConnLimits {
     /// Most connections open at once (at least 1); more wait in the listen backlog.
     pub max_connections: usize,
     /// Longest time to receive a request head, counted from the connection's start or the
-    /// previous response; the longest a kept-alive connection may sit idle. Then the
-    /// connection is closed.
+    /// previous response; the longest a kept-alive connection may sit idle; the longest a
+    /// client may leave an answer unread. Then the connection is closed.
     pub header_timeout: Duration,
 }
 
@@ -262,9 +265,11 @@ pub async fn serve_files_with(
                     // measured without it). The head still waits for its body (`MSG_MORE`).
                     let _ = stream.set_nodelay(true);
                     let stream = crate::sendfile::SendfileStream::new(stream, regions);
-                    serve_one(&builder, stream, service, &mut stop).await;
+                    serve_one(&builder, stream, limits.header_timeout, service, &mut stop).await;
                 }
-                (None, None) => serve_one(&builder, stream, service, &mut stop).await,
+                (None, None) => {
+                    serve_one(&builder, stream, limits.header_timeout, service, &mut stop).await
+                }
                 (Some(tls), _) => {
                     // A client that never finishes its handshake is closed like one that
                     // never finishes its request head.
@@ -272,7 +277,8 @@ pub async fn serve_files_with(
                     if let Ok(Ok(stream)) =
                         tokio::time::timeout(limits.header_timeout, handshake).await
                     {
-                        serve_one(&builder, stream, service, &mut stop).await;
+                        serve_one(&builder, stream, limits.header_timeout, service, &mut stop)
+                            .await;
                     }
                 }
             }
@@ -292,11 +298,13 @@ pub async fn serve_files_with(
 async fn serve_one<S>(
     builder: &http1::Builder,
     stream: S,
+    write_timeout: Duration,
     service: TowerToHyperService<Router>,
     stop: &mut watch::Receiver<bool>,
 ) where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
+    let stream = crate::deadline::WriteDeadline::new(stream, write_timeout);
     let conn = builder.serve_connection(TokioIo::new(stream), service);
     let mut conn = std::pin::pin!(conn);
     tokio::select! {

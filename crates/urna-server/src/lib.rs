@@ -34,6 +34,7 @@ mod audit_bundle;
 pub mod bundle;
 pub mod conn;
 pub mod cosign_client;
+pub mod deadline;
 pub mod gzip;
 pub mod pin;
 pub mod publish;

@@ -222,6 +222,44 @@ fn serve_closes_slow_clients_and_keeps_answering() {
     drop(server);
 }
 
+/// Clients that ask for answers and never read them: many pipelined requests for the
+/// results page, far more bytes than the sockets' buffers hold. Each is closed once its answer
+/// has waited the header timeout without a byte read, and meanwhile `/healthz` answers and a
+/// submission gets its receipt.
+#[test]
+fn serve_closes_clients_that_never_read_their_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    let (sim, data) = election(dir.path());
+    let mut config = ServeConfig::new(&data);
+    config.max_connections = BOUND;
+    config.header_timeout = HEADER_TIMEOUT;
+    config.publish_every = Duration::from_millis(50);
+    let server = Serving::start(config);
+    let (status, _) = get(server.addr, "/index.html");
+    assert_eq!(status, 200);
+    let requests = "GET /index.html HTTP/1.1\r\nHost: x\r\n\r\n".repeat(2000);
+    let readers: Vec<TcpStream> = (0..SLOW)
+        .map(|_| {
+            let s = TcpStream::connect(server.addr).unwrap();
+            s.set_nonblocking(true).unwrap();
+            // As much of the requests as the socket takes; the rest never goes.
+            let _ = (&s).write(requests.as_bytes());
+            s
+        })
+        .collect();
+    let (status, body) = get(server.addr, "/healthz");
+    assert_eq!(status, 200, "{body}");
+    let note = sim.protocol_note(&sim.station(0));
+    let (status, body) = post(server.addr, "/v1/protocols", &note);
+    assert_eq!(status, 201, "{body}");
+    for (i, s) in readers.into_iter().enumerate() {
+        s.set_nonblocking(false).unwrap();
+        s.set_read_timeout(Some(PATIENCE)).unwrap();
+        assert_closed_by_server(s, &format!("non-reading client {i}"));
+    }
+    drop(server);
+}
+
 #[test]
 fn the_witness_closes_slow_clients_and_keeps_cosigning() {
     let dir = tempfile::tempdir().unwrap();
