@@ -42,6 +42,18 @@ fn open_nonblocking(path: &Path) -> std::io::Result<std::fs::File> {
 /// results and unit files of a million stations stay well below this.
 pub const MAX_FILE_BYTES: u64 = 1 << 30;
 
+/// Largest file read at `path`: an entry bundle (`tile/entries/…`) holds at most 256 entries
+/// of at most 65,535 bytes each with their 2-byte lengths, a hash tile (`tile/<L>/…`) 256
+/// hashes; anything else [`MAX_FILE_BYTES`]. Fetches run several at once, so a mirror that
+/// answers a tile with a gigabyte must not make each of them hold one.
+pub fn max_bytes(path: &str) -> u64 {
+    match path.strip_prefix("tile/") {
+        Some(rest) if rest.starts_with("entries/") => 256 * (2 + 65_535),
+        Some(_) => 256 * 32,
+        None => MAX_FILE_BYTES,
+    }
+}
+
 /// Fetches run at once against a web server: enough to hide the latency of a distant mirror,
 /// few enough to be polite to it.
 pub const HTTP_CONCURRENCY: usize = 8;
@@ -309,13 +321,12 @@ impl Source for DirSource {
             return Err(not_regular());
         }
         let mut bytes = Vec::new();
-        file.take(MAX_FILE_BYTES + 1)
-            .read_to_end(&mut bytes)
-            .map_err(io)?;
-        if bytes.len() as u64 > MAX_FILE_BYTES {
+        let max = max_bytes(path);
+        file.take(max + 1).read_to_end(&mut bytes).map_err(io)?;
+        if bytes.len() as u64 > max {
             return Err(io(std::io::Error::new(
                 ErrorKind::InvalidData,
-                format!("larger than {MAX_FILE_BYTES} bytes"),
+                format!("larger than {max} bytes, the most a file at this path can hold"),
             )));
         }
         Ok(Some(bytes))
@@ -548,13 +559,16 @@ impl Source for HttpSource {
         match resp.status().as_u16() {
             200 => {
                 let mut bytes = Vec::new();
+                let max = max_bytes(path);
                 resp.body_mut()
                     .as_reader()
-                    .take(MAX_FILE_BYTES + 1)
+                    .take(max + 1)
                     .read_to_end(&mut bytes)
                     .map_err(|e| http(e.to_string()))?;
-                if bytes.len() as u64 > MAX_FILE_BYTES {
-                    return Err(http(format!("larger than {MAX_FILE_BYTES} bytes")));
+                if bytes.len() as u64 > max {
+                    return Err(http(format!(
+                        "larger than {max} bytes, the most a file at this path can hold"
+                    )));
                 }
                 Ok(Some(bytes))
             }
@@ -600,6 +614,37 @@ fn encode_path(path: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A tile larger than any tile can be is refused without reading it all, naming the
+    /// bound; a tile of the largest size, and a large document, are read.
+    #[test]
+    fn a_tile_larger_than_a_tile_can_be_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::write(root.join("checkpoint"), b"x").unwrap();
+        std::fs::create_dir_all(root.join("tile/entries")).unwrap();
+        std::fs::create_dir_all(root.join("tile/0")).unwrap();
+        std::fs::create_dir_all(root.join("v1")).unwrap();
+        let most = max_bytes("tile/entries/000");
+        assert_eq!(most, 256 * (2 + 65_535));
+        std::fs::write(root.join("tile/entries/000"), vec![0u8; most as usize]).unwrap();
+        std::fs::write(root.join("tile/entries/001"), vec![0u8; most as usize + 1]).unwrap();
+        std::fs::write(root.join("tile/0/000"), vec![0u8; 256 * 32 + 1]).unwrap();
+        std::fs::write(root.join("v1/results.json"), vec![b' '; 32 << 20]).unwrap();
+        let source = open(root.to_str().unwrap()).unwrap();
+        assert!(source.fetch("tile/entries/000").unwrap().is_some());
+        for path in ["tile/entries/001", "tile/0/000"] {
+            let e = source.fetch(path).unwrap_err().to_string();
+            assert!(
+                e.contains("the most a file at this path can hold"),
+                "{path}: {e}"
+            );
+        }
+        assert_eq!(
+            source.fetch("v1/results.json").unwrap().unwrap().len(),
+            32 << 20
+        );
+    }
 
     #[test]
     fn bundle_paths_must_stay_inside_the_bundle() {
