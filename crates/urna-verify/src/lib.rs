@@ -50,7 +50,8 @@
 //!    copy `<file>.gz` of such a file, if it decompresses to exactly that file's bytes
 //!    (otherwise [`Kind::GzMismatch`]); anything else is [`Kind::FileUnexpected`]. Over
 //!    HTTP every file is asked for as it is (`Accept-Encoding: identity`). A web server cannot be listed, so over HTTP only what the log
-//!    and the definition name is fetched, and the report says so (`files_listed` is `None`).
+//!    and the definition name is fetched, and the report says so (`files_listed` is `None`);
+//!    what the server answers at the bundle's root (the page visitors see) must be `index.html`.
 //!
 //! Everything that does not check out is a [`Discrepancy`] in the [`Report`], and the
 //! verification goes on, so one run lists everything it can. [`VerifyError`] is kept for a
@@ -323,6 +324,19 @@ pub fn verify(
                     found.extend(compared.found);
                     report.counts.files_listed =
                         unexpected_files(source, &compared.paths, &scans_checked, &mut found)?;
+                    // What a web server answers at its root is the page its visitors see: it
+                    // must be the bundle's index.html, checked above.
+                    if let Some(root) = source.fetch_root()?
+                        && source.fetch("index.html")?.as_deref() != Some(root.as_slice())
+                    {
+                        found.push(
+                            Discrepancy::new(
+                                Kind::FileMismatch,
+                                "/: the page the server answers at the bundle's root is not its index.html",
+                            )
+                            .file("/"),
+                        );
+                    }
                     let before_cdf = found.len();
                     if published_keys::check_cdf(
                         source,

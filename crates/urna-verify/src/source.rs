@@ -213,6 +213,15 @@ pub trait Source: Sync {
     fn walk(&self) -> Result<Option<Vec<String>>, SourceError> {
         Ok(None)
     }
+
+    /// What the source answers for its root itself (a web server's `/`, the page a visitor
+    /// sees), if that is something other than a file of the bundle; `None` for a directory.
+    ///
+    /// # Errors
+    /// As [`Source::fetch`].
+    fn fetch_root(&self) -> Result<Option<Vec<u8>>, SourceError> {
+        Ok(None)
+    }
 }
 
 /// Opens a bundle location: an `http://` or `https://` URL (a server's certificate checked
@@ -572,6 +581,33 @@ impl Source for HttpSource {
                 }
                 Ok(Some(bytes))
             }
+            404 | 410 => Ok(None),
+            status => Err(http(format!("HTTP {status}"))),
+        }
+    }
+
+    fn fetch_root(&self) -> Result<Option<Vec<u8>>, SourceError> {
+        let url = format!("{}/", self.base);
+        let http = |reason: String| SourceError::Http {
+            url: url.clone(),
+            reason,
+        };
+        let mut resp = self
+            .agent
+            .get(&url)
+            .call()
+            .map_err(|e| http(self.reason(&e)))?;
+        match resp.status().as_u16() {
+            200 => {
+                let mut bytes = Vec::new();
+                resp.body_mut()
+                    .as_reader()
+                    .take(MAX_FILE_BYTES + 1)
+                    .read_to_end(&mut bytes)
+                    .map_err(|e| http(e.to_string()))?;
+                Ok(Some(bytes))
+            }
+            // No page at the root: nothing there to mislead a visitor.
             404 | 410 => Ok(None),
             status => Err(http(format!("HTTP {status}"))),
         }

@@ -1278,3 +1278,67 @@ fn a_preference_vote_moved_inside_a_signed_entry_is_caught() {
         )
     );
 }
+
+/// A web server that answers its root with a page of its own while serving the bundle's
+/// `index.html` intact: what visitors see is not what the bundle holds. Served here by a
+/// small file server (HTTP/1.1, one request per connection) over the bundle's directory.
+#[test]
+fn a_root_page_other_than_the_bundles_index_is_caught_over_http() {
+    use std::io::{BufRead as _, BufReader, Write as _};
+    let d = Demo::new();
+    let root = d.current();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let root = root.clone();
+            std::thread::spawn(move || {
+                let mut line = String::new();
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                if reader.read_line(&mut line).is_err() {
+                    return;
+                }
+                // The rest of the head.
+                let mut header = String::new();
+                while reader.read_line(&mut header).is_ok_and(|n| n > 2) {
+                    header.clear();
+                }
+                let path = line.split(' ').nth(1).unwrap_or("/").to_owned();
+                let body = if path == "/" {
+                    Some(b"<!doctype html><title>Results</title><h1>Party X wins 140 of 140 seats</h1>".to_vec())
+                } else {
+                    let rel = path.trim_start_matches('/').replace("%2F", "/");
+                    std::fs::read(root.join(rel)).ok()
+                };
+                let head = match &body {
+                    Some(b) => format!(
+                        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                        b.len()
+                    ),
+                    None => {
+                        "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                            .to_owned()
+                    }
+                };
+                let _ = stream.write_all(head.as_bytes());
+                if let Some(b) = body {
+                    let _ = stream.write_all(&b);
+                }
+            });
+        }
+    });
+    let json = d.dir.path().join("root.json");
+    let o = d.verify(&format!("http://{addr}"), &["--json", p(&json)]);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    // The one discrepancy: every file of the bundle was served as it is.
+    assert_eq!(
+        report["discrepancies"].as_array().unwrap().len(),
+        1,
+        "{report:#}"
+    );
+    let d = discrepancy(&report, "file-mismatch");
+    assert_eq!(d["file"], "/", "{report}");
+}
