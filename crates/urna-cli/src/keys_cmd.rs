@@ -32,7 +32,7 @@ pub(crate) enum KeysCommand {
         cert: PathBuf,
     },
     /// Make a key for every station of a definition that has none: one private key file per
-    /// station (DIR/keys/<station>.key, mode 0600) for printing and provisioning, the
+    /// station (`DIR/keys/<station>.key`, mode 0600) for printing and provisioning, the
     /// definition's stations file with every key filled in (DIR/stations.csv), and the list
     /// of public keys (DIR/station-keys.txt) with its manifest signed by an authority
     /// (DIR/station-keys.note, `urna/keys/v1`). Never overwrites a file.
