@@ -326,19 +326,7 @@ impl Store {
         let lock = lock::DirLock::acquire(dir)?;
         let election = Election::load(&dir.join(DEFINITION_FILE))?;
         let conn = open_db(&db)?;
-        let recorded: String = conn.query_row(
-            "SELECT value FROM meta WHERE key = 'definition_sha256'",
-            [],
-            |r| r.get(0),
-        )?;
-        if recorded != hex(&election.digest) {
-            return Err(StoreError::DefinitionChanged {
-                dir: dir.display().to_string(),
-                now: hex(&election.digest),
-                then: recorded,
-            });
-        }
-        check_meta(&conn, &election)?;
+        check_definition(&conn, dir, &election)?;
         let key_path = dir.join(log::LOG_KEY_FILE);
         let skey = std::fs::read_to_string(&key_path).map_err(io_err(&key_path))?;
         let signer = NoteSigner::from_skey(skey.trim())
@@ -654,6 +642,24 @@ fn check_genesis(e: &Election, note: &[u8]) -> Result<[u8; 32], String> {
     let genesis = Genesis::parse(note.text()).map_err(|err| format!("genesis: {err}"))?;
     genesis.check(e).map_err(|err| format!("genesis: {err}"))?;
     Ok(urna_model::intake::sha256(note.text().as_bytes()))
+}
+
+/// Refuses a definition other than the one the store in `dir` was created with (its digest
+/// recorded by `urna init`), and a schema or election other than this one's ([`check_meta`]).
+fn check_definition(conn: &Connection, dir: &Path, e: &Election) -> Result<(), StoreError> {
+    let recorded: String = conn.query_row(
+        "SELECT value FROM meta WHERE key = 'definition_sha256'",
+        [],
+        |r| r.get(0),
+    )?;
+    if recorded != hex(&e.digest) {
+        return Err(StoreError::DefinitionChanged {
+            dir: dir.display().to_string(),
+            now: hex(&e.digest),
+            then: recorded,
+        });
+    }
+    check_meta(conn, e)
 }
 
 /// Checks the `meta` rows other than the definition digest: the schema this version of urna

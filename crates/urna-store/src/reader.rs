@@ -49,6 +49,11 @@ impl EntryReader {
         Ok(Self { path, conn })
     }
 
+    /// The read-only connection.
+    pub(crate) fn conn(&self) -> &Connection {
+        &self.conn
+    }
+
     /// The database file.
     pub fn path(&self) -> &Path {
         &self.path

@@ -11,23 +11,18 @@
 //! it is the tally of one committed moment.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
-use rusqlite::{Connection, OpenFlags};
 use urna_model::definition::{ContestIdx, Election};
-use urna_model::protocol::hex;
 
 use crate::log::PublicLog;
-use crate::{DB_FILE, DEFINITION_FILE, EntryRow, StoreError, TallyReport, to_sql};
-
-/// How long a read waits for a lock the writer holds (only WAL recovery takes one).
-const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+use crate::reader::EntryReader;
+use crate::{DEFINITION_FILE, EntryRow, StoreError, TallyReport, to_sql};
 
 /// A data directory opened read-only.
 #[derive(Debug)]
 pub struct StoreView {
     dir: PathBuf,
-    conn: Connection,
+    reader: EntryReader,
     election: Election,
     log: PublicLog,
 }
@@ -40,36 +35,13 @@ impl StoreView {
     /// [`StoreError::Setup`] if `dir` holds no store; [`StoreError::DefinitionChanged`] or
     /// [`StoreError::Meta`] if the definition is not the store's; [`StoreError::Sqlite`].
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
-        let db = dir.join(DB_FILE);
-        if !db.exists() {
-            return Err(StoreError::Setup(format!(
-                "{} is not an urna data directory (no {DB_FILE}); run `urna init` first",
-                dir.display()
-            )));
-        }
+        let reader = EntryReader::open(dir)?;
         let election = Election::load(&dir.join(DEFINITION_FILE))?;
-        let conn = Connection::open_with_flags(
-            &db,
-            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )?;
-        conn.busy_timeout(BUSY_TIMEOUT)?;
-        let recorded: String = conn.query_row(
-            "SELECT value FROM meta WHERE key = 'definition_sha256'",
-            [],
-            |r| r.get(0),
-        )?;
-        if recorded != hex(&election.digest) {
-            return Err(StoreError::DefinitionChanged {
-                dir: dir.display().to_string(),
-                now: hex(&election.digest),
-                then: recorded,
-            });
-        }
-        crate::check_meta(&conn, &election)?;
+        crate::check_definition(reader.conn(), dir, &election)?;
         let log = PublicLog::open(dir)?;
         Ok(Self {
             dir: dir.to_owned(),
-            conn,
+            reader,
             election,
             log,
         })
@@ -99,7 +71,7 @@ impl StoreView {
     /// overflow, [`StoreError::Sqlite`].
     pub fn tallies(&self) -> Result<Vec<TallyReport>, StoreError> {
         // One read transaction: the passes of the re-derivation see the same rows.
-        let tx = self.conn.unchecked_transaction()?;
+        let tx = self.reader.conn().unchecked_transaction()?;
         let live = crate::rederive(&tx, &self.election)?;
         tx.finish()?;
         Ok((0..self.election.contests.len())
@@ -112,7 +84,12 @@ impl StoreView {
     /// # Errors
     /// As [`crate::Store::entry`].
     pub fn entry(&self, index: u64) -> Result<Option<EntryRow>, StoreError> {
-        crate::entry_where(&self.conn, &self.election, "idx = ?1", &to_sql(index))
+        crate::entry_where(
+            self.reader.conn(),
+            &self.election,
+            "idx = ?1",
+            &to_sql(index),
+        )
     }
 
     /// The current entry (highest revision) of a station, if it has one.
@@ -121,7 +98,7 @@ impl StoreView {
     /// As [`crate::Store::entry`].
     pub fn current_entry_of(&self, station: &str) -> Result<Option<EntryRow>, StoreError> {
         crate::entry_where(
-            &self.conn,
+            self.reader.conn(),
             &self.election,
             "station = ?1 ORDER BY revision DESC LIMIT 1",
             &station,
