@@ -775,7 +775,7 @@ impl BundleWriter {
             };
             if fs::hard_link(&from, &path).is_ok() {
                 linked += 1;
-                if link_gz(&rel, &from, &path)? {
+                if link_gz(&rel, &from, &path, None)? {
                     gz_copies += 1;
                 }
             } else {
@@ -906,9 +906,7 @@ impl Maker<'_> {
                 None => false,
             };
             if same && fs::hard_link(&from, path).is_ok() {
-                let gz = crate::gzip::compressible(rel)
-                    && (fs::hard_link(gz_path(&from), gz_path(path)).is_ok()
-                        || write_gz(rel, path, bytes)?);
+                let gz = link_gz(rel, &from, path, Some(bytes))?;
                 return Ok((sha, Done::Linked, gz));
             }
         }
@@ -1239,16 +1237,19 @@ fn gz_path(path: &Path) -> PathBuf {
 
 /// Gives the file `path` of a new generation, just hard-linked from `from`, its precompressed
 /// copy: linked from `from`'s copy, or, where `from` has none (a generation an earlier version
-/// wrote, or a file that was not worth a copy), compressed from its bytes if it is worth one.
-/// Whether `path` has a copy now.
-fn link_gz(rel: &str, from: &Path, path: &Path) -> Result<bool, BundleError> {
+/// wrote, or a file that was not worth a copy), compressed from its bytes (`bytes`, or read
+/// from `path`) if it is worth one. Whether `path` has a copy now.
+fn link_gz(rel: &str, from: &Path, path: &Path, bytes: Option<&[u8]>) -> Result<bool, BundleError> {
     if !crate::gzip::compressible(rel) {
         return Ok(false);
     }
     if fs::hard_link(gz_path(from), gz_path(path)).is_ok() {
         return Ok(true);
     }
-    write_gz(rel, path, &read(path)?)
+    match bytes {
+        Some(bytes) => write_gz(rel, path, bytes),
+        None => write_gz(rel, path, &read(path)?),
+    }
 }
 
 /// Writes `<path>.gz` for the file `path` holding `bytes`, if [`crate::gzip::gzip_copy`] finds
