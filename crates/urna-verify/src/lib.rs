@@ -46,7 +46,9 @@
 //!    alike. From a source that can list its files (a directory, [`Source::walk`]) every file
 //!    of the bundle must be accounted for: a derived file recomputed in step 5, one of the files
 //!    checked on their own (`checkpoint`, `v1/keys.json`, the CDF export, `v1/audit.json`), a
-//!    tile at a C2SP tile path, or a blob whose bytes hash to its name, or the precompressed
+//!    tile at a C2SP tile path, a blob the definition or a signed note names (a scan named
+//!    by a signed note the shared tiles hold past the checkpoint counts too, if its bytes
+//!    hash to its name; otherwise [`Kind::BlobUnnamed`]), or the precompressed
 //!    copy `<file>.gz` of such a file, if it decompresses to exactly that file's bytes
 //!    (otherwise [`Kind::GzMismatch`]); anything else is [`Kind::FileUnexpected`]. Over
 //!    HTTP every file is asked for as it is (`Accept-Encoding: identity`). A web server cannot be listed, so over HTTP only what the log
@@ -322,8 +324,14 @@ pub fn verify(
                     report.counts.files_compared = compared.compared;
                     report.counts.files_identical = compared.identical;
                     found.extend(compared.found);
+                    let named = Named {
+                        election: e,
+                        files,
+                        scans: &scans_checked,
+                        size,
+                    };
                     report.counts.files_listed =
-                        unexpected_files(source, &compared.paths, &scans_checked, &mut found)?;
+                        unexpected_files(source, &compared.paths, &named, &mut found)?;
                     // What a web server answers at its root is the page its visitors see: it
                     // must be the bundle's index.html, checked above.
                     if let Some(root) = source.fetch_root()?
@@ -922,9 +930,11 @@ fn blob_path(sha: &[u8; 32]) -> String {
 /// - a tile under `tile/` at a path C2SP tlog-tiles gives (the bundle's tile directory is
 ///   shared by its generations, so it may hold tiles of a larger tree, and partial tiles of
 ///   smaller ones);
-/// - a blob `blob/sha256/<hex>` whose bytes hash to its name: the definition files and scans
-///   named by the log (checked already, in `checked`), or a scan the desk keeps whose note is
-///   not (yet) in the checkpoint (fetched and hashed here).
+/// - a blob `blob/sha256/<hex>` named by the definition (its two files, its unit shapes) or by
+///   a signed note of the log (its scan, checked already), or, if its bytes hash to its name, a
+///   scan named by a signed note after the checkpoint ([`later_scans`]): a live bundle's `blob/`
+///   is shared by its generations, and the next generation's scans land there, with its tiles,
+///   before it goes live. A blob nothing names is [`Kind::BlobUnnamed`].
 ///
 /// A precompressed copy `<file>.gz` beside a file accounted for is accounted for too if it
 /// decompresses to exactly that file's bytes (otherwise [`Kind::GzMismatch`]): a web server
@@ -939,7 +949,7 @@ fn blob_path(sha: &[u8; 32]) -> String {
 fn unexpected_files(
     source: &dyn Source,
     produced: &[String],
-    checked: &BTreeSet<String>,
+    named: &Named<'_>,
     found: &mut Vec<Discrepancy>,
 ) -> Result<Option<u64>, SourceError> {
     let Some(files) = source.walk()? else {
@@ -959,6 +969,7 @@ fn unexpected_files(
             || (path.starts_with("tile/") && Tile::parse_path(path).is_ok())
             || path.strip_prefix(BLOB_DIR).is_some_and(is_sha256_hex)
     };
+    let mut unnamed = Vec::new();
     for path in &files {
         if let Some(file) = path.strip_suffix(GZ_SUFFIX)
             && listed.contains(file)
@@ -976,8 +987,11 @@ fn unexpected_files(
         if let Some(name) = path.strip_prefix(BLOB_DIR)
             && is_sha256_hex(name)
         {
-            if !checked.contains(path) {
-                found.extend(unnamed_blob(source, path, name));
+            if !named.by_definition_or_log(path) {
+                match unnamed_blob(source, path, name) {
+                    Some(d) => found.push(d),
+                    None => unnamed.push(path.as_str()),
+                }
             }
             continue;
         }
@@ -989,7 +1003,103 @@ fn unexpected_files(
             .file(path.as_str()),
         );
     }
+    if !unnamed.is_empty() {
+        let later = later_scans(source, named, &files)?;
+        for path in unnamed {
+            if !later.contains(path) {
+                found.push(
+                    Discrepancy::new(
+                        Kind::BlobUnnamed,
+                        format!(
+                            "{path}: published, but neither the definition nor a signed note of \
+                             the log (up to its checkpoint or in the tiles after it) names it"
+                        ),
+                    )
+                    .file(path),
+                );
+            }
+        }
+    }
     Ok(Some(files.len() as u64))
+}
+
+/// What names blobs: the definition (its files and unit shapes) and the signed notes of the
+/// verified log (their scans), up to the checkpoint of `size` entries.
+struct Named<'a> {
+    election: &'a Election,
+    files: &'a DefinitionFiles,
+    /// Paths of the scans the log's notes name (fetched and hashed already).
+    scans: &'a BTreeSet<String>,
+    size: u64,
+}
+
+impl Named<'_> {
+    fn by_definition_or_log(&self, path: &str) -> bool {
+        let definition = [
+            Some(self.files.election_toml),
+            Some(self.files.stations),
+            self.election.shapes.as_ref().map(|s| s.sha256),
+        ];
+        self.scans.contains(path)
+            || definition
+                .iter()
+                .flatten()
+                .any(|sha| blob_path(sha) == path)
+    }
+}
+
+/// The paths of the scans named by notes past the checkpoint: each entry bundle listed
+/// (`tile/entries/…`, the widest one published for each index) that holds entries at or after
+/// `named.size` is read, and every such entry checked as intake checks it (its signatures
+/// against the definition's keys, [`urna_model::intake::check_batch`]); the scan of each that
+/// checks out is named. The tree these tiles belong to is not verified here, only that a
+/// station or authority signed a note naming the blob.
+///
+/// # Errors
+/// [`SourceError`] if the source fails.
+fn later_scans(
+    source: &dyn Source,
+    named: &Named<'_>,
+    listed: &[String],
+) -> Result<BTreeSet<String>, SourceError> {
+    let width = u64::from(urna_tlog::tile::TILE_WIDTH);
+    let mut widest: BTreeMap<u64, u16> = BTreeMap::new();
+    for path in listed.iter().filter(|p| p.starts_with("tile/entries/")) {
+        let Ok(tile) = Tile::parse_path(path) else {
+            continue;
+        };
+        if tile.kind() == TileKind::Entries
+            && tile.index() * width + u64::from(tile.width()) > named.size
+        {
+            let w = widest.entry(tile.index()).or_default();
+            *w = (*w).max(tile.width());
+        }
+    }
+    let mut later = BTreeSet::new();
+    for (index, w) in widest {
+        let Ok(tile) = Tile::entries(index, w) else {
+            continue;
+        };
+        let Some(bytes) = source.fetch(&tile.path())? else {
+            continue;
+        };
+        let (entries, _) = log::decode_lenient(&bytes, usize::from(w));
+        let first = index * width;
+        let after: Vec<&[u8]> = entries
+            .into_iter()
+            .enumerate()
+            .filter(|&(i, _)| first + i as u64 >= named.size)
+            .map(|(_, e)| e)
+            .collect();
+        for checked in urna_model::intake::check_batch(named.election, &after) {
+            if let Ok(sub) = checked
+                && let Some(scan) = sub.scan
+            {
+                later.insert(blob_path(&scan));
+            }
+        }
+    }
+    Ok(later)
 }
 
 /// A precompressed copy `gz` of `file`: `None` if it is one RFC 1952 gzip member that
@@ -1046,7 +1156,8 @@ fn gz_copy(source: &dyn Source, gz: &str, file: &str) -> Result<Option<Discrepan
 /// Suffix of a precompressed copy of a bundle file.
 const GZ_SUFFIX: &str = ".gz";
 
-/// A blob no note names: `None` if its bytes hash to its name.
+/// A blob the definition and the verified log do not name: `None` if its bytes hash to its
+/// name (whether anything names it is [`later_scans`]' to say).
 fn unnamed_blob(source: &dyn Source, path: &str, name: &str) -> Option<Discrepancy> {
     let problem = match source.fetch(path) {
         Ok(Some(bytes)) if hex(&sha256(&bytes)) == name => return None,

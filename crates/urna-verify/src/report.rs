@@ -286,6 +286,11 @@ pub enum Kind {
     FileMismatch,
     /// A file the recomputation does not produce.
     FileUnexpected,
+    /// A blob (`blob/sha256/<hex>`, its bytes hashing to its name) that nothing names: not a
+    /// definition file, not the unit shapes, not a scan a signed note of the log names, nor
+    /// one named by a signed note the shared tiles hold after the checkpoint (the next
+    /// generation's, published before it goes live).
+    BlobUnnamed,
     /// A precompressed copy `<file>.gz` does not decompress (RFC 1952 gzip) to exactly its
     /// file's bytes.
     GzMismatch,
@@ -323,6 +328,7 @@ impl Kind {
             Self::FileMissing => "file-missing",
             Self::FileMismatch => "file-mismatch",
             Self::FileUnexpected => "file-unexpected",
+            Self::BlobUnnamed => "blob-unnamed",
             Self::GzMismatch => "gz-mismatch",
             Self::Rollback => "rollback",
             Self::Fork => "fork",

@@ -400,10 +400,11 @@ fn every_file_nothing_accounts_for_is_unexpected() {
             .files
             .insert(path.into(), b"<script>alert(1)</script>".to_vec());
     }
-    // Content-addressed blobs no note names (a scan kept at the desk whose protocol the
-    // checkpoint does not cover yet) are accounted for if their bytes hash to their name.
-    let kept = b"a scan not yet named".as_slice();
-    source.files.insert(blob_path(&sha256(kept)), kept.to_vec());
+    // A content-addressed blob nothing names is unexpected even if its bytes hash to its
+    // name; one whose bytes do not is a mismatch.
+    let kept = b"a scan nothing names".as_slice();
+    let unnamed = blob_path(&sha256(kept));
+    source.files.insert(unnamed.clone(), kept.to_vec());
     let forged = blob_path(&sha256(b"the name"));
     source.files.insert(forged.clone(), b"other bytes".to_vec());
     // A tile of a larger tree (the tile directory is shared by the generations) is fine.
@@ -428,7 +429,14 @@ fn every_file_nothing_accounts_for_is_unexpected() {
         .filter_map(|d| d.file.as_deref())
         .collect();
     assert_eq!(mismatched, [forged.as_str()], "{}", r.summary());
-    assert_eq!(r.discrepancies.len(), extra.len() + 1, "{}", r.summary());
+    let named_by_nothing: Vec<&str> = r
+        .discrepancies
+        .iter()
+        .filter(|d| d.kind == Kind::BlobUnnamed)
+        .filter_map(|d| d.file.as_deref())
+        .collect();
+    assert_eq!(named_by_nothing, [unnamed.as_str()], "{}", r.summary());
+    assert_eq!(r.discrepancies.len(), extra.len() + 2, "{}", r.summary());
     assert!(
         r.summary()
             .contains("evil.html: published, but the log and the definition yield no such file"),
@@ -446,6 +454,59 @@ fn every_file_nothing_accounts_for_is_unexpected() {
         r.summary()
             .contains("files beyond those named were not looked for")
     );
+}
+
+/// A live bundle: the next generation's tiles and scans are in the shared `tile/` and `blob/`
+/// before its checkpoint goes live. A scan named by a signed note in those tiles is accounted
+/// for; a blob named only by a note whose signature fails, or by nothing, is not.
+#[test]
+fn a_scan_of_the_next_generation_is_accounted_for_and_nothing_else() {
+    let f = fixture();
+    let mut source = f.bundle(&f.entries);
+    let station = f.sim.station(7);
+    let later_scan = b"%PDF-1.7\nthe next generation's paper\n".as_slice();
+    let forged_scan = b"%PDF-1.7\nnamed only by a forged note\n".as_slice();
+    let mut body = station.body.clone();
+    body.scan = Some(sha256(later_scan));
+    let signed = station.signer.sign_text(&body.to_text()).to_bytes();
+    body.scan = Some(sha256(forged_scan));
+    let forged = f
+        .sim
+        .station(8)
+        .signer
+        .sign_text(&body.to_text())
+        .to_bytes();
+    let mut next = f.entries.clone();
+    next.push(signed);
+    next.push(forged);
+    // The next generation's entry bundle, at its own (wider or next) tile path.
+    rewrite_entry_tile(&mut source, &next, next.len() - 1);
+    if (next.len() - 1).is_multiple_of(256) {
+        rewrite_entry_tile(&mut source, &next, next.len() - 2);
+    }
+    source
+        .files
+        .insert(blob_path(&sha256(later_scan)), later_scan.to_vec());
+    let r = run(&source, None);
+    assert!(r.verified, "{}", r.summary());
+
+    source
+        .files
+        .insert(blob_path(&sha256(forged_scan)), forged_scan.to_vec());
+    let r = run(&source, None);
+    assert_eq!(kinds(&r), [Kind::BlobUnnamed], "{}", r.summary());
+    let d = &r.discrepancies[0];
+    assert_eq!(
+        d.file.as_deref(),
+        Some(blob_path(&sha256(forged_scan)).as_str())
+    );
+    assert!(
+        d.message
+            .contains("neither the definition nor a signed note of the log"),
+        "{}",
+        d.message
+    );
+    assert!(r.summary().contains("blob-unnamed"), "{}", r.summary());
 }
 
 /// Only the log key pinned: the witness named by the bundle's keys.json is checked against

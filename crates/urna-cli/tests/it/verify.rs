@@ -646,6 +646,33 @@ fn a_rolled_back_bundle_is_caught_with_since() {
 }
 
 #[test]
+fn a_blob_nothing_names_is_caught_even_if_it_hashes_to_its_name() {
+    let g = TwoGenerations::new();
+    // Both generations verify: the older one beside the newer one's tiles in the shared tile/.
+    for dir in [g.bundle.clone(), g.older()] {
+        let o = g.verify(&dir, &[]);
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    }
+    // Someone drops a file into the shared blob/ under the SHA-256 of its own bytes: every web
+    // server of the bundle would serve it as part of it, yet no definition or signed note
+    // names it.
+    let bytes = b"%PDF-1.7\nnot the paper of any station\n";
+    let name = urna_model::protocol::hex(&urna_model::intake::sha256(bytes));
+    std::fs::write(g.bundle.join("blob/sha256").join(&name), bytes).unwrap();
+    for dir in [g.bundle.clone(), g.older()] {
+        let o = g.verify(&dir, &[]);
+        let t = text(&o);
+        assert_eq!(o.status.code(), Some(1), "{t}");
+        assert!(
+            t.contains(&format!(
+                "[blob-unnamed] blob/sha256/{name}: published, but neither the definition nor a signed note of the log"
+            )),
+            "{t}"
+        );
+    }
+}
+
+#[test]
 fn results_computed_under_another_seat_rule_set_are_caught() {
     let g = TwoGenerations::new();
     // The same protocols under a definition that names another rule set.
