@@ -79,6 +79,9 @@ pub fn manage(
             )?;
         }
     }
+    if !matches!(action, AccountAction::Disable) {
+        crate::db::Failures::forgive_everywhere(&tx, id)?;
+    }
     let ended = match action {
         AccountAction::Reset(_) | AccountAction::Disable => {
             tx.execute("DELETE FROM sessions WHERE user_id = ?1", [id])?

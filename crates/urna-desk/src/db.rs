@@ -29,6 +29,14 @@ CREATE TABLE IF NOT EXISTS users (
     locked_until_ms INTEGER NOT NULL DEFAULT 0,
     disabled INTEGER NOT NULL DEFAULT 0
 );
+CREATE TABLE IF NOT EXISTS login_failures (
+    user_id INTEGER NOT NULL,
+    address TEXT NOT NULL,
+    failures INTEGER NOT NULL DEFAULT 0,
+    since_ms INTEGER NOT NULL DEFAULT 0,
+    locked_until_ms INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (user_id, address)
+);
 CREATE TABLE IF NOT EXISTS sessions (
     id_hash TEXT PRIMARY KEY,
     user_id INTEGER REFERENCES users(id),
@@ -325,4 +333,129 @@ pub fn export_audit(conn: &Connection, out: &mut impl Write) -> Result<usize, Db
     }
     out.flush()?;
     Ok(lines.len())
+}
+
+/// `login_failures.user_id` of the row that counts an address's failed logins over every
+/// account (unknown names too); account ids start at 1.
+pub const EVERY_ACCOUNT: i64 = 0;
+
+/// Failed logins counted for one account from one address, or for one address over every
+/// account ([`EVERY_ACCOUNT`]): the `login_failures` row. An address's count over every account
+/// starts again [`crate::desk::LOCKOUT_MS`] after its first failure; an account's from one
+/// address counts failures in a row until a right password.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failures {
+    user_id: i64,
+    address: String,
+    /// Failures counted.
+    pub failures: i64,
+    /// When the count started (ms since the Unix epoch).
+    since: i64,
+    /// Locked until then (ms since the Unix epoch); 0 if not locked.
+    pub locked_until: i64,
+}
+
+impl Failures {
+    /// The row for `user_id` and `address` as of `now` (zero if there is none).
+    ///
+    /// # Errors
+    /// SQLite's.
+    pub fn read(
+        conn: &Connection,
+        user_id: i64,
+        address: &str,
+        now: i64,
+    ) -> rusqlite::Result<Self> {
+        let (failures, since, locked_until) = conn
+            .query_row(
+                "SELECT failures, since_ms, locked_until_ms FROM login_failures
+                 WHERE user_id = ?1 AND address = ?2",
+                params![user_id, address],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()?
+            .unwrap_or((0, now, 0));
+        let expired = user_id == EVERY_ACCOUNT && now - since >= crate::desk::LOCKOUT_MS;
+        Ok(Self {
+            user_id,
+            address: address.to_owned(),
+            failures: if expired { 0 } else { failures },
+            since: if expired { now } else { since },
+            locked_until,
+        })
+    }
+
+    /// Counts one more failure (or attempt under way).
+    ///
+    /// # Errors
+    /// SQLite's.
+    pub fn count(&mut self, conn: &Connection) -> rusqlite::Result<()> {
+        self.failures += 1;
+        self.write(conn)
+    }
+
+    /// Locks for [`crate::desk::LOCKOUT_MS`] from `now` and starts the count again; returns
+    /// until when.
+    ///
+    /// # Errors
+    /// SQLite's.
+    pub fn lock(&mut self, conn: &Connection, now: i64) -> rusqlite::Result<i64> {
+        self.failures = 0;
+        self.since = now;
+        self.locked_until = now + crate::desk::LOCKOUT_MS;
+        self.write(conn)?;
+        Ok(self.locked_until)
+    }
+
+    fn write(&self, conn: &Connection) -> rusqlite::Result<()> {
+        conn.execute(
+            "INSERT INTO login_failures (user_id, address, failures, since_ms, locked_until_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (user_id, address) DO UPDATE SET failures = ?3, since_ms = ?4,
+                 locked_until_ms = ?5",
+            params![
+                self.user_id,
+                self.address,
+                self.failures,
+                self.since,
+                self.locked_until
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// Takes back one attempt counted for `user_id` from `address` (one that turned out right).
+    ///
+    /// # Errors
+    /// SQLite's.
+    pub fn uncount(conn: &Connection, user_id: i64, address: &str) -> rusqlite::Result<()> {
+        conn.execute(
+            "UPDATE login_failures SET failures = max(failures - 1, 0)
+             WHERE user_id = ?1 AND address = ?2",
+            params![user_id, address],
+        )?;
+        Ok(())
+    }
+
+    /// Forgets the failures of `user_id` from `address` (a right password from there).
+    ///
+    /// # Errors
+    /// SQLite's.
+    pub fn forgive(conn: &Connection, user_id: i64, address: &str) -> rusqlite::Result<()> {
+        conn.execute(
+            "DELETE FROM login_failures WHERE user_id = ?1 AND address = ?2",
+            params![user_id, address],
+        )?;
+        Ok(())
+    }
+
+    /// Forgets every failure and lock-out of `user_id`, from every address (an administrator's
+    /// unlock, reset or enable).
+    ///
+    /// # Errors
+    /// SQLite's.
+    pub fn forgive_everywhere(conn: &Connection, user_id: i64) -> rusqlite::Result<()> {
+        conn.execute("DELETE FROM login_failures WHERE user_id = ?1", [user_id])?;
+        Ok(())
+    }
 }

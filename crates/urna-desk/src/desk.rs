@@ -33,9 +33,18 @@ pub mod station;
 pub use decide::PendingDecision;
 pub use scans::{MAX_SCAN, scan_kind};
 
-/// Failed logins in a row that lock an account.
+/// Failed logins in a row, for one account from one address, that lock that account for
+/// that address (from elsewhere it still logs in: a neighbour on the centre's network who
+/// guesses wrong five times locks nobody out but themselves).
 pub const MAX_FAILURES: i64 = 5;
-/// How long a locked account stays locked.
+/// Failed logins in a row for one account from all addresses together that lock the account
+/// everywhere (guessing from many machines at once).
+pub const MAX_ACCOUNT_FAILURES: i64 = 50;
+/// Failed logins from one address, for any accounts (unknown names too), within
+/// [`LOCKOUT_MS`], that lock that address out of every account (guessing one password for
+/// many accounts).
+pub const MAX_ADDRESS_FAILURES: i64 = 20;
+/// How long a lock-out lasts.
 pub const LOCKOUT_MS: i64 = 15 * 60 * 1000;
 /// How long a session lives after login.
 pub const SESSION_MS: i64 = 12 * 60 * 60 * 1000;
@@ -652,13 +661,18 @@ impl Desk {
         })
     }
 
-    /// Logs in: checks the lock-out, the password (Argon2id), counts failures; on success a
-    /// new session (id rotated) replaces the anonymous one. Returns the new cookie value.
+    /// Logs in from `from` (the client's address, if known): checks the lock-outs, the
+    /// password (Argon2id), counts failures; on success a new session (id rotated) replaces
+    /// the anonymous one. Returns the new cookie value.
     ///
+    /// Failures are counted three ways ([`db::Failures`]): for the account from this address
+    /// ([`MAX_FAILURES`] lock the account for this address only), for the account from
+    /// everywhere ([`MAX_ACCOUNT_FAILURES`] lock it everywhere), and for the address over
+    /// every account ([`MAX_ADDRESS_FAILURES`] within [`LOCKOUT_MS`] lock the address out).
     /// Each attempt is counted as a failure in one transaction before its password is
     /// checked, and forgiven only if the password was right: attempts sent at once cannot
-    /// all read the same count, so no more than [`MAX_FAILURES`] guesses are checked before
-    /// the lock-out.
+    /// all read the same counts, so no more than [`MAX_FAILURES`] guesses from one address
+    /// are checked before the lock-out.
     ///
     /// # Errors
     /// [`Refusal`] `401 bad-login` or `429 locked`.
@@ -667,14 +681,16 @@ impl Desk {
         s: &Session,
         name: &str,
         password: &str,
+        from: Option<std::net::IpAddr>,
     ) -> Result<(Value, String), Refusal> {
         let bad = || Refusal::new(401, "bad-login", "wrong name or password");
-        let locked_refusal = |until: i64, now: i64| {
+        let address = from.map_or_else(|| "unknown".to_owned(), |a| a.to_canonical().to_string());
+        let locked_refusal = |why: &str, until: i64, now: i64| {
             Refusal::new(
                 429,
                 "locked",
                 format!(
-                    "account locked after {MAX_FAILURES} failed logins; try again in {} minutes or ask an administrator",
+                    "{why}; try again in {} minutes or ask an administrator",
                     (until - now + 59_999) / 60_000
                 ),
             )
@@ -685,6 +701,40 @@ impl Desk {
             let now = db::now_ms();
             let mut conn = self.db();
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let mut from_here = db::Failures::read(&tx, db::EVERY_ACCOUNT, &address, now)?;
+            if from_here.locked_until > now {
+                db::audit(
+                    &tx,
+                    name,
+                    "login-refused",
+                    name,
+                    &format!("address {address} locked"),
+                )?;
+                tx.commit()?;
+                return Err(locked_refusal(
+                    &format!("too many failed logins from this address ({MAX_ADDRESS_FAILURES})"),
+                    from_here.locked_until,
+                    now,
+                ));
+            }
+            if from_here.failures >= MAX_ADDRESS_FAILURES {
+                let until = from_here.lock(&tx, now)?;
+                db::audit(
+                    &tx,
+                    name,
+                    "login-refused",
+                    name,
+                    &format!(
+                        "{MAX_ADDRESS_FAILURES} attempts from {address} failed or under way: address locked for 15 minutes"
+                    ),
+                )?;
+                tx.commit()?;
+                return Err(locked_refusal(
+                    &format!("too many failed logins from this address ({MAX_ADDRESS_FAILURES})"),
+                    until,
+                    now,
+                ));
+            }
             let row = tx
                 .query_row(
                     "SELECT id, hash, failures, locked_until_ms, disabled FROM users WHERE name = ?1",
@@ -700,47 +750,90 @@ impl Desk {
                     },
                 )
                 .optional()?;
-            match row {
+            let account_locked =
+                |failures: i64| format!("account locked after {failures} failed logins");
+            let reserved = match row {
                 None => None,
                 Some((_, _, _, locked_until, _)) if locked_until > now => {
                     db::audit(&tx, name, "login-refused", name, "account locked")?;
                     tx.commit()?;
-                    return Err(locked_refusal(locked_until, now));
+                    return Err(locked_refusal(
+                        &account_locked(MAX_ACCOUNT_FAILURES),
+                        locked_until,
+                        now,
+                    ));
                 }
-                Some((id, _, failures, _, _)) if failures >= MAX_FAILURES => {
-                    // As many attempts as allowed are failed or still being checked.
-                    let until = now + LOCKOUT_MS;
-                    tx.execute(
-                        "UPDATE users SET failures = 0, locked_until_ms = ?1 WHERE id = ?2",
-                        params![until, id],
-                    )?;
-                    db::audit(
-                        &tx,
-                        name,
-                        "login-refused",
-                        name,
-                        &format!(
-                            "{MAX_FAILURES} attempts failed or under way: locked for 15 minutes"
-                        ),
-                    )?;
-                    tx.commit()?;
-                    return Err(locked_refusal(until, now));
-                }
-                Some((id, hash, _, _, disabled)) => {
+                Some((id, hash, failures, _, disabled)) => {
+                    let mut pair = db::Failures::read(&tx, id, &address, now)?;
+                    if pair.locked_until > now {
+                        db::audit(
+                            &tx,
+                            name,
+                            "login-refused",
+                            name,
+                            &format!("account locked for {address}"),
+                        )?;
+                        tx.commit()?;
+                        return Err(locked_refusal(
+                            &account_locked(MAX_FAILURES),
+                            pair.locked_until,
+                            now,
+                        ));
+                    }
+                    if pair.failures >= MAX_FAILURES || failures >= MAX_ACCOUNT_FAILURES {
+                        // As many attempts as allowed are failed or still being checked.
+                        let (until, what) = if pair.failures >= MAX_FAILURES {
+                            (
+                                pair.lock(&tx, now)?,
+                                format!(
+                                    "{MAX_FAILURES} attempts from {address} failed or under way: locked for 15 minutes for that address"
+                                ),
+                            )
+                        } else {
+                            let until = now + LOCKOUT_MS;
+                            tx.execute(
+                                "UPDATE users SET failures = 0, locked_until_ms = ?1 WHERE id = ?2",
+                                params![until, id],
+                            )?;
+                            (
+                                until,
+                                format!(
+                                    "{MAX_ACCOUNT_FAILURES} attempts failed or under way: locked for 15 minutes"
+                                ),
+                            )
+                        };
+                        db::audit(&tx, name, "login-refused", name, &what)?;
+                        tx.commit()?;
+                        let limit = if pair.failures >= MAX_FAILURES {
+                            MAX_FAILURES
+                        } else {
+                            MAX_ACCOUNT_FAILURES
+                        };
+                        return Err(locked_refusal(&account_locked(limit), until, now));
+                    }
+                    pair.count(&tx)?;
                     tx.execute(
                         "UPDATE users SET failures = failures + 1 WHERE id = ?1",
                         [id],
                     )?;
-                    tx.commit()?;
                     Some((id, hash, disabled))
                 }
-            }
+            };
+            from_here.count(&tx)?;
+            tx.commit()?;
+            reserved
         };
         let Some((id, hash, disabled)) = reserved else {
             // Hash anyway, so an unknown name takes as long as a wrong password.
             let _ = db::verify_password(password, &self.dummy_hash);
             let shown = crate::http::truncated(name);
-            db::audit(&self.db(), "-", "login-refused", shown, "unknown account")?;
+            db::audit(
+                &self.db(),
+                "-",
+                "login-refused",
+                shown,
+                &format!("unknown account, from {address}"),
+            )?;
             return Err(bad());
         };
         // Argon2 outside the database lock: other requests go on meanwhile.
@@ -749,27 +842,32 @@ impl Desk {
         let mut conn = self.db();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         if !ok {
+            let mut pair = db::Failures::read(&tx, id, &address, now)?;
             let failures: i64 =
                 tx.query_row("SELECT failures FROM users WHERE id = ?1", [id], |r| {
                     r.get(0)
                 })?;
-            let locked = failures >= MAX_FAILURES;
-            if locked {
+            let mut locked = String::new();
+            if pair.failures >= MAX_FAILURES {
+                pair.lock(&tx, now)?;
+                locked = format!(": locked for 15 minutes for {address}");
+            }
+            if failures >= MAX_ACCOUNT_FAILURES {
                 tx.execute(
                     "UPDATE users SET failures = 0, locked_until_ms = ?1 WHERE id = ?2",
                     params![now + LOCKOUT_MS, id],
                 )?;
+                locked = format!(": {failures} from all addresses, locked for 15 minutes");
             }
             db::audit(
                 &tx,
                 name,
                 "login-refused",
                 name,
-                &if locked {
-                    format!("wrong password ({failures} in a row): locked for 15 minutes")
-                } else {
-                    format!("wrong password ({failures} in a row)")
-                },
+                &format!(
+                    "wrong password ({} in a row from {address}){locked}",
+                    pair.failures
+                ),
             )?;
             tx.commit()?;
             return Err(bad());
@@ -778,6 +876,9 @@ impl Desk {
             "UPDATE users SET failures = 0, locked_until_ms = 0 WHERE id = ?1",
             [id],
         )?;
+        db::Failures::forgive(&tx, id, &address)?;
+        // This attempt was counted for the address as well: only failures count there.
+        db::Failures::uncount(&tx, db::EVERY_ACCOUNT, &address)?;
         if disabled {
             // Told only to whoever knows the password.
             db::audit(&tx, name, "login-refused", name, "account disabled")?;

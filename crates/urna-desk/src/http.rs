@@ -27,6 +27,7 @@
 //! The session cookie is `Secure; HttpOnly; SameSite=Strict`; its value is random and only
 //! its SHA-256 is stored.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use axum::Router;
@@ -87,6 +88,12 @@ async fn handle(State(state): State<AppState>, req: Request) -> Response {
     let AppState { desk, uploads } = state;
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
+    // The client's address, which the connection layer gives every request: failed logins
+    // are counted per address.
+    let from = req
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip());
     if method == Method::GET {
         let page = match path.as_str() {
             "/" | "/index.html" => Some((INDEX, "text/html; charset=utf-8")),
@@ -195,7 +202,7 @@ async fn handle(State(state): State<AppState>, req: Request) -> Response {
                 &body,
             );
         }
-        dispatch(&desk, &method, &path, cookie.as_deref(), &body)
+        dispatch(&desk, &method, &path, cookie.as_deref(), &body, from)
     })
     .await
     .unwrap_or_else(|_| refusal(&internal(), None));
@@ -344,14 +351,21 @@ fn parse<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, Refusal> {
     })
 }
 
-fn dispatch(desk: &Desk, method: &Method, path: &str, cookie: Option<&str>, body: &[u8]) -> Answer {
+fn dispatch(
+    desk: &Desk,
+    method: &Method,
+    path: &str,
+    cookie: Option<&str>,
+    body: &[u8],
+    from: Option<IpAddr>,
+) -> Answer {
     // Only the page's own session request starts a session.
     let create = *method == Method::GET && path == "/api/session";
     let (session, new_cookie) = match desk.session(cookie, create) {
         Ok(s) => s,
         Err(r) => return refusal(&r, None),
     };
-    match route(desk, &session, method, path, body) {
+    match route(desk, &session, method, path, body, from) {
         Ok((v, rotated)) => Answer {
             status: 200,
             body: v,
@@ -422,6 +436,7 @@ fn route(
     method: &Method,
     path: &str,
     body: &[u8],
+    from: Option<IpAddr>,
 ) -> Result<(Value, Option<String>), Refusal> {
     let parts = segments(path)?;
     let parts: Vec<&str> = parts.iter().map(String::as_str).collect();
@@ -459,7 +474,7 @@ fn route(
     match parts.as_slice() {
         ["api", "login"] => {
             let l: Login = parse(body)?;
-            let (v, cookie) = desk.login(s, &l.name, &l.password)?;
+            let (v, cookie) = desk.login(s, &l.name, &l.password, from)?;
             Ok((v, Some(cookie)))
         }
         ["api", "logout"] => none(desk.logout(s)?),

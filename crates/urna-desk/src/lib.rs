@@ -5,9 +5,10 @@
 //! One job: turn the numbers on a paper protocol into a signed `urna/protocol/v1` note that
 //! says what the paper says. Scope:
 //! - accounts (typist, coordinator, administrator) with Argon2id passwords, a forced change at
-//!   first login, lock-out after [`desk::MAX_FAILURES`] failures, sessions in
-//!   `Secure; HttpOnly; SameSite=Strict` cookies, a CSRF token on every POST ([`db`],
-//!   [`desk`]);
+//!   first login, lock-out after [`desk::MAX_FAILURES`] failures for an account from one
+//!   address (and per address, [`desk::MAX_ADDRESS_FAILURES`]; per account,
+//!   [`desk::MAX_ACCOUNT_FAILURES`]), sessions in `Secure; HttpOnly; SameSite=Strict`
+//!   cookies, a CSRF token on every POST ([`db`], [`desk`]);
 //! - account administration: unlock, reset, disable, enable ([`accounts`]);
 //! - the entry form derived from the election definition, live validation with the
 //!   definition's own rules through intake's code, and the comparison of two entries

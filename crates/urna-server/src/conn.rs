@@ -34,6 +34,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
+use axum::extract::ConnectInfo;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
@@ -227,7 +228,6 @@ pub async fn serve_files_with(
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_timeout)
         .keep_alive(true);
-    let service = TowerToHyperService::new(router);
     let mut shutdown = std::pin::pin!(shutdown);
     let mut last_error: Option<String> = None;
     loop {
@@ -240,11 +240,11 @@ pub async fn serve_files_with(
                 Err(_) => break,
             },
         };
-        let stream = tokio::select! {
+        let (stream, peer) = tokio::select! {
             biased;
             () = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
+                Ok(accepted) => accepted,
                 Err(e) => {
                     accept_failed(&e, &mut last_error).await;
                     continue;
@@ -253,7 +253,13 @@ pub async fn serve_files_with(
         };
         last_error = None;
         let mut stop = stop_rx.clone();
-        let (builder, service, tls) = (builder.clone(), service.clone(), tls.clone());
+        let (builder, tls) = (builder.clone(), tls.clone());
+        // Every request carries the address it came from (axum's `ConnectInfo`): the desk
+        // counts failed logins per address.
+        let service = TowerToHyperService::new(WithPeer {
+            router: router.clone(),
+            peer,
+        });
         let regions = regions.clone();
         tokio::spawn(async move {
             // The slot is freed when the connection is closed.
@@ -293,13 +299,41 @@ pub async fn serve_files_with(
     Ok(())
 }
 
+/// The router, each request given its peer's address as axum's [`ConnectInfo`].
+#[derive(Clone)]
+struct WithPeer {
+    router: Router,
+    peer: std::net::SocketAddr,
+}
+
+impl tower::Service<axum::extract::Request<hyper::body::Incoming>> for WithPeer {
+    type Response = axum::response::Response;
+    type Error = std::convert::Infallible;
+    type Future = <Router as tower::Service<axum::extract::Request<hyper::body::Incoming>>>::Future;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        tower::Service::<axum::extract::Request<hyper::body::Incoming>>::poll_ready(
+            &mut self.router,
+            cx,
+        )
+    }
+
+    fn call(&mut self, mut req: axum::extract::Request<hyper::body::Incoming>) -> Self::Future {
+        req.extensions_mut().insert(ConnectInfo(self.peer));
+        self.router.call(req)
+    }
+}
+
 /// Serves one connection until it closes, or gracefully once `stop` turns true: idle, it is
 /// closed at once; a request in flight is answered first.
 async fn serve_one<S>(
     builder: &http1::Builder,
     stream: S,
     write_timeout: Duration,
-    service: TowerToHyperService<Router>,
+    service: TowerToHyperService<WithPeer>,
     stop: &mut watch::Receiver<bool>,
 ) where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,

@@ -361,6 +361,7 @@ fn anonymous_refusals_cannot_fill_the_audit_trail() {
             addr: s.addr,
             cookie: None,
             csrf: String::new(),
+            from: None,
         };
         let a = c.request("POST", &long, Some(&json!({})));
         assert_eq!(a.status, 403, "{}", a.json);
@@ -411,4 +412,67 @@ fn a_half_sent_request_head_is_closed_within_the_serve_header_timeout() {
             "still open after {limit:?}"
         ),
     }
+}
+
+/// Someone else on the centre's network guesses a typist's password five times: the account
+/// is locked for that address only, and the typist still logs in from their own machine.
+/// Guessing one password for many accounts from one address locks that address out of all
+/// of them; an administrator's unlock lifts an account's lock-outs everywhere.
+#[test]
+fn wrong_passwords_from_one_address_lock_the_account_for_that_address_only() {
+    let s = serve();
+    let neighbour: std::net::IpAddr = "127.0.0.2".parse().unwrap();
+    for i in 0..urna_desk::desk::MAX_FAILURES {
+        let a = Client::new_from(s.addr, Some(neighbour)).login("ty1", &format!("guess-{i}-xxxxx"));
+        assert_eq!(a.status, 401, "{}", a.json);
+    }
+    let a = Client::new_from(s.addr, Some(neighbour)).login("ty1", FIRST);
+    assert_eq!(
+        (a.status, a.json["error"].as_str()),
+        (429, Some("locked")),
+        "{}",
+        a.json
+    );
+    // From the typist's own machine the right password still logs in.
+    assert_eq!(Client::new(s.addr).login("ty1", FIRST).status, 200);
+    // The trail names the address the guesses came from.
+    let conn = urna_desk::db::open(crate::data(&s)).unwrap();
+    let lines = urna_desk::db::audit_lines(&conn).unwrap();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.subject == "ty1" && l.detail.contains("from 127.0.0.2")),
+        "{lines:?}"
+    );
+
+    // Spraying: one guess each for many names (unknown ones too) from one address.
+    let sprayer: std::net::IpAddr = "127.0.0.3".parse().unwrap();
+    let mut locked_at = None;
+    for i in 0..urna_desk::desk::MAX_ADDRESS_FAILURES + 1 {
+        let a =
+            Client::new_from(s.addr, Some(sprayer)).login(&format!("name-{i}"), "spray-password-1");
+        if a.status == 429 && a.json["error"] == "locked" {
+            locked_at = Some(i);
+            break;
+        }
+        assert_eq!(a.status, 401, "{}", a.json);
+    }
+    assert_eq!(locked_at, Some(urna_desk::desk::MAX_ADDRESS_FAILURES));
+    // Locked out of real accounts too, with the right password; others are not affected.
+    let a = Client::new_from(s.addr, Some(sprayer)).login("ty2", FIRST);
+    assert_eq!(
+        (a.status, a.json["error"].as_str()),
+        (429, Some("locked")),
+        "{}",
+        a.json
+    );
+    assert!(
+        a.json["message"]
+            .as_str()
+            .unwrap()
+            .contains("from this address"),
+        "{}",
+        a.json
+    );
+    assert_eq!(Client::new(s.addr).login("ty2", FIRST).status, 200);
 }

@@ -196,15 +196,24 @@ pub struct Client {
     pub cookie: Option<String>,
     /// The session's CSRF token.
     pub csrf: String,
+    /// The address it connects from (a loopback address other than 127.0.0.1 is another
+    /// machine of the centre's network, as far as the desk can tell); the system's if `None`.
+    pub from: Option<std::net::IpAddr>,
 }
 
 impl Client {
     /// A new client that has loaded the session (cookie and CSRF token).
     pub fn new(addr: SocketAddr) -> Self {
+        Self::new_from(addr, None)
+    }
+
+    /// [`Client::new`], connecting from `from`.
+    pub fn new_from(addr: SocketAddr, from: Option<std::net::IpAddr>) -> Self {
         let mut c = Self {
             addr,
             cookie: None,
             csrf: String::new(),
+            from,
         };
         let a = c.get("/api/session");
         c.csrf = a.json["csrf"].as_str().unwrap().to_owned();
@@ -213,7 +222,10 @@ impl Client {
 
     /// Sends a request; keeps a cookie the server sets.
     pub fn request(&mut self, method: &str, path: &str, body: Option<&Value>) -> Answer {
-        let mut s = TcpStream::connect(self.addr).unwrap();
+        let mut s = match self.from {
+            None => TcpStream::connect(self.addr).unwrap(),
+            Some(from) => connect_from(from, self.addr),
+        };
         s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
         let body = body.map(Value::to_string).unwrap_or_default();
         let cookie = self
@@ -355,4 +367,19 @@ pub fn audit_actions(served: &Served) -> Vec<(String, String, String)> {
 /// The data directory.
 pub fn data(served: &Served) -> &Path {
     served._dir.path()
+}
+
+/// A connection to `to` from the local address `from` (std cannot bind before connecting).
+fn connect_from(from: std::net::IpAddr, to: SocketAddr) -> TcpStream {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()
+        .unwrap();
+    let stream = rt.block_on(async {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind(SocketAddr::new(from, 0)).unwrap();
+        socket.connect(to).await.unwrap().into_std().unwrap()
+    });
+    stream.set_nonblocking(false).unwrap();
+    stream
 }

@@ -54,6 +54,7 @@ fn pages_are_served_with_a_strict_policy() {
             addr: s.addr,
             cookie: None,
             csrf: String::new(),
+            from: None,
         };
         let a = fresh.get(path);
         assert!(

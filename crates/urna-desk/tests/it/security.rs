@@ -21,6 +21,7 @@ fn the_cookie_is_secure_and_every_post_needs_the_csrf_token() {
         addr: s.addr,
         cookie: None,
         csrf: String::new(),
+        from: None,
     };
     let a = fresh.get("/api/session");
     let cookie = a

@@ -95,7 +95,7 @@ fn audited(dir: &Path) -> (Simulation, Vec<String>) {
 fn account(desk: &Desk, data: &Path, name: &str, role: Role) -> Session {
     db::add_user(&db::open(data).unwrap(), name, role, FIRST, "test").unwrap();
     let (anon, _) = desk.session(None, true).unwrap();
-    let (_, cookie) = desk.login(&anon, name, FIRST).unwrap();
+    let (_, cookie) = desk.login(&anon, name, FIRST, None).unwrap();
     let (s, _) = desk.session(Some(&cookie), false).unwrap();
     let (_, cookie) = desk.change_password(&s, FIRST, SECOND).unwrap();
     desk.session(Some(&cookie), false).unwrap().0
