@@ -28,16 +28,24 @@
 //! scope covers the station and names the station's current entry in `decides:`; it is stored
 //! and logged like any entry (its [`Submission::decision`] says what it decides) and changes no
 //! revision.
+//!
+//! Revocations: an `urna/revocation/v1` note ([`crate::revocation`]) revokes a station's key,
+//! with a replacement or none. It is checked by [`check_revocation`] and admitted into the
+//! [`StationKeys`] overlay, which [`check_keyed`] then checks every station signature against:
+//! a note whose station signature is by a revoked key is quarantined under the rule
+//! `key-revoked`, a note signed with the replacement is the station's.
 
 use ed25519_dalek::VerifyingKey;
 use sha2::{Digest, Sha256};
 
 pub use decide::Decided;
+pub use revoke::{Revocation, StationKeys, bind_revocation_unverified, check_revocation};
 
 use crate::decision::{DecisionBody, DecisionError};
 use crate::definition::{CandidateIdx, ContestIdx, Election, StationIdx, UnitIdx};
-use crate::note::{self, Note, NoteError};
+use crate::note::{self, KeyId, Note, NoteError};
 use crate::protocol::{BodyError, BodyKind, ProtocolBody, hex};
+use crate::revocation::{RevocationError, StationKey};
 use crate::rules::{Builtin, ListValues, Scope, Severity, Values, Violation};
 
 /// An authentic submission, bound to the definition and validated; not yet admitted.
@@ -140,6 +148,51 @@ pub enum Rejection {
     DecisionAuthority {
         /// Station.
         station: String,
+    },
+    /// A revocation's body is malformed.
+    #[error("body: {0}")]
+    RevocationBody(#[from] RevocationError),
+    /// A revocation without a valid signature by an authority whose scope covers the station.
+    #[error(
+        "station {station}: a revocation needs a valid signature by an authority whose scope covers the station"
+    )]
+    RevocationAuthority {
+        /// Station.
+        station: String,
+    },
+    /// A revocation of a key the station does not hold.
+    #[error(
+        "station {station}: field `revokes`: key {key_id} is not the station's key (neither its key in the definition nor the replacement a revocation gave it)"
+    )]
+    KeyNotHeld {
+        /// Station.
+        station: String,
+        /// The key named.
+        key_id: KeyId,
+    },
+    /// A second revocation of the same key.
+    #[error(
+        "station {station}: field `revokes`: key {key_id} was revoked already, at entry {index}"
+    )]
+    KeyAlreadyRevoked {
+        /// Station.
+        station: String,
+        /// The key named.
+        key_id: KeyId,
+        /// Log index of the revocation that revoked it.
+        index: u64,
+    },
+    /// A replacement that is a key the station lost before.
+    #[error(
+        "station {station}: field `replacement`: key {key_id} was revoked at entry {index} and cannot be given back"
+    )]
+    ReplacementRevoked {
+        /// Station.
+        station: String,
+        /// The key named.
+        key_id: KeyId,
+        /// Log index of the revocation that revoked it.
+        index: u64,
     },
     /// A decision on a station that has no entry in the contest.
     #[error(
@@ -333,6 +386,10 @@ impl Rejection {
             Self::Note(e) => return note_field(e),
             Self::Body(e) => return body_field(e),
             Self::DecisionBody(e) => return decision_field(e),
+            Self::RevocationBody(e) => return revocation_field(e),
+            Self::RevocationAuthority { .. } => "authority signature".to_owned(),
+            Self::KeyNotHeld { .. } | Self::KeyAlreadyRevoked { .. } => "revokes".to_owned(),
+            Self::ReplacementRevoked { .. } => "replacement".to_owned(),
             Self::DecisionAuthority { .. } => "authority signature".to_owned(),
             Self::NothingToDecide { .. } | Self::DecidesMismatch { .. } => "decides".to_owned(),
             Self::WrongElection { .. } => "election".to_owned(),
@@ -361,8 +418,11 @@ impl Rejection {
     pub fn code(&self) -> &'static str {
         match self {
             Self::Note(_) => "malformed-note",
-            Self::Body(_) | Self::DecisionBody(_) => "malformed-body",
-            Self::DecisionAuthority { .. } => "bad-authority",
+            Self::Body(_) | Self::DecisionBody(_) | Self::RevocationBody(_) => "malformed-body",
+            Self::DecisionAuthority { .. } | Self::RevocationAuthority { .. } => "bad-authority",
+            Self::KeyNotHeld { .. } => "key-not-held",
+            Self::KeyAlreadyRevoked { .. } => "key-already-revoked",
+            Self::ReplacementRevoked { .. } => "bad-replacement",
             Self::NothingToDecide { .. } | Self::DecidesMismatch { .. } => "bad-decides",
             Self::WrongElection { .. } => "wrong-election",
             Self::UnknownContest { .. } => "unknown-contest",
@@ -380,12 +440,28 @@ impl Rejection {
     }
 }
 
-/// Checks one note completely except against history.
+/// Checks one note completely except against history, with every station holding its key in
+/// the definition: for a log without revocations. A reader of a log that may hold some uses
+/// [`check_keyed`].
 ///
 /// # Errors
 /// [`Rejection`] saying what is wrong and where.
 pub fn check(election: &Election, bytes: &[u8]) -> Result<Submission, Rejection> {
-    let p = prepare(election, bytes)?;
+    check_keyed(election, &StationKeys::new(), bytes)
+}
+
+/// Checks one note completely except against history, its station signature against the
+/// station keys as the revocations logged before it left them: a note signed with a revoked
+/// key is quarantined (rule `key-revoked`), one signed with a replacement key is the station's.
+///
+/// # Errors
+/// [`Rejection`] saying what is wrong and where.
+pub fn check_keyed(
+    election: &Election,
+    keys: &StationKeys,
+    bytes: &[u8],
+) -> Result<Submission, Rejection> {
+    let p = prepare(election, keys, bytes)?;
     p.verify_each(election)?;
     Ok(p.submission)
 }
@@ -393,8 +469,18 @@ pub fn check(election: &Election, bytes: &[u8]) -> Result<Submission, Rejection>
 /// [`check`] for many notes, verifying station signatures in one Ed25519 batch. Results are in
 /// input order and equal to what [`check`] gives for each note.
 pub fn check_batch(election: &Election, notes: &[&[u8]]) -> Vec<Result<Submission, Rejection>> {
+    check_batch_keyed(election, &StationKeys::new(), notes)
+}
+
+/// [`check_keyed`] for many notes, verifying station signatures in one Ed25519 batch. Results
+/// are in input order and equal to what [`check_keyed`] gives for each note.
+pub fn check_batch_keyed(
+    election: &Election,
+    keys: &StationKeys,
+    notes: &[&[u8]],
+) -> Vec<Result<Submission, Rejection>> {
     let mut prepared: Vec<Result<Prepared, Rejection>> =
-        notes.iter().map(|b| prepare(election, b)).collect();
+        notes.iter().map(|b| prepare(election, keys, b)).collect();
     // Decompress the station keys (once per note: each station signs about one note).
     let mut keys = Vec::with_capacity(notes.len());
     let mut msgs: Vec<&[u8]> = Vec::with_capacity(notes.len());
@@ -403,11 +489,11 @@ pub fn check_batch(election: &Election, notes: &[&[u8]]) -> Vec<Result<Submissio
     let mut bad_key = vec![false; notes.len()];
     for (i, p) in prepared.iter().enumerate() {
         let Ok(p) = p else { continue };
-        let Some(sig) = &p.station_signature else {
+        let Some((sig, key)) = &p.station_signature else {
             // Signed by an authority instead of the station: checked on its own below.
             continue;
         };
-        match station_key(election, p.submission.station) {
+        match verifying_key(key) {
             Some(k) => {
                 keys.push(k);
                 msgs.push(p.note.text().as_bytes());
@@ -569,6 +655,17 @@ fn decision_field(e: &DecisionError) -> Option<String> {
     }
 }
 
+/// The field a malformed revocation body's refusal names (`type` for the first line).
+fn revocation_field(e: &RevocationError) -> Option<String> {
+    match e {
+        RevocationError::UnknownType(_) => Some("type".to_owned()),
+        RevocationError::Missing { expected: f, .. } | RevocationError::Field { field: f, .. } => {
+            Some((*f).to_owned())
+        }
+        RevocationError::Unexpected { .. } => None,
+    }
+}
+
 /// SHA-256 of bytes.
 pub fn sha256(bytes: &[u8]) -> [u8; 32] {
     Sha256::digest(bytes).into()
@@ -594,8 +691,9 @@ fn note_hashes(bytes: &[u8], text: &[u8]) -> ([u8; 32], [u8; 32]) {
 struct Prepared {
     note: Note,
     submission: Submission,
-    /// The station's signature; `None` for a first protocol signed by an authority instead.
-    station_signature: Option<Vec<u8>>,
+    /// The station's signature and the key it names; `None` for a first protocol signed by an
+    /// authority instead.
+    station_signature: Option<(Vec<u8>, StationKey)>,
 }
 
 impl Prepared {
@@ -606,13 +704,11 @@ impl Prepared {
     }
 
     fn verify_each(&self, election: &Election) -> Result<(), Rejection> {
-        let Some(station_signature) = &self.station_signature else {
+        let Some((station_signature, station_key)) = &self.station_signature else {
             return self.verify_authorities(election);
         };
-        let key = station_key(election, self.submission.station).ok_or_else(|| {
-            Rejection::StationKey {
-                station: self.station_name(election),
-            }
+        let key = verifying_key(station_key).ok_or_else(|| Rejection::StationKey {
+            station: self.station_name(election),
         })?;
         let st = &election.stations[self.submission.station.0 as usize];
         note::verify_raw(&key, self.note.text().as_bytes(), station_signature).map_err(
@@ -620,7 +716,7 @@ impl Prepared {
                 station: st.id.clone(),
                 source: note::SignatureError::Invalid {
                     name: st.id.clone(),
-                    key_id: st.key_id,
+                    key_id: station_key.key_id,
                 },
             },
         )?;
@@ -679,14 +775,13 @@ impl Prepared {
     }
 }
 
-fn station_key(election: &Election, station: StationIdx) -> Option<VerifyingKey> {
-    let st = &election.stations[station.0 as usize];
-    VerifyingKey::from_bytes(&st.public_key)
+fn verifying_key(key: &StationKey) -> Option<VerifyingKey> {
+    VerifyingKey::from_bytes(&key.public_key)
         .ok()
         .filter(|k| !k.is_weak())
 }
 
-fn prepare(election: &Election, bytes: &[u8]) -> Result<Prepared, Rejection> {
+fn prepare(election: &Election, keys: &StationKeys, bytes: &[u8]) -> Result<Prepared, Rejection> {
     let note = Note::parse(bytes)?;
     if DecisionBody::is_decision(note.text()) {
         // Signed by an authority alone: `verify_authorities` checks it.
@@ -698,13 +793,24 @@ fn prepare(election: &Election, bytes: &[u8]) -> Result<Prepared, Rejection> {
         });
     }
     let body = ProtocolBody::parse(note.text())?;
-    let submission = bind_unverified(election, bytes, &note, &body)?;
+    let mut submission = bind_unverified(election, bytes, &note, &body)?;
+    keys.mark(election, &note, &mut submission);
     let st = &election.stations[submission.station.0 as usize];
     // A first protocol may be signed by an authority over the station instead, and so may a
     // recount's amendment (which `admit` allows only after a decision ordered the recount).
-    let station_signature = note
-        .signature_by(&st.id, st.key_id)
-        .map(|sig| sig.signature.clone());
+    let key = if keys.touches(submission.station) {
+        keys.signer(election, submission.station, &note)
+            .map(revoke::Signer::key)
+    } else {
+        Some(StationKey {
+            key_id: st.key_id,
+            public_key: st.public_key,
+        })
+    };
+    let station_signature = key.and_then(|k| {
+        note.signature_by(&st.id, k.key_id)
+            .map(|sig| (sig.signature.clone(), k))
+    });
     Ok(Prepared {
         note,
         submission,
@@ -946,15 +1052,32 @@ pub fn bind_unverified(
 /// # Errors
 /// [`Rejection`] for a malformed note or body, or one not of this election.
 pub fn bind_note_unverified(election: &Election, bytes: &[u8]) -> Result<Submission, Rejection> {
+    bind_note_keyed_unverified(election, &StationKeys::new(), bytes)
+}
+
+/// [`bind_note_unverified`] against the station keys as the revocations logged before the
+/// note left them (whether the station signed it, and `key-revoked` for a revoked key), still
+/// **without checking any signature** (same caveat).
+///
+/// # Errors
+/// As [`bind_note_unverified`].
+pub fn bind_note_keyed_unverified(
+    election: &Election,
+    keys: &StationKeys,
+    bytes: &[u8],
+) -> Result<Submission, Rejection> {
     let note = Note::parse(bytes)?;
     if DecisionBody::is_decision(note.text()) {
         return decide::bind_decision(election, bytes, &note);
     }
     let body = ProtocolBody::parse(note.text())?;
-    bind_unverified(election, bytes, &note, &body)
+    let mut sub = bind_unverified(election, bytes, &note, &body)?;
+    keys.mark(election, &note, &mut sub);
+    Ok(sub)
 }
 
 mod decide;
+mod revoke;
 
 #[cfg(test)]
 mod tests;

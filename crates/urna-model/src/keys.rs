@@ -19,7 +19,8 @@
 //! kilobytes. Whoever holds the authority's verifier key can check that the keys in a
 //! stations file are the ones the authority provisioned ([`KeyList::verify_stations`]).
 //!
-//! Out of scope: the private keys (files of their own, never in a list), revocation.
+//! Out of scope: the private keys (files of their own, never in a list), revocation
+//! ([`crate::revocation`]).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;

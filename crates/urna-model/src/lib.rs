@@ -18,5 +18,6 @@ pub mod note;
 pub mod pack;
 pub mod protocol;
 pub mod receipt;
+pub mod revocation;
 pub mod rules;
 pub mod scan;

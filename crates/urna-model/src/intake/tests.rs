@@ -984,3 +984,195 @@ fn a_malformed_note_is_refused_naming_its_field() {
     let r = check(&e, unsigned.as_bytes()).unwrap_err();
     assert_eq!(r.field().as_deref(), Some("signature"), "{r}");
 }
+
+/// The key a revocation gives station `i` in place of its own (another seed, same name).
+fn replacement_signer(i: u32) -> NoteSigner {
+    NoteSigner::from_seed(&format!("S{i}"), &[i as u8 + 100; 32]).unwrap()
+}
+
+fn revocation(station: u32, revokes: &NoteSigner, replacement: Option<&NoteSigner>) -> String {
+    let key = |s: &NoteSigner| crate::revocation::StationKey {
+        key_id: s.key_id(),
+        public_key: s.public_key(),
+    };
+    crate::revocation::RevocationBody {
+        election: "test-1".into(),
+        station: format!("S{station}"),
+        revokes: key(revokes),
+        replacement: replacement.map(key),
+        reason: "the board's tablet was stolen".into(),
+    }
+    .to_text()
+}
+
+/// Checks and admits a revocation as entry `index` into `keys`.
+fn revoke(
+    e: &Election,
+    keys: &mut StationKeys,
+    index: u64,
+    bytes: &[u8],
+) -> Result<Verdict, &'static str> {
+    let r = check_revocation(e, bytes).map_err(|r| r.code())?;
+    keys.admit(e, index, &r).map_err(|r| r.code())
+}
+
+#[test]
+fn a_revocation_is_signed_by_an_authority_over_the_station_and_revokes_a_held_key_once() {
+    let e = election();
+    let mut keys = StationKeys::new();
+    let (old, new) = (station_signer(2), replacement_signer(2));
+    let text = revocation(2, &old, Some(&new));
+    // The station itself, an authority without scope (municipality B's over station 0), a
+    // forged authority key: refused, naming the authority signature.
+    for bad in [
+        signed_text(&text, &[&old]),
+        signed_text(&revocation(0, &station_signer(0), None), &[&muni_b()]),
+        signed_text(&text, &[&authority(5)]),
+    ] {
+        let r = check_revocation(&e, &bad).unwrap_err();
+        assert_eq!(r.code(), "bad-authority", "{r}");
+        assert_eq!(r.field().as_deref(), Some("authority signature"));
+    }
+    // Municipality B's authority covers station 2.
+    let good = signed_text(&text, &[&muni_b()]);
+    assert_eq!(revoke(&e, &mut keys, 5, &good), Ok(Verdict::Accepted));
+    assert_eq!(revoke(&e, &mut keys, 6, &good), Ok(Verdict::Duplicate));
+    // The same key again, under another reason: a second revocation.
+    let again = signed_text(
+        &text.replace("tablet was stolen", "tablet was lost"),
+        &[&authority(0)],
+    );
+    let r = check_revocation(&e, &again).unwrap();
+    let err = keys.admit(&e, 7, &r).unwrap_err();
+    assert_eq!(err.code(), "key-already-revoked");
+    assert_eq!(err.field().as_deref(), Some("revokes"));
+    assert!(
+        err.to_string().contains("revoked already, at entry 5"),
+        "{err}"
+    );
+    // A key the station never held.
+    let stranger = NoteSigner::from_seed("S2", &[77; 32]).unwrap();
+    let r = check_revocation(
+        &e,
+        &signed_text(&revocation(2, &stranger, None), &[&authority(0)]),
+    )
+    .unwrap();
+    assert_eq!(keys.admit(&e, 7, &r).unwrap_err().code(), "key-not-held");
+    // The replacement can be revoked in turn, but the lost key cannot be given back.
+    let back = signed_text(&revocation(2, &new, Some(&old)), &[&authority(0)]);
+    let r = check_revocation(&e, &back).unwrap();
+    let err = keys.admit(&e, 7, &r).unwrap_err();
+    assert_eq!(
+        (err.code(), err.field().as_deref()),
+        ("bad-replacement", Some("replacement"))
+    );
+    let none = signed_text(&revocation(2, &new, None), &[&authority(0)]);
+    assert_eq!(revoke(&e, &mut keys, 7, &none), Ok(Verdict::Accepted));
+    assert_eq!(keys.current(&e, StationIdx(2)), None);
+    // Nothing was changed by the refusals.
+    assert_eq!(
+        keys.revocations().map(|(i, _)| i).collect::<Vec<_>>(),
+        [5, 7]
+    );
+    // Not of this election, or of no station of it.
+    let wrong = signed_text(
+        &revocation(2, &old, None).replace("test-1", "test-2"),
+        &[&authority(0)],
+    );
+    assert_eq!(
+        check_revocation(&e, &wrong).unwrap_err().code(),
+        "wrong-election"
+    );
+}
+
+#[test]
+fn after_a_revocation_the_old_key_quarantines_and_the_replacement_is_the_stations() {
+    let e = election();
+    let (old, new) = (station_signer(0), replacement_signer(0));
+    let before = signed(&good(0), &[&old]);
+    let mut keys = StationKeys::new();
+    // Before the revocation the old key is the station's and the new one unknown.
+    assert!(!check_keyed(&e, &keys, &before).unwrap().is_quarantined());
+    let by_new = signed(&good(0), &[&new]);
+    assert_eq!(
+        check_keyed(&e, &keys, &by_new).unwrap_err().code(),
+        "bad-signature"
+    );
+    let text = revocation(0, &old, Some(&new));
+    assert_eq!(
+        revoke(&e, &mut keys, 3, &signed_text(&text, &[&authority(0)])),
+        Ok(Verdict::Accepted)
+    );
+    // From then on: the old key's note is authentic but quarantined, naming the rule.
+    let s = check_keyed(&e, &keys, &before).unwrap();
+    assert!(s.is_quarantined());
+    assert!(s.station_signed);
+    assert_eq!(s.violations[0].rule, "key-revoked");
+    assert!(
+        s.violations[0].detail.contains("revoked at entry 3"),
+        "{}",
+        s.violations[0].detail
+    );
+    // Even when an authority signs with it: the station's signature is by a lost key.
+    let s = check_keyed(&e, &keys, &signed(&good(0), &[&old, &authority(0)])).unwrap();
+    assert_eq!(s.violations[0].rule, "key-revoked");
+    // The replacement's note is the station's and counts.
+    let s = check_keyed(&e, &keys, &by_new).unwrap();
+    assert!(
+        !s.is_quarantined() && s.station_signed,
+        "{:?}",
+        s.violations
+    );
+    // A forged signature under the replacement's key ID is still refused.
+    let forged = signed(&good(0), &[&NoteSigner::from_seed("S0", &[9; 32]).unwrap()])
+        .replace_sig_key_id(&new);
+    assert_eq!(
+        check_keyed(&e, &keys, &forged).unwrap_err().code(),
+        "bad-signature"
+    );
+    // Other stations are untouched.
+    assert!(
+        !check_keyed(&e, &keys, &signed(&good(1), &[&station_signer(1)]))
+            .unwrap()
+            .is_quarantined()
+    );
+    // An entry before the revocation is judged by the keys before it.
+    let at2 = keys.before(3);
+    assert!(!check_keyed(&e, &at2, &before).unwrap().is_quarantined());
+    assert!(
+        !bind_note_keyed_unverified(&e, &at2, &before)
+            .unwrap()
+            .is_quarantined()
+    );
+    assert!(
+        bind_note_keyed_unverified(&e, &keys.before(4), &before)
+            .unwrap()
+            .is_quarantined()
+    );
+    // The batch check agrees with the single one, note by note.
+    let notes = [before, by_new, forged];
+    let refs: Vec<&[u8]> = notes.iter().map(Vec::as_slice).collect();
+    let batch = check_batch_keyed(&e, &keys, &refs);
+    for (n, b) in notes.iter().zip(batch) {
+        assert_eq!(b, check_keyed(&e, &keys, n));
+    }
+}
+
+/// Puts `signer`'s key ID on every signature line of a note, keeping the signature bytes: a
+/// signature that claims a key it was not made with.
+trait ReplaceSigKeyId {
+    fn replace_sig_key_id(self, signer: &NoteSigner) -> Vec<u8>;
+}
+
+impl ReplaceSigKeyId for Vec<u8> {
+    fn replace_sig_key_id(self, signer: &NoteSigner) -> Vec<u8> {
+        let note = Note::parse(&self).unwrap();
+        let mut out = Note::unsigned(note.text()).unwrap();
+        for s in note.signatures() {
+            let mut s = s.clone();
+            s.key_id = signer.key_id();
+            out.add_signature(s);
+        }
+        out.to_bytes()
+    }
+}
