@@ -122,9 +122,10 @@ pub(crate) fn rebuild(
     )
 }
 
-/// [`rebuild`] for rows from any engine, in log order (`ORDER BY idx`): checks every row
-/// against its note and admits it again ([`admit`]) after the entries before it, handing the
-/// notes of each chunk to `append` (the log's tree: first index, notes) while they are checked.
+/// The SQLite store's open-time check (`rebuild`) for rows from any engine, in log order
+/// (`ORDER BY idx`): checks every row against its note and admits it again ([`admit`]) after
+/// the entries before it, handing the notes of each chunk to `append` (the log's tree: first
+/// index, notes) while they are checked.
 /// Returns the intake history and the number of entries.
 ///
 /// # Errors
