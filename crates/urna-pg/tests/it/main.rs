@@ -306,3 +306,58 @@ fn two_sequencers_forced_to_overlap_cannot_fork_the_log() {
     drop(pg);
     PgStore::open(&url, &f.definition, signer).unwrap();
 }
+
+#[test]
+fn two_nodes_ingesting_the_same_notes_at_once_store_each_exactly_once() {
+    let Some(server) = server::Server::start() else {
+        return;
+    };
+    let f = fixture(200);
+    let (_, signer) = sqlite(&f);
+    let url = server.database("two_nodes");
+    drop(PgStore::init(&url, &f.definition, signer.clone()).unwrap());
+    // Node A sends the notes in order, node B in reverse, in small batches, at the same time.
+    let forward = f.protocols.clone();
+    let mut backward = f.protocols.clone();
+    backward.reverse();
+    let outcomes: Vec<Vec<Outcome>> = std::thread::scope(|s| {
+        let nodes: Vec<_> = [forward, backward]
+            .into_iter()
+            .map(|notes| {
+                let (url, definition, signer) = (&url, &f.definition, signer.clone());
+                s.spawn(move || {
+                    let mut node = PgStore::open(url, definition, signer).unwrap();
+                    pg_ingest(&mut node, &notes, 8)
+                })
+            })
+            .collect();
+        nodes.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    // Every note stored by exactly one node, the other told it is a duplicate of that entry.
+    let mut indices = Vec::new();
+    for (i, a) in outcomes[0].iter().enumerate() {
+        let b = &outcomes[1][outcomes[1].len() - 1 - i];
+        match (a, b) {
+            (Outcome::Stored { index, .. }, Outcome::Duplicate { index: held, .. })
+            | (Outcome::Duplicate { index: held, .. }, Outcome::Stored { index, .. }) => {
+                assert_eq!(index, held);
+                indices.push(*index);
+            }
+            other => panic!("note {i}: {other:?}"),
+        }
+    }
+    indices.sort_unstable();
+    assert_eq!(
+        indices,
+        (1..=200).collect::<Vec<u64>>(),
+        "indices without gaps"
+    );
+    // The database holds one current entry per station and opens clean; the log signs it all.
+    let mut pg = PgStore::open(&url, &f.definition, signer.clone()).unwrap();
+    assert_eq!(pg.entries().unwrap(), 201);
+    let mut seq = PgSequencer::acquire(&url, signer, "a", LEASE)
+        .unwrap()
+        .unwrap();
+    seq.step().unwrap().unwrap();
+    assert_eq!(seq.signed_size(), 201);
+}
