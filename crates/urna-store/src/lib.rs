@@ -40,6 +40,7 @@ use urna_tally::totals::TallyError;
 pub use crate::lock::LOCK_FILE;
 
 pub use ingest::{Ack, Feed, IngestOptions, IngestReport, Outcome};
+pub use rebuild::{AppendLeaves, StoredRow, rebuild_rows};
 pub use urna_tally::totals::Tally;
 pub use urna_tlog::{Clock, SystemClock};
 
@@ -749,8 +750,9 @@ pub(crate) fn resubmit(election: &Election, note: &[u8]) -> Result<Submission, S
 }
 
 /// The intake history kept in memory: current revision per (contest, station) and every hash.
+/// The SQLite store holds all of it; the PostgreSQL store loads the part a batch touches.
 #[derive(Debug, Default)]
-struct MemoryHistory {
+pub struct MemoryHistory {
     latest: HashMap<(ContestIdx, StationIdx), (Latest, u64)>,
     /// Every stored note's SHA-256, with its log index.
     hashes: HashMap<[u8; 32], u64>,
@@ -759,7 +761,9 @@ struct MemoryHistory {
 }
 
 impl MemoryHistory {
-    fn record(&mut self, c: ContestIdx, s: StationIdx, l: Latest, index: u64) {
+    /// Records a stored protocol or amendment (entry `index`); it becomes the station's current
+    /// entry unless a higher revision is.
+    pub fn record(&mut self, c: ContestIdx, s: StationIdx, l: Latest, index: u64) {
         self.hashes.insert(l.hash, index);
         let e = self.latest.entry((c, s)).or_insert((l, index));
         if l.revision >= e.0.revision {
@@ -767,7 +771,9 @@ impl MemoryHistory {
         }
     }
 
-    fn apply(&mut self, sub: &Submission, verdict: Verdict, index: u64) {
+    /// Records a note as stored at `index` with `verdict` (what [`urna_model::intake::admit`]
+    /// gave), exactly as intake does: a decision holds its hash and the recount it orders.
+    pub fn apply(&mut self, sub: &Submission, verdict: Verdict, index: u64) {
         if let Some(d) = &sub.decision {
             // A decision changes no revision: its hash is held, for duplicates, and a recount
             // it orders, for the recount's amendment.
@@ -795,7 +801,7 @@ impl MemoryHistory {
 
     /// The entry that makes `sub` a duplicate: the identical note, else the station's current
     /// entry (same revision and text, other signature bytes). Its index and note hash.
-    fn holder(&self, sub: &Submission) -> Option<(u64, [u8; 32])> {
+    pub fn holder(&self, sub: &Submission) -> Option<(u64, [u8; 32])> {
         if let Some(&index) = self.hashes.get(&sub.hash) {
             return Some((index, sub.hash));
         }
@@ -807,6 +813,31 @@ impl MemoryHistory {
     /// Log index of a station's current entry.
     fn current_index(&self, c: ContestIdx, s: StationIdx) -> Option<u64> {
         self.latest.get(&(c, s)).map(|l| l.1)
+    }
+
+    /// A station's current entry and its log index.
+    pub fn current(&self, c: ContestIdx, s: StationIdx) -> Option<(Latest, u64)> {
+        self.latest.get(&(c, s)).copied()
+    }
+
+    /// Records that a stored note (any kind) has this hash, at `index`.
+    pub fn record_hash(&mut self, hash: [u8; 32], index: u64) {
+        self.hashes.insert(hash, index);
+    }
+
+    /// Records that the station's latest decision ordered a recount of entry `decides`.
+    pub fn record_recount(&mut self, c: ContestIdx, s: StationIdx, decides: [u8; 32]) {
+        self.recounts.insert((c, s), decides);
+    }
+
+    /// Every station with a current entry, with it and its log index.
+    pub fn currents(&self) -> impl Iterator<Item = ((ContestIdx, StationIdx), (Latest, u64))> + '_ {
+        self.latest.iter().map(|(k, v)| (*k, *v))
+    }
+
+    /// Every station whose latest decision ordered a recount, with the entry it decides.
+    pub fn recounts(&self) -> impl Iterator<Item = ((ContestIdx, StationIdx), [u8; 32])> + '_ {
+        self.recounts.iter().map(|(k, v)| (*k, *v))
     }
 }
 

@@ -45,105 +45,57 @@ pub struct Sequenced {
     pub at: Instant,
 }
 
-/// The log's in-memory state: the tree, every node hash (two per leaf), and the entries of the
-/// data tile still being filled.
-pub(crate) struct Sequencer {
-    dir: PathBuf,
-    tiles: TileDir,
-    signer: NoteSigner,
+/// The log's tree in memory: every node hash (two per leaf), and the entries of the data tile
+/// still being filled, from which the tiles of any growth are computed. Pure: no files, no
+/// database. Both engines (this crate's [`crate::Store`] and the PostgreSQL store) sequence
+/// through it, so the same entries give the same tiles and checkpoints on either.
+#[derive(Default)]
+pub struct LogTree {
     tree: Tree,
     hashes: MemoryStore,
-    /// Size of the last signed checkpoint.
-    flushed: u64,
     /// Entries from `tail_start` to the tree size, for partial and new data tiles.
     tail: Vec<Vec<u8>>,
     tail_start: u64,
 }
 
-impl std::fmt::Debug for Sequencer {
+impl std::fmt::Debug for LogTree {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Sequencer")
-            .field("origin", &self.signer.name())
+        f.debug_struct("LogTree")
             .field("size", &self.tree.size())
             .finish_non_exhaustive()
     }
 }
 
-impl Sequencer {
-    /// An empty log in `data_dir`, signing with `signer` (whose name is the log's origin).
-    pub(crate) fn new(data_dir: &Path, signer: NoteSigner) -> Result<Self, StoreError> {
-        let tiles = TileDir::open(data_dir.join(LOG_DIR)).map_err(log_err)?;
-        Ok(Self {
-            dir: data_dir.to_owned(),
-            tiles,
-            signer,
-            tree: Tree::new(),
-            hashes: MemoryStore::new(),
-            flushed: 0,
-            tail: Vec::new(),
-            tail_start: 0,
-        })
-    }
-
-    /// The origin (the log key's name).
-    pub(crate) fn origin(&self) -> &str {
-        self.signer.name()
+impl LogTree {
+    /// An empty tree.
+    pub fn new() -> Self {
+        Self::default()
     }
 
     /// Leaves in the tree.
-    pub(crate) fn size(&self) -> u64 {
+    pub fn size(&self) -> u64 {
         self.tree.size().0
     }
 
-    /// Size of the last signed checkpoint.
-    pub(crate) fn signed_size(&self) -> u64 {
-        self.flushed
+    /// Root hash of the whole tree.
+    pub fn root(&self) -> Hash {
+        self.tree.root()
     }
 
-    /// The log key.
-    pub(crate) fn signer(&self) -> &NoteSigner {
-        &self.signer
-    }
-
-    /// Before rebuilding at open: the entries of data tiles that the checkpoint of `size`
+    /// Before appending anything: the entries of data tiles that a checkpoint of `size`
     /// already wrote need not be kept in memory, only hashed.
-    pub(crate) fn skip_written_tiles(&mut self, size: u64) {
+    pub fn skip_written_tiles(&mut self, size: u64) {
         if self.size() == 0 {
             self.tail_start = size / TILE_WIDTH * TILE_WIDTH;
         }
     }
 
-    /// Adopts the size of the checkpoint signed before a restart: the leaves up to it were
-    /// already sequenced. Checks that the rebuilt tree has the same root at that size.
-    pub(crate) fn resume(&mut self, checkpoint_note: &[u8]) -> Result<(), StoreError> {
-        let (cp, _) = urna_tlog::checkpoint::open(
-            checkpoint_note,
-            self.signer.name(),
-            &self.signer.verifier(),
-        )
-        .map_err(|e| StoreError::Log(format!("{LATEST_CHECKPOINT_FILE}: {e}")))?;
-        if cp.size.0 > self.size() {
-            return Err(StoreError::Log(format!(
-                "the log signed a checkpoint of {} entries but the store holds {}: entries are missing from the database",
-                cp.size.0,
-                self.size()
-            )));
-        }
-        let root = urna_tlog::storage::root_at(&self.hashes, cp.size)
-            .map_err(|e| StoreError::Log(e.to_string()))?;
-        if root != cp.root {
-            return Err(StoreError::Log(format!(
-                "the stored entries do not hash to the root the log signed at size {}: the database was changed",
-                cp.size.0
-            )));
-        }
-        self.flushed = cp.size.0;
-        Ok(())
-    }
-
-    /// Appends entries (the exact note bytes) that the store holds at `first_index…`. Only the
-    /// entries of the data tile still being filled are copied.
-    pub(crate) fn append<N: AsRef<[u8]> + Into<Vec<u8>>>(
+    /// Appends entries (the exact note bytes) held at `first_index…`. Only the entries of the
+    /// data tile still being filled are copied.
+    ///
+    /// # Errors
+    /// [`StoreError::Log`] if `first_index` is not the tree's size.
+    pub fn append<N: AsRef<[u8]> + Into<Vec<u8>>>(
         &mut self,
         first_index: u64,
         notes: impl IntoIterator<Item = N>,
@@ -171,37 +123,203 @@ impl Sequencer {
         Ok(())
     }
 
-    /// Writes the tiles of everything appended since the last checkpoint and signs a new
-    /// checkpoint; `None` if nothing was appended.
-    pub(crate) fn flush(&mut self) -> Result<Option<Sequenced>, StoreError> {
-        let (old, new) = (self.flushed, self.size());
-        if new == old {
-            return Ok(None);
-        }
+    /// The hash and data tiles that growing the tree from `old` to its size writes (C2SP
+    /// tlog-tiles, partial tiles included), with their bytes.
+    ///
+    /// # Errors
+    /// [`StoreError::Log`] if an entry they need is no longer held (before the tail).
+    pub fn growth_tiles(&self, old: u64) -> Result<Vec<(Tile, Vec<u8>)>, StoreError> {
         let mut out: Vec<(Tile, Vec<u8>)> = Vec::new();
-        for tile in tiles_for_growth(TreeSize(old), TreeSize(new)) {
+        for tile in tiles_for_growth(TreeSize(old), self.tree.size()) {
             let bytes = match tile.kind() {
                 TileKind::Hash(_) => hash_tile_bytes(&self.hashes, &tile)
                     .map_err(|e| StoreError::Log(e.to_string()))?,
                 TileKind::Entries => {
                     let lo = tile.index() * TILE_WIDTH;
                     let hi = lo + u64::from(tile.width());
-                    let from = usize::try_from(lo - self.tail_start)
-                        .map_err(|e| StoreError::Log(e.to_string()))?;
-                    let to = usize::try_from(hi - self.tail_start)
-                        .map_err(|e| StoreError::Log(e.to_string()))?;
-                    encode_entries(&self.tail[from..to])
-                        .map_err(|e| StoreError::Log(e.to_string()))?
+                    let range = lo
+                        .checked_sub(self.tail_start)
+                        .and_then(|from| Some((usize::try_from(from).ok()?, hi - lo)))
+                        .and_then(|(from, len)| Some(from..from + usize::try_from(len).ok()?))
+                        .filter(|r| r.end <= self.tail.len())
+                        .ok_or_else(|| {
+                            StoreError::Log(format!(
+                                "data tile {} needs entries {lo}..{hi}, the log holds {}..{}",
+                                tile.path(),
+                                self.tail_start,
+                                self.size()
+                            ))
+                        })?;
+                    encode_entries(&self.tail[range]).map_err(|e| StoreError::Log(e.to_string()))?
                 }
             };
             out.push((tile, bytes));
         }
+        Ok(out)
+    }
+
+    /// Signs the checkpoint of the whole tree with the log key.
+    ///
+    /// # Errors
+    /// [`StoreError::Log`] if signing fails.
+    pub fn sign_checkpoint(&self, signer: &NoteSigner) -> Result<Vec<u8>, StoreError> {
+        Checkpoint::new(signer.name(), self.tree.size(), self.tree.root())
+            .sign(signer)
+            .map(|n| n.to_bytes())
+            .map_err(|e| StoreError::Log(e.to_string()))
+    }
+
+    /// After a checkpoint of the whole tree: keep only the entries of the data tile still
+    /// being filled.
+    pub fn trim_tail(&mut self) {
+        let keep_from = self.size() / TILE_WIDTH * TILE_WIDTH;
+        // `tail_start <= keep_from` always: both are tile-aligned and `tail_start <= size`.
+        let drop = usize::try_from(keep_from.saturating_sub(self.tail_start))
+            .unwrap_or(usize::MAX)
+            .min(self.tail.len());
+        self.tail.drain(..drop);
+        self.tail_start = keep_from;
+    }
+
+    /// Inclusion proof of leaf `index` in the tree of `size`.
+    ///
+    /// # Errors
+    /// [`StoreError::Log`] if the range is wrong.
+    pub fn inclusion(&self, index: u64, size: u64) -> Result<Vec<Hash>, StoreError> {
+        proof::inclusion_proof(&self.hashes, LeafIndex(index), TreeSize(size))
+            .map_err(|e| StoreError::Log(e.to_string()))
+    }
+
+    /// Consistency proof between two sizes.
+    ///
+    /// # Errors
+    /// [`StoreError::Log`] if the sizes are wrong.
+    pub fn consistency(&self, old: u64, new: u64) -> Result<Vec<Hash>, StoreError> {
+        proof::consistency_proof(&self.hashes, TreeSize(old), TreeSize(new))
+            .map_err(|e| StoreError::Log(e.to_string()))
+    }
+
+    /// Root hash at `size` leaves.
+    ///
+    /// # Errors
+    /// [`StoreError::Log`] if the tree is smaller.
+    pub fn root_at(&self, size: u64) -> Result<Hash, StoreError> {
+        if size > self.size() {
+            return Err(StoreError::Log(format!(
+                "the log has {} entries, not {size}",
+                self.size()
+            )));
+        }
+        urna_tlog::storage::root_at(&self.hashes, TreeSize(size))
+            .map_err(|e| StoreError::Log(e.to_string()))
+    }
+}
+
+/// The log of a data directory: its tree, the tile directory, the log key, and the size of
+/// the last signed checkpoint.
+pub(crate) struct Sequencer {
+    dir: PathBuf,
+    tiles: TileDir,
+    signer: NoteSigner,
+    tree: LogTree,
+    /// Size of the last signed checkpoint.
+    flushed: u64,
+}
+
+impl std::fmt::Debug for Sequencer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sequencer")
+            .field("origin", &self.signer.name())
+            .field("size", &self.tree.size())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Sequencer {
+    /// An empty log in `data_dir`, signing with `signer` (whose name is the log's origin).
+    pub(crate) fn new(data_dir: &Path, signer: NoteSigner) -> Result<Self, StoreError> {
+        let tiles = TileDir::open(data_dir.join(LOG_DIR)).map_err(log_err)?;
+        Ok(Self {
+            dir: data_dir.to_owned(),
+            tiles,
+            signer,
+            tree: LogTree::new(),
+            flushed: 0,
+        })
+    }
+
+    /// The origin (the log key's name).
+    pub(crate) fn origin(&self) -> &str {
+        self.signer.name()
+    }
+
+    /// Leaves in the tree.
+    pub(crate) fn size(&self) -> u64 {
+        self.tree.size()
+    }
+
+    /// Size of the last signed checkpoint.
+    pub(crate) fn signed_size(&self) -> u64 {
+        self.flushed
+    }
+
+    /// The log key.
+    pub(crate) fn signer(&self) -> &NoteSigner {
+        &self.signer
+    }
+
+    /// Before rebuilding at open: the entries of data tiles that the checkpoint of `size`
+    /// already wrote need not be kept in memory, only hashed.
+    pub(crate) fn skip_written_tiles(&mut self, size: u64) {
+        self.tree.skip_written_tiles(size);
+    }
+
+    /// Adopts the size of the checkpoint signed before a restart: the leaves up to it were
+    /// already sequenced. Checks that the rebuilt tree has the same root at that size.
+    pub(crate) fn resume(&mut self, checkpoint_note: &[u8]) -> Result<(), StoreError> {
+        let (cp, _) = urna_tlog::checkpoint::open(
+            checkpoint_note,
+            self.signer.name(),
+            &self.signer.verifier(),
+        )
+        .map_err(|e| StoreError::Log(format!("{LATEST_CHECKPOINT_FILE}: {e}")))?;
+        if cp.size.0 > self.size() {
+            return Err(StoreError::Log(format!(
+                "the log signed a checkpoint of {} entries but the store holds {}: entries are missing from the database",
+                cp.size.0,
+                self.size()
+            )));
+        }
+        let root = self.tree.root_at(cp.size.0)?;
+        if root != cp.root {
+            return Err(StoreError::Log(format!(
+                "the stored entries do not hash to the root the log signed at size {}: the database was changed",
+                cp.size.0
+            )));
+        }
+        self.flushed = cp.size.0;
+        Ok(())
+    }
+
+    /// Appends entries (the exact note bytes) that the store holds at `first_index…`.
+    pub(crate) fn append<N: AsRef<[u8]> + Into<Vec<u8>>>(
+        &mut self,
+        first_index: u64,
+        notes: impl IntoIterator<Item = N>,
+    ) -> Result<(), StoreError> {
+        self.tree.append(first_index, notes)
+    }
+
+    /// Writes the tiles of everything appended since the last checkpoint and signs a new
+    /// checkpoint; `None` if nothing was appended.
+    pub(crate) fn flush(&mut self) -> Result<Option<Sequenced>, StoreError> {
+        let new = self.size();
+        if new == self.flushed {
+            return Ok(None);
+        }
+        let out = self.tree.growth_tiles(self.flushed)?;
         self.tiles.write_tiles(&out).map_err(log_err)?;
-        let checkpoint = Checkpoint::new(self.signer.name(), TreeSize(new), self.tree.root());
-        let note = checkpoint
-            .sign(&self.signer)
-            .map_err(|e| StoreError::Log(e.to_string()))?
-            .to_bytes();
+        let note = self.tree.sign_checkpoint(&self.signer)?;
         let latest = self.dir.join(LATEST_CHECKPOINT_FILE);
         write_file_atomic(&latest, &note).map_err(|error| StoreError::Io {
             path: latest.display().to_string(),
@@ -213,12 +331,7 @@ impl Sequencer {
             self.tiles.write_checkpoint(&note).map_err(log_err)?;
         }
         self.flushed = new;
-        // Keep only the entries of the data tile still being filled.
-        let keep_from = new / TILE_WIDTH * TILE_WIDTH;
-        let drop = usize::try_from(keep_from - self.tail_start)
-            .map_err(|e| StoreError::Log(e.to_string()))?;
-        self.tail.drain(..drop);
-        self.tail_start = keep_from;
+        self.tree.trim_tail();
         Ok(Some(Sequenced {
             size: new,
             note,
@@ -228,26 +341,17 @@ impl Sequencer {
 
     /// Inclusion proof of leaf `index` in the tree of `size`.
     pub(crate) fn inclusion(&self, index: u64, size: u64) -> Result<Vec<Hash>, StoreError> {
-        proof::inclusion_proof(&self.hashes, LeafIndex(index), TreeSize(size))
-            .map_err(|e| StoreError::Log(e.to_string()))
+        self.tree.inclusion(index, size)
     }
 
     /// Consistency proof between two sizes.
     pub(crate) fn consistency(&self, old: u64, new: u64) -> Result<Vec<Hash>, StoreError> {
-        proof::consistency_proof(&self.hashes, TreeSize(old), TreeSize(new))
-            .map_err(|e| StoreError::Log(e.to_string()))
+        self.tree.consistency(old, new)
     }
 
     /// Root hash at `size` leaves.
     pub(crate) fn root_at(&self, size: u64) -> Result<Hash, StoreError> {
-        if size > self.size() {
-            return Err(StoreError::Log(format!(
-                "the log has {} entries, not {size}",
-                self.size()
-            )));
-        }
-        urna_tlog::storage::root_at(&self.hashes, TreeSize(size))
-            .map_err(|e| StoreError::Log(e.to_string()))
+        self.tree.root_at(size)
     }
 
     /// Publishes a checkpoint note (cosigned) as `DIR/log/checkpoint`.
@@ -405,7 +509,7 @@ impl PublicLog {
 }
 
 /// Signs an `urna/receipt/v1` with the log key.
-pub(crate) fn receipt(signer: &NoteSigner, index: u64, hash: &[u8; 32], time_ms: u64) -> Vec<u8> {
+pub fn receipt(signer: &NoteSigner, index: u64, hash: &[u8; 32], time_ms: u64) -> Vec<u8> {
     let body = urna_model::receipt::Receipt {
         log: signer.name().to_owned(),
         index,

@@ -42,7 +42,29 @@ use crate::{MemoryHistory, StoreError, check_genesis, resubmit};
 /// Rows checked per chunk.
 const OPEN_CHUNK: usize = 8192;
 
-/// One stored row, as read, before any check.
+/// One stored row of `entries`, as read, before any check (the columns the note derives).
+#[derive(Debug, Clone)]
+pub struct StoredRow {
+    /// `idx`.
+    pub index: i64,
+    /// `hash`.
+    pub hash: Vec<u8>,
+    /// `text_hash`.
+    pub text_hash: Vec<u8>,
+    /// `contest`.
+    pub contest: String,
+    /// `station`.
+    pub station: String,
+    /// `revision`.
+    pub revision: i64,
+    /// `note`.
+    pub note: Vec<u8>,
+}
+
+/// Where [`rebuild_rows`] hands each chunk's notes: the log's tree (first index, notes).
+pub type AppendLeaves<'a> = dyn FnMut(u64, &[&[u8]]) -> Result<(), StoreError> + 'a;
+
+/// One stored row, numbered by its place in log order.
 struct Row {
     index: u64,
     hash: Vec<u8>,
@@ -67,7 +89,7 @@ enum Derived {
     },
 }
 
-/// Reads every row in log order, checks it against its note, appends the notes to `log`, and the intake history and the number of entries.
+/// Reads every row in log order, checks it against its note, appends the notes to `log`, and
 /// returns the intake history and the number of entries. Entries below `signed` (the size of
 /// the last checkpoint the log signed, whose root the caller checks next) are read by their
 /// header only.
@@ -81,20 +103,55 @@ pub(crate) fn rebuild(
         "SELECT idx, hash, text_hash, contest, station, revision, note \
          FROM entries ORDER BY idx",
     )?;
-    let mut rows = stmt.query([])?;
+    let rows = stmt.query_map([], |r| {
+        Ok(StoredRow {
+            index: r.get(0)?,
+            hash: r.get(1)?,
+            text_hash: r.get(2)?,
+            contest: r.get(3)?,
+            station: r.get(4)?,
+            revision: r.get(5)?,
+            note: r.get(6)?,
+        })
+    })?;
+    rebuild_rows(
+        election,
+        rows.map(|r| r.map_err(StoreError::from)),
+        &mut |first, notes| log.append(first, notes.iter().copied()),
+        signed,
+    )
+}
+
+/// The SQLite store's open-time check (`rebuild`) for rows from any engine, in log order
+/// (`ORDER BY idx`): checks every row against its note and admits it again ([`admit`]) after
+/// the entries before it, handing the notes of each chunk to `append` (the log's tree: first
+/// index, notes) while they are checked.
+/// Returns the intake history and the number of entries.
+///
+/// # Errors
+/// [`StoreError::Missing`], [`StoreError::Corrupt`], [`StoreError::Column`] or
+/// [`StoreError::Inadmissible`] naming the first entry that fails; the error of `rows` or
+/// `append` as it comes.
+pub fn rebuild_rows(
+    election: &Election,
+    rows: impl Iterator<Item = Result<StoredRow, StoreError>>,
+    append: &mut AppendLeaves<'_>,
+    signed: u64,
+) -> Result<(MemoryHistory, u64), StoreError> {
     let threads = std::thread::available_parallelism().map_or(2, usize::from);
     let mut history = MemoryHistory::default();
     let mut next = 0u64;
     let mut chunk: Vec<Row> = Vec::with_capacity(OPEN_CHUNK);
+    let mut rows = rows;
     loop {
-        let row = rows.next()?;
+        let row = rows.next().transpose()?;
         let done = row.is_none();
         if let Some(r) = row {
-            let idx: i64 = r.get(0)?;
+            let idx = r.index;
             let expected = next + chunk.len() as u64;
             if u64::try_from(idx).ok() != Some(expected) {
                 // Report whatever is wrong before the gap first.
-                check_chunk(election, log, &mut history, &chunk, signed, threads)?;
+                check_chunk(election, append, &mut history, &chunk, signed, threads)?;
                 return Err(if idx > crate::to_sql(expected) {
                     StoreError::Missing { index: expected }
                 } else {
@@ -108,16 +165,16 @@ pub(crate) fn rebuild(
             }
             chunk.push(Row {
                 index: expected,
-                hash: r.get(1)?,
-                text_hash: r.get(2)?,
-                contest: r.get(3)?,
-                station: r.get(4)?,
-                revision: r.get(5)?,
-                note: r.get(6)?,
+                hash: r.hash,
+                text_hash: r.text_hash,
+                contest: r.contest,
+                station: r.station,
+                revision: r.revision,
+                note: r.note,
             });
         }
         if chunk.len() == OPEN_CHUNK || (done && !chunk.is_empty()) {
-            check_chunk(election, log, &mut history, &chunk, signed, threads)?;
+            check_chunk(election, append, &mut history, &chunk, signed, threads)?;
             next += chunk.len() as u64;
             chunk.clear();
         }
@@ -131,7 +188,7 @@ pub(crate) fn rebuild(
 /// then checks each row and admits it, in order.
 fn check_chunk(
     e: &Election,
-    log: &mut Sequencer,
+    append: &mut AppendLeaves<'_>,
     history: &mut MemoryHistory,
     chunk: &[Row],
     signed: u64,
@@ -153,7 +210,8 @@ fn check_chunk(
                 (part.len(), h)
             })
             .collect();
-        let appended = log.append(first.index, chunk.iter().map(|r| r.note.as_slice()));
+        let notes: Vec<&[u8]> = chunk.iter().map(|r| r.note.as_slice()).collect();
+        let appended = append(first.index, &notes);
         let derived: Vec<Result<Derived, String>> = handles
             .into_iter()
             .flat_map(|(len, h)| {

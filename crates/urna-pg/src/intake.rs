@@ -1,0 +1,250 @@
+//! Intake of a batch of notes on one node: checked on the node's cores, admitted in one
+//! transaction that holds the `intake_head` row, outcomes given only after the commit.
+
+use std::collections::BTreeSet;
+
+use urna_model::intake::{Latest, Submission, Verdict, admit, check_batch};
+use urna_store::{MemoryHistory, Outcome};
+use urna_tlog::Clock;
+
+use crate::{PgError, PgStore, from_sql, hash32, to_sql};
+
+impl PgStore {
+    /// Ingests a batch of notes: each is checked (signature, parse, every rule) on this node's
+    /// cores, then the batch is admitted against the stations' current state in one
+    /// transaction, with the same rule and the same verdicts as the SQLite store (accepted,
+    /// quarantined, duplicate, refused). Returns one outcome per note, in input order, after
+    /// the commit: an outcome is never given for a note not yet durable.
+    ///
+    /// Several nodes may ingest into one database at once: their transactions take the
+    /// `intake_head` row in turn, so indices follow commit order without gaps.
+    ///
+    /// # Errors
+    /// [`PgError::Db`] if the database fails (nothing of the batch is stored then).
+    pub fn ingest(
+        &mut self,
+        notes: &[Vec<u8>],
+        clock: &dyn Clock,
+    ) -> Result<Vec<Outcome>, PgError> {
+        let election = &self.election;
+        let threads = std::thread::available_parallelism().map_or(2, usize::from);
+        let per = notes.len().div_ceil(threads).max(1);
+        let checked: Vec<_> = std::thread::scope(|s| {
+            let handles: Vec<_> = notes
+                .chunks(per)
+                .map(|part| {
+                    s.spawn(move || {
+                        let refs: Vec<&[u8]> = part.iter().map(Vec::as_slice).collect();
+                        check_batch(election, &refs)
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join()
+                        .map_err(|_| PgError::Setup("a checker thread panicked".into()))
+                })
+                .collect::<Result<Vec<_>, _>>()
+        })?
+        .into_iter()
+        .flatten()
+        .collect();
+        let contest_id = |s: &Submission| election.contests[s.contest.0 as usize].id.as_str();
+        let station_id = |s: &Submission| election.stations[s.station.0 as usize].id.as_str();
+
+        let mut tx = self.client.transaction()?;
+        let next: i64 = tx
+            .query_one("SELECT next_idx FROM intake_head FOR UPDATE", &[])?
+            .get(0);
+        let mut next = from_sql(next);
+        // The part of the history this batch can touch: its stations' current entries and
+        // recounts, and the stored notes it could repeat.
+        let subs: Vec<&Submission> = checked.iter().filter_map(|r| r.as_ref().ok()).collect();
+        let keys: BTreeSet<(&str, &str)> = subs
+            .iter()
+            .map(|s| (contest_id(s), station_id(s)))
+            .collect();
+        let (cs, ss): (Vec<&str>, Vec<&str>) = keys.iter().copied().unzip();
+        let mut history = MemoryHistory::default();
+        let key_name = |c: &str, s: &str| format!("contest {c:?} station {s:?}");
+        for r in tx.query(
+            "SELECT c.contest, c.station, c.revision, c.hash, c.text_hash, c.idx FROM current c \
+             JOIN unnest($1::text[], $2::text[]) AS k(contest, station) USING (contest, station)",
+            &[&cs, &ss],
+        )? {
+            let (c, s): (String, String) = (r.get(0), r.get(1));
+            let key = key_name(&c, &s);
+            let (Some(ci), Some(si)) = (election.contest(&c), election.station(&s)) else {
+                return Err(PgError::Derived {
+                    table: "current",
+                    key,
+                    stored: "a row".into(),
+                    derived: "no such contest or station in the definition".into(),
+                });
+            };
+            let revision: i64 = r.get(2);
+            let latest = Latest {
+                revision: u32::try_from(revision).unwrap_or(u32::MAX),
+                hash: hash32("current", &key, &r.get::<_, Vec<u8>>(3))?,
+                text_hash: hash32("current", &key, &r.get::<_, Vec<u8>>(4))?,
+            };
+            history.record(ci, si, latest, from_sql(r.get(5)));
+        }
+        for r in tx.query(
+            "SELECT r.contest, r.station, r.decides FROM recounts r \
+             JOIN unnest($1::text[], $2::text[]) AS k(contest, station) USING (contest, station)",
+            &[&cs, &ss],
+        )? {
+            let (c, s): (String, String) = (r.get(0), r.get(1));
+            let key = key_name(&c, &s);
+            if let (Some(ci), Some(si)) = (election.contest(&c), election.station(&s)) {
+                history.record_recount(ci, si, hash32("recounts", &key, &r.get::<_, Vec<u8>>(2))?);
+            }
+        }
+        let hashes: Vec<&[u8]> = subs.iter().map(|s| s.hash.as_slice()).collect();
+        for r in tx.query(
+            "SELECT hash, idx FROM entries WHERE hash = ANY($1::bytea[])",
+            &[&hashes],
+        )? {
+            let idx: i64 = r.get(1);
+            history.record_hash(
+                hash32("entries", &format!("entry {idx}"), &r.get::<_, Vec<u8>>(0))?,
+                from_sql(idx),
+            );
+        }
+
+        // Admit in input order, exactly as the SQLite store's writer does.
+        let now = to_sql(clock.now_ms());
+        let mut outcomes = Vec::with_capacity(notes.len());
+        let mut rows = Rows::default();
+        let mut touched: BTreeSet<(&str, &str)> = BTreeSet::new();
+        for (note, result) in notes.iter().zip(&checked) {
+            let sub = match result {
+                Err(r) => {
+                    outcomes.push(Outcome::Rejected(r.clone()));
+                    continue;
+                }
+                Ok(sub) => sub,
+            };
+            let outcome = match admit(election, &history, sub) {
+                Err(r) => Outcome::Rejected(r),
+                Ok(Verdict::Duplicate) => {
+                    let (index, hash) = history.holder(sub).ok_or_else(|| {
+                        PgError::Setup(
+                            "a duplicate with no entry holding it: the intake history is inconsistent".into(),
+                        )
+                    })?;
+                    Outcome::Duplicate { index, hash }
+                }
+                Ok(verdict) => {
+                    let index = next;
+                    next += 1;
+                    history.apply(sub, verdict, index);
+                    touched.insert((contest_id(sub), station_id(sub)));
+                    rows.push(
+                        index,
+                        sub,
+                        contest_id(sub),
+                        station_id(sub),
+                        verdict,
+                        now,
+                        note,
+                    );
+                    Outcome::Stored { index, verdict }
+                }
+            };
+            outcomes.push(outcome);
+        }
+        if !rows.idx.is_empty() {
+            tx.execute(
+                "INSERT INTO entries (idx, hash, text_hash, contest, station, revision, status, received_ms, note) \
+                 SELECT * FROM unnest($1::bigint[], $2::bytea[], $3::bytea[], $4::text[], $5::text[], \
+                 $6::bigint[], $7::smallint[], $8::bigint[], $9::bytea[])",
+                &[
+                    &rows.idx, &rows.hash, &rows.text_hash, &rows.contest, &rows.station,
+                    &rows.revision, &rows.status, &rows.received, &rows.note,
+                ],
+            )?;
+            let mut current = Rows::default();
+            let (mut rc, mut rs, mut rd) = (Vec::new(), Vec::new(), Vec::new());
+            for &(c, s) in &touched {
+                let (Some(ci), Some(si)) = (election.contest(c), election.station(s)) else {
+                    continue;
+                };
+                if let Some((l, index)) = history.current(ci, si) {
+                    current.idx.push(to_sql(index));
+                    current.hash.push(l.hash.to_vec());
+                    current.text_hash.push(l.text_hash.to_vec());
+                    current.contest.push(c);
+                    current.station.push(s);
+                    current.revision.push(i64::from(l.revision));
+                }
+                if let Some(d) = urna_model::intake::History::recount_ordered(&history, ci, si) {
+                    rc.push(c);
+                    rs.push(s);
+                    rd.push(d.to_vec());
+                }
+            }
+            tx.execute(
+                "INSERT INTO current (contest, station, revision, hash, text_hash, idx) \
+                 SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bytea[], $5::bytea[], $6::bigint[]) \
+                 ON CONFLICT (contest, station) DO UPDATE SET revision = EXCLUDED.revision, \
+                 hash = EXCLUDED.hash, text_hash = EXCLUDED.text_hash, idx = EXCLUDED.idx",
+                &[&current.contest, &current.station, &current.revision, &current.hash, &current.text_hash, &current.idx],
+            )?;
+            let (tc, ts): (Vec<&str>, Vec<&str>) = touched.iter().copied().unzip();
+            tx.execute(
+                "DELETE FROM recounts WHERE (contest, station) IN \
+                 (SELECT * FROM unnest($1::text[], $2::text[]))",
+                &[&tc, &ts],
+            )?;
+            tx.execute(
+                "INSERT INTO recounts (contest, station, decides) \
+                 SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[])",
+                &[&rc, &rs, &rd],
+            )?;
+            tx.execute("UPDATE intake_head SET next_idx = $1", &[&to_sql(next)])?;
+        }
+        tx.commit()?;
+        Ok(outcomes)
+    }
+}
+
+/// Columns of the rows a batch inserts, one array per column (`unnest`).
+#[derive(Default)]
+struct Rows<'a> {
+    idx: Vec<i64>,
+    hash: Vec<Vec<u8>>,
+    text_hash: Vec<Vec<u8>>,
+    contest: Vec<&'a str>,
+    station: Vec<&'a str>,
+    revision: Vec<i64>,
+    status: Vec<i16>,
+    received: Vec<i64>,
+    note: Vec<&'a [u8]>,
+}
+
+impl<'a> Rows<'a> {
+    #[allow(clippy::too_many_arguments)] // one row's columns
+    fn push(
+        &mut self,
+        index: u64,
+        sub: &Submission,
+        contest: &'a str,
+        station: &'a str,
+        verdict: Verdict,
+        received: i64,
+        note: &'a [u8],
+    ) {
+        self.idx.push(to_sql(index));
+        self.hash.push(sub.hash.to_vec());
+        self.text_hash.push(sub.text_hash.to_vec());
+        self.contest.push(contest);
+        self.station.push(station);
+        self.revision.push(i64::from(sub.revision));
+        self.status.push(i16::from(verdict == Verdict::Quarantined));
+        self.received.push(received);
+        self.note.push(note);
+    }
+}

@@ -1,0 +1,511 @@
+//! urna's entries on PostgreSQL: several intake nodes on one database, one sequencer at a time.
+//!
+//! The same log as the SQLite store (`urna-store`), for elections whose stations report
+//! through many servers. What is shared is called, not copied: intake's admit rule
+//! ([`urna_model::intake::admit`]) over the SQLite store's [`MemoryHistory`], the re-derivation
+//! of every row at open ([`urna_store::rebuild_rows`]), and the log's tree, tiles and
+//! checkpoints ([`urna_store::log::LogTree`]). The design is in `docs/ARCHITECTURE.md` §5.1:
+//!
+//! - **Intake** ([`PgStore::ingest`]): each node checks a batch on its own cores, then admits it
+//!   in one transaction that locks the `intake_head` row, reads the batch's stations' state,
+//!   inserts the stored notes with the next indices and commits; outcomes come only after the
+//!   commit.
+//! - **Sequencing** ([`PgSequencer`]): one node at a time holds a lease row with a fencing
+//!   token; every sequencing transaction checks the token before it writes tiles and the
+//!   checkpoint, so two would-be sequencers cannot both append.
+//! - **Open** ([`PgStore::open`]): every row is re-derived from its note and admitted again,
+//!   the derived tables are compared with the history that gives, and the tree is checked
+//!   against the last signed checkpoint: a database edited outside urna is refused.
+//!
+//! Out of scope (for now): the live tally, decisions' and audits' intake through the server,
+//! witnesses and the published checkpoint, the public bundle; the `urna` commands choosing this
+//! engine by URL.
+
+mod intake;
+mod sequencer;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use postgres::{Client, NoTls};
+use urna_model::definition::{ContestIdx, Election, StationIdx};
+use urna_model::genesis::Genesis;
+use urna_model::note::NoteSigner;
+use urna_model::protocol::hex;
+use urna_store::log::LogTree;
+use urna_store::{MemoryHistory, StoreError, StoredRow};
+
+pub use sequencer::PgSequencer;
+
+/// Schema version written in `meta`; bumped by append-only migrations.
+const SCHEMA_VERSION: &str = "1";
+
+/// Why an operation on the PostgreSQL store failed.
+#[derive(Debug, thiserror::Error)]
+pub enum PgError {
+    /// PostgreSQL failed (connection, statement, transaction). The message holds the cause,
+    /// printed once.
+    #[error("postgresql: {0}")]
+    Db(postgres::Error),
+    /// The database is not initialised, already is, or the arguments do not fit it.
+    #[error("{0}")]
+    Setup(String),
+    /// A stored entry failed the checks the SQLite store makes (the store's error names the
+    /// entry and the rule).
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A row of a table derived from `entries` disagrees with what the entries give: the
+    /// database was edited outside urna.
+    #[error(
+        "table `{table}`, {key}: holds {stored} but the entries give {derived}: the database was edited outside urna"
+    )]
+    Derived {
+        /// The table.
+        table: &'static str,
+        /// Which row (contest and station).
+        key: String,
+        /// What it holds.
+        stored: String,
+        /// What the entries give.
+        derived: String,
+    },
+    /// This sequencer's lease was taken over: its fencing token is no longer the current one,
+    /// so it wrote nothing and must stop.
+    #[error(
+        "sequencer fenced: it holds epoch {held} but the database is at epoch {current} (another node took over); nothing was written"
+    )]
+    Fenced {
+        /// This sequencer's token.
+        held: i64,
+        /// The token in the database.
+        current: i64,
+    },
+}
+
+impl From<postgres::Error> for PgError {
+    fn from(e: postgres::Error) -> Self {
+        Self::Db(e)
+    }
+}
+
+/// An open PostgreSQL store: one connection, used for intake and reads.
+pub struct PgStore {
+    client: Client,
+    election: Election,
+    signer: NoteSigner,
+}
+
+impl std::fmt::Debug for PgStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgStore")
+            .field("election", &self.election.id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Connects to `url` (a `postgres://…` URL or a `host=… user=…` string), without TLS (a unix
+/// socket or a private network; TLS is the database host's to terminate).
+///
+/// # Errors
+/// [`PgError::Db`] if the server cannot be reached or refuses.
+pub fn connect(url: &str) -> Result<Client, PgError> {
+    Ok(Client::connect(url, NoTls)?)
+}
+
+impl PgStore {
+    /// Creates the schema in an empty database and stores entry 0, the genesis signed by
+    /// `signer` (the log key, whose name must be the election's log origin), exactly as
+    /// `urna_store::Store::init` does.
+    ///
+    /// # Errors
+    /// [`PgError::Setup`] if the definition is invalid or the database already holds a store.
+    pub fn init(url: &str, definition: &Path, signer: NoteSigner) -> Result<Self, PgError> {
+        let election = load_definition(definition)?;
+        check_signer(&election, &signer)?;
+        let read = |p: &Path| {
+            std::fs::read(p).map_err(|e| PgError::Setup(format!("{}: {e}", p.display())))
+        };
+        let stations = definition
+            .parent()
+            .unwrap_or_else(|| Path::new("."))
+            .join(&election.stations_file);
+        let genesis = Genesis::of(&election, &read(definition)?, &read(&stations)?)
+            .map_err(|e| PgError::Setup(e.to_string()))?;
+        let note = signer.sign_text(&genesis.to_text()).to_bytes();
+        let mut client = connect(url)?;
+        let exists: bool = client
+            .query_one(
+                "SELECT EXISTS (SELECT 1 FROM information_schema.tables \
+                 WHERE table_schema = current_schema() AND table_name = 'meta')",
+                &[],
+            )?
+            .get(0);
+        if exists {
+            return Err(PgError::Setup(
+                "the database already holds an urna store; use another database".into(),
+            ));
+        }
+        let mut tx = client.transaction()?;
+        tx.batch_execute(include_str!("../migrations/0001_entries.sql"))?;
+        tx.execute(
+            "INSERT INTO meta (key, value) VALUES ('schema', $1), ('election', $2), ('definition_sha256', $3)",
+            &[&SCHEMA_VERSION, &election.id, &hex(&election.digest)],
+        )?;
+        let received =
+            i64::try_from(urna_tlog::Clock::now_ms(&urna_tlog::SystemClock)).unwrap_or(i64::MAX);
+        tx.execute(
+            "INSERT INTO entries (idx, hash, text_hash, contest, station, revision, status, received_ms, note) \
+             VALUES (0, $1, $2, '', '', 0, 0, $3, $4)",
+            &[
+                &urna_model::intake::sha256(&note).as_slice(),
+                &urna_model::intake::sha256(genesis.to_text().as_bytes()).as_slice(),
+                &received,
+                &note,
+            ],
+        )?;
+        tx.execute("INSERT INTO intake_head (next_idx) VALUES (1)", &[])?;
+        tx.execute(
+            "INSERT INTO sequencer (epoch, holder, expires, size) VALUES (0, '', '-infinity', 0)",
+            &[],
+        )?;
+        tx.commit()?;
+        Ok(Self {
+            client,
+            election,
+            signer,
+        })
+    }
+
+    /// Opens the store in the database at `url` for the election of `definition`, signing
+    /// receipts with `signer` (the log key). Every stored row is checked as the SQLite store
+    /// checks it at open: re-derived from its note, admitted again after the entries before it,
+    /// the tree checked against the last signed checkpoint; the derived tables (`current`,
+    /// `recounts`, `intake_head`) are compared with what the entries give.
+    ///
+    /// # Errors
+    /// [`PgError::Setup`] if the database holds no store, or one of another election,
+    /// definition or schema; [`PgError::Store`] or [`PgError::Derived`] naming the first row
+    /// edited outside urna.
+    pub fn open(url: &str, definition: &Path, signer: NoteSigner) -> Result<Self, PgError> {
+        let election = load_definition(definition)?;
+        check_signer(&election, &signer)?;
+        let mut client = connect(url)?;
+        check_meta(&mut client, &election)?;
+        let mut store = Self {
+            client,
+            election,
+            signer,
+        };
+        store.check()?;
+        Ok(store)
+    }
+
+    /// The election.
+    pub fn election(&self) -> &Election {
+        &self.election
+    }
+
+    /// Entries stored (the next log index).
+    ///
+    /// # Errors
+    /// [`PgError::Db`].
+    pub fn entries(&mut self) -> Result<u64, PgError> {
+        let next: i64 = self
+            .client
+            .query_one("SELECT next_idx FROM intake_head", &[])?
+            .get(0);
+        Ok(from_sql(next))
+    }
+
+    /// The note of entry `index`, if stored.
+    ///
+    /// # Errors
+    /// [`PgError::Db`].
+    pub fn note(&mut self, index: u64) -> Result<Option<Vec<u8>>, PgError> {
+        Ok(self
+            .client
+            .query_opt("SELECT note FROM entries WHERE idx = $1", &[&to_sql(index)])?
+            .map(|r| r.get(0)))
+    }
+
+    /// The latest checkpoint the log signed, if any.
+    ///
+    /// # Errors
+    /// [`PgError::Db`].
+    pub fn latest_checkpoint(&mut self) -> Result<Option<Vec<u8>>, PgError> {
+        Ok(self
+            .client
+            .query_one("SELECT checkpoint FROM sequencer", &[])?
+            .get(0))
+    }
+
+    /// A tile by its C2SP tlog-tiles path (`tile/0/000`, `tile/entries/001.p/45`), if written.
+    ///
+    /// # Errors
+    /// [`PgError::Db`].
+    pub fn tile(&mut self, path: &str) -> Result<Option<Vec<u8>>, PgError> {
+        Ok(self
+            .client
+            .query_opt("SELECT data FROM tiles WHERE path = $1", &[&path])?
+            .map(|r| r.get(0)))
+    }
+
+    /// A signed `urna/receipt/v1` for entry `index` with note hash `hash`: the log's promise
+    /// that it is stored (give it only after the commit that stored it).
+    pub fn receipt(&self, index: u64, hash: &[u8; 32], time_ms: u64) -> Vec<u8> {
+        urna_store::log::receipt(&self.signer, index, hash, time_ms)
+    }
+
+    /// The checks of [`PgStore::open`], in one read-only snapshot.
+    fn check(&mut self) -> Result<(), PgError> {
+        let election = &self.election;
+        let verifier = self.signer.verifier();
+        let origin = self.signer.name().to_owned();
+        let mut tx = self
+            .client
+            .build_transaction()
+            .isolation_level(postgres::IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()?;
+        let row = tx.query_one("SELECT size, checkpoint FROM sequencer", &[])?;
+        let (signed, checkpoint): (i64, Option<Vec<u8>>) = (row.get(0), row.get(1));
+        let signed = from_sql(signed);
+        let mut tree = LogTree::new();
+        tree.skip_written_tiles(signed);
+        let (history, count) = {
+            let rows = tx.query_raw(
+                "SELECT idx, hash, text_hash, contest, station, revision, note \
+                 FROM entries ORDER BY idx",
+                std::iter::empty::<i64>(),
+            )?;
+            let rows = postgres::fallible_iterator::FallibleIterator::iterator(rows).map(|r| {
+                let r = r?;
+                Ok(StoredRow {
+                    index: r.try_get(0)?,
+                    hash: r.try_get(1)?,
+                    text_hash: r.try_get(2)?,
+                    contest: r.try_get(3)?,
+                    station: r.try_get(4)?,
+                    revision: r.try_get(5)?,
+                    note: r.try_get(6)?,
+                })
+            });
+            let mut db_error = None;
+            let rows = rows.map_while(|r: Result<StoredRow, postgres::Error>| match r {
+                Ok(row) => Some(Ok(row)),
+                Err(e) => {
+                    db_error = Some(e);
+                    None
+                }
+            });
+            let rebuilt = urna_store::rebuild_rows(
+                election,
+                rows,
+                &mut |first, notes| tree.append(first, notes.iter().copied()),
+                signed,
+            );
+            if let Some(e) = db_error {
+                return Err(e.into());
+            }
+            rebuilt?
+        };
+        if let Some(note) = checkpoint {
+            let (cp, _) = urna_tlog::checkpoint::open(&note, &origin, &verifier)
+                .map_err(|e| PgError::Setup(format!("table `sequencer`, checkpoint: {e}")))?;
+            if cp.size.0 != signed || signed > count {
+                return Err(StoreError::Log(format!(
+                    "the log signed a checkpoint of {} entries (sequencer size {signed}) but the database holds {count}: entries are missing",
+                    cp.size.0
+                ))
+                .into());
+            }
+            if tree.root_at(signed)? != cp.root {
+                return Err(StoreError::Log(format!(
+                    "the stored entries do not hash to the root the log signed at size {signed}: the database was changed"
+                ))
+                .into());
+            }
+        } else if signed != 0 {
+            return Err(PgError::Setup(format!(
+                "table `sequencer` says {signed} entries were signed but holds no checkpoint"
+            )));
+        }
+        let next: i64 = tx
+            .query_one("SELECT next_idx FROM intake_head", &[])?
+            .get(0);
+        if from_sql(next) != count {
+            return Err(PgError::Derived {
+                table: "intake_head",
+                key: "next_idx".into(),
+                stored: next.to_string(),
+                derived: count.to_string(),
+            });
+        }
+        check_derived(&mut tx, election, &history)?;
+        tx.commit()?;
+        Ok(())
+    }
+}
+
+/// Compares `current` and `recounts` with the history the entries give.
+fn check_derived(
+    tx: &mut postgres::Transaction<'_>,
+    e: &Election,
+    history: &MemoryHistory,
+) -> Result<(), PgError> {
+    let name = |(c, s): (ContestIdx, StationIdx)| {
+        format!(
+            "contest {:?} station {:?}",
+            e.contests[c.0 as usize].id, e.stations[s.0 as usize].id
+        )
+    };
+    let mut stored: BTreeMap<String, String> = BTreeMap::new();
+    for r in tx.query(
+        "SELECT contest, station, revision, hash, text_hash, idx FROM current",
+        &[],
+    )? {
+        let (c, s): (String, String) = (r.get(0), r.get(1));
+        let (revision, hash, text_hash, idx): (i64, Vec<u8>, Vec<u8>, i64) =
+            (r.get(2), r.get(3), r.get(4), r.get(5));
+        stored.insert(
+            format!("contest {c:?} station {s:?}"),
+            current_text(revision, &hash, &text_hash, idx),
+        );
+    }
+    let mut derived: BTreeMap<String, String> = BTreeMap::new();
+    for (key, (l, idx)) in history.currents() {
+        derived.insert(
+            name(key),
+            current_text(i64::from(l.revision), &l.hash, &l.text_hash, to_sql(idx)),
+        );
+    }
+    compare("current", &stored, &derived)?;
+    let mut stored = BTreeMap::new();
+    for r in tx.query("SELECT contest, station, decides FROM recounts", &[])? {
+        let (c, s, d): (String, String, Vec<u8>) = (r.get(0), r.get(1), r.get(2));
+        stored.insert(format!("contest {c:?} station {s:?}"), hex(&d));
+    }
+    let derived = history
+        .recounts()
+        .map(|(key, d)| (name(key), hex(&d)))
+        .collect();
+    compare("recounts", &stored, &derived)
+}
+
+fn current_text(revision: i64, hash: &[u8], text_hash: &[u8], idx: i64) -> String {
+    format!(
+        "revision {revision}, entry {idx}, hash {}, text hash {}",
+        hex(hash),
+        hex(text_hash)
+    )
+}
+
+fn compare(
+    table: &'static str,
+    stored: &BTreeMap<String, String>,
+    derived: &BTreeMap<String, String>,
+) -> Result<(), PgError> {
+    let keys: std::collections::BTreeSet<&String> = stored.keys().chain(derived.keys()).collect();
+    for key in keys {
+        let (s, d) = (stored.get(key), derived.get(key));
+        if s != d {
+            let or_none = |v: Option<&String>| v.cloned().unwrap_or_else(|| "no row".into());
+            return Err(PgError::Derived {
+                table,
+                key: key.clone(),
+                stored: or_none(s),
+                derived: or_none(d),
+            });
+        }
+    }
+    Ok(())
+}
+
+fn load_definition(definition: &Path) -> Result<Election, PgError> {
+    Election::load(definition).map_err(|e| PgError::Setup(format!("{}: {e}", definition.display())))
+}
+
+/// The log key must be named after the election's log origin (as `urna init` names it).
+fn check_signer(e: &Election, signer: &NoteSigner) -> Result<(), PgError> {
+    let origin = e.log_origin();
+    if signer.name() != origin {
+        return Err(PgError::Setup(format!(
+            "the log key is named {:?}, but the log of election {:?} has origin {origin:?}",
+            signer.name(),
+            e.id
+        )));
+    }
+    Ok(())
+}
+
+/// Refuses a database of another schema, election or definition.
+fn check_meta(client: &mut Client, e: &Election) -> Result<(), PgError> {
+    let exists: bool = client
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM information_schema.tables \
+             WHERE table_schema = current_schema() AND table_name = 'meta')",
+            &[],
+        )?
+        .get(0);
+    if !exists {
+        return Err(PgError::Setup(
+            "the database holds no urna store (no table `meta`); initialise it first".into(),
+        ));
+    }
+    let mut get = |key: &str| -> Result<String, PgError> {
+        Ok(client
+            .query_opt("SELECT value FROM meta WHERE key = $1", &[&key])?
+            .map(|r| r.get(0))
+            .unwrap_or_default())
+    };
+    let expect = [
+        (
+            "schema",
+            SCHEMA_VERSION.to_owned(),
+            format!("this version of urna reads schema {SCHEMA_VERSION}"),
+        ),
+        (
+            "election",
+            e.id.clone(),
+            format!("the definition is of election {:?}", e.id),
+        ),
+        (
+            "definition_sha256",
+            hex(&e.digest),
+            format!("the definition given has sha256 {}", hex(&e.digest)),
+        ),
+    ];
+    for (key, want, expected) in expect {
+        let stored = get(key)?;
+        if stored != want {
+            return Err(StoreError::Meta {
+                key,
+                stored,
+                expected,
+            }
+            .into());
+        }
+    }
+    Ok(())
+}
+
+/// Log indices are written from `u64` counters; PostgreSQL's `bigint` is `i64`, which no real
+/// log size reaches.
+fn to_sql(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+/// Indices and sizes are never negative (`CHECK (idx >= 0)`; counters start at 0).
+fn from_sql(v: i64) -> u64 {
+    u64::try_from(v).unwrap_or_default()
+}
+
+/// A 32-byte hash read from a `bytea` column.
+fn hash32(table: &'static str, key: &str, bytes: &[u8]) -> Result<[u8; 32], PgError> {
+    bytes.try_into().map_err(|_| PgError::Derived {
+        table,
+        key: key.to_owned(),
+        stored: format!("a hash of {} bytes", bytes.len()),
+        derived: "32 bytes".into(),
+    })
+}

@@ -1,0 +1,363 @@
+//! urna-pg against a real PostgreSQL server started by the test (`server`).
+
+// Test helpers outside #[test] functions may unwrap: a failure is a test failure.
+#![allow(clippy::unwrap_used, clippy::panic)]
+
+mod server;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use urna_model::note::NoteSigner;
+use urna_pg::{PgError, PgSequencer, PgStore};
+use urna_sim::{SimConfig, Simulation};
+use urna_store::{IngestOptions, Outcome, Store, StoreError, SystemClock};
+use urna_tlog::hash::TreeSize;
+
+struct Fixture {
+    dir: tempfile::TempDir,
+    definition: PathBuf,
+    protocols: Vec<Vec<u8>>,
+    amendments: Vec<Vec<u8>>,
+}
+
+/// A simulated election with quarantined protocols and amendments.
+fn fixture(stations: u32) -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = Simulation::new(SimConfig {
+        stations,
+        districts: 3,
+        error_rate_per_10k: 1500,
+        ..SimConfig::default()
+    });
+    let src = dir.path().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("election.toml"), sim.definition_toml()).unwrap();
+    let mut csv = format!("{}\n", urna_sim::STATIONS_HEADER);
+    let (mut protocols, mut amendments) = (Vec::new(), Vec::new());
+    for i in 0..stations {
+        let s = sim.station(i);
+        csv.push_str(&sim.station_row(&s));
+        csv.push('\n');
+        let note = sim.protocol_note(&s);
+        if let Some(a) = sim.amendment_note(&s, &note) {
+            amendments.push(a);
+        }
+        protocols.push(note);
+    }
+    std::fs::write(src.join("stations.csv"), csv).unwrap();
+    Fixture {
+        definition: src.join("election.toml"),
+        dir,
+        protocols,
+        amendments,
+    }
+}
+
+/// A SQLite store of the fixture, and its log key (to give the PostgreSQL store the same).
+fn sqlite(f: &Fixture) -> (Store, NoteSigner) {
+    let data = f.dir.path().join("data");
+    let store = Store::init(&data, &f.definition).unwrap();
+    let skey = std::fs::read_to_string(data.join(urna_store::log::LOG_KEY_FILE)).unwrap();
+    (store, NoteSigner::from_skey(skey.trim()).unwrap())
+}
+
+fn sqlite_ingest(store: &mut Store, notes: &[Vec<u8>]) -> Vec<Outcome> {
+    let mut out = Vec::new();
+    let opts = IngestOptions {
+        chunk: 7,
+        commit_every: 50,
+        ..IngestOptions::default()
+    };
+    store
+        .ingest(notes.iter().cloned().map(Ok), &opts, &SystemClock, |a| {
+            out.push(a.outcome.clone())
+        })
+        .unwrap();
+    out
+}
+
+/// Ingests in batches of `batch` notes, as a node would.
+fn pg_ingest(store: &mut PgStore, notes: &[Vec<u8>], batch: usize) -> Vec<Outcome> {
+    notes
+        .chunks(batch)
+        .flat_map(|c| store.ingest(c, &SystemClock).unwrap())
+        .collect()
+}
+
+const LEASE: Duration = Duration::from_secs(30);
+
+#[test]
+fn the_same_notes_give_the_same_verdicts_checkpoint_and_tiles_as_sqlite() {
+    let Some(server) = server::Server::start() else {
+        return;
+    };
+    let f = fixture(300);
+    let (mut lite, signer) = sqlite(&f);
+    let url = server.database("same_log");
+    let mut pg = PgStore::init(&url, &f.definition, signer.clone()).unwrap();
+
+    // 1. Protocols, their amendments, then everything again (duplicates), on both engines.
+    let mut all = f.protocols.clone();
+    all.extend(f.amendments.iter().cloned());
+    assert!(!f.amendments.is_empty());
+    let lite_out = sqlite_ingest(&mut lite, &all);
+    let pg_out = pg_ingest(&mut pg, &all, 64);
+    assert_eq!(pg_out, lite_out);
+    let quarantined = pg_out
+        .iter()
+        .filter(|o| {
+            matches!(
+                o,
+                Outcome::Stored {
+                    verdict: urna_model::intake::Verdict::Quarantined,
+                    ..
+                }
+            )
+        })
+        .count();
+    assert!(quarantined > 0, "the fixture quarantines some protocols");
+    let again = pg_ingest(&mut pg, &all, 100);
+    assert!(again.iter().all(|o| matches!(o, Outcome::Duplicate { .. })));
+    assert_eq!(again, sqlite_ingest(&mut lite, &all));
+    // A protocol replayed after its amendment is refused on both, for the same reason.
+    let replay = f.protocols[..3].to_vec();
+    assert_eq!(
+        pg_ingest(&mut pg, &replay, 3),
+        sqlite_ingest(&mut lite, &replay)
+    );
+
+    // 2. Sequencing gives the SQLite store's checkpoint, byte for byte.
+    let mut seq = PgSequencer::acquire(&url, signer.clone(), "node-a", LEASE)
+        .unwrap()
+        .expect("the lease is free");
+    let checkpoint = seq.step().unwrap().expect("entries to sequence");
+    drop(lite);
+    let data = f.dir.path().join("data");
+    let lite_checkpoint = urna_store::log::read_latest(&data).unwrap().unwrap();
+    assert_eq!(checkpoint, lite_checkpoint);
+    assert_eq!(pg.latest_checkpoint().unwrap(), Some(checkpoint));
+    assert_eq!(seq.step().unwrap(), None, "nothing new to sequence");
+
+    // 3. And the same tiles: every tile of the tree at that size.
+    let size = pg.entries().unwrap();
+    let stored = pg_out
+        .iter()
+        .filter(|o| matches!(o, Outcome::Stored { .. }))
+        .count();
+    assert_eq!(size, 1 + stored as u64);
+    let dir = urna_tlog::TileDir::open(data.join(urna_store::log::LOG_DIR)).unwrap();
+    let tiles = urna_tlog::tile::tiles_for_size(TreeSize(size));
+    assert!(tiles.len() > 3);
+    for tile in tiles {
+        let lite_tile = dir.read(&tile).unwrap().expect("sqlite tile");
+        assert_eq!(
+            pg.tile(&tile.path()).unwrap(),
+            Some(lite_tile),
+            "{}",
+            tile.path()
+        );
+    }
+
+    // 4. Reopening checks everything and accepts it.
+    drop(pg);
+    PgStore::open(&url, &f.definition, signer).unwrap();
+}
+
+#[test]
+fn a_note_or_derived_row_edited_in_the_database_is_refused_at_open() {
+    let Some(server) = server::Server::start() else {
+        return;
+    };
+    let f = fixture(40);
+    let (_, signer) = sqlite(&f);
+    let url = server.database("edited");
+    let mut pg = PgStore::init(&url, &f.definition, signer.clone()).unwrap();
+    pg_ingest(&mut pg, &f.protocols, 16);
+    let mut seq = PgSequencer::acquire(&url, signer.clone(), "a", LEASE)
+        .unwrap()
+        .unwrap();
+    seq.step().unwrap();
+    drop(pg);
+    let mut admin = urna_pg::connect(&url).unwrap();
+    let open = || PgStore::open(&url, &f.definition, signer.clone());
+    open().unwrap();
+
+    // A vote count changed in a stored note (its hash column left alone).
+    let note: Vec<u8> = admin
+        .query_one("SELECT note FROM entries WHERE idx = 5", &[])
+        .unwrap()
+        .get(0);
+    let text = String::from_utf8(note.clone()).unwrap();
+    let edited = text.replacen("votes: ", "votes: 1", 1);
+    assert_ne!(edited, text);
+    admin
+        .execute(
+            "UPDATE entries SET note = $1 WHERE idx = 5",
+            &[&edited.as_bytes()],
+        )
+        .unwrap();
+    let err = open().unwrap_err();
+    assert!(
+        matches!(
+            err,
+            PgError::Store(StoreError::Column {
+                index: 5,
+                column: "hash",
+                ..
+            }) | PgError::Store(StoreError::Corrupt { index: 5, .. })
+        ),
+        "{err}"
+    );
+    admin
+        .execute("UPDATE entries SET note = $1 WHERE idx = 5", &[&note])
+        .unwrap();
+    open().unwrap();
+
+    // The note re-hashed too: the log's signed root refuses it.
+    let edited = edited.into_bytes();
+    admin
+        .execute(
+            "UPDATE entries SET note = $1, hash = sha256($1) WHERE idx = 5",
+            &[&edited],
+        )
+        .unwrap();
+    let err = open().unwrap_err().to_string();
+    assert!(err.contains("entry 5") || err.contains("root"), "{err}");
+    admin
+        .execute(
+            "UPDATE entries SET note = $1, hash = sha256($1) WHERE idx = 5",
+            &[&note],
+        )
+        .unwrap();
+    open().unwrap();
+
+    // A station's current entry pointed elsewhere.
+    admin
+        .execute("UPDATE current SET idx = 1 WHERE idx = 7", &[])
+        .unwrap();
+    let err = open().unwrap_err();
+    assert!(
+        matches!(
+            err,
+            PgError::Derived {
+                table: "current",
+                ..
+            }
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn two_sequencers_forced_to_overlap_cannot_fork_the_log() {
+    let Some(server) = server::Server::start() else {
+        return;
+    };
+    let f = fixture(60);
+    let (_, signer) = sqlite(&f);
+    let url = server.database("race");
+    let mut pg = PgStore::init(&url, &f.definition, signer.clone()).unwrap();
+    pg_ingest(&mut pg, &f.protocols[..20], 10);
+
+    // 1. A takes a lease that expires at once (a node paused past its lease, or a clock that
+    //    ran fast); B takes over while A still believes it sequences.
+    let mut a = PgSequencer::acquire(&url, signer.clone(), "a", Duration::ZERO)
+        .unwrap()
+        .unwrap();
+    let a_first = a.step().unwrap().expect("A signs the first 21 entries");
+    std::thread::sleep(Duration::from_millis(5));
+    let mut b = PgSequencer::acquire(&url, signer.clone(), "b", LEASE)
+        .unwrap()
+        .expect("A's lease expired");
+    assert!(b.epoch() > a.epoch());
+    assert!(
+        PgSequencer::acquire(&url, signer.clone(), "c", LEASE)
+            .unwrap()
+            .is_none(),
+        "B holds the lease"
+    );
+
+    // 2. Both have new entries to sequence: A's transaction is refused, B's goes through.
+    pg_ingest(&mut pg, &f.protocols[20..], 10);
+    let err = a.step().unwrap_err();
+    assert!(matches!(err, PgError::Fenced { .. }), "{err}");
+    assert!(a.step().is_err(), "a fenced sequencer stays stopped");
+    let b_cp = b.step().unwrap().expect("B signs the rest");
+
+    // 3. One history: B's checkpoint extends A's, and it is the only one at its size.
+    let mut admin = urna_pg::connect(&url).unwrap();
+    let sizes: Vec<i64> = admin
+        .query("SELECT size FROM checkpoints ORDER BY size", &[])
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(sizes, vec![21, 61]);
+    let note = |size: i64| -> Vec<u8> {
+        urna_pg::connect(&url)
+            .unwrap()
+            .query_one("SELECT note FROM checkpoints WHERE size = $1", &[&size])
+            .unwrap()
+            .get(0)
+    };
+    assert_eq!(note(21), a_first);
+    assert_eq!(note(61), b_cp);
+    drop(pg);
+    PgStore::open(&url, &f.definition, signer).unwrap();
+}
+
+#[test]
+fn two_nodes_ingesting_the_same_notes_at_once_store_each_exactly_once() {
+    let Some(server) = server::Server::start() else {
+        return;
+    };
+    let f = fixture(200);
+    let (_, signer) = sqlite(&f);
+    let url = server.database("two_nodes");
+    drop(PgStore::init(&url, &f.definition, signer.clone()).unwrap());
+    // Node A sends the notes in order, node B in reverse, in small batches, at the same time.
+    let forward = f.protocols.clone();
+    let mut backward = f.protocols.clone();
+    backward.reverse();
+    let outcomes: Vec<Vec<Outcome>> = std::thread::scope(|s| {
+        let nodes: Vec<_> = [forward, backward]
+            .into_iter()
+            .map(|notes| {
+                let (url, definition, signer) = (&url, &f.definition, signer.clone());
+                s.spawn(move || {
+                    let mut node = PgStore::open(url, definition, signer).unwrap();
+                    pg_ingest(&mut node, &notes, 8)
+                })
+            })
+            .collect();
+        nodes.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    // Every note stored by exactly one node, the other told it is a duplicate of that entry.
+    let mut indices = Vec::new();
+    for (i, a) in outcomes[0].iter().enumerate() {
+        let b = &outcomes[1][outcomes[1].len() - 1 - i];
+        match (a, b) {
+            (Outcome::Stored { index, .. }, Outcome::Duplicate { index: held, .. })
+            | (Outcome::Duplicate { index: held, .. }, Outcome::Stored { index, .. }) => {
+                assert_eq!(index, held);
+                indices.push(*index);
+            }
+            other => panic!("note {i}: {other:?}"),
+        }
+    }
+    indices.sort_unstable();
+    assert_eq!(
+        indices,
+        (1..=200).collect::<Vec<u64>>(),
+        "indices without gaps"
+    );
+    // The database holds one current entry per station and opens clean; the log signs it all.
+    let mut pg = PgStore::open(&url, &f.definition, signer.clone()).unwrap();
+    assert_eq!(pg.entries().unwrap(), 201);
+    let mut seq = PgSequencer::acquire(&url, signer, "a", LEASE)
+        .unwrap()
+        .unwrap();
+    seq.step().unwrap().unwrap();
+    assert_eq!(seq.signed_size(), 201);
+}
