@@ -50,6 +50,7 @@ mod audit_cmd;
 mod audit_log_cmd;
 mod backup_cmd;
 mod bench;
+mod bench_pg;
 mod bench_all;
 mod bench_audit;
 mod bench_desk;
@@ -389,6 +390,11 @@ enum BenchCommand {
         /// marking up to 5 candidates), and both rates are reported.
         #[arg(long, default_value_t = 0)]
         candidates: u32,
+        /// Measure the PostgreSQL engine instead, in this empty database (`postgres://…` or
+        /// `host=… user=… dbname=…`): its rate with 1, 2 and 3 intake nodes against the SQLite
+        /// store's on the same protocols, in the same run.
+        #[arg(long, value_name = "URL")]
+        store: Option<String>,
     },
 }
 
@@ -601,8 +607,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     stations,
                     dir,
                     candidates,
+                    store,
                 },
-        } => bench::ingest(stations, dir.as_deref(), candidates),
+        } => match store {
+            Some(url) => bench_pg::ingest(&url, stations, dir.as_deref()),
+            None => bench::ingest(stations, dir.as_deref(), candidates),
+        },
         Command::Bench {
             command: BenchCommand::Serve(args),
         } => bench_serve::run(&args),
