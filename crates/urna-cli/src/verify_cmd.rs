@@ -44,7 +44,8 @@ pub(crate) struct VerifyArgs {
     /// A trust file (TOML): `log = "VKEY"`, `witnesses = ["VKEY", …]` and/or `[[witness]]`
     /// tables with `key = "VKEY"` (so the commission's witnesses.toml works as it is),
     /// `quorum = K`. --log-key replaces its log key, --witness adds witnesses, --quorum
-    /// replaces its quorum.
+    /// replaces its quorum. A witness rotating its key may be listed with both keys under
+    /// its one name: either key's cosignature counts, the witness once.
     #[arg(long, value_name = "FILE")]
     trust: Option<PathBuf>,
     /// A state file holding the checkpoint verified last time. If it exists, the log must
