@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 use indicatif::ProgressBar;
 use urna_verify::report::REPORT_FORMAT;
 use urna_verify::source::TlsRoots;
-use urna_verify::{Progress, Stage, State, Trust, TrustFile, source, verify};
+use urna_verify::{Progress, SpkiPin, Stage, State, Trust, TrustFile, source, verify};
 
 /// `urna verify` arguments.
 #[derive(clap::Args)]
@@ -23,6 +23,11 @@ pub(crate) struct VerifyArgs {
     /// certificates.
     #[arg(long, value_name = "FILE")]
     ca_cert: Option<PathBuf>,
+    /// For an https:// URL: a pinned public key, `sha256/<base64>` (`urna keys pin --cert
+    /// FILE` prints it); repeat for a backup key. The server's certificate must have one of
+    /// them; without --ca-cert the pin alone is checked, so a self-signed certificate serves.
+    #[arg(long = "pin", value_name = "sha256/BASE64")]
+    pins: Vec<SpkiPin>,
     /// The log's public key (a C2SP signed-note verifier key; its name is the log's origin).
     /// `urna log key --data DIR` prints it. Given alone (no --witness, no witnesses in
     /// --trust), the witness quorum is not checked, and the verdict says so.
@@ -39,7 +44,8 @@ pub(crate) struct VerifyArgs {
     /// A trust file (TOML): `log = "VKEY"`, `witnesses = ["VKEY", …]` and/or `[[witness]]`
     /// tables with `key = "VKEY"` (so the commission's witnesses.toml works as it is),
     /// `quorum = K`. --log-key replaces its log key, --witness adds witnesses, --quorum
-    /// replaces its quorum.
+    /// replaces its quorum. A witness rotating its key may be listed with both keys under
+    /// its one name: either key's cosignature counts, the witness once.
     #[arg(long, value_name = "FILE")]
     trust: Option<PathBuf>,
     /// A state file holding the checkpoint verified last time. If it exists, the log must
@@ -79,9 +85,12 @@ shows other readers another history (a split view) would go unnoticed; pass --tr
 
 https://: fetched over TLS (rustls; no OpenSSL needed). The server's certificate is checked \
 against the Mozilla root certificates built into urna (the CAs browsers trust), or with \
---ca-cert FILE against that file's CA certificates only. A certificate that fails the check \
-(unknown issuer, another host name, expired) stops the verification with exit code 2, \
-naming the check. The verdict never rests on the transport, only on the keys you give: a \
+--ca-cert FILE against that file's CA certificates only. With --pin sha256/… the server's key \
+must be a pinned one: pins alone accept a self-signed certificate (the key is what is \
+trusted); with --ca-cert as well, both checks must pass. A certificate that fails the check \
+(unknown issuer, another host name, expired, a key that is not pinned: the seen and the \
+expected pins are named) stops the verification with exit code 2, naming the check. The \
+verdict never rests on the transport, only on the keys you give: a \
 copy of the bundle from anywhere verifies the same.
 
 Exit codes:
@@ -92,7 +101,7 @@ something the checkpoint needs (a tile, a definition blob, a derived file: missi
 answered 404 is a discrepancy), or a rollback or fork with --since. Each one is listed with \
 the file, entry index, station, field, expected and found values it concerns.
   2  the verification could not run, so nothing is known either way: bad usage, an \
-unreadable key, trust, state or CA certificate file, a directory without a checkpoint, a \
+unreadable key, trust, state or CA certificate file, a malformed pin, a directory without a checkpoint, a \
 server that cannot be reached, whose TLS certificate fails the check, or that answers with \
 an error other than 404, a disk that cannot be read, or a bundle \
 that moved on to a newer checkpoint while it was being verified (run again).
@@ -146,7 +155,7 @@ fn verify_with(args: &VerifyArgs) -> Result<ExitCode> {
         Some(path) => TlsRoots::from_pem_file(path)?,
         None => TlsRoots::Builtin,
     };
-    let bundle = source::open_with(&args.location, &roots)?;
+    let bundle = source::open_pinned(&args.location, &roots, &args.pins)?;
 
     let bar = if std::io::stderr().is_terminal() {
         crate::progress(0, "verifying the log")

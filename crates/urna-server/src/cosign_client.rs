@@ -138,7 +138,7 @@ impl WitnessPolicy {
             }
             let https = w.url.starts_with("https://");
             match w.url.strip_prefix("http://") {
-                Some(rest) if !crate::submit::is_loopback_authority(rest) => {
+                Some(rest) if !urna_pin::is_loopback_authority(rest) => {
                     return Err(invalid(
                         at("url"),
                         "plain http:// only for a witness on loopback (127.0.0.1, ::1, \
@@ -372,7 +372,7 @@ fn agent(
         .http_status_as_error(false)
         .max_redirects(0)
         .proxy(None);
-    crate::pin::agent(config, &crate::pin::ServerTrust { ca_cert, pins })
+    crate::pin::agent(config, &crate::pin::ServerTrust { ca_cert, pins }).map_err(Into::into)
 }
 
 fn request_body(old: u64, proof: &[Hash], checkpoint_note: &[u8]) -> Vec<u8> {

@@ -36,7 +36,6 @@ pub mod conn;
 pub mod cosign_client;
 pub mod deadline;
 pub mod gzip;
-pub mod pin;
 pub mod publish;
 pub mod sendfile;
 pub mod serve;
@@ -45,6 +44,15 @@ pub mod submit;
 pub mod tls;
 pub mod witness;
 pub mod witness_key;
+
+/// Trust in the TLS servers urna's clients talk to: CA files and pinned keys; the crate
+/// `urna_pin`, re-exported here for the clients of this crate.
+pub mod pin {
+    pub use urna_pin::{
+        PinError, ServerTrust, SpkiPin, TrustError, agent, agent_with_roots, ca_certificates,
+        is_loopback_authority,
+    };
+}
 
 pub use conn::{ConnLimits, FileBudget, FileLimit, raise_open_file_limit};
 pub use cosign_client::{

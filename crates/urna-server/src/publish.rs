@@ -139,7 +139,7 @@ pub fn read_policy(data: &Path) -> Result<Option<WitnessPolicy>, PublishError> {
             *ca = data.join(&*ca);
         }
         // Checked now, so that a bad file stops the start, not every later cosigning.
-        crate::submit::ca_certificates(ca).map_err(|e| PublishError::Policy {
+        urna_pin::ca_certificates(ca).map_err(|e| PublishError::Policy {
             path: path.display().to_string(),
             source: PolicyError::Invalid {
                 field: "ca_cert".into(),

@@ -34,7 +34,6 @@ use std::time::Duration;
 
 use rand::Rng as _;
 use serde::Deserialize;
-use ureq::tls::{Certificate, PemItem};
 use urna_model::intake::sha256;
 use urna_model::note::{Note, NoteError, NoteVerifier, SignatureError};
 use urna_model::protocol::{BodyError, hex, parse_sha256};
@@ -94,37 +93,13 @@ pub struct ConfigError {
     pub rule: String,
 }
 
-/// Whether the authority part of a URL (`host[:port][/path]`) names a loopback host:
-/// `localhost`, `127.0.0.0/8` or `[::1]`. Plain HTTP goes nowhere else.
-pub(crate) fn is_loopback_authority(rest: &str) -> bool {
-    let authority = rest.split('/').next().unwrap_or_default();
-    let host = match authority.strip_prefix('[') {
-        Some(v6) => v6.split(']').next().unwrap_or_default(),
-        None => authority.rsplit_once(':').map_or(authority, |(h, _)| h),
-    };
-    host.eq_ignore_ascii_case("localhost")
-        || host
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
-}
-
-/// The CA certificates of a PEM file (other blocks, such as keys, are skipped).
-pub(crate) fn ca_certificates(path: &Path) -> Result<Vec<Certificate<'static>>, ConfigError> {
-    let bad = |rule: String| ConfigError {
-        field: "ca_cert",
-        rule: format!("{}: {rule}", path.display()),
-    };
-    let pem = std::fs::read(path).map_err(|e| bad(format!("cannot read it: {e}")))?;
-    let mut certs = Vec::new();
-    for item in ureq::tls::parse_pem(&pem) {
-        if let PemItem::Certificate(c) = item.map_err(|e| bad(format!("not valid PEM: {e}")))? {
-            certs.push(c);
+impl From<urna_pin::TrustError> for ConfigError {
+    fn from(e: urna_pin::TrustError) -> Self {
+        Self {
+            field: e.field,
+            rule: e.rule,
         }
     }
-    if certs.is_empty() {
-        return Err(bad("no -----BEGIN CERTIFICATE----- block in it".to_owned()));
-    }
-    Ok(certs)
 }
 
 /// What the server did with a stored note.
@@ -358,7 +333,7 @@ impl SubmitClient {
                     rule: format!("only for an https:// server, not {base_url:?}"),
                 });
             }
-            if !is_loopback_authority(rest) {
+            if !urna_pin::is_loopback_authority(rest) {
                 return Err(ConfigError {
                     field: "base_url",
                     rule: format!(

@@ -38,7 +38,7 @@ pub(crate) fn check(
     found: &mut Vec<Discrepancy>,
 ) -> Option<Checked> {
     witnesses.quorum = trust.quorum;
-    witnesses.trusted = trust.witnesses.len();
+    witnesses.trusted = trust.witness_names().len();
     let malformed = |reason: String| {
         Discrepancy::new(Kind::CheckpointMalformed, format!("checkpoint: {reason}"))
             .file(CHECKPOINT)
@@ -119,6 +119,8 @@ fn check_cosignatures(
             continue;
         };
         match w.verify_signature(note.text(), sig) {
+            // A witness rotating its key counts once, whichever of its keys cosigned.
+            Ok(_) if witnesses.cosigned.iter().any(|c| c.name == w.name()) => {}
             Ok(timestamp) => witnesses.cosigned.push(Cosigner {
                 name: w.name().to_owned(),
                 key_id: w.key_id().to_string(),
@@ -139,10 +141,10 @@ fn check_cosignatures(
         }
     }
     witnesses.missing = trust
-        .witnesses
-        .iter()
-        .filter(|w| !witnesses.cosigned.iter().any(|c| c.name == w.name()))
-        .map(|w| w.name().to_owned())
+        .witness_names()
+        .into_iter()
+        .filter(|name| !witnesses.cosigned.iter().any(|c| c.name == *name))
+        .map(str::to_owned)
         .collect();
     let valid = witnesses.cosigned.len();
     if valid < trust.quorum {
@@ -314,6 +316,49 @@ mod tests {
         assert_eq!(c.unwrap().checkpoint.size, TreeSize(5));
         assert_eq!(w.cosigned.len(), 2);
         assert_eq!(w.cosigned[0].time, "2023-11-14T22:13:20Z");
+    }
+
+    /// A witness rotating its key: a trust file listing its old and its new key accepts a
+    /// cosignature by either, and counts the witness once even when both keys cosigned, so
+    /// one witness cannot meet a quorum of two on its own.
+    #[test]
+    fn a_witness_with_two_trusted_keys_counts_once_toward_the_quorum() {
+        let s = setup();
+        let rotated = CosignatureSigner::from_seed("agency", &[7; 32]).unwrap();
+        let keys = [
+            s.a.verifier().to_vkey(),
+            rotated.verifier().to_vkey(),
+            s.b.verifier().to_vkey(),
+        ];
+        let t = Trust::new(&s.log.verifier().to_vkey(), &keys, None).unwrap();
+        assert_eq!(t.quorum, 2);
+        // The new key and the other witness: the quorum is met.
+        let (_, w, found) = run(&note(&s, &[&rotated, &s.b]), &t);
+        assert!(found.is_empty(), "{found:?}");
+        assert_eq!(w.trusted, 2);
+        assert_eq!(w.cosigned.len(), 2);
+        assert_eq!(
+            w.cosigned[0].key_id,
+            rotated.verifier().key_id().to_string()
+        );
+        // Both keys of one witness: one witness of the two required.
+        let (_, w, found) = run(&note(&s, &[&s.a, &rotated]), &t);
+        assert_eq!(w.cosigned.len(), 1);
+        assert_eq!(w.missing, ["observers"]);
+        let [d] = found.as_slice() else {
+            panic!("{found:?}")
+        };
+        assert_eq!(d.kind, Kind::WitnessQuorum);
+        assert!(d.message.contains("1 of 2"), "{}", d.message);
+        // Trusting only the old key, the new key's line is not the witness's.
+        let (_, w, found) = run(&note(&s, &[&rotated, &s.b]), &trust(&s, None));
+        assert_eq!(w.unknown.len(), 1);
+        assert!(
+            found[0]
+                .message
+                .contains("is not by the trusted key of that witness"),
+            "{found:?}"
+        );
     }
 
     #[test]

@@ -1,9 +1,9 @@
 //! The independent verifier of an urna election: from a public bundle (a directory or a web
 //! server), with trust given explicitly, it re-checks the log and recomputes every number.
 //!
-//! It depends on `urna-model`, `urna-tlog`, `urna-tally`, `urna-audit` and the pure statistics
-//! of `urna-forensics` only, never on the commission's storage or server code, so what it
-//! checks does not lean on what it checks.
+//! It depends on `urna-model`, `urna-tlog`, `urna-tally`, `urna-audit`, the pure statistics
+//! of `urna-forensics` and the HTTPS client trust of `urna-pin` only, never on the
+//! commission's storage or server code, so what it checks does not lean on what it checks.
 //!
 //! What [`verify`] checks, in order:
 //! 1. **Checkpoint** (C2SP tlog-checkpoint, <https://c2sp.org/tlog-checkpoint>): well formed,
@@ -105,6 +105,7 @@ pub use crate::report::{Discrepancy, Kind, Report};
 pub use crate::source::{DirSource, HttpSource, Source, SourceError, TlsRoots};
 pub use crate::state::State;
 pub use crate::trust::{Trust, TrustError, TrustFile};
+pub use urna_pin::SpkiPin;
 
 use crate::log::{Counter, entry_tile_path, fetch_tile};
 use crate::report::{ContestTotals, Counts, SeatTotals, SinceReport, Timings, WitnessReport};

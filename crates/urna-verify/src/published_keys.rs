@@ -147,7 +147,8 @@ fn read_keys(bytes: &[u8], trust: &Trust) -> (Vec<Discrepancy>, Vec<Listed>) {
             ));
             continue;
         };
-        let Some(trusted) = trust.witnesses.iter().find(|t| t.name() == name) else {
+        let trusted: Vec<String> = trust.witness_keys(name).map(|t| t.to_vkey()).collect();
+        if trusted.is_empty() {
             // Not pinned: its key is read, so its cosignature can be checked and reported.
             match w["key"].as_str().map(CosignatureVerifier::from_vkey) {
                 Some(Ok(key)) if trust.witnesses.iter().all(|t| t.name() != key.name()) => {
@@ -171,9 +172,13 @@ fn read_keys(bytes: &[u8], trust: &Trust) -> (Vec<Discrepancy>, Vec<Listed>) {
                 )),
             }
             continue;
-        };
-        let expected = trusted.to_vkey();
-        if w["key"].as_str() != Some(expected.as_str()) {
+        }
+        // While a witness rotates its key, the file may list either key you trust for it.
+        let expected = trusted.join(" or ");
+        if !w["key"]
+            .as_str()
+            .is_some_and(|k| trusted.iter().any(|t| t == k))
+        {
             out.push(bad(
                 &format!("witnesses[{i}].key"),
                 format!(
@@ -216,15 +221,15 @@ fn check_witness_set(doc: &Value, witnesses: &[Value], trust: &Trust, out: &mut 
             ));
         }
     }
-    for t in &trust.witnesses {
-        if !names.contains(&Some(t.name())) {
+    for t in trust.witness_names() {
+        if !names.contains(&Some(t)) {
+            let keys: Vec<String> = trust.witness_keys(t).map(|k| k.to_vkey()).collect();
             out.push(bad(
                 "witnesses",
                 format!(
-                    "does not list witness `{}` you pinned: the page counts only the witnesses this file lists and tells readers to verify against them",
-                    t.name()
+                    "does not list witness `{t}` you pinned: the page counts only the witnesses this file lists and tells readers to verify against them"
                 ),
-                t.to_vkey(),
+                keys.join(" or "),
                 "absent".into(),
             ));
         }
@@ -508,6 +513,24 @@ mod tests {
         )[0];
         assert_eq!(d.expected.as_deref(), Some(log_key.as_str()));
         assert_eq!(d.found.as_deref(), Some(other_log.as_str()));
+        // A witness rotating its key, both keys trusted: the file may list either, not a
+        // third; the witness still counts once, so it must be listed once.
+        let rotating =
+            Trust::new(&log_key, &[agency_key.clone(), other_agency.clone()], None).unwrap();
+        for listed in [&agency_key, &other_agency] {
+            let file = keys("urna/el", &log_key, &[("agency", listed)]);
+            assert!(keys_discrepancies(&file, &rotating).is_empty(), "{listed}");
+        }
+        let third = CosignatureSigner::from_seed("agency", &[10; 32])
+            .unwrap()
+            .verifier()
+            .to_vkey();
+        let got = keys_discrepancies(&keys("urna/el", &log_key, &[("agency", &third)]), &rotating);
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert_eq!(
+            got[0].expected.as_deref(),
+            Some(format!("{agency_key} or {other_agency}").as_str())
+        );
         // Trusting the log key alone, the page's witnesses and quorum are the publisher's
         // word: only their consistency is checked.
         let log_only = Trust::new(&log_key, &[], None).unwrap();

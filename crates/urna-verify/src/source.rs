@@ -9,7 +9,10 @@
 //! against Mozilla's root certificates, built into the binary (`webpki-roots`, the CAs
 //! browsers trust), so it works the same on any system, with or without a certificate store;
 //! or, with [`TlsRoots::from_pem`] (`--ca-cert FILE`), against the CA certificates of a PEM
-//! file only, e.g. a commission's own CA. A certificate that fails the check stops the
+//! file only, e.g. a commission's own CA. With pinned keys ([`open_pinned`], `--pin
+//! sha256/…`, the pins of `urna_pin`) the server's key must be one of them: alone, they
+//! accept a self-signed certificate; beside `--ca-cert`, both checks must pass. A certificate
+//! that fails the check stops the
 //! verification (it could not run): the error says which check failed. TLS only keeps the
 //! transfer private and the server honest about its name; the verdict rests on the keys the
 //! verifier is given, never on the transport.
@@ -17,10 +20,10 @@
 use std::io::{ErrorKind, Read as _};
 use std::os::unix::fs::MetadataExt as _;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 
-use ureq::tls::{Certificate, PemItem, RootCerts, TlsConfig, TlsProvider};
+use ureq::tls::{Certificate, PemItem};
+use urna_pin::SpkiPin;
 
 /// Opens a file for reading. On Unix with `O_NONBLOCK`, so that a FIFO put where a file was
 /// (after the stat that checked it) does not block the open until a writer comes; regular files
@@ -241,13 +244,34 @@ pub fn open(location: &str) -> Result<Box<dyn Source>, SourceError> {
 /// location that is not `https://`; [`SourceError::NotABundle`] for a directory without a
 /// checkpoint.
 pub fn open_with(location: &str, roots: &TlsRoots) -> Result<Box<dyn Source>, SourceError> {
-    if let (TlsRoots::Pem { path, .. }, false) = (roots, location.starts_with("https://")) {
+    open_pinned(location, roots, &[])
+}
+
+/// [`open_with`], with the keys an `https://` server's certificate may have (`pins`; empty:
+/// no pinning). Pins alone accept a self-signed certificate; with CA certificates both checks
+/// must pass.
+///
+/// # Errors
+/// As [`open_with`]; [`SourceError::Unsupported`] also for pins given with a location that
+/// is not `https://`.
+pub fn open_pinned(
+    location: &str,
+    roots: &TlsRoots,
+    pins: &[SpkiPin],
+) -> Result<Box<dyn Source>, SourceError> {
+    let https = location.starts_with("https://");
+    if let (TlsRoots::Pem { path, .. }, false) = (roots, https) {
         return Err(SourceError::Unsupported(format!(
             "{location}: not an https:// URL, so the CA certificates of {path} would not be used"
         )));
     }
-    if location.starts_with("http://") || location.starts_with("https://") {
-        return Ok(Box::new(HttpSource::with_roots(location, roots)?));
+    if !pins.is_empty() && !https {
+        return Err(SourceError::Unsupported(format!(
+            "{location}: not an https:// URL, so the pinned keys would not be checked"
+        )));
+    }
+    if location.starts_with("http://") || https {
+        return Ok(Box::new(HttpSource::with_trust(location, roots, pins)?));
     }
     if let Some((scheme, _)) = location.split_once("://") {
         return Err(SourceError::Unsupported(format!(
@@ -437,21 +461,21 @@ impl HttpSource {
     /// # Errors
     /// [`SourceError::Unsupported`] for another scheme.
     pub fn with_roots(base: &str, roots: &TlsRoots) -> Result<Self, SourceError> {
+        Self::with_trust(base, roots, &[])
+    }
+
+    /// [`HttpSource::with_roots`], the HTTPS server's key also checked against `pins` (empty:
+    /// no pinning; pins alone accept a self-signed certificate).
+    ///
+    /// # Errors
+    /// [`SourceError::Unsupported`] for another scheme, or a TLS setting rustls refuses.
+    pub fn with_trust(base: &str, roots: &TlsRoots, pins: &[SpkiPin]) -> Result<Self, SourceError> {
         if !base.starts_with("http://") && !base.starts_with("https://") {
             return Err(SourceError::Unsupported(format!(
                 "{base}: not an http:// or https:// URL"
             )));
         }
-        let root_certs = match roots {
-            TlsRoots::Builtin => RootCerts::WebPki,
-            TlsRoots::Pem { certs, .. } => RootCerts::Specific(Arc::new(certs.clone())),
-        };
-        let tls = TlsConfig::builder()
-            .provider(TlsProvider::Rustls)
-            .root_certs(root_certs)
-            .build();
-        let agent = ureq::Agent::config_builder()
-            .tls_config(tls)
+        let config = ureq::Agent::config_builder()
             // A bundle asked for over https:// is not fetched over plain http:// after a
             // redirect.
             .https_only(base.starts_with("https://"))
@@ -464,9 +488,14 @@ impl HttpSource {
             // A proxy from the environment would be one more party between the reader and
             // the bundle; the check does not depend on it, but tests on loopback must not
             // be routed through one.
-            .proxy(None)
-            .build()
-            .into();
+            .proxy(None);
+        let ca = match roots {
+            TlsRoots::Builtin => None,
+            TlsRoots::Pem { path, certs } => Some((path.as_str(), certs.as_slice())),
+        };
+        // The CA certificates were checked as trust anchors when read (`TlsRoots::from_pem`).
+        let agent = urna_pin::agent_with_roots(config, ca, pins)
+            .map_err(|e| SourceError::Unsupported(format!("TLS: {e}")))?;
         Ok(Self {
             base: base.trim_end_matches('/').to_owned(),
             agent,

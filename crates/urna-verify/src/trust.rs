@@ -18,6 +18,10 @@
 //! Keys: the log key is a C2SP signed-note verifier key (`name+hex8+base64(0x01 ‖ key)`);
 //! witness keys are C2SP `cosignature/v1` keys (`name+hex8+base64(0x04 ‖ key)`), as
 //! `urna witness keygen` prints them.
+//!
+//! A witness that rotates its key keeps its name: while it does, a trust file may list both
+//! keys under that name. Either key's cosignature counts, and the witness counts once toward
+//! the quorum, however many of its keys cosigned.
 
 use std::path::Path;
 
@@ -30,9 +34,9 @@ use urna_tlog::cosignature::CosignatureVerifier;
 pub struct Trust {
     /// The log's key; its name is the log's origin.
     pub log: NoteVerifier,
-    /// The witnesses, each once.
+    /// The witnesses' keys, each once; a witness rotating its key has several under its name.
     pub witnesses: Vec<CosignatureVerifier>,
-    /// Valid cosignatures from distinct witnesses required (0 with no witnesses).
+    /// Valid cosignatures from distinct witnesses (names) required (0 with no witnesses).
     pub quorum: usize,
 }
 
@@ -69,16 +73,13 @@ pub enum TrustError {
         key_name: String,
     },
     /// More cosignatures required than witnesses trusted.
-    #[error("quorum {quorum} is more than the {witnesses} witness key(s) given")]
+    #[error("quorum {quorum} is more than the {witnesses} witness(es) given")]
     Quorum {
         /// Quorum asked.
         quorum: usize,
-        /// Distinct witnesses.
+        /// Distinct witnesses (names).
         witnesses: usize,
     },
-    /// Two witness keys with the same name.
-    #[error("two different keys for witness {0:?}")]
-    DuplicateWitness(String),
     /// The trust file could not be read.
     #[error("{path}: {source}")]
     Io {
@@ -183,7 +184,8 @@ impl TrustFile {
 
 impl Trust {
     /// Builds the trust from key strings. `quorum` defaults to every witness given; witness
-    /// keys given twice count once.
+    /// keys given twice count once, and so do several keys of one witness (one name: a key
+    /// rotation).
     ///
     /// # Errors
     /// [`TrustError`] naming the key or number at fault.
@@ -203,24 +205,43 @@ impl Trust {
                     key: k.clone(),
                     reason: e.to_string(),
                 })?;
-            match witnesses.iter().find(|o| o.name() == w.name()) {
-                Some(o) if *o == w => {}
-                Some(_) => return Err(TrustError::DuplicateWitness(w.name().to_owned())),
-                None => witnesses.push(w),
+            if !witnesses.contains(&w) {
+                witnesses.push(w);
             }
         }
-        let quorum = quorum.unwrap_or(witnesses.len());
-        if quorum > witnesses.len() {
-            return Err(TrustError::Quorum {
-                quorum,
-                witnesses: witnesses.len(),
-            });
-        }
-        Ok(Self {
+        let mut trust = Self {
             log,
             witnesses,
-            quorum,
-        })
+            quorum: 0,
+        };
+        let distinct = trust.witness_names().len();
+        trust.quorum = quorum.unwrap_or(distinct);
+        if trust.quorum > distinct {
+            return Err(TrustError::Quorum {
+                quorum: trust.quorum,
+                witnesses: distinct,
+            });
+        }
+        Ok(trust)
+    }
+
+    /// The trusted witnesses' names, each once, in the order first given.
+    pub fn witness_names(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = Vec::new();
+        for w in &self.witnesses {
+            if !names.contains(&w.name()) {
+                names.push(w.name());
+            }
+        }
+        names
+    }
+
+    /// The trusted keys of witness `name` (several while it rotates its key).
+    pub fn witness_keys<'a>(
+        &'a self,
+        name: &'a str,
+    ) -> impl Iterator<Item = &'a CosignatureVerifier> + 'a {
+        self.witnesses.iter().filter(move |w| w.name() == name)
     }
 
     /// Builds the trust from a trust file completed by command-line values: `log_key`
@@ -324,10 +345,6 @@ mod tests {
                 Trust::new(&log_vkey(), std::slice::from_ref(&w), Some(2)),
                 "quorum 2 is more than the 1",
             ),
-            (
-                Trust::new(&log_vkey(), &[w.clone(), other], None),
-                "two different keys for witness \"agency\"",
-            ),
         ];
         for (got, want) in cases {
             let err = got.err().unwrap().to_string();
@@ -336,6 +353,19 @@ mod tests {
         // The same key twice counts once.
         let t = Trust::new(&log_vkey(), &[w.clone(), w.clone()], None).unwrap();
         assert_eq!((t.witnesses.len(), t.quorum), (1, 1));
+        // Two keys of one witness (a rotation): both trusted, one witness toward the quorum.
+        let t = Trust::new(&log_vkey(), &[w.clone(), other.clone()], None).unwrap();
+        assert_eq!((t.witnesses.len(), t.quorum), (2, 1));
+        assert_eq!(t.witness_names(), ["agency"]);
+        assert_eq!(t.witness_keys("agency").count(), 2);
+        let err = Trust::new(&log_vkey(), &[w.clone(), other], Some(2))
+            .err()
+            .unwrap();
+        assert!(
+            err.to_string()
+                .contains("quorum 2 is more than the 1 witness(es)"),
+            "{err}"
+        );
         let err = TrustFile::parse(
             "t.toml",
             &format!("[[witness]]\nname = \"x\"\nkey = \"{w}\"\n"),

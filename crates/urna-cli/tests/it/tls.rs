@@ -1,6 +1,7 @@
 //! HTTPS on urna's servers: `urna serve`, `urna witness serve` and `urna desk` serve TLS from
 //! a PEM certificate and key, and refuse plain HTTP outside loopback; `urna submit` and
-//! `urna verify` trust the commission's CA with `--ca-cert`.
+//! `urna verify` trust the commission's CA with `--ca-cert`, or a self-signed server by its
+//! pinned key with `--pin`.
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -474,4 +475,116 @@ fn pinned_keys_trust_self_signed_servers_and_a_wrong_pin_is_refused_naming_both(
     );
     std::fs::write(data.join("witnesses.toml"), policy(&w_pin)).unwrap();
     run(&["log", "publish", "--data", p(&data)], 0);
+}
+
+/// `urna verify --pin`: a bundle served by `urna serve` with a self-signed certificate is
+/// verified when the server's key is pinned, alone or beside the certificate as its own CA;
+/// a wrong pin stops the verification (exit 2) naming the seen and the expected pin, with or
+/// without the CA; a pin is refused for a location that is not https://.
+#[test]
+fn urna_verify_trusts_a_self_signed_server_by_its_pinned_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let (src, data) = (dir.path().join("sim"), dir.path().join("data"));
+    run(&["sim", "--out", p(&src), "--stations", "10"], 0);
+    init(&src, &data);
+    run(
+        &[
+            "ingest",
+            "--data",
+            p(&data),
+            p(&src.join("protocols.notes")),
+        ],
+        0,
+    );
+    let log_key = run(&["log", "key", "--data", p(&data)], 0)
+        .trim()
+        .to_owned();
+    let (cert, key) = self_signed(dir.path(), "server");
+    let pin = run(&["keys", "pin", "--cert", &cert], 0).trim().to_owned();
+    let (other_cert, _) = self_signed(dir.path(), "other");
+    let wrong = run(&["keys", "pin", "--cert", &other_cert], 0)
+        .trim()
+        .to_owned();
+    let (_server, url) = start(
+        &[
+            "serve",
+            "--data",
+            p(&data),
+            "--listen",
+            "127.0.0.1:0",
+            "--tls-cert",
+            &cert,
+            "--tls-key",
+            &key,
+        ],
+        "urna serve: listening on ",
+    );
+    let verify = |extra: &[&str]| {
+        let o = urna()
+            .args(["verify", &url, "--log-key", &log_key])
+            .args(extra)
+            .output()
+            .unwrap();
+        let text =
+            String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr);
+        (o.status.code(), text)
+    };
+    // The server publishes its first bundle generation within a second or two.
+    let t = Instant::now();
+    let (code, text) = loop {
+        let (code, text) = verify(&["--pin", &pin]);
+        if code == Some(0) || t.elapsed() > Duration::from_secs(60) {
+            break (code, text);
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains("VERIFIED"), "{text}");
+    // A backup pin beside the right one: still verified.
+    let (code, text) = verify(&["--pin", &wrong, "--pin", &pin]);
+    assert_eq!(code, Some(0), "{text}");
+    // A wrong pin: could not run, both pins named.
+    let (code, text) = verify(&["--pin", &wrong]);
+    assert_eq!(code, Some(2), "{text}");
+    assert!(
+        text.contains(&format!(
+            "the server's public key is not pinned: seen {pin}, expected {wrong}"
+        )),
+        "{text}"
+    );
+    // Without a pin the self-signed certificate has no CA behind it.
+    let (code, text) = verify(&[]);
+    assert_eq!(code, Some(2), "{text}");
+    assert!(text.contains("unknown issuer"), "{text}");
+    // The certificate as its own CA and the pin: both checks pass; with a wrong pin the CA
+    // alone does not carry it.
+    let (code, text) = verify(&["--ca-cert", &cert, "--pin", &pin]);
+    assert_eq!(code, Some(0), "{text}");
+    let (code, text) = verify(&["--ca-cert", &cert, "--pin", &wrong]);
+    assert_eq!(code, Some(2), "{text}");
+    assert!(
+        text.contains(&format!("seen {pin}, expected {wrong}")),
+        "{text}"
+    );
+    // A malformed pin is a usage error naming the rule; a pin needs https://.
+    let (code, text) = verify(&["--pin", "sha256/nope"]);
+    assert_eq!(code, Some(2), "{text}");
+    assert!(text.contains("32 bytes"), "{text}");
+    let o = urna()
+        .args([
+            "verify",
+            "http://127.0.0.1:1",
+            "--log-key",
+            &log_key,
+            "--pin",
+            &pin,
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("pinned keys would not be checked"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
 }

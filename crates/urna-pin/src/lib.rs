@@ -1,6 +1,8 @@
-//! How urna's HTTPS clients (`urna submit`, the desk's and the station's delivery, the log's
-//! witness client) check the server they talk to: against CA certificates, or against pinned
-//! public keys, or both.
+//! Trust in a TLS server, for urna's HTTPS clients: a CA file (else Mozilla's roots), pinned
+//! SubjectPublicKeyInfo hashes, or both; and plain `http://` to loopback only. Used by
+//! `urna submit`, the desk's and the station's delivery, the audit client, the log's witness
+//! client (all through `urna-server`) and `urna verify` (`urna-verify`), which must not depend
+//! on the commission's server code: hence a crate of its own.
 //!
 //! A pin is `sha256/<base64>`: the standard base64 (with padding) of the SHA-256 of the
 //! server certificate's DER `SubjectPublicKeyInfo`. The digest is the one HPKP's
@@ -29,7 +31,8 @@
 //! version the tests ran against.
 //!
 //! Out of scope: pinning intermediate or root keys (only the leaf is pinned), trust on first
-//! use.
+//! use, TLS servers (`urna-server`'s `tls` module), and what the bytes fetched mean: the
+//! verdicts of urna rest on the keys of the log and the witnesses, never on the transport.
 
 use std::fmt;
 use std::io::{Read as _, Write as _};
@@ -43,14 +46,13 @@ use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, Server
 use rustls::crypto::WebPkiSupportedAlgorithms;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{ClientConfig, ClientConnection, DigitallySignedStruct, RootCertStore, StreamOwned};
+use sha2::{Digest as _, Sha256};
+use ureq::tls::{Certificate, PemItem};
 use ureq::unversioned::resolver::DefaultResolver;
 use ureq::unversioned::transport::{
     Buffers, ConnectionDetails, Connector, Either, LazyBuffers, NextTimeout, TcpConnector,
     Transport, TransportAdapter,
 };
-use urna_model::intake::sha256;
-
-use crate::submit::ConfigError;
 
 /// The SHA-256 of a server's DER `SubjectPublicKeyInfo`, written `sha256/<base64>`.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -105,7 +107,9 @@ impl SpkiPin {
         let der = CertificateDer::from(der);
         let cert = webpki::EndEntityCert::try_from(&der)
             .map_err(|e| PinError::Certificate(format!("not a DER X.509 certificate: {e}")))?;
-        Ok(Self(sha256(cert.subject_public_key_info().as_ref())))
+        Ok(Self(
+            Sha256::digest(cert.subject_public_key_info().as_ref()).into(),
+        ))
     }
 
     /// The pin of every certificate in a PEM text, in order (the leaf first in a chain file).
@@ -116,7 +120,7 @@ impl SpkiPin {
         let mut pins = Vec::new();
         for item in ureq::tls::parse_pem(pem) {
             let item = item.map_err(|e| PinError::Certificate(format!("not valid PEM: {e}")))?;
-            if let ureq::tls::PemItem::Certificate(c) = item {
+            if let PemItem::Certificate(c) = item {
                 pins.push(Self::of_certificate(c.der())?);
             }
         }
@@ -157,19 +161,91 @@ pub struct ServerTrust<'a> {
     pub pins: &'a [SpkiPin],
 }
 
+/// A client setting that cannot be used: the setting and the rule it breaks.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {rule}")]
+pub struct TrustError {
+    /// The setting: `ca_cert`, `pin` or `url`.
+    pub field: &'static str,
+    /// The rule it breaks.
+    pub rule: String,
+}
+
+/// Whether the authority part of a URL (`host[:port][/path]`, after `scheme://`) names a
+/// loopback host: `localhost`, `127.0.0.0/8` or `[::1]`. Plain HTTP goes nowhere else.
+pub fn is_loopback_authority(rest: &str) -> bool {
+    let authority = rest.split('/').next().unwrap_or_default();
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => authority.rsplit_once(':').map_or(authority, |(h, _)| h),
+    };
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// The CA certificates of a PEM file (other blocks, such as keys, are skipped).
+///
+/// # Errors
+/// [`TrustError`] naming `ca_cert` and the file when it cannot be read, is not PEM or holds
+/// no certificate.
+pub fn ca_certificates(path: &Path) -> Result<Vec<Certificate<'static>>, TrustError> {
+    let bad = |rule: String| TrustError {
+        field: "ca_cert",
+        rule: format!("{}: {rule}", path.display()),
+    };
+    let pem = std::fs::read(path).map_err(|e| bad(format!("cannot read it: {e}")))?;
+    let mut certs = Vec::new();
+    for item in ureq::tls::parse_pem(&pem) {
+        if let PemItem::Certificate(c) = item.map_err(|e| bad(format!("not valid PEM: {e}")))? {
+            certs.push(c);
+        }
+    }
+    if certs.is_empty() {
+        return Err(bad("no -----BEGIN CERTIFICATE----- block in it".to_owned()));
+    }
+    Ok(certs)
+}
+
 /// A blocking HTTP client agent from `config` (timeouts, redirects, proxy), checking
 /// `https://` servers as `trust` says.
 ///
 /// # Errors
-/// [`ConfigError`] naming `ca_cert` when its file cannot be read or holds no certificate.
+/// [`TrustError`] naming `ca_cert` when its file cannot be read or holds no usable
+/// certificate.
 pub fn agent(
     config: ureq::config::ConfigBuilder<ureq::typestate::AgentScope>,
     trust: &ServerTrust<'_>,
-) -> Result<ureq::Agent, ConfigError> {
+) -> Result<ureq::Agent, TrustError> {
+    let roots = match trust.ca_cert {
+        Some(path) => Some((path.display().to_string(), ca_certificates(path)?)),
+        None => None,
+    };
+    agent_with_roots(
+        config,
+        roots
+            .as_ref()
+            .map(|(name, certs)| (name.as_str(), certs.as_slice())),
+        trust.pins,
+    )
+}
+
+/// [`agent`] with CA certificates already read: `ca` is `(name for messages, certificates)`,
+/// or `None` for Mozilla's roots; `pins` as [`ServerTrust::pins`].
+///
+/// # Errors
+/// [`TrustError`] naming `ca_cert` when a certificate is not one rustls can use as a trust
+/// anchor.
+pub fn agent_with_roots(
+    config: ureq::config::ConfigBuilder<ureq::typestate::AgentScope>,
+    ca: Option<(&str, &[Certificate<'static>])>,
+    pins: &[SpkiPin],
+) -> Result<ureq::Agent, TrustError> {
     use ureq::tls::{RootCerts, TlsConfig, TlsProvider};
-    if trust.pins.is_empty() {
-        let roots = match trust.ca_cert {
-            Some(path) => RootCerts::Specific(Arc::new(crate::submit::ca_certificates(path)?)),
+    if pins.is_empty() {
+        let roots = match ca {
+            Some((_, certs)) => RootCerts::Specific(Arc::new(certs.to_vec())),
             None => RootCerts::WebPki,
         };
         let tls = TlsConfig::builder()
@@ -179,36 +255,36 @@ pub fn agent(
         return Ok(config.tls_config(tls).build().into());
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let chain = match trust.ca_cert {
+    let chain = match ca {
         None => None,
-        Some(path) => {
+        Some((name, certs)) => {
             let mut roots = RootCertStore::empty();
-            for c in crate::submit::ca_certificates(path)? {
+            for c in certs {
                 roots
                     .add(CertificateDer::from(c.der()).into_owned())
-                    .map_err(|e| ConfigError {
+                    .map_err(|e| TrustError {
                         field: "ca_cert",
-                        rule: format!("{}: a certificate rustls cannot use: {e}", path.display()),
+                        rule: format!("{name}: a certificate rustls cannot use: {e}"),
                     })?;
             }
             let verifier =
                 WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
                     .build()
-                    .map_err(|e| ConfigError {
+                    .map_err(|e| TrustError {
                         field: "ca_cert",
-                        rule: format!("{}: {e}", path.display()),
+                        rule: format!("{name}: {e}"),
                     })?;
             Some(verifier)
         }
     };
     let verifier = PinVerifier {
-        pins: trust.pins.to_vec(),
+        pins: pins.to_vec(),
         chain,
         algorithms: provider.signature_verification_algorithms,
     };
     let tls = ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(|e| ConfigError {
+        .map_err(|e| TrustError {
             field: "pin",
             rule: format!("rustls: {e}"),
         })?
