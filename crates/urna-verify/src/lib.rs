@@ -1187,13 +1187,20 @@ fn is_sha256_hex(name: &str) -> bool {
 /// Directory of the bundle's content-addressed files.
 const BLOB_DIR: &str = "blob/sha256/";
 
-/// Fetches a derived file and compares it with the recomputed bytes.
+/// Compares a derived file with the recomputed bytes: piece by piece first
+/// ([`Source::equals`]), so an identical file is never held in memory; only a file that
+/// differs is fetched whole, to name where.
 pub(crate) fn compare_file(
     source: &dyn Source,
     path: &str,
     expected: &[u8],
 ) -> Result<Option<Discrepancy>, SourceError> {
-    let Some(published) = source.fetch(path)? else {
+    let published = match source.equals(path, expected)? {
+        Some(true) => return Ok(None),
+        Some(false) => source.fetch(path)?,
+        None => None,
+    };
+    let Some(published) = published else {
         return Ok(Some(
             Discrepancy::new(
                 Kind::FileMissing,

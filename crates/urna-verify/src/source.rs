@@ -45,6 +45,9 @@ fn open_nonblocking(path: &Path) -> std::io::Result<std::fs::File> {
 /// results and unit files of a million stations stay well below this.
 pub const MAX_FILE_BYTES: u64 = 1 << 30;
 
+/// Bytes read at a time when a file is compared with the bytes it should hold.
+const COMPARE_CHUNK: usize = 1 << 20;
+
 /// Largest file read at `path`: an entry bundle (`tile/entries/…`) holds at most 256 entries
 /// of at most 65,535 bytes each with their 2-byte lengths, a hash tile (`tile/<L>/…`) 256
 /// hashes; anything else [`MAX_FILE_BYTES`]. Fetches run several at once, so a mirror that
@@ -193,6 +196,16 @@ pub trait Source: Sync {
     /// [`SourceError`] if the source cannot be read.
     fn fetch(&self, path: &str) -> Result<Option<Vec<u8>>, SourceError>;
 
+    /// Whether the file at `path` holds exactly `expected`; `None` if there is no such file.
+    /// A source that can read a file piece by piece overrides it, so that comparing a large
+    /// derived file never holds a second copy of it.
+    ///
+    /// # Errors
+    /// [`SourceError`] if the source cannot be read.
+    fn equals(&self, path: &str, expected: &[u8]) -> Result<Option<bool>, SourceError> {
+        Ok(self.fetch(path)?.map(|bytes| bytes == expected))
+    }
+
     /// How many fetches to run at once.
     fn concurrency(&self) -> usize;
 
@@ -317,16 +330,10 @@ impl DirSource {
     pub fn root(&self) -> &Path {
         &self.root
     }
-}
 
-impl Source for DirSource {
-    fn describe(&self) -> String {
-        self.root.display().to_string()
-    }
-
-    /// Reads regular files only (symlinks followed), at most [`MAX_FILE_BYTES`]: a FIFO would
-    /// block the verification forever and a device such as `/dev/zero` never ends.
-    fn fetch(&self, path: &str) -> Result<Option<Vec<u8>>, SourceError> {
+    /// Opens the regular file at bundle path `path` (symlinks followed), without blocking;
+    /// `None` if there is none, an error for a FIFO, a device or a directory.
+    fn open_regular(&self, path: &str) -> Result<Option<(std::fs::File, PathBuf)>, SourceError> {
         let full = self.root.join(checked_path(path)?);
         let io = |source| SourceError::Io {
             path: full.clone(),
@@ -353,6 +360,25 @@ impl Source for DirSource {
         if !file.metadata().map_err(io)?.is_file() {
             return Err(not_regular());
         }
+        Ok(Some((file, full)))
+    }
+}
+
+impl Source for DirSource {
+    fn describe(&self) -> String {
+        self.root.display().to_string()
+    }
+
+    /// Reads regular files only (symlinks followed), at most [`MAX_FILE_BYTES`]: a FIFO would
+    /// block the verification forever and a device such as `/dev/zero` never ends.
+    fn fetch(&self, path: &str) -> Result<Option<Vec<u8>>, SourceError> {
+        let Some((file, full)) = self.open_regular(path)? else {
+            return Ok(None);
+        };
+        let io = |source| SourceError::Io {
+            path: full.clone(),
+            source,
+        };
         let mut bytes = Vec::new();
         let max = max_bytes(path);
         file.take(max + 1).read_to_end(&mut bytes).map_err(io)?;
@@ -363,6 +389,30 @@ impl Source for DirSource {
             )));
         }
         Ok(Some(bytes))
+    }
+
+    /// Reads the file a megabyte at a time and stops at the first difference, never holding
+    /// the file (the largest derived files of a million stations are hundreds of megabytes).
+    fn equals(&self, path: &str, expected: &[u8]) -> Result<Option<bool>, SourceError> {
+        let Some((mut file, full)) = self.open_regular(path)? else {
+            return Ok(None);
+        };
+        let mut buf = vec![0u8; COMPARE_CHUNK];
+        let mut at = 0;
+        loop {
+            let n = match file.read(&mut buf) {
+                Ok(n) => n,
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(source) => return Err(SourceError::Io { path: full, source }),
+            };
+            if n == 0 {
+                return Ok(Some(at == expected.len()));
+            }
+            if expected.get(at..at + n) != Some(&buf[..n]) {
+                return Ok(Some(false));
+            }
+            at += n;
+        }
     }
 
     fn concurrency(&self) -> usize {
@@ -679,6 +729,46 @@ fn encode_path(path: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A directory compares a file piece by piece with what it should hold: equal only with
+    /// the same bytes and length, across and within the chunks it reads; `None` if absent,
+    /// an error for what is no regular file, like `fetch`.
+    #[test]
+    fn equals_reads_a_file_in_chunks_and_finds_any_difference() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::write(root.join("checkpoint"), b"x").unwrap();
+        let big: Vec<u8> = (0..COMPARE_CHUNK * 2 + 17)
+            .map(|i| (i % 251) as u8)
+            .collect();
+        std::fs::write(root.join("big.csv"), &big).unwrap();
+        std::fs::create_dir(root.join("sub")).unwrap();
+        let s = DirSource::open(root).unwrap();
+        assert_eq!(s.equals("big.csv", &big).unwrap(), Some(true));
+        let cases: [(&[u8], &str); 5] = [
+            (&big[..big.len() - 1], "one byte shorter"),
+            (&big[..COMPARE_CHUNK], "cut at a chunk boundary"),
+            (&[big.as_slice(), b"!"].concat(), "one byte longer"),
+            (&[], "empty"),
+            (
+                &{
+                    let mut b = big.clone();
+                    b[COMPARE_CHUNK + 5] ^= 1;
+                    b
+                },
+                "a bit flipped in the second chunk",
+            ),
+        ];
+        for (expected, what) in cases {
+            assert_eq!(
+                s.equals("big.csv", expected).unwrap(),
+                Some(false),
+                "{what}"
+            );
+        }
+        assert_eq!(s.equals("absent.json", b"").unwrap(), None);
+        assert!(s.equals("sub", b"").is_err());
+    }
 
     /// A tile larger than any tile can be is refused without reading it all, naming the
     /// bound; a tile of the largest size, and a large document, are read.
