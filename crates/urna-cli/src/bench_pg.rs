@@ -61,9 +61,9 @@ pub(crate) fn ingest(url: &str, stations: u32, dir: Option<&Path>) -> Result<Exi
     let signer = NoteSigner::from_skey(skey.trim()).context("the SQLite store's log key")?;
     out!("sqlite:   {lite_rate:.0} protocols/s (bulk intake, one process, to a signed checkpoint)");
 
-    let mut first = PgStore::init(url, &definition, signer.clone()).with_context(|| {
-        "urna bench ingest --store: the database must be empty (a fresh one: createdb …)"
-    })?;
+    let mut first = PgStore::init(url, &definition, signer.clone()).with_context(
+        || "urna bench ingest --store: the database must be empty (a fresh one: createdb …)",
+    )?;
     let mut rates = Vec::new();
     let thirds: Vec<&[Vec<u8>]> = notes.chunks(notes.len().div_ceil(3).max(1)).collect();
     for (n, part) in thirds.iter().enumerate() {
