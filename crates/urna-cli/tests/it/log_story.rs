@@ -320,3 +320,109 @@ fn log_and_three_witnesses_story() {
     );
     drop(w);
 }
+
+/// A witness rotates its key (docs/operator.md): a new key under the same name, the witness
+/// restarted with its state file, the commission's `witnesses.toml` given the new key. The
+/// checkpoints cosigned before and after both verify for an observer who trusts both keys of
+/// that witness, which counts once toward the quorum; one who trusts only the old key sees
+/// the quorum fail on the new checkpoint.
+#[test]
+fn a_witness_rotating_its_key_keeps_the_past_and_the_present_verifiable() {
+    let dir = tempfile::tempdir().unwrap();
+    let (src, data, bundle) = (
+        dir.path().join("src"),
+        dir.path().join("data"),
+        dir.path().join("bundle"),
+    );
+    run(&["sim", "--out", p(&src), "--stations", "60"], 0);
+    init(&src, &data);
+    let log_vkey = run(&["log", "key", "--data", p(&data)], 0)
+        .trim()
+        .to_owned();
+    let log_arg = format!("urna/sim-2025-assembly={log_vkey}");
+    let keygen = |name: &str, file: &str| {
+        run(
+            &[
+                "witness",
+                "keygen",
+                "--name",
+                name,
+                "--out",
+                p(&dir.path().join(file)),
+            ],
+            0,
+        )
+        .trim()
+        .to_owned()
+    };
+    let old_key = keygen("agency", "agency.key");
+    let observers_key = keygen("observers", "observers.key");
+    let agency = start_witness(dir.path(), "agency", &log_arg, true);
+    let observers = start_witness(dir.path(), "observers", &log_arg, true);
+    policy(
+        &data,
+        &[
+            ("agency", &agency.url, &old_key),
+            ("observers", &observers.url, &observers_key),
+        ],
+    );
+    let all = src.join("protocols.notes");
+    let first = subset(&all, &dir.path().join("a.notes"), |i| i < 30);
+    let rest = subset(&all, &dir.path().join("b.notes"), |i| i >= 30);
+    run(&["ingest", "--data", p(&data), p(&first)], 0);
+    run(&["publish", "--data", p(&data), "--out", p(&bundle)], 0);
+    let older = std::fs::canonicalize(bundle.join("current")).unwrap();
+
+    // The rotation: the new key replaces the old one's file, the state file is kept.
+    let new_key = keygen("agency", "agency-new.key");
+    assert_ne!(new_key, old_key);
+    drop(agency);
+    std::fs::rename(
+        dir.path().join("agency-new.key"),
+        dir.path().join("agency.key"),
+    )
+    .unwrap();
+    let agency = start_witness(dir.path(), "agency", &log_arg, false);
+    policy(
+        &data,
+        &[
+            ("agency", &agency.url, &new_key),
+            ("observers", &observers.url, &observers_key),
+        ],
+    );
+    let o = output(&["ingest", "--data", p(&data), p(&rest)]);
+    assert!(
+        text(&o).contains("cosigned by agency, observers"),
+        "{}",
+        text(&o)
+    );
+    run(&["publish", "--data", p(&data), "--out", p(&bundle)], 0);
+    let newer = bundle.join("current");
+    let cp = Note::parse(&std::fs::read(newer.join("checkpoint")).unwrap()).unwrap();
+    CosignatureVerifier::from_vkey(&new_key)
+        .unwrap()
+        .verify(&cp)
+        .unwrap();
+
+    let verify = |location: &Path, witnesses: &[&str]| {
+        let mut args = vec!["verify", p(location), "--log-key", &log_vkey];
+        for w in witnesses {
+            args.extend(["--witness", w]);
+        }
+        output(&args)
+    };
+    // Both keys of the agency trusted: both generations verify, the agency counted once.
+    for location in [&older, &newer] {
+        let o = verify(location, &[&old_key, &new_key, &observers_key]);
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+        assert!(text(&o).contains("2 of 2"), "{}", text(&o));
+    }
+    // Only the old key: the new checkpoint lacks the agency's cosignature.
+    let o = verify(&newer, &[&old_key, &observers_key]);
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{t}");
+    assert!(t.contains("[witness-quorum]"), "{t}");
+    // Only the new key: the old checkpoint lacks it the same way.
+    let o = verify(&older, &[&new_key, &observers_key]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+}
