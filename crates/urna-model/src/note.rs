@@ -457,13 +457,14 @@ pub fn verify_raw(
     key.verify_strict(message, &sig).map_err(|_| BadSignature)
 }
 
-/// Checks many Ed25519 signatures at once (one multi-scalar multiplication for the batch).
+/// Checks many Ed25519 signatures at once (one multi-scalar multiplication for the batch): the
+/// reference rate the benchmarks measure against, never an admission check.
 ///
-/// Returns `Ok(())` only if every signature verifies; on `Err`, check each one with
-/// [`verify_raw`] to find the culprits. Batch verification accepts a superset of what
-/// [`verify_raw`] accepts only for adversarially crafted small-order components; keys are
-/// checked against small order when loaded ([`NoteVerifier::from_public_key`]), and callers
-/// that need a per-signature verdict fall back to [`verify_raw`].
+/// Batch verification accepts a superset of what [`verify_raw`] accepts: a signature whose
+/// `R` carries a small-order component passes the batch equation whenever its random weight
+/// kills that component (half the time for an order-2 component, and deterministically for a
+/// given batch), while strict verification refuses it. Anything that decides whether a note
+/// is authentic uses [`verify_raw`].
 ///
 /// # Errors
 /// [`BadSignature`] if any signature is malformed or invalid, or the slices differ in length.

@@ -377,6 +377,100 @@ fn batch_check_equals_single_check() {
     assert!(batch[0].is_ok() && batch[1].is_err() && batch[2].is_err() && batch[3].is_ok());
 }
 
+/// `signed(b, [station_signer(i)])` with the station's signature made over `R + T`, `T` the
+/// point of order 2: a valid signature for the batch equation whenever its random weight is
+/// even, never for strict verification (`R` is not the nonce point the signature equation
+/// gives).
+fn torsion_signed(b: &ProtocolBody, i: u32) -> Vec<u8> {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::STANDARD;
+    use curve25519_dalek::constants::ED25519_BASEPOINT_POINT;
+    use curve25519_dalek::edwards::CompressedEdwardsY;
+    use curve25519_dalek::scalar::Scalar;
+    use curve25519_dalek::traits::IsIdentity;
+    use sha2::Sha512;
+
+    let honest = signed(b, &[&station_signer(i)]);
+    let note = Note::parse(&honest).unwrap();
+    let text = note.text().as_bytes();
+    let key = ed25519_dalek::SigningKey::from_bytes(&[i as u8 + 1; 32]);
+    let a = key.to_scalar();
+    // (0, -1): y = p - 1, x = 0.
+    let mut y = [0xff; 32];
+    y[0] = 0xec;
+    y[31] = 0x7f;
+    let t = CompressedEdwardsY(y).decompress().unwrap();
+    assert!(!t.is_identity() && (t + t).is_identity());
+    let r = Scalar::from_hash(Sha512::new().chain_update(b"nonce").chain_update(text));
+    let big_r = (r * ED25519_BASEPOINT_POINT + t).compress();
+    let k = Scalar::from_hash(
+        Sha512::new()
+            .chain_update(big_r.as_bytes())
+            .chain_update(key.verifying_key().as_bytes())
+            .chain_update(text),
+    );
+    let s = r + k * a;
+    let line_start = honest[..honest.len() - 1]
+        .iter()
+        .rposition(|&c| c == b'\n')
+        .unwrap()
+        + 1;
+    let line = std::str::from_utf8(&honest[line_start..honest.len() - 1]).unwrap();
+    let (head, payload) = line.rsplit_once(' ').unwrap();
+    let mut raw = STANDARD.decode(payload).unwrap();
+    raw.truncate(4);
+    raw.extend_from_slice(big_r.as_bytes());
+    raw.extend_from_slice(s.as_bytes());
+    let mut out = honest[..line_start].to_vec();
+    out.extend_from_slice(format!("{head} {}\n", STANDARD.encode(raw)).as_bytes());
+    out
+}
+
+/// Regression: intake verified a batch's station signatures with one batch equation and took
+/// a pass for every signature in it, so a station key holder could slip into the log a note
+/// that strict verification (`urna verify`, OpenSSL, Go) refuses, and no later check of the
+/// log would ever pass again.
+#[test]
+fn a_signature_only_a_batch_equation_accepts_is_refused_in_a_batch_too() {
+    let e = election();
+    let mut batch_accepted = 0;
+    for v in 0..16 {
+        let bad = torsion_signed(&body(0, [1000, 500, 10, 490], [300 - v, 190 + v]), 0);
+        let n = Note::parse(&bad).unwrap();
+        let sig = &n.signatures()[0];
+        let key = *station_signer(0).verifier().verifying_key();
+        assert_eq!(
+            note::verify_raw(&key, n.text().as_bytes(), &sig.signature),
+            Err(note::BadSignature),
+            "strict verification refuses R + T"
+        );
+        let good = signed(&good(1), &[&station_signer(1)]);
+        let good_n = Note::parse(&good).unwrap();
+        let good_key = *station_signer(1).verifier().verifying_key();
+        if note::verify_batch(
+            &[n.text().as_bytes(), good_n.text().as_bytes()],
+            &[&sig.signature, &good_n.signatures()[0].signature],
+            &[key, good_key],
+        )
+        .is_ok()
+        {
+            batch_accepted += 1;
+        }
+        let out = check_batch(&e, &[&bad, &good]);
+        assert!(
+            matches!(out[0], Err(Rejection::StationSignature { .. })),
+            "{:?}",
+            out[0]
+        );
+        assert!(out[1].is_ok());
+        assert_eq!(out[0], check(&e, &bad));
+    }
+    assert!(
+        batch_accepted > 0,
+        "the batch equation lets some of these through: the case this test guards"
+    );
+}
+
 fn muni_b() -> NoteSigner {
     NoteSigner::from_seed("muni-b", &[99; 32]).unwrap()
 }
