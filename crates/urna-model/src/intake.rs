@@ -111,6 +111,9 @@ pub trait History {
     fn latest(&self, contest: ContestIdx, station: StationIdx) -> Option<Latest>;
     /// Whether an entry with this hash was accepted.
     fn contains(&self, hash: &[u8; 32]) -> bool;
+    /// Whether a decision with this text hash (SHA-256 of the signed text) was accepted: the
+    /// same decision under other signature bytes is the same decision, never a new one.
+    fn contains_decision(&self, text_hash: &[u8; 32]) -> bool;
     /// The entry of the station whose latest decision ordered a recount, if any: the recount's
     /// amendment of that entry may then be signed by an authority without the station.
     fn recount_ordered(&self, _contest: ContestIdx, _station: StationIdx) -> Option<[u8; 32]> {
@@ -505,6 +508,9 @@ pub fn admit(
         return Ok(Verdict::Duplicate);
     }
     if let Some(d) = &s.decision {
+        if history.contains_decision(&s.text_hash) {
+            return Ok(Verdict::Duplicate);
+        }
         return decide::admit_decision(election, history, s, d);
     }
     let station = || election.stations[s.station.0 as usize].id.clone();

@@ -114,6 +114,28 @@ impl PgStore {
             );
         }
 
+        // A decision sent again under other signature bytes is the same decision.
+        let decided: Vec<&[u8]> = subs
+            .iter()
+            .filter(|s| s.decision.is_some())
+            .map(|s| s.text_hash.as_slice())
+            .collect();
+        if !decided.is_empty() {
+            for r in tx.query(
+                "SELECT text_hash, idx, hash FROM entries \
+                 WHERE revision = 0 AND idx > 0 AND text_hash = ANY($1::bytea[])",
+                &[&decided],
+            )? {
+                let idx: i64 = r.get(1);
+                let entry = format!("entry {idx}");
+                history.record_decision(
+                    hash32("entries", &entry, &r.get::<_, Vec<u8>>(0))?,
+                    from_sql(idx),
+                    hash32("entries", &entry, &r.get::<_, Vec<u8>>(2))?,
+                );
+            }
+        }
+
         // Admit in input order, exactly as the SQLite store's writer does.
         let now = to_sql(clock.now_ms());
         let mut outcomes = Vec::with_capacity(notes.len());

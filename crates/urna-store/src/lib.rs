@@ -756,6 +756,8 @@ pub struct MemoryHistory {
     latest: HashMap<(ContestIdx, StationIdx), (Latest, u64)>,
     /// Every stored note's SHA-256, with its log index.
     hashes: HashMap<[u8; 32], u64>,
+    /// Every stored decision's text hash, with its log index and note hash.
+    decisions: HashMap<[u8; 32], (u64, [u8; 32])>,
     /// The entry whose latest decision ordered a recount, per station.
     recounts: HashMap<(ContestIdx, StationIdx), [u8; 32]>,
 }
@@ -779,6 +781,7 @@ impl MemoryHistory {
             // it orders, for the recount's amendment.
             if verdict != Verdict::Duplicate {
                 self.hashes.insert(sub.hash, index);
+                self.decisions.insert(sub.text_hash, (index, sub.hash));
                 if d.kind == DecisionKind::Recount {
                     self.recounts.insert((sub.contest, sub.station), d.decides);
                 } else {
@@ -799,11 +802,15 @@ impl MemoryHistory {
         }
     }
 
-    /// The entry that makes `sub` a duplicate: the identical note, else the station's current
-    /// entry (same revision and text, other signature bytes). Its index and note hash.
+    /// The entry that makes `sub` a duplicate: the identical note, else the decision with the
+    /// same text, else the station's current entry (same revision and text, other signature
+    /// bytes). Its index and note hash.
     pub fn holder(&self, sub: &Submission) -> Option<(u64, [u8; 32])> {
         if let Some(&index) = self.hashes.get(&sub.hash) {
             return Some((index, sub.hash));
+        }
+        if sub.decision.is_some() {
+            return self.decisions.get(&sub.text_hash).copied();
         }
         self.latest
             .get(&(sub.contest, sub.station))
@@ -823,6 +830,12 @@ impl MemoryHistory {
     /// Records that a stored note (any kind) has this hash, at `index`.
     pub fn record_hash(&mut self, hash: [u8; 32], index: u64) {
         self.hashes.insert(hash, index);
+    }
+
+    /// Records a stored decision: its text hash, log index and note hash.
+    pub fn record_decision(&mut self, text_hash: [u8; 32], index: u64, hash: [u8; 32]) {
+        self.hashes.insert(hash, index);
+        self.decisions.insert(text_hash, (index, hash));
     }
 
     /// Records that the station's latest decision ordered a recount of entry `decides`.
@@ -848,6 +861,10 @@ impl History for MemoryHistory {
 
     fn contains(&self, hash: &[u8; 32]) -> bool {
         self.hashes.contains_key(hash)
+    }
+
+    fn contains_decision(&self, text_hash: &[u8; 32]) -> bool {
+        self.decisions.contains_key(text_hash)
     }
 
     fn recount_ordered(&self, contest: ContestIdx, station: StationIdx) -> Option<[u8; 32]> {

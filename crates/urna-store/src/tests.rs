@@ -825,6 +825,34 @@ fn decisions_change_how_a_station_counts_in_the_live_and_the_rederived_tally() {
     // Resubmitted after a reopen: duplicates.
     let (r, _) = ingest(&mut reopened, &notes[..5]);
     assert_eq!(r.duplicates, 5);
+    // Regression: the recount of q2, replaced by an acceptance, sent again under other
+    // signature bytes (a line by a key no one knows) was logged as a new decision and brought
+    // the recount back. The same signed text is the same decision: a duplicate naming the
+    // entry that holds it, and nothing is stored.
+    let len = reopened.len();
+    let mut replayed = notes[2].clone();
+    replayed.extend_from_slice(
+        "\u{2014} x AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\n"
+            .as_bytes(),
+    );
+    let recount_at = reopened
+        .entries()
+        .unwrap()
+        .into_iter()
+        .find(|row| row.note == notes[2])
+        .unwrap()
+        .index;
+    let (r, outcomes) = ingest(&mut reopened, &[replayed]);
+    assert_eq!(r.duplicates, 1, "{outcomes:?}");
+    assert_eq!(
+        outcomes,
+        [Outcome::Duplicate {
+            index: recount_at,
+            hash: urna_model::intake::sha256(&notes[2])
+        }]
+    );
+    assert_eq!(reopened.len(), len);
+    assert_eq!(after, reopened.tally(ContestIdx(0)).unwrap());
 }
 
 /// An audit note written into the database outside urna that does not follow the audit before

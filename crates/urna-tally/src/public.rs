@@ -167,6 +167,19 @@ pub enum ReplayError {
         /// The station.
         station: String,
     },
+    /// A decision whose signed text an earlier entry of the station already holds: the same
+    /// decision under other signature bytes, which intake takes as a duplicate and never logs.
+    #[error(
+        "entry {index}: station {station}: repeats the decision of entry {first} (the same signed text); intake never logs a decision twice"
+    )]
+    DecisionRepeated {
+        /// The entry.
+        index: u64,
+        /// The station.
+        station: String,
+        /// The entry that holds the decision first.
+        first: u64,
+    },
     /// A decision on a station that has no entry in the contest.
     #[error(
         "entry {index}: station {station}: a decision, but the station has no entry to decide on"
@@ -308,6 +321,8 @@ pub struct DecisionStep {
     pub index: u64,
     /// SHA-256 of the decision's note bytes.
     pub entry: [u8; 32],
+    /// SHA-256 of the decision's signed text: the same text is the same decision.
+    pub text: [u8; 32],
     /// SHA-256 of the entry it decides on.
     pub decides: [u8; 32],
     /// Accept, recount or annul.
@@ -579,11 +594,19 @@ impl Replay {
                     expected: hex(&state.current.hash),
                 });
             }
+            if let Some(first) = state.decisions.iter().find(|d| d.text == sub.text_hash) {
+                return Err(ReplayError::DecisionRepeated {
+                    index,
+                    station: station_id,
+                    first: first.index,
+                });
+            }
             let tally_err = |source| ReplayError::Tally { index, source };
             c.builder.remove(e, &state.outcome()).map_err(tally_err)?;
             state.decisions.push(DecisionStep {
                 index,
                 entry: sub.hash,
+                text: sub.text_hash,
                 decides: d.decides,
                 kind: d.kind,
                 reason: d.reason.clone(),

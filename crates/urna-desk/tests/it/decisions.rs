@@ -27,6 +27,9 @@ impl History for Log {
     fn contains(&self, h: &[u8; 32]) -> bool {
         self.hashes.contains(h)
     }
+    fn contains_decision(&self, text_hash: &[u8; 32]) -> bool {
+        self.hashes.contains(text_hash)
+    }
     fn recount_ordered(&self, c: ContestIdx, s: StationIdx) -> Option<[u8; 32]> {
         self.recounts.get(&(c, s)).copied()
     }
@@ -36,6 +39,10 @@ impl Log {
     fn submit(&mut self, e: &Election, note: &[u8]) -> Verdict {
         let (s, v) = intake(e, self, note).unwrap();
         self.hashes.insert(s.hash);
+        if s.decision.is_some() {
+            // A decision's text hash stands for the decision (its signature bytes may vary).
+            self.hashes.insert(s.text_hash);
+        }
         match &s.decision {
             Some(d) if d.kind == DecisionKind::Recount => {
                 self.recounts.insert((s.contest, s.station), d.decides);

@@ -340,6 +340,9 @@ impl urna_model::intake::History for Empty {
     fn contains(&self, _: &[u8; 32]) -> bool {
         false
     }
+    fn contains_decision(&self, _: &[u8; 32]) -> bool {
+        false
+    }
 }
 
 /// The lines of a protocol that passes every rule.

@@ -133,6 +133,7 @@ fn amendment(of: &[u8], b: &ProtocolBody, revision: u32) -> ProtocolBody {
 struct Hist {
     latest: HashMap<(ContestIdx, StationIdx), Latest>,
     hashes: HashSet<[u8; 32]>,
+    decisions: HashSet<[u8; 32]>,
     recounts: HashMap<(ContestIdx, StationIdx), [u8; 32]>,
 }
 
@@ -143,6 +144,9 @@ impl History for Hist {
     fn contains(&self, h: &[u8; 32]) -> bool {
         self.hashes.contains(h)
     }
+    fn contains_decision(&self, text_hash: &[u8; 32]) -> bool {
+        self.decisions.contains(text_hash)
+    }
     fn recount_ordered(&self, c: ContestIdx, s: StationIdx) -> Option<[u8; 32]> {
         self.recounts.get(&(c, s)).copied()
     }
@@ -152,7 +156,11 @@ impl Hist {
     fn submit(&mut self, e: &Election, bytes: &[u8]) -> Result<Verdict, Rejection> {
         let (s, v) = intake(e, self, bytes)?;
         if let Some(d) = &s.decision {
+            if v == Verdict::Duplicate {
+                return Ok(v);
+            }
             self.hashes.insert(s.hash);
+            self.decisions.insert(s.text_hash);
             if d.kind == crate::decision::DecisionKind::Recount {
                 self.recounts.insert((s.contest, s.station), d.decides);
             } else {
@@ -960,6 +968,36 @@ fn a_decision_names_the_current_entry_and_is_signed_by_an_authority_over_the_sta
     assert_eq!(check_batch(&e, &refs), single);
     // Bound without signatures, a stored decision gives the same submission.
     assert_eq!(bind_note_unverified(&e, &recount), check(&e, &recount));
+}
+
+/// Regression: a superseded decision sent again under other signature bytes (a junk extra
+/// signature line; the signed text unchanged) was admitted as a new decision, so anyone could
+/// bring back an annulment the commission had replaced by an acceptance.
+#[test]
+fn a_decision_sent_again_under_other_signature_bytes_is_a_duplicate() {
+    use crate::decision::DecisionKind::{Accept, Annul};
+    let e = election();
+    let mut h = Hist::default();
+    let first = signed(&good(0), &[&station_signer(0)]);
+    assert_eq!(h.submit(&e, &first), Ok(Verdict::Accepted));
+    let annul = signed_text(&decision(0, &first, Annul), &[&authority(0)]);
+    assert_eq!(h.submit(&e, &annul), Ok(Verdict::Accepted));
+    let accept = signed_text(
+        &decision(0, &first, Accept).replace("checked against", "appeal upheld, checked against"),
+        &[&authority(0)],
+    );
+    assert_eq!(h.submit(&e, &accept), Ok(Verdict::Accepted));
+    // The annulment's signed text with a second signature line by a key no one knows: the
+    // note's bytes differ, its text does not.
+    let mut replayed = annul.clone();
+    replayed.extend_from_slice("\u{2014} x AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\n".as_bytes());
+    let (sub, _) = intake(&e, &h, &replayed).unwrap();
+    assert_ne!(sub.hash, sha256(&annul));
+    assert_eq!(h.submit(&e, &replayed), Ok(Verdict::Duplicate));
+    // Re-signed by the same authority (Ed25519 signatures are deterministic, so the same
+    // bytes) or by another one in scope: the same decision either way.
+    let by_other = signed_text(&decision(0, &first, Annul), &[&authority(0), &muni_b()]);
+    assert_eq!(h.submit(&e, &by_other), Ok(Verdict::Duplicate));
 }
 
 proptest! {

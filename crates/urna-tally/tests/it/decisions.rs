@@ -181,6 +181,18 @@ fn decisions_change_how_a_station_counts_and_stay_in_its_history() {
         r.apply_verified(e, r.applied(), &stale),
         Err(ReplayError::DecidesMismatch { .. })
     ));
+    // The annulment again under other signature bytes (an extra line by a key no one
+    // knows): a log that holds it was not written by intake.
+    let annulled_at = s.log.len() as u64 + 2;
+    let mut repeated = decision(&s, k, p(k), DecisionKind::Annul);
+    repeated.extend_from_slice(
+        "\u{2014} x AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\n"
+            .as_bytes(),
+    );
+    assert!(matches!(
+        r.apply_verified(e, r.applied(), &repeated),
+        Err(ReplayError::DecisionRepeated { first, .. }) if first == annulled_at
+    ));
     let mut fresh = Replay::new(e).unwrap();
     fresh.apply(e, 0, &s.log[0]).unwrap();
     assert!(matches!(
