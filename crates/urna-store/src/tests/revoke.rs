@@ -194,6 +194,33 @@ fn a_revoked_key_quarantines_later_notes_and_its_replacement_signs_for_the_stati
     assert_eq!(report.tally().units[0].counted, 10);
     assert_eq!(report, store.rederive_tally(ContestIdx(0)).unwrap());
 
+    // The public replay of the log follows the revocations in log order to the same verdicts
+    // (station 0's entry, logged before its key was revoked, stays counted).
+    let replay = store.replay_upto(store.len()).unwrap();
+    let q: Vec<u32> = replay
+        .quarantined(ContestIdx(0))
+        .map(|(s, _)| s.0)
+        .collect();
+    assert_eq!(q, [9, 10]);
+    assert_eq!(replay.tally(ContestIdx(0)), report.tally());
+    assert_eq!(replay.keys().revocations().count(), 4);
+    // Without the revocations before it, the note signed with station 8's replacement key is
+    // not the station's.
+    let mut moved = urna_tally::public::Replay::new(store.election()).unwrap();
+    let rows = store.entries().unwrap();
+    for (i, row) in rows.iter().enumerate().take(GENESIS as usize + 8) {
+        moved.apply(store.election(), i as u64, &row.note).unwrap();
+    }
+    let err = moved
+        .apply_verified(
+            store.election(),
+            GENESIS + 8,
+            &rows[GENESIS as usize + 12].note,
+        )
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("signature"), "{err}");
+
     // Reopened: the revocations are followed in log order again, to the same verdicts.
     drop(store);
     let mut store = Store::open(&f.data).unwrap();
