@@ -66,6 +66,7 @@ mod keys_cmd;
 mod log_cmd;
 mod reading;
 mod report;
+mod revoke_cmd;
 mod seats;
 mod serve_cmd;
 mod station_cmd;
