@@ -238,3 +238,88 @@ fn a_revoked_key_is_quarantined_its_replacement_counted_and_the_bundle_verifies(
         "{tally}"
     );
 }
+
+/// Through a running server: `urna keys revoke` reads the log the server writes, `urna submit`
+/// sends the revocation and a protocol signed with the replacement key, each answered with a
+/// receipt for its own note, and a protocol under the lost key is quarantined.
+#[test]
+fn a_revocation_submitted_to_a_running_server_is_followed_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (src, data) = (d.join("src"), d.join("data"));
+    run(&["sim", "--out", p(&src), "--stations", "6"], 0);
+    init(&src, &data);
+    let e = Election::load(&src.join("election.toml")).unwrap();
+    let protocols = notes(&src.join("protocols.notes"));
+    let clean: Vec<usize> = (0..protocols.len())
+        .filter(|&i| !check(&e, &protocols[i]).unwrap().is_quarantined())
+        .collect();
+    let (a, b) = (clean[0], clean[1]);
+    let id = |i: usize| {
+        let s = check(&e, &protocols[i]).unwrap().station;
+        e.stations[s.0 as usize].id.clone()
+    };
+    let server = crate::server::Server::start(&data, &[]);
+    let vkey = run(&["log", "key", "--data", p(&data)], 0)
+        .trim()
+        .to_owned();
+    let authority = src.join("secrets/central-commission.key");
+    let mut sent = Vec::new();
+    for (i, name) in [(a, "a"), (b, "b")] {
+        let key = d.join(format!("{name}.key"));
+        let public = d.join(format!("{name}.pub"));
+        let line = run(&["keys", "generate", &id(i), "--out", p(&key)], 0);
+        std::fs::write(&public, line.trim()).unwrap();
+        let rev = d.join(format!("rev-{name}.note"));
+        run(
+            &[
+                "keys",
+                "revoke",
+                "--data",
+                p(&data),
+                "--station",
+                &id(i),
+                "--authority-key",
+                p(&authority),
+                "--replacement-key",
+                p(&key),
+                "--reason",
+                "Lost on the way to the polling station",
+                "--out",
+                p(&rev),
+            ],
+            0,
+        );
+        sent.push(rev);
+        if i == a {
+            let signer =
+                NoteSigner::from_skey(std::fs::read_to_string(&key).unwrap().trim()).unwrap();
+            let text = Note::parse(&protocols[i]).unwrap().text().to_owned();
+            let note = d.join("a-new.note");
+            std::fs::write(&note, signer.sign_text(&text).to_bytes()).unwrap();
+            sent.push(note);
+        }
+    }
+    let old = d.join("b-old.note");
+    std::fs::write(&old, &protocols[b]).unwrap();
+    sent.push(old);
+    let mut args = vec!["submit", "--to", &server.url, "--log-key", &vkey];
+    args.extend(sent.iter().map(|s| p(s)));
+    let out = run(&args, 0);
+    let lines: Vec<&str> = out.lines().filter(|l| l.starts_with("stored ")).collect();
+    assert_eq!(lines.len(), 4, "{out}");
+    for (line, note) in lines.iter().zip(&sent) {
+        let hash = urna_model::intake::sha256(&std::fs::read(note).unwrap());
+        assert!(
+            line.ends_with(&format!("sha256:{}", urna_model::protocol::hex(&hash))),
+            "{line}"
+        );
+    }
+    let verdicts: Vec<&str> = lines.iter().map(|l| l.split(' ').nth(2).unwrap()).collect();
+    assert_eq!(
+        verdicts,
+        ["accepted", "accepted", "accepted", "quarantined"],
+        "{out}"
+    );
+    assert!(server.stop().success());
+}
