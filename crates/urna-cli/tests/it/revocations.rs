@@ -259,7 +259,7 @@ fn a_revocation_submitted_to_a_running_server_is_followed_at_once() {
         let s = check(&e, &protocols[i]).unwrap().station;
         e.stations[s.0 as usize].id.clone()
     };
-    let server = crate::server::Server::start(&data, &[]);
+    let server = crate::server::Server::start(&data, &["--publish-ms", "100"]);
     let vkey = run(&["log", "key", "--data", p(&data)], 0)
         .trim()
         .to_owned();
@@ -321,5 +321,17 @@ fn a_revocation_submitted_to_a_running_server_is_followed_at_once() {
         ["accepted", "accepted", "accepted", "quarantined"],
         "{out}"
     );
+    // The results page checks the note of `a` against the key it held when it was logged:
+    // the replacement its revocation gave.
+    if let Some(tools) = crate::web::Tools::find(
+        "a_revocation_submitted_to_a_running_server_is_followed_at_once",
+        false,
+    ) {
+        // Genesis, two revocations and two protocols.
+        server.wait_bundle(5);
+        let browser = crate::web::Browser::start(&tools, (1280, 1000));
+        let (state, text, _) = browser.verify_station(&server.url, &id(a));
+        assert_eq!(state, "verified", "{text}");
+    }
     assert!(server.stop().success());
 }
