@@ -245,6 +245,32 @@ fn a_revoked_key_quarantines_later_notes_and_its_replacement_signs_for_the_stati
     let store = Store::open(&f.data).unwrap();
     let err = store.entry(after + 1).unwrap_err().to_string();
     assert!(err.contains("column `status`"), "{err}");
+    let len = store.len();
+    drop(store);
+
+    // A revocation of a key revoked already, added to the database outside urna: the open
+    // follows the revocations in log order and refuses it, naming the entry and the rule.
+    let bad = revocation(&sim, 8, &old(8), None);
+    let text_len = Note::parse(&bad).unwrap().text().len();
+    let side = rusqlite::Connection::open(f.data.join(DB_FILE)).unwrap();
+    side.execute(
+        "INSERT INTO entries (idx, hash, text_hash, contest, station, revision, status, received_ms, note) \
+         VALUES (?1, ?2, ?3, '', ?4, 0, 0, 0, ?5)",
+        rusqlite::params![
+            to_sql(len),
+            urna_model::intake::sha256(&bad).as_slice(),
+            urna_model::intake::sha256(&bad[..text_len]).as_slice(),
+            sim.station(8).id,
+            bad
+        ],
+    )
+    .unwrap();
+    drop(side);
+    let err = Store::open(&f.data).unwrap_err().to_string();
+    assert!(
+        err.contains(&format!("entry {len}")) && err.contains("revoked already"),
+        "{err}"
+    );
 }
 
 #[test]
