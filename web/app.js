@@ -982,9 +982,13 @@ async function verifyStation(cur, contestId, out) {
     if (note) {
       const diff = compareNumbers(V.parseProtocol(note.body), st, contestId, cur.unit);
       step("verify.step.numbers", {}, diff === "", diff);
+      // The key the station held when the entry was logged: the replacement the last
+      // revocation before the entry gave it (none if it gave none), else its own.
+      const revoked = (st.revocations || []).filter((r) => r.index < index);
+      const held = revoked.length ? revoked[revoked.length - 1].replacement : st.key;
       let key = null;
       try {
-        key = st.key ? V.parseVerifierKey(st.key) : null;
+        key = held ? V.parseVerifierKey(held) : null;
       } catch (e) {
         step("verify.step.signature", {}, false, e.message);
       }
@@ -993,14 +997,14 @@ async function verifyStation(cur, contestId, out) {
       // So may the amendment of a recount the commission ordered (web/decisions.js).
       const protocol = text.startsWith("urna/protocol/v1\n") || (text.startsWith("urna/amendment/v1\n") && recountOrdered(st));
       const byStation = key && note.sigs.some((sg) => sg.name === key.name);
-      if (protocol && key && !byStation && ed) {
+      if (protocol && (key || revoked.length) && !byStation && ed) {
         const signers = authoritySigners(note);
         const name = signers.map((x) => x.a.name).join(", ") || "–";
         let ok = false;
         for (const x of signers) {
           if (covers(x.a.scope, cur.unit) && (await V.checkNoteSignature(note, x.k)) === true) ok = true;
         }
-        step("verify.step.centre", { name }, ok, `the note carries no signature by ${key.name}, nor a valid one by an authority over ${cur.unit}`);
+        step("verify.step.centre", { name }, ok, `the note carries no signature by the key ${st.id} held, nor a valid one by an authority over ${cur.unit}`);
       } else if (!key) {
         if (!st.key) step("verify.step.signature", {}, null, `${unitPathOf(cur)} names no key for ${st.id}`);
       } else if (!ed) step("verify.step.signature", {}, null, unsupported);

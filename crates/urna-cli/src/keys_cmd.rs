@@ -38,6 +38,13 @@ pub(crate) enum KeysCommand {
     /// (DIR/station-keys.note, `urna/keys/v1`). Never overwrites a file.
     #[command(after_long_help = STATIONS_HELP)]
     Stations(StationsArgs),
+    /// Revoke a station's lost or stolen key: writes an `urna/revocation/v1` note signed with
+    /// an authority key, naming the key the station holds now (from the data directory's log)
+    /// and its replacement (`urna keys generate <station> --out FILE` makes one) or none.
+    /// Submit it like any note (`urna submit`, `urna ingest`): from its log index on, a note
+    /// signed with the revoked key is quarantined (rule `key-revoked`) and one signed with the
+    /// replacement is the station's.
+    Revoke(crate::revoke_cmd::RevokeArgs),
     /// Check a key manifest: signed by the authority, matching its key list, and (with
     /// --definition) matching every station key of the definition. Exit codes: 0 verified;
     /// 1 refused (the reason on stderr); 2 usage, input or I/O error.
@@ -101,6 +108,7 @@ pub(crate) fn run(command: KeysCommand) -> Result<ExitCode> {
             out!("{}", pins[0]);
         }
         KeysCommand::Stations(args) => stations(&args)?,
+        KeysCommand::Revoke(args) => return crate::revoke_cmd::run(&args),
         KeysCommand::Verify {
             manifest,
             list,

@@ -66,6 +66,7 @@ mod keys_cmd;
 mod log_cmd;
 mod reading;
 mod report;
+mod revoke_cmd;
 mod seats;
 mod serve_cmd;
 mod station_cmd;
@@ -1233,10 +1234,10 @@ pub(crate) fn ingest_paths_with(
     let mut stored: Vec<(u64, [u8; 32], u64)> = Vec::new();
     let mut rejections: Vec<String> = Vec::new();
     let report = store.ingest(notes, options, &SystemClock, |ack| {
-        if let (Some(_), Outcome::Stored { index, .. }, Some(s)) =
-            (receipts, ack.outcome, ack.submission)
+        if let (Some(_), Outcome::Stored { index, .. }, Some(hash)) =
+            (receipts, ack.outcome, ack.hash)
         {
-            stored.push((*index, s.hash, urna_store::Clock::now_ms(&SystemClock)));
+            stored.push((*index, hash, urna_store::Clock::now_ms(&SystemClock)));
         }
         if let Outcome::Rejected(r) = ack.outcome
             && rejections.len() < REJECTIONS_SHOWN
@@ -1261,12 +1262,12 @@ pub(crate) fn ingest_paths_with(
                     "accepted"
                 },
                 ack.station.unwrap_or_default(),
-                ack.submission.map(|s| hex(&s.hash)).unwrap_or_default()
+                ack.hash.map(|h| hex(&h)).unwrap_or_default()
             ),
             Outcome::Duplicate { .. } => format!(
                 "dup {} sha256:{}",
                 ack.position,
-                ack.submission.map(|s| hex(&s.hash)).unwrap_or_default()
+                ack.hash.map(|h| hex(&h)).unwrap_or_default()
             ),
             Outcome::Rejected(r) => format!("reject {} {} {r}", ack.position, r.code()),
         };

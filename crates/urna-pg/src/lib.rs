@@ -19,7 +19,8 @@
 //!
 //! Out of scope (for now): the live tally, decisions' and audits' intake through the server,
 //! witnesses and the published checkpoint, the public bundle; the `urna` commands choosing this
-//! engine by URL.
+//! engine by URL; station key revocations (`urna/revocation/v1`): intake here refuses them as a
+//! body of unknown type, and checks every station signature against the definition's keys.
 
 mod intake;
 mod sequencer;

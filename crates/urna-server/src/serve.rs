@@ -1357,7 +1357,7 @@ fn intake_loop(
                         index: *index,
                         quarantined: *verdict == Verdict::Quarantined,
                         station,
-                        hash: ack.submission.map(|s| s.hash).unwrap_or_default(),
+                        hash: ack.hash.unwrap_or_default(),
                         time_ms,
                     }
                 }

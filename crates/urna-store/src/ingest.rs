@@ -9,6 +9,15 @@
 //! chunk is waiting (group commit), so a lone note is acknowledged at once and a bulk load
 //! commits in large transactions. Results of a chunk are reported only after the commit that
 //! holds them, so an acknowledgment is never given for something not yet durable.
+//!
+//! Revocations (`urna/revocation/v1`): the checkers check one on its own
+//! ([`check_revocation`]) and every station signature against the station keys as the intake
+//! started; the writer admits the revocation into the keys at its index
+//! ([`MemoryHistory::admit_revocation`]) and stores it like a decision (its station, no
+//! contest, revision 0). A note of a station that a revocation admitted during this intake
+//! touched (and any refused note, once one was admitted) is checked again by the writer against
+//! the keys as they stand before the note's index, so its verdict does not depend on how the
+//! notes were chunked.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -17,7 +26,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rusqlite::params;
-use urna_model::intake::{Rejection, Submission, Verdict, admit, check_batch};
+use urna_model::definition::{Election, StationIdx};
+use urna_model::intake::{
+    Rejection, Revocation, StationKeys, Submission, Verdict, admit, check_batch_keyed, check_keyed,
+    check_revocation,
+};
 
 use crate::live::Live;
 use crate::log::{Sequenced, Sequencer};
@@ -82,6 +95,9 @@ pub struct Ack<'a> {
     pub submission: Option<&'a Submission>,
     /// The station's id, when the note was authentic.
     pub station: Option<&'a str>,
+    /// SHA-256 of the note bytes, when the note was authentic (a revocation has no
+    /// [`Submission`], but has a hash).
+    pub hash: Option<[u8; 32]>,
     /// What happened.
     pub outcome: &'a Outcome,
 }
@@ -119,7 +135,39 @@ type Checked = (u64, CheckedChunk);
 /// Notes with the stateless check's result for each.
 struct CheckedChunk {
     notes: Vec<Vec<u8>>,
-    results: Vec<Result<Submission, Rejection>>,
+    results: Vec<CheckedNote>,
+}
+
+/// The stateless check of one note: a revocation is checked apart from the rest.
+enum CheckedNote {
+    /// A protocol, amendment or decision ([`check_batch_keyed`]).
+    Note(Result<Submission, Rejection>),
+    /// An `urna/revocation/v1` ([`check_revocation`]), admitted by the writer.
+    Revocation(Result<Revocation, Rejection>),
+}
+
+/// Checks a chunk of notes against `keys` (the station keys as the intake started): every
+/// note but the revocations in one Ed25519 batch, each revocation on its own.
+fn check_notes(e: &Election, keys: &StationKeys, notes: &[&[u8]]) -> Vec<CheckedNote> {
+    let revocation: Vec<bool> = notes.iter().map(|n| crate::is_revocation(n)).collect();
+    let others: Vec<&[u8]> = notes
+        .iter()
+        .zip(&revocation)
+        .filter(|(_, r)| !**r)
+        .map(|(n, _)| *n)
+        .collect();
+    let mut checked = check_batch_keyed(e, keys, &others).into_iter();
+    notes
+        .iter()
+        .zip(&revocation)
+        .filter_map(|(n, r)| {
+            if *r {
+                Some(CheckedNote::Revocation(check_revocation(e, n)))
+            } else {
+                checked.next().map(CheckedNote::Note)
+            }
+        })
+        .collect()
 }
 
 /// One item of a streamed intake ([`Store::ingest_feed`]).
@@ -176,6 +224,10 @@ impl Store {
         }
         let start = Instant::now();
         let election = &self.election;
+        // The checkers judge station signatures by the keys as the intake starts; the writer
+        // judges again any note that a revocation admitted since then may change.
+        let snapshot = self.history.keys().clone();
+        let snapshot = &snapshot;
         let workers = options.workers.max(1);
         let chunk = options.chunk.max(1);
         let (work_tx, work_rx) = sync_channel::<(u64, Vec<Vec<u8>>)>(workers * 2);
@@ -236,7 +288,7 @@ impl Store {
                         let Ok((seq, notes)) = next else { return };
                         let t = Instant::now();
                         let refs: Vec<&[u8]> = notes.iter().map(Vec::as_slice).collect();
-                        let results = check_batch(election, &refs);
+                        let results = check_notes(election, snapshot, &refs);
                         if let Ok(mut busy) = check_busy.lock() {
                             *busy += t.elapsed();
                         }
@@ -271,6 +323,7 @@ impl Store {
                 &mut report,
                 &mut on_result,
                 &seq_tx,
+                snapshot.revocations().count(),
             );
             // Unblock the pipeline if the writer stopped early, and let the sequencer finish.
             writer_done.store(true, Ordering::Relaxed);
@@ -316,11 +369,12 @@ fn write_loop(
     report: &mut IngestReport,
     on_result: &mut impl FnMut(Ack<'_>),
     seq_tx: &SyncSender<(u64, Vec<Vec<u8>>)>,
+    snapshot_revocations: usize,
 ) -> Result<(), StoreError> {
     let mut reorder: BTreeMap<u64, CheckedChunk> = BTreeMap::new();
     let mut want = 0u64;
     let mut position = 0u64;
-    let mut pending: Vec<(u64, Option<Submission>, Outcome)> = Vec::new();
+    let mut pending: Vec<Pending> = Vec::new();
     let mut in_tx = false;
     // Notes stored in the open transaction, handed to the sequencer once it commits.
     let mut tx_first = *next_index;
@@ -358,6 +412,33 @@ fn write_loop(
             )?;
             for (note, result) in notes.into_iter().zip(results) {
                 report.read += 1;
+                let result = match result {
+                    CheckedNote::Revocation(r) => {
+                        let (authentic, outcome) = store_revocation(
+                            &mut insert,
+                            history,
+                            next_index,
+                            election,
+                            now,
+                            &note,
+                            r,
+                        )?;
+                        if matches!(outcome, Outcome::Stored { .. }) {
+                            tx_notes.push(note);
+                        }
+                        pending.push(Pending {
+                            position,
+                            sub: None,
+                            authentic,
+                            outcome,
+                        });
+                        position += 1;
+                        continue;
+                    }
+                    CheckedNote::Note(result) => {
+                        recheck(election, history, snapshot_revocations, &note, result)
+                    }
+                };
                 let (sub, outcome) = match result {
                     Err(r) => (None, Outcome::Rejected(r)),
                     Ok(sub) => match admit(election, &*history, &sub) {
@@ -390,7 +471,8 @@ fn write_loop(
                             {
                                 // A decision supersedes nothing: it changes how the station's
                                 // current entry counts.
-                                let current = stored_submission(conn, election, current)?;
+                                let current =
+                                    stored_submission(conn, election, history.keys(), current)?;
                                 live.decide(election, &current, d.kind)?;
                             } else if let Some(live) = live.as_mut() {
                                 if let Some(old) = superseded {
@@ -399,9 +481,10 @@ fn write_loop(
                                         params![crate::to_sql(old)],
                                         |r| r.get(0),
                                     )?;
-                                    let old =
-                                        crate::resubmit(election, &note).map_err(|reason| {
-                                            StoreError::Corrupt { index: old, reason }
+                                    let old = crate::resubmit(election, history.keys(), old, &note)
+                                        .map_err(|reason| StoreError::Corrupt {
+                                            index: old,
+                                            reason,
                                         })?;
                                     live.remove(election, &old)?;
                                 }
@@ -413,7 +496,12 @@ fn write_loop(
                         }
                     },
                 };
-                pending.push((position, sub, outcome));
+                pending.push(Pending {
+                    position,
+                    authentic: sub.as_ref().map(|s| (s.station, s.hash)),
+                    sub,
+                    outcome,
+                });
                 position += 1;
             }
         }
@@ -436,7 +524,13 @@ fn write_loop(
                 }
                 tx_first = *next_index;
             }
-            for (pos, sub, outcome) in pending.drain(..) {
+            for Pending {
+                position: pos,
+                sub,
+                authentic,
+                outcome,
+            } in pending.drain(..)
+            {
                 match &outcome {
                     Outcome::Stored {
                         verdict: Verdict::Quarantined,
@@ -451,9 +545,8 @@ fn write_loop(
                 }
                 on_result(Ack {
                     position: pos,
-                    station: sub
-                        .as_ref()
-                        .map(|s| election.stations[s.station.0 as usize].id.as_str()),
+                    station: authentic.map(|(s, _)| election.stations[s.0 as usize].id.as_str()),
+                    hash: authentic.map(|(_, h)| h),
                     submission: sub.as_ref(),
                     outcome: &outcome,
                 });
@@ -472,10 +565,95 @@ fn write_loop(
     }
 }
 
+/// The station and the note hash of an authentic note.
+type Authentic = (StationIdx, [u8; 32]);
+
+/// One result waiting for the commit that makes it durable.
+struct Pending {
+    /// Position of the note in the input.
+    position: u64,
+    /// The note's submission, for a protocol, amendment or decision that was authentic.
+    sub: Option<Submission>,
+    /// Station and note hash of an authentic note (a revocation too).
+    authentic: Option<Authentic>,
+    outcome: Outcome,
+}
+
+/// The checkers' verdict on a note, or, if a revocation admitted since their snapshot of the
+/// keys may change it, the verdict against the keys as they stand now (every revocation
+/// stored before the note's index): the verdict never depends on how the notes were chunked.
+fn recheck(
+    e: &Election,
+    history: &MemoryHistory,
+    snapshot_revocations: usize,
+    note: &[u8],
+    result: Result<Submission, Rejection>,
+) -> Result<Submission, Rejection> {
+    let mut since = history.keys().revocations().skip(snapshot_revocations);
+    let stale = match &result {
+        Ok(sub) => sub.decision.is_none() && since.any(|(_, r)| r.station == sub.station),
+        // A refusal may be a signature by a replacement key the snapshot did not know.
+        Err(_) => since.next().is_some(),
+    };
+    if stale {
+        check_keyed(e, history.keys(), note)
+    } else {
+        result
+    }
+}
+
+/// Admits a checked revocation as the next entry and inserts its row (no contest, its
+/// station, revision 0, status 0); returns its station and hash if authentic, and the outcome.
+fn store_revocation(
+    insert: &mut rusqlite::CachedStatement<'_>,
+    history: &mut MemoryHistory,
+    next_index: &mut u64,
+    e: &Election,
+    now: u64,
+    note: &[u8],
+    checked: Result<Revocation, Rejection>,
+) -> Result<(Option<Authentic>, Outcome), StoreError> {
+    let r = match checked {
+        Ok(r) => r,
+        Err(rejection) => return Ok((None, Outcome::Rejected(rejection))),
+    };
+    let authentic = Some((r.station, r.hash));
+    let index = *next_index;
+    let outcome = match history.admit_revocation(e, index, &r) {
+        Err(rejection) => Outcome::Rejected(rejection),
+        Ok(Verdict::Duplicate) => Outcome::Duplicate {
+            index: history.holder_of(&r.hash).ok_or_else(|| {
+                StoreError::Setup(
+                    "a duplicate revocation with no entry holding it: the intake history is inconsistent"
+                        .into(),
+                )
+            })?,
+            hash: r.hash,
+        },
+        Ok(verdict) => {
+            insert.execute(params![
+                crate::to_sql(index),
+                r.hash.as_slice(),
+                r.text_hash.as_slice(),
+                "",
+                e.stations[r.station.0 as usize].id,
+                0,
+                0,
+                crate::to_sql(now),
+                note,
+            ])?;
+            *next_index += 1;
+            Outcome::Stored { index, verdict }
+        }
+    };
+    Ok((authentic, outcome))
+}
+
 /// The submission of stored entry `index`, re-derived from its note.
 fn stored_submission(
     conn: &rusqlite::Connection,
     election: &urna_model::definition::Election,
+    keys: &StationKeys,
     index: u64,
 ) -> Result<Submission, StoreError> {
     let note: Vec<u8> = conn.query_row(
@@ -483,7 +661,8 @@ fn stored_submission(
         params![crate::to_sql(index)],
         |r| r.get(0),
     )?;
-    crate::resubmit(election, &note).map_err(|reason| StoreError::Corrupt { index, reason })
+    crate::resubmit(election, keys, index, &note)
+        .map_err(|reason| StoreError::Corrupt { index, reason })
 }
 
 /// Appends committed entries to the log and signs a checkpoint every `every` or

@@ -32,7 +32,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use urna_model::decision::DecisionKind;
 use urna_model::definition::{ContestIdx, Election, StationIdx};
 use urna_model::genesis::Genesis;
-use urna_model::intake::{History, Latest, Submission, Verdict};
+use urna_model::intake::{History, Latest, Revocation, StationKeys, Submission, Verdict};
 use urna_model::note::{Note, NoteSigner};
 use urna_model::protocol::{ProtocolBody, hex};
 use urna_tally::totals::TallyError;
@@ -495,11 +495,11 @@ impl Store {
         clause: &str,
         arg: &dyn rusqlite::ToSql,
     ) -> Result<Option<EntryRow>, StoreError> {
-        entry_where(&self.conn, &self.election, clause, arg)
+        entry_where(&self.conn, &self.election, &self.history.keys, clause, arg)
     }
 
     fn checked(&self, row: (EntryRow, i64)) -> Result<EntryRow, StoreError> {
-        checked(&self.election, row)
+        checked(&self.election, &self.history.keys, row)
     }
 
     /// The log's root hash at `size` entries.
@@ -539,13 +539,13 @@ impl Store {
     /// Streams every station's current note, parsing on every core, so a million stations need
     /// little memory.
     fn rederive(&self) -> Result<live::Live, StoreError> {
-        rederive(&self.conn, &self.election)
+        rederive(&self.conn, &self.election, &self.history.keys)
     }
 }
 
 /// Streams every station's current note, parsing on every core, so a million stations need
 /// little memory.
-fn rederive(conn: &Connection, e: &Election) -> Result<live::Live, StoreError> {
+fn rederive(conn: &Connection, e: &Election, keys: &StationKeys) -> Result<live::Live, StoreError> {
     // Pass 1: the current entry of every station in every contest (highest revision).
     let mut wanted: Vec<i64> = Vec::new();
     for contest in &e.contests {
@@ -570,7 +570,7 @@ fn rederive(conn: &Connection, e: &Election) -> Result<live::Live, StoreError> {
         wanted.extend(current.iter().map(|c| c.1).filter(|&i| i >= 0));
     }
     wanted.sort_unstable();
-    let decided = decisions(conn, e)?;
+    let decided = decisions(conn, e, keys)?;
     // Pass 2: parse the current notes in chunks, on every core, and add them up.
     let mut live = live::Live::new(e)?;
     let threads = std::thread::available_parallelism().map_or(2, usize::from);
@@ -589,7 +589,7 @@ fn rederive(conn: &Connection, e: &Election) -> Result<live::Live, StoreError> {
             }
         }
         if chunk.len() == TALLY_CHUNK || (done && !chunk.is_empty()) {
-            let parsed = parse_parallel(e, &chunk, threads);
+            let parsed = parse_parallel(e, keys, &chunk, threads);
             for ((index, _), sub) in chunk.iter().zip(parsed) {
                 let sub = sub.map_err(|reason| StoreError::Corrupt {
                     index: sql_u64(*index),
@@ -617,18 +617,22 @@ fn rederive(conn: &Connection, e: &Election) -> Result<live::Live, StoreError> {
 fn decisions(
     conn: &Connection,
     e: &Election,
+    keys: &StationKeys,
 ) -> Result<HashMap<(ContestIdx, StationIdx), ([u8; 32], DecisionKind)>, StoreError> {
     let mut out = HashMap::new();
-    let mut stmt =
-        conn.prepare("SELECT idx, note FROM entries WHERE revision = 0 AND idx > 0 ORDER BY idx")?;
+    // Audit notes (no station) and revocations (no contest) decide nothing.
+    let mut stmt = conn.prepare(
+        "SELECT idx, note FROM entries WHERE revision = 0 AND idx > 0 AND contest != '' AND station != '' ORDER BY idx",
+    )?;
     let mut rows = stmt.query([])?;
     while let Some(r) = rows.next()? {
         let index: i64 = r.get(0)?;
         let note: Vec<u8> = r.get(1)?;
-        let sub = resubmit(e, &note).map_err(|reason| StoreError::Corrupt {
-            index: sql_u64(index),
-            reason,
-        })?;
+        let sub =
+            resubmit(e, keys, sql_u64(index), &note).map_err(|reason| StoreError::Corrupt {
+                index: sql_u64(index),
+                reason,
+            })?;
         if let Some(d) = sub.decision {
             out.insert((sub.contest, sub.station), (d.decides, d.kind));
         }
@@ -716,6 +720,7 @@ impl TallyReport {
 
 fn parse_parallel(
     e: &Election,
+    keys: &StationKeys,
     chunk: &[(i64, Vec<u8>)],
     threads: usize,
 ) -> Vec<Result<Submission, String>> {
@@ -724,8 +729,11 @@ fn parse_parallel(
         let handles: Vec<_> = chunk
             .chunks(per)
             .map(|part| {
-                let h =
-                    s.spawn(move || part.iter().map(|(_, n)| resubmit(e, n)).collect::<Vec<_>>());
+                let h = s.spawn(move || {
+                    part.iter()
+                        .map(|(i, n)| resubmit(e, keys, sql_u64(*i), n))
+                        .collect::<Vec<_>>()
+                });
                 (part.len(), h)
             })
             .collect();
@@ -739,14 +747,74 @@ fn parse_parallel(
     })
 }
 
-/// Re-derives a stored note's submission (parse, bind, validate) without checking signatures.
-pub(crate) fn resubmit(election: &Election, note: &[u8]) -> Result<Submission, String> {
+/// Re-derives the submission of the note stored at `index` (parse, bind, validate) without
+/// checking signatures, against the station keys as the revocations before `index` left them
+/// (`keys` holds every revocation admitted so far, in log order).
+pub(crate) fn resubmit(
+    election: &Election,
+    keys: &StationKeys,
+    index: u64,
+    note: &[u8],
+) -> Result<Submission, String> {
     let parsed = Note::parse(note).map_err(|e| e.to_string())?;
     if urna_model::decision::DecisionBody::is_decision(parsed.text()) {
         return urna_model::intake::bind_note_unverified(election, note).map_err(|e| e.to_string());
     }
     let body = ProtocolBody::parse(parsed.text()).map_err(|e| e.to_string())?;
-    urna_model::intake::bind_unverified(election, note, &parsed, &body).map_err(|e| e.to_string())
+    let sub = urna_model::intake::bind_unverified(election, note, &parsed, &body)
+        .map_err(|e| e.to_string())?;
+    if !keys.touches(sub.station) {
+        return Ok(sub);
+    }
+    // A station whose key was revoked: bound again against its keys as they stood.
+    let at = keys_before(keys, index);
+    urna_model::intake::bind_note_keyed_unverified(election, &at, note).map_err(|e| e.to_string())
+}
+
+/// The station keys an entry at `index` is judged by: `keys` itself when every revocation it
+/// holds is older (the common case, no copy).
+pub(crate) fn keys_before(keys: &StationKeys, index: u64) -> std::borrow::Cow<'_, StationKeys> {
+    match keys.revocations().last() {
+        Some((last, _)) if last >= index => std::borrow::Cow::Owned(keys.before(index)),
+        _ => std::borrow::Cow::Borrowed(keys),
+    }
+}
+
+/// The station keys as the stored revocations (rows with a station and no contest) change
+/// them, in log order; for readers that did not rebuild the history ([`view::StoreView`]).
+///
+/// # Errors
+/// [`StoreError::Corrupt`] if a revocation no longer parses, [`StoreError::Inadmissible`] if
+/// one does not follow the ones before it.
+pub(crate) fn stored_keys(conn: &Connection, e: &Election) -> Result<StationKeys, StoreError> {
+    let mut keys = StationKeys::new();
+    let mut stmt = conn.prepare(
+        "SELECT idx, note FROM entries WHERE idx > 0 AND contest = '' AND station != '' ORDER BY idx",
+    )?;
+    let mut rows = stmt.query([])?;
+    while let Some(r) = rows.next()? {
+        let index = sql_u64(r.get(0)?);
+        let note: Vec<u8> = r.get(1)?;
+        let revocation =
+            urna_model::intake::bind_revocation_unverified(e, &note).map_err(|err| {
+                StoreError::Corrupt {
+                    index,
+                    reason: err.to_string(),
+                }
+            })?;
+        keys.admit(e, index, &revocation)
+            .map_err(|err| StoreError::Inadmissible {
+                index,
+                reason: err.to_string(),
+            })?;
+    }
+    Ok(keys)
+}
+
+/// Whether a stored note is an `urna/revocation/v1` (its text starts with that line).
+pub(crate) fn is_revocation(note: &[u8]) -> bool {
+    note.strip_prefix(urna_model::revocation::REVOCATION_V1.as_bytes())
+        .is_some_and(|rest| rest.first() == Some(&b'\n'))
 }
 
 /// The intake history kept in memory: current revision per (contest, station) and every hash.
@@ -760,6 +828,8 @@ pub struct MemoryHistory {
     decisions: HashMap<[u8; 32], (u64, [u8; 32])>,
     /// The entry whose latest decision ordered a recount, per station.
     recounts: HashMap<(ContestIdx, StationIdx), [u8; 32]>,
+    /// The station keys, as every revocation stored so far changed them, in log order.
+    keys: StationKeys,
 }
 
 impl MemoryHistory {
@@ -817,6 +887,11 @@ impl MemoryHistory {
             .map(|(l, index)| (*index, l.hash))
     }
 
+    /// The log index of the stored note with this hash, if one is.
+    pub fn holder_of(&self, hash: &[u8; 32]) -> Option<u64> {
+        self.hashes.get(hash).copied()
+    }
+
     /// Log index of a station's current entry.
     fn current_index(&self, c: ContestIdx, s: StationIdx) -> Option<u64> {
         self.latest.get(&(c, s)).map(|l| l.1)
@@ -846,6 +921,29 @@ impl MemoryHistory {
     /// Every station with a current entry, with it and its log index.
     pub fn currents(&self) -> impl Iterator<Item = ((ContestIdx, StationIdx), (Latest, u64))> + '_ {
         self.latest.iter().map(|(k, v)| (*k, *v))
+    }
+
+    /// The station keys as the revocations stored so far left them.
+    pub fn keys(&self) -> &StationKeys {
+        &self.keys
+    }
+
+    /// Admits a checked revocation as entry `index` ([`StationKeys::admit`]): on
+    /// [`Verdict::Accepted`] it is recorded, its hash held.
+    ///
+    /// # Errors
+    /// The model's refusal (key not held, revoked already, replacement revoked before).
+    pub fn admit_revocation(
+        &mut self,
+        e: &Election,
+        index: u64,
+        r: &Revocation,
+    ) -> Result<Verdict, urna_model::intake::Rejection> {
+        let verdict = self.keys.admit(e, index, r)?;
+        if verdict == Verdict::Accepted {
+            self.hashes.insert(r.hash, index);
+        }
+        Ok(verdict)
     }
 
     /// Every station whose latest decision ordered a recount, with the entry it decides.
@@ -940,20 +1038,25 @@ fn sql_u64(v: i64) -> u64 {
 fn entry_where(
     conn: &Connection,
     e: &Election,
+    keys: &StationKeys,
     clause: &str,
     arg: &dyn rusqlite::ToSql,
 ) -> Result<Option<EntryRow>, StoreError> {
     let sql = format!("SELECT {ENTRY_COLUMNS} FROM entries WHERE {clause}");
     conn.query_row(&sql, [arg], entry_row)
         .optional()?
-        .map(|r| checked(e, r))
+        .map(|r| checked(e, keys, r))
         .transpose()
 }
 
 /// An entry as read, with its verdict derived from its note and checked against `status`.
-fn checked(e: &Election, (mut row, status): (EntryRow, i64)) -> Result<EntryRow, StoreError> {
-    if row.index > 0 && !urna_model::audit::is_audit(&row.note) {
-        row.quarantined = resubmit(e, &row.note)
+fn checked(
+    e: &Election,
+    keys: &StationKeys,
+    (mut row, status): (EntryRow, i64),
+) -> Result<EntryRow, StoreError> {
+    if row.index > 0 && !urna_model::audit::is_audit(&row.note) && !is_revocation(&row.note) {
+        row.quarantined = resubmit(e, keys, row.index, &row.note)
             .map_err(|reason| StoreError::Corrupt {
                 index: row.index,
                 reason,

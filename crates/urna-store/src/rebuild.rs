@@ -9,9 +9,9 @@
 //! | `idx`         | its position: entries are numbered 0, 1, 2, … without gaps | at open  |
 //! | `hash`        | SHA-256 of the note bytes                                  | at open  |
 //! | `text_hash`   | SHA-256 of the note text                                   | at open  |
-//! | `contest`     | the body's `contest:` (empty for the genesis)              | at open  |
+//! | `contest`     | the body's `contest:` (empty for the genesis, a revocation) | at open |
 //! | `station`     | the body's `station:` (empty for the genesis)              | at open  |
-//! | `revision`    | the body's `revision:` (0 for the genesis)                 | at open  |
+//! | `revision`    | the body's `revision:` (0 for the genesis, a revocation)   | at open  |
 //! | `status`      | 1 if an error rule of the definition fails, else 0         | on read  |
 //! | `received_ms` | not derived: the intake clock, for operators only          | never    |
 //!
@@ -19,7 +19,10 @@
 //! stored and the derived value. Each protocol or amendment is then admitted again
 //! ([`urna_model::intake::admit`]) against the history of the entries before it, exactly as
 //! intake did: its kind, revision and `supersedes:` must follow the station's earlier entries,
-//! and no note may repeat another. Nothing at open depends on `status`: the tally re-derives
+//! and no note may repeat another. Each `urna/revocation/v1` is admitted again into the station
+//! keys ([`urna_model::intake::StationKeys::admit`]) at its index, in log order, and every note
+//! after it is judged by the keys as they stood before the note: a revocation that no longer
+//! follows (its key not held, revoked twice) refuses the open. Nothing at open depends on `status`: the tally re-derives
 //! every verdict from the notes, and [`crate::Store::entry`] derives it from the note and
 //! refuses a row whose `status` disagrees. Signatures are not checked again (intake checked
 //! them, and the log's checkpoint covers the note bytes).
@@ -33,11 +36,13 @@
 
 use rusqlite::Connection;
 use urna_model::definition::Election;
-use urna_model::intake::{Submission, Verdict, admit, sha256};
+use urna_model::intake::{
+    Revocation, StationKeys, Submission, Verdict, admit, bind_revocation_unverified, sha256,
+};
 use urna_model::protocol::{AMENDMENT_V1, PROTOCOL_V1, hex, parse_count, parse_sha256};
 
 use crate::log::Sequencer;
-use crate::{MemoryHistory, StoreError, check_genesis, resubmit};
+use crate::{MemoryHistory, StoreError, check_genesis, is_revocation, resubmit};
 
 /// Rows checked per chunk.
 const OPEN_CHUNK: usize = 8192;
@@ -81,6 +86,8 @@ enum Derived {
     Genesis { hash: [u8; 32], text_hash: [u8; 32] },
     /// A protocol or an amendment.
     Entry(Submission),
+    /// An `urna/revocation/v1` note: its station; no contest, revision 0.
+    Revocation(Revocation),
     /// An `urna/audit/v1` note: its contest; no station, revision 0 (`crate::audit`).
     Audit {
         hash: [u8; 32],
@@ -198,13 +205,16 @@ fn check_chunk(
         return Ok(());
     };
     let per = chunk.len().div_ceil(threads.max(1)).max(1);
+    // Derived against the keys as the chunk starts; a note of a station that a revocation in
+    // the chunk touched is derived again below, against the keys as they stand before it.
+    let keys = history.keys();
     let (appended, derived) = std::thread::scope(|s| {
         let handles: Vec<_> = chunk
             .chunks(per)
             .map(|part| {
                 let h = s.spawn(move || {
                     part.iter()
-                        .map(|r| derive(e, r, r.index < signed))
+                        .map(|r| derive(e, keys, r, r.index < signed))
                         .collect::<Vec<_>>()
                 });
                 (part.len(), h)
@@ -221,12 +231,40 @@ fn check_chunk(
             .collect();
         (appended, derived)
     });
+    let mut revoked_in_chunk = false;
     for (row, derived) in chunk.iter().zip(derived) {
-        let derived = derived.map_err(|reason| StoreError::Corrupt {
+        let corrupt = |reason| StoreError::Corrupt {
             index: row.index,
             reason,
-        })?;
+        };
+        let mut derived = derived.map_err(corrupt)?;
+        if revoked_in_chunk
+            && row.index >= signed
+            && let Derived::Entry(sub) = &derived
+            && history.keys().touches(sub.station)
+        {
+            derived =
+                Derived::Entry(resubmit(e, history.keys(), row.index, &row.note).map_err(corrupt)?);
+        }
         check_columns(e, row, &derived)?;
+        if let Derived::Revocation(r) = &derived {
+            match history.admit_revocation(e, row.index, r) {
+                Ok(Verdict::Duplicate) => {
+                    let held = history.holder_of(&r.hash).unwrap_or(row.index);
+                    return Err(StoreError::Inadmissible {
+                        index: row.index,
+                        reason: format!("it repeats entry {held}"),
+                    });
+                }
+                Ok(_) => revoked_in_chunk = true,
+                Err(rejection) => {
+                    return Err(StoreError::Inadmissible {
+                        index: row.index,
+                        reason: rejection.to_string(),
+                    });
+                }
+            }
+        }
         if let Derived::Entry(sub) = derived {
             match admit(e, &*history, &sub) {
                 Ok(verdict @ (Verdict::Accepted | Verdict::Quarantined)) => {
@@ -259,7 +297,7 @@ fn panicked() -> String {
 
 /// What `row`'s note says of the row: from its header alone if `covered` (the log's root
 /// covers it), else from a full parse and validation.
-fn derive(e: &Election, row: &Row, covered: bool) -> Result<Derived, String> {
+fn derive(e: &Election, keys: &StationKeys, row: &Row, covered: bool) -> Result<Derived, String> {
     if row.index == 0 {
         let text_hash = check_genesis(e, &row.note)?;
         return Ok(Derived::Genesis {
@@ -275,10 +313,16 @@ fn derive(e: &Election, row: &Row, covered: bool) -> Result<Derived, String> {
             contest,
         });
     }
+    if is_revocation(&row.note) {
+        // Its authority signature was checked at intake; the log's root covers the bytes.
+        return bind_revocation_unverified(e, &row.note)
+            .map(Derived::Revocation)
+            .map_err(|err| err.to_string());
+    }
     if covered && let Some(sub) = header(e, &row.note) {
         return Ok(Derived::Entry(sub));
     }
-    resubmit(e, &row.note).map(Derived::Entry)
+    resubmit(e, keys, row.index, &row.note).map(Derived::Entry)
 }
 
 /// The submission of a stored protocol or amendment as far as its header lines say (no counts,
@@ -341,6 +385,13 @@ fn check_columns(e: &Election, row: &Row, derived: &Derived) -> Result<(), Store
             text_hash,
             contest,
         } => (hash, text_hash, contest.as_str(), "", 0),
+        Derived::Revocation(r) => (
+            &r.hash,
+            &r.text_hash,
+            "",
+            e.stations[r.station.0 as usize].id.as_str(),
+            0,
+        ),
         Derived::Entry(sub) => (
             &sub.hash,
             &sub.text_hash,

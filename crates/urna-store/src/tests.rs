@@ -946,3 +946,5 @@ fn open_replays_the_audit_trail_and_refuses_a_note_that_does_not_follow() {
     let store = Store::open(&f.data).unwrap();
     assert_eq!(store.len(), size);
 }
+
+mod revoke;

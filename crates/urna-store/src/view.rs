@@ -72,7 +72,8 @@ impl StoreView {
     pub fn tallies(&self) -> Result<Vec<TallyReport>, StoreError> {
         // One read transaction: the passes of the re-derivation see the same rows.
         let tx = self.reader.conn().unchecked_transaction()?;
-        let live = crate::rederive(&tx, &self.election)?;
+        let keys = crate::stored_keys(&tx, &self.election)?;
+        let live = crate::rederive(&tx, &self.election, &keys)?;
         tx.finish()?;
         Ok((0..self.election.contests.len())
             .map(|c| live.report(ContestIdx(u16::try_from(c).unwrap_or(u16::MAX))))
@@ -84,9 +85,11 @@ impl StoreView {
     /// # Errors
     /// As [`crate::Store::entry`].
     pub fn entry(&self, index: u64) -> Result<Option<EntryRow>, StoreError> {
+        let keys = crate::stored_keys(self.reader.conn(), &self.election)?;
         crate::entry_where(
             self.reader.conn(),
             &self.election,
+            &keys,
             "idx = ?1",
             &to_sql(index),
         )
@@ -97,9 +100,11 @@ impl StoreView {
     /// # Errors
     /// As [`crate::Store::entry`].
     pub fn current_entry_of(&self, station: &str) -> Result<Option<EntryRow>, StoreError> {
+        let keys = crate::stored_keys(self.reader.conn(), &self.election)?;
         crate::entry_where(
             self.reader.conn(),
             &self.election,
+            &keys,
             "station = ?1 ORDER BY revision DESC LIMIT 1",
             &station,
         )

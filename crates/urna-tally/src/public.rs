@@ -66,9 +66,13 @@ use urna_model::definition::{
     CandidateIdx, ContestIdx, Election, Gender, ListKind, Marks, StationIdx, UnitIdx,
 };
 use urna_model::genesis::{Genesis, GenesisError};
-use urna_model::intake::{Rejection, Submission, bind_note_unverified, check, sha256};
+use urna_model::intake::{
+    Rejection, StationKeys, Submission, bind_note_keyed_unverified, bind_note_unverified,
+    bind_revocation_unverified, check_keyed, check_revocation, sha256,
+};
 use urna_model::note::{Note, format_vkey};
 use urna_model::protocol::hex;
+use urna_model::revocation::RevocationBody;
 use urna_model::rules::Severity;
 
 use crate::seats::{self, ListId};
@@ -203,6 +207,14 @@ pub enum ReplayError {
         got: String,
         /// The current entry's hash (hex).
         expected: String,
+    },
+    /// A revocation that repeats one logged before.
+    #[error("entry {index}: it repeats the revocation at entry {held}")]
+    RepeatedRevocation {
+        /// The entry.
+        index: u64,
+        /// The entry it repeats.
+        held: u64,
     },
     /// Entry 0 is not a genesis committing to this election's definition, or a later entry
     /// is a genesis.
@@ -414,6 +426,8 @@ impl StationState {
 #[derive(Debug, Clone)]
 pub struct Replay {
     applied: u64,
+    /// The station keys as the revocations applied so far changed them, in log order.
+    keys: StationKeys,
     contests: Vec<ContestState>,
     /// Stations of each unit (only leaf units have any), in definition order.
     by_unit: Vec<Vec<StationIdx>>,
@@ -451,6 +465,7 @@ impl Replay {
         }
         Ok(Self {
             applied: 0,
+            keys: StationKeys::new(),
             contests,
             by_unit,
         })
@@ -476,8 +491,58 @@ impl Replay {
         if urna_model::audit::is_audit(note) {
             return self.apply_audit(index);
         }
-        let sub = bind_entry(e, index, note)?;
+        if is_revocation(note) {
+            return self.apply_revocation(e, index, note, false);
+        }
+        let sub = bind_note_keyed_unverified(e, &self.keys, note)
+            .map_err(|source| ReplayError::Entry { index, source })?;
         self.apply_submission(e, index, sub)
+    }
+
+    /// The station keys as the revocations applied so far left them: by these the next entry
+    /// is judged.
+    pub fn keys(&self) -> &StationKeys {
+        &self.keys
+    }
+
+    /// Applies entry `index`, an `urna/revocation/v1` note: it must revoke the key the station
+    /// holds as the entries before it left the keys ([`StationKeys::admit`]); from here on a
+    /// note signed with that key alone is quarantined (`key-revoked`) and one signed with its
+    /// replacement is the station's. With `verified`, its authority signature is checked
+    /// ([`check_revocation`]), as intake does.
+    ///
+    /// # Errors
+    /// [`ReplayError::Entry`] with the model's refusal (malformed, key not held, revoked
+    /// already, replacement revoked before); [`ReplayError::RepeatedRevocation`].
+    pub fn apply_revocation(
+        &mut self,
+        e: &Election,
+        index: u64,
+        note: &[u8],
+        verified: bool,
+    ) -> Result<(), ReplayError> {
+        self.expect_index(index)?;
+        let entry = |source| ReplayError::Entry { index, source };
+        let r = if verified {
+            check_revocation(e, note)
+        } else {
+            bind_revocation_unverified(e, note)
+        }
+        .map_err(entry)?;
+        match self.keys.admit(e, index, &r).map_err(entry)? {
+            urna_model::intake::Verdict::Duplicate => {
+                let held = self
+                    .keys
+                    .revocations()
+                    .find(|(_, h)| h.hash == r.hash)
+                    .map_or(index, |(i, _)| i);
+                Err(ReplayError::RepeatedRevocation { index, held })
+            }
+            _ => {
+                self.applied += 1;
+                Ok(())
+            }
+        }
     }
 
     /// Applies entry `index`, an `urna/audit/v1` note: an audit does not change the results,
@@ -506,6 +571,14 @@ impl Replay {
     ) -> Result<(), ReplayError> {
         match bound {
             Err(_) if urna_model::audit::is_audit(note) => self.apply_audit(index),
+            Err(_) if is_revocation(note) => self.apply_revocation(e, index, note, false),
+            // Bound without the keys: a station a revocation touched is bound again against
+            // the keys as they stand before this entry.
+            Ok(sub) if sub.decision.is_none() && self.keys.touches(sub.station) => {
+                let sub = bind_note_keyed_unverified(e, &self.keys, note)
+                    .map_err(|source| ReplayError::Entry { index, source })?;
+                self.apply_submission(e, index, sub)
+            }
             bound => self.apply_submission(e, index, bound?),
         }
     }
@@ -547,7 +620,11 @@ impl Replay {
         if urna_model::audit::is_audit(note) {
             return self.apply_audit(index);
         }
-        let sub = check(e, note).map_err(|source| ReplayError::Entry { index, source })?;
+        if is_revocation(note) {
+            return self.apply_revocation(e, index, note, true);
+        }
+        let sub = check_keyed(e, &self.keys, note)
+            .map_err(|source| ReplayError::Entry { index, source })?;
         self.apply_submission(e, index, sub)
     }
 
@@ -764,6 +841,14 @@ impl Replay {
             })
         }
     }
+}
+
+/// Whether a log entry is an `urna/revocation/v1` note (its text's first line).
+pub fn is_revocation(note: &[u8]) -> bool {
+    note.split(|&b| b == b'\n')
+        .next()
+        .and_then(|l| std::str::from_utf8(l).ok())
+        .is_some_and(RevocationBody::is_revocation)
 }
 
 /// Parses a genesis entry (an `urna/genesis/v1` signed note), without checking signatures.
@@ -1564,7 +1649,7 @@ pub fn render_unit(e: &Election, replay: &Replay, unit: UnitIdx) -> Result<Vec<u
             stations: replay
                 .stations_in(unit)
                 .iter()
-                .map(|&s| station_doc(e, c, s, replay.station(c, s)))
+                .map(|&s| station_doc(e, c, s, replay.station(c, s), replay.keys()))
                 .collect(),
         })
         .collect();
@@ -2185,6 +2270,7 @@ fn station_doc<'a>(
     c: ContestIdx,
     s: StationIdx,
     state: Option<&'a StationState>,
+    keys: &'a StationKeys,
 ) -> StationDoc<'a> {
     let st = &e.stations[s.0 as usize];
     StationDoc {
@@ -2239,6 +2325,17 @@ fn station_doc<'a>(
             })
             .unwrap_or_default(),
         decisions: decision_docs(state),
+        revocations: keys
+            .revocations()
+            .filter(|(_, r)| r.station == s)
+            .map(|(index, r)| RevocationDoc {
+                index,
+                entry: entry_ref(&r.hash),
+                revokes: r.revokes.to_vkey(&st.id),
+                replacement: r.replacement.map(|k| k.to_vkey(&st.id)),
+                reason: &r.reason,
+            })
+            .collect(),
     }
 }
 
@@ -2574,6 +2671,20 @@ struct StationDoc<'a> {
     /// The commission's decisions on the station's entries (only when it has any).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     decisions: Vec<DecisionDoc<'a>>,
+    /// The revocations of the station's keys (only when it has any), in log order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    revocations: Vec<RevocationDoc<'a>>,
+}
+
+/// One `urna/revocation/v1` entry of a station: the key it revoked and the one it gave
+/// (`null` for none).
+#[derive(Serialize)]
+struct RevocationDoc<'a> {
+    index: u64,
+    entry: String,
+    revokes: String,
+    replacement: Option<String>,
+    reason: &'a str,
 }
 
 /// One `urna/decision/v1` entry in a station's history.

@@ -251,6 +251,7 @@ pub fn verify(
     report.counts.protocols = log.protocols;
     report.counts.amendments = log.amendments;
     report.counts.decisions = log.decisions;
+    report.counts.revocations = log.revocations;
     match (&log.root, &log.store) {
         (Some(root), Some(store)) => {
             if *root != cp.checkpoint.root {

@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc;
 
 use urna_model::definition::Election;
-use urna_model::intake::{Rejection, Submission, check_batch};
+use urna_model::intake::{Rejection, Submission, check_batch, check_keyed};
 use urna_model::note::{Note, SignatureError};
 use urna_tally::public::{Replay, ReplayError};
 use urna_tlog::storage::MemoryStore;
@@ -67,6 +67,8 @@ pub(crate) struct LogOutcome {
     /// Amendments applied.
     pub(crate) amendments: u64,
     pub(crate) decisions: u64,
+    /// Station key revocations applied.
+    pub(crate) revocations: u64,
     /// Entries refused at the signature or binding check.
     pub(crate) refused: Vec<Refused>,
     /// The `urna/audit/v1` entries, with their index, for the audit re-check.
@@ -92,7 +94,8 @@ struct EntryResult {
     leaf: Hash,
     /// The check's verdict; `None` for entry 0 or without a definition.
     checked: Option<Result<Submission, Rejection>>,
-    /// The bytes, kept only for refused entries.
+    /// The bytes, kept for refused entries and for notes of stations whose key a revocation
+    /// may have changed (the replay judges those again by the keys as of their index).
     bytes: Option<Vec<u8>>,
 }
 
@@ -126,6 +129,7 @@ pub(crate) fn run(
         protocols: 0,
         amendments: 0,
         decisions: 0,
+        revocations: 0,
         refused: Vec::new(),
         audits: Vec::new(),
         scans: BTreeMap::new(),
@@ -258,7 +262,48 @@ fn apply(
     found: &mut Vec<Discrepancy>,
 ) {
     let index = entry.index;
-    match entry.checked {
+    let bytes = entry.bytes.as_deref().unwrap_or_default();
+    // A revocation is checked on its own (its authority signature) and admitted into the
+    // replay's station keys at its index, as intake admits it.
+    if urna_tally::public::is_revocation(bytes) {
+        let Some(r) = replay.as_mut() else {
+            out.skipped += 1;
+            return;
+        };
+        match r.apply_revocation(e, index - out.skipped, bytes, true) {
+            Ok(()) => {
+                out.applied += 1;
+                out.revocations += 1;
+            }
+            Err(ReplayError::Entry { source, .. }) => {
+                out.refused.push(Refused {
+                    index,
+                    bytes: bytes.to_vec(),
+                    discrepancy: found.len(),
+                    altered: matches!(source, Rejection::AuthoritySignature { .. }),
+                });
+                found.push(refusal(e, index, &source, bytes));
+                out.skipped += 1;
+            }
+            Err(err) => {
+                found.push(out_of_sequence(&err, index - out.skipped, index, None));
+                out.skipped += 1;
+            }
+        }
+        return;
+    }
+    // Checked by the definition's keys: a note of a station a revocation touched (and a
+    // refusal, once any key was revoked) is checked again by the keys as of its index.
+    let checked = match (replay.as_ref(), entry.checked) {
+        (Some(r), Ok(sub)) if sub.decision.is_none() && r.keys().touches(sub.station) => {
+            check_keyed(e, r.keys(), bytes)
+        }
+        (Some(r), Err(_)) if !r.keys().is_empty() && !urna_model::audit::is_audit(bytes) => {
+            check_keyed(e, r.keys(), bytes)
+        }
+        (_, checked) => checked,
+    };
+    match checked {
         // An audit note does not bind as a protocol: it changes no result, and the audit
         // re-check (`crate::audit`) checks its signature and its place in the audit.
         Err(_)
@@ -475,9 +520,9 @@ fn work_unit(
         let checked = check_batch(e, &refs);
         for ((k, i, bytes), c) in notes.into_iter().zip(checked) {
             if let Some(entry) = results[k].entries.get_mut(i) {
-                if c.is_err() {
-                    entry.bytes = Some(bytes);
-                }
+                // Checked by the definition's keys; kept to judge again once a revocation
+                // changed them (revocations are few: the bytes of the rest are dropped then).
+                entry.bytes = Some(bytes);
                 entry.checked = Some(c);
             }
         }

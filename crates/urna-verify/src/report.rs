@@ -170,6 +170,9 @@ pub struct Counts {
     /// The commission's decisions (`urna/decision/v1`) among them; not written when none.
     #[serde(skip_serializing_if = "no_decisions")]
     pub decisions: u64,
+    /// Station key revocations (`urna/revocation/v1`) among them; not written when none.
+    #[serde(skip_serializing_if = "no_decisions")]
+    pub revocations: u64,
     /// Polling stations in the definition.
     pub stations: u64,
     /// Station results reported (summed over contests).
@@ -506,6 +509,13 @@ impl Report {
                 s,
                 "               {} decisions of the commission replayed: each signed by an authority over its station, on the station's current entry",
                 c.decisions
+            );
+        }
+        if c.revocations > 0 {
+            let _ = writeln!(
+                s,
+                "               {} station key revocations replayed: each signed by an authority over its station; later notes judged by the keys they left",
+                c.revocations
             );
         }
         let _ = writeln!(

@@ -23,6 +23,7 @@ mod map;
 mod nginx;
 mod open_lists;
 mod openapi;
+mod revocations;
 mod serve;
 pub mod server;
 mod station;
