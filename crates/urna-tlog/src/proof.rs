@@ -338,7 +338,8 @@ fn inclusion_proof_len(index: u64, size: u64) -> usize {
     // set bits of the index above it (RFC 9162 §2.1.3.2 consumes one hash per step of each).
     let last = size - 1;
     let inner = 64 - (index ^ last).leading_zeros();
-    let border = (index >> inner).count_ones();
+    // `inner` is 64 when the two differ in the top bit: nothing is left above it.
+    let border = index.checked_shr(inner).unwrap_or(0).count_ones();
     (inner + border) as usize
 }
 
@@ -350,7 +351,7 @@ fn consistency_proof_len(old: u64, new: u64) -> usize {
     let shift = old.trailing_zeros();
     let (o, n) = ((old >> shift) - 1, (new - 1) >> shift);
     let inner = 64 - (o ^ n).leading_zeros();
-    let border = (o >> inner).count_ones();
+    let border = o.checked_shr(inner).unwrap_or(0).count_ones();
     let seed = usize::from(!old.is_power_of_two());
     (inner + border) as usize + seed
 }
@@ -358,6 +359,47 @@ fn consistency_proof_len(old: u64, new: u64) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Regression: sizes whose top bit differs from the old size's or the index's shifted a
+    /// `u64` by 64, a panic in a debug build and a wrong expected length in a release build,
+    /// reachable by anyone who holds a log key through a witness's `add-checkpoint`.
+    #[test]
+    fn proof_lengths_hold_at_the_largest_sizes() {
+        for (old, new) in [
+            (157, u64::MAX),
+            (157, u64::MAX - 1),
+            (1, u64::MAX),
+            (3, 1 << 63),
+        ] {
+            let want = consistency_proof_len(old, new);
+            assert!((1..=2 * 64).contains(&want), "{old} {new}: {want}");
+            let short = vec![Hash([0; 32]); 5];
+            assert!(matches!(
+                verify_consistency(
+                    TreeSize(old),
+                    TreeSize(new),
+                    &Hash([1; 32]),
+                    &Hash([2; 32]),
+                    &short
+                ),
+                Err(ProofError::Length { .. } | ProofError::OldRootMismatch { .. })
+            ));
+        }
+        for (index, size) in [(0, u64::MAX), (u64::MAX - 1, u64::MAX), (5, 1 << 63)] {
+            let want = inclusion_proof_len(index, size);
+            assert!((1..=64).contains(&want), "{index} {size}: {want}");
+            assert!(
+                verify_inclusion(
+                    LeafIndex(index),
+                    TreeSize(size),
+                    &Hash([0; 32]),
+                    &[],
+                    &Hash([1; 32])
+                )
+                .is_err()
+            );
+        }
+    }
     use crate::hash::leaf_hash;
     use crate::storage::{MemoryStore, root_at};
     use crate::tree::Tree;
