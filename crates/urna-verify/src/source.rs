@@ -50,13 +50,20 @@ const COMPARE_CHUNK: usize = 1 << 20;
 
 /// Largest file read at `path`: an entry bundle (`tile/entries/…`) holds at most 256 entries
 /// of at most 65,535 bytes each with their 2-byte lengths, a hash tile (`tile/<L>/…`) 256
-/// hashes; anything else [`MAX_FILE_BYTES`]. Fetches run several at once, so a mirror that
+/// hashes; the checkpoint 64 KiB and `v1/keys.json` 1 MiB; anything else [`MAX_FILE_BYTES`]
+/// (a derived file is compared as it arrives, never held). Fetches run several at once, so a mirror that
 /// answers a tile with a gigabyte must not make each of them hold one.
 pub fn max_bytes(path: &str) -> u64 {
     match path.strip_prefix("tile/") {
         Some(rest) if rest.starts_with("entries/") => 256 * (2 + 65_535),
         Some(_) => 256 * 32,
-        None => MAX_FILE_BYTES,
+        None => match path {
+            // A checkpoint with every witness's cosignature and the keys file are a few
+            // kilobytes.
+            "checkpoint" => 64 * 1024,
+            "v1/keys.json" => 1 << 20,
+            _ => MAX_FILE_BYTES,
+        },
     }
 }
 
@@ -397,22 +404,9 @@ impl Source for DirSource {
         let Some((mut file, full)) = self.open_regular(path)? else {
             return Ok(None);
         };
-        let mut buf = vec![0u8; COMPARE_CHUNK];
-        let mut at = 0;
-        loop {
-            let n = match file.read(&mut buf) {
-                Ok(n) => n,
-                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-                Err(source) => return Err(SourceError::Io { path: full, source }),
-            };
-            if n == 0 {
-                return Ok(Some(at == expected.len()));
-            }
-            if expected.get(at..at + n) != Some(&buf[..n]) {
-                return Ok(Some(false));
-            }
-            at += n;
-        }
+        same_bytes(&mut file, expected)
+            .map(Some)
+            .map_err(|source| SourceError::Io { path: full, source })
     }
 
     fn concurrency(&self) -> usize {
@@ -665,6 +659,33 @@ impl Source for HttpSource {
         }
     }
 
+    /// Compares as the body arrives, reading at most one byte more than `expected`: a
+    /// mirror that answers with an endless body costs a chunk of memory, not a gigabyte per
+    /// fetch.
+    fn equals(&self, path: &str, expected: &[u8]) -> Result<Option<bool>, SourceError> {
+        checked_path(path)?;
+        let url = self.url(path);
+        let http = |reason: String| SourceError::Http {
+            url: url.clone(),
+            reason,
+        };
+        let mut resp = self
+            .agent
+            .get(&url)
+            .call()
+            .map_err(|e| http(self.reason(&e)))?;
+        match resp.status().as_u16() {
+            200 => {
+                let mut body = resp.body_mut().as_reader().take(expected.len() as u64 + 1);
+                same_bytes(&mut body, expected)
+                    .map(Some)
+                    .map_err(|e| http(e.to_string()))
+            }
+            404 | 410 => Ok(None),
+            status => Err(http(format!("HTTP {status}"))),
+        }
+    }
+
     fn fetch_root(&self) -> Result<Option<Vec<u8>>, SourceError> {
         let url = format!("{}/", self.base);
         let http = |reason: String| SourceError::Http {
@@ -694,6 +715,26 @@ impl Source for HttpSource {
 
     fn concurrency(&self) -> usize {
         HTTP_CONCURRENCY
+    }
+}
+
+/// Whether `reader` yields exactly `expected`, read a chunk at a time.
+fn same_bytes(reader: &mut impl std::io::Read, expected: &[u8]) -> std::io::Result<bool> {
+    let mut buf = vec![0u8; COMPARE_CHUNK];
+    let mut at = 0;
+    loop {
+        let n = match reader.read(&mut buf) {
+            Ok(n) => n,
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if n == 0 {
+            return Ok(at == expected.len());
+        }
+        if expected.get(at..at + n) != Some(&buf[..n]) {
+            return Ok(false);
+        }
+        at += n;
     }
 }
 
@@ -948,6 +989,37 @@ mod tests {
         assert_eq!(
             s.url("v1/units/a%b.json"),
             "http://127.0.0.1:1/v1/units/a%25b.json"
+        );
+    }
+
+    /// Regression: a hostile mirror answering every file with a body that never ends made
+    /// verify hold a gigabyte per fetch (eight at once) before it gave up. A derived file is
+    /// compared as it arrives and the checkpoint is refused past 64 KiB.
+    #[test]
+    fn an_endless_body_is_never_held() {
+        use std::io::Write as _;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(mut conn) = conn else { return };
+                std::thread::spawn(move || {
+                    let mut request = [0u8; 4096];
+                    let _ = conn.read(&mut request);
+                    let _ = conn.write_all(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n");
+                    let chunk = [b'x'; 64 * 1024];
+                    // Until the client hangs up.
+                    while conn.write_all(&chunk).is_ok() {}
+                });
+            }
+        });
+        let s = HttpSource::new(&format!("http://127.0.0.1:{port}/")).unwrap();
+        let err = s.fetch("checkpoint").unwrap_err().to_string();
+        assert!(err.contains("larger than 65536 bytes"), "{err}");
+        assert_eq!(s.equals("v1/results.json", b"xxxx").unwrap(), Some(false));
+        assert_eq!(
+            s.equals("v1/results.json", &[b'x'; 100_000]).unwrap(),
+            Some(false)
         );
     }
 }
