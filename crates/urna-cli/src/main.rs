@@ -295,6 +295,14 @@ enum Command {
     Incident(incident_cmd::IncidentArgs),
     /// Serve intake over HTTP (`POST /v1/protocols`) and the public bundle, publishing
     /// continuously; stops cleanly on SIGINT or SIGTERM.
+    ///
+    /// With `--store postgres://…` (and --definition, --log-key, --node) it runs one of several
+    /// nodes on one PostgreSQL database: intake with receipts after commit, the sequencer
+    /// (one node at a time holds the lease; another takes over within seconds when it dies),
+    /// `GET /checkpoint`, `/tile/…` and `/v1/status`. On that engine the live tally and
+    /// results, witnesses' cosignatures, the public bundle, `/v1/proof/…`, scans and audit
+    /// notes are not served yet.
+    #[command(long_about)]
     Serve(serve_cmd::ServeArgs),
     /// Write the static public bundle for the published checkpoint (serve `OUT/current`).
     Publish(serve_cmd::PublishArgs),

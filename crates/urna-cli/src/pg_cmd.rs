@@ -102,6 +102,12 @@ pub(crate) fn status(url: &str) -> Result<ExitCode> {
             c.epoch,
             c.lease_left_s
         );
+    } else if !c.lease_left_s.is_finite() {
+        out!(
+            "sequencer:  none: {} gave its lease (epoch {}) up; the next node to try takes over",
+            c.holder,
+            c.epoch
+        );
     } else {
         out!(
             "sequencer:  none: {}'s lease (epoch {}) expired {:.1} s ago; the next node to try takes over",
