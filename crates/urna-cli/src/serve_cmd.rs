@@ -123,7 +123,7 @@ pub(crate) struct PublishArgs {
 /// Runs `urna serve` until SIGINT or SIGTERM.
 pub(crate) fn serve(args: ServeArgs) -> Result<ExitCode> {
     let data = match (&args.data, &args.store) {
-        (_, Some(url)) if crate::pg_cmd::is_url(url) => return serve_pg(args),
+        (_, Some(url)) if crate::pg_cmd::is_url(url) => return serve_pg(&args),
         (Some(d), _) => d.clone(),
         (None, Some(dir)) => PathBuf::from(dir),
         (None, None) => anyhow::bail!("--data or --store: the store to serve"),
@@ -172,7 +172,7 @@ pub(crate) fn serve(args: ServeArgs) -> Result<ExitCode> {
 }
 
 /// `urna serve --store postgres://…`: one node of several on one database.
-fn serve_pg(args: ServeArgs) -> Result<ExitCode> {
+fn serve_pg(args: &ServeArgs) -> Result<ExitCode> {
     let url = args.store.clone().unwrap_or_default();
     let (Some(definition), Some(key)) = (args.definition.clone(), args.log_key.clone()) else {
         anyhow::bail!(

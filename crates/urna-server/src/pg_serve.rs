@@ -390,7 +390,7 @@ fn reader_loop(url: &str, jobs: &Mutex<mpsc::Receiver<ReadJob>>, state: &NodeSta
         if answer.is_err() {
             reader = None;
         }
-        let _ = job.reply.send(answer.map_err(|e| e.to_string()));
+        let _ = job.reply.send(answer);
     }
 }
 

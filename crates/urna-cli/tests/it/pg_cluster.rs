@@ -289,7 +289,7 @@ fn three_nodes_survive_sequencer_kills_and_a_database_restart_losing_no_receipt(
     let cluster = Cluster {
         url: url.clone(),
         definition: src.join("election.toml"),
-        key: key.clone(),
+        key,
     };
     let log = Arc::new(Mutex::new(String::new()));
     let names = ["node-a", "node-b", "node-c"];
@@ -443,7 +443,7 @@ fn three_nodes_survive_sequencer_kills_and_a_database_restart_losing_no_receipt(
     let (cp, _) = urna_tlog::checkpoint::open(&cp_bytes, verifier.name(), &verifier).unwrap();
     assert_eq!(cp.size, TreeSize(entries));
     let tiles = HttpTiles {
-        addrs: addrs.clone(),
+        addrs,
         cache: RefCell::new(HashMap::new()),
     };
     let reader = TileHashReader::new(&tiles, cp.size);
