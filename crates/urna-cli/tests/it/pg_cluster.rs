@@ -543,3 +543,76 @@ fn three_nodes_survive_sequencer_kills_and_a_database_restart_losing_no_receipt(
     urna_pg::PgStore::open(&url, &src.join("election.toml"), signer)
         .unwrap_or_else(|e| panic!("the store does not re-derive cleanly: {e}"));
 }
+
+#[test]
+fn the_postgres_commands_name_what_is_missing_or_wrong() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("sim");
+    run(&["sim", "--out", p(&src), "--stations", "20"], 0);
+    let def = src.join("election.toml");
+    let url = "host=/nonexistent user=urna dbname=none";
+    let out = run(&["init", "--definition", p(&def), "--store", url], 2);
+    assert!(
+        out.contains("--log-key: required with a PostgreSQL --store"),
+        "{out}"
+    );
+    let out = run(
+        &[
+            "init",
+            "--definition",
+            p(&def),
+            "--data",
+            p(&dir.path().join("d")),
+            "--log-key",
+            "k",
+        ],
+        2,
+    );
+    assert!(
+        out.contains("--log-key: only with a PostgreSQL --store"),
+        "{out}"
+    );
+    let out = run(&["serve", "--store", url, "--listen", "127.0.0.1:0"], 2);
+    assert!(
+        out.contains("--definition and --log-key: required"),
+        "{out}"
+    );
+
+    let Some(pg) = PgServer::start() else { return };
+    let url = pg.database("commands");
+    let out = run(&["status", "--store", &url], 2);
+    assert!(out.contains("holds no urna store"), "{out}");
+    let key = dir.path().join("log.key");
+    let init = [
+        "init",
+        "--definition",
+        p(&def),
+        "--store",
+        &url,
+        "--log-key",
+        p(&key),
+    ];
+    run(&init, 0);
+    let out = run(&init, 2);
+    assert!(out.contains("already holds an urna store"), "{out}");
+    // A node given another election's definition is refused at open.
+    let other = dir.path().join("other");
+    run(&["sim", "--out", p(&other), "--stations", "21"], 0);
+    let out = run(
+        &[
+            "serve",
+            "--store",
+            &url,
+            "--definition",
+            p(&other.join("election.toml")),
+            "--log-key",
+            p(&key),
+            "--listen",
+            "127.0.0.1:0",
+        ],
+        2,
+    );
+    assert!(out.contains("definition_sha256"), "{out}");
+    let out = run(&["status", "--store", &url], 0);
+    assert!(out.contains("sequencer:  none yet"), "{out}");
+}
