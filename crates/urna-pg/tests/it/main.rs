@@ -438,7 +438,7 @@ fn a_schema_1_store_is_migrated_at_open_and_the_nodes_table_shows_heartbeats() {
     admin
         .execute("UPDATE sequencer SET expires = now() - interval '1 s'", &[])
         .unwrap();
-    let _current = PgSequencer::acquire(&url, signer.clone(), "c", LEASE)
+    let _current = PgSequencer::acquire(&url, signer, "c", LEASE)
         .unwrap()
         .unwrap();
     stale.release().unwrap();
