@@ -182,6 +182,8 @@ fn serve_pg(args: &ServeArgs) -> Result<ExitCode> {
     let signer = crate::pg_cmd::log_key(&key, &definition, false)?;
     let (limit, max_connections) =
         connection_bound("urna serve", SERVE_FILES, args.max_connections);
+    let api = TcpListener::bind(args.listen).with_context(|| format!("binding {}", args.listen))?;
+    let port = api.local_addr()?.port();
     let node = match args.node.clone() {
         Some(n) if !n.trim().is_empty() && n.len() <= 64 => n,
         Some(n) => anyhow::bail!("--node {n:?}: a node name is 1 to 64 characters"),
@@ -190,7 +192,7 @@ fn serve_pg(args: &ServeArgs) -> Result<ExitCode> {
             std::fs::read_to_string("/etc/hostname")
                 .map(|h| h.trim().to_owned())
                 .unwrap_or_else(|_| "node".into()),
-            args.listen.port()
+            port
         ),
     };
     let mut config = PgServeConfig::new(&url, definition, signer, &node);
@@ -202,7 +204,6 @@ fn serve_pg(args: &ServeArgs) -> Result<ExitCode> {
     config.lease = Duration::from_millis(args.lease_ms.max(100));
     config.tls = args.tls.load("urna serve", &[args.listen])?;
     let scheme = tls::scheme(config.tls.as_ref());
-    let api = TcpListener::bind(args.listen).with_context(|| format!("binding {}", args.listen))?;
     let shutdown = async {
         match urna_server::shutdown_signal() {
             Ok(signal) => signal.await,

@@ -349,7 +349,11 @@ fn three_nodes_survive_sequencer_kills_and_a_database_restart_losing_no_receipt(
     // The chaos: find the sequencing node, kill it at a random moment, start it again.
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
     let mut epochs: Vec<i64> = Vec::new();
-    for k in 0..KILLS {
+    // From each kill to the next lease seen taken (the status polled every 50 ms).
+    let mut takeovers: Vec<Duration> = Vec::new();
+    let mut killed_at: Option<Instant> = None;
+    // The last round only waits for the takeover after the last kill.
+    for k in 0..=KILLS {
         let t = Instant::now();
         let holder = loop {
             assert!(
@@ -371,12 +375,17 @@ fn three_nodes_survive_sequencer_kills_and_a_database_restart_losing_no_receipt(
                 && nodes[i].child.is_some()
             {
                 epochs.push(s["sequencer"]["epoch"].as_i64().unwrap());
+                takeovers.extend(killed_at.map(|t| t.elapsed()));
                 break i;
             }
             std::thread::sleep(Duration::from_millis(50));
         };
+        if k == KILLS {
+            break;
+        }
         std::thread::sleep(Duration::from_millis(rng.gen_range(0..600)));
         nodes[holder].kill9();
+        killed_at = Some(Instant::now());
         eprintln!("pg_cluster: kill {k}: {} killed", names[holder]);
         if k == PG_RESTART_AT {
             pg.restart(Duration::from_millis(rng.gen_range(200..1000)));
@@ -400,7 +409,7 @@ fn three_nodes_survive_sequencer_kills_and_a_database_restart_losing_no_receipt(
 
     // A node takes over from the last one killed, and the sequencer catches up with
     // everything committed.
-    let killed = *epochs.last().unwrap();
+    let killed = epochs[KILLS - 1];
     let t = Instant::now();
     let (entries, epoch) = loop {
         let s = status(&addrs);
@@ -426,6 +435,19 @@ fn three_nodes_survive_sequencer_kills_and_a_database_restart_losing_no_receipt(
     assert!(
         epoch > KILLS as i64,
         "epoch {epoch} after {KILLS} takeovers: {epochs:?}"
+    );
+    eprintln!("pg_cluster: kill to new sequencer, in order: {takeovers:?}");
+    // Within seconds: a lease and a tick, with room for a loaded 2-core machine.
+    assert!(
+        takeovers.iter().all(|t| *t < Duration::from_secs(15)),
+        "a takeover took longer than 15 s: {takeovers:?}"
+    );
+    takeovers.sort();
+    eprintln!(
+        "pg_cluster: kill to new sequencer: median {:?}, longest {:?} over {} takeovers (lease {LEASE_MS} ms)",
+        takeovers[takeovers.len() / 2],
+        takeovers.last().unwrap(),
+        takeovers.len()
     );
     let shown = run(&["status", "--store", &url], 0);
     for n in names {
