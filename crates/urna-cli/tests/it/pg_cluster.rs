@@ -599,6 +599,11 @@ fn the_postgres_commands_name_what_is_missing_or_wrong() {
         out.contains("--definition and --log-key: required"),
         "{out}"
     );
+    // A --store that is no PostgreSQL address is a data directory, as --data.
+    let data = dir.path().join("data");
+    run(&["init", "--definition", p(&def), "--store", p(&data)], 0);
+    let out = run(&["status", "--store", p(&data)], 0);
+    assert!(out.contains("entries:    1 stored"), "{out}");
 
     let Some(pg) = PgServer::start() else { return };
     let url = pg.database("commands");
