@@ -64,6 +64,7 @@ mod forensics_cmd;
 mod incident_cmd;
 mod keys_cmd;
 mod log_cmd;
+mod pg_cmd;
 mod reading;
 mod report;
 mod revoke_cmd;
@@ -175,14 +176,24 @@ enum Command {
         #[arg(long, value_parser = share)]
         moving: Option<u32>,
     },
-    /// Create a data directory from an election definition.
+    /// Create a data directory (SQLite), or a PostgreSQL store with --store, from an election
+    /// definition.
     Init {
         /// The election definition (election.toml; its stations file sits beside it).
         #[arg(long)]
         definition: PathBuf,
         /// Data directory to create.
-        #[arg(long)]
-        data: PathBuf,
+        #[arg(long, required_unless_present = "store", conflicts_with = "store")]
+        data: Option<PathBuf>,
+        /// The store: an empty PostgreSQL database (`postgres://…`, `postgresql://…` or
+        /// `host=… dbname=…`) for several `urna serve --store` nodes, or a data directory to
+        /// create (as --data).
+        #[arg(long, value_name = "URL|DIR")]
+        store: Option<String>,
+        /// With a PostgreSQL --store: the log's private key file, created (mode 0600) if
+        /// missing; every `urna serve --store` node reads it.
+        #[arg(long, value_name = "FILE")]
+        log_key: Option<PathBuf>,
     },
     /// Ingest signed notes: note files, note packs (.notes) or directories of them.
     Ingest {
@@ -285,6 +296,14 @@ enum Command {
     Incident(incident_cmd::IncidentArgs),
     /// Serve intake over HTTP (`POST /v1/protocols`) and the public bundle, publishing
     /// continuously; stops cleanly on SIGINT or SIGTERM.
+    ///
+    /// With `--store postgres://…` (and --definition, --log-key, --node) it runs one of several
+    /// nodes on one PostgreSQL database: intake with receipts after commit, the sequencer
+    /// (one node at a time holds the lease; another takes over within seconds when it dies),
+    /// `GET /checkpoint`, `/tile/…` and `/v1/status`. On that engine the live tally and
+    /// results, witnesses' cosignatures, the public bundle, `/v1/proof/…`, scans and audit
+    /// notes are not served yet.
+    #[command(long_about)]
     Serve(serve_cmd::ServeArgs),
     /// Write the static public bundle for the published checkpoint (serve `OUT/current`).
     Publish(serve_cmd::PublishArgs),
@@ -328,11 +347,16 @@ enum Command {
     /// partner agencies co-sign, and a report (HTML and PDF) in the four languages.
     #[command(subcommand)]
     Assess(assess_cmd::AssessCommand),
-    /// Where the data directory stands: entries, log size, published checkpoint and its lag.
+    /// Where the data directory stands: entries, log size, published checkpoint and its lag;
+    /// with a PostgreSQL --store: the nodes, which one sequences, and each one's intake rate.
     Status {
         /// Data directory.
-        #[arg(long)]
-        data: PathBuf,
+        #[arg(long, required_unless_present = "store", conflicts_with = "store")]
+        data: Option<PathBuf>,
+        /// The store: a PostgreSQL database (`postgres://…` or `host=… dbname=…`) or a data
+        /// directory (as --data).
+        #[arg(long, value_name = "URL|DIR")]
+        store: Option<String>,
     },
     /// Risk-limiting audit of the seat outcome: assertions, the sample to hand count from a
     /// public seed, and the measured risk from the hand counts; `start`, `seed`, `sample --key`,
@@ -515,7 +539,25 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Backup(args) => backup_cmd::run_backup(&args),
         Command::Restore(args) => backup_cmd::run_restore(&args),
         Command::Assess(command) => assess_cmd::run(command),
-        Command::Init { definition, data } => {
+        Command::Init {
+            definition,
+            data,
+            store,
+            log_key,
+        } => {
+            let data = match (data, store) {
+                (_, Some(url)) if pg_cmd::is_url(&url) => {
+                    return pg_cmd::init(&url, &definition, log_key.as_deref());
+                }
+                (Some(d), _) => d,
+                (None, Some(dir)) => PathBuf::from(dir),
+                (None, None) => bail!("--data or --store: where to create the store"),
+            };
+            if log_key.is_some() {
+                bail!(
+                    "--log-key: only with a PostgreSQL --store (a data directory keeps its log key in secrets/log.key)"
+                );
+            }
             let store = Store::init(&data, &definition)
                 .with_context(|| format!("initialising {}", data.display()))?;
             let e = store.election();
@@ -651,7 +693,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Log { command } => log_cmd::run(command),
-        Command::Status { data } => log_cmd::status(&data),
+        Command::Status { data, store } => match (data, store) {
+            (_, Some(url)) if pg_cmd::is_url(&url) => pg_cmd::status(&url),
+            (Some(d), _) => log_cmd::status(&d),
+            (None, Some(dir)) => log_cmd::status(Path::new(&dir)),
+            (None, None) => bail!("--data or --store: the store to describe"),
+        },
         Command::Witness(args) => witness_cmd::run(args),
         Command::Incident(args) => incident_cmd::run(args),
         Command::Seats {

@@ -8,6 +8,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use urna_server::bundle::BundleWriter;
 use urna_server::conn::{FileBudget, FileLimit, SERVE_FILES};
+use urna_server::pg_serve::{PgServeConfig, run_pg};
 use urna_server::serve::{Bound, ServeConfig, run};
 use urna_server::tls::{self, Tls};
 use urna_store::IngestOptions;
@@ -16,8 +17,26 @@ use urna_store::IngestOptions;
 #[derive(clap::Args)]
 pub(crate) struct ServeArgs {
     /// Data directory (`urna init`).
+    #[arg(long, required_unless_present = "store", conflicts_with = "store")]
+    data: Option<PathBuf>,
+    /// The store: a PostgreSQL database (`postgres://…` or `host=… dbname=…`, initialised
+    /// by `urna init --store`) to run one of several nodes on, or a data directory (as --data).
+    #[arg(long, value_name = "URL|DIR")]
+    store: Option<String>,
+    /// With a PostgreSQL --store: the election definition it was initialised from.
     #[arg(long)]
-    data: PathBuf,
+    definition: Option<PathBuf>,
+    /// With a PostgreSQL --store: the log's private key file (`urna init --store --log-key`).
+    #[arg(long, value_name = "FILE")]
+    log_key: Option<PathBuf>,
+    /// With a PostgreSQL --store: this node's name, unique among the database's nodes
+    /// (default: the host name and the port).
+    #[arg(long)]
+    node: Option<String>,
+    /// With a PostgreSQL --store: the sequencer's lease in milliseconds; when the sequencing
+    /// node stops renewing it for this long, another node takes over.
+    #[arg(long, default_value_t = 3000)]
+    lease_ms: u64,
     /// Address of the intake and public API (port 0 picks a free port).
     #[arg(long, default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
@@ -103,9 +122,15 @@ pub(crate) struct PublishArgs {
 
 /// Runs `urna serve` until SIGINT or SIGTERM.
 pub(crate) fn serve(args: ServeArgs) -> Result<ExitCode> {
+    let data = match (&args.data, &args.store) {
+        (_, Some(url)) if crate::pg_cmd::is_url(url) => return serve_pg(&args),
+        (Some(d), _) => d.clone(),
+        (None, Some(dir)) => PathBuf::from(dir),
+        (None, None) => anyhow::bail!("--data or --store: the store to serve"),
+    };
     let (limit, max_connections) =
         connection_bound("urna serve", SERVE_FILES, args.max_connections);
-    let mut config = ServeConfig::new(&args.data);
+    let mut config = ServeConfig::new(&data);
     if let Some(b) = args.bundle {
         config.bundle = b;
     }
@@ -143,6 +168,63 @@ pub(crate) fn serve(args: ServeArgs) -> Result<ExitCode> {
             "urna serve: open-file limit {limit}; at most {max_connections} connections at once"
         );
     })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `urna serve --store postgres://…`: one node of several on one database.
+fn serve_pg(args: &ServeArgs) -> Result<ExitCode> {
+    let url = args.store.clone().unwrap_or_default();
+    let (Some(definition), Some(key)) = (args.definition.clone(), args.log_key.clone()) else {
+        anyhow::bail!(
+            "--definition and --log-key: required with a PostgreSQL --store (the definition it was initialised from, and the log's private key file)"
+        );
+    };
+    let signer = crate::pg_cmd::log_key(&key, &definition, false)?;
+    let (limit, max_connections) =
+        connection_bound("urna serve", SERVE_FILES, args.max_connections);
+    let api = TcpListener::bind(args.listen).with_context(|| format!("binding {}", args.listen))?;
+    let port = api.local_addr()?.port();
+    let node = match args.node.clone() {
+        Some(n) if !n.trim().is_empty() && n.len() <= 64 => n,
+        Some(n) => anyhow::bail!("--node {n:?}: a node name is 1 to 64 characters"),
+        None => format!(
+            "{}:{}",
+            std::fs::read_to_string("/etc/hostname")
+                .map(|h| h.trim().to_owned())
+                .unwrap_or_else(|_| "node".into()),
+            port
+        ),
+    };
+    let mut config = PgServeConfig::new(&url, definition, signer, &node);
+    config.max_inflight = args.max_inflight;
+    config.body_timeout = Duration::from_millis(args.body_timeout_ms);
+    config.header_timeout = Duration::from_millis(args.header_timeout_ms.max(1));
+    config.max_connections = max_connections;
+    config.checkpoint_every = Duration::from_millis(args.checkpoint_ms.max(1));
+    config.lease = Duration::from_millis(args.lease_ms.max(100));
+    config.tls = args.tls.load("urna serve", &[args.listen])?;
+    let scheme = tls::scheme(config.tls.as_ref());
+    let shutdown = async {
+        match urna_server::shutdown_signal() {
+            Ok(signal) => signal.await,
+            Err(e) => {
+                eprintln!("urna serve: cannot install signal handlers ({e}); stop with SIGKILL");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    let summary = run_pg(&config, api, shutdown, |addr| {
+        println!("urna serve: listening on {scheme}://{addr}");
+        println!("urna serve: node {node} on PostgreSQL (no public bundle on this engine)");
+        println!(
+            "urna serve: open-file limit {limit}; at most {max_connections} connections at once"
+        );
+    })
+    .context("serving the PostgreSQL store (--store)")?;
+    eprintln!(
+        "urna serve: stopped; {} stored, {} duplicates, {} refused",
+        summary.stored, summary.duplicates, summary.rejected
+    );
     Ok(ExitCode::SUCCESS)
 }
 

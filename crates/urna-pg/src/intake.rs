@@ -9,7 +9,34 @@ use urna_tlog::Clock;
 
 use crate::{PgError, PgStore, from_sql, hash32, to_sql};
 
+/// What [`PgStore::ingest_acks`] gives for a batch: each note's outcome with its station, and
+/// the time stored (the receipts' time).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PgAcks {
+    /// One outcome per note, in input order.
+    pub outcomes: Vec<Outcome>,
+    /// The station id of each note that parsed (`None` for a note refused before that).
+    pub stations: Vec<Option<String>>,
+    /// The node's clock when the batch was admitted, Unix milliseconds (`received_ms`).
+    pub time_ms: u64,
+}
+
 impl PgStore {
+    /// Like [`PgStore::ingest`], with each note's station and the time stored, for receipts.
+    ///
+    /// # Errors
+    /// [`PgError::Db`] if the database fails (nothing of the batch is stored then, or, if
+    /// the connection broke during the commit, the batch may be stored without an answer:
+    /// a resend is answered as a duplicate).
+    pub fn ingest_acks(&mut self, notes: &[Vec<u8>], clock: &dyn Clock) -> Result<PgAcks, PgError> {
+        let (outcomes, stations, now) = self.admit_batch(notes, clock)?;
+        Ok(PgAcks {
+            outcomes,
+            stations,
+            time_ms: from_sql(now),
+        })
+    }
+
     /// Ingests a batch of notes: each is checked (signature, parse, every rule) on this node's
     /// cores, then the batch is admitted against the stations' current state in one
     /// transaction, with the same rule and the same verdicts as the SQLite store (accepted,
@@ -26,6 +53,16 @@ impl PgStore {
         notes: &[Vec<u8>],
         clock: &dyn Clock,
     ) -> Result<Vec<Outcome>, PgError> {
+        Ok(self.admit_batch(notes, clock)?.0)
+    }
+
+    /// The batch's outcomes, stations and admission time; see [`PgStore::ingest`].
+    #[allow(clippy::type_complexity)] // the three parts of `PgAcks`, before conversion
+    fn admit_batch(
+        &mut self,
+        notes: &[Vec<u8>],
+        clock: &dyn Clock,
+    ) -> Result<(Vec<Outcome>, Vec<Option<String>>, i64), PgError> {
         let election = &self.election;
         let threads = std::thread::available_parallelism().map_or(2, usize::from);
         let per = notes.len().div_ceil(threads).max(1);
@@ -229,7 +266,11 @@ impl PgStore {
             tx.execute("UPDATE intake_head SET next_idx = $1", &[&to_sql(next)])?;
         }
         tx.commit()?;
-        Ok(outcomes)
+        let stations = checked
+            .iter()
+            .map(|r| r.as_ref().ok().map(|s| station_id(s).to_owned()))
+            .collect();
+        Ok((outcomes, stations, now))
     }
 }
 

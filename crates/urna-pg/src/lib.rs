@@ -17,12 +17,16 @@
 //!   the derived tables are compared with the history that gives, and the tree is checked
 //!   against the last signed checkpoint: a database edited outside urna is refused.
 //!
+//! - **Nodes** ([`nodes`]): each `urna serve` node's heartbeat row (intake count and rate,
+//!   whether it sequences), read by `urna status --store` and `GET /v1/status`.
+//!
 //! Out of scope (for now): the live tally, decisions' and audits' intake through the server,
-//! witnesses and the published checkpoint, the public bundle; the `urna` commands choosing this
-//! engine by URL; station key revocations (`urna/revocation/v1`): intake here refuses them as a
-//! body of unknown type, and checks every station signature against the definition's keys.
+//! witnesses and the published checkpoint, the public bundle; station key revocations
+//! (`urna/revocation/v1`): intake here refuses them as a body of unknown type, and checks every
+//! station signature against the definition's keys.
 
 mod intake;
+pub mod nodes;
 mod sequencer;
 
 use std::collections::BTreeMap;
@@ -36,17 +40,24 @@ use urna_model::protocol::hex;
 use urna_store::log::LogTree;
 use urna_store::{MemoryHistory, StoreError, StoredRow};
 
+pub use intake::PgAcks;
 pub use sequencer::PgSequencer;
 
 /// Schema version written in `meta`; bumped by append-only migrations.
-const SCHEMA_VERSION: &str = "1";
+const SCHEMA_VERSION: &str = "2";
+
+/// The migrations, in order: migration `i` takes schema `i` to schema `i + 1`.
+const MIGRATIONS: [&str; 2] = [
+    include_str!("../migrations/0001_entries.sql"),
+    include_str!("../migrations/0002_nodes.sql"),
+];
 
 /// Why an operation on the PostgreSQL store failed.
 #[derive(Debug, thiserror::Error)]
 pub enum PgError {
     /// PostgreSQL failed (connection, statement, transaction). The message holds the cause,
     /// printed once.
-    #[error("postgresql: {0}")]
+    #[error("postgresql: {}", db_text(.0))]
     Db(postgres::Error),
     /// The database is not initialised, already is, or the arguments do not fit it.
     #[error("{0}")]
@@ -81,6 +92,18 @@ pub enum PgError {
         /// The token in the database.
         current: i64,
     },
+}
+
+/// A PostgreSQL error with its cause (the server's message, or the I/O error): the client
+/// crate's own text is only "db error" or "error communicating with the server".
+fn db_text(e: &postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("{}: {}", db.severity(), db.message()),
+        None => match std::error::Error::source(e) {
+            Some(cause) => format!("{e}: {cause}"),
+            None => e.to_string(),
+        },
+    }
 }
 
 impl From<postgres::Error> for PgError {
@@ -147,7 +170,9 @@ impl PgStore {
             ));
         }
         let mut tx = client.transaction()?;
-        tx.batch_execute(include_str!("../migrations/0001_entries.sql"))?;
+        for m in MIGRATIONS {
+            tx.batch_execute(m)?;
+        }
         tx.execute(
             "INSERT INTO meta (key, value) VALUES ('schema', $1), ('election', $2), ('definition_sha256', $3)",
             &[&SCHEMA_VERSION, &election.id, &hex(&election.digest)],
@@ -191,6 +216,7 @@ impl PgStore {
         let election = load_definition(definition)?;
         check_signer(&election, &signer)?;
         let mut client = connect(url)?;
+        migrate(&mut client)?;
         check_meta(&mut client, &election)?;
         let mut store = Self {
             client,
@@ -199,6 +225,20 @@ impl PgStore {
         };
         store.check()?;
         Ok(store)
+    }
+
+    /// Replaces this store's connection with a new one to `url` (after the database restarted
+    /// or the connection broke). The store was checked at open; a new connection to the same
+    /// database needs no second check, but the database must still hold this election.
+    ///
+    /// # Errors
+    /// [`PgError::Db`] if the server cannot be reached; [`PgError::Store`] if it now holds
+    /// another election or schema.
+    pub fn reconnect(&mut self, url: &str) -> Result<(), PgError> {
+        let mut client = connect(url)?;
+        check_meta(&mut client, &self.election)?;
+        self.client = client;
+        Ok(())
     }
 
     /// The election.
@@ -437,6 +477,117 @@ fn check_signer(e: &Election, signer: &NoteSigner) -> Result<(), PgError> {
         )));
     }
     Ok(())
+}
+
+/// Brings a store of an older schema to [`SCHEMA_VERSION`], one append-only migration at a
+/// time, each in its own transaction (several nodes starting at once take turns on `meta`).
+fn migrate(client: &mut Client) -> Result<(), PgError> {
+    let exists: bool = client
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM information_schema.tables \
+             WHERE table_schema = current_schema() AND table_name = 'meta')",
+            &[],
+        )?
+        .get(0);
+    if !exists {
+        return Ok(());
+    }
+    loop {
+        let mut tx = client.transaction()?;
+        let schema: Option<String> = tx
+            .query_opt(
+                "SELECT value FROM meta WHERE key = 'schema' FOR UPDATE",
+                &[],
+            )?
+            .map(|r| r.get(0));
+        let Some(n) = schema.as_deref().and_then(|v| v.parse::<usize>().ok()) else {
+            return Ok(());
+        };
+        let Some(m) = MIGRATIONS.get(n).filter(|_| n >= 1) else {
+            return Ok(());
+        };
+        tx.batch_execute(m)?;
+        tx.execute(
+            "UPDATE meta SET value = $1 WHERE key = 'schema'",
+            &[&(n + 1).to_string()],
+        )?;
+        tx.commit()?;
+    }
+}
+
+/// Reads of what the sequencer published (checkpoint, tiles) and of stored notes, on a
+/// connection of their own: what a node's public side serves. Needs no definition and no key.
+pub struct PgReader {
+    client: Client,
+}
+
+impl std::fmt::Debug for PgReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgReader").finish_non_exhaustive()
+    }
+}
+
+impl PgReader {
+    /// Connects to `url`.
+    ///
+    /// # Errors
+    /// [`PgError::Db`].
+    pub fn connect(url: &str) -> Result<Self, PgError> {
+        Ok(Self {
+            client: connect(url)?,
+        })
+    }
+
+    /// The latest checkpoint the sequencer signed, if any.
+    ///
+    /// # Errors
+    /// [`PgError::Db`].
+    pub fn checkpoint(&mut self) -> Result<Option<Vec<u8>>, PgError> {
+        Ok(self
+            .client
+            .query_one("SELECT checkpoint FROM sequencer", &[])?
+            .get(0))
+    }
+
+    /// A tile by its C2SP tlog-tiles path, if written.
+    ///
+    /// # Errors
+    /// [`PgError::Db`].
+    pub fn tile(&mut self, path: &str) -> Result<Option<Vec<u8>>, PgError> {
+        Ok(self
+            .client
+            .query_opt("SELECT data FROM tiles WHERE path = $1", &[&path])?
+            .map(|r| r.get(0)))
+    }
+
+    /// The note of entry `index`, if stored (committed).
+    ///
+    /// # Errors
+    /// [`PgError::Db`].
+    pub fn note(&mut self, index: u64) -> Result<Option<Vec<u8>>, PgError> {
+        Ok(self
+            .client
+            .query_opt("SELECT note FROM entries WHERE idx = $1", &[&to_sql(index)])?
+            .map(|r| r.get(0)))
+    }
+
+    /// Every checkpoint the log signed, oldest first.
+    ///
+    /// # Errors
+    /// [`PgError::Db`].
+    pub fn checkpoints(&mut self) -> Result<Vec<Vec<u8>>, PgError> {
+        Ok(self
+            .client
+            .query("SELECT note FROM checkpoints ORDER BY size", &[])?
+            .into_iter()
+            .map(|r| r.get(0))
+            .collect())
+    }
+
+    /// The connection, for [`nodes`].
+    pub fn client(&mut self) -> &mut Client {
+        &mut self.client
+    }
 }
 
 /// Refuses a database of another schema, election or definition.

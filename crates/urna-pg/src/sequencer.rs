@@ -104,6 +104,20 @@ impl PgSequencer {
         self.signed
     }
 
+    /// Gives the lease up (a node stopping cleanly), so that another node takes over at its
+    /// next try instead of after the lease expires. Only this sequencer's own lease is
+    /// released: if its epoch is no longer the current one, nothing changes.
+    ///
+    /// # Errors
+    /// [`PgError::Db`].
+    pub fn release(mut self) -> Result<(), PgError> {
+        self.client.execute(
+            "UPDATE sequencer SET expires = '-infinity' WHERE epoch = $1",
+            &[&self.epoch],
+        )?;
+        Ok(())
+    }
+
     /// Appends the entries committed since the last step, writes their tiles, signs a
     /// checkpoint and renews the lease, in one transaction that first checks the fencing
     /// token. Returns the new checkpoint, or `None` if nothing was committed since (the lease

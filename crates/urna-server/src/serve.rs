@@ -137,6 +137,9 @@ pub enum ServeError {
     /// A listener or the runtime failed.
     #[error("{0}")]
     Io(#[from] io::Error),
+    /// The PostgreSQL store could not be opened ([`crate::pg_serve`]).
+    #[error(transparent)]
+    Pg(#[from] urna_pg::PgError),
     /// The store thread failed: intake stopped (nothing acknowledged was lost).
     #[error("intake stopped: {0}")]
     Intake(String),
@@ -144,7 +147,7 @@ pub enum ServeError {
 
 /// What a note's intake came to, sent back to the waiting request.
 #[derive(Debug)]
-enum Answer {
+pub(crate) enum Answer {
     Stored {
         index: u64,
         quarantined: bool,
@@ -171,22 +174,22 @@ enum Answer {
 
 /// A note waiting for intake, with where to send its answer and its place in the intake
 /// bound (held until the note is answered, even if the client has gone).
-struct Job {
-    note: Vec<u8>,
+pub(crate) struct Job {
+    pub(crate) note: Vec<u8>,
     // Fields drop in order: the permit is freed before a dropped reply wakes the handler.
-    permit: OwnedSemaphorePermit,
-    reply: oneshot::Sender<Answer>,
+    pub(crate) permit: OwnedSemaphorePermit,
+    pub(crate) reply: oneshot::Sender<Answer>,
 }
 
 /// Counters for `/metrics` (Prometheus text format).
 #[derive(Debug, Default)]
-struct Metrics {
-    accepted: AtomicU64,
-    quarantined: AtomicU64,
-    duplicates: AtomicU64,
-    rejected: AtomicU64,
-    overloaded: AtomicU64,
-    public_reads: AtomicU64,
+pub(crate) struct Metrics {
+    pub(crate) accepted: AtomicU64,
+    pub(crate) quarantined: AtomicU64,
+    pub(crate) duplicates: AtomicU64,
+    pub(crate) rejected: AtomicU64,
+    pub(crate) overloaded: AtomicU64,
+    pub(crate) public_reads: AtomicU64,
     published_size: AtomicU64,
     bundle_size: AtomicU64,
     publish_failures: AtomicU64,
@@ -272,7 +275,12 @@ struct ErrorFields<'a> {
     field: Option<&'a str>,
 }
 
-fn error(status: StatusCode, code: &str, message: &str, field: Option<&str>) -> Response {
+pub(crate) fn error(
+    status: StatusCode,
+    code: &str,
+    message: &str,
+    field: Option<&str>,
+) -> Response {
     let body = serde_json::to_vec(&ErrorBody {
         error: ErrorFields {
             code,
@@ -284,14 +292,14 @@ fn error(status: StatusCode, code: &str, message: &str, field: Option<&str>) -> 
     (status, [(header::CONTENT_TYPE, JSON)], body).into_response()
 }
 
-fn unavailable(code: &str, message: &str) -> Response {
+pub(crate) fn unavailable(code: &str, message: &str) -> Response {
     let mut r = error(StatusCode::SERVICE_UNAVAILABLE, code, message, None);
     r.headers_mut()
         .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
     r
 }
 
-const JSON: &str = "application/json";
+pub(crate) const JSON: &str = "application/json";
 
 /// The HTTP status of a refusal: malformed → 400, unauthentic → 403, against the station's
 /// history → 409, not of this election → 422.
@@ -407,27 +415,11 @@ async fn post_protocol(State(app): State<Arc<App>>, request: Request) -> Respons
     if let Some(refused) = stopping(&app) {
         return refused;
     }
-    let note = Limit {
-        bytes: MAX_NOTE_BODY,
-        what: "a note",
-        body: "the request body",
-    };
-    if let Some(refused) = note.declared_too_large(&request) {
-        return refused;
-    }
-    // The body is read before a permit is taken: the permits bound the notes waiting for
-    // intake, and a slow sender holding one would refuse others' submissions.
-    let bytes = match note.read(request, app.body_timeout).await {
-        Ok(bytes) => bytes,
-        Err(refused) => return refused,
-    };
-    let Ok(permit) = Arc::clone(&app.permits).try_acquire_owned() else {
-        app.metrics.overloaded.fetch_add(1, Ordering::Relaxed);
-        return unavailable(
-            "overloaded",
-            "too many submissions in flight; nothing was stored, send again after Retry-After seconds",
-        );
-    };
+    let (bytes, permit) =
+        match take_note(request, app.body_timeout, &app.permits, &app.metrics).await {
+            Ok(taken) => taken,
+            Err(refused) => return refused,
+        };
     let (reply, answer) = oneshot::channel();
     let sent = app.jobs.send(Job {
         note: bytes.to_vec(),
@@ -438,6 +430,56 @@ async fn post_protocol(State(app): State<Arc<App>>, request: Request) -> Respons
         Ok(()) => answer.await.ok(),
         Err(_) => None,
     };
+    answer_response(
+        &app.metrics,
+        answer,
+        &bytes,
+        async |index| stored_note(&app.data, index).await,
+        |index, hash, time_ms| app.log.receipt(index, hash, time_ms),
+    )
+    .await
+}
+
+/// The front of `POST /v1/protocols`: the body (refused if declared or found too large, or
+/// too slow) and then a place in the intake bound (`503` with `Retry-After` past it). The
+/// body is read before a permit is taken: the permits bound the notes waiting for intake, and
+/// a slow sender holding one would refuse others' submissions.
+pub(crate) async fn take_note(
+    request: Request,
+    body_timeout: Duration,
+    permits: &Arc<Semaphore>,
+    metrics: &Metrics,
+) -> Result<(Bytes, OwnedSemaphorePermit), Response> {
+    let note = Limit {
+        bytes: MAX_NOTE_BODY,
+        what: "a note",
+        body: "the request body",
+    };
+    if let Some(refused) = note.declared_too_large(&request) {
+        return Err(refused);
+    }
+    let bytes = note.read(request, body_timeout).await?;
+    let Ok(permit) = Arc::clone(permits).try_acquire_owned() else {
+        metrics.overloaded.fetch_add(1, Ordering::Relaxed);
+        return Err(unavailable(
+            "overloaded",
+            "too many submissions in flight; nothing was stored, send again after Retry-After seconds",
+        ));
+    };
+    Ok((bytes, permit))
+}
+
+/// The answer to `POST /v1/protocols` once intake answered (`None`: intake failed before the
+/// note was committed): a refusal with its status and code, or `201`/`200` with the log's
+/// signed receipt, made by `receipt`. A duplicate of the same text under other bytes carries
+/// the stored note, read by `held`.
+pub(crate) async fn answer_response(
+    m: &Metrics,
+    answer: Option<Answer>,
+    bytes: &[u8],
+    held: impl AsyncFnOnce(u64) -> Result<String, String>,
+    receipt: impl FnOnce(u64, &[u8; 32], u64) -> Vec<u8>,
+) -> Response {
     let Some(answer) = answer else {
         return error(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -446,7 +488,6 @@ async fn post_protocol(State(app): State<Arc<App>>, request: Request) -> Respons
             None,
         );
     };
-    let m = &app.metrics;
     let (status, label, index, station, hash, time_ms) = match answer {
         Answer::Rejected(r) => {
             m.rejected.fetch_add(1, Ordering::Relaxed);
@@ -493,10 +534,10 @@ async fn post_protocol(State(app): State<Arc<App>>, request: Request) -> Respons
     };
     // The same text under other signatures is a duplicate too (intake is idempotent by
     // text): the answer then carries the note the log holds, which the receipt names.
-    let held = if hash == urna_model::intake::sha256(&bytes) {
+    let held = if hash == urna_model::intake::sha256(bytes) {
         None
     } else {
-        match stored_note(&app.data, index).await {
+        match held(index).await {
             Ok(note) => Some(note),
             Err(e) => {
                 return error(
@@ -508,7 +549,7 @@ async fn post_protocol(State(app): State<Arc<App>>, request: Request) -> Respons
             }
         }
     };
-    let receipt = app.log.receipt(index, &hash, time_ms);
+    let receipt = receipt(index, &hash, time_ms);
     let body = StoredBody {
         status: label,
         index,
@@ -560,7 +601,7 @@ const CACHE_BYTES: usize = 256 << 20;
 
 /// A public path is plain: segments of `[A-Za-z0-9._%-]`, none empty or starting with a dot.
 /// Anything else (traversal, hidden files, odd bytes) is not in the bundle.
-fn plain_path(path: &str) -> bool {
+pub(crate) fn plain_path(path: &str) -> bool {
     !path.is_empty()
         && path.len() <= 512
         && path.split('/').all(|seg| {
@@ -572,7 +613,7 @@ fn plain_path(path: &str) -> bool {
         })
 }
 
-fn content_type(path: &str) -> &'static str {
+pub(crate) fn content_type(path: &str) -> &'static str {
     if path.starts_with("tile/") || path.starts_with("blob/") {
         return "application/octet-stream";
     }
@@ -590,7 +631,7 @@ fn content_type(path: &str) -> &'static str {
     }
 }
 
-fn cache_control(path: &str) -> &'static str {
+pub(crate) fn cache_control(path: &str) -> &'static str {
     let immutable = path.starts_with("blob/")
         || (path.starts_with("tile/") && !path.contains(".p/") && Tile::parse_path(path).is_ok());
     if immutable {
@@ -600,7 +641,7 @@ fn cache_control(path: &str) -> &'static str {
     }
 }
 
-fn not_found(path: &str) -> Response {
+pub(crate) fn not_found(path: &str) -> Response {
     error(
         StatusCode::NOT_FOUND,
         "not-found",

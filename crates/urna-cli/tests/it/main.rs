@@ -23,6 +23,8 @@ mod map;
 mod nginx;
 mod open_lists;
 mod openapi;
+mod pg_cluster;
+pub mod pg_server;
 mod revocations;
 mod serve;
 pub mod server;

@@ -361,3 +361,88 @@ fn two_nodes_ingesting_the_same_notes_at_once_store_each_exactly_once() {
     seq.step().unwrap().unwrap();
     assert_eq!(seq.signed_size(), 201);
 }
+
+#[test]
+fn a_schema_1_store_is_migrated_at_open_and_the_nodes_table_shows_heartbeats() {
+    let Some(server) = server::Server::start() else {
+        return;
+    };
+    let f = fixture(12);
+    let (_, signer) = sqlite(&f);
+    let url = server.database("migrate");
+    let mut pg = PgStore::init(&url, &f.definition, signer.clone()).unwrap();
+    let acks = pg.ingest_acks(&f.protocols[..3], &SystemClock).unwrap();
+    assert_eq!(acks.outcomes.len(), 3);
+    assert!(acks.time_ms > 0);
+    assert!(acks.stations.iter().all(Option::is_some));
+    drop(pg);
+    // Back to schema 1, as a store written by the previous version is.
+    let mut admin = urna_pg::connect(&url).unwrap();
+    admin
+        .batch_execute("DROP TABLE nodes; UPDATE meta SET value = '1' WHERE key = 'schema'")
+        .unwrap();
+    let err = urna_pg::nodes::cluster(&mut admin).unwrap_err().to_string();
+    assert!(err.contains("no table `nodes`"), "{err}");
+    PgStore::open(&url, &f.definition, signer.clone()).unwrap();
+    let schema: String = admin
+        .query_one("SELECT value FROM meta WHERE key = 'schema'", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(schema, "2");
+
+    // Heartbeats, and the sequencer as the cluster view shows it.
+    let c = urna_pg::nodes::cluster(&mut admin).unwrap();
+    assert_eq!((c.entries, c.signed, c.holder.as_str()), (4, 0, ""));
+    assert!(c.nodes.is_empty());
+    for (name, intake, sequencing) in [("b", 7, false), ("a", 3, true), ("a", 5, true)] {
+        urna_pg::nodes::beat(
+            &mut admin,
+            &urna_pg::nodes::Heartbeat {
+                name,
+                listen: "127.0.0.1:1",
+                started_ms: 1_700_000_000_000,
+                intake,
+                rate: 2.5,
+                sequencing,
+            },
+        )
+        .unwrap();
+    }
+    let seq = PgSequencer::acquire(&url, signer.clone(), "a", LEASE)
+        .unwrap()
+        .unwrap();
+    let c = urna_pg::nodes::cluster(&mut admin).unwrap();
+    let names: Vec<(&str, u64, bool)> = c
+        .nodes
+        .iter()
+        .map(|n| (n.name.as_str(), n.intake, n.sequencing))
+        .collect();
+    assert_eq!(names, [("a", 5, true), ("b", 7, false)]);
+    assert!(c.nodes.iter().all(|n| n.seen_ago_s < 60.0 && n.rate == 2.5));
+    assert_eq!((c.holder.as_str(), c.epoch), ("a", 1));
+    assert!(c.lease_left_s > 0.0);
+
+    // A released lease is free at once; a stale sequencer cannot release another's.
+    seq.release().unwrap();
+    let c = urna_pg::nodes::cluster(&mut admin).unwrap();
+    assert!(c.lease_left_s.is_infinite() && c.lease_left_s < 0.0);
+    let stale = PgSequencer::acquire(&url, signer.clone(), "b", LEASE)
+        .unwrap()
+        .unwrap();
+    assert!(
+        PgSequencer::acquire(&url, signer.clone(), "c", LEASE)
+            .unwrap()
+            .is_none(),
+        "b's lease was taken while it ran"
+    );
+    admin
+        .execute("UPDATE sequencer SET expires = now() - interval '1 s'", &[])
+        .unwrap();
+    let _current = PgSequencer::acquire(&url, signer, "c", LEASE)
+        .unwrap()
+        .unwrap();
+    stale.release().unwrap();
+    let c = urna_pg::nodes::cluster(&mut admin).unwrap();
+    assert_eq!((c.holder.as_str(), c.epoch), ("c", 3));
+    assert!(c.lease_left_s > 1.0, "b's release freed c's lease: {c:?}");
+}

@@ -1,0 +1,713 @@
+//! `urna serve --store postgres://…`: one of several intake nodes on one PostgreSQL database
+//! (crate `urna_pg`, docs/ARCHITECTURE.md §5.1).
+//!
+//! ```text
+//! POST /v1/protocols ─► handler ─► jobs queue ─► intake thread: PgStore::ingest_acks
+//!        ▲  (permit of the intake bound)            (a batch per transaction, under the
+//!        └──── receipt ◄── oneshot ◄── answer ───── intake_head row lock; answer after COMMIT)
+//!
+//! GET /checkpoint, /tile/…  ─► reader threads ─► tables `sequencer`, `tiles`
+//! GET /v1/status            ─► reader threads ─► tables `nodes`, `sequencer`, `intake_head`
+//!
+//! coordinator thread: every tick: the sequencer (PgSequencer::acquire while another node
+//!                     holds the lease; PgSequencer::step while this one does), and once a
+//!                     second this node's heartbeat row in `nodes`
+//! ```
+//!
+//! Every node takes intake on its own and answers with the log's signed receipt only after the
+//! transaction holding the note committed, exactly as the SQLite `urna serve` does, with the
+//! same request, answers and receipts ([`crate::serve`]'s handler parts are called, not
+//! copied). Every node runs the sequencer loop; the database's lease row lets one sequence at
+//! a time, and the fencing token keeps a node that lost its lease from writing. When the
+//! sequencing node dies, its lease expires and another node takes over at its next try.
+//!
+//! If the database goes away (restart, network), intake answers `503` with `Retry-After`
+//! and the node reconnects by itself; a note whose commit was in flight is either stored (a
+//! resend is answered as a duplicate, with a receipt) or not (a resend stores it).
+//!
+//! Out of scope on this engine for now: the live tally and results, witnesses' cosignatures
+//! and the published (cosigned) checkpoint, the public bundle, inclusion proofs
+//! (`GET /v1/proof/…`), scans, and audit notes. `GET /checkpoint` is the sequencer's own
+//! signed checkpoint; the tiles beside it let any reader prove inclusion and consistency.
+
+use std::io;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path as UrlPath, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::Serialize;
+use tokio::sync::{Semaphore, oneshot};
+use urna_model::intake::Verdict;
+use urna_model::note::NoteSigner;
+use urna_pg::nodes::{self, Heartbeat};
+use urna_pg::{PgError, PgReader, PgSequencer, PgStore};
+use urna_store::{Clock, Outcome, SystemClock};
+
+use crate::conn::ConnLimits;
+use crate::serve::{
+    Answer, JSON, Job, Metrics, ServeError, ServeSummary, answer_response, cache_control,
+    content_type, error, not_found, plain_path, take_note, unavailable,
+};
+
+/// Settings of `urna serve --store postgres://…`.
+#[derive(Debug, Clone)]
+pub struct PgServeConfig {
+    /// The database (`postgres://…` or `host=… dbname=…`).
+    pub url: String,
+    /// The election definition the store was initialised from.
+    pub definition: PathBuf,
+    /// The log key (signs receipts, and checkpoints while this node sequences).
+    pub signer: NoteSigner,
+    /// This node's name, unique among the nodes of the database.
+    pub node: String,
+    /// Most notes accepted for intake and not yet answered; past it, `503`.
+    pub max_inflight: usize,
+    /// Most notes in one intake transaction.
+    pub batch: usize,
+    /// Longest time to receive a request body; past it, `408`.
+    pub body_timeout: Duration,
+    /// Longest time to receive a request head or stay idle.
+    pub header_timeout: Duration,
+    /// Most client connections open at once.
+    pub max_connections: usize,
+    /// How often the sequencing node appends, writes tiles and signs a checkpoint.
+    pub checkpoint_every: Duration,
+    /// The sequencer's lease: a node that stops renewing it for this long is replaced.
+    pub lease: Duration,
+    /// HTTPS ([`crate::tls`]); `None`: plain HTTP, for loopback only.
+    pub tls: Option<crate::tls::Tls>,
+}
+
+impl PgServeConfig {
+    /// Defaults: 4,096 notes in flight, 500 notes per transaction, 10 s timeouts, 1,024
+    /// connections, a checkpoint every second, a 3-second lease.
+    pub fn new(url: &str, definition: PathBuf, signer: NoteSigner, node: &str) -> Self {
+        Self {
+            url: url.to_owned(),
+            definition,
+            signer,
+            node: node.to_owned(),
+            max_inflight: 4096,
+            batch: 500,
+            body_timeout: Duration::from_secs(10),
+            header_timeout: crate::conn::DEFAULT_HEADER_TIMEOUT,
+            max_connections: 1024,
+            checkpoint_every: Duration::from_secs(1),
+            lease: Duration::from_secs(3),
+            tls: None,
+        }
+    }
+}
+
+/// What this node knows of itself, shared by its threads.
+#[derive(Debug, Default)]
+struct NodeState {
+    /// It holds the sequencer's lease.
+    sequencing: AtomicBool,
+    /// The database is unreachable for intake (answers `503` meanwhile).
+    db_down: AtomicBool,
+    /// The server is stopping.
+    stopping: AtomicBool,
+}
+
+/// A read for the reader threads, and where to send its answer.
+struct ReadJob {
+    what: Read,
+    reply: oneshot::Sender<Result<Option<Vec<u8>>, String>>,
+}
+
+enum Read {
+    Checkpoint,
+    Tile(String),
+    Note(u64),
+    Status,
+}
+
+/// Reader threads (each its own connection).
+const READERS: usize = 2;
+
+/// Shared state of the request handlers.
+struct App {
+    jobs: mpsc::Sender<Job>,
+    reads: mpsc::Sender<ReadJob>,
+    permits: Arc<Semaphore>,
+    body_timeout: Duration,
+    signer: NoteSigner,
+    metrics: Arc<Metrics>,
+    state: Arc<NodeState>,
+}
+
+impl App {
+    async fn read(&self, what: Read) -> Result<Option<Vec<u8>>, String> {
+        let (reply, answer) = oneshot::channel();
+        self.reads
+            .send(ReadJob { what, reply })
+            .map_err(|_| "the reader threads stopped".to_owned())?;
+        answer
+            .await
+            .map_err(|_| "the reader thread failed".to_owned())?
+    }
+}
+
+/// Runs one node until `shutdown` completes: opens the store (every row checked, as at any
+/// open), starts the intake, reader and coordinator threads, calls `on_bound` with the API
+/// address, serves, then drains: stops taking notes (`503`), answers every note in flight after
+/// its commit, signs a last checkpoint if it sequences and gives the lease up.
+///
+/// # Errors
+/// [`ServeError`] if the store cannot be opened or the listener fails.
+pub fn run_pg(
+    config: &PgServeConfig,
+    api: std::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    on_bound: impl FnOnce(SocketAddr),
+) -> Result<ServeSummary, ServeError> {
+    let store = PgStore::open(&config.url, &config.definition, config.signer.clone())?;
+    let listen = api.local_addr()?;
+    let state = Arc::new(NodeState::default());
+    let metrics = Arc::new(Metrics::default());
+    let (jobs_tx, jobs_rx) = mpsc::channel::<Job>();
+    let intake = {
+        let (url, state, batch) = (config.url.clone(), Arc::clone(&state), config.batch.max(1));
+        std::thread::Builder::new()
+            .name("urna-pg-intake".into())
+            .spawn(move || intake_loop(store, &url, &jobs_rx, batch, &state))?
+    };
+    let (reads_tx, reads_rx) = mpsc::channel::<ReadJob>();
+    let reads_rx = Arc::new(Mutex::new(reads_rx));
+    let mut readers = Vec::new();
+    for i in 0..READERS {
+        let (url, rx, state, node) = (
+            config.url.clone(),
+            Arc::clone(&reads_rx),
+            Arc::clone(&state),
+            config.node.clone(),
+        );
+        readers.push(
+            std::thread::Builder::new()
+                .name(format!("urna-pg-read-{i}"))
+                .spawn(move || reader_loop(&url, &rx, &state, &node))?,
+        );
+    }
+    let coordinator = {
+        let (config, state, metrics) = (config.clone(), Arc::clone(&state), Arc::clone(&metrics));
+        std::thread::Builder::new()
+            .name("urna-pg-sequencer".into())
+            .spawn(move || coordinator_loop(&config, &listen.to_string(), &state, &metrics))?
+    };
+    let permits = Arc::new(Semaphore::new(config.max_inflight.max(1)));
+    let app = Arc::new(App {
+        jobs: jobs_tx,
+        reads: reads_tx,
+        permits,
+        body_timeout: config.body_timeout,
+        signer: config.signer.clone(),
+        metrics: Arc::clone(&metrics),
+        state: Arc::clone(&state),
+    });
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("urna-http")
+        .build()?;
+    let served: io::Result<()> = runtime.block_on(async {
+        api.set_nonblocking(true)?;
+        let api = tokio::net::TcpListener::from_std(api)?;
+        let mut shutdown = std::pin::pin!(shutdown);
+        let stopped_early = tokio::select! {
+            biased;
+            () = &mut shutdown => true,
+            () = std::future::ready(()) => false,
+        };
+        on_bound(api.local_addr()?);
+        let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+        let limits = ConnLimits {
+            max_connections: config.max_connections,
+            header_timeout: config.header_timeout,
+        };
+        let mut server = tokio::spawn(crate::conn::serve_with(
+            api,
+            router(app),
+            limits,
+            config.tls.clone(),
+            async move {
+                let _ = stop_rx.changed().await;
+            },
+        ));
+        if !stopped_early {
+            tokio::select! {
+                done = &mut server => return done.map_err(io::Error::other)?,
+                () = shutdown => {}
+            }
+        }
+        state.stopping.store(true, Ordering::SeqCst);
+        let _ = stop_tx.send(true);
+        match tokio::time::timeout(Duration::from_secs(10), &mut server).await {
+            Ok(done) => done.map_err(io::Error::other)?,
+            Err(_) => {
+                server.abort();
+                Ok(())
+            }
+        }
+    });
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    // The router held the only senders: the intake and reader threads see their queues close.
+    let summary = intake
+        .join()
+        .map_err(|_| ServeError::Intake("the intake thread panicked".into()))?;
+    for r in readers {
+        let _ = r.join();
+    }
+    state.stopping.store(true, Ordering::SeqCst);
+    coordinator
+        .join()
+        .map_err(|_| ServeError::Intake("the sequencer thread panicked".into()))?;
+    served?;
+    Ok(summary)
+}
+
+/// The intake thread: the notes waiting (up to `batch`) go into one transaction; each is
+/// answered after its commit. A database failure answers the batch's notes `intake failed …
+/// send again` (none of them got a receipt), marks the node down (`503`) and reconnects.
+fn intake_loop(
+    mut store: PgStore,
+    url: &str,
+    jobs: &mpsc::Receiver<Job>,
+    batch: usize,
+    state: &NodeState,
+) -> ServeSummary {
+    let mut summary = ServeSummary::default();
+    let clock = SystemClock;
+    while let Ok(first) = jobs.recv() {
+        let mut taken = vec![first];
+        while taken.len() < batch
+            && let Ok(job) = jobs.try_recv()
+        {
+            taken.push(job);
+        }
+        let notes: Vec<Vec<u8>> = taken.iter().map(|j| j.note.clone()).collect();
+        let acks = match store.ingest_acks(&notes, &clock) {
+            Ok(acks) => acks,
+            Err(e) => {
+                eprintln!(
+                    "urna serve: intake of {} notes failed, none acknowledged: {e}",
+                    notes.len()
+                );
+                drop(taken);
+                reconnect(&mut store, url, jobs, state);
+                continue;
+            }
+        };
+        for ((job, outcome), station) in taken.into_iter().zip(acks.outcomes).zip(acks.stations) {
+            let station = station.unwrap_or_default();
+            let answer = match outcome {
+                Outcome::Stored { index, verdict } => {
+                    summary.stored += 1;
+                    Answer::Stored {
+                        index,
+                        quarantined: verdict == Verdict::Quarantined,
+                        station,
+                        hash: urna_model::intake::sha256(&job.note),
+                        time_ms: acks.time_ms,
+                    }
+                }
+                Outcome::Duplicate { index, hash } => {
+                    summary.duplicates += 1;
+                    Answer::Duplicate {
+                        index,
+                        station,
+                        hash,
+                        time_ms: acks.time_ms,
+                    }
+                }
+                Outcome::Rejected(r) => {
+                    summary.rejected += 1;
+                    Answer::Rejected(r)
+                }
+            };
+            let Job { permit, reply, .. } = job;
+            drop(permit);
+            let _ = reply.send(answer);
+        }
+    }
+    summary
+}
+
+/// Reconnects the intake's connection, marking the node down meanwhile: notes that arrive are
+/// answered `intake failed … send again` (dropped unanswered), none acknowledged.
+fn reconnect(store: &mut PgStore, url: &str, jobs: &mpsc::Receiver<Job>, state: &NodeState) {
+    state.db_down.store(true, Ordering::SeqCst);
+    let mut wait = Duration::from_millis(100);
+    loop {
+        while let Ok(job) = jobs.try_recv() {
+            drop(job);
+        }
+        match store.reconnect(url) {
+            Ok(()) => {
+                eprintln!("urna serve: reconnected to the database; intake resumes");
+                state.db_down.store(false, Ordering::SeqCst);
+                return;
+            }
+            Err(e) => {
+                if state.stopping.load(Ordering::SeqCst) {
+                    // Leave the queue to close; its notes are answered as failed.
+                    state.db_down.store(false, Ordering::SeqCst);
+                    return;
+                }
+                eprintln!("urna serve: database unreachable ({e}); retrying");
+                std::thread::sleep(wait);
+                wait = (wait * 2).min(Duration::from_secs(1));
+            }
+        }
+    }
+}
+
+/// A reader thread: answers reads on its own connection, reconnecting after a failure.
+fn reader_loop(url: &str, jobs: &Mutex<mpsc::Receiver<ReadJob>>, state: &NodeState, node: &str) {
+    let mut reader: Option<PgReader> = None;
+    loop {
+        let job = {
+            let Ok(rx) = jobs.lock() else { return };
+            match rx.recv() {
+                Ok(job) => job,
+                Err(_) => return,
+            }
+        };
+        if reader.is_none() {
+            reader = PgReader::connect(url).ok();
+        }
+        let answer = match reader.as_mut() {
+            None => Err("the database is unreachable".to_owned()),
+            Some(r) => read(r, job.what, state, node),
+        };
+        if answer.is_err() {
+            reader = None;
+        }
+        let _ = job.reply.send(answer);
+    }
+}
+
+fn read(
+    r: &mut PgReader,
+    what: Read,
+    state: &NodeState,
+    node: &str,
+) -> Result<Option<Vec<u8>>, String> {
+    let e = |e: PgError| e.to_string();
+    match what {
+        Read::Checkpoint => r.checkpoint().map_err(e),
+        Read::Tile(path) => r.tile(&path).map_err(e),
+        Read::Note(index) => r.note(index).map_err(e),
+        Read::Status => {
+            let c = nodes::cluster(r.client()).map_err(e)?;
+            let body = StatusBody {
+                node,
+                sequencing: state.sequencing.load(Ordering::Relaxed),
+                election: &c.election,
+                entries: c.entries,
+                signed: c.signed,
+                sequencer: SequencerBody {
+                    holder: &c.holder,
+                    epoch: c.epoch,
+                    lease_left_s: c.lease_left_s.is_finite().then_some(c.lease_left_s),
+                },
+                nodes: c
+                    .nodes
+                    .iter()
+                    .map(|n| NodeBody {
+                        name: &n.name,
+                        listen: &n.listen,
+                        seen_ago_s: n.seen_ago_s,
+                        up_s: n.up_s,
+                        intake: n.intake,
+                        rate: n.rate,
+                        sequencing: n.sequencing,
+                    })
+                    .collect(),
+            };
+            serde_json::to_vec(&body)
+                .map(Some)
+                .map_err(|e| e.to_string())
+        }
+    }
+}
+
+/// `GET /v1/status`.
+#[derive(Serialize)]
+struct StatusBody<'a> {
+    /// The node answering.
+    node: &'a str,
+    /// Whether it holds the sequencer's lease.
+    sequencing: bool,
+    election: &'a str,
+    /// Entries stored (the next log index).
+    entries: u64,
+    /// Size of the last signed checkpoint.
+    signed: u64,
+    sequencer: SequencerBody<'a>,
+    nodes: Vec<NodeBody<'a>>,
+}
+
+#[derive(Serialize)]
+struct SequencerBody<'a> {
+    holder: &'a str,
+    epoch: i64,
+    /// `null`: released or never taken.
+    lease_left_s: Option<f64>,
+}
+
+#[derive(Serialize)]
+struct NodeBody<'a> {
+    name: &'a str,
+    listen: &'a str,
+    seen_ago_s: f64,
+    up_s: f64,
+    intake: u64,
+    rate: f64,
+    sequencing: bool,
+}
+
+/// The coordinator thread: the sequencer loop and the heartbeat. Every tick (the checkpoint
+/// interval, at most a third of the lease) a node without the lease tries to take it, and the
+/// node with it appends, writes tiles, signs a checkpoint and renews the lease; once a second
+/// it writes its heartbeat. A fenced or failed sequencer is dropped and the lease tried again.
+fn coordinator_loop(config: &PgServeConfig, listen: &str, state: &NodeState, metrics: &Metrics) {
+    let tick = config
+        .checkpoint_every
+        .min(config.lease / 3)
+        .max(Duration::from_millis(10));
+    let started_ms = SystemClock.now_ms();
+    let mut sequencer: Option<PgSequencer> = None;
+    let mut beat_client: Option<postgres::Client> = None;
+    let (mut last_beat, mut last_count) = (Instant::now() - Duration::from_secs(10), 0u64);
+    loop {
+        let stopping = state.stopping.load(Ordering::SeqCst);
+        match sequencer.as_mut() {
+            Some(s) => {
+                if let Err(e) = s.step() {
+                    eprintln!("urna serve: node {} stops sequencing: {e}", config.node);
+                    sequencer = None;
+                }
+            }
+            None if !stopping => {
+                match PgSequencer::acquire(
+                    &config.url,
+                    config.signer.clone(),
+                    &config.node,
+                    config.lease,
+                ) {
+                    Ok(Some(s)) => {
+                        eprintln!(
+                            "urna serve: node {} sequences (epoch {}, log of {} entries signed)",
+                            config.node,
+                            s.epoch(),
+                            s.signed_size()
+                        );
+                        sequencer = Some(s);
+                    }
+                    Ok(None) => {}
+                    Err(e) => eprintln!("urna serve: node {}: sequencer: {e}", config.node),
+                }
+            }
+            None => {}
+        }
+        state
+            .sequencing
+            .store(sequencer.is_some(), Ordering::Relaxed);
+        if stopping {
+            if let Some(s) = sequencer.take() {
+                match s.release() {
+                    Ok(()) => eprintln!("urna serve: node {} gave the lease up", config.node),
+                    Err(e) => {
+                        eprintln!("urna serve: node {}: releasing the lease: {e}", config.node)
+                    }
+                }
+            }
+            state.sequencing.store(false, Ordering::Relaxed);
+        }
+        if stopping || last_beat.elapsed() >= Duration::from_secs(1) {
+            let count = metrics.accepted.load(Ordering::Relaxed)
+                + metrics.quarantined.load(Ordering::Relaxed);
+            let dt = last_beat.elapsed().as_secs_f64();
+            let rate = if dt < 5.0 {
+                count.saturating_sub(last_count) as f64 / dt.max(1e-3)
+            } else {
+                0.0
+            };
+            if beat_client.is_none() {
+                beat_client = urna_pg::connect(&config.url).ok();
+            }
+            if let Some(c) = beat_client.as_mut() {
+                let beat = Heartbeat {
+                    name: &config.node,
+                    listen,
+                    started_ms,
+                    intake: count,
+                    rate,
+                    sequencing: state.sequencing.load(Ordering::Relaxed),
+                };
+                if nodes::beat(c, &beat).is_err() {
+                    beat_client = None;
+                }
+            }
+            last_beat = Instant::now();
+            last_count = count;
+        }
+        if stopping {
+            return;
+        }
+        std::thread::sleep(tick);
+    }
+}
+
+/// `503` while the node stops or the database is unreachable.
+fn refusing(app: &App) -> Option<Response> {
+    if app.state.stopping.load(Ordering::Relaxed) {
+        return Some(unavailable(
+            "shutting-down",
+            "the server is shutting down; nothing was stored, send again",
+        ));
+    }
+    if app.state.db_down.load(Ordering::Relaxed) {
+        return Some(unavailable(
+            "database-unavailable",
+            "the database is unreachable; nothing was stored, send again (to this or another node)",
+        ));
+    }
+    None
+}
+
+async fn post_protocol(State(app): State<Arc<App>>, request: Request) -> Response {
+    if let Some(refused) = refusing(&app) {
+        return refused;
+    }
+    let (bytes, permit) =
+        match take_note(request, app.body_timeout, &app.permits, &app.metrics).await {
+            Ok(taken) => taken,
+            Err(refused) => return refused,
+        };
+    let (reply, answer) = oneshot::channel();
+    let sent = app.jobs.send(Job {
+        note: bytes.to_vec(),
+        reply,
+        permit,
+    });
+    let answer = match sent {
+        Ok(()) => answer.await.ok(),
+        Err(_) => None,
+    };
+    answer_response(
+        &app.metrics,
+        answer,
+        &bytes,
+        async |index| match app.read(Read::Note(index)).await? {
+            Some(note) => {
+                String::from_utf8(note).map_err(|_| format!("entry {index} is not UTF-8"))
+            }
+            None => Err(format!("no entry {index}")),
+        },
+        |index, hash, time_ms| urna_store::log::receipt(&app.signer, index, hash, time_ms),
+    )
+    .await
+}
+
+/// A published object: its bytes, or `404`, or `503` if the database cannot be read.
+fn published(path: &str, read: Result<Option<Vec<u8>>, String>) -> Response {
+    match read {
+        Ok(Some(bytes)) => {
+            let mut r = bytes.into_response();
+            let h = r.headers_mut();
+            h.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(content_type(path)),
+            );
+            h.insert(
+                header::CACHE_CONTROL,
+                HeaderValue::from_static(cache_control(path)),
+            );
+            r
+        }
+        Ok(None) => error(
+            StatusCode::NOT_FOUND,
+            "not-found",
+            &format!("/{path} is not written yet"),
+            None,
+        ),
+        Err(e) => unavailable(
+            "database-unavailable",
+            &format!("/{path} could not be read from the database: {e}"),
+        ),
+    }
+}
+
+async fn get_checkpoint(State(app): State<Arc<App>>) -> Response {
+    published("checkpoint", app.read(Read::Checkpoint).await)
+}
+
+async fn get_tile(
+    State(app): State<Arc<App>>,
+    path: Result<UrlPath<String>, PathRejection>,
+) -> Response {
+    let Ok(UrlPath(rest)) = path else {
+        return not_found("(undecodable path)");
+    };
+    let path = format!("tile/{rest}");
+    if !plain_path(&path) {
+        return not_found(&path);
+    }
+    published(&path, app.read(Read::Tile(path.clone())).await)
+}
+
+async fn get_status(State(app): State<Arc<App>>) -> Response {
+    match app.read(Read::Status).await {
+        Ok(Some(body)) => ([(header::CONTENT_TYPE, JSON)], body).into_response(),
+        Ok(None) => error(StatusCode::NOT_FOUND, "not-found", "no status", None),
+        Err(e) => unavailable(
+            "database-unavailable",
+            &format!("the status could not be read from the database: {e}"),
+        ),
+    }
+}
+
+async fn healthz(State(app): State<Arc<App>>) -> Response {
+    if let Some(refused) = refusing(&app) {
+        return refused;
+    }
+    (
+        [(header::CONTENT_TYPE, JSON)],
+        format!(
+            "{{\"status\":\"ok\",\"sequencing\":{}}}",
+            app.state.sequencing.load(Ordering::Relaxed)
+        ),
+    )
+        .into_response()
+}
+
+/// The node's router: intake, the sequencer's checkpoint and tiles, status and health.
+fn router(app: Arc<App>) -> Router {
+    Router::new()
+        .route("/v1/protocols", post(post_protocol))
+        .route("/v1/status", get(get_status))
+        .route("/healthz", get(healthz))
+        .route("/checkpoint", get(get_checkpoint))
+        .route("/tile/{*path}", get(get_tile))
+        .fallback(|request: Request| async move {
+            let path = request.uri().path().trim_start_matches('/').to_owned();
+            error(
+                StatusCode::NOT_FOUND,
+                "not-found",
+                &format!(
+                    "/{path} is not served by a PostgreSQL node: it serves POST /v1/protocols, GET /checkpoint, /tile/…, /v1/status and /healthz (no public bundle on this engine yet)"
+                ),
+                None,
+            )
+        })
+        .with_state(app)
+}
