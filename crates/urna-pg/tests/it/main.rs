@@ -127,6 +127,56 @@ fn the_same_notes_give_the_same_verdicts_checkpoint_and_tiles_as_sqlite() {
         sqlite_ingest(&mut lite, &replay)
     );
 
+    // Decisions: an annulment replaced by an acceptance, then the annulment sent again with
+    // an extra signature line. The same signed text is the same decision: a duplicate of its
+    // entry on both engines, never a new decision.
+    let sim = Simulation::new(SimConfig {
+        stations: 300,
+        districts: 3,
+        error_rate_per_10k: 1500,
+        ..SimConfig::default()
+    });
+    let station = lite.election().stations[5].id.clone();
+    let current = lite.current_entry_of(&station).unwrap().unwrap().note;
+    let decide = |kind, reason: &str| {
+        let body = urna_model::decision::DecisionBody {
+            election: lite.election().id.clone(),
+            contest: lite.election().contests[0].id.clone(),
+            station: station.clone(),
+            decides: urna_model::intake::sha256(&current),
+            decision: kind,
+            reason: reason.into(),
+        };
+        sim.authority().sign_text(&body.to_text()).to_bytes()
+    };
+    let annul = decide(
+        urna_model::decision::DecisionKind::Annul,
+        "ballots found outside",
+    );
+    let accept = decide(urna_model::decision::DecisionKind::Accept, "appeal upheld");
+    let mut replayed = annul.clone();
+    replayed.extend_from_slice(
+        "\u{2014} x AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\n"
+            .as_bytes(),
+    );
+    let decisions = [annul.clone(), accept];
+    let pg_decided = pg_ingest(&mut pg, &decisions, 2);
+    assert_eq!(pg_decided, sqlite_ingest(&mut lite, &decisions));
+    let pg_replayed = pg_ingest(&mut pg, std::slice::from_ref(&replayed), 1);
+    assert_eq!(
+        pg_replayed,
+        sqlite_ingest(&mut lite, std::slice::from_ref(&replayed))
+    );
+    let Outcome::Stored { index, .. } = pg_decided[0] else {
+        panic!("the annulment is stored: {pg_decided:?}");
+    };
+    assert!(
+        matches!(pg_replayed[0], Outcome::Duplicate { index: held, hash } if held == index && hash == urna_model::intake::sha256(&annul)),
+        "{pg_replayed:?}"
+    );
+    let mut pg_out = pg_out;
+    pg_out.extend(pg_decided);
+
     // 2. Sequencing gives the SQLite store's checkpoint, byte for byte.
     let mut seq = PgSequencer::acquire(&url, signer.clone(), "node-a", LEASE)
         .unwrap()
