@@ -1,7 +1,7 @@
 //! Bulk intake: a reader, a pool of checkers, and one writer.
 //!
 //! ```text
-//! notes ─► reader ─► chunks ─► checker × N (parse, bind, validate, batch-verify Ed25519)
+//! notes ─► reader ─► chunks ─► checker × N (parse, bind, validate, verify Ed25519 strictly)
 //!                                   └─► writer (in input order): admit → INSERT → COMMIT → acks
 //! ```
 //! Checking is stateless and runs on every core; admitting needs the history and runs on the
