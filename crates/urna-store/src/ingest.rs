@@ -41,7 +41,7 @@ use crate::{Clock, MemoryHistory, Store, StoreError};
 pub struct IngestOptions {
     /// Checker threads; defaults to the number of cores.
     pub workers: usize,
-    /// Notes per checked chunk (one Ed25519 batch).
+    /// Notes per checked chunk (one unit of work for a checker).
     pub chunk: usize,
     /// Most rows in one transaction.
     pub commit_every: usize,
@@ -147,7 +147,7 @@ enum CheckedNote {
 }
 
 /// Checks a chunk of notes against `keys` (the station keys as the intake started): every
-/// note but the revocations in one Ed25519 batch, each revocation on its own.
+/// note but the revocations with [`check_batch_keyed`], each revocation on its own.
 fn check_notes(e: &Election, keys: &StationKeys, notes: &[&[u8]]) -> Vec<CheckedNote> {
     let revocation: Vec<bool> = notes.iter().map(|n| crate::is_revocation(n)).collect();
     let others: Vec<&[u8]> = notes
