@@ -46,6 +46,31 @@ pub(crate) enum LogCommand {
         #[arg(long)]
         data: std::path::PathBuf,
     },
+    /// Generate a new log key (named after the log's origin, as `urna init` makes it) into a
+    /// new file (mode 0600), for `urna log rotate`; prints its verifier key.
+    NewKey {
+        /// Data directory.
+        #[arg(long)]
+        data: std::path::PathBuf,
+        /// The file to write the private key to (refused if it exists).
+        #[arg(long)]
+        out: std::path::PathBuf,
+    },
+    /// Rotate the log's signing key: log an `urna/key-rotation/v1` signed by the current and
+    /// the new key; every later checkpoint and receipt is signed by the new key. The server
+    /// must be stopped; with witnesses, the last checkpoint of the current key must be
+    /// published first (this command tries), and the witnesses given the new key too.
+    Rotate {
+        /// Data directory.
+        #[arg(long)]
+        data: std::path::PathBuf,
+        /// The new private key (from `urna log new-key`).
+        #[arg(long)]
+        new_key: std::path::PathBuf,
+        /// Why, in words (the note's `reason:`).
+        #[arg(long, default_value = "scheduled key rotation")]
+        reason: String,
+    },
     /// Consistency proof from an earlier tree size to the published checkpoint.
     Consistency {
         /// Data directory.
@@ -62,6 +87,17 @@ pub(crate) fn run(cmd: LogCommand) -> Result<ExitCode> {
         LogCommand::Key { data } => {
             out!("{}", log::PublicLog::open(&data)?.vkey());
         }
+        LogCommand::NewKey { data, out } => {
+            let origin = log::PublicLog::open(&data)?.origin().to_owned();
+            let signer = log::generate_log_key(&origin)?;
+            urna_store::write_secret(&out, &signer.to_skey())?;
+            out!("{}", signer.verifier().to_vkey());
+        }
+        LogCommand::Rotate {
+            data,
+            new_key,
+            reason,
+        } => return rotate(&data, &new_key, &reason),
         LogCommand::Checkpoint { data } => {
             let reading = Reading::open(&data)?;
             let (published, _) = published(&reading)?;
@@ -153,6 +189,39 @@ pub(crate) fn run(cmd: LogCommand) -> Result<ExitCode> {
                 out!("proof: {}", h.to_base64());
             }
         }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `urna log rotate`: publish what the current key signed, log the rotation, publish again.
+fn rotate(data: &Path, new_key: &Path, reason: &str) -> Result<ExitCode> {
+    let skey = std::fs::read_to_string(new_key)
+        .with_context(|| format!("reading the new log key {}", new_key.display()))?;
+    let new = urna_model::note::NoteSigner::from_skey(skey.trim())
+        .with_context(|| format!("{}: not a signed-note private key", new_key.display()))?;
+    let mut store = open(data)?;
+    // A checkpoint of the current key that the witnesses have not cosigned could never be
+    // published after the rotation (the log publishes only its current key's checkpoints).
+    let before = publish::publish(&log::PublicLog::open(data)?)?;
+    if let publish::Published::Lagging { size, .. } = &before {
+        bail!(
+            "the checkpoint of {size} entries signed by the current key is not cosigned by enough witnesses ({before}); get it published (`urna log publish`) before rotating the key"
+        );
+    }
+    let old = store.log_vkey();
+    let index = store.rotate_log_key(new, reason)?;
+    out!("rotation: entry {index}");
+    out!("old: {old}");
+    out!("new: {}", store.log_vkey());
+    drop(store);
+    match publish::publish(&log::PublicLog::open(data)?)? {
+        publish::Published::Lagging { .. } => {
+            eprintln!(
+                "urna: note: the witnesses have not cosigned the first checkpoint of the new key; give each witness the new key too (`urna witness serve --log ORIGIN=OLD --log ORIGIN=NEW`) and run `urna log publish`"
+            );
+        }
+        publish::Published::NoWitnesses | publish::Published::UpToDate(_) => {}
+        other => out!("{other}"),
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -263,11 +263,7 @@ impl Store {
             "INSERT INTO meta (key, value) VALUES ('schema', ?1), ('election', ?2), ('definition_sha256', ?3)",
             params![SCHEMA_VERSION, election.id, hex(&election.digest)],
         )?;
-        let mut seed = [0u8; 32];
-        rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut seed);
-        let origin = election.log_origin();
-        let signer = NoteSigner::from_seed(&origin, &seed)
-            .map_err(|e| StoreError::Setup(format!("log origin {origin:?}: {e}")))?;
+        let signer = log::generate_log_key(&election.log_origin())?;
         write_secret(&dir.join(log::LOG_KEY_FILE), &signer.to_skey())?;
         // Entry 0: the genesis, signed by the log key, committing the log to the definition.
         let read = |p: &Path| std::fs::read(p).map_err(io_err(p));

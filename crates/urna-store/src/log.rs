@@ -34,6 +34,18 @@ pub const LOG_KEY_FILE: &str = "secrets/log.key";
 /// renamed over [`LOG_KEY_FILE`] once the rotation entry is committed.
 pub const NEXT_LOG_KEY_FILE: &str = "secrets/log.next.key";
 
+/// A new log key named `origin`, from the operating system's randomness: what `urna init`
+/// makes, and what a rotation hands over to.
+///
+/// # Errors
+/// [`StoreError::Setup`] if `origin` is not a valid key name.
+pub fn generate_log_key(origin: &str) -> Result<NoteSigner, StoreError> {
+    let mut seed = [0u8; 32];
+    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut seed);
+    NoteSigner::from_seed(origin, &seed)
+        .map_err(|e| StoreError::Setup(format!("log origin {origin:?}: {e}")))
+}
+
 /// Entries per data tile (C2SP tlog-tiles: tiles are 256 wide).
 const TILE_WIDTH: u64 = 256;
 
