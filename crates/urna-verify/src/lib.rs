@@ -84,6 +84,7 @@ mod log;
 mod published_keys;
 mod render;
 pub mod report;
+mod rotation;
 pub mod source;
 pub mod state;
 pub mod trust;
@@ -232,9 +233,13 @@ pub fn verify(
 
     // 3 and 4. The log: tree, tiles, signatures, replay.
     let t = Instant::now();
-    let (election, replay) = match definition {
-        Some(d) => (Some((d.election, d.files)), Some(d.replay)),
-        None => (None, None),
+    let (election, replay, genesis_rotated) = match definition {
+        Some(d) => (
+            Some((d.election, d.files)),
+            Some(d.replay),
+            d.genesis_rotated,
+        ),
+        None => (None, None, None),
     };
     let log = log::run(
         source,
@@ -246,6 +251,34 @@ pub fn verify(
         &mut found,
     )?;
     report.timings.log_ms = millis(t);
+    // The log's keys: the checkpoint (and the genesis) by the key the rotations give.
+    rotation::settle(
+        trust,
+        &cp,
+        genesis_rotated.as_ref(),
+        &log.rotations,
+        &mut report,
+        &mut found,
+    );
+    let listed: Vec<(u64, String, String)> = log
+        .rotations
+        .iter()
+        .map(|(i, r)| (*i, r.old.to_vkey(&r.origin), r.new.to_vkey(&r.origin)))
+        .collect();
+    let published = published_keys::listed_rotations(source)?;
+    if published != listed {
+        found.push(
+            Discrepancy::new(
+                Kind::Keys,
+                format!(
+                    "{}: lists key rotations {published:?}, but the log holds {listed:?}",
+                    urna_tally::public::KEYS_JSON
+                ),
+            )
+            .file(urna_tally::public::KEYS_JSON)
+            .field("log.rotations"),
+        );
+    }
     report.counts.entries_verified = log.applied;
     report.counts.entries_skipped = log.skipped;
     report.counts.protocols = log.protocols;
@@ -416,6 +449,9 @@ pub(crate) struct Definition {
     pub(crate) election: Election,
     pub(crate) files: DefinitionFiles,
     pub(crate) replay: Replay,
+    /// The genesis, if it is signed by another key of the trusted log than the trusted one
+    /// (left for the key rotations to settle).
+    pub(crate) genesis_rotated: Option<Note>,
 }
 
 /// Reads entry 0, checks that it is the genesis signed by the log key, fetches the two
@@ -460,7 +496,15 @@ pub(crate) fn establish_definition(
             return Ok(None);
         }
     };
-    if let Err(e) = trust.log.verify(&note) {
+    // Signed by another key of the same log: the log's key rotations may name it as the key
+    // the trusted one replaced; settled once they are read (`rotation::settle`).
+    let genesis_rotated = trust.log.verify(&note).is_err()
+        && note
+            .signatures()
+            .iter()
+            .any(|s| s.name == trust.log.name() && s.key_id != trust.log.key_id());
+    if genesis_rotated {
+    } else if let Err(e) = trust.log.verify(&note) {
         found.push(genesis_error(format!(
             "{e}: the genesis is not signed by the log key, so it vouches for no definition"
         )));
@@ -592,6 +636,7 @@ pub(crate) fn establish_definition(
         election,
         files,
         replay,
+        genesis_rotated: genesis_rotated.then_some(note),
     }))
 }
 
