@@ -336,9 +336,10 @@ fn derive(e: &Election, keys: &StationKeys, row: &Row, covered: bool) -> Result<
         });
     }
     if is_rotation(&row.note) {
-        // Both log signatures were checked when it was logged; the log's root covers the
-        // bytes, and the chain of keys is checked at open (`Store::open`).
-        let body = RotationBody::parse_note(&row.note).map_err(|err| err.to_string())?;
+        // Both log signatures are checked again (rotations are few): a rotation written into
+        // the database outside urna, signed by one key only, refuses the open. The chain of
+        // keys is checked at open (`Store::open`).
+        let body = RotationBody::check(&row.note).map_err(|err| err.to_string())?;
         let text_hash = urna_model::note::Note::parse(&row.note)
             .map(|n| sha256(n.text().as_bytes()))
             .map_err(|err| err.to_string())?;
