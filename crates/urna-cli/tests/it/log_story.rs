@@ -585,6 +585,7 @@ fn the_log_rotating_its_key_keeps_both_generations_verifiable_by_the_old_key() {
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let o = verify(&older, &new_vkey);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("[checkpoint-signature]"), "{}", text(&o));
 
     // Tampered: the checkpoint after the rotation re-signed by the old key (the witnesses'
     // cosignatures over the same text kept).
