@@ -588,14 +588,14 @@ impl Replay {
             RotationBody::parse_note(note)
         }
         .map_err(|e| problem(e.to_string()))?;
-        if let Some((at, prev)) = self.rotations.last() {
-            if prev.origin != body.origin || prev.new != body.old {
-                return Err(problem(format!(
-                    "key rotation: its old key {} is not the key entry {at} handed over to ({})",
-                    body.old.to_vkey(&body.origin),
-                    prev.new.to_vkey(&prev.origin)
-                )));
-            }
+        if let Some((at, prev)) = self.rotations.last()
+            && (prev.origin != body.origin || prev.new != body.old)
+        {
+            return Err(problem(format!(
+                "key rotation: its old key {} is not the key entry {at} handed over to ({})",
+                body.old.to_vkey(&body.origin),
+                prev.new.to_vkey(&prev.origin)
+            )));
         }
         self.rotations.push((index, body));
         self.applied += 1;

@@ -92,7 +92,7 @@ fn a_rotation_interrupted_after_its_entry_is_finished_at_open() {
     let origin = store.log_origin().to_owned();
     let new_signer = NoteSigner::from_seed(&origin, &[5; 32]).unwrap();
     let new_vkey = new_signer.verifier().to_vkey();
-    store.rotate_log_key(new_signer.clone(), "r").unwrap();
+    store.rotate_log_key(new_signer, "r").unwrap();
     drop(store);
     // As if the process died after the commit and before the key file was renamed: the old
     // key in log.key, the new one in log.next.key, the last checkpoint by the old key.
