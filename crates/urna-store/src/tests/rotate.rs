@@ -109,3 +109,40 @@ fn a_rotation_interrupted_after_its_entry_is_finished_at_open() {
     assert_eq!(store.log_vkey(), new_vkey);
     assert!(!next_path.exists());
 }
+
+/// A backup of a rotated log, whose published checkpoint is still the old key's (the
+/// witnesses lag): taken, and restored with a checkpoint of each key given to compare.
+#[test]
+fn a_rotated_log_is_backed_up_and_restored_with_checkpoints_of_both_keys() {
+    let f = fixture(20);
+    let mut store = Store::init(&f.data, &f.definition).unwrap();
+    ingest(&mut store, &f.protocols[..10]);
+    let old_cp = log::read_latest(&f.data).unwrap().unwrap();
+    let origin = store.log_origin().to_owned();
+    store
+        .rotate_log_key(NoteSigner::from_seed(&origin, &[4; 32]).unwrap(), "r")
+        .unwrap();
+    ingest(&mut store, &f.protocols[10..]);
+    let new_cp = log::read_latest(&f.data).unwrap().unwrap();
+    drop(store);
+    // The published checkpoint is still the one the old key signed.
+    std::fs::write(f.data.join(log::LOG_DIR).join("checkpoint"), &old_cp).unwrap();
+    let out = f.data.parent().unwrap().join("backup");
+    crate::backup::backup(&f.data, &out, true, &SystemClock).unwrap();
+    let b = crate::backup::Backup::open(&out).unwrap();
+    let target = f.data.parent().unwrap().join("restored");
+    let given = [
+        crate::backup::GivenCheckpoint {
+            source: "old".into(),
+            note: old_cp,
+        },
+        crate::backup::GivenCheckpoint {
+            source: "new".into(),
+            note: new_cp,
+        },
+    ];
+    b.restore(&target, None, &given, None).unwrap();
+    let store = Store::open(&target).unwrap();
+    assert_eq!(store.len(), GENESIS + 21);
+    assert_eq!(store.log_key_rotations().len(), 1);
+}
