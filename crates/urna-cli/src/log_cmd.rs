@@ -135,6 +135,8 @@ pub(crate) fn run(cmd: LogCommand) -> Result<ExitCode> {
                 .context("the proof does not verify against the published checkpoint")?;
             if entry.index == 0 {
                 out!("entry-kind: genesis (urna/genesis/v1: the definition the log commits to)");
+            } else if urna_model::rotation::is_rotation(&entry.note) {
+                out!("entry-kind: key-rotation (urna/key-rotation/v1: the log's key handed over)");
             } else {
                 out!("station: {}", entry.station);
                 out!("revision: {}", entry.revision);

@@ -14,6 +14,10 @@
 //!    it gives and reported as such, never counted toward the quorum (whoever publishes the
 //!    bundle writes that file). With no witness keys given the quorum is 0: the verification
 //!    then vouches for what the log key signed, and the report says the quorum went unchecked.
+//!    A log that rotated its key (`urna/key-rotation/v1` entries, each signed by both keys it
+//!    names) signs a checkpoint with the key of its size: the trusted key may be any key of
+//!    the chain, which is followed once the entries are read (`rotation`); a checkpoint signed
+//!    by the other key of a rotation is [`Kind::CheckpointKeyRotated`].
 //! 2. **Definition**: entry 0 is the `urna/genesis/v1` note, signed by the log key; the two
 //!    definition files are fetched by the SHA-256 it names (`blob/sha256/<hex>`), hashed,
 //!    loaded, and checked against it.
