@@ -256,11 +256,13 @@ pub fn verify(
     )?;
     report.timings.log_ms = millis(t);
     // The log's keys: the checkpoint (and the genesis) by the key the rotations give.
+    let published_rotations = published_keys::listed_rotations(source)?;
     rotation::settle(
         trust,
         &cp,
         genesis_rotated.as_ref(),
         &log.rotations,
+        &published_rotations,
         &mut report,
         &mut found,
     );
@@ -269,7 +271,7 @@ pub fn verify(
         .iter()
         .map(|(i, r)| (*i, r.old.to_vkey(&r.origin), r.new.to_vkey(&r.origin)))
         .collect();
-    let published = published_keys::listed_rotations(source)?;
+    let published = published_rotations;
     if published != listed {
         found.push(
             Discrepancy::new(

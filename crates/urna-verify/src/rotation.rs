@@ -17,14 +17,40 @@ use crate::trust::Trust;
 
 /// Checks the checkpoint's log signature (and the genesis's, if it was left to this) against
 /// the key the rotations give for its size; adds a discrepancy for each that does not hold.
+///
+/// `listed` is what `v1/keys.json` lists (index, old key, new key): a checkpoint signed by the
+/// new key of a listed rotation that its tree does not include is named as such
+/// ([`Kind::CheckpointKeyRotated`]), not merely as unsigned.
 pub(crate) fn settle(
     trust: &Trust,
     cp: &Checked,
     genesis_rotated: Option<&Note>,
     rotations: &[(u64, RotationBody)],
+    listed: &[(u64, String, String)],
     report: &mut Report,
     found: &mut Vec<Discrepancy>,
 ) {
+    let size = cp.checkpoint.size.0;
+    // A new key that signed a checkpoint before its rotation entry is in the tree.
+    let early = |found: &mut Vec<Discrepancy>| -> bool {
+        let hit = listed.iter().find(|(index, _, new)| {
+            *index >= size
+                && NoteVerifier::from_vkey(new)
+                    .is_ok_and(|k| k.name() == trust.log.name() && k.verify(&cp.note).is_ok())
+        });
+        if let Some((index, _, new)) = hit {
+            found.push(
+                Discrepancy::new(
+                    Kind::CheckpointKeyRotated,
+                    format!(
+                        "checkpoint: signed by log key {new}, whose rotation is entry {index} (as v1/keys.json lists it), which a checkpoint of {size} entries does not include: a new key signs only the checkpoints that include its rotation"
+                    ),
+                )
+                .file(CHECKPOINT),
+            );
+        }
+        hit.is_some()
+    };
     let trusted = &trust.log;
     let other_key = |note: &Note| {
         trusted.verify(note).is_err()
@@ -71,7 +97,7 @@ pub(crate) fn settle(
         }
     }
     if chain.is_empty() {
-        if other_key(&cp.note) {
+        if other_key(&cp.note) && !early(found) {
             found.push(signature_missing("checkpoint").file(CHECKPOINT));
         }
         if genesis_rotated.is_some() {
@@ -146,7 +172,6 @@ pub(crate) fn settle(
     }
 
     // The checkpoint: signed by the key of its size.
-    let size = cp.checkpoint.size.0;
     let expected = chain
         .iter()
         .rposition(|(from, _)| from.is_none_or(|i| i < size))
@@ -163,6 +188,9 @@ pub(crate) fn settle(
     }
     let signer = chain.iter().position(|(_, k)| k.verify(&cp.note).is_ok());
     let Some(signer) = signer else {
+        if early(found) {
+            return;
+        }
         found.push(
             Discrepancy::new(
                 Kind::CheckpointSignature,

@@ -1049,6 +1049,25 @@ fn a_rotated_log_verifies_by_the_old_key_and_refuses_a_checkpoint_out_of_turn() 
     let r = run(&source, None);
     assert_eq!(kinds(&r), [Kind::CheckpointKeyRotated], "{}", r.summary());
 
+    // The new key signing a checkpoint whose tree does not include its rotation (the
+    // rotation listed in v1/keys.json at the index it will have).
+    let mut early = f.bundle_signed(&f.entries, &new);
+    let (listed, _) = rotated_bundle(
+        RotationBody::sign(&f.log, &new, "scheduled").unwrap(),
+        &new,
+        &new,
+    );
+    early.files.insert(
+        public::KEYS_JSON.into(),
+        listed.files[public::KEYS_JSON].clone(),
+    );
+    let r = run(&early, None);
+    assert!(
+        kinds(&r).contains(&Kind::CheckpointKeyRotated),
+        "{}",
+        r.summary()
+    );
+
     // A rotation signed by the new key alone (what whoever holds only the new key can make).
     let text = RotationBody::check(&RotationBody::sign(&f.log, &new, "forged").unwrap())
         .unwrap()
