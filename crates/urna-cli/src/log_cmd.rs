@@ -345,7 +345,19 @@ fn published(store: &Reading) -> Result<(Vec<u8>, urna_tlog::Checkpoint)> {
     let note = log::read_published(store.dir())?
         .context("no checkpoint is published yet: ingest something, and get it cosigned if witnesses are configured")?;
     let verifier = NoteVerifier::from_vkey(&store.log_vkey())?;
-    let (cp, _) = urna_tlog::checkpoint::open(&note, store.log_origin(), &verifier)
-        .context("the published checkpoint does not verify with the log key")?;
+    let current = urna_tlog::checkpoint::open(&note, store.log_origin(), &verifier);
+    let (cp, _) = match current {
+        Ok(opened) => opened,
+        // Right after `urna log rotate`, until the witnesses cosign the new key's first
+        // checkpoint, the published one is the old key's, of exactly the entries before the
+        // rotation (`urna log rotate` refuses while the witnesses lag).
+        Err(err) => log::checkpoint_size(&note)
+            .and_then(|size| store.entry(size).ok().flatten())
+            .and_then(|e| urna_model::rotation::RotationBody::check(&e.note).ok())
+            .and_then(|r| r.old.verifier(&r.origin).ok())
+            .and_then(|old| urna_tlog::checkpoint::open(&note, store.log_origin(), &old).ok())
+            .ok_or(err)
+            .context("the published checkpoint does not verify with the log key")?,
+    };
     Ok((note, cp))
 }

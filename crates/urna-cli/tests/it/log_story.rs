@@ -528,6 +528,13 @@ fn the_log_rotating_its_key_keeps_both_generations_verifiable_by_the_old_key() {
         text(&o)
     );
     assert_eq!(run(&["log", "key", "--data", p(&data)], 0).trim(), new_vkey);
+    // Until the witnesses cosign the new key's first checkpoint, the old key's stays published
+    // and readable.
+    let published = run(&["log", "checkpoint", "--data", p(&data)], 0);
+    assert!(
+        published.contains(&format!("\n{rotation_index}\n")),
+        "{published}"
+    );
 
     // The witnesses restarted with both keys, their state kept: they cosign the new key's
     // checkpoints, consistent with what they cosigned under the old one.
