@@ -497,16 +497,25 @@ impl Store {
             ],
         )?;
         self.next_index += 1;
-        self.history
+        if let Err(reason) = self
+            .history
             .admit_rotation(&self.election, index, hash, body)
-            .map_err(|reason| StoreError::Inadmissible { index, reason })?;
-        // The entry is durable: from here an open finishes the rotation (`log_keys`).
+        {
+            self.poisoned = true;
+            return Err(StoreError::Inadmissible { index, reason });
+        }
+        // The entry is durable: from here an open finishes the rotation (`log_keys`), so a
+        // failure leaves the store poisoned (reopen it) rather than signing with the old key.
         let key_path = self.dir.join(log::LOG_KEY_FILE);
-        std::fs::rename(&next_path, &key_path).map_err(io_err(&key_path))?;
-        if let Some(secrets) = key_path.parent() {
-            std::fs::File::open(secrets)
-                .and_then(|d| d.sync_all())
-                .map_err(io_err(secrets))?;
+        let moved = std::fs::rename(&next_path, &key_path)
+            .and_then(|()| match key_path.parent() {
+                Some(secrets) => std::fs::File::open(secrets).and_then(|d| d.sync_all()),
+                None => Ok(()),
+            })
+            .map_err(io_err(&key_path));
+        if let Err(err) = moved {
+            self.poisoned = true;
+            return Err(err);
         }
         self.log.rotate(index, new);
         let sequenced = self
