@@ -46,6 +46,31 @@ pub(crate) enum LogCommand {
         #[arg(long)]
         data: std::path::PathBuf,
     },
+    /// Generate a new log key (named after the log's origin, as `urna init` makes it) into a
+    /// new file (mode 0600), for `urna log rotate`; prints its verifier key.
+    NewKey {
+        /// Data directory.
+        #[arg(long)]
+        data: std::path::PathBuf,
+        /// The file to write the private key to (refused if it exists).
+        #[arg(long)]
+        out: std::path::PathBuf,
+    },
+    /// Rotate the log's signing key: log an `urna/key-rotation/v1` signed by the current and
+    /// the new key; every later checkpoint and receipt is signed by the new key. The server
+    /// must be stopped; with witnesses, the last checkpoint of the current key must be
+    /// published first (this command tries), and the witnesses given the new key too.
+    Rotate {
+        /// Data directory.
+        #[arg(long)]
+        data: std::path::PathBuf,
+        /// The new private key (from `urna log new-key`).
+        #[arg(long)]
+        new_key: std::path::PathBuf,
+        /// Why, in words (the note's `reason:`).
+        #[arg(long, default_value = "scheduled key rotation")]
+        reason: String,
+    },
     /// Consistency proof from an earlier tree size to the published checkpoint.
     Consistency {
         /// Data directory.
@@ -62,6 +87,17 @@ pub(crate) fn run(cmd: LogCommand) -> Result<ExitCode> {
         LogCommand::Key { data } => {
             out!("{}", log::PublicLog::open(&data)?.vkey());
         }
+        LogCommand::NewKey { data, out } => {
+            let origin = log::PublicLog::open(&data)?.origin().to_owned();
+            let signer = log::generate_log_key(&origin)?;
+            urna_store::write_secret(&out, &signer.to_skey())?;
+            out!("{}", signer.verifier().to_vkey());
+        }
+        LogCommand::Rotate {
+            data,
+            new_key,
+            reason,
+        } => return rotate(&data, &new_key, &reason),
         LogCommand::Checkpoint { data } => {
             let reading = Reading::open(&data)?;
             let (published, _) = published(&reading)?;
@@ -99,6 +135,8 @@ pub(crate) fn run(cmd: LogCommand) -> Result<ExitCode> {
                 .context("the proof does not verify against the published checkpoint")?;
             if entry.index == 0 {
                 out!("entry-kind: genesis (urna/genesis/v1: the definition the log commits to)");
+            } else if urna_model::rotation::is_rotation(&entry.note) {
+                out!("entry-kind: key-rotation (urna/key-rotation/v1: the log's key handed over)");
             } else {
                 out!("station: {}", entry.station);
                 out!("revision: {}", entry.revision);
@@ -153,6 +191,39 @@ pub(crate) fn run(cmd: LogCommand) -> Result<ExitCode> {
                 out!("proof: {}", h.to_base64());
             }
         }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `urna log rotate`: publish what the current key signed, log the rotation, publish again.
+fn rotate(data: &Path, new_key: &Path, reason: &str) -> Result<ExitCode> {
+    let skey = std::fs::read_to_string(new_key)
+        .with_context(|| format!("reading the new log key {}", new_key.display()))?;
+    let new = urna_model::note::NoteSigner::from_skey(skey.trim())
+        .with_context(|| format!("{}: not a signed-note private key", new_key.display()))?;
+    let mut store = open(data)?;
+    // A checkpoint of the current key that the witnesses have not cosigned could never be
+    // published after the rotation (the log publishes only its current key's checkpoints).
+    let before = publish::publish(&log::PublicLog::open(data)?)?;
+    if let publish::Published::Lagging { size, .. } = &before {
+        bail!(
+            "the checkpoint of {size} entries signed by the current key is not cosigned by enough witnesses ({before}); get it published (`urna log publish`) before rotating the key"
+        );
+    }
+    let old = store.log_vkey();
+    let index = store.rotate_log_key(new, reason)?;
+    out!("rotation: entry {index}");
+    out!("old: {old}");
+    out!("new: {}", store.log_vkey());
+    drop(store);
+    match publish::publish(&log::PublicLog::open(data)?)? {
+        publish::Published::Lagging { .. } => {
+            eprintln!(
+                "urna: note: the witnesses have not cosigned the first checkpoint of the new key; give each witness the new key too (`urna witness serve --log ORIGIN=OLD --log ORIGIN=NEW`) and run `urna log publish`"
+            );
+        }
+        publish::Published::NoWitnesses | publish::Published::UpToDate(_) => {}
+        other => out!("{other}"),
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -274,7 +345,19 @@ fn published(store: &Reading) -> Result<(Vec<u8>, urna_tlog::Checkpoint)> {
     let note = log::read_published(store.dir())?
         .context("no checkpoint is published yet: ingest something, and get it cosigned if witnesses are configured")?;
     let verifier = NoteVerifier::from_vkey(&store.log_vkey())?;
-    let (cp, _) = urna_tlog::checkpoint::open(&note, store.log_origin(), &verifier)
-        .context("the published checkpoint does not verify with the log key")?;
+    let current = urna_tlog::checkpoint::open(&note, store.log_origin(), &verifier);
+    let (cp, _) = match current {
+        Ok(opened) => opened,
+        // Right after `urna log rotate`, until the witnesses cosign the new key's first
+        // checkpoint, the published one is the old key's, of exactly the entries before the
+        // rotation (`urna log rotate` refuses while the witnesses lag).
+        Err(err) => log::checkpoint_size(&note)
+            .and_then(|size| store.entry(size).ok().flatten())
+            .and_then(|e| urna_model::rotation::RotationBody::check(&e.note).ok())
+            .and_then(|r| r.old.verifier(&r.origin).ok())
+            .and_then(|old| urna_tlog::checkpoint::open(&note, store.log_origin(), &old).ok())
+            .ok_or(err)
+            .context("the published checkpoint does not verify with the log key")?,
+    };
     Ok((note, cp))
 }

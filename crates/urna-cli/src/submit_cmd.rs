@@ -63,7 +63,8 @@ pub(crate) struct SubmitArgs {
     #[arg(long = "pin", value_name = "sha256/BASE64")]
     pins: Vec<SpkiPin>,
     /// The log's verifier key (`urna log key --data DIR` prints it); only receipts it signed
-    /// are accepted.
+    /// are accepted. Receipts are signed by the key current when the note is stored: after
+    /// `urna log rotate`, give the new key (receipts kept from before verify under the old).
     #[arg(long)]
     log_key: String,
     /// Store-and-forward queue directory (created if missing).

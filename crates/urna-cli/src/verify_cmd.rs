@@ -30,7 +30,10 @@ pub(crate) struct VerifyArgs {
     pins: Vec<SpkiPin>,
     /// The log's public key (a C2SP signed-note verifier key; its name is the log's origin).
     /// `urna log key --data DIR` prints it. Given alone (no --witness, no witnesses in
-    /// --trust), the witness quorum is not checked, and the verdict says so.
+    /// --trust), the witness quorum is not checked, and the verdict says so. After the log
+    /// rotated its key (`urna log rotate`), the old key still verifies: the rotation entries
+    /// in the log are followed. The new key alone verifies the checkpoints from its rotation
+    /// on; what the old key signed before rests on the rotation the new key signed.
     #[arg(long, value_name = "VKEY")]
     log_key: Option<String>,
     /// A witness's public key (a C2SP cosignature/v1 verifier key, as `urna witness keygen`
@@ -70,7 +73,10 @@ against the checkpoint's root and the published hash tiles; every entry's signat
 intake checks them; the entries replayed in order; every derived file (v1/…, csv/…, \
 README.txt) recomputed and compared byte for byte, and the NIST CDF export when present (its \
 GeneratedDate must be the time of a verified cosignature on the checkpoint); with --since, \
-that the log extends the checkpoint verified before.
+that the log extends the checkpoint verified before. A log that rotated its key: every \
+urna/key-rotation/v1 entry signed by both keys it names, and the checkpoint signed by the key \
+of its size (the old key while the rotation is not in the tree, the new key once it is; the \
+other key is checkpoint-key-rotated).
 
 Witnesses: the trust anchor is the keys you give. Witnesses named only by the bundle's own \
 v1/keys.json (not pinned by --witness or --trust) are no independent assurance, since whoever \

@@ -19,5 +19,6 @@ pub mod pack;
 pub mod protocol;
 pub mod receipt;
 pub mod revocation;
+pub mod rotation;
 pub mod rules;
 pub mod scan;

@@ -652,6 +652,7 @@ impl BundleWriter {
             Content::New(render_keys(
                 e.log_origin(),
                 &self.log_vkey,
+                r.rotations(),
                 policy.as_ref(),
             )?),
         ));
@@ -992,17 +993,28 @@ enum Content<'a> {
     Unit(UnitIdx),
 }
 
-/// `v1/keys.json`: the log's key, and the witnesses' names and keys with the quorum.
+/// `v1/keys.json`: the log's key (the current one), its key rotations (index, old key, new
+/// key; left out when there are none), and the witnesses' names and keys with the quorum.
 fn render_keys(
     origin: String,
     log_vkey: &str,
+    rotations: &[(u64, urna_model::rotation::RotationBody)],
     policy: Option<&crate::WitnessPolicy>,
 ) -> Result<Vec<u8>, BundleError> {
+    let rotations = rotations
+        .iter()
+        .map(|(index, r)| KeysRotationDoc {
+            index: *index,
+            old: r.old.to_vkey(&r.origin),
+            new: r.new.to_vkey(&r.origin),
+        })
+        .collect();
     let doc = KeysDoc {
         format: "urna/keys/v1",
         log: KeysLogDoc {
             origin,
             key: log_vkey,
+            rotations,
         },
         witnesses: policy
             .iter()
@@ -1036,6 +1048,15 @@ struct KeysDoc<'a> {
 struct KeysLogDoc<'a> {
     origin: String,
     key: &'a str,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    rotations: Vec<KeysRotationDoc>,
+}
+
+#[derive(Serialize)]
+struct KeysRotationDoc {
+    index: u64,
+    old: String,
+    new: String,
 }
 
 #[derive(Serialize)]

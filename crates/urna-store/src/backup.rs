@@ -270,15 +270,16 @@ pub fn backup(
     })?;
     let log_key = read_log_key(&data.join(LOG_KEY_FILE))?;
     let verifier = log_key.verifier();
+    let keys = LogKeys::read(&db_path, &verifier)?;
     // 1. The checkpoints, before the database: every entry they cover has committed by then.
     let latest_path = data.join(LATEST_CHECKPOINT_FILE);
     let latest = std::fs::read(&latest_path).map_err(io_err(&latest_path))?;
     let published_path = data.join(LOG_DIR).join("checkpoint");
     let published = read_optional(&published_path)?;
-    let signed = open_checkpoint(&latest, log_key.name(), &verifier, LATEST_CHECKPOINT_FILE)?;
+    let signed = open_checkpoint(&latest, log_key.name(), &keys, LATEST_CHECKPOINT_FILE)?;
     let published_cp = published
         .as_deref()
-        .map(|p| open_checkpoint(p, log_key.name(), &verifier, "log/checkpoint"))
+        .map(|p| open_checkpoint(p, log_key.name(), &keys, "log/checkpoint"))
         .transpose()?;
 
     // 2. The database, as one read transaction sees it.
@@ -629,6 +630,8 @@ impl Backup {
                 reason: format!("log_vkey: {e}"),
             })?;
         let origin = self.info.log_origin.as_str();
+        let snapshot = self.dir.join(DATA).join(DB_FILE);
+        let verifier = LogKeys::read(&snapshot, &verifier)?;
         // Every given checkpoint is this log's and signed by its key, before anything is written.
         let mut given = Vec::new();
         for g in checkpoints {
@@ -676,7 +679,7 @@ impl Backup {
         staging: &Path,
         secrets: Option<&Path>,
         newest: Option<(&Checkpoint, &GivenCheckpoint)>,
-        verifier: &NoteVerifier,
+        verifier: &LogKeys,
     ) -> Result<Restored, BackupError> {
         let src = self.data_dir();
         let origin = self.info.log_origin.as_str();
@@ -838,13 +841,68 @@ fn check_quorum(note: &[u8], q: &WitnessQuorum, source: &str) -> Result<(), Back
     Ok(())
 }
 
+/// The log's keys over time: the current key, and the key rotations a database holds (index,
+/// key before, key after), so that a checkpoint is checked against the key of its size.
+struct LogKeys {
+    current: NoteVerifier,
+    rotations: Vec<(u64, NoteVerifier, NoteVerifier)>,
+}
+
+impl LogKeys {
+    /// The rotations stored in `db` (read only), with `current` the key after the last.
+    fn read(db: &Path, current: &NoteVerifier) -> Result<Self, BackupError> {
+        let conn = Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .map_err(sql_err(db))?;
+        let mut stmt = conn
+            .prepare(
+                "SELECT idx, note FROM entries WHERE idx > 0 AND contest = '' AND station = '' ORDER BY idx",
+            )
+            .map_err(sql_err(db))?;
+        let mut rows = stmt.query([]).map_err(sql_err(db))?;
+        let mut rotations = Vec::new();
+        while let Some(r) = rows.next().map_err(sql_err(db))? {
+            let note: Vec<u8> = r.get(1).map_err(sql_err(db))?;
+            if !urna_model::rotation::is_rotation(&note) {
+                continue;
+            }
+            let index: i64 = r.get(0).map_err(sql_err(db))?;
+            let invalid = |reason: String| BackupError::Invalid {
+                path: db.display().to_string(),
+                reason: format!("entry {index}: {reason}"),
+            };
+            let body = urna_model::rotation::RotationBody::check(&note)
+                .map_err(|e| invalid(e.to_string()))?;
+            let key = |k: &urna_model::rotation::LogKey| {
+                k.verifier(&body.origin).map_err(|e| invalid(e.to_string()))
+            };
+            rotations.push((crate::sql_u64(index), key(&body.old)?, key(&body.new)?));
+        }
+        Ok(Self {
+            current: current.clone(),
+            rotations,
+        })
+    }
+
+    /// The key that signs a checkpoint of `size` entries (as `log::Sequencer` signs them).
+    fn for_size(&self, size: u64) -> &NoteVerifier {
+        match self.rotations.iter().rev().find(|(i, _, _)| *i < size) {
+            Some((_, _, new)) => new,
+            None => self
+                .rotations
+                .first()
+                .map_or(&self.current, |(_, old, _)| old),
+        }
+    }
+}
+
 fn open_checkpoint(
     note: &[u8],
     origin: &str,
-    verifier: &NoteVerifier,
+    keys: &LogKeys,
     source: &str,
 ) -> Result<Checkpoint, BackupError> {
-    urna_tlog::checkpoint::open(note, origin, verifier)
+    let size = crate::log::checkpoint_size(note).unwrap_or(0);
+    urna_tlog::checkpoint::open(note, origin, keys.for_size(size))
         .map(|(cp, _)| cp)
         .map_err(|e| BackupError::Checkpoint {
             source_name: source.to_owned(),

@@ -35,6 +35,7 @@ use urna_model::genesis::Genesis;
 use urna_model::intake::{History, Latest, Revocation, StationKeys, Submission, Verdict};
 use urna_model::note::{Note, NoteSigner};
 use urna_model::protocol::{ProtocolBody, hex};
+use urna_model::rotation::RotationBody;
 use urna_tally::totals::TallyError;
 
 pub use crate::lock::LOCK_FILE;
@@ -262,11 +263,7 @@ impl Store {
             "INSERT INTO meta (key, value) VALUES ('schema', ?1), ('election', ?2), ('definition_sha256', ?3)",
             params![SCHEMA_VERSION, election.id, hex(&election.digest)],
         )?;
-        let mut seed = [0u8; 32];
-        rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut seed);
-        let origin = election.log_origin();
-        let signer = NoteSigner::from_seed(&origin, &seed)
-            .map_err(|e| StoreError::Setup(format!("log origin {origin:?}: {e}")))?;
+        let signer = log::generate_log_key(&election.log_origin())?;
         write_secret(&dir.join(log::LOG_KEY_FILE), &signer.to_skey())?;
         // Entry 0: the genesis, signed by the log key, committing the log to the definition.
         let read = |p: &Path| std::fs::read(p).map_err(io_err(p));
@@ -343,6 +340,7 @@ impl Store {
         // below), so a refused open changes nothing.
         let (history, next_index) =
             rebuild::rebuild(&conn, &election, &mut log, signed.unwrap_or(0))?;
+        log_keys(dir, &conn, &history, &mut log)?;
         // Continue from the last checkpoint the log signed, checking the database against it,
         // and sequence whatever was committed after it (a crash between commit and sequencing).
         if let Some(latest) = latest {
@@ -447,6 +445,99 @@ impl Store {
         urna_tlog::checkpoint::open(note, self.log.origin(), &self.log.signer().verifier())
             .map_err(|e| StoreError::Log(format!("refusing to publish: {e}")))?;
         self.log.publish(note)
+    }
+
+    /// Rotates the log's signing key to `new` (same name, the log's origin): signs the
+    /// checkpoint of everything stored so far with the current key, stores an
+    /// `urna/key-rotation/v1` signed by both keys as the next entry, makes `new` the key of
+    /// `secrets/log.key`, and signs the checkpoint that includes the rotation with it. Every
+    /// later checkpoint and receipt is signed by `new`. Returns the rotation's index.
+    ///
+    /// # Errors
+    /// [`StoreError::Setup`] if `new` is not named after the origin, is the current key, or the
+    /// reason breaks the note's rule; [`StoreError::Io`] if a rotation is half done (a next
+    /// key file exists); the database's or the log's error.
+    pub fn rotate_log_key(&mut self, new: NoteSigner, reason: &str) -> Result<u64, StoreError> {
+        if self.poisoned {
+            return Err(StoreError::Setup(
+                "an earlier intake failed part-way; reopen the data directory".into(),
+            ));
+        }
+        if new.name() != self.log.origin() {
+            return Err(StoreError::Setup(format!(
+                "the new log key is named {:?}; the log's key is named after its origin {:?}",
+                new.name(),
+                self.log.origin()
+            )));
+        }
+        if new.public_key() == self.log.signer().public_key() {
+            return Err(StoreError::Setup(
+                "the new log key is the current one; generate a new key".into(),
+            ));
+        }
+        let note = RotationBody::sign(self.log.signer(), &new, reason)
+            .map_err(|e| StoreError::Setup(e.to_string()))?;
+        let body = RotationBody::check(&note).map_err(|e| StoreError::Setup(e.to_string()))?;
+        // Everything before the rotation is signed by the key it replaces.
+        self.log.flush()?;
+        let next_path = self.dir.join(log::NEXT_LOG_KEY_FILE);
+        write_secret(&next_path, &new.to_skey())?;
+        let index = self.next_index;
+        let hash = urna_model::intake::sha256(&note);
+        let text_hash = urna_model::intake::sha256(body.to_text().as_bytes());
+        self.conn.execute(
+            "INSERT INTO entries (idx, hash, text_hash, contest, station, revision, status, received_ms, note) \
+             VALUES (?1, ?2, ?3, '', '', 0, 0, ?4, ?5)",
+            params![
+                to_sql(index),
+                hash.as_slice(),
+                text_hash.as_slice(),
+                to_sql(SystemClock.now_ms()),
+                note
+            ],
+        )?;
+        self.next_index += 1;
+        if let Err(reason) = self
+            .history
+            .admit_rotation(&self.election, index, hash, body)
+        {
+            self.poisoned = true;
+            return Err(StoreError::Inadmissible { index, reason });
+        }
+        // The entry is durable: from here an open finishes the rotation (`log_keys`), so a
+        // failure leaves the store poisoned (reopen it) rather than signing with the old key.
+        let key_path = self.dir.join(log::LOG_KEY_FILE);
+        let moved = std::fs::rename(&next_path, &key_path)
+            .and_then(|()| match key_path.parent() {
+                Some(secrets) => std::fs::File::open(secrets).and_then(|d| d.sync_all()),
+                None => Ok(()),
+            })
+            .map_err(io_err(&key_path));
+        if let Err(err) = moved {
+            self.poisoned = true;
+            return Err(err);
+        }
+        self.log.rotate(index, new);
+        let sequenced = self
+            .log
+            .append(index, std::iter::once(note))
+            .and_then(|()| self.log.flush().map(|_| ()));
+        if let Err(err) = sequenced {
+            self.poisoned = true;
+            return Err(err);
+        }
+        Ok(index)
+    }
+
+    /// The log's key rotations, in log order: the entry index, the key before it and the key
+    /// after it (verifier keys). A checkpoint of `size > index` is signed by the key after.
+    pub fn log_key_rotations(&self) -> Vec<(u64, String, String)> {
+        let origin = self.log.origin();
+        self.history
+            .rotations()
+            .iter()
+            .map(|(i, r)| (*i, r.old.to_vkey(origin), r.new.to_vkey(origin)))
+            .collect()
     }
 
     /// A signed `urna/receipt/v1` for a stored entry: the log's promise to include it.
@@ -649,6 +740,77 @@ fn check_genesis(e: &Election, note: &[u8]) -> Result<[u8; 32], String> {
     Ok(urna_model::intake::sha256(note.text().as_bytes()))
 }
 
+/// At open: which log key is current, by the key rotations stored. A rotation interrupted
+/// after its entry was committed is finished (the next key file renamed over the log key); one
+/// interrupted before is dropped (its next key file removed: that key never signed). The first
+/// rotation must hand over the key that signed the genesis, and the key file must hold the key
+/// the last rotation handed over to.
+fn log_keys(
+    dir: &Path,
+    conn: &Connection,
+    history: &MemoryHistory,
+    log: &mut log::Sequencer,
+) -> Result<(), StoreError> {
+    let origin = log.origin().to_owned();
+    let rotations = history.rotations();
+    let next_path = dir.join(log::NEXT_LOG_KEY_FILE);
+    if next_path.exists() {
+        let next = read_signer(&next_path)?;
+        let logged = rotations
+            .last()
+            .is_some_and(|(_, r)| r.new.public_key == next.public_key());
+        if logged {
+            let key_path = dir.join(log::LOG_KEY_FILE);
+            std::fs::rename(&next_path, &key_path).map_err(io_err(&key_path))?;
+            log.set_signer(next);
+        } else if log.signer().public_key() != next.public_key() {
+            std::fs::remove_file(&next_path).map_err(io_err(&next_path))?;
+        }
+    }
+    let verifier = |k: &urna_model::rotation::LogKey| {
+        k.verifier(&origin)
+            .map_err(|e| StoreError::Setup(format!("log key rotation: {e}")))
+    };
+    let mut chain = Vec::with_capacity(rotations.len());
+    for (index, r) in rotations {
+        chain.push((*index, verifier(&r.old)?, verifier(&r.new)?));
+    }
+    if let Some((index, first, _)) = chain.first() {
+        let genesis: Vec<u8> =
+            conn.query_row("SELECT note FROM entries WHERE idx = 0", [], |r| r.get(0))?;
+        let signed = Note::parse(&genesis)
+            .ok()
+            .is_some_and(|n| first.verify(&n).is_ok());
+        if !signed {
+            return Err(StoreError::Inadmissible {
+                index: *index,
+                reason: format!(
+                    "the first key rotation hands over {}, which did not sign the genesis",
+                    first.to_vkey()
+                ),
+            });
+        }
+    }
+    if let Some((index, _, current)) = chain.last()
+        && log.signer().public_key() != current.verifying_key().to_bytes()
+    {
+        return Err(StoreError::Setup(format!(
+            "{}: holds key {}, but entry {index} rotated the log's key to {}",
+            dir.join(log::LOG_KEY_FILE).display(),
+            log.signer().verifier().to_vkey(),
+            current.to_vkey()
+        )));
+    }
+    log.set_rotations(chain);
+    Ok(())
+}
+
+fn read_signer(path: &Path) -> Result<NoteSigner, StoreError> {
+    let skey = std::fs::read_to_string(path).map_err(io_err(path))?;
+    NoteSigner::from_skey(skey.trim())
+        .map_err(|e| StoreError::Setup(format!("{}: {e}", path.display())))
+}
+
 /// Refuses a definition other than the one the store in `dir` was created with (its digest
 /// recorded by `urna init`), and a schema or election other than this one's ([`check_meta`]).
 fn check_definition(conn: &Connection, dir: &Path, e: &Election) -> Result<(), StoreError> {
@@ -830,6 +992,8 @@ pub struct MemoryHistory {
     recounts: HashMap<(ContestIdx, StationIdx), [u8; 32]>,
     /// The station keys, as every revocation stored so far changed them, in log order.
     keys: StationKeys,
+    /// Every `urna/key-rotation/v1` stored so far, with its log index, in log order.
+    rotations: Vec<(u64, RotationBody)>,
 }
 
 impl MemoryHistory {
@@ -946,6 +1110,45 @@ impl MemoryHistory {
         Ok(verdict)
     }
 
+    /// Admits a log key rotation (its signatures checked, or its bytes covered by the log) as
+    /// entry `index`: of this election's log, and handing over the key the previous rotation
+    /// gave (the first one's `old:` is checked against the genesis at open).
+    ///
+    /// # Errors
+    /// The rule broken, in words.
+    pub fn admit_rotation(
+        &mut self,
+        e: &Election,
+        index: u64,
+        hash: [u8; 32],
+        body: RotationBody,
+    ) -> Result<(), String> {
+        let origin = e.log_origin();
+        if body.origin != origin {
+            return Err(format!(
+                "key rotation of log {:?}; this log is {origin:?}",
+                body.origin
+            ));
+        }
+        if let Some((at, prev)) = self.rotations.last()
+            && prev.new != body.old
+        {
+            return Err(format!(
+                "key rotation: its old key {} is not the key entry {at} handed over to ({})",
+                body.old.to_vkey(&origin),
+                prev.new.to_vkey(&origin)
+            ));
+        }
+        self.hashes.insert(hash, index);
+        self.rotations.push((index, body));
+        Ok(())
+    }
+
+    /// The log key rotations stored so far, with their log indices, in log order.
+    pub fn rotations(&self) -> &[(u64, RotationBody)] {
+        &self.rotations
+    }
+
     /// Every station whose latest decision ordered a recount, with the entry it decides.
     pub fn recounts(&self) -> impl Iterator<Item = ((ContestIdx, StationIdx), [u8; 32])> + '_ {
         self.recounts.iter().map(|(k, v)| (*k, *v))
@@ -1055,7 +1258,11 @@ fn checked(
     keys: &StationKeys,
     (mut row, status): (EntryRow, i64),
 ) -> Result<EntryRow, StoreError> {
-    if row.index > 0 && !urna_model::audit::is_audit(&row.note) && !is_revocation(&row.note) {
+    if row.index > 0
+        && !urna_model::audit::is_audit(&row.note)
+        && !is_revocation(&row.note)
+        && !urna_model::rotation::is_rotation(&row.note)
+    {
         row.quarantined = resubmit(e, keys, row.index, &row.note)
             .map_err(|reason| StoreError::Corrupt {
                 index: row.index,

@@ -14,7 +14,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use urna_model::note::{Note, NoteSigner};
+use urna_model::note::{Note, NoteSigner, NoteVerifier};
 use urna_tlog::checkpoint::Checkpoint;
 use urna_tlog::hash::{Hash, LeafIndex, TreeSize, leaf_hash};
 use urna_tlog::storage::MemoryStore;
@@ -30,6 +30,21 @@ pub const LOG_DIR: &str = "log";
 pub const LATEST_CHECKPOINT_FILE: &str = "log-latest.checkpoint";
 /// The log's private key, inside the data directory.
 pub const LOG_KEY_FILE: &str = "secrets/log.key";
+/// The log's next private key while a rotation is being logged (`Store::rotate_log_key`);
+/// renamed over [`LOG_KEY_FILE`] once the rotation entry is committed.
+pub const NEXT_LOG_KEY_FILE: &str = "secrets/log.next.key";
+
+/// A new log key named `origin`, from the operating system's randomness: what `urna init`
+/// makes, and what a rotation hands over to.
+///
+/// # Errors
+/// [`StoreError::Setup`] if `origin` is not a valid key name.
+pub fn generate_log_key(origin: &str) -> Result<NoteSigner, StoreError> {
+    let mut seed = [0u8; 32];
+    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut seed);
+    NoteSigner::from_seed(origin, &seed)
+        .map_err(|e| StoreError::Setup(format!("log origin {origin:?}: {e}")))
+}
 
 /// Entries per data tile (C2SP tlog-tiles: tiles are 256 wide).
 const TILE_WIDTH: u64 = 256;
@@ -224,6 +239,9 @@ pub(crate) struct Sequencer {
     tree: LogTree,
     /// Size of the last signed checkpoint.
     flushed: u64,
+    /// The log's key rotations: the index of each `urna/key-rotation/v1` entry, the key
+    /// before it and the key after it, in log order.
+    rotations: Vec<(u64, NoteVerifier, NoteVerifier)>,
 }
 
 impl std::fmt::Debug for Sequencer {
@@ -245,7 +263,39 @@ impl Sequencer {
             signer,
             tree: LogTree::new(),
             flushed: 0,
+            rotations: Vec::new(),
         })
+    }
+
+    /// Replaces the signing key (at open, once the rotations stored say which is current).
+    pub(crate) fn set_signer(&mut self, signer: NoteSigner) {
+        self.signer = signer;
+    }
+
+    /// Records the key rotations stored in the log (at open, in log order).
+    pub(crate) fn set_rotations(&mut self, rotations: Vec<(u64, NoteVerifier, NoteVerifier)>) {
+        self.rotations = rotations;
+    }
+
+    /// The key that signs a checkpoint of `size` entries: the key a rotation at index `i`
+    /// handed over to signs every checkpoint with `size > i`; before the first rotation, the
+    /// key it replaced.
+    pub(crate) fn verifier_for(&self, size: u64) -> NoteVerifier {
+        match self.rotations.iter().rev().find(|(i, _, _)| *i < size) {
+            Some((_, _, new)) => new.clone(),
+            None => self
+                .rotations
+                .first()
+                .map_or_else(|| self.signer.verifier(), |(_, old, _)| old.clone()),
+        }
+    }
+
+    /// After the rotation entry at `index` was stored (not yet appended): every checkpoint
+    /// from now on is signed by `signer`.
+    pub(crate) fn rotate(&mut self, index: u64, signer: NoteSigner) {
+        let old = self.signer.verifier();
+        self.rotations.push((index, old, signer.verifier()));
+        self.signer = signer;
     }
 
     /// The origin (the log key's name).
@@ -277,10 +327,11 @@ impl Sequencer {
     /// Adopts the size of the checkpoint signed before a restart: the leaves up to it were
     /// already sequenced. Checks that the rebuilt tree has the same root at that size.
     pub(crate) fn resume(&mut self, checkpoint_note: &[u8]) -> Result<(), StoreError> {
+        let size = checkpoint_size(checkpoint_note).unwrap_or(0);
         let (cp, _) = urna_tlog::checkpoint::open(
             checkpoint_note,
             self.signer.name(),
-            &self.signer.verifier(),
+            &self.verifier_for(size),
         )
         .map_err(|e| StoreError::Log(format!("{LATEST_CHECKPOINT_FILE}: {e}")))?;
         if cp.size.0 > self.size() {

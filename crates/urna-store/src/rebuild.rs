@@ -41,6 +41,8 @@ use urna_model::intake::{
 };
 use urna_model::protocol::{AMENDMENT_V1, PROTOCOL_V1, hex, parse_count, parse_sha256};
 
+use urna_model::rotation::{RotationBody, is_rotation};
+
 use crate::log::Sequencer;
 use crate::{MemoryHistory, StoreError, check_genesis, is_revocation, resubmit};
 
@@ -88,6 +90,12 @@ enum Derived {
     Entry(Submission),
     /// An `urna/revocation/v1` note: its station; no contest, revision 0.
     Revocation(Revocation),
+    /// An `urna/key-rotation/v1` note: no contest, station or revision.
+    Rotation {
+        hash: [u8; 32],
+        text_hash: [u8; 32],
+        body: RotationBody,
+    },
     /// An `urna/audit/v1` note: its contest; no station, revision 0 (`crate::audit`).
     Audit {
         hash: [u8; 32],
@@ -247,6 +255,20 @@ fn check_chunk(
                 Derived::Entry(resubmit(e, history.keys(), row.index, &row.note).map_err(corrupt)?);
         }
         check_columns(e, row, &derived)?;
+        if let Derived::Rotation { hash, body, .. } = &derived {
+            if let Some(held) = history.holder_of(hash) {
+                return Err(StoreError::Inadmissible {
+                    index: row.index,
+                    reason: format!("it repeats entry {held}"),
+                });
+            }
+            history
+                .admit_rotation(e, row.index, *hash, body.clone())
+                .map_err(|reason| StoreError::Inadmissible {
+                    index: row.index,
+                    reason,
+                })?;
+        }
         if let Derived::Revocation(r) = &derived {
             match history.admit_revocation(e, row.index, r) {
                 Ok(Verdict::Duplicate) => {
@@ -311,6 +333,20 @@ fn derive(e: &Election, keys: &StationKeys, row: &Row, covered: bool) -> Result<
             hash,
             text_hash,
             contest,
+        });
+    }
+    if is_rotation(&row.note) {
+        // Both log signatures are checked again (rotations are few): a rotation written into
+        // the database outside urna, signed by one key only, refuses the open. The chain of
+        // keys is checked at open (`Store::open`).
+        let body = RotationBody::check(&row.note).map_err(|err| err.to_string())?;
+        let text_hash = urna_model::note::Note::parse(&row.note)
+            .map(|n| sha256(n.text().as_bytes()))
+            .map_err(|err| err.to_string())?;
+        return Ok(Derived::Rotation {
+            hash: sha256(&row.note),
+            text_hash,
+            body,
         });
     }
     if is_revocation(&row.note) {
@@ -379,7 +415,10 @@ fn header(e: &Election, note: &[u8]) -> Option<Submission> {
 /// Compares every column of `row` checked at open with what its note gives.
 fn check_columns(e: &Election, row: &Row, derived: &Derived) -> Result<(), StoreError> {
     let (hash, text_hash, contest, station, revision) = match derived {
-        Derived::Genesis { hash, text_hash } => (hash, text_hash, "", "", 0),
+        Derived::Genesis { hash, text_hash }
+        | Derived::Rotation {
+            hash, text_hash, ..
+        } => (hash, text_hash, "", "", 0),
         Derived::Audit {
             hash,
             text_hash,

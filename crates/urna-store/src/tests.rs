@@ -948,3 +948,4 @@ fn open_replays_the_audit_trail_and_refuses_a_note_that_does_not_follow() {
 }
 
 mod revoke;
+mod rotate;

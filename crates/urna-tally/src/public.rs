@@ -73,6 +73,7 @@ use urna_model::intake::{
 use urna_model::note::{Note, format_vkey};
 use urna_model::protocol::hex;
 use urna_model::revocation::RevocationBody;
+use urna_model::rotation::RotationBody;
 use urna_model::rules::Severity;
 
 use crate::seats::{self, ListId};
@@ -207,6 +208,15 @@ pub enum ReplayError {
         got: String,
         /// The current entry's hash (hex).
         expected: String,
+    },
+    /// An `urna/key-rotation/v1` entry that is malformed, or (checked) not signed by both
+    /// keys it names, or that does not hand over the key the previous rotation handed over to.
+    #[error("entry {index}: {problem}")]
+    Rotation {
+        /// The entry.
+        index: u64,
+        /// What is wrong with it.
+        problem: String,
     },
     /// A revocation that repeats one logged before.
     #[error("entry {index}: it repeats the revocation at entry {held}")]
@@ -428,6 +438,8 @@ pub struct Replay {
     applied: u64,
     /// The station keys as the revocations applied so far changed them, in log order.
     keys: StationKeys,
+    /// The log key rotations applied so far, with their indices, in log order.
+    rotations: Vec<(u64, RotationBody)>,
     contests: Vec<ContestState>,
     /// Stations of each unit (only leaf units have any), in definition order.
     by_unit: Vec<Vec<StationIdx>>,
@@ -466,6 +478,7 @@ impl Replay {
         Ok(Self {
             applied: 0,
             keys: StationKeys::new(),
+            rotations: Vec::new(),
             contests,
             by_unit,
         })
@@ -490,6 +503,9 @@ impl Replay {
         }
         if urna_model::audit::is_audit(note) {
             return self.apply_audit(index);
+        }
+        if urna_model::rotation::is_rotation(note) {
+            return self.apply_rotation(index, note, false);
         }
         if is_revocation(note) {
             return self.apply_revocation(e, index, note, false);
@@ -545,6 +561,47 @@ impl Replay {
         }
     }
 
+    /// The log key rotations applied so far (`urna/key-rotation/v1`), with their indices, in
+    /// log order.
+    pub fn rotations(&self) -> &[(u64, RotationBody)] {
+        &self.rotations
+    }
+
+    /// Applies entry `index`, an `urna/key-rotation/v1` note: the results do not change; the
+    /// rotation is kept ([`Replay::rotations`]). It must hand over the key the previous
+    /// rotation handed over to; with `verified`, both keys it names must have signed it.
+    /// Whether the first one hands over the key the verifier trusts is the verifier's check.
+    ///
+    /// # Errors
+    /// [`ReplayError::Rotation`].
+    pub fn apply_rotation(
+        &mut self,
+        index: u64,
+        note: &[u8],
+        verified: bool,
+    ) -> Result<(), ReplayError> {
+        self.expect_index(index)?;
+        let problem = |problem: String| ReplayError::Rotation { index, problem };
+        let body = if verified {
+            RotationBody::check(note)
+        } else {
+            RotationBody::parse_note(note)
+        }
+        .map_err(|e| problem(e.to_string()))?;
+        if let Some((at, prev)) = self.rotations.last()
+            && (prev.origin != body.origin || prev.new != body.old)
+        {
+            return Err(problem(format!(
+                "key rotation: its old key {} is not the key entry {at} handed over to ({})",
+                body.old.to_vkey(&body.origin),
+                prev.new.to_vkey(&prev.origin)
+            )));
+        }
+        self.rotations.push((index, body));
+        self.applied += 1;
+        Ok(())
+    }
+
     /// Applies entry `index`, an `urna/audit/v1` note: an audit does not change the results,
     /// so only the index advances (the audit is checked by `urna-audit`'s trail).
     ///
@@ -572,6 +629,9 @@ impl Replay {
         match bound {
             Err(_) if urna_model::audit::is_audit(note) => self.apply_audit(index),
             Err(_) if is_revocation(note) => self.apply_revocation(e, index, note, false),
+            Err(_) if urna_model::rotation::is_rotation(note) => {
+                self.apply_rotation(index, note, false)
+            }
             // Bound without the keys: a station a revocation touched is bound again against
             // the keys as they stand before this entry.
             Ok(sub) if sub.decision.is_none() && self.keys.touches(sub.station) => {
@@ -619,6 +679,9 @@ impl Replay {
         }
         if urna_model::audit::is_audit(note) {
             return self.apply_audit(index);
+        }
+        if urna_model::rotation::is_rotation(note) {
+            return self.apply_rotation(index, note, true);
         }
         if is_revocation(note) {
             return self.apply_revocation(e, index, note, true);

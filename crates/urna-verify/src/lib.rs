@@ -14,6 +14,10 @@
 //!    it gives and reported as such, never counted toward the quorum (whoever publishes the
 //!    bundle writes that file). With no witness keys given the quorum is 0: the verification
 //!    then vouches for what the log key signed, and the report says the quorum went unchecked.
+//!    A log that rotated its key (`urna/key-rotation/v1` entries, each signed by both keys it
+//!    names) signs a checkpoint with the key of its size: the trusted key may be any key of
+//!    the chain, which is followed once the entries are read (`rotation`); a checkpoint signed
+//!    by the other key of a rotation is [`Kind::CheckpointKeyRotated`].
 //! 2. **Definition**: entry 0 is the `urna/genesis/v1` note, signed by the log key; the two
 //!    definition files are fetched by the SHA-256 it names (`blob/sha256/<hex>`), hashed,
 //!    loaded, and checked against it.
@@ -84,6 +88,7 @@ mod log;
 mod published_keys;
 mod render;
 pub mod report;
+mod rotation;
 pub mod source;
 pub mod state;
 pub mod trust;
@@ -232,9 +237,13 @@ pub fn verify(
 
     // 3 and 4. The log: tree, tiles, signatures, replay.
     let t = Instant::now();
-    let (election, replay) = match definition {
-        Some(d) => (Some((d.election, d.files)), Some(d.replay)),
-        None => (None, None),
+    let (election, replay, genesis_rotated) = match definition {
+        Some(d) => (
+            Some((d.election, d.files)),
+            Some(d.replay),
+            d.genesis_rotated,
+        ),
+        None => (None, None, None),
     };
     let log = log::run(
         source,
@@ -246,6 +255,36 @@ pub fn verify(
         &mut found,
     )?;
     report.timings.log_ms = millis(t);
+    // The log's keys: the checkpoint (and the genesis) by the key the rotations give.
+    let published_rotations = published_keys::listed_rotations(source)?;
+    rotation::settle(
+        trust,
+        &cp,
+        genesis_rotated.as_ref(),
+        &log.rotations,
+        &published_rotations,
+        &mut report,
+        &mut found,
+    );
+    let listed: Vec<(u64, String, String)> = log
+        .rotations
+        .iter()
+        .map(|(i, r)| (*i, r.old.to_vkey(&r.origin), r.new.to_vkey(&r.origin)))
+        .collect();
+    let published = published_rotations;
+    if published != listed {
+        found.push(
+            Discrepancy::new(
+                Kind::Keys,
+                format!(
+                    "{}: lists key rotations {published:?}, but the log holds {listed:?}",
+                    urna_tally::public::KEYS_JSON
+                ),
+            )
+            .file(urna_tally::public::KEYS_JSON)
+            .field("log.rotations"),
+        );
+    }
     report.counts.entries_verified = log.applied;
     report.counts.entries_skipped = log.skipped;
     report.counts.protocols = log.protocols;
@@ -416,6 +455,9 @@ pub(crate) struct Definition {
     pub(crate) election: Election,
     pub(crate) files: DefinitionFiles,
     pub(crate) replay: Replay,
+    /// The genesis, if it is signed by another key of the trusted log than the trusted one
+    /// (left for the key rotations to settle).
+    pub(crate) genesis_rotated: Option<Note>,
 }
 
 /// Reads entry 0, checks that it is the genesis signed by the log key, fetches the two
@@ -460,7 +502,15 @@ pub(crate) fn establish_definition(
             return Ok(None);
         }
     };
-    if let Err(e) = trust.log.verify(&note) {
+    // Signed by another key of the same log: the log's key rotations may name it as the key
+    // the trusted one replaced; settled once they are read (`rotation::settle`).
+    let genesis_rotated = trust.log.verify(&note).is_err()
+        && note
+            .signatures()
+            .iter()
+            .any(|s| s.name == trust.log.name() && s.key_id != trust.log.key_id());
+    if genesis_rotated {
+    } else if let Err(e) = trust.log.verify(&note) {
         found.push(genesis_error(format!(
             "{e}: the genesis is not signed by the log key, so it vouches for no definition"
         )));
@@ -592,6 +642,7 @@ pub(crate) fn establish_definition(
         election,
         files,
         replay,
+        genesis_rotated: genesis_rotated.then_some(note),
     }))
 }
 

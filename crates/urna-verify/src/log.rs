@@ -18,6 +18,7 @@ use std::sync::mpsc;
 use urna_model::definition::Election;
 use urna_model::intake::{Rejection, Submission, check_batch, check_keyed};
 use urna_model::note::{Note, SignatureError};
+use urna_model::rotation::RotationBody;
 use urna_tally::public::{Replay, ReplayError};
 use urna_tlog::storage::MemoryStore;
 use urna_tlog::tile::{TILE_WIDTH, Tile, decode_hash_tile};
@@ -73,6 +74,9 @@ pub(crate) struct LogOutcome {
     pub(crate) refused: Vec<Refused>,
     /// The `urna/audit/v1` entries, with their index, for the audit re-check.
     pub(crate) audits: Vec<(u64, Vec<u8>)>,
+    /// The `urna/key-rotation/v1` entries signed by both keys they name, with their index,
+    /// in log order (whether they chain from the trusted key: `crate::rotation::settle`).
+    pub(crate) rotations: Vec<(u64, RotationBody)>,
     /// The scans that signed protocols and amendments name (`scan: sha256:<hex>`), each with
     /// the first entry naming it: index and station.
     pub(crate) scans: BTreeMap<[u8; 32], (u64, String)>,
@@ -132,6 +136,7 @@ pub(crate) fn run(
         revocations: 0,
         refused: Vec::new(),
         audits: Vec::new(),
+        rotations: Vec::new(),
         scans: BTreeMap::new(),
     };
     let mut tree = Tree::new();
@@ -263,6 +268,39 @@ fn apply(
 ) {
     let index = entry.index;
     let bytes = entry.bytes.as_deref().unwrap_or_default();
+    // A log key rotation: both signatures checked, the chain of keys kept for the checkpoint.
+    if urna_model::rotation::is_rotation(bytes) {
+        let at = index - out.skipped;
+        let applied = match replay.as_mut() {
+            Some(r) => r.apply_rotation(at, bytes, true).map(|()| {
+                r.rotations()
+                    .last()
+                    .map(|(_, b)| b.clone())
+                    .unwrap_or_else(|| unreachable!("a rotation was just applied"))
+            }),
+            None => RotationBody::check(bytes).map_err(|e| ReplayError::Rotation {
+                index: at,
+                problem: e.to_string(),
+            }),
+        };
+        match applied {
+            Ok(body) => {
+                out.applied += 1;
+                out.rotations.push((index, body));
+            }
+            Err(err) => {
+                let text = err.to_string();
+                let problem = text.strip_prefix(&format!("entry {at}: ")).unwrap_or(&text);
+                found.push(
+                    Discrepancy::new(Kind::KeyRotation, format!("entry {index}: {problem}"))
+                        .file(entry_tile_path(index))
+                        .index(index),
+                );
+                out.skipped += 1;
+            }
+        }
+        return;
+    }
     // A revocation is checked on its own (its authority signature) and admitted into the
     // replay's station keys at its index, as intake admits it.
     if urna_tally::public::is_revocation(bytes) {

@@ -40,6 +40,38 @@ pub(crate) struct Listed {
     pub(crate) key: CosignatureVerifier,
 }
 
+/// The key rotations `v1/keys.json` lists (`log.rotations`: index, old key, new key), empty if
+/// it lists none or cannot be read.
+///
+/// # Errors
+/// [`SourceError`] if the source fails.
+pub(crate) fn listed_rotations(
+    source: &dyn Source,
+) -> Result<Vec<(u64, String, String)>, SourceError> {
+    Ok(source
+        .fetch(KEYS_JSON)?
+        .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+        .map(|doc| listed_rotations_of(&doc))
+        .unwrap_or_default())
+}
+
+fn listed_rotations_of(doc: &Value) -> Vec<(u64, String, String)> {
+    doc["log"]["rotations"]
+        .as_array()
+        .map(|list| {
+            list.iter()
+                .map(|r| {
+                    (
+                        r["index"].as_u64().unwrap_or(u64::MAX),
+                        r["old"].as_str().unwrap_or_default().to_owned(),
+                        r["new"].as_str().unwrap_or_default().to_owned(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// Checks `v1/keys.json` against the keys trusted, and returns the witnesses it names that
 /// the trust set does not.
 ///
@@ -104,7 +136,16 @@ fn read_keys(bytes: &[u8], trust: &Trust) -> (Vec<Discrepancy>, Vec<Listed>) {
     }
     let trusted_log = trust.log.to_vkey();
     let log_key = &doc["log"]["key"];
-    if log_key.as_str() != Some(trusted_log.as_str()) {
+    // A rotated log names its current key and its rotations: the trusted key must be one of
+    // the chain's, the current key its last (the rotations are compared with the log's own
+    // entries once they are read: `listed_rotations`).
+    let rotations = listed_rotations_of(&doc);
+    let in_chain = rotations
+        .iter()
+        .any(|(_, old, new)| *old == trusted_log || *new == trusted_log);
+    let current = rotations.last().map(|(_, _, new)| new.as_str());
+    if in_chain && log_key.as_str() == current {
+    } else if log_key.as_str() != Some(trusted_log.as_str()) {
         out.push(bad(
             "log.key",
             format!(

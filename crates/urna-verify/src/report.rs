@@ -258,6 +258,13 @@ pub enum Kind {
     CheckpointOrigin,
     /// The log key's signature on the checkpoint is missing or wrong.
     CheckpointSignature,
+    /// The checkpoint is signed by one of the log's keys, but not by the one the log's key
+    /// rotations say signs a checkpoint of its size: the new key before the rotation entry is
+    /// in the tree, or the old key after.
+    CheckpointKeyRotated,
+    /// An `urna/key-rotation/v1` entry is malformed, not signed by both keys it names, or
+    /// does not hand over the key the log held (the trusted key, or the previous rotation's).
+    KeyRotation,
     /// A trusted witness's cosignature does not verify.
     CosignatureInvalid,
     /// Fewer valid cosignatures than the quorum.
@@ -316,6 +323,8 @@ impl Kind {
             Self::CheckpointMalformed => "checkpoint-malformed",
             Self::CheckpointOrigin => "checkpoint-origin",
             Self::CheckpointSignature => "checkpoint-signature",
+            Self::CheckpointKeyRotated => "checkpoint-key-rotated",
+            Self::KeyRotation => "key-rotation",
             Self::CosignatureInvalid => "cosignature-invalid",
             Self::WitnessQuorum => "witness-quorum",
             Self::TileMissing => "tile-missing",

@@ -138,6 +138,11 @@ impl Fixture {
 
     /// The bundle an honest publisher writes for `entries`.
     fn bundle(&self, entries: &[Vec<u8>]) -> MemSource {
+        self.bundle_signed(entries, &self.log)
+    }
+
+    /// As [`Fixture::bundle`], its checkpoint signed by `log` (a log that rotated its key).
+    fn bundle_signed(&self, entries: &[Vec<u8>], log: &NoteSigner) -> MemSource {
         let size = entries.len() as u64;
         let mut tree = Tree::new();
         let mut store = MemoryStore::new();
@@ -158,7 +163,7 @@ impl Fixture {
             };
             files.insert(tile.path(), bytes);
         }
-        let cp = self.checkpoint(size, tree.root());
+        let cp = self.checkpoint_by(log, size, tree.root());
         let defs = DefinitionFiles::new(&self.election, self.toml.as_bytes(), self.csv.as_bytes())
             .unwrap();
         for (sha, text) in [(defs.election_toml, &self.toml), (defs.stations, &self.csv)] {
@@ -205,8 +210,12 @@ impl Fixture {
     }
 
     fn checkpoint(&self, size: u64, root: Hash) -> Vec<u8> {
+        self.checkpoint_by(&self.log, size, root)
+    }
+
+    fn checkpoint_by(&self, log: &NoteSigner, size: u64, root: Hash) -> Vec<u8> {
         let cp = Checkpoint::new(self.election.log_origin(), TreeSize(size), root);
-        let mut note = cp.sign(&self.log).unwrap();
+        let mut note = cp.sign(log).unwrap();
         note.add_signature(self.witness.cosign_at(note.text(), COSIGNED_AT).unwrap());
         note.to_bytes()
     }
@@ -981,4 +990,99 @@ fn a_station_index_shard_is_checked_like_every_derived_file() {
         .filter(|k| k.starts_with("v1/stations/") && *k != "v1/stations/extra.json")
         .count();
     assert_eq!(shards, public::STATION_SHARDS);
+}
+
+/// A log that rotated its key after its protocols: the rotation entry, the checkpoint by the
+/// new key, `v1/keys.json` naming the new key and the rotation. `rotation` is the entry to
+/// log (honest: signed by both keys); `cp_key` signs the checkpoint.
+fn rotated_bundle(rotation: Vec<u8>, cp_key: &NoteSigner, new: &NoteSigner) -> (MemSource, u64) {
+    let f = fixture();
+    let mut entries = f.entries.clone();
+    let index = entries.len() as u64;
+    entries.push(rotation);
+    let mut source = f.bundle_signed(&entries, cp_key);
+    source.files.insert(
+        public::KEYS_JSON.into(),
+        serde_json::to_vec_pretty(&serde_json::json!({
+            "format": "urna/keys/v1",
+            "log": {
+                "origin": f.election.log_origin(),
+                "key": new.verifier().to_vkey(),
+                "rotations": [{
+                    "index": index,
+                    "old": f.log.verifier().to_vkey(),
+                    "new": new.verifier().to_vkey(),
+                }],
+            },
+            "witnesses": [{"name": "agency", "key": f.witness.verifier().to_vkey()}],
+            "quorum": 1,
+        }))
+        .unwrap(),
+    );
+    (source, index)
+}
+
+#[test]
+fn a_rotated_log_verifies_by_the_old_key_and_refuses_a_checkpoint_out_of_turn() {
+    use urna_model::rotation::RotationBody;
+    let f = fixture();
+    let new = NoteSigner::from_seed(&f.election.log_origin(), &[10; 32]).unwrap();
+    let honest = RotationBody::sign(&f.log, &new, "scheduled").unwrap();
+
+    // Trusting the old key: the chain is followed to the new key's checkpoint.
+    let (source, _) = rotated_bundle(honest.clone(), &new, &new);
+    let r = run(&source, None);
+    assert!(r.verified, "{}", r.summary());
+    assert!(r.checkpoint.as_ref().unwrap().log_signature);
+    // Trusting the new key alone: the same bundle.
+    let trust_new = Trust::new(
+        &new.verifier().to_vkey(),
+        &[f.witness.verifier().to_vkey()],
+        None,
+    )
+    .unwrap();
+    let r = verify(&source, &trust_new, None, &|_| {}).unwrap();
+    assert!(r.verified, "{}", r.summary());
+
+    // The checkpoint that includes the rotation signed by the old key.
+    let (source, _) = rotated_bundle(honest, &f.log, &new);
+    let r = run(&source, None);
+    assert_eq!(kinds(&r), [Kind::CheckpointKeyRotated], "{}", r.summary());
+
+    // The new key signing a checkpoint whose tree does not include its rotation (the
+    // rotation listed in v1/keys.json at the index it will have).
+    let mut early = f.bundle_signed(&f.entries, &new);
+    let (listed, _) = rotated_bundle(
+        RotationBody::sign(&f.log, &new, "scheduled").unwrap(),
+        &new,
+        &new,
+    );
+    early.files.insert(
+        public::KEYS_JSON.into(),
+        listed.files[public::KEYS_JSON].clone(),
+    );
+    let r = run(&early, None);
+    assert!(
+        kinds(&r).contains(&Kind::CheckpointKeyRotated),
+        "{}",
+        r.summary()
+    );
+
+    // A rotation signed by the new key alone (what whoever holds only the new key can make).
+    let text = RotationBody::check(&RotationBody::sign(&f.log, &new, "forged").unwrap())
+        .unwrap()
+        .to_text();
+    let forged = new.sign_text(&text).to_bytes();
+    let (source, index) = rotated_bundle(forged, &new, &new);
+    let r = run(&source, None);
+    let k = kinds(&r);
+    assert!(k.contains(&Kind::KeyRotation), "{}", r.summary());
+    assert!(k.contains(&Kind::CheckpointSignature), "{}", r.summary());
+    let d = r
+        .discrepancies
+        .iter()
+        .find(|d| d.kind == Kind::KeyRotation)
+        .unwrap();
+    assert_eq!(d.index, Some(index));
+    assert!(d.message.contains("old key"), "{}", d.message);
 }

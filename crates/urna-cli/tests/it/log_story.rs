@@ -35,6 +35,11 @@ impl Drop for Witness {
 /// Starts `urna witness serve` with the key `DIR/<name>.key` and state `DIR/<name>.state`
 /// for `log` (`ORIGIN=VKEY`), on a free loopback port.
 pub(crate) fn start_witness(dir: &Path, name: &str, log: &str, init: bool) -> Witness {
+    start_witness_logs(dir, name, &[log], init)
+}
+
+/// As [`start_witness`], following several `ORIGIN=VKEY` (e.g. both keys of a rotated log).
+pub(crate) fn start_witness_logs(dir: &Path, name: &str, logs: &[&str], init: bool) -> Witness {
     let mut cmd = urna();
     cmd.args([
         "witness",
@@ -43,7 +48,10 @@ pub(crate) fn start_witness(dir: &Path, name: &str, log: &str, init: bool) -> Wi
         p(&dir.join(format!("{name}.key"))),
     ])
     .args(["--state", p(&dir.join(format!("{name}.state")))])
-    .args(["--log", log, "--listen", "127.0.0.1:0"]);
+    .args(["--listen", "127.0.0.1:0"]);
+    for log in logs {
+        cmd.args(["--log", log]);
+    }
     if init {
         cmd.arg("--init-state");
     }
@@ -97,7 +105,7 @@ fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for e in std::fs::read_dir(from).unwrap() {
         let e = e.unwrap();
-        if e.file_type().unwrap().is_dir() {
+        if e.path().is_dir() {
             copy_dir(&e.path(), &to.join(e.file_name()));
         } else {
             std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
@@ -425,4 +433,217 @@ fn a_witness_rotating_its_key_keeps_the_past_and_the_present_verifiable() {
     // Only the new key: the old checkpoint lacks it the same way.
     let o = verify(&older, &[&new_key, &observers_key]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+}
+
+/// The log rotates its key (docs/operator.md "rotating the log key"): `urna log new-key`,
+/// `urna log rotate`, the witnesses restarted with both keys. An observer who trusts the old
+/// key verifies both generations by following the rotation in the log; one who trusts only
+/// the new key verifies the later one. A checkpoint after the rotation signed by the old key,
+/// and a rotation signed by the new key alone, are refused.
+#[test]
+fn the_log_rotating_its_key_keeps_both_generations_verifiable_by_the_old_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (src, data, bundle) = (d.join("src"), d.join("data"), d.join("bundle"));
+    run(&["sim", "--out", p(&src), "--stations", "60"], 0);
+    init(&src, &data);
+    let origin = "urna/sim-2025-assembly";
+    let old_vkey = run(&["log", "key", "--data", p(&data)], 0)
+        .trim()
+        .to_owned();
+    let old_arg = format!("{origin}={old_vkey}");
+    let keygen = |name: &str| {
+        run(
+            &[
+                "witness",
+                "keygen",
+                "--name",
+                name,
+                "--out",
+                p(&d.join(format!("{name}.key"))),
+            ],
+            0,
+        )
+        .trim()
+        .to_owned()
+    };
+    let agency_key = keygen("agency");
+    let observers_key = keygen("observers");
+    let agency = start_witness(d, "agency", &old_arg, true);
+    let observers = start_witness(d, "observers", &old_arg, true);
+    policy(
+        &data,
+        &[
+            ("agency", &agency.url, &agency_key),
+            ("observers", &observers.url, &observers_key),
+        ],
+    );
+    let all = src.join("protocols.notes");
+    let first = subset(&all, &d.join("a.notes"), |i| i < 30);
+    let rest = subset(&all, &d.join("b.notes"), |i| i >= 30);
+    run(&["ingest", "--data", p(&data), p(&first)], 0);
+    run(&["publish", "--data", p(&data), "--out", p(&bundle)], 0);
+    let older = std::fs::canonicalize(bundle.join("current")).unwrap();
+    // Kept only to forge what an attacker holding the old key could sign later.
+    let old_skey = std::fs::read_to_string(data.join("secrets/log.key")).unwrap();
+    let before_rotation = d.join("data-before");
+    copy_dir(&data, &before_rotation);
+
+    // The rotation, with the witnesses still knowing the old key only: the entry is logged,
+    // the new key's first checkpoint waits for them.
+    let new_vkey = run(
+        &[
+            "log",
+            "new-key",
+            "--data",
+            p(&data),
+            "--out",
+            p(&d.join("log-new.key")),
+        ],
+        0,
+    )
+    .trim()
+    .to_owned();
+    assert_ne!(new_vkey, old_vkey);
+    let o = output(&[
+        "log",
+        "rotate",
+        "--data",
+        p(&data),
+        "--new-key",
+        p(&d.join("log-new.key")),
+        "--reason",
+        "scheduled rotation before the count",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let rotation_index = GENESIS + 30;
+    assert!(
+        text(&o).contains(&format!("rotation: entry {rotation_index}")),
+        "{}",
+        text(&o)
+    );
+    assert!(
+        text(&o).contains("give each witness the new key"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(run(&["log", "key", "--data", p(&data)], 0).trim(), new_vkey);
+    // Until the witnesses cosign the new key's first checkpoint, the old key's stays published
+    // and readable.
+    let published = run(&["log", "checkpoint", "--data", p(&data)], 0);
+    assert!(
+        published.contains(&format!("\n{rotation_index}\n")),
+        "{published}"
+    );
+
+    // The witnesses restarted with both keys, their state kept: they cosign the new key's
+    // checkpoints, consistent with what they cosigned under the old one.
+    drop((agency, observers));
+    let new_arg = format!("{origin}={new_vkey}");
+    let agency = start_witness_logs(d, "agency", &[&old_arg, &new_arg], false);
+    let observers = start_witness_logs(d, "observers", &[&old_arg, &new_arg], false);
+    policy(
+        &data,
+        &[
+            ("agency", &agency.url, &agency_key),
+            ("observers", &observers.url, &observers_key),
+        ],
+    );
+    let o = output(&["ingest", "--data", p(&data), p(&rest)]);
+    assert!(
+        text(&o).contains("cosigned by agency, observers"),
+        "{}",
+        text(&o)
+    );
+    run(&["publish", "--data", p(&data), "--out", p(&bundle)], 0);
+    let newer = bundle.join("current");
+    let cp_bytes = std::fs::read(newer.join("checkpoint")).unwrap();
+    let cp = Note::parse(&cp_bytes).unwrap();
+    let old_verifier = urna_model::note::NoteVerifier::from_vkey(&old_vkey).unwrap();
+    let new_verifier = urna_model::note::NoteVerifier::from_vkey(&new_vkey).unwrap();
+    new_verifier.verify(&cp).unwrap();
+    assert!(old_verifier.verify(&cp).is_err());
+    let keys: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(newer.join("v1/keys.json")).unwrap()).unwrap();
+    assert_eq!(keys["log"]["key"], new_vkey.as_str());
+    assert_eq!(keys["log"]["rotations"][0]["index"], rotation_index);
+    assert_eq!(keys["log"]["rotations"][0]["old"], old_vkey.as_str());
+
+    let verify = |location: &Path, log_key: &str| {
+        output(&[
+            "verify",
+            p(location),
+            "--log-key",
+            log_key,
+            "--witness",
+            &agency_key,
+            "--witness",
+            &observers_key,
+        ])
+    };
+    // The old key: both generations, the later one through the rotation entry.
+    for location in [&older, &newer] {
+        let o = verify(location, &old_vkey);
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+        assert!(text(&o).contains("VERIFIED"), "{}", text(&o));
+    }
+    // The new key alone: the later generation (the earlier is not its to vouch for).
+    let o = verify(&newer, &new_vkey);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let o = verify(&older, &new_vkey);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("[checkpoint-signature]"), "{}", text(&o));
+
+    // Tampered: the checkpoint after the rotation re-signed by the old key (the witnesses'
+    // cosignatures over the same text kept).
+    let forged = d.join("forged");
+    copy_dir(&newer, &forged);
+    let old_signer = urna_model::note::NoteSigner::from_skey(old_skey.trim()).unwrap();
+    let mut by_old = Note::unsigned(cp.text()).unwrap();
+    by_old.sign(&old_signer);
+    for s in cp.signatures().iter().filter(|s| s.name != origin) {
+        by_old.add_signature(s.clone());
+    }
+    std::fs::remove_file(forged.join("checkpoint")).unwrap();
+    std::fs::write(forged.join("checkpoint"), by_old.to_bytes()).unwrap();
+    let o = verify(&forged, &old_vkey);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        text(&o).contains("[checkpoint-key-rotated]"),
+        "{}",
+        text(&o)
+    );
+
+    // Tampered: a rotation signed by the new key alone, written into the database of the log
+    // as it was before the rotation: the open refuses it, naming the entry.
+    let new_signer = urna_model::note::NoteSigner::from_skey(
+        std::fs::read_to_string(d.join("log-new.key"))
+            .unwrap()
+            .trim(),
+    )
+    .unwrap();
+    let text_only = format!(
+        "urna/key-rotation/v1\norigin: {origin}\nold: {old_vkey}\nnew: {new_vkey}\nreason: forged\n"
+    );
+    let one_signature = new_signer.sign_text(&text_only).to_bytes();
+    let conn = rusqlite::Connection::open(before_rotation.join("urna.sqlite")).unwrap();
+    conn.execute(
+        "INSERT INTO entries (idx, hash, text_hash, contest, station, revision, status, received_ms, note) \
+         VALUES (?1, ?2, ?3, '', '', 0, 0, 0, ?4)",
+        rusqlite::params![
+            rotation_index as i64,
+            urna_model::intake::sha256(&one_signature).as_slice(),
+            urna_model::intake::sha256(text_only.as_bytes()).as_slice(),
+            one_signature
+        ],
+    )
+    .unwrap();
+    drop(conn);
+    let o = output(&["status", "--data", p(&before_rotation)]);
+    assert_ne!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(
+        text(&o).contains(&format!("entry {rotation_index}")) && text(&o).contains("old key"),
+        "{}",
+        text(&o)
+    );
 }

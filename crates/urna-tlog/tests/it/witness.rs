@@ -312,3 +312,45 @@ fn a_witness_keeps_one_state_per_log_origin() {
         .unwrap_err();
     assert_eq!(e.status(), 403);
 }
+
+/// A log rotating its key: the witness follows both keys of the origin (`urna witness serve
+/// --log ORIGIN=OLD --log ORIGIN=NEW`), cosigns checkpoints signed by either, and still holds
+/// the new key to what it cosigned under the old one. A third key is refused.
+#[test]
+fn a_witness_following_both_keys_of_a_rotating_log_stays_consistent() {
+    let old = NoteSigner::from_seed(ORIGIN, &[7; 32]).unwrap();
+    let new = NoteSigner::from_seed(ORIGIN, &[9; 32]).unwrap();
+    let mut witness =
+        Witness::new(CosignatureSigner::from_seed("witness.example/w1", &[8; 32]).unwrap());
+    witness.add_log(ORIGIN, old.verifier());
+    witness.add_log(ORIGIN, new.verifier());
+    let clock = FixedClock(1_750_000_000);
+    let (_, store) = build(100);
+    let by = |key: &NoteSigner| Log {
+        store: store.clone(),
+        key: key.clone(),
+    };
+    let mut state = WitnessState::default();
+    let c = witness
+        .add_checkpoint(&state, &by(&old).request(0, 30), &clock)
+        .unwrap();
+    state.commit(&c).unwrap();
+    // The new key's checkpoint, consistent with the old key's: cosigned.
+    let c = witness
+        .add_checkpoint(&state, &by(&new).request(30, 60), &clock)
+        .unwrap();
+    state.commit(&c).unwrap();
+    assert_eq!(state.get(ORIGIN).unwrap().size, 60);
+    // The new key cannot fork what the old key had cosigned.
+    let (_, forked) = forked_store(100, 20);
+    let root = root_at(&forked, TreeSize(80)).unwrap();
+    let proof = consistency_proof(&forked, TreeSize(60), TreeSize(80)).unwrap();
+    let r = witness.add_checkpoint(&state, &request(&new, 60, 80, root, proof), &clock);
+    assert_eq!(status(&r), 422);
+    // A key the witness was not given is refused (403).
+    let third = NoteSigner::from_seed(ORIGIN, &[10; 32]).unwrap();
+    assert_eq!(
+        status(&witness.add_checkpoint(&state, &by(&third).request(60, 80), &clock)),
+        403
+    );
+}

@@ -1,0 +1,305 @@
+//! The body of an `urna/key-rotation/v1` note: the log handing its signing key over to a new
+//! one, under the same origin.
+//!
+//! ```text
+//! urna/key-rotation/v1
+//! origin: urna/al-2021
+//! old: urna/al-2021+<key id>+<base64 of 0x01 ‖ Ed25519 public key>
+//! new: urna/al-2021+<key id>+<base64 of 0x01 ‖ Ed25519 public key>
+//! reason: Scheduled rotation before the count.
+//! ```
+//!
+//! The note is signed by **both** keys: the old one says "my successor is this key", the new
+//! one says "I hold it". It is an entry of the log: a checkpoint whose size does not reach its
+//! index (`size <= index`) is signed by the old key; every checkpoint that includes it
+//! (`size > index`) is signed by the new key. A verifier who trusts the old key follows the
+//! chain by finding the rotation in the log; one who trusts only the new key can check the
+//! checkpoints after the rotation, not those before it.
+//!
+//! Both keys are named after the origin (a checkpoint's key name is its origin line). The
+//! parser is strict like the revocation's: fixed key order, every key once, keys in canonical
+//! form, nothing after `reason:`, so each rotation has exactly one text.
+
+use crate::note::{
+    KeyId, Note, NoteSigner, NoteVerifier, check_key_name, format_vkey, parse_vkey_parts,
+};
+use crate::protocol::MAX_REASON_LEN;
+
+/// First line of a rotation body.
+pub const KEY_ROTATION_V1: &str = "urna/key-rotation/v1";
+
+/// One of the log's Ed25519 keys, as its verifier key names it (the name is the origin).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct LogKey {
+    /// The signed-note key ID (of the origin and the public key).
+    pub key_id: KeyId,
+    /// The raw Ed25519 public key.
+    pub public_key: [u8; 32],
+}
+
+impl LogKey {
+    /// The verifier key string `origin+keyid+base64`.
+    pub fn to_vkey(&self, origin: &str) -> String {
+        format_vkey(origin, self.key_id, &self.public_key)
+    }
+
+    /// The verifier of this key under `origin`.
+    ///
+    /// # Errors
+    /// The key's refusal if the point is not a usable Ed25519 key (the parser checked it).
+    pub fn verifier(&self, origin: &str) -> Result<NoteVerifier, crate::note::KeyError> {
+        NoteVerifier::from_public_key(origin, &self.public_key)
+    }
+}
+
+/// A parsed rotation body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RotationBody {
+    /// `origin:` the log's origin line, the name of both keys.
+    pub origin: String,
+    /// `old:` the key that signed the log until this entry.
+    pub old: LogKey,
+    /// `new:` the key that signs every checkpoint that includes this entry.
+    pub new: LogKey,
+    /// `reason:` why, in words (1 to [`MAX_REASON_LEN`] bytes).
+    pub reason: String,
+}
+
+/// Why a rotation body, or a rotation note, was refused. `line` counts from 1, the type line
+/// being line 1.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RotationError {
+    /// The first line is not `urna/key-rotation/v1`.
+    #[error("line 1: unknown note type {0:?}; expected {KEY_ROTATION_V1}")]
+    UnknownType(String),
+    /// A field is missing where the format requires it.
+    #[error("line {line}: expected field `{expected}`")]
+    Missing {
+        /// Line where it was expected.
+        line: usize,
+        /// The field.
+        expected: &'static str,
+    },
+    /// A field's value breaks its rule.
+    #[error("line {line}: field `{field}`: {rule}")]
+    Field {
+        /// The line.
+        line: usize,
+        /// The field.
+        field: &'static str,
+        /// The rule.
+        rule: String,
+    },
+    /// A line after `reason:`.
+    #[error("line {line}: unexpected line {text:?}; a key rotation ends with its `reason:` line")]
+    Unexpected {
+        /// The line.
+        line: usize,
+        /// Its text (cut to 80 characters).
+        text: String,
+    },
+    /// The signed-note envelope is malformed.
+    #[error("key rotation note: {0}")]
+    Envelope(String),
+    /// The note lacks a valid signature by one of the two keys it names.
+    #[error("key rotation note: must be signed by its {which} key {vkey}: {problem}")]
+    Signature {
+        /// `old` or `new`.
+        which: &'static str,
+        /// The key.
+        vkey: String,
+        /// What is wrong (missing, invalid).
+        problem: String,
+    },
+}
+
+/// The fields of a rotation, in the only order they may come.
+const FIELDS: [&str; 4] = ["origin", "old", "new", "reason"];
+
+impl RotationBody {
+    /// Whether a note text is a key rotation (its first line is [`KEY_ROTATION_V1`]).
+    pub fn is_rotation(text: &str) -> bool {
+        text.split('\n').next() == Some(KEY_ROTATION_V1)
+    }
+
+    /// Parses a rotation body (a note's text).
+    ///
+    /// # Errors
+    /// [`RotationError`] naming the line and the field.
+    ///
+    /// ```
+    /// use urna_model::note::NoteSigner;
+    /// use urna_model::rotation::RotationBody;
+    /// let old = NoteSigner::from_seed("urna/e", &[1; 32]).unwrap().verifier().to_vkey();
+    /// let new = NoteSigner::from_seed("urna/e", &[2; 32]).unwrap().verifier().to_vkey();
+    /// let text = format!(
+    ///     "urna/key-rotation/v1\norigin: urna/e\nold: {old}\nnew: {new}\nreason: scheduled\n"
+    /// );
+    /// let r = RotationBody::parse(&text).unwrap();
+    /// assert_eq!(r.new.to_vkey("urna/e"), new);
+    /// assert_eq!(r.to_text(), text);
+    /// ```
+    pub fn parse(text: &str) -> Result<Self, RotationError> {
+        let body = text.strip_suffix('\n').unwrap_or(text);
+        let mut lines = body.split('\n');
+        let first = lines.next().unwrap_or_default();
+        if first != KEY_ROTATION_V1 {
+            return Err(RotationError::UnknownType(first.chars().take(80).collect()));
+        }
+        let mut values: [&str; 4] = [""; 4];
+        for (k, (field, slot)) in FIELDS.iter().zip(values.iter_mut()).enumerate() {
+            let line = k + 2;
+            let missing = RotationError::Missing {
+                line,
+                expected: field,
+            };
+            let l = lines.next().ok_or(missing.clone())?;
+            let value = l
+                .strip_prefix(field)
+                .and_then(|r| r.strip_prefix(": "))
+                .ok_or(missing)?;
+            if value.is_empty() || value.starts_with(' ') || value.ends_with(' ') {
+                return Err(RotationError::Field {
+                    line,
+                    field,
+                    rule: "must not be empty, nor start or end with a space".to_owned(),
+                });
+            }
+            *slot = value;
+        }
+        if let Some(extra) = lines.next() {
+            return Err(RotationError::Unexpected {
+                line: FIELDS.len() + 2,
+                text: extra.chars().take(80).collect(),
+            });
+        }
+        let [origin, old, new, reason] = values;
+        let field = |line, field, rule: &str| RotationError::Field {
+            line,
+            field,
+            rule: rule.to_owned(),
+        };
+        check_key_name(origin).map_err(|e| field(2, "origin", &e.to_string()))?;
+        let old = parse_log_key(origin, old).map_err(|rule| field(3, "old", &rule))?;
+        let new = parse_log_key(origin, new).map_err(|rule| field(4, "new", &rule))?;
+        if new == old {
+            return Err(field(4, "new", "must not be the key it replaces"));
+        }
+        if reason.len() > MAX_REASON_LEN {
+            return Err(field(5, "reason", "longer than 1000 bytes"));
+        }
+        Ok(Self {
+            origin: origin.to_owned(),
+            old,
+            new,
+            reason: reason.to_owned(),
+        })
+    }
+
+    /// The canonical text, ending in a newline; [`RotationBody::parse`] of it gives back an
+    /// equal body.
+    pub fn to_text(&self) -> String {
+        format!(
+            "{KEY_ROTATION_V1}\norigin: {}\nold: {}\nnew: {}\nreason: {}\n",
+            self.origin,
+            self.old.to_vkey(&self.origin),
+            self.new.to_vkey(&self.origin),
+            self.reason
+        )
+    }
+
+    /// The rotation from `old` to `new` (both named after the log's origin), signed by both:
+    /// the note bytes to log.
+    ///
+    /// # Errors
+    /// [`RotationError::Field`] if the keys have different names, are the same key, or the
+    /// reason breaks its rule.
+    pub fn sign(
+        old: &NoteSigner,
+        new: &NoteSigner,
+        reason: &str,
+    ) -> Result<Vec<u8>, RotationError> {
+        if old.name() != new.name() {
+            return Err(RotationError::Field {
+                line: 4,
+                field: "new",
+                rule: format!(
+                    "the new key is named {:?}; both keys are named after the log's origin {:?}",
+                    new.name(),
+                    old.name()
+                ),
+            });
+        }
+        let text = format!(
+            "{KEY_ROTATION_V1}\norigin: {}\nold: {}\nnew: {}\nreason: {reason}\n",
+            old.name(),
+            old.verifier().to_vkey(),
+            new.verifier().to_vkey()
+        );
+        // Parsed back, so that what is signed follows every rule of the format.
+        Self::parse(&text)?;
+        let mut note = Note::unsigned(&text).map_err(|e| RotationError::Envelope(e.to_string()))?;
+        note.sign(old);
+        note.sign(new);
+        Ok(note.to_bytes())
+    }
+
+    /// Parses a rotation note and checks that both keys it names signed it.
+    ///
+    /// # Errors
+    /// [`RotationError`]: the envelope, the body, or a missing or invalid signature.
+    pub fn check(bytes: &[u8]) -> Result<Self, RotationError> {
+        let note = Note::parse(bytes).map_err(|e| RotationError::Envelope(e.to_string()))?;
+        let body = Self::parse(note.text())?;
+        for (which, key) in [("old", body.old), ("new", body.new)] {
+            let vkey = key.to_vkey(&body.origin);
+            let bad = |problem: String| RotationError::Signature {
+                which,
+                vkey: vkey.clone(),
+                problem,
+            };
+            key.verifier(&body.origin)
+                .map_err(|e| bad(e.to_string()))?
+                .verify(&note)
+                .map_err(|e| bad(e.to_string()))?;
+        }
+        Ok(body)
+    }
+
+    /// Parses a rotation note's body without checking signatures (for entries whose bytes
+    /// the log's root already covers).
+    ///
+    /// # Errors
+    /// [`RotationError`]: the envelope or the body.
+    pub fn parse_note(bytes: &[u8]) -> Result<Self, RotationError> {
+        let note = Note::parse(bytes).map_err(|e| RotationError::Envelope(e.to_string()))?;
+        Self::parse(note.text())
+    }
+}
+
+/// Whether a stored note is an `urna/key-rotation/v1` (its text's first line).
+pub fn is_rotation(note: &[u8]) -> bool {
+    note.strip_prefix(KEY_ROTATION_V1.as_bytes())
+        .is_some_and(|rest| rest.first() == Some(&b'\n'))
+}
+
+/// Reads a log verifier key: well formed, named after the origin, canonical, a usable point.
+fn parse_log_key(origin: &str, vkey: &str) -> Result<LogKey, String> {
+    let (name, key_id, public_key) = parse_vkey_parts(vkey).map_err(|e| e.to_string())?;
+    if name != origin {
+        return Err(format!(
+            "the key is named {name:?}; a log key is named after the log's origin ({origin:?})"
+        ));
+    }
+    if format_vkey(name, key_id, &public_key) != vkey {
+        return Err(
+            "must be in canonical form (lower-case key ID, canonical base64 with padding)"
+                .to_owned(),
+        );
+    }
+    NoteVerifier::from_public_key(name, &public_key).map_err(|e| e.to_string())?;
+    Ok(LogKey { key_id, public_key })
+}
+
+#[cfg(test)]
+mod tests;
