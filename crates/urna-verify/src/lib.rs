@@ -549,6 +549,9 @@ pub(crate) fn establish_definition(
                 return Ok(None);
             }
         };
+    // The texts are loaded and hashed: a million stations' file is a hundred megabytes or
+    // more, not to be held beside the replay that is made next.
+    drop(texts);
     // The unit shapes the definition names by SHA-256, published as a blob like the files.
     if let Some(shapes) = &election.shapes {
         let path = format!("blob/sha256/{}", hex(&shapes.sha256));
