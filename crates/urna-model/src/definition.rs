@@ -91,7 +91,7 @@ pub struct Election {
     pub shapes: Option<ShapesRef>,
     /// SHA-256 over `election.toml` ‖ stations file, as loaded: what a genesis entry commits to.
     pub digest: [u8; 32],
-    station_index: HashMap<String, StationIdx>,
+    station_index: station_index::StationIndex,
     /// Per list, indexed by ballot number: the position in [`List::candidates`] of the first
     /// candidate with that number, or [`NO_CANDIDATE`]. Intake binds every `preferences:`
     /// line through it in constant time instead of a binary search per line.
@@ -904,26 +904,25 @@ impl Election {
 
         // Stations.
         let stations = parse_stations(stations_name, stations_text, &unit_index, &has_children)?;
-        let mut station_index = HashMap::with_capacity(stations.len());
-        for (i, s) in stations.iter().enumerate() {
-            let idx = StationIdx(u32::try_from(i).map_err(|_| DefinitionError::Invalid {
+        if stations.len() >= u32::MAX as usize {
+            return Err(DefinitionError::Invalid {
+                file: stations_name.to_owned(),
+                line: stations.len() + 1,
+                field: "id".into(),
+                rule: "too many stations".into(),
+            });
+        }
+        let station_index = station_index::StationIndex::new(&stations).map_err(|i| {
+            DefinitionError::Invalid {
                 file: stations_name.to_owned(),
                 line: i + 2,
                 field: "id".into(),
-                rule: "too many stations".into(),
-            })?);
-            if station_index.insert(s.id.clone(), idx).is_some() {
-                return Err(DefinitionError::Invalid {
-                    file: stations_name.to_owned(),
-                    line: i + 2,
-                    field: "id".into(),
-                    rule: format!("duplicate station id {:?}", s.id),
-                });
+                rule: format!("duplicate station id {:?}", stations[i].id),
             }
-        }
+        })?;
         if authorities
             .iter()
-            .any(|a| station_index.contains_key(a.key.name()))
+            .any(|a| station_index.get(&stations, a.key.name()).is_some())
         {
             return Err(at(
                 raw.election.id.span(),
@@ -988,7 +987,7 @@ impl Election {
 
     /// The station with this id.
     pub fn station(&self, id: &str) -> Option<StationIdx> {
-        self.station_index.get(id).copied()
+        self.station_index.get(&self.stations, id)
     }
 
     /// The contest with this id.
@@ -1456,6 +1455,7 @@ fn line_at(text: &str, offset: usize) -> usize {
 }
 
 mod station_columns;
+mod station_index;
 
 #[cfg(test)]
 mod tests;
