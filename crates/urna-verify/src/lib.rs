@@ -236,7 +236,7 @@ pub fn verify(
         Some(d) => (Some((d.election, d.files)), Some(d.replay)),
         None => (None, None),
     };
-    let log = log::run(
+    let mut log = log::run(
         source,
         size,
         election.as_ref().map(|(e, _)| e),
@@ -306,6 +306,10 @@ pub fn verify(
         )),
         _ => None,
     };
+
+    // The tree's hashes (64 bytes an entry) are not needed past the audits: free them before
+    // the derived files are rendered, the verification's largest moment.
+    log.store = None;
 
     // 5. The derived files.
     let complete = log.skipped == 0 && log.replay.is_some();
@@ -1192,7 +1196,7 @@ fn gz_copy(source: &dyn Source, gz: &str, file: &str) -> Result<Option<Discrepan
 const GZ_CHUNK: usize = 1 << 16;
 
 /// Reads until `buf` is full or the reader ends; returns the bytes read.
-fn fill(reader: &mut impl std::io::Read, buf: &mut [u8]) -> std::io::Result<usize> {
+pub(crate) fn fill(reader: &mut impl std::io::Read, buf: &mut [u8]) -> std::io::Result<usize> {
     let mut at = 0;
     while at < buf.len() {
         match reader.read(&mut buf[at..]) {
