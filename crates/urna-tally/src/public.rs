@@ -1629,11 +1629,25 @@ pub fn render_quarantine(e: &Election, replay: &Replay) -> Result<Vec<u8>, Rende
 /// # Errors
 /// [`RenderError::Write`] if the CSV writer fails.
 pub fn render_stations_csv(e: &Election, replay: &Replay) -> Result<Vec<u8>, RenderError> {
+    write_stations_csv(e, replay, Vec::new())
+}
+
+/// [`render_stations_csv`] into `out`, a piece at a time (a million stations' file is a hundred
+/// megabytes and more: a verifier compares it with the published one as it is written).
+/// Returns `out`.
+///
+/// # Errors
+/// [`RenderError::Write`] if the CSV writer or `out` fails.
+pub fn write_stations_csv<W: std::io::Write>(
+    e: &Election,
+    replay: &Replay,
+    out: W,
+) -> Result<W, RenderError> {
     let fail = |err: &dyn std::fmt::Display| RenderError::Write {
         file: STATIONS_CSV,
         reason: err.to_string(),
     };
-    let mut w = csv::Writer::from_writer(Vec::new());
+    let mut w = csv::Writer::from_writer(out);
     let mut header: Vec<String> = [
         "contest",
         "station",
