@@ -324,14 +324,35 @@ pub struct Station {
     pub public_key: [u8; 32],
     /// Its signed-note key ID.
     pub key_id: KeyId,
+    /// Its name and address, from the stations file's optional columns; `None` without any.
+    /// Boxed: most stations files have none of these columns, and a million stations would
+    /// otherwise carry 96 bytes each for nothing.
+    about: Option<Box<station_columns::About>>,
+}
+
+/// No names in other languages.
+static NO_NAMES: Names = Names::new();
+
+impl Station {
     /// Its name, from the stations file's optional `name` column.
-    pub name: Option<String>,
+    pub fn name(&self) -> Option<&str> {
+        self.about.as_ref()?.name.as_deref()
+    }
+
     /// Its address, from the stations file's optional `address` column.
-    pub address: Option<String>,
+    pub fn address(&self) -> Option<&str> {
+        self.about.as_ref()?.address.as_deref()
+    }
+
     /// Its name in other languages and scripts (`name:<lang>` columns, [`NAME_LANGUAGES`]).
-    pub names: Names,
+    pub fn names(&self) -> &Names {
+        self.about.as_ref().map_or(&NO_NAMES, |a| &a.names)
+    }
+
     /// Its address in other languages and scripts (`address:<lang>` columns).
-    pub addresses: Names,
+    pub fn addresses(&self) -> &Names {
+        self.about.as_ref().map_or(&NO_NAMES, |a| &a.addresses)
+    }
 }
 
 /// The GeoJSON file of unit shapes a definition names (`[shapes]`): `election.toml` commits
@@ -1411,10 +1432,11 @@ fn parse_stations(
             registered,
             public_key: verifier.2,
             key_id: verifier.1,
-            name: about.name,
-            address: about.address,
-            names: about.names,
-            addresses: about.addresses,
+            about: (about.name.is_some()
+                || about.address.is_some()
+                || !about.names.is_empty()
+                || !about.addresses.is_empty())
+            .then(|| Box::new(about)),
         });
     }
     Ok(stations)

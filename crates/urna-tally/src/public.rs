@@ -2197,10 +2197,10 @@ fn station_doc<'a>(
     let st = &e.stations[s.0 as usize];
     StationDoc {
         id: &st.id,
-        name: st.name.as_deref(),
-        address: st.address.as_deref(),
-        names: &st.names,
-        addresses: &st.addresses,
+        name: st.name(),
+        address: st.address(),
+        names: st.names(),
+        addresses: st.addresses(),
         registered: st.registered,
         key: format_vkey(&st.id, st.key_id, &st.public_key),
         status: station_status(state),

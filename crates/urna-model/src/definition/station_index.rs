@@ -73,7 +73,7 @@ impl StationIndex {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::definition::{Names, UnitIdx};
+    use crate::definition::UnitIdx;
     use crate::note::KeyId;
 
     fn station(id: &str) -> Station {
@@ -83,10 +83,7 @@ mod tests {
             registered: 0,
             public_key: [0; 32],
             key_id: KeyId([0; 4]),
-            name: None,
-            address: None,
-            names: Names::new(),
-            addresses: Names::new(),
+            about: None,
         }
     }
 
