@@ -933,14 +933,13 @@ impl Election {
                 rule: "too many stations".into(),
             });
         }
-        let station_index = station_index::StationIndex::new(&stations).map_err(|i| {
-            DefinitionError::Invalid {
+        let station_index =
+            station_index::StationIndex::new(&stations).map_err(|i| DefinitionError::Invalid {
                 file: stations_name.to_owned(),
                 line: i + 2,
                 field: "id".into(),
                 rule: format!("duplicate station id {:?}", stations[i].id),
-            }
-        })?;
+            })?;
         if authorities
             .iter()
             .any(|a| station_index.get(&stations, a.key.name()).is_some())

@@ -1172,12 +1172,14 @@ fn gz_copy(source: &dyn Source, gz: &str, file: &str) -> Result<Option<Discrepan
     let problem = match problem {
         Some(p) => p,
         None => match decoder.into_inner().fill_buf() {
-            Ok(rest) if rest.is_empty() => return Ok(None),
+            Ok([]) => return Ok(None),
             Ok(_) => "bytes follow its gzip stream".to_owned(),
-            Err(e) => return Err(SourceError::Io {
-                path: gz.into(),
-                source: e,
-            }),
+            Err(e) => {
+                return Err(SourceError::Io {
+                    path: gz.into(),
+                    source: e,
+                });
+            }
         },
     };
     Ok(Some(
