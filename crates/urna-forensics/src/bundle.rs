@@ -162,15 +162,17 @@ pub fn grouped(e: &Election, replay: &Replay, level: Option<&str>) -> Result<Gro
         });
         let idx = StationIdx(u32::try_from(i).map_err(|_| GroupError::TooMany)?);
         let state = replay.station(ContestIdx(0), idx);
+        // The counts are read in place: a copy of each station's, freed at once, would leave a
+        // million small holes between the votes kept (tens of megabytes of resident memory).
         let (counts, votes, quarantined, amended) = match state {
             Some(s) => (
-                s.current().counts.clone(),
+                s.current().counts.as_slice(),
                 s.current().votes.clone(),
                 // Not counted: quarantined, or annulled or awaiting a recount by decision.
                 !s.is_counted(),
                 s.history().len() > 1,
             ),
-            None => (Vec::new(), vec![0; contest.lists.len()], false, false),
+            None => (&[][..], vec![0; contest.lists.len()], false, false),
         };
         stations.push(Station {
             id: st.id.clone(),

@@ -347,10 +347,12 @@ pub fn analyze(input: &Input, options: &Options) -> Result<Report, InputError> {
     let mut outliers = Vec::new();
     let mut centres = Vec::new();
     for v in &vars {
-        let mut counts: Vec<Vec<u64>> = vec![Vec::new(); nu + 1];
-        let mut shares: Vec<Vec<Option<f64>>> = vec![Vec::new(); nu + 1];
+        // Each unit's vectors at their exact size (a million stations' grow by doubling).
+        let sized = |g: usize| usize::try_from(per_unit[g]).unwrap_or(0);
+        let mut counts: Vec<Vec<u64>> = (0..=nu).map(|g| Vec::with_capacity(sized(g))).collect();
+        let mut shares: Vec<Vec<Option<f64>>> =
+            (0..=nu).map(|g| Vec::with_capacity(sized(g))).collect();
         let mut histogram = vec![0u64; 100];
-        let mut items = Vec::with_capacity(counted.len());
         let (mut last_digits, mut second_digits) = ([0u64; 10], [0u64; 10]);
         for s in &counted {
             let (k, n) = pair(v, s);
@@ -366,14 +368,26 @@ pub fn analyze(input: &Input, options: &Options) -> Result<Report, InputError> {
             if let Some(x) = share {
                 histogram[bin(x)] += 1;
             }
-            items.push((k, n, s.unit));
         }
         let eft = (0..=nu)
             .map(|g| eft_stats(&counts[g], &shares[g]))
             .collect();
+        // Each step's per-station vectors are freed before the next one's are made: at a
+        // million stations each is tens of megabytes, and they were all held to the end of
+        // the variable.
+        drop((counts, shares));
+        let items: Vec<(u64, u64, usize)> = counted
+            .iter()
+            .map(|s| {
+                let (k, n) = pair(v, s);
+                (k, n, s.unit)
+            })
+            .collect();
         let integer = integer_percentages(&items, nu, &options.integer);
+        drop(items);
         // Robust z against the unit's peers.
-        let mut by_unit: Vec<Vec<(usize, f64)>> = vec![Vec::new(); nu];
+        let mut by_unit: Vec<Vec<(usize, f64)>> =
+            (0..nu).map(|g| Vec::with_capacity(sized(g))).collect();
         for (i, s) in counted.iter().enumerate() {
             let (k, n) = pair(v, s);
             if let Some(x) = capped_share(k, n) {

@@ -91,7 +91,7 @@ pub struct Election {
     pub shapes: Option<ShapesRef>,
     /// SHA-256 over `election.toml` ‖ stations file, as loaded: what a genesis entry commits to.
     pub digest: [u8; 32],
-    station_index: HashMap<String, StationIdx>,
+    station_index: station_index::StationIndex,
     /// Per list, indexed by ballot number: the position in [`List::candidates`] of the first
     /// candidate with that number, or [`NO_CANDIDATE`]. Intake binds every `preferences:`
     /// line through it in constant time instead of a binary search per line.
@@ -324,14 +324,35 @@ pub struct Station {
     pub public_key: [u8; 32],
     /// Its signed-note key ID.
     pub key_id: KeyId,
+    /// Its name and address, from the stations file's optional columns; `None` without any.
+    /// Boxed: most stations files have none of these columns, and a million stations would
+    /// otherwise carry 96 bytes each for nothing.
+    about: Option<Box<station_columns::About>>,
+}
+
+/// No names in other languages.
+static NO_NAMES: Names = Names::new();
+
+impl Station {
     /// Its name, from the stations file's optional `name` column.
-    pub name: Option<String>,
+    pub fn name(&self) -> Option<&str> {
+        self.about.as_ref()?.name.as_deref()
+    }
+
     /// Its address, from the stations file's optional `address` column.
-    pub address: Option<String>,
+    pub fn address(&self) -> Option<&str> {
+        self.about.as_ref()?.address.as_deref()
+    }
+
     /// Its name in other languages and scripts (`name:<lang>` columns, [`NAME_LANGUAGES`]).
-    pub names: Names,
+    pub fn names(&self) -> &Names {
+        self.about.as_ref().map_or(&NO_NAMES, |a| &a.names)
+    }
+
     /// Its address in other languages and scripts (`address:<lang>` columns).
-    pub addresses: Names,
+    pub fn addresses(&self) -> &Names {
+        self.about.as_ref().map_or(&NO_NAMES, |a| &a.addresses)
+    }
 }
 
 /// The GeoJSON file of unit shapes a definition names (`[shapes]`): `election.toml` commits
@@ -904,26 +925,24 @@ impl Election {
 
         // Stations.
         let stations = parse_stations(stations_name, stations_text, &unit_index, &has_children)?;
-        let mut station_index = HashMap::with_capacity(stations.len());
-        for (i, s) in stations.iter().enumerate() {
-            let idx = StationIdx(u32::try_from(i).map_err(|_| DefinitionError::Invalid {
+        if stations.len() >= u32::MAX as usize {
+            return Err(DefinitionError::Invalid {
+                file: stations_name.to_owned(),
+                line: stations.len() + 1,
+                field: "id".into(),
+                rule: "too many stations".into(),
+            });
+        }
+        let station_index =
+            station_index::StationIndex::new(&stations).map_err(|i| DefinitionError::Invalid {
                 file: stations_name.to_owned(),
                 line: i + 2,
                 field: "id".into(),
-                rule: "too many stations".into(),
-            })?);
-            if station_index.insert(s.id.clone(), idx).is_some() {
-                return Err(DefinitionError::Invalid {
-                    file: stations_name.to_owned(),
-                    line: i + 2,
-                    field: "id".into(),
-                    rule: format!("duplicate station id {:?}", s.id),
-                });
-            }
-        }
+                rule: format!("duplicate station id {:?}", stations[i].id),
+            })?;
         if authorities
             .iter()
-            .any(|a| station_index.contains_key(a.key.name()))
+            .any(|a| station_index.get(&stations, a.key.name()).is_some())
         {
             return Err(at(
                 raw.election.id.span(),
@@ -988,7 +1007,7 @@ impl Election {
 
     /// The station with this id.
     pub fn station(&self, id: &str) -> Option<StationIdx> {
-        self.station_index.get(id).copied()
+        self.station_index.get(&self.stations, id)
     }
 
     /// The contest with this id.
@@ -1412,10 +1431,11 @@ fn parse_stations(
             registered,
             public_key: verifier.2,
             key_id: verifier.1,
-            name: about.name,
-            address: about.address,
-            names: about.names,
-            addresses: about.addresses,
+            about: (about.name.is_some()
+                || about.address.is_some()
+                || !about.names.is_empty()
+                || !about.addresses.is_empty())
+            .then(|| Box::new(about)),
         });
     }
     Ok(stations)
@@ -1456,6 +1476,7 @@ fn line_at(text: &str, offset: usize) -> usize {
 }
 
 mod station_columns;
+mod station_index;
 
 #[cfg(test)]
 mod tests;

@@ -995,6 +995,9 @@ pub fn bind_unverified(
     }
     violations.extend(builtin_violations);
     violations.sort_by_key(|v| v.severity);
+    // Held for as long as the submission is (a verifier's replay holds a million): room for
+    // exactly the violations, not the four a first push reserves (240 bytes more a station).
+    violations.shrink_to_fit();
 
     let supersedes = match &body.kind {
         BodyKind::Protocol => None,

@@ -23,8 +23,11 @@ use std::fmt;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use ed25519_dalek::{Signer as _, SigningKey, VerifyingKey};
+use ed25519_dalek::{Signer as _, SigningKey};
 use sha2::{Digest, Sha256};
+
+/// The Ed25519 public key [`verify_batch`] takes, decompressed ([`NoteVerifier::verifying_key`]).
+pub use ed25519_dalek::VerifyingKey;
 
 /// Signature type byte for Ed25519 in signed-note keys and key IDs (signed-note §Signatures).
 pub const ALG_ED25519: u8 = 0x01;

@@ -245,7 +245,7 @@ pub fn verify(
         ),
         None => (None, None, None),
     };
-    let log = log::run(
+    let mut log = log::run(
         source,
         size,
         election.as_ref().map(|(e, _)| e),
@@ -346,6 +346,10 @@ pub fn verify(
         )),
         _ => None,
     };
+
+    // The tree's hashes (64 bytes an entry) are not needed past the audits: free them before
+    // the derived files are rendered, the verification's largest moment.
+    log.store = None;
 
     // 5. The derived files.
     let complete = log.skipped == 0 && log.replay.is_some();
@@ -600,6 +604,9 @@ pub(crate) fn establish_definition(
                 return Ok(None);
             }
         };
+    // The texts are loaded and hashed: a million stations' file is a hundred megabytes or
+    // more, not to be held beside the replay that is made next.
+    drop(texts);
     // The unit shapes the definition names by SHA-256, published as a blob like the files.
     if let Some(shapes) = &election.shapes {
         let path = format!("blob/sha256/{}", hex(&shapes.sha256));
@@ -1156,14 +1163,16 @@ fn later_scans(
 }
 
 /// A precompressed copy `gz` of `file`: `None` if it is one RFC 1952 gzip member that
-/// decompresses to exactly the file's bytes, with nothing after it. Decompression stops one
-/// byte past the file's length, so a copy that inflates without bound costs nothing.
+/// decompresses to exactly the file's bytes, with nothing after it. The copy is inflated and
+/// compared with the file a piece at a time ([`GZ_CHUNK`]), never holding either (the largest
+/// derived files of a million stations are hundreds of megabytes), and inflation stops a
+/// piece past the file's end, so a copy that inflates without bound costs nothing.
 ///
 /// # Errors
 /// [`SourceError`] if the source fails.
 fn gz_copy(source: &dyn Source, gz: &str, file: &str) -> Result<Option<Discrepancy>, SourceError> {
-    use std::io::Read as _;
-    let (Some(copy), Some(bytes)) = (source.fetch(gz)?, source.fetch(file)?) else {
+    use std::io::BufRead as _;
+    let (Some(copy), Some(mut bytes)) = (source.reader(gz)?, source.reader(file)?) else {
         return Ok(Some(
             Discrepancy::new(
                 Kind::GzMismatch,
@@ -1172,27 +1181,58 @@ fn gz_copy(source: &dyn Source, gz: &str, file: &str) -> Result<Option<Discrepan
             .file(gz),
         ));
     };
-    let mut decoder = flate2::bufread::GzDecoder::new(copy.as_slice());
-    let mut inflated = Vec::with_capacity(bytes.len());
-    let read = decoder
-        .by_ref()
-        .take(bytes.len() as u64 + 1)
-        .read_to_end(&mut inflated);
-    let problem = match read {
-        Err(e) => format!("not a gzip stream: {e}"),
-        Ok(_) if inflated.len() > bytes.len() => {
-            format!(
-                "it inflates to more than the {} bytes of {file}",
-                bytes.len()
-            )
+    let io = |source| SourceError::Io {
+        path: file.into(),
+        source,
+    };
+    let mut decoder = flate2::bufread::GzDecoder::new(std::io::BufReader::new(copy));
+    let (mut inflated, mut published) = (vec![0; GZ_CHUNK], vec![0; GZ_CHUNK]);
+    let (mut inflated_len, mut file_len) = (0u64, 0u64);
+    let (mut same, mut inflated_done, mut file_done) = (true, false, false);
+    let problem = loop {
+        let n = if inflated_done {
+            0
+        } else {
+            match fill(&mut decoder, &mut inflated) {
+                Ok(n) => n,
+                Err(e) => break Some(format!("not a gzip stream: {e}")),
+            }
+        };
+        let m = if file_done {
+            0
+        } else {
+            fill(&mut bytes, &mut published).map_err(io)?
+        };
+        inflated_done |= n < GZ_CHUNK;
+        file_done |= m < GZ_CHUNK;
+        same &= inflated[..n] == published[..m];
+        inflated_len += n as u64;
+        file_len += m as u64;
+        if file_done && inflated_len > file_len {
+            break Some(format!(
+                "it inflates to more than the {file_len} bytes of {file}"
+            ));
         }
-        Ok(_) if inflated != bytes => format!(
-            "it inflates to {} bytes that differ from the {} of {file}",
-            inflated.len(),
-            bytes.len()
-        ),
-        Ok(_) if !decoder.into_inner().is_empty() => "bytes follow its gzip stream".to_owned(),
-        Ok(_) => return Ok(None),
+        if inflated_done && file_done {
+            break (!same).then(|| {
+                format!(
+                    "it inflates to {inflated_len} bytes that differ from the {file_len} of {file}"
+                )
+            });
+        }
+    };
+    let problem = match problem {
+        Some(p) => p,
+        None => match decoder.into_inner().fill_buf() {
+            Ok([]) => return Ok(None),
+            Ok(_) => "bytes follow its gzip stream".to_owned(),
+            Err(e) => {
+                return Err(SourceError::Io {
+                    path: gz.into(),
+                    source: e,
+                });
+            }
+        },
     };
     Ok(Some(
         Discrepancy::new(
@@ -1204,6 +1244,23 @@ fn gz_copy(source: &dyn Source, gz: &str, file: &str) -> Result<Option<Discrepan
         )
         .file(gz),
     ))
+}
+
+/// Bytes of a precompressed copy and of its file compared at a time.
+const GZ_CHUNK: usize = 1 << 16;
+
+/// Reads until `buf` is full or the reader ends; returns the bytes read.
+pub(crate) fn fill(reader: &mut impl std::io::Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut at = 0;
+    while at < buf.len() {
+        match reader.read(&mut buf[at..]) {
+            Ok(0) => break,
+            Ok(n) => at += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(at)
 }
 
 /// Suffix of a precompressed copy of a bundle file.

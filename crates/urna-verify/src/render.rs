@@ -168,6 +168,20 @@ pub(crate) fn render_and_compare(
                 loop {
                     let k = next.fetch_add(1, Ordering::Relaxed);
                     let Some(&i) = schedule.get(k) else { break };
+                    if jobs[i] == Job::StationsCsv
+                        && let Some(outcome) = stream_stations_csv(source, e, replay)
+                    {
+                        if let Ok(mut slot) = slots[i].lock() {
+                            *slot = Some(Ok(vec![(public::STATIONS_CSV.to_owned(), outcome)]));
+                        }
+                        let d = done.fetch_add(1, Ordering::Relaxed) + 1;
+                        progress(Progress {
+                            stage: Stage::Files,
+                            done: d,
+                            total,
+                        });
+                        continue;
+                    }
                     let outcome = run_job(jobs[i], e, files, replay, cp).map(|rendered| {
                         rendered
                             .into_iter()
@@ -212,6 +226,69 @@ pub(crate) fn render_and_compare(
         }
     }
     Ok(out)
+}
+
+/// `csv/stations.csv` (the largest derived file: a hundred megabytes and more at a million
+/// stations) compared with the published file as it is rendered, a piece at a time, so that
+/// neither is held. `Some(Ok(None))` if they are identical; `None` if they are not, or it is
+/// not published, or it cannot be rendered: then the job runs as any other, rendering it whole
+/// to name the difference (or the render error).
+fn stream_stations_csv(
+    source: &dyn Source,
+    e: &Election,
+    replay: &Replay,
+) -> Option<Result<Option<Discrepancy>, SourceError>> {
+    let reader = match source.reader(public::STATIONS_CSV) {
+        Ok(Some(r)) => r,
+        Ok(None) => return None,
+        Err(err) => return Some(Err(err)),
+    };
+    let compare = Compare {
+        published: reader,
+        scratch: Vec::new(),
+        same: true,
+        error: None,
+    };
+    let mut compare = public::write_stations_csv(e, replay, compare).ok()?;
+    if let Some(source) = compare.error {
+        return Some(Err(SourceError::Io {
+            path: public::STATIONS_CSV.into(),
+            source,
+        }));
+    }
+    let mut rest = [0u8; 1];
+    let ended = matches!(crate::fill(&mut compare.published, &mut rest), Ok(0));
+    (compare.same && ended).then_some(Ok(None))
+}
+
+/// A writer that compares what is written with what `published` reads, without keeping it.
+struct Compare<R> {
+    published: R,
+    scratch: Vec<u8>,
+    /// Whether everything written so far is what was published.
+    same: bool,
+    /// Why the published file could not be read, if it could not.
+    error: Option<std::io::Error>,
+}
+
+impl<R: std::io::Read> std::io::Write for Compare<R> {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        if self.same {
+            self.scratch.resize(data.len(), 0);
+            match crate::fill(&mut self.published, &mut self.scratch) {
+                Ok(n) => self.same = n == data.len() && self.scratch[..] == *data,
+                Err(e) => {
+                    self.same = false;
+                    self.error = Some(e);
+                }
+            }
+        }
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -213,6 +213,18 @@ pub trait Source: Sync {
         Ok(self.fetch(path)?.map(|bytes| bytes == expected))
     }
 
+    /// The file at `path` to be read piece by piece; `None` if there is no such file. A
+    /// source that can read a file piece by piece overrides it, so that a large file is never
+    /// held whole; by default it is the fetched bytes.
+    ///
+    /// # Errors
+    /// [`SourceError`] if the source cannot be read.
+    fn reader(&self, path: &str) -> Result<Option<Box<dyn std::io::Read + '_>>, SourceError> {
+        Ok(self
+            .fetch(path)?
+            .map(|bytes| Box::new(std::io::Cursor::new(bytes)) as Box<dyn std::io::Read>))
+    }
+
     /// How many fetches to run at once.
     fn concurrency(&self) -> usize;
 
@@ -407,6 +419,15 @@ impl Source for DirSource {
         same_bytes(&mut file, expected)
             .map(Some)
             .map_err(|source| SourceError::Io { path: full, source })
+    }
+
+    /// The regular file, read up to one byte past the most a file at its path may hold
+    /// ([`max_bytes`]), so that a device that never ends is not read forever.
+    fn reader(&self, path: &str) -> Result<Option<Box<dyn std::io::Read + '_>>, SourceError> {
+        let max = max_bytes(path);
+        Ok(self
+            .open_regular(path)?
+            .map(|(file, _)| Box::new(file.take(max + 1)) as Box<dyn std::io::Read>))
     }
 
     fn concurrency(&self) -> usize {

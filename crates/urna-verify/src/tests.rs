@@ -1086,3 +1086,77 @@ fn a_rotated_log_verifies_by_the_old_key_and_refuses_a_checkpoint_out_of_turn() 
     assert_eq!(d.index, Some(index));
     assert!(d.message.contains("old key"), "{}", d.message);
 }
+
+#[test]
+fn stations_csv_compared_as_it_is_rendered_still_names_every_difference() {
+    let f = fixture();
+    let honest = f.bundle(&f.entries);
+    let csv = honest.files[public::STATIONS_CSV].clone();
+    // A changed digit in the last row, the file cut short, a row added, the file gone.
+    let mut changed = csv.clone();
+    let at = changed.len() - 2;
+    changed[at] = if changed[at] == b'7' { b'8' } else { b'7' };
+    let cases: [(Option<Vec<u8>>, Kind); 4] = [
+        (Some(changed), Kind::FileMismatch),
+        (Some(csv[..csv.len() - 10].to_vec()), Kind::FileMismatch),
+        (
+            Some([csv.as_slice(), b"x,y\n".as_slice()].concat()),
+            Kind::FileMismatch,
+        ),
+        (None, Kind::FileMissing),
+    ];
+    for (bytes, kind) in cases {
+        let mut source = f.bundle(&f.entries);
+        match bytes {
+            Some(b) => source.files.insert(public::STATIONS_CSV.into(), b),
+            None => source.files.remove(public::STATIONS_CSV),
+        };
+        let r = run(&source, None);
+        assert!(!r.verified);
+        assert!(
+            r.discrepancies
+                .iter()
+                .any(|d| d.kind == kind && d.file.as_deref() == Some(public::STATIONS_CSV)),
+            "{kind:?}: {}",
+            r.summary()
+        );
+    }
+}
+
+#[test]
+fn a_gz_copy_larger_than_a_piece_is_compared_piece_by_piece() {
+    let file: Vec<u8> = (0..crate::GZ_CHUNK * 3 + 17)
+        .map(|i| b"0123456789,\n"[(i * 7 + i / 13) % 12])
+        .collect();
+    let boundary = file[..crate::GZ_CHUNK * 2].to_vec();
+    let mut changed = file.clone();
+    changed[crate::GZ_CHUNK + 5] ^= 1;
+    let mut longer = file.clone();
+    longer.extend_from_slice(&file[..crate::GZ_CHUNK]);
+    let cases: [(&[u8], &[u8], Option<&str>); 5] = [
+        (&file, &file, None),
+        (&boundary, &boundary, None),
+        (&file, &changed, Some("differ from")),
+        (&file, &longer, Some("inflates to more than")),
+        (&file, &file[..crate::GZ_CHUNK * 2], Some("differ from")),
+    ];
+    for (published, copy, says) in cases {
+        let mut source = MemSource {
+            files: BTreeMap::new(),
+            next_checkpoint: None,
+            checkpoint_fetches: Default::default(),
+            listable: true,
+        };
+        source.files.insert("csv/a.csv".into(), published.to_vec());
+        source.files.insert("csv/a.csv.gz".into(), gzip(copy));
+        let d = crate::gz_copy(&source, "csv/a.csv.gz", "csv/a.csv").unwrap();
+        match says {
+            None => assert!(d.is_none(), "{d:?}"),
+            Some(says) => {
+                let d = d.unwrap();
+                assert_eq!(d.kind, Kind::GzMismatch);
+                assert!(d.message.contains(says), "{says}: {}", d.message);
+            }
+        }
+    }
+}

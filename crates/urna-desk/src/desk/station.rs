@@ -258,7 +258,7 @@ impl Desk {
         let st = &self.election.stations[scope.station.0 as usize];
         json!({
             "id": st.id,
-            "name": st.name,
+            "name": st.name(),
             "seat": s.user.as_ref().and_then(|u| scope.board.get(&u.name)),
             "contests": self.election.contests.iter().map(|c| &c.id).collect::<Vec<_>>(),
         })

@@ -33,7 +33,7 @@ impl Column {
 }
 
 /// A station's name and address, each optionally in other languages, from its row.
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default)]
 pub(super) struct About {
     pub(super) name: Option<String>,
     pub(super) address: Option<String>,

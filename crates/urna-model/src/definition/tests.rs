@@ -463,12 +463,12 @@ fn names_in_languages_and_station_names_and_addresses() {
     assert_eq!(e.units[1].names["mk"], "Општина");
     assert!(e.units[0].names.is_empty());
     let s = &e.stations[0];
-    assert_eq!(s.name.as_deref(), Some("School \"Naim Frashëri\""));
-    assert_eq!(s.address.as_deref(), Some("Rruga e Durrësit 5, Tiranë"));
+    assert_eq!(s.name(), Some("School \"Naim Frashëri\""));
+    assert_eq!(s.address(), Some("Rruga e Durrësit 5, Tiranë"));
     // Empty fields: no name, no address.
     let e = load(&toml, &format!("{STATIONS_HEADER_NAMED}\nS1,M,100,{k},,\n")).unwrap();
     assert_eq!(
-        (e.stations[0].name.clone(), e.stations[0].address.clone()),
+        (e.stations[0].name(), e.stations[0].address()),
         (None, None)
     );
     for (toml, csv, want) in [
@@ -510,15 +510,15 @@ fn station_names_and_addresses_in_languages_from_extra_columns() {
     );
     let e = load(TOML, &named).unwrap();
     let s = &e.stations[0];
-    assert_eq!(s.name.as_deref(), Some("School"));
-    assert_eq!(s.address.as_deref(), Some("Ulica 1, Struga"));
-    assert_eq!(s.names["mk"], "Училиште „Браќа Миладиновци“");
-    assert_eq!(s.names["sr-Latn"], "Škola \"Braća Miladinovci\"");
-    assert_eq!(s.names.len(), 2);
-    assert!(s.addresses.is_empty(), "an empty field is none");
+    assert_eq!(s.name(), Some("School"));
+    assert_eq!(s.address(), Some("Ulica 1, Struga"));
+    assert_eq!(s.names()["mk"], "Училиште „Браќа Миладиновци“");
+    assert_eq!(s.names()["sr-Latn"], "Škola \"Braća Miladinovci\"");
+    assert_eq!(s.names().len(), 2);
+    assert!(s.addresses().is_empty(), "an empty field is none");
     // Without the columns, no names by language.
     let e = load(TOML, &csv()).unwrap();
-    assert!(e.stations[0].names.is_empty() && e.stations[0].addresses.is_empty());
+    assert!(e.stations[0].names().is_empty() && e.stations[0].addresses().is_empty());
     for (csv, want) in [
         (
             format!("id,unit,registered,key,name:xx\nS1,M,100,{k},A\n"),
