@@ -25,7 +25,7 @@
 //!    every entry bundle fetched, every entry hashed into the Merkle tree, the root compared
 //!    with the checkpoint's, every published hash tile compared with the recomputed hashes.
 //! 4. **Entries**: every station signature (and, for amendments, the authority's
-//!    co-signature) checked exactly as intake does, in Ed25519 batches on every core; every
+//!    co-signature) checked exactly as intake does, strictly, on every core; every
 //!    entry replayed in index order ([`urna_tally::public::Replay`]), so a note out of its
 //!    station's sequence is named.
 //!    Every `urna/audit/v1` entry is re-checked as intake checks it: signed by an authority

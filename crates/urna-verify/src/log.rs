@@ -1,6 +1,6 @@
 //! The log: every entry bundle fetched, every entry hashed into the RFC 6962 tree and checked
 //! against the published level-0 hash tiles, every station and authority signature checked
-//! (Ed25519 batches on all threads), and every entry replayed in index order.
+//! (strictly, one by one, on all threads), and every entry replayed in index order.
 //!
 //! Work is cut into units of [`TILES_PER_UNIT`] entry bundles. Worker threads take units in
 //! order from a shared counter, fetch, hash and check them; the calling thread takes the
@@ -33,8 +33,8 @@ use crate::{Progress, Stage};
 /// asked for and reported.
 pub(crate) const MAX_MISSING_BUNDLES: u64 = 1024;
 
-/// Entry bundles per unit of work: 1,024 entries, one Ed25519 batch (batches of that size
-/// verify about three times faster per signature than one by one).
+/// Entry bundles per unit of work: 1,024 entries, enough to keep every thread busy between
+/// the ordered replays.
 pub(crate) const TILES_PER_UNIT: u64 = 4;
 
 /// Entries refused, kept with their bytes to explain them afterwards.
