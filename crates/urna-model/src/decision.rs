@@ -132,6 +132,22 @@ const FIELDS: [&str; 6] = [
     "election", "contest", "station", "decides", "decision", "reason",
 ];
 
+impl From<crate::fields::FieldsError> for DecisionError {
+    fn from(e: crate::fields::FieldsError) -> Self {
+        use crate::fields::FieldsError as F;
+        match e {
+            F::UnknownType(t) => Self::UnknownType(t),
+            F::Missing { line, expected } => Self::Missing { line, expected },
+            F::Blank { line, field } => Self::Field {
+                line,
+                field,
+                rule: crate::fields::BLANK,
+            },
+            F::Unexpected { line, text } => Self::Unexpected { line, text },
+        }
+    }
+}
+
 impl DecisionBody {
     /// Whether a note text is a decision (its first line is [`DECISION_V1`]), so a caller can
     /// choose the parser before parsing.
@@ -155,39 +171,7 @@ impl DecisionBody {
     /// assert_eq!(d.to_text(), text);
     /// ```
     pub fn parse(text: &str) -> Result<Self, DecisionError> {
-        let body = text.strip_suffix('\n').unwrap_or(text);
-        let mut lines = body.split('\n');
-        let first = lines.next().unwrap_or_default();
-        if first != DECISION_V1 {
-            return Err(DecisionError::UnknownType(first.chars().take(80).collect()));
-        }
-        let mut values: [&str; 6] = [""; 6];
-        for (k, (field, slot)) in FIELDS.iter().zip(values.iter_mut()).enumerate() {
-            let line = k + 2;
-            let missing = DecisionError::Missing {
-                line,
-                expected: field,
-            };
-            let l = lines.next().ok_or(missing.clone())?;
-            let value = l
-                .strip_prefix(field)
-                .and_then(|r| r.strip_prefix(": "))
-                .ok_or(missing)?;
-            if value.is_empty() || value.starts_with(' ') || value.ends_with(' ') {
-                return Err(DecisionError::Field {
-                    line,
-                    field,
-                    rule: "must not be empty, nor start or end with a space",
-                });
-            }
-            *slot = value;
-        }
-        if let Some(extra) = lines.next() {
-            return Err(DecisionError::Unexpected {
-                line: FIELDS.len() + 2,
-                text: extra.chars().take(80).collect(),
-            });
-        }
+        let values = crate::fields::read(text, DECISION_V1, &FIELDS)?;
         let [election, contest, station, decides, decision, reason] = values;
         for (line, field, v) in [
             (2, "election", election),

@@ -11,6 +11,7 @@ pub mod audit;
 pub mod colour;
 pub mod decision;
 pub mod definition;
+mod fields;
 pub mod genesis;
 pub mod intake;
 pub mod keys;

@@ -105,6 +105,22 @@ pub enum RevocationError {
 /// The fields of a revocation, in the only order they may come.
 const FIELDS: [&str; 5] = ["election", "station", "revokes", "replacement", "reason"];
 
+impl From<crate::fields::FieldsError> for RevocationError {
+    fn from(e: crate::fields::FieldsError) -> Self {
+        use crate::fields::FieldsError as F;
+        match e {
+            F::UnknownType(t) => Self::UnknownType(t),
+            F::Missing { line, expected } => Self::Missing { line, expected },
+            F::Blank { line, field } => Self::Field {
+                line,
+                field,
+                rule: crate::fields::BLANK.to_owned(),
+            },
+            F::Unexpected { line, text } => Self::Unexpected { line, text },
+        }
+    }
+}
+
 impl RevocationBody {
     /// Whether a note text is a revocation (its first line is [`REVOCATION_V1`]), so a caller
     /// can choose the parser before parsing.
@@ -129,41 +145,7 @@ impl RevocationBody {
     /// assert_eq!(r.to_text(), text);
     /// ```
     pub fn parse(text: &str) -> Result<Self, RevocationError> {
-        let body = text.strip_suffix('\n').unwrap_or(text);
-        let mut lines = body.split('\n');
-        let first = lines.next().unwrap_or_default();
-        if first != REVOCATION_V1 {
-            return Err(RevocationError::UnknownType(
-                first.chars().take(80).collect(),
-            ));
-        }
-        let mut values: [&str; 5] = [""; 5];
-        for (k, (field, slot)) in FIELDS.iter().zip(values.iter_mut()).enumerate() {
-            let line = k + 2;
-            let missing = RevocationError::Missing {
-                line,
-                expected: field,
-            };
-            let l = lines.next().ok_or(missing.clone())?;
-            let value = l
-                .strip_prefix(field)
-                .and_then(|r| r.strip_prefix(": "))
-                .ok_or(missing)?;
-            if value.is_empty() || value.starts_with(' ') || value.ends_with(' ') {
-                return Err(RevocationError::Field {
-                    line,
-                    field,
-                    rule: "must not be empty, nor start or end with a space".to_owned(),
-                });
-            }
-            *slot = value;
-        }
-        if let Some(extra) = lines.next() {
-            return Err(RevocationError::Unexpected {
-                line: FIELDS.len() + 2,
-                text: extra.chars().take(80).collect(),
-            });
-        }
+        let values = crate::fields::read(text, REVOCATION_V1, &FIELDS)?;
         let [election, station, revokes, replacement, reason] = values;
         let field = |line, field, rule: &str| RevocationError::Field {
             line,

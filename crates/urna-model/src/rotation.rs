@@ -116,6 +116,22 @@ pub enum RotationError {
 /// The fields of a rotation, in the only order they may come.
 const FIELDS: [&str; 4] = ["origin", "old", "new", "reason"];
 
+impl From<crate::fields::FieldsError> for RotationError {
+    fn from(e: crate::fields::FieldsError) -> Self {
+        use crate::fields::FieldsError as F;
+        match e {
+            F::UnknownType(t) => Self::UnknownType(t),
+            F::Missing { line, expected } => Self::Missing { line, expected },
+            F::Blank { line, field } => Self::Field {
+                line,
+                field,
+                rule: crate::fields::BLANK.to_owned(),
+            },
+            F::Unexpected { line, text } => Self::Unexpected { line, text },
+        }
+    }
+}
+
 impl RotationBody {
     /// Whether a note text is a key rotation (its first line is [`KEY_ROTATION_V1`]).
     pub fn is_rotation(text: &str) -> bool {
@@ -140,39 +156,7 @@ impl RotationBody {
     /// assert_eq!(r.to_text(), text);
     /// ```
     pub fn parse(text: &str) -> Result<Self, RotationError> {
-        let body = text.strip_suffix('\n').unwrap_or(text);
-        let mut lines = body.split('\n');
-        let first = lines.next().unwrap_or_default();
-        if first != KEY_ROTATION_V1 {
-            return Err(RotationError::UnknownType(first.chars().take(80).collect()));
-        }
-        let mut values: [&str; 4] = [""; 4];
-        for (k, (field, slot)) in FIELDS.iter().zip(values.iter_mut()).enumerate() {
-            let line = k + 2;
-            let missing = RotationError::Missing {
-                line,
-                expected: field,
-            };
-            let l = lines.next().ok_or(missing.clone())?;
-            let value = l
-                .strip_prefix(field)
-                .and_then(|r| r.strip_prefix(": "))
-                .ok_or(missing)?;
-            if value.is_empty() || value.starts_with(' ') || value.ends_with(' ') {
-                return Err(RotationError::Field {
-                    line,
-                    field,
-                    rule: "must not be empty, nor start or end with a space".to_owned(),
-                });
-            }
-            *slot = value;
-        }
-        if let Some(extra) = lines.next() {
-            return Err(RotationError::Unexpected {
-                line: FIELDS.len() + 2,
-                text: extra.chars().take(80).collect(),
-            });
-        }
+        let values = crate::fields::read(text, KEY_ROTATION_V1, &FIELDS)?;
         let [origin, old, new, reason] = values;
         let field = |line, field, rule: &str| RotationError::Field {
             line,
