@@ -642,69 +642,75 @@ fn bare_name(presented: &str) -> &str {
         .unwrap_or(presented)
 }
 
+impl HttpSource {
+    /// GETs a bundle path: the response and its URL when the server answers 200, `None` for
+    /// 404 or 410 (no such file), an error for anything else.
+    fn get(
+        &self,
+        path: &str,
+    ) -> Result<Option<(ureq::http::Response<ureq::Body>, String)>, SourceError> {
+        checked_path(path)?;
+        let url = self.url(path);
+        let resp = match self.agent.get(&url).call() {
+            Ok(resp) => resp,
+            Err(e) => {
+                let reason = self.reason(&e);
+                return Err(SourceError::Http { url, reason });
+            }
+        };
+        match resp.status().as_u16() {
+            200 => Ok(Some((resp, url))),
+            404 | 410 => Ok(None),
+            status => Err(SourceError::Http {
+                url,
+                reason: format!("HTTP {status}"),
+            }),
+        }
+    }
+}
+
 impl Source for HttpSource {
     fn describe(&self) -> String {
         self.base.clone()
     }
 
     fn fetch(&self, path: &str) -> Result<Option<Vec<u8>>, SourceError> {
-        checked_path(path)?;
-        let url = self.url(path);
+        let Some((mut resp, url)) = self.get(path)? else {
+            return Ok(None);
+        };
+        let mut bytes = Vec::new();
+        let max = max_bytes(path);
         let http = |reason: String| SourceError::Http {
             url: url.clone(),
             reason,
         };
-        let mut resp = self
-            .agent
-            .get(&url)
-            .call()
-            .map_err(|e| http(self.reason(&e)))?;
-        match resp.status().as_u16() {
-            200 => {
-                let mut bytes = Vec::new();
-                let max = max_bytes(path);
-                resp.body_mut()
-                    .as_reader()
-                    .take(max + 1)
-                    .read_to_end(&mut bytes)
-                    .map_err(|e| http(e.to_string()))?;
-                if bytes.len() as u64 > max {
-                    return Err(http(format!(
-                        "larger than {max} bytes, the most a file at this path can hold"
-                    )));
-                }
-                Ok(Some(bytes))
-            }
-            404 | 410 => Ok(None),
-            status => Err(http(format!("HTTP {status}"))),
+        resp.body_mut()
+            .as_reader()
+            .take(max + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|e| http(e.to_string()))?;
+        if bytes.len() as u64 > max {
+            return Err(http(format!(
+                "larger than {max} bytes, the most a file at this path can hold"
+            )));
         }
+        Ok(Some(bytes))
     }
 
     /// Compares as the body arrives, reading at most one byte more than `expected`: a
     /// mirror that answers with an endless body costs a chunk of memory, not a gigabyte per
     /// fetch.
     fn equals(&self, path: &str, expected: &[u8]) -> Result<Option<bool>, SourceError> {
-        checked_path(path)?;
-        let url = self.url(path);
-        let http = |reason: String| SourceError::Http {
-            url: url.clone(),
-            reason,
+        let Some((mut resp, url)) = self.get(path)? else {
+            return Ok(None);
         };
-        let mut resp = self
-            .agent
-            .get(&url)
-            .call()
-            .map_err(|e| http(self.reason(&e)))?;
-        match resp.status().as_u16() {
-            200 => {
-                let mut body = resp.body_mut().as_reader().take(expected.len() as u64 + 1);
-                same_bytes(&mut body, expected)
-                    .map(Some)
-                    .map_err(|e| http(e.to_string()))
-            }
-            404 | 410 => Ok(None),
-            status => Err(http(format!("HTTP {status}"))),
-        }
+        let mut body = resp.body_mut().as_reader().take(expected.len() as u64 + 1);
+        same_bytes(&mut body, expected)
+            .map(Some)
+            .map_err(|e| SourceError::Http {
+                url,
+                reason: e.to_string(),
+            })
     }
 
     fn fetch_root(&self) -> Result<Option<Vec<u8>>, SourceError> {
