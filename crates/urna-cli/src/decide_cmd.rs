@@ -3,12 +3,12 @@
 //! `urna submit` to a running server, or `urna ingest` into a data directory.
 
 use std::io::Write as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use urna_model::decision::{DecisionBody, DecisionKind};
-use urna_model::definition::{ContestIdx, Election};
+use urna_model::definition::{ContestIdx, Election, StationIdx};
 use urna_model::intake::bind_note_unverified;
 use urna_model::note::NoteSigner;
 use urna_model::protocol::{MAX_REASON_LEN, hex, parse_sha256};
@@ -57,13 +57,7 @@ pub(crate) fn run(args: &DecideArgs) -> Result<ExitCode> {
             args.decision
         )
     })?;
-    if args.reason.trim().is_empty()
-        || args.reason.len() > MAX_REASON_LEN
-        || args.reason.chars().any(char::is_control)
-        || args.reason.trim() != args.reason
-    {
-        bail!("--reason: must be one line of 1 to 1000 bytes, without leading or trailing spaces");
-    }
+    check_reason(&args.reason)?;
     let station = e.station(&args.station).with_context(|| {
         format!(
             "--station {:?}: not a station of this election",
@@ -77,29 +71,7 @@ pub(crate) fn run(args: &DecideArgs) -> Result<ExitCode> {
         None if e.contests.len() == 1 => ContestIdx(0),
         None => bail!("--contest: the election has several contests; name one"),
     };
-    let skey = std::fs::read_to_string(&args.key)
-        .with_context(|| format!("reading {}", args.key.display()))?;
-    let signer = NoteSigner::from_skey(skey.trim())
-        .with_context(|| format!("{}: not a signer key", args.key.display()))?;
-    let unit = e.stations[station.0 as usize].unit;
-    let authority = e
-        .authorities
-        .iter()
-        .find(|a| a.key.name() == signer.name() && a.key.key_id() == signer.key_id())
-        .with_context(|| {
-            format!(
-                "--key: {} is not an authority of the election definition",
-                signer.name()
-            )
-        })?;
-    if !e.unit_within(unit, authority.scope) {
-        bail!(
-            "--key: the scope of {} ({}) does not cover station {}",
-            authority.name,
-            e.units[authority.scope.0 as usize].id,
-            args.station
-        );
-    }
+    let signer = authority_over(&e, station, &args.key, "--key")?;
     let decides = match &args.decides {
         Some(h) => parse_sha256(h).map_err(|rule| anyhow::anyhow!("--decides: {rule}"))?,
         None => current_entry(&args.data, &e, contest, station)?,
@@ -128,12 +100,59 @@ pub(crate) fn run(args: &DecideArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Refuses a `--reason` that is not one line of 1 to [`MAX_REASON_LEN`] bytes without
+/// leading or trailing spaces (what every authority's note requires of its reason).
+pub(crate) fn check_reason(reason: &str) -> Result<()> {
+    if reason.trim().is_empty()
+        || reason.len() > MAX_REASON_LEN
+        || reason.chars().any(char::is_control)
+        || reason.trim() != reason
+    {
+        bail!("--reason: must be one line of 1 to 1000 bytes, without leading or trailing spaces");
+    }
+    Ok(())
+}
+
+/// The signer key in `path` (given as `flag`), if it is an authority of the definition whose
+/// scope covers `station`.
+pub(crate) fn authority_over(
+    e: &Election,
+    station: StationIdx,
+    path: &Path,
+    flag: &str,
+) -> Result<NoteSigner> {
+    let skey =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let signer = NoteSigner::from_skey(skey.trim())
+        .with_context(|| format!("{}: not a signer key", path.display()))?;
+    let authority = e
+        .authorities
+        .iter()
+        .find(|a| a.key.name() == signer.name() && a.key.key_id() == signer.key_id())
+        .with_context(|| {
+            format!(
+                "{flag}: {} is not an authority of the election definition",
+                signer.name()
+            )
+        })?;
+    let st = &e.stations[station.0 as usize];
+    if !e.unit_within(st.unit, authority.scope) {
+        bail!(
+            "{flag}: the scope of {} ({}) does not cover station {}",
+            authority.name,
+            e.units[authority.scope.0 as usize].id,
+            st.id
+        );
+    }
+    Ok(signer)
+}
+
 /// The hash of the station's current entry in the contest (its highest revision) in the log.
 fn current_entry(
     data: &std::path::Path,
     e: &Election,
     contest: ContestIdx,
-    station: urna_model::definition::StationIdx,
+    station: StationIdx,
 ) -> Result<[u8; 32]> {
     let reader = EntryReader::open(data)?;
     let len = reader.len()?;

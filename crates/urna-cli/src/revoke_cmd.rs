@@ -11,7 +11,6 @@ use anyhow::{Context, Result, bail};
 use urna_model::definition::Election;
 use urna_model::intake::{StationKeys, bind_revocation_unverified};
 use urna_model::note::{NoteSigner, NoteVerifier};
-use urna_model::protocol::MAX_REASON_LEN;
 use urna_model::revocation::{RevocationBody, StationKey};
 use urna_store::DEFINITION_FILE;
 use urna_store::reader::EntryReader;
@@ -49,42 +48,15 @@ pub(crate) struct RevokeArgs {
 pub(crate) fn run(args: &RevokeArgs) -> Result<ExitCode> {
     let e = Election::load(&args.data.join(DEFINITION_FILE))
         .with_context(|| format!("{}: not an urna data directory", args.data.display()))?;
-    if args.reason.trim().is_empty()
-        || args.reason.len() > MAX_REASON_LEN
-        || args.reason.chars().any(char::is_control)
-        || args.reason.trim() != args.reason
-    {
-        bail!("--reason: must be one line of 1 to 1000 bytes, without leading or trailing spaces");
-    }
+    crate::decide_cmd::check_reason(&args.reason)?;
     let station = e.station(&args.station).with_context(|| {
         format!(
             "--station {:?}: not a station of this election",
             args.station
         )
     })?;
-    let skey = std::fs::read_to_string(&args.authority_key)
-        .with_context(|| format!("reading {}", args.authority_key.display()))?;
-    let signer = NoteSigner::from_skey(skey.trim())
-        .with_context(|| format!("{}: not a signer key", args.authority_key.display()))?;
-    let authority = e
-        .authorities
-        .iter()
-        .find(|a| a.key.name() == signer.name() && a.key.key_id() == signer.key_id())
-        .with_context(|| {
-            format!(
-                "--authority-key: {} is not an authority of the election definition",
-                signer.name()
-            )
-        })?;
-    let unit = e.stations[station.0 as usize].unit;
-    if !e.unit_within(unit, authority.scope) {
-        bail!(
-            "--authority-key: the scope of {} ({}) does not cover station {}",
-            authority.name,
-            e.units[authority.scope.0 as usize].id,
-            args.station
-        );
-    }
+    let signer =
+        crate::decide_cmd::authority_over(&e, station, &args.authority_key, "--authority-key")?;
     let keys = logged_keys(&args.data, &e)?;
     let revokes = keys.current(&e, station).with_context(|| {
         format!(
@@ -100,7 +72,7 @@ pub(crate) fn run(args: &RevokeArgs) -> Result<ExitCode> {
         bail!("--replacement-key: it is the key being revoked");
     }
     let body = RevocationBody {
-        election: e.id.clone(),
+        election: e.id,
         station: args.station.clone(),
         revokes,
         replacement,
