@@ -42,7 +42,7 @@ pub(crate) enum KeysCommand {
     /// an authority key, naming the key the station holds now (from the data directory's log)
     /// and its replacement (`urna keys generate <station> --out FILE` makes one) or none.
     /// Submit it like any note (`urna submit`, `urna ingest`): from its log index on, a note
-    /// signed with the revoked key is quarantined (rule `key-revoked`) and one signed with the
+    /// signed with the revoked key is refused (`key-revoked`) and one signed with the
     /// replacement is the station's.
     Revoke(crate::revoke_cmd::RevokeArgs),
     /// Check a key manifest: signed by the authority, matching its key list, and (with

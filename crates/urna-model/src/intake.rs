@@ -32,8 +32,9 @@
 //! Revocations: an `urna/revocation/v1` note ([`crate::revocation`]) revokes a station's key,
 //! with a replacement or none. It is checked by [`check_revocation`] and admitted into the
 //! [`StationKeys`] overlay, which [`check_keyed`] then checks every station signature against:
-//! a note whose station signature is by a revoked key is quarantined under the rule
-//! `key-revoked`, a note signed with the replacement is the station's.
+//! a note whose station signature is by a revoked key is refused (`key-revoked`: never stored,
+//! so a lost key cannot take the station's revision), a note signed with the replacement is
+//! the station's.
 
 use ed25519_dalek::VerifyingKey;
 use sha2::{Digest, Sha256};
@@ -181,6 +182,18 @@ pub enum Rejection {
         /// Station.
         station: String,
         /// The key named.
+        key_id: KeyId,
+        /// Log index of the revocation that revoked it.
+        index: u64,
+    },
+    /// A protocol or amendment signed by the station with a key revoked before it.
+    #[error(
+        "station {station}: signed with its key {key_id}, revoked at entry {index}: a note signed with a revoked key is refused; the station signs with its replacement key, or an authority over it keys the paper protocol"
+    )]
+    KeyRevoked {
+        /// Station.
+        station: String,
+        /// The revoked key that signed.
         key_id: KeyId,
         /// Log index of the revocation that revoked it.
         index: u64,
@@ -393,6 +406,7 @@ impl Rejection {
             Self::RevocationAuthority { .. } => "authority signature".to_owned(),
             Self::KeyNotHeld { .. } | Self::KeyAlreadyRevoked { .. } => "revokes".to_owned(),
             Self::ReplacementRevoked { .. } => "replacement".to_owned(),
+            Self::KeyRevoked { .. } => "station signature".to_owned(),
             Self::DecisionAuthority { .. } => "authority signature".to_owned(),
             Self::NothingToDecide { .. } | Self::DecidesMismatch { .. } => "decides".to_owned(),
             Self::WrongElection { .. } => "election".to_owned(),
@@ -424,6 +438,7 @@ impl Rejection {
             Self::Body(_) | Self::DecisionBody(_) | Self::RevocationBody(_) => "malformed-body",
             Self::DecisionAuthority { .. } | Self::RevocationAuthority { .. } => "bad-authority",
             Self::KeyNotHeld { .. } => "key-not-held",
+            Self::KeyRevoked { .. } => crate::revocation::KEY_REVOKED,
             Self::KeyAlreadyRevoked { .. } => "key-already-revoked",
             Self::ReplacementRevoked { .. } => "bad-replacement",
             Self::NothingToDecide { .. } | Self::DecidesMismatch { .. } => "bad-decides",
@@ -455,7 +470,7 @@ pub fn check(election: &Election, bytes: &[u8]) -> Result<Submission, Rejection>
 
 /// Checks one note completely except against history, its station signature against the
 /// station keys as the revocations logged before it left them: a note signed with a revoked
-/// key is quarantined (rule `key-revoked`), one signed with a replacement key is the station's.
+/// key is refused (`key-revoked`), one signed with a replacement key is the station's.
 ///
 /// # Errors
 /// [`Rejection`] saying what is wrong and where.
@@ -767,7 +782,7 @@ fn prepare(election: &Election, keys: &StationKeys, bytes: &[u8]) -> Result<Prep
     }
     let body = ProtocolBody::parse(note.text())?;
     let mut submission = bind_unverified(election, bytes, &note, &body)?;
-    keys.mark(election, &note, &mut submission);
+    keys.mark(election, &note, &mut submission)?;
     let st = &election.stations[submission.station.0 as usize];
     // A first protocol may be signed by an authority over the station instead, and so may a
     // recount's amendment (which `admit` allows only after a decision ordered the recount).
@@ -1032,7 +1047,7 @@ pub fn bind_note_unverified(election: &Election, bytes: &[u8]) -> Result<Submiss
 }
 
 /// [`bind_note_unverified`] against the station keys as the revocations logged before the
-/// note left them (whether the station signed it, and `key-revoked` for a revoked key), still
+/// note left them (whether the station signed it; refused for a revoked key), still
 /// **without checking any signature** (same caveat).
 ///
 /// # Errors
@@ -1048,7 +1063,7 @@ pub fn bind_note_keyed_unverified(
     }
     let body = ProtocolBody::parse(note.text())?;
     let mut sub = bind_unverified(election, bytes, &note, &body)?;
-    keys.mark(election, &note, &mut sub);
+    keys.mark(election, &note, &mut sub)?;
     Ok(sub)
 }
 

@@ -19,8 +19,8 @@
 //! A revocation is about a station, not one of its entries (a key is often lost before its
 //! station submits anything), so it names no contest and no entry. It is signed by an authority
 //! of the definition whose scope covers the station, and it is an entry of the log: from its
-//! index on, a note signed with the revoked key alone is quarantined under the rule
-//! [`KEY_REVOKED`], and a note signed with the replacement key is the station's. What was
+//! index on, a note signed with the revoked key is refused ([`KEY_REVOKED`]), and a note
+//! signed with the replacement key is the station's. What was
 //! logged before it keeps its status ([`crate::intake::StationKeys`] keeps the keys in log
 //! order).
 //!
@@ -33,7 +33,7 @@ use crate::protocol::{MAX_REASON_LEN, check_id};
 /// First line of a revocation body.
 pub const REVOCATION_V1: &str = "urna/revocation/v1";
 
-/// The rule a note signed only with a revoked key breaks: it is quarantined under this id.
+/// The refusal of a note signed with a key revoked before it (its code).
 pub const KEY_REVOKED: &str = "key-revoked";
 
 /// A station's Ed25519 key, as its verifier key names it (the name is the station id).

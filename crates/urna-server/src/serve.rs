@@ -306,7 +306,7 @@ pub(crate) const JSON: &str = "application/json";
 fn rejection_status(r: &Rejection) -> StatusCode {
     match r.code() {
         "malformed-note" | "malformed-body" => StatusCode::BAD_REQUEST,
-        "bad-signature" | "bad-authority" => StatusCode::FORBIDDEN,
+        "bad-signature" | "bad-authority" | "key-revoked" => StatusCode::FORBIDDEN,
         "replay" | "conflict" | "needs-amendment" | "bad-revision" | "bad-supersedes"
         | "bad-decides" => StatusCode::CONFLICT,
         _ => StatusCode::UNPROCESSABLE_ENTITY,

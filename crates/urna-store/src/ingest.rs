@@ -621,15 +621,15 @@ fn store_revocation(
     let index = *next_index;
     let outcome = match history.admit_revocation(e, index, &r) {
         Err(rejection) => Outcome::Rejected(rejection),
-        Ok(Verdict::Duplicate) => Outcome::Duplicate {
-            index: history.holder_of(&r.hash).ok_or_else(|| {
+        Ok(Verdict::Duplicate) => {
+            let (index, hash) = history.keys().holder(&r).ok_or_else(|| {
                 StoreError::Setup(
                     "a duplicate revocation with no entry holding it: the intake history is inconsistent"
                         .into(),
                 )
-            })?,
-            hash: r.hash,
-        },
+            })?;
+            Outcome::Duplicate { index, hash }
+        }
         Ok(verdict) => {
             insert.execute(params![
                 crate::to_sql(index),

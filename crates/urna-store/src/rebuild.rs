@@ -272,7 +272,7 @@ fn check_chunk(
         if let Derived::Revocation(r) = &derived {
             match history.admit_revocation(e, row.index, r) {
                 Ok(Verdict::Duplicate) => {
-                    let held = history.holder_of(&r.hash).unwrap_or(row.index);
+                    let held = history.keys().holder(r).map_or(row.index, |(i, _)| i);
                     return Err(StoreError::Inadmissible {
                         index: row.index,
                         reason: format!("it repeats entry {held}"),

@@ -539,8 +539,8 @@ impl Replay {
 
     /// Applies entry `index`, an `urna/revocation/v1` note: it must revoke the key the station
     /// holds as the entries before it left the keys ([`StationKeys::admit`]); from here on a
-    /// note signed with that key alone is quarantined (`key-revoked`) and one signed with its
-    /// replacement is the station's. With `verified`, its authority signature is checked
+    /// note signed with that key is inadmissible (intake refuses it, `key-revoked`) and one
+    /// signed with its replacement is the station's. With `verified`, its authority signature is checked
     /// ([`check_revocation`]), as intake does.
     ///
     /// # Errors
@@ -563,11 +563,7 @@ impl Replay {
         .map_err(entry)?;
         match self.keys.admit(e, index, &r).map_err(entry)? {
             urna_model::intake::Verdict::Duplicate => {
-                let held = self
-                    .keys
-                    .revocations()
-                    .find(|(_, h)| h.hash == r.hash)
-                    .map_or(index, |(i, _)| i);
+                let held = self.keys.holder(&r).map_or(index, |(i, _)| i);
                 Err(ReplayError::RepeatedRevocation { index, held })
             }
             _ => {

@@ -10,16 +10,15 @@
 //! [`StationKeys`] is the overlay every reader of the log builds in log order: intake checks
 //! each station-signed note against it ([`super::check_keyed`]), and so do the replay of the
 //! public results and `urna verify`. From a revocation's index on, a note whose station
-//! signature is by the revoked key is quarantined under [`KEY_REVOKED`] (whatever else signs
-//! it: the commission may still accept it by decision), and a note signed with the replacement
-//! key is the station's. Entries logged before it keep their status: each entry is judged by
+//! signature is by the revoked key is refused ([`Rejection::KeyRevoked`], whatever else signs
+//! it: whoever holds a lost key must not take the station's revision from its replacement),
+//! and a note signed with the replacement key is the station's. Entries logged before it keep their status: each entry is judged by
 //! the revocations with a lower index ([`StationKeys::before`]).
 
 use super::{Rejection, Submission, Verdict, note_hashes};
 use crate::definition::{Election, StationIdx};
 use crate::note::{KeyId, Note};
-use crate::revocation::{KEY_REVOKED, RevocationBody, StationKey};
-use crate::rules::{Severity, Violation};
+use crate::revocation::{RevocationBody, StationKey};
 
 /// A revocation checked on its own (body, definition, authority), ready for
 /// [`StationKeys::admit`].
@@ -193,9 +192,18 @@ impl StationKeys {
             .map(|(i, _)| *i)
     }
 
+    /// The logged revocation that `r` repeats, with its index and note hash: the same note, or
+    /// its signed text under other signature bytes (the same revocation either way).
+    pub fn holder(&self, r: &Revocation) -> Option<(u64, [u8; 32])> {
+        self.revocations
+            .iter()
+            .find(|(_, held)| held.hash == r.hash || held.text_hash == r.text_hash)
+            .map(|(index, held)| (*index, held.hash))
+    }
+
     /// Admits a checked revocation as entry `index`: the key it revokes must be the one the
-    /// station holds, and its replacement no key the station lost before. The same note again
-    /// is a duplicate and changes nothing.
+    /// station holds, and its replacement no key the station lost before. The same revocation
+    /// again (by its signed text, [`Self::holder`]) is a duplicate and changes nothing.
     ///
     /// # Errors
     /// [`Rejection::KeyNotHeld`], [`Rejection::KeyAlreadyRevoked`] or
@@ -206,7 +214,7 @@ impl StationKeys {
         index: u64,
         r: &Revocation,
     ) -> Result<Verdict, Rejection> {
-        if self.revocations.iter().any(|(_, held)| held.hash == r.hash) {
+        if self.holder(r).is_some() {
             return Ok(Verdict::Duplicate);
         }
         let st = &election.stations[r.station.0 as usize];
@@ -259,36 +267,31 @@ impl StationKeys {
     }
 
     /// Binds a station's protocol or amendment to these keys: whether the station signed it
-    /// (with the key it holds, or a revoked one), and, for a revoked key, the
-    /// [`KEY_REVOKED`] violation that quarantines it. Signatures are not checked here.
-    pub(super) fn mark(&self, election: &Election, note: &Note, sub: &mut Submission) {
+    /// with the key it holds. Signatures are not checked here.
+    ///
+    /// # Errors
+    /// [`Rejection::KeyRevoked`] for a note whose station signature is by a key revoked before
+    /// it: whoever holds a lost key must not take the station's revision from the key that
+    /// replaced it (nor from the authority that keys its paper protocol), so such a note is
+    /// refused, never stored.
+    pub(super) fn mark(
+        &self,
+        election: &Election,
+        note: &Note,
+        sub: &mut Submission,
+    ) -> Result<(), Rejection> {
         if self.is_empty() || !self.touches(sub.station) || sub.decision.is_some() {
-            return;
+            return Ok(());
         }
         let signer = self.signer(election, sub.station, note);
         sub.station_signed = signer.is_some();
-        if let Some(Signer::Revoked(key, index)) = signer {
-            sub.violations
-                .insert(0, revoked_violation(election, sub.station, key, index));
+        match signer {
+            Some(Signer::Revoked(key, index)) => Err(Rejection::KeyRevoked {
+                station: election.stations[sub.station.0 as usize].id.clone(),
+                key_id: key.key_id,
+                index,
+            }),
+            _ => Ok(()),
         }
-    }
-}
-
-/// The violation of a note whose station signature is by a key revoked at entry `index`.
-fn revoked_violation(
-    election: &Election,
-    station: StationIdx,
-    key: StationKey,
-    index: u64,
-) -> Violation {
-    let st = &election.stations[station.0 as usize];
-    Violation {
-        rule: KEY_REVOKED.to_owned(),
-        severity: Severity::Error,
-        message: "signed with a station key that was revoked before the note was logged".to_owned(),
-        detail: format!(
-            "station {} signed with its key {}, revoked at entry {index}",
-            st.id, key.key_id
-        ),
     }
 }

@@ -1218,7 +1218,7 @@ fn a_revocation_is_signed_by_an_authority_over_the_station_and_revokes_a_held_ke
 }
 
 #[test]
-fn after_a_revocation_the_old_key_quarantines_and_the_replacement_is_the_stations() {
+fn after_a_revocation_the_old_key_is_refused_and_the_replacement_is_the_stations() {
     let e = election();
     let (old, new) = (station_signer(0), replacement_signer(0));
     let before = signed(&good(0), &[&old]);
@@ -1235,19 +1235,22 @@ fn after_a_revocation_the_old_key_quarantines_and_the_replacement_is_the_station
         revoke(&e, &mut keys, 3, &signed_text(&text, &[&authority(0)])),
         Ok(Verdict::Accepted)
     );
-    // From then on: the old key's note is authentic but quarantined, naming the rule.
-    let s = check_keyed(&e, &keys, &before).unwrap();
-    assert!(s.is_quarantined());
-    assert!(s.station_signed);
-    assert_eq!(s.violations[0].rule, "key-revoked");
-    assert!(
-        s.violations[0].detail.contains("revoked at entry 3"),
-        "{}",
-        s.violations[0].detail
-    );
+    // From then on the old key's note is refused, naming the key and the revocation: a thief
+    // holding the lost key must not take the station's revision 1 from its replacement.
+    let r = check_keyed(&e, &keys, &before).unwrap_err();
+    assert_eq!(r.code(), "key-revoked");
+    assert_eq!(r.field().as_deref(), Some("station signature"));
+    assert!(r.to_string().contains("revoked at entry 3"), "{r}");
     // Even when an authority signs with it: the station's signature is by a lost key.
-    let s = check_keyed(&e, &keys, &signed(&good(0), &[&old, &authority(0)])).unwrap();
-    assert_eq!(s.violations[0].rule, "key-revoked");
+    let r = check_keyed(&e, &keys, &signed(&good(0), &[&old, &authority(0)])).unwrap_err();
+    assert_eq!(r.code(), "key-revoked");
+    // Bound without signatures (a stored entry re-derived), the same refusal.
+    assert_eq!(
+        bind_note_keyed_unverified(&e, &keys, &before)
+            .unwrap_err()
+            .code(),
+        "key-revoked"
+    );
     // The replacement's note is the station's and counts.
     let s = check_keyed(&e, &keys, &by_new).unwrap();
     assert!(
@@ -1276,10 +1279,11 @@ fn after_a_revocation_the_old_key_quarantines_and_the_replacement_is_the_station
             .unwrap()
             .is_quarantined()
     );
-    assert!(
+    assert_eq!(
         bind_note_keyed_unverified(&e, &keys.before(4), &before)
-            .unwrap()
-            .is_quarantined()
+            .unwrap_err()
+            .code(),
+        "key-revoked"
     );
     // The batch check agrees with the single one, note by note.
     let notes = [before, by_new, forged];

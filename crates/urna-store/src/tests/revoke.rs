@@ -1,7 +1,7 @@
 //! Station key revocations at intake, at open and in the tally.
 
 use urna_model::note::NoteSigner;
-use urna_model::revocation::{KEY_REVOKED, RevocationBody, StationKey};
+use urna_model::revocation::{RevocationBody, StationKey};
 
 use super::*;
 
@@ -89,7 +89,7 @@ fn verdict(o: &Outcome) -> Option<Verdict> {
 }
 
 #[test]
-fn a_revoked_key_quarantines_later_notes_and_its_replacement_signs_for_the_station() {
+fn a_revoked_key_is_refused_and_its_replacement_signs_for_the_station() {
     let (f, sim) = clean(12);
     let mut store = Store::init(&f.data, &f.definition).unwrap();
     // Stations 0..8 submit; 8, 9 and 10 lose their keys before they submit.
@@ -126,6 +126,19 @@ fn a_revoked_key_quarantines_later_notes_and_its_replacement_signs_for_the_stati
             hash: urna_model::intake::sha256(&revocations[0])
         }
     );
+    // Its signed text under other signature bytes is the same revocation.
+    let mut resent = revocations[0].clone();
+    resent.extend_from_slice(
+        "\u{2014} x AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\n"
+            .as_bytes(),
+    );
+    assert_eq!(
+        ingest(&mut store, &[resent]).1,
+        [Outcome::Duplicate {
+            index: first_revocation,
+            hash: urna_model::intake::sha256(&revocations[0])
+        }]
+    );
     let refusal = |o: &Outcome| match o {
         Outcome::Rejected(r) => (r.code(), r.field()),
         other => panic!("{other:?}"),
@@ -140,8 +153,8 @@ fn a_revoked_key_quarantines_later_notes_and_its_replacement_signs_for_the_stati
         ("bad-replacement", Some("replacement".into()))
     );
 
-    // After the revocations: 8 signs with its replacement (accepted), 9 with its lost key
-    // (quarantined under `key-revoked`), 10 with its lost key (quarantined), 11 as before.
+    // After the revocations: 8 signs with its replacement (accepted), 9 and 10 with their
+    // lost keys (refused, `key-revoked`: nothing stored), 11 as before.
     let notes = vec![
         protocol_by(&sim, 8, &new8),
         f.protocols[9].clone(),
@@ -150,17 +163,18 @@ fn a_revoked_key_quarantines_later_notes_and_its_replacement_signs_for_the_stati
     ];
     let out = ingest(&mut store, &notes).1;
     let verdicts: Vec<_> = out.iter().map(verdict).collect();
-    use Verdict::{Accepted, Quarantined};
+    use Verdict::Accepted;
     assert_eq!(
         verdicts,
-        [
-            Some(Accepted),
-            Some(Quarantined),
-            Some(Quarantined),
-            Some(Accepted)
-        ],
+        [Some(Accepted), None, None, Some(Accepted)],
         "{out:?}"
     );
+    for o in &out[1..3] {
+        assert_eq!(
+            refusal(o),
+            ("key-revoked", Some("station signature".into()))
+        );
+    }
     // A note signed with the replacement key is refused where the station still holds
     // its own key.
     let out = ingest(
@@ -169,15 +183,15 @@ fn a_revoked_key_quarantines_later_notes_and_its_replacement_signs_for_the_stati
     )
     .1;
     assert!(matches!(out[0], Outcome::Rejected(_)), "{out:?}");
+    // Regression: the thief's note under 9's lost key took the station's revision 1, so the
+    // station's own protocol under its replacement key was then refused as a conflict. It is
+    // the station's now: the lost key's note was never stored.
+    let out = ingest(&mut store, &[protocol_by(&sim, 9, &new9)]).1;
+    assert_eq!(verdict(&out[0]), Some(Accepted), "{out:?}");
 
     let entries = store.entries().unwrap();
-    let quarantined: Vec<u64> = entries
-        .iter()
-        .filter(|e| e.quarantined)
-        .map(|e| e.index)
-        .collect();
+    assert!(entries.iter().all(|e| !e.quarantined));
     let after = GENESIS + 12;
-    assert_eq!(quarantined, [after + 1, after + 2]);
     // Revocation rows: the station, revision 0, not quarantined.
     let row = &entries[first_revocation as usize];
     assert_eq!(
@@ -188,20 +202,14 @@ fn a_revoked_key_quarantines_later_notes_and_its_replacement_signs_for_the_stati
     assert!(!entries[GENESIS as usize].quarantined);
 
     let report = store.tally(ContestIdx(0)).unwrap();
-    let q: Vec<u32> = report.quarantined.iter().map(|(s, _)| s.0).collect();
-    assert_eq!(q, [9, 10]);
-    assert_eq!(report.quarantined[0].1.violations[0].rule, KEY_REVOKED);
-    assert_eq!(report.tally().units[0].counted, 10);
+    assert!(report.quarantined.is_empty());
+    assert_eq!(report.tally().units[0].counted, 11);
     assert_eq!(report, store.rederive_tally(ContestIdx(0)).unwrap());
 
     // The public replay of the log follows the revocations in log order to the same verdicts
     // (station 0's entry, logged before its key was revoked, stays counted).
     let replay = store.replay_upto(store.len()).unwrap();
-    let q: Vec<u32> = replay
-        .quarantined(ContestIdx(0))
-        .map(|(s, _)| s.0)
-        .collect();
-    assert_eq!(q, [9, 10]);
+    assert_eq!(replay.quarantined(ContestIdx(0)).count(), 0);
     assert_eq!(replay.tally(ContestIdx(0)), report.tally());
     assert_eq!(replay.keys().revocations().count(), 4);
     // Without the revocations before it, the note signed with station 8's replacement key is
@@ -231,13 +239,13 @@ fn a_revoked_key_quarantines_later_notes_and_its_replacement_signs_for_the_stati
     // The read-only view follows them too.
     let view = crate::view::StoreView::open(&f.data).unwrap();
     assert_eq!(view.tallies().unwrap()[0], report);
-    assert!(view.entry(after + 1).unwrap().unwrap().quarantined);
+    assert!(!view.entry(after + 1).unwrap().unwrap().quarantined);
     drop(store);
 
     // A status edited outside urna disagrees with the verdict the revocation gives.
     let side = rusqlite::Connection::open(f.data.join(DB_FILE)).unwrap();
     side.execute(
-        "UPDATE entries SET status = 0 WHERE idx = ?1",
+        "UPDATE entries SET status = 1 WHERE idx = ?1",
         [to_sql(after + 1)],
     )
     .unwrap();
@@ -309,16 +317,16 @@ fn a_revocation_in_the_middle_of_a_batch_gives_the_verdicts_of_one_by_one_intake
     let mut chunked = Store::init(&chunked_dir.path().join("d"), &f.definition).unwrap();
     chunked_out.extend(ingest_chunked(&mut chunked, &notes, 3));
     assert_eq!(chunked_out, single_out);
-    let quarantined = single_out
+    let revoked = single_out
         .iter()
-        .filter(|o| verdict(o) == Some(Verdict::Quarantined))
+        .filter(|o| matches!(o, Outcome::Rejected(r) if r.code() == "key-revoked"))
         .count();
-    assert_eq!(quarantined, 5, "{single_out:?}");
+    assert_eq!(revoked, 5, "{single_out:?}");
     let rejected = single_out
         .iter()
         .filter(|o| matches!(o, Outcome::Rejected(_)))
         .count();
-    assert_eq!(rejected, 2, "{single_out:?}");
+    assert_eq!(rejected, 5 + 2, "{single_out:?}");
     let report = single.tally(ContestIdx(0)).unwrap();
     assert_eq!(report, bulk.tally(ContestIdx(0)).unwrap());
     assert_eq!(report.tally().units[0].counted, 30 - 5);
