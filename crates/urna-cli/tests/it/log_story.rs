@@ -640,7 +640,10 @@ fn the_log_rotating_its_key_keeps_both_generations_verifiable_by_the_old_key() {
         "reason: scheduled rotation before the count",
         "reason: forged",
     );
-    assert!(text_only.contains(&format!("new: {new_vkey}\n")), "{text_only}");
+    assert!(
+        text_only.contains(&format!("new: {new_vkey}\n")),
+        "{text_only}"
+    );
     let one_signature = new_signer.sign_text(&text_only).to_bytes();
     let conn = rusqlite::Connection::open(before_rotation.join("urna.sqlite")).unwrap();
     conn.execute(

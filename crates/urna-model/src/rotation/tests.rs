@@ -46,7 +46,14 @@ fn rotation_parses_the_example_and_round_trips() {
 #[test]
 fn rotation_test_vector() {
     let (old, new) = signers();
-    let note = RotationBody::sign(&old, &new, SIZE, &ROOT, "Scheduled rotation before the count.").unwrap();
+    let note = RotationBody::sign(
+        &old,
+        &new,
+        SIZE,
+        &ROOT,
+        "Scheduled rotation before the count.",
+    )
+    .unwrap();
     assert_eq!(String::from_utf8(note.clone()).unwrap(), VECTOR);
     let body = RotationBody::check(&note).unwrap();
     assert_eq!(body.to_text(), good());
@@ -85,7 +92,8 @@ fn rotation_check_wants_both_signatures() {
     note.sign(&other);
     assert!(RotationBody::check(&note.to_bytes()).is_err());
     // A signature over other text is invalid, not missing.
-    let mut forged = Note::parse(&RotationBody::sign(&old, &new, SIZE, &ROOT, "r").unwrap()).unwrap();
+    let mut forged =
+        Note::parse(&RotationBody::sign(&old, &new, SIZE, &ROOT, "r").unwrap()).unwrap();
     let good_sig = forged.signatures()[1].clone();
     forged = Note::unsigned(&text).unwrap();
     forged.sign(&old);
@@ -126,8 +134,14 @@ fn rotation_refuses_each_broken_rule_naming_the_line_and_field() {
             "line 6: field `new`: the key is named",
         ),
         (text.replace(&ov, &ov.to_uppercase()), "line 5: field `old`"),
-        (text.replace("size: 1204", "size: 01204"), "line 3: field `size`"),
-        (text.replace("size: 1204", "size: -1"), "line 3: field `size`"),
+        (
+            text.replace("size: 1204", "size: 01204"),
+            "line 3: field `size`",
+        ),
+        (
+            text.replace("size: 1204", "size: -1"),
+            "line 3: field `size`",
+        ),
         (
             text.replace("size: 1204", "size: 99999999999999999999"),
             "line 3: field `size`",
@@ -174,7 +188,13 @@ fn rotation_check_follows_names_the_field_that_does_not_match_the_tree() {
     let body = RotationBody::parse(&good()).unwrap();
     body.check_follows(SIZE, &ROOT).unwrap();
     let err = body.check_follows(SIZE - 1, &ROOT).unwrap_err();
-    assert!(err.contains("field `size`") && err.contains("own index"), "{err}");
+    assert!(
+        err.contains("field `size`") && err.contains("own index"),
+        "{err}"
+    );
     let err = body.check_follows(SIZE, &[0x22; 32]).unwrap_err();
-    assert!(err.contains("field `root`") && err.contains("first 1204 entries"), "{err}");
+    assert!(
+        err.contains("field `root`") && err.contains("first 1204 entries"),
+        "{err}"
+    );
 }
