@@ -1061,7 +1061,7 @@ fn a_rotated_log_verifies_by_the_old_key_and_refuses_a_checkpoint_out_of_turn() 
     use urna_model::rotation::RotationBody;
     let f = fixture();
     let new = NoteSigner::from_seed(&f.election.log_origin(), &[10; 32]).unwrap();
-    let honest = honest_rotation(&f, &new, "scheduled");
+    let honest = honest_rotation(f, &new, "scheduled");
 
     // Trusting the old key: the chain is followed to the new key's checkpoint.
     let (source, _) = rotated_bundle(honest.clone(), &new, &new);
@@ -1086,7 +1086,7 @@ fn a_rotated_log_verifies_by_the_old_key_and_refuses_a_checkpoint_out_of_turn() 
     // The new key signing a checkpoint whose tree does not include its rotation (the
     // rotation listed in v1/keys.json at the index it will have).
     let mut early = f.bundle_signed(&f.entries, &new);
-    let (listed, _) = rotated_bundle(honest_rotation(&f, &new, "scheduled"), &new, &new);
+    let (listed, _) = rotated_bundle(honest_rotation(f, &new, "scheduled"), &new, &new);
     early.files.insert(
         public::KEYS_JSON.into(),
         listed.files[public::KEYS_JSON].clone(),
@@ -1099,7 +1099,7 @@ fn a_rotated_log_verifies_by_the_old_key_and_refuses_a_checkpoint_out_of_turn() 
     );
 
     // A rotation signed by the new key alone (what whoever holds only the new key can make).
-    let text = RotationBody::check(&honest_rotation(&f, &new, "forged"))
+    let text = RotationBody::check(&honest_rotation(f, &new, "forged"))
         .unwrap()
         .to_text();
     let forged = new.sign_text(&text).to_bytes();
@@ -1126,7 +1126,7 @@ fn a_history_rewritten_under_the_new_key_with_the_rotation_reused_is_not_verifie
     let f = fixture();
     assert!(f.entries.len() >= 4, "the fixture has a few protocols");
     let new = NoteSigner::from_seed(&f.election.log_origin(), &[10; 32]).unwrap();
-    let honest = honest_rotation(&f, &new, "scheduled");
+    let honest = honest_rotation(f, &new, "scheduled");
     // Protocols dropped: the rotation's `size` is no longer its index.
     let mut dropped = f.entries.clone();
     dropped.remove(1);
@@ -1154,7 +1154,7 @@ fn a_rotation_back_to_a_retired_key_is_not_verified() {
     let f = fixture();
     let new = NoteSigner::from_seed(&f.election.log_origin(), &[10; 32]).unwrap();
     let mut entries = f.entries.clone();
-    entries.push(honest_rotation(&f, &new, "scheduled"));
+    entries.push(honest_rotation(f, &new, "scheduled"));
     let back = RotationBody::sign(
         &new,
         &f.log,
