@@ -74,7 +74,8 @@ intake checks them; the entries replayed in order; every derived file (v1/…, c
 README.txt) recomputed and compared byte for byte, and the NIST CDF export when present (its \
 GeneratedDate must be the time of a verified cosignature on the checkpoint); with --since, \
 that the log extends the checkpoint verified before. A log that rotated its key: every \
-urna/key-rotation/v1 entry signed by both keys it names, and the checkpoint signed by the key \
+urna/key-rotation/v1 entry signed by both keys it names and naming the tree before it (size: its \
+index, root: the root of the entries before it), and the checkpoint signed by the key \
 of its size (the old key while the rotation is not in the tree, the new key once it is; the \
 other key is checkpoint-key-rotated).
 

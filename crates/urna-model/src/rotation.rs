@@ -4,13 +4,18 @@
 //! ```text
 //! urna/key-rotation/v1
 //! origin: urna/al-2021
+//! size: 1204
+//! root: sha256:<hex of the RFC 6962 root of the log's first `size` entries>
 //! old: urna/al-2021+<key id>+<base64 of 0x01 ‖ Ed25519 public key>
 //! new: urna/al-2021+<key id>+<base64 of 0x01 ‖ Ed25519 public key>
 //! reason: Scheduled rotation before the count.
 //! ```
 //!
 //! The note is signed by **both** keys: the old one says "my successor is this key", the new
-//! one says "I hold it". It is an entry of the log: a checkpoint whose size does not reach its
+//! one says "I hold it". `size` and `root` name the tree the rotation follows: `size` is the
+//! rotation entry's own index (the log's size just before it) and `root` the RFC 6962 root of
+//! the entries before it, so the old key's signature fixes the past too: a holder of the new
+//! key alone cannot rewrite the history before the rotation and log the same note again. It is an entry of the log: a checkpoint whose size does not reach its
 //! index (`size <= index`) is signed by the old key; every checkpoint that includes it
 //! (`size > index`) is signed by the new key. A verifier who trusts the old key follows the
 //! chain by finding the rotation in the log; one who trusts only the new key can check the
@@ -23,7 +28,7 @@
 use crate::note::{
     KeyId, Note, NoteSigner, NoteVerifier, check_key_name, format_vkey, parse_vkey_parts,
 };
-use crate::protocol::MAX_REASON_LEN;
+use crate::protocol::{MAX_REASON_LEN, hex, parse_sha256};
 
 /// First line of a rotation body.
 pub const KEY_ROTATION_V1: &str = "urna/key-rotation/v1";
@@ -57,6 +62,10 @@ impl LogKey {
 pub struct RotationBody {
     /// `origin:` the log's origin line, the name of both keys.
     pub origin: String,
+    /// `size:` the log's size before this entry, which is the entry's own index.
+    pub size: u64,
+    /// `root:` the RFC 6962 root of the log's first `size` entries.
+    pub root: [u8; 32],
     /// `old:` the key that signed the log until this entry.
     pub old: LogKey,
     /// `new:` the key that signs every checkpoint that includes this entry.
@@ -114,7 +123,7 @@ pub enum RotationError {
 }
 
 /// The fields of a rotation, in the only order they may come.
-const FIELDS: [&str; 4] = ["origin", "old", "new", "reason"];
+const FIELDS: [&str; 6] = ["origin", "size", "root", "old", "new", "reason"];
 
 impl From<crate::fields::FieldsError> for RotationError {
     fn from(e: crate::fields::FieldsError) -> Self {
@@ -148,8 +157,9 @@ impl RotationBody {
     /// use urna_model::rotation::RotationBody;
     /// let old = NoteSigner::from_seed("urna/e", &[1; 32]).unwrap().verifier().to_vkey();
     /// let new = NoteSigner::from_seed("urna/e", &[2; 32]).unwrap().verifier().to_vkey();
+    /// let root = format!("sha256:{}", "ab".repeat(32));
     /// let text = format!(
-    ///     "urna/key-rotation/v1\norigin: urna/e\nold: {old}\nnew: {new}\nreason: scheduled\n"
+    ///     "urna/key-rotation/v1\norigin: urna/e\nsize: 12\nroot: {root}\nold: {old}\nnew: {new}\nreason: scheduled\n"
     /// );
     /// let r = RotationBody::parse(&text).unwrap();
     /// assert_eq!(r.new.to_vkey("urna/e"), new);
@@ -157,23 +167,27 @@ impl RotationBody {
     /// ```
     pub fn parse(text: &str) -> Result<Self, RotationError> {
         let values = crate::fields::read(text, KEY_ROTATION_V1, &FIELDS)?;
-        let [origin, old, new, reason] = values;
+        let [origin, size, root, old, new, reason] = values;
         let field = |line, field, rule: &str| RotationError::Field {
             line,
             field,
             rule: rule.to_owned(),
         };
         check_key_name(origin).map_err(|e| field(2, "origin", &e.to_string()))?;
-        let old = parse_log_key(origin, old).map_err(|rule| field(3, "old", &rule))?;
-        let new = parse_log_key(origin, new).map_err(|rule| field(4, "new", &rule))?;
+        let size = parse_size(size).map_err(|rule| field(3, "size", rule))?;
+        let root = parse_sha256(root).map_err(|rule| field(4, "root", rule))?;
+        let old = parse_log_key(origin, old).map_err(|rule| field(5, "old", &rule))?;
+        let new = parse_log_key(origin, new).map_err(|rule| field(6, "new", &rule))?;
         if new == old {
-            return Err(field(4, "new", "must not be the key it replaces"));
+            return Err(field(6, "new", "must not be the key it replaces"));
         }
         if reason.len() > MAX_REASON_LEN {
-            return Err(field(5, "reason", "longer than 1000 bytes"));
+            return Err(field(7, "reason", "longer than 1000 bytes"));
         }
         Ok(Self {
             origin: origin.to_owned(),
+            size,
+            root,
             old,
             new,
             reason: reason.to_owned(),
@@ -184,16 +198,19 @@ impl RotationBody {
     /// equal body.
     pub fn to_text(&self) -> String {
         format!(
-            "{KEY_ROTATION_V1}\norigin: {}\nold: {}\nnew: {}\nreason: {}\n",
+            "{KEY_ROTATION_V1}\norigin: {}\nsize: {}\nroot: sha256:{}\nold: {}\nnew: {}\nreason: {}\n",
             self.origin,
+            self.size,
+            hex(&self.root),
             self.old.to_vkey(&self.origin),
             self.new.to_vkey(&self.origin),
             self.reason
         )
     }
 
-    /// The rotation from `old` to `new` (both named after the log's origin), signed by both:
-    /// the note bytes to log.
+    /// The rotation from `old` to `new` (both named after the log's origin), following the
+    /// log's first `size` entries whose RFC 6962 root is `root`, signed by both: the note bytes
+    /// to log (at index `size`).
     ///
     /// # Errors
     /// [`RotationError::Field`] if the keys have different names, are the same key, or the
@@ -201,11 +218,13 @@ impl RotationBody {
     pub fn sign(
         old: &NoteSigner,
         new: &NoteSigner,
+        size: u64,
+        root: &[u8; 32],
         reason: &str,
     ) -> Result<Vec<u8>, RotationError> {
         if old.name() != new.name() {
             return Err(RotationError::Field {
-                line: 4,
+                line: 6,
                 field: "new",
                 rule: format!(
                     "the new key is named {:?}; both keys are named after the log's origin {:?}",
@@ -215,8 +234,9 @@ impl RotationBody {
             });
         }
         let text = format!(
-            "{KEY_ROTATION_V1}\norigin: {}\nold: {}\nnew: {}\nreason: {reason}\n",
+            "{KEY_ROTATION_V1}\norigin: {}\nsize: {size}\nroot: sha256:{}\nold: {}\nnew: {}\nreason: {reason}\n",
             old.name(),
+            hex(root),
             old.verifier().to_vkey(),
             new.verifier().to_vkey()
         );
@@ -226,6 +246,31 @@ impl RotationBody {
         note.sign(old);
         note.sign(new);
         Ok(note.to_bytes())
+    }
+
+    /// Checks that this rotation, logged at `index`, names the tree before it: `size` is
+    /// `index` and `root` is `tree_root`, the RFC 6962 root of the log's first `index` entries.
+    ///
+    /// # Errors
+    /// The broken rule, naming the field (`size` or `root`).
+    pub fn check_follows(&self, index: u64, tree_root: &[u8; 32]) -> Result<(), String> {
+        if self.size != index {
+            return Err(format!(
+                "key rotation at index {index}: field `size` is {}; it must be the rotation \
+                 entry's own index ({index}), the size of the tree it follows",
+                self.size
+            ));
+        }
+        if &self.root != tree_root {
+            return Err(format!(
+                "key rotation at index {index}: field `root` is sha256:{}; it must be the root of \
+                 the log's first {index} entries (sha256:{}): the history before the rotation is \
+                 not the one its keys signed",
+                hex(&self.root),
+                hex(tree_root)
+            ));
+        }
+        Ok(())
     }
 
     /// Parses a rotation note and checks that both keys it names signed it.
@@ -265,6 +310,15 @@ impl RotationBody {
 pub fn is_rotation(note: &[u8]) -> bool {
     note.strip_prefix(KEY_ROTATION_V1.as_bytes())
         .is_some_and(|rest| rest.first() == Some(&b'\n'))
+}
+
+/// Reads a size: canonical decimal (no sign, no leading zero), at most `u64::MAX`.
+fn parse_size(s: &str) -> Result<u64, &'static str> {
+    let rule = "must be a decimal number without leading zeros (the rotation entry's index)";
+    if !s.bytes().all(|b| b.is_ascii_digit()) || (s.len() > 1 && s.starts_with('0')) {
+        return Err(rule);
+    }
+    s.parse().map_err(|_| rule)
 }
 
 /// Reads a log verifier key: well formed, named after the origin, canonical, a usable point.

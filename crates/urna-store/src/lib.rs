@@ -475,14 +475,28 @@ impl Store {
                 "the new log key is the current one; generate a new key".into(),
             ));
         }
-        let note = RotationBody::sign(self.log.signer(), &new, reason)
-            .map_err(|e| StoreError::Setup(e.to_string()))?;
-        let body = RotationBody::check(&note).map_err(|e| StoreError::Setup(e.to_string()))?;
+        if let Some((at, _)) = self
+            .history
+            .rotations()
+            .iter()
+            .find(|(_, r)| r.old.public_key == new.public_key())
+        {
+            return Err(StoreError::Setup(format!(
+                "the new log key {} is retired (entry {at} rotated away from it); rotating back \
+                 to a retired key is refused: generate a new key",
+                new.verifier().to_vkey()
+            )));
+        }
         // Everything before the rotation is signed by the key it replaces.
         self.log.flush()?;
+        let index = self.next_index;
+        // The rotation names the tree it follows, so the old key's signature fixes the past.
+        let root = self.log.root_at(index)?.0;
+        let note = RotationBody::sign(self.log.signer(), &new, index, &root, reason)
+            .map_err(|e| StoreError::Setup(e.to_string()))?;
+        let body = RotationBody::check(&note).map_err(|e| StoreError::Setup(e.to_string()))?;
         let next_path = self.dir.join(log::NEXT_LOG_KEY_FILE);
         write_secret(&next_path, &new.to_skey())?;
-        let index = self.next_index;
         let hash = urna_model::intake::sha256(&note);
         let text_hash = urna_model::intake::sha256(body.to_text().as_bytes());
         self.conn.execute(
@@ -773,6 +787,13 @@ fn log_keys(
     };
     let mut chain = Vec::with_capacity(rotations.len());
     for (index, r) in rotations {
+        // The history before each rotation is the one both its keys signed (`size`, `root`).
+        let root = log.root_at(*index)?.0;
+        r.check_follows(*index, &root)
+            .map_err(|reason| StoreError::Inadmissible {
+                index: *index,
+                reason,
+            })?;
         chain.push((*index, verifier(&r.old)?, verifier(&r.new)?));
     }
     if let Some((index, first, _)) = chain.first() {
@@ -1137,6 +1158,13 @@ impl MemoryHistory {
                 "key rotation: its old key {} is not the key entry {at} handed over to ({})",
                 body.old.to_vkey(&origin),
                 prev.new.to_vkey(&origin)
+            ));
+        }
+        if let Some((at, _)) = self.rotations.iter().find(|(_, r)| r.old == body.new) {
+            return Err(format!(
+                "key rotation: field `new`: {} is retired (entry {at} rotated away from it); \
+                 a rotation back to a retired key is refused",
+                body.new.to_vkey(&origin)
             ));
         }
         self.hashes.insert(hash, index);

@@ -581,7 +581,8 @@ impl Replay {
 
     /// Applies entry `index`, an `urna/key-rotation/v1` note: the results do not change; the
     /// rotation is kept ([`Replay::rotations`]). It must hand over the key the previous
-    /// rotation handed over to; with `verified`, both keys it names must have signed it.
+    /// rotation handed over to, not to a key an earlier rotation retired, and name its own
+    /// index as its `size` (its `root` is the tree holder's check); with `verified`, both keys it names must have signed it.
     /// Whether the first one hands over the key the verifier trusts is the verifier's check.
     ///
     /// # Errors
@@ -607,6 +608,22 @@ impl Replay {
                 "key rotation: its old key {} is not the key entry {at} handed over to ({})",
                 body.old.to_vkey(&body.origin),
                 prev.new.to_vkey(&prev.origin)
+            )));
+        }
+        // The rotation names the tree it follows: its `size` is its own index. Its `root` is
+        // checked by whoever holds the tree (`urna verify`, the store), as the replay has none.
+        if body.size != index {
+            return Err(problem(format!(
+                "key rotation: field `size` is {}; it must be the rotation entry's own index \
+                 ({index}), the size of the tree it follows",
+                body.size
+            )));
+        }
+        if let Some((at, _)) = self.rotations.iter().find(|(_, r)| r.old == body.new) {
+            return Err(problem(format!(
+                "key rotation: field `new`: {} is retired (entry {at} rotated away from it); a \
+                 rotation back to a retired key is refused",
+                body.new.to_vkey(&body.origin)
             )));
         }
         self.rotations.push((index, body));

@@ -186,6 +186,12 @@ pub(crate) fn run(
                     found.extend(t.found);
                     let unread = t.width - t.entries.len() as u64;
                     for (index, e) in (t.first..).zip(t.entries) {
+                        // A rotation names the tree before it: its root, while the tree is whole.
+                        let before = (out.store.is_some()
+                            && e.bytes
+                                .as_deref()
+                                .is_some_and(urna_model::rotation::is_rotation))
+                        .then(|| tree.root().0);
                         if let Some(store) = out.store.as_mut() {
                             finished.clear();
                             // The tree holds far fewer than 2^64 − 1 leaves.
@@ -197,6 +203,7 @@ pub(crate) fn run(
                                 index,
                                 checked,
                                 bytes: e.bytes,
+                                before,
                             };
                             apply(el, &mut replay, &mut out, entry, found);
                         }
@@ -256,6 +263,9 @@ struct Checked {
     index: u64,
     checked: Result<Submission, Rejection>,
     bytes: Option<Vec<u8>>,
+    /// For a rotation entry, the root of the entries before it (`None` once the tree has a
+    /// hole, which is reported on its own).
+    before: Option<[u8; 32]>,
 }
 
 /// Applies one checked entry; a refused or out-of-sequence entry is reported and skipped.
@@ -271,6 +281,20 @@ fn apply(
     // A log key rotation: both signatures checked, the chain of keys kept for the checkpoint.
     if urna_model::rotation::is_rotation(bytes) {
         let at = index - out.skipped;
+        // The rotation's `size` and `root` must name the tree it follows, or its old key's
+        // signature vouches for another history (one rewritten under the new key alone).
+        if let Some(root) = entry.before
+            && let Ok(body) = RotationBody::parse_note(bytes)
+            && let Err(problem) = body.check_follows(index, &root)
+        {
+            found.push(
+                Discrepancy::new(Kind::KeyRotation, format!("entry {index}: {problem}"))
+                    .file(entry_tile_path(index))
+                    .index(index),
+            );
+            out.skipped += 1;
+            return;
+        }
         let applied = match replay.as_mut() {
             Some(r) => r.apply_rotation(at, bytes, true).map(|()| {
                 r.rotations()

@@ -175,7 +175,14 @@ impl Fixture {
         files.insert(blob_path(&sha256(SCAN)), SCAN.to_vec());
         let mut replay = Replay::new(&self.election).unwrap();
         for (i, e) in entries.iter().enumerate() {
-            replay.apply(&self.election, i as u64, e).unwrap();
+            match replay.apply(&self.election, i as u64, e) {
+                // A forged last rotation (the tests' only kind) is rendered as its forger
+                // would: as an entry that changes no result (which a rotation is).
+                Err(_) if urna_model::rotation::is_rotation(e) && i + 1 == entries.len() => {
+                    replay.apply_audit(i as u64).unwrap();
+                }
+                r => r.unwrap(),
+            }
         }
         for (path, bytes) in public::render(&self.election, &defs, &replay, &cp).unwrap() {
             files.insert(path, bytes);
@@ -996,8 +1003,17 @@ fn a_station_index_shard_is_checked_like_every_derived_file() {
 /// new key, `v1/keys.json` naming the new key and the rotation. `rotation` is the entry to
 /// log (honest: signed by both keys); `cp_key` signs the checkpoint.
 fn rotated_bundle(rotation: Vec<u8>, cp_key: &NoteSigner, new: &NoteSigner) -> (MemSource, u64) {
+    rotated_history(fixture().entries.clone(), rotation, cp_key, new)
+}
+
+/// [`rotated_bundle`] after the given history (`entries`, from the genesis on).
+fn rotated_history(
+    mut entries: Vec<Vec<u8>>,
+    rotation: Vec<u8>,
+    cp_key: &NoteSigner,
+    new: &NoteSigner,
+) -> (MemSource, u64) {
     let f = fixture();
-    let mut entries = f.entries.clone();
     let index = entries.len() as u64;
     entries.push(rotation);
     let mut source = f.bundle_signed(&entries, cp_key);
@@ -1022,12 +1038,30 @@ fn rotated_bundle(rotation: Vec<u8>, cp_key: &NoteSigner, new: &NoteSigner) -> (
     (source, index)
 }
 
+/// The RFC 6962 root of `entries`, as a rotation after them names it.
+fn root_of(entries: &[Vec<u8>]) -> [u8; 32] {
+    let mut tree = urna_tlog::Tree::new();
+    let mut finished = Vec::new();
+    for e in entries {
+        tree.append(urna_tlog::hash::leaf_hash(e), &mut finished)
+            .unwrap();
+    }
+    tree.root().0
+}
+
+/// The rotation from the fixture's log key to `new`, after the fixture's entries.
+fn honest_rotation(f: &Fixture, new: &NoteSigner, reason: &str) -> Vec<u8> {
+    use urna_model::rotation::RotationBody;
+    let size = f.entries.len() as u64;
+    RotationBody::sign(&f.log, new, size, &root_of(&f.entries), reason).unwrap()
+}
+
 #[test]
 fn a_rotated_log_verifies_by_the_old_key_and_refuses_a_checkpoint_out_of_turn() {
     use urna_model::rotation::RotationBody;
     let f = fixture();
     let new = NoteSigner::from_seed(&f.election.log_origin(), &[10; 32]).unwrap();
-    let honest = RotationBody::sign(&f.log, &new, "scheduled").unwrap();
+    let honest = honest_rotation(f, &new, "scheduled");
 
     // Trusting the old key: the chain is followed to the new key's checkpoint.
     let (source, _) = rotated_bundle(honest.clone(), &new, &new);
@@ -1052,11 +1086,7 @@ fn a_rotated_log_verifies_by_the_old_key_and_refuses_a_checkpoint_out_of_turn() 
     // The new key signing a checkpoint whose tree does not include its rotation (the
     // rotation listed in v1/keys.json at the index it will have).
     let mut early = f.bundle_signed(&f.entries, &new);
-    let (listed, _) = rotated_bundle(
-        RotationBody::sign(&f.log, &new, "scheduled").unwrap(),
-        &new,
-        &new,
-    );
+    let (listed, _) = rotated_bundle(honest_rotation(f, &new, "scheduled"), &new, &new);
     early.files.insert(
         public::KEYS_JSON.into(),
         listed.files[public::KEYS_JSON].clone(),
@@ -1069,7 +1099,7 @@ fn a_rotated_log_verifies_by_the_old_key_and_refuses_a_checkpoint_out_of_turn() 
     );
 
     // A rotation signed by the new key alone (what whoever holds only the new key can make).
-    let text = RotationBody::check(&RotationBody::sign(&f.log, &new, "forged").unwrap())
+    let text = RotationBody::check(&honest_rotation(f, &new, "forged"))
         .unwrap()
         .to_text();
     let forged = new.sign_text(&text).to_bytes();
@@ -1085,6 +1115,63 @@ fn a_rotated_log_verifies_by_the_old_key_and_refuses_a_checkpoint_out_of_turn() 
         .unwrap();
     assert_eq!(d.index, Some(index));
     assert!(d.message.contains("old key"), "{}", d.message);
+}
+
+/// The attack the rotation's `size` and `root` close: whoever holds only the new key rewrites
+/// the history before the rotation (protocols dropped, or reordered), logs the same rotation
+/// note again (both its signatures still verify) and signs the checkpoint with the new key.
+/// Trusting the old key, the bundle is not verified: the rotation names another tree.
+#[test]
+fn a_history_rewritten_under_the_new_key_with_the_rotation_reused_is_not_verified() {
+    let f = fixture();
+    assert!(f.entries.len() >= 4, "the fixture has a few protocols");
+    let new = NoteSigner::from_seed(&f.election.log_origin(), &[10; 32]).unwrap();
+    let honest = honest_rotation(f, &new, "scheduled");
+    // Protocols dropped: the rotation's `size` is no longer its index.
+    let mut dropped = f.entries.clone();
+    dropped.remove(1);
+    // Two protocols swapped: the same size, another root.
+    let mut swapped = f.entries.clone();
+    swapped.swap(1, 2);
+    for (history, field) in [(dropped, "field `size`"), (swapped, "field `root`")] {
+        let (source, index) = rotated_history(history, honest.clone(), &new, &new);
+        let r = run(&source, None);
+        assert!(!r.verified, "{}", r.summary());
+        let d = r
+            .discrepancies
+            .iter()
+            .find(|d| d.kind == Kind::KeyRotation)
+            .unwrap_or_else(|| panic!("no key-rotation discrepancy: {}", r.summary()));
+        assert_eq!(d.index, Some(index));
+        assert!(d.message.contains(field), "{field:?} not in {}", d.message);
+    }
+}
+
+/// A rotation back to a key the log retired is refused by the replay.
+#[test]
+fn a_rotation_back_to_a_retired_key_is_not_verified() {
+    use urna_model::rotation::RotationBody;
+    let f = fixture();
+    let new = NoteSigner::from_seed(&f.election.log_origin(), &[10; 32]).unwrap();
+    let mut entries = f.entries.clone();
+    entries.push(honest_rotation(f, &new, "scheduled"));
+    let back = RotationBody::sign(
+        &new,
+        &f.log,
+        entries.len() as u64,
+        &root_of(&entries),
+        "back",
+    )
+    .unwrap();
+    let (source, index) = rotated_history(entries, back, &f.log, &f.log);
+    let r = run(&source, None);
+    assert!(!r.verified, "{}", r.summary());
+    let d = r
+        .discrepancies
+        .iter()
+        .find(|d| d.kind == Kind::KeyRotation && d.index == Some(index))
+        .unwrap_or_else(|| panic!("no key-rotation discrepancy: {}", r.summary()));
+    assert!(d.message.contains("retired"), "{}", d.message);
 }
 
 #[test]

@@ -622,8 +622,27 @@ fn the_log_rotating_its_key_keeps_both_generations_verifiable_by_the_old_key() {
             .trim(),
     )
     .unwrap();
-    let text_only = format!(
-        "urna/key-rotation/v1\norigin: {origin}\nold: {old_vkey}\nnew: {new_vkey}\nreason: forged\n"
+    // The honest rotation's text (naming the tree before it), with another reason.
+    let honest: Vec<u8> = rusqlite::Connection::open(data.join("urna.sqlite"))
+        .unwrap()
+        .query_row(
+            "SELECT note FROM entries WHERE idx = ?1",
+            [rotation_index as i64],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let honest_text = Note::parse(&honest).unwrap().text().to_owned();
+    assert!(
+        honest_text.contains(&format!("\nsize: {rotation_index}\nroot: sha256:")),
+        "{honest_text}"
+    );
+    let text_only = honest_text.replace(
+        "reason: scheduled rotation before the count",
+        "reason: forged",
+    );
+    assert!(
+        text_only.contains(&format!("new: {new_vkey}\n")),
+        "{text_only}"
     );
     let one_signature = new_signer.sign_text(&text_only).to_bytes();
     let conn = rusqlite::Connection::open(before_rotation.join("urna.sqlite")).unwrap();

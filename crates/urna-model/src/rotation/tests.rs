@@ -11,10 +11,15 @@ fn signers() -> (NoteSigner, NoteSigner) {
     )
 }
 
+/// The tree the example rotation follows: 1204 entries, root 0x11 repeated.
+const SIZE: u64 = 1204;
+const ROOT: [u8; 32] = [0x11; 32];
+
 fn good() -> String {
     let (old, new) = signers();
     format!(
-        "urna/key-rotation/v1\norigin: {ORIGIN}\nold: {}\nnew: {}\nreason: Scheduled rotation before the count.\n",
+        "urna/key-rotation/v1\norigin: {ORIGIN}\nsize: {SIZE}\nroot: sha256:{}\nold: {}\nnew: {}\nreason: Scheduled rotation before the count.\n",
+        "11".repeat(32),
         old.verifier().to_vkey(),
         new.verifier().to_vkey()
     )
@@ -26,6 +31,7 @@ fn rotation_parses_the_example_and_round_trips() {
     let r = RotationBody::parse(&text).unwrap();
     let (old, new) = signers();
     assert_eq!(r.origin, ORIGIN);
+    assert_eq!((r.size, r.root), (SIZE, ROOT));
     assert_eq!(r.old.to_vkey(ORIGIN), old.verifier().to_vkey());
     assert_eq!(r.new.to_vkey(ORIGIN), new.verifier().to_vkey());
     assert_eq!(r.to_text(), text);
@@ -40,7 +46,14 @@ fn rotation_parses_the_example_and_round_trips() {
 #[test]
 fn rotation_test_vector() {
     let (old, new) = signers();
-    let note = RotationBody::sign(&old, &new, "Scheduled rotation before the count.").unwrap();
+    let note = RotationBody::sign(
+        &old,
+        &new,
+        SIZE,
+        &ROOT,
+        "Scheduled rotation before the count.",
+    )
+    .unwrap();
     assert_eq!(String::from_utf8(note.clone()).unwrap(), VECTOR);
     let body = RotationBody::check(&note).unwrap();
     assert_eq!(body.to_text(), good());
@@ -48,12 +61,14 @@ fn rotation_test_vector() {
 
 const VECTOR: &str = "urna/key-rotation/v1
 origin: urna/al-2021
+size: 1204
+root: sha256:1111111111111111111111111111111111111111111111111111111111111111
 old: urna/al-2021+cd41096e+AYqI4910CfGV/VLbLTy6XXLKZwm/HZQSG/N0iAG0D29c
 new: urna/al-2021+830ed392+AYE5dw6ofRdfVqNUZsNMfszLjYqRtO43ol32D1uPybOU
 reason: Scheduled rotation before the count.
 
-\u{2014} urna/al-2021 zUEJbhhBdtiDldQlYcf5VIMGc2zZ2UUHWVPXXzq0Xo1YIi/Z8BMrITvi7prefjZYKNi40ylcsFLTpqHwbtWBPc4e5wM=
-\u{2014} urna/al-2021 gw7Tkrzb38iObvWfg6fatNGHm1fvsS3xpfGMqmbV8stJadjVxW03jz5zXZ5uNwyw7phDJ+udaKFahdrdXz2flclsYQI=
+\u{2014} urna/al-2021 zUEJblB6gzbrXOkuRM+5tRbcYlfafUpjwKaRmiKWmzj3eCRA1OCVyLY9fKVhE/jnrpAGl1G6vdGVI3fPKR7ACfJPqQ4=
+\u{2014} urna/al-2021 gw7TktsWAqvhLRjiFhfjcIvQjV9IiP+I4wA8QvDQ6BSx4RekBTLD9N9BH70VAPBSpA/8wFhVHnTQmuTB4MW8dsD2Rgs=
 ";
 
 #[test]
@@ -77,7 +92,8 @@ fn rotation_check_wants_both_signatures() {
     note.sign(&other);
     assert!(RotationBody::check(&note.to_bytes()).is_err());
     // A signature over other text is invalid, not missing.
-    let mut forged = Note::parse(&RotationBody::sign(&old, &new, "r").unwrap()).unwrap();
+    let mut forged =
+        Note::parse(&RotationBody::sign(&old, &new, SIZE, &ROOT, "r").unwrap()).unwrap();
     let good_sig = forged.signatures()[1].clone();
     forged = Note::unsigned(&text).unwrap();
     forged.sign(&old);
@@ -107,25 +123,53 @@ fn rotation_refuses_each_broken_rule_naming_the_line_and_field() {
         ),
         (
             text.replace("old: ", "olde: "),
-            "line 3: expected field `old`",
+            "line 5: expected field `old`",
         ),
         (
             text.replace(&nv, &ov),
-            "line 4: field `new`: must not be the key it replaces",
+            "line 6: field `new`: must not be the key it replaces",
         ),
         (
             text.replace(&nv, &other),
-            "line 4: field `new`: the key is named",
+            "line 6: field `new`: the key is named",
         ),
-        (text.replace(&ov, &ov.to_uppercase()), "line 3: field `old`"),
-        (format!("{text}extra: 1\n"), "line 6: unexpected line"),
+        (text.replace(&ov, &ov.to_uppercase()), "line 5: field `old`"),
+        (
+            text.replace("size: 1204", "size: 01204"),
+            "line 3: field `size`",
+        ),
+        (
+            text.replace("size: 1204", "size: -1"),
+            "line 3: field `size`",
+        ),
+        (
+            text.replace("size: 1204", "size: 99999999999999999999"),
+            "line 3: field `size`",
+        ),
+        (
+            text.replace("size: 1204\n", ""),
+            "line 3: expected field `size`",
+        ),
+        (
+            text.replace("root: sha256:", "root: "),
+            "line 4: field `root`",
+        ),
+        (
+            text.replace(&"11".repeat(32), &"1A".repeat(32)),
+            "line 4: field `root`",
+        ),
+        (
+            text.replace(&"11".repeat(32), &"11".repeat(31)),
+            "line 4: field `root`",
+        ),
+        (format!("{text}extra: 1\n"), "line 8: unexpected line"),
         (
             text.replace("Scheduled rotation before the count.", &"x".repeat(1001)),
-            "line 5: field `reason`",
+            "line 7: field `reason`",
         ),
         (
             text.replace("reason: Scheduled rotation before the count.\n", ""),
-            "line 5: expected field `reason`",
+            "line 7: expected field `reason`",
         ),
     ];
     for (bad, want) in cases {
@@ -134,7 +178,23 @@ fn rotation_refuses_each_broken_rule_naming_the_line_and_field() {
     }
     // Keys of another origin cannot sign a rotation of this one.
     let stranger = NoteSigner::from_seed("urna/other", &[2; 32]).unwrap();
-    assert!(RotationBody::sign(&old, &stranger, "r").is_err());
-    assert!(RotationBody::sign(&old, &old, "r").is_err());
-    assert!(RotationBody::sign(&old, &new, " r").is_err());
+    assert!(RotationBody::sign(&old, &stranger, SIZE, &ROOT, "r").is_err());
+    assert!(RotationBody::sign(&old, &old, SIZE, &ROOT, "r").is_err());
+    assert!(RotationBody::sign(&old, &new, SIZE, &ROOT, " r").is_err());
+}
+
+#[test]
+fn rotation_check_follows_names_the_field_that_does_not_match_the_tree() {
+    let body = RotationBody::parse(&good()).unwrap();
+    body.check_follows(SIZE, &ROOT).unwrap();
+    let err = body.check_follows(SIZE - 1, &ROOT).unwrap_err();
+    assert!(
+        err.contains("field `size`") && err.contains("own index"),
+        "{err}"
+    );
+    let err = body.check_follows(SIZE, &[0x22; 32]).unwrap_err();
+    assert!(
+        err.contains("field `root`") && err.contains("first 1204 entries"),
+        "{err}"
+    );
 }

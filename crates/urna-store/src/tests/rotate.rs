@@ -146,3 +146,93 @@ fn a_rotated_log_is_backed_up_and_restored_with_checkpoints_of_both_keys() {
     assert_eq!(store.len(), GENESIS + 21);
     assert_eq!(store.log_key_rotations().len(), 1);
 }
+
+/// A rotation names the tree it follows; a rotation entry whose `size` or `root` is not the
+/// tree before it (a history rewritten under the new key, the old note logged again) is
+/// refused at open, naming the field.
+#[test]
+fn a_rotation_naming_another_size_or_root_is_refused_at_open() {
+    let f = fixture(10);
+    let mut store = Store::init(&f.data, &f.definition).unwrap();
+    ingest(&mut store, &f.protocols[..5]);
+    let origin = store.log_origin().to_owned();
+    let old = NoteSigner::from_skey(
+        std::fs::read_to_string(f.data.join(log::LOG_KEY_FILE))
+            .unwrap()
+            .trim(),
+    )
+    .unwrap();
+    let new = NoteSigner::from_seed(&origin, &[8; 32]).unwrap();
+    let index = store.rotate_log_key(new.clone(), "r").unwrap();
+    // The logged rotation names its own index and the root before it.
+    let body = RotationBody::check(&store.entry(index).unwrap().unwrap().note).unwrap();
+    assert_eq!(body.size, index);
+    assert_eq!(body.root, store.log.root_at(index).unwrap().0);
+    ingest(&mut store, &f.protocols[5..]);
+    drop(store);
+    let saved = f.data.parent().unwrap().join("saved");
+    copy_dir(&f.data, &saved);
+    for (size, root, field) in [
+        (index - 1, body.root, "field `size`"),
+        (index, [0x5a; 32], "field `root`"),
+    ] {
+        let dir = f.data.parent().unwrap().join(format!("bad-{size}"));
+        copy_dir(&saved, &dir);
+        let note = RotationBody::sign(&old, &new, size, &root, "r").unwrap();
+        let text = RotationBody::check(&note).unwrap().to_text();
+        let side = rusqlite::Connection::open(dir.join(DB_FILE)).unwrap();
+        side.execute(
+            "UPDATE entries SET note = ?1, hash = ?2, text_hash = ?3 WHERE idx = ?4",
+            rusqlite::params![
+                note,
+                urna_model::intake::sha256(&note).as_slice(),
+                urna_model::intake::sha256(text.as_bytes()).as_slice(),
+                i64::try_from(index).unwrap()
+            ],
+        )
+        .unwrap();
+        drop(side);
+        // The log's files go too, as a rewriter would remove them; the database alone speaks.
+        std::fs::remove_dir_all(dir.join(log::LOG_DIR)).unwrap();
+        std::fs::remove_file(dir.join(log::LATEST_CHECKPOINT_FILE)).unwrap();
+        let err = Store::open(&dir).unwrap_err().to_string();
+        assert!(err.contains(field), "{field:?} not in {err}");
+    }
+    // The untouched copy opens.
+    Store::open(&saved).unwrap();
+}
+
+/// Rotating back to a key the log has retired is refused.
+#[test]
+fn rotating_back_to_a_retired_key_is_refused() {
+    let f = fixture(4);
+    let mut store = Store::init(&f.data, &f.definition).unwrap();
+    ingest(&mut store, &f.protocols);
+    let origin = store.log_origin().to_owned();
+    let first = NoteSigner::from_skey(
+        std::fs::read_to_string(f.data.join(log::LOG_KEY_FILE))
+            .unwrap()
+            .trim(),
+    )
+    .unwrap();
+    store
+        .rotate_log_key(NoteSigner::from_seed(&origin, &[8; 32]).unwrap(), "r")
+        .unwrap();
+    let len = store.len();
+    let err = store.rotate_log_key(first, "back").unwrap_err().to_string();
+    assert!(err.contains("retired"), "{err}");
+    assert_eq!(store.len(), len);
+}
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let target = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &target);
+        } else {
+            std::fs::copy(e.path(), &target).unwrap();
+        }
+    }
+}
