@@ -306,6 +306,12 @@ enum Command {
     #[command(long_about)]
     Serve(serve_cmd::ServeArgs),
     /// Write the static public bundle for the published checkpoint (serve `OUT/current`).
+    ///
+    /// With `--store postgres://…` (and --definition, --log-key) it checks every row of the
+    /// PostgreSQL store as a node does at open, then writes the same bundle from the
+    /// sequencer's last signed checkpoint, the entries and the tiles in the database (no
+    /// witnesses on that engine yet: quorum 0).
+    #[command(long_about)]
     Publish(serve_cmd::PublishArgs),
     /// Send signed notes to `urna serve`, with retries and a store-and-forward queue;
     /// verifies every receipt.

@@ -571,6 +571,47 @@ impl PgReader {
             .map(|r| r.get(0)))
     }
 
+    /// The notes of entries `[from, to)`, in order (committed ones).
+    ///
+    /// # Errors
+    /// [`PgError::Db`]; [`PgError::Setup`] naming the first entry of the range that is not
+    /// stored.
+    pub fn notes(&mut self, from: u64, to: u64) -> Result<Vec<Vec<u8>>, PgError> {
+        let rows = self.client.query(
+            "SELECT idx, note FROM entries WHERE idx >= $1 AND idx < $2 ORDER BY idx",
+            &[&to_sql(from), &to_sql(to)],
+        )?;
+        let mut notes = Vec::with_capacity(rows.len());
+        for (want, r) in (from..).zip(&rows) {
+            let idx: i64 = r.get(0);
+            if from_sql(idx) != want {
+                return Err(PgError::Setup(format!(
+                    "table `entries` holds no entry {want} (the next is {idx}): the database was edited outside urna"
+                )));
+            }
+            notes.push(r.get(1));
+        }
+        let got = from + notes.len() as u64;
+        if got < to {
+            return Err(PgError::Setup(format!(
+                "table `entries` holds no entry {got} (entries {from} to {} were asked for)",
+                to.saturating_sub(1)
+            )));
+        }
+        Ok(notes)
+    }
+
+    /// A value of table `meta` (`election`, `definition_sha256`, `schema`), if set.
+    ///
+    /// # Errors
+    /// [`PgError::Db`].
+    pub fn meta(&mut self, key: &str) -> Result<Option<String>, PgError> {
+        Ok(self
+            .client
+            .query_opt("SELECT value FROM meta WHERE key = $1", &[&key])?
+            .map(|r| r.get(0)))
+    }
+
     /// Every checkpoint the log signed, oldest first.
     ///
     /// # Errors

@@ -24,6 +24,7 @@ mod nginx;
 mod open_lists;
 mod openapi;
 mod pg_cluster;
+mod pg_publish;
 pub mod pg_server;
 mod revocations;
 mod serve;

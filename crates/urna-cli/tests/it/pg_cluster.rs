@@ -37,20 +37,22 @@ const PG_RESTART_AT: usize = 4;
 const LEASE_MS: &str = "1000";
 
 /// One `urna serve --store` node, on a fixed address so that it comes back where clients send.
-struct Node {
+pub(crate) struct Node {
     name: String,
     child: Option<Child>,
     log: Arc<Mutex<String>>,
 }
 
-struct Cluster {
-    url: String,
-    definition: PathBuf,
-    key: PathBuf,
+/// What every node of one database is started with.
+pub(crate) struct Cluster {
+    pub(crate) url: String,
+    pub(crate) definition: PathBuf,
+    pub(crate) key: PathBuf,
 }
 
 impl Cluster {
-    fn start(&self, name: &str, addr: SocketAddr, log: Arc<Mutex<String>>) -> Node {
+    /// Starts node `name` on `addr` and waits until it listens; its stderr goes to `log`.
+    pub(crate) fn start(&self, name: &str, addr: SocketAddr, log: Arc<Mutex<String>>) -> Node {
         let mut child = urna()
             .args(["serve", "--store", &self.url, "--definition"])
             .arg(&self.definition)
@@ -113,7 +115,7 @@ impl Node {
     }
 
     /// SIGTERM; the node drains and exits 0.
-    fn stop(&mut self) {
+    pub(crate) fn stop(&mut self) {
         if let Some(mut c) = self.child.take() {
             let ok = std::process::Command::new("kill")
                 .args(["-TERM", &c.id().to_string()])
@@ -138,7 +140,7 @@ impl Drop for Node {
 }
 
 /// A free loopback address (bound, then released for the node to bind).
-fn free_addr() -> SocketAddr {
+pub(crate) fn free_addr() -> SocketAddr {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
