@@ -81,7 +81,7 @@ use urna_tally::cdf::{self, CdfError};
 use urna_tally::public::{self, CheckpointInfo, DefinitionFiles, RenderError, Replay, ReplayError};
 use urna_tlog::tile::tiles_for_growth;
 use urna_tlog::tiledir::write_file_atomic;
-use urna_tlog::{Checkpoint, TileDir, TileHashReader, Tree, TreeSize, leaf_hash};
+use urna_tlog::{Checkpoint, Tile, TileDir, TileHashReader, Tree, TreeSize, leaf_hash};
 
 /// Name of the live-generation symlink under the bundle root.
 pub const CURRENT: &str = "current";
@@ -675,6 +675,13 @@ impl BundleWriter {
                 ),
             });
         }
+        check_growth_tiles(&tiles, self.tiles_size, size).map_err(|reason| {
+            BundleError::TilesRootMismatch {
+                dir: out_tiles,
+                size,
+                reason,
+            }
+        })?;
         self.tiles_size = size;
         Ok(created)
     }
@@ -1226,6 +1233,80 @@ fn link_tile(rel: &str, src: &Path, dst: &Path) -> Result<bool, BundleError> {
         }
         Err(e) => Err(io("stat", dst)(e)),
     }
+}
+
+/// Checks the tiles that growing the tree from `old` to `size` placed, beyond the root: the
+/// root is computed from the tiles on the tree's right edge only, so a full tile below a
+/// hash of the level above is checked against that hash (the Merkle root of its 256 hashes),
+/// and every data tile against the level-0 hashes of its entries. With the root, this ties
+/// every tile to the entries the checkpoint signs, as `urna verify` checks them.
+fn check_growth_tiles(tiles: &TileDir, old: u64, size: u64) -> Result<(), String> {
+    use urna_tlog::tile::{
+        TILE_HEIGHT, TILE_WIDTH, TileKind, TileSource as _, decode_entries, decode_hash_tile,
+    };
+    let read = |tile: &Tile| -> Result<Vec<u8>, String> {
+        match tiles.read_tile(tile) {
+            Ok(Some(bytes)) => Ok(bytes),
+            Ok(None) => Err(format!("{} is missing", tile.path())),
+            Err(e) => Err(format!("{}: {e}", tile.path())),
+        }
+    };
+    let hashes = |tile: &Tile| -> Result<Vec<urna_tlog::Hash>, String> {
+        decode_hash_tile(&read(tile)?, tile.width()).map_err(|e| format!("{}: {e}", tile.path()))
+    };
+    let width = u64::from(TILE_WIDTH);
+    for tile in tiles_for_growth(TreeSize(old), TreeSize(size)) {
+        match tile.kind() {
+            TileKind::Entries => {
+                let bytes = read(&tile)?;
+                let entries = decode_entries(&bytes, tile.width())
+                    .map_err(|e| format!("{}: {e}", tile.path()))?;
+                let level0 =
+                    Tile::hash(0, tile.index(), tile.width()).map_err(|e| e.to_string())?;
+                let want = hashes(&level0)?;
+                for (i, (entry, want)) in entries.iter().zip(&want).enumerate() {
+                    if leaf_hash(entry) != *want {
+                        return Err(format!(
+                            "entry {} of {} does not hash to its hash in {}",
+                            i,
+                            tile.path(),
+                            level0.path()
+                        ));
+                    }
+                }
+            }
+            TileKind::Hash(level) if !tile.is_partial() => {
+                let mut nodes = hashes(&tile)?;
+                while nodes.len() > 1 {
+                    nodes = nodes
+                        .chunks(2)
+                        .map(|p| urna_tlog::node_hash(&p[0], p.get(1).unwrap_or(&p[0])))
+                        .collect();
+                }
+                let up = u32::from(TILE_HEIGHT) * (u32::from(level) + 1);
+                let above = size.checked_shr(up).unwrap_or(0);
+                let parent_index = tile.index() / width;
+                let parent_width = above.saturating_sub(parent_index * width).min(width);
+                let parent = Tile::hash(
+                    level + 1,
+                    parent_index,
+                    u16::try_from(parent_width).unwrap_or(TILE_WIDTH),
+                )
+                .map_err(|e| format!("the tile above {}: {e}", tile.path()))?;
+                let position = usize::try_from(tile.index() % width).unwrap_or(usize::MAX);
+                if hashes(&parent)?.get(position) != nodes.first() {
+                    return Err(format!(
+                        "{} does not hash to its hash in {}",
+                        tile.path(),
+                        parent.path()
+                    ));
+                }
+            }
+            // A partial tile is on the tree's right edge: the root is computed from it.
+            TileKind::Hash(_) => {}
+        }
+    }
+    Ok(())
 }
 
 /// Writes the log's tile `rel`, whose bytes are `bytes`, at `dst` in the bundle (atomically),

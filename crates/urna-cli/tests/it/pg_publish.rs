@@ -197,36 +197,51 @@ fn pg_publish_writes_a_bundle_urna_verify_accepts_and_refuses_a_database_edited_
         );
     }
 
-    // A tile edited in the database (the level-0 tile the root is computed from): the tiles
-    // no longer give the signed root.
-    let path = format!("tile/0/001.p/{}", entries - 256);
-    let tile: Vec<u8> = admin
-        .query_one("SELECT data FROM tiles WHERE path = $1", &[&path])
-        .unwrap()
-        .get(0);
-    let mut edited = tile.clone();
-    edited[0] ^= 1;
-    admin
-        .execute(
-            "UPDATE tiles SET data = $1 WHERE path = $2",
-            &[&edited, &path],
-        )
-        .unwrap();
+    // A tile edited in the database: the level-0 tile the root is computed from, a full
+    // level-0 tile below a hash of level 1 (the root never reads it), and a data tile. Each
+    // is refused before a generation goes live.
     let fresh = dir.path().join("fresh");
-    let (code, out) = publish_pg(&url, &definition, &key, &fresh);
-    assert_eq!(code, Some(2), "{out}");
-    assert!(
-        out.contains("tiles in") && out.contains("but the checkpoint says"),
-        "{out}"
-    );
-    assert!(!fresh.join("current").exists(), "{out}");
-    admin
-        .execute(
-            "UPDATE tiles SET data = $1 WHERE path = $2",
-            &[&tile, &path],
-        )
-        .unwrap();
-    std::fs::remove_dir_all(&fresh).unwrap();
+    for (path, says) in [
+        (
+            format!("tile/0/001.p/{}", entries - 256),
+            "but the checkpoint says".to_owned(),
+        ),
+        (
+            "tile/0/000".to_owned(),
+            "tile/0/000 does not hash to its hash in tile/1/000.p/1".to_owned(),
+        ),
+        (
+            "tile/entries/000".to_owned(),
+            "entry 0 of tile/entries/000 does not hash to its hash in tile/0/000".to_owned(),
+        ),
+    ] {
+        let tile: Vec<u8> = admin
+            .query_one("SELECT data FROM tiles WHERE path = $1", &[&path])
+            .unwrap()
+            .get(0);
+        let mut edited = tile.clone();
+        edited[40] ^= 1;
+        admin
+            .execute(
+                "UPDATE tiles SET data = $1 WHERE path = $2",
+                &[&edited, &path],
+            )
+            .unwrap();
+        let (code, out) = publish_pg(&url, &definition, &key, &fresh);
+        assert_eq!(code, Some(2), "{path}: {out}");
+        assert!(
+            out.contains("tiles in") && out.contains(&says),
+            "{path}: {out}"
+        );
+        assert!(!fresh.join("current").exists(), "{path}: {out}");
+        admin
+            .execute(
+                "UPDATE tiles SET data = $1 WHERE path = $2",
+                &[&tile, &path],
+            )
+            .unwrap();
+        std::fs::remove_dir_all(&fresh).unwrap();
+    }
 
     // A vote count changed in a stored note, its hash recomputed: refused at open, naming
     // the entry, before a file is written.
