@@ -227,7 +227,9 @@ fn serve_pg(args: &ServeArgs) -> Result<ExitCode> {
     };
     let summary = run_pg(&config, api, shutdown, |addr| {
         println!("urna serve: listening on {scheme}://{addr}");
-        println!("urna serve: node {node} on PostgreSQL (no public bundle on this engine)");
+        println!(
+            "urna serve: node {node} on PostgreSQL (publish its bundle with `urna publish --store`)"
+        );
         println!(
             "urna serve: open-file limit {limit}; at most {max_connections} connections at once"
         );

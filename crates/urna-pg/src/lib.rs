@@ -19,11 +19,14 @@
 //!
 //! - **Nodes** ([`nodes`]): each `urna serve` node's heartbeat row (intake count and rate,
 //!   whether it sequences), read by `urna status --store` and `GET /v1/status`.
+//! - **Reads for the bundle** ([`PgReader`]): the entries in order ([`PgReader::notes`]), the
+//!   tiles and the signed checkpoint, which `urna_server::pg_bundle` hands to the bundle writer
+//!   (`urna publish --store`) after a [`PgStore::open`] has checked every row.
 //!
 //! Out of scope (for now): the live tally, decisions' and audits' intake through the server,
-//! witnesses and the published checkpoint, the public bundle; station key revocations
-//! (`urna/revocation/v1`): intake here refuses them as a body of unknown type, and checks every
-//! station signature against the definition's keys.
+//! witnesses' cosignatures (the bundle publishes the sequencer's own signed checkpoint); station
+//! key revocations (`urna/revocation/v1`): intake here refuses them as a body of unknown type,
+//! and checks every station signature against the definition's keys.
 
 mod intake;
 pub mod nodes;

@@ -41,7 +41,9 @@
 //! 1. replay the entries the last generation had not seen (read-only from SQLite), checking
 //!    that all entries hash to the checkpoint's root (RFC 6962), so the results are of
 //!    exactly the log the checkpoint signs;
-//! 2. link the tiles the growth adds, and check that the tiles give the same root;
+//! 2. link the tiles the growth adds, and check that the tiles give the same root and that
+//!    each tile added agrees with the tile above it (a full hash tile with its parent's hash,
+//!    a data tile with its level-0 hashes): the root alone reads only the right edge;
 //! 3. write every file of the new generation and `fsync` it and its directories; files
 //!    identical to the live generation's are hard-linked from it instead of rewritten (a
 //!    unit's file changes only when one of its stations reports). A live generation this
