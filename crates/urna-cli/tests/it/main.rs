@@ -25,7 +25,6 @@ mod open_lists;
 mod openapi;
 mod pg_cluster;
 mod pg_publish;
-pub mod pg_server;
 mod revocations;
 mod serve;
 pub mod server;

@@ -26,8 +26,8 @@ use urna_tlog::proof::{consistency_proof, inclusion_proof, verify_consistency, v
 use urna_tlog::storage::ReadError;
 use urna_tlog::tile::{Tile, TileHashReader, TileSource};
 
-use crate::pg_server::PgServer;
 use crate::{p, run, urna};
+use urna_testkit::pg::PgServer;
 
 /// Kills of the sequencing node.
 const KILLS: usize = 10;

@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 use urna_model::note::NoteSigner;
 
 use crate::pg_cluster::{Cluster, free_addr};
-use crate::pg_server::PgServer;
 use crate::{p, run, urna};
+use urna_testkit::pg::PgServer;
 
 /// Every file of a bundle generation, relative to it (the `tile` and `blob` links not followed).
 fn files(generation: &Path) -> BTreeSet<String> {
