@@ -308,6 +308,9 @@ pub(crate) fn publish(args: &PublishArgs) -> Result<ExitCode> {
                 .context("opening the PostgreSQL store (--store)")?;
             BundleWriter::with_source(Box::new(source), &args.out)
         }
+        _ if args.definition.is_some() || args.log_key.is_some() => anyhow::bail!(
+            "--definition and --log-key: only with a PostgreSQL --store (a data directory holds its definition and key)"
+        ),
         (Some(dir), _) => BundleWriter::open(dir, &args.out),
         (None, Some(dir)) => BundleWriter::open(Path::new(dir), &args.out),
         (None, None) => anyhow::bail!("--data or --store: the store to publish"),

@@ -601,11 +601,38 @@ fn the_postgres_commands_name_what_is_missing_or_wrong() {
         out.contains("--definition and --log-key: required"),
         "{out}"
     );
+    let bundle = dir.path().join("bundle");
+    let out = run(&["publish", "--store", url, "--out", p(&bundle)], 2);
+    assert!(
+        out.contains("--definition and --log-key: required"),
+        "{out}"
+    );
     // A --store that is no PostgreSQL address is a data directory, as --data.
     let data = dir.path().join("data");
     run(&["init", "--definition", p(&def), "--store", p(&data)], 0);
     let out = run(&["status", "--store", p(&data)], 0);
     assert!(out.contains("entries:    1 stored"), "{out}");
+    let out = run(&["publish", "--store", p(&data), "--out", p(&bundle)], 0);
+    assert!(
+        out.contains("published the checkpoint of 1 entries"),
+        "{out}"
+    );
+    let out = run(
+        &[
+            "publish",
+            "--data",
+            p(&data),
+            "--log-key",
+            "k",
+            "--out",
+            p(&bundle),
+        ],
+        2,
+    );
+    assert!(
+        out.contains("--definition and --log-key: only with a PostgreSQL --store"),
+        "{out}"
+    );
 
     let Some(pg) = PgServer::start() else { return };
     let url = pg.database("commands");
