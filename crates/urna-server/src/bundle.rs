@@ -452,7 +452,7 @@ impl BundleWriter {
         let recorded = source.definition_sha256()?;
         if recorded != hex(&election.digest) {
             return Err(StoreError::DefinitionChanged {
-                dir: definition.display().to_string(),
+                dir: beside.display().to_string(),
                 now: hex(&election.digest),
                 then: recorded,
             }
@@ -1278,11 +1278,16 @@ fn check_growth_tiles(tiles: &TileDir, old: u64, size: u64) -> Result<(), String
                 }
             }
             TileKind::Hash(level) if !tile.is_partial() => {
+                // A full tile holds 256 hashes: a perfect subtree of height 8.
                 let mut nodes = hashes(&tile)?;
                 while nodes.len() > 1 {
                     nodes = nodes
                         .chunks(2)
-                        .map(|p| urna_tlog::node_hash(&p[0], p.get(1).unwrap_or(&p[0])))
+                        .filter_map(|p| {
+                            p.iter()
+                                .copied()
+                                .reduce(|l, r| urna_tlog::node_hash(&l, &r))
+                        })
                         .collect();
                 }
                 let up = u32::from(TILE_HEIGHT) * (u32::from(level) + 1);
