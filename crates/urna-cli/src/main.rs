@@ -301,11 +301,17 @@ enum Command {
     /// nodes on one PostgreSQL database: intake with receipts after commit, the sequencer
     /// (one node at a time holds the lease; another takes over within seconds when it dies),
     /// `GET /checkpoint`, `/tile/…` and `/v1/status`. On that engine the live tally and
-    /// results, witnesses' cosignatures, the public bundle, `/v1/proof/…`, scans and audit
-    /// notes are not served yet.
+    /// results, witnesses' cosignatures, the public bundle (write it with `urna publish
+    /// --store`), `/v1/proof/…`, scans and audit notes are not served yet.
     #[command(long_about)]
     Serve(serve_cmd::ServeArgs),
     /// Write the static public bundle for the published checkpoint (serve `OUT/current`).
+    ///
+    /// With `--store postgres://…` (and --definition, --log-key) it checks every row of the
+    /// PostgreSQL store as a node does at open, then writes the same bundle from the
+    /// sequencer's last signed checkpoint, the entries and the tiles in the database (no
+    /// witnesses on that engine yet: quorum 0).
+    #[command(long_about)]
     Publish(serve_cmd::PublishArgs),
     /// Send signed notes to `urna serve`, with retries and a store-and-forward queue;
     /// verifies every receipt.

@@ -1,7 +1,7 @@
 //! `urna serve` and `urna publish`: the commission's HTTP service and its static bundle.
 
 use std::net::{SocketAddr, TcpListener};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -113,8 +113,20 @@ impl TlsArgs {
 #[derive(clap::Args)]
 pub(crate) struct PublishArgs {
     /// Data directory.
+    #[arg(long, required_unless_present = "store", conflicts_with = "store")]
+    data: Option<PathBuf>,
+    /// The store: a PostgreSQL database (`postgres://…` or `host=… dbname=…`, initialised by
+    /// `urna init --store`), every row of which is checked first, or a data directory (as
+    /// --data).
+    #[arg(long, value_name = "URL|DIR")]
+    store: Option<String>,
+    /// With a PostgreSQL --store: the election definition it was initialised from.
     #[arg(long)]
-    data: PathBuf,
+    definition: Option<PathBuf>,
+    /// With a PostgreSQL --store: the log's private key file (`urna init --store --log-key`);
+    /// the store is opened and checked with it, as a node opens it.
+    #[arg(long, value_name = "FILE")]
+    log_key: Option<PathBuf>,
     /// Bundle root to write (created if missing; serve `OUT/current`).
     #[arg(long)]
     out: PathBuf,
@@ -215,7 +227,9 @@ fn serve_pg(args: &ServeArgs) -> Result<ExitCode> {
     };
     let summary = run_pg(&config, api, shutdown, |addr| {
         println!("urna serve: listening on {scheme}://{addr}");
-        println!("urna serve: node {node} on PostgreSQL (no public bundle on this engine)");
+        println!(
+            "urna serve: node {node} on PostgreSQL (publish its bundle with `urna publish --store`)"
+        );
         println!(
             "urna serve: open-file limit {limit}; at most {max_connections} connections at once"
         );
@@ -282,8 +296,26 @@ pub(crate) fn run_until_signal(
 
 /// Runs `urna publish`: writes a bundle generation for the published checkpoint.
 pub(crate) fn publish(args: &PublishArgs) -> Result<ExitCode> {
-    let mut writer = BundleWriter::open(&args.data, &args.out)
-        .with_context(|| format!("opening bundle {}", args.out.display()))?;
+    let mut writer = match (&args.data, &args.store) {
+        (_, Some(url)) if crate::pg_cmd::is_url(url) => {
+            let (Some(definition), Some(key)) = (&args.definition, &args.log_key) else {
+                anyhow::bail!(
+                    "--definition and --log-key: required with a PostgreSQL --store (the definition it was initialised from, and the log's private key file)"
+                );
+            };
+            let signer = crate::pg_cmd::log_key(key, definition, false)?;
+            let source = urna_server::pg_bundle::PgSource::open(url, definition, signer)
+                .context("opening the PostgreSQL store (--store)")?;
+            BundleWriter::with_source(Box::new(source), &args.out)
+        }
+        _ if args.definition.is_some() || args.log_key.is_some() => anyhow::bail!(
+            "--definition and --log-key: only with a PostgreSQL --store (a data directory holds its definition and key)"
+        ),
+        (Some(dir), _) => BundleWriter::open(dir, &args.out),
+        (None, Some(dir)) => BundleWriter::open(Path::new(dir), &args.out),
+        (None, None) => anyhow::bail!("--data or --store: the store to publish"),
+    }
+    .with_context(|| format!("opening bundle {}", args.out.display()))?;
     writer.set_cdf_max_stations(None);
     match writer.update()? {
         Some(info) => {

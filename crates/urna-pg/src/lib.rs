@@ -19,11 +19,14 @@
 //!
 //! - **Nodes** ([`nodes`]): each `urna serve` node's heartbeat row (intake count and rate,
 //!   whether it sequences), read by `urna status --store` and `GET /v1/status`.
+//! - **Reads for the bundle** ([`PgReader`]): the entries in order ([`PgReader::notes`]), the
+//!   tiles and the signed checkpoint, which `urna_server::pg_bundle` hands to the bundle writer
+//!   (`urna publish --store`) after a [`PgStore::open`] has checked every row.
 //!
 //! Out of scope (for now): the live tally, decisions' and audits' intake through the server,
-//! witnesses and the published checkpoint, the public bundle; station key revocations
-//! (`urna/revocation/v1`): intake here refuses them as a body of unknown type, and checks every
-//! station signature against the definition's keys.
+//! witnesses' cosignatures (the bundle publishes the sequencer's own signed checkpoint); station
+//! key revocations (`urna/revocation/v1`): intake here refuses them as a body of unknown type,
+//! and checks every station signature against the definition's keys.
 
 mod intake;
 pub mod nodes;
@@ -568,6 +571,47 @@ impl PgReader {
         Ok(self
             .client
             .query_opt("SELECT note FROM entries WHERE idx = $1", &[&to_sql(index)])?
+            .map(|r| r.get(0)))
+    }
+
+    /// The notes of entries `[from, to)`, in order (committed ones).
+    ///
+    /// # Errors
+    /// [`PgError::Db`]; [`PgError::Setup`] naming the first entry of the range that is not
+    /// stored.
+    pub fn notes(&mut self, from: u64, to: u64) -> Result<Vec<Vec<u8>>, PgError> {
+        let rows = self.client.query(
+            "SELECT idx, note FROM entries WHERE idx >= $1 AND idx < $2 ORDER BY idx",
+            &[&to_sql(from), &to_sql(to)],
+        )?;
+        let mut notes = Vec::with_capacity(rows.len());
+        for (want, r) in (from..).zip(&rows) {
+            let idx: i64 = r.get(0);
+            if from_sql(idx) != want {
+                return Err(PgError::Setup(format!(
+                    "table `entries` holds no entry {want} (the next is {idx}): the database was edited outside urna"
+                )));
+            }
+            notes.push(r.get(1));
+        }
+        let got = from + notes.len() as u64;
+        if got < to {
+            return Err(PgError::Setup(format!(
+                "table `entries` holds no entry {got} (entries {from} to {} were asked for)",
+                to.saturating_sub(1)
+            )));
+        }
+        Ok(notes)
+    }
+
+    /// A value of table `meta` (`election`, `definition_sha256`, `schema`), if set.
+    ///
+    /// # Errors
+    /// [`PgError::Db`].
+    pub fn meta(&mut self, key: &str) -> Result<Option<String>, PgError> {
+        Ok(self
+            .client
+            .query_opt("SELECT value FROM meta WHERE key = $1", &[&key])?
             .map(|r| r.get(0)))
     }
 

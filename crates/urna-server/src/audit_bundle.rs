@@ -1,24 +1,23 @@
 //! `v1/audit.json` of a bundle generation: the log's `urna/audit/v1` entries replayed through
 //! `urna-audit`'s trail (the same code intake and `urna verify` run) and rendered with
 //! `urna_audit::public::render`. The roots of the audited checkpoints come from the bundle's
-//! own tiles and the audited results from the data directory's entries, so the file says
+//! own tiles and the audited results from the store's entries, so the file says
 //! only what the published log says.
 
 use std::path::Path;
 
 use urna_audit::trail::{LogView, Trail};
 use urna_model::definition::Election;
-use urna_store::reader::EntryReader;
 use urna_tally::public::Replay;
 use urna_tlog::{TileDir, TileHashReader, TreeSize};
 
-use crate::bundle::BundleError;
+use crate::bundle::{BundleError, BundleSource};
 
 struct View<'a> {
     out: &'a Path,
     size: u64,
     election: &'a Election,
-    reader: &'a EntryReader,
+    source: &'a dyn BundleSource,
 }
 
 impl LogView for View<'_> {
@@ -36,7 +35,7 @@ impl LogView for View<'_> {
     fn replay(&self, size: u64) -> Result<Replay, String> {
         let e = self.election;
         let mut replay = Replay::new(e).map_err(|err| err.to_string())?;
-        let notes = self.reader.read(0, size).map_err(|err| err.to_string())?;
+        let notes = self.source.read(0, size).map_err(|err| err.to_string())?;
         for (index, note) in (0..).zip(&notes) {
             replay
                 .apply(e, index, note)
@@ -58,7 +57,7 @@ pub(crate) fn render(
     out: &Path,
     size: u64,
     election: &Election,
-    reader: &EntryReader,
+    source: &dyn BundleSource,
     audits: &[(u64, Vec<u8>)],
 ) -> Result<Option<Vec<u8>>, BundleError> {
     let audits: Vec<&(u64, Vec<u8>)> = audits.iter().filter(|(i, _)| *i < size).collect();
@@ -69,7 +68,7 @@ pub(crate) fn render(
         out,
         size,
         election,
-        reader,
+        source,
     };
     let mut trail = Trail::default();
     for (index, bytes) in audits {

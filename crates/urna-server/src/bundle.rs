@@ -14,6 +14,10 @@
 //! OUT/current -> gen/<…>       the live generation; a web server's document root
 //! ```
 //!
+//! The log, the definition and the keys come from a [`BundleSource`]: a SQLite data directory
+//! ([`DataDirSource`], what [`BundleWriter::open`] reads) or a PostgreSQL store
+//! ([`crate::pg_bundle::PgSource`]); the writer is the same for both, so is the bundle.
+//!
 //! A generation is the published (witness-cosigned) checkpoint of the data directory and the
 //! files [`urna_tally::public::render`] derives from the entries it covers (the results page
 //! among them), so the results and the checkpoint they quote always belong together, and the
@@ -37,7 +41,9 @@
 //! 1. replay the entries the last generation had not seen (read-only from SQLite), checking
 //!    that all entries hash to the checkpoint's root (RFC 6962), so the results are of
 //!    exactly the log the checkpoint signs;
-//! 2. link the tiles the growth adds, and check that the tiles give the same root;
+//! 2. link the tiles the growth adds, and check that the tiles give the same root and that
+//!    each tile added agrees with the tile above it (a full hash tile with its parent's hash,
+//!    a data tile with its level-0 hashes): the root alone reads only the right edge;
 //! 3. write every file of the new generation and `fsync` it and its directories; files
 //!    identical to the live generation's are hard-linked from it instead of rewritten (a
 //!    unit's file changes only when one of its stations reports). A live generation this
@@ -77,7 +83,7 @@ use urna_tally::cdf::{self, CdfError};
 use urna_tally::public::{self, CheckpointInfo, DefinitionFiles, RenderError, Replay, ReplayError};
 use urna_tlog::tile::tiles_for_growth;
 use urna_tlog::tiledir::write_file_atomic;
-use urna_tlog::{Checkpoint, TileDir, TileHashReader, Tree, TreeSize, leaf_hash};
+use urna_tlog::{Checkpoint, Tile, TileDir, TileHashReader, Tree, TreeSize, leaf_hash};
 
 /// Name of the live-generation symlink under the bundle root.
 pub const CURRENT: &str = "current";
@@ -122,10 +128,10 @@ pub enum BundleError {
         source: std::io::Error,
     },
     /// The published checkpoint is malformed or of another log.
-    #[error("{path}: {reason}")]
+    #[error("{location}: {reason}")]
     Checkpoint {
-        /// The checkpoint file.
-        path: PathBuf,
+        /// Where it is (the checkpoint file, or the database table).
+        location: String,
         /// What is wrong.
         reason: String,
     },
@@ -171,6 +177,9 @@ pub enum BundleError {
         /// What is wrong.
         reason: String,
     },
+    /// The PostgreSQL store could not be read, or was edited outside urna.
+    #[error(transparent)]
+    Pg(#[from] urna_pg::PgError),
     /// The Merkle tree or tile directory failed.
     #[error("log: {0}")]
     Log(String),
@@ -216,9 +225,126 @@ pub struct BundleInfo {
     pub forensics: Option<std::time::Duration>,
 }
 
-/// Keeps a bundle directory in step with a data directory's published checkpoint.
-pub struct BundleWriter {
+/// Where a bundle's log comes from: its entries in order, its published checkpoint and tiles,
+/// the election definition, the log's key and the witnesses' policy. [`BundleWriter`] checks
+/// what it reads (the entries against the checkpoint's root, the tiles against it too), so a
+/// source only reads.
+pub trait BundleSource: Send {
+    /// The election definition file; the stations and shapes files it names are beside it.
+    fn definition(&self) -> &Path;
+    /// The SHA-256 (hex) of the definition the store was created with.
+    ///
+    /// # Errors
+    /// [`BundleError`] if the store cannot be read.
+    fn definition_sha256(&self) -> Result<String, BundleError>;
+    /// Where the published checkpoint is, for messages.
+    fn checkpoint_location(&self) -> String;
+    /// The log's verifier key (`name+id+key`), for `v1/keys.json`.
+    ///
+    /// # Errors
+    /// [`BundleError`] if the key cannot be read.
+    fn log_vkey(&self) -> Result<String, BundleError>;
+    /// The published checkpoint, if there is one.
+    ///
+    /// # Errors
+    /// [`BundleError`] if the store cannot be read.
+    fn published_checkpoint(&self) -> Result<Option<Vec<u8>>, BundleError>;
+    /// The notes of entries `[from, to)`, in order; an error if one of them is not stored.
+    ///
+    /// # Errors
+    /// [`BundleError`] if the store cannot be read or an entry is missing.
+    fn read(&self, from: u64, to: u64) -> Result<Vec<Vec<u8>>, BundleError>;
+    /// Puts the log's tile `rel` (`tile/0/000`, …) at `dst` in the bundle, or, when `dst`
+    /// exists, checks that it holds the log's bytes ([`BundleError::ForkedTile`] if not).
+    /// Returns whether it was created.
+    ///
+    /// # Errors
+    /// [`BundleError`] if the log has no such tile or `dst` cannot be written.
+    fn place_tile(&self, rel: &str, dst: &Path) -> Result<bool, BundleError>;
+    /// The bytes of the scan with this SHA-256, if the store holds them.
+    ///
+    /// # Errors
+    /// [`BundleError`] if the scan cannot be read.
+    fn scan(&self, sha: &[u8; 32]) -> Result<Option<Vec<u8>>, BundleError>;
+    /// The witnesses and their quorum (`witnesses.toml`), if the store has them.
+    ///
+    /// # Errors
+    /// [`BundleError`] if the policy is unreadable or invalid.
+    fn witness_policy(&self) -> Result<Option<crate::WitnessPolicy>, BundleError>;
+}
+
+/// A SQLite data directory as a [`BundleSource`]: the entries read-only from `urna.sqlite`, the
+/// published checkpoint `DATA/log/checkpoint`, the tiles hard-linked from `DATA/log/tile`,
+/// scans from `DATA/scans`, `DATA/witnesses.toml`.
+pub struct DataDirSource {
     data: PathBuf,
+    definition: PathBuf,
+    reader: EntryReader,
+}
+
+impl DataDirSource {
+    /// Opens the data directory `data_dir` read-only.
+    ///
+    /// # Errors
+    /// [`BundleError`] if its database cannot be opened.
+    pub fn open(data_dir: &Path) -> Result<Self, BundleError> {
+        Ok(Self {
+            data: data_dir.to_owned(),
+            definition: data_dir.join(DEFINITION_FILE),
+            reader: EntryReader::open(data_dir)?,
+        })
+    }
+}
+
+impl BundleSource for DataDirSource {
+    fn definition(&self) -> &Path {
+        &self.definition
+    }
+
+    fn definition_sha256(&self) -> Result<String, BundleError> {
+        Ok(self.reader.definition_sha256()?)
+    }
+
+    fn checkpoint_location(&self) -> String {
+        self.data
+            .join(log::LOG_DIR)
+            .join(CHECKPOINT)
+            .display()
+            .to_string()
+    }
+
+    fn log_vkey(&self) -> Result<String, BundleError> {
+        Ok(log::PublicLog::open(&self.data)?.vkey())
+    }
+
+    fn published_checkpoint(&self) -> Result<Option<Vec<u8>>, BundleError> {
+        Ok(log::read_published(&self.data)?)
+    }
+
+    fn read(&self, from: u64, to: u64) -> Result<Vec<Vec<u8>>, BundleError> {
+        Ok(self.reader.read(from, to)?)
+    }
+
+    fn place_tile(&self, rel: &str, dst: &Path) -> Result<bool, BundleError> {
+        link_tile(rel, &self.data.join(log::LOG_DIR).join(rel), dst)
+    }
+
+    fn scan(&self, sha: &[u8; 32]) -> Result<Option<Vec<u8>>, BundleError> {
+        let path = self.data.join("scans").join(hex(sha));
+        match fs::read(&path) {
+            Ok(b) => Ok(Some(b)),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io("read scan", &path)(e)),
+        }
+    }
+
+    fn witness_policy(&self) -> Result<Option<crate::WitnessPolicy>, BundleError> {
+        Ok(crate::publish::read_policy(&self.data)?)
+    }
+}
+
+/// Keeps a bundle directory in step with a store's published checkpoint.
+pub struct BundleWriter {
     out: PathBuf,
     election: Election,
     /// `v1/election.json`, which depends on the definition only.
@@ -229,7 +355,7 @@ pub struct BundleWriter {
     log_vkey: String,
     /// Most stations for which the CDF export is written (`None`: no limit).
     cdf_max_stations: Option<usize>,
-    reader: EntryReader,
+    source: Box<dyn BundleSource>,
     replay: Replay,
     /// The `urna/audit/v1` entries replayed so far, for `v1/audit.json`.
     audits: Vec<(u64, Vec<u8>)>,
@@ -263,7 +389,7 @@ struct Generation {
 impl std::fmt::Debug for BundleWriter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("BundleWriter")
-            .field("data", &self.data)
+            .field("definition", &self.source.definition())
             .field("out", &self.out)
             .field("election", &self.election.id)
             .field("replayed", &self.replay.applied())
@@ -282,13 +408,23 @@ impl BundleWriter {
     /// [`BundleError`] if the definition cannot be loaded or is not the one the store was
     /// created with, the database cannot be opened, or `out` cannot be written.
     pub fn open(data_dir: &Path, out: &Path) -> Result<Self, BundleError> {
-        let definition = data_dir.join(DEFINITION_FILE);
+        Self::with_source(Box::new(DataDirSource::open(data_dir)?), out)
+    }
+
+    /// [`BundleWriter::open`] for any [`BundleSource`]: a data directory, or a PostgreSQL
+    /// store ([`crate::pg_bundle::PgSource`]).
+    ///
+    /// # Errors
+    /// As [`BundleWriter::open`].
+    pub fn with_source(source: Box<dyn BundleSource>, out: &Path) -> Result<Self, BundleError> {
+        let definition = source.definition().to_owned();
+        let beside = definition.parent().unwrap_or_else(|| Path::new("."));
         let election = Election::load(&definition)?;
         let toml_bytes = read(&definition)?;
-        let stations_bytes = read(&data_dir.join(&election.stations_file))?;
+        let stations_bytes = read(&beside.join(&election.stations_file))?;
         let mut files = DefinitionFiles::new(&election, &toml_bytes, &stations_bytes)?;
         if let Some(shapes) = &election.shapes {
-            files = files.with_shapes(&election, read(&data_dir.join(&shapes.file))?)?;
+            files = files.with_shapes(&election, read(&beside.join(&shapes.file))?)?;
         }
         for dir in [
             out.to_owned(),
@@ -313,24 +449,22 @@ impl BundleWriter {
         }
         // Like the station index, `v1/shapes.json` depends on the definition only.
         let shapes_json = urna_tally::shapes::render_shapes(&election, &files)?;
-        let reader = EntryReader::open(data_dir)?;
-        let recorded = reader.definition_sha256()?;
+        let recorded = source.definition_sha256()?;
         if recorded != hex(&election.digest) {
             return Err(StoreError::DefinitionChanged {
-                dir: data_dir.display().to_string(),
+                dir: beside.display().to_string(),
                 now: hex(&election.digest),
                 then: recorded,
             }
             .into());
         }
         let election_json = public::render_election(&election, &files)?;
-        let log_vkey = log::PublicLog::open(data_dir)?.vkey();
+        let log_vkey = source.log_vkey()?;
         let live = live_generation(out)?;
         let next_n = next_generation_number(&out.join(GENERATIONS))?;
         Ok(Self {
-            data: data_dir.to_owned(),
             out: out.to_owned(),
-            reader,
+            source,
             replay: Replay::new(&election)
                 .map_err(|source| ReplayError::Tally { index: 0, source })?,
             audits: Vec::new(),
@@ -370,7 +504,7 @@ impl BundleWriter {
     /// # Errors
     /// [`BundleError`]; the live generation is then left as it was.
     pub fn update(&mut self) -> Result<Option<BundleInfo>, BundleError> {
-        let Some(note) = log::read_published(&self.data)? else {
+        let Some(note) = self.source.published_checkpoint()? else {
             return Ok(None);
         };
         if self.live.as_ref().is_some_and(|g| g.checkpoint == note) {
@@ -395,7 +529,7 @@ impl BundleWriter {
             });
         }
         let tiles_linked = self.link_tiles(size, &checkpoint)?;
-        publish_scans(&self.data, &self.out, &mut self.scans_pending)?;
+        publish_scans(&*self.source, &self.out, &mut self.scans_pending)?;
         // A number is never used twice, even if writing this generation fails part-way (its
         // directory is deleted with the old generations once a later one goes live).
         let name = format!("{size:020}.{}", self.next_n);
@@ -446,7 +580,7 @@ impl BundleWriter {
 
     fn parse_checkpoint(&self, note: &[u8]) -> Result<Checkpoint, BundleError> {
         let bad = |reason: String| BundleError::Checkpoint {
-            path: self.data.join(log::LOG_DIR).join(CHECKPOINT),
+            location: self.source.checkpoint_location(),
             reason,
         };
         let parsed = Note::parse(note).map_err(|e| bad(e.to_string()))?;
@@ -468,7 +602,7 @@ impl BundleWriter {
         let mut finished = Vec::new();
         if self.replay.applied() == 0 && size > 0 {
             // Entry 0 is the genesis: it commits the log to this definition.
-            let genesis = self.reader.read(0, 1)?;
+            let genesis = self.source.read(0, 1)?;
             let note = genesis.first().map_or(&[][..], Vec::as_slice);
             self.replay.apply_genesis(&self.election, note)?;
             self.tree
@@ -478,7 +612,7 @@ impl BundleWriter {
         while self.replay.applied() < size {
             let from = self.replay.applied();
             let to = from.saturating_add(REPLAY_CHUNK).min(size);
-            let notes = self.reader.read(from, to)?;
+            let notes = self.source.read(from, to)?;
             let bound = public::bind_parallel(&self.election, from, &notes, threads);
             for ((index, note), sub) in (from..).zip(&notes).zip(bound) {
                 if let Ok(sub) = &sub {
@@ -505,15 +639,13 @@ impl BundleWriter {
     /// that the bundle's tiles give the checkpoint's root. Returns the number of tiles
     /// created.
     fn link_tiles(&mut self, size: u64, checkpoint: &Checkpoint) -> Result<usize, BundleError> {
-        let log_root = self.data.join(log::LOG_DIR);
         let out_tiles = self.out.join("tile");
         let mut created = 0;
         let mut dirs = BTreeSet::new();
         for tile in tiles_for_growth(TreeSize(self.tiles_size), TreeSize(size)) {
             let rel = tile.path();
-            let src = log_root.join(&rel);
             let dst = self.out.join(&rel);
-            if link_tile(&rel, &src, &dst)? {
+            if self.source.place_tile(&rel, &dst)? {
                 created += 1;
                 let mut dir = dst.parent();
                 while let Some(d) = dir.filter(|d| d.starts_with(&out_tiles)) {
@@ -545,6 +677,13 @@ impl BundleWriter {
                 ),
             });
         }
+        check_growth_tiles(&tiles, self.tiles_size, size).map_err(|reason| {
+            BundleError::TilesRootMismatch {
+                dir: out_tiles,
+                size,
+                reason,
+            }
+        })?;
         self.tiles_size = size;
         Ok(created)
     }
@@ -556,7 +695,7 @@ impl BundleWriter {
         let e = &self.election;
         let r = &self.replay;
         let cp: CheckpointInfo = public::checked_checkpoint(e, r, note)?;
-        let policy = crate::publish::read_policy(&self.data)?;
+        let policy = self.source.witness_policy()?;
         let reusable = |path: &str| self.live.as_ref().and_then(|g| g.files.get(path)).copied();
         // The screens first: their working memory is freed before the large files are made.
         let started = std::time::Instant::now();
@@ -628,7 +767,7 @@ impl BundleWriter {
             files.push((public::PREFERENCES_CSV.to_owned(), Content::New(csv)));
         }
         if let Some(audit) =
-            crate::audit_bundle::render(&self.out, r.applied(), e, &self.reader, &self.audits)?
+            crate::audit_bundle::render(&self.out, r.applied(), e, &*self.source, &self.audits)?
         {
             files.push((
                 urna_audit::public::AUDIT_JSON.to_owned(),
@@ -1098,6 +1237,109 @@ fn link_tile(rel: &str, src: &Path, dst: &Path) -> Result<bool, BundleError> {
     }
 }
 
+/// Checks the tiles that growing the tree from `old` to `size` placed, beyond the root: the
+/// root is computed from the tiles on the tree's right edge only, so a full tile below a
+/// hash of the level above is checked against that hash (the Merkle root of its 256 hashes),
+/// and every data tile against the level-0 hashes of its entries. With the root, this ties
+/// every tile to the entries the checkpoint signs, as `urna verify` checks them.
+fn check_growth_tiles(tiles: &TileDir, old: u64, size: u64) -> Result<(), String> {
+    use urna_tlog::tile::{
+        TILE_HEIGHT, TILE_WIDTH, TileKind, TileSource as _, decode_entries, decode_hash_tile,
+    };
+    let read = |tile: &Tile| -> Result<Vec<u8>, String> {
+        match tiles.read_tile(tile) {
+            Ok(Some(bytes)) => Ok(bytes),
+            Ok(None) => Err(format!("{} is missing", tile.path())),
+            Err(e) => Err(format!("{}: {e}", tile.path())),
+        }
+    };
+    let hashes = |tile: &Tile| -> Result<Vec<urna_tlog::Hash>, String> {
+        decode_hash_tile(&read(tile)?, tile.width()).map_err(|e| format!("{}: {e}", tile.path()))
+    };
+    let width = u64::from(TILE_WIDTH);
+    for tile in tiles_for_growth(TreeSize(old), TreeSize(size)) {
+        match tile.kind() {
+            TileKind::Entries => {
+                let bytes = read(&tile)?;
+                let entries = decode_entries(&bytes, tile.width())
+                    .map_err(|e| format!("{}: {e}", tile.path()))?;
+                let level0 =
+                    Tile::hash(0, tile.index(), tile.width()).map_err(|e| e.to_string())?;
+                let want = hashes(&level0)?;
+                for (i, (entry, want)) in entries.iter().zip(&want).enumerate() {
+                    if leaf_hash(entry) != *want {
+                        return Err(format!(
+                            "entry {} of {} does not hash to its hash in {}",
+                            i,
+                            tile.path(),
+                            level0.path()
+                        ));
+                    }
+                }
+            }
+            TileKind::Hash(level) if !tile.is_partial() => {
+                // A full tile holds 256 hashes: a perfect subtree of height 8.
+                let mut nodes = hashes(&tile)?;
+                while nodes.len() > 1 {
+                    nodes = nodes
+                        .chunks(2)
+                        .filter_map(|p| {
+                            p.iter()
+                                .copied()
+                                .reduce(|l, r| urna_tlog::node_hash(&l, &r))
+                        })
+                        .collect();
+                }
+                let up = u32::from(TILE_HEIGHT) * (u32::from(level) + 1);
+                let above = size.checked_shr(up).unwrap_or(0);
+                let parent_index = tile.index() / width;
+                let parent_width = above.saturating_sub(parent_index * width).min(width);
+                let parent = Tile::hash(
+                    level + 1,
+                    parent_index,
+                    u16::try_from(parent_width).unwrap_or(TILE_WIDTH),
+                )
+                .map_err(|e| format!("the tile above {}: {e}", tile.path()))?;
+                let position = usize::try_from(tile.index() % width).unwrap_or(usize::MAX);
+                if hashes(&parent)?.get(position) != nodes.first() {
+                    return Err(format!(
+                        "{} does not hash to its hash in {}",
+                        tile.path(),
+                        parent.path()
+                    ));
+                }
+            }
+            // A partial tile is on the tree's right edge: the root is computed from it.
+            TileKind::Hash(_) => {}
+        }
+    }
+    Ok(())
+}
+
+/// Writes the log's tile `rel`, whose bytes are `bytes`, at `dst` in the bundle (atomically),
+/// or checks the bundle's copy: for a source that holds its tiles as bytes, not files (a
+/// database). Returns whether it was created.
+///
+/// # Errors
+/// [`BundleError::ForkedTile`] if `dst` holds other bytes; [`BundleError::Io`].
+pub fn place_tile_bytes(rel: &str, bytes: &[u8], dst: &Path) -> Result<bool, BundleError> {
+    match fs::read(dst) {
+        Ok(existing) if existing == bytes => Ok(false),
+        Ok(_) => Err(BundleError::ForkedTile {
+            tile: rel.to_owned(),
+            path: dst.to_owned(),
+        }),
+        Err(e) if e.kind() == ErrorKind::NotFound => {
+            if let Some(parent) = dst.parent() {
+                fs::create_dir_all(parent).map_err(io("create directory", parent))?;
+            }
+            write_file_atomic(dst, bytes).map_err(io("write tile", dst))?;
+            Ok(true)
+        }
+        Err(e) => Err(io("read", dst)(e)),
+    }
+}
+
 fn verify_same_tile(rel: &str, src: &Path, dst: &Path) -> Result<(), BundleError> {
     let a = fs::metadata(src).map_err(io("stat", src))?;
     let b = fs::metadata(dst).map_err(io("stat", dst))?;
@@ -1113,16 +1355,15 @@ fn verify_same_tile(rel: &str, src: &Path, dst: &Path) -> Result<(), BundleError
     Ok(())
 }
 
-/// Publishes each scan a logged note names, found in `DATA/scans/<hex>` (the desk writes it
-/// there, or `urna serve` when a desk elsewhere sends it), as `OUT/blob/sha256/<hex>`, and
-/// takes it off `pending`. A scan not there yet, or whose bytes are not its name's, stays
-/// pending; a file no note names is never published.
+/// Publishes each scan a logged note names, found in the source (`DATA/scans/<hex>`: the desk
+/// writes it there, or `urna serve` when a desk elsewhere sends it), as
+/// `OUT/blob/sha256/<hex>`, and takes it off `pending`. A scan not there yet, or whose bytes
+/// are not its name's, stays pending; a file no note names is never published.
 fn publish_scans(
-    data: &Path,
+    source: &dyn BundleSource,
     out: &Path,
     pending: &mut BTreeSet<[u8; 32]>,
 ) -> Result<(), BundleError> {
-    let dir = data.join("scans");
     let mut done = Vec::new();
     for sha in pending.iter() {
         let name = hex(sha);
@@ -1130,11 +1371,8 @@ fn publish_scans(
             done.push(*sha);
             continue;
         }
-        let path = dir.join(&name);
-        let bytes = match fs::read(&path) {
-            Ok(b) => b,
-            Err(e) if e.kind() == ErrorKind::NotFound => continue,
-            Err(e) => return Err(io("read scan", &path)(e)),
+        let Some(bytes) = source.scan(sha)? else {
+            continue;
         };
         if sha256(&bytes) == *sha {
             write_blob(out, sha, &bytes)?;

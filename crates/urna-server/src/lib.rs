@@ -36,6 +36,7 @@ pub mod conn;
 pub mod cosign_client;
 pub mod deadline;
 pub mod gzip;
+pub mod pg_bundle;
 pub mod pg_serve;
 pub mod publish;
 pub mod sendfile;

@@ -26,7 +26,8 @@
 //! resend is answered as a duplicate, with a receipt) or not (a resend stores it).
 //!
 //! Out of scope on this engine for now: the live tally and results, witnesses' cosignatures
-//! and the published (cosigned) checkpoint, the public bundle, inclusion proofs
+//! and the published (cosigned) checkpoint, a bundle kept current while serving (`urna publish
+//! --store` writes it, [`crate::pg_bundle`]), inclusion proofs
 //! (`GET /v1/proof/…`), scans, and audit notes. `GET /checkpoint` is the sequencer's own
 //! signed checkpoint; the tiles beside it let any reader prove inclusion and consistency.
 
@@ -704,7 +705,7 @@ fn router(app: Arc<App>) -> Router {
                 StatusCode::NOT_FOUND,
                 "not-found",
                 &format!(
-                    "/{path} is not served by a PostgreSQL node: it serves POST /v1/protocols, GET /checkpoint, /tile/…, /v1/status and /healthz (no public bundle on this engine yet)"
+                    "/{path} is not served by a PostgreSQL node: it serves POST /v1/protocols, GET /checkpoint, /tile/…, /v1/status and /healthz (`urna publish --store` writes the public bundle for any web server)"
                 ),
                 None,
             )

@@ -24,7 +24,7 @@ mod nginx;
 mod open_lists;
 mod openapi;
 mod pg_cluster;
-pub mod pg_server;
+mod pg_publish;
 mod revocations;
 mod serve;
 pub mod server;

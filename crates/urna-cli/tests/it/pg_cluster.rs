@@ -26,8 +26,8 @@ use urna_tlog::proof::{consistency_proof, inclusion_proof, verify_consistency, v
 use urna_tlog::storage::ReadError;
 use urna_tlog::tile::{Tile, TileHashReader, TileSource};
 
-use crate::pg_server::PgServer;
 use crate::{p, run, urna};
+use urna_testkit::pg::PgServer;
 
 /// Kills of the sequencing node.
 const KILLS: usize = 10;
@@ -37,20 +37,22 @@ const PG_RESTART_AT: usize = 4;
 const LEASE_MS: &str = "1000";
 
 /// One `urna serve --store` node, on a fixed address so that it comes back where clients send.
-struct Node {
+pub(crate) struct Node {
     name: String,
     child: Option<Child>,
     log: Arc<Mutex<String>>,
 }
 
-struct Cluster {
-    url: String,
-    definition: PathBuf,
-    key: PathBuf,
+/// What every node of one database is started with.
+pub(crate) struct Cluster {
+    pub(crate) url: String,
+    pub(crate) definition: PathBuf,
+    pub(crate) key: PathBuf,
 }
 
 impl Cluster {
-    fn start(&self, name: &str, addr: SocketAddr, log: Arc<Mutex<String>>) -> Node {
+    /// Starts node `name` on `addr` and waits until it listens; its stderr goes to `log`.
+    pub(crate) fn start(&self, name: &str, addr: SocketAddr, log: Arc<Mutex<String>>) -> Node {
         let mut child = urna()
             .args(["serve", "--store", &self.url, "--definition"])
             .arg(&self.definition)
@@ -113,7 +115,7 @@ impl Node {
     }
 
     /// SIGTERM; the node drains and exits 0.
-    fn stop(&mut self) {
+    pub(crate) fn stop(&mut self) {
         if let Some(mut c) = self.child.take() {
             let ok = std::process::Command::new("kill")
                 .args(["-TERM", &c.id().to_string()])
@@ -138,7 +140,7 @@ impl Drop for Node {
 }
 
 /// A free loopback address (bound, then released for the node to bind).
-fn free_addr() -> SocketAddr {
+pub(crate) fn free_addr() -> SocketAddr {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -599,11 +601,38 @@ fn the_postgres_commands_name_what_is_missing_or_wrong() {
         out.contains("--definition and --log-key: required"),
         "{out}"
     );
+    let bundle = dir.path().join("bundle");
+    let out = run(&["publish", "--store", url, "--out", p(&bundle)], 2);
+    assert!(
+        out.contains("--definition and --log-key: required"),
+        "{out}"
+    );
     // A --store that is no PostgreSQL address is a data directory, as --data.
     let data = dir.path().join("data");
     run(&["init", "--definition", p(&def), "--store", p(&data)], 0);
     let out = run(&["status", "--store", p(&data)], 0);
     assert!(out.contains("entries:    1 stored"), "{out}");
+    let out = run(&["publish", "--store", p(&data), "--out", p(&bundle)], 0);
+    assert!(
+        out.contains("published the checkpoint of 1 entries"),
+        "{out}"
+    );
+    let out = run(
+        &[
+            "publish",
+            "--data",
+            p(&data),
+            "--log-key",
+            "k",
+            "--out",
+            p(&bundle),
+        ],
+        2,
+    );
+    assert!(
+        out.contains("--definition and --log-key: only with a PostgreSQL --store"),
+        "{out}"
+    );
 
     let Some(pg) = PgServer::start() else { return };
     let url = pg.database("commands");

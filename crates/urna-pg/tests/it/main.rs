@@ -1,9 +1,7 @@
-//! urna-pg against a real PostgreSQL server started by the test (`server`).
+//! urna-pg against a real PostgreSQL server started by the test (`urna_testkit::pg`).
 
 // Test helpers outside #[test] functions may unwrap: a failure is a test failure.
 #![allow(clippy::unwrap_used, clippy::panic)]
-
-mod server;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -12,6 +10,7 @@ use urna_model::note::NoteSigner;
 use urna_pg::{PgError, PgSequencer, PgStore};
 use urna_sim::{SimConfig, Simulation};
 use urna_store::{IngestOptions, Outcome, Store, StoreError, SystemClock};
+use urna_testkit::pg::PgServer;
 use urna_tlog::hash::TreeSize;
 
 struct Fixture {
@@ -89,7 +88,7 @@ const LEASE: Duration = Duration::from_secs(30);
 
 #[test]
 fn the_same_notes_give_the_same_verdicts_checkpoint_and_tiles_as_sqlite() {
-    let Some(server) = server::Server::start() else {
+    let Some(server) = PgServer::start() else {
         return;
     };
     let f = fixture(300);
@@ -216,7 +215,7 @@ fn the_same_notes_give_the_same_verdicts_checkpoint_and_tiles_as_sqlite() {
 
 #[test]
 fn a_note_or_derived_row_edited_in_the_database_is_refused_at_open() {
-    let Some(server) = server::Server::start() else {
+    let Some(server) = PgServer::start() else {
         return;
     };
     let f = fixture(40);
@@ -301,7 +300,7 @@ fn a_note_or_derived_row_edited_in_the_database_is_refused_at_open() {
 
 #[test]
 fn two_sequencers_forced_to_overlap_cannot_fork_the_log() {
-    let Some(server) = server::Server::start() else {
+    let Some(server) = PgServer::start() else {
         return;
     };
     let f = fixture(60);
@@ -359,7 +358,7 @@ fn two_sequencers_forced_to_overlap_cannot_fork_the_log() {
 
 #[test]
 fn two_nodes_ingesting_the_same_notes_at_once_store_each_exactly_once() {
-    let Some(server) = server::Server::start() else {
+    let Some(server) = PgServer::start() else {
         return;
     };
     let f = fixture(200);
@@ -414,7 +413,7 @@ fn two_nodes_ingesting_the_same_notes_at_once_store_each_exactly_once() {
 
 #[test]
 fn a_schema_1_store_is_migrated_at_open_and_the_nodes_table_shows_heartbeats() {
-    let Some(server) = server::Server::start() else {
+    let Some(server) = PgServer::start() else {
         return;
     };
     let f = fixture(12);

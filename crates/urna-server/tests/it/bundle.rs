@@ -406,6 +406,27 @@ fn bundle_story_publish_grow_reopen_and_refuse_a_fork() {
     let err = writer.update().unwrap_err();
     assert!(matches!(err, BundleError::ForkedTile { .. }), "{err}");
     assert!(!forked.join("current").exists());
+
+    // 8. A full level-0 tile edited in the data directory (replaced, so the bundles' hard
+    //    links keep the genuine one): the root is computed from the tile above it, so only the
+    //    check of each tile against its parent's hash sees it; refused, nothing published.
+    assert!(total > 256, "the log has a full level-0 tile");
+    let tile = s.data.join(log::LOG_DIR).join("tile/0/000");
+    let mut bytes = std::fs::read(&tile).unwrap();
+    bytes[100] ^= 1;
+    std::fs::remove_file(&tile).unwrap();
+    std::fs::write(&tile, &bytes).unwrap();
+    let edited = s.root.join("edited");
+    let mut writer = BundleWriter::open(&s.data, &edited).unwrap();
+    let err = writer.update().unwrap_err();
+    assert!(
+        matches!(err, BundleError::TilesRootMismatch { .. })
+            && err
+                .to_string()
+                .contains("tile/0/000 does not hash to its hash in tile/1/000.p/"),
+        "{err}"
+    );
+    assert!(!edited.join("current").exists());
 }
 
 /// A generation written by a new writer (a later `urna publish`) over a bundle an earlier one

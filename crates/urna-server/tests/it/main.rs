@@ -1,12 +1,13 @@
 //! urna-server's integration tests, in one binary: the witness router in-process (every
-//! status), its durable state across restarts, and the cosignature client against real
-//! witnesses on loopback.
+//! status), its durable state across restarts, the cosignature client against real
+//! witnesses on loopback, and the bundle from a data directory and from PostgreSQL.
 
 // Test helpers outside `#[test]` functions may fail loudly: a panic is a test failure.
 #![allow(clippy::unwrap_used, clippy::panic, clippy::expect_used)]
 
 mod bundle;
 mod durability;
+mod pg_bundle;
 mod quorum;
 mod router;
 mod slow_clients;

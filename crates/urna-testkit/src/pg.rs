@@ -1,7 +1,7 @@
 //! A real PostgreSQL server for one test: `initdb` into a temporary directory, `pg_ctl start`
 //! on a unix socket there (no TCP port), stopped and removed on drop; it can be restarted
 //! (crashed and started again) in between. As root, the server runs as `nobody` (initdb
-//! refuses root). The same helper as urna-pg's tests (crates/urna-pg/tests/it/server.rs).
+//! refuses root).
 //!
 //! Without PostgreSQL's binaries the tests are skipped with a loud message, unless `CI` is set:
 //! CI must run them (`.ci/run` installs the Debian package).
@@ -54,6 +54,10 @@ fn run(bin: &Path, program: &str, args: &[&str]) {
 impl PgServer {
     /// Starts a server, or `None` (after a loud message) if PostgreSQL is not installed and
     /// `CI` is not set.
+    ///
+    /// # Panics
+    /// If a PostgreSQL program fails, or `CI` is set and PostgreSQL is not installed.
+    #[must_use]
     pub fn start() -> Option<Self> {
         let Some(bin) = bin_dir() else {
             assert!(
@@ -76,7 +80,6 @@ impl PgServer {
             assert!(out.status.success(), "chown nobody failed");
         }
         let data = dir.path().join("data");
-        let socket = dir.path().to_str().expect("utf-8 temp path").to_owned();
         run(
             &bin,
             "initdb",
@@ -92,7 +95,6 @@ impl PgServer {
                 "UTF8",
             ],
         );
-        let _ = socket;
         let server = Self { dir, bin };
         server.pg_start();
         Some(server)
@@ -146,8 +148,8 @@ impl PgServer {
 
     /// Creates an empty database and returns its connection string.
     pub fn database(&self, name: &str) -> String {
-        let mut admin =
-            urna_pg::connect(&self.url_of("postgres")).expect("connect to the test server");
+        let mut admin = postgres::Client::connect(&self.url_of("postgres"), postgres::NoTls)
+            .expect("connect to the test server");
         admin
             .batch_execute(&format!("CREATE DATABASE {name}"))
             .expect("create database");

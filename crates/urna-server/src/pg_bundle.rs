@@ -1,0 +1,124 @@
+//! The public bundle of a PostgreSQL store (crate `urna_pg`, docs/ARCHITECTURE.md §5.1):
+//! [`PgSource`] is the [`BundleSource`] that [`crate::bundle::BundleWriter`] reads, so
+//! `urna publish --store postgres://…` writes the same files as from a data directory and
+//! `urna verify` checks them the same way.
+//!
+//! - **Open** ([`PgSource::open`]) first opens the store as every node does
+//!   ([`urna_pg::PgStore::open`]): every row re-derived from its note, the tree checked against
+//!   the last signed checkpoint, the derived tables compared. A database edited outside urna is
+//!   refused before a file is written.
+//! - **Checkpoint**: the sequencer's last signed checkpoint (table `sequencer`), its signature
+//!   checked with the log key each time it is read. There are no witnesses on this engine yet,
+//!   so it carries the log's signature alone and `v1/keys.json` names no witness (quorum 0).
+//! - **Entries** and **tiles** are read from tables `entries` and `tiles`; the writer checks
+//!   both against the checkpoint's root, as it does for a data directory. Tiles are written into
+//!   the bundle (a database has no files to link); one already there must hold the same bytes.
+//!
+//! Out of scope: scans (this engine does not take them), witnesses' cosignatures.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+
+use urna_model::note::{NoteSigner, NoteVerifier};
+use urna_pg::{PgError, PgReader, PgStore};
+
+use crate::bundle::{BundleError, BundleSource, place_tile_bytes};
+
+/// Where the checkpoint is, in messages.
+const CHECKPOINT_LOCATION: &str = "PostgreSQL table `sequencer`, column `checkpoint`";
+
+/// A PostgreSQL store as a [`BundleSource`].
+pub struct PgSource {
+    reader: Mutex<PgReader>,
+    definition: PathBuf,
+    origin: String,
+    verifier: NoteVerifier,
+}
+
+impl std::fmt::Debug for PgSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgSource")
+            .field("definition", &self.definition)
+            .field("origin", &self.origin)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PgSource {
+    /// Opens the store at `url` for the election of `definition` with the log key `signer`,
+    /// checking every row as [`PgStore::open`] does, then reads it on a connection of its own.
+    ///
+    /// # Errors
+    /// [`PgError`] if the database cannot be reached, holds another election, or was edited
+    /// outside urna (naming the first row that disagrees).
+    pub fn open(url: &str, definition: &Path, signer: NoteSigner) -> Result<Self, PgError> {
+        let origin = signer.name().to_owned();
+        let verifier = signer.verifier();
+        drop(PgStore::open(url, definition, signer)?);
+        Ok(Self {
+            reader: Mutex::new(PgReader::connect(url)?),
+            definition: definition.to_owned(),
+            origin,
+            verifier,
+        })
+    }
+
+    fn reader(&self) -> MutexGuard<'_, PgReader> {
+        // A panic while reading leaves nothing half-done in the reader: keep using it.
+        self.reader
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+impl BundleSource for PgSource {
+    fn definition(&self) -> &Path {
+        &self.definition
+    }
+
+    fn definition_sha256(&self) -> Result<String, BundleError> {
+        Ok(self.reader().meta("definition_sha256")?.unwrap_or_default())
+    }
+
+    fn checkpoint_location(&self) -> String {
+        CHECKPOINT_LOCATION.to_owned()
+    }
+
+    fn log_vkey(&self) -> Result<String, BundleError> {
+        Ok(self.verifier.to_vkey())
+    }
+
+    fn published_checkpoint(&self) -> Result<Option<Vec<u8>>, BundleError> {
+        let Some(note) = self.reader().checkpoint()? else {
+            return Ok(None);
+        };
+        urna_tlog::checkpoint::open(&note, &self.origin, &self.verifier).map_err(|e| {
+            BundleError::Checkpoint {
+                location: CHECKPOINT_LOCATION.to_owned(),
+                reason: format!("not signed by the log key: {e}"),
+            }
+        })?;
+        Ok(Some(note))
+    }
+
+    fn read(&self, from: u64, to: u64) -> Result<Vec<Vec<u8>>, BundleError> {
+        Ok(self.reader().notes(from, to)?)
+    }
+
+    fn place_tile(&self, rel: &str, dst: &Path) -> Result<bool, BundleError> {
+        let Some(bytes) = self.reader().tile(rel)? else {
+            return Err(BundleError::Log(format!(
+                "PostgreSQL table `tiles` holds no {rel}, which the checkpoint needs"
+            )));
+        };
+        place_tile_bytes(rel, &bytes, dst)
+    }
+
+    fn scan(&self, _sha: &[u8; 32]) -> Result<Option<Vec<u8>>, BundleError> {
+        Ok(None)
+    }
+
+    fn witness_policy(&self) -> Result<Option<crate::WitnessPolicy>, BundleError> {
+        Ok(None)
+    }
+}
