@@ -378,10 +378,13 @@ pub fn verify(
                     report.counts.files_listed =
                         unexpected_files(source, &compared.paths, &named, &mut found)?;
                     // What a web server answers at its root is the page its visitors see: it
-                    // must be the bundle's index.html, checked above.
-                    if let Some(root) = source.fetch_root()?
-                        && source.fetch("index.html")?.as_deref() != Some(root.as_slice())
-                    {
+                    // must be the bundle's index.html, that is the page urna renders (the
+                    // bundle's own copy is compared with it above).
+                    let index = public::WEB_FILES
+                        .iter()
+                        .find(|(path, _)| *path == public::INDEX_HTML)
+                        .map_or(&[][..], |(_, bytes)| *bytes);
+                    if source.root_equals(index)? == Some(false) {
                         found.push(
                             Discrepancy::new(
                                 Kind::FileMismatch,

@@ -249,12 +249,14 @@ pub trait Source: Sync {
         Ok(None)
     }
 
-    /// What the source answers for its root itself (a web server's `/`, the page a visitor
-    /// sees), if that is something other than a file of the bundle; `None` for a directory.
+    /// Whether what the source answers for its root itself (a web server's `/`, the page a
+    /// visitor sees) is exactly `expected`; `None` for a source whose root is not something
+    /// other than a file of the bundle (a directory), or a root with nothing to answer. Read
+    /// as it arrives, at most one byte more than `expected`, as [`Source::equals`] reads.
     ///
     /// # Errors
     /// As [`Source::fetch`].
-    fn fetch_root(&self) -> Result<Option<Vec<u8>>, SourceError> {
+    fn root_equals(&self, _expected: &[u8]) -> Result<Option<bool>, SourceError> {
         Ok(None)
     }
 }
@@ -713,7 +715,9 @@ impl Source for HttpSource {
             })
     }
 
-    fn fetch_root(&self) -> Result<Option<Vec<u8>>, SourceError> {
+    /// Compares the root's answer as it arrives, like [`Source::equals`]: a mirror that
+    /// answers `/` with an endless body costs a chunk of memory, not a gigabyte.
+    fn root_equals(&self, expected: &[u8]) -> Result<Option<bool>, SourceError> {
         let url = format!("{}/", self.base);
         let http = |reason: String| SourceError::Http {
             url: url.clone(),
@@ -726,13 +730,10 @@ impl Source for HttpSource {
             .map_err(|e| http(self.reason(&e)))?;
         match resp.status().as_u16() {
             200 => {
-                let mut bytes = Vec::new();
-                resp.body_mut()
-                    .as_reader()
-                    .take(MAX_FILE_BYTES + 1)
-                    .read_to_end(&mut bytes)
-                    .map_err(|e| http(e.to_string()))?;
-                Ok(Some(bytes))
+                let mut body = resp.body_mut().as_reader().take(expected.len() as u64 + 1);
+                same_bytes(&mut body, expected)
+                    .map(Some)
+                    .map_err(|e| http(e.to_string()))
             }
             // No page at the root: nothing there to mislead a visitor.
             404 | 410 => Ok(None),
@@ -1047,6 +1048,80 @@ mod tests {
         assert_eq!(
             s.equals("v1/results.json", &[b'x'; 100_000]).unwrap(),
             Some(false)
+        );
+        // Regression: the page at `/` was read whole, up to a gigabyte, to be compared with
+        // index.html. It is compared as it arrives, like any derived file.
+        assert_eq!(s.root_equals(b"<!doctype html>").unwrap(), Some(false));
+    }
+
+    /// A server answering `/` with `status` and `body`, once per connection.
+    fn root_server(status: &'static str, body: &'static [u8]) -> u16 {
+        use std::io::Write as _;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(mut conn) = conn else { return };
+                let mut request = [0u8; 4096];
+                let _ = conn.read(&mut request);
+                let head = format!(
+                    "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = conn.write_all(head.as_bytes());
+                let _ = conn.write_all(body);
+            }
+        });
+        port
+    }
+
+    #[test]
+    fn the_root_page_is_compared_with_the_expected_bytes() {
+        let page: &[u8] = b"<!doctype html><title>results</title>";
+        let same = HttpSource::new(&format!(
+            "http://127.0.0.1:{}/",
+            root_server("200 OK", page)
+        ))
+        .unwrap();
+        assert_eq!(same.root_equals(page).unwrap(), Some(true));
+        // One byte more, one byte less, or another byte: not the page.
+        assert_eq!(
+            same.root_equals(&page[..page.len() - 1]).unwrap(),
+            Some(false)
+        );
+        assert_eq!(
+            same.root_equals(&[page, b"x"].concat()).unwrap(),
+            Some(false)
+        );
+        let other = HttpSource::new(&format!(
+            "http://127.0.0.1:{}/",
+            root_server("200 OK", b"<!doctype html><title>resulTs</title>")
+        ))
+        .unwrap();
+        assert_eq!(other.root_equals(page).unwrap(), Some(false));
+        let none = HttpSource::new(&format!(
+            "http://127.0.0.1:{}/",
+            root_server("404 Not Found", b"")
+        ))
+        .unwrap();
+        assert_eq!(none.root_equals(page).unwrap(), None);
+        let broken = HttpSource::new(&format!(
+            "http://127.0.0.1:{}/",
+            root_server("500 Internal Server Error", b"")
+        ))
+        .unwrap();
+        let err = broken.root_equals(page).unwrap_err().to_string();
+        assert!(err.contains("HTTP 500"), "{err}");
+        // A directory has no root page of its own.
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("checkpoint"), b"").unwrap();
+        std::fs::write(dir.path().join("index.html"), b"other").unwrap();
+        assert_eq!(
+            DirSource::open(dir.path())
+                .unwrap()
+                .root_equals(page)
+                .unwrap(),
+            None
         );
     }
 }
