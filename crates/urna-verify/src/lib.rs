@@ -55,7 +55,10 @@
 //!    hash to its name; otherwise [`Kind::BlobUnnamed`]), or the precompressed
 //!    copy `<file>.gz` of such a file, if it decompresses to exactly that file's bytes
 //!    (otherwise [`Kind::GzMismatch`]); anything else is [`Kind::FileUnexpected`]. Over
-//!    HTTP every file is asked for as it is (`Accept-Encoding: identity`). A web server cannot be listed, so over HTTP only what the log
+//!    HTTP every derived file is asked for as it is (`Accept-Encoding: identity`) and again as a
+//!    browser asks for it (`Accept-Encoding: gzip`): what arrives then, decoded, must be the same
+//!    file, or it is a [`Kind::GzMismatch`] (a server with precompressed copies sends browsers
+//!    the copy, never the file). A web server cannot be listed, so over HTTP only what the log
 //!    and the definition name is fetched, and the report says so (`files_listed` is `None`);
 //!    what the server answers at the bundle's root (the page visitors see) must be `index.html`.
 //!
@@ -1299,16 +1302,48 @@ fn is_sha256_hex(name: &str) -> bool {
 /// Directory of the bundle's content-addressed files.
 const BLOB_DIR: &str = "blob/sha256/";
 
+/// What a browser is sent for the file at `path` (a web server's precompressed copy, see
+/// [`Source::encoded_reader`]) compared with `expected`: a [`Kind::GzMismatch`] if it decodes
+/// to other bytes.
+fn served_encoded(
+    source: &dyn Source,
+    path: &str,
+    expected: &[u8],
+) -> Result<Option<Discrepancy>, SourceError> {
+    let Some(served) = source.encoded_reader(path)? else {
+        return Ok(None);
+    };
+    // At most one byte more than the file; a body that cannot be decoded is not the file.
+    let mut served = std::io::Read::take(served, expected.len() as u64 + 1);
+    let same = source::same_bytes(&mut served, expected).unwrap_or(false);
+    if same {
+        return Ok(None);
+    }
+    Ok(Some(
+        Discrepancy::new(
+            Kind::GzMismatch,
+            format!(
+                "{path}: asked for as a browser asks (Accept-Encoding: gzip), the server \
+                     sends other bytes than the file ({} bytes recomputed from the log), \
+                     which is what every reader's browser shows",
+                expected.len()
+            ),
+        )
+        .file(path),
+    ))
+}
+
 /// Compares a derived file with the recomputed bytes: piece by piece first
 /// ([`Source::equals`]), so an identical file is never held in memory; only a file that
-/// differs is fetched whole, to name where.
+/// differs is fetched whole, to name where. An identical file is compared again as a
+/// browser is sent it ([`served_encoded`]).
 pub(crate) fn compare_file(
     source: &dyn Source,
     path: &str,
     expected: &[u8],
 ) -> Result<Option<Discrepancy>, SourceError> {
     let published = match source.equals(path, expected)? {
-        Some(true) => return Ok(None),
+        Some(true) => return served_encoded(source, path, expected),
         Some(false) => source.fetch(path)?,
         None => None,
     };

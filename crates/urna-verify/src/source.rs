@@ -213,6 +213,22 @@ pub trait Source: Sync {
         Ok(self.fetch(path)?.map(|bytes| bytes == expected))
     }
 
+    /// The file at `path` as a browser is sent it (asked for with `Accept-Encoding: gzip`),
+    /// decoded, to be read piece by piece: a web server with precompressed copies (nginx's
+    /// `gzip_static`, `urna serve`) sends a browser the copy `<path>.gz`, never the file
+    /// [`Source::equals`] compared. `None` for a source that serves no encodings (a directory,
+    /// whose `.gz` copies are checked as files) or has no such file. A body that cannot be
+    /// decoded fails as it is read.
+    ///
+    /// # Errors
+    /// [`SourceError`] if the source cannot be read.
+    fn encoded_reader(
+        &self,
+        _path: &str,
+    ) -> Result<Option<Box<dyn std::io::Read + '_>>, SourceError> {
+        Ok(None)
+    }
+
     /// The file at `path` to be read piece by piece; `None` if there is no such file. A
     /// source that can read a file piece by piece overrides it, so that a large file is never
     /// held whole; by default it is the fetched bytes.
@@ -717,6 +733,48 @@ impl Source for HttpSource {
 
     /// Compares the root's answer as it arrives, like [`Source::equals`]: a mirror that
     /// answers `/` with an endless body costs a chunk of memory, not a gigabyte.
+    /// Asks for the file with `Accept-Encoding: gzip`, as every browser does; decodes the
+    /// body if the server says `Content-Encoding: gzip`.
+    fn encoded_reader(
+        &self,
+        path: &str,
+    ) -> Result<Option<Box<dyn std::io::Read + '_>>, SourceError> {
+        checked_path(path)?;
+        let url = self.url(path);
+        let http = |reason: String| SourceError::Http {
+            url: url.clone(),
+            reason,
+        };
+        let resp = self
+            .agent
+            .get(&url)
+            .header("Accept-Encoding", "gzip")
+            .call()
+            .map_err(|e| http(self.reason(&e)))?;
+        match resp.status().as_u16() {
+            200 => {}
+            404 | 410 => return Ok(None),
+            status => return Err(http(format!("HTTP {status}"))),
+        }
+        let encoding = resp
+            .headers()
+            .get("content-encoding")
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.trim().to_ascii_lowercase());
+        let body = resp.into_body().into_reader();
+        Ok(Some(match encoding.as_deref() {
+            None | Some("identity") => Box::new(body),
+            Some("gzip" | "x-gzip") => Box::new(flate2::read::GzDecoder::new(body)),
+            // An encoding that was not asked for: no browser that asked for gzip reads it.
+            Some(other) => {
+                let other = other.to_owned();
+                Box::new(Unreadable(format!(
+                    "Content-Encoding {other}, which was not asked for"
+                )))
+            }
+        }))
+    }
+
     fn root_equals(&self, expected: &[u8]) -> Result<Option<bool>, SourceError> {
         let url = format!("{}/", self.base);
         let http = |reason: String| SourceError::Http {
@@ -746,8 +804,20 @@ impl Source for HttpSource {
     }
 }
 
+/// A body no reader can decode: every read fails with why.
+struct Unreadable(String);
+
+impl std::io::Read for Unreadable {
+    fn read(&mut self, _buf: &mut [u8]) -> std::io::Result<usize> {
+        Err(std::io::Error::other(self.0.clone()))
+    }
+}
+
 /// Whether `reader` yields exactly `expected`, read a chunk at a time.
-fn same_bytes(reader: &mut impl std::io::Read, expected: &[u8]) -> std::io::Result<bool> {
+pub(crate) fn same_bytes(
+    reader: &mut impl std::io::Read,
+    expected: &[u8],
+) -> std::io::Result<bool> {
     let mut buf = vec![0u8; COMPARE_CHUNK];
     let mut at = 0;
     loop {
@@ -1073,6 +1143,89 @@ mod tests {
             }
         });
         port
+    }
+
+    /// A server answering every request with `plain`, or, to a request that accepts gzip,
+    /// with `encoding` and `encoded` (nginx's `gzip_static` sending `<path>.gz`).
+    fn encoding_server(plain: &'static [u8], encoding: &'static str, encoded: Vec<u8>) -> u16 {
+        use std::io::Write as _;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(mut conn) = conn else { return };
+                let mut request = [0u8; 4096];
+                let n = conn.read(&mut request).unwrap_or(0);
+                let request = String::from_utf8_lossy(&request[..n]).to_ascii_lowercase();
+                let (head, body) = if request.contains("accept-encoding: gzip") {
+                    (
+                        format!("Content-Encoding: {encoding}\r\n"),
+                        encoded.as_slice(),
+                    )
+                } else {
+                    (String::new(), plain)
+                };
+                let _ = conn.write_all(
+                    format!(
+                        "HTTP/1.1 200 OK\r\n{head}Content-Length: {}\r\nConnection: close\r\n\r\n",
+                        body.len()
+                    )
+                    .as_bytes(),
+                );
+                let _ = conn.write_all(body);
+            }
+        });
+        port
+    }
+
+    fn gzip(bytes: &[u8]) -> Vec<u8> {
+        use std::io::Write as _;
+        let mut z = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        z.write_all(bytes).unwrap();
+        z.finish().unwrap()
+    }
+
+    /// Regression: over HTTP every file was asked for as it is (`Accept-Encoding: identity`),
+    /// but a server with precompressed copies sends each browser the copy instead; a copy with
+    /// other seats than the file was never looked at, and the bundle was VERIFIED.
+    #[test]
+    fn what_a_browser_is_sent_is_compared_too() {
+        let file: &'static [u8] = br#"{"seats":{"AP":74}}"#;
+        let source = |encoding, encoded| {
+            HttpSource::new(&format!(
+                "http://127.0.0.1:{}/",
+                encoding_server(file, encoding, encoded)
+            ))
+            .unwrap()
+        };
+        // The copy decodes to the file: nothing to report.
+        let honest = source("gzip", gzip(file));
+        assert_eq!(honest.equals("v1/results.json", file).unwrap(), Some(true));
+        assert_eq!(
+            crate::compare_file(&honest, "v1/results.json", file).unwrap(),
+            None
+        );
+        // Another copy, a copy that is no gzip, or an encoding not asked for: a gz-mismatch.
+        for (encoding, encoded) in [
+            ("gzip", gzip(br#"{"seats":{"AP":75}}"#)),
+            ("gzip", gzip(&[file, b" "].concat())),
+            ("gzip", file.to_vec()),
+            ("br", file.to_vec()),
+        ] {
+            let s = source(encoding, encoded);
+            assert_eq!(s.equals("v1/results.json", file).unwrap(), Some(true));
+            let d = crate::compare_file(&s, "v1/results.json", file)
+                .unwrap()
+                .expect("what a browser is sent is not the file");
+            assert_eq!(d.kind, crate::Kind::GzMismatch, "{encoding}");
+            assert!(d.message.contains("Accept-Encoding: gzip"), "{}", d.message);
+        }
+        // A server that compresses nothing sends the file itself to a browser too.
+        let plain = source("identity", file.to_vec());
+        assert_eq!(
+            crate::compare_file(&plain, "v1/results.json", file).unwrap(),
+            None
+        );
     }
 
     #[test]
