@@ -1305,7 +1305,7 @@ const BLOB_DIR: &str = "blob/sha256/";
 /// What a browser is sent for the file at `path` (a web server's precompressed copy, see
 /// [`Source::encoded_reader`]) compared with `expected`: a [`Kind::GzMismatch`] if it decodes
 /// to other bytes.
-fn served_encoded(
+pub(crate) fn served_encoded(
     source: &dyn Source,
     path: &str,
     expected: &[u8],
