@@ -661,6 +661,46 @@ fn bare_name(presented: &str) -> &str {
 }
 
 impl HttpSource {
+    /// GETs `url`, with `Accept-Encoding: gzip` if `gzip` (else as it is), and reads the body
+    /// decoded: `None` for 404 or 410, an error for another status than 200.
+    fn get_decoded(
+        &self,
+        url: &str,
+        gzip: bool,
+    ) -> Result<Option<Box<dyn std::io::Read + '_>>, SourceError> {
+        let http = |reason: String| SourceError::Http {
+            url: url.to_owned(),
+            reason,
+        };
+        let mut request = self.agent.get(url);
+        if gzip {
+            request = request.header("Accept-Encoding", "gzip");
+        }
+        let resp = request.call().map_err(|e| http(self.reason(&e)))?;
+        match resp.status().as_u16() {
+            200 => {}
+            404 | 410 => return Ok(None),
+            status => return Err(http(format!("HTTP {status}"))),
+        }
+        let encoding = resp
+            .headers()
+            .get("content-encoding")
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.trim().to_ascii_lowercase());
+        let body = resp.into_body().into_reader();
+        Ok(Some(match encoding.as_deref() {
+            None | Some("identity") => Box::new(body),
+            Some("gzip" | "x-gzip") if gzip => Box::new(flate2::read::GzDecoder::new(body)),
+            // An encoding that was not asked for: no client that asked so reads it.
+            Some(other) => {
+                let other = other.to_owned();
+                Box::new(Unreadable(format!(
+                    "Content-Encoding {other}, which was not asked for"
+                )))
+            }
+        }))
+    }
+
     /// GETs a bundle path: the response and its URL when the server answers 200, `None` for
     /// 404 or 410 (no such file), an error for anything else.
     fn get(
@@ -740,63 +780,26 @@ impl Source for HttpSource {
         path: &str,
     ) -> Result<Option<Box<dyn std::io::Read + '_>>, SourceError> {
         checked_path(path)?;
-        let url = self.url(path);
-        let http = |reason: String| SourceError::Http {
-            url: url.clone(),
-            reason,
-        };
-        let resp = self
-            .agent
-            .get(&url)
-            .header("Accept-Encoding", "gzip")
-            .call()
-            .map_err(|e| http(self.reason(&e)))?;
-        match resp.status().as_u16() {
-            200 => {}
-            404 | 410 => return Ok(None),
-            status => return Err(http(format!("HTTP {status}"))),
-        }
-        let encoding = resp
-            .headers()
-            .get("content-encoding")
-            .and_then(|v| v.to_str().ok())
-            .map(|v| v.trim().to_ascii_lowercase());
-        let body = resp.into_body().into_reader();
-        Ok(Some(match encoding.as_deref() {
-            None | Some("identity") => Box::new(body),
-            Some("gzip" | "x-gzip") => Box::new(flate2::read::GzDecoder::new(body)),
-            // An encoding that was not asked for: no browser that asked for gzip reads it.
-            Some(other) => {
-                let other = other.to_owned();
-                Box::new(Unreadable(format!(
-                    "Content-Encoding {other}, which was not asked for"
-                )))
-            }
-        }))
+        self.get_decoded(&self.url(path), true)
     }
 
+    /// Compares the root's answer as it arrives, like [`Source::equals`], both as it is and
+    /// as a browser is sent it (`Accept-Encoding: gzip`, decoded): a mirror that answers `/`
+    /// with an endless body costs a chunk of memory, not a gigabyte.
     fn root_equals(&self, expected: &[u8]) -> Result<Option<bool>, SourceError> {
         let url = format!("{}/", self.base);
-        let http = |reason: String| SourceError::Http {
-            url: url.clone(),
-            reason,
-        };
-        let mut resp = self
-            .agent
-            .get(&url)
-            .call()
-            .map_err(|e| http(self.reason(&e)))?;
-        match resp.status().as_u16() {
-            200 => {
-                let mut body = resp.body_mut().as_reader().take(expected.len() as u64 + 1);
-                same_bytes(&mut body, expected)
-                    .map(Some)
-                    .map_err(|e| http(e.to_string()))
-            }
+        for gzip in [false, true] {
             // No page at the root: nothing there to mislead a visitor.
-            404 | 410 => Ok(None),
-            status => Err(http(format!("HTTP {status}"))),
+            let Some(body) = self.get_decoded(&url, gzip)? else {
+                return Ok(None);
+            };
+            let mut body = std::io::Read::take(body, expected.len() as u64 + 1);
+            // A body that cannot be decoded is not the page.
+            if !same_bytes(&mut body, expected).unwrap_or(false) {
+                return Ok(Some(false));
+            }
         }
+        Ok(Some(true))
     }
 
     fn concurrency(&self) -> usize {
@@ -1205,6 +1208,7 @@ mod tests {
             crate::compare_file(&honest, "v1/results.json", file).unwrap(),
             None
         );
+        assert_eq!(honest.root_equals(file).unwrap(), Some(true));
         // Another copy, a copy that is no gzip, or an encoding not asked for: a gz-mismatch.
         for (encoding, encoded) in [
             ("gzip", gzip(br#"{"seats":{"AP":75}}"#)),
@@ -1218,6 +1222,8 @@ mod tests {
                 .unwrap()
                 .expect("what a browser is sent is not the file");
             assert_eq!(d.kind, crate::Kind::GzMismatch, "{encoding}");
+            // And at the root, the page a visitor is sent.
+            assert_eq!(s.root_equals(file).unwrap(), Some(false), "{encoding}");
             assert!(d.message.contains("Accept-Encoding: gzip"), "{}", d.message);
         }
         // A server that compresses nothing sends the file itself to a browser too.
