@@ -571,6 +571,7 @@ pub(crate) fn establish_definition(
             );
             return Ok(None);
         }
+        found.extend(served_encoded(source, &path, &blob)?);
         match String::from_utf8(blob) {
             Ok(t) => texts.push(t),
             Err(_) => {
@@ -629,6 +630,9 @@ pub(crate) fn establish_definition(
             );
             return Ok(None);
         };
+        if sha256(&blob) == shapes.sha256 {
+            found.extend(served_encoded(source, &path, &blob)?);
+        }
         files = match files.with_shapes(&election, blob) {
             Ok(f) => f,
             Err(e) => {
@@ -958,7 +962,12 @@ fn check_scan(
         Some(bytes) => {
             let got = sha256(&bytes);
             if got == *sha {
-                return Ok(None);
+                // As a browser is sent it, too (a web server's precompressed copy).
+                return Ok(served_encoded(source, &path, &bytes)?.map(|d| {
+                    d.index(index)
+                        .station(Some(station.to_owned()))
+                        .field("scan")
+                }));
             }
             Discrepancy::new(
                 Kind::BlobMismatch,
@@ -1324,8 +1333,8 @@ pub(crate) fn served_encoded(
             Kind::GzMismatch,
             format!(
                 "{path}: asked for as a browser asks (Accept-Encoding: gzip), the server \
-                     sends other bytes than the file ({} bytes recomputed from the log), \
-                     which is what every reader's browser shows",
+                 sends other bytes than the {} bytes the file must hold, and every reader's browser \
+                 is sent those",
                 expected.len()
             ),
         )
