@@ -1333,8 +1333,8 @@ pub(crate) fn served_encoded(
             Kind::GzMismatch,
             format!(
                 "{path}: asked for as a browser asks (Accept-Encoding: gzip), the server \
-                 sends other bytes than the {} bytes the file must hold, and every reader's browser \
-                 is sent those",
+                 sends other bytes than the {} bytes the file must hold, and every reader's \
+                 browser is sent those",
                 expected.len()
             ),
         )
