@@ -96,6 +96,8 @@ pub(crate) fn check_keys(
     };
     let (wrong, listed) = read_keys(&bytes, trust);
     found.extend(wrong);
+    // As a browser is sent it, too: the results page reads the keys there.
+    found.extend(crate::served_encoded(source, KEYS_JSON, &bytes)?);
     Ok(listed)
 }
 
