@@ -117,11 +117,16 @@ pub(crate) fn import(csv: &Path, data: &Path, shapes: Option<&Path>) -> Result<E
         toml,
         "# Albania, parliamentary election of 25 April 2021, imported by `urna import --format albania-2021`.\n\n\
          [election]\nid = \"al-2021-assembly\"\nname = \"Albania parliamentary election 2021\"\ndate = \"2021-04-25\"\n\
-         provenance = \"historical results imported from per-station CSV ({}); never signed at source: station keys were generated at import and the import signed each station's published numbers\"\n\n\
+         provenance = {}\n\n\
          [stations]\nfile = \"stations.csv\"\n\n[[contests]]\nid = \"assembly\"\nname = \"Assembly of Albania\"\nlists = [{}]\n\n",
-        csv.file_name()
-            .map(|f| f.to_string_lossy().into_owned())
-            .unwrap_or_default(),
+        toml_string(&format!(
+            "historical results imported from per-station CSV ({}); never signed at source: \
+             station keys were generated at import and the import signed each station's \
+             published numbers",
+            csv.file_name()
+                .map(|f| f.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        )),
         LISTS
             .iter()
             .map(|(l, _)| format!("\"{l}\""))
@@ -144,9 +149,11 @@ pub(crate) fn import(csv: &Path, data: &Path, shapes: Option<&Path>) -> Result<E
         let _ = write!(
             toml,
             "# District shapes converted from {} (see `urna import --help`).\n[shapes]\nfile = \"{SHAPES_FILE}\"\nsha256 = \"{}\"\n\n",
-            shp.file_name()
-                .map(|f| f.to_string_lossy().into_owned())
-                .unwrap_or_default(),
+            toml_string(
+                &shp.file_name()
+                    .map(|f| f.to_string_lossy().into_owned())
+                    .unwrap_or_default()
+            ),
             urna_model::protocol::hex(&urna_model::intake::sha256(geojson.as_bytes()))
         );
     }
@@ -164,13 +171,15 @@ pub(crate) fn import(csv: &Path, data: &Path, shapes: Option<&Path>) -> Result<E
     for (id, name) in &districts {
         let _ = write!(
             toml,
-            "[[units]]\nid = \"{id}\"\nname = \"{name}\"\nparent = \"AL\"\n\n"
+            "[[units]]\nid = \"{id}\"\nname = {}\nparent = \"AL\"\n\n",
+            toml_string(name)
         );
     }
     for (id, (name, parent)) in &municipalities {
         let _ = write!(
             toml,
-            "[[units]]\nid = \"{id}\"\nname = \"{name}\"\nparent = \"{parent}\"\n\n"
+            "[[units]]\nid = \"{id}\"\nname = {}\nparent = \"{parent}\"\n\n",
+            toml_string(name)
         );
     }
     let mut stations = format!("{STATIONS_HEADER}\n");
@@ -238,6 +247,14 @@ pub(crate) fn import(csv: &Path, data: &Path, shapes: Option<&Path>) -> Result<E
     let r = store.tally(urna_model::definition::ContestIdx(0))?;
     crate::report::write_summary(&mut std::io::stdout().lock(), store.election(), &r)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// `s` as a TOML string, quotes, backslashes and line breaks escaped: the place names and
+/// file names written into the definition come from the imported files, and one written
+/// between plain quotes could end its string and add keys or tables of its own (move a
+/// municipality's stations into another district, add an authority).
+fn toml_string(s: &str) -> String {
+    toml::Value::String(s.to_owned()).to_string()
 }
 
 /// An identifier from a place name: ASCII letters and digits, other characters as `-`.

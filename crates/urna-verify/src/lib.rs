@@ -55,7 +55,10 @@
 //!    hash to its name; otherwise [`Kind::BlobUnnamed`]), or the precompressed
 //!    copy `<file>.gz` of such a file, if it decompresses to exactly that file's bytes
 //!    (otherwise [`Kind::GzMismatch`]); anything else is [`Kind::FileUnexpected`]. Over
-//!    HTTP every file is asked for as it is (`Accept-Encoding: identity`). A web server cannot be listed, so over HTTP only what the log
+//!    HTTP every derived file is asked for as it is (`Accept-Encoding: identity`) and again as a
+//!    browser asks for it (`Accept-Encoding: gzip`): what arrives then, decoded, must be the same
+//!    file, or it is a [`Kind::GzMismatch`] (a server with precompressed copies sends browsers
+//!    the copy, never the file). A web server cannot be listed, so over HTTP only what the log
 //!    and the definition name is fetched, and the report says so (`files_listed` is `None`);
 //!    what the server answers at the bundle's root (the page visitors see) must be `index.html`.
 //!
@@ -378,10 +381,13 @@ pub fn verify(
                     report.counts.files_listed =
                         unexpected_files(source, &compared.paths, &named, &mut found)?;
                     // What a web server answers at its root is the page its visitors see: it
-                    // must be the bundle's index.html, checked above.
-                    if let Some(root) = source.fetch_root()?
-                        && source.fetch("index.html")?.as_deref() != Some(root.as_slice())
-                    {
+                    // must be the bundle's index.html, that is the page urna renders (the
+                    // bundle's own copy is compared with it above).
+                    let index = public::WEB_FILES
+                        .iter()
+                        .find(|(path, _)| *path == public::INDEX_HTML)
+                        .map_or(&[][..], |(_, bytes)| *bytes);
+                    if source.root_equals(index)? == Some(false) {
                         found.push(
                             Discrepancy::new(
                                 Kind::FileMismatch,
@@ -565,6 +571,7 @@ pub(crate) fn establish_definition(
             );
             return Ok(None);
         }
+        found.extend(served_encoded(source, &path, &blob)?);
         match String::from_utf8(blob) {
             Ok(t) => texts.push(t),
             Err(_) => {
@@ -623,6 +630,9 @@ pub(crate) fn establish_definition(
             );
             return Ok(None);
         };
+        if sha256(&blob) == shapes.sha256 {
+            found.extend(served_encoded(source, &path, &blob)?);
+        }
         files = match files.with_shapes(&election, blob) {
             Ok(f) => f,
             Err(e) => {
@@ -952,7 +962,12 @@ fn check_scan(
         Some(bytes) => {
             let got = sha256(&bytes);
             if got == *sha {
-                return Ok(None);
+                // As a browser is sent it, too (a web server's precompressed copy).
+                return Ok(served_encoded(source, &path, &bytes)?.map(|d| {
+                    d.index(index)
+                        .station(Some(station.to_owned()))
+                        .field("scan")
+                }));
             }
             Discrepancy::new(
                 Kind::BlobMismatch,
@@ -1296,16 +1311,48 @@ fn is_sha256_hex(name: &str) -> bool {
 /// Directory of the bundle's content-addressed files.
 const BLOB_DIR: &str = "blob/sha256/";
 
+/// What a browser is sent for the file at `path` (a web server's precompressed copy, see
+/// [`Source::encoded_reader`]) compared with `expected`: a [`Kind::GzMismatch`] if it decodes
+/// to other bytes.
+pub(crate) fn served_encoded(
+    source: &dyn Source,
+    path: &str,
+    expected: &[u8],
+) -> Result<Option<Discrepancy>, SourceError> {
+    let Some(served) = source.encoded_reader(path)? else {
+        return Ok(None);
+    };
+    // At most one byte more than the file; a body that cannot be decoded is not the file.
+    let mut served = std::io::Read::take(served, expected.len() as u64 + 1);
+    let same = source::same_bytes(&mut served, expected).unwrap_or(false);
+    if same {
+        return Ok(None);
+    }
+    Ok(Some(
+        Discrepancy::new(
+            Kind::GzMismatch,
+            format!(
+                "{path}: asked for as a browser asks (Accept-Encoding: gzip), the server \
+                 sends other bytes than the {} bytes the file must hold, and every reader's \
+                 browser is sent those",
+                expected.len()
+            ),
+        )
+        .file(path),
+    ))
+}
+
 /// Compares a derived file with the recomputed bytes: piece by piece first
 /// ([`Source::equals`]), so an identical file is never held in memory; only a file that
-/// differs is fetched whole, to name where.
+/// differs is fetched whole, to name where. An identical file is compared again as a
+/// browser is sent it ([`served_encoded`]).
 pub(crate) fn compare_file(
     source: &dyn Source,
     path: &str,
     expected: &[u8],
 ) -> Result<Option<Discrepancy>, SourceError> {
     let published = match source.equals(path, expected)? {
-        Some(true) => return Ok(None),
+        Some(true) => return served_encoded(source, path, expected),
         Some(false) => source.fetch(path)?,
         None => None,
     };

@@ -258,7 +258,25 @@ fn stream_stations_csv(
     }
     let mut rest = [0u8; 1];
     let ended = matches!(crate::fill(&mut compare.published, &mut rest), Ok(0));
-    (compare.same && ended).then_some(Ok(None))
+    if !(compare.same && ended) {
+        return None;
+    }
+    // What a browser is sent for it (a web server's precompressed copy), compared the same
+    // way; a difference is named by the whole comparison.
+    let served = match source.encoded_reader(public::STATIONS_CSV) {
+        Ok(Some(r)) => r,
+        Ok(None) => return Some(Ok(None)),
+        Err(err) => return Some(Err(err)),
+    };
+    let compare = Compare {
+        published: served,
+        scratch: Vec::new(),
+        same: true,
+        error: None,
+    };
+    let mut compare = public::write_stations_csv(e, replay, compare).ok()?;
+    let ended = matches!(crate::fill(&mut compare.published, &mut rest), Ok(0));
+    (compare.same && compare.error.is_none() && ended).then_some(Ok(None))
 }
 
 /// A writer that compares what is written with what `published` reads, without keeping it.

@@ -213,6 +213,22 @@ pub trait Source: Sync {
         Ok(self.fetch(path)?.map(|bytes| bytes == expected))
     }
 
+    /// The file at `path` as a browser is sent it (asked for with `Accept-Encoding: gzip`),
+    /// decoded, to be read piece by piece: a web server with precompressed copies (nginx's
+    /// `gzip_static`, `urna serve`) sends a browser the copy `<path>.gz`, never the file
+    /// [`Source::equals`] compared. `None` for a source that serves no encodings (a directory,
+    /// whose `.gz` copies are checked as files) or has no such file. A body that cannot be
+    /// decoded fails as it is read.
+    ///
+    /// # Errors
+    /// [`SourceError`] if the source cannot be read.
+    fn encoded_reader(
+        &self,
+        _path: &str,
+    ) -> Result<Option<Box<dyn std::io::Read + '_>>, SourceError> {
+        Ok(None)
+    }
+
     /// The file at `path` to be read piece by piece; `None` if there is no such file. A
     /// source that can read a file piece by piece overrides it, so that a large file is never
     /// held whole; by default it is the fetched bytes.
@@ -249,12 +265,14 @@ pub trait Source: Sync {
         Ok(None)
     }
 
-    /// What the source answers for its root itself (a web server's `/`, the page a visitor
-    /// sees), if that is something other than a file of the bundle; `None` for a directory.
+    /// Whether what the source answers for its root itself (a web server's `/`, the page a
+    /// visitor sees) is exactly `expected`; `None` for a source whose root is not something
+    /// other than a file of the bundle (a directory), or a root with nothing to answer. Read
+    /// as it arrives, at most one byte more than `expected`, as [`Source::equals`] reads.
     ///
     /// # Errors
     /// As [`Source::fetch`].
-    fn fetch_root(&self) -> Result<Option<Vec<u8>>, SourceError> {
+    fn root_equals(&self, _expected: &[u8]) -> Result<Option<bool>, SourceError> {
         Ok(None)
     }
 }
@@ -643,6 +661,46 @@ fn bare_name(presented: &str) -> &str {
 }
 
 impl HttpSource {
+    /// GETs `url`, with `Accept-Encoding: gzip` if `gzip` (else as it is), and reads the body
+    /// decoded: `None` for 404 or 410, an error for another status than 200.
+    fn get_decoded(
+        &self,
+        url: &str,
+        gzip: bool,
+    ) -> Result<Option<Box<dyn std::io::Read + '_>>, SourceError> {
+        let http = |reason: String| SourceError::Http {
+            url: url.to_owned(),
+            reason,
+        };
+        let mut request = self.agent.get(url);
+        if gzip {
+            request = request.header("Accept-Encoding", "gzip");
+        }
+        let resp = request.call().map_err(|e| http(self.reason(&e)))?;
+        match resp.status().as_u16() {
+            200 => {}
+            404 | 410 => return Ok(None),
+            status => return Err(http(format!("HTTP {status}"))),
+        }
+        let encoding = resp
+            .headers()
+            .get("content-encoding")
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.trim().to_ascii_lowercase());
+        let body = resp.into_body().into_reader();
+        Ok(Some(match encoding.as_deref() {
+            None | Some("identity") => Box::new(body),
+            Some("gzip" | "x-gzip") if gzip => Box::new(flate2::read::GzDecoder::new(body)),
+            // An encoding that was not asked for: no client that asked so reads it.
+            Some(other) => {
+                let other = other.to_owned();
+                Box::new(Unreadable(format!(
+                    "Content-Encoding {other}, which was not asked for"
+                )))
+            }
+        }))
+    }
+
     /// GETs a bundle path: the response and its URL when the server answers 200, `None` for
     /// 404 or 410 (no such file), an error for anything else.
     fn get(
@@ -713,31 +771,35 @@ impl Source for HttpSource {
             })
     }
 
-    fn fetch_root(&self) -> Result<Option<Vec<u8>>, SourceError> {
+    /// Compares the root's answer as it arrives, like [`Source::equals`]: a mirror that
+    /// answers `/` with an endless body costs a chunk of memory, not a gigabyte.
+    /// Asks for the file with `Accept-Encoding: gzip`, as every browser does; decodes the
+    /// body if the server says `Content-Encoding: gzip`.
+    fn encoded_reader(
+        &self,
+        path: &str,
+    ) -> Result<Option<Box<dyn std::io::Read + '_>>, SourceError> {
+        checked_path(path)?;
+        self.get_decoded(&self.url(path), true)
+    }
+
+    /// Compares the root's answer as it arrives, like [`Source::equals`], both as it is and
+    /// as a browser is sent it (`Accept-Encoding: gzip`, decoded): a mirror that answers `/`
+    /// with an endless body costs a chunk of memory, not a gigabyte.
+    fn root_equals(&self, expected: &[u8]) -> Result<Option<bool>, SourceError> {
         let url = format!("{}/", self.base);
-        let http = |reason: String| SourceError::Http {
-            url: url.clone(),
-            reason,
-        };
-        let mut resp = self
-            .agent
-            .get(&url)
-            .call()
-            .map_err(|e| http(self.reason(&e)))?;
-        match resp.status().as_u16() {
-            200 => {
-                let mut bytes = Vec::new();
-                resp.body_mut()
-                    .as_reader()
-                    .take(MAX_FILE_BYTES + 1)
-                    .read_to_end(&mut bytes)
-                    .map_err(|e| http(e.to_string()))?;
-                Ok(Some(bytes))
-            }
+        for gzip in [false, true] {
             // No page at the root: nothing there to mislead a visitor.
-            404 | 410 => Ok(None),
-            status => Err(http(format!("HTTP {status}"))),
+            let Some(body) = self.get_decoded(&url, gzip)? else {
+                return Ok(None);
+            };
+            let mut body = std::io::Read::take(body, expected.len() as u64 + 1);
+            // A body that cannot be decoded is not the page.
+            if !same_bytes(&mut body, expected).unwrap_or(false) {
+                return Ok(Some(false));
+            }
         }
+        Ok(Some(true))
     }
 
     fn concurrency(&self) -> usize {
@@ -745,8 +807,20 @@ impl Source for HttpSource {
     }
 }
 
+/// A body no reader can decode: every read fails with why.
+struct Unreadable(String);
+
+impl std::io::Read for Unreadable {
+    fn read(&mut self, _buf: &mut [u8]) -> std::io::Result<usize> {
+        Err(std::io::Error::other(self.0.clone()))
+    }
+}
+
 /// Whether `reader` yields exactly `expected`, read a chunk at a time.
-fn same_bytes(reader: &mut impl std::io::Read, expected: &[u8]) -> std::io::Result<bool> {
+pub(crate) fn same_bytes(
+    reader: &mut impl std::io::Read,
+    expected: &[u8],
+) -> std::io::Result<bool> {
     let mut buf = vec![0u8; COMPARE_CHUNK];
     let mut at = 0;
     loop {
@@ -1047,6 +1121,166 @@ mod tests {
         assert_eq!(
             s.equals("v1/results.json", &[b'x'; 100_000]).unwrap(),
             Some(false)
+        );
+        // Regression: the page at `/` was read whole, up to a gigabyte, to be compared with
+        // index.html. It is compared as it arrives, like any derived file.
+        assert_eq!(s.root_equals(b"<!doctype html>").unwrap(), Some(false));
+    }
+
+    /// A server answering `/` with `status` and `body`, once per connection.
+    fn root_server(status: &'static str, body: &'static [u8]) -> u16 {
+        use std::io::Write as _;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(mut conn) = conn else { return };
+                let mut request = [0u8; 4096];
+                let _ = conn.read(&mut request);
+                let head = format!(
+                    "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = conn.write_all(head.as_bytes());
+                let _ = conn.write_all(body);
+            }
+        });
+        port
+    }
+
+    /// A server answering every request with `plain`, or, to a request that accepts gzip,
+    /// with `encoding` and `encoded` (nginx's `gzip_static` sending `<path>.gz`).
+    fn encoding_server(plain: &'static [u8], encoding: &'static str, encoded: Vec<u8>) -> u16 {
+        use std::io::Write as _;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(mut conn) = conn else { return };
+                let mut request = [0u8; 4096];
+                let n = conn.read(&mut request).unwrap_or(0);
+                let request = String::from_utf8_lossy(&request[..n]).to_ascii_lowercase();
+                let (head, body) = if request.contains("accept-encoding: gzip") {
+                    (
+                        format!("Content-Encoding: {encoding}\r\n"),
+                        encoded.as_slice(),
+                    )
+                } else {
+                    (String::new(), plain)
+                };
+                let _ = conn.write_all(
+                    format!(
+                        "HTTP/1.1 200 OK\r\n{head}Content-Length: {}\r\nConnection: close\r\n\r\n",
+                        body.len()
+                    )
+                    .as_bytes(),
+                );
+                let _ = conn.write_all(body);
+            }
+        });
+        port
+    }
+
+    fn gzip(bytes: &[u8]) -> Vec<u8> {
+        use std::io::Write as _;
+        let mut z = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        z.write_all(bytes).unwrap();
+        z.finish().unwrap()
+    }
+
+    /// Regression: over HTTP every file was asked for as it is (`Accept-Encoding: identity`),
+    /// but a server with precompressed copies sends each browser the copy instead; a copy with
+    /// other seats than the file was never looked at, and the bundle was VERIFIED.
+    #[test]
+    fn what_a_browser_is_sent_is_compared_too() {
+        let file: &'static [u8] = br#"{"seats":{"AP":74}}"#;
+        let source = |encoding, encoded| {
+            HttpSource::new(&format!(
+                "http://127.0.0.1:{}/",
+                encoding_server(file, encoding, encoded)
+            ))
+            .unwrap()
+        };
+        // The copy decodes to the file: nothing to report.
+        let honest = source("gzip", gzip(file));
+        assert_eq!(honest.equals("v1/results.json", file).unwrap(), Some(true));
+        assert_eq!(
+            crate::compare_file(&honest, "v1/results.json", file).unwrap(),
+            None
+        );
+        assert_eq!(honest.root_equals(file).unwrap(), Some(true));
+        // Another copy, a copy that is no gzip, or an encoding not asked for: a gz-mismatch.
+        for (encoding, encoded) in [
+            ("gzip", gzip(br#"{"seats":{"AP":75}}"#)),
+            ("gzip", gzip(&[file, b" "].concat())),
+            ("gzip", file.to_vec()),
+            ("br", file.to_vec()),
+        ] {
+            let s = source(encoding, encoded);
+            assert_eq!(s.equals("v1/results.json", file).unwrap(), Some(true));
+            let d = crate::compare_file(&s, "v1/results.json", file)
+                .unwrap()
+                .expect("what a browser is sent is not the file");
+            assert_eq!(d.kind, crate::Kind::GzMismatch, "{encoding}");
+            // And at the root, the page a visitor is sent.
+            assert_eq!(s.root_equals(file).unwrap(), Some(false), "{encoding}");
+            assert!(d.message.contains("Accept-Encoding: gzip"), "{}", d.message);
+        }
+        // A server that compresses nothing sends the file itself to a browser too.
+        let plain = source("identity", file.to_vec());
+        assert_eq!(
+            crate::compare_file(&plain, "v1/results.json", file).unwrap(),
+            None
+        );
+    }
+
+    #[test]
+    fn the_root_page_is_compared_with_the_expected_bytes() {
+        let page: &[u8] = b"<!doctype html><title>results</title>";
+        let same = HttpSource::new(&format!(
+            "http://127.0.0.1:{}/",
+            root_server("200 OK", page)
+        ))
+        .unwrap();
+        assert_eq!(same.root_equals(page).unwrap(), Some(true));
+        // One byte more, one byte less, or another byte: not the page.
+        assert_eq!(
+            same.root_equals(&page[..page.len() - 1]).unwrap(),
+            Some(false)
+        );
+        assert_eq!(
+            same.root_equals(&[page, b"x"].concat()).unwrap(),
+            Some(false)
+        );
+        let other = HttpSource::new(&format!(
+            "http://127.0.0.1:{}/",
+            root_server("200 OK", b"<!doctype html><title>resulTs</title>")
+        ))
+        .unwrap();
+        assert_eq!(other.root_equals(page).unwrap(), Some(false));
+        let none = HttpSource::new(&format!(
+            "http://127.0.0.1:{}/",
+            root_server("404 Not Found", b"")
+        ))
+        .unwrap();
+        assert_eq!(none.root_equals(page).unwrap(), None);
+        let broken = HttpSource::new(&format!(
+            "http://127.0.0.1:{}/",
+            root_server("500 Internal Server Error", b"")
+        ))
+        .unwrap();
+        let err = broken.root_equals(page).unwrap_err().to_string();
+        assert!(err.contains("HTTP 500"), "{err}");
+        // A directory has no root page of its own.
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("checkpoint"), b"").unwrap();
+        std::fs::write(dir.path().join("index.html"), b"other").unwrap();
+        assert_eq!(
+            DirSource::open(dir.path())
+                .unwrap()
+                .root_equals(page)
+                .unwrap(),
+            None
         );
     }
 }

@@ -92,3 +92,73 @@ fn albania_2021_import_quarantines_the_106_inconsistent_protocols() {
     }
     assert!(seats.is_object());
 }
+
+/// Regression: the import wrote the CSV's place names between plain quotes into the
+/// definition, so a municipality name could end its string and go on as TOML. Here the name
+/// of Bashkia Berat moves its stations into the district of Tirana and adds a unit: imported
+/// so, the seats came out PS 73 and LSI 5 instead of the official 74 and 4. Now the name is
+/// written as one TOML string, the stations stay in Berat and the seats are the official ones.
+#[test]
+fn a_place_name_in_the_csv_is_a_name_not_toml() {
+    let dir = tempfile::tempdir().unwrap();
+    let name = "Bashkia Berat\"\nparent = \"AL-Tirane\"\n[[units]]\nid = \"AL-q\"\nname = \"Q";
+    let mut rdr = csv::Reader::from_path(shared_data(CSV_2021)).unwrap();
+    let headers = rdr.headers().unwrap().clone();
+    let muni = headers.iter().position(|h| h == "Municipality").unwrap();
+    let csv_path = dir.path().join("renamed.csv");
+    let mut out = csv::Writer::from_path(&csv_path).unwrap();
+    out.write_record(&headers).unwrap();
+    let mut renamed = 0;
+    for r in rdr.records() {
+        let r = r.unwrap();
+        let row: Vec<&str> = r
+            .iter()
+            .enumerate()
+            .map(|(i, f)| {
+                if i == muni && f == "Bashkia Berat" {
+                    renamed += 1;
+                    name
+                } else {
+                    f
+                }
+            })
+            .collect();
+        out.write_record(&row).unwrap();
+    }
+    out.flush().unwrap();
+    assert!(renamed > 0);
+    let data = dir.path().join("al");
+    run(
+        &[
+            "import",
+            "--format",
+            "albania-2021",
+            "--csv",
+            p(&csv_path),
+            "--data",
+            p(&data),
+        ],
+        0,
+    );
+    let definition: toml::Value =
+        toml::from_str(&std::fs::read_to_string(data.join("election.toml")).unwrap()).unwrap();
+    let units = definition["units"].as_array().unwrap();
+    let unit = units
+        .iter()
+        .find(|u| u["name"].as_str() == Some(name))
+        .expect("the municipality keeps its name, whole");
+    assert_eq!(unit["parent"].as_str(), Some("AL-Berat"));
+    assert!(!units.iter().any(|u| u["id"].as_str() == Some("AL-q")));
+    let text = run(&["seats", "--rules", "albania", "--data", p(&data)], 0);
+    for (list, want) in [("PS", 74), ("PD", 59), ("LSI", 4), ("PSD", 3)] {
+        let row = text
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(list))
+            .unwrap();
+        assert_eq!(
+            row.split_whitespace().last(),
+            Some(want.to_string().as_str()),
+            "{text}"
+        );
+    }
+}

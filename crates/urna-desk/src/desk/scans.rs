@@ -15,12 +15,13 @@ use crate::db::{self, Role};
 pub use urna_model::scan::{MAX_SCAN, scan_kind};
 
 impl Desk {
-    /// Keeps the scan of a protocol of the centre (typist or coordinator), replacing the
-    /// protocol's earlier scan if it is not signed yet.
+    /// Keeps the scan of a protocol of the centre (a typist: before anyone claims an entry of
+    /// its round, or holding one of them; or a coordinator), replacing the protocol's earlier scan if it is not signed yet.
     ///
     /// # Errors
-    /// [`Refusal`] for another role, a station outside the centre, a file too large or not a
-    /// PDF, JPEG or PNG, or a protocol already signed.
+    /// [`Refusal`] for another role, a typist whose protocol others key, a station
+    /// outside the centre, a file too large or not a PDF, JPEG or PNG, or a protocol already
+    /// signed.
     pub fn upload_scan(
         &self,
         s: &Session,
@@ -62,6 +63,37 @@ impl Desk {
                 "signed",
                 format!("protocol {subject} is signed; its scan cannot change"),
             ));
+        }
+        // A typist attaches the scan of a paper they key: once an entry of the round is
+        // claimed, only a typist who holds one of its two entries may. Any other typist of the
+        // centre could otherwise swap the scan the signed note will name, unseen by the two
+        // who key it. (Before anyone claims the round, the typist who picks up the paper may
+        // attach it first.)
+        if u.role == Role::Typist {
+            let (mine, claimed): (bool, bool) = conn.query_row(
+                "SELECT COALESCE(MAX(e.typist = ?3), 0), COUNT(e.id) > 0 FROM protocols p \
+                 JOIN entries e ON e.contest = p.contest AND e.station = p.station \
+                 AND e.round = p.round WHERE p.contest = ?1 AND p.station = ?2",
+                params![contest, station, u.id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?;
+            if claimed && !mine {
+                db::audit(
+                    &conn,
+                    &u.name,
+                    "refused-scan",
+                    &subject,
+                    "the round's entries are other typists'",
+                )?;
+                return Err(Refusal::new(
+                    403,
+                    "not-your-entry",
+                    format!(
+                        "scan: protocol {subject} is keyed by other typists; only they, or a \
+                         coordinator, may attach its scan"
+                    ),
+                ));
+            }
         }
         conn.execute(
             "INSERT OR IGNORE INTO scans (sha256, kind, bytes) VALUES (?1, ?2, ?3)",

@@ -319,6 +319,27 @@ fn a_scan_is_checked_kept_by_its_hash_and_named_in_the_signed_note() {
         &png,
     );
     assert_eq!((status, v["error"].as_str()), (403, Some("outside-centre")));
+    // Before anyone keys it, the typist who picks up the paper attaches its scan. Once the
+    // round's entries are claimed, only their typists (ty1 here) may replace it: a third
+    // typist, holding no entry of it, may not swap it. A coordinator may.
+    let (status, v) = upload(&ty1, path, Some(&ty1.csrf.clone()), &png);
+    assert_eq!(status, 200, "{v}");
+    let a = ty1.post(
+        "/api/claim",
+        json!({"contest": "assembly", "station": "S0"}),
+    );
+    assert_eq!(a.status, 200, "{}", a.json);
+    let (status, v) = upload(&ty1, path, Some(&ty1.csrf.clone()), &png);
+    assert_eq!(status, 200, "{v}");
+    let ty3 = Client::first_login(s.addr, "ty3");
+    let mut other = png.clone();
+    other.push(0);
+    let (status, v) = upload(&ty3, path, Some(&ty3.csrf.clone()), &other);
+    assert_eq!((status, v["error"].as_str()), (403, Some("not-your-entry")));
+    let co = Client::first_login(s.addr, "co");
+    let (status, v) = upload(&co, path, Some(&co.csrf.clone()), &other);
+    assert_eq!(status, 200, "{v}");
+    // The coordinator's scan was the last; ty1 attaches the paper again.
     let (status, v) = upload(&ty1, path, Some(&ty1.csrf.clone()), &png);
     assert_eq!(status, 200, "{v}");
     let hash = urna_model::protocol::hex(&sha256(&png));
@@ -345,6 +366,11 @@ fn a_scan_is_checked_kept_by_its_hash_and_named_in_the_signed_note() {
     assert_eq!(kept, "image/png");
     let trail = audit_actions(&s);
     assert!(trail.iter().any(|(a, x, _)| a == "ty1" && x == "scan"));
+    assert!(
+        trail
+            .iter()
+            .any(|(a, x, _)| a == "ty3" && x == "refused-scan")
+    );
     assert!(
         trail
             .iter()
