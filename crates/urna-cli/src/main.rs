@@ -194,6 +194,11 @@ enum Command {
         /// missing; every `urna serve --store` node reads it.
         #[arg(long, value_name = "FILE")]
         log_key: Option<PathBuf>,
+        /// With a PostgreSQL --store: the witness policy (`quorum = k`, `[[witness]]` tables,
+        /// as a data directory's witnesses.toml), kept in the database so that every node
+        /// cosigns and publishes under it. A data directory reads DATA/witnesses.toml instead.
+        #[arg(long, value_name = "FILE")]
+        witnesses: Option<PathBuf>,
     },
     /// Ingest signed notes: note files, note packs (.notes) or directories of them.
     Ingest {
@@ -550,10 +555,16 @@ fn run(cli: Cli) -> Result<ExitCode> {
             data,
             store,
             log_key,
+            witnesses,
         } => {
             let data = match (data, store) {
                 (_, Some(url)) if pg_cmd::is_url(&url) => {
-                    return pg_cmd::init(&url, &definition, log_key.as_deref());
+                    return pg_cmd::init(
+                        &url,
+                        &definition,
+                        log_key.as_deref(),
+                        witnesses.as_deref(),
+                    );
                 }
                 (Some(d), _) => d,
                 (None, Some(dir)) => PathBuf::from(dir),
@@ -562,6 +573,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
             if log_key.is_some() {
                 bail!(
                     "--log-key: only with a PostgreSQL --store (a data directory keeps its log key in secrets/log.key)"
+                );
+            }
+            if witnesses.is_some() {
+                bail!(
+                    "--witnesses: only with a PostgreSQL --store (a data directory reads its policy from DATA/witnesses.toml)"
                 );
             }
             let store = Store::init(&data, &definition)

@@ -49,16 +49,31 @@ pub(crate) fn log_key(path: &Path, definition: &Path, create: bool) -> Result<No
 }
 
 /// `urna init --store URL --definition D --log-key FILE`.
-pub(crate) fn init(url: &str, definition: &Path, key: Option<&Path>) -> Result<ExitCode> {
+pub(crate) fn init(
+    url: &str,
+    definition: &Path,
+    key: Option<&Path>,
+    witnesses: Option<&Path>,
+) -> Result<ExitCode> {
     let Some(key) = key else {
         bail!(
             "--log-key: required with a PostgreSQL --store (the log's private key file, created if missing; every `urna serve --store` node reads it)"
         );
     };
+    // Checked before anything is created, so that a bad policy leaves the database empty.
+    let policy = witnesses
+        .map(urna_server::publish::read_policy_file)
+        .transpose()
+        .context("--witnesses")?;
     let signer = log_key(key, definition, true)?;
     let vkey = signer.verifier().to_vkey();
-    let store = urna_pg::PgStore::init(url, definition, signer)
+    let mut store = urna_pg::PgStore::init(url, definition, signer)
         .with_context(|| "initialising the PostgreSQL store (--store)")?;
+    if let Some(p) = &policy {
+        store
+            .set_witness_policy(p)
+            .context("storing the witness policy (--witnesses)")?;
+    }
     let e = store.election();
     out!(
         "initialised the PostgreSQL store for {} ({}): {} stations, {} units, {} lists, {} rules; definition sha256:{}",
@@ -75,6 +90,20 @@ pub(crate) fn init(url: &str, definition: &Path, key: Option<&Path>) -> Result<E
         "secret key: {} (give it to every `urna serve --store` node)",
         key.display()
     );
+    if let Some(p) = &policy {
+        let parsed = urna_server::WitnessPolicy::from_toml(&p.toml)?;
+        out!(
+            "witnesses:  {} of {} ({}); a checkpoint is published once they cosign it",
+            parsed.quorum,
+            parsed.witnesses.len(),
+            parsed
+                .witnesses
+                .iter()
+                .map(|w| w.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
 

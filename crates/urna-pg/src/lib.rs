@@ -31,6 +31,7 @@
 mod intake;
 pub mod nodes;
 mod sequencer;
+pub mod witnesses;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -47,12 +48,13 @@ pub use intake::PgAcks;
 pub use sequencer::PgSequencer;
 
 /// Schema version written in `meta`; bumped by append-only migrations.
-const SCHEMA_VERSION: &str = "2";
+const SCHEMA_VERSION: &str = "3";
 
 /// The migrations, in order: migration `i` takes schema `i` to schema `i + 1`.
-const MIGRATIONS: [&str; 2] = [
+const MIGRATIONS: [&str; 3] = [
     include_str!("../migrations/0001_entries.sql"),
     include_str!("../migrations/0002_nodes.sql"),
+    include_str!("../migrations/0003_witnesses.sql"),
 ];
 
 /// Why an operation on the PostgreSQL store failed.
@@ -244,6 +246,15 @@ impl PgStore {
         Ok(())
     }
 
+    /// Sets the witness policy every node cosigns and publishes under (`urna init --store …
+    /// --witnesses FILE`), replacing one set before. The caller checks the policy first.
+    ///
+    /// # Errors
+    /// [`PgError::Db`].
+    pub fn set_witness_policy(&mut self, policy: &witnesses::StoredPolicy) -> Result<(), PgError> {
+        witnesses::set_policy(&mut self.client, policy)
+    }
+
     /// The election.
     pub fn election(&self) -> &Election {
         &self.election
@@ -373,6 +384,23 @@ impl PgStore {
             return Err(PgError::Setup(format!(
                 "table `sequencer` says {signed} entries were signed but holds no checkpoint"
             )));
+        }
+        if let Some(note) = witnesses::published(&mut tx)? {
+            let (cp, _) = urna_tlog::checkpoint::open(&note, &origin, &verifier)
+                .map_err(|e| PgError::Setup(format!("table `published`, checkpoint: {e}")))?;
+            let size = cp.size.0;
+            let stored: i64 = tx.query_one("SELECT size FROM published", &[])?.get(0);
+            if from_sql(stored) != size || size > signed {
+                return Err(PgError::Setup(format!(
+                    "table `published` holds size {stored} and a checkpoint of {size} entries, but the log signed {signed}: the database was edited outside urna"
+                )));
+            }
+            if tree.root_at(size)? != cp.root {
+                return Err(StoreError::Log(format!(
+                    "the stored entries do not hash to the root of the published (cosigned) checkpoint of {size} entries: the database was changed"
+                ))
+                .into());
+            }
         }
         let next: i64 = tx
             .query_one("SELECT next_idx FROM intake_head", &[])?
@@ -550,6 +578,27 @@ impl PgReader {
             .client
             .query_one("SELECT checkpoint FROM sequencer", &[])?
             .get(0))
+    }
+
+    /// The checkpoint the log publishes: with a witness policy, the latest one a quorum of
+    /// the witnesses cosigned (`None` before the first); without one, the sequencer's.
+    ///
+    /// # Errors
+    /// [`PgError::Db`].
+    pub fn published_checkpoint(&mut self) -> Result<Option<Vec<u8>>, PgError> {
+        if self.witness_policy()?.is_some() {
+            witnesses::published(&mut self.client)
+        } else {
+            self.checkpoint()
+        }
+    }
+
+    /// The witness policy, if one was set.
+    ///
+    /// # Errors
+    /// [`PgError::Db`].
+    pub fn witness_policy(&mut self) -> Result<Option<witnesses::StoredPolicy>, PgError> {
+        witnesses::policy(&mut self.client)
     }
 
     /// A tile by its C2SP tlog-tiles path, if written.
