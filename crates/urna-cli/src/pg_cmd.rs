@@ -122,6 +122,25 @@ pub(crate) fn status(url: &str) -> Result<ExitCode> {
         c.signed,
         c.entries.saturating_sub(c.signed)
     );
+    // A store of schema 2 has no witness tables: its checkpoints are published as signed.
+    match urna_pg::witnesses::policy(&mut client).ok().flatten() {
+        Some(_) => {
+            let published = urna_pg::witnesses::published(&mut client)
+                .context("--store")?
+                .as_deref()
+                .and_then(urna_store::log::checkpoint_size)
+                .unwrap_or(0);
+            if published >= c.signed {
+                out!("published:  checkpoint {published}, cosigned by the witnesses (up to date)");
+            } else {
+                out!(
+                    "published:  checkpoint {published}, cosigned by the witnesses: LAGGING by {} entries (a witness down or the quorum missing; see the sequencing node's log, or `urna log publish --store`)",
+                    c.signed - published
+                );
+            }
+        }
+        None => out!("published:  the sequencer's checkpoint (no witness policy)"),
+    }
     if c.holder.is_empty() {
         out!("sequencer:  none yet");
     } else if c.lease_left_s >= 0.0 {

@@ -160,7 +160,9 @@ pub fn publish_round(
     }
     let row = tx.query_one("SELECT size FROM published FOR UPDATE", &[])?;
     let published_size = from_sql(row.get(0));
-    let latest: Option<Vec<u8>> = tx.query_one("SELECT checkpoint FROM sequencer", &[])?.get(0);
+    let latest: Option<Vec<u8>> = tx
+        .query_one("SELECT checkpoint FROM sequencer", &[])?
+        .get(0);
     let Some(latest) = latest else {
         return Ok(Round::NothingSigned);
     };

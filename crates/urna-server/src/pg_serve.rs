@@ -625,9 +625,9 @@ fn cosign_loop(config: &PgServeConfig, wake: &mpsc::Receiver<()>, state: &NodeSt
             Err(mpsc::RecvTimeoutError::Disconnected) => return,
         }
         let said = match crate::publish::publish_pg(&config.url, &verifier) {
-            Ok(
-                crate::publish::Published::NoWitnesses | crate::publish::Published::UpToDate(_),
-            ) => continue,
+            Ok(crate::publish::Published::NoWitnesses | crate::publish::Published::UpToDate(_)) => {
+                continue;
+            }
             Ok(outcome) => outcome.to_string(),
             Err(e) => format!("publishing: {e}"),
         };

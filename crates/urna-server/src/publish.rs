@@ -331,18 +331,22 @@ pub fn publish_pg(
         url,
         verifier.name(),
         verifier,
-        Box::new(|latest: &[u8], last_size: &mut BTreeMap<String, u64>, proof: &dyn Fn(u64, u64) -> Result<Vec<urna_tlog::Hash>, String>| {
-            let r = collect_cosignatures(
-                &policy,
-                latest,
-                last_size,
-                proof,
-                std::time::Duration::from_secs(10),
-            );
-            let note = r.cosigned_note.clone();
-            report = Some(r);
-            note
-        }),
+        Box::new(
+            |latest: &[u8],
+             last_size: &mut BTreeMap<String, u64>,
+             proof: &dyn Fn(u64, u64) -> Result<Vec<urna_tlog::Hash>, String>| {
+                let r = collect_cosignatures(
+                    &policy,
+                    latest,
+                    last_size,
+                    proof,
+                    std::time::Duration::from_secs(10),
+                );
+                let note = r.cosigned_note.clone();
+                report = Some(r);
+                note
+            },
+        ),
     )?;
     use urna_pg::witnesses::Round;
     Ok(match (round, report) {

@@ -107,7 +107,7 @@ impl Cluster {
 }
 
 impl Node {
-    fn kill9(&mut self) {
+    pub(crate) fn kill9(&mut self) {
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();
             let _ = c.wait();
