@@ -164,7 +164,7 @@ fn pg_witnesses_cosign_the_log_through_a_failover_and_publication_lags_while_one
         .to_owned();
     let log_arg = format!("{}={vkey}", vkey.split('+').next().unwrap());
     let start = |i: usize, init: bool| start_witness_on(d, names[i], &[&log_arg], init, &addrs[i]);
-    let mut witnesses = vec![Some(start(0, true)), Some(start(1, true))];
+    let mut witnesses = [Some(start(0, true)), Some(start(1, true))];
 
     // 2. Two nodes; protocols 0..100 through node a.
     let cluster = Cluster {
