@@ -305,17 +305,20 @@ enum Command {
     /// With `--store postgres://…` (and --definition, --log-key, --node) it runs one of several
     /// nodes on one PostgreSQL database: intake with receipts after commit, the sequencer
     /// (one node at a time holds the lease; another takes over within seconds when it dies),
-    /// `GET /checkpoint`, `/tile/…` and `/v1/status`. On that engine the live tally and
-    /// results, witnesses' cosignatures, the public bundle (write it with `urna publish
-    /// --store`), `/v1/proof/…`, scans and audit notes are not served yet.
+    /// the witnesses' cosignatures (with a policy set at `urna init --store … --witnesses`,
+    /// the sequencing node publishes each checkpoint once the quorum cosigned it),
+    /// `GET /checkpoint` (the published one), `/tile/…` and `/v1/status`. On that engine the
+    /// live tally and results, the public bundle (write it with `urna publish --store`),
+    /// `/v1/proof/…`, scans and audit notes are not served yet.
     #[command(long_about)]
     Serve(serve_cmd::ServeArgs),
     /// Write the static public bundle for the published checkpoint (serve `OUT/current`).
     ///
     /// With `--store postgres://…` (and --definition, --log-key) it checks every row of the
     /// PostgreSQL store as a node does at open, then writes the same bundle from the
-    /// sequencer's last signed checkpoint, the entries and the tiles in the database (no
-    /// witnesses on that engine yet: quorum 0).
+    /// published checkpoint (cosigned by the witnesses' quorum with a policy, named with it in
+    /// `v1/keys.json`; else the sequencer's last signed one, quorum 0), the entries and the
+    /// tiles in the database.
     #[command(long_about)]
     Publish(serve_cmd::PublishArgs),
     /// Send signed notes to `urna serve`, with retries and a store-and-forward queue;

@@ -15,17 +15,24 @@
 //!   checkpoint, so two would-be sequencers cannot both append.
 //! - **Open** ([`PgStore::open`]): every row is re-derived from its note and admitted again,
 //!   the derived tables are compared with the history that gives, and the tree is checked
-//!   against the last signed checkpoint: a database edited outside urna is refused.
+//!   against the last signed checkpoint and the published one: a database edited outside urna
+//!   is refused.
 //!
 //! - **Nodes** ([`nodes`]): each `urna serve` node's heartbeat row (intake count and rate,
 //!   whether it sequences), read by `urna status --store` and `GET /v1/status`.
+//! - **Witnesses** ([`witnesses`]): the witness policy (k of n, set at `urna init --store …
+//!   --witnesses FILE`), the size each witness last cosigned and the published (cosigned)
+//!   checkpoint, in the database so that every node agrees and a new sequencer goes on where
+//!   the last stopped; a publication round ([`witnesses::publish_round`]) under the
+//!   `published` row's lock, with consistency proofs from table `tiles`. The HTTP side (the
+//!   SQLite path's `collect_cosignatures`) is `urna_server::publish::publish_pg`'s.
 //! - **Reads for the bundle** ([`PgReader`]): the entries in order ([`PgReader::notes`]), the
-//!   tiles and the signed checkpoint, which `urna_server::pg_bundle` hands to the bundle writer
-//!   (`urna publish --store`) after a [`PgStore::open`] has checked every row.
+//!   tiles and the published checkpoint ([`PgReader::published_checkpoint`]: the cosigned one
+//!   with a witness policy, else the sequencer's), which `urna_server::pg_bundle` hands to the
+//!   bundle writer (`urna publish --store`) after a [`PgStore::open`] has checked every row.
 //!
 //! Out of scope (for now): the live tally, decisions' and audits' intake through the server,
-//! witnesses' cosignatures (the bundle publishes the sequencer's own signed checkpoint); station
-//! key revocations (`urna/revocation/v1`): intake here refuses them as a body of unknown type,
+//! changing the witness policy after init; station key revocations (`urna/revocation/v1`): intake here refuses them as a body of unknown type,
 //! and checks every station signature against the definition's keys.
 
 mod intake;
