@@ -180,7 +180,9 @@ pub(crate) fn run(cmd: LogCommand) -> Result<ExitCode> {
                         .with_context(|| {
                             format!("--log-key {}: not a signed-note private key", key.display())
                         })?;
-                    publish::publish_pg(&url, &signer.verifier())?
+                    let mut client =
+                        urna_pg::connect(&url).context("--store: connecting to PostgreSQL")?;
+                    publish::publish_pg(&mut client, &signer.verifier())?
                 }
                 (Some(data), _, _) => {
                     let store = open(&data)?;

@@ -122,14 +122,8 @@ pub(crate) fn status(url: &str) -> Result<ExitCode> {
         c.signed,
         c.entries.saturating_sub(c.signed)
     );
-    // A store of schema 2 has no witness tables: its checkpoints are published as signed.
-    match urna_pg::witnesses::policy(&mut client).ok().flatten() {
-        Some(_) => {
-            let published = urna_pg::witnesses::published(&mut client)
-                .context("--store")?
-                .as_deref()
-                .and_then(urna_store::log::checkpoint_size)
-                .unwrap_or(0);
+    match c.published {
+        Some(published) => {
             if published >= c.signed {
                 out!("published:  checkpoint {published}, cosigned by the witnesses (up to date)");
             } else {

@@ -139,7 +139,8 @@ pub type Cosign<'f> = dyn FnOnce(
     ) -> Option<Vec<u8>>
     + 'f;
 
-/// One publication round on its own connection to `url`: under the `published` row's lock
+/// One publication round on `client` (a connection of its own: the round is one transaction):
+/// under the `published` row's lock
 /// (one round at a time across every node and `urna log publish`), reads the latest checkpoint
 /// the sequencer signed; if it is newer than the published one, calls `cosign` with it, stores
 /// the witnesses' sizes it leaves, and publishes the note it returns, after checking that the
@@ -148,12 +149,11 @@ pub type Cosign<'f> = dyn FnOnce(
 /// # Errors
 /// [`PgError::Db`]; [`PgError::Setup`] if the note returned is not the checkpoint asked about.
 pub fn publish_round(
-    url: &str,
+    client: &mut Client,
     origin: &str,
     verifier: &NoteVerifier,
     cosign: Box<Cosign<'_>>,
 ) -> Result<Round, PgError> {
-    let mut client = crate::connect(url)?;
     let mut tx = client.transaction()?;
     if policy(&mut tx)?.is_none() {
         return Ok(Round::NoPolicy);

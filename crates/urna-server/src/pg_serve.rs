@@ -435,6 +435,7 @@ fn read(
                 election: &c.election,
                 entries: c.entries,
                 signed: c.signed,
+                published: c.published,
                 sequencer: SequencerBody {
                     holder: &c.holder,
                     epoch: c.epoch,
@@ -473,6 +474,9 @@ struct StatusBody<'a> {
     entries: u64,
     /// Size of the last signed checkpoint.
     signed: u64,
+    /// Size of the published checkpoint, cosigned by the witnesses' quorum (with a witness
+    /// policy; `null` without one, when the signed checkpoint is the published one).
+    published: Option<u64>,
     sequencer: SequencerBody<'a>,
     nodes: Vec<NodeBody<'a>>,
 }
@@ -614,6 +618,7 @@ const COSIGN_RETRY: Duration = Duration::from_secs(5);
 fn cosign_loop(config: &PgServeConfig, wake: &mpsc::Receiver<()>, state: &NodeState) {
     let verifier = config.signer.verifier();
     let mut last_said = String::new();
+    let mut client: Option<postgres::Client> = None;
     loop {
         match wake.recv_timeout(COSIGN_RETRY) {
             Ok(()) => while wake.try_recv().is_ok() {},
@@ -624,7 +629,17 @@ fn cosign_loop(config: &PgServeConfig, wake: &mpsc::Receiver<()>, state: &NodeSt
             }
             Err(mpsc::RecvTimeoutError::Disconnected) => return,
         }
-        let said = match crate::publish::publish_pg(&config.url, &verifier) {
+        let round = match client.as_mut() {
+            Some(c) => crate::publish::publish_pg(c, &verifier),
+            None => urna_pg::connect(&config.url)
+                .map_err(crate::publish::PublishError::from)
+                .and_then(|c| crate::publish::publish_pg(client.insert(c), &verifier)),
+        };
+        if round.is_err() {
+            // Connected again at the next round (the database restarted, or the link broke).
+            client = None;
+        }
+        let said = match round {
             Ok(crate::publish::Published::NoWitnesses | crate::publish::Published::UpToDate(_)) => {
                 continue;
             }

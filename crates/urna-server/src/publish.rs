@@ -314,21 +314,27 @@ pub fn pg_policy(reader: &mut urna_pg::PgReader) -> Result<Option<WitnessPolicy>
 
 /// Asks the witnesses of a PostgreSQL store's policy to cosign the latest checkpoint its
 /// sequencer signed, and publishes it (table `published`) once the quorum has cosigned: the
-/// same round as [`publish`], one at a time across every node of the database.
-/// `verifier` is the log key's.
+/// same round as [`publish`], one at a time across every node of the database, on `client`
+/// (a connection of its own). `verifier` is the log key's.
 ///
 /// # Errors
 /// [`PublishError`]: the database failing, or an invalid stored policy.
 pub fn publish_pg(
-    url: &str,
+    client: &mut postgres::Client,
     verifier: &urna_model::note::NoteVerifier,
 ) -> Result<Published, PublishError> {
-    let Some(policy) = pg_policy(&mut urna_pg::PgReader::connect(url)?)? else {
+    let Some(stored) = urna_pg::witnesses::policy(client)? else {
         return Ok(Published::NoWitnesses);
     };
+    let policy = parse_stored(&stored.toml, stored.ca_cert.as_deref()).map_err(|source| {
+        PublishError::Policy {
+            path: "PostgreSQL table `witness_policy`".into(),
+            source,
+        }
+    })?;
     let mut report = None;
     let round = urna_pg::witnesses::publish_round(
-        url,
+        client,
         verifier.name(),
         verifier,
         Box::new(

@@ -197,7 +197,7 @@ fn pg_witnesses_cosign_the_log_through_a_failover_and_publication_lags_while_one
             .unwrap();
     }
     // The nodes serve the cosigned checkpoint.
-    let served = reqwest_get(node_addrs[1], "/checkpoint");
+    let served = http_get(node_addrs[1], "/checkpoint");
     assert_eq!(
         urna_store::log::checkpoint_size(&served),
         Some(size),
@@ -296,6 +296,13 @@ fn pg_witnesses_cosign_the_log_through_a_failover_and_publication_lags_while_one
         status.contains(&format!("LAGGING by {} entries", signed - 201)),
         "{status}"
     );
+    let json = http_get(node_addrs[alive], "/v1/status");
+    let json: serde_json::Value = serde_json::from_slice(&json).unwrap();
+    assert_eq!(
+        (json["published"].as_u64(), json["signed"].as_u64()),
+        (Some(201), Some(signed)),
+        "{json}"
+    );
     assert!(
         log.lock().unwrap().contains("NOT published"),
         "{}",
@@ -328,7 +335,7 @@ fn pg_witnesses_cosign_the_log_through_a_failover_and_publication_lags_while_one
 }
 
 /// `GET path` of a node, the body.
-fn reqwest_get(addr: std::net::SocketAddr, path: &str) -> Vec<u8> {
+fn http_get(addr: std::net::SocketAddr, path: &str) -> Vec<u8> {
     use std::io::{Read as _, Write as _};
     let mut s = std::net::TcpStream::connect(addr).unwrap();
     write!(

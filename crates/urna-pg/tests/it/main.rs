@@ -514,8 +514,9 @@ fn a_publication_round_proves_consistency_from_the_tiles_table_and_publishes_onl
     let url = server.database("witness_round");
     let mut pg = PgStore::init(&url, &f.definition, signer.clone()).unwrap();
     let (origin, verifier) = (signer.name().to_owned(), signer.verifier());
-    let round = |cosign: Box<witnesses::Cosign<'_>>| {
-        witnesses::publish_round(&url, &origin, &verifier, cosign)
+    let mut client = urna_pg::connect(&url).unwrap();
+    let mut round = |cosign: Box<witnesses::Cosign<'_>>| {
+        witnesses::publish_round(&mut client, &origin, &verifier, cosign)
     };
     // Without a policy a round asks nobody.
     assert_eq!(
