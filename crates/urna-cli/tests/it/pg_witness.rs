@@ -259,9 +259,21 @@ fn pg_witnesses_cosign_the_log_through_a_failover_and_publication_lags_while_one
         "{}",
         log.lock().unwrap()
     );
+    // Each witness's state file holds the published checkpoint: it went on cosigning the new
+    // sequencer's tree, which extends what it cosigned before.
+    let (note, _) = published(&url).unwrap();
+    let root = urna_tlog::checkpoint::Checkpoint::parse_text(Note::parse(&note).unwrap().text())
+        .unwrap()
+        .root;
+    let origin = vkey.split('+').next().unwrap();
     for n in names {
-        let state = std::fs::read_to_string(d.join(format!("{n}.state"))).unwrap();
-        assert!(state.contains(&size.to_string()), "{n}: {state}");
+        let state: urna_tlog::witness::WitnessState =
+            serde_json::from_slice(&std::fs::read(d.join(format!("{n}.state"))).unwrap()).unwrap();
+        assert_eq!(
+            (state.logs[origin].size, state.logs[origin].root),
+            (size, root),
+            "{n}"
+        );
     }
 
     let out = publish();
