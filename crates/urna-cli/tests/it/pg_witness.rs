@@ -236,12 +236,14 @@ fn pg_witnesses_cosign_the_log_through_a_failover_and_publication_lags_while_one
     assert_eq!(code, Some(0), "{out}");
     assert!(out.contains("\nVERIFIED"), "{out}");
     assert!(out.contains("2 of 2"), "{out}");
-    // The bundle names the witnesses and the quorum.
+    // The bundle names the witnesses and the quorum, and has the NIST report (dated by the
+    // newest cosignature).
     let keys = std::fs::read_to_string(bundle.join("current/v1/keys.json")).unwrap();
     assert!(
         keys.contains(&wkeys[0]) && keys.contains(&wkeys[1]),
         "{keys}"
     );
+    assert!(bundle.join("current/cdf/election-report.json").is_file());
 
     // 3. The sequencing node is killed; the other continues the tree; both witnesses cosign.
     let mut admin = urna_pg::connect(&url).unwrap();
