@@ -644,6 +644,46 @@ fn the_postgres_commands_name_what_is_missing_or_wrong() {
         out.contains("--log-key: only with a PostgreSQL --store"),
         "{out}"
     );
+    let out = run(
+        &[
+            "init",
+            "--definition",
+            p(&def),
+            "--data",
+            p(&dir.path().join("d")),
+            "--witnesses",
+            "w.toml",
+        ],
+        2,
+    );
+    assert!(
+        out.contains("--witnesses: only with a PostgreSQL --store"),
+        "{out}"
+    );
+    let out = run(
+        &[
+            "init",
+            "--definition",
+            p(&def),
+            "--store",
+            url,
+            "--log-key",
+            p(&dir.path().join("k")),
+            "--witnesses",
+            p(&dir.path().join("missing.toml")),
+        ],
+        2,
+    );
+    assert!(
+        out.contains("--witnesses") && out.contains("missing.toml"),
+        "{out}"
+    );
+    assert!(
+        !dir.path().join("k").exists(),
+        "a bad policy must stop init first"
+    );
+    let out = run(&["log", "publish", "--store", url], 2);
+    assert!(out.contains("--log-key"), "{out}");
     let out = run(&["serve", "--store", url, "--listen", "127.0.0.1:0"], 2);
     assert!(
         out.contains("--definition and --log-key: required"),
