@@ -67,13 +67,8 @@ pub(crate) fn init(
         .context("--witnesses")?;
     let signer = log_key(key, definition, true)?;
     let vkey = signer.verifier().to_vkey();
-    let mut store = urna_pg::PgStore::init(url, definition, signer)
+    let store = urna_pg::PgStore::init_with_witnesses(url, definition, signer, policy.as_ref())
         .with_context(|| "initialising the PostgreSQL store (--store)")?;
-    if let Some(p) = &policy {
-        store
-            .set_witness_policy(p)
-            .context("storing the witness policy (--witnesses)")?;
-    }
     let e = store.election();
     out!(
         "initialised the PostgreSQL store for {} ({}): {} stations, {} units, {} lists, {} rules; definition sha256:{}",

@@ -156,6 +156,21 @@ impl PgStore {
     /// # Errors
     /// [`PgError::Setup`] if the definition is invalid or the database already holds a store.
     pub fn init(url: &str, definition: &Path, signer: NoteSigner) -> Result<Self, PgError> {
+        Self::init_with_witnesses(url, definition, signer, None)
+    }
+
+    /// As [`PgStore::init`], with the witness policy every node cosigns and publishes under
+    /// (`urna init --store … --witnesses FILE`; the caller checks it first), stored in the same
+    /// transaction as the schema and the genesis.
+    ///
+    /// # Errors
+    /// As [`PgStore::init`].
+    pub fn init_with_witnesses(
+        url: &str,
+        definition: &Path,
+        signer: NoteSigner,
+        witnesses: Option<&witnesses::StoredPolicy>,
+    ) -> Result<Self, PgError> {
         let election = load_definition(definition)?;
         check_signer(&election, &signer)?;
         let read = |p: &Path| {
@@ -206,6 +221,9 @@ impl PgStore {
             "INSERT INTO sequencer (epoch, holder, expires, size) VALUES (0, '', '-infinity', 0)",
             &[],
         )?;
+        if let Some(policy) = witnesses {
+            witnesses::set_policy(&mut tx, policy)?;
+        }
         tx.commit()?;
         Ok(Self {
             client,

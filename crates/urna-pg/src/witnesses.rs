@@ -35,7 +35,7 @@ pub struct StoredPolicy {
 ///
 /// # Errors
 /// [`PgError::Db`].
-pub fn set_policy(client: &mut Client, policy: &StoredPolicy) -> Result<(), PgError> {
+pub fn set_policy(client: &mut impl GenericClient, policy: &StoredPolicy) -> Result<(), PgError> {
     client.execute(
         "INSERT INTO witness_policy (policy, ca_cert) VALUES ($1, $2) \
          ON CONFLICT (one) DO UPDATE SET policy = EXCLUDED.policy, ca_cert = EXCLUDED.ca_cert",
