@@ -346,9 +346,29 @@ fn three_nodes_survive_sequencer_kills_and_a_database_restart_losing_no_receipt(
     let retries = Arc::new(AtomicU64::new(0));
     let deadline = Instant::now() + Duration::from_secs(600);
     let mut clients = Vec::new();
+    // A station's amendment goes with its protocol, to the same client, so that it is sent only
+    // after that protocol's receipt (another client could be further along its list).
+    let station = |note: &[u8]| {
+        let n = Note::parse(note).unwrap();
+        n.text()
+            .lines()
+            .find_map(|l| l.strip_prefix("station: "))
+            .unwrap()
+            .to_owned()
+    };
+    let client_of: HashMap<String, usize> = protocols
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (station(n), i % 3))
+        .collect();
     for c in 0..3usize {
         let mut mine: Vec<Vec<u8>> = protocols.iter().skip(c).step_by(3).cloned().collect();
-        mine.extend(amendments.iter().skip(c).step_by(3).cloned());
+        mine.extend(
+            amendments
+                .iter()
+                .filter(|a| client_of[&station(a)] == c)
+                .cloned(),
+        );
         let (addrs, verifier, stop, retries) = (
             addrs.clone(),
             verifier.clone(),
