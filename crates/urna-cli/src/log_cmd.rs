@@ -39,12 +39,20 @@ pub(crate) enum LogCommand {
         #[arg(long)]
         data: std::path::PathBuf,
     },
-    /// Ask the witnesses in `witnesses.toml` to cosign the latest checkpoint, and publish it
-    /// once the quorum has cosigned. Exit code 1 if the quorum was not reached.
+    /// Ask the witnesses in `witnesses.toml` (with a PostgreSQL --store, the policy in the
+    /// database) to cosign the latest checkpoint, and publish it once the quorum has cosigned.
+    /// Exit code 1 if the quorum was not reached.
     Publish {
         /// Data directory.
-        #[arg(long)]
-        data: std::path::PathBuf,
+        #[arg(long, required_unless_present = "store", conflicts_with = "store")]
+        data: Option<std::path::PathBuf>,
+        /// A PostgreSQL store (`postgres://…`): one publication round, taking turns with the
+        /// nodes' own.
+        #[arg(long, value_name = "URL", requires = "log_key")]
+        store: Option<String>,
+        /// With --store: the log's private key file (its verifier checks the checkpoints).
+        #[arg(long, value_name = "FILE")]
+        log_key: Option<std::path::PathBuf>,
     },
     /// Generate a new log key (named after the log's origin, as `urna init` makes it) into a
     /// new file (mode 0600), for `urna log rotate`; prints its verifier key.
@@ -155,9 +163,33 @@ pub(crate) fn run(cmd: LogCommand) -> Result<ExitCode> {
             );
             outp!("{}", String::from_utf8_lossy(&note));
         }
-        LogCommand::Publish { data } => {
-            let store = open(&data)?;
-            let outcome = publish::publish(&urna_store::log::PublicLog::open(store.dir())?)?;
+        LogCommand::Publish {
+            data,
+            store,
+            log_key,
+        } => {
+            let outcome = match (data, store, log_key) {
+                (_, Some(url), Some(key)) => {
+                    if !crate::pg_cmd::is_url(&url) {
+                        bail!("--store {url:?}: not a PostgreSQL URL (a data directory: --data)");
+                    }
+                    let skey = std::fs::read_to_string(&key).with_context(|| {
+                        format!("--log-key {}: reading the log's private key", key.display())
+                    })?;
+                    let signer = urna_model::note::NoteSigner::from_skey(skey.trim())
+                        .with_context(|| {
+                            format!("--log-key {}: not a signed-note private key", key.display())
+                        })?;
+                    let mut client =
+                        urna_pg::connect(&url).context("--store: connecting to PostgreSQL")?;
+                    publish::publish_pg(&mut client, &signer.verifier())?
+                }
+                (Some(data), _, _) => {
+                    let store = open(&data)?;
+                    publish::publish(&urna_store::log::PublicLog::open(store.dir())?)?
+                }
+                _ => bail!("--data or --store (with --log-key): the log to publish"),
+            };
             out!("{outcome}");
             if matches!(outcome, publish::Published::Lagging { .. }) {
                 return Ok(ExitCode::from(1));

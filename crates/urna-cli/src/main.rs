@@ -194,6 +194,11 @@ enum Command {
         /// missing; every `urna serve --store` node reads it.
         #[arg(long, value_name = "FILE")]
         log_key: Option<PathBuf>,
+        /// With a PostgreSQL --store: the witness policy (`quorum = k`, `[[witness]]` tables,
+        /// as a data directory's witnesses.toml), kept in the database so that every node
+        /// cosigns and publishes under it. A data directory reads DATA/witnesses.toml instead.
+        #[arg(long, value_name = "FILE")]
+        witnesses: Option<PathBuf>,
     },
     /// Ingest signed notes: note files, note packs (.notes) or directories of them.
     Ingest {
@@ -300,17 +305,20 @@ enum Command {
     /// With `--store postgres://…` (and --definition, --log-key, --node) it runs one of several
     /// nodes on one PostgreSQL database: intake with receipts after commit, the sequencer
     /// (one node at a time holds the lease; another takes over within seconds when it dies),
-    /// `GET /checkpoint`, `/tile/…` and `/v1/status`. On that engine the live tally and
-    /// results, witnesses' cosignatures, the public bundle (write it with `urna publish
-    /// --store`), `/v1/proof/…`, scans and audit notes are not served yet.
+    /// the witnesses' cosignatures (with a policy set at `urna init --store … --witnesses`,
+    /// the sequencing node publishes each checkpoint once the quorum cosigned it),
+    /// `GET /checkpoint` (the published one), `/tile/…` and `/v1/status`. On that engine the
+    /// live tally and results, the public bundle (write it with `urna publish --store`),
+    /// `/v1/proof/…`, scans and audit notes are not served yet.
     #[command(long_about)]
     Serve(serve_cmd::ServeArgs),
     /// Write the static public bundle for the published checkpoint (serve `OUT/current`).
     ///
     /// With `--store postgres://…` (and --definition, --log-key) it checks every row of the
     /// PostgreSQL store as a node does at open, then writes the same bundle from the
-    /// sequencer's last signed checkpoint, the entries and the tiles in the database (no
-    /// witnesses on that engine yet: quorum 0).
+    /// published checkpoint (cosigned by the witnesses' quorum with a policy, named with it in
+    /// `v1/keys.json`; else the sequencer's last signed one, quorum 0), the entries and the
+    /// tiles in the database.
     #[command(long_about)]
     Publish(serve_cmd::PublishArgs),
     /// Send signed notes to `urna serve`, with retries and a store-and-forward queue;
@@ -550,10 +558,16 @@ fn run(cli: Cli) -> Result<ExitCode> {
             data,
             store,
             log_key,
+            witnesses,
         } => {
             let data = match (data, store) {
                 (_, Some(url)) if pg_cmd::is_url(&url) => {
-                    return pg_cmd::init(&url, &definition, log_key.as_deref());
+                    return pg_cmd::init(
+                        &url,
+                        &definition,
+                        log_key.as_deref(),
+                        witnesses.as_deref(),
+                    );
                 }
                 (Some(d), _) => d,
                 (None, Some(dir)) => PathBuf::from(dir),
@@ -562,6 +576,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
             if log_key.is_some() {
                 bail!(
                     "--log-key: only with a PostgreSQL --store (a data directory keeps its log key in secrets/log.key)"
+                );
+            }
+            if witnesses.is_some() {
+                bail!(
+                    "--witnesses: only with a PostgreSQL --store (a data directory reads its policy from DATA/witnesses.toml)"
                 );
             }
             let store = Store::init(&data, &definition)

@@ -49,15 +49,25 @@ pub(crate) fn log_key(path: &Path, definition: &Path, create: bool) -> Result<No
 }
 
 /// `urna init --store URL --definition D --log-key FILE`.
-pub(crate) fn init(url: &str, definition: &Path, key: Option<&Path>) -> Result<ExitCode> {
+pub(crate) fn init(
+    url: &str,
+    definition: &Path,
+    key: Option<&Path>,
+    witnesses: Option<&Path>,
+) -> Result<ExitCode> {
     let Some(key) = key else {
         bail!(
             "--log-key: required with a PostgreSQL --store (the log's private key file, created if missing; every `urna serve --store` node reads it)"
         );
     };
+    // Checked before anything is created, so that a bad policy leaves the database empty.
+    let policy = witnesses
+        .map(urna_server::publish::read_policy_file)
+        .transpose()
+        .context("--witnesses")?;
     let signer = log_key(key, definition, true)?;
     let vkey = signer.verifier().to_vkey();
-    let store = urna_pg::PgStore::init(url, definition, signer)
+    let store = urna_pg::PgStore::init_with_witnesses(url, definition, signer, policy.as_ref())
         .with_context(|| "initialising the PostgreSQL store (--store)")?;
     let e = store.election();
     out!(
@@ -75,6 +85,20 @@ pub(crate) fn init(url: &str, definition: &Path, key: Option<&Path>) -> Result<E
         "secret key: {} (give it to every `urna serve --store` node)",
         key.display()
     );
+    if let Some(p) = &policy {
+        let parsed = urna_server::WitnessPolicy::from_toml(&p.toml)?;
+        out!(
+            "witnesses:  {} of {} ({}); a checkpoint is published once they cosign it",
+            parsed.quorum,
+            parsed.witnesses.len(),
+            parsed
+                .witnesses
+                .iter()
+                .map(|w| w.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -93,6 +117,19 @@ pub(crate) fn status(url: &str) -> Result<ExitCode> {
         c.signed,
         c.entries.saturating_sub(c.signed)
     );
+    match c.published {
+        Some(published) => {
+            if published >= c.signed {
+                out!("published:  checkpoint {published}, cosigned by the witnesses (up to date)");
+            } else {
+                out!(
+                    "published:  checkpoint {published}, cosigned by the witnesses: LAGGING by {} entries (a witness down or the quorum missing; see the sequencing node's log, or `urna log publish --store`)",
+                    c.signed - published
+                );
+            }
+        }
+        None => out!("published:  the sequencer's checkpoint (no witness policy)"),
+    }
     if c.holder.is_empty() {
         out!("sequencer:  none yet");
     } else if c.lease_left_s >= 0.0 {

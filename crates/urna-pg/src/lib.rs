@@ -15,22 +15,30 @@
 //!   checkpoint, so two would-be sequencers cannot both append.
 //! - **Open** ([`PgStore::open`]): every row is re-derived from its note and admitted again,
 //!   the derived tables are compared with the history that gives, and the tree is checked
-//!   against the last signed checkpoint: a database edited outside urna is refused.
+//!   against the last signed checkpoint and the published one: a database edited outside urna
+//!   is refused.
 //!
 //! - **Nodes** ([`nodes`]): each `urna serve` node's heartbeat row (intake count and rate,
 //!   whether it sequences), read by `urna status --store` and `GET /v1/status`.
+//! - **Witnesses** ([`witnesses`]): the witness policy (k of n, set at `urna init --store …
+//!   --witnesses FILE`), the size each witness last cosigned and the published (cosigned)
+//!   checkpoint, in the database so that every node agrees and a new sequencer goes on where
+//!   the last stopped; a publication round ([`witnesses::publish_round`]) under the
+//!   `published` row's lock, with consistency proofs from table `tiles`. The HTTP side (the
+//!   SQLite path's `collect_cosignatures`) is `urna_server::publish::publish_pg`'s.
 //! - **Reads for the bundle** ([`PgReader`]): the entries in order ([`PgReader::notes`]), the
-//!   tiles and the signed checkpoint, which `urna_server::pg_bundle` hands to the bundle writer
-//!   (`urna publish --store`) after a [`PgStore::open`] has checked every row.
+//!   tiles and the published checkpoint ([`PgReader::published_checkpoint`]: the cosigned one
+//!   with a witness policy, else the sequencer's), which `urna_server::pg_bundle` hands to the
+//!   bundle writer (`urna publish --store`) after a [`PgStore::open`] has checked every row.
 //!
 //! Out of scope (for now): the live tally, decisions' and audits' intake through the server,
-//! witnesses' cosignatures (the bundle publishes the sequencer's own signed checkpoint); station
-//! key revocations (`urna/revocation/v1`): intake here refuses them as a body of unknown type,
+//! changing the witness policy after init; station key revocations (`urna/revocation/v1`): intake here refuses them as a body of unknown type,
 //! and checks every station signature against the definition's keys.
 
 mod intake;
 pub mod nodes;
 mod sequencer;
+pub mod witnesses;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -47,12 +55,13 @@ pub use intake::PgAcks;
 pub use sequencer::PgSequencer;
 
 /// Schema version written in `meta`; bumped by append-only migrations.
-const SCHEMA_VERSION: &str = "2";
+const SCHEMA_VERSION: &str = "3";
 
 /// The migrations, in order: migration `i` takes schema `i` to schema `i + 1`.
-const MIGRATIONS: [&str; 2] = [
+const MIGRATIONS: [&str; 3] = [
     include_str!("../migrations/0001_entries.sql"),
     include_str!("../migrations/0002_nodes.sql"),
+    include_str!("../migrations/0003_witnesses.sql"),
 ];
 
 /// Why an operation on the PostgreSQL store failed.
@@ -147,6 +156,21 @@ impl PgStore {
     /// # Errors
     /// [`PgError::Setup`] if the definition is invalid or the database already holds a store.
     pub fn init(url: &str, definition: &Path, signer: NoteSigner) -> Result<Self, PgError> {
+        Self::init_with_witnesses(url, definition, signer, None)
+    }
+
+    /// As [`PgStore::init`], with the witness policy every node cosigns and publishes under
+    /// (`urna init --store … --witnesses FILE`; the caller checks it first), stored in the same
+    /// transaction as the schema and the genesis.
+    ///
+    /// # Errors
+    /// As [`PgStore::init`].
+    pub fn init_with_witnesses(
+        url: &str,
+        definition: &Path,
+        signer: NoteSigner,
+        witnesses: Option<&witnesses::StoredPolicy>,
+    ) -> Result<Self, PgError> {
         let election = load_definition(definition)?;
         check_signer(&election, &signer)?;
         let read = |p: &Path| {
@@ -197,6 +221,9 @@ impl PgStore {
             "INSERT INTO sequencer (epoch, holder, expires, size) VALUES (0, '', '-infinity', 0)",
             &[],
         )?;
+        if let Some(policy) = witnesses {
+            witnesses::set_policy(&mut tx, policy)?;
+        }
         tx.commit()?;
         Ok(Self {
             client,
@@ -242,6 +269,15 @@ impl PgStore {
         check_meta(&mut client, &self.election)?;
         self.client = client;
         Ok(())
+    }
+
+    /// Sets the witness policy every node cosigns and publishes under (`urna init --store …
+    /// --witnesses FILE`), replacing one set before. The caller checks the policy first.
+    ///
+    /// # Errors
+    /// [`PgError::Db`].
+    pub fn set_witness_policy(&mut self, policy: &witnesses::StoredPolicy) -> Result<(), PgError> {
+        witnesses::set_policy(&mut self.client, policy)
     }
 
     /// The election.
@@ -373,6 +409,23 @@ impl PgStore {
             return Err(PgError::Setup(format!(
                 "table `sequencer` says {signed} entries were signed but holds no checkpoint"
             )));
+        }
+        if let Some(note) = witnesses::published(&mut tx)? {
+            let (cp, _) = urna_tlog::checkpoint::open(&note, &origin, &verifier)
+                .map_err(|e| PgError::Setup(format!("table `published`, checkpoint: {e}")))?;
+            let size = cp.size.0;
+            let stored: i64 = tx.query_one("SELECT size FROM published", &[])?.get(0);
+            if from_sql(stored) != size || size > signed {
+                return Err(PgError::Setup(format!(
+                    "table `published` holds size {stored} and a checkpoint of {size} entries, but the log signed {signed}: the database was edited outside urna"
+                )));
+            }
+            if tree.root_at(size)? != cp.root {
+                return Err(StoreError::Log(format!(
+                    "the stored entries do not hash to the root of the published (cosigned) checkpoint of {size} entries: the database was changed"
+                ))
+                .into());
+            }
         }
         let next: i64 = tx
             .query_one("SELECT next_idx FROM intake_head", &[])?
@@ -550,6 +603,27 @@ impl PgReader {
             .client
             .query_one("SELECT checkpoint FROM sequencer", &[])?
             .get(0))
+    }
+
+    /// The checkpoint the log publishes: with a witness policy, the latest one a quorum of
+    /// the witnesses cosigned (`None` before the first); without one, the sequencer's.
+    ///
+    /// # Errors
+    /// [`PgError::Db`].
+    pub fn published_checkpoint(&mut self) -> Result<Option<Vec<u8>>, PgError> {
+        if self.witness_policy()?.is_some() {
+            witnesses::published(&mut self.client)
+        } else {
+            self.checkpoint()
+        }
+    }
+
+    /// The witness policy, if one was set.
+    ///
+    /// # Errors
+    /// [`PgError::Db`].
+    pub fn witness_policy(&mut self) -> Result<Option<witnesses::StoredPolicy>, PgError> {
+        witnesses::policy(&mut self.client)
     }
 
     /// A tile by its C2SP tlog-tiles path, if written.

@@ -84,6 +84,10 @@ pub struct Cluster {
     pub lease_left_s: f64,
     /// The nodes, by name.
     pub nodes: Vec<Node>,
+    /// Size of the published checkpoint (cosigned by the witnesses' quorum; 0 before the
+    /// first) when a witness policy is set; `None` without one (the signed checkpoint is the
+    /// published one).
+    pub published: Option<u64>,
 }
 
 /// Reads the cluster's state.
@@ -134,6 +138,20 @@ pub fn cluster(client: &mut Client) -> Result<Cluster, PgError> {
             sequencing: r.get(6),
         })
         .collect();
+    // A store of schema 2 (not yet opened by a node of this version) has no witness tables.
+    let witness_tables: bool = client
+        .query_one("SELECT to_regclass('published') IS NOT NULL", &[])?
+        .get(0);
+    let published = if witness_tables {
+        client
+            .query_opt(
+                "SELECT size FROM published WHERE EXISTS (SELECT 1 FROM witness_policy)",
+                &[],
+            )?
+            .map(|r| from_sql(r.get(0)))
+    } else {
+        None
+    };
     Ok(Cluster {
         election,
         entries: from_sql(entries),
@@ -143,5 +161,6 @@ pub fn cluster(client: &mut Client) -> Result<Cluster, PgError> {
         // An `-infinity` expiry (no sequencer yet) reads as -inf.
         lease_left_s: s.get::<_, Option<f64>>(3).unwrap_or(f64::NEG_INFINITY),
         nodes,
+        published,
     })
 }

@@ -7,14 +7,17 @@
 //!   ([`urna_pg::PgStore::open`]): every row re-derived from its note, the tree checked against
 //!   the last signed checkpoint, the derived tables compared. A database edited outside urna is
 //!   refused before a file is written.
-//! - **Checkpoint**: the sequencer's last signed checkpoint (table `sequencer`), its signature
-//!   checked with the log key each time it is read. There are no witnesses on this engine yet,
-//!   so it carries the log's signature alone and `v1/keys.json` names no witness (quorum 0).
+//! - **Checkpoint**: the published one ([`urna_pg::PgReader::published_checkpoint`]), its
+//!   signature checked with the log key each time it is read. With a witness policy (`urna init
+//!   --store … --witnesses FILE`) that is the latest checkpoint a quorum of the witnesses
+//!   cosigned (table `published`, [`crate::publish::publish_pg`]), and `v1/keys.json` names the
+//!   policy's witnesses and quorum, so `urna verify` checks the cosignatures; without one it is
+//!   the sequencer's own (table `sequencer`), with the log's signature alone (quorum 0).
 //! - **Entries** and **tiles** are read from tables `entries` and `tiles`; the writer checks
 //!   both against the checkpoint's root, as it does for a data directory. Tiles are written into
 //!   the bundle (a database has no files to link); one already there must hold the same bytes.
 //!
-//! Out of scope: scans (this engine does not take them), witnesses' cosignatures.
+//! Out of scope: scans (this engine does not take them).
 
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
@@ -25,7 +28,8 @@ use urna_pg::{PgError, PgReader, PgStore};
 use crate::bundle::{BundleError, BundleSource, place_tile_bytes};
 
 /// Where the checkpoint is, in messages.
-const CHECKPOINT_LOCATION: &str = "PostgreSQL table `sequencer`, column `checkpoint`";
+const CHECKPOINT_LOCATION: &str =
+    "PostgreSQL table `published` (with a witness policy) or `sequencer`, column `checkpoint`";
 
 /// A PostgreSQL store as a [`BundleSource`].
 pub struct PgSource {
@@ -89,7 +93,7 @@ impl BundleSource for PgSource {
     }
 
     fn published_checkpoint(&self) -> Result<Option<Vec<u8>>, BundleError> {
-        let Some(note) = self.reader().checkpoint()? else {
+        let Some(note) = self.reader().published_checkpoint()? else {
             return Ok(None);
         };
         urna_tlog::checkpoint::open(&note, &self.origin, &self.verifier).map_err(|e| {
@@ -119,6 +123,6 @@ impl BundleSource for PgSource {
     }
 
     fn witness_policy(&self) -> Result<Option<crate::WitnessPolicy>, BundleError> {
-        Ok(None)
+        Ok(crate::publish::pg_policy(&mut self.reader())?)
     }
 }

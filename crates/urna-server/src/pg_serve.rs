@@ -12,6 +12,7 @@
 //! coordinator thread: every tick: the sequencer (PgSequencer::acquire while another node
 //!                     holds the lease; PgSequencer::step while this one does), and once a
 //!                     second this node's heartbeat row in `nodes`
+//! cosigning thread:   after each checkpoint signed here: witnesses cosign → table `published`
 //! ```
 //!
 //! Every node takes intake on its own and answers with the log's signed receipt only after the
@@ -25,11 +26,18 @@
 //! and the node reconnects by itself; a note whose commit was in flight is either stored (a
 //! resend is answered as a duplicate, with a receipt) or not (a resend stores it).
 //!
-//! Out of scope on this engine for now: the live tally and results, witnesses' cosignatures
-//! and the published (cosigned) checkpoint, a bundle kept current while serving (`urna publish
-//! --store` writes it, [`crate::pg_bundle`]), inclusion proofs
-//! (`GET /v1/proof/…`), scans, and audit notes. `GET /checkpoint` is the sequencer's own
-//! signed checkpoint; the tiles beside it let any reader prove inclusion and consistency.
+//! Witnesses: with a policy in the database (`urna init --store … --witnesses FILE`), the
+//! sequencing node's cosigning thread asks the witnesses to cosign each checkpoint it signs
+//! ([`crate::publish::publish_pg`], the SQLite path's `collect_cosignatures`, with consistency
+//! proofs from table `tiles` and each witness's last size in table `witness_sizes`) and
+//! publishes it on quorum (table `published`). A node that takes over continues the same tree
+//! from the stored checkpoint and the stored sizes, so a witness sees one history.
+//!
+//! Out of scope on this engine for now: the live tally and results, a bundle kept current
+//! while serving (`urna publish --store` writes it, [`crate::pg_bundle`]), inclusion proofs
+//! (`GET /v1/proof/…`), scans, and audit notes. `GET /checkpoint` is the published checkpoint
+//! (cosigned, with a witness policy; the sequencer's own, without); the tiles beside it let any
+//! reader prove inclusion and consistency.
 
 use std::io;
 use std::net::SocketAddr;
@@ -198,11 +206,20 @@ pub fn run_pg(
                 .spawn(move || reader_loop(&url, &rx, &state, &node))?,
         );
     }
+    let (cosign_tx, cosign_rx) = mpsc::channel::<()>();
+    let cosigner = {
+        let (config, state) = (config.clone(), Arc::clone(&state));
+        std::thread::Builder::new()
+            .name("urna-pg-cosign".into())
+            .spawn(move || cosign_loop(&config, &cosign_rx, &state))?
+    };
     let coordinator = {
         let (config, state, metrics) = (config.clone(), Arc::clone(&state), Arc::clone(&metrics));
         std::thread::Builder::new()
             .name("urna-pg-sequencer".into())
-            .spawn(move || coordinator_loop(&config, &listen.to_string(), &state, &metrics))?
+            .spawn(move || {
+                coordinator_loop(&config, &listen.to_string(), &state, &metrics, &cosign_tx);
+            })?
     };
     let permits = Arc::new(Semaphore::new(config.max_inflight.max(1)));
     let app = Arc::new(App {
@@ -270,6 +287,10 @@ pub fn run_pg(
     coordinator
         .join()
         .map_err(|_| ServeError::Intake("the sequencer thread panicked".into()))?;
+    // The coordinator held the only sender: the cosigning thread ends its round and stops.
+    cosigner
+        .join()
+        .map_err(|_| ServeError::Intake("the cosigning thread panicked".into()))?;
     served?;
     Ok(summary)
 }
@@ -403,7 +424,7 @@ fn read(
 ) -> Result<Option<Vec<u8>>, String> {
     let e = |e: PgError| e.to_string();
     match what {
-        Read::Checkpoint => r.checkpoint().map_err(e),
+        Read::Checkpoint => r.published_checkpoint().map_err(e),
         Read::Tile(path) => r.tile(&path).map_err(e),
         Read::Note(index) => r.note(index).map_err(e),
         Read::Status => {
@@ -414,6 +435,7 @@ fn read(
                 election: &c.election,
                 entries: c.entries,
                 signed: c.signed,
+                published: c.published,
                 sequencer: SequencerBody {
                     holder: &c.holder,
                     epoch: c.epoch,
@@ -452,6 +474,9 @@ struct StatusBody<'a> {
     entries: u64,
     /// Size of the last signed checkpoint.
     signed: u64,
+    /// Size of the published checkpoint, cosigned by the witnesses' quorum (with a witness
+    /// policy; `null` without one, when the signed checkpoint is the published one).
+    published: Option<u64>,
     sequencer: SequencerBody<'a>,
     nodes: Vec<NodeBody<'a>>,
 }
@@ -479,7 +504,13 @@ struct NodeBody<'a> {
 /// interval, at most a third of the lease) a node without the lease tries to take it, and the
 /// node with it appends, writes tiles, signs a checkpoint and renews the lease; once a second
 /// it writes its heartbeat. A fenced or failed sequencer is dropped and the lease tried again.
-fn coordinator_loop(config: &PgServeConfig, listen: &str, state: &NodeState, metrics: &Metrics) {
+fn coordinator_loop(
+    config: &PgServeConfig,
+    listen: &str,
+    state: &NodeState,
+    metrics: &Metrics,
+    cosign: &mpsc::Sender<()>,
+) {
     let tick = config
         .checkpoint_every
         .min(config.lease / 3)
@@ -491,12 +522,16 @@ fn coordinator_loop(config: &PgServeConfig, listen: &str, state: &NodeState, met
     loop {
         let stopping = state.stopping.load(Ordering::SeqCst);
         match sequencer.as_mut() {
-            Some(s) => {
-                if let Err(e) = s.step() {
+            Some(s) => match s.step() {
+                Ok(Some(_)) => {
+                    let _ = cosign.send(());
+                }
+                Ok(None) => {}
+                Err(e) => {
                     eprintln!("urna serve: node {} stops sequencing: {e}", config.node);
                     sequencer = None;
                 }
-            }
+            },
             None if !stopping => {
                 match PgSequencer::acquire(
                     &config.url,
@@ -512,6 +547,8 @@ fn coordinator_loop(config: &PgServeConfig, listen: &str, state: &NodeState, met
                             s.signed_size()
                         );
                         sequencer = Some(s);
+                        // What the node before signed and did not get cosigned, first.
+                        let _ = cosign.send(());
                     }
                     Ok(None) => {}
                     Err(e) => eprintln!("urna serve: node {}: sequencer: {e}", config.node),
@@ -565,6 +602,55 @@ fn coordinator_loop(config: &PgServeConfig, listen: &str, state: &NodeState, met
             return;
         }
         std::thread::sleep(tick);
+    }
+}
+
+/// How often the sequencing node asks again while the published checkpoint lags (a witness
+/// down, or the quorum missing), when no new checkpoint prompts it sooner.
+const COSIGN_RETRY: Duration = Duration::from_secs(5);
+
+/// The cosigning thread: after each checkpoint this node signs as the sequencer (a message
+/// from the coordinator), and every [`COSIGN_RETRY`] while it sequences, one publication round
+/// ([`crate::publish::publish_pg`]): the witnesses of the database's policy are asked to
+/// cosign the latest checkpoint, which is published on quorum. Apart from the coordinator, so
+/// that a slow witness never delays the lease's renewal; rounds of every node and of `urna log
+/// publish --store` take turns on the `published` row. Without a policy a round does nothing.
+fn cosign_loop(config: &PgServeConfig, wake: &mpsc::Receiver<()>, state: &NodeState) {
+    let verifier = config.signer.verifier();
+    let mut last_said = String::new();
+    let mut client: Option<postgres::Client> = None;
+    loop {
+        match wake.recv_timeout(COSIGN_RETRY) {
+            Ok(()) => while wake.try_recv().is_ok() {},
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                if !state.sequencing.load(Ordering::Relaxed) {
+                    continue;
+                }
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => return,
+        }
+        let round = match client.as_mut() {
+            Some(c) => crate::publish::publish_pg(c, &verifier),
+            None => urna_pg::connect(&config.url)
+                .map_err(crate::publish::PublishError::from)
+                .and_then(|c| crate::publish::publish_pg(client.insert(c), &verifier)),
+        };
+        if round.is_err() {
+            // Connected again at the next round (the database restarted, or the link broke).
+            client = None;
+        }
+        let said = match round {
+            Ok(crate::publish::Published::NoWitnesses | crate::publish::Published::UpToDate(_)) => {
+                continue;
+            }
+            Ok(outcome) => outcome.to_string(),
+            Err(e) => format!("publishing: {e}"),
+        };
+        // A lagging checkpoint retried every few seconds is said once, until it changes.
+        if said != last_said {
+            eprintln!("urna serve: node {}: {said}", config.node);
+            last_said = said;
+        }
     }
 }
 

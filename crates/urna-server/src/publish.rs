@@ -6,6 +6,10 @@
 //! each one last cosigned (`witness-sizes.json`, so the next request carries the right
 //! consistency proof), and publishes the cosigned checkpoint on quorum. Without a policy the
 //! store publishes every checkpoint as it signs it.
+//!
+//! A PostgreSQL store ([`publish_pg`]) does the same with the same [`collect_cosignatures`]:
+//! the policy, the sizes and the published checkpoint are rows of the database
+//! ([`urna_pg::witnesses`]), the consistency proofs come from its `tiles` table.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -117,6 +121,9 @@ pub enum PublishError {
     /// The store failed or refused the checkpoint.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The PostgreSQL store failed or refused the checkpoint.
+    #[error(transparent)]
+    Pg(#[from] urna_pg::PgError),
 }
 
 /// The witness policy of a data directory, if it has one.
@@ -244,4 +251,130 @@ pub fn publish(public: &PublicLog) -> Result<Published, PublishError> {
             failed: report.failed,
         }),
     }
+}
+
+/// Reads a witness policy file for a PostgreSQL store (`urna init --store … --witnesses FILE`):
+/// checked as a data directory's `witnesses.toml` is, its `ca_cert` resolved against the
+/// file's directory and checked, and returned as the database keeps it.
+///
+/// # Errors
+/// [`PublishError::Policy`] or [`PublishError::Io`].
+pub fn read_policy_file(path: &Path) -> Result<urna_pg::witnesses::StoredPolicy, PublishError> {
+    let text = std::fs::read_to_string(path).map_err(io_err(path))?;
+    let dir = path.parent().unwrap_or_else(|| Path::new("."));
+    let policy = parse_stored(&text, None).map_err(|source| PublishError::Policy {
+        path: path.display().to_string(),
+        source,
+    })?;
+    let ca_cert = match policy.ca_cert {
+        Some(ca) => {
+            let ca = std::path::absolute(dir.join(ca)).map_err(io_err(path))?;
+            urna_pin::ca_certificates(&ca).map_err(|e| PublishError::Policy {
+                path: path.display().to_string(),
+                source: PolicyError::Invalid {
+                    field: "ca_cert".into(),
+                    reason: e.rule,
+                },
+            })?;
+            Some(ca.display().to_string())
+        }
+        None => None,
+    };
+    Ok(urna_pg::witnesses::StoredPolicy {
+        toml: text,
+        ca_cert,
+    })
+}
+
+/// The policy of a PostgreSQL store as stored (its `ca_cert` the absolute path kept beside it).
+fn parse_stored(toml: &str, ca_cert: Option<&str>) -> Result<WitnessPolicy, PolicyError> {
+    let mut policy = WitnessPolicy::from_toml(toml)?;
+    if let Some(ca) = ca_cert {
+        policy.ca_cert = Some(ca.into());
+    }
+    Ok(policy)
+}
+
+/// The witness policy of a PostgreSQL store, if one was set.
+///
+/// # Errors
+/// [`PublishError::Pg`], or [`PublishError::Policy`] if the stored text is not a valid policy
+/// (edited outside urna).
+pub fn pg_policy(reader: &mut urna_pg::PgReader) -> Result<Option<WitnessPolicy>, PublishError> {
+    let Some(stored) = reader.witness_policy()? else {
+        return Ok(None);
+    };
+    parse_stored(&stored.toml, stored.ca_cert.as_deref())
+        .map(Some)
+        .map_err(|source| PublishError::Policy {
+            path: "PostgreSQL table `witness_policy`".into(),
+            source,
+        })
+}
+
+/// Asks the witnesses of a PostgreSQL store's policy to cosign the latest checkpoint its
+/// sequencer signed, and publishes it (table `published`) once the quorum has cosigned: the
+/// same round as [`publish`], one at a time across every node of the database, on `client`
+/// (a connection of its own). `verifier` is the log key's.
+///
+/// # Errors
+/// [`PublishError`]: the database failing, or an invalid stored policy.
+pub fn publish_pg(
+    client: &mut postgres::Client,
+    verifier: &urna_model::note::NoteVerifier,
+) -> Result<Published, PublishError> {
+    let Some(stored) = urna_pg::witnesses::policy(client)? else {
+        return Ok(Published::NoWitnesses);
+    };
+    let policy = parse_stored(&stored.toml, stored.ca_cert.as_deref()).map_err(|source| {
+        PublishError::Policy {
+            path: "PostgreSQL table `witness_policy`".into(),
+            source,
+        }
+    })?;
+    let mut report = None;
+    let round = urna_pg::witnesses::publish_round(
+        client,
+        verifier.name(),
+        verifier,
+        Box::new(
+            |latest: &[u8],
+             last_size: &mut BTreeMap<String, u64>,
+             proof: &dyn Fn(u64, u64) -> Result<Vec<urna_tlog::Hash>, String>| {
+                let r = collect_cosignatures(
+                    &policy,
+                    latest,
+                    last_size,
+                    proof,
+                    std::time::Duration::from_secs(10),
+                );
+                let note = r.cosigned_note.clone();
+                report = Some(r);
+                note
+            },
+        ),
+    )?;
+    use urna_pg::witnesses::Round;
+    Ok(match (round, report) {
+        (Round::NoPolicy, _) => Published::NoWitnesses,
+        (Round::NothingSigned, _) => Published::UpToDate(0),
+        (Round::UpToDate(size), _) => Published::UpToDate(size),
+        (Round::Asked { size, published }, report) => {
+            let report = report.unwrap_or_default();
+            if published {
+                Published::Cosigned {
+                    size,
+                    by: report.got,
+                    failed: report.failed,
+                }
+            } else {
+                Published::Lagging {
+                    size,
+                    quorum: policy.quorum,
+                    by: report.got,
+                    failed: report.failed,
+                }
+            }
+        }
+    })
 }

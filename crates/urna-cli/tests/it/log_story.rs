@@ -40,6 +40,17 @@ pub(crate) fn start_witness(dir: &Path, name: &str, log: &str, init: bool) -> Wi
 
 /// As [`start_witness`], following several `ORIGIN=VKEY` (e.g. both keys of a rotated log).
 pub(crate) fn start_witness_logs(dir: &Path, name: &str, logs: &[&str], init: bool) -> Witness {
+    start_witness_on(dir, name, logs, init, "127.0.0.1:0")
+}
+
+/// As [`start_witness_logs`], listening on `listen` (e.g. the address it had before a restart).
+pub(crate) fn start_witness_on(
+    dir: &Path,
+    name: &str,
+    logs: &[&str],
+    init: bool,
+    listen: &str,
+) -> Witness {
     let mut cmd = urna();
     cmd.args([
         "witness",
@@ -48,7 +59,7 @@ pub(crate) fn start_witness_logs(dir: &Path, name: &str, logs: &[&str], init: bo
         p(&dir.join(format!("{name}.key"))),
     ])
     .args(["--state", p(&dir.join(format!("{name}.state")))])
-    .args(["--listen", "127.0.0.1:0"]);
+    .args(["--listen", listen]);
     for log in logs {
         cmd.args(["--log", log]);
     }

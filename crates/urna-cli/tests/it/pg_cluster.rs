@@ -4,7 +4,9 @@
 //! PostgreSQL itself is crashed and restarted once. Afterwards every receipt any client holds
 //! is in the log (inclusion against the final checkpoint, from the tiles the nodes serve), no
 //! entry appears twice, every checkpoint the log signed extends every earlier one
-//! (consistency proofs), and `PgStore::open` re-derives every row cleanly.
+//! (consistency proofs), a witness (`urna witness serve`, quorum 1 of 1) cosigned the final
+//! checkpoint through every takeover (it refuses a fork, which would stop publication), and
+//! `PgStore::open` re-derives every row cleanly.
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
@@ -107,7 +109,7 @@ impl Cluster {
 }
 
 impl Node {
-    fn kill9(&mut self) {
+    pub(crate) fn kill9(&mut self) {
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();
             let _ = c.wait();
@@ -269,6 +271,29 @@ fn three_nodes_survive_sequencer_kills_and_a_database_restart_losing_no_receipt(
     let src = dir.path().join("sim");
     run(&["sim", "--out", p(&src), "--stations", "4000"], 0);
     let key = dir.path().join("log.key");
+    // One witness on a fixed address, in the policy the database keeps.
+    let witness_key = run(
+        &[
+            "witness",
+            "keygen",
+            "--name",
+            "observers",
+            "--out",
+            p(&dir.path().join("observers.key")),
+        ],
+        0,
+    )
+    .trim()
+    .to_owned();
+    let witness_addr = free_addr().to_string();
+    let policy = dir.path().join("witnesses.toml");
+    std::fs::write(
+        &policy,
+        format!(
+            "quorum = 1\n\n[[witness]]\nname = \"observers\"\nurl = \"http://{witness_addr}\"\nkey = \"{witness_key}\"\n"
+        ),
+    )
+    .unwrap();
     let init = run(
         &[
             "init",
@@ -278,12 +303,22 @@ fn three_nodes_survive_sequencer_kills_and_a_database_restart_losing_no_receipt(
             &url,
             "--log-key",
             p(&key),
+            "--witnesses",
+            p(&policy),
         ],
         0,
     );
     assert!(init.contains("initialised the PostgreSQL store"), "{init}");
     let signer = NoteSigner::from_skey(std::fs::read_to_string(&key).unwrap().trim()).unwrap();
     let verifier = signer.verifier();
+    let origin = verifier.name().to_owned();
+    let _witness = crate::log_story::start_witness_on(
+        dir.path(),
+        "observers",
+        &[&format!("{origin}={}", verifier.to_vkey())],
+        true,
+        &witness_addr,
+    );
     let protocols = notes(&src.join("protocols.notes"));
     let amendments = notes(&src.join("amendments.notes"));
     assert!(!amendments.is_empty(), "the simulation made no amendments");
@@ -311,9 +346,29 @@ fn three_nodes_survive_sequencer_kills_and_a_database_restart_losing_no_receipt(
     let retries = Arc::new(AtomicU64::new(0));
     let deadline = Instant::now() + Duration::from_secs(600);
     let mut clients = Vec::new();
+    // A station's amendment goes with its protocol, to the same client, so that it is sent only
+    // after that protocol's receipt (another client could be further along its list).
+    let station = |note: &[u8]| {
+        let n = Note::parse(note).unwrap();
+        n.text()
+            .lines()
+            .find_map(|l| l.strip_prefix("station: "))
+            .unwrap()
+            .to_owned()
+    };
+    let client_of: HashMap<String, usize> = protocols
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (station(n), i % 3))
+        .collect();
     for c in 0..3usize {
         let mut mine: Vec<Vec<u8>> = protocols.iter().skip(c).step_by(3).cloned().collect();
-        mine.extend(amendments.iter().skip(c).step_by(3).cloned());
+        mine.extend(
+            amendments
+                .iter()
+                .filter(|a| client_of[&station(a)] == c)
+                .cloned(),
+        );
         let (addrs, verifier, stop, retries) = (
             addrs.clone(),
             verifier.clone(),
@@ -409,14 +464,15 @@ fn three_nodes_survive_sequencer_kills_and_a_database_restart_losing_no_receipt(
         retries.load(Ordering::Relaxed)
     );
 
-    // A node takes over from the last one killed, and the sequencer catches up with
-    // everything committed.
+    // A node takes over from the last one killed, the sequencer catches up with everything
+    // committed, and the witness cosigns it.
     let killed = epochs[KILLS - 1];
     let t = Instant::now();
     let (entries, epoch) = loop {
         let s = status(&addrs);
         if let Some(s) = &s
             && s["entries"] == s["signed"]
+            && s["published"] == s["signed"]
             && s["sequencer"]["lease_left_s"]
                 .as_f64()
                 .is_some_and(|l| l > 0.0)
@@ -428,8 +484,8 @@ fn three_nodes_survive_sequencer_kills_and_a_database_restart_losing_no_receipt(
             );
         }
         assert!(
-            t.elapsed() < Duration::from_secs(30),
-            "the log was not sequenced to its end: {s:?}\n{}",
+            t.elapsed() < Duration::from_secs(60),
+            "the log was not sequenced and cosigned to its end: {s:?}\n{}",
             log.lock().unwrap()
         );
         std::thread::sleep(Duration::from_millis(100));
@@ -461,11 +517,23 @@ fn three_nodes_survive_sequencer_kills_and_a_database_restart_losing_no_receipt(
     );
     assert!(shown.contains("sequencer:  node-"), "{shown}");
 
-    // The final checkpoint, as every node serves it.
+    // The final checkpoint, as every node serves it: cosigned by the witness, whose state
+    // file holds it (it cosigned across every takeover, never refusing a fork).
     let (code, cp_bytes) = http(addrs[0], "GET", "/checkpoint", b"").unwrap();
     assert_eq!(code, 200);
     let (cp, _) = urna_tlog::checkpoint::open(&cp_bytes, verifier.name(), &verifier).unwrap();
     assert_eq!(cp.size, TreeSize(entries));
+    urna_tlog::cosignature::CosignatureVerifier::from_vkey(&witness_key)
+        .unwrap()
+        .verify(&Note::parse(&cp_bytes).unwrap())
+        .unwrap();
+    let state: urna_tlog::witness::WitnessState =
+        serde_json::from_slice(&std::fs::read(dir.path().join("observers.state")).unwrap())
+            .unwrap();
+    assert_eq!(
+        (state.logs[&origin].size, state.logs[&origin].root),
+        (entries, cp.root)
+    );
     let tiles = HttpTiles {
         addrs,
         cache: RefCell::new(HashMap::new()),
@@ -596,6 +664,46 @@ fn the_postgres_commands_name_what_is_missing_or_wrong() {
         out.contains("--log-key: only with a PostgreSQL --store"),
         "{out}"
     );
+    let out = run(
+        &[
+            "init",
+            "--definition",
+            p(&def),
+            "--data",
+            p(&dir.path().join("d")),
+            "--witnesses",
+            "w.toml",
+        ],
+        2,
+    );
+    assert!(
+        out.contains("--witnesses: only with a PostgreSQL --store"),
+        "{out}"
+    );
+    let out = run(
+        &[
+            "init",
+            "--definition",
+            p(&def),
+            "--store",
+            url,
+            "--log-key",
+            p(&dir.path().join("k")),
+            "--witnesses",
+            p(&dir.path().join("missing.toml")),
+        ],
+        2,
+    );
+    assert!(
+        out.contains("--witnesses") && out.contains("missing.toml"),
+        "{out}"
+    );
+    assert!(
+        !dir.path().join("k").exists(),
+        "a bad policy must stop init first"
+    );
+    let out = run(&["log", "publish", "--store", url], 2);
+    assert!(out.contains("--log-key"), "{out}");
     let out = run(&["serve", "--store", url, "--listen", "127.0.0.1:0"], 2);
     assert!(
         out.contains("--definition and --log-key: required"),

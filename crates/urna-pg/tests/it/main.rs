@@ -428,7 +428,10 @@ fn a_schema_1_store_is_migrated_at_open_and_the_nodes_table_shows_heartbeats() {
     // Back to schema 1, as a store written by the previous version is.
     let mut admin = urna_pg::connect(&url).unwrap();
     admin
-        .batch_execute("DROP TABLE nodes; UPDATE meta SET value = '1' WHERE key = 'schema'")
+        .batch_execute(
+            "DROP TABLE nodes, witness_policy, witness_sizes, published; \
+             UPDATE meta SET value = '1' WHERE key = 'schema'",
+        )
         .unwrap();
     let err = urna_pg::nodes::cluster(&mut admin).unwrap_err().to_string();
     assert!(err.contains("no table `nodes`"), "{err}");
@@ -437,7 +440,7 @@ fn a_schema_1_store_is_migrated_at_open_and_the_nodes_table_shows_heartbeats() {
         .query_one("SELECT value FROM meta WHERE key = 'schema'", &[])
         .unwrap()
         .get(0);
-    assert_eq!(schema, "2");
+    assert_eq!(schema, "3");
 
     // Heartbeats, and the sequencer as the cluster view shows it.
     let c = urna_pg::nodes::cluster(&mut admin).unwrap();
@@ -494,4 +497,127 @@ fn a_schema_1_store_is_migrated_at_open_and_the_nodes_table_shows_heartbeats() {
     let c = urna_pg::nodes::cluster(&mut admin).unwrap();
     assert_eq!((c.holder.as_str(), c.epoch), ("c", 3));
     assert!(c.lease_left_s > 1.0, "b's release freed c's lease: {c:?}");
+}
+
+#[test]
+fn a_publication_round_proves_consistency_from_the_tiles_table_and_publishes_only_the_log_s_checkpoint()
+ {
+    use std::collections::BTreeMap;
+    use urna_pg::witnesses::{self, Round, StoredPolicy};
+    use urna_tlog::checkpoint::Checkpoint;
+
+    let Some(server) = PgServer::start() else {
+        return;
+    };
+    let f = fixture(300);
+    let (_, signer) = sqlite(&f);
+    let url = server.database("witness_round");
+    let mut pg = PgStore::init(&url, &f.definition, signer.clone()).unwrap();
+    let (origin, verifier) = (signer.name().to_owned(), signer.verifier());
+    let mut client = urna_pg::connect(&url).unwrap();
+    let mut round = |cosign: Box<witnesses::Cosign<'_>>| {
+        witnesses::publish_round(&mut client, &origin, &verifier, cosign)
+    };
+    // Without a policy a round asks nobody.
+    assert_eq!(
+        round(Box::new(|_, _, _| unreachable!())).unwrap(),
+        Round::NoPolicy
+    );
+    pg.set_witness_policy(&StoredPolicy {
+        toml: "quorum = 1".into(),
+        ca_cert: None,
+    })
+    .unwrap();
+    assert_eq!(
+        round(Box::new(|_, _, _| unreachable!())).unwrap(),
+        Round::NothingSigned
+    );
+
+    // Two checkpoints: 21 entries, then past the first full tile (300 protocols).
+    pg_ingest(&mut pg, &f.protocols[..20], 16);
+    let mut seq = PgSequencer::acquire(&url, signer.clone(), "a", LEASE)
+        .unwrap()
+        .unwrap();
+    let first = seq.step().unwrap().unwrap();
+    pg_ingest(&mut pg, &f.protocols[20..], 16);
+    let latest = seq.step().unwrap().unwrap();
+    let cp = |note: &[u8]| {
+        Checkpoint::parse_text(urna_model::note::Note::parse(note).unwrap().text()).unwrap()
+    };
+    let (a, b) = (cp(&first), cp(&latest));
+    assert_eq!((a.size.0, b.size.0), (21, 301));
+
+    // The witness is asked about the latest checkpoint, with a proof from the size it holds.
+    let asked = round(Box::new(|note, last, proof| {
+        assert_eq!(note, latest.as_slice());
+        let p = proof(21, 301).unwrap();
+        urna_tlog::proof::verify_consistency(a.size, b.size, &a.root, &b.root, &p).unwrap();
+        assert!(proof(302, 301).is_err());
+        last.insert("w".into(), 301);
+        None
+    }))
+    .unwrap();
+    assert_eq!(
+        asked,
+        Round::Asked {
+            size: 301,
+            published: false
+        }
+    );
+    let mut admin = urna_pg::connect(&url).unwrap();
+    assert_eq!(
+        witnesses::sizes(&mut admin).unwrap(),
+        BTreeMap::from([("w".to_owned(), 301)])
+    );
+    assert_eq!(witnesses::published(&mut admin).unwrap(), None);
+
+    // A note that is not the checkpoint asked about is refused, and nothing is written.
+    let err = round(Box::new(|_, last, _| {
+        last.insert("w".into(), 999);
+        Some(first.clone())
+    }))
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("not the one asked about"), "{err}");
+    assert_eq!(witnesses::sizes(&mut admin).unwrap()["w"], 301);
+    assert_eq!(witnesses::published(&mut admin).unwrap(), None);
+
+    // The log's own checkpoint is published; the next round has nothing to ask.
+    let done = round(Box::new(|note, _, _| Some(note.to_vec()))).unwrap();
+    assert_eq!(
+        done,
+        Round::Asked {
+            size: 301,
+            published: true
+        }
+    );
+    assert_eq!(
+        witnesses::published(&mut admin).unwrap(),
+        Some(latest.clone())
+    );
+    assert_eq!(
+        round(Box::new(|_, _, _| unreachable!())).unwrap(),
+        Round::UpToDate(301)
+    );
+    drop(seq);
+    let open = || PgStore::open(&url, &f.definition, signer.clone());
+    open().unwrap();
+
+    // The published row edited: an older checkpoint under the newer size is refused at open.
+    admin
+        .execute("UPDATE published SET checkpoint = $1", &[&first])
+        .unwrap();
+    let err = open().unwrap_err().to_string();
+    assert!(err.contains("table `published`"), "{err}");
+    // A note the log did not sign is refused too.
+    let other = NoteSigner::from_seed(signer.name(), &[7; 32]).unwrap();
+    let forged = other.sign_text(urna_model::note::Note::parse(&latest).unwrap().text());
+    admin
+        .execute(
+            "UPDATE published SET checkpoint = $1",
+            &[&forged.to_bytes()],
+        )
+        .unwrap();
+    let err = open().unwrap_err().to_string();
+    assert!(err.contains("table `published`"), "{err}");
 }

@@ -1,0 +1,209 @@
+//! Witnesses cosigning the log on PostgreSQL: the policy, each witness's last cosigned size and
+//! the published (cosigned) checkpoint live in the database (migration `0003_witnesses.sql`),
+//! so that every node agrees on them and a node that takes over the sequencer's lease goes on
+//! from where the last one stopped.
+//!
+//! This crate stores and reads; it does not speak HTTP. A publication round
+//! ([`publish_round`]) locks the `published` row, hands the latest signed checkpoint, the
+//! witnesses' sizes and a consistency-proof function over the `tiles` table to the caller's
+//! `cosign` (in `urna_server`, the SQLite path's `collect_cosignatures`), then stores the sizes
+//! and, if the caller returns a cosigned note of the log, publishes it.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+
+use postgres::{Client, GenericClient};
+use urna_model::note::NoteVerifier;
+use urna_tlog::storage::ReadError;
+use urna_tlog::tile::{Tile, TileHashReader, TileSource};
+use urna_tlog::{Hash, TreeSize};
+
+use crate::{PgError, from_sql, to_sql};
+
+/// The witness policy as stored: the TOML text of the policy file and its `ca_cert` resolved
+/// to an absolute path (if it names one).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredPolicy {
+    /// The policy file's text (`quorum = k`, `[[witness]]` tables).
+    pub toml: String,
+    /// The CA certificates file, absolute.
+    pub ca_cert: Option<String>,
+}
+
+/// Sets the witness policy (replacing one set before). The caller checks the text first; the
+/// database keeps it as given.
+///
+/// # Errors
+/// [`PgError::Db`].
+pub fn set_policy(client: &mut impl GenericClient, policy: &StoredPolicy) -> Result<(), PgError> {
+    client.execute(
+        "INSERT INTO witness_policy (policy, ca_cert) VALUES ($1, $2) \
+         ON CONFLICT (one) DO UPDATE SET policy = EXCLUDED.policy, ca_cert = EXCLUDED.ca_cert",
+        &[&policy.toml, &policy.ca_cert],
+    )?;
+    Ok(())
+}
+
+/// The witness policy, if one was set.
+///
+/// # Errors
+/// [`PgError::Db`].
+pub fn policy(client: &mut impl GenericClient) -> Result<Option<StoredPolicy>, PgError> {
+    Ok(client
+        .query_opt("SELECT policy, ca_cert FROM witness_policy", &[])?
+        .map(|r| StoredPolicy {
+            toml: r.get(0),
+            ca_cert: r.get(1),
+        }))
+}
+
+/// The published checkpoint (cosigned by a quorum), if one was published.
+///
+/// # Errors
+/// [`PgError::Db`].
+pub fn published(client: &mut impl GenericClient) -> Result<Option<Vec<u8>>, PgError> {
+    Ok(client
+        .query_one("SELECT checkpoint FROM published", &[])?
+        .get(0))
+}
+
+/// The size each witness last cosigned, by name.
+///
+/// # Errors
+/// [`PgError::Db`].
+pub fn sizes(client: &mut impl GenericClient) -> Result<BTreeMap<String, u64>, PgError> {
+    Ok(client
+        .query("SELECT name, size FROM witness_sizes", &[])?
+        .into_iter()
+        .map(|r| (r.get::<_, String>(0), from_sql(r.get(1))))
+        .collect())
+}
+
+/// The `tiles` table as a [`TileSource`], read through one connection or transaction.
+struct TableTiles<'a, C: GenericClient>(RefCell<&'a mut C>);
+
+impl<C: GenericClient> TileSource for TableTiles<'_, C> {
+    fn read_tile(&self, tile: &Tile) -> Result<Option<Vec<u8>>, ReadError> {
+        let path = tile.path();
+        self.0
+            .borrow_mut()
+            .query_opt("SELECT data FROM tiles WHERE path = $1", &[&path])
+            .map(|r| r.map(|r| r.get(0)))
+            .map_err(|e| ReadError::Io {
+                path,
+                source: std::io::Error::other(crate::db_text(&e)),
+            })
+    }
+}
+
+/// The consistency proof from `old` to `new` entries, from the hash tiles in table `tiles`.
+///
+/// # Errors
+/// A message naming the missing tile or the bad sizes.
+pub fn consistency_proof(
+    client: &mut impl GenericClient,
+    old: u64,
+    new: u64,
+) -> Result<Vec<Hash>, String> {
+    let tiles = TableTiles(RefCell::new(client));
+    let reader = TileHashReader::new(&tiles, TreeSize(new));
+    urna_tlog::proof::consistency_proof(&reader, TreeSize(old), TreeSize(new))
+        .map_err(|e| format!("consistency proof {old} → {new} from table `tiles`: {e}"))
+}
+
+/// What a publication round found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Round {
+    /// No witness policy is set: the sequencer's checkpoint is the published one.
+    NoPolicy,
+    /// The log has signed no checkpoint yet.
+    NothingSigned,
+    /// The latest signed checkpoint (of this size) is already published.
+    UpToDate(u64),
+    /// The witnesses were asked about the checkpoint of `size`; `published` says whether a
+    /// quorum cosigned it and it is now the published checkpoint.
+    Asked {
+        /// Its tree size.
+        size: u64,
+        /// Whether it was published.
+        published: bool,
+    },
+}
+
+/// What the caller's cosigning gets: the latest signed checkpoint, each witness's last size
+/// (to update), and consistency proofs from table `tiles`.
+pub type Cosign<'f> = dyn FnOnce(
+        &[u8],
+        &mut BTreeMap<String, u64>,
+        &dyn Fn(u64, u64) -> Result<Vec<Hash>, String>,
+    ) -> Option<Vec<u8>>
+    + 'f;
+
+/// One publication round on `client` (a connection of its own: the round is one transaction):
+/// under the `published` row's lock
+/// (one round at a time across every node and `urna log publish`), reads the latest checkpoint
+/// the sequencer signed; if it is newer than the published one, calls `cosign` with it, stores
+/// the witnesses' sizes it leaves, and publishes the note it returns, after checking that the
+/// note is this log's checkpoint (signed by `verifier` under `origin`) of that size and root.
+///
+/// # Errors
+/// [`PgError::Db`]; [`PgError::Setup`] if the note returned is not the checkpoint asked about.
+pub fn publish_round(
+    client: &mut Client,
+    origin: &str,
+    verifier: &NoteVerifier,
+    cosign: Box<Cosign<'_>>,
+) -> Result<Round, PgError> {
+    let mut tx = client.transaction()?;
+    if policy(&mut tx)?.is_none() {
+        return Ok(Round::NoPolicy);
+    }
+    let row = tx.query_one("SELECT size FROM published FOR UPDATE", &[])?;
+    let published_size = from_sql(row.get(0));
+    let latest: Option<Vec<u8>> = tx
+        .query_one("SELECT checkpoint FROM sequencer", &[])?
+        .get(0);
+    let Some(latest) = latest else {
+        return Ok(Round::NothingSigned);
+    };
+    let (cp, _) = urna_tlog::checkpoint::open(&latest, origin, verifier)
+        .map_err(|e| PgError::Setup(format!("table `sequencer`, checkpoint: {e}")))?;
+    let size = cp.size.0;
+    if size <= published_size {
+        return Ok(Round::UpToDate(published_size));
+    }
+    let mut last = sizes(&mut tx)?;
+    let cosigned = {
+        let tx = RefCell::new(&mut tx);
+        let proof = |old: u64, new: u64| consistency_proof(&mut **tx.borrow_mut(), old, new);
+        cosign(&latest, &mut last, &proof)
+    };
+    for (name, s) in &last {
+        tx.execute(
+            "INSERT INTO witness_sizes (name, size) VALUES ($1, $2) \
+             ON CONFLICT (name) DO UPDATE SET size = EXCLUDED.size",
+            &[name, &to_sql(*s)],
+        )?;
+    }
+    let published = match cosigned {
+        Some(note) => {
+            let (got, _) = urna_tlog::checkpoint::open(&note, origin, verifier).map_err(|e| {
+                PgError::Setup(format!("the cosigned checkpoint is not the log's: {e}"))
+            })?;
+            if got.size != cp.size || got.root != cp.root {
+                return Err(PgError::Setup(format!(
+                    "the cosigned checkpoint (size {}) is not the one asked about (size {size})",
+                    got.size.0
+                )));
+            }
+            tx.execute(
+                "UPDATE published SET size = $1, checkpoint = $2",
+                &[&to_sql(size), &note],
+            )?;
+            true
+        }
+        None => false,
+    };
+    tx.commit()?;
+    Ok(Round::Asked { size, published })
+}
