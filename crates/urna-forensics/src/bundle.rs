@@ -170,7 +170,7 @@ pub fn grouped(e: &Election, replay: &Replay, level: Option<&str>) -> Result<Gro
                 s.current().votes.clone(),
                 // Not counted: quarantined, or annulled or awaiting a recount by decision.
                 !s.is_counted(),
-                s.history().len() > 1,
+                s.history_len() > 1,
             ),
             None => (&[][..], vec![0; contest.lists.len()], false, false),
         };
