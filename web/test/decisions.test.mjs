@@ -37,3 +37,18 @@ test("a scan's path is its hash under blob/sha256, and nothing else", async () =
   assert.equal(scanPath(`sha256:${h}/../x`), null);
   assert.equal(scanPath(undefined), null);
 });
+
+test("a station without history (urna/unit/v2) has its current entry as its one revision", async () => {
+  const { historyOf } = await import("../decisions.js");
+  const st = {
+    status: "quarantined",
+    current: { index: 9, revision: 1, entry: "sha256:dd", counts: {}, votes: {}, violations: [] },
+  };
+  assert.deepEqual(historyOf(st), [{ index: 9, revision: 1, status: "quarantined", entry: "sha256:dd" }]);
+  assert.deepEqual(stationSteps(st).map((s) => [s.kind, s.index, s.h.status]), [["revision", 9, "quarantined"]]);
+  const prefs = { AP: { 1: 5 } };
+  assert.deepEqual(historyOf({ status: "accepted", current: { ...st.current, preferences: prefs } })[0].preferences, prefs);
+  assert.deepEqual(historyOf({ status: "not_reported", current: null }), []);
+  const listed = [{ index: 1 }, { index: 2 }];
+  assert.equal(historyOf({ history: listed, current: st.current }), listed);
+});

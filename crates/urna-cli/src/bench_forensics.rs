@@ -43,13 +43,13 @@ const CENTRES_PER_UNIT: usize = 2_000;
 
 /// A simulated election as the screens' input, grouped by district, its municipalities as
 /// the centres.
-fn input(sim: &Simulation) -> Input {
+fn input(sim: &Simulation) -> Input<'static> {
     let n = sim.config().stations;
     let threads = std::thread::available_parallelism().map_or(2, usize::from);
     let per = n
         .div_ceil(u32::try_from(threads).unwrap_or(1).max(1))
         .max(1);
-    let mut stations: Vec<Station> = Vec::with_capacity(n as usize);
+    let mut stations: Vec<Station<'static>> = Vec::with_capacity(n as usize);
     std::thread::scope(|s| {
         let handles: Vec<_> = (0..n)
             .step_by(per as usize)
@@ -64,7 +64,7 @@ fn input(sim: &Simulation) -> Input {
                                 .get(5..8)
                                 .and_then(|d| std::str::from_utf8(d).ok()?.parse::<usize>().ok());
                             Station {
-                                id: format!("PS-{:07}", i + 1),
+                                id: format!("PS-{:07}", i + 1).into(),
                                 unit: sim.station_district(i) as usize,
                                 // `Dxx-Mmmm`: municipality mmm of district xx.
                                 centre: centre.map(|m| {
@@ -72,7 +72,7 @@ fn input(sim: &Simulation) -> Input {
                                 }),
                                 registered: c.registered,
                                 cast: c.cast,
-                                votes: c.votes,
+                                votes: c.votes.into(),
                                 counted: true,
                                 quarantined: false,
                                 amended: false,

@@ -47,11 +47,13 @@ pub(crate) struct ForensicsArgs {
 
 /// Runs `urna forensics`. Flags do not change the exit code: they are reasons to look.
 pub(crate) fn run(args: &ForensicsArgs) -> Result<ExitCode> {
+    // The input borrows the stations' identifiers and votes from the replay.
+    let published;
     let (input, title) = match (&args.data, &args.eft_csv) {
         (Some(data), None) => {
-            let published = Published::open(data)?;
+            published = Published::open(data)?;
             let input = from_replay(&published.election, &published.replay, args.unit.as_deref())?;
-            (input, published.election.name)
+            (input, published.election.name.clone())
         }
         (None, Some(csv)) => (
             from_eft_csv(csv, args.unit.as_deref().unwrap_or("Prefectures"))?,
@@ -98,12 +100,16 @@ pub(crate) fn run(args: &ForensicsArgs) -> Result<ExitCode> {
 }
 
 /// The stations of the first contest, grouped by their ancestor at `level`.
-pub(crate) fn from_replay(e: &Election, replay: &Replay, level: Option<&str>) -> Result<Input> {
+pub(crate) fn from_replay<'a>(
+    e: &'a Election,
+    replay: &'a Replay,
+    level: Option<&str>,
+) -> Result<Input<'a>> {
     Ok(urna_forensics::bundle::grouped(e, replay, level)?.input)
 }
 
 /// A CSV in the toolkit's layout (its `Albania2013.csv`).
-fn from_eft_csv(path: &Path, unit_column: &str) -> Result<Input> {
+fn from_eft_csv(path: &Path, unit_column: &str) -> Result<Input<'static>> {
     let mut rdr =
         csv::Reader::from_path(path).with_context(|| format!("opening {}", path.display()))?;
     let header = rdr.headers()?.clone();
@@ -162,12 +168,19 @@ fn from_eft_csv(path: &Path, unit_column: &str) -> Result<Input> {
             *centre_of.entry(name.to_owned()).or_insert(n)
         });
         stations.push(Station {
-            id: rec.get(0).map_or_else(|| line.to_string(), str::to_owned),
+            id: rec
+                .get(0)
+                .map_or_else(|| line.to_string(), str::to_owned)
+                .into(),
             unit: g,
             centre,
             registered: num(c_reg, false)?,
             cast: num(c_cast, false)?,
-            votes: lists.iter().map(|&c| num(c, true)).collect::<Result<_>>()?,
+            votes: lists
+                .iter()
+                .map(|&c| num(c, true))
+                .collect::<Result<Vec<u64>>>()?
+                .into(),
             counted: true,
             quarantined: false,
             amended: false,
@@ -186,7 +199,7 @@ fn from_eft_csv(path: &Path, unit_column: &str) -> Result<Input> {
 }
 
 /// Units in alphabetical order, as the toolkit lists them.
-fn units_sorted(mut input: Input) -> Input {
+fn units_sorted(mut input: Input<'_>) -> Input<'_> {
     let mut order: Vec<usize> = (0..input.units.len()).collect();
     order.sort_by(|&a, &b| input.units[a].cmp(&input.units[b]));
     let mut new_index = vec![0; order.len()];

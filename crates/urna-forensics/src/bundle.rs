@@ -18,6 +18,7 @@
 //! the flags with their numbers; the largest station outliers and counting-centre shifts (at
 //! most [`MAX_LISTED`], with their totals); and the plots with a title and a description.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use serde::Serialize;
@@ -80,9 +81,10 @@ pub enum GroupError {
 
 /// The stations of the first contest grouped by a level, with the units' ids.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Grouped {
-    /// The screens' input.
-    pub input: Input,
+pub struct Grouped<'a> {
+    /// The screens' input, borrowing the stations' identifiers and votes from the definition
+    /// and the replay.
+    pub input: Input<'a>,
     /// The id of each unit of [`Input::units`].
     pub unit_ids: Vec<String>,
     /// The level grouped by.
@@ -95,7 +97,11 @@ pub struct Grouped {
 ///
 /// # Errors
 /// [`GroupError`] naming what the definition lacks.
-pub fn grouped(e: &Election, replay: &Replay, level: Option<&str>) -> Result<Grouped, GroupError> {
+pub fn grouped<'a>(
+    e: &'a Election,
+    replay: &'a Replay,
+    level: Option<&str>,
+) -> Result<Grouped<'a>, GroupError> {
     let Some(contest) = e.contests.first() else {
         return Err(GroupError::NoContest);
     };
@@ -162,20 +168,25 @@ pub fn grouped(e: &Election, replay: &Replay, level: Option<&str>) -> Result<Gro
         });
         let idx = StationIdx(u32::try_from(i).map_err(|_| GroupError::TooMany)?);
         let state = replay.station(ContestIdx(0), idx);
-        // The counts are read in place: a copy of each station's, freed at once, would leave a
-        // million small holes between the votes kept (tens of megabytes of resident memory).
+        // The counts are read in place and the votes borrowed: a copy of each station's would
+        // hold (or, freed at once, leave holes of) tens of megabytes at a million stations.
         let (counts, votes, quarantined, amended) = match state {
             Some(s) => (
                 s.current().counts.as_slice(),
-                s.current().votes.clone(),
+                Cow::Borrowed(s.current().votes.as_slice()),
                 // Not counted: quarantined, or annulled or awaiting a recount by decision.
                 !s.is_counted(),
-                s.history().len() > 1,
+                s.history_len() > 1,
             ),
-            None => (&[][..], vec![0; contest.lists.len()], false, false),
+            None => (
+                &[][..],
+                Cow::Owned(vec![0; contest.lists.len()]),
+                false,
+                false,
+            ),
         };
         stations.push(Station {
-            id: st.id.clone(),
+            id: Cow::Borrowed(st.id.as_str()),
             unit: g,
             centre,
             registered: registered_at
@@ -525,7 +536,7 @@ struct PlotDoc {
     desc: String,
 }
 
-fn document(e: &Election, contest: &str, g: &Grouped, r: &Report, plots: &[Plot]) -> Doc {
+fn document(e: &Election, contest: &str, g: &Grouped<'_>, r: &Report, plots: &[Plot]) -> Doc {
     let nu = r.units.len();
     let unit_id = |u: usize| g.unit_ids.get(u).cloned().unwrap_or_else(|| "all".into());
     let id_of_name = |name: &str| {

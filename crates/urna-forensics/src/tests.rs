@@ -229,7 +229,7 @@ const EFT_ALBANIA_2013: [(&str, &str, [f64; 6], usize); 36] = [
 
 /// Albania 2013 as the toolkit reads it: every row is a station in its prefecture; the lists
 /// are the columns C007–C072 ("NA" cells count as 0 here: none falls in C035 or C050).
-fn albania_2013() -> Option<Input> {
+fn albania_2013() -> Option<Input<'static>> {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../../shared/data/albania_2013_eftoolkit/Albania2013.csv");
     let text = std::fs::read_to_string(path).ok()?;
@@ -252,12 +252,16 @@ fn albania_2013() -> Option<Input> {
             }
         };
         stations.push(Station {
-            id: f[0].to_owned(),
+            id: f[0].to_owned().into(),
             unit: u,
             centre: None,
             registered: f[col("Registered")].parse().unwrap(),
             cast: f[col("Ballots")].parse().unwrap(),
-            votes: lists.iter().map(|&i| f[i].parse().unwrap_or(0)).collect(),
+            votes: lists
+                .iter()
+                .map(|&i| f[i].parse().unwrap_or(0))
+                .collect::<Vec<u64>>()
+                .into(),
             counted: true,
             quarantined: false,
             amended: false,
@@ -312,14 +316,14 @@ fn eft_statistics_of_albania_2013_match_the_independent_values_to_three_decimals
     }
 }
 
-fn station(unit: usize, registered: u64, cast: u64, votes: Vec<u64>) -> Station {
+fn station(unit: usize, registered: u64, cast: u64, votes: Vec<u64>) -> Station<'static> {
     Station {
-        id: format!("s{unit}-{registered}-{cast}"),
+        id: format!("s{unit}-{registered}-{cast}").into(),
         unit,
         centre: None,
         registered,
         cast,
-        votes,
+        votes: votes.into(),
         counted: true,
         quarantined: false,
         amended: false,
@@ -347,7 +351,7 @@ fn bad_input_is_named() {
         "{e}"
     );
     input.stations[0].counted = false;
-    input.stations[0].votes = vec![2, 3];
+    input.stations[0].votes = vec![2, 3].into();
     assert_eq!(analyze(&input, &Options::default()), Err(InputError::Empty));
 }
 
@@ -410,7 +414,7 @@ fn a_centre_whose_stations_move_together_is_flagged() {
             }
             let mut s = station(0, 1000, cast, vec![a, cast - a]);
             s.centre = Some(c);
-            s.id = format!("c{c}-{i}");
+            s.id = format!("c{c}-{i}").into();
             stations.push(s);
         }
     }
@@ -459,7 +463,7 @@ fn robust_z_ignores_the_outlier_it_finds() {
     assert_eq!(robust_z(&[0.5, 0.5, 0.5]), vec![None, None, None]);
 }
 
-fn arb_input() -> impl Strategy<Value = Input> {
+fn arb_input() -> impl Strategy<Value = Input<'static>> {
     prop::collection::vec((0usize..3, 1u64..2000, 0u64..2000, 0u64..1000), 1..60).prop_map(|rows| {
         Input {
             units: vec!["a".into(), "b".into(), "c".into()],

@@ -1350,7 +1350,7 @@ impl Serialize for StationEntries<'_> {
             let state = ctx.replay.station(c, self.station)?;
             Some(ExternalId {
                 label: several.then(|| ctx.e.contests[c.0 as usize].id.as_str()),
-                ..external("urna-entry", Value::Entry(&state.latest().entry))
+                ..external("urna-entry", Value::Entry(&state.current().hash))
             })
         }))
     }

@@ -57,6 +57,7 @@
 //! Out of scope: reading the log (the caller passes entries), signatures of checkpoints and
 //! the Merkle tree (`urna-tlog`), writing files (the bundle writer).
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
@@ -336,6 +337,22 @@ pub struct Revision {
     pub entry: [u8; 32],
 }
 
+impl Revision {
+    /// The entry at log index `index` that states `sub`.
+    fn of(index: u64, sub: &Submission) -> Self {
+        Self {
+            index,
+            revision: sub.revision,
+            status: if sub.is_quarantined() {
+                EntryStatus::Quarantined
+            } else {
+                EntryStatus::Accepted
+            },
+            entry: sub.hash,
+        }
+    }
+}
+
 /// A decision of the commission in a station's history (an `urna/decision/v1` entry).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DecisionStep {
@@ -357,8 +374,9 @@ pub struct DecisionStep {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StationState {
     current: Submission,
-    /// The current entry: the last of the history.
-    latest: Revision,
+    /// Log index of the current entry, the last of the history (its revision, status and hash
+    /// are the current submission's: 8 bytes a station, not a 48-byte copy).
+    index: u64,
     /// What only a station with more than one entry, or with a decision, has. Most stations
     /// make one entry and get no decision: they carry one pointer here, not three vectors and
     /// a one-entry history (about 80 bytes a station, 80 MB at a million).
@@ -385,17 +403,24 @@ impl StationState {
     }
 
     /// Every entry of the station, oldest first; the last one is the current one.
-    pub fn history(&self) -> &[Revision] {
+    pub fn history(&self) -> Cow<'_, [Revision]> {
         match &self.earlier {
-            Some(more) if !more.history.is_empty() => &more.history,
-            _ => std::slice::from_ref(&self.latest),
+            Some(more) if !more.history.is_empty() => Cow::Borrowed(&more.history),
+            _ => Cow::Owned(vec![self.latest()]),
         }
+    }
+
+    /// How many entries the station made (the length of [`StationState::history`]).
+    pub fn history_len(&self) -> usize {
+        self.earlier
+            .as_ref()
+            .map_or(1, |more| more.history.len().max(1))
     }
 
     /// The preference votes of entry `i` of [`StationState::history`], as bound to candidates
     /// (empty for closed lists, and for `i` out of range).
     pub fn preferences_of(&self, i: usize) -> &[(CandidateIdx, u64)] {
-        if i + 1 == self.history().len() {
+        if i + 1 == self.history_len() {
             &self.current.preferences
         } else {
             self.earlier
@@ -443,8 +468,8 @@ impl StationState {
     }
 
     /// The current entry.
-    pub fn latest(&self) -> &Revision {
-        &self.latest
+    pub fn latest(&self) -> Revision {
+        Revision::of(self.index, &self.current)
     }
 }
 
@@ -835,25 +860,17 @@ impl Replay {
             }
         }
         let tally_err = |source| ReplayError::Tally { index, source };
-        let latest = Revision {
-            index,
-            revision: sub.revision,
-            status: if sub.is_quarantined() {
-                EntryStatus::Quarantined
-            } else {
-                EntryStatus::Accepted
-            },
-            entry: sub.hash,
-        };
+        let latest = Revision::of(index, &sub);
         // A first entry needs nothing beyond `latest`; an amendment moves the station's
         // history, decisions and superseded preferences into `earlier`.
         let mut earlier = None;
         if let Some(old) = slot.take() {
             c.builder.remove(e, &old.outcome()).map_err(tally_err)?;
             count_warnings(&mut c.warnings, &old.current, false);
+            let old_latest = old.latest();
             let mut more = old.earlier.unwrap_or_default();
             if more.history.is_empty() {
-                more.history.push(old.latest);
+                more.history.push(old_latest);
             }
             more.history.push(latest);
             more.superseded_preferences.push(old.current.preferences);
@@ -865,7 +882,7 @@ impl Replay {
         count_warnings(&mut c.warnings, &sub, true);
         *slot = Some(StationState {
             current: sub,
-            latest,
+            index,
             earlier,
         });
         self.applied += 1;
@@ -1719,8 +1736,9 @@ pub fn render_areas(
         .collect()
 }
 
-/// `v1/units/<id>.json`: a unit's totals and every station in it with its current entry and
-/// history, per contest. Depends only on the unit's own stations, so a publisher may keep the
+/// `v1/units/<id>.json` (`urna/unit/v2`): a unit's totals and every station in it with its
+/// current entry and, when it made more than one or one was decided on, its history, per
+/// contest (a station without `history` has made the one entry `current` shows). Depends only on the unit's own stations, so a publisher may keep the
 /// file of a unit none of whose stations changed.
 ///
 /// # Errors
@@ -1747,7 +1765,7 @@ pub fn render_unit(e: &Election, replay: &Replay, unit: UnitIdx) -> Result<Vec<u
         })
         .collect();
     let doc = UnitFileDoc {
-        format: "urna/unit/v1",
+        format: "urna/unit/v2",
         election: &e.id,
         unit: UnitRefDoc {
             id: &u.id,
@@ -2415,7 +2433,10 @@ fn station_doc<'a>(
                     .collect(),
             }
         }),
+        // A station's only entry, undecided, is its `current` entry under its `status`: the
+        // history would repeat it (about 120 bytes a station, 120 MB at a million).
         history: state
+            .filter(|state| state.history_len() > 1 || !state.decisions().is_empty())
             .map(|state| {
                 state
                     .history()
@@ -2774,6 +2795,9 @@ struct StationDoc<'a> {
     key: String,
     status: &'static str,
     current: Option<CurrentDoc<'a>>,
+    /// Every entry, oldest first; left out when it would be the current entry alone (one
+    /// entry, no decision on it).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     history: Vec<HistoryDoc<'a>>,
     /// The commission's decisions on the station's entries (only when it has any).
     #[serde(skip_serializing_if = "Vec::is_empty")]

@@ -770,7 +770,7 @@ fn every_operation_answers_as_documented() {
     // A file name may hold a literal `%`, which the URL encodes again.
     let url = format!("/{}", unit_file.replace('%', "%25"));
     let unit = pr.get("/v1/units/{unit}.json", &url, 200).json();
-    assert_eq!(unit["format"], "urna/unit/v1");
+    assert_eq!(unit["format"], "urna/unit/v2");
     pr.get("/v1/units/{unit}.json", "/v1/units/no-such-unit.json", 404);
     let summary = pr.get("/v1/summary.json", "/v1/summary.json", 200).json();
     assert_eq!(summary["format"], "urna/summary/v1");

@@ -217,7 +217,7 @@ fn a_revoked_key_is_refused_its_replacement_counted_and_the_bundle_verifies() {
         "{l}"
     );
     assert!(
-        l["revocations"][0]["index"].as_u64() < l["history"][0]["index"].as_u64(),
+        l["revocations"][0]["index"].as_u64() < l["current"]["index"].as_u64(),
         "{l}"
     );
     let s = station_doc(&bundle, &e, &stolen_id);

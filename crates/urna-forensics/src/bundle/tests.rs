@@ -118,6 +118,26 @@ fn a_missing_level_or_count_is_named() {
     );
 }
 
+#[test]
+fn the_input_borrows_ids_and_votes_from_the_definition_and_the_replay() {
+    let (e, entries) = election();
+    let r = replay(&e, &entries);
+    let g = grouped(&e, &r, None).unwrap();
+    assert_eq!(g.input.stations.len(), e.stations.len());
+    let mut reported = 0;
+    for (s, st) in g.input.stations.iter().zip(&e.stations) {
+        assert!(matches!(s.id, Cow::Borrowed(id) if std::ptr::eq(id, st.id.as_str())));
+        // A station that reported lends its votes; one that did not has its zeros.
+        if s.counted || s.quarantined {
+            assert!(matches!(s.votes, Cow::Borrowed(_)), "{}", s.id);
+            reported += 1;
+        } else {
+            assert!(s.votes.iter().all(|&v| v == 0), "{}", s.id);
+        }
+    }
+    assert!(reported > 0);
+}
+
 proptest! {
     /// Rounding keeps DECIMALS decimals, is idempotent, moves a number by at most half a unit
     /// of the last decimal, and never writes -0.
