@@ -26,6 +26,13 @@ use crate::desk::{Desk, Refusal};
 /// Longest pause between two delivery passes while the server cannot be reached.
 pub const MAX_PAUSE: Duration = Duration::from_secs(60);
 
+/// A queued note read for a pass: its hash, its bytes and the scan it names, if queued.
+struct Queued {
+    hash: [u8; 32],
+    note: Vec<u8>,
+    scan: Option<Vec<u8>>,
+}
+
 /// Sends every queued note once, in the order queued; the first one that gets no answer
 /// stops the pass (the rest would fail alike). A note the desk signed is marked delivered
 /// (or refused) in `desk.sqlite` too.
@@ -41,13 +48,32 @@ pub fn deliver_queue(desk: &Desk, client: &SubmitClient) -> Result<Pass, Refusal
         code: "queue",
         message: format!("the queue: {e}"),
     };
-    let queue = open_queue(dir).map_err(queue_error)?;
+    // The queue is held only to read it and, after an answer, to move a note out: never while
+    // a request waits on the network (a pass may retry for a minute against a server that does
+    // not answer), so the board's next signature and `urna submit --queue` can take it meanwhile.
+    let pending: Vec<Queued> = {
+        let queue = open_queue(dir).map_err(queue_error)?;
+        queue
+            .pending()
+            .map_err(queue_error)?
+            .iter()
+            .map(|q| {
+                let note = q.read()?;
+                let scan = queue.scan_of(&note);
+                Ok(Queued {
+                    hash: q.hash,
+                    note,
+                    scan,
+                })
+            })
+            .collect::<Result<_, _>>()
+            .map_err(queue_error)?
+    };
     let signed = desk.undelivered()?;
     let mut pass = Pass::default();
-    for q in queue.pending().map_err(queue_error)? {
-        let note = q.read().map_err(queue_error)?;
-        let ours = signed.iter().find(|(_, _, n)| sha256(n) == q.hash);
-        let what = format!("urna station: sha256:{}", hex(&q.hash));
+    for Queued { hash, note, scan } in pending {
+        let ours = signed.iter().find(|(_, _, n)| sha256(n) == hash);
+        let what = format!("urna station: sha256:{}", hex(&hash));
         let mut scan_waiting = false;
         let answered = send_one(
             client,
@@ -57,14 +83,18 @@ pub fn deliver_queue(desk: &Desk, client: &SubmitClient) -> Result<Pass, Refusal
             |stored| {
                 // The scan goes once its note is stored; until the server has it the note
                 // stays queued, and the next pass sends both again.
-                if let Some(scan) = queue.scan_of(&note)
-                    && let Err(e) = crate::deliver::send_scan(client, &scan)
+                if let Some(scan) = &scan
+                    && let Err(e) = crate::deliver::send_scan(client, scan)
                 {
                     eprintln!("{what}: its scan not delivered yet: {e}");
                     scan_waiting = true;
                     return Ok(());
                 }
-                queue.done(&q.hash, &stored.receipt).map_err(queue_error)?;
+                // Moved out even if `urna submit --queue` delivered it meanwhile: `done` of a
+                // note already sent only rewrites its receipt.
+                open_queue(dir)
+                    .and_then(|queue| queue.done(&hash, &stored.receipt))
+                    .map_err(queue_error)?;
                 match ours {
                     Some((contest, station, _)) => desk.delivered(
                         contest,
@@ -77,7 +107,9 @@ pub fn deliver_queue(desk: &Desk, client: &SubmitClient) -> Result<Pass, Refusal
                 }
             },
             |why| {
-                queue.refuse(&q.hash, why).map_err(queue_error)?;
+                open_queue(dir)
+                    .and_then(|queue| queue.refuse(&hash, why))
+                    .map_err(queue_error)?;
                 match ours {
                     Some((contest, station, _)) => desk.refused(contest, station, why),
                     None => Ok(()),

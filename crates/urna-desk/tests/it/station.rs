@@ -263,3 +263,42 @@ fn a_signature_waits_while_urna_submit_holds_the_queue() {
     assert_eq!(a.json["protocol"], json!("signed"), "{}", a.json);
     assert_eq!(queued(&s).len(), 1);
 }
+
+#[test]
+fn a_delivery_waiting_on_the_network_leaves_the_queue_free() {
+    let s = serve_station();
+    let (mut chair, mut member) = board(&s);
+    chair.key_protocol("S0", GOOD);
+    assert_eq!(
+        member.key_protocol("S0", GOOD).json["protocol"],
+        json!("signed")
+    );
+    // A server that takes the connection and never answers, as behind a dead uplink.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", silent.local_addr().unwrap());
+    let client = urna_server::submit::SubmitClient::new(
+        &url,
+        NoteSigner::from_seed("log", &[9; 32]).unwrap().verifier(),
+        urna_server::submit::SubmitOptions {
+            timeout: std::time::Duration::from_secs(3),
+            max_attempts: 1,
+            ..urna_server::submit::SubmitOptions::default()
+        },
+    )
+    .unwrap();
+    let desk = Arc::clone(&s.desk);
+    let pass = std::thread::spawn(move || urna_desk::station::deliver_queue(&desk, &client));
+    // The pass's request is waiting for an answer: the queue is free meanwhile (the board's
+    // next signature, `urna submit --queue`), not held for the pass's whole minute of retries.
+    let (conn, _) = silent.accept().unwrap();
+    let queue = Queue::open(queue_dir(&s));
+    assert!(
+        queue.is_ok(),
+        "the queue is held during the request: {queue:?}"
+    );
+    drop(queue);
+    let pass = pass.join().unwrap().unwrap();
+    drop(conn);
+    assert_eq!(pass.delivered, 0);
+    assert_eq!(queued(&s).len(), 1, "an unanswered note stays queued");
+}
