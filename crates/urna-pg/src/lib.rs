@@ -31,9 +31,17 @@
 //!   with a witness policy, else the sequencer's), which `urna_server::pg_bundle` hands to the
 //!   bundle writer (`urna publish --store`) after a [`PgStore::open`] has checked every row.
 //!
+//! - **Station key revocations** (`urna/revocation/v1`): a batch is checked against the
+//!   station keys as of this node's last read of table `revocations`
+//!   ([`urna_store::check_notes`]); under the `intake_head` lock the revocations other nodes
+//!   stored since are read, each of the batch's is admitted at its index
+//!   ([`MemoryHistory::admit_revocation`]) and stored like a decision with its row in
+//!   `revocations`, and a note of a station whose keys changed after the snapshot is checked
+//!   again ([`urna_store::recheck`]). [`PgStore::open`] compares `revocations` with what the
+//!   entries give; [`station_keys`] reads them for `urna keys revoke --store`.
+//!
 //! Out of scope (for now): the live tally, decisions' and audits' intake through the server,
-//! changing the witness policy after init; station key revocations (`urna/revocation/v1`): intake here refuses them as a body of unknown type,
-//! and checks every station signature against the definition's keys.
+//! changing the witness policy after init.
 
 mod intake;
 pub mod nodes;
