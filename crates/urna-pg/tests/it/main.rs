@@ -410,6 +410,92 @@ fn a_note_or_derived_row_edited_in_the_database_is_refused_at_open() {
 }
 
 #[test]
+fn a_revocation_another_node_commits_while_a_batch_waits_for_the_head_lock_changes_its_verdicts() {
+    let Some(server) = PgServer::start() else {
+        return;
+    };
+    let f = fixture(12);
+    let (mut lite, signer) = sqlite(&f);
+    let url = server.database("revoke_race");
+    drop(PgStore::init(&url, &f.definition, signer.clone()).unwrap());
+    let mut node_a = PgStore::open(&url, &f.definition, signer.clone()).unwrap();
+    let mut node_b = PgStore::open(&url, &f.definition, signer.clone()).unwrap();
+    let sim = Simulation::new(SimConfig {
+        stations: 12,
+        districts: 3,
+        error_rate_per_10k: 1500,
+        ..SimConfig::default()
+    });
+    let (s, t) = (3u32, 4u32);
+    let old = |i: u32| sim.station(i).signer;
+    let new = |i: u32| NoteSigner::from_seed(&sim.station(i).id, &[i as u8; 32]).unwrap();
+    let by = |i: u32, k: &NoteSigner| k.sign_text(&sim.station(i).body.to_text()).to_bytes();
+    let revocations = [
+        revocation(&sim, s, &old(s), Some(&new(s))),
+        revocation(&sim, t, &old(t), Some(&new(t))),
+    ];
+    // Node B's batch: station s by its old key, station t by its replacement. B checks it
+    // before A's revocations are committed, so its checkers pass the one and refuse the other.
+    let batch = [by(s, &old(s)), by(t, &new(t))];
+
+    // Hold the head row so that A, then B, check their batches and wait for it, in that order.
+    let mut admin = urna_pg::connect(&url).unwrap();
+    let mut hold = admin.transaction().unwrap();
+    hold.query_one("SELECT next_idx FROM intake_head FOR UPDATE", &[])
+        .unwrap();
+    let mut watch = urna_pg::connect(&url).unwrap();
+    let mut waiting = |n: i64| {
+        let t0 = std::time::Instant::now();
+        loop {
+            let w: i64 = watch
+                .query_one(
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'",
+                    &[],
+                )
+                .unwrap()
+                .get(0);
+            if w >= n {
+                return;
+            }
+            assert!(
+                t0.elapsed() < Duration::from_secs(30),
+                "{w} waiting, not {n}"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    };
+    let (a_out, b_out) = std::thread::scope(|scope| {
+        let a = scope.spawn(|| node_a.ingest(&revocations, &SystemClock).unwrap());
+        waiting(1);
+        let b = scope.spawn(|| node_b.ingest(&batch, &SystemClock).unwrap());
+        waiting(2);
+        hold.commit().unwrap();
+        (a.join().unwrap(), b.join().unwrap())
+    });
+    assert!(
+        a_out.iter().all(|o| matches!(o, Outcome::Stored { .. })),
+        "{a_out:?}"
+    );
+    // Under the lock B read A's revocations and judged both notes again by them.
+    assert!(
+        matches!(&b_out[0], Outcome::Rejected(r) if r.code() == "key-revoked"),
+        "{b_out:?}"
+    );
+    assert!(
+        matches!(b_out[1], Outcome::Stored { index: 3, .. }),
+        "{b_out:?}"
+    );
+    // The same notes on SQLite, in the order the log holds them, give the same verdicts.
+    let mut all = revocations.to_vec();
+    all.extend(batch);
+    let mut both = a_out;
+    both.extend(b_out);
+    assert_eq!(sqlite_ingest(&mut lite, &all), both);
+    drop((node_a, node_b));
+    PgStore::open(&url, &f.definition, signer).unwrap();
+}
+
+#[test]
 fn two_sequencers_forced_to_overlap_cannot_fork_the_log() {
     let Some(server) = PgServer::start() else {
         return;
