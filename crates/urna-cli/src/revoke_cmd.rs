@@ -2,6 +2,8 @@
 //! an `urna/revocation/v1` note, with the key that signs for the station from now on or none.
 //! Send it like any note: `urna submit` to a running server, or `urna ingest` into a data
 //! directory. A new key for the station comes from `urna keys generate <station> --out FILE`.
+//! On PostgreSQL (`--store URL --definition FILE`) the key the station holds now comes from the
+//! revocations in the database.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -20,8 +22,15 @@ use urna_store::reader::EntryReader;
 #[command(group(clap::ArgGroup::new("replacement").required(true).args(["replacement_key", "no_replacement"])))]
 pub(crate) struct RevokeArgs {
     /// Data directory (its definition, and its log to find the key the station holds now).
-    #[arg(long)]
-    data: PathBuf,
+    #[arg(long, required_unless_present = "store", conflicts_with = "store")]
+    data: Option<PathBuf>,
+    /// A PostgreSQL store (`postgres://…`) instead of a data directory: its revocations give
+    /// the key the station holds now.
+    #[arg(long, value_name = "URL", requires = "definition")]
+    store: Option<String>,
+    /// With --store: the election definition the store was initialised with.
+    #[arg(long, value_name = "FILE", requires = "store")]
+    definition: Option<PathBuf>,
     /// The station whose key is lost or stolen.
     #[arg(long)]
     station: String,
@@ -46,8 +55,13 @@ pub(crate) struct RevokeArgs {
 
 /// Runs `urna keys revoke`.
 pub(crate) fn run(args: &RevokeArgs) -> Result<ExitCode> {
-    let e = Election::load(&args.data.join(DEFINITION_FILE))
-        .with_context(|| format!("{}: not an urna data directory", args.data.display()))?;
+    let e = match (&args.data, &args.definition) {
+        (Some(data), _) => Election::load(&data.join(DEFINITION_FILE))
+            .with_context(|| format!("{}: not an urna data directory", data.display()))?,
+        (None, Some(definition)) => Election::load(definition)
+            .with_context(|| format!("--definition {}", definition.display()))?,
+        (None, None) => bail!("--data or --store (with --definition): the election's log"),
+    };
     crate::decide_cmd::check_reason(&args.reason)?;
     let station = e.station(&args.station).with_context(|| {
         format!(
@@ -57,7 +71,17 @@ pub(crate) fn run(args: &RevokeArgs) -> Result<ExitCode> {
     })?;
     let signer =
         crate::decide_cmd::authority_over(&e, station, &args.authority_key, "--authority-key")?;
-    let keys = logged_keys(&args.data, &e)?;
+    let keys = match (&args.data, &args.store) {
+        (Some(data), _) => logged_keys(data, &e)?,
+        (None, Some(url)) => {
+            if !crate::pg_cmd::is_url(url) {
+                bail!("--store {url:?}: not a PostgreSQL URL (a data directory: --data)");
+            }
+            let mut client = urna_pg::connect(url).context("--store: connecting to PostgreSQL")?;
+            urna_pg::station_keys(&mut client, &e).context("--store")?
+        }
+        (None, None) => bail!("--data or --store (with --definition): the election's log"),
+    };
     let revokes = keys.current(&e, station).with_context(|| {
         format!(
             "--station {}: its key was revoked with no replacement already; there is no key to revoke",

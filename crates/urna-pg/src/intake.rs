@@ -3,8 +3,11 @@
 
 use std::collections::BTreeSet;
 
-use urna_model::intake::{Latest, Submission, Verdict, admit, check_batch};
-use urna_store::{MemoryHistory, Outcome};
+use urna_model::definition::Election;
+use urna_model::intake::{
+    Latest, StationKeys, Submission, Verdict, admit, bind_revocation_unverified,
+};
+use urna_store::{CheckedNote, MemoryHistory, Outcome, StoreError, check_notes, recheck};
 use urna_tlog::Clock;
 
 use crate::{PgError, PgStore, from_sql, hash32, to_sql};
@@ -57,22 +60,33 @@ impl PgStore {
     }
 
     /// The batch's outcomes, stations and admission time; see [`PgStore::ingest`].
+    ///
+    /// Revocations (`urna/revocation/v1`) as in the SQLite store's writer: the batch is
+    /// checked against the station keys as of this node's last read of table `revocations`
+    /// (the snapshot); under the `intake_head` lock the revocations other nodes stored since
+    /// are read, each revocation of the batch is admitted at its index, and a note of a
+    /// station whose keys changed after the snapshot is checked again
+    /// ([`urna_store::recheck`]) against the keys before its index.
     #[allow(clippy::type_complexity)] // the three parts of `PgAcks`, before conversion
     fn admit_batch(
         &mut self,
         notes: &[Vec<u8>],
         clock: &dyn Clock,
     ) -> Result<(Vec<Outcome>, Vec<Option<String>>, i64), PgError> {
+        read_revocations(&mut self.client, &self.election, &mut self.keys)?;
+        let snapshot = self.keys.clone();
+        let snapshot_revocations = snapshot.revocations().count();
         let election = &self.election;
         let threads = std::thread::available_parallelism().map_or(2, usize::from);
         let per = notes.len().div_ceil(threads).max(1);
-        let checked: Vec<_> = std::thread::scope(|s| {
+        let checked: Vec<CheckedNote> = std::thread::scope(|s| {
             let handles: Vec<_> = notes
                 .chunks(per)
                 .map(|part| {
+                    let snapshot = &snapshot;
                     s.spawn(move || {
                         let refs: Vec<&[u8]> = part.iter().map(Vec::as_slice).collect();
-                        check_batch(election, &refs)
+                        check_notes(election, snapshot, &refs)
                     })
                 })
                 .collect();
@@ -95,101 +109,102 @@ impl PgStore {
             .query_one("SELECT next_idx FROM intake_head FOR UPDATE", &[])?
             .get(0);
         let mut next = from_sql(next);
-        // The part of the history this batch can touch: its stations' current entries and
-        // recounts, and the stored notes it could repeat.
-        let subs: Vec<&Submission> = checked.iter().filter_map(|r| r.as_ref().ok()).collect();
-        let keys: BTreeSet<(&str, &str)> = subs
-            .iter()
-            .map(|s| (contest_id(s), station_id(s)))
-            .collect();
-        let (cs, ss): (Vec<&str>, Vec<&str>) = keys.iter().copied().unzip();
+        // The station keys as every committed revocation left them (other nodes' since the
+        // snapshot too), then the part of the history this batch can touch: its stations'
+        // current entries and recounts, and the stored notes it could repeat.
+        read_revocations(&mut tx, election, &mut self.keys)?;
         let mut history = MemoryHistory::default();
-        let key_name = |c: &str, s: &str| format!("contest {c:?} station {s:?}");
-        for r in tx.query(
-            "SELECT c.contest, c.station, c.revision, c.hash, c.text_hash, c.idx FROM current c \
-             JOIN unnest($1::text[], $2::text[]) AS k(contest, station) USING (contest, station)",
-            &[&cs, &ss],
-        )? {
-            let (c, s): (String, String) = (r.get(0), r.get(1));
-            let key = key_name(&c, &s);
-            let (Some(ci), Some(si)) = (election.contest(&c), election.station(&s)) else {
-                return Err(PgError::Derived {
-                    table: "current",
-                    key,
-                    stored: "a row".into(),
-                    derived: "no such contest or station in the definition".into(),
-                });
-            };
-            let revision: i64 = r.get(2);
-            let latest = Latest {
-                revision: u32::try_from(revision).unwrap_or(u32::MAX),
-                hash: hash32("current", &key, &r.get::<_, Vec<u8>>(3))?,
-                text_hash: hash32("current", &key, &r.get::<_, Vec<u8>>(4))?,
-            };
-            history.record(ci, si, latest, from_sql(r.get(5)));
+        for (index, r) in self.keys.revocations() {
+            history
+                .admit_revocation(election, index, r)
+                .map_err(|reason| StoreError::Inadmissible {
+                    index,
+                    reason: reason.to_string(),
+                })?;
         }
-        for r in tx.query(
-            "SELECT r.contest, r.station, r.decides FROM recounts r \
-             JOIN unnest($1::text[], $2::text[]) AS k(contest, station) USING (contest, station)",
-            &[&cs, &ss],
-        )? {
-            let (c, s): (String, String) = (r.get(0), r.get(1));
-            let key = key_name(&c, &s);
-            if let (Some(ci), Some(si)) = (election.contest(&c), election.station(&s)) {
-                history.record_recount(ci, si, hash32("recounts", &key, &r.get::<_, Vec<u8>>(2))?);
-            }
-        }
-        let hashes: Vec<&[u8]> = subs.iter().map(|s| s.hash.as_slice()).collect();
-        for r in tx.query(
-            "SELECT hash, idx FROM entries WHERE hash = ANY($1::bytea[])",
-            &[&hashes],
-        )? {
-            let idx: i64 = r.get(1);
-            history.record_hash(
-                hash32("entries", &format!("entry {idx}"), &r.get::<_, Vec<u8>>(0))?,
-                from_sql(idx),
-            );
-        }
-
-        // A decision sent again under other signature bytes is the same decision.
-        let decided: Vec<&[u8]> = subs
+        let subs: Vec<&Submission> = checked
             .iter()
-            .filter(|s| s.decision.is_some())
-            .map(|s| s.text_hash.as_slice())
+            .filter_map(|c| match c {
+                CheckedNote::Note(Ok(sub)) => Some(sub),
+                _ => None,
+            })
             .collect();
-        if !decided.is_empty() {
-            for r in tx.query(
-                "SELECT text_hash, idx, hash FROM entries \
-                 WHERE revision = 0 AND idx > 0 AND text_hash = ANY($1::bytea[])",
-                &[&decided],
-            )? {
-                let idx: i64 = r.get(1);
-                let entry = format!("entry {idx}");
-                history.record_decision(
-                    hash32("entries", &entry, &r.get::<_, Vec<u8>>(0))?,
-                    from_sql(idx),
-                    hash32("entries", &entry, &r.get::<_, Vec<u8>>(2))?,
-                );
-            }
-        }
+        let mut loaded: BTreeSet<(&str, &str)> = BTreeSet::new();
+        load_history(&mut tx, election, &mut history, &mut loaded, &subs)?;
 
         // Admit in input order, exactly as the SQLite store's writer does.
         let now = to_sql(clock.now_ms());
         let mut outcomes = Vec::with_capacity(notes.len());
+        let mut stations = Vec::with_capacity(notes.len());
         let mut rows = Rows::default();
+        let (mut revoked_idx, mut revoked_hash) = (Vec::new(), Vec::new());
         let mut touched: BTreeSet<(&str, &str)> = BTreeSet::new();
-        for (note, result) in notes.iter().zip(&checked) {
+        for (note, checked) in notes.iter().zip(checked) {
+            let result = match checked {
+                CheckedNote::Revocation(Err(r)) => {
+                    outcomes.push(Outcome::Rejected(r));
+                    stations.push(None);
+                    continue;
+                }
+                CheckedNote::Revocation(Ok(r)) => {
+                    let station = election.stations[r.station.0 as usize].id.as_str();
+                    stations.push(Some(station.to_owned()));
+                    let index = next;
+                    let outcome = match history.admit_revocation(election, index, &r) {
+                        Err(rejection) => Outcome::Rejected(rejection),
+                        Ok(Verdict::Duplicate) => {
+                            let (index, hash) = history.keys().holder(&r).ok_or_else(|| {
+                                PgError::Setup(
+                                    "a duplicate revocation with no entry holding it: the intake history is inconsistent".into(),
+                                )
+                            })?;
+                            Outcome::Duplicate { index, hash }
+                        }
+                        Ok(verdict) => {
+                            next += 1;
+                            rows.push_row(
+                                index,
+                                &r.hash,
+                                &r.text_hash,
+                                "",
+                                station,
+                                0,
+                                0,
+                                now,
+                                note,
+                            );
+                            revoked_idx.push(to_sql(index));
+                            revoked_hash.push(r.hash.to_vec());
+                            Outcome::Stored { index, verdict }
+                        }
+                    };
+                    outcomes.push(outcome);
+                    continue;
+                }
+                CheckedNote::Note(result) => {
+                    let was_refused = result.is_err();
+                    let result = recheck(election, &history, snapshot_revocations, note, result);
+                    if was_refused && let Ok(sub) = &result {
+                        // Signed by a replacement key the snapshot did not know: its station's
+                        // state was not read with the batch's.
+                        load_history(&mut tx, election, &mut history, &mut loaded, &[sub])?;
+                    }
+                    result
+                }
+            };
             let sub = match result {
                 Err(r) => {
-                    outcomes.push(Outcome::Rejected(r.clone()));
+                    outcomes.push(Outcome::Rejected(r));
+                    stations.push(None);
                     continue;
                 }
                 Ok(sub) => sub,
             };
-            let outcome = match admit(election, &history, sub) {
+            stations.push(Some(station_id(&sub).to_owned()));
+            let outcome = match admit(election, &history, &sub) {
                 Err(r) => Outcome::Rejected(r),
                 Ok(Verdict::Duplicate) => {
-                    let (index, hash) = history.holder(sub).ok_or_else(|| {
+                    let (index, hash) = history.holder(&sub).ok_or_else(|| {
                         PgError::Setup(
                             "a duplicate with no entry holding it: the intake history is inconsistent".into(),
                         )
@@ -199,14 +214,16 @@ impl PgStore {
                 Ok(verdict) => {
                     let index = next;
                     next += 1;
-                    history.apply(sub, verdict, index);
-                    touched.insert((contest_id(sub), station_id(sub)));
-                    rows.push(
+                    history.apply(&sub, verdict, index);
+                    touched.insert((contest_id(&sub), station_id(&sub)));
+                    rows.push_row(
                         index,
-                        sub,
-                        contest_id(sub),
-                        station_id(sub),
-                        verdict,
+                        &sub.hash,
+                        &sub.text_hash,
+                        contest_id(&sub),
+                        station_id(&sub),
+                        i64::from(sub.revision),
+                        i16::from(verdict == Verdict::Quarantined),
                         now,
                         note,
                     );
@@ -225,6 +242,12 @@ impl PgStore {
                     &rows.revision, &rows.status, &rows.received, &rows.note,
                 ],
             )?;
+            if !revoked_idx.is_empty() {
+                tx.execute(
+                    "INSERT INTO revocations (idx, hash) SELECT * FROM unnest($1::bigint[], $2::bytea[])",
+                    &[&revoked_idx, &revoked_hash],
+                )?;
+            }
             let mut current = Rows::default();
             let (mut rc, mut rs, mut rd) = (Vec::new(), Vec::new(), Vec::new());
             for &(c, s) in &touched {
@@ -266,12 +289,136 @@ impl PgStore {
             tx.execute("UPDATE intake_head SET next_idx = $1", &[&to_sql(next)])?;
         }
         tx.commit()?;
-        let stations = checked
-            .iter()
-            .map(|r| r.as_ref().ok().map(|s| station_id(s).to_owned()))
-            .collect();
         Ok((outcomes, stations, now))
     }
+}
+
+/// Reads the revocations stored after the last one `keys` holds (table `revocations`, their
+/// notes from `entries`) and admits them into `keys`, in log order. Revocations are committed
+/// in index order (each under the `intake_head` lock), so none is missed.
+///
+/// # Errors
+/// [`PgError::Store`] naming the entry if a stored revocation no longer binds or does not
+/// follow the ones before it.
+pub(crate) fn read_revocations(
+    client: &mut impl postgres::GenericClient,
+    e: &Election,
+    keys: &mut StationKeys,
+) -> Result<(), PgError> {
+    let after = keys.revocations().last().map_or(0, |(i, _)| i);
+    for r in client.query(
+        "SELECT r.idx, e.note FROM revocations r JOIN entries e USING (idx) \
+         WHERE r.idx > $1 ORDER BY r.idx",
+        &[&to_sql(after)],
+    )? {
+        let index = from_sql(r.get(0));
+        let note: Vec<u8> = r.get(1);
+        let revocation =
+            bind_revocation_unverified(e, &note).map_err(|err| StoreError::Corrupt {
+                index,
+                reason: err.to_string(),
+            })?;
+        keys.admit(e, index, &revocation)
+            .map_err(|err| StoreError::Inadmissible {
+                index,
+                reason: err.to_string(),
+            })?;
+    }
+    Ok(())
+}
+
+/// Reads into `history` what admitting `subs` needs: their stations' current entries and
+/// recounts (each station once: `loaded`), the stored notes with their hashes, and the stored
+/// decisions with their texts (a decision sent again under other signature bytes is the same
+/// decision).
+fn load_history<'e>(
+    tx: &mut postgres::Transaction<'_>,
+    election: &'e Election,
+    history: &mut MemoryHistory,
+    loaded: &mut BTreeSet<(&'e str, &'e str)>,
+    subs: &[&Submission],
+) -> Result<(), PgError> {
+    let keys: BTreeSet<(&str, &str)> = subs
+        .iter()
+        .map(|s| {
+            (
+                election.contests[s.contest.0 as usize].id.as_str(),
+                election.stations[s.station.0 as usize].id.as_str(),
+            )
+        })
+        .filter(|k| !loaded.contains(k))
+        .collect();
+    loaded.extend(keys.iter().copied());
+    let (cs, ss): (Vec<&str>, Vec<&str>) = keys.iter().copied().unzip();
+    let key_name = |c: &str, s: &str| format!("contest {c:?} station {s:?}");
+    if !cs.is_empty() {
+        for r in tx.query(
+            "SELECT c.contest, c.station, c.revision, c.hash, c.text_hash, c.idx FROM current c \
+             JOIN unnest($1::text[], $2::text[]) AS k(contest, station) USING (contest, station)",
+            &[&cs, &ss],
+        )? {
+            let (c, s): (String, String) = (r.get(0), r.get(1));
+            let key = key_name(&c, &s);
+            let (Some(ci), Some(si)) = (election.contest(&c), election.station(&s)) else {
+                return Err(PgError::Derived {
+                    table: "current",
+                    key,
+                    stored: "a row".into(),
+                    derived: "no such contest or station in the definition".into(),
+                });
+            };
+            let revision: i64 = r.get(2);
+            let latest = Latest {
+                revision: u32::try_from(revision).unwrap_or(u32::MAX),
+                hash: hash32("current", &key, &r.get::<_, Vec<u8>>(3))?,
+                text_hash: hash32("current", &key, &r.get::<_, Vec<u8>>(4))?,
+            };
+            history.record(ci, si, latest, from_sql(r.get(5)));
+        }
+        for r in tx.query(
+            "SELECT r.contest, r.station, r.decides FROM recounts r \
+             JOIN unnest($1::text[], $2::text[]) AS k(contest, station) USING (contest, station)",
+            &[&cs, &ss],
+        )? {
+            let (c, s): (String, String) = (r.get(0), r.get(1));
+            let key = key_name(&c, &s);
+            if let (Some(ci), Some(si)) = (election.contest(&c), election.station(&s)) {
+                history.record_recount(ci, si, hash32("recounts", &key, &r.get::<_, Vec<u8>>(2))?);
+            }
+        }
+    }
+    let hashes: Vec<&[u8]> = subs.iter().map(|s| s.hash.as_slice()).collect();
+    for r in tx.query(
+        "SELECT hash, idx FROM entries WHERE hash = ANY($1::bytea[])",
+        &[&hashes],
+    )? {
+        let idx: i64 = r.get(1);
+        history.record_hash(
+            hash32("entries", &format!("entry {idx}"), &r.get::<_, Vec<u8>>(0))?,
+            from_sql(idx),
+        );
+    }
+    let decided: Vec<&[u8]> = subs
+        .iter()
+        .filter(|s| s.decision.is_some())
+        .map(|s| s.text_hash.as_slice())
+        .collect();
+    if !decided.is_empty() {
+        for r in tx.query(
+            "SELECT text_hash, idx, hash FROM entries \
+             WHERE revision = 0 AND idx > 0 AND text_hash = ANY($1::bytea[])",
+            &[&decided],
+        )? {
+            let idx: i64 = r.get(1);
+            let entry = format!("entry {idx}");
+            history.record_decision(
+                hash32("entries", &entry, &r.get::<_, Vec<u8>>(0))?,
+                from_sql(idx),
+                hash32("entries", &entry, &r.get::<_, Vec<u8>>(2))?,
+            );
+        }
+    }
+    Ok(())
 }
 
 /// Columns of the rows a batch inserts, one array per column (`unnest`).
@@ -290,23 +437,25 @@ struct Rows<'a> {
 
 impl<'a> Rows<'a> {
     #[allow(clippy::too_many_arguments)] // one row's columns
-    fn push(
+    fn push_row(
         &mut self,
         index: u64,
-        sub: &Submission,
+        hash: &[u8; 32],
+        text_hash: &[u8; 32],
         contest: &'a str,
         station: &'a str,
-        verdict: Verdict,
+        revision: i64,
+        status: i16,
         received: i64,
         note: &'a [u8],
     ) {
         self.idx.push(to_sql(index));
-        self.hash.push(sub.hash.to_vec());
-        self.text_hash.push(sub.text_hash.to_vec());
+        self.hash.push(hash.to_vec());
+        self.text_hash.push(text_hash.to_vec());
         self.contest.push(contest);
         self.station.push(station);
-        self.revision.push(i64::from(sub.revision));
-        self.status.push(i16::from(verdict == Verdict::Quarantined));
+        self.revision.push(revision);
+        self.status.push(status);
         self.received.push(received);
         self.note.push(note);
     }

@@ -31,9 +31,17 @@
 //!   with a witness policy, else the sequencer's), which `urna_server::pg_bundle` hands to the
 //!   bundle writer (`urna publish --store`) after a [`PgStore::open`] has checked every row.
 //!
+//! - **Station key revocations** (`urna/revocation/v1`): a batch is checked against the
+//!   station keys as of this node's last read of table `revocations`
+//!   ([`urna_store::check_notes`]); under the `intake_head` lock the revocations other nodes
+//!   stored since are read, each of the batch's is admitted at its index
+//!   ([`MemoryHistory::admit_revocation`]) and stored like a decision with its row in
+//!   `revocations`, and a note of a station whose keys changed after the snapshot is checked
+//!   again ([`urna_store::recheck`]). [`PgStore::open`] compares `revocations` with what the
+//!   entries give; [`station_keys`] reads them for `urna keys revoke --store`.
+//!
 //! Out of scope (for now): the live tally, decisions' and audits' intake through the server,
-//! changing the witness policy after init; station key revocations (`urna/revocation/v1`): intake here refuses them as a body of unknown type,
-//! and checks every station signature against the definition's keys.
+//! changing the witness policy after init.
 
 mod intake;
 pub mod nodes;
@@ -46,6 +54,7 @@ use std::path::Path;
 use postgres::{Client, NoTls};
 use urna_model::definition::{ContestIdx, Election, StationIdx};
 use urna_model::genesis::Genesis;
+use urna_model::intake::StationKeys;
 use urna_model::note::NoteSigner;
 use urna_model::protocol::hex;
 use urna_store::log::LogTree;
@@ -55,13 +64,14 @@ pub use intake::PgAcks;
 pub use sequencer::PgSequencer;
 
 /// Schema version written in `meta`; bumped by append-only migrations.
-const SCHEMA_VERSION: &str = "3";
+const SCHEMA_VERSION: &str = "4";
 
 /// The migrations, in order: migration `i` takes schema `i` to schema `i + 1`.
-const MIGRATIONS: [&str; 3] = [
+const MIGRATIONS: [&str; 4] = [
     include_str!("../migrations/0001_entries.sql"),
     include_str!("../migrations/0002_nodes.sql"),
     include_str!("../migrations/0003_witnesses.sql"),
+    include_str!("../migrations/0004_revocations.sql"),
 ];
 
 /// Why an operation on the PostgreSQL store failed.
@@ -129,6 +139,9 @@ pub struct PgStore {
     client: Client,
     election: Election,
     signer: NoteSigner,
+    /// The station keys as the revocations this node last read left them (table
+    /// `revocations`); each batch reads the ones stored since.
+    keys: StationKeys,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -229,6 +242,7 @@ impl PgStore {
             client,
             election,
             signer,
+            keys: StationKeys::new(),
         })
     }
 
@@ -236,7 +250,7 @@ impl PgStore {
     /// receipts with `signer` (the log key). Every stored row is checked as the SQLite store
     /// checks it at open: re-derived from its note, admitted again after the entries before it,
     /// the tree checked against the last signed checkpoint; the derived tables (`current`,
-    /// `recounts`, `intake_head`) are compared with what the entries give.
+    /// `revocations`, `recounts`, `intake_head`) are compared with what the entries give.
     ///
     /// # Errors
     /// [`PgError::Setup`] if the database holds no store, or one of another election,
@@ -252,6 +266,7 @@ impl PgStore {
             client,
             election,
             signer,
+            keys: StationKeys::new(),
         };
         store.check()?;
         Ok(store)
@@ -444,7 +459,7 @@ impl PgStore {
     }
 }
 
-/// Compares `current` and `recounts` with the history the entries give.
+/// Compares `current`, `revocations` and `recounts` with the history the entries give.
 fn check_derived(
     tx: &mut postgres::Transaction<'_>,
     e: &Election,
@@ -477,6 +492,17 @@ fn check_derived(
         );
     }
     compare("current", &stored, &derived)?;
+    let mut stored = BTreeMap::new();
+    for r in tx.query("SELECT idx, hash FROM revocations", &[])? {
+        let (idx, hash): (i64, Vec<u8>) = (r.get(0), r.get(1));
+        stored.insert(format!("entry {idx}"), hex(&hash));
+    }
+    let derived = history
+        .keys()
+        .revocations()
+        .map(|(idx, r)| (format!("entry {idx}"), hex(&r.hash)))
+        .collect();
+    compare("revocations", &stored, &derived)?;
     let mut stored = BTreeMap::new();
     for r in tx.query("SELECT contest, station, decides FROM recounts", &[])? {
         let (c, s, d): (String, String, Vec<u8>) = (r.get(0), r.get(1), r.get(2));
@@ -706,6 +732,20 @@ impl PgReader {
     pub fn client(&mut self) -> &mut Client {
         &mut self.client
     }
+}
+
+/// The station keys as the revocations stored in the database at `client` left them, in log
+/// order (what `urna keys revoke --store` revokes from). The rows were checked by the node that
+/// stored them and are checked again by every [`PgStore::open`].
+///
+/// # Errors
+/// [`PgError::Db`]; [`PgError::Store`] naming the entry if a stored revocation no longer binds
+/// to `e` or does not follow the ones before it.
+pub fn station_keys(client: &mut Client, e: &Election) -> Result<StationKeys, PgError> {
+    check_meta(client, e)?;
+    let mut keys = StationKeys::new();
+    intake::read_revocations(client, e, &mut keys)?;
+    Ok(keys)
 }
 
 /// Refuses a database of another schema, election or definition.

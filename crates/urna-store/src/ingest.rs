@@ -139,7 +139,8 @@ struct CheckedChunk {
 }
 
 /// The stateless check of one note: a revocation is checked apart from the rest.
-enum CheckedNote {
+#[derive(Debug)]
+pub enum CheckedNote {
     /// A protocol, amendment or decision ([`check_batch_keyed`]).
     Note(Result<Submission, Rejection>),
     /// An `urna/revocation/v1` ([`check_revocation`]), admitted by the writer.
@@ -147,8 +148,9 @@ enum CheckedNote {
 }
 
 /// Checks a chunk of notes against `keys` (the station keys as the intake started): every
-/// note but the revocations with [`check_batch_keyed`], each revocation on its own.
-fn check_notes(e: &Election, keys: &StationKeys, notes: &[&[u8]]) -> Vec<CheckedNote> {
+/// note but the revocations with [`check_batch_keyed`], each revocation on its own. The
+/// PostgreSQL store's nodes check their batches with it too.
+pub fn check_notes(e: &Election, keys: &StationKeys, notes: &[&[u8]]) -> Vec<CheckedNote> {
     let revocation: Vec<bool> = notes.iter().map(|n| crate::is_revocation(n)).collect();
     let others: Vec<&[u8]> = notes
         .iter()
@@ -582,7 +584,9 @@ struct Pending {
 /// The checkers' verdict on a note, or, if a revocation admitted since their snapshot of the
 /// keys may change it, the verdict against the keys as they stand now (every revocation
 /// stored before the note's index): the verdict never depends on how the notes were chunked.
-fn recheck(
+/// `snapshot_revocations` is how many revocations `history`'s keys held when the note was
+/// checked; the PostgreSQL store calls it under its `intake_head` lock.
+pub fn recheck(
     e: &Election,
     history: &MemoryHistory,
     snapshot_revocations: usize,

@@ -40,7 +40,9 @@ use urna_tally::totals::TallyError;
 
 pub use crate::lock::LOCK_FILE;
 
-pub use ingest::{Ack, Feed, IngestOptions, IngestReport, Outcome};
+pub use ingest::{
+    Ack, CheckedNote, Feed, IngestOptions, IngestReport, Outcome, check_notes, recheck,
+};
 pub use rebuild::{AppendLeaves, StoredRow, rebuild_rows};
 pub use urna_tally::totals::Tally;
 pub use urna_tlog::{Clock, SystemClock};
@@ -995,7 +997,7 @@ pub(crate) fn stored_keys(conn: &Connection, e: &Election) -> Result<StationKeys
 }
 
 /// Whether a stored note is an `urna/revocation/v1` (its text starts with that line).
-pub(crate) fn is_revocation(note: &[u8]) -> bool {
+pub fn is_revocation(note: &[u8]) -> bool {
     note.strip_prefix(urna_model::revocation::REVOCATION_V1.as_bytes())
         .is_some_and(|rest| rest.first() == Some(&b'\n'))
 }

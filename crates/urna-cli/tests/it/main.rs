@@ -25,6 +25,7 @@ mod open_lists;
 mod openapi;
 mod pg_cluster;
 mod pg_publish;
+mod pg_revocations;
 mod pg_witness;
 mod revocations;
 mod serve;

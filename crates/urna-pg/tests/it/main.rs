@@ -95,9 +95,30 @@ fn the_same_notes_give_the_same_verdicts_checkpoint_and_tiles_as_sqlite() {
     let (mut lite, signer) = sqlite(&f);
     let url = server.database("same_log");
     let mut pg = PgStore::init(&url, &f.definition, signer.clone()).unwrap();
+    let sim = Simulation::new(SimConfig {
+        stations: 300,
+        districts: 3,
+        error_rate_per_10k: 1500,
+        ..SimConfig::default()
+    });
+    // Three stations with no amendment send nothing until their keys are revoked (step 1b).
+    let held: Vec<u32> = (250..300)
+        .filter(|&i| {
+            sim.amendment_note(&sim.station(i), &f.protocols[i as usize])
+                .is_none()
+        })
+        .take(3)
+        .collect();
+    assert_eq!(held.len(), 3);
 
     // 1. Protocols, their amendments, then everything again (duplicates), on both engines.
-    let mut all = f.protocols.clone();
+    let mut all: Vec<Vec<u8>> = f
+        .protocols
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !held.contains(&(*i as u32)))
+        .map(|(_, p)| p.clone())
+        .collect();
     all.extend(f.amendments.iter().cloned());
     assert!(!f.amendments.is_empty());
     let lite_out = sqlite_ingest(&mut lite, &all);
@@ -129,12 +150,6 @@ fn the_same_notes_give_the_same_verdicts_checkpoint_and_tiles_as_sqlite() {
     // Decisions: an annulment replaced by an acceptance, then the annulment sent again with
     // an extra signature line. The same signed text is the same decision: a duplicate of its
     // entry on both engines, never a new decision.
-    let sim = Simulation::new(SimConfig {
-        stations: 300,
-        districts: 3,
-        error_rate_per_10k: 1500,
-        ..SimConfig::default()
-    });
     let station = lite.election().stations[5].id.clone();
     let current = lite.current_entry_of(&station).unwrap().unwrap().note;
     let decide = |kind, reason: &str| {
@@ -176,6 +191,71 @@ fn the_same_notes_give_the_same_verdicts_checkpoint_and_tiles_as_sqlite() {
     let mut pg_out = pg_out;
     pg_out.extend(pg_decided);
 
+    // 1b. Station key revocations. In one batch: station A's protocol by its own key is
+    // stored, then its key is revoked with a replacement; B's key is revoked, after which a
+    // note by B's revoked key is refused and one by its replacement (which the batch's
+    // checkers did not know) is the station's; B's revocation again, as sent and under other
+    // signature bytes, is a duplicate of its entry. In later batches: C's key is revoked, then
+    // C's note by the revoked key is refused and the replacement's is stored.
+    let [a, b, c] = [held[0], held[1], held[2]];
+    let old = |i: u32| sim.station(i).signer;
+    let new = |i: u32| NoteSigner::from_seed(&sim.station(i).id, &[i as u8; 32]).unwrap();
+    let by = |i: u32, s: &NoteSigner| s.sign_text(&sim.station(i).body.to_text()).to_bytes();
+    let revoke_b = revocation(&sim, b, &old(b), Some(&new(b)));
+    let mut revoke_b_again = revoke_b.clone();
+    revoke_b_again.extend_from_slice(
+        "\u{2014} x AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\n"
+            .as_bytes(),
+    );
+    let batch = vec![
+        by(a, &old(a)),
+        revocation(&sim, a, &old(a), Some(&new(a))),
+        revoke_b.clone(),
+        by(b, &old(b)),
+        by(b, &new(b)),
+        revoke_b.clone(),
+        revoke_b_again,
+    ];
+    let pg_revoked = pg_ingest(&mut pg, &batch, batch.len());
+    assert_eq!(pg_revoked, sqlite_ingest(&mut lite, &batch));
+    let stored = |o: &Outcome| matches!(o, Outcome::Stored { .. });
+    assert!(stored(&pg_revoked[0]) && stored(&pg_revoked[1]) && stored(&pg_revoked[2]));
+    assert!(
+        matches!(&pg_revoked[3], Outcome::Rejected(r) if r.code() == "key-revoked"),
+        "{pg_revoked:?}"
+    );
+    assert!(stored(&pg_revoked[4]), "{pg_revoked:?}");
+    let Outcome::Stored {
+        index: revoked_at, ..
+    } = pg_revoked[2]
+    else {
+        unreachable!()
+    };
+    for again in &pg_revoked[5..] {
+        assert!(
+            matches!(again, Outcome::Duplicate { index, hash } if *index == revoked_at && *hash == urna_model::intake::sha256(&revoke_b)),
+            "{again:?}"
+        );
+    }
+    pg_out.extend(pg_revoked);
+    let revoke_c = revocation(&sim, c, &old(c), Some(&new(c)));
+    for batch in [
+        vec![revoke_c.clone()],
+        vec![by(c, &old(c)), by(c, &new(c)), revoke_c],
+    ] {
+        let pg_c = pg_ingest(&mut pg, &batch, batch.len());
+        assert_eq!(pg_c, sqlite_ingest(&mut lite, &batch));
+        pg_out.extend(pg_c);
+    }
+    let n = pg_out.len();
+    assert!(
+        matches!(&pg_out[n - 3], Outcome::Rejected(r) if r.code() == "key-revoked")
+            && stored(&pg_out[n - 2])
+            && matches!(pg_out[n - 1], Outcome::Duplicate { .. }),
+        "{:?}",
+        &pg_out[n - 4..]
+    );
+
     // 2. Sequencing gives the SQLite store's checkpoint, byte for byte.
     let mut seq = PgSequencer::acquire(&url, signer.clone(), "node-a", LEASE)
         .unwrap()
@@ -208,9 +288,40 @@ fn the_same_notes_give_the_same_verdicts_checkpoint_and_tiles_as_sqlite() {
         );
     }
 
-    // 4. Reopening checks everything and accepts it.
+    // 4. Reopening checks everything and accepts it; a revocation's row of table
+    // `revocations` deleted outside urna is refused.
     drop(pg);
-    PgStore::open(&url, &f.definition, signer).unwrap();
+    PgStore::open(&url, &f.definition, signer.clone()).unwrap();
+    let mut admin = urna_pg::connect(&url).unwrap();
+    admin
+        .execute(
+            "DELETE FROM revocations WHERE idx = $1",
+            &[&i64::try_from(revoked_at).unwrap()],
+        )
+        .unwrap();
+    let err = PgStore::open(&url, &f.definition, signer)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("table `revocations`") && err.contains(&format!("entry {revoked_at}")),
+        "{err}"
+    );
+}
+
+/// A revocation of station `i`'s key `revokes`, naming `new`, by the simulation's authority.
+fn revocation(sim: &Simulation, i: u32, revokes: &NoteSigner, new: Option<&NoteSigner>) -> Vec<u8> {
+    let key = |s: &NoteSigner| urna_model::revocation::StationKey {
+        key_id: s.key_id(),
+        public_key: s.public_key(),
+    };
+    let body = urna_model::revocation::RevocationBody {
+        election: urna_sim::ELECTION_ID.to_owned(),
+        station: sim.station(i).id,
+        revokes: key(revokes),
+        replacement: new.map(key),
+        reason: "the board's tablet was stolen".into(),
+    };
+    sim.authority().sign_text(&body.to_text()).to_bytes()
 }
 
 #[test]
@@ -296,6 +407,92 @@ fn a_note_or_derived_row_edited_in_the_database_is_refused_at_open() {
         ),
         "{err}"
     );
+}
+
+#[test]
+fn a_revocation_another_node_commits_while_a_batch_waits_for_the_head_lock_changes_its_verdicts() {
+    let Some(server) = PgServer::start() else {
+        return;
+    };
+    let f = fixture(12);
+    let (mut lite, signer) = sqlite(&f);
+    let url = server.database("revoke_race");
+    drop(PgStore::init(&url, &f.definition, signer.clone()).unwrap());
+    let mut node_a = PgStore::open(&url, &f.definition, signer.clone()).unwrap();
+    let mut node_b = PgStore::open(&url, &f.definition, signer.clone()).unwrap();
+    let sim = Simulation::new(SimConfig {
+        stations: 12,
+        districts: 3,
+        error_rate_per_10k: 1500,
+        ..SimConfig::default()
+    });
+    let (s, t) = (3u32, 4u32);
+    let old = |i: u32| sim.station(i).signer;
+    let new = |i: u32| NoteSigner::from_seed(&sim.station(i).id, &[i as u8; 32]).unwrap();
+    let by = |i: u32, k: &NoteSigner| k.sign_text(&sim.station(i).body.to_text()).to_bytes();
+    let revocations = [
+        revocation(&sim, s, &old(s), Some(&new(s))),
+        revocation(&sim, t, &old(t), Some(&new(t))),
+    ];
+    // Node B's batch: station s by its old key, station t by its replacement. B checks it
+    // before A's revocations are committed, so its checkers pass the one and refuse the other.
+    let batch = [by(s, &old(s)), by(t, &new(t))];
+
+    // Hold the head row so that A, then B, check their batches and wait for it, in that order.
+    let mut admin = urna_pg::connect(&url).unwrap();
+    let mut hold = admin.transaction().unwrap();
+    hold.query_one("SELECT next_idx FROM intake_head FOR UPDATE", &[])
+        .unwrap();
+    let mut watch = urna_pg::connect(&url).unwrap();
+    let mut waiting = |n: i64| {
+        let t0 = std::time::Instant::now();
+        loop {
+            let w: i64 = watch
+                .query_one(
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'",
+                    &[],
+                )
+                .unwrap()
+                .get(0);
+            if w >= n {
+                return;
+            }
+            assert!(
+                t0.elapsed() < Duration::from_secs(30),
+                "{w} waiting, not {n}"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    };
+    let (a_out, b_out) = std::thread::scope(|scope| {
+        let a = scope.spawn(|| node_a.ingest(&revocations, &SystemClock).unwrap());
+        waiting(1);
+        let b = scope.spawn(|| node_b.ingest(&batch, &SystemClock).unwrap());
+        waiting(2);
+        hold.commit().unwrap();
+        (a.join().unwrap(), b.join().unwrap())
+    });
+    assert!(
+        a_out.iter().all(|o| matches!(o, Outcome::Stored { .. })),
+        "{a_out:?}"
+    );
+    // Under the lock B read A's revocations and judged both notes again by them.
+    assert!(
+        matches!(&b_out[0], Outcome::Rejected(r) if r.code() == "key-revoked"),
+        "{b_out:?}"
+    );
+    assert!(
+        matches!(b_out[1], Outcome::Stored { index: 3, .. }),
+        "{b_out:?}"
+    );
+    // The same notes on SQLite, in the order the log holds them, give the same verdicts.
+    let mut all = revocations.to_vec();
+    all.extend(batch);
+    let mut both = a_out;
+    both.extend(b_out);
+    assert_eq!(sqlite_ingest(&mut lite, &all), both);
+    drop((node_a, node_b));
+    PgStore::open(&url, &f.definition, signer).unwrap();
 }
 
 #[test]
@@ -430,7 +627,7 @@ fn a_schema_1_store_is_migrated_at_open_and_the_nodes_table_shows_heartbeats() {
     admin
         .batch_execute(
             "DROP TABLE nodes, witness_policy, witness_sizes, published; \
-             UPDATE meta SET value = '1' WHERE key = 'schema'",
+             DROP TABLE revocations; UPDATE meta SET value = '1' WHERE key = 'schema'",
         )
         .unwrap();
     let err = urna_pg::nodes::cluster(&mut admin).unwrap_err().to_string();
@@ -440,7 +637,7 @@ fn a_schema_1_store_is_migrated_at_open_and_the_nodes_table_shows_heartbeats() {
         .query_one("SELECT value FROM meta WHERE key = 'schema'", &[])
         .unwrap()
         .get(0);
-    assert_eq!(schema, "3");
+    assert_eq!(schema, "4");
 
     // Heartbeats, and the sequencer as the cluster view shows it.
     let c = urna_pg::nodes::cluster(&mut admin).unwrap();
