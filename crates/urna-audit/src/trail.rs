@@ -184,6 +184,12 @@ impl ContestAudit {
         plan: &Plan,
         log: &dyn LogView,
     ) -> Result<Self, TrailError> {
+        if plan.risk_limit == 0 || plan.risk_limit > urna_model::audit::MAX_RISK_LIMIT {
+            return Err(refuse(
+                "risk-limit",
+                urna_model::audit::RISK_LIMIT_RULE,
+            ));
+        }
         if plan.size == 0 {
             return Err(refuse(
                 "checkpoint",

@@ -312,8 +312,11 @@ pub(crate) fn start(
             })?,
     };
     let micros = (risk_limit * 1e6).round();
-    if !(1.0..1e6).contains(&micros) {
-        bail!("--risk-limit {risk_limit}: must be between 0.000001 and 0.999999");
+    if !(1.0..=f64::from(urna_model::audit::MAX_RISK_LIMIT)).contains(&micros) {
+        bail!(
+            "--risk-limit {risk_limit}: {}",
+            urna_model::audit::RISK_LIMIT_RULE
+        );
     }
     #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
     let micros = micros as u32;

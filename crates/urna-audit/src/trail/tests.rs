@@ -222,6 +222,70 @@ fn a_start_whose_assertions_or_root_differ_is_refused() {
     assert!(err.rule.contains("must precede this note"), "{err}");
 }
 
+/// A start whose risk limit is above 10 % is refused by the plan (what intake and the replay
+/// run) and by the note parser, naming the field `risk-limit` and the rule.
+#[test]
+fn a_start_with_a_risk_limit_above_ten_percent_is_refused() {
+    let (e, replay) = election();
+    let log = Log(replay);
+    let mut plan = Plan {
+        size: STATIONS as u64 + 1,
+        rules: "generic".into(),
+        seats: Some(1),
+        risk_limit: 100_000,
+        rounds: 4,
+    };
+    let start = ContestAudit::plan(&e, ContestIdx(0), &plan, &log)
+        .unwrap()
+        .start;
+    plan.risk_limit = 990_000;
+    let err = ContestAudit::plan(&e, ContestIdx(0), &plan, &log).unwrap_err();
+    assert_eq!(err.field, "risk-limit", "{err}");
+    assert!(err.rule.contains("at most 0.1"), "{err}");
+    // A note carrying 0.99, bound without the parser (as a log edited outside urna could
+    // hand it over), is refused when admitted.
+    let AuditStep::Start {
+        size,
+        root,
+        rules,
+        seats,
+        rounds,
+        assertions,
+        digest,
+        ..
+    } = start
+    else {
+        panic!()
+    };
+    let step = AuditStep::Start {
+        size,
+        root,
+        rules,
+        seats,
+        risk_limit: 990_000,
+        rounds,
+        assertions,
+        digest,
+    };
+    let body = AuditBody {
+        election: "t-1".into(),
+        contest: "c".into(),
+        step,
+    };
+    let bound = AuditNote {
+        body: body.clone(),
+        contest: ContestIdx(0),
+        count: None,
+        signer: "central".into(),
+    };
+    let err = Trail::default()
+        .admit(&e, size, &bound, &log)
+        .unwrap_err();
+    assert_eq!(err.field, "risk-limit", "{err}");
+    let err = bind(&e, &body.to_text()).unwrap_err().to_string();
+    assert!(err.contains("field `risk-limit`"), "{err}");
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(24))]
 
