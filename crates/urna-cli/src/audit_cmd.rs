@@ -109,6 +109,19 @@ pub(crate) enum AuditCommand {
         #[command(flatten)]
         log: crate::audit_log_cmd::LogArgs,
     },
+    /// The contest's audit as the log has it (the last one started), and whether it still
+    /// covers the results: which stations' counted results changed after its checkpoint
+    /// (amendments, decisions, revocations, new stations) and whether the seats are still the
+    /// audited ones. Reads the data directory read-only (works while `urna serve` runs).
+    /// Exit codes: 0 the audit covers the current results; 1 it does not (start a new audit).
+    Status {
+        /// Data directory.
+        #[arg(long)]
+        data: PathBuf,
+        /// Contest id (default: the first contest).
+        #[arg(long)]
+        contest: Option<String>,
+    },
     /// The measured risk from hand counts, and whether to stop, count more or count everything.
     ///
     /// Exit codes: 0 the risk limit is met, or more stations must be counted (listed);
@@ -183,6 +196,9 @@ pub(crate) fn run(command: AuditCommand) -> Result<ExitCode> {
             }
         },
         AuditCommand::Verdict { log } => crate::audit_log_cmd::verdict(&log),
+        AuditCommand::Status { data, contest } => {
+            crate::audit_log_cmd::status(&data, contest.as_deref())
+        }
         AuditCommand::Sample {
             common,
             key: Some(key),
