@@ -315,8 +315,15 @@ pub(crate) fn run(command: AuditCommand) -> Result<ExitCode> {
                 common.risk_limit
             );
             match report.verdict {
-                Verdict::RiskLimitMet => {
+                Verdict::RiskLimitMet if l.own_rules => {
                     out!("verdict: risk limit met: the reported seats stand");
+                    Ok(ExitCode::SUCCESS)
+                }
+                Verdict::RiskLimitMet => {
+                    out!(
+                        "verdict: risk limit met: the outcome of rule set {} stands; these are not the contest's seat rules as the definition names them, so its seats are not confirmed",
+                        l.rules.id
+                    );
                     Ok(ExitCode::SUCCESS)
                 }
                 Verdict::CountMore { round, batches } => {
@@ -372,6 +379,9 @@ struct Loaded {
     /// Every list of the contest (id, whether it is an `other` list), in definition order.
     columns: Vec<(String, bool)>,
     quarantined: usize,
+    /// Whether the rule set and seats are the contest's, as the definition names them: only
+    /// then does a met risk limit confirm the contest's seats.
+    own_rules: bool,
 }
 
 impl Loaded {
@@ -403,6 +413,10 @@ impl Loaded {
         } else {
             None
         };
+        let own_rules = contest.seats.as_ref().is_some_and(|c| {
+            common.rules.as_deref().is_none_or(|r| r == c.rules)
+                && (!rules.districts.is_empty() || seats == c.house)
+        });
         let reported = Reported::new(e, ContestIdx(0), rules, seats, &replay)?;
         let columns = contest
             .lists
@@ -415,6 +429,7 @@ impl Loaded {
             input: reported.input,
             columns,
             quarantined: reported.quarantined,
+            own_rules,
         })
     }
 
