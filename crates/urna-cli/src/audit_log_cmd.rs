@@ -334,6 +334,7 @@ pub(crate) fn start(
     let assertions = audit.outcome.assertions.len();
     let first = audit.audit.first_round_draws();
     let rounds_possible = audit.rounds_possible();
+    let other_rules = not_the_contest(s.election(), &audit);
     let index = s.log(audit.start)?;
     out!(
         "entry {index}: audit of contest {} started over the first {} entries (rule set {}, risk limit {}, {rounds} rounds)",
@@ -345,6 +346,12 @@ pub(crate) fn start(
     out!(
         "{stations} stations in the reported results ({quarantined} quarantined are not); {assertions} assertions; round 1 needs {first} draws"
     );
+    if let Some(why) = other_rules.strip_prefix("; ") {
+        out!(
+            "note: this audit confirms the outcome of rule set {} only: {why}",
+            plan.rules
+        );
+    }
     if rounds_possible == 0 {
         out!(
             "no sample can confirm this outcome: log `urna audit verdict` (round 0) for a full hand count"

@@ -584,7 +584,7 @@ fn albania_2021_audit_in_the_log_and_its_re_check() {
         .map(|v| v.as_str().unwrap().to_owned())
         .collect();
     named.sort();
-    let mut want = annulled.clone();
+    let mut want = annulled;
     want.sort();
     assert_eq!(named, want);
     // A new audit of the current results is admitted; a second one of the same results not.
