@@ -122,9 +122,13 @@ function auditSection(a, k, names) {
   let html = `<section class="audit" data-testid="au-audit" data-contest="${esc(a.contest)}" data-status="${esc(a.status)}" aria-labelledby="au-h${k}">`;
   html += `<h3 id="au-h${k}">${esc(names.contest(a.contest))}</h3>`;
   const cls = a.status === "risk-limit-met" ? "ok" : a.status === "full-hand-count" ? "bad" : "pending";
-  html += `<p class="au-status ${cls}" data-testid="au-status"><strong>${esc(t(`au.status.${a.status}`))}</strong> ${esc(
+  // An audit under other rules than the contest's confirms the outcome it audited only.
+  const ownRules = a.audits_contest_seats !== false;
+  const statusKey = a.status === "risk-limit-met" && !ownRules ? "au.status.risk-limit-met.other" : `au.status.${a.status}`;
+  html += `<p class="au-status ${cls}" data-testid="au-status"><strong>${esc(t(statusKey))}</strong> ${esc(
     t("au.risk", { risk: decimal(a.risk), limit: decimal(a.risk_limit) }),
   )}</p>`;
+  html += coverageHtml(a, ownRules);
   // Parameters.
   const rules = a.seats == null ? a.rules : t("au.rules.seats", { rules: a.rules, seats: num(a.seats) });
   html += `<dl class="au-params" data-testid="au-params">`;
@@ -184,6 +188,40 @@ function auditSection(a, k, names) {
       .join("")}</tbody></table></div>`;
   }
   html += `</section></section>`;
+  return html;
+}
+
+// Whether the audit speaks of the contest's seats, and whether it still covers the results
+// as published: both said plainly above the audit's details.
+export function coverageHtml(a, ownRules = a.audits_contest_seats !== false) {
+  let html = "";
+  if (!ownRules) {
+    const audited = a.seats == null ? a.rules : t("au.rules.seats", { rules: a.rules, seats: num(a.seats) });
+    html += `<p class="warn" role="note" data-testid="au-other-rules">${esc(
+      a.definition_rules
+        ? t("au.other-rules", {
+            audited,
+            contest: a.definition_seats == null ? a.definition_rules : t("au.rules.seats", { rules: a.definition_rules, seats: num(a.definition_seats) }),
+          })
+        : t("au.other-rules.none", { audited }),
+    )}</p>`;
+  }
+  const c = a.current;
+  if (!c) return html;
+  if (a.superseded_by != null) {
+    html += `<p class="warn" role="note" data-testid="au-superseded">${esc(t("au.superseded", { entry: String(a.superseded_by) }))}</p>`;
+  }
+  if (c.covers_current_results) {
+    html += `<p data-testid="au-coverage" data-covers="true">${esc(t("au.covers", { size: num(c.log_size) }))}</p>`;
+    return html;
+  }
+  const shown = c.changed.slice(0, 20).map((id) => `<a href="#/station/${encodeURIComponent(id)}">${esc(id)}</a>`);
+  const more = c.changed.length - shown.length;
+  html += `<div class="warn" role="alert" data-testid="au-coverage" data-covers="false"><p><strong>${esc(
+    t("au.stale", { n: num(c.changed_stations), audited: num(a.checkpoint_size), size: num(c.log_size) }),
+  )}</strong></p><p>${esc(t(c.seats_as_audited ? "au.stale.seats-same" : "au.stale.seats-differ"))} ${esc(
+    t("au.stale.todo"),
+  )}</p><p class="small">${esc(t("au.stale.list"))}: ${shown.join(", ")}${more > 0 ? esc(` ${t("au.stale.more", { n: num(more) })}`) : ""}</p></div>`;
   return html;
 }
 

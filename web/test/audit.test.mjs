@@ -176,3 +176,40 @@ test("every audit word exists in all four languages", () => {
     for (const k of keys) assert.ok(_strings[code][k], `${code} lacks ${k}`);
   }
 });
+
+test("an audit whose results changed afterwards, or run under other rules, says so plainly", () => {
+  const done = {
+    ...doc.audits[0],
+    status: "risk-limit-met",
+    definition_rules: "albania",
+    definition_seats: null,
+    audits_contest_seats: false,
+    superseded_by: null,
+    current: { log_size: 315, covers_current_results: false, changed_stations: 9, changed: ["S-1", "S-<9>"], seats_as_audited: true },
+  };
+  setLanguage("en");
+  const html = auditHtml({ audits: [done], refused: [] }, names);
+  assert.match(html, /data-testid="au-coverage" data-covers="false"/);
+  assert.match(html, /no longer covers the current results: 9 station\(s\) changed after the audited checkpoint \(the first 41 entries; the log now holds 315\)/);
+  assert.match(html, /must start a new audit/);
+  assert.match(html, /href="#\/station\/S-%3C9%3E">S-&lt;9&gt;<\/a>/);
+  assert.match(html, /data-testid="au-other-rules"/);
+  assert.match(html, /generic, seats: 1, not the contest&#39;s \(albania\): it does not confirm the contest&#39;s seats/);
+  assert.match(html, /Risk limit met for the outcome audited, which is not the contest&#39;s seats/);
+  assert.ok(!html.includes("the reported seats stand"));
+  // Seats changed; then the audit's own rules and unchanged results.
+  const moved = { ...done, current: { ...done.current, seats_as_audited: false } };
+  assert.match(auditHtml({ audits: [moved], refused: [] }, names), /no longer the audited seats/);
+  const fine = { ...done, audits_contest_seats: true, current: { log_size: 47, covers_current_results: true, changed_stations: 0, changed: [], seats_as_audited: true } };
+  const ok = auditHtml({ audits: [fine], refused: [] }, names);
+  assert.match(ok, /data-covers="true"/);
+  assert.match(ok, /the reported seats stand/);
+  assert.ok(!ok.includes("au-other-rules"));
+  for (const code of ["sq", "mk", "sr-Latn"]) {
+    setLanguage(code);
+    const other = auditHtml({ audits: [done], refused: [] }, names);
+    assert.match(other, /data-covers="false"/);
+    assert.ok(!other.includes("au.stale"), `${code}: a key shown instead of its words`);
+  }
+  setLanguage("en");
+});

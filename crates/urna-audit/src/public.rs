@@ -4,6 +4,12 @@
 //! station's reported and hand-counted votes, the current risk overall and per assertion,
 //! and the verdicts. Risks are written as the notes write them (six digits, rounded up).
 //!
+//! Whether each audit still covers the results: the results the whole published log gives
+//! are compared with the audited ones (`current`: the stations whose counted results changed
+//! after the audited checkpoint, and whether the seats are still the audited seats), and
+//! whether the audit's rules are the contest's (`audits_contest_seats`: an audit under other
+//! rules, say one seat of `generic`, confirms that outcome, not the contest's seats).
+//!
 //! For the results page (`web/audit.js`) it also names the contest's lists (the columns of
 //! the reported and counted votes), each note's signer (the authority key's name), each
 //! assertion's parts (so the page can say it in its own languages), and for each sampled
@@ -16,6 +22,7 @@ use serde::Serialize;
 use urna_model::audit::{AuditStep, Decision, format_limit, format_risk, risk_micros};
 use urna_model::definition::Election;
 use urna_model::protocol::hex;
+use urna_tally::public::Replay;
 
 use crate::Verdict;
 use crate::assertions::AssertionKind;
@@ -47,6 +54,16 @@ struct AuditDoc<'a> {
     checkpoint_root: String,
     rules: String,
     seats: Option<u32>,
+    /// The seat rules the definition names for the contest (none if it names none).
+    definition_rules: Option<&'a str>,
+    definition_seats: Option<u32>,
+    /// Whether `rules` and `seats` are the definition's: only then does the audit speak of
+    /// the contest's seats.
+    audits_contest_seats: bool,
+    /// The results of the whole published log against the audited ones.
+    current: CurrentDoc<'a>,
+    /// The entry of the contest's next audit's start, if one superseded this one.
+    superseded_by: Option<u64>,
     method: &'static str,
     risk_limit: String,
     rounds_planned: u32,
@@ -63,6 +80,21 @@ struct AuditDoc<'a> {
     assertions: Vec<AssertionDoc<'a>>,
     samples: Vec<SampleDoc<'a>>,
     verdicts: Vec<VerdictDoc<'a>>,
+}
+
+#[derive(Serialize)]
+struct CurrentDoc<'a> {
+    /// Entries of the log the results are replayed from (the published checkpoint).
+    log_size: u64,
+    /// Whether no station's counted results changed after the audited checkpoint.
+    covers_current_results: bool,
+    /// How many stations' counted results changed after it (amendments, decisions,
+    /// revocations, new stations).
+    changed_stations: usize,
+    /// Their ids, in station order.
+    changed: Vec<&'a str>,
+    /// Whether the seats the audit's rules give on the results now are the audited seats.
+    seats_as_audited: bool,
 }
 
 #[derive(Serialize)]
@@ -124,14 +156,19 @@ struct VerdictDoc<'a> {
     verdict: &'static str,
 }
 
-/// The file's bytes (pretty JSON ending in a newline).
+/// The file's bytes (pretty JSON ending in a newline), for a log whose entries replay to
+/// `now` (the published checkpoint's results).
 ///
 /// # Errors
 /// Only if JSON serialisation fails (it does not for these types).
-pub fn render(e: &Election, trail: &Trail) -> Result<Vec<u8>, serde_json::Error> {
+pub fn render(e: &Election, trail: &Trail, now: &Replay) -> Result<Vec<u8>, serde_json::Error> {
     let doc = Doc {
         format: FORMAT,
-        audits: trail.audits.iter().map(|a| audit_doc(e, a)).collect(),
+        audits: trail
+            .audits
+            .iter()
+            .map(|a| audit_doc(e, a, now, trail.superseded_by(a)))
+            .collect(),
         refused: trail
             .refused
             .iter()
@@ -146,7 +183,12 @@ pub fn render(e: &Election, trail: &Trail) -> Result<Vec<u8>, serde_json::Error>
     Ok(out)
 }
 
-fn audit_doc<'a>(e: &'a Election, a: &'a ContestAudit) -> AuditDoc<'a> {
+fn audit_doc<'a>(
+    e: &'a Election,
+    a: &'a ContestAudit,
+    now: &Replay,
+    superseded_by: Option<u64>,
+) -> AuditDoc<'a> {
     let (size, root, rules, seats, risk_limit, rounds) = match &a.start {
         AuditStep::Start {
             size,
@@ -201,6 +243,18 @@ fn audit_doc<'a>(e: &'a Election, a: &'a ContestAudit) -> AuditDoc<'a> {
             picked.entry(d.batch).or_default().push(d.number);
         }
     }
+    let coverage = a.coverage(e, now);
+    let current = CurrentDoc {
+        log_size: now.applied(),
+        covers_current_results: coverage.covers(),
+        changed_stations: coverage.changed.len(),
+        changed: coverage
+            .changed
+            .iter()
+            .map(|s| e.stations[s.0 as usize].id.as_str())
+            .collect(),
+        seats_as_audited: coverage.seats_as_audited,
+    };
     AuditDoc {
         contest: &contest.id,
         lists: contest
@@ -214,6 +268,11 @@ fn audit_doc<'a>(e: &'a Election, a: &'a ContestAudit) -> AuditDoc<'a> {
         checkpoint_root: root,
         rules,
         seats,
+        definition_rules: contest.seats.as_ref().map(|c| c.rules.as_str()),
+        definition_seats: contest.seats.as_ref().and_then(|c| c.house),
+        audits_contest_seats: a.audits_contest_seats(e),
+        current,
+        superseded_by,
         method: urna_model::audit::METHOD,
         risk_limit: format_limit(risk_limit),
         rounds_planned: rounds,

@@ -33,6 +33,10 @@ pub struct Reported {
     /// Stations that do not count (quarantined, recount ordered, annulled): not in the reported
     /// results.
     pub quarantined: usize,
+    /// The counted results of each batch's station as published: its votes per list of the
+    /// contest in ballot order, then its named counts in definition order. Two results of the
+    /// same contest are compared on these ([`Reported::changed`]).
+    pub results: Vec<Vec<u64>>,
 }
 
 impl Reported {
@@ -133,6 +137,7 @@ impl Reported {
         let ballots_count = e.counts.iter().position(|n| n == "ballots-cast");
         let mut batches = Vec::new();
         let mut stations = Vec::new();
+        let mut results = Vec::new();
         let mut quarantined = 0;
         for (i, station) in e.stations.iter().enumerate() {
             let s = StationIdx(u32::try_from(i).unwrap_or(u32::MAX));
@@ -169,6 +174,7 @@ impl Reported {
                 other,
             });
             stations.push(s);
+            results.push(sub.votes.iter().chain(&sub.counts).copied().collect());
         }
         Ok(Self {
             rules,
@@ -180,7 +186,27 @@ impl Reported {
             stations,
             list_class,
             quarantined,
+            results,
         })
+    }
+
+    /// The stations whose counted results differ between `self` and `now` (the same contest,
+    /// later): counted in one and not the other (a new station, an annulment, a recount
+    /// ordered, a revocation, a quarantine lifted) or counted in both with other numbers (an
+    /// amendment). In station order.
+    pub fn changed(&self, now: &Self) -> Vec<StationIdx> {
+        let then: std::collections::BTreeMap<StationIdx, &Vec<u64>> =
+            self.stations.iter().copied().zip(&self.results).collect();
+        let later: std::collections::BTreeMap<StationIdx, &Vec<u64>> =
+            now.stations.iter().copied().zip(&now.results).collect();
+        let mut out: Vec<StationIdx> = then
+            .iter()
+            .filter(|(s, r)| later.get(s) != Some(r))
+            .map(|(s, _)| *s)
+            .chain(later.keys().filter(|s| !then.contains_key(s)).copied())
+            .collect();
+        out.sort_unstable();
+        out
     }
 
     /// The batch (index into the input's batches) of a station, if it is counted.

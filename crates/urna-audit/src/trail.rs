@@ -4,9 +4,12 @@
 //! that does not follow) and in every verifier (`urna verify` replays the notes of the log).
 //!
 //! The rules, per contest:
-//! - **start**: at most one audit per contest. Its `checkpoint:` names the first `size`
-//!   entries of the log, all before the start note, and their Merkle root; the results
-//!   replayed from them are the audited outcome. The rule set must be a built-in one; the
+//! - **start**: its `checkpoint:` names the first `size` entries of the log, all before the
+//!   start note, and their Merkle root; the results replayed from them are the audited
+//!   outcome. A contest's next audit is admitted only when some station's counted results at
+//!   its checkpoint differ from those the previous audit audited ([`Reported::changed`]):
+//!   the previous audit then no longer covers the results, and the steps that follow belong
+//!   to the new one. The same results are never audited twice (no second seed to pick from). The rule set must be a built-in one; the
 //!   number and digest of the assertions ([`assertions_digest`]) must be what the rule set
 //!   gives on those results; risk limit and rounds must be usable.
 //! - **seed**: one, after the start and before any sample.
@@ -25,7 +28,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use sha2::{Digest, Sha256};
 use urna_model::audit::{AuditNote, AuditStep, Decision, Micros, risk_micros};
-use urna_model::definition::{ContestIdx, Election};
+use urna_model::definition::{ContestIdx, Election, StationIdx};
 use urna_model::protocol::hex;
 use urna_tally::public::Replay;
 use urna_tally::seats::RuleSet;
@@ -128,6 +131,24 @@ pub struct ContestAudit {
     pub verdicts: Vec<VerdictRecord>,
 }
 
+/// Whether an audit still covers the results as they are now ([`ContestAudit::coverage`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Coverage {
+    /// Stations whose counted results changed after the audited checkpoint (amendments,
+    /// decisions, revocations, new stations), in station order.
+    pub changed: Vec<StationIdx>,
+    /// Whether the seats the audit's rules give on the results now are the audited seats.
+    pub seats_as_audited: bool,
+}
+
+impl Coverage {
+    /// Whether the audit covers the results now: no counted result changed after its
+    /// checkpoint.
+    pub fn covers(&self) -> bool {
+        self.changed.is_empty()
+    }
+}
+
 /// Every audit in a log, in the order of their start notes.
 #[derive(Debug, Clone, Default)]
 pub struct Trail {
@@ -184,6 +205,9 @@ impl ContestAudit {
         plan: &Plan,
         log: &dyn LogView,
     ) -> Result<Self, TrailError> {
+        if plan.risk_limit == 0 || plan.risk_limit > urna_model::audit::MAX_RISK_LIMIT {
+            return Err(refuse("risk-limit", urna_model::audit::RISK_LIMIT_RULE));
+        }
         if plan.size == 0 {
             return Err(refuse(
                 "checkpoint",
@@ -247,6 +271,44 @@ impl ContestAudit {
             counts: BTreeMap::new(),
             verdicts: Vec::new(),
         })
+    }
+
+    /// Whether the audit still covers the results replayed in `now` (the same log, later):
+    /// which stations' counted results changed after the audited checkpoint, and whether the
+    /// seats its rules give now are the audited ones. A verdict speaks only of the audited
+    /// results; once any changed, it does not confirm the results as they are.
+    pub fn coverage(&self, e: &Election, now: &Replay) -> Coverage {
+        let seats = match &self.start {
+            AuditStep::Start { seats, .. } => *seats,
+            _ => None,
+        };
+        match Reported::new(e, self.contest, self.reported.rules.clone(), seats, now) {
+            Ok(current) => Coverage {
+                changed: self.reported.changed(&current),
+                seats_as_audited: assertions::assertions(&current.rules, &current.input)
+                    .is_ok_and(|o| o.seats == self.outcome.seats),
+            },
+            Err(_) => Coverage {
+                changed: self.reported.stations.clone(),
+                seats_as_audited: false,
+            },
+        }
+    }
+
+    /// Whether the audit's rule set and seats are the ones the definition names for the
+    /// contest (`seats = { rules = …, house = … }`): only then does a verdict speak of the
+    /// contest's seats. An audit under other rules (say `generic` with one seat, "which list
+    /// came first", where the contest's seats cannot be audited short of a full hand count)
+    /// confirms that outcome only.
+    pub fn audits_contest_seats(&self, e: &Election) -> bool {
+        let Some(cfg) = &e.contests[self.contest.0 as usize].seats else {
+            return false;
+        };
+        let AuditStep::Start { rules, seats, .. } = &self.start else {
+            return false;
+        };
+        *rules == cfg.rules
+            && (!self.reported.rules.districts.is_empty() || seats.or(cfg.house) == cfg.house)
     }
 
     /// The decision that ended the audit, if it ended.
@@ -445,9 +507,18 @@ impl Trail {
         outcome
     }
 
-    /// The audit of a contest, if one was started.
+    /// The audit of a contest, if one was started: the last one started.
     pub fn audit(&self, contest: ContestIdx) -> Option<&ContestAudit> {
-        self.audits.iter().find(|a| a.contest == contest)
+        self.audits.iter().rev().find(|a| a.contest == contest)
+    }
+
+    /// The log index of the start of the audit that superseded `audit` (the contest's next
+    /// one), if any.
+    pub fn superseded_by(&self, audit: &ContestAudit) -> Option<u64> {
+        self.audits
+            .iter()
+            .find(|a| a.contest == audit.contest && a.start_index > audit.start_index)
+            .map(|a| a.start_index)
     }
 
     /// Admits the audit note at log index `index` (its signer already checked by
@@ -463,7 +534,7 @@ impl Trail {
         log: &dyn LogView,
     ) -> Result<(), TrailError> {
         let contest_id = &e.contests[note.contest.0 as usize].id;
-        let pos = self.audits.iter().position(|a| a.contest == note.contest);
+        let pos = self.audits.iter().rposition(|a| a.contest == note.contest);
         if let AuditStep::Start {
             size,
             root,
@@ -474,15 +545,6 @@ impl Trail {
             ..
         } = &note.body.step
         {
-            if let Some(a) = pos.map(|p| &self.audits[p]) {
-                return Err(refuse(
-                    "kind",
-                    format!(
-                        "contest {contest_id} already has an audit, started at entry {}",
-                        a.start_index
-                    ),
-                ));
-            }
             if *size > index {
                 return Err(refuse(
                     "checkpoint",
@@ -499,6 +561,21 @@ impl Trail {
                 rounds: *rounds,
             };
             let mut audit = ContestAudit::plan(e, note.contest, &plan, log)?;
+            if let Some(a) = pos.map(|p| &self.audits[p])
+                && a.reported.changed(&audit.reported).is_empty()
+            {
+                return Err(refuse(
+                    "kind",
+                    format!(
+                        "contest {contest_id} already has an audit of these results, started at entry {}: a new audit is admitted only when counted results changed after its checkpoint ({} entries)",
+                        a.start_index,
+                        match &a.start {
+                            AuditStep::Start { size, .. } => *size,
+                            _ => 0,
+                        }
+                    ),
+                ));
+            }
             if let (
                 AuditStep::Start {
                     root: want_root,

@@ -109,6 +109,19 @@ pub(crate) enum AuditCommand {
         #[command(flatten)]
         log: crate::audit_log_cmd::LogArgs,
     },
+    /// The contest's audit as the log has it (the last one started), and whether it still
+    /// covers the results: which stations' counted results changed after its checkpoint
+    /// (amendments, decisions, revocations, new stations) and whether the seats are still the
+    /// audited ones. Reads the data directory read-only (works while `urna serve` runs).
+    /// Exit codes: 0 the audit covers the current results; 1 it does not (start a new audit).
+    Status {
+        /// Data directory.
+        #[arg(long)]
+        data: PathBuf,
+        /// Contest id (default: the first contest).
+        #[arg(long)]
+        contest: Option<String>,
+    },
     /// The measured risk from hand counts, and whether to stop, count more or count everything.
     ///
     /// Exit codes: 0 the risk limit is met, or more stations must be counted (listed);
@@ -183,6 +196,9 @@ pub(crate) fn run(command: AuditCommand) -> Result<ExitCode> {
             }
         },
         AuditCommand::Verdict { log } => crate::audit_log_cmd::verdict(&log),
+        AuditCommand::Status { data, contest } => {
+            crate::audit_log_cmd::status(&data, contest.as_deref())
+        }
         AuditCommand::Sample {
             common,
             key: Some(key),
@@ -299,8 +315,15 @@ pub(crate) fn run(command: AuditCommand) -> Result<ExitCode> {
                 common.risk_limit
             );
             match report.verdict {
-                Verdict::RiskLimitMet => {
+                Verdict::RiskLimitMet if l.own_rules => {
                     out!("verdict: risk limit met: the reported seats stand");
+                    Ok(ExitCode::SUCCESS)
+                }
+                Verdict::RiskLimitMet => {
+                    out!(
+                        "verdict: risk limit met: the outcome of rule set {} stands; these are not the contest's seat rules as the definition names them, so its seats are not confirmed",
+                        l.rules.id
+                    );
                     Ok(ExitCode::SUCCESS)
                 }
                 Verdict::CountMore { round, batches } => {
@@ -356,6 +379,9 @@ struct Loaded {
     /// Every list of the contest (id, whether it is an `other` list), in definition order.
     columns: Vec<(String, bool)>,
     quarantined: usize,
+    /// Whether the rule set and seats are the contest's, as the definition names them: only
+    /// then does a met risk limit confirm the contest's seats.
+    own_rules: bool,
 }
 
 impl Loaded {
@@ -387,6 +413,10 @@ impl Loaded {
         } else {
             None
         };
+        let own_rules = contest.seats.as_ref().is_some_and(|c| {
+            common.rules.as_deref().is_none_or(|r| r == c.rules)
+                && (!rules.districts.is_empty() || seats == c.house)
+        });
         let reported = Reported::new(e, ContestIdx(0), rules, seats, &replay)?;
         let columns = contest
             .lists
@@ -399,6 +429,7 @@ impl Loaded {
             input: reported.input,
             columns,
             quarantined: reported.quarantined,
+            own_rules,
         })
     }
 

@@ -312,8 +312,11 @@ pub(crate) fn start(
             })?,
     };
     let micros = (risk_limit * 1e6).round();
-    if !(1.0..1e6).contains(&micros) {
-        bail!("--risk-limit {risk_limit}: must be between 0.000001 and 0.999999");
+    if !(1.0..=f64::from(urna_model::audit::MAX_RISK_LIMIT)).contains(&micros) {
+        bail!(
+            "--risk-limit {risk_limit}: {}",
+            urna_model::audit::RISK_LIMIT_RULE
+        );
     }
     #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
     let micros = micros as u32;
@@ -331,6 +334,7 @@ pub(crate) fn start(
     let assertions = audit.outcome.assertions.len();
     let first = audit.audit.first_round_draws();
     let rounds_possible = audit.rounds_possible();
+    let other_rules = not_the_contest(s.election(), &audit);
     let index = s.log(audit.start)?;
     out!(
         "entry {index}: audit of contest {} started over the first {} entries (rule set {}, risk limit {}, {rounds} rounds)",
@@ -342,6 +346,12 @@ pub(crate) fn start(
     out!(
         "{stations} stations in the reported results ({quarantined} quarantined are not); {assertions} assertions; round 1 needs {first} draws"
     );
+    if let Some(why) = other_rules.strip_prefix("; ") {
+        out!(
+            "note: this audit confirms the outcome of rule set {} only: {why}",
+            plan.rules
+        );
+    }
     if rounds_possible == 0 {
         out!(
             "no sample can confirm this outcome: log `urna audit verdict` (round 0) for a full hand count"
@@ -525,9 +535,15 @@ pub(crate) fn verdict(args: &LogArgs) -> Result<ExitCode> {
         format_risk(risk),
         audit.audit.risk_limit
     );
-    Ok(match decision {
+    let e = s.election();
+    let now = s.view().replay(s.len()).map_err(|err| anyhow!("{err}"))?;
+    let what = audited_outcome(e, &audit);
+    let code = match decision {
         Decision::RiskLimitMet => {
-            out!("verdict: risk limit met: the reported seats stand");
+            out!(
+                "verdict: risk limit met: {what} stands{}",
+                not_the_contest(e, &audit)
+            );
             ExitCode::SUCCESS
         }
         Decision::Escalate => {
@@ -541,6 +557,149 @@ pub(crate) fn verdict(args: &LogArgs) -> Result<ExitCode> {
             out!("verdict: full hand count");
             ExitCode::from(1)
         }
+    };
+    print_coverage(e, &audit, &now)?;
+    Ok(code)
+}
+
+/// What an audit confirms: the reported seats, or the outcome of the rules it was run under.
+fn audited_outcome(e: &Election, audit: &ContestAudit) -> String {
+    if audit.audits_contest_seats(e) {
+        return "the reported seats".to_owned();
+    }
+    match &audit.start {
+        AuditStep::Start {
+            rules,
+            seats: Some(n),
+            ..
+        } => format!("the outcome audited (rule set {rules}, {n} seat(s))"),
+        AuditStep::Start { rules, .. } => format!("the outcome audited (rule set {rules})"),
+        _ => "the outcome audited".to_owned(),
+    }
+}
+
+/// For an audit under rules other than the definition's: that it does not confirm the
+/// contest's seats.
+fn not_the_contest(e: &Election, audit: &ContestAudit) -> String {
+    if audit.audits_contest_seats(e) {
+        return String::new();
+    }
+    let contest = &e.contests[audit.contest.0 as usize];
+    match &contest.seats {
+        Some(cfg) => format!(
+            "; it does not confirm the seats of contest {} (the definition's rule set is {}{})",
+            contest.id,
+            cfg.rules,
+            cfg.house.map_or(String::new(), |h| format!(", {h} seats"))
+        ),
+        None => format!(
+            "; the definition names no seat rules for contest {}, so no seats of it are confirmed",
+            contest.id
+        ),
+    }
+}
+
+/// Whether the audit still covers the results as they are now; if not, what changed and what
+/// to do.
+fn print_coverage(e: &Election, audit: &ContestAudit, now: &Replay) -> Result<()> {
+    let cov = audit.coverage(e, now);
+    let size = match &audit.start {
+        AuditStep::Start { size, .. } => *size,
+        _ => 0,
+    };
+    if cov.covers() {
+        out!(
+            "coverage: the results now ({} entries) are the audited results ({size} entries)",
+            now.applied()
+        );
+        return Ok(());
+    }
+    let names: Vec<&str> = cov
+        .changed
+        .iter()
+        .take(10)
+        .map(|s| e.stations[s.0 as usize].id.as_str())
+        .collect();
+    let more = cov.changed.len().saturating_sub(names.len());
+    out!(
+        "coverage: NOT COVERED: {} station(s) changed after the audited checkpoint ({size} entries): {}{}; the seats now are {}the audited seats",
+        cov.changed.len(),
+        names.join(", "),
+        if more > 0 {
+            format!(" and {more} more")
+        } else {
+            String::new()
+        },
+        if cov.seats_as_audited { "" } else { "NOT " }
+    );
+    out!(
+        "coverage: this audit does not cover the current results ({} entries): start a new audit of them (`urna audit start`)",
+        now.applied()
+    );
+    Ok(())
+}
+
+/// `urna audit status`: the contest's audit as the log has it, and whether it still covers
+/// the results. Reads the data directory without opening its store (works while `urna serve`
+/// holds it). Exit 0 if the audit covers the current results, 1 if not.
+pub(crate) fn status(data: &Path, contest: Option<&str>) -> Result<ExitCode> {
+    let election = Election::load(&data.join(DEFINITION_FILE))
+        .with_context(|| format!("{}: not an urna data directory", data.display()))?;
+    let contest = match contest {
+        Some(id) => election
+            .contest(id)
+            .with_context(|| format!("--contest {id}: not a contest of this election"))?,
+        None => ContestIdx(0),
+    };
+    let log = DirLog::read(data, election)?;
+    let e = &log.election;
+    let trail = log.trail();
+    let audit = trail.audit(contest).with_context(|| {
+        format!(
+            "contest {} has no audit yet: run `urna audit start` first",
+            e.contests[contest.0 as usize].id
+        )
+    })?;
+    let now = (&log)
+        .replay(log.notes.len() as u64)
+        .map_err(|err| anyhow!("{err}"))?;
+    if let AuditStep::Start {
+        size,
+        rules,
+        seats,
+        risk_limit,
+        ..
+    } = &audit.start
+    {
+        out!(
+            "audit of contest {} started at entry {}: checkpoint {size} entries, rule set {rules}{}, risk limit {}",
+            e.contests[contest.0 as usize].id,
+            audit.start_index,
+            seats.map_or(String::new(), |n| format!(", {n} seat(s)")),
+            urna_model::audit::format_limit(*risk_limit)
+        );
+    }
+    let what = audited_outcome(e, audit);
+    match (audit.finished(), audit.verdicts.last()) {
+        (Some(Decision::RiskLimitMet), Some(v)) => out!(
+            "status: risk limit met at entry {}: {what} stands{}",
+            v.index,
+            not_the_contest(e, audit)
+        ),
+        (Some(d), Some(v)) => out!("status: ended with {} at entry {}", d.as_str(), v.index),
+        _ if audit.seed.is_none() => out!("status: awaiting the seed"),
+        _ => out!(
+            "status: counting ({} round(s) sampled, {} station(s) counted){}",
+            audit.samples.len(),
+            audit.counts.len(),
+            not_the_contest(e, audit)
+        ),
+    }
+    print_coverage(e, audit, &now)?;
+    Ok(if audit.coverage(e, &now).covers() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
     })
 }
 

@@ -43,7 +43,7 @@
 //!
 //! One encoding per body, as for protocols: keys in the order shown, none repeated, counts
 //! canonical decimals (no sign, no leading zeros) of at most [`MAX_COUNT`], the risk limit
-//! `0.` and one to six digits without a trailing zero, risks `0.` or `1.` and exactly six
+//! `0.` and one to six digits without a trailing zero (at most [`MAX_RISK_LIMIT`], 0.1), risks `0.` or `1.` and exactly six
 //! digits (rounded up, so a printed risk is never below the computed one), hashes lower-case
 //! hex. Whether the numbers follow from the seed and the counts is not this module's question
 //! (it has no seat or audit mathematics): `urna-audit`'s `trail` checks that, at intake and in
@@ -69,6 +69,16 @@ pub const MAX_ASSERTIONS: u32 = 4000;
 
 /// Most rounds an audit may plan.
 pub const MAX_ROUNDS: u32 = 20;
+
+/// The highest risk limit an audit may name, in millionths: 10 %. California's law defines a
+/// risk-limiting audit by a chance of at most 5 % (Elections Code § 15366(c); 2 CCR § 20112
+/// sets 5 % for every audit type), Colorado's Secretary of State has set 3 % to 4 %, and the
+/// limits used in practice and in Stark's papers run from 1 % to 10 %. A larger limit would
+/// let an audit "confirm" an outcome on next to no evidence (at 0.99 a single draw does).
+pub const MAX_RISK_LIMIT: Micros = 100_000;
+
+/// The rule [`MAX_RISK_LIMIT`] states, as refusals name it.
+pub const RISK_LIMIT_RULE: &str = "must be above 0 and at most 0.1 (a risk limit above 10 % is not risk-limiting: California's law sets at most 5 %, practice 1 % to 10 %)";
 
 /// Whether note bytes (or text) are an audit note: the first line is [`AUDIT_V1`].
 pub fn is_audit(note: &[u8]) -> bool {
@@ -278,6 +288,9 @@ impl AuditBody {
                         "must be 0. and 1 to 6 digits, no trailing zero, above 0",
                     )
                 })?;
+                if risk_limit > MAX_RISK_LIMIT {
+                    return Err(value(line, "risk-limit", RISK_LIMIT_RULE));
+                }
                 let (line, r) = (p.at + 1, p.field("rounds")?);
                 let rounds = small(line, "rounds", r, 1, MAX_ROUNDS)?;
                 let (line, a) = (p.at + 1, p.field("assertions")?);

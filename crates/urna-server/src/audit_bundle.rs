@@ -45,8 +45,9 @@ impl LogView for View<'_> {
     }
 }
 
-/// The file's bytes for a generation of `size` entries whose audit entries are `audits`;
-/// `None` when the log holds no audit.
+/// The file's bytes for a generation of `size` entries whose audit entries are `audits` and
+/// whose results are `now` (each audit says whether it still covers them); `None` when the
+/// log holds no audit.
 ///
 /// An audit entry that does not follow (intake refuses such a note, so only a data directory
 /// edited outside urna holds one) is listed among the file's refused entries.
@@ -59,6 +60,7 @@ pub(crate) fn render(
     election: &Election,
     source: &dyn BundleSource,
     audits: &[(u64, Vec<u8>)],
+    now: &Replay,
 ) -> Result<Option<Vec<u8>>, BundleError> {
     let audits: Vec<&(u64, Vec<u8>)> = audits.iter().filter(|(i, _)| *i < size).collect();
     if audits.is_empty() {
@@ -76,7 +78,7 @@ pub(crate) fn render(
         // published as it is.
         let _ = trail.replay(election, *index, bytes, &view);
     }
-    urna_audit::public::render(election, &trail)
+    urna_audit::public::render(election, &trail, now)
         .map(Some)
         .map_err(|err| BundleError::Log(format!("{}: {err}", urna_audit::public::AUDIT_JSON)))
 }

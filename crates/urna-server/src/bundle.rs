@@ -767,7 +767,7 @@ impl BundleWriter {
             files.push((public::PREFERENCES_CSV.to_owned(), Content::New(csv)));
         }
         if let Some(audit) =
-            crate::audit_bundle::render(&self.out, r.applied(), e, &*self.source, &self.audits)?
+            crate::audit_bundle::render(&self.out, r.applied(), e, &*self.source, &self.audits, r)?
         {
             files.push((
                 urna_audit::public::AUDIT_JSON.to_owned(),

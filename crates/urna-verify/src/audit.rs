@@ -105,8 +105,10 @@ pub(crate) fn check(
 }
 
 /// Compares `v1/audit.json` with the file recomputed from `trail` (`None`: the log holds no
-/// audit, so the bundle must not have the file). Returns whether a file was compared, and
-/// whether it was identical.
+/// audit, so the bundle must not have the file) and from the results of the whole log, `now`
+/// (each audit says whether it still covers them; `None`: the log could not be replayed
+/// whole, so the file is not recomputed). Returns whether a file was compared, and whether it
+/// was identical.
 ///
 /// # Errors
 /// [`SourceError`] if the source fails.
@@ -114,6 +116,7 @@ pub(crate) fn compare_file(
     source: &dyn Source,
     election: &Election,
     trail: Option<&Trail>,
+    now: Option<&Replay>,
     found: &mut Vec<Discrepancy>,
 ) -> Result<Option<bool>, SourceError> {
     let path = urna_audit::public::AUDIT_JSON;
@@ -129,7 +132,16 @@ pub(crate) fn compare_file(
         }
         return Ok(None);
     };
-    match urna_audit::public::render(election, trail) {
+    let Some(now) = now else {
+        found.push(Discrepancy::new(
+            Kind::NotRecomputed,
+            format!(
+                "{path} cannot be recomputed: the log's results cannot be replayed whole, and the file says whether each audit still covers them"
+            ),
+        ));
+        return Ok(Some(false));
+    };
+    match urna_audit::public::render(election, trail, now) {
         Ok(expected) => match crate::compare_file(source, path, &expected)? {
             Some(d) => {
                 found.push(d);

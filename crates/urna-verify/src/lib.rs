@@ -435,7 +435,13 @@ pub fn verify(
         )),
     }
     if let Some((e, _)) = &election
-        && let Some(identical) = audit::compare_file(source, e, audit_trail.as_ref(), &mut found)?
+        && let Some(identical) = audit::compare_file(
+            source,
+            e,
+            audit_trail.as_ref(),
+            log.replay.as_ref().filter(|_| complete),
+            &mut found,
+        )?
     {
         report.counts.files_compared += 1;
         report.counts.files_identical += u64::from(identical);

@@ -10,6 +10,11 @@ const STATIONS: usize = 200;
 
 /// One contest, lists A and B, `STATIONS` stations of 500 ballots: A about 300, B about 180.
 fn election() -> (Election, Replay) {
+    election_with(&|i| Some(reported(i)))
+}
+
+/// The same election with each station's protocol given by `votes` (`None`: none sent).
+fn election_with(votes: &dyn Fn(usize) -> Option<(u64, u64)>) -> (Election, Replay) {
     let toml = "[election]\nid = \"t-1\"\nname = \"T\"\n\n[stations]\nfile = \"stations.csv\"\n\n\
         [[contests]]\nid = \"c\"\nname = \"C\"\nlists = [\"A\", \"B\"]\n\n\
         [[lists]]\nid = \"A\"\nname = \"A\"\n\n[[lists]]\nid = \"B\"\nname = \"B\"\n\n\
@@ -30,8 +35,12 @@ fn election() -> (Election, Replay) {
     replay
         .apply(&e, 0, &log.sign_text(&genesis.to_text()).to_bytes())
         .unwrap();
+    let mut index = 0;
     for i in 0..STATIONS {
-        let (a, b) = reported(i);
+        let Some((a, b)) = votes(i) else {
+            continue;
+        };
+        index += 1;
         let c = |name: &str, value| Counted {
             name: name.into(),
             value,
@@ -55,11 +64,7 @@ fn election() -> (Election, Replay) {
         };
         let signer = NoteSigner::from_seed(&format!("S{i}"), &[3; 32]).unwrap();
         replay
-            .apply(
-                &e,
-                i as u64 + 1,
-                &signer.sign_text(&body.to_text()).to_bytes(),
-            )
+            .apply(&e, index, &signer.sign_text(&body.to_text()).to_bytes())
             .unwrap();
     }
     (e, replay)
@@ -91,7 +96,7 @@ fn note(e: &Election, step: AuditStep) -> AuditNote {
 }
 
 /// A started and seeded audit of the one seat, with round 1 sampled; the next index.
-fn sampled(e: &Election, log: &Log, seed: &str) -> (Trail, u64) {
+fn sampled(e: &Election, log: &dyn LogView, seed: &str) -> (Trail, u64) {
     let plan = Plan {
         size: STATIONS as u64 + 1,
         rules: "generic".into(),
@@ -163,7 +168,10 @@ fn an_audit_whose_counts_match_meets_the_risk_limit_and_then_ends() {
     let over = trail
         .admit(&e, i + 1, &note(&e, trail.audits[0].start.clone()), &log)
         .unwrap_err();
-    assert!(over.rule.contains("already has an audit"), "{over}");
+    assert!(
+        over.rule.contains("already has an audit of these results"),
+        "{over}"
+    );
     let over = trail
         .admit(&e, i + 1, &note(&e, count_step(drawn[0], 1, 1)), &log)
         .unwrap_err();
@@ -220,6 +228,68 @@ fn a_start_whose_assertions_or_root_differ_is_refused() {
         .admit(&e, size - 1, &note(&e, with(root, digest)), &log)
         .unwrap_err();
     assert!(err.rule.contains("must precede this note"), "{err}");
+}
+
+/// A start whose risk limit is above 10 % is refused by the plan (what intake and the replay
+/// run) and by the note parser, naming the field `risk-limit` and the rule.
+#[test]
+fn a_start_with_a_risk_limit_above_ten_percent_is_refused() {
+    let (e, replay) = election();
+    let log = Log(replay);
+    let mut plan = Plan {
+        size: STATIONS as u64 + 1,
+        rules: "generic".into(),
+        seats: Some(1),
+        risk_limit: 100_000,
+        rounds: 4,
+    };
+    let start = ContestAudit::plan(&e, ContestIdx(0), &plan, &log)
+        .unwrap()
+        .start;
+    plan.risk_limit = 990_000;
+    let err = ContestAudit::plan(&e, ContestIdx(0), &plan, &log).unwrap_err();
+    assert_eq!(err.field, "risk-limit", "{err}");
+    assert!(err.rule.contains("at most 0.1"), "{err}");
+    // A note carrying 0.99, bound without the parser (as a log edited outside urna could
+    // hand it over), is refused when admitted.
+    let AuditStep::Start {
+        size,
+        root,
+        rules,
+        seats,
+        rounds,
+        assertions,
+        digest,
+        ..
+    } = start
+    else {
+        panic!()
+    };
+    let step = AuditStep::Start {
+        size,
+        root,
+        rules,
+        seats,
+        risk_limit: 990_000,
+        rounds,
+        assertions,
+        digest,
+    };
+    let body = AuditBody {
+        election: "t-1".into(),
+        contest: "c".into(),
+        step,
+    };
+    let bound = AuditNote {
+        body: body.clone(),
+        contest: ContestIdx(0),
+        count: None,
+        signer: "central".into(),
+    };
+    let err = Trail::default().admit(&e, size, &bound, &log).unwrap_err();
+    assert_eq!(err.field, "risk-limit", "{err}");
+    let err = bind(&e, &body.to_text()).unwrap_err().to_string();
+    assert!(err.contains("field `risk-limit`"), "{err}");
 }
 
 proptest! {
@@ -321,6 +391,125 @@ proptest! {
     }
 }
 
+/// A log whose results at `audited` entries are `then` and later `now`.
+struct Later {
+    audited: u64,
+    then: Replay,
+    now: Replay,
+}
+
+impl LogView for Later {
+    fn root(&self, size: u64) -> Option<[u8; 32]> {
+        (size <= self.audited + 100).then_some([size as u8; 32])
+    }
+
+    fn replay(&self, size: u64) -> Result<Replay, String> {
+        Ok(if size <= self.audited {
+            self.then.clone()
+        } else {
+            self.now.clone()
+        })
+    }
+}
+
+/// A finished audit whose results change afterwards (a station amended, one annulled) no
+/// longer covers them, and `v1/audit.json` says so: how many stations changed, which, and
+/// whether the seats are still the audited ones. A new audit of the same results is refused;
+/// one of the changed results is admitted and takes the contest's next steps.
+#[test]
+fn an_audit_whose_results_change_afterwards_no_longer_covers_them() {
+    let (e, then) = election();
+    // Station 3 amended (B ahead there), station 7 no longer counted.
+    let (_, now) = election_with(&|i| match i {
+        3 => Some((100, 390)),
+        7 => None,
+        _ => Some(reported(i)),
+    });
+    let audited = STATIONS as u64 + 1;
+    let log = Later {
+        audited,
+        then,
+        now: now.clone(),
+    };
+    let (mut trail, mut i) = sampled(&e, &log, "12345678901234567890");
+    for &b in &trail.audits[0].samples[0].batches.clone() {
+        let (a, bv) = reported(b);
+        trail
+            .admit(&e, i, &note(&e, count_step(b, a, bv)), &log)
+            .unwrap();
+        i += 1;
+    }
+    let verdict = trail.audits[0].verdict_step(1).unwrap();
+    trail.admit(&e, i, &note(&e, verdict), &log).unwrap();
+    i += 1;
+    assert_eq!(trail.audits[0].finished(), Some(Decision::RiskLimitMet));
+
+    let audit = &trail.audits[0];
+    let same = audit.coverage(&e, &log.then);
+    assert!(same.covers() && same.seats_as_audited, "{same:?}");
+    let cov = audit.coverage(&e, &now);
+    assert_eq!(cov.changed, [StationIdx(3), StationIdx(7)]);
+    assert!(!cov.covers());
+    assert!(cov.seats_as_audited, "A still takes the one seat");
+    // Every station for B: the seat changes hands.
+    let (_, flipped) = election_with(&|i| Some((reported(i).1, reported(i).0)));
+    let cov = audit.coverage(&e, &flipped);
+    assert_eq!(cov.changed.len(), STATIONS);
+    assert!(!cov.seats_as_audited);
+
+    let doc: serde_json::Value =
+        serde_json::from_slice(&crate::public::render(&e, &trail, &now).unwrap()).unwrap();
+    let current = &doc["audits"][0]["current"];
+    assert_eq!(current["covers_current_results"], false, "{current}");
+    assert_eq!(current["changed_stations"], 2, "{current}");
+    assert_eq!(current["changed"], serde_json::json!(["S3", "S7"]));
+    assert_eq!(current["seats_as_audited"], true);
+    assert_eq!(doc["audits"][0]["superseded_by"], serde_json::Value::Null);
+    // The definition names no seat rules: the audit does not speak of the contest's seats.
+    assert_eq!(doc["audits"][0]["audits_contest_seats"], false);
+
+    // The same results again: refused. The changed results: a new audit.
+    let again = trail
+        .admit(&e, i, &note(&e, trail.audits[0].start.clone()), &log)
+        .unwrap_err();
+    assert!(
+        again.rule.contains("already has an audit of these results"),
+        "{again}"
+    );
+    let plan = Plan {
+        size: audited + 5,
+        rules: "generic".into(),
+        seats: Some(1),
+        risk_limit: 50_000,
+        rounds: 4,
+    };
+    let start = ContestAudit::plan(&e, ContestIdx(0), &plan, &log)
+        .unwrap()
+        .start;
+    trail.admit(&e, i, &note(&e, start), &log).unwrap();
+    trail
+        .admit(
+            &e,
+            i + 1,
+            &note(
+                &e,
+                AuditStep::Seed {
+                    seed: "22222222222222222222".into(),
+                },
+            ),
+            &log,
+        )
+        .unwrap();
+    assert_eq!(trail.audits.len(), 2);
+    assert_eq!(trail.audit(ContestIdx(0)).unwrap().start_index, i);
+    assert!(trail.audits[1].seed.is_some() && trail.audits[0].seed.is_some());
+    assert!(trail.audits[1].coverage(&e, &now).covers());
+    let doc: serde_json::Value =
+        serde_json::from_slice(&crate::public::render(&e, &trail, &now).unwrap()).unwrap();
+    assert_eq!(doc["audits"][0]["superseded_by"], i);
+    assert_eq!(doc["audits"][1]["current"]["covers_current_results"], true);
+}
+
 /// `v1/audit.json` names the contest's lists, each note's signer, each assertion's parts and,
 /// for every sampled station, every draw number that picked it (its multiplicity in the risk).
 #[test]
@@ -334,7 +523,7 @@ fn the_public_report_names_lists_signers_assertion_parts_and_draws() {
     count.signer = "central-commission".into();
     trail.admit(&e, i, &count, &log).unwrap();
     let doc: serde_json::Value =
-        serde_json::from_slice(&crate::public::render(&e, &trail).unwrap()).unwrap();
+        serde_json::from_slice(&crate::public::render(&e, &trail, &log.0).unwrap()).unwrap();
     let audit = &doc["audits"][0];
     assert_eq!(audit["lists"], serde_json::json!(["A", "B"]));
     assert_eq!(audit["assertions"][0]["kind"], "seat", "{audit}");

@@ -402,9 +402,24 @@ fn albania_2021_audit_in_the_log_and_its_re_check() {
     let (code, text) = step("verdict", &[]);
     assert_eq!(code, Some(0), "{text}");
     assert!(text.contains("verdict: risk limit met"), "{text}");
+    // The audit is of "which list came first", which confirms no seats of the contest (its
+    // definition names no seat rules).
+    assert!(
+        text.contains("verdict: risk limit met: the outcome audited (rule set generic, 1 seat(s)) stands; the definition names no seat rules for contest assembly, so no seats of it are confirmed"),
+        "{text}"
+    );
+    assert!(!text.contains("the reported seats stand"), "{text}");
+    assert!(
+        text.contains("are the audited results (5200 entries)"),
+        "{text}"
+    );
     let (code, text) = step("seed", &["--seed", SEED]);
     assert_eq!(code, Some(2), "{text}");
     assert!(text.contains("ended with risk-limit-met"), "{text}");
+    let (code, text) = urna_output(&["audit", "status", "--data", p(&data)]);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains("status: risk limit met at entry"), "{text}");
+    assert!(text.contains("are the audited results"), "{text}");
 
     // Anyone re-checks it from the bundle.
     let (code, text) = publish_and_verify(&data, &dir.path().join("bundle"));
@@ -425,6 +440,14 @@ fn albania_2021_audit_in_the_log_and_its_re_check() {
         stations.len()
     );
     assert_eq!(audit["verdicts"][0]["verdict"], "risk-limit-met");
+    assert_eq!(audit["audits_contest_seats"], false, "{audit}");
+    assert_eq!(
+        audit["definition_rules"],
+        serde_json::Value::Null,
+        "{audit}"
+    );
+    assert_eq!(audit["current"]["covers_current_results"], true, "{audit}");
+    assert_eq!(audit["current"]["changed_stations"], 0, "{audit}");
     let text = std::fs::read_to_string(&report_path).unwrap();
     std::fs::write(
         &report_path,
@@ -502,6 +525,80 @@ fn albania_2021_audit_in_the_log_and_its_re_check() {
         text.contains(&format!("[audit] entry {at}: audit verdict note: field `verdict`: the counts give escalate, not risk-limit-met")),
         "{text}"
     );
+
+    // After the final verdict the commission annuls two counted stations: the audit no longer
+    // covers the results, and `urna audit status`, `v1/audit.json` and `urna verify` say so.
+    let annulled: Vec<String> = rows
+        .keys()
+        .filter(|s| !stations.contains(s))
+        .take(2)
+        .cloned()
+        .collect();
+    for (i, station) in annulled.iter().enumerate() {
+        let note = dir.path().join(format!("annul-{i}.note"));
+        run(
+            &[
+                "decide",
+                "--data",
+                p(&data),
+                "--key",
+                p(&key),
+                "--station",
+                station,
+                "--decision",
+                "annul",
+                "--reason",
+                "The box was found opened",
+                "--out",
+                p(&note),
+            ],
+            0,
+        );
+        run(&["ingest", "--data", p(&data), p(&note)], 0);
+    }
+    let (code, text) = urna_output(&["audit", "status", "--data", p(&data)]);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(
+        text.contains("coverage: NOT COVERED: 2 station(s) changed after the audited checkpoint (5200 entries)"),
+        "{text}"
+    );
+    assert!(text.contains("start a new audit"), "{text}");
+    let (code, text) = publish_and_verify(&data, &dir.path().join("b3"));
+    assert_eq!(code, Some(0), "{text}");
+    let report: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(
+            std::fs::canonicalize(dir.path().join("b3/current"))
+                .unwrap()
+                .join("v1/audit.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let current = &report["audits"][0]["current"];
+    assert_eq!(current["covers_current_results"], false, "{current}");
+    assert_eq!(current["changed_stations"], 2, "{current}");
+    let mut named: Vec<String> = current["changed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_owned())
+        .collect();
+    named.sort();
+    let mut want = annulled;
+    want.sort();
+    assert_eq!(named, want);
+    // A new audit of the current results is admitted; a second one of the same results not.
+    let (code, text) = step("start", &["--rules", "generic", "--seats", "1"]);
+    assert_eq!(code, Some(0), "{text}");
+    let (code, text) = step("start", &["--rules", "generic", "--seats", "1"]);
+    assert_eq!(code, Some(2), "{text}");
+    assert!(
+        text.contains("already has an audit of these results"),
+        "{text}"
+    );
+    let (code, text) = urna_output(&["audit", "status", "--data", p(&data)]);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains("status: awaiting the seed"), "{text}");
 }
 
 /// Albania 2021, the audit of which list came first recorded through a running `urna serve`

@@ -107,6 +107,8 @@ fn web_page_shows_the_audit() {
            assertions: document.querySelectorAll('[data-testid=au-assertions] tbody tr').length, \
            verdicts: [...document.querySelectorAll('[data-testid=au-verdicts] tbody tr')] \
              .map(tr => tr.dataset.verdict), \
+           otherRules: document.querySelector('[data-testid=au-other-rules]')?.textContent ?? null, \
+           covers: document.querySelector('[data-testid=au-coverage]')?.dataset.covers ?? null, \
            heading: document.activeElement?.tagName};",
         &[],
     );
@@ -127,6 +129,15 @@ fn web_page_shows_the_audit() {
         "{seen}"
     );
     assert_eq!(seen["rules"], "generic, seats: 1");
+    // An audit of who came first says it confirms no seats of the contest; nothing changed
+    // after its checkpoint, so it covers the results.
+    assert!(
+        seen["otherRules"]
+            .as_str()
+            .is_some_and(|t| t.contains("confirms no seats")),
+        "{seen}"
+    );
+    assert_eq!(seen["covers"], "true", "{seen}");
     assert_eq!(seen["limit"], "0.05");
     // The commission's key, as the definition names it.
     assert_eq!(audit["seed"]["signer"], "KQZ");

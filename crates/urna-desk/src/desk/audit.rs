@@ -210,6 +210,10 @@ fn replay_audits(
     }
     let mut sample = Sample::default();
     for a in &trail.audits {
+        // A contest's audit superseded by a new one (its results changed) takes no counts.
+        if trail.superseded_by(a).is_some() {
+            continue;
+        }
         for r in &a.samples {
             for &b in &r.batches {
                 let counted = a

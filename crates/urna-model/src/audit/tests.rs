@@ -198,6 +198,29 @@ fn non_canonical_and_malformed_bodies_are_refused() {
     }
     let err = AuditBody::parse(&COUNT.replace("invalid", "spoilt")).unwrap_err();
     assert_eq!(err.to_string(), "line 8: expected field `invalid`");
+}
+
+/// A risk limit above 10 % is refused, naming the field and the rule; 0.1 itself is taken.
+#[test]
+fn a_risk_limit_above_ten_percent_is_refused() {
+    for limit in ["0.99", "0.5", "0.100001", "0.2"] {
+        let text = START.replacen("risk-limit: 0.05", &format!("risk-limit: {limit}"), 1);
+        let err = AuditBody::parse(&text).expect_err(limit).to_string();
+        assert!(
+            err.contains("field `risk-limit`") && err.contains("at most 0.1"),
+            "{limit}: {err}"
+        );
+    }
+    for limit in ["0.1", "0.05", "0.000001"] {
+        let text = START.replacen("risk-limit: 0.05", &format!("risk-limit: {limit}"), 1);
+        AuditBody::parse(&text).expect(limit);
+    }
+}
+
+#[test]
+fn a_misnamed_field_is_named() {
+    let err = AuditBody::parse(&COUNT.replace("invalid", "spoilt")).unwrap_err();
+    assert_eq!(err.to_string(), "line 8: expected field `invalid`");
     let err = AuditBody::parse(&format!("{SEED}extra: 1\n")).unwrap_err();
     assert_eq!(
         err.to_string(),
@@ -273,7 +296,7 @@ fn arb_step() -> impl Strategy<Value = AuditStep> {
             any::<u64>(),
             any::<[u8; 32]>(),
             proptest::option::of(1u32..500),
-            1u32..1_000_000,
+            1u32..=MAX_RISK_LIMIT,
             1u32..=MAX_ROUNDS,
             0u32..500,
             any::<[u8; 32]>()
