@@ -3,10 +3,13 @@
 //! `urna publish --store postgres://…` writes the same files as from a data directory and
 //! `urna verify` checks them the same way.
 //!
-//! - **Open** ([`PgSource::open`]) first opens the store as every node does
-//!   ([`urna_pg::PgStore::open`]): every row re-derived from its note, the tree checked against
-//!   the last signed checkpoint, the derived tables compared. A database edited outside urna is
-//!   refused before a file is written.
+//! - **Open** ([`PgSource::open`], `urna publish --store`) first opens the store as every node
+//!   does ([`urna_pg::PgStore::open`]): every row re-derived from its note, the tree checked
+//!   against the last signed checkpoint, the derived tables compared. A database edited outside
+//!   urna is refused before a file is written. A node that keeps its bundle current
+//!   (`urna serve --store … --bundle DIR`, [`crate::pg_serve`]) has just done that open itself
+//!   and takes [`PgSource::after_open`], which checks nothing more at open; either way the
+//!   writer then reads only the entries its bundle does not cover yet, and checks them.
 //! - **Checkpoint**: the published one ([`urna_pg::PgReader::published_checkpoint`]), its
 //!   signature checked with the log key each time it is read. With a witness policy (`urna init
 //!   --store … --witnesses FILE`) that is the latest checkpoint a quorum of the witnesses

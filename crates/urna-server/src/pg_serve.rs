@@ -13,6 +13,10 @@
 //!                     holds the lease; PgSequencer::step while this one does), and once a
 //!                     second this node's heartbeat row in `nodes`
 //! cosigning thread:   after each checkpoint signed here: witnesses cosign → table `published`
+//! bundle thread:      with --bundle DIR, on every node: a new published checkpoint → a new
+//!                     generation of DIR (BundleWriter over PgSource, only new entries read)
+//! GET /, /checkpoint, /v1/results.json, /tile/…, every file of DIR/current
+//!                     ─► serve.rs's file cache (FileCache, cached_file), as `urna serve` on SQLite
 //! ```
 //!
 //! Every node takes intake on its own and answers with the log's signed receipt only after the
@@ -33,11 +37,21 @@
 //! publishes it on quorum (table `published`). A node that takes over continues the same tree
 //! from the stored checkpoint and the stored sizes, so a witness sees one history.
 //!
-//! Out of scope on this engine for now: the live tally and results, a bundle kept current
-//! while serving (`urna publish --store` writes it, [`crate::pg_bundle`]), inclusion proofs
-//! (`GET /v1/proof/…`), scans, and audit notes. `GET /checkpoint` is the published checkpoint
-//! (cosigned, with a witness policy; the sequencer's own, without); the tiles beside it let any
-//! reader prove inclusion and consistency.
+//! The public side: with a bundle root ([`PgServeConfig::bundle`], `--bundle DIR`) every node,
+//! not only the sequencing one, keeps its own bundle current with the database's published
+//! checkpoint (cosigned, with a witness policy; the sequencer's own, without) and serves it as
+//! the SQLite `urna serve` does: the results page, `v1/*.json`, the checkpoint and the tiles of
+//! `DIR/current`, through [`crate::serve`]'s file cache. What is checked when: at start the
+//! node's [`PgStore::open`] re-derives every row, and the writer's source
+//! ([`PgSource::after_open`]) relies on that check rather than repeating it; the writer's
+//! first update replays the log once to the published checkpoint; each later generation reads
+//! only the entries the new checkpoint added and checks them (and the tiles added) against its
+//! root ([`crate::bundle`]). Without a bundle root, `GET /checkpoint` and `GET /tile/…` are read
+//! from the database; the tiles let any reader prove inclusion and consistency, and `urna
+//! publish --store` writes the bundle for any web server ([`crate::pg_bundle`]).
+//!
+//! Out of scope on this engine for now: inclusion proofs (`GET /v1/proof/…`), scans, and audit
+//! notes.
 
 use std::io;
 use std::net::SocketAddr;
