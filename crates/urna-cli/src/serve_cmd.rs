@@ -43,7 +43,9 @@ pub(crate) struct ServeArgs {
     /// Address of the Prometheus metrics (`/metrics`); off unless given.
     #[arg(long)]
     metrics_listen: Option<SocketAddr>,
-    /// Bundle root the public side serves and the publisher writes (default DATA/public).
+    /// Bundle root the public side serves and the publisher writes (default DATA/public;
+    /// with a PostgreSQL --store, none unless given: each node keeps its own bundle current
+    /// with the published checkpoint and serves it).
     #[arg(long)]
     bundle: Option<PathBuf>,
     /// Most submissions in flight; past it the answer is 503 with Retry-After.
@@ -215,7 +217,11 @@ fn serve_pg(args: &ServeArgs) -> Result<ExitCode> {
     config.checkpoint_every = Duration::from_millis(args.checkpoint_ms.max(1));
     config.lease = Duration::from_millis(args.lease_ms.max(100));
     config.tls = args.tls.load("urna serve", &[args.listen])?;
+    config.bundle.clone_from(&args.bundle);
+    config.publish_every = Duration::from_millis(args.publish_ms.max(10));
+    config.cdf_max_stations = Some(args.cdf_max_stations);
     let scheme = tls::scheme(config.tls.as_ref());
+    let bundle = config.bundle.clone();
     let shutdown = async {
         match urna_server::shutdown_signal() {
             Ok(signal) => signal.await,
@@ -227,17 +233,23 @@ fn serve_pg(args: &ServeArgs) -> Result<ExitCode> {
     };
     let summary = run_pg(&config, api, shutdown, |addr| {
         println!("urna serve: listening on {scheme}://{addr}");
-        println!(
-            "urna serve: node {node} on PostgreSQL (publish its bundle with `urna publish --store`)"
-        );
+        match &bundle {
+            Some(b) => println!(
+                "urna serve: node {node} on PostgreSQL; public bundle in {}",
+                b.join("current").display()
+            ),
+            None => println!(
+                "urna serve: node {node} on PostgreSQL; no --bundle: serving the checkpoint and tiles only (publish a bundle with `urna publish --store`)"
+            ),
+        }
         println!(
             "urna serve: open-file limit {limit}; at most {max_connections} connections at once"
         );
     })
     .context("serving the PostgreSQL store (--store)")?;
     eprintln!(
-        "urna serve: stopped; {} stored, {} duplicates, {} refused",
-        summary.stored, summary.duplicates, summary.rejected
+        "urna serve: stopped; {} stored, {} duplicates, {} refused; bundle covers {} entries",
+        summary.stored, summary.duplicates, summary.rejected, summary.bundle_size
     );
     Ok(ExitCode::SUCCESS)
 }

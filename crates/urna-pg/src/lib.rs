@@ -29,7 +29,10 @@
 //! - **Reads for the bundle** ([`PgReader`]): the entries in order ([`PgReader::notes`]), the
 //!   tiles and the published checkpoint ([`PgReader::published_checkpoint`]: the cosigned one
 //!   with a witness policy, else the sequencer's), which `urna_server::pg_bundle` hands to the
-//!   bundle writer (`urna publish --store`) after a [`PgStore::open`] has checked every row.
+//!   bundle writer after a [`PgStore::open`] has checked every row: `urna publish --store` once,
+//!   and each `urna serve --store … --bundle DIR` node for every new published checkpoint,
+//!   reading only the entries after the ones its bundle already covers
+//!   (`urna_server::pg_serve`).
 //!
 //! - **Station key revocations** (`urna/revocation/v1`): a batch is checked against the
 //!   station keys as of this node's last read of table `revocations`
@@ -40,8 +43,8 @@
 //!   again ([`urna_store::recheck`]). [`PgStore::open`] compares `revocations` with what the
 //!   entries give; [`station_keys`] reads them for `urna keys revoke --store`.
 //!
-//! Out of scope (for now): the live tally, decisions' and audits' intake through the server,
-//! changing the witness policy after init.
+//! Out of scope (for now): decisions' and audits' intake through the server, changing the
+//! witness policy after init.
 
 mod intake;
 pub mod nodes;

@@ -3,10 +3,13 @@
 //! `urna publish --store postgres://…` writes the same files as from a data directory and
 //! `urna verify` checks them the same way.
 //!
-//! - **Open** ([`PgSource::open`]) first opens the store as every node does
-//!   ([`urna_pg::PgStore::open`]): every row re-derived from its note, the tree checked against
-//!   the last signed checkpoint, the derived tables compared. A database edited outside urna is
-//!   refused before a file is written.
+//! - **Open** ([`PgSource::open`], `urna publish --store`) first opens the store as every node
+//!   does ([`urna_pg::PgStore::open`]): every row re-derived from its note, the tree checked
+//!   against the last signed checkpoint, the derived tables compared. A database edited outside
+//!   urna is refused before a file is written. A node that keeps its bundle current
+//!   (`urna serve --store … --bundle DIR`, [`crate::pg_serve`]) has just done that open itself
+//!   and takes [`PgSource::after_open`], which checks nothing more at open; either way the
+//!   writer then reads only the entries its bundle does not cover yet, and checks them.
 //! - **Checkpoint**: the published one ([`urna_pg::PgReader::published_checkpoint`]), its
 //!   signature checked with the log key each time it is read. With a witness policy (`urna init
 //!   --store … --witnesses FILE`) that is the latest checkpoint a quorum of the witnesses
@@ -20,7 +23,7 @@
 //! Out of scope: scans (this engine does not take them).
 
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::Mutex;
 
 use urna_model::note::{NoteSigner, NoteVerifier};
 use urna_pg::{PgError, PgReader, PgStore};
@@ -33,7 +36,9 @@ const CHECKPOINT_LOCATION: &str =
 
 /// A PostgreSQL store as a [`BundleSource`].
 pub struct PgSource {
-    reader: Mutex<PgReader>,
+    url: String,
+    /// `None` after a read failed: the next read connects again.
+    reader: Mutex<Option<PgReader>>,
     definition: PathBuf,
     origin: String,
     verifier: NoteVerifier,
@@ -56,22 +61,59 @@ impl PgSource {
     /// [`PgError`] if the database cannot be reached, holds another election, or was edited
     /// outside urna (naming the first row that disagrees).
     pub fn open(url: &str, definition: &Path, signer: NoteSigner) -> Result<Self, PgError> {
-        let origin = signer.name().to_owned();
         let verifier = signer.verifier();
         drop(PgStore::open(url, definition, signer)?);
+        Self::after_open(url, definition, &verifier)
+    }
+
+    /// The source of a node that has just opened the store itself ([`PgStore::open`] checked
+    /// every row then): it connects a reader and checks nothing more at open. Each generation
+    /// then reads only the entries the last one had not covered, and
+    /// [`crate::bundle::BundleWriter::update`] checks them (every entry hashed into the tree
+    /// that must give the published checkpoint's root, every tile added against it), so a
+    /// node keeps its bundle current at the cost of what is new, not of the whole log.
+    ///
+    /// A read that fails (the database restarted, the network) drops the connection; the
+    /// next read connects again.
+    ///
+    /// # Errors
+    /// [`PgError`] if the database cannot be reached.
+    pub fn after_open(
+        url: &str,
+        definition: &Path,
+        verifier: &NoteVerifier,
+    ) -> Result<Self, PgError> {
         Ok(Self {
-            reader: Mutex::new(PgReader::connect(url)?),
+            url: url.to_owned(),
+            reader: Mutex::new(Some(PgReader::connect(url)?)),
             definition: definition.to_owned(),
-            origin,
-            verifier,
+            origin: verifier.name().to_owned(),
+            verifier: verifier.clone(),
         })
     }
 
-    fn reader(&self) -> MutexGuard<'_, PgReader> {
+    /// Runs `f` on the reader, connecting first if the last read failed; a failure drops
+    /// the connection.
+    fn with_reader<T, E: From<PgError>>(
+        &self,
+        f: impl FnOnce(&mut PgReader) -> Result<T, E>,
+    ) -> Result<T, E> {
         // A panic while reading leaves nothing half-done in the reader: keep using it.
-        self.reader
+        let mut slot = self
+            .reader
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if slot.is_none() {
+            *slot = Some(PgReader::connect(&self.url)?);
+        }
+        let Some(reader) = slot.as_mut() else {
+            unreachable!("connected just above")
+        };
+        let read = f(reader);
+        if read.is_err() {
+            *slot = None;
+        }
+        read
     }
 }
 
@@ -81,7 +123,9 @@ impl BundleSource for PgSource {
     }
 
     fn definition_sha256(&self) -> Result<String, BundleError> {
-        Ok(self.reader().meta("definition_sha256")?.unwrap_or_default())
+        Ok(self
+            .with_reader(|r| r.meta("definition_sha256"))?
+            .unwrap_or_default())
     }
 
     fn checkpoint_location(&self) -> String {
@@ -93,7 +137,7 @@ impl BundleSource for PgSource {
     }
 
     fn published_checkpoint(&self) -> Result<Option<Vec<u8>>, BundleError> {
-        let Some(note) = self.reader().published_checkpoint()? else {
+        let Some(note) = self.with_reader(PgReader::published_checkpoint)? else {
             return Ok(None);
         };
         urna_tlog::checkpoint::open(&note, &self.origin, &self.verifier).map_err(|e| {
@@ -106,11 +150,11 @@ impl BundleSource for PgSource {
     }
 
     fn read(&self, from: u64, to: u64) -> Result<Vec<Vec<u8>>, BundleError> {
-        Ok(self.reader().notes(from, to)?)
+        Ok(self.with_reader(|r| r.notes(from, to))?)
     }
 
     fn place_tile(&self, rel: &str, dst: &Path) -> Result<bool, BundleError> {
-        let Some(bytes) = self.reader().tile(rel)? else {
+        let Some(bytes) = self.with_reader(|r| r.tile(rel))? else {
             return Err(BundleError::Log(format!(
                 "PostgreSQL table `tiles` holds no {rel}, which the checkpoint needs"
             )));
@@ -123,6 +167,6 @@ impl BundleSource for PgSource {
     }
 
     fn witness_policy(&self) -> Result<Option<crate::WitnessPolicy>, BundleError> {
-        Ok(crate::publish::pg_policy(&mut self.reader())?)
+        Ok(self.with_reader(crate::publish::pg_policy)?)
     }
 }

@@ -13,6 +13,10 @@
 //!                     holds the lease; PgSequencer::step while this one does), and once a
 //!                     second this node's heartbeat row in `nodes`
 //! cosigning thread:   after each checkpoint signed here: witnesses cosign → table `published`
+//! bundle thread:      with --bundle DIR, on every node: a new published checkpoint → a new
+//!                     generation of DIR (BundleWriter over PgSource, only new entries read)
+//! GET /, /checkpoint, /v1/results.json, /tile/…, every file of DIR/current
+//!                     ─► serve.rs's file cache (FileCache, cached_file), as `urna serve` on SQLite
 //! ```
 //!
 //! Every node takes intake on its own and answers with the log's signed receipt only after the
@@ -33,11 +37,21 @@
 //! publishes it on quorum (table `published`). A node that takes over continues the same tree
 //! from the stored checkpoint and the stored sizes, so a witness sees one history.
 //!
-//! Out of scope on this engine for now: the live tally and results, a bundle kept current
-//! while serving (`urna publish --store` writes it, [`crate::pg_bundle`]), inclusion proofs
-//! (`GET /v1/proof/…`), scans, and audit notes. `GET /checkpoint` is the published checkpoint
-//! (cosigned, with a witness policy; the sequencer's own, without); the tiles beside it let any
-//! reader prove inclusion and consistency.
+//! The public side: with a bundle root ([`PgServeConfig::bundle`], `--bundle DIR`) every node,
+//! not only the sequencing one, keeps its own bundle current with the database's published
+//! checkpoint (cosigned, with a witness policy; the sequencer's own, without) and serves it as
+//! the SQLite `urna serve` does: the results page, `v1/*.json`, the checkpoint and the tiles of
+//! `DIR/current`, through [`crate::serve`]'s file cache. What is checked when: at start the
+//! node's [`PgStore::open`] re-derives every row, and the writer's source
+//! ([`PgSource::after_open`]) relies on that check rather than repeating it; the writer's
+//! first update replays the log once to the published checkpoint; each later generation reads
+//! only the entries the new checkpoint added and checks them (and the tiles added) against its
+//! root ([`crate::bundle`]). Without a bundle root, `GET /checkpoint` and `GET /tile/…` are read
+//! from the database; the tiles let any reader prove inclusion and consistency, and `urna
+//! publish --store` writes the bundle for any web server ([`crate::pg_bundle`]).
+//!
+//! Out of scope on this engine for now: inclusion proofs (`GET /v1/proof/…`), scans, and audit
+//! notes.
 
 use std::io;
 use std::net::SocketAddr;
@@ -49,7 +63,7 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path as UrlPath, Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Serialize;
@@ -60,10 +74,12 @@ use urna_pg::nodes::{self, Heartbeat};
 use urna_pg::{PgError, PgReader, PgSequencer, PgStore};
 use urna_store::{Clock, Outcome, SystemClock};
 
+use crate::bundle::BundleWriter;
 use crate::conn::ConnLimits;
+use crate::pg_bundle::PgSource;
 use crate::serve::{
-    Answer, JSON, Job, Metrics, ServeError, ServeSummary, answer_response, cache_control,
-    content_type, error, not_found, plain_path, take_note, unavailable,
+    Answer, FileCache, JSON, Job, Metrics, ServeError, ServeSummary, answer_response,
+    cache_control, cached_file, content_type, error, not_found, plain_path, take_note, unavailable,
 };
 
 /// Settings of `urna serve --store postgres://…`.
@@ -93,6 +109,15 @@ pub struct PgServeConfig {
     pub lease: Duration,
     /// HTTPS ([`crate::tls`]); `None`: plain HTTP, for loopback only.
     pub tls: Option<crate::tls::Tls>,
+    /// The bundle root this node keeps current with the published checkpoint and serves
+    /// (`BUNDLE/current`), as the SQLite `urna serve` does; `None`: no public side but the
+    /// checkpoint and tiles read from the database.
+    pub bundle: Option<PathBuf>,
+    /// How often to look for a new published checkpoint and write its bundle generation.
+    pub publish_every: Duration,
+    /// Most stations for which each bundle generation carries the NIST CDF export
+    /// (`None`: always); see [`crate::bundle`].
+    pub cdf_max_stations: Option<usize>,
 }
 
 impl PgServeConfig {
@@ -112,6 +137,9 @@ impl PgServeConfig {
             checkpoint_every: Duration::from_secs(1),
             lease: Duration::from_secs(3),
             tls: None,
+            bundle: None,
+            publish_every: Duration::from_secs(1),
+            cdf_max_stations: Some(crate::bundle::DEFAULT_CDF_MAX_STATIONS),
         }
     }
 }
@@ -152,6 +180,8 @@ struct App {
     signer: NoteSigner,
     metrics: Arc<Metrics>,
     state: Arc<NodeState>,
+    /// The live generation of this node's bundle, with a bundle root.
+    files: Option<Arc<FileCache>>,
 }
 
 impl App {
@@ -183,6 +213,29 @@ pub fn run_pg(
     let listen = api.local_addr()?;
     let state = Arc::new(NodeState::default());
     let metrics = Arc::new(Metrics::default());
+    let public = match &config.bundle {
+        Some(root) => Some(open_bundle(config, root, &metrics)?),
+        None => None,
+    };
+    let files = public.as_ref().map(|(_, files)| Arc::clone(files));
+    let publisher = match public {
+        Some((mut writer, files)) => {
+            let (state, metrics, every) = (
+                Arc::clone(&state),
+                Arc::clone(&metrics),
+                config.publish_every,
+            );
+            let node = config.node.clone();
+            Some(
+                std::thread::Builder::new()
+                    .name("urna-pg-publisher".into())
+                    .spawn(move || {
+                        bundle_loop(&mut writer, &files, &metrics, &state, every, &node);
+                    })?,
+            )
+        }
+        None => None,
+    };
     let (jobs_tx, jobs_rx) = mpsc::channel::<Job>();
     let intake = {
         let (url, state, batch) = (config.url.clone(), Arc::clone(&state), config.batch.max(1));
@@ -230,6 +283,7 @@ pub fn run_pg(
         signer: config.signer.clone(),
         metrics: Arc::clone(&metrics),
         state: Arc::clone(&state),
+        files: files.clone(),
     });
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -250,11 +304,13 @@ pub fn run_pg(
             max_connections: config.max_connections,
             header_timeout: config.header_timeout,
         };
-        let mut server = tokio::spawn(crate::conn::serve_with(
+        let regions = files.as_ref().map(|f| Arc::clone(&f.regions));
+        let mut server = tokio::spawn(crate::conn::serve_files_with(
             api,
             router(app),
             limits,
             config.tls.clone(),
+            regions,
             async move {
                 let _ = stop_rx.changed().await;
             },
@@ -291,8 +347,94 @@ pub fn run_pg(
     cosigner
         .join()
         .map_err(|_| ServeError::Intake("the cosigning thread panicked".into()))?;
+    if let Some(publisher) = publisher {
+        publisher
+            .join()
+            .map_err(|_| ServeError::Intake("the bundle thread panicked".into()))?;
+    }
     served?;
+    let mut summary = summary;
+    summary.bundle_size = metrics.bundle_size.load(Ordering::Relaxed);
     Ok(summary)
+}
+
+/// Opens this node's bundle at `root` on the store [`run_pg`] has just opened (and checked):
+/// the writer reads through a [`PgSource`] that checks nothing more at open, and its first
+/// [`BundleWriter::update`] replays the log once up to the published checkpoint (the entries
+/// hashed to its root, the tiles checked); later ones read only what is new.
+fn open_bundle(
+    config: &PgServeConfig,
+    root: &std::path::Path,
+    metrics: &Metrics,
+) -> Result<(BundleWriter, Arc<FileCache>), ServeError> {
+    let source = PgSource::after_open(&config.url, &config.definition, &config.signer.verifier())?;
+    let mut writer = BundleWriter::with_source(Box::new(source), root)?;
+    writer.set_cdf_max_stations(config.cdf_max_stations);
+    writer.update()?;
+    let files = Arc::new(FileCache::default());
+    if let Ok(generation) = std::fs::read_link(root.join(crate::bundle::CURRENT)) {
+        files.set_generation(root.join(generation));
+    }
+    metrics
+        .bundle_size
+        .store(writer.live_size().unwrap_or(0), Ordering::Relaxed);
+    Ok((writer, files))
+}
+
+/// The bundle thread of a node with a bundle root: on every node, not only the sequencing
+/// one, each round writes a generation when the database's published checkpoint changed
+/// (table `published` with a witness policy, `sequencer` without), so every node serves the
+/// results of the same checkpoint soon after it is published. A failed round (the database
+/// unreachable) leaves the live generation as it was and is said once until it changes.
+fn bundle_loop(
+    writer: &mut BundleWriter,
+    files: &FileCache,
+    metrics: &Metrics,
+    state: &NodeState,
+    every: Duration,
+    node: &str,
+) {
+    let mut last_error = String::new();
+    let mut last_cdf_note: Option<String> = None;
+    loop {
+        let stopping = state.stopping.load(Ordering::SeqCst);
+        let started = Instant::now();
+        match writer.update() {
+            Ok(Some(info)) => {
+                files.set_generation(info.generation_dir.clone());
+                metrics.bundle_size.store(info.size, Ordering::Relaxed);
+                metrics.published_size.store(info.size, Ordering::Relaxed);
+                last_error.clear();
+                if info.cdf_skipped != last_cdf_note {
+                    if let Some(why) = &info.cdf_skipped {
+                        eprintln!(
+                            "urna serve: node {node}: the bundle carries no {}: {why}",
+                            urna_tally::cdf::BUNDLE_PATH
+                        );
+                    }
+                    last_cdf_note = info.cdf_skipped;
+                }
+            }
+            Ok(None) => last_error.clear(),
+            Err(e) => {
+                metrics.publish_failures.fetch_add(1, Ordering::Relaxed);
+                let e = e.to_string();
+                if e != last_error {
+                    eprintln!("urna serve: node {node}: writing the bundle: {e}");
+                    last_error = e;
+                }
+            }
+        }
+        if stopping {
+            return;
+        }
+        // A round that took long (a big election's bundle) waits twice its time before the
+        // next, so the bundle never takes more than a third of a core from intake.
+        let pause = every.max(started.elapsed() * 3);
+        while started.elapsed() < pause && !state.stopping.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(20).min(every));
+        }
+    }
 }
 
 /// The intake thread: the notes waiting (up to `batch`) go into one transaction; each is
@@ -777,12 +919,61 @@ async fn healthz(State(app): State<Arc<App>>) -> Response {
         .into_response()
 }
 
-/// The node's router: intake, the sequencer's checkpoint and tiles, status and health.
+/// A file of this node's live bundle generation ([`crate::serve`]'s file cache and answers).
+fn bundle_file(app: &App, files: &FileCache, path: &str, headers: &HeaderMap) -> Response {
+    let response = cached_file(files, path, headers);
+    if response.status() == StatusCode::OK {
+        app.metrics.public_reads.fetch_add(1, Ordering::Relaxed);
+    }
+    response
+}
+
+async fn get_bundle_file(
+    State(app): State<Arc<App>>,
+    path: Result<UrlPath<String>, PathRejection>,
+    headers: HeaderMap,
+) -> Response {
+    let Some(files) = &app.files else {
+        return not_found("(no bundle)");
+    };
+    match path {
+        Ok(UrlPath(path)) => bundle_file(&app, files, &path, &headers),
+        // Not UTF-8 once percent-decoded: no file of the bundle has such a name.
+        Err(_) => not_found("(undecodable path)"),
+    }
+}
+
+async fn get_bundle_checkpoint(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
+    match &app.files {
+        Some(files) => bundle_file(&app, files, "checkpoint", &headers),
+        None => not_found("checkpoint"),
+    }
+}
+
+async fn get_bundle_index(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
+    match &app.files {
+        Some(files) => bundle_file(&app, files, urna_tally::public::INDEX_HTML, &headers),
+        None => not_found(""),
+    }
+}
+
+/// The node's router: intake, status and health, and the public side: with a bundle root,
+/// every file of the live generation (results page, `v1/*.json`, checkpoint, tiles), as the
+/// SQLite `urna serve` serves them; without one, the checkpoint and tiles read from the
+/// database.
 fn router(app: Arc<App>) -> Router {
-    Router::new()
+    let routes = Router::new()
         .route("/v1/protocols", post(post_protocol))
         .route("/v1/status", get(get_status))
-        .route("/healthz", get(healthz))
+        .route("/healthz", get(healthz));
+    if app.files.is_some() {
+        return routes
+            .route("/checkpoint", get(get_bundle_checkpoint))
+            .route("/", get(get_bundle_index))
+            .route("/{*path}", get(get_bundle_file))
+            .with_state(app);
+    }
+    routes
         .route("/checkpoint", get(get_checkpoint))
         .route("/tile/{*path}", get(get_tile))
         .fallback(|request: Request| async move {
@@ -791,7 +982,7 @@ fn router(app: Arc<App>) -> Router {
                 StatusCode::NOT_FOUND,
                 "not-found",
                 &format!(
-                    "/{path} is not served by a PostgreSQL node: it serves POST /v1/protocols, GET /checkpoint, /tile/…, /v1/status and /healthz (`urna publish --store` writes the public bundle for any web server)"
+                    "/{path} is not served by this PostgreSQL node: it serves POST /v1/protocols, GET /checkpoint, /tile/…, /v1/status and /healthz (start it with --bundle DIR to serve the results, or write the bundle with `urna publish --store`)"
                 ),
                 None,
             )

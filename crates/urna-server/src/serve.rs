@@ -190,9 +190,9 @@ pub(crate) struct Metrics {
     pub(crate) rejected: AtomicU64,
     pub(crate) overloaded: AtomicU64,
     pub(crate) public_reads: AtomicU64,
-    published_size: AtomicU64,
-    bundle_size: AtomicU64,
-    publish_failures: AtomicU64,
+    pub(crate) published_size: AtomicU64,
+    pub(crate) bundle_size: AtomicU64,
+    pub(crate) publish_failures: AtomicU64,
 }
 
 impl Metrics {
@@ -571,11 +571,11 @@ pub(crate) async fn answer_response(
 /// the server runs (the data directory's lock keeps another `urna serve` or `urna publish`
 /// out), so it tells the cache when the generation changes and a read needs no `readlink`.
 #[derive(Default)]
-struct FileCache {
+pub(crate) struct FileCache {
     inner: Mutex<CacheState>,
     /// The cached bytes of large files and the files they were read from, so that plain-HTTP
     /// connections send them with `sendfile(2)` ([`crate::sendfile`]).
-    regions: Arc<crate::sendfile::FileRegions>,
+    pub(crate) regions: Arc<crate::sendfile::FileRegions>,
 }
 
 #[derive(Default)]
@@ -808,7 +808,7 @@ fn public_file(app: &App, path: &str, headers: &HeaderMap) -> Response {
 }
 
 /// [`public_file`] without the metrics: the answer for `path` from the live generation.
-fn cached_file(files: &FileCache, path: &str, headers: &HeaderMap) -> Response {
+pub(crate) fn cached_file(files: &FileCache, path: &str, headers: &HeaderMap) -> Response {
     let file = match files.get(path) {
         Lookup::Hit(file) => file,
         Lookup::Unpublished => {
@@ -958,7 +958,7 @@ enum Lookup {
 
 impl FileCache {
     /// The live generation is `dir` from now on (the files of the previous one are dropped).
-    fn set_generation(&self, dir: PathBuf) {
+    pub(crate) fn set_generation(&self, dir: PathBuf) {
         if let Ok(mut state) = self.inner.lock()
             && state.generation.as_ref() != Some(&dir)
         {

@@ -26,6 +26,7 @@ mod openapi;
 mod pg_cluster;
 mod pg_publish;
 mod pg_revocations;
+mod pg_serve_bundle;
 mod pg_witness;
 mod revocations;
 mod serve;

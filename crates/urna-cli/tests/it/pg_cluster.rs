@@ -55,6 +55,17 @@ pub(crate) struct Cluster {
 impl Cluster {
     /// Starts node `name` on `addr` and waits until it listens; its stderr goes to `log`.
     pub(crate) fn start(&self, name: &str, addr: SocketAddr, log: Arc<Mutex<String>>) -> Node {
+        self.start_with(name, addr, log, &[])
+    }
+
+    /// [`Cluster::start`] with more arguments to `urna serve`.
+    pub(crate) fn start_with(
+        &self,
+        name: &str,
+        addr: SocketAddr,
+        log: Arc<Mutex<String>>,
+        extra: &[&str],
+    ) -> Node {
         let mut child = urna()
             .args(["serve", "--store", &self.url, "--definition"])
             .arg(&self.definition)
@@ -62,6 +73,7 @@ impl Cluster {
             .arg(&self.key)
             .args(["--node", name, "--listen", &addr.to_string()])
             .args(["--lease-ms", LEASE_MS, "--checkpoint-ms", "100"])
+            .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()

@@ -12,6 +12,10 @@
 //!    says so (`urna log publish --store` exit 1, `urna status --store`, the node's log, the
 //!    bundle still at the older checkpoint and VERIFIED).
 //! 5. The witness comes back on its address with its state: the node catches up by itself.
+//!
+//! Both nodes keep a bundle of their own (`--bundle`): while the quorum is missing the node
+//! serves the results of the last cosigned checkpoint, not of the newer one it signed, and
+//! `urna verify http://node/ --trust` says VERIFIED on it; after the catch-up, the newer one.
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -174,9 +178,20 @@ fn pg_witnesses_cosign_the_log_through_a_failover_and_publication_lags_while_one
     };
     let log = Arc::new(Mutex::new(String::new()));
     let node_addrs = [free_addr(), free_addr()];
+    let live = [d.join("live-a"), d.join("live-b")];
     let mut nodes = [
-        cluster.start("node-a", node_addrs[0], Arc::clone(&log)),
-        cluster.start("node-b", node_addrs[1], Arc::clone(&log)),
+        cluster.start_with(
+            "node-a",
+            node_addrs[0],
+            Arc::clone(&log),
+            &["--bundle", p(&live[0]), "--publish-ms", "100"],
+        ),
+        cluster.start_with(
+            "node-b",
+            node_addrs[1],
+            Arc::clone(&log),
+            &["--bundle", p(&live[1]), "--publish-ms", "100"],
+        ),
     ];
     let submit = |to: usize, pack: &str| {
         let queue = d.join(format!("queue-{to}"));
@@ -196,14 +211,23 @@ fn pg_witnesses_cosign_the_log_through_a_failover_and_publication_lags_while_one
             .verify(&note)
             .unwrap();
     }
-    // The nodes serve the cosigned checkpoint.
-    let served = http_get(node_addrs[1], "/checkpoint");
-    assert_eq!(
-        urna_store::log::checkpoint_size(&served),
-        Some(size),
-        "{}",
-        String::from_utf8_lossy(&served)
-    );
+    // The nodes serve the cosigned checkpoint (from their bundle, once its generation is
+    // written).
+    let t = Instant::now();
+    loop {
+        let served = http_get(node_addrs[1], "/checkpoint");
+        if urna_store::log::checkpoint_size(&served) == Some(size) {
+            assert_eq!(served, published(&url).unwrap().0);
+            break;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "{}\n{}",
+            String::from_utf8_lossy(&served),
+            log.lock().unwrap()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
 
     let bundle = d.join("bundle");
     let publish = || {
@@ -328,6 +352,20 @@ fn pg_witnesses_cosign_the_log_through_a_failover_and_publication_lags_while_one
     let (code, out) = verify();
     assert_eq!(code, Some(0), "{out}");
     assert!(out.contains("201 entries"), "{out}");
+    // The node's own bundle too: its results are of the cosigned checkpoint, not the newer one
+    // it signed, and they verify with the quorum over HTTP.
+    let alive_url = format!("http://{}/", node_addrs[alive]);
+    let verify_node = || output(&["verify", &alive_url, "--trust", p(&trust)]);
+    assert_eq!(
+        served_results(node_addrs[alive], &log, |size| size == 201),
+        201
+    );
+    let (code, out) = verify_node();
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains("\nVERIFIED") && out.contains("2 of 2") && out.contains("201 entries"),
+        "{out}"
+    );
 
     // 5. The witness comes back with its state: the node publishes again by itself.
     witnesses[1] = Some(start(1, false));
@@ -345,7 +383,43 @@ fn pg_witnesses_cosign_the_log_through_a_failover_and_publication_lags_while_one
     );
     let (_, status) = output(&["status", "--store", &url]);
     assert!(status.contains("(up to date)"), "{status}");
+    assert_eq!(
+        served_results(node_addrs[alive], &log, |size| size == signed),
+        signed
+    );
+    let (code, out) = verify_node();
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains("\nVERIFIED") && out.contains(&format!("{signed} entries")),
+        "{out}"
+    );
     nodes[alive].stop();
+}
+
+/// Waits until the checkpoint size of a node's `v1/results.json` satisfies `until`, and
+/// returns it.
+fn served_results(
+    addr: std::net::SocketAddr,
+    log: &Mutex<String>,
+    until: impl Fn(u64) -> bool,
+) -> u64 {
+    let t = Instant::now();
+    loop {
+        let body = http_get(addr, "/v1/results.json");
+        let size = serde_json::from_slice::<serde_json::Value>(&body)
+            .ok()
+            .and_then(|doc| doc["checkpoint"]["size"].as_u64());
+        if let Some(size) = size.filter(|s| until(*s)) {
+            return size;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "{addr} serves results of {size:?}: {}\n{}",
+            String::from_utf8_lossy(&body),
+            log.lock().unwrap()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 /// `GET path` of a node, the body.

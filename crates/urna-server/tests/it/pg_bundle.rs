@@ -127,3 +127,78 @@ fn a_postgresql_store_publishes_the_same_bundle_as_a_data_directory_with_the_sam
     // Nothing new: nothing to do.
     assert_eq!(writer.update().unwrap(), None);
 }
+
+/// A node's bundle (`urna serve --store … --bundle`): the writer over
+/// [`PgSource::after_open`] replays the log once, then each generation reads only the entries
+/// the new checkpoint added, and ends with the same files as a bundle written from scratch.
+#[test]
+fn a_node_bundle_reads_only_the_entries_each_new_checkpoint_adds() {
+    let Some(server) = PgServer::start() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let sim = Simulation::new(SimConfig {
+        stations: 120,
+        districts: 2,
+        ..SimConfig::default()
+    });
+    let src = dir.path().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    let definition = src.join("election.toml");
+    std::fs::write(&definition, sim.definition_toml()).unwrap();
+    let mut csv = format!("{}\n", urna_sim::STATIONS_HEADER);
+    let mut notes = Vec::new();
+    for i in 0..120 {
+        let s = sim.station(i);
+        csv.push_str(&sim.station_row(&s));
+        csv.push('\n');
+        notes.push(sim.protocol_note(&s));
+    }
+    std::fs::write(src.join("stations.csv"), csv).unwrap();
+    let origin = urna_model::definition::Election::load(&definition)
+        .unwrap()
+        .log_origin();
+    let signer = NoteSigner::from_seed(&origin, &[7; 32]).unwrap();
+    let url = server.database("node_bundle");
+    let mut pg = PgStore::init(&url, &definition, signer.clone()).unwrap();
+    let mut seq = PgSequencer::acquire(&url, signer.clone(), "node-a", Duration::from_secs(30))
+        .unwrap()
+        .expect("the lease is free");
+
+    pg.ingest(&notes[..70], &SystemClock).unwrap();
+    seq.step().unwrap().expect("entries to sequence");
+    let live = dir.path().join("live");
+    let source = PgSource::after_open(&url, &definition, &signer.verifier()).unwrap();
+    let mut writer = BundleWriter::with_source(Box::new(source), &live).unwrap();
+    let first = writer.update().unwrap().unwrap();
+    assert_eq!((first.size, first.entries_replayed), (71, 71));
+
+    pg.ingest(&notes[70..], &SystemClock).unwrap();
+    seq.step().unwrap().expect("entries to sequence");
+    let second = writer.update().unwrap().unwrap();
+    assert_eq!(
+        (second.size, second.entries_replayed),
+        (121, 50),
+        "only the entries the checkpoint added are read"
+    );
+    assert!(second.files_linked > 0, "unchanged files are linked");
+    assert_eq!(writer.update().unwrap(), None);
+
+    // The same files as a bundle written at once from the whole log.
+    let fresh = dir.path().join("fresh");
+    let source = PgSource::open(&url, &definition, signer).unwrap();
+    BundleWriter::with_source(Box::new(source), &fresh)
+        .unwrap()
+        .update()
+        .unwrap()
+        .unwrap();
+    let (a, b) = (tree(&live.join("current")), tree(&fresh.join("current")));
+    assert_eq!(
+        a.keys().collect::<Vec<_>>(),
+        b.keys().collect::<Vec<_>>(),
+        "the same files"
+    );
+    for (path, bytes) in &a {
+        assert!(b[path] == *bytes, "{path} differs");
+    }
+}
