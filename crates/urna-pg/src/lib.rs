@@ -43,7 +43,7 @@
 //!   again ([`urna_store::recheck`]). [`PgStore::open`] compares `revocations` with what the
 //!   entries give; [`station_keys`] reads them for `urna keys revoke --store`.
 //!
-//! Out of scope (for now): decisions' and audits' intake through the server, changing the
+//! Out of scope (for now): audits' intake through the server, changing the
 //! witness policy after init.
 
 mod intake;
