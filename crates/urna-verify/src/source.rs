@@ -1215,6 +1215,10 @@ mod tests {
             ("gzip", gzip(&[file, b" "].concat())),
             ("gzip", file.to_vec()),
             ("br", file.to_vec()),
+            // One member that is the file, then a second one a client that reads every
+            // member (Firefox, curl, Python) shows after it, or bytes a client may choke on.
+            ("gzip", [gzip(file), gzip(b"<script>alert(1)</script>")].concat()),
+            ("gzip", [gzip(file), b"\0\0\0\0".to_vec()].concat()),
         ] {
             let s = source(encoding, encoded);
             assert_eq!(s.equals("v1/results.json", file).unwrap(), Some(true));
