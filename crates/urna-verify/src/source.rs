@@ -690,7 +690,9 @@ impl HttpSource {
         let body = resp.into_body().into_reader();
         Ok(Some(match encoding.as_deref() {
             None | Some("identity") => Box::new(body),
-            Some("gzip" | "x-gzip") if gzip => Box::new(flate2::read::GzDecoder::new(body)),
+            Some("gzip" | "x-gzip") if gzip => Box::new(OneMember(
+                flate2::bufread::GzDecoder::new(std::io::BufReader::new(body)),
+            )),
             // An encoding that was not asked for: no client that asked so reads it.
             Some(other) => {
                 let other = other.to_owned();
@@ -804,6 +806,22 @@ impl Source for HttpSource {
 
     fn concurrency(&self) -> usize {
         HTTP_CONCURRENCY
+    }
+}
+
+/// A gzip body read as one RFC 1952 member with nothing after it, as a directory's `.gz` copy
+/// is checked: clients disagree on what follows a member (Chromium ignores it, Firefox, curl
+/// and Python read a second member on), so bytes after it fail the read instead of being
+/// left unread.
+struct OneMember<R: std::io::BufRead>(flate2::bufread::GzDecoder<R>);
+
+impl<R: std::io::BufRead> std::io::Read for OneMember<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.0.read(buf)?;
+        if n == 0 && !buf.is_empty() && !self.0.get_mut().fill_buf()?.is_empty() {
+            return Err(std::io::Error::other("bytes follow its gzip stream"));
+        }
+        Ok(n)
     }
 }
 
