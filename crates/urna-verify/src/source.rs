@@ -682,11 +682,15 @@ impl HttpSource {
             404 | 410 => return Ok(None),
             status => return Err(http(format!("HTTP {status}"))),
         }
-        let encoding = resp
+        // Every Content-Encoding field: several are one comma-separated list (RFC 9110
+        // §5.3), which a browser decodes in turn, so a second field is not left unread.
+        let fields: Vec<String> = resp
             .headers()
-            .get("content-encoding")
-            .and_then(|v| v.to_str().ok())
-            .map(|v| v.trim().to_ascii_lowercase());
+            .get_all("content-encoding")
+            .iter()
+            .map(|v| v.to_str().unwrap_or("(not text)").trim().to_ascii_lowercase())
+            .collect();
+        let encoding = (!fields.is_empty()).then(|| fields.join(", "));
         let body = resp.into_body().into_reader();
         Ok(Some(match encoding.as_deref() {
             None | Some("identity") => Box::new(body),
