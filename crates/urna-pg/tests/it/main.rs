@@ -620,4 +620,18 @@ fn a_publication_round_proves_consistency_from_the_tiles_table_and_publishes_onl
         .unwrap();
     let err = open().unwrap_err().to_string();
     assert!(err.contains("table `published`"), "{err}");
+    // A size with no checkpoint: every later round would say the log is published up to it
+    // and ask nobody, and status would name it. Refused at open and by the round.
+    admin
+        .execute(
+            "UPDATE published SET size = 1000000, checkpoint = NULL",
+            &[],
+        )
+        .unwrap();
+    let err = open().unwrap_err().to_string();
+    assert!(err.contains("table `published`"), "{err}");
+    let err = round(Box::new(|_, _, _| unreachable!()))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("table `published`"), "{err}");
 }
