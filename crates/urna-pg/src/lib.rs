@@ -410,6 +410,12 @@ impl PgStore {
                 "table `sequencer` says {signed} entries were signed but holds no checkpoint"
             )));
         }
+        let published_size: i64 = tx.query_one("SELECT size FROM published", &[])?.get(0);
+        if witnesses::published(&mut tx)?.is_none() && published_size != 0 {
+            return Err(PgError::Setup(format!(
+                "table `published` holds size {published_size} but no checkpoint: the database was edited outside urna"
+            )));
+        }
         if let Some(note) = witnesses::published(&mut tx)? {
             let (cp, _) = urna_tlog::checkpoint::open(&note, &origin, &verifier)
                 .map_err(|e| PgError::Setup(format!("table `published`, checkpoint: {e}")))?;
