@@ -102,6 +102,32 @@ impl BundleSource for PgSource {
                 reason: format!("not signed by the log key: {e}"),
             }
         })?;
+        // With a policy, table `published` is only ever written with a note its quorum
+        // cosigned (the policy is set at init, before anything is published): anything else
+        // there was written outside urna, and no witness saw it.
+        if let Some(policy) = self.witness_policy()? {
+            let parsed = urna_model::note::Note::parse(&note).map_err(|e| BundleError::Checkpoint {
+                location: CHECKPOINT_LOCATION.to_owned(),
+                reason: format!("not a signed note: {e}"),
+            })?;
+            let by: std::collections::BTreeSet<&str> = policy
+                .witnesses
+                .iter()
+                .filter(|w| w.verifier.verify(&parsed).is_ok())
+                .map(|w| w.name.as_str())
+                .collect();
+            if by.len() < policy.quorum {
+                return Err(BundleError::Checkpoint {
+                    location: CHECKPOINT_LOCATION.to_owned(),
+                    reason: format!(
+                        "cosigned by {} of the witness policy's witnesses, but its quorum is {}: \
+                         the database was edited outside urna",
+                        by.len(),
+                        policy.quorum
+                    ),
+                });
+            }
+        }
         Ok(Some(note))
     }
 
