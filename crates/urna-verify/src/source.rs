@@ -1263,6 +1263,48 @@ mod tests {
         );
     }
 
+    /// Regression: a server that answered a request accepting gzip with 404 or 410 was taken
+    /// to have no copy to send, and nothing was reported; but a browser is sent that answer,
+    /// and shows its body (a page of the server's choosing at `/` or `index.html`).
+    #[test]
+    fn a_browser_answered_not_found_is_not_sent_the_file() {
+        use std::io::Write as _;
+        let file: &'static [u8] = b"<!doctype html><title>results</title>";
+        for status in ["404 Not Found", "410 Gone"] {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            let port = listener.local_addr().unwrap().port();
+            std::thread::spawn(move || {
+                for conn in listener.incoming() {
+                    let Ok(mut conn) = conn else { return };
+                    let mut request = [0u8; 4096];
+                    let n = conn.read(&mut request).unwrap_or(0);
+                    let request = String::from_utf8_lossy(&request[..n]).to_ascii_lowercase();
+                    let (status, body): (&str, &[u8]) =
+                        if request.contains("accept-encoding: gzip") {
+                            (status, b"<!doctype html><title>other results</title>")
+                        } else {
+                            ("200 OK", file)
+                        };
+                    let _ = conn.write_all(
+                        format!(
+                            "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                            body.len()
+                        )
+                        .as_bytes(),
+                    );
+                    let _ = conn.write_all(body);
+                }
+            });
+            let s = HttpSource::new(&format!("http://127.0.0.1:{port}/")).unwrap();
+            assert_eq!(s.equals("index.html", file).unwrap(), Some(true));
+            let d = crate::compare_file(&s, "index.html", file)
+                .unwrap()
+                .expect("a browser is not sent the file");
+            assert_eq!(d.kind, crate::Kind::GzMismatch, "{status}");
+            assert_eq!(s.root_equals(file).unwrap(), Some(false), "{status}");
+        }
+    }
+
     #[test]
     fn the_root_page_is_compared_with_the_expected_bytes() {
         let page: &[u8] = b"<!doctype html><title>results</title>";
