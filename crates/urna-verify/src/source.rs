@@ -662,7 +662,9 @@ fn bare_name(presented: &str) -> &str {
 
 impl HttpSource {
     /// GETs `url`, with `Accept-Encoding: gzip` if `gzip` (else as it is), and reads the body
-    /// decoded: `None` for 404 or 410, an error for another status than 200.
+    /// decoded: `None` for 404 or 410 as it is, an error for another status than 200. Asked
+    /// for as a browser asks, 404 or 410 is a body that cannot be read: it is asked for only
+    /// once the file is found as it is, and a browser shows what such an answer holds.
     fn get_decoded(
         &self,
         url: &str,
@@ -679,7 +681,12 @@ impl HttpSource {
         let resp = request.call().map_err(|e| http(self.reason(&e)))?;
         match resp.status().as_u16() {
             200 => {}
-            404 | 410 => return Ok(None),
+            404 | 410 if !gzip => return Ok(None),
+            status @ (404 | 410) => {
+                return Ok(Some(Box::new(Unreadable(format!(
+                    "HTTP {status} to a request that accepts gzip"
+                )))));
+            }
             status => return Err(http(format!("HTTP {status}"))),
         }
         // Every Content-Encoding field: several are one comma-separated list (RFC 9110
