@@ -93,7 +93,14 @@ impl BundleSource for PgSource {
     }
 
     fn published_checkpoint(&self) -> Result<Option<Vec<u8>>, BundleError> {
-        let Some(note) = self.reader().published_checkpoint()? else {
+        // With a witness policy, cosigned by its quorum ([`crate::publish::pg_published`]).
+        let Some(note) = crate::publish::pg_published(&mut self.reader()).map_err(|e| {
+            BundleError::Checkpoint {
+                location: CHECKPOINT_LOCATION.to_owned(),
+                reason: e.to_string(),
+            }
+        })?
+        else {
             return Ok(None);
         };
         urna_tlog::checkpoint::open(&note, &self.origin, &self.verifier).map_err(|e| {
@@ -102,32 +109,6 @@ impl BundleSource for PgSource {
                 reason: format!("not signed by the log key: {e}"),
             }
         })?;
-        // With a policy, table `published` is only ever written with a note its quorum
-        // cosigned (the policy is set at init, before anything is published): anything else
-        // there was written outside urna, and no witness saw it.
-        if let Some(policy) = self.witness_policy()? {
-            let parsed = urna_model::note::Note::parse(&note).map_err(|e| BundleError::Checkpoint {
-                location: CHECKPOINT_LOCATION.to_owned(),
-                reason: format!("not a signed note: {e}"),
-            })?;
-            let by: std::collections::BTreeSet<&str> = policy
-                .witnesses
-                .iter()
-                .filter(|w| w.verifier.verify(&parsed).is_ok())
-                .map(|w| w.name.as_str())
-                .collect();
-            if by.len() < policy.quorum {
-                return Err(BundleError::Checkpoint {
-                    location: CHECKPOINT_LOCATION.to_owned(),
-                    reason: format!(
-                        "cosigned by {} of the witness policy's witnesses, but its quorum is {}: \
-                         the database was edited outside urna",
-                        by.len(),
-                        policy.quorum
-                    ),
-                });
-            }
-        }
         Ok(Some(note))
     }
 
