@@ -695,7 +695,12 @@ impl HttpSource {
             .headers()
             .get_all("content-encoding")
             .iter()
-            .map(|v| v.to_str().unwrap_or("(not text)").trim().to_ascii_lowercase())
+            .map(|v| {
+                v.to_str()
+                    .unwrap_or("(not text)")
+                    .trim()
+                    .to_ascii_lowercase()
+            })
             .collect();
         let encoding = (!fields.is_empty()).then(|| fields.join(", "));
         let body = resp.into_body().into_reader();
@@ -1246,7 +1251,10 @@ mod tests {
             ("br", file.to_vec()),
             // One member that is the file, then a second one a client that reads every
             // member (Firefox, curl, Python) shows after it, or bytes a client may choke on.
-            ("gzip", [gzip(file), gzip(b"<script>alert(1)</script>")].concat()),
+            (
+                "gzip",
+                [gzip(file), gzip(b"<script>alert(1)</script>")].concat(),
+            ),
             ("gzip", [gzip(file), b"\0\0\0\0".to_vec()].concat()),
             // Two Content-Encoding fields are one list (RFC 9110 §5.3): a browser decodes
             // gzip after identity, the file itself is no gzip.
@@ -1286,12 +1294,12 @@ mod tests {
                     let mut request = [0u8; 4096];
                     let n = conn.read(&mut request).unwrap_or(0);
                     let request = String::from_utf8_lossy(&request[..n]).to_ascii_lowercase();
-                    let (status, body): (&str, &[u8]) =
-                        if request.contains("accept-encoding: gzip") {
-                            (status, b"<!doctype html><title>other results</title>")
-                        } else {
-                            ("200 OK", file)
-                        };
+                    let (status, body): (&str, &[u8]) = if request.contains("accept-encoding: gzip")
+                    {
+                        (status, b"<!doctype html><title>other results</title>")
+                    } else {
+                        ("200 OK", file)
+                    };
                     let _ = conn.write_all(
                         format!(
                             "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
