@@ -66,6 +66,11 @@ use urna_store::{MemoryHistory, StoreError, StoredRow};
 pub use intake::PgAcks;
 pub use sequencer::PgSequencer;
 
+/// Why a store whose `published` row holds a checkpoint but that has no witness policy is
+/// refused: urna sets the policy at init and never removes it, and without it the sequencer's
+/// own checkpoint, which no witness cosigned, would be the published one.
+const WITHOUT_POLICY: &str = "table `published` holds a cosigned checkpoint but table `witness_policy` is empty: the policy was removed outside urna";
+
 /// Schema version written in `meta`; bumped by append-only migrations.
 const SCHEMA_VERSION: &str = "4";
 
@@ -428,6 +433,15 @@ impl PgStore {
                 "table `sequencer` says {signed} entries were signed but holds no checkpoint"
             )));
         }
+        let published_size: i64 = tx.query_one("SELECT size FROM published", &[])?.get(0);
+        if witnesses::published(&mut tx)?.is_none() && published_size != 0 {
+            return Err(PgError::Setup(format!(
+                "table `published` holds size {published_size} but no checkpoint: the database was edited outside urna"
+            )));
+        }
+        if witnesses::published(&mut tx)?.is_some() && witnesses::policy(&mut tx)?.is_none() {
+            return Err(PgError::Setup(WITHOUT_POLICY.into()));
+        }
         if let Some(note) = witnesses::published(&mut tx)? {
             let (cp, _) = urna_tlog::checkpoint::open(&note, &origin, &verifier)
                 .map_err(|e| PgError::Setup(format!("table `published`, checkpoint: {e}")))?;
@@ -642,6 +656,8 @@ impl PgReader {
     pub fn published_checkpoint(&mut self) -> Result<Option<Vec<u8>>, PgError> {
         if self.witness_policy()?.is_some() {
             witnesses::published(&mut self.client)
+        } else if witnesses::published(&mut self.client)?.is_some() {
+            Err(PgError::Setup(WITHOUT_POLICY.into()))
         } else {
             self.checkpoint()
         }

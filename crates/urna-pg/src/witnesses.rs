@@ -158,8 +158,30 @@ pub fn publish_round(
     if policy(&mut tx)?.is_none() {
         return Ok(Round::NoPolicy);
     }
-    let row = tx.query_one("SELECT size FROM published FOR UPDATE", &[])?;
-    let published_size = from_sql(row.get(0));
+    let row = tx.query_one("SELECT size, checkpoint FROM published FOR UPDATE", &[])?;
+    // The size is the published note's, checked; a size without a note was written outside
+    // urna, and trusting it would stop every later round as "up to date".
+    let published_size = match row.get::<_, Option<Vec<u8>>>(1) {
+        Some(note) => {
+            let (cp, _) = urna_tlog::checkpoint::open(&note, origin, verifier)
+                .map_err(|e| PgError::Setup(format!("table `published`, checkpoint: {e}")))?;
+            if cp.size.0 != from_sql(row.get(0)) {
+                return Err(PgError::Setup(format!(
+                    "table `published` holds size {} and a checkpoint of {} entries: the database was edited outside urna",
+                    row.get::<_, i64>(0),
+                    cp.size.0
+                )));
+            }
+            cp.size.0
+        }
+        None if row.get::<_, i64>(0) == 0 => 0,
+        None => {
+            return Err(PgError::Setup(format!(
+                "table `published` holds size {} but no checkpoint: the database was edited outside urna",
+                row.get::<_, i64>(0)
+            )));
+        }
+    };
     let latest: Option<Vec<u8>> = tx
         .query_one("SELECT checkpoint FROM sequencer", &[])?
         .get(0);

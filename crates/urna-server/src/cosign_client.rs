@@ -228,7 +228,9 @@ enum Reply {
 ///
 /// `last_size[name]` is the size each witness last cosigned (0 if absent); it is updated to
 /// the checkpoint's size for each witness that cosigns, and to the size a witness reports in
-/// a 409, after which that witness is asked once more with a proof from that size.
+/// a 409, after which that witness is asked once more with a proof from that size. A recorded
+/// size beyond the checkpoint's (an edited sizes file or table) is asked from 0, so that the
+/// witness's 409 says what it holds; only a size the witness reports beyond it is refused.
 /// `proof(old, new)` returns the consistency proof between two sizes of the log; it is called
 /// on the calling thread only. `timeout` bounds each HTTP request.
 ///
@@ -301,12 +303,20 @@ pub fn collect_cosignatures(
         .collect();
     for round in 1..=2 {
         let mut requests = Vec::new();
-        for &(i, old) in &asks {
+        for &(i, recorded) in &asks {
+            let mut old = recorded;
             if old > size {
-                outcome[i] = Some(Err(format!(
-                    "the witness has cosigned size {old}, beyond this checkpoint's size {size}"
-                )));
-                continue;
+                // The size the witness itself reported (a 409) is beyond this checkpoint:
+                // it holds a larger tree, and is not asked again.
+                if round == 2 {
+                    outcome[i] = Some(Err(format!(
+                        "the witness has cosigned size {old}, beyond this checkpoint's size {size}"
+                    )));
+                    continue;
+                }
+                // Only the recorded size is (a sizes file or table edited, or another log's):
+                // asked from 0, the witness answers 409 with what it holds.
+                old = 0;
             }
             match proof_from(old) {
                 Ok(p) => requests.push((i, request_body(old, &p, checkpoint_note))),

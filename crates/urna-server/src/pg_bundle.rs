@@ -137,7 +137,14 @@ impl BundleSource for PgSource {
     }
 
     fn published_checkpoint(&self) -> Result<Option<Vec<u8>>, BundleError> {
-        let Some(note) = self.with_reader(PgReader::published_checkpoint)? else {
+        // With a witness policy, cosigned by its quorum ([`crate::publish::pg_published`]).
+        let Some(note) = self
+            .with_reader(crate::publish::pg_published)
+            .map_err(|e| BundleError::Checkpoint {
+                location: CHECKPOINT_LOCATION.to_owned(),
+                reason: e.to_string(),
+            })?
+        else {
             return Ok(None);
         };
         urna_tlog::checkpoint::open(&note, &self.origin, &self.verifier).map_err(|e| {

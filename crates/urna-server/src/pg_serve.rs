@@ -566,7 +566,8 @@ fn read(
 ) -> Result<Option<Vec<u8>>, String> {
     let e = |e: PgError| e.to_string();
     match what {
-        Read::Checkpoint => r.published_checkpoint().map_err(e),
+        // Not a note the witness policy's quorum did not cosign (an edited row).
+        Read::Checkpoint => crate::publish::pg_published(r).map_err(|e| e.to_string()),
         Read::Tile(path) => r.tile(&path).map_err(e),
         Read::Note(index) => r.note(index).map_err(e),
         Read::Status => {

@@ -124,6 +124,9 @@ pub enum PublishError {
     /// The PostgreSQL store failed or refused the checkpoint.
     #[error(transparent)]
     Pg(#[from] urna_pg::PgError),
+    /// The published checkpoint lacks its witness policy's quorum of cosignatures.
+    #[error("PostgreSQL table `published`, checkpoint: {0}: the database was edited outside urna")]
+    Uncosigned(String),
 }
 
 /// The witness policy of a data directory, if it has one.
@@ -310,6 +313,49 @@ pub fn pg_policy(reader: &mut urna_pg::PgReader) -> Result<Option<WitnessPolicy>
             path: "PostgreSQL table `witness_policy`".into(),
             source,
         })
+}
+
+/// Why `checkpoint` (a signed note) is not cosigned by `policy`'s quorum, if it is not:
+/// distinct witnesses of the policy with a cosignature that verifies, counted once each.
+pub fn quorum_missing(policy: &WitnessPolicy, checkpoint: &[u8]) -> Option<String> {
+    let note = match urna_model::note::Note::parse(checkpoint) {
+        Ok(n) => n,
+        Err(e) => return Some(format!("not a signed note: {e}")),
+    };
+    let by: std::collections::BTreeSet<&str> = policy
+        .witnesses
+        .iter()
+        .filter(|w| w.verifier.verify(&note).is_ok())
+        .map(|w| w.name.as_str())
+        .collect();
+    (by.len() < policy.quorum).then(|| {
+        format!(
+            "cosigned by {} of the witness policy's witnesses, but its quorum is {}",
+            by.len(),
+            policy.quorum
+        )
+    })
+}
+
+/// The checkpoint a PostgreSQL store publishes ([`urna_pg::PgReader::published_checkpoint`]),
+/// checked against its witness policy: with one, table `published` is only ever written with
+/// a note its quorum cosigned (the policy is set at init, before anything is published), so
+/// anything else there was written outside urna and no witness saw it. What `GET /checkpoint`
+/// of a node and the bundle (`urna publish --store`) give.
+///
+/// # Errors
+/// [`PublishError::Pg`], [`PublishError::Policy`] for an invalid stored policy,
+/// [`PublishError::Uncosigned`].
+pub fn pg_published(reader: &mut urna_pg::PgReader) -> Result<Option<Vec<u8>>, PublishError> {
+    let Some(note) = reader.published_checkpoint()? else {
+        return Ok(None);
+    };
+    if let Some(policy) = pg_policy(reader)?
+        && let Some(why) = quorum_missing(&policy, &note)
+    {
+        return Err(PublishError::Uncosigned(why));
+    }
+    Ok(Some(note))
 }
 
 /// Asks the witnesses of a PostgreSQL store's policy to cosign the latest checkpoint its

@@ -662,7 +662,9 @@ fn bare_name(presented: &str) -> &str {
 
 impl HttpSource {
     /// GETs `url`, with `Accept-Encoding: gzip` if `gzip` (else as it is), and reads the body
-    /// decoded: `None` for 404 or 410, an error for another status than 200.
+    /// decoded: `None` for 404 or 410 as it is, an error for another status than 200. Asked
+    /// for as a browser asks, 404 or 410 is a body that cannot be read: it is asked for only
+    /// once the file is found as it is, and a browser shows what such an answer holds.
     fn get_decoded(
         &self,
         url: &str,
@@ -679,18 +681,34 @@ impl HttpSource {
         let resp = request.call().map_err(|e| http(self.reason(&e)))?;
         match resp.status().as_u16() {
             200 => {}
-            404 | 410 => return Ok(None),
+            404 | 410 if !gzip => return Ok(None),
+            status @ (404 | 410) => {
+                return Ok(Some(Box::new(Unreadable(format!(
+                    "HTTP {status} to a request that accepts gzip"
+                )))));
+            }
             status => return Err(http(format!("HTTP {status}"))),
         }
-        let encoding = resp
+        // Every Content-Encoding field: several are one comma-separated list (RFC 9110
+        // §5.3), which a browser decodes in turn, so a second field is not left unread.
+        let fields: Vec<String> = resp
             .headers()
-            .get("content-encoding")
-            .and_then(|v| v.to_str().ok())
-            .map(|v| v.trim().to_ascii_lowercase());
+            .get_all("content-encoding")
+            .iter()
+            .map(|v| {
+                v.to_str()
+                    .unwrap_or("(not text)")
+                    .trim()
+                    .to_ascii_lowercase()
+            })
+            .collect();
+        let encoding = (!fields.is_empty()).then(|| fields.join(", "));
         let body = resp.into_body().into_reader();
         Ok(Some(match encoding.as_deref() {
             None | Some("identity") => Box::new(body),
-            Some("gzip" | "x-gzip") if gzip => Box::new(flate2::read::GzDecoder::new(body)),
+            Some("gzip" | "x-gzip") if gzip => Box::new(OneMember(
+                flate2::bufread::GzDecoder::new(std::io::BufReader::new(body)),
+            )),
             // An encoding that was not asked for: no client that asked so reads it.
             Some(other) => {
                 let other = other.to_owned();
@@ -804,6 +822,22 @@ impl Source for HttpSource {
 
     fn concurrency(&self) -> usize {
         HTTP_CONCURRENCY
+    }
+}
+
+/// A gzip body read as one RFC 1952 member with nothing after it, as a directory's `.gz` copy
+/// is checked: clients disagree on what follows a member (Chromium ignores it, Firefox, curl
+/// and Python read a second member on), so bytes after it fail the read instead of being
+/// left unread.
+struct OneMember<R: std::io::BufRead>(flate2::bufread::GzDecoder<R>);
+
+impl<R: std::io::BufRead> std::io::Read for OneMember<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.0.read(buf)?;
+        if n == 0 && !buf.is_empty() && !self.0.get_mut().fill_buf()?.is_empty() {
+            return Err(std::io::Error::other("bytes follow its gzip stream"));
+        }
+        Ok(n)
     }
 }
 
@@ -1215,6 +1249,16 @@ mod tests {
             ("gzip", gzip(&[file, b" "].concat())),
             ("gzip", file.to_vec()),
             ("br", file.to_vec()),
+            // One member that is the file, then a second one a client that reads every
+            // member (Firefox, curl, Python) shows after it, or bytes a client may choke on.
+            (
+                "gzip",
+                [gzip(file), gzip(b"<script>alert(1)</script>")].concat(),
+            ),
+            ("gzip", [gzip(file), b"\0\0\0\0".to_vec()].concat()),
+            // Two Content-Encoding fields are one list (RFC 9110 §5.3): a browser decodes
+            // gzip after identity, the file itself is no gzip.
+            ("identity\r\nContent-Encoding: gzip", file.to_vec()),
         ] {
             let s = source(encoding, encoded);
             assert_eq!(s.equals("v1/results.json", file).unwrap(), Some(true));
@@ -1232,6 +1276,48 @@ mod tests {
             crate::compare_file(&plain, "v1/results.json", file).unwrap(),
             None
         );
+    }
+
+    /// Regression: a server that answered a request accepting gzip with 404 or 410 was taken
+    /// to have no copy to send, and nothing was reported; but a browser is sent that answer,
+    /// and shows its body (a page of the server's choosing at `/` or `index.html`).
+    #[test]
+    fn a_browser_answered_not_found_is_not_sent_the_file() {
+        use std::io::Write as _;
+        let file: &'static [u8] = b"<!doctype html><title>results</title>";
+        for status in ["404 Not Found", "410 Gone"] {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            let port = listener.local_addr().unwrap().port();
+            std::thread::spawn(move || {
+                for conn in listener.incoming() {
+                    let Ok(mut conn) = conn else { return };
+                    let mut request = [0u8; 4096];
+                    let n = conn.read(&mut request).unwrap_or(0);
+                    let request = String::from_utf8_lossy(&request[..n]).to_ascii_lowercase();
+                    let (status, body): (&str, &[u8]) = if request.contains("accept-encoding: gzip")
+                    {
+                        (status, b"<!doctype html><title>other results</title>")
+                    } else {
+                        ("200 OK", file)
+                    };
+                    let _ = conn.write_all(
+                        format!(
+                            "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                            body.len()
+                        )
+                        .as_bytes(),
+                    );
+                    let _ = conn.write_all(body);
+                }
+            });
+            let s = HttpSource::new(&format!("http://127.0.0.1:{port}/")).unwrap();
+            assert_eq!(s.equals("index.html", file).unwrap(), Some(true));
+            let d = crate::compare_file(&s, "index.html", file)
+                .unwrap()
+                .expect("a browser is not sent the file");
+            assert_eq!(d.kind, crate::Kind::GzMismatch, "{status}");
+            assert_eq!(s.root_equals(file).unwrap(), Some(false), "{status}");
+        }
     }
 
     #[test]

@@ -12,6 +12,8 @@
 //!    says so (`urna log publish --store` exit 1, `urna status --store`, the node's log, the
 //!    bundle still at the older checkpoint and VERIFIED).
 //! 5. The witness comes back on its address with its state: the node catches up by itself.
+//! 6. The published row edited to the log's own, uncosigned checkpoint: the node does not
+//!    serve it and `urna publish --store` refuses it.
 //!
 //! Both nodes keep a bundle of their own (`--bundle`): while the quorum is missing the node
 //! serves the results of the last cosigned checkpoint, not of the newer one it signed, and
@@ -393,6 +395,36 @@ fn pg_witnesses_cosign_the_log_through_a_failover_and_publication_lags_while_one
         out.contains("\nVERIFIED") && out.contains(&format!("{signed} entries")),
         "{out}"
     );
+
+    // 6. The published row set to the sequencer's own checkpoint of that size, signed by the
+    //    log but by no witness: neither the node nor `urna publish --store` gives it out.
+    let mut admin = urna_pg::connect(&url).unwrap();
+    let edited = admin
+        .execute(
+            "UPDATE published SET checkpoint = s.checkpoint FROM sequencer s \
+             WHERE published.size = s.size",
+            &[],
+        )
+        .unwrap();
+    assert_eq!(edited, 1);
+    // The node serves its bundle's checkpoint, the last one the quorum cosigned, never the
+    // sequencer's own.
+    let uncosigned: Vec<u8> = admin
+        .query_one("SELECT checkpoint FROM sequencer", &[])
+        .unwrap()
+        .get(0);
+    let served = http_get(node_addrs[alive], "/checkpoint");
+    assert_ne!(served, uncosigned, "{}", String::from_utf8_lossy(&served));
+    let args = ["publish", "--store", &url, "--definition"];
+    let (code, out) = output(
+        &[
+            &args[..],
+            &[p(&definition), "--log-key", p(&key), "--out", p(&bundle)],
+        ]
+        .concat(),
+    );
+    assert_ne!(code, Some(0), "{out}");
+    assert!(out.contains("cosigned by 0 of"), "{out}");
     nodes[alive].stop();
 }
 

@@ -800,6 +800,25 @@ fn a_publication_round_proves_consistency_from_the_tiles_table_and_publishes_onl
     let open = || PgStore::open(&url, &f.definition, signer.clone());
     open().unwrap();
 
+    // The policy deleted once a cosigned checkpoint is published (urna never removes it):
+    // the sequencer's own checkpoint would be published, with no witness named. Refused at
+    // open and when the published checkpoint is read.
+    admin.execute("DELETE FROM witness_policy", &[]).unwrap();
+    let err = open().unwrap_err().to_string();
+    assert!(err.contains("table `witness_policy`"), "{err}");
+    let err = urna_pg::PgReader::connect(&url)
+        .unwrap()
+        .published_checkpoint()
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("table `witness_policy`"), "{err}");
+    pg.set_witness_policy(&StoredPolicy {
+        toml: "quorum = 1".into(),
+        ca_cert: None,
+    })
+    .unwrap();
+    open().unwrap();
+
     // The published row edited: an older checkpoint under the newer size is refused at open.
     admin
         .execute("UPDATE published SET checkpoint = $1", &[&first])
@@ -816,5 +835,19 @@ fn a_publication_round_proves_consistency_from_the_tiles_table_and_publishes_onl
         )
         .unwrap();
     let err = open().unwrap_err().to_string();
+    assert!(err.contains("table `published`"), "{err}");
+    // A size with no checkpoint: every later round would say the log is published up to it
+    // and ask nobody, and status would name it. Refused at open and by the round.
+    admin
+        .execute(
+            "UPDATE published SET size = 1000000, checkpoint = NULL",
+            &[],
+        )
+        .unwrap();
+    let err = open().unwrap_err().to_string();
+    assert!(err.contains("table `published`"), "{err}");
+    let err = round(Box::new(|_, _, _| unreachable!()))
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("table `published`"), "{err}");
 }

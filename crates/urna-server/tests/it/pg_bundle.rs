@@ -202,3 +202,100 @@ fn a_node_bundle_reads_only_the_entries_each_new_checkpoint_adds() {
         assert!(b[path] == *bytes, "{path} differs");
     }
 }
+
+/// Regression: with a witness policy the bundle published whatever note table `published`
+/// held once it was the log's and hashed to the entries, cosigned or not. A row set to the
+/// sequencer's own checkpoint (which anyone with the database has) gave a bundle whose
+/// checkpoint no witness ever saw; it is refused, and the one the quorum cosigned is written.
+#[test]
+fn a_postgresql_bundle_with_witnesses_publishes_only_a_checkpoint_their_quorum_cosigned() {
+    use urna_tlog::cosignature::CosignatureSigner;
+    let Some(server) = PgServer::start() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let sim = Simulation::new(SimConfig {
+        stations: 20,
+        districts: 2,
+        ..SimConfig::default()
+    });
+    let src = dir.path().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    let definition = src.join("election.toml");
+    std::fs::write(&definition, sim.definition_toml()).unwrap();
+    let mut csv = format!("{}\n", urna_sim::STATIONS_HEADER);
+    let mut notes = Vec::new();
+    for i in 0..20 {
+        let s = sim.station(i);
+        csv.push_str(&sim.station_row(&s));
+        csv.push('\n');
+        notes.push(sim.protocol_note(&s));
+    }
+    std::fs::write(src.join("stations.csv"), csv).unwrap();
+    // The log key a data directory would make.
+    let data = dir.path().join("data");
+    drop(Store::init(&data, &definition).unwrap());
+    let skey = std::fs::read_to_string(data.join(log::LOG_KEY_FILE)).unwrap();
+    let signer = NoteSigner::from_skey(skey.trim()).unwrap();
+
+    let witness = CosignatureSigner::from_seed("witness-a", &[5; 32]).unwrap();
+    let policy = urna_pg::witnesses::StoredPolicy {
+        toml: format!(
+            "quorum = 1\n[[witness]]\nname = \"witness-a\"\nurl = \"http://127.0.0.1:1/\"\nkey = \"{}\"\n",
+            witness.verifier().to_vkey()
+        ),
+        ca_cert: None,
+    };
+    let url = server.database("bundle_cosigned");
+    let mut pg =
+        PgStore::init_with_witnesses(&url, &definition, signer.clone(), Some(&policy)).unwrap();
+    pg.ingest(&notes, &SystemClock).unwrap();
+    let mut seq = PgSequencer::acquire(&url, signer.clone(), "node-a", Duration::from_secs(30))
+        .unwrap()
+        .expect("the lease is free");
+    let checkpoint = seq.step().unwrap().expect("entries to sequence");
+    let size = log::checkpoint_size(&checkpoint).unwrap();
+    let mut admin = urna_pg::connect(&url).unwrap();
+    let set_published = |admin: &mut postgres::Client, note: &[u8]| {
+        admin
+            .execute(
+                "UPDATE published SET size = $1, checkpoint = $2",
+                &[&i64::try_from(size).unwrap(), &note],
+            )
+            .unwrap();
+    };
+
+    // The sequencer's checkpoint, which no witness cosigned, written in as the published one.
+    set_published(&mut admin, &checkpoint);
+    let out = dir.path().join("bundle");
+    let err = PgSource::open(&url, &definition, signer.clone())
+        .map_err(|e| e.to_string())
+        .and_then(|source| {
+            BundleWriter::with_source(Box::new(source), &out)
+                .and_then(|mut w| w.update())
+                .map_err(|e| e.to_string())
+        })
+        .expect_err("a checkpoint no witness cosigned is not published");
+    assert!(err.contains("cosign"), "{err}");
+    assert_eq!(
+        std::fs::read_dir(out.join("gen")).map_or(0, Iterator::count),
+        0,
+        "no generation written"
+    );
+
+    // Cosigned by the quorum: published.
+    let mut note = urna_model::note::Note::parse(&checkpoint).unwrap();
+    note.add_signature(witness.cosign_at(note.text(), 1_700_000_000).unwrap());
+    set_published(&mut admin, &note.to_bytes());
+    let source = PgSource::open(&url, &definition, signer).unwrap();
+    let info = BundleWriter::with_source(Box::new(source), &out)
+        .unwrap()
+        .update()
+        .unwrap()
+        .unwrap();
+    assert_eq!(info.size, size);
+    assert_eq!(
+        std::fs::read(info.generation_dir.join("checkpoint")).unwrap(),
+        note.to_bytes()
+    );
+}

@@ -148,6 +148,15 @@ fn quorum_story() {
     assert_eq!(r.got, ["w1", "w2"], "{:?}", r.failed);
     assert_eq!(last["w1"], 16);
 
+    // 3b. The size recorded for w1 is beyond the checkpoint (the sizes file or table edited):
+    //     w1 is asked all the same, answers 409 with what it holds, and cosigns; refusing
+    //     without asking would stop its cosignatures until the log outgrew the bogus size.
+    log.grow_to(17);
+    last.insert("w1".into(), 1_000_000);
+    let r = collect(&policy, &log, &mut last);
+    assert_eq!(r.got, ["w1", "w2"], "{:?}", r.failed);
+    assert_eq!(last["w1"], 17);
+
     // 4. A fork under the same key is refused by both (422: no proof from their root).
     let mut fork = Log::new(1);
     fork.grow_to(20);
