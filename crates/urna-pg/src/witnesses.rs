@@ -145,6 +145,8 @@ pub type Cosign<'f> = dyn FnOnce(
 /// the sequencer signed; if it is newer than the published one, calls `cosign` with it, stores
 /// the witnesses' sizes it leaves, and publishes the note it returns, after checking that the
 /// note is this log's checkpoint (signed by `verifier` under `origin`) of that size and root.
+/// A published note `quorum_met` does not accept (the policy's quorum has not cosigned it: the
+/// row was edited outside urna) does not count as published: the round asks again.
 ///
 /// # Errors
 /// [`PgError::Db`]; [`PgError::Setup`] if the note returned is not the checkpoint asked about.
@@ -152,6 +154,7 @@ pub fn publish_round(
     client: &mut Client,
     origin: &str,
     verifier: &NoteVerifier,
+    quorum_met: &dyn Fn(&[u8]) -> bool,
     cosign: Box<Cosign<'_>>,
 ) -> Result<Round, PgError> {
     let mut tx = client.transaction()?;
@@ -161,7 +164,7 @@ pub fn publish_round(
     let row = tx.query_one("SELECT size, checkpoint FROM published FOR UPDATE", &[])?;
     // The size is the published note's, checked; a size without a note was written outside
     // urna, and trusting it would stop every later round as "up to date".
-    let published_size = match row.get::<_, Option<Vec<u8>>>(1) {
+    let (published_size, cosigned_by_quorum) = match row.get::<_, Option<Vec<u8>>>(1) {
         Some(note) => {
             let (cp, _) = urna_tlog::checkpoint::open(&note, origin, verifier)
                 .map_err(|e| PgError::Setup(format!("table `published`, checkpoint: {e}")))?;
@@ -172,9 +175,9 @@ pub fn publish_round(
                     cp.size.0
                 )));
             }
-            cp.size.0
+            (cp.size.0, quorum_met(&note))
         }
-        None if row.get::<_, i64>(0) == 0 => 0,
+        None if row.get::<_, i64>(0) == 0 => (0, true),
         None => {
             return Err(PgError::Setup(format!(
                 "table `published` holds size {} but no checkpoint: the database was edited outside urna",
@@ -191,7 +194,7 @@ pub fn publish_round(
     let (cp, _) = urna_tlog::checkpoint::open(&latest, origin, verifier)
         .map_err(|e| PgError::Setup(format!("table `sequencer`, checkpoint: {e}")))?;
     let size = cp.size.0;
-    if size <= published_size {
+    if size < published_size || (size == published_size && cosigned_by_quorum) {
         return Ok(Round::UpToDate(published_size));
     }
     let mut last = sizes(&mut tx)?;

@@ -383,6 +383,7 @@ pub fn publish_pg(
         client,
         verifier.name(),
         verifier,
+        &|note: &[u8]| quorum_missing(&policy, note).is_none(),
         Box::new(
             |latest: &[u8],
              last_size: &mut BTreeMap<String, u64>,

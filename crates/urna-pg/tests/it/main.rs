@@ -712,8 +712,11 @@ fn a_publication_round_proves_consistency_from_the_tiles_table_and_publishes_onl
     let mut pg = PgStore::init(&url, &f.definition, signer.clone()).unwrap();
     let (origin, verifier) = (signer.name().to_owned(), signer.verifier());
     let mut client = urna_pg::connect(&url).unwrap();
+    // The published note counts as cosigned unless it is `uncosigned`.
+    let uncosigned = std::cell::RefCell::new(Vec::new());
     let mut round = |cosign: Box<witnesses::Cosign<'_>>| {
-        witnesses::publish_round(&mut client, &origin, &verifier, cosign)
+        let quorum_met = |note: &[u8]| *uncosigned.borrow() != note;
+        witnesses::publish_round(&mut client, &origin, &verifier, &quorum_met, cosign)
     };
     // Without a policy a round asks nobody.
     assert_eq!(
@@ -795,6 +798,32 @@ fn a_publication_round_proves_consistency_from_the_tiles_table_and_publishes_onl
     assert_eq!(
         round(Box::new(|_, _, _| unreachable!())).unwrap(),
         Round::UpToDate(301)
+    );
+    // A published note the quorum did not cosign (the row edited to the sequencer's own
+    // note) is not up to date: the round asks the witnesses again and publishes their note.
+    *uncosigned.borrow_mut() = latest.clone();
+    let mut cosigned = urna_model::note::Note::parse(&latest).unwrap();
+    cosigned.add_signature(
+        urna_tlog::cosignature::CosignatureSigner::from_seed("w", &[3; 32])
+            .unwrap()
+            .cosign_at(cosigned.text(), 1_700_000_000)
+            .unwrap(),
+    );
+    let again = round(Box::new(|note, _, _| {
+        assert_eq!(note, latest.as_slice());
+        Some(cosigned.to_bytes())
+    }))
+    .unwrap();
+    assert_eq!(
+        again,
+        Round::Asked {
+            size: 301,
+            published: true
+        }
+    );
+    assert_eq!(
+        witnesses::published(&mut admin).unwrap(),
+        Some(cosigned.to_bytes())
     );
     drop(seq);
     let open = || PgStore::open(&url, &f.definition, signer.clone());
