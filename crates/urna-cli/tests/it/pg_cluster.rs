@@ -161,6 +161,38 @@ pub(crate) fn free_addr() -> SocketAddr {
         .unwrap()
 }
 
+/// `urna sim` of `stations` stations into `DIR/sim` (`args` beside, e.g. an error rate): the
+/// directory with `election.toml`, `stations.csv` and `protocols.notes`.
+pub(crate) fn sim(dir: &Path, stations: &str, args: &[&str]) -> PathBuf {
+    let src = dir.join("sim");
+    let base = ["sim", "--out", p(&src), "--stations", stations];
+    run(&[&base[..], args].concat(), 0);
+    src
+}
+
+/// `urna init --store URL` of `definition` with the log key file `key` (created) and `args`
+/// beside (e.g. `--witnesses FILE`): what it printed, and the log key.
+pub(crate) fn init_store(
+    url: &str,
+    definition: &Path,
+    key: &Path,
+    args: &[&str],
+) -> (String, NoteSigner) {
+    let base = [
+        "init",
+        "--definition",
+        p(definition),
+        "--store",
+        url,
+        "--log-key",
+        p(key),
+    ];
+    let out = run(&[&base[..], args].concat(), 0);
+    assert!(out.contains("initialised the PostgreSQL store"), "{out}");
+    let signer = NoteSigner::from_skey(std::fs::read_to_string(key).unwrap().trim()).unwrap();
+    (out, signer)
+}
+
 /// One HTTP/1.1 request on a new connection; `None` if the node is unreachable or the
 /// connection breaks (a killed node), so the caller tries again.
 fn http(addr: SocketAddr, method: &str, path: &str, body: &[u8]) -> Option<(u16, Vec<u8>)> {
@@ -280,8 +312,7 @@ fn three_nodes_survive_sequencer_kills_and_a_database_restart_losing_no_receipt(
     let Some(pg) = PgServer::start() else { return };
     let url = pg.database("cluster");
     let dir = tempfile::tempdir().unwrap();
-    let src = dir.path().join("sim");
-    run(&["sim", "--out", p(&src), "--stations", "4000"], 0);
+    let src = sim(dir.path(), "4000", &[]);
     let key = dir.path().join("log.key");
     // One witness on a fixed address, in the policy the database keeps.
     let witness_key = run(
@@ -306,22 +337,12 @@ fn three_nodes_survive_sequencer_kills_and_a_database_restart_losing_no_receipt(
         ),
     )
     .unwrap();
-    let init = run(
-        &[
-            "init",
-            "--definition",
-            p(&src.join("election.toml")),
-            "--store",
-            &url,
-            "--log-key",
-            p(&key),
-            "--witnesses",
-            p(&policy),
-        ],
-        0,
+    let (_, signer) = init_store(
+        &url,
+        &src.join("election.toml"),
+        &key,
+        &["--witnesses", p(&policy)],
     );
-    assert!(init.contains("initialised the PostgreSQL store"), "{init}");
-    let signer = NoteSigner::from_skey(std::fs::read_to_string(&key).unwrap().trim()).unwrap();
     let verifier = signer.verifier();
     let origin = verifier.name().to_owned();
     let _witness = crate::log_story::start_witness_on(

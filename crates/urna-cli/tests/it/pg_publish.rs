@@ -10,9 +10,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use urna_model::note::NoteSigner;
-
-use crate::pg_cluster::{Cluster, free_addr};
+use crate::pg_cluster::{Cluster, free_addr, init_store, sim};
 use crate::{p, run, urna};
 use urna_testkit::pg::PgServer;
 
@@ -57,34 +55,10 @@ fn pg_publish_writes_a_bundle_urna_verify_accepts_and_refuses_a_database_edited_
     let Some(pg) = PgServer::start() else { return };
     let url = pg.database("publish");
     let dir = tempfile::tempdir().unwrap();
-    let src = dir.path().join("sim");
-    run(
-        &[
-            "sim",
-            "--out",
-            p(&src),
-            "--stations",
-            "300",
-            "--error-rate",
-            "500",
-        ],
-        0,
-    );
+    let src = sim(dir.path(), "300", &["--error-rate", "500"]);
     let definition = src.join("election.toml");
     let key = dir.path().join("log.key");
-    run(
-        &[
-            "init",
-            "--definition",
-            p(&definition),
-            "--store",
-            &url,
-            "--log-key",
-            p(&key),
-        ],
-        0,
-    );
-    let signer = NoteSigner::from_skey(std::fs::read_to_string(&key).unwrap().trim()).unwrap();
+    let (_, signer) = init_store(&url, &definition, &key, &[]);
     let vkey = signer.verifier().to_vkey();
 
     // Nothing signed yet: nothing to publish.

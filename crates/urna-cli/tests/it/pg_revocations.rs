@@ -16,7 +16,7 @@ use urna_model::intake::check;
 use urna_model::note::{Note, NoteSigner};
 use urna_model::pack::PackReader;
 
-use crate::pg_cluster::{Cluster, free_addr};
+use crate::pg_cluster::{Cluster, free_addr, init_store, sim};
 use crate::{p, run, urna};
 use urna_testkit::pg::PgServer;
 
@@ -47,24 +47,11 @@ fn a_revocation_on_postgresql_refuses_the_lost_key_counts_the_replacement_and_ve
     let url = pg.database("revoke");
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let src = d.join("sim");
-    run(&["sim", "--out", p(&src), "--stations", "20"], 0);
+    let src = sim(d, "20", &[]);
     let definition = src.join("election.toml");
     let key = d.join("log.key");
-    run(
-        &[
-            "init",
-            "--definition",
-            p(&definition),
-            "--store",
-            &url,
-            "--log-key",
-            p(&key),
-        ],
-        0,
-    );
-    let vkey = NoteSigner::from_skey(std::fs::read_to_string(&key).unwrap().trim())
-        .unwrap()
+    let vkey = init_store(&url, &definition, &key, &[])
+        .1
         .verifier()
         .to_vkey();
     let e = Election::load(&definition).unwrap();

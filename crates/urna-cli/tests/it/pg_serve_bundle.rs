@@ -8,9 +8,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use urna_model::note::NoteSigner;
-
-use crate::pg_cluster::{Cluster, free_addr};
+use crate::pg_cluster::{Cluster, free_addr, init_store, sim};
 use crate::server::get;
 use crate::{p, run, urna};
 use urna_testkit::pg::PgServer;
@@ -30,34 +28,10 @@ fn every_pg_node_with_a_bundle_serves_the_published_results_and_urna_verify_acce
     let Some(pg) = PgServer::start() else { return };
     let url = pg.database("live");
     let dir = tempfile::tempdir().unwrap();
-    let src = dir.path().join("sim");
-    run(
-        &[
-            "sim",
-            "--out",
-            p(&src),
-            "--stations",
-            "200",
-            "--error-rate",
-            "500",
-        ],
-        0,
-    );
+    let src = sim(dir.path(), "200", &["--error-rate", "500"]);
     let definition = src.join("election.toml");
     let key = dir.path().join("log.key");
-    run(
-        &[
-            "init",
-            "--definition",
-            p(&definition),
-            "--store",
-            &url,
-            "--log-key",
-            p(&key),
-        ],
-        0,
-    );
-    let signer = NoteSigner::from_skey(std::fs::read_to_string(&key).unwrap().trim()).unwrap();
+    let (_, signer) = init_store(&url, &definition, &key, &[]);
     let vkey = signer.verifier().to_vkey();
     let cluster = Cluster {
         url: url.clone(),

@@ -28,7 +28,7 @@ use urna_model::pack::{PackReader, write_note};
 use urna_tlog::cosignature::CosignatureVerifier;
 
 use crate::log_story::start_witness_on;
-use crate::pg_cluster::{Cluster, free_addr};
+use crate::pg_cluster::{Cluster, free_addr, init_store, sim};
 use crate::{p, run, urna};
 use urna_testkit::pg::PgServer;
 
@@ -87,19 +87,7 @@ fn pg_witnesses_cosign_the_log_through_a_failover_and_publication_lags_while_one
     let url = pg.database("witnesses");
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let src = d.join("sim");
-    run(
-        &[
-            "sim",
-            "--out",
-            p(&src),
-            "--stations",
-            "200",
-            "--error-rate",
-            "500",
-        ],
-        0,
-    );
+    let src = sim(d, "200", &["--error-rate", "500"]);
     let definition = src.join("election.toml");
     let key = d.join("log.key");
     let protocols = src.join("protocols.notes");
@@ -145,20 +133,7 @@ fn pg_witnesses_cosign_the_log_through_a_failover_and_publication_lags_while_one
     );
 
     // 1. The store, with the policy in the database.
-    let out = run(
-        &[
-            "init",
-            "--definition",
-            p(&definition),
-            "--store",
-            &url,
-            "--log-key",
-            p(&key),
-            "--witnesses",
-            p(&policy_file),
-        ],
-        0,
-    );
+    let (out, _) = init_store(&url, &definition, &key, &["--witnesses", p(&policy_file)]);
     assert!(
         out.contains("witnesses:  2 of 2 (agency, observers)"),
         "{out}"
