@@ -50,8 +50,8 @@
 //! from the database; the tiles let any reader prove inclusion and consistency, and `urna
 //! publish --store` writes the bundle for any web server ([`crate::pg_bundle`]).
 //!
-//! Out of scope on this engine for now: inclusion proofs (`GET /v1/proof/…`), scans, and audit
-//! notes.
+//! Out of scope on this engine for now: inclusion proofs (`GET /v1/proof/…`), scans, audit
+//! notes, Prometheus metrics (`--metrics-listen`), and changing the witness policy after init.
 
 use std::io;
 use std::net::SocketAddr;
