@@ -67,7 +67,7 @@ pub(crate) enum AuditCommand {
         /// Seats to fill, for rule sets that name no districts.
         #[arg(long)]
         seats: Option<u32>,
-        /// The risk limit α.
+        /// The risk limit α, at most 0.1 (10 %): a larger one is refused in the log.
         #[arg(long, default_value_t = 0.05)]
         risk_limit: f64,
         /// Rounds before a full hand count.

@@ -307,9 +307,10 @@ enum Command {
     /// (one node at a time holds the lease; another takes over within seconds when it dies),
     /// the witnesses' cosignatures (with a policy set at `urna init --store … --witnesses`,
     /// the sequencing node publishes each checkpoint once the quorum cosigned it),
-    /// `GET /checkpoint` (the published one), `/tile/…` and `/v1/status`. On that engine the
-    /// live tally and results, the public bundle (write it with `urna publish --store`),
-    /// `/v1/proof/…`, scans and audit notes are not served yet.
+    /// `GET /checkpoint` (the published one), `/tile/…` and `/v1/status`; with `--bundle DIR`
+    /// each node keeps its own bundle current with the published checkpoint and serves it (the
+    /// results page, `v1/*.json`). On that engine `/v1/proof/…`, scans, audit notes, metrics
+    /// and changing the witness policy are not served or supported yet.
     #[command(long_about)]
     Serve(serve_cmd::ServeArgs),
     /// Write the static public bundle for the published checkpoint (serve `OUT/current`).

@@ -105,12 +105,12 @@ Exit codes:
 is not among the things checked, and the verdict line says so).
   1  a discrepancy: the bundle does not match what the trusted keys vouch for, or lacks \
 something the checkpoint needs (a tile, a definition blob, a derived file: missing or \
-answered 404 is a discrepancy), or a rollback or fork with --since. Each one is listed with \
+answered 404 or 410 is a discrepancy), or a rollback or fork with --since. Each one is listed with \
 the file, entry index, station, field, expected and found values it concerns.
   2  the verification could not run, so nothing is known either way: bad usage, an \
 unreadable key, trust, state or CA certificate file, a malformed pin, a directory without a checkpoint, a \
 server that cannot be reached, whose TLS certificate fails the check, or that answers with \
-an error other than 404, a disk that cannot be read, or a bundle \
+an error other than 404 or 410, a disk that cannot be read, or a bundle \
 that moved on to a newer checkpoint while it was being verified (run again).
 
 The JSON report (--json): {format, verified, source, checkpoint {origin, size, root_hash, \
