@@ -9,9 +9,10 @@
 //!   outcome. A contest's next audit is admitted only when some station's counted results at
 //!   its checkpoint differ from those the previous audit audited ([`Reported::changed`]):
 //!   the previous audit then no longer covers the results, and the steps that follow belong
-//!   to the new one. The same results are never audited twice (no second seed to pick from). The rule set must be a built-in one; the
-//!   number and digest of the assertions ([`assertions_digest`]) must be what the rule set
-//!   gives on those results; risk limit and rounds must be usable.
+//!   to the new one. The same results are never audited twice (no second seed to pick
+//!   from). The rule set must be a built-in one; the number and digest of the assertions
+//!   ([`assertions_digest`]) must be what the rule set gives on those results; risk limit
+//!   and rounds must be usable.
 //! - **seed**: one, after the start and before any sample.
 //! - **sample**: round `k` comes after the seed (`k = 1`) or after round `k − 1`'s verdict
 //!   `escalate`; its draws and stations must be exactly what the consistent sampler gives from
