@@ -46,6 +46,7 @@
 //! Out of scope (for now): audits' intake through the server, changing the
 //! witness policy after init.
 
+mod engine;
 mod intake;
 pub mod nodes;
 mod sequencer;
@@ -63,6 +64,7 @@ use urna_model::protocol::hex;
 use urna_store::log::LogTree;
 use urna_store::{MemoryHistory, StoreError, StoredRow};
 
+pub use engine::PgEngine;
 pub use intake::PgAcks;
 pub use sequencer::PgSequencer;
 

@@ -116,6 +116,7 @@ macro_rules! conformance_suite {
             decisions_change_how_a_station_counts,
             a_revoked_key_is_refused_and_its_replacement_signs_for_the_station,
             a_revocation_in_the_middle_of_a_batch_gives_the_verdicts_of_one_by_one_intake,
+            a_batch_gives_the_outcomes_of_one_by_one_intake,
         );
     };
     (@tests $harness:expr; $($name:ident),* $(,)?) => {
@@ -280,16 +281,15 @@ pub fn rejected_notes_store_nothing<H: Harness>(h: &H) {
     let pos = bad.iter().position(|&b| b == b'\n').unwrap() + 12;
     bad[pos] ^= 1;
     let outcomes = ingest(&mut engine, &[bad, b"not a note".to_vec()]);
-    assert!(
-        outcomes.iter().all(|o| matches!(o, Outcome::Rejected(_))),
-        "{outcomes:?}"
-    );
+    // The flipped byte is in the election's name.
+    assert_eq!(refusal(&outcomes[0]).0, "wrong-election", "{outcomes:?}");
+    assert_eq!(refusal(&outcomes[1]).0, "malformed-note", "{outcomes:?}");
     assert_eq!(engine.entry_count().unwrap(), GENESIS);
     assert_eq!(engine.entry_at(GENESIS).unwrap(), None);
 }
 
-/// A definition that changed after init (one byte of its title) refuses the open, naming the
-/// digests.
+/// A definition that changed after init (its title) refuses the open with the same error on
+/// every engine, naming the digests.
 pub fn definition_changes_after_init_are_refused<H: Harness>(h: &H) {
     let f = fixture(5, 1500);
     let (place, mut engine) = h.init(&f.definition);
@@ -300,6 +300,7 @@ pub fn definition_changes_after_init_are_refused<H: Harness>(h: &H) {
     let Err(err) = h.reopen(&place, &f.definition, engine) else {
         panic!("an open under an edited definition is refused")
     };
+    // The same refusal on every engine: what changed, the digests, and why it is refused.
     let err = err.to_string();
     assert!(err.contains("sha256"), "{err}");
 }
@@ -787,4 +788,70 @@ pub fn a_revocation_in_the_middle_of_a_batch_gives_the_verdicts_of_one_by_one_in
     assert_eq!(report.tally().units[0].counted, 30 - 5);
     let mut reopened = h.reopen(&single_place, &f.definition, single).unwrap();
     assert_eq!(report, reopened.tally(ContestIdx(0)).unwrap());
+}
+
+/// What one batch holds gives the outcomes of one-by-one intake: a note and the same note
+/// again, a note and its signed text under other signature bytes, a protocol and its
+/// amendment, a protocol and a decision on it, an empty batch. A batch is what a node takes
+/// from its queue, and its composition is chance.
+pub fn a_batch_gives_the_outcomes_of_one_by_one_intake<H: Harness>(h: &H) {
+    let f = fixture(40, 1500);
+    let (_p, probe) = h.init(&f.definition);
+    let election = probe.election().clone();
+    drop(probe);
+    let mut replayed = f.protocols[1].clone();
+    replayed.extend_from_slice(
+        "\u{2014} x AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\n"
+            .as_bytes(),
+    );
+    let mut notes = vec![
+        f.protocols[0].clone(),
+        f.protocols[0].clone(),
+        f.protocols[1].clone(),
+        replayed,
+    ];
+    // Every protocol, each amendment right after its protocol, a decision accepting the
+    // first quarantined protocol right after it.
+    for (i, p) in f.protocols.iter().enumerate().skip(2) {
+        notes.push(p.clone());
+        if let Some(a) = f.sim.amendment_note(&f.sim.station(i as u32), p) {
+            notes.push(a);
+        }
+    }
+    let refs: Vec<&[u8]> = f.protocols.iter().map(Vec::as_slice).collect();
+    let first_quarantined = check_notes(&election, &StationKeys::new(), &refs)
+        .iter()
+        .position(|c| matches!(c, CheckedNote::Note(Ok(sub)) if sub.is_quarantined()))
+        .unwrap();
+    let at = notes
+        .iter()
+        .position(|n| *n == f.protocols[first_quarantined])
+        .unwrap();
+    notes.insert(
+        at + 1,
+        decision_note(
+            &f,
+            &election,
+            &election.stations[first_quarantined].id,
+            &f.protocols[first_quarantined],
+            DecisionKind::Accept,
+        ),
+    );
+    let (_single_place, mut single) = h.init(&f.definition);
+    assert_eq!(single.ingest_batch(&[], &SystemClock).unwrap(), []);
+    let single_out = ingest_in(&mut single, &notes, 1);
+    assert_eq!(count(&single_out, duplicate), 2, "{single_out:?}");
+    assert!(
+        single_out
+            .iter()
+            .all(|o| !matches!(o, Outcome::Rejected(_))),
+        "{single_out:?}"
+    );
+    let (_bulk_place, mut bulk) = h.init(&f.definition);
+    let bulk_out = ingest_in(&mut bulk, &notes, notes.len());
+    assert_eq!(bulk_out, single_out);
+    assert_eq!(
+        bulk.tally(ContestIdx(0)).unwrap(),
+        single.tally(ContestIdx(0)).unwrap()
+    );
 }

@@ -1356,6 +1356,22 @@ fn entry_where(
         .transpose()
 }
 
+/// An entry as another engine read it (the PostgreSQL store), with `quarantined` derived from
+/// its note against `keys` (every stored revocation) and checked against the stored `status`,
+/// as [`Store::entry`] does.
+///
+/// # Errors
+/// [`StoreError::Corrupt`] if the note no longer parses; [`StoreError::Column`] if `status`
+/// disagrees with the note.
+pub fn check_entry(
+    e: &Election,
+    keys: &StationKeys,
+    row: EntryRow,
+    status: i64,
+) -> Result<EntryRow, StoreError> {
+    checked(e, keys, (row, status))
+}
+
 /// An entry as read, with its verdict derived from its note and checked against `status`.
 fn checked(
     e: &Election,

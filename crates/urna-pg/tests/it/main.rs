@@ -3,6 +3,8 @@
 // Test helpers outside #[test] functions may unwrap: a failure is a test failure.
 #![allow(clippy::unwrap_used, clippy::panic)]
 
+mod conformance;
+
 use std::path::PathBuf;
 use std::time::Duration;
 
