@@ -302,7 +302,11 @@ pub fn definition_changes_after_init_are_refused<H: Harness>(h: &H) {
     };
     // The same refusal on every engine: what changed, the digests, and why it is refused.
     let err = err.to_string();
-    assert!(err.contains("sha256"), "{err}");
+    assert!(
+        err.contains("changed after `urna init` (sha256 ")
+            && err.contains("a definition cannot change under accepted protocols"),
+        "{err}"
+    );
 }
 
 /// The tally is the same whatever order the protocols arrive in (a property test over the

@@ -70,10 +70,11 @@ pub enum StoreError {
     Definition(#[from] urna_model::definition::DefinitionError),
     /// The definition in the directory no longer matches the one the store was created with.
     #[error(
-        "the election definition in {dir} changed after `urna init` (sha256 {now}, store has {then}); a definition cannot change under accepted protocols"
+        "the election definition in {dir} changed after `urna init` (sha256 {now}, store has {then} in meta `definition_sha256`); a definition cannot change under accepted protocols"
     )]
     DefinitionChanged {
-        /// Data directory.
+        /// Where the definition is read: the data directory (SQLite), the directory of the
+        /// definition given (PostgreSQL).
         dir: String,
         /// Digest now.
         now: String,
