@@ -859,3 +859,126 @@ pub fn a_batch_gives_the_outcomes_of_one_by_one_intake<H: Harness>(h: &H) {
         single.tally(ContestIdx(0)).unwrap()
     );
 }
+
+/// Everything an engine gives back for a set of notes: the outcomes, every entry, each
+/// station's current entry, each contest's tally, the signed checkpoint and the entry bundles.
+/// Two engines given the same notes and the same log key must give equal transcripts
+/// (`urna-pg`'s `both_engines_give_the_same_transcript`).
+#[derive(Debug, PartialEq, Eq)]
+pub struct Transcript {
+    /// One outcome per note, in input order.
+    pub outcomes: Vec<Outcome>,
+    /// Every entry, in log order.
+    pub entries: Vec<crate::EntryRow>,
+    /// Each station's current entry, in station order.
+    pub currents: Vec<Option<crate::EntryRow>>,
+    /// Each contest's tally.
+    pub tallies: Vec<crate::TallyReport>,
+    /// The checkpoint of everything stored.
+    pub checkpoint: Vec<u8>,
+    /// The entry bundles of that checkpoint, full and partial.
+    pub bundles: Vec<Vec<u8>>,
+}
+
+/// Notes of every kind for `f` (made with [`fixture`] with errors): the protocols, their
+/// amendments, decisions (accept, recount, annul, one on the wrong entry), revocations with
+/// and without a replacement and notes under the revoked and the new keys, resent notes,
+/// replays under other signature bytes, and junk, in an order that mixes them.
+pub fn mixed_notes(f: &Fixture) -> Vec<Vec<u8>> {
+    let election = urna_model::definition::Election::load(&f.definition).unwrap();
+    let refs: Vec<&[u8]> = f.protocols.iter().map(Vec::as_slice).collect();
+    let checked = check_notes(&election, &StationKeys::new(), &refs);
+    let quarantined: Vec<usize> = checked
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| matches!(c, CheckedNote::Note(Ok(sub)) if sub.is_quarantined()))
+        .map(|(i, _)| i)
+        .collect();
+    assert!(quarantined.len() >= 3, "the fixture injects errors");
+    let counted = (0..f.protocols.len())
+        .find(|i| !quarantined.contains(i))
+        .unwrap();
+    let id = |i: usize| election.stations[i].id.clone();
+    let p = |i: usize| f.protocols[i].as_slice();
+    let sim = &f.sim;
+    let n = f.protocols.len() as u32;
+    let (r1, r2) = (n - 1, n - 2);
+    let new1 = new_key(sim, r1, 201);
+    let mut notes: Vec<Vec<u8>> = Vec::new();
+    for (i, protocol) in f.protocols.iter().enumerate() {
+        if i as u32 == r2 {
+            continue;
+        }
+        notes.push(protocol.clone());
+        if i % 17 == 3 {
+            notes.push(protocol.clone());
+        }
+    }
+    notes.extend(f.amendments.iter().cloned());
+    let (q0, q1, q2) = (quarantined[0], quarantined[1], quarantined[2]);
+    notes.extend([
+        decision_note(f, &election, &id(q0), p(q0), DecisionKind::Accept),
+        decision_note(f, &election, &id(q1), p(q1), DecisionKind::Recount),
+        decision_note(f, &election, &id(q2), p(q2), DecisionKind::Recount),
+        decision_note(f, &election, &id(q2), p(q2), DecisionKind::Accept),
+        decision_note(f, &election, &id(counted), p(counted), DecisionKind::Annul),
+        decision_note(f, &election, &id(counted), p(q0), DecisionKind::Annul),
+        revocation(sim, r1, &sim.station(r1).signer, Some(&new1)),
+        revocation(sim, r2, &sim.station(r2).signer, None),
+        f.protocols[r2 as usize].clone(),
+        protocol_by(sim, r2, &new1),
+        b"not a note".to_vec(),
+    ]);
+    let mut replayed = notes[notes.len() - 9].clone();
+    replayed.extend_from_slice(
+        "\u{2014} x AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\n"
+            .as_bytes(),
+    );
+    notes.push(replayed);
+    notes.extend(f.protocols[..5].iter().cloned());
+    notes
+}
+
+/// Ingests `notes` in batches of the sizes `batches` gives in turn, sequences, and reads back
+/// the [`Transcript`].
+pub fn transcript<E: Engine>(engine: &mut E, notes: &[Vec<u8>], batches: &[usize]) -> Transcript {
+    let mut outcomes = Vec::new();
+    let mut rest = notes;
+    for size in batches.iter().cycle() {
+        if rest.is_empty() {
+            break;
+        }
+        let (batch, tail) = rest.split_at((*size).clamp(1, rest.len()));
+        outcomes.extend(engine.ingest_batch(batch, &SystemClock).unwrap());
+        rest = tail;
+    }
+    let checkpoint = engine.sequence().unwrap();
+    let len = engine.entry_count().unwrap();
+    let entries = (0..len)
+        .map(|i| engine.entry_at(i).unwrap().unwrap())
+        .collect();
+    let election = engine.election().clone();
+    let currents = election
+        .stations
+        .iter()
+        .map(|s| engine.current_entry(&s.id).unwrap())
+        .collect();
+    let tallies = (0..election.contests.len())
+        .map(|c| engine.tally(ContestIdx(c as u16)).unwrap())
+        .collect();
+    let bundles = (0..len.div_ceil(256))
+        .map(|b| {
+            let width = (len - b * 256).min(256);
+            let tile = Tile::entries(b, width as u16).unwrap();
+            engine.tile(&tile).unwrap().unwrap()
+        })
+        .collect();
+    Transcript {
+        outcomes,
+        entries,
+        currents,
+        tallies,
+        checkpoint,
+        bundles,
+    }
+}

@@ -75,3 +75,46 @@ impl Harness for Pg {
 }
 
 urna_store::conformance_suite!(Pg::start());
+
+/// The same notes of every kind, in batches of 1, 7 and 50 on one engine and of 50, 3 and 120
+/// on the other, give both engines the same transcript: outcomes, entries, current entries,
+/// tallies, checkpoint bytes (the same log key) and entry bundles.
+#[test]
+fn both_engines_give_the_same_transcript() {
+    let Some(pg) = Pg::start() else { return };
+    let f = urna_store::conformance::fixture(150, 1500);
+    let notes = urna_store::conformance::mixed_notes(&f);
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut lite = urna_store::Store::init(&data, &f.definition).unwrap();
+    let skey = std::fs::read_to_string(data.join(urna_store::log::LOG_KEY_FILE)).unwrap();
+    let signer = NoteSigner::from_skey(skey.trim()).unwrap();
+    let url = pg.server.database("transcript");
+    let store = PgStore::init(&url, &f.definition, signer.clone()).unwrap();
+    let sequencer = PgSequencer::acquire(&url, signer, HOLDER, LEASE)
+        .unwrap()
+        .unwrap();
+    let mut engine = PgEngine::new(store, sequencer);
+    let on_pg = urna_store::conformance::transcript(&mut engine, &notes, &[1, 7, 50]);
+    let on_sqlite = urna_store::conformance::transcript(&mut lite, &notes, &[50, 3, 120]);
+    // Every kind of outcome is there.
+    let kinds = |want: fn(&urna_store::Outcome) -> bool| on_sqlite.outcomes.iter().any(want);
+    assert!(kinds(|o| matches!(
+        o,
+        urna_store::Outcome::Duplicate { .. }
+    )));
+    assert!(kinds(|o| matches!(o, urna_store::Outcome::Rejected(_))));
+    assert!(kinds(|o| matches!(
+        o,
+        urna_store::Outcome::Stored {
+            verdict: urna_model::intake::Verdict::Quarantined,
+            ..
+        }
+    )));
+    assert_eq!(on_pg.outcomes, on_sqlite.outcomes);
+    assert_eq!(on_pg.entries, on_sqlite.entries);
+    assert_eq!(on_pg.currents, on_sqlite.currents);
+    assert_eq!(on_pg.tallies, on_sqlite.tallies);
+    assert_eq!(on_pg.bundles, on_sqlite.bundles);
+    assert_eq!(on_pg, on_sqlite);
+}
