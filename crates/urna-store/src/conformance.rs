@@ -21,6 +21,11 @@
 //!   ([`duplicates_replays_amendments_and_quarantine_are_named`]);
 //! - decisions change how a station counts, before and after a reopen, and a replayed decision
 //!   is a duplicate ([`decisions_change_how_a_station_counts`]);
+//! - a database that fails in the middle of intake: the error is the database's, nothing
+//!   acknowledged is lost, and after a reopen the rest goes in
+//!   ([`a_failing_database_stops_intake_and_loses_nothing_acknowledged`]);
+//! - a batch gives the outcomes of one-by-one intake
+//!   ([`a_batch_gives_the_outcomes_of_one_by_one_intake`]);
 //! - revocations: a revoked key is refused, its replacement signs, refusals name the field and
 //!   the rule, and the verdicts survive a reopen
 //!   ([`a_revoked_key_is_refused_and_its_replacement_signs_for_the_station`]); a revocation in
@@ -99,6 +104,13 @@ pub trait Harness {
 
     /// The verifier of the log key of the store at `place`.
     fn log_verifier(&self, place: &Self::Place) -> NoteVerifier;
+
+    /// Makes the database at `place` refuse to store entry `index` with the error
+    /// `disk on fire` (a trigger), as a failing disk or server would.
+    fn fail_at_entry(&self, place: &Self::Place, index: u64);
+
+    /// Undoes [`Harness::fail_at_entry`].
+    fn heal(&self, place: &Self::Place);
 }
 
 /// Turns every test of the suite into a `#[test]` over the harness `$harness` (an expression
@@ -117,6 +129,7 @@ macro_rules! conformance_suite {
             a_revoked_key_is_refused_and_its_replacement_signs_for_the_station,
             a_revocation_in_the_middle_of_a_batch_gives_the_verdicts_of_one_by_one_intake,
             a_batch_gives_the_outcomes_of_one_by_one_intake,
+            a_failing_database_stops_intake_and_loses_nothing_acknowledged,
         );
     };
     (@tests $harness:expr; $($name:ident),* $(,)?) => {
@@ -981,4 +994,44 @@ pub fn transcript<E: Engine>(engine: &mut E, notes: &[Vec<u8>], batches: &[usize
         checkpoint,
         bundles,
     }
+}
+
+/// A database that refuses to store entry 50 in the middle of intake: the batch holding it
+/// fails with the database's error, every outcome given before is durable (a reopen finds each
+/// acknowledged entry), and once the database works again everything goes in exactly once.
+pub fn a_failing_database_stops_intake_and_loses_nothing_acknowledged<H: Harness>(h: &H) {
+    let f = fixture(120, 1500);
+    let (place, mut engine) = h.init(&f.definition);
+    h.fail_at_entry(&place, 50);
+    let mut acked = Vec::new();
+    let mut failed = None;
+    for batch in f.protocols.chunks(20) {
+        match engine.ingest_batch(batch, &SystemClock) {
+            Ok(out) => acked.extend(out.into_iter().filter_map(|o| match o {
+                Outcome::Stored { index, .. } => Some(index),
+                _ => None,
+            })),
+            Err(e) => {
+                failed = Some(e.to_string());
+                break;
+            }
+        }
+    }
+    let failed = failed.expect("intake fails at entry 50");
+    assert!(failed.contains("disk on fire"), "{failed}");
+    assert!(!acked.is_empty() && acked.len() < 50, "{acked:?}");
+    h.heal(&place);
+    let mut engine = h.reopen(&place, &f.definition, engine).unwrap();
+    for &i in &acked {
+        let entry = engine.entry_at(i).unwrap();
+        assert_eq!(
+            entry.map(|e| e.note),
+            Some(f.protocols[(i - GENESIS) as usize].clone()),
+            "acknowledged entry {i} lost"
+        );
+    }
+    let out = ingest(&mut engine, &f.protocols);
+    assert_eq!(count(&out, duplicate), acked.len(), "{out:?}");
+    assert_eq!(count(&out, stored), 120 - acked.len(), "{out:?}");
+    assert_eq!(engine.entry_count().unwrap(), GENESIS + 120);
 }

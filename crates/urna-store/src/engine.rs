@@ -20,6 +20,10 @@
 //! - [`Engine::signed_checkpoint`] and [`Engine::tile`] are what the log publishes: the tiles
 //!   of every signed checkpoint give its root and hold its entries.
 //! - [`Engine::tally`] equals the tally re-derived from the stored notes.
+//! - A failed intake loses nothing acknowledged. What follows differs, by design: the SQLite
+//!   store refuses more intake until it is reopened (its history in memory may be ahead of the
+//!   database), while a PostgreSQL node goes on with the next batch (it reads the stations'
+//!   state from the database in every batch's transaction, and the failed one rolled back).
 
 use urna_model::definition::{ContestIdx, Election};
 use urna_tlog::tile::Tile;

@@ -933,6 +933,25 @@ mod conformance {
             let skey = std::fs::read_to_string(place.data.join(log::LOG_KEY_FILE)).unwrap();
             NoteSigner::from_skey(skey.trim()).unwrap().verifier()
         }
+
+        fn fail_at_entry(&self, place: &DataDir, index: u64) {
+            Self::db(place)
+                .execute_batch(&format!(
+                    "CREATE TRIGGER boom BEFORE INSERT ON entries WHEN NEW.idx = {index} \
+                     BEGIN SELECT RAISE(ABORT, 'disk on fire'); END;"
+                ))
+                .unwrap();
+        }
+
+        fn heal(&self, place: &DataDir) {
+            Self::db(place).execute_batch("DROP TRIGGER boom").unwrap();
+        }
+    }
+
+    impl Sqlite {
+        fn db(place: &DataDir) -> rusqlite::Connection {
+            rusqlite::Connection::open(place.data.join(crate::DB_FILE)).unwrap()
+        }
     }
 
     crate::conformance_suite!(Some(Sqlite));

@@ -72,6 +72,25 @@ impl Harness for Pg {
     fn log_verifier(&self, db: &Database) -> NoteVerifier {
         db.signer.verifier()
     }
+
+    fn fail_at_entry(&self, db: &Database, index: u64) {
+        let mut client = urna_pg::connect(&db.url).unwrap();
+        client
+            .batch_execute(&format!(
+                "CREATE FUNCTION boom() RETURNS trigger LANGUAGE plpgsql AS \
+                 $$ BEGIN RAISE EXCEPTION 'disk on fire'; END $$; \
+                 CREATE TRIGGER boom BEFORE INSERT ON entries FOR EACH ROW \
+                 WHEN (NEW.idx = {index}) EXECUTE FUNCTION boom();"
+            ))
+            .unwrap();
+    }
+
+    fn heal(&self, db: &Database) {
+        let mut client = urna_pg::connect(&db.url).unwrap();
+        client
+            .batch_execute("DROP TRIGGER boom ON entries; DROP FUNCTION boom();")
+            .unwrap();
+    }
 }
 
 urna_store::conformance_suite!(Pg::start());
