@@ -43,6 +43,13 @@
 //!   again ([`urna_store::recheck`]). [`PgStore::open`] compares `revocations` with what the
 //!   entries give; [`station_keys`] reads them for `urna keys revoke --store`.
 //!
+//! - **The engine interface** ([`PgEngine`]): a [`PgStore`] with the [`PgSequencer`] it
+//!   holds, as an [`urna_store::Engine`] (intake, entries read back with their quarantine
+//!   derived, a station's current entry, [`Engine::sequence`](urna_store::Engine::sequence) as
+//!   one sequencing step, tiles, receipts, a contest's tally re-derived from table `current`
+//!   by the SQLite store's code). `cargo test -p urna-pg` runs the store's conformance suite
+//!   (`urna_store::conformance`) on it.
+//!
 //! Out of scope (for now): audits' intake through the server, changing the
 //! witness policy after init.
 

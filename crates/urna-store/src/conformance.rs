@@ -35,19 +35,20 @@
 //! Tampering (rows edited with SQL) is engine specific and tested beside each engine. Which
 //! rule each engine's tamper tests cover:
 //!
-//! | rule: an open refuses…                              | SQLite (`urna-store` `tests.rs`)            | PostgreSQL (`urna-pg` `tests/it`)               |
-//! |-----------------------------------------------------|---------------------------------------------|-------------------------------------------------|
-//! | a note edited so it no longer parses                | `a_database_changed_behind_the_log_is_refused` | `a_note_or_derived_row_edited_in_the_database_is_refused_at_open` |
-//! | an edited genesis                                   | `a_database_changed_behind_the_log_is_refused`, `an_edited_genesis_row_is_refused` | — (same `rebuild_rows` code) |
-//! | a deleted last entry (entries missing)              | `a_database_changed_behind_the_log_is_refused` | `a_note_or_derived_row_edited_in_the_database_is_refused_at_open` |
-//! | a derived column (station, contest, revision, hash, text hash, index) | `tamper_tests::an_edited_*_is_refused` | `a_note_or_derived_row_edited_in_the_database_is_refused_at_open` (station) |
-//! | `status` disagreeing with the note where it is read | `tamper_tests::an_edited_status_is_refused_where_it_is_read` | — |
-//! | a deleted middle entry, an appended repeat          | `a_deleted_entry_is_named_missing`, `an_appended_repeat_is_refused` | — |
-//! | edited `meta` rows                                  | `edited_meta_rows_are_refused`              | — |
-//! | derived tables (`current`, `revocations`, `recounts`, `intake_head`) | — (SQLite has none)  | `a_note_or_derived_row_edited_in_the_database_is_refused_at_open` |
-//! | a `published` checkpoint without a policy, or beyond the log | — (files, not rows)           | `a_publication_round_…` |
-//! | an audit note that does not follow                  | `open_replays_the_audit_trail_…`            | — (audits' intake is not on PostgreSQL yet) |
-//! | a revocation of a key revoked already               | `tests::revoke::a_revoked_key_…`            | — |
+//! | rule: an open (or a read) refuses… | SQLite (`urna-store`, `src/tests.rs`) | PostgreSQL (`urna-pg`, `tests/it/main.rs`) |
+//! |---|---|---|
+//! | a note edited: it no longer parses, or its `hash` disagrees | `a_database_changed_behind_the_log_is_refused` | `a_note_or_derived_row_edited_in_the_database_is_refused_at_open` |
+//! | a note edited with its hash recomputed: the signed root disagrees | `tamper_tests::an_edited_index_is_refused` | `a_note_or_derived_row_edited_in_the_database_is_refused_at_open` |
+//! | an edited genesis | `an_edited_genesis_row_is_refused` | `rows_edited_in_the_database_are_refused_as_on_sqlite` |
+//! | entries missing (the last deleted) | `a_database_changed_behind_the_log_is_refused` | `rows_edited_in_the_database_are_refused_as_on_sqlite` |
+//! | a derived column (station, contest, revision, text hash) | `tamper_tests::an_edited_*_is_refused` | `rows_edited_in_the_database_are_refused_as_on_sqlite` (station, revision) |
+//! | `status` disagreeing with the note where an entry is read | `an_edited_status_is_refused_where_it_is_read` | `rows_edited_in_the_database_are_refused_as_on_sqlite` |
+//! | a middle entry deleted; a repeat appended | `a_deleted_entry_is_named_missing`, `an_appended_repeat_is_refused` | — |
+//! | edited `meta` rows | `edited_meta_rows_are_refused` | the definition's digest only (`definition_changes_after_init_are_refused`, here) |
+//! | derived tables (`current`, `recounts`, `revocations`, `intake_head`) | — (none on SQLite) | `current`: `a_note_or_derived_row_…`; the others: `rows_edited_in_the_database_are_refused_as_on_sqlite` |
+//! | a published checkpoint the quorum did not cosign | — (a file, checked by `urna verify`) | `a_publication_round_proves_consistency_…` |
+//! | an audit note that does not follow | `open_replays_the_audit_trail_…` | — (audits' intake is not on PostgreSQL yet) |
+//! | a revocation of a key revoked already | `tests::revoke::a_revoked_key_…` | — |
 
 // The suite's helpers unwrap: a failure is a test failure.
 #![allow(clippy::unwrap_used, clippy::panic, clippy::missing_panics_doc)]
@@ -197,7 +198,7 @@ pub fn fixture(stations: u32, error_rate_per_10k: u32) -> Fixture {
 /// Notes per batch: what a node takes from its queue at once.
 const BATCH: usize = 50;
 
-/// Ingests `notes` in batches of [`BATCH`].
+/// Ingests `notes` in batches of 50.
 pub fn ingest<E: Engine>(engine: &mut E, notes: &[Vec<u8>]) -> Vec<Outcome> {
     ingest_in(engine, notes, BATCH)
 }
@@ -547,7 +548,7 @@ pub fn duplicates_replays_amendments_and_quarantine_are_named<H: Harness>(h: &H)
 }
 
 /// A signed decision by the simulation's authority on the entry `decides` of `station`.
-fn decision_note(
+pub fn decision_note(
     f: &Fixture,
     e: &Election,
     station: &str,
@@ -638,12 +639,18 @@ fn station_key(s: &NoteSigner) -> StationKey {
 }
 
 /// A new key for station `i` (same name, another seed).
-fn new_key(sim: &Simulation, i: u32, n: u8) -> NoteSigner {
+pub fn new_key(sim: &Simulation, i: u32, n: u8) -> NoteSigner {
     NoteSigner::from_seed(&sim.station(i).id, &[n; 32]).unwrap()
 }
 
-/// A revocation by the simulation's authority.
-fn revocation(sim: &Simulation, i: u32, revokes: &NoteSigner, new: Option<&NoteSigner>) -> Vec<u8> {
+/// A revocation by the simulation's authority of station `i`'s key `revokes`, with `new` as
+/// its replacement.
+pub fn revocation(
+    sim: &Simulation,
+    i: u32,
+    revokes: &NoteSigner,
+    new: Option<&NoteSigner>,
+) -> Vec<u8> {
     let body = RevocationBody {
         election: urna_sim::ELECTION_ID.to_owned(),
         station: sim.station(i).id,

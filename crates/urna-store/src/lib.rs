@@ -11,8 +11,13 @@
 //! its note, and an open re-derives and compares them all, so a database edited outside urna is
 //! refused with the entry and the column named (the `rebuild` module lists the columns).
 //!
-//! Out of scope: the transparency log's tiles and checkpoints (`urna-tlog`), PostgreSQL (a
-//! later backend behind the same operations), HTTP.
+//! What every storage engine does for intake and the log is the trait [`Engine`] (module
+//! [`engine`]), which [`Store`] implements here and `urna_pg::PgEngine` on PostgreSQL; the
+//! conformance suite (`conformance`, this crate's tests and the `conformance` feature) runs
+//! the same tests on both.
+//!
+//! Out of scope: the transparency log's tiles and checkpoints (`urna-tlog`), PostgreSQL
+//! (`urna-pg`, calling this crate's history, admit rule and re-derivations), HTTP.
 
 pub mod audit;
 pub mod backup;
