@@ -39,12 +39,13 @@
 //! |---|---|---|
 //! | a note edited: it no longer parses, or its `hash` disagrees | `a_database_changed_behind_the_log_is_refused` | `a_note_or_derived_row_edited_in_the_database_is_refused_at_open` |
 //! | a note edited with its hash recomputed: the signed root disagrees | `tamper_tests::an_edited_index_is_refused` | `a_note_or_derived_row_edited_in_the_database_is_refused_at_open` |
-//! | an edited genesis | `an_edited_genesis_row_is_refused` | `rows_edited_in_the_database_are_refused_as_on_sqlite` |
+//! | an edited genesis | `tamper_tests::an_edited_genesis_row_is_refused` | `rows_edited_in_the_database_are_refused_as_on_sqlite` |
 //! | entries missing (the last deleted) | `a_database_changed_behind_the_log_is_refused` | `rows_edited_in_the_database_are_refused_as_on_sqlite` |
 //! | a derived column (station, contest, revision, text hash) | `tamper_tests::an_edited_*_is_refused` | `rows_edited_in_the_database_are_refused_as_on_sqlite` (station, revision) |
-//! | `status` disagreeing with the note where an entry is read | `an_edited_status_is_refused_where_it_is_read` | `rows_edited_in_the_database_are_refused_as_on_sqlite` |
-//! | a middle entry deleted; a repeat appended | `a_deleted_entry_is_named_missing`, `an_appended_repeat_is_refused` | — |
-//! | edited `meta` rows | `edited_meta_rows_are_refused` | the definition's digest only (`definition_changes_after_init_are_refused`, here) |
+//! | `status` disagreeing with the note where an entry is read | `tamper_tests::an_edited_status_is_refused_where_it_is_read` | `rows_edited_in_the_database_are_refused_as_on_sqlite` |
+//! | a middle entry deleted | `tamper_tests::a_deleted_entry_is_named_missing` | `rows_edited_in_the_database_are_refused_as_on_sqlite` |
+//! | a repeat appended | `tamper_tests::an_appended_repeat_is_refused` | — (`entries.hash` is `UNIQUE`: the database refuses it) |
+//! | edited `meta` rows | `tamper_tests::edited_meta_rows_are_refused` | the definition's digest only (`definition_changes_after_init_are_refused`, here) |
 //! | derived tables (`current`, `recounts`, `revocations`, `intake_head`) | — (none on SQLite) | `current`: `a_note_or_derived_row_…`; the others: `rows_edited_in_the_database_are_refused_as_on_sqlite` |
 //! | a published checkpoint the quorum did not cosign | — (a file, checked by `urna verify`) | `a_publication_round_proves_consistency_…` |
 //! | an audit note that does not follow | `open_replays_the_audit_trail_…` | — (audits' intake is not on PostgreSQL yet) |

@@ -884,9 +884,9 @@ fn a_publication_round_proves_consistency_from_the_tiles_table_and_publishes_onl
 }
 
 /// The rules the SQLite store's tamper tests check, on PostgreSQL: an edited genesis, an edited
-/// derived column (station, revision), a `status` disagreeing with its note where the entry is
-/// read, edited derived tables (`recounts`, `revocations`, `intake_head`) and a deleted last
-/// entry are each refused, naming what disagrees; undone, the store opens again.
+/// derived column (station, revision), a deleted middle entry, a `status` disagreeing with its
+/// note where the entry is read, edited derived tables (`recounts`, `revocations`,
+/// `intake_head`) and a deleted last entry are each refused, naming what disagrees; undone, the store opens again.
 #[test]
 fn rows_edited_in_the_database_are_refused_as_on_sqlite() {
     use urna_store::Engine as _;
@@ -971,6 +971,11 @@ fn rows_edited_in_the_database_are_refused_as_on_sqlite() {
         "CREATE TABLE saved AS SELECT * FROM revocations; DELETE FROM revocations",
         "INSERT INTO revocations SELECT * FROM saved; DROP TABLE saved",
         "table `revocations`",
+    );
+    refused(
+        "CREATE TABLE saved AS SELECT * FROM entries WHERE idx = 5; DELETE FROM entries WHERE idx = 5",
+        "INSERT INTO entries SELECT * FROM saved; DROP TABLE saved",
+        "entry 5 is missing",
     );
     refused(
         "UPDATE intake_head SET next_idx = next_idx + 1",
