@@ -901,8 +901,8 @@ pub struct Transcript {
     pub bundles: Vec<Vec<u8>>,
 }
 
-/// Notes of every kind for `f` (made with [`fixture`] with errors): the protocols, their
-/// amendments, decisions (accept, recount, annul, one on the wrong entry), revocations with
+/// Notes of every kind for `f` (made with [`fixture`] with errors): an amendment and a
+/// decision before their protocols, the protocols, their amendments, decisions (accept, recount, annul, one on the wrong entry), revocations with
 /// and without a replacement and notes under the revoked and the new keys, resent notes,
 /// replays under other signature bytes, and junk, in an order that mixes them.
 pub fn mixed_notes(f: &Fixture) -> Vec<Vec<u8>> {
@@ -925,7 +925,13 @@ pub fn mixed_notes(f: &Fixture) -> Vec<Vec<u8>> {
     let n = f.protocols.len() as u32;
     let (r1, r2) = (n - 1, n - 2);
     let new1 = new_key(sim, r1, 201);
-    let mut notes: Vec<Vec<u8>> = Vec::new();
+    let (q0, q1, q2) = (quarantined[0], quarantined[1], quarantined[2]);
+    // Before what they follow: an amendment and a decision (each refused, then sent again
+    // after its protocol).
+    let mut notes: Vec<Vec<u8>> = vec![
+        f.amendments[0].clone(),
+        decision_note(f, &election, &id(q0), p(q0), DecisionKind::Accept),
+    ];
     for (i, protocol) in f.protocols.iter().enumerate() {
         if i as u32 == r2 {
             continue;
@@ -936,7 +942,6 @@ pub fn mixed_notes(f: &Fixture) -> Vec<Vec<u8>> {
         }
     }
     notes.extend(f.amendments.iter().cloned());
-    let (q0, q1, q2) = (quarantined[0], quarantined[1], quarantined[2]);
     notes.extend([
         decision_note(f, &election, &id(q0), p(q0), DecisionKind::Accept),
         decision_note(f, &election, &id(q1), p(q1), DecisionKind::Recount),

@@ -95,45 +95,61 @@ impl Harness for Pg {
 
 urna_store::conformance_suite!(Pg::start());
 
-/// The same notes of every kind, in batches of 1, 7 and 50 on one engine and of 50, 3 and 120
-/// on the other, give both engines the same transcript: outcomes, entries, current entries,
+/// The same notes of every kind, batched differently on each engine (sizes drawn by a property
+/// test, 3 cases), give both engines the same transcript: outcomes, entries, current entries,
 /// tallies, checkpoint bytes (the same log key) and entry bundles.
 #[test]
 fn both_engines_give_the_same_transcript() {
+    use proptest::prelude::*;
     let Some(pg) = Pg::start() else { return };
     let f = urna_store::conformance::fixture(150, 1500);
     let notes = urna_store::conformance::mixed_notes(&f);
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let mut lite = urna_store::Store::init(&data, &f.definition).unwrap();
-    let skey = std::fs::read_to_string(data.join(urna_store::log::LOG_KEY_FILE)).unwrap();
-    let signer = NoteSigner::from_skey(skey.trim()).unwrap();
-    let url = pg.server.database("transcript");
-    let store = PgStore::init(&url, &f.definition, signer.clone()).unwrap();
-    let sequencer = PgSequencer::acquire(&url, signer, HOLDER, LEASE)
-        .unwrap()
+    let mut runner = proptest::test_runner::TestRunner::new(proptest::test_runner::Config {
+        cases: 3,
+        failure_persistence: None,
+        ..proptest::test_runner::Config::default()
+    });
+    let sizes = || proptest::collection::vec(1usize..80, 1..6);
+    runner
+        .run(&(sizes(), sizes()), |(on_sqlite_batches, on_pg_batches)| {
+            let dir = tempfile::tempdir().unwrap();
+            let data = dir.path().join("data");
+            let mut lite = urna_store::Store::init(&data, &f.definition).unwrap();
+            let skey = std::fs::read_to_string(data.join(urna_store::log::LOG_KEY_FILE)).unwrap();
+            let signer = NoteSigner::from_skey(skey.trim()).unwrap();
+            let n = pg.databases.fetch_add(1, Ordering::Relaxed);
+            let url = pg.server.database(&format!("transcript_{n}"));
+            let store = PgStore::init(&url, &f.definition, signer.clone()).unwrap();
+            let sequencer = PgSequencer::acquire(&url, signer, HOLDER, LEASE)
+                .unwrap()
+                .unwrap();
+            let mut engine = PgEngine::new(store, sequencer);
+            let on_pg = urna_store::conformance::transcript(&mut engine, &notes, &on_pg_batches);
+            let on_sqlite =
+                urna_store::conformance::transcript(&mut lite, &notes, &on_sqlite_batches);
+            // Every kind of outcome is there.
+            let duplicate =
+                |o: &urna_store::Outcome| matches!(o, urna_store::Outcome::Duplicate { .. });
+            let refused = |o: &urna_store::Outcome| matches!(o, urna_store::Outcome::Rejected(_));
+            let quarantined = |o: &urna_store::Outcome| {
+                matches!(
+                    o,
+                    urna_store::Outcome::Stored {
+                        verdict: urna_model::intake::Verdict::Quarantined,
+                        ..
+                    }
+                )
+            };
+            let kinds =
+                [duplicate, refused, quarantined].map(|kind| on_sqlite.outcomes.iter().any(kind));
+            prop_assert_eq!(kinds, [true; 3]);
+            prop_assert_eq!(&on_pg.outcomes, &on_sqlite.outcomes);
+            prop_assert_eq!(&on_pg.entries, &on_sqlite.entries);
+            prop_assert_eq!(&on_pg.currents, &on_sqlite.currents);
+            prop_assert_eq!(&on_pg.tallies, &on_sqlite.tallies);
+            prop_assert_eq!(&on_pg.bundles, &on_sqlite.bundles);
+            prop_assert_eq!(on_pg, on_sqlite);
+            Ok(())
+        })
         .unwrap();
-    let mut engine = PgEngine::new(store, sequencer);
-    let on_pg = urna_store::conformance::transcript(&mut engine, &notes, &[1, 7, 50]);
-    let on_sqlite = urna_store::conformance::transcript(&mut lite, &notes, &[50, 3, 120]);
-    // Every kind of outcome is there.
-    let kinds = |want: fn(&urna_store::Outcome) -> bool| on_sqlite.outcomes.iter().any(want);
-    assert!(kinds(|o| matches!(
-        o,
-        urna_store::Outcome::Duplicate { .. }
-    )));
-    assert!(kinds(|o| matches!(o, urna_store::Outcome::Rejected(_))));
-    assert!(kinds(|o| matches!(
-        o,
-        urna_store::Outcome::Stored {
-            verdict: urna_model::intake::Verdict::Quarantined,
-            ..
-        }
-    )));
-    assert_eq!(on_pg.outcomes, on_sqlite.outcomes);
-    assert_eq!(on_pg.entries, on_sqlite.entries);
-    assert_eq!(on_pg.currents, on_sqlite.currents);
-    assert_eq!(on_pg.tallies, on_sqlite.tallies);
-    assert_eq!(on_pg.bundles, on_sqlite.bundles);
-    assert_eq!(on_pg, on_sqlite);
 }
