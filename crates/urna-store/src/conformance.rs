@@ -16,6 +16,9 @@
 //! - every stored entry is in the signed log: inclusion proofs and a consistency proof from
 //!   the engine's own tiles, its entry bundles hold the exact notes, receipts verify
 //!   ([`every_stored_entry_is_in_the_signed_log`]);
+//! - a reopened engine continues the same log: nothing new gives the same checkpoint, and the
+//!   next checkpoint is consistent with the last one before the reopen
+//!   ([`a_reopened_engine_continues_the_same_log`]);
 //! - duplicates, replays, amendments, conflicts and quarantine are named alike, with the
 //!   verdict the pure intake rule gives
 //!   ([`duplicates_replays_amendments_and_quarantine_are_named`]);
@@ -132,6 +135,7 @@ macro_rules! conformance_suite {
             a_revocation_in_the_middle_of_a_batch_gives_the_verdicts_of_one_by_one_intake,
             a_batch_gives_the_outcomes_of_one_by_one_intake,
             a_failing_database_stops_intake_and_loses_nothing_acknowledged,
+            a_reopened_engine_continues_the_same_log,
         );
     };
     (@tests $harness:expr; $($name:ident),* $(,)?) => {
@@ -1047,4 +1051,45 @@ pub fn a_failing_database_stops_intake_and_loses_nothing_acknowledged<H: Harness
     assert_eq!(count(&out, duplicate), acked.len(), "{out:?}");
     assert_eq!(count(&out, stored), 120 - acked.len(), "{out:?}");
     assert_eq!(engine.entry_count().unwrap(), GENESIS + 120);
+}
+
+/// A reopened engine continues the same log: with nothing new, sequencing gives the checkpoint
+/// signed before the reopen; after more intake, the new checkpoint is consistent with it (a
+/// consistency proof from the engine's tiles) and every new entry is included.
+pub fn a_reopened_engine_continues_the_same_log<H: Harness>(h: &H) {
+    let f = fixture(150, 1500);
+    let (place, mut engine) = h.init(&f.definition);
+    let verifier = h.log_verifier(&place);
+    let origin = engine.election().log_origin();
+    let open = |note: &[u8]| {
+        urna_tlog::checkpoint::open(note, &origin, &verifier)
+            .unwrap()
+            .0
+    };
+    ingest(&mut engine, &f.protocols[..100]);
+    let before = open(&engine.sequence().unwrap());
+    let mut engine = h.reopen(&place, &f.definition, engine).unwrap();
+    assert_eq!(open(&engine.sequence().unwrap()), before);
+    ingest(&mut engine, &f.protocols[100..]);
+    let mut engine = h.reopen(&place, &f.definition, engine).unwrap();
+    let after = open(&engine.sequence().unwrap());
+    assert_eq!(after.size, TreeSize(GENESIS + 150));
+    let notes: Vec<Vec<u8>> = (before.size.0..after.size.0)
+        .map(|i| engine.entry_at(i).unwrap().unwrap().note)
+        .collect();
+    let tiles = EngineTiles(RefCell::new(&mut engine));
+    let reader = TileHashReader::new(&tiles, after.size);
+    let proof = consistency_proof(&reader, before.size, after.size).unwrap();
+    verify_consistency(before.size, after.size, &before.root, &after.root, &proof).unwrap();
+    for (i, note) in (before.size.0..).zip(&notes) {
+        let proof = inclusion_proof(&reader, LeafIndex(i), after.size).unwrap();
+        verify_inclusion(
+            LeafIndex(i),
+            after.size,
+            &leaf_hash(note),
+            &proof,
+            &after.root,
+        )
+        .unwrap();
+    }
 }
