@@ -43,9 +43,17 @@
 //!   again ([`urna_store::recheck`]). [`PgStore::open`] compares `revocations` with what the
 //!   entries give; [`station_keys`] reads them for `urna keys revoke --store`.
 //!
+//! - **The engine interface** ([`PgEngine`]): a [`PgStore`] with the [`PgSequencer`] it
+//!   holds, as an [`urna_store::Engine`] (intake, entries read back with their quarantine
+//!   derived, a station's current entry, [`Engine::sequence`](urna_store::Engine::sequence) as
+//!   one sequencing step, tiles, receipts, a contest's tally re-derived from table `current`
+//!   by the SQLite store's code). `cargo test -p urna-pg` runs the store's conformance suite
+//!   (`urna_store::conformance`) on it.
+//!
 //! Out of scope (for now): audits' intake through the server, changing the
 //! witness policy after init.
 
+mod engine;
 mod intake;
 pub mod nodes;
 mod sequencer;
@@ -63,6 +71,7 @@ use urna_model::protocol::hex;
 use urna_store::log::LogTree;
 use urna_store::{MemoryHistory, StoreError, StoredRow};
 
+pub use engine::PgEngine;
 pub use intake::PgAcks;
 pub use sequencer::PgSequencer;
 
@@ -261,15 +270,17 @@ impl PgStore {
     /// `revocations`, `recounts`, `intake_head`) are compared with what the entries give.
     ///
     /// # Errors
-    /// [`PgError::Setup`] if the database holds no store, or one of another election,
-    /// definition or schema; [`PgError::Store`] or [`PgError::Derived`] naming the first row
-    /// edited outside urna.
+    /// [`PgError::Setup`] if the database holds no store; [`PgError::Store`] if it holds one
+    /// of another election or schema ([`StoreError::Meta`]) or another definition
+    /// ([`StoreError::DefinitionChanged`], as the SQLite store refuses it); [`PgError::Store`]
+    /// or [`PgError::Derived`] naming the first row edited outside urna.
     pub fn open(url: &str, definition: &Path, signer: NoteSigner) -> Result<Self, PgError> {
         let election = load_definition(definition)?;
         check_signer(&election, &signer)?;
         let mut client = connect(url)?;
         migrate(&mut client)?;
-        check_meta(&mut client, &election)?;
+        let dir = definition.parent().unwrap_or_else(|| Path::new("."));
+        check_meta(&mut client, &election, &dir.display().to_string())?;
         let mut store = Self {
             client,
             election,
@@ -289,7 +300,11 @@ impl PgStore {
     /// another election or schema.
     pub fn reconnect(&mut self, url: &str) -> Result<(), PgError> {
         let mut client = connect(url)?;
-        check_meta(&mut client, &self.election)?;
+        check_meta(
+            &mut client,
+            &self.election,
+            "the definition this node opened with",
+        )?;
         self.client = client;
         Ok(())
     }
@@ -761,14 +776,15 @@ impl PgReader {
 /// [`PgError::Db`]; [`PgError::Store`] naming the entry if a stored revocation no longer binds
 /// to `e` or does not follow the ones before it.
 pub fn station_keys(client: &mut Client, e: &Election) -> Result<StationKeys, PgError> {
-    check_meta(client, e)?;
+    check_meta(client, e, "the definition given")?;
     let mut keys = StationKeys::new();
     intake::read_revocations(client, e, &mut keys)?;
     Ok(keys)
 }
 
 /// Refuses a database of another schema, election or definition.
-fn check_meta(client: &mut Client, e: &Election) -> Result<(), PgError> {
+/// `definition_dir` says where the definition was read, for the error of one that changed.
+fn check_meta(client: &mut Client, e: &Election, definition_dir: &str) -> Result<(), PgError> {
     let exists: bool = client
         .query_one(
             "SELECT EXISTS (SELECT 1 FROM information_schema.tables \
@@ -806,6 +822,15 @@ fn check_meta(client: &mut Client, e: &Election) -> Result<(), PgError> {
     ];
     for (key, want, expected) in expect {
         let stored = get(key)?;
+        if stored != want && key == "definition_sha256" {
+            // The same refusal as the SQLite store's, whose definition sits in its directory.
+            return Err(StoreError::DefinitionChanged {
+                dir: definition_dir.to_owned(),
+                now: want,
+                then: stored,
+            }
+            .into());
+        }
         if stored != want {
             return Err(StoreError::Meta {
                 key,

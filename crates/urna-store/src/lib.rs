@@ -11,11 +11,19 @@
 //! its note, and an open re-derives and compares them all, so a database edited outside urna is
 //! refused with the entry and the column named (the `rebuild` module lists the columns).
 //!
-//! Out of scope: the transparency log's tiles and checkpoints (`urna-tlog`), PostgreSQL (a
-//! later backend behind the same operations), HTTP.
+//! What every storage engine does for intake and the log is the trait [`Engine`] (module
+//! [`engine`]), which [`Store`] implements here and `urna_pg::PgEngine` on PostgreSQL; the
+//! conformance suite (`conformance`, this crate's tests and the `conformance` feature) runs
+//! the same tests on both.
+//!
+//! Out of scope: the transparency log's tiles and checkpoints (`urna-tlog`), PostgreSQL
+//! (`urna-pg`, calling this crate's history, admit rule and re-derivations), HTTP.
 
 pub mod audit;
 pub mod backup;
+#[cfg(any(test, feature = "conformance"))]
+pub mod conformance;
+pub mod engine;
 mod ingest;
 mod live;
 mod lock;
@@ -38,6 +46,7 @@ use urna_model::protocol::{ProtocolBody, hex};
 use urna_model::rotation::RotationBody;
 use urna_tally::totals::TallyError;
 
+pub use crate::engine::Engine;
 pub use crate::lock::LOCK_FILE;
 
 pub use ingest::{
@@ -66,10 +75,11 @@ pub enum StoreError {
     Definition(#[from] urna_model::definition::DefinitionError),
     /// The definition in the directory no longer matches the one the store was created with.
     #[error(
-        "the election definition in {dir} changed after `urna init` (sha256 {now}, store has {then}); a definition cannot change under accepted protocols"
+        "the election definition in {dir} changed after `urna init` (sha256 {now}, store has {then} in meta `definition_sha256`); a definition cannot change under accepted protocols"
     )]
     DefinitionChanged {
-        /// Data directory.
+        /// Where the definition is read: the data directory (SQLite), the directory of the
+        /// definition given (PostgreSQL).
         dir: String,
         /// Digest now.
         now: String,
@@ -400,6 +410,27 @@ impl Store {
         self.next_index == 0
     }
 
+    /// Signs a checkpoint of every entry stored so far, if intake has not already, and
+    /// returns the latest checkpoint the log signed ([`engine::Engine::sequence`]). Intake
+    /// sequences as it stores, so after it returns this only reads the checkpoint it signed.
+    ///
+    /// # Errors
+    /// [`StoreError::Setup`] if an earlier intake failed part-way; the log's error.
+    pub fn sequence_stored(&mut self) -> Result<Vec<u8>, StoreError> {
+        if self.poisoned {
+            return Err(StoreError::Setup(
+                "an earlier intake failed part-way; reopen the data directory".into(),
+            ));
+        }
+        self.log.flush()?;
+        log::read_latest(&self.dir)?.ok_or_else(|| {
+            StoreError::Log(format!(
+                "{} holds no signed checkpoint after sequencing",
+                self.dir.display()
+            ))
+        })
+    }
+
     /// The log's origin (the name of its key).
     pub fn log_origin(&self) -> &str {
         self.log.origin()
@@ -678,23 +709,51 @@ fn rederive(conn: &Connection, e: &Election, keys: &StationKeys) -> Result<live:
     }
     wanted.sort_unstable();
     let decided = decisions(conn, e, keys)?;
-    // Pass 2: parse the current notes in chunks, on every core, and add them up.
-    let mut live = live::Live::new(e)?;
-    let threads = std::thread::available_parallelism().map_or(2, usize::from);
+    // Pass 2: the current notes, streamed in log order.
     let mut stmt = conn.prepare("SELECT idx, note FROM entries ORDER BY idx")?;
     let mut rows = stmt.query([])?;
     let mut next = 0usize;
-    let mut chunk: Vec<(i64, Vec<u8>)> = Vec::with_capacity(TALLY_CHUNK);
-    loop {
-        let row = rows.next()?;
-        let done = row.is_none();
-        if let Some(r) = row {
-            let index: i64 = r.get(0)?;
+    let currents = std::iter::from_fn(|| {
+        loop {
+            let row = match rows.next() {
+                Ok(Some(r)) => r,
+                Ok(None) => return None,
+                Err(err) => return Some(Err(StoreError::from(err))),
+            };
+            let index: i64 = match row.get(0) {
+                Ok(i) => i,
+                Err(err) => return Some(Err(err.into())),
+            };
             if wanted.get(next) == Some(&index) {
                 next += 1;
-                chunk.push((index, r.get(1)?));
+                return Some(row.get(1).map(|n| (sql_u64(index), n)).map_err(Into::into));
             }
         }
+    });
+    tally_currents(e, keys, &decided, currents)
+}
+
+/// The latest decision on each station, with the entry it decides.
+type Decided = HashMap<(ContestIdx, StationIdx), ([u8; 32], DecisionKind)>;
+
+/// Parses the current notes in chunks, on every core, and adds them up, applying each
+/// station's latest decision on its current entry.
+fn tally_currents(
+    e: &Election,
+    keys: &StationKeys,
+    decided: &Decided,
+    currents: impl Iterator<Item = Result<(u64, Vec<u8>), StoreError>>,
+) -> Result<live::Live, StoreError> {
+    let mut live = live::Live::new(e)?;
+    let threads = std::thread::available_parallelism().map_or(2, usize::from);
+    let mut chunk: Vec<(i64, Vec<u8>)> = Vec::with_capacity(TALLY_CHUNK);
+    let mut currents = currents.peekable();
+    loop {
+        if let Some(row) = currents.next() {
+            let (index, note) = row?;
+            chunk.push((to_sql(index), note));
+        }
+        let done = currents.peek().is_none();
         if chunk.len() == TALLY_CHUNK || (done && !chunk.is_empty()) {
             let parsed = parse_parallel(e, keys, &chunk, threads);
             for ((index, _), sub) in chunk.iter().zip(parsed) {
@@ -720,31 +779,52 @@ fn rederive(conn: &Connection, e: &Election, keys: &StationKeys) -> Result<live:
 
 /// The latest decision on each station, with the entry it decides (decisions are the rows
 /// of revision 0 after the genesis; there are few).
-#[allow(clippy::type_complexity)] // a map read once, where it is built
-fn decisions(
-    conn: &Connection,
-    e: &Election,
-    keys: &StationKeys,
-) -> Result<HashMap<(ContestIdx, StationIdx), ([u8; 32], DecisionKind)>, StoreError> {
-    let mut out = HashMap::new();
+fn decisions(conn: &Connection, e: &Election, keys: &StationKeys) -> Result<Decided, StoreError> {
     // Audit notes (no station) and revocations (no contest) decide nothing.
     let mut stmt = conn.prepare(
         "SELECT idx, note FROM entries WHERE revision = 0 AND idx > 0 AND contest != '' AND station != '' ORDER BY idx",
     )?;
-    let mut rows = stmt.query([])?;
-    while let Some(r) = rows.next()? {
-        let index: i64 = r.get(0)?;
-        let note: Vec<u8> = r.get(1)?;
-        let sub =
-            resubmit(e, keys, sql_u64(index), &note).map_err(|reason| StoreError::Corrupt {
-                index: sql_u64(index),
-                reason,
-            })?;
+    let rows = stmt.query_map([], |r| Ok((sql_u64(r.get(0)?), r.get(1)?)))?;
+    decided_by(e, keys, rows.map(|r| r.map_err(StoreError::from)))
+}
+
+/// The latest decision on each station from the decision notes, in log order.
+fn decided_by(
+    e: &Election,
+    keys: &StationKeys,
+    notes: impl Iterator<Item = Result<(u64, Vec<u8>), StoreError>>,
+) -> Result<Decided, StoreError> {
+    let mut out = HashMap::new();
+    for row in notes {
+        let (index, note) = row?;
+        let sub = resubmit(e, keys, index, &note)
+            .map_err(|reason| StoreError::Corrupt { index, reason })?;
         if let Some(d) = sub.decision {
             out.insert((sub.contest, sub.station), (d.decides, d.kind));
         }
     }
     Ok(out)
+}
+
+/// A contest's tally re-derived from stored notes, for an engine that keeps its rows
+/// elsewhere (the PostgreSQL store): `decisions` are the stored decision notes (rows of
+/// revision 0 with a contest and a station after the genesis) and `currents` each station's
+/// current note (its highest revision), both with their log index and in log order; `keys`
+/// holds every stored revocation. The same code as [`Store::rederive_tally`], so both engines
+/// count alike.
+///
+/// # Errors
+/// [`StoreError::Corrupt`] if a note no longer parses, [`StoreError::Tally`] on overflow, or
+/// an error of the rows.
+pub fn rederive_tally_from(
+    e: &Election,
+    keys: &StationKeys,
+    decisions: impl IntoIterator<Item = Result<(u64, Vec<u8>), StoreError>>,
+    currents: impl IntoIterator<Item = Result<(u64, Vec<u8>), StoreError>>,
+    contest: ContestIdx,
+) -> Result<TallyReport, StoreError> {
+    let decided = decided_by(e, keys, decisions.into_iter())?;
+    Ok(tally_currents(e, keys, &decided, currents.into_iter())?.report(contest))
 }
 
 /// Checks that a stored entry 0 is the genesis of `e` (what the log key signed is checked by
@@ -1280,6 +1360,22 @@ fn entry_where(
         .optional()?
         .map(|r| checked(e, keys, r))
         .transpose()
+}
+
+/// An entry as another engine read it (the PostgreSQL store), with `quarantined` derived from
+/// its note against `keys` (every stored revocation) and checked against the stored `status`,
+/// as [`Store::entry`] does.
+///
+/// # Errors
+/// [`StoreError::Corrupt`] if the note no longer parses; [`StoreError::Column`] if `status`
+/// disagrees with the note.
+pub fn check_entry(
+    e: &Election,
+    keys: &StationKeys,
+    row: EntryRow,
+    status: i64,
+) -> Result<EntryRow, StoreError> {
+    checked(e, keys, (row, status))
 }
 
 /// An entry as read, with its verdict derived from its note and checked against `status`.

@@ -74,47 +74,6 @@ fn ingest(store: &mut Store, notes: &[Vec<u8>]) -> (IngestReport, Vec<Outcome>) 
 }
 
 #[test]
-fn ingest_is_durable_idempotent_and_in_order() {
-    let f = fixture(120);
-    let mut store = Store::init(&f.data, &f.definition).unwrap();
-    let (r, outcomes) = ingest(&mut store, &f.protocols);
-    assert_eq!(r.read, 120);
-    assert_eq!(r.accepted + r.quarantined, 120);
-    assert!(r.quarantined > 0, "the fixture injects errors");
-    for (i, o) in outcomes.iter().enumerate() {
-        assert!(
-            matches!(o, Outcome::Stored { index, .. } if *index == GENESIS + i as u64),
-            "{i}: {o:?}"
-        );
-    }
-    drop(store);
-
-    // Reopened: the history is rebuilt, so everything is a duplicate and nothing is added.
-    let mut store = Store::open(&f.data).unwrap();
-    assert_eq!(store.len(), GENESIS + 120);
-    let (r, _) = ingest(&mut store, &f.protocols);
-    assert_eq!(r.duplicates, 120);
-    assert_eq!(store.len(), GENESIS + 120);
-
-    // Amendments are appended; the superseded rows stay.
-    let (r, _) = ingest(&mut store, &f.amendments);
-    assert_eq!(r.accepted, f.amendments.len() as u64);
-    let entries = store.entries().unwrap();
-    assert_eq!(entries.len(), GENESIS as usize + 120 + f.amendments.len());
-    assert!(is_genesis(&entries[0]), "{:?}", entries[0].station);
-    assert_eq!(entries[GENESIS as usize].note, f.protocols[0]);
-    let report = store.tally(ContestIdx(0)).unwrap();
-    let amended = report.quarantined.len() as u64;
-    assert_eq!(report.tally().units[0].counted + amended, 120);
-    // The tally kept current through protocols and amendments equals the one re-derived
-    // from the stored notes, in this process and in a fresh one.
-    assert_eq!(report, store.rederive_tally(ContestIdx(0)).unwrap());
-    drop(store);
-    let mut reopened = Store::open(&f.data).unwrap();
-    assert_eq!(report, reopened.tally(ContestIdx(0)).unwrap());
-}
-
-#[test]
 fn a_failing_database_stops_intake_cleanly_and_loses_nothing_acknowledged() {
     let f = fixture(120);
     let mut store = Store::init(&f.data, &f.definition).unwrap();
@@ -165,34 +124,12 @@ fn a_failing_database_stops_intake_cleanly_and_loses_nothing_acknowledged() {
     assert_eq!(store.len(), GENESIS + 120);
 }
 
+/// An edited definition refusing the open is in the conformance suite; `init` over an existing
+/// data directory is SQLite's own.
 #[test]
-fn rejected_notes_store_nothing() {
-    let f = fixture(10);
-    let mut store = Store::init(&f.data, &f.definition).unwrap();
-    let mut bad = f.protocols[3].clone();
-    let pos = bad.iter().position(|&b| b == b'\n').unwrap() + 12;
-    bad[pos] ^= 1;
-    let (r, outcomes) = ingest(&mut store, &[bad, b"not a note".to_vec()]);
-    assert_eq!(r.rejected, 2);
-    assert!(matches!(outcomes[0], Outcome::Rejected(_)));
-    // Only the genesis is stored.
-    assert_eq!(store.len(), GENESIS);
-    let entries = store.entries().unwrap();
-    assert_eq!(entries.len(), GENESIS as usize);
-    assert!(is_genesis(&entries[0]));
-}
-
-#[test]
-fn definition_changes_after_init_are_refused() {
+fn init_over_an_existing_store_is_refused() {
     let f = fixture(5);
     drop(Store::init(&f.data, &f.definition).unwrap());
-    let path = f.data.join(DEFINITION_FILE);
-    let text = std::fs::read_to_string(&path).unwrap();
-    std::fs::write(&path, text.replace("Synthetic Assembly election", "Edited")).unwrap();
-    assert!(matches!(
-        Store::open(&f.data),
-        Err(StoreError::DefinitionChanged { .. })
-    ));
     assert!(matches!(
         Store::init(&f.data, &f.definition),
         Err(StoreError::Setup(_))
@@ -949,3 +886,73 @@ fn open_replays_the_audit_trail_and_refuses_a_note_that_does_not_follow() {
 
 mod revoke;
 mod rotate;
+
+/// The conformance suite (`crate::conformance`) on SQLite: each store in a data directory of
+/// its own.
+mod conformance {
+    use std::path::{Path, PathBuf};
+
+    use urna_model::note::{NoteSigner, NoteVerifier};
+
+    use crate::conformance::Harness;
+    use crate::{DEFINITION_FILE, Store, StoreError, log};
+
+    struct Sqlite;
+
+    /// A data directory, removed with it.
+    struct DataDir {
+        _dir: tempfile::TempDir,
+        data: PathBuf,
+    }
+
+    impl Harness for Sqlite {
+        type Engine = Store;
+        type Place = DataDir;
+
+        fn proptest_cases(&self) -> u32 {
+            6
+        }
+
+        fn init(&self, definition: &Path) -> (DataDir, Store) {
+            let dir = tempfile::tempdir().unwrap();
+            let data = dir.path().join("data");
+            let store = Store::init(&data, definition).unwrap();
+            (DataDir { _dir: dir, data }, store)
+        }
+
+        fn reopen(&self, place: &DataDir, _: &Path, engine: Store) -> Result<Store, StoreError> {
+            drop(engine);
+            Store::open(&place.data)
+        }
+
+        fn definition_read_at_open(&self, place: &DataDir, _: &Path) -> PathBuf {
+            place.data.join(DEFINITION_FILE)
+        }
+
+        fn log_verifier(&self, place: &DataDir) -> NoteVerifier {
+            let skey = std::fs::read_to_string(place.data.join(log::LOG_KEY_FILE)).unwrap();
+            NoteSigner::from_skey(skey.trim()).unwrap().verifier()
+        }
+
+        fn fail_at_entry(&self, place: &DataDir, index: u64) {
+            Self::db(place)
+                .execute_batch(&format!(
+                    "CREATE TRIGGER boom BEFORE INSERT ON entries WHEN NEW.idx = {index} \
+                     BEGIN SELECT RAISE(ABORT, 'disk on fire'); END;"
+                ))
+                .unwrap();
+        }
+
+        fn heal(&self, place: &DataDir) {
+            Self::db(place).execute_batch("DROP TRIGGER boom").unwrap();
+        }
+    }
+
+    impl Sqlite {
+        fn db(place: &DataDir) -> rusqlite::Connection {
+            rusqlite::Connection::open(place.data.join(crate::DB_FILE)).unwrap()
+        }
+    }
+
+    crate::conformance_suite!(Some(Sqlite));
+}

@@ -3,6 +3,8 @@
 // Test helpers outside #[test] functions may unwrap: a failure is a test failure.
 #![allow(clippy::unwrap_used, clippy::panic)]
 
+mod conformance;
+
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -879,4 +881,132 @@ fn a_publication_round_proves_consistency_from_the_tiles_table_and_publishes_onl
         .unwrap_err()
         .to_string();
     assert!(err.contains("table `published`"), "{err}");
+}
+
+/// The rules the SQLite store's tamper tests check, on PostgreSQL: an edited genesis, an edited
+/// derived column (station, revision), a deleted middle entry, a `status` disagreeing with its
+/// note where the entry is read, edited derived tables (`recounts`, `revocations`,
+/// `intake_head`) and a deleted last entry are each refused, naming what disagrees; undone, the store opens again.
+#[test]
+fn rows_edited_in_the_database_are_refused_as_on_sqlite() {
+    use urna_store::Engine as _;
+    use urna_store::conformance::{decision_note, fixture as sim_fixture, revocation};
+    let Some(server) = PgServer::start() else {
+        return;
+    };
+    let f = sim_fixture(40, 1500);
+    let e = urna_model::definition::Election::load(&f.definition).unwrap();
+    let signer = urna_store::log::generate_log_key(&e.log_origin()).unwrap();
+    let url = server.database("tamper");
+    let mut pg = PgStore::init(&url, &f.definition, signer.clone()).unwrap();
+    let mut out = pg_ingest(&mut pg, &f.protocols, 16);
+    let quarantined = out
+        .iter()
+        .position(|o| {
+            matches!(
+                o,
+                Outcome::Stored {
+                    verdict: urna_model::intake::Verdict::Quarantined,
+                    ..
+                }
+            )
+        })
+        .unwrap();
+    let station = e.stations[quarantined].id.clone();
+    out = pg_ingest(
+        &mut pg,
+        &[
+            decision_note(
+                &f,
+                &e,
+                &station,
+                &f.protocols[quarantined],
+                urna_model::decision::DecisionKind::Recount,
+            ),
+            revocation(&f.sim, 39, &f.sim.station(39).signer, None),
+        ],
+        2,
+    );
+    assert!(
+        out.iter().all(|o| matches!(o, Outcome::Stored { .. })),
+        "{out:?}"
+    );
+    let mut seq = PgSequencer::acquire(&url, signer.clone(), "a", LEASE)
+        .unwrap()
+        .unwrap();
+    seq.step().unwrap();
+    seq.release().unwrap();
+    drop(pg);
+    let open = || PgStore::open(&url, &f.definition, signer.clone());
+    open().unwrap();
+    let mut admin = urna_pg::connect(&url).unwrap();
+    let mut refused = |edit: &str, undo: &str, expect: &str| {
+        admin.batch_execute(edit).unwrap();
+        let err = open().unwrap_err().to_string();
+        assert!(err.contains(expect), "{edit}: {err}");
+        admin.batch_execute(undo).unwrap();
+        open().unwrap();
+    };
+    refused(
+        "UPDATE entries SET note = note || '\\x0a'::bytea WHERE idx = 0",
+        "UPDATE entries SET note = substring(note from 1 for length(note) - 1) WHERE idx = 0",
+        "entry 0",
+    );
+    refused(
+        "UPDATE entries SET station = station || 'x' WHERE idx = 3",
+        "UPDATE entries SET station = left(station, -1) WHERE idx = 3",
+        "entry 3: column `station`",
+    );
+    refused(
+        "UPDATE entries SET revision = revision + 1 WHERE idx = 3",
+        "UPDATE entries SET revision = revision - 1 WHERE idx = 3",
+        "entry 3: column `revision`",
+    );
+    refused(
+        "CREATE TABLE saved AS SELECT * FROM recounts; DELETE FROM recounts",
+        "INSERT INTO recounts SELECT * FROM saved; DROP TABLE saved",
+        "table `recounts`",
+    );
+    refused(
+        "CREATE TABLE saved AS SELECT * FROM revocations; DELETE FROM revocations",
+        "INSERT INTO revocations SELECT * FROM saved; DROP TABLE saved",
+        "table `revocations`",
+    );
+    refused(
+        "CREATE TABLE saved AS SELECT * FROM entries WHERE idx = 5; DELETE FROM entries WHERE idx = 5",
+        "INSERT INTO entries SELECT * FROM saved; DROP TABLE saved",
+        "entry 5 is missing",
+    );
+    refused(
+        "UPDATE intake_head SET next_idx = next_idx + 1",
+        "UPDATE intake_head SET next_idx = next_idx - 1",
+        "table `intake_head`",
+    );
+    // `status` is read with the entry and checked against its note, as on SQLite.
+    let index = 1 + quarantined as u64;
+    admin
+        .execute(
+            "UPDATE entries SET status = 1 - status WHERE idx = $1",
+            &[&i64::try_from(index).unwrap()],
+        )
+        .unwrap();
+    let mut engine =
+        urna_pg::PgEngine::open(&url, &f.definition, signer.clone(), "b", LEASE).unwrap();
+    let err = engine.entry_at(index).unwrap_err().to_string();
+    assert!(
+        err.contains(&format!("entry {index}: column `status`")),
+        "{err}"
+    );
+    engine.close().unwrap();
+    // The last entry (the revocation) deleted, with its row of `revocations` and the head
+    // moved back: the signed checkpoint names it.
+    admin
+        .batch_execute(
+            "DELETE FROM revocations WHERE idx = (SELECT max(idx) FROM entries); \
+             DELETE FROM entries WHERE idx = (SELECT max(idx) FROM entries); \
+             UPDATE intake_head SET next_idx = next_idx - 1",
+        )
+        .unwrap();
+    let err = open().unwrap_err().to_string();
+    assert!(err.contains("entries are missing"), "{err}");
 }
