@@ -620,12 +620,13 @@ impl Store {
         self.entry_where("idx = ?1", &to_sql(index))
     }
 
-    /// The current entry (highest revision) of a station, if it has one.
+    /// The current entry of a station: its highest revision (of two contests' entries at
+    /// that revision, the earlier one, as on PostgreSQL), if it has one.
     ///
     /// # Errors
     /// As [`Store::entry`].
     pub fn current_entry_of(&self, station: &str) -> Result<Option<EntryRow>, StoreError> {
-        self.entry_where("station = ?1 ORDER BY revision DESC LIMIT 1", &station)
+        self.entry_where("station = ?1 ORDER BY revision DESC, idx LIMIT 1", &station)
     }
 
     fn entry_where(

@@ -105,7 +105,7 @@ impl StoreView {
             self.reader.conn(),
             &self.election,
             &keys,
-            "station = ?1 ORDER BY revision DESC LIMIT 1",
+            "station = ?1 ORDER BY revision DESC, idx LIMIT 1",
             &station,
         )
     }
