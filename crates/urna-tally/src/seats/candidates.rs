@@ -357,11 +357,15 @@ fn seats_by_district(
             ContestKind::Reserved | ContestKind::GuaranteedSeat | ContestKind::PoolSplit => {
                 single.cloned()
             }
+            ContestKind::AllianceSplit => c
+                .name
+                .rsplit_once(" in district ")
+                .map(|(_, d)| DistrictId::new(d)),
             ContestKind::Bonus | ContestKind::Compensatory => None,
         };
         let Some(district) = district else { continue };
         for (list, s) in c.seats_by_list() {
-            if list.as_str().starts_with("pool:") {
+            if list.as_str().starts_with("pool:") || list.as_str().starts_with("alliance:") {
                 continue;
             }
             *out.entry((list, district.clone())).or_default() += s.0;

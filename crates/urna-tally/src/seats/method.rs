@@ -78,6 +78,9 @@ pub enum ContestKind {
     Bonus,
     /// Seats won by a pooled (collective) list, split among its members.
     PoolSplit,
+    /// Seats won in one district by an alliance of lists (an apparentment), split among its
+    /// lists; named `alliance <name> in district <id>`.
+    AllianceSplit,
     /// Compensatory (levelling) seats of one entity.
     Compensatory,
 }
