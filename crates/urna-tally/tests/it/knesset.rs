@@ -201,3 +201,59 @@ fn an_alliance_with_one_list_over_the_threshold_competes_as_that_list() {
             .all(|c| c.kind != ContestKind::AllianceSplit)
     );
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 64, ..Default::default() })]
+
+    /// An alliance wins exactly the seats one list with its lists' votes would win, its lists
+    /// share exactly those seats as the split method gives them, and the house is filled.
+    #[test]
+    fn an_alliance_wins_what_its_merged_list_would_and_splits_it_by_its_method(
+        a in 1u64..100_000,
+        b in 1u64..100_000,
+        others in proptest::collection::vec(1u64..100_000, 1..5),
+        seats in 1u32..40,
+        split in proptest::sample::select(vec!["dhondt", "sainte_lague"]),
+    ) {
+        let rules = RuleSet::from_toml(&format!(
+            "{}\n[alliances]\nmethod = \"{split}\"\nsource = \"test\"\n",
+            RULES.split("[alliances]").next().unwrap()
+        ))
+        .unwrap();
+        let generic = RuleSet::builtin("generic").unwrap();
+        let mut file = String::from("[lists.A]\nalliance = \"X\"\n[lists.B]\nalliance = \"X\"\n");
+        let mut merged = String::from("[lists.AB]\n");
+        let mut votes = vec![format!("A = {a}"), format!("B = {b}")];
+        let mut merged_votes = vec![format!("AB = {}", a + b)];
+        for (i, v) in others.iter().enumerate() {
+            file.push_str(&format!("[lists.O{i}]\n"));
+            merged.push_str(&format!("[lists.O{i}]\n"));
+            votes.push(format!("O{i} = {v}"));
+            merged_votes.push(format!("O{i} = {v}"));
+        }
+        let district = |v: &[String]| {
+            format!("[districts.d]\nseats = {seats}\nvotes = {{ {} }}\n", v.join(", "))
+        };
+        let with = allocate(&rules, &VoteInput::from_toml(&(file + &district(&votes))).unwrap());
+        let one = allocate(&generic, &VoteInput::from_toml(&(merged + &district(&merged_votes))).unwrap());
+        let (Ok(with), Ok(one)) = (with, one) else {
+            return Err(proptest::test_runner::TestCaseError::fail("allocation failed"));
+        };
+        // Ties are drawn with different contest names and seeds: compare only without them.
+        proptest::prop_assume!(with.tie_breaks().count() == 0 && one.tie_breaks().count() == 0);
+        let total: u32 = with.seats.values().map(|s| s.0).sum();
+        proptest::prop_assert_eq!(total, seats);
+        let ab = one.seats_of("AB").0;
+        proptest::prop_assert_eq!(with.seats_of("A").0 + with.seats_of("B").0, ab);
+        for i in 0..others.len() {
+            let id = format!("O{i}");
+            proptest::prop_assert_eq!(with.seats_of(&id).0, one.seats_of(&id).0);
+        }
+        if ab > 0 {
+            let split_rules = crate::support::single_district(split, ab, None);
+            let expected = allocate(&split_rules, &crate::support::votes(&[a, b])).unwrap();
+            proptest::prop_assert_eq!(with.seats_of("A").0, expected.seats_of("L0").0);
+            proptest::prop_assert_eq!(with.seats_of("B").0, expected.seats_of("L1").0);
+        }
+    }
+}
