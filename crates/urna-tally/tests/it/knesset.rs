@@ -14,7 +14,7 @@
 
 use std::fmt::Write as _;
 
-use urna_tally::seats::{ContestKind, RuleSet, VoteInput, allocate};
+use urna_tally::seats::{ContestKind, ListId, RuleSet, VoteInput, allocate};
 
 use crate::support::shared_data;
 
@@ -256,4 +256,69 @@ proptest::proptest! {
             proptest::prop_assert_eq!(with.seats_of("B").0, expected.seats_of("L1").0);
         }
     }
+}
+
+/// Alliances are per district: each district's seats of an alliance are split by that
+/// district's votes, and its lists' candidates take them (here by list order).
+#[test]
+fn an_alliance_splits_its_seats_district_by_district_and_its_candidates_take_them() {
+    let rules = RuleSet::from_toml(RULES).unwrap();
+    let input = VoteInput::from_toml(
+        r#"
+[lists.A]
+alliance = "X"
+[lists.B]
+alliance = "X"
+[lists.C]
+[districts.north]
+seats = 4
+votes = { A = 300, B = 290, C = 400 }
+candidates.A = [ { number = 1, name = "Ana" }, { number = 2, name = "Arben" } ]
+candidates.B = [ { number = 1, name = "Besa" } ]
+[districts.south]
+seats = 4
+votes = { A = 100, B = 500, C = 390 }
+"#,
+    )
+    .unwrap();
+    let result = allocate(&rules, &input).unwrap();
+    let split = |d: &str| {
+        result
+            .contests
+            .iter()
+            .find(|c| c.name == format!("alliance X in district {d}"))
+            .unwrap()
+            .seats_by_list()
+    };
+    // North: X 590 against C 400 takes 2 of 4 (590, 400, 295, 200); A 300 and B 290 one each.
+    let north = split("north");
+    assert_eq!(north.values().map(|s| s.0).collect::<Vec<_>>(), [1, 1]);
+    // South: X 600 against C 390 takes 3 of 4 (600, 390, 300, 200); B 500 takes all 3 (500,
+    // 250, 166.7) before A's 100.
+    let south = split("south");
+    assert_eq!(south.get(&ListId::new("B")).map(|s| s.0), Some(3));
+    assert_eq!(result.seats_of("A").0, 1);
+    assert_eq!(result.seats_of("B").0, 4);
+    assert_eq!(result.seats_of("C").0, 3);
+    assert_eq!(result.elected_of("A"), ["Ana"]);
+    assert_eq!(result.elected_of("B"), ["Besa"]);
+}
+
+/// Together an alliance's lists take no more seats than they have candidates; a seat beyond
+/// them passes to the next quotient, and within the alliance a list out of candidates passes
+/// its seat to the other list.
+#[test]
+fn an_alliance_out_of_candidates_passes_seats_on() {
+    let rules = RuleSet::from_toml(RULES).unwrap();
+    let input = VoteInput::from_toml(
+        "[lists.A]\nalliance = \"X\"\n[lists.B]\nalliance = \"X\"\n[lists.C]\n\
+         [districts.d]\nseats = 5\nvotes = { A = 900, B = 100, C = 300 }\n\
+         candidates = { A = 2, B = 1 }\n",
+    )
+    .unwrap();
+    let result = allocate(&rules, &input).unwrap();
+    // X 1000 would take 4 of 5 (1000, 500, 333, 300 C, 250); three candidates, so C takes 2.
+    assert_eq!(result.seats_of("A").0, 2);
+    assert_eq!(result.seats_of("B").0, 1);
+    assert_eq!(result.seats_of("C").0, 2);
 }
