@@ -692,6 +692,102 @@ mod tests {
         assert!(c.rows.iter().any(|r| r.status == RowStatus::Capped));
     }
 
+    fn run_capped(method: Method, seats: u32, votes: &[(&str, u64, Option<u32>)]) -> Contest {
+        let competitors = votes
+            .iter()
+            .map(|(l, v, cap)| Competitor {
+                list: ListId::new(*l),
+                votes: Votes(*v),
+                struck: 0,
+                cap: *cap,
+            })
+            .collect();
+        run_contest(
+            "t".into(),
+            ContestKind::District,
+            method,
+            seats,
+            competitors,
+            vec![],
+            &tie(),
+        )
+        .unwrap()
+    }
+
+    /// A list with fewer candidates than its Hare seats takes only its candidates' seats; the
+    /// others go to the largest remainders of the other lists, as Montenegro's art. 97 passes
+    /// such a seat to the next quotient under D'Hondt. Until now the contest failed.
+    #[test]
+    fn hare_passes_the_seats_of_a_list_out_of_candidates_to_the_next_remainders() {
+        // 10 seats, V = 1000: A 6.3, B 2.4, C 1.3 seats. A has 4 candidates, so A 4; of the 6
+        // others B and C take 2 and 1 by quota, one more each in a full round, and the last
+        // goes to B's larger remainder (.4 against .3).
+        let c = run_capped(
+            Method::Hare,
+            10,
+            &[("A", 630, Some(4)), ("B", 240, None), ("C", 130, None)],
+        );
+        let got: Vec<u32> = c.entries.iter().map(|e| e.seats.0).collect();
+        assert_eq!(got, [4, 4, 2]);
+        assert_eq!(got.iter().sum::<u32>(), 10);
+        assert!(
+            c.rows
+                .iter()
+                .any(|r| r.list == ListId::new("A") && r.status == RowStatus::Capped)
+        );
+        // Without the cap the result is the plain Hare one.
+        let plain = run_capped(
+            Method::Hare,
+            10,
+            &[("A", 630, None), ("B", 240, None), ("C", 130, None)],
+        );
+        let got: Vec<u32> = plain.entries.iter().map(|e| e.seats.0).collect();
+        assert_eq!(got, [6, 3, 1]);
+    }
+
+    /// Droop: a list whose quota seats reach its cap does not compete with its remainder, the
+    /// largest remainder, which would have given it a third seat.
+    #[test]
+    fn droop_remainder_of_a_list_at_its_cap_does_not_compete() {
+        // 5 seats, V = 1000, Droop quota 167: A 499 = 2 r 165, B 301 = 1 r 134, C 200 = 1 r 33.
+        let plain = run_capped(
+            Method::Droop,
+            5,
+            &[("A", 499, None), ("B", 301, None), ("C", 200, None)],
+        );
+        let got: Vec<u32> = plain.entries.iter().map(|e| e.seats.0).collect();
+        assert_eq!(got, [3, 1, 1]);
+        let c = run_capped(
+            Method::Droop,
+            5,
+            &[("A", 499, Some(2)), ("B", 301, None), ("C", 200, None)],
+        );
+        let got: Vec<u32> = c.entries.iter().map(|e| e.seats.0).collect();
+        assert_eq!(got, [2, 2, 1]);
+    }
+
+    /// Every list out of candidates before the seats are filled: the contest fails, naming it.
+    #[test]
+    fn hare_with_too_few_candidates_for_the_seats_is_an_error() {
+        let competitors = vec![Competitor {
+            list: ListId::new("A"),
+            votes: Votes(5),
+            struck: 0,
+            cap: Some(1),
+        }];
+        let err = run_contest(
+            "district X".into(),
+            ContestKind::District,
+            Method::Hare,
+            2,
+            competitors,
+            vec![],
+            &tie(),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("district X"), "{err}");
+    }
+
     #[test]
     fn struck_quotients_do_not_compete() {
         // Entity-level: A already won 2 seats, so its quotients 1 and 2 are struck.
