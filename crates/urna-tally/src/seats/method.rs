@@ -436,13 +436,12 @@ fn largest_remainder(
     tie: &TieBreaker,
 ) -> Result<(), SeatError> {
     let seats = contest.seats.0;
-    if let Some(c) = active.iter().find(|c| c.struck > 0 || c.cap.is_some()) {
+    if let Some(c) = active.iter().find(|c| c.struck > 0) {
         return Err(SeatError::Unfillable {
             contest: contest.name.clone(),
             seats,
             reason: format!(
-                "list `{}` has struck quotients or a seat cap, which largest remainder methods \
-                 do not support",
+                "list `{}` has struck quotients, which largest remainder methods do not support",
                 c.list
             ),
         });
@@ -475,17 +474,16 @@ fn largest_remainder(
     contest.quota = Some(quota_text);
     let mut automatic: BTreeMap<&ListId, u32> = BTreeMap::new();
     let mut ranked = Vec::new();
+    let mut full = Vec::new();
     let mut given: u128 = 0;
     for c in active {
         let dividend = match contest.method {
             Method::Droop => u128::from(c.votes.0),
             _ => u128::from(c.votes.0) * s,
         };
-        let whole = dividend / denominator;
+        let mut whole = dividend / denominator;
         let rest = dividend % denominator;
-        given += whole;
-        automatic.insert(&c.list, u32::try_from(whole).unwrap_or(u32::MAX));
-        ranked.push(Row {
+        let mut row = Row {
             list: c.list.clone(),
             index: 0,
             divisor: "quota".into(),
@@ -495,17 +493,47 @@ fn largest_remainder(
             tie_break: false,
             numerator: rest,
             denominator,
-        });
+        };
+        // A list with no more candidates than its quota seats takes only those; its remainder
+        // does not compete, and the seats it cannot fill go to the largest other remainders
+        // (as a divisor method passes the seat to the next quotient).
+        if let Some(cap) = c.cap
+            && whole >= u128::from(cap)
+        {
+            whole = u128::from(cap);
+            row.status = RowStatus::Capped;
+            full.push(row);
+        } else {
+            ranked.push(row);
+        }
+        given += whole;
+        automatic.insert(&c.list, u32::try_from(whole).unwrap_or(u32::MAX));
     }
     let mut left = u32::try_from(s.saturating_sub(given)).unwrap_or(0);
-    // With a tiny electorate the Droop quota can leave more seats than lists: give one to every
-    // list per full round (documented in the module docs of `seats`).
-    let n = u32::try_from(ranked.len()).unwrap_or(u32::MAX);
-    while left >= n && n > 0 {
-        for a in automatic.values_mut() {
-            *a += 1;
+    // With a tiny electorate the Droop quota can leave more seats than lists (or a cap can):
+    // give one to every list still competing per full round (documented in the module docs of
+    // `seats`); a list that reaches its cap leaves the rounds.
+    let cap_of: BTreeMap<&ListId, Option<u32>> = active.iter().map(|c| (&c.list, c.cap)).collect();
+    loop {
+        let n = u32::try_from(ranked.len()).unwrap_or(u32::MAX);
+        if n == 0 || left < n {
+            break;
+        }
+        for row in &ranked {
+            if let Some(a) = automatic.get_mut(&row.list) {
+                *a += 1;
+            }
         }
         left -= n;
+        let (still, capped): (Vec<Row>, Vec<Row>) = ranked.into_iter().partition(|r| {
+            let cap = cap_of.get(&r.list).copied().flatten();
+            cap.is_none_or(|cap| automatic.get(&r.list).copied().unwrap_or(0) < cap)
+        });
+        ranked = still;
+        for mut r in capped {
+            r.status = RowStatus::Capped;
+            full.push(r);
+        }
     }
     ranked.sort_by(|a, b| cmp_desc(a, b).then_with(|| a.list.cmp(&b.list)));
     let votes_of: BTreeMap<&ListId, Votes> = active.iter().map(|c| (&c.list, c.votes)).collect();
@@ -531,6 +559,8 @@ fn largest_remainder(
         }
     }
     contest.rows = ranked;
+    full.sort_by(|a, b| a.list.cmp(&b.list));
+    contest.rows.extend(full);
     contest.rows.extend(extra);
     Ok(())
 }

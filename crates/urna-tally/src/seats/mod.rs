@@ -24,6 +24,10 @@
 //!
 //! With a largest-remainder method and a tiny electorate, the Droop quota can leave more seats
 //! than there are lists; then every list gets one seat per full round before remainders rank.
+//! A list with fewer candidates than its quota seats takes one seat per candidate, its remainder
+//! does not compete, and the seats it cannot fill go to the other lists' largest remainders (the
+//! counterpart of a divisor method passing the seat to the next quotient; a law that instead
+//! divides those seats again among the other lists can give another result).
 //!
 //! # Candidates
 //! Where the vote input declares a list's candidates, its seats go to them by the rule set's
