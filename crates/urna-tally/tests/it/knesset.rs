@@ -302,6 +302,10 @@ votes = { A = 100, B = 500, C = 390 }
     assert_eq!(result.seats_of("C").0, 3);
     assert_eq!(result.elected_of("A"), ["Ana"]);
     assert_eq!(result.elected_of("B"), ["Besa"]);
+    let text = result.explain_text();
+    for line in ["alliance X in district north", "alliance X in district south"] {
+        assert!(text.contains(line), "{text}");
+    }
 }
 
 /// Together an alliance's lists take no more seats than they have candidates; a seat beyond
