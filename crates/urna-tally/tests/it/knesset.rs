@@ -303,7 +303,10 @@ votes = { A = 100, B = 500, C = 390 }
     assert_eq!(result.elected_of("A"), ["Ana"]);
     assert_eq!(result.elected_of("B"), ["Besa"]);
     let text = result.explain_text();
-    for line in ["alliance X in district north", "alliance X in district south"] {
+    for line in [
+        "alliance X in district north",
+        "alliance X in district south",
+    ] {
         assert!(text.contains(line), "{text}");
     }
 }
