@@ -544,6 +544,10 @@ pub const MAX_CONTEST_SEATS: u32 = 10_000;
 /// The built-in rule sets, by name.
 const BUILTIN: &[(&str, &str)] = &[
     ("albania", include_str!("../../rules/albania.toml")),
+    (
+        "albania-2021",
+        include_str!("../../rules/albania-2021.toml"),
+    ),
     ("kosovo", include_str!("../../rules/kosovo.toml")),
     ("kosovo-2021", include_str!("../../rules/kosovo-2021.toml")),
     ("montenegro", include_str!("../../rules/montenegro.toml")),
