@@ -239,9 +239,10 @@ pub struct List {
 }
 
 /// Prefixes a list id may not begin with: the seat rules name a community's collective list
-/// `pool:<community>` and a community in a bonus-seat contest `community:<community>`, and a list
-/// of that name would be taken for them.
-pub const RESERVED_LIST_PREFIXES: [&str; 2] = ["pool:", "community:"];
+/// `pool:<community>`, a community in a bonus-seat contest `community:<community>` and lists
+/// that pool their votes (an apparentment) `alliance:<name>`, and a list of that name would be
+/// taken for them.
+pub const RESERVED_LIST_PREFIXES: [&str; 3] = ["pool:", "community:", "alliance:"];
 
 /// Names by language tag (`names = { sq = "…", mk = "…" }`), in tag order.
 pub type Names = std::collections::BTreeMap<String, String>;

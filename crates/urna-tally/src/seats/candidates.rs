@@ -3,8 +3,9 @@
 //! A list's seats in a district go to its candidates under the rule set's `[candidates]` rule
 //! ([`CandidateRules`]): list order (closed lists), preference votes (open lists), preference
 //! votes above a share of the list's votes first and then list order (Bosnia and Herzegovina),
-//! or a closed part by list order followed by an open part by preference votes (Albania since
-//! 2024). A gender quota may then replace the last elected of one gender by the next candidate
+//! preference votes above the list's votes per seat won (capped) first and then list order
+//! (Albania 2021), or a closed part by list order followed by an open part by preference votes
+//! (Albania since 2024). A gender quota may then replace the last elected of one gender by the next candidate
 //! of the other (Kosovo). Only lists whose candidates the vote input declares are assigned;
 //! without any declaration the allocation is exactly the list-level one.
 //!
@@ -69,6 +70,10 @@ pub enum CandidateRule {
     /// The first `closed_seats` of the district by list order (the closed part, ballot numbers
     /// `1..=closed_seats`); the rest to the other candidates by preference votes.
     ClosedPart,
+    /// Candidates whose preference votes exceed the list's votes per seat won in the district
+    /// (at most `quotient_cap`) first, by preference votes; then the others by list order
+    /// (Albania, Electoral Code art. 163(3) as amended on 5 October 2020).
+    PreferenceQuotient,
 }
 
 impl CandidateRule {
@@ -79,6 +84,7 @@ impl CandidateRule {
             Self::PreferenceRanking => "preference_ranking",
             Self::PreferenceShare => "preference_share",
             Self::ClosedPart => "closed_part",
+            Self::PreferenceQuotient => "preference_quotient",
         }
     }
 }
@@ -113,6 +119,10 @@ pub struct CandidateRules {
     /// [`CandidateRule::PreferenceShare`]: the law says "more than" the share.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub strict: bool,
+    /// [`CandidateRule::PreferenceQuotient`]: the list's votes per seat count at most this many
+    /// votes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quotient_cap: Option<Votes>,
     /// [`CandidateRule::ClosedPart`]: the closed part's seats per district.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub closed_seats: BTreeMap<DistrictId, u32>,
@@ -141,6 +151,7 @@ impl CandidateRules {
             ties_source: None,
             share: None,
             strict: false,
+            quotient_cap: None,
             closed_seats: BTreeMap::new(),
             gender_quota: None,
         }
@@ -167,6 +178,12 @@ impl CandidateRules {
         }
         if self.strict && !is_share {
             return bad("strict", "only rule `preference_share` uses it".into());
+        }
+        if self.quotient_cap.is_some() && self.rule != CandidateRule::PreferenceQuotient {
+            return bad(
+                "quotient_cap",
+                "only rule `preference_quotient` uses it".into(),
+            );
         }
         let is_closed_part = self.rule == CandidateRule::ClosedPart;
         if is_closed_part && self.closed_seats.is_empty() {
@@ -224,6 +241,8 @@ pub enum RankBasis {
     Preferences,
     /// Preference votes reaching the share of the list's votes.
     OverShare,
+    /// Preference votes exceeding the list's votes per seat won (or the cap).
+    OverQuotient,
 }
 
 impl RankBasis {
@@ -233,6 +252,7 @@ impl RankBasis {
             Self::ClosedPart => "closed part",
             Self::Preferences => "preferences",
             Self::OverShare => "over share",
+            Self::OverQuotient => "over quotient",
         }
     }
 }
@@ -302,7 +322,8 @@ pub struct ListCandidates {
     pub list_votes: Votes,
     /// The rule applied.
     pub rule: CandidateRule,
-    /// [`CandidateRule::PreferenceShare`]: preference votes needed to reach the share.
+    /// [`CandidateRule::PreferenceShare`]: preference votes needed to reach the share;
+    /// [`CandidateRule::PreferenceQuotient`]: to exceed the quotient (or the cap).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub share_needed: Option<Votes>,
     /// [`CandidateRule::ClosedPart`]: seats of the closed part in this district.
@@ -357,11 +378,15 @@ fn seats_by_district(
             ContestKind::Reserved | ContestKind::GuaranteedSeat | ContestKind::PoolSplit => {
                 single.cloned()
             }
+            ContestKind::AllianceSplit => c
+                .name
+                .rsplit_once(" in district ")
+                .map(|(_, d)| DistrictId::new(d)),
             ContestKind::Bonus | ContestKind::Compensatory => None,
         };
         let Some(district) = district else { continue };
         for (list, s) in c.seats_by_list() {
-            if list.as_str().starts_with("pool:") {
+            if list.as_str().starts_with("pool:") || list.as_str().starts_with("alliance:") {
                 continue;
             }
             *out.entry((list, district.clone())).or_default() += s.0;
@@ -475,6 +500,29 @@ fn assign_list(
     let mut share_needed = None;
     let ranked: Vec<(&Candidate, RankBasis)> = match cr.rule {
         CandidateRule::ClosedList => active.iter().map(|c| (*c, RankBasis::ListOrder)).collect(),
+        CandidateRule::PreferenceQuotient => {
+            // More than list votes / seats: v × seats > list votes; more than the cap: v > cap.
+            // Exceeding the smaller of the two is exceeding either.
+            let exceeds = |c: &Candidate| {
+                let v = u128::from(votes_of(c).0);
+                (seats > 0 && v * u128::from(seats) > u128::from(list_votes.0))
+                    || cr.quotient_cap.is_some_and(|cap| v > u128::from(cap.0))
+            };
+            if seats > 0 {
+                let by_quotient = list_votes.0 / u64::from(seats) + 1;
+                share_needed =
+                    Some(Votes(cr.quotient_cap.map_or(by_quotient, |cap| {
+                        by_quotient.min(cap.0.saturating_add(1))
+                    })));
+            }
+            let mut over: Vec<&Candidate> = active.iter().copied().filter(|c| exceeds(c)).collect();
+            over.sort_by(by_prefs);
+            let rest = active.iter().copied().filter(|c| !exceeds(c));
+            over.into_iter()
+                .map(|c| (c, RankBasis::OverQuotient))
+                .chain(rest.map(|c| (c, RankBasis::ListOrder)))
+                .collect()
+        }
         CandidateRule::PreferenceRanking => {
             let mut v = active.clone();
             v.sort_by(by_prefs);

@@ -193,6 +193,22 @@ fn candidates(out: &mut String, list: &super::ListId, lc: &ListCandidates, rules
                 ties_source(rules)
             );
         }
+        CandidateRule::PreferenceQuotient => {
+            let cap = rules
+                .quotient_cap
+                .map(|c| format!(", at most {c}"))
+                .unwrap_or_default();
+            let _ = writeln!(
+                out,
+                "  first, by preference votes, candidates with more than the list's {} votes per \
+                 seat won ({}{cap}): {} preference votes or more; then the others by ballot \
+                 number{}",
+                lc.list_votes,
+                lc.seats,
+                lc.share_needed.unwrap_or_default(),
+                ties_source(rules)
+            );
+        }
         CandidateRule::ClosedPart => {
             let k = lc.closed_seats.unwrap_or(0);
             let _ = writeln!(
@@ -314,7 +330,10 @@ fn candidates(out: &mut String, list: &super::ListId, lc: &ListCandidates, rules
     }
     // Equal preference votes across the cut: decided by ballot number.
     if let Some(c) = first_out
-        && matches!(c.basis, RankBasis::Preferences | RankBasis::OverShare)
+        && matches!(
+            c.basis,
+            RankBasis::Preferences | RankBasis::OverShare | RankBasis::OverQuotient
+        )
     {
         let tied: Vec<&RankedCandidate> = lc
             .ranking

@@ -8,6 +8,8 @@
 //! kind = "party"            # "party" (default) or "coalition": picks the threshold
 //! community = "serb"        # optional: a community id of the rule set
 //! name = "Partia Socialiste e Shqipërisë"   # optional display name
+//! alliance = "A"            # optional: pools its votes with the other lists of alliance A
+//!                           # (only under a rule set with an [alliances] section)
 //!
 //! [districts.Berat]
 //! seats = 7                 # optional; required when the rule set lists no districts
@@ -64,6 +66,10 @@ pub struct ListInfo {
     pub community: Option<String>,
     /// Display name.
     pub name: Option<String>,
+    /// The alliance it pools its votes with (an apparentment, e.g. Israel's surplus-vote
+    /// agreements): allowed only by a rule set with an `[alliances]` section.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alliance: Option<String>,
     /// Its candidates, where the list is the same in every district it runs in (one district).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub candidates: Vec<Candidate>,
@@ -354,6 +360,7 @@ impl VoteInput {
                     kind,
                     community: list.community.clone(),
                     name: Some(list.name.clone()),
+                    alliance: None,
                     candidates: Vec::new(),
                 },
             );

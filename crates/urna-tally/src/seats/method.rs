@@ -78,6 +78,9 @@ pub enum ContestKind {
     Bonus,
     /// Seats won by a pooled (collective) list, split among its members.
     PoolSplit,
+    /// Seats won in one district by an alliance of lists (an apparentment), split among its
+    /// lists; named `alliance <name> in district <id>`.
+    AllianceSplit,
     /// Compensatory (levelling) seats of one entity.
     Compensatory,
 }
@@ -433,13 +436,12 @@ fn largest_remainder(
     tie: &TieBreaker,
 ) -> Result<(), SeatError> {
     let seats = contest.seats.0;
-    if let Some(c) = active.iter().find(|c| c.struck > 0 || c.cap.is_some()) {
+    if let Some(c) = active.iter().find(|c| c.struck > 0) {
         return Err(SeatError::Unfillable {
             contest: contest.name.clone(),
             seats,
             reason: format!(
-                "list `{}` has struck quotients or a seat cap, which largest remainder methods \
-                 do not support",
+                "list `{}` has struck quotients, which largest remainder methods do not support",
                 c.list
             ),
         });
@@ -472,17 +474,16 @@ fn largest_remainder(
     contest.quota = Some(quota_text);
     let mut automatic: BTreeMap<&ListId, u32> = BTreeMap::new();
     let mut ranked = Vec::new();
+    let mut full = Vec::new();
     let mut given: u128 = 0;
     for c in active {
         let dividend = match contest.method {
             Method::Droop => u128::from(c.votes.0),
             _ => u128::from(c.votes.0) * s,
         };
-        let whole = dividend / denominator;
+        let mut whole = dividend / denominator;
         let rest = dividend % denominator;
-        given += whole;
-        automatic.insert(&c.list, u32::try_from(whole).unwrap_or(u32::MAX));
-        ranked.push(Row {
+        let mut row = Row {
             list: c.list.clone(),
             index: 0,
             divisor: "quota".into(),
@@ -492,17 +493,47 @@ fn largest_remainder(
             tie_break: false,
             numerator: rest,
             denominator,
-        });
+        };
+        // A list with no more candidates than its quota seats takes only those; its remainder
+        // does not compete, and the seats it cannot fill go to the largest other remainders
+        // (as a divisor method passes the seat to the next quotient).
+        if let Some(cap) = c.cap
+            && whole >= u128::from(cap)
+        {
+            whole = u128::from(cap);
+            row.status = RowStatus::Capped;
+            full.push(row);
+        } else {
+            ranked.push(row);
+        }
+        given += whole;
+        automatic.insert(&c.list, u32::try_from(whole).unwrap_or(u32::MAX));
     }
     let mut left = u32::try_from(s.saturating_sub(given)).unwrap_or(0);
-    // With a tiny electorate the Droop quota can leave more seats than lists: give one to every
-    // list per full round (documented in the module docs of `seats`).
-    let n = u32::try_from(ranked.len()).unwrap_or(u32::MAX);
-    while left >= n && n > 0 {
-        for a in automatic.values_mut() {
-            *a += 1;
+    // With a tiny electorate the Droop quota can leave more seats than lists (or a cap can):
+    // give one to every list still competing per full round (documented in the module docs of
+    // `seats`); a list that reaches its cap leaves the rounds.
+    let cap_of: BTreeMap<&ListId, Option<u32>> = active.iter().map(|c| (&c.list, c.cap)).collect();
+    loop {
+        let n = u32::try_from(ranked.len()).unwrap_or(u32::MAX);
+        if n == 0 || left < n {
+            break;
+        }
+        for row in &ranked {
+            if let Some(a) = automatic.get_mut(&row.list) {
+                *a += 1;
+            }
         }
         left -= n;
+        let (still, capped): (Vec<Row>, Vec<Row>) = ranked.into_iter().partition(|r| {
+            let cap = cap_of.get(&r.list).copied().flatten();
+            cap.is_none_or(|cap| automatic.get(&r.list).copied().unwrap_or(0) < cap)
+        });
+        ranked = still;
+        for mut r in capped {
+            r.status = RowStatus::Capped;
+            full.push(r);
+        }
     }
     ranked.sort_by(|a, b| cmp_desc(a, b).then_with(|| a.list.cmp(&b.list)));
     let votes_of: BTreeMap<&ListId, Votes> = active.iter().map(|c| (&c.list, c.votes)).collect();
@@ -528,6 +559,8 @@ fn largest_remainder(
         }
     }
     contest.rows = ranked;
+    full.sort_by(|a, b| a.list.cmp(&b.list));
+    contest.rows.extend(full);
     contest.rows.extend(extra);
     Ok(())
 }
@@ -687,6 +720,102 @@ mod tests {
         .unwrap();
         assert_eq!(c.seats_by_list().get(&ListId::new("B")), Some(&Seats(2)));
         assert!(c.rows.iter().any(|r| r.status == RowStatus::Capped));
+    }
+
+    fn run_capped(method: Method, seats: u32, votes: &[(&str, u64, Option<u32>)]) -> Contest {
+        let competitors = votes
+            .iter()
+            .map(|(l, v, cap)| Competitor {
+                list: ListId::new(*l),
+                votes: Votes(*v),
+                struck: 0,
+                cap: *cap,
+            })
+            .collect();
+        run_contest(
+            "t".into(),
+            ContestKind::District,
+            method,
+            seats,
+            competitors,
+            vec![],
+            &tie(),
+        )
+        .unwrap()
+    }
+
+    /// A list with fewer candidates than its Hare seats takes only its candidates' seats; the
+    /// others go to the largest remainders of the other lists, as Montenegro's art. 97 passes
+    /// such a seat to the next quotient under D'Hondt. Until now the contest failed.
+    #[test]
+    fn hare_passes_the_seats_of_a_list_out_of_candidates_to_the_next_remainders() {
+        // 10 seats, V = 1000: A 6.3, B 2.4, C 1.3 seats. A has 4 candidates, so A 4; of the 6
+        // others B and C take 2 and 1 by quota, one more each in a full round, and the last
+        // goes to B's larger remainder (.4 against .3).
+        let c = run_capped(
+            Method::Hare,
+            10,
+            &[("A", 630, Some(4)), ("B", 240, None), ("C", 130, None)],
+        );
+        let got: Vec<u32> = c.entries.iter().map(|e| e.seats.0).collect();
+        assert_eq!(got, [4, 4, 2]);
+        assert_eq!(got.iter().sum::<u32>(), 10);
+        assert!(
+            c.rows
+                .iter()
+                .any(|r| r.list == ListId::new("A") && r.status == RowStatus::Capped)
+        );
+        // Without the cap the result is the plain Hare one.
+        let plain = run_capped(
+            Method::Hare,
+            10,
+            &[("A", 630, None), ("B", 240, None), ("C", 130, None)],
+        );
+        let got: Vec<u32> = plain.entries.iter().map(|e| e.seats.0).collect();
+        assert_eq!(got, [6, 3, 1]);
+    }
+
+    /// Droop: a list whose quota seats reach its cap does not compete with its remainder, the
+    /// largest remainder, which would have given it a third seat.
+    #[test]
+    fn droop_remainder_of_a_list_at_its_cap_does_not_compete() {
+        // 5 seats, V = 1000, Droop quota 167: A 499 = 2 r 165, B 301 = 1 r 134, C 200 = 1 r 33.
+        let plain = run_capped(
+            Method::Droop,
+            5,
+            &[("A", 499, None), ("B", 301, None), ("C", 200, None)],
+        );
+        let got: Vec<u32> = plain.entries.iter().map(|e| e.seats.0).collect();
+        assert_eq!(got, [3, 1, 1]);
+        let c = run_capped(
+            Method::Droop,
+            5,
+            &[("A", 499, Some(2)), ("B", 301, None), ("C", 200, None)],
+        );
+        let got: Vec<u32> = c.entries.iter().map(|e| e.seats.0).collect();
+        assert_eq!(got, [2, 2, 1]);
+    }
+
+    /// Every list out of candidates before the seats are filled: the contest fails, naming it.
+    #[test]
+    fn hare_with_too_few_candidates_for_the_seats_is_an_error() {
+        let competitors = vec![Competitor {
+            list: ListId::new("A"),
+            votes: Votes(5),
+            struck: 0,
+            cap: Some(1),
+        }];
+        let err = run_contest(
+            "district X".into(),
+            ContestKind::District,
+            Method::Hare,
+            2,
+            competitors,
+            vec![],
+            &tie(),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("district X"), "{err}");
     }
 
     #[test]

@@ -4,7 +4,8 @@
 //! Sainte-Laguë (first divisor 1.4), Hare and Droop largest remainder; national or district
 //! thresholds (different for parties and coalitions); district allocation; seats reserved for
 //! communities (with a bonus seat for the strongest of a group); pooled minority lists with a seat
-//! cap; a single guaranteed seat assigned before the rest; compensatory seats per entity; list
+//! cap; a single guaranteed seat assigned before the rest; compensatory seats per entity;
+//! alliances of lists that pool their votes and split the seats won (apparentments); list
 //! exhaustion (a list with fewer candidates than seats); and an explicit tie-break rule, reported
 //! whenever it decides a seat.
 //!
@@ -17,11 +18,16 @@
 //! community has a list to take them, so the ordinary seats never depend on them; a seat no list
 //! can take stays unfilled and is reported); the district seats (less any seat set aside, which
 //! needs a single district), with a community's guaranteed seat assigned first where none of its
-//! lists wins a seat without it; the split of pooled seats; compensatory seats per entity. Each
+//! lists wins a seat without it, and each alliance's seats split among its lists right after its
+//! district; the split of pooled seats; compensatory seats per entity. Each
 //! step is a [`Contest`] with its full quotient table.
 //!
 //! With a largest-remainder method and a tiny electorate, the Droop quota can leave more seats
 //! than there are lists; then every list gets one seat per full round before remainders rank.
+//! A list with fewer candidates than its quota seats takes one seat per candidate, its remainder
+//! does not compete, and the seats it cannot fill go to the other lists' largest remainders (the
+//! counterpart of a divisor method passing the seat to the next quotient; a law that instead
+//! divides those seats again among the other lists can give another result).
 //!
 //! # Candidates
 //! Where the vote input declares a list's candidates, its seats go to them by the rule set's
@@ -73,8 +79,8 @@ pub use error::SeatError;
 pub use input::{DistrictVotes, ListInfo, ListKind, VoteInput};
 pub use method::{Contest, ContestKind, Entry, EntryStatus, Method, Row, RowStatus};
 pub use rules::{
-    BonusSeat, Community, District, Entity, GuaranteedSeat, MAX_CONTEST_SEATS, MinimumGuarantee,
-    Pool, RuleSet, Threshold, ThresholdScope, TieBreakRule,
+    Alliances, BonusSeat, Community, District, Entity, GuaranteedSeat, MAX_CONTEST_SEATS,
+    MinimumGuarantee, Pool, RuleSet, Threshold, ThresholdScope, TieBreakRule,
 };
 pub use sensitivity::{ListMargin, Margin, SeatMargin, Sensitivity};
 pub use tie::{TieBreakRecord, TieBreaker, TieDraw, TieRule};
@@ -207,6 +213,33 @@ pub fn allocate(rules: &RuleSet, input: &VoteInput) -> Result<Allocation, SeatEr
                      collective lists and community contests so"
                 ),
             });
+        }
+        if let Some(a) = &info.alliance {
+            let field = format!("lists.{id}.alliance");
+            if rules.alliances.is_none() {
+                return Err(SeatError::Votes {
+                    field,
+                    problem: format!(
+                        "the rule set `{}` has no [alliances] section: its law does not let \
+                         lists pool their votes",
+                        rules.id
+                    ),
+                });
+            }
+            if a.trim().is_empty() {
+                return Err(SeatError::Votes {
+                    field,
+                    problem: "must not be empty".into(),
+                });
+            }
+            if info.community.is_some() {
+                return Err(SeatError::Votes {
+                    field,
+                    problem: "a community's list may not join an alliance: its seats follow its \
+                              community's rules"
+                        .into(),
+                });
+            }
         }
         if let Some(c) = &info.community
             && rules.community(c).is_none()
@@ -825,6 +858,7 @@ impl<'a> State<'a> {
             let base = self.district_valid.get(&p.id).copied().unwrap_or_default();
             let mut competitors = Vec::new();
             let mut excluded = Vec::new();
+            let mut alliances: BTreeMap<String, Vec<Competitor>> = BTreeMap::new();
             for (list, &votes) in &d.votes {
                 let community = self.community_of(list);
                 if community.is_some_and(|c| c.reserved_seats.is_some())
@@ -885,12 +919,43 @@ impl<'a> State<'a> {
                         continue;
                     }
                 }
-                competitors.push(Competitor {
+                let competitor = Competitor {
                     list: list.clone(),
                     votes,
                     struck: 0,
                     cap: self.input.candidate_cap(&p.id, list),
+                };
+                match self.input.lists.get(list).and_then(|i| i.alliance.as_ref()) {
+                    Some(a) if votes.0 > 0 => {
+                        alliances.entry(a.clone()).or_default().push(competitor)
+                    }
+                    _ => competitors.push(competitor),
+                }
+            }
+            // An alliance competes as one list only with two or more lists over the threshold.
+            let mut splits = Vec::new();
+            for (name, members) in alliances {
+                if members.len() < 2 {
+                    competitors.extend(members);
+                    continue;
+                }
+                let id = ListId(format!("{ALLIANCE_PREFIX}{name}"));
+                let mut votes = Votes(0);
+                for m in &members {
+                    votes =
+                        votes.checked_add(m.votes, &format!("votes of `{id}` in `{}`", p.id))?;
+                }
+                // Together the lists take no more seats than they have candidates.
+                let cap = members
+                    .iter()
+                    .try_fold(0u32, |sum, m| m.cap.map(|c| sum.saturating_add(c)));
+                competitors.push(Competitor {
+                    list: id.clone(),
+                    votes,
+                    struck: 0,
+                    cap,
                 });
+                splits.push((name, id, members));
             }
             for (pool, (community, members)) in &self.pools {
                 let mut votes = Votes(0);
@@ -930,7 +995,26 @@ impl<'a> State<'a> {
                 excluded,
                 &self.tie,
             )?;
+            let won = contest.seats_by_list();
             contests.push(contest);
+            for (name, id, members) in splits {
+                let Some(&seats) = won.get(&id) else { continue };
+                let method = self
+                    .rules
+                    .alliances
+                    .as_ref()
+                    .and_then(|a| a.method)
+                    .unwrap_or(self.rules.method);
+                contests.push(run_contest(
+                    format!("alliance {name} in district {}", p.id),
+                    ContestKind::AllianceSplit,
+                    method,
+                    seats.0,
+                    members,
+                    Vec::new(),
+                    &self.tie,
+                )?);
+            }
         }
         Ok(contests)
     }
@@ -1059,7 +1143,7 @@ impl<'a> State<'a> {
                 continue;
             }
             for (list, s) in c.seats_by_list() {
-                if self.pools.contains_key(&list) {
+                if self.pools.contains_key(&list) || list.as_str().starts_with(ALLIANCE_PREFIX) {
                     continue;
                 }
                 seats.entry(list).or_default().0 += s.0;
@@ -1072,14 +1156,14 @@ impl<'a> State<'a> {
             .iter()
             .map(|c| match c.kind {
                 ContestKind::Bonus => c.unfilled.0,
-                ContestKind::PoolSplit => 0,
+                ContestKind::PoolSplit | ContestKind::AllianceSplit => 0,
                 _ => c.seats.0,
             })
             .sum();
         let unfilled: u32 = self
             .contests
             .iter()
-            .filter(|c| c.kind != ContestKind::PoolSplit)
+            .filter(|c| !matches!(c.kind, ContestKind::PoolSplit | ContestKind::AllianceSplit))
             .map(|c| c.unfilled.0)
             .sum();
         Allocation {
@@ -1098,6 +1182,9 @@ impl<'a> State<'a> {
         }
     }
 }
+
+/// The id an alliance of lists competes under in a district contest: `alliance:<name>`.
+pub(crate) const ALLIANCE_PREFIX: &str = "alliance:";
 
 /// Most districts a vote input may define for a rule set without districts.
 pub const MAX_DISTRICTS: usize = 10_000;

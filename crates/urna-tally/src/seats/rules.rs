@@ -63,6 +63,26 @@ pub struct RuleSet {
     /// open division, not seats set aside whatever it wins.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub minimum_guarantee: Option<MinimumGuarantee>,
+    /// Lists may pool their votes in alliances (apparentments): absent, a list naming an
+    /// alliance is refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alliances: Option<Alliances>,
+}
+
+/// Alliances of lists (apparentments, such as Israel's surplus-vote agreements): in each
+/// district the lists of one alliance that passed the threshold on their own compete as one
+/// list with their votes added, and the seats it wins are split among them.
+///
+/// A list names its alliance in the vote input (`[lists.X] alliance = "A"`). An alliance left
+/// with one list over the threshold is no alliance: that list competes alone (an agreement with
+/// a list below the threshold has no effect).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Alliances {
+    /// The method that splits an alliance's seats among its lists (default: the rule set's).
+    pub method: Option<Method>,
+    /// The law and article that let lists pool their votes.
+    pub source: String,
 }
 
 /// Where the law makes the reserved seats a minimum: a community keeps every seat its lists win
@@ -446,6 +466,19 @@ impl RuleSet {
                 );
             }
         }
+        if let Some(a) = &self.alliances {
+            if a.source.trim().is_empty() {
+                return bad("alliances.source".into(), "cite the article".into());
+            }
+            if !self.entities.is_empty() {
+                return bad(
+                    "alliances".into(),
+                    "alliances with compensatory seats are not modelled (which of an alliance's \
+                     lists a constituency seat counts against)"
+                        .into(),
+                );
+            }
+        }
         if let Some(g) = &self.minimum_guarantee {
             if g.open_seats == 0 || house.is_some_and(|h| u64::from(g.open_seats) > h) {
                 return bad(
@@ -511,6 +544,10 @@ pub const MAX_CONTEST_SEATS: u32 = 10_000;
 /// The built-in rule sets, by name.
 const BUILTIN: &[(&str, &str)] = &[
     ("albania", include_str!("../../rules/albania.toml")),
+    (
+        "albania-2021",
+        include_str!("../../rules/albania-2021.toml"),
+    ),
     ("kosovo", include_str!("../../rules/kosovo.toml")),
     ("kosovo-2021", include_str!("../../rules/kosovo-2021.toml")),
     ("montenegro", include_str!("../../rules/montenegro.toml")),

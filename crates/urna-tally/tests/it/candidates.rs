@@ -912,3 +912,60 @@ proptest! {
         }
     }
 }
+
+/// Albania 2021 (Electoral Code art. 163(3) as amended on 5 October 2020): a candidate moves
+/// up only with more preference votes than the list's votes per seat won in the district,
+/// counted at most as 10,000. Bardh Spahia (PD, Shkodër) with 7,219 preference votes, 470 more
+/// than Helidon Bushati, first on the list, and Agron Kapllanaj (PD, Fier) with 9,225 stayed
+/// below it (exit.al, 2021; the rule set's notes). The list votes and seats are the real ones
+/// from the per-station data (PD Shkodër 47,205 for 5 seats: 9,442 needed; PD Fier 64,680 for
+/// 6 seats, capped: 10,001 needed); the other candidates' figures were not found, so they hold
+/// none and the lists are cut to the seats plus one.
+#[test]
+fn albania_2021_preference_votes_move_a_candidate_only_past_the_quotient() {
+    let rules = RuleSet::builtin("albania-2021").unwrap();
+    let pd = ListId::new("PD");
+    let case = |district: &str, seats: usize, at: u32, name: &str, votes: u64, first: u64| {
+        let mut input = crate::vectors::albania_2021();
+        let d = DistrictId::new(district);
+        let cands: Vec<Candidate> = (1..=u32::try_from(seats).unwrap() + 1)
+            .map(|n| Candidate {
+                number: n,
+                name: if n == at {
+                    name.into()
+                } else {
+                    format!("PD {n}")
+                },
+                gender: None,
+                withdrawn: false,
+            })
+            .collect();
+        input.declare_candidates(&d, &pd, cands);
+        input.add_preferences(&d, &pd, 1, Votes(first)).unwrap();
+        input.add_preferences(&d, &pd, at, Votes(votes)).unwrap();
+        let result = allocate(&rules, &input).unwrap();
+        let lc = result.candidates[&pd]
+            .iter()
+            .find(|lc| lc.district == d)
+            .unwrap()
+            .clone();
+        assert_eq!(lc.seats.0 as usize, seats, "{district}");
+        lc
+    };
+    // As certified: below the quotient, the list order stands.
+    let shkoder = case("Shkoder", 5, 6, "Bardh Spahia", 7_219, 6_749);
+    assert_eq!(shkoder.elected, [1, 2, 3, 4, 5]);
+    assert_eq!(shkoder.share_needed, Some(Votes(9_442)));
+    let fier = case("Fier", 6, 7, "Agron Kapllanaj", 9_225, 6_225);
+    assert_eq!(fier.elected, [1, 2, 3, 4, 5, 6]);
+    assert_eq!(fier.share_needed, Some(Votes(10_001)));
+    // One vote over the quotient (Shkodër) or the cap (Fier), the candidate takes the first
+    // seat and the last of the list order is out.
+    let shkoder = case("Shkoder", 5, 6, "Bardh Spahia", 9_442, 6_749);
+    assert_eq!(shkoder.elected, [6, 1, 2, 3, 4]);
+    let fier = case("Fier", 6, 7, "Agron Kapllanaj", 10_001, 6_225);
+    assert_eq!(fier.elected, [7, 1, 2, 3, 4, 5]);
+    // Exactly the quotient is not more than it.
+    let shkoder = case("Shkoder", 5, 6, "Bardh Spahia", 9_441, 6_749);
+    assert_eq!(shkoder.elected, [1, 2, 3, 4, 5]);
+}

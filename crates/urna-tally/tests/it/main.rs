@@ -8,6 +8,7 @@ mod bad_input;
 mod bosnia;
 mod candidates;
 mod decisions;
+mod knesset;
 mod kosovo;
 mod montenegro;
 mod official;

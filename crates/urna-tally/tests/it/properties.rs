@@ -361,3 +361,53 @@ proptest! {
         );
     }
 }
+
+proptest! {
+    #![proptest_config(config())]
+
+    /// Every method with lists short of candidates: a list never takes more seats than it has
+    /// candidates, the house is filled whenever the lists have candidates enough, and the
+    /// allocation fails (naming the district) only when they do not.
+    #[test]
+    fn no_list_takes_more_seats_than_candidates_and_the_rest_pass_on(
+        lists in prop::collection::vec((1u64..100_000, prop::option::of(0u32..8)), 2..7),
+        seats in 1u32..30,
+        method in 0usize..5,
+    ) {
+        let rules = single_district(ALL_METHODS[method], seats, None);
+        let mut text = String::new();
+        let mut votes = Vec::new();
+        let mut caps = Vec::new();
+        for (i, (v, cap)) in lists.iter().enumerate() {
+            text.push_str(&format!("[lists.L{i}]\n"));
+            votes.push(format!("L{i} = {v}"));
+            if let Some(c) = cap {
+                caps.push(format!("L{i} = {c}"));
+            }
+        }
+        text.push_str(&format!(
+            "[districts.all]\nvotes = {{ {} }}\ncandidates = {{ {} }}\n",
+            votes.join(", "),
+            caps.join(", ")
+        ));
+        let input = VoteInput::from_toml(&text).unwrap();
+        let room: Option<u32> = lists.iter().map(|(_, c)| *c).sum();
+        match allocate(&rules, &input) {
+            Ok(result) => {
+                let total: u32 = result.seats.values().map(|s| s.0).sum();
+                prop_assert_eq!(total, seats);
+                for (i, (_, cap)) in lists.iter().enumerate() {
+                    if let Some(c) = cap {
+                        let id = format!("L{i}");
+                        let got = result.seats_of(&id).0;
+                        prop_assert!(got <= *c, "{} took {} seats with {} candidates", id, got, c);
+                    }
+                }
+            }
+            Err(e) => {
+                prop_assert!(room.is_some_and(|r| r < seats), "{e}");
+                prop_assert!(e.to_string().contains("district all"), "{e}");
+            }
+        }
+    }
+}
