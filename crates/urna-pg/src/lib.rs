@@ -48,6 +48,7 @@
 
 mod intake;
 pub mod nodes;
+pub mod proofs;
 mod sequencer;
 pub mod witnesses;
 

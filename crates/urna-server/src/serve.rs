@@ -198,7 +198,7 @@ pub(crate) struct Metrics {
 impl Metrics {
     /// The text exposition; `inflight` is the number of notes taken for intake and not yet
     /// answered.
-    fn render(&self, inflight: usize) -> String {
+    pub(crate) fn render(&self, inflight: usize) -> String {
         let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
         format!(
             "# HELP urna_intake_total Notes answered by intake, by outcome.\n\
@@ -1002,9 +1002,10 @@ impl FileCache {
     }
 }
 
-/// An inclusion proof of entry `index` against the published checkpoint.
+/// An inclusion proof of entry `index` against the published checkpoint: the body of
+/// `GET /v1/proof/<index>` on both engines ([`crate::pg_serve`] answers it from table `tiles`).
 #[derive(Serialize)]
-struct ProofBody {
+pub(crate) struct ProofBody {
     index: u64,
     tree_size: u64,
     /// The published checkpoint the proof is against (signed note text).
@@ -1017,29 +1018,65 @@ struct ProofBody {
     proof: Vec<String>,
 }
 
-async fn get_proof(
-    State(app): State<Arc<App>>,
-    index: Result<UrlPath<String>, PathRejection>,
-) -> Response {
-    let index = index.map(|UrlPath(i)| i).unwrap_or_default();
-    let index = match index.parse::<u64>() {
-        Ok(i) if index == i.to_string() => i,
-        _ => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                "bad-index",
-                &format!(
-                    "{index:?} is not an entry index (a decimal number without leading zeros)"
-                ),
+/// Why `GET /v1/proof/<index>` gives no proof.
+#[derive(Debug)]
+pub(crate) enum ProofRefusal {
+    /// No checkpoint is published yet: `503`.
+    NotPublished,
+    /// The entry is beyond the published checkpoint of `size` entries: `404`.
+    NotInCheckpoint { index: u64, size: u64 },
+    /// The store cannot be read now (the database unreachable): `503`.
+    Unavailable(String),
+    /// A tile or an entry is missing or wrong: `500`.
+    Failed(String),
+}
+
+impl ProofRefusal {
+    fn response(self) -> Response {
+        match self {
+            Self::NotPublished => unavailable(
+                "not-published",
+                "nothing is published yet: no checkpoint has been cosigned",
+            ),
+            Self::NotInCheckpoint { index, size } => error(
+                StatusCode::NOT_FOUND,
+                "not-in-checkpoint",
+                &format!("entry {index} is not in the published checkpoint of {size} entries"),
                 Some("index"),
-            );
+            ),
+            Self::Unavailable(why) => unavailable(
+                "database-unavailable",
+                &format!("the proof could not be read from the database: {why}"),
+            ),
+            Self::Failed(why) => error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "proof-failed",
+                &why,
+                None,
+            ),
         }
-    };
-    let log = Arc::clone(&app.log);
-    let current = app.bundle.join("current");
-    let answer = tokio::task::spawn_blocking(move || proof_of(&log, &current, index)).await;
+    }
+}
+
+/// The index of `GET /v1/proof/<index>`: a decimal number without leading zeros, or the
+/// `400` refusing it.
+pub(crate) fn proof_index(index: Result<UrlPath<String>, PathRejection>) -> Result<u64, Response> {
+    let index = index.map(|UrlPath(i)| i).unwrap_or_default();
+    match index.parse::<u64>() {
+        Ok(i) if index == i.to_string() => Ok(i),
+        _ => Err(error(
+            StatusCode::BAD_REQUEST,
+            "bad-index",
+            &format!("{index:?} is not an entry index (a decimal number without leading zeros)"),
+            Some("index"),
+        )),
+    }
+}
+
+/// The answer to `GET /v1/proof/<index>` once computed.
+pub(crate) fn proof_response(answer: Result<ProofBody, ProofRefusal>) -> Response {
     match answer {
-        Ok(Ok(body)) => (
+        Ok(body) => (
             [
                 (header::CONTENT_TYPE, JSON),
                 (header::CACHE_CONTROL, "no-cache"),
@@ -1047,61 +1084,79 @@ async fn get_proof(
             serde_json::to_vec(&body).unwrap_or_default(),
         )
             .into_response(),
-        Ok(Err(r)) => *r,
-        Err(e) => error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "proof-failed",
-            &e.to_string(),
-            None,
-        ),
+        Err(refusal) => refusal.response(),
     }
 }
 
-fn proof_of(log: &PublicLog, current: &Path, index: u64) -> Result<ProofBody, Box<Response>> {
+/// The proof of entry `index` against the published `checkpoint` (`None`: nothing published),
+/// whichever engine stores the log: `read` gives the entry's note bytes and its inclusion path,
+/// given the checkpoint's size and root.
+pub(crate) fn proof_against(
+    checkpoint: Option<Vec<u8>>,
+    index: u64,
+    read: impl FnOnce(u64, &urna_tlog::Hash) -> Result<(Vec<u8>, Vec<urna_tlog::Hash>), ProofRefusal>,
+) -> Result<ProofBody, ProofRefusal> {
     use base64::Engine as _;
-    let checkpoint = std::fs::read(current.join("checkpoint")).map_err(|_| {
-        Box::new(unavailable(
-            "not-published",
-            "nothing is published yet: no checkpoint has been cosigned",
-        ))
-    })?;
-    let size = urna_store::log::checkpoint_size(&checkpoint).unwrap_or(0);
+    let checkpoint = checkpoint.ok_or(ProofRefusal::NotPublished)?;
+    let parsed = urna_model::note::Note::parse(&checkpoint)
+        .ok()
+        .and_then(|n| urna_tlog::Checkpoint::parse_text(n.text()).ok());
+    let size = parsed.as_ref().map_or(0, |c| c.size.0);
     if index >= size {
-        return Err(Box::new(error(
-            StatusCode::NOT_FOUND,
-            "not-in-checkpoint",
-            &format!("entry {index} is not in the published checkpoint of {size} entries"),
-            Some("index"),
-        )));
+        return Err(ProofRefusal::NotInCheckpoint { index, size });
     }
-    let failed = |what: String| {
-        Box::new(error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "proof-failed",
-            &what,
-            None,
-        ))
-    };
-    let width = u16::try_from((size - index / 256 * 256).min(256)).unwrap_or(256);
-    let tile = Tile::entries(index / 256, width).map_err(|e| failed(e.to_string()))?;
-    let bundle = std::fs::read(current.join(tile.path()))
-        .map_err(|e| failed(format!("{}: {e}", tile.path())))?;
-    let entries = urna_tlog::tile::decode_entries(&bundle, width)
-        .map_err(|e| failed(format!("{}: {e}", tile.path())))?;
-    let entry = entries
-        .get(usize::try_from(index % 256).unwrap_or(usize::MAX))
-        .ok_or_else(|| failed(format!("{}: entry {index} missing", tile.path())))?;
-    let proof = log
-        .inclusion_proof(index, size)
-        .map_err(|e| failed(e.to_string()))?;
+    let root = parsed.map(|c| c.root).unwrap_or_default();
+    let (entry, proof) = read(size, &root)?;
     let b64 = base64::engine::general_purpose::STANDARD;
     Ok(ProofBody {
         index,
         tree_size: size,
         checkpoint: String::from_utf8_lossy(&checkpoint).into_owned(),
-        entry: String::from_utf8_lossy(entry).into_owned(),
-        entry_sha256: hex(&sha256(entry)),
+        entry: String::from_utf8_lossy(&entry).into_owned(),
+        entry_sha256: hex(&sha256(&entry)),
         proof: proof.iter().map(|h| b64.encode(h.0)).collect(),
+    })
+}
+
+async fn get_proof(
+    State(app): State<Arc<App>>,
+    index: Result<UrlPath<String>, PathRejection>,
+) -> Response {
+    let index = match proof_index(index) {
+        Ok(index) => index,
+        Err(refused) => return refused,
+    };
+    let log = Arc::clone(&app.log);
+    let current = app.bundle.join("current");
+    let answer = tokio::task::spawn_blocking(move || proof_of(&log, &current, index)).await;
+    match answer {
+        Ok(answer) => proof_response(answer),
+        Err(e) => ProofRefusal::Failed(e.to_string()).response(),
+    }
+}
+
+/// The proof from the live bundle generation's checkpoint and entry tile, and the data
+/// directory's tiles.
+fn proof_of(log: &PublicLog, current: &Path, index: u64) -> Result<ProofBody, ProofRefusal> {
+    let checkpoint = std::fs::read(current.join("checkpoint")).ok();
+    let failed = ProofRefusal::Failed;
+    proof_against(checkpoint, index, |size, _| {
+        let entry = {
+            let width = u16::try_from((size - index / 256 * 256).min(256)).unwrap_or(256);
+            let tile = Tile::entries(index / 256, width).map_err(|e| failed(e.to_string()))?;
+            let bundle = std::fs::read(current.join(tile.path()))
+                .map_err(|e| failed(format!("{}: {e}", tile.path())))?;
+            let entries = urna_tlog::tile::decode_entries(&bundle, width)
+                .map_err(|e| failed(format!("{}: {e}", tile.path())))?;
+            entries
+                .get(usize::try_from(index % 256).unwrap_or(usize::MAX))
+                .map(|e| e.to_vec())
+                .ok_or_else(|| failed(format!("{}: entry {index} missing", tile.path())))?
+        };
+        let proof = log
+            .inclusion_proof(index, size)
+            .map_err(|e| failed(e.to_string()))?;
+        Ok((entry, proof))
     })
 }
 
@@ -1145,12 +1200,15 @@ fn router(app: Arc<App>) -> Router {
         .with_state(app)
 }
 
-/// The metrics router (served on its own listener, so it can stay private).
-fn metrics_router(metrics: Arc<Metrics>, permits: Arc<Semaphore>, bound: usize) -> Router {
+/// The metrics router (served on its own listener, so it can stay private): `render` gives
+/// the text at each scrape.
+pub(crate) fn metrics_router(
+    render: impl Fn() -> String + Clone + Send + Sync + 'static,
+) -> Router {
     Router::new().route(
         "/metrics",
         get(move || {
-            let text = metrics.render(bound.saturating_sub(permits.available_permits()));
+            let text = render();
             async move {
                 (
                     [(
@@ -1284,7 +1342,10 @@ pub fn run(
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let header_timeout = config.header_timeout;
         if let Some(l) = metrics_listener {
-            let router = metrics_router(Arc::clone(&metrics), Arc::clone(&permits), bound);
+            let (metrics, permits) = (Arc::clone(&metrics), Arc::clone(&permits));
+            let router = metrics_router(move || {
+                metrics.render(bound.saturating_sub(permits.available_permits()))
+            });
             let mut rx = stop_rx.clone();
             let limits = ConnLimits {
                 max_connections: METRICS_CONNECTIONS,
