@@ -78,8 +78,8 @@ use crate::conn::ConnLimits;
 use crate::pg_bundle::PgSource;
 use crate::serve::{
     Answer, Bound, FileCache, JSON, Job, Metrics, ProofBody, ProofRefusal, ServeError,
-    ServeSummary, answer_response, cache_control, cached_file, content_type, error, not_found,
-    plain_path, proof_index, proof_response, take_note, unavailable,
+    ServeSummary, Submission, cache_control, cached_file, content_type, error, not_found,
+    plain_path, proof_index, proof_response, unavailable,
 };
 
 /// Settings of `urna serve --store postgres://…`.
@@ -980,38 +980,30 @@ async fn post_protocol(State(app): State<Arc<App>>, request: Request) -> Respons
     if let Some(refused) = refusing(&app) {
         return refused;
     }
-    let (bytes, permit) =
-        match take_note(request, app.body_timeout, &app.permits, &app.metrics).await {
-            Ok(taken) => taken,
-            Err(refused) => return refused,
-        };
-    if urna_model::audit::is_audit(&bytes) {
-        app.metrics.rejected.fetch_add(1, Ordering::Relaxed);
-        return audit_not_implemented();
-    }
-    let (reply, answer) = oneshot::channel();
-    let sent = app.jobs.send(Job {
-        note: bytes.to_vec(),
-        reply,
-        permit,
-    });
-    let answer = match sent {
-        Ok(()) => answer.await.ok(),
-        Err(_) => None,
+    let submission = Submission {
+        jobs: &app.jobs,
+        permits: &app.permits,
+        body_timeout: app.body_timeout,
+        metrics: &app.metrics,
     };
-    answer_response(
-        &app.metrics,
-        answer,
-        &bytes,
-        async |index| match app.read(Read::Note(index)).await? {
-            Some(note) => {
-                String::from_utf8(note).map_err(|_| format!("entry {index} is not UTF-8"))
-            }
-            None => Err(format!("no entry {index}")),
-        },
-        |index, hash, time_ms| urna_store::log::receipt(&app.signer, index, hash, time_ms),
-    )
-    .await
+    submission
+        .post(
+            request,
+            |note| {
+                urna_model::audit::is_audit(note).then(|| {
+                    app.metrics.rejected.fetch_add(1, Ordering::Relaxed);
+                    audit_not_implemented()
+                })
+            },
+            async |index| match app.read(Read::Note(index)).await? {
+                Some(note) => {
+                    String::from_utf8(note).map_err(|_| format!("entry {index} is not UTF-8"))
+                }
+                None => Err(format!("no entry {index}")),
+            },
+            |index, hash, time_ms| urna_store::log::receipt(&app.signer, index, hash, time_ms),
+        )
+        .await
 }
 
 /// A published object: its bytes, or `404`, or `503` if the database cannot be read.
@@ -1067,7 +1059,7 @@ async fn get_proof(
 ) -> Response {
     match proof_index(index) {
         Ok(index) => proof_response(app.proof(index).await),
-        Err(refused) => refused,
+        Err(refused) => proof_response(Err(refused)),
     }
 }
 

@@ -415,36 +415,71 @@ async fn post_protocol(State(app): State<Arc<App>>, request: Request) -> Respons
     if let Some(refused) = stopping(&app) {
         return refused;
     }
-    let (bytes, permit) =
-        match take_note(request, app.body_timeout, &app.permits, &app.metrics).await {
-            Ok(taken) => taken,
-            Err(refused) => return refused,
-        };
-    let (reply, answer) = oneshot::channel();
-    let sent = app.jobs.send(Job {
-        note: bytes.to_vec(),
-        reply,
-        permit,
-    });
-    let answer = match sent {
-        Ok(()) => answer.await.ok(),
-        Err(_) => None,
+    let submission = Submission {
+        jobs: &app.jobs,
+        permits: &app.permits,
+        body_timeout: app.body_timeout,
+        metrics: &app.metrics,
     };
-    answer_response(
-        &app.metrics,
-        answer,
-        &bytes,
-        async |index| stored_note(&app.data, index).await,
-        |index, hash, time_ms| app.log.receipt(index, hash, time_ms),
-    )
-    .await
+    submission
+        .post(
+            request,
+            |_| None,
+            async |index| stored_note(&app.data, index).await,
+            |index, hash, time_ms| app.log.receipt(index, hash, time_ms),
+        )
+        .await
+}
+
+/// The intake queue and bound of an engine's handlers: what `POST /v1/protocols` shares
+/// between the SQLite `urna serve` and a PostgreSQL node ([`crate::pg_serve`]).
+pub(crate) struct Submission<'a> {
+    pub(crate) jobs: &'a mpsc::Sender<Job>,
+    pub(crate) permits: &'a Arc<Semaphore>,
+    pub(crate) body_timeout: Duration,
+    pub(crate) metrics: &'a Metrics,
+}
+
+impl Submission<'_> {
+    /// `POST /v1/protocols` once the engine's own refusals (stopping, store down) are passed:
+    /// the body and a place in the intake bound ([`take_note`]); `screen`, the engine's answer
+    /// to a note it does not take (`None`: it takes it); the note through the queue to the
+    /// store thread; and the answer ([`answer_response`]), with the engine's read of a held
+    /// note (`held`) and its receipt (`receipt`).
+    pub(crate) async fn post(
+        self,
+        request: Request,
+        screen: impl FnOnce(&[u8]) -> Option<Response>,
+        held: impl AsyncFnOnce(u64) -> Result<String, String>,
+        receipt: impl FnOnce(u64, &[u8; 32], u64) -> Vec<u8>,
+    ) -> Response {
+        let (bytes, permit) =
+            match take_note(request, self.body_timeout, self.permits, self.metrics).await {
+                Ok(taken) => taken,
+                Err(refused) => return refused,
+            };
+        if let Some(refused) = screen(&bytes) {
+            return refused;
+        }
+        let (reply, answer) = oneshot::channel();
+        let sent = self.jobs.send(Job {
+            note: bytes.to_vec(),
+            reply,
+            permit,
+        });
+        let answer = match sent {
+            Ok(()) => answer.await.ok(),
+            Err(_) => None,
+        };
+        answer_response(self.metrics, answer, &bytes, held, receipt).await
+    }
 }
 
 /// The front of `POST /v1/protocols`: the body (refused if declared or found too large, or
 /// too slow) and then a place in the intake bound (`503` with `Retry-After` past it). The
 /// body is read before a permit is taken: the permits bound the notes waiting for intake, and
 /// a slow sender holding one would refuse others' submissions.
-pub(crate) async fn take_note(
+async fn take_note(
     request: Request,
     body_timeout: Duration,
     permits: &Arc<Semaphore>,
@@ -473,7 +508,7 @@ pub(crate) async fn take_note(
 /// note was committed): a refusal with its status and code, or `201`/`200` with the log's
 /// signed receipt, made by `receipt`. A duplicate of the same text under other bytes carries
 /// the stored note, read by `held`.
-pub(crate) async fn answer_response(
+async fn answer_response(
     m: &Metrics,
     answer: Option<Answer>,
     bytes: &[u8],
@@ -1021,6 +1056,8 @@ pub(crate) struct ProofBody {
 /// Why `GET /v1/proof/<index>` gives no proof.
 #[derive(Debug)]
 pub(crate) enum ProofRefusal {
+    /// Not an entry index (the path segment as sent): `400`.
+    BadIndex(String),
     /// No checkpoint is published yet: `503`.
     NotPublished,
     /// The entry is beyond the published checkpoint of `size` entries: `404`.
@@ -1034,6 +1071,14 @@ pub(crate) enum ProofRefusal {
 impl ProofRefusal {
     fn response(self) -> Response {
         match self {
+            Self::BadIndex(index) => error(
+                StatusCode::BAD_REQUEST,
+                "bad-index",
+                &format!(
+                    "{index:?} is not an entry index (a decimal number without leading zeros)"
+                ),
+                Some("index"),
+            ),
             Self::NotPublished => unavailable(
                 "not-published",
                 "nothing is published yet: no checkpoint has been cosigned",
@@ -1058,18 +1103,14 @@ impl ProofRefusal {
     }
 }
 
-/// The index of `GET /v1/proof/<index>`: a decimal number without leading zeros, or the
-/// `400` refusing it.
-pub(crate) fn proof_index(index: Result<UrlPath<String>, PathRejection>) -> Result<u64, Response> {
+/// The index of `GET /v1/proof/<index>`: a decimal number without leading zeros.
+pub(crate) fn proof_index(
+    index: Result<UrlPath<String>, PathRejection>,
+) -> Result<u64, ProofRefusal> {
     let index = index.map(|UrlPath(i)| i).unwrap_or_default();
     match index.parse::<u64>() {
         Ok(i) if index == i.to_string() => Ok(i),
-        _ => Err(error(
-            StatusCode::BAD_REQUEST,
-            "bad-index",
-            &format!("{index:?} is not an entry index (a decimal number without leading zeros)"),
-            Some("index"),
-        )),
+        _ => Err(ProofRefusal::BadIndex(index)),
     }
 }
 
@@ -1124,7 +1165,7 @@ async fn get_proof(
 ) -> Response {
     let index = match proof_index(index) {
         Ok(index) => index,
-        Err(refused) => return refused,
+        Err(refused) => return refused.response(),
     };
     let log = Arc::clone(&app.log);
     let current = app.bundle.join("current");

@@ -28,7 +28,7 @@ use urna_model::pack::{PackReader, write_note};
 use urna_tlog::cosignature::CosignatureVerifier;
 
 use crate::log_story::start_witness_on;
-use crate::pg_cluster::{Cluster, free_addr, init_store, sim};
+use crate::pg_cluster::{Cluster, free_addr, init_store, sim, wait_signed};
 use crate::{p, run, urna};
 use urna_testkit::pg::PgServer;
 
@@ -62,23 +62,10 @@ fn published(url: &str) -> Option<(Vec<u8>, u64)> {
 
 /// Waits until every stored entry is signed and `until(signed, published)` holds.
 fn wait(url: &str, log: &Mutex<String>, what: &str, until: impl Fn(u64, u64) -> bool) -> u64 {
-    let mut admin = urna_pg::connect(url).unwrap();
-    let t = Instant::now();
-    loop {
-        let c = urna_pg::nodes::cluster(&mut admin).unwrap();
-        let published = published(url).map_or(0, |(_, s)| s);
-        if c.signed == c.entries && until(c.signed, published) {
-            return c.signed;
-        }
-        assert!(
-            t.elapsed() < Duration::from_secs(90),
-            "{what}: {} entries, {} signed, {published} published after 90 s:\n{}",
-            c.entries,
-            c.signed,
-            log.lock().unwrap()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_signed(url, log, what, |c| {
+        until(c.signed, published(url).map_or(0, |(_, s)| s))
+    })
+    .signed
 }
 
 #[test]
