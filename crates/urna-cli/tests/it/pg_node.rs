@@ -11,6 +11,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
+use urna_model::note::NoteSigner;
 use urna_model::pack::PackReader;
 
 use crate::pg_cluster::{Cluster, free_addr, init_store, sim, wait_signed};
@@ -62,7 +63,7 @@ fn pg_nodes_answer_proofs_and_metrics_as_a_sqlite_node_of_the_same_log_and_501_f
         0,
     );
     let key = data.join(urna_store::log::LOG_KEY_FILE);
-    init_store(&url, &definition, &key, &[]);
+    let (_, signer) = init_store(&url, &definition, &key, &[]);
     let lite = Server::start(
         &data,
         &[
@@ -220,11 +221,34 @@ fn pg_nodes_answer_proofs_and_metrics_as_a_sqlite_node_of_the_same_log_and_501_f
         "{:?}",
         answer(&r)
     );
-    let audit = b"urna/audit/v1\nelection: x\n\n\xe2\x80\x94 someone AAAA\n";
-    let r = post_note(&b, audit);
+    let audit = NoteSigner::from_seed("cec", &[7; 32])
+        .unwrap()
+        .sign_text("urna/audit/v1\nelection: x\n")
+        .to_bytes();
+    let r = post_note(&b, &audit);
     assert_eq!(r.status, 501, "{:?}", answer(&r));
     assert_eq!(r.json()["error"]["code"], "not-implemented");
     assert!(answer(&r).1.contains("urna/audit/v1"), "{:?}", answer(&r));
+    // `urna submit` shows the answer as a refusal and does not retry it.
+    let file = dir.path().join("audit.note");
+    std::fs::write(&file, &audit).unwrap();
+    let vkey = signer.verifier().to_vkey();
+    let to = format!("http://{b}");
+    let queue = dir.path().join("queue");
+    let out = run(
+        &[
+            "submit",
+            "--to",
+            &to,
+            "--log-key",
+            &vkey,
+            "--queue",
+            p(&queue),
+            p(&file),
+        ],
+        1,
+    );
+    assert!(out.contains("not-implemented"), "{out}");
     let after = wait_signed(&url, &log, "nothing more stored", |_| true);
     assert_eq!(after.entries, entries);
 }
