@@ -40,7 +40,8 @@ pub(crate) struct ServeArgs {
     /// Address of the intake and public API (port 0 picks a free port).
     #[arg(long, default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
-    /// Address of the Prometheus metrics (`/metrics`); off unless given.
+    /// Address of the Prometheus metrics (`/metrics`); off unless given. A PostgreSQL node
+    /// adds `urna_node_sequencing`, `urna_node_database_up` and `urna_node_info`.
     #[arg(long)]
     metrics_listen: Option<SocketAddr>,
     /// Bundle root the public side serves and the publisher writes (default DATA/public;

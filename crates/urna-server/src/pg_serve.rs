@@ -7,7 +7,9 @@
 //!        └──── receipt ◄── oneshot ◄── answer ───── intake_head row lock; answer after COMMIT)
 //!
 //! GET /checkpoint, /tile/…  ─► reader threads ─► tables `sequencer`, `tiles`
+//! GET /v1/proof/<index>     ─► reader threads ─► tables `published`/`sequencer`, `entries`, `tiles`
 //! GET /v1/status            ─► reader threads ─► tables `nodes`, `sequencer`, `intake_head`
+//! GET /metrics (own listener) ─► this node's counters and flags (no database read)
 //!
 //! coordinator thread: every tick: the sequencer (PgSequencer::acquire while another node
 //!                     holds the lease; PgSequencer::step while this one does), and once a
@@ -50,8 +52,19 @@
 //! from the database; the tiles let any reader prove inclusion and consistency, and `urna
 //! publish --store` writes the bundle for any web server ([`crate::pg_bundle`]).
 //!
-//! Out of scope on this engine for now: inclusion proofs (`GET /v1/proof/…`), scans, audit
-//! notes, Prometheus metrics (`--metrics-listen`), and changing the witness policy after init.
+//! Every node, sequencing or not, answers `GET /v1/proof/<index>` from the database: the
+//! entry from table `entries` and the path from the hash tiles in table `tiles`
+//! ([`urna_pg::proofs`]), checked against the root of the database's published checkpoint,
+//! with the SQLite handler's code and answers ([`crate::serve`]'s `proof_against`), so the
+//! same log gives the same bytes on both engines. With a metrics listener (`--metrics-listen`)
+//! a node serves the SQLite `urna serve`'s metrics for its own intake, and whether it
+//! sequences, whether its intake reaches the database, and its name.
+//!
+//! Out of scope on this engine for now, each answered `501 not-implemented` naming the route
+//! and why: scans (`PUT /v1/scans/…`; the database has no table for them, and a file on one
+//! node's disk would be served by neither the other nodes nor `urna publish --store`) and audit
+//! notes (the audit trail's intake is the SQLite store's); and changing the witness policy
+//! after init.
 
 use std::io;
 use std::path::PathBuf;
