@@ -1173,3 +1173,27 @@ fn router(app: Arc<App>) -> Router {
         })
         .with_state(app)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_node_name_is_escaped_as_a_prometheus_label_value() {
+        assert_eq!(label_value("node-a"), "node-a");
+        assert_eq!(label_value("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+        let state = NodeState::default();
+        state.sequencing.store(true, Ordering::Relaxed);
+        let text = render_metrics(&Metrics::default(), &state, "x\"y", 3);
+        assert!(text.contains("urna_intake_inflight 3\n"), "{text}");
+        assert!(text.contains("urna_node_sequencing 1\n"), "{text}");
+        assert!(text.contains("urna_node_database_up 1\n"), "{text}");
+        assert!(
+            text.contains("urna_node_info{node=\"x\\\"y\"} 1\n"),
+            "{text}"
+        );
+        state.db_down.store(true, Ordering::Relaxed);
+        let text = render_metrics(&Metrics::default(), &state, "x", 0);
+        assert!(text.contains("urna_node_database_up 0\n"), "{text}");
+    }
+}

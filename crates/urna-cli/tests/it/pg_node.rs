@@ -169,6 +169,35 @@ fn pg_nodes_answer_proofs_and_metrics_as_a_sqlite_node_of_the_same_log_and_501_f
     assert_eq!(get(&a, &format!("/v1/proof/{size}")).status, 404);
     assert_eq!(get(&b, "/v1/proof/abc").status, 400);
 
+    // A hash tile or an entry edited in the database after the nodes' open: the proof does
+    // not reach the checkpoint's root and is refused (500 proof-failed), never served.
+    let mut admin = urna_pg::connect(&url).unwrap();
+    // Byte 40 of tile/0/000 is in the hash of leaf 1, on entry 0's path; entry 1's own note
+    // gives its leaf.
+    for (table, key, column, value, proof) in [
+        ("tiles", "path", "data", "tile/0/000", "/v1/proof/0"),
+        ("entries", "idx", "note", "1", "/v1/proof/1"),
+    ] {
+        let select = format!("SELECT {column} FROM {table} WHERE {key}::text = $1");
+        let update = format!("UPDATE {table} SET {column} = $1 WHERE {key}::text = $2");
+        let kept: Vec<u8> = admin.query_one(&select, &[&value]).unwrap().get(0);
+        let mut edited = kept.clone();
+        edited[40] ^= 1;
+        admin.execute(&update, &[&edited, &value]).unwrap();
+        for node in [&a, &b] {
+            let r = get(node, proof);
+            assert_eq!(r.status, 500, "{table} edited: {:?}", answer(&r));
+            assert_eq!(
+                r.json()["error"]["code"],
+                "proof-failed",
+                "{:?}",
+                answer(&r)
+            );
+        }
+        admin.execute(&update, &[&kept, &value]).unwrap();
+        assert_eq!(answer(&get(&a, proof)), answer(&get(&lite.addr, proof)));
+    }
+
     // 2. Metrics: every SQLite metric is there, with the same intake counts for the node
     // the notes went to, and none for the other; then the node's own.
     let (lite_text, text_a, text_b) = (
