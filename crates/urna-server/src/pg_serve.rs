@@ -636,7 +636,11 @@ fn reader_loop(url: &str, jobs: &Mutex<mpsc::Receiver<ReadJob>>, state: &NodeSta
                     )),
                     Some(r) => proof(r, index),
                 };
-                if matches!(answer, Err(ProofRefusal::Unavailable(_))) {
+                // A tile read that failed may have broken the connection: a new one next time.
+                if matches!(
+                    answer,
+                    Err(ProofRefusal::Unavailable(_) | ProofRefusal::Failed(_))
+                ) {
                     reader = None;
                 }
                 let _ = reply.send(answer);
@@ -979,8 +983,7 @@ fn audit_not_implemented() -> Response {
 /// `PUT /v1/scans/<sha256>`: `501`. A SQLite node writes scans to its data directory; the
 /// PostgreSQL schema has no table for them yet, and a file on one node's disk would be served
 /// by neither the other nodes nor `urna publish --store`.
-async fn put_scan(State(app): State<Arc<App>>) -> Response {
-    app.metrics.rejected.fetch_add(1, Ordering::Relaxed);
+async fn put_scan() -> Response {
     error(
         StatusCode::NOT_IMPLEMENTED,
         "not-implemented",
