@@ -1152,12 +1152,16 @@ fn router(app: Arc<App>) -> Router {
         .route("/v1/proof/{index}", get(get_proof))
         .route("/v1/scans/{sha256}", put(put_scan))
         .route("/v1/status", get(get_status))
+        .route("/v1/openapi.json", get(crate::serve::get_openapi))
         .route("/healthz", get(healthz));
+    // `method_not_allowed_fallback` comes last: it applies to the routes added before it.
+    let refuse_method = crate::serve::method_not_allowed;
     if app.files.is_some() {
         return routes
             .route("/checkpoint", get(get_bundle_checkpoint))
             .route("/", get(get_bundle_index))
             .route("/{*path}", get(get_bundle_file))
+            .method_not_allowed_fallback(refuse_method)
             .with_state(app);
     }
     routes
@@ -1169,11 +1173,12 @@ fn router(app: Arc<App>) -> Router {
                 StatusCode::NOT_FOUND,
                 "not-found",
                 &format!(
-                    "/{path} is not served by this PostgreSQL node: it serves POST /v1/protocols, GET /checkpoint, /tile/…, /v1/proof/…, /v1/status and /healthz (start it with --bundle DIR to serve the results, or write the bundle with `urna publish --store`)"
+                    "/{path} is not served by this PostgreSQL node: it serves POST /v1/protocols, GET /checkpoint, /tile/…, /v1/proof/…, /v1/status, /v1/openapi.json and /healthz (start it with --bundle DIR to serve the results, or write the bundle with `urna publish --store`)"
                 ),
                 None,
             )
         })
+        .method_not_allowed_fallback(refuse_method)
         .with_state(app)
 }
 

@@ -1223,22 +1223,27 @@ fn router(app: Arc<App>) -> Router {
         .route("/v1/proof/{index}", get(get_proof))
         .route("/v1/scans/{sha256}", put(put_scan))
         .route("/healthz", get(healthz))
-        .route(
-            "/v1/openapi.json",
-            get(|| async { ([(header::CONTENT_TYPE, JSON)], OPENAPI) }),
-        )
+        .route("/v1/openapi.json", get(get_openapi))
         .route("/checkpoint", get(get_checkpoint))
         .route("/", get(get_index))
         .route("/{*path}", get(get_public))
-        .method_not_allowed_fallback(|| async {
-            error(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "method-not-allowed",
-                "only POST /v1/protocols and PUT /v1/scans/<sha256> write; everything else is read with GET or HEAD",
-                None,
-            )
-        })
+        .method_not_allowed_fallback(method_not_allowed)
         .with_state(app)
+}
+
+/// `GET /v1/openapi.json`: [`OPENAPI`].
+pub(crate) async fn get_openapi() -> Response {
+    ([(header::CONTENT_TYPE, JSON)], OPENAPI).into_response()
+}
+
+/// `405` for a method a path does not take.
+pub(crate) async fn method_not_allowed() -> Response {
+    error(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method-not-allowed",
+        "only POST /v1/protocols and PUT /v1/scans/<sha256> write; everything else is read with GET or HEAD",
+        None,
+    )
 }
 
 /// The metrics router (served on its own listener, so it can stay private): `render` gives

@@ -198,6 +198,22 @@ fn pg_nodes_answer_proofs_and_metrics_as_a_sqlite_node_of_the_same_log_and_501_f
         assert_eq!(answer(&get(&a, proof)), answer(&get(&lite.addr, proof)));
     }
 
+    // The same OpenAPI document, and the same refusal of a method a path does not take.
+    let post_checkpoint = |addr: &str| {
+        let req = format!(
+            "POST /checkpoint HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        );
+        answer(&raw(addr, req.as_bytes()))
+    };
+    for node in [&a, &b] {
+        assert_eq!(
+            answer(&get(node, "/v1/openapi.json")),
+            answer(&get(&lite.addr, "/v1/openapi.json"))
+        );
+        assert_eq!(post_checkpoint(node), post_checkpoint(&lite.addr));
+        assert_eq!(post_checkpoint(node).0, 405);
+    }
+
     // 2. Metrics: every SQLite metric is there, with the same intake counts for the node
     // the notes went to, and none for the other; then the node's own.
     let (lite_text, text_a, text_b) = (
