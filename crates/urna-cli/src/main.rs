@@ -307,10 +307,12 @@ enum Command {
     /// (one node at a time holds the lease; another takes over within seconds when it dies),
     /// the witnesses' cosignatures (with a policy set at `urna init --store … --witnesses`,
     /// the sequencing node publishes each checkpoint once the quorum cosigned it),
-    /// `GET /checkpoint` (the published one), `/tile/…` and `/v1/status`; with `--bundle DIR`
-    /// each node keeps its own bundle current with the published checkpoint and serves it (the
-    /// results page, `v1/*.json`). On that engine `/v1/proof/…`, scans, audit notes, metrics
-    /// and changing the witness policy are not served or supported yet.
+    /// `GET /checkpoint` (the published one), `/tile/…`, `/v1/proof/…` (on every node, from
+    /// the database's tiles) and `/v1/status`, and metrics with `--metrics-listen` (with
+    /// whether the node sequences); with `--bundle DIR` each node keeps its own bundle current
+    /// with the published checkpoint and serves it (the results page, `v1/*.json`). On that
+    /// engine scans and audit notes are answered 501 (not taken yet), and the witness policy
+    /// cannot be changed after init.
     #[command(long_about)]
     Serve(serve_cmd::ServeArgs),
     /// Write the static public bundle for the published checkpoint (serve `OUT/current`).

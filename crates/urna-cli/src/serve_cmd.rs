@@ -40,7 +40,8 @@ pub(crate) struct ServeArgs {
     /// Address of the intake and public API (port 0 picks a free port).
     #[arg(long, default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
-    /// Address of the Prometheus metrics (`/metrics`); off unless given.
+    /// Address of the Prometheus metrics (`/metrics`); off unless given. A PostgreSQL node
+    /// adds `urna_node_sequencing`, `urna_node_database_up` and `urna_node_info`.
     #[arg(long)]
     metrics_listen: Option<SocketAddr>,
     /// Bundle root the public side serves and the publisher writes (default DATA/public;
@@ -216,7 +217,14 @@ fn serve_pg(args: &ServeArgs) -> Result<ExitCode> {
     config.max_connections = max_connections;
     config.checkpoint_every = Duration::from_millis(args.checkpoint_ms.max(1));
     config.lease = Duration::from_millis(args.lease_ms.max(100));
-    config.tls = args.tls.load("urna serve", &[args.listen])?;
+    let listen: Vec<SocketAddr> = std::iter::once(args.listen)
+        .chain(args.metrics_listen)
+        .collect();
+    config.tls = args.tls.load("urna serve", &listen)?;
+    let metrics = args
+        .metrics_listen
+        .map(|a| TcpListener::bind(a).with_context(|| format!("binding {a}")))
+        .transpose()?;
     config.bundle.clone_from(&args.bundle);
     config.publish_every = Duration::from_millis(args.publish_ms.max(10));
     config.cdf_max_stations = Some(args.cdf_max_stations);
@@ -231,8 +239,11 @@ fn serve_pg(args: &ServeArgs) -> Result<ExitCode> {
             }
         }
     };
-    let summary = run_pg(&config, api, shutdown, |addr| {
-        println!("urna serve: listening on {scheme}://{addr}");
+    let summary = run_pg(&config, api, metrics, shutdown, |bound: Bound| {
+        println!("urna serve: listening on {scheme}://{}", bound.api);
+        if let Some(m) = bound.metrics {
+            println!("urna serve: metrics on {scheme}://{m}/metrics");
+        }
         match &bundle {
             Some(b) => println!(
                 "urna serve: node {node} on PostgreSQL; public bundle in {}",

@@ -56,6 +56,7 @@
 mod engine;
 mod intake;
 pub mod nodes;
+pub mod proofs;
 mod sequencer;
 pub mod witnesses;
 

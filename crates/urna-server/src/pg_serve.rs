@@ -7,7 +7,9 @@
 //!        └──── receipt ◄── oneshot ◄── answer ───── intake_head row lock; answer after COMMIT)
 //!
 //! GET /checkpoint, /tile/…  ─► reader threads ─► tables `sequencer`, `tiles`
+//! GET /v1/proof/<index>     ─► reader threads ─► tables `published`/`sequencer`, `entries`, `tiles`
 //! GET /v1/status            ─► reader threads ─► tables `nodes`, `sequencer`, `intake_head`
+//! GET /metrics (own listener) ─► this node's counters and flags (no database read)
 //!
 //! coordinator thread: every tick: the sequencer (PgSequencer::acquire while another node
 //!                     holds the lease; PgSequencer::step while this one does), and once a
@@ -50,11 +52,21 @@
 //! from the database; the tiles let any reader prove inclusion and consistency, and `urna
 //! publish --store` writes the bundle for any web server ([`crate::pg_bundle`]).
 //!
-//! Out of scope on this engine for now: inclusion proofs (`GET /v1/proof/…`), scans, audit
-//! notes, Prometheus metrics (`--metrics-listen`), and changing the witness policy after init.
+//! Every node, sequencing or not, answers `GET /v1/proof/<index>` from the database: the
+//! entry from table `entries` and the path from the hash tiles in table `tiles`
+//! ([`urna_pg::proofs`]), checked against the root of the database's published checkpoint,
+//! with the SQLite handler's code and answers ([`crate::serve`]'s `proof_against`), so the
+//! same log gives the same bytes on both engines. With a metrics listener (`--metrics-listen`)
+//! a node serves the SQLite `urna serve`'s metrics for its own intake, and whether it
+//! sequences, whether its intake reaches the database, and its name.
+//!
+//! Out of scope on this engine for now, each answered `501 not-implemented` naming the route
+//! and why: scans (`PUT /v1/scans/…`; the database has no table for them, and a file on one
+//! node's disk would be served by neither the other nodes nor `urna publish --store`) and audit
+//! notes (the audit trail's intake is the SQLite store's); and changing the witness policy
+//! after init.
 
 use std::io;
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
@@ -65,7 +77,7 @@ use axum::extract::rejection::PathRejection;
 use axum::extract::{Path as UrlPath, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use serde::Serialize;
 use tokio::sync::{Semaphore, oneshot};
 use urna_model::intake::Verdict;
@@ -78,8 +90,9 @@ use crate::bundle::BundleWriter;
 use crate::conn::ConnLimits;
 use crate::pg_bundle::PgSource;
 use crate::serve::{
-    Answer, FileCache, JSON, Job, Metrics, ServeError, ServeSummary, answer_response,
-    cache_control, cached_file, content_type, error, not_found, plain_path, take_note, unavailable,
+    Answer, Bound, FileCache, JSON, Job, Metrics, ProofBody, ProofRefusal, ServeError,
+    ServeSummary, Submission, cache_control, cached_file, content_type, error, not_found,
+    plain_path, proof_index, proof_response, unavailable,
 };
 
 /// Settings of `urna serve --store postgres://…`.
@@ -156,9 +169,16 @@ struct NodeState {
 }
 
 /// A read for the reader threads, and where to send its answer.
-struct ReadJob {
-    what: Read,
-    reply: oneshot::Sender<Result<Option<Vec<u8>>, String>>,
+enum ReadJob {
+    Bytes {
+        what: Read,
+        reply: oneshot::Sender<Result<Option<Vec<u8>>, String>>,
+    },
+    /// `GET /v1/proof/<index>`: the inclusion proof against the published checkpoint.
+    Proof {
+        index: u64,
+        reply: oneshot::Sender<Result<ProofBody, ProofRefusal>>,
+    },
 }
 
 enum Read {
@@ -188,26 +208,38 @@ impl App {
     async fn read(&self, what: Read) -> Result<Option<Vec<u8>>, String> {
         let (reply, answer) = oneshot::channel();
         self.reads
-            .send(ReadJob { what, reply })
+            .send(ReadJob::Bytes { what, reply })
             .map_err(|_| "the reader threads stopped".to_owned())?;
         answer
             .await
             .map_err(|_| "the reader thread failed".to_owned())?
     }
+
+    async fn proof(&self, index: u64) -> Result<ProofBody, ProofRefusal> {
+        let (reply, answer) = oneshot::channel();
+        self.reads
+            .send(ReadJob::Proof { index, reply })
+            .map_err(|_| ProofRefusal::Failed("the reader threads stopped".to_owned()))?;
+        answer
+            .await
+            .map_err(|_| ProofRefusal::Failed("the reader thread failed".to_owned()))?
+    }
 }
 
 /// Runs one node until `shutdown` completes: opens the store (every row checked, as at any
 /// open), starts the intake, reader and coordinator threads, calls `on_bound` with the API
-/// address, serves, then drains: stops taking notes (`503`), answers every note in flight after
-/// its commit, signs a last checkpoint if it sequences and gives the lease up.
+/// address (and the metrics one, with `metrics_listener`), serves, then drains: stops taking
+/// notes (`503`), answers every note in flight after its commit, signs a last checkpoint if it
+/// sequences and gives the lease up.
 ///
 /// # Errors
-/// [`ServeError`] if the store cannot be opened or the listener fails.
+/// [`ServeError`] if the store cannot be opened or a listener fails.
 pub fn run_pg(
     config: &PgServeConfig,
     api: std::net::TcpListener,
+    metrics_listener: Option<std::net::TcpListener>,
     shutdown: impl Future<Output = ()> + Send + 'static,
-    on_bound: impl FnOnce(SocketAddr),
+    on_bound: impl FnOnce(Bound),
 ) -> Result<ServeSummary, ServeError> {
     let store = PgStore::open(&config.url, &config.definition, config.signer.clone())?;
     let listen = api.local_addr()?;
@@ -278,7 +310,7 @@ pub fn run_pg(
     let app = Arc::new(App {
         jobs: jobs_tx,
         reads: reads_tx,
-        permits,
+        permits: Arc::clone(&permits),
         body_timeout: config.body_timeout,
         signer: config.signer.clone(),
         metrics: Arc::clone(&metrics),
@@ -298,8 +330,47 @@ pub fn run_pg(
             () = &mut shutdown => true,
             () = std::future::ready(()) => false,
         };
-        on_bound(api.local_addr()?);
+        let metrics_listener = match metrics_listener {
+            Some(l) => {
+                l.set_nonblocking(true)?;
+                Some(tokio::net::TcpListener::from_std(l)?)
+            }
+            None => None,
+        };
+        on_bound(Bound {
+            api: api.local_addr()?,
+            metrics: metrics_listener
+                .as_ref()
+                .map(tokio::net::TcpListener::local_addr)
+                .transpose()?,
+        });
         let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+        if let Some(l) = metrics_listener {
+            let (metrics, state, permits) = (
+                Arc::clone(&metrics),
+                Arc::clone(&state),
+                Arc::clone(&permits),
+            );
+            let (node, bound) = (config.node.clone(), config.max_inflight.max(1));
+            let router = crate::serve::metrics_router(move || {
+                let inflight = bound.saturating_sub(permits.available_permits());
+                render_metrics(&metrics, &state, &node, inflight)
+            });
+            let mut rx = stop_rx.clone();
+            let limits = ConnLimits {
+                max_connections: crate::serve::METRICS_CONNECTIONS,
+                header_timeout: config.header_timeout,
+            };
+            tokio::spawn(crate::conn::serve_with(
+                l,
+                router,
+                limits,
+                config.tls.clone(),
+                async move {
+                    let _ = rx.changed().await;
+                },
+            ));
+        }
         let limits = ConnLimits {
             max_connections: config.max_connections,
             header_timeout: config.header_timeout,
@@ -547,15 +618,62 @@ fn reader_loop(url: &str, jobs: &Mutex<mpsc::Receiver<ReadJob>>, state: &NodeSta
         if reader.is_none() {
             reader = PgReader::connect(url).ok();
         }
-        let answer = match reader.as_mut() {
-            None => Err("the database is unreachable".to_owned()),
-            Some(r) => read(r, job.what, state, node),
-        };
-        if answer.is_err() {
-            reader = None;
+        match job {
+            ReadJob::Bytes { what, reply } => {
+                let answer = match reader.as_mut() {
+                    None => Err("the database is unreachable".to_owned()),
+                    Some(r) => read(r, what, state, node),
+                };
+                if answer.is_err() {
+                    reader = None;
+                }
+                let _ = reply.send(answer);
+            }
+            ReadJob::Proof { index, reply } => {
+                let answer = match reader.as_mut() {
+                    None => Err(ProofRefusal::Unavailable(
+                        "the database is unreachable".to_owned(),
+                    )),
+                    Some(r) => proof(r, index),
+                };
+                // A tile read that failed may have broken the connection: a new one next time.
+                if matches!(
+                    answer,
+                    Err(ProofRefusal::Unavailable(_) | ProofRefusal::Failed(_))
+                ) {
+                    reader = None;
+                }
+                let _ = reply.send(answer);
+            }
         }
-        let _ = job.reply.send(answer);
     }
+}
+
+/// The inclusion proof of entry `index` against the database's published checkpoint (the
+/// one `GET /checkpoint` serves without a bundle: with a witness policy, the latest one its
+/// quorum cosigned), the entry from table `entries` and the path from table `tiles`
+/// ([`urna_pg::proofs`]), checked against the checkpoint's root.
+fn proof(r: &mut PgReader, index: u64) -> Result<ProofBody, ProofRefusal> {
+    let down = |e: &dyn std::fmt::Display| ProofRefusal::Unavailable(e.to_string());
+    let checkpoint = crate::publish::pg_published(r).map_err(|e| match e {
+        // A published row the quorum did not cosign (an edited row) is never served.
+        crate::publish::PublishError::Uncosigned(why) => ProofRefusal::Failed(why),
+        e => down(&e),
+    })?;
+    crate::serve::proof_against(checkpoint, index, |size, root| {
+        let entry = match r.note(index) {
+            Ok(Some(note)) => note,
+            Ok(None) => {
+                return Err(ProofRefusal::Failed(format!(
+                    "table `entries` holds no entry {index}, which the published checkpoint covers"
+                )));
+            }
+            Err(e) => return Err(down(&e)),
+        };
+        let path = urna_pg::proofs::inclusion_proof(r.client(), index, size, &entry, root)
+            .map_err(ProofRefusal::Failed)?;
+        Ok((entry, path))
+    })
 }
 
 fn read(
@@ -797,6 +915,44 @@ fn cosign_loop(config: &PgServeConfig, wake: &mpsc::Receiver<()>, state: &NodeSt
     }
 }
 
+/// The Prometheus text of a node: the SQLite `urna serve`'s metrics (this node's own intake;
+/// the published and bundle sizes are those of its bundle, with `--bundle`), then whether it
+/// sequences, whether its intake reaches the database, and its name.
+fn render_metrics(metrics: &Metrics, state: &NodeState, node: &str, inflight: usize) -> String {
+    let flag = |b: &AtomicBool| u8::from(b.load(Ordering::Relaxed));
+    let mut text = metrics.render(inflight);
+    text.push_str(&format!(
+        "# HELP urna_node_sequencing Whether this node holds the sequencer's lease (1) or not (0).\n\
+         # TYPE urna_node_sequencing gauge\n\
+         urna_node_sequencing {}\n\
+         # HELP urna_node_database_up Whether this node's intake reaches the database (1) or answers 503 (0).\n\
+         # TYPE urna_node_database_up gauge\n\
+         urna_node_database_up {}\n\
+         # HELP urna_node_info This node's name (--node), as every node's row in /v1/status names it.\n\
+         # TYPE urna_node_info gauge\n\
+         urna_node_info{{node=\"{}\"}} 1\n",
+        flag(&state.sequencing),
+        1 - flag(&state.db_down),
+        label_value(node),
+    ));
+    text
+}
+
+/// A Prometheus label value: backslash, double quote and line feed escaped (text format
+/// 0.0.4).
+fn label_value(v: &str) -> String {
+    let mut out = String::with_capacity(v.len());
+    for c in v.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// `503` while the node stops or the database is unreachable.
 fn refusing(app: &App) -> Option<Response> {
     if app.state.stopping.load(Ordering::Relaxed) {
@@ -814,38 +970,56 @@ fn refusing(app: &App) -> Option<Response> {
     None
 }
 
+/// `501` for an `urna/audit/v1` note: the audit trail is not kept on PostgreSQL yet.
+fn audit_not_implemented() -> Response {
+    error(
+        StatusCode::NOT_IMPLEMENTED,
+        "not-implemented",
+        "POST /v1/protocols with an urna/audit/v1 note: audit notes are not taken by PostgreSQL nodes yet (the audit trail's intake replays the SQLite store's audit tables, which have no PostgreSQL counterpart); nothing was stored: run the audit on a SQLite data directory",
+        None,
+    )
+}
+
+/// `PUT /v1/scans/<sha256>`: `501`. A SQLite node writes scans to its data directory; the
+/// PostgreSQL schema has no table for them yet, and a file on one node's disk would be served
+/// by neither the other nodes nor `urna publish --store`.
+async fn put_scan() -> Response {
+    error(
+        StatusCode::NOT_IMPLEMENTED,
+        "not-implemented",
+        "PUT /v1/scans/<sha256>: scans are not stored by PostgreSQL nodes yet (the database has no table for them, and a file on one node's disk would be published by neither the other nodes nor `urna publish --store`); nothing was stored",
+        Some("sha256"),
+    )
+}
+
 async fn post_protocol(State(app): State<Arc<App>>, request: Request) -> Response {
     if let Some(refused) = refusing(&app) {
         return refused;
     }
-    let (bytes, permit) =
-        match take_note(request, app.body_timeout, &app.permits, &app.metrics).await {
-            Ok(taken) => taken,
-            Err(refused) => return refused,
-        };
-    let (reply, answer) = oneshot::channel();
-    let sent = app.jobs.send(Job {
-        note: bytes.to_vec(),
-        reply,
-        permit,
-    });
-    let answer = match sent {
-        Ok(()) => answer.await.ok(),
-        Err(_) => None,
+    let submission = Submission {
+        jobs: &app.jobs,
+        permits: &app.permits,
+        body_timeout: app.body_timeout,
+        metrics: &app.metrics,
     };
-    answer_response(
-        &app.metrics,
-        answer,
-        &bytes,
-        async |index| match app.read(Read::Note(index)).await? {
-            Some(note) => {
-                String::from_utf8(note).map_err(|_| format!("entry {index} is not UTF-8"))
-            }
-            None => Err(format!("no entry {index}")),
-        },
-        |index, hash, time_ms| urna_store::log::receipt(&app.signer, index, hash, time_ms),
-    )
-    .await
+    submission
+        .post(
+            request,
+            |note| {
+                urna_model::audit::is_audit(note).then(|| {
+                    app.metrics.rejected.fetch_add(1, Ordering::Relaxed);
+                    audit_not_implemented()
+                })
+            },
+            async |index| match app.read(Read::Note(index)).await? {
+                Some(note) => {
+                    String::from_utf8(note).map_err(|_| format!("entry {index} is not UTF-8"))
+                }
+                None => Err(format!("no entry {index}")),
+            },
+            |index, hash, time_ms| urna_store::log::receipt(&app.signer, index, hash, time_ms),
+        )
+        .await
 }
 
 /// A published object: its bytes, or `404`, or `503` if the database cannot be read.
@@ -893,6 +1067,16 @@ async fn get_tile(
         return not_found(&path);
     }
     published(&path, app.read(Read::Tile(path.clone())).await)
+}
+
+async fn get_proof(
+    State(app): State<Arc<App>>,
+    index: Result<UrlPath<String>, PathRejection>,
+) -> Response {
+    match proof_index(index) {
+        Ok(index) => proof_response(app.proof(index).await),
+        Err(refused) => proof_response(Err(refused)),
+    }
 }
 
 async fn get_status(State(app): State<Arc<App>>) -> Response {
@@ -965,13 +1149,19 @@ async fn get_bundle_index(State(app): State<Arc<App>>, headers: HeaderMap) -> Re
 fn router(app: Arc<App>) -> Router {
     let routes = Router::new()
         .route("/v1/protocols", post(post_protocol))
+        .route("/v1/proof/{index}", get(get_proof))
+        .route("/v1/scans/{sha256}", put(put_scan))
         .route("/v1/status", get(get_status))
+        .route("/v1/openapi.json", get(crate::serve::get_openapi))
         .route("/healthz", get(healthz));
+    // `method_not_allowed_fallback` comes last: it applies to the routes added before it.
+    let refuse_method = crate::serve::method_not_allowed;
     if app.files.is_some() {
         return routes
             .route("/checkpoint", get(get_bundle_checkpoint))
             .route("/", get(get_bundle_index))
             .route("/{*path}", get(get_bundle_file))
+            .method_not_allowed_fallback(refuse_method)
             .with_state(app);
     }
     routes
@@ -983,10 +1173,35 @@ fn router(app: Arc<App>) -> Router {
                 StatusCode::NOT_FOUND,
                 "not-found",
                 &format!(
-                    "/{path} is not served by this PostgreSQL node: it serves POST /v1/protocols, GET /checkpoint, /tile/…, /v1/status and /healthz (start it with --bundle DIR to serve the results, or write the bundle with `urna publish --store`)"
+                    "/{path} is not served by this PostgreSQL node: it serves POST /v1/protocols, GET /checkpoint, /tile/…, /v1/proof/…, /v1/status, /v1/openapi.json and /healthz (start it with --bundle DIR to serve the results, or write the bundle with `urna publish --store`)"
                 ),
                 None,
             )
         })
+        .method_not_allowed_fallback(refuse_method)
         .with_state(app)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_node_name_is_escaped_as_a_prometheus_label_value() {
+        assert_eq!(label_value("node-a"), "node-a");
+        assert_eq!(label_value("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+        let state = NodeState::default();
+        state.sequencing.store(true, Ordering::Relaxed);
+        let text = render_metrics(&Metrics::default(), &state, "x\"y", 3);
+        assert!(text.contains("urna_intake_inflight 3\n"), "{text}");
+        assert!(text.contains("urna_node_sequencing 1\n"), "{text}");
+        assert!(text.contains("urna_node_database_up 1\n"), "{text}");
+        assert!(
+            text.contains("urna_node_info{node=\"x\\\"y\"} 1\n"),
+            "{text}"
+        );
+        state.db_down.store(true, Ordering::Relaxed);
+        let text = render_metrics(&Metrics::default(), &state, "x", 0);
+        assert!(text.contains("urna_node_database_up 0\n"), "{text}");
+    }
 }

@@ -198,7 +198,7 @@ pub(crate) struct Metrics {
 impl Metrics {
     /// The text exposition; `inflight` is the number of notes taken for intake and not yet
     /// answered.
-    fn render(&self, inflight: usize) -> String {
+    pub(crate) fn render(&self, inflight: usize) -> String {
         let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
         format!(
             "# HELP urna_intake_total Notes answered by intake, by outcome.\n\
@@ -415,36 +415,71 @@ async fn post_protocol(State(app): State<Arc<App>>, request: Request) -> Respons
     if let Some(refused) = stopping(&app) {
         return refused;
     }
-    let (bytes, permit) =
-        match take_note(request, app.body_timeout, &app.permits, &app.metrics).await {
-            Ok(taken) => taken,
-            Err(refused) => return refused,
-        };
-    let (reply, answer) = oneshot::channel();
-    let sent = app.jobs.send(Job {
-        note: bytes.to_vec(),
-        reply,
-        permit,
-    });
-    let answer = match sent {
-        Ok(()) => answer.await.ok(),
-        Err(_) => None,
+    let submission = Submission {
+        jobs: &app.jobs,
+        permits: &app.permits,
+        body_timeout: app.body_timeout,
+        metrics: &app.metrics,
     };
-    answer_response(
-        &app.metrics,
-        answer,
-        &bytes,
-        async |index| stored_note(&app.data, index).await,
-        |index, hash, time_ms| app.log.receipt(index, hash, time_ms),
-    )
-    .await
+    submission
+        .post(
+            request,
+            |_| None,
+            async |index| stored_note(&app.data, index).await,
+            |index, hash, time_ms| app.log.receipt(index, hash, time_ms),
+        )
+        .await
+}
+
+/// The intake queue and bound of an engine's handlers: what `POST /v1/protocols` shares
+/// between the SQLite `urna serve` and a PostgreSQL node ([`crate::pg_serve`]).
+pub(crate) struct Submission<'a> {
+    pub(crate) jobs: &'a mpsc::Sender<Job>,
+    pub(crate) permits: &'a Arc<Semaphore>,
+    pub(crate) body_timeout: Duration,
+    pub(crate) metrics: &'a Metrics,
+}
+
+impl Submission<'_> {
+    /// `POST /v1/protocols` once the engine's own refusals (stopping, store down) are passed:
+    /// the body and a place in the intake bound ([`take_note`]); `screen`, the engine's answer
+    /// to a note it does not take (`None`: it takes it); the note through the queue to the
+    /// store thread; and the answer ([`answer_response`]), with the engine's read of a held
+    /// note (`held`) and its receipt (`receipt`).
+    pub(crate) async fn post(
+        self,
+        request: Request,
+        screen: impl FnOnce(&[u8]) -> Option<Response>,
+        held: impl AsyncFnOnce(u64) -> Result<String, String>,
+        receipt: impl FnOnce(u64, &[u8; 32], u64) -> Vec<u8>,
+    ) -> Response {
+        let (bytes, permit) =
+            match take_note(request, self.body_timeout, self.permits, self.metrics).await {
+                Ok(taken) => taken,
+                Err(refused) => return refused,
+            };
+        if let Some(refused) = screen(&bytes) {
+            return refused;
+        }
+        let (reply, answer) = oneshot::channel();
+        let sent = self.jobs.send(Job {
+            note: bytes.to_vec(),
+            reply,
+            permit,
+        });
+        let answer = match sent {
+            Ok(()) => answer.await.ok(),
+            Err(_) => None,
+        };
+        answer_response(self.metrics, answer, &bytes, held, receipt).await
+    }
 }
 
 /// The front of `POST /v1/protocols`: the body (refused if declared or found too large, or
 /// too slow) and then a place in the intake bound (`503` with `Retry-After` past it). The
 /// body is read before a permit is taken: the permits bound the notes waiting for intake, and
 /// a slow sender holding one would refuse others' submissions.
-pub(crate) async fn take_note(
+async fn take_note(
     request: Request,
     body_timeout: Duration,
     permits: &Arc<Semaphore>,
@@ -473,7 +508,7 @@ pub(crate) async fn take_note(
 /// note was committed): a refusal with its status and code, or `201`/`200` with the log's
 /// signed receipt, made by `receipt`. A duplicate of the same text under other bytes carries
 /// the stored note, read by `held`.
-pub(crate) async fn answer_response(
+async fn answer_response(
     m: &Metrics,
     answer: Option<Answer>,
     bytes: &[u8],
@@ -1002,9 +1037,10 @@ impl FileCache {
     }
 }
 
-/// An inclusion proof of entry `index` against the published checkpoint.
+/// An inclusion proof of entry `index` against the published checkpoint: the body of
+/// `GET /v1/proof/<index>` on both engines ([`crate::pg_serve`] answers it from table `tiles`).
 #[derive(Serialize)]
-struct ProofBody {
+pub(crate) struct ProofBody {
     index: u64,
     tree_size: u64,
     /// The published checkpoint the proof is against (signed note text).
@@ -1017,29 +1053,71 @@ struct ProofBody {
     proof: Vec<String>,
 }
 
-async fn get_proof(
-    State(app): State<Arc<App>>,
-    index: Result<UrlPath<String>, PathRejection>,
-) -> Response {
-    let index = index.map(|UrlPath(i)| i).unwrap_or_default();
-    let index = match index.parse::<u64>() {
-        Ok(i) if index == i.to_string() => i,
-        _ => {
-            return error(
+/// Why `GET /v1/proof/<index>` gives no proof.
+#[derive(Debug)]
+pub(crate) enum ProofRefusal {
+    /// Not an entry index (the path segment as sent): `400`.
+    BadIndex(String),
+    /// No checkpoint is published yet: `503`.
+    NotPublished,
+    /// The entry is beyond the published checkpoint of `size` entries: `404`.
+    NotInCheckpoint { index: u64, size: u64 },
+    /// The store cannot be read now (the database unreachable): `503`.
+    Unavailable(String),
+    /// A tile or an entry is missing or wrong: `500`.
+    Failed(String),
+}
+
+impl ProofRefusal {
+    fn response(self) -> Response {
+        match self {
+            Self::BadIndex(index) => error(
                 StatusCode::BAD_REQUEST,
                 "bad-index",
                 &format!(
                     "{index:?} is not an entry index (a decimal number without leading zeros)"
                 ),
                 Some("index"),
-            );
+            ),
+            Self::NotPublished => unavailable(
+                "not-published",
+                "nothing is published yet: no checkpoint has been cosigned",
+            ),
+            Self::NotInCheckpoint { index, size } => error(
+                StatusCode::NOT_FOUND,
+                "not-in-checkpoint",
+                &format!("entry {index} is not in the published checkpoint of {size} entries"),
+                Some("index"),
+            ),
+            Self::Unavailable(why) => unavailable(
+                "database-unavailable",
+                &format!("the proof could not be read from the database: {why}"),
+            ),
+            Self::Failed(why) => error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "proof-failed",
+                &why,
+                None,
+            ),
         }
-    };
-    let log = Arc::clone(&app.log);
-    let current = app.bundle.join("current");
-    let answer = tokio::task::spawn_blocking(move || proof_of(&log, &current, index)).await;
+    }
+}
+
+/// The index of `GET /v1/proof/<index>`: a decimal number without leading zeros.
+pub(crate) fn proof_index(
+    index: Result<UrlPath<String>, PathRejection>,
+) -> Result<u64, ProofRefusal> {
+    let index = index.map(|UrlPath(i)| i).unwrap_or_default();
+    match index.parse::<u64>() {
+        Ok(i) if index == i.to_string() => Ok(i),
+        _ => Err(ProofRefusal::BadIndex(index)),
+    }
+}
+
+/// The answer to `GET /v1/proof/<index>` once computed.
+pub(crate) fn proof_response(answer: Result<ProofBody, ProofRefusal>) -> Response {
     match answer {
-        Ok(Ok(body)) => (
+        Ok(body) => (
             [
                 (header::CONTENT_TYPE, JSON),
                 (header::CACHE_CONTROL, "no-cache"),
@@ -1047,61 +1125,79 @@ async fn get_proof(
             serde_json::to_vec(&body).unwrap_or_default(),
         )
             .into_response(),
-        Ok(Err(r)) => *r,
-        Err(e) => error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "proof-failed",
-            &e.to_string(),
-            None,
-        ),
+        Err(refusal) => refusal.response(),
     }
 }
 
-fn proof_of(log: &PublicLog, current: &Path, index: u64) -> Result<ProofBody, Box<Response>> {
+/// The proof of entry `index` against the published `checkpoint` (`None`: nothing published),
+/// whichever engine stores the log: `read` gives the entry's note bytes and its inclusion path,
+/// given the checkpoint's size and root.
+pub(crate) fn proof_against(
+    checkpoint: Option<Vec<u8>>,
+    index: u64,
+    read: impl FnOnce(u64, &urna_tlog::Hash) -> Result<(Vec<u8>, Vec<urna_tlog::Hash>), ProofRefusal>,
+) -> Result<ProofBody, ProofRefusal> {
     use base64::Engine as _;
-    let checkpoint = std::fs::read(current.join("checkpoint")).map_err(|_| {
-        Box::new(unavailable(
-            "not-published",
-            "nothing is published yet: no checkpoint has been cosigned",
-        ))
-    })?;
-    let size = urna_store::log::checkpoint_size(&checkpoint).unwrap_or(0);
+    let checkpoint = checkpoint.ok_or(ProofRefusal::NotPublished)?;
+    let parsed = urna_model::note::Note::parse(&checkpoint)
+        .ok()
+        .and_then(|n| urna_tlog::Checkpoint::parse_text(n.text()).ok());
+    let size = parsed.as_ref().map_or(0, |c| c.size.0);
     if index >= size {
-        return Err(Box::new(error(
-            StatusCode::NOT_FOUND,
-            "not-in-checkpoint",
-            &format!("entry {index} is not in the published checkpoint of {size} entries"),
-            Some("index"),
-        )));
+        return Err(ProofRefusal::NotInCheckpoint { index, size });
     }
-    let failed = |what: String| {
-        Box::new(error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "proof-failed",
-            &what,
-            None,
-        ))
-    };
-    let width = u16::try_from((size - index / 256 * 256).min(256)).unwrap_or(256);
-    let tile = Tile::entries(index / 256, width).map_err(|e| failed(e.to_string()))?;
-    let bundle = std::fs::read(current.join(tile.path()))
-        .map_err(|e| failed(format!("{}: {e}", tile.path())))?;
-    let entries = urna_tlog::tile::decode_entries(&bundle, width)
-        .map_err(|e| failed(format!("{}: {e}", tile.path())))?;
-    let entry = entries
-        .get(usize::try_from(index % 256).unwrap_or(usize::MAX))
-        .ok_or_else(|| failed(format!("{}: entry {index} missing", tile.path())))?;
-    let proof = log
-        .inclusion_proof(index, size)
-        .map_err(|e| failed(e.to_string()))?;
+    let root = parsed.map(|c| c.root).unwrap_or_default();
+    let (entry, proof) = read(size, &root)?;
     let b64 = base64::engine::general_purpose::STANDARD;
     Ok(ProofBody {
         index,
         tree_size: size,
         checkpoint: String::from_utf8_lossy(&checkpoint).into_owned(),
-        entry: String::from_utf8_lossy(entry).into_owned(),
-        entry_sha256: hex(&sha256(entry)),
+        entry: String::from_utf8_lossy(&entry).into_owned(),
+        entry_sha256: hex(&sha256(&entry)),
         proof: proof.iter().map(|h| b64.encode(h.0)).collect(),
+    })
+}
+
+async fn get_proof(
+    State(app): State<Arc<App>>,
+    index: Result<UrlPath<String>, PathRejection>,
+) -> Response {
+    let index = match proof_index(index) {
+        Ok(index) => index,
+        Err(refused) => return refused.response(),
+    };
+    let log = Arc::clone(&app.log);
+    let current = app.bundle.join("current");
+    let answer = tokio::task::spawn_blocking(move || proof_of(&log, &current, index)).await;
+    match answer {
+        Ok(answer) => proof_response(answer),
+        Err(e) => ProofRefusal::Failed(e.to_string()).response(),
+    }
+}
+
+/// The proof from the live bundle generation's checkpoint and entry tile, and the data
+/// directory's tiles.
+fn proof_of(log: &PublicLog, current: &Path, index: u64) -> Result<ProofBody, ProofRefusal> {
+    let checkpoint = std::fs::read(current.join("checkpoint")).ok();
+    let failed = ProofRefusal::Failed;
+    proof_against(checkpoint, index, |size, _| {
+        let entry = {
+            let width = u16::try_from((size - index / 256 * 256).min(256)).unwrap_or(256);
+            let tile = Tile::entries(index / 256, width).map_err(|e| failed(e.to_string()))?;
+            let bundle = std::fs::read(current.join(tile.path()))
+                .map_err(|e| failed(format!("{}: {e}", tile.path())))?;
+            let entries = urna_tlog::tile::decode_entries(&bundle, width)
+                .map_err(|e| failed(format!("{}: {e}", tile.path())))?;
+            entries
+                .get(usize::try_from(index % 256).unwrap_or(usize::MAX))
+                .map(|e| e.to_vec())
+                .ok_or_else(|| failed(format!("{}: entry {index} missing", tile.path())))?
+        };
+        let proof = log
+            .inclusion_proof(index, size)
+            .map_err(|e| failed(e.to_string()))?;
+        Ok((entry, proof))
     })
 }
 
@@ -1127,30 +1223,38 @@ fn router(app: Arc<App>) -> Router {
         .route("/v1/proof/{index}", get(get_proof))
         .route("/v1/scans/{sha256}", put(put_scan))
         .route("/healthz", get(healthz))
-        .route(
-            "/v1/openapi.json",
-            get(|| async { ([(header::CONTENT_TYPE, JSON)], OPENAPI) }),
-        )
+        .route("/v1/openapi.json", get(get_openapi))
         .route("/checkpoint", get(get_checkpoint))
         .route("/", get(get_index))
         .route("/{*path}", get(get_public))
-        .method_not_allowed_fallback(|| async {
-            error(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "method-not-allowed",
-                "only POST /v1/protocols and PUT /v1/scans/<sha256> write; everything else is read with GET or HEAD",
-                None,
-            )
-        })
+        .method_not_allowed_fallback(method_not_allowed)
         .with_state(app)
 }
 
-/// The metrics router (served on its own listener, so it can stay private).
-fn metrics_router(metrics: Arc<Metrics>, permits: Arc<Semaphore>, bound: usize) -> Router {
+/// `GET /v1/openapi.json`: [`OPENAPI`].
+pub(crate) async fn get_openapi() -> Response {
+    ([(header::CONTENT_TYPE, JSON)], OPENAPI).into_response()
+}
+
+/// `405` for a method a path does not take.
+pub(crate) async fn method_not_allowed() -> Response {
+    error(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method-not-allowed",
+        "only POST /v1/protocols and PUT /v1/scans/<sha256> write; everything else is read with GET or HEAD",
+        None,
+    )
+}
+
+/// The metrics router (served on its own listener, so it can stay private): `render` gives
+/// the text at each scrape.
+pub(crate) fn metrics_router(
+    render: impl Fn() -> String + Clone + Send + Sync + 'static,
+) -> Router {
     Router::new().route(
         "/metrics",
         get(move || {
-            let text = metrics.render(bound.saturating_sub(permits.available_permits()));
+            let text = render();
             async move {
                 (
                     [(
@@ -1284,7 +1388,10 @@ pub fn run(
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let header_timeout = config.header_timeout;
         if let Some(l) = metrics_listener {
-            let router = metrics_router(Arc::clone(&metrics), Arc::clone(&permits), bound);
+            let (metrics, permits) = (Arc::clone(&metrics), Arc::clone(&permits));
+            let router = metrics_router(move || {
+                metrics.render(bound.saturating_sub(permits.available_permits()))
+            });
             let mut rx = stop_rx.clone();
             let limits = ConnLimits {
                 max_connections: METRICS_CONNECTIONS,

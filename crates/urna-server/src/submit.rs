@@ -448,19 +448,23 @@ impl SubmitClient {
                 },
                 retry_after,
             },
-            400..=499 => Attempt::Final(Err(match serde_json::from_slice::<ErrorJson>(&body) {
-                Ok(e) => SubmitError::Refused {
-                    status,
-                    code: e.error.code,
-                    message: e.error.message,
-                    field: e.error.field,
-                },
-                Err(_) => SubmitError::Unexpected(format!(
-                    "{} answered {status} without an urna error body (is it an `urna serve`?): {}",
-                    self.url,
-                    quote(&body)
-                )),
-            })),
+            // 501: a write this server's engine does not take (a PostgreSQL node and an audit
+            // note): final like a refusal, its code and message shown.
+            400..=499 | 501 => {
+                Attempt::Final(Err(match serde_json::from_slice::<ErrorJson>(&body) {
+                    Ok(e) => SubmitError::Refused {
+                        status,
+                        code: e.error.code,
+                        message: e.error.message,
+                        field: e.error.field,
+                    },
+                    Err(_) => SubmitError::Unexpected(format!(
+                        "{} answered {status} without an urna error body (is it an `urna serve`?): {}",
+                        self.url,
+                        quote(&body)
+                    )),
+                }))
+            }
             _ => Attempt::Final(Err(SubmitError::Unexpected(format!(
                 "{} answered {status}, which the intake never sends: {}",
                 self.url,

@@ -24,6 +24,7 @@ mod nginx;
 mod open_lists;
 mod openapi;
 mod pg_cluster;
+mod pg_node;
 mod pg_publish;
 mod pg_revocations;
 mod pg_serve_bundle;

@@ -193,6 +193,34 @@ pub(crate) fn init_store(
     (out, signer)
 }
 
+/// Waits until the sequencer has signed every stored entry and `until` holds of the database's
+/// view of the cluster (e.g. a published size), and returns that view; fails after 90 s naming
+/// `what`, the sizes and the nodes' `log`.
+pub(crate) fn wait_signed(
+    url: &str,
+    log: &Mutex<String>,
+    what: &str,
+    until: impl Fn(&urna_pg::nodes::Cluster) -> bool,
+) -> urna_pg::nodes::Cluster {
+    let mut admin = urna_pg::connect(url).unwrap();
+    let t = Instant::now();
+    loop {
+        let c = urna_pg::nodes::cluster(&mut admin).unwrap();
+        if c.signed == c.entries && until(&c) {
+            return c;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(90),
+            "{what}: {} entries, {} signed, {:?} published after 90 s:\n{}",
+            c.entries,
+            c.signed,
+            c.published,
+            log.lock().unwrap()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// One HTTP/1.1 request on a new connection; `None` if the node is unreachable or the
 /// connection breaks (a killed node), so the caller tries again.
 fn http(addr: SocketAddr, method: &str, path: &str, body: &[u8]) -> Option<(u16, Vec<u8>)> {

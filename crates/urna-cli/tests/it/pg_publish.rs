@@ -8,9 +8,8 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
-use crate::pg_cluster::{Cluster, free_addr, init_store, sim};
+use crate::pg_cluster::{Cluster, free_addr, init_store, sim, wait_signed};
 use crate::{p, run, urna};
 use urna_testkit::pg::PgServer;
 
@@ -93,22 +92,8 @@ fn pg_publish_writes_a_bundle_urna_verify_accepts_and_refuses_a_database_edited_
         assert!(out.contains(", 0 refused"), "{out}");
     }
     // Until the sequencer has signed every entry.
+    let entries = wait_signed(&url, &log, "every entry signed", |c| c.entries > 1).entries;
     let mut admin = urna_pg::connect(&url).unwrap();
-    let t = Instant::now();
-    let entries = loop {
-        let c = urna_pg::nodes::cluster(&mut admin).unwrap();
-        if c.entries > 1 && c.signed == c.entries {
-            break c.entries;
-        }
-        assert!(
-            t.elapsed() < Duration::from_secs(60),
-            "the sequencer signed {} of {} entries in a minute:\n{}",
-            c.signed,
-            c.entries,
-            log.lock().unwrap()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    };
     node.stop();
     let protocols = 300;
     assert!(entries > protocols && entries < 512, "{entries} entries");

@@ -9,14 +9,13 @@
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
 use urna_model::definition::Election;
 use urna_model::intake::check;
 use urna_model::note::{Note, NoteSigner};
 use urna_model::pack::PackReader;
 
-use crate::pg_cluster::{Cluster, free_addr, init_store, sim};
+use crate::pg_cluster::{Cluster, free_addr, init_store, sim, wait_signed};
 use crate::{p, run, urna};
 use urna_testkit::pg::PgServer;
 
@@ -177,23 +176,8 @@ fn a_revocation_on_postgresql_refuses_the_lost_key_counts_the_replacement_and_ve
 
     // Until the sequencer has signed every entry: genesis, 18 protocols, 2 revocations, 1.
     let entries = 1 + 18 + 2 + 1;
-    let mut admin = urna_pg::connect(&url).unwrap();
-    let t = Instant::now();
-    loop {
-        let c = urna_pg::nodes::cluster(&mut admin).unwrap();
-        if c.signed == entries {
-            assert_eq!(c.entries, entries);
-            break;
-        }
-        assert!(
-            t.elapsed() < Duration::from_secs(60),
-            "the sequencer signed {} of {} entries in a minute:\n{}",
-            c.signed,
-            c.entries,
-            log.lock().unwrap()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let c = wait_signed(&url, &log, "every entry signed", |c| c.signed == entries);
+    assert_eq!(c.entries, entries);
     node.stop();
 
     // Published from the database and verified: the replay reaches the node's verdicts.

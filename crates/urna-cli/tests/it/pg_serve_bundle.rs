@@ -57,6 +57,21 @@ fn every_pg_node_with_a_bundle_serves_the_published_results_and_urna_verify_acce
     // Intake still answers on the same paths beside the bundle.
     assert_eq!(get(&a, "/healthz").status, 200);
     assert_eq!(get(&b, "/v1/status").status, 200);
+    // The OpenAPI document and the proofs' route beside the bundle's files, not shadowed by
+    // them; a method no path takes is refused with the SQLite server's JSON body.
+    let doc = get(&a, "/v1/openapi.json");
+    assert_eq!(doc.status, 200);
+    assert_eq!(doc.body, urna_server::serve::OPENAPI.as_bytes());
+    assert_eq!(
+        get(&b, "/v1/proof/abc").json()["error"]["code"],
+        "bad-index"
+    );
+    let req = format!(
+        "DELETE /v1/results.json HTTP/1.1\r\nHost: {a}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    );
+    let r = crate::server::raw(&a, req.as_bytes());
+    assert_eq!(r.status, 405);
+    assert_eq!(r.json()["error"]["code"], "method-not-allowed");
 
     for pack in ["protocols.notes", "amendments.notes"] {
         let out = run(

@@ -23,12 +23,16 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use base64::Engine as _;
 use urna_model::note::Note;
 use urna_model::pack::{PackReader, write_note};
+use urna_tlog::checkpoint::Checkpoint;
 use urna_tlog::cosignature::CosignatureVerifier;
+use urna_tlog::hash::{Hash, LeafIndex, TreeSize, leaf_hash};
+use urna_tlog::proof::verify_inclusion;
 
 use crate::log_story::start_witness_on;
-use crate::pg_cluster::{Cluster, free_addr, init_store, sim};
+use crate::pg_cluster::{Cluster, free_addr, init_store, sim, wait_signed};
 use crate::{p, run, urna};
 use urna_testkit::pg::PgServer;
 
@@ -62,23 +66,10 @@ fn published(url: &str) -> Option<(Vec<u8>, u64)> {
 
 /// Waits until every stored entry is signed and `until(signed, published)` holds.
 fn wait(url: &str, log: &Mutex<String>, what: &str, until: impl Fn(u64, u64) -> bool) -> u64 {
-    let mut admin = urna_pg::connect(url).unwrap();
-    let t = Instant::now();
-    loop {
-        let c = urna_pg::nodes::cluster(&mut admin).unwrap();
-        let published = published(url).map_or(0, |(_, s)| s);
-        if c.signed == c.entries && until(c.signed, published) {
-            return c.signed;
-        }
-        assert!(
-            t.elapsed() < Duration::from_secs(90),
-            "{what}: {} entries, {} signed, {published} published after 90 s:\n{}",
-            c.entries,
-            c.signed,
-            log.lock().unwrap()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_signed(url, log, what, |c| {
+        until(c.signed, published(url).map_or(0, |(_, s)| s))
+    })
+    .signed
 }
 
 #[test]
@@ -342,6 +333,39 @@ fn pg_witnesses_cosign_the_log_through_a_failover_and_publication_lags_while_one
     assert!(
         out.contains("\nVERIFIED") && out.contains("2 of 2") && out.contains("201 entries"),
         "{out}"
+    );
+    // Inclusion proofs are against the published checkpoint too, from the tiles of its size
+    // (kept beside the newer ones): an entry it covers is proved to its root; a newer entry
+    // is not in it yet.
+    let (note, _) = published(&url).unwrap();
+    let body = http_get(node_addrs[alive], "/v1/proof/200");
+    let doc: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(doc["tree_size"].as_u64(), Some(201), "{doc}");
+    assert_eq!(
+        doc["checkpoint"].as_str().map(str::as_bytes),
+        Some(&note[..])
+    );
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let path: Vec<Hash> = doc["proof"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| Hash(b64.decode(h.as_str().unwrap()).unwrap().try_into().unwrap()))
+        .collect();
+    let checkpoint = Checkpoint::parse_text(Note::parse(&note).unwrap().text()).unwrap();
+    verify_inclusion(
+        LeafIndex(200),
+        TreeSize(201),
+        &leaf_hash(doc["entry"].as_str().unwrap().as_bytes()),
+        &path,
+        &checkpoint.root,
+    )
+    .unwrap();
+    let body = http_get(node_addrs[alive], &format!("/v1/proof/{}", signed - 1));
+    let text = String::from_utf8_lossy(&body);
+    assert!(
+        text.contains("not-in-checkpoint") && text.contains("checkpoint of 201 entries"),
+        "{text}"
     );
 
     // 5. The witness comes back with its state: the node publishes again by itself.
