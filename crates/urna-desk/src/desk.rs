@@ -1480,14 +1480,19 @@ impl Desk {
     /// log refused can only be entered again (`reenter`): keeping an entry would sign the
     /// numbers the log refused. A reason is required and logged, with the log's.
     ///
+    /// `seen` is the round whose entries the coordinator was shown ([`Desk::protocol`]): a
+    /// decision on a round that is no longer the protocol's (new entries ordered meanwhile,
+    /// the request sent again) is refused, so it never signs entries nobody compared with
+    /// the paper.
+    ///
     /// # Errors
-    /// [`Refusal`] for other roles, a protocol neither in difference nor refused, an empty
-    /// reason.
+    /// [`Refusal`] for other roles, a protocol neither in difference nor refused, a round
+    /// other than the current one (`409 stale`), an empty reason.
     pub fn resolve(
         &self,
         s: &Session,
-        contest: &str,
-        station: &str,
+        (contest, station): (&str, &str),
+        seen: i64,
         action: &str,
         reason: &str,
     ) -> Result<Value, Refusal> {
@@ -1535,6 +1540,9 @@ impl Desk {
                 ));
             }
         };
+        if seen != round {
+            return Err(stale_round(&subject, seen, round));
+        }
         let state = match action {
             "keep-1" | "keep-2" => {
                 let slot: i64 = if action == "keep-1" { 1 } else { 2 };
@@ -1722,6 +1730,17 @@ impl Desk {
         tx.commit()?;
         Ok(())
     }
+}
+
+/// A coordinator's decision made on round `seen` of `subject`, which is at round `now`.
+pub(super) fn stale_round(subject: &str, seen: i64, now: i64) -> Refusal {
+    Refusal::new(
+        409,
+        "stale",
+        format!(
+            "field `round`: the decision was made on round {seen}, but {subject} is at round {now} now; look at its entries again"
+        ),
+    )
 }
 
 /// A typist's entry in one round of a protocol or of a hand count.

@@ -14,13 +14,14 @@
 //! POST /api/entries/<id>/finish                   {csrf}                        typist
 //! GET  /api/differences                                                         coordinator
 //! GET  /api/protocols/<contest>/<station>         both entries side by side     coordinator
-//! POST /api/protocols/<contest>/<station>/resolve {csrf, action, reason}        coordinator
+//! POST /api/protocols/<contest>/<station>/resolve {csrf, round, action, reason} coordinator
 //! GET  /api/progress                              counts by state (JSON)
 //! POST /api/scans/<contest>/<station>             the file's bytes; CSRF token in the
 //!                                                 `X-CSRF-Token` header   typist, coordinator
 //! GET  /api/scans/<sha256>                        a kept scan
 //! GET  /api/quarantine                            quarantined protocols, decisions  coordinator
-//! POST /api/decisions                             {csrf, contest, station, decision, reason}  coordinator
+//! POST /api/decisions                             {csrf, contest, station, entry, decision,
+//!                                                 reason}  coordinator
 //! GET|POST /api/audit/…                           audit hand counts ([`crate::desk::audit::route`])
 //! ```
 //!
@@ -335,12 +336,16 @@ struct DecisionRequest {
     station: String,
     decision: String,
     reason: String,
+    /// The quarantined note decided on, `sha256:<hex>` as `/api/quarantine` names it.
+    entry: String,
 }
 
 #[derive(Deserialize)]
 struct Resolve {
     action: String,
     reason: String,
+    /// The round whose entries the coordinator saw.
+    round: i64,
 }
 
 fn parse<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, Refusal> {
@@ -502,11 +507,17 @@ fn route(
         ["api", "entries", id, "finish"] => none(desk.finish(s, entry_id(id)?)?),
         ["api", "decisions"] => {
             let d: DecisionRequest = parse(body)?;
-            none(desk.decide(s, &d.contest, &d.station, &d.decision, &d.reason)?)
+            none(desk.decide(
+                s,
+                (&d.contest, &d.station),
+                &d.entry,
+                &d.decision,
+                &d.reason,
+            )?)
         }
         ["api", "protocols", contest, station, "resolve"] => {
             let r: Resolve = parse(body)?;
-            none(desk.resolve(s, contest, station, &r.action, &r.reason)?)
+            none(desk.resolve(s, (contest, station), r.round, &r.action, &r.reason)?)
         }
         _ => Err(not_found(path)),
     }

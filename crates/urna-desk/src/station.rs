@@ -53,21 +53,24 @@ pub fn deliver_queue(desk: &Desk, client: &SubmitClient) -> Result<Pass, Refusal
     // not answer), so the board's next signature and `urna submit --queue` can take it meanwhile.
     let pending: Vec<Queued> = {
         let queue = open_queue(dir).map_err(queue_error)?;
-        queue
-            .pending()
-            .map_err(queue_error)?
-            .iter()
-            .map(|q| {
-                let note = q.read()?;
-                let scan = queue.scan_of(&note);
-                Ok(Queued {
-                    hash: q.hash,
-                    note,
-                    scan,
-                })
-            })
-            .collect::<Result<_, _>>()
-            .map_err(queue_error)?
+        let mut pending = Vec::new();
+        for q in queue.pending().map_err(queue_error)? {
+            // A file that cannot be read, or is not the note its name says (edited, or copied
+            // in by hand under another name), is left where it is and said on every pass, as
+            // `urna submit --queue` does: it must not hold up the notes queued beside it.
+            match q.read() {
+                Ok(note) => {
+                    let scan = queue.scan_of(&note);
+                    pending.push(Queued {
+                        hash: q.hash,
+                        note,
+                        scan,
+                    });
+                }
+                Err(e) => eprintln!("urna station: delivery: the queue: {e}"),
+            }
+        }
+        pending
     };
     let signed = desk.undelivered()?;
     let mut pass = Pass::default();

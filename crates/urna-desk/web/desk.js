@@ -281,6 +281,8 @@ async function resolve(action) {
   try {
     const path = diff.api || `/api/protocols/${encodeURIComponent(diff.contest)}/${encodeURIComponent(diff.station)}`;
     const r = await api("POST", `${path}/resolve`, {
+      // The round shown: a decision on entries replaced meanwhile is refused, not applied to the new ones.
+      round: diff.round,
       action,
       reason: $("#diff-reason").value,
     });
@@ -338,7 +340,7 @@ async function loadQuarantine() {
 
 async function decide(x, decision, reason) {
   try {
-    const r = await api("POST", "/api/decisions", { contest: x.contest, station: x.station, decision, reason });
+    const r = await api("POST", "/api/decisions", { contest: x.contest, station: x.station, entry: x.entry, decision, reason });
     say(t("quar.done", { station: x.station, decision: t("decision." + r.decision) }));
     await loadQuarantine();
   } catch (e) {

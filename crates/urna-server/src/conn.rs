@@ -14,6 +14,9 @@
 //! - **Answer timeout.** A connection whose client reads nothing of an answer for the same
 //!   [`ConnLimits::header_timeout`] is closed ([`crate::deadline`]): a client that asks for a
 //!   large file and never reads it does not keep its slot.
+//! - **Head size.** A request head is at most [`MAX_HEAD_BYTES`] (hyper's read buffer);
+//!   a larger one is answered `431`, so a connection's memory does not grow with what a
+//!   client sends.
 //! - **Connection bound.** At most [`ConnLimits::max_connections`] connections are open at
 //!   once. At the bound the accept loop stops accepting: new connections wait in the
 //!   kernel's listen backlog, where they cost the process no file, and are taken in order as
@@ -44,6 +47,13 @@ use tokio::sync::{Semaphore, watch};
 
 /// Default [`ConnLimits::header_timeout`]: as long as `urna serve`'s body timeout.
 pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Largest request head (request line and headers) a connection may buffer. hyper's default
+/// lets each connection grow its read buffer to about 400 KiB, which a client fills with one
+/// long header and holds for the header timeout: at the connection bound (up to 16,384) that
+/// is gigabytes the clients choose. urna's clients send a few hundred bytes (the desk's
+/// browsers: a cookie and the usual headers, a few KiB); a head over this is answered `431`.
+pub const MAX_HEAD_BYTES: usize = 16 * 1024;
 
 /// How long the accept loop waits after an accept error other than a client's reset (the
 /// process or system out of files or memory) before it tries again.
@@ -227,6 +237,7 @@ pub async fn serve_files_with(
     builder
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_timeout)
+        .max_buf_size(MAX_HEAD_BYTES)
         .keep_alive(true);
     let mut shutdown = std::pin::pin!(shutdown);
     let mut last_error: Option<String> = None;

@@ -624,7 +624,7 @@ fn desk_in_the_browser_a_quarantined_protocol_is_recounted() {
     let path = format!("/api/protocols/{}/{station}", urna_sim::CONTEST_ID);
     cim.post(
         &format!("{path}/resolve"),
-        json!({"action": "keep-1", "reason": "the paper protocol says 9"}),
+        json!({"action": "keep-1", "reason": "the paper protocol says 9", "round": 1}),
     );
     cim.wait("the log quarantines the protocol", &path, |v| {
         v["why"] == json!("quarantined")

@@ -290,7 +290,7 @@ fn audit_counts_keyed_twice_at_the_desk_reach_the_log_and_the_verdict() {
     assert_eq!(view["differing"].as_array().unwrap().len(), 1, "{view}");
     let r = cim.post(
         &format!("/api/audit/counts/{}/{two}/resolve", urna_sim::CONTEST_ID),
-        json!({"action": "keep-2", "reason": "the tally sheet agrees with entry 2"}),
+        json!({"action": "keep-2", "reason": "the tally sheet agrees with entry 2", "round": 1}),
     );
     assert_eq!(r["state"], json!("signed"));
 

@@ -948,16 +948,17 @@ impl Desk {
 
     /// The coordinator resolves a hand count in difference: `keep-1` or `keep-2` signs that
     /// entry with the audit key; `reenter` discards both and opens a new round. A reason is
-    /// required and logged.
+    /// required and logged. `seen` is the round whose entries the coordinator was shown: a
+    /// decision on another round is refused, as for a protocol ([`Desk::resolve`]).
     ///
     /// # Errors
-    /// [`Refusal`] for other roles, a count not in difference, an empty reason, a kept entry
-    /// that is not complete.
+    /// [`Refusal`] for other roles, a count not in difference, a round other than the
+    /// current one (`409 stale`), an empty reason, a kept entry that is not complete.
     pub fn audit_resolve(
         &self,
         s: &Session,
-        contest: &str,
-        station: &str,
+        (contest, station): (&str, &str),
+        seen: i64,
         action: &str,
         reason: &str,
     ) -> Result<Value, Refusal> {
@@ -990,6 +991,9 @@ impl Desk {
                 format!("hand count {subject} is not in difference"),
             ));
         };
+        if seen != round {
+            return Err(super::stale_round(&subject, seen, round));
+        }
         let state = match action {
             "keep-1" | "keep-2" => {
                 let slot: i64 = if action == "keep-1" { 1 } else { 2 };
@@ -1075,6 +1079,8 @@ struct SaveLine {
 struct Resolve {
     action: String,
     reason: String,
+    /// The round whose entries the coordinator saw.
+    round: i64,
 }
 
 fn parse<'a, T: serde::Deserialize<'a>>(body: &'a [u8]) -> Result<T, Refusal> {
@@ -1097,7 +1103,7 @@ fn entry_id(s: &str) -> Result<i64, Refusal> {
 /// POST /api/audit/entries/<id>/line                    {csrf, key, value}         typist
 /// POST /api/audit/entries/<id>/finish                  {csrf}                     typist
 /// GET  /api/audit/counts/<contest>/<station>           both entries               coordinator
-/// POST /api/audit/counts/<contest>/<station>/resolve   {csrf, action, reason}     coordinator
+/// POST /api/audit/counts/<contest>/<station>/resolve   {csrf, round, action, reason}  coordinator
 /// ```
 ///
 /// # Errors
@@ -1141,7 +1147,7 @@ pub fn route(
         ["entries", id, "finish"] => desk.audit_finish(s, entry_id(id)?),
         ["counts", contest, station, "resolve"] => {
             let r: Resolve = parse(body)?;
-            desk.audit_resolve(s, contest, station, &r.action, &r.reason)
+            desk.audit_resolve(s, (contest, station), r.round, &r.action, &r.reason)
         }
         _ => Err(not_found()),
     }

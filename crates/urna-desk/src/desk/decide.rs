@@ -95,14 +95,20 @@ impl Desk {
     /// decision is signed with the centre's key and queued for the log; a recount reopens the
     /// protocol for two new entries, whose result becomes an amendment.
     ///
+    /// `seen` is the quarantined note the coordinator was shown, `sha256:<hex>` as
+    /// [`Desk::quarantine`] names it: a decision on a note that is no longer the station's
+    /// (a recount's amendment took its place, the request was sent again) is refused, so it
+    /// never decides on a note nobody looked at.
+    ///
     /// # Errors
     /// [`Refusal`] for other roles, a station outside the centre, a protocol that is not in
-    /// quarantine in the log, a recount under way, an unknown decision or an empty reason.
+    /// quarantine in the log, another note than `seen` (`409 stale`), a recount under way, an
+    /// unknown decision or an empty reason.
     pub fn decide(
         &self,
         s: &Session,
-        contest: &str,
-        station: &str,
+        (contest, station): (&str, &str),
+        seen: &str,
         decision: &str,
         reason: &str,
     ) -> Result<Value, Refusal> {
@@ -142,6 +148,17 @@ impl Desk {
             return Err(not_quarantined(&subject));
         }
         let decides = sha256(&note);
+        let now = format!("sha256:{}", hex(&decides));
+        if seen != now {
+            return Err(Refusal::new(
+                409,
+                "stale",
+                format!(
+                    "field `entry`: the decision was made on {}, but the quarantined protocol of {subject} is {now} now; look at it again",
+                    seen.chars().take(71).collect::<String>()
+                ),
+            ));
+        }
         let body = DecisionBody {
             election: self.election.id.clone(),
             contest: contest.to_owned(),

@@ -91,16 +91,17 @@ fn a_quarantined_protocol_is_recounted_twice_and_amended_by_the_centre_alone() {
     // The paper itself is wrong: the coordinator keeps it, and the log quarantines it.
     let a = co.post(
         "/api/protocols/assembly/S0/resolve",
-        json!({"action": "keep-1", "reason": "the paper says so"}),
+        json!({"action": "keep-1", "reason": "the paper says so", "round": 1}),
     );
     assert_eq!(a.status, 200, "{}", a.json);
     let (_, _, first) = s.desk.undelivered().unwrap().remove(0);
+    let entry = format!("sha256:{}", urna_model::protocol::hex(&sha256(&first)));
     let mut log = Log::default();
     assert_eq!(log.submit(&e, &first), Verdict::Quarantined);
     // Before the log's answer, there is nothing to decide on.
     let early = co.post(
         "/api/decisions",
-        json!({"contest": "assembly", "station": "S0", "decision": "recount", "reason": "votes do not add up"}),
+        json!({"contest": "assembly", "station": "S0", "entry": entry, "decision": "recount", "reason": "votes do not add up"}),
     );
     assert_eq!(
         (early.status, early.json["error"].as_str()),
@@ -114,7 +115,7 @@ fn a_quarantined_protocol_is_recounted_twice_and_amended_by_the_centre_alone() {
     // without the CSRF token; each refusal is in the audit trail.
     let a = ty1.post(
         "/api/decisions",
-        json!({"contest": "assembly", "station": "S0", "decision": "accept", "reason": "x"}),
+        json!({"contest": "assembly", "station": "S0", "entry": entry, "decision": "accept", "reason": "x"}),
     );
     assert_eq!(
         (a.status, a.json["error"].as_str()),
@@ -122,7 +123,7 @@ fn a_quarantined_protocol_is_recounted_twice_and_amended_by_the_centre_alone() {
     );
     let a = co.post(
         "/api/decisions",
-        json!({"contest": "assembly", "station": "S2", "decision": "annul", "reason": "x"}),
+        json!({"contest": "assembly", "station": "S2", "entry": entry, "decision": "annul", "reason": "x"}),
     );
     assert_eq!(
         (a.status, a.json["error"].as_str()),
@@ -131,12 +132,12 @@ fn a_quarantined_protocol_is_recounted_twice_and_amended_by_the_centre_alone() {
     let no_token = co.request(
         "POST",
         "/api/decisions",
-        Some(&json!({"contest": "assembly", "station": "S0", "decision": "annul", "reason": "x"})),
+        Some(&json!({"contest": "assembly", "station": "S0", "entry": entry, "decision": "annul", "reason": "x"})),
     );
     assert_eq!(no_token.status, 403);
     let a = co.post(
         "/api/decisions",
-        json!({"contest": "assembly", "station": "S0", "decision": "void", "reason": "x"}),
+        json!({"contest": "assembly", "station": "S0", "entry": entry, "decision": "void", "reason": "x"}),
     );
     assert_eq!(a.status, 400);
     assert!(
@@ -175,7 +176,7 @@ fn a_quarantined_protocol_is_recounted_twice_and_amended_by_the_centre_alone() {
     // The recount: a signed decision, and the protocol open again for two entries.
     let a = co.post(
         "/api/decisions",
-        json!({"contest": "assembly", "station": "S0", "decision": "recount", "reason": "votes do not add up"}),
+        json!({"contest": "assembly", "station": "S0", "entry": entry, "decision": "recount", "reason": "votes do not add up"}),
     );
     assert_eq!(a.status, 200, "{}", a.json);
     assert_eq!(a.json["protocol"], json!("entering"));
@@ -194,7 +195,7 @@ fn a_quarantined_protocol_is_recounted_twice_and_amended_by_the_centre_alone() {
     // A second decision waits for the recount.
     let a = co.post(
         "/api/decisions",
-        json!({"contest": "assembly", "station": "S0", "decision": "annul", "reason": "x"}),
+        json!({"contest": "assembly", "station": "S0", "entry": entry, "decision": "annul", "reason": "x"}),
     );
     assert_eq!(a.status, 409);
 
@@ -230,7 +231,7 @@ fn progress_counts_each_municipality_of_the_centre() {
     ty2.key_protocol("S1", &typo);
     let a = co.post(
         "/api/protocols/assembly/S1/resolve",
-        json!({"action": "reenter", "reason": "neither matches the paper"}),
+        json!({"action": "reenter", "reason": "neither matches the paper", "round": 1}),
     );
     assert_eq!(a.status, 200, "{}", a.json);
     ty1.key_protocol("S2", GOOD);

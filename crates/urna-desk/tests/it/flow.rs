@@ -87,13 +87,13 @@ fn different_entries_go_to_the_coordinator_who_reorders_or_keeps_one() {
     // A reason is required.
     let a = co.post(
         "/api/protocols/assembly/S0/resolve",
-        json!({"action": "reenter", "reason": " "}),
+        json!({"action": "reenter", "reason": " ", "round": 1}),
     );
     assert_eq!(a.status, 400);
     // Order new entries: a new round; the same typists may key it again.
     let a = co.post(
         "/api/protocols/assembly/S0/resolve",
-        json!({"action": "reenter", "reason": "entries differ on votes A"}),
+        json!({"action": "reenter", "reason": "entries differ on votes A", "round": 1}),
     );
     assert_eq!(a.json["state"], json!("entering"), "{}", a.json);
     t1.key_protocol("S0", GOOD);
@@ -102,7 +102,7 @@ fn different_entries_go_to_the_coordinator_who_reorders_or_keeps_one() {
     // This time the coordinator keeps entry 1 (checked against the paper).
     let a = co.post(
         "/api/protocols/assembly/S0/resolve",
-        json!({"action": "keep-1", "reason": "paper says 300"}),
+        json!({"action": "keep-1", "reason": "paper says 300", "round": 2}),
     );
     assert_eq!(a.json["state"], json!("signed"), "{}", a.json);
     let note = signed_note(&s, "S0").unwrap();
@@ -117,7 +117,7 @@ fn different_entries_go_to_the_coordinator_who_reorders_or_keeps_one() {
     // Resolved: nothing more to resolve.
     let a = co.post(
         "/api/protocols/assembly/S0/resolve",
-        json!({"action": "keep-2", "reason": "again"}),
+        json!({"action": "keep-2", "reason": "again", "round": 2}),
     );
     assert_eq!(a.status, 409);
 }

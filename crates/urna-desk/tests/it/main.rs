@@ -9,6 +9,7 @@ mod decisions;
 mod flow;
 mod pages;
 mod security;
+mod stale;
 mod station;
 
 use std::io::{Read, Write};

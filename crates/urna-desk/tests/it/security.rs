@@ -172,7 +172,7 @@ fn roles_are_enforced_and_a_typist_never_sees_the_other_entry() {
     assert_eq!(t1.get("/api/differences").status, 403);
     let a = t1.post(
         "/api/protocols/assembly/S0/resolve",
-        json!({"action": "keep-1", "reason": "mine"}),
+        json!({"action": "keep-1", "reason": "mine", "round": 1}),
     );
     assert_eq!(a.status, 403);
     assert!(has(&s, "ty1", "refused-role"));

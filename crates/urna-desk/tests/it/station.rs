@@ -302,3 +302,45 @@ fn a_delivery_waiting_on_the_network_leaves_the_queue_free() {
     assert_eq!(pass.delivered, 0);
     assert_eq!(queued(&s).len(), 1, "an unanswered note stays queued");
 }
+
+/// A file in the queue that is not the note its name says (edited by hand, or copied in
+/// under another name) is left where it is: the station's own protocol, queued beside it,
+/// still goes to the server.
+#[test]
+fn a_corrupt_file_in_the_queue_does_not_hold_up_the_station_s_protocol() {
+    let s = serve_station();
+    let (mut chair, mut member) = board(&s);
+    let bogus = queue_dir(&s).join(format!("{}.note", "ab".repeat(32)));
+    std::fs::create_dir_all(queue_dir(&s)).unwrap();
+    std::fs::write(&bogus, b"not the note its name promises\n").unwrap();
+    chair.key_protocol("S0", GOOD);
+    assert_eq!(
+        member.key_protocol("S0", GOOD).json["protocol"],
+        json!("signed")
+    );
+    // A server that takes the connection and closes it: the note is sent, and waits.
+    let server = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", server.local_addr().unwrap());
+    let reached = std::thread::spawn(move || {
+        let (conn, _) = server.accept().unwrap();
+        drop(conn);
+    });
+    let client = urna_server::submit::SubmitClient::new(
+        &url,
+        NoteSigner::from_seed("log", &[9; 32]).unwrap().verifier(),
+        urna_server::submit::SubmitOptions {
+            timeout: std::time::Duration::from_secs(3),
+            max_attempts: 1,
+            ..urna_server::submit::SubmitOptions::default()
+        },
+    )
+    .unwrap();
+    let pass = urna_desk::station::deliver_queue(&s.desk, &client);
+    let pass = pass.unwrap_or_else(|e| panic!("the pass failed: {}", e.message));
+    assert_eq!((pass.delivered, pass.waiting), (0, 1), "{pass:?}");
+    reached.join().unwrap();
+    assert!(
+        bogus.is_file(),
+        "the corrupt file is left for a person to see"
+    );
+}

@@ -320,3 +320,48 @@ fn the_witness_closes_slow_clients_and_keeps_cosigning() {
     stop.send(()).unwrap();
     thread.join().unwrap();
 }
+
+/// A request head is at most `conn::MAX_HEAD_BYTES` (16 KiB): a client cannot make each of its connections
+/// buffer hundreds of KiB of headers (hyper's default) for the header timeout. A head of a
+/// usual size is served; a larger one is answered 431.
+#[test]
+fn a_request_head_over_the_bound_is_refused_not_buffered() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let thread = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            let router = axum::Router::new().route("/", axum::routing::get(|| async { "ok" }));
+            let limits = ConnLimits {
+                max_connections: BOUND,
+                header_timeout: PATIENCE,
+            };
+            urna_server::conn::serve_with(listener, router, limits, None, async move {
+                let _ = stopped.await;
+            })
+            .await
+            .unwrap();
+        });
+    });
+    let head = |header: usize| {
+        format!(
+            "GET / HTTP/1.1\r\nHost: x\r\nCookie: {}\r\nConnection: close\r\n\r\n",
+            "a".repeat(header)
+        )
+    };
+    let (status, body) = exchange(addr, head(4 * 1024).as_bytes());
+    assert_eq!((status, body.as_str()), (200, "ok"));
+    // MAX_HEAD_BYTES is 16 KiB.
+    let (status, _) = exchange(addr, head(20 * 1024).as_bytes());
+    assert_eq!(status, 431, "a head of 20 KiB");
+    let (status, _) = exchange(addr, head(200 * 1024).as_bytes());
+    assert_eq!(status, 431, "a head of 200 KiB");
+    stop.send(()).unwrap();
+    thread.join().unwrap();
+}

@@ -257,13 +257,19 @@ fn different_entries_go_to_the_coordinator_who_keeps_one_or_orders_new_ones() {
     // A reason is required.
     let err = c
         .desk
-        .audit_resolve(&c.co, urna_sim::CONTEST_ID, &station, "keep-2", " ")
+        .audit_resolve(&c.co, (urna_sim::CONTEST_ID, &station), 1, "keep-2", " ")
         .unwrap_err();
     assert!(err.message.contains("reason"), "{err:?}");
     // New entries first: both typists key again, this time alike.
     let r = c
         .desk
-        .audit_resolve(&c.co, urna_sim::CONTEST_ID, &station, "reenter", "misread")
+        .audit_resolve(
+            &c.co,
+            (urna_sim::CONTEST_ID, &station),
+            1,
+            "reenter",
+            "misread",
+        )
         .unwrap();
     assert_eq!(r["state"], json!("entering"));
     key(&c.desk, &c.ty2, &station, &a, 1);
@@ -271,12 +277,24 @@ fn different_entries_go_to_the_coordinator_who_keeps_one_or_orders_new_ones() {
         key(&c.desk, &c.ty1, &station, &b, 1)["protocol"],
         json!("difference")
     );
+    // A decision made on round 1's entries signs nothing of round 2's.
+    let err = c
+        .desk
+        .audit_resolve(
+            &c.co,
+            (urna_sim::CONTEST_ID, &station),
+            1,
+            "keep-2",
+            "the tally sheet says 21",
+        )
+        .unwrap_err();
+    assert_eq!((err.status, err.code), (409, "stale"), "{err:?}");
     let r = c
         .desk
         .audit_resolve(
             &c.co,
-            urna_sim::CONTEST_ID,
-            &station,
+            (urna_sim::CONTEST_ID, &station),
+            2,
             "keep-2",
             "the tally sheet says 21",
         )
