@@ -1433,7 +1433,11 @@ pub(crate) fn compare_gz_only(
             .file(gz),
         ));
     }
-    Ok(compare_bytes(&gz, expected, &inflated).map(|d| d.file(gz)))
+    // Named by the plain file's kind (JSON path or CSV line), against the `.gz` published.
+    Ok(compare_bytes(path, expected, &inflated).map(|mut d| {
+        d.message = format!("{gz} (inflated){}", d.message.trim_start_matches(path));
+        d.file(gz)
+    }))
 }
 
 /// Compares a derived file's published bytes with the recomputed ones.
