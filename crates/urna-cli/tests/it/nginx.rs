@@ -89,7 +89,7 @@ fn nginx_serves_the_bundle_exactly_as_urna_serve() {
         "v1/election.json",
         "v1/results.json",
         "v1/quarantine.json",
-        "csv/stations.csv",
+        "csv/stations.csv.gz",
         "csv/units.csv",
         "tile/0/000",
         "tile/entries/000",
