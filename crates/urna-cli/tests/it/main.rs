@@ -95,6 +95,13 @@ pub fn gunzip(gz: &[u8]) -> Vec<u8> {
     out
 }
 
+/// `bytes` gzip-compressed, as a tampered copy of a gzip-only file.
+pub fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut e, bytes).unwrap();
+    e.finish().unwrap()
+}
+
 /// A unit's file in the generation `current`: `v1/units/<unit>.json.gz`, inflated and parsed.
 pub fn unit_file(current: &Path, unit: &str) -> serde_json::Value {
     let path = current.join(urna_tally::public::unit_published_path(unit));
