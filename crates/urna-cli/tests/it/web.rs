@@ -793,10 +793,14 @@ impl Election {
     }
 }
 
-/// `GET path` as JSON, status 200.
+/// `GET path` as JSON, status 200; a `.gz` file (a unit file, published only as its gzip)
+/// inflated first, as the page does.
 pub(crate) fn fetch_json(addr: &str, path: &str) -> Value {
     let r = get(addr, path);
     assert_eq!(r.status, 200, "GET {path} from {addr}");
+    if path.ends_with(".gz") {
+        return serde_json::from_slice(&crate::gunzip(&r.body)).unwrap();
+    }
     r.json()
 }
 
