@@ -1277,10 +1277,22 @@ fn a_unit_file_altered_missing_or_with_a_station_twice_is_refused() {
     let added = format!("{},{}{}", &json[..second], &first_station, &json[second..]);
     let compact = |s: &String| s.as_bytes().to_vec();
     let cases: [(&str, Option<Vec<u8>>, Kind); 4] = [
-        ("altered", Some(gzip(&compact(&altered))), Kind::FileMismatch),
+        (
+            "altered",
+            Some(gzip(&compact(&altered))),
+            Kind::FileMismatch,
+        ),
         ("missing", None, Kind::FileMissing),
-        ("a station twice", Some(gzip(&compact(&twice))), Kind::FileMismatch),
-        ("a station added again", Some(gzip(&compact(&added))), Kind::FileMismatch),
+        (
+            "a station twice",
+            Some(gzip(&compact(&twice))),
+            Kind::FileMismatch,
+        ),
+        (
+            "a station added again",
+            Some(gzip(&compact(&added))),
+            Kind::FileMismatch,
+        ),
     ];
     for (what, bytes, kind) in cases {
         let mut source = f.bundle(&f.entries);
@@ -1298,7 +1310,9 @@ fn a_unit_file_altered_missing_or_with_a_station_twice_is_refused() {
         if what == "altered" {
             assert_eq!(d.station.as_deref(), Some(first.as_str()), "{what}: {d:?}");
             assert!(
-                d.field.as_deref().is_some_and(|f| f.ends_with(&format!("votes.{list}"))),
+                d.field
+                    .as_deref()
+                    .is_some_and(|f| f.ends_with(&format!("votes.{list}"))),
                 "{what}: {:?}",
                 d.field
             );
@@ -1307,7 +1321,9 @@ fn a_unit_file_altered_missing_or_with_a_station_twice_is_refused() {
     // The plain file beside its gzip is not what the bundle publishes; in place of it, the
     // gzip is missing too.
     let mut beside = f.bundle(&f.entries);
-    beside.files.insert(plain.clone(), json.clone().into_bytes());
+    beside
+        .files
+        .insert(plain.clone(), json.clone().into_bytes());
     let r = run(&beside, None);
     assert_eq!(kinds(&r), [Kind::FileUnexpected], "{}", r.summary());
     let mut instead = f.bundle(&f.entries);

@@ -155,8 +155,7 @@ fn export_matches_the_tally_and_the_bundle() {
     for name in ["stations.csv", "units.csv"] {
         let ours = std::fs::read(csv.join(name)).unwrap();
         // csv/stations.csv is published only as its gzip.
-        let published = match std::fs::read(bundle.join("current/csv").join(format!("{name}.gz")))
-        {
+        let published = match std::fs::read(bundle.join("current/csv").join(format!("{name}.gz"))) {
             Ok(gz) if name == "stations.csv" => crate::gunzip(&gz),
             _ => std::fs::read(bundle.join("current/csv").join(name)).unwrap(),
         };

@@ -160,7 +160,11 @@ fn nginx_serves_the_bundle_exactly_as_urna_serve() {
     for addr in [&server.addr, &nginx.addr] {
         let r = get(addr, &url_path(unit));
         assert_eq!(
-            (r.status, r.header("content-type"), r.header("content-encoding")),
+            (
+                r.status,
+                r.header("content-type"),
+                r.header("content-encoding")
+            ),
             (200, Some("application/gzip"), None),
             "GET {unit} from {addr}"
         );

@@ -783,7 +783,11 @@ fn every_operation_answers_as_documented() {
     assert!(unit_file.ends_with(".json.gz"), "{unit_file}");
     let unit = unit_json(&doc, pr.get("/v1/units/{unit}.json.gz", &url, 200));
     assert_eq!(unit["format"], "urna/unit/v2");
-    pr.get("/v1/units/{unit}.json.gz", "/v1/units/no-such-unit.json.gz", 404);
+    pr.get(
+        "/v1/units/{unit}.json.gz",
+        "/v1/units/no-such-unit.json.gz",
+        404,
+    );
     let summary = pr.get("/v1/summary.json", "/v1/summary.json", 200).json();
     assert_eq!(summary["format"], "urna/summary/v1");
     assert!(summary["contests"][0].get("units").is_none(), "{summary}");

@@ -295,7 +295,10 @@ fn check_gz_copies(dir: &Path, before: &Path) {
             }
         } else if let Some(file) = rel.strip_suffix(".gz") {
             // Published only as its gzip: no plain file beside it.
-            assert!(!files.contains(&file.to_owned()), "{file} published plain too");
+            assert!(
+                !files.contains(&file.to_owned()),
+                "{file} published plain too"
+            );
             gunzip(&bytes);
         } else if urna_server::gzip::compressible(rel)
             && bytes.len() >= urna_server::gzip::MIN_BYTES
@@ -520,7 +523,13 @@ fn a_reopened_writer_links_every_file_whose_bytes_did_not_change() {
             } else if meta.is_file() && std::os::unix::fs::MetadataExt::nlink(&meta) == 1 {
                 // Every byte written counts, precompressed copies too; a copy is no file of
                 // its own, a file published only as its gzip is.
-                let rel = entry.path().strip_prefix(&new).unwrap().to_str().unwrap().to_owned();
+                let rel = entry
+                    .path()
+                    .strip_prefix(&new)
+                    .unwrap()
+                    .to_str()
+                    .unwrap()
+                    .to_owned();
                 let copy = rel
                     .strip_suffix(".gz")
                     .is_some_and(|f| !urna_tally::public::gz_only(f));
