@@ -479,7 +479,7 @@ impl Prober<'_> {
 
 /// A unit file's answer (`application/gzip`), inflated and checked against the `UnitFile`
 /// schema it must inflate to.
-fn unit_json(doc: &Value, r: Response) -> Value {
+fn unit_json(doc: &Value, r: &Response) -> Value {
     let value: Value = serde_json::from_slice(&crate::gunzip(&r.body)).unwrap();
     let schema = serde_json::json!({"$ref": "#/components/schemas/UnitFile"});
     if let Some(e) = conforms(doc, &schema, &value, "$") {
@@ -781,7 +781,7 @@ fn every_operation_answers_as_documented() {
     // A file name may hold a literal `%`, which the URL encodes again.
     let url = format!("/{}", unit_file.replace('%', "%25"));
     assert!(unit_file.ends_with(".json.gz"), "{unit_file}");
-    let unit = unit_json(&doc, pr.get("/v1/units/{unit}.json.gz", &url, 200));
+    let unit = unit_json(&doc, &pr.get("/v1/units/{unit}.json.gz", &url, 200));
     assert_eq!(unit["format"], "urna/unit/v2");
     pr.get(
         "/v1/units/{unit}.json.gz",
@@ -857,7 +857,7 @@ fn every_operation_answers_as_documented() {
         .to_owned();
     let unit = unit_json(
         &doc,
-        pr.get(
+        &pr.get(
             "/v1/units/{unit}.json.gz",
             &format!("/{}", file.replace('%', "%25")),
             200,
