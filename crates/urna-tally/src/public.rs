@@ -1776,8 +1776,8 @@ pub fn render_areas(
         .collect()
 }
 
-/// `v1/units/<id>.json` (`urna/unit/v2`): a unit's totals and every station in it with its
-/// current entry and, when it made more than one or one was decided on, its history, per
+/// `v1/units/<id>.json` (`urna/unit/v2`, published only as its gzip `….json.gz`,
+/// [`gz_only`]): a unit's totals and every station in it with its current entry and, when it made more than one or one was decided on, its history, per
 /// contest (a station without `history` has made the one entry `current` shows). Depends only on the unit's own stations, so a publisher may keep the
 /// file of a unit none of whose stations changed.
 ///

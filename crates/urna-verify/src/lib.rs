@@ -35,7 +35,10 @@
 //! 5. **Results**: every derived file recomputed ([`urna_tally::public::render`], and the
 //!    statistical screens [`urna_forensics::bundle::render`]) and compared
 //!    byte for byte with the published one; a difference is named by JSON path or CSV line and
-//!    column, with the station or unit.
+//!    column, with the station or unit. The unit files and `csv/stations.csv` are published
+//!    only as their gzip ([`urna_tally::public::gz_only`]): `<file>.gz` is read, inflated (one
+//!    gzip member, nothing after it, never past the recomputed length) and compared the same
+//!    way; a plain copy beside it is a file nothing accounts for.
 //! 6. **History** (optional): the log extends the checkpoint verified by an earlier run
 //!    ([`State`]), so a rollback or a fork shows.
 //! 7. **Keys and export**: `v1/keys.json` must be present and name the trusted log key, and
