@@ -74,6 +74,25 @@ async function getText(path, fresh) {
   return (await fetchOk(path, fresh)).text();
 }
 
+// A file published only gzip-compressed (`*.gz`: the unit files, csv/stations.csv.gz).
+async function getGzText(path, fresh) {
+  const r = await fetchOk(path, fresh);
+  try {
+    return await V.gunzipText(new Uint8Array(await r.arrayBuffer()));
+  } catch (e) {
+    throw new Error(t("error.fetch", { path, reason: e.message }));
+  }
+}
+
+async function getGzJson(path, fresh) {
+  const text = await getGzText(path, fresh);
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw new Error(t("error.fetch", { path, reason: e.message }));
+  }
+}
+
 async function getBytes(path) {
   return new Uint8Array(await (await fetchOk(path, false)).arrayBuffer());
 }
@@ -805,7 +824,7 @@ async function unitFile(unit) {
   const cached = S.unitFiles.get(unit.file);
   if (cached && cached.size === S.cp.size) return cached.doc;
   for (const fresh of [false, true]) {
-    const doc = await getJson(unit.file, fresh);
+    const doc = await getGzJson(unit.file, fresh);
     if (await unitMatches(unit, doc)) {
       S.unitFiles.set(unit.file, { size: S.cp.size, doc });
       return doc;
@@ -835,7 +854,7 @@ async function findStation(id) {
     return doc.stations.find((s) => s.id === id) || null;
   }
   // Without Web Crypto (a plain-http mirror): the stations CSV names every station's unit.
-  const csv = await getText("csv/stations.csv");
+  const csv = await getGzText("csv/stations.csv.gz");
   for (const line of csv.split("\n")) {
     const [sid, unit] = line.split(",");
     if (sid === id) return { id, unit, file: S.units.get(unit)?.file };
@@ -1278,7 +1297,7 @@ function renderAside() {
 ${k ? `<p class="small">${esc(t("checkpoint.logkey"))}: <code class="hash">${esc(k.log.key)}</code></p>` : ""}
 <p class="small">${esc(t("checkpoint.compare"))}</p>`;
   $("#downloads").innerHTML = `<h2>${esc(t("downloads.title"))}</h2><ul>
-<li><a href="csv/stations.csv" download>${esc(t("downloads.stations"))}</a></li>
+<li><a href="csv/stations.csv.gz" download>${esc(t("downloads.stations"))}</a></li>
 <li><a href="csv/units.csv" download>${esc(t("downloads.units"))}</a></li>${S.election.contests.some((c) => c.preferences) ? `
 <li><a href="csv/preferences.csv" download>${esc(t("downloads.preferences"))}</a></li>` : ""}
 <li id="cdf-link"><a href="cdf/election-report.json" download>${esc(t("downloads.cdf"))}</a></li></ul>`;

@@ -15,6 +15,18 @@ export async function sha256(bytes) {
   return new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
 }
 
+// The text of a file the bundle publishes only gzip-compressed (v1/units/*.json.gz,
+// csv/stations.csv.gz), inflated here (Compression Streams API): a static server or CDN sends
+// such a file as it is. One that adds `Content-Encoding: gzip` of its own has the browser
+// inflate it already: bytes that do not start with gzip's magic (1f 8b) are taken as the text.
+export async function gunzipText(bytes) {
+  const b = bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes);
+  if (!(b.length >= 2 && b[0] === 0x1f && b[1] === 0x8b)) return new TextDecoder("utf-8", { fatal: true }).decode(b);
+  if (typeof DecompressionStream !== "function") throw new Error("this browser cannot inflate gzip (no DecompressionStream)");
+  const stream = new Blob([b]).stream().pipeThrough(new DecompressionStream("gzip"));
+  return new TextDecoder("utf-8", { fatal: true }).decode(await new Response(stream).arrayBuffer());
+}
+
 export function hex(bytes) {
   return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
 }

@@ -168,3 +168,13 @@ test("dates and times in the page's own CLDR conventions, where the runtime has 
     setLanguage("en");
   }
 });
+
+test("a file published gzip-compressed is inflated; one a server inflated already is taken as it is", async () => {
+  const { gzipSync } = await import("node:zlib");
+  const text = '{"format":"urna/unit/v2","stations":["PS-1","PS-2"]}\n';
+  assert.equal(await V.gunzipText(gzipSync(Buffer.from(text))), text);
+  assert.equal(await V.gunzipText(new TextEncoder().encode(text)), text);
+  // A truncated gzip stream is refused, never read as a shorter file.
+  const gz = gzipSync(Buffer.from(text.repeat(50)));
+  await assert.rejects(V.gunzipText(gz.subarray(0, gz.length - 12)));
+});

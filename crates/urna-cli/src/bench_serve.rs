@@ -823,7 +823,7 @@ fn nginx_config(prefix: &Path, root: &Path, port: u16) -> String {
          \x20   keepalive_timeout 75s;\n\
          \x20   gzip_static on;\n\
          \x20   gzip_vary on;\n\
-         \x20   types {{\n        application/json json;\n        text/csv csv;\n        text/html html;\n        text/javascript js;\n        text/css css;\n    }}\n\
+         \x20   types {{\n        application/json json;\n        text/csv csv;\n        text/html html;\n        text/javascript js;\n        text/css css;\n        application/gzip gz;\n    }}\n\
          \x20   default_type text/plain;\n\
          \x20   client_body_temp_path {cb};\n\
          \x20   proxy_temp_path {pt};\n\

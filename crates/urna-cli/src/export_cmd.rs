@@ -52,7 +52,7 @@ enum ExportCommand {
         out: PathBuf,
     },
     /// CSV per station and per unit: OUT/stations.csv and OUT/units.csv, byte for byte the
-    /// public bundle's csv/stations.csv and csv/units.csv at the published checkpoint.
+    /// public bundle's csv/units.csv and what its csv/stations.csv.gz inflates to, at the published checkpoint.
     ///
     /// Exit codes: 0 written; 2 not a data directory, nothing published yet, the output
     /// cannot be written, or the log does not match its checkpoint.

@@ -61,7 +61,11 @@
 //!
 //! Files of a text kind get a precompressed copy `<file>.gz` beside them ([`crate::gzip`]),
 //! written (or, for a reused file, linked) with the file, for `urna serve` and nginx's
-//! `gzip_static` to answer clients that accept gzip.
+//! `gzip_static` to answer clients that accept gzip. The files that grow with the stations,
+//! the unit files and `csv/stations.csv` ([`public::gz_only`]), are written only as their
+//! gzip, `<file>.gz`, which readers fetch by that name (the results page inflates it): kept
+//! plain too, they would be most of a million-station bundle (docs/ARCHITECTURE.md).
+//! [`BundleInfo::bytes_written`] counts every byte a generation wrote, copies included.
 //!
 //! Out of scope: cosigning and publishing checkpoints ([`crate::publish`]), serving the files
 //! ([`crate::serve`] or any web server), compressing per request.
@@ -210,7 +214,8 @@ pub struct BundleInfo {
     pub tiles_linked: usize,
     /// Files written (new content).
     pub files_written: usize,
-    /// Bytes of the files written (tiles and blobs not included).
+    /// Bytes written for the generation: its files and their precompressed copies (tiles
+    /// and blobs not included).
     pub bytes_written: u64,
     /// Files hard-linked from the previous generation (same content).
     pub files_linked: usize,
@@ -885,6 +890,8 @@ impl BundleWriter {
         let live = self.live.as_ref();
         let mut linked = 0;
         let mut gz_copies = 0;
+        let mut bytes_written = 0;
+        let mut written = 0;
         let mut to_write: Vec<(String, PathBuf, Content<'_>)> = Vec::new();
         let mut hashes = BTreeMap::new();
         let mut dirs = BTreeSet::from([dir.clone()]);
@@ -913,7 +920,18 @@ impl BundleWriter {
                     source: std::io::Error::other("no earlier copy of an unchanged file"),
                 });
             };
-            if fs::hard_link(&from, &path).is_ok() {
+            if public::gz_only(&rel) {
+                // Published only compressed: the `.gz` is the file.
+                let (from, path) = (gz_path(&from), gz_path(&path));
+                if fs::hard_link(&from, &path).is_ok() {
+                    linked += 1;
+                } else {
+                    let gz = read(&from)?;
+                    write_synced(&path, &gz)?;
+                    written += 1;
+                    bytes_written += gz.len() as u64;
+                }
+            } else if fs::hard_link(&from, &path).is_ok() {
                 linked += 1;
                 if link_gz(&rel, &from, &path, None)? {
                     gz_copies += 1;
@@ -924,8 +942,6 @@ impl BundleWriter {
             }
             hashes.insert(rel, sha);
         }
-        let mut bytes_written = 0;
-        let mut written = 0;
         let maker = Maker {
             election: &self.election,
             replay: &self.replay,
@@ -1037,6 +1053,9 @@ impl Maker<'_> {
             }
         };
         let sha = sha256(bytes);
+        if public::gz_only(rel) {
+            return self.write_gz_only(rel, path, bytes, sha);
+        }
         if let Some(live) = self.live {
             let from = self.gens.join(&live.name).join(rel);
             let same = match live.files.get(rel) {
@@ -1052,7 +1071,42 @@ impl Maker<'_> {
         }
         write_synced(path, bytes)?;
         let gz = write_gz(rel, path, bytes)?;
-        Ok((sha, Done::Written(bytes.len() as u64), gz))
+        Ok((
+            sha,
+            Done::Written(bytes.len() as u64 + gz.unwrap_or(0)),
+            gz.is_some(),
+        ))
+    }
+
+    /// A file published only as its gzip ([`public::gz_only`]): `<path>.gz`, linked from the
+    /// live generation if that has the same file (by the SHA-256 of the plain bytes it kept,
+    /// or, for a generation found at open, by the compressed bytes, which are deterministic),
+    /// else written. Never counted as a precompressed copy: there is no plain file.
+    fn write_gz_only(
+        &self,
+        rel: &str,
+        path: &Path,
+        bytes: &[u8],
+        sha: [u8; 32],
+    ) -> Result<([u8; 32], Done, bool), BundleError> {
+        let path = gz_path(path);
+        let mut gz = None;
+        if let Some(live) = self.live {
+            let from = gz_path(&self.gens.join(&live.name).join(rel));
+            let same = match live.files.get(rel) {
+                Some(old) => *old == sha,
+                None if live.found_at_open => {
+                    same_bytes(&from, gz.insert(crate::gzip::gzip(bytes)))
+                }
+                None => false,
+            };
+            if same && fs::hard_link(&from, &path).is_ok() {
+                return Ok((sha, Done::Linked, false));
+            }
+        }
+        let gz = gz.unwrap_or_else(|| crate::gzip::gzip(bytes));
+        write_synced(&path, &gz)?;
+        Ok((sha, Done::Written(gz.len() as u64), false))
     }
 }
 
@@ -1095,7 +1149,7 @@ enum Done {
 /// What [`BundleWriter::write_generation`] did.
 struct Written {
     written: usize,
-    /// Bytes of the files written.
+    /// Bytes of the files written, with their precompressed copies.
     bytes_written: u64,
     linked: usize,
     /// Precompressed copies written or linked.
@@ -1505,18 +1559,19 @@ fn link_gz(rel: &str, from: &Path, path: &Path, bytes: Option<&[u8]>) -> Result<
     if fs::hard_link(gz_path(from), gz_path(path)).is_ok() {
         return Ok(true);
     }
-    match bytes {
-        Some(bytes) => write_gz(rel, path, bytes),
-        None => write_gz(rel, path, &read(path)?),
-    }
+    let written = match bytes {
+        Some(bytes) => write_gz(rel, path, bytes)?,
+        None => write_gz(rel, path, &read(path)?)?,
+    };
+    Ok(written.is_some())
 }
 
 /// Writes `<path>.gz` for the file `path` holding `bytes`, if [`crate::gzip::gzip_copy`] finds
-/// it worth it. Whether it wrote one.
-fn write_gz(rel: &str, path: &Path, bytes: &[u8]) -> Result<bool, BundleError> {
+/// it worth it. The bytes of the copy written, if it wrote one.
+fn write_gz(rel: &str, path: &Path, bytes: &[u8]) -> Result<Option<u64>, BundleError> {
     match crate::gzip::gzip_copy(rel, bytes) {
-        Some(gz) => write_synced(&gz_path(path), &gz).map(|()| true),
-        None => Ok(false),
+        Some(gz) => write_synced(&gz_path(path), &gz).map(|()| Some(gz.len() as u64)),
+        None => Ok(None),
     }
 }
 

@@ -34,8 +34,14 @@
 //! every station: the stations are split into 256 shards by the first byte of the SHA-256 of
 //! the station id's UTF-8 bytes ([`station_shard`]), and `v1/stations/<xx>.json` (`xx` that
 //! byte as two lower-case hex digits) lists the shard's stations sorted by id, each with its
-//! unit and the unit's file. Every shard is written, even an empty one, so a missing file is
-//! never ambiguous. It depends on the definition only.
+//! unit (`urna/station-index/v2`; the unit's file is the `file` of the unit in
+//! `v1/election.json`, not repeated for each station). Every shard is written, even an empty
+//! one, so a missing file is never ambiguous. It depends on the definition only.
+//!
+//! Two derived files grow with the stations and are published only as their gzip
+//! (`<file>.gz`, [`gz_only`]): the unit files (`v1/units/<unit>.json.gz`) and
+//! `csv/stations.csv.gz`. [`render`] lists them under their plain names with their plain
+//! bytes; the bundle writer compresses them, and a verifier compares what they inflate to.
 //!
 //! Not derived here, because they do not follow from the log and the definition alone: the
 //! commission's `v1/keys.json` (its log key and witnesses, from its data directory) and the
@@ -52,7 +58,7 @@
 //! not start with `.`; otherwise every other byte, and a leading `.`, is written `%XX`
 //! (upper-case hex), e.g. `AL/01` → `AL%2F01`. The encoding is injective (`%` itself is
 //! encoded). The file name then contains a literal `%`, so a URL for it encodes that `%` again
-//! (`AL%252F01.json`), as for any file name; `v1/election.json` lists every unit's file path.
+//! (`AL%252F01.json.gz`), as for any file name; `v1/election.json` lists every unit's file path.
 //!
 //! Out of scope: reading the log (the caller passes entries), signatures of checkpoints and
 //! the Merkle tree (`urna-tlog`), writing files (the bundle writer).
@@ -1310,8 +1316,7 @@ pub fn web_files() -> impl Iterator<Item = (String, Vec<u8>)> {
 }
 
 /// The station index: all [`STATION_SHARDS`] files `v1/stations/<xx>.json`, in shard order,
-/// each listing its stations sorted by id with their unit and the unit's file (see the module
-/// docs). A pure function of the definition.
+/// each listing its stations sorted by id with their unit (see the module docs). A pure function of the definition.
 ///
 /// # Errors
 /// [`RenderError::Write`] if serialisation fails.
@@ -1320,12 +1325,11 @@ pub fn render_station_index(e: &Election) -> Result<Vec<(String, Vec<u8>)>, Rend
     for (i, st) in e.stations.iter().enumerate() {
         shards[usize::from(station_shard(&st.id))].push(i);
     }
-    let unit_files: Vec<String> = e.units.iter().map(|u| unit_path(&u.id)).collect();
     let mut out = Vec::with_capacity(STATION_SHARDS);
     for (shard, mut members) in (0..=u8::MAX).zip(shards) {
         members.sort_unstable_by(|&a, &b| e.stations[a].id.cmp(&e.stations[b].id));
         let doc = StationIndexDoc {
-            format: "urna/station-index/v1",
+            format: "urna/station-index/v2",
             election: &e.id,
             stations: members
                 .iter()
@@ -1335,7 +1339,6 @@ pub fn render_station_index(e: &Election) -> Result<Vec<(String, Vec<u8>)>, Rend
                     StationIndexEntryDoc {
                         id: &st.id,
                         unit: &e.units[u].id,
-                        file: &unit_files[u],
                     }
                 })
                 .collect(),
@@ -1404,9 +1407,46 @@ pub fn unit_file_name(id: &str) -> String {
     out
 }
 
-/// The bundle path of a unit's file: `v1/units/<file name>.json`.
+/// The path under which [`render`] lists a unit's file: `v1/units/<file name>.json`. The
+/// bundle publishes it only compressed, at [`unit_published_path`] ([`gz_only`]).
 pub fn unit_path(id: &str) -> String {
     format!("v1/units/{}.json", unit_file_name(id))
+}
+
+/// The bundle path of a unit's file as published: `v1/units/<file name>.json.gz`, the gzip
+/// (RFC 1952) of the bytes [`render_unit`] gives, and the `file` `v1/election.json` names.
+pub fn unit_published_path(id: &str) -> String {
+    published_path(&unit_path(id)).into_owned()
+}
+
+/// Suffix of a file published only compressed ([`gz_only`]).
+pub const GZ_SUFFIX: &str = ".gz";
+
+/// Whether the derived file `path` (as [`render`] lists it) is published only as its gzip
+/// (RFC 1952) `<path>.gz`, with no plain copy: the unit files (`v1/units/…`) and
+/// `csv/stations.csv`, which grow with the number of stations (together about two thirds of
+/// a million-station bundle if kept plain too, see docs/ARCHITECTURE.md). Every other derived
+/// file is published plain (with a precompressed copy beside it when that saves bytes).
+///
+/// ```
+/// use urna_tally::public::{gz_only, published_path};
+/// assert!(gz_only("v1/units/D01-M001.json"));
+/// assert!(gz_only("csv/stations.csv"));
+/// assert!(!gz_only("v1/results.json"));
+/// assert_eq!(published_path("csv/stations.csv"), "csv/stations.csv.gz");
+/// assert_eq!(published_path("v1/results.json"), "v1/results.json");
+/// ```
+pub fn gz_only(path: &str) -> bool {
+    path == STATIONS_CSV || (path.starts_with("v1/units/") && path.ends_with(".json"))
+}
+
+/// Where the derived file `path` is published: `<path>.gz` if it is [`gz_only`], else `path`.
+pub fn published_path(path: &str) -> Cow<'_, str> {
+    if gz_only(path) {
+        Cow::Owned(format!("{path}{GZ_SUFFIX}"))
+    } else {
+        Cow::Borrowed(path)
+    }
 }
 
 /// `v1/election.json`: the election, its contests, lists, counts and units, the definition's
@@ -1541,7 +1581,7 @@ pub fn render_election(e: &Election, files: &DefinitionFiles) -> Result<Vec<u8>,
                 parent: u.parent.map(|p| e.units[p.0 as usize].id.as_str()),
                 depth: u.depth,
                 stations: stations_below[i],
-                file: has_stations[i].then(|| unit_path(&u.id)),
+                file: has_stations[i].then(|| unit_published_path(&u.id)),
                 area: has_children[i].then(|| area_path(&u.id)),
             })
             .collect(),
@@ -1736,8 +1776,8 @@ pub fn render_areas(
         .collect()
 }
 
-/// `v1/units/<id>.json` (`urna/unit/v2`): a unit's totals and every station in it with its
-/// current entry and, when it made more than one or one was decided on, its history, per
+/// `v1/units/<id>.json` (`urna/unit/v2`, published only as its gzip `….json.gz`,
+/// [`gz_only`]): a unit's totals and every station in it with its current entry and, when it made more than one or one was decided on, its history, per
 /// contest (a station without `history` has made the one entry `current` shows). Depends only on the unit's own stations, so a publisher may keep the
 /// file of a unit none of whose stations changed.
 ///
@@ -2052,10 +2092,11 @@ mirror, and everything in it can be checked without trusting whoever serves it.
   v1/election.json         The election: contests, lists, counts, units, stations.
   v1/results.json          Totals per contest: national and per unit, turnout, reporting
                            progress, warnings; it quotes the checkpoint it was computed at.
-  v1/units/<unit>.json     Each lowest-level unit: its totals and every station with its
-                           current entry (index, revision, sha256, numbers, violated rules)
-                           and its history. Unit ids outside [A-Za-z0-9._-] are
-                           percent-encoded in file names (AL/01 -> AL%2F01.json).
+  v1/units/<unit>.json.gz  Each lowest-level unit, gzip-compressed (gunzip it, or zcat):
+                           its totals and every station with its current entry (index,
+                           revision, sha256, numbers, violated rules) and its history. Unit
+                           ids outside [A-Za-z0-9._-] are percent-encoded in file names
+                           (AL/01 -> AL%2F01.json.gz).
   v1/quarantine.json       Stations whose current protocol breaks an arithmetic rule: stored
                            and logged, not counted, with every broken rule and its numbers.
   v1/summary.json          v1/results.json without the units' totals: national totals,
@@ -2066,8 +2107,8 @@ mirror, and everything in it can be checked without trusting whoever serves it.
                            tie-break.
   v1/stations/<xx>.json    The station index: xx is the first byte of SHA-256 of a station
                            id (two lower-case hex digits); each lists its stations with
-                           their unit and the unit's file.
-  csv/stations.csv         One row per station per contest.
+                           their unit (v1/election.json names each unit's file).
+  csv/stations.csv.gz      One row per station per contest, gzip-compressed.
   csv/units.csv            One row per unit per contest.
 {preferences}  index.html, web/         The results page: open index.html in a browser.
   v1/keys.json             The log key and the witnesses' keys, as the commission
@@ -2535,7 +2576,6 @@ struct StationIndexDoc<'a> {
 struct StationIndexEntryDoc<'a> {
     id: &'a str,
     unit: &'a str,
-    file: &'a str,
 }
 
 #[derive(Serialize)]

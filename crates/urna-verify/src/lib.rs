@@ -35,7 +35,10 @@
 //! 5. **Results**: every derived file recomputed ([`urna_tally::public::render`], and the
 //!    statistical screens [`urna_forensics::bundle::render`]) and compared
 //!    byte for byte with the published one; a difference is named by JSON path or CSV line and
-//!    column, with the station or unit.
+//!    column, with the station or unit. The unit files and `csv/stations.csv` are published
+//!    only as their gzip ([`urna_tally::public::gz_only`]): `<file>.gz` is read, inflated (one
+//!    gzip member, nothing after it, never past the recomputed length) and compared the same
+//!    way; a plain copy beside it is a file nothing accounts for.
 //! 6. **History** (optional): the log extends the checkpoint verified by an earlier run
 //!    ([`State`]), so a rollback or a fork shows.
 //! 7. **Keys and export**: `v1/keys.json` must be present and name the trusted log key, and
@@ -834,11 +837,14 @@ fn explain_refusals(
             continue;
         }
         let station = &e.stations[sub.station.0 as usize];
-        let path = public::unit_path(&e.units[station.unit.0 as usize].id);
+        let path = public::unit_published_path(&e.units[station.unit.0 as usize].id);
         if !units.contains_key(&path) {
-            let doc = source
-                .fetch(&path)?
-                .and_then(|b| serde_json::from_slice(&b).ok());
+            let doc = source.fetch(&path)?.and_then(|b| {
+                let mut json = Vec::new();
+                std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&b[..]), &mut json)
+                    .ok()?;
+                serde_json::from_slice(&json).ok()
+            });
             units.insert(path.clone(), doc);
         }
         let Some(Some(doc)) = units.get(&path) else {
@@ -1357,6 +1363,9 @@ pub(crate) fn compare_file(
     path: &str,
     expected: &[u8],
 ) -> Result<Option<Discrepancy>, SourceError> {
+    if public::gz_only(path) {
+        return compare_gz_only(source, path, expected);
+    }
     let published = match source.equals(path, expected)? {
         Some(true) => return served_encoded(source, path, expected),
         Some(false) => source.fetch(path)?,
@@ -1375,6 +1384,63 @@ pub(crate) fn compare_file(
         ));
     };
     Ok(compare_bytes(path, expected, &published))
+}
+
+/// Compares a derived file published only as its gzip ([`public::gz_only`]: `<path>.gz`,
+/// one RFC 1952 member with nothing after it) with the recomputed bytes: what it inflates to
+/// must be exactly those bytes. Inflation stops one byte past them, so a copy that inflates
+/// without bound costs nothing. A difference is named as for a plain file (by JSON path or CSV
+/// line, with the station or unit), against the `.gz` file.
+pub(crate) fn compare_gz_only(
+    source: &dyn Source,
+    path: &str,
+    expected: &[u8],
+) -> Result<Option<Discrepancy>, SourceError> {
+    use std::io::{BufRead as _, Read as _};
+    let gz = public::published_path(path).into_owned();
+    let Some(reader) = source.reader(&gz)? else {
+        return Ok(Some(
+            Discrepancy::new(
+                Kind::FileMissing,
+                format!(
+                    "{gz}: missing; it is the gzip of {path}, recomputed from the log as {} bytes",
+                    expected.len()
+                ),
+            )
+            .file(gz),
+        ));
+    };
+    let mut decoder = flate2::bufread::GzDecoder::new(std::io::BufReader::new(reader));
+    let mut inflated = Vec::with_capacity(expected.len());
+    let limit = expected.len() as u64 + 1;
+    let problem = match (&mut decoder).take(limit).read_to_end(&mut inflated) {
+        Err(e) => Some(format!("not a gzip stream: {e}")),
+        Ok(_) if inflated.len() > expected.len() => None,
+        Ok(_) => match decoder.into_inner().fill_buf() {
+            Ok([]) => None,
+            Ok(_) => Some("bytes follow its gzip stream".to_owned()),
+            Err(e) => {
+                return Err(SourceError::Io {
+                    path: gz.into(),
+                    source: e,
+                });
+            }
+        },
+    };
+    if let Some(problem) = problem {
+        return Ok(Some(
+            Discrepancy::new(
+                Kind::FileMismatch,
+                format!("{gz}: {problem}; it must be the gzip of {path} as recomputed"),
+            )
+            .file(gz),
+        ));
+    }
+    // Named by the plain file's kind (JSON path or CSV line), against the `.gz` published.
+    Ok(compare_bytes(path, expected, &inflated).map(|mut d| {
+        d.message = format!("{gz} (inflated){}", d.message.trim_start_matches(path));
+        d.file(gz)
+    }))
 }
 
 /// Compares a derived file's published bytes with the recomputed ones.

@@ -185,7 +185,12 @@ impl Fixture {
             }
         }
         for (path, bytes) in public::render(&self.election, &defs, &replay, &cp).unwrap() {
-            files.insert(path, bytes);
+            // As the bundle writer publishes them: some files only as their gzip.
+            if public::gz_only(&path) {
+                files.insert(public::published_path(&path).into_owned(), gzip(&bytes));
+            } else {
+                files.insert(path, bytes);
+            }
         }
         for (path, bytes) in urna_forensics::bundle::render(&self.election, &replay).unwrap() {
             files.insert(path, bytes);
@@ -1178,7 +1183,10 @@ fn a_rotation_back_to_a_retired_key_is_not_verified() {
 fn stations_csv_compared_as_it_is_rendered_still_names_every_difference() {
     let f = fixture();
     let honest = f.bundle(&f.entries);
-    let csv = honest.files[public::STATIONS_CSV].clone();
+    let gz = "csv/stations.csv.gz";
+    let csv = gunzip(&honest.files[gz]);
+    // The plain file is not published: only its gzip is.
+    assert!(!honest.files.contains_key(public::STATIONS_CSV));
     // A changed digit in the last row, the file cut short, a row added, the file gone.
     let mut changed = csv.clone();
     let at = changed.len() - 2;
@@ -1195,19 +1203,135 @@ fn stations_csv_compared_as_it_is_rendered_still_names_every_difference() {
     for (bytes, kind) in cases {
         let mut source = f.bundle(&f.entries);
         match bytes {
-            Some(b) => source.files.insert(public::STATIONS_CSV.into(), b),
-            None => source.files.remove(public::STATIONS_CSV),
+            Some(b) => source.files.insert(gz.into(), gzip(&b)),
+            None => source.files.remove(gz),
         };
         let r = run(&source, None);
         assert!(!r.verified);
         assert!(
             r.discrepancies
                 .iter()
-                .any(|d| d.kind == kind && d.file.as_deref() == Some(public::STATIONS_CSV)),
+                .any(|d| d.kind == kind && d.file.as_deref() == Some(gz)),
             "{kind:?}: {}",
             r.summary()
         );
     }
+    // The right bytes, but plain under the .gz name, or with bytes after the gzip stream.
+    for (bytes, says) in [
+        (csv.clone(), "not a gzip stream"),
+        ([gzip(&csv), b"x".to_vec()].concat(), "bytes follow"),
+    ] {
+        let mut source = f.bundle(&f.entries);
+        source.files.insert(gz.into(), bytes);
+        let r = run(&source, None);
+        let [d] = r.discrepancies.as_slice() else {
+            panic!("{says}: {}", r.summary())
+        };
+        assert_eq!((d.kind, d.file.as_deref()), (Kind::FileMismatch, Some(gz)));
+        assert!(d.message.contains(says), "{says}: {}", d.message);
+    }
+}
+
+fn gunzip(gz: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(gz), &mut out).unwrap();
+    out
+}
+
+/// A unit file, published only as its gzip, is refused when it is altered, missing, holds a
+/// station twice, is not gzip, or is published plain beside (or instead of) its gzip.
+#[test]
+fn a_unit_file_altered_missing_or_with_a_station_twice_is_refused() {
+    let f = fixture();
+    let honest = f.bundle(&f.entries);
+    let (path, gz_bytes) = honest
+        .files
+        .iter()
+        .find(|(p, _)| p.starts_with("v1/units/"))
+        .map(|(p, b)| (p.clone(), b.clone()))
+        .unwrap();
+    assert!(path.ends_with(".json.gz"), "{path}");
+    let plain = path.strip_suffix(".gz").unwrap().to_owned();
+    assert!(!honest.files.contains_key(&plain));
+    let json = String::from_utf8(gunzip(&gz_bytes)).unwrap();
+    // The stations of the first contest, as the compact JSON lists them: `{"id":…},{"id":…}`.
+    let start = json.find("\"stations\":[{\"id\":").unwrap() + "\"stations\":[".len();
+    let next = |from: usize| from + 1 + json[from + 1..].find(",{\"id\":").unwrap();
+    let (second, third) = (next(start), next(next(start)));
+    let first_station = &json[start..second];
+    let first: String = first_station["{\"id\":\"".len()..]
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned();
+    // A station's vote changed (the JSON stays valid).
+    let votes = start + json[start..].find("\"votes\":{\"").unwrap() + "\"votes\":{\"".len();
+    let list: String = json[votes..].split('"').next().unwrap().to_owned();
+    let number = votes + list.len() + 2;
+    let digits = json[number..].find(|c: char| !c.is_ascii_digit()).unwrap();
+    let v: u64 = json[number..number + digits].parse().unwrap();
+    let altered = format!("{}{}{}", &json[..number], v + 1, &json[number + digits..]);
+    // The first station listed a second time, in place of the second.
+    let twice = format!("{},{}{}", &json[..second], &first_station, &json[third..]);
+    // The first station listed a second time, beside itself.
+    let added = format!("{},{}{}", &json[..second], &first_station, &json[second..]);
+    let compact = |s: &String| s.as_bytes().to_vec();
+    let cases: [(&str, Option<Vec<u8>>, Kind); 4] = [
+        (
+            "altered",
+            Some(gzip(&compact(&altered))),
+            Kind::FileMismatch,
+        ),
+        ("missing", None, Kind::FileMissing),
+        (
+            "a station twice",
+            Some(gzip(&compact(&twice))),
+            Kind::FileMismatch,
+        ),
+        (
+            "a station added again",
+            Some(gzip(&compact(&added))),
+            Kind::FileMismatch,
+        ),
+    ];
+    for (what, bytes, kind) in cases {
+        let mut source = f.bundle(&f.entries);
+        match bytes {
+            Some(b) => source.files.insert(path.clone(), b),
+            None => source.files.remove(&path),
+        };
+        let r = run(&source, None);
+        assert!(!r.verified, "{what}");
+        let [d] = r.discrepancies.as_slice() else {
+            panic!("{what}: {}", r.summary())
+        };
+        assert_eq!(d.kind, kind, "{what}: {}", d.message);
+        assert_eq!(d.file.as_deref(), Some(path.as_str()), "{what}");
+        if what == "altered" {
+            assert_eq!(d.station.as_deref(), Some(first.as_str()), "{what}: {d:?}");
+            assert!(
+                d.field
+                    .as_deref()
+                    .is_some_and(|f| f.ends_with(&format!("votes.{list}"))),
+                "{what}: {:?}",
+                d.field
+            );
+        }
+    }
+    // The plain file beside its gzip is not what the bundle publishes; in place of it, the
+    // gzip is missing too.
+    let mut beside = f.bundle(&f.entries);
+    beside
+        .files
+        .insert(plain.clone(), json.clone().into_bytes());
+    let r = run(&beside, None);
+    assert_eq!(kinds(&r), [Kind::FileUnexpected], "{}", r.summary());
+    let mut instead = f.bundle(&f.entries);
+    instead.files.remove(&path);
+    instead.files.insert(plain, json.into_bytes());
+    let mut k = kinds(&run(&instead, None));
+    k.sort_by_key(|k| k.as_str());
+    assert_eq!(k, [Kind::FileMissing, Kind::FileUnexpected]);
 }
 
 #[test]

@@ -183,11 +183,7 @@ fn a_quarantined_station_is_accepted_another_recounted_and_the_bundle_verifies()
     let station_doc = |id: &str| {
         let st = &e.stations[e.station(id).unwrap().0 as usize];
         let unit = &e.units[st.unit.0 as usize].id;
-        let path = bundle
-            .join("current")
-            .join(urna_tally::public::unit_path(unit));
-        let doc: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        let doc = crate::unit_file(&bundle.join("current"), unit);
         doc["contests"][0]["stations"]
             .as_array()
             .unwrap()

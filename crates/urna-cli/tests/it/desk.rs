@@ -927,15 +927,7 @@ fn a_scan_keyed_at_the_desk_is_published_with_its_protocol() {
     assert_eq!(std::fs::read(&blob).unwrap(), pdf);
     let csv = std::fs::read_to_string(src.join("stations.csv")).unwrap();
     let unit = csv.lines().nth(1).unwrap().split(',').nth(1).unwrap();
-    let doc: Value = serde_json::from_slice(
-        &std::fs::read(
-            bundle
-                .join("current")
-                .join(urna_tally::public::unit_path(unit)),
-        )
-        .unwrap(),
-    )
-    .unwrap();
+    let doc: Value = crate::unit_file(&bundle.join("current"), unit);
     let st = doc["contests"][0]["stations"]
         .as_array()
         .unwrap()

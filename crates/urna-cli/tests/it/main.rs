@@ -88,3 +88,24 @@ pub fn shared_data(rel: &str) -> PathBuf {
 pub fn p(path: &Path) -> &str {
     path.to_str().unwrap()
 }
+
+/// The inflated bytes of a file the bundle publishes only gzip-compressed.
+pub fn gunzip(gz: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(gz), &mut out).unwrap();
+    out
+}
+
+/// `bytes` gzip-compressed, as a tampered copy of a gzip-only file.
+pub fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut e, bytes).unwrap();
+    e.finish().unwrap()
+}
+
+/// A unit's file in the generation `current`: `v1/units/<unit>.json.gz`, inflated and parsed.
+pub fn unit_file(current: &Path, unit: &str) -> serde_json::Value {
+    let path = current.join(urna_tally::public::unit_published_path(unit));
+    let gz = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_slice(&gunzip(&gz)).unwrap()
+}

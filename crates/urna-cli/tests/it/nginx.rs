@@ -89,7 +89,7 @@ fn nginx_serves_the_bundle_exactly_as_urna_serve() {
         "v1/election.json",
         "v1/results.json",
         "v1/quarantine.json",
-        "csv/stations.csv",
+        "csv/stations.csv.gz",
         "csv/units.csv",
         "tile/0/000",
         "tile/entries/000",
@@ -152,6 +152,23 @@ fn nginx_serves_the_bundle_exactly_as_urna_serve() {
         );
     }
     assert_eq!(get(&server.addr, "/").body, index);
+    // A file published only as its gzip is sent as it is, as gzip, by both.
+    let unit = files
+        .iter()
+        .find(|f| f.starts_with("v1/units/") && f.ends_with(".json.gz"))
+        .unwrap();
+    for addr in [&server.addr, &nginx.addr] {
+        let r = get(addr, &url_path(unit));
+        assert_eq!(
+            (
+                r.status,
+                r.header("content-type"),
+                r.header("content-encoding")
+            ),
+            (200, Some("application/gzip"), None),
+            "GET {unit} from {addr}"
+        );
+    }
 
     // 4. With `Accept-Encoding: gzip`: a file with a precompressed copy comes as the copy from
     //    both, marked as such; any other file as it is. HEAD gives the same head.
@@ -397,7 +414,8 @@ impl Nginx {
              http {{\n  access_log off;\n  sendfile on;\n  keepalive_requests 100000;\n\
              \x20 gzip_static on;\n  gzip_vary on;\n\
              \x20 types {{ application/json json; text/csv csv; text/html html; \
-             text/javascript js; text/css css; image/svg+xml svg; image/png png; }}\n\
+             text/javascript js; text/css css; image/svg+xml svg; image/png png; \
+             application/gzip gz; }}\n\
              \x20 default_type text/plain;\n  charset utf-8;\n\
              \x20 charset_types text/html text/css text/javascript text/csv text/plain;\n\
              \x20 client_body_temp_path {cb};\n  proxy_temp_path {pt};\n  fastcgi_temp_path {ft};\n\

@@ -314,10 +314,10 @@ fn document_is_openapi_3_1_and_covers_every_route() {
         "/v1/election.json",
         "/v1/results.json",
         "/v1/summary.json",
-        "/v1/units/{unit}.json",
+        "/v1/units/{unit}.json.gz",
         "/v1/areas/{unit}.json",
         "/v1/quarantine.json",
-        "/csv/stations.csv",
+        "/csv/stations.csv.gz",
         "/csv/units.csv",
         "/csv/preferences.csv",
         "/blob/sha256/{hex}",
@@ -475,6 +475,17 @@ impl Prober<'_> {
         assert!(documented.is_object(), "no component response {response}");
         check_response(self.doc, documented, r, path);
     }
+}
+
+/// A unit file's answer (`application/gzip`), inflated and checked against the `UnitFile`
+/// schema it must inflate to.
+fn unit_json(doc: &Value, r: &Response) -> Value {
+    let value: Value = serde_json::from_slice(&crate::gunzip(&r.body)).unwrap();
+    let schema = serde_json::json!({"$ref": "#/components/schemas/UnitFile"});
+    if let Some(e) = conforms(doc, &schema, &value, "$") {
+        panic!("unit file: {e}");
+    }
+    value
 }
 
 fn signed(s: &SimStation, text: &str) -> Vec<u8> {
@@ -769,9 +780,14 @@ fn every_operation_answers_as_documented() {
         .to_owned();
     // A file name may hold a literal `%`, which the URL encodes again.
     let url = format!("/{}", unit_file.replace('%', "%25"));
-    let unit = pr.get("/v1/units/{unit}.json", &url, 200).json();
+    assert!(unit_file.ends_with(".json.gz"), "{unit_file}");
+    let unit = unit_json(&doc, &pr.get("/v1/units/{unit}.json.gz", &url, 200));
     assert_eq!(unit["format"], "urna/unit/v2");
-    pr.get("/v1/units/{unit}.json", "/v1/units/no-such-unit.json", 404);
+    pr.get(
+        "/v1/units/{unit}.json.gz",
+        "/v1/units/no-such-unit.json.gz",
+        404,
+    );
     let summary = pr.get("/v1/summary.json", "/v1/summary.json", 200).json();
     assert_eq!(summary["format"], "urna/summary/v1");
     assert!(summary["contests"][0].get("units").is_none(), "{summary}");
@@ -786,7 +802,8 @@ fn every_operation_answers_as_documented() {
     assert_eq!(area["format"], "urna/area/v1");
     assert_eq!(area["checkpoint"]["size"], summary["checkpoint"]["size"]);
     pr.get("/v1/areas/{unit}.json", "/v1/areas/no-such-unit.json", 404);
-    pr.get("/csv/stations.csv", "/csv/stations.csv", 200);
+    let stations = pr.get("/csv/stations.csv.gz", "/csv/stations.csv.gz", 200);
+    assert!(crate::gunzip(&stations.body).starts_with(b"contest,station,unit,status,"));
     pr.get("/csv/units.csv", "/csv/units.csv", 200);
     let prefs = pr.get("/csv/preferences.csv", "/csv/preferences.csv", 200);
     assert!(
@@ -829,13 +846,23 @@ fn every_operation_answers_as_documented() {
         .iter()
         .find(|s| s["id"] == station.as_str())
         .unwrap_or_else(|| panic!("{station} is not in {shard}: {index}"));
-    let unit = pr
-        .get(
-            "/v1/units/{unit}.json",
-            &format!("/{}", entry["file"].as_str().unwrap().replace('%', "%25")),
+    // The index names the unit; v1/election.json names the unit's file.
+    let file = election["units"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["id"] == entry["unit"])
+        .and_then(|u| u["file"].as_str())
+        .unwrap()
+        .to_owned();
+    let unit = unit_json(
+        &doc,
+        &pr.get(
+            "/v1/units/{unit}.json.gz",
+            &format!("/{}", file.replace('%', "%25")),
             200,
-        )
-        .json();
+        ),
+    );
     assert_eq!(unit["unit"]["id"], entry["unit"]);
     pr.get("/v1/stations/{shard}.json", "/v1/stations/0g.json", 404);
     let keys = pr.get("/v1/keys.json", "/v1/keys.json", 200).json();

@@ -205,11 +205,7 @@ fn a_revocation_on_postgresql_refuses_the_lost_key_counts_the_replacement_and_ve
     let station = |i: usize| {
         let st = &e.stations[e.station(&id(i)).unwrap().0 as usize];
         let unit = &e.units[st.unit.0 as usize].id;
-        let path = bundle
-            .join("current")
-            .join(urna_tally::public::unit_path(unit));
-        let doc: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        let doc = crate::unit_file(&bundle.join("current"), unit);
         doc["contests"][0]["stations"]
             .as_array()
             .unwrap()

@@ -24,10 +24,7 @@ fn notes(path: &Path) -> Vec<Vec<u8>> {
 fn station_doc(bundle: &Path, e: &Election, id: &str) -> serde_json::Value {
     let st = &e.stations[e.station(id).unwrap().0 as usize];
     let unit = &e.units[st.unit.0 as usize].id;
-    let path = bundle
-        .join("current")
-        .join(urna_tally::public::unit_path(unit));
-    let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    let doc = crate::unit_file(&bundle.join("current"), unit);
     doc["contests"][0]["stations"]
         .as_array()
         .unwrap()

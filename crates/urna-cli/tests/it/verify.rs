@@ -811,8 +811,10 @@ fn missing_pieces_are_discrepancies_and_unreachable_sources_could_not_run() {
     let units = std::fs::read_dir(current.join("v1/units"))
         .unwrap()
         .map(Result::unwrap)
-        .find(|e| !e.file_name().to_string_lossy().ends_with(".gz"))
+        .next()
         .unwrap();
+    // Published only as its gzip.
+    assert!(units.file_name().to_string_lossy().ends_with(".json.gz"));
     std::fs::remove_file(units.path()).unwrap();
     let o = g.verify(&g.bundle, &[]);
     let t = text(&o);
@@ -1210,15 +1212,16 @@ fn a_preference_vote_moved_between_two_candidates_in_published_files_is_caught()
         .find_map(|u| u["file"].as_str())
         .unwrap()
         .to_owned();
+    // Published only as its gzip.
     let unit = d.current().join(&unit_file);
-    let utext = std::fs::read_to_string(&unit).unwrap();
+    let utext = String::from_utf8(crate::gunzip(&std::fs::read(&unit).unwrap())).unwrap();
     let udoc: serde_json::Value = serde_json::from_str(&utext).unwrap();
     let (umoved, ulist, uvotes) = move_one_vote(
         &utext,
         utext.find("\"current\"").unwrap(),
         &udoc["contests"][0]["stations"][0]["current"]["preferences"],
     );
-    replace(&unit, umoved.as_bytes());
+    replace(&unit, &crate::gzip(umoved.as_bytes()));
 
     let (out, report) = d.tampered();
     let [(n1, v1), _] = &votes;
@@ -1232,7 +1235,7 @@ fn a_preference_vote_moved_between_two_candidates_in_published_files_is_caught()
     let [(u1, w1), _] = &uvotes;
     assert!(
         out.contains(&format!(
-            "{unit_file}: contests[0].stations[0].current.preferences.{ulist}.{u1} (station PS-0000001): recomputed {w1}, published {}",
+            "{unit_file} (inflated): contests[0].stations[0].current.preferences.{ulist}.{u1} (station PS-0000001): recomputed {w1}, published {}",
             w1 - 1
         )),
         "{out}"

@@ -425,8 +425,9 @@ fn web_page_shows_open_lists() {
     assert!(status.success());
     drop(server);
     // Edited as text: the unit file's totals must stay byte for byte (the page compares them).
+    // The unit file is published only as its gzip: inflated, edited, compressed again.
     let path = copy.join(&file);
-    let mut text = std::fs::read_to_string(&path).unwrap();
+    let mut text = String::from_utf8(crate::gunzip(&std::fs::read(&path).unwrap())).unwrap();
     let at = text.find(&format!("\"id\":\"{id}\"")).unwrap();
     let at = at + text[at..].find("\"current\":{").unwrap();
     let at = at + text[at..].find("\"preferences\":{").unwrap() + "\"preferences\":{".len();
@@ -446,12 +447,7 @@ fn web_page_shows_open_lists() {
         signed + 1
     );
     text.replace_range(va..vb, &(signed + 1).to_string());
-    std::fs::write(&path, text).unwrap();
-    // The file's precompressed copy still holds the signed number, and nginx would send it
-    // to the browser (which accepts gzip): a forger drops it too.
-    let mut gz = path.into_os_string();
-    gz.push(".gz");
-    let _ = std::fs::remove_file(gz);
+    std::fs::write(&path, crate::gzip(text.as_bytes())).unwrap();
     let nginx = Nginx::start(
         tools.nginx.as_deref().unwrap(),
         &e.dir.path().join("nginx"),
@@ -793,10 +789,14 @@ impl Election {
     }
 }
 
-/// `GET path` as JSON, status 200.
+/// `GET path` as JSON, status 200; a `.gz` file (a unit file, published only as its gzip)
+/// inflated first, as the page does.
 pub(crate) fn fetch_json(addr: &str, path: &str) -> Value {
     let r = get(addr, path);
     assert_eq!(r.status, 200, "GET {path} from {addr}");
+    if path.ends_with(".gz") {
+        return serde_json::from_slice(&crate::gunzip(&r.body)).unwrap();
+    }
     r.json()
 }
 
