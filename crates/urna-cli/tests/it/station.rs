@@ -97,6 +97,20 @@ impl Election {
         }
         spawn_listening(command, "urna station: listening on http://")
     }
+
+    /// Starts station 1 with the test's crash point: once a signed note is durable in the
+    /// queue it writes `marker` and waits, `desk.sqlite` uncommitted, to be killed.
+    fn start_holding(&self, data: &Path, marker: &Path) -> DeskProcess {
+        let mut command = urna();
+        command
+            .args(["station", "--data", p(data), "--definition"])
+            .arg(&self.definition)
+            .args(["--station", "PS-0000001", "--key"])
+            .arg(self.key("PS-0000001"))
+            .args(["--listen", "127.0.0.1:0"])
+            .env(urna_desk::desk::station::HOLD_AFTER_QUEUE_ENV, marker);
+        spawn_listening(command, "urna station: listening on http://")
+    }
 }
 
 fn login(addr: &str, name: &str, password: &str) -> Browser {
@@ -398,4 +412,89 @@ fn a_station_keeps_retrying_until_the_server_answers() {
     );
     drop(station);
     assert!(server.stop().success());
+}
+
+/// The notes waiting in a queue directory (not sent, not refused).
+fn waiting_notes(queue: &Path) -> Vec<PathBuf> {
+    std::fs::read_dir(queue)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "note"))
+        .collect()
+}
+
+/// `kill -9` of the real station between the two writes of a signature: the note durable in
+/// the queue, `desk.sqlite` not yet committed. After the restart the station takes the queued
+/// note as signed (the board sees it signed, with what was signed and where its note is),
+/// and numbers keyed afterwards are not signed over it: one note in the queue, the first.
+#[test]
+fn a_station_killed_between_queue_and_database_keeps_the_queued_note() {
+    let e = Election::new();
+    let data = e.station_dir("ps1");
+    let marker = e.dir.path().join("held");
+    let st = e.start_holding(&data, &marker);
+    let mut ana = login(&st.addr, "ana", CHAIR_PW);
+    let mut besa = login(&st.addr, "besa", MEMBER_PW);
+    assert_eq!(ana.key("PS-0000001")["protocol"], json!("entering"));
+    let id = besa.fill("PS-0000001", 10);
+    // The finish that signs, sent by hand: its answer never comes.
+    let (cookie, csrf) = besa.credentials();
+    let body = json!({ "csrf": csrf }).to_string();
+    let mut conn = std::net::TcpStream::connect(&st.addr).unwrap();
+    write!(
+        conn,
+        "POST /api/entries/{id}/finish HTTP/1.1\r\nHost: desk\r\nConnection: close\r\nCookie: urna_desk={cookie}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let t = std::time::Instant::now();
+    while !marker.is_file() {
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(60),
+            "the station never reached the crash point"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    drop(st); // SIGKILL
+    drop(conn);
+    let queue = data.join("queue");
+    let queued = waiting_notes(&queue);
+    assert_eq!(queued.len(), 1, "{queued:?}");
+    let first = std::fs::read(&queued[0]).unwrap();
+
+    // Restarted: the protocol is signed with the queued note, and the board is shown so.
+    let st = e.start(&data, "PS-0000001", None);
+    let mut ana = login(&st.addr, "ana", CHAIR_PW);
+    let mut besa = login(&st.addr, "besa", MEMBER_PW);
+    let c = station_contest(&mut ana);
+    assert_eq!(c["state"], json!("signed"), "{c}");
+    assert_eq!(c["queue"], json!("queued"), "{c}");
+    assert_eq!(c["sha256"], json!(hex_of(&first)), "{c}");
+    let text = Note::parse(&first).unwrap().text().to_owned();
+    assert_eq!(c["text"], json!(text), "{c}");
+    // Other numbers keyed now are not signed: the claim is refused, the queue unchanged.
+    let (status, v) = ana.call(
+        "POST",
+        "/api/claim",
+        Some(json!({"contest": urna_sim::CONTEST_ID, "station": "PS-0000001"})),
+    );
+    assert_ne!(status, 200, "{v}");
+    // Nor is the entry whose finish was cut off: nothing new is signed over the queued note.
+    let (status, v) = besa.call(
+        "POST",
+        &format!("/api/entries/{id}/finish"),
+        Some(json!({})),
+    );
+    assert_eq!(
+        (status, v["error"].clone()),
+        (409, json!("already-signed")),
+        "{v}"
+    );
+    assert_eq!(waiting_notes(&queue), queued);
+    let audit = run(&["desk", "audit-export", "--data", p(&data)], 0);
+    assert!(
+        audit.contains("\"action\":\"recovered\"") && audit.contains(&hex_of(&first)),
+        "{audit}"
+    );
+    drop(st);
 }

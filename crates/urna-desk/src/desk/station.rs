@@ -142,6 +142,12 @@ pub(crate) fn open_queue(dir: &Path) -> Result<Queue, QueueError> {
     }
 }
 
+/// Set to a file path, the station creates that file once a signed note is durable in the
+/// queue and then waits, without committing `desk.sqlite`, for the process to be killed: the
+/// crash point between the two writes of a signature, for the end-to-end test that kills the
+/// real process there. Unset, it costs one look-up per signature.
+pub const HOLD_AFTER_QUEUE_ENV: &str = "URNA_TEST_STATION_HOLD_AFTER_QUEUE";
+
 impl Scope {
     /// Where a signed note with SHA-256 `hash` is: `delivered` (its receipt kept beside it),
     /// `refused`, or `queued`.
@@ -432,6 +438,14 @@ impl Desk {
             queue.push_scan(&bytes).map_err(queue_error)?;
         }
         let (hash, _) = queue.push(&note).map_err(queue_error)?;
+        if let Some(marker) = std::env::var_os(HOLD_AFTER_QUEUE_ENV) {
+            // The test's crash point: the note is durable in the queue, `desk.sqlite` not
+            // yet committed.
+            let _ = std::fs::write(marker, hex(&hash));
+            loop {
+                std::thread::sleep(Duration::from_secs(60));
+            }
+        }
         db::audit(
             tx,
             "-",
