@@ -1263,6 +1263,10 @@ impl Desk {
         let contest = self.election.contests[c.0 as usize].id.clone();
         let station = self.election.stations[st.0 as usize].id.clone();
         let subject = format!("{contest}/{station}");
+        // At a station, a note of its own the queue holds and `desk.sqlite` does not record
+        // (a crash between the two writes of a signature) is recorded first: the finish then
+        // finds the protocol signed and signs nothing over it.
+        self.reconcile_station()?;
         let mut conn = self.db();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         // `done` read again under the write lock: of finishes sent at once, one finishes the
@@ -1281,6 +1285,18 @@ impl Desk {
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .optional()?;
+        if let Some((state, _)) = &open
+            && self.station.is_some()
+            && state == "signed"
+        {
+            return Err(Refusal::new(
+                409,
+                "already-signed",
+                format!(
+                    "protocol {subject} is already signed (see the station's protocols); nothing new was signed"
+                ),
+            ));
+        }
         if open
             .as_ref()
             .is_none_or(|(state, r)| state != "entering" || *r != round)
