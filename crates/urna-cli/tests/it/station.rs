@@ -352,6 +352,25 @@ fn station_in_the_browser_the_chair_keys_the_protocol_in_albanian() {
         &[],
     );
     assert_eq!(row, json!("raundi 1: 1 nga 2 futje të përfunduara"));
+    // The member keys the same numbers: signed. The chair's row says so and shows what the
+    // station's key signed.
+    let mut besa = login(&station.addr, "besa", MEMBER_PW);
+    assert_eq!(besa.key("PS-0000001")["protocol"], json!("signed"));
+    let signed = b.wait_for(
+        "what was signed, on the chair's page",
+        "const s = document.querySelector('#progress-rows tr td details summary'); const p = document.querySelector('#progress-rows tr td details pre'); return s && p ? [s.textContent, p.textContent] : null;",
+        &[],
+    );
+    let (status, v) = besa.call("GET", "/api/progress", None);
+    assert_eq!(status, 200, "{v}");
+    let hash = v["contests"][0]["sha256"].as_str().unwrap();
+    assert_eq!(
+        signed,
+        json!([
+            format!("çfarë u nënshkrua (sha256:{})", &hash[..16]),
+            v["contests"][0]["text"]
+        ])
+    );
     if let Some(dir) = std::env::var_os("URNA_SCREENSHOTS") {
         b.screenshot(&Path::new(&dir).join("station-chair-sq.png"));
     }
