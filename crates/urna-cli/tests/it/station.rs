@@ -448,7 +448,23 @@ fn waiting_notes(queue: &Path) -> Vec<PathBuf> {
 /// and numbers keyed afterwards are not signed over it: one note in the queue, the first.
 #[test]
 fn a_station_killed_between_queue_and_database_keeps_the_queued_note() {
-    let e = Election::new();
+    killed_between_queue_and_database(false);
+}
+
+/// As above, but `urna submit --queue` delivered the note before the station started again:
+/// the station takes the delivered note as signed, and shows it in the log.
+#[test]
+fn a_station_killed_between_queue_and_database_keeps_a_note_delivered_meanwhile() {
+    killed_between_queue_and_database(true);
+}
+
+fn killed_between_queue_and_database(deliver_meanwhile: bool) {
+    let (e, server) = if deliver_meanwhile {
+        let (e, server, log_key) = Election::served();
+        (e, Some((server, log_key)))
+    } else {
+        (Election::new(), None)
+    };
     let data = e.station_dir("ps1");
     let marker = e.dir.path().join("held");
     let st = e.start_holding(&data, &marker);
@@ -480,6 +496,24 @@ fn a_station_killed_between_queue_and_database_keeps_the_queued_note() {
     let queued = waiting_notes(&queue);
     assert_eq!(queued.len(), 1, "{queued:?}");
     let first = std::fs::read(&queued[0]).unwrap();
+    let mut place = "queued";
+    if let Some((server, log_key)) = &server {
+        let out = run(
+            &[
+                "submit",
+                "--to",
+                &server.url,
+                "--log-key",
+                log_key,
+                "--queue",
+                p(&queue),
+            ],
+            0,
+        );
+        assert!(out.contains("stored"), "{out}");
+        assert_eq!(sent_note(&queue), first);
+        place = "delivered";
+    }
 
     // Restarted: the protocol is signed with the queued note, and the board is shown so.
     let st = e.start(&data, "PS-0000001", None);
@@ -487,18 +521,18 @@ fn a_station_killed_between_queue_and_database_keeps_the_queued_note() {
     let mut besa = login(&st.addr, "besa", MEMBER_PW);
     let c = station_contest(&mut ana);
     assert_eq!(c["state"], json!("signed"), "{c}");
-    assert_eq!(c["queue"], json!("queued"), "{c}");
+    assert_eq!(c["queue"], json!(place), "{c}");
     assert_eq!(c["sha256"], json!(hex_of(&first)), "{c}");
     let text = Note::parse(&first).unwrap().text().to_owned();
     assert_eq!(c["text"], json!(text), "{c}");
-    // Other numbers keyed now are not signed: the claim is refused, the queue unchanged.
+    // Other numbers keyed now are not signed: the claim is refused.
     let (status, v) = ana.call(
         "POST",
         "/api/claim",
         Some(json!({"contest": urna_sim::CONTEST_ID, "station": "PS-0000001"})),
     );
     assert_ne!(status, 200, "{v}");
-    // Nor is the entry whose finish was cut off: nothing new is signed over the queued note.
+    // Nor is the entry whose finish was cut off: nothing new is signed over the first note.
     let (status, v) = besa.call(
         "POST",
         &format!("/api/entries/{id}/finish"),
@@ -509,11 +543,19 @@ fn a_station_killed_between_queue_and_database_keeps_the_queued_note() {
         (409, json!("already-signed")),
         "{v}"
     );
-    assert_eq!(waiting_notes(&queue), queued);
+    let expect_waiting = if deliver_meanwhile {
+        Vec::new()
+    } else {
+        queued
+    };
+    assert_eq!(waiting_notes(&queue), expect_waiting);
     let audit = run(&["desk", "audit-export", "--data", p(&data)], 0);
     assert!(
         audit.contains("\"action\":\"recovered\"") && audit.contains(&hex_of(&first)),
         "{audit}"
     );
     drop(st);
+    if let Some((server, _)) = server {
+        assert!(server.stop().success());
+    }
 }

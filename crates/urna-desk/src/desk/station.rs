@@ -161,30 +161,45 @@ impl Scope {
     /// The protocol notes in the queue signed with `verifier` (the station's key) for
     /// `station`: those sent and refused first (the log has seen them), then those waiting,
     /// in the order queued. A file that cannot be read, is not the note its name says, or is
-    /// not this station's protocol is passed over.
+    /// not this station's protocol is passed over (delivery names it on every pass).
     fn own_notes(
         &self,
         election: &Election,
         verifier: &urna_model::note::NoteVerifier,
         station: &str,
-    ) -> Result<Vec<OwnNote>, QueueError> {
-        let mut files: Vec<(PathBuf, &'static str)> = Vec::new();
-        for (sub, place) in [("sent", "delivered"), ("refused", "refused")] {
-            let dir = self.queue.join(sub);
-            let Ok(entries) = std::fs::read_dir(&dir) else {
-                continue;
-            };
-            let mut found: Vec<PathBuf> = entries
+    ) -> Vec<OwnNote> {
+        // Read without the queue's lock, which `urna submit --queue` may hold for a while:
+        // every file is written whole and renamed into place, and a temporary one (named
+        // `.<name>.tmp-…`) is not a `<sha256>.note`.
+        let list = |dir: &Path| -> Vec<PathBuf> {
+            let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
+                .into_iter()
+                .flatten()
                 .filter_map(Result::ok)
                 .map(|e| e.path())
                 .filter(|p| p.extension().is_some_and(|x| x == "note"))
                 .collect();
             found.sort();
-            files.extend(found.into_iter().map(|p| (p, place)));
+            found
+        };
+        let mut files: Vec<(PathBuf, &'static str)> = Vec::new();
+        for (sub, place) in [("sent", "delivered"), ("refused", "refused")] {
+            files.extend(list(&self.queue.join(sub)).into_iter().map(|p| (p, place)));
         }
-        let queue = open_queue(&self.queue)?;
-        files.extend(queue.pending()?.into_iter().map(|q| (q.path, "queued")));
-        drop(queue);
+        // Waiting notes in the order queued (the `order` file, one hash a line; later lines
+        // win), those it does not name last.
+        let order: BTreeMap<String, usize> = std::fs::read_to_string(self.queue.join("order"))
+            .unwrap_or_default()
+            .lines()
+            .enumerate()
+            .map(|(i, l)| (l.trim().to_owned(), i))
+            .collect();
+        let mut waiting = list(&self.queue);
+        waiting.sort_by_key(|p| {
+            let stem = p.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
+            order.get(stem).copied().unwrap_or(usize::MAX)
+        });
+        files.extend(waiting.into_iter().map(|p| (p, "queued")));
         let mut own = Vec::new();
         for (path, place) in files {
             let Ok(note) = std::fs::read(&path) else {
@@ -213,7 +228,7 @@ impl Scope {
                 place,
             });
         }
-        Ok(own)
+        own
     }
 
     /// Where a signed note with SHA-256 `hash` is: `delivered` (its receipt kept beside it),
@@ -330,15 +345,13 @@ impl Desk {
     /// contests so recorded (each also in the audit trail, `recovered`).
     ///
     /// # Errors
-    /// [`Refusal`] `503 queue` if the queue cannot be read, or the database's.
+    /// [`Refusal`] if the database fails.
     pub fn reconcile_station(&self) -> Result<Vec<String>, Refusal> {
         let Some(scope) = &self.station else {
             return Ok(Vec::new());
         };
         let station = self.election.stations[scope.station.0 as usize].id.clone();
-        let own = scope
-            .own_notes(&self.election, &self.signer.verifier(), &station)
-            .map_err(|e| Refusal::new(503, "queue", format!("the queue: {e}")))?;
+        let own = scope.own_notes(&self.election, &self.signer.verifier(), &station);
         if own.is_empty() {
             return Ok(Vec::new());
         }
