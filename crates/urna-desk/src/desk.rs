@@ -708,13 +708,26 @@ impl Desk {
         };
         // The account's place, past its failures from everywhere: waited for before taking a
         // place among the password checks, so a slowed account holds none of them meanwhile.
-        if let Some(wait) = self.account_place(name, &address)? {
-            std::thread::sleep(std::time::Duration::from_millis(
-                u64::try_from(wait).unwrap_or(0),
-            ));
-        }
+        // A place is taken with the attempt already counted for its address.
+        let counted = match self.account_place(name, &address)? {
+            Some((id, wait)) => {
+                std::thread::sleep(std::time::Duration::from_millis(
+                    u64::try_from(wait).unwrap_or(0),
+                ));
+                Some(id)
+            }
+            None => None,
+        };
         // Before the attempt is counted: a login turned away as busy costs no failure.
-        let _permit = self.password_permit()?;
+        let _permit = match self.password_permit() {
+            Ok(p) => p,
+            Err(busy) => {
+                if let Some(id) = counted {
+                    db::Failures::uncount(&self.db(), id, &address)?;
+                }
+                return Err(busy);
+            }
+        };
         let reserved = {
             let now = db::now_ms();
             let mut conn = self.db();
@@ -787,7 +800,7 @@ impl Desk {
                             now,
                         ));
                     }
-                    if pair.failures >= MAX_FAILURES {
+                    if pair.failures >= MAX_FAILURES + i64::from(counted == Some(id)) {
                         // As many attempts as allowed are failed or still being checked.
                         let until = pair.lock(&tx, now)?;
                         db::audit(
@@ -802,7 +815,9 @@ impl Desk {
                         tx.commit()?;
                         return Err(locked_refusal(&account_locked(MAX_FAILURES), until, now));
                     }
-                    pair.count(&tx)?;
+                    if counted != Some(id) {
+                        pair.count(&tx)?;
+                    }
                     tx.execute(
                         "UPDATE users SET failures = failures + 1 WHERE id = ?1",
                         [id],
@@ -890,14 +905,16 @@ impl Desk {
     /// Past [`MAX_ACCOUNT_FAILURES`] failures of account `name` in a row, from every address
     /// together, takes the account's next place for a password check (places are
     /// [`ACCOUNT_SPACING_MS`] apart; `users.locked_until_ms` holds the next free one) and
-    /// returns how long to wait for it. `None` when the login is not slowed, or will be
-    /// refused by a lock-out of its address, which then costs no place: a locked-out address
-    /// cannot fill the account's places for free.
+    /// returns the account's id and how long to wait for it. The attempt is counted for its
+    /// address when it takes the place (as under way, forgiven if the password is right), so
+    /// one address holds no more places than [`MAX_FAILURES`] before its lock-out. `None`
+    /// when the login is not slowed, or will be refused by a lock-out of its address, which
+    /// then costs no place: a locked-out address cannot fill the account's places for free.
     ///
     /// # Errors
     /// [`Refusal`] `429 slowed` when the next place is more than [`MAX_ACCOUNT_WAIT_MS`]
     /// away; the database's.
-    fn account_place(&self, name: &str, address: &str) -> Result<Option<i64>, Refusal> {
+    fn account_place(&self, name: &str, address: &str) -> Result<Option<(i64, i64)>, Refusal> {
         let now = db::now_ms();
         let mut conn = self.db();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -924,7 +941,7 @@ impl Desk {
         if failures < MAX_ACCOUNT_FAILURES {
             return Ok(None);
         }
-        let pair = db::Failures::read(&tx, id, address, now)?;
+        let mut pair = db::Failures::read(&tx, id, address, now)?;
         if pair.locked_until > now || pair.failures >= MAX_FAILURES {
             return Ok(None);
         }
@@ -943,8 +960,9 @@ impl Desk {
             "UPDATE users SET locked_until_ms = ?1 WHERE id = ?2",
             params![place + ACCOUNT_SPACING_MS, id],
         )?;
+        pair.count(&tx)?;
         tx.commit()?;
-        Ok(Some(place - now))
+        Ok(Some((id, place - now)))
     }
 
     /// Logs out (deletes the session).

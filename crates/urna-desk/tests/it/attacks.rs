@@ -507,6 +507,39 @@ fn guesses_from_many_addresses_slow_the_account_but_never_lock_its_typist_out() 
     }
     let spaced = t.elapsed().as_millis();
     assert!(spaced >= 2 * SPACING_MS, "three guesses in {spaced} ms");
+    // Many guesses at once from one more machine hold no more places (and get no more
+    // password checks) than its own lock-out allows.
+    let before = guesses_checked(&s, "ty1");
+    let addr = s.addr;
+    let t = std::time::Instant::now();
+    let at_once: Vec<_> = (0..12)
+        .map(|i| {
+            std::thread::spawn(move || {
+                let from: std::net::IpAddr = "127.0.3.1".parse().unwrap();
+                let a = Client::new_from(addr, Some(from)).login("ty1", &format!("burst-{i}-xxxx"));
+                (
+                    a.status,
+                    a.json["error"].as_str().unwrap_or_default().to_owned(),
+                )
+            })
+        })
+        .collect();
+    let answers: Vec<(u16, String)> = at_once.into_iter().map(|t| t.join().unwrap()).collect();
+    assert!(
+        answers.iter().all(|(st, _)| *st == 401 || *st == 429),
+        "{answers:?}"
+    );
+    // Its places, a second apart, all passed: at most MAX_FAILURES of them, not twelve.
+    let took = t.elapsed().as_millis();
+    assert!(
+        took < 2 * SPACING_MS * (MAX_FAILURES as u128 + 4),
+        "the burst held places for {took} ms: {answers:?}"
+    );
+    let burst = guesses_checked(&s, "ty1") - before;
+    assert!(
+        burst <= MAX_FAILURES as usize,
+        "{burst} guesses checked: {answers:?}"
+    );
     // The typist, from her own machine, with the right password: in.
     let a = Client::new(s.addr).login("ty1", FIRST);
     assert_eq!(a.status, 200, "{}", a.json);
