@@ -339,6 +339,14 @@ pub fn export_audit(conn: &Connection, out: &mut impl Write) -> Result<usize, Db
 /// account (unknown names too); account ids start at 1.
 pub const EVERY_ACCOUNT: i64 = 0;
 
+/// Most `login_failures` rows kept. Every new address that fails a login adds a row (two for
+/// a known account), and addresses are not scarce (an IPv6 network has more than anyone can
+/// store): past this bound the rows of the oldest counts are forgotten to make room, those
+/// without a lock-out in force first. Forgetting may lift a lock-out early; what then still
+/// bounds guessing is the account's spacing past [`crate::desk::MAX_ACCOUNT_FAILURES`],
+/// counted in `users`, which no flood of addresses can reset.
+pub const MAX_FAILURE_ROWS: i64 = 10_000;
+
 /// Failed logins counted for one account from one address, or for one address over every
 /// account ([`EVERY_ACCOUNT`]): the `login_failures` row. An address's count over every account
 /// starts again [`crate::desk::LOCKOUT_MS`] after its first failure; an account's from one
@@ -347,6 +355,8 @@ pub const EVERY_ACCOUNT: i64 = 0;
 pub struct Failures {
     user_id: i64,
     address: String,
+    /// Whether the row is in the table (a new one may first have to make room).
+    stored: bool,
     /// Failures counted.
     pub failures: i64,
     /// When the count started (ms since the Unix epoch).
@@ -366,19 +376,21 @@ impl Failures {
         address: &str,
         now: i64,
     ) -> rusqlite::Result<Self> {
-        let (failures, since, locked_until) = conn
+        let row = conn
             .query_row(
                 "SELECT failures, since_ms, locked_until_ms FROM login_failures
                  WHERE user_id = ?1 AND address = ?2",
                 params![user_id, address],
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )
-            .optional()?
-            .unwrap_or((0, now, 0));
+            .optional()?;
+        let stored = row.is_some();
+        let (failures, since, locked_until) = row.unwrap_or((0, now, 0));
         let expired = user_id == EVERY_ACCOUNT && now - since >= crate::desk::LOCKOUT_MS;
         Ok(Self {
             user_id,
             address: address.to_owned(),
+            stored,
             failures: if expired { 0 } else { failures },
             since: if expired { now } else { since },
             locked_until,
@@ -407,7 +419,11 @@ impl Failures {
         Ok(self.locked_until)
     }
 
-    fn write(&self, conn: &Connection) -> rusqlite::Result<()> {
+    fn write(&mut self, conn: &Connection) -> rusqlite::Result<()> {
+        if !self.stored {
+            make_room(conn, self.since)?;
+            self.stored = true;
+        }
         conn.execute(
             "INSERT INTO login_failures (user_id, address, failures, since_ms, locked_until_ms)
              VALUES (?1, ?2, ?3, ?4, ?5)
@@ -457,5 +473,63 @@ impl Failures {
     pub fn forgive_everywhere(conn: &Connection, user_id: i64) -> rusqlite::Result<()> {
         conn.execute("DELETE FROM login_failures WHERE user_id = ?1", [user_id])?;
         Ok(())
+    }
+}
+
+/// Makes room for one more `login_failures` row within [`MAX_FAILURE_ROWS`], as of `now`:
+/// forgets the oldest counts, those without a lock-out in force first.
+fn make_room(conn: &Connection, now: i64) -> rusqlite::Result<()> {
+    let rows: i64 = conn.query_row("SELECT COUNT(*) FROM login_failures", [], |r| r.get(0))?;
+    if rows < MAX_FAILURE_ROWS {
+        return Ok(());
+    }
+    conn.execute(
+        "DELETE FROM login_failures WHERE rowid IN (
+             SELECT rowid FROM login_failures ORDER BY locked_until_ms > ?1, since_ms LIMIT ?2)",
+        params![now, rows - MAX_FAILURE_ROWS + 1],
+    )?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Failures from more addresses than the table keeps: it stays within its bound, and a
+    /// lock-out in force outlives counts without one.
+    #[test]
+    fn the_failure_table_is_bounded_and_keeps_lock_outs_longest() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = open(dir.path()).unwrap();
+        let tx = conn.transaction().unwrap();
+        let mut locked = Failures::read(&tx, EVERY_ACCOUNT, "10.0.0.1", 1).unwrap();
+        locked.lock(&tx, 1).unwrap();
+        for i in 0..MAX_FAILURE_ROWS + 50 {
+            let address = format!("fd00::{i:x}");
+            Failures::read(&tx, EVERY_ACCOUNT, &address, 2 + i)
+                .unwrap()
+                .count(&tx)
+                .unwrap();
+        }
+        let rows: i64 = tx
+            .query_row("SELECT COUNT(*) FROM login_failures", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(rows, MAX_FAILURE_ROWS);
+        let kept = Failures::read(&tx, EVERY_ACCOUNT, "10.0.0.1", 3).unwrap();
+        assert!(kept.locked_until > 3, "{kept:?}");
+        // The oldest counts were forgotten, the newest kept.
+        assert_eq!(
+            Failures::read(&tx, EVERY_ACCOUNT, "fd00::0", 3)
+                .unwrap()
+                .failures,
+            0
+        );
+        let last = format!("fd00::{:x}", MAX_FAILURE_ROWS + 49);
+        assert_eq!(
+            Failures::read(&tx, EVERY_ACCOUNT, &last, 3)
+                .unwrap()
+                .failures,
+            1
+        );
     }
 }

@@ -37,9 +37,18 @@ pub use scans::{MAX_SCAN, scan_kind};
 /// that address (from elsewhere it still logs in: a neighbour on the centre's network who
 /// guesses wrong five times locks nobody out but themselves).
 pub const MAX_FAILURES: i64 = 5;
-/// Failed logins in a row for one account from all addresses together that lock the account
-/// everywhere (guessing from many machines at once).
+/// Failed logins in a row for one account from all addresses together past which the
+/// account's password checks are spaced [`ACCOUNT_SPACING_MS`] apart (guessing from many
+/// machines at once, each under its own lock-out). Slowed, never locked: anyone on the
+/// centre's network can fail logins, and a lock here would let them lock a typist out.
 pub const MAX_ACCOUNT_FAILURES: i64 = 50;
+/// The least time between two password checks of an account past [`MAX_ACCOUNT_FAILURES`]:
+/// guessing it from any number of addresses goes no faster than one guess a second.
+pub const ACCOUNT_SPACING_MS: i64 = 1_000;
+/// The longest a login waits for its account's next place; a login that would wait longer
+/// (a flood of guesses from many addresses) is told to try again shortly (`429 slowed`), not
+/// counted as a failure.
+pub const MAX_ACCOUNT_WAIT_MS: i64 = 30_000;
 /// Failed logins from one address, for any accounts (unknown names too), within
 /// [`LOCKOUT_MS`], that lock that address out of every account (guessing one password for
 /// many accounts).
@@ -666,9 +675,11 @@ impl Desk {
     /// the anonymous one. Returns the new cookie value.
     ///
     /// Failures are counted three ways ([`db::Failures`]): for the account from this address
-    /// ([`MAX_FAILURES`] lock the account for this address only), for the account from
-    /// everywhere ([`MAX_ACCOUNT_FAILURES`] lock it everywhere), and for the address over
-    /// every account ([`MAX_ADDRESS_FAILURES`] within [`LOCKOUT_MS`] lock the address out).
+    /// ([`MAX_FAILURES`] lock the account for this address only), for the address over
+    /// every account ([`MAX_ADDRESS_FAILURES`] within [`LOCKOUT_MS`] lock the address out),
+    /// and for the account from everywhere (past [`MAX_ACCOUNT_FAILURES`] its password
+    /// checks are spaced [`ACCOUNT_SPACING_MS`] apart: each login waits for its place,
+    /// [`Desk::account_place`], so guessing slows down while the typist still gets in).
     /// Each attempt is counted as a failure in one transaction before its password is
     /// checked, and forgiven only if the password was right: attempts sent at once cannot
     /// all read the same counts, so no more than [`MAX_FAILURES`] guesses from one address
@@ -695,8 +706,28 @@ impl Desk {
                 ),
             )
         };
+        // The account's place, past its failures from everywhere: waited for before taking a
+        // place among the password checks, so a slowed account holds none of them meanwhile.
+        // A place is taken with the attempt already counted for its address.
+        let counted = match self.account_place(name, &address)? {
+            Some((id, wait)) => {
+                std::thread::sleep(std::time::Duration::from_millis(
+                    u64::try_from(wait).unwrap_or(0),
+                ));
+                Some(id)
+            }
+            None => None,
+        };
         // Before the attempt is counted: a login turned away as busy costs no failure.
-        let _permit = self.password_permit()?;
+        let _permit = match self.password_permit() {
+            Ok(p) => p,
+            Err(busy) => {
+                if let Some(id) = counted {
+                    db::Failures::uncount(&self.db(), id, &address)?;
+                }
+                return Err(busy);
+            }
+        };
         let reserved = {
             let now = db::now_ms();
             let mut conn = self.db();
@@ -737,15 +768,13 @@ impl Desk {
             }
             let row = tx
                 .query_row(
-                    "SELECT id, hash, failures, locked_until_ms, disabled FROM users WHERE name = ?1",
+                    "SELECT id, hash, disabled FROM users WHERE name = ?1",
                     [name],
                     |r| {
                         Ok((
                             r.get::<_, i64>(0)?,
                             r.get::<_, String>(1)?,
-                            r.get::<_, i64>(2)?,
-                            r.get::<_, i64>(3)?,
-                            r.get::<_, bool>(4)?,
+                            r.get::<_, bool>(2)?,
                         ))
                     },
                 )
@@ -754,16 +783,7 @@ impl Desk {
                 |failures: i64| format!("account locked after {failures} failed logins");
             let reserved = match row {
                 None => None,
-                Some((_, _, _, locked_until, _)) if locked_until > now => {
-                    db::audit(&tx, name, "login-refused", name, "account locked")?;
-                    tx.commit()?;
-                    return Err(locked_refusal(
-                        &account_locked(MAX_ACCOUNT_FAILURES),
-                        locked_until,
-                        now,
-                    ));
-                }
-                Some((id, hash, failures, _, disabled)) => {
+                Some((id, hash, disabled)) => {
                     let mut pair = db::Failures::read(&tx, id, &address, now)?;
                     if pair.locked_until > now {
                         db::audit(
@@ -780,38 +800,24 @@ impl Desk {
                             now,
                         ));
                     }
-                    if pair.failures >= MAX_FAILURES || failures >= MAX_ACCOUNT_FAILURES {
+                    if pair.failures >= MAX_FAILURES + i64::from(counted == Some(id)) {
                         // As many attempts as allowed are failed or still being checked.
-                        let (until, what) = if pair.failures >= MAX_FAILURES {
-                            (
-                                pair.lock(&tx, now)?,
-                                format!(
-                                    "{MAX_FAILURES} attempts from {address} failed or under way: locked for 15 minutes for that address"
-                                ),
-                            )
-                        } else {
-                            let until = now + LOCKOUT_MS;
-                            tx.execute(
-                                "UPDATE users SET failures = 0, locked_until_ms = ?1 WHERE id = ?2",
-                                params![until, id],
-                            )?;
-                            (
-                                until,
-                                format!(
-                                    "{MAX_ACCOUNT_FAILURES} attempts failed or under way: locked for 15 minutes"
-                                ),
-                            )
-                        };
-                        db::audit(&tx, name, "login-refused", name, &what)?;
+                        let until = pair.lock(&tx, now)?;
+                        db::audit(
+                            &tx,
+                            name,
+                            "login-refused",
+                            name,
+                            &format!(
+                                "{MAX_FAILURES} attempts from {address} failed or under way: locked for 15 minutes for that address"
+                            ),
+                        )?;
                         tx.commit()?;
-                        let limit = if pair.failures >= MAX_FAILURES {
-                            MAX_FAILURES
-                        } else {
-                            MAX_ACCOUNT_FAILURES
-                        };
-                        return Err(locked_refusal(&account_locked(limit), until, now));
+                        return Err(locked_refusal(&account_locked(MAX_FAILURES), until, now));
                     }
-                    pair.count(&tx)?;
+                    if counted != Some(id) {
+                        pair.count(&tx)?;
+                    }
                     tx.execute(
                         "UPDATE users SET failures = failures + 1 WHERE id = ?1",
                         [id],
@@ -853,11 +859,9 @@ impl Desk {
                 locked = format!(": locked for 15 minutes for {address}");
             }
             if failures >= MAX_ACCOUNT_FAILURES {
-                tx.execute(
-                    "UPDATE users SET failures = 0, locked_until_ms = ?1 WHERE id = ?2",
-                    params![now + LOCKOUT_MS, id],
-                )?;
-                locked = format!(": {failures} from all addresses, locked for 15 minutes");
+                locked.push_str(&format!(
+                    "; {failures} in a row from all addresses: the account's logins slowed to one a second"
+                ));
             }
             db::audit(
                 &tx,
@@ -896,6 +900,69 @@ impl Desk {
         drop(conn);
         let (session, _) = self.session(Some(&cookie), false)?;
         Ok((self.whoami(&session), cookie))
+    }
+
+    /// Past [`MAX_ACCOUNT_FAILURES`] failures of account `name` in a row, from every address
+    /// together, takes the account's next place for a password check (places are
+    /// [`ACCOUNT_SPACING_MS`] apart; `users.locked_until_ms` holds the next free one) and
+    /// returns the account's id and how long to wait for it. The attempt is counted for its
+    /// address when it takes the place (as under way, forgiven if the password is right), so
+    /// one address holds no more places than [`MAX_FAILURES`] before its lock-out. `None`
+    /// when the login is not slowed, or will be refused by a lock-out of its address, which
+    /// then costs no place: a locked-out address cannot fill the account's places for free.
+    ///
+    /// # Errors
+    /// [`Refusal`] `429 slowed` when the next place is more than [`MAX_ACCOUNT_WAIT_MS`]
+    /// away; the database's.
+    fn account_place(&self, name: &str, address: &str) -> Result<Option<(i64, i64)>, Refusal> {
+        let now = db::now_ms();
+        let mut conn = self.db();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let from_here = db::Failures::read(&tx, db::EVERY_ACCOUNT, address, now)?;
+        if from_here.locked_until > now || from_here.failures >= MAX_ADDRESS_FAILURES {
+            return Ok(None);
+        }
+        let Some((id, failures, next)) = tx
+            .query_row(
+                "SELECT id, failures, locked_until_ms FROM users WHERE name = ?1",
+                [name],
+                |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, i64>(1)?,
+                        r.get::<_, i64>(2)?,
+                    ))
+                },
+            )
+            .optional()?
+        else {
+            return Ok(None);
+        };
+        if failures < MAX_ACCOUNT_FAILURES {
+            return Ok(None);
+        }
+        let mut pair = db::Failures::read(&tx, id, address, now)?;
+        if pair.locked_until > now || pair.failures >= MAX_FAILURES {
+            return Ok(None);
+        }
+        let place = next.max(now);
+        if place - now > MAX_ACCOUNT_WAIT_MS {
+            return Err(Refusal::new(
+                429,
+                "slowed",
+                format!(
+                    "this account failed {failures} logins in a row from many addresses, so its logins are slowed; try again in {} seconds",
+                    (place - now - MAX_ACCOUNT_WAIT_MS + 999) / 1000
+                ),
+            ));
+        }
+        tx.execute(
+            "UPDATE users SET locked_until_ms = ?1 WHERE id = ?2",
+            params![place + ACCOUNT_SPACING_MS, id],
+        )?;
+        pair.count(&tx)?;
+        tx.commit()?;
+        Ok(Some((id, place - now)))
     }
 
     /// Logs out (deletes the session).
@@ -1263,6 +1330,10 @@ impl Desk {
         let contest = self.election.contests[c.0 as usize].id.clone();
         let station = self.election.stations[st.0 as usize].id.clone();
         let subject = format!("{contest}/{station}");
+        // At a station, a note of its own the queue holds and `desk.sqlite` does not record
+        // (a crash between the two writes of a signature) is recorded first: the finish then
+        // finds the protocol signed and signs nothing over it.
+        self.reconcile_station()?;
         let mut conn = self.db();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         // `done` read again under the write lock: of finishes sent at once, one finishes the
@@ -1281,6 +1352,18 @@ impl Desk {
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .optional()?;
+        if let Some((state, _)) = &open
+            && self.station.is_some()
+            && state == "signed"
+        {
+            return Err(Refusal::new(
+                409,
+                "already-signed",
+                format!(
+                    "protocol {subject} is already signed (see the station's protocols); nothing new was signed"
+                ),
+            ));
+        }
         if open
             .as_ref()
             .is_none_or(|(state, r)| state != "entering" || *r != round)

@@ -408,18 +408,12 @@ fn upload(
     }
 }
 
-/// `GET /api/scans/<sha256>`: a kept scan, to any logged-in account.
+/// `GET /api/scans/<sha256>`: a kept scan, to any logged-in account whose first password
+/// is changed ([`Desk::scan_for`]).
 fn scan_response(desk: &Desk, cookie: Option<&str>, hash: &str) -> Response {
-    let found = desk.session(cookie, false).and_then(|(s, _)| {
-        if s.user.is_none() {
-            return Err(Refusal {
-                status: 401,
-                code: "unauthenticated",
-                message: "log in first".into(),
-            });
-        }
-        desk.scan(hash)
-    });
+    let found = desk
+        .session(cookie, false)
+        .and_then(|(s, _)| desk.scan_for(&s, hash));
     match found {
         Ok(Some((kind, bytes))) => respond(200, &kind, Body::from(bytes), None),
         Ok(None) => json_response(refusal(&not_found(hash), None)),

@@ -6,8 +6,9 @@
 //! says what the paper says. Scope:
 //! - accounts (typist, coordinator, administrator) with Argon2id passwords, a forced change at
 //!   first login, lock-out after [`desk::MAX_FAILURES`] failures for an account from one
-//!   address (and per address, [`desk::MAX_ADDRESS_FAILURES`]; per account,
-//!   [`desk::MAX_ACCOUNT_FAILURES`]), sessions in `Secure; HttpOnly; SameSite=Strict`
+//!   address (and per address, [`desk::MAX_ADDRESS_FAILURES`]; an account past
+//!   [`desk::MAX_ACCOUNT_FAILURES`] from everywhere is slowed, never locked), sessions in
+//!   `Secure; HttpOnly; SameSite=Strict`
 //!   cookies, a CSRF token on every POST ([`db`], [`desk`]);
 //! - account administration: unlock, reset, disable, enable ([`accounts`]);
 //! - the entry form derived from the election definition, live validation with the

@@ -100,7 +100,15 @@ function stationProgress(p) {
     if (!c.queue && c.last === "confirm") parts.push(t("station.last.confirm", { round: c.round - 1, rules: c.rules }));
     const tr = el("tr");
     tr.dataset.contest = c.contest;
-    tr.append(el("th", c.contest), el("td", parts.join("; ")));
+    const td = el("td", parts.join("; "));
+    if (c.text) {
+      // What was signed, as the note says it: after a restart the board sees the numbers the
+      // station's key signed, whether or not anyone was told at the time.
+      const d = el("details");
+      d.append(el("summary", t("station.signed", { hash: c.sha256.slice(0, 16) })), el("pre", c.text));
+      td.append(d);
+    }
+    tr.append(el("th", c.contest), td);
     rows.append(tr);
   }
   $("#progress h3").hidden = $("#progress-units").closest("table").hidden = true;

@@ -543,6 +543,13 @@ impl Browser {
     /// Keys a whole protocol as [`Browser::key`] does, but with `first` votes for the first
     /// list (10 makes it add up; anything else breaks `votes-sum-to-valid`).
     pub(crate) fn key_with(&mut self, station: &str, first: u64) -> Value {
+        let id = self.fill(station, first);
+        self.post(&format!("/api/entries/{id}/finish"), json!({}))
+    }
+
+    /// Claims and keys an entry as [`Browser::key_with`] does, without finishing it; returns
+    /// the entry's id.
+    pub(crate) fn fill(&mut self, station: &str, first: u64) -> i64 {
         let e = self.post(
             "/api/claim",
             json!({"contest": urna_sim::CONTEST_ID, "station": station}),
@@ -566,7 +573,12 @@ impl Browser {
                 json!({"key": key, "value": value.to_string()}),
             );
         }
-        self.post(&format!("/api/entries/{id}/finish"), json!({}))
+        id
+    }
+
+    /// The session cookie and CSRF token, for a request sent by hand.
+    pub(crate) fn credentials(&self) -> (String, String) {
+        (self.cookie.clone().unwrap_or_default(), self.csrf.clone())
     }
 
     /// Polls `GET path` until `done` holds for its JSON.

@@ -97,6 +97,20 @@ impl Election {
         }
         spawn_listening(command, "urna station: listening on http://")
     }
+
+    /// Starts station 1 with the test's crash point: once a signed note is durable in the
+    /// queue it writes `marker` and waits, `desk.sqlite` uncommitted, to be killed.
+    fn start_holding(&self, data: &Path, marker: &Path) -> DeskProcess {
+        let mut command = urna();
+        command
+            .args(["station", "--data", p(data), "--definition"])
+            .arg(&self.definition)
+            .args(["--station", "PS-0000001", "--key"])
+            .arg(self.key("PS-0000001"))
+            .args(["--listen", "127.0.0.1:0"])
+            .env(urna_desk::desk::station::HOLD_AFTER_QUEUE_ENV, marker);
+        spawn_listening(command, "urna station: listening on http://")
+    }
 }
 
 fn login(addr: &str, name: &str, password: &str) -> Browser {
@@ -338,6 +352,25 @@ fn station_in_the_browser_the_chair_keys_the_protocol_in_albanian() {
         &[],
     );
     assert_eq!(row, json!("raundi 1: 1 nga 2 futje të përfunduara"));
+    // The member keys the same numbers: signed. The chair's row says so and shows what the
+    // station's key signed.
+    let mut besa = login(&station.addr, "besa", MEMBER_PW);
+    assert_eq!(besa.key("PS-0000001")["protocol"], json!("signed"));
+    let signed = b.wait_for(
+        "what was signed, on the chair's page",
+        "const s = document.querySelector('#progress-rows tr td details summary'); const p = document.querySelector('#progress-rows tr td details pre'); return s && p ? [s.textContent, p.textContent] : null;",
+        &[],
+    );
+    let (status, v) = besa.call("GET", "/api/progress", None);
+    assert_eq!(status, 200, "{v}");
+    let hash = v["contests"][0]["sha256"].as_str().unwrap();
+    assert_eq!(
+        signed,
+        json!([
+            format!("çfarë u nënshkrua (sha256:{})", &hash[..16]),
+            v["contests"][0]["text"]
+        ])
+    );
     if let Some(dir) = std::env::var_os("URNA_SCREENSHOTS") {
         b.screenshot(&Path::new(&dir).join("station-chair-sq.png"));
     }
@@ -398,4 +431,131 @@ fn a_station_keeps_retrying_until_the_server_answers() {
     );
     drop(station);
     assert!(server.stop().success());
+}
+
+/// The notes waiting in a queue directory (not sent, not refused).
+fn waiting_notes(queue: &Path) -> Vec<PathBuf> {
+    std::fs::read_dir(queue)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "note"))
+        .collect()
+}
+
+/// `kill -9` of the real station between the two writes of a signature: the note durable in
+/// the queue, `desk.sqlite` not yet committed. After the restart the station takes the queued
+/// note as signed (the board sees it signed, with what was signed and where its note is),
+/// and numbers keyed afterwards are not signed over it: one note in the queue, the first.
+#[test]
+fn a_station_killed_between_queue_and_database_keeps_the_queued_note() {
+    killed_between_queue_and_database(false);
+}
+
+/// As above, but `urna submit --queue` delivered the note before the station started again:
+/// the station takes the delivered note as signed, and shows it in the log.
+#[test]
+fn a_station_killed_between_queue_and_database_keeps_a_note_delivered_meanwhile() {
+    killed_between_queue_and_database(true);
+}
+
+fn killed_between_queue_and_database(deliver_meanwhile: bool) {
+    let (e, server) = if deliver_meanwhile {
+        let (e, server, log_key) = Election::served();
+        (e, Some((server, log_key)))
+    } else {
+        (Election::new(), None)
+    };
+    let data = e.station_dir("ps1");
+    let marker = e.dir.path().join("held");
+    let st = e.start_holding(&data, &marker);
+    let mut ana = login(&st.addr, "ana", CHAIR_PW);
+    let mut besa = login(&st.addr, "besa", MEMBER_PW);
+    assert_eq!(ana.key("PS-0000001")["protocol"], json!("entering"));
+    let id = besa.fill("PS-0000001", 10);
+    // The finish that signs, sent by hand: its answer never comes.
+    let (cookie, csrf) = besa.credentials();
+    let body = json!({ "csrf": csrf }).to_string();
+    let mut conn = std::net::TcpStream::connect(&st.addr).unwrap();
+    write!(
+        conn,
+        "POST /api/entries/{id}/finish HTTP/1.1\r\nHost: desk\r\nConnection: close\r\nCookie: urna_desk={cookie}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let t = std::time::Instant::now();
+    while !marker.is_file() {
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(60),
+            "the station never reached the crash point"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    drop(st); // SIGKILL
+    drop(conn);
+    let queue = data.join("queue");
+    let queued = waiting_notes(&queue);
+    assert_eq!(queued.len(), 1, "{queued:?}");
+    let first = std::fs::read(&queued[0]).unwrap();
+    let mut place = "queued";
+    if let Some((server, log_key)) = &server {
+        let out = run(
+            &[
+                "submit",
+                "--to",
+                &server.url,
+                "--log-key",
+                log_key,
+                "--queue",
+                p(&queue),
+            ],
+            0,
+        );
+        assert!(out.contains("stored"), "{out}");
+        assert_eq!(sent_note(&queue), first);
+        place = "delivered";
+    }
+
+    // Restarted: the protocol is signed with the queued note, and the board is shown so.
+    let st = e.start(&data, "PS-0000001", None);
+    let mut ana = login(&st.addr, "ana", CHAIR_PW);
+    let mut besa = login(&st.addr, "besa", MEMBER_PW);
+    let c = station_contest(&mut ana);
+    assert_eq!(c["state"], json!("signed"), "{c}");
+    assert_eq!(c["queue"], json!(place), "{c}");
+    assert_eq!(c["sha256"], json!(hex_of(&first)), "{c}");
+    let text = Note::parse(&first).unwrap().text().to_owned();
+    assert_eq!(c["text"], json!(text), "{c}");
+    // Other numbers keyed now are not signed: the claim is refused.
+    let (status, v) = ana.call(
+        "POST",
+        "/api/claim",
+        Some(json!({"contest": urna_sim::CONTEST_ID, "station": "PS-0000001"})),
+    );
+    assert_ne!(status, 200, "{v}");
+    // Nor is the entry whose finish was cut off: nothing new is signed over the first note.
+    let (status, v) = besa.call(
+        "POST",
+        &format!("/api/entries/{id}/finish"),
+        Some(json!({})),
+    );
+    assert_eq!(
+        (status, v["error"].clone()),
+        (409, json!("already-signed")),
+        "{v}"
+    );
+    let expect_waiting = if deliver_meanwhile {
+        Vec::new()
+    } else {
+        queued
+    };
+    assert_eq!(waiting_notes(&queue), expect_waiting);
+    let audit = run(&["desk", "audit-export", "--data", p(&data)], 0);
+    assert!(
+        audit.contains("\"action\":\"recovered\"") && audit.contains(&hex_of(&first)),
+        "{audit}"
+    );
+    drop(st);
+    if let Some((server, _)) = server {
+        assert!(server.stop().success());
+    }
 }

@@ -131,6 +131,24 @@ impl Desk {
         urna_tlog::tiledir::write_file_atomic(&path, bytes).map_err(fail)
     }
 
+    /// A kept scan by its SHA-256 (hex), to the session's account: the same gate as every
+    /// other route (logged in, first password changed), any role.
+    ///
+    /// # Errors
+    /// [`Refusal`] `401 unauthenticated`, `403 password-change-required`, or the database's.
+    pub fn scan_for(
+        &self,
+        s: &Session,
+        sha256_hex: &str,
+    ) -> Result<Option<(String, Vec<u8>)>, Refusal> {
+        self.require(
+            s,
+            &[Role::Typist, Role::Coordinator, Role::Administrator],
+            "see scans",
+        )?;
+        self.scan(sha256_hex)
+    }
+
     /// A kept scan by its SHA-256 (hex): its kind and bytes.
     ///
     /// # Errors

@@ -142,7 +142,95 @@ pub(crate) fn open_queue(dir: &Path) -> Result<Queue, QueueError> {
     }
 }
 
+/// A protocol note signed with this station's key, found in its queue.
+struct OwnNote {
+    contest: String,
+    hash: [u8; 32],
+    note: Vec<u8>,
+    /// `delivered`, `refused` or `queued`.
+    place: &'static str,
+}
+
+/// Set to a file path, the station creates that file once a signed note is durable in the
+/// queue and then waits, without committing `desk.sqlite`, for the process to be killed: the
+/// crash point between the two writes of a signature, for the end-to-end test that kills the
+/// real process there. Unset, it costs one look-up per signature.
+pub const HOLD_AFTER_QUEUE_ENV: &str = "URNA_TEST_STATION_HOLD_AFTER_QUEUE";
+
 impl Scope {
+    /// The protocol notes in the queue signed with `verifier` (the station's key) for
+    /// `station`: those sent and refused first (the log has seen them), then those waiting,
+    /// in the order queued. A file that cannot be read, is not the note its name says, or is
+    /// not this station's protocol is passed over (delivery names it on every pass).
+    fn own_notes(
+        &self,
+        election: &Election,
+        verifier: &urna_model::note::NoteVerifier,
+        station: &str,
+    ) -> Vec<OwnNote> {
+        // Read without the queue's lock, which `urna submit --queue` may hold for a while:
+        // every file is written whole and renamed into place, and a temporary one (named
+        // `.<name>.tmp-…`) is not a `<sha256>.note`.
+        let list = |dir: &Path| -> Vec<PathBuf> {
+            let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
+                .into_iter()
+                .flatten()
+                .filter_map(Result::ok)
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|x| x == "note"))
+                .collect();
+            found.sort();
+            found
+        };
+        let mut files: Vec<(PathBuf, &'static str)> = Vec::new();
+        for (sub, place) in [("sent", "delivered"), ("refused", "refused")] {
+            files.extend(list(&self.queue.join(sub)).into_iter().map(|p| (p, place)));
+        }
+        // Waiting notes in the order queued (the `order` file, one hash a line; later lines
+        // win), those it does not name last.
+        let order: BTreeMap<String, usize> = std::fs::read_to_string(self.queue.join("order"))
+            .unwrap_or_default()
+            .lines()
+            .enumerate()
+            .map(|(i, l)| (l.trim().to_owned(), i))
+            .collect();
+        let mut waiting = list(&self.queue);
+        waiting.sort_by_key(|p| {
+            let stem = p.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
+            order.get(stem).copied().unwrap_or(usize::MAX)
+        });
+        files.extend(waiting.into_iter().map(|p| (p, "queued")));
+        let mut own = Vec::new();
+        for (path, place) in files {
+            let Ok(note) = std::fs::read(&path) else {
+                continue;
+            };
+            let hash = sha256(&note);
+            if path.file_stem().and_then(|s| s.to_str()) != Some(hex(&hash).as_str()) {
+                continue;
+            }
+            let Ok(parsed) = urna_model::note::Note::parse(&note) else {
+                continue;
+            };
+            if verifier.verify(&parsed).is_err() {
+                continue;
+            }
+            let Ok(body) = urna_model::protocol::ProtocolBody::parse(parsed.text()) else {
+                continue;
+            };
+            if body.station != station || election.contest(&body.contest).is_none() {
+                continue;
+            }
+            own.push(OwnNote {
+                contest: body.contest,
+                hash,
+                note,
+                place,
+            });
+        }
+        own
+    }
+
     /// Where a signed note with SHA-256 `hash` is: `delivered` (its receipt kept beside it),
     /// `refused`, or `queued`.
     fn queue_state(&self, hash: &[u8; 32]) -> &'static str {
@@ -226,7 +314,7 @@ impl Desk {
             rule: e.to_string(),
         })?;
         let unit = st.unit;
-        Self::build(
+        let desk = Self::build(
             data,
             election,
             unit,
@@ -236,7 +324,77 @@ impl Desk {
                 queue,
                 board,
             }),
-        )
+        )?;
+        for contest in desk.reconcile_station().map_err(|e| SetupError::Field {
+            field: "--queue",
+            rule: e.message,
+        })? {
+            eprintln!(
+                "urna station: {contest}/{station}: a note signed before the station stopped was found in the queue and is taken as signed"
+            );
+        }
+        Ok(desk)
+    }
+
+    /// Makes the station's state what is durable: a protocol note of its own in the queue
+    /// (waiting, sent or refused) for a contest `desk.sqlite` records no signed note for is
+    /// taken as signed, with that note. A signature writes the note to the queue before its
+    /// transaction commits; a crash between the two leaves a note nobody was told of, which
+    /// may already be on its way to the log, so the contest must not be keyed and signed
+    /// again over it. Run when the station opens and before every signature. Returns the
+    /// contests so recorded (each also in the audit trail, `recovered`).
+    ///
+    /// # Errors
+    /// [`Refusal`] if the database fails.
+    pub fn reconcile_station(&self) -> Result<Vec<String>, Refusal> {
+        let Some(scope) = &self.station else {
+            return Ok(Vec::new());
+        };
+        let station = self.election.stations[scope.station.0 as usize].id.clone();
+        let own = scope.own_notes(&self.election, &self.signer.verifier(), &station);
+        if own.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut conn = self.db();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut recovered = Vec::new();
+        for contest in &self.election.contests {
+            let recorded: Option<Vec<u8>> = tx
+                .query_row(
+                    "SELECT note FROM protocols WHERE contest = ?1 AND station = ?2",
+                    params![contest.id, station],
+                    |r| r.get(0),
+                )
+                .optional()?
+                .flatten();
+            if recorded.is_some() {
+                continue;
+            }
+            let Some(found) = own.iter().find(|o| o.contest == contest.id) else {
+                continue;
+            };
+            tx.execute(
+                "INSERT INTO protocols (contest, station, state, round, note) VALUES (?1, ?2, 'signed', 1, ?3)
+                 ON CONFLICT (contest, station) DO UPDATE SET state = 'signed', note = ?3",
+                params![contest.id, station, found.note],
+            )?;
+            db::audit(
+                &tx,
+                "-",
+                "recovered",
+                &format!("{}/{station}", contest.id),
+                &format!(
+                    "sha256:{} {} in {}: signed with the station's key but not recorded \
+                     (the station stopped between queueing and recording it); taken as signed",
+                    hex(&found.hash),
+                    found.place,
+                    scope.queue.display()
+                ),
+            )?;
+            recovered.push(contest.id.clone());
+        }
+        tx.commit()?;
+        Ok(recovered)
     }
 
     /// The queue of a polling station (`None` at a counting centre).
@@ -432,6 +590,14 @@ impl Desk {
             queue.push_scan(&bytes).map_err(queue_error)?;
         }
         let (hash, _) = queue.push(&note).map_err(queue_error)?;
+        if let Some(marker) = std::env::var_os(HOLD_AFTER_QUEUE_ENV) {
+            // The test's crash point: the note is durable in the queue, `desk.sqlite` not
+            // yet committed.
+            let _ = std::fs::write(marker, hex(&hash));
+            loop {
+                std::thread::sleep(Duration::from_secs(60));
+            }
+        }
         db::audit(
             tx,
             "-",
@@ -476,6 +642,11 @@ impl Desk {
             } else {
                 None
             };
+            let signed_text = note.as_deref().and_then(|n| {
+                urna_model::note::Note::parse(n)
+                    .ok()
+                    .map(|p| (hex(&sha256(n)), p.text().to_owned()))
+            });
             let sent = note.map(|n| scope.queue_state(&sha256(&n)));
             if sent.is_some() {
                 signed += 1;
@@ -491,6 +662,8 @@ impl Desk {
                 "last": last.as_ref().map(|l| l.0),
                 "rules": last.map(|l| l.2),
                 "queue": sent,
+                "sha256": signed_text.as_ref().map(|t| &t.0),
+                "text": signed_text.as_ref().map(|t| &t.1),
             }));
         }
         Ok(json!({

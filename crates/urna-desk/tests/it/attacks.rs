@@ -477,3 +477,85 @@ fn wrong_passwords_from_one_address_lock_the_account_for_that_address_only() {
     );
     assert_eq!(Client::new(s.addr).login("ty2", FIRST).status, 200);
 }
+
+/// Guessing from many machines of the centre's network, each staying under its own
+/// lock-out, does not lock the typist out: past [`urna_desk::desk::MAX_ACCOUNT_FAILURES`]
+/// the account's password checks are spaced apart (a second; at least half of it is
+/// asserted), so the guessing slows down, and the right password from the typist's own
+/// machine still logs in, after a delay.
+#[test]
+fn guesses_from_many_addresses_slow_the_account_but_never_lock_its_typist_out() {
+    use urna_desk::desk::{MAX_ACCOUNT_FAILURES, MAX_FAILURES};
+    const SPACING_MS: u128 = 500;
+    let s = serve();
+    let addresses = MAX_ACCOUNT_FAILURES / MAX_FAILURES + 1;
+    for a in 0..addresses {
+        let from: std::net::IpAddr = format!("127.0.1.{}", a + 1).parse().unwrap();
+        for i in 0..MAX_FAILURES {
+            let answer =
+                Client::new_from(s.addr, Some(from)).login("ty1", &format!("guess-{a}-{i}-x"));
+            assert_eq!(answer.status, 401, "{a}/{i}: {}", answer.json);
+        }
+    }
+    assert!(guesses_checked(&s, "ty1") >= MAX_ACCOUNT_FAILURES as usize);
+    // More guesses, from more machines: each waits for the account's next place.
+    let t = std::time::Instant::now();
+    for a in 0..3 {
+        let from: std::net::IpAddr = format!("127.0.2.{}", a + 1).parse().unwrap();
+        let answer = Client::new_from(s.addr, Some(from)).login("ty1", "yet-another-guess");
+        assert_eq!(answer.status, 401, "{}", answer.json);
+    }
+    let spaced = t.elapsed().as_millis();
+    assert!(spaced >= 2 * SPACING_MS, "three guesses in {spaced} ms");
+    // Many guesses at once from one more machine hold no more places (and get no more
+    // password checks) than its own lock-out allows.
+    let before = guesses_checked(&s, "ty1");
+    let addr = s.addr;
+    let t = std::time::Instant::now();
+    let at_once: Vec<_> = (0..12)
+        .map(|i| {
+            std::thread::spawn(move || {
+                let from: std::net::IpAddr = "127.0.3.1".parse().unwrap();
+                let a = Client::new_from(addr, Some(from)).login("ty1", &format!("burst-{i}-xxxx"));
+                (
+                    a.status,
+                    a.json["error"].as_str().unwrap_or_default().to_owned(),
+                )
+            })
+        })
+        .collect();
+    let answers: Vec<(u16, String)> = at_once.into_iter().map(|t| t.join().unwrap()).collect();
+    assert!(
+        answers.iter().all(|(st, _)| *st == 401 || *st == 429),
+        "{answers:?}"
+    );
+    // Its places, a second apart, all passed: at most MAX_FAILURES of them, not twelve.
+    let took = t.elapsed().as_millis();
+    assert!(
+        took < 2 * SPACING_MS * (MAX_FAILURES as u128 + 4),
+        "the burst held places for {took} ms: {answers:?}"
+    );
+    let burst = guesses_checked(&s, "ty1") - before;
+    assert!(
+        burst <= MAX_FAILURES as usize,
+        "{burst} guesses checked: {answers:?}"
+    );
+    // The typist, from her own machine, with the right password: in.
+    let a = Client::new(s.addr).login("ty1", FIRST);
+    assert_eq!(a.status, 200, "{}", a.json);
+    // Her success starts the account's count again: the next login is not slowed.
+    let t = std::time::Instant::now();
+    assert_eq!(Client::new(s.addr).login("ty1", FIRST).status, 200);
+    assert!(
+        t.elapsed().as_millis() < SPACING_MS * 6,
+        "{:?}",
+        t.elapsed()
+    );
+    let lines = urna_desk::db::audit_lines(&urna_desk::db::open(crate::data(&s)).unwrap()).unwrap();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.subject == "ty1" && l.detail.contains("slowed")),
+        "the trail says the account was slowed"
+    );
+}

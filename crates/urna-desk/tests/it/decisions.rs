@@ -266,7 +266,12 @@ fn progress_counts_each_municipality_of_the_centre() {
 }
 
 /// `POST /api/scans/<contest>/<station>` with raw bytes and the CSRF token in its header.
-fn upload(c: &Client, path: &str, csrf: Option<&str>, bytes: &[u8]) -> (u16, serde_json::Value) {
+pub(crate) fn upload(
+    c: &Client,
+    path: &str,
+    csrf: Option<&str>,
+    bytes: &[u8],
+) -> (u16, serde_json::Value) {
     use std::io::{Read as _, Write as _};
     let mut s = std::net::TcpStream::connect(c.addr).unwrap();
     let cookie = c

@@ -442,3 +442,56 @@ fn cookieless_session_requests_do_not_grow_the_sessions_table() {
     assert_eq!(a.login("ty1", FIRST).status, 200);
     assert_eq!(count(), before + 1);
 }
+
+/// `GET path` as `c`, the answer's status and body as bytes (a scan is not text).
+fn get_bytes(c: &Client, path: &str) -> (u16, Vec<u8>) {
+    use std::io::{Read as _, Write as _};
+    let mut s = std::net::TcpStream::connect(c.addr).unwrap();
+    let cookie = c
+        .cookie
+        .as_ref()
+        .map(|c| format!("Cookie: urna_desk={c}\r\n"))
+        .unwrap_or_default();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: desk\r\nConnection: close\r\n{cookie}\r\n"
+    )
+    .unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).unwrap();
+    let end = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    let head = String::from_utf8_lossy(&raw[..end]).into_owned();
+    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    (status, raw[end + 4..].to_vec())
+}
+
+/// A kept scan is refused to an account that has not changed its first password, as every
+/// other route refuses it; once changed, the scan is served.
+#[test]
+fn a_scan_is_refused_until_the_first_password_is_changed() {
+    let s = serve();
+    let ty1 = Client::first_login(s.addr, "ty1");
+    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+    png.extend((0..4000u32).map(|i| (i % 241) as u8));
+    let (status, v) =
+        crate::decisions::upload(&ty1, "/api/scans/assembly/S0", Some(&ty1.csrf), &png);
+    assert_eq!(status, 200, "{v}");
+    let path = format!(
+        "/api/scans/{}",
+        urna_model::protocol::hex(&urna_model::intake::sha256(&png))
+    );
+    let mut ty2 = Client::new(s.addr);
+    assert_eq!(ty2.login("ty2", FIRST).status, 200);
+    let (status, body) = get_bytes(&ty2, &path);
+    let body: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (403, Some("password-change-required")),
+        "{body}"
+    );
+    let a = ty2.post("/api/password", json!({"old": FIRST, "new": SECOND}));
+    assert_eq!(a.status, 200, "{}", a.json);
+    assert_eq!(get_bytes(&ty2, &path), (200, png.clone()));
+    // Nobody logged in is refused as before.
+    assert_eq!(get_bytes(&Client::new(s.addr), &path).0, 401);
+}
