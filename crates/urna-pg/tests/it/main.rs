@@ -629,7 +629,7 @@ fn a_schema_1_store_is_migrated_at_open_and_the_nodes_table_shows_heartbeats() {
     admin
         .batch_execute(
             "DROP TABLE nodes, witness_policy, witness_sizes, published; \
-             DROP TABLE revocations; UPDATE meta SET value = '1' WHERE key = 'schema'",
+             DROP TABLE revocations, scans; UPDATE meta SET value = '1' WHERE key = 'schema'",
         )
         .unwrap();
     let err = urna_pg::nodes::cluster(&mut admin).unwrap_err().to_string();
@@ -639,7 +639,7 @@ fn a_schema_1_store_is_migrated_at_open_and_the_nodes_table_shows_heartbeats() {
         .query_one("SELECT value FROM meta WHERE key = 'schema'", &[])
         .unwrap()
         .get(0);
-    assert_eq!(schema, "4");
+    assert_eq!(schema, "5");
 
     // Heartbeats, and the sequencer as the cluster view shows it.
     let c = urna_pg::nodes::cluster(&mut admin).unwrap();
