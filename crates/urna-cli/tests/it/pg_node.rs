@@ -448,7 +448,7 @@ fn pg_nodes_answer_proofs_metrics_and_scans_as_a_sqlite_node_of_the_same_log_and
         (
             "INSERT INTO scans (sha256, data) VALUES ($1, $2)",
             "DELETE FROM scans WHERE sha256 = $1 AND data = $2",
-            (stray_sha, stray.clone(), stray.clone()),
+            (stray_sha, stray.clone(), stray),
         ),
     ] {
         let (key_sha, bytes, kept) = named;
