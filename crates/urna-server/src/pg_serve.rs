@@ -228,13 +228,7 @@ struct App {
 
 impl App {
     async fn read(&self, what: Read) -> Result<Option<Vec<u8>>, String> {
-        let (reply, answer) = oneshot::channel();
-        self.reads
-            .send(ReadJob::Bytes { what, reply })
-            .map_err(|_| "the reader threads stopped".to_owned())?;
-        answer
-            .await
-            .map_err(|_| "the reader thread failed".to_owned())?
+        self.ask(|reply| ReadJob::Bytes { what, reply }).await
     }
 
     /// Sends `job` (made with the reply's sender) to the reader threads and waits for it.
