@@ -43,6 +43,11 @@
 //!   again ([`urna_store::recheck`]). [`PgStore::open`] compares `revocations` with what the
 //!   entries give; [`station_keys`] reads them for `urna keys revoke --store`.
 //!
+//! - **Scans of paper protocols** ([`scans`], table `scans`): any node takes the scan a
+//!   stored note names (`PUT /v1/scans/<sha256>`, `urna_server::pg_serve`) and stores it before
+//!   it answers; every node's bundle and `urna publish --store` publish it; [`PgStore::open`]
+//!   refuses a row whose bytes do not hash to its key or that no stored note names.
+//!
 //! - **The engine interface** ([`PgEngine`]): a [`PgStore`] with the [`PgSequencer`] it
 //!   holds, as an [`urna_store::Engine`] (intake, entries read back with their quarantine
 //!   derived, a station's current entry, [`Engine::sequence`](urna_store::Engine::sequence) as
@@ -57,6 +62,7 @@ mod engine;
 mod intake;
 pub mod nodes;
 pub mod proofs;
+pub mod scans;
 mod sequencer;
 pub mod witnesses;
 
@@ -82,14 +88,15 @@ pub use sequencer::PgSequencer;
 const WITHOUT_POLICY: &str = "table `published` holds a cosigned checkpoint but table `witness_policy` is empty: the policy was removed outside urna";
 
 /// Schema version written in `meta`; bumped by append-only migrations.
-const SCHEMA_VERSION: &str = "4";
+const SCHEMA_VERSION: &str = "5";
 
 /// The migrations, in order: migration `i` takes schema `i` to schema `i + 1`.
-const MIGRATIONS: [&str; 4] = [
+const MIGRATIONS: [&str; 5] = [
     include_str!("../migrations/0001_entries.sql"),
     include_str!("../migrations/0002_nodes.sql"),
     include_str!("../migrations/0003_witnesses.sql"),
     include_str!("../migrations/0004_revocations.sql"),
+    include_str!("../migrations/0005_scans.sql"),
 ];
 
 /// Why an operation on the PostgreSQL store failed.
@@ -268,7 +275,8 @@ impl PgStore {
     /// receipts with `signer` (the log key). Every stored row is checked as the SQLite store
     /// checks it at open: re-derived from its note, admitted again after the entries before it,
     /// the tree checked against the last signed checkpoint; the derived tables (`current`,
-    /// `revocations`, `recounts`, `intake_head`) are compared with what the entries give.
+    /// `revocations`, `recounts`, `intake_head`) are compared with what the entries give; every
+    /// scan's bytes hash to its key and a stored note names it (table `scans`).
     ///
     /// # Errors
     /// [`PgError::Setup`] if the database holds no store; [`PgError::Store`] if it holds one
@@ -391,6 +399,8 @@ impl PgStore {
         let signed = from_sql(signed);
         let mut tree = LogTree::new();
         tree.skip_written_tiles(signed);
+        // The scans the entries name, for the check of table `scans`.
+        let mut named = std::collections::HashSet::new();
         let (history, count) = {
             let rows = tx.query_raw(
                 "SELECT idx, hash, text_hash, contest, station, revision, note \
@@ -399,7 +409,7 @@ impl PgStore {
             )?;
             let rows = postgres::fallible_iterator::FallibleIterator::iterator(rows).map(|r| {
                 let r = r?;
-                Ok(StoredRow {
+                let row = StoredRow {
                     index: r.try_get(0)?,
                     hash: r.try_get(1)?,
                     text_hash: r.try_get(2)?,
@@ -407,7 +417,11 @@ impl PgStore {
                     station: r.try_get(4)?,
                     revision: r.try_get(5)?,
                     note: r.try_get(6)?,
-                })
+                };
+                if let Some(scan) = urna_model::scan::named_scan(&row.note) {
+                    named.insert(scan);
+                }
+                Ok(row)
             });
             let mut db_error = None;
             let rows = rows.map_while(|r: Result<StoredRow, postgres::Error>| match r {
@@ -487,6 +501,7 @@ impl PgStore {
             });
         }
         check_derived(&mut tx, election, &history)?;
+        scans::check_scans(&mut tx, &named)?;
         tx.commit()?;
         Ok(())
     }
@@ -737,6 +752,14 @@ impl PgReader {
             )));
         }
         Ok(notes)
+    }
+
+    /// The bytes of the scan with SHA-256 `sha`, if stored (table `scans`).
+    ///
+    /// # Errors
+    /// [`PgError::Db`].
+    pub fn scan(&mut self, sha: &[u8; 32]) -> Result<Option<Vec<u8>>, PgError> {
+        scans::scan(&mut self.client, sha)
     }
 
     /// A value of table `meta` (`election`, `definition_sha256`, `schema`), if set.

@@ -19,8 +19,10 @@
 //! - **Entries** and **tiles** are read from tables `entries` and `tiles`; the writer checks
 //!   both against the checkpoint's root, as it does for a data directory. Tiles are written into
 //!   the bundle (a database has no files to link); one already there must hold the same bytes.
-//!
-//! Out of scope: scans (this engine does not take them).
+//! - **Scans** of paper protocols a logged note names are read from table `scans` (taken by
+//!   any node at `PUT /v1/scans/<sha256>`, [`crate::pg_serve`]) and published as
+//!   `blob/sha256/<hex>`, as from a data directory's `scans/`; the writer publishes only bytes
+//!   that hash to the name, and a scan not stored yet is published by a later generation.
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -169,8 +171,8 @@ impl BundleSource for PgSource {
         place_tile_bytes(rel, &bytes, dst)
     }
 
-    fn scan(&self, _sha: &[u8; 32]) -> Result<Option<Vec<u8>>, BundleError> {
-        Ok(None)
+    fn scan(&self, sha: &[u8; 32]) -> Result<Option<Vec<u8>>, BundleError> {
+        Ok(self.with_reader(|r| r.scan(sha))?)
     }
 
     fn witness_policy(&self) -> Result<Option<crate::WitnessPolicy>, BundleError> {

@@ -9,6 +9,8 @@
 //! GET /checkpoint, /tile/…  ─► reader threads ─► tables `sequencer`, `tiles`
 //! GET /v1/proof/<index>     ─► reader threads ─► tables `published`/`sequencer`, `entries`, `tiles`
 //! GET /v1/status            ─► reader threads ─► tables `nodes`, `sequencer`, `intake_head`
+//! PUT /v1/scans/<sha256>    ─► reader threads ─► named by a note in `entries`? → INSERT INTO
+//!                              `scans`, answered after its commit
 //! GET /metrics (own listener) ─► this node's counters and flags (no database read)
 //!
 //! coordinator thread: every tick: the sequencer (PgSequencer::acquire while another node
@@ -60,11 +62,16 @@
 //! a node serves the SQLite `urna serve`'s metrics for its own intake, and whether it
 //! sequences, whether its intake reaches the database, and its name.
 //!
-//! Out of scope on this engine for now, each answered `501 not-implemented` naming the route
-//! and why: scans (`PUT /v1/scans/…`; the database has no table for them, and a file on one
-//! node's disk would be served by neither the other nodes nor `urna publish --store`) and audit
-//! notes (the audit trail's intake is the SQLite store's); and changing the witness policy
-//! after init.
+//! Scans of paper protocols (`PUT /v1/scans/<sha256>`): any node takes the scan a stored note
+//! names (a note any node stored: the node reads table `entries` past the last entry it read
+//! when the scan is not among the ones it knows), with the SQLite node's checks, answers and
+//! codes ([`crate::serve`]'s `receive_scan`), and answers `201 stored` / `200 duplicate` only
+//! after the scan's row in table `scans` committed ([`urna_pg::scans`]). Every node's bundle
+//! and `urna publish --store` publish it as `blob/sha256/<hex>` ([`crate::pg_bundle`]).
+//!
+//! Out of scope on this engine for now: audit notes (answered `501 not-implemented`, naming
+//! the route and why: the audit trail's intake is the SQLite store's); and changing the
+//! witness policy after init.
 
 use std::io;
 use std::path::PathBuf;
@@ -83,6 +90,7 @@ use tokio::sync::{Semaphore, oneshot};
 use urna_model::intake::Verdict;
 use urna_model::note::NoteSigner;
 use urna_pg::nodes::{self, Heartbeat};
+use urna_pg::scans::NamedScans;
 use urna_pg::{PgError, PgReader, PgSequencer, PgStore};
 use urna_store::{Clock, Outcome, SystemClock};
 
@@ -90,9 +98,9 @@ use crate::bundle::BundleWriter;
 use crate::conn::ConnLimits;
 use crate::pg_bundle::PgSource;
 use crate::serve::{
-    Answer, Bound, FileCache, JSON, Job, Metrics, ProofBody, ProofRefusal, ServeError,
-    ServeSummary, Submission, cache_control, cached_file, content_type, error, not_found,
-    plain_path, proof_index, proof_response, unavailable,
+    Answer, Bound, FileCache, JSON, Job, Metrics, ProofBody, ProofRefusal, ReceivedScan,
+    ServeError, ServeSummary, Submission, cache_control, cached_file, content_type, error,
+    not_found, plain_path, proof_index, proof_response, receive_scan, scan_stored, unavailable,
 };
 
 /// Settings of `urna serve --store postgres://…`.
@@ -179,6 +187,18 @@ enum ReadJob {
         index: u64,
         reply: oneshot::Sender<Result<ProofBody, ProofRefusal>>,
     },
+    /// `PUT /v1/scans/<sha256>`: whether a stored note (stored by any node) names the scan.
+    ScanNamed {
+        sha: [u8; 32],
+        reply: oneshot::Sender<Result<bool, String>>,
+    },
+    /// `PUT /v1/scans/<sha256>`: the scan stored in table `scans`, committed before the reply
+    /// (`true`: it was not there with these bytes).
+    StoreScan {
+        sha: [u8; 32],
+        bytes: axum::body::Bytes,
+        reply: oneshot::Sender<Result<bool, String>>,
+    },
 }
 
 enum Read {
@@ -188,7 +208,7 @@ enum Read {
     Status,
 }
 
-/// Reader threads (each its own connection).
+/// Reader threads (each its own connection; they also store the scans taken).
 const READERS: usize = 2;
 
 /// Shared state of the request handlers.
@@ -202,13 +222,23 @@ struct App {
     state: Arc<NodeState>,
     /// The live generation of this node's bundle, with a bundle root.
     files: Option<Arc<FileCache>>,
+    /// Bounds the scans being received at once, as on the SQLite node.
+    scan_uploads: Arc<Semaphore>,
 }
 
 impl App {
     async fn read(&self, what: Read) -> Result<Option<Vec<u8>>, String> {
+        self.ask(|reply| ReadJob::Bytes { what, reply }).await
+    }
+
+    /// Sends `job` (made with the reply's sender) to the reader threads and waits for it.
+    async fn ask<T>(
+        &self,
+        job: impl FnOnce(oneshot::Sender<Result<T, String>>) -> ReadJob,
+    ) -> Result<T, String> {
         let (reply, answer) = oneshot::channel();
         self.reads
-            .send(ReadJob::Bytes { what, reply })
+            .send(job(reply))
             .map_err(|_| "the reader threads stopped".to_owned())?;
         answer
             .await
@@ -277,18 +307,20 @@ pub fn run_pg(
     };
     let (reads_tx, reads_rx) = mpsc::channel::<ReadJob>();
     let reads_rx = Arc::new(Mutex::new(reads_rx));
+    let named = Arc::new(Mutex::new(NamedScans::new()));
     let mut readers = Vec::new();
     for i in 0..READERS {
-        let (url, rx, state, node) = (
+        let (url, rx, state, node, named) = (
             config.url.clone(),
             Arc::clone(&reads_rx),
             Arc::clone(&state),
             config.node.clone(),
+            Arc::clone(&named),
         );
         readers.push(
             std::thread::Builder::new()
                 .name(format!("urna-pg-read-{i}"))
-                .spawn(move || reader_loop(&url, &rx, &state, &node))?,
+                .spawn(move || reader_loop(&url, &rx, &state, &node, &named))?,
         );
     }
     let (cosign_tx, cosign_rx) = mpsc::channel::<()>();
@@ -316,6 +348,7 @@ pub fn run_pg(
         metrics: Arc::clone(&metrics),
         state: Arc::clone(&state),
         files: files.clone(),
+        scan_uploads: Arc::new(Semaphore::new(crate::serve::SCAN_UPLOADS)),
     });
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -604,8 +637,15 @@ fn reconnect(store: &mut PgStore, url: &str, jobs: &mpsc::Receiver<Job>, state: 
     }
 }
 
-/// A reader thread: answers reads on its own connection, reconnecting after a failure.
-fn reader_loop(url: &str, jobs: &Mutex<mpsc::Receiver<ReadJob>>, state: &NodeState, node: &str) {
+/// A reader thread: answers reads on its own connection, reconnecting after a failure. The
+/// scans the stored notes name (`named`) are shared by the reader threads.
+fn reader_loop(
+    url: &str,
+    jobs: &Mutex<mpsc::Receiver<ReadJob>>,
+    state: &NodeState,
+    node: &str,
+    named: &Mutex<NamedScans>,
+) {
     let mut reader: Option<PgReader> = None;
     loop {
         let job = {
@@ -641,6 +681,31 @@ fn reader_loop(url: &str, jobs: &Mutex<mpsc::Receiver<ReadJob>>, state: &NodeSta
                     answer,
                     Err(ProofRefusal::Unavailable(_) | ProofRefusal::Failed(_))
                 ) {
+                    reader = None;
+                }
+                let _ = reply.send(answer);
+            }
+            ReadJob::ScanNamed { sha, reply } => {
+                let answer = match reader.as_mut() {
+                    None => Err("the database is unreachable".to_owned()),
+                    Some(r) => named
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .names(r.client(), &sha)
+                        .map_err(|e| e.to_string()),
+                };
+                if answer.is_err() {
+                    reader = None;
+                }
+                let _ = reply.send(answer);
+            }
+            ReadJob::StoreScan { sha, bytes, reply } => {
+                let answer = match reader.as_mut() {
+                    None => Err("the database is unreachable".to_owned()),
+                    Some(r) => urna_pg::scans::store_scan(r.client(), &sha, &bytes)
+                        .map_err(|e| e.to_string()),
+                };
+                if answer.is_err() {
                     reader = None;
                 }
                 let _ = reply.send(answer);
@@ -980,16 +1045,48 @@ fn audit_not_implemented() -> Response {
     )
 }
 
-/// `PUT /v1/scans/<sha256>`: `501`. A SQLite node writes scans to its data directory; the
-/// PostgreSQL schema has no table for them yet, and a file on one node's disk would be served
-/// by neither the other nodes nor `urna publish --store`.
-async fn put_scan() -> Response {
-    error(
-        StatusCode::NOT_IMPLEMENTED,
-        "not-implemented",
-        "PUT /v1/scans/<sha256>: scans are not stored by PostgreSQL nodes yet (the database has no table for them, and a file on one node's disk would be published by neither the other nodes nor `urna publish --store`); nothing was stored",
-        Some("sha256"),
-    )
+/// `PUT /v1/scans/<sha256>`: the SQLite node's checks and answers ([`receive_scan`]), with
+/// "a stored note names it" asked of table `entries` (notes any node stored), and the scan
+/// stored in table `scans` and committed before the answer, so every node's bundle and `urna
+/// publish --store` publish it. A database that cannot be reached is answered `503`.
+async fn put_scan(
+    State(app): State<Arc<App>>,
+    hash: Result<UrlPath<String>, PathRejection>,
+    request: Request,
+) -> Response {
+    if let Some(refused) = refusing(&app) {
+        return refused;
+    }
+    let down = |e: String| {
+        unavailable(
+            "database-unavailable",
+            &format!(
+                "the database could not be reached ({e}); nothing was stored, send again (to this or another node)"
+            ),
+        )
+    };
+    let named = async |sha: &[u8; 32]| {
+        let sha = *sha;
+        app.ask(|reply| ReadJob::ScanNamed { sha, reply })
+            .await
+            .map_err(down)
+    };
+    let scan = match receive_scan(hash, request, app.body_timeout, &app.scan_uploads, named).await {
+        Ok(scan) => scan,
+        Err(refused) => return refused,
+    };
+    let ReceivedScan {
+        sha,
+        bytes,
+        _upload,
+    } = scan;
+    match app
+        .ask(|reply| ReadJob::StoreScan { sha, bytes, reply })
+        .await
+    {
+        Ok(created) => scan_stored(created, &sha),
+        Err(e) => down(e),
+    }
 }
 
 async fn post_protocol(State(app): State<Arc<App>>, request: Request) -> Response {
@@ -1173,7 +1270,7 @@ fn router(app: Arc<App>) -> Router {
                 StatusCode::NOT_FOUND,
                 "not-found",
                 &format!(
-                    "/{path} is not served by this PostgreSQL node: it serves POST /v1/protocols, GET /checkpoint, /tile/…, /v1/proof/…, /v1/status, /v1/openapi.json and /healthz (start it with --bundle DIR to serve the results, or write the bundle with `urna publish --store`)"
+                    "/{path} is not served by this PostgreSQL node: it serves POST /v1/protocols, PUT /v1/scans/<sha256>, GET /checkpoint, /tile/…, /v1/proof/…, /v1/status, /v1/openapi.json and /healthz (start it with --bundle DIR to serve the results, or write the bundle with `urna publish --store`)"
                 ),
                 None,
             )

@@ -259,9 +259,6 @@ struct App {
     scan_uploads: Arc<Semaphore>,
 }
 
-/// Scans received at once; more are answered 503 with `Retry-After`.
-const SCAN_UPLOADS: usize = 4;
-
 /// A JSON error body: `{"error": {"code", "message", "field"}}`.
 #[derive(Serialize)]
 struct ErrorBody<'a> {
@@ -693,95 +690,29 @@ async fn put_scan(
     hash: Result<UrlPath<String>, PathRejection>,
     request: Request,
 ) -> Response {
-    use urna_model::scan::{MAX_SCAN, scan_kind};
     if let Some(refused) = stopping(&app) {
         return refused;
     }
-    let hash = hash.map(|UrlPath(h)| h).unwrap_or_default();
-    let Some(expected) = urna_model::protocol::parse_sha256(&format!("sha256:{hash}"))
-        .ok()
-        .filter(|h| hex(h) == hash)
-    else {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "bad-scan-path",
-            &format!("{hash:?} is not a SHA-256 (64 lower-case hex digits)"),
-            Some("sha256"),
-        );
+    let named = async |sha: &[u8; 32]| {
+        Ok(app
+            .named_scans
+            .lock()
+            .map(|n| n.contains(sha))
+            .unwrap_or(false))
     };
-    let named = app
-        .named_scans
-        .lock()
-        .map(|n| n.contains(&expected))
-        .unwrap_or(false);
-    if !named {
-        return error(
-            StatusCode::NOT_FOUND,
-            "scan-not-named",
-            &format!(
-                "no stored note names scan sha256:{hash}; submit the signed protocol that names \
-                 it first; nothing was stored"
-            ),
-            Some("sha256"),
-        );
-    }
-    let scan = Limit {
-        bytes: MAX_SCAN,
-        what: "a scan",
-        body: "the scan",
-    };
-    if let Some(refused) = scan.declared_too_large(&request) {
-        return refused;
-    }
-    let Ok(_upload) = Arc::clone(&app.scan_uploads).try_acquire_owned() else {
-        return unavailable(
-            "overloaded",
-            "too many scans being received; nothing was stored, send again after Retry-After seconds",
-        );
-    };
-    let bytes = match scan.read(request, app.body_timeout).await {
-        Ok(bytes) => bytes,
+    let scan = match receive_scan(hash, request, app.body_timeout, &app.scan_uploads, named).await {
+        Ok(scan) => scan,
         Err(refused) => return refused,
     };
-    if sha256(&bytes) != expected {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "scan-hash-mismatch",
-            &format!(
-                "the body's SHA-256 is {}, not the {hash} of the path; nothing was stored",
-                hex(&sha256(&bytes))
-            ),
-            Some("body"),
-        );
-    }
-    if scan_kind(&bytes).is_none() {
-        return error(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "bad-scan",
-            "a scan is a PDF, JPEG or PNG file (its first bytes say which); nothing was stored",
-            Some("body"),
-        );
-    }
-    let dir = app.data.join("scans");
+    let (dir, hash) = (app.data.join("scans"), hex(&scan.sha));
+    let ReceivedScan {
+        sha,
+        bytes,
+        _upload,
+    } = scan;
     let written = tokio::task::spawn_blocking(move || write_scan(&dir, &hash, &bytes)).await;
     match written {
-        Ok(Ok(created)) => {
-            let status = if created {
-                StatusCode::CREATED
-            } else {
-                StatusCode::OK
-            };
-            (
-                status,
-                [(header::CONTENT_TYPE, JSON)],
-                format!(
-                    "{{\"status\":\"{}\",\"scan\":\"sha256:{}\"}}",
-                    if created { "stored" } else { "duplicate" },
-                    hex(&expected)
-                ),
-            )
-                .into_response()
-        }
+        Ok(Ok(created)) => scan_stored(created, &sha),
         Ok(Err(e)) => error(
             StatusCode::INTERNAL_SERVER_ERROR,
             "write-failed",
@@ -796,6 +727,117 @@ async fn put_scan(
         ),
     }
 }
+
+/// A scan received at `PUT /v1/scans/<sha256>` that passed every check, with its place among
+/// the scans being received (held until it is stored).
+pub(crate) struct ReceivedScan {
+    /// Its SHA-256, the path's.
+    pub(crate) sha: [u8; 32],
+    pub(crate) bytes: Bytes,
+    pub(crate) _upload: OwnedSemaphorePermit,
+}
+
+/// `PUT /v1/scans/<sha256>` once the engine's own refusals (stopping, store down) are passed,
+/// the same on both engines (a PostgreSQL node, [`crate::pg_serve`], calls it): the path is a
+/// SHA-256 (`400 bad-scan-path`), `named` says a stored note names it (`404 scan-not-named`;
+/// `named`'s own answer if it cannot tell), the declared length is within
+/// [`urna_model::scan::MAX_SCAN`] (`413`), a place among the scans being received (`503
+/// overloaded`), the body within the limit and in time, its SHA-256 the path's (`400
+/// scan-hash-mismatch`), and a PDF, JPEG or PNG file (`415 bad-scan`).
+pub(crate) async fn receive_scan(
+    hash: Result<UrlPath<String>, PathRejection>,
+    request: Request,
+    body_timeout: Duration,
+    uploads: &Arc<Semaphore>,
+    named: impl AsyncFnOnce(&[u8; 32]) -> Result<bool, Response>,
+) -> Result<ReceivedScan, Response> {
+    use urna_model::scan::{MAX_SCAN, scan_kind};
+    let hash = hash.map(|UrlPath(h)| h).unwrap_or_default();
+    let Some(expected) = urna_model::protocol::parse_sha256(&format!("sha256:{hash}"))
+        .ok()
+        .filter(|h| hex(h) == hash)
+    else {
+        return Err(error(
+            StatusCode::BAD_REQUEST,
+            "bad-scan-path",
+            &format!("{hash:?} is not a SHA-256 (64 lower-case hex digits)"),
+            Some("sha256"),
+        ));
+    };
+    if !named(&expected).await? {
+        return Err(error(
+            StatusCode::NOT_FOUND,
+            "scan-not-named",
+            &format!(
+                "no stored note names scan sha256:{hash}; submit the signed protocol that names \
+                 it first; nothing was stored"
+            ),
+            Some("sha256"),
+        ));
+    }
+    let scan = Limit {
+        bytes: MAX_SCAN,
+        what: "a scan",
+        body: "the scan",
+    };
+    if let Some(refused) = scan.declared_too_large(&request) {
+        return Err(refused);
+    }
+    let Ok(upload) = Arc::clone(uploads).try_acquire_owned() else {
+        return Err(unavailable(
+            "overloaded",
+            "too many scans being received; nothing was stored, send again after Retry-After seconds",
+        ));
+    };
+    let bytes = scan.read(request, body_timeout).await?;
+    if sha256(&bytes) != expected {
+        return Err(error(
+            StatusCode::BAD_REQUEST,
+            "scan-hash-mismatch",
+            &format!(
+                "the body's SHA-256 is {}, not the {hash} of the path; nothing was stored",
+                hex(&sha256(&bytes))
+            ),
+            Some("body"),
+        ));
+    }
+    if scan_kind(&bytes).is_none() {
+        return Err(error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "bad-scan",
+            "a scan is a PDF, JPEG or PNG file (its first bytes say which); nothing was stored",
+            Some("body"),
+        ));
+    }
+    Ok(ReceivedScan {
+        sha: expected,
+        bytes,
+        _upload: upload,
+    })
+}
+
+/// The answer to a scan stored durably: `201 stored`, or `200 duplicate` if it was there
+/// already with these bytes.
+pub(crate) fn scan_stored(created: bool, sha: &[u8; 32]) -> Response {
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    (
+        status,
+        [(header::CONTENT_TYPE, JSON)],
+        format!(
+            "{{\"status\":\"{}\",\"scan\":\"sha256:{}\"}}",
+            if created { "stored" } else { "duplicate" },
+            hex(sha)
+        ),
+    )
+        .into_response()
+}
+
+/// Scans received at once on either engine; more are answered 503 with `Retry-After`.
+pub(crate) const SCAN_UPLOADS: usize = 4;
 
 /// Writes `dir/<hash>` through a synced temporary file and a rename (a unique temporary
 /// name, removed if the write fails; the directory synced); `false` if it was there already

@@ -4,8 +4,12 @@
 //! `GET /v1/proof/<index>` gives the same bytes on the sequencing node and on a node that does
 //! not sequence as on the SQLite node (proofs, and each refusal); `/metrics` on the metrics
 //! listener carries every SQLite metric with the same intake counts, plus whether the node
-//! sequences, whether it reaches the database, and its name; scans and audit notes are
-//! answered `501 not-implemented`, naming the route, with nothing stored.
+//! sequences, whether it reaches the database, and its name; `PUT /v1/scans/<sha256>` gives the
+//! SQLite node's answers (before the note naming the scan is stored, after it on a node that did
+//! not take the note, again, and each refusal), the scan is in the database before the answer,
+//! a node started later and `urna publish --store` publish it with the bytes the SQLite node's
+//! bundle holds, `urna verify` says VERIFIED, and a scan row edited in the database is refused
+//! at open; audit notes are answered `501 not-implemented`, naming the route, nothing stored.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -14,9 +18,12 @@ use std::sync::{Arc, Mutex};
 use urna_model::note::NoteSigner;
 use urna_model::pack::PackReader;
 
+use urna_model::protocol::hex;
+use urna_sim::{SimConfig, Simulation};
+
 use crate::pg_cluster::{Cluster, free_addr, init_store, sim, wait_signed};
 use crate::server::{Response, Server, get, post_note, raw};
-use crate::{p, run};
+use crate::{p, run, urna};
 use urna_testkit::pg::PgServer;
 
 fn notes(path: &Path) -> Vec<Vec<u8>> {
@@ -38,6 +45,43 @@ fn lines(text: &str, prefix: &str) -> Vec<String> {
         .collect()
 }
 
+/// `PUT {path}` with `body` to `addr`.
+fn put_scan(addr: &str, path: &str, body: &[u8]) -> Response {
+    let mut req = format!(
+        "PUT {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/octet-stream\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    req.extend_from_slice(body);
+    raw(addr, &req)
+}
+
+/// The same `PUT` to the SQLite node and to a PostgreSQL node: the same status and body.
+fn same_scan_answer(lite: &str, node: &str, path: &str, body: &[u8], status: u16) -> Response {
+    let (l, g) = (put_scan(lite, path, body), put_scan(node, path, body));
+    assert_eq!(answer(&g), answer(&l), "PUT {path} on {node}");
+    assert_eq!(g.status, status, "PUT {path}: {:?}", answer(&g));
+    assert_eq!(g.header("content-type"), l.header("content-type"));
+    g
+}
+
+/// `urna publish --store URL …`: its exit code and its output.
+fn publish_pg(url: &str, definition: &Path, key: &Path, out: &Path) -> (Option<i32>, String) {
+    let o = urna()
+        .args(["publish", "--store", url, "--definition"])
+        .arg(definition)
+        .arg("--log-key")
+        .arg(key)
+        .arg("--out")
+        .arg(out)
+        .output()
+        .unwrap();
+    (
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr),
+    )
+}
+
 fn metrics(addr: SocketAddr) -> String {
     let r = get(&addr.to_string(), "/metrics");
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
@@ -49,8 +93,7 @@ fn metrics(addr: SocketAddr) -> String {
 }
 
 #[test]
-fn pg_nodes_answer_proofs_and_metrics_as_a_sqlite_node_of_the_same_log_and_501_for_scans_and_audits()
- {
+fn pg_nodes_answer_proofs_metrics_and_scans_as_a_sqlite_node_of_the_same_log_and_501_for_audits() {
     let Some(pg) = PgServer::start() else { return };
     let url = pg.database("node");
     let dir = tempfile::tempdir().unwrap();
@@ -64,6 +107,7 @@ fn pg_nodes_answer_proofs_and_metrics_as_a_sqlite_node_of_the_same_log_and_501_f
     );
     let key = data.join(urna_store::log::LOG_KEY_FILE);
     let (_, signer) = init_store(&url, &definition, &key, &[]);
+    let vkey = signer.verifier().to_vkey();
     let lite = Server::start(
         &data,
         &[
@@ -77,8 +121,8 @@ fn pg_nodes_answer_proofs_and_metrics_as_a_sqlite_node_of_the_same_log_and_501_f
     );
     let cluster = Cluster {
         url: url.clone(),
-        definition,
-        key,
+        definition: definition.clone(),
+        key: key.clone(),
     };
     let log = Arc::new(Mutex::new(String::new()));
     let (addr_a, addr_b, metrics_a, metrics_b) =
@@ -104,6 +148,36 @@ fn pg_nodes_answer_proofs_and_metrics_as_a_sqlite_node_of_the_same_log_and_501_f
     let resent = sent[7].clone();
     sent.push(resent);
     sent.push(b"urna/protocol/v1\nnot a note\n".to_vec());
+    // The simulation `urna sim` wrote (the same seed and stations): two stations without an
+    // injected error; the first one's protocol names the scan of its paper protocol instead,
+    // the second one's is sent last, after the scan.
+    let simulation = Simulation::new(SimConfig {
+        stations: 300,
+        error_rate_per_10k: 500,
+        ..SimConfig::default()
+    });
+    let mut plain = (0..300)
+        .rev()
+        .map(|i| simulation.station(i))
+        .filter(|s| s.correct.is_none());
+    let (scanned, held) = (plain.next().unwrap(), plain.next().unwrap());
+    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+    png.extend((0..5000u32).map(|i| (i % 251) as u8));
+    let sha = urna_model::intake::sha256(&png);
+    let scan_path = format!("/v1/scans/{}", hex(&sha));
+    let at = sent
+        .iter()
+        .position(|n| *n == simulation.protocol_note(&scanned))
+        .expect("the simulation is the one `urna sim` wrote");
+    let mut body = scanned.body.clone();
+    body.scan = Some(sha);
+    sent[at] = scanned.signer.sign_text(&body.to_text()).to_bytes();
+    let held_note = simulation.protocol_note(&held);
+    let at = sent.iter().position(|n| *n == held_note).unwrap();
+    sent.remove(at);
+    // Before a stored note names it, neither engine takes the scan.
+    let r = same_scan_answer(&lite.addr, &a, &scan_path, &png, 404);
+    assert_eq!(r.json()["error"]["code"], "scan-not-named");
     let mut stored = 0u64;
     for note in &sent {
         let (l, g) = (post_note(&lite.addr, note), post_note(&a, note));
@@ -120,6 +194,57 @@ fn pg_nodes_answer_proofs_and_metrics_as_a_sqlite_node_of_the_same_log_and_501_f
             assert_eq!(answer(&l), answer(&g));
         }
     }
+
+    // 0. The scan, once its note is stored (taken by node a; sent to node b, which reads the
+    // note from the database): stored, then a duplicate on the other node, and each refusal,
+    // with the SQLite node's answers.
+    let r = same_scan_answer(&lite.addr, &b, &scan_path, &png, 201);
+    assert_eq!(r.json()["status"], "stored");
+    assert_eq!(r.json()["scan"], format!("sha256:{}", hex(&sha)));
+    let mut admin = urna_pg::connect(&url).unwrap();
+    let row: Vec<u8> = admin
+        .query_one(
+            "SELECT data FROM scans WHERE sha256 = $1",
+            &[&sha.as_slice()],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(row, png, "stored in the database before the answer");
+    let r = same_scan_answer(&lite.addr, &a, &scan_path, &png, 200);
+    assert_eq!(r.json()["status"], "duplicate");
+    let r = same_scan_answer(&lite.addr, &b, &scan_path, &png, 200);
+    assert_eq!(r.json()["status"], "duplicate");
+    let r = same_scan_answer(&lite.addr, &a, &scan_path, &png[..100], 400);
+    assert_eq!(r.json()["error"]["code"], "scan-hash-mismatch");
+    let r = same_scan_answer(&lite.addr, &b, "/v1/scans/ABC", &png, 400);
+    assert_eq!(r.json()["error"]["code"], "bad-scan-path");
+    let other = urna_model::intake::sha256(b"a scan no note names");
+    let r = same_scan_answer(
+        &lite.addr,
+        &a,
+        &format!("/v1/scans/{}", hex(&other)),
+        &png,
+        404,
+    );
+    assert_eq!(r.json()["error"]["code"], "scan-not-named");
+    let too_large = |addr: &str| {
+        let req = format!(
+            "PUT {scan_path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 9000000\r\nConnection: close\r\n\r\n"
+        );
+        answer(&raw(addr, req.as_bytes()))
+    };
+    assert_eq!(too_large(&a), too_large(&lite.addr));
+    assert_eq!(too_large(&a).0, 413);
+    let count: i64 = admin
+        .query_one("SELECT count(*) FROM scans", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(count, 1, "only the named scan's row");
+    // The held protocol, so that both engines publish a checkpoint after the scan.
+    let (l, g) = (post_note(&lite.addr, &held_note), post_note(&a, &held_note));
+    assert_eq!((l.status, g.status), (201, 201), "{:?}", answer(&g));
+    stored += 1;
+
     let entries = 1 + stored;
     assert!(entries > 300 && entries < 512, "{entries} entries");
     lite.wait_bundle(entries);
@@ -171,7 +296,6 @@ fn pg_nodes_answer_proofs_and_metrics_as_a_sqlite_node_of_the_same_log_and_501_f
 
     // A hash tile or an entry edited in the database after the nodes' open: the proof does
     // not reach the checkpoint's root and is refused (500 proof-failed), never served.
-    let mut admin = urna_pg::connect(&url).unwrap();
     // Byte 40 of tile/0/000 is in the hash of leaf 1, on entry 0's path; entry 1's own note
     // gives its leaf.
     for (table, key, column, value, proof) in [
@@ -253,19 +377,95 @@ fn pg_nodes_answer_proofs_and_metrics_as_a_sqlite_node_of_the_same_log_and_501_f
     // Never on the API listener.
     assert_eq!(get(&a, "/metrics").status, 404);
 
-    // 3. Scans and audit notes: 501, naming the route, nothing stored.
-    let scan = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
-    let put = format!(
-        "PUT /v1/scans/{scan} HTTP/1.1\r\nHost: {a}\r\nContent-Length: 4\r\nConnection: close\r\n\r\ntest"
+    // 3. The scan in every bundle: the SQLite node's, a PostgreSQL node's started now with
+    // `--bundle`, and `urna publish --store`'s hold the same bytes, and `urna verify` checks
+    // them (every scan a signed note names, fetched and hashed).
+    let blob = format!("/blob/sha256/{}", hex(&sha));
+    let from_lite = get(&lite.addr, &blob);
+    assert_eq!((from_lite.status, &from_lite.body), (200, &png));
+    let addr_c = free_addr();
+    let bundle_c = dir.path().join("bundle-c");
+    let _node_c = cluster.start_with(
+        "node-c",
+        addr_c,
+        Arc::clone(&log),
+        &["--bundle", p(&bundle_c), "--publish-ms", "100"],
     );
-    let r = raw(&a, put.as_bytes());
-    assert_eq!(r.status, 501, "{:?}", answer(&r));
-    assert_eq!(r.json()["error"]["code"], "not-implemented");
-    assert!(
-        answer(&r).1.contains("PUT /v1/scans/<sha256>"),
-        "{:?}",
-        answer(&r)
+    let c = addr_c.to_string();
+    let t = std::time::Instant::now();
+    while get(&c, "/checkpoint").body != checkpoint.body {
+        assert!(
+            t.elapsed().as_secs() < 30,
+            "node c never published:\n{}",
+            log.lock().unwrap()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(answer(&get(&c, &blob)), answer(&from_lite));
+    assert_eq!(
+        std::fs::read(bundle_c.join("blob/sha256").join(hex(&sha))).unwrap(),
+        png
     );
+    let published = dir.path().join("published");
+    let (code, out) = publish_pg(&url, &definition, &key, &published);
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(
+        std::fs::read(published.join("blob/sha256").join(hex(&sha))).unwrap(),
+        png
+    );
+    let verify = |location: &Path| {
+        let o = urna()
+            .args(["verify", p(location), "--log-key", &vkey])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr)
+    };
+    for bundle in [&published, &bundle_c, &lite.bundle] {
+        let out = verify(&bundle.join("current"));
+        assert!(out.contains("\nVERIFIED"), "{out}");
+        assert!(
+            out.contains("1 scans of paper protocols named by signed notes, fetched and hashed"),
+            "{out}"
+        );
+    }
+
+    // A scan row edited in the database (other bytes), or one no stored note names, is
+    // refused at open (`urna publish --store` opens the store as every node does), naming it.
+    let mut edited = png.clone();
+    edited[20] ^= 1;
+    let stray = {
+        let mut s = b"%PDF-1.7\n".to_vec();
+        s.extend(b"a scan no note names");
+        s
+    };
+    let stray_sha = urna_model::intake::sha256(&stray);
+    for (edit, undo, named) in [
+        (
+            "UPDATE scans SET data = $2 WHERE sha256 = $1",
+            "UPDATE scans SET data = $2 WHERE sha256 = $1",
+            (sha, edited, png.clone()),
+        ),
+        (
+            "INSERT INTO scans (sha256, data) VALUES ($1, $2)",
+            "DELETE FROM scans WHERE sha256 = $1 AND data = $2",
+            (stray_sha, stray.clone(), stray),
+        ),
+    ] {
+        let (key_sha, bytes, kept) = named;
+        admin.execute(edit, &[&key_sha.as_slice(), &bytes]).unwrap();
+        let (code, out) = publish_pg(&url, &definition, &key, &dir.path().join("refused"));
+        assert_eq!(code, Some(2), "{out}");
+        assert!(
+            out.contains(&format!("table `scans`, scan sha256:{}", hex(&key_sha)))
+                && out.contains("the database was edited outside urna"),
+            "{out}"
+        );
+        admin.execute(undo, &[&key_sha.as_slice(), &kept]).unwrap();
+    }
+    let (code, out) = publish_pg(&url, &definition, &key, &dir.path().join("restored"));
+    assert_eq!(code, Some(0), "{out}");
+
+    // 4. Audit notes: 501, naming the route, nothing stored.
     let audit = NoteSigner::from_seed("cec", &[7; 32])
         .unwrap()
         .sign_text("urna/audit/v1\nelection: x\n")
@@ -277,7 +477,6 @@ fn pg_nodes_answer_proofs_and_metrics_as_a_sqlite_node_of_the_same_log_and_501_f
     // `urna submit` shows the answer as a refusal and does not retry it.
     let file = dir.path().join("audit.note");
     std::fs::write(&file, &audit).unwrap();
-    let vkey = signer.verifier().to_vkey();
     let to = format!("http://{b}");
     let queue = dir.path().join("queue");
     let out = run(

@@ -629,7 +629,7 @@ fn a_schema_1_store_is_migrated_at_open_and_the_nodes_table_shows_heartbeats() {
     admin
         .batch_execute(
             "DROP TABLE nodes, witness_policy, witness_sizes, published; \
-             DROP TABLE revocations; UPDATE meta SET value = '1' WHERE key = 'schema'",
+             DROP TABLE revocations, scans; UPDATE meta SET value = '1' WHERE key = 'schema'",
         )
         .unwrap();
     let err = urna_pg::nodes::cluster(&mut admin).unwrap_err().to_string();
@@ -639,7 +639,7 @@ fn a_schema_1_store_is_migrated_at_open_and_the_nodes_table_shows_heartbeats() {
         .query_one("SELECT value FROM meta WHERE key = 'schema'", &[])
         .unwrap()
         .get(0);
-    assert_eq!(schema, "4");
+    assert_eq!(schema, "5");
 
     // Heartbeats, and the sequencer as the cluster view shows it.
     let c = urna_pg::nodes::cluster(&mut admin).unwrap();
@@ -1009,4 +1009,110 @@ fn rows_edited_in_the_database_are_refused_as_on_sqlite() {
         .unwrap();
     let err = open().unwrap_err().to_string();
     assert!(err.contains("entries are missing"), "{err}");
+}
+
+#[test]
+fn a_scan_is_taken_once_a_note_names_it_stored_once_and_an_edited_row_is_refused_at_open() {
+    let Some(server) = PgServer::start() else {
+        return;
+    };
+    let f = fixture(6);
+    let (_, signer) = sqlite(&f);
+    let url = server.database("scans");
+    let mut pg = PgStore::init(&url, &f.definition, signer.clone()).unwrap();
+    let sim = Simulation::new(SimConfig {
+        stations: 6,
+        districts: 3,
+        error_rate_per_10k: 1500,
+        ..SimConfig::default()
+    });
+    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+    png.extend((0..3000u32).map(|i| (i % 241) as u8));
+    let sha = urna_model::intake::sha256(&png);
+    let station = sim.station(0);
+    let mut body = station.body.clone();
+    body.scan = Some(sha);
+    let naming = station.signer.sign_text(&body.to_text()).to_bytes();
+
+    // Not named before the note is stored; the entries read once are not read again, and a
+    // note stored later (by this or any node) is seen.
+    let mut reader = urna_pg::PgReader::connect(&url).unwrap();
+    let mut named = urna_pg::scans::NamedScans::new();
+    assert!(!named.names(reader.client(), &sha).unwrap());
+    pg.ingest_acks(&f.protocols[1..3], &SystemClock).unwrap();
+    assert!(!named.names(reader.client(), &sha).unwrap());
+    let acks = pg.ingest_acks(&[naming], &SystemClock).unwrap();
+    assert!(matches!(acks.outcomes[0], Outcome::Stored { .. }));
+    assert!(named.names(reader.client(), &sha).unwrap());
+
+    // Stored once; the same bytes again change nothing; bytes not of the key are refused.
+    let client = reader.client();
+    assert!(urna_pg::scans::store_scan(client, &sha, &png).unwrap());
+    assert!(!urna_pg::scans::store_scan(client, &sha, &png).unwrap());
+    let err = urna_pg::scans::store_scan(client, &sha, &png[..100]).unwrap_err();
+    assert!(err.to_string().contains("not to the sha256:"), "{err}");
+    assert_eq!(reader.scan(&sha).unwrap(), Some(png.clone()));
+    assert_eq!(reader.scan(&[0; 32]).unwrap(), None);
+    drop(pg);
+    PgStore::open(&url, &f.definition, signer.clone()).unwrap();
+
+    // A row edited outside urna (other bytes, or a scan no note names) is refused at open,
+    // naming it; the edited row is replaced by the next PUT of the right bytes.
+    let mut admin = urna_pg::connect(&url).unwrap();
+    let mut edited = png.clone();
+    edited[100] ^= 1;
+    admin
+        .execute(
+            "UPDATE scans SET data = $2 WHERE sha256 = $1",
+            &[&sha.as_slice(), &edited],
+        )
+        .unwrap();
+    let err = PgStore::open(&url, &f.definition, signer.clone()).unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains(&format!(
+            "table `scans`, scan sha256:{}: its bytes hash to",
+            urna_model::protocol::hex(&sha)
+        )) && text.contains("edited outside urna"),
+        "{text}"
+    );
+    assert!(urna_pg::scans::store_scan(reader.client(), &sha, &png).unwrap());
+    PgStore::open(&url, &f.definition, signer.clone()).unwrap();
+    let stray = b"%PDF-1.7\nno note names this".to_vec();
+    let stray_sha = urna_model::intake::sha256(&stray);
+    admin
+        .execute(
+            "INSERT INTO scans (sha256, data) VALUES ($1, $2)",
+            &[&stray_sha.as_slice(), &stray],
+        )
+        .unwrap();
+    let text = PgStore::open(&url, &f.definition, signer.clone())
+        .unwrap_err()
+        .to_string();
+    assert!(text.contains("no stored note names it"), "{text}");
+    admin
+        .execute(
+            "DELETE FROM scans WHERE sha256 = $1",
+            &[&stray_sha.as_slice()],
+        )
+        .unwrap();
+    let text_scan = b"not a scan".to_vec();
+    let text_sha = urna_model::intake::sha256(&text_scan);
+    admin
+        .execute(
+            "INSERT INTO scans (sha256, data) VALUES ($1, $2)",
+            &[&text_sha.as_slice(), &text_scan],
+        )
+        .unwrap();
+    let text = PgStore::open(&url, &f.definition, signer.clone())
+        .unwrap_err()
+        .to_string();
+    assert!(text.contains("not a PDF, JPEG or PNG"), "{text}");
+    admin
+        .execute(
+            "DELETE FROM scans WHERE sha256 = $1",
+            &[&text_sha.as_slice()],
+        )
+        .unwrap();
+    PgStore::open(&url, &f.definition, signer).unwrap();
 }
