@@ -1396,7 +1396,6 @@ pub(crate) fn compare_gz_only(
     path: &str,
     expected: &[u8],
 ) -> Result<Option<Discrepancy>, SourceError> {
-    use std::io::{BufRead as _, Read as _};
     let gz = public::published_path(path).into_owned();
     let Some(reader) = source.reader(&gz)? else {
         return Ok(Some(
@@ -1410,37 +1409,110 @@ pub(crate) fn compare_gz_only(
             .file(gz),
         ));
     };
-    let mut decoder = flate2::bufread::GzDecoder::new(std::io::BufReader::new(reader));
-    let mut inflated = Vec::with_capacity(expected.len());
-    let limit = expected.len() as u64 + 1;
-    let problem = match (&mut decoder).take(limit).read_to_end(&mut inflated) {
-        Err(e) => Some(format!("not a gzip stream: {e}")),
-        Ok(_) if inflated.len() > expected.len() => None,
-        Ok(_) => match decoder.into_inner().fill_buf() {
-            Ok([]) => None,
-            Ok(_) => Some("bytes follow its gzip stream".to_owned()),
-            Err(e) => {
-                return Err(SourceError::Io {
-                    path: gz.into(),
-                    source: e,
-                });
-            }
-        },
+    let inflated = match inflate_one_member(reader, expected.len()) {
+        Ok(Ok(inflated)) => inflated,
+        Ok(Err(problem)) => {
+            return Ok(Some(
+                Discrepancy::new(
+                    Kind::FileMismatch,
+                    format!("{gz}: {problem}; it must be the gzip of {path} as recomputed"),
+                )
+                .file(gz),
+            ));
+        }
+        Err(e) => {
+            return Err(SourceError::Io {
+                path: gz.into(),
+                source: e,
+            });
+        }
     };
-    if let Some(problem) = problem {
-        return Ok(Some(
-            Discrepancy::new(
-                Kind::FileMismatch,
-                format!("{gz}: {problem}; it must be the gzip of {path} as recomputed"),
-            )
-            .file(gz),
-        ));
-    }
     // Named by the plain file's kind (JSON path or CSV line), against the `.gz` published.
-    Ok(compare_bytes(path, expected, &inflated).map(|mut d| {
+    if let Some(d) = compare_bytes(path, expected, &inflated) {
+        let mut d = d.file(gz.clone());
         d.message = format!("{gz} (inflated){}", d.message.trim_start_matches(path));
-        d.file(gz)
-    }))
+        return Ok(Some(d));
+    }
+    served_gz_only(source, &gz, expected)
+}
+
+/// Inflates one RFC 1952 member from `reader`, at most one byte past `len`: the inflated
+/// bytes, or what is wrong (not a gzip stream, bytes after it). The outer error is the
+/// reader's, after the member was read.
+fn inflate_one_member(
+    reader: impl std::io::Read,
+    len: usize,
+) -> std::io::Result<Result<Vec<u8>, String>> {
+    use std::io::{BufRead as _, Read as _};
+    let mut decoder = flate2::bufread::GzDecoder::new(std::io::BufReader::new(reader));
+    let mut inflated = Vec::with_capacity(len);
+    match (&mut decoder)
+        .take(len as u64 + 1)
+        .read_to_end(&mut inflated)
+    {
+        Err(e) => Ok(Err(format!("not a gzip stream: {e}"))),
+        Ok(_) if inflated.len() > len => Ok(Ok(inflated)),
+        Ok(_) => match decoder.into_inner().fill_buf()? {
+            [] => Ok(Ok(inflated)),
+            _ => Ok(Err("bytes follow its gzip stream".to_owned())),
+        },
+    }
+}
+
+/// A gzip-only file `gz` as a browser is sent it ([`Source::encoded_reader`]) and as the
+/// results page reads it (`web/verify.js`): a body that begins with gzip's magic bytes is
+/// inflated (one member, nothing after it), any other is taken as inflated already by the
+/// server. Either way it must be `expected`: a server that sends browsers another `.gz`
+/// than the one the verifier read is a [`Kind::GzMismatch`].
+fn served_gz_only(
+    source: &dyn Source,
+    gz: &str,
+    expected: &[u8],
+) -> Result<Option<Discrepancy>, SourceError> {
+    use std::io::Read as _;
+    let Some(mut served) = source.encoded_reader(gz)? else {
+        return Ok(None);
+    };
+    let mut magic = [0u8; 2];
+    let mut got = 0;
+    let mut same = loop {
+        match served.read(&mut magic[got..]) {
+            Ok(0) => break None,
+            Ok(n) => {
+                got += n;
+                if got == magic.len() {
+                    break None;
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => break Some(false),
+        }
+    };
+    if same.is_none() {
+        let body = (&magic[..got]).chain(served);
+        same = Some(if magic[..got] == [0x1f, 0x8b] {
+            matches!(inflate_one_member(body, expected.len()), Ok(Ok(b)) if b == expected)
+        } else {
+            // At most one byte more than the file; a body that cannot be read is not the file.
+            let mut body = body.take(expected.len() as u64 + 1);
+            source::same_bytes(&mut body, expected).unwrap_or(false)
+        });
+    }
+    if same == Some(true) {
+        return Ok(None);
+    }
+    Ok(Some(
+        Discrepancy::new(
+            Kind::GzMismatch,
+            format!(
+                "{gz}: asked for as a browser asks (Accept-Encoding: gzip), the server sends \
+                 what the results page reads as other bytes than the {} bytes the file must \
+                 hold inflated, and every reader's browser is sent those",
+                expected.len()
+            ),
+        )
+        .file(gz),
+    ))
 }
 
 /// Compares a derived file's published bytes with the recomputed ones.

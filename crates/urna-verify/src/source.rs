@@ -1278,6 +1278,49 @@ mod tests {
         );
     }
 
+    /// Regression: a unit file and `csv/stations.csv` are published only as `<file>.gz`, and
+    /// that copy was compared only as the verifier asked for it; a server that sent browsers
+    /// (`Accept-Encoding: gzip`) another `.gz`, which the results page inflates and shows,
+    /// was VERIFIED.
+    #[test]
+    fn what_a_browser_is_sent_of_a_gzip_only_file_is_compared_too() {
+        let file: &'static [u8] = br#"{"stations":[{"id":"S1","votes":{"AP":74}}]}"#;
+        let other: &[u8] = br#"{"stations":[{"id":"S1","votes":{"AP":75}}]}"#;
+        let path = "v1/units/D01.json";
+        let gz: &'static [u8] = Box::leak(gzip(file).into_boxed_slice());
+        let source = |encoding, encoded| {
+            HttpSource::new(&format!(
+                "http://127.0.0.1:{}/",
+                encoding_server(gz, encoding, encoded)
+            ))
+            .unwrap()
+        };
+        // The same `.gz` as a file, or the server inflating it on the way (what the page
+        // then reads as it is): nothing to report.
+        for (encoding, encoded) in [("identity", gz.to_vec()), ("gzip", gz.to_vec())] {
+            let s = source(encoding, encoded);
+            assert_eq!(
+                crate::compare_file(&s, path, file).unwrap(),
+                None,
+                "{encoding}"
+            );
+        }
+        // Another `.gz`, the other file plain, or another `.gz` inside a transfer gzip.
+        for (encoding, encoded) in [
+            ("identity", gzip(other)),
+            ("gzip", gzip(other)),
+            ("gzip", gzip(&gzip(other))),
+            ("identity", [gz.to_vec(), gzip(other)].concat()),
+        ] {
+            let s = source(encoding, encoded);
+            let d = crate::compare_file(&s, path, file)
+                .unwrap()
+                .expect("what a browser is sent is not the file");
+            assert_eq!(d.kind, crate::Kind::GzMismatch, "{encoding}");
+            assert!(d.message.contains("Accept-Encoding: gzip"), "{}", d.message);
+        }
+    }
+
     /// Regression: a server that answered a request accepting gzip with 404 or 410 was taken
     /// to have no copy to send, and nothing was reported; but a browser is sent that answer,
     /// and shows its body (a page of the server's choosing at `/` or `index.html`).
