@@ -679,7 +679,7 @@ impl Desk {
     /// every account ([`MAX_ADDRESS_FAILURES`] within [`LOCKOUT_MS`] lock the address out),
     /// and for the account from everywhere (past [`MAX_ACCOUNT_FAILURES`] its password
     /// checks are spaced [`ACCOUNT_SPACING_MS`] apart: each login waits for its place,
-    /// [`Desk::account_place`], so guessing slows down while the typist still gets in).
+    /// `Desk::account_place`, so guessing slows down while the typist still gets in).
     /// Each attempt is counted as a failure in one transaction before its password is
     /// checked, and forgiven only if the password was right: attempts sent at once cannot
     /// all read the same counts, so no more than [`MAX_FAILURES`] guesses from one address

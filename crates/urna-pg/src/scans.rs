@@ -7,7 +7,7 @@
 //!   `entries` once, then only the entries stored since (by any node) when a scan is not in it.
 //! - **Stored** ([`store_scan`]): one statement, committed before the caller answers; the same
 //!   bytes again change nothing, and a row whose bytes are not its key's (edited) is replaced.
-//! - **Checked at open** ([`check_scans`], called by [`crate::PgStore::open`]): every row's
+//! - **Checked at open** (`check_scans`, called by [`crate::PgStore::open`]): every row's
 //!   bytes hash to its key and are a scan urna keeps, and a stored note names the key.
 
 use std::collections::HashSet;
