@@ -12,25 +12,9 @@ use std::cell::RefCell;
 use postgres::GenericClient;
 use urna_tlog::Hash;
 use urna_tlog::hash::{LeafIndex, TreeSize, leaf_hash};
-use urna_tlog::storage::ReadError;
-use urna_tlog::tile::{Tile, TileHashReader, TileSource};
+use urna_tlog::tile::TileHashReader;
 
-/// The tiles of table `tiles`, read one query each.
-struct TableTiles<'a, C: GenericClient>(RefCell<&'a mut C>);
-
-impl<C: GenericClient> TileSource for TableTiles<'_, C> {
-    fn read_tile(&self, tile: &Tile) -> Result<Option<Vec<u8>>, ReadError> {
-        let path = tile.path();
-        self.0
-            .borrow_mut()
-            .query_opt("SELECT data FROM tiles WHERE path = $1", &[&path])
-            .map(|r| r.map(|r| r.get(0)))
-            .map_err(|e| ReadError::Io {
-                path,
-                source: std::io::Error::other(crate::db_text(&e)),
-            })
-    }
-}
+use crate::witnesses::TableTiles;
 
 /// The RFC 6962 inclusion path of entry `index` in the tree of `size` entries, from the hash
 /// tiles in table `tiles`, checked before it is returned: `entry` (the entry's note bytes)

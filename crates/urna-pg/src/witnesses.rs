@@ -80,7 +80,7 @@ pub fn sizes(client: &mut impl GenericClient) -> Result<BTreeMap<String, u64>, P
 }
 
 /// The `tiles` table as a [`TileSource`], read through one connection or transaction.
-struct TableTiles<'a, C: GenericClient>(RefCell<&'a mut C>);
+pub(crate) struct TableTiles<'a, C: GenericClient>(pub(crate) RefCell<&'a mut C>);
 
 impl<C: GenericClient> TileSource for TableTiles<'_, C> {
     fn read_tile(&self, tile: &Tile) -> Result<Option<Vec<u8>>, ReadError> {
