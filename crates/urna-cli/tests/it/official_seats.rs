@@ -109,3 +109,65 @@ fn urna_seats_prints_the_official_seats_of_every_official_vector() {
     }
     assert!(mismatches.is_empty(), "{mismatches:#?}");
 }
+
+/// The candidate vectors (`*-candidates.toml`, each extending a base vote file with candidates
+/// and preference votes in one district) through the binary: the elected ballot numbers printed
+/// are the officially elected, in the rule's order (Bosnia and Herzegovina 2022, FBiH-5: SDP's
+/// second seat by list order under the 20 % preference share).
+#[test]
+fn urna_seats_prints_the_officially_elected_candidates() {
+    let names: Vec<String> = std::fs::read_dir(official_dir())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.ends_with("-candidates.toml"))
+        .collect();
+    assert!(!names.is_empty());
+    let dir = tempfile::tempdir().unwrap();
+    for name in names {
+        let text = std::fs::read_to_string(official_dir().join(&name)).unwrap();
+        let block: String = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("#! "))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let v: toml::Table = toml::from_str(&block).unwrap();
+        let base =
+            std::fs::read_to_string(official_dir().join(v["base"].as_str().unwrap())).unwrap();
+        let votes = dir.path().join(&name);
+        std::fs::write(&votes, format!("{base}\n{text}")).unwrap();
+        let out = run(
+            &[
+                "seats",
+                "--rules",
+                v["rules"].as_str().unwrap(),
+                "--votes",
+                p(&votes),
+                "--json",
+            ],
+            0,
+        );
+        let json: serde_json::Value = serde_json::from_str(&out).unwrap();
+        let district = v["district"].as_str().unwrap();
+        for (list, official) in v["elected"].as_table().unwrap() {
+            let official: Vec<u64> = official
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|n| u64::try_from(n.as_integer().unwrap()).unwrap())
+                .collect();
+            let printed = json["candidates"][list]
+                .as_array()
+                .unwrap_or_else(|| panic!("{name}: no candidates printed for {list}"))
+                .iter()
+                .find(|c| c["district"] == district)
+                .unwrap_or_else(|| panic!("{name}: {list} has none in {district}"));
+            let elected: Vec<u64> = printed["elected"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|n| n.as_u64().unwrap())
+                .collect();
+            assert_eq!(elected, official, "{name}: {list}'s elected in {district}");
+        }
+    }
+}
