@@ -21,6 +21,7 @@ mod keys;
 mod log_story;
 mod map;
 mod nginx;
+mod official_seats;
 mod open_lists;
 mod openapi;
 mod pg_cluster;

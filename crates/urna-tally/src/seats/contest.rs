@@ -48,7 +48,7 @@ pub fn contest_rules(e: &Election, contest: ContestIdx) -> Result<Option<RuleSet
         {
             return Err(SeatError::Votes {
                 field: format!("lists.{}.community", e.lists[l].id),
-                problem: format!("the rule set `{}` has no community `{community}`", rules.id),
+                problem: rules.unknown_community(community),
             });
         }
     }

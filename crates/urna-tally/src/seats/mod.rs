@@ -246,7 +246,7 @@ pub fn allocate(rules: &RuleSet, input: &VoteInput) -> Result<Allocation, SeatEr
         {
             return Err(SeatError::Votes {
                 field: format!("lists.{id}.community"),
-                problem: format!("the rule set `{}` has no community `{c}`", rules.id),
+                problem: rules.unknown_community(c),
             });
         }
     }
@@ -343,7 +343,7 @@ fn district_plan(rules: &RuleSet, input: &VoteInput) -> Result<Vec<PlannedDistri
         if !known.contains_key(id) {
             return Err(SeatError::District {
                 district: id.clone(),
-                problem: format!("not a district of rule set `{}`", rules.id),
+                problem: rules.unknown_district(),
             });
         }
     }

@@ -534,6 +534,31 @@ impl RuleSet {
     pub(crate) fn district_map(&self) -> BTreeMap<&DistrictId, &District> {
         self.districts.iter().map(|d| (&d.id, d)).collect()
     }
+
+    /// Why `community` is refused: the rule set has no such community, and the ones it has
+    /// (an input names them exactly as the rule set does, e.g. `bosniak`, not `bosnian`).
+    pub(crate) fn unknown_community(&self, community: &str) -> String {
+        let ids: Vec<&str> = self.communities.iter().map(|c| c.id.as_str()).collect();
+        let known = if ids.is_empty() {
+            "it has none".to_owned()
+        } else {
+            format!("its communities: {}", ids.join(", "))
+        };
+        format!(
+            "the rule set `{}` has no community `{community}` ({known})",
+            self.id
+        )
+    }
+
+    /// Why `district` is refused: not one of the rule set's districts, and the ones it has.
+    pub(crate) fn unknown_district(&self) -> String {
+        let ids: Vec<&str> = self.districts.iter().map(|d| d.id.as_str()).collect();
+        format!(
+            "not a district of rule set `{}` (its districts: {})",
+            self.id,
+            ids.join(", ")
+        )
+    }
 }
 
 /// Most seats one contest may allocate. The quotient table of a contest holds up to

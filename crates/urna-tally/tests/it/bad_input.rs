@@ -66,12 +66,40 @@ fn unknown_community_names_the_list_field() {
     assert!(err.to_string().contains("lists.A.community"), "{err}");
 }
 
+/// The law says "the Bosnian community" (Law 08/L-228 art. 111 para. 2.2); the rule set's id is
+/// `bosniak`. The error lists the ids, so a vote file written from the law's words can be fixed.
+#[test]
+fn unknown_community_lists_the_rule_sets_communities() {
+    let rules = RuleSet::builtin("kosovo").unwrap();
+    let input = VoteInput::from_toml(
+        "[lists.A]\ncommunity = \"bosnian\"\n[districts.kosovo]\nvotes = { A = 10 }\n",
+    )
+    .unwrap();
+    let err = allocate(&rules, &input).unwrap_err().to_string();
+    assert!(
+        err.contains("its communities: serb, roma, ashkali, egyptian, bosniak, turkish, gorani"),
+        "{err}"
+    );
+    let rules = RuleSet::builtin("north-macedonia").unwrap();
+    let mut text = String::from("[lists.A]\ncommunity = \"albanian\"\n");
+    for d in 1..=6 {
+        text.push_str(&format!("[districts.{d}]\nvotes = {{ A = 10 }}\n"));
+    }
+    let input = VoteInput::from_toml(&text).unwrap();
+    let err = allocate(&rules, &input).unwrap_err().to_string();
+    assert!(err.contains("(it has none)"), "{err}");
+}
+
 #[test]
 fn district_unknown_to_the_rule_set_is_rejected() {
     let rules = RuleSet::builtin("north-macedonia").unwrap();
     let input = VoteInput::from_toml("[lists.A]\n[districts.7]\nvotes = { A = 10 }\n").unwrap();
     let err = allocate(&rules, &input).unwrap_err();
     assert!(err.to_string().contains("district `7`"), "{err}");
+    assert!(
+        err.to_string().contains("its districts: 1, 2, 3, 4, 5, 6"),
+        "{err}"
+    );
 }
 
 #[test]
