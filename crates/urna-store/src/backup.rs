@@ -170,6 +170,19 @@ pub enum BackupError {
         /// Where the checkpoint came from.
         source_name: String,
     },
+    /// An entry past every checkpoint compared (so covered by no signed root) whose own
+    /// signatures do not verify: written into the backup's database, not received.
+    #[error(
+        "entry {index}: {reason}; the log signed no checkpoint covering it (the newest compared covers {anchor} entries), so its own signatures must verify, and they do not: the backup was changed after it was taken"
+    )]
+    Unsigned {
+        /// The entry's index.
+        index: u64,
+        /// Entries the newest checkpoint compared covers.
+        anchor: u64,
+        /// What does not verify.
+        reason: String,
+    },
     /// Opening the restored store failed (a note or column does not check).
     #[error("the restored store does not open: {0}")]
     Store(#[from] StoreError),
@@ -186,6 +199,7 @@ impl BackupError {
                 | Self::Witnesses { .. }
                 | Self::Rollback { .. }
                 | Self::Fork { .. }
+                | Self::Unsigned { .. }
                 | Self::Store(_)
         )
     }
@@ -744,15 +758,19 @@ impl Backup {
         }
         // The backup's own checkpoints, and the newest given one.
         let mut to_publish: Option<(u64, Vec<u8>)> = None;
+        // Entries covered by a checkpoint compared: their signatures were checked at intake
+        // and the log's signed root covers their bytes.
+        let mut anchor = 0;
         let own = [(LATEST_CHECKPOINT_FILE, false), ("log/checkpoint", true)];
         for (rel, publishable) in own {
             let path = src.join(rel);
+            let name = format!("{DATA}/{rel}");
             let Some(note) = read_optional(&path)? else {
                 continue;
             };
-            let name = format!("{DATA}/{rel}");
             let cp = open_checkpoint(&note, origin, verifier, &name)?;
             compare(&store, &cp, &name)?;
+            anchor = anchor.max(cp.size.0);
             if publishable {
                 to_publish = Some((cp.size.0, note));
             }
@@ -760,11 +778,13 @@ impl Backup {
         let mut checked_against = None;
         if let Some((cp, g)) = newest {
             compare(&store, cp, &g.source)?;
+            anchor = anchor.max(cp.size.0);
             checked_against = Some((g.source.clone(), cp.size.0));
             if to_publish.as_ref().is_none_or(|(s, _)| *s < cp.size.0) {
                 to_publish = Some((cp.size.0, g.note.clone()));
             }
         }
+        check_unanchored(staging, anchor, verifier)?;
         // With a witness policy the publisher waits for cosignatures, so the newest cosigned
         // checkpoint known is published; without one, the store published its own at open.
         if staging.join(WITNESSES_FILE).exists()
@@ -784,6 +804,60 @@ impl Backup {
             published_size,
         })
     }
+}
+
+/// Verifies the signatures of every entry of the restored database from `anchor` on, as
+/// intake verified them when they came. The store's open checks each row against its note but
+/// not the note's signatures (the log's signed root covers the bytes); the entries past every
+/// checkpoint compared (committed after the last one the log signed, or written into the
+/// backup) are covered by no signed root, and the restored log would sign them. Key rotations
+/// and audit notes are verified by the open itself.
+fn check_unanchored(dir: &Path, anchor: u64, log_keys: &LogKeys) -> Result<(), BackupError> {
+    let db = dir.join(DB_FILE);
+    let conn =
+        Connection::open_with_flags(&db, OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(sql_err(&db))?;
+    let definition = dir.join(DEFINITION_FILE);
+    let election = Election::load(&definition).map_err(|e| BackupError::Invalid {
+        path: definition.display().to_string(),
+        reason: e.to_string(),
+    })?;
+    let keys = crate::stored_keys(&conn, &election)?;
+    let mut stmt = conn
+        .prepare("SELECT idx, note FROM entries WHERE idx >= ?1 ORDER BY idx")
+        .map_err(sql_err(&db))?;
+    let mut rows = stmt.query([crate::to_sql(anchor)]).map_err(sql_err(&db))?;
+    while let Some(r) = rows.next().map_err(sql_err(&db))? {
+        let index = crate::sql_u64(r.get(0).map_err(sql_err(&db))?);
+        let note: Vec<u8> = r.get(1).map_err(sql_err(&db))?;
+        let checked: Result<(), String> = if index == 0 {
+            Note::parse(&note).map_err(|e| e.to_string()).and_then(|n| {
+                log_keys
+                    .for_size(1)
+                    .verify(&n)
+                    .map_err(|e| format!("genesis: {e}"))
+            })
+        } else if urna_model::rotation::is_rotation(&note) {
+            Ok(())
+        } else if urna_model::audit::is_audit(&note) {
+            urna_model::audit::check(&election, &note)
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        } else if crate::is_revocation(&note) {
+            urna_model::intake::check_revocation(&election, &note)
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        } else {
+            urna_model::intake::check_keyed(&election, &crate::keys_before(&keys, index), &note)
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        };
+        checked.map_err(|reason| BackupError::Unsigned {
+            index,
+            anchor,
+            reason,
+        })?;
+    }
+    Ok(())
 }
 
 /// Refuses a rollback (the log smaller than the checkpoint) and a fork (another root at the

@@ -6,6 +6,7 @@ use urna_tlog::cosignature::CosignatureSigner;
 
 use super::*;
 use crate::IngestOptions;
+use urna_model::protocol::ProtocolBody;
 
 struct Fixture {
     dir: tempfile::TempDir,
@@ -498,4 +499,126 @@ fn a_file_path_outside_the_backup_is_refused() {
         assert!(e.to_string().contains("files"), "{e}");
     }
     assert!(!Path::new("/tmp/urna-restore-escape").exists());
+}
+
+/// Appends to a backup's database, after every entry the log signed, `note` with one vote
+/// moved (its station signature no longer verifies), the columns derived from it as a careful
+/// editor would, `backup.toml` rewritten to the new size and root, and the manifest resealed.
+fn append_forged(out: &Path, note: &[u8]) -> u64 {
+    let text = String::from_utf8(note.to_vec()).unwrap();
+    let mut seen = 0;
+    let forged: String = text
+        .split_inclusive('\n')
+        .map(|line| match line.strip_prefix("votes: ") {
+            Some(rest) if seen < 2 => {
+                let (list, n) = rest.trim_end().rsplit_once(' ').unwrap();
+                let n: i64 = n.parse().unwrap();
+                seen += 1;
+                let moved = if seen == 1 { n + 1 } else { n - 1 };
+                format!("votes: {list} {moved}\n")
+            }
+            _ => line.to_owned(),
+        })
+        .collect();
+    assert_ne!(forged, text);
+    let parsed = Note::parse(forged.as_bytes()).unwrap();
+    let body = ProtocolBody::parse(parsed.text()).unwrap();
+    let sha = |b: &[u8]| urna_model::intake::sha256(b).to_vec();
+    let db = out.join("data").join(DB_FILE);
+    let conn = Connection::open(&db).unwrap();
+    let index: i64 = conn
+        .query_row("SELECT max(idx) + 1 FROM entries", [], |r| r.get(0))
+        .unwrap();
+    conn.execute(
+        "INSERT INTO entries (idx, hash, text_hash, contest, station, revision, status, received_ms, note) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, 1, ?7)",
+        rusqlite::params![
+            index,
+            sha(forged.as_bytes()),
+            sha(parsed.text().as_bytes()),
+            body.contest,
+            body.station,
+            body.revision,
+            forged.as_bytes()
+        ],
+    )
+    .unwrap();
+    drop(conn);
+    let (size, roots) = snapshot_roots(&db, &[]).unwrap();
+    let info_path = out.join(BACKUP_TOML);
+    let mut info: BackupInfo =
+        toml::from_str(&std::fs::read_to_string(&info_path).unwrap()).unwrap();
+    info.log_size = size;
+    info.root_hash = roots[&size].to_base64();
+    std::fs::write(&info_path, toml::to_string(&info).unwrap()).unwrap();
+    reseal(out);
+    u64::try_from(index).unwrap()
+}
+
+/// Entries committed after the last checkpoint the log signed are in a backup taken under
+/// load, and no signed root covers them: a protocol written there with a vote moved (its
+/// station signature broken) must be refused, not restored and signed into the log, even
+/// with the manifest, the size and the root rewritten and the server's checkpoint given.
+#[test]
+fn a_forged_entry_past_the_signed_checkpoint_is_refused() {
+    let f = fixture(12);
+    ingest_into(&f.data, &f.protocols[..8]);
+    let out = f.path("backup");
+    backup(&f.data, &out, true, &SystemClock).unwrap();
+    let index = append_forged(&out, &f.protocols[9]);
+    assert_eq!(index, 9);
+    let b = Backup::open(&out).unwrap();
+    for given in [vec![], vec![latest(&f.data)]] {
+        let target = f.path("restored");
+        let e = b.restore(&target, None, &given, None).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                BackupError::Unsigned {
+                    index: 9,
+                    anchor: 9,
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        assert!(e.is_refusal());
+        assert!(e.to_string().contains("entry 9"), "{e}");
+        assert!(!target.exists());
+    }
+    // The same note unedited is a genuine one (signed by its station): it restores.
+    let out = f.path("backup2");
+    backup(&f.data, &out, true, &SystemClock).unwrap();
+    let genuine = f.protocols[9].clone();
+    let conn = Connection::open(out.join("data").join(DB_FILE)).unwrap();
+    let parsed = Note::parse(&genuine).unwrap();
+    let body = ProtocolBody::parse(parsed.text()).unwrap();
+    let sha = |b: &[u8]| urna_model::intake::sha256(b).to_vec();
+    conn.execute(
+        "INSERT INTO entries (idx, hash, text_hash, contest, station, revision, status, received_ms, note) \
+         VALUES (9, ?1, ?2, ?3, ?4, ?5, 0, 1, ?6)",
+        rusqlite::params![
+            sha(&genuine),
+            sha(parsed.text().as_bytes()),
+            body.contest,
+            body.station,
+            body.revision,
+            genuine
+        ],
+    )
+    .unwrap();
+    drop(conn);
+    let (size, roots) = snapshot_roots(&out.join("data").join(DB_FILE), &[]).unwrap();
+    let info_path = out.join(BACKUP_TOML);
+    let mut info: BackupInfo =
+        toml::from_str(&std::fs::read_to_string(&info_path).unwrap()).unwrap();
+    info.log_size = size;
+    info.root_hash = roots[&size].to_base64();
+    std::fs::write(&info_path, toml::to_string(&info).unwrap()).unwrap();
+    reseal(&out);
+    let r = Backup::open(&out)
+        .unwrap()
+        .restore(&f.path("restored2"), None, &[], None)
+        .unwrap();
+    assert_eq!(r.log_size, 10);
 }
