@@ -766,7 +766,15 @@ impl Backup {
             let path = src.join(rel);
             let name = format!("{DATA}/{rel}");
             let Some(note) = read_optional(&path)? else {
-                continue;
+                if publishable {
+                    continue;
+                }
+                // Every backup holds it: without it nothing the log signed anchors the
+                // snapshot, and a shortened or edited database would restore unnoticed.
+                return Err(BackupError::Manifest {
+                    file: name,
+                    reason: "missing: every backup holds the last checkpoint the log signed before the snapshot".into(),
+                });
             };
             let cp = open_checkpoint(&note, origin, verifier, &name)?;
             compare(&store, &cp, &name)?;

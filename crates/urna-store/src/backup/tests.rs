@@ -622,3 +622,44 @@ fn a_forged_entry_past_the_signed_checkpoint_is_refused() {
         .unwrap();
     assert_eq!(r.log_size, 10);
 }
+
+/// A backup always holds the last checkpoint the log signed. Without it (and without the
+/// published one) nothing the log signed anchors the snapshot: entries dropped from its end
+/// would restore as a shorter log, so its absence is refused by name.
+#[test]
+fn a_backup_without_its_signed_checkpoint_is_refused() {
+    let f = fixture(10);
+    ingest_into(&f.data, &f.protocols);
+    let out = f.path("backup");
+    backup(&f.data, &out, true, &SystemClock).unwrap();
+    // The last four entries dropped, both checkpoints removed, backup.toml and manifest made
+    // to match.
+    let db = out.join("data").join(DB_FILE);
+    let conn = Connection::open(&db).unwrap();
+    conn.execute("DELETE FROM entries WHERE idx >= 7", [])
+        .unwrap();
+    drop(conn);
+    for rel in ["data/log-latest.checkpoint", "data/log/checkpoint"] {
+        std::fs::remove_file(out.join(rel)).unwrap();
+    }
+    let (size, roots) = snapshot_roots(&db, &[]).unwrap();
+    let info_path = out.join(BACKUP_TOML);
+    let mut info: BackupInfo =
+        toml::from_str(&std::fs::read_to_string(&info_path).unwrap()).unwrap();
+    info.log_size = size;
+    info.root_hash = roots[&size].to_base64();
+    info.files.retain(|f| !f.ends_with("checkpoint"));
+    std::fs::write(&info_path, toml::to_string(&info).unwrap()).unwrap();
+    reseal(&out);
+    let target = f.path("restored");
+    let e = Backup::open(&out)
+        .unwrap()
+        .restore(&target, None, &[], None)
+        .unwrap_err();
+    assert!(
+        matches!(&e, BackupError::Manifest { file, .. } if file == "data/log-latest.checkpoint"),
+        "{e}"
+    );
+    assert!(e.is_refusal());
+    assert!(!target.exists());
+}
