@@ -193,6 +193,11 @@ async fn handle(State(state): State<AppState>, req: Request) -> Response {
             });
         }
     };
+    // Decoded as `route` decodes it: `//api/%6Cogin` is a login too.
+    let is_login = segments(&path).is_ok_and(|p| p == ["api", "login"]);
+    if method == Method::POST && is_login {
+        return json_response(login(desk, path, cookie, body, from).await);
+    }
     let answer = tokio::task::spawn_blocking(move || {
         if scan_upload {
             return upload(
@@ -203,11 +208,54 @@ async fn handle(State(state): State<AppState>, req: Request) -> Response {
                 &body,
             );
         }
-        dispatch(&desk, &method, &path, cookie.as_deref(), &body, from)
+        dispatch(&desk, &method, &path, cookie.as_deref(), &body)
     })
     .await
     .unwrap_or_else(|_| refusal(&internal(), None));
     json_response(answer)
+}
+
+/// `POST /api/login` in two halves on blocking threads, with the wait for a slowed account's
+/// place between them asleep on the runtime ([`Desk::login_place`]): however many logins
+/// wait for their places, from however many addresses and for however many accounts, they
+/// hold none of the blocking threads every other request needs.
+async fn login(
+    desk: Arc<Desk>,
+    path: String,
+    cookie: Option<String>,
+    body: axum::body::Bytes,
+    from: Option<IpAddr>,
+) -> Answer {
+    let placed = {
+        let desk = Arc::clone(&desk);
+        tokio::task::spawn_blocking(move || {
+            let (session, _) = desk.session(cookie.as_deref(), false)?;
+            let csrf: Csrf = parse(&body)?;
+            desk.check_csrf(&session, csrf.csrf.as_deref(), &path)?;
+            let l: Login = parse(&body)?;
+            let place = desk.login_place(&l.name, from)?;
+            Ok::<_, Refusal>((session, l, place))
+        })
+        .await
+        .unwrap_or_else(|_| Err(internal()))
+    };
+    let (session, l, place) = match placed {
+        Ok(p) => p,
+        Err(r) => return refusal(&r, None),
+    };
+    tokio::time::sleep(place.wait).await;
+    tokio::task::spawn_blocking(move || {
+        match desk.login_at_place(&session, &l.name, &l.password, from, place) {
+            Ok((v, cookie)) => Answer {
+                status: 200,
+                body: v,
+                cookie: Some(cookie),
+            },
+            Err(r) => refusal(&r, None),
+        }
+    })
+    .await
+    .unwrap_or_else(|_| refusal(&internal(), None))
 }
 
 fn too_large(limit: usize) -> Answer {
@@ -356,21 +404,14 @@ fn parse<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, Refusal> {
     })
 }
 
-fn dispatch(
-    desk: &Desk,
-    method: &Method,
-    path: &str,
-    cookie: Option<&str>,
-    body: &[u8],
-    from: Option<IpAddr>,
-) -> Answer {
+fn dispatch(desk: &Desk, method: &Method, path: &str, cookie: Option<&str>, body: &[u8]) -> Answer {
     // Only the page's own session request starts a session.
     let create = *method == Method::GET && path == "/api/session";
     let (session, new_cookie) = match desk.session(cookie, create) {
         Ok(s) => s,
         Err(r) => return refusal(&r, None),
     };
-    match route(desk, &session, method, path, body, from) {
+    match route(desk, &session, method, path, body) {
         Ok((v, rotated)) => Answer {
             status: 200,
             body: v,
@@ -435,7 +476,6 @@ fn route(
     method: &Method,
     path: &str,
     body: &[u8],
-    from: Option<IpAddr>,
 ) -> Result<(Value, Option<String>), Refusal> {
     let parts = segments(path)?;
     let parts: Vec<&str> = parts.iter().map(String::as_str).collect();
@@ -471,11 +511,9 @@ fn route(
     let csrf: Csrf = parse(body)?;
     desk.check_csrf(s, csrf.csrf.as_deref(), path)?;
     match parts.as_slice() {
-        ["api", "login"] => {
-            let l: Login = parse(body)?;
-            let (v, cookie) = desk.login(s, &l.name, &l.password, from)?;
-            Ok((v, Some(cookie)))
-        }
+        // `POST /api/login` is answered by `login` before it gets here: its wait for a
+        // slowed account's place must hold no blocking thread.
+        ["api", "login"] => Err(internal()),
         ["api", "logout"] => none(desk.logout(s)?),
         ["api", "password"] => {
             let p: Password = parse(body)?;
