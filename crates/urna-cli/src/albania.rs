@@ -48,13 +48,69 @@ const SHAPES_FILE: &str = "districts.geojson";
 
 /// Imports the CSV at `csv` into a new data directory `data`; with `shapes`, the district
 /// shapefile becomes the definition's unit shapes (`districts.geojson`).
+///
+/// Every row is checked before anything is written (a refusal names the line, the column and
+/// the rule), and the data directory is assembled beside `data` and renamed into place only
+/// once the import succeeded: a refused import leaves nothing behind.
 pub(crate) fn import(csv: &Path, data: &Path, shapes: Option<&Path>) -> Result<ExitCode> {
     if data.join(urna_store::DB_FILE).exists() {
         bail!("{} already holds a store", data.display());
     }
+    if std::fs::read_dir(data).is_ok_and(|mut d| d.next().is_some()) {
+        bail!(
+            "{} exists and is not empty; the import creates a new data directory",
+            data.display()
+        );
+    }
+    let name = data
+        .file_name()
+        .with_context(|| format!("{}: the data directory must have a name", data.display()))?
+        .to_string_lossy()
+        .into_owned();
+    let parent = match data.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
+        _ => std::path::PathBuf::from("."),
+    };
+    std::fs::create_dir_all(&parent).with_context(|| format!("creating {}", parent.display()))?;
+    let staging = parent.join(format!(".{name}.importing-{}", std::process::id()));
+    if staging.exists() {
+        std::fs::remove_dir_all(&staging)
+            .with_context(|| format!("removing {}", staging.display()))?;
+    }
+    let done = import_into(csv, &staging, data, shapes);
+    match done {
+        Ok(code) => {
+            if data.exists() {
+                std::fs::remove_dir(data)
+                    .with_context(|| format!("replacing {}", data.display()))?;
+            }
+            std::fs::rename(&staging, data)
+                .with_context(|| format!("creating {}", data.display()))?;
+            Ok(code)
+        }
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&staging);
+            Err(e)
+        }
+    }
+}
+
+/// [`import`] into `data`, a new directory that becomes `shown` (named in what is printed).
+fn import_into(csv: &Path, data: &Path, shown: &Path, shapes: Option<&Path>) -> Result<ExitCode> {
     let mut reader =
         csv::Reader::from_path(csv).with_context(|| format!("opening {}", csv.display()))?;
-    let headers = reader.headers()?.clone();
+    let mut headers = reader
+        .headers()
+        .with_context(|| format!("{}: line 1 (the header)", csv.display()))?
+        .clone();
+    // A spreadsheet's UTF-8 byte-order mark is not part of the first column's name.
+    if let Some(first) = headers.get(0)
+        && let Some(bare) = first.strip_prefix('\u{feff}')
+    {
+        let mut fixed: csv::StringRecord = std::iter::once(bare).collect();
+        fixed.extend(headers.iter().skip(1));
+        headers = fixed;
+    }
     let col = |name: &str| -> Result<usize> {
         headers
             .iter()
@@ -82,36 +138,94 @@ pub(crate) fn import(csv: &Path, data: &Path, shapes: Option<&Path>) -> Result<E
     }
     let mut districts: BTreeMap<String, String> = BTreeMap::new();
     let mut municipalities: BTreeMap<String, (String, String)> = BTreeMap::new();
+    // Where each id was first seen (line), to name both rows of a clash.
+    let mut seen: BTreeMap<String, (usize, String)> = BTreeMap::new();
     let mut rows = Vec::new();
     for (i, rec) in reader.records().enumerate() {
         let line = i + 2;
         let rec = rec.with_context(|| format!("{}: line {line}", csv.display()))?;
         let field = |c: usize| rec.get(c).unwrap_or("");
-        let num = |c: usize| -> Result<u64> {
-            urna_model::protocol::parse_count(field(c)).map_err(|rule| {
-                anyhow::anyhow!(
-                    "{}: line {line}: column {:?}: {rule}",
-                    csv.display(),
-                    &headers[c]
-                )
-            })
+        let refuse = |c: usize, rule: String| {
+            anyhow::anyhow!(
+                "{}: line {line}: column {:?}: {rule}",
+                csv.display(),
+                &headers[c]
+            )
         };
+        let num = |c: usize| -> Result<u64> {
+            urna_model::protocol::parse_count(field(c)).map_err(|rule| refuse(c, rule.to_string()))
+        };
+        let station = field(c_station);
+        urna_model::protocol::check_id(station)
+            .map_err(|rule| refuse(c_station, format!("station id {station:?} {rule}")))?;
         let district = field(c_district).to_owned();
         let d_id = format!("AL-{}", ascii_id(&district));
         let m_id = format!("{d_id}-{}", ascii_id(field(c_muni)));
+        for (c, id, place) in [
+            (c_district, &d_id, &district),
+            (c_muni, &m_id, &field(c_muni).to_owned()),
+        ] {
+            if ascii_id(place).is_empty() {
+                return Err(refuse(
+                    c,
+                    format!("{place:?} has no letter or digit to make a unit id of"),
+                ));
+            }
+            urna_model::protocol::check_id(id)
+                .map_err(|rule| refuse(c, format!("its unit id {id:?} {rule}")))?;
+        }
+        if let Some((first, _)) = seen.get(&format!("station {station}")) {
+            return Err(refuse(
+                c_station,
+                format!("station id {station:?} is already used on line {first}"),
+            ));
+        }
+        seen.insert(format!("station {station}"), (line, String::new()));
+        // One id per place: two names that make the same id would merge two places' stations
+        // into one unit.
+        for (c, key, place) in [
+            (c_district, format!("unit {d_id}"), district.clone()),
+            (
+                c_muni,
+                format!("unit {m_id}"),
+                format!("{district}/{}", field(c_muni)),
+            ),
+        ] {
+            match seen.get(&key) {
+                Some((first, other)) if *other != place => {
+                    return Err(refuse(
+                        c,
+                        format!(
+                            "{place:?} and {other:?} (line {first}) make the same {key}; rename one"
+                        ),
+                    ));
+                }
+                Some(_) => {}
+                None => {
+                    seen.insert(key, (line, place));
+                }
+            }
+        }
         districts.entry(d_id.clone()).or_insert(district);
         municipalities
             .entry(m_id.clone())
             .or_insert_with(|| (field(c_muni).to_owned(), d_id.clone()));
         rows.push(Row {
-            station: field(c_station).to_owned(),
+            station: station.to_owned(),
             unit: m_id,
             numbers: [num(c_reg)?, num(c_cast)?, num(c_invalid)?, num(c_valid)?],
             votes: c_lists.iter().map(|&c| num(c)).collect::<Result<_>>()?,
         });
     }
+    if rows.is_empty() {
+        bail!(
+            "{}: no rows after the header: nothing to import",
+            csv.display()
+        );
+    }
 
-    std::fs::create_dir_all(data.join("import"))?;
+    std::fs::create_dir_all(data.join("import"))
+        .with_context(|| format!("creating {}", data.display()))?;
     let mut toml = String::new();
     let _ = write!(
         toml,
@@ -240,7 +354,7 @@ pub(crate) fn import(csv: &Path, data: &Path, shapes: Option<&Path>) -> Result<E
     );
     out!(
         "the central commission's authority key (generated, scope AL): {}",
-        cec_path.display()
+        shown.join(CEC_KEY_FILE).display()
     );
     let report = crate::ingest_paths(&mut store, &[pack_path], false, true)?;
     out!("{}\n", crate::report::ingest_line(&report));

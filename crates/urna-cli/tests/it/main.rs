@@ -16,6 +16,7 @@ mod desk_audit;
 mod export;
 mod forensics;
 mod forensics_bundle;
+mod import_hostile;
 mod incident;
 mod keys;
 mod log_story;
