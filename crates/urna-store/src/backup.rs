@@ -40,7 +40,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OpenFlags};
-use serde::{Deserialize, Serialize};
+
 use urna_model::definition::Election;
 use urna_model::note::{Note, NoteSigner, NoteVerifier};
 use urna_model::protocol::hex;
@@ -50,11 +50,10 @@ use urna_tlog::cosignature::CosignatureVerifier;
 use urna_tlog::hash::{Hash, leaf_hash};
 use urna_tlog::{Tree, tiledir::write_file_atomic};
 
+pub use self::manifest::{BackupInfo, FORMAT};
 use crate::log::{LATEST_CHECKPOINT_FILE, LOG_DIR, LOG_KEY_FILE};
 use crate::{DB_FILE, DEFINITION_FILE, Store, StoreError, WITNESSES_FILE};
 
-/// The format id written as `format` in `backup.toml`.
-pub const FORMAT: &str = "urna/backup/v1";
 /// The description of a backup, at its root.
 pub const BACKUP_TOML: &str = "backup.toml";
 /// SHA-256 of every other file of a backup, at its root.
@@ -217,34 +216,6 @@ fn sql_err(path: &Path) -> impl Fn(rusqlite::Error) -> BackupError + '_ {
         path: path.display().to_string(),
         reason: e.to_string(),
     }
-}
-
-/// `backup.toml`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct BackupInfo {
-    /// Always [`FORMAT`].
-    pub format: String,
-    /// The election id of the definition.
-    pub election: String,
-    /// The log's origin line.
-    pub log_origin: String,
-    /// The log's verifier key (`name+id+key`).
-    pub log_vkey: String,
-    /// Entries in the database snapshot.
-    pub log_size: u64,
-    /// Merkle root (base64, as in checkpoints) of the snapshot's entries.
-    pub root_hash: String,
-    /// Size of `data/log-latest.checkpoint`, the last checkpoint the log signed.
-    pub signed_size: u64,
-    /// Size of `data/log/checkpoint`, the last published checkpoint; 0 if none.
-    pub published_size: u64,
-    /// When the backup was taken, Unix milliseconds.
-    pub created_ms: u64,
-    /// Whether `data/secrets/` (private keys) is included.
-    pub with_secrets: bool,
-    /// Every file included, relative to the backup.
-    pub files: Vec<String>,
 }
 
 /// What [`backup`] wrote.
@@ -529,28 +500,26 @@ impl Backup {
     /// [`BackupError::Manifest`] naming a file that changed, is missing or is not listed;
     /// [`BackupError::Invalid`] for a bad `backup.toml` or manifest line.
     pub fn open(dir: &Path) -> Result<Self, BackupError> {
-        let manifest_path = dir.join(MANIFEST);
-        let manifest = std::fs::read_to_string(&manifest_path).map_err(io_err(&manifest_path))?;
-        let mut listed = BTreeMap::new();
-        for (n, line) in manifest.lines().enumerate() {
-            let bad = |rule: &str| BackupError::Invalid {
-                path: manifest_path.display().to_string(),
-                reason: format!("line {}: {rule}", n + 1),
-            };
-            let (digest, rel) = line
-                .split_once("  ")
-                .ok_or_else(|| bad("expected `<sha256 hex>  <path>`"))?;
-            if digest.len() != 64 || !digest.bytes().all(|b| b.is_ascii_hexdigit()) {
-                return Err(bad("the digest must be 64 hex digits"));
-            }
-            if !safe_relative(rel) {
-                return Err(bad("the path must be relative, without `..`"));
-            }
-            if listed.insert(rel.to_owned(), digest.to_owned()).is_some() {
-                return Err(bad("the path is listed twice"));
-            }
-        }
+        // Every file is a regular one (no link, no FIFO) before any is read.
         let present = list_files(dir)?;
+        let manifest_path = dir.join(MANIFEST);
+        let manifest = match std::fs::read_to_string(&manifest_path) {
+            Ok(m) => m,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                // Written last: a backup whose taking was stopped (killed, out of space) has
+                // none, whatever else it holds.
+                return Err(BackupError::Manifest {
+                    file: MANIFEST.to_owned(),
+                    reason: "missing: not a backup, or one whose taking did not finish (the manifest is written last)".into(),
+                });
+            }
+            Err(e) => return Err(io_err(&manifest_path)(e)),
+        };
+        let listed =
+            manifest::parse_manifest(&manifest).map_err(|reason| BackupError::Invalid {
+                path: manifest_path.display().to_string(),
+                reason,
+            })?;
         for rel in &present {
             if rel != MANIFEST && !listed.contains_key(rel) {
                 return Err(BackupError::Manifest {
@@ -581,29 +550,10 @@ impl Backup {
         }
         let info_path = dir.join(BACKUP_TOML);
         let text = std::fs::read_to_string(&info_path).map_err(io_err(&info_path))?;
-        let info: BackupInfo = toml::from_str(&text).map_err(|e| BackupError::Invalid {
+        let info = manifest::parse_info(&text, &listed).map_err(|reason| BackupError::Invalid {
             path: info_path.display().to_string(),
-            reason: e.to_string(),
+            reason,
         })?;
-        if info.format != FORMAT {
-            return Err(BackupError::Invalid {
-                path: info_path.display().to_string(),
-                reason: format!("format = {:?}: this urna reads {FORMAT:?}", info.format),
-            });
-        }
-        // Restore copies exactly these files: each must be a safe relative path the checked
-        // manifest lists, or a hostile backup.toml could name a path outside the new directory
-        // (`data//etc/x`, `data/../x`).
-        for rel in &info.files {
-            if !safe_relative(rel) || !listed.contains_key(rel) {
-                return Err(BackupError::Invalid {
-                    path: info_path.display().to_string(),
-                    reason: format!(
-                        "files: {rel:?} is not a relative path without `..` that {MANIFEST} lists"
-                    ),
-                });
-            }
-        }
         Ok(Self {
             dir: dir.to_owned(),
             info,
@@ -1007,15 +957,6 @@ fn read_log_key(path: &Path) -> Result<NoteSigner, BackupError> {
         .map_err(|e| BackupError::LogKey(format!("{}: {e}", path.display())))
 }
 
-/// A path a manifest may name: relative, no `..`, no empty parts.
-fn safe_relative(rel: &str) -> bool {
-    !rel.is_empty()
-        && !rel.starts_with('/')
-        && rel
-            .split('/')
-            .all(|part| !part.is_empty() && part != "." && part != "..")
-}
-
 fn ensure_new_or_empty(dir: &Path) -> Result<(), BackupError> {
     match std::fs::read_dir(dir) {
         Ok(mut entries) => {
@@ -1088,8 +1029,14 @@ fn list_files(dir: &Path) -> Result<Vec<String>, BackupError> {
                     file: child,
                     reason: "a symbolic link; a backup holds regular files only".into(),
                 });
-            } else {
+            } else if kind.is_file() {
                 out.push(child);
+            } else {
+                // A FIFO would hold the restore forever on its first read.
+                return Err(BackupError::Manifest {
+                    file: child,
+                    reason: "not a regular file (a FIFO, socket or device); a backup holds regular files only".into(),
+                });
             }
         }
         Ok(())
@@ -1149,5 +1096,6 @@ fn sync_dir(dir: &Path) -> Result<(), BackupError> {
         .map_err(io_err(dir))
 }
 
+pub mod manifest;
 #[cfg(test)]
 mod tests;

@@ -663,3 +663,54 @@ fn a_backup_without_its_signed_checkpoint_is_refused() {
     assert!(e.is_refusal());
     assert!(!target.exists());
 }
+
+/// A FIFO in a backup, listed in the manifest or standing for it, would hold the restore
+/// forever on its first read: refused by name before anything is read.
+#[test]
+fn a_fifo_in_a_backup_is_refused_without_reading_it() {
+    let f = fixture(3);
+    let out = f.path("backup");
+    backup(&f.data, &out, false, &SystemClock).unwrap();
+    let fifo = |path: &Path| {
+        let made = std::process::Command::new("mkfifo")
+            .arg(path)
+            .status()
+            .unwrap();
+        assert!(made.success());
+    };
+    fifo(&out.join("data/stations.csv.fifo"));
+    let mut manifest = std::fs::read_to_string(out.join(MANIFEST)).unwrap();
+    manifest.push_str(&format!("{}  data/stations.csv.fifo\n", "0".repeat(64)));
+    std::fs::write(out.join(MANIFEST), &manifest).unwrap();
+    let e = Backup::open(&out).unwrap_err();
+    assert!(
+        matches!(&e, BackupError::Manifest { file, .. } if file == "data/stations.csv.fifo"),
+        "{e}"
+    );
+    assert!(e.is_refusal());
+    std::fs::remove_file(out.join("data/stations.csv.fifo")).unwrap();
+    std::fs::remove_file(out.join(MANIFEST)).unwrap();
+    fifo(&out.join(MANIFEST));
+    let e = Backup::open(&out).unwrap_err();
+    assert!(
+        matches!(&e, BackupError::Manifest { file, .. } if file == MANIFEST),
+        "{e}"
+    );
+}
+
+/// A backup whose taking was stopped (killed) before its manifest was written is refused as
+/// such, by name, whatever else it holds.
+#[test]
+fn a_backup_without_its_manifest_is_refused_as_unfinished() {
+    let f = fixture(3);
+    let out = f.path("backup");
+    backup(&f.data, &out, true, &SystemClock).unwrap();
+    std::fs::remove_file(out.join(MANIFEST)).unwrap();
+    let e = Backup::open(&out).unwrap_err();
+    assert!(
+        matches!(&e, BackupError::Manifest { file, .. } if file == MANIFEST),
+        "{e}"
+    );
+    assert!(e.to_string().contains("did not finish"), "{e}");
+    assert!(e.is_refusal());
+}
