@@ -6,7 +6,6 @@
 //! `provenance`, and sends the notes through the same intake as any other submission, so the
 //! published arithmetic errors are quarantined exactly as a live intake would.
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::BufWriter;
 use std::path::Path;
@@ -19,29 +18,13 @@ use urna_model::pack::write_note;
 use urna_model::protocol::{BodyKind, Counted, ProtocolBody};
 use urna_store::Store;
 
-/// Lists as they appear in the CSV, with the names used in the definition. Where the data
-/// gives only an abbreviation, the abbreviation is the name.
+use crate::albania_rows::{self, LISTS, Rows, ascii_id};
+
 /// Key name of the central commission's authority key the import generates.
 const CEC_KEY_NAME: &str = "KQZ";
 
 /// Where the import keeps that key, inside the data directory.
 pub(crate) const CEC_KEY_FILE: &str = "secrets/central-commission.key";
-
-const LISTS: [(&str, &str); 13] = [
-    ("PS", "Partia Socialiste e Shqipërisë"),
-    ("PD", "Partia Demokratike e Shqipërisë"),
-    ("LSI", "Lëvizja Socialiste për Integrim"),
-    ("PSD", "Partia Socialdemokrate e Shqipërisë"),
-    ("PBK", "PBK"),
-    ("PLDSH", "PLDSH"),
-    ("BD", "BD"),
-    ("ABEOK", "ABEOK"),
-    ("NTH", "NTH"),
-    ("LRE", "LRE"),
-    ("ADR", "ADR"),
-    ("LN", "LN"),
-    ("Other", "Other lists and candidates"),
-];
 
 /// The definition's unit shapes file, when the import is given the district shapefile.
 const SHAPES_FILE: &str = "districts.geojson";
@@ -97,132 +80,12 @@ pub(crate) fn import(csv: &Path, data: &Path, shapes: Option<&Path>) -> Result<E
 
 /// [`import`] into `data`, a new directory that becomes `shown` (named in what is printed).
 fn import_into(csv: &Path, data: &Path, shown: &Path, shapes: Option<&Path>) -> Result<ExitCode> {
-    let mut reader =
-        csv::Reader::from_path(csv).with_context(|| format!("opening {}", csv.display()))?;
-    let mut headers = reader
-        .headers()
-        .with_context(|| format!("{}: line 1 (the header)", csv.display()))?
-        .clone();
-    // A spreadsheet's UTF-8 byte-order mark is not part of the first column's name.
-    if let Some(first) = headers.get(0)
-        && let Some(bare) = first.strip_prefix('\u{feff}')
-    {
-        let mut fixed: csv::StringRecord = std::iter::once(bare).collect();
-        fixed.extend(headers.iter().skip(1));
-        headers = fixed;
-    }
-    let col = |name: &str| -> Result<usize> {
-        headers
-            .iter()
-            .position(|h| h == name)
-            .with_context(|| format!("{}: missing column {name:?}", csv.display()))
-    };
-    let (c_district, c_muni, c_station) = (
-        col("District")?,
-        col("Municipality")?,
-        col("PollingStation")?,
-    );
-    let (c_reg, c_cast, c_valid, c_invalid) = (
-        col("EligibleVoters")?,
-        col("VotesCast")?,
-        col("ValidBallots")?,
-        col("InvalidBallots")?,
-    );
-    let c_lists: Vec<usize> = LISTS.iter().map(|(l, _)| col(l)).collect::<Result<_>>()?;
-
-    struct Row {
-        station: String,
-        unit: String,
-        numbers: [u64; 4],
-        votes: Vec<u64>,
-    }
-    let mut districts: BTreeMap<String, String> = BTreeMap::new();
-    let mut municipalities: BTreeMap<String, (String, String)> = BTreeMap::new();
-    // Where each id was first seen (line), to name both rows of a clash.
-    let mut seen: BTreeMap<String, (usize, String)> = BTreeMap::new();
-    let mut rows = Vec::new();
-    for (i, rec) in reader.records().enumerate() {
-        let line = i + 2;
-        let rec = rec.with_context(|| format!("{}: line {line}", csv.display()))?;
-        let field = |c: usize| rec.get(c).unwrap_or("");
-        let refuse = |c: usize, rule: String| {
-            anyhow::anyhow!(
-                "{}: line {line}: column {:?}: {rule}",
-                csv.display(),
-                &headers[c]
-            )
-        };
-        let num = |c: usize| -> Result<u64> {
-            urna_model::protocol::parse_count(field(c)).map_err(|rule| refuse(c, rule.to_string()))
-        };
-        let station = field(c_station);
-        urna_model::protocol::check_id(station)
-            .map_err(|rule| refuse(c_station, format!("station id {station:?} {rule}")))?;
-        let district = field(c_district).to_owned();
-        let d_id = format!("AL-{}", ascii_id(&district));
-        let m_id = format!("{d_id}-{}", ascii_id(field(c_muni)));
-        for (c, id, place) in [
-            (c_district, &d_id, &district),
-            (c_muni, &m_id, &field(c_muni).to_owned()),
-        ] {
-            if ascii_id(place).is_empty() {
-                return Err(refuse(
-                    c,
-                    format!("{place:?} has no letter or digit to make a unit id of"),
-                ));
-            }
-            urna_model::protocol::check_id(id)
-                .map_err(|rule| refuse(c, format!("its unit id {id:?} {rule}")))?;
-        }
-        if let Some((first, _)) = seen.get(&format!("station {station}")) {
-            return Err(refuse(
-                c_station,
-                format!("station id {station:?} is already used on line {first}"),
-            ));
-        }
-        seen.insert(format!("station {station}"), (line, String::new()));
-        // One id per place: two names that make the same id would merge two places' stations
-        // into one unit.
-        for (c, key, place) in [
-            (c_district, format!("unit {d_id}"), district.clone()),
-            (
-                c_muni,
-                format!("unit {m_id}"),
-                format!("{district}/{}", field(c_muni)),
-            ),
-        ] {
-            match seen.get(&key) {
-                Some((first, other)) if *other != place => {
-                    return Err(refuse(
-                        c,
-                        format!(
-                            "{place:?} and {other:?} (line {first}) make the same {key}; rename one"
-                        ),
-                    ));
-                }
-                Some(_) => {}
-                None => {
-                    seen.insert(key, (line, place));
-                }
-            }
-        }
-        districts.entry(d_id.clone()).or_insert(district);
-        municipalities
-            .entry(m_id.clone())
-            .or_insert_with(|| (field(c_muni).to_owned(), d_id.clone()));
-        rows.push(Row {
-            station: station.to_owned(),
-            unit: m_id,
-            numbers: [num(c_reg)?, num(c_cast)?, num(c_invalid)?, num(c_valid)?],
-            votes: c_lists.iter().map(|&c| num(c)).collect::<Result<_>>()?,
-        });
-    }
-    if rows.is_empty() {
-        bail!(
-            "{}: no rows after the header: nothing to import",
-            csv.display()
-        );
-    }
+    let file = std::fs::File::open(csv).with_context(|| format!("opening {}", csv.display()))?;
+    let Rows {
+        rows,
+        districts,
+        municipalities,
+    } = albania_rows::read(&csv.display().to_string(), file).map_err(anyhow::Error::msg)?;
 
     std::fs::create_dir_all(data.join("import"))
         .with_context(|| format!("creating {}", data.display()))?;
@@ -369,23 +232,4 @@ fn import_into(csv: &Path, data: &Path, shown: &Path, shapes: Option<&Path>) -> 
 /// municipality's stations into another district, add an authority).
 fn toml_string(s: &str) -> String {
     toml::Value::String(s.to_owned()).to_string()
-}
-
-/// An identifier from a place name: ASCII letters and digits, other characters as `-`.
-fn ascii_id(name: &str) -> String {
-    let mut s = String::new();
-    for c in name.chars() {
-        let c = match c {
-            'ë' => 'e',
-            'Ë' => 'E',
-            'ç' => 'c',
-            'Ç' => 'C',
-            c if c.is_ascii_alphanumeric() => c,
-            _ => '-',
-        };
-        if !(c == '-' && s.ends_with('-')) {
-            s.push(c);
-        }
-    }
-    s.trim_matches('-').to_owned()
 }
