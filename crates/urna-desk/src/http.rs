@@ -40,6 +40,9 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::desk::{Desk, Refusal, Session};
+use crate::request::{
+    self, Claim, Csrf, DecisionRequest, Login, ManageUser, NewUser, Password, Resolve, SaveLine,
+};
 
 /// Name of the session cookie.
 pub const COOKIE: &str = "urna_desk";
@@ -337,70 +340,11 @@ fn json_response(a: Answer) -> Response {
     )
 }
 
-#[derive(Deserialize)]
-struct Csrf {
-    csrf: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct Login {
-    name: String,
-    password: String,
-}
-
-#[derive(Deserialize)]
-struct Password {
-    old: String,
-    new: String,
-}
-
-#[derive(Deserialize)]
-struct NewUser {
-    name: String,
-    role: String,
-    password: String,
-}
-
-#[derive(Deserialize)]
-struct ManageUser {
-    password: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct Claim {
-    contest: String,
-    station: String,
-}
-
-#[derive(Deserialize)]
-struct SaveLine {
-    key: String,
-    value: String,
-}
-
-#[derive(Deserialize)]
-struct DecisionRequest {
-    contest: String,
-    station: String,
-    decision: String,
-    reason: String,
-    /// The quarantined note decided on, `sha256:<hex>` as `/api/quarantine` names it.
-    entry: String,
-}
-
-#[derive(Deserialize)]
-struct Resolve {
-    action: String,
-    reason: String,
-    /// The round whose entries the coordinator saw.
-    round: i64,
-}
-
 fn parse<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, Refusal> {
-    serde_json::from_slice(body).map_err(|e| Refusal {
+    request::parse(body).map_err(|message| Refusal {
         status: 400,
         code: "bad-json",
-        message: format!("request body: {e}"),
+        message,
     })
 }
 
@@ -555,44 +499,16 @@ fn route(
     }
 }
 
-/// The path's segments, each percent-decoded after the split: a contest or station id may
-/// contain `/`, which the page sends as `%2F`.
+/// The path's segments, each percent-decoded after the split ([`request::segments`]).
 fn segments(path: &str) -> Result<Vec<String>, Refusal> {
-    path.trim_start_matches('/')
-        .split('/')
-        .map(|seg| {
-            percent_decode(seg).ok_or_else(|| Refusal {
-                status: 400,
-                code: "bad-path",
-                message: format!(
-                    "path segment {:?}: not a percent-encoded UTF-8 text",
-                    truncated(seg)
-                ),
-            })
-        })
-        .collect()
-}
-
-/// `%XX` escapes decoded; `None` for a broken escape or bytes that are not UTF-8.
-fn percent_decode(s: &str) -> Option<String> {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' {
-            let hex = b.get(i + 1..i + 3)?;
-            if !hex.iter().all(u8::is_ascii_hexdigit) {
-                return None;
-            }
-            let hex = std::str::from_utf8(hex).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
+    request::segments(path).map_err(|bad| Refusal {
+        status: 400,
+        code: "bad-path",
+        message: format!(
+            "path segment {:?}: not a percent-encoded UTF-8 text",
+            truncated(&bad)
+        ),
+    })
 }
 
 /// At most 200 bytes of `s` (cut at a character boundary), for messages and the audit trail.
@@ -622,7 +538,7 @@ fn not_found(path: &str) -> Refusal {
 
 #[cfg(test)]
 mod tests {
-    use super::percent_decode;
+    use super::request::percent_decode;
 
     #[test]
     fn escapes_are_decoded_and_broken_ones_refused() {

@@ -42,6 +42,7 @@ pub mod deliver;
 pub mod desk;
 pub mod form;
 pub mod http;
+pub mod request;
 pub mod station;
 
 pub use desk::{Desk, Refusal, SetupError};
