@@ -112,6 +112,14 @@ pub enum BackupError {
         /// What differs.
         reason: String,
     },
+    /// The manifest, written last, is missing: not a backup, or one whose taking was stopped.
+    #[error(
+        "{file} is missing: not a backup, or one whose taking did not finish (the manifest is written last); refusing to restore it"
+    )]
+    Unfinished {
+        /// The manifest's name.
+        file: String,
+    },
     /// The snapshot disagrees with a checkpoint the log signed.
     #[error("{0}")]
     Inconsistent(String),
@@ -194,6 +202,7 @@ impl BackupError {
         matches!(
             self,
             Self::Manifest { .. }
+                | Self::Unfinished { .. }
                 | Self::Inconsistent(_)
                 | Self::Witnesses { .. }
                 | Self::Rollback { .. }
@@ -508,9 +517,8 @@ impl Backup {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 // Written last: a backup whose taking was stopped (killed, out of space) has
                 // none, whatever else it holds.
-                return Err(BackupError::Manifest {
+                return Err(BackupError::Unfinished {
                     file: MANIFEST.to_owned(),
-                    reason: "missing: not a backup, or one whose taking did not finish (the manifest is written last)".into(),
                 });
             }
             Err(e) => return Err(io_err(&manifest_path)(e)),

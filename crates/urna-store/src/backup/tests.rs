@@ -708,7 +708,7 @@ fn a_backup_without_its_manifest_is_refused_as_unfinished() {
     std::fs::remove_file(out.join(MANIFEST)).unwrap();
     let e = Backup::open(&out).unwrap_err();
     assert!(
-        matches!(&e, BackupError::Manifest { file, .. } if file == MANIFEST),
+        matches!(&e, BackupError::Unfinished { file } if file == MANIFEST),
         "{e}"
     );
     assert!(e.to_string().contains("did not finish"), "{e}");
