@@ -178,10 +178,9 @@ pub enum BackupError {
         source_name: String,
     },
     /// An entry past every checkpoint compared (so covered by no signed root) whose own
-    /// signatures do not verify: written into the backup's database, not received.
-    #[error(
-        "entry {index}: {reason}; the log signed no checkpoint covering it (the newest compared covers {anchor} entries), so its own signatures must verify, and they do not: the backup was changed after it was taken"
-    )]
+    /// signatures do not verify, or a genesis the log's key did not sign: written into the
+    /// backup, not received.
+    #[error("entry {index}: {reason}; the backup was changed after it was taken")]
     Unsigned {
         /// The entry's index.
         index: u64,
@@ -777,7 +776,10 @@ impl Backup {
 /// not the note's signatures (the log's signed root covers the bytes); the entries past every
 /// checkpoint compared (committed after the last one the log signed, or written into the
 /// backup) are covered by no signed root, and the restored log would sign them. Key rotations
-/// and audit notes are verified by the open itself.
+/// and audit notes are verified by the open itself. The genesis is verified whatever the
+/// checkpoints: they are signed with the key `backup.toml` names, and the genesis, signed by
+/// the log's first key, is what ties that key to the log (a backup whose key was swapped and
+/// whose checkpoints were signed again with it is refused here).
 fn check_unanchored(dir: &Path, anchor: u64, log_keys: &LogKeys) -> Result<(), BackupError> {
     let db = dir.join(DB_FILE);
     let conn =
@@ -789,19 +791,23 @@ fn check_unanchored(dir: &Path, anchor: u64, log_keys: &LogKeys) -> Result<(), B
     })?;
     let keys = crate::stored_keys(&conn, &election)?;
     let mut stmt = conn
-        .prepare("SELECT idx, note FROM entries WHERE idx >= ?1 ORDER BY idx")
+        .prepare("SELECT idx, note FROM entries WHERE idx = 0 OR idx >= ?1 ORDER BY idx")
         .map_err(sql_err(&db))?;
     let mut rows = stmt.query([crate::to_sql(anchor)]).map_err(sql_err(&db))?;
     while let Some(r) = rows.next().map_err(sql_err(&db))? {
         let index = crate::sql_u64(r.get(0).map_err(sql_err(&db))?);
         let note: Vec<u8> = r.get(1).map_err(sql_err(&db))?;
         let checked: Result<(), String> = if index == 0 {
-            Note::parse(&note).map_err(|e| e.to_string()).and_then(|n| {
-                log_keys
-                    .for_size(1)
-                    .verify(&n)
-                    .map_err(|e| format!("genesis: {e}"))
-            })
+            let key = log_keys.for_size(1);
+            Note::parse(&note)
+                .map_err(|e| e.to_string())
+                .and_then(|n| key.verify(&n).map_err(|e| e.to_string()))
+                .map_err(|e| {
+                    format!(
+                        "the genesis is not signed by {}, the log key backup.toml names and the backup's checkpoints are signed with ({e})",
+                        key.to_vkey()
+                    )
+                })
         } else if urna_model::rotation::is_rotation(&note) {
             Ok(())
         } else if urna_model::audit::is_audit(&note) {
@@ -817,10 +823,16 @@ fn check_unanchored(dir: &Path, anchor: u64, log_keys: &LogKeys) -> Result<(), B
                 .map(|_| ())
                 .map_err(|e| e.to_string())
         };
-        checked.map_err(|reason| BackupError::Unsigned {
+        checked.map_err(|e| BackupError::Unsigned {
             index,
             anchor,
-            reason,
+            reason: if index == 0 {
+                e
+            } else {
+                format!(
+                    "{e}: past the newest checkpoint compared ({anchor} entries), no signed root covers it, so its own signatures must verify"
+                )
+            },
         })?;
     }
     Ok(())

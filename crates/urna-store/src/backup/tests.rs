@@ -714,3 +714,40 @@ fn a_backup_without_its_manifest_is_refused_as_unfinished() {
     assert!(e.to_string().contains("did not finish"), "{e}");
     assert!(e.is_refusal());
 }
+
+/// The log's key swapped in a backup taken with its keys (the private key, `log.vkey`,
+/// `backup.toml`'s `log_vkey`) and both checkpoints signed again with the new key: the
+/// genesis, which the log's first key signed, no longer verifies, and the restore is refused
+/// rather than continuing the log under a key the witnesses never saw.
+#[test]
+fn a_log_key_swapped_in_a_backup_is_refused_at_the_genesis() {
+    let f = fixture(5);
+    ingest_into(&f.data, &f.protocols);
+    let out = f.path("backup");
+    let summary = backup(&f.data, &out, true, &SystemClock).unwrap();
+    let origin = summary.info.log_origin.clone();
+    let swapped = NoteSigner::from_seed(&origin, &[9; 32]).unwrap();
+    let vkey = swapped.verifier().to_vkey();
+    assert_ne!(vkey, summary.info.log_vkey);
+    std::fs::write(out.join("data/secrets/log.key"), swapped.to_skey()).unwrap();
+    std::fs::write(out.join("data").join(LOG_VKEY_FILE), format!("{vkey}\n")).unwrap();
+    for rel in ["data/log-latest.checkpoint", "data/log/checkpoint"] {
+        let note = std::fs::read(out.join(rel)).unwrap();
+        let text = Note::parse(&note).unwrap().text().to_owned();
+        std::fs::write(out.join(rel), swapped.sign_text(&text).to_bytes()).unwrap();
+    }
+    let info_path = out.join(BACKUP_TOML);
+    let mut info: BackupInfo =
+        toml::from_str(&std::fs::read_to_string(&info_path).unwrap()).unwrap();
+    info.log_vkey = vkey;
+    std::fs::write(&info_path, toml::to_string(&info).unwrap()).unwrap();
+    reseal(&out);
+    let target = f.path("restored");
+    let e = Backup::open(&out)
+        .unwrap()
+        .restore(&target, None, &[], None)
+        .unwrap_err();
+    assert!(matches!(e, BackupError::Unsigned { index: 0, .. }), "{e}");
+    assert!(e.to_string().contains("genesis"), "{e}");
+    assert!(!target.exists());
+}
