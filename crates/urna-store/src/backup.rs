@@ -602,7 +602,14 @@ impl Backup {
             })?;
         let origin = self.info.log_origin.as_str();
         let snapshot = self.dir.join(DATA).join(DB_FILE);
-        let verifier = LogKeys::read(&snapshot, &verifier)?;
+        // The manifest matched, so a snapshot SQLite cannot read was written that way: refused
+        // as a damaged backup (exit 1), not reported as an I/O error of this machine.
+        let verifier = LogKeys::read(&snapshot, &verifier).map_err(|e| match e {
+            BackupError::Sqlite { path, reason } => BackupError::Inconsistent(format!(
+                "{path}: the database snapshot does not read ({reason}): the backup is damaged or was changed after it was taken"
+            )),
+            other => other,
+        })?;
         // Every given checkpoint is this log's and signed by its key, before anything is written.
         let mut given = Vec::new();
         for g in checkpoints {

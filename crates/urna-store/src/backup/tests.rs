@@ -751,3 +751,30 @@ fn a_log_key_swapped_in_a_backup_is_refused_at_the_genesis() {
     assert!(e.to_string().contains("genesis"), "{e}");
     assert!(!target.exists());
 }
+
+/// A truncated database snapshot, its manifest resealed, is refused as a damaged backup
+/// naming the file, before anything is written.
+#[test]
+fn a_truncated_snapshot_is_refused_naming_the_file() {
+    let f = fixture(20);
+    ingest_into(&f.data, &f.protocols);
+    let out = f.path("backup");
+    backup(&f.data, &out, true, &SystemClock).unwrap();
+    let db = out.join("data").join(DB_FILE);
+    let len = std::fs::metadata(&db).unwrap().len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&db)
+        .unwrap()
+        .set_len(len / 2)
+        .unwrap();
+    reseal(&out);
+    let target = f.path("restored");
+    let e = Backup::open(&out)
+        .unwrap()
+        .restore(&target, None, &[], None)
+        .unwrap_err();
+    assert!(e.is_refusal(), "{e}");
+    assert!(e.to_string().contains("urna.sqlite"), "{e}");
+    assert!(!target.exists());
+}
