@@ -7,6 +7,7 @@ mod albania;
 mod assess;
 mod audit;
 mod backup;
+mod backup_tamper;
 mod cli;
 mod crash;
 mod decisions;
