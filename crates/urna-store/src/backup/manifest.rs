@@ -54,7 +54,9 @@ pub fn parse_manifest(text: &str) -> Result<BTreeMap<String, String>, String> {
             return Err(bad("the digest must be 64 hex digits"));
         }
         if !safe_relative(rel) {
-            return Err(bad("the path must be relative, without `..`"));
+            return Err(bad(
+                "the path must be relative, without `..` or control characters",
+            ));
         }
         if listed.insert(rel.to_owned(), digest.to_owned()).is_some() {
             return Err(bad("the path is listed twice"));
@@ -88,10 +90,13 @@ pub fn parse_info(text: &str, listed: &BTreeMap<String, String>) -> Result<Backu
     Ok(info)
 }
 
-/// A path a manifest may name: relative, no `..`, no empty parts.
+/// A path a manifest may name: relative, no `..`, no empty parts, no control characters (a
+/// name ending in a carriage return reads back as another name, one line of the manifest
+/// written again).
 pub fn safe_relative(rel: &str) -> bool {
     !rel.is_empty()
         && !rel.starts_with('/')
+        && !rel.chars().any(char::is_control)
         && rel
             .split('/')
             .all(|part| !part.is_empty() && part != "." && part != "..")

@@ -778,3 +778,18 @@ fn a_truncated_snapshot_is_refused_naming_the_file() {
     assert!(e.to_string().contains("urna.sqlite"), "{e}");
     assert!(!target.exists());
 }
+
+/// A manifest line whose path ends in a carriage return (found by the fuzz target
+/// `backup_manifest`: the name reads back as another one once the manifest is written again)
+/// is refused, naming the line.
+#[test]
+fn a_manifest_path_with_a_control_character_is_refused() {
+    let digest = "0".repeat(64);
+    for path in ["data/u\r", "data/a\tb", "data/\u{7f}x"] {
+        let e = manifest::parse_manifest(&format!("{digest}  backup.toml\n{digest}  {path}"))
+            .unwrap_err();
+        assert!(e.starts_with("line 2: "), "{path:?}: {e}");
+        assert!(e.contains("control characters"), "{e}");
+    }
+    assert!(manifest::parse_manifest(&format!("{digest}  data/ünïcode ok.csv")).is_ok());
+}
