@@ -6,7 +6,6 @@
 //! `provenance`, and sends the notes through the same intake as any other submission, so the
 //! published arithmetic errors are quarantined exactly as a live intake would.
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::BufWriter;
 use std::path::Path;
@@ -19,99 +18,77 @@ use urna_model::pack::write_note;
 use urna_model::protocol::{BodyKind, Counted, ProtocolBody};
 use urna_store::Store;
 
-/// Lists as they appear in the CSV, with the names used in the definition. Where the data
-/// gives only an abbreviation, the abbreviation is the name.
+use crate::albania_rows::{self, LISTS, Rows, ascii_id};
+
 /// Key name of the central commission's authority key the import generates.
 const CEC_KEY_NAME: &str = "KQZ";
 
 /// Where the import keeps that key, inside the data directory.
 pub(crate) const CEC_KEY_FILE: &str = "secrets/central-commission.key";
 
-const LISTS: [(&str, &str); 13] = [
-    ("PS", "Partia Socialiste e Shqipërisë"),
-    ("PD", "Partia Demokratike e Shqipërisë"),
-    ("LSI", "Lëvizja Socialiste për Integrim"),
-    ("PSD", "Partia Socialdemokrate e Shqipërisë"),
-    ("PBK", "PBK"),
-    ("PLDSH", "PLDSH"),
-    ("BD", "BD"),
-    ("ABEOK", "ABEOK"),
-    ("NTH", "NTH"),
-    ("LRE", "LRE"),
-    ("ADR", "ADR"),
-    ("LN", "LN"),
-    ("Other", "Other lists and candidates"),
-];
-
 /// The definition's unit shapes file, when the import is given the district shapefile.
 const SHAPES_FILE: &str = "districts.geojson";
 
 /// Imports the CSV at `csv` into a new data directory `data`; with `shapes`, the district
 /// shapefile becomes the definition's unit shapes (`districts.geojson`).
+///
+/// Every row is checked before anything is written (a refusal names the line, the column and
+/// the rule), and the data directory is assembled beside `data` and renamed into place only
+/// once the import succeeded: a refused import leaves nothing behind.
 pub(crate) fn import(csv: &Path, data: &Path, shapes: Option<&Path>) -> Result<ExitCode> {
     if data.join(urna_store::DB_FILE).exists() {
         bail!("{} already holds a store", data.display());
     }
-    let mut reader =
-        csv::Reader::from_path(csv).with_context(|| format!("opening {}", csv.display()))?;
-    let headers = reader.headers()?.clone();
-    let col = |name: &str| -> Result<usize> {
-        headers
-            .iter()
-            .position(|h| h == name)
-            .with_context(|| format!("{}: missing column {name:?}", csv.display()))
+    if std::fs::read_dir(data).is_ok_and(|mut d| d.next().is_some()) {
+        bail!(
+            "{} exists and is not empty; the import creates a new data directory",
+            data.display()
+        );
+    }
+    let name = data
+        .file_name()
+        .with_context(|| format!("{}: the data directory must have a name", data.display()))?
+        .to_string_lossy()
+        .into_owned();
+    let parent = match data.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
+        _ => std::path::PathBuf::from("."),
     };
-    let (c_district, c_muni, c_station) = (
-        col("District")?,
-        col("Municipality")?,
-        col("PollingStation")?,
-    );
-    let (c_reg, c_cast, c_valid, c_invalid) = (
-        col("EligibleVoters")?,
-        col("VotesCast")?,
-        col("ValidBallots")?,
-        col("InvalidBallots")?,
-    );
-    let c_lists: Vec<usize> = LISTS.iter().map(|(l, _)| col(l)).collect::<Result<_>>()?;
-
-    struct Row {
-        station: String,
-        unit: String,
-        numbers: [u64; 4],
-        votes: Vec<u64>,
+    std::fs::create_dir_all(&parent).with_context(|| format!("creating {}", parent.display()))?;
+    let staging = parent.join(format!(".{name}.importing-{}", std::process::id()));
+    if staging.exists() {
+        std::fs::remove_dir_all(&staging)
+            .with_context(|| format!("removing {}", staging.display()))?;
     }
-    let mut districts: BTreeMap<String, String> = BTreeMap::new();
-    let mut municipalities: BTreeMap<String, (String, String)> = BTreeMap::new();
-    let mut rows = Vec::new();
-    for (i, rec) in reader.records().enumerate() {
-        let line = i + 2;
-        let rec = rec.with_context(|| format!("{}: line {line}", csv.display()))?;
-        let field = |c: usize| rec.get(c).unwrap_or("");
-        let num = |c: usize| -> Result<u64> {
-            urna_model::protocol::parse_count(field(c)).map_err(|rule| {
-                anyhow::anyhow!(
-                    "{}: line {line}: column {:?}: {rule}",
-                    csv.display(),
-                    &headers[c]
-                )
-            })
-        };
-        let district = field(c_district).to_owned();
-        let d_id = format!("AL-{}", ascii_id(&district));
-        let m_id = format!("{d_id}-{}", ascii_id(field(c_muni)));
-        districts.entry(d_id.clone()).or_insert(district);
-        municipalities
-            .entry(m_id.clone())
-            .or_insert_with(|| (field(c_muni).to_owned(), d_id.clone()));
-        rows.push(Row {
-            station: field(c_station).to_owned(),
-            unit: m_id,
-            numbers: [num(c_reg)?, num(c_cast)?, num(c_invalid)?, num(c_valid)?],
-            votes: c_lists.iter().map(|&c| num(c)).collect::<Result<_>>()?,
-        });
+    let done = import_into(csv, &staging, data, shapes);
+    match done {
+        Ok(code) => {
+            if data.exists() {
+                std::fs::remove_dir(data)
+                    .with_context(|| format!("replacing {}", data.display()))?;
+            }
+            std::fs::rename(&staging, data)
+                .with_context(|| format!("creating {}", data.display()))?;
+            Ok(code)
+        }
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&staging);
+            Err(e)
+        }
     }
+}
 
-    std::fs::create_dir_all(data.join("import"))?;
+/// [`import`] into `data`, a new directory that becomes `shown` (named in what is printed).
+fn import_into(csv: &Path, data: &Path, shown: &Path, shapes: Option<&Path>) -> Result<ExitCode> {
+    let file = std::fs::File::open(csv).with_context(|| format!("opening {}", csv.display()))?;
+    let Rows {
+        rows,
+        districts,
+        municipalities,
+    } = albania_rows::read(&csv.display().to_string(), file).map_err(anyhow::Error::msg)?;
+
+    std::fs::create_dir_all(data.join("import"))
+        .with_context(|| format!("creating {}", data.display()))?;
     let mut toml = String::new();
     let _ = write!(
         toml,
@@ -240,7 +217,7 @@ pub(crate) fn import(csv: &Path, data: &Path, shapes: Option<&Path>) -> Result<E
     );
     out!(
         "the central commission's authority key (generated, scope AL): {}",
-        cec_path.display()
+        shown.join(CEC_KEY_FILE).display()
     );
     let report = crate::ingest_paths(&mut store, &[pack_path], false, true)?;
     out!("{}\n", crate::report::ingest_line(&report));
@@ -255,23 +232,4 @@ pub(crate) fn import(csv: &Path, data: &Path, shapes: Option<&Path>) -> Result<E
 /// municipality's stations into another district, add an authority).
 fn toml_string(s: &str) -> String {
     toml::Value::String(s.to_owned()).to_string()
-}
-
-/// An identifier from a place name: ASCII letters and digits, other characters as `-`.
-fn ascii_id(name: &str) -> String {
-    let mut s = String::new();
-    for c in name.chars() {
-        let c = match c {
-            'ë' => 'e',
-            'Ë' => 'E',
-            'ç' => 'c',
-            'Ç' => 'C',
-            c if c.is_ascii_alphanumeric() => c,
-            _ => '-',
-        };
-        if !(c == '-' && s.ends_with('-')) {
-            s.push(c);
-        }
-    }
-    s.trim_matches('-').to_owned()
 }

@@ -44,6 +44,7 @@ fn stdout_error(e: std::io::Error) -> anyhow::Error {
 }
 
 mod albania;
+mod albania_rows;
 mod albania_shapes;
 mod assess_cmd;
 mod audit_cmd;

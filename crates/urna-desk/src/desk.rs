@@ -136,6 +136,21 @@ impl From<rusqlite::Error> for Refusal {
     }
 }
 
+/// A login's place among its account's password checks ([`Desk::login_place`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoginPlace {
+    /// The account whose place was taken, the attempt counted for its address; `None` when
+    /// the account is not slowed.
+    counted: Option<i64>,
+    /// How long until the place comes.
+    pub wait: std::time::Duration,
+}
+
+/// The address failures are counted for: `unknown` without one.
+fn login_address(from: Option<std::net::IpAddr>) -> String {
+    from.map_or_else(|| "unknown".to_owned(), |a| a.to_canonical().to_string())
+}
+
 /// The caller, as its session cookie says.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Session {
@@ -685,8 +700,12 @@ impl Desk {
     /// all read the same counts, so no more than [`MAX_FAILURES`] guesses from one address
     /// are checked before the lock-out.
     ///
+    /// This blocking form waits for a slowed account's place on the calling thread; the HTTP
+    /// side takes the place with [`Desk::login_place`], waits for it without holding a
+    /// thread, and logs in with [`Desk::login_at_place`].
+    ///
     /// # Errors
-    /// [`Refusal`] `401 bad-login` or `429 locked`.
+    /// [`Refusal`] `401 bad-login`, `429 locked`, `429 slowed` or `429 busy`.
     pub fn login(
         &self,
         s: &Session,
@@ -694,8 +713,54 @@ impl Desk {
         password: &str,
         from: Option<std::net::IpAddr>,
     ) -> Result<(Value, String), Refusal> {
+        let place = self.login_place(name, from)?;
+        std::thread::sleep(place.wait);
+        self.login_at_place(s, name, password, from, place)
+    }
+
+    /// The first half of a login of `name` from `from`: past [`MAX_ACCOUNT_FAILURES`] the
+    /// account's next place for a password check (`Desk::account_place`), with the attempt
+    /// already counted for its address; nothing to wait for otherwise. Whoever waits for the
+    /// place should hold no thread meanwhile (the HTTP side sleeps asynchronously), so logins
+    /// slowed for any number of accounts and addresses keep nothing else waiting. A place
+    /// waited for by a login that is then abandoned (its client gone) stays counted as a
+    /// failure for its address, as an unchecked guess should.
+    ///
+    /// # Errors
+    /// [`Refusal`] `429 slowed`; the database's.
+    pub fn login_place(
+        &self,
+        name: &str,
+        from: Option<std::net::IpAddr>,
+    ) -> Result<LoginPlace, Refusal> {
+        let address = login_address(from);
+        Ok(match self.account_place(name, &address)? {
+            Some((id, wait)) => LoginPlace {
+                counted: Some(id),
+                wait: std::time::Duration::from_millis(u64::try_from(wait).unwrap_or(0)),
+            },
+            None => LoginPlace {
+                counted: None,
+                wait: std::time::Duration::ZERO,
+            },
+        })
+    }
+
+    /// The second half of a login ([`Desk::login`]), once `place` (from
+    /// [`Desk::login_place`] for the same name and address) has come.
+    ///
+    /// # Errors
+    /// As [`Desk::login`].
+    pub fn login_at_place(
+        &self,
+        s: &Session,
+        name: &str,
+        password: &str,
+        from: Option<std::net::IpAddr>,
+        place: LoginPlace,
+    ) -> Result<(Value, String), Refusal> {
         let bad = || Refusal::new(401, "bad-login", "wrong name or password");
-        let address = from.map_or_else(|| "unknown".to_owned(), |a| a.to_canonical().to_string());
+        let address = login_address(from);
         let locked_refusal = |why: &str, until: i64, now: i64| {
             Refusal::new(
                 429,
@@ -706,18 +771,10 @@ impl Desk {
                 ),
             )
         };
-        // The account's place, past its failures from everywhere: waited for before taking a
-        // place among the password checks, so a slowed account holds none of them meanwhile.
-        // A place is taken with the attempt already counted for its address.
-        let counted = match self.account_place(name, &address)? {
-            Some((id, wait)) => {
-                std::thread::sleep(std::time::Duration::from_millis(
-                    u64::try_from(wait).unwrap_or(0),
-                ));
-                Some(id)
-            }
-            None => None,
-        };
+        // The account's place, past its failures from everywhere, was waited for before
+        // taking a place among the password checks, so a slowed account holds none of them
+        // meanwhile. A place is taken with the attempt already counted for its address.
+        let counted = place.counted;
         // Before the attempt is counted: a login turned away as busy costs no failure.
         let _permit = match self.password_permit() {
             Ok(p) => p,

@@ -40,6 +40,9 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::desk::{Desk, Refusal, Session};
+use crate::request::{
+    self, Claim, Csrf, DecisionRequest, Login, ManageUser, NewUser, Password, Resolve, SaveLine,
+};
 
 /// Name of the session cookie.
 pub const COOKIE: &str = "urna_desk";
@@ -193,6 +196,11 @@ async fn handle(State(state): State<AppState>, req: Request) -> Response {
             });
         }
     };
+    // Decoded as `route` decodes it: `//api/%6Cogin` is a login too.
+    let is_login = segments(&path).is_ok_and(|p| p == ["api", "login"]);
+    if method == Method::POST && is_login {
+        return json_response(login(desk, path, cookie, body, from).await);
+    }
     let answer = tokio::task::spawn_blocking(move || {
         if scan_upload {
             return upload(
@@ -203,11 +211,54 @@ async fn handle(State(state): State<AppState>, req: Request) -> Response {
                 &body,
             );
         }
-        dispatch(&desk, &method, &path, cookie.as_deref(), &body, from)
+        dispatch(&desk, &method, &path, cookie.as_deref(), &body)
     })
     .await
     .unwrap_or_else(|_| refusal(&internal(), None));
     json_response(answer)
+}
+
+/// `POST /api/login` in two halves on blocking threads, with the wait for a slowed account's
+/// place between them asleep on the runtime ([`Desk::login_place`]): however many logins
+/// wait for their places, from however many addresses and for however many accounts, they
+/// hold none of the blocking threads every other request needs.
+async fn login(
+    desk: Arc<Desk>,
+    path: String,
+    cookie: Option<String>,
+    body: axum::body::Bytes,
+    from: Option<IpAddr>,
+) -> Answer {
+    let placed = {
+        let desk = Arc::clone(&desk);
+        tokio::task::spawn_blocking(move || {
+            let (session, _) = desk.session(cookie.as_deref(), false)?;
+            let csrf: Csrf = parse(&body)?;
+            desk.check_csrf(&session, csrf.csrf.as_deref(), &path)?;
+            let l: Login = parse(&body)?;
+            let place = desk.login_place(&l.name, from)?;
+            Ok::<_, Refusal>((session, l, place))
+        })
+        .await
+        .unwrap_or_else(|_| Err(internal()))
+    };
+    let (session, l, place) = match placed {
+        Ok(p) => p,
+        Err(r) => return refusal(&r, None),
+    };
+    tokio::time::sleep(place.wait).await;
+    tokio::task::spawn_blocking(move || {
+        match desk.login_at_place(&session, &l.name, &l.password, from, place) {
+            Ok((v, cookie)) => Answer {
+                status: 200,
+                body: v,
+                cookie: Some(cookie),
+            },
+            Err(r) => refusal(&r, None),
+        }
+    })
+    .await
+    .unwrap_or_else(|_| refusal(&internal(), None))
 }
 
 fn too_large(limit: usize) -> Answer {
@@ -289,88 +340,22 @@ fn json_response(a: Answer) -> Response {
     )
 }
 
-#[derive(Deserialize)]
-struct Csrf {
-    csrf: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct Login {
-    name: String,
-    password: String,
-}
-
-#[derive(Deserialize)]
-struct Password {
-    old: String,
-    new: String,
-}
-
-#[derive(Deserialize)]
-struct NewUser {
-    name: String,
-    role: String,
-    password: String,
-}
-
-#[derive(Deserialize)]
-struct ManageUser {
-    password: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct Claim {
-    contest: String,
-    station: String,
-}
-
-#[derive(Deserialize)]
-struct SaveLine {
-    key: String,
-    value: String,
-}
-
-#[derive(Deserialize)]
-struct DecisionRequest {
-    contest: String,
-    station: String,
-    decision: String,
-    reason: String,
-    /// The quarantined note decided on, `sha256:<hex>` as `/api/quarantine` names it.
-    entry: String,
-}
-
-#[derive(Deserialize)]
-struct Resolve {
-    action: String,
-    reason: String,
-    /// The round whose entries the coordinator saw.
-    round: i64,
-}
-
 fn parse<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, Refusal> {
-    serde_json::from_slice(body).map_err(|e| Refusal {
+    request::parse(body).map_err(|message| Refusal {
         status: 400,
         code: "bad-json",
-        message: format!("request body: {e}"),
+        message,
     })
 }
 
-fn dispatch(
-    desk: &Desk,
-    method: &Method,
-    path: &str,
-    cookie: Option<&str>,
-    body: &[u8],
-    from: Option<IpAddr>,
-) -> Answer {
+fn dispatch(desk: &Desk, method: &Method, path: &str, cookie: Option<&str>, body: &[u8]) -> Answer {
     // Only the page's own session request starts a session.
     let create = *method == Method::GET && path == "/api/session";
     let (session, new_cookie) = match desk.session(cookie, create) {
         Ok(s) => s,
         Err(r) => return refusal(&r, None),
     };
-    match route(desk, &session, method, path, body, from) {
+    match route(desk, &session, method, path, body) {
         Ok((v, rotated)) => Answer {
             status: 200,
             body: v,
@@ -435,7 +420,6 @@ fn route(
     method: &Method,
     path: &str,
     body: &[u8],
-    from: Option<IpAddr>,
 ) -> Result<(Value, Option<String>), Refusal> {
     let parts = segments(path)?;
     let parts: Vec<&str> = parts.iter().map(String::as_str).collect();
@@ -471,11 +455,9 @@ fn route(
     let csrf: Csrf = parse(body)?;
     desk.check_csrf(s, csrf.csrf.as_deref(), path)?;
     match parts.as_slice() {
-        ["api", "login"] => {
-            let l: Login = parse(body)?;
-            let (v, cookie) = desk.login(s, &l.name, &l.password, from)?;
-            Ok((v, Some(cookie)))
-        }
+        // `POST /api/login` is answered by `login` before it gets here: its wait for a
+        // slowed account's place must hold no blocking thread.
+        ["api", "login"] => Err(internal()),
         ["api", "logout"] => none(desk.logout(s)?),
         ["api", "password"] => {
             let p: Password = parse(body)?;
@@ -517,44 +499,16 @@ fn route(
     }
 }
 
-/// The path's segments, each percent-decoded after the split: a contest or station id may
-/// contain `/`, which the page sends as `%2F`.
+/// The path's segments, each percent-decoded after the split ([`request::segments`]).
 fn segments(path: &str) -> Result<Vec<String>, Refusal> {
-    path.trim_start_matches('/')
-        .split('/')
-        .map(|seg| {
-            percent_decode(seg).ok_or_else(|| Refusal {
-                status: 400,
-                code: "bad-path",
-                message: format!(
-                    "path segment {:?}: not a percent-encoded UTF-8 text",
-                    truncated(seg)
-                ),
-            })
-        })
-        .collect()
-}
-
-/// `%XX` escapes decoded; `None` for a broken escape or bytes that are not UTF-8.
-fn percent_decode(s: &str) -> Option<String> {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' {
-            let hex = b.get(i + 1..i + 3)?;
-            if !hex.iter().all(u8::is_ascii_hexdigit) {
-                return None;
-            }
-            let hex = std::str::from_utf8(hex).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
+    request::segments(path).map_err(|bad| Refusal {
+        status: 400,
+        code: "bad-path",
+        message: format!(
+            "path segment {:?}: not a percent-encoded UTF-8 text",
+            truncated(&bad)
+        ),
+    })
 }
 
 /// At most 200 bytes of `s` (cut at a character boundary), for messages and the audit trail.
@@ -584,7 +538,7 @@ fn not_found(path: &str) -> Refusal {
 
 #[cfg(test)]
 mod tests {
-    use super::percent_decode;
+    use super::request::percent_decode;
 
     #[test]
     fn escapes_are_decoded_and_broken_ones_refused() {

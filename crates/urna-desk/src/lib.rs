@@ -42,6 +42,7 @@ pub mod deliver;
 pub mod desk;
 pub mod form;
 pub mod http;
+pub mod request;
 pub mod station;
 
 pub use desk::{Desk, Refusal, SetupError};
@@ -74,6 +75,13 @@ pub fn conn_limits() -> ConnLimits {
         header_timeout: DEFAULT_HEADER_TIMEOUT,
     }
 }
+
+/// Threads the desk's runtime keeps for blocking work (its SQLite connections, ten, and
+/// [`desk::MAX_PASSWORD_CHECKS`] Argon2id checks, scans written), rather than tokio's 512:
+/// no request holds one while it waits (a slowed login waits for its account's place asleep
+/// on the runtime, [`desk::Desk::login_place`]), so a few dozen are room enough, and a
+/// flood of requests queues for them instead of each taking a thread's stack.
+pub const MAX_BLOCKING_THREADS: usize = 64;
 
 /// Serves the desk on `listener` (HTTPS with `tls`) until `shutdown` completes; with a client, delivers signed
 /// notes every `deliver_every` (and once more at the stop): a counting centre's from
@@ -117,6 +125,7 @@ pub fn run(
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("urna-desk-http")
+        .max_blocking_threads(MAX_BLOCKING_THREADS)
         .build()?;
     let served = runtime.block_on(async {
         listener.set_nonblocking(true)?;

@@ -40,7 +40,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OpenFlags};
-use serde::{Deserialize, Serialize};
+
 use urna_model::definition::Election;
 use urna_model::note::{Note, NoteSigner, NoteVerifier};
 use urna_model::protocol::hex;
@@ -50,11 +50,10 @@ use urna_tlog::cosignature::CosignatureVerifier;
 use urna_tlog::hash::{Hash, leaf_hash};
 use urna_tlog::{Tree, tiledir::write_file_atomic};
 
+pub use self::manifest::{BackupInfo, FORMAT};
 use crate::log::{LATEST_CHECKPOINT_FILE, LOG_DIR, LOG_KEY_FILE};
 use crate::{DB_FILE, DEFINITION_FILE, Store, StoreError, WITNESSES_FILE};
 
-/// The format id written as `format` in `backup.toml`.
-pub const FORMAT: &str = "urna/backup/v1";
 /// The description of a backup, at its root.
 pub const BACKUP_TOML: &str = "backup.toml";
 /// SHA-256 of every other file of a backup, at its root.
@@ -113,6 +112,14 @@ pub enum BackupError {
         /// What differs.
         reason: String,
     },
+    /// The manifest, written last, is missing: not a backup, or one whose taking was stopped.
+    #[error(
+        "{file} is missing: not a backup, or one whose taking did not finish (the manifest is written last); refusing to restore it"
+    )]
+    Unfinished {
+        /// The manifest's name.
+        file: String,
+    },
     /// The snapshot disagrees with a checkpoint the log signed.
     #[error("{0}")]
     Inconsistent(String),
@@ -170,6 +177,18 @@ pub enum BackupError {
         /// Where the checkpoint came from.
         source_name: String,
     },
+    /// An entry past every checkpoint compared (so covered by no signed root) whose own
+    /// signatures do not verify, or a genesis the log's key did not sign: written into the
+    /// backup, not received.
+    #[error("entry {index}: {reason}; the backup was changed after it was taken")]
+    Unsigned {
+        /// The entry's index.
+        index: u64,
+        /// Entries the newest checkpoint compared covers.
+        anchor: u64,
+        /// What does not verify.
+        reason: String,
+    },
     /// Opening the restored store failed (a note or column does not check).
     #[error("the restored store does not open: {0}")]
     Store(#[from] StoreError),
@@ -182,10 +201,12 @@ impl BackupError {
         matches!(
             self,
             Self::Manifest { .. }
+                | Self::Unfinished { .. }
                 | Self::Inconsistent(_)
                 | Self::Witnesses { .. }
                 | Self::Rollback { .. }
                 | Self::Fork { .. }
+                | Self::Unsigned { .. }
                 | Self::Store(_)
         )
     }
@@ -203,34 +224,6 @@ fn sql_err(path: &Path) -> impl Fn(rusqlite::Error) -> BackupError + '_ {
         path: path.display().to_string(),
         reason: e.to_string(),
     }
-}
-
-/// `backup.toml`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct BackupInfo {
-    /// Always [`FORMAT`].
-    pub format: String,
-    /// The election id of the definition.
-    pub election: String,
-    /// The log's origin line.
-    pub log_origin: String,
-    /// The log's verifier key (`name+id+key`).
-    pub log_vkey: String,
-    /// Entries in the database snapshot.
-    pub log_size: u64,
-    /// Merkle root (base64, as in checkpoints) of the snapshot's entries.
-    pub root_hash: String,
-    /// Size of `data/log-latest.checkpoint`, the last checkpoint the log signed.
-    pub signed_size: u64,
-    /// Size of `data/log/checkpoint`, the last published checkpoint; 0 if none.
-    pub published_size: u64,
-    /// When the backup was taken, Unix milliseconds.
-    pub created_ms: u64,
-    /// Whether `data/secrets/` (private keys) is included.
-    pub with_secrets: bool,
-    /// Every file included, relative to the backup.
-    pub files: Vec<String>,
 }
 
 /// What [`backup`] wrote.
@@ -515,28 +508,25 @@ impl Backup {
     /// [`BackupError::Manifest`] naming a file that changed, is missing or is not listed;
     /// [`BackupError::Invalid`] for a bad `backup.toml` or manifest line.
     pub fn open(dir: &Path) -> Result<Self, BackupError> {
-        let manifest_path = dir.join(MANIFEST);
-        let manifest = std::fs::read_to_string(&manifest_path).map_err(io_err(&manifest_path))?;
-        let mut listed = BTreeMap::new();
-        for (n, line) in manifest.lines().enumerate() {
-            let bad = |rule: &str| BackupError::Invalid {
-                path: manifest_path.display().to_string(),
-                reason: format!("line {}: {rule}", n + 1),
-            };
-            let (digest, rel) = line
-                .split_once("  ")
-                .ok_or_else(|| bad("expected `<sha256 hex>  <path>`"))?;
-            if digest.len() != 64 || !digest.bytes().all(|b| b.is_ascii_hexdigit()) {
-                return Err(bad("the digest must be 64 hex digits"));
-            }
-            if !safe_relative(rel) {
-                return Err(bad("the path must be relative, without `..`"));
-            }
-            if listed.insert(rel.to_owned(), digest.to_owned()).is_some() {
-                return Err(bad("the path is listed twice"));
-            }
-        }
+        // Every file is a regular one (no link, no FIFO) before any is read.
         let present = list_files(dir)?;
+        let manifest_path = dir.join(MANIFEST);
+        let manifest = match std::fs::read_to_string(&manifest_path) {
+            Ok(m) => m,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                // Written last: a backup whose taking was stopped (killed, out of space) has
+                // none, whatever else it holds.
+                return Err(BackupError::Unfinished {
+                    file: MANIFEST.to_owned(),
+                });
+            }
+            Err(e) => return Err(io_err(&manifest_path)(e)),
+        };
+        let listed =
+            manifest::parse_manifest(&manifest).map_err(|reason| BackupError::Invalid {
+                path: manifest_path.display().to_string(),
+                reason,
+            })?;
         for rel in &present {
             if rel != MANIFEST && !listed.contains_key(rel) {
                 return Err(BackupError::Manifest {
@@ -567,29 +557,10 @@ impl Backup {
         }
         let info_path = dir.join(BACKUP_TOML);
         let text = std::fs::read_to_string(&info_path).map_err(io_err(&info_path))?;
-        let info: BackupInfo = toml::from_str(&text).map_err(|e| BackupError::Invalid {
+        let info = manifest::parse_info(&text, &listed).map_err(|reason| BackupError::Invalid {
             path: info_path.display().to_string(),
-            reason: e.to_string(),
+            reason,
         })?;
-        if info.format != FORMAT {
-            return Err(BackupError::Invalid {
-                path: info_path.display().to_string(),
-                reason: format!("format = {:?}: this urna reads {FORMAT:?}", info.format),
-            });
-        }
-        // Restore copies exactly these files: each must be a safe relative path the checked
-        // manifest lists, or a hostile backup.toml could name a path outside the new directory
-        // (`data//etc/x`, `data/../x`).
-        for rel in &info.files {
-            if !safe_relative(rel) || !listed.contains_key(rel) {
-                return Err(BackupError::Invalid {
-                    path: info_path.display().to_string(),
-                    reason: format!(
-                        "files: {rel:?} is not a relative path without `..` that {MANIFEST} lists"
-                    ),
-                });
-            }
-        }
         Ok(Self {
             dir: dir.to_owned(),
             info,
@@ -631,7 +602,14 @@ impl Backup {
             })?;
         let origin = self.info.log_origin.as_str();
         let snapshot = self.dir.join(DATA).join(DB_FILE);
-        let verifier = LogKeys::read(&snapshot, &verifier)?;
+        // The manifest matched, so a snapshot SQLite cannot read was written that way: refused
+        // as a damaged backup (exit 1), not reported as an I/O error of this machine.
+        let verifier = LogKeys::read(&snapshot, &verifier).map_err(|e| match e {
+            BackupError::Sqlite { path, reason } => BackupError::Inconsistent(format!(
+                "{path}: the database snapshot does not read ({reason}): the backup is damaged or was changed after it was taken"
+            )),
+            other => other,
+        })?;
         // Every given checkpoint is this log's and signed by its key, before anything is written.
         let mut given = Vec::new();
         for g in checkpoints {
@@ -744,15 +722,27 @@ impl Backup {
         }
         // The backup's own checkpoints, and the newest given one.
         let mut to_publish: Option<(u64, Vec<u8>)> = None;
+        // Entries covered by a checkpoint compared: their signatures were checked at intake
+        // and the log's signed root covers their bytes.
+        let mut anchor = 0;
         let own = [(LATEST_CHECKPOINT_FILE, false), ("log/checkpoint", true)];
         for (rel, publishable) in own {
             let path = src.join(rel);
-            let Some(note) = read_optional(&path)? else {
-                continue;
-            };
             let name = format!("{DATA}/{rel}");
+            let Some(note) = read_optional(&path)? else {
+                if publishable {
+                    continue;
+                }
+                // Every backup holds it: without it nothing the log signed anchors the
+                // snapshot, and a shortened or edited database would restore unnoticed.
+                return Err(BackupError::Manifest {
+                    file: name,
+                    reason: "missing: every backup holds the last checkpoint the log signed before the snapshot".into(),
+                });
+            };
             let cp = open_checkpoint(&note, origin, verifier, &name)?;
             compare(&store, &cp, &name)?;
+            anchor = anchor.max(cp.size.0);
             if publishable {
                 to_publish = Some((cp.size.0, note));
             }
@@ -760,11 +750,13 @@ impl Backup {
         let mut checked_against = None;
         if let Some((cp, g)) = newest {
             compare(&store, cp, &g.source)?;
+            anchor = anchor.max(cp.size.0);
             checked_against = Some((g.source.clone(), cp.size.0));
             if to_publish.as_ref().is_none_or(|(s, _)| *s < cp.size.0) {
                 to_publish = Some((cp.size.0, g.note.clone()));
             }
         }
+        check_unanchored(staging, anchor, verifier)?;
         // With a witness policy the publisher waits for cosignatures, so the newest cosigned
         // checkpoint known is published; without one, the store published its own at open.
         if staging.join(WITNESSES_FILE).exists()
@@ -784,6 +776,73 @@ impl Backup {
             published_size,
         })
     }
+}
+
+/// Verifies the signatures of every entry of the restored database from `anchor` on, as
+/// intake verified them when they came. The store's open checks each row against its note but
+/// not the note's signatures (the log's signed root covers the bytes); the entries past every
+/// checkpoint compared (committed after the last one the log signed, or written into the
+/// backup) are covered by no signed root, and the restored log would sign them. Key rotations
+/// and audit notes are verified by the open itself. The genesis is verified whatever the
+/// checkpoints: they are signed with the key `backup.toml` names, and the genesis, signed by
+/// the log's first key, is what ties that key to the log (a backup whose key was swapped and
+/// whose checkpoints were signed again with it is refused here).
+fn check_unanchored(dir: &Path, anchor: u64, log_keys: &LogKeys) -> Result<(), BackupError> {
+    let db = dir.join(DB_FILE);
+    let conn =
+        Connection::open_with_flags(&db, OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(sql_err(&db))?;
+    let definition = dir.join(DEFINITION_FILE);
+    let election = Election::load(&definition).map_err(|e| BackupError::Invalid {
+        path: definition.display().to_string(),
+        reason: e.to_string(),
+    })?;
+    let keys = crate::stored_keys(&conn, &election)?;
+    let mut stmt = conn
+        .prepare("SELECT idx, note FROM entries WHERE idx = 0 OR idx >= ?1 ORDER BY idx")
+        .map_err(sql_err(&db))?;
+    let mut rows = stmt.query([crate::to_sql(anchor)]).map_err(sql_err(&db))?;
+    while let Some(r) = rows.next().map_err(sql_err(&db))? {
+        let index = crate::sql_u64(r.get(0).map_err(sql_err(&db))?);
+        let note: Vec<u8> = r.get(1).map_err(sql_err(&db))?;
+        let checked: Result<(), String> = if index == 0 {
+            let key = log_keys.for_size(1);
+            Note::parse(&note)
+                .map_err(|e| e.to_string())
+                .and_then(|n| key.verify(&n).map_err(|e| e.to_string()))
+                .map_err(|e| {
+                    format!(
+                        "the genesis is not signed by {}, the log key backup.toml names and the backup's checkpoints are signed with ({e})",
+                        key.to_vkey()
+                    )
+                })
+        } else if urna_model::rotation::is_rotation(&note) {
+            Ok(())
+        } else if urna_model::audit::is_audit(&note) {
+            urna_model::audit::check(&election, &note)
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        } else if crate::is_revocation(&note) {
+            urna_model::intake::check_revocation(&election, &note)
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        } else {
+            urna_model::intake::check_keyed(&election, &crate::keys_before(&keys, index), &note)
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        };
+        checked.map_err(|e| BackupError::Unsigned {
+            index,
+            anchor,
+            reason: if index == 0 {
+                e
+            } else {
+                format!(
+                    "{e}: past the newest checkpoint compared ({anchor} entries), no signed root covers it, so its own signatures must verify"
+                )
+            },
+        })?;
+    }
+    Ok(())
 }
 
 /// Refuses a rollback (the log smaller than the checkpoint) and a fork (another root at the
@@ -925,15 +984,6 @@ fn read_log_key(path: &Path) -> Result<NoteSigner, BackupError> {
         .map_err(|e| BackupError::LogKey(format!("{}: {e}", path.display())))
 }
 
-/// A path a manifest may name: relative, no `..`, no empty parts.
-fn safe_relative(rel: &str) -> bool {
-    !rel.is_empty()
-        && !rel.starts_with('/')
-        && rel
-            .split('/')
-            .all(|part| !part.is_empty() && part != "." && part != "..")
-}
-
 fn ensure_new_or_empty(dir: &Path) -> Result<(), BackupError> {
     match std::fs::read_dir(dir) {
         Ok(mut entries) => {
@@ -1006,8 +1056,14 @@ fn list_files(dir: &Path) -> Result<Vec<String>, BackupError> {
                     file: child,
                     reason: "a symbolic link; a backup holds regular files only".into(),
                 });
-            } else {
+            } else if kind.is_file() {
                 out.push(child);
+            } else {
+                // A FIFO would hold the restore forever on its first read.
+                return Err(BackupError::Manifest {
+                    file: child,
+                    reason: "not a regular file (a FIFO, socket or device); a backup holds regular files only".into(),
+                });
             }
         }
         Ok(())
@@ -1067,5 +1123,6 @@ fn sync_dir(dir: &Path) -> Result<(), BackupError> {
         .map_err(io_err(dir))
 }
 
+pub mod manifest;
 #[cfg(test)]
 mod tests;

@@ -559,3 +559,72 @@ fn guesses_from_many_addresses_slow_the_account_but_never_lock_its_typist_out() 
         "the trail says the account was slowed"
     );
 }
+
+/// Logins slowed for several accounts at once, from many addresses each under its own
+/// lock-out, more of them than the desk keeps blocking threads: each waits for its
+/// account's place asleep, holding no thread, so a logged-in typist's other requests are
+/// answered at once while the guesses still wait.
+#[test]
+fn slowed_logins_hold_no_thread_a_typist_needs() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use urna_desk::desk::MAX_ACCOUNT_FAILURES;
+    let s = serve();
+    let mut typist = Client::first_login(s.addr, "ty3");
+    // Four other accounts guessed past MAX_ACCOUNT_FAILURES from everywhere (how they got
+    // there is `guesses_from_many_addresses_slow_the_account_but_never_lock_its_typist_out`).
+    let slowed = ["ty1", "ty2", "co", "ad"];
+    {
+        let conn = urna_desk::db::open(crate::data(&s)).unwrap();
+        for name in slowed {
+            conn.execute(
+                "UPDATE users SET failures = ?1 WHERE name = ?2",
+                rusqlite::params![MAX_ACCOUNT_FAILURES, name],
+            )
+            .unwrap();
+        }
+    }
+    // Each account's places are a second apart: 25 per account wait up to 24 s, and
+    // 4 × 25 is more than the desk's blocking threads. One guess per account from each
+    // address keeps every address under its lock-outs.
+    let per_account = 25;
+    assert!(slowed.len() * per_account > urna_desk::MAX_BLOCKING_THREADS);
+    let done = std::sync::Arc::new(AtomicUsize::new(0));
+    let addr = s.addr;
+    let guesses: Vec<_> = (0..per_account)
+        .flat_map(|a| slowed.map(|name| (a, name)))
+        .map(|(a, name)| {
+            let done = std::sync::Arc::clone(&done);
+            std::thread::spawn(move || {
+                let from: std::net::IpAddr = format!("127.0.4.{}", a + 1).parse().unwrap();
+                let answer =
+                    Client::new_from(addr, Some(from)).login(name, &format!("guess-{a}-{name}"));
+                done.fetch_add(1, Ordering::SeqCst);
+                (answer.status, answer.json)
+            })
+        })
+        .collect();
+    // The guesses have taken their places (or queued for a thread to take them on).
+    std::thread::sleep(std::time::Duration::from_millis(1_500));
+    let t = std::time::Instant::now();
+    let a = typist.get("/api/progress");
+    assert_eq!(a.status, 200, "{}", a.json);
+    let a = typist.post(
+        "/api/claim",
+        json!({"contest": "assembly", "station": "S0"}),
+    );
+    assert_eq!(a.status, 200, "{}", a.json);
+    let took = t.elapsed();
+    let waiting = slowed.len() * per_account - done.load(Ordering::SeqCst);
+    assert!(
+        took < std::time::Duration::from_secs(2),
+        "the typist waited {took:?} behind {waiting} slowed logins"
+    );
+    assert!(
+        waiting > urna_desk::MAX_BLOCKING_THREADS / 2,
+        "only {waiting} slowed logins still waited when the typist was answered"
+    );
+    for g in guesses {
+        let (status, body) = g.join().unwrap();
+        assert!(status == 401 || status == 429, "{status}: {body}");
+    }
+}

@@ -1,0 +1,140 @@
+//! `urna import` given files it must refuse: Georgia's 2024 per-precinct scrape (another
+//! country's columns, a byte-order mark, OCR columns, cancelled precincts) and rows of the
+//! Albanian CSV edited the ways a messy or hostile file is. Each refusal names the line, the
+//! column and the rule; none leaves a data directory, or anything else, behind.
+
+use std::path::Path;
+
+use crate::albania::CSV_2021;
+use crate::{p, run, shared_data};
+
+/// Georgia's 2024 scrape, as published (read-only, under `../shared/data`).
+const GEORGIA_2024: &str = "georgia_2024_foige/cec_scrape_proportional.csv";
+
+/// `urna import --format albania-2021` of `csv` into `dir/data`, expected to be refused (exit
+/// 2); its output. Nothing may be left in `dir` but the CSV files the test wrote.
+fn refused(dir: &Path, csv: &Path) -> String {
+    let data = dir.join("data");
+    let out = run(
+        &[
+            "import",
+            "--format",
+            "albania-2021",
+            "--csv",
+            p(csv),
+            "--data",
+            p(&data),
+        ],
+        2,
+    );
+    assert!(!out.contains("panicked"), "{out}");
+    let left: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.ends_with(".csv"))
+        .collect();
+    assert!(left.is_empty(), "a refused import left {left:?}: {out}");
+    out
+}
+
+#[test]
+fn georgia_2024_is_refused_naming_the_column_it_lacks() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = refused(dir.path(), &shared_data(GEORGIA_2024));
+    assert!(out.contains("missing column \"District\""), "{out}");
+}
+
+/// The Albanian header and two real rows, each edited into a messy or hostile row.
+#[test]
+fn a_bad_row_is_refused_by_line_column_and_rule_and_nothing_is_written() {
+    let text = std::fs::read_to_string(shared_data(CSV_2021)).unwrap();
+    let mut lines = text.lines();
+    let header = lines.next().unwrap();
+    let row = lines.next().unwrap();
+    let other = lines.next().unwrap();
+    assert!(row.contains(",P-3264,") && row.starts_with("Berat,Bashkia Berat,"));
+    let cases: Vec<(&str, String, &str)> = vec![
+        (
+            "a station id that is no id",
+            row.replace(",P-3264,", ",P 3264,"),
+            "line 2: column \"PollingStation\": station id \"P 3264\" must be 1 to 64",
+        ),
+        (
+            "an empty station id",
+            row.replace(",P-3264,", ",,"),
+            "line 2: column \"PollingStation\": station id \"\"",
+        ),
+        (
+            "a station id carrying stations.csv columns",
+            row.replace(",P-3264,", ",\"P-1,AL-x,5\","),
+            "line 2: column \"PollingStation\": station id \"P-1,AL-x,5\"",
+        ),
+        (
+            "a station twice",
+            format!("{row}\n{row}"),
+            "line 3: column \"PollingStation\": station id \"P-3264\" is already used on line 2",
+        ),
+        (
+            "a district with no letter or digit",
+            row.replacen("Berat,", "\"!!!\",", 1),
+            "line 2: column \"District\": \"!!!\" has no letter or digit",
+        ),
+        (
+            "two districts making one id",
+            format!("{row}\n{}", other.replacen("Berat,", "Berat!,", 1)),
+            "line 3: column \"District\": \"Berat!\" and \"Berat\" (line 2) make the same unit AL-Berat",
+        ),
+        (
+            "a negative count",
+            row.replacen(",721,", ",-721,", 1),
+            "line 2: column \"EligibleVoters\": must be a whole number",
+        ),
+        (
+            "a count past any station",
+            row.replacen(",721,", ",18446744073709551616,", 1),
+            "line 2: column \"EligibleVoters\": must be at most",
+        ),
+        ("no rows", String::new(), "no rows after the header"),
+    ];
+    for (what, rows, expected) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let csv = dir.path().join("edited.csv");
+        std::fs::write(&csv, format!("{header}\n{rows}\n")).unwrap();
+        let out = refused(dir.path(), &csv);
+        assert!(out.contains(expected), "{what}: {out}");
+    }
+}
+
+/// A spreadsheet's UTF-8 byte-order mark before the header is not part of the first column.
+#[test]
+fn a_byte_order_mark_before_the_header_is_read_past() {
+    let text = std::fs::read_to_string(shared_data(CSV_2021)).unwrap();
+    let mut lines = text.lines();
+    let (header, row) = (lines.next().unwrap(), lines.next().unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("bom.csv");
+    std::fs::write(&csv, format!("\u{feff}{header}\n{row}\n")).unwrap();
+    let data = dir.path().join("data");
+    let out = run(
+        &[
+            "import",
+            "--format",
+            "albania-2021",
+            "--csv",
+            p(&csv),
+            "--data",
+            p(&data),
+        ],
+        0,
+    );
+    assert!(out.contains("imported 1 stations in 1 districts"), "{out}");
+    assert!(data.join("urna.sqlite").is_file());
+    // Named where it is, not where it was assembled.
+    assert!(
+        out.contains(&format!(
+            "{}",
+            data.join("secrets/central-commission.key").display()
+        )),
+        "{out}"
+    );
+}
