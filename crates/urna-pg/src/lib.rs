@@ -58,6 +58,7 @@
 //! Out of scope (for now): audits' intake through the server, changing the
 //! witness policy after init.
 
+pub mod audit;
 mod engine;
 mod intake;
 pub mod nodes;
@@ -502,6 +503,7 @@ impl PgStore {
         }
         check_derived(&mut tx, election, &history)?;
         scans::check_scans(&mut tx, &named)?;
+        audit::check_trail(&mut tx, election, &tree)?;
         tx.commit()?;
         Ok(())
     }
