@@ -23,6 +23,7 @@ mod map;
 mod nginx;
 mod open_lists;
 mod openapi;
+mod pg_audit;
 mod pg_cluster;
 mod pg_node;
 mod pg_publish;
