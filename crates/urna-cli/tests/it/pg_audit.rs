@@ -134,7 +134,11 @@ fn a_whole_audit_through_a_pg_node_answers_and_publishes_as_through_a_sqlite_nod
     assert_eq!(size, 5200);
     wait_signed(&url, &log, "the imported entries", |c| c.entries == size);
     lite.wait_bundle(size);
-    assert_eq!(get(&lite.addr, "/v1/audit.json").status, 404, "nothing audited yet");
+    assert_eq!(
+        get(&lite.addr, "/v1/audit.json").status,
+        404,
+        "nothing audited yet"
+    );
 
     // 1. The steps, computed on the copy and sent to both nodes.
     let local = ["--data", p(&scratch), "--key", p(&authority)];
