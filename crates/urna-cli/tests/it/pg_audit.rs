@@ -102,7 +102,7 @@ fn a_whole_audit_through_a_pg_node_answers_and_publishes_as_through_a_sqlite_nod
     // store's intake (in batches, as a node takes them).
     let imported = entries_from(&data, 1);
     {
-        let mut store = urna_pg::PgStore::open(&url, &definition, log_signer.clone()).unwrap();
+        let mut store = urna_pg::PgStore::open(&url, &definition, log_signer).unwrap();
         let mut index = 1u64;
         for batch in imported.chunks(500) {
             for outcome in store.ingest(batch, &urna_store::SystemClock).unwrap() {
