@@ -11,11 +11,11 @@
 //!   every stored audit note ([`urna_store::audit::replay_trail`]) and admits the new one
 //!   after them ([`urna_store::audit::admit_audit`]): the SQLite store's rule, refusals and
 //!   messages. The row commits before the caller answers; a refused note stores nothing.
-//! - **Checked at open** ([`check_trail`], called by [`PgStore::open`]): the whole trail is
+//! - **Checked at open** (`check_trail`, called by [`PgStore::open`]): the whole trail is
 //!   replayed as intake admits it, so a note added or edited outside urna that does not follow
 //!   refuses the open, naming its entry and the rule, as on SQLite.
 //!
-//! The log the trail is checked against ([`TxView`]): the roots of its prefixes from the tree
+//! The log the trail is checked against (`TxView`): the roots of its prefixes from the tree
 //! the open rebuilt, or at intake from table `tiles` (what the sequencer signed) and, past the
 //! signed size, from the entries themselves; the audited results replayed from table
 //! `entries` by `urna_tally`'s replay, as on SQLite.

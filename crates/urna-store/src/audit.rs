@@ -67,7 +67,7 @@ pub enum AuditOutcome {
 }
 
 /// The columns of an audit note's row in table `entries`, as intake stores them (station
-/// `''`, revision 0, status 0; checked again at open by [`derive`]).
+/// `''`, revision 0, status 0; checked again at open by `derive`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditRow {
     /// SHA-256 of the note's bytes.
