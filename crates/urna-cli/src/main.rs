@@ -311,9 +311,9 @@ enum Command {
     /// `GET /checkpoint` (the published one), `/tile/…`, `/v1/proof/…` (on every node, from
     /// the database's tiles) and `/v1/status`, and metrics with `--metrics-listen` (with
     /// whether the node sequences); with `--bundle DIR` each node keeps its own bundle current
-    /// with the published checkpoint and serves it (the results page, `v1/*.json`). On that
-    /// engine scans and audit notes are answered 501 (not taken yet), and the witness policy
-    /// cannot be changed after init.
+    /// with the published checkpoint and serves it (the results page, `v1/*.json`), scans and
+    /// audit notes taken as on SQLite. On that engine the witness policy cannot be changed
+    /// after init.
     #[command(long_about)]
     Serve(serve_cmd::ServeArgs),
     /// Write the static public bundle for the published checkpoint (serve `OUT/current`).

@@ -13,11 +13,13 @@ use std::time::Duration;
 use postgres::fallible_iterator::FallibleIterator;
 use urna_model::definition::{ContestIdx, Election};
 use urna_model::note::NoteSigner;
+use urna_store::audit::{AuditOutcome, AuditRefusal};
 use urna_store::{
     Clock, Engine, EntryRow, Outcome, StoreError, TallyReport, check_entry, rederive_tally_from,
 };
 use urna_tlog::tile::Tile;
 
+use crate::audit::{AuditIntake, PgAuditError};
 use crate::intake::read_revocations;
 use crate::{PgError, PgSequencer, PgStore, from_sql, to_sql};
 
@@ -121,6 +123,15 @@ impl Engine for PgEngine {
 
     fn tally(&mut self, contest: ContestIdx) -> Result<TallyReport, PgError> {
         self.store.tally(contest)
+    }
+
+    fn audit(&mut self, note: &[u8]) -> Result<Result<AuditOutcome, AuditRefusal>, PgError> {
+        match self.store.append_audit(note, &urna_store::SystemClock) {
+            Ok(AuditIntake::Stored { index, .. }) => Ok(Ok(AuditOutcome::Stored(index))),
+            Ok(AuditIntake::Duplicate { index }) => Ok(Ok(AuditOutcome::Duplicate(index))),
+            Err(PgAuditError::Refused(refused)) => Ok(Err(refused)),
+            Err(PgAuditError::Db(e)) => Err(e),
+        }
     }
 }
 

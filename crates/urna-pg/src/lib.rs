@@ -55,9 +55,12 @@
 //!   by the SQLite store's code). `cargo test -p urna-pg` runs the store's conformance suite
 //!   (`urna_store::conformance`) on it.
 //!
-//! Out of scope (for now): audits' intake through the server, changing the
-//! witness policy after init.
+//! - **Audits** ([`audit`]): `urna/audit/v1` notes taken with the SQLite store's rule and code
+//!   ([`PgStore::append_audit`]), the whole trail replayed at [`PgStore::open`].
+//!
+//! Out of scope (for now): changing the witness policy after init.
 
+pub mod audit;
 mod engine;
 mod intake;
 pub mod nodes;
@@ -502,6 +505,7 @@ impl PgStore {
         }
         check_derived(&mut tx, election, &history)?;
         scans::check_scans(&mut tx, &named)?;
+        audit::check_trail(&mut tx, election, &tree)?;
         tx.commit()?;
         Ok(())
     }

@@ -4,7 +4,9 @@
 //! ```text
 //! POST /v1/protocols ─► handler ─► jobs queue ─► intake thread: PgStore::ingest_acks
 //!        ▲  (permit of the intake bound)            (a batch per transaction, under the
-//!        └──── receipt ◄── oneshot ◄── answer ───── intake_head row lock; answer after COMMIT)
+//!        │                                          intake_head row lock; an audit note
+//!        │                                          alone: PgStore::append_audit)
+//!        └──── receipt ◄── oneshot ◄── answer ───── answer after COMMIT
 //!
 //! GET /checkpoint, /tile/…  ─► reader threads ─► tables `sequencer`, `tiles`
 //! GET /v1/proof/<index>     ─► reader threads ─► tables `published`/`sequencer`, `entries`, `tiles`
@@ -69,9 +71,14 @@
 //! after the scan's row in table `scans` committed ([`urna_pg::scans`]). Every node's bundle
 //! and `urna publish --store` publish it as `blob/sha256/<hex>` ([`crate::pg_bundle`]).
 //!
-//! Out of scope on this engine for now: audit notes (answered `501 not-implemented`, naming
-//! the route and why: the audit trail's intake is the SQLite store's); and changing the
-//! witness policy after init.
+//! Audit notes (`urna/audit/v1`, the risk-limiting audit's trail, `POST /v1/protocols`): as on
+//! the SQLite node, an audit note ends the intake's batch and goes through the audit's intake
+//! on its own ([`PgStore::append_audit`]: the SQLite store's rule and refusals, with the same
+//! code, under the `intake_head` lock so no node stores an entry meanwhile), answered with the
+//! SQLite node's statuses and codes ([`crate::serve`]'s `audit_refused`) after the commit; the
+//! sequencer logs it and every bundle publishes it in `v1/audit.json`.
+//!
+//! Out of scope on this engine for now: changing the witness policy after init.
 
 use std::io;
 use std::path::PathBuf;
@@ -89,6 +96,7 @@ use serde::Serialize;
 use tokio::sync::{Semaphore, oneshot};
 use urna_model::intake::Verdict;
 use urna_model::note::NoteSigner;
+use urna_pg::audit::{AuditIntake, PgAuditError};
 use urna_pg::nodes::{self, Heartbeat};
 use urna_pg::scans::NamedScans;
 use urna_pg::{PgError, PgReader, PgSequencer, PgStore};
@@ -542,8 +550,11 @@ fn bundle_loop(
 }
 
 /// The intake thread: the notes waiting (up to `batch`) go into one transaction; each is
-/// answered after its commit. A database failure answers the batch's notes `intake failed …
-/// send again` (none of them got a receipt), marks the node down (`503`) and reconnects.
+/// answered after its commit. An `urna/audit/v1` note ends the batch, as on the SQLite node:
+/// the notes before it are committed and answered, then it goes through the audit's intake
+/// ([`PgStore::append_audit`], in its own transaction) and is answered after its commit. A
+/// database failure answers the notes taken `intake failed … send again` (none of them got a
+/// receipt), marks the node down (`503`) and reconnects.
 fn intake_loop(
     mut store: PgStore,
     url: &str,
@@ -553,11 +564,29 @@ fn intake_loop(
 ) -> ServeSummary {
     let mut summary = ServeSummary::default();
     let clock = SystemClock;
-    while let Ok(first) = jobs.recv() {
+    let mut next: Option<Job> = None;
+    loop {
+        let first = match next.take() {
+            Some(job) => job,
+            None => match jobs.recv() {
+                Ok(job) => job,
+                Err(_) => break,
+            },
+        };
+        if urna_model::audit::is_audit(&first.note) {
+            if !audit_intake(&mut store, first, &clock, &mut summary) {
+                reconnect(&mut store, url, jobs, state);
+            }
+            continue;
+        }
         let mut taken = vec![first];
         while taken.len() < batch
             && let Ok(job) = jobs.try_recv()
         {
+            if urna_model::audit::is_audit(&job.note) {
+                next = Some(job);
+                break;
+            }
             taken.push(job);
         }
         let notes: Vec<Vec<u8>> = taken.iter().map(|j| j.note.clone()).collect();
@@ -569,6 +598,7 @@ fn intake_loop(
                     notes.len()
                 );
                 drop(taken);
+                drop(next.take());
                 reconnect(&mut store, url, jobs, state);
                 continue;
             }
@@ -606,6 +636,53 @@ fn intake_loop(
         }
     }
     summary
+}
+
+/// One `urna/audit/v1` note through the audit's intake ([`PgStore::append_audit`]): stored,
+/// a duplicate of its entry, or refused with the SQLite node's status, code and message
+/// ([`crate::serve::audit_refused`]), answered after the commit. `false` if the database
+/// failed: the note is answered `intake failed … send again` (dropped unanswered) and the
+/// caller reconnects.
+fn audit_intake(
+    store: &mut PgStore,
+    job: Job,
+    clock: &SystemClock,
+    summary: &mut ServeSummary,
+) -> bool {
+    let hash = urna_model::intake::sha256(&job.note);
+    let answer = match store.append_audit(&job.note, clock) {
+        Ok(AuditIntake::Stored { index, time_ms }) => {
+            summary.stored += 1;
+            Answer::Stored {
+                index,
+                quarantined: false,
+                station: String::new(),
+                hash,
+                time_ms,
+            }
+        }
+        Ok(AuditIntake::Duplicate { index }) => {
+            summary.duplicates += 1;
+            Answer::Duplicate {
+                index,
+                station: String::new(),
+                hash,
+                time_ms: clock.now_ms(),
+            }
+        }
+        Err(PgAuditError::Refused(refusal)) => {
+            summary.rejected += 1;
+            crate::serve::audit_refused(refusal)
+        }
+        Err(PgAuditError::Db(e)) => {
+            eprintln!("urna serve: intake of an audit note failed, not acknowledged: {e}");
+            return false;
+        }
+    };
+    let Job { permit, reply, .. } = job;
+    drop(permit);
+    let _ = reply.send(answer);
+    true
 }
 
 /// Reconnects the intake's connection, marking the node down meanwhile: notes that arrive are
@@ -1035,16 +1112,6 @@ fn refusing(app: &App) -> Option<Response> {
     None
 }
 
-/// `501` for an `urna/audit/v1` note: the audit trail is not kept on PostgreSQL yet.
-fn audit_not_implemented() -> Response {
-    error(
-        StatusCode::NOT_IMPLEMENTED,
-        "not-implemented",
-        "POST /v1/protocols with an urna/audit/v1 note: audit notes are not taken by PostgreSQL nodes yet (the audit trail's intake replays the SQLite store's audit tables, which have no PostgreSQL counterpart); nothing was stored: run the audit on a SQLite data directory",
-        None,
-    )
-}
-
 /// `PUT /v1/scans/<sha256>`: the SQLite node's checks and answers ([`receive_scan`]), with
 /// "a stored note names it" asked of table `entries` (notes any node stored), and the scan
 /// stored in table `scans` and committed before the answer, so every node's bundle and `urna
@@ -1102,12 +1169,6 @@ async fn post_protocol(State(app): State<Arc<App>>, request: Request) -> Respons
     submission
         .post(
             request,
-            |note| {
-                urna_model::audit::is_audit(note).then(|| {
-                    app.metrics.rejected.fetch_add(1, Ordering::Relaxed);
-                    audit_not_implemented()
-                })
-            },
             async |index| match app.read(Read::Note(index)).await? {
                 Some(note) => {
                     String::from_utf8(note).map_err(|_| format!("entry {index} is not UTF-8"))

@@ -421,7 +421,6 @@ async fn post_protocol(State(app): State<Arc<App>>, request: Request) -> Respons
     submission
         .post(
             request,
-            |_| None,
             async |index| stored_note(&app.data, index).await,
             |index, hash, time_ms| app.log.receipt(index, hash, time_ms),
         )
@@ -446,7 +445,6 @@ impl Submission<'_> {
     pub(crate) async fn post(
         self,
         request: Request,
-        screen: impl FnOnce(&[u8]) -> Option<Response>,
         held: impl AsyncFnOnce(u64) -> Result<String, String>,
         receipt: impl FnOnce(u64, &[u8; 32], u64) -> Vec<u8>,
     ) -> Response {
@@ -455,9 +453,6 @@ impl Submission<'_> {
                 Ok(taken) => taken,
                 Err(refused) => return refused,
             };
-        if let Some(refused) = screen(&bytes) {
-            return refused;
-        }
         let (reply, answer) = oneshot::channel();
         let sent = self.jobs.send(Job {
             note: bytes.to_vec(),
@@ -1605,7 +1600,6 @@ fn audit_intake(
     clock: &SystemClock,
     summary: &mut ServeSummary,
 ) -> Result<Answer, String> {
-    use urna_model::audit::AuditNoteError;
     use urna_store::audit::AuditRefusal;
     let hash = urna_model::intake::sha256(note);
     let failed = |e: &dyn std::fmt::Display| {
@@ -1622,12 +1616,6 @@ fn audit_intake(
             time_ms: clock.now_ms(),
         });
     }
-    let refused = |status, code, message: String, field: Option<&str>| Answer::AuditRefused {
-        status,
-        code,
-        message,
-        field: field.map(str::to_owned),
-    };
     Ok(match store.append_audit(note) {
         Ok(index) => {
             summary.stored += 1;
@@ -1639,43 +1627,64 @@ fn audit_intake(
                 time_ms: clock.now_ms(),
             }
         }
+        Err(AuditRefusal::Store(e)) => return Err(failed(&e)),
         Err(refusal) => {
-            let answer = match refusal {
-                AuditRefusal::Store(e) => return Err(failed(&e)),
-                AuditRefusal::Note(e @ AuditNoteError::Malformed(_)) => refused(
-                    StatusCode::BAD_REQUEST,
-                    "malformed-note",
-                    format!("audit note: {e}"),
-                    None,
-                ),
-                AuditRefusal::Note(e @ AuditNoteError::Signer(_)) => refused(
-                    StatusCode::FORBIDDEN,
-                    "bad-authority",
-                    format!("audit note: {e}"),
-                    Some("signature"),
-                ),
-                AuditRefusal::Note(AuditNoteError::Binding { field, problem }) => refused(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    match field {
-                        "election" => "wrong-election",
-                        "contest" => "unknown-contest",
-                        "station" => "unknown-station",
-                        _ => "bad-list",
-                    },
-                    format!("audit note: field `{field}`: {problem}"),
-                    Some(field),
-                ),
-                AuditRefusal::Trail(e) => refused(
-                    StatusCode::CONFLICT,
-                    "audit-does-not-follow",
-                    format!("audit note: {e}"),
-                    Some(e.field),
-                ),
-            };
             summary.rejected += 1;
-            answer
+            audit_refused(refusal)
         }
     })
+}
+
+/// The answer to an audit note the audit's intake refused (on either engine): the status and
+/// code of the refusal, the message naming the field and the rule. A store failure
+/// ([`AuditRefusal::Store`](urna_store::audit::AuditRefusal::Store)) is not a refusal; the
+/// caller answers it as a failed intake before this is called.
+pub(crate) fn audit_refused(refusal: urna_store::audit::AuditRefusal) -> Answer {
+    use urna_model::audit::AuditNoteError;
+    use urna_store::audit::AuditRefusal;
+    let refused = |status, code, message: String, field: Option<&str>| Answer::AuditRefused {
+        status,
+        code,
+        message,
+        field: field.map(str::to_owned),
+    };
+    match refusal {
+        AuditRefusal::Store(e) => refused(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "intake-failed",
+            format!("audit note: {e}"),
+            None,
+        ),
+        AuditRefusal::Note(e @ AuditNoteError::Malformed(_)) => refused(
+            StatusCode::BAD_REQUEST,
+            "malformed-note",
+            format!("audit note: {e}"),
+            None,
+        ),
+        AuditRefusal::Note(e @ AuditNoteError::Signer(_)) => refused(
+            StatusCode::FORBIDDEN,
+            "bad-authority",
+            format!("audit note: {e}"),
+            Some("signature"),
+        ),
+        AuditRefusal::Note(AuditNoteError::Binding { field, problem }) => refused(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            match field {
+                "election" => "wrong-election",
+                "contest" => "unknown-contest",
+                "station" => "unknown-station",
+                _ => "bad-list",
+            },
+            format!("audit note: field `{field}`: {problem}"),
+            Some(field),
+        ),
+        AuditRefusal::Trail(e) => refused(
+            StatusCode::CONFLICT,
+            "audit-does-not-follow",
+            format!("audit note: {e}"),
+            Some(e.field),
+        ),
+    }
 }
 
 /// How long an idle feed waits before handing control back to intake.

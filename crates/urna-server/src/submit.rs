@@ -448,8 +448,8 @@ impl SubmitClient {
                 },
                 retry_after,
             },
-            // 501: a write this server's engine does not take (a PostgreSQL node and an audit
-            // note): final like a refusal, its code and message shown.
+            // 501: a write the server does not take (e.g. a PostgreSQL node of an earlier
+            // version and an audit note): final like a refusal, its code and message shown.
             400..=499 | 501 => {
                 Attempt::Final(Err(match serde_json::from_slice::<ErrorJson>(&body) {
                     Ok(e) => SubmitError::Refused {

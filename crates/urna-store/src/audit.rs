@@ -15,6 +15,11 @@
 //! re-derived), and the whole trail is replayed as intake admits it (signer included) before
 //! anything is sequenced: a note added or edited outside urna that does not follow refuses the
 //! open, naming its entry and the rule. `urna verify` replays the same trail from the log.
+//!
+//! Both engines call the same two functions ([`replay_trail`] at open and before each
+//! admission, [`admit_audit`] for the note sent), so the PostgreSQL store (`urna_pg::audit`)
+//! takes and refuses exactly the notes this store does; each engine gives its own
+//! [`LogView`] (roots of the log's prefixes, results replayed from its entries).
 
 use rusqlite::params;
 use urna_audit::trail::{LogView, Trail, TrailError};
@@ -50,6 +55,79 @@ pub(crate) fn derive(e: &Election, bytes: &[u8]) -> Result<([u8; 32], [u8; 32], 
         sha256(note.text().as_bytes()),
         bound.body.contest,
     ))
+}
+
+/// What became of an audit note taken by an engine ([`crate::Engine::audit`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuditOutcome {
+    /// Stored as the entry at this index.
+    Stored(u64),
+    /// Already stored, with these bytes, as the entry at this index; nothing new stored.
+    Duplicate(u64),
+}
+
+/// The columns of an audit note's row in table `entries`, as intake stores them (station
+/// `''`, revision 0, status 0; checked again at open by `derive`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditRow {
+    /// SHA-256 of the note's bytes.
+    pub hash: [u8; 32],
+    /// SHA-256 of the note's text.
+    pub text_hash: [u8; 32],
+    /// The audited contest's id.
+    pub contest: String,
+}
+
+/// The audit trail replayed from the stored audit entries `stored` (index and note bytes, in
+/// log order; notes that are not audit notes are skipped), each admitted as intake admits it:
+/// signer checked, then [`Trail::admit`] against `view`.
+///
+/// # Errors
+/// [`StoreError::Inadmissible`] naming the first entry that no longer follows (a row added or
+/// edited outside urna), with the rule.
+pub fn replay_trail(
+    e: &Election,
+    stored: impl IntoIterator<Item = (u64, Vec<u8>)>,
+    view: &dyn LogView,
+) -> Result<Trail, StoreError> {
+    let mut trail = Trail::default();
+    for (index, bytes) in stored {
+        if !is_audit(&bytes) {
+            continue;
+        }
+        let inadmissible = |reason: String| StoreError::Inadmissible { index, reason };
+        let bound = check(e, &bytes).map_err(|err| inadmissible(err.to_string()))?;
+        trail
+            .admit(e, index, &bound, view)
+            .map_err(|err| inadmissible(format!("audit {} note: {err}", bound.body.step.kind())))?;
+    }
+    Ok(trail)
+}
+
+/// The intake rule of an audit note, the same on every engine: `bytes` must be a well-formed
+/// `urna/audit/v1` note of this election signed by an authority over it, and follow `trail`
+/// (the audit notes stored so far, [`replay_trail`]) as the entry at `index` of the log that
+/// `view` shows. Returns the columns of the row to store; the caller stores it at `index` and
+/// sequences it. A refused note is not stored.
+///
+/// # Errors
+/// [`AuditRefusal::Note`] or [`AuditRefusal::Trail`], naming the field and the rule.
+pub fn admit_audit(
+    e: &Election,
+    trail: &mut Trail,
+    index: u64,
+    bytes: &[u8],
+    view: &dyn LogView,
+) -> Result<AuditRow, AuditRefusal> {
+    let note = check(e, bytes)?;
+    trail.admit(e, index, &note, view)?;
+    let text = Note::parse(bytes)
+        .map_err(|err| AuditRefusal::Note(AuditNoteError::Malformed(err.to_string())))?;
+    Ok(AuditRow {
+        hash: sha256(bytes),
+        text_hash: sha256(text.text().as_bytes()),
+        contest: e.contests[note.contest.0 as usize].id.clone(),
+    })
 }
 
 pub(crate) struct View<'a>(pub(crate) &'a Store);
@@ -100,26 +178,18 @@ impl Store {
     /// [`StoreError::Inadmissible`] if a stored audit note no longer follows the ones before
     /// it (the database was edited outside urna).
     pub fn audit_trail(&self) -> Result<Trail, StoreError> {
-        let e = &self.election;
-        let mut trail = Trail::default();
         let mut stmt = self
             .conn
             .prepare("SELECT idx, note FROM entries WHERE idx > 0 AND station = '' ORDER BY idx")?;
         let rows: Vec<(i64, Vec<u8>)> = stmt
             .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
             .collect::<Result<_, _>>()?;
-        for (index, bytes) in rows {
-            let index = crate::sql_u64(index);
-            if !is_audit(&bytes) {
-                continue;
-            }
-            let inadmissible = |reason: String| StoreError::Inadmissible { index, reason };
-            let bound = check(e, &bytes).map_err(|err| inadmissible(err.to_string()))?;
-            trail.admit(e, index, &bound, &View(self)).map_err(|err| {
-                inadmissible(format!("audit {} note: {err}", bound.body.step.kind()))
-            })?;
-        }
-        Ok(trail)
+        replay_trail(
+            &self.election,
+            rows.into_iter()
+                .map(|(index, bytes)| (crate::sql_u64(index), bytes)),
+            &View(self),
+        )
     }
 
     /// The index of an audit entry whose note is exactly `bytes`, if one is stored (a note
@@ -150,21 +220,20 @@ impl Store {
             )
             .into());
         }
-        let e = &self.election;
-        let note = check(e, bytes)?;
+        // The envelope, body and signer first: a malformed note is refused as such, whatever
+        // the trail holds.
+        check(&self.election, bytes)?;
         let index = self.next_index;
         let mut trail = self.audit_trail()?;
-        trail.admit(e, index, &note, &View(self))?;
-        let text = Note::parse(bytes)
-            .map_err(|err| AuditRefusal::Note(AuditNoteError::Malformed(err.to_string())))?;
+        let row = admit_audit(&self.election, &mut trail, index, bytes, &View(self))?;
         self.conn.execute(
             "INSERT INTO entries (idx, hash, text_hash, contest, station, revision, status, received_ms, note) \
              VALUES (?1, ?2, ?3, ?4, '', 0, 0, ?5, ?6)",
             params![
                 to_sql(index),
-                sha256(bytes).as_slice(),
-                sha256(text.text().as_bytes()).as_slice(),
-                e.contests[note.contest.0 as usize].id,
+                row.hash.as_slice(),
+                row.text_hash.as_slice(),
+                row.contest,
                 to_sql(SystemClock.now_ms()),
                 bytes
             ],

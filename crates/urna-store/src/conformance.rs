@@ -33,7 +33,13 @@
 //!   the rule, and the verdicts survive a reopen
 //!   ([`a_revoked_key_is_refused_and_its_replacement_signs_for_the_station`]); a revocation in
 //!   the middle of a batch gives the verdicts of one-by-one intake
-//!   ([`a_revocation_in_the_middle_of_a_batch_gives_the_verdicts_of_one_by_one_intake`]).
+//!   ([`a_revocation_in_the_middle_of_a_batch_gives_the_verdicts_of_one_by_one_intake`]);
+//! - the audit trail's intake ([`Engine::audit`]): a start, seed and sample that follow are
+//!   stored as the next entries and sequenced; the same note again is a duplicate; a second
+//!   seed, a sample the seed does not give, a note of another election or one not signed by
+//!   an authority are refused with the field and the rule and store nothing; after a reopen
+//!   (which replays the trail) the trail goes on
+//!   ([`audit_notes_follow_the_trail_or_are_refused_and_store_nothing`]).
 //!
 //! Tampering (rows edited with SQL) is engine specific and tested beside each engine. Which
 //! rule each engine's tamper tests cover:
@@ -51,7 +57,7 @@
 //! | edited `meta` rows | `tamper_tests::edited_meta_rows_are_refused` | the definition's digest only (`definition_changes_after_init_are_refused`, here) |
 //! | derived tables (`current`, `recounts`, `revocations`, `intake_head`) | — (none on SQLite) | `current`: `a_note_or_derived_row_…`; the others: `rows_edited_in_the_database_are_refused_as_on_sqlite` |
 //! | a published checkpoint the quorum did not cosign | — (a file, checked by `urna verify`) | `a_publication_round_proves_consistency_…` |
-//! | an audit note that does not follow | `open_replays_the_audit_trail_…` | — (audits' intake is not on PostgreSQL yet) |
+//! | an audit note that does not follow | `open_replays_the_audit_trail_…` | — (`urna-cli`'s `pg_audit`, step 5, end to end) |
 //! | a revocation of a key revoked already | `tests::revoke::a_revoked_key_…` | — |
 
 // The suite's helpers unwrap: a failure is a test failure.
@@ -136,6 +142,7 @@ macro_rules! conformance_suite {
             a_batch_gives_the_outcomes_of_one_by_one_intake,
             a_failing_database_stops_intake_and_loses_nothing_acknowledged,
             a_reopened_engine_continues_the_same_log,
+            audit_notes_follow_the_trail_or_are_refused_and_store_nothing,
         );
     };
     (@tests $harness:expr; $($name:ident),* $(,)?) => {
@@ -1092,4 +1099,229 @@ pub fn a_reopened_engine_continues_the_same_log<H: Harness>(h: &H) {
         )
         .unwrap();
     }
+}
+
+/// The log of an engine's stored entries as the audit trail sees it (roots of its prefixes,
+/// results replayed), computed here from the notes so that the test does not trust the
+/// engine's own view.
+struct Entries<'a> {
+    election: &'a Election,
+    notes: Vec<Vec<u8>>,
+}
+
+impl urna_audit::trail::LogView for Entries<'_> {
+    fn root(&self, size: u64) -> Option<[u8; 32]> {
+        if size > self.notes.len() as u64 {
+            return None;
+        }
+        let mut tree = crate::log::LogTree::new();
+        tree.append(0, self.notes.iter().take(size as usize).cloned())
+            .ok()?;
+        tree.root_at(size).ok().map(|h| h.0)
+    }
+
+    fn replay(&self, size: u64) -> Result<urna_tally::public::Replay, String> {
+        let mut replay =
+            urna_tally::public::Replay::new(self.election).map_err(|e| e.to_string())?;
+        for (index, note) in (0..size).zip(&self.notes) {
+            replay
+                .apply(self.election, index, note)
+                .map_err(|e| e.to_string())?;
+        }
+        Ok(replay)
+    }
+}
+
+fn entries<'e, E: Engine>(engine: &mut E, election: &'e Election) -> Entries<'e> {
+    let n = engine.entry_count().unwrap();
+    Entries {
+        election,
+        notes: (0..n)
+            .map(|i| engine.entry_at(i).unwrap().unwrap().note)
+            .collect(),
+    }
+}
+
+/// The audit trail's intake, the same on every engine: notes that follow are stored as the
+/// next entries (and sequenced with the rest), the same bytes again are a duplicate of their
+/// entry, and notes that do not follow, of another election, or not signed by an authority
+/// are refused naming the field and the rule, storing nothing. A reopened engine replays the
+/// trail and goes on from it.
+pub fn audit_notes_follow_the_trail_or_are_refused_and_store_nothing<H: Harness>(h: &H) {
+    use crate::audit::{AuditOutcome, AuditRefusal};
+    use urna_audit::trail::{ContestAudit, Plan, Trail};
+    use urna_model::audit::{AuditBody, AuditNoteError, AuditStep};
+
+    let f = fixture(40, 1500);
+    let (place, mut engine) = h.init(&f.definition);
+    // Not sequenced yet: on PostgreSQL the start's root is hashed from the stored entries
+    // (the end-to-end test `pg_audit` covers the root read from the signed tiles).
+    ingest(&mut engine, &f.protocols);
+    let e = engine.election().clone();
+    let signed = |signer: &NoteSigner, election: &str, step: AuditStep| {
+        let body = AuditBody {
+            election: election.to_owned(),
+            contest: e.contests[0].id.clone(),
+            step,
+        };
+        signer.sign_text(&body.to_text()).to_bytes()
+    };
+    let note = |step: AuditStep| signed(f.sim.authority(), &e.id, step);
+    let refused = |r: Result<AuditOutcome, AuditRefusal>| match r {
+        Err(AuditRefusal::Trail(t)) => (t.field.to_owned(), t.rule),
+        other => panic!("expected a trail refusal, got {other:?}"),
+    };
+
+    let size = engine.entry_count().unwrap();
+    let plan = Plan {
+        size,
+        rules: "generic".into(),
+        seats: Some(1),
+        risk_limit: 50_000,
+        rounds: 4,
+    };
+    let start = ContestAudit::plan(&e, ContestIdx(0), &plan, &entries(&mut engine, &e))
+        .unwrap()
+        .start;
+    let start = note(start);
+    assert_eq!(
+        engine.audit(&start).unwrap().unwrap(),
+        AuditOutcome::Stored(size)
+    );
+    assert_eq!(
+        engine.audit(&start).unwrap().unwrap(),
+        AuditOutcome::Duplicate(size),
+        "the same note again is a duplicate of its entry"
+    );
+    let seed = note(AuditStep::Seed {
+        seed: "12345678901234567890".into(),
+    });
+    assert_eq!(
+        engine.audit(&seed).unwrap().unwrap(),
+        AuditOutcome::Stored(size + 1)
+    );
+    let stored = engine.entry_count().unwrap();
+    assert_eq!(stored, size + 2);
+
+    // Refusals: named, and nothing stored.
+    let second_seed = note(AuditStep::Seed {
+        seed: "98765432109876543210".into(),
+    });
+    assert_eq!(
+        refused(engine.audit(&second_seed).unwrap()),
+        (
+            "kind".to_owned(),
+            format!(
+                "the seed is already logged at entry {}; an audit has one seed",
+                size + 1
+            )
+        )
+    );
+    match engine
+        .audit(&signed(
+            f.sim.authority(),
+            "another-election",
+            AuditStep::Seed {
+                seed: "11111111111111111111".into(),
+            },
+        ))
+        .unwrap()
+    {
+        Err(AuditRefusal::Note(AuditNoteError::Binding { field, .. })) => {
+            assert_eq!(field, "election");
+        }
+        other => panic!("expected the election refused, got {other:?}"),
+    }
+    let station_key = new_key(&f.sim, 0, 9);
+    match engine
+        .audit(&signed(
+            &station_key,
+            &e.id,
+            AuditStep::Seed {
+                seed: "11111111111111111111".into(),
+            },
+        ))
+        .unwrap()
+    {
+        Err(AuditRefusal::Note(AuditNoteError::Signer(_))) => {}
+        other => panic!("expected the signer refused, got {other:?}"),
+    }
+    match engine.audit(b"urna/audit/v1\nnot a body\n").unwrap() {
+        Err(AuditRefusal::Note(AuditNoteError::Malformed(_))) => {}
+        other => panic!("expected a malformed note refused, got {other:?}"),
+    }
+    // The first sample, as the seed gives it; a second round before a verdict is refused.
+    let view = entries(&mut engine, &e);
+    let mut trail = Trail::default();
+    for index in size..stored {
+        trail
+            .replay(&e, index, &view.notes[index as usize], &view)
+            .unwrap();
+    }
+    let audit = trail.audit(ContestIdx(0)).unwrap();
+    let step = audit.sample_step(1).unwrap();
+    let AuditStep::Sample {
+        round,
+        first,
+        last,
+        mut stations,
+    } = step.clone()
+    else {
+        panic!("a sample step, got {step:?}")
+    };
+    // Not the stations the seed draws: refused with what the trail itself says.
+    let other = e
+        .stations
+        .iter()
+        .find(|s| !stations.contains(&s.id))
+        .unwrap()
+        .id
+        .clone();
+    *stations.last_mut().unwrap() = other;
+    let wrong = note(AuditStep::Sample {
+        round,
+        first,
+        last,
+        stations,
+    });
+    let expected = trail
+        .admit(
+            &e,
+            stored,
+            &urna_model::audit::check(&e, &wrong).unwrap(),
+            &view,
+        )
+        .unwrap_err();
+    assert_eq!(
+        refused(engine.audit(&wrong).unwrap()),
+        (expected.field.to_owned(), expected.rule)
+    );
+    assert_eq!(
+        engine.entry_count().unwrap(),
+        stored,
+        "refusals stored nothing"
+    );
+    assert_eq!(
+        engine.audit(&note(step)).unwrap().unwrap(),
+        AuditOutcome::Stored(stored)
+    );
+    assert_eq!(engine.entry_count().unwrap(), stored + 1);
+
+    // Sequenced with the rest: the checkpoint covers the audit's entries.
+    let cp = engine.sequence().unwrap();
+    let verifier = h.log_verifier(&place);
+    let (cp, _) = urna_tlog::checkpoint::open(&cp, verifier.name(), &verifier).unwrap();
+    assert_eq!(cp.size.0, stored + 1);
+
+    // Reopened (the trail replayed at open), the notes are duplicates and the trail goes on.
+    let mut engine = h.reopen(&place, &f.definition, engine).unwrap();
+    assert_eq!(
+        engine.audit(&seed).unwrap().unwrap(),
+        AuditOutcome::Duplicate(size + 1)
+    );
+    assert_eq!(
+        refused(engine.audit(&second_seed).unwrap()).0,
+        "kind",
+        "the reopened engine knows the seed"
+    );
 }

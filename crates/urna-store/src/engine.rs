@@ -28,6 +28,7 @@
 use urna_model::definition::{ContestIdx, Election};
 use urna_tlog::tile::Tile;
 
+use crate::audit::{AuditOutcome, AuditRefusal};
 use crate::{Clock, EntryRow, IngestOptions, Outcome, Store, StoreError, TallyReport};
 
 /// A storage engine: intake, the stored entries, and the log over them.
@@ -97,6 +98,15 @@ pub trait Engine {
     /// The engine's error if storage fails, a stored note no longer parses, or a total
     /// overflows.
     fn tally(&mut self, contest: ContestIdx) -> Result<TallyReport, Self::Error>;
+
+    /// Takes an `urna/audit/v1` note through the audit's intake rule, the same on every
+    /// engine ([`crate::audit::admit_audit`]): a note already stored is a duplicate; one that
+    /// follows the audit so far is stored as the next entry, durable when this returns; any
+    /// other is refused (the inner `Err`, naming the field and the rule), nothing stored.
+    ///
+    /// # Errors
+    /// The engine's error if storage fails.
+    fn audit(&mut self, note: &[u8]) -> Result<Result<AuditOutcome, AuditRefusal>, Self::Error>;
 }
 
 impl Engine for Store {
@@ -154,5 +164,16 @@ impl Engine for Store {
 
     fn tally(&mut self, contest: ContestIdx) -> Result<TallyReport, StoreError> {
         Self::tally(self, contest)
+    }
+
+    fn audit(&mut self, note: &[u8]) -> Result<Result<AuditOutcome, AuditRefusal>, StoreError> {
+        if let Some(index) = self.audit_entry_of(note)? {
+            return Ok(Ok(AuditOutcome::Duplicate(index)));
+        }
+        match self.append_audit(note) {
+            Ok(index) => Ok(Ok(AuditOutcome::Stored(index))),
+            Err(AuditRefusal::Store(e)) => Err(e),
+            Err(refused) => Ok(Err(refused)),
+        }
     }
 }

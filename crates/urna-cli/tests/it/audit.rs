@@ -57,7 +57,7 @@ fn sampled(out: &str) -> Vec<String> {
         .collect()
 }
 
-fn urna_output(args: &[&str]) -> (Option<i32>, String) {
+pub(crate) fn urna_output(args: &[&str]) -> (Option<i32>, String) {
     let out: Output = urna().args(args).output().unwrap();
     let text =
         String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
@@ -239,7 +239,7 @@ pub(crate) fn logged_sample(out: &str) -> Vec<String> {
 }
 
 /// Copies a data directory (the store, its log and its keys).
-fn copy_dir(from: &Path, to: &Path) {
+pub(crate) fn copy_dir(from: &Path, to: &Path) {
     let status = std::process::Command::new("cp")
         .args(["-r", p(from), p(to)])
         .status()

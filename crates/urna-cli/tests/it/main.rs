@@ -26,6 +26,7 @@ mod nginx;
 mod official_seats;
 mod open_lists;
 mod openapi;
+mod pg_audit;
 mod pg_cluster;
 mod pg_node;
 mod pg_publish;

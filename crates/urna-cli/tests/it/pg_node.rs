@@ -9,7 +9,7 @@
 //! not take the note, again, and each refusal), the scan is in the database before the answer,
 //! a node started later and `urna publish --store` publish it with the bytes the SQLite node's
 //! bundle holds, `urna verify` says VERIFIED, and a scan row edited in the database is refused
-//! at open; audit notes are answered `501 not-implemented`, naming the route, nothing stored.
+//! at open; a malformed audit note is refused with the SQLite node's answer, nothing stored.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -93,7 +93,7 @@ fn metrics(addr: SocketAddr) -> String {
 }
 
 #[test]
-fn pg_nodes_answer_proofs_metrics_and_scans_as_a_sqlite_node_of_the_same_log_and_501_for_audits() {
+fn pg_nodes_answer_proofs_metrics_scans_and_audit_refusals_as_a_sqlite_node_of_the_same_log() {
     let Some(pg) = PgServer::start() else { return };
     let url = pg.database("node");
     let dir = tempfile::tempdir().unwrap();
@@ -465,15 +465,16 @@ fn pg_nodes_answer_proofs_metrics_and_scans_as_a_sqlite_node_of_the_same_log_and
     let (code, out) = publish_pg(&url, &definition, &key, &dir.path().join("restored"));
     assert_eq!(code, Some(0), "{out}");
 
-    // 4. Audit notes: 501, naming the route, nothing stored.
+    // 4. An audit note the audit's intake refuses (malformed): the SQLite node's answer,
+    // nothing stored. (A whole audit through both engines: `pg_audit.rs`.)
     let audit = NoteSigner::from_seed("cec", &[7; 32])
         .unwrap()
         .sign_text("urna/audit/v1\nelection: x\n")
         .to_bytes();
-    let r = post_note(&b, &audit);
-    assert_eq!(r.status, 501, "{:?}", answer(&r));
-    assert_eq!(r.json()["error"]["code"], "not-implemented");
-    assert!(answer(&r).1.contains("urna/audit/v1"), "{:?}", answer(&r));
+    let (l, r) = (post_note(&lite.addr, &audit), post_note(&b, &audit));
+    assert_eq!(answer(&l), answer(&r));
+    assert_eq!(r.status, 400, "{:?}", answer(&r));
+    assert_eq!(r.json()["error"]["code"], "malformed-note");
     // `urna submit` shows the answer as a refusal and does not retry it.
     let file = dir.path().join("audit.note");
     std::fs::write(&file, &audit).unwrap();
@@ -492,7 +493,7 @@ fn pg_nodes_answer_proofs_metrics_and_scans_as_a_sqlite_node_of_the_same_log_and
         ],
         1,
     );
-    assert!(out.contains("not-implemented"), "{out}");
+    assert!(out.contains("malformed-note"), "{out}");
     let after = wait_signed(&url, &log, "nothing more stored", |_| true);
     assert_eq!(after.entries, entries);
 }
