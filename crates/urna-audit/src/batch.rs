@@ -458,6 +458,68 @@ mod tests {
         assert_eq!(draws, audit.draws(SEED, 500));
     }
 
+    /// Two one-seat districts of 100 stations each, every station reported A 300, B 200 of
+    /// 500 ballots.
+    fn two_districts() -> AuditInput {
+        let mut input = election(200, 300, 200);
+        input.districts.push(AuditDistrict {
+            id: DistrictId::new("east"),
+            seats: Some(1),
+        });
+        for b in &mut input.batches[100..] {
+            b.district = 1;
+        }
+        input
+    }
+
+    /// MACRO's station error is the maximum over *every* assertion of its relative
+    /// overstatement, and a station outside an assertion's district has overstatement 0 for it
+    /// (Stark 2008, "A sharper discrepancy measure for post-election audits", Ann. Appl.
+    /// Stat. 2(3): `e_p = max_c max_{w,ℓ} (…)/V_wℓ`, the batches that do not contain contest
+    /// `c` contributing 0; Arlo's `macro.compute_error` returns no error for a contest not in
+    /// the batch). Only then does a failing assertion `α` give `Σ_p e_p ≥ Σ_p e_αp / m_α ≥ 1`.
+    ///
+    /// Here the west's seat is wrong (each station overstates A's lead by 102 votes: the truth
+    /// is A 24 900, B 25 100), while the east's stations *understate* A (truth A 500, B 0).
+    /// By hand, with divisors scaled by ten: `m = 10·100·100 = 100 000`, every
+    /// `u_p = (3000 − 2000 + 5000)/m = 0.06`, `U = 12`. A west draw has taint
+    /// `(1020/m)/0.06 = 0.17`, factor `(1 − 1/12)/0.83 = 1.1044`. An east draw's only
+    /// in-scope assertion is the east's, with `e = (1000 − 5000)/m = −0.04`; but the west's
+    /// assertion gives it 0, so `e_p = 0`, factor `11/12`. A west and an east draw together
+    /// multiply the risk by `1.012 > 1`: the risk never falls and the audit must go to a full
+    /// hand count. Taking the maximum over the in-scope assertions only (taint −2/3, factor
+    /// 0.55) lets the east's understatements pay for the west's wrong seat.
+    #[test]
+    fn understatements_in_one_district_do_not_hide_a_wrong_seat_in_another() {
+        let input = two_districts();
+        let (outcome, audit) = audit(&input);
+        assert_eq!(outcome.seats, [[1, 0], [1, 0]]);
+        let mut truth = input.clone();
+        for b in &mut truth.batches[..100] {
+            b.votes = vec![249, 251];
+        }
+        for b in &mut truth.batches[100..] {
+            b.votes = vec![500, 0];
+        }
+        let rules = RuleSet::builtin("generic").unwrap();
+        let true_seats = assertions::district_seats(&rules, &truth).unwrap();
+        assert_eq!(true_seats, [[0, 1], [1, 0]], "the west's seat is wrong");
+        assert!((audit.total_bound - 12.0).abs() < 1e-9);
+        let hand = |i: usize| truth.classes(&truth.batches[i]);
+        assert!((audit.taint(&outcome, &input, 0, &hand(0)) - 0.17).abs() < 1e-12);
+        assert_eq!(audit.taint(&outcome, &input, 150, &hand(150)), 0.0);
+        // The sum of the station errors of a wrong outcome is at least 1.
+        let sum: f64 = (0..200)
+            .map(|i| audit.taint(&outcome, &input, i, &hand(i)) * audit.bounds[i])
+            .sum();
+        assert!(sum >= 1.0, "Σ e_p = {sum}");
+        let report = audit.evaluate(&outcome, &input, SEED, &|i| Some(hand(i)));
+        assert!(
+            matches!(report.verdict, Verdict::FullHandCount { .. }),
+            "a wrong seat was confirmed: {report:?}"
+        );
+    }
+
     #[test]
     fn kaplan_markov_matches_hand_computed_values() {
         // U = 100, no errors: 0.99^n; 299 draws are the first below 0.05
