@@ -6,7 +6,10 @@
 //! error bound, `U = Σ u_p` (Stark 2008, "A sharper discrepancy measure for post-election
 //! audits", Ann. Appl. Stat., the maximum across-contest relative overstatement).
 //! If the reported seats are wrong, some assertion fails, so `Σ_p e_αp ≥ m_α` and the
-//! station errors `e_p = max_α e_αp / m_α` sum to at least 1.
+//! station errors `e_p = max_α e_αp / m_α` sum to at least 1. The maximum runs over every
+//! assertion, `e_αp` being 0 for a station outside `α`'s district, so `e_p ≥ 0` at a station
+//! that some assertion does not concern: its understatements cannot offset another
+//! district's overstatements.
 //!
 //! **Sampling (PPEB).** Stations are drawn with replacement, station `p` with probability
 //! `u_p / U`, from the public seed ([`crate::sampler`]). The *taint* of a draw is
@@ -204,6 +207,11 @@ impl BatchAudit {
     }
 
     /// The taint of station `batch` given its hand count (`e_p / u_p`; may be negative).
+    ///
+    /// `e_p` is the maximum of `e_αp / m_α` over every assertion with a margin, an assertion
+    /// about another district counting 0 (the station holds none of its ballots): were the
+    /// maximum taken over the station's own assertions only, understatements in one district
+    /// could offset a wrong seat in another.
     pub fn taint(
         &self,
         outcome: &Outcome,
@@ -216,7 +224,7 @@ impl BatchAudit {
         let e = outcome
             .assertions
             .iter()
-            .filter(|a| a.margin > 0 && a.scope.is_none_or(|d| d == b.district))
+            .filter(|a| a.margin > 0)
             .map(|a| {
                 ratio(
                     a.total(b.district, &reported) - a.total(b.district, counted),
