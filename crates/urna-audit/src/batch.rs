@@ -367,6 +367,7 @@ fn ratio(num: i128, den: i128) -> f64 {
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
+    use proptest::prelude::*;
     use urna_tally::seats::{DistrictId, ListId, ListKind, RuleSet};
 
     use super::*;
@@ -526,6 +527,105 @@ mod tests {
             matches!(report.verdict, Verdict::FullHandCount { .. }),
             "a wrong seat was confirmed: {report:?}"
         );
+    }
+
+    fn rules(method: &str, threshold: Option<(&str, &str)>) -> RuleSet {
+        let mut text = format!(
+            "id = \"t\"\ntitle = \"t\"\nlegal_source = [\"test\"]\nmethod = \"{method}\"\n\
+             [tie_break]\nrule = \"lot\"\nseed = \"s\"\n"
+        );
+        if let Some((scope, share)) = threshold {
+            text.push_str(&format!(
+                "[threshold]\nscope = \"{scope}\"\nparty = \"{share}\"\n"
+            ));
+        }
+        RuleSet::from_toml(&text).unwrap()
+    }
+
+    /// Lists, seats per district, stations (district, counts per class: lists, other, invalid).
+    type Election = (usize, Vec<u32>, Vec<(usize, Vec<u64>)>);
+
+    fn election_strategy() -> impl Strategy<Value = Election> {
+        (2usize..5, prop::collection::vec(1u32..6, 1..4)).prop_flat_map(|(lists, seats)| {
+            let station = (0..seats.len(), prop::collection::vec(0u64..300, lists + 2));
+            (
+                Just(lists),
+                Just(seats),
+                prop::collection::vec(station, 1..12),
+            )
+        })
+    }
+
+    fn build(lists: usize, seats: &[u32], stations: &[(usize, Vec<u64>)]) -> AuditInput {
+        AuditInput {
+            lists: (0..lists)
+                .map(|i| AuditList {
+                    id: ListId::new(format!("L{i}")),
+                    kind: ListKind::Party,
+                })
+                .collect(),
+            districts: seats
+                .iter()
+                .enumerate()
+                .map(|(i, &s)| AuditDistrict {
+                    id: DistrictId::new(format!("D{i}")),
+                    seats: Some(s),
+                })
+                .collect(),
+            batches: stations
+                .iter()
+                .enumerate()
+                .map(|(i, (d, c))| Batch {
+                    id: format!("S{i}"),
+                    district: *d,
+                    ballots: c.iter().sum(),
+                    votes: c[..lists].to_vec(),
+                    other: c[lists],
+                })
+                .collect(),
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(500))]
+        /// MACRO's premise (Stark 2008): with a correct ballot manifest (every box holds the
+        /// reported number of ballots; the hand count may only move ballots between classes),
+        /// each taint is at most 1, and if the true seats differ from the reported seats the
+        /// station errors `e_p = t_p·u_p` sum to at least 1. Without it, the Kaplan–Markov
+        /// risk is not a risk.
+        #[test]
+        fn a_wrong_seat_outcome_has_station_errors_summing_to_one(
+            (lists, seats, stations) in election_strategy(),
+            method in prop::sample::select(vec!["dhondt", "sainte_lague", "modified_sainte_lague"]),
+            threshold in prop::sample::select(vec![None, Some(("national", "5%")), Some(("district", "12.5%"))]),
+            moves in prop::collection::vec((0usize..6, 0usize..6, 0u64..=100), 0..40),
+        ) {
+            let r = rules(method, threshold);
+            let reported = build(lists, &seats, &stations);
+            let Ok(outcome) = assertions::assertions(&r, &reported) else { return Ok(()) };
+            prop_assume!(outcome.assertions.iter().all(|a| a.margin > 0));
+            let audit = BatchAudit::new(&outcome, &reported, 0.05, 4).unwrap();
+            // Move a share of one class's ballots to another, station by station.
+            let mut truth_rows = stations.clone();
+            for (k, &(from, to, pct)) in moves.iter().enumerate() {
+                let row = &mut truth_rows[k % stations.len()].1;
+                let (from, to) = (from % row.len(), to % row.len());
+                let n = row[from] * pct / 100;
+                row[from] -= n;
+                row[to] += n;
+            }
+            let truth = build(lists, &seats, &truth_rows);
+            let Ok(true_seats) = assertions::district_seats(&r, &truth) else { return Ok(()) };
+            let mut sum = 0.0;
+            for (i, b) in truth.batches.iter().enumerate() {
+                let t = audit.taint(&outcome, &reported, i, &truth.classes(b));
+                prop_assert!(t <= 1.0 + 1e-12, "station {i}: taint {t}");
+                sum += t * audit.bounds[i];
+            }
+            if true_seats != outcome.seats {
+                prop_assert!(sum >= 1.0 - 1e-9, "wrong seats {true_seats:?} but Σ e_p = {sum}");
+            }
+        }
     }
 
     #[test]
