@@ -810,7 +810,7 @@ mod tests {
                 t > a.reported - a.margin
             });
             if holds {
-                prop_assert_eq!(district_seats(&r, &truth).ok(), Some(outcome.seats.clone()));
+                prop_assert_eq!(district_seats(&r, &truth).ok(), Some(outcome.seats));
             }
         }
     }
