@@ -733,4 +733,85 @@ mod tests {
             }
         }
     }
+
+    /// A threshold section: scope, party share, coalition share, strict.
+    fn threshold_rules(
+        method: &str,
+        scope: &str,
+        party: &str,
+        coalition: &str,
+        strict: bool,
+    ) -> RuleSet {
+        let text = format!(
+            "id = \"t\"\ntitle = \"t\"\nlegal_source = [\"test\"]\nmethod = \"{method}\"\n\
+             [tie_break]\nrule = \"lot\"\nseed = \"s\"\n\
+             [threshold]\nscope = \"{scope}\"\nparty = \"{party}\"\ncoalition = \"{coalition}\"\nstrict = {strict}\n"
+        );
+        RuleSet::from_toml(&text).unwrap()
+    }
+
+    #[test]
+    fn a_list_exactly_at_the_threshold() {
+        // L2 has 50 of 1000 valid votes: exactly 5 %.
+        let i = input(3, &[4], &[(0, vec![500, 450, 50, 0, 0])]);
+        let at_least = assertions(
+            &threshold_rules("dhondt", "national", "5%", "5%", false),
+            &i,
+        )
+        .unwrap();
+        let a = &at_least.assertions[2];
+        assert_eq!(a.describe(), "L2 reached 5% (national)");
+        // T = 100·50 − 5·1000 = 0 ≥ 0 holds; one vote fewer (T = −95 − 5·… < 0) fails:
+        // margin 1.
+        assert_eq!((a.reported, a.margin), (0, 1));
+        let more_than =
+            assertions(&threshold_rules("dhondt", "national", "5%", "5%", true), &i).unwrap();
+        let a = &more_than.assertions[2];
+        assert_eq!(a.describe(), "L2 stayed below more than 5% (national)");
+        // "More than 5 %" fails at T = 0; one vote more for L2 (T = 95 > 0) passes: margin 1.
+        assert_eq!((a.reported, a.margin), (0, 1));
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(400))]
+        /// As [`assertions_imply_the_reported_seats`], with coalitions under their own share,
+        /// "more than" thresholds, and the truth shifting ballots between classes of a station
+        /// (so lists cross the threshold in both directions).
+        #[test]
+        fn assertions_imply_the_reported_seats_with_coalitions(
+            (lists, seats, stations) in election(),
+            coalitions in prop::collection::vec(any::<bool>(), 5),
+            method in prop::sample::select(vec!["dhondt", "sainte_lague", "modified_sainte_lague"]),
+            scope in prop::sample::select(vec!["national", "district"]),
+            shares in prop::sample::select(vec![("5%", "8%"), ("12.5%", "20%"), ("3%", "3%")]),
+            strict in any::<bool>(),
+            moves in prop::collection::vec((0usize..7, 0usize..7, 0u64..=100), 0..30),
+        ) {
+            let r = threshold_rules(method, scope, shares.0, shares.1, strict);
+            let mut reported = input(lists, &seats, &stations);
+            for (l, &c) in reported.lists.iter_mut().zip(&coalitions) {
+                if c {
+                    l.kind = ListKind::Coalition;
+                }
+            }
+            let Ok(outcome) = assertions(&r, &reported) else { return Ok(()) };
+            let mut rows = stations.clone();
+            for (k, &(from, to, pct)) in moves.iter().enumerate() {
+                let row = &mut rows[k % stations.len()].1;
+                let (from, to) = (from % row.len(), to % row.len());
+                let n = row[from] * pct / 100;
+                row[from] -= n;
+                row[to] += n;
+            }
+            let mut truth = input(lists, &seats, &rows);
+            truth.lists.clone_from(&reported.lists);
+            let holds = outcome.assertions.iter().all(|a| {
+                let t: i128 = truth.batches.iter().map(|b| a.total(b.district, &truth.classes(b))).sum();
+                t > a.reported - a.margin
+            });
+            if holds {
+                prop_assert_eq!(district_seats(&r, &truth).ok(), Some(outcome.seats));
+            }
+        }
+    }
 }

@@ -6,7 +6,10 @@
 //! error bound, `U = Σ u_p` (Stark 2008, "A sharper discrepancy measure for post-election
 //! audits", Ann. Appl. Stat., the maximum across-contest relative overstatement).
 //! If the reported seats are wrong, some assertion fails, so `Σ_p e_αp ≥ m_α` and the
-//! station errors `e_p = max_α e_αp / m_α` sum to at least 1.
+//! station errors `e_p = max_α e_αp / m_α` sum to at least 1. The maximum runs over every
+//! assertion, `e_αp` being 0 for a station outside `α`'s district, so `e_p ≥ 0` at a station
+//! that some assertion does not concern: its understatements cannot offset another
+//! district's overstatements.
 //!
 //! **Sampling (PPEB).** Stations are drawn with replacement, station `p` with probability
 //! `u_p / U`, from the public seed ([`crate::sampler`]). The *taint* of a draw is
@@ -204,6 +207,11 @@ impl BatchAudit {
     }
 
     /// The taint of station `batch` given its hand count (`e_p / u_p`; may be negative).
+    ///
+    /// `e_p` is the maximum of `e_αp / m_α` over every assertion with a margin, an assertion
+    /// about another district counting 0 (the station holds none of its ballots): were the
+    /// maximum taken over the station's own assertions only, understatements in one district
+    /// could offset a wrong seat in another.
     pub fn taint(
         &self,
         outcome: &Outcome,
@@ -216,7 +224,7 @@ impl BatchAudit {
         let e = outcome
             .assertions
             .iter()
-            .filter(|a| a.margin > 0 && a.scope.is_none_or(|d| d == b.district))
+            .filter(|a| a.margin > 0)
             .map(|a| {
                 ratio(
                     a.total(b.district, &reported) - a.total(b.district, counted),
@@ -359,6 +367,7 @@ fn ratio(num: i128, den: i128) -> f64 {
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
+    use proptest::prelude::*;
     use urna_tally::seats::{DistrictId, ListId, ListKind, RuleSet};
 
     use super::*;
@@ -388,6 +397,11 @@ mod tests {
                 })
                 .collect(),
         }
+    }
+
+    /// [`audit`] under a name that a test's `audit` binding does not shadow.
+    fn audit_of(input: &AuditInput) -> (Outcome, BatchAudit) {
+        audit(input)
     }
 
     fn audit(input: &AuditInput) -> (Outcome, BatchAudit) {
@@ -456,6 +470,377 @@ mod tests {
         let draws = audit.draws(SEED, 500);
         assert!(draws.iter().all(|d| d.batch >= 25));
         assert_eq!(draws, audit.draws(SEED, 500));
+    }
+
+    /// Two one-seat districts of 100 stations each, every station reported A 300, B 200 of
+    /// 500 ballots.
+    fn two_districts() -> AuditInput {
+        let mut input = election(200, 300, 200);
+        input.districts.push(AuditDistrict {
+            id: DistrictId::new("east"),
+            seats: Some(1),
+        });
+        for b in &mut input.batches[100..] {
+            b.district = 1;
+        }
+        input
+    }
+
+    /// MACRO's station error is the maximum over *every* assertion of its relative
+    /// overstatement, and a station outside an assertion's district has overstatement 0 for it
+    /// (Stark 2008, "A sharper discrepancy measure for post-election audits", Ann. Appl.
+    /// Stat. 2(3): `e_p = max_c max_{w,ℓ} (…)/V_wℓ`, the batches that do not contain contest
+    /// `c` contributing 0; Arlo's `macro.compute_error` returns no error for a contest not in
+    /// the batch). Only then does a failing assertion `α` give `Σ_p e_p ≥ Σ_p e_αp / m_α ≥ 1`.
+    ///
+    /// Here the west's seat is wrong (each station overstates A's lead by 102 votes: the truth
+    /// is A 24 900, B 25 100), while the east's stations *understate* A (truth A 500, B 0).
+    /// By hand, with divisors scaled by ten: `m = 10·100·100 = 100 000`, every
+    /// `u_p = (3000 − 2000 + 5000)/m = 0.06`, `U = 12`. A west draw has taint
+    /// `(1020/m)/0.06 = 0.17`, factor `(1 − 1/12)/0.83 = 1.1044`. An east draw's only
+    /// in-scope assertion is the east's, with `e = (1000 − 5000)/m = −0.04`; but the west's
+    /// assertion gives it 0, so `e_p = 0`, factor `11/12`. A west and an east draw together
+    /// multiply the risk by `1.012 > 1`: the risk never falls and the audit must go to a full
+    /// hand count. Taking the maximum over the in-scope assertions only (taint −2/3, factor
+    /// 0.55) lets the east's understatements pay for the west's wrong seat.
+    #[test]
+    fn understatements_in_one_district_do_not_hide_a_wrong_seat_in_another() {
+        let input = two_districts();
+        let (outcome, audit) = audit(&input);
+        assert_eq!(outcome.seats, [[1, 0], [1, 0]]);
+        let mut truth = input.clone();
+        for b in &mut truth.batches[..100] {
+            b.votes = vec![249, 251];
+        }
+        for b in &mut truth.batches[100..] {
+            b.votes = vec![500, 0];
+        }
+        let rules = RuleSet::builtin("generic").unwrap();
+        let true_seats = assertions::district_seats(&rules, &truth).unwrap();
+        assert_eq!(true_seats, [[0, 1], [1, 0]], "the west's seat is wrong");
+        assert!((audit.total_bound - 12.0).abs() < 1e-9);
+        let hand = |i: usize| truth.classes(&truth.batches[i]);
+        assert!((audit.taint(&outcome, &input, 0, &hand(0)) - 0.17).abs() < 1e-12);
+        assert_eq!(audit.taint(&outcome, &input, 150, &hand(150)), 0.0);
+        // The sum of the station errors of a wrong outcome is at least 1.
+        let sum: f64 = (0..200)
+            .map(|i| audit.taint(&outcome, &input, i, &hand(i)) * audit.bounds[i])
+            .sum();
+        assert!(sum >= 1.0, "Σ e_p = {sum}");
+        let report = audit.evaluate(&outcome, &input, SEED, &|i| Some(hand(i)));
+        assert!(
+            matches!(report.verdict, Verdict::FullHandCount { .. }),
+            "a wrong seat was confirmed: {report:?}"
+        );
+    }
+
+    fn rules(method: &str, threshold: Option<(&str, &str)>) -> RuleSet {
+        let mut text = format!(
+            "id = \"t\"\ntitle = \"t\"\nlegal_source = [\"test\"]\nmethod = \"{method}\"\n\
+             [tie_break]\nrule = \"lot\"\nseed = \"s\"\n"
+        );
+        if let Some((scope, share)) = threshold {
+            text.push_str(&format!(
+                "[threshold]\nscope = \"{scope}\"\nparty = \"{share}\"\n"
+            ));
+        }
+        RuleSet::from_toml(&text).unwrap()
+    }
+
+    /// Lists, seats per district, stations (district, counts per class: lists, other, invalid).
+    type Election = (usize, Vec<u32>, Vec<(usize, Vec<u64>)>);
+
+    fn election_strategy() -> impl Strategy<Value = Election> {
+        (2usize..5, prop::collection::vec(1u32..6, 1..4)).prop_flat_map(|(lists, seats)| {
+            let station = (0..seats.len(), prop::collection::vec(0u64..300, lists + 2));
+            (
+                Just(lists),
+                Just(seats),
+                prop::collection::vec(station, 1..12),
+            )
+        })
+    }
+
+    fn build(lists: usize, seats: &[u32], stations: &[(usize, Vec<u64>)]) -> AuditInput {
+        AuditInput {
+            lists: (0..lists)
+                .map(|i| AuditList {
+                    id: ListId::new(format!("L{i}")),
+                    kind: ListKind::Party,
+                })
+                .collect(),
+            districts: seats
+                .iter()
+                .enumerate()
+                .map(|(i, &s)| AuditDistrict {
+                    id: DistrictId::new(format!("D{i}")),
+                    seats: Some(s),
+                })
+                .collect(),
+            batches: stations
+                .iter()
+                .enumerate()
+                .map(|(i, (d, c))| Batch {
+                    id: format!("S{i}"),
+                    district: *d,
+                    ballots: c.iter().sum(),
+                    votes: c[..lists].to_vec(),
+                    other: c[lists],
+                })
+                .collect(),
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(500))]
+        /// MACRO's premise (Stark 2008): with a correct ballot manifest (every box holds the
+        /// reported number of ballots; the hand count may only move ballots between classes),
+        /// each taint is at most 1, and if the true seats differ from the reported seats the
+        /// station errors `e_p = t_p·u_p` sum to at least 1. Without it, the Kaplan–Markov
+        /// risk is not a risk.
+        #[test]
+        fn a_wrong_seat_outcome_has_station_errors_summing_to_one(
+            (lists, seats, stations) in election_strategy(),
+            method in prop::sample::select(vec!["dhondt", "sainte_lague", "modified_sainte_lague"]),
+            threshold in prop::sample::select(vec![None, Some(("national", "5%")), Some(("district", "12.5%"))]),
+            moves in prop::collection::vec((0usize..6, 0usize..6, 0u64..=100), 0..40),
+        ) {
+            let r = rules(method, threshold);
+            let reported = build(lists, &seats, &stations);
+            let Ok(outcome) = assertions::assertions(&r, &reported) else { return Ok(()) };
+            prop_assume!(outcome.assertions.iter().all(|a| a.margin > 0));
+            let audit = BatchAudit::new(&outcome, &reported, 0.05, 4).unwrap();
+            // Move a share of one class's ballots to another, station by station.
+            let mut truth_rows = stations.clone();
+            for (k, &(from, to, pct)) in moves.iter().enumerate() {
+                let row = &mut truth_rows[k % stations.len()].1;
+                let (from, to) = (from % row.len(), to % row.len());
+                let n = row[from] * pct / 100;
+                row[from] -= n;
+                row[to] += n;
+            }
+            let truth = build(lists, &seats, &truth_rows);
+            let Ok(true_seats) = assertions::district_seats(&r, &truth) else { return Ok(()) };
+            let mut sum = 0.0;
+            for (i, b) in truth.batches.iter().enumerate() {
+                let t = audit.taint(&outcome, &reported, i, &truth.classes(b));
+                prop_assert!(t <= 1.0 + 1e-12, "station {i}: taint {t}");
+                sum += t * audit.bounds[i];
+            }
+            if true_seats != outcome.seats {
+                prop_assert!(sum >= 1.0 - 1e-9, "wrong seats {true_seats:?} but Σ e_p = {sum}");
+            }
+        }
+    }
+
+    /// One seat, four stations given as (A, B, invalid).
+    fn four_stations() -> AuditInput {
+        let mut input = election(4, 0, 0);
+        for (b, (a, v, invalid)) in
+            input
+                .batches
+                .iter_mut()
+                .zip([(100, 50, 10), (80, 70, 0), (120, 40, 10), (60, 90, 0)])
+        {
+            b.votes = vec![a, v];
+            b.ballots = a + v + invalid;
+        }
+        input
+    }
+
+    /// Arlo's `macro.compute_max_error`: `u_p = (v_wp − v_ℓp + b_p) / V_wℓ`, and
+    /// `compute_U = Σ u_p`; `get_sample_sizes = ⌈ln α / ln(1 − 1/U)⌉`. By hand, A 360, B 250,
+    /// `V = 110`: `u = 210/110, 160/110, 250/110, 120/110`, `U = 740/110 = 6.727`,
+    /// `ln 0.05 / ln(630/740) = 18.6`, so 19 draws.
+    #[test]
+    fn error_bounds_and_first_round_as_arlo_computes_them() {
+        let input = four_stations();
+        let (outcome, audit) = audit(&input);
+        assert_eq!(outcome.seats, [[1, 0]]);
+        for (got, want) in audit.bounds.iter().zip([210.0, 160.0, 250.0, 120.0]) {
+            assert!((got - want / 110.0).abs() < 1e-12, "{got}");
+        }
+        assert!((audit.total_bound - 740.0 / 110.0).abs() < 1e-12);
+        assert_eq!(audit.first_round_draws(), 19);
+        // 19 draws are at least the 4 stations: straight to a full hand count.
+        assert_eq!(audit.rounds_within(4), 0);
+    }
+
+    /// Arlo's `macro.compute_risk`: for each draw in ticket order (a station drawn twice
+    /// counts twice), `P ← P·(1 − 1/U)/(1 − t)` with `t = e_p / u_p` and
+    /// `e_p = ((v_wp − v_ℓp) − (a_wp − a_ℓp)) / V_wℓ`. Draws: station 0 once (hand A 90, B 60:
+    /// `e = 20/110`, `t = 20/210`), station 2 twice (hand A 125, B 35: `e = −10/110`,
+    /// `t = −10/250`), station 3 once (as reported, `t = 0`). By hand:
+    /// `P = (630/740)⁴ · (210/190) · (250/260)² = 0.536827`. Arlo counts an understatement as
+    /// 0 ("to be conservative") and gets `(630/740)⁴ · 210/190 = 0.580632`; crediting it is
+    /// what Stark's MACRO and Kaplan–Markov allow (the taint only has to be at most 1).
+    #[test]
+    fn risk_of_a_sample_as_arlo_computes_it_with_understatements_credited() {
+        let input = four_stations();
+        let (outcome, audit) = audit(&input);
+        let t0 = audit.taint(&outcome, &input, 0, &[90, 60, 0, 10]);
+        let t2 = audit.taint(&outcome, &input, 2, &[125, 35, 0, 10]);
+        let t3 = audit.taint(&outcome, &input, 3, &input.classes(&input.batches[3]));
+        assert!((t0 - 20.0 / 210.0).abs() < 1e-12, "{t0}");
+        assert!((t2 + 10.0 / 250.0).abs() < 1e-12, "{t2}");
+        assert_eq!(t3, 0.0);
+        let p = audit.risk(&[t0, t2, t2, t3]);
+        let by_hand = (630.0f64 / 740.0).powi(4) * (210.0 / 190.0) * (250.0f64 / 260.0).powi(2);
+        assert!(
+            (p - by_hand).abs() < 1e-12 && (p - 0.536_827).abs() < 1e-6,
+            "{p}"
+        );
+        let arlo = (630.0f64 / 740.0).powi(4) * (210.0 / 190.0);
+        assert!(p < arlo && (arlo - 0.580_632).abs() < 1e-6);
+    }
+
+    /// A box holding more ballots than its protocol says can overstate beyond its bound:
+    /// station 3 (bound 120/110) counted as 200 ballots for B gives
+    /// `e = ((60 − 90) − (0 − 200))/110 = 170/110`, taint `170/120 > 1`. Arlo's
+    /// `compute_risk` would multiply by `(1 − 1/U)/(1 − 17/12) < 0`, a negative "risk" that
+    /// passes `p <= alpha`; here a taint of 1 or more ends all evidence (risk 1).
+    #[test]
+    fn an_overstatement_beyond_the_bound_gives_no_evidence() {
+        let input = four_stations();
+        let (outcome, audit) = audit(&input);
+        let t = audit.taint(&outcome, &input, 3, &[0, 200, 0, 0]);
+        assert!((t - 170.0 / 120.0).abs() < 1e-12, "{t}");
+        assert_eq!(audit.risk(&[0.0, 0.0, t, 0.0, 0.0]), 1.0);
+        // Through a whole audit: one drawn box with extra ballots, the rest as reported.
+        let input = election(300, 300, 180);
+        let (outcome, audit) = audit_of(&input);
+        let first = audit.draws(SEED, 1)[0].batch;
+        let report = audit.evaluate(&outcome, &input, SEED, &|i| {
+            Some(if i == first {
+                vec![0, 600, 0, 0]
+            } else {
+                input.classes(&input.batches[i])
+            })
+        });
+        assert!(
+            matches!(report.verdict, Verdict::FullHandCount { .. }) && report.risk == 1.0,
+            "{report:?}"
+        );
+    }
+
+    /// A station drawn twice counts twice (sampling with replacement, as Arlo's
+    /// `compute_risk` iterates over tickets, not stations).
+    #[test]
+    fn a_station_drawn_twice_counts_twice() {
+        let input = election(300, 300, 180);
+        let (outcome, audit) = audit_of(&input);
+        let n = audit.first_round_draws();
+        let draws = audit.draws(SEED, n);
+        let distinct: std::collections::BTreeSet<usize> = draws.iter().map(|d| d.batch).collect();
+        assert!(
+            distinct.len() < draws.len(),
+            "no station drawn twice in {n} draws"
+        );
+        // Every box overstates A's lead by 10 votes: taint (100/m)/u_p per draw.
+        let hand = |i: usize| {
+            let b = &input.batches[i];
+            Some(vec![b.votes[0] - 5, b.votes[1] + 5, 0, 20])
+        };
+        let report = audit.evaluate(&outcome, &input, SEED, &hand);
+        let t = audit.taint(&outcome, &input, 0, &hand(0).unwrap());
+        let by_draw = kaplan_markov(audit.total_bound, &vec![t; report.draws as usize]);
+        assert_eq!(report.risk, by_draw);
+        let evaluated: std::collections::BTreeSet<usize> = audit
+            .draws(SEED, report.draws)
+            .iter()
+            .map(|d| d.batch)
+            .collect();
+        assert_eq!(report.stations, evaluated.len());
+        assert!(report.draws > report.stations as u64);
+    }
+
+    /// A tie decides no seat: with no margin the verdict is a full hand count at once (Arlo:
+    /// `V_wℓ = 0` gives an infinite bound and a full hand tally).
+    #[test]
+    fn tied_outcomes_go_to_a_full_hand_count() {
+        // One seat, A and B level.
+        let input = election(200, 250, 250);
+        let (outcome, audit) = audit_of(&input);
+        assert!(outcome.assertions.iter().any(|a| a.margin == 0));
+        let report = audit.evaluate(&outcome, &input, SEED, &|i| {
+            Some(input.classes(&input.batches[i]))
+        });
+        assert!(
+            matches!(&report.verdict, Verdict::FullHandCount { reason } if reason.contains("no margin")),
+            "{report:?}"
+        );
+        // Two seats, D'Hondt: A 300 per box twice over B 150 per box: A's second quotient
+        // (300/2) ties B's first (150): the second seat was drawn by lot.
+        let mut input = election(200, 300, 150);
+        input.districts[0].seats = Some(2);
+        let (outcome, audit) = audit_of(&input);
+        assert!(
+            outcome.assertions.iter().any(|a| a.margin == 0),
+            "{outcome:?}"
+        );
+        let report = audit.evaluate(&outcome, &input, SEED, &|i| {
+            Some(input.classes(&input.batches[i]))
+        });
+        assert!(
+            matches!(report.verdict, Verdict::FullHandCount { .. }),
+            "{report:?}"
+        );
+    }
+
+    /// A list reported below a 5 % threshold that the paper lifts above it, winning a seat:
+    /// 20 seats, 3000 boxes of 1000 ballots, reported A 600, B 352, C 48 (4.8 %); on paper
+    /// A 593, B 352, C 55 (5.5 %). C's "stayed below" assertion has margin
+    /// `−(100·48 − 5·1000)·3000 = 600 000` and each box overstates it by
+    /// `(5·952 − 95·48) − (5·945 − 95·55) = 700`: 2.1 million in all, so it fails, and the
+    /// audit must not confirm.
+    #[test]
+    fn a_list_the_hand_count_lifts_above_the_threshold_is_not_confirmed_out() {
+        let list = |id: &str| AuditList {
+            id: ListId::new(id),
+            kind: ListKind::Party,
+        };
+        let mk = |a: u64, c: u64| AuditInput {
+            lists: vec![list("A"), list("B"), list("C")],
+            districts: vec![AuditDistrict {
+                id: DistrictId::new("all"),
+                seats: Some(20),
+            }],
+            batches: (0..3000)
+                .map(|i| Batch {
+                    id: format!("P{i}"),
+                    district: 0,
+                    ballots: 1000,
+                    votes: vec![a, 352, c],
+                    other: 0,
+                })
+                .collect(),
+        };
+        let (input, truth) = (mk(600, 48), mk(593, 55));
+        let rules = RuleSet::from_toml(
+            "id = \"t\"\ntitle = \"t\"\nlegal_source = [\"test\"]\nmethod = \"dhondt\"\n\
+             [tie_break]\nrule = \"lot\"\nseed = \"s\"\n\
+             [threshold]\nscope = \"national\"\nparty = \"5%\"\n",
+        )
+        .unwrap();
+        let outcome = assertions::assertions(&rules, &input).unwrap();
+        assert_eq!(outcome.seats[0][2], 0);
+        let true_seats = assertions::district_seats(&rules, &truth).unwrap();
+        assert_eq!(true_seats[0][2], 1, "on paper C passes and wins a seat");
+        let below = outcome
+            .assertions
+            .iter()
+            .find(|a| a.describe() == "C stayed below 5% (national)")
+            .unwrap();
+        assert_eq!(below.margin, 600_000);
+        let audit = BatchAudit::new(&outcome, &input, 0.05, 4).unwrap();
+        assert!(audit.rounds_within(3000) >= 1);
+        let report = audit.evaluate(&outcome, &input, SEED, &|i| {
+            Some(truth.classes(&truth.batches[i]))
+        });
+        assert!(
+            matches!(report.verdict, Verdict::FullHandCount { .. }),
+            "{report:?}"
+        );
     }
 
     #[test]

@@ -286,6 +286,42 @@ mod tests {
         assert!(b.risk(&[0; 17]) <= 0.05 && b.risk(&[0; 16]) > 0.05);
     }
 
+    /// Arlo's `bravo.get_test_statistics` and `compute_risk`: each sampled winner ballot
+    /// multiplies `T` by `s_wℓ/0.5`, each loser ballot by `(1 − s_wℓ)/0.5`, other ballots leave
+    /// it alone, and the risk is `min(1/T, 1)`. W 600, L 400, 250 for neither (1250 ballots):
+    /// `s = 0.6`; a sample of 30 W, 20 L and 5 neither gives `T = 1.2³⁰ · 0.8²⁰`, risk
+    /// `0.365395`. Arlo's `get_expected_sample_sizes` with no sample:
+    /// `⌈(ln(1/α) + z_w/2) / (p_w z_w + p_ℓ z_ℓ)⌉` with `p_w = 0.48`, `p_ℓ = 0.32`,
+    /// `z_w = ln 1.2`, `z_ℓ = ln 0.8`; at α = 10 %: `2.393746 / 0.016109 = 148.6`, so 149.
+    #[test]
+    fn bravo_risk_and_sample_size_as_arlo_computes_them() {
+        let (a, classes) = pairwise(600, 400, 250);
+        let b = Bravo::new(&a, &classes).unwrap();
+        assert!((b.mu0 - 0.5).abs() < 1e-15 && (b.eta - 0.6).abs() < 1e-15);
+        let mut drawn = vec![0; 30];
+        drawn.extend([1; 20]);
+        drawn.extend([2; 5]);
+        let risk = b.risk(&drawn);
+        let by_hand = 1.0 / (1.2f64.powi(30) * 0.8f64.powi(20));
+        assert!((risk - by_hand).abs() < 1e-12, "{risk}");
+        assert!((risk - 0.365_395).abs() < 1e-6, "{risk}");
+        // Order does not matter, and a losing sample is capped at 1.
+        drawn.reverse();
+        assert!((b.risk(&drawn) - by_hand).abs() < 1e-12);
+        assert_eq!(b.risk(&[1; 10]), 1.0);
+        let asn = bravo_asn(600, 400, 1250, 0.1).unwrap();
+        assert!((asn - 148.602_236).abs() < 1e-5, "{asn}");
+        assert_eq!(asn.ceil(), 149.0);
+    }
+
+    /// A tie or a reported loss has no test: Arlo sends a tie to a full count.
+    #[test]
+    fn bravo_has_no_test_without_a_margin() {
+        let (a, classes) = pairwise(500, 500, 10);
+        assert!(Bravo::new(&a, &classes).is_none());
+        assert!(bravo_asn(500, 500, 1010, 0.05).is_none());
+    }
+
     #[test]
     fn bravo_asn_closed_form_by_hand() {
         // Margin 10 %, no other ballots, α = 10 %: s_w = 0.55,

@@ -19,6 +19,14 @@
 //! give a uniform number `x_j` in [0, 1) and the draw selects the first item whose running
 //! weight total exceeds `x_j` times the total weight. Anyone holding the seed and the public
 //! weights can recompute every draw.
+//!
+//! The draws are with replacement: each draw number has its own ticket, so the draws are
+//! independent, as the Kaplan–Markov risk requires. This PPEB construction is urna's own.
+//! Rivest's sampler with replacement (`next_fraction`, a station's later tickets above its
+//! earlier one) draws uniformly, not in proportion to a weight, and Arlo's PPEB draws come
+//! from NumPy's PCG64 seeded with the seed's SHA-256, which cannot be recomputed from a
+//! published formula. So urna's batch samples are not Arlo's for the same seed. The tickets
+//! themselves are Rivest's and match his published examples.
 
 use sha2::{Digest, Sha256};
 
@@ -162,6 +170,68 @@ mod tests {
         );
         // Example 4 prints the first ticket as 0.000508333.
         assert!(ticket("41", "73").starts_with("000508333"));
+    }
+
+    // Vectors from the doctests of the packaged reference, the one Arlo installs
+    // (pkg/consistent_sampler/consistent_sampler.py in github.com/ron-rivest/consistent_sampler):
+    // `sha256_uniform("abc")`, `make_ticket_heap(['dog', 'cat', 'fish', 'goat'],
+    // 'xy()134!g2n')` and `sampler(['ab-1', 'ab-2', 'cd-1', 'ef-3'], seed=314159)` (tickets
+    // there trimmed to nine digits after the leading nines: `trim(x, 9)`).
+    #[test]
+    fn sha256_uniform_of_abc() {
+        // `sha256_uniform(x)` is the ticket construction applied to `x` itself: an empty seed
+        // hash prefix leaves `x` alone.
+        assert_eq!(
+            ticket_with_seed_hash("", "abc"),
+            "56998071861792858926477341561059638840106636224182943832566300809078486324348"
+        );
+    }
+
+    #[test]
+    fn ticket_heap_of_four_animals() {
+        let seed = "xy()134!g2n";
+        let want = [
+            (
+                "cat",
+                "24866413894129579898796850445568128508290132707747976039848637531569373309555",
+            ),
+            (
+                "dog",
+                "33886035615681875183111698317327684455682722683976874746986356932751818935066",
+            ),
+            (
+                "fish",
+                "74685932088827950509145941729789143204056041958068799542050396198792954500593",
+            ),
+            (
+                "goat",
+                "49599842072022713663423753308080171636735689997237236247068925068573448764387",
+            ),
+        ];
+        for (id, t) in want {
+            assert_eq!(ticket(seed, id), t, "{id}");
+        }
+        assert_eq!(
+            consistent_order(seed, ["dog", "cat", "fish", "goat"]),
+            ["cat", "dog", "goat", "fish"]
+        );
+    }
+
+    #[test]
+    fn sampler_without_replacement_with_an_integer_seed() {
+        // `seed=314159` is used through `str(seed)`.
+        let order = consistent_order("314159", ["ab-1", "ab-2", "cd-1", "ef-3"]);
+        assert_eq!(order, ["cd-1", "ef-3", "ab-1", "ab-2"]);
+        // `trim(x, 9)`: nine significant digits after the leading nines.
+        let trimmed = |t: String| {
+            let nines = t.bytes().take_while(|&b| b == b'9').count();
+            t[..nines + 9].to_owned()
+        };
+        let got: Vec<String> = order
+            .iter()
+            .map(|id| trimmed(ticket("314159", id)))
+            .collect();
+        assert_eq!(got, ["317685817", "832984519", "9098039269", "9231549043"]);
     }
 
     #[test]

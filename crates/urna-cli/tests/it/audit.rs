@@ -754,3 +754,114 @@ fn albania_2021_audit_through_a_running_server() {
     assert_eq!(code, Some(0), "{text}");
     assert!(text.contains("VERIFIED"), "{text}");
 }
+
+/// Albania 2021 under a rule set of one seat per district (D'Hondt, no threshold): Dibër's
+/// seat is the closest (PD ahead of PS by 217 votes, diluted margin 0.32 %), the other eleven
+/// are safe. On paper, one PD ballot in every Dibër box was a PS ballot (PS wins Dibër), and
+/// in every other district the runner-up's ballots (PS or PD) were all the winner's: large
+/// understatements. MACRO's station error is the largest over *every* assertion, an assertion
+/// about another district counting 0 (Stark 2008; Arlo's `macro.compute_error`), so the other
+/// districts' understatements cannot pay for Dibër's wrong seat: the audit must end in a full
+/// hand count, never "risk limit met".
+#[test]
+fn albania_2021_understatements_elsewhere_do_not_confirm_a_wrong_seat_in_diber() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("al");
+    crate::albania::import_2021(&data);
+    let districts = [
+        "Berat",
+        "Diber",
+        "Durres",
+        "Elbasan",
+        "Fier",
+        "Gjirokaster",
+        "Korce",
+        "Kukes",
+        "Lezhe",
+        "Shkoder",
+        "Tirane",
+        "Vlore",
+    ];
+    let mut rules = "id = \"one-per-district\"\ntitle = \"one seat per district\"\n\
+                     legal_source = [\"test\"]\nhouse_seats = 12\nmethod = \"dhondt\"\n\
+                     [tie_break]\nrule = \"lot\"\nseed = \"s\"\n"
+        .to_owned();
+    for d in districts {
+        let _ = write!(rules, "[[district]]\nid = \"{d}\"\nseats = 1\n");
+    }
+    let rules_file = dir.path().join("one.toml");
+    std::fs::write(&rules_file, rules).unwrap();
+    let args = ["--data", p(&data), "--rules", p(&rules_file)];
+
+    let json: serde_json::Value = serde_json::from_str(&run(
+        &[&["audit", "assertions"][..], &args, &["--json"]].concat(),
+        0,
+    ))
+    .unwrap();
+    let diber = json["assertions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["district"] == "Diber" && a["loser"] == "PS")
+        .unwrap();
+    assert_eq!(
+        (diber["winner"].as_str(), diber["margin"].as_i64()),
+        (Some("PD"), Some(2170))
+    );
+
+    // Each accepted station's district, from the source.
+    let mut rdr = csv::Reader::from_path(shared_data(crate::albania::CSV_2021)).unwrap();
+    let district_of: HashMap<String, String> = rdr
+        .records()
+        .map(|r| {
+            let r = r.unwrap();
+            (r[3].to_owned(), r[0].to_owned())
+        })
+        .collect();
+    let rows = source_rows();
+    let mut stations: Vec<String> = rows.keys().cloned().collect();
+    stations.sort();
+    let pd_won = ["Diber", "Kukes", "Lezhe", "Shkoder"];
+    let paper = |s: &str, row: &mut HashMap<String, u64>| {
+        let d = district_of[s].as_str();
+        let (ps, pd) = (row["PS"], row["PD"]);
+        let (ps, pd) = if d == "Diber" {
+            (ps + pd.min(1), pd - pd.min(1))
+        } else if pd_won.contains(&d) {
+            (0, pd + ps)
+        } else {
+            (ps + pd, 0)
+        };
+        row.insert("PS".to_owned(), ps);
+        row.insert("PD".to_owned(), pd);
+    };
+    // On paper PS won Dibër.
+    let (mut ps, mut pd) = (0, 0);
+    for s in stations
+        .iter()
+        .filter(|s| district_of[s.as_str()] == "Diber")
+    {
+        let mut row = rows[s].clone();
+        paper(s, &mut row);
+        ps += row["PS"];
+        pd += row["PD"];
+    }
+    assert!(ps > pd, "PS {ps}, PD {pd}");
+
+    let counts = dir.path().join("counts.csv");
+    counts_file(&counts, &rows, &stations, paper);
+    let (code, text) = urna_output(
+        &[
+            &["audit", "risk"][..],
+            &args,
+            &["--seed", SEED, "--counts", p(&counts)],
+        ]
+        .concat(),
+    );
+    assert!(
+        !text.contains("risk limit met"),
+        "a wrong seat was confirmed: {text}"
+    );
+    assert_eq!(code, Some(1), "{text}");
+    assert!(text.contains("verdict: full hand count"), "{text}");
+}
