@@ -206,7 +206,9 @@ pub(crate) fn run(command: AuditCommand) -> Result<ExitCode> {
             server,
             ..
         } => crate::audit_log_cmd::sample(&crate::audit_log_cmd::LogArgs {
-            data: common.data,
+            data: Some(common.data),
+            store: None,
+            definition: None,
             key,
             contest,
             server,

@@ -13,6 +13,9 @@
 //!   does not follow (409 `audit-does-not-follow`); the receipt is verified against the log
 //!   key. A copy of the directory that lags behind the server computes a step the server
 //!   refuses, so nothing read locally has to be trusted.
+//! - with `--store URL --definition FILE --to URL --log-key VKEY`, on PostgreSQL: the step is
+//!   computed from the database **read-only** (its definition digest checked against the
+//!   file, its committed entries) and sent to one of its nodes, as above.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -35,8 +38,15 @@ use urna_tally::public::Replay;
 #[derive(clap::Args)]
 pub(crate) struct LogArgs {
     /// Data directory (read-only with --to).
-    #[arg(long)]
-    pub(crate) data: PathBuf,
+    #[arg(long, required_unless_present = "store", conflicts_with = "store")]
+    pub(crate) data: Option<PathBuf>,
+    /// A PostgreSQL store (`postgres://…`) instead of a data directory, read only: the step
+    /// goes to one of its nodes (--to).
+    #[arg(long, value_name = "URL", requires_all = ["definition", "to"])]
+    pub(crate) store: Option<String>,
+    /// With --store: the election definition the store was initialised with.
+    #[arg(long, value_name = "FILE", requires = "store")]
+    pub(crate) definition: Option<PathBuf>,
     /// Key file of an authority whose scope is the whole election (`urna keys generate`; the
     /// central commission's).
     #[arg(long)]
@@ -92,12 +102,12 @@ struct Session {
 
 impl Session {
     fn open(args: &LogArgs) -> Result<Self> {
-        let backend = match &args.server.to {
-            None => Backend::Store(Box::new(
-                Store::open(&args.data)
-                    .with_context(|| format!("opening {}", args.data.display()))?,
+        let backend = match (&args.server.to, &args.data) {
+            (None, Some(data)) => Backend::Store(Box::new(
+                Store::open(data).with_context(|| format!("opening {}", data.display()))?,
             )),
-            Some(to) => {
+            (None, None) => bail!("--store: steps go to one of its nodes: give --to and --log-key"),
+            (Some(to), data) => {
                 let vkey = args.server.log_key.as_deref().unwrap_or_default();
                 let log_key = NoteVerifier::from_vkey(vkey)
                     .map_err(|e| anyhow!("--log-key {vkey:?}: {e}"))?;
@@ -109,11 +119,21 @@ impl Session {
                 };
                 let client = SubmitClient::new(to, log_key, options)
                     .map_err(|e| anyhow!("--{}: {}", e.field.replace('_', "-"), e.rule))?;
-                let election =
-                    Election::load(&args.data.join(DEFINITION_FILE)).with_context(|| {
-                        format!("{}: not an urna data directory", args.data.display())
-                    })?;
-                let log = DirLog::read(&args.data, election)?;
+                let log = match (data, &args.store, &args.definition) {
+                    (Some(data), _, _) => {
+                        let election =
+                            Election::load(&data.join(DEFINITION_FILE)).with_context(|| {
+                                format!("{}: not an urna data directory", data.display())
+                            })?;
+                        DirLog::read(data, election)?
+                    }
+                    (None, Some(url), Some(definition)) => {
+                        let election = Election::load(definition)
+                            .with_context(|| format!("--definition {}", definition.display()))?;
+                        DirLog::read_pg(url, election)?
+                    }
+                    _ => bail!("--data, or --store with --definition: the election's log"),
+                };
                 Backend::Server(Box::new(Remote { log, client }))
             }
         };
@@ -236,6 +256,29 @@ impl DirLog {
             );
         }
         let notes = reader.read(0, reader.len()?)?;
+        Ok(Self { notes, election })
+    }
+
+    /// The committed entries of the PostgreSQL store at `url`, whose definition must be
+    /// `election`'s (read only: a node holds the store).
+    fn read_pg(url: &str, election: Election) -> Result<Self> {
+        if !crate::pg_cmd::is_url(url) {
+            bail!("--store {url:?}: not a PostgreSQL URL (a data directory: --data)");
+        }
+        let mut reader =
+            urna_pg::PgReader::connect(url).context("--store: connecting to PostgreSQL")?;
+        let recorded = reader
+            .meta("definition_sha256")
+            .context("--store")?
+            .context("--store: no urna store in this database (`urna init --store` first)")?;
+        if recorded != hex(&election.digest) {
+            bail!(
+                "--definition: not the definition the store was initialised with (sha256:{recorded} then, sha256:{} now)",
+                hex(&election.digest)
+            );
+        }
+        let next = reader.entries().context("--store")?;
+        let notes = reader.notes(0, next).context("--store")?;
         Ok(Self { notes, election })
     }
 

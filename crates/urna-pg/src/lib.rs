@@ -728,6 +728,18 @@ impl PgReader {
             .map(|r| r.get(0)))
     }
 
+    /// Entries committed (the next log index), sequenced or not.
+    ///
+    /// # Errors
+    /// [`PgError::Db`].
+    pub fn entries(&mut self) -> Result<u64, PgError> {
+        let next: i64 = self
+            .client
+            .query_one("SELECT next_idx FROM intake_head", &[])?
+            .get(0);
+        Ok(from_sql(next))
+    }
+
     /// The notes of entries `[from, to)`, in order (committed ones).
     ///
     /// # Errors

@@ -3,9 +3,10 @@
 //! under the same log key), end to end with the real binary and a real PostgreSQL, one ordered
 //! story:
 //!
-//! 1. the audit's steps (start, seed, round 1's sample, the hand counts, the verdict) are
-//!    computed by `urna audit` on a copy of the data directory and each note sent to both
-//!    nodes: the same answers (status, index, entry), receipts that verify;
+//! 1. the audit's steps (start, seed, round 1's sample, the hand counts) are computed by
+//!    `urna audit` on a copy of the data directory and each note sent to both nodes: the same
+//!    answers (status, index, entry), receipts that verify; the verdict is computed from the
+//!    database itself (`urna audit verdict --store … --to <node>`);
 //! 2. notes the trail refuses (a second seed, a count of a station no sample drew, a step
 //!    after the verdict, one signed by a key that is no authority) and a step sent again:
 //!    the same answers, nothing more stored;
@@ -163,8 +164,50 @@ fn a_whole_audit_through_a_pg_node_answers_and_publishes_as_through_a_sqlite_nod
     let counts = dir.path().join("counts.csv");
     counts_file(&counts, &rows, &stations, |_, _| {});
     step("count", &["--counts", p(&counts)]);
-    let text = step("verdict", &[]);
+    // The verdict computed from the database itself (`--store`, no data directory) and sent
+    // to the PostgreSQL node; the SQLite node then takes the same note at the same index.
+    let (code, text) = urna_output(&[
+        "audit",
+        "verdict",
+        "--store",
+        &url,
+        "--definition",
+        p(&definition),
+        "--key",
+        p(&authority),
+    ]);
+    assert_eq!(
+        code,
+        Some(2),
+        "a step from --store needs a node to go to: {text}"
+    );
+    assert!(text.contains("--to"), "{text}");
+    let node_url = format!("http://{node_addr}");
+    let (code, text) = urna_output(&[
+        "audit",
+        "verdict",
+        "--store",
+        &url,
+        "--definition",
+        p(&definition),
+        "--key",
+        p(&authority),
+        "--to",
+        &node_url,
+        "--log-key",
+        &vkey,
+    ]);
+    assert_eq!(code, Some(0), "{text}");
     assert!(text.contains("verdict: risk limit met"), "{text}");
+    let verdict = urna_pg::PgReader::connect(&url)
+        .unwrap()
+        .note(next)
+        .unwrap()
+        .expect("the verdict is stored");
+    let r = post_note(&lite.addr, &verdict);
+    assert_eq!(r.status, 201, "{:?}", answer(&r));
+    assert_eq!(r.json()["index"], next);
+    next += 1;
     let end = next;
     assert_eq!(end, 5204 + stations.len() as u64);
 
