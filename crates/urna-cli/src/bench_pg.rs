@@ -119,12 +119,12 @@ pub(crate) fn ingest(url: &str, stations: u32, dir: Option<&Path>) -> Result<Exi
 /// One intake node's share, in transactions of [`BATCH`] notes; returns the notes stored.
 fn node(store: &mut PgStore, share: &[Vec<u8>]) -> Result<usize> {
     let mut stored = 0;
-    for batch in share.chunks(BATCH) {
-        stored += store
-            .ingest(batch, &SystemClock)?
+    store.ingest_batches(share.chunks(BATCH), &SystemClock, |_, acks| {
+        stored += acks
+            .outcomes
             .iter()
             .filter(|o| matches!(o, urna_store::Outcome::Stored { .. }))
             .count();
-    }
+    })?;
     Ok(stored)
 }

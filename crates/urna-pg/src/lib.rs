@@ -9,7 +9,7 @@
 //! - **Intake** ([`PgStore::ingest`]): each node checks a batch on its own cores, then admits it
 //!   in one transaction that locks the `intake_head` row, reads the batch's stations' state,
 //!   inserts the stored notes with the next indices and commits; outcomes come only after the
-//!   commit.
+//!   commit. [`PgStore::ingest_batches`] checks the next batch while the one before commits.
 //! - **Sequencing** ([`PgSequencer`]): one node at a time holds a lease row with a fencing
 //!   token; every sequencing transaction checks the token before it writes tiles and the
 //!   checkpoint, so two would-be sequencers cannot both append.

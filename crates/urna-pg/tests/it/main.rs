@@ -497,6 +497,90 @@ fn a_revocation_another_node_commits_while_a_batch_waits_for_the_head_lock_chang
     PgStore::open(&url, &f.definition, signer).unwrap();
 }
 
+/// `ingest_batches` checks each batch while the one before commits, against the station keys
+/// as they were before that commit: a revocation in one batch must still decide the verdicts of
+/// the next (checked before it was stored), exactly as batch by batch and as on SQLite.
+#[test]
+fn batches_checked_while_the_one_before_commits_give_the_verdicts_of_one_at_a_time() {
+    let Some(server) = PgServer::start() else {
+        return;
+    };
+    let f = fixture(60);
+    let (mut lite, signer) = sqlite(&f);
+    let url = server.database("pipelined");
+    let mut pg = PgStore::init(&url, &f.definition, signer.clone()).unwrap();
+    let sim = Simulation::new(SimConfig {
+        stations: 60,
+        districts: 3,
+        error_rate_per_10k: 1500,
+        ..SimConfig::default()
+    });
+    let (a, b) = (7u32, 8u32);
+    let old = |i: u32| sim.station(i).signer;
+    let new = |i: u32| NoteSigner::from_seed(&sim.station(i).id, &[i as u8; 32]).unwrap();
+    let by = |i: u32, k: &NoteSigner| k.sign_text(&sim.station(i).body.to_text()).to_bytes();
+    // Every other station's protocol and amendment, in batches of 16 (several checked while
+    // another commits), then the revocations and the notes they decide in the batches after.
+    let mut notes: Vec<Vec<u8>> = Vec::new();
+    for i in (0..60u32).filter(|i| ![a, b].contains(i)) {
+        let p = &f.protocols[i as usize];
+        notes.push(p.clone());
+        notes.extend(sim.amendment_note(&sim.station(i), p));
+    }
+    let mut batches: Vec<Vec<Vec<u8>>> = notes.chunks(16).map(<[_]>::to_vec).collect();
+    batches.extend([
+        // Checked while A's revocation commits: the old key passes the checkers and the new
+        // one is refused by them; both are judged again under the head lock.
+        vec![revocation(&sim, a, &old(a), Some(&new(a)))],
+        vec![by(a, &old(a)), by(a, &new(a))],
+        vec![revocation(&sim, b, &old(b), Some(&new(b))), by(b, &new(b))],
+        vec![by(b, &old(b))],
+        // Sent again: duplicates of their entries.
+        vec![revocation(&sim, a, &old(a), Some(&new(a))), by(a, &new(a))],
+    ]);
+    let mut got = Vec::new();
+    let mut sizes = Vec::new();
+    pg.ingest_batches(
+        batches.iter().map(Vec::as_slice),
+        &SystemClock,
+        |batch, acks| {
+            assert_eq!(acks.outcomes.len(), batch.len());
+            assert_eq!(acks.stations.len(), batch.len());
+            sizes.push(batch.len());
+            got.extend(acks.outcomes);
+        },
+    )
+    .unwrap();
+    assert_eq!(sizes, batches.iter().map(Vec::len).collect::<Vec<_>>());
+    let all: Vec<Vec<u8>> = batches.concat();
+    assert_eq!(got, sqlite_ingest(&mut lite, &all));
+    let n = got.len();
+    let revoked = |o: &Outcome| matches!(o, Outcome::Rejected(r) if r.code() == "key-revoked");
+    let stored = |o: &Outcome| matches!(o, Outcome::Stored { .. });
+    assert!(
+        stored(&got[n - 8])
+            && revoked(&got[n - 7])
+            && stored(&got[n - 6])
+            && stored(&got[n - 5])
+            && stored(&got[n - 4])
+            && revoked(&got[n - 3])
+            && got[n - 2..]
+                .iter()
+                .all(|o| matches!(o, Outcome::Duplicate { .. })),
+        "{:?}",
+        &got[n - 8..]
+    );
+    // No batch at all stores nothing and gives no acks.
+    pg.ingest_batches(std::iter::empty(), &SystemClock, |_, _| panic!("no batch"))
+        .unwrap();
+    drop(pg);
+    let mut pg = PgStore::open(&url, &f.definition, signer).unwrap();
+    assert_eq!(
+        pg.entries().unwrap(),
+        1 + got.iter().filter(|o| stored(o)).count() as u64
+    );
+}
+
 #[test]
 fn two_sequencers_forced_to_overlap_cannot_fork_the_log() {
     let Some(server) = PgServer::start() else {
