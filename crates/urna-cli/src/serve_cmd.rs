@@ -37,6 +37,11 @@ pub(crate) struct ServeArgs {
     /// node stops renewing it for this long, another node takes over.
     #[arg(long, default_value_t = 3000)]
     lease_ms: u64,
+    /// With a PostgreSQL --store: most notes in one intake transaction. While one batch
+    /// commits, the next one already waiting is checked; smaller batches answer sooner, larger
+    /// ones take more per commit.
+    #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    batch: u64,
     /// Address of the intake and public API (port 0 picks a free port).
     #[arg(long, default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
@@ -217,6 +222,7 @@ fn serve_pg(args: &ServeArgs) -> Result<ExitCode> {
     config.max_connections = max_connections;
     config.checkpoint_every = Duration::from_millis(args.checkpoint_ms.max(1));
     config.lease = Duration::from_millis(args.lease_ms.max(100));
+    config.batch = usize::try_from(args.batch).unwrap_or(500);
     let listen: Vec<SocketAddr> = std::iter::once(args.listen)
         .chain(args.metrics_listen)
         .collect();

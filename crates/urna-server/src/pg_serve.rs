@@ -2,7 +2,7 @@
 //! (crate `urna_pg`, docs/ARCHITECTURE.md §5.1).
 //!
 //! ```text
-//! POST /v1/protocols ─► handler ─► jobs queue ─► intake thread: PgStore::ingest_acks
+//! POST /v1/protocols ─► handler ─► jobs queue ─► intake thread: PgStore::ingest_batches
 //!        ▲  (permit of the intake bound)            (a batch per transaction, under the
 //!        │                                          intake_head row lock; an audit note
 //!        │                                          alone: PgStore::append_audit)
@@ -99,7 +99,7 @@ use urna_model::note::NoteSigner;
 use urna_pg::audit::{AuditIntake, PgAuditError};
 use urna_pg::nodes::{self, Heartbeat};
 use urna_pg::scans::NamedScans;
-use urna_pg::{PgError, PgReader, PgSequencer, PgStore};
+use urna_pg::{PgAcks, PgError, PgReader, PgSequencer, PgStore};
 use urna_store::{Clock, Outcome, SystemClock};
 
 use crate::bundle::BundleWriter;
@@ -549,12 +549,18 @@ fn bundle_loop(
     }
 }
 
-/// The intake thread: the notes waiting (up to `batch`) go into one transaction; each is
-/// answered after its commit. An `urna/audit/v1` note ends the batch, as on the SQLite node:
-/// the notes before it are committed and answered, then it goes through the audit's intake
-/// ([`PgStore::append_audit`], in its own transaction) and is answered after its commit. A
-/// database failure answers the notes taken `intake failed … send again` (none of them got a
-/// receipt), marks the node down (`503`) and reconnects.
+/// Batches the intake thread hands the store at once, at most: while one commits, the next is
+/// checked ([`PgStore::ingest_batches`]); only batches already queued are taken, so a note
+/// never waits for others to arrive.
+const QUEUED_BATCHES: usize = 8;
+
+/// The intake thread: the notes waiting go into transactions of up to `batch` notes, each
+/// note answered after its own transaction's commit; when more than one batch is waiting, the
+/// next is checked while the one before commits. An `urna/audit/v1` note ends the batches, as
+/// on the SQLite node: the notes before it are committed and answered, then it goes through
+/// the audit's intake ([`PgStore::append_audit`], in its own transaction) and is answered
+/// after its commit. A database failure answers the notes not yet committed `intake failed …
+/// send again` (none of them got a receipt), marks the node down (`503`) and reconnects.
 fn intake_loop(
     mut store: PgStore,
     url: &str,
@@ -579,63 +585,76 @@ fn intake_loop(
             }
             continue;
         }
-        let mut taken = vec![first];
-        while taken.len() < batch
-            && let Ok(job) = jobs.try_recv()
-        {
+        let mut taken: Vec<Vec<Job>> = vec![vec![first]];
+        while let Ok(job) = jobs.try_recv() {
             if urna_model::audit::is_audit(&job.note) {
                 next = Some(job);
                 break;
             }
-            taken.push(job);
-        }
-        let notes: Vec<Vec<u8>> = taken.iter().map(|j| j.note.clone()).collect();
-        let acks = match store.ingest_acks(&notes, &clock) {
-            Ok(acks) => acks,
-            Err(e) => {
-                eprintln!(
-                    "urna serve: intake of {} notes failed, none acknowledged: {e}",
-                    notes.len()
-                );
-                drop(taken);
-                drop(next.take());
-                reconnect(&mut store, url, jobs, state);
-                continue;
+            if taken.last().is_some_and(|b| b.len() >= batch) {
+                taken.push(Vec::with_capacity(batch));
             }
-        };
-        for ((job, outcome), station) in taken.into_iter().zip(acks.outcomes).zip(acks.stations) {
-            let station = station.unwrap_or_default();
-            let answer = match outcome {
-                Outcome::Stored { index, verdict } => {
-                    summary.stored += 1;
-                    Answer::Stored {
-                        index,
-                        quarantined: verdict == Verdict::Quarantined,
-                        station,
-                        hash: urna_model::intake::sha256(&job.note),
-                        time_ms: acks.time_ms,
-                    }
-                }
-                Outcome::Duplicate { index, hash } => {
-                    summary.duplicates += 1;
-                    Answer::Duplicate {
-                        index,
-                        station,
-                        hash,
-                        time_ms: acks.time_ms,
-                    }
-                }
-                Outcome::Rejected(r) => {
-                    summary.rejected += 1;
-                    Answer::Rejected(r)
-                }
-            };
-            let Job { permit, reply, .. } = job;
-            drop(permit);
-            let _ = reply.send(answer);
+            taken.last_mut().unwrap_or_else(|| unreachable!()).push(job);
+            if taken.len() == QUEUED_BATCHES && taken[QUEUED_BATCHES - 1].len() >= batch {
+                break;
+            }
+        }
+        let notes: Vec<Vec<Vec<u8>>> = taken
+            .iter()
+            .map(|b| b.iter().map(|j| j.note.clone()).collect())
+            .collect();
+        let count: usize = notes.iter().map(Vec::len).sum();
+        let mut waiting = taken.into_iter();
+        let result = store.ingest_batches(notes.iter().map(Vec::as_slice), &clock, |_, acks| {
+            if let Some(jobs) = waiting.next() {
+                answer_batch(jobs, acks, &mut summary);
+            }
+        });
+        if let Err(e) = result {
+            let unanswered: usize = waiting.map(|b| b.len()).sum();
+            eprintln!(
+                "urna serve: intake of {unanswered} of {count} notes failed, none of them acknowledged: {e}"
+            );
+            drop(next.take());
+            reconnect(&mut store, url, jobs, state);
         }
     }
     summary
+}
+
+/// Answers each note of a committed batch with its outcome.
+fn answer_batch(taken: Vec<Job>, acks: PgAcks, summary: &mut ServeSummary) {
+    for ((job, outcome), station) in taken.into_iter().zip(acks.outcomes).zip(acks.stations) {
+        let station = station.unwrap_or_default();
+        let answer = match outcome {
+            Outcome::Stored { index, verdict } => {
+                summary.stored += 1;
+                Answer::Stored {
+                    index,
+                    quarantined: verdict == Verdict::Quarantined,
+                    station,
+                    hash: urna_model::intake::sha256(&job.note),
+                    time_ms: acks.time_ms,
+                }
+            }
+            Outcome::Duplicate { index, hash } => {
+                summary.duplicates += 1;
+                Answer::Duplicate {
+                    index,
+                    station,
+                    hash,
+                    time_ms: acks.time_ms,
+                }
+            }
+            Outcome::Rejected(r) => {
+                summary.rejected += 1;
+                Answer::Rejected(r)
+            }
+        };
+        let Job { permit, reply, .. } = job;
+        drop(permit);
+        let _ = reply.send(answer);
+    }
 }
 
 /// One `urna/audit/v1` note through the audit's intake ([`PgStore::append_audit`]): stored,

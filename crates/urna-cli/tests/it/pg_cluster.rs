@@ -697,6 +697,70 @@ fn three_nodes_survive_sequencer_kills_and_a_database_restart_losing_no_receipt(
         .unwrap_or_else(|e| panic!("the store does not re-derive cleanly: {e}"));
 }
 
+/// One node taking notes in batches of 3 (`--batch 3`) from 12 clients at once, so that
+/// several batches wait in its queue and each is checked while the one before commits
+/// (`PgStore::ingest_batches`): every note gets a receipt that verifies, at an index of its
+/// own, and the database holds exactly that note at that index; nothing failed.
+#[test]
+fn one_node_taking_queued_batches_answers_every_note_at_its_own_index() {
+    let Some(pg) = PgServer::start() else { return };
+    let url = pg.database("batches");
+    let dir = tempfile::tempdir().unwrap();
+    let src = sim(dir.path(), "600", &[]);
+    let key = dir.path().join("log.key");
+    let (_, signer) = init_store(&url, &src.join("election.toml"), &key, &[]);
+    let verifier = signer.verifier();
+    let cluster = Cluster {
+        url: url.clone(),
+        definition: src.join("election.toml"),
+        key,
+    };
+    let log = Arc::new(Mutex::new(String::new()));
+    let addr = free_addr();
+    let _node = cluster.start_with("node-a", addr, Arc::clone(&log), &["--batch", "3"]);
+    let protocols = notes(&src.join("protocols.notes"));
+    let retries = AtomicU64::new(0);
+    let deadline = Instant::now() + Duration::from_secs(300);
+    let held: Vec<Held> = std::thread::scope(|s| {
+        let handles: Vec<_> = protocols
+            .chunks(protocols.len().div_ceil(12))
+            .map(|part| {
+                let (verifier, retries) = (&verifier, &retries);
+                s.spawn(move || {
+                    part.iter()
+                        .map(|n| submit(&[addr], 0, n, verifier, deadline, retries).unwrap())
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect()
+    });
+    assert_eq!(held.len(), protocols.len());
+    let size = 1 + protocols.len() as u64;
+    let c = wait_signed(&url, &log, "every note", |c| c.entries == size);
+    assert_eq!(c.entries, size, "nothing stored twice or lost");
+    let stored = urna_pg::PgReader::connect(&url)
+        .unwrap()
+        .notes(1, size)
+        .unwrap();
+    let mut seen = std::collections::HashSet::new();
+    for h in &held {
+        assert!(seen.insert(h.index), "index {} given twice", h.index);
+        assert_eq!(stored[usize::try_from(h.index - 1).unwrap()], h.note);
+        assert_eq!(leaf_entry(&h.note), h.entry);
+    }
+    let text = log.lock().unwrap().clone();
+    assert!(!text.contains("failed"), "{text}");
+}
+
+/// The entry hash a receipt names: SHA-256 of the note.
+fn leaf_entry(note: &[u8]) -> [u8; 32] {
+    urna_model::intake::sha256(note)
+}
+
 #[test]
 fn the_postgres_commands_name_what_is_missing_or_wrong() {
     let dir = tempfile::tempdir().unwrap();
