@@ -671,12 +671,18 @@ fn a_fifo_in_a_backup_is_refused_without_reading_it() {
     let f = fixture(3);
     let out = f.path("backup");
     backup(&f.data, &out, false, &SystemClock).unwrap();
+    // mknod(2) in this process: a `mkfifo` child would be forked with every other test's
+    // open lock file and hold its flock(2) until it execs, so that a test reopening its store
+    // just then would find it in use.
     let fifo = |path: &Path| {
-        let made = std::process::Command::new("mkfifo")
-            .arg(path)
-            .status()
-            .unwrap();
-        assert!(made.success());
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            path,
+            rustix::fs::FileType::Fifo,
+            rustix::fs::Mode::from_raw_mode(0o600),
+            0,
+        )
+        .unwrap();
     };
     fifo(&out.join("data/stations.csv.fifo"));
     let mut manifest = std::fs::read_to_string(out.join(MANIFEST)).unwrap();
