@@ -25,8 +25,9 @@ use urna_store::reader::EntryReader;
 
 use crate::audit::{SEED, copy_dir, counts_file, logged_sample, source_rows, urna_output};
 use crate::pg_cluster::{Cluster, free_addr, init_store, wait_signed};
+use crate::pg_publish::publish_pg;
 use crate::server::{Response, Server, get, post_note};
-use crate::{p, run, urna};
+use crate::{p, run};
 use urna_testkit::pg::PgServer;
 
 /// The notes of entries `[from, ..)` of a data directory.
@@ -61,22 +62,6 @@ fn same_answer(lite: &str, pg: &str, note: &[u8], log_key: &NoteVerifier) -> Res
         assert_eq!(answer(&l), answer(&g));
     }
     g
-}
-
-fn publish_pg(url: &str, definition: &Path, key: &Path, out: &Path) -> (Option<i32>, String) {
-    let o = urna()
-        .args(["publish", "--store", url, "--definition"])
-        .arg(definition)
-        .arg("--log-key")
-        .arg(key)
-        .arg("--out")
-        .arg(out)
-        .output()
-        .unwrap();
-    (
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr),
-    )
 }
 
 #[test]

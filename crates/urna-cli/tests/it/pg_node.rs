@@ -22,6 +22,7 @@ use urna_model::protocol::hex;
 use urna_sim::{SimConfig, Simulation};
 
 use crate::pg_cluster::{Cluster, free_addr, init_store, sim, wait_signed};
+use crate::pg_publish::publish_pg;
 use crate::server::{Response, Server, get, post_note, raw};
 use crate::{p, run, urna};
 use urna_testkit::pg::PgServer;
@@ -63,23 +64,6 @@ fn same_scan_answer(lite: &str, node: &str, path: &str, body: &[u8], status: u16
     assert_eq!(g.status, status, "PUT {path}: {:?}", answer(&g));
     assert_eq!(g.header("content-type"), l.header("content-type"));
     g
-}
-
-/// `urna publish --store URL …`: its exit code and its output.
-fn publish_pg(url: &str, definition: &Path, key: &Path, out: &Path) -> (Option<i32>, String) {
-    let o = urna()
-        .args(["publish", "--store", url, "--definition"])
-        .arg(definition)
-        .arg("--log-key")
-        .arg(key)
-        .arg("--out")
-        .arg(out)
-        .output()
-        .unwrap();
-    (
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr),
-    )
 }
 
 fn metrics(addr: SocketAddr) -> String {

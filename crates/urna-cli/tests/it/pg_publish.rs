@@ -33,7 +33,12 @@ fn files(generation: &Path) -> BTreeSet<String> {
 }
 
 /// `urna publish --store URL …`: its exit code and its output.
-fn publish_pg(url: &str, definition: &Path, key: &Path, out: &Path) -> (Option<i32>, String) {
+pub(crate) fn publish_pg(
+    url: &str,
+    definition: &Path,
+    key: &Path,
+    out: &Path,
+) -> (Option<i32>, String) {
     let o = urna()
         .args(["publish", "--store", url, "--definition"])
         .arg(definition)
