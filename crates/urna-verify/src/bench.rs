@@ -198,72 +198,65 @@ impl Chunk {
     /// its own, strictly, its key decompressed first (seconds, each).
     fn time(&self, threads: usize) -> (f64, f64, f64) {
         let per = self.texts.len().div_ceil(threads).max(1);
-        let (texts, sigs) = (&self.texts, &self.sigs);
-        let t = Instant::now();
-        std::thread::scope(|s| {
-            for ((t, g), k) in texts
-                .chunks(per)
-                .zip(sigs.chunks(per))
-                .zip(self.keys.chunks(per))
+        let plain = self.timed(per, &self.keys, |t, g, k| {
+            for ((t, g), k) in t
+                .chunks(REFERENCE_BATCH)
+                .zip(g.chunks(REFERENCE_BATCH))
+                .zip(k.chunks(REFERENCE_BATCH))
             {
-                s.spawn(move || {
-                    for ((t, g), k) in t
-                        .chunks(REFERENCE_BATCH)
-                        .zip(g.chunks(REFERENCE_BATCH))
-                        .zip(k.chunks(REFERENCE_BATCH))
-                    {
-                        let msgs: Vec<&[u8]> = t.iter().map(Vec::as_slice).collect();
-                        let sigs: Vec<&[u8]> = g.iter().map(Vec::as_slice).collect();
-                        let _ = verify_batch(&msgs, &sigs, k);
-                    }
-                });
+                let msgs: Vec<&[u8]> = t.iter().map(Vec::as_slice).collect();
+                let sigs: Vec<&[u8]> = g.iter().map(Vec::as_slice).collect();
+                let _ = verify_batch(&msgs, &sigs, k);
             }
         });
-        let plain = t.elapsed().as_secs_f64();
-        let t = Instant::now();
-        std::thread::scope(|s| {
-            for ((t, g), k) in texts
-                .chunks(per)
-                .zip(sigs.chunks(per))
-                .zip(self.raw_keys.chunks(per))
+        let decompress = self.timed(per, &self.raw_keys, |t, g, k| {
+            for ((t, g), k) in t
+                .chunks(REFERENCE_BATCH)
+                .zip(g.chunks(REFERENCE_BATCH))
+                .zip(k.chunks(REFERENCE_BATCH))
             {
-                s.spawn(move || {
-                    for ((t, g), k) in t
-                        .chunks(REFERENCE_BATCH)
-                        .zip(g.chunks(REFERENCE_BATCH))
-                        .zip(k.chunks(REFERENCE_BATCH))
-                    {
-                        let keys: Vec<_> = k
-                            .iter()
-                            .filter_map(|(name, bytes)| {
-                                NoteVerifier::from_public_key(name, bytes)
-                                    .ok()
-                                    .map(|v| v.verifying_key().to_owned())
-                            })
-                            .collect();
-                        let msgs: Vec<&[u8]> = t.iter().map(Vec::as_slice).collect();
-                        let sigs: Vec<&[u8]> = g.iter().map(Vec::as_slice).collect();
-                        let _ = verify_batch(&msgs, &sigs, &keys);
-                    }
-                });
-            }
-        });
-        let decompress = t.elapsed().as_secs_f64();
-        let t = Instant::now();
-        std::thread::scope(|s| {
-            for ((t, g), k) in texts
-                .chunks(per)
-                .zip(sigs.chunks(per))
-                .zip(self.raw_keys.chunks(per))
-            {
-                s.spawn(move || {
-                    t.iter().zip(g).zip(k).all(|((t, g), (name, bytes))| {
+                let keys: Vec<_> = k
+                    .iter()
+                    .filter_map(|(name, bytes)| {
                         NoteVerifier::from_public_key(name, bytes)
-                            .is_ok_and(|v| verify_raw(v.verifying_key(), t, g).is_ok())
+                            .ok()
+                            .map(|v| v.verifying_key().to_owned())
                     })
-                });
+                    .collect();
+                let msgs: Vec<&[u8]> = t.iter().map(Vec::as_slice).collect();
+                let sigs: Vec<&[u8]> = g.iter().map(Vec::as_slice).collect();
+                let _ = verify_batch(&msgs, &sigs, &keys);
             }
         });
-        (plain, decompress, t.elapsed().as_secs_f64())
+        let strict = self.timed(per, &self.raw_keys, |t, g, k| {
+            let _ = t.iter().zip(g).zip(k).all(|((t, g), (name, bytes))| {
+                NoteVerifier::from_public_key(name, bytes)
+                    .is_ok_and(|v| verify_raw(v.verifying_key(), t, g).is_ok())
+            });
+        });
+        (plain, decompress, strict)
+    }
+
+    /// Seconds `work` takes over the chunk split into parts of `per` entries, a thread each:
+    /// each part's texts, signatures and `keys`.
+    fn timed<K: Sync>(
+        &self,
+        per: usize,
+        keys: &[K],
+        work: impl Fn(&[Vec<u8>], &[Vec<u8>], &[K]) + Sync,
+    ) -> f64 {
+        let t = Instant::now();
+        std::thread::scope(|s| {
+            for ((t, g), k) in self
+                .texts
+                .chunks(per)
+                .zip(self.sigs.chunks(per))
+                .zip(keys.chunks(per))
+            {
+                let work = &work;
+                s.spawn(move || work(t, g, k));
+            }
+        });
+        t.elapsed().as_secs_f64()
     }
 }
