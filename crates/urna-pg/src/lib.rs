@@ -340,11 +340,7 @@ impl PgStore {
     /// # Errors
     /// [`PgError::Db`].
     pub fn entries(&mut self) -> Result<u64, PgError> {
-        let next: i64 = self
-            .client
-            .query_one("SELECT next_idx FROM intake_head", &[])?
-            .get(0);
-        Ok(from_sql(next))
+        next_index(&mut self.client)
     }
 
     /// The note of entry `index`, if stored.
@@ -733,11 +729,7 @@ impl PgReader {
     /// # Errors
     /// [`PgError::Db`].
     pub fn entries(&mut self) -> Result<u64, PgError> {
-        let next: i64 = self
-            .client
-            .query_one("SELECT next_idx FROM intake_head", &[])?
-            .get(0);
-        Ok(from_sql(next))
+        next_index(&mut self.client)
     }
 
     /// The notes of entries `[from, to)`, in order (committed ones).
@@ -902,4 +894,15 @@ fn hash32(table: &'static str, key: &str, bytes: &[u8]) -> Result<[u8; 32], PgEr
         stored: format!("a hash of {} bytes", bytes.len()),
         derived: "32 bytes".into(),
     })
+}
+
+/// Entries committed to the store (the next log index, row `intake_head`), sequenced or not.
+///
+/// # Errors
+/// [`PgError::Db`].
+pub(crate) fn next_index(client: &mut impl postgres::GenericClient) -> Result<u64, PgError> {
+    let next: i64 = client
+        .query_one("SELECT next_idx FROM intake_head", &[])?
+        .get(0);
+    Ok(from_sql(next))
 }

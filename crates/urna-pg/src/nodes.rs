@@ -110,9 +110,7 @@ pub fn cluster(client: &mut Client) -> Result<Cluster, PgError> {
                 .into(),
         ));
     };
-    let entries: i64 = client
-        .query_one("SELECT next_idx FROM intake_head", &[])?
-        .get(0);
+    let entries = crate::next_index(client)?;
     let s = client.query_one(
         "SELECT size, holder, epoch, \
          CASE WHEN isfinite(expires) \
@@ -154,7 +152,7 @@ pub fn cluster(client: &mut Client) -> Result<Cluster, PgError> {
     };
     Ok(Cluster {
         election,
-        entries: from_sql(entries),
+        entries,
         signed: from_sql(s.get(0)),
         holder: s.get(1),
         epoch: s.get(2),
