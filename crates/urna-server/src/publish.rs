@@ -356,6 +356,10 @@ pub fn pg_published(reader: &mut urna_pg::PgReader) -> Result<Option<Vec<u8>>, P
     Ok(pg_published_under(reader)?.map(|(note, _)| note))
 }
 
+/// A published checkpoint and the witness policy whose quorum cosigned it (`None`: no policy,
+/// the sequencer's own checkpoint).
+pub type CosignedUnder = (Vec<u8>, Option<WitnessPolicy>);
+
 /// [`pg_published`] with the policy whose quorum cosigned the note (`None`: no policy, the
 /// sequencer's own checkpoint), read together: what a bundle's `v1/keys.json` names beside it.
 ///
@@ -363,7 +367,7 @@ pub fn pg_published(reader: &mut urna_pg::PgReader) -> Result<Option<Vec<u8>>, P
 /// As [`pg_published`].
 pub fn pg_published_under(
     reader: &mut urna_pg::PgReader,
-) -> Result<Option<(Vec<u8>, Option<WitnessPolicy>)>, PublishError> {
+) -> Result<Option<CosignedUnder>, PublishError> {
     let Some(under) = reader.published_under()? else {
         // Nothing cosigned yet, or no policy: the sequencer's checkpoint then.
         return Ok(reader.published_checkpoint()?.map(|note| (note, None)));

@@ -175,7 +175,7 @@ fn a_policy_change_waits_for_the_round_in_flight_and_keeps_the_note_it_published
     let asking = Arc::new(Barrier::new(2));
     let answer = Arc::new(Barrier::new(2));
     let in_round = {
-        let (url, signer, a, note) = (url.clone(), signer.clone(), a.clone(), note.clone());
+        let (url, signer, a, note) = (url.clone(), signer, a.clone(), note.clone());
         let (asking, answer) = (Arc::clone(&asking), Arc::clone(&answer));
         std::thread::spawn(move || {
             let mut client = urna_pg::connect(&url).unwrap();
@@ -197,7 +197,7 @@ fn a_policy_change_waits_for_the_round_in_flight_and_keeps_the_note_it_published
     };
     asking.wait();
     let change = {
-        let (url, b) = (url.clone(), b.clone());
+        let url = url.clone();
         std::thread::spawn(move || {
             witnesses::change_policy(&mut urna_pg::connect(&url).unwrap(), &b).unwrap()
         })
