@@ -63,7 +63,7 @@ fn pg_a_witness_re_keyed_on_a_live_cluster_never_lets_its_old_key_count_and_inta
     let url = pg.database("policy");
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let src = sim(d, "500", &[]);
+    let src = sim(d, "2000", &[]);
     let definition = src.join("election.toml");
     let key = d.join("log.key");
 
