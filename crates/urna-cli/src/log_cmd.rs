@@ -54,6 +54,21 @@ pub(crate) enum LogCommand {
         #[arg(long, value_name = "FILE")]
         log_key: Option<std::path::PathBuf>,
     },
+    /// Change the witness policy of a PostgreSQL store while its nodes run (add, remove or
+    /// re-key a witness, change the quorum): FILE is checked as `urna init --witnesses` checks
+    /// it, stored between two publication rounds, and what changed is printed. The checkpoint
+    /// published now stays published, checked against the policy that cosigned it, until the
+    /// nodes' next round publishes one the new policy's quorum cosigned. With a data
+    /// directory, edit DIR/witnesses.toml instead (read again at each round).
+    Witnesses {
+        /// The PostgreSQL store (`postgres://…`).
+        #[arg(long, value_name = "URL")]
+        store: String,
+        /// The new policy (the witnesses.toml format; a relative `ca_cert` is resolved against
+        /// the file's directory, and every node must have that file there).
+        #[arg(long, value_name = "FILE")]
+        witnesses: std::path::PathBuf,
+    },
     /// Generate a new log key (named after the log's origin, as `urna init` makes it) into a
     /// new file (mode 0600), for `urna log rotate`; prints its verifier key.
     NewKey {
@@ -194,6 +209,9 @@ pub(crate) fn run(cmd: LogCommand) -> Result<ExitCode> {
             if matches!(outcome, publish::Published::Lagging { .. }) {
                 return Ok(ExitCode::from(1));
             }
+        }
+        LogCommand::Witnesses { store, witnesses } => {
+            return change_pg_witnesses(&store, &witnesses);
         }
         LogCommand::Consistency { data, old_size } => {
             let store = Reading::open(&data)?;
@@ -392,4 +410,130 @@ fn published(store: &Reading) -> Result<(Vec<u8>, urna_tlog::Checkpoint)> {
             .context("the published checkpoint does not verify with the log key")?,
     };
     Ok((note, cp))
+}
+
+/// `urna log witnesses --store URL --witnesses FILE`: checks FILE fully, then replaces the
+/// store's policy ([`urna_pg::witnesses::change_policy`]) and prints what changed.
+fn change_pg_witnesses(url: &str, file: &Path) -> Result<ExitCode> {
+    if !crate::pg_cmd::is_url(url) {
+        bail!(
+            "--store {url:?}: not a PostgreSQL URL (a data directory's policy is DIR/witnesses.toml: edit it in place)"
+        );
+    }
+    // Checked before the database is touched: a bad field changes nothing.
+    let new = publish::read_policy_file(file).context("--witnesses")?;
+    let parsed_new = urna_server::WitnessPolicy::from_toml(&new.toml)?;
+    let mut client = urna_pg::connect(url).context("--store: connecting to PostgreSQL")?;
+    let Some(current) = urna_pg::witnesses::policy(&mut client).context("--store")? else {
+        bail!(
+            "--store: this store has no witness policy (it publishes the sequencer's own checkpoints); a policy is given at init (`urna init --store … --witnesses FILE`)"
+        );
+    };
+    if current == new {
+        out!(
+            "the policy in force is the same as {}: nothing changed",
+            file.display()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let old = urna_pg::witnesses::change_policy(&mut client, &new).context("--store")?;
+    let parsed_old = urna_server::WitnessPolicy::from_toml(&old.toml).map_err(|e| {
+        anyhow::anyhow!("PostgreSQL table `witness_policy` (the policy replaced): {e}")
+    })?;
+    out!(
+        "witness policy changed: {} of {} witnesses ({})",
+        parsed_new.quorum,
+        parsed_new.witnesses.len(),
+        names(&parsed_new)
+    );
+    for line in policy_changes(
+        &parsed_old,
+        old.ca_cert.as_deref(),
+        &parsed_new,
+        new.ca_cert.as_deref(),
+    ) {
+        out!("  {line}");
+    }
+    out!(
+        "the checkpoint published now stays published under the policy before until the nodes' next round publishes one this policy's quorum cosigned (`urna status --store` shows it)"
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn names(p: &urna_server::WitnessPolicy) -> String {
+    p.witnesses
+        .iter()
+        .map(|w| w.name.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// What changed from `old` to `new`, one line each: the quorum, witnesses added and removed,
+/// and for a witness in both (by name) its key, URL and pins; the CA file.
+fn policy_changes(
+    old: &urna_server::WitnessPolicy,
+    old_ca: Option<&str>,
+    new: &urna_server::WitnessPolicy,
+    new_ca: Option<&str>,
+) -> Vec<String> {
+    let mut lines = Vec::new();
+    if old.quorum != new.quorum {
+        lines.push(format!("quorum: {} -> {}", old.quorum, new.quorum));
+    }
+    let by_name = |p: &urna_server::WitnessPolicy, name: &str| {
+        p.witnesses.iter().find(|w| w.name == name).cloned()
+    };
+    for w in &old.witnesses {
+        match by_name(new, &w.name) {
+            None => lines.push(format!("removed witness {} ({})", w.name, w.url)),
+            Some(n) => {
+                if n.verifier != w.verifier {
+                    lines.push(format!(
+                        "re-keyed witness {}: {} -> {} (its cosignatures by the old key no longer count)",
+                        w.name,
+                        w.verifier.to_vkey(),
+                        n.verifier.to_vkey()
+                    ));
+                }
+                if n.url != w.url {
+                    lines.push(format!("witness {}: url {} -> {}", w.name, w.url, n.url));
+                }
+                if n.pins != w.pins {
+                    let pins = |p: &[urna_server::pin::SpkiPin]| {
+                        p.iter()
+                            .map(ToString::to_string)
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    };
+                    lines.push(format!(
+                        "witness {}: pins [{}] -> [{}]",
+                        w.name,
+                        pins(&w.pins),
+                        pins(&n.pins)
+                    ));
+                }
+            }
+        }
+    }
+    for w in &new.witnesses {
+        if by_name(old, &w.name).is_none() {
+            lines.push(format!(
+                "added witness {} ({}, key {})",
+                w.name,
+                w.url,
+                w.verifier.to_vkey()
+            ));
+        }
+    }
+    if old_ca != new_ca {
+        lines.push(format!(
+            "ca_cert: {} -> {}",
+            old_ca.unwrap_or("(Mozilla's roots)"),
+            new_ca.unwrap_or("(Mozilla's roots)")
+        ));
+    }
+    if lines.is_empty() {
+        lines.push("the same witnesses, keys and quorum (the file's text differs)".into());
+    }
+    lines
 }

@@ -185,5 +185,33 @@ pub(crate) fn status(url: &str) -> Result<ExitCode> {
             n.up_s
         );
     }
+    // The witness policy in force: the quorum, each witness's name, key and URL, and whether
+    // the published checkpoint is still the one cosigned under the policy before the last
+    // change (`urna log witnesses --store`).
+    let Some(stored) = urna_pg::witnesses::policy(&mut client).context("--store")? else {
+        return Ok(ExitCode::SUCCESS);
+    };
+    let policy = urna_server::WitnessPolicy::from_toml(&stored.toml)
+        .map_err(|e| anyhow::anyhow!("PostgreSQL table `witness_policy`: {e}"))?;
+    out!(
+        "witnesses:  {} of {} cosign each published checkpoint{}",
+        policy.quorum,
+        policy.witnesses.len(),
+        stored
+            .ca_cert
+            .as_deref()
+            .map(|ca| format!(" (CA file {ca})"))
+            .unwrap_or_default()
+    );
+    for w in &policy.witnesses {
+        out!("  {:<16} {}  {}", w.name, w.verifier.to_vkey(), w.url);
+    }
+    if let Some(under) = urna_pg::witnesses::published_under(&mut client).context("--store")?
+        && !under.current
+    {
+        out!(
+            "  the published checkpoint was cosigned under the policy before the last change; the next round under this one replaces it"
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }

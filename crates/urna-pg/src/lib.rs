@@ -25,7 +25,10 @@
 //!   checkpoint, in the database so that every node agrees and a new sequencer goes on where
 //!   the last stopped; a publication round ([`witnesses::publish_round`]) under the
 //!   `published` row's lock, with consistency proofs from table `tiles`. The HTTP side (the
-//!   SQLite path's `collect_cosignatures`) is `urna_server::publish::publish_pg`'s.
+//!   SQLite path's `collect_cosignatures`) is `urna_server::publish::publish_pg`'s. The
+//!   policy is changed on a live cluster with [`witnesses::change_policy`] (`urna log
+//!   witnesses --store …`): the checkpoint published then is kept and checked against the
+//!   policy that cosigned it until a round under the new one replaces it.
 //! - **Reads for the bundle** ([`PgReader`]): the entries in order ([`PgReader::notes`]), the
 //!   tiles and the published checkpoint ([`PgReader::published_checkpoint`]: the cosigned one
 //!   with a witness policy, else the sequencer's), which `urna_server::pg_bundle` hands to the
@@ -57,8 +60,6 @@
 //!
 //! - **Audits** ([`audit`]): `urna/audit/v1` notes taken with the SQLite store's rule and code
 //!   ([`PgStore::append_audit`]), the whole trail replayed at [`PgStore::open`].
-//!
-//! Out of scope (for now): changing the witness policy after init.
 
 pub mod audit;
 mod engine;
@@ -91,15 +92,16 @@ pub use sequencer::PgSequencer;
 const WITHOUT_POLICY: &str = "table `published` holds a cosigned checkpoint but table `witness_policy` is empty: the policy was removed outside urna";
 
 /// Schema version written in `meta`; bumped by append-only migrations.
-const SCHEMA_VERSION: &str = "5";
+const SCHEMA_VERSION: &str = "6";
 
 /// The migrations, in order: migration `i` takes schema `i` to schema `i + 1`.
-const MIGRATIONS: [&str; 5] = [
+const MIGRATIONS: [&str; 6] = [
     include_str!("../migrations/0001_entries.sql"),
     include_str!("../migrations/0002_nodes.sql"),
     include_str!("../migrations/0003_witnesses.sql"),
     include_str!("../migrations/0004_revocations.sql"),
     include_str!("../migrations/0005_scans.sql"),
+    include_str!("../migrations/0006_witness_policy_change.sql"),
 ];
 
 /// Why an operation on the PostgreSQL store failed.
@@ -700,6 +702,14 @@ impl PgReader {
     /// [`PgError::Db`].
     pub fn witness_policy(&mut self) -> Result<Option<witnesses::StoredPolicy>, PgError> {
         witnesses::policy(&mut self.client)
+    }
+
+    /// The published checkpoint with the policy that cosigned it ([`witnesses::published_under`]).
+    ///
+    /// # Errors
+    /// [`PgError::Db`]; [`PgError::Setup`] if the policy was removed outside urna.
+    pub fn published_under(&mut self) -> Result<Option<witnesses::PublishedUnder>, PgError> {
+        witnesses::published_under(&mut self.client)
     }
 
     /// A tile by its C2SP tlog-tiles path, if written.

@@ -30,8 +30,9 @@ pub struct StoredPolicy {
     pub ca_cert: Option<String>,
 }
 
-/// Sets the witness policy (replacing one set before). The caller checks the text first; the
-/// database keeps it as given.
+/// Sets the witness policy at init (replacing one set before, with no record of it: for a
+/// store that has published nothing under it). The caller checks the text first; the database
+/// keeps it as given. A live store's policy is changed with [`change_policy`].
 ///
 /// # Errors
 /// [`PgError::Db`].
@@ -55,6 +56,110 @@ pub fn policy(client: &mut impl GenericClient) -> Result<Option<StoredPolicy>, P
             toml: r.get(0),
             ca_cert: r.get(1),
         }))
+}
+
+/// Replaces the witness policy of a live store (`urna log witnesses --store …`) with `new`,
+/// in one transaction under the `published` row's lock, so that it falls between two
+/// publication rounds and none in flight publishes under the policy it replaces; returns the
+/// policy it replaced. The checkpoint published at that moment stays published, checked
+/// against the policy that cosigned it, which is kept beside the new one
+/// ([`published_under`]); the next round under `new` replaces it. A second change before that
+/// round keeps the first one's record: the published note is still the one that policy
+/// cosigned. The caller checks the text first.
+///
+/// # Errors
+/// [`PgError::Setup`] if the store has no policy (it publishes the sequencer's own
+/// checkpoints: a policy is given at init); [`PgError::Db`].
+pub fn change_policy(client: &mut Client, new: &StoredPolicy) -> Result<StoredPolicy, PgError> {
+    let mut tx = client.transaction()?;
+    let published: Option<Vec<u8>> = tx
+        .query_one("SELECT checkpoint FROM published FOR UPDATE", &[])?
+        .get(0);
+    let Some(row) = tx.query_opt(
+        "SELECT policy, ca_cert, previous_checkpoint FROM witness_policy FOR UPDATE",
+        &[],
+    )?
+    else {
+        return Err(PgError::Setup(
+            "table `witness_policy` is empty: this store publishes the sequencer's own checkpoints, and a witness policy is given at init (`urna init --store … --witnesses FILE`)".into(),
+        ));
+    };
+    let old = StoredPolicy {
+        toml: row.get(0),
+        ca_cert: row.get(1),
+    };
+    let previous: Option<Vec<u8>> = row.get(2);
+    if published.is_some() && published != previous {
+        tx.execute(
+            "UPDATE witness_policy SET previous_policy = policy, previous_ca_cert = ca_cert, \
+             previous_checkpoint = $1",
+            &[&published],
+        )?;
+    }
+    tx.execute(
+        "UPDATE witness_policy SET policy = $1, ca_cert = $2",
+        &[&new.toml, &new.ca_cert],
+    )?;
+    tx.commit()?;
+    Ok(old)
+}
+
+/// The published checkpoint with the policy to check it against, read in one statement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublishedUnder {
+    /// The published note.
+    pub checkpoint: Vec<u8>,
+    /// The policy that cosigned it: the one in force, or, for the note published when the
+    /// policy was last changed and not yet replaced, the one before.
+    pub policy: StoredPolicy,
+    /// Whether `policy` is the one in force.
+    pub current: bool,
+}
+
+/// The published checkpoint and the policy it must be cosigned under ([`change_policy`]):
+/// the policy in force, unless the note is exactly the one published when the policy was last
+/// changed, which the policy before it cosigned. `None` if nothing is published.
+///
+/// # Errors
+/// [`PgError::Setup`] if a checkpoint is published but no policy is set (the policy was
+/// removed outside urna); [`PgError::Db`].
+pub fn published_under(client: &mut impl GenericClient) -> Result<Option<PublishedUnder>, PgError> {
+    let row = client.query_one(
+        "SELECT p.checkpoint, w.policy, w.ca_cert, w.previous_policy, w.previous_ca_cert, \
+         w.previous_checkpoint IS NOT NULL AND w.previous_checkpoint = p.checkpoint \
+         FROM published p LEFT JOIN witness_policy w ON true",
+        &[],
+    )?;
+    let Some(checkpoint) = row.get::<_, Option<Vec<u8>>>(0) else {
+        return Ok(None);
+    };
+    let Some(toml) = row.get::<_, Option<String>>(1) else {
+        return Err(PgError::Setup(
+            "table `published` holds a cosigned checkpoint but table `witness_policy` is empty: the policy was removed outside urna".into(),
+        ));
+    };
+    let previous: Option<bool> = row.get(5);
+    let (policy, current) = match (previous == Some(true), row.get::<_, Option<String>>(3)) {
+        (true, Some(toml)) => (
+            StoredPolicy {
+                toml,
+                ca_cert: row.get(4),
+            },
+            false,
+        ),
+        _ => (
+            StoredPolicy {
+                toml,
+                ca_cert: row.get(2),
+            },
+            true,
+        ),
+    };
+    Ok(Some(PublishedUnder {
+        checkpoint,
+        policy,
+        current,
+    }))
 }
 
 /// The published checkpoint (cosigned by a quorum), if one was published.
@@ -128,6 +233,9 @@ pub enum Round {
         /// Whether it was published.
         published: bool,
     },
+    /// The policy in the database is no longer the one the caller read
+    /// ([`publish_round_under`]): it was changed in between, and nobody was asked.
+    PolicyChanged,
 }
 
 /// What the caller's cosigning gets: the latest signed checkpoint, each witness's last size
@@ -157,11 +265,33 @@ pub fn publish_round(
     quorum_met: &dyn Fn(&[u8]) -> bool,
     cosign: Box<Cosign<'_>>,
 ) -> Result<Round, PgError> {
+    publish_round_under(client, origin, verifier, None, quorum_met, cosign)
+}
+
+/// [`publish_round`] for a caller that read the policy first (`under`) and cosigns and checks
+/// with it: once the `published` row is locked the policy is read again, and if it is no
+/// longer `under` ([`change_policy`] committed in between) the round asks nobody and returns
+/// [`Round::PolicyChanged`], so no note cosigned under a replaced policy is ever published.
+///
+/// # Errors
+/// As [`publish_round`].
+pub fn publish_round_under(
+    client: &mut Client,
+    origin: &str,
+    verifier: &NoteVerifier,
+    under: Option<&StoredPolicy>,
+    quorum_met: &dyn Fn(&[u8]) -> bool,
+    cosign: Box<Cosign<'_>>,
+) -> Result<Round, PgError> {
     let mut tx = client.transaction()?;
-    if policy(&mut tx)?.is_none() {
-        return Ok(Round::NoPolicy);
-    }
+    // The lock first, then the policy: a change waits for this round, or this round sees it.
     let row = tx.query_one("SELECT size, checkpoint FROM published FOR UPDATE", &[])?;
+    let Some(in_force) = policy(&mut tx)? else {
+        return Ok(Round::NoPolicy);
+    };
+    if under.is_some_and(|u| *u != in_force) {
+        return Ok(Round::PolicyChanged);
+    }
     // The size is the published note's, checked; a size without a note was written outside
     // urna, and trusting it would stop every later round as "up to date".
     let (published_size, cosigned_by_quorum) = match row.get::<_, Option<Vec<u8>>>(1) {
@@ -224,6 +354,13 @@ pub fn publish_round(
             tx.execute(
                 "UPDATE published SET size = $1, checkpoint = $2",
                 &[&to_sql(size), &note],
+            )?;
+            // The note published under the policy before a change is replaced: nothing is
+            // checked against that policy any more.
+            tx.execute(
+                "UPDATE witness_policy SET previous_policy = NULL, previous_ca_cert = NULL, \
+                 previous_checkpoint = NULL",
+                &[],
             )?;
             true
         }

@@ -14,7 +14,10 @@
 //!   signature checked with the log key each time it is read. With a witness policy (`urna init
 //!   --store … --witnesses FILE`) that is the latest checkpoint a quorum of the witnesses
 //!   cosigned (table `published`, [`crate::publish::publish_pg`]), and `v1/keys.json` names the
-//!   policy's witnesses and quorum, so `urna verify` checks the cosignatures; without one it is
+//!   policy's witnesses and quorum, so `urna verify` checks the cosignatures (the policy that
+//!   cosigned that checkpoint, read with it: after `urna log witnesses --store` changed the
+//!   policy, the checkpoint published before keeps its own until the next round replaces
+//!   it); without one it is
 //!   the sequencer's own (table `sequencer`), with the log's signature alone (quorum 0).
 //! - **Entries** and **tiles** are read from tables `entries` and `tiles`; the writer checks
 //!   both against the checkpoint's root, as it does for a data directory. Tiles are written into
@@ -44,6 +47,10 @@ pub struct PgSource {
     definition: PathBuf,
     origin: String,
     verifier: NoteVerifier,
+    /// The policy that cosigned the checkpoint [`BundleSource::published_checkpoint`] last
+    /// returned, read with it: what `v1/keys.json` of that generation names, even if the
+    /// policy changed since.
+    cosigned_under: Mutex<Option<Option<crate::WitnessPolicy>>>,
 }
 
 impl std::fmt::Debug for PgSource {
@@ -91,6 +98,7 @@ impl PgSource {
             definition: definition.to_owned(),
             origin: verifier.name().to_owned(),
             verifier: verifier.clone(),
+            cosigned_under: Mutex::new(None),
         })
     }
 
@@ -139,9 +147,10 @@ impl BundleSource for PgSource {
     }
 
     fn published_checkpoint(&self) -> Result<Option<Vec<u8>>, BundleError> {
-        // With a witness policy, cosigned by its quorum ([`crate::publish::pg_published`]).
-        let Some(note) = self
-            .with_reader(crate::publish::pg_published)
+        // With a witness policy, cosigned by its quorum ([`crate::publish::pg_published`]),
+        // and that policy kept for `witness_policy`.
+        let Some((note, policy)) = self
+            .with_reader(crate::publish::pg_published_under)
             .map_err(|e| BundleError::Checkpoint {
                 location: CHECKPOINT_LOCATION.to_owned(),
                 reason: e.to_string(),
@@ -149,6 +158,10 @@ impl BundleSource for PgSource {
         else {
             return Ok(None);
         };
+        *self
+            .cosigned_under
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(policy);
         urna_tlog::checkpoint::open(&note, &self.origin, &self.verifier).map_err(|e| {
             BundleError::Checkpoint {
                 location: CHECKPOINT_LOCATION.to_owned(),
@@ -176,6 +189,15 @@ impl BundleSource for PgSource {
     }
 
     fn witness_policy(&self) -> Result<Option<crate::WitnessPolicy>, BundleError> {
-        Ok(self.with_reader(crate::publish::pg_policy)?)
+        // The policy of the checkpoint last read; the one in force before any was read.
+        let read = self
+            .cosigned_under
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        match read {
+            Some(policy) => Ok(policy),
+            None => Ok(self.with_reader(crate::publish::pg_policy)?),
+        }
     }
 }

@@ -339,23 +339,61 @@ pub fn quorum_missing(policy: &WitnessPolicy, checkpoint: &[u8]) -> Option<Strin
 
 /// The checkpoint a PostgreSQL store publishes ([`urna_pg::PgReader::published_checkpoint`]),
 /// checked against its witness policy: with one, table `published` is only ever written with
-/// a note its quorum cosigned (the policy is set at init, before anything is published), so
-/// anything else there was written outside urna and no witness saw it. What `GET /checkpoint`
-/// of a node and the bundle (`urna publish --store`) give.
+/// a note its quorum cosigned, so anything else there was written outside urna and no witness
+/// saw it. What `GET /checkpoint` of a node and the bundle (`urna publish --store`) give.
+///
+/// The policy it is checked against is the one that cosigned it
+/// ([`urna_pg::witnesses::published_under`]): the policy in force, except for the note
+/// published when the policy was last changed (`urna log witnesses --store`), which stays
+/// published under the policy before until a round under the new one replaces it, as a data
+/// directory's `log/checkpoint` stays when its `witnesses.toml` is edited. Any other note is
+/// checked against the policy in force, so one cosigned by a witness's replaced key is refused.
 ///
 /// # Errors
 /// [`PublishError::Pg`], [`PublishError::Policy`] for an invalid stored policy,
 /// [`PublishError::Uncosigned`].
 pub fn pg_published(reader: &mut urna_pg::PgReader) -> Result<Option<Vec<u8>>, PublishError> {
-    let Some(note) = reader.published_checkpoint()? else {
-        return Ok(None);
+    Ok(pg_published_under(reader)?.map(|(note, _)| note))
+}
+
+/// A published checkpoint and the witness policy whose quorum cosigned it (`None`: no policy,
+/// the sequencer's own checkpoint).
+pub type CosignedUnder = (Vec<u8>, Option<WitnessPolicy>);
+
+/// [`pg_published`] with the policy whose quorum cosigned the note (`None`: no policy, the
+/// sequencer's own checkpoint), read together: what a bundle's `v1/keys.json` names beside it.
+///
+/// # Errors
+/// As [`pg_published`].
+pub fn pg_published_under(
+    reader: &mut urna_pg::PgReader,
+) -> Result<Option<CosignedUnder>, PublishError> {
+    let Some(under) = reader.published_under()? else {
+        // Nothing cosigned yet, or no policy: the sequencer's checkpoint then.
+        return Ok(reader.published_checkpoint()?.map(|note| (note, None)));
     };
-    if let Some(policy) = pg_policy(reader)?
-        && let Some(why) = quorum_missing(&policy, &note)
-    {
-        return Err(PublishError::Uncosigned(why));
+    let policy =
+        parse_stored(&under.policy.toml, under.policy.ca_cert.as_deref()).map_err(|source| {
+            PublishError::Policy {
+                path: if under.current {
+                    "PostgreSQL table `witness_policy`".into()
+                } else {
+                    "PostgreSQL table `witness_policy`, column `previous_policy`".into()
+                },
+                source,
+            }
+        })?;
+    if let Some(why) = quorum_missing(&policy, &under.checkpoint) {
+        let whose = if under.current {
+            "in force"
+        } else {
+            "before the last change (the one this note was published under)"
+        };
+        return Err(PublishError::Uncosigned(format!(
+            "{why} (the policy {whose})"
+        )));
     }
-    Ok(Some(note))
+    Ok(Some((under.checkpoint, Some(policy))))
 }
 
 /// Asks the witnesses of a PostgreSQL store's policy to cosign the latest checkpoint its
@@ -369,8 +407,28 @@ pub fn publish_pg(
     client: &mut postgres::Client,
     verifier: &urna_model::note::NoteVerifier,
 ) -> Result<Published, PublishError> {
+    // A policy changed between the read and the round's lock: read it again (a change is rare,
+    // so two in a row are rarer still; a third answers "up to date" and the next round goes on).
+    for _ in 0..3 {
+        if let Some(done) = publish_pg_once(client, verifier)? {
+            return Ok(done);
+        }
+    }
+    let size = urna_pg::witnesses::published(client)?
+        .as_deref()
+        .and_then(log::checkpoint_size)
+        .unwrap_or(0);
+    Ok(Published::UpToDate(size))
+}
+
+/// One round of [`publish_pg`] under the policy read now; `None` if it changed before the
+/// round's lock.
+fn publish_pg_once(
+    client: &mut postgres::Client,
+    verifier: &urna_model::note::NoteVerifier,
+) -> Result<Option<Published>, PublishError> {
     let Some(stored) = urna_pg::witnesses::policy(client)? else {
-        return Ok(Published::NoWitnesses);
+        return Ok(Some(Published::NoWitnesses));
     };
     let policy = parse_stored(&stored.toml, stored.ca_cert.as_deref()).map_err(|source| {
         PublishError::Policy {
@@ -379,10 +437,11 @@ pub fn publish_pg(
         }
     })?;
     let mut report = None;
-    let round = urna_pg::witnesses::publish_round(
+    let round = urna_pg::witnesses::publish_round_under(
         client,
         verifier.name(),
         verifier,
+        Some(&stored),
         &|note: &[u8]| quorum_missing(&policy, note).is_none(),
         Box::new(
             |latest: &[u8],
@@ -402,7 +461,8 @@ pub fn publish_pg(
         ),
     )?;
     use urna_pg::witnesses::Round;
-    Ok(match (round, report) {
+    Ok(Some(match (round, report) {
+        (Round::PolicyChanged, _) => return Ok(None),
         (Round::NoPolicy, _) => Published::NoWitnesses,
         (Round::NothingSigned, _) => Published::UpToDate(0),
         (Round::UpToDate(size), _) => Published::UpToDate(size),
@@ -423,5 +483,5 @@ pub fn publish_pg(
                 }
             }
         }
-    })
+    }))
 }

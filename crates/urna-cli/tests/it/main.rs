@@ -29,6 +29,7 @@ mod openapi;
 mod pg_audit;
 mod pg_cluster;
 mod pg_node;
+mod pg_policy;
 mod pg_publish;
 mod pg_revocations;
 mod pg_serve_bundle;

@@ -223,7 +223,12 @@ pub(crate) fn wait_signed(
 
 /// One HTTP/1.1 request on a new connection; `None` if the node is unreachable or the
 /// connection breaks (a killed node), so the caller tries again.
-fn http(addr: SocketAddr, method: &str, path: &str, body: &[u8]) -> Option<(u16, Vec<u8>)> {
+pub(crate) fn http(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    body: &[u8],
+) -> Option<(u16, Vec<u8>)> {
     let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(20))).ok()?;
     let head = format!(
@@ -242,7 +247,7 @@ fn http(addr: SocketAddr, method: &str, path: &str, body: &[u8]) -> Option<(u16,
 
 /// A receipt a client holds: the note it sent and the index and entry hash the log signed.
 #[derive(Debug, Clone)]
-struct Held {
+pub(crate) struct Held {
     note: Vec<u8>,
     index: u64,
     entry: [u8; 32],
@@ -250,7 +255,7 @@ struct Held {
 
 /// Sends `note` to the nodes in turn until one answers with a receipt (checked against the
 /// log key) or a refusal; transport failures and `5xx` are retried.
-fn submit(
+pub(crate) fn submit(
     addrs: &[SocketAddr],
     start: usize,
     note: &[u8],
@@ -329,7 +334,7 @@ impl TileSource for HttpTiles {
     }
 }
 
-fn notes(pack: &Path) -> Vec<Vec<u8>> {
+pub(crate) fn notes(pack: &Path) -> Vec<Vec<u8>> {
     PackReader::new(std::fs::File::open(pack).unwrap())
         .map(Result::unwrap)
         .collect()

@@ -37,7 +37,7 @@ use crate::{p, run, urna};
 use urna_testkit::pg::PgServer;
 
 /// Runs `urna` and returns its exit code and its output.
-fn output(args: &[&str]) -> (Option<i32>, String) {
+pub(crate) fn output(args: &[&str]) -> (Option<i32>, String) {
     let o = urna().args(args).output().unwrap();
     (
         o.status.code(),
@@ -57,7 +57,7 @@ fn part(src: &Path, out: &Path, lo: usize, hi: usize) -> String {
 }
 
 /// The published checkpoint in the database, and its size.
-fn published(url: &str) -> Option<(Vec<u8>, u64)> {
+pub(crate) fn published(url: &str) -> Option<(Vec<u8>, u64)> {
     let mut c = urna_pg::connect(url).unwrap();
     let note = urna_pg::witnesses::published(&mut c).unwrap()?;
     let size = urna_store::log::checkpoint_size(&note).unwrap();

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::panic)]
 
 mod conformance;
+mod witness_policy;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -723,7 +724,7 @@ fn a_schema_1_store_is_migrated_at_open_and_the_nodes_table_shows_heartbeats() {
         .query_one("SELECT value FROM meta WHERE key = 'schema'", &[])
         .unwrap()
         .get(0);
-    assert_eq!(schema, "5");
+    assert_eq!(schema, "6");
 
     // Heartbeats, and the sequencer as the cluster view shows it.
     let c = urna_pg::nodes::cluster(&mut admin).unwrap();
