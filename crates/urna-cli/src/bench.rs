@@ -24,15 +24,41 @@ const BENCH_MARKS: u32 = 5;
 /// The key of a preference line (one per list), counted in the open-list pack.
 const PREFERENCE_KEY: &[u8] = b"preferences: ";
 
+/// A benchmark's work directory: the one given, created and made absolute (nginx and the
+/// server are started from elsewhere and resolve relative paths against their own
+/// configuration), or a temporary one, removed when this is dropped.
+pub(crate) struct WorkDir {
+    path: std::path::PathBuf,
+    _tmp: Option<tempfile::TempDir>,
+}
+
+impl WorkDir {
+    pub(crate) fn new(dir: Option<&Path>) -> Result<Self> {
+        use anyhow::Context as _;
+        Ok(match dir {
+            Some(d) => {
+                std::fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
+                let path = std::fs::canonicalize(d).with_context(|| d.display().to_string())?;
+                Self { path, _tmp: None }
+            }
+            None => {
+                let tmp = tempfile::tempdir()?;
+                Self {
+                    path: tmp.path().to_owned(),
+                    _tmp: Some(tmp),
+                }
+            }
+        })
+    }
+
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
 pub(crate) fn ingest(stations: u32, dir: Option<&Path>, candidates: u32) -> Result<ExitCode> {
-    let tmp;
-    let dir = match dir {
-        Some(d) => d.to_owned(),
-        None => {
-            tmp = tempfile::tempdir()?;
-            tmp.path().to_owned()
-        }
-    };
+    let work = WorkDir::new(dir)?;
+    let dir = work.path();
     let threads = std::thread::available_parallelism().map_or(2, usize::from);
     out!(
         "urna bench ingest: {stations} stations, {threads} cores, work dir {}",

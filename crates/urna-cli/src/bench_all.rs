@@ -137,17 +137,8 @@ fn mb(bytes: u64) -> String {
 }
 
 pub(crate) fn run(args: &BenchAllArgs) -> Result<ExitCode> {
-    let tmp;
-    let dir = match &args.dir {
-        Some(d) => {
-            std::fs::create_dir_all(d)?;
-            d.clone()
-        }
-        None => {
-            tmp = tempfile::tempdir()?;
-            tmp.path().to_owned()
-        }
-    };
+    let work = crate::bench::WorkDir::new(args.dir.as_deref())?;
+    let dir = work.path();
     let n = args.stations.to_string();
     let src = dir.join("sim");
     let data = dir.join("data");

@@ -165,14 +165,8 @@ pub(crate) fn run(args: &BenchDeskArgs) -> Result<ExitCode> {
     if args.typists < 2 {
         bail!("--typists: at least 2 (every protocol is keyed by two different typists)");
     }
-    let tmp;
-    let dir = match &args.dir {
-        Some(d) => d.clone(),
-        None => {
-            tmp = tempfile::tempdir()?;
-            tmp.path().to_owned()
-        }
-    };
+    let work = crate::bench::WorkDir::new(args.dir.as_deref())?;
+    let dir = work.path();
     let sim = Simulation::new(SimConfig {
         stations: args.stations,
         error_rate_per_10k: 0,

@@ -18,14 +18,8 @@ use urna_store::{IngestOptions, Store, SystemClock};
 const BATCH: usize = 2_000;
 
 pub(crate) fn ingest(url: &str, stations: u32, dir: Option<&Path>) -> Result<ExitCode> {
-    let tmp;
-    let dir = match dir {
-        Some(d) => d.to_owned(),
-        None => {
-            tmp = tempfile::tempdir()?;
-            tmp.path().to_owned()
-        }
-    };
+    let work = crate::bench::WorkDir::new(dir)?;
+    let dir = work.path();
     let threads = std::thread::available_parallelism().map_or(2, usize::from);
     out!(
         "urna bench ingest --store postgres: {stations} stations, {threads} cores, work dir {}",

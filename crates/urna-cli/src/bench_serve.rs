@@ -102,17 +102,8 @@ pub(crate) fn run(args: &BenchServeArgs) -> Result<ExitCode> {
     if args.server_threads == Some(0) {
         bail!("--server-threads must be at least 1");
     }
-    let tmp;
-    let dir = match &args.dir {
-        Some(d) => {
-            std::fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
-            d.clone()
-        }
-        None => {
-            tmp = tempfile::tempdir()?;
-            tmp.path().to_owned()
-        }
-    };
+    let work = crate::bench::WorkDir::new(args.dir.as_deref())?;
+    let dir = work.path();
     let exe = std::env::current_exe().context("locating the urna binary")?;
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
     let n = args.stations;

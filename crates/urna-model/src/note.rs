@@ -450,14 +450,36 @@ pub struct BadSignature;
 ///
 /// # Errors
 /// [`BadSignature`] if the signature is not 64 bytes or does not verify.
+///
+/// The rule is ed25519-dalek's `verify_strict`: `S` canonical, neither `R` nor the key of
+/// small order, and the cofactorless equation `[S]B = R + [k]A` with the computed `R`'s
+/// encoding equal to the signature's. It is checked without decoding `R` (a square root,
+/// about a sixth of a verification): the equation compares encodings, and a computed point's
+/// encoding is always canonical, so an `R` that does not decode, or that encodes a point
+/// non-canonically, fails it anyway; what is left of "`R` of small order" is `R` being the
+/// canonical encoding of one of the eight points of order dividing 8, refused by name
+/// ([`small_order_encodings`]). Property tests hold the two rules equal on signatures whose
+/// `R` and key carry torsion.
 pub fn verify_raw(
     key: &VerifyingKey,
     message: &[u8],
     signature: &[u8],
 ) -> Result<(), BadSignature> {
     let bytes: [u8; 64] = signature.try_into().map_err(|_| BadSignature)?;
+    if key.is_weak() || small_order_encodings().iter().any(|e| bytes[..32] == e[..]) {
+        return Err(BadSignature);
+    }
     let sig = ed25519_dalek::Signature::from_bytes(&bytes);
-    key.verify_strict(message, &sig).map_err(|_| BadSignature)
+    ed25519_dalek::Verifier::verify(key, message, &sig).map_err(|_| BadSignature)
+}
+
+/// The canonical encodings of the eight points of order dividing 8 (the curve's torsion):
+/// an `R` among them is refused ([`verify_raw`]).
+fn small_order_encodings() -> &'static [[u8; 32]; 8] {
+    static ENCODINGS: std::sync::LazyLock<[[u8; 32]; 8]> = std::sync::LazyLock::new(|| {
+        curve25519_dalek::constants::EIGHT_TORSION.map(|p| p.compress().to_bytes())
+    });
+    &ENCODINGS
 }
 
 /// Checks many Ed25519 signatures at once (one multi-scalar multiplication for the batch): the

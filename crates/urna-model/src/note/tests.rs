@@ -234,3 +234,112 @@ proptest! {
         }
     }
 }
+
+/// A signature over `message` by the secret scalar `a`, with nonce `r`, where the key and the
+/// nonce point carry the torsion points `key_torsion` and `r_torsion` (indices into the
+/// curve's eight): what a signer holding its own secret can make, to probe [`verify_raw`]
+/// where ed25519 verifiers are known to differ.
+fn torsioned_signature(
+    a: u64,
+    r: u64,
+    key_torsion: usize,
+    r_torsion: usize,
+    message: &[u8],
+) -> (VerifyingKey, [u8; 64]) {
+    use curve25519_dalek::constants::{ED25519_BASEPOINT_POINT as B, EIGHT_TORSION};
+    use curve25519_dalek::scalar::Scalar;
+    let (a, r) = (Scalar::from(a), Scalar::from(r));
+    let key = (a * B + EIGHT_TORSION[key_torsion]).compress();
+    let big_r = (r * B + EIGHT_TORSION[r_torsion]).compress();
+    let mut h = sha2::Sha512::new();
+    h.update(big_r.as_bytes());
+    h.update(key.as_bytes());
+    h.update(message);
+    let k = Scalar::from_bytes_mod_order_wide(&h.finalize().into());
+    let mut sig = [0u8; 64];
+    sig[..32].copy_from_slice(big_r.as_bytes());
+    sig[32..].copy_from_slice((r + k * a).as_bytes());
+    (VerifyingKey::from_bytes(key.as_bytes()).unwrap(), sig)
+}
+
+fn strict(key: &VerifyingKey, message: &[u8], sig: &[u8; 64]) -> bool {
+    key.verify_strict(message, &ed25519_dalek::Signature::from_bytes(sig))
+        .is_ok()
+}
+
+#[test]
+fn verify_raw_decides_every_torsion_of_key_and_r_as_strict_verification_does() {
+    let message = b"urna/protocol/v1\nstation: 01-001\n";
+    let mut accepted = 0;
+    for key_torsion in 0..8 {
+        for r_torsion in 0..8 {
+            let (key, sig) = torsioned_signature(7, 11, key_torsion, r_torsion, message);
+            let want = strict(&key, message, &sig);
+            assert_eq!(
+                verify_raw(&key, message, &sig).is_ok(),
+                want,
+                "key torsion {key_torsion}, R torsion {r_torsion}"
+            );
+            accepted += usize::from(want);
+            if key_torsion == 0 {
+                // A prime-order key: valid only with a clean R.
+                assert_eq!(want, r_torsion == 0, "R torsion {r_torsion}");
+            }
+        }
+    }
+    // A key of mixed order is not refused as such: its signature is valid when the torsion
+    // of R cancels [k] times the key's, which both rules accept alike.
+    assert!(accepted > 1 && accepted < 64, "{accepted}");
+}
+
+#[test]
+fn an_r_of_small_order_is_refused_even_where_the_equation_holds() {
+    let message = b"urna/protocol/v1\nstation: 01-001\n";
+    // Nonce 0: R is the torsion point itself. With a prime-order key and R the identity,
+    // S = k·a satisfies the cofactorless equation: plain verification accepts it, the strict
+    // rule (and so urna) must not.
+    let (key, sig) = torsioned_signature(7, 0, 0, 0, message);
+    let plain =
+        ed25519_dalek::Verifier::verify(&key, message, &ed25519_dalek::Signature::from_bytes(&sig));
+    assert!(plain.is_ok());
+    assert!(verify_raw(&key, message, &sig).is_err());
+    for key_torsion in 0..8 {
+        for r_torsion in 0..8 {
+            let (key, sig) = torsioned_signature(7, 0, key_torsion, r_torsion, message);
+            assert!(!strict(&key, message, &sig));
+            assert!(
+                verify_raw(&key, message, &sig).is_err(),
+                "{key_torsion} {r_torsion}"
+            );
+        }
+    }
+    // Non-canonical encodings of small-order points (x's sign on x = 0, y = p + 1) as R.
+    let (key, _) = torsioned_signature(5, 3, 0, 0, message);
+    let mut one_negative_zero = [0u8; 32];
+    one_negative_zero[0] = 1;
+    one_negative_zero[31] = 0x80;
+    let mut p_plus_one = [0xffu8; 32];
+    p_plus_one[0] = 0xee;
+    p_plus_one[31] = 0x7f;
+    for r in [one_negative_zero, p_plus_one] {
+        let mut sig = [0u8; 64];
+        sig[..32].copy_from_slice(&r);
+        assert!(verify_raw(&key, message, &sig).is_err(), "{r:02x?}");
+        assert!(!strict(&key, message, &sig));
+    }
+}
+
+proptest! {
+    #[test]
+    fn verify_raw_decides_as_ed25519_dalek_verify_strict(
+        a in 1u64.., r in 0u64..8, key_torsion in 0usize..8, r_torsion in 0usize..8,
+        message in proptest::collection::vec(any::<u8>(), 0..64),
+        flip in proptest::option::of((0usize..64, 0u8..8)),
+    ) {
+        let (key, mut sig) = torsioned_signature(a, r, key_torsion, r_torsion, &message);
+        if let Some((byte, bit)) = flip {
+            sig[byte] ^= 1 << bit;
+        }
+        prop_assert_eq!(verify_raw(&key, &message, &sig).is_ok(), strict(&key, &message, &sig));
+    }
+}
