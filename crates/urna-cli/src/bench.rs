@@ -156,7 +156,7 @@ pub(crate) fn ingest(stations: u32, dir: Option<&Path>, candidates: u32) -> Resu
 
     // Machine limits for the log, measured now: SHA-256 of tree nodes, and fsync latency.
     let node_rate = node_hash_rate();
-    let fsync_ms = fsync_latency_ms(&dir)?;
+    let fsync_ms = fsync_latency_ms(dir)?;
 
     // The intake proper: verify + parse + validate + durable store + log, then the tally.
     let t = Instant::now();

@@ -177,7 +177,7 @@ pub(crate) fn run(args: &BenchServeArgs) -> Result<ExitCode> {
     let bulk_rate = notes.len() as f64 / bulk_s;
 
     // The server.
-    let mut server = ServeProcess::start(&exe, &dir, &data, args.server_threads)?;
+    let mut server = ServeProcess::start(&exe, dir, &data, args.server_threads)?;
     let addr = server.addr;
     progress(&format!(
         "urna serve listening on http://{addr}, bundle {}",

@@ -819,6 +819,11 @@ fn summarise_replay(e: &Election, r: &Replay, report: &mut Report) {
     }
 }
 
+/// Most bytes a unit file is inflated to when it explains a refused entry: far above any
+/// real unit's file, and a bound on what a mirror serving a small gzip that inflates without
+/// end can make the verifier hold. Past it the refusal stands, unexplained.
+const MAX_EXPLAINING_BYTES: u64 = 256 << 20;
+
 /// For entries refused because a signature does not verify, names the field that differs
 /// from what the published unit file shows for the same entry: the signature was made over
 /// other numbers than the entry now holds.
@@ -841,8 +846,15 @@ fn explain_refusals(
         if !units.contains_key(&path) {
             let doc = source.fetch(&path)?.and_then(|b| {
                 let mut json = Vec::new();
-                std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&b[..]), &mut json)
-                    .ok()?;
+                let gz = flate2::read::GzDecoder::new(&b[..]);
+                std::io::Read::read_to_end(
+                    &mut std::io::Read::take(gz, MAX_EXPLAINING_BYTES + 1),
+                    &mut json,
+                )
+                .ok()?;
+                if json.len() as u64 > MAX_EXPLAINING_BYTES {
+                    return None;
+                }
                 serde_json::from_slice(&json).ok()
             });
             units.insert(path.clone(), doc);

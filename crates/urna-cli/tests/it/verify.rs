@@ -239,12 +239,11 @@ fn a_clean_bundle_verifies_from_its_directory_and_over_http() {
     drop(server);
 }
 
-#[test]
-fn an_altered_vote_count_in_an_entry_is_caught() {
-    let d = Demo::new();
-    let current = d.current();
-    let mut all = entries(&current);
-    let index = 5;
+/// Adds `votes` to the first list's count in entry `index` of the bundle at `current`, as an
+/// attacker without the station's key can: the entries after the change, the list, the count
+/// before and after.
+fn add_votes(current: &Path, index: usize, votes: u64) -> (Vec<Vec<u8>>, String, String, u64) {
+    let mut all = entries(current);
     let text = String::from_utf8(all[index].clone()).unwrap();
     let line = text
         .lines()
@@ -252,11 +251,20 @@ fn an_altered_vote_count_in_an_entry_is_caught() {
         .unwrap()
         .to_owned();
     let (list, n) = line["votes: ".len()..].split_once(' ').unwrap();
-    let more = n.parse::<u64>().unwrap() + 100;
+    let more = n.parse::<u64>().unwrap() + votes;
     all[index] = text
         .replacen(&line, &format!("votes: {list} {more}"), 1)
         .into_bytes();
-    write_entries(&current, &all);
+    write_entries(current, &all);
+    (all, list.to_owned(), n.to_owned(), more)
+}
+
+#[test]
+fn an_altered_vote_count_in_an_entry_is_caught() {
+    let d = Demo::new();
+    let current = d.current();
+    let index = 5;
+    let (all, list, n, more) = add_votes(&current, index, 100);
 
     let (out, report) = d.tampered();
     let station = station_of(&all[index]);
@@ -274,11 +282,88 @@ fn an_altered_vote_count_in_an_entry_is_caught() {
     assert_eq!(e["field"], format!("votes {list}").as_str());
     assert_eq!(
         (e["expected"].as_str(), e["found"].as_str()),
-        (Some(n), Some(more.to_string().as_str()))
+        (Some(n.as_str()), Some(more.to_string().as_str()))
     );
     // The log no longer hashes to the signed root, and the hash tile names the entry.
     assert!(out.contains("[root-mismatch]"), "{out}");
     assert_eq!(discrepancy(&report, "hash-tile")["index"], index as u64);
+}
+
+/// A gzip stream of `gib` GiB of zeros in a few MiB: one megabyte of zeros deflated and
+/// sync-flushed (so that it ends on a byte), repeated, then an empty final block and a
+/// trailer that does not match (a decoder holds everything before it finds out).
+fn gzip_bomb(gib: usize) -> Vec<u8> {
+    let mut deflate = flate2::Compress::new(flate2::Compression::best(), false);
+    let mut block = Vec::with_capacity(1 << 20);
+    deflate
+        .compress_vec(&vec![0; 1 << 20], &mut block, flate2::FlushCompress::Sync)
+        .unwrap();
+    let mut gz = vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff];
+    for _ in 0..gib << 10 {
+        gz.extend_from_slice(&block);
+    }
+    gz.extend_from_slice(&[1, 0, 0, 0xff, 0xff]);
+    gz.extend_from_slice(&[0; 8]);
+    gz
+}
+
+/// A hostile mirror serving an altered entry and, for the unit file the verifier reads to
+/// explain it, a gzip of a few MiB that inflates to 4 GiB: the verifier reports the altered
+/// entry (exit 1) holding less than 1 GiB, where it used to inflate the whole stream (a
+/// larger one would have taken every byte of an observer's memory).
+#[test]
+fn a_unit_file_that_inflates_without_end_cannot_exhaust_the_verifier() {
+    let d = Demo::new();
+    let current = d.current();
+    let index = 5;
+    let (all, ..) = add_votes(&current, index, 100);
+    let bomb = gzip_bomb(4);
+    let units = current.join("v1/units");
+    let mut replaced = 0;
+    for f in std::fs::read_dir(&units).unwrap() {
+        let path = f.unwrap().path();
+        if path.to_string_lossy().ends_with(".json.gz") {
+            replace(&path, &bomb);
+            replaced += 1;
+        }
+    }
+    assert!(replaced > 0, "no unit files in {}", units.display());
+
+    let log = d.dir.path().join("verify.out");
+    let mut child = urna()
+        .args(["verify", p(&d.bundle), "--log-key", &d.log_key, "--trust"])
+        .arg(d.store.join("witnesses.toml"))
+        .stdout(std::fs::File::create(&log).unwrap())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // The child's peak resident memory (VmHWM, a high-water mark), read until it exits.
+    let status_file = format!("/proc/{}/status", child.id());
+    let mut peak_kib = 0u64;
+    let status = loop {
+        if let Some(hwm) = std::fs::read_to_string(&status_file).ok().and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
+        }) {
+            peak_kib = peak_kib.max(hwm);
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    };
+    let out = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(status.code(), Some(1), "{out}");
+    assert!(
+        peak_kib < 1 << 20,
+        "urna verify held {peak_kib} KiB at its peak; a unit file is inflated to at most 256 MiB"
+    );
+    let station = station_of(&all[index]);
+    assert!(
+        out.contains(&format!("[entry] entry {index}: station {station}:")),
+        "{out}"
+    );
 }
 
 #[test]
