@@ -27,6 +27,7 @@ mod official_seats;
 mod open_lists;
 mod openapi;
 mod pg_audit;
+mod pg_audit_tamper;
 mod pg_cluster;
 mod pg_node;
 mod pg_publish;
