@@ -30,7 +30,7 @@ fn audit_steps_from_a_pg_store_refuse_rows_the_signed_checkpoint_does_not_cover(
     let cluster = Cluster {
         url: url.clone(),
         definition: definition.clone(),
-        key: key.clone(),
+        key,
     };
     let log = Arc::new(Mutex::new(String::new()));
     let addr = free_addr();

@@ -1265,7 +1265,7 @@ fn another_nodes_commit_between_a_checked_batch_and_its_commit_gives_the_verdict
         by(s, &new(s)),
         by(t, &old(t)),
         f.protocols[u as usize].clone(),
-        amendment.clone(),
+        amendment,
         f.protocols[w as usize].clone(),
         revocation(&sim, r, &old(r), Some(&new(r))),
         by(r, &old(r)),
