@@ -6,6 +6,7 @@
 mod albania;
 mod assess;
 mod audit;
+mod audit_tamper;
 mod backup;
 mod backup_tamper;
 mod cli;
@@ -27,7 +28,6 @@ mod official_seats;
 mod open_lists;
 mod openapi;
 mod pg_audit;
-mod pg_audit_tamper;
 mod pg_cluster;
 mod pg_node;
 mod pg_publish;

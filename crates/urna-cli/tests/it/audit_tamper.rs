@@ -1,7 +1,8 @@
 //! `urna audit … --store URL --definition FILE --to URL --log-key VKEY` on a database an
 //! insider edited behind the log, end to end with the real binary, a real PostgreSQL and a
-//! running node: a step is computed only from the entries the log's signed checkpoint covers,
-//! and each edit is refused naming what is wrong, never read as "no audit yet":
+//! running node (and `--data DIR --to URL` on a data directory a running `urna serve` holds):
+//! a step is computed only from the entries the log's signed checkpoint covers, and each edit
+//! is refused naming what is wrong, never read as "no audit yet":
 //!
 //! 1. two entries' notes swapped (each note still validly signed): the entry named;
 //! 2. the genesis's definition swapped with its digest in table `meta`: the genesis named;
@@ -173,4 +174,74 @@ fn audit_steps_from_a_pg_store_refuse_rows_the_signed_checkpoint_does_not_cover(
         text.contains("entries 40 to 41 are stored but in no checkpoint the log signed"),
         "{text}"
     );
+}
+
+/// The same on a data directory a running `urna serve` holds (`--data DIR --to URL --log-key
+/// VKEY`, the directory only read): two notes swapped in `urna.sqlite` behind the server are
+/// refused as not the log its latest checkpoint signed, not read as "no audit yet".
+#[test]
+fn audit_steps_from_a_data_directory_refuse_entries_its_signed_checkpoint_does_not_cover() {
+    use crate::server::Server;
+    let dir = tempfile::tempdir().unwrap();
+    let src = sim(dir.path(), "40", &["--districts", "2", "--error-rate", "0"]);
+    let data = dir.path().join("data");
+    crate::init(&src, &data);
+    crate::run(
+        &[
+            "ingest",
+            "--data",
+            p(&data),
+            p(&src.join("protocols.notes")),
+        ],
+        0,
+    );
+    let vkey = crate::run(&["log", "key", "--data", p(&data)], 0)
+        .trim()
+        .to_owned();
+    let server = Server::start(&data, &["--checkpoint-ms", "100"]);
+    let to = format!("http://{}", server.addr);
+    let authority = src.join("secrets/central-commission.key");
+    let step = |cmd: &str, extra: &[&str]| {
+        let base = [
+            "--data",
+            p(&data),
+            "--key",
+            p(&authority),
+            "--to",
+            &to,
+            "--log-key",
+            &vkey,
+        ];
+        urna_output(&[&["audit", cmd][..], &base, extra].concat())
+    };
+    let (code, text) = step("start", &["--seats", "3"]);
+    assert_eq!(code, Some(0), "{text}");
+    let db = rusqlite::Connection::open(data.join(urna_store::DB_FILE)).unwrap();
+    let note = |idx: i64| -> Vec<u8> {
+        db.query_row("SELECT note FROM entries WHERE idx = ?1", [idx], |r| {
+            r.get(0)
+        })
+        .unwrap()
+    };
+    let (five, six) = (note(5), note(6));
+    let set = |idx: i64, note: &[u8]| {
+        db.execute(
+            "UPDATE entries SET note = ?2 WHERE idx = ?1",
+            rusqlite::params![idx, note],
+        )
+        .unwrap();
+    };
+    set(5, &six);
+    set(6, &five);
+    let (code, text) = step("seed", &["--seed", "12345678901234567890"]);
+    assert_eq!(code, Some(2), "{text}");
+    assert!(
+        text.contains("stored entries do not hash to the root of the checkpoint the log signed at 42 entries: the database was edited outside urna"),
+        "{text}"
+    );
+    set(5, &five);
+    set(6, &six);
+    let (code, text) = step("seed", &["--seed", "12345678901234567890"]);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(server.stop().success());
 }
