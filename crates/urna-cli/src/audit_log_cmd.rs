@@ -127,7 +127,7 @@ impl Session {
                             Election::load(&data.join(DEFINITION_FILE)).with_context(|| {
                                 format!("{}: not an urna data directory", data.display())
                             })?;
-                        DirLog::read(data, election)?
+                        DirLog::read(data, election, &log_key)?
                     }
                     (None, Some(url), Some(definition)) => {
                         let election = Election::load(definition)
@@ -247,20 +247,44 @@ struct DirLog {
 }
 
 impl DirLog {
-    fn read(data: &Path, election: Election) -> Result<Self> {
-        let reader = EntryReader::open(data)?;
-        let recorded = reader.definition_sha256()?;
-        if recorded != hex(&election.digest) {
+    /// Every committed entry of the data directory `data`, covered by a checkpoint or not
+    /// (what `urna audit status` prints from, with no log key to check them by).
+    fn read_unsigned(data: &Path, election: Election) -> Result<Self> {
+        let reader = entry_reader(data, &election)?;
+        let notes = reader.read(0, reader.len()?)?;
+        Ok(Self { notes, election })
+    }
+
+    /// The entries of the data directory `data` that the log's latest checkpoint
+    /// (`log-latest.checkpoint`, signed by `log_key`) covers, checked as [`DirLog::read_pg`]
+    /// checks a PostgreSQL store's: the database edited behind the log is refused.
+    fn read(data: &Path, election: Election, log_key: &NoteVerifier) -> Result<Self> {
+        let reader = entry_reader(data, &election)?;
+        let what = format!("--data {}", data.display());
+        let (checkpoint, stored) = signed_cover(
+            &what,
+            urna_store::log::LATEST_CHECKPOINT_FILE,
+            &election,
+            log_key,
+            || {
+                let stored = reader.len()?;
+                Ok((stored, urna_store::log::read_latest(data)?))
+            },
+        )?;
+        let size = checkpoint.size.0;
+        if size > stored {
             bail!(
-                "{}: the definition file changed after `urna init` (sha256:{recorded} then, sha256:{} now)",
-                data.display(),
-                hex(&election.digest)
+                "{what}: the log signed a checkpoint of {size} entries but the store holds {stored}: entries were dropped from the database outside urna"
             );
         }
-        let notes = reader.read(0, reader.len()?)?;
+        let notes = reader.read(0, size)?;
         let log = Self { notes, election };
-        log.check_genesis()
-            .with_context(|| format!("{}", data.display()))?;
+        if (&log).root(size) != Some(checkpoint.root.0) {
+            bail!(
+                "{what}: the {size} stored entries do not hash to the root of the checkpoint the log signed at {size} entries: the database was edited outside urna; no step is computed from it"
+            );
+        }
+        log.check_genesis().context(what)?;
         Ok(log)
     }
 
@@ -287,38 +311,16 @@ impl DirLog {
                 hex(&election.digest)
             );
         }
-        let origin = election.log_origin();
-        let waited = std::time::Instant::now();
-        let (checkpoint, stored) = loop {
-            let stored = reader.entries().context("--store")?;
-            let checkpoint = match reader.checkpoint().context("--store")? {
-                None => None,
-                Some(note) => Some(
-                    urna_tlog::checkpoint::open(&note, &origin, log_key)
-                        .map_err(|e| {
-                            anyhow!(
-                                "--store: the checkpoint in table `sequencer` is not one the log key signed ({e}): the database was edited outside urna, or --log-key is not this log's"
-                            )
-                        })?
-                        .0,
-                ),
-            };
-            let size = checkpoint.as_ref().map_or(0, |c| c.size.0);
-            if size >= stored {
-                break (checkpoint, stored);
-            }
-            if waited.elapsed() >= COVER_WAIT {
-                bail!(
-                    "--store: entries {size} to {} are stored but in no checkpoint the log signed (after {} s): a step is computed only from entries a signed checkpoint covers; is a node of this store running and sequencing?",
-                    stored - 1,
-                    COVER_WAIT.as_secs()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(200));
-        };
-        let Some(checkpoint) = checkpoint else {
-            bail!("--store: the log has signed no checkpoint yet");
-        };
+        let (checkpoint, stored) = signed_cover(
+            "--store",
+            "the checkpoint in table `sequencer`",
+            &election,
+            log_key,
+            || {
+                let stored = reader.entries().context("--store")?;
+                Ok((stored, reader.checkpoint().context("--store")?))
+            },
+        )?;
         let size = checkpoint.size.0;
         if size > stored {
             bail!(
@@ -400,9 +402,71 @@ impl LogView for &DirLog {
     }
 }
 
-/// How long a step from `--store` waits for the log to sign a checkpoint over every stored
+/// The entries of the data directory `data`, read without opening its store (a running server
+/// holds it), whose definition must be `election`'s.
+fn entry_reader(data: &Path, election: &Election) -> Result<EntryReader> {
+    let reader = EntryReader::open(data)?;
+    let recorded = reader.definition_sha256()?;
+    if recorded != hex(&election.digest) {
+        bail!(
+            "{}: the definition file changed after `urna init` (sha256:{recorded} then, sha256:{} now)",
+            data.display(),
+            hex(&election.digest)
+        );
+    }
+    Ok(reader)
+}
+
+/// How long a step from `--store` or `--data … --to` waits for the log to sign a checkpoint over every stored
 /// entry (a node signs one at least every `--checkpoint-ms`, 1 s by default).
 const COVER_WAIT: Duration = Duration::from_secs(10);
+
+/// The latest checkpoint the log signed (`read` gives the entries stored, then it; `file`
+/// names it in refusals), verified under `log_key`, once it covers every entry stored: a step is computed
+/// only from entries a signed checkpoint covers. Entries not yet covered are waited for up to
+/// [`COVER_WAIT`]. The checkpoint and the entries stored when it was read.
+///
+/// # Errors
+/// A checkpoint the key did not sign, none at all, or entries still uncovered after the wait.
+fn signed_cover(
+    what: &str,
+    file: &str,
+    election: &Election,
+    log_key: &NoteVerifier,
+    mut read: impl FnMut() -> Result<(u64, Option<Vec<u8>>)>,
+) -> Result<(urna_tlog::checkpoint::Checkpoint, u64)> {
+    let origin = election.log_origin();
+    let waited = std::time::Instant::now();
+    loop {
+        let (n, note) = read()?;
+        let signed = match note {
+            None => None,
+            Some(note) => Some(
+                urna_tlog::checkpoint::open(&note, &origin, log_key)
+                    .map_err(|e| {
+                        anyhow!(
+                            "{what}: {file} is not a checkpoint the log key signed ({e}): the store was edited outside urna, or --log-key is not this log's"
+                        )
+                    })?
+                    .0,
+            ),
+        };
+        let size = signed.as_ref().map_or(0, |c| c.size.0);
+        if size >= n {
+            let signed =
+                signed.with_context(|| format!("{what}: the log has signed no checkpoint yet"))?;
+            return Ok((signed, n));
+        }
+        if waited.elapsed() >= COVER_WAIT {
+            bail!(
+                "{what}: entries {size} to {} are stored but in no checkpoint the log signed (after {} s): a step is computed only from entries a signed checkpoint covers; is the log's server running and sequencing?",
+                n - 1,
+                COVER_WAIT.as_secs()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
 
 /// The first of `notes` whose leaf hash is not the one level 0 of the log's hash tiles (table
 /// `tiles`) holds at its index: which entry an edit changed, named in the refusal. `None` if
@@ -790,7 +854,7 @@ pub(crate) fn status(data: &Path, contest: Option<&str>) -> Result<ExitCode> {
             .with_context(|| format!("--contest {id}: not a contest of this election"))?,
         None => ContestIdx(0),
     };
-    let log = DirLog::read(data, election)?;
+    let log = DirLog::read_unsigned(data, election)?;
     let e = &log.election;
     let trail = log.trail();
     let audit = trail.audit(contest).with_context(|| {
