@@ -267,8 +267,8 @@ impl DirLog {
             &election,
             log_key,
             || {
-                let stored = reader.len()?;
-                Ok((stored, urna_store::log::read_latest(data)?))
+                let latest = urna_store::log::read_latest(data)?;
+                Ok((latest, reader.len()?))
             },
         )?;
         let size = checkpoint.size.0;
@@ -317,8 +317,8 @@ impl DirLog {
             &election,
             log_key,
             || {
-                let stored = reader.entries().context("--store")?;
-                Ok((stored, reader.checkpoint().context("--store")?))
+                let latest = reader.checkpoint().context("--store")?;
+                Ok((latest, reader.entries().context("--store")?))
             },
         )?;
         let size = checkpoint.size.0;
@@ -421,10 +421,13 @@ fn entry_reader(data: &Path, election: &Election) -> Result<EntryReader> {
 /// entry (a node signs one at least every `--checkpoint-ms`, 1 s by default).
 const COVER_WAIT: Duration = Duration::from_secs(10);
 
-/// The latest checkpoint the log signed (`read` gives the entries stored, then it; `file`
-/// names it in refusals), verified under `log_key`, once it covers every entry stored: a step is computed
-/// only from entries a signed checkpoint covers. Entries not yet covered are waited for up to
-/// [`COVER_WAIT`]. The checkpoint and the entries stored when it was read.
+/// The latest checkpoint the log signed, verified under `log_key`, once it covers every entry
+/// stored when this began: a step is computed only from entries a signed checkpoint covers
+/// (the step before it included), waited for up to [`COVER_WAIT`]; later entries need not
+/// be covered, so a log taking notes all the time is no reason to wait longer. `read` gives
+/// the checkpoint (`file` names it in refusals), then the entries stored, read in that order
+/// so that an honest store holds every entry its checkpoint covers. The checkpoint, and the
+/// entries stored when it was read.
 ///
 /// # Errors
 /// A checkpoint the key did not sign, none at all, or entries still uncovered after the wait.
@@ -433,12 +436,13 @@ fn signed_cover(
     file: &str,
     election: &Election,
     log_key: &NoteVerifier,
-    mut read: impl FnMut() -> Result<(u64, Option<Vec<u8>>)>,
+    mut read: impl FnMut() -> Result<(Option<Vec<u8>>, u64)>,
 ) -> Result<(urna_tlog::checkpoint::Checkpoint, u64)> {
     let origin = election.log_origin();
     let waited = std::time::Instant::now();
+    let (_, wanted) = read()?;
     loop {
-        let (n, note) = read()?;
+        let (note, stored) = read()?;
         let signed = match note {
             None => None,
             Some(note) => Some(
@@ -452,15 +456,15 @@ fn signed_cover(
             ),
         };
         let size = signed.as_ref().map_or(0, |c| c.size.0);
-        if size >= n {
+        if size >= wanted {
             let signed =
                 signed.with_context(|| format!("{what}: the log has signed no checkpoint yet"))?;
-            return Ok((signed, n));
+            return Ok((signed, stored));
         }
         if waited.elapsed() >= COVER_WAIT {
             bail!(
                 "{what}: entries {size} to {} are stored but in no checkpoint the log signed (after {} s): a step is computed only from entries a signed checkpoint covers; is the log's server running and sequencing?",
-                n - 1,
+                wanted - 1,
                 COVER_WAIT.as_secs()
             );
         }
