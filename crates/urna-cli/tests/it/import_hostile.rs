@@ -231,3 +231,52 @@ fn hostile_layouts_are_refused_by_the_line_a_row_starts_on_and_bounded() {
     );
     assert!(out.contains("imported 2 stations"), "{out}");
 }
+
+/// An import killed with SIGKILL leaves no data directory, only its hidden staging directory;
+/// the next import into the same place removes it (its process is gone) and succeeds.
+#[test]
+fn an_import_killed_midway_leaves_no_directory_and_the_next_clears_its_staging() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let csv = shared_data(CSV_2021);
+    let staging = || -> Vec<String> {
+        std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with(".data.importing-"))
+            .collect()
+    };
+    let mut child = crate::urna()
+        .args(["import", "--format", "albania-2021", "--csv", p(&csv)])
+        .args(["--data", p(&data)])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let t = std::time::Instant::now();
+    while staging().is_empty() {
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(30),
+            "no staging directory appeared"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(!data.exists(), "a killed import left {}", data.display());
+    assert_eq!(staging().len(), 1, "the killed import's staging directory");
+    let out = run(
+        &[
+            "import",
+            "--format",
+            "albania-2021",
+            "--csv",
+            p(&csv),
+            "--data",
+            p(&data),
+        ],
+        0,
+    );
+    assert!(out.contains("imported 5199 stations"), "{out}");
+    assert!(staging().is_empty(), "left behind: {:?}\n{out}", staging());
+}
