@@ -180,7 +180,7 @@ impl Store {
         }
         if tree.size().0 != size || tree.root() != self.log_root(size)? {
             return Err(StoreError::Log(format!(
-                "the stored entries do not hash to the log's root at {size} entries: table `entries` was changed behind the open store (the database was edited outside urna)"
+                "the stored entries do not hash to the log's root at {size} entries: table `entries` was changed behind the open store"
             )));
         }
         Ok(replay)
