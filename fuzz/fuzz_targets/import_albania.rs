@@ -1,7 +1,7 @@
 //! Fuzzes the rows of `urna import --format albania-2021` (the per-station CSV), read by the
-//! import's own module. Never panics; a refusal names the line or the header; what is read
-//! has at least one row, a valid and distinct id per station, every list's votes, and units
-//! for every row.
+//! import's own module. Never panics; a refusal names the line or the header and is bounded
+//! (a row is at most `MAX_ROW` bytes); what is read has at least one row, a valid and
+//! distinct id per station, every list's votes, and units for every row.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -23,6 +23,10 @@ fuzz_target!(|data: &[u8]| {
                 assert!(read.districts.contains_key(district));
             }
         }
-        Err(e) => assert!(e.starts_with("fuzz.csv: "), "{e}"),
+        Err(e) => {
+            assert!(e.starts_with("fuzz.csv: "), "{e}");
+            // A refusal quotes at most one row's field: its length is bounded by the row's.
+            assert!(e.len() < 2 * albania_rows::MAX_ROW, "{} bytes", e.len());
+        }
     }
 });

@@ -55,7 +55,9 @@ pub(crate) fn import(csv: &Path, data: &Path, shapes: Option<&Path>) -> Result<E
         _ => std::path::PathBuf::from("."),
     };
     std::fs::create_dir_all(&parent).with_context(|| format!("creating {}", parent.display()))?;
-    let staging = parent.join(format!(".{name}.importing-{}", std::process::id()));
+    let prefix = format!(".{name}.importing-");
+    clear_stale_staging(&parent, &prefix);
+    let staging = parent.join(format!("{prefix}{}", std::process::id()));
     if staging.exists() {
         std::fs::remove_dir_all(&staging)
             .with_context(|| format!("removing {}", staging.display()))?;
@@ -74,6 +76,32 @@ pub(crate) fn import(csv: &Path, data: &Path, shapes: Option<&Path>) -> Result<E
         Err(e) => {
             let _ = std::fs::remove_dir_all(&staging);
             Err(e)
+        }
+    }
+}
+
+/// Removes the staging directories (`<prefix><pid>` in `parent`) of imports killed before they
+/// finished: those whose process is gone. Where processes cannot be looked up (no `/proc`),
+/// none is removed, so a running import's is never taken.
+fn clear_stale_staging(parent: &Path, prefix: &str) {
+    let proc = Path::new("/proc");
+    if !proc.join("self").exists() {
+        return;
+    }
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let file = entry.file_name();
+        let Some(pid) = file
+            .to_str()
+            .and_then(|f| f.strip_prefix(prefix))
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid != std::process::id() && !proc.join(pid.to_string()).exists() {
+            let _ = std::fs::remove_dir_all(entry.path());
         }
     }
 }

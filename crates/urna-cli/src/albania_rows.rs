@@ -50,10 +50,10 @@ pub(crate) struct Rows {
 /// # Errors
 /// What is wrong, naming the line, the column and the rule.
 pub(crate) fn read(name: &str, input: impl std::io::Read) -> Result<Rows, String> {
-    let mut reader = csv::Reader::from_reader(input);
+    let mut reader = csv::Reader::from_reader(Bounded::new(input));
     let mut headers = reader
         .headers()
-        .map_err(|e| format!("{name}: line 1 (the header): {e}"))?
+        .map_err(|e| refusal(name, "line 1 (the header)", &e))?
         .clone();
     // A spreadsheet's UTF-8 byte-order mark is not part of the first column's name.
     if let Some(first) = headers.get(0)
@@ -63,11 +63,20 @@ pub(crate) fn read(name: &str, input: impl std::io::Read) -> Result<Rows, String
         fixed.extend(headers.iter().skip(1));
         headers = fixed;
     }
+    // A column named twice is refused: which of the two would be the count?
     let col = |column: &str| -> Result<usize, String> {
-        headers
-            .iter()
-            .position(|h| h == column)
-            .ok_or_else(|| format!("{name}: missing column {column:?}"))
+        let mut at = headers.iter().enumerate().filter(|(_, h)| *h == column);
+        let (first, _) = at
+            .next()
+            .ok_or_else(|| format!("{name}: missing column {column:?}"))?;
+        if let Some((second, _)) = at.next() {
+            return Err(format!(
+                "{name}: line 1 (the header): column {column:?} appears twice (columns {} and {}); each column must be named once",
+                first + 1,
+                second + 1
+            ));
+        }
+        Ok(first)
     };
     let (c_district, c_muni, c_station) = (
         col("District")?,
@@ -88,11 +97,13 @@ pub(crate) fn read(name: &str, input: impl std::io::Read) -> Result<Rows, String
     let mut districts: BTreeMap<String, String> = BTreeMap::new();
     let mut municipalities: BTreeMap<String, (String, String)> = BTreeMap::new();
     // Where each id was first seen (line), to name both rows of a clash.
-    let mut seen: BTreeMap<String, (usize, String)> = BTreeMap::new();
+    let mut seen: BTreeMap<String, (u64, String)> = BTreeMap::new();
     let mut rows = Vec::new();
     for (i, rec) in reader.records().enumerate() {
-        let line = i + 2;
-        let rec = rec.map_err(|e| format!("{name}: line {line}: {e}"))?;
+        // The line the row starts on: a quoted field may hold line breaks.
+        let line = |p: Option<&csv::Position>| p.map_or(i as u64 + 2, csv::Position::line);
+        let rec = rec.map_err(|e| refusal(name, &format!("line {}", line(e.position())), &e))?;
+        let line = line(rec.position());
         let field = |c: usize| rec.get(c).unwrap_or("");
         let refuse = |c: usize, rule: String| {
             format!("{name}: line {line}: column {:?}: {rule}", &headers[c])
@@ -110,6 +121,14 @@ pub(crate) fn read(name: &str, input: impl std::io::Read) -> Result<Rows, String
             (c_district, &d_id, &district),
             (c_muni, &m_id, &field(c_muni).to_owned()),
         ] {
+            if place.chars().any(char::is_control) {
+                return Err(refuse(
+                    c,
+                    format!(
+                        "{place:?} holds a control character; a place name is one line of text"
+                    ),
+                ));
+            }
             if ascii_id(place).is_empty() {
                 return Err(refuse(
                     c,
@@ -172,6 +191,93 @@ pub(crate) fn read(name: &str, input: impl std::io::Read) -> Result<Rows, String
         districts,
         municipalities,
     })
+}
+
+/// The longest row read, in bytes: a row of this format is a few hundred bytes, and a longer
+/// one (a file of one endless line, a field padded to megabytes) is refused before it is held
+/// in memory.
+pub(crate) const MAX_ROW: usize = 65_536;
+
+/// A row past [`MAX_ROW`], starting on this line.
+#[derive(Debug)]
+struct RowTooLong {
+    line: u64,
+}
+
+impl std::fmt::Display for RowTooLong {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "line {}: a row longer than {MAX_ROW} bytes: no row of this format is that long",
+            self.line
+        )
+    }
+}
+
+impl std::error::Error for RowTooLong {}
+
+/// The CSV input with each row bounded to [`MAX_ROW`] bytes, read as the `csv` reader reads
+/// it (RFC 4180: a line break ends a row outside double quotes; a doubled quote inside
+/// quotes toggles twice and changes nothing).
+struct Bounded<R> {
+    inner: R,
+    quoted: bool,
+    /// Bytes of the row being read.
+    row: usize,
+    /// The physical line being read, and the line the row being read starts on.
+    line: u64,
+    start: u64,
+}
+
+impl<R> Bounded<R> {
+    fn new(inner: R) -> Self {
+        Self {
+            inner,
+            quoted: false,
+            row: 0,
+            line: 1,
+            start: 1,
+        }
+    }
+}
+
+impl<R: std::io::Read> std::io::Read for Bounded<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        for &b in &buf[..n] {
+            match b {
+                b'"' => self.quoted = !self.quoted,
+                b'\n' => {
+                    self.line += 1;
+                    if !self.quoted {
+                        self.row = 0;
+                        self.start = self.line;
+                        continue;
+                    }
+                }
+                _ => {}
+            }
+            self.row += 1;
+            if self.row > MAX_ROW {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    RowTooLong { line: self.start },
+                ));
+            }
+        }
+        Ok(n)
+    }
+}
+
+/// A reader's error as a refusal: a row past [`MAX_ROW`] by the line it starts on, any other
+/// at `at` (the line) with the reader's rule.
+fn refusal(name: &str, at: &str, e: &csv::Error) -> String {
+    if let csv::ErrorKind::Io(io) = e.kind()
+        && let Some(long) = io.get_ref().and_then(|i| i.downcast_ref::<RowTooLong>())
+    {
+        return format!("{name}: {long}");
+    }
+    format!("{name}: {at}: {e}")
 }
 
 /// An identifier from a place name: ASCII letters and digits, other characters as `-`.

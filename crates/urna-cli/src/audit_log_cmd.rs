@@ -15,7 +15,9 @@
 //!   refuses, so nothing read locally has to be trusted.
 //! - with `--store URL --definition FILE --to URL --log-key VKEY`, on PostgreSQL: the step is
 //!   computed from the database **read-only** (its definition digest checked against the
-//!   file, its committed entries) and sent to one of its nodes, as above.
+//!   file and the genesis, its entries up to the latest checkpoint the log key signed, which
+//!   they must hash to: rows edited behind the log are refused, naming the entry) and sent to
+//!   one of its nodes, as above.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -117,7 +119,7 @@ impl Session {
                     pins: args.server.pins.clone(),
                     ..SubmitOptions::default()
                 };
-                let client = SubmitClient::new(to, log_key, options)
+                let client = SubmitClient::new(to, log_key.clone(), options)
                     .map_err(|e| anyhow!("--{}: {}", e.field.replace('_', "-"), e.rule))?;
                 let log = match (data, &args.store, &args.definition) {
                     (Some(data), _, _) => {
@@ -125,12 +127,12 @@ impl Session {
                             Election::load(&data.join(DEFINITION_FILE)).with_context(|| {
                                 format!("{}: not an urna data directory", data.display())
                             })?;
-                        DirLog::read(data, election)?
+                        DirLog::read(data, election, &log_key)?
                     }
                     (None, Some(url), Some(definition)) => {
                         let election = Election::load(definition)
                             .with_context(|| format!("--definition {}", definition.display()))?;
-                        DirLog::read_pg(url, election)?
+                        DirLog::read_pg(url, election, &log_key)?
                     }
                     _ => bail!("--data, or --store with --definition: the election's log"),
                 };
@@ -245,23 +247,55 @@ struct DirLog {
 }
 
 impl DirLog {
-    fn read(data: &Path, election: Election) -> Result<Self> {
-        let reader = EntryReader::open(data)?;
-        let recorded = reader.definition_sha256()?;
-        if recorded != hex(&election.digest) {
-            bail!(
-                "{}: the definition file changed after `urna init` (sha256:{recorded} then, sha256:{} now)",
-                data.display(),
-                hex(&election.digest)
-            );
-        }
+    /// Every committed entry of the data directory `data`, covered by a checkpoint or not
+    /// (what `urna audit status` prints from, with no log key to check them by).
+    fn read_unsigned(data: &Path, election: Election) -> Result<Self> {
+        let reader = entry_reader(data, &election)?;
         let notes = reader.read(0, reader.len()?)?;
         Ok(Self { notes, election })
     }
 
-    /// The committed entries of the PostgreSQL store at `url`, whose definition must be
-    /// `election`'s (read only: a node holds the store).
-    fn read_pg(url: &str, election: Election) -> Result<Self> {
+    /// The entries of the data directory `data` that the log's latest checkpoint
+    /// (`log-latest.checkpoint`, signed by `log_key`) covers, checked as [`DirLog::read_pg`]
+    /// checks a PostgreSQL store's: the database edited behind the log is refused.
+    fn read(data: &Path, election: Election, log_key: &NoteVerifier) -> Result<Self> {
+        let reader = entry_reader(data, &election)?;
+        let what = format!("--data {}", data.display());
+        let (checkpoint, stored) = signed_cover(
+            &what,
+            urna_store::log::LATEST_CHECKPOINT_FILE,
+            &election,
+            log_key,
+            || {
+                let latest = urna_store::log::read_latest(data)?;
+                Ok((latest, reader.len()?))
+            },
+        )?;
+        let size = checkpoint.size.0;
+        if size > stored {
+            bail!(
+                "{what}: the log signed a checkpoint of {size} entries but the store holds {stored}: entries were dropped from the database outside urna"
+            );
+        }
+        let notes = reader.read(0, size)?;
+        let log = Self { notes, election };
+        if (&log).root(size) != Some(checkpoint.root.0) {
+            bail!(
+                "{what}: the {size} stored entries do not hash to the root of the checkpoint the log signed at {size} entries: the database was edited outside urna; no step is computed from it"
+            );
+        }
+        log.check_genesis().context(what)?;
+        Ok(log)
+    }
+
+    /// The entries of the PostgreSQL store at `url` that the log's latest checkpoint covers,
+    /// whose definition must be `election`'s (read only: a node holds the store). The
+    /// checkpoint must be signed by `log_key`, and the entries as read must hash to its root:
+    /// a step is computed only from what the log signed, never from rows edited behind it (a
+    /// note changed, an entry dropped, the genesis of another definition). Entries committed
+    /// but not yet in a checkpoint are waited for (a node signs one at least every
+    /// `--checkpoint-ms`), up to [`COVER_WAIT`].
+    fn read_pg(url: &str, election: Election, log_key: &NoteVerifier) -> Result<Self> {
         if !crate::pg_cmd::is_url(url) {
             bail!("--store {url:?}: not a PostgreSQL URL (a data directory: --data)");
         }
@@ -277,9 +311,50 @@ impl DirLog {
                 hex(&election.digest)
             );
         }
-        let next = reader.entries().context("--store")?;
-        let notes = reader.notes(0, next).context("--store")?;
-        Ok(Self { notes, election })
+        let (checkpoint, stored) = signed_cover(
+            "--store",
+            "the checkpoint in table `sequencer`",
+            &election,
+            log_key,
+            || {
+                let latest = reader.checkpoint().context("--store")?;
+                Ok((latest, reader.entries().context("--store")?))
+            },
+        )?;
+        let size = checkpoint.size.0;
+        if size > stored {
+            bail!(
+                "--store: the log signed a checkpoint of {size} entries but table `intake_head` counts {stored}: entries were dropped from the database outside urna"
+            );
+        }
+        let notes = reader.notes(0, size).context("--store")?;
+        let log = Self { notes, election };
+        if (&log).root(size) != Some(checkpoint.root.0) {
+            let first = first_unsigned(&mut reader, &log.notes).map_or_else(String::new, |i| {
+                format!(" (entry {i} is not the one the log signed)")
+            });
+            bail!(
+                "--store: the {size} entries in table `entries` do not hash to the root of the checkpoint the log signed at {size} entries{first}: the database was edited outside urna; no step is computed from it"
+            );
+        }
+        log.check_genesis().context("--store")?;
+        Ok(log)
+    }
+
+    /// Entry 0 must be the genesis of this definition: a definition swapped with its digest in
+    /// the store's metadata is refused here, naming the genesis, not later as an audit that is
+    /// missing.
+    fn check_genesis(&self) -> Result<()> {
+        let e = &self.election;
+        let genesis = self
+            .notes
+            .first()
+            .context("the log holds no genesis entry")?;
+        Replay::new(e)
+            .map_err(|err| anyhow!("{err}"))?
+            .apply(e, 0, genesis)
+            .map_err(|err| anyhow!("{err}"))?;
+        Ok(())
     }
 
     /// Every audit in the log, its entries replayed in order.
@@ -325,6 +400,95 @@ impl LogView for &DirLog {
         }
         Ok(replay)
     }
+}
+
+/// The entries of the data directory `data`, read without opening its store (a running server
+/// holds it), whose definition must be `election`'s.
+fn entry_reader(data: &Path, election: &Election) -> Result<EntryReader> {
+    let reader = EntryReader::open(data)?;
+    let recorded = reader.definition_sha256()?;
+    if recorded != hex(&election.digest) {
+        bail!(
+            "{}: the definition file changed after `urna init` (sha256:{recorded} then, sha256:{} now)",
+            data.display(),
+            hex(&election.digest)
+        );
+    }
+    Ok(reader)
+}
+
+/// How long a step from `--store` or `--data … --to` waits for the log to sign a checkpoint over every stored
+/// entry (a node signs one at least every `--checkpoint-ms`, 1 s by default).
+const COVER_WAIT: Duration = Duration::from_secs(10);
+
+/// The latest checkpoint the log signed, verified under `log_key`, once it covers every entry
+/// stored when this began: a step is computed only from entries a signed checkpoint covers
+/// (the step before it included), waited for up to [`COVER_WAIT`]; later entries need not
+/// be covered, so a log taking notes all the time is no reason to wait longer. `read` gives
+/// the checkpoint (`file` names it in refusals), then the entries stored, read in that order
+/// so that an honest store holds every entry its checkpoint covers. The checkpoint, and the
+/// entries stored when it was read.
+///
+/// # Errors
+/// A checkpoint the key did not sign, none at all, or entries still uncovered after the wait.
+fn signed_cover(
+    what: &str,
+    file: &str,
+    election: &Election,
+    log_key: &NoteVerifier,
+    mut read: impl FnMut() -> Result<(Option<Vec<u8>>, u64)>,
+) -> Result<(urna_tlog::checkpoint::Checkpoint, u64)> {
+    let origin = election.log_origin();
+    let waited = std::time::Instant::now();
+    let (_, wanted) = read()?;
+    loop {
+        let (note, stored) = read()?;
+        let signed = match note {
+            None => None,
+            Some(note) => Some(
+                urna_tlog::checkpoint::open(&note, &origin, log_key)
+                    .map_err(|e| {
+                        anyhow!(
+                            "{what}: {file} is not a checkpoint the log key signed ({e}): the store was edited outside urna, or --log-key is not this log's"
+                        )
+                    })?
+                    .0,
+            ),
+        };
+        let size = signed.as_ref().map_or(0, |c| c.size.0);
+        if size >= wanted {
+            let signed =
+                signed.with_context(|| format!("{what}: the log has signed no checkpoint yet"))?;
+            return Ok((signed, stored));
+        }
+        if waited.elapsed() >= COVER_WAIT {
+            bail!(
+                "{what}: entries {size} to {} are stored but in no checkpoint the log signed (after {} s): a step is computed only from entries a signed checkpoint covers; is the log's server running and sequencing?",
+                wanted - 1,
+                COVER_WAIT.as_secs()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// The first of `notes` whose leaf hash is not the one level 0 of the log's hash tiles (table
+/// `tiles`) holds at its index: which entry an edit changed, named in the refusal. `None` if
+/// the tiles cannot say (edited too, or not stored).
+fn first_unsigned(reader: &mut urna_pg::PgReader, notes: &[Vec<u8>]) -> Option<u64> {
+    const WIDTH: usize = urna_tlog::tile::TILE_WIDTH as usize;
+    for (t, part) in (0u64..).zip(notes.chunks(WIDTH)) {
+        let width = u16::try_from(part.len()).ok()?;
+        let tile = urna_tlog::tile::Tile::hash(0, t, width).ok()?;
+        let bytes = reader.tile(&tile.path()).ok()??;
+        let hashes = urna_tlog::tile::decode_hash_tile(&bytes, width).ok()?;
+        for (i, (note, signed)) in (t * WIDTH as u64..).zip(part.iter().zip(&hashes)) {
+            if urna_tlog::hash::leaf_hash(note) != *signed {
+                return Some(i);
+            }
+        }
+    }
+    None
 }
 
 /// `urna audit start`.
@@ -694,7 +858,7 @@ pub(crate) fn status(data: &Path, contest: Option<&str>) -> Result<ExitCode> {
             .with_context(|| format!("--contest {id}: not a contest of this election"))?,
         None => ContestIdx(0),
     };
-    let log = DirLog::read(data, election)?;
+    let log = DirLog::read_unsigned(data, election)?;
     let e = &log.election;
     let trail = log.trail();
     let audit = trail.audit(contest).with_context(|| {

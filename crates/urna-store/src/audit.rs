@@ -147,14 +147,20 @@ impl LogView for View<'_> {
 
 impl Store {
     /// The results replayed from the first `size` entries (genesis, protocols, amendments;
-    /// audit notes change nothing).
+    /// audit notes change nothing), which must hash to the log's root at `size`: table
+    /// `entries` is read again here, and a row rewritten behind the open store (by another
+    /// process) is refused rather than replayed as results that the log's root, kept in
+    /// memory since the open, does not cover.
     ///
     /// # Errors
-    /// [`StoreError`] if an entry does not replay.
+    /// [`StoreError`] if an entry does not replay, or [`StoreError::Log`] if the entries do
+    /// not hash to the log's root.
     pub fn replay_upto(&self, size: u64) -> Result<Replay, StoreError> {
         let e = &self.election;
         let mut replay =
             Replay::new(e).map_err(|err| StoreError::Setup(format!("replay: {err}")))?;
+        let mut tree = urna_tlog::tree::Tree::new();
+        let mut finished = Vec::new();
         let mut stmt = self
             .conn
             .prepare("SELECT idx, note FROM entries WHERE idx < ?1 ORDER BY idx")?;
@@ -162,12 +168,20 @@ impl Store {
         while let Some(r) = rows.next()? {
             let index: i64 = r.get(0)?;
             let note: Vec<u8> = r.get(1)?;
+            finished.clear();
+            tree.append(urna_tlog::hash::leaf_hash(&note), &mut finished)
+                .map_err(|err| StoreError::Log(err.to_string()))?;
             replay
                 .apply(e, crate::sql_u64(index), &note)
                 .map_err(|err| StoreError::Corrupt {
                     index: crate::sql_u64(index),
                     reason: err.to_string(),
                 })?;
+        }
+        if tree.size().0 != size || tree.root() != self.log_root(size)? {
+            return Err(StoreError::Log(format!(
+                "the stored entries do not hash to the log's root at {size} entries: table `entries` was changed behind the open store"
+            )));
         }
         Ok(replay)
     }

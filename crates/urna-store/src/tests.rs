@@ -884,6 +884,89 @@ fn open_replays_the_audit_trail_and_refuses_a_note_that_does_not_follow() {
     assert_eq!(store.len(), size);
 }
 
+/// The audit's intake replays the audited results from table `entries`, while the log's roots
+/// come from the tree the open store holds: a row rewritten behind the open store (another
+/// process on `urna.sqlite`), even with a note its own station signed (a stolen key moving
+/// ten votes between lists), must be refused, not replayed as the results an audit checks
+/// against the untouched root.
+#[test]
+fn an_entry_rewritten_behind_an_open_store_is_not_replayed_as_the_audited_results() {
+    use urna_audit::trail::{ContestAudit, Plan};
+    let f = fixture(40);
+    let sim = Simulation::new(SimConfig {
+        stations: 40,
+        districts: 3,
+        error_rate_per_10k: 1500,
+        ..SimConfig::default()
+    });
+    let mut store = Store::init(&f.data, &f.definition).unwrap();
+    ingest(&mut store, &f.protocols);
+    let e = store.election().clone();
+    let size = store.len();
+    store.replay_upto(size).unwrap();
+    // Entry 4 is station 3's protocol; the same station moves ten votes between two lists.
+    let conn = rusqlite::Connection::open(f.data.join(DB_FILE)).unwrap();
+    let note: Vec<u8> = conn
+        .query_row("SELECT note FROM entries WHERE idx = 4", [], |r| r.get(0))
+        .unwrap();
+    let text = urna_model::note::Note::parse(&note)
+        .unwrap()
+        .text()
+        .to_owned();
+    let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+    let votes: Vec<usize> = (0..lines.len())
+        .filter(|&i| lines[i].starts_with("votes: "))
+        .take(2)
+        .collect();
+    let shift = |line: &str, by: i64| {
+        let (head, n) = line.rsplit_once(' ').unwrap();
+        format!("{head} {}", n.parse::<i64>().unwrap() + by)
+    };
+    lines[votes[0]] = shift(&lines[votes[0]], 10);
+    lines[votes[1]] = shift(&lines[votes[1]], -10);
+    let moved = sim
+        .station(3)
+        .signer
+        .sign_text(&format!("{}\n", lines.join("\n")))
+        .to_bytes();
+    // It replays: a valid note of its station, only not the one the log holds.
+    let mut replay = urna_tally::public::Replay::new(&e).unwrap();
+    for i in 0..size {
+        let n = if i == 4 {
+            moved.clone()
+        } else {
+            store.entry(i).unwrap().unwrap().note
+        };
+        replay.apply(&e, i, &n).unwrap();
+    }
+    conn.execute(
+        "UPDATE entries SET note = ?1 WHERE idx = 4",
+        rusqlite::params![moved],
+    )
+    .unwrap();
+    let Err(err) = store.replay_upto(size) else {
+        panic!("the rewritten entry is replayed as the results")
+    };
+    assert!(
+        err.to_string().contains(&format!(
+            "the stored entries do not hash to the log's root at {size} entries"
+        )),
+        "{err}"
+    );
+    let plan = Plan {
+        size,
+        rules: "generic".into(),
+        seats: Some(1),
+        risk_limit: 50_000,
+        rounds: 4,
+    };
+    let refused = ContestAudit::plan(&e, ContestIdx(0), &plan, &crate::audit::View(&store));
+    assert!(
+        refused.is_err(),
+        "an audit started over the rewritten results"
+    );
+}
+
 mod revoke;
 mod rotate;
 

@@ -138,3 +138,145 @@ fn a_byte_order_mark_before_the_header_is_read_past() {
         "{out}"
     );
 }
+
+/// Files a spreadsheet or a hostile hand makes of the same rows: each refused naming the line
+/// the row starts on, the column and the rule, with a message of bounded length, and nothing
+/// written; Windows line endings are read as they are.
+#[test]
+fn hostile_layouts_are_refused_by_the_line_a_row_starts_on_and_bounded() {
+    let text = std::fs::read_to_string(shared_data(CSV_2021)).unwrap();
+    let mut lines = text.lines();
+    let (header, row, other) = (
+        lines.next().unwrap(),
+        lines.next().unwrap(),
+        lines.next().unwrap(),
+    );
+    let bad_id = other.replacen(",P-", ",P ", 1);
+    let cases: Vec<(&str, Vec<u8>, String)> = vec![
+        (
+            "a quoted name over two lines, then a bad row: the line the bad row starts on",
+            format!(
+                "{header}\n{}\n{bad_id}\n",
+                row.replacen(",Berat,P-", ",\"Ber\nat\",P-", 1)
+            )
+            .into_bytes(),
+            "line 4: column \"PollingStation\": station id \"P ".into(),
+        ),
+        (
+            "a column twice (which count is the list's?)",
+            format!("{header},PS\n{row},999999\n").into_bytes(),
+            "line 1 (the header): column \"PS\" appears twice (columns 42 and 46)".into(),
+        ),
+        (
+            "a line break inside a place name",
+            format!(
+                "{header}\n{}\n",
+                row.replacen(",Bashkia Berat,", ",\"Bashkia\nBerat\",", 1)
+            )
+            .into_bytes(),
+            "line 2: column \"Municipality\": \"Bashkia\\nBerat\" holds a control character".into(),
+        ),
+        (
+            "a NUL byte inside a place name",
+            format!(
+                "{header}\n{}\n",
+                row.replacen(",Bashkia Berat,", ",Bashkia\0Berat,", 1)
+            )
+            .into_bytes(),
+            "line 2: column \"Municipality\": \"Bashkia\\0Berat\" holds a control character".into(),
+        ),
+        (
+            "a row of 2 MB",
+            format!(
+                "{header}\n{}\n",
+                row.replacen(",Bashkia Berat,", &format!(",{},", "A".repeat(2 << 20)), 1)
+            )
+            .into_bytes(),
+            "line 2: a row longer than 65536 bytes".into(),
+        ),
+        (
+            "a header of 2 MB with no line end",
+            "A".repeat(2 << 20).into_bytes(),
+            "line 1: a row longer than 65536 bytes".into(),
+        ),
+    ];
+    for (what, bytes, expected) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let csv = dir.path().join("hostile.csv");
+        std::fs::write(&csv, bytes).unwrap();
+        let out = refused(dir.path(), &csv);
+        assert!(
+            out.contains(&expected),
+            "{what}: {}",
+            &out[..out.len().min(2000)]
+        );
+        assert!(out.len() < 4096, "{what}: {} bytes of output", out.len());
+    }
+    // Windows line endings: the same rows.
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("crlf.csv");
+    std::fs::write(&csv, format!("{header}\r\n{row}\r\n{other}\r\n")).unwrap();
+    let data = dir.path().join("data");
+    let out = run(
+        &[
+            "import",
+            "--format",
+            "albania-2021",
+            "--csv",
+            p(&csv),
+            "--data",
+            p(&data),
+        ],
+        0,
+    );
+    assert!(out.contains("imported 2 stations"), "{out}");
+}
+
+/// An import killed with SIGKILL leaves no data directory, only its hidden staging directory;
+/// the next import into the same place removes it (its process is gone) and succeeds.
+#[test]
+fn an_import_killed_midway_leaves_no_directory_and_the_next_clears_its_staging() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let csv = shared_data(CSV_2021);
+    let staging = || -> Vec<String> {
+        std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with(".data.importing-"))
+            .collect()
+    };
+    let mut child = crate::urna()
+        .args(["import", "--format", "albania-2021", "--csv", p(&csv)])
+        .args(["--data", p(&data)])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let t = std::time::Instant::now();
+    while staging().is_empty() {
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(30),
+            "no staging directory appeared"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(!data.exists(), "a killed import left {}", data.display());
+    assert_eq!(staging().len(), 1, "the killed import's staging directory");
+    let out = run(
+        &[
+            "import",
+            "--format",
+            "albania-2021",
+            "--csv",
+            p(&csv),
+            "--data",
+            p(&data),
+        ],
+        0,
+    );
+    assert!(out.contains("imported 5199 stations"), "{out}");
+    assert!(staging().is_empty(), "left behind: {:?}\n{out}", staging());
+}

@@ -6,6 +6,7 @@
 mod albania;
 mod assess;
 mod audit;
+mod audit_tamper;
 mod backup;
 mod backup_tamper;
 mod cli;

@@ -1201,3 +1201,132 @@ fn a_scan_is_taken_once_a_note_names_it_stored_once_and_an_edited_row_is_refused
         .unwrap();
     PgStore::open(&url, &f.definition, signer).unwrap();
 }
+
+/// `ingest_batches` on node A checks its next batch while the one before commits; node B
+/// commits revocations, a protocol and an amendment in between (forced: in A's acks of the
+/// batch before, after that batch's checkers ran). A's next batch then holds notes of those
+/// stations by their old and their new keys, the same protocol and amendment again, and a
+/// revocation with a note of its station in one batch: under A's next head lock every verdict
+/// must be the one SQLite gives, one note at a time, in the order the log holds them.
+#[test]
+fn another_nodes_commit_between_a_checked_batch_and_its_commit_gives_the_verdicts_of_one_at_a_time()
+{
+    let Some(server) = PgServer::start() else {
+        return;
+    };
+    let f = fixture(30);
+    let (mut lite, signer) = sqlite(&f);
+    let url = server.database("pipelined_race");
+    drop(PgStore::init(&url, &f.definition, signer.clone()).unwrap());
+    let mut node_a = PgStore::open(&url, &f.definition, signer.clone()).unwrap();
+    let mut node_b = PgStore::open(&url, &f.definition, signer.clone()).unwrap();
+    let sim = Simulation::new(SimConfig {
+        stations: 30,
+        districts: 3,
+        error_rate_per_10k: 1500,
+        ..SimConfig::default()
+    });
+    let old = |i: u32| sim.station(i).signer;
+    let new = |i: u32| NoteSigner::from_seed(&sim.station(i).id, &[i as u8; 32]).unwrap();
+    let by = |i: u32, k: &NoteSigner| k.sign_text(&sim.station(i).body.to_text()).to_bytes();
+    // s and t: revoked by B while A's batch holding their notes is checked; u: its protocol
+    // stored by B first; w: a station with an amendment, stored by B; r: revoked in A's own
+    // batch before a note by its old key and one by its new key.
+    let amended: Vec<u32> = (0..30u32)
+        .filter(|&i| {
+            sim.amendment_note(&sim.station(i), &f.protocols[i as usize])
+                .is_some()
+        })
+        .collect();
+    let w = amended[0];
+    let (s, t, u, r) = {
+        let mut free = (0..30u32).filter(|i| !amended.contains(i));
+        (
+            free.next().unwrap(),
+            free.next().unwrap(),
+            free.next().unwrap(),
+            free.next().unwrap(),
+        )
+    };
+    let amendment = sim
+        .amendment_note(&sim.station(w), &f.protocols[w as usize])
+        .unwrap();
+    let first: Vec<Vec<u8>> = (0..30u32)
+        .filter(|i| ![s, t, u, r].contains(i))
+        .map(|i| f.protocols[i as usize].clone())
+        .collect();
+    let from_b = vec![
+        revocation(&sim, s, &old(s), Some(&new(s))),
+        revocation(&sim, t, &old(t), None),
+        f.protocols[u as usize].clone(),
+        amendment.clone(),
+    ];
+    let next = vec![
+        by(s, &old(s)),
+        by(s, &new(s)),
+        by(t, &old(t)),
+        f.protocols[u as usize].clone(),
+        amendment,
+        f.protocols[w as usize].clone(),
+        revocation(&sim, r, &old(r), Some(&new(r))),
+        by(r, &old(r)),
+        by(r, &new(r)),
+        // B's revocation of s sent again: a duplicate of B's entry.
+        revocation(&sim, s, &old(s), Some(&new(s))),
+    ];
+    let last = vec![by(t, &old(t)), by(s, &new(s))];
+    let batches = [first.clone(), next.clone(), last.clone()];
+    let mut got: Vec<Vec<Outcome>> = Vec::new();
+    let mut b_out = Vec::new();
+    node_a
+        .ingest_batches(
+            batches.iter().map(Vec::as_slice),
+            &SystemClock,
+            |_, acks| {
+                if got.is_empty() {
+                    // A's second batch is checked by now; B commits before its head lock.
+                    b_out = node_b.ingest(&from_b, &SystemClock).unwrap();
+                }
+                got.push(acks.outcomes);
+            },
+        )
+        .unwrap();
+    let mut in_log_order = first;
+    in_log_order.extend(from_b);
+    in_log_order.extend(next);
+    in_log_order.extend(last);
+    let mut all = got[0].clone();
+    all.extend(b_out.clone());
+    all.extend(got[1].clone());
+    all.extend(got[2].clone());
+    assert_eq!(all, sqlite_ingest(&mut lite, &in_log_order));
+    let code = |o: &Outcome| match o {
+        Outcome::Stored { .. } => "stored".to_owned(),
+        Outcome::Duplicate { .. } => "duplicate".to_owned(),
+        Outcome::Rejected(r) => r.code().to_owned(),
+    };
+    assert!(
+        b_out.iter().all(|o| matches!(o, Outcome::Stored { .. })),
+        "{b_out:?}"
+    );
+    let second: Vec<String> = got[1].iter().map(code).collect();
+    assert_eq!(
+        second,
+        [
+            "key-revoked",
+            "stored",
+            "key-revoked",
+            "duplicate",
+            "duplicate",
+            "duplicate",
+            "stored",
+            "key-revoked",
+            "stored",
+            "duplicate",
+        ],
+        "{:?}",
+        got[1]
+    );
+    drop((node_a, node_b));
+    PgStore::open(&url, &f.definition, signer).unwrap();
+}
