@@ -150,14 +150,33 @@ impl LogView for TxView<'_, '_> {
         }
     }
 
+    /// The results replayed from the first `size` entries as table `entries` holds them now,
+    /// which must hash to the root the log signed over the part of them a checkpoint covers:
+    /// a row rewritten behind the open node (even with a note its own station signed) is
+    /// refused, not replayed as the results an audit step is checked against. (An open's
+    /// view rebuilt its tree from these very rows in the same transaction.)
     fn replay(&self, size: u64) -> Result<Replay, String> {
         let e = self.election;
         let mut replay = Replay::new(e).map_err(|err| format!("replay: {err}"))?;
+        let signed = match self.roots {
+            Roots::Tree(_) => 0,
+            Roots::Tiles { signed } => signed.min(size),
+        };
+        let mut tree = LogTree::new();
         self.notes(size, |index, note| {
+            if index < signed {
+                tree.append(index, std::iter::once(note.to_vec()))
+                    .map_err(|err| err.to_string())?;
+            }
             replay
                 .apply(e, index, note)
                 .map_err(|err| format!("entry {index}: {err}"))
         })?;
+        if signed > 0 && tree.root_at(signed).ok().map(|h| h.0) != self.root(signed) {
+            return Err(format!(
+                "table `entries` does not hash to the root the log signed at {signed} entries: the database was edited outside urna"
+            ));
+        }
         Ok(replay)
     }
 }

@@ -1101,10 +1101,38 @@ pub fn a_reopened_engine_continues_the_same_log<H: Harness>(h: &H) {
     }
 }
 
+/// `note` (a protocol of station `i` of `sim`) with `by` votes moved from its second list to
+/// its first, signed again with the station's own key: what an insider holding a stolen
+/// station key writes into the database to change a result without breaking a signature.
+///
+/// # Panics
+/// If `note` is not a protocol with two vote lines (a test's failure).
+pub fn votes_moved(sim: &Simulation, i: u32, note: &[u8], by: i64) -> Vec<u8> {
+    let text = urna_model::note::Note::parse(note)
+        .unwrap()
+        .text()
+        .to_owned();
+    let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+    let votes: Vec<usize> = (0..lines.len())
+        .filter(|&l| lines[l].starts_with("votes: "))
+        .take(2)
+        .collect();
+    let shift = |line: &str, by: i64| {
+        let (head, n) = line.rsplit_once(' ').unwrap();
+        format!("{head} {}", n.parse::<i64>().unwrap() + by)
+    };
+    lines[votes[0]] = shift(&lines[votes[0]], by);
+    lines[votes[1]] = shift(&lines[votes[1]], -by);
+    sim.station(i)
+        .signer
+        .sign_text(&format!("{}\n", lines.join("\n")))
+        .to_bytes()
+}
+
 /// The log of an engine's stored entries as the audit trail sees it (roots of its prefixes,
 /// results replayed), computed here from the notes so that the test does not trust the
-/// engine's own view.
-struct Entries<'a> {
+/// engine's own view ([`entries`]).
+pub struct Entries<'a> {
     election: &'a Election,
     notes: Vec<Vec<u8>>,
 }
@@ -1132,7 +1160,11 @@ impl urna_audit::trail::LogView for Entries<'_> {
     }
 }
 
-fn entries<'e, E: Engine>(engine: &mut E, election: &'e Election) -> Entries<'e> {
+/// The entries `engine` holds now, as an audit trail's view of its log ([`Entries`]).
+///
+/// # Panics
+/// If the engine cannot be read (a test's failure).
+pub fn entries<'e, E: Engine>(engine: &mut E, election: &'e Election) -> Entries<'e> {
     let n = engine.entry_count().unwrap();
     Entries {
         election,

@@ -909,26 +909,7 @@ fn an_entry_rewritten_behind_an_open_store_is_not_replayed_as_the_audited_result
     let note: Vec<u8> = conn
         .query_row("SELECT note FROM entries WHERE idx = 4", [], |r| r.get(0))
         .unwrap();
-    let text = urna_model::note::Note::parse(&note)
-        .unwrap()
-        .text()
-        .to_owned();
-    let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
-    let votes: Vec<usize> = (0..lines.len())
-        .filter(|&i| lines[i].starts_with("votes: "))
-        .take(2)
-        .collect();
-    let shift = |line: &str, by: i64| {
-        let (head, n) = line.rsplit_once(' ').unwrap();
-        format!("{head} {}", n.parse::<i64>().unwrap() + by)
-    };
-    lines[votes[0]] = shift(&lines[votes[0]], 10);
-    lines[votes[1]] = shift(&lines[votes[1]], -10);
-    let moved = sim
-        .station(3)
-        .signer
-        .sign_text(&format!("{}\n", lines.join("\n")))
-        .to_bytes();
+    let moved = crate::conformance::votes_moved(&sim, 3, &note, 10);
     // It replays: a valid note of its station, only not the one the log holds.
     let mut replay = urna_tally::public::Replay::new(&e).unwrap();
     for i in 0..size {

@@ -1330,3 +1330,81 @@ fn another_nodes_commit_between_a_checked_batch_and_its_commit_gives_the_verdict
     drop((node_a, node_b));
     PgStore::open(&url, &f.definition, signer).unwrap();
 }
+
+/// An entry the sequencer signed, rewritten behind an open node with a note its own station
+/// signed (ten votes moved between lists): the node's audit intake must not replay it as the
+/// results an audit step is checked against, but refuse, naming the edit. Before, the node
+/// checked audit steps against the rewritten rows: the honest start was refused with a
+/// misleading digest mismatch, and one computed over the rewritten results would have been
+/// taken.
+#[test]
+fn an_entry_rewritten_behind_an_open_node_is_not_replayed_as_the_audited_results() {
+    use urna_audit::trail::{ContestAudit, Plan};
+    use urna_model::audit::AuditBody;
+    use urna_store::Engine as _;
+    use urna_store::conformance::{entries, fixture as sim_fixture, votes_moved};
+    let Some(server) = PgServer::start() else {
+        return;
+    };
+    let f = sim_fixture(40, 1500);
+    let e = urna_model::definition::Election::load(&f.definition).unwrap();
+    let signer = urna_store::log::generate_log_key(&e.log_origin()).unwrap();
+    let url = server.database("audit_rewrite");
+    let mut pg = PgStore::init(&url, &f.definition, signer.clone()).unwrap();
+    pg_ingest(&mut pg, &f.protocols, 16);
+    let mut seq = PgSequencer::acquire(&url, signer, "a", LEASE)
+        .unwrap()
+        .unwrap();
+    seq.step().unwrap();
+    let mut engine = urna_pg::PgEngine::new(pg, seq);
+    let size = engine.entry_count().unwrap();
+    let plan = Plan {
+        size,
+        rules: "generic".into(),
+        seats: Some(1),
+        risk_limit: 50_000,
+        rounds: 4,
+    };
+    let start = ContestAudit::plan(
+        &e,
+        urna_model::definition::ContestIdx(0),
+        &plan,
+        &entries(&mut engine, &e),
+    )
+    .unwrap()
+    .start;
+    let start = f
+        .sim
+        .authority()
+        .sign_text(
+            &AuditBody {
+                election: e.id.clone(),
+                contest: e.contests[0].id.clone(),
+                step: start,
+            }
+            .to_text(),
+        )
+        .to_bytes();
+    // Entry 4 is station 3's protocol.
+    let mut admin = urna_pg::connect(&url).unwrap();
+    let note: Vec<u8> = admin
+        .query_one("SELECT note FROM entries WHERE idx = 4", &[])
+        .unwrap()
+        .get(0);
+    let moved = votes_moved(&f.sim, 3, &note, 10);
+    admin
+        .execute("UPDATE entries SET note = $1 WHERE idx = 4", &[&moved])
+        .unwrap();
+    let answer = engine.store().append_audit(&start, &SystemClock);
+    let Err(err) = answer else {
+        panic!("an audit started over a rewritten entry: {answer:?}")
+    };
+    assert!(
+        err.to_string().contains(&format!(
+            "table `entries` does not hash to the root the log signed at {size} entries"
+        )),
+        "{err}"
+    );
+    // Nothing was stored.
+    assert_eq!(engine.entry_count().unwrap(), size);
+}
