@@ -458,7 +458,7 @@ pub struct BadSignature;
 /// encoding is always canonical, so an `R` that does not decode, or that encodes a point
 /// non-canonically, fails it anyway; what is left of "`R` of small order" is `R` being the
 /// canonical encoding of one of the eight points of order dividing 8, refused by name
-/// ([`small_order_encodings`]). Property tests hold the two rules equal on signatures whose
+/// (`small_order_encodings`). Property tests hold the two rules equal on signatures whose
 /// `R` and key carry torsion.
 pub fn verify_raw(
     key: &VerifyingKey,
