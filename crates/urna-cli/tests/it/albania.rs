@@ -1,6 +1,6 @@
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use crate::{p, run, shared_data};
+use crate::{p, run, shared_data, urna};
 
 /// The published per-station results of 2021, under `../shared/data`.
 pub(crate) const CSV_2021: &str = "albania_2021_borici/party_votes_raw_polling_station.csv";
@@ -93,19 +93,12 @@ fn albania_2021_import_quarantines_the_106_inconsistent_protocols() {
     assert!(seats.is_object());
 }
 
-/// Regression: the import wrote the CSV's place names between plain quotes into the
-/// definition, so a municipality name could end its string and go on as TOML. Here the name
-/// of Bashkia Berat moves its stations into the district of Tirana and adds a unit: imported
-/// so, the seats came out PS 73 and LSI 5 instead of the official 74 and 4. Now the name is
-/// written as one TOML string, the stations stay in Berat and the seats are the official ones.
-#[test]
-fn a_place_name_in_the_csv_is_a_name_not_toml() {
-    let dir = tempfile::tempdir().unwrap();
-    let name = "Bashkia Berat\"\nparent = \"AL-Tirane\"\n[[units]]\nid = \"AL-q\"\nname = \"Q";
+/// Albania 2021's CSV with the municipality Bashkia Berat renamed `name`, written into `dir`.
+fn berat_renamed(dir: &Path, name: &str) -> PathBuf {
     let mut rdr = csv::Reader::from_path(shared_data(CSV_2021)).unwrap();
     let headers = rdr.headers().unwrap().clone();
     let muni = headers.iter().position(|h| h == "Municipality").unwrap();
-    let csv_path = dir.path().join("renamed.csv");
+    let csv_path = dir.join("renamed.csv");
     let mut out = csv::Writer::from_path(&csv_path).unwrap();
     out.write_record(&headers).unwrap();
     let mut renamed = 0;
@@ -127,7 +120,40 @@ fn a_place_name_in_the_csv_is_a_name_not_toml() {
     }
     out.flush().unwrap();
     assert!(renamed > 0);
+    csv_path
+}
+
+/// Regression: the import wrote the CSV's place names between plain quotes into the
+/// definition, so a municipality name could end its string and go on as TOML. A name that
+/// breaks the line to add keys and a unit (imported so, it moved Berat's stations into the
+/// district of Tirana: PS 73 and LSI 5 instead of the official 74 and 4) is refused, naming
+/// the line, the column and the rule, and nothing is written; a name with quotes, brackets and
+/// a backslash on one line is written as one TOML string, the stations stay in Berat and the
+/// seats are the official ones.
+#[test]
+fn a_place_name_in_the_csv_is_a_name_not_toml() {
+    let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("al");
+    let injected = "Bashkia Berat\"\nparent = \"AL-Tirane\"\n[[units]]\nid = \"AL-q\"\nname = \"Q";
+    let csv_path = berat_renamed(dir.path(), injected);
+    let out = urna()
+        .args(["import", "--format", "albania-2021", "--csv"])
+        .arg(&csv_path)
+        .arg("--data")
+        .arg(&data)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("column \"Municipality\"")
+            && err.contains("holds a control character; a place name is one line of text"),
+        "{err}"
+    );
+    assert!(!data.exists(), "a refused import wrote {}", data.display());
+
+    let name = "Bashkia \"Berat\" [[units]] id = \"AL-q\" \\ name = 'Q'";
+    let csv_path = berat_renamed(dir.path(), name);
     run(
         &[
             "import",
