@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
-use clap::Subcommand;
+use clap::{ArgGroup, Subcommand};
 use urna_audit::polling::{self, Bravo};
 use urna_audit::reported::Reported;
 use urna_audit::{AuditInput, BatchAudit, Outcome, Verdict, assertions, sampler};
@@ -23,6 +23,7 @@ use urna_tally::seats::{self, RuleSet};
 #[derive(Subcommand)]
 pub(crate) enum AuditCommand {
     /// The assertions whose truth implies the reported seats, with their margins.
+    #[command(group(ArgGroup::new("source").required(true).args(["data"])))]
     Assertions {
         #[command(flatten)]
         common: Common,
@@ -37,6 +38,7 @@ pub(crate) enum AuditCommand {
     },
     /// The stations to hand count in a round, drawn from the public seed. With `--key`, the
     /// next round of the audit in the log, drawn from the logged seed, signed and logged.
+    #[command(group(ArgGroup::new("source").required(true).args(["data", "store"])))]
     Sample {
         #[command(flatten)]
         common: Common,
@@ -52,6 +54,14 @@ pub(crate) enum AuditCommand {
         /// With --key: the audited contest (default: the first).
         #[arg(long, requires = "key")]
         contest: Option<String>,
+        /// With --key: a PostgreSQL store (`postgres://…`) instead of --data, read only: the
+        /// sample is drawn from the entries its signed checkpoint covers and goes to one of its
+        /// nodes (--to).
+        #[arg(long, value_name = "URL", requires_all = ["key", "definition", "to"])]
+        store: Option<String>,
+        /// With --store: the election definition the store was initialised with.
+        #[arg(long, value_name = "FILE", requires = "store")]
+        definition: Option<PathBuf>,
         /// With --key: send the step to a running server (see `urna audit start --help`).
         #[command(flatten)]
         server: crate::audit_log_cmd::ServerArgs,
@@ -126,6 +136,7 @@ pub(crate) enum AuditCommand {
     ///
     /// Exit codes: 0 the risk limit is met, or more stations must be counted (listed);
     /// 1 a full hand count is needed; 2 bad usage or input.
+    #[command(group(ArgGroup::new("source").required(true).args(["data"])))]
     Risk {
         #[command(flatten)]
         common: Common,
@@ -144,7 +155,7 @@ pub(crate) enum AuditCommand {
 pub(crate) struct Common {
     /// Data directory (its current accepted protocols are the reported results).
     #[arg(long)]
-    data: PathBuf,
+    data: Option<PathBuf>,
     /// A built-in rule set or a rule-set file (default: the one the definition names).
     #[arg(long)]
     rules: Option<String>,
@@ -203,12 +214,14 @@ pub(crate) fn run(command: AuditCommand) -> Result<ExitCode> {
             common,
             key: Some(key),
             contest,
+            store,
+            definition,
             server,
             ..
         } => crate::audit_log_cmd::sample(&crate::audit_log_cmd::LogArgs {
-            data: Some(common.data),
-            store: None,
-            definition: None,
+            data: common.data,
+            store,
+            definition,
             key,
             contest,
             server,
@@ -388,7 +401,10 @@ struct Loaded {
 
 impl Loaded {
     fn open(common: &Common) -> Result<Self> {
-        let dir = &common.data;
+        let dir = common
+            .data
+            .as_deref()
+            .context("--data: the data directory whose results are audited")?;
         // Read-only: these commands print, they write nothing, so they also run while
         // `urna serve` holds the directory.
         let (election, replay) = read_only_replay(dir)?;

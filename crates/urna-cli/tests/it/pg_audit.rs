@@ -3,10 +3,11 @@
 //! under the same log key), end to end with the real binary and a real PostgreSQL, one ordered
 //! story:
 //!
-//! 1. the audit's steps (start, seed, round 1's sample, the hand counts) are computed by
-//!    `urna audit` on a copy of the data directory and each note sent to both nodes: the same
-//!    answers (status, index, entry), receipts that verify; the verdict is computed from the
-//!    database itself (`urna audit verdict --store … --to <node>`);
+//! 1. the audit's steps (start, seed, the hand counts) are computed by `urna audit` on a copy
+//!    of the data directory and each note sent to both nodes: the same answers (status, index,
+//!    entry), receipts that verify; round 1's sample and the verdict are computed from the
+//!    database itself (`urna audit sample|verdict --store … --to <node>`), the sample also on
+//!    the copy (the same note, byte for byte);
 //! 2. notes the trail refuses (a second seed, a count of a station no sample drew, a step
 //!    after the verdict, one signed by a key that is no authority) and a step sent again:
 //!    the same answers, nothing more stored;
@@ -129,28 +130,61 @@ fn a_whole_audit_through_a_pg_node_answers_and_publishes_as_through_a_sqlite_nod
     // 1. The steps, computed on the copy and sent to both nodes.
     let local = ["--data", p(&scratch), "--key", p(&authority)];
     let mut next = size;
-    let mut step = |cmd: &str, extra: &[&str]| -> String {
+    let step = |cmd: &str, extra: &[&str], next: &mut u64| -> String {
         let (code, text) = urna_output(&[&["audit", cmd][..], &local, extra].concat());
         assert_eq!(code, Some(0), "{text}");
-        let added = entries_from(&scratch, next);
+        let added = entries_from(&scratch, *next);
         assert!(!added.is_empty(), "{cmd}: {text}");
         for note in &added {
             let r = same_answer(&lite.addr, &node_addr, note, &log_key);
             assert_eq!(r.status, 201, "{:?}", answer(&r));
-            assert_eq!(r.json()["index"], next);
-            next += 1;
+            assert_eq!(r.json()["index"], *next);
+            *next += 1;
         }
         text
     };
-    step("start", &["--rules", "generic", "--seats", "1"]);
-    step("seed", &["--seed", SEED]);
-    let stations = logged_sample(&step("sample", &[]));
+    step("start", &["--rules", "generic", "--seats", "1"], &mut next);
+    step("seed", &["--seed", SEED], &mut next);
+    // Round 1's sample drawn from the database itself (`--store`, no data directory) and sent
+    // to the PostgreSQL node; the copy draws the same note, byte for byte, which the SQLite
+    // node takes at the same index.
+    let node_url = format!("http://{node_addr}");
+    let (code, text) = urna_output(&[
+        "audit",
+        "sample",
+        "--store",
+        &url,
+        "--definition",
+        p(&definition),
+        "--key",
+        p(&authority),
+        "--to",
+        &node_url,
+        "--log-key",
+        &vkey,
+    ]);
+    assert_eq!(code, Some(0), "{text}");
+    let stations = logged_sample(&text);
+    assert!(!stations.is_empty(), "{text}");
+    let sample = urna_pg::PgReader::connect(&url)
+        .unwrap()
+        .note(next)
+        .unwrap()
+        .expect("the sample is stored");
+    let (code, copy_text) = urna_output(&[&["audit", "sample"][..], &local].concat());
+    assert_eq!(code, Some(0), "{copy_text}");
+    assert_eq!(logged_sample(&copy_text), stations);
+    assert_eq!(entries_from(&scratch, next), [sample.clone()]);
+    let r = post_note(&lite.addr, &sample);
+    assert_eq!(r.status, 201, "{:?}", answer(&r));
+    assert_eq!(r.json()["index"], next);
+    next += 1;
     let rows = source_rows();
     let counts = dir.path().join("counts.csv");
     counts_file(&counts, &rows, &stations, |_, _| {});
-    step("count", &["--counts", p(&counts)]);
-    // The verdict computed from the database itself (`--store`, no data directory) and sent
-    // to the PostgreSQL node; the SQLite node then takes the same note at the same index.
+    step("count", &["--counts", p(&counts)], &mut next);
+    // The verdict computed from the database itself too, and sent to the PostgreSQL node; the
+    // SQLite node then takes the same note at the same index.
     let (code, text) = urna_output(&[
         "audit",
         "verdict",
@@ -167,7 +201,6 @@ fn a_whole_audit_through_a_pg_node_answers_and_publishes_as_through_a_sqlite_nod
         "a step from --store needs a node to go to: {text}"
     );
     assert!(text.contains("--to"), "{text}");
-    let node_url = format!("http://{node_addr}");
     let (code, text) = urna_output(&[
         "audit",
         "verdict",
