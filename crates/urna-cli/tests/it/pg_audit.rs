@@ -174,7 +174,7 @@ fn a_whole_audit_through_a_pg_node_answers_and_publishes_as_through_a_sqlite_nod
     let (code, copy_text) = urna_output(&[&["audit", "sample"][..], &local].concat());
     assert_eq!(code, Some(0), "{copy_text}");
     assert_eq!(logged_sample(&copy_text), stations);
-    assert_eq!(entries_from(&scratch, next), [sample.clone()]);
+    assert_eq!(entries_from(&scratch, next), std::slice::from_ref(&sample));
     let r = post_note(&lite.addr, &sample);
     assert_eq!(r.status, 201, "{:?}", answer(&r));
     assert_eq!(r.json()["index"], next);
