@@ -1739,7 +1739,6 @@ impl Iterator for &mut Feeder {
     }
 }
 
-/// The publisher thread: cosign and publish new checkpoints, then write a bundle generation.
 /// How much less CPU priority the publisher thread takes than the server (its nice value
 /// above the process's): a station waiting for its receipt comes before the public pages'
 /// freshness. Against a busy intake the publisher gets about a tenth of a core's share (the
@@ -1757,6 +1756,7 @@ fn yield_to_intake() {
     }
 }
 
+/// The publisher thread: cosign and publish new checkpoints, then write a bundle generation.
 fn publish_loop(
     log: &PublicLog,
     bundle: &mut BundleWriter,
