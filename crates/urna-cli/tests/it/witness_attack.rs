@@ -1,0 +1,251 @@
+//! `urna witness serve` attacked by the log it witnesses: a commission that wants two
+//! histories races them, hangs up mid-request, and sends hostile bodies. The witness must
+//! never cosign two different trees of one size, whatever the clients do.
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpStream};
+use std::path::Path;
+use std::process::{Child, ChildStdout, Stdio};
+use std::time::{Duration, Instant};
+
+use urna_model::note::NoteSigner;
+use urna_server::WitnessKey;
+use urna_tlog::proof::consistency_proof;
+use urna_tlog::{Checkpoint, Hash, MemoryStore, Tree, TreeSize, leaf_hash};
+
+use crate::urna;
+
+const ORIGIN: &str = "witness.attack/log";
+
+fn log_key() -> NoteSigner {
+    NoteSigner::from_seed(ORIGIN, &[7; 32]).unwrap()
+}
+
+/// A log whose entries from index `fork_at` on carry `variant`: two logs with the same
+/// `fork_at` and different variants share their first `fork_at` entries, then fork.
+struct Log {
+    tree: Tree,
+    store: MemoryStore,
+    fork_at: u64,
+    variant: u8,
+}
+
+impl Log {
+    fn new(fork_at: u64, variant: u8) -> Self {
+        Self {
+            tree: Tree::new(),
+            store: MemoryStore::new(),
+            fork_at,
+            variant,
+        }
+    }
+
+    fn grow_to(mut self, n: u64) -> Self {
+        let mut out = Vec::new();
+        for i in self.tree.size().0..n {
+            let variant = if i < self.fork_at { 0 } else { self.variant };
+            let entry = format!("urna/attack-entry/v1\nindex: {i}\nvariant: {variant}\n");
+            out.clear();
+            self.tree
+                .append(leaf_hash(entry.as_bytes()), &mut out)
+                .unwrap();
+            self.store.extend(&out).unwrap();
+        }
+        self
+    }
+
+    fn root(&self) -> Hash {
+        self.tree.root()
+    }
+
+    /// An add-checkpoint body for the current tree from `old`.
+    fn request(&self, old: u64) -> Vec<u8> {
+        let size = self.tree.size();
+        let proof = if old == 0 || old == size.0 {
+            Vec::new()
+        } else {
+            consistency_proof(&self.store, TreeSize(old), size).unwrap()
+        };
+        let mut body = format!("old {old}\n").into_bytes();
+        for h in proof {
+            body.extend_from_slice(h.to_base64().as_bytes());
+            body.push(b'\n');
+        }
+        body.push(b'\n');
+        let note = Checkpoint::new(ORIGIN.to_owned(), size, self.root())
+            .sign(&log_key())
+            .unwrap();
+        body.extend_from_slice(&note.to_bytes());
+        body
+    }
+}
+
+/// A running `urna witness serve`; killed when dropped.
+struct Witness {
+    child: Child,
+    _stdout: std::io::BufReader<ChildStdout>,
+    addr: String,
+}
+
+impl Witness {
+    fn start(dir: &Path, init: bool) -> Self {
+        let key = dir.join("w.key");
+        if !key.exists() {
+            WitnessKey::from_seed("witness.attack/w1", [9; 32])
+                .unwrap()
+                .write_new(&key)
+                .unwrap();
+        }
+        let mut cmd = urna();
+        cmd.args(["witness", "serve", "--key"])
+            .arg(&key)
+            .arg("--state")
+            .arg(dir.join("w.state"))
+            .args(["--listen", "127.0.0.1:0", "--log"])
+            .arg(format!("{ORIGIN}={}", log_key().verifier().to_vkey()));
+        if init {
+            cmd.arg("--init-state");
+        }
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut stdout, &mut line).unwrap();
+        let addr = line
+            .trim()
+            .strip_prefix("listening on http://")
+            .unwrap_or_else(|| panic!("first line: {line:?}"))
+            .to_owned();
+        Self {
+            child,
+            _stdout: stdout,
+            addr,
+        }
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for Witness {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn request_bytes(body: &[u8]) -> Vec<u8> {
+    let mut r = format!(
+        "POST /add-checkpoint HTTP/1.1\r\nHost: witness\r\nContent-Length: {}\r\n\
+         Connection: close\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    r.extend_from_slice(body);
+    r
+}
+
+/// Status and body of one add-checkpoint exchange, or `None` if no answer came within
+/// `patience`.
+fn post(addr: &str, body: &[u8], patience: Duration) -> Option<(u16, String)> {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(patience)).unwrap();
+    s.write_all(&request_bytes(body)).unwrap();
+    let mut answer = Vec::new();
+    match s.read_to_end(&mut answer) {
+        Ok(_) => {}
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            ) =>
+        {
+            return None;
+        }
+        Err(e) => panic!("reading the answer: {e}"),
+    }
+    let answer = String::from_utf8_lossy(&answer).into_owned();
+    let status = answer
+        .get(9..12)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("not an HTTP answer: {answer:?}"));
+    let body = answer
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    Some((status, body))
+}
+
+/// A commission sends checkpoint A and hangs up at once, so the witness's handler is dropped
+/// while A's state is being written. The write must still finish, and the state in memory
+/// follow it, before any other request is checked: otherwise a fork B of the same size is
+/// checked against the older state and cosigned while A's write is in flight, and if A's
+/// rename lands after B's, the file holds A although B was cosigned, so after a restart the
+/// witness cosigns A too.
+///
+/// The write of A is held open by a FIFO at the name of its temporary file (the witness
+/// names them `.<state>.tmp-<pid>-<n>`, `n` counting the writes of the process).
+#[test]
+fn a_client_that_hangs_up_does_not_let_a_fork_past_its_state_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let honest = Log::new(5, 0).grow_to(10);
+    let fork = Log::new(5, 1).grow_to(10);
+    assert_ne!(honest.root(), fork.root());
+    let at5 = Log::new(5, 0).grow_to(5);
+
+    let w = Witness::start(dir.path(), true);
+    // Write 0: the empty state (--init-state). Write 1: size 5.
+    let (status, body) = post(&w.addr, &at5.request(0), Duration::from_secs(10)).unwrap();
+    assert_eq!(status, 200, "{body}");
+
+    // Write 2 (A's) will block opening its temporary file until the FIFO is read.
+    let fifo = dir.path().join(format!(".w.state.tmp-{}-2", w.pid()));
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+
+    // A: sent whole, then the client hangs up.
+    let mut a = TcpStream::connect(&w.addr).unwrap();
+    a.write_all(&request_bytes(&honest.request(5))).unwrap();
+    a.shutdown(Shutdown::Write).unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    drop(a);
+    std::thread::sleep(Duration::from_millis(300));
+
+    // B, a fork of the same size: must not be answered while A's write is in flight.
+    let started = Instant::now();
+    let b = post(&w.addr, &fork.request(5), Duration::from_secs(2));
+    assert!(
+        b.is_none(),
+        "the fork was answered {b:?} after {:?} while the state write of A was in flight",
+        started.elapsed()
+    );
+
+    // Let A's write go on (it fails: fsync of a FIFO; nothing of A is recorded).
+    let reader = std::thread::spawn(move || {
+        let mut sink = Vec::new();
+        std::fs::File::open(&fifo)
+            .unwrap()
+            .read_to_end(&mut sink)
+            .unwrap();
+        sink
+    });
+    let written = reader.join().unwrap();
+    assert!(!written.is_empty(), "A's state reached its temporary file");
+
+    // A was never answered nor recorded: the fork may now be cosigned, once, and then the
+    // witness holds it, refusing A at the same size.
+    let (status, body) = post(&w.addr, &fork.request(5), Duration::from_secs(10)).unwrap();
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = post(&w.addr, &honest.request(10), Duration::from_secs(10)).unwrap();
+    assert_eq!(status, 409, "{body}");
+    drop(w);
+    let state = std::fs::read_to_string(dir.path().join("w.state")).unwrap();
+    assert!(state.contains(&fork.root().to_base64()), "{state}");
+}
