@@ -20,7 +20,9 @@
 //!
 //! Check, persist and respond happen under one lock per witness, so two concurrent requests
 //! cannot roll the state back (the race the spec describes), and a cosignature is sent only
-//! after the state that makes it safe is on disk.
+//! after the state that makes it safe is on disk. The lock is held by the task writing the
+//! state until the write has ended, even when the client hangs up and its request is dropped
+//! meanwhile: a fork cannot be checked against the state the file is leaving behind.
 //!
 //! Served with [`crate::conn`]'s bounds: a client that does not finish its request head within
 //! the header timeout is disconnected, and at most `max_connections` connections are open.
@@ -112,8 +114,9 @@ struct Inner {
     witness: Witness,
     clock: Box<dyn Clock>,
     file: StateFile,
-    /// The state as last persisted. A tokio mutex: it is held across the file write.
-    state: Mutex<WitnessState>,
+    /// The state as last persisted. A tokio mutex: it is held across the file write, by the
+    /// blocking task that writes it.
+    state: Arc<Mutex<WitnessState>>,
 }
 
 /// A running witness: the pure [`Witness`], its state in memory, and the file it is persisted
@@ -151,7 +154,7 @@ impl WitnessService {
                 witness,
                 clock: Box::new(clock),
                 file,
-                state: Mutex::new(state),
+                state: Arc::new(Mutex::new(state)),
             }),
             body_timeout: DEFAULT_BODY_TIMEOUT,
         })
@@ -192,8 +195,13 @@ impl WitnessService {
     ///
     /// # Errors
     /// [`AddCheckpointError`]; its [`AddCheckpointError::status`] is the HTTP status.
+    ///
+    /// The future may be dropped at any await (the client hung up): once the new state is
+    /// being written, the write, and the state in memory following it, finish on a blocking
+    /// thread that holds the lock, so no other request is checked against a state the file
+    /// has already left.
     pub async fn add_checkpoint(&self, body: &[u8]) -> Result<String, AddCheckpointError> {
-        let mut state = self.inner.state.lock().await;
+        let mut state = Arc::clone(&self.inner.state).lock_owned().await;
         let cosigned =
             self.inner
                 .witness
@@ -204,12 +212,16 @@ impl WitnessService {
             .map_err(|e| AddCheckpointError::Writer(e.to_string()))?;
         if next != *state {
             let file = self.inner.file.clone();
-            let to_write = next.clone();
-            tokio::task::spawn_blocking(move || file.store(&to_write))
-                .await
-                .map_err(|e| AddCheckpointError::Writer(e.to_string()))?
-                .map_err(AddCheckpointError::Persist)?;
-            *state = next;
+            // The guard moves into the task: dropping this future does not release the lock
+            // before the file is written and the state in memory is the file's.
+            tokio::task::spawn_blocking(move || {
+                file.store(&next)?;
+                *state = next;
+                Ok(())
+            })
+            .await
+            .map_err(|e| AddCheckpointError::Writer(e.to_string()))?
+            .map_err(AddCheckpointError::Persist)?;
         }
         Ok(cosigned.response_body())
     }
