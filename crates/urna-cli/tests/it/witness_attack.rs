@@ -249,3 +249,191 @@ fn a_client_that_hangs_up_does_not_let_a_fork_past_its_state_write() {
     let state = std::fs::read_to_string(dir.path().join("w.state")).unwrap();
     assert!(state.contains(&fork.root().to_base64()), "{state}");
 }
+
+/// A tree given by its entries, for histories that fork anywhere.
+struct History {
+    entries: Vec<String>,
+}
+
+impl History {
+    fn extended(&self, n: usize, tag: &str) -> Self {
+        let mut entries = self.entries.clone();
+        let start = entries.len();
+        entries.extend((start..start + n).map(|i| format!("entry {i} {tag}\n")));
+        Self { entries }
+    }
+
+    fn tree(&self, size: usize) -> (Tree, MemoryStore) {
+        let mut tree = Tree::new();
+        let mut store = MemoryStore::new();
+        let mut out = Vec::new();
+        for e in &self.entries[..size] {
+            out.clear();
+            tree.append(leaf_hash(e.as_bytes()), &mut out).unwrap();
+            store.extend(&out).unwrap();
+        }
+        (tree, store)
+    }
+
+    fn size(&self) -> u64 {
+        self.entries.len() as u64
+    }
+
+    fn root(&self) -> Hash {
+        self.tree(self.entries.len()).0.root()
+    }
+
+    fn request(&self, old: u64) -> Vec<u8> {
+        let (tree, store) = self.tree(self.entries.len());
+        let proof = if old == 0 || old == self.size() {
+            Vec::new()
+        } else {
+            consistency_proof(&store, TreeSize(old), tree.size()).unwrap()
+        };
+        let mut body = format!("old {old}\n").into_bytes();
+        for h in proof {
+            body.extend_from_slice(h.to_base64().as_bytes());
+            body.push(b'\n');
+        }
+        body.push(b'\n');
+        let note = Checkpoint::new(ORIGIN.to_owned(), tree.size(), tree.root())
+            .sign(&log_key())
+            .unwrap();
+        body.extend_from_slice(&note.to_bytes());
+        body
+    }
+}
+
+/// The size and root the state file holds for the log (0 and no root if none).
+fn recorded(dir: &Path) -> (u64, Option<String>) {
+    let text = std::fs::read_to_string(dir.join("w.state")).unwrap();
+    let state: serde_json::Value = serde_json::from_str(&text).unwrap();
+    match state["logs"].get(ORIGIN) {
+        Some(log) => (
+            log["size"].as_u64().unwrap(),
+            Some(log["root"].as_str().unwrap().to_owned()),
+        ),
+        None => (0, None),
+    }
+}
+
+/// A commission races three histories from several connections at once each round: two
+/// forks of the same size and a third, larger one, all extending the last tree cosigned;
+/// every other round the witness is killed with SIGKILL in the middle of the race and
+/// restarted from its state file. At most one history is cosigned per round, and a
+/// cosignature once answered is the one the state file holds, also after the kill.
+#[test]
+fn racing_forks_and_kill_9_never_get_two_histories_cosigned() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut w = Witness::start(dir.path(), true);
+    let mut base = History {
+        entries: Vec::new(),
+    }
+    .extended(5, "base");
+    let (status, body) = post(&w.addr, &base.request(0), Duration::from_secs(10)).unwrap();
+    assert_eq!(status, 200, "{body}");
+    let mut kills = 0;
+    let mut cosigned_rounds = 0;
+    for round in 0..24u32 {
+        let old = base.size();
+        let candidates = [
+            base.extended(5, &format!("r{round}a")),
+            base.extended(5, &format!("r{round}b")),
+            base.extended(9, &format!("r{round}c")),
+        ];
+        let requests: Vec<Vec<u8>> = candidates.iter().map(|c| c.request(old)).collect();
+        let kill = round % 2 == 1;
+        let answers = std::thread::scope(|scope| {
+            let threads: Vec<_> = (0..9)
+                .map(|i| {
+                    let (addr, body) = (w.addr.clone(), &requests[i % 3]);
+                    scope.spawn(move || {
+                        let answer =
+                            std::panic::catch_unwind(|| post(&addr, body, Duration::from_secs(10)));
+                        (i % 3, answer.ok().flatten())
+                    })
+                })
+                .collect();
+            if kill {
+                // Spread over the few milliseconds the race lasts.
+                let delay = u64::from(round) * 1_733 % 6_000;
+                std::thread::sleep(Duration::from_micros(delay));
+                let _ = w.child.kill();
+                let _ = w.child.wait();
+            }
+            threads
+                .into_iter()
+                .map(|t| t.join().unwrap())
+                .collect::<Vec<_>>()
+        });
+        if kill {
+            kills += 1;
+            w = Witness::start(dir.path(), false);
+        }
+        let won: std::collections::BTreeSet<usize> = answers
+            .iter()
+            .filter(|(_, a)| matches!(a, Some((200, _))))
+            .map(|(c, _)| *c)
+            .collect();
+        assert!(
+            won.len() <= 1,
+            "round {round}: histories {won:?} were all cosigned: {answers:?}"
+        );
+        for (_, a) in &answers {
+            if let Some((status, body)) = a {
+                assert!(
+                    [200, 409].contains(status),
+                    "round {round}: {status} {body}"
+                );
+            }
+        }
+        let (size, root) = recorded(dir.path());
+        let holds = candidates
+            .iter()
+            .position(|c| c.size() == size && Some(c.root().to_base64()) == root);
+        if let Some(&c) = won.iter().next() {
+            assert_eq!(
+                holds,
+                Some(c),
+                "round {round}: history {c} was cosigned, the state file holds size {size}"
+            );
+        }
+        match holds {
+            Some(c) => {
+                cosigned_rounds += 1;
+                base = History {
+                    entries: candidates[c].entries.clone(),
+                };
+                // The other histories of the round are refused from now on, from any size.
+                for (other, candidate) in candidates.iter().enumerate() {
+                    if other != c {
+                        for from in [old, candidate.size(), base.size()] {
+                            if from <= candidate.size() {
+                                let (status, body) = post(
+                                    &w.addr,
+                                    &candidate.request(from),
+                                    Duration::from_secs(10),
+                                )
+                                .unwrap();
+                                assert!(
+                                    [409, 422].contains(&status),
+                                    "round {round}: {other} from {from}: {status} {body}"
+                                );
+                            }
+                        }
+                    }
+                }
+            }
+            None => assert_eq!(
+                (size, root),
+                (old, Some(base.root().to_base64())),
+                "round {round}: the state file holds neither the last tree nor a candidate"
+            ),
+        }
+    }
+    assert_eq!(kills, 12);
+    assert!(
+        cosigned_rounds >= 8,
+        "only {cosigned_rounds} rounds cosigned"
+    );
+}
