@@ -89,6 +89,10 @@ struct Witness {
 
 impl Witness {
     fn start(dir: &Path, init: bool) -> Self {
+        Self::start_with(dir, init, &[])
+    }
+
+    fn start_with(dir: &Path, init: bool, extra: &[&str]) -> Self {
         let key = dir.join("w.key");
         if !key.exists() {
             WitnessKey::from_seed("witness.attack/w1", [9; 32])
@@ -106,6 +110,7 @@ impl Witness {
         if init {
             cmd.arg("--init-state");
         }
+        cmd.args(extra);
         let mut child = cmd
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -436,4 +441,267 @@ fn racing_forks_and_kill_9_never_get_two_histories_cosigned() {
         cosigned_rounds >= 8,
         "only {cosigned_rounds} rounds cosigned"
     );
+}
+
+/// Status and body of a raw request (anything a client may send), or `None` without an
+/// answer within `patience`.
+fn raw(addr: &str, request: &[u8], patience: Duration) -> Option<(u16, String)> {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(patience)).unwrap();
+    let _ = s.write_all(request);
+    let mut answer = Vec::new();
+    let _ = s.read_to_end(&mut answer);
+    let answer = String::from_utf8_lossy(&answer).into_owned();
+    let status = answer.get(9..12)?.parse().ok()?;
+    let body = answer
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    Some((status, body))
+}
+
+fn post_raw(addr: &str, body: &[u8]) -> (u16, String) {
+    raw(addr, &request_bytes(body), Duration::from_secs(10))
+        .unwrap_or_else(|| panic!("no answer to {:?}", String::from_utf8_lossy(body)))
+}
+
+/// A checkpoint note signed by `key` for `origin`, `size` and `root`, with `extra` lines.
+fn note(key: &NoteSigner, origin: &str, size: u64, root: Hash) -> Vec<u8> {
+    Checkpoint::new(origin.to_owned(), TreeSize(size), root)
+        .sign(key)
+        .unwrap()
+        .to_bytes()
+}
+
+/// Hostile bodies from a commission holding the log key and from anyone else: each is
+/// refused with the status tlog-witness names and a reason naming the rule, nothing is
+/// recorded, and an honest request is still answered at once.
+#[test]
+fn hostile_requests_are_refused_with_their_rule_and_change_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = Witness::start(dir.path(), true);
+    let at5 = Log::new(5, 0).grow_to(5);
+    let at10 = Log::new(5, 0).grow_to(10);
+    assert_eq!(post_raw(&w.addr, &at5.request(0)).0, 200);
+    let before = std::fs::read(dir.path().join("w.state")).unwrap();
+    let key = log_key();
+    let proof = |n: usize| -> String {
+        (0..n)
+            .map(|i| format!("{}\n", Hash([i as u8; 32]).to_base64()))
+            .collect()
+    };
+    let body = |head: &str, note: &[u8]| {
+        let mut b = head.as_bytes().to_vec();
+        b.extend_from_slice(note);
+        b
+    };
+    let good10 = note(&key, ORIGIN, 10, at10.root());
+    let real_proof: String = {
+        let full = at10.request(5);
+        let text = String::from_utf8(full).unwrap();
+        let (_, rest) = text.split_once('\n').unwrap();
+        rest.split_once("\n\n").unwrap().0.to_owned() + "\n"
+    };
+    let other = NoteSigner::from_seed(ORIGIN, &[8; 32]).unwrap();
+    let cases: Vec<(&str, Vec<u8>, u16, &str)> = vec![
+        (
+            "old size beyond u64",
+            body("old 18446744073709551616\n\n", &good10),
+            400,
+            "old size is not a canonical decimal",
+        ),
+        (
+            "negative old size",
+            body("old -5\n\n", &good10),
+            400,
+            "old size is not a canonical decimal",
+        ),
+        (
+            "old size with a leading zero",
+            body("old 05\n\n", &good10),
+            400,
+            "canonical decimal",
+        ),
+        (
+            "old size above the checkpoint's",
+            body("old 11\n\n", &good10),
+            400,
+            "old size 11 is larger than the checkpoint size 10",
+        ),
+        (
+            "old size not the one cosigned",
+            body(&format!("old 4\n{}\n", proof(3)), &good10),
+            409,
+            "5",
+        ),
+        (
+            "a proof one hash short",
+            body(
+                &format!(
+                    "old 5\n{}\n",
+                    real_proof.lines().skip(1).collect::<Vec<_>>().join("\n") + "\n"
+                ),
+                &good10,
+            ),
+            422,
+            "consistency proof from size 5 does not verify",
+        ),
+        (
+            "a proof one hash long",
+            body(&format!("old 5\n{real_proof}{}\n", proof(1)), &good10),
+            422,
+            "consistency proof from size 5 does not verify",
+        ),
+        (
+            "a proof of garbage hashes",
+            body(&format!("old 5\n{}\n", proof(4)), &good10),
+            422,
+            "consistency proof from size 5 does not verify",
+        ),
+        (
+            "a proof line that is not base64",
+            body("old 5\nnot base64 at all\n\n", &good10),
+            400,
+            "line 2: proof hash",
+        ),
+        (
+            "64 proof lines",
+            body(&format!("old 5\n{}\n", proof(64)), &good10),
+            400,
+            "more than 63 proof lines",
+        ),
+        (
+            "a checkpoint of another origin",
+            body(
+                "old 0\n\n",
+                &note(
+                    &NoteSigner::from_seed("other.origin/log", &[7; 32]).unwrap(),
+                    "other.origin/log",
+                    10,
+                    at10.root(),
+                ),
+            ),
+            404,
+            "unknown log origin \"other.origin/log\"",
+        ),
+        (
+            "a checkpoint signed by another key of the same name",
+            body("old 5\n\n", &note(&other, ORIGIN, 10, at10.root())),
+            403,
+            "no valid signature by a known key of log",
+        ),
+        (
+            "a NUL byte in the checkpoint",
+            body(
+                "old 5\n\n",
+                &String::from_utf8(good10.clone())
+                    .unwrap()
+                    .replacen("\n10\n", "\n1\u{0}0\n", 1)
+                    .into_bytes(),
+            ),
+            400,
+            "malformed checkpoint",
+        ),
+        (
+            "a body that is not UTF-8",
+            body("old 5\n\u{0}\n", b"\xff\xfe\xfd\n"),
+            400,
+            "malformed request",
+        ),
+        (
+            "ten thousand blank lines",
+            body(&format!("old 5\n{}", "\n".repeat(10_000)), b""),
+            400,
+            "malformed checkpoint",
+        ),
+        ("nothing", Vec::new(), 400, "line 1"),
+    ];
+    for (what, b, status, reason) in cases {
+        let (got, text) = post_raw(&w.addr, &b);
+        assert_eq!(got, status, "{what}: {text}");
+        assert!(text.contains(reason), "{what}: {got} {text}");
+    }
+    // hyper refuses a length of 2⁶⁴ − 1 (its own marker) as a head too large: 431.
+    let heads: Vec<(&str, &[u8], u16)> = vec![
+        (
+            "a body announced at 2⁶⁴ − 1 bytes",
+            b"POST /add-checkpoint HTTP/1.1\r\nHost: w\r\nContent-Length: 18446744073709551615\r\n\r\nold 5\n",
+            431,
+        ),
+        (
+            "a body announced beyond u64",
+            b"POST /add-checkpoint HTTP/1.1\r\nHost: w\r\nContent-Length: 18446744073709551616\r\n\r\nold 5\n",
+            400,
+        ),
+        (
+            "a negative body length",
+            b"POST /add-checkpoint HTTP/1.1\r\nHost: w\r\nContent-Length: -5\r\n\r\nold 5\n",
+            400,
+        ),
+        (
+            "two body lengths",
+            b"POST /add-checkpoint HTTP/1.1\r\nHost: w\r\nContent-Length: 6\r\nContent-Length: 7\r\n\r\nold 5\n\n",
+            400,
+        ),
+    ];
+    for (what, request, status) in heads {
+        let answer = raw(&w.addr, request, Duration::from_secs(5));
+        assert_eq!(
+            answer.as_ref().map(|a| a.0),
+            Some(status),
+            "{what}: {answer:?}"
+        );
+    }
+    // A body over the bound, sent in full: refused without being held.
+    let mut big = b"old 5\n\n".to_vec();
+    big.resize(10 << 20, b'a');
+    let answer = raw(&w.addr, &request_bytes(&big), Duration::from_secs(5));
+    assert_eq!(answer.as_ref().map(|a| a.0), Some(413), "{answer:?}");
+
+    // A body announced and never sent holds no lock: an honest request is answered at once.
+    let mut hanging = TcpStream::connect(&w.addr).unwrap();
+    hanging
+        .write_all(
+            b"POST /add-checkpoint HTTP/1.1\r\nHost: w\r\nContent-Length: 500\r\n\r\nold 5\n",
+        )
+        .unwrap();
+    assert_eq!(std::fs::read(dir.path().join("w.state")).unwrap(), before);
+    let started = Instant::now();
+    let (status, text) = post_raw(&w.addr, &at10.request(5));
+    assert_eq!(status, 200, "{text}");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    drop(hanging);
+}
+
+/// Hundreds of idle connections beyond the connection bound: an honest request waits at
+/// most about the header timeout for a slot, then is cosigned.
+#[test]
+fn idle_connections_do_not_keep_an_honest_request_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = Witness::start_with(
+        dir.path(),
+        true,
+        &["--max-connections", "32", "--header-timeout-ms", "1000"],
+    );
+    let idle: Vec<TcpStream> = (0..400)
+        .map(|_| {
+            let mut s = TcpStream::connect(&w.addr).unwrap();
+            let _ = s.write_all(b"POST /add-checkpoint HTTP/1.1\r\nHo");
+            s
+        })
+        .collect();
+    let at5 = Log::new(5, 0).grow_to(5);
+    let started = Instant::now();
+    let (status, text) = post_raw(&w.addr, &at5.request(0));
+    assert_eq!(status, 200, "{text}");
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
+    drop(idle);
 }
