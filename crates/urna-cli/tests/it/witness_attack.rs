@@ -705,3 +705,64 @@ fn idle_connections_do_not_keep_an_honest_request_out() {
     );
     drop(idle);
 }
+
+/// Two witness processes on one state file (a second started by mistake, on another port
+/// or behind another proxy entry) each hold the state in memory and would cosign a
+/// different fork of the same size. The second must refuse to start, naming the file.
+#[test]
+fn a_second_witness_on_the_same_state_file_does_not_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = Witness::start(dir.path(), true);
+    let at5 = Log::new(5, 0).grow_to(5);
+    assert_eq!(post_raw(&first.addr, &at5.request(0)).0, 200);
+
+    let out = urna()
+        .args(["witness", "serve", "--key"])
+        .arg(dir.path().join("w.key"))
+        .arg("--state")
+        .arg(dir.path().join("w.state"))
+        .args(["--listen", "127.0.0.1:0", "--log"])
+        .arg(format!("{ORIGIN}={}", log_key().verifier().to_vkey()))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // A second witness that started would serve until killed: give it a moment, then look.
+    let started = Instant::now();
+    let mut out = out;
+    let status = loop {
+        if let Some(status) = out.try_wait().unwrap() {
+            break Some(status);
+        }
+        if started.elapsed() > Duration::from_secs(5) {
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    if status.is_none() {
+        // It is serving: show what that costs, then stop it.
+        let mut line = String::new();
+        let mut stdout = std::io::BufReader::new(out.stdout.take().unwrap());
+        std::io::BufRead::read_line(&mut stdout, &mut line).unwrap();
+        let second = line.trim().strip_prefix("listening on http://").unwrap();
+        let a = post_raw(&first.addr, &Log::new(5, 0).grow_to(10).request(5));
+        let b = post_raw(second, &Log::new(5, 1).grow_to(10).request(5));
+        let _ = out.kill();
+        let _ = out.wait();
+        panic!(
+            "a second witness started on the same state file; two forks of size 10 got {} and {}",
+            a.0, b.0
+        );
+    }
+    let output = out.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("w.state"), "{stderr}");
+    assert!(stderr.contains("another"), "{stderr}");
+    // The first one is unaffected.
+    assert_eq!(
+        post_raw(&first.addr, &Log::new(5, 0).grow_to(10).request(5)).0,
+        200
+    );
+}
