@@ -6,10 +6,14 @@
 //! either the old state or the new one, never a mix. The server writes the new state *before*
 //! it answers with a cosignature, so a witness never hands out a cosignature it could forget.
 //!
-//! Out of scope: locking against two witness processes sharing one file (run one process per
-//! state file); keeping a history of cosigned checkpoints (the spec asks only for the latest).
+//! One process per state file: a witness holds an exclusive lock ([`StateFile::lock`], on
+//! `<state>.lock` beside it) for as long as it serves, so a second witness started on the
+//! same file by mistake is refused at start. Two would each keep the state in memory and
+//! could each cosign a different fork of the same size.
+//!
+//! Out of scope: keeping a history of cosigned checkpoints (the spec asks only for the latest).
 
-use std::fs;
+use std::fs::{self, File, OpenOptions, TryLockError};
 use std::io;
 use std::path::{Path, PathBuf};
 
@@ -33,6 +37,17 @@ pub enum StateFileError {
         /// The I/O error.
         error: io::Error,
     },
+    /// Another process (or another witness in this one) holds the state file's lock.
+    #[error(
+        "witness state file {path} is in use by another witness process (it holds {lock}); \
+         run one witness per state file: two could each cosign a different fork"
+    )]
+    InUse {
+        /// The state file.
+        path: PathBuf,
+        /// The lock file.
+        lock: PathBuf,
+    },
     /// The file is not a witness state. The message holds the cause, printed once.
     #[error("witness state file {path} is not a valid witness state: {error}")]
     Invalid {
@@ -49,6 +64,13 @@ pub struct StateFile {
     path: PathBuf,
 }
 
+/// The exclusive lock on a state file ([`StateFile::lock`]); released when dropped, or when
+/// the process ends however it ends.
+#[derive(Debug)]
+pub struct StateLock {
+    _file: File,
+}
+
 impl StateFile {
     /// The state file at `path` (nothing is read yet).
     pub fn new(path: impl Into<PathBuf>) -> Self {
@@ -58,6 +80,41 @@ impl StateFile {
     /// The file's path.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The lock file beside the state file: `<state>.lock`.
+    pub fn lock_path(&self) -> PathBuf {
+        let mut name = self.path.file_name().unwrap_or_default().to_os_string();
+        name.push(".lock");
+        self.path.with_file_name(name)
+    }
+
+    /// Takes the exclusive lock on the state file, without waiting. Take it before
+    /// [`StateFile::load`] and hold it while serving: a process that wrote the file before
+    /// the lock was taken has ended.
+    ///
+    /// # Errors
+    /// [`StateFileError::InUse`] if another holder has it, [`StateFileError::Io`] if the lock
+    /// file cannot be opened or locked.
+    pub fn lock(&self) -> Result<StateLock, StateFileError> {
+        let lock = self.lock_path();
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock)
+            .map_err(|error| StateFileError::Io {
+                path: lock.clone(),
+                error,
+            })?;
+        match file.try_lock() {
+            Ok(()) => Ok(StateLock { _file: file }),
+            Err(TryLockError::WouldBlock) => Err(StateFileError::InUse {
+                path: self.path.clone(),
+                lock,
+            }),
+            Err(TryLockError::Error(error)) => Err(StateFileError::Io { path: lock, error }),
+        }
     }
 
     /// Reads the state. If the file does not exist and `create` is set, writes an empty
@@ -143,6 +200,19 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(names, ["state.json"]);
+    }
+
+    #[test]
+    fn the_lock_is_held_once_until_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = StateFile::new(dir.path().join("state.json"));
+        assert_eq!(f.lock_path(), dir.path().join("state.json.lock"));
+        let held = f.lock().unwrap();
+        let err = f.lock().unwrap_err();
+        assert!(matches!(err, StateFileError::InUse { .. }), "{err:?}");
+        assert!(err.to_string().contains("state.json.lock"), "{err}");
+        drop(held);
+        f.lock().unwrap();
     }
 
     #[test]

@@ -47,7 +47,7 @@ use urna_model::note::NoteVerifier;
 use urna_tlog::{Clock, Witness, WitnessError, WitnessState};
 
 use crate::conn::{BodyError, ConnLimits, read_body};
-use crate::state_file::{StateFile, StateFileError};
+use crate::state_file::{StateFile, StateFileError, StateLock};
 use crate::witness_key::WitnessKey;
 
 /// The largest add-checkpoint body accepted: the old-size line, 63 proof lines of 45 bytes
@@ -117,6 +117,8 @@ struct Inner {
     /// The state as last persisted. A tokio mutex: it is held across the file write, by the
     /// blocking task that writes it.
     state: Arc<Mutex<WitnessState>>,
+    /// Held while the witness runs: one witness per state file.
+    _lock: StateLock,
 }
 
 /// A running witness: the pure [`Witness`], its state in memory, and the file it is persisted
@@ -138,16 +140,23 @@ impl std::fmt::Debug for WitnessService {
 
 impl WitnessService {
     /// A witness serving `witness`, with its state loaded from `file` (created empty if
-    /// missing and `create` is set), cosigning at the `clock`'s time.
+    /// missing and `create` is set), cosigning at the `clock`'s time. Holds the file's lock
+    /// ([`StateFile::lock`]) until the last clone is dropped.
     ///
     /// # Errors
-    /// [`StateFileError`] from [`StateFile::load`].
+    /// [`StateFileError`] from [`StateFile::lock`] (another witness holds it) and
+    /// [`StateFile::load`].
     pub fn open(
         witness: Witness,
         file: StateFile,
         create: bool,
         clock: impl Clock + 'static,
     ) -> Result<Self, StateFileError> {
+        if !create && !file.path().exists() {
+            // Refused before a lock file is made beside a state that is not there.
+            return Err(StateFileError::Missing(file.path().to_path_buf()));
+        }
+        let lock = file.lock()?;
         let state = file.load(create)?;
         Ok(Self {
             inner: Arc::new(Inner {
@@ -155,6 +164,7 @@ impl WitnessService {
                 clock: Box::new(clock),
                 file,
                 state: Arc::new(Mutex::new(state)),
+                _lock: lock,
             }),
             body_timeout: DEFAULT_BODY_TIMEOUT,
         })
