@@ -766,3 +766,59 @@ fn a_second_witness_on_the_same_state_file_does_not_start() {
         200
     );
 }
+
+/// A state file edited to name the log twice, the larger size first: JSON readers disagree
+/// on which entry counts (the witness took the last, a rollback to size 1). Refused at start,
+/// naming the log, as any state file that is not exactly one state.
+#[test]
+fn a_state_file_naming_a_log_twice_is_refused_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = Log::new(5, 0).grow_to(5).root().to_base64();
+    let one = Log::new(5, 0).grow_to(1).root().to_base64();
+    std::fs::write(
+        dir.path().join("w.state"),
+        format!(
+            "{{\"logs\": {{\"{ORIGIN}\": {{\"size\": 5, \"root\": \"{root}\"}}, \
+             \"{ORIGIN}\": {{\"size\": 1, \"root\": \"{one}\"}}}}}}\n"
+        ),
+    )
+    .unwrap();
+    WitnessKey::from_seed("witness.attack/w1", [9; 32])
+        .unwrap()
+        .write_new(&dir.path().join("w.key"))
+        .unwrap();
+    let mut child = urna()
+        .args(["witness", "serve", "--key"])
+        .arg(dir.path().join("w.key"))
+        .arg("--state")
+        .arg(dir.path().join("w.state"))
+        .args(["--listen", "127.0.0.1:0", "--log"])
+        .arg(format!("{ORIGIN}={}", log_key().verifier().to_vkey()))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while child.try_wait().unwrap().is_none() && started.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    if child.try_wait().unwrap().is_none() {
+        let mut line = String::new();
+        let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+        std::io::BufRead::read_line(&mut stdout, &mut line).unwrap();
+        let addr = line.trim().strip_prefix("listening on http://").unwrap();
+        // It serves: from which size?
+        let answer = post_raw(addr, &Log::new(5, 1).grow_to(3).request(1));
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("the witness started; a fork of size 3 from size 1 got {answer:?}");
+    }
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("w.state"), "{stderr}");
+    assert!(
+        stderr.contains(&format!("{ORIGIN:?} is listed twice")),
+        "{stderr}"
+    );
+}
