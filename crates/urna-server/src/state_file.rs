@@ -125,10 +125,12 @@ impl StateFile {
     /// [`StateFileError::Invalid`].
     pub fn load(&self, create: bool) -> Result<WitnessState, StateFileError> {
         match fs::read(&self.path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|error| StateFileError::Invalid {
-                path: self.path.clone(),
-                error,
-            }),
+            Ok(bytes) => serde_json::from_slice::<OneEntryPerLog>(&bytes)
+                .and_then(|_| serde_json::from_slice(&bytes))
+                .map_err(|error| StateFileError::Invalid {
+                    path: self.path.clone(),
+                    error,
+                }),
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 if !create {
                     return Err(StateFileError::Missing(self.path.clone()));
@@ -162,6 +164,45 @@ impl StateFile {
         bytes.push(b'\n');
         urna_tlog::tiledir::write_file_atomic(&self.path, &bytes).map_err(io_err)?;
         Ok(())
+    }
+}
+
+/// The shape of a state file checked before it is read as a [`WitnessState`]: each log named
+/// once. JSON readers disagree on a name given twice (`serde_json` keeps the last), so a file
+/// edited to hold two entries for one log, the smaller last, would be read as a rollback.
+struct OneEntryPerLog;
+
+impl<'de> serde::Deserialize<'de> for OneEntryPerLog {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(serde::Deserialize)]
+        struct File {
+            logs: Logs,
+        }
+        struct Logs;
+        impl<'de> serde::Deserialize<'de> for Logs {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                d.deserialize_map(Logs)
+            }
+        }
+        impl<'de> serde::de::Visitor<'de> for Logs {
+            type Value = Self;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a map of log origins to states")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self, A::Error> {
+                let mut seen = std::collections::BTreeSet::new();
+                while let Some(origin) = map.next_key::<String>()? {
+                    map.next_value::<serde::de::IgnoredAny>()?;
+                    if !seen.insert(origin.clone()) {
+                        return Err(serde::de::Error::custom(format!(
+                            "logs: {origin:?} is listed twice (one entry per log)"
+                        )));
+                    }
+                }
+                Ok(Self)
+            }
+        }
+        File::deserialize(d).map(|_| Self)
     }
 }
 
@@ -200,6 +241,33 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(names, ["state.json"]);
+    }
+
+    #[test]
+    fn a_log_named_twice_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        let root = Hash([9; 32]).to_base64();
+        fs::write(
+            &path,
+            format!(
+                "{{\"logs\":{{\"a\":{{\"size\":5,\"root\":\"{root}\"}},\
+                 \"a\":{{\"size\":1,\"root\":\"{root}\"}}}}}}"
+            ),
+        )
+        .unwrap();
+        let err = StateFile::new(&path).load(false).unwrap_err();
+        assert!(err.to_string().contains("\"a\" is listed twice"), "{err}");
+        // Two different logs are one state.
+        fs::write(
+            &path,
+            format!(
+                "{{\"logs\":{{\"a\":{{\"size\":5,\"root\":\"{root}\"}},\
+                 \"b\":{{\"size\":1,\"root\":\"{root}\"}}}}}}"
+            ),
+        )
+        .unwrap();
+        assert_eq!(StateFile::new(&path).load(false).unwrap().logs.len(), 2);
     }
 
     #[test]
