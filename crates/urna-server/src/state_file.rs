@@ -181,7 +181,7 @@ impl<'de> serde::Deserialize<'de> for OneEntryPerLog {
         struct Logs;
         impl<'de> serde::Deserialize<'de> for Logs {
             fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-                d.deserialize_map(Logs)
+                d.deserialize_map(Self)
             }
         }
         impl<'de> serde::de::Visitor<'de> for Logs {
@@ -202,7 +202,7 @@ impl<'de> serde::Deserialize<'de> for OneEntryPerLog {
                 Ok(Self)
             }
         }
-        File::deserialize(d).map(|_| Self)
+        File::deserialize(d).map(|File { logs: Logs }| Self)
     }
 }
 
