@@ -65,7 +65,8 @@ enum WitnessCommand {
         #[arg(long)]
         key: PathBuf,
         /// The witness's state file: the latest checkpoint co-signed per log, rewritten
-        /// atomically before every co-signature.
+        /// atomically before every co-signature. Locked (`STATE.lock` beside it) while the
+        /// witness runs: a second witness on the same file does not start.
         #[arg(long)]
         state: PathBuf,
         /// Create an empty state file if it does not exist. Only for a new witness: without

@@ -60,7 +60,7 @@ pub use conn::{ConnLimits, FileBudget, FileLimit, raise_open_file_limit};
 pub use cosign_client::{
     CosignReport, PolicyError, WitnessEndpoint, WitnessPolicy, collect_cosignatures,
 };
-pub use state_file::{StateFile, StateFileError};
+pub use state_file::{StateFile, StateFileError, StateLock};
 pub use witness::{
     AddCheckpointError, MAX_BODY_BYTES, WitnessService, run_witness_until_signal, serve_witness,
     shutdown_signal, witness_router,

@@ -20,7 +20,9 @@
 //!
 //! Check, persist and respond happen under one lock per witness, so two concurrent requests
 //! cannot roll the state back (the race the spec describes), and a cosignature is sent only
-//! after the state that makes it safe is on disk.
+//! after the state that makes it safe is on disk. The lock is held by the task writing the
+//! state until the write has ended, even when the client hangs up and its request is dropped
+//! meanwhile: a fork cannot be checked against the state the file is leaving behind.
 //!
 //! Served with [`crate::conn`]'s bounds: a client that does not finish its request head within
 //! the header timeout is disconnected, and at most `max_connections` connections are open.
@@ -45,7 +47,7 @@ use urna_model::note::NoteVerifier;
 use urna_tlog::{Clock, Witness, WitnessError, WitnessState};
 
 use crate::conn::{BodyError, ConnLimits, read_body};
-use crate::state_file::{StateFile, StateFileError};
+use crate::state_file::{StateFile, StateFileError, StateLock};
 use crate::witness_key::WitnessKey;
 
 /// The largest add-checkpoint body accepted: the old-size line, 63 proof lines of 45 bytes
@@ -112,8 +114,11 @@ struct Inner {
     witness: Witness,
     clock: Box<dyn Clock>,
     file: StateFile,
-    /// The state as last persisted. A tokio mutex: it is held across the file write.
-    state: Mutex<WitnessState>,
+    /// The state as last persisted. A tokio mutex: it is held across the file write, by the
+    /// blocking task that writes it.
+    state: Arc<Mutex<WitnessState>>,
+    /// Held while the witness runs: one witness per state file.
+    _lock: StateLock,
 }
 
 /// A running witness: the pure [`Witness`], its state in memory, and the file it is persisted
@@ -135,23 +140,31 @@ impl std::fmt::Debug for WitnessService {
 
 impl WitnessService {
     /// A witness serving `witness`, with its state loaded from `file` (created empty if
-    /// missing and `create` is set), cosigning at the `clock`'s time.
+    /// missing and `create` is set), cosigning at the `clock`'s time. Holds the file's lock
+    /// ([`StateFile::lock`]) until the last clone is dropped.
     ///
     /// # Errors
-    /// [`StateFileError`] from [`StateFile::load`].
+    /// [`StateFileError`] from [`StateFile::lock`] (another witness holds it) and
+    /// [`StateFile::load`].
     pub fn open(
         witness: Witness,
         file: StateFile,
         create: bool,
         clock: impl Clock + 'static,
     ) -> Result<Self, StateFileError> {
+        if !create && !file.path().exists() {
+            // Refused before a lock file is made beside a state that is not there.
+            return Err(StateFileError::Missing(file.path().to_path_buf()));
+        }
+        let lock = file.lock()?;
         let state = file.load(create)?;
         Ok(Self {
             inner: Arc::new(Inner {
                 witness,
                 clock: Box::new(clock),
                 file,
-                state: Mutex::new(state),
+                state: Arc::new(Mutex::new(state)),
+                _lock: lock,
             }),
             body_timeout: DEFAULT_BODY_TIMEOUT,
         })
@@ -192,8 +205,13 @@ impl WitnessService {
     ///
     /// # Errors
     /// [`AddCheckpointError`]; its [`AddCheckpointError::status`] is the HTTP status.
+    ///
+    /// The future may be dropped at any await (the client hung up): once the new state is
+    /// being written, the write, and the state in memory following it, finish on a blocking
+    /// thread that holds the lock, so no other request is checked against a state the file
+    /// has already left.
     pub async fn add_checkpoint(&self, body: &[u8]) -> Result<String, AddCheckpointError> {
-        let mut state = self.inner.state.lock().await;
+        let mut state = Arc::clone(&self.inner.state).lock_owned().await;
         let cosigned =
             self.inner
                 .witness
@@ -204,12 +222,16 @@ impl WitnessService {
             .map_err(|e| AddCheckpointError::Writer(e.to_string()))?;
         if next != *state {
             let file = self.inner.file.clone();
-            let to_write = next.clone();
-            tokio::task::spawn_blocking(move || file.store(&to_write))
-                .await
-                .map_err(|e| AddCheckpointError::Writer(e.to_string()))?
-                .map_err(AddCheckpointError::Persist)?;
-            *state = next;
+            // The guard moves into the task: dropping this future does not release the lock
+            // before the file is written and the state in memory is the file's.
+            tokio::task::spawn_blocking(move || {
+                file.store(&next)?;
+                *state = next;
+                Ok(())
+            })
+            .await
+            .map_err(|e| AddCheckpointError::Writer(e.to_string()))?
+            .map_err(AddCheckpointError::Persist)?;
         }
         Ok(cosigned.response_body())
     }

@@ -47,6 +47,7 @@ pub mod web;
 mod web_audit;
 mod web_forensics;
 mod web_map;
+mod witness_attack;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

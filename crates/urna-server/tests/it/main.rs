@@ -7,6 +7,7 @@
 
 mod bundle;
 mod durability;
+mod hostile_witness;
 mod pg_bundle;
 mod quorum;
 mod router;
