@@ -1457,3 +1457,64 @@ fn a_root_page_other_than_the_bundles_index_is_caught_over_http() {
     let d = discrepancy(&report, "file-mismatch");
     assert_eq!(d["file"], "/", "{report}");
 }
+
+/// A mirror writes its own checkpoint, signed by a key it made under the log's name, that
+/// claims 2^40 entries, and answers every entry bundle such a log would have (here: every
+/// tile path resolves, by links, to a genuine bundle). The checkpoint is not signed by the
+/// trusted key and no key rotation the bundle lists hands over to its key, so its size vouches
+/// for nothing: the verifier says so and reads no further, instead of reading entries for as
+/// long as the mirror makes them up, keeping each refused one.
+#[test]
+fn a_checkpoint_no_trusted_key_signed_cannot_make_the_verifier_read_without_end() {
+    let d = Demo::new();
+    let current = d.current();
+    let note = Note::parse(&std::fs::read(current.join("checkpoint")).unwrap()).unwrap();
+    let genuine = Checkpoint::parse_text(note.text()).unwrap();
+    let forger = NoteSigner::from_seed(&genuine.origin, &[9; 32]).unwrap();
+    let claimed = Checkpoint::new(genuine.origin.clone(), TreeSize(1 << 40), genuine.root);
+    replace(
+        &current.join("checkpoint"),
+        &claimed.sign(&forger).unwrap().to_bytes(),
+    );
+    let entries_dir = std::fs::canonicalize(current.join("tile/entries")).unwrap();
+    for n in 0..1000 {
+        let _ = std::os::unix::fs::symlink(".", entries_dir.join(format!("x{n:03}")));
+        let _ = std::os::unix::fs::symlink("000", entries_dir.join(format!("{n:03}")));
+    }
+
+    let json = d.dir.path().join("report.json");
+    let mut child = urna()
+        .args(["verify", p(&d.bundle), "--log-key", &d.log_key, "--trust"])
+        .arg(d.store.join("witnesses.toml"))
+        .args(["--json", p(&json)])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > std::time::Duration::from_secs(30) {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            panic!("verify was still reading the forged log of 2^40 entries after 30 s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    let out = child.wait_with_output().unwrap();
+    let t = text(&out);
+    assert_eq!(status.code(), Some(1), "{t}");
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let d = discrepancy(&report, "checkpoint-signature");
+    assert_eq!(d["file"], "checkpoint", "{t}");
+    assert!(
+        d["message"]
+            .as_str()
+            .unwrap()
+            .contains("1099511627776 entries"),
+        "{t}"
+    );
+    assert_eq!(report["counts"]["entries_verified"], 0, "{t}");
+}
