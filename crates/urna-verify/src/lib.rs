@@ -233,6 +233,40 @@ pub fn verify(
     checkpoint::check_listed(&cp_bytes, &listed, &mut report.witnesses, &mut found);
     let size = cp.checkpoint.size.0;
     report.counts.entries = size;
+    // A checkpoint no trusted key vouches for claims a size and a root that whoever wrote it
+    // chose: the log is not read for them (a mirror could claim 2^40 entries and make up
+    // every bundle), only the rotations that could hand the trusted key over to its signer.
+    if !cp.report.log_signature {
+        let published_rotations = published_keys::listed_rotations(source)?;
+        if !rotation::vouched(
+            source,
+            trust,
+            &cp,
+            &published_rotations,
+            &fetched,
+            &mut found,
+        )? {
+            rotation::settle(
+                trust,
+                &cp,
+                None,
+                &[],
+                &published_rotations,
+                &mut report,
+                &mut found,
+            );
+            found.push(
+                Discrepancy::new(
+                    Kind::NotRecomputed,
+                    format!(
+                        "the log was not read: the checkpoint is signed neither by the trusted log key nor by a key a rotation from it hands over to, so its size ({size} entries) and root vouch for nothing"
+                    ),
+                )
+                .file(checkpoint::CHECKPOINT),
+            );
+            return Ok(finish(report, found, started));
+        }
+    }
 
     // 2. The definition, from the genesis.
     let definition = establish_definition(source, trust, size, &fetched, &mut found)?;
