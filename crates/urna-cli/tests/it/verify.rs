@@ -1522,3 +1522,33 @@ fn a_checkpoint_no_trusted_key_signed_cannot_make_the_verifier_read_without_end(
     );
     assert_eq!(report["counts"]["entries_verified"], 0, "{t}");
 }
+
+/// A mirror answers `v1/results.json` with 16 MiB of `[0,0,…]`, far more than the file it is
+/// recomputed as: parsed to name where it differs, each such file would take some twenty times
+/// its size in memory (a gigabyte answer, the most a file may be, tens of gigabytes). The
+/// difference is named by the size alone, the file read no further than that takes.
+#[test]
+fn a_derived_file_far_larger_than_recomputed_is_refused_by_its_size_unparsed() {
+    let d = Demo::new();
+    let path = d.current().join("v1/results.json");
+    let recomputed = std::fs::metadata(&path).unwrap().len();
+    let mut zeros = b"[".to_vec();
+    zeros.extend(b"0,".repeat(8 << 20));
+    zeros.extend(b"0]");
+    replace(&path, &zeros);
+    let (out, report) = d.tampered();
+    let mismatch = report["discrepancies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["kind"] == "file-mismatch" && x["file"] == "v1/results.json")
+        .unwrap_or_else(|| panic!("{out}"));
+    let message = mismatch["message"].as_str().unwrap();
+    assert!(
+        message.contains(&format!(
+            "v1/results.json: more than {} bytes, the {recomputed} bytes it is recomputed as and 1 MiB; not read further",
+            recomputed + (1 << 20)
+        )),
+        "{message}"
+    );
+}
