@@ -1414,7 +1414,26 @@ pub(crate) fn compare_file(
     }
     let published = match source.equals(path, expected)? {
         Some(true) => return served_encoded(source, path, expected),
-        Some(false) => source.fetch(path)?,
+        Some(false) => match read_to_explain(source, path, expected.len())? {
+            Explained::Read(bytes) => Some(bytes),
+            Explained::TooLarge(most) => {
+                return Ok(Some(
+                    Discrepancy::new(
+                        Kind::FileMismatch,
+                        format!(
+                            "{path}: more than {most} bytes, the {} bytes it is recomputed as and 1 MiB; not read further",
+                            expected.len()
+                        ),
+                    )
+                    .file(path)
+                    .values(
+                        format!("{} bytes", expected.len()),
+                        format!("more than {most} bytes"),
+                    ),
+                ));
+            }
+            Explained::Missing => None,
+        },
         None => None,
     };
     let Some(published) = published else {
@@ -1430,6 +1449,41 @@ pub(crate) fn compare_file(
         ));
     };
     Ok(compare_bytes(path, expected, &published))
+}
+
+/// Bytes past its recomputed length read of a derived file that differs, to name where: a
+/// few added members or lines are named; a file larger still is refused by its size alone,
+/// never held or parsed (parsed, a gigabyte of `[0,0,…]` takes some twenty gigabytes).
+const MAX_EXPLAINED_EXTRA: usize = 1 << 20;
+
+/// A derived file that differs, read to name where.
+enum Explained {
+    /// Its bytes.
+    Read(Vec<u8>),
+    /// Larger than this many bytes, not read further.
+    TooLarge(usize),
+    /// Gone since it was compared.
+    Missing,
+}
+
+/// Reads the file at `path`, which differs from the `len` bytes it is recomputed as, up to
+/// [`MAX_EXPLAINED_EXTRA`] bytes past `len`.
+fn read_to_explain(source: &dyn Source, path: &str, len: usize) -> Result<Explained, SourceError> {
+    let most = len.saturating_add(MAX_EXPLAINED_EXTRA);
+    let Some(reader) = source.reader(path)? else {
+        return Ok(Explained::Missing);
+    };
+    let mut bytes = Vec::new();
+    let mut limited = std::io::Read::take(reader, most as u64 + 1);
+    std::io::Read::read_to_end(&mut limited, &mut bytes).map_err(|e| SourceError::Io {
+        path: format!("{}/{path}", source.describe()).into(),
+        source: e,
+    })?;
+    Ok(if bytes.len() > most {
+        Explained::TooLarge(most)
+    } else {
+        Explained::Read(bytes)
+    })
 }
 
 /// Compares a derived file published only as its gzip ([`public::gz_only`]: `<path>.gz`,

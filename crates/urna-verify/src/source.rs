@@ -789,8 +789,17 @@ impl Source for HttpSource {
             })
     }
 
-    /// Compares the root's answer as it arrives, like [`Source::equals`]: a mirror that
-    /// answers `/` with an endless body costs a chunk of memory, not a gigabyte.
+    /// The body as it arrives, up to one byte past the most a file at `path` may hold
+    /// ([`max_bytes`]): never held whole, so a caller that reads a bounded part of it (a file
+    /// that differs, read to name where) holds only that part.
+    fn reader(&self, path: &str) -> Result<Option<Box<dyn std::io::Read + '_>>, SourceError> {
+        let Some((resp, _)) = self.get(path)? else {
+            return Ok(None);
+        };
+        let body = resp.into_body().into_reader();
+        Ok(Some(Box::new(body.take(max_bytes(path) + 1))))
+    }
+
     /// Asks for the file with `Accept-Encoding: gzip`, as every browser does; decodes the
     /// body if the server says `Content-Encoding: gzip`.
     fn encoded_reader(
