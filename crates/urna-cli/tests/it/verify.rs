@@ -1552,3 +1552,86 @@ fn a_derived_file_far_larger_than_recomputed_is_refused_by_its_size_unparsed() {
         "{message}"
     );
 }
+
+/// The peak resident memory (VmHWM) of a running `urna verify`, read until it exits: its
+/// exit status, output and peak in KiB.
+fn run_measured(d: &Demo) -> (std::process::ExitStatus, String, u64) {
+    let log = d.dir.path().join("verify.out");
+    let mut child = urna()
+        .args(["verify", p(&d.bundle), "--log-key", &d.log_key, "--trust"])
+        .arg(d.store.join("witnesses.toml"))
+        .stdout(std::fs::File::create(&log).unwrap())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let status_file = format!("/proc/{}/status", child.id());
+    let mut peak_kib = 0u64;
+    let status = loop {
+        if let Some(hwm) = std::fs::read_to_string(&status_file).ok().and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
+        }) {
+            peak_kib = peak_kib.max(hwm);
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    };
+    (status, std::fs::read_to_string(&log).unwrap(), peak_kib)
+}
+
+/// A mirror alters an entry of every station it can and answers three unit files, read to
+/// explain those refusals, with a small gzip of 40 MiB of `[0,0,…]` each: parsed, one such
+/// document takes some 700 MiB. They are read one unit at a time, never kept side by side
+/// (each was kept until the end: with fifty units, tens of gigabytes).
+#[test]
+fn unit_files_read_to_explain_refusals_are_not_held_together() {
+    let d = Demo::new();
+    let current = d.current();
+    let mut all = entries(&current);
+    let mut altered = 0;
+    for entry in all
+        .iter_mut()
+        .filter(|e| e.starts_with(b"urna/protocol/v1\n"))
+    {
+        let text = String::from_utf8(entry.clone()).unwrap();
+        let line = text.lines().find(|l| l.starts_with("votes: ")).unwrap();
+        let (list, n) = line["votes: ".len()..].split_once(' ').unwrap();
+        let more = n.parse::<u64>().unwrap() + 1;
+        *entry = text
+            .replacen(line, &format!("votes: {list} {more}"), 1)
+            .into_bytes();
+        altered += 1;
+        if altered == 50 {
+            break;
+        }
+    }
+    write_entries(&current, &all);
+    let mut zeros = b"[".to_vec();
+    zeros.extend(b"0,".repeat(20 << 20));
+    zeros.extend(b"0]");
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    std::io::Write::write_all(&mut gz, &zeros).unwrap();
+    let gz = gz.finish().unwrap();
+    drop(zeros);
+    let mut units: Vec<PathBuf> = std::fs::read_dir(current.join("v1/units"))
+        .unwrap()
+        .map(|f| f.unwrap().path())
+        .filter(|p| p.to_string_lossy().ends_with(".json.gz"))
+        .collect();
+    units.sort();
+    assert!(units.len() >= 3, "{units:?}");
+    for path in &units[..3] {
+        replace(path, &gz);
+    }
+
+    let (status, out, peak_kib) = run_measured(&d);
+    assert_eq!(status.code(), Some(1), "{out}");
+    assert!(out.contains("[entry] entry "), "{out}");
+    assert!(
+        peak_kib < 1 << 20,
+        "urna verify held {peak_kib} KiB at its peak; unit files are read one at a time"
+    );
+}
