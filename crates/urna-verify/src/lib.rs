@@ -855,47 +855,64 @@ fn summarise_replay(e: &Election, r: &Replay, report: &mut Report) {
 
 /// Most bytes a unit file is inflated to when it explains a refused entry: far above any
 /// real unit's file, and a bound on what a mirror serving a small gzip that inflates without
-/// end can make the verifier hold. Past it the refusal stands, unexplained.
+/// end can make the verifier hold. Past it the refusal stands, unexplained. Parsed, such a
+/// document takes many times its size (twenty for `[0,0,…]`), so only one is held at a time.
 const MAX_EXPLAINING_BYTES: u64 = 256 << 20;
+
+/// A unit file, inflated (at most [`MAX_EXPLAINING_BYTES`]) and parsed; `None` if it is
+/// missing, larger, or not gzip of JSON. Read as it arrives: the gzip is never held whole.
+fn unit_document(
+    source: &dyn Source,
+    path: &str,
+) -> Result<Option<serde_json::Value>, SourceError> {
+    let Some(reader) = source.reader(path)? else {
+        return Ok(None);
+    };
+    let mut json = Vec::new();
+    let gz = flate2::read::GzDecoder::new(reader);
+    if std::io::Read::read_to_end(
+        &mut std::io::Read::take(gz, MAX_EXPLAINING_BYTES + 1),
+        &mut json,
+    )
+    .is_err()
+        || json.len() as u64 > MAX_EXPLAINING_BYTES
+    {
+        return Ok(None);
+    }
+    Ok(serde_json::from_slice(&json).ok())
+}
 
 /// For entries refused because a signature does not verify, names the field that differs
 /// from what the published unit file shows for the same entry: the signature was made over
-/// other numbers than the entry now holds.
+/// other numbers than the entry now holds. The entries are taken unit by unit, each unit file
+/// read once and dropped before the next.
 fn explain_refusals(
     source: &dyn Source,
     e: &Election,
     refused: &[log::Refused],
     found: &mut [Discrepancy],
 ) -> Result<(), SourceError> {
-    let mut units: BTreeMap<String, Option<serde_json::Value>> = BTreeMap::new();
-    for r in refused.iter().take(MAX_EXPLAINED) {
+    let mut work = Vec::new();
+    for r in refused.iter().take(MAX_EXPLAINED).filter(|r| r.altered) {
         let Ok(sub) = bind_entry(e, r.index, &r.bytes) else {
             continue;
         };
-        if !r.altered {
-            continue;
-        }
         let station = &e.stations[sub.station.0 as usize];
         let path = public::unit_published_path(&e.units[station.unit.0 as usize].id);
-        if !units.contains_key(&path) {
-            let doc = source.fetch(&path)?.and_then(|b| {
-                let mut json = Vec::new();
-                let gz = flate2::read::GzDecoder::new(&b[..]);
-                std::io::Read::read_to_end(
-                    &mut std::io::Read::take(gz, MAX_EXPLAINING_BYTES + 1),
-                    &mut json,
-                )
-                .ok()?;
-                if json.len() as u64 > MAX_EXPLAINING_BYTES {
-                    return None;
-                }
-                serde_json::from_slice(&json).ok()
-            });
-            units.insert(path.clone(), doc);
+        work.push((path, r, sub));
+    }
+    work.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.index.cmp(&b.1.index)));
+    let mut held: Option<(String, Option<serde_json::Value>)> = None;
+    for (path, r, sub) in work {
+        if held.as_ref().is_none_or(|(p, _)| *p != path) {
+            // The document before is freed before the next is read.
+            drop(held.take());
+            held = Some((path.clone(), unit_document(source, &path)?));
         }
-        let Some(Some(doc)) = units.get(&path) else {
+        let Some((_, Some(doc))) = &held else {
             continue;
         };
+        let station = &e.stations[sub.station.0 as usize];
         let published = doc["contests"][usize::from(sub.contest.0)]["stations"]
             .as_array()
             .and_then(|list| list.iter().find(|s| s["id"] == station.id.as_str()))
