@@ -1635,3 +1635,33 @@ fn unit_files_read_to_explain_refusals_are_not_held_together() {
         "urna verify held {peak_kib} KiB at its peak; unit files are read one at a time"
     );
 }
+
+/// A bundle directory from a hostile mirror (an archive unpacked as it came) links its
+/// `README.txt` to a file of the observer's outside it: the verifier used to read it and quote
+/// its first line in the report (the observer's own environment, with
+/// `/proc/self/environ`), a report observers publish. A link that leaves the bundle (other
+/// than to the `tile` and `blob` directories every generation shares) is not read: the
+/// verification stops naming the file and the rule, quoting nothing of what it points to.
+#[test]
+fn a_link_out_of_a_bundle_directory_is_not_read_or_quoted() {
+    let d = Demo::new();
+    let secret = d.dir.path().join("observer-notes.txt");
+    std::fs::write(&secret, "TOKEN=s3cr3t-of-the-observer\n").unwrap();
+    let readme = d.current().join("README.txt");
+    std::fs::remove_file(&readme).unwrap();
+    std::os::unix::fs::symlink(&secret, &readme).unwrap();
+
+    let json = d.dir.path().join("report.json");
+    let o = d.verify(p(&d.bundle), &["--json", p(&json)]);
+    let t = text(&o);
+    let report = std::fs::read_to_string(&json).unwrap();
+    assert!(
+        !t.contains("s3cr3t") && !report.contains("s3cr3t"),
+        "{t}\n{report}"
+    );
+    assert_eq!(o.status.code(), Some(2), "{t}");
+    assert!(
+        t.contains("README.txt: a link out of the bundle: not read (a bundle's files lie inside it; links may lead only to its shared tile and blob directories)"),
+        "{t}"
+    );
+}
