@@ -368,6 +368,19 @@ impl DirSource {
         &self.root
     }
 
+    /// Where the bundle's files may lie, resolved: the root, and the `tile` and `blob`
+    /// directories every generation shares (links from the root to them).
+    fn allowed(&self) -> Vec<PathBuf> {
+        [
+            self.root.clone(),
+            self.root.join("tile"),
+            self.root.join("blob"),
+        ]
+        .iter()
+        .filter_map(|p| std::fs::canonicalize(p).ok())
+        .collect()
+    }
+
     /// Opens the regular file at bundle path `path` (symlinks followed), without blocking;
     /// `None` if there is none, an error for a FIFO, a device or a directory.
     fn open_regular(&self, path: &str) -> Result<Option<(std::fs::File, PathBuf)>, SourceError> {
@@ -391,7 +404,18 @@ impl DirSource {
             }
             Err(source) => return Err(io(source)),
         }
-        let file = open_nonblocking(&full).map_err(io)?;
+        // Links are followed only where the bundle's own lead (as `walk` follows them): a
+        // link to a file of the reader's (`README.txt -> /proc/self/environ`) would be read
+        // and its first difference quoted in the report. What is opened is the resolved
+        // path, so a link swapped in after this check is not followed.
+        let resolved = std::fs::canonicalize(&full).map_err(io)?;
+        if !self.allowed().iter().any(|a| resolved.starts_with(a)) {
+            return Err(io(std::io::Error::new(
+                ErrorKind::InvalidData,
+                "a link out of the bundle: not read (a bundle's files lie inside it; links may lead only to its shared tile and blob directories)",
+            )));
+        }
+        let file = open_nonblocking(&resolved).map_err(io)?;
         // What was opened, in case the path changed since the stat: a FIFO swapped in between is
         // opened without blocking (O_NONBLOCK) and refused here.
         if !file.metadata().map_err(io)?.is_file() {
@@ -478,14 +502,7 @@ impl Source for DirSource {
         // `tile` and `blob` directories every generation shares. A link out of the bundle
         // (`x -> /`) is listed as a file, so it is reported, not walked.
         let canonical = |p: &Path| std::fs::canonicalize(p).ok();
-        let allowed: Vec<PathBuf> = [
-            canonical(&self.root),
-            canonical(&self.root.join("tile")),
-            canonical(&self.root.join("blob")),
-        ]
-        .into_iter()
-        .flatten()
-        .collect();
+        let allowed = self.allowed();
         // (directory on disk, its bundle path prefix)
         let mut todo = vec![(self.root.clone(), String::new())];
         while let Some((dir, prefix)) = todo.pop() {
