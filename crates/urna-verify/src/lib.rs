@@ -1032,8 +1032,28 @@ fn check_scan(
         "entry {index} (station {station}) names it as the scan of its paper protocol (`scan: sha256:{}`)",
         hex(sha)
     );
-    let discrepancy = match source.fetch(&path)? {
+    // A scan is at most MAX_SCAN bytes (intake refuses larger): read one byte past it at
+    // most, never a mirror's gigabyte on each of the fetching threads.
+    let most = urna_model::scan::MAX_SCAN;
+    let read = match source.reader(&path)? {
+        None => None,
+        Some(reader) => {
+            let mut bytes = Vec::new();
+            let mut limited = std::io::Read::take(reader, most as u64 + 1);
+            std::io::Read::read_to_end(&mut limited, &mut bytes).map_err(|e| SourceError::Io {
+                path: format!("{}/{path}", source.describe()).into(),
+                source: e,
+            })?;
+            Some(bytes)
+        }
+    };
+    let discrepancy = match read {
         None => Discrepancy::new(Kind::BlobMissing, format!("{path}: missing; {named}")),
+        Some(bytes) if bytes.len() > most => Discrepancy::new(
+            Kind::BlobMismatch,
+            format!("{path}: larger than {most} bytes, the most a scan can be, but {named}"),
+        )
+        .values(hex(sha), format!("more than {most} bytes")),
         Some(bytes) => {
             let got = sha256(&bytes);
             if got == *sha {
