@@ -17,7 +17,10 @@
 //!    A log that rotated its key (`urna/key-rotation/v1` entries, each signed by both keys it
 //!    names) signs a checkpoint with the key of its size: the trusted key may be any key of
 //!    the chain, which is followed once the entries are read (`rotation`); a checkpoint signed
-//!    by the other key of a rotation is [`Kind::CheckpointKeyRotated`].
+//!    by the other key of a rotation is [`Kind::CheckpointKeyRotated`]. A checkpoint signed
+//!    neither by the trusted key nor by a key that the rotations `v1/keys.json` lists hand
+//!    over to from it (each rotation's entry fetched and checked to be signed by both keys)
+//!    claims a size and root nothing vouches for: the log is then not read at all.
 //! 2. **Definition**: entry 0 is the `urna/genesis/v1` note, signed by the log key; the two
 //!    definition files are fetched by the SHA-256 it names (`blob/sha256/<hex>`), hashed,
 //!    loaded, and checked against it.
