@@ -1665,3 +1665,34 @@ fn a_link_out_of_a_bundle_directory_is_not_read_or_quoted() {
         "{t}"
     );
 }
+
+/// The NIST CDF export, padded by a mirror with 16 MiB of `[0,0,…]` (its GeneratedDate kept,
+/// so that it is recomputed): far larger than recomputed, it is named by its size, not parsed
+/// to name where it differs (a gigabyte of it took some twenty gigabytes parsed).
+#[test]
+fn a_cdf_export_far_larger_than_recomputed_is_refused_by_its_size_unparsed() {
+    let d = Demo::new();
+    let path = d.current().join("cdf/election-report.json");
+    let genuine = std::fs::read(&path).unwrap();
+    let recomputed = genuine.len();
+    let mut padded = b"{\"pad\":[".to_vec();
+    padded.extend(b"0,".repeat(8 << 20));
+    padded.extend(b"0],");
+    padded.extend(&genuine[1..]);
+    replace(&path, &padded);
+    let (out, report) = d.tampered();
+    let mismatch = report["discrepancies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["kind"] == "file-mismatch" && x["file"] == "cdf/election-report.json")
+        .unwrap_or_else(|| panic!("{out}"));
+    let message = mismatch["message"].as_str().unwrap();
+    assert!(
+        message.contains(&format!(
+            "cdf/election-report.json: {} bytes, more than the {recomputed} bytes it is recomputed as and 1 MiB; not parsed to name where it differs",
+            padded.len()
+        )),
+        "{message}"
+    );
+}
