@@ -1494,7 +1494,7 @@ pub(crate) fn compare_file(
 /// Bytes past its recomputed length read of a derived file that differs, to name where: a
 /// few added members or lines are named; a file larger still is refused by its size alone,
 /// never held or parsed (parsed, a gigabyte of `[0,0,…]` takes some twenty gigabytes).
-const MAX_EXPLAINED_EXTRA: usize = 1 << 20;
+pub(crate) const MAX_EXPLAINED_EXTRA: usize = 1 << 20;
 
 /// A derived file that differs, read to name where.
 enum Explained {
