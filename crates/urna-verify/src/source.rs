@@ -1003,6 +1003,21 @@ mod tests {
         );
     }
 
+    /// A server that answers too slowly (one byte a second, forever) is stopped by the
+    /// request's time limit: the error says so in words, with the limit, whether the limit
+    /// struck before the answer or while its body was read.
+    #[test]
+    fn a_timeout_is_named_with_its_limit() {
+        let source = HttpSource::new("http://127.0.0.1:9").unwrap();
+        let want = format!("no complete answer within {} s", HTTP_TIMEOUT.as_secs());
+        let before = source.reason(&ureq::Error::Timeout(ureq::Timeout::Global));
+        assert!(before.contains(&want), "{before}");
+        let during = body_error(&ureq::Error::Timeout(ureq::Timeout::Global).into_io());
+        assert!(during.contains(&want), "{during}");
+        let other = body_error(&std::io::Error::other("connection reset"));
+        assert_eq!(other, "connection reset");
+    }
+
     #[test]
     fn bundle_paths_must_stay_inside_the_bundle() {
         let cases = [
