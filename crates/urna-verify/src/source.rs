@@ -67,6 +67,36 @@ pub fn max_bytes(path: &str) -> u64 {
     }
 }
 
+/// The most one request may take, its body included: a server that answers too slowly, or
+/// drips its answer a byte at a time, stops the verification after it.
+pub const HTTP_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// Why reading a response body failed, in words: a timeout is named with its limit.
+fn body_error(e: &std::io::Error) -> String {
+    match e.get_ref().and_then(|i| i.downcast_ref::<ureq::Error>()) {
+        Some(ureq::Error::Timeout(t)) => timeout_reason(*t),
+        _ => e.to_string(),
+    }
+}
+
+fn timeout_reason(t: ureq::Timeout) -> String {
+    match t {
+        ureq::Timeout::Connect | ureq::Timeout::Resolve => {
+            format!(
+                "no connection within {} s (timeout: {t})",
+                CONNECT_TIMEOUT.as_secs()
+            )
+        }
+        _ => format!(
+            "no complete answer within {} s (timeout: {t}): a server that answers too slowly, or drips its answer, is not waited for; run again, or verify from another mirror",
+            HTTP_TIMEOUT.as_secs()
+        ),
+    }
+}
+
+/// The most setting up one connection may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Fetches run at once against a web server: enough to hide the latency of a distant mirror,
 /// few enough to be polite to it.
 pub const HTTP_CONCURRENCY: usize = 8;
@@ -579,8 +609,8 @@ impl HttpSource {
             // A bundle asked for over https:// is not fetched over plain http:// after a
             // redirect.
             .https_only(base.starts_with("https://"))
-            .timeout_connect(Some(Duration::from_secs(10)))
-            .timeout_global(Some(Duration::from_secs(300)))
+            .timeout_connect(Some(CONNECT_TIMEOUT))
+            .timeout_global(Some(HTTP_TIMEOUT))
             .http_status_as_error(false)
             // The files are compared byte for byte with what the verifier computes: ask for
             // them as they are, never a server's compressed copy.
@@ -610,6 +640,9 @@ impl HttpSource {
     /// Why a request failed, in words; for a refused TLS certificate, which check failed and
     /// what to do about it.
     fn reason(&self, e: &ureq::Error) -> String {
+        if let ureq::Error::Timeout(t) = e {
+            return timeout_reason(*t);
+        }
         let tls = match e {
             ureq::Error::Rustls(r) => Some(r),
             ureq::Error::Io(io) => io.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()),
@@ -781,7 +814,7 @@ impl Source for HttpSource {
             .as_reader()
             .take(max + 1)
             .read_to_end(&mut bytes)
-            .map_err(|e| http(e.to_string()))?;
+            .map_err(|e| http(body_error(&e)))?;
         if bytes.len() as u64 > max {
             return Err(http(format!(
                 "larger than {max} bytes, the most a file at this path can hold"
@@ -802,7 +835,7 @@ impl Source for HttpSource {
             .map(Some)
             .map_err(|e| SourceError::Http {
                 url,
-                reason: e.to_string(),
+                reason: body_error(&e),
             })
     }
 
