@@ -1696,3 +1696,35 @@ fn a_cdf_export_far_larger_than_recomputed_is_refused_by_its_size_unparsed() {
         "{message}"
     );
 }
+
+/// One unit file, read to explain a refused entry, answered with a small gzip of 100 MiB of
+/// `[0,0,…]`: parsed, it took some 1.8 GB. A unit file is inflated to 64 MiB at most (some
+/// 130,000 stations' worth, far beyond any real unit); past it the refusal stands
+/// unexplained, and the verifier stays well under a gigabyte.
+#[test]
+fn a_unit_file_of_a_hundred_mebibytes_is_not_parsed_to_explain_a_refusal() {
+    let d = Demo::new();
+    let current = d.current();
+    let index = 5;
+    add_votes(&current, index, 100);
+    let mut zeros = b"[".to_vec();
+    zeros.extend(b"0,".repeat(50 << 20));
+    zeros.extend(b"0]");
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    std::io::Write::write_all(&mut gz, &zeros).unwrap();
+    let gz = gz.finish().unwrap();
+    drop(zeros);
+    for f in std::fs::read_dir(current.join("v1/units")).unwrap() {
+        let path = f.unwrap().path();
+        if path.to_string_lossy().ends_with(".json.gz") {
+            replace(&path, &gz);
+        }
+    }
+    let (status, out, peak_kib) = run_measured(&d);
+    assert_eq!(status.code(), Some(1), "{out}");
+    assert!(out.contains(&format!("[entry] entry {index}: ")), "{out}");
+    assert!(
+        peak_kib < 1 << 20,
+        "urna verify held {peak_kib} KiB at its peak; a unit file is inflated to 64 MiB at most"
+    );
+}
