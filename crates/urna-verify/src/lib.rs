@@ -856,11 +856,12 @@ fn summarise_replay(e: &Election, r: &Replay, report: &mut Report) {
     }
 }
 
-/// Most bytes a unit file is inflated to when it explains a refused entry: far above any
-/// real unit's file, and a bound on what a mirror serving a small gzip that inflates without
-/// end can make the verifier hold. Past it the refusal stands, unexplained. Parsed, such a
-/// document takes many times its size (twenty for `[0,0,…]`), so only one is held at a time.
-const MAX_EXPLAINING_BYTES: u64 = 256 << 20;
+/// Most bytes a unit file is inflated to when it explains a refused entry: some 130,000
+/// stations' worth (a unit file holds about 500 bytes a station), far above any real unit's
+/// file, and a bound on what a mirror serving a small gzip that inflates without end can make
+/// the verifier hold. Past it the refusal stands, unexplained. Parsed, such a document takes
+/// many times its size (twenty for `[0,0,…]`), so only one is held at a time.
+const MAX_EXPLAINING_BYTES: u64 = 64 << 20;
 
 /// A unit file, inflated (at most [`MAX_EXPLAINING_BYTES`]) and parsed; `None` if it is
 /// missing, larger, or not gzip of JSON. Read as it arrives: the gzip is never held whole.

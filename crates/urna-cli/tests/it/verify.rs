@@ -357,7 +357,7 @@ fn a_unit_file_that_inflates_without_end_cannot_exhaust_the_verifier() {
     assert_eq!(status.code(), Some(1), "{out}");
     assert!(
         peak_kib < 1 << 20,
-        "urna verify held {peak_kib} KiB at its peak; a unit file is inflated to at most 256 MiB"
+        "urna verify held {peak_kib} KiB at its peak; a unit file is inflated to at most 64 MiB"
     );
     let station = station_of(&all[index]);
     assert!(
