@@ -1728,3 +1728,24 @@ fn a_unit_file_of_a_hundred_mebibytes_is_not_parsed_to_explain_a_refusal() {
         "urna verify held {peak_kib} KiB at its peak; a unit file is inflated to 64 MiB at most"
     );
 }
+
+/// A `v1/audit.json` in a bundle whose log holds no audit is a file nothing accounts for,
+/// whatever its size: a sparse file of a gigabyte and a byte is named as such, not read whole
+/// only to find that it is there (which held a gigabyte, then stopped the run as unreadable).
+#[test]
+fn an_audit_file_without_an_audit_is_named_unread_whatever_its_size() {
+    let d = Demo::new();
+    let path = d.current().join("v1/audit.json");
+    let _ = std::fs::remove_file(&path);
+    std::fs::File::create(&path)
+        .unwrap()
+        .set_len((1 << 30) + 1)
+        .unwrap();
+    let (out, report) = d.tampered();
+    let unexpected = discrepancy(&report, "file-unexpected");
+    assert_eq!(unexpected["file"], "v1/audit.json", "{out}");
+    assert!(
+        out.contains("v1/audit.json: published, but the log holds no audit"),
+        "{out}"
+    );
+}
