@@ -121,7 +121,8 @@ pub(crate) fn compare_file(
 ) -> Result<Option<bool>, SourceError> {
     let path = urna_audit::public::AUDIT_JSON;
     let Some(trail) = trail else {
-        if source.fetch(path)?.is_some() {
+        // Only whether it is there: opened, not read (a mirror's gigabyte is not held).
+        if source.reader(path)?.is_some() {
             found.push(
                 Discrepancy::new(
                     Kind::FileUnexpected,

@@ -17,7 +17,10 @@
 //!    A log that rotated its key (`urna/key-rotation/v1` entries, each signed by both keys it
 //!    names) signs a checkpoint with the key of its size: the trusted key may be any key of
 //!    the chain, which is followed once the entries are read (`rotation`); a checkpoint signed
-//!    by the other key of a rotation is [`Kind::CheckpointKeyRotated`].
+//!    by the other key of a rotation is [`Kind::CheckpointKeyRotated`]. A checkpoint signed
+//!    neither by the trusted key nor by a key that the rotations `v1/keys.json` lists hand
+//!    over to from it (each rotation's entry fetched and checked to be signed by both keys)
+//!    claims a size and root nothing vouches for: the log is then not read at all.
 //! 2. **Definition**: entry 0 is the `urna/genesis/v1` note, signed by the log key; the two
 //!    definition files are fetched by the SHA-256 it names (`blob/sha256/<hex>`), hashed,
 //!    loaded, and checked against it.
@@ -233,6 +236,40 @@ pub fn verify(
     checkpoint::check_listed(&cp_bytes, &listed, &mut report.witnesses, &mut found);
     let size = cp.checkpoint.size.0;
     report.counts.entries = size;
+    // A checkpoint no trusted key vouches for claims a size and a root that whoever wrote it
+    // chose: the log is not read for them (a mirror could claim 2^40 entries and make up
+    // every bundle), only the rotations that could hand the trusted key over to its signer.
+    if !cp.report.log_signature {
+        let published_rotations = published_keys::listed_rotations(source)?;
+        if !rotation::vouched(
+            source,
+            trust,
+            &cp,
+            &published_rotations,
+            &fetched,
+            &mut found,
+        )? {
+            rotation::settle(
+                trust,
+                &cp,
+                None,
+                &[],
+                &published_rotations,
+                &mut report,
+                &mut found,
+            );
+            found.push(
+                Discrepancy::new(
+                    Kind::NotRecomputed,
+                    format!(
+                        "the log was not read: the checkpoint is signed neither by the trusted log key nor by a key a rotation from it hands over to, so its size ({size} entries) and root vouch for nothing"
+                    ),
+                )
+                .file(checkpoint::CHECKPOINT),
+            );
+            return Ok(finish(report, found, started));
+        }
+    }
 
     // 2. The definition, from the genesis.
     let definition = establish_definition(source, trust, size, &fetched, &mut found)?;
@@ -819,49 +856,67 @@ fn summarise_replay(e: &Election, r: &Replay, report: &mut Report) {
     }
 }
 
-/// Most bytes a unit file is inflated to when it explains a refused entry: far above any
-/// real unit's file, and a bound on what a mirror serving a small gzip that inflates without
-/// end can make the verifier hold. Past it the refusal stands, unexplained.
-const MAX_EXPLAINING_BYTES: u64 = 256 << 20;
+/// Most bytes a unit file is inflated to when it explains a refused entry: some 130,000
+/// stations' worth (a unit file holds about 500 bytes a station), far above any real unit's
+/// file, and a bound on what a mirror serving a small gzip that inflates without end can make
+/// the verifier hold. Past it the refusal stands, unexplained. Parsed, such a document takes
+/// many times its size (twenty for `[0,0,…]`), so only one is held at a time.
+const MAX_EXPLAINING_BYTES: u64 = 64 << 20;
+
+/// A unit file, inflated (at most [`MAX_EXPLAINING_BYTES`]) and parsed; `None` if it is
+/// missing, larger, or not gzip of JSON. Read as it arrives: the gzip is never held whole.
+fn unit_document(
+    source: &dyn Source,
+    path: &str,
+) -> Result<Option<serde_json::Value>, SourceError> {
+    let Some(reader) = source.reader(path)? else {
+        return Ok(None);
+    };
+    let mut json = Vec::new();
+    let gz = flate2::read::GzDecoder::new(reader);
+    if std::io::Read::read_to_end(
+        &mut std::io::Read::take(gz, MAX_EXPLAINING_BYTES + 1),
+        &mut json,
+    )
+    .is_err()
+        || json.len() as u64 > MAX_EXPLAINING_BYTES
+    {
+        return Ok(None);
+    }
+    Ok(serde_json::from_slice(&json).ok())
+}
 
 /// For entries refused because a signature does not verify, names the field that differs
 /// from what the published unit file shows for the same entry: the signature was made over
-/// other numbers than the entry now holds.
+/// other numbers than the entry now holds. The entries are taken unit by unit, each unit file
+/// read once and dropped before the next.
 fn explain_refusals(
     source: &dyn Source,
     e: &Election,
     refused: &[log::Refused],
     found: &mut [Discrepancy],
 ) -> Result<(), SourceError> {
-    let mut units: BTreeMap<String, Option<serde_json::Value>> = BTreeMap::new();
-    for r in refused.iter().take(MAX_EXPLAINED) {
+    let mut work = Vec::new();
+    for r in refused.iter().take(MAX_EXPLAINED).filter(|r| r.altered) {
         let Ok(sub) = bind_entry(e, r.index, &r.bytes) else {
             continue;
         };
-        if !r.altered {
-            continue;
-        }
         let station = &e.stations[sub.station.0 as usize];
         let path = public::unit_published_path(&e.units[station.unit.0 as usize].id);
-        if !units.contains_key(&path) {
-            let doc = source.fetch(&path)?.and_then(|b| {
-                let mut json = Vec::new();
-                let gz = flate2::read::GzDecoder::new(&b[..]);
-                std::io::Read::read_to_end(
-                    &mut std::io::Read::take(gz, MAX_EXPLAINING_BYTES + 1),
-                    &mut json,
-                )
-                .ok()?;
-                if json.len() as u64 > MAX_EXPLAINING_BYTES {
-                    return None;
-                }
-                serde_json::from_slice(&json).ok()
-            });
-            units.insert(path.clone(), doc);
+        work.push((path, r, sub));
+    }
+    work.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.index.cmp(&b.1.index)));
+    let mut held: Option<(String, Option<serde_json::Value>)> = None;
+    for (path, r, sub) in work {
+        if held.as_ref().is_none_or(|(p, _)| *p != path) {
+            // The document before is freed before the next is read.
+            drop(held.take());
+            held = Some((path.clone(), unit_document(source, &path)?));
         }
-        let Some(Some(doc)) = units.get(&path) else {
+        let Some((_, Some(doc))) = &held else {
             continue;
         };
+        let station = &e.stations[sub.station.0 as usize];
         let published = doc["contests"][usize::from(sub.contest.0)]["stations"]
             .as_array()
             .and_then(|list| list.iter().find(|s| s["id"] == station.id.as_str()))
@@ -981,8 +1036,28 @@ fn check_scan(
         "entry {index} (station {station}) names it as the scan of its paper protocol (`scan: sha256:{}`)",
         hex(sha)
     );
-    let discrepancy = match source.fetch(&path)? {
+    // A scan is at most MAX_SCAN bytes (intake refuses larger): read one byte past it at
+    // most, never a mirror's gigabyte on each of the fetching threads.
+    let most = urna_model::scan::MAX_SCAN;
+    let read = match source.reader(&path)? {
+        None => None,
+        Some(reader) => {
+            let mut bytes = Vec::new();
+            let mut limited = std::io::Read::take(reader, most as u64 + 1);
+            std::io::Read::read_to_end(&mut limited, &mut bytes).map_err(|e| SourceError::Io {
+                path: format!("{}/{path}", source.describe()).into(),
+                source: e,
+            })?;
+            Some(bytes)
+        }
+    };
+    let discrepancy = match read {
         None => Discrepancy::new(Kind::BlobMissing, format!("{path}: missing; {named}")),
+        Some(bytes) if bytes.len() > most => Discrepancy::new(
+            Kind::BlobMismatch,
+            format!("{path}: larger than {most} bytes, the most a scan can be, but {named}"),
+        )
+        .values(hex(sha), format!("more than {most} bytes")),
         Some(bytes) => {
             let got = sha256(&bytes);
             if got == *sha {
@@ -1380,7 +1455,26 @@ pub(crate) fn compare_file(
     }
     let published = match source.equals(path, expected)? {
         Some(true) => return served_encoded(source, path, expected),
-        Some(false) => source.fetch(path)?,
+        Some(false) => match read_to_explain(source, path, expected.len())? {
+            Explained::Read(bytes) => Some(bytes),
+            Explained::TooLarge(most) => {
+                return Ok(Some(
+                    Discrepancy::new(
+                        Kind::FileMismatch,
+                        format!(
+                            "{path}: more than {most} bytes, the {} bytes it is recomputed as and 1 MiB; not read further",
+                            expected.len()
+                        ),
+                    )
+                    .file(path)
+                    .values(
+                        format!("{} bytes", expected.len()),
+                        format!("more than {most} bytes"),
+                    ),
+                ));
+            }
+            Explained::Missing => None,
+        },
         None => None,
     };
     let Some(published) = published else {
@@ -1396,6 +1490,41 @@ pub(crate) fn compare_file(
         ));
     };
     Ok(compare_bytes(path, expected, &published))
+}
+
+/// Bytes past its recomputed length read of a derived file that differs, to name where: a
+/// few added members or lines are named; a file larger still is refused by its size alone,
+/// never held or parsed (parsed, a gigabyte of `[0,0,…]` takes some twenty gigabytes).
+pub(crate) const MAX_EXPLAINED_EXTRA: usize = 1 << 20;
+
+/// A derived file that differs, read to name where.
+enum Explained {
+    /// Its bytes.
+    Read(Vec<u8>),
+    /// Larger than this many bytes, not read further.
+    TooLarge(usize),
+    /// Gone since it was compared.
+    Missing,
+}
+
+/// Reads the file at `path`, which differs from the `len` bytes it is recomputed as, up to
+/// [`MAX_EXPLAINED_EXTRA`] bytes past `len`.
+fn read_to_explain(source: &dyn Source, path: &str, len: usize) -> Result<Explained, SourceError> {
+    let most = len.saturating_add(MAX_EXPLAINED_EXTRA);
+    let Some(reader) = source.reader(path)? else {
+        return Ok(Explained::Missing);
+    };
+    let mut bytes = Vec::new();
+    let mut limited = std::io::Read::take(reader, most as u64 + 1);
+    std::io::Read::read_to_end(&mut limited, &mut bytes).map_err(|e| SourceError::Io {
+        path: format!("{}/{path}", source.describe()).into(),
+        source: e,
+    })?;
+    Ok(if bytes.len() > most {
+        Explained::TooLarge(most)
+    } else {
+        Explained::Read(bytes)
+    })
 }
 
 /// Compares a derived file published only as its gzip ([`public::gz_only`]: `<path>.gz`,

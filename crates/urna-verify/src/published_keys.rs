@@ -391,6 +391,24 @@ pub(crate) fn check_cdf(
         pinned: is_pinned,
     });
     match cdf::render_bundle_report(e, replay, cp, generated) {
+        // Far larger than recomputed: named by its size, not parsed (parsed, a gigabyte of
+        // `[0,0,…]` takes some twenty gigabytes).
+        Ok(expected) if published.len() > expected.len() + crate::MAX_EXPLAINED_EXTRA => found
+            .push(
+                Discrepancy::new(
+                    Kind::FileMismatch,
+                    format!(
+                        "{path}: {} bytes, more than the {} bytes it is recomputed as and 1 MiB; not parsed to name where it differs",
+                        published.len(),
+                        expected.len()
+                    ),
+                )
+                .file(path)
+                .values(
+                    format!("{} bytes", expected.len()),
+                    format!("{} bytes", published.len()),
+                ),
+            ),
         Ok(expected) => match compare_bytes(path, &expected, &published) {
             Some(d) => found.push(d),
             // As a browser is sent it, too (a web server's precompressed copy).

@@ -11,8 +11,12 @@
 use urna_model::note::{Note, NoteVerifier};
 use urna_model::rotation::RotationBody;
 
+use urna_tlog::tile::{TILE_WIDTH, Tile};
+
 use crate::checkpoint::{CHECKPOINT, Checked};
+use crate::log::{Counter, decode_lenient, entry_tile_path, fetch_tile};
 use crate::report::{Discrepancy, Kind, Report};
+use crate::source::{Source, SourceError};
 use crate::trust::Trust;
 
 /// Checks the checkpoint's log signature (and the genesis's, if it was left to this) against
@@ -228,4 +232,88 @@ pub(crate) fn settle(
         .file(CHECKPOINT)
         .values(expected_key.to_vkey(), signer_key.to_vkey()),
     );
+}
+
+/// Whether the checkpoint, not signed by the trusted log key, is signed by a key the trusted
+/// key handed over to: following the rotations `v1/keys.json` lists (`listed`: index, old key,
+/// new key) inside the checkpoint's tree, from the trusted key, each rotation's entry fetched
+/// and checked to be signed by both keys it names. Until then the checkpoint's size and root
+/// are what whoever wrote it claims, and the log is not read for them: a mirror could claim
+/// 2^40 entries and answer every entry bundle with made-up ones. A listed rotation from the
+/// current key whose entry is not such a rotation is a discrepancy, and ends the walk.
+/// Where the rotation sits in the tree (the tree it names) is checked once the log is read.
+///
+/// # Errors
+/// [`SourceError`] if the source fails.
+pub(crate) fn vouched(
+    source: &dyn Source,
+    trust: &Trust,
+    cp: &Checked,
+    listed: &[(u64, String, String)],
+    fetched: &Counter,
+    found: &mut Vec<Discrepancy>,
+) -> Result<bool, SourceError> {
+    let size = cp.checkpoint.size.0;
+    let mut listed: Vec<&(u64, String, String)> =
+        listed.iter().filter(|(index, ..)| *index < size).collect();
+    listed.sort_by_key(|(index, ..)| *index);
+    let mut current = trust.log.clone();
+    for (index, old, new) in listed {
+        if NoteVerifier::from_vkey(old).ok().as_ref() != Some(&current) {
+            continue;
+        }
+        let rotation_error = |problem: String| {
+            Discrepancy::new(
+                Kind::KeyRotation,
+                format!("entry {index}: {problem} (v1/keys.json lists a key rotation there)"),
+            )
+            .file(entry_tile_path(*index))
+            .index(*index)
+        };
+        let bundle = index / u64::from(TILE_WIDTH);
+        let width = u16::try_from((size - bundle * u64::from(TILE_WIDTH)).min(256)).unwrap_or(256);
+        let entry = match Tile::entries(bundle, width) {
+            Ok(tile) => fetch_tile(source, &tile, fetched)?.and_then(|(bytes, from)| {
+                let at = usize::try_from(index % u64::from(TILE_WIDTH)).unwrap_or(usize::MAX);
+                decode_lenient(&bytes, usize::from(from))
+                    .0
+                    .get(at)
+                    .map(|e| e.to_vec())
+            }),
+            Err(_) => None,
+        };
+        let Some(entry) = entry else {
+            found.push(rotation_error("missing or unreadable".to_owned()));
+            return Ok(false);
+        };
+        let body = match RotationBody::check(&entry) {
+            Ok(body) => body,
+            Err(e) => {
+                found.push(rotation_error(format!(
+                    "not a key rotation signed by both of its keys: {e}"
+                )));
+                return Ok(false);
+            }
+        };
+        let next = body.new.verifier(&body.origin).ok();
+        if body.origin != trust.log.name()
+            || body.old.verifier(&body.origin).ok().as_ref() != Some(&current)
+            || next.as_ref().map(NoteVerifier::to_vkey).as_deref() != Some(new.as_str())
+        {
+            found.push(rotation_error(format!(
+                "the rotation there hands over from {} to {}, not from {old} to {new}",
+                body.old.to_vkey(&body.origin),
+                body.new.to_vkey(&body.origin)
+            )));
+            return Ok(false);
+        }
+        let Some(next) = next else {
+            return Ok(false);
+        };
+        current = next;
+        if current.verify(&cp.note).is_ok() {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }

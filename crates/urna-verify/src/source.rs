@@ -67,6 +67,36 @@ pub fn max_bytes(path: &str) -> u64 {
     }
 }
 
+/// The most one request may take, its body included: a server that answers too slowly, or
+/// drips its answer a byte at a time, stops the verification after it.
+pub const HTTP_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// Why reading a response body failed, in words: a timeout is named with its limit.
+fn body_error(e: &std::io::Error) -> String {
+    match e.get_ref().and_then(|i| i.downcast_ref::<ureq::Error>()) {
+        Some(ureq::Error::Timeout(t)) => timeout_reason(*t),
+        _ => e.to_string(),
+    }
+}
+
+fn timeout_reason(t: ureq::Timeout) -> String {
+    match t {
+        ureq::Timeout::Connect | ureq::Timeout::Resolve => {
+            format!(
+                "no connection within {} s (timeout: {t})",
+                CONNECT_TIMEOUT.as_secs()
+            )
+        }
+        _ => format!(
+            "no complete answer within {} s (timeout: {t}): a server that answers too slowly, or drips its answer, is not waited for; run again, or verify from another mirror",
+            HTTP_TIMEOUT.as_secs()
+        ),
+    }
+}
+
+/// The most setting up one connection may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Fetches run at once against a web server: enough to hide the latency of a distant mirror,
 /// few enough to be polite to it.
 pub const HTTP_CONCURRENCY: usize = 8;
@@ -368,6 +398,19 @@ impl DirSource {
         &self.root
     }
 
+    /// Where the bundle's files may lie, resolved: the root, and the `tile` and `blob`
+    /// directories every generation shares (links from the root to them).
+    fn allowed(&self) -> Vec<PathBuf> {
+        [
+            self.root.clone(),
+            self.root.join("tile"),
+            self.root.join("blob"),
+        ]
+        .iter()
+        .filter_map(|p| std::fs::canonicalize(p).ok())
+        .collect()
+    }
+
     /// Opens the regular file at bundle path `path` (symlinks followed), without blocking;
     /// `None` if there is none, an error for a FIFO, a device or a directory.
     fn open_regular(&self, path: &str) -> Result<Option<(std::fs::File, PathBuf)>, SourceError> {
@@ -391,7 +434,18 @@ impl DirSource {
             }
             Err(source) => return Err(io(source)),
         }
-        let file = open_nonblocking(&full).map_err(io)?;
+        // Links are followed only where the bundle's own lead (as `walk` follows them): a
+        // link to a file of the reader's (`README.txt -> /proc/self/environ`) would be read
+        // and its first difference quoted in the report. What is opened is the resolved
+        // path, so a link swapped in after this check is not followed.
+        let resolved = std::fs::canonicalize(&full).map_err(io)?;
+        if !self.allowed().iter().any(|a| resolved.starts_with(a)) {
+            return Err(io(std::io::Error::new(
+                ErrorKind::InvalidData,
+                "a link out of the bundle: not read (a bundle's files lie inside it; links may lead only to its shared tile and blob directories)",
+            )));
+        }
+        let file = open_nonblocking(&resolved).map_err(io)?;
         // What was opened, in case the path changed since the stat: a FIFO swapped in between is
         // opened without blocking (O_NONBLOCK) and refused here.
         if !file.metadata().map_err(io)?.is_file() {
@@ -478,14 +532,7 @@ impl Source for DirSource {
         // `tile` and `blob` directories every generation shares. A link out of the bundle
         // (`x -> /`) is listed as a file, so it is reported, not walked.
         let canonical = |p: &Path| std::fs::canonicalize(p).ok();
-        let allowed: Vec<PathBuf> = [
-            canonical(&self.root),
-            canonical(&self.root.join("tile")),
-            canonical(&self.root.join("blob")),
-        ]
-        .into_iter()
-        .flatten()
-        .collect();
+        let allowed = self.allowed();
         // (directory on disk, its bundle path prefix)
         let mut todo = vec![(self.root.clone(), String::new())];
         while let Some((dir, prefix)) = todo.pop() {
@@ -562,8 +609,8 @@ impl HttpSource {
             // A bundle asked for over https:// is not fetched over plain http:// after a
             // redirect.
             .https_only(base.starts_with("https://"))
-            .timeout_connect(Some(Duration::from_secs(10)))
-            .timeout_global(Some(Duration::from_secs(300)))
+            .timeout_connect(Some(CONNECT_TIMEOUT))
+            .timeout_global(Some(HTTP_TIMEOUT))
             .http_status_as_error(false)
             // The files are compared byte for byte with what the verifier computes: ask for
             // them as they are, never a server's compressed copy.
@@ -593,6 +640,9 @@ impl HttpSource {
     /// Why a request failed, in words; for a refused TLS certificate, which check failed and
     /// what to do about it.
     fn reason(&self, e: &ureq::Error) -> String {
+        if let ureq::Error::Timeout(t) = e {
+            return timeout_reason(*t);
+        }
         let tls = match e {
             ureq::Error::Rustls(r) => Some(r),
             ureq::Error::Io(io) => io.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()),
@@ -764,7 +814,7 @@ impl Source for HttpSource {
             .as_reader()
             .take(max + 1)
             .read_to_end(&mut bytes)
-            .map_err(|e| http(e.to_string()))?;
+            .map_err(|e| http(body_error(&e)))?;
         if bytes.len() as u64 > max {
             return Err(http(format!(
                 "larger than {max} bytes, the most a file at this path can hold"
@@ -785,12 +835,21 @@ impl Source for HttpSource {
             .map(Some)
             .map_err(|e| SourceError::Http {
                 url,
-                reason: e.to_string(),
+                reason: body_error(&e),
             })
     }
 
-    /// Compares the root's answer as it arrives, like [`Source::equals`]: a mirror that
-    /// answers `/` with an endless body costs a chunk of memory, not a gigabyte.
+    /// The body as it arrives, up to one byte past the most a file at `path` may hold
+    /// ([`max_bytes`]): never held whole, so a caller that reads a bounded part of it (a file
+    /// that differs, read to name where) holds only that part.
+    fn reader(&self, path: &str) -> Result<Option<Box<dyn std::io::Read + '_>>, SourceError> {
+        let Some((resp, _)) = self.get(path)? else {
+            return Ok(None);
+        };
+        let body = resp.into_body().into_reader();
+        Ok(Some(Box::new(body.take(max_bytes(path) + 1))))
+    }
+
     /// Asks for the file with `Accept-Encoding: gzip`, as every browser does; decodes the
     /// body if the server says `Content-Encoding: gzip`.
     fn encoded_reader(
@@ -975,6 +1034,21 @@ mod tests {
             source.fetch("v1/results.json").unwrap().unwrap().len(),
             32 << 20
         );
+    }
+
+    /// A server that answers too slowly (one byte a second, forever) is stopped by the
+    /// request's time limit: the error says so in words, with the limit, whether the limit
+    /// struck before the answer or while its body was read.
+    #[test]
+    fn a_timeout_is_named_with_its_limit() {
+        let source = HttpSource::new("http://127.0.0.1:9").unwrap();
+        let want = format!("no complete answer within {} s", HTTP_TIMEOUT.as_secs());
+        let before = source.reason(&ureq::Error::Timeout(ureq::Timeout::Global));
+        assert!(before.contains(&want), "{before}");
+        let during = body_error(&ureq::Error::Timeout(ureq::Timeout::Global).into_io());
+        assert!(during.contains(&want), "{during}");
+        let other = body_error(&std::io::Error::other("connection reset"));
+        assert_eq!(other, "connection reset");
     }
 
     #[test]

@@ -318,6 +318,31 @@ fn a_deleted_or_replaced_scan_is_named_with_its_entry() {
     assert!(d.message.contains("the scan was replaced"), "{}", d.message);
 }
 
+/// A scan is at most [`urna_model::scan::MAX_SCAN`] bytes (intake refuses larger): a mirror
+/// that answers a scan's name with more is named by that bound, read no further than one byte
+/// past it (a gigabyte a scan, fetched several at once, was held whole to be hashed).
+#[test]
+fn a_scan_larger_than_any_scan_is_refused_by_its_size() {
+    let f = fixture();
+    let mut source = f.bundle(&f.entries);
+    let path = blob_path(&sha256(SCAN));
+    source
+        .files
+        .insert(path.clone(), vec![b'%'; urna_model::scan::MAX_SCAN + 1]);
+    let r = run(&source, None);
+    assert_eq!(kinds(&r), [Kind::BlobMismatch], "{}", r.summary());
+    let d = &r.discrepancies[0];
+    assert_eq!((d.file.as_deref(), d.index), (Some(path.as_str()), Some(1)));
+    assert!(
+        d.message.contains(&format!(
+            "{path}: larger than {} bytes, the most a scan can be, but entry 1",
+            urna_model::scan::MAX_SCAN
+        )),
+        "{}",
+        d.message
+    );
+}
+
 fn gzip(bytes: &[u8]) -> Vec<u8> {
     use std::io::Write as _;
     let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
