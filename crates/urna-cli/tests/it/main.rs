@@ -36,6 +36,7 @@ mod pg_revocations;
 mod pg_serve_bundle;
 mod pg_witness;
 mod revocations;
+mod seats_hostile;
 mod serve;
 pub mod server;
 mod station;

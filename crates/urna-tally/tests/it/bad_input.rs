@@ -154,3 +154,66 @@ fn districts_holding_too_many_seats_together_are_refused() {
         "{err}"
     );
 }
+
+/// The head of a rule set that names no districts: the vote input gives the seats, so no
+/// `house_seats` bounds its community seats.
+const NO_DISTRICTS: &str = "id = \"t\"\ntitle = \"t\"\nlegal_source = [\"x\"]\n\
+    method = \"dhondt\"\ntie_break = { rule = \"lot\", seed = \"s\" }\n";
+
+/// A reserved, bonus, pooled or open-division seat count sizes a quotient table: one beyond any
+/// chamber is refused by name when the rule set is read (a count of 2^32 - 1 once ran a contest
+/// of that many seats until memory ran out).
+#[test]
+fn community_seat_counts_beyond_any_chamber_are_refused_by_name() {
+    let two = "[[community]]\nid = \"c1\"\nreserved_seats = 1\n\
+               [[community]]\nid = \"c2\"\nreserved_seats = 1\n";
+    let cases = [
+        (
+            "[[community]]\nid = \"c1\"\nreserved_seats = 4294967295\n".to_owned(),
+            "community.c1.reserved_seats",
+        ),
+        (
+            format!("{two}[[bonus_seat]]\ncommunities = [\"c1\", \"c2\"]\nseats = 4294967295\n"),
+            "bonus_seat[0].seats",
+        ),
+        (
+            "minimum_guarantee = { open_seats = 4294967295, source = \"x\" }\n\
+             [[community]]\nid = \"c1\"\nreserved_seats = 1\n"
+                .to_owned(),
+            "minimum_guarantee.open_seats",
+        ),
+        (
+            "[[community]]\nid = \"c1\"\npool = { min_share = \"1%\", max_seats = 4294967295 }\n"
+                .to_owned(),
+            "community.c1.pool.max_seats",
+        ),
+    ];
+    for (tail, field) in cases {
+        let err = RuleSet::from_toml(&format!("{NO_DISTRICTS}{tail}"))
+            .expect_err(field)
+            .to_string();
+        assert!(err.contains(&format!("`{field}`")), "{field}: {err}");
+        assert!(err.contains("10000"), "{field}: {err}");
+    }
+}
+
+/// Without `house_seats`, seats set aside for communities are checked against the one
+/// district's seats before any contest runs, and the error names the rule set's field, not a
+/// `house_seats` the rule set does not have.
+#[test]
+fn set_aside_seats_beyond_the_vote_inputs_district_name_the_community() {
+    let rules = RuleSet::from_toml(&format!(
+        "{NO_DISTRICTS}[[community]]\nid = \"c1\"\nreserved_seats = 10\n"
+    ))
+    .unwrap();
+    let input = VoteInput::from_toml(
+        "[lists.A]\ncommunity = \"c1\"\n[lists.B]\n[districts.d]\nseats = 10\n\
+         votes = { A = 5, B = 7 }\n",
+    )
+    .unwrap();
+    let err = allocate(&rules, &input).unwrap_err().to_string();
+    assert!(
+        err.contains("`community.c1.reserved_seats`") && err.contains("districts.d.seats"),
+        "{err}"
+    );
+}
