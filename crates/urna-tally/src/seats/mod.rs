@@ -326,6 +326,25 @@ fn district_plan(rules: &RuleSet, input: &VoteInput) -> Result<Vec<PlannedDistri
                 problem: "this rule set's community seats need exactly one district".into(),
             });
         }
+        // Reserved and bonus seats are set aside whatever the votes (a guaranteed seat only
+        // when taken); without `house_seats` only the vote input's one district bounds them.
+        let set_aside: u64 = rules
+            .communities
+            .iter()
+            .filter_map(|c| c.reserved_seats)
+            .chain(rules.bonus_seats.iter().map(|b| b.seats))
+            .map(u64::from)
+            .sum();
+        if set_aside > 0 && set_aside >= u64::from(plan[0].seats) {
+            return Err(SeatError::Rules {
+                field: rules.set_aside_field(),
+                problem: format!(
+                    "the rule set sets {set_aside} seat(s) aside for communities, which leaves \
+                     no ordinary seat of the {} in `districts.{}.seats` of the votes",
+                    plan[0].seats, plan[0].id
+                ),
+            });
+        }
         let seats: u64 = plan.iter().map(|p| u64::from(p.seats)).sum();
         if seats > u64::from(MAX_HOUSE_SEATS) {
             return Err(SeatError::Votes {
