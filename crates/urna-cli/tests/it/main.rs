@@ -23,6 +23,7 @@ mod incident;
 mod keys;
 mod log_story;
 mod map;
+mod names_hostile;
 mod nginx;
 mod official_seats;
 mod open_lists;

@@ -1,0 +1,105 @@
+//! Names with line breaks, control characters and terminal escape sequences, handed to the real
+//! binary in the files that decide seats: `urna init` refuses them in a definition, naming the
+//! file, line and field, and creates nothing; what it prints never carries them raw.
+
+use std::path::Path;
+
+use crate::{p, run, urna};
+
+/// A definition of `urna sim` (open lists, so it has candidates) in `dir/sim`.
+fn sim(dir: &Path) -> std::path::PathBuf {
+    let src = dir.join("sim");
+    run(
+        &[
+            "sim",
+            "--out",
+            p(&src),
+            "--stations",
+            "20",
+            "--districts",
+            "2",
+            "--candidates",
+            "2",
+        ],
+        0,
+    );
+    src
+}
+
+#[test]
+fn init_refuses_control_characters_in_every_name_by_field_and_creates_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = sim(dir.path());
+    let clean = std::fs::read_to_string(src.join("election.toml")).unwrap();
+    // (field, text in the simulated definition, the same with control characters in it)
+    let cases = [
+        (
+            "election.name",
+            r#"name = "Synthetic Assembly election""#,
+            r#"name = "Synthetic\nFORGED: all stations counted""#,
+        ),
+        (
+            "contests.name",
+            r#"name = "Assembly""#,
+            r#"name = "Assem\u0007bly""#,
+        ),
+        (
+            "lists.name",
+            r#"name = "Alliance for Progress""#,
+            r#"name = "Alliance \u001b[31mfor\u001b[0m Progress""#,
+        ),
+        (
+            "lists.candidates.name",
+            r#"name = "Alliance for Progress candidate 1""#,
+            r#"name = "Alliance\r\nfor Progress candidate 1""#,
+        ),
+        (
+            "units.name",
+            r#"name = "Simland""#,
+            r#"name = "Sim\u001b]0;title\u0007land""#,
+        ),
+        (
+            "authorities.name",
+            r#"name = "Central Election Commission""#,
+            r#"name = "Central \u009b2J Election Commission""#,
+        ),
+    ];
+    for (i, (field, from, to)) in cases.iter().enumerate() {
+        assert!(clean.contains(from), "{field}: the simulation has no {from}");
+        let hostile = clean.replacen(from, to, 1);
+        let line = hostile[..hostile.find(to).unwrap()].matches('\n').count() + 1;
+        let definition = src.join(format!("hostile-{i}.toml"));
+        std::fs::write(&definition, hostile).unwrap();
+        let data = dir.path().join(format!("data-{i}"));
+        let out = urna()
+            .args(["init", "--definition", p(&definition), "--data", p(&data)])
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{field}: {stdout}\n{stderr}");
+        assert!(
+            stderr.contains(&format!("hostile-{i}.toml:{line}: field `{field}`"))
+                && stderr.contains("control characters"),
+            "{field}: {stderr}"
+        );
+        assert!(
+            !stderr.chars().any(|c| c.is_control() && c != '\n') && stderr.lines().count() == 1,
+            "{field}: printed raw: {stderr:?}"
+        );
+        assert!(stdout.is_empty(), "{field}: {stdout}");
+        assert!(!data.exists(), "{field}: {} was created", data.display());
+    }
+    // The simulated definition itself is clean and initialises.
+    let out = run(
+        &[
+            "init",
+            "--definition",
+            p(&src.join("election.toml")),
+            "--data",
+            p(&dir.path().join("data")),
+        ],
+        0,
+    );
+    assert!(out.contains("initialised"), "{out}");
+}
