@@ -65,7 +65,10 @@ fn init_refuses_control_characters_in_every_name_by_field_and_creates_nothing() 
         ),
     ];
     for (i, (field, from, to)) in cases.iter().enumerate() {
-        assert!(clean.contains(from), "{field}: the simulation has no {from}");
+        assert!(
+            clean.contains(from),
+            "{field}: the simulation has no {from}"
+        );
         let hostile = clean.replacen(from, to, 1);
         let line = hostile[..hostile.find(to).unwrap()].matches('\n').count() + 1;
         let definition = src.join(format!("hostile-{i}.toml"));
