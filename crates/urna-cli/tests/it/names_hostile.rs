@@ -106,3 +106,54 @@ fn init_refuses_control_characters_in_every_name_by_field_and_creates_nothing() 
     );
     assert!(out.contains("initialised"), "{out}");
 }
+
+/// `urna seats --votes FILE`: a list id, name or candidate name with an escape sequence, or a
+/// district id with a line break, is refused by field (exit 2), never printed raw.
+#[test]
+fn seats_refuses_control_characters_in_a_vote_file_by_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let votes = dir.path().join("votes.toml");
+    let cases = [
+        (
+            "[lists.\"A\\u001b[31mRED\"]\n[lists.B]\n[districts.d]\nseats = 3\n\
+             votes = { \"A\\u001b[31mRED\" = 600, B = 250 }\n",
+            "lists.\"A\\u{1b}[31mRED\"",
+        ),
+        (
+            "[lists.A]\ncandidates = [ { number = 1, name = \"Ar\\u001b[1mta\" } ]\n[lists.B]\n\
+             [districts.d]\nseats = 3\nvotes = { A = 600, B = 250 }\n",
+            "lists.A.candidates[0].name",
+        ),
+        (
+            "[lists.A]\n[lists.B]\n[districts.\"d\\nFORGED\"]\nseats = 3\n\
+             votes = { A = 600, B = 250 }\n",
+            "districts.\"d\\nFORGED\"",
+        ),
+    ];
+    for (text, field) in cases {
+        std::fs::write(&votes, text).unwrap();
+        let out = urna()
+            .args([
+                "seats",
+                "--rules",
+                "generic",
+                "--votes",
+                p(&votes),
+                "--explain",
+            ])
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{field}: {stdout}\n{stderr}");
+        assert!(
+            stderr.contains(&format!("votes field `{field}`")),
+            "{field}: {stderr}"
+        );
+        assert!(
+            !stderr.chars().any(|c| c.is_control() && c != '\n') && stderr.lines().count() == 1,
+            "{field}: printed raw: {stderr:?}"
+        );
+        assert!(stdout.is_empty(), "{field}: {stdout}");
+    }
+}

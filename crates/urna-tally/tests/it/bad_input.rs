@@ -217,3 +217,78 @@ fn set_aside_seats_beyond_the_vote_inputs_district_name_the_community() {
         "{err}"
     );
 }
+
+/// Names and ids in a vote file or a rule set are printed in seat tables, explanations and
+/// errors: a line break, control character or escape sequence anywhere in them (a value or a
+/// key) is refused, naming the field with the character escaped, before anything is read.
+#[test]
+fn control_characters_in_vote_files_and_rule_sets_are_refused_by_field() {
+    let votes = [
+        (
+            "tie_seed = \"s\\u001b[2J\"\n[lists.A]\n[districts.d]\nseats = 1\nvotes = { A = 1 }\n",
+            "tie_seed",
+        ),
+        (
+            "[lists.\"A\\u001b[31m\"]\n[districts.d]\nseats = 1\nvotes = { \"A\\u001b[31m\" = 1 }\n",
+            "lists.\"A\\u{1b}[31m\"",
+        ),
+        (
+            "[lists.A]\nname = \"x\\ny\"\n[districts.d]\nseats = 1\nvotes = { A = 1 }\n",
+            "lists.A.name",
+        ),
+        (
+            "[lists.A]\ncandidates = [ { number = 1, name = \"Ar\\rta\" } ]\n[districts.d]\nseats = 1\nvotes = { A = 1 }\n",
+            "lists.A.candidates[0].name",
+        ),
+        (
+            "[lists.A]\n[districts.\"d\\nFORGED\"]\nseats = 1\nvotes = { A = 1 }\n",
+            "districts.\"d\\nFORGED\"",
+        ),
+        (
+            "[lists.A]\n[districts.d]\nseats = 1\nvotes = { A = 1, \"Q\\u0007\" = 2 }\n",
+            "districts.d.votes.\"Q\\u{7}\"",
+        ),
+        (
+            "[lists.A]\n[districts.d]\nseats = 1\nvotes = { A = 1 }\nvots = { \"\\u009b2J\" = 1 }\n",
+            "districts.d.vots.\"\\u{9b}2J\"",
+        ),
+    ];
+    for (text, field) in votes {
+        let err = VoteInput::from_toml(text).expect_err(field).to_string();
+        assert!(
+            err.contains(&format!("votes field `{field}`")),
+            "{field}: {err}"
+        );
+        assert!(err.contains("control characters"), "{field}: {err}");
+        assert!(
+            !err.chars().any(|c| c.is_control()),
+            "{field}: printed raw: {err:?}"
+        );
+    }
+    let generic = RuleSet::builtin_text("generic").unwrap();
+    let rules = [
+        (
+            generic.replacen("title = \"", "title = \"\\u001b[2J", 1),
+            "title",
+        ),
+        (
+            generic.replacen("notes = [\n", "notes = [\n  \"two\\nlines\",\n", 1),
+            "notes[0]",
+        ),
+        (
+            format!("{generic}[[community]]\nid = \"c\\u001b\"\n"),
+            "community[0].id",
+        ),
+    ];
+    for (text, field) in rules {
+        let err = RuleSet::from_toml(&text).expect_err(field).to_string();
+        assert!(
+            err.contains(&format!("rule set field `{field}`")),
+            "{field}: {err}"
+        );
+        assert!(
+            !err.chars().any(|c| c.is_control()),
+            "{field}: printed raw: {err:?}"
+        );
+    }
+}
