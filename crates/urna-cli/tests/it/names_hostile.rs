@@ -117,7 +117,7 @@ fn seats_refuses_control_characters_in_a_vote_file_by_field() {
         (
             "[lists.\"A\\u001b[31mRED\"]\n[lists.B]\n[districts.d]\nseats = 3\n\
              votes = { \"A\\u001b[31mRED\" = 600, B = 250 }\n",
-            "lists.\"A\\u{1b}[31mRED\"",
+            "districts.d.votes.\"A\\u{1b}[31mRED\"",
         ),
         (
             "[lists.A]\ncandidates = [ { number = 1, name = \"Ar\\u001b[1mta\" } ]\n[lists.B]\n\

@@ -628,3 +628,17 @@ fn new_text_refuses_control_characters_in_authorities_and_rules() {
         .to_string();
     assert!(err.contains("field `rules.message`"), "{err}");
 }
+
+#[test]
+fn a_raw_escape_in_a_definition_is_quoted_escaped() {
+    let text = TOML.replacen("name = \"E\"", "name = \"E\" # \u{1b}[2J", 1);
+    let err = load(&text, &csv()).unwrap_err().to_string();
+    assert!(
+        err.contains("\\u{1b}[2J") && !err.contains('\u{1b}'),
+        "{err:?}"
+    );
+    let err = check_new_text("election.toml", &text)
+        .unwrap_err()
+        .to_string();
+    assert!(!err.contains('\u{1b}'), "{err:?}");
+}

@@ -230,7 +230,7 @@ fn control_characters_in_vote_files_and_rule_sets_are_refused_by_field() {
         ),
         (
             "[lists.\"A\\u001b[31m\"]\n[districts.d]\nseats = 1\nvotes = { \"A\\u001b[31m\" = 1 }\n",
-            "lists.\"A\\u{1b}[31m\"",
+            "districts.d.votes.\"A\\u{1b}[31m\"",
         ),
         (
             "[lists.A]\nname = \"x\\ny\"\n[districts.d]\nseats = 1\nvotes = { A = 1 }\n",
@@ -291,4 +291,22 @@ fn control_characters_in_vote_files_and_rule_sets_are_refused_by_field() {
             "{field}: printed raw: {err:?}"
         );
     }
+}
+
+/// TOML refuses a raw escape byte in a file; its error quotes the line, which must not carry
+/// the escape sequence raw to the terminal.
+#[test]
+fn a_raw_escape_in_a_vote_file_or_rule_set_is_quoted_escaped() {
+    let err = VoteInput::from_toml("[lists.A] # \u{1b}[31mRED\n[districts.d]\nvotes = { A = 1 }\n")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("line 1") && err.contains("\\u{1b}[31mRED"),
+        "{err}"
+    );
+    assert!(!err.contains('\u{1b}'), "{err:?}");
+    let err = RuleSet::from_toml("id = \"t\"\n\u{1b}[2J\n")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("line 2") && !err.contains('\u{1b}'), "{err:?}");
 }
