@@ -1343,6 +1343,21 @@ pub fn check_one_line(text: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// `text` with every control character but the line feed escaped (`\u{1b}`): a parser's
+/// message quotes the offending line of a file, and a raw escape sequence in it would reach
+/// the terminal that prints the message.
+pub fn escape_controls(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_control() && c != '\n' {
+                c.escape_unicode().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
 /// Checks the names and texts of a definition that a new store is to be initialised with:
 /// the election's name, date and provenance, each contest's name and seat rules, each list's
 /// name, short name and community, each candidate's name, each unit's name and level, each
@@ -1357,7 +1372,7 @@ pub fn check_one_line(text: &str) -> Result<(), String> {
 pub fn check_new_text(file: &str, text: &str) -> Result<(), DefinitionError> {
     let t: TextDefinition = toml::from_str(text).map_err(|e| DefinitionError::Toml {
         file: file.to_owned(),
-        message: e.to_string(),
+        message: escape_controls(&e.to_string()),
     })?;
     let check = |v: &Option<Spanned<String>>, field: &str| -> Result<(), DefinitionError> {
         let Some(v) = v else { return Ok(()) };
@@ -1459,7 +1474,7 @@ struct TextRule {
 fn parse_raw(file: &str, text: &str) -> Result<RawDefinition, DefinitionError> {
     toml::from_str(text).map_err(|e| DefinitionError::Toml {
         file: file.to_owned(),
-        message: e.to_string(),
+        message: escape_controls(&e.to_string()),
     })
 }
 

@@ -63,6 +63,7 @@ mod input;
 mod method;
 mod rules;
 mod sensitivity;
+mod text;
 mod tie;
 mod types;
 

@@ -279,10 +279,15 @@ impl RuleSet {
     /// Parses and validates a rule set.
     ///
     /// # Errors
-    /// [`SeatError::RulesSyntax`] (naming the field and line) or [`SeatError::Rules`].
+    /// [`SeatError::RulesSyntax`] (naming the field and line) or [`SeatError::Rules`] (a key
+    /// or string holding a line break or control character, or an inconsistency).
     pub fn from_toml(text: &str) -> Result<Self, SeatError> {
+        let table: toml::Table =
+            toml::from_str(text).map_err(|e| SeatError::RulesSyntax(super::text::syntax(&e)))?;
+        super::text::check(&table)
+            .map_err(|(field, problem)| SeatError::Rules { field, problem })?;
         let rules: Self =
-            toml::from_str(text).map_err(|e| SeatError::RulesSyntax(e.to_string()))?;
+            toml::from_str(text).map_err(|e| SeatError::RulesSyntax(super::text::syntax(&e)))?;
         rules.validate()?;
         Ok(rules)
     }
