@@ -310,3 +310,50 @@ fn a_raw_escape_in_a_vote_file_or_rule_set_is_quoted_escaped() {
         .to_string();
     assert!(err.contains("line 2") && !err.contains('\u{1b}'), "{err:?}");
 }
+
+/// A vote file of `lists` lists, each with votes, in one district of `seats` seats.
+fn many_lists(lists: usize, seats: u32) -> VoteInput {
+    let mut text = String::new();
+    for i in 0..lists {
+        text.push_str(&format!("[lists.L{i}]\n"));
+    }
+    text.push_str(&format!("[districts.d]\nseats = {seats}\nvotes = {{ "));
+    for i in 0..lists {
+        text.push_str(&format!("L{i} = {}, ", 1_000_000 + i * 7));
+    }
+    text.push_str("}\n");
+    VoteInput::from_toml(&text).unwrap()
+}
+
+/// The quotient table holds a row per list with votes and seat: thousands of lists in a
+/// district of thousands of seats would take gigabytes; the table is bounded and the contest
+/// refused by name before it is built.
+#[test]
+fn a_quotient_table_beyond_the_bound_is_refused_before_it_is_built() {
+    let start = std::time::Instant::now();
+    let err = allocate(&generic(), &many_lists(2_000, 1_000))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("votes field `districts.d.votes`") && err.contains("2000000 quotients"),
+        "{err}"
+    );
+    assert!(start.elapsed().as_secs() < 20, "{:?}", start.elapsed());
+}
+
+/// Ranking and margins take time linear in the quotient table, not in lists × table: twenty
+/// thousand lists for ten seats allocate in seconds (the seat counts and margins once scanned the
+/// whole table for every list, some 8 × 10^9 steps).
+#[test]
+fn twenty_thousand_lists_allocate_without_a_scan_per_list() {
+    let start = std::time::Instant::now();
+    let a = allocate(&generic(), &many_lists(20_000, 10)).unwrap();
+    assert!(start.elapsed().as_secs() < 30, "{:?}", start.elapsed());
+    // The ten largest lists (the last ones) take one seat each.
+    for i in 19_990..20_000 {
+        assert_eq!(a.seats_of(&format!("L{i}")).0, 1, "L{i}");
+    }
+    let margins = a.contests[0].sensitivity.as_ref().unwrap();
+    assert_eq!(margins.lists.len(), 20_000);
+    assert_eq!(margins.seats.len(), 10);
+}
