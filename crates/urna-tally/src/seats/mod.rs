@@ -205,6 +205,26 @@ pub fn allocate(rules: &RuleSet, input: &VoteInput) -> Result<Allocation, SeatEr
     rules.validate()?;
     candidates::validate_input(input)?;
     let plan = district_plan(rules, input)?;
+    if rules.method.is_divisor() {
+        for p in &plan {
+            let lists = input
+                .districts
+                .get(&p.id)
+                .map_or(0, |d| d.votes.values().filter(|v| v.0 > 0).count());
+            let quotients = lists as u64 * u64::from(p.seats);
+            if quotients > method::MAX_QUOTIENTS {
+                return Err(SeatError::Votes {
+                    field: format!("districts.{}.votes", p.id),
+                    problem: method::too_many_quotients(
+                        &format!("district {}", p.id),
+                        lists,
+                        p.seats,
+                        quotients,
+                    ),
+                });
+            }
+        }
+    }
     for (id, info) in &input.lists {
         if let Some(prefix) = urna_model::definition::reserved_list_prefix(&id.0) {
             return Err(SeatError::Votes {
