@@ -41,3 +41,51 @@ fn a_community_seat_count_of_2_pow_32_is_refused_by_name() {
     let out = seats(dir.path(), &rules, VOTES, 2);
     assert!(out.contains("`minimum_guarantee.open_seats`"), "{out}");
 }
+
+/// A definition's seats to fill (`seats = { rules = "generic", house = N }`) outside 1 to the
+/// most one contest may hold is refused by `urna init` by field, before anything is created:
+/// accepted, no seat could ever be allocated for the election it commits to.
+#[test]
+fn init_refuses_a_house_of_0_or_2_pow_32_by_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("sim");
+    run(
+        &[
+            "sim",
+            "--out",
+            p(&src),
+            "--stations",
+            "20",
+            "--districts",
+            "2",
+        ],
+        0,
+    );
+    let clean = std::fs::read_to_string(src.join("election.toml")).unwrap();
+    assert!(
+        clean.contains("house = 100"),
+        "the simulation names no house"
+    );
+    for house in ["0", "10001", "4294967295"] {
+        let definition = src.join(format!("house-{house}.toml"));
+        std::fs::write(
+            &definition,
+            clean.replacen("house = 100", &format!("house = {house}"), 1),
+        )
+        .unwrap();
+        let data = dir.path().join(format!("data-{house}"));
+        let out = run(
+            &["init", "--definition", p(&definition), "--data", p(&data)],
+            2,
+        );
+        assert!(
+            out.contains("`contests.assembly.seats.house`") && out.contains("10000"),
+            "house = {house}: {out}"
+        );
+        assert!(
+            !data.exists(),
+            "house = {house}: {} was created",
+            data.display()
+        );
+    }
+}
