@@ -33,6 +33,17 @@ pub fn contest_rules(e: &Election, contest: ContestIdx) -> Result<Option<RuleSet
             ),
         ));
     }
+    if let Some(house) = config.house
+        && !(1..=super::MAX_CONTEST_SEATS).contains(&house)
+    {
+        return Err(field(
+            "house",
+            format!(
+                "{house}: the seats to fill must be between 1 and {}",
+                super::MAX_CONTEST_SEATS
+            ),
+        ));
+    }
     if !rules.districts.is_empty() && config.house.is_some() {
         return Err(field(
             "house",
