@@ -642,3 +642,13 @@ fn a_raw_escape_in_a_definition_is_quoted_escaped() {
         .to_string();
     assert!(!err.contains('\u{1b}'), "{err:?}");
 }
+
+#[test]
+fn new_text_refuses_bidirectional_overrides() {
+    let text = TOML.replacen("name = \"A\"", "name = \"A\u{202E}B\"", 1);
+    let err = check_new_text("election.toml", &text)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("field `lists.name`"), "{err}");
+    assert!(!err.contains('\u{202E}'), "{err:?}");
+}

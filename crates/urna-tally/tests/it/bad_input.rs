@@ -357,3 +357,29 @@ fn twenty_thousand_lists_allocate_without_a_scan_per_list() {
     assert_eq!(margins.lists.len(), 20_000);
     assert_eq!(margins.seats.len(), 10);
 }
+
+/// Unicode's bidirectional overrides and isolates (U+202A to U+202E, U+2066 to U+2069) reorder
+/// what a terminal shows after them: a list named with one can pass for another list, or turn
+/// the numbers of its row around. They are refused as control characters are.
+#[test]
+fn bidirectional_overrides_in_a_vote_file_or_rule_set_are_refused_by_field() {
+    for c in ['\u{202A}', '\u{202E}', '\u{2066}', '\u{2069}'] {
+        let text = format!(
+            "[lists.A]\nname = \"PS{c}DP\"\n[districts.d]\nseats = 1\nvotes = {{ A = 1 }}\n"
+        );
+        let err = VoteInput::from_toml(&text)
+            .expect_err("refused")
+            .to_string();
+        assert!(err.contains("votes field `lists.A.name`"), "{err}");
+        assert!(!err.contains(c), "printed raw: {err:?}");
+    }
+    let text =
+        RuleSet::builtin_text("generic")
+            .unwrap()
+            .replacen("title = \"", "title = \"\u{202E}", 1);
+    let err = RuleSet::from_toml(&text).expect_err("refused").to_string();
+    assert!(
+        err.contains("rule set field `title`") && !err.contains('\u{202E}'),
+        "{err:?}"
+    );
+}
