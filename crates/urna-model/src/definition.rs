@@ -1328,8 +1328,14 @@ struct RawRule {
 
 /// The rule every name and text of a new definition keeps (see [`check_new_text`]).
 pub const ONE_LINE_RULE: &str = "must not hold line breaks or control characters (U+0000 to \
-    U+001F, U+007F to U+009F, such as an escape sequence), which would reach an operator's \
-    terminal raw";
+    U+001F, U+007F to U+009F, such as an escape sequence, or the bidirectional overrides \
+    U+202A to U+202E and U+2066 to U+2069), which would reach an operator's terminal raw";
+
+/// True for a character [`ONE_LINE_RULE`] refuses: a control character, or a bidirectional
+/// embedding, override or isolate (they reorder what a terminal shows after them).
+pub fn is_hidden_control(c: char) -> bool {
+    c.is_control() || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
 
 /// Checks a name or other text shown to people: no line breaks or control characters
 /// ([`ONE_LINE_RULE`]); `Err` holds the rule with the value escaped.
@@ -1337,7 +1343,7 @@ pub const ONE_LINE_RULE: &str = "must not hold line breaks or control characters
 /// # Errors
 /// The rule broken, quoting the value with its control characters escaped.
 pub fn check_one_line(text: &str) -> Result<(), String> {
-    if text.chars().any(char::is_control) {
+    if text.chars().any(is_hidden_control) {
         return Err(format!("{text:?} {ONE_LINE_RULE}"));
     }
     Ok(())
@@ -1349,7 +1355,7 @@ pub fn check_one_line(text: &str) -> Result<(), String> {
 pub fn escape_controls(text: &str) -> String {
     text.chars()
         .map(|c| {
-            if c.is_control() && c != '\n' {
+            if is_hidden_control(c) && c != '\n' {
                 c.escape_unicode().to_string()
             } else {
                 c.to_string()

@@ -1,9 +1,9 @@
 //! The one-line rule for the texts of a vote file or a rule set: every key and every string
 //! value (ids, names, seeds, sources, notes) is printed in seat tables, explanations and
-//! errors, so none may hold a line break or a control character
+//! errors, so none may hold a line break, a control character or a bidirectional override
 //! ([`urna_model::definition::ONE_LINE_RULE`]).
 
-use urna_model::definition::{ONE_LINE_RULE, escape_controls};
+use urna_model::definition::{ONE_LINE_RULE, escape_controls, is_hidden_control};
 
 /// Checks every key and string of a TOML document.
 ///
@@ -22,7 +22,7 @@ pub(crate) fn syntax(e: &toml::de::Error) -> String {
 fn walk_table(table: &toml::Table, path: &str) -> Result<(), (String, String)> {
     for (key, value) in table {
         let field = join(path, key);
-        if key.chars().any(char::is_control) {
+        if key.chars().any(is_hidden_control) {
             return Err((field, format!("the key {ONE_LINE_RULE}")));
         }
         walk(value, &field)?;
@@ -32,7 +32,7 @@ fn walk_table(table: &toml::Table, path: &str) -> Result<(), (String, String)> {
 
 fn walk(value: &toml::Value, field: &str) -> Result<(), (String, String)> {
     match value {
-        toml::Value::String(s) if s.chars().any(char::is_control) => {
+        toml::Value::String(s) if s.chars().any(is_hidden_control) => {
             Err((field.to_owned(), format!("{s:?} {ONE_LINE_RULE}")))
         }
         toml::Value::Array(items) => {
