@@ -89,3 +89,61 @@ fn init_refuses_a_house_of_0_or_2_pow_32_by_field() {
         );
     }
 }
+
+/// Under a rule set that lists its districts, every unit below the country that holds stations
+/// must be one of them: a definition with a thirteenth Albanian district of two stations was
+/// initialised, and `urna seats --data` left that district's votes out of every seat and of
+/// the national threshold's base without a word. `urna init` refuses it, naming the unit.
+#[test]
+fn init_refuses_a_unit_with_stations_that_is_no_district_of_the_rule_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("sim");
+    run(
+        &[
+            "sim",
+            "--out",
+            p(&src),
+            "--stations",
+            "60",
+            "--districts",
+            "12",
+        ],
+        0,
+    );
+    let toml = std::fs::read_to_string(src.join("election.toml")).unwrap();
+    assert!(
+        toml.contains("seats = { rules = \"albania\" }"),
+        "not Albania's rules"
+    );
+    let toml = toml.replacen(
+        "[[units]]\nid = \"D01\"\n",
+        "[[units]]\nid = \"D13\"\nname = \"Elsewhere\"\nparent = \"SIM\"\n\n\
+         [[units]]\nid = \"D13-M001\"\nname = \"Elsewhere 1\"\nparent = \"D13\"\n\n\
+         [[units]]\nid = \"D01\"\n",
+        1,
+    );
+    let stations = std::fs::read_to_string(src.join("stations.csv"))
+        .unwrap()
+        .replacen("PS-0000001,D01-M001", "PS-0000001,D13-M001", 1)
+        .replacen("PS-0000002,D01-M001", "PS-0000002,D13-M001", 1);
+    let extra = dir.path().join("extra");
+    std::fs::create_dir(&extra).unwrap();
+    std::fs::write(extra.join("election.toml"), toml).unwrap();
+    std::fs::write(extra.join("stations.csv"), stations).unwrap();
+    let data = dir.path().join("data");
+    let out = run(
+        &[
+            "init",
+            "--definition",
+            p(&extra.join("election.toml")),
+            "--data",
+            p(&data),
+        ],
+        2,
+    );
+    assert!(
+        out.contains("`D13`") && out.contains("albania") && out.contains("2 station"),
+        "{out}"
+    );
+    assert!(!data.exists(), "{} was created", data.display());
+}
