@@ -444,26 +444,26 @@ impl VoteInput {
             return Ok(input);
         }
         for d in &rules.districts {
-            let unit = e
-                .units
-                .iter()
-                .position(|u| {
-                    u.depth == 1
-                        && (u.id == d.id.0
-                            || u.name == d.id.0
-                            || d.name.as_deref() == Some(u.name.as_str()))
-                })
-                .ok_or_else(|| SeatError::District {
-                    district: d.id.clone(),
-                    problem: format!(
-                        "rule set {:?}: matches no unit below {} (by id or name)",
-                        rules.id, e.units[0].name
-                    ),
-                })?;
+            let unit = district_unit(e, d).ok_or_else(|| SeatError::District {
+                district: d.id.clone(),
+                problem: format!(
+                    "rule set {:?}: matches no unit below {} (by id or name)",
+                    rules.id, e.units[0].name
+                ),
+            })?;
             add(&d.id, unit)?;
         }
         Ok(input)
     }
+}
+
+/// The unit one level below the country that a rule set's district is: the first with its
+/// id, or with its id or name as the unit's name.
+pub(crate) fn district_unit(e: &Election, d: &super::rules::District) -> Option<usize> {
+    e.units.iter().position(|u| {
+        u.depth == 1
+            && (u.id == d.id.0 || u.name == d.id.0 || d.name.as_deref() == Some(u.name.as_str()))
+    })
 }
 
 #[derive(Deserialize)]
