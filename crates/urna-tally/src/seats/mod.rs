@@ -78,7 +78,7 @@ pub use candidates::{
 pub use contest::{check_definition, contest_rules, contest_seats};
 pub use error::SeatError;
 pub use input::{DistrictVotes, ListInfo, ListKind, VoteInput};
-pub use method::{Contest, ContestKind, Entry, EntryStatus, Method, Row, RowStatus};
+pub use method::{Contest, ContestKind, Entry, EntryStatus, MAX_QUOTIENTS, Method, Row, RowStatus};
 pub use rules::{
     Alliances, BonusSeat, Community, District, Entity, GuaranteedSeat, MAX_CONTEST_SEATS,
     MinimumGuarantee, Pool, RuleSet, Threshold, ThresholdScope, TieBreakRule,
