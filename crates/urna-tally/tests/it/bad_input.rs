@@ -383,3 +383,24 @@ fn bidirectional_overrides_in_a_vote_file_or_rule_set_are_refused_by_field() {
         "{err:?}"
     );
 }
+
+/// A rule set without districts that still fixes `house_seats` must get that many seats from
+/// the vote input: a vote file of 10 seats under a house of 5 was allocated 10 without a word.
+#[test]
+fn a_house_fixed_by_a_rule_set_without_districts_must_match_the_votes() {
+    let rules = RuleSet::from_toml(&format!("{NO_DISTRICTS}house_seats = 5\n")).unwrap();
+    let input = VoteInput::from_toml(
+        "[lists.A]\n[lists.B]\n[districts.d]\nseats = 10\nvotes = { A = 60, B = 40 }\n",
+    )
+    .unwrap();
+    let err = allocate(&rules, &input).unwrap_err().to_string();
+    assert!(
+        err.contains("`districts`") && err.contains("house_seats") && err.contains("10"),
+        "{err}"
+    );
+    let input = VoteInput::from_toml(
+        "[lists.A]\n[lists.B]\n[districts.d]\nseats = 5\nvotes = { A = 60, B = 40 }\n",
+    )
+    .unwrap();
+    assert_eq!(allocate(&rules, &input).unwrap().house_seats.0, 5);
+}
