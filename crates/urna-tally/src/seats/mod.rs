@@ -367,6 +367,18 @@ fn district_plan(rules: &RuleSet, input: &VoteInput) -> Result<Vec<PlannedDistri
             });
         }
         let seats: u64 = plan.iter().map(|p| u64::from(p.seats)).sum();
+        if let Some(house) = rules.house_seats
+            && seats != u64::from(house)
+        {
+            return Err(SeatError::Votes {
+                field: "districts".into(),
+                problem: format!(
+                    "the districts' seats add up to {seats}, but rule set `{}` fixes \
+                     house_seats = {house}",
+                    rules.id
+                ),
+            });
+        }
         if seats > u64::from(MAX_HOUSE_SEATS) {
             return Err(SeatError::Votes {
                 field: "districts".into(),
