@@ -157,3 +157,29 @@ fn seats_refuses_control_characters_in_a_vote_file_by_field() {
         assert!(stdout.is_empty(), "{field}: {stdout}");
     }
 }
+
+/// `urna seats --seed TEXT`: the seed is printed with the seat table, so a seed with an escape
+/// sequence is refused as the vote file's `tie_seed` is.
+#[test]
+fn seats_refuses_a_seed_with_control_characters() {
+    let dir = tempfile::tempdir().unwrap();
+    let votes = dir.path().join("votes.toml");
+    std::fs::write(
+        &votes,
+        "[lists.A]\n[lists.B]\n[districts.d]\nseats = 3\nvotes = { A = 600, B = 250 }\n",
+    )
+    .unwrap();
+    let out = urna()
+        .args(["seats", "--rules", "generic", "--votes", p(&votes)])
+        .args(["--seed", "draw\u{1b}[2J"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stdout}\n{stderr}");
+    assert!(stderr.contains("--seed"), "{stderr}");
+    assert!(
+        !stderr.contains('\u{1b}') && stdout.is_empty(),
+        "{stderr:?}"
+    );
+}
