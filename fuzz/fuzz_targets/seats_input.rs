@@ -1,5 +1,7 @@
 //! Fuzz the seat-allocation inputs: rule-set TOML and vote TOML must never panic, and whatever
-//! parses must allocate or fail with an error, with seats summing to the house on success.
+//! parses must allocate or fail with an error, with seats summing to the house on success; no
+//! error, seat table or explanation may carry a control character or bidirectional override
+//! (other than its line breaks) to the terminal that prints it.
 //!
 //! Input layout: the bytes before the first NUL are a rule set (or, if empty, the built-in
 //! `generic`); the rest is a vote file.
@@ -24,7 +26,15 @@ fuzz_target!(|data: &[u8]| {
             Err(_) => return,
         }
     };
-    let (Ok(rules), Ok(input)) = (rules, VoteInput::from_toml(votes_text)) else {
+    let raw = |text: &str| {
+        text.chars()
+            .any(|c| c != '\n' && urna_model::definition::is_hidden_control(c))
+    };
+    let input = VoteInput::from_toml(votes_text);
+    for err in [rules.as_ref().err(), input.as_ref().err()].into_iter().flatten() {
+        assert!(!raw(&err.to_string()), "{err:?}");
+    }
+    let (Ok(rules), Ok(input)) = (rules, input) else {
         return;
     };
     // Keep each run short: huge houses are valid but slow, not interesting.
@@ -35,9 +45,13 @@ fuzz_target!(|data: &[u8]| {
     if house > 2_000 || input.lists.len() > 200 {
         return;
     }
-    if let Ok(allocation) = allocate(&rules, &input) {
-        let total: u64 = allocation.seats.values().map(|s| u64::from(s.0)).sum();
-        assert_eq!(total, u64::from(allocation.house_seats.0));
-        let _ = allocation.explain_text();
+    match allocate(&rules, &input) {
+        Ok(allocation) => {
+            let total: u64 = allocation.seats.values().map(|s| u64::from(s.0)).sum();
+            assert_eq!(total, u64::from(allocation.house_seats.0));
+            assert!(!raw(&allocation.explain_text()));
+            assert!(!raw(&allocation.summary_text()));
+        }
+        Err(err) => assert!(!raw(&err.to_string()), "{err:?}"),
     }
 });

@@ -564,6 +564,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
             log_key,
             witnesses,
         } => {
+            // Before any store is created: a name with a line break or an escape sequence
+            // would reach every operator's terminal raw.
+            if let Ok(text) = std::fs::read_to_string(&definition) {
+                urna_model::definition::check_new_text(&definition.display().to_string(), &text)?;
+            }
             let data = match (data, store) {
                 (_, Some(url)) if pg_cmd::is_url(&url) => {
                     return pg_cmd::init(

@@ -60,7 +60,12 @@ pub(crate) fn init(
             "--log-key: required with a PostgreSQL --store (the log's private key file, created if missing; every `urna serve --store` node reads it)"
         );
     };
-    // Checked before anything is created, so that a bad policy leaves the database empty.
+    // Checked before anything is created, as a data directory's init does: the seat rules
+    // every contest names, and a bad policy, leave the database empty.
+    let election =
+        Election::load(definition).with_context(|| format!("reading {}", definition.display()))?;
+    urna_tally::seats::check_definition(&election)
+        .with_context(|| format!("{}: seat rules", definition.display()))?;
     let policy = witnesses
         .map(urna_server::publish::read_policy_file)
         .transpose()

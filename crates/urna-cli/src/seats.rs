@@ -94,6 +94,11 @@ pub(crate) fn run(
         }
         _ => bail!("give exactly one of --votes FILE or --data DIR"),
     };
+    if let Some(s) = &seed {
+        // Printed with the seat table, as the vote file's `tie_seed` is: the same rule.
+        urna_model::definition::check_one_line(s)
+            .map_err(|rule| anyhow::anyhow!("--seed: {rule}"))?;
+    }
     if seed.is_some() {
         input.tie_seed = seed;
     }

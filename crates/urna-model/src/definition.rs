@@ -1326,10 +1326,161 @@ struct RawRule {
     message: String,
 }
 
+/// The rule every name and text of a new definition keeps (see [`check_new_text`]).
+pub const ONE_LINE_RULE: &str = "must not hold line breaks or control characters (U+0000 to \
+    U+001F, U+007F to U+009F, such as an escape sequence, or the bidirectional overrides \
+    U+202A to U+202E and U+2066 to U+2069), which would reach an operator's terminal raw";
+
+/// True for a character [`ONE_LINE_RULE`] refuses: a control character, or a bidirectional
+/// embedding, override or isolate (they reorder what a terminal shows after them).
+pub fn is_hidden_control(c: char) -> bool {
+    c.is_control() || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+/// Checks a name or other text shown to people: no line breaks or control characters
+/// ([`ONE_LINE_RULE`]); `Err` holds the rule with the value escaped.
+///
+/// # Errors
+/// The rule broken, quoting the value with its control characters escaped.
+pub fn check_one_line(text: &str) -> Result<(), String> {
+    if text.chars().any(is_hidden_control) {
+        return Err(format!("{text:?} {ONE_LINE_RULE}"));
+    }
+    Ok(())
+}
+
+/// `text` with every control character but the line feed escaped (`\u{1b}`): a parser's
+/// message quotes the offending line of a file, and a raw escape sequence in it would reach
+/// the terminal that prints the message.
+pub fn escape_controls(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if is_hidden_control(c) && c != '\n' {
+                c.escape_unicode().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
+/// Checks the names and texts of a definition that a new store is to be initialised with:
+/// the election's name, date and provenance, each contest's name and seat rules, each list's
+/// name, short name and community, each candidate's name, each unit's name and level, each
+/// authority's name and each rule's message keep [`ONE_LINE_RULE`] (the `names` tables and
+/// the stations file's names already do, at every load). `urna init` runs it before it
+/// creates anything; loading does not, so that a store initialised before the rule keeps
+/// opening.
+///
+/// # Errors
+/// [`DefinitionError::Invalid`] naming the file, line, field and rule of the first text that
+/// breaks it; [`DefinitionError::Toml`] if the text is not TOML of the definition's shape.
+pub fn check_new_text(file: &str, text: &str) -> Result<(), DefinitionError> {
+    let t: TextDefinition = toml::from_str(text).map_err(|e| DefinitionError::Toml {
+        file: file.to_owned(),
+        message: escape_controls(&e.to_string()),
+    })?;
+    let check = |v: &Option<Spanned<String>>, field: &str| -> Result<(), DefinitionError> {
+        let Some(v) = v else { return Ok(()) };
+        check_one_line(v.get_ref()).map_err(|rule| DefinitionError::Invalid {
+            file: file.to_owned(),
+            line: line_at(text, v.span().start),
+            field: field.to_owned(),
+            rule,
+        })
+    };
+    check(&t.election.name, "election.name")?;
+    check(&t.election.date, "election.date")?;
+    check(&t.election.provenance, "election.provenance")?;
+    for c in &t.contests {
+        check(&c.name, "contests.name")?;
+        if let Some(seats) = &c.seats {
+            check(&seats.rules, "contests.seats.rules")?;
+            check(&seats.tie_seed, "contests.seats.tie_seed")?;
+        }
+    }
+    for l in &t.lists {
+        check(&l.name, "lists.name")?;
+        check(&l.short, "lists.short")?;
+        check(&l.community, "lists.community")?;
+        for c in &l.candidates {
+            check(&c.name, "lists.candidates.name")?;
+        }
+    }
+    for u in &t.units {
+        check(&u.name, "units.name")?;
+        check(&u.level, "units.level")?;
+    }
+    for a in &t.authorities {
+        check(&a.name, "authorities.name")?;
+    }
+    for r in &t.rules {
+        check(&r.message, "rules.message")?;
+    }
+    Ok(())
+}
+
+/// The texts of a definition that [`check_new_text`] reads, with their places; every other
+/// field is left to [`Election::load`].
+#[derive(Deserialize)]
+struct TextDefinition {
+    election: TextElection,
+    #[serde(default)]
+    contests: Vec<TextContest>,
+    #[serde(default)]
+    lists: Vec<TextList>,
+    #[serde(default)]
+    units: Vec<TextNamed>,
+    #[serde(default)]
+    authorities: Vec<TextNamed>,
+    #[serde(default)]
+    rules: Vec<TextRule>,
+}
+
+#[derive(Deserialize)]
+struct TextElection {
+    name: Option<Spanned<String>>,
+    date: Option<Spanned<String>>,
+    provenance: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+struct TextContest {
+    name: Option<Spanned<String>>,
+    seats: Option<TextSeats>,
+}
+
+#[derive(Deserialize)]
+struct TextSeats {
+    rules: Option<Spanned<String>>,
+    tie_seed: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+struct TextList {
+    name: Option<Spanned<String>>,
+    short: Option<Spanned<String>>,
+    community: Option<Spanned<String>>,
+    #[serde(default)]
+    candidates: Vec<TextNamed>,
+}
+
+/// A unit, an authority or a candidate: its name, and a unit's level.
+#[derive(Deserialize)]
+struct TextNamed {
+    name: Option<Spanned<String>>,
+    level: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+struct TextRule {
+    message: Option<Spanned<String>>,
+}
+
 fn parse_raw(file: &str, text: &str) -> Result<RawDefinition, DefinitionError> {
     toml::from_str(text).map_err(|e| DefinitionError::Toml {
         file: file.to_owned(),
-        message: e.to_string(),
+        message: escape_controls(&e.to_string()),
     })
 }
 

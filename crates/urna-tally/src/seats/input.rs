@@ -41,6 +41,7 @@ use urna_model::definition::{self, Election};
 use super::candidates::{self, Candidate};
 use super::error::SeatError;
 use super::rules::RuleSet;
+use super::text;
 use super::types::{DistrictId, ListId, Seats, Votes};
 use crate::totals::Tally;
 
@@ -120,11 +121,15 @@ impl VoteInput {
     ///
     /// # Errors
     /// [`SeatError::VotesSyntax`] for malformed TOML or unknown fields, [`SeatError::Votes`] for
-    /// negative counts (naming the field), [`SeatError::UnknownList`] for votes for an
+    /// a key or string holding a line break or control character, or negative counts (naming
+    /// the field), [`SeatError::UnknownList`] for votes for an
     /// undeclared list.
     pub fn from_toml(text: &str) -> Result<Self, SeatError> {
+        let table: toml::Table =
+            toml::from_str(text).map_err(|e| SeatError::VotesSyntax(text::syntax(&e)))?;
+        text::check(&table).map_err(|(field, problem)| SeatError::Votes { field, problem })?;
         let file: VoteFile =
-            toml::from_str(text).map_err(|e| SeatError::VotesSyntax(e.to_string()))?;
+            toml::from_str(text).map_err(|e| SeatError::VotesSyntax(text::syntax(&e)))?;
         let mut input = Self {
             tie_seed: file.tie_seed,
             lists: file
@@ -439,26 +444,26 @@ impl VoteInput {
             return Ok(input);
         }
         for d in &rules.districts {
-            let unit = e
-                .units
-                .iter()
-                .position(|u| {
-                    u.depth == 1
-                        && (u.id == d.id.0
-                            || u.name == d.id.0
-                            || d.name.as_deref() == Some(u.name.as_str()))
-                })
-                .ok_or_else(|| SeatError::District {
-                    district: d.id.clone(),
-                    problem: format!(
-                        "rule set {:?}: matches no unit below {} (by id or name)",
-                        rules.id, e.units[0].name
-                    ),
-                })?;
+            let unit = district_unit(e, d).ok_or_else(|| SeatError::District {
+                district: d.id.clone(),
+                problem: format!(
+                    "rule set {:?}: matches no unit below {} (by id or name)",
+                    rules.id, e.units[0].name
+                ),
+            })?;
             add(&d.id, unit)?;
         }
         Ok(input)
     }
+}
+
+/// The unit one level below the country that a rule set's district is: the first with its
+/// id, or with its id or name as the unit's name.
+pub(crate) fn district_unit(e: &Election, d: &super::rules::District) -> Option<usize> {
+    e.units.iter().position(|u| {
+        u.depth == 1
+            && (u.id == d.id.0 || u.name == d.id.0 || d.name.as_deref() == Some(u.name.as_str()))
+    })
 }
 
 #[derive(Deserialize)]

@@ -30,6 +30,24 @@ pub enum Method {
     Droop,
 }
 
+/// Most quotients one divisor-method contest may rank: a row per list with votes and seat (and
+/// struck quotient). A row takes a few hundred bytes, so this bounds a contest's table to a
+/// few hundred megabytes; real contests rank thousands (150 seats among 40 lists: 6,000).
+pub const MAX_QUOTIENTS: u64 = 1_000_000;
+
+/// Why a contest of `lists` lists with votes and `seats` seats is refused: its `quotients`.
+pub(crate) fn too_many_quotients(
+    contest: &str,
+    lists: usize,
+    seats: u32,
+    quotients: u64,
+) -> String {
+    format!(
+        "{contest}: {lists} lists with votes for {seats} seats make {quotients} quotients, more \
+         than the {MAX_QUOTIENTS} one contest may rank"
+    )
+}
+
 /// Divisors are stored multiplied by this, so that every divisor is an integer.
 pub(crate) const DIVISOR_SCALE: u64 = 10;
 
@@ -259,11 +277,23 @@ pub(crate) fn run_contest(
     } else {
         largest_remainder(&mut contest, &active, tie)?;
     }
+    // One pass over the rows for every list's count: a scan per list is quadratic in lists.
+    let mut won: BTreeMap<&ListId, u32> = BTreeMap::new();
+    let mut first_won: BTreeMap<&ListId, bool> = BTreeMap::new();
+    for r in &contest.rows {
+        let is_won = matches!(r.status, RowStatus::Won { .. });
+        if is_won {
+            *won.entry(&r.list).or_default() += 1;
+        }
+        first_won.entry(&r.list).or_insert(is_won);
+    }
     for c in &active {
         let mut e = entry(c, EntryStatus::Competing);
-        e.seats = Seats(count_won(&contest.rows, &c.list));
+        e.seats = Seats(won.get(&c.list).copied().unwrap_or(0));
         if !method.is_divisor() {
-            e.quota_seats = Seats(e.seats.0 - count_won_remainder(&contest.rows, &c.list));
+            // The first row of a largest-remainder list is its remainder.
+            let remainder = u32::from(first_won.get(&c.list).copied().unwrap_or(false));
+            e.quota_seats = Seats(e.seats.0 - remainder);
         }
         entries.push(e);
     }
@@ -282,20 +312,6 @@ fn entry(c: &Competitor, status: EntryStatus) -> Entry {
         struck: c.struck,
         cap: c.cap,
     }
-}
-
-fn count_won(rows: &[Row], list: &ListId) -> u32 {
-    let won = rows
-        .iter()
-        .filter(|r| &r.list == list && matches!(r.status, RowStatus::Won { .. }))
-        .count();
-    u32::try_from(won).unwrap_or(u32::MAX)
-}
-
-fn count_won_remainder(rows: &[Row], list: &ListId) -> u32 {
-    rows.iter()
-        .find(|r| &r.list == list)
-        .map_or(0, |r| u32::from(matches!(r.status, RowStatus::Won { .. })))
 }
 
 /// Exact comparison of two quotients, larger first.
@@ -333,6 +349,16 @@ fn highest_averages(
     tie: &TieBreaker,
 ) -> Result<(), SeatError> {
     let seats = contest.seats.0;
+    let quotients: u64 = active
+        .iter()
+        .map(|c| u64::from(c.struck.saturating_add(seats)))
+        .sum();
+    if quotients > MAX_QUOTIENTS {
+        return Err(SeatError::Votes {
+            field: "lists".into(),
+            problem: too_many_quotients(&contest.name, active.len(), seats, quotients),
+        });
+    }
     let mut ranked = Vec::new();
     let mut set_aside = Vec::new();
     for c in active {

@@ -63,6 +63,7 @@ mod input;
 mod method;
 mod rules;
 mod sensitivity;
+mod text;
 mod tie;
 mod types;
 
@@ -77,7 +78,7 @@ pub use candidates::{
 pub use contest::{check_definition, contest_rules, contest_seats};
 pub use error::SeatError;
 pub use input::{DistrictVotes, ListInfo, ListKind, VoteInput};
-pub use method::{Contest, ContestKind, Entry, EntryStatus, Method, Row, RowStatus};
+pub use method::{Contest, ContestKind, Entry, EntryStatus, MAX_QUOTIENTS, Method, Row, RowStatus};
 pub use rules::{
     Alliances, BonusSeat, Community, District, Entity, GuaranteedSeat, MAX_CONTEST_SEATS,
     MinimumGuarantee, Pool, RuleSet, Threshold, ThresholdScope, TieBreakRule,
@@ -204,6 +205,26 @@ pub fn allocate(rules: &RuleSet, input: &VoteInput) -> Result<Allocation, SeatEr
     rules.validate()?;
     candidates::validate_input(input)?;
     let plan = district_plan(rules, input)?;
+    if rules.method.is_divisor() {
+        for p in &plan {
+            let lists = input
+                .districts
+                .get(&p.id)
+                .map_or(0, |d| d.votes.values().filter(|v| v.0 > 0).count());
+            let quotients = lists as u64 * u64::from(p.seats);
+            if quotients > method::MAX_QUOTIENTS {
+                return Err(SeatError::Votes {
+                    field: format!("districts.{}.votes", p.id),
+                    problem: method::too_many_quotients(
+                        &format!("district {}", p.id),
+                        lists,
+                        p.seats,
+                        quotients,
+                    ),
+                });
+            }
+        }
+    }
     for (id, info) in &input.lists {
         if let Some(prefix) = urna_model::definition::reserved_list_prefix(&id.0) {
             return Err(SeatError::Votes {
@@ -326,7 +347,38 @@ fn district_plan(rules: &RuleSet, input: &VoteInput) -> Result<Vec<PlannedDistri
                 problem: "this rule set's community seats need exactly one district".into(),
             });
         }
+        // Reserved and bonus seats are set aside whatever the votes (a guaranteed seat only
+        // when taken); without `house_seats` only the vote input's one district bounds them.
+        let set_aside: u64 = rules
+            .communities
+            .iter()
+            .filter_map(|c| c.reserved_seats)
+            .chain(rules.bonus_seats.iter().map(|b| b.seats))
+            .map(u64::from)
+            .sum();
+        if set_aside > 0 && set_aside >= u64::from(plan[0].seats) {
+            return Err(SeatError::Rules {
+                field: rules.set_aside_field(),
+                problem: format!(
+                    "the rule set sets {set_aside} seat(s) aside for communities, which leaves \
+                     no ordinary seat of the {} in `districts.{}.seats` of the votes",
+                    plan[0].seats, plan[0].id
+                ),
+            });
+        }
         let seats: u64 = plan.iter().map(|p| u64::from(p.seats)).sum();
+        if let Some(house) = rules.house_seats
+            && seats != u64::from(house)
+        {
+            return Err(SeatError::Votes {
+                field: "districts".into(),
+                problem: format!(
+                    "the districts' seats add up to {seats}, but rule set `{}` fixes \
+                     house_seats = {house}",
+                    rules.id
+                ),
+            });
+        }
         if seats > u64::from(MAX_HOUSE_SEATS) {
             return Err(SeatError::Votes {
                 field: "districts".into(),

@@ -279,10 +279,15 @@ impl RuleSet {
     /// Parses and validates a rule set.
     ///
     /// # Errors
-    /// [`SeatError::RulesSyntax`] (naming the field and line) or [`SeatError::Rules`].
+    /// [`SeatError::RulesSyntax`] (naming the field and line) or [`SeatError::Rules`] (a key
+    /// or string holding a line break or control character, or an inconsistency).
     pub fn from_toml(text: &str) -> Result<Self, SeatError> {
+        let table: toml::Table =
+            toml::from_str(text).map_err(|e| SeatError::RulesSyntax(super::text::syntax(&e)))?;
+        super::text::check(&table)
+            .map_err(|(field, problem)| SeatError::Rules { field, problem })?;
         let rules: Self =
-            toml::from_str(text).map_err(|e| SeatError::RulesSyntax(e.to_string()))?;
+            toml::from_str(text).map_err(|e| SeatError::RulesSyntax(super::text::syntax(&e)))?;
         rules.validate()?;
         Ok(rules)
     }
@@ -418,14 +423,20 @@ impl RuleSet {
                 );
             }
             if let Some(p) = &c.pool
-                && p.max_seats == 0
+                && !(1..=MAX_CONTEST_SEATS).contains(&p.max_seats)
             {
                 return bad(
                     format!("community.{}.pool.max_seats", c.id),
-                    "must be at least 1".into(),
+                    format!("must be between 1 and {MAX_CONTEST_SEATS}"),
                 );
             }
             if let Some(r) = c.reserved_seats {
+                if r > MAX_CONTEST_SEATS {
+                    return bad(
+                        format!("community.{}.reserved_seats", c.id),
+                        format!("{r}: at most {MAX_CONTEST_SEATS}"),
+                    );
+                }
                 set_aside += u64::from(r);
                 if house.is_some_and(|h| set_aside >= h) {
                     return bad(
@@ -458,6 +469,12 @@ impl RuleSet {
                     );
                 }
             }
+            if b.seats > MAX_CONTEST_SEATS {
+                return bad(
+                    format!("bonus_seat[{i}].seats"),
+                    format!("{}: at most {MAX_CONTEST_SEATS}", b.seats),
+                );
+            }
             set_aside += u64::from(b.seats);
             if house.is_some_and(|h| set_aside >= h) {
                 return bad(
@@ -480,12 +497,18 @@ impl RuleSet {
             }
         }
         if let Some(g) = &self.minimum_guarantee {
-            if g.open_seats == 0 || house.is_some_and(|h| u64::from(g.open_seats) > h) {
+            let most = house.unwrap_or(u64::from(MAX_CONTEST_SEATS));
+            if g.open_seats == 0 || u64::from(g.open_seats) > most {
+                let whose = if house.is_some() {
+                    "the house's"
+                } else {
+                    "a contest's most"
+                };
                 return bad(
                     "minimum_guarantee.open_seats".into(),
                     format!(
-                        "must be between 1 and the house's {} seats",
-                        house.unwrap_or_default()
+                        "{}: must be between 1 and {whose} {most} seats",
+                        g.open_seats
                     ),
                 );
             }
@@ -516,18 +539,35 @@ impl RuleSet {
 
     /// Seats set aside before the ordinary allocation: reserved, bonus and guaranteed seats.
     pub fn set_aside_seats(&self) -> u32 {
-        let reserved: u32 = self
+        let reserved: u64 = self
             .communities
             .iter()
             .filter_map(|c| c.reserved_seats)
+            .map(u64::from)
             .sum();
         let guaranteed = self
             .communities
             .iter()
             .filter(|c| c.guaranteed_seat.is_some())
-            .count();
-        let bonus: u32 = self.bonus_seats.iter().map(|b| b.seats).sum();
-        reserved + bonus + u32::try_from(guaranteed).unwrap_or(u32::MAX)
+            .count() as u64;
+        let bonus: u64 = self.bonus_seats.iter().map(|b| u64::from(b.seats)).sum();
+        u32::try_from(reserved + bonus + guaranteed).unwrap_or(u32::MAX)
+    }
+
+    /// The field of the last rule that sets seats aside whatever the votes (a bonus seat or a
+    /// community's reserved seats), for errors about their sum.
+    pub(crate) fn set_aside_field(&self) -> String {
+        if let Some(i) = self.bonus_seats.len().checked_sub(1) {
+            return format!("bonus_seat[{i}].seats");
+        }
+        self.communities
+            .iter()
+            .rev()
+            .find(|c| c.reserved_seats.is_some())
+            .map_or_else(
+                || "community".into(),
+                |c| format!("community.{}.reserved_seats", c.id),
+            )
     }
 
     /// Districts by id with their seats and entity.

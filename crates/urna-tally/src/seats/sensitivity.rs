@@ -127,21 +127,41 @@ pub(crate) fn divisor_margins(
             lose,
         });
     }
+    // Per list, from one pass each (a scan of the table per list is quadratic in lists): its
+    // seats and last seat's margin, and its first quotient not elected.
+    let mut won_by: BTreeMap<&ListId, (u32, &SeatMargin)> = BTreeMap::new();
+    for m in &seat_margins {
+        let e = won_by.entry(&m.list).or_insert((0, m));
+        e.0 += 1;
+        if m.index >= e.1.index {
+            e.1 = m;
+        }
+    }
+    let mut first_lost: BTreeMap<&ListId, &Row> = BTreeMap::new();
+    for r in ranked.iter().filter(|r| r.status == RowStatus::Lost) {
+        first_lost.entry(&r.list).or_insert(r);
+    }
+    // The elected quotients run from highest to lowest, so the lowest of the other lists is
+    // their last one; the first of its equals is the one a scan for the minimum would find.
+    let top = &ranked[..s.min(ranked.len())];
+    let mut block_start = vec![0; top.len()];
+    for i in 1..top.len() {
+        block_start[i] = if cmp_desc(&top[i - 1], &top[i]) == std::cmp::Ordering::Equal {
+            block_start[i - 1]
+        } else {
+            i
+        };
+    }
     let mut lists = Vec::new();
     for (&list, &votes) in votes_of {
-        let won: Vec<&SeatMargin> = seat_margins.iter().filter(|m| &m.list == list).collect();
-        let lose_one_seat = won
-            .iter()
-            .max_by_key(|m| m.index)
-            .and_then(|m| m.lose.clone());
-        let next = ranked
-            .iter()
-            .find(|r| &r.list == list && r.status == RowStatus::Lost);
-        let lowest_other_winner = ranked
-            .iter()
-            .take(s)
-            .filter(|r| &r.list != list)
-            .min_by(|a, b| cmp_desc(b, a));
+        let (won, last) = won_by.get(list).map_or((0, None), |&(n, m)| (n, Some(m)));
+        let lose_one_seat = last.and_then(|m| m.lose.clone());
+        let next = first_lost.get(list).copied();
+        let lowest_other_winner = top.iter().rposition(|r| &r.list != list).and_then(|last| {
+            top[block_start[last]..=last]
+                .iter()
+                .find(|r| &r.list != list)
+        });
         let gain_one_seat = match (next, lowest_other_winner) {
             (Some(n), Some(w)) => {
                 // (v + y) × 10 / d_next > w.num / w.den  ⇔  v + y > w.num × d_next / (w.den × 10)
@@ -157,7 +177,7 @@ pub(crate) fn divisor_margins(
         };
         lists.push(ListMargin {
             list: list.clone(),
-            seats: Seats(u32::try_from(won.len()).unwrap_or(u32::MAX)),
+            seats: Seats(won),
             lose_one_seat,
             gain_one_seat,
         });
