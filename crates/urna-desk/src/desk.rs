@@ -383,6 +383,8 @@ impl Desk {
         station: Option<station::Scope>,
     ) -> Result<Self, SetupError> {
         let conn = db::open(data)?;
+        // A trail edited while the desk was stopped is noticed before anyone works on it.
+        db::check_audit_chain(&conn)?.map_err(DbError::Trail)?;
         let (lines, rx) = sync_channel::<LineWrite>(4 * LINE_GROUP);
         let writer = db::open(data)?;
         std::thread::Builder::new()
