@@ -7,6 +7,7 @@
 mod attacks;
 mod decisions;
 mod flow;
+mod forged;
 mod pages;
 mod security;
 mod stale;

@@ -1,0 +1,95 @@
+//! Numbers nobody keyed: someone with write access to `desk.sqlite` changes a typist's
+//! finished entry (the `entries` table has no trigger) to the numbers an accomplice then
+//! keys, or to numbers a coordinator will keep. The desk must sign only what a typist
+//! finished: the entry it compares or keeps must be the one its `entry-finish` line recorded.
+
+use serde_json::json;
+
+use crate::{Client, GOOD, audit_actions, data, serve};
+
+/// `GOOD` with ten votes moved from list B to list A: still a valid protocol.
+const MOVED: &[(&str, &str)] = &[
+    ("count:registered", "1000"),
+    ("count:ballots-cast", "500"),
+    ("count:invalid", "10"),
+    ("count:valid", "490"),
+    ("votes:A", "310"),
+    ("votes:B", "180"),
+    ("pref:A:1", "120"),
+    ("pref:B:1", "40"),
+];
+
+/// Rewrites the finished entry of `typist` for station `station` to `values`, as a
+/// `sqlite3 desk.sqlite` session would.
+fn forge(s: &crate::Served, station: &str, typist: &str, values: &[(&str, &str)]) {
+    let vals: std::collections::BTreeMap<&str, u64> = values
+        .iter()
+        .map(|(k, v)| (*k, v.parse().unwrap()))
+        .collect();
+    let conn = rusqlite::Connection::open(data(s).join("desk.sqlite")).unwrap();
+    let n = conn
+        .execute(
+            "UPDATE entries SET vals = ?1 WHERE station = ?2 AND done = 1 \
+             AND typist = (SELECT id FROM users WHERE name = ?3)",
+            rusqlite::params![serde_json::to_string(&vals).unwrap(), station, typist],
+        )
+        .unwrap();
+    assert_eq!(n, 1);
+}
+
+#[test]
+fn an_entry_changed_in_desk_sqlite_after_it_was_finished_is_never_signed() {
+    let s = serve();
+    let mut t1 = Client::first_login(s.addr, "ty1");
+    let mut t2 = Client::first_login(s.addr, "ty2");
+    let mut co = Client::first_login(s.addr, "co");
+
+    // The accomplice keys MOVED; ty1's finished GOOD is rewritten to MOVED beforehand.
+    let a = t1.key_protocol("S0", GOOD);
+    assert_eq!(a.json["protocol"], json!("entering"), "{}", a.json);
+    forge(&s, "S0", "ty1", MOVED);
+    let a = t2.key_protocol("S0", MOVED);
+    assert_eq!(a.status, 200, "{}", a.json);
+    assert_eq!(a.json["protocol"], json!("difference"), "{}", a.json);
+    assert!(
+        audit_actions(&s)
+            .iter()
+            .any(|(_, x, subject)| x == "entry-changed" && subject == "assembly/S0"),
+        "{:?}",
+        audit_actions(&s)
+    );
+    // The coordinator cannot keep the changed entry either; new entries can be ordered.
+    let a = co.post(
+        "/api/protocols/assembly/S0/resolve",
+        json!({"action": "keep-1", "reason": "the paper says so", "round": 1}),
+    );
+    assert_eq!(a.status, 409, "{}", a.json);
+    assert_eq!(a.json["error"], json!("entry-changed"), "{}", a.json);
+
+    // A difference honestly keyed; entry 2 is then rewritten before the coordinator keeps it.
+    let a = t1.key_protocol("S1", GOOD);
+    assert_eq!(a.json["protocol"], json!("entering"), "{}", a.json);
+    let mut typo: Vec<(&str, &str)> = GOOD.to_vec();
+    typo[4] = ("votes:A", "301");
+    let a = t2.key_protocol("S1", &typo);
+    assert_eq!(a.json["protocol"], json!("difference"), "{}", a.json);
+    forge(&s, "S1", "ty2", MOVED);
+    let a = co.post(
+        "/api/protocols/assembly/S1/resolve",
+        json!({"action": "keep-2", "reason": "the paper says so", "round": 1}),
+    );
+    assert_eq!(a.status, 409, "{}", a.json);
+    assert_eq!(a.json["error"], json!("entry-changed"), "{}", a.json);
+    // The untouched entry 1 can still be kept.
+    let a = co.post(
+        "/api/protocols/assembly/S1/resolve",
+        json!({"action": "keep-1", "reason": "the paper says so", "round": 1}),
+    );
+    assert_eq!(a.status, 200, "{}", a.json);
+    assert_eq!(a.json["state"], json!("signed"), "{}", a.json);
+    let a = co.post(
+        "/api/protocols/assembly/S0/resolve",
+        json!({"action": "reenter", "reason": "entry 1 was changed in the database", "round": 1}),
+    );
+    assert_eq!(a.status, 200, "{}", a.json);
+}
