@@ -105,6 +105,7 @@ CREATE TABLE IF NOT EXISTS audit (
     detail TEXT NOT NULL,
     chain TEXT
 );
+CREATE INDEX IF NOT EXISTS audit_by_subject ON audit (subject, action);
 CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit
 BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;
 CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit

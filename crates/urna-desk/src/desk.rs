@@ -1433,12 +1433,18 @@ impl Desk {
                 format!("protocol {subject} is no longer open for round {round}"),
             ));
         }
+        // What was finished, in the chained trail: the comparison and a coordinator's keep
+        // take the entry only as it was finished (`entry_changed`).
+        let (finished_vals, slot): (String, i64) =
+            tx.query_row("SELECT vals, slot FROM entries WHERE id = ?1", [id], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })?;
         db::audit(
             &tx,
             &u.name,
             "entry-finish",
             &subject,
-            &format!("round {round}"),
+            &finish_detail(round, slot, &finished_vals),
         )?;
         let entries: Vec<(String, String, bool)> = {
             let mut q = tx.prepare(
@@ -1462,7 +1468,22 @@ impl Desk {
                 (b.as_str(), tb.as_str()),
             )?;
         } else if let [(a, ta, true), (b, tb, true)] = entries.as_slice() {
-            match form::decide(&self.election, c, st, &values_of(a), &values_of(b)) {
+            let changed = [(1, a, ta), (2, b, tb)]
+                .into_iter()
+                .map(|(slot, vals, typist)| entry_changed(&tx, &subject, round, slot, typist, vals))
+                .collect::<Result<Vec<_>, _>>()?
+                .into_iter()
+                .flatten()
+                .collect::<Vec<_>>();
+            let decision = if changed.is_empty() {
+                form::decide(&self.election, c, st, &values_of(a), &values_of(b))
+            } else {
+                for why in &changed {
+                    db::audit(&tx, "-", "entry-changed", &subject, why)?;
+                }
+                Decision::Differ
+            };
+            match decision {
                 Decision::Sign(text) => {
                     self.sign(
                         &tx,
@@ -1694,6 +1715,17 @@ impl Desk {
                     params![contest, station, round, slot],
                     |r| Ok((r.get(0)?, r.get(1)?)),
                 )?;
+                if let Some(why) = entry_changed(&tx, &subject, round, slot, &typist, &vals)? {
+                    drop(tx);
+                    db::audit(&conn, &u.name, "entry-changed", &subject, &why)?;
+                    return Err(Refusal::new(
+                        409,
+                        "entry-changed",
+                        format!(
+                            "field `action`: {why}; nothing was signed: order new entries (reenter)"
+                        ),
+                    ));
+                }
                 let body = form::body(&self.election, c, st, &values_of(&vals))
                     .map_err(|e| Refusal::new(409, "incomplete", e.to_string()))?;
                 self.sign(
@@ -1872,6 +1904,58 @@ impl Desk {
         tx.commit()?;
         Ok(())
     }
+}
+
+/// The `entry-finish` line's detail: the round, the entry, and the SHA-256 of its values as
+/// finished.
+fn finish_detail(round: i64, slot: i64, vals: &str) -> String {
+    format!(
+        "round {round}, entry {slot}; sha256:{}",
+        hex(&sha256(vals.as_bytes()))
+    )
+}
+
+/// Whether entry `slot` of `round` of `subject` by `typist` is still what its `entry-finish`
+/// line in the (chained) trail recorded: `None` if it is; otherwise why not. The `entries`
+/// table can be written behind the desk's back, the trail cannot without breaking its chain,
+/// so an entry rewritten after it was finished is never compared or kept as if a typist had
+/// keyed it. An entry finished before finish lines named their values (`round N` alone) is
+/// taken as it is.
+fn entry_changed(
+    tx: &Connection,
+    subject: &str,
+    round: i64,
+    slot: i64,
+    typist: &str,
+    vals: &str,
+) -> Result<Option<String>, Refusal> {
+    let details: Vec<String> = {
+        let mut q = tx.prepare_cached(
+            "SELECT detail FROM audit WHERE subject = ?1 AND action = 'entry-finish' AND actor = ?2",
+        )?;
+        q.query_map(params![subject, typist], |r| r.get(0))?
+            .collect::<Result<_, _>>()?
+    };
+    let want = finish_detail(round, slot, vals);
+    let prefix = format!("round {round}, entry {slot}; ");
+    let legacy = format!("round {round}");
+    if details.iter().any(|d| *d == want) {
+        return Ok(None);
+    }
+    if let Some(recorded) = details.iter().find(|d| d.starts_with(&prefix)) {
+        return Ok(Some(format!(
+            "entry {slot} of {subject} (round {round}, by {typist}) is not what was finished \
+             ({}); it is sha256:{} now",
+            &recorded[prefix.len()..],
+            hex(&sha256(vals.as_bytes()))
+        )));
+    }
+    if details.iter().any(|d| *d == legacy) {
+        return Ok(None);
+    }
+    Ok(Some(format!(
+        "entry {slot} of {subject} (round {round}, by {typist}) has no finish line in the audit trail"
+    )))
 }
 
 /// A coordinator's decision made on round `seen` of `subject`, which is at round `now`.
