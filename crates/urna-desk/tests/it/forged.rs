@@ -93,3 +93,47 @@ fn an_entry_changed_in_desk_sqlite_after_it_was_finished_is_never_signed() {
     );
     assert_eq!(a.status, 200, "{}", a.json);
 }
+
+/// A scan is the photo of one station's paper: the same file attached to another station's
+/// protocol would have the centre sign that station's numbers as keyed from a paper they
+/// are not on. It is refused, naming the station it shows; another contest of the same
+/// station may name it (one file of a station's papers).
+#[test]
+fn a_scan_of_one_station_is_not_attached_to_another() {
+    let s = serve();
+    let ty1 = Client::first_login(s.addr, "ty1");
+    let co = Client::first_login(s.addr, "co");
+    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+    png.extend((0..3000u32).map(|i| (i % 241) as u8));
+    let (status, v) = crate::decisions::upload(
+        &ty1,
+        "/api/scans/assembly/S0",
+        Some(&ty1.csrf.clone()),
+        &png,
+    );
+    assert_eq!(status, 200, "{v}");
+    // Again for the same station: the same paper.
+    let (status, v) = crate::decisions::upload(
+        &ty1,
+        "/api/scans/assembly/S0",
+        Some(&ty1.csrf.clone()),
+        &png,
+    );
+    assert_eq!(status, 200, "{v}");
+    for who in [&ty1, &co] {
+        let (status, v) = crate::decisions::upload(
+            who,
+            "/api/scans/assembly/S1",
+            Some(&who.csrf.clone()),
+            &png,
+        );
+        assert_eq!(status, 409, "{v}");
+        assert_eq!(v["error"], json!("scan-elsewhere"), "{v}");
+        assert!(v["message"].as_str().unwrap().contains("S0"), "{v}");
+    }
+    assert!(
+        audit_actions(&s)
+            .iter()
+            .any(|(_, x, subject)| x == "refused-scan" && subject == "assembly/S1")
+    );
+}
