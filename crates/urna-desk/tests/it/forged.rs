@@ -121,12 +121,8 @@ fn a_scan_of_one_station_is_not_attached_to_another() {
     );
     assert_eq!(status, 200, "{v}");
     for who in [&ty1, &co] {
-        let (status, v) = crate::decisions::upload(
-            who,
-            "/api/scans/assembly/S1",
-            Some(&who.csrf.clone()),
-            &png,
-        );
+        let (status, v) =
+            crate::decisions::upload(who, "/api/scans/assembly/S1", Some(&who.csrf.clone()), &png);
         assert_eq!(status, 409, "{v}");
         assert_eq!(v["error"], json!("scan-elsewhere"), "{v}");
         assert!(v["message"].as_str().unwrap().contains("S0"), "{v}");
