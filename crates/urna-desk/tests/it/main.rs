@@ -9,6 +9,7 @@ mod decisions;
 mod flow;
 mod forged;
 mod pages;
+mod reassign;
 mod security;
 mod stale;
 mod station;
