@@ -14,7 +14,10 @@ fn an_unfinished_entry_of_a_disabled_typist_is_given_to_another() {
     let mut t3 = Client::first_login(s.addr, "ty3");
     let mut ad = Client::first_login(s.addr, "ad");
     // ty1 claims entry 1 and keys part of it (a wrong number), ty2 holds entry 2.
-    let a = t1.post("/api/claim", json!({"contest": "assembly", "station": "S0"}));
+    let a = t1.post(
+        "/api/claim",
+        json!({"contest": "assembly", "station": "S0"}),
+    );
     assert_eq!(a.status, 200, "{}", a.json);
     let id = a.json["entry"].as_i64().unwrap();
     let a = t1.post(
@@ -22,11 +25,22 @@ fn an_unfinished_entry_of_a_disabled_typist_is_given_to_another() {
         json!({"key": "votes:A", "value": "999"}),
     );
     assert_eq!(a.status, 200, "{}", a.json);
+    let a = t2.post(
+        "/api/claim",
+        json!({"contest": "assembly", "station": "S0"}),
+    );
+    assert_eq!(a.json["slot"], json!(2), "{}", a.json);
     let a = ad.post("/api/users/ty1/disable", json!({}));
     assert_eq!(a.status, 200, "{}", a.json);
-    assert_eq!(t2.key_protocol("S0", GOOD).json["protocol"], json!("entering"));
+    assert_eq!(
+        t2.key_protocol("S0", GOOD).json["protocol"],
+        json!("entering")
+    );
     // ty3 takes the slot ty1 left unfinished, with an empty form.
-    let a = t3.post("/api/claim", json!({"contest": "assembly", "station": "S0"}));
+    let a = t3.post(
+        "/api/claim",
+        json!({"contest": "assembly", "station": "S0"}),
+    );
     assert_eq!(a.status, 200, "{}", a.json);
     assert_eq!(a.json["slot"], json!(1), "{}", a.json);
     assert_eq!(a.json["values"], json!({}), "{}", a.json);
