@@ -1988,17 +1988,51 @@ pub(super) fn claim_slot(
     typist: i64,
     subject: &str,
 ) -> Result<Claimed, Refusal> {
-    let slots: Vec<(i64, i64, i64, bool)> = {
+    let held: Vec<(i64, i64, i64, bool, bool, String)> = {
         let mut q = tx.prepare(&format!(
-            "SELECT id, slot, typist, done FROM {table} WHERE contest = ?1 AND station = ?2 AND round = ?3"
+            "SELECT e.id, e.slot, e.typist, e.done, u.disabled, u.name FROM {table} e \
+             JOIN users u ON u.id = e.typist \
+             WHERE e.contest = ?1 AND e.station = ?2 AND e.round = ?3"
         ))?;
         q.query_map(params![contest, station, round], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+            ))
         })?
         .collect::<Result<_, _>>()?
     };
-    if let Some(&(id, slot, _, done)) = slots.iter().find(|x| x.2 == typist) {
+    if let Some(&(id, slot, _, done, _, _)) = held.iter().find(|x| x.2 == typist) {
         return Ok(Claimed::Held { id, slot, done });
+    }
+    // An unfinished entry of a disabled account (a typist taken off the count) would hold
+    // its slot for the rest of the night: it is released, what was keyed in it discarded,
+    // and the slot given to the typist claiming now, with an empty form.
+    let mut slots = Vec::with_capacity(held.len());
+    for (id, slot, owner, done, disabled, name) in held {
+        if disabled && !done {
+            tx.execute(&format!("DELETE FROM {table} WHERE id = ?1"), [id])?;
+            db::audit(
+                tx,
+                "-",
+                if table == "entries" {
+                    "entry-released"
+                } else {
+                    "audit-entry-released"
+                },
+                subject,
+                &format!(
+                    "round {round}, entry {slot}: unfinished entry of disabled account {name} \
+                     discarded, the slot given to another typist"
+                ),
+            )?;
+        } else {
+            slots.push((id, slot, owner, done));
+        }
     }
     let slot = match slots.len() {
         0 => 1,
