@@ -1470,7 +1470,9 @@ impl Desk {
         } else if let [(a, ta, true), (b, tb, true)] = entries.as_slice() {
             let changed = [(1, a, ta), (2, b, tb)]
                 .into_iter()
-                .map(|(slot, vals, typist)| entry_changed(&tx, &subject, round, slot, typist, vals))
+                .map(|(slot, vals, typist)| {
+                    entry_changed(&tx, "entry-finish", &subject, round, slot, typist, vals)
+                })
                 .collect::<Result<Vec<_>, _>>()?
                 .into_iter()
                 .flatten()
@@ -1715,7 +1717,9 @@ impl Desk {
                     params![contest, station, round, slot],
                     |r| Ok((r.get(0)?, r.get(1)?)),
                 )?;
-                if let Some(why) = entry_changed(&tx, &subject, round, slot, &typist, &vals)? {
+                if let Some(why) =
+                    entry_changed(&tx, "entry-finish", &subject, round, slot, &typist, &vals)?
+                {
                     drop(tx);
                     db::audit(&conn, &u.name, "entry-changed", &subject, &why)?;
                     return Err(Refusal::new(
@@ -1906,23 +1910,24 @@ impl Desk {
     }
 }
 
-/// The `entry-finish` line's detail: the round, the entry, and the SHA-256 of its values as
-/// finished.
-fn finish_detail(round: i64, slot: i64, vals: &str) -> String {
+/// The `entry-finish` (or `audit-entry-finish`) line's detail: the round, the entry, and the
+/// SHA-256 of its values as finished.
+pub(super) fn finish_detail(round: i64, slot: i64, vals: &str) -> String {
     format!(
         "round {round}, entry {slot}; sha256:{}",
         hex(&sha256(vals.as_bytes()))
     )
 }
 
-/// Whether entry `slot` of `round` of `subject` by `typist` is still what its `entry-finish`
-/// line in the (chained) trail recorded: `None` if it is; otherwise why not. The `entries`
+/// Whether entry `slot` of `round` of `subject` by `typist` is still what its `finish` line
+/// (`entry-finish`, or `audit-entry-finish` for a hand count) in the (chained) trail recorded: `None` if it is; otherwise why not. The `entries`
 /// table can be written behind the desk's back, the trail cannot without breaking its chain,
 /// so an entry rewritten after it was finished is never compared or kept as if a typist had
 /// keyed it. An entry finished before finish lines named their values (`round N` alone) is
 /// taken as it is.
-fn entry_changed(
+pub(super) fn entry_changed(
     tx: &Connection,
+    finish: &str,
     subject: &str,
     round: i64,
     slot: i64,
@@ -1931,9 +1936,9 @@ fn entry_changed(
 ) -> Result<Option<String>, Refusal> {
     let details: Vec<String> = {
         let mut q = tx.prepare_cached(
-            "SELECT detail FROM audit WHERE subject = ?1 AND action = 'entry-finish' AND actor = ?2",
+            "SELECT detail FROM audit WHERE subject = ?1 AND action = ?2 AND actor = ?3",
         )?;
-        q.query_map(params![subject, typist], |r| r.get(0))?
+        q.query_map(params![subject, finish, typist], |r| r.get(0))?
             .collect::<Result<_, _>>()?
     };
     let want = finish_detail(round, slot, vals);
