@@ -1944,7 +1944,7 @@ pub(super) fn entry_changed(
     let want = finish_detail(round, slot, vals);
     let prefix = format!("round {round}, entry {slot}; ");
     let legacy = format!("round {round}");
-    if details.iter().any(|d| *d == want) {
+    if details.contains(&want) {
         return Ok(None);
     }
     if let Some(recorded) = details.iter().find(|d| d.starts_with(&prefix)) {
@@ -1955,7 +1955,7 @@ pub(super) fn entry_changed(
             hex(&sha256(vals.as_bytes()))
         )));
     }
-    if details.iter().any(|d| *d == legacy) {
+    if details.contains(&legacy) {
         return Ok(None);
     }
     Ok(Some(format!(
