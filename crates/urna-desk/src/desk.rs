@@ -1860,6 +1860,11 @@ impl Desk {
             "UPDATE protocols SET state = 'delivered', receipt = ?1, log_index = ?2, why = ?3 WHERE contest = ?4 AND station = ?5",
             params![receipt, i64::try_from(index).unwrap_or(i64::MAX), status, contest, station],
         )?;
+        // A recount's amendment is in the log: the recount is over.
+        tx.execute(
+            "DELETE FROM recounts WHERE contest = ?1 AND station = ?2",
+            params![contest, station],
+        )?;
         db::audit(
             &tx,
             "-",
