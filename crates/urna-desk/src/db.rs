@@ -668,6 +668,28 @@ fn make_room(conn: &Connection, now: i64) -> rusqlite::Result<()> {
 mod tests {
     use super::*;
 
+    /// Lines written at once from several connections (the desk's writer and readers each
+    /// have one) chain one after another, never two to the same line.
+    #[test]
+    fn lines_from_many_connections_at_once_keep_one_chain() {
+        let dir = tempfile::tempdir().unwrap();
+        drop(open(dir.path()).unwrap());
+        std::thread::scope(|s| {
+            for t in 0..4 {
+                let path = dir.path();
+                s.spawn(move || {
+                    let conn = open(path).unwrap();
+                    for i in 0..50 {
+                        audit(&conn, &format!("t{t}"), "login", "", &i.to_string()).unwrap();
+                    }
+                });
+            }
+        });
+        let conn = open(dir.path()).unwrap();
+        assert_eq!(audit_lines(&conn).unwrap().len(), 200);
+        assert_eq!(check_audit_chain(&conn).unwrap(), Ok(()));
+    }
+
     /// A trail begun before lines were chained: the old lines are covered by the first
     /// chained line, so changing one of them, or adding an unchained line after the chain
     /// began, is noticed; the untouched trail holds.
