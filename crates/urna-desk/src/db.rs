@@ -690,6 +690,22 @@ mod tests {
         assert_eq!(check_audit_chain(&conn).unwrap(), Ok(()));
     }
 
+    /// The last line removed while the desk runs: the next line chains to the one before
+    /// the gap, so every value holds, but the numbers jump over the removed line.
+    #[test]
+    fn a_last_line_removed_before_the_next_one_is_noticed() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = open(dir.path()).unwrap();
+        for action in ["login", "entry-finish", "signed"] {
+            audit(&conn, "ana", action, "assembly/S0", "").unwrap();
+        }
+        conn.execute_batch("DROP TRIGGER audit_no_delete; DELETE FROM audit WHERE seq = 3;")
+            .unwrap();
+        audit(&conn, "ana", "logout", "", "").unwrap();
+        let broken = check_audit_chain(&conn).unwrap().unwrap_err();
+        assert!(broken.0.contains("line 4 "), "{broken}");
+    }
+
     /// A trail begun before lines were chained: the old lines are covered by the first
     /// chained line, so changing one of them, or adding an unchained line after the chain
     /// began, is noticed; the untouched trail holds.
