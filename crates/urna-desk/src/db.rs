@@ -340,7 +340,17 @@ pub fn check_audit_chain(conn: &Connection) -> Result<Result<(), BrokenTrail>, D
     let lines = audit_lines(conn)?;
     let mut prev = String::new();
     let mut chained = false;
+    let mut last_seq = 0;
     for l in &lines {
+        // Numbers never jump: a line removed just before the next was written leaves every
+        // chain value whole (the next one chains to the line before the gap), but not this.
+        if l.chain.is_some() && l.seq != last_seq + 1 {
+            return Ok(Err(BrokenTrail(format!(
+                "line {} ({} by {}) follows line {last_seq}: the lines between were removed",
+                l.seq, l.action, l.actor
+            ))));
+        }
+        last_seq = l.seq;
         let want = chain_value(&prev, l);
         match &l.chain {
             Some(have) if *have == want => chained = true,
