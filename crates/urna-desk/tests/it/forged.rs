@@ -133,3 +133,43 @@ fn a_scan_of_one_station_is_not_attached_to_another() {
             .any(|(_, x, subject)| x == "refused-scan" && subject == "assembly/S1")
     );
 }
+
+/// A scan is attached with its trail line or not at all: when the line cannot be written
+/// (the disk is full, say; here a trigger refuses it), the protocol names no scan that the
+/// trail does not show, which its signed note would otherwise carry.
+#[test]
+fn a_scan_is_attached_only_with_its_trail_line() {
+    let s = serve();
+    let ty1 = Client::first_login(s.addr, "ty1");
+    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+    png.extend((0..2000u32).map(|i| (i % 239) as u8));
+    let conn = rusqlite::Connection::open(data(&s).join("desk.sqlite")).unwrap();
+    conn.execute_batch(
+        "CREATE TRIGGER no_scan_line BEFORE INSERT ON audit WHEN NEW.action = 'scan' \
+         BEGIN SELECT RAISE(ABORT, 'disk full'); END;",
+    )
+    .unwrap();
+    let (status, v) = crate::decisions::upload(
+        &ty1,
+        "/api/scans/assembly/S0",
+        Some(&ty1.csrf.clone()),
+        &png,
+    );
+    assert_ne!(status, 200, "{v}");
+    let attached: i64 = conn
+        .query_row(
+            "SELECT COUNT(*) FROM protocol_scans WHERE station = 'S0'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(attached, 0, "a scan attached without its trail line");
+    conn.execute_batch("DROP TRIGGER no_scan_line;").unwrap();
+    let (status, v) = crate::decisions::upload(
+        &ty1,
+        "/api/scans/assembly/S0",
+        Some(&ty1.csrf.clone()),
+        &png,
+    );
+    assert_eq!(status, 200, "{v}");
+}
