@@ -49,7 +49,7 @@ impl Desk {
         })?;
         let hash = hex(&sha256(bytes));
         let subject = format!("{contest}/{station}");
-        let conn = self.db();
+        let mut conn = self.db();
         let state: Option<String> = conn
             .query_row(
                 "SELECT state FROM protocols WHERE contest = ?1 AND station = ?2",
@@ -130,22 +130,25 @@ impl Desk {
                 ),
             ));
         }
-        conn.execute(
+        // Attached with its trail line, or not at all: the signed note will name the scan.
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        tx.execute(
             "INSERT OR IGNORE INTO scans (sha256, kind, bytes) VALUES (?1, ?2, ?3)",
             params![hash, kind, bytes],
         )?;
-        conn.execute(
+        tx.execute(
             "INSERT OR REPLACE INTO protocol_scans (contest, station, sha256) VALUES (?1, ?2, ?3)",
             params![contest, station, hash],
         )?;
-        self.write_scan_file(&hash, bytes)?;
         db::audit(
-            &conn,
+            &tx,
             &u.name,
             "scan",
             &subject,
             &format!("{kind}, {} bytes, sha256:{hash}", bytes.len()),
         )?;
+        self.write_scan_file(&hash, bytes)?;
+        tx.commit()?;
         Ok(
             json!({"contest": contest, "station": station, "scan": format!("sha256:{hash}"), "kind": kind}),
         )
