@@ -2,6 +2,7 @@
 //! finished entry (the `entries` table has no trigger) to the numbers an accomplice then
 //! keys, or to numbers a coordinator will keep. The desk must sign only what a typist
 //! finished: the entry it compares or keeps must be the one its `entry-finish` line recorded.
+//! And what the trail must show: a scan or an account comes with its trail line or not at all.
 
 use serde_json::json;
 
@@ -172,4 +173,31 @@ fn a_scan_is_attached_only_with_its_trail_line() {
         &png,
     );
     assert_eq!(status, 200, "{v}");
+}
+
+/// An account is created with its trail line or not at all: an account nobody sees created
+/// in the trail could key the second entry of a protocol unseen.
+#[test]
+fn an_account_is_created_only_with_its_trail_line() {
+    let s = serve();
+    let mut ad = Client::first_login(s.addr, "ad");
+    let conn = rusqlite::Connection::open(data(&s).join("desk.sqlite")).unwrap();
+    conn.execute_batch(
+        "CREATE TRIGGER no_user_line BEFORE INSERT ON audit WHEN NEW.action = 'user-add' \
+         BEGIN SELECT RAISE(ABORT, 'disk full'); END;",
+    )
+    .unwrap();
+    let a = ad.post(
+        "/api/users",
+        json!({"name": "ghost", "role": "typist", "password": "first-password-1"}),
+    );
+    assert_ne!(a.status, 200, "{}", a.json);
+    let created: i64 = conn
+        .query_row("SELECT COUNT(*) FROM users WHERE name = 'ghost'", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(created, 0, "an account created without its trail line");
+    let mut ghost = Client::new(s.addr);
+    assert_ne!(ghost.login("ghost", "first-password-1").status, 200);
 }
