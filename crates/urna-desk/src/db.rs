@@ -440,6 +440,13 @@ pub fn add_user(
         });
     }
     let hash = hash_password(password)?;
+    // Created with its trail line, or not at all (inside the caller's transaction if any).
+    let own = conn.is_autocommit();
+    let tx = own
+        .then(|| {
+            rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)
+        })
+        .transpose()?;
     let taken: bool = conn
         .query_row("SELECT 1 FROM users WHERE name = ?1", [name], |_| Ok(()))
         .optional()?
@@ -455,6 +462,9 @@ pub fn add_user(
         params![name, role.as_str(), hash],
     )?;
     audit(conn, by, "user-add", name, role.as_str())?;
+    if let Some(tx) = tx {
+        tx.commit()?;
+    }
     Ok(())
 }
 
