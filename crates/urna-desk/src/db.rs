@@ -102,8 +102,10 @@ CREATE TABLE IF NOT EXISTS audit (
     actor TEXT NOT NULL,
     action TEXT NOT NULL,
     subject TEXT NOT NULL,
-    detail TEXT NOT NULL
+    detail TEXT NOT NULL,
+    chain TEXT
 );
+CREATE INDEX IF NOT EXISTS audit_by_subject ON audit (subject, action);
 CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit
 BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;
 CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit
@@ -127,6 +129,9 @@ pub enum DbError {
     /// Writing the export.
     #[error("writing the audit trail: {0}")]
     Io(#[from] std::io::Error),
+    /// The audit trail was edited outside the desk.
+    #[error(transparent)]
+    Trail(#[from] BrokenTrail),
 }
 
 /// A role at the desk.
@@ -192,10 +197,51 @@ pub fn open(data: &Path) -> Result<Connection, DbError> {
     if !disabled {
         conn.execute_batch("ALTER TABLE users ADD COLUMN disabled INTEGER NOT NULL DEFAULT 0")?;
     }
+    // Databases made before the trail was chained: their lines keep no chain value, and the
+    // first chained line covers them all.
+    let chained = conn
+        .prepare("SELECT 1 FROM pragma_table_info('audit') WHERE name = 'chain'")?
+        .exists([])?;
+    if !chained {
+        conn.execute_batch("ALTER TABLE audit ADD COLUMN chain TEXT")?;
+    }
     Ok(conn)
 }
 
-/// Appends one line to the audit trail.
+/// The chain value of an audit line: the SHA-256 (hex) of the previous line's chain value
+/// and of every field of this line, each field length-prefixed. The first line's previous
+/// value is empty.
+fn chain_value(prev: &str, l: &AuditLine) -> String {
+    let mut text = String::with_capacity(prev.len() + 128);
+    for field in [
+        prev,
+        &l.seq.to_string(),
+        &l.at_ms.to_string(),
+        &l.actor,
+        &l.action,
+        &l.subject,
+        &l.detail,
+    ] {
+        text.push_str(&field.len().to_string());
+        text.push(':');
+        text.push_str(field);
+        text.push('\n');
+    }
+    hex(&urna_model::intake::sha256(text.as_bytes()))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    bytes.iter().fold(String::new(), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}
+
+/// Appends one line to the audit trail, chained to the line before it (see
+/// [`check_audit_chain`]). Inside a transaction (every one the desk opens holds the write
+/// lock) it is part of it; otherwise it takes the write lock for itself, so two connections
+/// never chain two lines to the same one.
 ///
 /// # Errors
 /// [`DbError`] if SQLite fails.
@@ -206,11 +252,139 @@ pub fn audit(
     subject: &str,
     detail: &str,
 ) -> Result<(), DbError> {
+    if conn.is_autocommit() {
+        let tx =
+            rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)?;
+        append_audit(&tx, actor, action, subject, detail)?;
+        tx.commit()?;
+        Ok(())
+    } else {
+        append_audit(conn, actor, action, subject, detail)
+    }
+}
+
+fn append_audit(
+    conn: &Connection,
+    actor: &str,
+    action: &str,
+    subject: &str,
+    detail: &str,
+) -> Result<(), DbError> {
+    let last: Option<(i64, Option<String>)> = conn
+        .query_row(
+            "SELECT seq, chain FROM audit ORDER BY seq DESC LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    let prev = match last {
+        None => String::new(),
+        Some((_, Some(chain))) => chain,
+        // The last line is from before the trail was chained: chain over every line.
+        Some((_, None)) => audit_lines(conn)?
+            .iter()
+            .fold(String::new(), |prev, l| chain_value(&prev, l)),
+    };
+    // The next number AUTOINCREMENT would give (never one a removed line had).
+    let used: i64 = conn.query_row(
+        "SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'audit'), 0), \
+             COALESCE((SELECT MAX(seq) FROM audit), 0))",
+        [],
+        |r| r.get(0),
+    )?;
+    let line = AuditLine {
+        seq: used + 1,
+        at_ms: now_ms(),
+        actor: actor.to_owned(),
+        action: action.to_owned(),
+        subject: subject.to_owned(),
+        detail: detail.to_owned(),
+        chain: None,
+    };
+    let chain = chain_value(&prev, &line);
     conn.execute(
-        "INSERT INTO audit (at_ms, actor, action, subject, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![now_ms(), actor, action, subject, detail],
+        "INSERT INTO audit (seq, at_ms, actor, action, subject, detail, chain) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![
+            line.seq,
+            line.at_ms,
+            line.actor,
+            line.action,
+            line.subject,
+            line.detail,
+            chain
+        ],
     )?;
     Ok(())
+}
+
+/// Where the audit trail is not what the desk wrote: a line changed, removed or inserted, or
+/// the last lines cut off.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the audit trail of desk.sqlite was changed after it was written: {0}")]
+pub struct BrokenTrail(pub String);
+
+/// Checks the audit trail against its chain: every line's chain value must be the one its
+/// fields and the line before it give (so a line changed, removed or slipped in breaks every
+/// value after it), and the last line must be the last one ever numbered (so lines cut off
+/// the end are noticed too). Lines from before the trail was chained carry no value and are
+/// covered by the first line that does; none may follow it.
+///
+/// Someone who can write `desk.sqlite` can still recompute every value after an edit: the
+/// chain makes an edit something to compute, not a single `UPDATE`, and a copy of the trail
+/// exported earlier (each line with its chain value) pins every line up to it.
+///
+/// # Errors
+/// [`DbError`] if SQLite fails; `Ok(Err(_))` naming the first line that does not hold.
+pub fn check_audit_chain(conn: &Connection) -> Result<Result<(), BrokenTrail>, DbError> {
+    let lines = audit_lines(conn)?;
+    let mut prev = String::new();
+    let mut chained = false;
+    let mut last_seq = 0;
+    for l in &lines {
+        // Numbers never jump: a line removed just before the next was written leaves every
+        // chain value whole (the next one chains to the line before the gap), but not this.
+        if l.chain.is_some() && l.seq != last_seq + 1 {
+            return Ok(Err(BrokenTrail(format!(
+                "line {} ({} by {}) follows line {last_seq}: the lines between were removed",
+                l.seq, l.action, l.actor
+            ))));
+        }
+        last_seq = l.seq;
+        let want = chain_value(&prev, l);
+        match &l.chain {
+            Some(have) if *have == want => chained = true,
+            Some(_) => {
+                return Ok(Err(BrokenTrail(format!(
+                    "line {} ({} by {}) does not follow from the lines before it \
+                     (changed, or a line before it removed or added)",
+                    l.seq, l.action, l.actor
+                ))));
+            }
+            None if chained => {
+                return Ok(Err(BrokenTrail(format!(
+                    "line {} ({} by {}) carries no chain value after chained lines \
+                     (added by hand)",
+                    l.seq, l.action, l.actor
+                ))));
+            }
+            None => {}
+        }
+        prev = want;
+    }
+    let numbered: i64 = conn.query_row(
+        "SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'audit'), 0)",
+        [],
+        |r| r.get(0),
+    )?;
+    let last = lines.last().map_or(0, |l| l.seq);
+    if numbered > last {
+        return Ok(Err(BrokenTrail(format!(
+            "lines {} to {numbered} were removed from its end",
+            last + 1
+        ))));
+    }
+    Ok(Ok(()))
 }
 
 /// Argon2id hash of a password (PHC string, random salt, the crate's default cost).
@@ -266,6 +440,13 @@ pub fn add_user(
         });
     }
     let hash = hash_password(password)?;
+    // Created with its trail line, or not at all (inside the caller's transaction if any).
+    let own = conn.is_autocommit();
+    let tx = own
+        .then(|| {
+            rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)
+        })
+        .transpose()?;
     let taken: bool = conn
         .query_row("SELECT 1 FROM users WHERE name = ?1", [name], |_| Ok(()))
         .optional()?
@@ -281,6 +462,9 @@ pub fn add_user(
         params![name, role.as_str(), hash],
     )?;
     audit(conn, by, "user-add", name, role.as_str())?;
+    if let Some(tx) = tx {
+        tx.commit()?;
+    }
     Ok(())
 }
 
@@ -299,6 +483,9 @@ pub struct AuditLine {
     pub subject: String,
     /// Details.
     pub detail: String,
+    /// SHA-256 (hex) of the previous line's value and of this line ([`check_audit_chain`]);
+    /// none on lines written before the trail was chained.
+    pub chain: Option<String>,
 }
 
 /// Every audit line, in order.
@@ -306,8 +493,9 @@ pub struct AuditLine {
 /// # Errors
 /// [`DbError`] if SQLite fails.
 pub fn audit_lines(conn: &Connection) -> Result<Vec<AuditLine>, DbError> {
-    let mut st =
-        conn.prepare("SELECT seq, at_ms, actor, action, subject, detail FROM audit ORDER BY seq")?;
+    let mut st = conn.prepare(
+        "SELECT seq, at_ms, actor, action, subject, detail, chain FROM audit ORDER BY seq",
+    )?;
     let rows = st.query_map([], |r| {
         Ok(AuditLine {
             seq: r.get(0)?,
@@ -316,15 +504,19 @@ pub fn audit_lines(conn: &Connection) -> Result<Vec<AuditLine>, DbError> {
             action: r.get(3)?,
             subject: r.get(4)?,
             detail: r.get(5)?,
+            chain: r.get(6)?,
         })
     })?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-/// Writes the audit trail as JSON lines, one object per action, in order.
+/// Writes the audit trail as JSON lines, one object per action, in order, each with its
+/// chain value; then checks the chain ([`check_audit_chain`]). An edited trail is written
+/// all the same (it is the evidence) and then refused, naming the first line that does not
+/// hold, so it is never published as whole.
 ///
 /// # Errors
-/// [`DbError`] if SQLite or the writer fails.
+/// [`DbError`] if SQLite or the writer fails, [`DbError::Trail`] if the chain does not hold.
 pub fn export_audit(conn: &Connection, out: &mut impl Write) -> Result<usize, DbError> {
     let lines = audit_lines(conn)?;
     for l in &lines {
@@ -332,6 +524,7 @@ pub fn export_audit(conn: &Connection, out: &mut impl Write) -> Result<usize, Db
         writeln!(out, "{json}")?;
     }
     out.flush()?;
+    check_audit_chain(conn)?.map_err(DbError::Trail)?;
     Ok(lines.len())
 }
 
@@ -494,6 +687,92 @@ fn make_room(conn: &Connection, now: i64) -> rusqlite::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Lines written at once from several connections (the desk's writer and readers each
+    /// have one) chain one after another, never two to the same line.
+    #[test]
+    fn lines_from_many_connections_at_once_keep_one_chain() {
+        let dir = tempfile::tempdir().unwrap();
+        drop(open(dir.path()).unwrap());
+        std::thread::scope(|s| {
+            for t in 0..4 {
+                let path = dir.path();
+                s.spawn(move || {
+                    let conn = open(path).unwrap();
+                    for i in 0..50 {
+                        audit(&conn, &format!("t{t}"), "login", "", &i.to_string()).unwrap();
+                    }
+                });
+            }
+        });
+        let conn = open(dir.path()).unwrap();
+        assert_eq!(audit_lines(&conn).unwrap().len(), 200);
+        assert_eq!(check_audit_chain(&conn).unwrap(), Ok(()));
+    }
+
+    /// The last line removed while the desk runs: the next line chains to the one before
+    /// the gap, so every value holds, but the numbers jump over the removed line.
+    #[test]
+    fn a_last_line_removed_before_the_next_one_is_noticed() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = open(dir.path()).unwrap();
+        for action in ["login", "entry-finish", "signed"] {
+            audit(&conn, "ana", action, "assembly/S0", "").unwrap();
+        }
+        conn.execute_batch("DROP TRIGGER audit_no_delete; DELETE FROM audit WHERE seq = 3;")
+            .unwrap();
+        audit(&conn, "ana", "logout", "", "").unwrap();
+        let broken = check_audit_chain(&conn).unwrap().unwrap_err();
+        assert!(broken.0.contains("line 4 "), "{broken}");
+    }
+
+    /// A trail begun before lines were chained: the old lines are covered by the first
+    /// chained line, so changing one of them, or adding an unchained line after the chain
+    /// began, is noticed; the untouched trail holds.
+    #[test]
+    fn a_trail_from_before_the_chain_is_covered_by_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = open(dir.path()).unwrap();
+        for who in ["ana", "besa"] {
+            conn.execute(
+                "INSERT INTO audit (at_ms, actor, action, subject, detail) VALUES (1, ?1, 'login', ?1, '')",
+                [who],
+            )
+            .unwrap();
+        }
+        audit(&conn, "cim", "login", "cim", "").unwrap();
+        audit(&conn, "cim", "logout", "", "").unwrap();
+        assert_eq!(check_audit_chain(&conn).unwrap(), Ok(()));
+        let lines = audit_lines(&conn).unwrap();
+        assert_eq!(
+            lines.iter().map(|l| l.seq).collect::<Vec<_>>(),
+            [1, 2, 3, 4]
+        );
+        assert!(lines[0].chain.is_none() && lines[2].chain.is_some());
+
+        let edited = tempfile::tempdir().unwrap();
+        conn.execute_batch(&format!(
+            "VACUUM INTO '{}'",
+            edited.path().join(DESK_DB).display()
+        ))
+        .unwrap();
+        let other = open(edited.path()).unwrap();
+        other
+            .execute_batch(
+                "DROP TRIGGER audit_no_update; UPDATE audit SET actor = 'dea' WHERE seq = 1;",
+            )
+            .unwrap();
+        let broken = check_audit_chain(&other).unwrap().unwrap_err();
+        assert!(broken.0.contains("line 3 "), "{broken}");
+
+        conn.execute(
+            "INSERT INTO audit (at_ms, actor, action, subject, detail) VALUES (1, 'dea', 'login', 'dea', '')",
+            [],
+        )
+        .unwrap();
+        let broken = check_audit_chain(&conn).unwrap().unwrap_err();
+        assert!(broken.0.contains("line 5 "), "{broken}");
+    }
 
     /// Failures from more addresses than the table keeps: it stays within its bound, and a
     /// lock-out in force outlives counts without one.

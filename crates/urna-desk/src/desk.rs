@@ -383,6 +383,8 @@ impl Desk {
         station: Option<station::Scope>,
     ) -> Result<Self, SetupError> {
         let conn = db::open(data)?;
+        // A trail edited while the desk was stopped is noticed before anyone works on it.
+        db::check_audit_chain(&conn)?.map_err(DbError::Trail)?;
         let (lines, rx) = sync_channel::<LineWrite>(4 * LINE_GROUP);
         let writer = db::open(data)?;
         std::thread::Builder::new()
@@ -1431,12 +1433,18 @@ impl Desk {
                 format!("protocol {subject} is no longer open for round {round}"),
             ));
         }
+        // What was finished, in the chained trail: the comparison and a coordinator's keep
+        // take the entry only as it was finished (`entry_changed`).
+        let (finished_vals, slot): (String, i64) =
+            tx.query_row("SELECT vals, slot FROM entries WHERE id = ?1", [id], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })?;
         db::audit(
             &tx,
             &u.name,
             "entry-finish",
             &subject,
-            &format!("round {round}"),
+            &finish_detail(round, slot, &finished_vals),
         )?;
         let entries: Vec<(String, String, bool)> = {
             let mut q = tx.prepare(
@@ -1460,7 +1468,24 @@ impl Desk {
                 (b.as_str(), tb.as_str()),
             )?;
         } else if let [(a, ta, true), (b, tb, true)] = entries.as_slice() {
-            match form::decide(&self.election, c, st, &values_of(a), &values_of(b)) {
+            let changed = [(1, a, ta), (2, b, tb)]
+                .into_iter()
+                .map(|(slot, vals, typist)| {
+                    entry_changed(&tx, "entry-finish", &subject, round, slot, typist, vals)
+                })
+                .collect::<Result<Vec<_>, _>>()?
+                .into_iter()
+                .flatten()
+                .collect::<Vec<_>>();
+            let decision = if changed.is_empty() {
+                form::decide(&self.election, c, st, &values_of(a), &values_of(b))
+            } else {
+                for why in &changed {
+                    db::audit(&tx, "-", "entry-changed", &subject, why)?;
+                }
+                Decision::Differ
+            };
+            match decision {
                 Decision::Sign(text) => {
                     self.sign(
                         &tx,
@@ -1692,6 +1717,19 @@ impl Desk {
                     params![contest, station, round, slot],
                     |r| Ok((r.get(0)?, r.get(1)?)),
                 )?;
+                if let Some(why) =
+                    entry_changed(&tx, "entry-finish", &subject, round, slot, &typist, &vals)?
+                {
+                    drop(tx);
+                    db::audit(&conn, &u.name, "entry-changed", &subject, &why)?;
+                    return Err(Refusal::new(
+                        409,
+                        "entry-changed",
+                        format!(
+                            "field `action`: {why}; nothing was signed: order new entries (reenter)"
+                        ),
+                    ));
+                }
                 let body = form::body(&self.election, c, st, &values_of(&vals))
                     .map_err(|e| Refusal::new(409, "incomplete", e.to_string()))?;
                 self.sign(
@@ -1822,6 +1860,11 @@ impl Desk {
             "UPDATE protocols SET state = 'delivered', receipt = ?1, log_index = ?2, why = ?3 WHERE contest = ?4 AND station = ?5",
             params![receipt, i64::try_from(index).unwrap_or(i64::MAX), status, contest, station],
         )?;
+        // A recount's amendment is in the log: the recount is over.
+        tx.execute(
+            "DELETE FROM recounts WHERE contest = ?1 AND station = ?2",
+            params![contest, station],
+        )?;
         db::audit(
             &tx,
             "-",
@@ -1872,6 +1915,59 @@ impl Desk {
     }
 }
 
+/// The `entry-finish` (or `audit-entry-finish`) line's detail: the round, the entry, and the
+/// SHA-256 of its values as finished.
+pub(super) fn finish_detail(round: i64, slot: i64, vals: &str) -> String {
+    format!(
+        "round {round}, entry {slot}; sha256:{}",
+        hex(&sha256(vals.as_bytes()))
+    )
+}
+
+/// Whether entry `slot` of `round` of `subject` by `typist` is still what its `finish` line
+/// (`entry-finish`, or `audit-entry-finish` for a hand count) in the (chained) trail recorded: `None` if it is; otherwise why not. The `entries`
+/// table can be written behind the desk's back, the trail cannot without breaking its chain,
+/// so an entry rewritten after it was finished is never compared or kept as if a typist had
+/// keyed it. An entry finished before finish lines named their values (`round N` alone) is
+/// taken as it is.
+pub(super) fn entry_changed(
+    tx: &Connection,
+    finish: &str,
+    subject: &str,
+    round: i64,
+    slot: i64,
+    typist: &str,
+    vals: &str,
+) -> Result<Option<String>, Refusal> {
+    let details: Vec<String> = {
+        let mut q = tx.prepare_cached(
+            "SELECT detail FROM audit WHERE subject = ?1 AND action = ?2 AND actor = ?3",
+        )?;
+        q.query_map(params![subject, finish, typist], |r| r.get(0))?
+            .collect::<Result<_, _>>()?
+    };
+    let want = finish_detail(round, slot, vals);
+    let prefix = format!("round {round}, entry {slot}; ");
+    let legacy = format!("round {round}");
+    if details.contains(&want) {
+        return Ok(None);
+    }
+    if let Some(recorded) = details.iter().find(|d| d.starts_with(&prefix)) {
+        return Ok(Some(format!(
+            "entry {slot} of {subject} (round {round}, by {typist}) is not what was finished \
+             ({}); it is sha256:{} now",
+            &recorded[prefix.len()..],
+            hex(&sha256(vals.as_bytes()))
+        )));
+    }
+    if details.contains(&legacy) {
+        return Ok(None);
+    }
+    Ok(Some(format!(
+        "entry {slot} of {subject} (round {round}, by {typist}) has no finish line in the audit trail"
+    )))
+}
+
 /// A coordinator's decision made on round `seen` of `subject`, which is at round `now`.
 pub(super) fn stale_round(subject: &str, seen: i64, now: i64) -> Refusal {
     Refusal::new(
@@ -1902,17 +1998,51 @@ pub(super) fn claim_slot(
     typist: i64,
     subject: &str,
 ) -> Result<Claimed, Refusal> {
-    let slots: Vec<(i64, i64, i64, bool)> = {
+    let held: Vec<(i64, i64, i64, bool, bool, String)> = {
         let mut q = tx.prepare(&format!(
-            "SELECT id, slot, typist, done FROM {table} WHERE contest = ?1 AND station = ?2 AND round = ?3"
+            "SELECT e.id, e.slot, e.typist, e.done, u.disabled, u.name FROM {table} e \
+             JOIN users u ON u.id = e.typist \
+             WHERE e.contest = ?1 AND e.station = ?2 AND e.round = ?3"
         ))?;
         q.query_map(params![contest, station, round], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+            ))
         })?
         .collect::<Result<_, _>>()?
     };
-    if let Some(&(id, slot, _, done)) = slots.iter().find(|x| x.2 == typist) {
+    if let Some(&(id, slot, _, done, _, _)) = held.iter().find(|x| x.2 == typist) {
         return Ok(Claimed::Held { id, slot, done });
+    }
+    // An unfinished entry of a disabled account (a typist taken off the count) would hold
+    // its slot for the rest of the night: it is released, what was keyed in it discarded,
+    // and the slot given to the typist claiming now, with an empty form.
+    let mut slots = Vec::with_capacity(held.len());
+    for (id, slot, owner, done, disabled, name) in held {
+        if disabled && !done {
+            tx.execute(&format!("DELETE FROM {table} WHERE id = ?1"), [id])?;
+            db::audit(
+                tx,
+                "-",
+                if table == "entries" {
+                    "entry-released"
+                } else {
+                    "audit-entry-released"
+                },
+                subject,
+                &format!(
+                    "round {round}, entry {slot}: unfinished entry of disabled account {name} \
+                     discarded, the slot given to another typist"
+                ),
+            )?;
+        } else {
+            slots.push((id, slot, owner, done));
+        }
     }
     let slot = match slots.len() {
         0 => 1,

@@ -15,6 +15,7 @@ mod decisions;
 mod demo;
 mod desk;
 mod desk_audit;
+mod desk_trail;
 mod export;
 mod forensics;
 mod forensics_bundle;

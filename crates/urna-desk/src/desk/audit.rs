@@ -789,12 +789,18 @@ impl Desk {
                 format!("hand count {subject} is no longer open for round {round}"),
             ));
         }
+        // What was finished, in the chained trail: compared and kept only as it was.
+        let (finished_vals, slot): (String, i64) = tx.query_row(
+            "SELECT vals, slot FROM audit_entries WHERE id = ?1",
+            [id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
         db::audit(
             &tx,
             &u.name,
             "audit-entry-finish",
             &subject,
-            &format!("round {round}"),
+            &super::finish_detail(round, slot, &finished_vals),
         )?;
         let entries: Vec<(String, String, bool)> = {
             let mut q = tx.prepare(
@@ -808,10 +814,20 @@ impl Desk {
         };
         let mut state = "entering";
         if let [(a, ta, true), (b, tb, true)] = entries.as_slice() {
+            let mut changed = Vec::new();
+            for (slot, vals, typist) in [(1, a, ta), (2, b, tb)] {
+                let finish = "audit-entry-finish";
+                if let Some(why) =
+                    super::entry_changed(&tx, finish, &subject, round, slot, typist, vals)?
+                {
+                    db::audit(&tx, "-", "audit-entry-changed", &subject, &why)?;
+                    changed.push(why);
+                }
+            }
             let first = count_step(e, c, &station, &values_of(a));
             let second = count_step(e, c, &station, &values_of(b));
             match (first, second) {
-                (Ok(x), Ok(y)) if x == y => {
+                (Ok(x), Ok(y)) if x == y && changed.is_empty() => {
                     self.sign_count(
                         &tx,
                         &subject,
@@ -1003,6 +1019,20 @@ impl Desk {
                     params![contest, station, round, slot],
                     |r| Ok((r.get(0)?, r.get(1)?)),
                 )?;
+                let finish = "audit-entry-finish";
+                if let Some(why) =
+                    super::entry_changed(&tx, finish, &subject, round, slot, &typist, &vals)?
+                {
+                    drop(tx);
+                    db::audit(&conn, &u.name, "audit-entry-changed", &subject, &why)?;
+                    return Err(Refusal::new(
+                        409,
+                        "entry-changed",
+                        format!(
+                            "field `action`: {why}; nothing was signed: order new entries (reenter)"
+                        ),
+                    ));
+                }
                 let step = count_step(&self.election, c, station, &values_of(&vals))
                     .map_err(|m| Refusal::new(409, "incomplete", m))?;
                 self.sign_count(

@@ -218,8 +218,10 @@ impl Desk {
     }
 
     /// Where a recount was ordered for this protocol, turns the agreed protocol text into the
-    /// amendment superseding the quarantined entry, and closes the recount; otherwise returns
-    /// the text as it is.
+    /// amendment superseding the quarantined entry; otherwise returns the text as it is. The
+    /// recount stays open until the log stores its amendment ([`Desk::delivered`]): an
+    /// amendment the log refuses and the coordinator has entered again is the amendment
+    /// again, not a first protocol of a station the log already holds one of.
     pub(super) fn recount_text(
         &self,
         tx: &Connection,
@@ -247,10 +249,6 @@ impl Desk {
             supersedes,
             reason: format!("recount ordered by decision sha256:{decision}"),
         };
-        tx.execute(
-            "DELETE FROM recounts WHERE contest = ?1 AND station = ?2",
-            params![contest, station],
-        )?;
         Ok(body.to_text())
     }
 

@@ -49,7 +49,7 @@ impl Desk {
         })?;
         let hash = hex(&sha256(bytes));
         let subject = format!("{contest}/{station}");
-        let conn = self.db();
+        let mut conn = self.db();
         let state: Option<String> = conn
             .query_row(
                 "SELECT state FROM protocols WHERE contest = ?1 AND station = ?2",
@@ -95,22 +95,60 @@ impl Desk {
                 ));
             }
         }
-        conn.execute(
+        // A scan is the photo of one station's paper: attached to another station's
+        // protocol, the centre would sign that station's numbers as keyed from a paper they
+        // are not on. (Another contest of the same station may name it: one file of the
+        // station's papers.)
+        let elsewhere: Option<String> = {
+            let mut q = conn.prepare(
+                "SELECT subject FROM audit WHERE action = 'scan' AND detail LIKE '%sha256:' || ?1",
+            )?;
+            let subjects: Vec<String> = q
+                .query_map([&hash], |r| r.get(0))?
+                .collect::<Result<_, _>>()?;
+            let e = self.election();
+            subjects.into_iter().find(|other| {
+                !e.contests
+                    .iter()
+                    .any(|c| *other == format!("{}/{station}", c.id))
+            })
+        };
+        if let Some(other) = elsewhere {
+            db::audit(
+                &conn,
+                &u.name,
+                "refused-scan",
+                &subject,
+                &format!("sha256:{hash} is the scan of {other}"),
+            )?;
+            return Err(Refusal::new(
+                409,
+                "scan-elsewhere",
+                format!(
+                    "scan: this file (sha256:{hash}) was attached to {other}; a protocol needs \
+                     the scan of its own station's paper"
+                ),
+            ));
+        }
+        // Attached with its trail line, or not at all: the signed note will name the scan.
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        tx.execute(
             "INSERT OR IGNORE INTO scans (sha256, kind, bytes) VALUES (?1, ?2, ?3)",
             params![hash, kind, bytes],
         )?;
-        conn.execute(
+        tx.execute(
             "INSERT OR REPLACE INTO protocol_scans (contest, station, sha256) VALUES (?1, ?2, ?3)",
             params![contest, station, hash],
         )?;
-        self.write_scan_file(&hash, bytes)?;
         db::audit(
-            &conn,
+            &tx,
             &u.name,
             "scan",
             &subject,
             &format!("{kind}, {} bytes, sha256:{hash}", bytes.len()),
         )?;
+        self.write_scan_file(&hash, bytes)?;
+        tx.commit()?;
         Ok(
             json!({"contest": contest, "station": station, "scan": format!("sha256:{hash}"), "kind": kind}),
         )

@@ -436,6 +436,31 @@ impl Desk {
         let contest = self.election.contests[c.0 as usize].id.as_str();
         let station = self.election.stations[st.0 as usize].id.as_str();
         let subject = format!("{contest}/{station}");
+        // Only entries as they were finished are compared (`entry_changed`): one rewritten
+        // in `desk.sqlite` since opens a new round, as a difference does.
+        let mut changed = false;
+        for (slot, vals, typist) in [(1, a, ta), (2, b, tb)] {
+            if let Some(why) =
+                super::entry_changed(tx, "entry-finish", &subject, round, slot, typist, vals)?
+            {
+                db::audit(tx, "-", "entry-changed", &subject, &why)?;
+                changed = true;
+            }
+        }
+        if changed {
+            next_round(tx, contest, station)?;
+            db::audit(
+                tx,
+                "-",
+                "difference",
+                &subject,
+                &format!(
+                    "round {round}: an entry was changed after it was finished; round {} opened",
+                    round + 1
+                ),
+            )?;
+            return Ok("differ");
+        }
         let (first, second) = (values_of(a), values_of(b));
         match form::decide(&self.election, c, st, &first, &second) {
             Decision::Sign(text) => {

@@ -383,3 +383,53 @@ fn a_scan_is_checked_kept_by_its_hash_and_named_in_the_signed_note() {
             .any(|(a, x, _)| a == "ty1" && x == "refused-csrf")
     );
 }
+
+/// The recount's amendment refused by the log (say it was sent before the decision was
+/// logged): the coordinator orders new entries, and what they sign is still the amendment the
+/// recount calls for, never a first protocol of a station the log already holds one of.
+#[test]
+fn a_recount_entered_again_after_the_log_refused_it_is_still_an_amendment() {
+    let s = serve();
+    let mut ty1 = Client::first_login(s.addr, "ty1");
+    let mut ty2 = Client::first_login(s.addr, "ty2");
+    let mut co = Client::first_login(s.addr, "co");
+    ty1.key_protocol("S0", BROKEN);
+    ty2.key_protocol("S0", BROKEN);
+    let a = co.post(
+        "/api/protocols/assembly/S0/resolve",
+        json!({"action": "keep-1", "reason": "the paper says so", "round": 1}),
+    );
+    assert_eq!(a.status, 200, "{}", a.json);
+    let (_, _, first) = s.desk.undelivered().unwrap().remove(0);
+    let entry = format!("sha256:{}", urna_model::protocol::hex(&sha256(&first)));
+    s.desk
+        .delivered("assembly", "S0", 1, b"receipt", "quarantined")
+        .unwrap();
+    let a = co.post(
+        "/api/decisions",
+        json!({"contest": "assembly", "station": "S0", "entry": entry, "decision": "recount", "reason": "votes do not add up"}),
+    );
+    assert_eq!(a.status, 200, "{}", a.json);
+    ty1.key_protocol("S0", GOOD);
+    let a = ty2.key_protocol("S0", GOOD);
+    assert_eq!(a.json["protocol"], json!("signed"), "{}", a.json);
+    s.desk
+        .refused("assembly", "S0", "forbidden: no recount ordered yet")
+        .unwrap();
+    let a = co.post(
+        "/api/protocols/assembly/S0/resolve",
+        json!({"action": "reenter", "reason": "send it again after the decision", "round": 2}),
+    );
+    assert_eq!(a.status, 200, "{}", a.json);
+    ty1.key_protocol("S0", GOOD);
+    let a = ty2.key_protocol("S0", GOOD);
+    assert_eq!(a.json["protocol"], json!("signed"), "{}", a.json);
+    let (_, _, again) = s.desk.undelivered().unwrap().remove(0);
+    let body = ProtocolBody::parse(Note::parse(&again).unwrap().text()).unwrap();
+    assert_eq!(body.revision, 2);
+    assert!(
+        matches!(body.kind, BodyKind::Amendment { supersedes, .. } if supersedes == sha256(&first)),
+        "{:?}",
+        body.kind
+    );
+}

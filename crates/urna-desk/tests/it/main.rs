@@ -7,7 +7,9 @@
 mod attacks;
 mod decisions;
 mod flow;
+mod forged;
 mod pages;
+mod reassign;
 mod security;
 mod stale;
 mod station;

@@ -344,3 +344,34 @@ fn a_corrupt_file_in_the_queue_does_not_hold_up_the_station_s_protocol() {
         "the corrupt file is left for a person to see"
     );
 }
+
+/// One board member rewrites the chair's finished entry in the station's `desk.sqlite` to
+/// the numbers the member then keys: the station's key must not sign them as "equal".
+#[test]
+fn an_entry_changed_in_the_station_database_after_it_was_finished_is_never_signed() {
+    let s = serve_station();
+    let (mut chair, mut member) = board(&s);
+    let a = chair.key_protocol("S0", GOOD);
+    assert_eq!(a.json["protocol"], json!("entering"), "{}", a.json);
+    let mut moved: Vec<(&str, &str)> = GOOD.to_vec();
+    moved[4] = ("votes:A", "310");
+    moved[5] = ("votes:B", "180");
+    {
+        let vals: std::collections::BTreeMap<&str, u64> = moved
+            .iter()
+            .map(|(k, v)| (*k, v.parse().unwrap()))
+            .collect();
+        let conn = rusqlite::Connection::open(crate::data(&s).join("station/desk.sqlite")).unwrap();
+        let n = conn
+            .execute(
+                "UPDATE entries SET vals = ?1 WHERE done = 1",
+                [serde_json::to_string(&vals).unwrap()],
+            )
+            .unwrap();
+        assert_eq!(n, 1);
+    }
+    let a = member.key_protocol("S0", &moved);
+    assert_eq!(a.status, 200, "{}", a.json);
+    assert_ne!(a.json["protocol"], json!("signed"), "{}", a.json);
+    assert!(queued(&s).is_empty(), "nothing signed");
+}

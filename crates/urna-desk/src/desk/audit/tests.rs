@@ -406,3 +406,52 @@ fn an_audit_key_that_is_not_an_authority_over_the_whole_election_is_refused_at_s
         "audit-off"
     );
 }
+
+/// A hand count's finished entry rewritten in `desk.sqlite` (the `audit_entries` table has no
+/// trigger) to the numbers an accomplice then keys: never compared as equal, never kept.
+#[test]
+fn a_count_entry_changed_in_desk_sqlite_after_it_was_finished_is_never_signed() {
+    let c = centre();
+    let station = c.sampled[0].clone();
+    let votes: Vec<u64> = (0..lists(&c.desk)).map(|i| 10 + i as u64).collect();
+    let mut moved = votes.clone();
+    moved[0] += 5;
+    assert_eq!(
+        key(&c.desk, &c.ty1, &station, &votes, 3)["protocol"],
+        json!("entering")
+    );
+    {
+        let conn = rusqlite::Connection::open(c.data.join(db::DESK_DB)).unwrap();
+        let vals: String = conn
+            .query_row("SELECT vals FROM audit_entries WHERE done = 1", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        let mut vals: std::collections::BTreeMap<String, u64> =
+            serde_json::from_str(&vals).unwrap();
+        let first = vals
+            .iter_mut()
+            .find(|(_, v)| **v == votes[0])
+            .map(|(_, v)| v)
+            .unwrap();
+        *first += 5;
+        conn.execute(
+            "UPDATE audit_entries SET vals = ?1 WHERE done = 1",
+            [serde_json::to_string(&vals).unwrap()],
+        )
+        .unwrap();
+    }
+    let second = key(&c.desk, &c.ty2, &station, &moved, 3);
+    assert_eq!(second["protocol"], json!("difference"), "{second}");
+    let refused = c
+        .desk
+        .audit_resolve(
+            &c.co,
+            (urna_sim::CONTEST_ID, &station),
+            1,
+            "keep-1",
+            "the paper says so",
+        )
+        .unwrap_err();
+    assert_eq!(refused.code, "entry-changed", "{refused:?}");
+}
