@@ -706,15 +706,27 @@ fn audit_trail(dir: &Path) -> Answer {
         } else {
             None
         };
-        Ok((objects, rows))
+        // The hash chain, where the trail has one (a desk opened since trails were chained):
+        // triggers stop an `UPDATE`, not someone who drops them and puts them back.
+        let chain = if rows.is_some() && conn.prepare("SELECT chain FROM audit LIMIT 0").is_ok() {
+            Some(urna_desk::db::check_audit_chain(&conn).map_err(|e| e.to_string()))
+        } else {
+            None
+        };
+        Ok((objects, rows, chain))
     });
     match result {
         Err(err) => (Outcome::Fail, format!("{}: {err}", path.display())),
-        Ok((_, None)) => (
+        Ok((_, None, _)) => (
             Outcome::Fail,
             format!("{}: no audit table", urna_desk::db::DESK_DB),
         ),
-        Ok((objects, Some(rows))) => {
+        Ok((_, Some(_), Some(Err(err)))) => (
+            Outcome::Fail,
+            format!("{}: reading its audit trail: {err}", path.display()),
+        ),
+        Ok((_, Some(_), Some(Ok(Err(broken))))) => (Outcome::Fail, broken.to_string()),
+        Ok((objects, Some(rows), chain)) => {
             let missing: Vec<&str> = ["audit_no_update", "audit_no_delete"]
                 .into_iter()
                 .filter(|t| !objects.contains(*t))
@@ -723,9 +735,14 @@ fn audit_trail(dir: &Path) -> Answer {
                 (
                     Outcome::Pass,
                     format!(
-                        "{}: audit trail of {}; updates and deletes refused by the triggers audit_no_update and audit_no_delete",
+                        "{}: audit trail of {}; updates and deletes refused by the triggers audit_no_update and audit_no_delete; {}",
                         urna_desk::db::DESK_DB,
-                        count(usize::try_from(rows).unwrap_or(0), "action")
+                        count(usize::try_from(rows).unwrap_or(0), "action"),
+                        if chain.is_some() {
+                            "its hash chain holds from the first chained line to the last line numbered"
+                        } else {
+                            "no hash chain (written before trails were chained; the desk adds one when it next starts)"
+                        }
                     ),
                 )
             } else {

@@ -331,7 +331,38 @@ fn the_desk_audit_trail_is_found_with_its_append_only_triggers() {
     let x = finding(&inputs, CheckId::AuditTrail);
     assert_eq!(x.outcome, Outcome::Pass, "{}", x.evidence);
     assert!(
-        x.evidence.contains("audit trail of 1 action;"),
+        x.evidence.contains("audit trail of 1 action;") && x.evidence.contains("no hash chain"),
+        "{}",
+        x.evidence
+    );
+}
+
+#[test]
+fn a_desk_audit_trail_edited_behind_its_triggers_fails_the_check() {
+    let f = fixture();
+    let mut inputs = Inputs::new(&f.data);
+    let centre = f.root.join("centre");
+    std::fs::create_dir(&centre).unwrap();
+    inputs.desk = Some(centre.clone());
+    let conn = urna_desk::db::open(&centre).unwrap();
+    for (actor, action) in [("ty1", "login"), ("ty1", "entered"), ("co1", "signed")] {
+        urna_desk::db::audit(&conn, actor, action, "AL-001", "").unwrap();
+    }
+    let x = finding(&inputs, CheckId::AuditTrail);
+    assert_eq!(x.outcome, Outcome::Pass, "{}", x.evidence);
+    assert!(x.evidence.contains("hash chain holds"), "{}", x.evidence);
+    // The triggers dropped, a line rewritten to name another typist, the triggers put back:
+    // they are all there, and the chain shows the edit.
+    conn.execute_batch(
+        "DROP TRIGGER audit_no_update; \
+         UPDATE audit SET actor = 'ty2' WHERE action = 'entered'; \
+         CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit BEGIN SELECT RAISE(ABORT, 'x'); END;",
+    )
+    .unwrap();
+    let x = finding(&inputs, CheckId::AuditTrail);
+    assert_eq!(x.outcome, Outcome::Fail, "{}", x.evidence);
+    assert!(
+        x.evidence.contains("line 2 (entered by ty2)"),
         "{}",
         x.evidence
     );
