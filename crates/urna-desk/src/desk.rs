@@ -1666,11 +1666,11 @@ impl Desk {
             .clone();
         let (c, st) = self.station_in_centre(s, contest, station)?;
         let reason = reason.trim();
-        if reason.is_empty() || reason.len() > 1000 {
+        if reason.is_empty() || reason.len() > 1000 || reason.chars().any(char::is_control) {
             return Err(Refusal::new(
                 400,
                 "bad-field",
-                "field `reason`: say why, in 1 to 1000 bytes",
+                "field `reason`: say why, in one line of 1 to 1000 bytes (no control characters)",
             ));
         }
         let subject = format!("{contest}/{station}");

@@ -338,6 +338,16 @@ fn a_station_id_with_a_slash_can_be_resolved() {
     assert_eq!(a.status, 200, "{}", a.json);
     assert_eq!(a.json["station"], json!("MA/3"));
     assert_eq!(a.json["state"], json!("difference"));
+    // A reason that would print an escape sequence or a second line in the trail and on the
+    // coordinators' screens is refused, as a decision's is.
+    for reason in ["the paper\u{1b}[2J shows entry 1", "line one\nline two"] {
+        let a = co.post(
+            "/api/protocols/assembly/MA%2F3/resolve",
+            json!({"action": "keep-1", "reason": reason, "round": 1}),
+        );
+        assert_eq!(a.status, 400, "{}", a.json);
+        assert!(a.json.to_string().contains("field `reason`"), "{}", a.json);
+    }
     let a = co.post(
         "/api/protocols/assembly/MA%2F3/resolve",
         json!({"action": "keep-1", "reason": "the paper shows entry 1", "round": 1}),
