@@ -303,6 +303,21 @@ fn apply_line(tx: &Connection, w: &LineWrite) -> Result<BTreeMap<String, u64>, R
     Ok(vals)
 }
 
+/// A coordinator's reason (a decision, a difference resolved, audit counts resolved), trimmed:
+/// one line of 1 to 1000 bytes without control characters, since it goes into the trail and
+/// onto every coordinator's screen.
+fn one_line_reason(reason: &str) -> Result<&str, Refusal> {
+    let reason = reason.trim();
+    if reason.is_empty() || reason.len() > 1000 || reason.chars().any(char::is_control) {
+        return Err(Refusal::new(
+            400,
+            "bad-field",
+            "field `reason`: say why, in one line of 1 to 1000 bytes (no control characters)",
+        ));
+    }
+    Ok(reason)
+}
+
 fn random_hex() -> String {
     let mut b = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut b);
@@ -1665,14 +1680,7 @@ impl Desk {
             .require(s, &[Role::Coordinator], "resolve differences")?
             .clone();
         let (c, st) = self.station_in_centre(s, contest, station)?;
-        let reason = reason.trim();
-        if reason.is_empty() || reason.len() > 1000 || reason.chars().any(char::is_control) {
-            return Err(Refusal::new(
-                400,
-                "bad-field",
-                "field `reason`: say why, in one line of 1 to 1000 bytes (no control characters)",
-            ));
-        }
+        let reason = one_line_reason(reason)?;
         let subject = format!("{contest}/{station}");
         let mut conn = self.db();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;

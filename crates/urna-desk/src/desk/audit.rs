@@ -982,14 +982,7 @@ impl Desk {
             .require(s, &[Role::Coordinator], "resolve audit counts")?
             .clone();
         let (c, _, _) = self.sampled_station(s, contest, station)?;
-        let reason = reason.trim();
-        if reason.is_empty() || reason.len() > 1000 || reason.chars().any(char::is_control) {
-            return Err(Refusal::new(
-                400,
-                "bad-field",
-                "field `reason`: say why, in one line of 1 to 1000 bytes (no control characters)",
-            ));
-        }
+        let reason = super::one_line_reason(reason)?;
         let subject = format!("audit:{contest}/{station}");
         let mut conn = self.db();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;

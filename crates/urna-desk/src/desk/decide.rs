@@ -123,14 +123,7 @@ impl Desk {
                 format!("field `decision`: {decision:?} is not accept, recount or annul"),
             )
         })?;
-        let reason = reason.trim();
-        if reason.is_empty() || reason.len() > 1000 || reason.chars().any(char::is_control) {
-            return Err(Refusal::new(
-                400,
-                "bad-field",
-                "field `reason`: say why, in one line of 1 to 1000 bytes",
-            ));
-        }
+        let reason = super::one_line_reason(reason)?;
         let subject = format!("{contest}/{station}");
         let mut conn = self.db();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
