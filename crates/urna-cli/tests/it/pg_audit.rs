@@ -149,28 +149,26 @@ fn a_whole_audit_through_a_pg_node_answers_and_publishes_as_through_a_sqlite_nod
     // to the PostgreSQL node; the copy draws the same note, byte for byte, which the SQLite
     // node takes at the same index.
     let node_url = format!("http://{node_addr}");
-    let (code, text) = urna_output(&[
-        "audit",
-        "sample",
+    let from_db = [
         "--store",
         &url,
         "--definition",
         p(&definition),
         "--key",
         p(&authority),
-        "--to",
-        &node_url,
-        "--log-key",
-        &vkey,
-    ]);
+    ];
+    let to_node = ["--to", &node_url, "--log-key", &vkey];
+    let stored = |index: u64| {
+        urna_pg::PgReader::connect(&url)
+            .unwrap()
+            .note(index)
+            .unwrap()
+    };
+    let (code, text) = urna_output(&[&["audit", "sample"][..], &from_db, &to_node].concat());
     assert_eq!(code, Some(0), "{text}");
     let stations = logged_sample(&text);
     assert!(!stations.is_empty(), "{text}");
-    let sample = urna_pg::PgReader::connect(&url)
-        .unwrap()
-        .note(next)
-        .unwrap()
-        .expect("the sample is stored");
+    let sample = stored(next).expect("the sample is stored");
     let (code, copy_text) = urna_output(&[&["audit", "sample"][..], &local].concat());
     assert_eq!(code, Some(0), "{copy_text}");
     assert_eq!(logged_sample(&copy_text), stations);
@@ -185,43 +183,17 @@ fn a_whole_audit_through_a_pg_node_answers_and_publishes_as_through_a_sqlite_nod
     step("count", &["--counts", p(&counts)], &mut next);
     // The verdict computed from the database itself too, and sent to the PostgreSQL node; the
     // SQLite node then takes the same note at the same index.
-    let (code, text) = urna_output(&[
-        "audit",
-        "verdict",
-        "--store",
-        &url,
-        "--definition",
-        p(&definition),
-        "--key",
-        p(&authority),
-    ]);
+    let (code, text) = urna_output(&[&["audit", "verdict"][..], &from_db].concat());
     assert_eq!(
         code,
         Some(2),
         "a step from --store needs a node to go to: {text}"
     );
     assert!(text.contains("--to"), "{text}");
-    let (code, text) = urna_output(&[
-        "audit",
-        "verdict",
-        "--store",
-        &url,
-        "--definition",
-        p(&definition),
-        "--key",
-        p(&authority),
-        "--to",
-        &node_url,
-        "--log-key",
-        &vkey,
-    ]);
+    let (code, text) = urna_output(&[&["audit", "verdict"][..], &from_db, &to_node].concat());
     assert_eq!(code, Some(0), "{text}");
     assert!(text.contains("verdict: risk limit met"), "{text}");
-    let verdict = urna_pg::PgReader::connect(&url)
-        .unwrap()
-        .note(next)
-        .unwrap()
-        .expect("the verdict is stored");
+    let verdict = stored(next).expect("the verdict is stored");
     let r = post_note(&lite.addr, &verdict);
     assert_eq!(r.status, 201, "{:?}", answer(&r));
     assert_eq!(r.json()["index"], next);
