@@ -121,11 +121,12 @@ pub(crate) fn read(name: &str, input: impl std::io::Read) -> Result<Rows, String
             (c_district, &d_id, &district),
             (c_muni, &m_id, &field(c_muni).to_owned()),
         ] {
-            if place.chars().any(char::is_control) {
+            // The rule of every name in a definition (`urna init` checks it too).
+            if place.chars().any(urna_model::definition::is_hidden_control) {
                 return Err(refuse(
                     c,
                     format!(
-                        "{place:?} holds a control character; a place name is one line of text"
+                        "{place:?} holds a control character or a bidirectional override; a place name is one line of text"
                     ),
                 ));
             }
