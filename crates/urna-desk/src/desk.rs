@@ -303,6 +303,16 @@ fn apply_line(tx: &Connection, w: &LineWrite) -> Result<BTreeMap<String, u64>, R
     Ok(vals)
 }
 
+/// The refusal of a keep whose entry changed after it was finished (`why`, from
+/// [`entry_changed`]): nothing is signed.
+fn entry_changed_refusal(why: &str) -> Refusal {
+    Refusal::new(
+        409,
+        "entry-changed",
+        format!("field `action`: {why}; nothing was signed: order new entries (reenter)"),
+    )
+}
+
 /// A coordinator's reason (a decision, a difference resolved, audit counts resolved), trimmed:
 /// one line of 1 to 1000 bytes without control characters, since it goes into the trail and
 /// onto every coordinator's screen.
@@ -1730,13 +1740,7 @@ impl Desk {
                 {
                     drop(tx);
                     db::audit(&conn, &u.name, "entry-changed", &subject, &why)?;
-                    return Err(Refusal::new(
-                        409,
-                        "entry-changed",
-                        format!(
-                            "field `action`: {why}; nothing was signed: order new entries (reenter)"
-                        ),
-                    ));
+                    return Err(entry_changed_refusal(&why));
                 }
                 let body = form::body(&self.election, c, st, &values_of(&vals))
                     .map_err(|e| Refusal::new(409, "incomplete", e.to_string()))?;

@@ -1018,13 +1018,7 @@ impl Desk {
                 {
                     drop(tx);
                     db::audit(&conn, &u.name, "audit-entry-changed", &subject, &why)?;
-                    return Err(Refusal::new(
-                        409,
-                        "entry-changed",
-                        format!(
-                            "field `action`: {why}; nothing was signed: order new entries (reenter)"
-                        ),
-                    ));
+                    return Err(super::entry_changed_refusal(&why));
                 }
                 let step = count_step(&self.election, c, station, &values_of(&vals))
                     .map_err(|m| Refusal::new(409, "incomplete", m))?;
