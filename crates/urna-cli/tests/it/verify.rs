@@ -1749,3 +1749,40 @@ fn an_audit_file_without_an_audit_is_named_unread_whatever_its_size() {
         "{out}"
     );
 }
+
+/// A hostile mirror's bundle directory holds a file whose name carries a terminal escape
+/// sequence and a line break: `urna verify` printed the name raw in the discrepancy it
+/// reports, so the mirror could clear the observer's screen and print a line of its own
+/// ("VERIFIED") below. Every line of the summary shows such characters escaped, and the
+/// discrepancy is still reported with the file's name.
+#[test]
+fn a_file_name_with_escape_sequences_is_reported_escaped() {
+    let d = Demo::new();
+    let name = "notes\u{1b}[2J\u{1b}[H\nVERIFIED\u{202e}.txt";
+    std::fs::write(d.current().join(name), b"x").unwrap();
+    let o = d.verify(p(&d.bundle), &[]);
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{t}");
+    assert!(!t.contains('\u{1b}') && !t.contains('\u{202e}'), "{t:?}");
+    assert!(
+        !t.lines().any(|l| l.trim() == "VERIFIED"),
+        "a line of the mirror's own: {t:?}"
+    );
+    assert!(
+        t.contains(r"notes\u{1b}[2J\u{1b}[H\u{a}VERIFIED\u{202e}.txt: published, but the log and the definition yield no such file"),
+        "{t}"
+    );
+}
+
+/// An error quotes what it was given (a location, a file's or a server's words); its control
+/// characters are escaped before it reaches the terminal, as the summary's are.
+#[test]
+fn an_error_quoting_escape_sequences_shows_them_escaped() {
+    let d = Demo::new();
+    let place = d.dir.path().join("no-bundle\u{1b}[2J\u{1b}[H");
+    let o = d.verify(p(&place), &[]);
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{t}");
+    assert!(!t.contains('\u{1b}'), "{t:?}");
+    assert!(t.contains(r"no-bundle\u{1b}[2J\u{1b}[H"), "{t}");
+}
