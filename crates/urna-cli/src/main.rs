@@ -449,15 +449,15 @@ fn main() -> ExitCode {
             if e.downcast_ref::<StdoutClosed>().is_some() {
                 return ExitCode::SUCCESS;
             }
-            eprintln!("urna: error: {}", chain_text(&e));
+            eprintln!(
+                "urna: error: {}",
+                urna_model::definition::escape_controls(&chain_text(&e))
+            );
             ExitCode::from(2)
         }
     }
 }
 
-/// An error and its causes joined by ": ", each said once. Many errors print their source in
-/// their own message and also return it as their source (`{path}: {source}`); a cause whose
-/// text an outer message already holds is skipped.
 /// A share of stations from 0 to 1, per ten thousand.
 fn share(s: &str) -> Result<u32, String> {
     let x: f64 = s
@@ -471,6 +471,10 @@ fn share(s: &str) -> Result<u32, String> {
     Ok(per_10k)
 }
 
+/// An error and its causes joined by ": ", each said once. Many errors print their source in
+/// their own message and also return it as their source (`{path}: {source}`); a cause whose
+/// text an outer message already holds is skipped. The message may quote what a file or a server
+/// sent, so `main` escapes its control characters before it reaches the terminal.
 fn chain_text(e: &anyhow::Error) -> String {
     let mut text = String::new();
     for cause in e.chain() {

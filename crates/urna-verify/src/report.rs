@@ -43,6 +43,8 @@
 
 use std::fmt::Write as _;
 
+use urna_model::definition::is_hidden_control;
+
 use serde::Serialize;
 
 /// The `format` of a JSON report.
@@ -430,6 +432,28 @@ impl Discrepancy {
     }
 }
 
+/// Appends one line of the summary to `$s`, every control character and bidirectional
+/// override in it escaped (`\u{1b}`), line breaks too: the summary quotes what a bundle holds
+/// (file names, a checkpoint's origin, a mirror's answers), and a raw escape sequence or line
+/// break in it would reach the observer's terminal, which a mirror could then clear or write a
+/// line of its own on.
+macro_rules! shown {
+    ($s:expr, $($fmt:tt)*) => {
+        push_shown(&mut $s, &format!($($fmt)*))
+    };
+}
+
+fn push_shown(s: &mut String, line: &str) {
+    for c in line.chars() {
+        if is_hidden_control(c) {
+            let _ = write!(s, "{}", c.escape_unicode());
+        } else {
+            s.push(c);
+        }
+    }
+    s.push('\n');
+}
+
 impl Report {
     /// The JSON report, pretty-printed, with a final newline.
     pub fn to_json(&self) -> Vec<u8> {
@@ -443,9 +467,9 @@ impl Report {
     /// [`SUMMARY_DISCREPANCIES`]), then the verdict.
     pub fn summary(&self) -> String {
         let mut s = String::new();
-        let _ = writeln!(s, "urna verify: {}", self.source);
+        shown!(s, "urna verify: {}", self.source);
         if let Some(cp) = &self.checkpoint {
-            let _ = writeln!(
+            shown!(
                 s,
                 "  checkpoint   {} size {} root {} ({})",
                 cp.origin,
@@ -466,13 +490,13 @@ impl Report {
                 .join(", ")
         };
         if w.trusted == 0 {
-            let _ = writeln!(
+            shown!(
                 s,
                 "  witnesses    none pinned by you (no --witness or --trust): the witness quorum was not checked"
             );
         } else {
             let cosigned = at(&w.cosigned);
-            let _ = writeln!(
+            shown!(
                 s,
                 "  witnesses    {} of {} required cosigned{}",
                 w.cosigned.len(),
@@ -486,7 +510,7 @@ impl Report {
         }
         if !w.unpinned.is_empty() {
             let n = w.unpinned.len();
-            let _ = writeln!(
+            shown!(
                 s,
                 "               {}cosigned by {n} witness{} named by the bundle itself, not pinned by you: {} (checked against the keys in v1/keys.json, which the bundle's publisher writes: no independent assurance)",
                 if w.trusted == 0 { "" } else { "also " },
@@ -495,7 +519,7 @@ impl Report {
             );
         }
         for u in &w.unknown {
-            let _ = writeln!(
+            shown!(
                 s,
                 "               ignored: a line from `{}` (key id {}), not a trusted witness{}",
                 u.name,
@@ -508,37 +532,46 @@ impl Report {
             );
         }
         let c = &self.counts;
-        let _ = writeln!(
+        shown!(
             s,
             "  log          {} entries: {} tiles, {} bytes; {} entries' signatures checked and replayed ({} protocols, {} amendments)",
-            c.entries, c.tiles, c.bytes, c.entries_verified, c.protocols, c.amendments
+            c.entries,
+            c.tiles,
+            c.bytes,
+            c.entries_verified,
+            c.protocols,
+            c.amendments
         );
         if c.decisions > 0 {
-            let _ = writeln!(
+            shown!(
                 s,
                 "               {} decisions of the commission replayed: each signed by an authority over its station, on the station's current entry",
                 c.decisions
             );
         }
         if c.revocations > 0 {
-            let _ = writeln!(
+            shown!(
                 s,
                 "               {} station key revocations replayed: each signed by an authority over its station; later notes judged by the keys they left",
                 c.revocations
             );
         }
-        let _ = writeln!(
+        shown!(
             s,
             "  stations     {} in the definition; {} reporting: {} counted, {} quarantined",
-            c.stations, c.stations_reporting, c.stations_counted, c.stations_quarantined
+            c.stations,
+            c.stations_reporting,
+            c.stations_counted,
+            c.stations_quarantined
         );
-        let _ = writeln!(
+        shown!(
             s,
             "  files        {} derived files recomputed, {} identical byte for byte",
-            c.files_compared, c.files_identical
+            c.files_compared,
+            c.files_identical
         );
         if c.scans > 0 {
-            let _ = writeln!(
+            shown!(
                 s,
                 "               {} scans of paper protocols named by signed notes, fetched and hashed",
                 c.scans
@@ -546,20 +579,20 @@ impl Report {
         }
         match c.files_listed {
             Some(n) => {
-                let _ = writeln!(
+                shown!(
                     s,
                     "               {n} files in the bundle, each accounted for by the log, the definition or the publisher's fixed set, or reported"
                 );
             }
             None => {
-                let _ = writeln!(
+                shown!(
                     s,
                     "               the bundle's files were not listed (a web server cannot list them, or the derived files were not compared): files beyond those named were not looked for"
                 );
             }
         }
         if let Some(d) = &self.cdf {
-            let _ = writeln!(
+            shown!(
                 s,
                 "  cdf          GeneratedDate {} is the time of {}'s cosignature{}",
                 d.generated,
@@ -572,7 +605,7 @@ impl Report {
             );
         }
         if let Some(since) = &self.since {
-            let _ = writeln!(
+            shown!(
                 s,
                 "  since        earlier checkpoint of size {}: {}",
                 since.old_size,
@@ -586,7 +619,7 @@ impl Report {
         for t in &self.totals {
             let total: u64 = t.votes.iter().map(|(_, v)| v).sum();
             let lists: Vec<String> = t.votes.iter().map(|(l, v)| format!("{l} {v}")).collect();
-            let _ = writeln!(
+            shown!(
                 s,
                 "  totals       {}: {} of {} stations counted, {} votes: {}{}",
                 t.contest,
@@ -609,7 +642,7 @@ impl Report {
                 }) => {
                     let seats: Vec<String> =
                         lists.iter().map(|(l, n)| format!("{l} {n}")).collect();
-                    let _ = writeln!(
+                    shown!(
                         s,
                         "  seats        {} ({rules}): {}",
                         t.contest,
@@ -621,7 +654,7 @@ impl Report {
                     error: Some(e),
                     ..
                 }) => {
-                    let _ = writeln!(
+                    shown!(
                         s,
                         "  seats        {} ({rules}): not allocated: {e}",
                         t.contest
@@ -630,7 +663,7 @@ impl Report {
                 None => {}
             }
         }
-        let _ = writeln!(
+        shown!(
             s,
             "  time         {:.1} s (log {:.1} s, derived files {:.1} s)",
             ms(self.timings.total_ms),
@@ -638,21 +671,21 @@ impl Report {
             ms(self.timings.files_ms)
         );
         if self.verified {
-            let _ = writeln!(s, "{}", self.verdict());
+            shown!(s, "{}", self.verdict());
         } else {
             let n = self.discrepancies.len();
-            let _ = writeln!(s, "{n} discrepanc{}:", if n == 1 { "y" } else { "ies" });
+            shown!(s, "{n} discrepanc{}:", if n == 1 { "y" } else { "ies" });
             for d in self.discrepancies.iter().take(SUMMARY_DISCREPANCIES) {
-                let _ = writeln!(s, "  - [{}] {}", d.kind.as_str(), d.message);
+                shown!(s, "  - [{}] {}", d.kind.as_str(), d.message);
             }
             if n > SUMMARY_DISCREPANCIES {
-                let _ = writeln!(
+                shown!(
                     s,
                     "  … and {} more (--json FILE lists every one)",
                     n - SUMMARY_DISCREPANCIES
                 );
             }
-            let _ = writeln!(s, "NOT VERIFIED");
+            shown!(s, "NOT VERIFIED");
         }
         s
     }
