@@ -404,3 +404,61 @@ fn a_house_fixed_by_a_rule_set_without_districts_must_match_the_votes() {
     .unwrap();
     assert_eq!(allocate(&rules, &input).unwrap().house_seats.0, 5);
 }
+
+/// A store initialised before `urna init` refused it may hold a unit below the country with
+/// stations that is no district of the contest's rule set (a thirteenth Albanian district):
+/// the seats published for it left that unit's votes out of every seat and of the national
+/// threshold's base without a word. The seats of such a contest are not allocated, and the
+/// reason names the unit and its stations, whoever asks (the publisher, `urna seats --data`,
+/// the verifier).
+#[test]
+fn seats_are_not_allocated_when_a_unit_with_stations_is_no_district() {
+    use urna_model::definition::{ContestIdx, Election};
+    use urna_sim::{SimConfig, Simulation};
+    let sim = Simulation::new(SimConfig {
+        stations: 60,
+        districts: 12,
+        ..SimConfig::default()
+    });
+    let toml = sim.definition_toml().replacen(
+        "[[units]]\nid = \"D01\"\n",
+        "[[units]]\nid = \"D13\"\nname = \"Elsewhere\"\nparent = \"SIM\"\n\n\
+         [[units]]\nid = \"D13-M001\"\nname = \"Elsewhere 1\"\nparent = \"D13\"\n\n\
+         [[units]]\nid = \"D01\"\n",
+        1,
+    );
+    assert!(toml.contains("D13-M001"), "the sim's units changed shape");
+    let mut csv = format!("{}\n", urna_sim::STATIONS_HEADER);
+    let mut replay_notes = Vec::new();
+    for i in 0..60 {
+        let s = sim.station(i);
+        csv.push_str(&sim.station_row(&s));
+        csv.push('\n');
+        replay_notes.push(sim.protocol_note(&s));
+    }
+    let csv = csv
+        .replacen("PS-0000001,D01-M001", "PS-0000001,D13-M001", 1)
+        .replacen("PS-0000002,D01-M001", "PS-0000002,D13-M001", 1);
+    assert!(csv.contains("D13-M001"), "the sim's stations changed shape");
+    let e = Election::from_texts("election.toml", &toml, "stations.csv", &csv).unwrap();
+    assert!(urna_tally::seats::check_definition(&e).is_err());
+    let genesis = urna_model::note::NoteSigner::from_seed(&e.log_origin(), &[9; 32])
+        .unwrap()
+        .sign_text(
+            &urna_model::genesis::Genesis::of(&e, toml.as_bytes(), csv.as_bytes())
+                .unwrap()
+                .to_text(),
+        )
+        .to_bytes();
+    let mut r = urna_tally::public::Replay::new(&e).unwrap();
+    r.apply(&e, 0, &genesis).unwrap();
+    for n in &replay_notes {
+        r.apply_verified(&e, r.applied(), n).unwrap();
+    }
+    let seats = urna_tally::seats::contest_seats(&e, r.tally(ContestIdx(0)));
+    let Some(Err(err)) = seats else {
+        panic!("seats were allocated with D13's votes counting for none");
+    };
+    let msg = err.to_string();
+    assert!(msg.contains("`D13`") && msg.contains("2 station"), "{msg}");
+}
