@@ -453,8 +453,57 @@ impl VoteInput {
             })?;
             add(&d.id, unit)?;
         }
+        every_unit_is_a_district(e, rules)?;
         Ok(input)
     }
+}
+
+/// Under a rule set that lists its districts, every unit one level below the country that
+/// holds stations must be one of them: the votes of any other would count for no seat and
+/// not in a national threshold's base. [`VoteInput::from_tally`] checks it, so neither `urna init`
+/// ([`super::check_definition`]) nor the seats of a store initialised before init checked it
+/// leave such a unit's votes out without a word.
+fn every_unit_is_a_district(e: &Election, rules: &RuleSet) -> Result<(), SeatError> {
+    if rules.districts.is_empty() {
+        return Ok(());
+    }
+    let matched: Vec<usize> = rules
+        .districts
+        .iter()
+        .filter_map(|d| district_unit(e, d))
+        .collect();
+    let mut stations = vec![0usize; e.units.len()];
+    for s in &e.stations {
+        if let Some(top) = e
+            .ancestry(s.unit)
+            .find(|u| e.units[u.0 as usize].depth == 1)
+        {
+            stations[top.0 as usize] += 1;
+        }
+    }
+    for (i, u) in e.units.iter().enumerate() {
+        if u.depth == 1 && stations[i] > 0 && !matched.contains(&i) {
+            return Err(SeatError::District {
+                district: DistrictId::new(u.id.clone()),
+                problem: format!(
+                    "unit `{}` ({}) holds {} station(s) but is no district of rule set `{}` \
+                     (matched by id or name; its districts: {}): its votes would count for no \
+                     seat",
+                    u.id,
+                    u.name,
+                    stations[i],
+                    rules.id,
+                    rules
+                        .districts
+                        .iter()
+                        .map(|d| d.id.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// The unit one level below the country that a rule set's district is: the first with its
