@@ -147,7 +147,7 @@ fn a_place_name_in_the_csv_is_a_name_not_toml() {
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(
         err.contains("column \"Municipality\"")
-            && err.contains("holds a control character; a place name is one line of text"),
+            && err.contains("holds a control character or a bidirectional override; a place name is one line of text"),
         "{err}"
     );
     assert!(!data.exists(), "a refused import wrote {}", data.display());
