@@ -1493,21 +1493,16 @@ impl Desk {
                 (b.as_str(), tb.as_str()),
             )?;
         } else if let [(a, ta, true), (b, tb, true)] = entries.as_slice() {
-            let changed = [(1, a, ta), (2, b, tb)]
-                .into_iter()
-                .map(|(slot, vals, typist)| {
-                    entry_changed(&tx, "entry-finish", &subject, round, slot, typist, vals)
-                })
-                .collect::<Result<Vec<_>, _>>()?
-                .into_iter()
-                .flatten()
-                .collect::<Vec<_>>();
+            let changed = changed_entries(
+                &tx,
+                ("entry-finish", "entry-changed"),
+                &subject,
+                round,
+                [(a.as_str(), ta.as_str()), (b.as_str(), tb.as_str())],
+            )?;
             let decision = if changed.is_empty() {
                 form::decide(&self.election, c, st, &values_of(a), &values_of(b))
             } else {
-                for why in &changed {
-                    db::audit(&tx, "-", "entry-changed", &subject, why)?;
-                }
                 Decision::Differ
             };
             match decision {
@@ -1978,6 +1973,26 @@ pub(super) fn entry_changed(
     Ok(Some(format!(
         "entry {slot} of {subject} (round {round}, by {typist}) has no finish line in the audit trail"
     )))
+}
+
+/// [`entry_changed`] for both finished entries of `round` (`(vals, typist)` of entries 1 and
+/// 2), each one changed since its finish line audited as `changed` (`entry-changed`, or
+/// `audit-entry-changed` for a hand count); returns why, empty if both are as finished.
+pub(super) fn changed_entries(
+    tx: &Connection,
+    (finish, changed): (&str, &str),
+    subject: &str,
+    round: i64,
+    entries: [(&str, &str); 2],
+) -> Result<Vec<String>, Refusal> {
+    let mut whys = Vec::new();
+    for (slot, (vals, typist)) in (1..).zip(entries) {
+        if let Some(why) = entry_changed(tx, finish, subject, round, slot, typist, vals)? {
+            db::audit(tx, "-", changed, subject, &why)?;
+            whys.push(why);
+        }
+    }
+    Ok(whys)
 }
 
 /// A coordinator's decision made on round `seen` of `subject`, which is at round `now`.

@@ -814,16 +814,13 @@ impl Desk {
         };
         let mut state = "entering";
         if let [(a, ta, true), (b, tb, true)] = entries.as_slice() {
-            let mut changed = Vec::new();
-            for (slot, vals, typist) in [(1, a, ta), (2, b, tb)] {
-                let finish = "audit-entry-finish";
-                if let Some(why) =
-                    super::entry_changed(&tx, finish, &subject, round, slot, typist, vals)?
-                {
-                    db::audit(&tx, "-", "audit-entry-changed", &subject, &why)?;
-                    changed.push(why);
-                }
-            }
+            let changed = super::changed_entries(
+                &tx,
+                ("audit-entry-finish", "audit-entry-changed"),
+                &subject,
+                round,
+                [(a.as_str(), ta.as_str()), (b.as_str(), tb.as_str())],
+            )?;
             let first = count_step(e, c, &station, &values_of(a));
             let second = count_step(e, c, &station, &values_of(b));
             match (first, second) {

@@ -438,16 +438,14 @@ impl Desk {
         let subject = format!("{contest}/{station}");
         // Only entries as they were finished are compared (`entry_changed`): one rewritten
         // in `desk.sqlite` since opens a new round, as a difference does.
-        let mut changed = false;
-        for (slot, vals, typist) in [(1, a, ta), (2, b, tb)] {
-            if let Some(why) =
-                super::entry_changed(tx, "entry-finish", &subject, round, slot, typist, vals)?
-            {
-                db::audit(tx, "-", "entry-changed", &subject, &why)?;
-                changed = true;
-            }
-        }
-        if changed {
+        let changed = super::changed_entries(
+            tx,
+            ("entry-finish", "entry-changed"),
+            &subject,
+            round,
+            [(a, ta), (b, tb)],
+        )?;
+        if !changed.is_empty() {
             next_round(tx, contest, station)?;
             db::audit(
                 tx,
