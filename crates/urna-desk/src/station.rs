@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use urna_model::intake::sha256;
 use urna_model::protocol::hex;
-use urna_server::submit::SubmitClient;
+use urna_server::submit::{QueueAnswer, SubmitClient, verify_receipt};
 
 use crate::deliver::{Pass, send_one};
 pub use crate::desk::station::init;
@@ -25,6 +25,15 @@ use crate::desk::{Desk, Refusal};
 
 /// Longest pause between two delivery passes while the server cannot be reached.
 pub const MAX_PAUSE: Duration = Duration::from_secs(60);
+
+/// Set to a file path, delivery creates that file once the log's receipt is recorded in
+/// `desk.sqlite` and then waits, the note still in the queue, for the process to be killed:
+/// the crash point between the two writes of a delivery, for the end-to-end test that kills
+/// the real process there. Unset, it costs one look-up per delivered note.
+pub const HOLD_AFTER_DELIVERED_ENV: &str = "URNA_TEST_STATION_HOLD_AFTER_DELIVERED";
+
+/// A note the desk signed and has not seen delivered: `(contest, station, note)`.
+type Signed = (String, String, Vec<u8>);
 
 /// A queued note read for a pass: its hash, its bytes and the scan it names, if queued.
 struct Queued {
@@ -35,7 +44,9 @@ struct Queued {
 
 /// Sends every queued note once, in the order queued; the first one that gets no answer
 /// stops the pass (the rest would fail alike). A note the desk signed is marked delivered
-/// (or refused) in `desk.sqlite` too.
+/// (or refused) in `desk.sqlite`, with its audit-trail line, before it leaves the queue; one
+/// that left the queue without the desk (`urna submit --queue`) is marked from the receipt or
+/// reason kept there.
 ///
 /// # Errors
 /// [`Refusal`] if the desk's database or the queue fails.
@@ -48,11 +59,18 @@ pub fn deliver_queue(desk: &Desk, client: &SubmitClient) -> Result<Pass, Refusal
         code: "queue",
         message: format!("the queue: {e}"),
     };
+    let signed = desk.undelivered()?;
     // The queue is held only to read it and, after an answer, to move a note out: never while
     // a request waits on the network (a pass may retry for a minute against a server that does
     // not answer), so the board's next signature and `urna submit --queue` can take it meanwhile.
-    let pending: Vec<Queued> = {
+    let (pending, answered): (Vec<Queued>, Vec<(&Signed, QueueAnswer)>) = {
         let queue = open_queue(dir).map_err(queue_error)?;
+        // Notes the desk signed that left the queue without it: `urna submit --queue`
+        // delivered them (or a desk before this one stopped between the two).
+        let answered = signed
+            .iter()
+            .filter_map(|s| queue.answer(&sha256(&s.2)).map(|a| (s, a)))
+            .collect();
         let mut pending = Vec::new();
         for q in queue.pending().map_err(queue_error)? {
             // A file that cannot be read, or is not the note its name says (edited, or copied
@@ -70,9 +88,24 @@ pub fn deliver_queue(desk: &Desk, client: &SubmitClient) -> Result<Pass, Refusal
                 Err(e) => eprintln!("urna station: delivery: the queue: {e}"),
             }
         }
-        pending
+        (pending, answered)
     };
-    let signed = desk.undelivered()?;
+    for ((contest, station, note), answer) in answered {
+        match answer {
+            QueueAnswer::Stored(receipt) => {
+                if let Some(index) = kept_receipt(client, note, &receipt) {
+                    desk.delivered(
+                        contest,
+                        station,
+                        index,
+                        &receipt,
+                        "stored; its receipt found in the queue",
+                    )?;
+                }
+            }
+            QueueAnswer::Refused(why) => desk.refused(contest, station, &why)?,
+        }
+    }
     let mut pass = Pass::default();
     for Queued { hash, note, scan } in pending {
         let ours = signed.iter().find(|(_, _, n)| sha256(n) == hash);
@@ -93,30 +126,38 @@ pub fn deliver_queue(desk: &Desk, client: &SubmitClient) -> Result<Pass, Refusal
                     scan_waiting = true;
                     return Ok(());
                 }
-                // Moved out even if `urna submit --queue` delivered it meanwhile: `done` of a
-                // note already sent only rewrites its receipt.
-                open_queue(dir)
-                    .and_then(|queue| queue.done(&hash, &stored.receipt))
-                    .map_err(queue_error)?;
-                match ours {
-                    Some((contest, station, _)) => desk.delivered(
+                // Recorded in `desk.sqlite` (and its audit trail) before the note leaves the
+                // queue, so a desk that shows it delivered has said so in its trail: stopped in
+                // between, the note is sent again and the log answers it with the same entry.
+                if let Some((contest, station, _)) = ours {
+                    desk.delivered(
                         contest,
                         station,
                         stored.index,
                         &stored.receipt,
                         stored.status.as_str(),
-                    ),
-                    None => Ok(()),
+                    )?;
                 }
+                if let Some(marker) = std::env::var_os(HOLD_AFTER_DELIVERED_ENV) {
+                    // The test's crash point: delivery recorded, the note still queued.
+                    let _ = std::fs::write(marker, hex(&hash));
+                    loop {
+                        std::thread::sleep(Duration::from_secs(60));
+                    }
+                }
+                // Moved out even if `urna submit --queue` delivered it meanwhile: `done` of a
+                // note already sent only rewrites its receipt.
+                open_queue(dir)
+                    .and_then(|queue| queue.done(&hash, &stored.receipt))
+                    .map_err(queue_error)
             },
             |why| {
+                if let Some((contest, station, _)) = ours {
+                    desk.refused(contest, station, why)?;
+                }
                 open_queue(dir)
                     .and_then(|queue| queue.refuse(&hash, why))
-                    .map_err(queue_error)?;
-                match ours {
-                    Some((contest, station, _)) => desk.refused(contest, station, why),
-                    None => Ok(()),
-                }
+                    .map_err(queue_error)
             },
         )?;
         if scan_waiting {
@@ -128,4 +169,17 @@ pub fn deliver_queue(desk: &Desk, client: &SubmitClient) -> Result<Pass, Refusal
         }
     }
     Ok(pass)
+}
+
+/// The entry index of `receipt`, kept in the queue for `note`, if it is the log's signed
+/// receipt for exactly this note (a receipt naming another note with the same text, or not
+/// signed by the pinned log key, is not taken).
+fn kept_receipt(client: &SubmitClient, note: &[u8], receipt: &[u8]) -> Option<u64> {
+    let signed = urna_model::note::Note::parse(receipt).ok()?;
+    let index = urna_model::receipt::Receipt::parse(signed.text())
+        .ok()?
+        .index;
+    verify_receipt(client.log_key(), note, index, receipt)
+        .ok()
+        .map(|r| r.index)
 }

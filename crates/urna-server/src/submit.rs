@@ -775,6 +775,15 @@ pub struct Queue {
     _lock: File,
 }
 
+/// The log's answer to a note that left the queue ([`Queue::answer`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum QueueAnswer {
+    /// Stored: the receipt's bytes as kept (verify them before relying on them).
+    Stored(Vec<u8>),
+    /// Refused, with the log's reason.
+    Refused(String),
+}
+
 /// A note waiting in the queue.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QueuedNote {
@@ -922,6 +931,29 @@ impl Queue {
         let order = self.read_order()?;
         found.sort_by_key(|q| (order.get(&q.hash).copied().unwrap_or(usize::MAX), q.hash));
         Ok(found)
+    }
+
+    /// What became of note `hash` once it left the queue: the receipt kept beside it in
+    /// `sent/`, or the reason kept beside it in `refused/`; `None` while it waits (queued
+    /// again too), if the queue never held it, or if what was kept beside it cannot be read.
+    pub fn answer(&self, hash: &[u8; 32]) -> Option<QueueAnswer> {
+        if self.note_path(hash).is_file() {
+            return None;
+        }
+        let name = hex(hash);
+        let sent = self.dir.join(SENT_DIR).join(format!("{name}{NOTE_EXT}"));
+        let refused = self.dir.join(REFUSED_DIR).join(format!("{name}{NOTE_EXT}"));
+        if sent.is_file() {
+            fs::read(self.dir.join(RECEIPTS_DIR).join(format!("{name}.receipt")))
+                .ok()
+                .map(QueueAnswer::Stored)
+        } else if refused.is_file() {
+            fs::read_to_string(self.dir.join(REFUSED_DIR).join(format!("{name}.why")))
+                .ok()
+                .map(|why| QueueAnswer::Refused(why.trim_end().to_owned()))
+        } else {
+            None
+        }
     }
 
     /// The note `hash` was stored: writes `receipt` to `receipts/<hex>.receipt`, then moves the
@@ -1267,6 +1299,17 @@ mod tests {
             fs::read_to_string(d.join(format!("refused/{}.why", hex(&b)))).unwrap(),
             "403 bad-signature: no signature by key 0101\n"
         );
+        assert_eq!(
+            q.answer(&a),
+            Some(QueueAnswer::Stored(b"the receipt\n".to_vec()))
+        );
+        assert_eq!(
+            q.answer(&b),
+            Some(QueueAnswer::Refused(
+                "403 bad-signature: no signature by key 0101".into()
+            ))
+        );
+        assert_eq!((q.answer(&c), q.answer(&[0; 32])), (None, None));
         // Done twice is harmless; done of something never queued is an error.
         q.done(&a, b"the receipt\n").unwrap();
         let e = q.done(&[0; 32], b"r").unwrap_err();
@@ -1282,6 +1325,8 @@ mod tests {
                 .collect::<Vec<_>>(),
             [c, a]
         );
+        // Queued again, it waits: no answer yet.
+        assert_eq!(q.answer(&a), None);
     }
 
     #[test]

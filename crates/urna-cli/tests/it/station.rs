@@ -6,7 +6,7 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
+use std::process::{Command, Stdio};
 
 use serde_json::{Value, json};
 use urna_model::note::Note;
@@ -85,6 +85,13 @@ impl Election {
     }
 
     fn start(&self, data: &Path, station: &str, to: Option<(&str, &str)>) -> DeskProcess {
+        spawn_listening(
+            self.command(data, station, to),
+            "urna station: listening on http://",
+        )
+    }
+
+    fn command(&self, data: &Path, station: &str, to: Option<(&str, &str)>) -> Command {
         let mut command = urna();
         command
             .args(["station", "--data", p(data), "--definition"])
@@ -95,7 +102,7 @@ impl Election {
         if let Some((url, log_key)) = to {
             command.args(["--to", url, "--log-key", log_key]);
         }
-        spawn_listening(command, "urna station: listening on http://")
+        command
     }
 
     /// Starts station 1 with the test's crash point: once a signed note is durable in the
@@ -482,14 +489,7 @@ fn killed_between_queue_and_database(deliver_meanwhile: bool) {
         body.len()
     )
     .unwrap();
-    let t = std::time::Instant::now();
-    while !marker.is_file() {
-        assert!(
-            t.elapsed() < std::time::Duration::from_secs(60),
-            "the station never reached the crash point"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    wait_for(&marker);
     drop(st); // SIGKILL
     drop(conn);
     let queue = data.join("queue");
@@ -515,12 +515,20 @@ fn killed_between_queue_and_database(deliver_meanwhile: bool) {
         place = "delivered";
     }
 
-    // Restarted: the protocol is signed with the queued note, and the board is shown so.
-    let st = e.start(&data, "PS-0000001", None);
+    // Restarted (delivering, when there is a server): the protocol is signed with the queued
+    // note, and the board is shown so.
+    let to = server.as_ref().map(|(s, k)| (s.url.as_str(), k.as_str()));
+    let st = e.start(&data, "PS-0000001", to);
     let mut ana = login(&st.addr, "ana", CHAIR_PW);
     let mut besa = login(&st.addr, "besa", MEMBER_PW);
     let c = station_contest(&mut ana);
-    assert_eq!(c["state"], json!("signed"), "{c}");
+    // Delivered as soon as the station's first pass finds the receipt in the queue.
+    let states = if deliver_meanwhile {
+        &["signed", "delivered"][..]
+    } else {
+        &["signed"][..]
+    };
+    assert!(states.iter().any(|s| c["state"] == json!(s)), "{c}");
     assert_eq!(c["queue"], json!(place), "{c}");
     assert_eq!(c["sha256"], json!(hex_of(&first)), "{c}");
     let text = Note::parse(&first).unwrap().text().to_owned();
@@ -532,15 +540,17 @@ fn killed_between_queue_and_database(deliver_meanwhile: bool) {
         Some(json!({"contest": urna_sim::CONTEST_ID, "station": "PS-0000001"})),
     );
     assert_ne!(status, 200, "{v}");
-    // Nor is the entry whose finish was cut off: nothing new is signed over the first note.
+    // Nor is the entry whose finish was cut off: nothing new is signed over the first note
+    // (once delivered, the round is closed).
     let (status, v) = besa.call(
         "POST",
         &format!("/api/entries/{id}/finish"),
         Some(json!({})),
     );
-    assert_eq!(
-        (status, v["error"].clone()),
-        (409, json!("already-signed")),
+    assert_eq!(status, 409, "{v}");
+    assert!(
+        v["error"] == json!("already-signed")
+            || deliver_meanwhile && v["error"] == json!("not-open"),
         "{v}"
     );
     let expect_waiting = if deliver_meanwhile {
@@ -554,8 +564,86 @@ fn killed_between_queue_and_database(deliver_meanwhile: bool) {
         audit.contains("\"action\":\"recovered\"") && audit.contains(&hex_of(&first)),
         "{audit}"
     );
+    if deliver_meanwhile {
+        // The station's delivery finds the note answered in the queue and records the
+        // receipt kept there: its trail says delivered, naming the log entry, without sending
+        // the note again.
+        let t = std::time::Instant::now();
+        let audit = loop {
+            let audit = run(&["desk", "audit-export", "--data", p(&data)], 0);
+            if audit.contains("\"action\":\"delivered\"") {
+                break audit;
+            }
+            assert!(t.elapsed() < std::time::Duration::from_secs(60), "{audit}");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        };
+        assert!(
+            audit.contains("log entry 1 (stored; its receipt found in the queue)"),
+            "{audit}"
+        );
+    }
     drop(st);
     if let Some((server, _)) = server {
         assert!(server.stop().success());
     }
+}
+
+/// Waits up to a minute for the test's crash point to write `marker`.
+fn wait_for(marker: &Path) {
+    let t = std::time::Instant::now();
+    while !marker.is_file() {
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(60),
+            "the station never reached the crash point"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// `kill -9` of the real station between the two writes of a delivery: the log's receipt
+/// recorded in `desk.sqlite` with its trail line, the note not yet out of the queue. The
+/// trail says delivered before the queue does (the board is never shown a delivery its trail
+/// lacks); after the restart the note is sent again, the log answers with the same entry, the
+/// note leaves the queue, and the trail says delivered once.
+#[test]
+fn a_station_killed_between_database_and_queue_on_delivery_sends_again_and_says_so_once() {
+    let (e, server, log_key) = Election::served();
+    let data = e.station_dir("ps1");
+    let queue = data.join("queue");
+    let marker = e.dir.path().join("held");
+    let mut command = e.command(&data, "PS-0000001", Some((&server.url, &log_key)));
+    command.env(urna_desk::station::HOLD_AFTER_DELIVERED_ENV, &marker);
+    let st = spawn_listening(command, "urna station: listening on http://");
+    let mut ana = login(&st.addr, "ana", CHAIR_PW);
+    let mut besa = login(&st.addr, "besa", MEMBER_PW);
+    assert_eq!(ana.key("PS-0000001")["protocol"], json!("entering"));
+    assert_eq!(besa.key("PS-0000001")["protocol"], json!("signed"));
+    wait_for(&marker);
+    drop(st); // SIGKILL
+    let queued = waiting_notes(&queue);
+    assert_eq!(queued.len(), 1, "{queued:?}");
+    let note = std::fs::read(&queued[0]).unwrap();
+    let delivered_lines = |audit: &str| audit.matches("\"action\":\"delivered\"").count();
+    let audit = run(&["desk", "audit-export", "--data", p(&data)], 0);
+    assert_eq!(delivered_lines(&audit), 1, "{audit}");
+
+    let st = e.start(&data, "PS-0000001", Some((&server.url, &log_key)));
+    let mut ana = login(&st.addr, "ana", CHAIR_PW);
+    let v = ana.wait("the note sent again", "/api/progress", |v| {
+        v["delivered"] == json!(1)
+    });
+    assert_eq!(v["contests"][0]["queue"], json!("delivered"), "{v}");
+    assert_eq!(sent_note(&queue), note);
+    drop(st);
+    let audit = run(&["desk", "audit-export", "--data", p(&data)], 0);
+    assert_eq!(delivered_lines(&audit), 1, "{audit}");
+    assert!(server.stop().success());
+    // One entry in the log, the note's.
+    let bundle = e.dir.path().join("bundle");
+    run(&["publish", "--data", p(&e.data), "--out", p(&bundle)], 0);
+    let out = run(&["verify", p(&bundle), "--log-key", &log_key], 0);
+    assert!(
+        out.contains("1 entries' signatures checked") && out.contains("VERIFIED"),
+        "{out}"
+    );
 }
