@@ -612,6 +612,8 @@ impl HttpSource {
             .timeout_connect(Some(CONNECT_TIMEOUT))
             .timeout_global(Some(HTTP_TIMEOUT))
             .http_status_as_error(false)
+            // Redirects are followed by `HttpSource::call`, only on the bundle's own host.
+            .max_redirects(0)
             // The files are compared byte for byte with what the verifier computes: ask for
             // them as they are, never a server's compressed copy.
             .accept_encoding("identity")
@@ -702,6 +704,73 @@ fn host_of(url: &str) -> &str {
     authority.split(':').next().unwrap_or(authority)
 }
 
+/// `location` (a `Location` field's value) resolved against `url`, the request it answers
+/// (RFC 9110 §10.2.2: a URI reference): an absolute URL as it is; `//host/…` with `url`'s
+/// scheme; `/path` on `url`'s scheme and authority; anything else beside `url`'s last path
+/// segment. Dot segments are left to the server, which is on the same host by then.
+fn resolve_location(url: &str, location: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("http", url));
+    let has_scheme = location.split_once("://").is_some_and(|(s, _)| {
+        !s.is_empty()
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'))
+    });
+    if has_scheme {
+        return location.to_owned();
+    }
+    if let Some(net) = location.strip_prefix("//") {
+        return format!("{scheme}://{net}");
+    }
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or(rest);
+    if location.starts_with('/') {
+        return format!("{scheme}://{authority}{location}");
+    }
+    let path = rest[authority.len()..]
+        .split(['?', '#'])
+        .next()
+        .unwrap_or("");
+    let dir = path.rfind('/').map_or("/", |i| &path[..=i]);
+    format!("{scheme}://{authority}{dir}{location}")
+}
+
+/// Whether `next` is on `base`'s host: the same scheme, host and port, or `https://` on the
+/// same host name (an upgrade from `http://`, on its default port).
+fn same_host(base: &str, next: &str) -> bool {
+    let parts = |url: &str| -> Option<(String, String, Option<String>)> {
+        let (scheme, rest) = url.split_once("://")?;
+        let authority = rest.split(['/', '?', '#']).next().unwrap_or(rest);
+        if authority.contains('@') {
+            return None;
+        }
+        let (host, port) = match authority.strip_prefix('[') {
+            Some(v6) => {
+                let (h, after) = v6.split_once(']')?;
+                (h, after.strip_prefix(':'))
+            }
+            None => match authority.rsplit_once(':') {
+                Some((h, p)) => (h, Some(p)),
+                None => (authority, None),
+            },
+        };
+        let scheme = scheme.to_ascii_lowercase();
+        let default = if scheme == "https" { "443" } else { "80" };
+        let port = port.filter(|p| !p.is_empty() && *p != default);
+        Some((scheme, host.to_ascii_lowercase(), port.map(str::to_owned)))
+    };
+    let (Some(b), Some(n)) = (parts(base), parts(next)) else {
+        return false;
+    };
+    b.1 == n.1 && (b.0 == n.0 && b.2 == n.2 || b.0 == "http" && n.0 == "https" && n.2.is_none())
+}
+
+/// A URL a server sent, for an error message: at most 200 characters.
+fn quote_url(url: &str) -> String {
+    match url.char_indices().nth(200) {
+        Some((cut, _)) => format!("{}…", &url[..cut]),
+        None => url.to_owned(),
+    }
+}
+
 /// A name as rustls presents it (`DnsName("results.example")`), without the wrapping.
 fn bare_name(presented: &str) -> &str {
     presented
@@ -710,7 +779,61 @@ fn bare_name(presented: &str) -> &str {
         .unwrap_or(presented)
 }
 
+/// The most redirects followed for one file.
+const MAX_REDIRECTS: usize = 10;
+
 impl HttpSource {
+    /// GETs `url` (with `Accept-Encoding: gzip` if `gzip`): the answer and the URL that gave
+    /// it. A redirect is followed only on the bundle's own host (`http://` to `https://`
+    /// there too), up to [`MAX_REDIRECTS`]: a mirror that sends the verifier to another host
+    /// (a machine on the observer's network, a cloud's metadata address) would have it read
+    /// and quote in its report what only the observer can reach, so the file is not read
+    /// and the error names where the mirror pointed.
+    fn call(
+        &self,
+        url: &str,
+        gzip: bool,
+    ) -> Result<(ureq::http::Response<ureq::Body>, String), SourceError> {
+        let mut url = url.to_owned();
+        for _ in 0..=MAX_REDIRECTS {
+            let mut request = self.agent.get(&url);
+            if gzip {
+                request = request.header("Accept-Encoding", "gzip");
+            }
+            let resp = request.call().map_err(|e| SourceError::Http {
+                url: url.clone(),
+                reason: self.reason(&e),
+            })?;
+            let status = resp.status().as_u16();
+            if !matches!(status, 301 | 302 | 303 | 307 | 308) {
+                return Ok((resp, url));
+            }
+            let http = |reason: String| SourceError::Http {
+                url: url.clone(),
+                reason,
+            };
+            let Some(location) = resp.headers().get("location").and_then(|v| v.to_str().ok())
+            else {
+                return Err(http(format!(
+                    "HTTP {status} without a Location (as text) to follow"
+                )));
+            };
+            let next = resolve_location(&url, location.trim());
+            if !same_host(&self.base, &next) {
+                return Err(http(format!(
+                    "HTTP {status} to {}, another host than {}: not followed (a verifier reads the bundle only from the host it is given; to verify what that host serves, name it yourself)",
+                    quote_url(&next),
+                    host_of(&self.base)
+                )));
+            }
+            url = next;
+        }
+        Err(SourceError::Http {
+            url,
+            reason: format!("more than {MAX_REDIRECTS} redirects"),
+        })
+    }
+
     /// GETs `url`, with `Accept-Encoding: gzip` if `gzip` (else as it is), and reads the body
     /// decoded: `None` for 404 or 410 as it is, an error for another status than 200. Asked
     /// for as a browser asks, 404 or 410 is a body that cannot be read: it is asked for only
@@ -724,11 +847,7 @@ impl HttpSource {
             url: url.to_owned(),
             reason,
         };
-        let mut request = self.agent.get(url);
-        if gzip {
-            request = request.header("Accept-Encoding", "gzip");
-        }
-        let resp = request.call().map_err(|e| http(self.reason(&e)))?;
+        let (resp, _) = self.call(url, gzip)?;
         match resp.status().as_u16() {
             200 => {}
             404 | 410 if !gzip => return Ok(None),
@@ -776,14 +895,7 @@ impl HttpSource {
         path: &str,
     ) -> Result<Option<(ureq::http::Response<ureq::Body>, String)>, SourceError> {
         checked_path(path)?;
-        let url = self.url(path);
-        let resp = match self.agent.get(&url).call() {
-            Ok(resp) => resp,
-            Err(e) => {
-                let reason = self.reason(&e);
-                return Err(SourceError::Http { url, reason });
-            }
-        };
+        let (resp, url) = self.call(&self.url(path), false)?;
         match resp.status().as_u16() {
             200 => Ok(Some((resp, url))),
             404 | 410 => Ok(None),
@@ -1514,5 +1626,59 @@ mod walk_tests {
             .unwrap()
             .unwrap();
         assert_eq!(files, ["checkpoint", "tile/0/000", "v1/a.json", "x"]);
+    }
+}
+
+#[cfg(test)]
+mod redirect_tests {
+    use super::*;
+
+    #[test]
+    fn a_location_resolves_against_the_request_it_answers() {
+        let url = "https://m.example:8443/e/2025/v1/units/AL-01.json?x=1";
+        for (location, want) in [
+            ("https://cdn.example/a", "https://cdn.example/a"),
+            ("//cdn.example/a", "https://cdn.example/a"),
+            ("/b/c.json", "https://m.example:8443/b/c.json"),
+            (
+                "AL-02.json",
+                "https://m.example:8443/e/2025/v1/units/AL-02.json",
+            ),
+            ("../x", "https://m.example:8443/e/2025/v1/units/../x"),
+        ] {
+            assert_eq!(resolve_location(url, location), want, "{location}");
+        }
+        assert_eq!(
+            resolve_location("http://h:1", "index.html"),
+            "http://h:1/index.html"
+        );
+    }
+
+    #[test]
+    fn only_the_bundles_own_host_is_the_same_host() {
+        let base = "http://results.example/2025";
+        for same in [
+            "http://results.example/2025/x",
+            "http://RESULTS.example:80/y",
+            "https://results.example/2025/x",
+            "https://results.example:443/x",
+        ] {
+            assert!(same_host(base, same), "{same}");
+        }
+        for other in [
+            "http://169.254.169.254/latest/meta-data/",
+            "http://results.example:6379/",
+            "https://results.example:8443/",
+            "http://results.example.evil/",
+            "http://results.example@127.0.0.1/",
+            "file:///etc/passwd",
+            "nonsense",
+        ] {
+            assert!(!same_host(base, other), "{other}");
+        }
+        let https = "https://[::1]:8443";
+        assert!(same_host(https, "https://[::1]:8443/v1/x"));
+        assert!(!same_host(https, "http://[::1]:8443/v1/x"));
+        assert!(!same_host(https, "https://[::2]:8443/v1/x"));
     }
 }

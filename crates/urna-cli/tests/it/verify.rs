@@ -1786,3 +1786,120 @@ fn an_error_quoting_escape_sequences_shows_them_escaped() {
     assert!(!t.contains('\u{1b}'), "{t:?}");
     assert!(t.contains(r"no-bundle\u{1b}[2J\u{1b}[H"), "{t}");
 }
+
+/// A mirror that answers `README.txt` with a redirect to another host (here `localhost`, a
+/// name other than the `127.0.0.1` the verifier was given; in the field a machine on the
+/// observer's network or a cloud's metadata address), and every other file with a redirect
+/// on its own host. The redirects on its own host are followed and the bundle verifies; the
+/// one to another host is not: that host is never asked, nothing it holds reaches the report,
+/// and the verification stops naming the file and where the mirror pointed.
+#[test]
+fn a_redirect_to_another_host_is_not_followed() {
+    use std::io::{BufRead as _, BufReader, Write as _};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    let d = Demo::new();
+    let root = d.current();
+
+    // The other host: counts the requests it gets, and would answer with a secret.
+    let secret = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let secret_port = secret.local_addr().unwrap().port();
+    let asked = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&asked);
+    std::thread::spawn(move || {
+        for stream in secret.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            counter.fetch_add(1, Ordering::SeqCst);
+            let body = "TOKEN=s3cr3t-of-the-observers-network\n";
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+
+    let elsewhere = Arc::new(AtomicBool::new(false));
+    let send_elsewhere = Arc::clone(&elsewhere);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let root = root.clone();
+            let elsewhere = send_elsewhere.load(Ordering::SeqCst);
+            std::thread::spawn(move || {
+                let mut line = String::new();
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                if reader.read_line(&mut line).is_err() {
+                    return;
+                }
+                let mut header = String::new();
+                while reader.read_line(&mut header).is_ok_and(|n| n > 2) {
+                    header.clear();
+                }
+                let path = line.split(' ').nth(1).unwrap_or("/").to_owned();
+                let redirect = |to: String| {
+                    format!(
+                        "HTTP/1.1 302 Found\r\nLocation: {to}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                    )
+                };
+                let (head, body) = match path.strip_prefix("/r/") {
+                    None if elsewhere && path == "/README.txt" => (
+                        redirect(format!("http://localhost:{secret_port}/environ")),
+                        None,
+                    ),
+                    // On its own host, relative to the request.
+                    None if path == "/" => (redirect("r/".into()), None),
+                    None => (redirect(format!("/r{path}")), None),
+                    Some(rel) => {
+                        let rel = rel.replace("%2F", "/");
+                        let rel = if rel.is_empty() { "index.html" } else { &rel };
+                        match std::fs::read(root.join(rel)) {
+                            Ok(b) => (
+                                format!(
+                                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                                    b.len()
+                                ),
+                                Some(b),
+                            ),
+                            Err(_) => (
+                                "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".to_owned(),
+                                None,
+                            ),
+                        }
+                    }
+                };
+                let _ = stream.write_all(head.as_bytes());
+                if let Some(b) = body {
+                    let _ = stream.write_all(&b);
+                }
+            });
+        }
+    });
+
+    let url = format!("http://{addr}");
+    let o = d.verify(&url, &[]);
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{t}");
+    assert!(t.contains("VERIFIED"), "{t}");
+
+    elsewhere.store(true, Ordering::SeqCst);
+    let json = d.dir.path().join("report.json");
+    let o = d.verify(&url, &["--json", p(&json)]);
+    let t = text(&o);
+    let report = std::fs::read_to_string(&json).unwrap_or_default();
+    assert_eq!(asked.load(Ordering::SeqCst), 0, "{t}");
+    assert!(
+        !t.contains("s3cr3t") && !report.contains("s3cr3t"),
+        "{t}\n{report}"
+    );
+    assert_eq!(o.status.code(), Some(2), "{t}");
+    assert!(
+        t.contains("README.txt")
+            && t.contains(&format!(
+                "HTTP 302 to http://localhost:{secret_port}/environ, another host than 127.0.0.1: not followed"
+            )),
+        "{t}"
+    );
+}
