@@ -90,6 +90,11 @@ enum WitnessCommand {
         /// limit − 64, at most 4096.
         #[arg(long)]
         max_connections: Option<usize>,
+        /// Most connections open at once from one client address (an IPv6 address counted by
+        /// its /64); one more is answered 503 and closed, so one address cannot hold the
+        /// slots the log's requests need. Default: a quarter of --max-connections, at least 1.
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+        max_connections_per_address: Option<u64>,
         #[command(flatten)]
         tls: crate::serve_cmd::TlsArgs,
     },
@@ -117,6 +122,7 @@ pub(crate) fn run(args: WitnessArgs) -> Result<ExitCode> {
             listen,
             header_timeout_ms,
             max_connections,
+            max_connections_per_address,
             tls,
         } => {
             let (limit, max_connections) = crate::serve_cmd::connection_bound(
@@ -124,9 +130,14 @@ pub(crate) fn run(args: WitnessArgs) -> Result<ExitCode> {
                 urna_server::conn::WITNESS_FILES,
                 max_connections,
             );
+            let per_address = max_connections_per_address
+                .map_or((max_connections / 4).max(1), |n| {
+                    usize::try_from(n).unwrap_or(usize::MAX)
+                });
             let limits = urna_server::ConnLimits {
                 max_connections,
                 header_timeout: Duration::from_millis(header_timeout_ms.max(1)),
+                per_address: Some(per_address),
             };
             let key = WitnessKey::read(&key)?;
             let logs = logs
@@ -151,7 +162,9 @@ pub(crate) fn run(args: WitnessArgs) -> Result<ExitCode> {
                     state.display()
                 );
                 // Not on standard output: its first line is the address, as documented.
-                eprintln!("open-file limit {limit}; at most {max_connections} connections at once");
+                eprintln!(
+                    "open-file limit {limit}; at most {max_connections} connections at once, {per_address} from one address"
+                );
             })
             .context("running the witness")?;
             Ok(ExitCode::SUCCESS)

@@ -73,6 +73,7 @@ pub fn conn_limits() -> ConnLimits {
     ConnLimits {
         max_connections: DESK_FILES.max_connections(open_file_limit().soft),
         header_timeout: DEFAULT_HEADER_TIMEOUT,
+        per_address: None,
     }
 }
 

@@ -23,6 +23,11 @@
 //!   soon as a connection closes, which the header timeout guarantees within a bounded time.
 //!   Accepting and closing them at once instead would cost an accept and a file each, and
 //!   would turn away a client that a free slot would have served a moment later.
+//! - **Connections per address.** Where [`ConnLimits::per_address`] is set (the witness),
+//!   one address (an IPv6 /64) holds at most that many of them: a connection beyond it is
+//!   answered `503` and closed at once, so one client cannot take every slot the log's own
+//!   requests need. Not set for `urna serve` or the desk, whose clients may share one address
+//!   (a carrier's NAT, a counting centre's router).
 //! - **Open files.** [`raise_open_file_limit`] raises the soft `RLIMIT_NOFILE` to the hard
 //!   limit at start, and a [`FileBudget`] derives the default bound from the limit in force,
 //!   keeping headroom for the files the process opens besides its client sockets.
@@ -68,6 +73,10 @@ pub struct ConnLimits {
     /// previous response; the longest a kept-alive connection may sit idle; the longest a
     /// client may leave an answer unread. Then the connection is closed.
     pub header_timeout: Duration,
+    /// Most connections open at once from one address (an IPv6 address counted by its /64,
+    /// which one client holds whole); a connection beyond it is answered `503` and closed at
+    /// once. `None`: no bound but [`Self::max_connections`].
+    pub per_address: Option<usize>,
 }
 
 /// How many open files a server needs: a fixed reserve for the files it opens besides its
@@ -232,6 +241,12 @@ pub async fn serve_files_with(
         .clamp(1, usize::try_from(u32::MAX).unwrap_or(usize::MAX))
         .min(Semaphore::MAX_PERMITS);
     let slots = Arc::new(Semaphore::new(max));
+    let per_address = limits.per_address.map(|max| {
+        Arc::new(PerAddress {
+            max: max.max(1),
+            open: std::sync::Mutex::default(),
+        })
+    });
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut builder = http1::Builder::new();
     builder
@@ -263,6 +278,20 @@ pub async fn serve_files_with(
             },
         };
         last_error = None;
+        let address_slot = match &per_address {
+            Some(table) => match PerAddress::take(table, peer.ip()) {
+                Some(held) => Some(held),
+                None => {
+                    // Over its address's bound: told so if the socket takes it now (never
+                    // waited on), and closed; the slot is free again.
+                    if tls.is_none() {
+                        let _ = stream.try_write(TOO_MANY_FROM_ADDRESS);
+                    }
+                    continue;
+                }
+            },
+            None => None,
+        };
         let mut stop = stop_rx.clone();
         let (builder, tls) = (builder.clone(), tls.clone());
         // Every request carries the address it came from (axum's `ConnectInfo`): the desk
@@ -273,8 +302,8 @@ pub async fn serve_files_with(
         });
         let regions = regions.clone();
         tokio::spawn(async move {
-            // The slot is freed when the connection is closed.
-            let _slot = slot;
+            // The slots are freed when the connection is closed.
+            let _slot = (slot, address_slot);
             match (tls, regions) {
                 (None, Some(regions)) => {
                     // As nginx's `tcp_nodelay on`: the last short segment of a body sent by
@@ -308,6 +337,69 @@ pub async fn serve_files_with(
         .acquire_many(u32::try_from(max).unwrap_or(u32::MAX))
         .await;
     Ok(())
+}
+
+/// The answer to a connection over [`ConnLimits::per_address`].
+const TOO_MANY_FROM_ADDRESS: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: 39\r\nRetry-After: 1\r\nConnection: close\r\n\r\ntoo many connections from this address\n";
+
+/// The connections open per address, for [`ConnLimits::per_address`].
+struct PerAddress {
+    max: usize,
+    open: std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>,
+}
+
+/// One connection counted against its address; uncounted when dropped.
+struct AddressSlot {
+    table: Arc<PerAddress>,
+    key: std::net::IpAddr,
+}
+
+impl PerAddress {
+    /// A slot for a connection from `ip`, or `None` if its address holds the most already.
+    fn take(table: &Arc<Self>, ip: std::net::IpAddr) -> Option<AddressSlot> {
+        let key = address_key(ip);
+        let mut open = table
+            .open
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let n = open.entry(key).or_insert(0);
+        if *n >= table.max {
+            return None;
+        }
+        *n += 1;
+        Some(AddressSlot {
+            table: Arc::clone(table),
+            key,
+        })
+    }
+}
+
+impl Drop for AddressSlot {
+    fn drop(&mut self) {
+        let mut open = self
+            .table
+            .open
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(n) = open.get_mut(&self.key) {
+            *n -= 1;
+            if *n == 0 {
+                open.remove(&self.key);
+            }
+        }
+    }
+}
+
+/// What one client is counted by: an IPv4 address (also written as IPv6), or the /64 of an
+/// IPv6 address, the least a network hands one client.
+fn address_key(ip: std::net::IpAddr) -> std::net::IpAddr {
+    match ip.to_canonical() {
+        std::net::IpAddr::V6(v6) => {
+            let bits = u128::from(v6) & !((1u128 << 64) - 1);
+            std::net::IpAddr::V6(bits.into())
+        }
+        v4 => v4,
+    }
 }
 
 /// The router, each request given its peer's address as axum's [`ConnectInfo`].
@@ -426,6 +518,24 @@ pub async fn read_body(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// IPv4 as it is (also when written IPv6-mapped); IPv6 by its /64.
+    #[test]
+    fn one_client_is_one_ipv4_address_or_one_ipv6_64() {
+        use std::net::IpAddr;
+        let key = |s: &str| address_key(s.parse::<IpAddr>().unwrap());
+        assert_eq!(key("192.0.2.7"), key("::ffff:192.0.2.7"));
+        assert_ne!(key("192.0.2.7"), key("192.0.2.8"));
+        assert_eq!(
+            key("2001:db8:1:2::1"),
+            key("2001:db8:1:2:ffff:ffff:ffff:ffff")
+        );
+        assert_eq!(
+            key("2001:db8:1:2::1"),
+            "2001:db8:1:2::".parse::<IpAddr>().unwrap()
+        );
+        assert_ne!(key("2001:db8:1:2::1"), key("2001:db8:1:3::1"));
+    }
 
     #[test]
     fn the_default_bound_follows_the_open_file_limit() {

@@ -401,6 +401,7 @@ pub fn run_pg(
             let limits = ConnLimits {
                 max_connections: crate::serve::METRICS_CONNECTIONS,
                 header_timeout: config.header_timeout,
+                per_address: None,
             };
             tokio::spawn(crate::conn::serve_with(
                 l,
@@ -415,6 +416,7 @@ pub fn run_pg(
         let limits = ConnLimits {
             max_connections: config.max_connections,
             header_timeout: config.header_timeout,
+            per_address: None,
         };
         let regions = files.as_ref().map(|f| Arc::clone(&f.regions));
         let mut server = tokio::spawn(crate::conn::serve_files_with(

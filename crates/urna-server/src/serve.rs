@@ -1433,6 +1433,7 @@ pub fn run(
             let limits = ConnLimits {
                 max_connections: METRICS_CONNECTIONS,
                 header_timeout,
+                per_address: None,
             };
             tokio::spawn(crate::conn::serve_with(
                 l,
@@ -1448,6 +1449,7 @@ pub fn run(
         let limits = ConnLimits {
             max_connections: config.max_connections,
             header_timeout,
+            per_address: None,
         };
         let mut server = tokio::spawn(crate::conn::serve_files_with(
             api,

@@ -25,7 +25,8 @@
 //! meanwhile: a fork cannot be checked against the state the file is leaving behind.
 //!
 //! Served with [`crate::conn`]'s bounds: a client that does not finish its request head within
-//! the header timeout is disconnected, and at most `max_connections` connections are open.
+//! the header timeout is disconnected, at most `max_connections` connections are open, and
+//! at most `per_address` of them from one client address (`urna witness serve` sets it).
 //!
 //! Out of scope: the monitoring (read) API, which the spec leaves undefined; logging refused
 //! requests as evidence of misbehaviour; TLS (run behind a reverse proxy or a bastion).

@@ -446,7 +446,12 @@ fn racing_forks_and_kill_9_never_get_two_histories_cosigned() {
 /// Status and body of a raw request (anything a client may send), or `None` without an
 /// answer within `patience`.
 fn raw(addr: &str, request: &[u8], patience: Duration) -> Option<(u16, String)> {
-    let mut s = TcpStream::connect(addr).unwrap();
+    exchange(TcpStream::connect(addr).unwrap(), request, patience)
+}
+
+/// Sends `request` on `s` and reads the answer to the end, waiting at most `patience` for
+/// each read: the status and the body, `None` without an answer.
+fn exchange(mut s: TcpStream, request: &[u8], patience: Duration) -> Option<(u16, String)> {
     s.set_read_timeout(Some(patience)).unwrap();
     let _ = s.write_all(request);
     let mut answer = Vec::new();
@@ -685,7 +690,14 @@ fn idle_connections_do_not_keep_an_honest_request_out() {
     let w = Witness::start_with(
         dir.path(),
         true,
-        &["--max-connections", "32", "--header-timeout-ms", "1000"],
+        &[
+            "--max-connections",
+            "32",
+            "--max-connections-per-address",
+            "32",
+            "--header-timeout-ms",
+            "1000",
+        ],
     );
     let idle: Vec<TcpStream> = (0..400)
         .map(|_| {
@@ -704,6 +716,68 @@ fn idle_connections_do_not_keep_an_honest_request_out() {
         started.elapsed()
     );
     drop(idle);
+}
+
+/// A connection to `addr` from the loopback address `source` (e.g. `127.0.0.2`: another
+/// client than the tests' usual `127.0.0.1`).
+fn connect_from(source: &str, addr: &str) -> TcpStream {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()
+        .unwrap();
+    let stream = runtime.block_on(async {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind(format!("{source}:0").parse().unwrap()).unwrap();
+        socket.connect(addr.parse().unwrap()).await.unwrap()
+    });
+    let stream = stream.into_std().unwrap();
+    stream.set_nonblocking(false).unwrap();
+    stream
+}
+
+/// One address opens connections without end, each holding part of a request head for the
+/// header timeout (a minute here). It gets its share of the slots (4 of 16) and no more: the
+/// next connection from it is answered 503, naming why, and closed at once, and a request
+/// from another address (127.0.0.2) is cosigned while all of them are still held. Without
+/// the bound the 16 slots are the attacker's and the honest request waits in the backlog for
+/// the header timeout, past the 20 seconds it is given here.
+#[test]
+fn one_address_cannot_hold_every_slot_the_log_needs() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = Witness::start_with(
+        dir.path(),
+        true,
+        &[
+            "--max-connections",
+            "16",
+            "--max-connections-per-address",
+            "4",
+            "--header-timeout-ms",
+            "60000",
+        ],
+    );
+    let open = || {
+        let mut s = TcpStream::connect(&w.addr).unwrap();
+        let _ = s.write_all(b"POST /add-checkpoint HTTP/1.1\r\nHo");
+        s
+    };
+    let held: Vec<TcpStream> = (0..4).map(|_| open()).collect();
+    let (status, text) = exchange(open(), b"", Duration::from_secs(20)).expect("an answer");
+    assert_eq!(
+        (status, text.as_str()),
+        (503, "too many connections from this address\n")
+    );
+    let more: Vec<TcpStream> = (0..40).map(|_| open()).collect();
+    let at5 = Log::new(5, 0).grow_to(5);
+    let (status, text) = exchange(
+        connect_from("127.0.0.2", &w.addr),
+        &request_bytes(&at5.request(0)),
+        Duration::from_secs(20),
+    )
+    .expect("an answer to the request from another address");
+    assert_eq!(status, 200, "{text}");
+    assert!(text.starts_with("— "), "{text}");
+    drop((held, more));
 }
 
 /// Two witness processes on one state file (a second started by mistake, on another port

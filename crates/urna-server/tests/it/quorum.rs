@@ -40,6 +40,7 @@ impl Running {
                 let limits = urna_server::ConnLimits {
                     max_connections: 64,
                     header_timeout: TIMEOUT,
+                    per_address: None,
                 };
                 serve_witness(listener, service, limits, async move {
                     let _ = stopped.await;

@@ -278,6 +278,7 @@ fn the_witness_closes_slow_clients_and_keeps_cosigning() {
             let limits = ConnLimits {
                 max_connections: BOUND,
                 header_timeout: HEADER_TIMEOUT,
+                per_address: None,
             };
             serve_witness(listener, service, limits, async move {
                 let _ = stopped.await;
@@ -341,6 +342,7 @@ fn a_request_head_over_the_bound_is_refused_not_buffered() {
             let limits = ConnLimits {
                 max_connections: BOUND,
                 header_timeout: PATIENCE,
+                per_address: None,
             };
             urna_server::conn::serve_with(listener, router, limits, None, async move {
                 let _ = stopped.await;
