@@ -337,6 +337,10 @@ fn allocate(
     if !rules.entities.is_empty() {
         return Err(unsupported("compensatory seats"));
     }
+    if input.lists.iter().any(|l| l.kind == ListKind::Independent) {
+        // Capped at one seat, which the quotient comparisons here do not model.
+        return Err(unsupported("independent candidates (one seat at most)"));
+    }
     input.validate()?;
     let allocation = seats::allocate(rules, &input.vote_input()?)?;
     let mut seats = Vec::with_capacity(input.districts.len());
@@ -424,7 +428,7 @@ pub fn assertions(rules: &RuleSet, input: &AuditInput) -> Result<Outcome, AuditE
             for (i, l) in input.lists.iter().enumerate() {
                 let share = match l.kind {
                     ListKind::Coalition => th.coalition.unwrap_or(th.party),
-                    ListKind::Party => th.party,
+                    ListKind::Party | ListKind::Independent => th.party,
                 };
                 if share.is_zero() {
                     continue;

@@ -64,10 +64,10 @@ impl Reported {
             list_class.push(Some(lists.len()));
             lists.push(AuditList {
                 id: ListId::new(list.id.clone()),
-                kind: if list.kind == definition::ListKind::Coalition {
-                    ListKind::Coalition
-                } else {
-                    ListKind::Party
+                kind: match list.kind {
+                    definition::ListKind::Coalition => ListKind::Coalition,
+                    definition::ListKind::Independent => ListKind::Independent,
+                    _ => ListKind::Party,
                 },
             });
         }

@@ -291,7 +291,10 @@ pub enum ListKind {
     Party,
     /// A coalition of parties running as one list.
     Coalition,
-    /// Votes for no list (independent candidates and the like).
+    /// One independent candidate standing alone: at most one seat, and no compensatory
+    /// seats.
+    Independent,
+    /// Votes for no list (independent candidates no seat is allocated to, and the like).
     Other,
 }
 

@@ -811,7 +811,7 @@ impl<'a> Ctx<'a> {
                             .map(|c| Id(CONTEST_PREFIX, &c.id))
                             .collect()
                     }),
-                    is_recognized_party: list.kind != ListKind::Other,
+                    is_recognized_party: matches!(list.kind, ListKind::Party | ListKind::Coalition),
                     name: text(&list.name),
                 }
             })

@@ -1469,6 +1469,7 @@ pub fn render_election(e: &Election, files: &DefinitionFiles) -> Result<Vec<u8>,
             kind: match l.kind {
                 ListKind::Party => "party",
                 ListKind::Coalition => "coalition",
+                ListKind::Independent => "independent",
                 ListKind::Other => "other",
             },
             community: l.community.as_deref(),

@@ -426,6 +426,13 @@ fn contest(out: &mut String, c: &Contest) {
             EntryStatus::NoVotes => {
                 let _ = writeln!(out, "  no votes: {}", e.list);
             }
+            EntryStatus::Ineligible { reason } => {
+                let _ = writeln!(
+                    out,
+                    "  not eligible: {} with {} votes: {reason}",
+                    e.list, e.votes
+                );
+            }
         }
     }
     let mut t = vec![vec![

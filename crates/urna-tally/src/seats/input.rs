@@ -49,11 +49,15 @@ use crate::totals::Tally;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ListKind {
-    /// A single party, group of citizens or independent list.
+    /// A single party, group of citizens or list of independents.
     #[default]
     Party,
     /// A coalition running as one list.
     Coalition,
+    /// One independent candidate standing alone: at most one seat in a district, thresholds
+    /// as a party's, and no compensatory seats (they go to parties and coalitions, e.g.
+    /// Bosnia and Herzegovina's Election Law art. 9.6).
+    Independent,
 }
 
 /// Attributes of a list.
@@ -245,11 +249,25 @@ impl VoteInput {
     /// The most seats `list` can take in `district`: its declared candidates not withdrawn, or
     /// the district's candidate count; `None` when neither is given.
     pub fn candidate_cap(&self, district: &DistrictId, list: &ListId) -> Option<u32> {
-        if let Some((c, _)) = self.candidates_of(district, list) {
-            let left = c.iter().filter(|c| !c.withdrawn).count();
-            return Some(u32::try_from(left).unwrap_or(u32::MAX));
+        let cap = match self.candidates_of(district, list) {
+            Some((c, _)) => {
+                let left = c.iter().filter(|c| !c.withdrawn).count();
+                Some(u32::try_from(left).unwrap_or(u32::MAX))
+            }
+            None => self
+                .districts
+                .get(district)
+                .and_then(|d| d.candidates.get(list).copied()),
+        };
+        // An independent candidate is one person: one seat at most.
+        if self
+            .lists
+            .get(list)
+            .is_some_and(|l| l.kind == ListKind::Independent)
+        {
+            return Some(cap.map_or(1, |c| c.min(1)));
         }
-        self.districts.get(district)?.candidates.get(list).copied()
+        cap
     }
 
     /// Declares the candidates of `list` in `district` (replacing earlier ones).
@@ -357,6 +375,7 @@ impl VoteInput {
             let kind = match list.kind {
                 definition::ListKind::Party => ListKind::Party,
                 definition::ListKind::Coalition => ListKind::Coalition,
+                definition::ListKind::Independent => ListKind::Independent,
                 definition::ListKind::Other => continue,
             };
             input.declare_list(

@@ -147,6 +147,12 @@ pub enum EntryStatus {
     },
     /// It had no votes.
     NoVotes,
+    /// It may not take these seats, for `reason` (e.g. an independent candidate in a
+    /// compensatory contest).
+    Ineligible {
+        /// Why, in words.
+        reason: String,
+    },
 }
 
 /// What became of one quotient (or one remainder).

@@ -1144,6 +1144,25 @@ impl<'a> State<'a> {
             let mut competitors = Vec::new();
             let mut excluded = Vec::new();
             for (list, v) in votes {
+                if self
+                    .input
+                    .lists
+                    .get(&list)
+                    .is_some_and(|l| l.kind == ListKind::Independent)
+                {
+                    excluded.push(Entry {
+                        list,
+                        votes: v,
+                        status: EntryStatus::Ineligible {
+                            reason: "an independent candidate: compensatory seats go to parties and coalitions".into(),
+                        },
+                        seats: Seats(0),
+                        quota_seats: Seats(0),
+                        struck: 0,
+                        cap: None,
+                    });
+                    continue;
+                }
                 let passed = e.threshold.reached_by(v, base);
                 self.thresholds.push(ThresholdCheck {
                     list: list.clone(),

@@ -160,3 +160,44 @@ fn bosnia_constituency_threshold_is_more_than_three_percent() {
     let passed = allocate(&rules, &with_one_more).unwrap();
     assert_eq!(check(&passed).outcome, ThresholdOutcome::Passed);
 }
+
+/// An independent candidate (`kind = "independent"`) with the most votes of unit 1 and a
+/// seventh of the Federation's votes: one seat, in the unit (one person, whatever the
+/// quotients say), and no compensatory seat (art. 9.6 gives those to parties and coalitions);
+/// the seven go to the parties, and the explanation says why the independent has none. As a
+/// party the same votes take compensatory seats.
+#[test]
+fn an_independent_candidate_takes_one_seat_and_no_compensatory_seats() {
+    let rules = federation_rules();
+    let votes = |kind: &str| {
+        let mut text = format!("[lists.A]\n[lists.B]\n[lists.IND]\nkind = \"{kind}\"\n");
+        for unit in FBIH_UNITS {
+            let ind = if unit == "FBiH-1" {
+                ", IND = 90000"
+            } else {
+                ""
+            };
+            text.push_str(&format!(
+                "[districts.\"{unit}\"]\nvotes = {{ A = 60000, B = 37000{ind} }}\n"
+            ));
+        }
+        VoteInput::from_toml(&text).unwrap()
+    };
+    let a = allocate(&rules, &votes("independent")).unwrap();
+    assert_eq!(seats_in(&a, "district FBiH-1", "IND"), 1);
+    assert_eq!(seats_in(&a, "compensatory FBiH", "IND"), 0);
+    assert_eq!(
+        seats_in(&a, "compensatory FBiH", "A") + seats_in(&a, "compensatory FBiH", "B"),
+        7
+    );
+    assert_eq!(a.seats_of("IND").0, 1);
+    assert!(
+        a.explain_text().contains(
+            "not eligible: IND with 90000 votes: an independent candidate: compensatory seats go to parties and coalitions"
+        ),
+        "{}",
+        a.explain_text()
+    );
+    let as_party = allocate(&rules, &votes("party")).unwrap();
+    assert!(as_party.seats_of("IND").0 > 1);
+}
