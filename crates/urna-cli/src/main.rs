@@ -283,6 +283,11 @@ enum Command {
         /// Print the whole allocation and its explanation as JSON.
         #[arg(long)]
         json: bool,
+        /// DISTRICT=VOTERS: could a repeat vote by the VOTERS of a district's invalidated
+        /// stations change the seats (Albania's Electoral Code art. 161)? Give the votes
+        /// without those stations; the answer re-ranks every quotient, thresholds included.
+        #[arg(long, value_name = "DISTRICT=VOTERS")]
+        repeat_vote: Option<String>,
         /// List the built-in rule sets.
         #[arg(long)]
         list_rules: bool,
@@ -747,6 +752,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             seed,
             explain,
             json,
+            repeat_vote,
             list_rules,
             show_rules,
         } => seats::run(
@@ -757,6 +763,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             seed,
             explain,
             json,
+            repeat_vote.as_deref(),
             list_rules,
             show_rules.as_deref(),
         ),

@@ -30,6 +30,7 @@ pub(crate) fn run(
     seed: Option<String>,
     explain: bool,
     json: bool,
+    repeat_vote: Option<&str>,
     list_rules: bool,
     show_rules: Option<&str>,
 ) -> Result<ExitCode> {
@@ -101,6 +102,36 @@ pub(crate) fn run(
     }
     if seed.is_some() {
         input.tie_seed = seed;
+    }
+    if let Some(arg) = repeat_vote {
+        let (district, voters) = arg
+            .split_once('=')
+            .and_then(|(d, v)| Some((d.trim(), v.trim().parse::<u64>().ok()?)))
+            .filter(|(d, _)| !d.is_empty())
+            .with_context(|| {
+                format!(
+                    "--repeat-vote {arg:?}: expected DISTRICT=VOTERS (a district of the vote input, and a whole number of voters)"
+                )
+            })?;
+        let answer = match seats::repeat_vote(
+            &rules,
+            &input,
+            &seats::DistrictId::new(district),
+            seats::Votes(voters),
+        ) {
+            Ok(a) => a,
+            Err(e @ (SeatError::Unfillable { .. } | SeatError::Overflow { .. })) => {
+                eprintln!("urna: seats: {e}");
+                return Ok(ExitCode::from(1));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if json {
+            out!("{}", serde_json::to_string_pretty(&answer)?);
+        } else {
+            outp!("{}", answer.text());
+        }
+        return Ok(ExitCode::SUCCESS);
     }
     let allocation = match seats::allocate(&rules, &input) {
         Ok(a) => a,

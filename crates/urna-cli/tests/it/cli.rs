@@ -211,6 +211,62 @@ fn seats_with_an_unknown_rule_set_lists_the_built_in_ones_once() {
     assert_eq!(named(&stderr, "albania"), 1, "{stderr}");
 }
 
+/// `urna seats --repeat-vote DISTRICT=VOTERS` (Albania's art. 161) on the real binary: a
+/// repeat vote by 4,300 voters in Berat could move a Tirana seat through the national
+/// threshold; by 4,200 it could not; a malformed argument is refused naming the flag.
+#[test]
+fn seats_answer_whether_a_repeat_vote_could_change_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let votes = dir.path().join("votes.toml");
+    let mut text = String::from("[lists.PS]\n[lists.PD]\n[lists.X]\n");
+    for d in [
+        "Berat",
+        "Diber",
+        "Durres",
+        "Elbasan",
+        "Fier",
+        "Gjirokaster",
+        "Korce",
+        "Kukes",
+        "Lezhe",
+        "Shkoder",
+        "Vlore",
+    ] {
+        text.push_str(&format!(
+            "[districts.{d}]\nvotes = {{ PS = 60000, PD = 42800, X = 0 }}\n"
+        ));
+    }
+    text.push_str("[districts.Tirane]\nvotes = { PS = 200000, PD = 150000, X = 15000 }\n");
+    std::fs::write(&votes, text).unwrap();
+    let ask = |arg: &str| {
+        output(&[
+            "seats",
+            "--rules",
+            "albania",
+            "--votes",
+            votes.to_str().unwrap(),
+            "--repeat-vote",
+            arg,
+        ])
+    };
+    let (code, stdout, stderr) = ask("Berat=4300");
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.contains("4201 new votes for PD move them")
+            && stdout.contains("district Tirane: X 1 -> 0 seat(s)"),
+        "{stdout}"
+    );
+    let (code, stdout, stderr) = ask("Berat=4200");
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("cannot change the seats"), "{stdout}");
+    let (code, _, stderr) = ask("Berat");
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("--repeat-vote") && stderr.contains("DISTRICT=VOTERS"),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn submit_to_a_dead_server_says_so_once_not_once_per_note() {
     let dir = tempfile::tempdir().unwrap();

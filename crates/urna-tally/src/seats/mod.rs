@@ -61,6 +61,7 @@ mod error;
 mod explain;
 mod input;
 mod method;
+mod repeat;
 mod rules;
 mod sensitivity;
 mod text;
@@ -79,6 +80,7 @@ pub use contest::{check_definition, contest_rules, contest_seats};
 pub use error::SeatError;
 pub use input::{DistrictVotes, ListInfo, ListKind, VoteInput};
 pub use method::{Contest, ContestKind, Entry, EntryStatus, MAX_QUOTIENTS, Method, Row, RowStatus};
+pub use repeat::{RepeatVote, SeatChange, repeat_vote};
 pub use rules::{
     Alliances, BonusSeat, Community, District, Entity, GuaranteedSeat, MAX_CONTEST_SEATS,
     MinimumGuarantee, Pool, RuleSet, Threshold, ThresholdScope, TieBreakRule,

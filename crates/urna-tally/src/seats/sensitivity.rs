@@ -5,7 +5,8 @@
 //! threshold that a change of votes would cross is not modelled; compare with the threshold
 //! section of the explanation). So a margin is no answer to "could these votes move a seat"
 //! on its own: a list just above a national threshold loses every seat when it falls below
-//! it, or when others' new votes raise the threshold's base, in any district. "Move" means strictly: at one vote less than the margin the
+//! it, or when others' new votes raise the threshold's base, in any district: that question is
+//! [`super::repeat_vote`]'s. "Move" means strictly: at one vote less than the margin the
 //! quotients would be equal and the contest's tie-break rule would decide.
 //!
 //! - **Per seat** (`seats`): for seat `j` of list `a` (its `j`-th quotient `vₐ / dⱼ`), the

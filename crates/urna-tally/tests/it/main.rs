@@ -15,6 +15,7 @@ mod official;
 mod open_lists;
 mod properties;
 mod public;
+mod repeat;
 mod support;
 mod systems;
 mod vectors;
