@@ -283,8 +283,17 @@ pub async fn serve_files_with(
                 Some(held) => Some(held),
                 None => {
                     // Over its address's bound: told so if the socket takes it now (never
-                    // waited on), and closed; the slot is free again.
+                    // waited on), and closed; the slot is free again. What the client sent
+                    // so far is read off first (as much as has arrived, never waited for):
+                    // closed with unread bytes, the socket would send a reset, which can
+                    // discard the answer before the client reads it.
                     if tls.is_none() {
+                        let mut sink = [0u8; 4096];
+                        for _ in 0..16 {
+                            if !matches!(stream.try_read(&mut sink), Ok(n) if n > 0) {
+                                break;
+                            }
+                        }
                         let _ = stream.try_write(TOO_MANY_FROM_ADDRESS);
                     }
                     continue;
