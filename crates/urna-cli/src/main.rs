@@ -285,7 +285,8 @@ enum Command {
         json: bool,
         /// DISTRICT=VOTERS: could a repeat vote by the VOTERS of a district's invalidated
         /// stations change the seats (Albania's Electoral Code art. 161)? Give the votes
-        /// without those stations; the answer re-ranks every quotient, thresholds included.
+        /// without those stations, and every list on the district's ballot with a row there
+        /// (`0` if it has no votes); the answer re-ranks every quotient, thresholds included.
         #[arg(long, value_name = "DISTRICT=VOTERS")]
         repeat_vote: Option<String>,
         /// List the built-in rule sets.

@@ -91,7 +91,7 @@ enum WitnessCommand {
         #[arg(long)]
         max_connections: Option<usize>,
         /// Most connections open at once from one client address (an IPv6 address counted by
-        /// its /64); one more is answered 503 and closed, so one address cannot hold the
+        /// its /64); one more is answered 503 (over plain HTTP) and closed, so one address cannot hold the
         /// slots the log's requests need. Default: a quarter of --max-connections, at least 1.
         #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
         max_connections_per_address: Option<u64>,

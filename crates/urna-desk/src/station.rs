@@ -59,18 +59,11 @@ pub fn deliver_queue(desk: &Desk, client: &SubmitClient) -> Result<Pass, Refusal
         code: "queue",
         message: format!("the queue: {e}"),
     };
-    let signed = desk.undelivered()?;
     // The queue is held only to read it and, after an answer, to move a note out: never while
     // a request waits on the network (a pass may retry for a minute against a server that does
     // not answer), so the board's next signature and `urna submit --queue` can take it meanwhile.
-    let (pending, answered): (Vec<Queued>, Vec<(&Signed, QueueAnswer)>) = {
+    let pending: Vec<Queued> = {
         let queue = open_queue(dir).map_err(queue_error)?;
-        // Notes the desk signed that left the queue without it: `urna submit --queue`
-        // delivered them (or a desk before this one stopped between the two).
-        let answered = signed
-            .iter()
-            .filter_map(|s| queue.answer(&sha256(&s.2)).map(|a| (s, a)))
-            .collect();
         let mut pending = Vec::new();
         for q in queue.pending().map_err(queue_error)? {
             // A file that cannot be read, or is not the note its name says (edited, or copied
@@ -88,7 +81,20 @@ pub fn deliver_queue(desk: &Desk, client: &SubmitClient) -> Result<Pass, Refusal
                 Err(e) => eprintln!("urna station: delivery: the queue: {e}"),
             }
         }
-        (pending, answered)
+        pending
+    };
+    // Read after the queue, and without holding it: a signature writes the queue inside its
+    // database transaction, so every note read there is a signed row here by now (holding
+    // the queue while waiting for the database could deadlock with a signature).
+    let signed = desk.undelivered()?;
+    // Notes the desk signed that left the queue without it: `urna submit --queue` delivered
+    // them (or a desk before this one stopped between the two).
+    let answered: Vec<(&Signed, QueueAnswer)> = {
+        let queue = open_queue(dir).map_err(queue_error)?;
+        signed
+            .iter()
+            .filter_map(|s| queue.answer(&sha256(&s.2)).map(|a| (s, a)))
+            .collect()
     };
     for ((contest, station, note), answer) in answered {
         match answer {

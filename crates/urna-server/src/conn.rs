@@ -25,7 +25,8 @@
 //!   would turn away a client that a free slot would have served a moment later.
 //! - **Connections per address.** Where [`ConnLimits::per_address`] is set (the witness),
 //!   one address (an IPv6 /64) holds at most that many of them: a connection beyond it is
-//!   answered `503` and closed at once, so one client cannot take every slot the log's own
+//!   answered `503` (over plain HTTP; with TLS it is closed before the handshake) and closed
+//!   at once, so one client cannot take every slot the log's own
 //!   requests need. Not set for `urna serve` or the desk, whose clients may share one address
 //!   (a carrier's NAT, a counting centre's router).
 //! - **Open files.** [`raise_open_file_limit`] raises the soft `RLIMIT_NOFILE` to the hard
@@ -74,8 +75,8 @@ pub struct ConnLimits {
     /// client may leave an answer unread. Then the connection is closed.
     pub header_timeout: Duration,
     /// Most connections open at once from one address (an IPv6 address counted by its /64,
-    /// which one client holds whole); a connection beyond it is answered `503` and closed at
-    /// once. `None`: no bound but [`Self::max_connections`].
+    /// which one client holds whole); a connection beyond it is answered `503` (over plain
+    /// HTTP) and closed at once. `None`: no bound but [`Self::max_connections`].
     pub per_address: Option<usize>,
 }
 

@@ -745,13 +745,21 @@ fn same_host(base: &str, next: &str) -> bool {
         let (host, port) = match authority.strip_prefix('[') {
             Some(v6) => {
                 let (h, after) = v6.split_once(']')?;
-                (h, after.strip_prefix(':'))
+                // Nothing but `:port` may follow the bracket (`[h]x:6379` is read by the
+                // client as port 6379).
+                match after {
+                    "" => (h, None),
+                    _ => (h, Some(after.strip_prefix(':')?)),
+                }
             }
             None => match authority.rsplit_once(':') {
                 Some((h, p)) => (h, Some(p)),
                 None => (authority, None),
             },
         };
+        if host.is_empty() || port.is_some_and(|p| !p.bytes().all(|b| b.is_ascii_digit())) {
+            return None;
+        }
         let scheme = scheme.to_ascii_lowercase();
         let default = if scheme == "https" { "443" } else { "80" };
         let port = port.filter(|p| !p.is_empty() && *p != default);
@@ -1676,6 +1684,19 @@ mod redirect_tests {
         ] {
             assert!(!same_host(base, other), "{other}");
         }
+        for odd in [
+            "http://[2001:db8::5]x:6379/",
+            "http://[2001:db8::5]:80x/",
+            "http://results.example:6379x/",
+            "http://:80/",
+        ] {
+            assert!(!same_host("http://[2001:db8::5]", odd), "{odd}");
+            assert!(!same_host(base, odd), "{odd}");
+        }
+        assert!(same_host(
+            "http://[2001:db8::5]",
+            "http://[2001:db8::5]:80/x"
+        ));
         let https = "https://[::1]:8443";
         assert!(same_host(https, "https://[::1]:8443/v1/x"));
         assert!(!same_host(https, "http://[::1]:8443/v1/x"));

@@ -21,8 +21,12 @@
 //! not move), or where a list crosses a threshold: those points are computed exactly
 //! (the crossings by integer arithmetic, the threshold crossings by bisection over full
 //! allocations, each outcome monotone in `y`) and the allocation is made at each, in
-//! ascending order, up to `voters`. A point where a quotient only equals another counts: the
-//! tie there is drawn by lot, which could give the seat either way.
+//! ascending order, up to `voters`. A point where a quotient only equals another counts: a
+//! tie there that was not there before (other quotients tied) is decided by the tie rule,
+//! which could give the seat either way.
+//!
+//! The lists tried are those with a row in the district (write a list on the ballot without
+//! votes as `0`): a list not on its ballot cannot take its new votes.
 //!
 //! Rule sets with compensatory tiers, community rules, bonus seats or largest-remainder
 //! methods are refused: there the seats are not monotone in one list's votes in this way.
@@ -54,26 +58,35 @@ pub struct SeatChange {
     pub votes: Votes,
     /// Seats per contest and list that differ: `(contest, list, before, after)`.
     pub moved: Vec<(String, ListId, Seats, Seats)>,
-    /// A tie at the cut, drawn by lot, decides it at this count (one vote more may be needed
-    /// for certain).
+    /// A tie at the cut that was not there before decides it at this count (drawn by lot, or
+    /// by the rule set's tie rule; one vote more may be needed for certain).
     pub by_lot: bool,
 }
 
-/// Seats per contest and list, and the contests that drew lots: what a change is measured on.
-type Outcome = (BTreeMap<(String, ListId), Seats>, BTreeSet<String>);
+/// A tie the rule decided: its contest and the tied quotients (list and index), in order.
+type Tie = (String, Vec<(ListId, u32)>);
+
+/// Seats per contest and list, and the ties decided: what a change is measured on.
+type Outcome = (BTreeMap<(String, ListId), Seats>, BTreeSet<Tie>);
 
 fn outcome(a: &Allocation) -> Outcome {
     let mut seats = BTreeMap::new();
-    let mut lots = BTreeSet::new();
+    let mut ties = BTreeSet::new();
     for c in &a.contests {
         for (list, s) in c.seats_by_list() {
             seats.insert((c.name.clone(), list), s);
         }
-        if !c.tie_breaks.is_empty() {
-            lots.insert(c.name.clone());
+        for t in &c.tie_breaks {
+            let mut tied: Vec<(ListId, u32)> = t
+                .ranking
+                .iter()
+                .map(|d| (d.list.clone(), d.index))
+                .collect();
+            tied.sort();
+            ties.insert((c.name.clone(), tied));
         }
     }
-    (seats, lots)
+    (seats, ties)
 }
 
 fn threshold_outcomes(a: &Allocation) -> BTreeSet<(ListId, String, bool)> {
@@ -178,10 +191,10 @@ pub fn repeat_vote(
                     };
                     // Equal at `need` (a draw by lot), past it one vote later; a quotient
                     // already equal is passed by the first new vote.
-                    if need >= own {
+                    if need >= own && need - own <= limit {
                         let y = need - own;
                         points.insert(y);
-                        points.insert(y + 1);
+                        points.insert(y.saturating_add(1));
                     }
                 }
             }
@@ -263,7 +276,7 @@ impl RepeatVote {
                     c.votes,
                     c.list,
                     if c.by_lot && c.moved.is_empty() {
-                        "tie at the cut, drawn by lot"
+                        "tie at the cut (decided by the tie rule)"
                     } else {
                         "move them"
                     }

@@ -82,6 +82,17 @@ fn rule_sets_it_cannot_decide_and_unknown_districts_are_refused_by_name() {
     assert!(e.to_string().contains("compensatory seats"), "{e}");
 }
 
+/// Vote counts near the top of what a vote file holds: an answer or an error, never a panic
+/// (a crossing point past `u64::MAX`).
+#[test]
+fn huge_vote_counts_do_not_overflow() {
+    for method in ["dhondt", "sainte_lague"] {
+        let rules = two_districts(method, 3, 1);
+        let votes = input(&[u64::MAX / 3, 0, 1], &[1, 0, 0]);
+        let _ = repeat_vote(&rules, &votes, &DistrictId::new("a"), Votes(u64::MAX / 2));
+    }
+}
+
 /// Two districts of `seats` each, by `method`, with a national threshold of `threshold` %.
 fn two_districts(method: &str, seats: u32, threshold: u32) -> RuleSet {
     RuleSet::from_toml(&format!(
@@ -121,28 +132,37 @@ fn input(a: &[u64], b: &[u64]) -> VoteInput {
     input
 }
 
-/// Seats per contest and list, and the contests that drew lots.
-fn seen(a: &Allocation) -> (Vec<(String, String, u32)>, Vec<String>) {
+/// A tie decided: its contest and the tied quotients.
+type Tie = (String, Vec<(String, u32)>);
+
+/// Seats per contest and list, and the ties decided.
+fn seen(a: &Allocation) -> (Vec<(String, String, u32)>, Vec<Tie>) {
     let mut s = Vec::new();
-    let mut lots = Vec::new();
+    let mut ties = Vec::new();
     for c in &a.contests {
         for (l, n) in c.seats_by_list() {
             s.push((c.name.clone(), l.as_str().to_owned(), n.0));
         }
-        if !c.tie_breaks.is_empty() {
-            lots.push(c.name.clone());
+        for t in &c.tie_breaks {
+            let mut tied: Vec<(String, u32)> = t
+                .ranking
+                .iter()
+                .map(|d| (d.list.as_str().to_owned(), d.index))
+                .collect();
+            tied.sort();
+            ties.push((c.name.clone(), tied));
         }
     }
     s.sort();
-    (s, lots)
+    (s, ties)
 }
 
 proptest! {
     #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
 
     /// Over every split of at most `voters` new votes among the three lists of district `a`:
-    /// some split changes the seats (or brings a draw by lot to a contest that drew none)
-    /// exactly when `repeat_vote`
+    /// some split changes the seats (or brings a tie that was not there, which the lot could
+    /// decide either way) exactly when `repeat_vote`
     /// says so, and never with fewer votes than it names.
     #[test]
     fn the_answer_is_what_every_split_of_the_new_votes_gives(
