@@ -1394,20 +1394,27 @@ fn a_preference_vote_moved_inside_a_signed_entry_is_caught() {
     );
 }
 
-/// A web server that answers its root with a page of its own while serving the bundle's
-/// `index.html` intact: what visitors see is not what the bundle holds. Served here by a
-/// small file server (HTTP/1.1, one request per connection) over the bundle's directory.
-#[test]
-fn a_root_page_other_than_the_bundles_index_is_caught_over_http() {
+/// What [`web_server`] answers for a path.
+enum Answer {
+    /// `200` with these bytes.
+    File(Vec<u8>),
+    /// `302` to this location.
+    Redirect(String),
+    /// `404`.
+    Missing,
+}
+
+/// A small web server on loopback (HTTP/1.1, one request per connection) that answers each
+/// request's path with `answer`; its address.
+fn web_server(answer: impl Fn(&str) -> Answer + Send + Sync + 'static) -> std::net::SocketAddr {
     use std::io::{BufRead as _, BufReader, Write as _};
-    let d = Demo::new();
-    let root = d.current();
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
+    let answer = std::sync::Arc::new(answer);
     std::thread::spawn(move || {
         for stream in listener.incoming() {
             let Ok(mut stream) = stream else { continue };
-            let root = root.clone();
+            let answer = std::sync::Arc::clone(&answer);
             std::thread::spawn(move || {
                 let mut line = String::new();
                 let mut reader = BufReader::new(stream.try_clone().unwrap());
@@ -1420,28 +1427,50 @@ fn a_root_page_other_than_the_bundles_index_is_caught_over_http() {
                     header.clear();
                 }
                 let path = line.split(' ').nth(1).unwrap_or("/").to_owned();
-                let body = if path == "/" {
-                    Some(b"<!doctype html><title>Results</title><h1>Party X wins 140 of 140 seats</h1>".to_vec())
-                } else {
-                    let rel = path.trim_start_matches('/').replace("%2F", "/");
-                    std::fs::read(root.join(rel)).ok()
-                };
-                let head = match &body {
-                    Some(b) => format!(
-                        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                        b.len()
+                let (head, body) = match answer(&path) {
+                    Answer::File(b) => (
+                        format!(
+                            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                            b.len()
+                        ),
+                        b,
                     ),
-                    None => {
+                    Answer::Redirect(to) => (
+                        format!(
+                            "HTTP/1.1 302 Found\r\nLocation: {to}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                        ),
+                        Vec::new(),
+                    ),
+                    Answer::Missing => (
                         "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-                            .to_owned()
-                    }
+                            .to_owned(),
+                        Vec::new(),
+                    ),
                 };
                 let _ = stream.write_all(head.as_bytes());
-                if let Some(b) = body {
-                    let _ = stream.write_all(&b);
-                }
+                let _ = stream.write_all(&body);
             });
         }
+    });
+    addr
+}
+
+/// A web server that answers its root with a page of its own while serving the bundle's
+/// `index.html` intact: what visitors see is not what the bundle holds. Served here by a
+/// small file server (HTTP/1.1, one request per connection) over the bundle's directory.
+#[test]
+fn a_root_page_other_than_the_bundles_index_is_caught_over_http() {
+    let d = Demo::new();
+    let root = d.current();
+    let addr = web_server(move |path| {
+        if path == "/" {
+            return Answer::File(
+                b"<!doctype html><title>Results</title><h1>Party X wins 140 of 140 seats</h1>"
+                    .to_vec(),
+            );
+        }
+        let rel = path.trim_start_matches('/').replace("%2F", "/");
+        std::fs::read(root.join(rel)).map_or(Answer::Missing, Answer::File)
     });
     let json = d.dir.path().join("root.json");
     let o = d.verify(&format!("http://{addr}"), &["--json", p(&json)]);
@@ -1795,7 +1824,7 @@ fn an_error_quoting_escape_sequences_shows_them_escaped() {
 /// and the verification stops naming the file and where the mirror pointed.
 #[test]
 fn a_redirect_to_another_host_is_not_followed() {
-    use std::io::{BufRead as _, BufReader, Write as _};
+    use std::io::Write as _;
     use std::sync::Arc;
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
     let d = Demo::new();
@@ -1821,60 +1850,17 @@ fn a_redirect_to_another_host_is_not_followed() {
 
     let elsewhere = Arc::new(AtomicBool::new(false));
     let send_elsewhere = Arc::clone(&elsewhere);
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            let root = root.clone();
-            let elsewhere = send_elsewhere.load(Ordering::SeqCst);
-            std::thread::spawn(move || {
-                let mut line = String::new();
-                let mut reader = BufReader::new(stream.try_clone().unwrap());
-                if reader.read_line(&mut line).is_err() {
-                    return;
-                }
-                let mut header = String::new();
-                while reader.read_line(&mut header).is_ok_and(|n| n > 2) {
-                    header.clear();
-                }
-                let path = line.split(' ').nth(1).unwrap_or("/").to_owned();
-                let redirect = |to: String| {
-                    format!(
-                        "HTTP/1.1 302 Found\r\nLocation: {to}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-                    )
-                };
-                let (head, body) = match path.strip_prefix("/r/") {
-                    None if elsewhere && path == "/README.txt" => (
-                        redirect(format!("http://localhost:{secret_port}/environ")),
-                        None,
-                    ),
-                    // On its own host, relative to the request.
-                    None if path == "/" => (redirect("r/".into()), None),
-                    None => (redirect(format!("/r{path}")), None),
-                    Some(rel) => {
-                        let rel = rel.replace("%2F", "/");
-                        let rel = if rel.is_empty() { "index.html" } else { &rel };
-                        match std::fs::read(root.join(rel)) {
-                            Ok(b) => (
-                                format!(
-                                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                                    b.len()
-                                ),
-                                Some(b),
-                            ),
-                            Err(_) => (
-                                "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".to_owned(),
-                                None,
-                            ),
-                        }
-                    }
-                };
-                let _ = stream.write_all(head.as_bytes());
-                if let Some(b) = body {
-                    let _ = stream.write_all(&b);
-                }
-            });
+    let addr = web_server(move |path| match path.strip_prefix("/r/") {
+        None if send_elsewhere.load(Ordering::SeqCst) && path == "/README.txt" => {
+            Answer::Redirect(format!("http://localhost:{secret_port}/environ"))
+        }
+        // On its own host, relative to the request.
+        None if path == "/" => Answer::Redirect("r/".into()),
+        None => Answer::Redirect(format!("/r{path}")),
+        Some(rel) => {
+            let rel = rel.replace("%2F", "/");
+            let rel = if rel.is_empty() { "index.html" } else { &rel };
+            std::fs::read(root.join(rel)).map_or(Answer::Missing, Answer::File)
         }
     });
 
